@@ -1,0 +1,178 @@
+//! JSON bodies of the batch, verify and locking APIs, as `batch.md`, `basic-transfers.md` and
+//! `locking.md` define them. Requests are parsed leniently where the spec allows (unknown fields,
+//! missing optional ones) and object-level fields stay raw so that a bad oid or size becomes a
+//! per-object error rather than a failed request.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The media type of every LFS API body.
+pub const MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Upload,
+    Download,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchRequest {
+    pub operation: Operation,
+    #[serde(default)]
+    pub transfers: Option<Vec<String>>,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<RefSpec>,
+    pub objects: Vec<RequestObject>,
+    #[serde(default)]
+    pub hash_algo: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct RefSpec {
+    pub name: String,
+}
+
+/// One object of a batch request, unvalidated: `oid` may be any string and `size` any number.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RequestObject {
+    pub oid: String,
+    pub size: serde_json::Number,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchResponse {
+    pub transfer: String,
+    pub objects: Vec<ResponseObject>,
+    pub hash_algo: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseObject {
+    pub oid: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Actions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ObjectError>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Actions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Action>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub href: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub header: BTreeMap<String, String>,
+    pub expires_in: i64,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectError {
+    pub code: u16,
+    pub message: String,
+}
+
+/// Body of a whole-request error: `{message, request_id, documentation_url?}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documentation_url: Option<String>,
+}
+
+/// Body the client POSTs to a verify action.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifyRequest {
+    pub oid: String,
+    pub size: serde_json::Number,
+}
+
+// ---- locking ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lock {
+    pub id: String,
+    pub path: String,
+    pub locked_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<LockOwner>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockOwner {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateLockRequest {
+    pub path: String,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<RefSpec>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LockResponse {
+    pub lock: Lock,
+}
+
+/// The 409 body of a lock create that found an existing lock.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockConflict {
+    pub lock: Lock,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LockList {
+    pub locks: Vec<Lock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct VerifyLocksRequest {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<RefSpec>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyLocksResponse {
+    pub ours: Vec<Lock>,
+    pub theirs: Vec<Lock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UnlockRequest {
+    #[serde(default)]
+    pub force: Option<bool>,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<RefSpec>,
+}
+
+/// Reads a JSON number as a byte size: a non-negative integer that fits in `u64`.
+pub fn size_of(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64()
+}
