@@ -215,20 +215,96 @@ impl CloudStore {
 
     /// A URL the client can GET the object from.
     pub async fn presign_download(&self, oid: &Oid, ttl: Duration) -> Result<Presigned, StoreError> {
-        self.presign("GET", oid, &[], ttl).await
+        self.presign("GET", &self.key(oid), &[], ttl).await
     }
 
-    /// A URL the client can PUT the object to; for S3 it only accepts bytes hashing to `oid`.
-    pub async fn presign_upload(&self, oid: &Oid, ttl: Duration) -> Result<Presigned, StoreError> {
+    /// Where and how the client uploads `oid` for the repository `scope`: a URL for a fresh staging
+    /// key, named by the returned nonce. On S3 the URL only accepts bytes hashing to `oid` (the
+    /// checksum header is signed). Nothing uploaded there is visible until
+    /// [`CloudStore::finish_upload`] checked it and moved it into place, so unverified bytes never
+    /// replace a stored object, and a repository only gets an object linked by proving it uploaded
+    /// it, never by naming an oid someone else stored.
+    pub async fn presign_upload(&self, oid: &Oid, scope: &str, ttl: Duration) -> Result<(Presigned, String), StoreError> {
         use base64::Engine;
-        let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
-        self.presign("PUT", oid, &[("x-amz-checksum-sha256", checksum.as_str())], ttl).await
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let key = self.staging_key(oid, scope, &nonce);
+        let presigned = match &self.signer {
+            CloudSigner::S3(_) => {
+                let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+                self.presign("PUT", &key, &[("x-amz-checksum-sha256", checksum.as_str())], ttl).await?
+            }
+            CloudSigner::Generic(_) => self.presign("PUT", &key, &[], ttl).await?,
+        };
+        Ok((presigned, nonce))
     }
 
-    async fn presign(&self, method: &str, oid: &Oid, headers: &[(&str, &str)], ttl: Duration) -> Result<Presigned, StoreError> {
-        let key = self.key(oid);
+    fn staging_key(&self, oid: &Oid, scope: &str, nonce: &str) -> String {
+        let key = format!("staging/{scope}/{oid}.{nonce}");
+        if self.prefix.is_empty() {
+            key
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    /// Completes an upload made to a staging key: checks its length (and, where the bucket did not
+    /// check it, its sha256), then copies it to the final key. The staging object is deleted
+    /// whatever the outcome. Returns `Ok(false)` when nothing was uploaded under `nonce`.
+    pub async fn finish_upload(&self, oid: &Oid, size: u64, scope: &str, nonce: &str) -> Result<bool, PutError> {
+        let safe = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !safe(nonce) || !safe(scope) {
+            return Ok(false);
+        }
+        let staging = StorePath::from(self.staging_key(oid, scope, nonce));
+        let result = self.check_staged(&staging, oid, size).await;
+        let result = match result {
+            Ok(true) => self.store.copy(&staging, &StorePath::from(self.key(oid))).await.map(|_| true).map_err(|e| StoreError::from(e).into()),
+            other => other,
+        };
+        if !matches!(result, Ok(false)) {
+            let _ = self.store.delete(&staging).await;
+        }
+        result
+    }
+
+    async fn check_staged(&self, staging: &StorePath, oid: &Oid, size: u64) -> Result<bool, PutError> {
+        if self.pins_content() {
+            return match self.store.head(staging).await {
+                Ok(meta) if meta.size == size => Ok(true),
+                Ok(meta) => Err(PutError::SizeMismatch { expected: size, actual: meta.size }),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(StoreError::from(e).into()),
+            };
+        }
+        let got = match self.store.get(staging).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(StoreError::from(e).into()),
+        };
+        let mut hasher = Sha256::new();
+        let mut seen: u64 = 0;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(StoreError::from)?;
+            seen += chunk.len() as u64;
+            if seen > size {
+                return Err(PutError::TooLong { expected: size });
+            }
+            hasher.update(&chunk);
+        }
+        if seen != size {
+            return Err(PutError::SizeMismatch { expected: size, actual: seen });
+        }
+        let actual = Oid::from_digest(hasher.finalize().into());
+        if actual != *oid {
+            return Err(PutError::HashMismatch { expected: *oid, actual });
+        }
+        Ok(true)
+    }
+
+    async fn presign(&self, method: &str, key: &str, headers: &[(&str, &str)], ttl: Duration) -> Result<Presigned, StoreError> {
         match &self.signer {
-            CloudSigner::S3(s3) => Ok(s3.presign(method, &key, headers, ttl.as_secs(), time::OffsetDateTime::now_utc())),
+            CloudSigner::S3(s3) => Ok(s3.presign(method, key, headers, ttl.as_secs(), time::OffsetDateTime::now_utc())),
             CloudSigner::Generic(signer) => {
                 let method = method.parse().map_err(|_| StoreError::Presign(format!("bad method {method}")))?;
                 let url = signer.signed_url(method, &StorePath::from(key), ttl).await?;

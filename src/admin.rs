@@ -1,0 +1,149 @@
+//! `strata admin …`: bootstrap users, repositories and tokens from the command line. The same
+//! functions are what tests call to set up their fixtures.
+
+use clap::Subcommand;
+
+use crate::auth::{pat, Scopes};
+use crate::config::Config;
+use crate::db::{is_unique_violation, now, Repo, User, Visibility};
+use crate::names;
+use crate::state::AppState;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user (their username is also their namespace).
+    CreateUser {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Site administrator: may do anything to any repository.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
+    CreateRepo {
+        /// `{namespace}/{name}`
+        path: String,
+        /// public (anyone may read) or private.
+        #[arg(long, default_value = "private")]
+        visibility: String,
+        /// Owner username (default: the namespace).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Print a new personal access token for a user, or with --jwt a signed JWT.
+    Token {
+        /// The user the personal access token belongs to (not needed with --jwt).
+        #[arg(long)]
+        user: Option<String>,
+        /// Name of the personal access token, for revoking it later.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Space-separated scopes, e.g. "obj:acme/survey/*:read" ("*": all the user's rights).
+        #[arg(long, default_value = "*")]
+        scopes: String,
+        /// Days until a personal access token expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+        /// Issue an RS256 JWT instead of a personal access token.
+        #[arg(long)]
+        jwt: bool,
+        /// `sub` of the JWT (default: the --user, or "admin-cli").
+        #[arg(long)]
+        sub: Option<String>,
+        /// Lifetime of the JWT in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Revoke a user's personal access token by name.
+    RevokeToken {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub type AdminResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub async fn run(config: &Config, command: AdminCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let state = AppState::build(config).await?;
+    let result = execute(&state, command).await;
+    state.db.close().await;
+    result.map_err(|e| e.to_string().into())
+}
+
+async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
+    match command {
+        AdminCommand::CreateUser { username, email, admin } => {
+            let user = create_user(state, &username, email.as_deref(), admin).await?;
+            println!("created user {} (id {})", user.username, user.id);
+        }
+        AdminCommand::CreateRepo { path, visibility, owner } => {
+            let repo = create_repo(state, &path, visibility.parse()?, owner.as_deref()).await?;
+            println!("created {} repository {}", repo.visibility, repo.path());
+        }
+        AdminCommand::Token { user, name, scopes, expires_in_days, jwt, sub, ttl } => {
+            let token = if jwt {
+                let sub = sub.or(user).unwrap_or_else(|| "admin-cli".into());
+                issue_jwt(state, &sub, &scopes, ttl)?
+            } else {
+                let user = user.ok_or("--user is required for a personal access token")?;
+                create_token(state, &user, &name, &scopes, expires_in_days).await?
+            };
+            println!("{token}");
+        }
+        AdminCommand::RevokeToken { user, name } => {
+            let user = state.db.user_by_name(&user).await?.ok_or("no such user")?;
+            if !state.db.revoke_token(user.id, &name).await? {
+                return Err(format!("user {} has no live token named {name:?}", user.username).into());
+            }
+            println!("revoked");
+        }
+    }
+    Ok(())
+}
+
+pub async fn create_user(state: &AppState, username: &str, email: Option<&str>, admin: bool) -> AdminResult<User> {
+    names::check_namespace(username)?;
+    state.db.create_user(username, email, admin).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            format!("user {username} exists already").into()
+        } else {
+            e.into()
+        }
+    })
+}
+
+pub async fn create_repo(state: &AppState, path: &str, visibility: Visibility, owner: Option<&str>) -> AdminResult<Repo> {
+    let (ns, name) = path.split_once('/').ok_or("repository path must be {namespace}/{name}")?;
+    names::check_namespace(ns)?;
+    names::check("repository name", name)?;
+    let owner_name = owner.unwrap_or(ns);
+    let owner = state.db.user_by_name(owner_name).await?.ok_or_else(|| format!("no user named {owner_name}"))?;
+    state.db.create_repo(ns, name, owner.id, visibility).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            format!("repository {path} exists already").into()
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// Creates a personal access token and returns its secret (shown once, stored hashed).
+pub async fn create_token(state: &AppState, username: &str, name: &str, scopes: &str, expires_in_days: Option<i64>) -> AdminResult<String> {
+    let scopes = Scopes::parse(scopes)?;
+    let user = state.db.user_by_name(username).await?.ok_or_else(|| format!("no user named {username}"))?;
+    let secret = pat::generate();
+    let expires_at = expires_in_days.map(|d| now() + d * 86400);
+    state.db.create_token(user.id, name, &pat::hash(&secret), &scopes.to_string(), expires_at).await?;
+    Ok(secret)
+}
+
+pub fn issue_jwt(state: &AppState, sub: &str, scopes: &str, ttl_secs: i64) -> AdminResult<String> {
+    let scopes = Scopes::parse(scopes)?;
+    if ttl_secs <= 0 {
+        return Err("--ttl must be positive".into());
+    }
+    Ok(state.jwt.issue(sub, &scopes, ttl_secs)?)
+}

@@ -1,0 +1,208 @@
+//! Key material: the RS256 key pair that signs JWTs (published as JWKS) and the HMAC keys that sign
+//! transfer URLs. Both are generated into `<data-dir>/keys` on first start unless configured.
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use strata_lfs::signing::UrlSigner;
+
+use super::scope::{ScopeError, Scopes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path} is not an RSA private key in PEM (PKCS#8 or PKCS#1): {reason}")]
+    BadPem { path: PathBuf, reason: String },
+    #[error("RSA key generation failed: {0}")]
+    Generate(String),
+    #[error("invalid URL signing key {0:?}: expected kid=hexsecret with at least 16 bytes of secret")]
+    BadUrlKey(String),
+    #[error("JWT key: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+/// The claims of a strata access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// Space-separated scopes (see [`super::scope`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// giftless's claim name for the same: a string or a list.
+    #[serde(default, skip_serializing)]
+    pub scopes: Option<serde_json::Value>,
+}
+
+impl Claims {
+    /// All scopes the token carries, under either claim name.
+    pub fn all_scopes(&self) -> Result<Scopes, ScopeError> {
+        let mut text = self.scope.clone();
+        match &self.scopes {
+            Some(serde_json::Value::String(s)) => text.push_str(&format!(" {s}")),
+            Some(serde_json::Value::Array(list)) => {
+                for item in list.iter().filter_map(|v| v.as_str()) {
+                    text.push_str(&format!(" {item}"));
+                }
+            }
+            _ => {}
+        }
+        Scopes::parse(&text)
+    }
+}
+
+/// Signs and checks RS256 JWTs.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    kid: String,
+    jwks: serde_json::Value,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys").field("kid", &self.kid).field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Loads the key at `path`, generating a 2048-bit key there first if the file does not exist.
+    pub fn load_or_generate(path: &Path, issuer: String, audience: String) -> Result<JwtKeys, KeyError> {
+        let io = |source| KeyError::Io { path: path.to_owned(), source };
+        let key = match std::fs::read_to_string(path) {
+            Ok(pem) => RsaPrivateKey::from_pkcs8_pem(&pem)
+                .or_else(|_| rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_pem(&pem))
+                .map_err(|e| KeyError::BadPem { path: path.to_owned(), reason: e.to_string() })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
+                let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::Generate(e.to_string()))?;
+                write_secret(path, pem.as_bytes()).map_err(io)?;
+                tracing::info!(path = %path.display(), "generated a new RS256 signing key");
+                key
+            }
+            Err(e) => return Err(io(e)),
+        };
+        JwtKeys::from_key(&key, issuer, audience)
+    }
+
+    pub fn from_key(key: &RsaPrivateKey, issuer: String, audience: String) -> Result<JwtKeys, KeyError> {
+        let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
+        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
+        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+        // RFC 7638 thumbprint: sha256 of the required members in lexicographic order.
+        let thumbprint = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint.as_bytes()));
+        let jwks = serde_json::json!({
+            "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e }]
+        });
+        Ok(JwtKeys {
+            encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+            decoding: DecodingKey::from_rsa_components(&n, &e)?,
+            kid,
+            jwks,
+            issuer,
+            audience,
+        })
+    }
+
+    /// The public keys as a JWK Set.
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Issues a token for `sub` with `scopes`, valid for `ttl_secs` from now.
+    pub fn issue(&self, sub: &str, scopes: &Scopes, ttl_secs: i64) -> Result<String, KeyError> {
+        let now = crate::db::now();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: sub.to_owned(),
+            exp: now + ttl_secs,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scopes.to_string(),
+            scopes: None,
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+    }
+
+    /// Checks signature (RS256 only: `none` and HMAC are refused), expiry, not-before, issuer and
+    /// audience.
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = 30;
+        Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)?.claims)
+    }
+}
+
+/// Builds the transfer URL signer from `kid=hex` specs, or from a secret generated at `path`.
+pub fn url_signer(specs: &[String], path: &Path) -> Result<UrlSigner, KeyError> {
+    let mut keys = Vec::new();
+    for spec in specs.iter().filter(|s| !s.trim().is_empty()) {
+        let (kid, secret) = spec.trim().split_once('=').ok_or_else(|| KeyError::BadUrlKey(spec.clone()))?;
+        let secret = hex::decode(secret).map_err(|_| KeyError::BadUrlKey(spec.clone()))?;
+        if kid.is_empty() || secret.len() < 16 || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(KeyError::BadUrlKey(spec.clone()));
+        }
+        keys.push((kid.to_owned(), secret));
+    }
+    if keys.is_empty() {
+        let io = |source| KeyError::Io { path: path.to_owned(), source };
+        let secret = match std::fs::read_to_string(path) {
+            Ok(text) => hex::decode(text.trim()).map_err(|_| KeyError::BadUrlKey(path.display().to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret: [u8; 32] = rand::random();
+                write_secret(path, hex::encode(secret).as_bytes()).map_err(io)?;
+                secret.to_vec()
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let kid = hex::encode(&Sha256::digest(&secret)[..4]);
+        keys.push((kid, secret));
+    }
+    Ok(UrlSigner::new(keys))
+}
+
+/// Writes a secret file readable by its owner only, atomically.
+fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(tmp, path)
+}

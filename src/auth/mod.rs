@@ -1,0 +1,161 @@
+//! Who is calling and what they may do. [`Principal`] is extracted from the `Authorization` header
+//! (HTTP Basic with a personal access token or a JWT as password, or `Bearer`); [`Principal::can`]
+//! is the one permission check every entry point uses.
+
+pub mod keys;
+pub mod pat;
+pub mod scope;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+use strata_lfs::Oid;
+
+use crate::db::{Repo, User};
+use crate::error::ApiError;
+use crate::state::AppState;
+pub use scope::{Action, Scopes};
+
+/// The caller of a request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Anonymous,
+    /// A user, through a personal access token restricted to `scopes`.
+    User { user: User, scopes: Scopes },
+    /// A strata-signed JWT: a capability that grants exactly its scopes, whoever holds it.
+    Jwt { sub: String, scopes: Scopes },
+}
+
+impl Principal {
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Principal::Anonymous)
+    }
+
+    /// A stable identity, used for lock ownership.
+    pub fn key(&self) -> String {
+        match self {
+            Principal::Anonymous => "anonymous".into(),
+            Principal::User { user, .. } => format!("user:{}", user.id),
+            Principal::Jwt { sub, .. } => format!("jwt:{sub}"),
+        }
+    }
+
+    /// The name shown to other people.
+    pub fn display_name(&self) -> String {
+        match self {
+            Principal::Anonymous => "anonymous".into(),
+            Principal::User { user, .. } => user.username.clone(),
+            Principal::Jwt { sub, .. } => sub.clone(),
+        }
+    }
+
+    /// The most a user may do to a repository by who they are.
+    fn user_rights(user: &User, repo: &Repo) -> Option<Action> {
+        if user.admin() || repo.owner_id == user.id {
+            Some(Action::Admin)
+        } else if repo.is_public() {
+            Some(Action::Read)
+        } else {
+            None
+        }
+    }
+
+    /// The permission check: may this caller do `action` to `repo`, or to its object `oid`?
+    pub fn can(&self, repo: &Repo, oid: Option<&Oid>, action: Action) -> bool {
+        let public_read = repo.is_public() && action == Action::Read;
+        match self {
+            Principal::Anonymous => public_read,
+            Principal::User { user, scopes } => {
+                Self::user_rights(user, repo).is_some_and(|r| r.covers(action)) && scopes.allows(&repo.path(), oid, action)
+            }
+            Principal::Jwt { scopes, .. } => public_read || scopes.allows(&repo.path(), oid, action),
+        }
+    }
+
+    /// Whether the caller may do `action` to at least some object of `repo`.
+    pub fn can_some(&self, repo: &Repo, action: Action) -> bool {
+        let public_read = repo.is_public() && action == Action::Read;
+        match self {
+            Principal::Anonymous => public_read,
+            Principal::User { user, scopes } => {
+                Self::user_rights(user, repo).is_some_and(|r| r.covers(action)) && scopes.allows_some(&repo.path(), action)
+            }
+            Principal::Jwt { scopes, .. } => public_read || scopes.allows_some(&repo.path(), action),
+        }
+    }
+}
+
+/// Looks up repository `{ns}/{name}` for a caller who wants to do `action`, answering as a careful
+/// server does: strangers get 401 (so git asks for credentials) and cannot tell a private
+/// repository from a missing one; signed-in users who may not see it get 404; those who may read
+/// but not write get 403.
+pub async fn authorize_repo(state: &AppState, who: &Principal, ns: &str, name: &str, action: Action) -> Result<Repo, ApiError> {
+    let denied = |found: bool| {
+        if who.is_anonymous() {
+            ApiError::unauthorized("authentication required")
+        } else if found {
+            ApiError::forbidden(format!("you may read {ns}/{name} but not {}", action_word(action)))
+        } else {
+            ApiError::not_found(format!("repository {ns}/{name} not found"))
+        }
+    };
+    let Some(repo) = state.db.repo_by_path(ns, name).await? else { return Err(denied(false)) };
+    if who.can_some(&repo, action) {
+        Ok(repo)
+    } else {
+        Err(denied(action != Action::Read && who.can_some(&repo, Action::Read)))
+    }
+}
+
+fn action_word(action: Action) -> &'static str {
+    match action {
+        Action::Read => "read it",
+        Action::Verify => "verify objects in it",
+        Action::Write => "write to it",
+        Action::Admin => "administer it",
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(Principal::Anonymous) };
+        let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        let secret = if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+            // The username is not checked: the password alone identifies the token, so
+            // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
+            let (_user, password) = decoded.split_once(':').ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+            password.to_owned()
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            rest.trim().to_owned()
+        } else {
+            return Err(ApiError::unauthorized("unsupported authorization scheme: use Basic or Bearer"));
+        };
+        authenticate(state, &secret).await
+    }
+}
+
+/// Resolves a secret (personal access token or JWT) to a principal.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
+    if pat::looks_like_pat(secret) {
+        let Some((token, user)) = state.db.live_token(&pat::hash(secret)).await? else {
+            return Err(ApiError::unauthorized("invalid, expired or revoked token"));
+        };
+        let scopes = Scopes::parse(&token.scopes).map_err(ApiError::internal)?;
+        return Ok(Principal::User { user, scopes });
+    }
+    if secret.split('.').count() == 3 {
+        let claims = state.jwt.verify(secret).map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        let scopes = claims.all_scopes().map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        return Ok(Principal::Jwt { sub: claims.sub, scopes });
+    }
+    Err(ApiError::unauthorized("invalid credentials: use a personal access token or a JWT as the password"))
+}

@@ -1,0 +1,159 @@
+//! Command line and environment configuration: one clap tree for `serve` and the `admin` commands.
+//! Every flag can also be set through the `STRATA_*` environment variable named beside it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about = "Git-LFS-backed versioned storage server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(Config),
+    /// Bootstrap and manage users, repositories and tokens without the web UI.
+    Admin {
+        #[command(flatten)]
+        config: Config,
+        #[command(subcommand)]
+        command: crate::admin::AdminCommand,
+    },
+}
+
+/// Where objects are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageBackend {
+    /// Files below `<data-dir>/objects`; strata serves the bytes itself through signed URLs.
+    Local,
+    /// An S3-compatible bucket; clients transfer directly with presigned URLs.
+    S3,
+    /// A Google Cloud Storage bucket (credentials from the usual GOOGLE_* variables).
+    Gcs,
+    /// An Azure Blob Storage container (credentials from the usual AZURE_* variables).
+    Azure,
+}
+
+/// Settings shared by `serve` and `admin`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Public base URL of this server, used in every link it hands out (default: http://<listen>).
+    #[arg(long, env = "STRATA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Directory for the embedded database, local objects and generated keys.
+    #[arg(long, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: sqlite://path or postgres://... (default: SQLite in the data directory).
+    #[arg(long, env = "STRATA_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Object storage backend.
+    #[arg(long, env = "STRATA_STORAGE", value_enum, default_value = "local")]
+    pub storage: StorageBackend,
+
+    /// Bucket (S3, GCS) or container (Azure) name.
+    #[arg(long, env = "STRATA_BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Key prefix inside the bucket.
+    #[arg(long, env = "STRATA_STORAGE_PREFIX", default_value = "lfs")]
+    pub storage_prefix: String,
+
+    /// S3 endpoint for S3-compatible stores, e.g. http://127.0.0.1:9000 (default: AWS).
+    #[arg(long, env = "STRATA_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region.
+    #[arg(long, env = "STRATA_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Use path-style S3 URLs (endpoint/bucket/key) instead of virtual-hosted ones.
+    #[arg(long, env = "STRATA_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+
+    /// Pin `x-amz-checksum-sha256` in S3 upload URLs so the bucket refuses wrong bytes. Turn off for
+    /// S3-compatible stores without checksum support: uploads then go to a staging key that strata
+    /// hashes before moving it into place.
+    #[arg(long, env = "STRATA_S3_CHECKSUM_PINNING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub s3_checksum_pinning: bool,
+
+    /// S3 access key id (falls back to AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "STRATA_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key (falls back to AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "STRATA_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// PEM file of the RS256 key that signs JWTs (default: generated at <data-dir>/keys/jwt-rs256.pem).
+    #[arg(long, env = "STRATA_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+
+    /// `iss` of the JWTs strata issues and accepts (default: the public URL).
+    #[arg(long, env = "STRATA_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// `aud` of the JWTs strata issues and accepts.
+    #[arg(long, env = "STRATA_JWT_AUDIENCE", default_value = "strata")]
+    pub jwt_audience: String,
+
+    /// HMAC keys for signed transfer URLs as `kid=hexsecret`, comma-separated; the first signs,
+    /// all verify (default: one generated at <data-dir>/keys/url-signing.key).
+    #[arg(long, env = "STRATA_URL_SIGNING_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub url_signing_keys: Vec<String>,
+
+    /// Lifetime announced for batch actions, in seconds.
+    #[arg(long, env = "STRATA_ACTION_TTL", default_value_t = 3600)]
+    pub action_ttl_secs: u64,
+
+    /// Most objects accepted in one batch request (more gives 413).
+    #[arg(long, env = "STRATA_MAX_BATCH_OBJECTS", default_value_t = 1000)]
+    pub max_batch_objects: usize,
+
+    /// Largest JSON request body accepted, in bytes (more gives 413).
+    #[arg(long, env = "STRATA_MAX_JSON_BODY", default_value_t = 4 * 1024 * 1024)]
+    pub max_json_body: usize,
+
+    /// Largest object accepted, in bytes (0: no limit).
+    #[arg(long, env = "STRATA_MAX_OBJECT_SIZE", default_value_t = 0)]
+    pub max_object_size: u64,
+}
+
+impl Config {
+    /// A configuration with every default, rooted at `data_dir` (used by tests and tools).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let mut config = Cli::parse_from(["strata", "serve"]).serve_config().expect("serve");
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_owned()
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("strata.db").display()))
+    }
+}
+
+impl Cli {
+    fn serve_config(self) -> Option<Config> {
+        match self.command {
+            Command::Serve(c) => Some(c),
+            Command::Admin { .. } => None,
+        }
+    }
+}

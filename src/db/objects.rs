@@ -1,0 +1,62 @@
+//! `objects` and `repo_objects`: which oids are stored, and which repositories may read them. An
+//! oid is readable through a repository only once it was uploaded or verified through it.
+
+use std::collections::HashMap;
+
+use strata_lfs::Oid;
+
+use super::{now, Db};
+
+impl Db {
+    /// Records that `oid` (of `size` bytes) is stored and linked to `repo_id`. Idempotent.
+    pub async fn link_object(&self, repo_id: i64, oid: &Oid, size: u64) -> Result<(), sqlx::Error> {
+        let oid = oid.to_string();
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO objects (oid, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (oid) DO NOTHING")
+            .bind(&oid)
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO repo_objects (repo_id, oid, created_at) VALUES ($1, $2, $3) ON CONFLICT (repo_id, oid) DO NOTHING")
+            .bind(repo_id)
+            .bind(&oid)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Of `oids`, those linked to `repo_id`, with their sizes. One query, however many oids.
+    pub async fn linked_objects(&self, repo_id: i64, oids: &[Oid]) -> Result<HashMap<Oid, u64>, sqlx::Error> {
+        let mut found = HashMap::new();
+        // Stay far below every engine's bind-parameter limit.
+        for chunk in oids.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(repo_id);
+            for oid in chunk {
+                query = query.bind(oid.to_string());
+            }
+            for (oid, size) in query.fetch_all(&self.pool).await? {
+                if let Ok(oid) = oid.parse() {
+                    found.insert(oid, size as u64);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// How many repositories `oid` is linked to, and whether it is recorded at all (for tests and
+    /// consistency checks).
+    pub async fn object_link_count(&self, oid: &Oid) -> Result<(bool, i64), sqlx::Error> {
+        let oid = oid.to_string();
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE oid = $1").bind(&oid).fetch_one(&self.pool).await?;
+        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repo_objects WHERE oid = $1").bind(&oid).fetch_one(&self.pool).await?;
+        Ok((stored > 0, links))
+    }
+}

@@ -1,0 +1,32 @@
+//! strata: a Git-LFS-backed versioned storage server.
+//!
+//! [`app`] builds the axum router for an [`AppState`]; [`run`] serves it on a listener until a
+//! shutdown signal. `main.rs` only parses the command line and calls these, so tests start the real
+//! server on `127.0.0.1:0` the same way.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod lfs_api;
+pub mod names;
+pub mod request_ctx;
+pub mod router;
+pub mod state;
+pub mod storage;
+
+use std::future::Future;
+
+pub use router::app;
+pub use state::AppState;
+use tokio::net::TcpListener;
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let db = state.db.clone();
+    tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! The whole HTTP surface in one place. Each area owns its `router()`; this file composes them and
+//! adds the layers every request goes through.
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use axum::extract::State;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{lfs_api, request_ctx};
+
+/// The application: every route with its state and middleware.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        // Git LFS: /{ns}/{repo}.git/info/lfs/{objects/batch, verify, locks…} and /_transfer/…
+        .merge(lfs_api::router())
+        // Public keys of the JWT signer
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(CatchPanicLayer::custom(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()))
+        .layer(middleware::from_fn(request_ctx::layer))
+        .with_state(state)
+}
+
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    ([("cache-control", "public, max-age=300")], Json(state.jwt.jwks().clone()))
+}

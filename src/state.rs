@@ -1,0 +1,76 @@
+//! `AppState`: everything a handler needs, built once at start-up from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use strata_lfs::signing::UrlSigner;
+
+use crate::auth::keys::{self, JwtKeys, KeyError};
+use crate::config::Config;
+use crate::db::Db;
+use crate::storage::{Storage, StorageConfigError};
+
+/// Settings handlers read at request time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base of every URL strata hands out, without a trailing slash.
+    pub public_url: String,
+    /// Lifetime announced in batch actions; signatures live a minute longer.
+    pub action_ttl: Duration,
+    pub max_batch_objects: usize,
+    pub max_json_body: usize,
+    /// 0 means no limit.
+    pub max_object_size: u64,
+}
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub storage: Storage,
+    pub jwt: Arc<JwtKeys>,
+    pub signer: Arc<UrlSigner>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageConfigError),
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+}
+
+impl AppState {
+    pub async fn build(config: &Config) -> Result<AppState, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let public_url = config.public_url();
+        let db = Db::connect(&config.database_url()).await?;
+        let storage = Storage::from_config(config).await?;
+        let key_dir = config.data_dir.join("keys");
+        let jwt_path = config.jwt_key_file.clone().unwrap_or_else(|| key_dir.join("jwt-rs256.pem"));
+        let issuer = config.jwt_issuer.clone().unwrap_or_else(|| public_url.clone());
+        let audience = config.jwt_audience.clone();
+        let jwt = tokio::task::spawn_blocking(move || JwtKeys::load_or_generate(&jwt_path, issuer, audience))
+            .await
+            .expect("key loading does not panic")?;
+        let signer = keys::url_signer(&config.url_signing_keys, &key_dir.join("url-signing.key"))?;
+        Ok(AppState {
+            settings: Arc::new(Settings {
+                public_url,
+                action_ttl: Duration::from_secs(config.action_ttl_secs.clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120)),
+                max_batch_objects: config.max_batch_objects.max(1),
+                max_json_body: config.max_json_body.max(1024),
+                max_object_size: config.max_object_size,
+            }),
+            db,
+            storage,
+            jwt: Arc::new(jwt),
+            signer: Arc::new(signer),
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! The object storage strata was configured with: the local disk (strata serves signed URLs
+//! itself) or a cloud bucket through `object_store` (clients use presigned URLs).
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::ObjectStore;
+use strata_lfs::s3sign::{S3Credentials, S3Presigner};
+use strata_lfs::storage::CloudSigner;
+use strata_lfs::{CloudStore, LocalStore};
+
+use crate::config::{Config, StorageBackend};
+
+#[derive(Debug, Clone)]
+pub enum Storage {
+    Local(LocalStore),
+    Cloud(CloudStore),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageConfigError {
+    #[error("--bucket (STRATA_BUCKET) is required for the {0:?} backend")]
+    MissingBucket(StorageBackend),
+    #[error("S3 credentials are required: set STRATA_S3_ACCESS_KEY_ID and STRATA_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")]
+    MissingCredentials,
+    #[error(transparent)]
+    Endpoint(#[from] strata_lfs::s3sign::EndpointError),
+    #[error(transparent)]
+    Store(#[from] strata_lfs::StoreError),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+}
+
+impl Storage {
+    pub async fn from_config(config: &Config) -> Result<Storage, StorageConfigError> {
+        let bucket = || config.bucket.clone().ok_or(StorageConfigError::MissingBucket(config.storage));
+        let cloud = |store: Arc<dyn ObjectStore>, signer| Storage::Cloud(CloudStore::new(store, signer, &config.storage_prefix));
+        Ok(match config.storage {
+            StorageBackend::Local => Storage::Local(LocalStore::open(config.data_dir.join("objects")).await?),
+            StorageBackend::S3 => {
+                let bucket = bucket()?;
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                let key_id = config.s3_access_key_id.clone().or_else(|| env("AWS_ACCESS_KEY_ID"));
+                let secret = config.s3_secret_access_key.clone().or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+                let (Some(key_id), Some(secret)) = (key_id, secret) else { return Err(StorageConfigError::MissingCredentials) };
+                let token = env("AWS_SESSION_TOKEN");
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(&bucket)
+                    .with_region(&config.s3_region)
+                    .with_access_key_id(&key_id)
+                    .with_secret_access_key(&secret)
+                    .with_virtual_hosted_style_request(!config.s3_path_style);
+                if let Some(endpoint) = &config.s3_endpoint {
+                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let Some(token) = &token {
+                    builder = builder.with_token(token);
+                }
+                let s3 = Arc::new(builder.build()?);
+                let signer = if config.s3_checksum_pinning {
+                    let creds = S3Credentials { access_key_id: key_id, secret_access_key: secret, session_token: token };
+                    CloudSigner::S3(S3Presigner::new(config.s3_endpoint.as_deref(), &bucket, &config.s3_region, creds, config.s3_path_style)?)
+                } else {
+                    CloudSigner::Generic(s3.clone())
+                };
+                cloud(s3, signer)
+            }
+            StorageBackend::Gcs => {
+                let gcs = Arc::new(GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket()?).build()?);
+                cloud(gcs.clone(), CloudSigner::Generic(gcs))
+            }
+            StorageBackend::Azure => {
+                let azure = Arc::new(MicrosoftAzureBuilder::from_env().with_container_name(bucket()?).build()?);
+                cloud(azure.clone(), CloudSigner::Generic(azure))
+            }
+        })
+    }
+}
