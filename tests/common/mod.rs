@@ -1,0 +1,187 @@
+//! Test harness: the real strata server on `127.0.0.1:0`, with SQLite (default) or PostgreSQL
+//! (when `STRATA_TEST_DATABASE_URL` names a server), local storage or a real S3 server (s3s-fs,
+//! which checks SigV4 signatures), and helpers for users, repositories, tokens and git.
+
+#![allow(dead_code)]
+
+pub mod s3;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use strata::config::{Config, StorageBackend};
+use strata::db::{Repo, Visibility};
+use strata::AppState;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    /// S3 with `x-amz-checksum-sha256` pinned in upload URLs.
+    S3,
+    /// S3 without checksum pinning: uploads are staged and hashed by strata.
+    S3Unpinned,
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    pub s3: Option<s3::S3Server>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// One RSA key for the whole test binary: generating one per server would be slow.
+fn shared_jwt_key() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+        key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+    })
+}
+
+/// A fresh database for one server: SQLite in `dir`, or a new PostgreSQL database.
+async fn database_url(dir: &Path) -> String {
+    let Some(base) = std::env::var("STRATA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        return format!("sqlite://{}?mode=rwc", dir.join("strata.db").display());
+    };
+    use sqlx::{Connection, Executor};
+    let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("STRATA_TEST_DATABASE_URL must reach a PostgreSQL server");
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    let (head, query) = base.split_once('?').map(|(h, q)| (h, format!("?{q}"))).unwrap_or((&base, String::new()));
+    let (server, _db) = head.rsplit_once('/').expect("database URL ends with /dbname");
+    format!("{server}/{name}{query}")
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(Backend::Local, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let key_file = dir.path().join("jwt.pem");
+        std::fs::write(&key_file, shared_jwt_key()).unwrap();
+
+        let mut config = Config::with_data_dir(dir.path().join("data"));
+        config.listen = addr;
+        config.public_url = Some(format!("http://{addr}"));
+        config.database_url = Some(database_url(dir.path()).await);
+        config.jwt_key_file = Some(key_file);
+        let mut s3_server = None;
+        if backend != Backend::Local {
+            let s3 = s3::S3Server::start().await;
+            config.storage = StorageBackend::S3;
+            config.bucket = Some(s3.bucket.clone());
+            config.s3_endpoint = Some(s3.endpoint.clone());
+            config.s3_path_style = true;
+            config.s3_access_key_id = Some(s3::ACCESS_KEY.into());
+            config.s3_secret_access_key = Some(s3::SECRET_KEY.into());
+            config.s3_checksum_pinning = backend == Backend::S3;
+            s3_server = Some(s3);
+        }
+        tweak(&mut config);
+        let state = AppState::build(&config).await.expect("server state");
+        let (tx, rx) = oneshot::channel();
+        let run_state = state.clone();
+        let task = tokio::spawn(async move {
+            strata::run(listener, run_state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer { url: format!("http://{addr}"), state, dir, s3: s3_server, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Creates a user and a personal access token with all of their rights.
+    pub async fn user(&self, name: &str) -> String {
+        self.user_with(name, false, "*").await
+    }
+
+    pub async fn user_with(&self, name: &str, admin: bool, scopes: &str) -> String {
+        strata::admin::create_user(&self.state, name, None, admin).await.unwrap();
+        strata::admin::create_token(&self.state, name, "test", scopes, None).await.unwrap()
+    }
+
+    pub async fn repo(&self, path: &str, visibility: Visibility) -> Repo {
+        strata::admin::create_repo(&self.state, path, visibility, None).await.unwrap()
+    }
+
+    pub fn jwt(&self, sub: &str, scopes: &str, ttl: i64) -> String {
+        strata::admin::issue_jwt(&self.state, sub, scopes, ttl).unwrap()
+    }
+
+    pub fn batch_url(&self, repo: &str) -> String {
+        format!("{}/{repo}.git/info/lfs/objects/batch", self.url)
+    }
+
+    pub fn lfs_url(&self, repo: &str) -> String {
+        format!("{}/{repo}.git/info/lfs", self.url)
+    }
+
+    /// Files in the local object store's temporary directory (should be none between requests).
+    pub fn temp_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("data/objects/tmp")).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A reqwest client that adds LFS headers and Basic auth.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub const LFS: &str = "application/vnd.git-lfs+json";
+
+/// POSTs an LFS JSON body with Basic auth (`token` as password; `None` for anonymous).
+pub async fn lfs_post(url: &str, token: Option<&str>, body: &serde_json::Value) -> reqwest::Response {
+    let mut req = client().post(url).header("accept", LFS).header("content-type", LFS).body(body.to_string());
+    if let Some(t) = token {
+        req = req.basic_auth("user", Some(t));
+    }
+    req.send().await.unwrap()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    strata_lfs::Oid::of(data).to_string()
+}
+
+/// Validates `value` against one of the LFS JSON schemas in `fixtures/lfs-schemas`.
+pub fn assert_schema(schema: &str, value: &serde_json::Value) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lfs-schemas").join(schema);
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "response does not match {schema}: {errors:?}\n{value:#}");
+}
+
+/// Runs a command to completion, panicking with its output if it fails.
+pub fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
