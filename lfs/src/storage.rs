@@ -44,6 +44,8 @@ pub enum PutError {
     HashMismatch { expected: Oid, actual: Oid },
     #[error("the request body could not be read: {0}")]
     Body(String),
+    #[error("the upload could not be verified: {0}")]
+    Unverified(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -177,6 +179,7 @@ pub struct CloudStore {
     store: Arc<dyn ObjectStore>,
     signer: CloudSigner,
     prefix: String,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for CloudStore {
@@ -188,7 +191,7 @@ impl std::fmt::Debug for CloudStore {
 impl CloudStore {
     /// `prefix` is prepended to every key (`""` for none).
     pub fn new(store: Arc<dyn ObjectStore>, signer: CloudSigner, prefix: &str) -> CloudStore {
-        CloudStore { store, signer, prefix: prefix.trim_matches('/').to_owned() }
+        CloudStore { store, signer, prefix: prefix.trim_matches('/').to_owned(), http: reqwest::Client::new() }
     }
 
     /// Whether uploads through this store are checked against their sha256 by the bucket itself.
@@ -267,14 +270,46 @@ impl CloudStore {
         result
     }
 
+    /// Asks S3 for the object's size and the sha256 it checked on upload (`x-amz-checksum-mode`),
+    /// so the bytes are verified without passing through strata. An object stored without that
+    /// checksum is refused: it did not come through the pinned URL.
+    async fn check_s3_checksum(&self, s3: &S3Presigner, staging: &StorePath, oid: &Oid, size: u64) -> Result<bool, PutError> {
+        use base64::Engine;
+        let head = s3.presign("HEAD", staging.as_ref(), &[("x-amz-checksum-mode", "ENABLED")], 60, time::OffsetDateTime::now_utc());
+        let mut request = self.http.head(&head.url);
+        for (name, value) in &head.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| StoreError::Presign(format!("HEAD {staging}: {e}")))?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(false),
+            status => return Err(StoreError::Presign(format!("HEAD {staging}: status {status}")).into()),
+        }
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let actual_size = header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
+        if actual_size != size {
+            return Err(PutError::SizeMismatch { expected: size, actual: actual_size });
+        }
+        let expected = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+        match header("x-amz-checksum-sha256") {
+            Some(sum) if sum == expected => Ok(true),
+            Some(sum) => {
+                let actual = base64::engine::general_purpose::STANDARD
+                    .decode(&sum)
+                    .ok()
+                    .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
+                    .map(Oid::from_digest)
+                    .unwrap_or(Oid::from_digest([0; 32]));
+                Err(PutError::HashMismatch { expected: *oid, actual })
+            }
+            None => Err(PutError::Unverified("the bucket holds no sha256 checksum for this upload".into())),
+        }
+    }
+
     async fn check_staged(&self, staging: &StorePath, oid: &Oid, size: u64) -> Result<bool, PutError> {
-        if self.pins_content() {
-            return match self.store.head(staging).await {
-                Ok(meta) if meta.size == size => Ok(true),
-                Ok(meta) => Err(PutError::SizeMismatch { expected: size, actual: meta.size }),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(StoreError::from(e).into()),
-            };
+        if let CloudSigner::S3(s3) = &self.signer {
+            return self.check_s3_checksum(s3, staging, oid, size).await;
         }
         let got = match self.store.get(staging).await {
             Ok(got) => got,

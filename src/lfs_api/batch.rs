@@ -158,7 +158,7 @@ fn grace_ttl(ttl: i64) -> std::time::Duration {
 pub fn put_error(e: PutError) -> ApiError {
     match e {
         PutError::TooLong { .. } => ApiError::too_large(e.to_string()),
-        PutError::SizeMismatch { .. } | PutError::HashMismatch { .. } => ApiError::unprocessable(e.to_string()),
+        PutError::SizeMismatch { .. } | PutError::HashMismatch { .. } | PutError::Unverified(_) => ApiError::unprocessable(e.to_string()),
         PutError::Body(_) => ApiError::bad_request(e.to_string()),
         PutError::Store(e) => e.into(),
     }
