@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use strata::config::{Config, StorageBackend};
-use strata::db::{Repo, Visibility};
+use strata::db::{Engine, Repo, Visibility};
 use strata::AppState;
 use tokio::sync::oneshot;
 
@@ -87,6 +87,8 @@ impl TestServer {
         }
         tweak(&mut config);
         let state = AppState::build(&config).await.expect("server state");
+        let want = if std::env::var("STRATA_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) { Engine::Postgres } else { Engine::Sqlite };
+        assert_eq!(state.db.engine(), want, "the test database engine");
         let (tx, rx) = oneshot::channel();
         let run_state = state.clone();
         let task = tokio::spawn(async move {

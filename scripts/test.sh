@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests against SQLite, then the integration tests
+# again against a throwaway PostgreSQL cluster. Installs git, git-lfs and PostgreSQL from Debian's
+# packages when they are missing (as root), or says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v git >/dev/null || missing+=(git)
+git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "error: the tests need ${missing[*]}: install them (Debian: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
+echo "== tests against SQLite"
+cargo test --workspace --locked
+
+echo "== integration tests against PostgreSQL"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pgdir=$(mktemp -d /tmp/strata-pg.XXXXXX)
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$pgdir"
+  as_pg=(runuser -u postgres --)
+fi
+stop_pg() { "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+trap stop_pg EXIT
+"${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
+# Unix socket only: no TCP port to collide with anything.
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+  -o "-c listen_addresses='' -k $pgdir -c fsync=off -c max_connections=400" start >/dev/null
+STRATA_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pgdir" \
+  cargo test --workspace --locked --tests -- --test-threads=4
