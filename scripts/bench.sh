@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/gunicorn" ]; then
   echo "installing giftless 0.6.2 into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q giftless==0.6.2 flask flask-classful flask-marshmallow marshmallow pyjwt \
-    cryptography figcan pyyaml python-dotenv boto3 gunicorn
+    cryptography figcan pyyaml python-dotenv boto3 gunicorn typing_extensions webargs
 fi
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata --example lfs_bench
@@ -47,7 +47,12 @@ gport=$(free_port)
 mkdir -p "$work/giftless"
 cat > "$work/giftless/giftless.yaml" <<YAML
 AUTH_PROVIDERS:
+  - factory: giftless.auth.jwt:factory
+    options: {algorithm: HS256, private_key: strata-bench-giftless-key-0123456789abcdef}
   - giftless.auth.allow_anon:read_write
+PRE_AUTHORIZED_ACTION_PROVIDER:
+  factory: giftless.auth.jwt:factory
+  options: {algorithm: HS256, private_key: strata-bench-giftless-key-0123456789abcdef, default_lifetime: 900}
 TRANSFER_ADAPTERS:
   basic:
     factory: giftless.transfer.basic_streaming:factory
@@ -56,30 +61,32 @@ TRANSFER_ADAPTERS:
       storage_options:
         path: $work/giftless/storage
 YAML
-(cd "$work/giftless" && GIFTLESS_CONFIG_FILE=$work/giftless/giftless.yaml exec "$venv/bin/gunicorn" -q -w 4 -b "127.0.0.1:$gport" giftless.wsgi_entrypoint:app 2>"$work/giftless/log") &
+(cd "$work/giftless" && GIFTLESS_CONFIG_FILE=$work/giftless/giftless.yaml exec "$venv/bin/gunicorn" --log-level warning -w 4 -b "127.0.0.1:$gport" giftless.wsgi_entrypoint:app 2>"$work/giftless/log") &
 pids+=($!)
 wait_http "http://127.0.0.1:$gport/"
+# giftless only accepts its own pre-authorized upload tokens for an identified caller: use a JWT.
+gtoken=$("$venv/bin/python" -c 'import jwt, time; print(jwt.encode({"sub": "bench", "name": "bench", "scopes": "obj:bench/data/*", "exp": int(time.time()) + 86400}, "strata-bench-giftless-key-0123456789abcdef", algorithm="HS256"))')
 
 s_batch=http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch
 g_batch=http://127.0.0.1:$gport/bench/data.git/info/lfs/objects/batch
 
 echo "1/3 batch throughput: 100-object download batches, concurrency 16, ${seconds}s each" >&2
 "$bench" seed "$s_batch" 100 "bench:$token"
-"$bench" seed "$g_batch" 100
+"$bench" seed "$g_batch" 100 "_jwt:$gtoken"
 read -r s_rps s_p50 s_p99 < <("$bench" batch "$s_batch" 100 16 "$seconds" "bench:$token")
-read -r g_rps g_p50 g_p99 < <("$bench" batch "$g_batch" 100 16 "$seconds")
+read -r g_rps g_p50 g_p99 < <("$bench" batch "$g_batch" 100 16 "$seconds" "_jwt:$gtoken")
 
 echo "2/3 git lfs push and pull of 16 files of 16 MiB" >&2
 mkdir -p "$work/files"
 for i in $(seq 1 16); do head -c 16M /dev/urandom > "$work/files/f$i.bin"; done
-push_pull() { # name lfs-url -> prints "push_seconds pull_seconds"
-  local name=$1 url=$2 home=$work/home-$1
+push_pull() { # name lfs-url credentials-url -> prints "push_seconds pull_seconds"
+  local name=$1 url=$2 creds=$3 home=$work/home-$1
   mkdir -p "$home"
   export HOME=$home GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
   git config --global user.name bench; git config --global user.email bench@example.com
   git config --global init.defaultBranch main
   git config --global credential.helper "store --file=$home/creds"
-  echo "http://bench:$token@127.0.0.1:$sport" > "$home/creds"
+  echo "$creds" > "$home/creds"
   git lfs install >/dev/null
   git init -q --bare "$home/remote.git"
   git init -q "$home/work"
@@ -96,8 +103,8 @@ push_pull() { # name lfs-url -> prints "push_seconds pull_seconds"
   cmp -s "$home/clone/f7.bin" "$work/files/f7.bin" || { echo "$name: pulled content differs" >&2; exit 1; }
   echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1b" | bc)"
 }
-read -r s_push s_pull < <(push_pull strata "http://127.0.0.1:$sport/bench/data.git/info/lfs")
-read -r g_push g_pull < <(push_pull giftless "http://127.0.0.1:$gport/bench/data.git/info/lfs")
+read -r s_push s_pull < <(push_pull strata "http://127.0.0.1:$sport/bench/data.git/info/lfs" "http://bench:$token@127.0.0.1:$sport")
+read -r g_push g_pull < <(push_pull giftless "http://127.0.0.1:$gport/bench/data.git/info/lfs" "http://_jwt:$gtoken@127.0.0.1:$gport")
 
 echo "3/3 peak RSS of a fresh strata while a 2 GiB object is uploaded" >&2
 kill "$spid"; wait "$spid" 2>/dev/null || true
