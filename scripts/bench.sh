@@ -94,13 +94,15 @@ push_pull() { # name lfs-url credentials-url -> prints "push_seconds pull_second
     && cp "$work"/files/*.bin . && git add . && git commit -qm data && git remote add origin "$home/remote.git")
   local t0 t1 t2
   t0=$(now)
-  (cd "$home/work" && git push -q origin main 2>/dev/null)
+  if ! (cd "$home/work" && git push -q origin main >"$home/push.log" 2>&1); then
+    echo "$name: git push failed (see $home/push.log):" >&2; tail -3 "$home/push.log" >&2; echo "failed failed"; return
+  fi
   t1=$(now)
   GIT_LFS_SKIP_SMUDGE=1 git clone -q "$home/remote.git" "$home/clone"
   t1b=$(now)
-  (cd "$home/clone" && git lfs pull)
+  (cd "$home/clone" && git lfs pull) || { echo "$name: git lfs pull failed" >&2; echo "failed failed"; return; }
   t2=$(now)
-  cmp -s "$home/clone/f7.bin" "$work/files/f7.bin" || { echo "$name: pulled content differs" >&2; exit 1; }
+  cmp -s "$home/clone/f7.bin" "$work/files/f7.bin" || { echo "$name: pulled content differs" >&2; echo "failed failed"; return; }
   echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1b" | bc)"
 }
 read -r s_push s_pull < <(push_pull strata "http://127.0.0.1:$sport/bench/data.git/info/lfs" "http://bench:$token@127.0.0.1:$sport")
@@ -125,7 +127,7 @@ rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 [ "$code" = 200 ] || { echo "2 GiB upload failed: $code" >&2; exit 1; }
 rm -f "$big"
 
-ratio() { echo "scale=1; $1 / $2" | bc; }
+ratio() { case "$1$2" in *failed*) echo "n/a";; *) echo "scale=1; $1 / $2" | bc;; esac; }
 cat <<TABLE
 
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(git -C "$root" rev-parse --short HEAD), with \`scripts/bench.sh\` (${seconds}s per throughput run).

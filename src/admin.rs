@@ -75,15 +75,31 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<(), Box<dyn s
 
 async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
     match command {
-        AdminCommand::CreateUser { username, email, admin } => {
+        AdminCommand::CreateUser {
+            username,
+            email,
+            admin,
+        } => {
             let user = create_user(state, &username, email.as_deref(), admin).await?;
             println!("created user {} (id {})", user.username, user.id);
         }
-        AdminCommand::CreateRepo { path, visibility, owner } => {
+        AdminCommand::CreateRepo {
+            path,
+            visibility,
+            owner,
+        } => {
             let repo = create_repo(state, &path, visibility.parse()?, owner.as_deref()).await?;
             println!("created {} repository {}", repo.visibility, repo.path());
         }
-        AdminCommand::Token { user, name, scopes, expires_in_days, jwt, sub, ttl } => {
+        AdminCommand::Token {
+            user,
+            name,
+            scopes,
+            expires_in_days,
+            jwt,
+            sub,
+            ttl,
+        } => {
             let token = if jwt {
                 let sub = sub.or(user).unwrap_or_else(|| "admin-cli".into());
                 issue_jwt(state, &sub, &scopes, ttl)?
@@ -96,7 +112,9 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
         AdminCommand::RevokeToken { user, name } => {
             let user = state.db.user_by_name(&user).await?.ok_or("no such user")?;
             if !state.db.revoke_token(user.id, &name).await? {
-                return Err(format!("user {} has no live token named {name:?}", user.username).into());
+                return Err(
+                    format!("user {} has no live token named {name:?}", user.username).into(),
+                );
             }
             println!("revoked");
         }
@@ -104,39 +122,82 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
     Ok(())
 }
 
-pub async fn create_user(state: &AppState, username: &str, email: Option<&str>, admin: bool) -> AdminResult<User> {
+pub async fn create_user(
+    state: &AppState,
+    username: &str,
+    email: Option<&str>,
+    admin: bool,
+) -> AdminResult<User> {
     names::check_namespace(username)?;
-    state.db.create_user(username, email, admin).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            format!("user {username} exists already").into()
-        } else {
-            e.into()
-        }
-    })
+    state
+        .db
+        .create_user(username, email, admin)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                format!("user {username} exists already").into()
+            } else {
+                e.into()
+            }
+        })
 }
 
-pub async fn create_repo(state: &AppState, path: &str, visibility: Visibility, owner: Option<&str>) -> AdminResult<Repo> {
-    let (ns, name) = path.split_once('/').ok_or("repository path must be {namespace}/{name}")?;
+pub async fn create_repo(
+    state: &AppState,
+    path: &str,
+    visibility: Visibility,
+    owner: Option<&str>,
+) -> AdminResult<Repo> {
+    let (ns, name) = path
+        .split_once('/')
+        .ok_or("repository path must be {namespace}/{name}")?;
     names::check_namespace(ns)?;
     names::check("repository name", name)?;
     let owner_name = owner.unwrap_or(ns);
-    let owner = state.db.user_by_name(owner_name).await?.ok_or_else(|| format!("no user named {owner_name}"))?;
-    state.db.create_repo(ns, name, owner.id, visibility).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            format!("repository {path} exists already").into()
-        } else {
-            e.into()
-        }
-    })
+    let owner = state
+        .db
+        .user_by_name(owner_name)
+        .await?
+        .ok_or_else(|| format!("no user named {owner_name}"))?;
+    state
+        .db
+        .create_repo(ns, name, owner.id, visibility)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                format!("repository {path} exists already").into()
+            } else {
+                e.into()
+            }
+        })
 }
 
 /// Creates a personal access token and returns its secret (shown once, stored hashed).
-pub async fn create_token(state: &AppState, username: &str, name: &str, scopes: &str, expires_in_days: Option<i64>) -> AdminResult<String> {
+pub async fn create_token(
+    state: &AppState,
+    username: &str,
+    name: &str,
+    scopes: &str,
+    expires_in_days: Option<i64>,
+) -> AdminResult<String> {
     let scopes = Scopes::parse(scopes)?;
-    let user = state.db.user_by_name(username).await?.ok_or_else(|| format!("no user named {username}"))?;
+    let user = state
+        .db
+        .user_by_name(username)
+        .await?
+        .ok_or_else(|| format!("no user named {username}"))?;
     let secret = pat::generate();
     let expires_at = expires_in_days.map(|d| now() + d * 86400);
-    state.db.create_token(user.id, name, &pat::hash(&secret), &scopes.to_string(), expires_at).await?;
+    state
+        .db
+        .create_token(
+            user.id,
+            name,
+            &pat::hash(&secret),
+            &scopes.to_string(),
+            expires_at,
+        )
+        .await?;
     Ok(secret)
 }
 

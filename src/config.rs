@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "strata", version, about = "Git-LFS-backed versioned storage server")]
+#[command(
+    name = "strata",
+    version,
+    about = "Git-LFS-backed versioned storage server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -110,7 +114,12 @@ pub struct Config {
 
     /// HMAC keys for signed transfer URLs as `kid=hexsecret`, comma-separated; the first signs,
     /// all verify (default: one generated at <data-dir>/keys/url-signing.key).
-    #[arg(long, env = "STRATA_URL_SIGNING_KEYS", hide_env_values = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "STRATA_URL_SIGNING_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
     pub url_signing_keys: Vec<String>,
 
     /// Lifetime announced for batch actions, in seconds.
@@ -133,19 +142,28 @@ pub struct Config {
 impl Config {
     /// A configuration with every default, rooted at `data_dir` (used by tests and tools).
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
-        let mut config = Cli::parse_from(["strata", "serve"]).serve_config().expect("serve");
+        let mut config = Cli::parse_from(["strata", "serve"])
+            .serve_config()
+            .expect("serve");
         config.data_dir = data_dir.into();
         config
     }
 
     pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_owned()
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("strata.db").display()))
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("strata.db").display()
+            )
+        })
     }
 }
 

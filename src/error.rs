@@ -22,7 +22,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), challenge: false, extra: None }
+        ApiError {
+            status,
+            message: message.into(),
+            challenge: false,
+            extra: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -31,7 +36,10 @@ impl ApiError {
 
     /// 401 with a credentials challenge so that git and git-lfs ask their credential helpers.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError { challenge: true, ..ApiError::new(StatusCode::UNAUTHORIZED, message) }
+        ApiError {
+            challenge: true,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, message)
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
@@ -75,8 +83,14 @@ struct Body<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ctx = request_ctx::current();
-        let mut body = serde_json::to_value(Body { message: &self.message, request_id: ctx.request_id }).unwrap_or_default();
-        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) = (self.extra, &mut body) {
+        let mut body = serde_json::to_value(Body {
+            message: &self.message,
+            request_id: ctx.request_id,
+        })
+        .unwrap_or_default();
+        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) =
+            (self.extra, &mut body)
+        {
             for (k, v) in extra {
                 map.entry(k).or_insert(v);
             }
@@ -86,7 +100,11 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
-        let content_type = if ctx.lfs { strata_lfs::wire::MEDIA_TYPE } else { "application/json" };
+        let content_type = if ctx.lfs {
+            strata_lfs::wire::MEDIA_TYPE
+        } else {
+            "application/json"
+        };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if self.challenge {
             let challenge = HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\"");

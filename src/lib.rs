@@ -23,10 +23,16 @@ pub use state::AppState;
 use tokio::net::TcpListener;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let db = state.db.clone();
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     db.close().await;
     Ok(())
 }

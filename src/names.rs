@@ -1,7 +1,19 @@
 //! Names that end up in URLs and on disk: user, organisation and repository names.
 
 /// First path segments the server uses itself, so no user or organisation may take them.
-const RESERVED: &[&str] = &["api", "oauth", "_transfer", "apps", "admin", "healthz", "login", "logout", "settings", "static", "ui"];
+const RESERVED: &[&str] = &[
+    "api",
+    "oauth",
+    "_transfer",
+    "apps",
+    "admin",
+    "healthz",
+    "login",
+    "logout",
+    "settings",
+    "static",
+    "ui",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {kind} {name:?}: {reason}")]
@@ -13,11 +25,20 @@ pub struct NameError {
 
 /// 1–64 of `A-Z a-z 0-9 _ . -`, not starting with `.` or `-`, not ending in `.git`.
 pub fn check(kind: &'static str, name: &str) -> Result<(), NameError> {
-    let err = |reason| Err(NameError { kind, name: name.to_owned(), reason });
+    let err = |reason| {
+        Err(NameError {
+            kind,
+            name: name.to_owned(),
+            reason,
+        })
+    };
     if name.is_empty() || name.len() > 64 {
         return err("use 1 to 64 characters");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
         return err("use only letters, digits, '_', '.' and '-'");
     }
     if name.starts_with('.') || name.starts_with('-') {
@@ -33,7 +54,11 @@ pub fn check(kind: &'static str, name: &str) -> Result<(), NameError> {
 pub fn check_namespace(name: &str) -> Result<(), NameError> {
     check("namespace", name)?;
     if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(NameError { kind: "namespace", name: name.to_owned(), reason: "this name is reserved" });
+        return Err(NameError {
+            kind: "namespace",
+            name: name.to_owned(),
+            reason: "this name is reserved",
+        });
     }
     Ok(())
 }
@@ -47,7 +72,18 @@ mod tests {
         for ok in ["alice", "acme-corp", "survey_2024", "v1.2"] {
             assert!(check("repository", ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", ".hidden", "-x", "a/b", "a b", "x.git", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "-x",
+            "a/b",
+            "a b",
+            "x.git",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert!(check("repository", bad).is_err(), "{bad}");
         }
         assert!(check_namespace("api").is_err());

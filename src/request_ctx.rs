@@ -30,13 +30,24 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let path = req.uri().path();
     let lfs = path.contains("/info/lfs") || path.starts_with("/_transfer/");
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path);
-    req.extensions_mut().insert(RequestCtx { request_id: request_id.clone(), lfs });
-    let ctx = RequestCtx { request_id: request_id.clone(), lfs };
+    let span =
+        tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path);
+    req.extensions_mut().insert(RequestCtx {
+        request_id: request_id.clone(),
+        lfs,
+    });
+    let ctx = RequestCtx {
+        request_id: request_id.clone(),
+        lfs,
+    };
     async move {
         let started = std::time::Instant::now();
         let mut response = CTX.scope(ctx, next.run(req)).await;
-        tracing::debug!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "done");
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "done"
+        );
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, v);
         }

@@ -1,11 +1,11 @@
 //! The whole HTTP surface in one place. Each area owns its `router()`; this file composes them and
 //! adds the layers every request goes through.
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
-use axum::extract::State;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
@@ -21,11 +21,17 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .layer(CatchPanicLayer::custom(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                .into_response()
+        }))
         .layer(middleware::from_fn(request_ctx::layer))
         .with_state(state)
 }
 
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
-    ([("cache-control", "public, max-age=300")], Json(state.jwt.jwks().clone()))
+    (
+        [("cache-control", "public, max-age=300")],
+        Json(state.jwt.jwks().clone()),
+    )
 }

@@ -47,22 +47,35 @@ pub enum StartError {
 
 impl AppState {
     pub async fn build(config: &Config) -> Result<AppState, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let public_url = config.public_url();
         let db = Db::connect(&config.database_url()).await?;
         let storage = Storage::from_config(config).await?;
         let key_dir = config.data_dir.join("keys");
-        let jwt_path = config.jwt_key_file.clone().unwrap_or_else(|| key_dir.join("jwt-rs256.pem"));
-        let issuer = config.jwt_issuer.clone().unwrap_or_else(|| public_url.clone());
+        let jwt_path = config
+            .jwt_key_file
+            .clone()
+            .unwrap_or_else(|| key_dir.join("jwt-rs256.pem"));
+        let issuer = config
+            .jwt_issuer
+            .clone()
+            .unwrap_or_else(|| public_url.clone());
         let audience = config.jwt_audience.clone();
-        let jwt = tokio::task::spawn_blocking(move || JwtKeys::load_or_generate(&jwt_path, issuer, audience))
-            .await
-            .expect("key loading does not panic")?;
+        let jwt = tokio::task::spawn_blocking(move || {
+            JwtKeys::load_or_generate(&jwt_path, issuer, audience)
+        })
+        .await
+        .expect("key loading does not panic")?;
         let signer = keys::url_signer(&config.url_signing_keys, &key_dir.join("url-signing.key"))?;
         Ok(AppState {
             settings: Arc::new(Settings {
                 public_url,
-                action_ttl: Duration::from_secs(config.action_ttl_secs.clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120)),
+                action_ttl: Duration::from_secs(
+                    config
+                        .action_ttl_secs
+                        .clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120),
+                ),
                 max_batch_objects: config.max_batch_objects.max(1),
                 max_json_body: config.max_json_body.max(1024),
                 max_object_size: config.max_object_size,

@@ -35,16 +35,33 @@ pub enum StorageConfigError {
 
 impl Storage {
     pub async fn from_config(config: &Config) -> Result<Storage, StorageConfigError> {
-        let bucket = || config.bucket.clone().ok_or(StorageConfigError::MissingBucket(config.storage));
-        let cloud = |store: Arc<dyn ObjectStore>, signer| Storage::Cloud(CloudStore::new(store, signer, &config.storage_prefix));
+        let bucket = || {
+            config
+                .bucket
+                .clone()
+                .ok_or(StorageConfigError::MissingBucket(config.storage))
+        };
+        let cloud = |store: Arc<dyn ObjectStore>, signer| {
+            Storage::Cloud(CloudStore::new(store, signer, &config.storage_prefix))
+        };
         Ok(match config.storage {
-            StorageBackend::Local => Storage::Local(LocalStore::open(config.data_dir.join("objects")).await?),
+            StorageBackend::Local => {
+                Storage::Local(LocalStore::open(config.data_dir.join("objects")).await?)
+            }
             StorageBackend::S3 => {
                 let bucket = bucket()?;
                 let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-                let key_id = config.s3_access_key_id.clone().or_else(|| env("AWS_ACCESS_KEY_ID"));
-                let secret = config.s3_secret_access_key.clone().or_else(|| env("AWS_SECRET_ACCESS_KEY"));
-                let (Some(key_id), Some(secret)) = (key_id, secret) else { return Err(StorageConfigError::MissingCredentials) };
+                let key_id = config
+                    .s3_access_key_id
+                    .clone()
+                    .or_else(|| env("AWS_ACCESS_KEY_ID"));
+                let secret = config
+                    .s3_secret_access_key
+                    .clone()
+                    .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+                let (Some(key_id), Some(secret)) = (key_id, secret) else {
+                    return Err(StorageConfigError::MissingCredentials);
+                };
                 let token = env("AWS_SESSION_TOKEN");
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(&bucket)
@@ -53,26 +70,46 @@ impl Storage {
                     .with_secret_access_key(&secret)
                     .with_virtual_hosted_style_request(!config.s3_path_style);
                 if let Some(endpoint) = &config.s3_endpoint {
-                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
                 }
                 if let Some(token) = &token {
                     builder = builder.with_token(token);
                 }
                 let s3 = Arc::new(builder.build()?);
                 let signer = if config.s3_checksum_pinning {
-                    let creds = S3Credentials { access_key_id: key_id, secret_access_key: secret, session_token: token };
-                    CloudSigner::S3(S3Presigner::new(config.s3_endpoint.as_deref(), &bucket, &config.s3_region, creds, config.s3_path_style)?)
+                    let creds = S3Credentials {
+                        access_key_id: key_id,
+                        secret_access_key: secret,
+                        session_token: token,
+                    };
+                    CloudSigner::S3(S3Presigner::new(
+                        config.s3_endpoint.as_deref(),
+                        &bucket,
+                        &config.s3_region,
+                        creds,
+                        config.s3_path_style,
+                    )?)
                 } else {
                     CloudSigner::Generic(s3.clone())
                 };
                 cloud(s3, signer)
             }
             StorageBackend::Gcs => {
-                let gcs = Arc::new(GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket()?).build()?);
+                let gcs = Arc::new(
+                    GoogleCloudStorageBuilder::from_env()
+                        .with_bucket_name(bucket()?)
+                        .build()?,
+                );
                 cloud(gcs.clone(), CloudSigner::Generic(gcs))
             }
             StorageBackend::Azure => {
-                let azure = Arc::new(MicrosoftAzureBuilder::from_env().with_container_name(bucket()?).build()?);
+                let azure = Arc::new(
+                    MicrosoftAzureBuilder::from_env()
+                        .with_container_name(bucket()?)
+                        .build()?,
+                );
                 cloud(azure.clone(), CloudSigner::Generic(azure))
             }
         })

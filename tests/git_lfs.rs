@@ -30,15 +30,25 @@ fn setup_home(home: &Path, server_url: &str, token: &str) {
     let creds = home.join("creds");
     let host = server_url.trim_start_matches("http://");
     std::fs::write(&creds, format!("http://alice:{token}@{host}\n")).unwrap();
-    run(git(home, home).args(["config", "--global", "credential.helper", &format!("store --file={}", creds.display())]));
+    run(git(home, home).args([
+        "config",
+        "--global",
+        "credential.helper",
+        &format!("store --file={}", creds.display()),
+    ]));
     run(git(home, home).args(["config", "--global", "init.defaultBranch", "main"]));
     run(git(home, home).args(["lfs", "install"]));
 }
 
 fn files() -> Vec<(String, Vec<u8>)> {
-    let mut out = vec![("empty.bin".to_owned(), Vec::new()), ("small.bin".to_owned(), b"small\n".to_vec())];
+    let mut out = vec![
+        ("empty.bin".to_owned(), Vec::new()),
+        ("small.bin".to_owned(), b"small\n".to_vec()),
+    ];
     for i in 0..3u8 {
-        let data: Vec<u8> = (0..(1_500_000 + i as u32 * 77)).map(|j| (j.wrapping_mul(31) ^ i as u32) as u8).collect();
+        let data: Vec<u8> = (0..(1_500_000 + i as u32 * 77))
+            .map(|j| (j.wrapping_mul(31) ^ i as u32) as u8)
+            .collect();
         out.push((format!("data/big{i}.bin"), data));
     }
     out
@@ -61,7 +71,11 @@ async fn round_trip(backend: Backend) {
         std::fs::create_dir_all(work.join("data")).unwrap();
         run(git(&home, &root).args(["init", "-q", work.to_str().unwrap()]));
         run(git(&home, &work).args(["lfs", "track", "*.bin"]));
-        std::fs::write(work.join(".lfsconfig"), format!("[lfs]\n\turl = {lfs_url}\n")).unwrap();
+        std::fs::write(
+            work.join(".lfsconfig"),
+            format!("[lfs]\n\turl = {lfs_url}\n"),
+        )
+        .unwrap();
         for (name, data) in files() {
             std::fs::write(work.join(&name), data).unwrap();
         }
@@ -75,7 +89,10 @@ async fn round_trip(backend: Backend) {
         run(git(&home, &work).args(["config", "lfs.locksverify", "true"]));
         run(git(&home, &work).args(["lfs", "lock", "data/big0.bin"]));
         let locks = run(git(&home, &work).args(["lfs", "locks"]));
-        assert!(locks.contains("data/big0.bin") && locks.contains("alice"), "{locks}");
+        assert!(
+            locks.contains("data/big0.bin") && locks.contains("alice"),
+            "{locks}"
+        );
         std::fs::write(work.join("small.bin"), b"changed\n").unwrap();
         run(git(&home, &work).args(["commit", "-q", "-am", "change"]));
         run(git(&home, &work).args(["push", "origin", "main"]));
@@ -85,11 +102,20 @@ async fn round_trip(backend: Backend) {
 
         // A fresh clone downloads every file byte for byte.
         let clone = root.join("clone");
-        run(git(&home, &root).args(["clone", "-q", remote.to_str().unwrap(), clone.to_str().unwrap()]));
+        run(git(&home, &root).args([
+            "clone",
+            "-q",
+            remote.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ]));
         run(git(&home, &clone).args(["lfs", "pull"]));
         for (name, data) in files() {
             let got = std::fs::read(clone.join(&name)).unwrap();
-            let want = if name == "small.bin" { b"changed\n".to_vec() } else { data };
+            let want = if name == "small.bin" {
+                b"changed\n".to_vec()
+            } else {
+                data
+            };
             assert!(got == want, "{name} differs after clone + pull");
         }
         let ls = run(git(&home, &clone).args(["lfs", "ls-files", "-l"]));
@@ -133,11 +159,17 @@ async fn s3_refuses_what_strata_did_not_sign() {
         let data = vec![42u8; 65_536];
         let oid = strata_lfs::Oid::of(&data);
         let req = json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
-        let v: serde_json::Value = lfs_post(&server.batch_url("alice/r"), Some(&token), &req).await.json().await.unwrap();
+        let v: serde_json::Value = lfs_post(&server.batch_url("alice/r"), Some(&token), &req)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_schema("http-batch-response-schema.json", &v);
         let upload = &v["objects"][0]["actions"]["upload"];
         let href = upload["href"].as_str().unwrap();
-        let verify_href = v["objects"][0]["actions"]["verify"]["href"].as_str().unwrap();
+        let verify_href = v["objects"][0]["actions"]["verify"]["href"]
+            .as_str()
+            .unwrap();
         let put = |url: String, body: Vec<u8>| {
             let mut req = client().put(url).body(body);
             if let Some(headers) = upload["header"].as_object() {
@@ -162,21 +194,43 @@ async fn s3_refuses_what_strata_did_not_sign() {
             assert_eq!(status, 400, "the bucket checks the pinned sha256");
             // Real S3 keeps nothing (404); s3s-fs keeps the bytes but no checksum, which strata
             // refuses (422). Either way nothing is linked.
-            let verify = lfs_post(verify_href, None, &verify_body).await.status().as_u16();
+            let verify = lfs_post(verify_href, None, &verify_body)
+                .await
+                .status()
+                .as_u16();
             assert!(verify == 404 || verify == 422, "{verify}");
         } else {
             assert_eq!(status, 200, "an unpinned bucket takes anything");
-            assert_eq!(lfs_post(verify_href, None, &verify_body).await.status(), 422, "strata hashes the staged bytes");
+            assert_eq!(
+                lfs_post(verify_href, None, &verify_body).await.status(),
+                422,
+                "strata hashes the staged bytes"
+            );
         }
-        assert_eq!(server.state.db.object_link_count(&oid).await.unwrap(), (false, 0));
+        assert_eq!(
+            server.state.db.object_link_count(&oid).await.unwrap(),
+            (false, 0)
+        );
 
         assert_eq!(put(href.to_owned(), data.clone()).await, 200);
-        assert_eq!(lfs_post(verify_href, None, &verify_body).await.status(), 200);
-        assert_eq!(server.state.db.object_link_count(&oid).await.unwrap(), (true, 1));
+        assert_eq!(
+            lfs_post(verify_href, None, &verify_body).await.status(),
+            200
+        );
+        assert_eq!(
+            server.state.db.object_link_count(&oid).await.unwrap(),
+            (true, 1)
+        );
 
         let dl = json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
-        let v: serde_json::Value = lfs_post(&server.batch_url("alice/r"), Some(&token), &dl).await.json().await.unwrap();
-        let get = v["objects"][0]["actions"]["download"]["href"].as_str().unwrap();
+        let v: serde_json::Value = lfs_post(&server.batch_url("alice/r"), Some(&token), &dl)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let get = v["objects"][0]["actions"]["download"]["href"]
+            .as_str()
+            .unwrap();
         let got = client().get(get).send().await.unwrap();
         assert_eq!(got.status(), 200);
         assert!(got.bytes().await.unwrap().as_ref() == &data[..]);
@@ -193,13 +247,25 @@ async fn s3_refuses_what_strata_did_not_sign() {
         Some(&s3.endpoint),
         &s3.bucket,
         "us-east-1",
-        strata_lfs::s3sign::S3Credentials { access_key_id: common::s3::ACCESS_KEY.into(), secret_access_key: common::s3::SECRET_KEY.into(), session_token: None },
+        strata_lfs::s3sign::S3Credentials {
+            access_key_id: common::s3::ACCESS_KEY.into(),
+            secret_access_key: common::s3::SECRET_KEY.into(),
+            session_token: None,
+        },
         true,
     )
     .unwrap();
     let then = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
     let fresh = signer.presign("GET", "lfs/x", &[], 60, time::OffsetDateTime::now_utc());
     let old = signer.presign("GET", "lfs/x", &[], 60, then);
-    assert_eq!(client().get(fresh.url).send().await.unwrap().status(), 404, "control: valid signature, no object");
-    assert_eq!(client().get(old.url).send().await.unwrap().status(), 403, "expired");
+    assert_eq!(
+        client().get(fresh.url).send().await.unwrap().status(),
+        404,
+        "control: valid signature, no object"
+    );
+    assert_eq!(
+        client().get(old.url).send().await.unwrap().status(),
+        403,
+        "expired"
+    );
 }

@@ -13,12 +13,19 @@ async fn body(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Valu
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap();
-    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn assert_error_body(status: u16, headers: &reqwest::header::HeaderMap, v: &Value, expected: u16) {
     assert_eq!(status, expected, "{v}");
-    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {v}");
+    assert!(
+        v["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {v}"
+    );
     let rid = v["request_id"].as_str().expect("request_id");
     assert_eq!(headers["x-request-id"].to_str().unwrap(), rid);
 }
@@ -27,19 +34,36 @@ fn assert_error_body(status: u16, headers: &reqwest::header::HeaderMap, v: &Valu
 async fn upload(server: &TestServer, repo: &str, token: &str, data: &[u8]) -> Oid {
     let oid = Oid::of(data);
     let req = json!({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid.to_string(), "size": data.len()}]});
-    let (status, headers, v) = body(lfs_post(&server.batch_url(repo), Some(token), &req).await).await;
+    let (status, headers, v) =
+        body(lfs_post(&server.batch_url(repo), Some(token), &req).await).await;
     assert_eq!(status, 200, "{v}");
     assert!(headers["content-type"].to_str().unwrap().starts_with(LFS));
     assert_schema("http-batch-response-schema.json", &v);
     let actions = &v["objects"][0]["actions"];
-    let put = client().put(actions["upload"]["href"].as_str().unwrap()).body(data.to_vec()).send().await.unwrap();
+    let put = client()
+        .put(actions["upload"]["href"].as_str().unwrap())
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
-    let verify = lfs_post(actions["verify"]["href"].as_str().unwrap(), None, &json!({"oid": oid.to_string(), "size": data.len()})).await;
+    let verify = lfs_post(
+        actions["verify"]["href"].as_str().unwrap(),
+        None,
+        &json!({"oid": oid.to_string(), "size": data.len()}),
+    )
+    .await;
     assert_eq!(verify.status(), 200);
     oid
 }
 
-async fn download_href(server: &TestServer, repo: &str, token: Option<&str>, oid: &Oid, size: usize) -> Value {
+async fn download_href(
+    server: &TestServer,
+    repo: &str,
+    token: Option<&str>,
+    oid: &Oid,
+    size: usize,
+) -> Value {
     let req = json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": size}]});
     let (status, _, v) = body(lfs_post(&server.batch_url(repo), token, &req).await).await;
     assert_eq!(status, 200, "{v}");
@@ -57,7 +81,8 @@ async fn upload_then_download_with_ranges() {
 
     // Uploading again: already linked, so no actions.
     let req = json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}], "ref": {"name": "refs/heads/main"}});
-    let (_, _, v) = body(lfs_post(&server.batch_url("alice/survey"), Some(&token), &req).await).await;
+    let (_, _, v) =
+        body(lfs_post(&server.batch_url("alice/survey"), Some(&token), &req).await).await;
     assert_schema("http-batch-response-schema.json", &v);
     assert!(v["objects"][0].get("actions").is_none(), "{v}");
     assert_eq!(v["hash_algo"], "sha256");
@@ -69,21 +94,49 @@ async fn upload_then_download_with_ranges() {
     let href = action["href"].as_str().unwrap();
     let got = client().get(href).send().await.unwrap();
     assert_eq!(got.status(), 200);
-    assert_eq!(got.headers()["etag"].to_str().unwrap(), format!("\"{oid}\""));
+    assert_eq!(
+        got.headers()["etag"].to_str().unwrap(),
+        format!("\"{oid}\"")
+    );
     assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
 
-    let part = client().get(href).header("range", "bytes=100-199").send().await.unwrap();
+    let part = client()
+        .get(href)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(part.status(), 206);
-    assert_eq!(part.headers()["content-range"].to_str().unwrap(), format!("bytes 100-199/{}", data.len()));
+    assert_eq!(
+        part.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 100-199/{}", data.len())
+    );
     assert_eq!(part.bytes().await.unwrap().as_ref(), &data[100..200]);
-    let tail = client().get(href).header("range", "bytes=-10").send().await.unwrap();
-    assert_eq!(tail.bytes().await.unwrap().as_ref(), &data[data.len() - 10..]);
-    let bad = client().get(href).header("range", format!("bytes={}-", data.len())).send().await.unwrap();
+    let tail = client()
+        .get(href)
+        .header("range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tail.bytes().await.unwrap().as_ref(),
+        &data[data.len() - 10..]
+    );
+    let bad = client()
+        .get(href)
+        .header("range", format!("bytes={}-", data.len()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 416);
-    assert_eq!(bad.headers()["content-range"].to_str().unwrap(), format!("bytes */{}", data.len()));
+    assert_eq!(
+        bad.headers()["content-range"].to_str().unwrap(),
+        format!("bytes */{}", data.len())
+    );
 
     // Anonymous users can't see the private repository at all, and are asked for credentials.
-    let (status, headers, v) = body(lfs_post(&server.batch_url("alice/survey"), None, &req).await).await;
+    let (status, headers, v) =
+        body(lfs_post(&server.batch_url("alice/survey"), None, &req).await).await;
     assert_error_body(status, &headers, &v, 401);
     assert!(headers.contains_key("lfs-authenticate"));
     assert_eq!(server.temp_files(), 0);
@@ -104,16 +157,44 @@ async fn whole_request_errors() {
     let one = json!({"operation": "download", "objects": [{"oid": sha256_hex(b"x"), "size": 1}]});
 
     // Malformed JSON, missing fields, unknown operation: 422 with a message and request id.
-    for bad in ["{", "[]", r#"{"operation":"download"}"#, r#"{"operation":"delete","objects":[]}"#, r#"{"operation":"upload","objects":[{"oid":1}]}"#] {
-        let resp = client().post(&url).basic_auth("a", Some(&alice)).header("content-type", LFS).body(bad).send().await.unwrap();
+    for bad in [
+        "{",
+        "[]",
+        r#"{"operation":"download"}"#,
+        r#"{"operation":"delete","objects":[]}"#,
+        r#"{"operation":"upload","objects":[{"oid":1}]}"#,
+    ] {
+        let resp = client()
+            .post(&url)
+            .basic_auth("a", Some(&alice))
+            .header("content-type", LFS)
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
         let (status, headers, v) = body(resp).await;
         assert_error_body(status, &headers, &v, 422);
         assert!(headers["content-type"].to_str().unwrap().starts_with(LFS));
     }
     // Media types.
-    let resp = client().post(&url).basic_auth("a", Some(&alice)).header("content-type", "text/plain").body(one.to_string()).send().await.unwrap();
+    let resp = client()
+        .post(&url)
+        .basic_auth("a", Some(&alice))
+        .header("content-type", "text/plain")
+        .body(one.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 415);
-    let resp = client().post(&url).basic_auth("a", Some(&alice)).header("accept", "text/html").header("content-type", LFS).body(one.to_string()).send().await.unwrap();
+    let resp = client()
+        .post(&url)
+        .basic_auth("a", Some(&alice))
+        .header("accept", "text/html")
+        .header("content-type", LFS)
+        .body(one.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 406);
     let resp = client()
         .post(&url)
@@ -125,32 +206,60 @@ async fn whole_request_errors() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // Too many objects, too large a body.
-    let many: Vec<Value> = (0..4).map(|i| json!({"oid": sha256_hex(&[i]), "size": 1})).collect();
-    let (status, headers, v) = body(lfs_post(&url, Some(&alice), &json!({"operation": "download", "objects": many})).await).await;
+    let many: Vec<Value> = (0..4)
+        .map(|i| json!({"oid": sha256_hex(&[i]), "size": 1}))
+        .collect();
+    let (status, headers, v) = body(
+        lfs_post(
+            &url,
+            Some(&alice),
+            &json!({"operation": "download", "objects": many}),
+        )
+        .await,
+    )
+    .await;
     assert_error_body(status, &headers, &v, 413);
     let huge = json!({"operation": "download", "objects": [], "pad": "x".repeat(10_000)});
     let (status, headers, v) = body(lfs_post(&url, Some(&alice), &huge).await).await;
     assert_error_body(status, &headers, &v, 413);
     // Transfer adapters.
-    let (status, _, _) = body(lfs_post(&url, Some(&alice), &json!({"operation": "download", "transfers": ["tus"], "objects": []})).await).await;
+    let (status, _, _) = body(
+        lfs_post(
+            &url,
+            Some(&alice),
+            &json!({"operation": "download", "transfers": ["tus"], "objects": []}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 422);
 
     // Who may see what.
     let (status, headers, v) = body(lfs_post(&url, Some(&bob), &one).await).await;
     assert_error_body(status, &headers, &v, 404); // bob can't tell it exists
-    let (status, _, v) = body(lfs_post(&server.batch_url("alice/nothing"), Some(&bob), &one).await).await;
+    let (status, _, v) =
+        body(lfs_post(&server.batch_url("alice/nothing"), Some(&bob), &one).await).await;
     assert_eq!(status, 404, "{v}");
     let (status, _, _) = body(lfs_post(&server.batch_url("alice/public"), None, &one).await).await;
     assert_eq!(status, 200); // public: anonymous read
     let upload = json!({"operation": "upload", "objects": [{"oid": sha256_hex(b"x"), "size": 1}]});
-    let (status, headers, v) = body(lfs_post(&server.batch_url("alice/public"), Some(&bob), &upload).await).await;
+    let (status, headers, v) =
+        body(lfs_post(&server.batch_url("alice/public"), Some(&bob), &upload).await).await;
     assert_error_body(status, &headers, &v, 403); // bob may read, not write
-    let (status, headers, _) = body(lfs_post(&server.batch_url("alice/public"), None, &upload).await).await;
+    let (status, headers, _) =
+        body(lfs_post(&server.batch_url("alice/public"), None, &upload).await).await;
     assert_eq!(status, 401);
     assert!(headers.contains_key("lfs-authenticate"));
     // Broken credentials are refused, not downgraded to anonymous.
     for auth in ["Basic !!!", "Bearer nonsense", "Digest x", "Basic dXNlcg=="] {
-        let resp = client().post(server.batch_url("alice/public")).header("authorization", auth).header("content-type", LFS).body(one.to_string()).send().await.unwrap();
+        let resp = client()
+            .post(server.batch_url("alice/public"))
+            .header("authorization", auth)
+            .header("content-type", LFS)
+            .body(one.to_string())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 401, "{auth}");
     }
 }
@@ -171,10 +280,23 @@ async fn per_object_errors() {
         {"oid": good, "size": 4},
     ]);
     for op in ["upload", "download"] {
-        let (status, _, v) = body(lfs_post(&server.batch_url("alice/r"), Some(&alice), &json!({"operation": op, "objects": objects})).await).await;
+        let (status, _, v) = body(
+            lfs_post(
+                &server.batch_url("alice/r"),
+                Some(&alice),
+                &json!({"operation": op, "objects": objects}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(status, 200, "{v}");
         assert_schema("http-batch-response-schema.json", &v);
-        let codes: Vec<i64> = v["objects"].as_array().unwrap().iter().map(|o| o["error"]["code"].as_i64().unwrap_or(0)).collect();
+        let codes: Vec<i64> = v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["error"]["code"].as_i64().unwrap_or(0))
+            .collect();
         let last = if op == "upload" { 0 } else { 404 };
         assert_eq!(codes, vec![422, 422, 422, 422, 422, 422, last], "{v}");
     }
@@ -190,10 +312,17 @@ async fn hostile_uploads_store_nothing() {
     server.repo("alice/r", Visibility::Private).await;
     let data = vec![7u8; 100_000];
     let oid = Oid::of(&data);
-    let req = json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let req =
+        json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
     let (_, _, v) = body(lfs_post(&server.batch_url("alice/r"), Some(&alice), &req).await).await;
-    let href = v["objects"][0]["actions"]["upload"]["href"].as_str().unwrap().to_owned();
-    let verify_href = v["objects"][0]["actions"]["verify"]["href"].as_str().unwrap().to_owned();
+    let href = v["objects"][0]["actions"]["upload"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verify_href = v["objects"][0]["actions"]["verify"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Wrong content of the right size.
     let mut wrong = data.clone();
@@ -201,13 +330,24 @@ async fn hostile_uploads_store_nothing() {
     let (status, headers, v) = body(client().put(&href).body(wrong).send().await.unwrap()).await;
     assert_error_body(status, &headers, &v, 422);
     // Too short and too long, with honest and with lying Content-Length.
-    let (status, _, _) = body(client().put(&href).body(data[..10].to_vec()).send().await.unwrap()).await;
+    let (status, _, _) = body(
+        client()
+            .put(&href)
+            .body(data[..10].to_vec())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 422);
     let mut long = data.clone();
     long.push(0);
     let (status, _, _) = body(client().put(&href).body(long.clone()).send().await.unwrap()).await;
     assert_eq!(status, 422);
-    let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(long)]));
+    let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(vec![Ok::<
+        _,
+        std::io::Error,
+    >(long)]));
     let (status, _, _) = body(client().put(&href).body(chunked).send().await.unwrap()).await;
     assert_eq!(status, 413);
 
@@ -215,8 +355,16 @@ async fn hostile_uploads_store_nothing() {
     {
         use tokio::io::AsyncWriteExt;
         let url = reqwest::Url::parse(&href).unwrap();
-        let mut sock = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
-        let head = format!("PUT {}?{} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", url.path(), url.query().unwrap(), data.len());
+        let mut sock =
+            tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap()))
+                .await
+                .unwrap();
+        let head = format!(
+            "PUT {}?{} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            url.path(),
+            url.query().unwrap(),
+            data.len()
+        );
         sock.write_all(head.as_bytes()).await.unwrap();
         sock.write_all(&data[..data.len() / 2]).await.unwrap();
         sock.shutdown().await.unwrap();
@@ -225,17 +373,38 @@ async fn hostile_uploads_store_nothing() {
     }
 
     // None of that is visible: not in storage, not linked, no temporary files, verify refuses.
-    assert_eq!(server.state.db.object_link_count(&oid).await.unwrap(), (false, 0));
+    assert_eq!(
+        server.state.db.object_link_count(&oid).await.unwrap(),
+        (false, 0)
+    );
     assert_eq!(server.temp_files(), 0);
-    let verify = lfs_post(&verify_href, None, &json!({"oid": oid.to_string(), "size": data.len()})).await;
+    let verify = lfs_post(
+        &verify_href,
+        None,
+        &json!({"oid": oid.to_string(), "size": data.len()}),
+    )
+    .await;
     assert_eq!(verify.status(), 404);
-    let dl = json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let dl =
+        json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
     let (_, _, v) = body(lfs_post(&server.batch_url("alice/r"), Some(&alice), &dl).await).await;
     assert_eq!(v["objects"][0]["error"]["code"], 404);
 
     // The honest upload still works afterwards.
-    assert_eq!(client().put(&href).body(data.clone()).send().await.unwrap().status(), 200);
-    assert_eq!(server.state.db.object_link_count(&oid).await.unwrap(), (true, 1));
+    assert_eq!(
+        client()
+            .put(&href)
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        server.state.db.object_link_count(&oid).await.unwrap(),
+        (true, 1)
+    );
 }
 
 #[tokio::test]
@@ -247,7 +416,10 @@ async fn signed_urls_refuse_tampering_and_expiry() {
     let data = b"signed content".to_vec();
     let oid = upload(&server, "alice/r", &alice, &data).await;
     let obj = download_href(&server, "alice/r", Some(&alice), &oid, data.len()).await;
-    let href = obj["actions"]["download"]["href"].as_str().unwrap().to_owned();
+    let href = obj["actions"]["download"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(client().get(&href).send().await.unwrap().status(), 200);
 
     let other_oid = sha256_hex(b"other");
@@ -276,8 +448,20 @@ async fn signed_urls_refuse_tampering_and_expiry() {
     let expired = {
         use strata_lfs::signing::{Grant, SignedOp};
         let exp = strata::db::now() - 10;
-        let sig = server.state.signer.sign(&Grant { op: SignedOp::Download, repo: "alice/r", oid, size: data.len() as u64, expires: exp });
-        format!("{}/_transfer/alice/r/{oid}?size={}&exp={exp}&kid={}&sig={}", server.url, data.len(), sig.kid, sig.sig)
+        let sig = server.state.signer.sign(&Grant {
+            op: SignedOp::Download,
+            repo: "alice/r",
+            oid,
+            size: data.len() as u64,
+            expires: exp,
+        });
+        format!(
+            "{}/_transfer/alice/r/{oid}?size={}&exp={exp}&kid={}&sig={}",
+            server.url,
+            data.len(),
+            sig.kid,
+            sig.sig
+        )
     };
     let (status, _, v) = body(client().get(&expired).send().await.unwrap()).await;
     assert_eq!(status, 403);
@@ -298,20 +482,44 @@ async fn knowing_an_oid_is_not_enough() {
     let obj = download_href(&server, "mallory/loot", Some(&mallory), &oid, data.len()).await;
     assert_eq!(obj["error"]["code"], 404);
     // Asking to upload gets an upload action, not a free link.
-    let req = json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
-    let (_, _, v) = body(lfs_post(&server.batch_url("mallory/loot"), Some(&mallory), &req).await).await;
+    let req =
+        json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let (_, _, v) =
+        body(lfs_post(&server.batch_url("mallory/loot"), Some(&mallory), &req).await).await;
     let actions = &v["objects"][0]["actions"];
     assert!(actions["upload"]["href"].is_string(), "{v}");
     // Verifying without uploading does not link it either, signed or not.
     let verify = json!({"oid": oid.to_string(), "size": data.len()});
-    assert_eq!(lfs_post(actions["verify"]["href"].as_str().unwrap(), None, &verify).await.status(), 404);
-    assert_eq!(lfs_post(&format!("{}/verify", server.lfs_url("mallory/loot")), Some(&mallory), &verify).await.status(), 404);
+    assert_eq!(
+        lfs_post(actions["verify"]["href"].as_str().unwrap(), None, &verify)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        lfs_post(
+            &format!("{}/verify", server.lfs_url("mallory/loot")),
+            Some(&mallory),
+            &verify
+        )
+        .await
+        .status(),
+        404
+    );
     let obj = download_href(&server, "mallory/loot", Some(&mallory), &oid, data.len()).await;
     assert_eq!(obj["error"]["code"], 404);
     // A wrong guess at the content fails; only the real bytes link it.
-    let put = client().put(actions["upload"]["href"].as_str().unwrap()).body(b"alice's secret datA".to_vec()).send().await.unwrap();
+    let put = client()
+        .put(actions["upload"]["href"].as_str().unwrap())
+        .body(b"alice's secret datA".to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), 422);
-    assert_eq!(server.state.db.object_link_count(&oid).await.unwrap(), (true, 1));
+    assert_eq!(
+        server.state.db.object_link_count(&oid).await.unwrap(),
+        (true, 1)
+    );
 }
 
 #[tokio::test]
@@ -321,16 +529,29 @@ async fn concurrent_uploads_of_one_oid() {
     server.repo("alice/r", Visibility::Private).await;
     let data: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let oid = Oid::of(&data);
-    let req = json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let req =
+        json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
     let (_, _, v) = body(lfs_post(&server.batch_url("alice/r"), Some(&alice), &req).await).await;
-    let href = v["objects"][0]["actions"]["upload"]["href"].as_str().unwrap().to_owned();
+    let href = v["objects"][0]["actions"]["upload"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut tasks = Vec::new();
     for i in 0..8 {
         let (href, mut data) = (href.clone(), data.clone());
         if i % 4 == 3 {
             data[12345] ^= 1; // some writers send the wrong bytes
         }
-        tasks.push(tokio::spawn(async move { client().put(&href).body(data).send().await.unwrap().status().as_u16() }));
+        tasks.push(tokio::spawn(async move {
+            client()
+                .put(&href)
+                .body(data)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
@@ -339,7 +560,14 @@ async fn concurrent_uploads_of_one_oid() {
     statuses.sort();
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 200, 422, 422]);
     let obj = download_href(&server, "alice/r", Some(&alice), &oid, data.len()).await;
-    let got = client().get(obj["actions"]["download"]["href"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let got = client()
+        .get(obj["actions"]["download"]["href"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(got.as_ref() == &data[..], "stored bytes differ");
     assert_eq!(server.temp_files(), 0);
 }
@@ -352,25 +580,52 @@ async fn jwts_and_personal_access_tokens() {
     server.repo("alice/s", Visibility::Private).await;
     let data = b"jwt data".to_vec();
     let oid = upload(&server, "alice/r", &alice, &data).await;
-    let dl = json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let dl =
+        json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
     let url = server.batch_url("alice/r");
     let post_bearer = |token: String| {
         let url = url.clone();
         let dl = dl.clone();
-        async move { client().post(url).bearer_auth(token).header("content-type", LFS).body(dl.to_string()).send().await.unwrap().status().as_u16() }
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", LFS)
+                .body(dl.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
 
     // A read scope for this repository works as Bearer and as giftless's `_jwt` Basic password.
     let read = server.jwt("ci-bot", "obj:alice/r/*:read", 600);
     assert_eq!(post_bearer(read.clone()).await, 200);
-    let resp = client().post(&url).basic_auth("_jwt", Some(&read)).header("content-type", LFS).body(dl.to_string()).send().await.unwrap();
+    let resp = client()
+        .post(&url)
+        .basic_auth("_jwt", Some(&read))
+        .header("content-type", LFS)
+        .body(dl.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     // ... but not for writing, nor for another repository.
     let up = json!({"operation": "upload", "objects": [{"oid": sha256_hex(b"n"), "size": 1}]});
     assert_eq!(lfs_post(&url, Some(&read), &up).await.status(), 403);
-    assert_eq!(lfs_post(&server.batch_url("alice/s"), Some(&read), &dl).await.status(), 404);
+    assert_eq!(
+        lfs_post(&server.batch_url("alice/s"), Some(&read), &dl)
+            .await
+            .status(),
+        404
+    );
     // Global read grant.
-    assert_eq!(post_bearer(server.jwt("auditor", "obj:*:read", 600)).await, 200);
+    assert_eq!(
+        post_bearer(server.jwt("auditor", "obj:*:read", 600)).await,
+        200
+    );
 
     // Forged tokens.
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -379,11 +634,26 @@ async fn jwts_and_personal_access_tokens() {
     let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     claims["scope"] = json!("obj:*:write");
     let forged_payload = B64.encode(claims.to_string());
-    assert_eq!(post_bearer(format!("{}.{}.{}", parts[0], forged_payload, parts[2])).await, 401, "tampered payload");
+    assert_eq!(
+        post_bearer(format!("{}.{}.{}", parts[0], forged_payload, parts[2])).await,
+        401,
+        "tampered payload"
+    );
     let none_header = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
-    assert_eq!(post_bearer(format!("{none_header}.{}.", parts[1])).await, 401, "alg none");
+    assert_eq!(
+        post_bearer(format!("{none_header}.{}.", parts[1])).await,
+        401,
+        "alg none"
+    );
     // HS256 signed with the public key (the classic algorithm confusion attack).
-    let jwks = client().get(format!("{}/.well-known/jwks.json", server.url)).send().await.unwrap().json::<Value>().await.unwrap();
+    let jwks = client()
+        .get(format!("{}/.well-known/jwks.json", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
     let n = jwks["keys"][0]["n"].as_str().unwrap();
     let hs_header = B64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
     let signing_input = format!("{hs_header}.{}", parts[1]);
@@ -393,29 +663,75 @@ async fn jwts_and_personal_access_tokens() {
         m.update(signing_input.as_bytes());
         B64.encode(m.finalize().into_bytes())
     };
-    assert_eq!(post_bearer(format!("{signing_input}.{mac}")).await, 401, "HS256 with public key");
+    assert_eq!(
+        post_bearer(format!("{signing_input}.{mac}")).await,
+        401,
+        "HS256 with public key"
+    );
     // Expired (beyond leeway), wrong issuer, wrong audience: signed with the right key.
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(std::fs::read(server.dir.path().join("jwt.pem")).unwrap().as_slice()).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+        std::fs::read(server.dir.path().join("jwt.pem"))
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     let now = strata::db::now();
     let make = |iss: &str, aud: &str, exp: i64| {
         let claims = json!({"iss": iss, "aud": aud, "sub": "x", "exp": exp, "nbf": now - 10, "iat": now - 10, "jti": "j", "scope": "obj:*:read"});
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &key,
+        )
+        .unwrap()
     };
-    assert_eq!(post_bearer(make(&server.url, "strata", now + 60)).await, 200, "control");
-    assert_eq!(post_bearer(make(&server.url, "strata", now - 120)).await, 401, "expired");
-    assert_eq!(post_bearer(make("https://evil.example", "strata", now + 60)).await, 401, "issuer");
-    assert_eq!(post_bearer(make(&server.url, "other", now + 60)).await, 401, "audience");
+    assert_eq!(
+        post_bearer(make(&server.url, "strata", now + 60)).await,
+        200,
+        "control"
+    );
+    assert_eq!(
+        post_bearer(make(&server.url, "strata", now - 120)).await,
+        401,
+        "expired"
+    );
+    assert_eq!(
+        post_bearer(make("https://evil.example", "strata", now + 60)).await,
+        401,
+        "issuer"
+    );
+    assert_eq!(
+        post_bearer(make(&server.url, "other", now + 60)).await,
+        401,
+        "audience"
+    );
 
     // Personal access tokens: scoped, revocable, expiring.
-    let scoped = strata::admin::create_token(&server.state, "alice", "ro", "obj:alice/r/*:read", None).await.unwrap();
+    let scoped =
+        strata::admin::create_token(&server.state, "alice", "ro", "obj:alice/r/*:read", None)
+            .await
+            .unwrap();
     assert_eq!(lfs_post(&url, Some(&scoped), &dl).await.status(), 200);
     assert_eq!(lfs_post(&url, Some(&scoped), &up).await.status(), 403);
-    let user = server.state.db.user_by_name("alice").await.unwrap().unwrap();
+    let user = server
+        .state
+        .db
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(server.state.db.revoke_token(user.id, "ro").await.unwrap());
     assert_eq!(lfs_post(&url, Some(&scoped), &dl).await.status(), 401);
-    let expired = strata::admin::create_token(&server.state, "alice", "old", "*", Some(-1)).await.unwrap();
+    let expired = strata::admin::create_token(&server.state, "alice", "old", "*", Some(-1))
+        .await
+        .unwrap();
     assert_eq!(lfs_post(&url, Some(&expired), &dl).await.status(), 401);
-    assert_eq!(lfs_post(&url, Some("stp_0000000000000000"), &dl).await.status(), 401);
+    assert_eq!(
+        lfs_post(&url, Some("stp_0000000000000000"), &dl)
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -430,62 +746,145 @@ async fn locks_api() {
     let _ = bob;
     let locks = format!("{}/locks", server.lfs_url("alice/r"));
 
-    let (status, _, v) = body(lfs_post(&locks, Some(&alice), &json!({"path": "data/a.bin", "ref": {"name": "refs/heads/main"}})).await).await;
+    let (status, _, v) = body(
+        lfs_post(
+            &locks,
+            Some(&alice),
+            &json!({"path": "data/a.bin", "ref": {"name": "refs/heads/main"}}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 201, "{v}");
     assert_schema("http-lock-create-response-schema.json", &v);
     let id = v["lock"]["id"].as_str().unwrap().to_owned();
-    let (status, _, v) = body(lfs_post(&locks, Some(&bob_jwt), &json!({"path": "data/a.bin"})).await).await;
+    let (status, _, v) =
+        body(lfs_post(&locks, Some(&bob_jwt), &json!({"path": "data/a.bin"})).await).await;
     assert_eq!(status, 409);
     assert_eq!(v["lock"]["id"], id.as_str());
     assert!(v["message"].is_string());
     for bad in ["/etc/passwd", "../x", "a/../../b", ""] {
-        let (status, _, _) = body(lfs_post(&locks, Some(&alice), &json!({"path": bad})).await).await;
+        let (status, _, _) =
+            body(lfs_post(&locks, Some(&alice), &json!({"path": bad})).await).await;
         assert_eq!(status, 422, "{bad}");
     }
     for i in 0..5 {
-        assert_eq!(lfs_post(&locks, Some(&bob_jwt), &json!({"path": format!("b/{i}.bin")})).await.status(), 201);
+        assert_eq!(
+            lfs_post(
+                &locks,
+                Some(&bob_jwt),
+                &json!({"path": format!("b/{i}.bin")})
+            )
+            .await
+            .status(),
+            201
+        );
     }
     // Listing with paging, filters; anonymous may list on a public repository.
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let resp = client().get(format!("{locks}?limit=2&cursor={cursor}")).header("accept", LFS).send().await.unwrap();
+        let resp = client()
+            .get(format!("{locks}?limit=2&cursor={cursor}"))
+            .header("accept", LFS)
+            .send()
+            .await
+            .unwrap();
         let (status, _, v) = body(resp).await;
         assert_eq!(status, 200, "{v}");
         assert_schema("http-lock-list-response-schema.json", &v);
-        seen.extend(v["locks"].as_array().unwrap().iter().map(|l| l["path"].as_str().unwrap().to_owned()));
+        seen.extend(
+            v["locks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["path"].as_str().unwrap().to_owned()),
+        );
         match v["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
             None => break,
         }
     }
     assert_eq!(seen.len(), 6);
-    let (_, _, v) = body(client().get(format!("{locks}?path=data/a.bin")).send().await.unwrap()).await;
+    let (_, _, v) = body(
+        client()
+            .get(format!("{locks}?path=data/a.bin"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(v["locks"].as_array().unwrap().len(), 1);
-    let (_, _, v) = body(client().get(format!("{locks}?id={id}")).send().await.unwrap()).await;
+    let (_, _, v) = body(
+        client()
+            .get(format!("{locks}?id={id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(v["locks"][0]["owner"]["name"], "alice");
-    let (status, _, _) = body(client().get(format!("{locks}?limit=0")).send().await.unwrap()).await;
+    let (status, _, _) = body(
+        client()
+            .get(format!("{locks}?limit=0"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 422);
 
     // Verify: ours and theirs.
-    let (status, _, v) = body(lfs_post(&format!("{locks}/verify"), Some(&alice), &json!({})).await).await;
+    let (status, _, v) =
+        body(lfs_post(&format!("{locks}/verify"), Some(&alice), &json!({})).await).await;
     assert_eq!(status, 200);
     assert_schema("http-lock-verify-response-schema.json", &v);
     assert_eq!(v["ours"].as_array().unwrap().len(), 1);
     assert_eq!(v["theirs"].as_array().unwrap().len(), 5);
-    assert_eq!(lfs_post(&format!("{locks}/verify"), None, &json!({})).await.status(), 401);
+    assert_eq!(
+        lfs_post(&format!("{locks}/verify"), None, &json!({}))
+            .await
+            .status(),
+        401
+    );
 
     // Unlock: not someone else's without force; force needs admin on the repository.
     let unlock = format!("{locks}/{id}/unlock");
-    assert_eq!(lfs_post(&unlock, Some(&bob_jwt), &json!({})).await.status(), 403);
-    assert_eq!(lfs_post(&unlock, Some(&bob_jwt), &json!({"force": true})).await.status(), 403);
+    assert_eq!(
+        lfs_post(&unlock, Some(&bob_jwt), &json!({})).await.status(),
+        403
+    );
+    assert_eq!(
+        lfs_post(&unlock, Some(&bob_jwt), &json!({"force": true}))
+            .await
+            .status(),
+        403
+    );
     let (status, _, v) = body(lfs_post(&unlock, Some(&admin), &json!({"force": true})).await).await;
     assert_eq!(status, 200, "{v}");
     assert_schema("http-lock-create-response-schema.json", &v);
-    assert_eq!(lfs_post(&unlock, Some(&alice), &json!({})).await.status(), 404);
-    let (_, _, v) = body(client().get(format!("{locks}?limit=1&cursor=1")).send().await.unwrap()).await;
+    assert_eq!(
+        lfs_post(&unlock, Some(&alice), &json!({})).await.status(),
+        404
+    );
+    let (_, _, v) = body(
+        client()
+            .get(format!("{locks}?limit=1&cursor=1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let bob_lock = v["locks"][0]["id"].as_str().unwrap().to_owned();
-    let (status, _, _) = body(lfs_post(&format!("{locks}/{bob_lock}/unlock"), Some(&bob_jwt), &json!({})).await).await;
+    let (status, _, _) = body(
+        lfs_post(
+            &format!("{locks}/{bob_lock}/unlock"),
+            Some(&bob_jwt),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(repo.path(), "alice/r");
 }
@@ -493,18 +892,36 @@ async fn locks_api() {
 #[tokio::test]
 async fn jwks_publishes_the_verifying_key() {
     let server = TestServer::start().await;
-    let jwks: Value = client().get(format!("{}/.well-known/jwks.json", server.url)).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = client()
+        .get(format!("{}/.well-known/jwks.json", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "RSA");
     assert_eq!(key["alg"], "RS256");
     let token = server.jwt("x", "obj:*:read", 60);
-    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+        key["n"].as_str().unwrap(),
+        key["e"].as_str().unwrap(),
+    )
+    .unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.set_audience(&["strata"]);
     let data = jsonwebtoken::decode::<Value>(&token, &decoding, &v).unwrap();
     assert_eq!(data.header.kid.as_deref(), key["kid"].as_str());
     assert_eq!(data.claims["sub"], "x");
     // Unknown paths get the same clear error shape.
-    let (status, headers, v) = body(client().get(format!("{}/nope", server.url)).send().await.unwrap()).await;
+    let (status, headers, v) = body(
+        client()
+            .get(format!("{}/nope", server.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_error_body(status, &headers, &v, 404);
 }

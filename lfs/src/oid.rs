@@ -45,7 +45,10 @@ impl FromStr for Oid {
         if s.len() != 64 {
             return Err(OidError::Length(s.len()));
         }
-        if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(OidError::NotLowerHex);
         }
         let mut out = [0u8; 32];

@@ -26,7 +26,10 @@ pub enum PointerError {
 impl Pointer {
     /// The one canonical encoding of this pointer.
     pub fn encode(&self) -> String {
-        format!("version {VERSION}\noid sha256:{}\nsize {}\n", self.oid, self.size)
+        format!(
+            "version {VERSION}\noid sha256:{}\nsize {}\n",
+            self.oid, self.size
+        )
     }
 
     /// Parses a pointer file, accepting only the canonical v1 form (extensions are refused).
@@ -35,7 +38,9 @@ impl Pointer {
             return Err(PointerError::TooLarge(data.len()));
         }
         let text = std::str::from_utf8(data).map_err(|_| PointerError::NotUtf8)?;
-        let body = text.strip_suffix('\n').ok_or(PointerError::Malformed("missing final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(PointerError::Malformed("missing final newline"))?;
         let mut lines = body.split('\n');
         let version = lines.next().and_then(|l| l.strip_prefix("version "));
         if version != Some(VERSION) {
@@ -44,17 +49,26 @@ impl Pointer {
         let oid = lines
             .next()
             .and_then(|l| l.strip_prefix("oid sha256:"))
-            .ok_or(PointerError::Malformed("second line must be `oid sha256:<hex>`"))?
+            .ok_or(PointerError::Malformed(
+                "second line must be `oid sha256:<hex>`",
+            ))?
             .parse::<Oid>()
             .map_err(|_| PointerError::Malformed("oid is not 64 lowercase hex characters"))?;
         let size_text = lines
             .next()
             .and_then(|l| l.strip_prefix("size "))
             .ok_or(PointerError::Malformed("third line must be `size <bytes>`"))?;
-        if size_text.is_empty() || !size_text.bytes().all(|b| b.is_ascii_digit()) || (size_text.len() > 1 && size_text.starts_with('0')) {
-            return Err(PointerError::Malformed("size must be a non-negative integer"));
+        if size_text.is_empty()
+            || !size_text.bytes().all(|b| b.is_ascii_digit())
+            || (size_text.len() > 1 && size_text.starts_with('0'))
+        {
+            return Err(PointerError::Malformed(
+                "size must be a non-negative integer",
+            ));
         }
-        let size = size_text.parse().map_err(|_| PointerError::Malformed("size is out of range"))?;
+        let size = size_text
+            .parse()
+            .map_err(|_| PointerError::Malformed("size is out of range"))?;
         if lines.next().is_some() {
             return Err(PointerError::Malformed("unexpected extra lines"));
         }
@@ -68,13 +82,20 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let p = Pointer { oid: Oid::of(b"hello"), size: 5 };
+        let p = Pointer {
+            oid: Oid::of(b"hello"),
+            size: 5,
+        };
         assert_eq!(Pointer::parse(p.encode().as_bytes()), Ok(p));
     }
 
     #[test]
     fn refuses_non_canonical() {
-        let p = Pointer { oid: Oid::of(b"x"), size: 1 }.encode();
+        let p = Pointer {
+            oid: Oid::of(b"x"),
+            size: 1,
+        }
+        .encode();
         assert!(Pointer::parse(p.trim_end().as_bytes()).is_err());
         assert!(Pointer::parse(p.replace("size 1", "size 01").as_bytes()).is_err());
         assert!(Pointer::parse(p.replace("size 1", "size -1").as_bytes()).is_err());

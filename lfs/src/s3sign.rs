@@ -12,7 +12,11 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 /// RFC 3986 unreserved characters stay, everything else is percent-encoded.
-const STRICT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const STRICT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// The same, but keeping `/` for object keys in the path.
 const PATH: &AsciiSet = &STRICT.remove(b'/');
 
@@ -71,10 +75,17 @@ impl S3Presigner {
         creds: S3Credentials,
         path_style: bool,
     ) -> Result<S3Presigner, EndpointError> {
-        let endpoint = endpoint.map(str::to_owned).unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-        let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| EndpointError(endpoint.clone()))?;
+        let endpoint = endpoint
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let (scheme, rest) = endpoint
+            .split_once("://")
+            .ok_or_else(|| EndpointError(endpoint.clone()))?;
         let authority = rest.trim_end_matches('/');
-        if !(scheme == "http" || scheme == "https") || authority.is_empty() || authority.contains('/') {
+        if !(scheme == "http" || scheme == "https")
+            || authority.is_empty()
+            || authority.contains('/')
+        {
             return Err(EndpointError(endpoint.clone()));
         }
         Ok(S3Presigner {
@@ -102,13 +113,26 @@ impl S3Presigner {
         let (host, path) = if self.path_style {
             (self.authority.clone(), format!("/{}/{}", self.bucket, key))
         } else {
-            (format!("{}.{}", self.bucket, self.authority), format!("/{key}"))
+            (
+                format!("{}.{}", self.bucket, self.authority),
+                format!("/{key}"),
+            )
         };
         let canonical_uri = utf8_percent_encode(&path, PATH).to_string();
 
         let now = now.to_offset(time::UtcOffset::UTC);
-        let date = format!("{:04}{:02}{:02}", now.year(), u8::from(now.month()), now.day());
-        let amz_date = format!("{date}T{:02}{:02}{:02}Z", now.hour(), now.minute(), now.second());
+        let date = format!(
+            "{:04}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        );
+        let amz_date = format!(
+            "{date}T{:02}{:02}{:02}Z",
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
 
         let mut signed: BTreeMap<String, String> = BTreeMap::new();
@@ -120,7 +144,10 @@ impl S3Presigner {
 
         let mut query: BTreeMap<String, String> = BTreeMap::new();
         query.insert("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into());
-        query.insert("X-Amz-Credential".into(), format!("{}/{scope}", self.access_key_id));
+        query.insert(
+            "X-Amz-Credential".into(),
+            format!("{}/{scope}", self.access_key_id),
+        );
         query.insert("X-Amz-Date".into(), amz_date.clone());
         query.insert("X-Amz-Expires".into(), expires_secs.to_string());
         query.insert("X-Amz-SignedHeaders".into(), signed_names.clone());
@@ -129,7 +156,13 @@ impl S3Presigner {
         }
         let canonical_query = query
             .iter()
-            .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, STRICT), utf8_percent_encode(v, STRICT)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, STRICT),
+                    utf8_percent_encode(v, STRICT)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let canonical_headers: String = signed.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
@@ -140,14 +173,23 @@ impl S3Presigner {
             hex::encode(Sha256::digest(canonical_request.as_bytes()))
         );
 
-        let k_date = hmac(format!("AWS4{}", self.secret_access_key).as_bytes(), date.as_bytes());
+        let k_date = hmac(
+            format!("AWS4{}", self.secret_access_key).as_bytes(),
+            date.as_bytes(),
+        );
         let k_region = hmac(&k_date, self.region.as_bytes());
         let k_service = hmac(&k_region, b"s3");
         let k_signing = hmac(&k_service, b"aws4_request");
         let signature = hex::encode(hmac(&k_signing, string_to_sign.as_bytes()));
 
-        let url = format!("{}://{host}{canonical_uri}?{canonical_query}&X-Amz-Signature={signature}", self.scheme);
-        let headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let url = format!(
+            "{}://{host}{canonical_uri}?{canonical_query}&X-Amz-Signature={signature}",
+            self.scheme
+        );
+        let headers = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Presigned { url, headers }
     }
 }
@@ -179,8 +221,16 @@ mod tests {
         .unwrap();
         let now = time::macros::datetime!(2013-05-24 0:00 UTC);
         let p = signer.presign("GET", "test.txt", &[], 86400, now);
-        assert!(p.url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"));
-        assert!(p.url.ends_with("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"), "{}", p.url);
+        assert!(p
+            .url
+            .starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"));
+        assert!(
+            p.url.ends_with(
+                "X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+            ),
+            "{}",
+            p.url
+        );
     }
 
     #[test]
@@ -189,20 +239,44 @@ mod tests {
             Some("http://127.0.0.1:9000"),
             "b",
             "us-east-1",
-            S3Credentials { access_key_id: "ak".into(), secret_access_key: "sk".into(), session_token: None },
+            S3Credentials {
+                access_key_id: "ak".into(),
+                secret_access_key: "sk".into(),
+                session_token: None,
+            },
             true,
         )
         .unwrap();
         let now = time::macros::datetime!(2024-01-01 0:00 UTC);
-        let p = signer.presign("PUT", "lfs/ab/cd/x y", &[("x-amz-checksum-sha256", "abc=")], 60, now);
-        assert!(p.url.starts_with("http://127.0.0.1:9000/b/lfs/ab/cd/x%20y?"), "{}", p.url);
-        assert!(p.url.contains("X-Amz-SignedHeaders=host%3Bx-amz-checksum-sha256"));
-        assert_eq!(p.headers.get("x-amz-checksum-sha256").map(String::as_str), Some("abc="));
+        let p = signer.presign(
+            "PUT",
+            "lfs/ab/cd/x y",
+            &[("x-amz-checksum-sha256", "abc=")],
+            60,
+            now,
+        );
+        assert!(
+            p.url
+                .starts_with("http://127.0.0.1:9000/b/lfs/ab/cd/x%20y?"),
+            "{}",
+            p.url
+        );
+        assert!(p
+            .url
+            .contains("X-Amz-SignedHeaders=host%3Bx-amz-checksum-sha256"));
+        assert_eq!(
+            p.headers.get("x-amz-checksum-sha256").map(String::as_str),
+            Some("abc=")
+        );
     }
 
     #[test]
     fn rejects_bad_endpoints() {
-        let creds = || S3Credentials { access_key_id: "a".into(), secret_access_key: "b".into(), session_token: None };
+        let creds = || S3Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+            session_token: None,
+        };
         assert!(S3Presigner::new(Some("ftp://x"), "b", "r", creds(), true).is_err());
         assert!(S3Presigner::new(Some("http://x/y"), "b", "r", creds(), true).is_err());
     }

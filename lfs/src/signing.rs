@@ -86,14 +86,29 @@ impl UrlSigner {
     pub fn sign(&self, grant: &Grant<'_>) -> Signature {
         let (kid, secret) = &self.keys[0];
         let mac = Self::mac(secret, kid, grant);
-        Signature { kid: kid.clone(), sig: hex::encode(mac.finalize().into_bytes()) }
+        Signature {
+            kid: kid.clone(),
+            sig: hex::encode(mac.finalize().into_bytes()),
+        }
     }
 
     /// Checks `sig` against `grant` at time `now` (unix seconds), in constant time.
-    pub fn verify(&self, grant: &Grant<'_>, kid: &str, sig: &str, now: i64) -> Result<(), SignError> {
-        let (_, secret) = self.keys.iter().find(|(k, _)| k == kid).ok_or(SignError::UnknownKey)?;
+    pub fn verify(
+        &self,
+        grant: &Grant<'_>,
+        kid: &str,
+        sig: &str,
+        now: i64,
+    ) -> Result<(), SignError> {
+        let (_, secret) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .ok_or(SignError::UnknownKey)?;
         let raw = hex::decode(sig).map_err(|_| SignError::BadSignature)?;
-        Self::mac(secret, kid, grant).verify_slice(&raw).map_err(|_| SignError::BadSignature)?;
+        Self::mac(secret, kid, grant)
+            .verify_slice(&raw)
+            .map_err(|_| SignError::BadSignature)?;
         // Expiry is checked after the MAC so an attacker learns nothing from the order of errors.
         if now > grant.expires {
             return Err(SignError::Expired);
@@ -105,7 +120,15 @@ impl UrlSigner {
         let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
         // Fields are newline-separated; none of them can contain a newline (repo names are
         // validated, the rest are numbers, hex or fixed words).
-        let msg = format!("strata-transfer-v1\n{}\n{}\n{}\n{}\n{}\n{}", g.op.as_str(), g.repo, g.oid, g.size, g.expires, kid);
+        let msg = format!(
+            "strata-transfer-v1\n{}\n{}\n{}\n{}\n{}\n{}",
+            g.op.as_str(),
+            g.repo,
+            g.oid,
+            g.size,
+            g.expires,
+            kid
+        );
         mac.update(msg.as_bytes());
         mac
     }
@@ -116,7 +139,13 @@ mod tests {
     use super::*;
 
     fn grant(repo: &str) -> Grant<'_> {
-        Grant { op: SignedOp::Upload, repo, oid: Oid::of(b"x"), size: 1, expires: 1000 }
+        Grant {
+            op: SignedOp::Upload,
+            repo,
+            oid: Oid::of(b"x"),
+            size: 1,
+            expires: 1000,
+        }
     }
 
     #[test]
@@ -130,26 +159,50 @@ mod tests {
     fn refuses_tampering_expiry_and_unknown_keys() {
         let s = UrlSigner::new(vec![("k1".into(), b"secret".to_vec())]);
         let sig = s.sign(&grant("a/b"));
-        assert_eq!(s.verify(&grant("a/c"), &sig.kid, &sig.sig, 0), Err(SignError::BadSignature));
+        assert_eq!(
+            s.verify(&grant("a/c"), &sig.kid, &sig.sig, 0),
+            Err(SignError::BadSignature)
+        );
         let mut other = grant("a/b");
         other.op = SignedOp::Download;
-        assert_eq!(s.verify(&other, &sig.kid, &sig.sig, 0), Err(SignError::BadSignature));
+        assert_eq!(
+            s.verify(&other, &sig.kid, &sig.sig, 0),
+            Err(SignError::BadSignature)
+        );
         other = grant("a/b");
         other.size = 2;
-        assert_eq!(s.verify(&other, &sig.kid, &sig.sig, 0), Err(SignError::BadSignature));
+        assert_eq!(
+            s.verify(&other, &sig.kid, &sig.sig, 0),
+            Err(SignError::BadSignature)
+        );
         other = grant("a/b");
         other.expires = 2000;
-        assert_eq!(s.verify(&other, &sig.kid, &sig.sig, 0), Err(SignError::BadSignature));
-        assert_eq!(s.verify(&grant("a/b"), &sig.kid, &sig.sig, 1001), Err(SignError::Expired));
-        assert_eq!(s.verify(&grant("a/b"), "k2", &sig.sig, 0), Err(SignError::UnknownKey));
-        assert_eq!(s.verify(&grant("a/b"), "k1", "zz", 0), Err(SignError::BadSignature));
+        assert_eq!(
+            s.verify(&other, &sig.kid, &sig.sig, 0),
+            Err(SignError::BadSignature)
+        );
+        assert_eq!(
+            s.verify(&grant("a/b"), &sig.kid, &sig.sig, 1001),
+            Err(SignError::Expired)
+        );
+        assert_eq!(
+            s.verify(&grant("a/b"), "k2", &sig.sig, 0),
+            Err(SignError::UnknownKey)
+        );
+        assert_eq!(
+            s.verify(&grant("a/b"), "k1", "zz", 0),
+            Err(SignError::BadSignature)
+        );
     }
 
     #[test]
     fn rotated_keys_still_verify() {
         let old = UrlSigner::new(vec![("k1".into(), b"one".to_vec())]);
         let sig = old.sign(&grant("a/b"));
-        let rotated = UrlSigner::new(vec![("k2".into(), b"two".to_vec()), ("k1".into(), b"one".to_vec())]);
+        let rotated = UrlSigner::new(vec![
+            ("k2".into(), b"two".to_vec()),
+            ("k1".into(), b"one".to_vec()),
+        ]);
         assert_eq!(rotated.verify(&grant("a/b"), &sig.kid, &sig.sig, 0), Ok(()));
         assert_eq!(rotated.sign(&grant("a/b")).kid, "k2");
     }

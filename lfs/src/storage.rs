@@ -127,9 +127,13 @@ impl LocalStore {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let tmp_path = self.tmp.join(format!("{oid}.{}", uuid::Uuid::new_v4().simple()));
+        let tmp_path = self
+            .tmp
+            .join(format!("{oid}.{}", uuid::Uuid::new_v4().simple()));
         let mut guard = TempGuard(Some(tmp_path.clone()));
-        let file = tokio::fs::File::create(&tmp_path).await.map_err(StoreError::from)?;
+        let file = tokio::fs::File::create(&tmp_path)
+            .await
+            .map_err(StoreError::from)?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
@@ -144,11 +148,17 @@ impl LocalStore {
             out.write_all(&chunk).await.map_err(StoreError::from)?;
         }
         if written != size {
-            return Err(PutError::SizeMismatch { expected: size, actual: written });
+            return Err(PutError::SizeMismatch {
+                expected: size,
+                actual: written,
+            });
         }
         let actual = Oid::from_digest(hasher.finalize().into());
         if actual != *oid {
-            return Err(PutError::HashMismatch { expected: *oid, actual });
+            return Err(PutError::HashMismatch {
+                expected: *oid,
+                actual,
+            });
         }
         out.flush().await.map_err(StoreError::from)?;
         let file = out.into_inner();
@@ -156,9 +166,13 @@ impl LocalStore {
         drop(file);
         let dest = self.path_of(oid);
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(StoreError::from)?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::from)?;
         }
-        tokio::fs::rename(&tmp_path, &dest).await.map_err(StoreError::from)?;
+        tokio::fs::rename(&tmp_path, &dest)
+            .await
+            .map_err(StoreError::from)?;
         guard.0 = None;
         Ok(())
     }
@@ -184,14 +198,22 @@ pub struct CloudStore {
 
 impl std::fmt::Debug for CloudStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CloudStore").field("store", &self.store.to_string()).field("prefix", &self.prefix).finish()
+        f.debug_struct("CloudStore")
+            .field("store", &self.store.to_string())
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
 impl CloudStore {
     /// `prefix` is prepended to every key (`""` for none).
     pub fn new(store: Arc<dyn ObjectStore>, signer: CloudSigner, prefix: &str) -> CloudStore {
-        CloudStore { store, signer, prefix: prefix.trim_matches('/').to_owned(), http: reqwest::Client::new() }
+        CloudStore {
+            store,
+            signer,
+            prefix: prefix.trim_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Whether uploads through this store are checked against their sha256 by the bucket itself.
@@ -217,7 +239,11 @@ impl CloudStore {
     }
 
     /// A URL the client can GET the object from.
-    pub async fn presign_download(&self, oid: &Oid, ttl: Duration) -> Result<Presigned, StoreError> {
+    pub async fn presign_download(
+        &self,
+        oid: &Oid,
+        ttl: Duration,
+    ) -> Result<Presigned, StoreError> {
         self.presign("GET", &self.key(oid), &[], ttl).await
     }
 
@@ -227,14 +253,25 @@ impl CloudStore {
     /// [`CloudStore::finish_upload`] checked it and moved it into place, so unverified bytes never
     /// replace a stored object, and a repository only gets an object linked by proving it uploaded
     /// it, never by naming an oid someone else stored.
-    pub async fn presign_upload(&self, oid: &Oid, scope: &str, ttl: Duration) -> Result<(Presigned, String), StoreError> {
+    pub async fn presign_upload(
+        &self,
+        oid: &Oid,
+        scope: &str,
+        ttl: Duration,
+    ) -> Result<(Presigned, String), StoreError> {
         use base64::Engine;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let key = self.staging_key(oid, scope, &nonce);
         let presigned = match &self.signer {
             CloudSigner::S3(_) => {
                 let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
-                self.presign("PUT", &key, &[("x-amz-checksum-sha256", checksum.as_str())], ttl).await?
+                self.presign(
+                    "PUT",
+                    &key,
+                    &[("x-amz-checksum-sha256", checksum.as_str())],
+                    ttl,
+                )
+                .await?
             }
             CloudSigner::Generic(_) => self.presign("PUT", &key, &[], ttl).await?,
         };
@@ -253,15 +290,31 @@ impl CloudStore {
     /// Completes an upload made to a staging key: checks its length (and, where the bucket did not
     /// check it, its sha256), then copies it to the final key. The staging object is deleted
     /// whatever the outcome. Returns `Ok(false)` when nothing was uploaded under `nonce`.
-    pub async fn finish_upload(&self, oid: &Oid, size: u64, scope: &str, nonce: &str) -> Result<bool, PutError> {
-        let safe = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    pub async fn finish_upload(
+        &self,
+        oid: &Oid,
+        size: u64,
+        scope: &str,
+        nonce: &str,
+    ) -> Result<bool, PutError> {
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         if !safe(nonce) || !safe(scope) {
             return Ok(false);
         }
         let staging = StorePath::from(self.staging_key(oid, scope, nonce));
         let result = self.check_staged(&staging, oid, size).await;
         let result = match result {
-            Ok(true) => self.store.copy(&staging, &StorePath::from(self.key(oid))).await.map(|_| true).map_err(|e| StoreError::from(e).into()),
+            Ok(true) => self
+                .store
+                .copy(&staging, &StorePath::from(self.key(oid)))
+                .await
+                .map(|_| true)
+                .map_err(|e| StoreError::from(e).into()),
             other => other,
         };
         if !matches!(result, Ok(false)) {
@@ -273,23 +326,51 @@ impl CloudStore {
     /// Asks S3 for the object's size and the sha256 it checked on upload (`x-amz-checksum-mode`),
     /// so the bytes are verified without passing through strata. An object stored without that
     /// checksum is refused: it did not come through the pinned URL.
-    async fn check_s3_checksum(&self, s3: &S3Presigner, staging: &StorePath, oid: &Oid, size: u64) -> Result<bool, PutError> {
+    async fn check_s3_checksum(
+        &self,
+        s3: &S3Presigner,
+        staging: &StorePath,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<bool, PutError> {
         use base64::Engine;
-        let head = s3.presign("HEAD", staging.as_ref(), &[("x-amz-checksum-mode", "ENABLED")], 60, time::OffsetDateTime::now_utc());
+        let head = s3.presign(
+            "HEAD",
+            staging.as_ref(),
+            &[("x-amz-checksum-mode", "ENABLED")],
+            60,
+            time::OffsetDateTime::now_utc(),
+        );
         let mut request = self.http.head(&head.url);
         for (name, value) in &head.headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| StoreError::Presign(format!("HEAD {staging}: {e}")))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| StoreError::Presign(format!("HEAD {staging}: {e}")))?;
         match response.status().as_u16() {
             200 => {}
             404 => return Ok(false),
-            status => return Err(StoreError::Presign(format!("HEAD {staging}: status {status}")).into()),
+            status => {
+                return Err(StoreError::Presign(format!("HEAD {staging}: status {status}")).into())
+            }
         }
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let actual_size = header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let actual_size = header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
         if actual_size != size {
-            return Err(PutError::SizeMismatch { expected: size, actual: actual_size });
+            return Err(PutError::SizeMismatch {
+                expected: size,
+                actual: actual_size,
+            });
         }
         let expected = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
         match header("x-amz-checksum-sha256") {
@@ -301,13 +382,23 @@ impl CloudStore {
                     .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
                     .map(Oid::from_digest)
                     .unwrap_or(Oid::from_digest([0; 32]));
-                Err(PutError::HashMismatch { expected: *oid, actual })
+                Err(PutError::HashMismatch {
+                    expected: *oid,
+                    actual,
+                })
             }
-            None => Err(PutError::Unverified("the bucket holds no sha256 checksum for this upload".into())),
+            None => Err(PutError::Unverified(
+                "the bucket holds no sha256 checksum for this upload".into(),
+            )),
         }
     }
 
-    async fn check_staged(&self, staging: &StorePath, oid: &Oid, size: u64) -> Result<bool, PutError> {
+    async fn check_staged(
+        &self,
+        staging: &StorePath,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<bool, PutError> {
         if let CloudSigner::S3(s3) = &self.signer {
             return self.check_s3_checksum(s3, staging, oid, size).await;
         }
@@ -328,22 +419,47 @@ impl CloudStore {
             hasher.update(&chunk);
         }
         if seen != size {
-            return Err(PutError::SizeMismatch { expected: size, actual: seen });
+            return Err(PutError::SizeMismatch {
+                expected: size,
+                actual: seen,
+            });
         }
         let actual = Oid::from_digest(hasher.finalize().into());
         if actual != *oid {
-            return Err(PutError::HashMismatch { expected: *oid, actual });
+            return Err(PutError::HashMismatch {
+                expected: *oid,
+                actual,
+            });
         }
         Ok(true)
     }
 
-    async fn presign(&self, method: &str, key: &str, headers: &[(&str, &str)], ttl: Duration) -> Result<Presigned, StoreError> {
+    async fn presign(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        ttl: Duration,
+    ) -> Result<Presigned, StoreError> {
         match &self.signer {
-            CloudSigner::S3(s3) => Ok(s3.presign(method, key, headers, ttl.as_secs(), time::OffsetDateTime::now_utc())),
+            CloudSigner::S3(s3) => Ok(s3.presign(
+                method,
+                key,
+                headers,
+                ttl.as_secs(),
+                time::OffsetDateTime::now_utc(),
+            )),
             CloudSigner::Generic(signer) => {
-                let method = method.parse().map_err(|_| StoreError::Presign(format!("bad method {method}")))?;
-                let url = signer.signed_url(method, &StorePath::from(key), ttl).await?;
-                Ok(Presigned { url: url.to_string(), headers: Default::default() })
+                let method = method
+                    .parse()
+                    .map_err(|_| StoreError::Presign(format!("bad method {method}")))?;
+                let url = signer
+                    .signed_url(method, &StorePath::from(key), ttl)
+                    .await?;
+                Ok(Presigned {
+                    url: url.to_string(),
+                    headers: Default::default(),
+                })
             }
         }
     }
@@ -355,7 +471,12 @@ mod tests {
     use futures_util::stream;
 
     fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> {
-        stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+        stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
     }
 
     async fn temp_files(store: &LocalStore) -> usize {
@@ -368,18 +489,40 @@ mod tests {
         let store = LocalStore::open(dir.path()).await.unwrap();
         let oid = Oid::of(b"hello world");
 
-        let wrong = store.put_verified(&oid, 11, body(&[b"hello", b" worle"])).await;
-        assert!(matches!(wrong, Err(PutError::HashMismatch { .. })), "{wrong:?}");
+        let wrong = store
+            .put_verified(&oid, 11, body(&[b"hello", b" worle"]))
+            .await;
+        assert!(
+            matches!(wrong, Err(PutError::HashMismatch { .. })),
+            "{wrong:?}"
+        );
         let short = store.put_verified(&oid, 11, body(&[b"hello"])).await;
-        assert!(matches!(short, Err(PutError::SizeMismatch { expected: 11, actual: 5 })));
-        let long = store.put_verified(&oid, 11, body(&[b"hello world", b"!"])).await;
+        assert!(matches!(
+            short,
+            Err(PutError::SizeMismatch {
+                expected: 11,
+                actual: 5
+            })
+        ));
+        let long = store
+            .put_verified(&oid, 11, body(&[b"hello world", b"!"]))
+            .await;
         assert!(matches!(long, Err(PutError::TooLong { .. })));
-        let cut = stream::iter(vec![Ok(Bytes::from_static(b"hel")), Err(io::Error::other("reset"))]);
-        assert!(matches!(store.put_verified(&oid, 11, cut).await, Err(PutError::Body(_))));
+        let cut = stream::iter(vec![
+            Ok(Bytes::from_static(b"hel")),
+            Err(io::Error::other("reset")),
+        ]);
+        assert!(matches!(
+            store.put_verified(&oid, 11, cut).await,
+            Err(PutError::Body(_))
+        ));
         assert_eq!(store.size(&oid).await.unwrap(), None);
         assert_eq!(temp_files(&store).await, 0);
 
-        store.put_verified(&oid, 11, body(&[b"hello", b" world"])).await.unwrap();
+        store
+            .put_verified(&oid, 11, body(&[b"hello", b" world"]))
+            .await
+            .unwrap();
         assert_eq!(store.size(&oid).await.unwrap(), Some(11));
         assert_eq!(temp_files(&store).await, 0);
     }

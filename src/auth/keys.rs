@@ -19,12 +19,17 @@ use super::scope::{ScopeError, Scopes};
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("key file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("key file {path} is not an RSA private key in PEM (PKCS#8 or PKCS#1): {reason}")]
     BadPem { path: PathBuf, reason: String },
     #[error("RSA key generation failed: {0}")]
     Generate(String),
-    #[error("invalid URL signing key {0:?}: expected kid=hexsecret with at least 16 bytes of secret")]
+    #[error(
+        "invalid URL signing key {0:?}: expected kid=hexsecret with at least 16 bytes of secret"
+    )]
     BadUrlKey(String),
     #[error("JWT key: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
@@ -77,21 +82,37 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("kid", &self.kid).field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("kid", &self.kid)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
 impl JwtKeys {
     /// Loads the key at `path`, generating a 2048-bit key there first if the file does not exist.
-    pub fn load_or_generate(path: &Path, issuer: String, audience: String) -> Result<JwtKeys, KeyError> {
-        let io = |source| KeyError::Io { path: path.to_owned(), source };
+    pub fn load_or_generate(
+        path: &Path,
+        issuer: String,
+        audience: String,
+    ) -> Result<JwtKeys, KeyError> {
+        let io = |source| KeyError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let key = match std::fs::read_to_string(path) {
             Ok(pem) => RsaPrivateKey::from_pkcs8_pem(&pem)
                 .or_else(|_| rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_pem(&pem))
-                .map_err(|e| KeyError::BadPem { path: path.to_owned(), reason: e.to_string() })?,
+                .map_err(|e| KeyError::BadPem {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
-                let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::Generate(e.to_string()))?;
+                let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                let pem = key
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
                 write_secret(path, pem.as_bytes()).map_err(io)?;
                 tracing::info!(path = %path.display(), "generated a new RS256 signing key");
                 key
@@ -101,8 +122,14 @@ impl JwtKeys {
         JwtKeys::from_key(&key, issuer, audience)
     }
 
-    pub fn from_key(key: &RsaPrivateKey, issuer: String, audience: String) -> Result<JwtKeys, KeyError> {
-        let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
+    pub fn from_key(
+        key: &RsaPrivateKey,
+        issuer: String,
+        audience: String,
+    ) -> Result<JwtKeys, KeyError> {
+        let der = key
+            .to_pkcs1_der()
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
         let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
         // RFC 7638 thumbprint: sha256 of the required members in lexicographic order.
@@ -166,17 +193,29 @@ impl JwtKeys {
 pub fn url_signer(specs: &[String], path: &Path) -> Result<UrlSigner, KeyError> {
     let mut keys = Vec::new();
     for spec in specs.iter().filter(|s| !s.trim().is_empty()) {
-        let (kid, secret) = spec.trim().split_once('=').ok_or_else(|| KeyError::BadUrlKey(spec.clone()))?;
+        let (kid, secret) = spec
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| KeyError::BadUrlKey(spec.clone()))?;
         let secret = hex::decode(secret).map_err(|_| KeyError::BadUrlKey(spec.clone()))?;
-        if kid.is_empty() || secret.len() < 16 || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if kid.is_empty()
+            || secret.len() < 16
+            || !kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(KeyError::BadUrlKey(spec.clone()));
         }
         keys.push((kid.to_owned(), secret));
     }
     if keys.is_empty() {
-        let io = |source| KeyError::Io { path: path.to_owned(), source };
+        let io = |source| KeyError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let secret = match std::fs::read_to_string(path) {
-            Ok(text) => hex::decode(text.trim()).map_err(|_| KeyError::BadUrlKey(path.display().to_string()))?,
+            Ok(text) => hex::decode(text.trim())
+                .map_err(|_| KeyError::BadUrlKey(path.display().to_string()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret: [u8; 32] = rand::random();
                 write_secret(path, hex::encode(secret).as_bytes()).map_err(io)?;

@@ -7,8 +7,8 @@ pub mod pat;
 pub mod scope;
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use base64::Engine;
 use strata_lfs::Oid;
 
@@ -22,9 +22,15 @@ pub use scope::{Action, Scopes};
 pub enum Principal {
     Anonymous,
     /// A user, through a personal access token restricted to `scopes`.
-    User { user: User, scopes: Scopes },
+    User {
+        user: User,
+        scopes: Scopes,
+    },
     /// A strata-signed JWT: a capability that grants exactly its scopes, whoever holds it.
-    Jwt { sub: String, scopes: Scopes },
+    Jwt {
+        sub: String,
+        scopes: Scopes,
+    },
 }
 
 impl Principal {
@@ -67,9 +73,12 @@ impl Principal {
         match self {
             Principal::Anonymous => public_read,
             Principal::User { user, scopes } => {
-                Self::user_rights(user, repo).is_some_and(|r| r.covers(action)) && scopes.allows(&repo.path(), oid, action)
+                Self::user_rights(user, repo).is_some_and(|r| r.covers(action))
+                    && scopes.allows(&repo.path(), oid, action)
             }
-            Principal::Jwt { scopes, .. } => public_read || scopes.allows(&repo.path(), oid, action),
+            Principal::Jwt { scopes, .. } => {
+                public_read || scopes.allows(&repo.path(), oid, action)
+            }
         }
     }
 
@@ -79,9 +88,12 @@ impl Principal {
         match self {
             Principal::Anonymous => public_read,
             Principal::User { user, scopes } => {
-                Self::user_rights(user, repo).is_some_and(|r| r.covers(action)) && scopes.allows_some(&repo.path(), action)
+                Self::user_rights(user, repo).is_some_and(|r| r.covers(action))
+                    && scopes.allows_some(&repo.path(), action)
             }
-            Principal::Jwt { scopes, .. } => public_read || scopes.allows_some(&repo.path(), action),
+            Principal::Jwt { scopes, .. } => {
+                public_read || scopes.allows_some(&repo.path(), action)
+            }
         }
     }
 }
@@ -90,21 +102,34 @@ impl Principal {
 /// server does: strangers get 401 (so git asks for credentials) and cannot tell a private
 /// repository from a missing one; signed-in users who may not see it get 404; those who may read
 /// but not write get 403.
-pub async fn authorize_repo(state: &AppState, who: &Principal, ns: &str, name: &str, action: Action) -> Result<Repo, ApiError> {
+pub async fn authorize_repo(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+) -> Result<Repo, ApiError> {
     let denied = |found: bool| {
         if who.is_anonymous() {
             ApiError::unauthorized("authentication required")
         } else if found {
-            ApiError::forbidden(format!("you may read {ns}/{name} but not {}", action_word(action)))
+            ApiError::forbidden(format!(
+                "you may read {ns}/{name} but not {}",
+                action_word(action)
+            ))
         } else {
             ApiError::not_found(format!("repository {ns}/{name} not found"))
         }
     };
-    let Some(repo) = state.db.repo_by_path(ns, name).await? else { return Err(denied(false)) };
+    let Some(repo) = state.db.repo_by_path(ns, name).await? else {
+        return Err(denied(false));
+    };
     if who.can_some(&repo, action) {
         Ok(repo)
     } else {
-        Err(denied(action != Action::Read && who.can_some(&repo, Action::Read)))
+        Err(denied(
+            action != Action::Read && who.can_some(&repo, Action::Read),
+        ))
     }
 }
 
@@ -120,9 +145,16 @@ fn action_word(action: Action) -> &'static str {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(Principal::Anonymous) };
-        let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+            return Ok(Principal::Anonymous);
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let secret = if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -132,12 +164,16 @@ impl FromRequestParts<AppState> for Principal {
                 .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
             // The username is not checked: the password alone identifies the token, so
             // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
-            let (_user, password) = decoded.split_once(':').ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+            let (_user, password) = decoded
+                .split_once(':')
+                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
             password.to_owned()
         } else if scheme.eq_ignore_ascii_case("bearer") {
             rest.trim().to_owned()
         } else {
-            return Err(ApiError::unauthorized("unsupported authorization scheme: use Basic or Bearer"));
+            return Err(ApiError::unauthorized(
+                "unsupported authorization scheme: use Basic or Bearer",
+            ));
         };
         authenticate(state, &secret).await
     }
@@ -153,9 +189,19 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
         return Ok(Principal::User { user, scopes });
     }
     if secret.split('.').count() == 3 {
-        let claims = state.jwt.verify(secret).map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
-        let scopes = claims.all_scopes().map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
-        return Ok(Principal::Jwt { sub: claims.sub, scopes });
+        let claims = state
+            .jwt
+            .verify(secret)
+            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        let scopes = claims
+            .all_scopes()
+            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        return Ok(Principal::Jwt {
+            sub: claims.sub,
+            scopes,
+        });
     }
-    Err(ApiError::unauthorized("invalid credentials: use a personal access token or a JWT as the password"))
+    Err(ApiError::unauthorized(
+        "invalid credentials: use a personal access token or a JWT as the password",
+    ))
 }

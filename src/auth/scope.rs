@@ -59,7 +59,12 @@ impl Action {
 enum Target {
     /// `*`: whatever the token's user may do.
     All,
-    Repos { pattern: Vec<String>, object: Option<Oid>, actions: Vec<Action>, meta: bool },
+    Repos {
+        pattern: Vec<String>,
+        object: Option<Oid>,
+        actions: Vec<Action>,
+        meta: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,13 +82,24 @@ pub struct ScopeError {
 
 impl Scope {
     pub fn parse(raw: &str) -> Result<Scope, ScopeError> {
-        let err = |reason| ScopeError { scope: raw.to_owned(), reason };
+        let err = |reason| ScopeError {
+            scope: raw.to_owned(),
+            reason,
+        };
         if raw == "*" {
-            return Ok(Scope { raw: raw.into(), target: Target::All });
+            return Ok(Scope {
+                raw: raw.into(),
+                target: Target::All,
+            });
         }
-        let (kind, rest) = raw.split_once(':').ok_or_else(|| err("expected obj:… or dataset:…"))?;
+        let (kind, rest) = raw
+            .split_once(':')
+            .ok_or_else(|| err("expected obj:… or dataset:…"))?;
         let mut parts = rest.split(':');
-        let target = parts.next().filter(|t| !t.is_empty()).ok_or_else(|| err("missing target"))?;
+        let target = parts
+            .next()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| err("missing target"))?;
         let mut meta = false;
         let mut actions_text = None;
         for part in parts {
@@ -95,10 +111,16 @@ impl Scope {
         }
         let actions = match actions_text {
             None | Some("*") => vec![Action::Write],
-            Some(list) => list.split(',').map(|w| Action::parse(w.trim()).ok_or_else(|| err("unknown action"))).collect::<Result<_, _>>()?,
+            Some(list) => list
+                .split(',')
+                .map(|w| Action::parse(w.trim()).ok_or_else(|| err("unknown action")))
+                .collect::<Result<_, _>>()?,
         };
         let mut segments: Vec<String> = target.split('/').map(str::to_owned).collect();
-        if segments.iter().any(|s| s.is_empty() || s == "." || s == "..") {
+        if segments
+            .iter()
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
             return Err(err("empty, '.' or '..' path segment"));
         }
         let object = match kind {
@@ -120,7 +142,15 @@ impl Scope {
         if segments.is_empty() {
             return Err(err("missing repository"));
         }
-        Ok(Scope { raw: raw.into(), target: Target::Repos { pattern: segments, object, actions, meta } })
+        Ok(Scope {
+            raw: raw.into(),
+            target: Target::Repos {
+                pattern: segments,
+                object,
+                actions,
+                meta,
+            },
+        })
     }
 
     /// Whether this scope allows `action` on repository `repo` (`ns/name`), on object `oid` or,
@@ -128,12 +158,18 @@ impl Scope {
     pub fn allows(&self, repo: &str, oid: Option<&Oid>, action: Action) -> bool {
         match &self.target {
             Target::All => true,
-            Target::Repos { pattern, object, actions, meta } => {
+            Target::Repos {
+                pattern,
+                object,
+                actions,
+                meta,
+            } => {
                 if *meta {
                     return false;
                 }
                 let path: Vec<&str> = repo.split('/').collect();
-                let repo_matches = pattern.len() <= path.len() && pattern.iter().zip(&path).all(|(p, s)| p == "*" || p == s);
+                let repo_matches = pattern.len() <= path.len()
+                    && pattern.iter().zip(&path).all(|(p, s)| p == "*" || p == s);
                 let object_matches = match (object, oid) {
                     (None, _) => true,
                     (Some(granted), Some(wanted)) => granted == wanted,
@@ -158,7 +194,10 @@ pub struct Scopes(pub Vec<Scope>);
 impl Scopes {
     /// Parses a space-separated list.
     pub fn parse(list: &str) -> Result<Scopes, ScopeError> {
-        list.split_whitespace().map(Scope::parse).collect::<Result<_, _>>().map(Scopes)
+        list.split_whitespace()
+            .map(Scope::parse)
+            .collect::<Result<_, _>>()
+            .map(Scopes)
     }
 
     pub fn allows(&self, repo: &str, oid: Option<&Oid>, action: Action) -> bool {
@@ -169,7 +208,9 @@ impl Scopes {
     pub fn allows_some(&self, repo: &str, action: Action) -> bool {
         self.0.iter().any(|s| match &s.target {
             Target::All => true,
-            Target::Repos { object: Some(oid), .. } => s.allows(repo, Some(oid), action),
+            Target::Repos {
+                object: Some(oid), ..
+            } => s.allows(repo, Some(oid), action),
             Target::Repos { object: None, .. } => s.allows(repo, None, action),
         })
     }
@@ -241,7 +282,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "obj", "obj:", "obj:a/../b:read", "obj:a/b/*:fly", "repo:a/b", "obj:a//b", "obj:a/b/*:read:write"] {
+        for bad in [
+            "",
+            "obj",
+            "obj:",
+            "obj:a/../b:read",
+            "obj:a/b/*:fly",
+            "repo:a/b",
+            "obj:a//b",
+            "obj:a/b/*:read:write",
+        ] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
         assert!(Scopes::parse("obj:a/b/*:read  dataset:c/d:write").is_ok());

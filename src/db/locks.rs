@@ -35,7 +35,10 @@ const COLUMNS: &str = "id, repo_id, path, ref_name, owner_key, owner_name, locke
 
 impl Db {
     /// Creates a lock, or returns `Err(existing)` when the path is locked already.
-    pub async fn create_lock(&self, new: NewLock<'_>) -> Result<Result<LockRow, LockRow>, sqlx::Error> {
+    pub async fn create_lock(
+        &self,
+        new: NewLock<'_>,
+    ) -> Result<Result<LockRow, LockRow>, sqlx::Error> {
         let inserted = sqlx::query_as(&format!(
             "INSERT INTO locks (repo_id, path, ref_name, owner_key, owner_name, locked_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
@@ -50,11 +53,13 @@ impl Db {
         match inserted {
             Ok(lock) => Ok(Ok(lock)),
             Err(e) if is_unique_violation(&e) => {
-                let existing = sqlx::query_as(&format!("SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND path = $2"))
-                    .bind(new.repo_id)
-                    .bind(new.path)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let existing = sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND path = $2"
+                ))
+                .bind(new.repo_id)
+                .bind(new.path)
+                .fetch_optional(&self.pool)
+                .await?;
                 match existing {
                     Some(lock) => Ok(Err(lock)),
                     // Unlocked between our insert and our read: the caller may simply retry.
@@ -66,7 +71,11 @@ impl Db {
     }
 
     /// Locks of a repository, oldest first, at most `filter.limit + 1` (to tell if more follow).
-    pub async fn list_locks(&self, repo_id: i64, filter: &LockFilter) -> Result<Vec<LockRow>, sqlx::Error> {
+    pub async fn list_locks(
+        &self,
+        repo_id: i64,
+        filter: &LockFilter,
+    ) -> Result<Vec<LockRow>, sqlx::Error> {
         sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND ($2 IS NULL OR path = $2) AND ($3 IS NULL OR id = $3)
              AND id > $4 ORDER BY id LIMIT $5"
@@ -81,16 +90,22 @@ impl Db {
     }
 
     pub async fn lock_by_id(&self, repo_id: i64, id: i64) -> Result<Option<LockRow>, sqlx::Error> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND id = $2"))
-            .bind(repo_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND id = $2"
+        ))
+        .bind(repo_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     /// Deletes a lock; returns whether it was still there.
     pub async fn delete_lock(&self, repo_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM locks WHERE repo_id = $1 AND id = $2").bind(repo_id).bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM locks WHERE repo_id = $1 AND id = $2")
+            .bind(repo_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

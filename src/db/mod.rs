@@ -43,7 +43,9 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Engine::Postgres
         } else {
-            return Err(sqlx::Error::Configuration(format!("unsupported database URL {url:?}: use sqlite:// or postgres://").into()));
+            return Err(sqlx::Error::Configuration(
+                format!("unsupported database URL {url:?}: use sqlite:// or postgres://").into(),
+            ));
         };
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
@@ -82,7 +84,10 @@ impl Db {
 
 /// Unix seconds now.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Whether `e` is a unique-constraint violation.

@@ -29,11 +29,16 @@ impl Db {
     }
 
     /// Of `oids`, those linked to `repo_id`, with their sizes. One query, however many oids.
-    pub async fn linked_objects(&self, repo_id: i64, oids: &[Oid]) -> Result<HashMap<Oid, u64>, sqlx::Error> {
+    pub async fn linked_objects(
+        &self,
+        repo_id: i64,
+        oids: &[Oid],
+    ) -> Result<HashMap<Oid, u64>, sqlx::Error> {
         let mut found = HashMap::new();
         // Stay far below every engine's bind-parameter limit.
         for chunk in oids.chunks(500) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN ({})",
                 placeholders.join(", ")
@@ -55,8 +60,14 @@ impl Db {
     /// consistency checks).
     pub async fn object_link_count(&self, oid: &Oid) -> Result<(bool, i64), sqlx::Error> {
         let oid = oid.to_string();
-        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE oid = $1").bind(&oid).fetch_one(&self.pool).await?;
-        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repo_objects WHERE oid = $1").bind(&oid).fetch_one(&self.pool).await?;
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE oid = $1")
+            .bind(&oid)
+            .fetch_one(&self.pool)
+            .await?;
+        let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repo_objects WHERE oid = $1")
+            .bind(&oid)
+            .fetch_one(&self.pool)
+            .await?;
         Ok((stored > 0, links))
     }
 }

@@ -23,7 +23,9 @@ impl std::str::FromStr for Visibility {
         match s {
             "public" => Ok(Visibility::Public),
             "private" => Ok(Visibility::Private),
-            other => Err(format!("unknown visibility {other:?}: use public or private")),
+            other => Err(format!(
+                "unknown visibility {other:?}: use public or private"
+            )),
         }
     }
 }
@@ -52,7 +54,13 @@ impl Repo {
 const COLUMNS: &str = "id, namespace, name, owner_id, visibility, created_at";
 
 impl Db {
-    pub async fn create_repo(&self, namespace: &str, name: &str, owner_id: i64, visibility: Visibility) -> Result<Repo, sqlx::Error> {
+    pub async fn create_repo(
+        &self,
+        namespace: &str,
+        name: &str,
+        owner_id: i64,
+        visibility: Visibility,
+    ) -> Result<Repo, sqlx::Error> {
         sqlx::query_as(&format!(
             "INSERT INTO repos (namespace, name, owner_id, visibility, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
         ))
@@ -65,11 +73,17 @@ impl Db {
         .await
     }
 
-    pub async fn repo_by_path(&self, namespace: &str, name: &str) -> Result<Option<Repo>, sqlx::Error> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM repos WHERE namespace = $1 AND name = $2"))
-            .bind(namespace)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
+    pub async fn repo_by_path(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Repo>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM repos WHERE namespace = $1 AND name = $2"
+        ))
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
     }
 }

@@ -36,7 +36,10 @@ impl Db {
     }
 
     /// The live token with this hash and its owner: not revoked, not expired.
-    pub async fn live_token(&self, token_hash: &str) -> Result<Option<(TokenRow, User)>, sqlx::Error> {
+    pub async fn live_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(TokenRow, User)>, sqlx::Error> {
         let token: Option<TokenRow> = sqlx::query_as(
             "SELECT id, user_id, name, scopes, expires_at, revoked_at, created_at FROM access_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",

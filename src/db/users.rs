@@ -20,7 +20,12 @@ impl User {
 const COLUMNS: &str = "id, username, email, is_admin, created_at";
 
 impl Db {
-    pub async fn create_user(&self, username: &str, email: Option<&str>, admin: bool) -> Result<User, sqlx::Error> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        admin: bool,
+    ) -> Result<User, sqlx::Error> {
         sqlx::query_as(&format!("INSERT INTO users (username, email, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"))
             .bind(username)
             .bind(email)
@@ -31,10 +36,16 @@ impl Db {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1")).bind(username).fetch_optional(&self.pool).await
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(&self.pool).await
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
     }
 }

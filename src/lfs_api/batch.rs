@@ -8,7 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use strata_lfs::signing::{Grant, SignedOp};
 use strata_lfs::storage::PutError;
-use strata_lfs::wire::{self, Action as LfsAction, Actions, BatchRequest, BatchResponse, ObjectError, Operation, ResponseObject};
+use strata_lfs::wire::{
+    self, Action as LfsAction, Actions, BatchRequest, BatchResponse, ObjectError, Operation,
+    ResponseObject,
+};
 use strata_lfs::Oid;
 
 use super::{lfs_json, read_json, repo_name, rfc3339};
@@ -55,21 +58,40 @@ pub async fn batch(
         .iter()
         .map(|o| {
             if !hash_algo_ok {
-                return Err(object_error(409, format!("hash algorithm {:?} is not supported; use sha256", req.hash_algo.as_deref().unwrap_or(""))));
+                return Err(object_error(
+                    409,
+                    format!(
+                        "hash algorithm {:?} is not supported; use sha256",
+                        req.hash_algo.as_deref().unwrap_or("")
+                    ),
+                ));
             }
-            let oid: Oid = o.oid.parse().map_err(|e| object_error(422, format!("invalid oid: {e}")))?;
-            let size = wire::size_of(&o.size).ok_or_else(|| object_error(422, "size must be a non-negative integer"))?;
+            let oid: Oid = o
+                .oid
+                .parse()
+                .map_err(|e| object_error(422, format!("invalid oid: {e}")))?;
+            let size = wire::size_of(&o.size)
+                .ok_or_else(|| object_error(422, "size must be a non-negative integer"))?;
             let max = state.settings.max_object_size;
             if req.operation == Operation::Upload && max > 0 && size > max {
-                return Err(object_error(422, format!("object is larger than this server's limit of {max} bytes")));
+                return Err(object_error(
+                    422,
+                    format!("object is larger than this server's limit of {max} bytes"),
+                ));
             }
             if !who.can(&repo, Some(&oid), action) {
-                return Err(object_error(403, "your token does not grant this operation on this object"));
+                return Err(object_error(
+                    403,
+                    "your token does not grant this operation on this object",
+                ));
             }
             Ok((oid, size))
         })
         .collect();
-    let valid: Vec<Oid> = checked.iter().filter_map(|c| c.as_ref().ok().map(|(oid, _)| *oid)).collect();
+    let valid: Vec<Oid> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|(oid, _)| *oid))
+        .collect();
     let linked = state.db.linked_objects(repo.id, &valid).await?;
 
     let ttl = state.settings.action_ttl.as_secs() as i64;
@@ -80,49 +102,112 @@ pub async fn batch(
             Ok(pair) => pair,
             Err(error) => {
                 let size = wire::size_of(&raw.size).unwrap_or(0);
-                objects.push(ResponseObject { oid: raw.oid.clone(), size, authenticated: None, actions: None, error: Some(error) });
+                objects.push(ResponseObject {
+                    oid: raw.oid.clone(),
+                    size,
+                    authenticated: None,
+                    actions: None,
+                    error: Some(error),
+                });
                 continue;
             }
         };
         let stored = linked.get(&oid).copied();
-        let mut out = ResponseObject { oid: oid.to_string(), size, authenticated: Some(true), actions: None, error: None };
+        let mut out = ResponseObject {
+            oid: oid.to_string(),
+            size,
+            authenticated: Some(true),
+            actions: None,
+            error: None,
+        };
         match (req.operation, stored) {
             (_, Some(stored)) if stored != size => {
-                out.error = Some(object_error(422, format!("size {size} does not match the stored object's size {stored}")));
+                out.error = Some(object_error(
+                    422,
+                    format!("size {size} does not match the stored object's size {stored}"),
+                ));
             }
-            (Operation::Download, None) => out.error = Some(object_error(404, "object does not exist")),
+            (Operation::Download, None) => {
+                out.error = Some(object_error(404, "object does not exist"))
+            }
             (Operation::Download, Some(_)) => {
-                out.actions = Some(Actions { download: Some(download_action(&state, &repo, &oid, size, issued, ttl).await?), ..Default::default() })
+                out.actions = Some(Actions {
+                    download: Some(download_action(&state, &repo, &oid, size, issued, ttl).await?),
+                    ..Default::default()
+                })
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
-            (Operation::Upload, None) => out.actions = Some(upload_actions(&state, &repo, &oid, size, issued, ttl).await?),
+            (Operation::Upload, None) => {
+                out.actions = Some(upload_actions(&state, &repo, &oid, size, issued, ttl).await?)
+            }
         }
         objects.push(out);
     }
-    Ok(lfs_json(StatusCode::OK, &BatchResponse { transfer: "basic".into(), objects, hash_algo: "sha256".into() }))
+    Ok(lfs_json(
+        StatusCode::OK,
+        &BatchResponse {
+            transfer: "basic".into(),
+            objects,
+            hash_algo: "sha256".into(),
+        },
+    ))
 }
 
 fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
-    ObjectError { code, message: message.into() }
+    ObjectError {
+        code,
+        message: message.into(),
+    }
 }
 
 fn action(href: String, header: BTreeMap<String, String>, issued: i64, ttl: i64) -> LfsAction {
-    LfsAction { href, header, expires_in: ttl, expires_at: rfc3339(issued + ttl) }
+    LfsAction {
+        href,
+        header,
+        expires_in: ttl,
+        expires_at: rfc3339(issued + ttl),
+    }
 }
 
 /// Signs `op` on `oid` for `repo`, valid a little longer than the announced `ttl`.
-fn signed_query(state: &AppState, repo: &Repo, op: SignedOp, oid: &Oid, size: u64, issued: i64, ttl: i64) -> String {
+fn signed_query(
+    state: &AppState,
+    repo: &Repo,
+    op: SignedOp,
+    oid: &Oid,
+    size: u64,
+    issued: i64,
+    ttl: i64,
+) -> String {
     let path = repo.path();
     let expires = issued + ttl + SIGNATURE_GRACE_SECS;
-    let sig = state.signer.sign(&Grant { op, repo: &path, oid: *oid, size, expires });
+    let sig = state.signer.sign(&Grant {
+        op,
+        repo: &path,
+        oid: *oid,
+        size,
+        expires,
+    });
     format!("size={size}&exp={expires}&kid={}&sig={}", sig.kid, sig.sig)
 }
 
-async fn download_action(state: &AppState, repo: &Repo, oid: &Oid, size: u64, issued: i64, ttl: i64) -> ApiResult<LfsAction> {
+async fn download_action(
+    state: &AppState,
+    repo: &Repo,
+    oid: &Oid,
+    size: u64,
+    issued: i64,
+    ttl: i64,
+) -> ApiResult<LfsAction> {
     match &state.storage {
         Storage::Local(_) => {
             let query = signed_query(state, repo, SignedOp::Download, oid, size, issued, ttl);
-            let href = format!("{}/_transfer/{}/{}?{query}", state.settings.public_url, repo.path(), oid);
+            let href = format!(
+                "{}/_transfer/{}/{}?{query}",
+                state.settings.public_url,
+                repo.path(),
+                oid
+            );
             Ok(action(href, BTreeMap::new(), issued, ttl))
         }
         Storage::Cloud(cloud) => {
@@ -132,22 +217,50 @@ async fn download_action(state: &AppState, repo: &Repo, oid: &Oid, size: u64, is
     }
 }
 
-async fn upload_actions(state: &AppState, repo: &Repo, oid: &Oid, size: u64, issued: i64, ttl: i64) -> ApiResult<Actions> {
+async fn upload_actions(
+    state: &AppState,
+    repo: &Repo,
+    oid: &Oid,
+    size: u64,
+    issued: i64,
+    ttl: i64,
+) -> ApiResult<Actions> {
     let verify_query = signed_query(state, repo, SignedOp::Verify, oid, size, issued, ttl);
-    let verify_base = format!("{}/{}.git/info/lfs/verify?{verify_query}", state.settings.public_url, repo.path());
+    let verify_base = format!(
+        "{}/{}.git/info/lfs/verify?{verify_query}",
+        state.settings.public_url,
+        repo.path()
+    );
     let (upload, verify_href) = match &state.storage {
         Storage::Local(_) => {
             let query = signed_query(state, repo, SignedOp::Upload, oid, size, issued, ttl);
-            let href = format!("{}/_transfer/{}/{}?{query}", state.settings.public_url, repo.path(), oid);
-            let header = BTreeMap::from([("Content-Type".to_owned(), "application/octet-stream".to_owned())]);
+            let href = format!(
+                "{}/_transfer/{}/{}?{query}",
+                state.settings.public_url,
+                repo.path(),
+                oid
+            );
+            let header = BTreeMap::from([(
+                "Content-Type".to_owned(),
+                "application/octet-stream".to_owned(),
+            )]);
             (action(href, header, issued, ttl), verify_base)
         }
         Storage::Cloud(cloud) => {
-            let (signed, nonce) = cloud.presign_upload(oid, &repo.id.to_string(), grace_ttl(ttl)).await?;
-            (action(signed.url, signed.headers, issued, ttl), format!("{verify_base}&nonce={nonce}"))
+            let (signed, nonce) = cloud
+                .presign_upload(oid, &repo.id.to_string(), grace_ttl(ttl))
+                .await?;
+            (
+                action(signed.url, signed.headers, issued, ttl),
+                format!("{verify_base}&nonce={nonce}"),
+            )
         }
     };
-    Ok(Actions { upload: Some(upload), verify: Some(action(verify_href, BTreeMap::new(), issued, ttl)), download: None })
+    Ok(Actions {
+        upload: Some(upload),
+        verify: Some(action(verify_href, BTreeMap::new(), issued, ttl)),
+        download: None,
+    })
 }
 
 fn grace_ttl(ttl: i64) -> std::time::Duration {
@@ -158,7 +271,9 @@ fn grace_ttl(ttl: i64) -> std::time::Duration {
 pub fn put_error(e: PutError) -> ApiError {
     match e {
         PutError::TooLong { .. } => ApiError::too_large(e.to_string()),
-        PutError::SizeMismatch { .. } | PutError::HashMismatch { .. } | PutError::Unverified(_) => ApiError::unprocessable(e.to_string()),
+        PutError::SizeMismatch { .. } | PutError::HashMismatch { .. } | PutError::Unverified(_) => {
+            ApiError::unprocessable(e.to_string())
+        }
         PutError::Body(_) => ApiError::bad_request(e.to_string()),
         PutError::Store(e) => e.into(),
     }

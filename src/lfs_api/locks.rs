@@ -5,7 +5,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_lfs::wire::{CreateLockRequest, Lock, LockConflict, LockList, LockOwner, LockResponse, UnlockRequest, VerifyLocksRequest, VerifyLocksResponse};
+use strata_lfs::wire::{
+    CreateLockRequest, Lock, LockConflict, LockList, LockOwner, LockResponse, UnlockRequest,
+    VerifyLocksRequest, VerifyLocksResponse,
+};
 
 use super::{lfs_json, read_json, repo_name, rfc3339};
 use crate::auth::{authorize_repo, Action, Principal};
@@ -19,7 +22,14 @@ const MAX_LIMIT: i64 = 1000;
 const MAX_PATH_LEN: usize = 4096;
 
 fn to_wire(row: &LockRow) -> Lock {
-    Lock { id: row.id.to_string(), path: row.path.clone(), locked_at: rfc3339(row.locked_at), owner: Some(LockOwner { name: row.owner_name.clone() }) }
+    Lock {
+        id: row.id.to_string(),
+        path: row.path.clone(),
+        locked_at: rfc3339(row.locked_at),
+        owner: Some(LockOwner {
+            name: row.owner_name.clone(),
+        }),
+    }
 }
 
 /// Lock paths are repository-relative POSIX paths: no absolute paths, no `.`/`..` segments, no NUL.
@@ -29,9 +39,13 @@ fn check_path(path: &str) -> ApiResult<()> {
         || path.starts_with('/')
         || path.contains('\0')
         || path.contains('\\')
-        || path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+        || path
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad {
-        return Err(ApiError::unprocessable(format!("invalid lock path {path:?}: use a relative path inside the repository")));
+        return Err(ApiError::unprocessable(format!(
+            "invalid lock path {path:?}: use a relative path inside the repository"
+        )));
     }
     Ok(())
 }
@@ -40,12 +54,20 @@ fn limit(value: Option<i64>) -> ApiResult<i64> {
     match value {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::unprocessable(format!("limit must be between 1 and {MAX_LIMIT}, got {n}"))),
+        Some(n) => Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {n}"
+        ))),
     }
 }
 
 fn cursor(value: Option<&str>) -> ApiResult<Option<i64>> {
-    value.filter(|c| !c.is_empty()).map(|c| c.parse::<i64>().map_err(|_| ApiError::unprocessable("invalid cursor"))).transpose()
+    value
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::unprocessable("invalid cursor"))
+        })
+        .transpose()
 }
 
 /// Cuts a page of `limit` from rows fetched with one extra, and the cursor of the next page.
@@ -70,14 +92,28 @@ pub async fn create(
     let req: CreateLockRequest = read_json(&headers, body, state.settings.max_json_body).await?;
     check_path(&req.path)?;
     let (key, name) = (who.key(), who.display_name());
-    let new = NewLock { repo_id: repo.id, path: &req.path, ref_name: req.git_ref.as_ref().map(|r| r.name.as_str()), owner_key: &key, owner_name: &name };
+    let new = NewLock {
+        repo_id: repo.id,
+        path: &req.path,
+        ref_name: req.git_ref.as_ref().map(|r| r.name.as_str()),
+        owner_key: &key,
+        owner_name: &name,
+    };
     match state.db.create_lock(new).await? {
-        Ok(lock) => Ok(lfs_json(StatusCode::CREATED, &LockResponse { lock: to_wire(&lock) })),
+        Ok(lock) => Ok(lfs_json(
+            StatusCode::CREATED,
+            &LockResponse {
+                lock: to_wire(&lock),
+            },
+        )),
         Err(existing) => Ok(lfs_json(
             StatusCode::CONFLICT,
             &LockConflict {
                 lock: to_wire(&existing),
-                message: format!("{} is already locked by {}", existing.path, existing.owner_name),
+                message: format!(
+                    "{} is already locked by {}",
+                    existing.path, existing.owner_name
+                ),
                 request_id: Some(request_ctx::current().request_id),
             },
         )),
@@ -102,15 +138,34 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), Action::Read).await?;
     let Query(q) = query?;
-    let limit = limit(q.limit.as_deref().map(|l| l.parse::<i64>().map_err(|_| ApiError::unprocessable("limit must be an integer"))).transpose()?)?;
+    let limit = limit(
+        q.limit
+            .as_deref()
+            .map(|l| {
+                l.parse::<i64>()
+                    .map_err(|_| ApiError::unprocessable("limit must be an integer"))
+            })
+            .transpose()?,
+    )?;
     let id = match q.id.as_deref().filter(|s| !s.is_empty()) {
         // An id that can't exist matches nothing rather than being an error.
         Some(id) => Some(id.parse::<i64>().unwrap_or(-1)),
         None => None,
     };
-    let filter = LockFilter { path: q.path.filter(|p| !p.is_empty()), id, after: cursor(q.cursor.as_deref())?, limit };
+    let filter = LockFilter {
+        path: q.path.filter(|p| !p.is_empty()),
+        id,
+        after: cursor(q.cursor.as_deref())?,
+        limit,
+    };
     let (rows, next_cursor) = page(state.db.list_locks(repo.id, &filter).await?, limit);
-    Ok(lfs_json(StatusCode::OK, &LockList { locks: rows.iter().map(to_wire).collect(), next_cursor }))
+    Ok(lfs_json(
+        StatusCode::OK,
+        &LockList {
+            locks: rows.iter().map(to_wire).collect(),
+            next_cursor,
+        },
+    ))
 }
 
 pub async fn verify(
@@ -123,13 +178,21 @@ pub async fn verify(
     let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), Action::Write).await?;
     let req: VerifyLocksRequest = read_json(&headers, body, state.settings.max_json_body).await?;
     let limit = limit(req.limit)?;
-    let filter = LockFilter { after: cursor(req.cursor.as_deref())?, limit, ..Default::default() };
+    let filter = LockFilter {
+        after: cursor(req.cursor.as_deref())?,
+        limit,
+        ..Default::default()
+    };
     let (rows, next_cursor) = page(state.db.list_locks(repo.id, &filter).await?, limit);
     let me = who.key();
     let (ours, theirs): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.owner_key == me);
     Ok(lfs_json(
         StatusCode::OK,
-        &VerifyLocksResponse { ours: ours.into_iter().map(to_wire).collect(), theirs: theirs.into_iter().map(to_wire).collect(), next_cursor },
+        &VerifyLocksResponse {
+            ours: ours.into_iter().map(to_wire).collect(),
+            theirs: theirs.into_iter().map(to_wire).collect(),
+            next_cursor,
+        },
     ))
 }
 
@@ -144,19 +207,33 @@ pub async fn unlock(
     let req: UnlockRequest = read_json(&headers, body, state.settings.max_json_body).await?;
     let not_found = || ApiError::not_found(format!("lock {id} not found"));
     let lock_id = id.parse::<i64>().map_err(|_| not_found())?;
-    let lock = state.db.lock_by_id(repo.id, lock_id).await?.ok_or_else(not_found)?;
+    let lock = state
+        .db
+        .lock_by_id(repo.id, lock_id)
+        .await?
+        .ok_or_else(not_found)?;
     if lock.owner_key != who.key() {
         if !req.force.unwrap_or(false) {
-            return Err(ApiError::forbidden(format!("{} is locked by {}; only an administrator can force the unlock", lock.path, lock.owner_name)));
+            return Err(ApiError::forbidden(format!(
+                "{} is locked by {}; only an administrator can force the unlock",
+                lock.path, lock.owner_name
+            )));
         }
         if !who.can(&repo, None, Action::Admin) {
-            return Err(ApiError::forbidden("forcing an unlock needs admin rights on the repository"));
+            return Err(ApiError::forbidden(
+                "forcing an unlock needs admin rights on the repository",
+            ));
         }
     }
     if !state.db.delete_lock(repo.id, lock_id).await? {
         return Err(not_found());
     }
-    Ok(lfs_json(StatusCode::OK, &LockResponse { lock: to_wire(&lock) }))
+    Ok(lfs_json(
+        StatusCode::OK,
+        &LockResponse {
+            lock: to_wire(&lock),
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -168,7 +245,16 @@ mod tests {
         for ok in ["a.bin", "dir/a.bin", "dir/..a", "ünï/cödé"] {
             assert!(check_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a\0b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "a\0b",
+        ] {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
     }

@@ -23,10 +23,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{ns}/{repo}/info/lfs/objects/batch", post(batch::batch))
         .route("/{ns}/{repo}/info/lfs/verify", post(verify::verify))
-        .route("/{ns}/{repo}/info/lfs/locks", post(locks::create).get(locks::list))
+        .route(
+            "/{ns}/{repo}/info/lfs/locks",
+            post(locks::create).get(locks::list),
+        )
         .route("/{ns}/{repo}/info/lfs/locks/verify", post(locks::verify))
-        .route("/{ns}/{repo}/info/lfs/locks/{id}/unlock", post(locks::unlock))
-        .route("/_transfer/{ns}/{repo}/{oid}", get(transfer::download).put(transfer::upload))
+        .route(
+            "/{ns}/{repo}/info/lfs/locks/{id}/unlock",
+            post(locks::unlock),
+        )
+        .route(
+            "/_transfer/{ns}/{repo}/{oid}",
+            get(transfer::download).put(transfer::upload),
+        )
 }
 
 /// The repository name in a URL, without the optional `.git` suffix.
@@ -37,39 +46,68 @@ pub fn repo_name(segment: &str) -> &str {
 /// A JSON response with the LFS media type.
 pub fn lfs_json(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE))], bytes).into_response(),
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE))],
+            bytes,
+        )
+            .into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
 }
 
 /// Reads and parses an LFS JSON request body: checks `Accept` (406) and `Content-Type` (415),
 /// enforces the size limit (413) and reports malformed JSON (422).
-pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
+pub async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
     if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         let ok = accept.split(',').any(|item| {
             let media = item.split(';').next().unwrap_or("").trim();
-            matches!(media, MEDIA_TYPE | "application/json" | "application/*" | "*/*" | "")
+            matches!(
+                media,
+                MEDIA_TYPE | "application/json" | "application/*" | "*/*" | ""
+            )
         });
         if !ok {
-            return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, format!("responses are {MEDIA_TYPE}")));
+            return Err(ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                format!("responses are {MEDIA_TYPE}"),
+            ));
         }
     }
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let media = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if media != MEDIA_TYPE && media != "application/json" {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("request bodies must be {MEDIA_TYPE}")));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("request bodies must be {MEDIA_TYPE}"),
+            ));
         }
     }
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::unprocessable(format!("malformed request body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::unprocessable(format!("malformed request body: {e}")))
 }
 
 /// An RFC 3339 timestamp with second precision, as LFS wants for `expires_at` and `locked_at`.
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

@@ -28,22 +28,46 @@ pub struct Signed {
 }
 
 /// Checks the URL's signature for `op` and returns the oid and size it grants.
-fn check(state: &AppState, op: SignedOp, ns: &str, repo: &str, oid: &str, q: Result<Query<Signed>, QueryRejection>) -> ApiResult<(Oid, u64)> {
+fn check(
+    state: &AppState,
+    op: SignedOp,
+    ns: &str,
+    repo: &str,
+    oid: &str,
+    q: Result<Query<Signed>, QueryRejection>,
+) -> ApiResult<(Oid, u64)> {
     let Query(q) = q.map_err(|_| ApiError::forbidden("missing or malformed signature"))?;
-    let oid: Oid = oid.parse().map_err(|_| ApiError::forbidden("the signature does not match this URL"))?;
+    let oid: Oid = oid
+        .parse()
+        .map_err(|_| ApiError::forbidden("the signature does not match this URL"))?;
     let path = format!("{ns}/{repo}");
-    let grant = Grant { op, repo: &path, oid, size: q.size, expires: q.exp };
-    state.signer.verify(&grant, &q.kid, &q.sig, now()).map_err(|e| match e {
-        SignError::Expired => ApiError::forbidden("this URL has expired: ask the batch API for a new one"),
-        SignError::UnknownKey | SignError::BadSignature => ApiError::forbidden("the signature does not match this URL"),
-    })?;
+    let grant = Grant {
+        op,
+        repo: &path,
+        oid,
+        size: q.size,
+        expires: q.exp,
+    };
+    state
+        .signer
+        .verify(&grant, &q.kid, &q.sig, now())
+        .map_err(|e| match e {
+            SignError::Expired => {
+                ApiError::forbidden("this URL has expired: ask the batch API for a new one")
+            }
+            SignError::UnknownKey | SignError::BadSignature => {
+                ApiError::forbidden("the signature does not match this URL")
+            }
+        })?;
     Ok((oid, q.size))
 }
 
 fn local(state: &AppState) -> ApiResult<&LocalStore> {
     match &state.storage {
         Storage::Local(store) => Ok(store),
-        Storage::Cloud(_) => Err(ApiError::not_found("this server stores objects in a bucket; transfers go there")),
+        Storage::Cloud(_) => Err(ApiError::not_found(
+            "this server stores objects in a bucket; transfers go there",
+        )),
     }
 }
 
@@ -56,13 +80,26 @@ pub async fn upload(
 ) -> ApiResult<StatusCode> {
     let (oid, size) = check(&state, SignedOp::Upload, &ns, &repo, &oid, query)?;
     let store = local(&state)?;
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         if len != size {
-            return Err(ApiError::unprocessable(format!("Content-Length is {len}, the object's size is {size}")));
+            return Err(ApiError::unprocessable(format!(
+                "Content-Length is {len}, the object's size is {size}"
+            )));
         }
     }
-    let repo = state.db.repo_by_path(&ns, &repo).await?.ok_or_else(|| ApiError::not_found("repository not found"))?;
-    store.put_verified(&oid, size, body.into_data_stream()).await.map_err(put_error)?;
+    let repo = state
+        .db
+        .repo_by_path(&ns, &repo)
+        .await?
+        .ok_or_else(|| ApiError::not_found("repository not found"))?;
+    store
+        .put_verified(&oid, size, body.into_data_stream())
+        .await
+        .map_err(put_error)?;
     state.db.link_object(repo.id, &oid, size).await?;
     tracing::info!(%oid, size, repo = %repo.path(), "object stored");
     Ok(StatusCode::OK)
@@ -76,16 +113,30 @@ pub async fn download(
 ) -> ApiResult<Response> {
     let (oid, _) = check(&state, SignedOp::Download, &ns, &repo, &oid, query)?;
     let store = local(&state)?;
-    let (mut file, len) = store.open_read(&oid).await?.ok_or_else(|| ApiError::not_found("object is missing from storage"))?;
+    let (mut file, len) = store
+        .open_read(&oid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("object is missing from storage"))?;
     let etag = format!("\"{oid}\"");
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(|r| parse_range(r, len));
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, len));
     let (status, start, count) = match range {
         None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, len),
         Some(RangeSpec::Unsatisfiable) => {
-            let mut response = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, format!("range not satisfiable: the object has {len} bytes")).into_response();
+            let mut response = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("range not satisfiable: the object has {len} bytes"),
+            )
+            .into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
@@ -94,21 +145,31 @@ pub async fn download(
         Some(RangeSpec::Bytes(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
     };
     if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(ApiError::internal)?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(ApiError::internal)?;
     }
     let stream = ReaderStream::with_capacity(file.take(count), 256 * 1024);
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
     if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{len}", start, start + count - 1)) {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {}-{}/{len}", start, start + count - 1))
+        {
             h.insert(header::CONTENT_RANGE, v);
         }
     }
@@ -126,12 +187,22 @@ enum RangeSpec {
 
 /// Parses a `Range` header for a `len`-byte object (RFC 9110 §14.1.2), single ranges only.
 fn parse_range(value: &str, len: u64) -> RangeSpec {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else { return RangeSpec::Ignore };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Ignore;
+    };
     if spec.contains(',') {
         return RangeSpec::Ignore;
     }
-    let Some((first, last)) = spec.trim().split_once('-') else { return RangeSpec::Unsatisfiable };
-    let parse = |s: &str| if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeSpec::Unsatisfiable;
+    };
+    let parse = |s: &str| {
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse::<u64>().ok()
+        } else {
+            None
+        }
+    };
     match (first.trim(), last.trim()) {
         ("", suffix) => match parse(suffix) {
             Some(n) if n > 0 && len > 0 => RangeSpec::Bytes(len.saturating_sub(n), len - 1),

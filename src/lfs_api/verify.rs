@@ -39,25 +39,41 @@ pub async fn verify(
     let name = repo_name(&repo);
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let req: VerifyRequest = read_json(&headers, body, state.settings.max_json_body).await?;
-    let oid: Oid = req.oid.parse().map_err(|e| ApiError::unprocessable(format!("invalid oid: {e}")))?;
-    let size = wire::size_of(&req.size).ok_or_else(|| ApiError::unprocessable("size must be a non-negative integer"))?;
+    let oid: Oid = req
+        .oid
+        .parse()
+        .map_err(|e| ApiError::unprocessable(format!("invalid oid: {e}")))?;
+    let size = wire::size_of(&req.size)
+        .ok_or_else(|| ApiError::unprocessable("size must be a non-negative integer"))?;
 
     // The verify href carries a signature over (verify, repo, oid, size); callers without it need
     // verify permission of their own.
     let path = format!("{ns}/{name}");
     let signed_ok = match (q.exp, &q.kid, &q.sig) {
         (Some(expires), Some(kid), Some(sig)) => {
-            let grant = Grant { op: SignedOp::Verify, repo: &path, oid, size, expires };
+            let grant = Grant {
+                op: SignedOp::Verify,
+                repo: &path,
+                oid,
+                size,
+                expires,
+            };
             state.signer.verify(&grant, kid, sig, now()).is_ok()
         }
         _ => false,
     };
     let repo = if signed_ok {
-        state.db.repo_by_path(&ns, name).await?.ok_or_else(|| ApiError::not_found("repository not found"))?
+        state
+            .db
+            .repo_by_path(&ns, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found("repository not found"))?
     } else {
         let repo = authorize_repo(&state, &who, &ns, name, Action::Verify).await?;
         if !who.can(&repo, Some(&oid), Action::Verify) {
-            return Err(ApiError::forbidden("your token does not grant verify on this object"));
+            return Err(ApiError::forbidden(
+                "your token does not grant verify on this object",
+            ));
         }
         repo
     };
@@ -69,7 +85,11 @@ pub async fn verify(
             let linked = state.db.linked_objects(repo.id, &[oid]).await?;
             match (linked.get(&oid), store.size(&oid).await?) {
                 (Some(_), Some(stored)) if stored == size => {}
-                (Some(_), Some(stored)) => return Err(ApiError::unprocessable(format!("stored object has {stored} bytes, not {size}"))),
+                (Some(_), Some(stored)) => {
+                    return Err(ApiError::unprocessable(format!(
+                        "stored object has {stored} bytes, not {size}"
+                    )))
+                }
                 _ => return Err(not_uploaded()),
             }
         }
@@ -77,7 +97,11 @@ pub async fn verify(
             let linked = state.db.linked_objects(repo.id, &[oid]).await?;
             if !linked.contains_key(&oid) {
                 let nonce = q.nonce.as_deref().ok_or_else(not_uploaded)?;
-                if !cloud.finish_upload(&oid, size, &repo.id.to_string(), nonce).await.map_err(put_error)? {
+                if !cloud
+                    .finish_upload(&oid, size, &repo.id.to_string(), nonce)
+                    .await
+                    .map_err(put_error)?
+                {
                     return Err(not_uploaded());
                 }
                 state.db.link_object(repo.id, &oid, size).await?;
@@ -85,5 +109,8 @@ pub async fn verify(
             }
         }
     }
-    Ok(lfs_json(StatusCode::OK, &serde_json::json!({ "oid": oid, "size": size })))
+    Ok(lfs_json(
+        StatusCode::OK,
+        &serde_json::json!({ "oid": oid, "size": size }),
+    ))
 }

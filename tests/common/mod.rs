@@ -44,15 +44,27 @@ fn shared_jwt_key() -> &'static str {
 
 /// A fresh database for one server: SQLite in `dir`, or a new PostgreSQL database.
 async fn database_url(dir: &Path) -> String {
-    let Some(base) = std::env::var("STRATA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+    let Some(base) = std::env::var("STRATA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         return format!("sqlite://{}?mode=rwc", dir.join("strata.db").display());
     };
     use sqlx::{Connection, Executor};
     let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.expect("STRATA_TEST_DATABASE_URL must reach a PostgreSQL server");
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    let (head, query) = base.split_once('?').map(|(h, q)| (h, format!("?{q}"))).unwrap_or((&base, String::new()));
-    let (server, _db) = head.rsplit_once('/').expect("database URL ends with /dbname");
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("STRATA_TEST_DATABASE_URL must reach a PostgreSQL server");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let (head, query) = base
+        .split_once('?')
+        .map(|(h, q)| (h, format!("?{q}")))
+        .unwrap_or((&base, String::new()));
+    let (server, _db) = head
+        .rsplit_once('/')
+        .expect("database URL ends with /dbname");
     format!("{server}/{name}{query}")
 }
 
@@ -87,7 +99,11 @@ impl TestServer {
         }
         tweak(&mut config);
         let state = AppState::build(&config).await.expect("server state");
-        let want = if std::env::var("STRATA_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) { Engine::Postgres } else { Engine::Sqlite };
+        let want = if std::env::var("STRATA_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            Engine::Postgres
+        } else {
+            Engine::Sqlite
+        };
         assert_eq!(state.db.engine(), want, "the test database engine");
         let (tx, rx) = oneshot::channel();
         let run_state = state.clone();
@@ -98,7 +114,14 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer { url: format!("http://{addr}"), state, dir, s3: s3_server, shutdown: Some(tx), task: Some(task) }
+        TestServer {
+            url: format!("http://{addr}"),
+            state,
+            dir,
+            s3: s3_server,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Stops the server and waits for it to finish.
@@ -117,12 +140,18 @@ impl TestServer {
     }
 
     pub async fn user_with(&self, name: &str, admin: bool, scopes: &str) -> String {
-        strata::admin::create_user(&self.state, name, None, admin).await.unwrap();
-        strata::admin::create_token(&self.state, name, "test", scopes, None).await.unwrap()
+        strata::admin::create_user(&self.state, name, None, admin)
+            .await
+            .unwrap();
+        strata::admin::create_token(&self.state, name, "test", scopes, None)
+            .await
+            .unwrap()
     }
 
     pub async fn repo(&self, path: &str, visibility: Visibility) -> Repo {
-        strata::admin::create_repo(&self.state, path, visibility, None).await.unwrap()
+        strata::admin::create_repo(&self.state, path, visibility, None)
+            .await
+            .unwrap()
     }
 
     pub fn jwt(&self, sub: &str, scopes: &str, ttl: i64) -> String {
@@ -139,7 +168,9 @@ impl TestServer {
 
     /// Files in the local object store's temporary directory (should be none between requests).
     pub fn temp_files(&self) -> usize {
-        std::fs::read_dir(self.dir.path().join("data/objects/tmp")).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(self.dir.path().join("data/objects/tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 }
 
@@ -153,14 +184,25 @@ impl Drop for TestServer {
 
 /// A reqwest client that adds LFS headers and Basic auth.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub const LFS: &str = "application/vnd.git-lfs+json";
 
 /// POSTs an LFS JSON body with Basic auth (`token` as password; `None` for anonymous).
-pub async fn lfs_post(url: &str, token: Option<&str>, body: &serde_json::Value) -> reqwest::Response {
-    let mut req = client().post(url).header("accept", LFS).header("content-type", LFS).body(body.to_string());
+pub async fn lfs_post(
+    url: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut req = client()
+        .post(url)
+        .header("accept", LFS)
+        .header("content-type", LFS)
+        .body(body.to_string());
     if let Some(t) = token {
         req = req.basic_auth("user", Some(t));
     }
@@ -173,17 +215,32 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Validates `value` against one of the LFS JSON schemas in `fixtures/lfs-schemas`.
 pub fn assert_schema(schema: &str, value: &serde_json::Value) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lfs-schemas").join(schema);
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/lfs-schemas")
+        .join(schema);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::draft4::new(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{e} at {}", e.instance_path)).collect();
-    assert!(errors.is_empty(), "response does not match {schema}: {errors:?}\n{value:#}");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "response does not match {schema}: {errors:?}\n{value:#}"
+    );
 }
 
 /// Runs a command to completion, panicking with its output if it fails.
 pub fn run(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }

@@ -30,14 +30,23 @@ impl S3Server {
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
-                let Ok((socket, _)) = listener.accept().await else { break };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let Ok((socket, _)) = listener.accept().await else {
+                    break;
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
         });
-        S3Server { endpoint, bucket, root, task }
+        S3Server {
+            endpoint,
+            bucket,
+            root,
+            task,
+        }
     }
 
     /// Files stored below the bucket (objects and s3s-fs metadata), for consistency checks.
