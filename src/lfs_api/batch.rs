@@ -202,12 +202,7 @@ async fn download_action(
     match &state.storage {
         Storage::Local(_) => {
             let query = signed_query(state, repo, SignedOp::Download, oid, size, issued, ttl);
-            let href = format!(
-                "{}/_transfer/{}/{}?{query}",
-                state.settings.public_url,
-                repo.path(),
-                oid
-            );
+            let href = transfer_href(state, repo, oid, &query);
             Ok(action(href, BTreeMap::new(), issued, ttl))
         }
         Storage::Cloud(cloud) => {
@@ -234,12 +229,7 @@ async fn upload_actions(
     let (upload, verify_href) = match &state.storage {
         Storage::Local(_) => {
             let query = signed_query(state, repo, SignedOp::Upload, oid, size, issued, ttl);
-            let href = format!(
-                "{}/_transfer/{}/{}?{query}",
-                state.settings.public_url,
-                repo.path(),
-                oid
-            );
+            let href = transfer_href(state, repo, oid, &query);
             let header = BTreeMap::from([(
                 "Content-Type".to_owned(),
                 "application/octet-stream".to_owned(),
@@ -261,6 +251,15 @@ async fn upload_actions(
         verify: Some(action(verify_href, BTreeMap::new(), issued, ttl)),
         download: None,
     })
+}
+
+/// The local backend's signed transfer URL for `oid` in `repo`.
+fn transfer_href(state: &AppState, repo: &Repo, oid: &Oid, query: &str) -> String {
+    format!(
+        "{}/_transfer/{}/{oid}?{query}",
+        state.settings.public_url,
+        repo.path()
+    )
 }
 
 fn grace_ttl(ttl: i64) -> std::time::Duration {
