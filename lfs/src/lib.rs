@@ -9,5 +9,5 @@ pub mod signing;
 pub mod storage;
 pub mod wire;
 
-pub use oid::{Oid, OidError};
+pub use oid::{lower_hex, Oid, OidError};
 pub use storage::{CloudStore, LocalStore, PutError, StoreError};

@@ -31,11 +31,27 @@ impl Oid {
         &self.0
     }
 
+    /// The 64 lowercase hex digits, without allocating.
+    pub fn hex(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        // Cannot fail: the buffer is exactly twice the digest's length.
+        let _ = hex::encode_to_slice(self.0, &mut out);
+        out
+    }
+
     /// Storage key below a prefix: `{oid[0:2]}/{oid[2:4]}/{oid}`.
     pub fn fanout_path(&self) -> String {
         let hex = self.to_string();
         format!("{}/{}/{}", &hex[0..2], &hex[2..4], hex)
     }
+}
+
+/// Lowercase hex of `bytes`, through a buffer rather than `hex::encode`'s per-char iterator.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    // Cannot fail: the buffer is exactly twice as long as the input.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl FromStr for Oid {
@@ -45,21 +61,30 @@ impl FromStr for Oid {
         if s.len() != 64 {
             return Err(OidError::Length(s.len()));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(OidError::NotLowerHex);
+        // One pass that validates and decodes: this runs for every object of every batch.
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| OidError::NotLowerHex)?;
+        for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            let (hi, lo) = nibble(pair[0])
+                .zip(nibble(pair[1]))
+                .ok_or(OidError::NotLowerHex)?;
+            *byte = hi << 4 | lo;
+        }
         Ok(Oid(out))
     }
 }
 
 impl fmt::Display for Oid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let hex = self.hex();
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -62,7 +62,8 @@ pub enum SignError {
 /// A ring of HMAC keys; the first one signs, all of them verify.
 #[derive(Clone)]
 pub struct UrlSigner {
-    keys: Vec<(String, Vec<u8>)>,
+    /// `(kid, HMAC already keyed with the secret)`: cloning it skips the key schedule per URL.
+    keys: Vec<(String, HmacSha256)>,
 }
 
 impl std::fmt::Debug for UrlSigner {
@@ -76,6 +77,14 @@ impl UrlSigner {
     /// `keys` as `(kid, secret)`; the first is the active signing key. Panics when empty.
     pub fn new(keys: Vec<(String, Vec<u8>)>) -> UrlSigner {
         assert!(!keys.is_empty(), "a UrlSigner needs at least one key");
+        let keys = keys
+            .into_iter()
+            .map(|(kid, secret)| {
+                let mac =
+                    HmacSha256::new_from_slice(&secret).expect("HMAC takes keys of any length");
+                (kid, mac)
+            })
+            .collect();
         UrlSigner { keys }
     }
 
@@ -88,7 +97,7 @@ impl UrlSigner {
         let mac = Self::mac(secret, kid, grant);
         Signature {
             kid: kid.clone(),
-            sig: hex::encode(mac.finalize().into_bytes()),
+            sig: crate::oid::lower_hex(&mac.finalize().into_bytes()),
         }
     }
 
@@ -116,20 +125,24 @@ impl UrlSigner {
         Ok(())
     }
 
-    fn mac(secret: &[u8], kid: &str, g: &Grant<'_>) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    fn mac(keyed: &HmacSha256, kid: &str, g: &Grant<'_>) -> HmacSha256 {
+        let mut mac = keyed.clone();
         // Fields are newline-separated; none of them can contain a newline (repo names are
         // validated, the rest are numbers, hex or fixed words).
-        let msg = format!(
-            "strata-transfer-v1\n{}\n{}\n{}\n{}\n{}\n{}",
-            g.op.as_str(),
-            g.repo,
-            g.oid,
-            g.size,
-            g.expires,
-            kid
-        );
-        mac.update(msg.as_bytes());
+        let (size, expires) = (g.size.to_string(), g.expires.to_string());
+        let fields: [&[u8]; 6] = [
+            g.op.as_str().as_bytes(),
+            g.repo.as_bytes(),
+            &g.oid.hex(),
+            size.as_bytes(),
+            expires.as_bytes(),
+            kid.as_bytes(),
+        ];
+        mac.update(b"strata-transfer-v1");
+        for field in fields {
+            mac.update(b"\n");
+            mac.update(field);
+        }
         mac
     }
 }

@@ -17,5 +17,5 @@ pub fn looks_like_pat(secret: &str) -> bool {
 
 /// What the database stores for a token.
 pub fn hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    strata_lfs::oid::lower_hex(&Sha256::digest(secret.as_bytes()))
 }

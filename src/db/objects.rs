@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use strata_lfs::Oid;
 
-use super::{now, Db};
+use super::{now, Db, Engine};
 
 impl Db {
     /// Records that `oid` (of `size` bytes) is stored and linked to `repo_id`. Idempotent.
@@ -35,22 +35,23 @@ impl Db {
         oids: &[Oid],
     ) -> Result<HashMap<Oid, u64>, sqlx::Error> {
         let mut found = HashMap::new();
-        // Stay far below every engine's bind-parameter limit.
-        for chunk in oids.chunks(500) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(repo_id);
-            for oid in chunk {
-                query = query.bind(oid.to_string());
-            }
-            for (oid, size) in query.fetch_all(&self.pool).await? {
-                if let Ok(oid) = oid.parse() {
-                    found.insert(oid, size as u64);
-                }
+        if oids.is_empty() {
+            return Ok(found);
+        }
+        // The oids travel as one JSON array parameter: no bind-parameter limit, one statement.
+        let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT value FROM json_each($2))",
+            Engine::Postgres => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT jsonb_array_elements_text($2::jsonb))",
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+            .bind(repo_id)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await?;
+        for (oid, size) in rows {
+            if let Ok(oid) = oid.parse() {
+                found.insert(oid, size as u64);
             }
         }
         Ok(found)

@@ -13,6 +13,22 @@ pub struct TokenRow {
     pub created_at: i64,
 }
 
+/// A token joined with its owner.
+#[derive(sqlx::FromRow)]
+struct LiveTokenRow {
+    id: i64,
+    user_id: i64,
+    name: String,
+    scopes: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    created_at: i64,
+    username: String,
+    email: Option<String>,
+    is_admin: i64,
+    user_created_at: i64,
+}
+
 impl Db {
     pub async fn create_token(
         &self,
@@ -40,16 +56,36 @@ impl Db {
         &self,
         token_hash: &str,
     ) -> Result<Option<(TokenRow, User)>, sqlx::Error> {
-        let token: Option<TokenRow> = sqlx::query_as(
-            "SELECT id, user_id, name, scopes, expires_at, revoked_at, created_at FROM access_tokens
-             WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+        // One query for both: this runs on every authenticated request.
+        let row: Option<LiveTokenRow> = sqlx::query_as(
+            "SELECT t.id, t.user_id, t.name, t.scopes, t.expires_at, t.revoked_at, t.created_at,
+                    u.username, u.email, u.is_admin, u.created_at AS user_created_at
+             FROM access_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(token_hash)
         .bind(now())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(token) = token else { return Ok(None) };
-        Ok(self.user_by_id(token.user_id).await?.map(|u| (token, u)))
+        Ok(row.map(|r| {
+            let user = User {
+                id: r.user_id,
+                username: r.username,
+                email: r.email,
+                is_admin: r.is_admin,
+                created_at: r.user_created_at,
+            };
+            let token = TokenRow {
+                id: r.id,
+                user_id: r.user_id,
+                name: r.name,
+                scopes: r.scopes,
+                expires_at: r.expires_at,
+                revoked_at: r.revoked_at,
+                created_at: r.created_at,
+            };
+            (token, user)
+        }))
     }
 
     /// Revokes the user's token named `name`; returns whether one was live.

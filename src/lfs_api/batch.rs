@@ -44,16 +44,9 @@ pub async fn batch(
         Operation::Download => Action::Read,
         Operation::Upload => Action::Write,
     };
-    let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), action).await?;
-    if let Some(offered) = &req.transfers {
-        if !offered.iter().any(|t| t == "basic") {
-            return Err(ApiError::unprocessable(format!("none of the offered transfer adapters {offered:?} is supported; strata supports basic")));
-        }
-    }
-
     let hash_algo_ok = req.hash_algo.as_deref().is_none_or(|h| h == "sha256");
     // Validate every object first, so that one query can look up all the valid ones.
-    let checked: Vec<Result<(Oid, u64), ObjectError>> = req
+    let mut checked: Vec<Result<(Oid, u64), ObjectError>> = req
         .objects
         .iter()
         .map(|o| {
@@ -79,12 +72,6 @@ pub async fn batch(
                     format!("object is larger than this server's limit of {max} bytes"),
                 ));
             }
-            if !who.can(&repo, Some(&oid), action) {
-                return Err(object_error(
-                    403,
-                    "your token does not grant this operation on this object",
-                ));
-            }
             Ok((oid, size))
         })
         .collect();
@@ -92,10 +79,35 @@ pub async fn batch(
         .iter()
         .filter_map(|c| c.as_ref().ok().map(|(oid, _)| *oid))
         .collect();
+    let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), action).await?;
+    if let Some(offered) = &req.transfers {
+        if !offered.iter().any(|t| t == "basic") {
+            return Err(ApiError::unprocessable(format!("none of the offered transfer adapters {offered:?} is supported; strata supports basic")));
+        }
+    }
     let linked = state.db.linked_objects(repo.id, &valid).await?;
+    // A grant on the whole repository covers each of its objects; only object-scoped tokens need
+    // the check per object.
+    if !who.can(&repo, None, action) {
+        for check in &mut checked {
+            if matches!(check, Ok((oid, _)) if !who.can(&repo, Some(oid), action)) {
+                *check = Err(object_error(
+                    403,
+                    "your token does not grant this operation on this object",
+                ));
+            }
+        }
+    }
 
-    let ttl = state.settings.action_ttl.as_secs() as i64;
-    let issued = now();
+    let (issued, ttl) = (now(), state.settings.action_ttl.as_secs() as i64);
+    let issuer = Issuer {
+        state: &state,
+        repo: &repo,
+        path: repo.path(),
+        issued,
+        ttl,
+        expires_at: rfc3339(issued + ttl),
+    };
     let mut objects = Vec::with_capacity(req.objects.len());
     for (raw, check) in req.objects.iter().zip(checked) {
         let (oid, size) = match check {
@@ -132,14 +144,12 @@ pub async fn batch(
             }
             (Operation::Download, Some(_)) => {
                 out.actions = Some(Actions {
-                    download: Some(download_action(&state, &repo, &oid, size, issued, ttl).await?),
+                    download: Some(issuer.download(&oid, size).await?),
                     ..Default::default()
                 })
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
-            (Operation::Upload, None) => {
-                out.actions = Some(upload_actions(&state, &repo, &oid, size, issued, ttl).await?)
-            }
+            (Operation::Upload, None) => out.actions = Some(issuer.upload(&oid, size).await?),
         }
         objects.push(out);
     }
@@ -160,106 +170,96 @@ fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
     }
 }
 
-fn action(href: String, header: BTreeMap<String, String>, issued: i64, ttl: i64) -> LfsAction {
-    LfsAction {
-        href,
-        header,
-        expires_in: ttl,
-        expires_at: rfc3339(issued + ttl),
-    }
-}
-
-/// Signs `op` on `oid` for `repo`, valid a little longer than the announced `ttl`.
-fn signed_query(
-    state: &AppState,
-    repo: &Repo,
-    op: SignedOp,
-    oid: &Oid,
-    size: u64,
+/// Writes the actions of one batch response: everything they share is computed once.
+struct Issuer<'a> {
+    state: &'a AppState,
+    repo: &'a Repo,
+    /// `repo.path()`.
+    path: String,
     issued: i64,
     ttl: i64,
-) -> String {
-    let path = repo.path();
-    let expires = issued + ttl + SIGNATURE_GRACE_SECS;
-    let sig = state.signer.sign(&Grant {
-        op,
-        repo: &path,
-        oid: *oid,
-        size,
-        expires,
-    });
-    format!("size={size}&exp={expires}&kid={}&sig={}", sig.kid, sig.sig)
+    /// `issued + ttl` as RFC 3339.
+    expires_at: String,
 }
 
-async fn download_action(
-    state: &AppState,
-    repo: &Repo,
-    oid: &Oid,
-    size: u64,
-    issued: i64,
-    ttl: i64,
-) -> ApiResult<LfsAction> {
-    match &state.storage {
-        Storage::Local(_) => {
-            let query = signed_query(state, repo, SignedOp::Download, oid, size, issued, ttl);
-            let href = transfer_href(state, repo, oid, &query);
-            Ok(action(href, BTreeMap::new(), issued, ttl))
-        }
-        Storage::Cloud(cloud) => {
-            let signed = cloud.presign_download(oid, grace_ttl(ttl)).await?;
-            Ok(action(signed.url, signed.headers, issued, ttl))
+impl Issuer<'_> {
+    fn action(&self, href: String, header: BTreeMap<String, String>) -> LfsAction {
+        LfsAction {
+            href,
+            header,
+            expires_in: self.ttl,
+            expires_at: self.expires_at.clone(),
         }
     }
-}
 
-async fn upload_actions(
-    state: &AppState,
-    repo: &Repo,
-    oid: &Oid,
-    size: u64,
-    issued: i64,
-    ttl: i64,
-) -> ApiResult<Actions> {
-    let verify_query = signed_query(state, repo, SignedOp::Verify, oid, size, issued, ttl);
-    let verify_base = format!(
-        "{}/{}.git/info/lfs/verify?{verify_query}",
-        state.settings.public_url,
-        repo.path()
-    );
-    let (upload, verify_href) = match &state.storage {
-        Storage::Local(_) => {
-            let query = signed_query(state, repo, SignedOp::Upload, oid, size, issued, ttl);
-            let href = transfer_href(state, repo, oid, &query);
-            let header = BTreeMap::from([(
-                "Content-Type".to_owned(),
-                "application/octet-stream".to_owned(),
-            )]);
-            (action(href, header, issued, ttl), verify_base)
-        }
-        Storage::Cloud(cloud) => {
-            let (signed, nonce) = cloud
-                .presign_upload(oid, &repo.id.to_string(), grace_ttl(ttl))
-                .await?;
-            (
-                action(signed.url, signed.headers, issued, ttl),
-                format!("{verify_base}&nonce={nonce}"),
-            )
-        }
-    };
-    Ok(Actions {
-        upload: Some(upload),
-        verify: Some(action(verify_href, BTreeMap::new(), issued, ttl)),
-        download: None,
-    })
-}
+    /// Signs `op` on `oid`, valid a little longer than the announced ttl.
+    fn signed_query(&self, op: SignedOp, oid: &Oid, size: u64) -> String {
+        let expires = self.issued + self.ttl + SIGNATURE_GRACE_SECS;
+        let sig = self.state.signer.sign(&Grant {
+            op,
+            repo: &self.path,
+            oid: *oid,
+            size,
+            expires,
+        });
+        format!("size={size}&exp={expires}&kid={}&sig={}", sig.kid, sig.sig)
+    }
 
-/// The local backend's signed transfer URL for `oid` in `repo`.
-fn transfer_href(state: &AppState, repo: &Repo, oid: &Oid, query: &str) -> String {
-    format!(
-        "{}/_transfer/{}/{oid}?{query}",
-        state.settings.public_url,
-        repo.path()
-    )
+    /// The local backend's signed transfer URL for `oid`.
+    fn transfer_href(&self, op: SignedOp, oid: &Oid, size: u64) -> String {
+        format!(
+            "{}/_transfer/{}/{oid}?{}",
+            self.state.settings.public_url,
+            self.path,
+            self.signed_query(op, oid, size)
+        )
+    }
+
+    async fn download(&self, oid: &Oid, size: u64) -> ApiResult<LfsAction> {
+        match &self.state.storage {
+            Storage::Local(_) => {
+                let href = self.transfer_href(SignedOp::Download, oid, size);
+                Ok(self.action(href, BTreeMap::new()))
+            }
+            Storage::Cloud(cloud) => {
+                let signed = cloud.presign_download(oid, grace_ttl(self.ttl)).await?;
+                Ok(self.action(signed.url, signed.headers))
+            }
+        }
+    }
+
+    async fn upload(&self, oid: &Oid, size: u64) -> ApiResult<Actions> {
+        let verify_base = format!(
+            "{}/{}.git/info/lfs/verify?{}",
+            self.state.settings.public_url,
+            self.path,
+            self.signed_query(SignedOp::Verify, oid, size)
+        );
+        let (upload, verify_href) = match &self.state.storage {
+            Storage::Local(_) => {
+                let href = self.transfer_href(SignedOp::Upload, oid, size);
+                let header = BTreeMap::from([(
+                    "Content-Type".to_owned(),
+                    "application/octet-stream".to_owned(),
+                )]);
+                (self.action(href, header), verify_base)
+            }
+            Storage::Cloud(cloud) => {
+                let (signed, nonce) = cloud
+                    .presign_upload(oid, &self.repo.id.to_string(), grace_ttl(self.ttl))
+                    .await?;
+                (
+                    self.action(signed.url, signed.headers),
+                    format!("{verify_base}&nonce={nonce}"),
+                )
+            }
+        };
+        Ok(Actions {
+            upload: Some(upload),
+            verify: Some(self.action(verify_href, BTreeMap::new())),
+            download: None,
+        })
+    }
 }
 
 fn grace_ttl(ttl: i64) -> std::time::Duration {
