@@ -44,12 +44,12 @@ start_strata() { # data-dir -> sets sport, spid, token
 
 start_strata "$work/strata"
 gport=$(free_port)
-mkdir -p "$work/giftless"
+# giftless's workers race to create the storage directory at boot: create it first.
+mkdir -p "$work/giftless/storage"
 cat > "$work/giftless/giftless.yaml" <<YAML
 AUTH_PROVIDERS:
   - factory: giftless.auth.jwt:factory
     options: {algorithm: HS256, private_key: strata-bench-giftless-key-0123456789abcdef}
-  - giftless.auth.allow_anon:read_write
 PRE_AUTHORIZED_ACTION_PROVIDER:
   factory: giftless.auth.jwt:factory
   options: {algorithm: HS256, private_key: strata-bench-giftless-key-0123456789abcdef, default_lifetime: 900}
@@ -64,7 +64,9 @@ YAML
 (cd "$work/giftless" && GIFTLESS_CONFIG_FILE=$work/giftless/giftless.yaml exec "$venv/bin/gunicorn" --log-level warning -w 4 -b "127.0.0.1:$gport" giftless.wsgi_entrypoint:app 2>"$work/giftless/log") &
 pids+=($!)
 wait_http "http://127.0.0.1:$gport/"
-# giftless only accepts its own pre-authorized upload tokens for an identified caller: use a JWT.
+# No anonymous access: git-lfs tries its first batch without credentials, and giftless would hand
+# out upload tokens for "anonymous" that its own transfer endpoint then refuses. giftless only
+# accepts its pre-authorized upload tokens for an identified caller: use a JWT.
 gtoken=$("$venv/bin/python" -c 'import jwt, time; print(jwt.encode({"sub": "bench", "name": "bench", "scopes": "obj:bench/data/*", "exp": int(time.time()) + 86400}, "strata-bench-giftless-key-0123456789abcdef", algorithm="HS256"))')
 
 s_batch=http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch
@@ -73,6 +75,9 @@ g_batch=http://127.0.0.1:$gport/bench/data.git/info/lfs/objects/batch
 echo "1/3 batch throughput: 100-object download batches, concurrency 16, ${seconds}s each" >&2
 "$bench" seed "$s_batch" 100 "bench:$token"
 "$bench" seed "$g_batch" 100 "_jwt:$gtoken"
+# A short warm-up for each server first (caches, connection pools, worker start-up).
+"$bench" batch "$s_batch" 100 16 2 "bench:$token" >/dev/null
+"$bench" batch "$g_batch" 100 16 2 "_jwt:$gtoken" >/dev/null
 read -r s_rps s_p50 s_p99 < <("$bench" batch "$s_batch" 100 16 "$seconds" "bench:$token")
 read -r g_rps g_p50 g_p99 < <("$bench" batch "$g_batch" 100 16 "$seconds" "_jwt:$gtoken")
 
@@ -103,7 +108,7 @@ push_pull() { # name lfs-url credentials-url -> prints "push_seconds pull_second
   (cd "$home/clone" && git lfs pull) || { echo "$name: git lfs pull failed" >&2; echo "failed failed"; return; }
   t2=$(now)
   cmp -s "$home/clone/f7.bin" "$work/files/f7.bin" || { echo "$name: pulled content differs" >&2; echo "failed failed"; return; }
-  echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1b" | bc)"
+  printf "%.2f %.2f\n" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1b" | bc)"
 }
 read -r s_push s_pull < <(push_pull strata "http://127.0.0.1:$sport/bench/data.git/info/lfs" "http://bench:$token@127.0.0.1:$sport")
 read -r g_push g_pull < <(push_pull giftless "http://127.0.0.1:$gport/bench/data.git/info/lfs" "http://_jwt:$gtoken@127.0.0.1:$gport")

@@ -110,14 +110,22 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
             println!("{token}");
         }
         AdminCommand::RevokeToken { user, name } => {
-            let user = state.db.user_by_name(&user).await?.ok_or("no such user")?;
-            if !state.db.revoke_token(user.id, &name).await? {
-                return Err(
-                    format!("user {} has no live token named {name:?}", user.username).into(),
-                );
-            }
+            revoke_token(state, &user, &name).await?;
             println!("revoked");
         }
+    }
+    Ok(())
+}
+
+/// Revokes `username`'s token `name`; every server sharing the database refuses it from now on.
+pub async fn revoke_token(state: &AppState, username: &str, name: &str) -> AdminResult<()> {
+    let user = state
+        .db
+        .user_by_name(username)
+        .await?
+        .ok_or("no such user")?;
+    if !state.db.revoke_token(user.id, name).await? {
+        return Err(format!("user {username} has no live token named {name:?}").into());
     }
     Ok(())
 }

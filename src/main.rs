@@ -5,6 +5,11 @@ use strata::config::{Cli, Command};
 use strata::AppState;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: less time in the allocator on the request path than glibc's malloc, and less
+/// fragmentation in a long-running server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

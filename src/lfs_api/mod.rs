@@ -45,8 +45,9 @@ pub fn repo_name(segment: &str) -> &str {
 
 /// A JSON response with the LFS media type.
 pub fn lfs_json(status: StatusCode, body: &impl Serialize) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => (
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE))],
             bytes,
