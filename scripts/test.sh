@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests against SQLite, then the integration tests
-# again against a throwaway PostgreSQL cluster. Installs git, git-lfs and PostgreSQL from Debian's
-# packages when they are missing (as root), or says what to install.
+# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL and Node.js from
+# Debian's packages when they are missing (as root), or says what to install, and Azurite (the
+# Azure Storage emulator) from npm into target/test-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ missing=()
 command -v git >/dev/null || missing+=(git)
 git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"
@@ -19,6 +22,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+tools=${STRATA_TEST_TOOLS:-$PWD/target/test-tools}
+if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
+  echo "installing Azurite into $tools"
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --no-audit --no-fund --silent azurite@3.35.0 @azure/storage-blob@12.32.0
+fi
+export STRATA_TEST_TOOLS=$tools
 
 echo "== tests against SQLite"
 cargo test --workspace --locked

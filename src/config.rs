@@ -100,6 +100,20 @@ pub struct Config {
     #[arg(long, env = "STRATA_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
 
+    /// Azure storage account (falls back to AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, env = "STRATA_AZURE_ACCOUNT")]
+    pub azure_account: Option<String>,
+
+    /// Azure storage account key, which also signs the SAS URLs handed to clients (falls back to
+    /// AZURE_STORAGE_ACCOUNT_KEY).
+    #[arg(long, env = "STRATA_AZURE_ACCESS_KEY", hide_env_values = true)]
+    pub azure_access_key: Option<String>,
+
+    /// Azure Blob endpoint including the account for emulators and sovereign clouds, e.g.
+    /// http://127.0.0.1:10000/devstoreaccount1 (default: https://<account>.blob.core.windows.net).
+    #[arg(long, env = "STRATA_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
+
     /// PEM file of the RS256 key that signs JWTs (default: generated at <data-dir>/keys/jwt-rs256.pem).
     #[arg(long, env = "STRATA_JWT_KEY_FILE")]
     pub jwt_key_file: Option<PathBuf>,

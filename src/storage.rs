@@ -92,7 +92,10 @@ impl Storage {
                         config.s3_path_style,
                     )?)
                 } else {
-                    CloudSigner::Generic(s3.clone())
+                    CloudSigner::Generic {
+                        signer: s3.clone(),
+                        upload_headers: vec![],
+                    }
                 };
                 cloud(s3, signer)
             }
@@ -102,15 +105,32 @@ impl Storage {
                         .with_bucket_name(bucket()?)
                         .build()?,
                 );
-                cloud(gcs.clone(), CloudSigner::Generic(gcs))
+                let signer = CloudSigner::Generic {
+                    signer: gcs.clone(),
+                    upload_headers: vec![],
+                };
+                cloud(gcs, signer)
             }
             StorageBackend::Azure => {
-                let azure = Arc::new(
-                    MicrosoftAzureBuilder::from_env()
-                        .with_container_name(bucket()?)
-                        .build()?,
-                );
-                cloud(azure.clone(), CloudSigner::Generic(azure))
+                let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(bucket()?);
+                if let Some(account) = &config.azure_account {
+                    builder = builder.with_account(account);
+                }
+                if let Some(key) = &config.azure_access_key {
+                    builder = builder.with_access_key(key);
+                }
+                if let Some(endpoint) = &config.azure_endpoint {
+                    builder = builder
+                        .with_endpoint(endpoint.clone())
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                let azure = Arc::new(builder.build()?);
+                let signer = CloudSigner::Generic {
+                    signer: azure.clone(),
+                    // Put Blob refuses a request that does not say which kind of blob it makes.
+                    upload_headers: vec![("x-ms-blob-type".into(), "BlockBlob".into())],
+                };
+                cloud(azure, signer)
             }
         })
     }

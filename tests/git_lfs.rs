@@ -1,6 +1,7 @@
 //! End to end with the stock `git` and `git-lfs` clients: push, clone + pull, lock, unlock and the
-//! lock check on push, against strata on the local backend and on a real S3 server (s3s-fs, which
-//! checks signatures), with and without checksum pinning.
+//! lock check on push, against strata on the local backend, on a real S3 server (s3s-fs, which
+//! checks signatures) with and without checksum pinning, and on Azurite (which checks SAS
+//! signatures).
 
 mod common;
 
@@ -146,6 +147,125 @@ async fn git_lfs_round_trip_s3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_lfs_round_trip_s3_unpinned() {
     round_trip(Backend::S3Unpinned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_lfs_round_trip_azure() {
+    round_trip(Backend::Azure).await;
+}
+
+/// Azure SAS URLs: Azurite refuses forged, redirected and expired signatures; wrong bytes are
+/// refused at verify, when strata hashes the staged blob, and nothing is linked before that.
+#[tokio::test]
+async fn azure_refuses_what_strata_did_not_sign() {
+    let server = TestServer::start_with(Backend::Azure, |_| {}).await;
+    let token = server.user("alice").await;
+    server.repo("alice/r", Visibility::Private).await;
+    let data = vec![7u8; 100_000];
+    let oid = strata_lfs::Oid::of(&data);
+    let req =
+        json!({"operation": "upload", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let v: serde_json::Value = lfs_post(&server.batch_url("alice/r"), Some(&token), &req)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_schema("http-batch-response-schema.json", &v);
+    let upload = &v["objects"][0]["actions"]["upload"];
+    assert_eq!(upload["header"]["x-ms-blob-type"], "BlockBlob");
+    let href = upload["href"].as_str().unwrap();
+    let verify_href = v["objects"][0]["actions"]["verify"]["href"]
+        .as_str()
+        .unwrap();
+    let put = |url: String, body: Vec<u8>| {
+        let req = client()
+            .put(url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let sig_at = href.find("sig=").unwrap() + "sig=".len();
+    let mut forged = href.to_owned();
+    forged.replace_range(sig_at..sig_at + 4, "AAAA");
+    assert_eq!(put(forged, data.clone()).await, 403, "forged signature");
+    let other_key = href.replace(&oid.to_string(), &sha256_hex(b"elsewhere"));
+    assert_eq!(put(other_key, data.clone()).await, 403, "another blob");
+
+    let verify_body = json!({"oid": oid.to_string(), "size": data.len()});
+    let mut wrong = data.clone();
+    wrong[0] = 0;
+    assert_eq!(
+        put(href.to_owned(), wrong).await,
+        201,
+        "Azure takes any bytes"
+    );
+    assert_eq!(
+        lfs_post(verify_href, None, &verify_body).await.status(),
+        422,
+        "strata hashes the staged blob"
+    );
+    assert_eq!(
+        server.state.db.object_link_count(&oid).await.unwrap(),
+        (false, 0)
+    );
+    assert_eq!(put(href.to_owned(), data.clone()).await, 201);
+    assert_eq!(
+        lfs_post(verify_href, None, &verify_body).await.status(),
+        200
+    );
+    assert_eq!(
+        server.state.db.object_link_count(&oid).await.unwrap(),
+        (true, 1)
+    );
+
+    let dl =
+        json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let v: serde_json::Value = lfs_post(&server.batch_url("alice/r"), Some(&token), &dl)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let get = v["objects"][0]["actions"]["download"]["href"]
+        .as_str()
+        .unwrap();
+    let got = client().get(get).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.unwrap().as_ref() == &data[..]);
+    let mut forged = get.to_owned();
+    let at = forged.find("sig=").unwrap() + "sig=".len();
+    forged.replace_range(at..at + 4, "AAAA");
+    assert_eq!(client().get(forged).send().await.unwrap().status(), 403);
+
+    // A SAS URL made with the right key that has expired.
+    let azure = object_store::azure::MicrosoftAzureBuilder::new()
+        .with_account(common::azure::ACCOUNT)
+        .with_access_key(common::azure::KEY)
+        .with_container_name(common::azure::CONTAINER)
+        .with_endpoint(server.azure.as_ref().unwrap().endpoint.clone())
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    use object_store::signer::Signer;
+    let key = object_store::path::Path::from(format!("lfs/{}", oid.fanout_path()));
+    let short = azure
+        .signed_url(
+            reqwest::Method::GET,
+            &key,
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        client().get(short.clone()).send().await.unwrap().status(),
+        200,
+        "control: a valid SAS"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        client().get(short).send().await.unwrap().status(),
+        403,
+        "expired"
+    );
 }
 
 /// Presigned S3 URLs: the bucket itself refuses tampered and expired signatures and wrong bytes,

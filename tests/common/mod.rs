@@ -1,9 +1,11 @@
 //! Test harness: the real strata server on `127.0.0.1:0`, with SQLite (default) or PostgreSQL
-//! (when `STRATA_TEST_DATABASE_URL` names a server), local storage or a real S3 server (s3s-fs,
-//! which checks SigV4 signatures), and helpers for users, repositories, tokens and git.
+//! (when `STRATA_TEST_DATABASE_URL` names a server), local storage, a real S3 server (s3s-fs,
+//! which checks SigV4 signatures) or Azurite (which checks SAS signatures), and helpers for users,
+//! repositories, tokens and git.
 
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ pub enum Backend {
     S3,
     /// S3 without checksum pinning: uploads are staged and hashed by strata.
     S3Unpinned,
+    /// Azure Blob Storage (Azurite): SAS URLs, uploads staged and hashed by strata.
+    Azure,
 }
 
 pub struct TestServer {
@@ -28,6 +32,7 @@ pub struct TestServer {
     pub state: AppState,
     pub dir: tempfile::TempDir,
     pub s3: Option<s3::S3Server>,
+    pub azure: Option<azure::Azurite>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -86,7 +91,19 @@ impl TestServer {
         config.database_url = Some(database_url(dir.path()).await);
         config.jwt_key_file = Some(key_file);
         let mut s3_server = None;
-        if backend != Backend::Local {
+        let mut azurite = None;
+        if backend == Backend::Azure {
+            let az = tokio::task::spawn_blocking(azure::Azurite::start)
+                .await
+                .unwrap();
+            config.storage = StorageBackend::Azure;
+            config.bucket = Some(azure::CONTAINER.into());
+            config.azure_account = Some(azure::ACCOUNT.into());
+            config.azure_access_key = Some(azure::KEY.into());
+            config.azure_endpoint = Some(az.endpoint.clone());
+            azurite = Some(az);
+        }
+        if matches!(backend, Backend::S3 | Backend::S3Unpinned) {
             let s3 = s3::S3Server::start().await;
             config.storage = StorageBackend::S3;
             config.bucket = Some(s3.bucket.clone());
@@ -119,6 +136,7 @@ impl TestServer {
             state,
             dir,
             s3: s3_server,
+            azure: azurite,
             shutdown: Some(tx),
             task: Some(task),
         }

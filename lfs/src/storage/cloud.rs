@@ -1,0 +1,294 @@
+//! [`CloudStore`]: objects in S3, GCS or Azure through `object_store`. strata presigns URLs so bytes
+//! go straight between client and bucket, stages uploads under a per-upload key, and checks them
+//! (by the bucket's own sha256 on S3, by hashing elsewhere) before moving them into place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::{path::Path as StorePath, ObjectStore};
+
+use super::{PutError, StoreError, Verifier};
+use crate::oid::Oid;
+use crate::s3sign::{Presigned, S3Presigner};
+
+/// How a [`CloudStore`] presigns URLs.
+#[derive(Clone)]
+pub enum CloudSigner {
+    /// strata's own SigV4 presigner, which pins `x-amz-checksum-sha256` on uploads.
+    S3(S3Presigner),
+    /// `object_store`'s signer (GCS, Azure): uploads are not pinned to their content, so strata
+    /// hashes them before accepting them.
+    Generic {
+        signer: Arc<dyn object_store::signer::Signer>,
+        /// Headers an upload must carry (Azure wants `x-ms-blob-type: BlockBlob`).
+        upload_headers: Vec<(String, String)>,
+    },
+}
+
+/// Objects in a bucket reached through `object_store`; bytes go straight between client and bucket.
+#[derive(Clone)]
+pub struct CloudStore {
+    store: Arc<dyn ObjectStore>,
+    signer: CloudSigner,
+    prefix: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for CloudStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudStore")
+            .field("store", &self.store.to_string())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl CloudStore {
+    /// `prefix` is prepended to every key (`""` for none).
+    pub fn new(store: Arc<dyn ObjectStore>, signer: CloudSigner, prefix: &str) -> CloudStore {
+        CloudStore {
+            store,
+            signer,
+            prefix: prefix.trim_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Whether uploads through this store are checked against their sha256 by the bucket itself.
+    pub fn pins_content(&self) -> bool {
+        matches!(self.signer, CloudSigner::S3(_))
+    }
+
+    fn key(&self, oid: &Oid) -> String {
+        if self.prefix.is_empty() {
+            oid.fanout_path()
+        } else {
+            format!("{}/{}", self.prefix, oid.fanout_path())
+        }
+    }
+
+    /// The stored size of `oid`, or `None` when it is not stored.
+    pub async fn size(&self, oid: &Oid) -> Result<Option<u64>, StoreError> {
+        match self.store.head(&StorePath::from(self.key(oid))).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A URL the client can GET the object from.
+    pub async fn presign_download(
+        &self,
+        oid: &Oid,
+        ttl: Duration,
+    ) -> Result<Presigned, StoreError> {
+        self.presign("GET", &self.key(oid), &[], ttl).await
+    }
+
+    /// Where and how the client uploads `oid` for the repository `scope`: a URL for a fresh staging
+    /// key, named by the returned nonce. On S3 the URL only accepts bytes hashing to `oid` (the
+    /// checksum header is signed). Nothing uploaded there is visible until
+    /// [`CloudStore::finish_upload`] checked it and moved it into place, so unverified bytes never
+    /// replace a stored object, and a repository only gets an object linked by proving it uploaded
+    /// it, never by naming an oid someone else stored.
+    pub async fn presign_upload(
+        &self,
+        oid: &Oid,
+        scope: &str,
+        ttl: Duration,
+    ) -> Result<(Presigned, String), StoreError> {
+        use base64::Engine;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let key = self.staging_key(oid, scope, &nonce);
+        let presigned = match &self.signer {
+            CloudSigner::S3(_) => {
+                let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+                self.presign(
+                    "PUT",
+                    &key,
+                    &[("x-amz-checksum-sha256", checksum.as_str())],
+                    ttl,
+                )
+                .await?
+            }
+            CloudSigner::Generic { .. } => self.presign("PUT", &key, &[], ttl).await?,
+        };
+        Ok((presigned, nonce))
+    }
+
+    fn staging_key(&self, oid: &Oid, scope: &str, nonce: &str) -> String {
+        let key = format!("staging/{scope}/{oid}.{nonce}");
+        if self.prefix.is_empty() {
+            key
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    /// Completes an upload made to a staging key: checks its length (and, where the bucket did not
+    /// check it, its sha256), then copies it to the final key. The staging object is deleted
+    /// whatever the outcome. Returns `Ok(false)` when nothing was uploaded under `nonce`.
+    pub async fn finish_upload(
+        &self,
+        oid: &Oid,
+        size: u64,
+        scope: &str,
+        nonce: &str,
+    ) -> Result<bool, PutError> {
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !safe(nonce) || !safe(scope) {
+            return Ok(false);
+        }
+        let staging = StorePath::from(self.staging_key(oid, scope, nonce));
+        let result = self.check_staged(&staging, oid, size).await;
+        let result = match result {
+            Ok(true) => self
+                .store
+                .copy(&staging, &StorePath::from(self.key(oid)))
+                .await
+                .map(|_| true)
+                .map_err(|e| StoreError::from(e).into()),
+            other => other,
+        };
+        if !matches!(result, Ok(false)) {
+            let _ = self.store.delete(&staging).await;
+        }
+        result
+    }
+
+    /// Asks S3 for the object's size and the sha256 it checked on upload (`x-amz-checksum-mode`),
+    /// so the bytes are verified without passing through strata. An object stored without that
+    /// checksum is refused: it did not come through the pinned URL.
+    async fn check_s3_checksum(
+        &self,
+        s3: &S3Presigner,
+        staging: &StorePath,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<bool, PutError> {
+        use base64::Engine;
+        let head = s3.presign(
+            "HEAD",
+            staging.as_ref(),
+            &[("x-amz-checksum-mode", "ENABLED")],
+            60,
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut request = self.http.head(&head.url);
+        for (name, value) in &head.headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| StoreError::Presign(format!("HEAD {staging}: {e}")))?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(false),
+            status => {
+                return Err(StoreError::Presign(format!("HEAD {staging}: status {status}")).into())
+            }
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let actual_size = header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        if actual_size != size {
+            return Err(PutError::SizeMismatch {
+                expected: size,
+                actual: actual_size,
+            });
+        }
+        let expected = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+        match header("x-amz-checksum-sha256") {
+            Some(sum) if sum == expected => Ok(true),
+            Some(sum) => {
+                let actual = base64::engine::general_purpose::STANDARD
+                    .decode(&sum)
+                    .ok()
+                    .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
+                    .map(Oid::from_digest)
+                    .unwrap_or(Oid::from_digest([0; 32]));
+                Err(PutError::HashMismatch {
+                    expected: *oid,
+                    actual,
+                })
+            }
+            None => Err(PutError::Unverified(
+                "the bucket holds no sha256 checksum for this upload".into(),
+            )),
+        }
+    }
+
+    async fn check_staged(
+        &self,
+        staging: &StorePath,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<bool, PutError> {
+        if let CloudSigner::S3(s3) = &self.signer {
+            return self.check_s3_checksum(s3, staging, oid, size).await;
+        }
+        let got = match self.store.get(staging).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(StoreError::from(e).into()),
+        };
+        let mut verifier = Verifier::new(*oid, size);
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            verifier.update(&chunk.map_err(StoreError::from)?)?;
+        }
+        verifier.finish()?;
+        Ok(true)
+    }
+
+    async fn presign(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        ttl: Duration,
+    ) -> Result<Presigned, StoreError> {
+        match &self.signer {
+            CloudSigner::S3(s3) => Ok(s3.presign(
+                method,
+                key,
+                headers,
+                ttl.as_secs(),
+                time::OffsetDateTime::now_utc(),
+            )),
+            CloudSigner::Generic {
+                signer,
+                upload_headers,
+            } => {
+                let headers = match method {
+                    "PUT" => upload_headers.iter().cloned().collect(),
+                    _ => Default::default(),
+                };
+                let method = method
+                    .parse()
+                    .map_err(|_| StoreError::Presign(format!("bad method {method}")))?;
+                let url = signer
+                    .signed_url(method, &StorePath::from(key), ttl)
+                    .await?;
+                Ok(Presigned {
+                    url: url.to_string(),
+                    headers,
+                })
+            }
+        }
+    }
+}

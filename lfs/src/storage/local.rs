@@ -1,0 +1,190 @@
+//! [`LocalStore`]: objects as files on local disk, written only once verified.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+
+use super::{PutError, StoreError, Verifier};
+use crate::oid::Oid;
+
+/// Temporary files older than this are left-overs of crashed uploads and removed at start-up.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Objects as files below a root directory, with uploads staged in `{root}/tmp`.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+/// Deletes a temporary file unless it was renamed into place, whatever way the upload ended.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) a store below `root` and sweeps stale temporary files.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<LocalStore, StoreError> {
+        let root = root.into();
+        let tmp = root.join("tmp");
+        tokio::fs::create_dir_all(&tmp).await?;
+        let mut entries = tokio::fs::read_dir(&tmp).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let stale = entry
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE);
+            if stale {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+        Ok(LocalStore { root, tmp })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, oid: &Oid) -> PathBuf {
+        self.root.join(oid.fanout_path())
+    }
+
+    /// The stored size of `oid`, or `None` when it is not stored.
+    pub async fn size(&self, oid: &Oid) -> Result<Option<u64>, StoreError> {
+        match tokio::fs::metadata(self.path_of(oid)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens `oid` for reading, with its length.
+    pub async fn open_read(&self, oid: &Oid) -> Result<Option<(tokio::fs::File, u64)>, StoreError> {
+        match tokio::fs::File::open(self.path_of(oid)).await {
+            Ok(f) => {
+                let len = f.metadata().await?.len();
+                Ok(Some((f, len)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams `body` into the store as `oid`, refusing it unless it is exactly `size` bytes that
+    /// hash to `oid`. Memory use is one chunk of the body, whatever the object's size. Concurrent
+    /// uploads of one oid each write their own temporary file; the renames are atomic.
+    pub async fn put_verified<S, E>(&self, oid: &Oid, size: u64, body: S) -> Result<(), PutError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let tmp_path = self
+            .tmp
+            .join(format!("{oid}.{}", uuid::Uuid::new_v4().simple()));
+        let mut guard = TempGuard(Some(tmp_path.clone()));
+        let file = tokio::fs::File::create(&tmp_path)
+            .await
+            .map_err(StoreError::from)?;
+        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        let mut verifier = Verifier::new(*oid, size);
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| PutError::Body(e.to_string()))?;
+            verifier.update(&chunk)?;
+            out.write_all(&chunk).await.map_err(StoreError::from)?;
+        }
+        verifier.finish()?;
+        out.flush().await.map_err(StoreError::from)?;
+        let file = out.into_inner();
+        file.sync_all().await.map_err(StoreError::from)?;
+        drop(file);
+        let dest = self.path_of(oid);
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        tokio::fs::rename(&tmp_path, &dest)
+            .await
+            .map_err(StoreError::from)?;
+        guard.0 = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::PutError;
+    use futures_util::stream;
+
+    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> {
+        stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    async fn temp_files(store: &LocalStore) -> usize {
+        std::fs::read_dir(store.root().join("tmp")).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn stores_only_verified_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let oid = Oid::of(b"hello world");
+
+        let wrong = store
+            .put_verified(&oid, 11, body(&[b"hello", b" worle"]))
+            .await;
+        assert!(
+            matches!(wrong, Err(PutError::HashMismatch { .. })),
+            "{wrong:?}"
+        );
+        let short = store.put_verified(&oid, 11, body(&[b"hello"])).await;
+        assert!(matches!(
+            short,
+            Err(PutError::SizeMismatch {
+                expected: 11,
+                actual: 5
+            })
+        ));
+        let long = store
+            .put_verified(&oid, 11, body(&[b"hello world", b"!"]))
+            .await;
+        assert!(matches!(long, Err(PutError::TooLong { .. })));
+        let cut = stream::iter(vec![
+            Ok(Bytes::from_static(b"hel")),
+            Err(io::Error::other("reset")),
+        ]);
+        assert!(matches!(
+            store.put_verified(&oid, 11, cut).await,
+            Err(PutError::Body(_))
+        ));
+        assert_eq!(store.size(&oid).await.unwrap(), None);
+        assert_eq!(temp_files(&store).await, 0);
+
+        store
+            .put_verified(&oid, 11, body(&[b"hello", b" world"]))
+            .await
+            .unwrap();
+        assert_eq!(store.size(&oid).await.unwrap(), Some(11));
+        assert_eq!(temp_files(&store).await, 0);
+    }
+}
