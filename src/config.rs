@@ -189,3 +189,44 @@ impl Cli {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `deploy/strata.env.example` only names real settings, with values the server accepts.
+    #[test]
+    fn example_env_file_is_valid() {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").expect("serve");
+        let mut args = vec!["strata".to_owned(), "serve".to_owned()];
+        let text = include_str!("../deploy/strata.env.example");
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line.split_once('=').expect("KEY=value");
+            if key == "STRATA_LOG" {
+                continue; // read by the log filter, not by clap
+            }
+            let arg = serve
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == key))
+                .unwrap_or_else(|| panic!("{key} is not a setting of `strata serve`"));
+            let long = arg.get_long().expect("long flag");
+            if arg.get_action().takes_values() {
+                args.push(format!("--{long}={value}"));
+            } else if ["true", "1", "yes", "on"].contains(&value) {
+                args.push(format!("--{long}"));
+            } else {
+                assert!(["false", "0", "no", "off"].contains(&value), "{key}={value}");
+            }
+        }
+        let parsed = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let config = parsed.serve_config().expect("serve");
+        assert_eq!(config.storage, StorageBackend::S3);
+        assert!(config.s3_path_style && config.s3_checksum_pinning);
+        assert!(config.database_url.unwrap().starts_with("postgres://"));
+    }
+}
