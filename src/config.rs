@@ -220,7 +220,10 @@ mod tests {
             } else if ["true", "1", "yes", "on"].contains(&value) {
                 args.push(format!("--{long}"));
             } else {
-                assert!(["false", "0", "no", "off"].contains(&value), "{key}={value}");
+                assert!(
+                    ["false", "0", "no", "off"].contains(&value),
+                    "{key}={value}"
+                );
             }
         }
         let parsed = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
