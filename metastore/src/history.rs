@@ -1,0 +1,227 @@
+//! Reading: a revision's datapackage, the revision list (newest first, cursor paging, optional
+//! path filter), a revision's file tree with each LFS file's oid and size, and single files.
+
+use gix::ObjectId;
+use strata_lfs::pointer::Pointer;
+
+use crate::error::{Error, Result};
+use crate::package::Package;
+use crate::refs::resolve;
+use crate::write::read_package;
+use crate::{DatasetId, Metastore, Person};
+
+/// One commit of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub id: String,
+    pub parents: Vec<String>,
+    pub author: Person,
+    /// Unix seconds.
+    pub time: i64,
+    pub committer: Person,
+    pub message: String,
+}
+
+/// A file of a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub path: String,
+    /// Size of the file in git (for an LFS file, of its pointer).
+    pub size: u64,
+    /// For LFS files: the object the pointer names.
+    pub lfs: Option<Pointer>,
+}
+
+impl Metastore {
+    /// The revision `rev` names (default: the default branch's head) and its datapackage.
+    pub fn fetch(&self, ds: DatasetId<'_>, rev: Option<&str>) -> Result<(Revision, Package)> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        let package = read_package(&repo, id)?
+            .ok_or_else(|| Error::NotFound(format!("revision {id} has no datapackage.json")))?;
+        Ok((revision(&repo, id)?, package))
+    }
+
+    /// The id of the revision `rev` names.
+    pub fn resolve(&self, ds: DatasetId<'_>, rev: Option<&str>) -> Result<ObjectId> {
+        resolve(&self.open(ds)?, rev)
+    }
+
+    pub fn revision(&self, ds: DatasetId<'_>, rev: &str) -> Result<Revision> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, Some(rev))?;
+        revision(&repo, id)
+    }
+
+    /// Revisions reachable from `rev`, newest first: at most `limit` of them, starting after
+    /// `cursor` (the last id of the previous page). With `path`, only the revisions that changed
+    /// that file or directory. The second value is the cursor of the next page, if there is one.
+    pub fn revisions(
+        &self,
+        ds: DatasetId<'_>,
+        rev: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+        path: Option<&str>,
+    ) -> Result<(Vec<Revision>, Option<String>)> {
+        let repo = self.open(ds)?;
+        let start = match resolve(&repo, rev) {
+            Ok(id) => id,
+            // An empty dataset has no revisions, which is not an error when listing them.
+            Err(Error::NotFound(_)) if rev.is_none() => return Ok((Vec::new(), None)),
+            Err(e) => return Err(e),
+        };
+        let cursor = match cursor {
+            Some(c) => Some(
+                ObjectId::from_hex(c.as_bytes())
+                    .map_err(|_| Error::Invalid(format!("invalid cursor {c:?}")))?,
+            ),
+            None => None,
+        };
+        let walk = repo
+            .rev_walk([start])
+            .sorting(gix::revision::walk::Sorting::ByCommitTime(
+                gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+            ))
+            .all()?;
+        let mut skipping = cursor.is_some();
+        let mut out = Vec::new();
+        let mut more = false;
+        for info in walk {
+            let info = info.map_err(Error::git)?;
+            if skipping {
+                skipping = Some(info.id) != cursor;
+                continue;
+            }
+            if let Some(path) = path {
+                let first_parent = info.parent_ids.first().copied();
+                if !touches(&repo, info.id, first_parent, path)? {
+                    continue;
+                }
+            }
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push(revision(&repo, info.id)?);
+        }
+        if skipping {
+            return Err(Error::Invalid(
+                "the cursor is not a revision of this listing".into(),
+            ));
+        }
+        let next = if more {
+            out.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok((out, next))
+    }
+
+    /// Every file of revision `rev`, sorted by path, with the oid and size of LFS files.
+    pub fn tree(&self, ds: DatasetId<'_>, rev: Option<&str>) -> Result<(String, Vec<TreeEntry>)> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        let tree = repo.find_commit(id)?.tree()?;
+        let mut recorder = gix::traverse::tree::Recorder::default();
+        tree.traverse().breadthfirst(&mut recorder)?;
+        let mut out = Vec::new();
+        for entry in recorder.records {
+            if !entry.mode.is_blob() {
+                continue;
+            }
+            let object = repo.find_object(entry.oid)?;
+            let lfs = if object.data.len() < strata_lfs::pointer::MAX_POINTER_LEN {
+                Pointer::parse(&object.data).ok()
+            } else {
+                None
+            };
+            out.push(TreeEntry {
+                path: entry.filepath.to_string(),
+                size: object.data.len() as u64,
+                lfs,
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((id.to_string(), out))
+    }
+
+    /// The bytes of file `path` at revision `rev` (for an LFS file, its pointer).
+    pub fn read_file(&self, ds: DatasetId<'_>, rev: Option<&str>, path: &str) -> Result<Vec<u8>> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        let tree = repo.find_commit(id)?.tree()?;
+        let entry = tree
+            .lookup_entry_by_path(path)?
+            .filter(|e| e.mode().is_blob())
+            .ok_or_else(|| Error::NotFound(format!("{path:?} not found at {id}")))?;
+        let data = entry.object()?.detach().data;
+        Ok(data)
+    }
+}
+
+/// Whether commit `id` changed `path` (a file or a directory) compared with `parent`.
+fn touches(
+    repo: &gix::Repository,
+    id: ObjectId,
+    parent: Option<ObjectId>,
+    path: &str,
+) -> Result<bool> {
+    let at = |commit: ObjectId| -> Result<Option<ObjectId>> {
+        let tree = repo.find_commit(commit)?.tree()?;
+        Ok(tree.lookup_entry_by_path(path)?.map(|e| e.object_id()))
+    };
+    let now = at(id)?;
+    let before = match parent {
+        Some(p) => at(p)?,
+        None => None,
+    };
+    Ok(now != before)
+}
+
+/// The paths of files that differ between the trees of two commits.
+pub(crate) fn changed_paths(
+    repo: &gix::Repository,
+    from: ObjectId,
+    to: ObjectId,
+) -> Result<Vec<String>> {
+    let old = repo.find_commit(from)?.tree()?;
+    let new = repo.find_commit(to)?.tree()?;
+    let changes = repo.diff_tree_to_tree(&old, &new, gix::diff::Options::default())?;
+    let mut paths = Vec::new();
+    for change in changes {
+        use gix::object::tree::diff::ChangeDetached as C;
+        match change {
+            C::Addition { location, .. }
+            | C::Deletion { location, .. }
+            | C::Modification { location, .. } => paths.push(location.to_string()),
+            C::Rewrite {
+                source_location,
+                location,
+                ..
+            } => {
+                paths.push(source_location.to_string());
+                paths.push(location.to_string());
+            }
+        }
+    }
+    Ok(paths)
+}
+
+pub(crate) fn revision(repo: &gix::Repository, id: ObjectId) -> Result<Revision> {
+    let commit = repo.find_commit(id)?;
+    let decoded = commit.decode()?;
+    let person = |s: gix::actor::SignatureRef<'_>| Person {
+        name: s.name.to_string(),
+        email: s.email.to_string(),
+    };
+    let author = decoded.author()?;
+    Ok(Revision {
+        id: id.to_string(),
+        parents: decoded.parents().map(|p| p.to_string()).collect(),
+        time: author.time().map_or(0, |t| t.seconds),
+        author: person(author),
+        committer: person(decoded.committer()?),
+        message: decoded.message.to_string(),
+    })
+}

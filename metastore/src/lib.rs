@@ -1,0 +1,155 @@
+//! Datasets in git. Each dataset is a bare repository at `{root}/{ns}/{name}.git` whose commits
+//! hold a Frictionless `datapackage.json` and the LFS pointer files of its resources. This crate
+//! writes and reads those repositories with gix: atomic commits with optimistic concurrency,
+//! revisions, tags, branches, diffs and reverts. It knows nothing of HTTP or SQL.
+//!
+//! Every ref update goes through one compare-and-swap ([`Metastore::swap_ref`]): "move this ref
+//! from A to B, or fail". Writers of one dataset in this process are serialised by a per-dataset
+//! lock; writers in other processes (`git push`) are caught by the compare-and-swap.
+
+mod diff;
+mod error;
+mod history;
+mod package;
+mod refs;
+mod write;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use diff::{Diff, FieldChange, FileChange, FileChangeKind, ResourceChange};
+pub use error::{Error, Result};
+pub use gix::ObjectId;
+pub use history::{Revision, TreeEntry};
+pub use package::{check_path, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+pub use refs::Tag;
+pub use write::{Op, WriteMeta};
+
+/// The branch a dataset is created with, and the one reads and writes use by default.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// Someone who authors a commit or a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+}
+
+/// All datasets below one directory.
+#[derive(Debug)]
+pub struct Metastore {
+    root: PathBuf,
+    /// Who commits (the author is whoever asked for the write).
+    committer: Person,
+    writers: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+}
+
+/// `{ns}/{name}` of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetId<'a> {
+    pub ns: &'a str,
+    pub name: &'a str,
+}
+
+impl std::fmt::Display for DatasetId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.ns, self.name)
+    }
+}
+
+impl Metastore {
+    pub fn new(root: impl Into<PathBuf>, committer: Person) -> Metastore {
+        Metastore {
+            root: root.into(),
+            committer,
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Where the bare repository of `ds` lives.
+    pub fn repo_path(&self, ds: DatasetId<'_>) -> Result<PathBuf> {
+        for part in ds.ns.split('/').chain([ds.name]) {
+            if part.is_empty()
+                || part.starts_with('.')
+                || part.contains(['\\', '\0'])
+                || part.ends_with(".git")
+            {
+                return Err(Error::Invalid(format!("{ds} is not a valid dataset name")));
+            }
+        }
+        Ok(self.root.join(ds.ns).join(format!("{}.git", ds.name)))
+    }
+
+    /// Creates the empty repository of a new dataset; its first write creates the default branch.
+    pub fn create(&self, ds: DatasetId<'_>) -> Result<()> {
+        let path = self.repo_path(ds)?;
+        if path.exists() {
+            return Err(Error::Conflict(format!("dataset {ds} exists already")));
+        }
+        std::fs::create_dir_all(path.parent().unwrap_or(&self.root))?;
+        gix::init_bare(&path)?;
+        // HEAD names the default branch whatever git's own default is.
+        std::fs::write(
+            path.join("HEAD"),
+            format!("ref: refs/heads/{DEFAULT_BRANCH}\n"),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a dataset's repository and everything in it.
+    pub fn delete(&self, ds: DatasetId<'_>) -> Result<()> {
+        let path = self.repo_path(ds)?;
+        let _guard = self.lock(&path);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::NotFound(format!("dataset {ds} not found")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn exists(&self, ds: DatasetId<'_>) -> bool {
+        self.repo_path(ds).is_ok_and(|p| p.join("HEAD").exists())
+    }
+
+    /// Opens the repository of `ds`.
+    pub fn open(&self, ds: DatasetId<'_>) -> Result<gix::Repository> {
+        let path = self.repo_path(ds)?;
+        if !path.join("HEAD").exists() {
+            return Err(Error::NotFound(format!("dataset {ds} not found")));
+        }
+        let mut repo = gix::open(&path)?;
+        // Datasets hold few, small objects; skip the object cache warm-up cost on every open.
+        repo.object_cache_size_if_unset(4 * 1024 * 1024);
+        Ok(repo)
+    }
+
+    /// The in-process write lock of the repository at `path`.
+    fn lock(&self, path: &Path) -> Arc<Mutex<()>> {
+        let mut writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        writers.entry(path.to_owned()).or_default().clone()
+    }
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Person {
+    pub(crate) fn signature(&self, time: i64) -> gix::actor::Signature {
+        gix::actor::Signature {
+            name: self.name.as_str().into(),
+            email: self.email.as_str().into(),
+            time: gix::date::Time {
+                seconds: time,
+                offset: 0,
+            },
+        }
+    }
+}

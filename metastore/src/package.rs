@@ -1,0 +1,248 @@
+//! `datapackage.json`: validation, and the files strata derives from it (an LFS pointer per
+//! resource, `.gitattributes` routing those paths through LFS, `.lfsconfig` pointing at strata).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+use strata_lfs::pointer::Pointer;
+use strata_lfs::Oid;
+
+use crate::error::{Error, Result};
+
+pub const DATAPACKAGE: &str = "datapackage.json";
+pub const GITATTRIBUTES: &str = ".gitattributes";
+pub const LFSCONFIG: &str = ".lfsconfig";
+
+/// One resource of a datapackage, as strata stores it: a file held in LFS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub name: String,
+    pub path: String,
+    pub oid: Oid,
+    pub size: u64,
+}
+
+/// A validated datapackage: the JSON as given, and its resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    pub json: Map<String, Value>,
+    pub resources: Vec<Resource>,
+}
+
+impl Package {
+    /// Validates `value` as a datapackage strata can store.
+    pub fn from_json(value: Value) -> Result<Package> {
+        let invalid = |m: String| Error::Invalid(m);
+        let Value::Object(json) = value else {
+            return Err(invalid("datapackage.json must be a JSON object".into()));
+        };
+        let list = match json.get("resources") {
+            Some(Value::Array(list)) => list,
+            _ => {
+                return Err(invalid(
+                    "datapackage.json needs a \"resources\" array".into(),
+                ))
+            }
+        };
+        let mut names = BTreeSet::new();
+        let mut paths = BTreeSet::new();
+        let mut resources = Vec::with_capacity(list.len());
+        for (i, r) in list.iter().enumerate() {
+            let at = |m: &str| invalid(format!("resources[{i}]: {m}"));
+            let r = r.as_object().ok_or_else(|| at("must be an object"))?;
+            let text = |key: &str| r.get(key).and_then(Value::as_str);
+            let name = text("name").ok_or_else(|| at("\"name\" is required"))?;
+            if name.is_empty() {
+                return Err(at("\"name\" must not be empty"));
+            }
+            if !names.insert(name.to_owned()) {
+                return Err(at(&format!("the name {name:?} is used twice")));
+            }
+            let path = text("path").ok_or_else(|| at("\"path\" must be a string"))?;
+            check_path(path).map_err(|m| at(&m))?;
+            if !paths.insert(path.to_owned()) {
+                return Err(at(&format!("the path {path:?} is used twice")));
+            }
+            let size = r
+                .get("bytes")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| at("\"bytes\" must be a non-negative integer"))?;
+            let hash =
+                text("hash").ok_or_else(|| at("\"hash\" is required, as \"sha256:<oid>\""))?;
+            let oid = hash
+                .strip_prefix("sha256:")
+                .and_then(|h| h.parse::<Oid>().ok())
+                .ok_or_else(|| at("\"hash\" must be \"sha256:\" and 64 lowercase hex digits"))?;
+            resources.push(Resource {
+                name: name.to_owned(),
+                path: path.to_owned(),
+                oid,
+                size,
+            });
+        }
+        Ok(Package { json, resources })
+    }
+
+    /// Parses and validates the bytes of a stored `datapackage.json`.
+    pub fn from_bytes(data: &[u8]) -> Result<Package> {
+        let value: Value = serde_json::from_slice(data)
+            .map_err(|e| Error::Invalid(format!("datapackage.json is not valid JSON: {e}")))?;
+        Package::from_json(value)
+    }
+
+    /// `datapackage.json` as strata writes it: pretty, with a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(&self.json).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Every file this datapackage puts in a revision, by path: itself, one pointer per resource,
+    /// `.gitattributes` and `.lfsconfig` (when `lfs_url` is given).
+    pub fn files(&self, lfs_url: Option<&str>) -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        files.insert(DATAPACKAGE.to_owned(), self.to_bytes());
+        for r in &self.resources {
+            let pointer = Pointer {
+                oid: r.oid,
+                size: r.size,
+            };
+            files.insert(r.path.clone(), pointer.encode().into_bytes());
+        }
+        files.insert(GITATTRIBUTES.to_owned(), self.gitattributes().into_bytes());
+        if let Some(url) = lfs_url {
+            files.insert(
+                LFSCONFIG.to_owned(),
+                format!("[lfs]\n\turl = {url}\n").into_bytes(),
+            );
+        }
+        files
+    }
+
+    /// One line per resource path, so that git-lfs smudges exactly these files.
+    fn gitattributes(&self) -> String {
+        let mut paths: Vec<&str> = self.resources.iter().map(|r| r.path.as_str()).collect();
+        paths.sort_unstable();
+        let mut out = String::from(
+            "# Written by strata: every resource of datapackage.json is an LFS file.\n",
+        );
+        for path in paths {
+            out.push('/');
+            out.push_str(&attribute_pattern(path));
+            out.push_str(" filter=lfs diff=lfs merge=lfs -text\n");
+        }
+        out
+    }
+}
+
+/// A path as a gitattributes pattern that matches only itself: glob characters and the characters
+/// gitattributes splits on are escaped.
+fn attribute_pattern(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            ' ' => out.push_str("[[:space:]]"),
+            '\t' => out.push_str("[[:blank:]]"),
+            '*' | '?' | '[' | ']' | '\\' | '!' | '#' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A resource path must be a relative POSIX path to a file of its own: no `..`, `.` or empty
+/// segments, no absolute paths, nothing inside `.git`, and not one of the files strata writes.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("the path is empty".into());
+    }
+    if path.starts_with('/') {
+        return Err(format!(
+            "{path:?} is absolute: paths are relative to the dataset"
+        ));
+    }
+    if path.contains('\\') {
+        return Err(format!(
+            "{path:?} contains '\\': use '/' to separate directories"
+        ));
+    }
+    if path.chars().any(|c| c.is_control()) {
+        return Err(format!("{path:?} contains a control character"));
+    }
+    if path.len() > 1024 {
+        return Err("the path is longer than 1024 bytes".into());
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" | "." | ".." => {
+                return Err(format!("{path:?} has an empty, '.' or '..' segment"));
+            }
+            s if s.eq_ignore_ascii_case(".git") => {
+                return Err(format!("{path:?} goes into .git"));
+            }
+            _ => {}
+        }
+    }
+    if [DATAPACKAGE, GITATTRIBUTES, LFSCONFIG].contains(&path) {
+        return Err(format!("{path:?} is written by strata itself"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn oid() -> String {
+        format!("sha256:{}", Oid::of(b"x"))
+    }
+
+    #[test]
+    fn accepts_a_valid_package_and_derives_its_files() {
+        let p = Package::from_json(json!({
+            "name": "survey",
+            "resources": [{"name": "a", "path": "data/a b.csv", "bytes": 1, "hash": oid()}]
+        }))
+        .unwrap();
+        assert_eq!(p.resources[0].path, "data/a b.csv");
+        let files = p.files(Some("http://h/ns/d.git/info/lfs"));
+        assert!(String::from_utf8_lossy(&files["data/a b.csv"]).contains("size 1\n"));
+        assert!(String::from_utf8_lossy(&files[GITATTRIBUTES])
+            .contains("/data/a[[:space:]]b.csv filter=lfs"));
+        assert!(
+            String::from_utf8_lossy(&files[LFSCONFIG]).contains("url = http://h/ns/d.git/info/lfs")
+        );
+        // Key order is kept as given.
+        let text = String::from_utf8(p.to_bytes()).unwrap();
+        assert!(text.find("\"name\"").unwrap() < text.find("\"resources\"").unwrap());
+    }
+
+    #[test]
+    fn refuses_bad_packages() {
+        let bad = [
+            json!([]),
+            json!({"name": "x"}),
+            json!({"resources": {}}),
+            json!({"resources": [{"path": "a", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "../a", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "/etc/passwd", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": ".git/config", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "x/.GIT/y", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "datapackage.json", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "a", "bytes": -1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "a", "bytes": 1, "hash": "md5:abc"}]}),
+            json!({"resources": [{"name": "a", "path": "a", "bytes": 1, "hash": oid()},
+                                 {"name": "a", "path": "b", "bytes": 1, "hash": oid()}]}),
+            json!({"resources": [{"name": "a", "path": "a", "bytes": 1, "hash": oid()},
+                                 {"name": "b", "path": "a", "bytes": 1, "hash": oid()}]}),
+        ];
+        for value in bad {
+            let err = Package::from_json(value.clone()).unwrap_err();
+            assert!(matches!(err, Error::Invalid(_)), "{value}: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Writes: one atomic commit per call, based on a named parent revision. When the branch moved
+//! since that parent, the write is applied on top of the new head only if none of the paths it
+//! touches changed in between; otherwise it is refused as a conflict. Two writers on the same
+//! parent never both win silently.
+
+use std::collections::BTreeSet;
+
+use gix::objs::tree::EntryKind;
+use gix::ObjectId;
+
+use crate::error::{Error, Result};
+use crate::history::changed_paths;
+use crate::package::{check_path, Package, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+use crate::refs::{check_ref_name, current, resolve};
+use crate::{now, DatasetId, Metastore, Person};
+
+/// One change of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Writes a file (creating its directories).
+    Put { path: String, data: Vec<u8> },
+    /// Removes a file; removing a file that is not there is an error.
+    Delete { path: String },
+}
+
+impl Op {
+    fn path(&self) -> &str {
+        match self {
+            Op::Put { path, .. } | Op::Delete { path } => path,
+        }
+    }
+}
+
+/// What a write is based on and who makes it.
+#[derive(Debug, Clone)]
+pub struct WriteMeta<'a> {
+    pub branch: &'a str,
+    /// The revision the write builds on; `None` only for the first commit of a branch.
+    pub parent: Option<ObjectId>,
+    pub author: &'a Person,
+    pub message: &'a str,
+}
+
+impl Metastore {
+    /// Commits `ops` as one commit on `meta.branch`. Returns the new revision's id.
+    pub fn commit(&self, ds: DatasetId<'_>, meta: &WriteMeta<'_>, ops: &[Op]) -> Result<ObjectId> {
+        check_ref_name("branch", meta.branch)?;
+        if meta.message.trim().is_empty() {
+            return Err(Error::Invalid("a commit needs a message".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for op in ops {
+            let path = op.path();
+            if ![DATAPACKAGE, GITATTRIBUTES, LFSCONFIG].contains(&path) {
+                check_path(path).map_err(Error::Invalid)?;
+            }
+            if !seen.insert(path) {
+                return Err(Error::Invalid(format!(
+                    "{path:?} appears twice in one commit"
+                )));
+            }
+        }
+        let path = self.repo_path(ds)?;
+        let lock = self.lock(&path);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = self.open(ds)?;
+        let branch = format!("refs/heads/{}", meta.branch);
+        let head = current(&repo, &branch)?;
+        let base = rebase_target(&repo, meta, head, &seen)?;
+        let base_tree = match base {
+            Some(id) => repo.find_commit(id)?.tree_id()?.detach(),
+            None => repo.empty_tree().id,
+        };
+        let mut editor = repo.edit_tree(base_tree)?;
+        for op in ops {
+            match op {
+                Op::Delete { path } => {
+                    let tree = repo.find_tree(base_tree)?;
+                    if tree.lookup_entry_by_path(path)?.is_none() {
+                        return Err(Error::NotFound(format!("{path:?} does not exist")));
+                    }
+                    editor.remove(path.as_str())?;
+                }
+                Op::Put { .. } => {}
+            }
+        }
+        for op in ops {
+            if let Op::Put { path, data } = op {
+                let blob = repo.write_blob(data)?;
+                editor.upsert(path.as_str(), EntryKind::Blob, blob)?;
+            }
+        }
+        let tree = editor.write()?.detach();
+        let time = now();
+        let commit = gix::objs::Commit {
+            tree,
+            parents: base.into_iter().collect(),
+            author: meta.author.signature(time),
+            committer: self.committer.signature(time),
+            encoding: None,
+            message: meta.message.into(),
+            extra_headers: Vec::new(),
+        };
+        let id = repo.write_object(&commit)?.detach();
+        let log = format!("commit: {}", meta.message.lines().next().unwrap_or(""));
+        self.swap_ref(&repo, &branch, head, Some(id), &log)?;
+        Ok(id)
+    }
+
+    /// Replaces the datapackage: writes `datapackage.json`, a pointer per resource,
+    /// `.gitattributes` and `.lfsconfig`, and removes the pointers of resources that are gone.
+    pub fn update(
+        &self,
+        ds: DatasetId<'_>,
+        meta: &WriteMeta<'_>,
+        package: &Package,
+        lfs_url: Option<&str>,
+    ) -> Result<ObjectId> {
+        let repo = self.open(ds)?;
+        let mut ops = Vec::new();
+        if let Some(parent) = meta.parent {
+            let before = read_package(&repo, parent)?;
+            let keep: BTreeSet<&str> = package.resources.iter().map(|r| r.path.as_str()).collect();
+            for gone in before.iter().flat_map(|p| &p.resources) {
+                if !keep.contains(gone.path.as_str()) {
+                    ops.push(Op::Delete {
+                        path: gone.path.clone(),
+                    });
+                }
+            }
+        }
+        for (path, data) in package.files(lfs_url) {
+            ops.push(Op::Put { path, data });
+        }
+        self.commit(ds, meta, &ops)
+    }
+
+    /// A new commit on top of `meta.parent` whose tree is that of revision `to`.
+    pub fn revert(&self, ds: DatasetId<'_>, meta: &WriteMeta<'_>, to: &str) -> Result<ObjectId> {
+        let path = self.repo_path(ds)?;
+        let lock = self.lock(&path);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = self.open(ds)?;
+        let target_tree = repo
+            .find_commit(resolve(&repo, Some(to))?)?
+            .tree_id()?
+            .detach();
+        let branch = format!("refs/heads/{}", meta.branch);
+        let head = current(&repo, &branch)?;
+        let Some(parent) = meta.parent else {
+            return Err(Error::Invalid("a revert needs the parent revision".into()));
+        };
+        if head != Some(parent) {
+            return Err(Error::Conflict(format!(
+                "{} has moved on from {parent}: fetch the new head and try again",
+                meta.branch
+            )));
+        }
+        let time = now();
+        let commit = gix::objs::Commit {
+            tree: target_tree,
+            parents: [parent].into_iter().collect(),
+            author: meta.author.signature(time),
+            committer: self.committer.signature(time),
+            encoding: None,
+            message: meta.message.into(),
+            extra_headers: Vec::new(),
+        };
+        let id = repo.write_object(&commit)?.detach();
+        self.swap_ref(&repo, &branch, head, Some(id), "revert")?;
+        Ok(id)
+    }
+}
+
+/// The commit a write applies to: the parent itself, or the branch's newer head when none of the
+/// `touched` paths changed since the parent.
+fn rebase_target(
+    repo: &gix::Repository,
+    meta: &WriteMeta<'_>,
+    head: Option<ObjectId>,
+    touched: &BTreeSet<&str>,
+) -> Result<Option<ObjectId>> {
+    match (meta.parent, head) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Error::Conflict(format!(
+            "{} already has revisions: name the parent this write builds on",
+            meta.branch
+        ))),
+        (Some(_), None) => Err(Error::NotFound(format!("branch {} not found", meta.branch))),
+        (Some(parent), Some(head)) if parent == head => Ok(Some(head)),
+        (Some(parent), Some(head)) => {
+            if !is_ancestor(repo, parent, head)? {
+                return Err(Error::Conflict(format!(
+                    "{parent} is not a revision of {}",
+                    meta.branch
+                )));
+            }
+            let changed = changed_paths(repo, parent, head)?;
+            let clash: Vec<&str> = touched
+                .iter()
+                .copied()
+                .filter(|p| changed.iter().any(|c| overlaps(c, p)))
+                .collect();
+            if clash.is_empty() {
+                Ok(Some(head))
+            } else {
+                Err(Error::Conflict(format!(
+                    "{} changed since {parent} and so did {}: fetch the new head and try again",
+                    meta.branch,
+                    clash.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// Whether one path is the other or lies inside it.
+fn overlaps(a: &str, b: &str) -> bool {
+    let inside = |x: &str, dir: &str| {
+        x.len() > dir.len() && x.starts_with(dir) && x.as_bytes()[dir.len()] == b'/'
+    };
+    a == b || inside(a, b) || inside(b, a)
+}
+
+fn is_ancestor(repo: &gix::Repository, ancestor: ObjectId, of: ObjectId) -> Result<bool> {
+    Ok(matches!(repo.merge_base(ancestor, of), Ok(Some(base)) if base.detach() == ancestor))
+}
+
+/// The datapackage of revision `id`, if it has one.
+pub(crate) fn read_package(repo: &gix::Repository, id: ObjectId) -> Result<Option<Package>> {
+    let tree = repo.find_commit(id)?.tree()?;
+    let Some(entry) = tree.lookup_entry_by_path(DATAPACKAGE)? else {
+        return Ok(None);
+    };
+    let blob = entry.object()?;
+    Package::from_bytes(&blob.data).map(Some)
+}
