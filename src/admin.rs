@@ -167,16 +167,13 @@ pub async fn create_repo(
         .user_by_name(owner_name)
         .await?
         .ok_or_else(|| format!("no user named {owner_name}"))?;
-    state
-        .db
-        .create_repo(ns, name, owner.id, visibility)
+    crate::datasets::create(state, ns, name, owner.id, visibility)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
+        .map_err(|e| match e {
+            crate::datasets::CreateError::Exists => {
                 format!("repository {path} exists already").into()
-            } else {
-                e.into()
             }
+            e => e.to_string().into(),
         })
 }
 

@@ -58,6 +58,10 @@ pub struct Config {
     #[arg(long, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
     pub data_dir: PathBuf,
 
+    /// Directory of the datasets' bare git repositories (default: <data-dir>/repos).
+    #[arg(long, env = "STRATA_REPOS_DIR")]
+    pub repos_dir: Option<PathBuf>,
+
     /// Database URL: sqlite://path or postgres://... (default: SQLite in the data directory).
     #[arg(long, env = "STRATA_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -169,6 +173,12 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    pub fn repos_dir(&self) -> PathBuf {
+        self.repos_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("repos"))
     }
 
     pub fn database_url(&self) -> String {

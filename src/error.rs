@@ -130,6 +130,18 @@ impl From<strata_lfs::StoreError> for ApiError {
     }
 }
 
+impl From<strata_metastore::Error> for ApiError {
+    fn from(e: strata_metastore::Error) -> ApiError {
+        use strata_metastore::Error as E;
+        match e {
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Conflict(m) => ApiError::conflict(m),
+            E::Invalid(m) => ApiError::unprocessable(m),
+            E::Git(m) => ApiError::internal(format!("git: {m}")),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(e: axum::extract::rejection::QueryRejection) -> ApiError {
         ApiError::bad_request(e.body_text())

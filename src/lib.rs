@@ -7,8 +7,11 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod datasets;
+pub mod datasets_api;
 pub mod db;
 pub mod error;
+pub mod git_http;
 pub mod lfs_api;
 pub mod names;
 pub mod request_ctx;

@@ -10,13 +10,17 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{lfs_api, request_ctx};
+use crate::{datasets_api, git_http, lfs_api, request_ctx};
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {
     Router::new()
         // Git LFS: /{ns}/{repo}.git/info/lfs/{objects/batch, verify, locks…} and /_transfer/…
         .merge(lfs_api::router())
+        // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
+        .merge(git_http::router())
+        // Datasets: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …}
+        .merge(datasets_api::router())
         // Public keys of the JWT signer
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))

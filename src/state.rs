@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use strata_lfs::signing::UrlSigner;
+use strata_metastore::{Metastore, Person};
 
 use crate::auth::keys::{self, JwtKeys, KeyError};
 use crate::config::Config;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub storage: Storage,
     pub jwt: Arc<JwtKeys>,
     pub signer: Arc<UrlSigner>,
+    /// The datasets' git repositories.
+    pub metastore: Arc<Metastore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,13 @@ impl AppState {
             storage,
             jwt: Arc::new(jwt),
             signer: Arc::new(signer),
+            metastore: Arc::new(Metastore::new(
+                config.repos_dir(),
+                Person {
+                    name: "strata".into(),
+                    email: "strata@localhost".into(),
+                },
+            )),
         })
     }
 }

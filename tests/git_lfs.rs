@@ -5,40 +5,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
 use strata::db::Visibility;
-
-/// A git command isolated from the user's configuration, with credentials from a store file.
-fn git(home: &Path, dir: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com");
-    cmd
-}
-
-fn setup_home(home: &Path, server_url: &str, token: &str) {
-    std::fs::create_dir_all(home).unwrap();
-    let creds = home.join("creds");
-    let host = server_url.trim_start_matches("http://");
-    std::fs::write(&creds, format!("http://alice:{token}@{host}\n")).unwrap();
-    run(git(home, home).args([
-        "config",
-        "--global",
-        "credential.helper",
-        &format!("store --file={}", creds.display()),
-    ]));
-    run(git(home, home).args(["config", "--global", "init.defaultBranch", "main"]));
-    run(git(home, home).args(["lfs", "install"]));
-}
 
 fn files() -> Vec<(String, Vec<u8>)> {
     let mut out = vec![

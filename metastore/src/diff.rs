@@ -12,7 +12,7 @@ use crate::refs::resolve;
 use crate::write::read_package;
 use crate::{DatasetId, Metastore};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diff {
     pub from: String,
     pub to: String,
@@ -22,7 +22,7 @@ pub struct Diff {
     pub files: Vec<FileChange>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ResourceChange {
     pub name: String,
     /// `added`, `removed` or `changed`.
@@ -31,14 +31,15 @@ pub struct ResourceChange {
     pub fields: Vec<FieldChange>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldChange {
     pub field: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FileChangeKind {
     Added,
     Modified,
@@ -46,11 +47,12 @@ pub enum FileChangeKind {
     Renamed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FileChange {
     pub kind: FileChangeKind,
     pub path: String,
     /// For renames: where the file was.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub old_path: Option<String>,
 }
 

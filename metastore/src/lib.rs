@@ -30,7 +30,7 @@ pub use write::{Op, WriteMeta};
 pub const DEFAULT_BRANCH: &str = "main";
 
 /// Someone who authors a commit or a tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Person {
     pub name: String,
     pub email: String,
@@ -65,6 +65,11 @@ impl Metastore {
             committer,
             writers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The directory holding every dataset's repository (`{root}/{ns}/{name}.git`).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Where the bare repository of `ds` lives.

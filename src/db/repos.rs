@@ -86,4 +86,22 @@ impl Db {
         .fetch_optional(&self.pool)
         .await
     }
+
+    /// Deletes a repository row; its object links and locks go with it.
+    pub async fn delete_repo(&self, id: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM locks WHERE repo_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM repo_objects WHERE repo_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM repos WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
 }

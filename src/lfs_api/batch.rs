@@ -99,15 +99,7 @@ pub async fn batch(
         }
     }
 
-    let (issued, ttl) = (now(), state.settings.action_ttl.as_secs() as i64);
-    let issuer = Issuer {
-        state: &state,
-        repo: &repo,
-        path: repo.path(),
-        issued,
-        ttl,
-        expires_at: rfc3339(issued + ttl),
-    };
+    let issuer = Issuer::new(&state, &repo);
     let mut objects = Vec::with_capacity(req.objects.len());
     for (raw, check) in req.objects.iter().zip(checked) {
         let (oid, size) = match check {
@@ -171,7 +163,7 @@ fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
 }
 
 /// Writes the actions of one batch response: everything they share is computed once.
-struct Issuer<'a> {
+pub struct Issuer<'a> {
     state: &'a AppState,
     repo: &'a Repo,
     /// `repo.path()`.
@@ -182,7 +174,19 @@ struct Issuer<'a> {
     expires_at: String,
 }
 
-impl Issuer<'_> {
+impl<'a> Issuer<'a> {
+    pub fn new(state: &'a AppState, repo: &'a Repo) -> Issuer<'a> {
+        let (issued, ttl) = (now(), state.settings.action_ttl.as_secs() as i64);
+        Issuer {
+            state,
+            repo,
+            path: repo.path(),
+            issued,
+            ttl,
+            expires_at: rfc3339(issued + ttl),
+        }
+    }
+
     fn action(&self, href: String, header: BTreeMap<String, String>) -> LfsAction {
         LfsAction {
             href,
@@ -215,7 +219,8 @@ impl Issuer<'_> {
         )
     }
 
-    async fn download(&self, oid: &Oid, size: u64) -> ApiResult<LfsAction> {
+    /// A signed download action for `oid` (the caller checked that it is linked to the repo).
+    pub async fn download(&self, oid: &Oid, size: u64) -> ApiResult<LfsAction> {
         match &self.state.storage {
             Storage::Local(_) => {
                 let href = self.transfer_href(SignedOp::Download, oid, size);

@@ -1,7 +1,7 @@
 //! The Git LFS HTTP API: batch, verify, locks, and the signed transfer URLs of the local backend.
 //! Bodies use the `application/vnd.git-lfs+json` media type in and out.
 
-mod batch;
+pub mod batch;
 mod locks;
 mod transfer;
 mod verify;

@@ -262,3 +262,86 @@ pub fn run(cmd: &mut std::process::Command) -> String {
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
+
+/// Status, headers and JSON body (or the text as a JSON string) of a response.
+pub async fn body(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+pub fn assert_error_body(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    v: &serde_json::Value,
+    expected: u16,
+) {
+    assert_eq!(status, expected, "{v}");
+    assert!(
+        v["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {v}"
+    );
+    let rid = v["request_id"].as_str().expect("request_id");
+    assert_eq!(headers["x-request-id"].to_str().unwrap(), rid);
+}
+
+/// Uploads `data` to `repo` through batch + PUT + verify, checking each step.
+pub async fn upload(server: &TestServer, repo: &str, token: &str, data: &[u8]) -> strata_lfs::Oid {
+    let oid = strata_lfs::Oid::of(data);
+    let req = serde_json::json!({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid.to_string(), "size": data.len()}]});
+    let (status, headers, v) =
+        body(lfs_post(&server.batch_url(repo), Some(token), &req).await).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(headers["content-type"].to_str().unwrap().starts_with(LFS));
+    assert_schema("http-batch-response-schema.json", &v);
+    let actions = &v["objects"][0]["actions"];
+    let put = client()
+        .put(actions["upload"]["href"].as_str().unwrap())
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let verify = lfs_post(
+        actions["verify"]["href"].as_str().unwrap(),
+        None,
+        &serde_json::json!({"oid": oid.to_string(), "size": data.len()}),
+    )
+    .await;
+    assert_eq!(verify.status(), 200);
+    oid
+}
+
+/// A git command isolated from the user's configuration, with credentials from a store file.
+pub fn git(home: &Path, dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com");
+    cmd
+}
+
+pub fn setup_home(home: &Path, server_url: &str, token: &str) {
+    std::fs::create_dir_all(home).unwrap();
+    let creds = home.join("creds");
+    let host = server_url.trim_start_matches("http://");
+    std::fs::write(&creds, format!("http://alice:{token}@{host}\n")).unwrap();
+    run(git(home, home).args([
+        "config",
+        "--global",
+        "credential.helper",
+        &format!("store --file={}", creds.display()),
+    ]));
+    run(git(home, home).args(["config", "--global", "init.defaultBranch", "main"]));
+    run(git(home, home).args(["lfs", "install"]));
+}

@@ -1,0 +1,300 @@
+//! One dataset: create, read (at any revision), update its datapackage, delete.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use strata_lfs::Oid;
+use strata_metastore::{Package, WriteMeta};
+
+use super::{branch_or_default, dataset, Names, RevisionView};
+use crate::auth::{Action, Principal};
+use crate::datasets::{self, author, git, lfs_url, CreateError};
+use crate::db::{Repo, Visibility};
+use crate::error::{ApiError, ApiResult};
+use crate::lfs_api::{read_json, rfc3339};
+use crate::names;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    namespace: String,
+    name: String,
+    #[serde(default)]
+    visibility: Option<String>,
+    /// The first revision's datapackage (default: `{"name": <name>, "resources": []}`).
+    #[serde(default)]
+    datapackage: Option<Value>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// `POST /api/v1/datasets`: a new dataset in the caller's namespace, with a first revision.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: CreateBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let Principal::User { user, scopes } = &who else {
+        return Err(if who.is_anonymous() {
+            ApiError::unauthorized("authentication required")
+        } else {
+            ApiError::forbidden("datasets are created with a personal access token")
+        });
+    };
+    names::check_namespace(&req.namespace).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    names::check("dataset name", &req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let path = format!("{}/{}", req.namespace, req.name);
+    if !(user.admin() || user.username == req.namespace)
+        || !scopes.allows(&path, None, Action::Admin)
+    {
+        return Err(ApiError::forbidden(format!(
+            "you may not create datasets in {}",
+            req.namespace
+        )));
+    }
+    let visibility: Visibility = req
+        .visibility
+        .as_deref()
+        .unwrap_or("private")
+        .parse()
+        .map_err(ApiError::unprocessable)?;
+    let package_json = req
+        .datapackage
+        .unwrap_or_else(|| json!({"name": req.name, "resources": []}));
+    let package = Package::from_json(package_json)?;
+    if !package.resources.is_empty() {
+        // Nothing can be linked to a dataset that does not exist yet.
+        return Err(ApiError::unprocessable(
+            "a new dataset starts without resources: upload their objects to it, then add them",
+        ));
+    }
+    let owner = match state.db.user_by_name(&req.namespace).await? {
+        Some(owner) => owner,
+        None => {
+            return Err(ApiError::unprocessable(format!(
+                "no user named {}",
+                req.namespace
+            )))
+        }
+    };
+    let repo = datasets::create(&state, &req.namespace, &req.name, owner.id, visibility)
+        .await
+        .map_err(|e| match e {
+            CreateError::Exists => ApiError::conflict(format!("dataset {path} exists already")),
+            CreateError::Db(e) => e.into(),
+            CreateError::Git(e) => e,
+        })?;
+    let names = Names::of(&repo);
+    let meta_author = author(&who);
+    let message = req.message.unwrap_or_else(|| "Create dataset".into());
+    let url = lfs_url(&state, &repo);
+    let written = git(&state, move |ms| {
+        let meta = WriteMeta {
+            branch: strata_metastore::DEFAULT_BRANCH,
+            parent: None,
+            author: &meta_author,
+            message: &message,
+        };
+        ms.update(names.id(), &meta, &package, Some(&url))?;
+        ms.fetch(names.id(), None)
+    })
+    .await;
+    let (revision, package) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = datasets::delete(&state, &repo).await;
+            return Err(e);
+        }
+    };
+    let etag = revision.id.clone();
+    let body = view(
+        &repo,
+        Some(revision.into()),
+        Some(Value::Object(package.json)),
+    );
+    Ok(with_etag(StatusCode::CREATED, &etag, body))
+}
+
+#[derive(Deserialize)]
+pub struct RevQuery {
+    rev: Option<String>,
+}
+
+/// `GET …/{ns}/{name}?rev=`: the dataset and its datapackage at a revision (default: the head).
+pub async fn read(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<RevQuery>,
+    who: Principal,
+) -> ApiResult<Response> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let names = Names::of(&repo);
+    let rev = q.rev.clone();
+    let fetched = git(&state, move |ms| ms.fetch(names.id(), rev.as_deref())).await;
+    match fetched {
+        Ok((revision, package)) => {
+            let etag = revision.id.clone();
+            let body = view(
+                &repo,
+                Some(revision.into()),
+                Some(Value::Object(package.json)),
+            );
+            Ok(with_etag(StatusCode::OK, &etag, body))
+        }
+        // A dataset without revisions yet (created over git and never pushed to).
+        Err(e) if e.status == StatusCode::NOT_FOUND && q.rev.is_none() => {
+            Ok((StatusCode::OK, Json(view(&repo, None, None))).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    datapackage: Value,
+    #[serde(default)]
+    message: Option<String>,
+    /// The revision this update builds on (or `If-Match`).
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+/// `PUT …/{ns}/{name}`: replaces the datapackage in one commit on top of the named parent.
+pub async fn update(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
+    let req: UpdateBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let parent = parent_of(req.parent.as_deref(), &headers)?;
+    let package = Package::from_json(req.datapackage)?;
+    check_linked(
+        &state,
+        &repo,
+        package.resources.iter().map(|r| (r.oid, r.size)),
+    )
+    .await?;
+    let names = Names::of(&repo);
+    let meta_author = author(&who);
+    let message = req.message.unwrap_or_else(|| "Update datapackage".into());
+    let branch = branch_or_default(req.branch.as_deref()).to_owned();
+    let url = lfs_url(&state, &repo);
+    let (revision, package) = git(&state, move |ms| {
+        let parent = parent
+            .map(|p| ms.resolve(names.id(), Some(&p)))
+            .transpose()?;
+        let meta = WriteMeta {
+            branch: &branch,
+            parent,
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.update(names.id(), &meta, &package, Some(&url))?;
+        ms.fetch(names.id(), Some(&id.to_string()))
+    })
+    .await?;
+    let etag = revision.id.clone();
+    let body = view(
+        &repo,
+        Some(revision.into()),
+        Some(Value::Object(package.json)),
+    );
+    Ok(with_etag(StatusCode::OK, &etag, body))
+}
+
+/// `DELETE …/{ns}/{name}`: the dataset, its history and its object links.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    datasets::delete(&state, &repo).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The parent revision a write names: the body's `parent`, else `If-Match` (an ETag of a read).
+pub(super) fn parent_of(body: Option<&str>, headers: &HeaderMap) -> ApiResult<Option<String>> {
+    if let Some(p) = body {
+        return Ok(Some(p.to_owned()));
+    }
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("malformed If-Match"))?
+        .trim();
+    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    if tag.is_empty() || tag == "*" {
+        return Err(ApiError::bad_request("If-Match must name a revision"));
+    }
+    Ok(Some(tag.to_owned()))
+}
+
+/// Refuses (422) unless every `(oid, size)` is an object uploaded to this dataset: metadata
+/// never points at bytes that are not there.
+pub(super) async fn check_linked(
+    state: &AppState,
+    repo: &Repo,
+    objects: impl Iterator<Item = (Oid, u64)>,
+) -> ApiResult<()> {
+    let wanted: HashMap<Oid, u64> = objects.collect();
+    let oids: Vec<Oid> = wanted.keys().copied().collect();
+    let linked = state.db.linked_objects(repo.id, &oids).await?;
+    let mut missing: Vec<String> = wanted
+        .iter()
+        .filter(|(oid, size)| linked.get(*oid) != Some(*size))
+        .map(|(oid, size)| format!("{oid} ({size} bytes)"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort();
+    let shown = missing
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ApiError::unprocessable(format!(
+        "{} object(s) are not uploaded to {}: {shown}",
+        missing.len(),
+        repo.path()
+    ))
+    .with_extra(json!({ "missing": missing })))
+}
+
+fn view(repo: &Repo, revision: Option<RevisionView>, datapackage: Option<Value>) -> Value {
+    json!({
+        "namespace": repo.namespace,
+        "name": repo.name,
+        "visibility": repo.visibility,
+        "created_at": rfc3339(repo.created_at),
+        "revision": revision,
+        "datapackage": datapackage,
+    })
+}
+
+fn with_etag(status: StatusCode, revision: &str, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}

@@ -1,0 +1,226 @@
+//! git hosting end to end with the stock `git` and `git-lfs`: files uploaded through the batch API
+//! and committed through REST come back byte-identical through `git clone` + `git lfs pull`; a
+//! `git push` shows up in the REST revision list, and a REST commit is what the next `git pull`
+//! brings. Permissions are the same as everywhere else.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use strata::db::Visibility;
+
+async fn rest(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut req = client()
+        .request(method, format!("{}/api/v1/datasets{path}", server.url))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let (status, _, v) = common::body(req.send().await.unwrap()).await;
+    assert!(status < 300, "{path}: {status} {v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_and_git_see_the_same_history() {
+    let server = TestServer::start().await;
+    let token = server.user("alice").await;
+    rest(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "",
+        Some(json!({"namespace": "alice", "name": "survey"})),
+    )
+    .await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    upload(&server, "alice/survey", &token, &data).await;
+    let first = rest(&server, &token, reqwest::Method::GET, "/alice/survey", None).await;
+    let parent = first["revision"]["id"].as_str().unwrap().to_owned();
+    let pkg = json!({"name": "survey", "resources": [{
+        "name": "samples", "path": "data/samples.bin", "bytes": data.len(),
+        "hash": format!("sha256:{}", sha256_hex(&data)),
+    }]});
+    rest(
+        &server,
+        &token,
+        reqwest::Method::PUT,
+        "/alice/survey",
+        Some(json!({"datapackage": pkg, "parent": parent})),
+    )
+    .await;
+
+    let root = server.dir.path().to_owned();
+    let url = server.url.clone();
+    let want = data.clone();
+    let pushed = tokio::task::spawn_blocking(move || {
+        let home = root.join("home");
+        setup_home(&home, &url, &token);
+        let clone = root.join("clone");
+        // Plain clone: the repository's .gitattributes and .lfsconfig are all git-lfs needs.
+        run(git(&home, &root).args([
+            "clone",
+            "-q",
+            &format!("{url}/alice/survey.git"),
+            clone.to_str().unwrap(),
+        ]));
+        let got = std::fs::read(clone.join("data/samples.bin")).unwrap();
+        assert!(got == want, "the LFS file came back different");
+        run(git(&home, &clone).args(["lfs", "pull"]));
+        let ls = run(git(&home, &clone).args(["lfs", "ls-files"]));
+        assert!(ls.contains("data/samples.bin"), "{ls}");
+
+        // A push over HTTP.
+        std::fs::write(clone.join("README.md"), "pushed with git\n").unwrap();
+        run(git(&home, &clone).args(["add", "README.md"]));
+        run(git(&home, &clone).args(["commit", "-q", "-m", "readme from git"]));
+        run(git(&home, &clone).args(["push", "-q", "origin", "main"]));
+        let head = run(git(&home, &clone).args(["rev-parse", "HEAD"]));
+        (clone, home, head.trim().to_owned())
+    })
+    .await
+    .unwrap();
+    let (clone, home, head) = pushed;
+
+    // The push is in the REST history, and REST commits build on it.
+    let token = strata::admin::create_token(&server.state, "alice", "second", "*", None)
+        .await
+        .unwrap();
+    let v = rest(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        "/alice/survey/revisions",
+        None,
+    )
+    .await;
+    assert_eq!(v["revisions"][0]["id"], head.as_str());
+    assert_eq!(v["revisions"][0]["message"], "readme from git\n");
+    let ndjson = [
+        json!({"key": "header", "value": {"summary": "notes from REST", "parent": head}}),
+        json!({"key": "file", "value": {"path": "NOTES.md", "content": "from the API\n"}}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let resp = client()
+        .post(format!(
+            "{}/api/v1/datasets/alice/survey/commit",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::task::spawn_blocking(move || {
+        run(git(&home, &clone).args(["pull", "-q", "origin", "main"]));
+        let notes = std::fs::read_to_string(clone.join("NOTES.md")).unwrap();
+        assert_eq!(notes, "from the API\n");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_over_http_checks_permissions() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.repo("alice/open", Visibility::Public).await;
+    server.repo("alice/closed", Visibility::Private).await;
+    for name in ["open", "closed"] {
+        let v = rest(
+            &server,
+            &alice,
+            reqwest::Method::GET,
+            &format!("/alice/{name}"),
+            None,
+        )
+        .await;
+        assert!(v["revision"].is_null());
+        let body = json!({"key": "header", "value": {"summary": "init"}}).to_string()
+            + "\n"
+            + &json!({"key": "file", "value": {"path": "README.md", "content": "hi"}}).to_string();
+        let resp = client()
+            .post(format!(
+                "{}/api/v1/datasets/alice/{name}/commit",
+                server.url
+            ))
+            .bearer_auth(&alice)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let root = server.dir.path().to_owned();
+    let url = server.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let clone = |home: &std::path::Path, repo: &str, dest: &str| {
+            git(home, home)
+                .args(["clone", "-q", &format!("{url}/alice/{repo}.git"), dest])
+                .output()
+                .unwrap()
+        };
+        // Anonymous: the public dataset clones, the private one asks for credentials (and fails).
+        let anon = root.join("anon");
+        std::fs::create_dir_all(&anon).unwrap();
+        assert!(clone(&anon, "open", "o1").status.success());
+        let out = clone(&anon, "closed", "c1");
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("terminal prompts disabled")
+                || String::from_utf8_lossy(&out.stderr).contains("Authentication failed"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // Bob can read the public dataset but not push to it, and cannot see the private one.
+        let bob_home = root.join("bob");
+        setup_home(&bob_home, &url, &bob);
+        assert!(clone(&bob_home, "closed", "c2").status.success() == false);
+        assert!(clone(&bob_home, "open", "o2").status.success());
+        let work = bob_home.join("o2");
+        std::fs::write(work.join("x.txt"), "bob").unwrap();
+        run(git(&bob_home, &work).args(["add", "x.txt"]));
+        run(git(&bob_home, &work).args(["commit", "-q", "-m", "bob"]));
+        let push = git(&bob_home, &work)
+            .args(["push", "-q", "origin", "main"])
+            .output()
+            .unwrap();
+        assert!(!push.status.success(), "bob pushed to alice's dataset");
+        assert!(
+            String::from_utf8_lossy(&push.stderr).contains("403"),
+            "{}",
+            String::from_utf8_lossy(&push.stderr)
+        );
+
+        // Alice can.
+        let alice_home = root.join("alice");
+        setup_home(&alice_home, &url, &alice);
+        assert!(clone(&alice_home, "closed", "c3").status.success());
+        let work = alice_home.join("c3");
+        std::fs::write(work.join("y.txt"), "alice").unwrap();
+        run(git(&alice_home, &work).args(["add", "y.txt"]));
+        run(git(&alice_home, &work).args(["commit", "-q", "-m", "alice"]));
+        run(git(&alice_home, &work).args(["push", "-q", "origin", "main"]));
+    })
+    .await
+    .unwrap();
+    // The dumb protocol is not served.
+    let dumb = client()
+        .get(format!("{}/alice/open.git/info/refs", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dumb.status(), 403);
+}
