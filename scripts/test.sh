@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests against SQLite, then the integration tests
 # again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL and Node.js from
-# Debian's packages when they are missing (as root), or says what to install, and Azurite (the
-# Azure Storage emulator) from npm into target/test-tools.
+# Debian's packages when they are missing (as root), or says what to install; Azurite (the Azure
+# Storage emulator) from npm, and the Frictionless validator and an OpenAPI validator from PyPI,
+# into target/test-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"
@@ -28,6 +30,11 @@ if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
   echo "installing Azurite into $tools"
   mkdir -p "$tools"
   npm install --prefix "$tools" --no-audit --no-fund --silent azurite@3.35.0 @azure/storage-blob@12.32.0
+fi
+if [ ! -x "$tools/venv/bin/frictionless" ] || [ ! -x "$tools/venv/bin/openapi-spec-validator" ]; then
+  echo "installing frictionless and openapi-spec-validator into $tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q frictionless==5.21.0 openapi-spec-validator==0.9.0
 fi
 export STRATA_TEST_TOOLS=$tools
 

@@ -14,13 +14,20 @@ use crate::{datasets_api, git_http, lfs_api, request_ctx};
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {
+    let (datasets, openapi) = datasets_api::router().split_for_parts();
+    // Generated from the handlers' annotations; serialised once.
+    let openapi = openapi.to_json().unwrap_or_default();
     Router::new()
         // Git LFS: /{ns}/{repo}.git/info/lfs/{objects/batch, verify, locks…} and /_transfer/…
         .merge(lfs_api::router())
         // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
         .merge(git_http::router())
         // Datasets: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …}
-        .merge(datasets_api::router())
+        .merge(datasets)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([("content-type", "application/json")], openapi) }),
+        )
         // Public keys of the JWT signer
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))

@@ -39,13 +39,18 @@ async fn rest_and_git_see_the_same_history() {
         Some(json!({"namespace": "alice", "name": "survey"})),
     )
     .await;
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut data = b"id,value\n".to_vec();
+    for i in 0..20_000u32 {
+        data.extend(format!("{i},{}\n", i * 7 % 1000).as_bytes());
+    }
     upload(&server, "alice/survey", &token, &data).await;
     let first = rest(&server, &token, reqwest::Method::GET, "/alice/survey", None).await;
     let parent = first["revision"]["id"].as_str().unwrap().to_owned();
     let pkg = json!({"name": "survey", "resources": [{
-        "name": "samples", "path": "data/samples.bin", "bytes": data.len(),
+        "name": "samples", "path": "data/samples.csv", "bytes": data.len(),
         "hash": format!("sha256:{}", sha256_hex(&data)),
+        "format": "csv", "mediatype": "text/csv",
+        "schema": {"fields": [{"name": "id", "type": "integer"}, {"name": "value", "type": "integer"}]},
     }]});
     rest(
         &server,
@@ -70,11 +75,25 @@ async fn rest_and_git_see_the_same_history() {
             &format!("{url}/alice/survey.git"),
             clone.to_str().unwrap(),
         ]));
-        let got = std::fs::read(clone.join("data/samples.bin")).unwrap();
+        let got = std::fs::read(clone.join("data/samples.csv")).unwrap();
         assert!(got == want, "the LFS file came back different");
         run(git(&home, &clone).args(["lfs", "pull"]));
         let ls = run(git(&home, &clone).args(["lfs", "ls-files"]));
-        assert!(ls.contains("data/samples.bin"), "{ls}");
+        assert!(ls.contains("data/samples.csv"), "{ls}");
+        // The datapackage strata wrote, checked by the Frictionless reference validator against
+        // the real files: descriptor, sizes, sha256 hashes and the table schema.
+        let report = std::process::Command::new(python_tool("frictionless"))
+            .args(["validate", "--json", "datapackage.json"])
+            .current_dir(&clone)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&report.stdout).unwrap_or_else(|e| {
+            panic!(
+                "frictionless: {e}: {}",
+                String::from_utf8_lossy(&report.stderr)
+            )
+        });
+        assert_eq!(report["valid"], true, "{report:#}");
 
         // A push over HTTP.
         std::fs::write(clone.join("README.md"), "pushed with git\n").unwrap();

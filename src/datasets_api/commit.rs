@@ -13,14 +13,14 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
+use utoipa::ToSchema;
 
 use super::datasets::{check_linked, parent_of};
-use super::{branch_or_default, dataset, Names, RevisionView};
+use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::{author, git};
 use crate::error::{ApiError, ApiResult};
@@ -62,14 +62,29 @@ struct Header {
     branch: Option<String>,
 }
 
-/// `POST …/commit`: one commit of many file operations, all or nothing.
+/// The revision a write made.
+#[derive(Serialize, ToSchema)]
+pub struct CommitResult {
+    revision: RevisionView,
+}
+
+/// One commit of many file operations, all or nothing. The body is NDJSON: a `header` line
+/// (`summary`, `description`, `parent`, `branch`), then `file` (`path`, `content`, `encoding`
+/// utf-8 or base64), `lfsFile` (`path`, `oid`, `size`; the object must be uploaded to this
+/// dataset) and `deletedFile` (`path`) lines.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/commit", tag = "datasets",
+    params(DatasetPath),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, description = "OK", body = CommitResult), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "The parent is stale and a touched path changed since", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn commit(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CommitResult>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let limit = state.settings.max_json_body;
     let bytes = axum::body::to_bytes(body, limit)
@@ -168,10 +183,12 @@ pub async fn commit(
         ms.revision(names.id(), &id.to_string())
     })
     .await?;
-    Ok(Json(json!({ "revision": RevisionView::from(revision) })))
+    Ok(Json(CommitResult {
+        revision: revision.into(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevertBody {
     /// The revision whose content the new commit restores.
@@ -184,14 +201,18 @@ pub struct RevertBody {
     branch: Option<String>,
 }
 
-/// `POST …/revert`: a new commit on top of the parent whose content is that of revision `to`.
+/// A new commit on top of the parent whose content is that of revision `to`.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/revert", tag = "datasets",
+    params(DatasetPath), request_body = RevertBody,
+    responses((status = 200, description = "OK", body = CommitResult), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn revert(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CommitResult>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: RevertBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?
@@ -213,5 +234,7 @@ pub async fn revert(
         ms.revision(names.id(), &id.to_string())
     })
     .await?;
-    Ok(Json(json!({ "revision": RevisionView::from(revision) })))
+    Ok(Json(CommitResult {
+        revision: revision.into(),
+    }))
 }

@@ -7,12 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use strata_lfs::Oid;
 use strata_metastore::{Package, WriteMeta};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{branch_or_default, dataset, Names, RevisionView};
+use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::{self, author, git, lfs_url, CreateError};
 use crate::db::{Repo, Visibility};
@@ -21,7 +22,8 @@ use crate::lfs_api::{read_json, rfc3339};
 use crate::names;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// A new dataset.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     namespace: String,
@@ -30,12 +32,21 @@ pub struct CreateBody {
     visibility: Option<String>,
     /// The first revision's datapackage (default: `{"name": <name>, "resources": []}`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     datapackage: Option<Value>,
     #[serde(default)]
     message: Option<String>,
 }
 
-/// `POST /api/v1/datasets`: a new dataset in the caller's namespace, with a first revision.
+/// A new dataset in the caller's namespace, with a first revision.
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; `ETag` is the revision", body = DatasetView),
+        (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 409, description = "A dataset of that name exists", body = ErrorBody),
+        (status = 422, description = "Invalid name, visibility or datapackage", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -124,12 +135,20 @@ pub async fn create(
     Ok(with_etag(StatusCode::CREATED, &etag, body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RevQuery {
+    /// A revision id, branch or tag (default: the head of `main`).
     rev: Option<String>,
 }
 
-/// `GET …/{ns}/{name}?rev=`: the dataset and its datapackage at a revision (default: the head).
+/// The dataset and its datapackage at a revision (default: the head).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}", tag = "datasets",
+    params(DatasetPath, RevQuery),
+    responses(
+        (status = 200, description = "`ETag` is the revision", body = DatasetView),
+        (status = 401, description = "Authentication required", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+    ))]
 pub async fn read(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -158,9 +177,11 @@ pub async fn read(
     }
 }
 
-#[derive(Deserialize)]
+/// A new datapackage, built on a named parent revision.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
+    #[schema(value_type = Object)]
     datapackage: Value,
     #[serde(default)]
     message: Option<String>,
@@ -171,7 +192,16 @@ pub struct UpdateBody {
     branch: Option<String>,
 }
 
-/// `PUT …/{ns}/{name}`: replaces the datapackage in one commit on top of the named parent.
+/// Replaces the datapackage in one commit on top of the named parent (`parent` or `If-Match`).
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}", tag = "datasets",
+    params(DatasetPath), request_body = UpdateBody,
+    responses(
+        (status = 200, description = "OK", body = DatasetView),
+        (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "The parent is stale and the datapackage changed since", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 422, description = "Invalid datapackage, or objects not uploaded to this dataset", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -217,7 +247,10 @@ pub async fn update(
     Ok(with_etag(StatusCode::OK, &etag, body))
 }
 
-/// `DELETE …/{ns}/{name}`: the dataset, its history and its object links.
+/// Deletes the dataset, its history and its object links.
+#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}", tag = "datasets",
+    params(DatasetPath),
+    responses((status = 204, description = "Done"), (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -280,18 +313,33 @@ pub(super) async fn check_linked(
     .with_extra(json!({ "missing": missing })))
 }
 
-fn view(repo: &Repo, revision: Option<RevisionView>, datapackage: Option<Value>) -> Value {
-    json!({
-        "namespace": repo.namespace,
-        "name": repo.name,
-        "visibility": repo.visibility,
-        "created_at": rfc3339(repo.created_at),
-        "revision": revision,
-        "datapackage": datapackage,
-    })
+/// A dataset at one revision.
+#[derive(Serialize, ToSchema)]
+pub struct DatasetView {
+    namespace: String,
+    name: String,
+    /// `public` or `private`.
+    visibility: String,
+    /// RFC 3339.
+    created_at: String,
+    /// `null` for a dataset without revisions yet.
+    revision: Option<RevisionView>,
+    #[schema(value_type = Option<Object>)]
+    datapackage: Option<Value>,
 }
 
-fn with_etag(status: StatusCode, revision: &str, body: Value) -> Response {
+fn view(repo: &Repo, revision: Option<RevisionView>, datapackage: Option<Value>) -> DatasetView {
+    DatasetView {
+        namespace: repo.namespace.clone(),
+        name: repo.name.clone(),
+        visibility: repo.visibility.clone(),
+        created_at: rfc3339(repo.created_at),
+        revision,
+        datapackage,
+    }
+}
+
+fn with_etag(status: StatusCode, revision: &str, body: DatasetView) -> Response {
     let mut response = (status, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
         response.headers_mut().insert(header::ETAG, v);

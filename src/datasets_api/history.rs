@@ -5,11 +5,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use strata_lfs::pointer::Pointer;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{dataset, Names, RevisionView};
+use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::git;
 use crate::error::{ApiError, ApiResult};
@@ -18,21 +18,37 @@ use crate::state::AppState;
 
 const MAX_PAGE: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RevisionsQuery {
+    /// Where the history starts: a revision id, branch or tag (default: `main`).
     rev: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Revisions per page, 1 to 1000 (default 100).
     limit: Option<usize>,
+    /// Only revisions that changed this file or directory.
     path: Option<String>,
 }
 
-/// `GET …/revisions?rev=&cursor=&limit=&path=`: newest first; `next_cursor` fetches the next page.
+/// One page of revisions.
+#[derive(Serialize, ToSchema)]
+pub struct RevisionPage {
+    revisions: Vec<RevisionView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// Revisions, newest first; `next_cursor` fetches the next page.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions", tag = "datasets",
+    params(DatasetPath, RevisionsQuery),
+    responses((status = 200, description = "OK", body = RevisionPage), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn revisions(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<RevisionsQuery>,
     who: Principal,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RevisionPage>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
@@ -67,11 +83,16 @@ pub async fn revisions(
         )
     })
     .await?;
-    let revisions: Vec<RevisionView> = list.into_iter().map(Into::into).collect();
-    Ok(Json(json!({ "revisions": revisions, "next_cursor": next })))
+    Ok(Json(RevisionPage {
+        revisions: list.into_iter().map(Into::into).collect(),
+        next_cursor: next,
+    }))
 }
 
-/// `GET …/revisions/{rev}`: one revision (a commit id, tag or branch).
+/// One revision, named by its id, a tag or a branch.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions/{rev}", tag = "datasets",
+    params(DatasetPath, ("rev" = String, Path, description = "A revision id, tag or branch")),
+    responses((status = 200, description = "OK", body = RevisionView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn revision(
     State(state): State<AppState>,
     Path((ns, name, rev)): Path<(String, String, String)>,
@@ -83,35 +104,75 @@ pub async fn revision(
     Ok(Json(revision.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RevQuery {
+    /// A revision id, branch or tag (default: the head of `main`).
     rev: Option<String>,
 }
 
-/// `GET …/tree?rev=`: every file of a revision; LFS files with their oid and size.
+/// A file of a revision.
+#[derive(Serialize, ToSchema)]
+pub struct TreeFile {
+    path: String,
+    /// `lfs` for LFS pointer files, else `file`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// For LFS files: the object's sha256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oid: Option<String>,
+    /// The object's size for LFS files, the file's otherwise.
+    size: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TreeView {
+    revision: String,
+    files: Vec<TreeFile>,
+}
+
+/// Every file of a revision; LFS files with their oid and size.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tree", tag = "datasets",
+    params(DatasetPath, RevQuery),
+    responses((status = 200, description = "OK", body = TreeView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn tree(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<RevQuery>,
     who: Principal,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TreeView>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     let names = Names::of(&repo);
     let (revision, entries) = git(&state, move |ms| ms.tree(names.id(), q.rev.as_deref())).await?;
-    let files: Vec<Value> = entries
+    let files = entries
         .into_iter()
         .map(|e| match e.lfs {
-            Some(p) => {
-                json!({"path": e.path, "type": "lfs", "oid": p.oid.to_string(), "size": p.size})
-            }
-            None => json!({"path": e.path, "type": "file", "size": e.size}),
+            Some(p) => TreeFile {
+                path: e.path,
+                kind: "lfs",
+                oid: Some(p.oid.to_string()),
+                size: p.size,
+            },
+            None => TreeFile {
+                path: e.path,
+                kind: "file",
+                oid: None,
+                size: e.size,
+            },
         })
         .collect();
-    Ok(Json(json!({ "revision": revision, "files": files })))
+    Ok(Json(TreeView { revision, files }))
 }
 
-/// `GET …/raw/{path}?rev=`: a file's bytes; for an LFS file, a redirect to a signed URL of its
-/// object (which must have been uploaded to this dataset).
+/// A file's bytes; for an LFS file, a redirect to a signed URL of its object (which must have
+/// been uploaded to this dataset).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/raw/{path}", tag = "datasets",
+    params(DatasetPath, ("path" = String, Path, description = "The file's path in the dataset"), RevQuery),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 302, description = "An LFS file: `Location` is a signed download URL"),
+        (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+    ))]
 pub async fn raw(
     State(state): State<AppState>,
     Path((ns, name, path)): Path<(String, String, String)>,
@@ -154,13 +215,21 @@ pub async fn raw(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
+    /// The older revision.
     from: String,
+    /// The newer revision (default: the head of `main`).
     to: Option<String>,
 }
 
-/// `GET …/diff?from=&to=`: what changed between two revisions (`to` defaults to the head).
+/// What changed between two revisions: `metadata` and `resources` (`added`, `removed`, or
+/// `changed` with the `fields` that differ, schema fields as `schema.fields.<name>`) from the
+/// datapackage, and `files` (`added`, `modified`, `deleted`, `renamed` with `old_path`).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/diff", tag = "datasets",
+    params(DatasetPath, DiffQuery),
+    responses((status = 200, description = "OK", body = Object), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,

@@ -7,10 +7,11 @@ mod datasets;
 mod history;
 mod refs;
 
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Serialize;
 use strata_metastore::{DatasetId, Person, Revision};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{authorize_repo, Action, Principal};
 use crate::db::Repo;
@@ -18,41 +19,55 @@ use crate::error::ApiResult;
 use crate::lfs_api::rfc3339;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    let one = "/api/v1/datasets/{ns}/{name}";
-    Router::new()
-        .route("/api/v1/datasets", post(datasets::create))
+/// The routes, and the OpenAPI document generated from their annotations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(datasets::create))
+        .routes(routes!(datasets::read, datasets::update, datasets::delete))
+        .routes(routes!(commit::commit))
+        .routes(routes!(commit::revert))
+        .routes(routes!(history::revisions))
+        .routes(routes!(history::revision))
+        .routes(routes!(history::tree))
+        // A wildcard path, which utoipa cannot route: documented through `ApiDoc` instead.
         .route(
-            one,
-            get(datasets::read)
-                .put(datasets::update)
-                .delete(datasets::delete),
+            "/api/v1/datasets/{ns}/{name}/raw/{*path}",
+            axum::routing::get(history::raw),
         )
-        .route(&format!("{one}/commit"), post(commit::commit))
-        .route(&format!("{one}/revert"), post(commit::revert))
-        .route(&format!("{one}/revisions"), get(history::revisions))
-        .route(&format!("{one}/revisions/{{rev}}"), get(history::revision))
-        .route(&format!("{one}/tree"), get(history::tree))
-        .route(&format!("{one}/raw/{{*path}}"), get(history::raw))
-        .route(&format!("{one}/diff"), get(history::diff))
-        .route(
-            &format!("{one}/tags"),
-            get(refs::list_tags).post(refs::create_tag),
-        )
-        .route(
-            &format!("{one}/tags/{{tag}}"),
-            get(refs::read_tag)
-                .patch(refs::update_tag)
-                .delete(refs::delete_tag),
-        )
-        .route(
-            &format!("{one}/branches"),
-            get(refs::list_branches).post(refs::create_branch),
-        )
-        .route(
-            &format!("{one}/branches/{{branch}}"),
-            axum::routing::delete(refs::delete_branch),
-        )
+        .routes(routes!(history::diff))
+        .routes(routes!(refs::list_tags, refs::create_tag))
+        .routes(routes!(refs::read_tag, refs::update_tag, refs::delete_tag))
+        .routes(routes!(refs::list_branches, refs::create_branch))
+        .routes(routes!(refs::delete_branch))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "strata",
+        description = "Versioned datasets: a Frictionless datapackage and LFS pointer files in git, with revisions, tags, branches, diffs and reverts. Errors are `{message, request_id}`. Authenticate with a personal access token or a JWT, as `Bearer` or as the password of HTTP Basic."
+    ),
+    tags((name = "datasets", description = "Datasets and their history")),
+    paths(history::raw)
+)]
+struct ApiDoc;
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    message: String,
+    request_id: String,
+}
+
+/// Path parameters of one dataset.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct DatasetPath {
+    /// The owner's namespace (a user or an organisation).
+    ns: String,
+    /// The dataset's name.
+    name: String,
 }
 
 /// A dataset the caller may do `action` to (401 / 403 / 404 otherwise).
@@ -89,13 +104,29 @@ impl Names {
     }
 }
 
-/// A revision as the API shows it.
-#[derive(Debug, Serialize)]
-struct RevisionView {
+/// Who made a commit or a tag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    name: String,
+    email: String,
+}
+
+impl From<Person> for PersonView {
+    fn from(p: Person) -> PersonView {
+        PersonView {
+            name: p.name,
+            email: p.email,
+        }
+    }
+}
+
+/// A revision (a commit) as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
     id: String,
     parents: Vec<String>,
-    author: Person,
-    committer: Person,
+    author: PersonView,
+    committer: PersonView,
     /// RFC 3339.
     time: String,
     message: String,
@@ -106,8 +137,8 @@ impl From<Revision> for RevisionView {
         RevisionView {
             id: r.id,
             parents: r.parents,
-            author: r.author,
-            committer: r.committer,
+            author: r.author.into(),
+            committer: r.committer.into(),
             time: rfc3339(r.time),
             message: r.message,
         }

@@ -6,23 +6,51 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use strata_metastore::{Person, Tag};
+use strata_metastore::Tag;
+use utoipa::ToSchema;
 
-use super::{dataset, Names};
+use super::{dataset, DatasetPath, ErrorBody, Names, PersonView};
 use crate::auth::{Action, Principal};
 use crate::datasets::{author, git};
 use crate::error::ApiResult;
 use crate::lfs_api::{read_json, rfc3339};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+/// An annotated tag (or a lightweight one pushed with git: no tagger, no date).
+#[derive(Serialize, ToSchema)]
 pub struct TagView {
     name: String,
+    /// The revision it names.
     revision: String,
-    tagger: Option<Person>,
+    tagger: Option<PersonView>,
+    /// RFC 3339.
     created: Option<String>,
     description: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TagList {
+    tags: Vec<TagView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BranchView {
+    name: String,
+    revision: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BranchList {
+    /// The default branch first.
+    branches: Vec<BranchView>,
+}
+
+/// Path parameters naming a tag.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct TagPath {
+    tag: String,
 }
 
 impl From<Tag> for TagView {
@@ -30,26 +58,30 @@ impl From<Tag> for TagView {
         TagView {
             name: t.name,
             revision: t.revision,
-            tagger: t.tagger,
+            tagger: t.tagger.map(Into::into),
             created: (t.created > 0).then(|| rfc3339(t.created)),
             description: t.description,
         }
     }
 }
 
+/// Tags, newest first.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tags", tag = "datasets",
+    params(DatasetPath), responses((status = 200, description = "OK", body = TagList), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn list_tags(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TagList>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     let names = Names::of(&repo);
     let tags = git(&state, move |ms| ms.tags(names.id())).await?;
-    let tags: Vec<TagView> = tags.into_iter().map(Into::into).collect();
-    Ok(Json(json!({ "tags": tags })))
+    Ok(Json(TagList {
+        tags: tags.into_iter().map(Into::into).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTag {
     name: String,
@@ -60,6 +92,11 @@ pub struct CreateTag {
     description: String,
 }
 
+/// Tags a revision; a tag of that name is a conflict.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/tags", tag = "datasets",
+    params(DatasetPath), request_body = CreateTag,
+    responses((status = 201, description = "Created", body = TagView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn create_tag(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -81,6 +118,8 @@ pub async fn create_tag(
     Ok((StatusCode::CREATED, Json(tag.into())))
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tags/{tag}", tag = "datasets",
+    params(DatasetPath, TagPath), responses((status = 200, description = "OK", body = TagView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn read_tag(
     State(state): State<AppState>,
     Path((ns, name, tag)): Path<(String, String, String)>,
@@ -92,7 +131,7 @@ pub async fn read_tag(
     Ok(Json(tag.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTag {
     /// The new description; `""` or `null` clears it, absent keeps it.
@@ -108,6 +147,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
+/// Edits or clears a tag's description, or renames it; it keeps its revision.
+#[utoipa::path(patch, path = "/api/v1/datasets/{ns}/{name}/tags/{tag}", tag = "datasets",
+    params(DatasetPath, TagPath), request_body = UpdateTag,
+    responses((status = 200, description = "OK", body = TagView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "The new name is taken", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn update_tag(
     State(state): State<AppState>,
     Path((ns, name, tag)): Path<(String, String, String)>,
@@ -131,6 +175,8 @@ pub async fn update_tag(
     Ok(Json(updated.into()))
 }
 
+#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}/tags/{tag}", tag = "datasets",
+    params(DatasetPath, TagPath), responses((status = 204, description = "Done"), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn delete_tag(
     State(state): State<AppState>,
     Path((ns, name, tag)): Path<(String, String, String)>,
@@ -142,22 +188,24 @@ pub async fn delete_tag(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/branches", tag = "datasets",
+    params(DatasetPath), responses((status = 200, description = "OK", body = BranchList), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn list_branches(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BranchList>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     let names = Names::of(&repo);
     let branches = git(&state, move |ms| ms.branches(names.id())).await?;
-    let list: Vec<Value> = branches
+    let branches = branches
         .into_iter()
-        .map(|(name, revision)| json!({"name": name, "revision": revision}))
+        .map(|(name, revision)| BranchView { name, revision })
         .collect();
-    Ok(Json(json!({ "branches": list })))
+    Ok(Json(BranchList { branches }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBranch {
     name: String,
@@ -165,13 +213,18 @@ pub struct CreateBranch {
     revision: Option<String>,
 }
 
+/// Creates a branch at a revision (default: the head of `main`).
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/branches", tag = "datasets",
+    params(DatasetPath), request_body = CreateBranch,
+    responses((status = 201, description = "Created", body = BranchView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn create_branch(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BranchView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: CreateBranch = read_json(&headers, body, state.settings.max_json_body).await?;
     let names = Names::of(&repo);
@@ -185,10 +238,17 @@ pub async fn create_branch(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"name": req.name, "revision": revision})),
+        Json(BranchView {
+            name: req.name,
+            revision,
+        }),
     ))
 }
 
+/// Deletes a branch (not the default one).
+#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}/branches/{branch}", tag = "datasets",
+    params(DatasetPath, ("branch" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn delete_branch(
     State(state): State<AppState>,
     Path((ns, name, branch)): Path<(String, String, String)>,

@@ -345,3 +345,20 @@ pub fn setup_home(home: &Path, server_url: &str, token: &str) {
     run(git(home, home).args(["config", "--global", "init.defaultBranch", "main"]));
     run(git(home, home).args(["lfs", "install"]));
 }
+
+/// A program from the test tools' Python virtualenv (`scripts/test.sh` installs them).
+pub fn python_tool(name: &str) -> PathBuf {
+    let tools = std::env::var_os("STRATA_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-tools"));
+    let path = tools.join("venv/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh, which installs it, or `python3 -m venv {}/venv && \
+         {}/venv/bin/pip install frictionless==5.21.0 openapi-spec-validator==0.9.0`",
+        path.display(),
+        tools.display(),
+        tools.display()
+    );
+    path
+}
