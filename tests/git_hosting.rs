@@ -121,9 +121,12 @@ async fn rest_and_git_see_the_same_history() {
     .await;
     assert_eq!(v["revisions"][0]["id"], head.as_str());
     assert_eq!(v["revisions"][0]["message"], "readme from git\n");
+    let extra = b"id\n1\n2\n3\n".to_vec();
+    upload(&server, "alice/survey", &token, &extra).await;
     let ndjson = [
         json!({"key": "header", "value": {"summary": "notes from REST", "parent": head}}),
         json!({"key": "file", "value": {"path": "NOTES.md", "content": "from the API\n"}}),
+        json!({"key": "lfsFile", "value": {"path": "extra/more data.csv", "oid": sha256_hex(&extra), "size": extra.len()}}),
     ]
     .iter()
     .map(Value::to_string)
@@ -144,6 +147,9 @@ async fn rest_and_git_see_the_same_history() {
         run(git(&home, &clone).args(["pull", "-q", "origin", "main"]));
         let notes = std::fs::read_to_string(clone.join("NOTES.md")).unwrap();
         assert_eq!(notes, "from the API\n");
+        // An LFS file committed through the API is smudged like the others.
+        let got = std::fs::read(clone.join("extra/more data.csv")).unwrap();
+        assert_eq!(got, extra);
     })
     .await
     .unwrap();

@@ -22,7 +22,9 @@ pub use diff::{Diff, FieldChange, FileChange, FileChangeKind, ResourceChange};
 pub use error::{Error, Result};
 pub use gix::ObjectId;
 pub use history::{Revision, TreeEntry};
-pub use package::{check_path, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+pub use package::{
+    check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
+};
 pub use refs::Tag;
 pub use write::{Op, WriteMeta};
 

@@ -127,12 +127,18 @@ impl Package {
             "# Written by strata: every resource of datapackage.json is an LFS file.\n",
         );
         for path in paths {
-            out.push('/');
-            out.push_str(&attribute_pattern(path));
-            out.push_str(" filter=lfs diff=lfs merge=lfs -text\n");
+            out.push_str(&lfs_attribute_line(path));
         }
         out
     }
+}
+
+/// The `.gitattributes` line that makes `path` (and nothing else) an LFS file.
+pub fn lfs_attribute_line(path: &str) -> String {
+    format!(
+        "/{} filter=lfs diff=lfs merge=lfs -text\n",
+        attribute_pattern(path)
+    )
 }
 
 /// A path as a gitattributes pattern that matches only itself: glob characters and the characters

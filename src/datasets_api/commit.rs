@@ -104,6 +104,7 @@ pub async fn commit(
     };
     let mut ops = Vec::new();
     let mut lfs: Vec<(Oid, u64)> = Vec::new();
+    let mut lfs_paths: Vec<String> = Vec::new();
     let mut package = None;
     for item in lines {
         let at = item.0 + 1;
@@ -139,6 +140,7 @@ pub async fn commit(
                     .parse()
                     .map_err(|e| ApiError::unprocessable(format!("line {at}: invalid oid: {e}")))?;
                 lfs.push((oid, size));
+                lfs_paths.push(path.clone());
                 let data = Pointer { oid, size }.encode().into_bytes();
                 Op::Put { path, data }
             }
@@ -169,10 +171,12 @@ pub async fn commit(
     let names = Names::of(&repo);
     let meta_author = author(&who);
     let branch = branch_or_default(header.branch.as_deref()).to_owned();
+    let mut ops = ops;
     let revision = git(&state, move |ms| {
         let parent = parent
             .map(|p| ms.resolve(names.id(), Some(&p)))
             .transpose()?;
+        route_through_lfs(ms, names.id(), parent, &lfs_paths, &mut ops)?;
         let meta = WriteMeta {
             branch: &branch,
             parent,
@@ -186,6 +190,49 @@ pub async fn commit(
     Ok(Json(CommitResult {
         revision: revision.into(),
     }))
+}
+
+/// Adds the `lfsFile` paths missing from the parent's `.gitattributes`, so that a clone smudges
+/// them like every other LFS file (unless the commit writes `.gitattributes` itself).
+fn route_through_lfs(
+    ms: &strata_metastore::Metastore,
+    ds: strata_metastore::DatasetId<'_>,
+    parent: Option<strata_metastore::ObjectId>,
+    paths: &[String],
+    ops: &mut Vec<Op>,
+) -> strata_metastore::Result<()> {
+    use strata_metastore::{lfs_attribute_line, GITATTRIBUTES};
+    let own = ops
+        .iter()
+        .any(|op| matches!(op, Op::Put { path, .. } if path == GITATTRIBUTES));
+    if paths.is_empty() || own {
+        return Ok(());
+    }
+    let mut text = match parent {
+        Some(p) => match ms.read_file(ds, Some(&p.to_string()), GITATTRIBUTES) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(strata_metastore::Error::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        },
+        None => String::new(),
+    };
+    let before = text.len();
+    for path in paths {
+        let line = lfs_attribute_line(path);
+        if !text.lines().any(|l| format!("{l}\n") == line) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+        }
+    }
+    if text.len() != before {
+        ops.push(Op::Put {
+            path: GITATTRIBUTES.into(),
+            data: text.into_bytes(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
