@@ -28,6 +28,18 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::admin::AdminCommand,
     },
+    /// git hooks that strata installs for pushes (not for direct use).
+    #[command(hide = true)]
+    Hook {
+        #[command(subcommand)]
+        hook: HookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Refuse a push whose LFS pointers name objects not uploaded to the dataset.
+    PreReceive,
 }
 
 /// Where objects are stored.
@@ -61,6 +73,10 @@ pub struct Config {
     /// Directory of the datasets' bare git repositories (default: <data-dir>/repos).
     #[arg(long, env = "STRATA_REPOS_DIR")]
     pub repos_dir: Option<PathBuf>,
+
+    /// The strata binary git runs as the push hook (default: this program).
+    #[arg(long, env = "STRATA_HOOK_EXE")]
+    pub hook_exe: Option<PathBuf>,
 
     /// Database URL: sqlite://path or postgres://... (default: SQLite in the data directory).
     #[arg(long, env = "STRATA_DATABASE_URL")]
@@ -195,7 +211,7 @@ impl Cli {
     fn serve_config(self) -> Option<Config> {
         match self.command {
             Command::Serve(c) => Some(c),
-            Command::Admin { .. } => None,
+            Command::Admin { .. } | Command::Hook { .. } => None,
         }
     }
 }

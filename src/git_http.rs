@@ -133,6 +133,13 @@ async fn cgi(
         .env("REMOTE_USER", who.display_name())
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
+        // Pushes run strata's pre-receive hook (see hook.rs) against this dataset.
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "core.hooksPath")
+        .env("GIT_CONFIG_VALUE_0", &state.settings.hooks_dir)
+        .env(crate::hook::ENV_EXE, &state.settings.hook_exe)
+        .env(crate::hook::ENV_REPO_ID, dataset.id.to_string())
+        .env(crate::hook::ENV_DATABASE_URL, &state.settings.database_url)
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

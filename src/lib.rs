@@ -12,6 +12,7 @@ pub mod datasets_api;
 pub mod db;
 pub mod error;
 pub mod git_http;
+pub mod hook;
 pub mod lfs_api;
 pub mod names;
 pub mod request_ctx;

@@ -1,7 +1,7 @@
 //! The `strata` binary: parse the command line, then serve or run an admin command.
 
 use clap::Parser;
-use strata::config::{Cli, Command};
+use strata::config::{Cli, Command, HookCommand};
 use strata::AppState;
 use tracing_subscriber::EnvFilter;
 
@@ -23,6 +23,9 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::Admin { config, command } => strata::admin::run(&config, command).await,
+        Command::Hook {
+            hook: HookCommand::PreReceive,
+        } => strata::hook::pre_receive().await.map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -23,6 +23,11 @@ pub struct Settings {
     pub max_json_body: usize,
     /// 0 means no limit.
     pub max_object_size: u64,
+    /// What git needs to run strata's push hook: the hooks directory, the strata binary and the
+    /// database it checks.
+    pub hooks_dir: std::path::PathBuf,
+    pub hook_exe: std::path::PathBuf,
+    pub database_url: String,
 }
 
 #[derive(Clone, FromRef)]
@@ -53,7 +58,15 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let public_url = config.public_url();
-        let db = Db::connect(&config.database_url()).await?;
+        let database_url = config.database_url();
+        let db = Db::connect(&database_url).await?;
+        let hooks_dir = crate::hook::install(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let hook_exe = match &config.hook_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| StartError::DataDir("the strata executable".into(), e))?,
+        };
         let storage = Storage::from_config(config).await?;
         let key_dir = config.data_dir.join("keys");
         let jwt_path = config
@@ -82,6 +95,9 @@ impl AppState {
                 max_batch_objects: config.max_batch_objects.max(1),
                 max_json_body: config.max_json_body.max(1024),
                 max_object_size: config.max_object_size,
+                hooks_dir,
+                hook_exe,
+                database_url,
             }),
             db,
             storage,

@@ -100,6 +100,34 @@ async fn rest_and_git_see_the_same_history() {
         run(git(&home, &clone).args(["add", "README.md"]));
         run(git(&home, &clone).args(["commit", "-q", "-m", "readme from git"]));
         run(git(&home, &clone).args(["push", "-q", "origin", "main"]));
+
+        // A new LFS file: git-lfs uploads the object before the push, so the hook lets it in.
+        run(git(&home, &clone).args(["lfs", "track", "*.bin"]));
+        std::fs::write(clone.join("new.bin"), vec![7u8; 50_000]).unwrap();
+        run(git(&home, &clone).args(["add", ".gitattributes", "new.bin"]));
+        run(git(&home, &clone).args(["commit", "-q", "-m", "an LFS file from git"]));
+        run(git(&home, &clone).args(["push", "-q", "origin", "main"]));
+        // A pointer to bytes that were never uploaded is refused, and the branch stays put.
+        let fake = strata_lfs::pointer::Pointer {
+            oid: strata_lfs::Oid::of(b"never uploaded"),
+            size: 14,
+        };
+        std::fs::write(clone.join("fake.dat"), fake.encode()).unwrap();
+        run(git(&home, &clone).args(["add", "fake.dat"]));
+        run(git(&home, &clone).args(["commit", "-q", "-m", "dangling pointer"]));
+        let push = git(&home, &clone)
+            // --no-verify: skip git-lfs's own client-side check, as a careless client would.
+            .args(["push", "--no-verify", "origin", "main"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&push.stderr);
+        assert!(!push.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("never uploaded"),
+            "STDERR: {stderr} STDOUT: {}",
+            String::from_utf8_lossy(&push.stdout)
+        );
+        run(git(&home, &clone).args(["reset", "-q", "--hard", "HEAD~1"]));
         let head = run(git(&home, &clone).args(["rev-parse", "HEAD"]));
         (clone, home, head.trim().to_owned())
     })
@@ -120,7 +148,7 @@ async fn rest_and_git_see_the_same_history() {
     )
     .await;
     assert_eq!(v["revisions"][0]["id"], head.as_str());
-    assert_eq!(v["revisions"][0]["message"], "readme from git\n");
+    assert_eq!(v["revisions"][0]["message"], "an LFS file from git\n");
     let extra = b"id\n1\n2\n3\n".to_vec();
     upload(&server, "alice/survey", &token, &extra).await;
     let ndjson = [

@@ -7,7 +7,7 @@ pub const VERSION: &str = "https://git-lfs.github.com/spec/v1";
 pub const MAX_POINTER_LEN: usize = 1024;
 
 /// The two facts a v1 pointer records about an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pointer {
     pub oid: Oid,
     pub size: u64,

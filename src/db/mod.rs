@@ -69,6 +69,23 @@ impl Db {
         Ok(Db { pool, engine })
     }
 
+    /// Connects to a database another process keeps up to date (the push hook): no migrations,
+    /// one connection.
+    pub async fn connect_existing(url: &str) -> Result<Db, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else {
+            Engine::Postgres
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(Db { pool, engine })
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }

@@ -90,6 +90,8 @@ impl TestServer {
         config.public_url = Some(format!("http://{addr}"));
         config.database_url = Some(database_url(dir.path()).await);
         config.jwt_key_file = Some(key_file);
+        // git runs the strata binary as the push hook; the server here lives in the test binary.
+        config.hook_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_strata")));
         let mut s3_server = None;
         let mut azurite = None;
         if backend == Backend::Azure {
