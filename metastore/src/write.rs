@@ -91,17 +91,7 @@ impl Metastore {
             }
         }
         let tree = editor.write()?.detach();
-        let time = now();
-        let commit = gix::objs::Commit {
-            tree,
-            parents: base.into_iter().collect(),
-            author: meta.author.signature(time),
-            committer: self.committer.signature(time),
-            encoding: None,
-            message: meta.message.into(),
-            extra_headers: Vec::new(),
-        };
-        let id = repo.write_object(&commit)?.detach();
+        let id = self.write_commit(&repo, tree, base, meta)?;
         let log = format!("commit: {}", meta.message.lines().next().unwrap_or(""));
         self.swap_ref(&repo, &branch, head, Some(id), &log)?;
         Ok(id)
@@ -156,19 +146,30 @@ impl Metastore {
                 meta.branch
             )));
         }
+        let id = self.write_commit(&repo, target_tree, Some(parent), meta)?;
+        self.swap_ref(&repo, &branch, head, Some(id), "revert")?;
+        Ok(id)
+    }
+
+    /// Writes a commit object (no ref changes): `meta`'s author, strata as committer, now.
+    fn write_commit(
+        &self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        parent: Option<ObjectId>,
+        meta: &WriteMeta<'_>,
+    ) -> Result<ObjectId> {
         let time = now();
         let commit = gix::objs::Commit {
-            tree: target_tree,
-            parents: [parent].into_iter().collect(),
+            tree,
+            parents: parent.into_iter().collect(),
             author: meta.author.signature(time),
             committer: self.committer.signature(time),
             encoding: None,
             message: meta.message.into(),
             extra_headers: Vec::new(),
         };
-        let id = repo.write_object(&commit)?.detach();
-        self.swap_ref(&repo, &branch, head, Some(id), "revert")?;
-        Ok(id)
+        Ok(repo.write_object(&commit)?.detach())
     }
 }
 
