@@ -62,6 +62,17 @@ pub enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Set a user's password for the browser login (read from standard input).
+    SetPassword { username: String },
+    /// Print a one-time invitation code for `--signup invite`.
+    Invite {
+        /// The administrator the invitation comes from.
+        #[arg(long)]
+        by: String,
+        /// Days until the code expires.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
 }
 
 pub type AdminResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -105,7 +116,19 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
                 issue_jwt(state, &sub, &scopes, ttl)?
             } else {
                 let user = user.ok_or("--user is required for a personal access token")?;
-                create_token(state, &user, &name, &scopes, expires_in_days).await?
+                let secret = create_token(state, &user, &name, &scopes, expires_in_days).await?;
+                let detail = serde_json::json!({"name": name, "scopes": scopes});
+                state
+                    .db
+                    .audit(
+                        "token.create",
+                        Some("admin-cli"),
+                        Some(&user),
+                        None,
+                        &detail,
+                    )
+                    .await?;
+                secret
             };
             println!("{token}");
         }
@@ -113,8 +136,67 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
             revoke_token(state, &user, &name).await?;
             println!("revoked");
         }
+        AdminCommand::SetPassword { username } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            set_password(state, &username, password.trim_end_matches(['\r', '\n'])).await?;
+            println!("password set for {username}");
+        }
+        AdminCommand::Invite { by, days } => {
+            println!("{}", invite(state, &by, days).await?);
+        }
     }
     Ok(())
+}
+
+/// Sets `username`'s password (checked like a new one in the browser).
+pub async fn set_password(state: &AppState, username: &str, password: &str) -> AdminResult<()> {
+    let user = state
+        .db
+        .user_by_name(username)
+        .await?
+        .ok_or("no such user")?;
+    crate::auth::password::check_new(password, username)?;
+    let owned = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&owned)).await?;
+    state.db.set_password(user.id, &hash).await?;
+    state
+        .db
+        .audit(
+            "password.set",
+            Some("admin-cli"),
+            Some(username),
+            None,
+            &serde_json::json!({}),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A one-time invitation code from administrator `by`, valid for `days`.
+pub async fn invite(state: &AppState, by: &str, days: i64) -> AdminResult<String> {
+    let admin = state.db.user_by_name(by).await?.ok_or("no such user")?;
+    if !admin.admin() {
+        return Err(format!("{by} is not an administrator").into());
+    }
+    let raw: [u8; 16] = rand::random();
+    let code = strata_lfs::lower_hex(&raw);
+    let hash = strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(code.as_bytes()));
+    state
+        .db
+        .create_invitation(&hash, admin.id, now() + days.clamp(1, 365) * 86400)
+        .await?;
+    state
+        .db
+        .audit(
+            "invitation.create",
+            Some(by),
+            None,
+            None,
+            &serde_json::json!({"days": days}),
+        )
+        .await?;
+    Ok(code)
 }
 
 /// Revokes `username`'s token `name`; every server sharing the database refuses it from now on.
@@ -127,6 +209,17 @@ pub async fn revoke_token(state: &AppState, username: &str, name: &str) -> Admin
     if !state.db.revoke_token(user.id, name).await? {
         return Err(format!("user {username} has no live token named {name:?}").into());
     }
+    let detail = serde_json::json!({"name": name});
+    state
+        .db
+        .audit(
+            "token.revoke",
+            Some("admin-cli"),
+            Some(username),
+            None,
+            &detail,
+        )
+        .await?;
     Ok(())
 }
 

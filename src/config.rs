@@ -55,6 +55,17 @@ pub enum StorageBackend {
     Azure,
 }
 
+/// Who may create an account through the sign-up page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    /// Anyone.
+    Open,
+    /// Whoever holds an invitation code (`strata admin invite`).
+    Invite,
+    /// Nobody: administrators create accounts with `strata admin create-user`.
+    Admin,
+}
+
 /// Settings shared by `serve` and `admin`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -167,6 +178,14 @@ pub struct Config {
     /// Largest JSON request body accepted, in bytes (more gives 413).
     #[arg(long, env = "STRATA_MAX_JSON_BODY", default_value_t = 4 * 1024 * 1024)]
     pub max_json_body: usize,
+
+    /// Who may sign up in the browser.
+    #[arg(long, env = "STRATA_SIGNUP", value_enum, default_value = "admin")]
+    pub signup: Signup,
+
+    /// How long a browser session lasts, in hours.
+    #[arg(long, env = "STRATA_SESSION_TTL_HOURS", default_value_t = 168)]
+    pub session_ttl_hours: u64,
 
     /// Largest object accepted, in bytes (0: no limit).
     #[arg(long, env = "STRATA_MAX_OBJECT_SIZE", default_value_t = 0)]

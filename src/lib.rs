@@ -5,6 +5,7 @@
 //! server on `127.0.0.1:0` the same way.
 
 pub mod admin;
+pub mod audit_api;
 pub mod auth;
 pub mod config;
 pub mod datasets;
@@ -19,6 +20,7 @@ pub mod request_ctx;
 pub mod router;
 pub mod state;
 pub mod storage;
+pub mod web;
 
 use std::future::Future;
 
@@ -34,7 +36,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let db = state.db.clone();
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
-    axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     db.close().await;

@@ -11,6 +11,7 @@ const RESERVED: &[&str] = &[
     "login",
     "logout",
     "settings",
+    "signup",
     "static",
     "ui",
 ];

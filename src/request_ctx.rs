@@ -11,6 +11,8 @@ use tracing::Instrument;
 pub struct RequestCtx {
     pub request_id: String,
     pub lfs: bool,
+    /// The peer's address (for throttling and the audit log).
+    pub ip: String,
 }
 
 tokio::task_local! {
@@ -32,14 +34,17 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let lfs = path.contains("/info/lfs") || path.starts_with("/_transfer/");
     let span =
         tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path);
-    req.extensions_mut().insert(RequestCtx {
-        request_id: request_id.clone(),
-        lfs,
-    });
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
     let ctx = RequestCtx {
         request_id: request_id.clone(),
         lfs,
+        ip,
     };
+    req.extensions_mut().insert(ctx.clone());
     async move {
         let started = std::time::Instant::now();
         let mut response = CTX.scope(ctx, next.run(req)).await;

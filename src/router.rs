@@ -10,11 +10,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{datasets_api, git_http, lfs_api, request_ctx};
+use crate::{audit_api, datasets_api, git_http, lfs_api, request_ctx, web};
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {
-    let (datasets, openapi) = datasets_api::router().split_for_parts();
+    let (api, openapi) = datasets_api::router()
+        .merge(audit_api::router())
+        .split_for_parts();
     // Generated from the handlers' annotations; serialised once.
     let openapi = openapi.to_json().unwrap_or_default();
     Router::new()
@@ -22,14 +24,17 @@ pub fn app(state: AppState) -> Router {
         .merge(lfs_api::router())
         // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
         .merge(git_http::router())
-        // Datasets: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …}
-        .merge(datasets)
+        // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
+        // /api/v1/audit
+        .merge(api)
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([("content-type", "application/json")], openapi) }),
         )
         // Public keys of the JWT signer
         .route("/.well-known/jwks.json", get(jwks))
+        // Account pages: /login, /logout, /signup, /settings…
+        .merge(web::router())
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(CatchPanicLayer::custom(|_| {

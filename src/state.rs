@@ -28,6 +28,10 @@ pub struct Settings {
     pub hooks_dir: std::path::PathBuf,
     pub hook_exe: std::path::PathBuf,
     pub database_url: String,
+    /// How long a browser session lasts, in seconds.
+    pub session_ttl_secs: i64,
+    /// Who may create an account in the browser.
+    pub signup: crate::config::Signup,
 }
 
 #[derive(Clone, FromRef)]
@@ -98,6 +102,8 @@ impl AppState {
                 hooks_dir,
                 hook_exe,
                 database_url,
+                session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
+                signup: config.signup,
             }),
             db,
             storage,

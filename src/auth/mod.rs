@@ -3,8 +3,10 @@
 //! is the one permission check every entry point uses.
 
 pub mod keys;
+pub mod password;
 pub mod pat;
 pub mod scope;
+pub mod session;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -150,7 +152,7 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Ok(Principal::Anonymous);
+            return from_session(parts, state).await;
         };
         let value = value
             .to_str()
@@ -177,6 +179,31 @@ impl FromRequestParts<AppState> for Principal {
         };
         authenticate(state, &secret).await
     }
+}
+
+/// A browser session (cookie): the user with all their rights. Writes must also carry the
+/// session's CSRF token in `X-CSRF-Token`, which another site cannot read or send.
+async fn from_session(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let Some((_, session)) = session::current(state, &parts.headers).await? else {
+        return Ok(Principal::Anonymous);
+    };
+    let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if !safe {
+        let sent = parts
+            .headers
+            .get(session::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !session::same_secret(sent, &session.csrf) {
+            return Err(ApiError::forbidden(
+                "a write with a session cookie needs the session's X-CSRF-Token",
+            ));
+        }
+    }
+    Ok(Principal::User {
+        user: session.user,
+        scopes: Scopes::parse("*").map_err(ApiError::internal)?,
+    })
 }
 
 /// Resolves a secret (personal access token or JWT) to a principal.

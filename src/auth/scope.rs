@@ -204,6 +204,11 @@ impl Scopes {
         self.0.iter().any(|s| s.allows(repo, oid, action))
     }
 
+    /// Whether these scopes are `*`: everything the token's user may do.
+    pub fn allows_everything(&self) -> bool {
+        self.0.iter().any(|s| s.target == Target::All)
+    }
+
     /// Whether some object of `repo` may be the subject of `action`.
     pub fn allows_some(&self, repo: &str, action: Action) -> bool {
         self.0.iter().any(|s| match &s.target {

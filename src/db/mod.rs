@@ -2,12 +2,14 @@
 //! Queries are written once, in the SQL both engines accept (`$n` placeholders, `RETURNING`,
 //! `ON CONFLICT`); each engine has its own migrations. Submodules group the queries by table.
 
+mod accounts;
 mod locks;
 mod objects;
 mod repos;
 mod tokens;
 mod users;
 
+pub use accounts::{AuditEntry, SessionRow};
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use repos::{Repo, Visibility};
 pub use tokens::TokenRow;

@@ -98,4 +98,17 @@ impl Db {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    /// A user's tokens that are neither revoked nor expired, newest first.
+    pub async fn live_tokens_of(&self, user_id: i64) -> Result<Vec<TokenRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, user_id, name, scopes, expires_at, revoked_at, created_at FROM access_tokens
+             WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+             ORDER BY id DESC",
+        )
+        .bind(user_id)
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await
+    }
 }

@@ -48,4 +48,13 @@ impl Db {
             .fetch_optional(&self.pool)
             .await
     }
+
+    /// Deletes a user who owns nothing yet (undoing a sign-up that lost a race for its invitation).
+    pub async fn delete_user(&self, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -1,0 +1,71 @@
+//! Passwords: argon2id (the argon2 crate's defaults, which follow OWASP's recommendation),
+//! stored as PHC strings. Verifying an unknown user costs the same as a known one, so response
+//! times do not tell which usernames exist.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+pub const MIN_LEN: usize = 10;
+pub const MAX_LEN: usize = 1024;
+
+/// Why a new password is refused.
+pub fn check_new(password: &str, username: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_LEN {
+        return Err(format!("use at least {MIN_LEN} characters"));
+    }
+    if password.len() > MAX_LEN {
+        return Err(format!("use at most {MAX_LEN} bytes"));
+    }
+    if password.eq_ignore_ascii_case(username) {
+        return Err("the password must not be the username".into());
+    }
+    Ok(())
+}
+
+/// The PHC string of `password` with a fresh salt (CPU-heavy: call off the async threads).
+pub fn hash(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `password` matches `stored`; with `None`, does the same work against a dummy hash and
+/// says no.
+pub fn verify(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash("strata-dummy-password-for-timing"));
+    let (phc, real) = match stored {
+        Some(s) => (s, true),
+        None => (dummy.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    ok && real
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_refuse() {
+        let h = hash("correct horse battery");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("correct horse battery", Some(&h)));
+        assert!(!verify("wrong horse battery", Some(&h)));
+        assert!(!verify("correct horse battery", None));
+        assert!(!verify("x", Some("not a phc string")));
+        assert!(check_new("short", "bob").is_err());
+        assert!(check_new("bobbobbobbob", "BOBBOBBOBBOB").is_err());
+        assert!(check_new("a long enough one", "bob").is_ok());
+    }
+}

@@ -1,0 +1,278 @@
+//! The signed-in user's settings: change the password (which ends their other sessions), and
+//! create, list and revoke personal access tokens (a new token is shown once).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::login::audit;
+use super::{error_page, esc, page, read_form, see_other};
+use crate::auth::{password, session};
+use crate::db::SessionRow;
+use crate::error::{ApiError, ApiResult};
+use crate::lfs_api::rfc3339;
+use crate::request_ctx;
+use crate::state::AppState;
+
+/// The session of a settings request, or a redirect to the login page.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<Result<(String, SessionRow), Response>> {
+    Ok(match session::current(state, headers).await? {
+        Some(s) => Ok(s),
+        None => Err(see_other("/login", &[])),
+    })
+}
+
+async fn render(state: &AppState, s: &SessionRow, notice: &str) -> ApiResult<String> {
+    let csrf = &s.csrf;
+    let tokens = state.db.live_tokens_of(s.user.id).await?;
+    let rows: String = tokens
+        .iter()
+        .map(|t| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/settings/tokens/revoke\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"name\" value=\"{}\">\
+                 <button type=\"submit\">Revoke</button></form></td></tr>",
+                esc(&t.name),
+                esc(&t.scopes),
+                rfc3339(t.created_at),
+                t.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+                esc(&t.name)
+            )
+        })
+        .collect();
+    Ok(format!(
+        "{notice}<p>Signed in as <strong>{user}</strong>{email}.</p>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Log out</button></form>\
+         <h2>Personal access tokens</h2>\
+         <p>Use one as the password of git and git-lfs, or as a Bearer token for the API.</p>\
+         <table><tr><th>Name</th><th>Scopes</th><th>Created</th><th>Expires</th><th></th></tr>{rows}</table>\
+         <form method=\"post\" action=\"/settings/tokens\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>Name <input name=\"name\" required maxlength=\"64\"></label>\
+         <label>Scopes <input name=\"scopes\" value=\"*\" required></label>\
+         <label>Expires in days (empty: never) <input name=\"expires_in_days\" inputmode=\"numeric\"></label>\
+         <button type=\"submit\">Create token</button></form>\
+         <h2>Password</h2>\
+         <form method=\"post\" action=\"/settings/password\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>Current password <input name=\"current\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <label>New password <input name=\"new\" type=\"password\" autocomplete=\"new-password\" required></label>\
+         <label>New password again <input name=\"new2\" type=\"password\" autocomplete=\"new-password\" required></label>\
+         <button type=\"submit\">Change password</button></form>",
+        user = esc(&s.user.username),
+        email = s
+            .user
+            .email
+            .as_deref()
+            .map(|e| format!(" ({})", esc(e)))
+            .unwrap_or_default(),
+    ))
+}
+
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let (_, s) = match signed_in(&state, &headers).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    Ok(page(
+        StatusCode::OK,
+        "Settings",
+        &render(&state, &s, "").await?,
+    ))
+}
+
+/// The settings page again, with what was wrong.
+async fn refused(
+    state: &AppState,
+    s: &SessionRow,
+    status: StatusCode,
+    message: &str,
+) -> ApiResult<Response> {
+    let html = render(state, s, "").await?;
+    Ok(error_page(status, "Settings", message, &html))
+}
+
+fn check_csrf(sent: &str, s: &SessionRow) -> ApiResult<()> {
+    if session::same_secret(sent, &s.csrf) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("missing or wrong CSRF token"))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+    new2: String,
+}
+
+pub async fn password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (id_hash, s) = match signed_in(&state, &headers).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form: PasswordForm = read_form(body).await?;
+    check_csrf(&form.csrf, &s)?;
+    let stored = state
+        .db
+        .user_with_password(&s.user.username)
+        .await?
+        .and_then(|(_, h)| h);
+    let typed = form.current.clone();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref()))
+        .await
+        .map_err(ApiError::internal)?;
+    if !ok {
+        return refused(
+            &state,
+            &s,
+            StatusCode::FORBIDDEN,
+            "The current password is wrong.",
+        )
+        .await;
+    }
+    if let Err(e) = password::check_new(&form.new, &s.user.username) {
+        return refused(
+            &state,
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("New password: {e}."),
+        )
+        .await;
+    }
+    if form.new != form.new2 {
+        return refused(
+            &state,
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The two new passwords differ.",
+        )
+        .await;
+    }
+    let new = form.new.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
+        .await
+        .map_err(ApiError::internal)?;
+    state.db.set_password(s.user.id, &hash).await?;
+    state.db.delete_other_sessions(s.user.id, &id_hash).await?;
+    let ip = request_ctx::current().ip;
+    let who = s.user.username.as_str();
+    audit(&state, "password.change", Some(who), Some(who), &ip).await?;
+    let notice = "<p role=\"status\">Password changed. Your other sessions were ended.</p>";
+    Ok(page(
+        StatusCode::OK,
+        "Settings",
+        &render(&state, &s, notice).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    scopes: String,
+    #[serde(default)]
+    expires_in_days: String,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (_, s) = match signed_in(&state, &headers).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form: TokenForm = read_form(body).await?;
+    check_csrf(&form.csrf, &s)?;
+    let days = match form.expires_in_days.trim() {
+        "" => None,
+        d => match d.parse::<i64>() {
+            Ok(n) if (1..=3650).contains(&n) => Some(n),
+            _ => {
+                let msg = "Expiry must be a whole number of days from 1 to 3650.";
+                return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, msg).await;
+            }
+        },
+    };
+    let name = form.name.trim();
+    let created =
+        crate::admin::create_token(&state, &s.user.username, name, form.scopes.trim(), days).await;
+    let secret = match created {
+        Ok(secret) => secret,
+        Err(e) => {
+            let msg = e.to_string();
+            return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &msg).await;
+        }
+    };
+    let ip = request_ctx::current().ip;
+    let who = s.user.username.as_str();
+    state
+        .db
+        .audit(
+            "token.create",
+            Some(who),
+            Some(who),
+            Some(&ip),
+            &serde_json::json!({"name": name}),
+        )
+        .await?;
+    let notice = format!(
+        "<p role=\"status\">New token <strong>{}</strong>, shown only this once:</p><p class=\"secret\" id=\"new-token\">{}</p>",
+        esc(name),
+        esc(&secret)
+    );
+    Ok(page(
+        StatusCode::OK,
+        "Settings",
+        &render(&state, &s, &notice).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (_, s) = match signed_in(&state, &headers).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form: RevokeForm = read_form(body).await?;
+    check_csrf(&form.csrf, &s)?;
+    if state.db.revoke_token(s.user.id, &form.name).await? {
+        let ip = request_ctx::current().ip;
+        let who = s.user.username.as_str();
+        state
+            .db
+            .audit(
+                "token.revoke",
+                Some(who),
+                Some(who),
+                Some(&ip),
+                &serde_json::json!({"name": form.name}),
+            )
+            .await?;
+    }
+    Ok(see_other("/settings", &[]))
+}
