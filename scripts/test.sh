@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests against SQLite, then the integration tests
-# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL and Node.js from
-# Debian's packages when they are missing (as root), or says what to install; Azurite (the Azure
-# Storage emulator) from npm, and the Frictionless validator and an OpenAPI validator from PyPI,
-# into target/test-tools.
+# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL, Node.js and
+# headless Chromium with chromedriver from Debian's packages when they are missing (as root), or
+# says what to install; Azurite (the Azure Storage emulator) from npm, and the Frictionless
+# validator and an OpenAPI validator from PyPI, into target/test-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"
