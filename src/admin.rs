@@ -230,6 +230,9 @@ pub async fn create_user(
     admin: bool,
 ) -> AdminResult<User> {
     names::check_namespace(username)?;
+    if state.db.org_by_name(username).await?.is_some() {
+        return Err(format!("the namespace {username} is an organisation").into());
+    }
     state
         .db
         .create_user(username, email, admin)

@@ -10,12 +10,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{audit_api, datasets_api, git_http, lfs_api, request_ctx, web};
+use crate::{audit_api, datasets_api, git_http, lfs_api, orgs_api, request_ctx, web};
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = datasets_api::router()
         .merge(audit_api::router())
+        .merge(orgs_api::router())
         .split_for_parts();
     // Generated from the handlers' annotations; serialised once.
     let openapi = openapi.to_json().unwrap_or_default();
@@ -25,7 +26,7 @@ pub fn app(state: AppState) -> Router {
         // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
         .merge(git_http::router())
         // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
-        // /api/v1/audit
+        // /api/v1/audit, /api/v1/orgs/…, /api/v1/users/{user}/role
         .merge(api)
         .route(
             "/api/v1/openapi.json",

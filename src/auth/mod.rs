@@ -2,6 +2,7 @@
 //! (HTTP Basic with a personal access token or a JWT as password, or `Bearer`); [`Principal::can`]
 //! is the one permission check every entry point uses.
 
+pub mod access;
 pub mod keys;
 pub mod password;
 pub mod pat;
@@ -14,9 +15,10 @@ use axum::http::request::Parts;
 use base64::Engine;
 use strata_lfs::Oid;
 
-use crate::db::{Repo, User};
+use crate::db::User;
 use crate::error::ApiError;
 use crate::state::AppState;
+pub use access::{Authorized, Role};
 pub use scope::{Action, Scopes};
 
 /// The caller of a request.
@@ -58,24 +60,13 @@ impl Principal {
         }
     }
 
-    /// The most a user may do to a repository by who they are.
-    fn user_rights(user: &User, repo: &Repo) -> Option<Action> {
-        if user.admin() || repo.owner_id == user.id {
-            Some(Action::Admin)
-        } else if repo.is_public() {
-            Some(Action::Read)
-        } else {
-            None
-        }
-    }
-
     /// The permission check: may this caller do `action` to `repo`, or to its object `oid`?
-    pub fn can(&self, repo: &Repo, oid: Option<&Oid>, action: Action) -> bool {
+    pub fn can(&self, repo: &Authorized, oid: Option<&Oid>, action: Action) -> bool {
         let public_read = repo.is_public() && action == Action::Read;
         match self {
             Principal::Anonymous => public_read,
-            Principal::User { user, scopes } => {
-                Self::user_rights(user, repo).is_some_and(|r| r.covers(action))
+            Principal::User { scopes, .. } => {
+                repo.user_grant.is_some_and(|r| r.covers(action))
                     && scopes.allows(&repo.path(), oid, action)
             }
             Principal::Jwt { scopes, .. } => {
@@ -85,12 +76,12 @@ impl Principal {
     }
 
     /// Whether the caller may do `action` to at least some object of `repo`.
-    pub fn can_some(&self, repo: &Repo, action: Action) -> bool {
+    pub fn can_some(&self, repo: &Authorized, action: Action) -> bool {
         let public_read = repo.is_public() && action == Action::Read;
         match self {
             Principal::Anonymous => public_read,
-            Principal::User { user, scopes } => {
-                Self::user_rights(user, repo).is_some_and(|r| r.covers(action))
+            Principal::User { scopes, .. } => {
+                repo.user_grant.is_some_and(|r| r.covers(action))
                     && scopes.allows_some(&repo.path(), action)
             }
             Principal::Jwt { scopes, .. } => {
@@ -110,7 +101,7 @@ pub async fn authorize_repo(
     ns: &str,
     name: &str,
     action: Action,
-) -> Result<Repo, ApiError> {
+) -> Result<Authorized, ApiError> {
     let denied = |found: bool| {
         if who.is_anonymous() {
             ApiError::unauthorized("authentication required")
@@ -126,6 +117,11 @@ pub async fn authorize_repo(
     let Some(repo) = state.db.repo_by_path(ns, name).await? else {
         return Err(denied(false));
     };
+    let user_grant = match who {
+        Principal::User { user, .. } => access::user_grant(&state.db, user, &repo).await?,
+        _ => None,
+    };
+    let repo = Authorized { repo, user_grant };
     if who.can_some(&repo, action) {
         Ok(repo)
     } else {

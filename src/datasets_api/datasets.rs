@@ -14,7 +14,7 @@ use strata_metastore::{Package, WriteMeta};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Principal, Role};
 use crate::datasets::{self, author, git, lfs_url, CreateError};
 use crate::db::{Repo, Visibility};
 use crate::error::{ApiError, ApiResult};
@@ -64,9 +64,15 @@ pub async fn create(
     names::check_namespace(&req.namespace).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     names::check("dataset name", &req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let path = format!("{}/{}", req.namespace, req.name);
-    if !(user.admin() || user.username == req.namespace)
-        || !scopes.allows(&path, None, Action::Admin)
-    {
+    if !Role::of(user).can_create_datasets() {
+        return Err(ApiError::forbidden("your role may not create datasets"));
+    }
+    let own = user.username == req.namespace;
+    let in_org = match state.db.org_by_name(&req.namespace).await? {
+        Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
+        None => false,
+    };
+    if !(user.admin() || own || in_org) || !scopes.allows(&path, None, Action::Admin) {
         return Err(ApiError::forbidden(format!(
             "you may not create datasets in {}",
             req.namespace
@@ -88,13 +94,13 @@ pub async fn create(
             "a new dataset starts without resources: upload their objects to it, then add them",
         ));
     }
+    // The namespace's user owns the dataset; in an organisation, whoever creates it.
     let owner = match state.db.user_by_name(&req.namespace).await? {
         Some(owner) => owner,
+        None if in_org || user.admin() => user.clone(),
         None => {
-            return Err(ApiError::unprocessable(format!(
-                "no user named {}",
-                req.namespace
-            )))
+            let ns = &req.namespace;
+            return Err(ApiError::unprocessable(format!("no namespace {ns}")));
         }
     };
     let repo = datasets::create(&state, &req.namespace, &req.name, owner.id, visibility)

@@ -78,7 +78,7 @@ async fn dataset(
     name: &str,
     action: Action,
 ) -> ApiResult<Repo> {
-    authorize_repo(state, who, ns, name, action).await
+    Ok(authorize_repo(state, who, ns, name, action).await?.repo)
 }
 
 /// Owned `{ns}/{name}`, to move into blocking git work.

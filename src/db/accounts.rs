@@ -31,6 +31,7 @@ struct SessionJoin {
     username: String,
     email: Option<String>,
     is_admin: i64,
+    role: String,
     created_at: i64,
 }
 
@@ -81,7 +82,7 @@ impl Db {
     /// The live (unexpired) session with this hash.
     pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
         let row: Option<SessionJoin> = sqlx::query_as(
-            "SELECT s.csrf, s.expires_at, u.id, u.username, u.email, u.is_admin, u.created_at
+            "SELECT s.csrf, s.expires_at, u.id, u.username, u.email, u.is_admin, u.created_at, u.role
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
@@ -95,6 +96,7 @@ impl Db {
                 username: r.username,
                 email: r.email,
                 is_admin: r.is_admin,
+                role: r.role,
                 created_at: r.created_at,
             },
             csrf: r.csrf,

@@ -5,12 +5,14 @@
 mod accounts;
 mod locks;
 mod objects;
+mod orgs;
 mod repos;
 mod tokens;
 mod users;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use locks::{LockFilter, LockRow, NewLock};
+pub use orgs::Org;
 pub use repos::{Repo, Visibility};
 pub use tokens::TokenRow;
 pub use users::User;

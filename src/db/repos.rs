@@ -4,7 +4,11 @@ use super::{now, Db};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
+    /// Anyone may read, signed in or not.
     Public,
+    /// Every signed-in user may read.
+    Internal,
+    /// Only those with a grant may read.
     Private,
 }
 
@@ -12,6 +16,7 @@ impl Visibility {
     pub fn as_str(self) -> &'static str {
         match self {
             Visibility::Public => "public",
+            Visibility::Internal => "internal",
             Visibility::Private => "private",
         }
     }
@@ -22,9 +27,10 @@ impl std::str::FromStr for Visibility {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "public" => Ok(Visibility::Public),
+            "internal" => Ok(Visibility::Internal),
             "private" => Ok(Visibility::Private),
             other => Err(format!(
-                "unknown visibility {other:?}: use public or private"
+                "unknown visibility {other:?}: use public, internal or private"
             )),
         }
     }
@@ -49,9 +55,22 @@ impl Repo {
     pub fn is_public(&self) -> bool {
         self.visibility == Visibility::Public.as_str()
     }
+
+    pub fn is_internal(&self) -> bool {
+        self.visibility == Visibility::Internal.as_str()
+    }
 }
 
-const COLUMNS: &str = "id, namespace, name, owner_id, visibility, created_at";
+/// `internal` is stored as the `internal` flag (see migration 0003); rows read as one string.
+const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at";
+
+/// What the `visibility` column holds: internal datasets are `private` plus the flag.
+fn stored(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Internal => Visibility::Private.as_str(),
+        v => v.as_str(),
+    }
+}
 
 impl Db {
     pub async fn create_repo(
@@ -62,12 +81,13 @@ impl Db {
         visibility: Visibility,
     ) -> Result<Repo, sqlx::Error> {
         sqlx::query_as(&format!(
-            "INSERT INTO repos (namespace, name, owner_id, visibility, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+            "INSERT INTO repos (namespace, name, owner_id, visibility, internal, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
         .bind(namespace)
         .bind(name)
         .bind(owner_id)
-        .bind(visibility.as_str())
+        .bind(stored(visibility))
+        .bind((visibility == Visibility::Internal) as i64)
         .bind(now())
         .fetch_one(&self.pool)
         .await
@@ -103,5 +123,15 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await
+    }
+
+    pub async fn set_visibility(&self, id: i64, visibility: Visibility) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE repos SET visibility = $1, internal = $2 WHERE id = $3")
+            .bind(stored(visibility))
+            .bind((visibility == Visibility::Internal) as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -26,6 +26,7 @@ struct LiveTokenRow {
     username: String,
     email: Option<String>,
     is_admin: i64,
+    role: String,
     user_created_at: i64,
 }
 
@@ -59,7 +60,7 @@ impl Db {
         // One query for both: this runs on every authenticated request.
         let row: Option<LiveTokenRow> = sqlx::query_as(
             "SELECT t.id, t.user_id, t.name, t.scopes, t.expires_at, t.revoked_at, t.created_at,
-                    u.username, u.email, u.is_admin, u.created_at AS user_created_at
+                    u.username, u.email, u.is_admin, u.created_at AS user_created_at, u.role
              FROM access_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
@@ -73,6 +74,7 @@ impl Db {
                 username: r.username,
                 email: r.email,
                 is_admin: r.is_admin,
+                role: r.role,
                 created_at: r.user_created_at,
             };
             let token = TokenRow {

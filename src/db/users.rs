@@ -9,15 +9,17 @@ pub struct User {
     pub email: Option<String>,
     pub is_admin: i64,
     pub created_at: i64,
+    /// Platform role: admin, engineer, scientist, analyst or viewer (see `auth::access`).
+    pub role: String,
 }
 
 impl User {
     pub fn admin(&self) -> bool {
-        self.is_admin != 0
+        self.is_admin != 0 || self.role == "admin"
     }
 }
 
-const COLUMNS: &str = "id, username, email, is_admin, created_at";
+const COLUMNS: &str = "id, username, email, is_admin, created_at, role";
 
 impl Db {
     pub async fn create_user(
@@ -26,11 +28,13 @@ impl Db {
         email: Option<&str>,
         admin: bool,
     ) -> Result<User, sqlx::Error> {
-        sqlx::query_as(&format!("INSERT INTO users (username, email, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"))
+        let role = if admin { "admin" } else { "scientist" };
+        sqlx::query_as(&format!("INSERT INTO users (username, email, is_admin, created_at, role) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"))
             .bind(username)
             .bind(email)
             .bind(admin as i64)
             .bind(now())
+            .bind(role)
             .fetch_one(&self.pool)
             .await
     }
@@ -56,5 +60,39 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Sets a user's platform role (`admin` also sets the legacy admin flag).
+    pub async fn set_role(&self, user_id: i64, role: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE users SET role = $1, is_admin = $2 WHERE id = $3")
+            .bind(role)
+            .bind((role == "admin") as i64)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A user's role in the organisation named `org` (if it is one) and their best collaborator
+    /// permission on repository `repo_id` (3 admin, 2 write, 1 read), directly or through a team.
+    pub async fn memberships(
+        &self,
+        user_id: i64,
+        org: &str,
+        repo_id: i64,
+    ) -> Result<(Option<String>, Option<i64>), sqlx::Error> {
+        sqlx::query_as(
+            "SELECT
+               (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id
+                 WHERE o.name = $1 AND m.user_id = $2) AS org_role,
+               (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT)
+                 FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id
+                 WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)) AS collab",
+        )
+        .bind(org)
+        .bind(user_id)
+        .bind(repo_id)
+        .fetch_one(&self.pool)
+        .await
     }
 }

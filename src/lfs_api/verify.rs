@@ -75,7 +75,7 @@ pub async fn verify(
                 "your token does not grant verify on this object",
             ));
         }
-        repo
+        repo.repo
     };
 
     let not_uploaded = || ApiError::not_found(format!("object {oid} was not uploaded to {path}"));

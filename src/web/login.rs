@@ -233,6 +233,9 @@ pub async fn signup(
     if let Err(e) = crate::names::check_namespace(&username) {
         return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()));
     }
+    if state.db.org_by_name(&username).await?.is_some() {
+        return Ok(again(StatusCode::CONFLICT, "That username is taken."));
+    }
     if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
         return Ok(again(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,134 @@
+//! Platform roles and what a signed-in user may do to a dataset: the grant every entry point
+//! (git, LFS, REST, pages) checks through [`super::Principal::can`].
+//!
+//! | role      | create datasets | write | read | manage members | manage apps | administer |
+//! |-----------|-----------------|-------|------|----------------|-------------|------------|
+//! | admin     | yes             | yes   | yes  | yes            | yes         | everything |
+//! | engineer  | yes             | yes   | yes  | yes            | yes         | own and granted datasets |
+//! | scientist | yes             | yes   | yes  | no             | no          | own and granted datasets |
+//! | analyst   | no              | where granted | yes | no       | no          | no |
+//! | viewer    | no              | no    | yes  | no             | no          | no |
+//!
+//! A user's grant on a dataset is the highest of: administer for its owner, for the owners of its
+//! organisation and for site admins; read for members of its organisation; what its collaborators
+//! list gives them directly or through a team; read on `public` and `internal` datasets. A viewer's
+//! grant is capped at read, and an analyst never administers.
+
+use std::ops::Deref;
+
+use crate::db::{Db, Repo, User};
+
+use super::Action;
+
+/// A platform role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Engineer,
+    Scientist,
+    Analyst,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [&'static str; 5] = ["admin", "engineer", "scientist", "analyst", "viewer"];
+
+    pub fn of(user: &User) -> Role {
+        if user.admin() {
+            return Role::Admin;
+        }
+        match user.role.as_str() {
+            "engineer" => Role::Engineer,
+            "analyst" => Role::Analyst,
+            "viewer" => Role::Viewer,
+            _ => Role::Scientist,
+        }
+    }
+
+    pub fn can_create_datasets(self) -> bool {
+        matches!(self, Role::Admin | Role::Engineer | Role::Scientist)
+    }
+
+    pub fn can_manage_members(self) -> bool {
+        matches!(self, Role::Admin | Role::Engineer)
+    }
+
+    pub fn can_manage_apps(self) -> bool {
+        matches!(self, Role::Admin | Role::Engineer)
+    }
+
+    /// The most this role may do to any one dataset, whatever the grant.
+    fn cap(self) -> Action {
+        match self {
+            Role::Admin | Role::Engineer | Role::Scientist => Action::Admin,
+            Role::Analyst => Action::Write,
+            Role::Viewer => Action::Read,
+        }
+    }
+}
+
+/// A repository looked up for a caller, with what that caller's user may do to it.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    pub repo: Repo,
+    /// For a signed-in user: their grant (before token scopes narrow it).
+    pub(super) user_grant: Option<Action>,
+}
+
+impl Deref for Authorized {
+    type Target = Repo;
+    fn deref(&self) -> &Repo {
+        &self.repo
+    }
+}
+
+fn rank(a: Action) -> u8 {
+    match a {
+        Action::Read | Action::Verify => 1,
+        Action::Write => 2,
+        Action::Admin => 3,
+    }
+}
+
+fn max(a: Option<Action>, b: Option<Action>) -> Option<Action> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if rank(x) >= rank(y) { x } else { y }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// What `user` may do to `repo`.
+pub async fn user_grant(db: &Db, user: &User, repo: &Repo) -> Result<Option<Action>, sqlx::Error> {
+    let role = Role::of(user);
+    if role == Role::Admin {
+        return Ok(Some(Action::Admin));
+    }
+    let mut grant = if repo.owner_id == user.id {
+        Some(Action::Admin)
+    } else {
+        let (org_role, collab) = db.memberships(user.id, &repo.namespace, repo.id).await?;
+        let from_org = match org_role.as_deref() {
+            Some("owner") => Some(Action::Admin),
+            Some(_) => Some(Action::Read),
+            None => None,
+        };
+        let from_collab = match collab {
+            Some(3) => Some(Action::Admin),
+            Some(2) => Some(Action::Write),
+            Some(_) => Some(Action::Read),
+            None => None,
+        };
+        max(from_org, from_collab)
+    };
+    if repo.is_public() || repo.is_internal() {
+        grant = max(grant, Some(Action::Read));
+    }
+    Ok(grant.map(|g| {
+        if rank(g) > rank(role.cap()) {
+            role.cap()
+        } else {
+            g
+        }
+    }))
+}

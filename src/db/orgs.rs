@@ -1,0 +1,214 @@
+//! Organisations (namespaces shared with users), their members and teams, and the collaborators
+//! of datasets (users or teams, with read, write or admin).
+
+use super::{now, Db};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Org {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+impl Db {
+    pub async fn create_org(&self, name: &str, owner_id: i64) -> Result<Org, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let org: Org = sqlx::query_as(
+            "INSERT INTO orgs (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at",
+        )
+        .bind(name)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'owner')")
+            .bind(org.id)
+            .bind(owner_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> Result<Option<Org>, sqlx::Error> {
+        sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// `(username, role)` of every member, owners first.
+    pub async fn org_members(&self, org_id: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT u.username, m.role FROM org_members m JOIN users u ON u.id = m.user_id
+             WHERE m.org_id = $1 ORDER BY m.role DESC, u.username",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn set_org_member(
+        &self,
+        org_id: i64,
+        user_id: i64,
+        role: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a member (and their team memberships in the organisation).
+    pub async fn remove_org_member(&self, org_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE org_id = $2)",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn owner_count(&self, org_id: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn create_team(&self, org_id: i64, name: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("INSERT INTO teams (org_id, name) VALUES ($1, $2) RETURNING id")
+            .bind(org_id)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn team_id(&self, org_id: i64, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT id FROM teams WHERE org_id = $1 AND name = $2")
+            .bind(org_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// `(team, username)` pairs of an organisation's teams (teams without members appear with
+    /// no username).
+    pub async fn teams(&self, org_id: i64) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT t.name, u.username FROM teams t
+             LEFT JOIN team_members tm ON tm.team_id = t.id LEFT JOIN users u ON u.id = tm.user_id
+             WHERE t.org_id = $1 ORDER BY t.name, u.username",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn add_team_member(&self, team_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT (team_id, user_id) DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_team_member(
+        &self,
+        team_id: i64,
+        user_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives a user (or with `team`, a team) `permission` on a repository, replacing what it had.
+    pub async fn set_collaborator(
+        &self,
+        repo_id: i64,
+        user_id: Option<i64>,
+        team_id: Option<i64>,
+        permission: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM collaborators WHERE repo_id = $1 AND (user_id = $2 OR team_id = $3)",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .bind(team_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO collaborators (repo_id, user_id, team_id, permission) VALUES ($1, $2, $3, $4)")
+            .bind(repo_id)
+            .bind(user_id)
+            .bind(team_id)
+            .bind(permission)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn remove_collaborator(
+        &self,
+        repo_id: i64,
+        user_id: Option<i64>,
+        team_id: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM collaborators WHERE repo_id = $1 AND (user_id = $2 OR team_id = $3)",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .bind(team_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// `(kind, name, permission)` of a repository's collaborators; kind is `user` or `team`.
+    pub async fn collaborators(
+        &self,
+        repo_id: i64,
+    ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT CASE WHEN c.user_id IS NULL THEN 'team' ELSE 'user' END AS kind,
+                    COALESCE(u.username, t.name) AS name, c.permission
+             FROM collaborators c LEFT JOIN users u ON u.id = c.user_id LEFT JOIN teams t ON t.id = c.team_id
+             WHERE c.repo_id = $1 ORDER BY kind DESC, name",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+}

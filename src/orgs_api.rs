@@ -1,0 +1,631 @@
+//! Organisations, teams, platform roles and dataset collaborators over REST:
+//! `/api/v1/orgs/{org}…`, `/api/v1/users/{user}/role`, and
+//! `/api/v1/datasets/{ns}/{name}/{collaborators, visibility}`. Every change is in the audit log.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{authorize_repo, Action, Principal, Role};
+use crate::datasets_api::ErrorBody;
+use crate::db::{is_unique_violation, Org, User, Visibility};
+use crate::error::{ApiError, ApiResult};
+use crate::lfs_api::read_json;
+use crate::request_ctx;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_org))
+        .routes(routes!(read_org))
+        .routes(routes!(set_member, remove_member))
+        .routes(routes!(create_team))
+        .routes(routes!(add_team_member, remove_team_member))
+        .routes(routes!(set_role))
+        .routes(routes!(list_collaborators))
+        .routes(routes!(set_collaborator, remove_collaborator))
+        .routes(routes!(set_visibility))
+}
+
+/// The signed-in user behind a request with a full-rights credential (no narrowing scopes).
+fn signed_in(who: &Principal) -> ApiResult<&User> {
+    match who {
+        Principal::User { user, scopes } if scopes.allows_everything() => Ok(user),
+        Principal::Anonymous => Err(ApiError::unauthorized("authentication required")),
+        _ => Err(ApiError::forbidden(
+            "this needs a personal access token with the * scope or a session",
+        )),
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    event: &str,
+    actor: &User,
+    subject: &str,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    let ip = request_ctx::current().ip;
+    state
+        .db
+        .audit(
+            event,
+            Some(&actor.username),
+            Some(subject),
+            Some(&ip),
+            &detail,
+        )
+        .await?;
+    Ok(())
+}
+
+async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
+    state
+        .db
+        .org_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("organisation {name} not found")))
+}
+
+/// The organisation, if `user` owns it (or is a site admin).
+async fn owned_org(state: &AppState, user: &User, name: &str) -> ApiResult<Org> {
+    let org = org_named(state, name).await?;
+    let role = state.db.org_role(org.id, user.id).await?;
+    if user.admin() || role.as_deref() == Some("owner") {
+        Ok(org)
+    } else {
+        Err(ApiError::forbidden(format!(
+            "only owners of {name} may change it"
+        )))
+    }
+}
+
+async fn user_named(state: &AppState, name: &str) -> ApiResult<User> {
+    state
+        .db
+        .user_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {name} not found")))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    /// The organisation's name, which is also its namespace.
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Member {
+    username: String,
+    /// `owner` or `member`.
+    role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamView {
+    name: String,
+    members: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgView {
+    name: String,
+    members: Vec<Member>,
+    teams: Vec<TeamView>,
+}
+
+async fn org_view(state: &AppState, org: &Org) -> ApiResult<OrgView> {
+    let members = state
+        .db
+        .org_members(org.id)
+        .await?
+        .into_iter()
+        .map(|(username, role)| Member { username, role })
+        .collect();
+    let mut teams: Vec<TeamView> = Vec::new();
+    for (team, member) in state.db.teams(org.id).await? {
+        if teams.last().is_none_or(|t| t.name != team) {
+            teams.push(TeamView {
+                name: team,
+                members: Vec::new(),
+            });
+        }
+        if let (Some(t), Some(m)) = (teams.last_mut(), member) {
+            t.members.push(m);
+        }
+    }
+    Ok(OrgView {
+        name: org.name.clone(),
+        members,
+        teams,
+    })
+}
+
+/// Creates an organisation owned by the caller (engineers and admins).
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = NewOrg,
+    responses((status = 201, description = "Created", body = OrgView),
+        (status = 403, description = "Your role may not manage members", body = ErrorBody),
+        (status = 409, description = "The namespace is taken", body = ErrorBody),
+        (status = 422, description = "Invalid name", body = ErrorBody)))]
+pub async fn create_org(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<OrgView>)> {
+    let user = signed_in(&who)?;
+    let req: NewOrg = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !Role::of(user).can_manage_members() {
+        return Err(ApiError::forbidden(
+            "only engineers and admins create organisations",
+        ));
+    }
+    crate::names::check_namespace(&req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    if state.db.user_by_name(&req.name).await?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "the namespace {} is taken",
+            req.name
+        )));
+    }
+    let org = match state.db.create_org(&req.name, user.id).await {
+        Ok(org) => org,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::conflict(format!(
+                "the namespace {} is taken",
+                req.name
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit(&state, "org.create", user, &org.name, json!({})).await?;
+    Ok((StatusCode::CREATED, Json(org_view(&state, &org).await?)))
+}
+
+/// An organisation with its members and teams (for signed-in users).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs", params(("org" = String, Path)),
+    responses((status = 200, description = "OK", body = OrgView),
+        (status = 401, description = "Authentication required", body = ErrorBody),
+        (status = 404, description = "No such organisation", body = ErrorBody)))]
+pub async fn read_org(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Principal,
+) -> ApiResult<Json<OrgView>> {
+    if who.is_anonymous() {
+        return Err(ApiError::unauthorized("authentication required"));
+    }
+    let org = org_named(&state, &org).await?;
+    Ok(Json(org_view(&state, &org).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    /// `owner` or `member`.
+    role: String,
+}
+
+/// Adds a member or changes their role (organisation owners).
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("user" = String, Path)), request_body = MemberRole,
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such organisation or user", body = ErrorBody),
+        (status = 422, description = "Invalid role, or the last owner", body = ErrorBody)))]
+pub async fn set_member(
+    State(state): State<AppState>,
+    Path((org, member)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let user = signed_in(&who)?;
+    let req: MemberRole = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !["owner", "member"].contains(&req.role.as_str()) {
+        return Err(ApiError::unprocessable("role must be owner or member"));
+    }
+    let org = owned_org(&state, user, &org).await?;
+    let target = user_named(&state, &member).await?;
+    let current = state.db.org_role(org.id, target.id).await?;
+    if current.as_deref() == Some("owner")
+        && req.role != "owner"
+        && state.db.owner_count(org.id).await? == 1
+    {
+        return Err(ApiError::unprocessable(
+            "an organisation keeps at least one owner",
+        ));
+    }
+    state
+        .db
+        .set_org_member(org.id, target.id, &req.role)
+        .await?;
+    audit(
+        &state,
+        "org.member.set",
+        user,
+        &format!("{}/{}", org.name, target.username),
+        json!({"role": req.role}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a member (organisation owners).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such member", body = ErrorBody),
+        (status = 422, description = "The last owner", body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Path((org, member)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = signed_in(&who)?;
+    let org = owned_org(&state, user, &org).await?;
+    let target = user_named(&state, &member).await?;
+    if state.db.org_role(org.id, target.id).await?.as_deref() == Some("owner")
+        && state.db.owner_count(org.id).await? == 1
+    {
+        return Err(ApiError::unprocessable(
+            "an organisation keeps at least one owner",
+        ));
+    }
+    if !state.db.remove_org_member(org.id, target.id).await? {
+        return Err(ApiError::not_found(format!(
+            "{member} is not a member of {}",
+            org.name
+        )));
+    }
+    audit(
+        &state,
+        "org.member.remove",
+        user,
+        &format!("{}/{}", org.name, target.username),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    name: String,
+}
+
+/// Creates a team in an organisation (organisation owners).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/teams", tag = "orgs", params(("org" = String, Path)),
+    request_body = NewTeam,
+    responses((status = 201, description = "Created"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 409, description = "The team exists", body = ErrorBody), (status = 422, description = "Invalid name", body = ErrorBody)))]
+pub async fn create_team(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let user = signed_in(&who)?;
+    let req: NewTeam = read_json(&headers, body, state.settings.max_json_body).await?;
+    crate::names::check("team name", &req.name)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let org = owned_org(&state, user, &org).await?;
+    match state.db.create_team(org.id, &req.name).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::conflict(format!("team {} exists", req.name)))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(
+        &state,
+        "org.team.create",
+        user,
+        &format!("{}/{}", org.name, req.name),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn team_target(
+    state: &AppState,
+    user: &User,
+    org: &str,
+    team: &str,
+    member: &str,
+) -> ApiResult<(Org, i64, User)> {
+    let org = owned_org(state, user, org).await?;
+    let team_id = state
+        .db
+        .team_id(org.id, team)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
+    let target = user_named(state, member).await?;
+    if state.db.org_role(org.id, target.id).await?.is_none() {
+        return Err(ApiError::unprocessable(format!(
+            "{member} is not a member of {}",
+            org.name
+        )));
+    }
+    Ok((org, team_id, target))
+}
+
+/// Adds an organisation member to a team.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/teams/{team}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("team" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such team or user", body = ErrorBody),
+        (status = 422, description = "Not a member of the organisation", body = ErrorBody)))]
+pub async fn add_team_member(
+    State(state): State<AppState>,
+    Path((org, team, member)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = signed_in(&who)?;
+    let (org, team_id, target) = team_target(&state, user, &org, &team, &member).await?;
+    state.db.add_team_member(team_id, target.id).await?;
+    audit(
+        &state,
+        "org.team.member.add",
+        user,
+        &format!("{}/{team}/{member}", org.name),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a user from a team.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/teams/{team}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("team" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such team member", body = ErrorBody)))]
+pub async fn remove_team_member(
+    State(state): State<AppState>,
+    Path((org, team, member)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = signed_in(&who)?;
+    let org = owned_org(&state, user, &org).await?;
+    let team_id = state
+        .db
+        .team_id(org.id, &team)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
+    let target = user_named(&state, &member).await?;
+    if !state.db.remove_team_member(team_id, target.id).await? {
+        return Err(ApiError::not_found(format!(
+            "{member} is not in team {team}"
+        )));
+    }
+    audit(
+        &state,
+        "org.team.member.remove",
+        user,
+        &format!("{}/{team}/{member}", org.name),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// admin, engineer, scientist, analyst or viewer.
+    role: String,
+}
+
+/// Sets a user's platform role (site admins).
+#[utoipa::path(put, path = "/api/v1/users/{user}/role", tag = "orgs", params(("user" = String, Path)),
+    request_body = RoleBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "Unknown role", body = ErrorBody)))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let user = signed_in(&who)?;
+    if !user.admin() {
+        return Err(ApiError::forbidden("only administrators change roles"));
+    }
+    let req: RoleBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !Role::ALL.contains(&req.role.as_str()) {
+        return Err(ApiError::unprocessable(format!(
+            "role must be one of {}",
+            Role::ALL.join(", ")
+        )));
+    }
+    let target = user_named(&state, &name).await?;
+    state.db.set_role(target.id, &req.role).await?;
+    audit(
+        &state,
+        "user.role.set",
+        user,
+        &target.username,
+        json!({"role": req.role}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Collaborator {
+    /// `user` or `team` (a team of the dataset's organisation).
+    kind: String,
+    name: String,
+    /// read, write or admin.
+    permission: String,
+}
+
+/// The collaborators of a dataset (those who administer it).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/collaborators", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "OK", body = Vec<Collaborator>),
+        (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody)))]
+pub async fn list_collaborators(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<Json<Vec<Collaborator>>> {
+    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let list = state
+        .db
+        .collaborators(repo.id)
+        .await?
+        .into_iter()
+        .map(|(kind, name, permission)| Collaborator {
+            kind,
+            name,
+            permission,
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    /// read, write or admin.
+    permission: String,
+}
+
+/// The user or team a collaborator path names: `{who}` is a username, or `team:{name}`.
+async fn collaborator_ids(
+    state: &AppState,
+    ns: &str,
+    who: &str,
+) -> ApiResult<(Option<i64>, Option<i64>)> {
+    if let Some(team) = who.strip_prefix("team:") {
+        let org = org_named(state, ns).await?;
+        let id = state
+            .db
+            .team_id(org.id, team)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
+        Ok((None, Some(id)))
+    } else {
+        Ok((Some(user_named(state, who).await?.id), None))
+    }
+}
+
+/// Gives a user (or `team:{name}`) read, write or admin on a dataset.
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/collaborators/{who}", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path), ("who" = String, Path, description = "A username, or team:{name}")),
+    request_body = Permission,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset, user or team", body = ErrorBody),
+        (status = 422, description = "Unknown permission", body = ErrorBody)))]
+pub async fn set_collaborator(
+    State(state): State<AppState>,
+    Path((ns, name, target)): Path<(String, String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !["read", "write", "admin"].contains(&req.permission.as_str()) {
+        return Err(ApiError::unprocessable(
+            "permission must be read, write or admin",
+        ));
+    }
+    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
+    state
+        .db
+        .set_collaborator(repo.id, user_id, team_id, &req.permission)
+        .await?;
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.collaborator.set",
+            user,
+            &format!("{}:{target}", repo.path()),
+            json!({"permission": req.permission}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a collaborator's grant away.
+#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}/collaborators/{who}", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path), ("who" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such collaborator", body = ErrorBody)))]
+pub async fn remove_collaborator(
+    State(state): State<AppState>,
+    Path((ns, name, target)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
+    if !state
+        .db
+        .remove_collaborator(repo.id, user_id, team_id)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "{target} is not a collaborator"
+        )));
+    }
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.collaborator.remove",
+            user,
+            &format!("{}:{target}", repo.path()),
+            json!({}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisibilityBody {
+    /// public, internal (signed-in users) or private.
+    visibility: String,
+}
+
+/// Changes who may read a dataset.
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/visibility", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)), request_body = VisibilityBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody), (status = 422, description = "Unknown visibility", body = ErrorBody)))]
+pub async fn set_visibility(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
+    state.db.set_visibility(repo.id, visibility).await?;
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.visibility.set",
+            user,
+            &repo.path(),
+            json!({"visibility": req.visibility}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
