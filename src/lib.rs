@@ -16,6 +16,7 @@ pub mod git_http;
 pub mod hook;
 pub mod lfs_api;
 pub mod names;
+pub mod oauth;
 pub mod orgs_api;
 pub mod request_ctx;
 pub mod router;

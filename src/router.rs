@@ -10,7 +10,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{audit_api, datasets_api, git_http, lfs_api, orgs_api, request_ctx, web};
+use crate::{audit_api, datasets_api, git_http, lfs_api, oauth, orgs_api, request_ctx, web};
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {
@@ -34,6 +34,9 @@ pub fn app(state: AppState) -> Router {
         )
         // Public keys of the JWT signer
         .route("/.well-known/jwks.json", get(jwks))
+        // OAuth 2.0 / OpenID Connect: /oauth/{authorize, token, revoke, introspect, userinfo},
+        // /.well-known/openid-configuration, /api/v1/oauth/clients, …/upload-token
+        .merge(oauth::router())
         // Account pages: /login, /logout, /signup, /settings…
         .merge(web::router())
         .route("/healthz", get(|| async { "ok" }))

@@ -51,6 +51,14 @@ pub struct Claims {
     /// giftless's claim name for the same: a string or a list.
     #[serde(default, skip_serializing)]
     pub scopes: Option<serde_json::Value>,
+    /// OAuth access tokens: the user on whose behalf the client acts (their rights, narrowed by
+    /// the scopes), the client, and the grant family (revoking it revokes the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<String>,
 }
 
 impl Claims {
@@ -170,10 +178,37 @@ impl JwtKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scopes.to_string(),
             scopes: None,
+            uid: None,
+            client_id: None,
+            fam: None,
         };
+        self.sign(&claims)
+    }
+
+    /// The claims of a new access token (to be completed, then [`JwtKeys::sign`]ed).
+    pub fn claims(&self, sub: &str, scope: &str, ttl_secs: i64) -> Claims {
+        let now = crate::db::now();
+        Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: sub.to_owned(),
+            exp: now + ttl_secs,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scope.to_owned(),
+            scopes: None,
+            uid: None,
+            client_id: None,
+            fam: None,
+        }
+    }
+
+    /// Signs any claims (access tokens, OpenID Connect id tokens) with the RS256 key.
+    pub fn sign(&self, claims: &impl Serialize) -> Result<String, KeyError> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
     /// Checks signature (RS256 only: `none` and HMAC are refused), expiry, not-before, issuer and

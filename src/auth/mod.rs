@@ -219,6 +219,18 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
         let scopes = claims
             .all_scopes()
             .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        // An OAuth access token acts for its user, within the user's rights.
+        if let Some(uid) = claims.uid {
+            let revoked = state
+                .db
+                .access_revoked(&claims.jti, claims.fam.as_deref().unwrap_or(""))
+                .await?;
+            let user = state.db.user_by_id(uid).await?;
+            return match user {
+                Some(user) if !revoked => Ok(Principal::User { user, scopes }),
+                _ => Err(ApiError::unauthorized("invalid token: revoked")),
+            };
+        }
         return Ok(Principal::Jwt {
             sub: claims.sub,
             scopes,

@@ -24,6 +24,9 @@ use std::fmt;
 
 use strata_lfs::Oid;
 
+/// The OpenID Connect scopes, accepted beside strata's own.
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
 /// What a request wants to do to a repository or one of its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -59,6 +62,9 @@ impl Action {
 enum Target {
     /// `*`: whatever the token's user may do.
     All,
+    /// An OpenID Connect scope (`openid`, `profile`, `email`, `offline_access`): it says what
+    /// the userinfo endpoint may tell, and grants nothing on datasets.
+    Oidc,
     Repos {
         pattern: Vec<String>,
         object: Option<Oid>,
@@ -90,6 +96,12 @@ impl Scope {
             return Ok(Scope {
                 raw: raw.into(),
                 target: Target::All,
+            });
+        }
+        if OIDC_SCOPES.contains(&raw) {
+            return Ok(Scope {
+                raw: raw.into(),
+                target: Target::Oidc,
             });
         }
         let (kind, rest) = raw
@@ -158,6 +170,7 @@ impl Scope {
     pub fn allows(&self, repo: &str, oid: Option<&Oid>, action: Action) -> bool {
         match &self.target {
             Target::All => true,
+            Target::Oidc => false,
             Target::Repos {
                 pattern,
                 object,
@@ -204,6 +217,13 @@ impl Scopes {
         self.0.iter().any(|s| s.allows(repo, oid, action))
     }
 
+    /// Whether the OpenID Connect scope `name` is among these.
+    pub fn has_oidc(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|s| s.target == Target::Oidc && s.raw == name)
+    }
+
     /// Whether these scopes are `*`: everything the token's user may do.
     pub fn allows_everything(&self) -> bool {
         self.0.iter().any(|s| s.target == Target::All)
@@ -213,6 +233,7 @@ impl Scopes {
     pub fn allows_some(&self, repo: &str, action: Action) -> bool {
         self.0.iter().any(|s| match &s.target {
             Target::All => true,
+            Target::Oidc => false,
             Target::Repos {
                 object: Some(oid), ..
             } => s.allows(repo, Some(oid), action),

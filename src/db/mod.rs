@@ -4,6 +4,7 @@
 
 mod accounts;
 mod locks;
+mod oauth;
 mod objects;
 mod orgs;
 mod repos;
@@ -12,6 +13,7 @@ mod users;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use locks::{LockFilter, LockRow, NewLock};
+pub use oauth::{CodeRow, OauthClient, RefreshRow};
 pub use orgs::Org;
 pub use repos::{Repo, Visibility};
 pub use tokens::TokenRow;

@@ -22,24 +22,44 @@ const WINDOW_SECS: i64 = 15 * 60;
 const MAX_FAILURES_PER_USER: i64 = 5;
 const MAX_FAILURES_PER_IP: i64 = 50;
 
-fn login_form(token: &str, username: &str) -> String {
+/// Where to go after logging in: only paths on this server (no `//host` or scheme tricks).
+fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then_some(next)
+}
+
+fn login_form(token: &str, username: &str, next: &str) -> String {
     format!(
         "<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{}\">\
          <label>Username <input name=\"username\" autocomplete=\"username\" required value=\"{}\"></label>\
          <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
          <button type=\"submit\">Log in</button></form>\
          <p><a href=\"/signup\">Create an account</a></p>",
+        super::esc(next),
         super::esc(username)
     )
 }
 
-pub async fn form(State(state): State<AppState>) -> Response {
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let q: NextQuery = serde_urlencoded::from_str(&query.unwrap_or_default()).unwrap_or_default();
+    let next = safe_next(&q.next).unwrap_or("");
     let (token, cookie) = form_token(&state);
-    with_cookie(
-        page(StatusCode::OK, "Log in", &login_form(&token, "")),
-        &cookie,
-    )
+    let html = login_form(&token, "", next);
+    with_cookie(page(StatusCode::OK, "Log in", &html), &cookie)
 }
 
 #[derive(Deserialize)]
@@ -48,6 +68,8 @@ pub struct LoginForm {
     csrf: String,
     username: String,
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn submit(
@@ -63,7 +85,7 @@ pub async fn submit(
                 status,
                 "Log in",
                 message,
-                &login_form(&token, &form.username),
+                &login_form(&token, &form.username, &form.next),
             ),
             &cookie,
         )
@@ -118,8 +140,10 @@ pub async fn submit(
         &ip,
     )
     .await?;
+    // Back to where the login was asked for (the OAuth consent page), if that is on this server.
+    let next = safe_next(&form.next).unwrap_or("/settings");
     Ok(see_other(
-        "/settings",
+        next,
         &[
             session_cookie,
             format!("{}=; Path=/; Max-Age=0", super::FORM_COOKIE),

@@ -51,7 +51,7 @@ pub fn esc(text: &str) -> String {
 }
 
 /// A whole page around `body` (already HTML).
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -87,7 +87,7 @@ fn error_page(status: StatusCode, title: &str, message: &str, form: &str) -> Res
 }
 
 /// Reads a URL-encoded form body.
-async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
     let bytes = axum::body::to_bytes(body, MAX_FORM)
         .await
         .map_err(|_| ApiError::too_large(format!("forms are at most {MAX_FORM} bytes")))?;
@@ -123,7 +123,7 @@ fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
 }
 
 /// A redirect after a successful POST, with cookies to set.
-fn see_other(location: &str, cookies: &[String]) -> Response {
+pub(crate) fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(location) {

@@ -1,0 +1,320 @@
+//! Revocation (RFC 7009), introspection (RFC 7662), userinfo, client registration, and the
+//! short-lived upload token a signed-in browser gets for one dataset's LFS objects.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{client_auth, oauth_error, random_secret, sha256_hex};
+use crate::auth::{authorize_repo, Action, Principal, Role, Scopes};
+use crate::db::{now, OauthClient};
+use crate::error::{ApiError, ApiResult};
+use crate::lfs_api::read_json;
+use crate::state::AppState;
+use crate::web::read_form;
+
+#[derive(Deserialize)]
+pub struct TokenParam {
+    token: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth/revoke`: a refresh token revokes its family; an access token is denied from now
+/// on. Unknown tokens are fine (RFC 7009): the answer is 200 either way.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let form: TokenParam = read_form(body).await?;
+    let client = match client_auth(
+        &state,
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?
+    {
+        Ok(c) => c,
+        Err(response) => return Ok(response),
+    };
+    if let Some(row) = state.db.refresh(&sha256_hex(&form.token)).await? {
+        if row.client_id == client.client_id {
+            state.db.revoke_family(&row.family_id).await?;
+        }
+    } else if let Ok(claims) = state.jwt.verify(&form.token) {
+        if claims.client_id.as_deref() == Some(client.client_id.as_str()) {
+            state.db.revoke_jti(&claims.jti, claims.exp).await?;
+        }
+    }
+    let ip = crate::request_ctx::current().ip;
+    state
+        .db
+        .audit(
+            "oauth.revoke",
+            Some(&client.client_id),
+            None,
+            Some(&ip),
+            &json!({}),
+        )
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /oauth/introspect`: whether a token is active, and what it is (confidential clients).
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let form: TokenParam = read_form(body).await?;
+    let client = match client_auth(
+        &state,
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?
+    {
+        Ok(c) if c.is_confidential() => c,
+        Ok(_) => {
+            return Ok(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "introspection is for confidential clients",
+            ))
+        }
+        Err(response) => return Ok(response),
+    };
+    let inactive = || Ok(Json(json!({"active": false})).into_response());
+    if let Some(row) = state.db.refresh(&sha256_hex(&form.token)).await? {
+        if row.client_id != client.client_id
+            || row.revoked_at.is_some()
+            || row.used_at.is_some()
+            || row.expires_at < now()
+        {
+            return inactive();
+        }
+        return Ok(Json(json!({"active": true, "token_type": "refresh_token", "scope": row.scope, "client_id": row.client_id, "exp": row.expires_at})).into_response());
+    }
+    let Ok(claims) = state.jwt.verify(&form.token) else {
+        return inactive();
+    };
+    let revoked = match (&claims.uid, &claims.fam) {
+        (Some(_), fam) => {
+            state
+                .db
+                .access_revoked(&claims.jti, fam.as_deref().unwrap_or(""))
+                .await?
+        }
+        _ => false,
+    };
+    if revoked {
+        return inactive();
+    }
+    Ok(Json(json!({
+        "active": true,
+        "token_type": "access_token",
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "username": claims.sub,
+        "sub": claims.sub,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "iss": claims.iss,
+        "aud": claims.aud,
+    }))
+    .into_response())
+}
+
+/// `GET|POST /oauth/userinfo`: the user behind an access token with the `openid` scope.
+pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let denied = || {
+        Ok(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a valid access token with the openid scope is required",
+        ))
+    };
+    let Ok(claims) = state.jwt.verify(token) else {
+        return denied();
+    };
+    let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
+    let (Some(uid), true) = (claims.uid, scopes.has_oidc("openid")) else {
+        return denied();
+    };
+    if state
+        .db
+        .access_revoked(&claims.jti, claims.fam.as_deref().unwrap_or(""))
+        .await?
+    {
+        return denied();
+    }
+    let Some(user) = state.db.user_by_id(uid).await? else {
+        return denied();
+    };
+    let mut info = json!({"sub": user.username, "preferred_username": user.username});
+    if scopes.has_oidc("profile") {
+        info["name"] = json!(user.username);
+    }
+    if scopes.has_oidc("email") {
+        info["email"] = json!(user.email);
+    }
+    Ok(Json(info).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    name: String,
+    redirect_uris: Vec<String>,
+    /// A confidential client (a server) gets a secret; a public one (a browser or native app)
+    /// must use PKCE.
+    #[serde(default)]
+    confidential: bool,
+}
+
+/// A redirect URI must be absolute, https (or http on this machine), and carry no fragment.
+fn check_redirect(uri: &str) -> Result<(), String> {
+    let ok_scheme = uri.starts_with("https://")
+        || uri.starts_with("http://127.0.0.1")
+        || uri.starts_with("http://localhost")
+        || uri.starts_with("http://[::1]");
+    if !ok_scheme {
+        return Err(format!(
+            "{uri:?}: use https (http only for 127.0.0.1 or localhost)"
+        ));
+    }
+    if uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{uri:?}: no fragments or spaces"));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/oauth/clients`: registers an application owned by the caller.
+pub async fn register(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let Principal::User { user, scopes } = &who else {
+        return Err(if who.is_anonymous() {
+            ApiError::unauthorized("authentication required")
+        } else {
+            ApiError::forbidden("register clients as a user")
+        });
+    };
+    if !scopes.allows_everything() {
+        return Err(ApiError::forbidden(
+            "this needs a personal access token with the * scope or a session",
+        ));
+    }
+    if !Role::of(user).can_manage_apps() && !Role::of(user).can_create_datasets() {
+        return Err(ApiError::forbidden(
+            "your role may not register applications",
+        ));
+    }
+    let req: NewClient = read_json(&headers, body, state.settings.max_json_body).await?;
+    if req.name.trim().is_empty() || req.name.len() > 100 {
+        return Err(ApiError::unprocessable("name must be 1 to 100 characters"));
+    }
+    if req.redirect_uris.is_empty() || req.redirect_uris.len() > 10 {
+        return Err(ApiError::unprocessable("register 1 to 10 redirect URIs"));
+    }
+    for uri in &req.redirect_uris {
+        check_redirect(uri).map_err(ApiError::unprocessable)?;
+    }
+    let client_id = format!("sc_{}", uuid::Uuid::new_v4().simple());
+    let secret = req.confidential.then(random_secret);
+    let client = OauthClient {
+        client_id: client_id.clone(),
+        secret_hash: secret.as_deref().map(sha256_hex),
+        name: req.name.trim().to_owned(),
+        redirect_uris: req.redirect_uris.join("\n"),
+        confidential: req.confidential as i64,
+        owner_id: user.id,
+        created_at: now(),
+    };
+    state.db.create_client(&client).await?;
+    let ip = crate::request_ctx::current().ip;
+    state
+        .db
+        .audit(
+            "oauth.client.register",
+            Some(&user.username),
+            Some(&client_id),
+            Some(&ip),
+            &json!({"name": client.name, "confidential": req.confidential}),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "client_id": client_id,
+            "client_secret": secret,
+            "name": client.name,
+            "redirect_uris": req.redirect_uris,
+            "confidential": req.confidential,
+        })),
+    ))
+}
+
+/// `GET /api/v1/oauth/clients`: the caller's applications (without secrets).
+pub async fn list_clients(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Principal::User { user, .. } = &who else {
+        return Err(ApiError::unauthorized("authentication required"));
+    };
+    let list: Vec<serde_json::Value> = state
+        .db
+        .clients_of(user.id)
+        .await?
+        .into_iter()
+        .map(|c| json!({"client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris().collect::<Vec<_>>(), "confidential": c.is_confidential()}))
+        .collect();
+    Ok(Json(json!({ "clients": list })))
+}
+
+/// `POST /api/v1/datasets/{ns}/{name}/upload-token`: a 15-minute token for this dataset's LFS
+/// objects only (write when the caller may write, else read), for uploads from the browser.
+pub async fn upload_token(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Principal::User { user, .. } = &who else {
+        return Err(if who.is_anonymous() {
+            ApiError::unauthorized("authentication required")
+        } else {
+            ApiError::forbidden("upload tokens are for users")
+        });
+    };
+    let repo = authorize_repo(&state, &who, &ns, &name, Action::Read).await?;
+    let action = if who.can_some(&repo, Action::Write) {
+        "write"
+    } else {
+        "read"
+    };
+    let scope = format!("obj:{}/*:{action}", repo.path());
+    let mut claims = state.jwt.claims(&user.username, &scope, 15 * 60);
+    claims.uid = Some(user.id);
+    let token = state.jwt.sign(&claims).map_err(ApiError::internal)?;
+    Ok(Json(
+        json!({"token": token, "expires_in": 15 * 60, "scope": scope, "lfs_url": format!("{}/{}.git/info/lfs", state.settings.public_url, repo.path())}),
+    ))
+}
