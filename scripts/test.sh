@@ -2,8 +2,9 @@
 # The whole test suite: unit and integration tests against SQLite, then the integration tests
 # again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL, Node.js and
 # headless Chromium with chromedriver from Debian's packages when they are missing (as root), or
-# says what to install; Azurite (the Azure Storage emulator) from npm, and the Frictionless
-# validator and an OpenAPI validator from PyPI, into target/test-tools.
+# says what to install; Azurite (the Azure Storage emulator) from npm, and from PyPI the
+# Frictionless validator, an OpenAPI validator and Authlib (an OAuth client), into
+# target/test-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,10 +34,11 @@ if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$tools"
   npm install --prefix "$tools" --no-audit --no-fund --silent azurite@3.35.0 @azure/storage-blob@12.32.0
 fi
-if [ ! -x "$tools/venv/bin/frictionless" ] || [ ! -x "$tools/venv/bin/openapi-spec-validator" ]; then
-  echo "installing frictionless and openapi-spec-validator into $tools/venv"
+python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5)
+if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests' 2>/dev/null; then
+  echo "installing ${python_tools[*]} into $tools/venv"
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install -q frictionless==5.21.0 openapi-spec-validator==0.9.0
+  "$tools/venv/bin/pip" install -q "${python_tools[@]}"
 fi
 export STRATA_TEST_TOOLS=$tools
 

@@ -357,7 +357,7 @@ pub fn python_tool(name: &str) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: run scripts/test.sh, which installs it, or `python3 -m venv {}/venv && \
-         {}/venv/bin/pip install frictionless==5.21.0 openapi-spec-validator==0.9.0`",
+         {}/venv/bin/pip install frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5`",
         path.display(),
         tools.display(),
         tools.display()
