@@ -1,6 +1,6 @@
 //! The account pages in headless Chromium (Debian's `chromium` and `chromium-driver`, driven over
-//! WebDriver with fantoccini): sign up, log out, log in, make a token and use it, change the
-//! password. This is what a person does, clicks and all.
+//! WebDriver with fantoccini): sign up, make a token and use it, register an OAuth application,
+//! log out, log in, change the password. This is what a person does, clicks and all.
 
 mod common;
 
@@ -149,6 +149,32 @@ async fn a_person_in_chromium() {
         .await
         .unwrap();
     assert_eq!(me.status(), 201);
+
+    // Register an OAuth application in the page.
+    c.find(Locator::Css(
+        "form[action=\"/settings/apps\"] input[name=\"name\"]",
+    ))
+    .await
+    .unwrap()
+    .send_keys("Notebook")
+    .await
+    .unwrap();
+    c.find(Locator::Css("textarea[name=\"redirect_uris\"]"))
+        .await
+        .unwrap()
+        .send_keys("http://127.0.0.1/callback")
+        .await
+        .unwrap();
+    click(&c, "form[action=\"/settings/apps\"] button").await;
+    let client_id = c
+        .find(Locator::Id("client-id"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(client_id.starts_with("sc_"), "{client_id}");
+    assert!(server.state.db.client(&client_id).await.unwrap().is_some());
 
     // Log out, fail once, log in.
     click(&c, "form[action=\"/logout\"] button").await;

@@ -203,6 +203,54 @@ fn check_redirect(uri: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Registers an application owned by `user`: `Ok(Err(reason))` for bad input, else the client
+/// id and, for a confidential client, its secret (shown once, stored hashed).
+pub async fn create_client(
+    state: &AppState,
+    user: &crate::db::User,
+    name: &str,
+    redirect_uris: &[String],
+    confidential: bool,
+) -> ApiResult<Result<(String, Option<String>), String>> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Ok(Err("the name must be 1 to 100 characters".into()));
+    }
+    if redirect_uris.is_empty() || redirect_uris.len() > 10 {
+        return Ok(Err("register 1 to 10 redirect URIs".into()));
+    }
+    for uri in redirect_uris {
+        if let Err(e) = check_redirect(uri) {
+            return Ok(Err(e));
+        }
+    }
+    let client_id = format!("sc_{}", uuid::Uuid::new_v4().simple());
+    let secret = confidential.then(random_secret);
+    let client = OauthClient {
+        client_id: client_id.clone(),
+        secret_hash: secret.as_deref().map(sha256_hex),
+        name: name.to_owned(),
+        redirect_uris: redirect_uris.join("\n"),
+        confidential: confidential as i64,
+        owner_id: user.id,
+        created_at: now(),
+    };
+    state.db.create_client(&client).await?;
+    let ip = crate::request_ctx::current().ip;
+    let detail = json!({"name": name, "confidential": confidential});
+    state
+        .db
+        .audit(
+            "oauth.client.register",
+            Some(&user.username),
+            Some(&client_id),
+            Some(&ip),
+            &detail,
+        )
+        .await?;
+    Ok(Ok((client_id, secret)))
+}
+
 /// `POST /api/v1/oauth/clients`: registers an application owned by the caller.
 pub async fn register(
     State(state): State<AppState>,
@@ -228,44 +276,21 @@ pub async fn register(
         ));
     }
     let req: NewClient = read_json(&headers, body, state.settings.max_json_body).await?;
-    if req.name.trim().is_empty() || req.name.len() > 100 {
-        return Err(ApiError::unprocessable("name must be 1 to 100 characters"));
-    }
-    if req.redirect_uris.is_empty() || req.redirect_uris.len() > 10 {
-        return Err(ApiError::unprocessable("register 1 to 10 redirect URIs"));
-    }
-    for uri in &req.redirect_uris {
-        check_redirect(uri).map_err(ApiError::unprocessable)?;
-    }
-    let client_id = format!("sc_{}", uuid::Uuid::new_v4().simple());
-    let secret = req.confidential.then(random_secret);
-    let client = OauthClient {
-        client_id: client_id.clone(),
-        secret_hash: secret.as_deref().map(sha256_hex),
-        name: req.name.trim().to_owned(),
-        redirect_uris: req.redirect_uris.join("\n"),
-        confidential: req.confidential as i64,
-        owner_id: user.id,
-        created_at: now(),
-    };
-    state.db.create_client(&client).await?;
-    let ip = crate::request_ctx::current().ip;
-    state
-        .db
-        .audit(
-            "oauth.client.register",
-            Some(&user.username),
-            Some(&client_id),
-            Some(&ip),
-            &json!({"name": client.name, "confidential": req.confidential}),
-        )
-        .await?;
+    let (client_id, secret) = create_client(
+        &state,
+        user,
+        &req.name,
+        &req.redirect_uris,
+        req.confidential,
+    )
+    .await?
+    .map_err(ApiError::unprocessable)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "client_id": client_id,
             "client_secret": secret,
-            "name": client.name,
+            "name": req.name.trim(),
             "redirect_uris": req.redirect_uris,
             "confidential": req.confidential,
         })),

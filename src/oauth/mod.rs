@@ -10,6 +10,8 @@
 
 mod authorize;
 mod manage;
+
+pub use manage::create_client;
 mod token;
 
 use axum::extract::State;

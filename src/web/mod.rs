@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/password", post(settings::password))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/revoke", post(settings::revoke_token))
+        .route("/settings/apps", post(settings::register_app))
 }
 
 /// The cookie of the double-submit CSRF token of the login and sign-up forms.

@@ -30,6 +30,25 @@ async fn signed_in(
 async fn render(state: &AppState, s: &SessionRow, notice: &str) -> ApiResult<String> {
     let csrf = &s.csrf;
     let tokens = state.db.live_tokens_of(s.user.id).await?;
+    let apps: String = state
+        .db
+        .clients_of(s.user.id)
+        .await?
+        .iter()
+        .map(|c| {
+            format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&c.name),
+                esc(&c.client_id),
+                if c.is_confidential() {
+                    "confidential"
+                } else {
+                    "public (PKCE)"
+                },
+                c.redirect_uris().map(esc).collect::<Vec<_>>().join("<br>")
+            )
+        })
+        .collect();
     let rows: String = tokens
         .iter()
         .map(|t| {
@@ -57,6 +76,13 @@ async fn render(state: &AppState, s: &SessionRow, notice: &str) -> ApiResult<Str
          <label>Scopes <input name=\"scopes\" value=\"*\" required></label>\
          <label>Expires in days (empty: never) <input name=\"expires_in_days\" inputmode=\"numeric\"></label>\
          <button type=\"submit\">Create token</button></form>\
+         <h2>Applications (OAuth 2.0 / OpenID Connect)</h2>\
+         <table><tr><th>Name</th><th>Client id</th><th>Type</th><th>Redirect URIs</th></tr>{apps}</table>\
+         <form method=\"post\" action=\"/settings/apps\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>Name <input name=\"name\" required maxlength=\"100\"></label>\
+         <label>Redirect URIs, one per line <textarea name=\"redirect_uris\" required rows=\"3\" cols=\"60\"></textarea></label>\
+         <label><input type=\"checkbox\" name=\"confidential\" value=\"yes\" style=\"display:inline;width:auto\"> Confidential (a server that keeps a secret)</label>\
+         <button type=\"submit\">Register application</button></form>\
          <h2>Password</h2>\
          <form method=\"post\" action=\"/settings/password\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label>Current password <input name=\"current\" type=\"password\" autocomplete=\"current-password\" required></label>\
@@ -275,4 +301,54 @@ pub async fn revoke_token(
             .await?;
     }
     Ok(see_other("/settings", &[]))
+}
+
+#[derive(Deserialize)]
+pub struct AppForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    redirect_uris: String,
+    #[serde(default)]
+    confidential: Option<String>,
+}
+
+/// Registers an OAuth application; its id and (for a confidential one) secret are shown once.
+pub async fn register_app(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (_, s) = match signed_in(&state, &headers).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    let form: AppForm = read_form(body).await?;
+    check_csrf(&form.csrf, &s)?;
+    let uris: Vec<String> = form
+        .redirect_uris
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let confidential = form.confidential.is_some();
+    let made =
+        crate::oauth::create_client(&state, &s.user, &form.name, &uris, confidential).await?;
+    let (client_id, secret) = match made {
+        Ok(pair) => pair,
+        Err(reason) => return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &reason).await,
+    };
+    let secret = secret
+        .map(|v| format!("<p>Client secret, shown only this once:</p><p class=\"secret\" id=\"client-secret\">{}</p>", esc(&v)))
+        .unwrap_or_default();
+    let notice = format!(
+        "<p role=\"status\">Registered. Client id: <code id=\"client-id\">{}</code></p>{secret}",
+        esc(&client_id)
+    );
+    Ok(page(
+        StatusCode::OK,
+        "Settings",
+        &render(&state, &s, &notice).await?,
+    ))
 }
