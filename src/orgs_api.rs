@@ -1,6 +1,6 @@
-//! Organisations, teams, platform roles and dataset collaborators over REST:
-//! `/api/v1/orgs/{org}…`, `/api/v1/users/{user}/role`, and
-//! `/api/v1/datasets/{ns}/{name}/{collaborators, visibility}`. Every change is in the audit log.
+//! Organisations, teams and platform roles over REST: `/api/v1/orgs/{org}…` and
+//! `/api/v1/users/{user}/role`. Every change is in the audit log. (Dataset collaborators and
+//! visibility are in `datasets_api/collaborators.rs`.)
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{authorize_repo, Action, Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::datasets_api::ErrorBody;
-use crate::db::{is_unique_violation, Org, User, Visibility};
+use crate::db::{is_unique_violation, Org, User};
 use crate::error::{ApiError, ApiResult};
 use crate::lfs_api::read_json;
 use crate::request_ctx;
@@ -28,9 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_team))
         .routes(routes!(add_team_member, remove_team_member))
         .routes(routes!(set_role))
-        .routes(routes!(list_collaborators))
-        .routes(routes!(set_collaborator, remove_collaborator))
-        .routes(routes!(set_visibility))
 }
 
 /// The signed-in user behind a request with a full-rights credential (no narrowing scopes).
@@ -44,7 +41,7 @@ fn signed_in(who: &Principal) -> ApiResult<&User> {
     }
 }
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     event: &str,
     actor: &User,
@@ -65,7 +62,7 @@ async fn audit(
     Ok(())
 }
 
-async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
+pub(crate) async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
     state
         .db
         .org_by_name(name)
@@ -86,7 +83,7 @@ async fn owned_org(state: &AppState, user: &User, name: &str) -> ApiResult<Org> 
     }
 }
 
-async fn user_named(state: &AppState, name: &str) -> ApiResult<User> {
+pub(crate) async fn user_named(state: &AppState, name: &str) -> ApiResult<User> {
     state
         .db
         .user_by_name(name)
@@ -457,175 +454,5 @@ pub async fn set_role(
         json!({"role": req.role}),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Collaborator {
-    /// `user` or `team` (a team of the dataset's organisation).
-    kind: String,
-    name: String,
-    /// read, write or admin.
-    permission: String,
-}
-
-/// The collaborators of a dataset (those who administer it).
-#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/collaborators", tag = "datasets",
-    params(("ns" = String, Path), ("name" = String, Path)),
-    responses((status = 200, description = "OK", body = Vec<Collaborator>),
-        (status = 403, description = "You do not administer it", body = ErrorBody),
-        (status = 404, description = "No such dataset", body = ErrorBody)))]
-pub async fn list_collaborators(
-    State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
-    who: Principal,
-) -> ApiResult<Json<Vec<Collaborator>>> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
-    let list = state
-        .db
-        .collaborators(repo.id)
-        .await?
-        .into_iter()
-        .map(|(kind, name, permission)| Collaborator {
-            kind,
-            name,
-            permission,
-        })
-        .collect();
-    Ok(Json(list))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Permission {
-    /// read, write or admin.
-    permission: String,
-}
-
-/// The user or team a collaborator path names: `{who}` is a username, or `team:{name}`.
-async fn collaborator_ids(
-    state: &AppState,
-    ns: &str,
-    who: &str,
-) -> ApiResult<(Option<i64>, Option<i64>)> {
-    if let Some(team) = who.strip_prefix("team:") {
-        let org = org_named(state, ns).await?;
-        let id = state
-            .db
-            .team_id(org.id, team)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
-        Ok((None, Some(id)))
-    } else {
-        Ok((Some(user_named(state, who).await?.id), None))
-    }
-}
-
-/// Gives a user (or `team:{name}`) read, write or admin on a dataset.
-#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/collaborators/{who}", tag = "datasets",
-    params(("ns" = String, Path), ("name" = String, Path), ("who" = String, Path, description = "A username, or team:{name}")),
-    request_body = Permission,
-    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
-        (status = 404, description = "No such dataset, user or team", body = ErrorBody),
-        (status = 422, description = "Unknown permission", body = ErrorBody)))]
-pub async fn set_collaborator(
-    State(state): State<AppState>,
-    Path((ns, name, target)): Path<(String, String, String)>,
-    who: Principal,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<StatusCode> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
-    let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
-    if !["read", "write", "admin"].contains(&req.permission.as_str()) {
-        return Err(ApiError::unprocessable(
-            "permission must be read, write or admin",
-        ));
-    }
-    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
-    state
-        .db
-        .set_collaborator(repo.id, user_id, team_id, &req.permission)
-        .await?;
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.collaborator.set",
-            user,
-            &format!("{}:{target}", repo.path()),
-            json!({"permission": req.permission}),
-        )
-        .await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Takes a collaborator's grant away.
-#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}/collaborators/{who}", tag = "datasets",
-    params(("ns" = String, Path), ("name" = String, Path), ("who" = String, Path)),
-    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
-        (status = 404, description = "No such collaborator", body = ErrorBody)))]
-pub async fn remove_collaborator(
-    State(state): State<AppState>,
-    Path((ns, name, target)): Path<(String, String, String)>,
-    who: Principal,
-) -> ApiResult<StatusCode> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
-    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
-    if !state
-        .db
-        .remove_collaborator(repo.id, user_id, team_id)
-        .await?
-    {
-        return Err(ApiError::not_found(format!(
-            "{target} is not a collaborator"
-        )));
-    }
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.collaborator.remove",
-            user,
-            &format!("{}:{target}", repo.path()),
-            json!({}),
-        )
-        .await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VisibilityBody {
-    /// public, internal (signed-in users) or private.
-    visibility: String,
-}
-
-/// Changes who may read a dataset.
-#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/visibility", tag = "datasets",
-    params(("ns" = String, Path), ("name" = String, Path)), request_body = VisibilityBody,
-    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
-        (status = 404, description = "No such dataset", body = ErrorBody), (status = 422, description = "Unknown visibility", body = ErrorBody)))]
-pub async fn set_visibility(
-    State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
-    who: Principal,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<StatusCode> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
-    let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
-    state.db.set_visibility(repo.id, visibility).await?;
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.visibility.set",
-            user,
-            &repo.path(),
-            json!({"visibility": req.visibility}),
-        )
-        .await?;
-    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! datapackage, atomic multi-file commits, revisions, tags, branches, diffs, reverts, the file
 //! tree and raw files. JSON in and out; errors are `{message, request_id}`.
 
+mod collaborators;
 mod commit;
 mod datasets;
 mod history;
@@ -39,6 +40,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refs::read_tag, refs::update_tag, refs::delete_tag))
         .routes(routes!(refs::list_branches, refs::create_branch))
         .routes(routes!(refs::delete_branch))
+        .routes(routes!(collaborators::list_collaborators))
+        .routes(routes!(
+            collaborators::set_collaborator,
+            collaborators::remove_collaborator
+        ))
+        .routes(routes!(collaborators::set_visibility))
 }
 
 #[derive(utoipa::OpenApi)]
