@@ -1,4 +1,5 @@
-//! The permission matrix: roles and relations x visibility x operation, through every entry
+//! The permission matrix: roles (admin, engineer, scientist, analyst, viewer) and relations
+//! (outsider, organisation member, collaborator, team) x visibility x operation, through every entry
 //! point (REST with a token, the browser session, the LFS batch API, git smart HTTP). Each cell
 //! is allowed or refused, and the same answer comes from every entry point.
 
@@ -40,6 +41,14 @@ const SUBJECTS: &[Subject] = &[
     },
     Subject {
         name: "writer",
+        expect: [(true, true), (true, true), (true, true)],
+    },
+    Subject {
+        name: "analyst",
+        expect: [(true, false), (true, false), (false, false)],
+    },
+    Subject {
+        name: "analystwriter",
         expect: [(true, true), (true, true), (true, true)],
     },
     Subject {
@@ -160,6 +169,14 @@ async fn roles_visibility_and_operations_through_every_entry_point() {
         json!({"role": "engineer"}),
     )
     .await;
+    for analyst in ["analyst", "analystwriter"] {
+        put(
+            api(&format!("/users/{analyst}/role")),
+            admin_token.clone(),
+            json!({"role": "analyst"}),
+        )
+        .await;
+    }
     put(
         api("/users/viewerwriter/role"),
         admin_token.clone(),
@@ -219,6 +236,12 @@ async fn roles_visibility_and_operations_through_every_entry_point() {
         .await;
         put(
             api(&format!("{ds}/collaborators/writer")),
+            owner.clone(),
+            json!({"permission": "write"}),
+        )
+        .await;
+        put(
+            api(&format!("{ds}/collaborators/analystwriter")),
             owner.clone(),
             json!({"permission": "write"}),
         )
@@ -312,5 +335,5 @@ async fn roles_visibility_and_operations_through_every_entry_point() {
             }
         }
     }
-    assert_eq!(cells, 3 * (6 + 8 * 8));
+    assert_eq!(cells, 3 * (6 + 10 * 8));
 }
