@@ -49,52 +49,6 @@ async fn register(s: &Setup, confidential: bool) -> Value {
     r.json().await.unwrap()
 }
 
-/// A logged-in browser session: (cookie header, CSRF token).
-async fn login(url: &str) -> (String, String) {
-    let page = client().get(format!("{url}/login")).send().await.unwrap();
-    let form_cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = page.text().await.unwrap();
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let body = serde_urlencoded::to_string([
-        ("csrf", &html[at..at + 64]),
-        ("username", "alice"),
-        ("password", PASSWORD),
-    ])
-    .unwrap();
-    let r = client()
-        .post(format!("{url}/login"))
-        .header("cookie", form_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = client()
-        .get(format!("{url}/settings"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    (cookie, html[at..at + 64].to_owned())
-}
-
 /// The PKCE challenge of a verifier.
 fn challenge(verifier: &str) -> String {
     use base64::Engine;
@@ -169,7 +123,7 @@ async fn hostile_authorization_requests() {
     let url = &s.server.url;
     let public = register(&s, false).await;
     let id = public["client_id"].as_str().unwrap();
-    let session = login(url).await;
+    let session = browser_session(url, "alice", PASSWORD).await;
     let verifier = "v".repeat(50);
     let ch = challenge(&verifier);
     let authorize = |q: Vec<(&str, &str)>| {
@@ -478,7 +432,7 @@ async fn services_revocation_introspection_and_upload_tokens() {
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
 
     // The browser upload token: one dataset's objects, for the user who asks.
-    let (cookie, csrf) = login(url).await;
+    let (cookie, csrf) = browser_session(url, "alice", PASSWORD).await;
     let r = client()
         .post(format!("{url}/api/v1/datasets/alice/a/upload-token"))
         .header("cookie", &cookie)

@@ -82,56 +82,6 @@ async fn ok(resp: reqwest::Result<reqwest::Response>) -> bool {
     status < 300
 }
 
-/// Logs in through the form; returns (cookie header, CSRF token).
-async fn session(url: &str, user: &str) -> (String, String) {
-    let page = client().get(format!("{url}/login")).send().await.unwrap();
-    let form_cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = page.text().await.unwrap();
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let token = html[at..at + 64].to_owned();
-    let body = serde_urlencoded::to_string([
-        ("csrf", token.as_str()),
-        ("username", user),
-        ("password", PASSWORD),
-    ])
-    .unwrap();
-    let resp = client()
-        .post(format!("{url}/login"))
-        .header("cookie", &form_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303, "{user} logs in");
-    let cookie = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("strata_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let settings = client()
-        .get(format!("{url}/settings"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    let html = settings.text().await.unwrap();
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    (cookie, html[at..at + 64].to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_visibility_and_operations_through_every_entry_point() {
     let server = TestServer::start().await;
@@ -266,7 +216,7 @@ async fn roles_visibility_and_operations_through_every_entry_point() {
         let sess = if subject.name == "anonymous" {
             None
         } else {
-            Some(session(&url, subject.name).await)
+            Some(browser_session(&url, subject.name, PASSWORD).await)
         };
         for (i, (name, vis)) in [
             ("pub", Vis::Public),

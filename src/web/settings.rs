@@ -122,6 +122,27 @@ async fn refused(
     Ok(error_page(status, "Settings", message, &html))
 }
 
+/// A settings form: it carries the session's CSRF token.
+trait SessionForm: serde::de::DeserializeOwned {
+    fn csrf(&self) -> &str;
+}
+
+/// The session and the form of a signed-in POST, after the CSRF check; `Err` is the redirect to
+/// the login page.
+async fn signed_in_form<T: SessionForm>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Result<(String, SessionRow, T), Response>> {
+    let (id_hash, s) = match signed_in(state, headers).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(Err(redirect)),
+    };
+    let form: T = read_form(body).await?;
+    check_csrf(form.csrf(), &s)?;
+    Ok(Ok((id_hash, s, form)))
+}
+
 fn check_csrf(sent: &str, s: &SessionRow) -> ApiResult<()> {
     if session::same_secret(sent, &s.csrf) {
         Ok(())
@@ -144,12 +165,10 @@ pub async fn password(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (id_hash, s) = match signed_in(&state, &headers).await? {
-        Ok(s) => s,
+    let (id_hash, s, form) = match signed_in_form::<PasswordForm>(&state, &headers, body).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let form: PasswordForm = read_form(body).await?;
-    check_csrf(&form.csrf, &s)?;
     let stored = state
         .db
         .user_with_password(&s.user.username)
@@ -218,12 +237,10 @@ pub async fn create_token(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (_, s) = match signed_in(&state, &headers).await? {
-        Ok(s) => s,
+    let (_, s, form) = match signed_in_form::<TokenForm>(&state, &headers, body).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let form: TokenForm = read_form(body).await?;
-    check_csrf(&form.csrf, &s)?;
     let days = match form.expires_in_days.trim() {
         "" => None,
         d => match d.parse::<i64>() {
@@ -280,12 +297,10 @@ pub async fn revoke_token(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (_, s) = match signed_in(&state, &headers).await? {
-        Ok(s) => s,
+    let (_, s, form) = match signed_in_form::<RevokeForm>(&state, &headers, body).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let form: RevokeForm = read_form(body).await?;
-    check_csrf(&form.csrf, &s)?;
     if state.db.revoke_token(s.user.id, &form.name).await? {
         let ip = request_ctx::current().ip;
         let who = s.user.username.as_str();
@@ -319,12 +334,10 @@ pub async fn register_app(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (_, s) = match signed_in(&state, &headers).await? {
-        Ok(s) => s,
+    let (_, s, form) = match signed_in_form::<AppForm>(&state, &headers, body).await? {
+        Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let form: AppForm = read_form(body).await?;
-    check_csrf(&form.csrf, &s)?;
     let uris: Vec<String> = form
         .redirect_uris
         .lines()
@@ -351,4 +364,28 @@ pub async fn register_app(
         "Settings",
         &render(&state, &s, &notice).await?,
     ))
+}
+
+impl SessionForm for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl SessionForm for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl SessionForm for RevokeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl SessionForm for AppForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }

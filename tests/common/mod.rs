@@ -364,3 +364,54 @@ pub fn python_tool(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Logs in through the login form like a browser; returns (cookie header, the session's CSRF
+/// token).
+pub async fn browser_session(url: &str, user: &str, password: &str) -> (String, String) {
+    let page = client().get(format!("{url}/login")).send().await.unwrap();
+    let form_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let token = html[at..at + 64].to_owned();
+    let body = serde_urlencoded::to_string([
+        ("csrf", token.as_str()),
+        ("username", user),
+        ("password", password),
+    ])
+    .unwrap();
+    let resp = client()
+        .post(format!("{url}/login"))
+        .header("cookie", &form_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{user} logs in");
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("strata_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let settings = client()
+        .get(format!("{url}/settings"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let html = settings.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    (cookie, html[at..at + 64].to_owned())
+}
