@@ -17,6 +17,7 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = datasets_api::router()
         .merge(audit_api::router())
         .merge(orgs_api::router())
+        .merge(oauth::api_router())
         .split_for_parts();
     // Generated from the handlers' annotations; serialised once.
     let openapi = openapi.to_json().unwrap_or_default();

@@ -506,6 +506,16 @@ async fn openapi_document() {
         ),
         (format!("{base}/branches"), vec!["get", "post"]),
         (format!("{base}/branches/{{branch}}"), vec!["delete"]),
+        (
+            format!("{base}/collaborators/{{who}}"),
+            vec!["put", "delete"],
+        ),
+        (format!("{base}/visibility"), vec!["put"]),
+        (format!("{base}/upload-token"), vec!["post"]),
+        ("/api/v1/oauth/clients".to_owned(), vec!["get", "post"]),
+        ("/api/v1/orgs".to_owned(), vec!["post"]),
+        ("/api/v1/users/{user}/role".to_owned(), vec!["put"]),
+        ("/api/v1/audit".to_owned(), vec!["get"]),
     ] {
         let item = paths.get(&path).unwrap_or_else(|| panic!("{path} missing"));
         for m in methods {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{client_auth, oauth_error, random_secret, sha256_hex};
 use crate::auth::{authorize_repo, Action, Principal, Role, Scopes};
+use crate::datasets_api::ErrorBody;
 use crate::db::{now, OauthClient};
 use crate::error::{ApiError, ApiResult};
 use crate::lfs_api::read_json;
@@ -175,7 +176,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     Ok(Json(info).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     name: String,
@@ -251,7 +252,13 @@ pub async fn create_client(
     Ok(Ok((client_id, secret)))
 }
 
-/// `POST /api/v1/oauth/clients`: registers an application owned by the caller.
+/// Registers an OAuth application owned by the caller; the response holds its `client_id` and,
+/// for a confidential client, the `client_secret` (shown once).
+#[utoipa::path(post, path = "/api/v1/oauth/clients", tag = "oauth", request_body = NewClient,
+    responses((status = 201, description = "Registered", body = Object),
+        (status = 401, description = "Authentication required", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 422, description = "Invalid name or redirect URI", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     who: Principal,
@@ -297,7 +304,10 @@ pub async fn register(
     ))
 }
 
-/// `GET /api/v1/oauth/clients`: the caller's applications (without secrets).
+/// The caller's applications (without secrets).
+#[utoipa::path(get, path = "/api/v1/oauth/clients", tag = "oauth",
+    responses((status = 200, description = "OK", body = Object),
+        (status = 401, description = "Authentication required", body = ErrorBody)))]
 pub async fn list_clients(
     State(state): State<AppState>,
     who: Principal,
@@ -315,8 +325,14 @@ pub async fn list_clients(
     Ok(Json(json!({ "clients": list })))
 }
 
-/// `POST /api/v1/datasets/{ns}/{name}/upload-token`: a 15-minute token for this dataset's LFS
-/// objects only (write when the caller may write, else read), for uploads from the browser.
+/// A 15-minute token for this dataset's LFS objects only (write when the caller may write, else
+/// read), for uploads from the browser.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/upload-token", tag = "oauth",
+    params(("ns" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "`token`, `expires_in`, `scope` and `lfs_url`", body = Object),
+        (status = 401, description = "Authentication required", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody)))]
 pub async fn upload_token(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,

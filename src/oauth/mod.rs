@@ -47,14 +47,13 @@ pub fn router() -> Router<AppState> {
             "/oauth/userinfo",
             get(manage::userinfo).post(manage::userinfo),
         )
-        .route(
-            "/api/v1/oauth/clients",
-            post(manage::register).get(manage::list_clients),
-        )
-        .route(
-            "/api/v1/datasets/{ns}/{name}/upload-token",
-            post(manage::upload_token),
-        )
+}
+
+/// The provider's REST endpoints (client registration, upload tokens), in the OpenAPI document.
+pub fn api_router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(manage::register, manage::list_clients))
+        .routes(utoipa_axum::routes!(manage::upload_token))
 }
 
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
