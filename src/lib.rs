@@ -37,11 +37,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let db = state.db.clone();
+    // Expired sessions, codes, tokens and old login failures go once an hour.
+    let janitor = tokio::spawn({
+        let db = db.clone();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match db.purge_expired().await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+                }
+            }
+        }
+    });
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
+    janitor.abort();
     db.close().await;
     Ok(())
 }

@@ -472,3 +472,23 @@ async fn signup_modes() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn expired_sessions_are_refused_and_purged() {
+    let server = server_with_alice().await;
+    let mut b = Browser::new(&server.url);
+    b.login("alice", PASSWORD).await;
+    assert_eq!(b.get("/settings").await.status, 200);
+    let pool = server.state.db.pool();
+    sqlx::query("UPDATE sessions SET expires_at = 0")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(b.get("/settings").await.status, 303, "expired: back to login");
+    assert!(server.state.db.purge_expired().await.unwrap() >= 1);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}

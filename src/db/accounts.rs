@@ -240,4 +240,36 @@ impl Db {
         .fetch_all(&self.pool)
         .await
     }
+
+    /// Deletes what has expired: sessions, unused invitations, login failures older than a day,
+    /// OAuth codes, refresh tokens and the revocation entries of expired access tokens. Returns
+    /// how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, sqlx::Error> {
+        let now = now();
+        let mut gone = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM sessions WHERE expires_at < $1", now),
+            (
+                "DELETE FROM invitations WHERE used_by IS NULL AND expires_at < $1",
+                now,
+            ),
+            ("DELETE FROM login_failures WHERE at < $1", now - 86_400),
+            ("DELETE FROM oauth_codes WHERE expires_at < $1", now - 3600),
+            (
+                "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1",
+                now,
+            ),
+            (
+                "DELETE FROM oauth_revoked_tokens WHERE expires_at < $1",
+                now - 300,
+            ),
+        ] {
+            gone += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(gone)
+    }
 }
