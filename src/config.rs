@@ -179,6 +179,12 @@ pub struct Config {
     #[arg(long, env = "STRATA_MAX_JSON_BODY", default_value_t = 4 * 1024 * 1024)]
     pub max_json_body: usize,
 
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated). Behind
+    /// one, the client's address (for login throttling and the audit log) is the last address
+    /// the trusted proxies did not add.
+    #[arg(long, env = "STRATA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Who may sign up in the browser.
     #[arg(long, env = "STRATA_SIGNUP", value_enum, default_value = "admin")]
     pub signup: Signup,

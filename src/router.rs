@@ -46,7 +46,10 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
                 .into_response()
         }))
-        .layer(middleware::from_fn(request_ctx::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_ctx::layer,
+        ))
         .with_state(state)
 }
 

@@ -32,6 +32,8 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// Who may create an account in the browser.
     pub signup: crate::config::Signup,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, FromRef)]
@@ -104,6 +106,7 @@ impl AppState {
                 database_url,
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
+                trusted_proxies: config.trusted_proxies.clone(),
             }),
             db,
             storage,

@@ -484,7 +484,11 @@ async fn expired_sessions_are_refused_and_purged() {
         .execute(pool)
         .await
         .unwrap();
-    assert_eq!(b.get("/settings").await.status, 303, "expired: back to login");
+    assert_eq!(
+        b.get("/settings").await.status,
+        303,
+        "expired: back to login"
+    );
     assert!(server.state.db.purge_expired().await.unwrap() >= 1);
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
         .fetch_one(pool)
