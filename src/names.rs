@@ -4,6 +4,7 @@
 const RESERVED: &[&str] = &[
     "api",
     "oauth",
+    "orgs",
     "_transfer",
     "apps",
     "admin",

@@ -71,7 +71,7 @@ pub(crate) async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
 }
 
 /// The organisation, if `user` owns it (or is a site admin).
-async fn owned_org(state: &AppState, user: &User, name: &str) -> ApiResult<Org> {
+pub(crate) async fn owned_org(state: &AppState, user: &User, name: &str) -> ApiResult<Org> {
     let org = org_named(state, name).await?;
     let role = state.db.org_role(org.id, user.id).await?;
     if user.admin() || role.as_deref() == Some("owner") {
@@ -100,25 +100,25 @@ pub struct NewOrg {
 
 #[derive(Serialize, ToSchema)]
 pub struct Member {
-    username: String,
+    pub username: String,
     /// `owner` or `member`.
-    role: String,
+    pub role: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TeamView {
-    name: String,
-    members: Vec<String>,
+    pub name: String,
+    pub members: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct OrgView {
-    name: String,
-    members: Vec<Member>,
-    teams: Vec<TeamView>,
+    pub name: String,
+    pub members: Vec<Member>,
+    pub teams: Vec<TeamView>,
 }
 
-async fn org_view(state: &AppState, org: &Org) -> ApiResult<OrgView> {
+pub(crate) async fn org_view(state: &AppState, org: &Org) -> ApiResult<OrgView> {
     let members = state
         .db
         .org_members(org.id)
@@ -209,6 +209,40 @@ pub struct MemberRole {
     role: String,
 }
 
+/// Makes `member` an `owner` or `member` of `org`, for an owner of it (REST and pages).
+pub(crate) async fn set_member_role(
+    state: &AppState,
+    actor: &User,
+    org: &str,
+    member: &str,
+    role: &str,
+) -> ApiResult<()> {
+    if !["owner", "member"].contains(&role) {
+        return Err(ApiError::unprocessable("role must be owner or member"));
+    }
+    let org = owned_org(state, actor, org).await?;
+    let target = user_named(state, member).await?;
+    let current = state.db.org_role(org.id, target.id).await?;
+    if current.as_deref() == Some("owner")
+        && role != "owner"
+        && state.db.owner_count(org.id).await? == 1
+    {
+        return Err(ApiError::unprocessable(
+            "an organisation keeps at least one owner",
+        ));
+    }
+    state.db.set_org_member(org.id, target.id, role).await?;
+    let subject = format!("{}/{}", org.name, target.username);
+    audit(
+        state,
+        "org.member.set",
+        actor,
+        &subject,
+        json!({"role": role}),
+    )
+    .await
+}
+
 /// Adds a member or changes their role (organisation owners).
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/members/{user}", tag = "orgs",
     params(("org" = String, Path), ("user" = String, Path)), request_body = MemberRole,
@@ -224,32 +258,7 @@ pub async fn set_member(
 ) -> ApiResult<StatusCode> {
     let user = signed_in(&who)?;
     let req: MemberRole = read_json(&headers, body, state.settings.max_json_body).await?;
-    if !["owner", "member"].contains(&req.role.as_str()) {
-        return Err(ApiError::unprocessable("role must be owner or member"));
-    }
-    let org = owned_org(&state, user, &org).await?;
-    let target = user_named(&state, &member).await?;
-    let current = state.db.org_role(org.id, target.id).await?;
-    if current.as_deref() == Some("owner")
-        && req.role != "owner"
-        && state.db.owner_count(org.id).await? == 1
-    {
-        return Err(ApiError::unprocessable(
-            "an organisation keeps at least one owner",
-        ));
-    }
-    state
-        .db
-        .set_org_member(org.id, target.id, &req.role)
-        .await?;
-    audit(
-        &state,
-        "org.member.set",
-        user,
-        &format!("{}/{}", org.name, target.username),
-        json!({"role": req.role}),
-    )
-    .await?;
+    set_member_role(&state, user, &org, &member, &req.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -297,6 +306,32 @@ pub struct NewTeam {
     name: String,
 }
 
+/// Creates team `team` in `org`, for an owner of it (REST and pages).
+pub(crate) async fn new_team(
+    state: &AppState,
+    actor: &User,
+    org: &str,
+    team: &str,
+) -> ApiResult<()> {
+    crate::names::check("team name", team).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let org = owned_org(state, actor, org).await?;
+    match state.db.create_team(org.id, team).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::conflict(format!("team {team} exists")))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(
+        state,
+        "org.team.create",
+        actor,
+        &format!("{}/{team}", org.name),
+        json!({}),
+    )
+    .await
+}
+
 /// Creates a team in an organisation (organisation owners).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/teams", tag = "orgs", params(("org" = String, Path)),
     request_body = NewTeam,
@@ -311,24 +346,7 @@ pub async fn create_team(
 ) -> ApiResult<StatusCode> {
     let user = signed_in(&who)?;
     let req: NewTeam = read_json(&headers, body, state.settings.max_json_body).await?;
-    crate::names::check("team name", &req.name)
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let org = owned_org(&state, user, &org).await?;
-    match state.db.create_team(org.id, &req.name).await {
-        Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(format!("team {} exists", req.name)))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    audit(
-        &state,
-        "org.team.create",
-        user,
-        &format!("{}/{}", org.name, req.name),
-        json!({}),
-    )
-    .await?;
+    new_team(&state, user, &org, &req.name).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -367,17 +385,22 @@ pub async fn add_team_member(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let user = signed_in(&who)?;
-    let (org, team_id, target) = team_target(&state, user, &org, &team, &member).await?;
-    state.db.add_team_member(team_id, target.id).await?;
-    audit(
-        &state,
-        "org.team.member.add",
-        user,
-        &format!("{}/{team}/{member}", org.name),
-        json!({}),
-    )
-    .await?;
+    join_team(&state, user, &org, &team, &member).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds organisation member `member` to `team`, for an owner of the organisation.
+pub(crate) async fn join_team(
+    state: &AppState,
+    actor: &User,
+    org: &str,
+    team: &str,
+    member: &str,
+) -> ApiResult<()> {
+    let (org, team_id, target) = team_target(state, actor, org, team, member).await?;
+    state.db.add_team_member(team_id, target.id).await?;
+    let subject = format!("{}/{team}/{}", org.name, target.username);
+    audit(state, "org.team.member.add", actor, &subject, json!({})).await
 }
 
 /// Removes a user from a team.

@@ -496,3 +496,86 @@ async fn expired_sessions_are_refused_and_purged() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn organisation_pages() {
+    let server = server_with_alice().await; // alice is a site admin
+    server.user("bob").await;
+    strata::admin::set_password(&server.state, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let admin = strata::admin::create_token(&server.state, "alice", "orgs", "*", None)
+        .await
+        .unwrap();
+    let r = client()
+        .post(format!("{}/api/v1/orgs", server.url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let mut owner = Browser::new(&server.url);
+    owner.login("alice", PASSWORD).await;
+    let page = owner.get("/orgs/acme").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("alice (owner)"));
+    let csrf = page.hidden("csrf");
+    let add = owner
+        .post(
+            "/orgs/acme/members",
+            &[("csrf", &csrf), ("username", "bob"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(add.status, 303, "{}", add.text);
+    let team = owner
+        .post("/orgs/acme/teams", &[("csrf", &csrf), ("team", "eng")])
+        .await;
+    assert_eq!(team.status, 303);
+    let join = owner
+        .post(
+            "/orgs/acme/teams/members",
+            &[("csrf", &csrf), ("team", "eng"), ("username", "bob")],
+        )
+        .await;
+    assert_eq!(join.status, 303);
+    let page = owner.get("/orgs/acme").await;
+    assert!(
+        page.text.contains("bob (member)") && page.text.contains("<strong>eng</strong>: bob"),
+        "{}",
+        page.text
+    );
+    let missing = owner
+        .post(
+            "/orgs/acme/members",
+            &[("csrf", &csrf), ("username", "nobody"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text.contains("user nobody not found"));
+    let forged = owner
+        .post(
+            "/orgs/acme/members",
+            &[("csrf", "0"), ("username", "bob"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    // A member sees the organisation but may not change it.
+    let mut member = Browser::new(&server.url);
+    member.login("bob", PASSWORD).await;
+    let page = member.get("/orgs/acme").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.text.contains("Add member"));
+    let csrf = member.get("/settings").await.hidden("csrf");
+    let refused = member
+        .post("/orgs/acme/teams", &[("csrf", &csrf), ("team", "mine")])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        Browser::new(&server.url).get("/orgs/acme").await.status,
+        303,
+        "login first"
+    );
+}

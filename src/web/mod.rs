@@ -1,9 +1,10 @@
-//! Server-rendered pages for accounts: sign-up, login, logout and the settings page (password,
-//! personal access tokens). Plain HTML forms, no script. Every form carries a CSRF token: the
+//! Server-rendered pages for accounts: sign-up, login, logout, the settings page (password,
+//! personal access tokens, OAuth applications) and organisation pages (members, teams). Plain HTML forms, no script. Every form carries a CSRF token: the
 //! session's own once signed in, a double-submit cookie before (so nobody can log a victim into
 //! another account either).
 
 mod login;
+mod orgs;
 mod settings;
 
 use axum::body::Body;
@@ -28,6 +29,10 @@ pub fn router() -> Router<AppState> {
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/revoke", post(settings::revoke_token))
         .route("/settings/apps", post(settings::register_app))
+        .route("/orgs/{org}", get(orgs::show))
+        .route("/orgs/{org}/members", post(orgs::add_member))
+        .route("/orgs/{org}/teams", post(orgs::add_team))
+        .route("/orgs/{org}/teams/members", post(orgs::add_team_member))
 }
 
 /// The cookie of the double-submit CSRF token of the login and sign-up forms.
@@ -76,7 +81,7 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 /// A page whose message says what went wrong.
-fn error_page(status: StatusCode, title: &str, message: &str, form: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str, form: &str) -> Response {
     page(
         status,
         title,
