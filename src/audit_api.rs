@@ -59,10 +59,8 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
     who: Principal,
 ) -> ApiResult<Json<AuditPage>> {
-    match &who {
-        Principal::User { user, scopes } if user.admin() && scopes.allows_everything() => {}
-        Principal::Anonymous => return Err(ApiError::unauthorized("authentication required")),
-        _ => return Err(ApiError::forbidden("the audit log is for administrators")),
+    if !who.full_user()?.admin() {
+        return Err(ApiError::forbidden("the audit log is for administrators"));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

@@ -30,17 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_role))
 }
 
-/// The signed-in user behind a request with a full-rights credential (no narrowing scopes).
-fn signed_in(who: &Principal) -> ApiResult<&User> {
-    match who {
-        Principal::User { user, scopes } if scopes.allows_everything() => Ok(user),
-        Principal::Anonymous => Err(ApiError::unauthorized("authentication required")),
-        _ => Err(ApiError::forbidden(
-            "this needs a personal access token with the * scope or a session",
-        )),
-    }
-}
-
 pub(crate) async fn audit(
     state: &AppState,
     event: &str,
@@ -157,7 +146,7 @@ pub async fn create_org(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<OrgView>)> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     let req: NewOrg = read_json(&headers, body, state.settings.max_json_body).await?;
     if !Role::of(user).can_manage_members() {
         return Err(ApiError::forbidden(
@@ -256,7 +245,7 @@ pub async fn set_member(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     let req: MemberRole = read_json(&headers, body, state.settings.max_json_body).await?;
     set_member_role(&state, user, &org, &member, &req.role).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -273,7 +262,7 @@ pub async fn remove_member(
     Path((org, member)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     let org = owned_org(&state, user, &org).await?;
     let target = user_named(&state, &member).await?;
     if state.db.org_role(org.id, target.id).await?.as_deref() == Some("owner")
@@ -344,7 +333,7 @@ pub async fn create_team(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     let req: NewTeam = read_json(&headers, body, state.settings.max_json_body).await?;
     new_team(&state, user, &org, &req.name).await?;
     Ok(StatusCode::CREATED)
@@ -384,7 +373,7 @@ pub async fn add_team_member(
     Path((org, team, member)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     join_team(&state, user, &org, &team, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -413,7 +402,7 @@ pub async fn remove_team_member(
     Path((org, team, member)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     let org = owned_org(&state, user, &org).await?;
     let team_id = state
         .db
@@ -456,7 +445,7 @@ pub async fn set_role(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let user = signed_in(&who)?;
+    let user = who.full_user()?;
     if !user.admin() {
         return Err(ApiError::forbidden("only administrators change roles"));
     }

@@ -42,6 +42,18 @@ impl Principal {
         matches!(self, Principal::Anonymous)
     }
 
+    /// The user behind a credential with all of their rights (a session, or a token with the `*`
+    /// scope): what account-level operations (organisations, roles, applications) need.
+    pub fn full_user(&self) -> Result<&User, ApiError> {
+        match self {
+            Principal::User { user, scopes } if scopes.allows_everything() => Ok(user),
+            Principal::Anonymous => Err(ApiError::unauthorized("authentication required")),
+            _ => Err(ApiError::forbidden(
+                "this needs a session or a personal access token with the * scope",
+            )),
+        }
+    }
+
     /// A stable identity, used for lock ownership.
     pub fn key(&self) -> String {
         match self {

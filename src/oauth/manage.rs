@@ -265,18 +265,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let Principal::User { user, scopes } = &who else {
-        return Err(if who.is_anonymous() {
-            ApiError::unauthorized("authentication required")
-        } else {
-            ApiError::forbidden("register clients as a user")
-        });
-    };
-    if !scopes.allows_everything() {
-        return Err(ApiError::forbidden(
-            "this needs a personal access token with the * scope or a session",
-        ));
-    }
+    let user = who.full_user()?;
     if !Role::of(user).can_manage_apps() && !Role::of(user).can_create_datasets() {
         return Err(ApiError::forbidden(
             "your role may not register applications",
