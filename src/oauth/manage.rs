@@ -27,6 +27,19 @@ pub struct TokenParam {
     client_secret: Option<String>,
 }
 
+/// The token a revocation or introspection request names, and the client that sends it.
+async fn token_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Result<(TokenParam, OauthClient), Response>> {
+    let form: TokenParam = read_form(body).await?;
+    let (id, secret) = (form.client_id.as_deref(), form.client_secret.as_deref());
+    Ok(client_auth(state, headers, id, secret)
+        .await?
+        .map(|c| (form, c)))
+}
+
 /// `POST /oauth/revoke`: a refresh token revokes its family; an access token is denied from now
 /// on. Unknown tokens are fine (RFC 7009): the answer is 200 either way.
 pub async fn revoke(
@@ -34,16 +47,8 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let form: TokenParam = read_form(body).await?;
-    let client = match client_auth(
-        &state,
-        &headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?
-    {
-        Ok(c) => c,
+    let (form, client) = match token_request(&state, &headers, body).await? {
+        Ok(pair) => pair,
         Err(response) => return Ok(response),
     };
     if let Some(row) = state.db.refresh(&sha256_hex(&form.token)).await? {
@@ -75,16 +80,8 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let form: TokenParam = read_form(body).await?;
-    let client = match client_auth(
-        &state,
-        &headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?
-    {
-        Ok(c) if c.is_confidential() => c,
+    let (form, client) = match token_request(&state, &headers, body).await? {
+        Ok((form, c)) if c.is_confidential() => (form, c),
         Ok(_) => {
             return Ok(oauth_error(
                 StatusCode::UNAUTHORIZED,
