@@ -14,7 +14,8 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use crate::auth::{authorize_repo, Action, Principal};
+use crate::auth::{Action, Principal};
+use crate::datasets::gate;
 use crate::error::{ApiError, ApiResult};
 use crate::lfs_api::repo_name;
 use crate::state::AppState;
@@ -92,7 +93,7 @@ async fn cgi(
     request: Request,
 ) -> ApiResult<Response> {
     let name = repo_name(repo);
-    let dataset = authorize_repo(state, who, ns, name, action).await?;
+    let dataset = gate::dataset(state, who, ns, name, action).await?;
     if !state
         .metastore
         .exists(strata_metastore::DatasetId { ns, name })

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use strata_lfs::signing::UrlSigner;
 use strata_metastore::{Metastore, Person};
 
 use crate::auth::keys::{self, JwtKeys, KeyError};
@@ -42,7 +41,6 @@ pub struct AppState {
     pub db: Db,
     pub storage: Storage,
     pub jwt: Arc<JwtKeys>,
-    pub signer: Arc<UrlSigner>,
     /// The datasets' git repositories.
     pub metastore: Arc<Metastore>,
 }
@@ -73,7 +71,6 @@ impl AppState {
             None => std::env::current_exe()
                 .map_err(|e| StartError::DataDir("the strata executable".into(), e))?,
         };
-        let storage = Storage::from_config(config).await?;
         let key_dir = config.data_dir.join("keys");
         let jwt_path = config
             .jwt_key_file
@@ -90,14 +87,17 @@ impl AppState {
         .await
         .expect("key loading does not panic")?;
         let signer = keys::url_signer(&config.url_signing_keys, &key_dir.join("url-signing.key"))?;
+        let action_ttl = Duration::from_secs(
+            config
+                .action_ttl_secs
+                .clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120),
+        );
+        let storage =
+            Storage::from_config(config, signer, public_url.clone(), action_ttl).await?;
         Ok(AppState {
             settings: Arc::new(Settings {
                 public_url,
-                action_ttl: Duration::from_secs(
-                    config
-                        .action_ttl_secs
-                        .clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120),
-                ),
+                action_ttl,
                 max_batch_objects: config.max_batch_objects.max(1),
                 max_json_body: config.max_json_body.max(1024),
                 max_object_size: config.max_object_size,
@@ -111,7 +111,6 @@ impl AppState {
             db,
             storage,
             jwt: Arc::new(jwt),
-            signer: Arc::new(signer),
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {

@@ -17,6 +17,13 @@ pub enum OidError {
 }
 
 impl Oid {
+    /// The oid of the empty object (`e3b0c442…b855`): git-lfs never uploads it.
+    pub const EMPTY: Oid = Oid([
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9,
+        0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52,
+        0xb8, 0x55,
+    ]);
+
     /// The oid of the given bytes.
     pub fn of(content: &[u8]) -> Oid {
         use sha2::Digest;
@@ -110,6 +117,11 @@ impl<'de> serde::Deserialize<'de> for Oid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_is_the_hash_of_nothing() {
+        assert_eq!(Oid::EMPTY, Oid::of(b""));
+    }
 
     #[test]
     fn parses_and_prints_round_trip() {

@@ -76,6 +76,98 @@ impl Pointer {
     }
 }
 
+/// Version lines git-lfs accepts as v1 (`lfs/pointer.go`, `v1Aliases`).
+const V1_ALIASES: [&str; 3] = [
+    "http://git-media.io/v/2",
+    "https://hawser.github.com/spec/v1",
+    VERSION,
+];
+
+/// Decodes `data` the way git-lfs decides whether a blob is a pointer (`DecodePointer` in
+/// git-lfs 3.x), so that the push checks see every pointer a client would smudge: the whole blob
+/// trimmed, CRLF or LF lines, blank lines skipped, `ext-N-name sha256:<hex>` extension lines
+/// anywhere before `size`, the v1 version aliases, a size with leading zeros or `+`, and the
+/// empty blob (the empty object, size 0). `None` means git-lfs treats it as a plain file.
+pub fn lenient(data: &[u8]) -> Option<Pointer> {
+    if data.len() >= MAX_POINTER_LEN {
+        return None;
+    }
+    if data.is_empty() {
+        return Some(Pointer {
+            oid: Oid::EMPTY,
+            size: 0,
+        });
+    }
+    let text = String::from_utf8_lossy(data);
+    if !["git-media", "hawser", "git-lfs"]
+        .iter()
+        .any(|m| text.contains(m))
+    {
+        return None;
+    }
+    const KEYS: [&str; 3] = ["version", "oid", "size"];
+    let mut values: [&str; 3] = [""; 3];
+    let mut seen = 0;
+    let mut priorities = [false; 10];
+    for line in text.trim().split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let (key, value) = line.split_once(' ')?;
+        if seen == KEYS.len() {
+            return None; // an extra line after `size`
+        }
+        if key == KEYS[seen] {
+            values[seen] = value;
+            seen += 1;
+            continue;
+        }
+        // `\Aext-\d{1}-\w+`: an extension, whose value must be a sha256 oid.
+        let rest = key.strip_prefix("ext-")?;
+        let (digit, name) = (rest.as_bytes().first()?, rest.get(1..)?);
+        let word = name.strip_prefix('-')?;
+        if !digit.is_ascii_digit()
+            || !word
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return None;
+        }
+        value.strip_prefix("sha256:")?.parse::<Oid>().ok()?;
+        let priority = usize::from(digit - b'0');
+        if std::mem::replace(&mut priorities[priority], true) {
+            return None; // a duplicate priority
+        }
+    }
+    if seen < KEYS.len() || !V1_ALIASES.contains(&values[0]) {
+        return None;
+    }
+    let oid = values[1].strip_prefix("sha256:")?.parse::<Oid>().ok()?;
+    let size = parse_go_int(values[2])?;
+    Some(Pointer { oid, size })
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)` for values that are not negative: an optional sign, then
+/// decimal digits (leading zeros allowed), within `i64`. `-0` is 0.
+fn parse_go_int(s: &str) -> Option<u64> {
+    let (negative, digits) = match s.as_bytes().first()? {
+        b'+' => (false, &s[1..]),
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = digits.parse().ok()?;
+    match (negative, n) {
+        (true, 0) => Some(0),
+        (true, _) => None,
+        (false, n) => Some(n as u64),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +193,52 @@ mod tests {
         assert!(Pointer::parse(p.replace("size 1", "size -1").as_bytes()).is_err());
         assert!(Pointer::parse(format!("{p}ext-0-foo sha256:00\n").as_bytes()).is_err());
         assert!(Pointer::parse(&vec![b'a'; 2000]).is_err());
+    }
+
+    #[test]
+    fn lenient_accepts_what_git_lfs_accepts() {
+        let oid = Oid::of(b"x");
+        let want = Some(Pointer { oid, size: 1 });
+        let canonical = Pointer { oid, size: 1 }.encode();
+        let ext = format!("ext-0-foo sha256:{}", Oid::of(b"y"));
+        for spelled in [
+            canonical.clone(),
+            canonical.replace('\n', "\r\n"),
+            canonical.trim_end().to_owned(),
+            format!("\n\n{canonical}\n\n"),
+            canonical.replace("size 1", "size 0001"),
+            canonical.replace("size 1", "size +1"),
+            canonical.replace("\noid", "\n\noid"),
+            canonical.replace(VERSION, "https://hawser.github.com/spec/v1"),
+            canonical.replace(VERSION, "http://git-media.io/v/2"),
+            canonical.replace("\nsize", &format!("\n{ext}\nsize")),
+            format!("{ext}\n{canonical}"),
+        ] {
+            assert_eq!(lenient(spelled.as_bytes()), want, "{spelled:?}");
+        }
+        assert_eq!(
+            lenient(b""),
+            Some(Pointer {
+                oid: Oid::EMPTY,
+                size: 0
+            })
+        );
+        for not in [
+            canonical.replace("size 1", "size -1"),
+            canonical.replace("size 1", "size  1"),
+            canonical.replace("sha256:", "sha512:"),
+            canonical.to_uppercase(),
+            format!("{canonical}extra line\n"),
+            canonical.replace(VERSION, "https://git-lfs.github.com/spec/v2"),
+            canonical.replace("\nsize 1", ""),
+            format!("{ext}\n{}\n{canonical}", ext.replace("foo", "bar")),
+            "plain text".into(),
+        ] {
+            assert_eq!(lenient(not.as_bytes()), None, "{not:?}");
+        }
+        assert_eq!(
+            lenient(canonical.replace("size 1", "size -0").as_bytes()),
+            Some(Pointer { oid, size: 0 })
+        );
     }
 }

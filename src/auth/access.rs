@@ -72,7 +72,7 @@ impl Role {
 pub struct Authorized {
     pub repo: Repo,
     /// For a signed-in user: their grant (before token scopes narrow it).
-    pub(super) user_grant: Option<Action>,
+    pub(crate) user_grant: Option<Action>,
 }
 
 impl Deref for Authorized {

@@ -13,22 +13,25 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
-use strata_lfs::Oid;
 
 use crate::db::User;
 use crate::error::ApiError;
 use crate::state::AppState;
 pub use access::{Authorized, Role};
-pub use scope::{Action, Scopes};
+pub use scope::{Action, On, Scopes};
 
 /// The caller of a request.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Anonymous,
-    /// A user, through a personal access token restricted to `scopes`.
+    /// A user, through a session, a personal access token or an OAuth access token, restricted
+    /// to `scopes`.
     User {
         user: User,
         scopes: Scopes,
+        /// The OAuth grant family the token came from: tokens minted from it carry it too, so
+        /// that revoking the grant revokes them.
+        family: Option<String>,
     },
     /// A strata-signed JWT: a capability that grants exactly its scopes, whoever holds it.
     Jwt {
@@ -46,7 +49,7 @@ impl Principal {
     /// scope): what account-level operations (organisations, roles, applications) need.
     pub fn full_user(&self) -> Result<&User, ApiError> {
         match self {
-            Principal::User { user, scopes } if scopes.allows_everything() => Ok(user),
+            Principal::User { user, scopes, .. } if scopes.allows_everything() => Ok(user),
             Principal::Anonymous => Err(ApiError::unauthorized("authentication required")),
             _ => Err(ApiError::forbidden(
                 "this needs a session or a personal access token with the * scope",
@@ -72,83 +75,41 @@ impl Principal {
         }
     }
 
-    /// The permission check: may this caller do `action` to `repo`, or to its object `oid`?
-    pub fn can(&self, repo: &Authorized, oid: Option<&Oid>, action: Action) -> bool {
+    /// The permission check: may this caller do `action` on `on` (the dataset, all its objects,
+    /// or one object) of `repo`? The gates (`crate::datasets::gate`) are its only callers.
+    pub fn can(&self, repo: &Authorized, on: On<'_>, action: Action) -> bool {
         let public_read = repo.is_public() && action == Action::Read;
         match self {
             Principal::Anonymous => public_read,
             Principal::User { scopes, .. } => {
                 repo.user_grant.is_some_and(|r| r.covers(action))
-                    && scopes.allows(&repo.path(), oid, action)
+                    && scopes.allows(&repo.path(), on, action)
             }
-            Principal::Jwt { scopes, .. } => {
-                public_read || scopes.allows(&repo.path(), oid, action)
-            }
+            Principal::Jwt { scopes, .. } => public_read || scopes.allows(&repo.path(), on, action),
         }
     }
 
     /// Whether the caller may do `action` to at least some object of `repo`.
-    pub fn can_some(&self, repo: &Authorized, action: Action) -> bool {
+    pub fn can_some_object(&self, repo: &Authorized, action: Action) -> bool {
         let public_read = repo.is_public() && action == Action::Read;
         match self {
             Principal::Anonymous => public_read,
             Principal::User { scopes, .. } => {
                 repo.user_grant.is_some_and(|r| r.covers(action))
-                    && scopes.allows_some(&repo.path(), action)
+                    && scopes.allows_some_object(&repo.path(), action)
             }
             Principal::Jwt { scopes, .. } => {
-                public_read || scopes.allows_some(&repo.path(), action)
+                public_read || scopes.allows_some_object(&repo.path(), action)
             }
         }
     }
-}
 
-/// Looks up repository `{ns}/{name}` for a caller who wants to do `action`, answering as a careful
-/// server does: strangers get 401 (so git asks for credentials) and cannot tell a private
-/// repository from a missing one; signed-in users who may not see it get 404; those who may read
-/// but not write get 403.
-pub async fn authorize_repo(
-    state: &AppState,
-    who: &Principal,
-    ns: &str,
-    name: &str,
-    action: Action,
-) -> Result<Authorized, ApiError> {
-    let denied = |found: bool| {
-        if who.is_anonymous() {
-            ApiError::unauthorized("authentication required")
-        } else if found {
-            ApiError::forbidden(format!(
-                "you may read {ns}/{name} but not {}",
-                action_word(action)
-            ))
-        } else {
-            ApiError::not_found(format!("repository {ns}/{name} not found"))
+    /// The caller's scopes (`*` for a session, none for anonymous callers).
+    pub fn scopes(&self) -> Option<&Scopes> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User { scopes, .. } | Principal::Jwt { scopes, .. } => Some(scopes),
         }
-    };
-    let Some(repo) = state.db.repo_by_path(ns, name).await? else {
-        return Err(denied(false));
-    };
-    let user_grant = match who {
-        Principal::User { user, .. } => access::user_grant(&state.db, user, &repo).await?,
-        _ => None,
-    };
-    let repo = Authorized { repo, user_grant };
-    if who.can_some(&repo, action) {
-        Ok(repo)
-    } else {
-        Err(denied(
-            action != Action::Read && who.can_some(&repo, Action::Read),
-        ))
-    }
-}
-
-fn action_word(action: Action) -> &'static str {
-    match action {
-        Action::Read => "read it",
-        Action::Verify => "verify objects in it",
-        Action::Write => "write to it",
-        Action::Admin => "administer it",
     }
 }
 
@@ -211,6 +172,7 @@ async fn from_session(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     Ok(Principal::User {
         user: session.user,
         scopes: Scopes::parse("*").map_err(ApiError::internal)?,
+        family: None,
     })
 }
 
@@ -221,7 +183,11 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
             return Err(ApiError::unauthorized("invalid, expired or revoked token"));
         };
         let scopes = Scopes::parse(&token.scopes).map_err(ApiError::internal)?;
-        return Ok(Principal::User { user, scopes });
+        return Ok(Principal::User {
+            user,
+            scopes,
+            family: None,
+        });
     }
     if secret.split('.').count() == 3 {
         let claims = state
@@ -239,7 +205,11 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
                 .await?;
             let user = state.db.user_by_id(uid).await?;
             return match user {
-                Some(user) if !revoked => Ok(Principal::User { user, scopes }),
+                Some(user) if !revoked => Ok(Principal::User {
+                    user,
+                    scopes,
+                    family: claims.fam,
+                }),
                 _ => Err(ApiError::unauthorized("invalid token: revoked")),
             };
         }

@@ -19,6 +19,10 @@
 //! target counts as the object part only when it is an oid, or `*` after at least two repository
 //! segments (giftless's `obj:{org}/{repo}/*`). `:meta` scopes (giftless's metadata-only access)
 //! are accepted and grant no transfer.
+//!
+//! What a scope reaches ([`On`]): `obj:` scopes reach LFS objects only (the batch API, transfers,
+//! verify, locks): never the dataset's metadata, its git history, or another token. `dataset:`
+//! scopes and `*` reach both.
 
 use std::fmt;
 
@@ -58,6 +62,17 @@ impl Action {
     }
 }
 
+/// What a request touches in a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On<'a> {
+    /// The dataset itself: its datapackage, files, history, refs, settings (REST, git, pages).
+    Dataset,
+    /// Every LFS object of the dataset (a repository-wide object grant).
+    Objects,
+    /// One LFS object of the dataset.
+    Object(&'a Oid),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
     /// `*`: whatever the token's user may do.
@@ -66,6 +81,8 @@ enum Target {
     /// the userinfo endpoint may tell, and grants nothing on datasets.
     Oidc,
     Repos {
+        /// `dataset:` scopes reach the dataset; `obj:` scopes only its objects.
+        dataset: bool,
         pattern: Vec<String>,
         object: Option<Oid>,
         actions: Vec<Action>,
@@ -157,6 +174,7 @@ impl Scope {
         Ok(Scope {
             raw: raw.into(),
             target: Target::Repos {
+                dataset: kind == "dataset",
                 pattern: segments,
                 object,
                 actions,
@@ -165,13 +183,13 @@ impl Scope {
         })
     }
 
-    /// Whether this scope allows `action` on repository `repo` (`ns/name`), on object `oid` or,
-    /// with `None`, on the repository as a whole.
-    pub fn allows(&self, repo: &str, oid: Option<&Oid>, action: Action) -> bool {
+    /// Whether this scope allows `action` on `on` in repository `repo` (`ns/name`).
+    pub fn allows(&self, repo: &str, on: On<'_>, action: Action) -> bool {
         match &self.target {
             Target::All => true,
             Target::Oidc => false,
             Target::Repos {
+                dataset,
                 pattern,
                 object,
                 actions,
@@ -183,12 +201,13 @@ impl Scope {
                 let path: Vec<&str> = repo.split('/').collect();
                 let repo_matches = pattern.len() <= path.len()
                     && pattern.iter().zip(&path).all(|(p, s)| p == "*" || p == s);
-                let object_matches = match (object, oid) {
-                    (None, _) => true,
-                    (Some(granted), Some(wanted)) => granted == wanted,
-                    (Some(_), None) => false,
+                let reaches = match (on, object) {
+                    (On::Dataset, _) => *dataset,
+                    (On::Objects, granted) => granted.is_none(),
+                    (On::Object(_), None) => true,
+                    (On::Object(wanted), Some(granted)) => granted == wanted,
                 };
-                repo_matches && object_matches && actions.iter().any(|a| a.covers(action))
+                repo_matches && reaches && actions.iter().any(|a| a.covers(action))
             }
         }
     }
@@ -213,8 +232,8 @@ impl Scopes {
             .map(Scopes)
     }
 
-    pub fn allows(&self, repo: &str, oid: Option<&Oid>, action: Action) -> bool {
-        self.0.iter().any(|s| s.allows(repo, oid, action))
+    pub fn allows(&self, repo: &str, on: On<'_>, action: Action) -> bool {
+        self.0.iter().any(|s| s.allows(repo, on, action))
     }
 
     /// Whether the OpenID Connect scope `name` is among these.
@@ -230,14 +249,48 @@ impl Scopes {
     }
 
     /// Whether some object of `repo` may be the subject of `action`.
-    pub fn allows_some(&self, repo: &str, action: Action) -> bool {
+    pub fn allows_some_object(&self, repo: &str, action: Action) -> bool {
         self.0.iter().any(|s| match &s.target {
             Target::All => true,
             Target::Oidc => false,
             Target::Repos {
                 object: Some(oid), ..
-            } => s.allows(repo, Some(oid), action),
-            Target::Repos { object: None, .. } => s.allows(repo, None, action),
+            } => s.allows(repo, On::Object(oid), action),
+            Target::Repos { object: None, .. } => s.allows(repo, On::Objects, action),
+        })
+    }
+
+    /// Whether every scope of `self` is within `outer`: what a token minted by a holder of
+    /// `outer` may carry (a minted token never exceeds the one that minted it).
+    pub fn within(&self, outer: &Scopes) -> bool {
+        if outer.allows_everything() {
+            return true;
+        }
+        self.0.iter().all(|s| match &s.target {
+            Target::All => false,
+            Target::Oidc => outer.has_oidc(&s.raw),
+            Target::Repos {
+                dataset,
+                pattern,
+                object,
+                actions,
+                meta,
+            } => {
+                if *meta {
+                    return true;
+                }
+                // Wildcard segments would need pattern containment; concrete paths only.
+                if pattern.iter().any(|p| p == "*") {
+                    return false;
+                }
+                let repo = pattern.join("/");
+                let on = match (dataset, object) {
+                    (true, _) => On::Dataset,
+                    (false, None) => On::Objects,
+                    (false, Some(oid)) => On::Object(oid),
+                };
+                actions.iter().all(|a| outer.allows(&repo, on, *a))
+            }
         })
     }
 }
@@ -259,51 +312,75 @@ mod tests {
 
     #[test]
     fn giftless_scopes() {
+        let o = oid();
         let s = Scope::parse("obj:acme/survey/*:read").unwrap();
-        assert!(s.allows("acme/survey", Some(&oid()), Action::Read));
-        assert!(s.allows("acme/survey", None, Action::Read));
-        assert!(!s.allows("acme/survey", Some(&oid()), Action::Write));
-        assert!(!s.allows("acme/other", Some(&oid()), Action::Read));
-        assert!(!s.allows("acmex/survey", Some(&oid()), Action::Read));
+        assert!(s.allows("acme/survey", On::Object(&o), Action::Read));
+        assert!(s.allows("acme/survey", On::Objects, Action::Read));
+        assert!(!s.allows("acme/survey", On::Dataset, Action::Read));
+        assert!(!s.allows("acme/survey", On::Object(&o), Action::Write));
+        assert!(!s.allows("acme/other", On::Object(&o), Action::Read));
+        assert!(!s.allows("acmex/survey", On::Object(&o), Action::Read));
 
         let w = Scope::parse("obj:acme/survey/*:write").unwrap();
-        assert!(w.allows("acme/survey", Some(&oid()), Action::Read));
-        assert!(w.allows("acme/survey", Some(&oid()), Action::Verify));
-        assert!(!w.allows("acme/survey", None, Action::Admin));
+        assert!(w.allows("acme/survey", On::Object(&o), Action::Read));
+        assert!(w.allows("acme/survey", On::Object(&o), Action::Verify));
+        assert!(!w.allows("acme/survey", On::Objects, Action::Admin));
+        assert!(!w.allows("acme/survey", On::Dataset, Action::Write));
 
         let v = Scope::parse("obj:acme/survey/*:verify").unwrap();
-        assert!(v.allows("acme/survey", Some(&oid()), Action::Verify));
-        assert!(!v.allows("acme/survey", Some(&oid()), Action::Read));
+        assert!(v.allows("acme/survey", On::Object(&o), Action::Verify));
+        assert!(!v.allows("acme/survey", On::Object(&o), Action::Read));
 
         let all = Scope::parse("obj:acme/survey/*").unwrap();
-        assert!(all.allows("acme/survey", Some(&oid()), Action::Write));
+        assert!(all.allows("acme/survey", On::Object(&o), Action::Write));
     }
 
     #[test]
     fn one_object_and_nested_namespaces() {
-        let s = Scope::parse(&format!("obj:acme/team/survey/{}:read", oid())).unwrap();
-        assert!(s.allows("acme/team/survey", Some(&oid()), Action::Read));
-        assert!(!s.allows("acme/team/survey", Some(&Oid::of(b"y")), Action::Read));
-        assert!(!s.allows("acme/team/survey", None, Action::Read));
-        assert!(Scopes(vec![s]).allows_some("acme/team/survey", Action::Read));
+        let (o, y) = (oid(), Oid::of(b"y"));
+        let s = Scope::parse(&format!("obj:acme/team/survey/{o}:read")).unwrap();
+        assert!(s.allows("acme/team/survey", On::Object(&o), Action::Read));
+        assert!(!s.allows("acme/team/survey", On::Object(&y), Action::Read));
+        assert!(!s.allows("acme/team/survey", On::Objects, Action::Read));
+        assert!(!s.allows("acme/team/survey", On::Dataset, Action::Read));
+        assert!(Scopes(vec![s]).allows_some_object("acme/team/survey", Action::Read));
     }
 
     #[test]
     fn global_and_namespace_grants() {
+        let o = oid();
         let g = Scope::parse("obj:*:read").unwrap();
-        assert!(g.allows("anyone/anything", Some(&oid()), Action::Read));
-        assert!(!g.allows("anyone/anything", Some(&oid()), Action::Write));
+        assert!(g.allows("anyone/anything", On::Object(&o), Action::Read));
+        assert!(!g.allows("anyone/anything", On::Object(&o), Action::Write));
         let ns = Scope::parse("obj:acme:write").unwrap();
-        assert!(ns.allows("acme/x", None, Action::Write));
-        assert!(!ns.allows("other/x", None, Action::Write));
+        assert!(ns.allows("acme/x", On::Objects, Action::Write));
+        assert!(!ns.allows("other/x", On::Objects, Action::Write));
         let d = Scope::parse("dataset:acme/*:admin").unwrap();
-        assert!(d.allows("acme/x", None, Action::Admin));
+        assert!(d.allows("acme/x", On::Dataset, Action::Admin));
+        assert!(d.allows("acme/x", On::Object(&o), Action::Write));
+    }
+
+    #[test]
+    fn minted_scopes_stay_within() {
+        let o = oid();
+        let parse = |s: &str| Scopes::parse(s).unwrap();
+        let one = parse(&format!("obj:alice/priv/{o}:write"));
+        assert!(!parse("obj:alice/priv/*:write").within(&one));
+        assert!(!parse("obj:alice/priv/*:read").within(&one));
+        assert!(parse(&format!("obj:alice/priv/{o}:read")).within(&one));
+        assert!(!parse("dataset:alice/priv:read").within(&one));
+        let repo = parse("obj:alice/priv/*:write");
+        assert!(parse("obj:alice/priv/*:read").within(&repo));
+        assert!(!parse("dataset:alice/priv:read").within(&repo));
+        assert!(!parse("*").within(&repo));
+        assert!(parse("obj:alice/priv/*:write openid").within(&parse("dataset:alice:write openid")));
+        assert!(parse("*").within(&parse("*")));
     }
 
     #[test]
     fn meta_scopes_grant_no_transfer() {
         let m = Scope::parse("obj:acme/survey/*:meta:read").unwrap();
-        assert!(!m.allows("acme/survey", Some(&oid()), Action::Read));
+        assert!(!m.allows("acme/survey", On::Object(&oid()), Action::Read));
     }
 
     #[test]

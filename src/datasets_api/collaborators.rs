@@ -10,7 +10,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::ErrorBody;
-use crate::auth::{authorize_repo, Action, Principal};
+use crate::auth::{Action, Principal};
+use crate::datasets::gate;
 use crate::db::Visibility;
 use crate::error::{ApiError, ApiResult};
 use crate::lfs_api::read_json;
@@ -37,7 +38,7 @@ pub async fn list_collaborators(
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<Json<Vec<Collaborator>>> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let list = state
         .db
         .collaborators(repo.id)
@@ -92,7 +93,7 @@ pub async fn set_collaborator(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
     if !["read", "write", "admin"].contains(&req.permission.as_str()) {
         return Err(ApiError::unprocessable(
@@ -127,7 +128,7 @@ pub async fn remove_collaborator(
     Path((ns, name, target)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
     if !state
         .db
@@ -170,7 +171,7 @@ pub async fn set_visibility(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Admin).await?;
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
     state.db.set_visibility(repo.id, visibility).await?;

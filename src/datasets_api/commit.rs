@@ -19,7 +19,7 @@ use strata_lfs::Oid;
 use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
 use utoipa::ToSchema;
 
-use super::datasets::{check_linked, parent_of};
+use super::datasets::parent_of;
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::{author, git};
@@ -133,6 +133,10 @@ pub async fn commit(
                 if path == DATAPACKAGE {
                     package = Some(Package::from_bytes(&data)?);
                 }
+                // A file that is an LFS pointer names an object like an lfsFile line does.
+                if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+                    lfs.push((pointer.oid, pointer.size));
+                }
                 Op::Put { path, data }
             }
             Line::LfsFile { path, oid, size } => {
@@ -161,7 +165,7 @@ pub async fn commit(
     if let Some(package) = &package {
         lfs.extend(package.resources.iter().map(|r| (r.oid, r.size)));
     }
-    check_linked(&state, &repo, lfs.into_iter()).await?;
+    repo.check_linked(&state, lfs.into_iter()).await?;
 
     let parent = parent_of(header.parent.as_deref(), &headers)?;
     let message = match header.description.as_deref() {

@@ -1,6 +1,5 @@
 //! One dataset: create, read (at any revision), update its datapackage, delete.
 
-use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -9,12 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use strata_lfs::Oid;
 use strata_metastore::{Package, WriteMeta};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
-use crate::auth::{Action, Principal, Role};
+use crate::auth::{Action, On, Principal, Role};
 use crate::datasets::{self, author, git, lfs_url, CreateError};
 use crate::db::{Repo, Visibility};
 use crate::error::{ApiError, ApiResult};
@@ -54,7 +52,7 @@ pub async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     let req: CreateBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    let Principal::User { user, scopes } = &who else {
+    let Principal::User { user, scopes, .. } = &who else {
         return Err(if who.is_anonymous() {
             ApiError::unauthorized("authentication required")
         } else {
@@ -72,7 +70,7 @@ pub async fn create(
         Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
         None => false,
     };
-    if !(user.admin() || own || in_org) || !scopes.allows(&path, None, Action::Admin) {
+    if !(user.admin() || own || in_org) || !scopes.allows(&path, On::Dataset, Action::Admin) {
         return Err(ApiError::forbidden(format!(
             "you may not create datasets in {}",
             req.namespace
@@ -219,12 +217,8 @@ pub async fn update(
     let req: UpdateBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?;
     let package = Package::from_json(req.datapackage)?;
-    check_linked(
-        &state,
-        &repo,
-        package.resources.iter().map(|r| (r.oid, r.size)),
-    )
-    .await?;
+    repo.check_linked(&state, package.resources.iter().map(|r| (r.oid, r.size)))
+        .await?;
     let names = Names::of(&repo);
     let meta_author = author(&who);
     let message = req.message.unwrap_or_else(|| "Update datapackage".into());
@@ -284,39 +278,6 @@ pub(super) fn parent_of(body: Option<&str>, headers: &HeaderMap) -> ApiResult<Op
         return Err(ApiError::bad_request("If-Match must name a revision"));
     }
     Ok(Some(tag.to_owned()))
-}
-
-/// Refuses (422) unless every `(oid, size)` is an object uploaded to this dataset: metadata
-/// never points at bytes that are not there.
-pub(super) async fn check_linked(
-    state: &AppState,
-    repo: &Repo,
-    objects: impl Iterator<Item = (Oid, u64)>,
-) -> ApiResult<()> {
-    let wanted: HashMap<Oid, u64> = objects.collect();
-    let oids: Vec<Oid> = wanted.keys().copied().collect();
-    let linked = state.db.linked_objects(repo.id, &oids).await?;
-    let mut missing: Vec<String> = wanted
-        .iter()
-        .filter(|(oid, size)| linked.get(*oid) != Some(*size))
-        .map(|(oid, size)| format!("{oid} ({size} bytes)"))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    missing.sort();
-    let shown = missing
-        .iter()
-        .take(10)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    Err(ApiError::unprocessable(format!(
-        "{} object(s) are not uploaded to {}: {shown}",
-        missing.len(),
-        repo.path()
-    ))
-    .with_extra(json!({ "missing": missing })))
 }
 
 /// A dataset at one revision.

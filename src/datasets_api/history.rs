@@ -1,19 +1,18 @@
-//! Reading history: the revision list, one revision, the file tree, raw files (LFS files answered
-//! with a redirect to a signed download URL) and the diff between two revisions.
+//! Reading history: the revision list, one revision, the file tree, raw files (LFS files streamed
+//! from storage after the read gate) and the diff between two revisions.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use strata_lfs::pointer::Pointer;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::git;
 use crate::error::{ApiError, ApiResult};
-use crate::lfs_api::batch::Issuer;
+use crate::lfs_api::transfer::{attachment, content_type_of, serve_object};
 use crate::state::AppState;
 
 const MAX_PAGE: usize = 1000;
@@ -164,13 +163,13 @@ pub async fn tree(
     Ok(Json(TreeView { revision, files }))
 }
 
-/// A file's bytes; for an LFS file, a redirect to a signed URL of its object (which must have
-/// been uploaded to this dataset).
+/// A file's bytes, as an attachment with a content type by extension; for an LFS file, its
+/// object's bytes (which must have been uploaded to this dataset), with `Range` support.
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/raw/{path}", tag = "datasets",
     params(DatasetPath, ("path" = String, Path, description = "The file's path in the dataset"), RevQuery),
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
-        (status = 302, description = "An LFS file: `Location` is a signed download URL"),
+        (status = 206, description = "The requested range of an LFS file's bytes"),
         (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
     ))]
 pub async fn raw(
@@ -178,6 +177,7 @@ pub async fn raw(
     Path((ns, name, path)): Path<(String, String, String)>,
     Query(q): Query<RevQuery>,
     who: Principal,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     let names = Names::of(&repo);
@@ -186,32 +186,21 @@ pub async fn raw(
         ms.read_file(names.id(), q.rev.as_deref(), &file)
     })
     .await?;
-    let pointer = (data.len() < strata_lfs::pointer::MAX_POINTER_LEN)
-        .then(|| Pointer::parse(&data).ok())
-        .flatten();
-    let Some(pointer) = pointer else {
-        let mut response = (StatusCode::OK, data).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        return Ok(response);
-    };
-    let linked = state.db.linked_objects(repo.id, &[pointer.oid]).await?;
-    if linked.get(&pointer.oid) != Some(&pointer.size) {
-        return Err(ApiError::not_found(format!(
-            "{path} points at object {} which was never uploaded to {}",
-            pointer.oid,
-            repo.path()
-        )));
+    // An LFS file is streamed from storage through strata, on every backend: no redirect, so a
+    // client that forwards its Authorization header (urllib, pandas) never sends it elsewhere.
+    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+        repo.read_object(&state, &pointer.oid, pointer.size).await?;
+        return serve_object(&state, &pointer.oid, &headers, Some(&path)).await;
     }
-    let action = Issuer::new(&state, &repo)
-        .download(&pointer.oid, pointer.size)
-        .await?;
-    let mut response = StatusCode::FOUND.into_response();
-    let location =
-        HeaderValue::from_str(&action.href).map_err(|e| ApiError::internal(e.to_string()))?;
-    response.headers_mut().insert(header::LOCATION, location);
+    let mut response = (StatusCode::OK, data).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_of(&path)),
+    );
+    if let Some(disposition) = attachment(&path) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
     Ok(response)
 }
 

@@ -14,7 +14,8 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{authorize_repo, Action, Principal};
+use crate::auth::{Action, Principal};
+use crate::datasets::gate::{self, Gated};
 use crate::db::Repo;
 use crate::error::ApiResult;
 use crate::lfs_api::rfc3339;
@@ -77,15 +78,15 @@ struct DatasetPath {
     name: String,
 }
 
-/// A dataset the caller may do `action` to (401 / 403 / 404 otherwise).
+/// A dataset the caller may do `action` to (401 / 403 / 404 otherwise): the dataset gate.
 async fn dataset(
     state: &AppState,
     who: &Principal,
     ns: &str,
     name: &str,
     action: Action,
-) -> ApiResult<Repo> {
-    Ok(authorize_repo(state, who, ns, name, action).await?.repo)
+) -> ApiResult<Gated> {
+    gate::dataset(state, who, ns, name, action).await
 }
 
 /// Owned `{ns}/{name}`, to move into blocking git work.

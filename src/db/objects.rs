@@ -28,13 +28,18 @@ impl Db {
         tx.commit().await
     }
 
-    /// Of `oids`, those linked to `repo_id`, with their sizes. One query, however many oids.
+    /// Of `oids`, those linked to `repo_id`, with their sizes. One query, however many oids. The
+    /// empty object (size 0) is linked to every dataset: git-lfs never uploads it, and there is
+    /// nothing in it to protect.
     pub async fn linked_objects(
         &self,
         repo_id: i64,
         oids: &[Oid],
     ) -> Result<HashMap<Oid, u64>, sqlx::Error> {
         let mut found = HashMap::new();
+        if oids.contains(&Oid::EMPTY) {
+            found.insert(Oid::EMPTY, 0);
+        }
         if oids.is_empty() {
             return Ok(found);
         }

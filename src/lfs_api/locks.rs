@@ -11,13 +11,32 @@ use strata_lfs::wire::{
 };
 
 use super::{lfs_json, read_json, repo_name, rfc3339};
-use crate::auth::{authorize_repo, Action, Principal};
+use crate::auth::{Action, On, Principal};
+use crate::datasets::gate::{self, Gated, Reach};
 use crate::db::{LockFilter, LockRow, NewLock};
 use crate::error::{ApiError, ApiResult};
 use crate::request_ctx;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
+
+/// Locks name paths, not objects: they need a grant on all of the dataset's objects (a token
+/// scoped to one object cannot lock).
+async fn locks_gate(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    repo: &str,
+    action: Action,
+) -> ApiResult<Gated> {
+    let gated = gate::open(state, who, ns, repo_name(repo), action, Reach::Objects).await?;
+    if !gated.allows(On::Objects, action) {
+        return Err(ApiError::forbidden(
+            "locks need a token that reaches every object of the dataset",
+        ));
+    }
+    Ok(gated)
+}
 const MAX_LIMIT: i64 = 1000;
 const MAX_PATH_LEN: usize = 4096;
 
@@ -88,7 +107,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), Action::Write).await?;
+    let repo = locks_gate(&state, &who, &ns, &repo, Action::Write).await?;
     let req: CreateLockRequest = read_json(&headers, body, state.settings.max_json_body).await?;
     check_path(&req.path)?;
     let (key, name) = (who.key(), who.display_name());
@@ -136,7 +155,7 @@ pub async fn list(
     who: Principal,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), Action::Read).await?;
+    let repo = locks_gate(&state, &who, &ns, &repo, Action::Read).await?;
     let Query(q) = query?;
     let limit = limit(
         q.limit
@@ -175,7 +194,7 @@ pub async fn verify(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), Action::Write).await?;
+    let repo = locks_gate(&state, &who, &ns, &repo, Action::Write).await?;
     let req: VerifyLocksRequest = read_json(&headers, body, state.settings.max_json_body).await?;
     let limit = limit(req.limit)?;
     let filter = LockFilter {
@@ -203,7 +222,7 @@ pub async fn unlock(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let repo = authorize_repo(&state, &who, &ns, repo_name(&repo), Action::Write).await?;
+    let repo = locks_gate(&state, &who, &ns, &repo, Action::Write).await?;
     let req: UnlockRequest = read_json(&headers, body, state.settings.max_json_body).await?;
     let not_found = || ApiError::not_found(format!("lock {id} not found"));
     let lock_id = id.parse::<i64>().map_err(|_| not_found())?;
@@ -219,7 +238,7 @@ pub async fn unlock(
                 lock.path, lock.owner_name
             )));
         }
-        if !who.can(&repo, None, Action::Admin) {
+        if !repo.allows(On::Dataset, Action::Admin) {
             return Err(ApiError::forbidden(
                 "forcing an unlock needs admin rights on the repository",
             ));

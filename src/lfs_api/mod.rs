@@ -3,7 +3,7 @@
 
 pub mod batch;
 mod locks;
-mod transfer;
+pub mod transfer;
 mod verify;
 
 use axum::body::Body;
@@ -102,13 +102,4 @@ pub async fn read_json<T: DeserializeOwned>(
         .map_err(|e| ApiError::unprocessable(format!("malformed request body: {e}")))
 }
 
-/// An RFC 3339 timestamp with second precision, as LFS wants for `expires_at` and `locked_at`.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::db::rfc3339;

@@ -1,6 +1,7 @@
 //! `PUT` and `GET /_transfer/{ns}/{repo}/{oid}?size&exp&kid&sig`: the local backend's signed URLs.
-//! The signature is the only credential: it names the operation, repository, oid, size and expiry.
-//! Uploads are verified against the oid while they stream; downloads support `Range`.
+//! The signature is the only credential: only a gate hands one out, and it names the operation,
+//! dataset, oid, size and expiry. Uploads are verified against the oid while they stream (the
+//! storage facade); downloads support `Range` and still need the object linked to the dataset.
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -8,16 +9,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use strata_lfs::signing::{Grant, SignError, SignedOp};
-use strata_lfs::{LocalStore, Oid};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use strata_lfs::signing::{SignError, SignedOp};
+use strata_lfs::Oid;
 
-use super::batch::put_error;
-use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::Storage;
+use crate::storage::Read;
 
 #[derive(Debug, Deserialize)]
 pub struct Signed {
@@ -41,16 +38,9 @@ fn check(
         .parse()
         .map_err(|_| ApiError::forbidden("the signature does not match this URL"))?;
     let path = format!("{ns}/{repo}");
-    let grant = Grant {
-        op,
-        repo: &path,
-        oid,
-        size: q.size,
-        expires: q.exp,
-    };
     state
-        .signer
-        .verify(&grant, &q.kid, &q.sig, now())
+        .storage
+        .check_signature(op, &path, oid, q.size, q.exp, &q.kid, &q.sig)
         .map_err(|e| match e {
             SignError::Expired => {
                 ApiError::forbidden("this URL has expired: ask the batch API for a new one")
@@ -62,15 +52,6 @@ fn check(
     Ok((oid, q.size))
 }
 
-fn local(state: &AppState) -> ApiResult<&LocalStore> {
-    match &state.storage {
-        Storage::Local(store) => Ok(store),
-        Storage::Cloud(_) => Err(ApiError::not_found(
-            "this server stores objects in a bucket; transfers go there",
-        )),
-    }
-}
-
 pub async fn upload(
     State(state): State<AppState>,
     Path((ns, repo, oid)): Path<(String, String, String)>,
@@ -79,7 +60,6 @@ pub async fn upload(
     body: Body,
 ) -> ApiResult<StatusCode> {
     let (oid, size) = check(&state, SignedOp::Upload, &ns, &repo, &oid, query)?;
-    let store = local(&state)?;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -95,11 +75,11 @@ pub async fn upload(
         .db
         .repo_by_path(&ns, &repo)
         .await?
-        .ok_or_else(|| ApiError::not_found("repository not found"))?;
-    store
-        .put_verified(&oid, size, body.into_data_stream())
-        .await
-        .map_err(put_error)?;
+        .ok_or_else(|| ApiError::not_found("dataset not found"))?;
+    state
+        .storage
+        .receive(&oid, size, body.into_data_stream())
+        .await?;
     state.db.link_object(repo.id, &oid, size).await?;
     tracing::info!(%oid, size, repo = %repo.path(), "object stored");
     Ok(StatusCode::OK)
@@ -112,11 +92,24 @@ pub async fn download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (oid, _) = check(&state, SignedOp::Download, &ns, &repo, &oid, query)?;
-    let store = local(&state)?;
-    let (mut file, len) = store
-        .open_read(&oid)
-        .await?
-        .ok_or_else(|| ApiError::not_found("object is missing from storage"))?;
+    // The signature was minted by the read gate; the link must still hold (a dataset deleted and
+    // made again under the same name does not inherit the old one's objects).
+    let gone = || ApiError::not_found("object not found in this dataset");
+    let repo = state.db.repo_by_path(&ns, &repo).await?.ok_or_else(gone)?;
+    if !state.db.linked_objects(repo.id, &[oid]).await?.contains_key(&oid) {
+        return Err(gone());
+    }
+    serve_object(&state, &oid, &headers, None).await
+}
+
+/// Streams `oid` (or the requested range of it) with `ETag`, `Accept-Ranges` and 304/206/416
+/// answers; `filename` makes it an attachment. The raw-file endpoint serves through this too.
+pub async fn serve_object(
+    state: &AppState,
+    oid: &Oid,
+    headers: &HeaderMap,
+    filename: Option<&str>,
+) -> ApiResult<Response> {
     let etag = format!("\"{oid}\"");
     if headers
         .get(header::IF_NONE_MATCH)
@@ -125,13 +118,10 @@ pub async fn download(
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|r| parse_range(r, len));
-    let (status, start, count) = match range {
-        None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, len),
-        Some(RangeSpec::Unsatisfiable) => {
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (object, partial) = match state.storage.read(oid, range).await? {
+        None => return Err(ApiError::not_found("object is missing from storage")),
+        Some(Read::Unsatisfiable { len }) => {
             let mut response = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 format!("range not satisfiable: the object has {len} bytes"),
@@ -142,21 +132,16 @@ pub async fn download(
             }
             return Ok(response);
         }
-        Some(RangeSpec::Bytes(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        Some(Read::Found { object, partial }) => (object, partial),
     };
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(ApiError::internal)?;
+    let (start, count, len) = (object.start, object.count, object.len);
+    let mut response = Response::new(Body::from_stream(object.body));
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
-    let stream = ReaderStream::with_capacity(file.take(count), 256 * 1024);
-    let mut response = Response::new(Body::from_stream(stream));
-    *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    let content_type = filename.map_or("application/octet-stream", content_type_of);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
@@ -166,7 +151,10 @@ pub async fn download(
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
-    if status == StatusCode::PARTIAL_CONTENT {
+    if let Some(disposition) = filename.and_then(attachment) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    if partial {
         if let Ok(v) =
             HeaderValue::from_str(&format!("bytes {}-{}/{len}", start, start + count - 1))
         {
@@ -176,66 +164,56 @@ pub async fn download(
     Ok(response)
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum RangeSpec {
-    /// Inclusive byte range.
-    Bytes(u64, u64),
-    Unsatisfiable,
-    /// Not a single byte range we serve partially (e.g. several ranges): answer the whole object.
-    Ignore,
-}
-
-/// Parses a `Range` header for a `len`-byte object (RFC 9110 §14.1.2), single ranges only.
-fn parse_range(value: &str, len: u64) -> RangeSpec {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return RangeSpec::Ignore;
-    };
-    if spec.contains(',') {
-        return RangeSpec::Ignore;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return RangeSpec::Unsatisfiable;
-    };
-    let parse = |s: &str| {
-        if s.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse::<u64>().ok()
-        } else {
-            None
-        }
-    };
-    match (first.trim(), last.trim()) {
-        ("", suffix) => match parse(suffix) {
-            Some(n) if n > 0 && len > 0 => RangeSpec::Bytes(len.saturating_sub(n), len - 1),
-            _ => RangeSpec::Unsatisfiable,
-        },
-        (start, "") => match parse(start) {
-            Some(s) if s < len => RangeSpec::Bytes(s, len - 1),
-            _ => RangeSpec::Unsatisfiable,
-        },
-        (start, end) => match (parse(start), parse(end)) {
-            (Some(s), Some(e)) if s <= e && s < len => RangeSpec::Bytes(s, e.min(len - 1)),
-            _ => RangeSpec::Unsatisfiable,
-        },
+/// The content type of a file, by its extension (data formats first).
+pub fn content_type_of(path: &str) -> &'static str {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" => "text/csv; charset=utf-8",
+        "tsv" => "text/tab-separated-values; charset=utf-8",
+        "json" => "application/json",
+        "ndjson" | "jsonl" => "application/x-ndjson",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "parquet" => "application/vnd.apache.parquet",
+        "arrow" | "feather" => "application/vnd.apache.arrow.file",
+        "xml" => "application/xml",
+        "yaml" | "yml" => "application/yaml",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{parse_range, RangeSpec::*};
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Bytes(0, 9));
-        assert_eq!(parse_range("bytes=90-", 100), Bytes(90, 99));
-        assert_eq!(parse_range("bytes=-10", 100), Bytes(90, 99));
-        assert_eq!(parse_range("bytes=-1000", 100), Bytes(0, 99));
-        assert_eq!(parse_range("bytes=50-1000", 100), Bytes(50, 99));
-        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=9-3", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=a-b", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ignore);
-        assert_eq!(parse_range("items=0-1", 100), Ignore);
-        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
-    }
+/// `Content-Disposition: attachment` with the file's name (RFC 6266, UTF-8 through `filename*`).
+pub fn attachment(path: &str) -> Option<HeaderValue> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .ok()
 }

@@ -8,17 +8,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_lfs::signing::{Grant, SignedOp};
+use strata_lfs::signing::SignedOp;
 use strata_lfs::wire::{self, VerifyRequest};
 use strata_lfs::Oid;
 
-use super::batch::put_error;
 use super::{lfs_json, read_json, repo_name};
-use crate::auth::{authorize_repo, Action, Principal};
-use crate::db::now;
+use crate::auth::{Action, On, Principal};
+use crate::datasets::gate::{self, Reach};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::Storage;
+use crate::storage::Confirmed;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct VerifyQuery {
@@ -50,16 +49,10 @@ pub async fn verify(
     // verify permission of their own.
     let path = format!("{ns}/{name}");
     let signed_ok = match (q.exp, &q.kid, &q.sig) {
-        (Some(expires), Some(kid), Some(sig)) => {
-            let grant = Grant {
-                op: SignedOp::Verify,
-                repo: &path,
-                oid,
-                size,
-                expires,
-            };
-            state.signer.verify(&grant, kid, sig, now()).is_ok()
-        }
+        (Some(expires), Some(kid), Some(sig)) => state
+            .storage
+            .check_signature(SignedOp::Verify, &path, oid, size, expires, kid, sig)
+            .is_ok(),
         _ => false,
     };
     let repo = if signed_ok {
@@ -69,45 +62,31 @@ pub async fn verify(
             .await?
             .ok_or_else(|| ApiError::not_found("repository not found"))?
     } else {
-        let repo = authorize_repo(&state, &who, &ns, name, Action::Verify).await?;
-        if !who.can(&repo, Some(&oid), Action::Verify) {
+        let repo = gate::open(&state, &who, &ns, name, Action::Verify, Reach::Objects).await?;
+        if !repo.allows(On::Object(&oid), Action::Verify) {
             return Err(ApiError::forbidden(
                 "your token does not grant verify on this object",
             ));
         }
-        repo.repo
+        repo.dataset.repo
     };
 
     let not_uploaded = || ApiError::not_found(format!("object {oid} was not uploaded to {path}"));
-    match &state.storage {
-        Storage::Local(store) => {
-            // The upload itself linked the object; here we only confirm both halves are present.
-            let linked = state.db.linked_objects(repo.id, &[oid]).await?;
-            match (linked.get(&oid), store.size(&oid).await?) {
-                (Some(_), Some(stored)) if stored == size => {}
-                (Some(_), Some(stored)) => {
-                    return Err(ApiError::unprocessable(format!(
-                        "stored object has {stored} bytes, not {size}"
-                    )))
-                }
-                _ => return Err(not_uploaded()),
-            }
-        }
-        Storage::Cloud(cloud) => {
-            let linked = state.db.linked_objects(repo.id, &[oid]).await?;
-            if !linked.contains_key(&oid) {
-                let nonce = q.nonce.as_deref().ok_or_else(not_uploaded)?;
-                if !cloud
-                    .finish_upload(&oid, size, &repo.id.to_string(), nonce)
-                    .await
-                    .map_err(put_error)?
-                {
-                    return Err(not_uploaded());
-                }
-                state.db.link_object(repo.id, &oid, size).await?;
-                tracing::info!(%oid, size, repo = %path, "object verified and stored");
-            }
-        }
+    let linked = state.db.linked_objects(repo.id, &[oid]).await?.get(&oid).copied();
+    let confirmed = state
+        .storage
+        .confirm_upload(
+            &oid,
+            size,
+            &repo.id.to_string(),
+            linked,
+            q.nonce.as_deref(),
+            not_uploaded,
+        )
+        .await?;
+    if confirmed == Confirmed::NewlyStored {
+        state.db.link_object(repo.id, &oid, size).await?;
+        tracing::info!(%oid, size, repo = %path, "object verified and stored");
     }
     Ok(lfs_json(
         StatusCode::OK,

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{client_auth, oauth_error, random_secret, sha256_hex};
-use crate::auth::{authorize_repo, Action, Principal, Role, Scopes};
+use crate::auth::{Action, On, Principal, Role, Scopes};
+use crate::datasets::gate::{self, Reach};
 use crate::datasets_api::ErrorBody;
 use crate::db::{now, OauthClient};
 use crate::error::{ApiError, ApiResult};
@@ -324,22 +325,30 @@ pub async fn upload_token(
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let Principal::User { user, .. } = &who else {
+    let Principal::User { user, family, .. } = &who else {
         return Err(if who.is_anonymous() {
             ApiError::unauthorized("authentication required")
         } else {
             ApiError::forbidden("upload tokens are for users")
         });
     };
-    let repo = authorize_repo(&state, &who, &ns, &name, Action::Read).await?;
-    let action = if who.can_some(&repo, Action::Write) {
+    let repo = gate::open(&state, &who, &ns, &name, Action::Read, Reach::Objects).await?;
+    // A minted token never exceeds the one that minted it: it reaches every object of the
+    // dataset only if the caller's own credential does.
+    let action = if repo.allows(On::Objects, Action::Write) {
         "write"
-    } else {
+    } else if repo.allows(On::Objects, Action::Read) {
         "read"
+    } else {
+        return Err(ApiError::forbidden(
+            "your token reaches only some objects of this dataset; it cannot mint a wider one",
+        ));
     };
     let scope = format!("obj:{}/*:{action}", repo.path());
     let mut claims = state.jwt.claims(&user.username, &scope, 15 * 60);
     claims.uid = Some(user.id);
+    // Minted from an OAuth grant: it dies with the grant.
+    claims.fam = family.clone();
     let token = state.jwt.sign(&claims).map_err(ApiError::internal)?;
     Ok(Json(
         json!({"token": token, "expires_in": 15 * 60, "scope": scope, "lfs_url": format!("{}/{}.git/info/lfs", state.settings.public_url, repo.path())}),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use object_store::{path::Path as StorePath, ObjectStore};
 
-use super::{PutError, StoreError, Verifier};
+use super::{ObjectRead, PutError, StoreError, Verifier};
 use crate::oid::Oid;
 use crate::s3sign::{Presigned, S3Presigner};
 
@@ -75,6 +75,37 @@ impl CloudStore {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Opens `oid` for reading through strata (not a presigned URL), `range` being an inclusive
+    /// byte range the caller checked against [`CloudStore::size`]; `None` when it is not stored.
+    pub async fn read(
+        &self,
+        oid: &Oid,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<ObjectRead>, StoreError> {
+        let path = StorePath::from(self.key(oid));
+        let options = object_store::GetOptions {
+            range: range.map(|(first, last)| object_store::GetRange::Bounded(first..last + 1)),
+            ..Default::default()
+        };
+        let result = match self.store.get_opts(&path, options).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = result.meta.size;
+        let (start, count) = (result.range.start, result.range.end - result.range.start);
+        let body = result
+            .into_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .boxed();
+        Ok(Some(ObjectRead {
+            len,
+            start,
+            count,
+            body,
+        }))
     }
 
     /// A URL the client can GET the object from.

@@ -18,6 +18,17 @@ use crate::oid::Oid;
 pub use cloud::{CloudSigner, CloudStore};
 pub use local::LocalStore;
 
+/// The bytes of a stored object (or of a range of it), as a stream of chunks.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, io::Error>>;
+
+/// An object opened for reading: `count` bytes from offset `start` of a `len`-byte object.
+pub struct ObjectRead {
+    pub len: u64,
+    pub start: u64,
+    pub count: u64,
+    pub body: ByteStream,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage I/O failed: {0}")]

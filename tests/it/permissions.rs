@@ -3,9 +3,8 @@
 //! point (REST with a token, the browser session, the LFS batch API, git smart HTTP). Each cell
 //! is allowed or refused, and the same answer comes from every entry point.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,6 +1,8 @@
 //! Datasets as the rest of the server sees them: a `repos` row (owner, visibility, object links)
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
+pub mod gate;
+
 use strata_metastore::{DatasetId, Metastore, Person};
 
 use crate::auth::Principal;

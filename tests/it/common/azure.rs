@@ -63,7 +63,7 @@ impl Azurite {
         // Keep draining its output so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let endpoint = format!("http://{addr}/{ACCOUNT}");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/common/azurite.js");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/common/azurite.js");
         let out = Command::new("node")
             .arg(script)
             .args([&endpoint, ACCOUNT, KEY, CONTAINER])

@@ -3,9 +3,8 @@
 //! checks signatures) with and without checksum pinning, and on Azurite (which checks SAS
 //! signatures).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use strata::db::Visibility;
 
 fn files() -> Vec<(String, Vec<u8>)> {

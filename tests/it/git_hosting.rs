@@ -3,9 +3,9 @@
 //! `git push` shows up in the REST revision list, and a REST commit is what the next `git pull`
 //! brings. Permissions are the same as everywhere else.
 
-mod common;
 
-use common::*;
+use crate::common;
+use crate::common::*;
 use serde_json::{json, Value};
 use strata::db::Visibility;
 

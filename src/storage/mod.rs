@@ -1,7 +1,13 @@
-//! The object storage strata was configured with: the local disk (strata serves signed URLs
-//! itself) or a cloud bucket through `object_store` (clients use presigned URLs).
+//! The storage facade: the one place that knows which backend holds the bytes. It hands out
+//! upload and download actions (strata-signed URLs for the local disk, presigned URLs for a
+//! bucket), receives signed local uploads, confirms uploads, and opens ranged reads. Handlers
+//! never match on the backend.
+
+mod actions;
+mod objects;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
@@ -9,12 +15,30 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::ObjectStore;
 use strata_lfs::s3sign::{S3Credentials, S3Presigner};
 use strata_lfs::storage::CloudSigner;
+use strata_lfs::signing::UrlSigner;
 use strata_lfs::{CloudStore, LocalStore};
 
 use crate::config::{Config, StorageBackend};
 
+pub use actions::{Actions, SIGNATURE_GRACE_SECS};
+pub use objects::{Confirmed, Read};
+
+/// The configured object storage, with the URL signer and the lifetime of the actions it issues.
 #[derive(Debug, Clone)]
-pub enum Storage {
+pub struct Storage(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    signer: UrlSigner,
+    /// Base of the URLs strata signs itself, without a trailing slash.
+    public_url: String,
+    /// Lifetime announced in actions; signatures live [`SIGNATURE_GRACE_SECS`] longer.
+    action_ttl: Duration,
+}
+
+#[derive(Debug)]
+enum Backend {
     Local(LocalStore),
     Cloud(CloudStore),
 }
@@ -34,7 +58,27 @@ pub enum StorageConfigError {
 }
 
 impl Storage {
-    pub async fn from_config(config: &Config) -> Result<Storage, StorageConfigError> {
+    pub async fn from_config(
+        config: &Config,
+        signer: UrlSigner,
+        public_url: String,
+        action_ttl: Duration,
+    ) -> Result<Storage, StorageConfigError> {
+        let backend = Self::backend(config).await?;
+        Ok(Storage(Arc::new(Inner {
+            backend,
+            signer,
+            public_url,
+            action_ttl,
+        })))
+    }
+
+    /// Whether the bytes live on strata's own disk (strata serves the transfers).
+    pub fn is_local(&self) -> bool {
+        matches!(self.0.backend, Backend::Local(_))
+    }
+
+    async fn backend(config: &Config) -> Result<Backend, StorageConfigError> {
         let bucket = || {
             config
                 .bucket
@@ -42,11 +86,11 @@ impl Storage {
                 .ok_or(StorageConfigError::MissingBucket(config.storage))
         };
         let cloud = |store: Arc<dyn ObjectStore>, signer| {
-            Storage::Cloud(CloudStore::new(store, signer, &config.storage_prefix))
+            Backend::Cloud(CloudStore::new(store, signer, &config.storage_prefix))
         };
         Ok(match config.storage {
             StorageBackend::Local => {
-                Storage::Local(LocalStore::open(config.data_dir.join("objects")).await?)
+                Backend::Local(LocalStore::open(config.data_dir.join("objects")).await?)
             }
             StorageBackend::S3 => {
                 let bucket = bucket()?;

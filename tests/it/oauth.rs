@@ -1,11 +1,10 @@
-//! The OAuth 2.0 / OpenID Connect provider: the whole flow with Authlib (tests/oauth_client.py),
+//! The OAuth 2.0 / OpenID Connect provider: the whole flow with Authlib (tests/it/oauth_client.py),
 //! and the hostile cases: open redirects, code replay, PKCE mismatch, expired codes, CSRF on the
 //! consent form, tokens for one dataset used on another, client credentials, revocation and
 //! introspection, and the browser upload token.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "oauth test password";
@@ -108,7 +107,7 @@ async fn authlib_runs_the_whole_flow() {
         run(std::process::Command::new(python_tool("python"))
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/tests/oauth_client.py"
+                "/tests/it/oauth_client.py"
             ))
             .args([&url, &id, "alice", PASSWORD, "alice/a"]))
     })

@@ -2,12 +2,11 @@
 //! WebDriver with fantoccini): sign up, make a token and use it, register an OAuth application,
 //! log out, log in, change the password. This is what a person does, clicks and all.
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use fantoccini::{ClientBuilder, Locator};
 
 /// chromedriver on `127.0.0.1:0`, killed on drop.

@@ -2,9 +2,8 @@
 //! revisions, tags, branches, diff, revert, tree, raw files, NDJSON commits, and the refusals
 //! (unlinked objects, stale parents, bad input, strangers), each leaving the dataset unchanged.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use strata::db::Visibility;
 
@@ -136,17 +135,23 @@ async fn create_update_and_read_back() {
         .send()
         .await
         .unwrap();
-    assert_eq!(raw.status(), 302);
-    let location = raw.headers()["location"].to_str().unwrap().to_owned();
-    let bytes = client()
-        .get(location)
+    // Streamed through strata (no redirect), as an attachment with a content type.
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        raw.headers()["content-disposition"],
+        "attachment; filename=\"people.csv\"; filename*=UTF-8''people.csv"
+    );
+    assert_eq!(&raw.bytes().await.unwrap()[..], data);
+    let ranged = client()
+        .get(api.at("/alice/survey/raw/data/people.csv"))
+        .bearer_auth(&api.token)
+        .header("range", "bytes=1-3")
         .send()
         .await
-        .unwrap()
-        .bytes()
-        .await
         .unwrap();
-    assert_eq!(&bytes[..], data);
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(&ranged.bytes().await.unwrap()[..], &data[1..4]);
     let raw = client()
         .get(api.at("/alice/survey/raw/datapackage.json"))
         .bearer_auth(&api.token)

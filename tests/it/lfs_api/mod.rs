@@ -1,15 +1,13 @@
 //! The LFS HTTP API against the real server, one module per area. Every LFS response body is
 //! validated against the spec's JSON schemas. The helpers here are shared by the modules.
 
-#[path = "../common/mod.rs"]
-mod common;
 
 mod auth;
 mod batch;
 mod locks;
 mod transfers;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use strata::db::Visibility;
 use strata_lfs::Oid;

@@ -2,11 +2,10 @@
 //! logout, sign-up modes, password change, tokens made in the settings page, and the hostile
 //! cases: CSRF, session fixation, user enumeration, brute force. The audit log records them.
 
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// A minimal browser: keeps cookies, does not follow redirects.

@@ -146,7 +146,12 @@ async fn signed_urls_refuse_tampering_and_expiry() {
     let expired = {
         use strata_lfs::signing::{Grant, SignedOp};
         let exp = strata::db::now() - 10;
-        let sig = server.state.signer.sign(&Grant {
+        let signer = strata::auth::keys::url_signer(
+            &[],
+            &server.dir.path().join("data/keys/url-signing.key"),
+        )
+        .unwrap();
+        let sig = signer.sign(&Grant {
             op: SignedOp::Download,
             repo: "alice/r",
             oid,

@@ -1,6 +1,7 @@
 //! The batch endpoint: the happy path with ranged downloads, and every whole-request and
 //! per-object error of the spec.
 
+use crate::common;
 use super::*;
 
 #[tokio::test]

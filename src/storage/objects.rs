@@ -1,0 +1,233 @@
+//! Bytes in and out: signed local uploads (streamed and checked against their sha256 before they
+//! become visible), confirming an upload, and ranged reads on any backend.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use strata_lfs::storage::{ObjectRead, PutError};
+use strata_lfs::Oid;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::{Backend, Storage};
+use crate::error::{ApiError, ApiResult};
+
+/// What confirming an upload found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The object was stored and linked before (a local upload links as it stores).
+    AlreadyLinked,
+    /// The upload was checked and moved into place: the caller links it now.
+    NewlyStored,
+}
+
+/// The answer to a read.
+pub enum Read {
+    /// The object, or the requested range of it (`partial`).
+    Found { object: ObjectRead, partial: bool },
+    /// The range cannot be served from an object of `len` bytes.
+    Unsatisfiable { len: u64 },
+}
+
+impl Storage {
+    /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`
+    /// bytes that hash to `oid`. Only the local backend receives uploads itself.
+    pub async fn receive<S, E>(&self, oid: &Oid, size: u64, body: S) -> ApiResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        match &self.0.backend {
+            Backend::Local(store) => store
+                .put_verified(oid, size, body)
+                .await
+                .map_err(put_error),
+            Backend::Cloud(_) => Err(not_here()),
+        }
+    }
+
+    /// Confirms that `oid` (`size` bytes) was uploaded for the dataset whose staging scope is
+    /// `scope`. `linked` is the size the dataset's link records, if any; `nonce` names a cloud
+    /// upload's staging key. Errors when nothing (or something else) was uploaded.
+    pub async fn confirm_upload(
+        &self,
+        oid: &Oid,
+        size: u64,
+        scope: &str,
+        linked: Option<u64>,
+        nonce: Option<&str>,
+        not_uploaded: impl Fn() -> ApiError,
+    ) -> ApiResult<Confirmed> {
+        match &self.0.backend {
+            Backend::Local(store) => {
+                // The upload itself linked the object; confirm both halves are present.
+                match (linked, store.size(oid).await?) {
+                    (Some(_), Some(stored)) if stored == size => Ok(Confirmed::AlreadyLinked),
+                    (Some(_), Some(stored)) => Err(ApiError::unprocessable(format!(
+                        "stored object has {stored} bytes, not {size}"
+                    ))),
+                    _ => Err(not_uploaded()),
+                }
+            }
+            Backend::Cloud(_) if linked.is_some() => Ok(Confirmed::AlreadyLinked),
+            Backend::Cloud(cloud) => {
+                let nonce = nonce.ok_or_else(&not_uploaded)?;
+                if cloud
+                    .finish_upload(oid, size, scope, nonce)
+                    .await
+                    .map_err(put_error)?
+                {
+                    Ok(Confirmed::NewlyStored)
+                } else {
+                    Err(not_uploaded())
+                }
+            }
+        }
+    }
+
+    /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
+    /// reads the whole object). `None` when the object is missing from storage.
+    pub async fn read(&self, oid: &Oid, range: Option<&str>) -> ApiResult<Option<Read>> {
+        if *oid == Oid::EMPTY {
+            return Ok(Some(match range.map(|r| parse_range(r, 0)) {
+                Some(RangeSpec::Unsatisfiable) => Read::Unsatisfiable { len: 0 },
+                _ => Read::Found {
+                    object: ObjectRead {
+                        len: 0,
+                        start: 0,
+                        count: 0,
+                        body: futures_util::stream::empty().boxed(),
+                    },
+                    partial: false,
+                },
+            }));
+        }
+        match &self.0.backend {
+            Backend::Local(store) => {
+                let Some((mut file, len)) = store.open_read(oid).await? else {
+                    return Ok(None);
+                };
+                let (start, count, partial) = match range.map(|r| parse_range(r, len)) {
+                    None | Some(RangeSpec::Ignore) => (0, len, false),
+                    Some(RangeSpec::Unsatisfiable) => {
+                        return Ok(Some(Read::Unsatisfiable { len }))
+                    }
+                    Some(RangeSpec::Bytes(first, last)) => (first, last - first + 1, true),
+                };
+                if start > 0 {
+                    file.seek(std::io::SeekFrom::Start(start))
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
+                let body = ReaderStream::with_capacity(file.take(count), 256 * 1024).boxed();
+                Ok(Some(Read::Found {
+                    object: ObjectRead {
+                        len,
+                        start,
+                        count,
+                        body,
+                    },
+                    partial,
+                }))
+            }
+            Backend::Cloud(cloud) => {
+                let Some(len) = cloud.size(oid).await? else {
+                    return Ok(None);
+                };
+                let (bounds, partial) = match range.map(|r| parse_range(r, len)) {
+                    None | Some(RangeSpec::Ignore) => (None, false),
+                    Some(RangeSpec::Unsatisfiable) => {
+                        return Ok(Some(Read::Unsatisfiable { len }))
+                    }
+                    Some(RangeSpec::Bytes(first, last)) => (Some((first, last)), true),
+                };
+                // An empty range request to a bucket is an error there; read nothing instead.
+                let object = if len == 0 {
+                    None
+                } else {
+                    cloud.read(oid, bounds).await?
+                };
+                Ok(object.map(|object| Read::Found { object, partial }))
+            }
+        }
+    }
+}
+
+fn not_here() -> ApiError {
+    ApiError::not_found("this server stores objects in a bucket; transfers go there")
+}
+
+/// How an upload that failed verification is reported.
+pub fn put_error(e: PutError) -> ApiError {
+    match e {
+        PutError::TooLong { .. } => ApiError::too_large(e.to_string()),
+        PutError::SizeMismatch { .. } | PutError::HashMismatch { .. } | PutError::Unverified(_) => {
+            ApiError::unprocessable(e.to_string())
+        }
+        PutError::Body(_) => ApiError::bad_request(e.to_string()),
+        PutError::Store(e) => e.into(),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeSpec {
+    /// Inclusive byte range.
+    Bytes(u64, u64),
+    Unsatisfiable,
+    /// Not a single byte range we serve partially (e.g. several ranges): answer the whole object.
+    Ignore,
+}
+
+/// Parses a `Range` header for a `len`-byte object (RFC 9110 §14.1.2), single ranges only.
+fn parse_range(value: &str, len: u64) -> RangeSpec {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Ignore;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeSpec::Unsatisfiable;
+    };
+    let parse = |s: &str| {
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse::<u64>().ok()
+        } else {
+            None
+        }
+    };
+    match (first.trim(), last.trim()) {
+        ("", suffix) => match parse(suffix) {
+            Some(n) if n > 0 && len > 0 => RangeSpec::Bytes(len.saturating_sub(n), len - 1),
+            _ => RangeSpec::Unsatisfiable,
+        },
+        (start, "") => match parse(start) {
+            Some(s) if s < len => RangeSpec::Bytes(s, len - 1),
+            _ => RangeSpec::Unsatisfiable,
+        },
+        (start, end) => match (parse(start), parse(end)) {
+            (Some(s), Some(e)) if s <= e && s < len => RangeSpec::Bytes(s, e.min(len - 1)),
+            _ => RangeSpec::Unsatisfiable,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_range, RangeSpec::*};
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Bytes(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), Bytes(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), Bytes(90, 99));
+        assert_eq!(parse_range("bytes=-1000", 100), Bytes(0, 99));
+        assert_eq!(parse_range("bytes=50-1000", 100), Bytes(50, 99));
+        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=9-3", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=a-b", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ignore);
+        assert_eq!(parse_range("items=0-1", 100), Ignore);
+        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
+    }
+}

@@ -1,0 +1,15 @@
+//! The one integration test binary: every test starts the real strata server on `127.0.0.1:0`
+//! (see `common`) and drives it with real clients (git, git-lfs, Chromium, Authlib, S3 and Azure
+//! emulators that check signatures). One binary links strata once; the modules are the areas.
+
+mod common;
+
+mod accounts;
+mod browser;
+mod datasets_api;
+mod git_hosting;
+mod git_lfs;
+mod lfs_api;
+mod oauth;
+mod permissions;
+mod presigned;
