@@ -233,6 +233,9 @@ pub async fn create_user(
     if state.db.org_by_name(username).await?.is_some() {
         return Err(format!("the namespace {username} is an organisation").into());
     }
+    if state.db.user_by_name(username).await?.is_some() {
+        return Err(format!("user {username} exists already").into());
+    }
     state
         .db
         .create_user(username, email, admin)

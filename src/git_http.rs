@@ -94,6 +94,8 @@ async fn cgi(
 ) -> ApiResult<Response> {
     let name = repo_name(repo);
     let dataset = gate::dataset(state, who, ns, name, action).await?;
+    // The dataset as its row spells it (names compare case-insensitively).
+    let (ns, name) = (dataset.namespace.as_str(), dataset.name.as_str());
     if !state
         .metastore
         .exists(strata_metastore::DatasetId { ns, name })
@@ -141,6 +143,22 @@ async fn cgi(
         .env(crate::hook::ENV_EXE, &state.settings.hook_exe)
         .env(crate::hook::ENV_REPO_ID, dataset.id.to_string())
         .env(crate::hook::ENV_DATABASE_URL, &state.settings.database_url)
+        .env(
+            crate::hook::ENV_MAX_OBJECT_SIZE,
+            state.settings.max_object_size.to_string(),
+        )
+        .env(
+            crate::hook::ENV_MAX_PACKAGE,
+            state.settings.max_json_body.to_string(),
+        )
+        .env(
+            crate::hook::ENV_PROTECT_DEFAULT,
+            if dataset.protect_default_branch != 0 {
+                "1"
+            } else {
+                "0"
+            },
+        )
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,16 +1,26 @@
-//! The `pre-receive` hook of pushes over HTTP: metadata never points at bytes that are not there.
-//! git runs it (through the script [`install`] writes) with the pushed objects in quarantine; it
-//! lists the LFS pointers the push introduces and refuses the push if any names an object that
-//! was not uploaded to this dataset. git-lfs uploads objects before it pushes, so a normal push
-//! passes; a push without `git lfs push` gets a message saying what is missing.
+//! The `pre-receive` hook of pushes over HTTP, the write gate of git: a push never creates what
+//! the REST API refuses. git runs it (through the script [`install`] writes) with the pushed
+//! objects in quarantine, and it refuses the whole push when
+//!
+//! - a ref is outside `refs/heads/` and `refs/tags/`, or points at something that is not a
+//!   commit (a tag of a tree or blob would break the tag API);
+//! - the default branch is deleted or force-pushed while the dataset protects it;
+//! - a new blob is larger than the server's object size limit;
+//! - a new `datapackage.json` is not one the REST API would accept;
+//! - an LFS pointer (in any spelling git-lfs accepts) or a datapackage resource names an object
+//!   that was not uploaded to this dataset.
+//!
+//! git-lfs uploads objects before it pushes, so a normal push passes; a push without `git lfs
+//! push` gets a message saying what is missing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use strata_lfs::pointer::{Pointer, MAX_POINTER_LEN};
+use strata_lfs::pointer::{self, MAX_POINTER_LEN};
 use strata_lfs::Oid;
+use strata_metastore::{Package, DATAPACKAGE, DEFAULT_BRANCH};
 
 use crate::db::Db;
 
@@ -18,6 +28,12 @@ use crate::db::Db;
 pub const ENV_REPO_ID: &str = "STRATA_HOOK_REPO_ID";
 pub const ENV_DATABASE_URL: &str = "STRATA_HOOK_DATABASE_URL";
 pub const ENV_EXE: &str = "STRATA_HOOK_EXE";
+/// The largest plain blob a push may add, in bytes (0: no limit).
+pub const ENV_MAX_OBJECT_SIZE: &str = "STRATA_HOOK_MAX_OBJECT_SIZE";
+/// The largest `datapackage.json` a push may add, in bytes (the REST API's body limit).
+pub const ENV_MAX_PACKAGE: &str = "STRATA_HOOK_MAX_PACKAGE";
+/// `1` when the default branch may be neither deleted nor force-pushed.
+pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
@@ -39,6 +55,13 @@ pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// One line of git's input to the hook.
+struct Update {
+    old: String,
+    new: String,
+    name: String,
+}
+
 /// `strata hook pre-receive`: reads git's ref updates on stdin; `Err` is shown to the pusher.
 pub async fn pre_receive() -> Result<(), String> {
     let repo_id: i64 = std::env::var(ENV_REPO_ID)
@@ -46,57 +69,205 @@ pub async fn pre_receive() -> Result<(), String> {
         .and_then(|v| v.parse().ok())
         .ok_or("the hook runs only inside a push to strata")?;
     let url = std::env::var(ENV_DATABASE_URL).map_err(|_| "no database for the hook")?;
-    let mut tips = Vec::new();
+    let max_size: u64 = std::env::var(ENV_MAX_OBJECT_SIZE)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let max_package: u64 = std::env::var(ENV_MAX_PACKAGE)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 20);
+    let protect = std::env::var(ENV_PROTECT_DEFAULT).is_ok_and(|v| v == "1");
+    let mut updates = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| e.to_string())?;
         let mut parts = line.split_whitespace();
-        if let (Some(_old), Some(new), Some(_name)) = (parts.next(), parts.next(), parts.next()) {
-            if new != ZERO {
-                tips.push(new.to_owned());
-            }
+        if let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) {
+            updates.push(Update {
+                old: old.into(),
+                new: new.into(),
+                name: name.into(),
+            });
         }
     }
-    if tips.is_empty() {
-        return Ok(());
-    }
-    let pointers = tokio::task::spawn_blocking(move || introduced_pointers(&tips))
+    let limits = Limits {
+        object: max_size,
+        package: max_package,
+    };
+    let named = tokio::task::spawn_blocking(move || inspect(&updates, protect, limits))
         .await
         .map_err(|e| e.to_string())??;
-    if pointers.is_empty() {
+    if named.is_empty() {
         return Ok(());
     }
     let db = Db::connect_existing(&url)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let oids: Vec<Oid> = pointers.iter().map(|p| p.oid).collect();
-    let linked = db
-        .linked_objects(repo_id, &oids)
+    let missing = crate::datasets::gate::missing_objects(&db, repo_id, named.into_iter())
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let missing: Vec<String> = pointers
-        .iter()
-        .filter(|p| linked.get(&p.oid) != Some(&p.size))
-        .map(|p| format!("  {} ({} bytes)", p.oid, p.size))
-        .collect();
     if missing.is_empty() {
         return Ok(());
     }
+    let shown: Vec<String> = missing.iter().take(20).map(|m| format!("  {m}")).collect();
     Err(format!(
         "push refused: {} LFS object(s) named by the pushed commits were never uploaded to this \
          dataset:\n{}\nUpload them first (git lfs push --all origin), then push again.",
         missing.len(),
-        missing
-            .iter()
-            .take(20)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        shown.join("\n")
     ))
 }
 
-/// The LFS pointers in blobs that the commits reachable from `tips`, and from no existing ref,
-/// add or change. Uses the `git` CLI, which sees the push's quarantined objects.
-fn introduced_pointers(tips: &[String]) -> Result<BTreeSet<Pointer>, String> {
+/// Size limits of a push, in bytes.
+struct Limits {
+    /// The largest plain blob (0: none).
+    object: u64,
+    /// The largest `datapackage.json`.
+    package: u64,
+}
+
+/// Checks the refs and the new blobs of a push; returns the objects its pointers and
+/// datapackages name, which must be linked to the dataset.
+fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid, u64)>, String> {
+    let max_size = limits.object;
+    let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    for u in updates {
+        if !(u.name.starts_with("refs/heads/") || u.name.starts_with("refs/tags/")) {
+            return Err(format!(
+                "push refused: {} is neither a branch nor a tag; strata keeps refs/heads/* and \
+                 refs/tags/* only",
+                u.name
+            ));
+        }
+        if protect && u.name == default {
+            if u.new == ZERO {
+                return Err(format!(
+                    "push refused: {DEFAULT_BRANCH} is protected and cannot be deleted (a \
+                     dataset admin can turn protection off)"
+                ));
+            }
+            if u.old != ZERO && !is_ancestor(&u.old, &u.new)? {
+                return Err(format!(
+                    "push refused: {DEFAULT_BRANCH} is protected against force-pushes; pull, \
+                     merge and push again (a dataset admin can turn protection off)"
+                ));
+            }
+        }
+    }
+    let tips: Vec<&str> = updates
+        .iter()
+        .filter(|u| u.new != ZERO)
+        .map(|u| u.new.as_str())
+        .collect();
+    if tips.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every new ref must be (or peel to) a commit.
+    let peeled = batch_check(tips.iter().map(|t| format!("{t}^{{commit}}")))?;
+    for (u, found) in updates.iter().filter(|u| u.new != ZERO).zip(&peeled) {
+        if found.is_none() {
+            return Err(format!(
+                "push refused: {} points at {}, which is not a commit",
+                u.name, u.new
+            ));
+        }
+    }
+    let blobs = introduced_blobs(&tips)?;
+    if blobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&String> = blobs.keys().collect();
+    let sizes = batch_check(ids.iter().map(|id| id.to_string()))?;
+    let mut small = Vec::new();
+    let mut packages = Vec::new();
+    for (id, size) in ids.iter().zip(sizes) {
+        let size = size.map(|(_, s)| s).unwrap_or(0);
+        let paths = &blobs[*id];
+        if max_size > 0 && size > max_size {
+            return Err(format!(
+                "push refused: {} is {size} bytes, more than this server's limit of {max_size} \
+                 bytes for a file in git; track it with git lfs track",
+                paths.iter().next().map(String::as_str).unwrap_or("a file")
+            ));
+        }
+        if paths.contains(DATAPACKAGE) {
+            if size > limits.package {
+                return Err(format!(
+                    "push refused: {DATAPACKAGE} is {size} bytes, more than the {} allowed",
+                    limits.package
+                ));
+            }
+            packages.push((*id).clone());
+        } else if (size as usize) < MAX_POINTER_LEN {
+            small.push((*id).clone());
+        }
+    }
+    let mut named = Vec::new();
+    for (id, data) in cat_blobs(small.iter().chain(&packages))? {
+        if packages.contains(&id) {
+            let package = Package::from_bytes(&data)
+                .map_err(|e| format!("push refused: {DATAPACKAGE} ({id}): {e}"))?;
+            named.extend(package.resources.iter().map(|r| (r.oid, r.size)));
+        }
+        if let Some(p) = pointer::lenient(&data) {
+            named.push((p.oid, p.size));
+        }
+    }
+    Ok(named)
+}
+
+fn git(args: &[&str]) -> Result<std::process::Output, String> {
+    Command::new("git")
+        .args(args)
+        .output()
+        .map_err(|e| format!("git {}: {e}", args[0]))
+}
+
+/// Whether commit `old` is an ancestor of `new` (a fast-forward).
+fn is_ancestor(old: &str, new: &str) -> Result<bool, String> {
+    let out = git(&["merge-base", "--is-ancestor", old, new])?;
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(format!(
+            "git merge-base: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// `git cat-file --batch-check` over `names`: for each, its type and size, or `None` if missing.
+fn batch_check(names: impl Iterator<Item = String>) -> Result<Vec<Option<(String, u64)>>, String> {
+    let input: String = names.map(|n| format!("{n}\n")).collect();
+    let mut child = Command::new("git")
+        .args(["cat-file", "--batch-check=%(objecttype) %(objectsize)"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("git cat-file: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("git cat-file: {e}"))?;
+    let _ = writer.join();
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let mut parts = line.split(' ');
+            match (parts.next(), parts.next().and_then(|s| s.parse().ok())) {
+                (Some(kind), Some(size)) if !line.ends_with(" missing") => {
+                    Some((kind.to_owned(), size))
+                }
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+/// The blobs (regular files) that the commits reachable from `tips`, and from no existing ref,
+/// add or change, with their paths. Uses the `git` CLI, which sees the push's quarantine.
+fn introduced_blobs(tips: &[&str]) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
     let mut log = Command::new("git");
     log.args([
         "log",
@@ -105,8 +276,8 @@ fn introduced_pointers(tips: &[String]) -> Result<BTreeSet<Pointer>, String> {
         "--no-abbrev",
         "--no-renames",
         "--format=%H",
+        "--diff-filter=AMT",
     ])
-    .args(["--diff-filter=AMT"])
     .args(tips)
     .args(["--not", "--all"]);
     let out = log.output().map_err(|e| format!("git log: {e}"))?;
@@ -114,17 +285,27 @@ fn introduced_pointers(tips: &[String]) -> Result<BTreeSet<Pointer>, String> {
         return Err(format!("git log: {}", String::from_utf8_lossy(&out.stderr)));
     }
     // Raw lines: ":<mode> <mode> <old blob> <new blob> <status>\t<path>".
-    let blobs: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(':'))
-        .filter_map(|l| {
-            let fields: Vec<&str> = l.split('\t').next()?.split(' ').collect();
-            let mode = fields.get(1)?;
-            (mode.starts_with("100") && fields.len() >= 4).then(|| fields[3].to_owned())
-        })
-        .collect();
-    if blobs.is_empty() {
-        return Ok(BTreeSet::new());
+    let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((meta, path)) = line.strip_prefix(':').and_then(|l| l.split_once('\t')) else {
+            continue;
+        };
+        let fields: Vec<&str> = meta.split(' ').collect();
+        if fields.len() >= 4 && fields[1].starts_with("100") {
+            blobs
+                .entry(fields[3].to_owned())
+                .or_default()
+                .insert(path.to_owned());
+        }
+    }
+    Ok(blobs)
+}
+
+/// The contents of `ids` (blobs the caller checked are small or datapackages).
+fn cat_blobs<'a>(ids: impl Iterator<Item = &'a String>) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let ids: Vec<String> = ids.cloned().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
     let mut cat = Command::new("git")
         .args(["cat-file", "--batch"])
@@ -133,18 +314,18 @@ fn introduced_pointers(tips: &[String]) -> Result<BTreeSet<Pointer>, String> {
         .spawn()
         .map_err(|e| format!("git cat-file: {e}"))?;
     let mut input = cat.stdin.take().expect("piped");
-    let ids: Vec<String> = blobs.into_iter().collect();
+    let wanted = ids.clone();
     let writer = std::thread::spawn(move || {
-        for id in ids {
+        for id in wanted {
             if writeln!(input, "{id}").is_err() {
                 break;
             }
         }
     });
     let mut reader = std::io::BufReader::new(cat.stdout.take().expect("piped"));
-    let mut pointers = BTreeSet::new();
+    let mut blobs = Vec::new();
     let mut header = String::new();
-    loop {
+    for id in ids {
         header.clear();
         if reader.read_line(&mut header).map_err(|e| e.to_string())? == 0 {
             break;
@@ -159,13 +340,10 @@ fn introduced_pointers(tips: &[String]) -> Result<BTreeSet<Pointer>, String> {
             .unwrap_or(0);
         let mut data = vec![0u8; size + 1]; // the content and its trailing newline
         std::io::Read::read_exact(&mut reader, &mut data).map_err(|e| e.to_string())?;
-        if size < MAX_POINTER_LEN {
-            if let Ok(p) = Pointer::parse(&data[..size]) {
-                pointers.insert(p);
-            }
-        }
+        data.truncate(size);
+        blobs.push((id, data));
     }
     let _ = writer.join();
     let _ = cat.wait();
-    Ok(pointers)
+    Ok(blobs)
 }

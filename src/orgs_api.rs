@@ -154,7 +154,9 @@ pub async fn create_org(
         ));
     }
     crate::names::check_namespace(&req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    if state.db.user_by_name(&req.name).await?.is_some() {
+    // Shared with users, case-insensitively; and a namespace holding datasets (of a deleted
+    // user, say) is not taken over by an organisation.
+    if state.db.namespace_taken(&req.name).await? {
         return Err(ApiError::conflict(format!(
             "the namespace {} is taken",
             req.name

@@ -42,6 +42,18 @@ impl Metastore {
         Ok((revision(&repo, id)?, package))
     }
 
+    /// The revision `rev` names and its datapackage, if it has one (a dataset pushed over git may
+    /// have none; it still has revisions).
+    pub fn fetch_any(
+        &self,
+        ds: DatasetId<'_>,
+        rev: Option<&str>,
+    ) -> Result<(Revision, Option<Package>)> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        Ok((revision(&repo, id)?, read_package(&repo, id)?))
+    }
+
     /// The id of the revision `rev` names.
     pub fn resolve(&self, ds: DatasetId<'_>, rev: Option<&str>) -> Result<ObjectId> {
         resolve(&self.open(ds)?, rev)

@@ -154,6 +154,41 @@ pub async fn remove_collaborator(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ProtectionBody {
+    /// Whether the default branch refuses force-pushes and deletion (default: true).
+    default_branch: bool,
+}
+
+/// Turns the protection of the default branch on or off (dataset admins).
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/protection", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)), request_body = ProtectionBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody), (status = 422, description = "Invalid body", body = ErrorBody)))]
+pub async fn set_protection(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: ProtectionBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    state.db.set_protection(repo.id, req.default_branch).await?;
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.protection.set",
+            user,
+            &repo.path(),
+            json!({"default_branch": req.default_branch}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VisibilityBody {
     /// public, internal (signed-in users) or private.
     visibility: String,

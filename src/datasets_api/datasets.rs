@@ -1,6 +1,5 @@
 //! One dataset: create, read (at any revision), update its datapackage, delete.
 
-
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -65,8 +64,9 @@ pub async fn create(
     if !Role::of(user).can_create_datasets() {
         return Err(ApiError::forbidden("your role may not create datasets"));
     }
-    let own = user.username == req.namespace;
-    let in_org = match state.db.org_by_name(&req.namespace).await? {
+    let own = user.username.eq_ignore_ascii_case(&req.namespace);
+    let org = state.db.org_by_name(&req.namespace).await?;
+    let in_org = match &org {
         Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
         None => false,
     };
@@ -92,16 +92,20 @@ pub async fn create(
             "a new dataset starts without resources: upload their objects to it, then add them",
         ));
     }
-    // The namespace's user owns the dataset; in an organisation, whoever creates it.
-    let owner = match state.db.user_by_name(&req.namespace).await? {
-        Some(owner) => owner,
-        None if in_org || user.admin() => user.clone(),
-        None => {
+    // The namespace's user owns the dataset; in an organisation, whoever creates it. The
+    // namespace is spelled as its user or organisation spells it.
+    let (owner, namespace) = match (state.db.user_by_name(&req.namespace).await?, &org) {
+        (Some(owner), _) => {
+            let ns = owner.username.clone();
+            (owner, ns)
+        }
+        (None, Some(org)) if in_org || user.admin() => (user.clone(), org.name.clone()),
+        _ => {
             let ns = &req.namespace;
             return Err(ApiError::unprocessable(format!("no namespace {ns}")));
         }
     };
-    let repo = datasets::create(&state, &req.namespace, &req.name, owner.id, visibility)
+    let repo = datasets::create(&state, &namespace, &req.name, owner.id, visibility)
         .await
         .map_err(|e| match e {
             CreateError::Exists => ApiError::conflict(format!("dataset {path} exists already")),
@@ -162,14 +166,14 @@ pub async fn read(
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     let names = Names::of(&repo);
     let rev = q.rev.clone();
-    let fetched = git(&state, move |ms| ms.fetch(names.id(), rev.as_deref())).await;
+    let fetched = git(&state, move |ms| ms.fetch_any(names.id(), rev.as_deref())).await;
     match fetched {
         Ok((revision, package)) => {
             let etag = revision.id.clone();
             let body = view(
                 &repo,
                 Some(revision.into()),
-                Some(Value::Object(package.json)),
+                package.map(|p| Value::Object(p.json)),
             );
             Ok(with_etag(StatusCode::OK, &etag, body))
         }

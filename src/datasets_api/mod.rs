@@ -47,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             collaborators::remove_collaborator
         ))
         .routes(routes!(collaborators::set_visibility))
+        .routes(routes!(collaborators::set_protection))
 }
 
 #[derive(utoipa::OpenApi)]

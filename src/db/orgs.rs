@@ -30,7 +30,7 @@ impl Db {
     }
 
     pub async fn org_by_name(&self, name: &str) -> Result<Option<Org>, sqlx::Error> {
-        sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE name = $1")
+        sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE lower(name) = lower($1)")
             .bind(name)
             .fetch_optional(&self.pool)
             .await

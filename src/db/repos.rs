@@ -44,6 +44,8 @@ pub struct Repo {
     pub owner_id: i64,
     pub visibility: String,
     pub created_at: i64,
+    /// Non-zero: the default branch refuses force-pushes and deletion.
+    pub protect_default_branch: i64,
 }
 
 impl Repo {
@@ -62,7 +64,7 @@ impl Repo {
 }
 
 /// `internal` is stored as the `internal` flag (see migration 0003); rows read as one string.
-const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at";
+const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch";
 
 /// What the `visibility` column holds: internal datasets are `private` plus the flag.
 fn stored(v: Visibility) -> &'static str {
@@ -99,7 +101,7 @@ impl Db {
         name: &str,
     ) -> Result<Option<Repo>, sqlx::Error> {
         sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM repos WHERE namespace = $1 AND name = $2"
+            "SELECT {COLUMNS} FROM repos WHERE lower(namespace) = lower($1) AND lower(name) = lower($2)"
         ))
         .bind(namespace)
         .bind(name)
@@ -123,6 +125,15 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await
+    }
+
+    pub async fn set_protection(&self, id: i64, on: bool) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE repos SET protect_default_branch = $1 WHERE id = $2")
+            .bind(on as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn set_visibility(&self, id: i64, visibility: Visibility) -> Result<(), sqlx::Error> {

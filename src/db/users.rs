@@ -39,11 +39,27 @@ impl Db {
             .await
     }
 
+    /// Whether `name` is taken in the shared namespace (case-insensitively): by a user, an
+    /// organisation, or datasets left in it.
+    pub async fn namespace_taken(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM users WHERE lower(username) = lower($1))
+                  + (SELECT COUNT(*) FROM orgs WHERE lower(name) = lower($1))
+                  + (SELECT COUNT(*) FROM repos WHERE lower(namespace) = lower($1))",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1)"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
@@ -84,7 +100,7 @@ impl Db {
         sqlx::query_as(
             "SELECT
                (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id
-                 WHERE o.name = $1 AND m.user_id = $2) AS org_role,
+                 WHERE lower(o.name) = lower($1) AND m.user_id = $2) AS org_role,
                (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT)
                  FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id
                  WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)) AS collab",

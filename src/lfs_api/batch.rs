@@ -159,4 +159,3 @@ fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
         message: message.into(),
     }
 }
-

@@ -96,7 +96,12 @@ pub async fn download(
     // made again under the same name does not inherit the old one's objects).
     let gone = || ApiError::not_found("object not found in this dataset");
     let repo = state.db.repo_by_path(&ns, &repo).await?.ok_or_else(gone)?;
-    if !state.db.linked_objects(repo.id, &[oid]).await?.contains_key(&oid) {
+    if !state
+        .db
+        .linked_objects(repo.id, &[oid])
+        .await?
+        .contains_key(&oid)
+    {
         return Err(gone());
     }
     serve_object(&state, &oid, &headers, None).await

@@ -72,7 +72,12 @@ pub async fn verify(
     };
 
     let not_uploaded = || ApiError::not_found(format!("object {oid} was not uploaded to {path}"));
-    let linked = state.db.linked_objects(repo.id, &[oid]).await?.get(&oid).copied();
+    let linked = state
+        .db
+        .linked_objects(repo.id, &[oid])
+        .await?
+        .get(&oid)
+        .copied();
     let confirmed = state
         .storage
         .confirm_upload(

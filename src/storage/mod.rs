@@ -14,8 +14,8 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::ObjectStore;
 use strata_lfs::s3sign::{S3Credentials, S3Presigner};
-use strata_lfs::storage::CloudSigner;
 use strata_lfs::signing::UrlSigner;
+use strata_lfs::storage::CloudSigner;
 use strata_lfs::{CloudStore, LocalStore};
 
 use crate::config::{Config, StorageBackend};

@@ -37,10 +37,7 @@ impl Storage {
         E: std::fmt::Display,
     {
         match &self.0.backend {
-            Backend::Local(store) => store
-                .put_verified(oid, size, body)
-                .await
-                .map_err(put_error),
+            Backend::Local(store) => store.put_verified(oid, size, body).await.map_err(put_error),
             Backend::Cloud(_) => Err(not_here()),
         }
     }
@@ -108,9 +105,7 @@ impl Storage {
                 };
                 let (start, count, partial) = match range.map(|r| parse_range(r, len)) {
                     None | Some(RangeSpec::Ignore) => (0, len, false),
-                    Some(RangeSpec::Unsatisfiable) => {
-                        return Ok(Some(Read::Unsatisfiable { len }))
-                    }
+                    Some(RangeSpec::Unsatisfiable) => return Ok(Some(Read::Unsatisfiable { len })),
                     Some(RangeSpec::Bytes(first, last)) => (first, last - first + 1, true),
                 };
                 if start > 0 {
@@ -135,9 +130,7 @@ impl Storage {
                 };
                 let (bounds, partial) = match range.map(|r| parse_range(r, len)) {
                     None | Some(RangeSpec::Ignore) => (None, false),
-                    Some(RangeSpec::Unsatisfiable) => {
-                        return Ok(Some(Read::Unsatisfiable { len }))
-                    }
+                    Some(RangeSpec::Unsatisfiable) => return Ok(Some(Read::Unsatisfiable { len })),
                     Some(RangeSpec::Bytes(first, last)) => (Some((first, last)), true),
                 };
                 // An empty range request to a bucket is an error there; read nothing instead.

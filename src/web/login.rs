@@ -286,6 +286,9 @@ pub async fn signup(
             "That invitation code is not valid.",
         ));
     }
+    if state.db.namespace_taken(&username).await? {
+        return Ok(again(StatusCode::CONFLICT, "That username is taken."));
+    }
     let user = match state.db.create_user(&username, Some(&email), false).await {
         Ok(user) => user,
         Err(e) if is_unique_violation(&e) => {

@@ -2,7 +2,6 @@
 //! logout, sign-up modes, password change, tokens made in the settings page, and the hostile
 //! cases: CSRF, session fixation, user enumeration, brute force. The audit log records them.
 
-
 use std::collections::BTreeMap;
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! WebDriver with fantoccini): sign up, make a token and use it, register an OAuth application,
 //! log out, log in, change the password. This is what a person does, clicks and all.
 
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 

@@ -2,7 +2,6 @@
 //! revisions, tags, branches, diff, revert, tree, raw files, NDJSON commits, and the refusals
 //! (unlinked objects, stale parents, bad input, strangers), each leaving the dataset unchanged.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use strata::db::Visibility;

@@ -3,7 +3,6 @@
 //! `git push` shows up in the REST revision list, and a REST commit is what the next `git pull`
 //! brings. Permissions are the same as everywhere else.
 
-
 use crate::common;
 use crate::common::*;
 use serde_json::{json, Value};

@@ -3,7 +3,6 @@
 //! checks signatures) with and without checksum pinning, and on Azurite (which checks SAS
 //! signatures).
 
-
 use crate::common::*;
 use strata::db::Visibility;
 

@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod browser;
 mod datasets_api;
+mod gates;
 mod git_hosting;
 mod git_lfs;
 mod lfs_api;

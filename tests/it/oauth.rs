@@ -3,7 +3,6 @@
 //! consent form, tokens for one dataset used on another, client credentials, revocation and
 //! introspection, and the browser upload token.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 

@@ -3,7 +3,6 @@
 //! point (REST with a token, the browser session, the LFS batch API, git smart HTTP). Each cell
 //! is allowed or refused, and the same answer comes from every entry point.
 
-
 use crate::common::*;
 use serde_json::json;
 

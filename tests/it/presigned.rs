@@ -3,7 +3,6 @@
 //! signatures; wrong bytes are refused by the bucket (pinned S3) or at verify, when strata hashes
 //! the staged upload; nothing is linked to the repository before verify found the right bytes.
 
-
 use crate::common;
 use crate::common::*;
 use serde_json::{json, Value};

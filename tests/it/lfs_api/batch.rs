@@ -1,8 +1,8 @@
 //! The batch endpoint: the happy path with ranged downloads, and every whole-request and
 //! per-object error of the spec.
 
-use crate::common;
 use super::*;
+use crate::common;
 
 #[tokio::test]
 async fn upload_then_download_with_ranges() {

@@ -1,7 +1,6 @@
 //! The LFS HTTP API against the real server, one module per area. Every LFS response body is
 //! validated against the spec's JSON schemas. The helpers here are shared by the modules.
 
-
 mod auth;
 mod batch;
 mod locks;

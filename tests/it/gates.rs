@@ -1,0 +1,558 @@
+//! Regression tests for the gates: a token does exactly what its scopes say on every surface
+//! (REST, git, LFS, token minting), a push never creates what REST refuses, and the shared
+//! namespace compares case-insensitively.
+
+use std::path::Path;
+
+use crate::common::*;
+use serde_json::{json, Value};
+use strata::db::Visibility;
+
+const API: &str = "/api/v1/datasets";
+
+async fn call(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .request(method, format!("{}{path}", server.url))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let (status, headers, v) = crate::common::body(req.send().await.unwrap()).await;
+    if status >= 400 {
+        assert_error_body(status, &headers, &v, status);
+    }
+    (status, v)
+}
+
+/// A git command's success and its output (stdout and stderr).
+fn try_run(cmd: &mut std::process::Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Creates `ns/name` through REST (so it has a first revision).
+async fn create(server: &TestServer, token: &str, ns: &str, name: &str) {
+    let (status, v) = call(
+        server,
+        token,
+        reqwest::Method::POST,
+        API,
+        Some(json!({"namespace": ns, "name": name})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+}
+
+fn package_with(data: &[u8], path: &str) -> Value {
+    json!({"name": "priv", "resources": [{
+        "name": "r", "path": path, "bytes": data.len(),
+        "hash": format!("sha256:{}", sha256_hex(data)),
+    }]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_scoped_tokens_reach_only_their_objects() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    create(&server, &alice, "alice", "priv").await;
+    let data = b"the one object".to_vec();
+    let oid = upload(&server, "alice/priv", &alice, &data).await;
+    let other = b"another object".to_vec();
+    let other_oid = strata_lfs::Oid::of(&other);
+    let one = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "one-object",
+        &format!("obj:alice/priv/{oid}:write"),
+        None,
+    )
+    .await
+    .unwrap();
+    let (_, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/priv"),
+        None,
+    )
+    .await;
+    let head = v["revision"]["id"].as_str().unwrap().to_owned();
+
+    // LFS: its object yes, another one no (per object), and no locks.
+    let req = json!({"operation": "upload", "objects": [
+        {"oid": oid.to_string(), "size": data.len()},
+        {"oid": other_oid.to_string(), "size": other.len()}]});
+    let (status, _, v) =
+        body(lfs_post(&server.batch_url("alice/priv"), Some(&one), &req).await).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["objects"][0]["error"].is_null(), "{v}");
+    assert_eq!(v["objects"][1]["error"]["code"], 403, "{v}");
+    let (status, _, _) = body(
+        lfs_post(
+            &format!("{}/locks", server.lfs_url("alice/priv")),
+            Some(&one),
+            &json!({"path": "a.csv"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // REST: no datapackage write, no commit, no tag, no branch, no revert, no read of metadata.
+    let writes = [
+        (
+            reqwest::Method::PUT,
+            format!("{API}/alice/priv"),
+            json!({"datapackage": package_with(&data, "a.bin"), "parent": head}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{API}/alice/priv/tags"),
+            json!({"name": "v1", "revision": head}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{API}/alice/priv/branches"),
+            json!({"name": "b", "revision": head}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{API}/alice/priv/revert"),
+            json!({"to": head, "parent": head}),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("{API}/alice/priv/visibility"),
+            json!({"visibility": "public"}),
+        ),
+    ];
+    for (method, path, b) in writes {
+        let (status, v) = call(&server, &one, method, &path, Some(b)).await;
+        assert_eq!(status, 403, "{path}: {v}");
+    }
+    let commit = client()
+        .post(format!("{}{API}/alice/priv/commit", server.url))
+        .bearer_auth(&one)
+        .body(format!(
+            "{{\"key\":\"header\",\"value\":{{\"summary\":\"x\",\"parent\":\"{head}\"}}}}\n{{\"key\":\"lfsFile\",\"value\":{{\"path\":\"a.bin\",\"oid\":\"{oid}\",\"size\":{}}}}}\n",
+            data.len()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(commit.status(), 403);
+    for path in ["", "/revisions", "/tree", "/raw/datapackage.json"] {
+        let (status, v) = call(
+            &server,
+            &one,
+            reqwest::Method::GET,
+            &format!("{API}/alice/priv{path}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 403, "{path}: {v}");
+    }
+
+    // Token minting: an upload token never exceeds the token that asks for it.
+    let (status, v) = call(
+        &server,
+        &one,
+        reqwest::Method::POST,
+        &format!("{API}/alice/priv/upload-token"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{v}");
+    let repo_wide = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "objects-read",
+        "obj:alice/priv/*:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, v) = call(
+        &server,
+        &repo_wide,
+        reqwest::Method::POST,
+        &format!("{API}/alice/priv/upload-token"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["scope"], "obj:alice/priv/*:read");
+
+    // git: neither clone nor push with an object-scoped token.
+    let home = server.dir.path().join("home");
+    setup_home(&home, &server.url, &one);
+    let (ok, out) =
+        try_run(git(&home, &home).args(["clone", &format!("{}/alice/priv.git", server.url), "c"]));
+    assert!(!ok, "{out}");
+
+    // Nothing changed.
+    let (_, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/priv"),
+        None,
+    )
+    .await;
+    assert_eq!(v["revision"]["id"], head.as_str());
+    let (_, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/priv/tags"),
+        None,
+    )
+    .await;
+    assert_eq!(v["tags"], json!([]), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_scoped_token_can_push_but_not_elsewhere() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    server.repo("alice/a", Visibility::Private).await;
+    server.repo("alice/b", Visibility::Private).await;
+    let only_a = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "only-a",
+        "dataset:alice/a:write",
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, _) = call(
+        &server,
+        &only_a,
+        reqwest::Method::GET,
+        &format!("{API}/alice/a"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &server,
+        &only_a,
+        reqwest::Method::GET,
+        &format!("{API}/alice/b"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let home = server.dir.path().join("home");
+    setup_home(&home, &server.url, &only_a);
+    run(git(&home, &home).args(["clone", &format!("{}/alice/a.git", server.url), "a"]));
+    let work = home.join("a");
+    std::fs::write(work.join("notes.txt"), "hello\n").unwrap();
+    run(git(&home, &work).args(["add", "."]));
+    run(git(&home, &work).args(["commit", "-qm", "notes"]));
+    run(git(&home, &work).args(["push", "-q", "origin", "main"]));
+    let (ok, out) =
+        try_run(git(&home, &home).args(["clone", &format!("{}/alice/b.git", server.url), "b"]));
+    assert!(!ok, "{out}");
+    drop(alice);
+}
+
+/// Clones `ns/name` into `home/dir` with the stock git and git-lfs.
+fn clone(server: &TestServer, home: &Path, repo: &str, dir: &str) -> std::path::PathBuf {
+    run(git(home, home).args(["clone", "-q", &format!("{}/{repo}.git", server.url), dir]));
+    home.join(dir)
+}
+
+fn commit_all(home: &Path, work: &Path, message: &str) {
+    run(git(home, work).args(["add", "-A"]));
+    run(git(home, work).args(["commit", "-qm", message]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_are_checked_like_rest_writes() {
+    let server = TestServer::start_with(Backend::Local, |c| c.max_object_size = 64 * 1024).await;
+    let alice = server.user("alice").await;
+    server.repo("alice/p", Visibility::Private).await;
+    let home = server.dir.path().join("home");
+    setup_home(&home, &server.url, &alice);
+    let work = clone(&server, &home, "alice/p", "p");
+
+    // A dataset pushed without a datapackage.json still has revisions in REST.
+    std::fs::write(work.join("README.md"), "# p\n").unwrap();
+    commit_all(&home, &work, "readme");
+    run(git(&home, &work).args(["push", "-q", "origin", "main"]));
+    let (status, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/p"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["revision"]["id"].is_string(), "{v}");
+    assert!(v["datapackage"].is_null(), "{v}");
+
+    // The empty object, pushed with stock git-lfs (which never uploads it), passes.
+    run(git(&home, &work).args(["lfs", "track", "*.bin"]));
+    std::fs::write(work.join("empty.bin"), b"").unwrap();
+    std::fs::write(work.join("full.bin"), b"some bytes").unwrap();
+    commit_all(&home, &work, "lfs files");
+    run(git(&home, &work).args(["push", "-q", "origin", "main"]));
+    let again = clone(&server, &home, "alice/p", "p2");
+    assert_eq!(std::fs::read(again.join("empty.bin")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read(again.join("full.bin")).unwrap(),
+        b"some bytes"
+    );
+
+    // Pointers spelled as git-lfs also accepts them (CRLF, no final newline, an extension line)
+    // naming objects never uploaded are refused, on any branch or tag.
+    let ghost = strata_lfs::Oid::of(b"never uploaded");
+    let canonical =
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{ghost}\nsize 14\n");
+    let spellings = [
+        canonical.replace('\n', "\r\n"),
+        canonical.trim_end().to_owned(),
+        canonical.replace("size 14", &format!("ext-0-foo sha256:{ghost}\nsize 14")),
+        canonical.replace("size 14", "size 014"),
+    ];
+    for (i, spelled) in spellings.iter().enumerate() {
+        run(git(&home, &work).args(["checkout", "-q", "-B", &format!("try{i}"), "main"]));
+        // Written as a plain file (not through the LFS filter), so the blob is exactly this.
+        std::fs::write(work.join(format!("ghost{i}.txt")), spelled).unwrap();
+        commit_all(&home, &work, "ghost");
+        // --no-verify: git-lfs's own pre-push hook would stop it; a hostile client skips it.
+        let (ok, out) =
+            try_run(git(&home, &work).args(["push", "--no-verify", "origin", &format!("try{i}")]));
+        assert!(!ok, "spelling {i} passed:\n{out}");
+        assert!(out.contains("never uploaded"), "{out}");
+        let (ok, out) = try_run(git(&home, &work).args([
+            "push",
+            "--no-verify",
+            "origin",
+            &format!("HEAD:refs/tags/t{i}"),
+        ]));
+        assert!(!ok, "spelling {i} passed as a tag:\n{out}");
+    }
+    run(git(&home, &work).args(["checkout", "-q", "main"]));
+
+    // A pushed datapackage is validated like a REST one.
+    let bad_packages = [
+        "{not json".to_owned(),
+        json!({"name": "p", "resources": [{"name": "r", "path": "x.csv", "bytes": 14, "hash": format!("sha256:{ghost}")}]}).to_string(),
+    ];
+    for (i, text) in bad_packages.iter().enumerate() {
+        run(git(&home, &work).args(["checkout", "-q", "-B", &format!("pkg{i}"), "main"]));
+        std::fs::write(work.join("datapackage.json"), text).unwrap();
+        commit_all(&home, &work, "package");
+        let (ok, out) = try_run(git(&home, &work).args(["push", "origin", &format!("pkg{i}")]));
+        assert!(!ok, "package {i} passed:\n{out}");
+    }
+    run(git(&home, &work).args(["checkout", "-q", "main"]));
+
+    // Plain blobs obey the object size limit.
+    run(git(&home, &work).args(["checkout", "-q", "-B", "big", "main"]));
+    std::fs::write(work.join("big.txt"), vec![b'x'; 100 * 1024]).unwrap();
+    commit_all(&home, &work, "big");
+    let (ok, out) = try_run(git(&home, &work).args(["push", "origin", "big"]));
+    assert!(!ok && out.contains("limit"), "{out}");
+    run(git(&home, &work).args(["checkout", "-q", "main"]));
+
+    // Refs outside branches and tags, and tags of non-commits, are refused.
+    let blob = run(git(&home, &work).args(["rev-parse", "main:README.md"]));
+    let (ok, out) = try_run(git(&home, &work).args([
+        "push",
+        "origin",
+        &format!("{}:refs/tags/blobtag", blob.trim()),
+    ]));
+    assert!(!ok, "{out}");
+    let (ok, out) = try_run(git(&home, &work).args(["push", "origin", "main:refs/notes/x"]));
+    assert!(!ok, "{out}");
+    let (status, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/p/tags"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["tags"], json!([]), "{v}");
+
+    // The default branch is protected until an admin turns that off.
+    let head = run(git(&home, &work).args(["rev-parse", "main"]))
+        .trim()
+        .to_owned();
+    run(git(&home, &work).args(["reset", "-q", "--hard", "HEAD~1"]));
+    std::fs::write(work.join("other.txt"), "rewritten\n").unwrap();
+    commit_all(&home, &work, "rewrite");
+    let (ok, out) = try_run(git(&home, &work).args(["push", "-f", "origin", "main"]));
+    assert!(!ok && out.contains("protected"), "{out}");
+    let (ok, out) = try_run(git(&home, &work).args(["push", "origin", ":main"]));
+    assert!(!ok, "{out}");
+    let (_, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/p"),
+        None,
+    )
+    .await;
+    assert_eq!(v["revision"]["id"], head.as_str());
+    // Other branches may be force-pushed.
+    run(git(&home, &work).args(["push", "-q", "origin", "main:side"]));
+    run(git(&home, &work).args([
+        "push",
+        "-q",
+        "-f",
+        "origin",
+        &format!("{head}:refs/heads/side"),
+    ]));
+    let (status, _) = call(
+        &server,
+        &alice,
+        reqwest::Method::PUT,
+        &format!("{API}/alice/p/protection"),
+        Some(json!({"default_branch": false})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    run(git(&home, &work).args(["push", "-q", "-f", "origin", "main"]));
+    let (_, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/p"),
+        None,
+    )
+    .await;
+    assert_ne!(v["revision"]["id"], head.as_str());
+}
+
+#[tokio::test]
+async fn rest_file_pointers_are_checked_like_lfs_files() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    create(&server, &alice, "alice", "r").await;
+    let (_, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/alice/r"),
+        None,
+    )
+    .await;
+    let head = v["revision"]["id"].as_str().unwrap().to_owned();
+    let ghost = strata_lfs::Oid::of(b"never uploaded");
+    for content in [
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{ghost}\nsize 14\n"),
+        format!("version https://git-lfs.github.com/spec/v1\r\noid sha256:{ghost}\r\nsize 14"),
+    ] {
+        let line = json!({"key": "file", "value": {"path": "x.bin", "content": content}});
+        let resp = client()
+            .post(format!("{}{API}/alice/r/commit", server.url))
+            .bearer_auth(&alice)
+            .body(format!("{{\"key\":\"header\",\"value\":{{\"summary\":\"x\",\"parent\":\"{head}\"}}}}\n{line}\n"))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, v) = body(resp).await;
+        assert_eq!(status, 422, "{v}");
+        assert!(v["missing"].is_array(), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn the_namespace_is_shared_and_case_insensitive() {
+    let server = TestServer::start().await;
+    let admin = server.user_with("root", true, "*").await;
+    let alice = server.user("alice").await;
+    server.repo("alice/survey", Visibility::Private).await;
+    // The dataset answers to any spelling of its path.
+    let (status, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        &format!("{API}/ALICE/Survey"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["namespace"], "alice", "{v}");
+    // An organisation cannot take a user's name in another case.
+    let (status, v) = call(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/orgs",
+        Some(json!({"name": "Alice"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    // Nor a namespace that still holds datasets.
+    let owner = server
+        .state
+        .db
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    server
+        .state
+        .db
+        .create_repo("ghosts", "old", owner.id, Visibility::Private)
+        .await
+        .unwrap();
+    let (status, v) = call(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/orgs",
+        Some(json!({"name": "ghosts"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    // Nor can a user be made over an organisation in another case.
+    let (status, _) = call(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/api/v1/orgs",
+        Some(json!({"name": "acme"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        strata::admin::create_user(&server.state, "ACME", None, false)
+            .await
+            .is_err()
+    );
+    assert!(
+        strata::admin::create_user(&server.state, "ALICE", None, false)
+            .await
+            .is_err()
+    );
+    // Two datasets differing only in case cannot exist.
+    let (status, v) = call(
+        &server,
+        &alice,
+        reqwest::Method::POST,
+        API,
+        Some(json!({"namespace": "alice", "name": "SURVEY"})),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+}
