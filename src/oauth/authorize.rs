@@ -74,7 +74,7 @@ async fn check(state: &AppState, req: &AuthRequest) -> ApiResult<Result<Checked,
     };
     let registered: Vec<&str> = client.redirect_uris().collect();
     let redirect_uri = match &req.redirect_uri {
-        Some(uri) if registered.contains(&uri.as_str()) => uri.clone(),
+        Some(uri) if registered.iter().any(|r| super::redirect_matches(r, uri)) => uri.clone(),
         Some(_) => {
             return Ok(Err(error_page(
                 "The redirect URI is not registered for this client.",

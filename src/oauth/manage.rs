@@ -106,6 +106,10 @@ pub async fn introspect(
     let Ok(claims) = state.jwt.verify(&form.token) else {
         return inactive();
     };
+    // A client learns about its own tokens only (RFC 7662 §4): anything else is inactive.
+    if claims.client_id.as_deref() != Some(client.client_id.as_str()) {
+        return inactive();
+    }
     let revoked = match (&claims.uid, &claims.fam) {
         (Some(_), fam) => {
             state
@@ -185,19 +189,25 @@ pub struct NewClient {
     confidential: bool,
 }
 
-/// A redirect URI must be absolute, https (or http on this machine), and carry no fragment.
+/// A redirect URI must parse as an absolute URL, https (or http to this machine), without
+/// credentials or a fragment. Parsed, not prefix-matched: `http://127.0.0.1.evil.example/` and
+/// `http://localhost@evil.example/` are refused.
 fn check_redirect(uri: &str) -> Result<(), String> {
-    let ok_scheme = uri.starts_with("https://")
-        || uri.starts_with("http://127.0.0.1")
-        || uri.starts_with("http://localhost")
-        || uri.starts_with("http://[::1]");
-    if !ok_scheme {
-        return Err(format!(
-            "{uri:?}: use https (http only for 127.0.0.1 or localhost)"
-        ));
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{uri:?}: no spaces or control characters"));
     }
-    if uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{uri:?}: no fragments or spaces"));
+    let url = url::Url::parse(uri).map_err(|e| format!("{uri:?}: not an absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if super::is_loopback(&url) => {}
+        _ => {
+            return Err(format!(
+                "{uri:?}: use https (http only for 127.0.0.1, [::1] or localhost)"
+            ))
+        }
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{uri:?}: no fragments or credentials"));
     }
     Ok(())
 }

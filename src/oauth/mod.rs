@@ -172,3 +172,64 @@ fn percent_decode(s: &str) -> String {
         .map(|(_, v)| v)
         .unwrap_or_else(|| s.to_owned())
 }
+
+/// Whether `url` is plain http to this machine (127.0.0.1, [::1] or localhost).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Whether a redirect URI sent to the authorization endpoint is the `registered` one, compared
+/// as URLs: scheme, host, port, path and query must be the same (the port may differ only for
+/// loopback http, as RFC 8252 §7.3 asks for native apps); credentials and fragments never match.
+fn redirect_matches(registered: &str, given: &str) -> bool {
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback = r.scheme() == "http" && is_loopback(&r);
+    g.fragment().is_none()
+        && g.username().is_empty()
+        && g.password().is_none()
+        && r.scheme() == g.scheme()
+        && r.host() == g.host()
+        && (r.port_or_known_default() == g.port_or_known_default() || loopback)
+        && r.path() == g.path()
+        && r.query() == g.query()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn redirect_uris_compare_as_urls() {
+        let app = "https://app.example/cb";
+        assert!(redirect_matches(app, "https://app.example/cb"));
+        assert!(redirect_matches(app, "https://APP.example:443/cb"));
+        for bad in [
+            "https://app.example/cb/../evil",
+            "https://app.example/cbx",
+            "https://app.example/cb?x=1",
+            "https://app.example.evil/cb",
+            "https://app.example:8443/cb",
+            "https://user@app.example/cb",
+            "https://app.example/cb#frag",
+            "http://app.example/cb",
+            "https://app.example/CB",
+            "not a url",
+        ] {
+            assert!(!redirect_matches(app, bad), "{bad}");
+        }
+        let native = "http://127.0.0.1/cb";
+        assert!(redirect_matches(native, "http://127.0.0.1:53123/cb"));
+        assert!(!redirect_matches(native, "http://127.0.0.2/cb"));
+        assert!(!redirect_matches(
+            native,
+            "http://127.0.0.1.evil.example/cb"
+        ));
+    }
+}

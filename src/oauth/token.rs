@@ -184,22 +184,13 @@ async fn refresh_grant(
     if row.revoked_at.is_some() {
         return Ok(invalid_grant("the refresh token was revoked"));
     }
-    if !state.db.use_refresh(&hash).await? {
-        state.db.revoke_family(&row.family_id).await?;
-        audit(
-            state,
-            "oauth.refresh_reuse",
-            &row.client_id,
-            json!({"family": row.family_id}),
-        )
-        .await?;
-        return Ok(invalid_grant(
-            "the refresh token was used already; its family is revoked",
-        ));
+    if row.used_at.is_some() {
+        return refresh_reused(state, &row).await;
     }
     if row.expires_at < now() {
         return Ok(invalid_grant("the refresh token has expired"));
     }
+    // Checked before the token is used: a refused request does not burn it.
     let scope = match form.scope.as_deref() {
         // A narrower scope may be asked for, never a wider one.
         Some(s)
@@ -217,6 +208,9 @@ async fn refresh_grant(
         }
         None => row.scope.clone(),
     };
+    if !state.db.use_refresh(&hash).await? {
+        return refresh_reused(state, &row).await;
+    }
     let Some(user) = (match row.user_id {
         Some(id) => state.db.user_by_id(id).await?,
         None => None,
@@ -224,6 +218,21 @@ async fn refresh_grant(
         return Ok(invalid_grant("the user is gone"));
     };
     issue(state, client, &user, &row.family_id, &scope, None).await
+}
+
+/// A refresh token used twice: someone else has it, so its whole family is revoked.
+async fn refresh_reused(state: &AppState, row: &crate::db::RefreshRow) -> ApiResult<Response> {
+    state.db.revoke_family(&row.family_id).await?;
+    audit(
+        state,
+        "oauth.refresh_reuse",
+        &row.client_id,
+        json!({"family": row.family_id}),
+    )
+    .await?;
+    Ok(invalid_grant(
+        "the refresh token was used already; its family is revoked",
+    ))
 }
 
 async fn client_credentials(

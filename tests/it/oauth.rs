@@ -294,6 +294,51 @@ async fn hostile_authorization_requests() {
     .await;
     assert_eq!(status, 400);
 
+    // A refresh asking for a wider scope is refused without burning the refresh token.
+    let r = consent(url, &session, &params, None).await;
+    let code = code_of(r.headers()["location"].to_str().unwrap());
+    let (status, fresh) = token(
+        url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{fresh}");
+    let refresh = fresh["refresh_token"].as_str().unwrap();
+    let (status, v) = token(
+        url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", id),
+            ("scope", "openid dataset:alice/a:read dataset:alice/b:read"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{v}"
+    );
+    let (status, v) = token(
+        url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the refused request did not burn the token: {v}"
+    );
+
     // An expired code.
     let r = consent(url, &session, &params, None).await;
     let code = code_of(r.headers()["location"].to_str().unwrap());
@@ -404,6 +449,61 @@ async fn services_revocation_introspection_and_upload_tokens() {
         .await
         .unwrap();
     assert_eq!(v["active"], true, "{v}");
+    // Another client learns nothing about this client's tokens.
+    let other = register(&s, true).await;
+    let v: Value = client()
+        .post(format!("{url}/oauth/introspect"))
+        .basic_auth(
+            other["client_id"].as_str().unwrap(),
+            Some(other["client_secret"].as_str().unwrap()),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={access}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"active": false}));
+    // A token minted from an OAuth grant dies with the grant.
+    let minted: Value = client()
+        .post(format!("{url}/api/v1/datasets/alice/a/upload-token"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(minted["scope"], "obj:alice/a/*:read", "{minted}");
+    let minted = minted["token"].as_str().unwrap().to_owned();
+    let download = json!({"operation": "download", "objects": []});
+    let batch_a = s.server.batch_url("alice/a");
+    assert_eq!(
+        lfs_post(&batch_a, Some(&minted), &download).await.status(),
+        200
+    );
+    let claims: Value = {
+        use base64::Engine;
+        let payload = access.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    s.server
+        .state
+        .db
+        .revoke_family(claims["fam"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        lfs_post(&batch_a, Some(&minted), &download).await.status(),
+        401
+    );
     assert_eq!(call("/oauth/revoke", &access).await.unwrap().status(), 200);
     let v: Value = call("/oauth/introspect", &access)
         .await
@@ -428,6 +528,26 @@ async fn services_revocation_introspection_and_upload_tokens() {
         .await
         .unwrap();
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+
+    // Redirect URIs are parsed at registration, not prefix-matched.
+    for bad in [
+        "http://127.0.0.1.evil.example/cb",
+        "http://localhost@evil.example/cb",
+        "http://evil.example/cb",
+        "https://app.example/cb#x",
+        "https://user:pw@app.example/cb",
+        "javascript:alert(1)",
+        "/relative",
+    ] {
+        let r = client()
+            .post(format!("{url}/api/v1/oauth/clients"))
+            .bearer_auth(&s.pat)
+            .json(&json!({"name": "Bad", "redirect_uris": [bad]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+    }
 
     // The browser upload token: one dataset's objects, for the user who asks.
     let (cookie, csrf) = browser_session(url, "alice", PASSWORD).await;
