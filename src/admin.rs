@@ -158,7 +158,7 @@ pub async fn set_password(state: &AppState, username: &str, password: &str) -> A
         .ok_or("no such user")?;
     crate::auth::password::check_new(password, username)?;
     let owned = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&owned)).await?;
+    let hash = state.hasher.hash(owned).await.map_err(|e| e.to_string())?;
     state.db.set_password(user.id, &hash).await?;
     state
         .db

@@ -196,6 +196,18 @@ pub struct Config {
     /// Largest object accepted, in bytes (0: no limit).
     #[arg(long, env = "STRATA_MAX_OBJECT_SIZE", default_value_t = 0)]
     pub max_object_size: u64,
+
+    /// Seconds a client has to send a request's headers; slower connections are closed.
+    #[arg(long, env = "STRATA_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body may go without sending anything before it is cut off.
+    #[arg(long, env = "STRATA_BODY_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub body_idle_timeout_secs: u64,
+
+    /// Seconds in-flight requests get to finish after a shutdown signal.
+    #[arg(long, env = "STRATA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {

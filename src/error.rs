@@ -118,6 +118,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::auth::password::Busy> for ApiError {
+    fn from(e: crate::auth::password::Busy) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         ApiError::internal(format!("database: {e}"))

@@ -33,6 +33,11 @@ pub struct Settings {
     pub signup: crate::config::Signup,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a client may take to send its headers, and to send each part of a body.
+    pub header_timeout: Duration,
+    pub body_idle_timeout: Duration,
+    /// How long in-flight requests get after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Clone, FromRef)]
@@ -43,6 +48,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// The datasets' git repositories.
     pub metastore: Arc<Metastore>,
+    /// argon2, bounded.
+    pub hasher: Arc<crate::auth::password::Hasher>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,10 +113,16 @@ impl AppState {
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
                 trusted_proxies: config.trusted_proxies.clone(),
+                header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
+                body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
+                shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
             }),
             db,
             storage,
             jwt: Arc::new(jwt),
+            hasher: Arc::new(crate::auth::password::Hasher::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {

@@ -155,6 +155,7 @@ impl Metastore {
     }
 
     pub fn tag(&self, ds: DatasetId<'_>, name: &str) -> Result<Tag> {
+        check_ref_name("tag", name)?;
         read_tag(&self.open(ds)?, name)
     }
 
@@ -167,6 +168,7 @@ impl Metastore {
         description: Option<&str>,
         new_name: Option<&str>,
     ) -> Result<Tag> {
+        check_ref_name("tag", name)?;
         let repo = self.open(ds)?;
         let old_ref = format!("refs/tags/{name}");
         let old_id = current(&repo, &old_ref)?
@@ -197,6 +199,7 @@ impl Metastore {
     }
 
     pub fn delete_tag(&self, ds: DatasetId<'_>, name: &str) -> Result<()> {
+        check_ref_name("tag", name)?;
         let repo = self.open(ds)?;
         let full = format!("refs/tags/{name}");
         let id = current(&repo, &full)?
@@ -245,6 +248,7 @@ impl Metastore {
                 "the default branch {DEFAULT_BRANCH} cannot be deleted"
             )));
         }
+        check_ref_name("branch", name)?;
         let repo = self.open(ds)?;
         let full = format!("refs/heads/{name}");
         let id = current(&repo, &full)?

@@ -52,6 +52,53 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     ok && real
 }
 
+/// Runs argon2 on the blocking pool, a bounded number at a time: each hash takes about 19 MiB
+/// and a core for tens of milliseconds, so a burst of logins waits its turn instead of
+/// exhausting memory or the blocking pool.
+#[derive(Debug)]
+pub struct Hasher {
+    permits: tokio::sync::Semaphore,
+}
+
+/// The hasher is saturated: the caller answers 503.
+#[derive(Debug, thiserror::Error)]
+#[error("too many password checks at once; try again shortly")]
+pub struct Busy;
+
+impl Hasher {
+    /// At most `concurrency` argon2 computations at once.
+    pub fn new(concurrency: usize) -> Hasher {
+        Hasher {
+            permits: tokio::sync::Semaphore::new(concurrency.max(1)),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        // Waiting longer than this means the queue is too long to serve anyone in time.
+        let permit =
+            tokio::time::timeout(std::time::Duration::from_secs(20), self.permits.acquire())
+                .await
+                .map_err(|_| Busy)?
+                .map_err(|_| Busy)?;
+        let out = tokio::task::spawn_blocking(f).await.map_err(|_| Busy)?;
+        drop(permit);
+        Ok(out)
+    }
+
+    /// [`verify`], bounded.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, Busy> {
+        self.run(move || verify(&password, stored.as_deref())).await
+    }
+
+    /// [`hash`], bounded.
+    pub async fn hash(&self, password: String) -> Result<String, Busy> {
+        self.run(move || hash(&password)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

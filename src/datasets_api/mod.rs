@@ -6,6 +6,7 @@ mod collaborators;
 mod commit;
 mod datasets;
 mod history;
+mod list;
 mod refs;
 
 use serde::Serialize;
@@ -24,7 +25,7 @@ use crate::state::AppState;
 /// The routes, and the OpenAPI document generated from their annotations.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(datasets::create))
+        .routes(routes!(datasets::create, list::list))
         .routes(routes!(datasets::read, datasets::update, datasets::delete))
         .routes(routes!(commit::commit))
         .routes(routes!(commit::revert))

@@ -127,6 +127,49 @@ impl Db {
         tx.commit().await
     }
 
+    /// One page of the datasets `viewer` may see (anonymous: `None`; every row for site admins),
+    /// by ascending id after `after`, optionally only those whose `ns/name` contains `query`.
+    pub async fn visible_repos(
+        &self,
+        viewer: Option<&super::User>,
+        after: i64,
+        limit: i64,
+        query: Option<&str>,
+    ) -> Result<Vec<Repo>, sqlx::Error> {
+        let (all, signed_in, uid) = match viewer {
+            Some(u) => (u.admin() as i64, 1i64, u.id),
+            None => (0, 0, 0),
+        };
+        let pattern = query.map(|q| {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM repos r WHERE r.id > $1
+               AND ($6 IS NULL OR lower(r.namespace || '/' || r.name) LIKE $6 ESCAPE '\\')
+               AND ($2 = 1 OR (r.visibility = 'public' AND r.internal = 0)
+                 OR ($3 = 1 AND r.internal <> 0)
+                 OR r.owner_id = $4
+                 OR EXISTS (SELECT 1 FROM org_members m JOIN orgs o ON o.id = m.org_id
+                            WHERE lower(o.name) = lower(r.namespace) AND m.user_id = $4)
+                 OR EXISTS (SELECT 1 FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id
+                            WHERE c.repo_id = r.id AND (c.user_id = $4 OR t.user_id = $4)))
+             ORDER BY r.id LIMIT $5"
+        ))
+        .bind(after)
+        .bind(all)
+        .bind(signed_in)
+        .bind(uid)
+        .bind(limit)
+        .bind(pattern)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     pub async fn set_protection(&self, id: i64, on: bool) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE repos SET protect_default_branch = $1 WHERE id = $2")
             .bind(on as i64)

@@ -112,9 +112,7 @@ pub async fn submit(
     let found = state.db.user_with_password(&username).await?;
     let stored = found.as_ref().and_then(|(_, h)| h.clone());
     let typed = form.password.clone();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = state.hasher.verify(typed, stored).await?;
     let user = match (ok, found) {
         (true, Some((user, _))) => user,
         _ => {
@@ -304,9 +302,7 @@ pub async fn signup(
         ));
     }
     let secret = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = state.hasher.hash(secret).await?;
     state.db.set_password(user.id, &hash).await?;
     let ip = request_ctx::current().ip;
     audit(&state, "signup", Some(&username), Some(&username), &ip).await?;

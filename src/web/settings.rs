@@ -175,9 +175,7 @@ pub async fn password(
         .await?
         .and_then(|(_, h)| h);
     let typed = form.current.clone();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&typed, stored.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = state.hasher.verify(typed, stored).await?;
     if !ok {
         return refused(
             &state,
@@ -206,9 +204,7 @@ pub async fn password(
         .await;
     }
     let new = form.new.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = state.hasher.hash(new).await?;
     state.db.set_password(s.user.id, &hash).await?;
     state.db.delete_other_sessions(s.user.id, &id_hash).await?;
     let ip = request_ctx::current().ip;

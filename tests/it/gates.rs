@@ -556,3 +556,115 @@ async fn the_namespace_is_shared_and_case_insensitive() {
     .await;
     assert_eq!(status, 409, "{v}");
 }
+
+#[tokio::test]
+async fn listing_shows_only_what_the_caller_may_see() {
+    let server = TestServer::start().await;
+    let admin = server.user_with("root", true, "*").await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    for (token, ns, name, vis) in [
+        (&alice, "alice", "a", "private"),
+        (&alice, "alice", "b", "public"),
+        (&bob, "bob", "c", "private"),
+        (&alice, "alice", "d", "internal"),
+    ] {
+        let (status, v) = call(
+            &server,
+            token,
+            reqwest::Method::POST,
+            API,
+            Some(json!({"namespace": ns, "name": name, "visibility": vis})),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["namespace"].as_str().unwrap(),
+                    d["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let anon = client()
+        .get(format!("{}{API}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = anon.json().await.unwrap();
+    assert_eq!(names(&v), ["alice/b"]);
+    let (_, v) = call(&server, &bob, reqwest::Method::GET, API, None).await;
+    assert_eq!(names(&v), ["alice/b", "bob/c", "alice/d"]);
+    let (_, v) = call(&server, &alice, reqwest::Method::GET, API, None).await;
+    assert_eq!(names(&v), ["alice/a", "alice/b", "alice/d"]);
+    let (_, v) = call(&server, &admin, reqwest::Method::GET, API, None).await;
+    assert_eq!(names(&v).len(), 4);
+    let scoped = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "only-a",
+        "dataset:alice/a:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let (_, v) = call(&server, &scoped, reqwest::Method::GET, API, None).await;
+    assert_eq!(names(&v), ["alice/a", "alice/b"]);
+    // Paging and the name filter.
+    let (_, v) = call(
+        &server,
+        &admin,
+        reqwest::Method::GET,
+        &format!("{API}?limit=3"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v).len(), 3);
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let (_, v) = call(
+        &server,
+        &admin,
+        reqwest::Method::GET,
+        &format!("{API}?limit=3&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), ["alice/d"]);
+    assert!(v["next_cursor"].is_null());
+    let (_, v) = call(
+        &server,
+        &admin,
+        reqwest::Method::GET,
+        &format!("{API}?q=BOB"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), ["bob/c"]);
+    let (_, v) = call(
+        &server,
+        &admin,
+        reqwest::Method::GET,
+        &format!("{API}?q=%25"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), Vec::<String>::new());
+    for bad in ["?limit=0", "?limit=501", "?cursor=x"] {
+        let (status, _) = call(
+            &server,
+            &admin,
+            reqwest::Method::GET,
+            &format!("{API}{bad}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}");
+    }
+}

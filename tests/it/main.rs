@@ -10,6 +10,7 @@ mod datasets_api;
 mod gates;
 mod git_hosting;
 mod git_lfs;
+mod hygiene;
 mod lfs_api;
 mod oauth;
 mod permissions;
