@@ -36,9 +36,10 @@ pub enum AdminCommand {
         /// The user the personal access token belongs to (not needed with --jwt).
         #[arg(long)]
         user: Option<String>,
-        /// Name of the personal access token, for revoking it later.
-        #[arg(long, default_value = "cli")]
-        name: String,
+        /// Name of the personal access token, for revoking it later (default: `cli-` and a
+        /// random suffix). A user's live tokens have distinct names.
+        #[arg(long)]
+        name: Option<String>,
         /// Space-separated scopes, e.g. "obj:acme/survey/*:read" ("*": all the user's rights).
         #[arg(long, default_value = "*")]
         scopes: String,
@@ -75,9 +76,36 @@ pub enum AdminCommand {
     },
 }
 
+/// Tells (on stderr, so `TOKEN=$(strata admin token …)` still captures only the token) how to
+/// hand the token to git once, so that a push does not ask for it three times (git, git-lfs's
+/// batch and its lock check).
+fn credential_hint(public_url: &str, token: &str) {
+    let (protocol, host) = public_url.split_once("://").unwrap_or(("http", public_url));
+    let host = host.split('/').next().unwrap_or(host);
+    eprintln!(
+        "# git and git-lfs can use this token without asking, through a credential helper:\n\
+         #   git config --global credential.helper store\n\
+         #   printf 'protocol={protocol}\\nhost={host}\\nusername=token\\npassword=%s\\n' '{token}' | git credential approve"
+    );
+}
+
 pub type AdminResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 pub async fn run(config: &Config, command: AdminCommand) -> Result<(), Box<dyn std::error::Error>> {
+    // Never start a second, empty installation by accident (a new database and new keys in the
+    // current directory): the data directory must be one a server made.
+    let no_db = config.database_url.is_none() && !config.data_dir.join("strata.db").is_file();
+    let no_key =
+        config.jwt_key_file.is_none() && !config.data_dir.join("keys/jwt-rs256.pem").is_file();
+    if !config.data_dir.is_dir() || no_db || no_key {
+        let dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+        return Err(format!(
+            "no strata data in {}: run `strata admin` where `strata serve` runs, or point it at \
+             the server's data with --data-dir (STRATA_DATA_DIR) and --database-url",
+            dir.display()
+        )
+        .into());
+    }
     let state = AppState::build(config).await?;
     let result = execute(&state, command).await;
     state.db.close().await;
@@ -116,6 +144,9 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
                 issue_jwt(state, &sub, &scopes, ttl)?
             } else {
                 let user = user.ok_or("--user is required for a personal access token")?;
+                let name = name.unwrap_or_else(|| {
+                    format!("cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+                });
                 let secret = create_token(state, &user, &name, &scopes, expires_in_days).await?;
                 let detail = serde_json::json!({"name": name, "scopes": scopes});
                 state
@@ -131,6 +162,9 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
                 secret
             };
             println!("{token}");
+            if !jwt {
+                credential_hint(&state.settings.public_url, &token);
+            }
         }
         AdminCommand::RevokeToken { user, name } => {
             revoke_token(state, &user, &name).await?;
@@ -290,6 +324,9 @@ pub async fn create_token(
         .user_by_name(username)
         .await?
         .ok_or_else(|| format!("no user named {username}"))?;
+    if name.trim().is_empty() || name.len() > 100 {
+        return Err("a token needs a name of 1 to 100 characters".into());
+    }
     let secret = pat::generate();
     let expires_at = expires_in_days.map(|d| now() + d * 86400);
     state
@@ -301,7 +338,17 @@ pub async fn create_token(
             &scopes.to_string(),
             expires_at,
         )
-        .await?;
+        .await
+        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
+            if is_unique_violation(&e) {
+                format!(
+                    "{username} has a token named {name:?} already: revoke it or pick another name"
+                )
+                .into()
+            } else {
+                e.into()
+            }
+        })?;
     Ok(secret)
 }
 

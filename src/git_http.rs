@@ -136,10 +136,15 @@ async fn cgi(
         .env("REMOTE_USER", who.display_name())
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        // Pushes run strata's pre-receive hook (see hook.rs) against this dataset.
-        .env("GIT_CONFIG_COUNT", "1")
+        // Pushes run strata's pre-receive hook (see hook.rs) against this dataset; partial
+        // clones (`--filter=blob:none`) are served, fetching reachable blobs on demand.
+        .env("GIT_CONFIG_COUNT", "3")
         .env("GIT_CONFIG_KEY_0", "core.hooksPath")
         .env("GIT_CONFIG_VALUE_0", &state.settings.hooks_dir)
+        .env("GIT_CONFIG_KEY_1", "uploadpack.allowFilter")
+        .env("GIT_CONFIG_VALUE_1", "true")
+        .env("GIT_CONFIG_KEY_2", "uploadpack.allowReachableSHA1InWant")
+        .env("GIT_CONFIG_VALUE_2", "true")
         .env(crate::hook::ENV_EXE, &state.settings.hook_exe)
         .env(crate::hook::ENV_REPO_ID, dataset.id.to_string())
         .env(crate::hook::ENV_DATABASE_URL, &state.settings.database_url)

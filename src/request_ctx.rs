@@ -35,7 +35,9 @@ pub async fn layer(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let path = req.uri().path();
-    let lfs = path.contains("/info/lfs") || path.starts_with("/_transfer/");
+    let lfs = path.contains("/info/lfs")
+        || path.starts_with("/_transfer/")
+        || (path.ends_with("/objects/batch") && !path.starts_with("/api/"));
     let span =
         tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path);
     let peer = req

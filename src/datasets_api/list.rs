@@ -45,7 +45,7 @@ pub struct DatasetPage {
 /// The datasets the caller may read: public ones, and for signed-in users internal ones, their
 /// own, their organisations' and those shared with them (all of them for site admins), narrowed
 /// by the token's scopes.
-#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", operation_id = "list_datasets", params(ListQuery),
     responses((status = 200, description = "OK", body = DatasetPage),
         (status = 422, description = "Bad cursor or limit", body = ErrorBody)))]
 pub async fn list(

@@ -22,6 +22,8 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{ns}/{repo}/info/lfs/objects/batch", post(batch::batch))
+        // giftless's layout (`{base}/{org}/{repo}/objects/batch`), for clients written for it.
+        .route("/{ns}/{repo}/objects/batch", post(batch::batch))
         .route("/{ns}/{repo}/info/lfs/verify", post(verify::verify))
         .route(
             "/{ns}/{repo}/info/lfs/locks",

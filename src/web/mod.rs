@@ -3,6 +3,7 @@
 //! session's own once signed in, a double-submit cookie before (so nobody can log a victim into
 //! another account either).
 
+mod home;
 mod login;
 mod orgs;
 mod settings;
@@ -21,6 +22,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(home::show))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/signup", get(login::signup_form).post(login::signup))

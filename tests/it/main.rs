@@ -12,6 +12,7 @@ mod git_hosting;
 mod git_lfs;
 mod hygiene;
 mod lfs_api;
+mod newcomer;
 mod oauth;
 mod permissions;
 mod presigned;

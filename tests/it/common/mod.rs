@@ -302,12 +302,16 @@ pub async fn upload(server: &TestServer, repo: &str, token: &str, data: &[u8]) -
     assert!(headers["content-type"].to_str().unwrap().starts_with(LFS));
     assert_schema("http-batch-response-schema.json", &v);
     let actions = &v["objects"][0]["actions"];
-    let put = client()
+    let mut put = client()
         .put(actions["upload"]["href"].as_str().unwrap())
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
+        .body(data.to_vec());
+    // The headers the action names (on S3, the signed checksum).
+    if let Some(headers) = actions["upload"]["header"].as_object() {
+        for (k, val) in headers {
+            put = put.header(k.as_str(), val.as_str().unwrap());
+        }
+    }
+    let put = put.send().await.unwrap();
     assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
     let verify = lfs_post(
         actions["verify"]["href"].as_str().unwrap(),
