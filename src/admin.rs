@@ -1,80 +1,12 @@
 //! `strata admin …`: bootstrap users, repositories and tokens from the command line. The same
 //! functions are what tests call to set up their fixtures.
 
-use clap::Subcommand;
-
 use crate::auth::{pat, Scopes};
+use crate::cli::AdminCommand;
 use crate::config::Config;
 use crate::db::{is_unique_violation, now, Repo, User, Visibility};
 use crate::names;
 use crate::state::AppState;
-
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Create a user (their username is also their namespace).
-    CreateUser {
-        username: String,
-        #[arg(long)]
-        email: Option<String>,
-        /// Site administrator: may do anything to any repository.
-        #[arg(long)]
-        admin: bool,
-    },
-    /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
-    CreateRepo {
-        /// `{namespace}/{name}`
-        path: String,
-        /// public (anyone may read) or private.
-        #[arg(long, default_value = "private")]
-        visibility: String,
-        /// Owner username (default: the namespace).
-        #[arg(long)]
-        owner: Option<String>,
-    },
-    /// Print a new personal access token for a user, or with --jwt a signed JWT.
-    Token {
-        /// The user the personal access token belongs to (not needed with --jwt).
-        #[arg(long)]
-        user: Option<String>,
-        /// Name of the personal access token, for revoking it later (default: `cli-` and a
-        /// random suffix). A user's live tokens have distinct names.
-        #[arg(long)]
-        name: Option<String>,
-        /// Space-separated scopes, e.g. "obj:acme/survey/*:read" ("*": all the user's rights).
-        #[arg(long, default_value = "*")]
-        scopes: String,
-        /// Days until a personal access token expires (default: never).
-        #[arg(long)]
-        expires_in_days: Option<i64>,
-        /// Issue an RS256 JWT instead of a personal access token.
-        #[arg(long)]
-        jwt: bool,
-        /// `sub` of the JWT (default: the --user, or "admin-cli").
-        #[arg(long)]
-        sub: Option<String>,
-        /// Lifetime of the JWT in seconds.
-        #[arg(long, default_value_t = 3600)]
-        ttl: i64,
-    },
-    /// Revoke a user's personal access token by name.
-    RevokeToken {
-        #[arg(long)]
-        user: String,
-        #[arg(long)]
-        name: String,
-    },
-    /// Set a user's password for the browser login (read from standard input).
-    SetPassword { username: String },
-    /// Print a one-time invitation code for `--signup invite`.
-    Invite {
-        /// The administrator the invitation comes from.
-        #[arg(long)]
-        by: String,
-        /// Days until the code expires.
-        #[arg(long, default_value_t = 7)]
-        days: i64,
-    },
-}
 
 /// Tells (on stderr, so `TOKEN=$(strata admin token …)` still captures only the token) how to
 /// hand the token to git once, so that a push does not ask for it three times (git, git-lfs's
@@ -213,9 +145,8 @@ pub async fn invite(state: &AppState, by: &str, days: i64) -> AdminResult<String
     if !admin.admin() {
         return Err(format!("{by} is not an administrator").into());
     }
-    let raw: [u8; 16] = rand::random();
-    let code = strata_lfs::lower_hex(&raw);
-    let hash = strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(code.as_bytes()));
+    let code = crate::auth::secrets::random_hex(16);
+    let hash = crate::auth::secrets::stored(&code);
     state
         .db
         .create_invitation(&hash, admin.id, now() + days.clamp(1, 365) * 86400)

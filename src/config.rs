@@ -1,46 +1,11 @@
-//! Command line and environment configuration: one clap tree for `serve` and the `admin` commands.
-//! Every flag can also be set through the `STRATA_*` environment variable named beside it.
+//! The server's settings (`Config`, flattened into `strata serve` and `strata admin` by
+//! `crate::cli`). Every flag can also be set through the `STRATA_*` environment variable named
+//! beside it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "strata",
-    version,
-    about = "Git-LFS-backed versioned storage server"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the server.
-    Serve(Config),
-    /// Bootstrap and manage users, repositories and tokens without the web UI.
-    Admin {
-        #[command(flatten)]
-        config: Config,
-        #[command(subcommand)]
-        command: crate::admin::AdminCommand,
-    },
-    /// git hooks that strata installs for pushes (not for direct use).
-    #[command(hide = true)]
-    Hook {
-        #[command(subcommand)]
-        hook: HookCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum HookCommand {
-    /// Refuse a push whose LFS pointers name objects not uploaded to the dataset.
-    PreReceive,
-}
+use clap::{Args, ValueEnum};
 
 /// Where objects are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,15 +176,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with every default, rooted at `data_dir` (used by tests and tools).
-    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
-        let mut config = Cli::parse_from(["strata", "serve"])
-            .serve_config()
-            .expect("serve");
-        config.data_dir = data_dir.into();
-        config
-    }
-
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
@@ -244,19 +200,11 @@ impl Config {
     }
 }
 
-impl Cli {
-    fn serve_config(self) -> Option<Config> {
-        match self.command {
-            Command::Serve(c) => Some(c),
-            Command::Admin { .. } | Command::Hook { .. } => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use crate::cli::Cli;
+    use clap::{CommandFactory, Parser};
 
     /// `deploy/strata.env.example` only names real settings, with values the server accepts.
     #[test]

@@ -1,161 +1,127 @@
-//! The one HTTP error type. Every handler returns `Result<_, ApiError>`; library errors convert into
-//! it here. The body is always `{message, request_id}`; server errors are logged once, inside the
-//! request span, and answered with a generic message that leaks nothing.
+//! The domain error: what went wrong, in terms the HTTP layer maps to a status exactly once
+//! (`crate::http::error`). Domain modules (gates, storage, datasets, accounts) return it; server
+//! failures are logged here with their cause and carry no detail outward.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::request_ctx;
-
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-    /// For 401: ask for credentials (`LFS-Authenticate` / `WWW-Authenticate`).
-    challenge: bool,
-    /// Extra JSON fields merged into the body (e.g. the existing lock of a 409).
-    extra: Option<serde_json::Value>,
+/// What kind of failure: each maps to one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Malformed input (400).
+    BadRequest,
+    /// No credentials, or bad ones (401, with a challenge).
+    Unauthenticated,
+    /// Known caller, not allowed (403).
+    Forbidden,
+    /// Missing, or not visible to the caller (404).
+    NotFound,
+    /// Gone for good (410).
+    Gone,
+    /// A stale parent, an existing name (409).
+    Conflict,
+    /// Well-formed but unacceptable (422).
+    Invalid,
+    /// Over a size or count limit (413).
+    TooLarge,
+    /// Saturated: try again shortly (503).
+    Busy,
+    /// A failure on our side (500); the cause was logged.
+    Internal,
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+#[derive(Debug)]
+pub struct Error {
+    pub kind: Kind,
+    pub message: String,
+    /// Extra JSON fields for the error body (e.g. the missing objects of a 422).
+    pub extra: Option<serde_json::Value>,
+}
 
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
             message: message.into(),
-            challenge: false,
             extra: None,
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
+    pub fn bad_request(message: impl Into<String>) -> Error {
+        Error::new(Kind::BadRequest, message)
     }
 
-    /// 401 with a credentials challenge so that git and git-lfs ask their credential helpers.
-    pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError {
-            challenge: true,
-            ..ApiError::new(StatusCode::UNAUTHORIZED, message)
-        }
+    pub fn unauthorized(message: impl Into<String>) -> Error {
+        Error::new(Kind::Unauthenticated, message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, message)
+    pub fn forbidden(message: impl Into<String>) -> Error {
+        Error::new(Kind::Forbidden, message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, message)
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error::new(Kind::NotFound, message)
     }
 
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, message)
+    pub fn conflict(message: impl Into<String>) -> Error {
+        Error::new(Kind::Conflict, message)
     }
 
-    pub fn unprocessable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    pub fn unprocessable(message: impl Into<String>) -> Error {
+        Error::new(Kind::Invalid, message)
     }
 
-    pub fn too_large(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    pub fn too_large(message: impl Into<String>) -> Error {
+        Error::new(Kind::TooLarge, message)
     }
 
-    /// A server-side failure: logged here with its cause, answered without it.
-    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+    /// A server-side failure: logged here with its cause, reported without it.
+    pub fn internal(cause: impl std::fmt::Display) -> Error {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        Error::new(Kind::Internal, "internal server error")
     }
 
-    pub fn with_extra(mut self, extra: impl Serialize) -> ApiError {
+    pub fn with_extra(mut self, extra: impl Serialize) -> Error {
         self.extra = serde_json::to_value(extra).ok();
         self
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    message: &'a str,
-    request_id: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let ctx = request_ctx::current();
-        let mut body = serde_json::to_value(Body {
-            message: &self.message,
-            request_id: ctx.request_id,
-        })
-        .unwrap_or_default();
-        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) =
-            (self.extra, &mut body)
-        {
-            for (k, v) in extra {
-                map.entry(k).or_insert(v);
-            }
-        }
-        if self.status.is_client_error() {
-            tracing::info!(status = self.status.as_u16(), message = %self.message, "request refused");
-        }
-        let mut response = (self.status, body.to_string()).into_response();
-        let headers = response.headers_mut();
-        let content_type = if ctx.lfs {
-            strata_lfs::wire::MEDIA_TYPE
-        } else {
-            "application/json"
-        };
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if self.challenge {
-            let challenge = HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\"");
-            if ctx.lfs {
-                headers.insert("lfs-authenticate", challenge);
-            } else {
-                headers.insert(header::WWW_AUTHENTICATE, challenge);
-            }
-        }
-        response
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
-impl From<crate::auth::password::Busy> for ApiError {
-    fn from(e: crate::auth::password::Busy) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        Error::internal(format!("database: {e}"))
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
-        ApiError::internal(format!("database: {e}"))
+impl From<strata_lfs::StoreError> for Error {
+    fn from(e: strata_lfs::StoreError) -> Error {
+        Error::internal(e)
     }
 }
 
-impl From<strata_lfs::StoreError> for ApiError {
-    fn from(e: strata_lfs::StoreError) -> ApiError {
-        ApiError::internal(e)
-    }
-}
-
-impl From<strata_metastore::Error> for ApiError {
-    fn from(e: strata_metastore::Error) -> ApiError {
+impl From<strata_metastore::Error> for Error {
+    fn from(e: strata_metastore::Error) -> Error {
         use strata_metastore::Error as E;
         match e {
-            E::NotFound(m) => ApiError::not_found(m),
-            E::Conflict(m) => ApiError::conflict(m),
-            E::Invalid(m) => ApiError::unprocessable(m),
-            E::Git(m) => ApiError::internal(format!("git: {m}")),
+            E::NotFound(m) => Error::not_found(m),
+            E::Conflict(m) => Error::conflict(m),
+            E::Invalid(m) => Error::unprocessable(m),
+            E::Git(m) => Error::internal(format!("git: {m}")),
         }
     }
 }
 
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(e: axum::extract::rejection::QueryRejection) -> ApiError {
-        ApiError::bad_request(e.body_text())
-    }
-}
-
-impl From<axum::extract::rejection::PathRejection> for ApiError {
-    fn from(e: axum::extract::rejection::PathRejection) -> ApiError {
-        ApiError::bad_request(e.body_text())
+impl From<crate::auth::password::Busy> for Error {
+    fn from(e: crate::auth::password::Busy) -> Error {
+        Error::new(Kind::Busy, e.to_string())
     }
 }

@@ -1,7 +1,7 @@
 //! The `strata` binary: parse the command line, then serve or run an admin command.
 
 use clap::Parser;
-use strata::config::{Cli, Command, HookCommand};
+use strata::cli::{Cli, Command, HookCommand};
 use strata::AppState;
 use tracing_subscriber::EnvFilter;
 

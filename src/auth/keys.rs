@@ -3,18 +3,44 @@
 
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::KeyPair as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use strata_lfs::signing::UrlSigner;
 
 use super::scope::{ScopeError, Scopes};
+
+/// A new 2048-bit RSA key as PKCS#8 PEM.
+pub fn generate_pem() -> Result<String, KeyError> {
+    let key = KeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let der = key
+        .as_der()
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    Ok(pem)
+}
+
+/// The label and the decoded bytes of the first PEM block in `pem`.
+fn pem_body(pem: &str) -> Option<(String, Vec<u8>)> {
+    let start = pem.find("-----BEGIN ")?;
+    let rest = &pem[start + 11..];
+    let (label, rest) = rest.split_once("-----")?;
+    let end = rest.find(&format!("-----END {label}-----"))?;
+    let b64: String = rest[..end].split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Some((label.to_owned(), der))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -108,38 +134,41 @@ impl JwtKeys {
             path: path.to_owned(),
             source,
         };
-        let key = match std::fs::read_to_string(path) {
-            Ok(pem) => RsaPrivateKey::from_pkcs8_pem(&pem)
-                .or_else(|_| rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_pem(&pem))
-                .map_err(|e| KeyError::BadPem {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })?,
+        let pem = match std::fs::read_to_string(path) {
+            Ok(pem) => pem,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-                    .map_err(|e| KeyError::Generate(e.to_string()))?;
-                let pem = key
-                    .to_pkcs8_pem(LineEnding::LF)
-                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                let pem = generate_pem()?;
                 write_secret(path, pem.as_bytes()).map_err(io)?;
                 tracing::info!(path = %path.display(), "generated a new RS256 signing key");
-                key
+                pem
             }
             Err(e) => return Err(io(e)),
         };
-        JwtKeys::from_key(&key, issuer, audience)
+        JwtKeys::from_pem(&pem, issuer, audience).map_err(|e| match e {
+            KeyError::BadPem { reason, .. } => KeyError::BadPem {
+                path: path.to_owned(),
+                reason,
+            },
+            e => e,
+        })
     }
 
-    pub fn from_key(
-        key: &RsaPrivateKey,
-        issuer: String,
-        audience: String,
-    ) -> Result<JwtKeys, KeyError> {
-        let der = key
-            .to_pkcs1_der()
-            .map_err(|e| KeyError::Generate(e.to_string()))?;
-        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+    /// Keys from an RSA private key in PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
+    pub fn from_pem(pem: &str, issuer: String, audience: String) -> Result<JwtKeys, KeyError> {
+        let bad = |reason: String| KeyError::BadPem {
+            path: PathBuf::new(),
+            reason,
+        };
+        let (label, der) = pem_body(pem).ok_or_else(|| bad("no PEM block".into()))?;
+        let key = match label.as_str() {
+            "PRIVATE KEY" => KeyPair::from_pkcs8(&der),
+            "RSA PRIVATE KEY" => KeyPair::from_der(&der),
+            other => return Err(bad(format!("a {other} block"))),
+        }
+        .map_err(|e| bad(e.to_string()))?;
+        let public = PublicKeyComponents::<Vec<u8>>::from(key.public_key());
+        let n = URL_SAFE_NO_PAD.encode(&public.n);
+        let e = URL_SAFE_NO_PAD.encode(&public.e);
         // RFC 7638 thumbprint: sha256 of the required members in lexicographic order.
         let thumbprint = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint.as_bytes()));
@@ -147,7 +176,7 @@ impl JwtKeys {
             "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e }]
         });
         Ok(JwtKeys {
-            encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes())?,
             decoding: DecodingKey::from_rsa_components(&n, &e)?,
             kid,
             jwks,

@@ -1,21 +1,18 @@
-//! Who is calling and what they may do. [`Principal`] is extracted from the `Authorization` header
-//! (HTTP Basic with a personal access token or a JWT as password, or `Bearer`); [`Principal::can`]
-//! is the one permission check every entry point uses.
+//! Who is calling and what they may do. [`authenticate`] turns a secret (a personal access token
+//! or a JWT, sent by the HTTP layer from `Authorization`) into a [`Principal`];
+//! [`Principal::can`] is the permission check the gates (`crate::datasets::gate`) make.
 
 pub mod access;
+pub mod clients;
 pub mod keys;
 pub mod password;
 pub mod pat;
 pub mod scope;
+pub mod secrets;
 pub mod session;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use base64::Engine;
-
 use crate::db::User;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::state::AppState;
 pub use access::{Authorized, Role};
 pub use scope::{Action, On, Scopes};
@@ -47,11 +44,11 @@ impl Principal {
 
     /// The user behind a credential with all of their rights (a session, or a token with the `*`
     /// scope): what account-level operations (organisations, roles, applications) need.
-    pub fn full_user(&self) -> Result<&User, ApiError> {
+    pub fn full_user(&self) -> Result<&User, Error> {
         match self {
             Principal::User { user, scopes, .. } if scopes.allows_everything() => Ok(user),
-            Principal::Anonymous => Err(ApiError::unauthorized("authentication required")),
-            _ => Err(ApiError::forbidden(
+            Principal::Anonymous => Err(Error::unauthorized("authentication required")),
+            _ => Err(Error::forbidden(
                 "this needs a session or a personal access token with the * scope",
             )),
         }
@@ -113,76 +110,13 @@ impl Principal {
     }
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return from_session(parts, state).await;
-        };
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let secret = if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .ok()
-                .and_then(|raw| String::from_utf8(raw).ok())
-                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
-            // The username is not checked: the password alone identifies the token, so
-            // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
-            let (_user, password) = decoded
-                .split_once(':')
-                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
-            password.to_owned()
-        } else if scheme.eq_ignore_ascii_case("bearer") {
-            rest.trim().to_owned()
-        } else {
-            return Err(ApiError::unauthorized(
-                "unsupported authorization scheme: use Basic or Bearer",
-            ));
-        };
-        authenticate(state, &secret).await
-    }
-}
-
-/// A browser session (cookie): the user with all their rights. Writes must also carry the
-/// session's CSRF token in `X-CSRF-Token`, which another site cannot read or send.
-async fn from_session(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let Some((_, session)) = session::current(state, &parts.headers).await? else {
-        return Ok(Principal::Anonymous);
-    };
-    let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
-    if !safe {
-        let sent = parts
-            .headers
-            .get(session::CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !session::same_secret(sent, &session.csrf) {
-            return Err(ApiError::forbidden(
-                "a write with a session cookie needs the session's X-CSRF-Token",
-            ));
-        }
-    }
-    Ok(Principal::User {
-        user: session.user,
-        scopes: Scopes::parse("*").map_err(ApiError::internal)?,
-        family: None,
-    })
-}
-
 /// Resolves a secret (personal access token or JWT) to a principal.
-pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Error> {
     if pat::looks_like_pat(secret) {
         let Some((token, user)) = state.db.live_token(&pat::hash(secret)).await? else {
-            return Err(ApiError::unauthorized("invalid, expired or revoked token"));
+            return Err(Error::unauthorized("invalid, expired or revoked token"));
         };
-        let scopes = Scopes::parse(&token.scopes).map_err(ApiError::internal)?;
+        let scopes = Scopes::parse(&token.scopes).map_err(Error::internal)?;
         return Ok(Principal::User {
             user,
             scopes,
@@ -193,10 +127,10 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
         let claims = state
             .jwt
             .verify(secret)
-            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+            .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
         let scopes = claims
             .all_scopes()
-            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+            .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
         // An OAuth access token acts for its user, within the user's rights.
         if let Some(uid) = claims.uid {
             let revoked = state
@@ -210,7 +144,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
                     scopes,
                     family: claims.fam,
                 }),
-                _ => Err(ApiError::unauthorized("invalid token: revoked")),
+                _ => Err(Error::unauthorized("invalid token: revoked")),
             };
         }
         return Ok(Principal::Jwt {
@@ -218,7 +152,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, A
             scopes,
         });
     }
-    Err(ApiError::unauthorized(
+    Err(Error::unauthorized(
         "invalid credentials: use a personal access token or a JWT as the password",
     ))
 }

@@ -1,14 +1,11 @@
 //! Personal access tokens: `stp_` and 48 hex characters of randomness. Only their sha256 is stored,
 //! which is safe for secrets of this entropy (no password hashing needed).
 
-use sha2::{Digest, Sha256};
-
 const PREFIX: &str = "stp_";
 
 /// A new random token.
 pub fn generate() -> String {
-    let raw: [u8; 24] = rand::random();
-    format!("{PREFIX}{}", hex::encode(raw))
+    format!("{PREFIX}{}", super::secrets::random_hex(24))
 }
 
 pub fn looks_like_pat(secret: &str) -> bool {
@@ -17,5 +14,5 @@ pub fn looks_like_pat(secret: &str) -> bool {
 
 /// What the database stores for a token.
 pub fn hash(secret: &str) -> String {
-    strata_lfs::oid::lower_hex(&Sha256::digest(secret.as_bytes()))
+    super::secrets::stored(secret)
 }

@@ -21,7 +21,7 @@ use strata_lfs::Oid;
 
 use crate::auth::access::{self, Authorized};
 use crate::auth::{Action, On, Principal};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// What part of a dataset a request reaches for.
@@ -67,17 +67,17 @@ pub async fn open(
     name: &str,
     action: Action,
     reach: Reach,
-) -> ApiResult<Gated> {
+) -> Result<Gated> {
     let denied = |found: bool| {
         if who.is_anonymous() {
-            ApiError::unauthorized("authentication required")
+            Error::unauthorized("authentication required")
         } else if found {
-            ApiError::forbidden(format!(
+            Error::forbidden(format!(
                 "you may read {ns}/{name} but not {}",
                 action_word(action, reach)
             ))
         } else {
-            ApiError::not_found(format!("dataset {ns}/{name} not found"))
+            Error::not_found(format!("dataset {ns}/{name} not found"))
         }
     };
     let Some(repo) = state.db.repo_by_path(ns, name).await? else {
@@ -101,7 +101,7 @@ pub async fn open(
     let sees = action != Action::Read && passes(Action::Read);
     if !sees && reach == Reach::Dataset && who.can_some_object(&dataset, Action::Read) {
         // A token that reaches only objects: say so rather than pretend the dataset is missing.
-        return Err(ApiError::forbidden(format!(
+        return Err(Error::forbidden(format!(
             "your token reaches only LFS objects of {ns}/{name}, not the dataset itself: use a \
              token with a dataset: scope"
         )));
@@ -116,7 +116,7 @@ pub async fn dataset(
     ns: &str,
     name: &str,
     action: Action,
-) -> ApiResult<Gated> {
+) -> Result<Gated> {
     open(state, who, ns, name, action, Reach::Dataset).await
 }
 
@@ -147,7 +147,7 @@ impl Gated {
         state: &AppState,
         oids: &[Oid],
         action: Action,
-    ) -> ApiResult<Vec<Decision>> {
+    ) -> Result<Vec<Decision>> {
         let linked = state.db.linked_objects(self.id, oids).await?;
         // A grant on all objects covers each; only object-scoped tokens need the check per oid.
         let all = self.allows(On::Objects, action);
@@ -168,13 +168,13 @@ impl Gated {
 
     /// The read gate for one object named by a file of the dataset (raw reads, previews):
     /// allowed when the caller reads the dataset and the object is linked with this size.
-    pub async fn read_object(&self, state: &AppState, oid: &Oid, size: u64) -> ApiResult<()> {
+    pub async fn read_object(&self, state: &AppState, oid: &Oid, size: u64) -> Result<()> {
         match self.objects(state, &[*oid], Action::Read).await?[0] {
             Decision::Linked(s) if s == size => Ok(()),
-            Decision::Denied => Err(ApiError::forbidden(
+            Decision::Denied => Err(Error::forbidden(
                 "your token does not grant reading this object",
             )),
-            _ => Err(ApiError::not_found(format!(
+            _ => Err(Error::not_found(format!(
                 "object {oid} ({size} bytes) was never uploaded to {}",
                 self.path()
             ))),
@@ -187,7 +187,7 @@ impl Gated {
         &self,
         state: &AppState,
         objects: impl Iterator<Item = (Oid, u64)>,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let missing = missing_objects(&state.db, self.id, objects).await?;
         if missing.is_empty() {
             return Ok(());
@@ -198,7 +198,7 @@ impl Gated {
             .cloned()
             .collect::<Vec<_>>()
             .join(", ");
-        Err(ApiError::unprocessable(format!(
+        Err(Error::unprocessable(format!(
             "{} object(s) are not uploaded to {}: {shown}",
             missing.len(),
             self.path()

@@ -7,11 +7,11 @@ use strata_metastore::{DatasetId, Metastore, Person};
 
 use crate::auth::Principal;
 use crate::db::{Repo, Visibility};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Runs a metastore call on the blocking pool (gix is synchronous).
-pub async fn git<T, F>(state: &AppState, f: F) -> ApiResult<T>
+pub async fn git<T, F>(state: &AppState, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&Metastore) -> strata_metastore::Result<T> + Send + 'static,
@@ -19,8 +19,8 @@ where
     let metastore = state.metastore.clone();
     tokio::task::spawn_blocking(move || f(&metastore))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+        .map_err(Error::internal)?
+        .map_err(Error::from)
 }
 
 /// Creates the row and the repository of a new dataset; a failure leaves neither.
@@ -52,13 +52,13 @@ pub async fn create(
 }
 
 /// Deletes a dataset: its row (and with it the object links and locks) and its repository.
-pub async fn delete(state: &AppState, repo: &Repo) -> ApiResult<()> {
+pub async fn delete(state: &AppState, repo: &Repo) -> Result<()> {
     state.db.delete_repo(repo.id).await?;
     let (n, m) = (repo.namespace.clone(), repo.name.clone());
     match git(state, move |ms| ms.delete(DatasetId { ns: &n, name: &m })).await {
         Ok(()) => Ok(()),
         // A repository that never got its git side is deleted all the same.
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(()),
+        Err(e) if e.kind == crate::error::Kind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -70,7 +70,7 @@ pub enum CreateError {
     #[error("database: {0}")]
     Db(sqlx::Error),
     #[error("{}", .0.message)]
-    Git(ApiError),
+    Git(Error),
 }
 
 /// The author of a commit made by `who`.

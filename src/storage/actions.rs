@@ -10,7 +10,7 @@ use strata_lfs::Oid;
 
 use super::{Backend, Storage};
 use crate::db::now;
-use crate::error::ApiResult;
+use crate::error::Result;
 
 /// Signatures outlive the lifetime their actions announce by this much, so a client that starts a
 /// transfer just before `expires_at` is not refused half-way.
@@ -103,7 +103,7 @@ impl Actions<'_> {
     }
 
     /// A download action for `oid`; the caller passed the read gate (the object is linked).
-    pub async fn download(&self, oid: &Oid, size: u64) -> ApiResult<LfsAction> {
+    pub async fn download(&self, oid: &Oid, size: u64) -> Result<LfsAction> {
         match &self.storage.0.backend {
             // The empty object is in no bucket: strata serves it on any backend.
             _ if *oid == Oid::EMPTY => {
@@ -122,7 +122,7 @@ impl Actions<'_> {
     }
 
     /// Upload and verify actions for `oid`; the caller passed the write gate.
-    pub async fn upload(&self, oid: &Oid, size: u64) -> ApiResult<LfsActions> {
+    pub async fn upload(&self, oid: &Oid, size: u64) -> Result<LfsActions> {
         let verify_base = format!(
             "{}/{}.git/info/lfs/verify?{}",
             self.storage.0.public_url,

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::{Backend, Storage};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 /// What confirming an upload found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Read {
 impl Storage {
     /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`
     /// bytes that hash to `oid`. Only the local backend receives uploads itself.
-    pub async fn receive<S, E>(&self, oid: &Oid, size: u64, body: S) -> ApiResult<()>
+    pub async fn receive<S, E>(&self, oid: &Oid, size: u64, body: S) -> Result<()>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
@@ -52,14 +52,14 @@ impl Storage {
         scope: &str,
         linked: Option<u64>,
         nonce: Option<&str>,
-        not_uploaded: impl Fn() -> ApiError,
-    ) -> ApiResult<Confirmed> {
+        not_uploaded: impl Fn() -> Error,
+    ) -> Result<Confirmed> {
         match &self.0.backend {
             Backend::Local(store) => {
                 // The upload itself linked the object; confirm both halves are present.
                 match (linked, store.size(oid).await?) {
                     (Some(_), Some(stored)) if stored == size => Ok(Confirmed::AlreadyLinked),
-                    (Some(_), Some(stored)) => Err(ApiError::unprocessable(format!(
+                    (Some(_), Some(stored)) => Err(Error::unprocessable(format!(
                         "stored object has {stored} bytes, not {size}"
                     ))),
                     _ => Err(not_uploaded()),
@@ -83,7 +83,7 @@ impl Storage {
 
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
     /// reads the whole object). `None` when the object is missing from storage.
-    pub async fn read(&self, oid: &Oid, range: Option<&str>) -> ApiResult<Option<Read>> {
+    pub async fn read(&self, oid: &Oid, range: Option<&str>) -> Result<Option<Read>> {
         if *oid == Oid::EMPTY {
             return Ok(Some(match range.map(|r| parse_range(r, 0)) {
                 Some(RangeSpec::Unsatisfiable) => Read::Unsatisfiable { len: 0 },
@@ -111,7 +111,7 @@ impl Storage {
                 if start > 0 {
                     file.seek(std::io::SeekFrom::Start(start))
                         .await
-                        .map_err(ApiError::internal)?;
+                        .map_err(Error::internal)?;
                 }
                 let body = ReaderStream::with_capacity(file.take(count), 256 * 1024).boxed();
                 Ok(Some(Read::Found {
@@ -145,18 +145,18 @@ impl Storage {
     }
 }
 
-fn not_here() -> ApiError {
-    ApiError::not_found("this server stores objects in a bucket; transfers go there")
+fn not_here() -> Error {
+    Error::not_found("this server stores objects in a bucket; transfers go there")
 }
 
 /// How an upload that failed verification is reported.
-pub fn put_error(e: PutError) -> ApiError {
+pub fn put_error(e: PutError) -> Error {
     match e {
-        PutError::TooLong { .. } => ApiError::too_large(e.to_string()),
+        PutError::TooLong { .. } => Error::too_large(e.to_string()),
         PutError::SizeMismatch { .. } | PutError::HashMismatch { .. } | PutError::Unverified(_) => {
-            ApiError::unprocessable(e.to_string())
+            Error::unprocessable(e.to_string())
         }
-        PutError::Body(_) => ApiError::bad_request(e.to_string()),
+        PutError::Body(_) => Error::bad_request(e.to_string()),
         PutError::Store(e) => e.into(),
     }
 }

@@ -11,6 +11,7 @@ mod gates;
 mod git_hosting;
 mod git_lfs;
 mod hygiene;
+mod layout;
 mod lfs_api;
 mod newcomer;
 mod oauth;

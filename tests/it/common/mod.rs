@@ -40,11 +40,7 @@ pub struct TestServer {
 /// One RSA key for the whole test binary: generating one per server would be slow.
 fn shared_jwt_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
-    KEY.get_or_init(|| {
-        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-        key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
-    })
+    KEY.get_or_init(|| strata::auth::keys::generate_pem().unwrap())
 }
 
 /// A fresh database for one server: SQLite in `dir`, or a new PostgreSQL database.

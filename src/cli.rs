@@ -1,0 +1,131 @@
+//! The command line: one clap tree for `strata serve`, the `strata admin …` commands and the
+//! `strata hook …` commands git runs. `main.rs` parses it and dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Git-LFS-backed versioned storage server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(Config),
+    /// Bootstrap and manage users, repositories and tokens without the web UI.
+    Admin {
+        #[command(flatten)]
+        config: Config,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// git hooks that strata installs for pushes (not for direct use).
+    #[command(hide = true)]
+    Hook {
+        #[command(subcommand)]
+        hook: HookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Refuse a push whose LFS pointers name objects not uploaded to the dataset.
+    PreReceive,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user (their username is also their namespace).
+    CreateUser {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Site administrator: may do anything to any repository.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
+    CreateRepo {
+        /// `{namespace}/{name}`
+        path: String,
+        /// public (anyone may read) or private.
+        #[arg(long, default_value = "private")]
+        visibility: String,
+        /// Owner username (default: the namespace).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Print a new personal access token for a user, or with --jwt a signed JWT.
+    Token {
+        /// The user the personal access token belongs to (not needed with --jwt).
+        #[arg(long)]
+        user: Option<String>,
+        /// Name of the personal access token, for revoking it later (default: `cli-` and a
+        /// random suffix). A user's live tokens have distinct names.
+        #[arg(long)]
+        name: Option<String>,
+        /// Space-separated scopes, e.g. "obj:acme/survey/*:read" ("*": all the user's rights).
+        #[arg(long, default_value = "*")]
+        scopes: String,
+        /// Days until a personal access token expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+        /// Issue an RS256 JWT instead of a personal access token.
+        #[arg(long)]
+        jwt: bool,
+        /// `sub` of the JWT (default: the --user, or "admin-cli").
+        #[arg(long)]
+        sub: Option<String>,
+        /// Lifetime of the JWT in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Revoke a user's personal access token by name.
+    RevokeToken {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a user's password for the browser login (read from standard input).
+    SetPassword { username: String },
+    /// Print a one-time invitation code for `--signup invite`.
+    Invite {
+        /// The administrator the invitation comes from.
+        #[arg(long)]
+        by: String,
+        /// Days until the code expires.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
+}
+
+impl Cli {
+    pub(crate) fn serve_config(self) -> Option<Config> {
+        match self.command {
+            Command::Serve(c) => Some(c),
+            Command::Admin { .. } | Command::Hook { .. } => None,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration with every default, rooted at `data_dir` (used by tests and tools).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let mut config = Cli::parse_from(["strata", "serve"])
+            .serve_config()
+            .expect("serve");
+        config.data_dir = data_dir.into();
+        config
+    }
+}

@@ -1,0 +1,224 @@
+//! Who may use a dataset: its collaborators (users, or `team:{name}` of its organisation, with
+//! read, write or admin) and its visibility (public, internal, private). Changes are audited.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::ErrorBody;
+use crate::auth::{Action, Principal};
+use crate::datasets::gate;
+use crate::db::Visibility;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::read_json;
+use crate::orgs::{audit, org_named, user_named};
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Collaborator {
+    /// `user` or `team` (a team of the dataset's organisation).
+    kind: String,
+    name: String,
+    /// read, write or admin.
+    permission: String,
+}
+
+/// The collaborators of a dataset (those who administer it).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/collaborators", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "OK", body = Vec<Collaborator>),
+        (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody)))]
+pub async fn list_collaborators(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<Json<Vec<Collaborator>>> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let list = state
+        .db
+        .collaborators(repo.id)
+        .await?
+        .into_iter()
+        .map(|(kind, name, permission)| Collaborator {
+            kind,
+            name,
+            permission,
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    /// read, write or admin.
+    permission: String,
+}
+
+/// The user or team a collaborator path names: `{who}` is a username, or `team:{name}`.
+async fn collaborator_ids(
+    state: &AppState,
+    ns: &str,
+    who: &str,
+) -> ApiResult<(Option<i64>, Option<i64>)> {
+    if let Some(team) = who.strip_prefix("team:") {
+        let org = org_named(state, ns).await?;
+        let id = state
+            .db
+            .team_id(org.id, team)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
+        Ok((None, Some(id)))
+    } else {
+        Ok((Some(user_named(state, who).await?.id), None))
+    }
+}
+
+/// Gives a user (or `team:{name}`) read, write or admin on a dataset.
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/collaborators/{who}", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path), ("who" = String, Path, description = "A username, or team:{name}")),
+    request_body = Permission,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset, user or team", body = ErrorBody),
+        (status = 422, description = "Unknown permission", body = ErrorBody)))]
+pub async fn set_collaborator(
+    State(state): State<AppState>,
+    Path((ns, name, target)): Path<(String, String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !["read", "write", "admin"].contains(&req.permission.as_str()) {
+        return Err(ApiError::unprocessable(
+            "permission must be read, write or admin",
+        ));
+    }
+    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
+    state
+        .db
+        .set_collaborator(repo.id, user_id, team_id, &req.permission)
+        .await?;
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.collaborator.set",
+            user,
+            &format!("{}:{target}", repo.path()),
+            json!({"permission": req.permission}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a collaborator's grant away.
+#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}/collaborators/{who}", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path), ("who" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such collaborator", body = ErrorBody)))]
+pub async fn remove_collaborator(
+    State(state): State<AppState>,
+    Path((ns, name, target)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
+    if !state
+        .db
+        .remove_collaborator(repo.id, user_id, team_id)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "{target} is not a collaborator"
+        )));
+    }
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.collaborator.remove",
+            user,
+            &format!("{}:{target}", repo.path()),
+            json!({}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionBody {
+    /// Whether the default branch refuses force-pushes and deletion (default: true).
+    default_branch: bool,
+}
+
+/// Turns the protection of the default branch on or off (dataset admins).
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/protection", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)), request_body = ProtectionBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody), (status = 422, description = "Invalid body", body = ErrorBody)))]
+pub async fn set_protection(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: ProtectionBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    state.db.set_protection(repo.id, req.default_branch).await?;
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.protection.set",
+            user,
+            &repo.path(),
+            json!({"default_branch": req.default_branch}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisibilityBody {
+    /// public, internal (signed-in users) or private.
+    visibility: String,
+}
+
+/// Changes who may read a dataset.
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/visibility", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)), request_body = VisibilityBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody), (status = 422, description = "Unknown visibility", body = ErrorBody)))]
+pub async fn set_visibility(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
+    state.db.set_visibility(repo.id, visibility).await?;
+    if let Principal::User { user, .. } = &who {
+        audit(
+            &state,
+            "dataset.visibility.set",
+            user,
+            &repo.path(),
+            json!({"visibility": req.visibility}),
+        )
+        .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,291 @@
+//! Writes other than a datapackage replacement: the atomic multi-file commit (NDJSON, in the style
+//! of Hugging Face's commit API) and revert.
+//!
+//! ```text
+//! {"key": "header", "value": {"summary": "…", "description": "…", "parent": "<rev>", "branch": "main"}}
+//! {"key": "file", "value": {"path": "README.md", "content": "…", "encoding": "utf-8" | "base64"}}
+//! {"key": "lfsFile", "value": {"path": "data/a.csv", "oid": "<sha256>", "size": 123}}
+//! {"key": "deletedFile", "value": {"path": "old.csv"}}
+//! ```
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use strata_lfs::pointer::Pointer;
+use strata_lfs::Oid;
+use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
+use utoipa::ToSchema;
+
+use super::datasets::parent_of;
+use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
+use crate::auth::{Action, Principal};
+use crate::datasets::{author, git};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::read_json;
+use crate::state::AppState;
+
+/// Most operations in one commit.
+const MAX_OPS: usize = 10_000;
+
+#[derive(Deserialize)]
+#[serde(tag = "key", content = "value", rename_all = "camelCase")]
+enum Line {
+    Header(Header),
+    File {
+        path: String,
+        content: String,
+        #[serde(default)]
+        encoding: Option<String>,
+    },
+    LfsFile {
+        path: String,
+        oid: String,
+        size: u64,
+    },
+    DeletedFile {
+        path: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Header {
+    summary: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, alias = "parentCommit")]
+    parent: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+/// The revision a write made.
+#[derive(Serialize, ToSchema)]
+pub struct CommitResult {
+    revision: RevisionView,
+}
+
+/// One commit of many file operations, all or nothing. The body is NDJSON: a `header` line
+/// (`summary`, `description`, `parent`, `branch`), then `file` (`path`, `content`, `encoding`
+/// utf-8 or base64), `lfsFile` (`path`, `oid`, `size`; the object must be uploaded to this
+/// dataset) and `deletedFile` (`path`) lines.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/commit", tag = "datasets",
+    params(DatasetPath),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, description = "OK", body = CommitResult), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "The parent is stale and a touched path changed since", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
+pub async fn commit(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<CommitResult>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
+    let limit = state.settings.max_json_body;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::unprocessable("the commit must be UTF-8 NDJSON"))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).enumerate();
+    let parse = |(i, line): (usize, &str)| {
+        serde_json::from_str::<Line>(line)
+            .map_err(|e| ApiError::unprocessable(format!("line {}: {e}", i + 1)))
+    };
+    let Some(Line::Header(header)) = lines.next().map(parse).transpose()? else {
+        return Err(ApiError::unprocessable(
+            "the first line must be {\"key\": \"header\", …}",
+        ));
+    };
+    let mut ops = Vec::new();
+    let mut lfs: Vec<(Oid, u64)> = Vec::new();
+    let mut lfs_paths: Vec<String> = Vec::new();
+    let mut package = None;
+    for item in lines {
+        let at = item.0 + 1;
+        let op = match parse(item)? {
+            Line::Header(_) => {
+                return Err(ApiError::unprocessable(format!(
+                    "line {at}: a second header"
+                )))
+            }
+            Line::File {
+                path,
+                content,
+                encoding,
+            } => {
+                let data = match encoding.as_deref() {
+                    None | Some("utf-8") => content.into_bytes(),
+                    Some("base64") => base64::engine::general_purpose::STANDARD
+                        .decode(content)
+                        .map_err(|e| ApiError::unprocessable(format!("line {at}: {e}")))?,
+                    Some(other) => {
+                        return Err(ApiError::unprocessable(format!(
+                            "line {at}: unknown encoding {other:?}: use utf-8 or base64"
+                        )))
+                    }
+                };
+                if path == DATAPACKAGE {
+                    package = Some(Package::from_bytes(&data)?);
+                }
+                // A file that is an LFS pointer names an object like an lfsFile line does.
+                if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+                    lfs.push((pointer.oid, pointer.size));
+                }
+                Op::Put { path, data }
+            }
+            Line::LfsFile { path, oid, size } => {
+                let oid: Oid = oid
+                    .parse()
+                    .map_err(|e| ApiError::unprocessable(format!("line {at}: invalid oid: {e}")))?;
+                lfs.push((oid, size));
+                lfs_paths.push(path.clone());
+                let data = Pointer { oid, size }.encode().into_bytes();
+                Op::Put { path, data }
+            }
+            Line::DeletedFile { path } => Op::Delete { path },
+        };
+        ops.push(op);
+        if ops.len() > MAX_OPS {
+            return Err(ApiError::too_large(format!(
+                "a commit may hold at most {MAX_OPS} operations"
+            )));
+        }
+    }
+    if ops.is_empty() {
+        return Err(ApiError::unprocessable("the commit has no operations"));
+    }
+    // Metadata never points at bytes that are not there: the objects of LFS files and of the
+    // datapackage's resources must have been uploaded to this dataset.
+    if let Some(package) = &package {
+        lfs.extend(package.resources.iter().map(|r| (r.oid, r.size)));
+    }
+    repo.check_linked(&state, lfs.into_iter()).await?;
+
+    let parent = parent_of(header.parent.as_deref(), &headers)?;
+    let message = match header.description.as_deref() {
+        Some(d) if !d.trim().is_empty() => format!("{}\n\n{d}", header.summary),
+        _ => header.summary.clone(),
+    };
+    let names = Names::of(&repo);
+    let meta_author = author(&who);
+    let branch = branch_or_default(header.branch.as_deref()).to_owned();
+    let mut ops = ops;
+    let revision = git(&state, move |ms| {
+        let parent = parent
+            .map(|p| ms.resolve(names.id(), Some(&p)))
+            .transpose()?;
+        route_through_lfs(ms, names.id(), parent, &lfs_paths, &mut ops)?;
+        let meta = WriteMeta {
+            branch: &branch,
+            parent,
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.commit(names.id(), &meta, &ops)?;
+        ms.revision(names.id(), &id.to_string())
+    })
+    .await?;
+    Ok(Json(CommitResult {
+        revision: revision.into(),
+    }))
+}
+
+/// Adds the `lfsFile` paths missing from the parent's `.gitattributes`, so that a clone smudges
+/// them like every other LFS file (unless the commit writes `.gitattributes` itself).
+fn route_through_lfs(
+    ms: &strata_metastore::Metastore,
+    ds: strata_metastore::DatasetId<'_>,
+    parent: Option<strata_metastore::ObjectId>,
+    paths: &[String],
+    ops: &mut Vec<Op>,
+) -> strata_metastore::Result<()> {
+    use strata_metastore::{lfs_attribute_line, GITATTRIBUTES};
+    let own = ops
+        .iter()
+        .any(|op| matches!(op, Op::Put { path, .. } if path == GITATTRIBUTES));
+    if paths.is_empty() || own {
+        return Ok(());
+    }
+    let mut text = match parent {
+        Some(p) => match ms.read_file(ds, Some(&p.to_string()), GITATTRIBUTES) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(strata_metastore::Error::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        },
+        None => String::new(),
+    };
+    let before = text.len();
+    for path in paths {
+        let line = lfs_attribute_line(path);
+        if !text.lines().any(|l| format!("{l}\n") == line) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+        }
+    }
+    if text.len() != before {
+        ops.push(Op::Put {
+            path: GITATTRIBUTES.into(),
+            data: text.into_bytes(),
+        });
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevertBody {
+    /// The revision whose content the new commit restores.
+    to: String,
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+/// A new commit on top of the parent whose content is that of revision `to`.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/revert", tag = "datasets",
+    params(DatasetPath), request_body = RevertBody,
+    responses((status = 200, description = "OK", body = CommitResult), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
+pub async fn revert(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<CommitResult>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
+    let req: RevertBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let parent = parent_of(req.parent.as_deref(), &headers)?
+        .ok_or_else(|| ApiError::unprocessable("name the parent revision (parent or If-Match)"))?;
+    let names = Names::of(&repo);
+    let meta_author = author(&who);
+    let branch = branch_or_default(req.branch.as_deref()).to_owned();
+    let revision = git(&state, move |ms| {
+        let parent = ms.resolve(names.id(), Some(&parent))?;
+        let to = ms.resolve(names.id(), Some(&req.to))?.to_string();
+        let message = req.message.unwrap_or_else(|| format!("Revert to {to}"));
+        let meta = WriteMeta {
+            branch: &branch,
+            parent: Some(parent),
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.revert(names.id(), &meta, &to)?;
+        ms.revision(names.id(), &id.to_string())
+    })
+    .await?;
+    Ok(Json(CommitResult {
+        revision: revision.into(),
+    }))
+}

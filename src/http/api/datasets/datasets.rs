@@ -1,0 +1,319 @@
+//! One dataset: create, read (at any revision), update its datapackage, delete.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use strata_metastore::{Package, WriteMeta};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
+use crate::auth::{Action, On, Principal, Role};
+use crate::datasets::{self, author, git, lfs_url, CreateError};
+use crate::db::{Repo, Visibility};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::{read_json, rfc3339};
+use crate::names;
+use crate::state::AppState;
+
+/// A new dataset.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    namespace: String,
+    name: String,
+    #[serde(default)]
+    visibility: Option<String>,
+    /// The first revision's datapackage (default: `{"name": <name>, "resources": []}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    datapackage: Option<Value>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// A new dataset in the caller's namespace, with a first revision.
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; `ETag` is the revision", body = DatasetView),
+        (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 409, description = "A dataset of that name exists", body = ErrorBody),
+        (status = 422, description = "Invalid name, visibility or datapackage", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: CreateBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let Principal::User { user, scopes, .. } = &who else {
+        return Err(if who.is_anonymous() {
+            ApiError::unauthorized("authentication required")
+        } else {
+            ApiError::forbidden("datasets are created with a personal access token")
+        });
+    };
+    names::check_namespace(&req.namespace).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    names::check("dataset name", &req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let path = format!("{}/{}", req.namespace, req.name);
+    if !Role::of(user).can_create_datasets() {
+        return Err(ApiError::forbidden("your role may not create datasets"));
+    }
+    let own = user.username.eq_ignore_ascii_case(&req.namespace);
+    let org = state.db.org_by_name(&req.namespace).await?;
+    let in_org = match &org {
+        Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
+        None => false,
+    };
+    if !(user.admin() || own || in_org) || !scopes.allows(&path, On::Dataset, Action::Admin) {
+        return Err(ApiError::forbidden(format!(
+            "you may not create datasets in {}",
+            req.namespace
+        )));
+    }
+    let visibility: Visibility = req
+        .visibility
+        .as_deref()
+        .unwrap_or("private")
+        .parse()
+        .map_err(ApiError::unprocessable)?;
+    let package_json = req
+        .datapackage
+        .unwrap_or_else(|| json!({"name": req.name, "resources": []}));
+    let package = Package::from_json(package_json)?;
+    if !package.resources.is_empty() {
+        // Nothing can be linked to a dataset that does not exist yet.
+        return Err(ApiError::unprocessable(
+            "a new dataset starts without resources: upload their objects to it, then add them",
+        ));
+    }
+    // The namespace's user owns the dataset; in an organisation, whoever creates it. The
+    // namespace is spelled as its user or organisation spells it.
+    let (owner, namespace) = match (state.db.user_by_name(&req.namespace).await?, &org) {
+        (Some(owner), _) => {
+            let ns = owner.username.clone();
+            (owner, ns)
+        }
+        (None, Some(org)) if in_org || user.admin() => (user.clone(), org.name.clone()),
+        _ => {
+            let ns = &req.namespace;
+            return Err(ApiError::unprocessable(format!("no namespace {ns}")));
+        }
+    };
+    let repo = datasets::create(&state, &namespace, &req.name, owner.id, visibility)
+        .await
+        .map_err(|e| match e {
+            CreateError::Exists => ApiError::conflict(format!("dataset {path} exists already")),
+            CreateError::Db(e) => e.into(),
+            CreateError::Git(e) => e.into(),
+        })?;
+    let names = Names::of(&repo);
+    let meta_author = author(&who);
+    let message = req.message.unwrap_or_else(|| "Create dataset".into());
+    let url = lfs_url(&state, &repo);
+    let written = git(&state, move |ms| {
+        let meta = WriteMeta {
+            branch: strata_metastore::DEFAULT_BRANCH,
+            parent: None,
+            author: &meta_author,
+            message: &message,
+        };
+        ms.update(names.id(), &meta, &package, Some(&url))?;
+        ms.fetch(names.id(), None)
+    })
+    .await;
+    let (revision, package) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = datasets::delete(&state, &repo).await;
+            return Err(e.into());
+        }
+    };
+    let etag = revision.id.clone();
+    let body = view(
+        &repo,
+        Some(revision.into()),
+        Some(Value::Object(package.json)),
+    );
+    Ok(with_etag(StatusCode::CREATED, &etag, body))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevQuery {
+    /// A revision id, branch or tag (default: the head of `main`).
+    rev: Option<String>,
+}
+
+/// The dataset and its datapackage at a revision (default: the head).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}", tag = "datasets",
+    params(DatasetPath, RevQuery),
+    responses(
+        (status = 200, description = "`ETag` is the revision", body = DatasetView),
+        (status = 401, description = "Authentication required", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+    ))]
+pub async fn read(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<RevQuery>,
+    who: Principal,
+) -> ApiResult<Response> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let names = Names::of(&repo);
+    let rev = q.rev.clone();
+    let fetched = git(&state, move |ms| ms.fetch_any(names.id(), rev.as_deref())).await;
+    match fetched {
+        Ok((revision, package)) => {
+            let etag = revision.id.clone();
+            let body = view(
+                &repo,
+                Some(revision.into()),
+                package.map(|p| Value::Object(p.json)),
+            );
+            Ok(with_etag(StatusCode::OK, &etag, body))
+        }
+        // A dataset without revisions yet (created over git and never pushed to).
+        Err(e) if e.kind == crate::error::Kind::NotFound && q.rev.is_none() => {
+            Ok((StatusCode::OK, Json(view(&repo, None, None))).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new datapackage, built on a named parent revision.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    #[schema(value_type = Object)]
+    datapackage: Value,
+    #[serde(default)]
+    message: Option<String>,
+    /// The revision this update builds on (or `If-Match`).
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+/// Replaces the datapackage in one commit on top of the named parent (`parent` or `If-Match`).
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}", tag = "datasets",
+    params(DatasetPath), request_body = UpdateBody,
+    responses(
+        (status = 200, description = "OK", body = DatasetView),
+        (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 409, description = "The parent is stale and the datapackage changed since", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 422, description = "Invalid datapackage, or objects not uploaded to this dataset", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
+    let req: UpdateBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let parent = parent_of(req.parent.as_deref(), &headers)?;
+    let package = Package::from_json(req.datapackage)?;
+    repo.check_linked(&state, package.resources.iter().map(|r| (r.oid, r.size)))
+        .await?;
+    let names = Names::of(&repo);
+    let meta_author = author(&who);
+    let message = req.message.unwrap_or_else(|| "Update datapackage".into());
+    let branch = branch_or_default(req.branch.as_deref()).to_owned();
+    let url = lfs_url(&state, &repo);
+    let (revision, package) = git(&state, move |ms| {
+        let parent = parent
+            .map(|p| ms.resolve(names.id(), Some(&p)))
+            .transpose()?;
+        let meta = WriteMeta {
+            branch: &branch,
+            parent,
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.update(names.id(), &meta, &package, Some(&url))?;
+        ms.fetch(names.id(), Some(&id.to_string()))
+    })
+    .await?;
+    let etag = revision.id.clone();
+    let body = view(
+        &repo,
+        Some(revision.into()),
+        Some(Value::Object(package.json)),
+    );
+    Ok(with_etag(StatusCode::OK, &etag, body))
+}
+
+/// Deletes the dataset, its history and its object links.
+#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}", tag = "datasets",
+    params(DatasetPath),
+    responses((status = 204, description = "Done"), (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    datasets::delete(&state, &repo).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The parent revision a write names: the body's `parent`, else `If-Match` (an ETag of a read).
+pub(super) fn parent_of(body: Option<&str>, headers: &HeaderMap) -> ApiResult<Option<String>> {
+    if let Some(p) = body {
+        return Ok(Some(p.to_owned()));
+    }
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("malformed If-Match"))?
+        .trim();
+    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    if tag.is_empty() || tag == "*" {
+        return Err(ApiError::bad_request("If-Match must name a revision"));
+    }
+    Ok(Some(tag.to_owned()))
+}
+
+/// A dataset at one revision.
+#[derive(Serialize, ToSchema)]
+pub struct DatasetView {
+    namespace: String,
+    name: String,
+    /// `public` or `private`.
+    visibility: String,
+    /// RFC 3339.
+    created_at: String,
+    /// `null` for a dataset without revisions yet.
+    revision: Option<RevisionView>,
+    #[schema(value_type = Option<Object>)]
+    datapackage: Option<Value>,
+}
+
+fn view(repo: &Repo, revision: Option<RevisionView>, datapackage: Option<Value>) -> DatasetView {
+    DatasetView {
+        namespace: repo.namespace.clone(),
+        name: repo.name.clone(),
+        visibility: repo.visibility.clone(),
+        created_at: rfc3339(repo.created_at),
+        revision,
+        datapackage,
+    }
+}
+
+fn with_etag(status: StatusCode, revision: &str, body: DatasetView) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}

@@ -1,0 +1,234 @@
+//! Reading history: the revision list, one revision, the file tree, raw files (LFS files streamed
+//! from storage after the read gate) and the diff between two revisions.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
+use crate::auth::{Action, Principal};
+use crate::datasets::git;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::transfer::{attachment, content_type_of, serve_object};
+use crate::state::AppState;
+
+const MAX_PAGE: usize = 1000;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevisionsQuery {
+    /// Where the history starts: a revision id, branch or tag (default: `main`).
+    rev: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Revisions per page, 1 to 1000 (default 100).
+    limit: Option<usize>,
+    /// Only revisions that changed this file or directory.
+    path: Option<String>,
+}
+
+/// One page of revisions.
+#[derive(Serialize, ToSchema)]
+pub struct RevisionPage {
+    revisions: Vec<RevisionView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// Revisions, newest first; `next_cursor` fetches the next page.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions", tag = "datasets",
+    params(DatasetPath, RevisionsQuery),
+    responses((status = 200, description = "OK", body = RevisionPage), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
+pub async fn revisions(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<RevisionsQuery>,
+    who: Principal,
+) -> ApiResult<Json<RevisionPage>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    if let Some(path) = q.path.as_deref() {
+        strata_metastore::check_path(path.trim_end_matches('/'))
+            .or_else(|e| {
+                // The files strata writes itself have a history too.
+                let own = [
+                    strata_metastore::DATAPACKAGE,
+                    strata_metastore::GITATTRIBUTES,
+                ];
+                if own.contains(&path) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(ApiError::unprocessable)?;
+    }
+    let names = Names::of(&repo);
+    let (list, next) = git(&state, move |ms| {
+        ms.revisions(
+            names.id(),
+            q.rev.as_deref(),
+            q.cursor.as_deref(),
+            limit,
+            q.path.as_deref().map(|p| p.trim_end_matches('/')),
+        )
+    })
+    .await?;
+    Ok(Json(RevisionPage {
+        revisions: list.into_iter().map(Into::into).collect(),
+        next_cursor: next,
+    }))
+}
+
+/// One revision, named by its id, a tag or a branch.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions/{rev}", tag = "datasets",
+    params(DatasetPath, ("rev" = String, Path, description = "A revision id, tag or branch")),
+    responses((status = 200, description = "OK", body = RevisionView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
+pub async fn revision(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<Json<RevisionView>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let names = Names::of(&repo);
+    let revision = git(&state, move |ms| ms.revision(names.id(), &rev)).await?;
+    Ok(Json(revision.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevQuery {
+    /// A revision id, branch or tag (default: the head of `main`).
+    rev: Option<String>,
+}
+
+/// A file of a revision.
+#[derive(Serialize, ToSchema)]
+pub struct TreeFile {
+    path: String,
+    /// `lfs` for LFS pointer files, else `file`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// For LFS files: the object's sha256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oid: Option<String>,
+    /// The object's size for LFS files, the file's otherwise.
+    size: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TreeView {
+    revision: String,
+    files: Vec<TreeFile>,
+}
+
+/// Every file of a revision; LFS files with their oid and size.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tree", tag = "datasets",
+    params(DatasetPath, RevQuery),
+    responses((status = 200, description = "OK", body = TreeView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
+pub async fn tree(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<RevQuery>,
+    who: Principal,
+) -> ApiResult<Json<TreeView>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let names = Names::of(&repo);
+    let (revision, entries) = git(&state, move |ms| ms.tree(names.id(), q.rev.as_deref())).await?;
+    let files = entries
+        .into_iter()
+        .map(|e| match e.lfs {
+            Some(p) => TreeFile {
+                path: e.path,
+                kind: "lfs",
+                oid: Some(p.oid.to_string()),
+                size: p.size,
+            },
+            None => TreeFile {
+                path: e.path,
+                kind: "file",
+                oid: None,
+                size: e.size,
+            },
+        })
+        .collect();
+    Ok(Json(TreeView { revision, files }))
+}
+
+/// A file's bytes, as an attachment with a content type by extension; for an LFS file, its
+/// object's bytes (which must have been uploaded to this dataset), with `Range` support.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/raw/{path}", tag = "datasets",
+    params(DatasetPath, ("path" = String, Path, description = "The file's path in the dataset"), RevQuery),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range of an LFS file's bytes"),
+        (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+    ))]
+pub async fn raw(
+    State(state): State<AppState>,
+    Path((ns, name, path)): Path<(String, String, String)>,
+    Query(q): Query<RevQuery>,
+    who: Principal,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let names = Names::of(&repo);
+    let file = path.clone();
+    let data = git(&state, move |ms| {
+        ms.read_file(names.id(), q.rev.as_deref(), &file)
+    })
+    .await?;
+    // An LFS file is streamed from storage through strata, on every backend: no redirect, so a
+    // client that forwards its Authorization header (urllib, pandas) never sends it elsewhere.
+    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+        repo.read_object(&state, &pointer.oid, pointer.size).await?;
+        return serve_object(&state, &pointer.oid, &headers, Some(&path)).await;
+    }
+    let mut response = (StatusCode::OK, data).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_of(&path)),
+    );
+    if let Some(disposition) = attachment(&path) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// The older revision.
+    from: String,
+    /// The newer revision (default: the head of `main`).
+    to: Option<String>,
+}
+
+/// What changed between two revisions: `metadata` and `resources` (`added`, `removed`, or
+/// `changed` with the `fields` that differ, schema fields as `schema.fields.<name>`) from the
+/// datapackage, and `files` (`added`, `modified`, `deleted`, `renamed` with `old_path`).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/diff", tag = "datasets",
+    params(DatasetPath, DiffQuery),
+    responses((status = 200, description = "OK", body = Object), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
+pub async fn diff(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<DiffQuery>,
+    who: Principal,
+) -> ApiResult<Json<strata_metastore::Diff>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let names = Names::of(&repo);
+    let to =
+        q.to.unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
+    let diff = git(&state, move |ms| ms.diff(names.id(), &q.from, &to)).await?;
+    Ok(Json(diff))
+}

@@ -1,0 +1,156 @@
+//! The REST API of datasets under `/api/v1/datasets`: create, read, update and delete a dataset's
+//! datapackage, atomic multi-file commits, revisions, tags, branches, diffs, reverts, the file
+//! tree and raw files. JSON in and out; errors are `{message, request_id}`.
+
+mod collaborators;
+mod commit;
+mod datasets;
+mod history;
+mod list;
+mod refs;
+
+use serde::Serialize;
+use strata_metastore::{DatasetId, Person, Revision};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Action, Principal};
+use crate::datasets::gate::{self, Gated};
+use crate::db::Repo;
+use crate::http::error::ApiResult;
+use crate::http::lfs::rfc3339;
+use crate::state::AppState;
+
+/// The routes, and the OpenAPI document generated from their annotations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(datasets::create, list::list))
+        .routes(routes!(datasets::read, datasets::update, datasets::delete))
+        .routes(routes!(commit::commit))
+        .routes(routes!(commit::revert))
+        .routes(routes!(history::revisions))
+        .routes(routes!(history::revision))
+        .routes(routes!(history::tree))
+        // A wildcard path, which utoipa cannot route: documented through `ApiDoc` instead.
+        .route(
+            "/api/v1/datasets/{ns}/{name}/raw/{*path}",
+            axum::routing::get(history::raw),
+        )
+        .routes(routes!(history::diff))
+        .routes(routes!(refs::list_tags, refs::create_tag))
+        .routes(routes!(refs::read_tag, refs::update_tag, refs::delete_tag))
+        .routes(routes!(refs::list_branches, refs::create_branch))
+        .routes(routes!(refs::delete_branch))
+        .routes(routes!(collaborators::list_collaborators))
+        .routes(routes!(
+            collaborators::set_collaborator,
+            collaborators::remove_collaborator
+        ))
+        .routes(routes!(collaborators::set_visibility))
+        .routes(routes!(collaborators::set_protection))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "strata",
+        description = "Versioned datasets: a Frictionless datapackage and LFS pointer files in git, with revisions, tags, branches, diffs and reverts. Errors are `{message, request_id}`. Authenticate with a personal access token or a JWT, as `Bearer` or as the password of HTTP Basic."
+    ),
+    tags((name = "datasets", description = "Datasets and their history")),
+    paths(history::raw)
+)]
+struct ApiDoc;
+
+pub use super::ErrorBody;
+
+/// Path parameters of one dataset.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct DatasetPath {
+    /// The owner's namespace (a user or an organisation).
+    ns: String,
+    /// The dataset's name.
+    name: String,
+}
+
+/// A dataset the caller may do `action` to (401 / 403 / 404 otherwise): the dataset gate.
+async fn dataset(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+) -> ApiResult<Gated> {
+    Ok(gate::dataset(state, who, ns, name, action).await?)
+}
+
+/// Owned `{ns}/{name}`, to move into blocking git work.
+#[derive(Debug, Clone)]
+struct Names {
+    ns: String,
+    name: String,
+}
+
+impl Names {
+    fn of(repo: &Repo) -> Names {
+        Names {
+            ns: repo.namespace.clone(),
+            name: repo.name.clone(),
+        }
+    }
+
+    fn id(&self) -> DatasetId<'_> {
+        DatasetId {
+            ns: &self.ns,
+            name: &self.name,
+        }
+    }
+}
+
+/// Who made a commit or a tag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    name: String,
+    email: String,
+}
+
+impl From<Person> for PersonView {
+    fn from(p: Person) -> PersonView {
+        PersonView {
+            name: p.name,
+            email: p.email,
+        }
+    }
+}
+
+/// A revision (a commit) as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    id: String,
+    parents: Vec<String>,
+    author: PersonView,
+    committer: PersonView,
+    /// RFC 3339.
+    time: String,
+    message: String,
+}
+
+impl From<Revision> for RevisionView {
+    fn from(r: Revision) -> RevisionView {
+        RevisionView {
+            id: r.id,
+            parents: r.parents,
+            author: r.author.into(),
+            committer: r.committer.into(),
+            time: rfc3339(r.time),
+            message: r.message,
+        }
+    }
+}
+
+/// The branch a request writes to, `main` unless it says otherwise.
+fn branch_or_default(branch: Option<&str>) -> &str {
+    branch.unwrap_or(strata_metastore::DEFAULT_BRANCH)
+}

@@ -1,0 +1,17 @@
+//! The REST API under `/api/v1`: datasets (with their history, refs, collaborators and listing),
+//! organisations and roles, and the audit log. OpenAPI annotations on the handlers build both the
+//! routes and the document at `/api/v1/openapi.json`.
+
+pub mod audit;
+pub mod datasets;
+pub mod orgs;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub message: String,
+    pub request_id: String,
+}

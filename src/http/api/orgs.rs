@@ -1,0 +1,325 @@
+//! Organisations, teams and platform roles over REST: `/api/v1/orgs/{org}…` and
+//! `/api/v1/users/{user}/role`. Every change is in the audit log. (Dataset collaborators and
+//! visibility are in `datasets_api/collaborators.rs`.)
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Principal, Role};
+use crate::db::{is_unique_violation, Org};
+use crate::http::api::ErrorBody;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::read_json;
+use crate::orgs::{audit, join_team, new_team, org_named, owned_org, set_member_role, user_named};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_org))
+        .routes(routes!(read_org))
+        .routes(routes!(set_member, remove_member))
+        .routes(routes!(create_team))
+        .routes(routes!(add_team_member, remove_team_member))
+        .routes(routes!(set_role))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    /// The organisation's name, which is also its namespace.
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Member {
+    pub username: String,
+    /// `owner` or `member`.
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamView {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgView {
+    pub name: String,
+    pub members: Vec<Member>,
+    pub teams: Vec<TeamView>,
+}
+
+pub(crate) async fn org_view(state: &AppState, org: &Org) -> ApiResult<OrgView> {
+    let members = state
+        .db
+        .org_members(org.id)
+        .await?
+        .into_iter()
+        .map(|(username, role)| Member { username, role })
+        .collect();
+    let mut teams: Vec<TeamView> = Vec::new();
+    for (team, member) in state.db.teams(org.id).await? {
+        if teams.last().is_none_or(|t| t.name != team) {
+            teams.push(TeamView {
+                name: team,
+                members: Vec::new(),
+            });
+        }
+        if let (Some(t), Some(m)) = (teams.last_mut(), member) {
+            t.members.push(m);
+        }
+    }
+    Ok(OrgView {
+        name: org.name.clone(),
+        members,
+        teams,
+    })
+}
+
+/// Creates an organisation owned by the caller (engineers and admins).
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = NewOrg,
+    responses((status = 201, description = "Created", body = OrgView),
+        (status = 403, description = "Your role may not manage members", body = ErrorBody),
+        (status = 409, description = "The namespace is taken", body = ErrorBody),
+        (status = 422, description = "Invalid name", body = ErrorBody)))]
+pub async fn create_org(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<OrgView>)> {
+    let user = who.full_user()?;
+    let req: NewOrg = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !Role::of(user).can_manage_members() {
+        return Err(ApiError::forbidden(
+            "only engineers and admins create organisations",
+        ));
+    }
+    crate::names::check_namespace(&req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    // Shared with users, case-insensitively; and a namespace holding datasets (of a deleted
+    // user, say) is not taken over by an organisation.
+    if state.db.namespace_taken(&req.name).await? {
+        return Err(ApiError::conflict(format!(
+            "the namespace {} is taken",
+            req.name
+        )));
+    }
+    let org = match state.db.create_org(&req.name, user.id).await {
+        Ok(org) => org,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::conflict(format!(
+                "the namespace {} is taken",
+                req.name
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit(&state, "org.create", user, &org.name, json!({})).await?;
+    Ok((StatusCode::CREATED, Json(org_view(&state, &org).await?)))
+}
+
+/// An organisation with its members and teams (for signed-in users).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs", params(("org" = String, Path)),
+    responses((status = 200, description = "OK", body = OrgView),
+        (status = 401, description = "Authentication required", body = ErrorBody),
+        (status = 404, description = "No such organisation", body = ErrorBody)))]
+pub async fn read_org(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Principal,
+) -> ApiResult<Json<OrgView>> {
+    if who.is_anonymous() {
+        return Err(ApiError::unauthorized("authentication required"));
+    }
+    let org = org_named(&state, &org).await?;
+    Ok(Json(org_view(&state, &org).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    /// `owner` or `member`.
+    role: String,
+}
+
+/// Adds a member or changes their role (organisation owners).
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("user" = String, Path)), request_body = MemberRole,
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such organisation or user", body = ErrorBody),
+        (status = 422, description = "Invalid role, or the last owner", body = ErrorBody)))]
+pub async fn set_member(
+    State(state): State<AppState>,
+    Path((org, member)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?;
+    let req: MemberRole = read_json(&headers, body, state.settings.max_json_body).await?;
+    set_member_role(&state, user, &org, &member, &req.role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a member (organisation owners).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such member", body = ErrorBody),
+        (status = 422, description = "The last owner", body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Path((org, member)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?;
+    let org = owned_org(&state, user, &org).await?;
+    let target = user_named(&state, &member).await?;
+    if state.db.org_role(org.id, target.id).await?.as_deref() == Some("owner")
+        && state.db.owner_count(org.id).await? == 1
+    {
+        return Err(ApiError::unprocessable(
+            "an organisation keeps at least one owner",
+        ));
+    }
+    if !state.db.remove_org_member(org.id, target.id).await? {
+        return Err(ApiError::not_found(format!(
+            "{member} is not a member of {}",
+            org.name
+        )));
+    }
+    audit(
+        &state,
+        "org.member.remove",
+        user,
+        &format!("{}/{}", org.name, target.username),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    name: String,
+}
+
+/// Creates a team in an organisation (organisation owners).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/teams", tag = "orgs", params(("org" = String, Path)),
+    request_body = NewTeam,
+    responses((status = 201, description = "Created"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 409, description = "The team exists", body = ErrorBody), (status = 422, description = "Invalid name", body = ErrorBody)))]
+pub async fn create_team(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?;
+    let req: NewTeam = read_json(&headers, body, state.settings.max_json_body).await?;
+    new_team(&state, user, &org, &req.name).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Adds an organisation member to a team.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/teams/{team}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("team" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such team or user", body = ErrorBody),
+        (status = 422, description = "Not a member of the organisation", body = ErrorBody)))]
+pub async fn add_team_member(
+    State(state): State<AppState>,
+    Path((org, team, member)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?;
+    join_team(&state, user, &org, &team, &member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a user from a team.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/teams/{team}/members/{user}", tag = "orgs",
+    params(("org" = String, Path), ("team" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such team member", body = ErrorBody)))]
+pub async fn remove_team_member(
+    State(state): State<AppState>,
+    Path((org, team, member)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?;
+    let org = owned_org(&state, user, &org).await?;
+    let team_id = state
+        .db
+        .team_id(org.id, &team)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
+    let target = user_named(&state, &member).await?;
+    if !state.db.remove_team_member(team_id, target.id).await? {
+        return Err(ApiError::not_found(format!(
+            "{member} is not in team {team}"
+        )));
+    }
+    audit(
+        &state,
+        "org.team.member.remove",
+        user,
+        &format!("{}/{team}/{member}", org.name),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// admin, engineer, scientist, analyst or viewer.
+    role: String,
+}
+
+/// Sets a user's platform role (site admins).
+#[utoipa::path(put, path = "/api/v1/users/{user}/role", tag = "orgs", params(("user" = String, Path)),
+    request_body = RoleBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "Unknown role", body = ErrorBody)))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?;
+    if !user.admin() {
+        return Err(ApiError::forbidden("only administrators change roles"));
+    }
+    let req: RoleBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    if !Role::ALL.contains(&req.role.as_str()) {
+        return Err(ApiError::unprocessable(format!(
+            "role must be one of {}",
+            Role::ALL.join(", ")
+        )));
+    }
+    let target = user_named(&state, &name).await?;
+    state.db.set_role(target.id, &req.role).await?;
+    audit(
+        &state,
+        "user.role.set",
+        user,
+        &target.username,
+        json!({"role": req.role}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

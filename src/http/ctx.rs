@@ -1,0 +1,114 @@
+//! Per-request context: a request id for every response and log line, and whether the request is
+//! one of the LFS endpoints (whose errors use the LFS media type and `LFS-Authenticate`).
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+pub use crate::context::{current, RequestCtx};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Middleware: assigns the request id, opens the request span, and sets `x-request-id` on the
+/// response.
+pub async fn layer(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let path = req.uri().path();
+    let lfs = path.contains("/info/lfs")
+        || path.starts_with("/_transfer/")
+        || (path.ends_with("/objects/batch") && !path.starts_with("/api/"));
+    let span =
+        tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path);
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = client_ip(peer, req.headers(), &state.settings.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let ctx = RequestCtx {
+        request_id: request_id.clone(),
+        lfs,
+        ip,
+    };
+    req.extensions_mut().insert(ctx.clone());
+    async move {
+        let started = std::time::Instant::now();
+        let mut response = crate::context::scope(ctx, next.run(req)).await;
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "done"
+        );
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The client's address: the peer's, or behind trusted proxies the last `X-Forwarded-For` entry
+/// that none of them added (earlier entries are whatever the client claimed).
+fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let mut ip = peer?;
+    if !trusted.contains(&ip) {
+        return Some(ip);
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    for hop in forwarded.into_iter().rev() {
+        ip = hop;
+        if !trusted.contains(&hop) {
+            break;
+        }
+    }
+    Some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 1.2.3.4, 10.0.0.2".parse().unwrap(),
+        );
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let inner: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let ip = |p: &str| p.parse::<std::net::IpAddr>().unwrap();
+        // Not trusted: the header is ignored.
+        assert_eq!(
+            client_ip(Some(ip("9.9.9.9")), &h, &[proxy]),
+            Some(ip("9.9.9.9"))
+        );
+        // Trusted chain: the last address the proxies did not add, not the client's claim.
+        assert_eq!(
+            client_ip(Some(proxy), &h, &[proxy, inner]),
+            Some(ip("1.2.3.4"))
+        );
+        assert_eq!(
+            client_ip(Some(proxy), &axum::http::HeaderMap::new(), &[proxy]),
+            Some(proxy)
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The one HTTP error type. Every handler returns `Result<_, ApiError>`; the domain's
+//! [`crate::error::Error`] (and through it the libraries' errors) is mapped to a status here, once.
+//! The body is always `{message, request_id}`; server errors are logged once, inside the request
+//! span, and answered with a generic message that leaks nothing.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::{Error, Kind};
+use crate::http::ctx;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// For 401: ask for credentials (`LFS-Authenticate` / `WWW-Authenticate`).
+    challenge: bool,
+    /// Extra JSON fields merged into the body (e.g. the existing lock of a 409).
+    extra: Option<serde_json::Value>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            challenge: false,
+            extra: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 with a credentials challenge so that git and git-lfs ask their credential helpers.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError {
+            challenge: true,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, message)
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+
+    /// A server-side failure: logged here with its cause, answered without it.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
+    pub fn with_extra(mut self, extra: impl Serialize) -> ApiError {
+        self.extra = serde_json::to_value(extra).ok();
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    request_id: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ctx = ctx::current();
+        let mut body = serde_json::to_value(Body {
+            message: &self.message,
+            request_id: ctx.request_id,
+        })
+        .unwrap_or_default();
+        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) =
+            (self.extra, &mut body)
+        {
+            for (k, v) in extra {
+                map.entry(k).or_insert(v);
+            }
+        }
+        if self.status.is_client_error() {
+            tracing::info!(status = self.status.as_u16(), message = %self.message, "request refused");
+        }
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        let content_type = if ctx.lfs {
+            strata_lfs::wire::MEDIA_TYPE
+        } else {
+            "application/json"
+        };
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if self.challenge {
+            let challenge = HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\"");
+            if ctx.lfs {
+                headers.insert("lfs-authenticate", challenge);
+            } else {
+                headers.insert(header::WWW_AUTHENTICATE, challenge);
+            }
+        }
+        response
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let status = match e.kind {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Gone => StatusCode::GONE,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.message,
+            challenge: e.kind == Kind::Unauthenticated,
+            extra: e.extra,
+        }
+    }
+}
+
+/// Library errors reach handlers through the domain error.
+macro_rules! through_domain {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> ApiError {
+                Error::from(e).into()
+            }
+        }
+    )*};
+}
+
+through_domain!(
+    sqlx::Error,
+    strata_lfs::StoreError,
+    strata_metastore::Error,
+    crate::auth::password::Busy
+);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> ApiError {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(e: axum::extract::rejection::PathRejection) -> ApiError {
+        ApiError::bad_request(e.body_text())
+    }
+}

@@ -1,0 +1,146 @@
+//! Who is calling, read from the request: the `Authorization` header (HTTP Basic with a token as
+//! the password, or `Bearer`) or the session cookie, handed to `crate::auth::authenticate`. One
+//! parser each for Basic credentials and the session cookie, used by every surface.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use base64::Engine;
+
+use crate::auth::{authenticate, session, Principal, Scopes};
+use crate::db::SessionRow;
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// `(user, password)` of an `Authorization: Basic …` header, if it is one and well-formed.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let pair = String::from_utf8(raw).ok()?;
+    let (user, password) = pair.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// The session cookie's value in a request, if any (and well-formed).
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == session::COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The live session a request carries, with the hash of its id.
+pub async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<Option<(String, SessionRow)>> {
+    match session_cookie(headers) {
+        Some(id) => Ok(session::lookup(state, &id).await?),
+        None => Ok(None),
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+            return from_session(parts, state).await;
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        let secret = if scheme.eq_ignore_ascii_case("basic") {
+            // The username is not checked: the password alone identifies the token, so
+            // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
+            basic_credentials(&parts.headers)
+                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?
+                .1
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            rest.trim().to_owned()
+        } else {
+            return Err(ApiError::unauthorized(
+                "unsupported authorization scheme: use Basic or Bearer",
+            ));
+        };
+        Ok(authenticate(state, &secret).await?)
+    }
+}
+
+/// A browser session (cookie): the user with all their rights. Writes must also carry the
+/// session's CSRF token in `X-CSRF-Token`, which another site cannot read or send.
+async fn from_session(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let Some((_, session)) = session(state, &parts.headers).await? else {
+        return Ok(Principal::Anonymous);
+    };
+    let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if !safe {
+        let sent = parts
+            .headers
+            .get(session::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !session::same_secret(sent, &session.csrf) {
+            return Err(ApiError::forbidden(
+                "a write with a session cookie needs the session's X-CSRF-Token",
+            ));
+        }
+    }
+    Ok(Principal::User {
+        user: session.user,
+        scopes: Scopes::parse("*").map_err(ApiError::internal)?,
+        family: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_only_well_formed_session_cookies() {
+        let mut h = HeaderMap::new();
+        let id = "a".repeat(64);
+        h.insert(
+            COOKIE,
+            format!("x=1; {}={id}; y=2", session::COOKIE_NAME)
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_cookie(&h), Some(id));
+        h.insert(
+            COOKIE,
+            format!("{}=../../etc", session::COOKIE_NAME)
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_cookie(&h), None);
+    }
+
+    #[test]
+    fn parses_basic_credentials() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, "Basic dTpwOnc=".parse().unwrap()); // u:p:w
+        assert_eq!(basic_credentials(&h), Some(("u".into(), "p:w".into())));
+        h.insert(AUTHORIZATION, "basic !!!".parse().unwrap());
+        assert_eq!(basic_credentials(&h), None);
+        h.insert(AUTHORIZATION, "Bearer x".parse().unwrap());
+        assert_eq!(basic_credentials(&h), None);
+    }
+}

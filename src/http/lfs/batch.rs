@@ -1,0 +1,161 @@
+//! `POST /{ns}/{repo}/info/lfs/objects/batch`: which objects to transfer, and how.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use strata_lfs::wire::{
+    self, Actions, BatchRequest, BatchResponse, ObjectError, Operation, ResponseObject,
+};
+use strata_lfs::Oid;
+
+use super::{lfs_json, read_json, repo_name};
+use crate::auth::{Action, Principal};
+use crate::datasets::gate::{self, Decision, Reach};
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub async fn batch(
+    State(state): State<AppState>,
+    Path((ns, repo)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: BatchRequest = read_json(&headers, body, state.settings.max_json_body).await?;
+    if req.objects.len() > state.settings.max_batch_objects {
+        return Err(ApiError::too_large(format!(
+            "a batch may hold at most {} objects, this one has {}",
+            state.settings.max_batch_objects,
+            req.objects.len()
+        )));
+    }
+    let action = match req.operation {
+        Operation::Download => Action::Read,
+        Operation::Upload => Action::Write,
+    };
+    let hash_algo_ok = req.hash_algo.as_deref().is_none_or(|h| h == "sha256");
+    // Validate every object first, so that one query can look up all the valid ones.
+    let checked: Vec<Result<(Oid, u64), ObjectError>> = req
+        .objects
+        .iter()
+        .map(|o| {
+            if !hash_algo_ok {
+                return Err(object_error(
+                    409,
+                    format!(
+                        "hash algorithm {:?} is not supported; use sha256",
+                        req.hash_algo.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+            let oid: Oid = o
+                .oid
+                .parse()
+                .map_err(|e| object_error(422, format!("invalid oid: {e}")))?;
+            let size = wire::size_of(&o.size)
+                .ok_or_else(|| object_error(422, "size must be a non-negative integer"))?;
+            let max = state.settings.max_object_size;
+            if req.operation == Operation::Upload && max > 0 && size > max {
+                return Err(object_error(
+                    422,
+                    format!("object is larger than this server's limit of {max} bytes"),
+                ));
+            }
+            Ok((oid, size))
+        })
+        .collect();
+    let valid: Vec<Oid> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|(oid, _)| *oid))
+        .collect();
+    let repo = gate::open(&state, &who, &ns, repo_name(&repo), action, Reach::Objects).await?;
+    if let Some(offered) = &req.transfers {
+        if !offered.iter().any(|t| t == "basic") {
+            return Err(ApiError::unprocessable(format!("none of the offered transfer adapters {offered:?} is supported; strata supports basic")));
+        }
+    }
+    let decisions: std::collections::HashMap<Oid, Decision> = valid
+        .iter()
+        .copied()
+        .zip(repo.objects(&state, &valid, action).await?)
+        .collect();
+
+    let issuer = state.storage.actions(repo.path(), repo.id);
+    let mut objects = Vec::with_capacity(req.objects.len());
+    for (raw, check) in req.objects.iter().zip(checked) {
+        let (oid, size) = match check {
+            Ok(pair) => pair,
+            Err(error) => {
+                let size = wire::size_of(&raw.size).unwrap_or(0);
+                objects.push(ResponseObject {
+                    oid: raw.oid.clone(),
+                    size,
+                    authenticated: None,
+                    actions: None,
+                    error: Some(error),
+                });
+                continue;
+            }
+        };
+        let stored = match decisions.get(&oid) {
+            Some(Decision::Linked(size)) => Some(*size),
+            Some(Decision::Unlinked) => None,
+            _ => {
+                objects.push(ResponseObject {
+                    oid: oid.to_string(),
+                    size,
+                    authenticated: None,
+                    actions: None,
+                    error: Some(object_error(
+                        403,
+                        "your token does not grant this operation on this object",
+                    )),
+                });
+                continue;
+            }
+        };
+        let mut out = ResponseObject {
+            oid: oid.to_string(),
+            size,
+            authenticated: Some(true),
+            actions: None,
+            error: None,
+        };
+        match (req.operation, stored) {
+            (_, Some(stored)) if stored != size => {
+                out.error = Some(object_error(
+                    422,
+                    format!("size {size} does not match the stored object's size {stored}"),
+                ));
+            }
+            (Operation::Download, None) => {
+                out.error = Some(object_error(404, "object does not exist"))
+            }
+            (Operation::Download, Some(_)) => {
+                out.actions = Some(Actions {
+                    download: Some(issuer.download(&oid, size).await?),
+                    ..Default::default()
+                })
+            }
+            (Operation::Upload, Some(_)) => {} // already here: nothing to do
+            (Operation::Upload, None) => out.actions = Some(issuer.upload(&oid, size).await?),
+        }
+        objects.push(out);
+    }
+    Ok(lfs_json(
+        StatusCode::OK,
+        &BatchResponse {
+            transfer: "basic".into(),
+            objects,
+            hash_algo: "sha256".into(),
+        },
+    ))
+}
+
+fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
+    ObjectError {
+        code,
+        message: message.into(),
+    }
+}

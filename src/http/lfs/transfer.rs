@@ -1,0 +1,224 @@
+//! `PUT` and `GET /_transfer/{ns}/{repo}/{oid}?size&exp&kid&sig`: the local backend's signed URLs.
+//! The signature is the only credential: only a gate hands one out, and it names the operation,
+//! dataset, oid, size and expiry. Uploads are verified against the oid while they stream (the
+//! storage facade); downloads support `Range` and still need the object linked to the dataset.
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use strata_lfs::signing::{SignError, SignedOp};
+use strata_lfs::Oid;
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::Read;
+
+#[derive(Debug, Deserialize)]
+pub struct Signed {
+    size: u64,
+    exp: i64,
+    kid: String,
+    sig: String,
+}
+
+/// Checks the URL's signature for `op` and returns the oid and size it grants.
+fn check(
+    state: &AppState,
+    op: SignedOp,
+    ns: &str,
+    repo: &str,
+    oid: &str,
+    q: Result<Query<Signed>, QueryRejection>,
+) -> ApiResult<(Oid, u64)> {
+    let Query(q) = q.map_err(|_| ApiError::forbidden("missing or malformed signature"))?;
+    let oid: Oid = oid
+        .parse()
+        .map_err(|_| ApiError::forbidden("the signature does not match this URL"))?;
+    let path = format!("{ns}/{repo}");
+    state
+        .storage
+        .check_signature(op, &path, oid, q.size, q.exp, &q.kid, &q.sig)
+        .map_err(|e| match e {
+            SignError::Expired => {
+                ApiError::forbidden("this URL has expired: ask the batch API for a new one")
+            }
+            SignError::UnknownKey | SignError::BadSignature => {
+                ApiError::forbidden("the signature does not match this URL")
+            }
+        })?;
+    Ok((oid, q.size))
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((ns, repo, oid)): Path<(String, String, String)>,
+    query: Result<Query<Signed>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let (oid, size) = check(&state, SignedOp::Upload, &ns, &repo, &oid, query)?;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len != size {
+            return Err(ApiError::unprocessable(format!(
+                "Content-Length is {len}, the object's size is {size}"
+            )));
+        }
+    }
+    let repo = state
+        .db
+        .repo_by_path(&ns, &repo)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dataset not found"))?;
+    state
+        .storage
+        .receive(&oid, size, body.into_data_stream())
+        .await?;
+    state.db.link_object(repo.id, &oid, size).await?;
+    tracing::info!(%oid, size, repo = %repo.path(), "object stored");
+    Ok(StatusCode::OK)
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    Path((ns, repo, oid)): Path<(String, String, String)>,
+    query: Result<Query<Signed>, QueryRejection>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (oid, _) = check(&state, SignedOp::Download, &ns, &repo, &oid, query)?;
+    // The signature was minted by the read gate; the link must still hold (a dataset deleted and
+    // made again under the same name does not inherit the old one's objects).
+    let gone = || ApiError::not_found("object not found in this dataset");
+    let repo = state.db.repo_by_path(&ns, &repo).await?.ok_or_else(gone)?;
+    if !state
+        .db
+        .linked_objects(repo.id, &[oid])
+        .await?
+        .contains_key(&oid)
+    {
+        return Err(gone());
+    }
+    serve_object(&state, &oid, &headers, None).await
+}
+
+/// Streams `oid` (or the requested range of it) with `ETag`, `Accept-Ranges` and 304/206/416
+/// answers; `filename` makes it an attachment. The raw-file endpoint serves through this too.
+pub async fn serve_object(
+    state: &AppState,
+    oid: &Oid,
+    headers: &HeaderMap,
+    filename: Option<&str>,
+) -> ApiResult<Response> {
+    let etag = format!("\"{oid}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (object, partial) = match state.storage.read(oid, range).await? {
+        None => return Err(ApiError::not_found("object is missing from storage")),
+        Some(Read::Unsatisfiable { len }) => {
+            let mut response = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("range not satisfiable: the object has {len} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(response);
+        }
+        Some(Read::Found { object, partial }) => (object, partial),
+    };
+    let (start, count, len) = (object.start, object.count, object.len);
+    let mut response = Response::new(Body::from_stream(object.body));
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let h = response.headers_mut();
+    let content_type = filename.map_or("application/octet-stream", content_type_of);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(disposition) = filename.and_then(attachment) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    if partial {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {}-{}/{len}", start, start + count - 1))
+        {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
+}
+
+/// The content type of a file, by its extension (data formats first).
+pub fn content_type_of(path: &str) -> &'static str {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" => "text/csv; charset=utf-8",
+        "tsv" => "text/tab-separated-values; charset=utf-8",
+        "json" => "application/json",
+        "ndjson" | "jsonl" => "application/x-ndjson",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "parquet" => "application/vnd.apache.parquet",
+        "arrow" | "feather" => "application/vnd.apache.arrow.file",
+        "xml" => "application/xml",
+        "yaml" | "yml" => "application/yaml",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `Content-Disposition: attachment` with the file's name (RFC 6266, UTF-8 through `filename*`).
+pub fn attachment(path: &str) -> Option<HeaderValue> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .ok()
+}

@@ -1,0 +1,101 @@
+//! `POST /{ns}/{repo}/info/lfs/verify`: the client says an upload finished; strata checks that the
+//! object really is in storage with the right size (and, for staged cloud uploads, moves it into
+//! place) before the repository may read it. A verify never links an object the caller did not
+//! upload through this repository: knowing an oid is not enough.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use strata_lfs::signing::SignedOp;
+use strata_lfs::wire::{self, VerifyRequest};
+use strata_lfs::Oid;
+
+use super::{lfs_json, read_json, repo_name};
+use crate::auth::{Action, On, Principal};
+use crate::datasets::gate::{self, Reach};
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::Confirmed;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct VerifyQuery {
+    exp: Option<i64>,
+    kid: Option<String>,
+    sig: Option<String>,
+    nonce: Option<String>,
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Path((ns, repo)): Path<(String, String)>,
+    query: Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let name = repo_name(&repo);
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let req: VerifyRequest = read_json(&headers, body, state.settings.max_json_body).await?;
+    let oid: Oid = req
+        .oid
+        .parse()
+        .map_err(|e| ApiError::unprocessable(format!("invalid oid: {e}")))?;
+    let size = wire::size_of(&req.size)
+        .ok_or_else(|| ApiError::unprocessable("size must be a non-negative integer"))?;
+
+    // The verify href carries a signature over (verify, repo, oid, size); callers without it need
+    // verify permission of their own.
+    let path = format!("{ns}/{name}");
+    let signed_ok = match (q.exp, &q.kid, &q.sig) {
+        (Some(expires), Some(kid), Some(sig)) => state
+            .storage
+            .check_signature(SignedOp::Verify, &path, oid, size, expires, kid, sig)
+            .is_ok(),
+        _ => false,
+    };
+    let repo = if signed_ok {
+        state
+            .db
+            .repo_by_path(&ns, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found("repository not found"))?
+    } else {
+        let repo = gate::open(&state, &who, &ns, name, Action::Verify, Reach::Objects).await?;
+        if !repo.allows(On::Object(&oid), Action::Verify) {
+            return Err(ApiError::forbidden(
+                "your token does not grant verify on this object",
+            ));
+        }
+        repo.dataset.repo
+    };
+
+    let not_uploaded =
+        || crate::error::Error::not_found(format!("object {oid} was not uploaded to {path}"));
+    let linked = state
+        .db
+        .linked_objects(repo.id, &[oid])
+        .await?
+        .get(&oid)
+        .copied();
+    let confirmed = state
+        .storage
+        .confirm_upload(
+            &oid,
+            size,
+            &repo.id.to_string(),
+            linked,
+            q.nonce.as_deref(),
+            not_uploaded,
+        )
+        .await?;
+    if confirmed == Confirmed::NewlyStored {
+        state.db.link_object(repo.id, &oid, size).await?;
+        tracing::info!(%oid, size, repo = %path, "object verified and stored");
+    }
+    Ok(lfs_json(
+        StatusCode::OK,
+        &serde_json::json!({ "oid": oid, "size": size }),
+    ))
+}

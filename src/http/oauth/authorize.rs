@@ -1,0 +1,254 @@
+//! The authorization endpoint: checks the client and its exact redirect URI (an unknown client
+//! or URI is shown an error page, never redirected to), asks the signed-in user for consent, and
+//! redirects back with a one-time code bound to the client, the URI and the PKCE challenge.
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{random_secret, sha256_hex, CODE_TTL};
+use crate::auth::{session, Scopes};
+use crate::db::OauthClient;
+use crate::http::error::ApiResult;
+use crate::http::pages::{esc, page, read_form, see_other};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct AuthRequest {
+    #[serde(default)]
+    response_type: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    code_challenge: Option<String>,
+    #[serde(default)]
+    code_challenge_method: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+    /// Only in the consent form: the user's answer and the session's CSRF token.
+    #[serde(default)]
+    decision: Option<String>,
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// A request whose client and redirect URI are known good: errors can go back to the client.
+struct Checked {
+    client: OauthClient,
+    redirect_uri: String,
+    scope: String,
+}
+
+fn error_page(message: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Authorization failed",
+        &format!("<p class=\"error\" role=\"alert\">{}</p>", esc(message)),
+    )
+}
+
+/// Redirects to the client with `params` (and the request's `state`).
+fn back(redirect_uri: &str, state: &Option<String>, params: &[(&str, &str)]) -> Response {
+    let mut pairs: Vec<(&str, &str)> = params.to_vec();
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    see_other(&format!("{redirect_uri}{sep}{query}"), &[])
+}
+
+/// Validates a request; `Err` is the response to give (an error page, or a redirect with an
+/// OAuth error once the redirect URI is trusted).
+async fn check(state: &AppState, req: &AuthRequest) -> ApiResult<Result<Checked, Response>> {
+    let Some(client) = state.db.client(&req.client_id).await? else {
+        return Ok(Err(error_page("Unknown client.")));
+    };
+    let registered: Vec<&str> = client.redirect_uris().collect();
+    let redirect_uri = match &req.redirect_uri {
+        Some(uri)
+            if registered
+                .iter()
+                .any(|r| crate::auth::clients::redirect_matches(r, uri)) =>
+        {
+            uri.clone()
+        }
+        Some(_) => {
+            return Ok(Err(error_page(
+                "The redirect URI is not registered for this client.",
+            )))
+        }
+        None if registered.len() == 1 => registered[0].to_owned(),
+        None => return Ok(Err(error_page("The request needs a redirect_uri."))),
+    };
+    let fail = |code: &str, description: &str| {
+        Ok(Err(back(
+            &redirect_uri,
+            &req.state,
+            &[("error", code), ("error_description", description)],
+        )))
+    };
+    if req.response_type != "code" {
+        return fail(
+            "unsupported_response_type",
+            "only the code flow is supported",
+        );
+    }
+    match (
+        req.code_challenge.as_deref(),
+        req.code_challenge_method.as_deref(),
+    ) {
+        (Some(c), Some("S256")) if c.len() == 43 => {}
+        (Some(_), _) => {
+            return fail(
+                "invalid_request",
+                "PKCE needs code_challenge_method S256 and a 43-character challenge",
+            )
+        }
+        (None, _) if !client.is_confidential() => {
+            return fail("invalid_request", "public clients must use PKCE (S256)")
+        }
+        (None, _) => {}
+    }
+    let scope = req.scope.clone().unwrap_or_else(|| "openid".into());
+    if Scopes::parse(&scope).is_err() || scope.split_whitespace().any(|s| s == "*") {
+        return fail("invalid_scope", "unknown or too broad scope");
+    }
+    Ok(Ok(Checked {
+        client,
+        redirect_uri,
+        scope,
+    }))
+}
+
+/// `GET /oauth/authorize`: the consent page (or the login page first).
+pub async fn show(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let query = query.unwrap_or_default();
+    let req: AuthRequest = serde_urlencoded::from_str(&query).unwrap_or_default();
+    let checked = match check(&state, &req).await? {
+        Ok(c) => c,
+        Err(response) => return Ok(response),
+    };
+    let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
+        let next = format!("/oauth/authorize?{query}");
+        let target = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
+        return Ok(see_other(&format!("/login?{target}"), &[]));
+    };
+    let hidden = |name: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| {
+                format!(
+                    "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                    esc(v)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let scopes: String = checked
+        .scope
+        .split_whitespace()
+        .map(|s| format!("<li><code>{}</code></li>", esc(s)))
+        .collect();
+    let body = format!(
+        "<p><strong>{client}</strong> asks to act as <strong>{user}</strong> with:</p><ul>{scopes}</ul>\
+         <p>It will be sent back to <code>{uri}</code>.</p>\
+         <form method=\"post\" action=\"/oauth/authorize\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"response_type\" value=\"code\">\
+         <input type=\"hidden\" name=\"client_id\" value=\"{client_id}\">\
+         <input type=\"hidden\" name=\"redirect_uri\" value=\"{uri}\">\
+         <input type=\"hidden\" name=\"scope\" value=\"{scope}\">{st}{cc}{ccm}{nonce}\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        client = esc(&checked.client.name),
+        user = esc(&s.user.username),
+        uri = esc(&checked.redirect_uri),
+        csrf = s.csrf,
+        client_id = esc(&checked.client.client_id),
+        scope = esc(&checked.scope),
+        st = hidden("state", &req.state),
+        cc = hidden("code_challenge", &req.code_challenge),
+        ccm = hidden("code_challenge_method", &req.code_challenge_method),
+        nonce = hidden("nonce", &req.nonce),
+    );
+    Ok(page(StatusCode::OK, "Authorize an application", &body))
+}
+
+/// `POST /oauth/authorize`: the user's answer.
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: AuthRequest = read_form(body).await?;
+    let checked = match check(&state, &req).await? {
+        Ok(c) => c,
+        Err(response) => return Ok(response),
+    };
+    let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
+        return Ok(error_page(
+            "Your session ended: start again from the application.",
+        ));
+    };
+    if !session::same_secret(req.csrf.as_deref().unwrap_or(""), &s.csrf) {
+        return Ok(error_page(
+            "This form was not sent by your browser session.",
+        ));
+    }
+    if req.decision.as_deref() != Some("allow") {
+        return Ok(back(
+            &checked.redirect_uri,
+            &req.state,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user said no"),
+            ],
+        ));
+    }
+    let family = uuid::Uuid::new_v4().simple().to_string();
+    state
+        .db
+        .create_family(&family, &checked.client.client_id, Some(s.user.id))
+        .await?;
+    let code = random_secret();
+    state
+        .db
+        .create_code(
+            &sha256_hex(&code),
+            &family,
+            &checked.client.client_id,
+            s.user.id,
+            &checked.redirect_uri,
+            &checked.scope,
+            req.code_challenge.as_deref(),
+            req.nonce.as_deref(),
+            CODE_TTL,
+        )
+        .await?;
+    let ip = crate::http::ctx::current().ip;
+    let detail = serde_json::json!({"client_id": checked.client.client_id, "scope": checked.scope});
+    state
+        .db
+        .audit(
+            "oauth.consent",
+            Some(&s.user.username),
+            Some(&checked.client.client_id),
+            Some(&ip),
+            &detail,
+        )
+        .await?;
+    Ok(back(&checked.redirect_uri, &req.state, &[("code", &code)]))
+}

@@ -1,0 +1,324 @@
+//! Login, logout and sign-up. Failed logins are throttled per username and per address; the
+//! answer and its timing are the same whether or not the username exists.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{error_page, form_token, form_token_ok, page, read_form, see_other, with_cookie};
+use crate::auth::{password, session};
+use crate::config::Signup;
+use crate::db::{is_unique_violation, now};
+use crate::http::ctx;
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Failed logins within this window count towards the limits below.
+const WINDOW_SECS: i64 = 15 * 60;
+const MAX_FAILURES_PER_USER: i64 = 5;
+const MAX_FAILURES_PER_IP: i64 = 50;
+
+/// Where to go after logging in: only paths on this server (no `//host` or scheme tricks).
+fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then_some(next)
+}
+
+fn login_form(token: &str, username: &str, next: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{}\">\
+         <label>Username <input name=\"username\" autocomplete=\"username\" required value=\"{}\"></label>\
+         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\">Log in</button></form>\
+         <p><a href=\"/signup\">Create an account</a></p>",
+        super::esc(next),
+        super::esc(username)
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let q: NextQuery = serde_urlencoded::from_str(&query.unwrap_or_default()).unwrap_or_default();
+    let next = safe_next(&q.next).unwrap_or("");
+    let (token, cookie) = form_token(&state);
+    let html = login_form(&token, "", next);
+    with_cookie(page(StatusCode::OK, "Log in", &html), &cookie)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let form: LoginForm = read_form(body).await?;
+    let (token, cookie) = form_token(&state);
+    let again = |status, message: &str| {
+        with_cookie(
+            error_page(
+                status,
+                "Log in",
+                message,
+                &login_form(&token, &form.username, &form.next),
+            ),
+            &cookie,
+        )
+    };
+    if !form_token_ok(&headers, &form.csrf) {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please try again.",
+        ));
+    }
+    let ip = ctx::current().ip;
+    let username = form.username.trim().to_owned();
+    let (by_user, by_ip) = state
+        .db
+        .login_failures(&username, &ip, now() - WINDOW_SECS)
+        .await?;
+    if by_user >= MAX_FAILURES_PER_USER || by_ip >= MAX_FAILURES_PER_IP {
+        audit(&state, "login.throttled", None, Some(&username), &ip).await?;
+        return Ok(again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed logins. Wait a few minutes, then try again.",
+        ));
+    }
+    let found = state.db.user_with_password(&username).await?;
+    let stored = found.as_ref().and_then(|(_, h)| h.clone());
+    let typed = form.password.clone();
+    let ok = state.hasher.verify(typed, stored).await?;
+    let user = match (ok, found) {
+        (true, Some((user, _))) => user,
+        _ => {
+            state.db.record_login_failure(&username, &ip).await?;
+            audit(&state, "login.failure", None, Some(&username), &ip).await?;
+            return Ok(again(
+                StatusCode::UNAUTHORIZED,
+                "Wrong username or password.",
+            ));
+        }
+    };
+    state.db.clear_login_failures(&username).await?;
+    // A new session id at every login: whatever session id the browser had is dropped.
+    if let Some((old, _)) = crate::http::extract::session(&state, &headers).await? {
+        state.db.delete_session(&old).await?;
+    }
+    let session_cookie = session::start(&state, user.id).await?;
+    audit(
+        &state,
+        "login.success",
+        Some(&user.username),
+        Some(&user.username),
+        &ip,
+    )
+    .await?;
+    // Back to where the login was asked for (the OAuth consent page), if that is on this server.
+    let next = safe_next(&form.next).unwrap_or("/settings");
+    Ok(see_other(
+        next,
+        &[
+            session_cookie,
+            format!("{}=; Path=/; Max-Age=0", super::FORM_COOKIE),
+        ],
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let form: CsrfOnly = read_form(body).await?;
+    let Some((id_hash, s)) = crate::http::extract::session(&state, &headers).await? else {
+        return Ok(see_other("/login", &[]));
+    };
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let cleared = session::end(&state, &id_hash).await?;
+    let ip = ctx::current().ip;
+    audit(
+        &state,
+        "logout",
+        Some(&s.user.username),
+        Some(&s.user.username),
+        &ip,
+    )
+    .await?;
+    Ok(see_other("/login", &[cleared]))
+}
+
+fn signup_fields(state: &AppState, token: &str, username: &str, email: &str) -> String {
+    let invite = if state.settings.signup == Signup::Invite {
+        "<label>Invitation code <input name=\"invite\" required autocomplete=\"off\"></label>"
+    } else {
+        ""
+    };
+    format!(
+        "<form method=\"post\" action=\"/signup\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <label>Username (also your namespace) <input name=\"username\" autocomplete=\"username\" required value=\"{}\"></label>\
+         <label>Email <input name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{}\"></label>\
+         <label>Password (at least {} characters) <input name=\"password\" type=\"password\" autocomplete=\"new-password\" required></label>\
+         <label>Password again <input name=\"password2\" type=\"password\" autocomplete=\"new-password\" required></label>\
+         {invite}<button type=\"submit\">Create account</button></form>",
+        super::esc(username),
+        super::esc(email),
+        password::MIN_LEN
+    )
+}
+
+fn closed() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Sign up",
+        "Sign-up is closed on this server: ask an administrator for an account.",
+        "",
+    )
+}
+
+pub async fn signup_form(State(state): State<AppState>) -> Response {
+    if state.settings.signup == Signup::Admin {
+        return closed();
+    }
+    let (token, cookie) = form_token(&state);
+    let form = signup_fields(&state, &token, "", "");
+    with_cookie(page(StatusCode::OK, "Sign up", &form), &cookie)
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    email: String,
+    password: String,
+    password2: String,
+    #[serde(default)]
+    invite: String,
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if state.settings.signup == Signup::Admin {
+        return Ok(closed());
+    }
+    let form: SignupForm = read_form(body).await?;
+    let (token, cookie) = form_token(&state);
+    let username = form.username.trim().to_owned();
+    let email = form.email.trim().to_owned();
+    let again = |status, message: &str| {
+        let html = signup_fields(&state, &token, &username, &email);
+        with_cookie(error_page(status, "Sign up", message, &html), &cookie)
+    };
+    if !form_token_ok(&headers, &form.csrf) {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please try again.",
+        ));
+    }
+    if let Err(e) = crate::names::check_namespace(&username) {
+        return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()));
+    }
+    if state.db.org_by_name(&username).await?.is_some() {
+        return Ok(again(StatusCode::CONFLICT, "That username is taken."));
+    }
+    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return Ok(again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter a valid email address.",
+        ));
+    }
+    if let Err(e) = password::check_new(&form.password, &username) {
+        return Ok(again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Password: {e}."),
+        ));
+    }
+    if form.password != form.password2 {
+        return Ok(again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The two passwords differ.",
+        ));
+    }
+    let invite_hash = crate::auth::secrets::stored(form.invite.trim());
+    let invited = state.settings.signup == Signup::Invite;
+    if invited && !state.db.invitation_is_open(&invite_hash).await? {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "That invitation code is not valid.",
+        ));
+    }
+    if state.db.namespace_taken(&username).await? {
+        return Ok(again(StatusCode::CONFLICT, "That username is taken."));
+    }
+    let user = match state.db.create_user(&username, Some(&email), false).await {
+        Ok(user) => user,
+        Err(e) if is_unique_violation(&e) => {
+            return Ok(again(StatusCode::CONFLICT, "That username is taken."));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if invited && !state.db.use_invitation(&invite_hash, user.id).await? {
+        state.db.delete_user(user.id).await?;
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "That invitation code is not valid.",
+        ));
+    }
+    let secret = form.password.clone();
+    let hash = state.hasher.hash(secret).await?;
+    state.db.set_password(user.id, &hash).await?;
+    let ip = ctx::current().ip;
+    audit(&state, "signup", Some(&username), Some(&username), &ip).await?;
+    let session_cookie = session::start(&state, user.id).await?;
+    Ok(see_other("/settings", &[session_cookie]))
+}
+
+pub(super) async fn audit(
+    state: &AppState,
+    event: &str,
+    actor: Option<&str>,
+    subject: Option<&str>,
+    ip: &str,
+) -> ApiResult<()> {
+    state
+        .db
+        .audit(event, actor, subject, Some(ip), &json!({}))
+        .await?;
+    Ok(())
+}

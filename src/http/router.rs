@@ -1,0 +1,69 @@
+//! The whole HTTP surface in one place. Each area owns its `router()`; this file composes them and
+//! adds the layers every request goes through.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use super::api::{audit as audit_api, datasets as datasets_api, orgs as orgs_api};
+use super::{ctx, git as git_http, lfs as lfs_api, oauth, pages as web};
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+/// The application: every route with its state and middleware.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = datasets_api::router()
+        .merge(audit_api::router())
+        .merge(orgs_api::router())
+        .merge(oauth::api_router())
+        .split_for_parts();
+    // Generated from the handlers' annotations; serialised once.
+    let openapi = openapi.to_json().unwrap_or_default();
+    Router::new()
+        // Git LFS: /{ns}/{repo}.git/info/lfs/{objects/batch, verify, locks…} and /_transfer/…
+        .merge(lfs_api::router())
+        // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
+        .merge(git_http::router())
+        // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
+        // /api/v1/audit, /api/v1/orgs/…, /api/v1/users/{user}/role
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([("content-type", "application/json")], openapi) }),
+        )
+        // Public keys of the JWT signer
+        .route("/.well-known/jwks.json", get(jwks))
+        // OAuth 2.0 / OpenID Connect: /oauth/{authorize, token, revoke, introspect, userinfo},
+        // /.well-known/openid-configuration, /api/v1/oauth/clients, …/upload-token
+        .merge(oauth::router())
+        // Account pages: /login, /logout, /signup, /settings…
+        .merge(web::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // A body that sends nothing for this long is cut off (a slow client pins nothing).
+        .layer(RequestBodyTimeoutLayer::new(
+            state.settings.body_idle_timeout,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                .into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state.clone(), ctx::layer))
+        .with_state(state)
+}
+
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [("cache-control", "public, max-age=300")],
+        Json(state.jwt.jwks().clone()),
+    )
+}

@@ -1,0 +1,87 @@
+//! The accept loop: each connection gets `TCP_NODELAY` and a header read timeout, requests get
+//! the client's address, and a shutdown lets in-flight requests finish within a grace period.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::state::AppState;
+
+/// Serves `state` on `listener` until `shutdown` resolves, then gives in-flight requests the
+/// configured grace period. Each connection gets `TCP_NODELAY` (streamed responses are not held
+/// back by Nagle's algorithm on kept-alive connections) and a header read timeout (a client that
+/// trickles its headers is cut off); request bodies have an idle timeout (see `router`).
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use tower::ServiceExt;
+
+    let db = state.db.clone();
+    // Expired sessions, codes, tokens and old login failures go once an hour.
+    let janitor = tokio::spawn({
+        let db = db.clone();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match db.purge_expired().await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+                }
+            }
+        }
+    });
+    tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
+    let grace = state.settings.shutdown_grace;
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.settings.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let app = super::app(state);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(addr));
+                app.clone().oneshot(req)
+            },
+        );
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; dropping open connections"),
+    }
+    janitor.abort();
+    db.close().await;
+    Ok(())
+}

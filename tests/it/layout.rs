@@ -1,0 +1,98 @@
+//! The layout DESIGN.md promises, checked: axum (HTTP) is imported only under `src/http/` (and by
+//! `state.rs`, for `FromRef`), the domain never reaches into the HTTP layer, the library crates
+//! know nothing of HTTP or SQL, and source files stay small enough to read in one sitting.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Lines of code in `path` (not comments) that mention any of `needles`.
+fn offending(path: &Path, needles: &[&str]) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        .filter(|(_, l)| needles.iter().any(|n| l.contains(n)))
+        .map(|(i, l)| format!("{}:{}: {}", path.display(), i + 1, l.trim()))
+        .collect()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn axum_lives_only_under_src_http() {
+    let src = root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        if rel.starts_with("http") || rel == Path::new("state.rs") {
+            continue;
+        }
+        bad.extend(offending(
+            f,
+            &["axum", "tower_http", "hyper", "crate::http"],
+        ));
+    }
+    assert!(
+        bad.is_empty(),
+        "HTTP outside src/http/:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn library_crates_know_no_http_or_sql() {
+    for krate in ["lfs", "metastore"] {
+        let mut files = Vec::new();
+        rust_files(&root().join(krate).join("src"), &mut files);
+        let mut bad = Vec::new();
+        for f in &files {
+            bad.extend(offending(f, &["axum", "sqlx", "tower"]));
+        }
+        assert!(bad.is_empty(), "{krate}:\n{}", bad.join("\n"));
+    }
+}
+
+#[test]
+fn files_stay_readable_in_one_sitting() {
+    let mut files = Vec::new();
+    for dir in ["src", "lfs/src", "metastore/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 650).then(|| format!("{} ({n} lines)", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by responsibility: {long:?}");
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    let mut files = Vec::new();
+    for dir in ["src", "lfs/src", "metastore/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let bare: Vec<String> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(bare.is_empty(), "modules without a //! header: {bare:?}");
+}
