@@ -7,6 +7,35 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+/// Settings handlers read at request time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base of every URL strata hands out, without a trailing slash.
+    pub public_url: String,
+    /// Lifetime announced in batch actions; signatures live a minute longer.
+    pub action_ttl: std::time::Duration,
+    pub max_batch_objects: usize,
+    pub max_json_body: usize,
+    /// 0 means no limit.
+    pub max_object_size: u64,
+    /// What git needs to run strata's push hook: the hooks directory, the strata binary and the
+    /// database it checks.
+    pub hooks_dir: std::path::PathBuf,
+    pub hook_exe: std::path::PathBuf,
+    pub database_url: String,
+    /// How long a browser session lasts, in seconds.
+    pub session_ttl_secs: i64,
+    /// Who may create an account in the browser.
+    pub signup: Signup,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a client may take to send its headers, and to send each part of a body.
+    pub header_timeout: std::time::Duration,
+    pub body_idle_timeout: std::time::Duration,
+    /// How long in-flight requests get after a shutdown signal.
+    pub shutdown_grace: std::time::Duration,
+}
+
 /// Where objects are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageBackend {

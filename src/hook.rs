@@ -103,7 +103,8 @@ pub async fn pre_receive() -> Result<(), String> {
     let db = Db::connect_existing(&url)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let missing = crate::datasets::gate::missing_objects(&db, repo_id, named.into_iter())
+    let missing = db
+        .missing_objects(repo_id, named.into_iter())
         .await
         .map_err(|e| format!("database: {e}"))?;
     if missing.is_empty() {

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::package::read_package;
 use crate::package::Package;
 use crate::refs::resolve;
-use crate::write::read_package;
 use crate::{DatasetId, Metastore};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -5,9 +5,9 @@ use gix::ObjectId;
 use strata_lfs::pointer::Pointer;
 
 use crate::error::{Error, Result};
+use crate::package::read_package;
 use crate::package::Package;
 use crate::refs::resolve;
-use crate::write::read_package;
 use crate::{DatasetId, Metastore, Person};
 
 /// One commit of a dataset.

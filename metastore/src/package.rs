@@ -198,6 +198,16 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The datapackage of revision `id`, if it has one.
+pub(crate) fn read_package(repo: &gix::Repository, id: gix::ObjectId) -> Result<Option<Package>> {
+    let tree = repo.find_commit(id)?.tree()?;
+    let Some(entry) = tree.lookup_entry_by_path(DATAPACKAGE)? else {
+        return Ok(None);
+    };
+    let blob = entry.object()?;
+    Package::from_bytes(&blob.data).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use gix::ObjectId;
 
 use crate::error::{Error, Result};
 use crate::history::changed_paths;
-use crate::package::{check_path, Package, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+use crate::package::{check_path, read_package, Package, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 use crate::refs::{check_ref_name, current, resolve};
 use crate::{now, DatasetId, Metastore, Person};
 
@@ -225,14 +225,4 @@ fn overlaps(a: &str, b: &str) -> bool {
 
 fn is_ancestor(repo: &gix::Repository, ancestor: ObjectId, of: ObjectId) -> Result<bool> {
     Ok(matches!(repo.merge_base(ancestor, of), Ok(Some(base)) if base.detach() == ancestor))
-}
-
-/// The datapackage of revision `id`, if it has one.
-pub(crate) fn read_package(repo: &gix::Repository, id: ObjectId) -> Result<Option<Package>> {
-    let tree = repo.find_commit(id)?.tree()?;
-    let Some(entry) = tree.lookup_entry_by_path(DATAPACKAGE)? else {
-        return Ok(None);
-    };
-    let blob = entry.object()?;
-    Package::from_bytes(&blob.data).map(Some)
 }

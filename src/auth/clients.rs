@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
+use crate::db::Db;
 use crate::db::{now, OauthClient};
-use crate::state::AppState;
 
 use super::secrets::{random_hex, stored as sha256_hex};
 
@@ -40,7 +40,7 @@ fn check_redirect(uri: &str) -> Result<(), String> {
 /// Registers an application owned by `user`: `Ok(Err(reason))` for bad input, else the client
 /// id and, for a confidential client, its secret (shown once, stored hashed).
 pub async fn create_client(
-    state: &AppState,
+    db: &Db,
     user: &crate::db::User,
     name: &str,
     redirect_uris: &[String],
@@ -69,19 +69,17 @@ pub async fn create_client(
         owner_id: user.id,
         created_at: now(),
     };
-    state.db.create_client(&client).await?;
+    db.create_client(&client).await?;
     let ip = crate::context::current().ip;
     let detail = json!({"name": name, "confidential": confidential});
-    state
-        .db
-        .audit(
-            "oauth.client.register",
-            Some(&user.username),
-            Some(&client_id),
-            Some(&ip),
-            &detail,
-        )
-        .await?;
+    db.audit(
+        "oauth.client.register",
+        Some(&user.username),
+        Some(&client_id),
+        Some(&ip),
+        &detail,
+    )
+    .await?;
     Ok(Ok((client_id, secret)))
 }
 

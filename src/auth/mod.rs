@@ -11,10 +11,11 @@ pub mod scope;
 pub mod secrets;
 pub mod session;
 
+use crate::db::Db;
 use crate::db::User;
 use crate::error::Error;
-use crate::state::AppState;
 pub use access::{Authorized, Role};
+use keys::JwtKeys;
 pub use scope::{Action, On, Scopes};
 
 /// The caller of a request.
@@ -111,9 +112,9 @@ impl Principal {
 }
 
 /// Resolves a secret (personal access token or JWT) to a principal.
-pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Error> {
+pub async fn authenticate(db: &Db, jwt: &JwtKeys, secret: &str) -> Result<Principal, Error> {
     if pat::looks_like_pat(secret) {
-        let Some((token, user)) = state.db.live_token(&pat::hash(secret)).await? else {
+        let Some((token, user)) = db.live_token(&pat::hash(secret)).await? else {
             return Err(Error::unauthorized("invalid, expired or revoked token"));
         };
         let scopes = Scopes::parse(&token.scopes).map_err(Error::internal)?;
@@ -124,8 +125,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, E
         });
     }
     if secret.split('.').count() == 3 {
-        let claims = state
-            .jwt
+        let claims = jwt
             .verify(secret)
             .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
         let scopes = claims
@@ -133,11 +133,10 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, E
             .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
         // An OAuth access token acts for its user, within the user's rights.
         if let Some(uid) = claims.uid {
-            let revoked = state
-                .db
+            let revoked = db
                 .access_revoked(&claims.jti, claims.fam.as_deref().unwrap_or(""))
                 .await?;
-            let user = state.db.user_by_id(uid).await?;
+            let user = db.user_by_id(uid).await?;
             return match user {
                 Some(user) if !revoked => Ok(Principal::User {
                     user,

@@ -2,9 +2,10 @@
 //! server-side as its sha256, with a CSRF token of its own. A new id is issued at every login, so a
 //! session id planted before login is worthless (no session fixation).
 
+use crate::config::Settings;
+use crate::db::Db;
 use crate::db::{now, SessionRow};
 use crate::error::Result;
-use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "strata_session";
 /// The header that carries the CSRF token on cookie-authenticated API writes.
@@ -19,30 +20,28 @@ fn hash(id: &str) -> String {
 }
 
 /// The live session whose id is `id` (the session cookie's value), with the id's hash.
-pub async fn lookup(state: &AppState, id: &str) -> Result<Option<(String, SessionRow)>> {
+pub async fn lookup(db: &Db, id: &str) -> Result<Option<(String, SessionRow)>> {
     let id_hash = hash(id);
-    Ok(state.db.session(&id_hash).await?.map(|s| (id_hash, s)))
+    Ok(db.session(&id_hash).await?.map(|s| (id_hash, s)))
 }
 
 /// Starts a session for `user_id`; returns the `Set-Cookie` value.
-pub async fn start(state: &AppState, user_id: i64) -> Result<String> {
+pub async fn start(db: &Db, settings: &Settings, user_id: i64) -> Result<String> {
     let id = random_hex();
-    let ttl = state.settings.session_ttl_secs;
-    state
-        .db
-        .create_session(&hash(&id), user_id, &random_hex(), now() + ttl)
+    let ttl = settings.session_ttl_secs;
+    db.create_session(&hash(&id), user_id, &random_hex(), now() + ttl)
         .await?;
-    Ok(set_cookie(state, &id, ttl))
+    Ok(set_cookie(settings, &id, ttl))
 }
 
 /// Ends the session with this hash; returns the `Set-Cookie` value that clears the cookie.
-pub async fn end(state: &AppState, id_hash: &str) -> Result<String> {
-    state.db.delete_session(id_hash).await?;
-    Ok(set_cookie(state, "", 0))
+pub async fn end(db: &Db, settings: &Settings, id_hash: &str) -> Result<String> {
+    db.delete_session(id_hash).await?;
+    Ok(set_cookie(settings, "", 0))
 }
 
-fn set_cookie(state: &AppState, value: &str, max_age: i64) -> String {
-    let secure = if state.settings.public_url.starts_with("https://") {
+fn set_cookie(settings: &Settings, value: &str, max_age: i64) -> String {
+    let secure = if settings.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""

@@ -14,8 +14,6 @@
 //! cannot tell a private dataset from a missing one; signed-in users who may not see it get 404;
 //! those who may see it but not do what they asked get 403.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 use strata_lfs::Oid;
 
@@ -188,7 +186,7 @@ impl Gated {
         state: &AppState,
         objects: impl Iterator<Item = (Oid, u64)>,
     ) -> Result<()> {
-        let missing = missing_objects(&state.db, self.id, objects).await?;
+        let missing = state.db.missing_objects(self.id, objects).await?;
         if missing.is_empty() {
             return Ok(());
         }
@@ -205,23 +203,4 @@ impl Gated {
         ))
         .with_extra(json!({ "missing": missing })))
     }
-}
-
-/// Of `objects`, those not linked to dataset `repo_id` with that size, as sorted
-/// `"<oid> (<size> bytes)"` lines. The push hook asks this too.
-pub async fn missing_objects(
-    db: &crate::db::Db,
-    repo_id: i64,
-    objects: impl Iterator<Item = (Oid, u64)>,
-) -> Result<Vec<String>, sqlx::Error> {
-    let wanted: HashMap<Oid, u64> = objects.collect();
-    let oids: Vec<Oid> = wanted.keys().copied().collect();
-    let linked = db.linked_objects(repo_id, &oids).await?;
-    let mut missing: Vec<String> = wanted
-        .iter()
-        .filter(|(oid, size)| linked.get(*oid) != Some(*size))
-        .map(|(oid, size)| format!("{oid} ({size} bytes)"))
-        .collect();
-    missing.sort();
-    Ok(missing)
 }

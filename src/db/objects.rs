@@ -62,6 +62,25 @@ impl Db {
         Ok(found)
     }
 
+    /// Of `objects`, those not linked to dataset `repo_id` with that size, as sorted
+    /// `"<oid> (<size> bytes)"` lines: what metadata may not name (the gates and the push hook).
+    pub async fn missing_objects(
+        &self,
+        repo_id: i64,
+        objects: impl Iterator<Item = (Oid, u64)>,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let wanted: HashMap<Oid, u64> = objects.collect();
+        let oids: Vec<Oid> = wanted.keys().copied().collect();
+        let linked = self.linked_objects(repo_id, &oids).await?;
+        let mut missing: Vec<String> = wanted
+            .iter()
+            .filter(|(oid, size)| linked.get(*oid) != Some(*size))
+            .map(|(oid, size)| format!("{oid} ({size} bytes)"))
+            .collect();
+        missing.sort();
+        Ok(missing)
+    }
+
     /// How many repositories `oid` is linked to, and whether it is recorded at all (for tests and
     /// consistency checks).
     pub async fn object_link_count(&self, oid: &Oid) -> Result<(bool, i64), sqlx::Error> {

@@ -47,7 +47,7 @@ pub async fn session(
     headers: &HeaderMap,
 ) -> ApiResult<Option<(String, SessionRow)>> {
     match session_cookie(headers) {
-        Some(id) => Ok(session::lookup(state, &id).await?),
+        Some(id) => Ok(session::lookup(&state.db, &id).await?),
         None => Ok(None),
     }
 }
@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for Principal {
                 "unsupported authorization scheme: use Basic or Bearer",
             ));
         };
-        Ok(authenticate(state, &secret).await?)
+        Ok(authenticate(&state.db, &state.jwt, &secret).await?)
     }
 }
 

@@ -211,7 +211,7 @@ pub async fn register(
     }
     let req: NewClient = read_json(&headers, body, state.settings.max_json_body).await?;
     let (client_id, secret) = create_client(
-        &state,
+        &state.db,
         user,
         &req.name,
         &req.redirect_uris,

@@ -128,7 +128,7 @@ pub async fn submit(
     if let Some((old, _)) = crate::http::extract::session(&state, &headers).await? {
         state.db.delete_session(&old).await?;
     }
-    let session_cookie = session::start(&state, user.id).await?;
+    let session_cookie = session::start(&state.db, &state.settings, user.id).await?;
     audit(
         &state,
         "login.success",
@@ -166,7 +166,7 @@ pub async fn logout(
     if !session::same_secret(&form.csrf, &s.csrf) {
         return Err(ApiError::forbidden("missing or wrong CSRF token"));
     }
-    let cleared = session::end(&state, &id_hash).await?;
+    let cleared = session::end(&state.db, &state.settings, &id_hash).await?;
     let ip = ctx::current().ip;
     audit(
         &state,
@@ -305,7 +305,7 @@ pub async fn signup(
     state.db.set_password(user.id, &hash).await?;
     let ip = ctx::current().ip;
     audit(&state, "signup", Some(&username), Some(&username), &ip).await?;
-    let session_cookie = session::start(&state, user.id).await?;
+    let session_cookie = session::start(&state.db, &state.settings, user.id).await?;
     Ok(see_other("/settings", &[session_cookie]))
 }
 

@@ -343,7 +343,7 @@ pub async fn register_app(
         .collect();
     let confidential = form.confidential.is_some();
     let made =
-        crate::auth::clients::create_client(&state, &s.user, &form.name, &uris, confidential)
+        crate::auth::clients::create_client(&state.db, &s.user, &form.name, &uris, confidential)
             .await?;
     let (client_id, secret) = match made {
         Ok(pair) => pair,
