@@ -5,7 +5,7 @@
 //! can be rotated: new URLs are signed with the active key and older ones stay valid until they
 //! expire.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::oid::Oid;

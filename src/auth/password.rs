@@ -4,8 +4,8 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 
 pub const MIN_LEN: usize = 10;
@@ -27,9 +27,8 @@ pub fn check_new(password: &str, username: &str) -> Result<(), String> {
 
 /// The PHC string of `password` with a fresh salt (CPU-heavy: call off the async threads).
 pub fn hash(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .unwrap_or_default()
 }

@@ -239,7 +239,7 @@ pub fn assert_schema(schema: &str, value: &serde_json::Value) {
     let validator = jsonschema::draft4::new(&schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(value)
-        .map(|e| format!("{e} at {}", e.instance_path))
+        .map(|e| format!("{e} at {}", e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),

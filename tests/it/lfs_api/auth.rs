@@ -88,7 +88,7 @@ async fn jwts_and_personal_access_tokens() {
     let hs_header = B64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
     let signing_input = format!("{hs_header}.{}", parts[1]);
     let mac = {
-        use hmac::{Hmac, Mac};
+        use hmac::{Hmac, KeyInit, Mac};
         let mut m = Hmac::<sha2::Sha256>::new_from_slice(n.as_bytes()).unwrap();
         m.update(signing_input.as_bytes());
         B64.encode(m.finalize().into_bytes())
