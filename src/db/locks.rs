@@ -39,7 +39,7 @@ impl Db {
         &self,
         new: NewLock<'_>,
     ) -> Result<Result<LockRow, LockRow>, sqlx::Error> {
-        let inserted = sqlx::query_as(&format!(
+        let inserted = sqlx::query_as(sql!(
             "INSERT INTO locks (repo_id, path, ref_name, owner_key, owner_name, locked_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
         .bind(new.repo_id)
@@ -53,7 +53,7 @@ impl Db {
         match inserted {
             Ok(lock) => Ok(Ok(lock)),
             Err(e) if is_unique_violation(&e) => {
-                let existing = sqlx::query_as(&format!(
+                let existing = sqlx::query_as(sql!(
                     "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND path = $2"
                 ))
                 .bind(new.repo_id)
@@ -76,7 +76,7 @@ impl Db {
         repo_id: i64,
         filter: &LockFilter,
     ) -> Result<Vec<LockRow>, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND ($2 IS NULL OR path = $2) AND ($3 IS NULL OR id = $3)
              AND id > $4 ORDER BY id LIMIT $5"
         ))
@@ -90,7 +90,7 @@ impl Db {
     }
 
     pub async fn lock_by_id(&self, repo_id: i64, id: i64) -> Result<Option<LockRow>, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND id = $2"
         ))
         .bind(repo_id)

@@ -2,6 +2,14 @@
 //! Queries are written once, in the SQL both engines accept (`$n` placeholders, `RETURNING`,
 //! `ON CONFLICT`); each engine has its own migrations. Submodules group the queries by table.
 
+/// A query text built from constant pieces (column lists, engine-specific fragments): never from
+/// input, which always travels as bind parameters.
+macro_rules! sql {
+    ($($t:tt)*) => {
+        sqlx::AssertSqlSafe(format!($($t)*))
+    };
+}
+
 mod accounts;
 mod locks;
 mod oauth;

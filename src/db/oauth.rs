@@ -57,7 +57,7 @@ const CLIENT_COLUMNS: &str =
 
 impl Db {
     pub async fn create_client(&self, c: &OauthClient) -> Result<(), sqlx::Error> {
-        sqlx::query(&format!(
+        sqlx::query(sql!(
             "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
         .bind(&c.client_id)
@@ -73,7 +73,7 @@ impl Db {
     }
 
     pub async fn client(&self, client_id: &str) -> Result<Option<OauthClient>, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = $1"
         ))
         .bind(client_id)
@@ -82,7 +82,7 @@ impl Db {
     }
 
     pub async fn clients_of(&self, owner_id: i64) -> Result<Vec<OauthClient>, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE owner_id = $1 ORDER BY created_at DESC"
         ))
         .bind(owner_id)

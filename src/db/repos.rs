@@ -82,7 +82,7 @@ impl Db {
         owner_id: i64,
         visibility: Visibility,
     ) -> Result<Repo, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "INSERT INTO repos (namespace, name, owner_id, visibility, internal, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
         .bind(namespace)
@@ -100,7 +100,7 @@ impl Db {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Repo>, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM repos WHERE lower(namespace) = lower($1) AND lower(name) = lower($2)"
         ))
         .bind(namespace)
@@ -148,7 +148,7 @@ impl Db {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM repos r WHERE r.id > $1
                AND ($6 IS NULL OR lower(r.namespace || '/' || r.name) LIKE $6 ESCAPE '\\')
                AND ($2 = 1 OR (r.visibility = 'public' AND r.internal = 0)

@@ -29,7 +29,7 @@ impl Db {
         admin: bool,
     ) -> Result<User, sqlx::Error> {
         let role = if admin { "admin" } else { "scientist" };
-        sqlx::query_as(&format!("INSERT INTO users (username, email, is_admin, created_at, role) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"))
+        sqlx::query_as(sql!("INSERT INTO users (username, email, is_admin, created_at, role) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"))
             .bind(username)
             .bind(email)
             .bind(admin as i64)
@@ -54,7 +54,7 @@ impl Db {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as(&format!(
+        sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1)"
         ))
         .bind(username)
@@ -63,7 +63,7 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        sqlx::query_as(sql!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await

@@ -51,12 +51,13 @@ async fn database_url(dir: &Path) -> String {
     else {
         return format!("sqlite://{}?mode=rwc", dir.join("strata.db").display());
     };
-    use sqlx::{Connection, Executor};
+    use sqlx::Connection;
     let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&base)
         .await
         .expect("STRATA_TEST_DATABASE_URL must reach a PostgreSQL server");
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
         .await
         .unwrap();
     let (head, query) = base
