@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use object_store::{path::Path as StorePath, ObjectStore};
+use object_store::{path::Path as StorePath, ObjectStore, ObjectStoreExt};
 
 use super::{ObjectRead, PutError, StoreError, Verifier};
 use crate::oid::Oid;
