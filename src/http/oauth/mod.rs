@@ -116,27 +116,27 @@ pub(crate) async fn client_auth(
     form_secret: Option<&str>,
 ) -> ApiResult<Result<OauthClient, Response>> {
     let invalid = || {
-        Err(oauth_error(
+        oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "unknown client or wrong client secret",
-        ))
+        )
     };
     let basic = crate::http::extract::basic_credentials(headers)
         .map(|(id, secret)| (percent_decode(&id), percent_decode(&secret)));
     let (id, secret) = match (basic, form_id) {
         (Some((id, secret)), _) => (id, Some(secret)),
         (None, Some(id)) => (id.to_owned(), form_secret.map(str::to_owned)),
-        (None, None) => return Ok(invalid()),
+        (None, None) => return Ok(Err(invalid())),
     };
     let Some(client) = state.db.client(&id).await? else {
-        return Ok(invalid());
+        return Ok(Err(invalid()));
     };
     if client.is_confidential() {
         let given = secret.as_deref().map(sha256_hex).unwrap_or_default();
         let stored = client.secret_hash.clone().unwrap_or_default();
         if stored.is_empty() || !crate::auth::session::same_secret(&given, &stored) {
-            return Ok(invalid());
+            return Ok(Err(invalid()));
         }
     }
     Ok(Ok(client))

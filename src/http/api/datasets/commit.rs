@@ -19,7 +19,7 @@ use strata_lfs::Oid;
 use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
 use utoipa::ToSchema;
 
-use super::datasets::parent_of;
+use super::dataset::parent_of;
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::{author, git};
@@ -175,7 +175,6 @@ pub async fn commit(
     let names = Names::of(&repo);
     let meta_author = author(&who);
     let branch = branch_or_default(header.branch.as_deref()).to_owned();
-    let mut ops = ops;
     let revision = git(&state, move |ms| {
         let parent = parent
             .map(|p| ms.resolve(names.id(), Some(&p)))

@@ -4,7 +4,7 @@
 
 mod collaborators;
 mod commit;
-mod datasets;
+mod dataset;
 mod history;
 mod list;
 mod refs;
@@ -25,8 +25,8 @@ use crate::state::AppState;
 /// The routes, and the OpenAPI document generated from their annotations.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(datasets::create, list::list))
-        .routes(routes!(datasets::read, datasets::update, datasets::delete))
+        .routes(routes!(dataset::create, list::list))
+        .routes(routes!(dataset::read, dataset::update, dataset::delete))
         .routes(routes!(commit::commit))
         .routes(routes!(commit::revert))
         .routes(routes!(history::revisions))
