@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: strata (release build) against giftless 0.6.2 under gunicorn -w 4 with
-# local storage, on this machine, in one run. Prints a Markdown table. Not a test: nothing here
-# passes or fails on timing.
+# Side-by-side benchmark, in one run on this machine: strata (release build) against giftless
+# 0.6.2 (gunicorn -w 4, local storage) and rudolfs 0.3.8 (local storage), the servers a team
+# would otherwise pick. Prints a Markdown table. Not a test: nothing here passes or fails on
+# timing.
 #
-#   scripts/bench.sh            # BENCH_SECONDS=10 BENCH_KEEP=1 to tune / keep the work directory
+#   scripts/bench.sh        # BENCH_SECONDS=10 BENCH_SMALL=10000 BENCH_BIG_GIB=5 BENCH_KEEP=1
+#
+# Measures: batch API throughput; git lfs push and pull of 16 x 16 MiB; 10,000 small files
+# (1-4 KiB) pushed, cloned and pulled with the stock client; one 5 GiB object pushed and cloned
+# (with strata's peak RSS); strata's peak RSS while one 2 GiB object is uploaded.
+# giftless is installed into bench/.venv (PyPI), rudolfs into bench/rudolfs (crates.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${BENCH_SECONDS:-10}
+small=${BENCH_SMALL:-10000}
+big_gib=${BENCH_BIG_GIB:-5}
 work=$(mktemp -d /tmp/strata-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"; }
@@ -21,6 +29,11 @@ if [ ! -x "$venv/bin/gunicorn" ]; then
   "$venv/bin/pip" install -q giftless==0.6.2 flask flask-classful flask-marshmallow marshmallow pyjwt \
     cryptography figcan pyyaml python-dotenv boto3 gunicorn typing_extensions webargs
 fi
+rudolfs=$root/bench/rudolfs/bin/rudolfs
+if [ ! -x "$rudolfs" ]; then
+  echo "installing rudolfs 0.3.8 into bench/rudolfs (a few minutes)" >&2
+  cargo install -q --root "$root/bench/rudolfs" rudolfs --version 0.3.8 --locked
+fi
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata --example lfs_bench
 strata=$root/target/release/strata
@@ -29,17 +42,19 @@ bench=$root/target/release/examples/lfs_bench
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 now() { date +%s.%N; }
+elapsed() { printf "%.2f" "$(echo "$2 - $1" | bc)"; }
 
 start_strata() { # data-dir -> sets sport, spid, token
   local dir=$1
   sport=$(free_port)
   export STRATA_DATA_DIR=$dir STRATA_LISTEN=127.0.0.1:$sport STRATA_LOG=warn
-  "$strata" admin create-user bench >/dev/null
-  "$strata" admin create-repo bench/data >/dev/null
-  token=$("$strata" admin token --user bench)
+  mkdir -p "$dir"
   "$strata" serve & spid=$!
   pids+=("$spid")
   wait_http "http://127.0.0.1:$sport/healthz"
+  "$strata" admin create-user bench >/dev/null
+  "$strata" admin create-repo bench/data >/dev/null
+  token=$("$strata" admin token --user bench 2>/dev/null)
 }
 
 start_strata "$work/strata"
@@ -68,80 +83,151 @@ wait_http "http://127.0.0.1:$gport/"
 # out upload tokens for "anonymous" that its own transfer endpoint then refuses. giftless only
 # accepts its pre-authorized upload tokens for an identified caller: use a JWT.
 gtoken=$("$venv/bin/python" -c 'import jwt, time; print(jwt.encode({"sub": "bench", "name": "bench", "scopes": "obj:bench/data/*", "exp": int(time.time()) + 86400}, "strata-bench-giftless-key-0123456789abcdef", algorithm="HS256"))')
+# rudolfs: local storage, its objects encrypted with this key; no authentication.
+rport=$(free_port)
+mkdir -p "$work/rudolfs"
+"$rudolfs" --host "127.0.0.1:$rport" --key "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+  local --path "$work/rudolfs" >"$work/rudolfs.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$rport/"
 
-s_batch=http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch
-g_batch=http://127.0.0.1:$gport/bench/data.git/info/lfs/objects/batch
+s_lfs=http://127.0.0.1:$sport/bench/data.git/info/lfs
+g_lfs=http://127.0.0.1:$gport/bench/data.git/info/lfs
+r_lfs=http://127.0.0.1:$rport/api/bench/data
+s_cred="bench:$token"
+g_cred="_jwt:$gtoken"
+r_cred="bench:none"
 
-echo "1/3 batch throughput: 100-object download batches, concurrency 16, ${seconds}s each" >&2
-"$bench" seed "$s_batch" 100 "bench:$token"
-"$bench" seed "$g_batch" 100 "_jwt:$gtoken"
-# A short warm-up for each server first (caches, connection pools, worker start-up).
-"$bench" batch "$s_batch" 100 16 2 "bench:$token" >/dev/null
-"$bench" batch "$g_batch" 100 16 2 "_jwt:$gtoken" >/dev/null
-read -r s_rps s_p50 s_p99 < <("$bench" batch "$s_batch" 100 16 "$seconds" "bench:$token")
-read -r g_rps g_p50 g_p99 < <("$bench" batch "$g_batch" 100 16 "$seconds" "_jwt:$gtoken")
+echo "1/5 batch throughput: 100-object download batches, concurrency 16, ${seconds}s each" >&2
+for s in s g r; do
+  lfs=${s}_lfs cred=${s}_cred
+  "$bench" seed "${!lfs}/objects/batch" 100 "${!cred}"
+  # A short warm-up for each server first (caches, connection pools, worker start-up).
+  "$bench" batch "${!lfs}/objects/batch" 100 16 2 "${!cred}" >/dev/null
+done
+read -r s_rps s_p50 s_p99 < <("$bench" batch "$s_lfs/objects/batch" 100 16 "$seconds" "$s_cred")
+read -r g_rps g_p50 g_p99 < <("$bench" batch "$g_lfs/objects/batch" 100 16 "$seconds" "$g_cred")
+read -r r_rps r_p50 r_p99 < <("$bench" batch "$r_lfs/objects/batch" 100 16 "$seconds" "$r_cred")
 
-echo "2/3 git lfs push and pull of 16 files of 16 MiB" >&2
-mkdir -p "$work/files"
-for i in $(seq 1 16); do head -c 16M /dev/urandom > "$work/files/f$i.bin"; done
-push_pull() { # name lfs-url credentials-url -> prints "push_seconds pull_seconds"
-  local name=$1 url=$2 creds=$3 home=$work/home-$1
+# One git client per server and case: its own HOME, credentials, a local bare remote for the
+# git history and lfs.url pointing at the server under test.
+client() { # name lfs-url credentials-url files-dir -> sets home; the work tree holds the files
+  local name=$1 url=$2 creds=$3 files=$4
+  home=$work/home-$name
   mkdir -p "$home"
   export HOME=$home GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
   git config --global user.name bench; git config --global user.email bench@example.com
   git config --global init.defaultBranch main
   git config --global credential.helper "store --file=$home/creds"
+  git config --global lfs.concurrenttransfers 8
   echo "$creds" > "$home/creds"
   git lfs install >/dev/null
   git init -q --bare "$home/remote.git"
   git init -q "$home/work"
   (cd "$home/work" && git lfs track '*.bin' >/dev/null && git config -f .lfsconfig lfs.url "$url" \
-    && cp "$work"/files/*.bin . && git add . && git commit -qm data && git remote add origin "$home/remote.git")
-  local t0 t1 t2
+    && cp -r "$files"/. . && git add . && git commit -qm data && git remote add origin "$home/remote.git")
+}
+# Prints "push clone pull" seconds: git push (git-lfs uploads first), a full git clone (the
+# smudge filter downloads), and git lfs pull into a clone made without smudging.
+transfer() { # name lfs-url credentials-url files-dir check-file
+  local name=$1 check=$5 t0 t1 t2 t3 t4
+  client "$@"
   t0=$(now)
   if ! (cd "$home/work" && git push -q origin main >"$home/push.log" 2>&1); then
-    echo "$name: git push failed (see $home/push.log):" >&2; tail -3 "$home/push.log" >&2; echo "failed failed"; return
+    echo "$name: git push failed (see $home/push.log):" >&2; tail -3 "$home/push.log" >&2; echo "failed failed failed"; return
   fi
   t1=$(now)
-  GIT_LFS_SKIP_SMUDGE=1 git clone -q "$home/remote.git" "$home/clone"
-  t1b=$(now)
-  (cd "$home/clone" && git lfs pull) || { echo "$name: git lfs pull failed" >&2; echo "failed failed"; return; }
+  git clone -q "$home/remote.git" "$home/clone" 2>"$home/clone.log" || { echo "$name: git clone failed" >&2; echo "failed failed failed"; return; }
   t2=$(now)
-  cmp -s "$home/clone/f7.bin" "$work/files/f7.bin" || { echo "$name: pulled content differs" >&2; echo "failed failed"; return; }
-  printf "%.2f %.2f\n" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1b" | bc)"
+  cmp -s "$home/clone/$check" "$home/work/$check" || { echo "$name: cloned content differs" >&2; echo "failed failed failed"; return; }
+  rm -rf "$home/clone"
+  GIT_LFS_SKIP_SMUDGE=1 git clone -q "$home/remote.git" "$home/pulled"
+  t3=$(now)
+  (cd "$home/pulled" && git lfs pull) || { echo "$name: git lfs pull failed" >&2; echo "failed failed failed"; return; }
+  t4=$(now)
+  cmp -s "$home/pulled/$check" "$home/work/$check" || { echo "$name: pulled content differs" >&2; echo "failed failed failed"; return; }
+  rm -rf "$home/pulled" "$home/remote.git" "$home/work"
+  echo "$(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2") $(elapsed "$t3" "$t4")"
 }
-read -r s_push s_pull < <(push_pull strata "http://127.0.0.1:$sport/bench/data.git/info/lfs" "http://bench:$token@127.0.0.1:$sport")
-read -r g_push g_pull < <(push_pull giftless "http://127.0.0.1:$gport/bench/data.git/info/lfs" "http://_jwt:$gtoken@127.0.0.1:$gport")
+run_all() { # label files-dir check-file: one transfer per server, in turn
+  read -r s_push s_clone s_pull < <(transfer "strata-$1" "$s_lfs" "http://$s_cred@127.0.0.1:$sport" "$2" "$3")
+  read -r g_push g_clone g_pull < <(transfer "giftless-$1" "$g_lfs" "http://$g_cred@127.0.0.1:$gport" "$2" "$3")
+  read -r r_push r_clone r_pull < <(transfer "rudolfs-$1" "$r_lfs" "http://$r_cred@127.0.0.1:$rport" "$2" "$3")
+}
 
-echo "3/3 peak RSS of a fresh strata while a 2 GiB object is uploaded" >&2
+echo "2/5 16 files of 16 MiB: push, clone, pull" >&2
+mkdir -p "$work/files16"
+for i in $(seq 1 16); do head -c 16M /dev/urandom > "$work/files16/f$i.bin"; done
+run_all big16 "$work/files16" f7.bin
+m_push=("$s_push" "$g_push" "$r_push"); m_clone=("$s_clone" "$g_clone" "$r_clone"); m_pull=("$s_pull" "$g_pull" "$r_pull")
+
+echo "3/5 $small small files (1-4 KiB): push, clone, pull" >&2
+python3 - "$work/small" "$small" <<'PY'
+import os, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+random.seed(7)
+for i in range(n):
+    sub = os.path.join(d, f"d{i % 100:02d}")
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, f"f{i}.bin"), "wb") as f:
+        f.write(os.urandom(random.randint(1024, 4096)))
+PY
+run_all small "$work/small" d07/f7.bin
+f_push=("$s_push" "$g_push" "$r_push"); f_clone=("$s_clone" "$g_clone" "$r_clone"); f_pull=("$s_pull" "$g_pull" "$r_pull")
+rm -rf "$work/small"
+
+echo "4/5 one ${big_gib} GiB object: push, clone (and strata's peak RSS)" >&2
+kill "$spid"; wait "$spid" 2>/dev/null || true
+start_strata "$work/strata-big"
+s_lfs=http://127.0.0.1:$sport/bench/data.git/info/lfs
+s_cred="bench:$token"
+mkdir -p "$work/huge"
+head -c "${big_gib}G" /dev/urandom > "$work/huge/huge.bin"
+rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
+run_all huge "$work/huge" huge.bin
+rss_huge=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
+h_push=("$s_push" "$g_push" "$r_push"); h_clone=("$s_clone" "$g_clone" "$r_clone")
+rm -rf "$work/huge"
+
+echo "5/5 peak RSS of a fresh strata while a 2 GiB object is uploaded" >&2
 kill "$spid"; wait "$spid" 2>/dev/null || true
 start_strata "$work/strata-rss"
-big=$work/big.bin
-head -c 2G /dev/urandom > "$big"
-oid=$(sha256sum "$big" | cut -d' ' -f1)
-size=$(stat -c %s "$big")
+bigf=$work/big.bin
+head -c 2G /dev/urandom > "$bigf"
+oid=$(sha256sum "$bigf" | cut -d' ' -f1)
+size=$(stat -c %s "$bigf")
 href=$(curl -s -u "bench:$token" -H "Content-Type: application/vnd.git-lfs+json" \
   -d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$oid\",\"size\":$size}]}" \
   "http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["upload"]["href"])')
-rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
+rss_before2=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 t0=$(now)
-code=$(curl -s -o /dev/null -w '%{http_code}' -T "$big" "$href")
+code=$(curl -s -o /dev/null -w '%{http_code}' -T "$bigf" "$href")
 t1=$(now)
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 [ "$code" = 200 ] || { echo "2 GiB upload failed: $code" >&2; exit 1; }
-rm -f "$big"
+rm -f "$bigf"
 
 ratio() { case "$1$2" in *failed*) echo "n/a";; *) echo "scale=1; $1 / $2" | bc;; esac; }
+rate() { case "$1" in *failed*) echo "failed";; *) echo "scale=0; $small / $1" | bc;; esac; }
+# strata's advantage over the better of the two others (higher is better for strata).
+vs() { echo "$(ratio "$2" "$1")x / $(ratio "$3" "$1")x"; }
 cat <<TABLE
 
-Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(git -C "$root" rev-parse --short HEAD), with \`scripts/bench.sh\` (${seconds}s per throughput run).
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(git -C "$root" rev-parse --short HEAD), with \`scripts/bench.sh\` (${seconds}s per throughput run). Times in seconds; "strata vs" is how many times faster strata is than giftless / rudolfs.
 
-| measure | strata | giftless 0.6.2 (gunicorn -w 4) | strata advantage |
-|---|---|---|---|
-| download batch of 100 objects, 16 concurrent: requests/s | $s_rps | $g_rps | $(ratio "$s_rps" "$g_rps")x |
-| same: median / p99 latency (ms) | $s_p50 / $s_p99 | $g_p50 / $g_p99 | |
-| \`git lfs push\` of 16 x 16 MiB (s) | $s_push | $g_push | $(ratio "$g_push" "$s_push")x |
-| \`git lfs pull\` of 16 x 16 MiB (s) | $s_pull | $g_pull | $(ratio "$g_pull" "$s_pull")x |
-| peak RSS of strata uploading one 2 GiB object (MiB) | $((rss_peak / 1024)) (before: $((rss_before / 1024))) | | $(echo "scale=0; 2048 * 1024 / ($t1 - $t0) / 1024" | bc) MiB/s upload |
+| measure | strata | giftless 0.6.2 (gunicorn -w 4) | rudolfs 0.3.8 | strata vs giftless / rudolfs |
+|---|---|---|---|---|
+| download batch of 100 objects, 16 concurrent: requests/s | $s_rps | $g_rps | $r_rps | $(ratio "$s_rps" "$g_rps")x / $(ratio "$s_rps" "$r_rps")x |
+| same: median / p99 latency (ms) | $s_p50 / $s_p99 | $g_p50 / $g_p99 | $r_p50 / $r_p99 | |
+| 16 x 16 MiB: \`git push\` (s) | ${m_push[0]} | ${m_push[1]} | ${m_push[2]} | $(vs "${m_push[@]}") |
+| 16 x 16 MiB: \`git clone\` with smudge (s) | ${m_clone[0]} | ${m_clone[1]} | ${m_clone[2]} | $(vs "${m_clone[@]}") |
+| 16 x 16 MiB: \`git lfs pull\` (s) | ${m_pull[0]} | ${m_pull[1]} | ${m_pull[2]} | $(vs "${m_pull[@]}") |
+| $small x 1-4 KiB: \`git push\` (files/s) | $(rate "${f_push[0]}") | $(rate "${f_push[1]}") | $(rate "${f_push[2]}") | $(vs "${f_push[@]}") |
+| $small x 1-4 KiB: \`git clone\` with smudge (files/s) | $(rate "${f_clone[0]}") | $(rate "${f_clone[1]}") | $(rate "${f_clone[2]}") | $(vs "${f_clone[@]}") |
+| $small x 1-4 KiB: \`git lfs pull\` (files/s) | $(rate "${f_pull[0]}") | $(rate "${f_pull[1]}") | $(rate "${f_pull[2]}") | $(vs "${f_pull[@]}") |
+| one ${big_gib} GiB object: \`git push\` (s) | ${h_push[0]} | ${h_push[1]} | ${h_push[2]} | $(vs "${h_push[@]}") |
+| one ${big_gib} GiB object: \`git clone\` with smudge (s) | ${h_clone[0]} | ${h_clone[1]} | ${h_clone[2]} | $(vs "${h_clone[@]}") |
+| strata's peak RSS over the ${big_gib} GiB push and clone (MiB) | $((rss_huge / 1024)) (at start: $((rss_before / 1024))) | | | |
+| strata's peak RSS uploading one 2 GiB object with curl (MiB) | $((rss_peak / 1024)) (at start: $((rss_before2 / 1024))) | | | $(echo "scale=0; 2048 * 1024 / ($t1 - $t0) / 1024" | bc) MiB/s upload |
 TABLE

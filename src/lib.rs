@@ -20,6 +20,7 @@ pub mod names;
 pub mod orgs;
 pub mod state;
 pub mod storage;
+pub mod tasks;
 
 pub use http::{app, run};
 pub use state::AppState;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRef;
 use strata_metastore::{Metastore, Person};
 
 use crate::auth::keys::{self, JwtKeys, KeyError};
@@ -13,8 +12,19 @@ use crate::storage::{Storage, StorageConfigError};
 
 pub use crate::config::Settings;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What every handler gets: one reference-counted [`App`], cheap to clone into each request.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The server's parts, built once at start-up.
+pub struct App {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub storage: Storage,
@@ -22,7 +32,9 @@ pub struct AppState {
     /// The datasets' git repositories.
     pub metastore: Arc<Metastore>,
     /// argon2, bounded.
-    pub hasher: Arc<crate::auth::password::Hasher>,
+    pub hasher: crate::auth::password::Hasher,
+    /// Background work, stopped and awaited at shutdown.
+    pub tasks: crate::tasks::Tasks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +85,7 @@ impl AppState {
                 .clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120),
         );
         let storage = Storage::from_config(config, signer, public_url.clone(), action_ttl).await?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(App {
             settings: Arc::new(Settings {
                 public_url,
                 action_ttl,
@@ -93,9 +105,10 @@ impl AppState {
             db,
             storage,
             jwt: Arc::new(jwt),
-            hasher: Arc::new(crate::auth::password::Hasher::new(
+            hasher: crate::auth::password::Hasher::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            ),
+            tasks: crate::tasks::Tasks::default(),
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {
@@ -103,6 +116,6 @@ impl AppState {
                     email: "strata@localhost".into(),
                 },
             )),
-        })
+        })))
     }
 }

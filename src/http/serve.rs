@@ -22,13 +22,13 @@ pub async fn run(
     use tower::ServiceExt;
 
     let db = state.db.clone();
+    let tasks = state.tasks.clone();
     // Expired sessions, codes, tokens and old login failures go once an hour.
-    let janitor = tokio::spawn({
+    tasks.every("purge", std::time::Duration::from_secs(3600), {
         let db = db.clone();
-        async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
-                every.tick().await;
+        move || {
+            let db = db.clone();
+            async move {
                 match db.purge_expired().await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
                     Ok(_) => {}
@@ -81,7 +81,9 @@ pub async fn run(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; dropping open connections"),
     }
-    janitor.abort();
+    if !tasks.shutdown(grace).await {
+        tracing::warn!("background tasks did not stop within the grace period");
+    }
     db.close().await;
     Ok(())
 }

@@ -17,3 +17,4 @@ mod newcomer;
 mod oauth;
 mod permissions;
 mod presigned;
+mod sql;
