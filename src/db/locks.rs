@@ -77,7 +77,7 @@ impl Db {
         filter: &LockFilter,
     ) -> Result<Vec<LockRow>, sqlx::Error> {
         sqlx::query_as(sql!(
-            "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND ($2 IS NULL OR path = $2) AND ($3 IS NULL OR id = $3)
+            "SELECT {COLUMNS} FROM locks WHERE repo_id = $1 AND (CAST($2 AS TEXT) IS NULL OR path = $2) AND (CAST($3 AS BIGINT) IS NULL OR id = $3)
              AND id > $4 ORDER BY id LIMIT $5"
         ))
         .bind(repo_id)

@@ -47,7 +47,7 @@ impl Db {
         let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let sql = match self.engine {
             Engine::Sqlite => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT value FROM json_each($2))",
-            Engine::Postgres => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT jsonb_array_elements_text($2::jsonb))",
+            Engine::Postgres => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
         };
         let rows: Vec<(String, i64)> = sqlx::query_as(sql)
             .bind(repo_id)

@@ -150,7 +150,7 @@ impl Db {
         });
         sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM repos r WHERE r.id > $1
-               AND ($6 IS NULL OR lower(r.namespace || '/' || r.name) LIKE $6 ESCAPE '\\')
+               AND (CAST($6 AS TEXT) IS NULL OR lower(r.namespace || '/' || r.name) LIKE $6 ESCAPE '\\')
                AND ($2 = 1 OR (r.visibility = 'public' AND r.internal = 0)
                  OR ($3 = 1 AND r.internal <> 0)
                  OR r.owner_id = $4
