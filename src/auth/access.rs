@@ -20,28 +20,15 @@ use crate::db::{Db, Repo, User};
 
 use super::Action;
 
-/// A platform role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Engineer,
-    Scientist,
-    Analyst,
-    Viewer,
-}
+pub use crate::db::Role;
 
 impl Role {
-    pub const ALL: [&'static str; 5] = ["admin", "engineer", "scientist", "analyst", "viewer"];
-
+    /// A user's effective role (the old `is_admin` flag counts as admin).
     pub fn of(user: &User) -> Role {
         if user.admin() {
-            return Role::Admin;
-        }
-        match user.role.as_str() {
-            "engineer" => Role::Engineer,
-            "analyst" => Role::Analyst,
-            "viewer" => Role::Viewer,
-            _ => Role::Scientist,
+            Role::Admin
+        } else {
+            user.role
         }
     }
 

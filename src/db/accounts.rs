@@ -31,7 +31,8 @@ struct SessionJoin {
     username: String,
     email: Option<String>,
     is_admin: i64,
-    role: String,
+    #[sqlx(try_from = "String")]
+    role: super::Role,
     created_at: i64,
 }
 

@@ -22,10 +22,10 @@ mod users;
 pub use accounts::{AuditEntry, SessionRow};
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use oauth::{CodeRow, OauthClient, RefreshRow};
-pub use orgs::Org;
+pub use orgs::{Org, Permission};
 pub use repos::{Repo, Visibility};
 pub use tokens::TokenRow;
-pub use users::User;
+pub use users::{Role, User};
 
 use std::time::Duration;
 

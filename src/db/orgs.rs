@@ -10,6 +10,38 @@ pub struct Org {
     pub created_at: i64,
 }
 
+/// What a collaborator may do to a dataset (stored as its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Permission, String> {
+        match s {
+            "read" => Ok(Permission::Read),
+            "write" => Ok(Permission::Write),
+            "admin" => Ok(Permission::Admin),
+            _ => Err(format!(
+                "unknown permission {s:?}: use read, write or admin"
+            )),
+        }
+    }
+}
+
 impl Db {
     pub async fn create_org(&self, name: &str, owner_id: i64) -> Result<Org, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
@@ -158,7 +190,7 @@ impl Db {
         repo_id: i64,
         user_id: Option<i64>,
         team_id: Option<i64>,
-        permission: &str,
+        permission: Permission,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -173,7 +205,7 @@ impl Db {
             .bind(repo_id)
             .bind(user_id)
             .bind(team_id)
-            .bind(permission)
+            .bind(permission.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await

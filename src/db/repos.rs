@@ -22,6 +22,19 @@ impl Visibility {
     }
 }
 
+impl TryFrom<String> for Visibility {
+    type Error = String;
+    fn try_from(s: String) -> Result<Visibility, String> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Display for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for Visibility {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -42,7 +55,8 @@ pub struct Repo {
     pub namespace: String,
     pub name: String,
     pub owner_id: i64,
-    pub visibility: String,
+    #[sqlx(try_from = "String")]
+    pub visibility: Visibility,
     pub created_at: i64,
     /// Non-zero: the default branch refuses force-pushes and deletion.
     pub protect_default_branch: i64,
@@ -55,11 +69,11 @@ impl Repo {
     }
 
     pub fn is_public(&self) -> bool {
-        self.visibility == Visibility::Public.as_str()
+        self.visibility == Visibility::Public
     }
 
     pub fn is_internal(&self) -> bool {
-        self.visibility == Visibility::Internal.as_str()
+        self.visibility == Visibility::Internal
     }
 }
 

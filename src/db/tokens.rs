@@ -26,7 +26,8 @@ struct LiveTokenRow {
     username: String,
     email: Option<String>,
     is_admin: i64,
-    role: String,
+    #[sqlx(try_from = "String")]
+    role: super::Role,
     user_created_at: i64,
 }
 

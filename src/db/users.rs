@@ -2,6 +2,56 @@
 
 use super::{now, Db};
 
+/// A platform role (what each may do is in `auth::access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Engineer,
+    Scientist,
+    Analyst,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Engineer,
+        Role::Scientist,
+        Role::Analyst,
+        Role::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Engineer => "engineer",
+            Role::Scientist => "scientist",
+            Role::Analyst => "analyst",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {s:?}: use one of {}", all.join(", "))
+            })
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(s: String) -> Result<Role, String> {
+        s.parse()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
@@ -9,13 +59,14 @@ pub struct User {
     pub email: Option<String>,
     pub is_admin: i64,
     pub created_at: i64,
-    /// Platform role: admin, engineer, scientist, analyst or viewer (see `auth::access`).
-    pub role: String,
+    /// Platform role (stored as its name).
+    #[sqlx(try_from = "String")]
+    pub role: Role,
 }
 
 impl User {
     pub fn admin(&self) -> bool {
-        self.is_admin != 0 || self.role == "admin"
+        self.is_admin != 0 || self.role == Role::Admin
     }
 }
 

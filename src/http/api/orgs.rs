@@ -305,14 +305,9 @@ pub async fn set_role(
         return Err(ApiError::forbidden("only administrators change roles"));
     }
     let req: RoleBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    if !Role::ALL.contains(&req.role.as_str()) {
-        return Err(ApiError::unprocessable(format!(
-            "role must be one of {}",
-            Role::ALL.join(", ")
-        )));
-    }
+    let role: Role = req.role.parse().map_err(ApiError::unprocessable)?;
     let target = user_named(&state, &name).await?;
-    state.db.set_role(target.id, &req.role).await?;
+    state.db.set_role(target.id, role.as_str()).await?;
     audit(
         &state,
         "user.role.set",

@@ -34,7 +34,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
                 format!(
                     "<tr><td>{path}</td><td>{vis}</td><td><code>git clone {url}/{path}.git</code></td></tr>",
                     path = esc(&r.path()),
-                    vis = esc(&r.visibility),
+                    vis = esc(r.visibility.as_str()),
                     url = esc(base),
                 )
             })

@@ -95,15 +95,12 @@ pub async fn set_collaborator(
 ) -> ApiResult<StatusCode> {
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
-    if !["read", "write", "admin"].contains(&req.permission.as_str()) {
-        return Err(ApiError::unprocessable(
-            "permission must be read, write or admin",
-        ));
-    }
+    let permission: crate::db::Permission =
+        req.permission.parse().map_err(ApiError::unprocessable)?;
     let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
     state
         .db
-        .set_collaborator(repo.id, user_id, team_id, &req.permission)
+        .set_collaborator(repo.id, user_id, team_id, permission)
         .await?;
     if let Principal::User { user, .. } = &who {
         audit(

@@ -303,7 +303,7 @@ fn view(repo: &Repo, revision: Option<RevisionView>, datapackage: Option<Value>)
     DatasetView {
         namespace: repo.namespace.clone(),
         name: repo.name.clone(),
-        visibility: repo.visibility.clone(),
+        visibility: repo.visibility.to_string(),
         created_at: rfc3339(repo.created_at),
         revision,
         datapackage,

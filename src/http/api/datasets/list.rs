@@ -86,7 +86,7 @@ pub async fn list(
             created_at: rfc3339(r.created_at),
             namespace: r.namespace,
             name: r.name,
-            visibility: r.visibility,
+            visibility: r.visibility.to_string(),
         })
         .collect();
     Ok(Json(DatasetPage {
