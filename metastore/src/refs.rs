@@ -146,10 +146,15 @@ impl Metastore {
             .filter_map(|r| r.ok())
             .map(|r| r.name().shorten().to_string())
             .collect();
-        let mut tags = names
-            .iter()
-            .map(|n| read_tag(&repo, n))
-            .collect::<Result<Vec<_>>>()?;
+        let mut tags = Vec::with_capacity(names.len());
+        for n in &names {
+            match read_tag(&repo, n) {
+                Ok(tag) => tags.push(tag),
+                // Not a revision's tag: not listed, so it never breaks the list.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         tags.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
         Ok(tags)
     }
@@ -330,7 +335,12 @@ fn read_tag(repo: &gix::Repository, name: &str) -> Result<Tag> {
     let mut r = repo
         .try_find_reference(format!("refs/tags/{name}").as_str())?
         .ok_or_else(|| Error::NotFound(format!("tag {name} not found")))?;
-    let revision = r.peel_to_commit()?.id.to_string();
+    // A tag of a tree or blob (older pushes could make one) names no revision.
+    let revision = r
+        .peel_to_commit()
+        .map_err(|_| Error::NotFound(format!("tag {name} does not point at a revision")))?
+        .id
+        .to_string();
     let id = r
         .target()
         .try_id()

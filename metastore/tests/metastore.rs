@@ -499,3 +499,22 @@ fn missing_things_are_not_found() {
     store.delete(DS).unwrap();
     assert!(matches!(store.delete(DS), Err(Error::NotFound(_))));
 }
+
+#[test]
+fn tags_of_non_commits_never_break_the_tag_list() {
+    let (dir, store) = store();
+    let alice = person("alice");
+    let r1 = store
+        .update(DS, &meta(None, &alice, "base"), &package(vec![]), None)
+        .unwrap();
+    store
+        .create_tag(DS, "v1", &r1.to_string(), &alice, "first")
+        .unwrap();
+    // A tag of a blob, as an old push could have made.
+    let blob = git(dir.path(), &["rev-parse", "main:datapackage.json"]);
+    git(dir.path(), &["tag", "blobtag", blob.trim()]);
+    let tags = store.tags(DS).unwrap();
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert_eq!(tags[0].name, "v1");
+    assert!(matches!(store.tag(DS, "blobtag"), Err(Error::NotFound(_))));
+}
