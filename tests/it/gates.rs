@@ -191,8 +191,37 @@ async fn object_scoped_tokens_reach_only_their_objects() {
         None,
     )
     .await;
+    // Nor does any obj: token (an upload token included), so a leaked one cannot renew itself.
+    assert_eq!(status, 403, "{v}");
+    let reader = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "reader",
+        "dataset:alice/priv:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let upload_token = |t: String| {
+        let url = format!("{}{API}/alice/priv/upload-token", server.url);
+        async move {
+            let r = client().post(url).bearer_auth(t).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = upload_token(reader).await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["scope"], "obj:alice/priv/*:read");
+    assert_eq!(
+        v["scope"], "obj:alice/priv/*:read",
+        "a read token mints a read token"
+    );
+    let (status, v) = upload_token(v["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 403, "an upload token renewed itself: {v}");
+    // Account-level reads need a session or a * token.
+    for path in ["/api/v1/oauth/clients", "/api/v1/orgs/alice"] {
+        let (status, v) = call(&server, &one, reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 403, "{path}: {v}");
+    }
 
     // git: neither clone nor push with an object-scoped token.
     let home = server.dir.path().join("home");
@@ -617,6 +646,82 @@ async fn listing_shows_only_what_the_caller_may_see() {
     .unwrap();
     let (_, v) = call(&server, &scoped, reqwest::Method::GET, API, None).await;
     assert_eq!(names(&v), ["alice/a", "alice/b"]);
+    // A narrow token learns nothing from paging: no cursor points past what it may see.
+    let objects = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "objects-only",
+        "obj:alice/a/*:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let (_, v) = call(
+        &server,
+        &objects,
+        reqwest::Method::GET,
+        &format!("{API}?q=alice/d&limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({"datasets": [], "next_cursor": null}));
+    let (_, v) = call(
+        &server,
+        &scoped,
+        reqwest::Method::GET,
+        &format!("{API}?limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), ["alice/a"]);
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let (_, v) = call(
+        &server,
+        &scoped,
+        reqwest::Method::GET,
+        &format!("{API}?limit=1&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), ["alice/b"]);
+    // A narrow token learns nothing from paging: no cursor points past what it may see.
+    let objects = strata::admin::create_token(
+        &server.state,
+        "alice",
+        "objects",
+        "obj:alice/a/*:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let (_, v) = call(
+        &server,
+        &objects,
+        reqwest::Method::GET,
+        &format!("{API}?q=alice/d&limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({"datasets": [], "next_cursor": null}));
+    let (_, v) = call(
+        &server,
+        &scoped,
+        reqwest::Method::GET,
+        &format!("{API}?limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), ["alice/a"]);
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let (_, v) = call(
+        &server,
+        &scoped,
+        reqwest::Method::GET,
+        &format!("{API}?limit=1&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), ["alice/b"]);
     // Paging and the name filter.
     let (_, v) = call(
         &server,

@@ -484,6 +484,14 @@ async fn services_revocation_introspection_and_upload_tokens() {
         lfs_post(&batch_a, Some(&minted), &download).await.status(),
         200
     );
+    // An upload token cannot mint another one.
+    let again = client()
+        .post(format!("{url}/api/v1/datasets/alice/a/upload-token"))
+        .bearer_auth(&minted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 403);
     let claims: Value = {
         use base64::Engine;
         let payload = access.split('.').nth(1).unwrap();

@@ -136,9 +136,8 @@ pub async fn read_org(
     Path(org): Path<String>,
     who: Principal,
 ) -> ApiResult<Json<OrgView>> {
-    if who.is_anonymous() {
-        return Err(ApiError::unauthorized("authentication required"));
-    }
+    // Members and teams are account-level information: a session or a `*` token.
+    who.full_user()?;
     let org = org_named(&state, &org).await?;
     Ok(Json(org_view(&state, &org).await?))
 }

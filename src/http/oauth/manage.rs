@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{client_auth, oauth_error, sha256_hex};
 use crate::auth::clients::create_client;
 use crate::auth::{Action, On, Principal, Role, Scopes};
-use crate::datasets::gate::{self, Reach};
+use crate::datasets::gate;
 use crate::db::{now, OauthClient};
 use crate::http::api::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
@@ -239,9 +239,7 @@ pub async fn list_clients(
     State(state): State<AppState>,
     who: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let Principal::User { user, .. } = &who else {
-        return Err(ApiError::unauthorized("authentication required"));
-    };
+    let user = who.full_user()?;
     let list: Vec<serde_json::Value> = state
         .db
         .clients_of(user.id)
@@ -272,7 +270,10 @@ pub async fn upload_token(
             ApiError::forbidden("upload tokens are for users")
         });
     };
-    let repo = gate::open(&state, &who, &ns, &name, Action::Read, Reach::Objects).await?;
+    // Minting needs a credential that reaches the dataset itself (a session, a `*` or `dataset:`
+    // token): an `obj:` token, an upload token included, cannot mint another one, so a leaked
+    // upload token dies within its 15 minutes.
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Read).await?;
     // A minted token never exceeds the one that minted it: it reaches every object of the
     // dataset only if the caller's own credential does.
     let action = if repo.allows(On::Objects, Action::Write) {

@@ -70,18 +70,39 @@ pub async fn list(
         _ => None,
     };
     let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let rows = state.db.visible_repos(viewer, after, limit, query).await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
-    // A token sees what its scopes reach (and public datasets); a JWT without a user, public ones.
-    let scopes = who.scopes();
+    // A token sees what its scopes reach (and public datasets); a JWT without a user, public
+    // ones. The scopes are applied before paging, so neither the page nor its cursor tells a
+    // narrow token about datasets it may not see.
+    let scopes = who.scopes().filter(|s| !s.allows_everything());
+    let reaches = |r: &crate::db::Repo| match scopes {
+        None => true,
+        Some(s) => r.is_public() || s.allows(&r.path(), On::Dataset, Action::Read),
+    };
+    let mut rows = Vec::new();
+    let mut next_cursor = None;
+    let mut after = after;
+    loop {
+        let batch = state.db.visible_repos(viewer, after, limit, query).await?;
+        let full = batch.len() as i64 == limit;
+        after = batch.last().map_or(after, |r| r.id);
+        for r in batch {
+            if rows.len() as i64 == limit {
+                break;
+            }
+            if reaches(&r) {
+                rows.push(r);
+            }
+        }
+        if rows.len() as i64 == limit {
+            next_cursor = rows.last().map(|r| r.id.to_string());
+            break;
+        }
+        if !full {
+            break;
+        }
+    }
     let datasets = rows
         .into_iter()
-        .filter(|r| match scopes {
-            None => true,
-            Some(s) => r.is_public() || s.allows(&r.path(), On::Dataset, Action::Read),
-        })
         .map(|r| DatasetItem {
             created_at: rfc3339(r.created_at),
             namespace: r.namespace,
