@@ -136,7 +136,10 @@ transfer() { # name lfs-url credentials-url files-dir check-file [nopull]
   local name=$1 check=$5 nopull=${6:-} t0 t1 t2 t3 t4
   client "$1" "$2" "$3" "$4"
   t0=$(now)
-  if ! (cd "$home/work" && timeout "$step" git push -q origin main >"$home/push.log" 2>&1); then
+  # The LFS objects go up with `git lfs push` (git-lfs 3.3's pre-push hook reports "missing
+  # object" for 10,000 pointers pushed to a local remote), then git pushes the commit.
+  if ! (cd "$home/work" && timeout "$step" git lfs push origin main >"$home/push.log" 2>&1 \
+    && GIT_LFS_SKIP_PUSH=1 git push -q origin main >>"$home/push.log" 2>&1); then
     echo "$name: git push failed (see $home/push.log):" >&2; tail -3 "$home/push.log" >&2; echo "failed failed failed"; return
   fi
   t1=$(now)
@@ -229,13 +232,13 @@ Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(git -C "$root" rev-parse --sh
 |---|---|---|---|---|
 | download batch of 100 objects, 16 concurrent: requests/s | $s_rps | $g_rps | $r_rps | $(ratio "$s_rps" "$g_rps")x / $(ratio "$s_rps" "$r_rps")x |
 | same: median / p99 latency (ms) | $s_p50 / $s_p99 | $g_p50 / $g_p99 | $r_p50 / $r_p99 | |
-| 16 x 16 MiB: \`git push\` (s) | ${m_push[0]} | ${m_push[1]} | ${m_push[2]} | $(vs "${m_push[@]}") |
+| 16 x 16 MiB: \`git lfs push\` + \`git push\` (s) | ${m_push[0]} | ${m_push[1]} | ${m_push[2]} | $(vs "${m_push[@]}") |
 | 16 x 16 MiB: \`git clone\` with smudge (s) | ${m_clone[0]} | ${m_clone[1]} | ${m_clone[2]} | $(vs "${m_clone[@]}") |
 | 16 x 16 MiB: \`git lfs pull\` (s) | ${m_pull[0]} | ${m_pull[1]} | ${m_pull[2]} | $(vs "${m_pull[@]}") |
-| $small x 1-4 KiB: \`git push\` (files/s) | $(rate "${f_push[0]}") | $(rate "${f_push[1]}") | $(rate "${f_push[2]}") | $(vs "${f_push[@]}") |
+| $small x 1-4 KiB: \`git lfs push\` + \`git push\` (files/s) | $(rate "${f_push[0]}") | $(rate "${f_push[1]}") | $(rate "${f_push[2]}") | $(vs "${f_push[@]}") |
 | $small x 1-4 KiB: \`git clone\` with smudge (files/s) | $(rate "${f_clone[0]}") | $(rate "${f_clone[1]}") | $(rate "${f_clone[2]}") | $(vs "${f_clone[@]}") |
 | $small x 1-4 KiB: \`git lfs pull\` (files/s) | $(rate "${f_pull[0]}") | $(rate "${f_pull[1]}") | $(rate "${f_pull[2]}") | $(vs "${f_pull[@]}") |
-| one ${big_gib} GiB object: \`git push\` (s) | ${h_push[0]} | ${h_push[1]} | ${h_push[2]} | $(vs "${h_push[@]}") |
+| one ${big_gib} GiB object: \`git lfs push\` + \`git push\` (s) | ${h_push[0]} | ${h_push[1]} | ${h_push[2]} | $(vs "${h_push[@]}") |
 | one ${big_gib} GiB object: \`git clone\` with smudge (s) | ${h_clone[0]} | ${h_clone[1]} | ${h_clone[2]} | $(vs "${h_clone[@]}") |
 | strata's peak RSS over the ${big_gib} GiB push and clone (MiB) | $((rss_huge / 1024)) (at start: $((rss_before / 1024))) | | | |
 | strata's peak RSS uploading one 2 GiB object with curl (MiB) | $((rss_peak / 1024)) (at start: $((rss_before2 / 1024))) | | | $(echo "scale=0; 2048 * 1024 / ($t1 - $t0) / 1024" | bc) MiB/s upload |
