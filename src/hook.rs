@@ -199,12 +199,13 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
                 ));
             }
             packages.push((*id).clone());
-        } else if (size as usize) < MAX_POINTER_LEN {
+        } else {
+            // git-lfs decides from the first 1024 bytes whatever the size: read those of all.
             small.push((*id).clone());
         }
     }
     let mut named = Vec::new();
-    for (id, data) in cat_blobs(small.iter().chain(&packages))? {
+    for (id, data) in cat_blobs(small.iter().chain(&packages), &packages)? {
         if packages.contains(&id) {
             let package = Package::from_bytes(&data)
                 .map_err(|e| format!("push refused: {DATAPACKAGE} ({id}): {e}"))?;
@@ -302,8 +303,12 @@ fn introduced_blobs(tips: &[&str]) -> Result<BTreeMap<String, BTreeSet<String>>,
     Ok(blobs)
 }
 
-/// The contents of `ids` (blobs the caller checked are small or datapackages).
-fn cat_blobs<'a>(ids: impl Iterator<Item = &'a String>) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// The first 1024 bytes of each of `ids` (all of those in `whole`: datapackages the caller
+/// checked are within the size limit). Larger blobs stream through and are not kept.
+fn cat_blobs<'a>(
+    ids: impl Iterator<Item = &'a String>,
+    whole: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, String> {
     let ids: Vec<String> = ids.cloned().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -339,9 +344,23 @@ fn cat_blobs<'a>(ids: impl Iterator<Item = &'a String>) -> Result<Vec<(String, V
             .nth(2)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let mut data = vec![0u8; size + 1]; // the content and its trailing newline
+        let keep = if whole.contains(&id) {
+            size
+        } else {
+            size.min(MAX_POINTER_LEN)
+        };
+        let mut data = vec![0u8; keep];
         std::io::Read::read_exact(&mut reader, &mut data).map_err(|e| e.to_string())?;
-        data.truncate(size);
+        // The rest of the content and its trailing newline go by.
+        let rest = (size - keep + 1) as u64;
+        let copied = std::io::copy(
+            &mut std::io::Read::take(&mut reader, rest),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| e.to_string())?;
+        if copied != rest {
+            return Err("git cat-file ended early".into());
+        }
         blobs.push((id, data));
     }
     let _ = writer.join();

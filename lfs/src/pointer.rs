@@ -87,11 +87,11 @@ const V1_ALIASES: [&str; 3] = [
 /// git-lfs 3.x), so that the push checks see every pointer a client would smudge: the whole blob
 /// trimmed, CRLF or LF lines, blank lines skipped, `ext-N-name sha256:<hex>` extension lines
 /// anywhere before `size`, the v1 version aliases, a size with leading zeros or `+`, and the
-/// empty blob (the empty object, size 0). `None` means git-lfs treats it as a plain file.
+/// empty blob (the empty object, size 0). Like git-lfs's `DecodeFrom`, only the first 1024 bytes
+/// count: a longer blob that starts with a (whitespace-padded) pointer is a pointer to git-lfs's
+/// smudge filter, so it is one here too. `None` means git-lfs treats it as a plain file.
 pub fn lenient(data: &[u8]) -> Option<Pointer> {
-    if data.len() >= MAX_POINTER_LEN {
-        return None;
-    }
+    let data = &data[..data.len().min(MAX_POINTER_LEN)];
     if data.is_empty() {
         return Some(Pointer {
             oid: Oid::EMPTY,
@@ -240,5 +240,13 @@ mod tests {
             lenient(canonical.replace("size 1", "size -0").as_bytes()),
             Some(Pointer { oid, size: 0 })
         );
+        // Only the first 1024 bytes count, as in git-lfs's DecodeFrom.
+        let mut padded = canonical.clone().into_bytes();
+        padded.resize(MAX_POINTER_LEN, b'\n');
+        padded.extend_from_slice(b"anything at all after the first 1024 bytes");
+        assert_eq!(lenient(&padded), want);
+        let mut long = canonical.into_bytes();
+        long.resize(MAX_POINTER_LEN + 10, b'x');
+        assert_eq!(lenient(&long), None);
     }
 }
