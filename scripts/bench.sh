@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${BENCH_SECONDS:-10}
 small=${BENCH_SMALL:-10000}
-# BENCH_ONLY=small runs only the small-files measure (the other rows print as "-").
+# BENCH_ONLY=batch, big16, small or huge runs only that measure (the other rows print as "-").
 only=${BENCH_ONLY:-}
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 big_gib=${BENCH_BIG_GIB:-5}
 work=$(mktemp -d /tmp/strata-bench.XXXXXX)
 pids=()
@@ -103,7 +104,7 @@ r_cred="bench:none"
 s_rps=- s_p50=- s_p99=- g_rps=- g_p50=- g_p99=- r_rps=- r_p50=- r_p99=-
 m_push=(- - -); m_clone=(- - -); m_pull=(- - -); h_push=(- - -); h_clone=(- - -)
 rss_before=0 rss_huge=0 rss_before2=0 rss_peak=0 t0=0 t1=1
-if [ -z "$only" ]; then
+if want batch; then
 echo "1/5 batch throughput: 100-object download batches, concurrency 16, ${seconds}s each" >&2
 for s in s g r; do
   lfs=${s}_lfs cred=${s}_cred
@@ -175,7 +176,7 @@ run_all() { # label files-dir check-file [nopull] [skip-giftless]: one transfer 
   read -r r_push r_clone r_pull < <(transfer "rudolfs-$1" "$r_lfs" "http://$r_cred@127.0.0.1:$rport" "$2" "$3" "${4:-}")
 }
 
-if [ -z "$only" ]; then
+if want big16; then
 echo "2/5 16 files of 16 MiB: push, clone, pull" >&2
 mkdir -p "$work/files16"
 for i in $(seq 1 16); do head -c 16M /dev/urandom > "$work/files16/f$i.bin"; done
@@ -183,6 +184,8 @@ run_all big16 "$work/files16" f7.bin
 m_push=("$s_push" "$g_push" "$r_push"); m_clone=("$s_clone" "$g_clone" "$r_clone"); m_pull=("$s_pull" "$g_pull" "$r_pull")
 fi
 
+f_push=(- - -); f_clone=(- - -); f_pull=(- - -)
+if want small; then
 echo "3/5 $small small files (1-4 KiB): push, clone, pull" >&2
 python3 - "$work/small" "$small" <<'PY'
 import os, random, sys
@@ -197,8 +200,9 @@ PY
 run_all small "$work/small" d07/f7.bin
 f_push=("$s_push" "$g_push" "$r_push"); f_clone=("$s_clone" "$g_clone" "$r_clone"); f_pull=("$s_pull" "$g_pull" "$r_pull")
 rm -rf "$work/small"
+fi
 
-if [ -z "$only" ]; then
+if want huge; then
 echo "4/5 one ${big_gib} GiB object: push, clone (and strata's peak RSS)" >&2
 kill "$spid"; wait "$spid" 2>/dev/null || true
 start_strata "$work/strata-big"
@@ -234,7 +238,7 @@ rm -f "$bigf"
 fi
 
 ratio() { case "$1$2" in *failed*|*skipped*|*-*) echo "n/a";; *) echo "scale=1; $1 / $2" | bc;; esac; }
-rate() { case "$1" in *failed*|*skipped*) echo "$1";; *) echo "scale=0; $small / $1" | bc;; esac; }
+rate() { case "$1" in *failed*|*skipped*|-) echo "$1";; *) echo "scale=0; $small / $1" | bc;; esac; }
 # strata's advantage over the better of the two others (higher is better for strata).
 vs() { echo "$(ratio "$2" "$1")x / $(ratio "$3" "$1")x"; }
 cat <<TABLE
