@@ -259,40 +259,6 @@ impl Scopes {
             Target::Repos { object: None, .. } => s.allows(repo, On::Objects, action),
         })
     }
-
-    /// Whether every scope of `self` is within `outer`: what a token minted by a holder of
-    /// `outer` may carry (a minted token never exceeds the one that minted it).
-    pub fn within(&self, outer: &Scopes) -> bool {
-        if outer.allows_everything() {
-            return true;
-        }
-        self.0.iter().all(|s| match &s.target {
-            Target::All => false,
-            Target::Oidc => outer.has_oidc(&s.raw),
-            Target::Repos {
-                dataset,
-                pattern,
-                object,
-                actions,
-                meta,
-            } => {
-                if *meta {
-                    return true;
-                }
-                // Wildcard segments would need pattern containment; concrete paths only.
-                if pattern.iter().any(|p| p == "*") {
-                    return false;
-                }
-                let repo = pattern.join("/");
-                let on = match (dataset, object) {
-                    (true, _) => On::Dataset,
-                    (false, None) => On::Objects,
-                    (false, Some(oid)) => On::Object(oid),
-                };
-                actions.iter().all(|a| outer.allows(&repo, on, *a))
-            }
-        })
-    }
 }
 
 impl fmt::Display for Scopes {
@@ -359,24 +325,6 @@ mod tests {
         assert!(d.allows("acme/x", On::Dataset, Action::Admin));
         assert!(d.allows("acme/x", On::Object(&o), Action::Write));
     }
-
-    #[test]
-    fn minted_scopes_stay_within() {
-        let o = oid();
-        let parse = |s: &str| Scopes::parse(s).unwrap();
-        let one = parse(&format!("obj:alice/priv/{o}:write"));
-        assert!(!parse("obj:alice/priv/*:write").within(&one));
-        assert!(!parse("obj:alice/priv/*:read").within(&one));
-        assert!(parse(&format!("obj:alice/priv/{o}:read")).within(&one));
-        assert!(!parse("dataset:alice/priv:read").within(&one));
-        let repo = parse("obj:alice/priv/*:write");
-        assert!(parse("obj:alice/priv/*:read").within(&repo));
-        assert!(!parse("dataset:alice/priv:read").within(&repo));
-        assert!(!parse("*").within(&repo));
-        assert!(parse("obj:alice/priv/*:write openid").within(&parse("dataset:alice:write openid")));
-        assert!(parse("*").within(&parse("*")));
-    }
-
     #[test]
     fn meta_scopes_grant_no_transfer() {
         let m = Scope::parse("obj:acme/survey/*:meta:read").unwrap();

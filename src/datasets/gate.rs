@@ -129,10 +129,6 @@ fn action_word(action: Action, reach: Reach) -> &'static str {
 }
 
 impl Gated {
-    pub fn who(&self) -> &Principal {
-        &self.who
-    }
-
     /// Whether the caller may do `action` on `on` of this dataset.
     pub fn allows(&self, on: On<'_>, action: Action) -> bool {
         self.who.can(&self.dataset, on, action)

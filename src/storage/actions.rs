@@ -95,17 +95,13 @@ impl Actions<'_> {
     pub async fn download(&self, oid: &Oid, size: u64) -> Result<LfsAction> {
         match &self.storage.0.backend {
             // The empty object is in no bucket: strata serves it on any backend.
-            _ if *oid == Oid::EMPTY => {
-                let href = self.transfer_href(SignedOp::Download, oid, size);
-                Ok(self.action(href, BTreeMap::new()))
-            }
-            Backend::Local(_) => {
-                let href = self.transfer_href(SignedOp::Download, oid, size);
-                Ok(self.action(href, BTreeMap::new()))
-            }
-            Backend::Cloud(cloud) => {
+            Backend::Cloud(cloud) if *oid != Oid::EMPTY => {
                 let signed = cloud.presign_download(oid, self.grace_ttl()).await?;
                 Ok(self.action(signed.url, signed.headers))
+            }
+            _ => {
+                let href = self.transfer_href(SignedOp::Download, oid, size);
+                Ok(self.action(href, BTreeMap::new()))
             }
         }
     }

@@ -73,11 +73,6 @@ impl Storage {
         })))
     }
 
-    /// Whether the bytes live on strata's own disk (strata serves the transfers).
-    pub fn is_local(&self) -> bool {
-        matches!(self.0.backend, Backend::Local(_))
-    }
-
     async fn backend(config: &Config) -> Result<Backend, StorageConfigError> {
         let bucket = || {
             config
