@@ -17,4 +17,5 @@ mod newcomer;
 mod oauth;
 mod permissions;
 mod presigned;
+mod push;
 mod sql;
