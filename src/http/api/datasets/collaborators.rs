@@ -102,16 +102,14 @@ pub async fn set_collaborator(
         .db
         .set_collaborator(repo.id, user_id, team_id, permission)
         .await?;
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.collaborator.set",
-            user,
-            &format!("{}:{target}", repo.path()),
-            json!({"permission": req.permission}),
-        )
-        .await?;
-    }
+    audit_change(
+        &state,
+        &who,
+        "dataset.collaborator.set",
+        &format!("{}:{target}", repo.path()),
+        json!({"permission": req.permission}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -136,16 +134,14 @@ pub async fn remove_collaborator(
             "{target} is not a collaborator"
         )));
     }
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.collaborator.remove",
-            user,
-            &format!("{}:{target}", repo.path()),
-            json!({}),
-        )
-        .await?;
-    }
+    audit_change(
+        &state,
+        &who,
+        "dataset.collaborator.remove",
+        &format!("{}:{target}", repo.path()),
+        json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,16 +167,14 @@ pub async fn set_protection(
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: ProtectionBody = read_json(&headers, body, state.settings.max_json_body).await?;
     state.db.set_protection(repo.id, req.default_branch).await?;
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.protection.set",
-            user,
-            &repo.path(),
-            json!({"default_branch": req.default_branch}),
-        )
-        .await?;
-    }
+    audit_change(
+        &state,
+        &who,
+        "dataset.protection.set",
+        &repo.path(),
+        json!({"default_branch": req.default_branch}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -207,15 +201,28 @@ pub async fn set_visibility(
     let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
     state.db.set_visibility(repo.id, visibility).await?;
-    if let Principal::User { user, .. } = &who {
-        audit(
-            &state,
-            "dataset.visibility.set",
-            user,
-            &repo.path(),
-            json!({"visibility": req.visibility}),
-        )
-        .await?;
-    }
+    audit_change(
+        &state,
+        &who,
+        "dataset.visibility.set",
+        &repo.path(),
+        json!({"visibility": req.visibility}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Writes a dataset administration change to the audit log, when a user made it (a bare JWT
+/// has no account to name).
+async fn audit_change(
+    state: &AppState,
+    who: &Principal,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    if let Principal::User { user, .. } = who {
+        audit(state, event, user, subject, detail).await?;
+    }
+    Ok(())
 }
