@@ -102,6 +102,15 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<crate::db::LinkError> for Error {
+    fn from(e: crate::db::LinkError) -> Error {
+        match e {
+            crate::db::LinkError::NoDataset => Error::not_found("dataset not found"),
+            crate::db::LinkError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<strata_lfs::StoreError> for Error {
     fn from(e: strata_lfs::StoreError) -> Error {
         Error::internal(e)

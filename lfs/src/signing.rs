@@ -36,6 +36,9 @@ pub struct Grant<'a> {
     pub op: SignedOp,
     /// `{ns}/{name}` of the repository the transfer belongs to.
     pub repo: &'a str,
+    /// The repository's row id: a URL dies with the repository it was signed for, even if
+    /// another is later made under the same name.
+    pub dataset: i64,
     pub oid: Oid,
     pub size: u64,
     /// Unix seconds after which the signature is refused.
@@ -130,15 +133,17 @@ impl UrlSigner {
         // Fields are newline-separated; none of them can contain a newline (repo names are
         // validated, the rest are numbers, hex or fixed words).
         let (size, expires) = (g.size.to_string(), g.expires.to_string());
-        let fields: [&[u8]; 6] = [
+        let dataset = g.dataset.to_string();
+        let fields: [&[u8]; 7] = [
             g.op.as_str().as_bytes(),
             g.repo.as_bytes(),
+            dataset.as_bytes(),
             &g.oid.hex(),
             size.as_bytes(),
             expires.as_bytes(),
             kid.as_bytes(),
         ];
-        mac.update(b"strata-transfer-v1");
+        mac.update(b"strata-transfer-v2");
         for field in fields {
             mac.update(b"\n");
             mac.update(field);
@@ -155,6 +160,7 @@ mod tests {
         Grant {
             op: SignedOp::Upload,
             repo,
+            dataset: 1,
             oid: Oid::of(b"x"),
             size: 1,
             expires: 1000,
@@ -184,6 +190,12 @@ mod tests {
         );
         other = grant("a/b");
         other.size = 2;
+        assert_eq!(
+            s.verify(&other, &sig.kid, &sig.sig, 0),
+            Err(SignError::BadSignature)
+        );
+        other = grant("a/b");
+        other.dataset = 2;
         assert_eq!(
             s.verify(&other, &sig.kid, &sig.sig, 0),
             Err(SignError::BadSignature)

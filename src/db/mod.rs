@@ -22,6 +22,7 @@ mod users;
 pub use accounts::{AuditEntry, SessionRow};
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use oauth::{CodeRow, OauthClient, RefreshRow};
+pub use objects::LinkError;
 pub use orgs::{Org, Permission};
 pub use repos::{Repo, Visibility};
 pub use tokens::TokenRow;
@@ -46,6 +47,10 @@ pub enum Engine {
 pub struct Db {
     pool: AnyPool,
     engine: Engine,
+    /// The turn to write links: one group commit at a time (see [`Db::link_object`]). On SQLite
+    /// it also keeps link writers out of its busy handler, which sleeps 1, 2, 5, 10… ms.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    links: std::sync::Arc<objects::PendingLinks>,
 }
 
 impl Db {
@@ -80,7 +85,7 @@ impl Db {
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Db { pool, engine })
+        Ok(Db::new(pool, engine))
     }
 
     /// Connects to a database another process keeps up to date (the push hook): no migrations,
@@ -97,7 +102,16 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
-        Ok(Db { pool, engine })
+        Ok(Db::new(pool, engine))
+    }
+
+    fn new(pool: AnyPool, engine: Engine) -> Db {
+        Db {
+            pool,
+            engine,
+            writer: Default::default(),
+            links: Default::default(),
+        }
     }
 
     pub fn engine(&self) -> Engine {

@@ -7,24 +7,105 @@ use strata_lfs::Oid;
 
 use super::{now, Db, Engine};
 
+/// Links waiting for the next write turn (see [`Db::link_object`]).
+#[derive(Debug, Default)]
+pub(super) struct PendingLinks(std::sync::Mutex<Vec<PendingLink>>);
+
+#[derive(Debug)]
+struct PendingLink {
+    repo_id: i64,
+    oid: Oid,
+    size: u64,
+    done: tokio::sync::oneshot::Sender<Result<(), LinkError>>,
+}
+
+/// Why a link was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The dataset is gone (deleted since the URL was signed).
+    #[error("the dataset no longer exists")]
+    NoDataset,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
 impl Db {
-    /// Records that `oid` (of `size` bytes) is stored and linked to `repo_id`. Idempotent.
-    pub async fn link_object(&self, repo_id: i64, oid: &Oid, size: u64) -> Result<(), sqlx::Error> {
-        let oid = oid.to_string();
+    /// Records that `oid` (of `size` bytes) is stored and linked to `repo_id`; idempotent, and
+    /// durable when it returns. Concurrent calls are committed together: whoever gets the write
+    /// turn writes every link waiting by then in one transaction (group commit), so a push of
+    /// many small objects costs a few transactions, not one per object.
+    pub async fn link_object(&self, repo_id: i64, oid: &Oid, size: u64) -> Result<(), LinkError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.links
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PendingLink {
+                repo_id,
+                oid: *oid,
+                size,
+                done,
+            });
+        {
+            let _turn = self.writer.lock().await;
+            let batch =
+                std::mem::take(&mut *self.links.0.lock().unwrap_or_else(|e| e.into_inner()));
+            if !batch.is_empty() {
+                self.write_links(batch).await;
+            }
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err(LinkError::Db(sqlx::Error::PoolClosed)))
+    }
+
+    /// Writes `batch` in one transaction; if that fails, each link alone, so one link to a
+    /// deleted dataset fails only itself.
+    async fn write_links(&self, batch: Vec<PendingLink>) {
+        let rows: Vec<(i64, String, u64)> = batch
+            .iter()
+            .map(|l| (l.repo_id, l.oid.to_string(), l.size))
+            .collect();
+        if batch.len() > 1 && self.insert_links(&rows).await.is_ok() {
+            for l in batch {
+                let _ = l.done.send(Ok(()));
+            }
+            return;
+        }
+        for (l, row) in batch.into_iter().zip(rows) {
+            let result = self.insert_links(std::slice::from_ref(&row)).await;
+            let _ = l.done.send(result.map_err(|e| match &e {
+                sqlx::Error::Database(d)
+                    if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation =>
+                {
+                    LinkError::NoDataset
+                }
+                _ => LinkError::Db(e),
+            }));
+        }
+    }
+
+    /// One transaction inserting `rows` (`repo_id`, oid, size) into `objects` and
+    /// `repo_objects`; the rows travel as one JSON parameter per statement.
+    async fn insert_links(&self, rows: &[(i64, String, u64)]) -> Result<(), sqlx::Error> {
+        let list = serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let objects = match self.engine {
+            Engine::Sqlite => "INSERT INTO objects (oid, size, created_at) SELECT json_extract(value, '$[1]'), json_extract(value, '$[2]'), $2 FROM json_each($1) WHERE true ON CONFLICT (oid) DO NOTHING",
+            Engine::Postgres => "INSERT INTO objects (oid, size, created_at) SELECT e->>1, CAST(e->>2 AS BIGINT), $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO NOTHING",
+        };
+        let links = match self.engine {
+            Engine::Sqlite => "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true ON CONFLICT (repo_id, oid) DO NOTHING",
+            Engine::Postgres => "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT CAST(e->>0 AS BIGINT), e->>1, $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (repo_id, oid) DO NOTHING",
+        };
         let now = now();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO objects (oid, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (oid) DO NOTHING")
-            .bind(&oid)
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO repo_objects (repo_id, oid, created_at) VALUES ($1, $2, $3) ON CONFLICT (repo_id, oid) DO NOTHING")
-            .bind(repo_id)
-            .bind(&oid)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [objects, links] {
+            sqlx::query(sql)
+                .bind(&list)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await
     }
 

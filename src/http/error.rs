@@ -156,6 +156,7 @@ macro_rules! through_domain {
 
 through_domain!(
     sqlx::Error,
+    crate::db::LinkError,
     strata_lfs::StoreError,
     strata_metastore::Error,
     crate::auth::password::Busy

@@ -1,4 +1,5 @@
-//! The actions of a batch response: where a client uploads, downloads and verifies an object.
+//! The actions of a batch response: where a client uploads, downloads and (for buckets) verifies
+//! an object.
 //! The local backend gets strata-signed `/_transfer/…` URLs (HMAC over operation, dataset, oid,
 //! size and expiry); a bucket gets presigned URLs, so bytes never pass through strata.
 
@@ -21,7 +22,9 @@ pub struct Actions<'a> {
     storage: &'a Storage,
     /// `{ns}/{name}` of the dataset.
     path: String,
-    /// Staging scope of cloud uploads (the dataset's row id).
+    /// The dataset's row id, signed into every URL.
+    dataset: i64,
+    /// Staging scope of cloud uploads (the row id as text).
     scope: String,
     issued: i64,
     ttl: i64,
@@ -36,6 +39,7 @@ impl Storage {
         Actions {
             storage: self,
             path,
+            dataset: repo_id,
             scope: repo_id.to_string(),
             issued,
             ttl,
@@ -70,11 +74,15 @@ impl Actions<'_> {
         let sig = self.storage.0.signer.sign(&Grant {
             op,
             repo: &self.path,
+            dataset: self.dataset,
             oid: *oid,
             size,
             expires,
         });
-        format!("size={size}&exp={expires}&kid={}&sig={}", sig.kid, sig.sig)
+        format!(
+            "size={size}&ds={}&exp={expires}&kid={}&sig={}",
+            self.dataset, sig.kid, sig.sig
+        )
     }
 
     /// strata's own signed transfer URL for `oid`.
@@ -106,37 +114,40 @@ impl Actions<'_> {
         }
     }
 
-    /// Upload and verify actions for `oid`; the caller passed the write gate.
+    /// The upload action for `oid`, and a verify action where the upload needs confirming; the
+    /// caller passed the write gate. A local upload is checked against its oid and linked while
+    /// it streams, so it has nothing to verify (one request per object, not two); a bucket upload
+    /// is staged, and the signed verify call hashes it and moves it into place.
     pub async fn upload(&self, oid: &Oid, size: u64) -> Result<LfsActions> {
-        let verify_base = format!(
-            "{}/{}.git/info/lfs/verify?{}",
-            self.storage.0.public_url,
-            self.path,
-            self.signed_query(SignedOp::Verify, oid, size)
-        );
-        let (upload, verify_href) = match &self.storage.0.backend {
+        match &self.storage.0.backend {
             Backend::Local(_) => {
                 let href = self.transfer_href(SignedOp::Upload, oid, size);
                 let header = BTreeMap::from([(
                     "Content-Type".to_owned(),
                     "application/octet-stream".to_owned(),
                 )]);
-                (self.action(href, header), verify_base)
+                Ok(LfsActions {
+                    upload: Some(self.action(href, header)),
+                    verify: None,
+                    download: None,
+                })
             }
             Backend::Cloud(cloud) => {
                 let (signed, nonce) = cloud
                     .presign_upload(oid, &self.scope, self.grace_ttl())
                     .await?;
-                (
-                    self.action(signed.url, signed.headers),
-                    format!("{verify_base}&nonce={nonce}"),
-                )
+                let verify = format!(
+                    "{}/{}.git/info/lfs/verify?{}&nonce={nonce}",
+                    self.storage.0.public_url,
+                    self.path,
+                    self.signed_query(SignedOp::Verify, oid, size)
+                );
+                Ok(LfsActions {
+                    upload: Some(self.action(signed.url, signed.headers)),
+                    verify: Some(self.action(verify, BTreeMap::new())),
+                    download: None,
+                })
             }
-        };
-        Ok(LfsActions {
-            upload: Some(upload),
-            verify: Some(self.action(verify_href, BTreeMap::new())),
-            download: None,
-        })
+        }
     }
 }

@@ -84,8 +84,11 @@ impl LocalStore {
     }
 
     /// Streams `body` into the store as `oid`, refusing it unless it is exactly `size` bytes that
-    /// hash to `oid`. Memory use is one chunk of the body, whatever the object's size. Concurrent
-    /// uploads of one oid each write their own temporary file; the renames are atomic.
+    /// hash to `oid`. Memory use is one chunk of the body for a large object, at most
+    /// [`SMALL_OBJECT`] bytes for a small one (written in one blocking task: a push of many small
+    /// files is bound by thread hand-offs, not bytes). Concurrent uploads of one oid each write
+    /// their own temporary file; the renames are atomic. The file is synced before it is renamed
+    /// into place, so a crash never leaves a visible object with missing bytes.
     pub async fn put_verified<S, E>(&self, oid: &Oid, size: u64, body: S) -> Result<(), PutError>
     where
         S: Stream<Item = Result<Bytes, E>>,
@@ -94,13 +97,36 @@ impl LocalStore {
         let tmp_path = self
             .tmp
             .join(format!("{oid}.{}", uuid::Uuid::new_v4().simple()));
+        let dest = self.path_of(oid);
+        let mut verifier = Verifier::new(*oid, size);
+        let mut body = std::pin::pin!(body);
+        if size <= SMALL_OBJECT {
+            let mut bytes = Vec::with_capacity(size as usize);
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| PutError::Body(e.to_string()))?;
+                verifier.update(&chunk)?;
+                bytes.extend_from_slice(&chunk);
+            }
+            verifier.finish()?;
+            return tokio::task::spawn_blocking(move || {
+                let mut guard = TempGuard(Some(tmp_path.clone()));
+                let mut file = std::fs::File::create(&tmp_path)?;
+                io::Write::write_all(&mut file, &bytes)?;
+                file.sync_all()?;
+                drop(file);
+                rename_into_place(&tmp_path, &dest)?;
+                guard.0 = None;
+                Ok::<_, io::Error>(())
+            })
+            .await
+            .map_err(|e| StoreError::from(io::Error::other(e)))?
+            .map_err(|e| StoreError::from(e).into());
+        }
         let mut guard = TempGuard(Some(tmp_path.clone()));
         let file = tokio::fs::File::create(&tmp_path)
             .await
             .map_err(StoreError::from)?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
-        let mut verifier = Verifier::new(*oid, size);
-        let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| PutError::Body(e.to_string()))?;
             verifier.update(&chunk)?;
@@ -111,17 +137,29 @@ impl LocalStore {
         let file = out.into_inner();
         file.sync_all().await.map_err(StoreError::from)?;
         drop(file);
-        let dest = self.path_of(oid);
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(StoreError::from)?;
-        }
-        tokio::fs::rename(&tmp_path, &dest)
+        tokio::task::spawn_blocking(move || rename_into_place(&tmp_path, &dest))
             .await
+            .map_err(|e| StoreError::from(io::Error::other(e)))?
             .map_err(StoreError::from)?;
         guard.0 = None;
         Ok(())
+    }
+}
+
+/// Objects up to this size are buffered and written in one blocking task.
+pub const SMALL_OBJECT: u64 = 1024 * 1024;
+
+/// Renames `tmp` to `dest`, creating `dest`'s fan-out directory only when the rename says it is
+/// missing (it exists for all but the first object under it).
+fn rename_into_place(tmp: &Path, dest: &Path) -> io::Result<()> {
+    match std::fs::rename(tmp, dest) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(tmp, dest)
+        }
+        other => other,
     }
 }
 

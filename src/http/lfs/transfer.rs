@@ -19,12 +19,14 @@ use crate::storage::Read;
 #[derive(Debug, Deserialize)]
 pub struct Signed {
     size: u64,
+    /// The dataset's row id, signed: the URL works only for the dataset it was minted for.
+    ds: i64,
     exp: i64,
     kid: String,
     sig: String,
 }
 
-/// Checks the URL's signature for `op` and returns the oid and size it grants.
+/// Checks the URL's signature for `op` and returns the oid, size and dataset id it grants.
 fn check(
     state: &AppState,
     op: SignedOp,
@@ -32,7 +34,7 @@ fn check(
     repo: &str,
     oid: &str,
     q: Result<Query<Signed>, QueryRejection>,
-) -> ApiResult<(Oid, u64)> {
+) -> ApiResult<(Oid, u64, i64)> {
     let Query(q) = q.map_err(|_| ApiError::forbidden("missing or malformed signature"))?;
     let oid: Oid = oid
         .parse()
@@ -44,6 +46,7 @@ fn check(
             &Grant {
                 op,
                 repo: &path,
+                dataset: q.ds,
                 oid,
                 size: q.size,
                 expires: q.exp,
@@ -59,7 +62,7 @@ fn check(
                 ApiError::forbidden("the signature does not match this URL")
             }
         })?;
-    Ok((oid, q.size))
+    Ok((oid, q.size, q.ds))
 }
 
 pub async fn upload(
@@ -69,7 +72,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let (oid, size) = check(&state, SignedOp::Upload, &ns, &repo, &oid, query)?;
+    let (oid, size, dataset) = check(&state, SignedOp::Upload, &ns, &repo, &oid, query)?;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -81,17 +84,14 @@ pub async fn upload(
             )));
         }
     }
-    let repo = state
-        .db
-        .repo_by_path(&ns, &repo)
-        .await?
-        .ok_or_else(|| ApiError::not_found("dataset not found"))?;
     state
         .storage
         .receive(&oid, size, body.into_data_stream())
         .await?;
-    state.db.link_object(repo.id, &oid, size).await?;
-    tracing::info!(%oid, size, repo = %repo.path(), "object stored");
+    // A dataset deleted since the URL was signed refuses the link (404); the stored bytes stay
+    // unreadable, as nothing links them.
+    state.db.link_object(dataset, &oid, size).await?;
+    tracing::info!(%oid, size, repo = %format!("{ns}/{repo}"), "object stored");
     Ok(StatusCode::OK)
 }
 
@@ -101,18 +101,17 @@ pub async fn download(
     query: Result<Query<Signed>, QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (oid, _) = check(&state, SignedOp::Download, &ns, &repo, &oid, query)?;
-    // The signature was minted by the read gate; the link must still hold (a dataset deleted and
-    // made again under the same name does not inherit the old one's objects).
-    let gone = || ApiError::not_found("object not found in this dataset");
-    let repo = state.db.repo_by_path(&ns, &repo).await?.ok_or_else(gone)?;
+    let (oid, _, dataset) = check(&state, SignedOp::Download, &ns, &repo, &oid, query)?;
+    // The signature was minted by the read gate; the link must still hold (the URL names the
+    // dataset's row id, so one deleted and made again under the same name does not inherit the
+    // old one's objects).
     if !state
         .db
-        .linked_objects(repo.id, &[oid])
+        .linked_objects(dataset, &[oid])
         .await?
         .contains_key(&oid)
     {
-        return Err(gone());
+        return Err(ApiError::not_found("object not found in this dataset"));
     }
     serve_object(&state, &oid, &headers, None).await
 }

@@ -21,6 +21,7 @@ use crate::storage::Confirmed;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct VerifyQuery {
+    ds: Option<i64>,
     exp: Option<i64>,
     kid: Option<String>,
     sig: Option<String>,
@@ -48,13 +49,14 @@ pub async fn verify(
     // The verify href carries a signature over (verify, repo, oid, size); callers without it need
     // verify permission of their own.
     let path = format!("{ns}/{name}");
-    let signed_ok = match (q.exp, &q.kid, &q.sig) {
-        (Some(expires), Some(kid), Some(sig)) => state
+    let signed_ok = match (q.ds, q.exp, &q.kid, &q.sig) {
+        (Some(dataset), Some(expires), Some(kid), Some(sig)) => state
             .storage
             .check_signature(
                 &Grant {
                     op: SignedOp::Verify,
                     repo: &path,
+                    dataset,
                     oid,
                     size,
                     expires,
@@ -66,10 +68,12 @@ pub async fn verify(
         _ => false,
     };
     let repo = if signed_ok {
+        // The signature names the dataset's row id: not one made again under the same name.
         state
             .db
             .repo_by_path(&ns, name)
             .await?
+            .filter(|r| Some(r.id) == q.ds)
             .ok_or_else(|| ApiError::not_found("repository not found"))?
     } else {
         let repo = gate::open(&state, &who, &ns, name, Action::Verify, Reach::Objects).await?;

@@ -17,10 +17,9 @@ async fn hostile_uploads_store_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    let verify_href = v["objects"][0]["actions"]["verify"]["href"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The PUT itself checks and links: the local backend sends no verify action.
+    assert!(v["objects"][0]["actions"]["verify"].is_null(), "{v}");
+    let verify_href = format!("{}/verify", server.lfs_url("alice/r"));
 
     // Wrong content of the right size.
     let mut wrong = data.clone();
@@ -78,7 +77,7 @@ async fn hostile_uploads_store_nothing() {
     assert_eq!(server.temp_files(), 0);
     let verify = lfs_post(
         &verify_href,
-        None,
+        Some(&alice),
         &json!({"oid": oid.to_string(), "size": data.len()}),
     )
     .await;
@@ -128,6 +127,7 @@ async fn signed_urls_refuse_tampering_and_expiry() {
         href.replace(&oid.to_string(), &other_oid),
         href.replace("kid=", "kid=x"),
         href.replace("exp=", "exp=9"),
+        href.replace("ds=", "ds=9"),
         href.split('?').next().unwrap().to_owned(),
         href.replace(&oid.to_string(), "..%2F..%2Fkeys%2Fjwt-rs256.pem"),
     ];
@@ -151,15 +151,23 @@ async fn signed_urls_refuse_tampering_and_expiry() {
             &server.dir.path().join("data/keys/url-signing.key"),
         )
         .unwrap();
+        let ds: i64 = href
+            .split("ds=")
+            .nth(1)
+            .and_then(|v| v.split('&').next())
+            .unwrap()
+            .parse()
+            .unwrap();
         let sig = signer.sign(&Grant {
             op: SignedOp::Download,
             repo: "alice/r",
+            dataset: ds,
             oid,
             size: data.len() as u64,
             expires: exp,
         });
         format!(
-            "{}/_transfer/alice/r/{oid}?size={}&exp={exp}&kid={}&sig={}",
+            "{}/_transfer/alice/r/{oid}?size={}&ds={ds}&exp={exp}&kid={}&sig={}",
             server.url,
             data.len(),
             sig.kid,
@@ -191,14 +199,8 @@ async fn knowing_an_oid_is_not_enough() {
         body(lfs_post(&server.batch_url("mallory/loot"), Some(&mallory), &req).await).await;
     let actions = &v["objects"][0]["actions"];
     assert!(actions["upload"]["href"].is_string(), "{v}");
-    // Verifying without uploading does not link it either, signed or not.
+    // Verifying without uploading does not link it either.
     let verify = json!({"oid": oid.to_string(), "size": data.len()});
-    assert_eq!(
-        lfs_post(actions["verify"]["href"].as_str().unwrap(), None, &verify)
-            .await
-            .status(),
-        404
-    );
     assert_eq!(
         lfs_post(
             &format!("{}/verify", server.lfs_url("mallory/loot")),
@@ -273,4 +275,43 @@ async fn concurrent_uploads_of_one_oid() {
         .unwrap();
     assert!(got.as_ref() == &data[..], "stored bytes differ");
     assert_eq!(server.temp_files(), 0);
+}
+
+#[tokio::test]
+async fn signed_urls_die_with_their_dataset() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let repo = server.repo("alice/r", Visibility::Private).await;
+    let data = b"first life".to_vec();
+    let oid = upload(&server, "alice/r", &alice, &data).await;
+    let get = download_href(&server, "alice/r", Some(&alice), &oid, data.len()).await["actions"]
+        ["download"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let later = b"uploaded after the dataset was made again".to_vec();
+    let later_oid = Oid::of(&later);
+    let req = json!({"operation": "upload", "objects": [{"oid": later_oid.to_string(), "size": later.len()}]});
+    let (_, _, v) = body(lfs_post(&server.batch_url("alice/r"), Some(&alice), &req).await).await;
+    let put = v["objects"][0]["actions"]["upload"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The dataset is deleted and another made under the same name.
+    strata::datasets::delete(&server.state, &repo)
+        .await
+        .unwrap();
+    server.repo("alice/r", Visibility::Private).await;
+
+    // Neither URL works for the new dataset: no read of the old bytes, no link into it.
+    let (status, headers, v) = body(client().get(&get).send().await.unwrap()).await;
+    assert_error_body(status, &headers, &v, 404);
+    let (status, headers, v) =
+        body(client().put(&put).body(later.clone()).send().await.unwrap()).await;
+    assert_error_body(status, &headers, &v, 404);
+    for (oid, len) in [(oid, data.len()), (later_oid, later.len())] {
+        let obj = download_href(&server, "alice/r", Some(&alice), &oid, len).await;
+        assert_eq!(obj["error"]["code"], 404, "{obj}");
+    }
 }
