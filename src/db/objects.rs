@@ -124,20 +124,24 @@ impl Db {
         if oids.is_empty() {
             return Ok(found);
         }
-        // The oids travel as one JSON array parameter: no bind-parameter limit, one statement.
+        // The oids travel as one JSON array parameter (no bind-parameter limit, one statement)
+        // and the answer comes back as one JSON array: one row, however many objects (sqlx hands
+        // SQLite rows over one by one between threads).
         let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let sql = match self.engine {
-            Engine::Sqlite => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT value FROM json_each($2))",
-            Engine::Postgres => "SELECT o.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
+            Engine::Sqlite => "SELECT json_group_array(json_array(o.oid, o.size)) FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT value FROM json_each($2))",
+            Engine::Postgres => "SELECT COALESCE(CAST(json_agg(json_build_array(o.oid, o.size)) AS TEXT), '[]') FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
         };
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        let (rows,): (String,) = sqlx::query_as(sql)
             .bind(repo_id)
             .bind(list)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
+        let rows: Vec<(String, u64)> =
+            serde_json::from_str(&rows).map_err(|e| sqlx::Error::Decode(e.into()))?;
         for (oid, size) in rows {
             if let Ok(oid) = oid.parse() {
-                found.insert(oid, size as u64);
+                found.insert(oid, size);
             }
         }
         Ok(found)
