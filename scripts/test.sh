@@ -60,8 +60,9 @@ else
 fi
 
 echo "== tests against SQLite"
-# pg_only_*: tests that compare with PostgreSQL run in the next phase.
-cargo test --workspace --locked -- --skip pg_only
+# pg_only_*: tests that compare with PostgreSQL run in the next phase. The Chromium tests save
+# the README's screenshots into docs/screenshots.
+STRATA_SCREENSHOTS=$PWD/docs/screenshots cargo test --workspace --locked -- --skip pg_only
 
 echo "== integration tests against PostgreSQL"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

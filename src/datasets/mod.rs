@@ -63,6 +63,103 @@ pub async fn delete(state: &AppState, repo: &Repo) -> Result<()> {
     }
 }
 
+/// What a new dataset starts with.
+pub struct NewDataset {
+    pub namespace: String,
+    pub name: String,
+    pub visibility: Visibility,
+    /// The first revision's datapackage (default: `{"name": <name>, "resources": []}`).
+    pub datapackage: Option<serde_json::Value>,
+    pub message: Option<String>,
+}
+
+/// Creates a dataset for `who` (REST and pages): in their own namespace, or an organisation's
+/// they belong to (admins anywhere), if their role creates datasets and their token's scopes
+/// administer the new path; with a first revision. A failure leaves nothing behind.
+pub async fn create_as(
+    state: &AppState,
+    who: &Principal,
+    new: NewDataset,
+) -> Result<(Repo, strata_metastore::Revision, strata_metastore::Package)> {
+    use crate::auth::{Action, On, Role};
+    let Principal::User { user, scopes, .. } = who else {
+        return Err(if who.is_anonymous() {
+            Error::unauthorized("authentication required")
+        } else {
+            Error::forbidden("datasets are created with a personal access token")
+        });
+    };
+    let ns = new.namespace.as_str();
+    crate::names::check_namespace(ns).map_err(|e| Error::unprocessable(e.to_string()))?;
+    crate::names::check("dataset name", &new.name)
+        .map_err(|e| Error::unprocessable(e.to_string()))?;
+    let path = format!("{ns}/{}", new.name);
+    if !Role::of(user).can_create_datasets() {
+        return Err(Error::forbidden("your role may not create datasets"));
+    }
+    let own = user.username.eq_ignore_ascii_case(ns);
+    let org = state.db.org_by_name(ns).await?;
+    let in_org = match &org {
+        Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
+        None => false,
+    };
+    if !(user.admin() || own || in_org) || !scopes.allows(&path, On::Dataset, Action::Admin) {
+        return Err(Error::forbidden(format!(
+            "you may not create datasets in {ns}"
+        )));
+    }
+    let package_json = new
+        .datapackage
+        .unwrap_or_else(|| serde_json::json!({"name": new.name, "resources": []}));
+    let package = strata_metastore::Package::from_json(package_json)?;
+    if !package.resources.is_empty() {
+        // Nothing can be linked to a dataset that does not exist yet.
+        return Err(Error::unprocessable(
+            "a new dataset starts without resources: upload their objects to it, then add them",
+        ));
+    }
+    // The namespace's user owns the dataset; in an organisation, whoever creates it. The
+    // namespace is spelled as its user or organisation spells it.
+    let (owner, namespace) = match (state.db.user_by_name(ns).await?, &org) {
+        (Some(owner), _) => {
+            let ns = owner.username.clone();
+            (owner, ns)
+        }
+        (None, Some(org)) if in_org || user.admin() => (user.clone(), org.name.clone()),
+        _ => return Err(Error::unprocessable(format!("no namespace {ns}"))),
+    };
+    let repo = create(state, &namespace, &new.name, owner.id, new.visibility)
+        .await
+        .map_err(|e| match e {
+            CreateError::Exists => Error::conflict(format!("dataset {path} exists already")),
+            CreateError::Db(e) => e.into(),
+            CreateError::Git(e) => e,
+        })?;
+    let (n, m) = (repo.namespace.clone(), repo.name.clone());
+    let meta_author = author(who);
+    let message = new.message.unwrap_or_else(|| "Create dataset".into());
+    let url = lfs_url(state, &repo);
+    let written = git(state, move |ms| {
+        let id = DatasetId { ns: &n, name: &m };
+        let meta = strata_metastore::WriteMeta {
+            branch: strata_metastore::DEFAULT_BRANCH,
+            parent: None,
+            author: &meta_author,
+            message: &message,
+        };
+        ms.update(id, &meta, &package, Some(&url))?;
+        ms.fetch(id, None)
+    })
+    .await;
+    match written {
+        Ok((revision, package)) => Ok((repo, revision, package)),
+        Err(e) => {
+            let _ = delete(state, &repo).await;
+            Err(e)
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     #[error("exists already")]

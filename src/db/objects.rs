@@ -124,6 +124,16 @@ impl Db {
         if oids.is_empty() {
             return Ok(found);
         }
+        if let [oid] = oids {
+            // One object (a transfer, a raw read): the plain indexed lookup.
+            let size: Option<i64> = sqlx::query_scalar("SELECT o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid WHERE r.repo_id = $1 AND r.oid = $2")
+                .bind(repo_id)
+                .bind(oid.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+            found.extend(size.map(|s| (*oid, s as u64)));
+            return Ok(found);
+        }
         // The oids travel as one JSON array parameter (no bind-parameter limit, one statement)
         // and the answer comes back as one JSON array: one row, however many objects (sqlx hands
         // SQLite rows over one by one between threads).

@@ -79,6 +79,17 @@ impl Db {
         .await
     }
 
+    /// Names of the organisations `user_id` belongs to, by name.
+    pub async fn orgs_of(&self, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT o.name FROM org_members m JOIN orgs o ON o.id = m.org_id
+             WHERE m.user_id = $1 ORDER BY o.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     pub async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)

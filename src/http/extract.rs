@@ -102,8 +102,13 @@ async fn from_session(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
             ));
         }
     }
+    session_principal(&session)
+}
+
+/// The principal of a browser session: its user, with all their rights.
+pub fn session_principal(session: &SessionRow) -> Result<Principal, ApiError> {
     Ok(Principal::User {
-        user: session.user,
+        user: session.user.clone(),
         scopes: Scopes::parse("*").map_err(ApiError::internal)?,
         family: None,
     })

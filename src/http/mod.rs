@@ -5,6 +5,7 @@
 //! `crate::storage`, `crate::db`) and render; they decide nothing about permissions themselves.
 
 pub mod api;
+pub mod assets;
 pub mod ctx;
 pub mod error;
 pub mod extract;

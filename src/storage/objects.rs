@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use strata_lfs::storage::{ObjectRead, PutError};
+use strata_lfs::storage::{ObjectRead, Opened, PutError};
 use strata_lfs::Oid;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -100,7 +100,7 @@ impl Storage {
         }
         match &self.0.backend {
             Backend::Local(store) => {
-                let Some((mut file, len)) = store.open_read(oid).await? else {
+                let Some((opened, len)) = store.open_read(oid).await? else {
                     return Ok(None);
                 };
                 let (start, count, partial) = match range.map(|r| parse_range(r, len)) {
@@ -108,12 +108,20 @@ impl Storage {
                     Some(RangeSpec::Unsatisfiable) => return Ok(Some(Read::Unsatisfiable { len })),
                     Some(RangeSpec::Bytes(first, last)) => (first, last - first + 1, true),
                 };
-                if start > 0 {
-                    file.seek(std::io::SeekFrom::Start(start))
-                        .await
-                        .map_err(Error::internal)?;
-                }
-                let body = ReaderStream::with_capacity(file.take(count), 256 * 1024).boxed();
+                let body = match opened {
+                    Opened::Small(bytes) => {
+                        let part = bytes.slice(start as usize..(start + count) as usize);
+                        futures_util::stream::once(async move { Ok(part) }).boxed()
+                    }
+                    Opened::File(mut file) => {
+                        if start > 0 {
+                            file.seek(std::io::SeekFrom::Start(start))
+                                .await
+                                .map_err(Error::internal)?;
+                        }
+                        ReaderStream::with_capacity(file.take(count), 256 * 1024).boxed()
+                    }
+                };
                 Ok(Some(Read::Found {
                     object: ObjectRead {
                         len,

@@ -195,3 +195,298 @@ async fn a_person_in_chromium() {
     assert!(text(&c).await.contains("Password changed"));
     c.close().await.unwrap();
 }
+
+/// Saves a screenshot of the page for the README when `STRATA_SCREENSHOTS` names a directory.
+async fn screenshot(c: &fantoccini::Client, name: &str) {
+    if let Some(dir) = std::env::var_os("STRATA_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsing_a_dataset_in_chromium() {
+    let server = TestServer::start_with(Backend::Local, |c| {
+        c.signup = strata::config::Signup::Open;
+    })
+    .await;
+    let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
+    let profile = server.dir.path().join("chromium-profile");
+    let c = browser(&driver, &profile).await;
+    c.set_window_size(1200, 900).await.unwrap();
+
+    // Erin signs up; a dataset with hostile text in its title, commit message and cells.
+    c.goto(&format!("{}/signup", server.url)).await.unwrap();
+    let password = "a long enough passphrase";
+    fill(&c, "username", "erin").await;
+    fill(&c, "email", "erin@example.com").await;
+    fill(&c, "password", password).await;
+    fill(&c, "password2", password).await;
+    click(&c, "form[action=\"/signup\"] button").await;
+    // The home page's form makes a dataset (through the REST API's domain function); a bad
+    // name is refused where it was typed, the form kept.
+    assert!(text(&c).await.contains("Signed in as erin"));
+    c.goto(&server.url).await.unwrap();
+    fill(&c, "name", "bad name<script>").await;
+    click(&c, "form[action=\"/datasets\"] button").await;
+    let page = text(&c).await;
+    assert!(page.contains("dataset name"), "{page}");
+    let kept = c
+        .find(Locator::Css(
+            "form[action=\"/datasets\"] input[name=\"name\"]",
+        ))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("bad name<script>"));
+    fill(&c, "name", "notes").await;
+    click(&c, "form[action=\"/datasets\"] button").await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/datasets/erin/notes"));
+    assert!(text(&c).await.contains("datapackage.json"));
+    assert!(server
+        .state
+        .db
+        .repo_by_path("erin", "notes")
+        .await
+        .unwrap()
+        .is_some());
+
+    let token = strata::admin::create_token(&server.state, "erin", "seed", "*", None)
+        .await
+        .unwrap();
+    let api = format!("{}/api/v1/datasets", server.url);
+    let made = client()
+        .post(&api)
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"namespace": "erin", "name": "survey", "datapackage": {
+            "name": "survey", "title": "<script>alert(1)</script> survey", "resources": []}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let head: serde_json::Value = made.json().await.unwrap();
+    let parent = head["revision"]["id"].as_str().unwrap().to_owned();
+    let csv =
+        "id,name,note\n1,ada,\"<script>alert(2)</script>\"\n2,grace,\"hopper, rear admiral\"\n";
+    let body = [
+        serde_json::json!({"key": "header", "value": {"summary": "<b>add</b> people", "parent": parent}}),
+        serde_json::json!({"key": "file", "value": {"path": "data/people.csv", "content": csv}}),
+        serde_json::json!({"key": "file", "value": {"path": "data/raw/notes.txt", "content": "hello"}}),
+    ]
+    .iter()
+    .map(|l| l.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let committed = client()
+        .post(format!("{api}/erin/survey/commit"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        committed.status(),
+        200,
+        "{}",
+        committed.text().await.unwrap()
+    );
+
+    // Home lists it; its page shows the title as text, the folder, the clone URL.
+    c.goto(&server.url).await.unwrap();
+    assert!(text(&c).await.contains("erin/survey"));
+    screenshot(&c, "home").await;
+    click(&c, "a[href=\"/datasets/erin/survey\"]").await;
+    let page = text(&c).await;
+    assert!(page.contains("<script>alert(1)</script> survey"), "{page}");
+    assert!(
+        page.contains("data/") && page.contains("<b>add</b> people"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("git clone {}/erin/survey.git", server.url)));
+    screenshot(&c, "dataset").await;
+    let scripts = c
+        .execute("return document.querySelectorAll('script').length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(scripts, 1, "only strata's own module script is on the page");
+
+    // Into the folder, then the CSV: its first rows as a table, the hostile cell as text.
+    click(&c, "a[href^=\"/datasets/erin/survey?path=data\"]").await;
+    let page = text(&c).await;
+    assert!(
+        page.contains("raw/") && page.contains("people.csv"),
+        "{page}"
+    );
+    click(
+        &c,
+        "a[href=\"/datasets/erin/survey/files/data/people.csv\"]",
+    )
+    .await;
+    let cells: Vec<String> = {
+        let mut out = Vec::new();
+        for cell in c.find_all(Locator::Css("#preview td")).await.unwrap() {
+            out.push(cell.text().await.unwrap());
+        }
+        out
+    };
+    assert_eq!(
+        cells,
+        [
+            "1",
+            "ada",
+            "<script>alert(2)</script>",
+            "2",
+            "grace",
+            "hopper, rear admiral"
+        ]
+    );
+    screenshot(&c, "file").await;
+    let scripts = c
+        .execute("return document.querySelectorAll('script').length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(scripts, 1);
+    // The download link serves the bytes to the session.
+    let href = c
+        .find(Locator::Css("a[download]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(href, "/api/v1/datasets/erin/survey/raw/data/people.csv");
+
+    // History: both revisions, the message as text; the older one has no data folder.
+    c.goto(&format!("{}/datasets/erin/survey/history", server.url))
+        .await
+        .unwrap();
+    let page = text(&c).await;
+    assert!(page.contains("<b>add</b> people"), "{page}");
+    screenshot(&c, "history").await;
+    let links = c.find_all(Locator::Css("#revisions a")).await.unwrap();
+    assert_eq!(links.len(), 2);
+    links[1].clone().click().await.unwrap();
+    let mut page = text(&c).await;
+    for _ in 0..100 {
+        if page.contains("Revision") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = text(&c).await;
+    }
+    assert!(
+        page.contains("Revision") && !page.contains("data/"),
+        "{page}"
+    );
+
+    // The history of one file only.
+    c.goto(&format!(
+        "{}/datasets/erin/survey/history?path=data/raw",
+        server.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        c.find_all(Locator::Css("#revisions a"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    c.close().await.unwrap();
+
+    // Strangers: signed out, sent to sign in and back; a missing file or revision is a page
+    // with the error, not a JSON body.
+    let anon = client()
+        .get(format!("{}/datasets/erin/survey", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 303);
+    assert_eq!(
+        anon.headers()["location"],
+        "/login?next=%2Fdatasets%2Ferin%2Fsurvey"
+    );
+}
+
+#[tokio::test]
+async fn pages_share_one_policy_and_hashed_assets() {
+    let server = TestServer::start().await;
+    let home = client().get(&server.url).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let csp = home.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let html = home.text().await.unwrap();
+    assert!(
+        !html.contains("<style") && !html.contains("style=\""),
+        "no inline style"
+    );
+    let css = html
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
+        .unwrap()
+        .to_owned();
+    assert!(css.starts_with("/static/strata.") && css.len() > "/static/strata..css".len());
+    let asset = client()
+        .get(format!("{}{css}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), 200);
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert!(asset.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    // Only the current hashed names exist.
+    for stale in [
+        "/static/strata.css",
+        "/static/strata.0000.css",
+        "/static/..%2FCargo.toml",
+    ] {
+        let r = client()
+            .get(format!("{}{stale}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{stale}");
+    }
+    // Every page carries the same policy, error pages too.
+    for path in ["/login", "/signup"] {
+        let r = client()
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()
+                .get("content-security-policy")
+                .map(|v| v.to_str().unwrap()),
+            Some(csp.as_str()),
+            "{path}"
+        );
+    }
+}

@@ -36,7 +36,7 @@ async fn the_landing_page_offers_a_way_in() {
         .await
         .unwrap();
     assert!(
-        html.contains("Signed in as <strong>alice</strong>"),
+        html.contains("Sign out <span class=\"muted\">(alice)</span>") && html.contains("id=\"q\""),
         "{html}"
     );
 }

@@ -71,16 +71,28 @@ impl LocalStore {
         }
     }
 
-    /// Opens `oid` for reading, with its length.
-    pub async fn open_read(&self, oid: &Oid) -> Result<Option<(tokio::fs::File, u64)>, StoreError> {
-        match tokio::fs::File::open(self.path_of(oid)).await {
-            Ok(f) => {
-                let len = f.metadata().await?.len();
-                Ok(Some((f, len)))
+    /// Opens `oid` for reading, with its length. An object of at most [`SMALL_READ`] bytes
+    /// comes back read, in one blocking task (a clone of many small files is bound by thread
+    /// hand-offs, not bytes); a larger one as an open file to stream.
+    pub async fn open_read(&self, oid: &Oid) -> Result<Option<(Opened, u64)>, StoreError> {
+        let path = self.path_of(oid);
+        let opened = tokio::task::spawn_blocking(move || {
+            let mut file = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let len = file.metadata()?.len();
+            if len > SMALL_READ {
+                return Ok(Some((Opened::File(tokio::fs::File::from_std(file)), len)));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+            let mut bytes = Vec::with_capacity(len as usize);
+            io::Read::read_to_end(&mut file, &mut bytes)?;
+            Ok(Some((Opened::Small(Bytes::from(bytes)), len)))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(opened)
     }
 
     /// Streams `body` into the store as `oid`, refusing it unless it is exactly `size` bytes that
@@ -145,6 +157,18 @@ impl LocalStore {
         Ok(())
     }
 }
+
+/// What [`LocalStore::open_read`] found.
+#[derive(Debug)]
+pub enum Opened {
+    /// A small object, read whole.
+    Small(Bytes),
+    /// A larger one, to stream.
+    File(tokio::fs::File),
+}
+
+/// Objects up to this size are read whole, in one blocking task.
+pub const SMALL_READ: u64 = 64 * 1024;
 
 /// Objects up to this size are buffered and written in one blocking task.
 pub const SMALL_OBJECT: u64 = 1024 * 1024;

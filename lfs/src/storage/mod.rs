@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::oid::Oid;
 
 pub use cloud::{CloudSigner, CloudStore};
-pub use local::LocalStore;
+pub use local::{LocalStore, Opened};
 
 /// The bytes of a stored object (or of a range of it), as a stream of chunks.
 pub type ByteStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, io::Error>>;

@@ -2,6 +2,7 @@
 //! or URI is shown an error page, never redirected to), asks the signed-in user for consent, and
 //! redirects back with a one-time code bound to the client, the URI and the PKCE challenge.
 
+use askama::Template;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +13,7 @@ use super::{random_secret, sha256_hex, CODE_TTL};
 use crate::auth::{session, Scopes};
 use crate::db::OauthClient;
 use crate::http::error::ApiResult;
-use crate::http::pages::{esc, page, read_form, see_other};
+use crate::http::pages::{self, read_form, see_other, Chrome};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -48,11 +49,24 @@ struct Checked {
 }
 
 fn error_page(message: &str) -> Response {
-    page(
+    pages::error_page(
         StatusCode::BAD_REQUEST,
-        "Authorization failed",
-        &format!("<p class=\"error\" role=\"alert\">{}</p>", esc(message)),
+        Chrome::new("Authorization failed", None, ""),
+        message,
     )
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct Consent<'a> {
+    chrome: Chrome,
+    client: &'a str,
+    client_id: &'a str,
+    redirect_uri: &'a str,
+    scope: &'a str,
+    scopes: Vec<&'a str>,
+    /// Hidden fields carried through: `state`, PKCE, `nonce`.
+    extra: Vec<(&'static str, &'a str)>,
 }
 
 /// Redirects to the client with `params` (and the request's `state`).
@@ -146,45 +160,25 @@ pub async fn show(
         let target = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
         return Ok(see_other(&format!("/login?{target}"), &[]));
     };
-    let hidden = |name: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|v| {
-                format!(
-                    "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                    esc(v)
-                )
-            })
-            .unwrap_or_default()
+    let extra = [
+        ("state", &req.state),
+        ("code_challenge", &req.code_challenge),
+        ("code_challenge_method", &req.code_challenge_method),
+        ("nonce", &req.nonce),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+    .collect();
+    let consent = Consent {
+        chrome: Chrome::new("Authorize an application", Some(&s), ""),
+        client: &checked.client.name,
+        client_id: &checked.client.client_id,
+        redirect_uri: &checked.redirect_uri,
+        scope: &checked.scope,
+        scopes: checked.scope.split_whitespace().collect(),
+        extra,
     };
-    let scopes: String = checked
-        .scope
-        .split_whitespace()
-        .map(|s| format!("<li><code>{}</code></li>", esc(s)))
-        .collect();
-    let body = format!(
-        "<p><strong>{client}</strong> asks to act as <strong>{user}</strong> with:</p><ul>{scopes}</ul>\
-         <p>It will be sent back to <code>{uri}</code>.</p>\
-         <form method=\"post\" action=\"/oauth/authorize\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <input type=\"hidden\" name=\"response_type\" value=\"code\">\
-         <input type=\"hidden\" name=\"client_id\" value=\"{client_id}\">\
-         <input type=\"hidden\" name=\"redirect_uri\" value=\"{uri}\">\
-         <input type=\"hidden\" name=\"scope\" value=\"{scope}\">{st}{cc}{ccm}{nonce}\
-         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-        client = esc(&checked.client.name),
-        user = esc(&s.user.username),
-        uri = esc(&checked.redirect_uri),
-        csrf = s.csrf,
-        client_id = esc(&checked.client.client_id),
-        scope = esc(&checked.scope),
-        st = hidden("state", &req.state),
-        cc = hidden("code_challenge", &req.code_challenge),
-        ccm = hidden("code_challenge_method", &req.code_challenge_method),
-        nonce = hidden("nonce", &req.nonce),
-    );
-    Ok(page(StatusCode::OK, "Authorize an application", &body))
+    Ok(pages::render(StatusCode::OK, &consent))
 }
 
 /// `POST /oauth/authorize`: the user's answer.

@@ -1,56 +1,155 @@
 //! `GET /`: the landing page. Signed out: what strata is and a way in. Signed in: the datasets
-//! the user may see (the same query as `GET /api/v1/datasets`) and where to go next.
+//! the user may see (the same query as `GET /api/v1/datasets`, `?q=` filters by name) and a form
+//! that creates a dataset through the same domain function as `POST /api/v1/datasets`.
 
-use axum::extract::State;
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use serde::Deserialize;
 
-use super::{esc, page};
-use crate::http::error::ApiResult;
+use super::{read_form, render, see_other, Chrome};
+use crate::auth::session;
+use crate::datasets::{create_as, NewDataset};
+use crate::db::{SessionRow, Visibility};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::session_principal;
 use crate::state::AppState;
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let base = &state.settings.public_url;
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing {
+    chrome: Chrome,
+    base: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home {
+    chrome: Chrome,
+    base: String,
+    q: String,
+    datasets: Vec<Row>,
+    /// Where the signed-in user may create datasets: their own namespace and their
+    /// organisations.
+    namespaces: Vec<String>,
+    /// The create form as sent, `(namespace, name)`, when it is shown again with an error.
+    form: (String, String),
+}
+
+struct Row {
+    path: String,
+    visibility: &'static str,
+}
+
+#[derive(Deserialize, Default)]
+pub struct HomeQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Query(query): Query<HomeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let base = state.settings.public_url.clone();
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
-        let body = format!(
-            "<p>Versioned datasets: a Frictionless datapackage and Git LFS files, with revisions, \
-             tags and diffs, served to <code>git</code>, <code>git lfs</code> and a REST API.</p>\
-             <p><a href=\"/login\">Sign in</a> · <a href=\"/signup\">Create an account</a></p>\
-             <p>Clone a dataset with <code>git clone {url}/&lt;namespace&gt;/&lt;name&gt;.git</code>; \
-             the API is described at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>",
-            url = esc(base)
-        );
-        return Ok(page(StatusCode::OK, "strata", &body));
+        let chrome = Chrome::new("strata", None, "");
+        return Ok(render(StatusCode::OK, &Landing { chrome, base }));
     };
-    let rows = state.db.visible_repos(Some(&s.user), 0, 200, None).await?;
-    let list = if rows.is_empty() {
-        "<p>No datasets yet. Create one with <code>POST /api/v1/datasets</code> or \
-         <code>strata admin create-repo</code>, then push to it.</p>"
-            .to_owned()
-    } else {
-        let items: String = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "<tr><td>{path}</td><td>{vis}</td><td><code>git clone {url}/{path}.git</code></td></tr>",
-                    path = esc(&r.path()),
-                    vis = esc(r.visibility.as_str()),
-                    url = esc(base),
-                )
-            })
-            .collect();
-        format!(
-            "<table><thead><tr><th>dataset</th><th>visibility</th><th>clone</th></tr></thead>\
-             <tbody>{items}</tbody></table>"
-        )
+    let q = query.q.trim().to_owned();
+    home(&state, &s, StatusCode::OK, q, None, Default::default()).await
+}
+
+/// The signed-in home page; `error` and `form` show a refused create form again.
+async fn home(
+    state: &AppState,
+    s: &SessionRow,
+    status: StatusCode,
+    q: String,
+    error: Option<&str>,
+    form: (String, String),
+) -> ApiResult<Response> {
+    let filter = (!q.is_empty()).then_some(q.as_str());
+    let datasets = state
+        .db
+        .visible_repos(Some(&s.user), 0, 200, filter)
+        .await?
+        .iter()
+        .map(|r| Row {
+            path: r.path(),
+            visibility: r.visibility.as_str(),
+        })
+        .collect();
+    let mut namespaces = vec![s.user.username.clone()];
+    namespaces.extend(state.db.orgs_of(s.user.id).await?);
+    let mut chrome = Chrome::new("Datasets", Some(s), "datasets");
+    if let Some(error) = error {
+        chrome = chrome.error(error);
+    }
+    Ok(render(
+        status,
+        &Home {
+            chrome,
+            base: state.settings.public_url.clone(),
+            q,
+            datasets,
+            namespaces,
+            form,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    namespace: String,
+    name: String,
+    visibility: String,
+}
+
+/// `POST /datasets`: the create form, through the same domain function as the REST API.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
+        return Ok(see_other("/login", &[]));
     };
-    let body = format!(
-        "<p>Signed in as <strong>{user}</strong> · <a href=\"/settings\">settings and tokens</a> · \
-         <a href=\"/api/v1/openapi.json\">API</a></p><h2>Datasets you can read</h2>{list}\
-         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button>Sign out</button></form>",
-        user = esc(&s.user.username),
-        csrf = esc(&s.csrf),
-    );
-    Ok(page(StatusCode::OK, "strata", &body))
+    let form: CreateForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let sent = (form.namespace.clone(), form.name.trim().to_owned());
+    let refused = |status, message: String| {
+        let sent = sent.clone();
+        let (state, s) = (&state, &s);
+        async move { home(state, s, status, String::new(), Some(&message), sent).await }
+    };
+    let visibility: Visibility = match form.visibility.parse() {
+        Ok(v) => v,
+        Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, e).await,
+    };
+    let new = NewDataset {
+        namespace: form.namespace.clone(),
+        name: form.name.trim().to_owned(),
+        visibility,
+        datapackage: None,
+        message: None,
+    };
+    match create_as(&state, &session_principal(&s)?, new).await {
+        Ok((repo, _, _)) => Ok(see_other(&format!("/datasets/{}", repo.path()), &[])),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                refused(e.status, e.message).await
+            } else {
+                Err(e)
+            }
+        }
+    }
 }

@@ -8,7 +8,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{error_page, form_token, form_token_ok, page, read_form, see_other, with_cookie};
+use askama::Template;
+
+use super::{
+    error_page, form_token, form_token_ok, read_form, render, see_other, with_cookie, Chrome,
+};
 use crate::auth::{password, session};
 use crate::config::Signup;
 use crate::db::{is_unique_violation, now};
@@ -30,17 +34,30 @@ fn safe_next(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-fn login_form(token: &str, username: &str, next: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"/login\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
-         <input type=\"hidden\" name=\"next\" value=\"{}\">\
-         <label>Username <input name=\"username\" autocomplete=\"username\" required value=\"{}\"></label>\
-         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\">Log in</button></form>\
-         <p><a href=\"/signup\">Create an account</a></p>",
-        super::esc(next),
-        super::esc(username)
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    chrome: Chrome,
+    form_token: &'a str,
+    username: &'a str,
+    next: &'a str,
+}
+
+fn login_page(
+    status: StatusCode,
+    chrome: Chrome,
+    token: &str,
+    username: &str,
+    next: &str,
+) -> Response {
+    render(
+        status,
+        &LoginPage {
+            chrome,
+            form_token: token,
+            username,
+            next,
+        },
     )
 }
 
@@ -57,8 +74,11 @@ pub async fn form(
     let q: NextQuery = serde_urlencoded::from_str(&query.unwrap_or_default()).unwrap_or_default();
     let next = safe_next(&q.next).unwrap_or("");
     let (token, cookie) = form_token(&state);
-    let html = login_form(&token, "", next);
-    with_cookie(page(StatusCode::OK, "Log in", &html), &cookie)
+    let chrome = Chrome::new("Log in", None, "login");
+    with_cookie(
+        login_page(StatusCode::OK, chrome, &token, "", next),
+        &cookie,
+    )
 }
 
 #[derive(Deserialize)]
@@ -79,13 +99,10 @@ pub async fn submit(
     let form: LoginForm = read_form(body).await?;
     let (token, cookie) = form_token(&state);
     let again = |status, message: &str| {
+        let chrome = Chrome::new("Log in", None, "login").error(message);
+        let next = safe_next(&form.next).unwrap_or("");
         with_cookie(
-            error_page(
-                status,
-                "Log in",
-                message,
-                &login_form(&token, &form.username, &form.next),
-            ),
+            login_page(status, chrome, &token, &form.username, next),
             &cookie,
         )
     };
@@ -179,32 +196,43 @@ pub async fn logout(
     Ok(see_other("/login", &[cleared]))
 }
 
-fn signup_fields(state: &AppState, token: &str, username: &str, email: &str) -> String {
-    let invite = if state.settings.signup == Signup::Invite {
-        "<label>Invitation code <input name=\"invite\" required autocomplete=\"off\"></label>"
-    } else {
-        ""
-    };
-    format!(
-        "<form method=\"post\" action=\"/signup\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
-         <label>Username (also your namespace) <input name=\"username\" autocomplete=\"username\" required value=\"{}\"></label>\
-         <label>Email <input name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{}\"></label>\
-         <label>Password (at least {} characters) <input name=\"password\" type=\"password\" autocomplete=\"new-password\" required></label>\
-         <label>Password again <input name=\"password2\" type=\"password\" autocomplete=\"new-password\" required></label>\
-         {invite}<button type=\"submit\">Create account</button></form>",
-        super::esc(username),
-        super::esc(email),
-        password::MIN_LEN
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage<'a> {
+    chrome: Chrome,
+    form_token: &'a str,
+    username: &'a str,
+    email: &'a str,
+    min_len: usize,
+    invite: bool,
+}
+
+fn signup_page(
+    state: &AppState,
+    status: StatusCode,
+    chrome: Chrome,
+    token: &str,
+    username: &str,
+    email: &str,
+) -> Response {
+    render(
+        status,
+        &SignupPage {
+            chrome,
+            form_token: token,
+            username,
+            email,
+            min_len: password::MIN_LEN,
+            invite: state.settings.signup == Signup::Invite,
+        },
     )
 }
 
 fn closed() -> Response {
     error_page(
         StatusCode::FORBIDDEN,
-        "Sign up",
+        Chrome::new("Sign up", None, "signup"),
         "Sign-up is closed on this server: ask an administrator for an account.",
-        "",
     )
 }
 
@@ -213,8 +241,11 @@ pub async fn signup_form(State(state): State<AppState>) -> Response {
         return closed();
     }
     let (token, cookie) = form_token(&state);
-    let form = signup_fields(&state, &token, "", "");
-    with_cookie(page(StatusCode::OK, "Sign up", &form), &cookie)
+    let chrome = Chrome::new("Sign up", None, "signup");
+    with_cookie(
+        signup_page(&state, StatusCode::OK, chrome, &token, "", ""),
+        &cookie,
+    )
 }
 
 #[derive(Deserialize)]
@@ -242,8 +273,11 @@ pub async fn signup(
     let username = form.username.trim().to_owned();
     let email = form.email.trim().to_owned();
     let again = |status, message: &str| {
-        let html = signup_fields(&state, &token, &username, &email);
-        with_cookie(error_page(status, "Sign up", message, &html), &cookie)
+        let chrome = Chrome::new("Sign up", None, "signup").error(message);
+        with_cookie(
+            signup_page(&state, status, chrome, &token, &username, &email),
+            &cookie,
+        )
     };
     if !form_token_ok(&headers, &form.csrf) {
         return Ok(again(

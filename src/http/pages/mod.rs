@@ -1,13 +1,17 @@
-//! Server-rendered pages for accounts: sign-up, login, logout, the settings page (password,
-//! personal access tokens, OAuth applications) and organisation pages (members, teams). Plain HTML forms, no script. Every form carries a CSRF token: the
-//! session's own once signed in, a double-submit cookie before (so nobody can log a victim into
-//! another account either).
+//! Server-rendered pages: the home page, sign-up, login, logout, settings (password, personal
+//! access tokens, OAuth applications), organisations, and the dataset browser. HTML comes from
+//! the auto-escaping askama templates in `ui/templates/` (every page extends `base.html` through
+//! [`Chrome`]); pages work as plain forms, and `ui/static/strata.js` only enhances them. Every
+//! form carries a CSRF token: the session's own once signed in, a double-submit cookie before
+//! (so nobody can log a victim into another account either).
 
+mod datasets;
 mod home;
 mod login;
 mod orgs;
 mod settings;
 
+use askama::Template;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,6 +20,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 
 use crate::auth::session;
+use crate::db::SessionRow;
 use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -31,6 +36,11 @@ pub fn router() -> Router<AppState> {
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/revoke", post(settings::revoke_token))
         .route("/settings/apps", post(settings::register_app))
+        .route("/datasets", post(home::create))
+        .route("/datasets/{ns}/{name}", get(datasets::show))
+        .route("/datasets/{ns}/{name}/history", get(datasets::history))
+        .route("/datasets/{ns}/{name}/files/{*path}", get(datasets::file))
+        .route("/static/{file}", get(crate::http::assets::serve))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))
         .route("/orgs/{org}/teams", post(orgs::add_team))
@@ -42,55 +52,87 @@ const FORM_COOKIE: &str = "strata_form";
 /// Largest form body accepted.
 const MAX_FORM: usize = 64 * 1024;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+/// What every page shows around its content: the title, who is signed in (with the CSRF token
+/// of the sign-out form), the current navigation entry, an error or notice, the request id and
+/// the hashed asset URLs. Templates extend `ui/templates/base.html`, which reads it.
+pub struct Chrome {
+    pub title: String,
+    pub user: Option<String>,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub request_id: String,
+    pub css: String,
+    pub js: String,
 }
 
-/// A whole page around `body` (already HTML).
-pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · strata</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}\
-         label{{display:block;margin:.6rem 0}}input{{display:block;width:100%;padding:.3rem}}\
-         .error{{color:#a00}}.secret{{font-family:monospace;background:#eee;padding:.3rem}}\
-         table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;text-align:left}}</style></head>\
-         <body><h1>{title}</h1>\n{body}\n<p><small>request {rid}</small></p></body></html>\n",
-        title = esc(title),
-        rid = esc(&ctx::current().request_id),
-    );
+impl Chrome {
+    /// The chrome of a page for the visitor `s` (signed in or not).
+    pub fn new(title: impl Into<String>, s: Option<&SessionRow>, nav: &'static str) -> Chrome {
+        Chrome {
+            title: title.into(),
+            user: s.map(|s| s.user.username.clone()),
+            csrf: s.map(|s| s.csrf.clone()).unwrap_or_default(),
+            nav,
+            error: None,
+            notice: None,
+            request_id: ctx::current().request_id,
+            css: crate::http::assets::css(),
+            js: crate::http::assets::js(),
+        }
+    }
+
+    pub fn error(mut self, message: impl Into<String>) -> Chrome {
+        self.error = Some(message.into());
+        self
+    }
+
+    pub fn notice(mut self, message: impl Into<String>) -> Chrome {
+        self.notice = Some(message.into());
+        self
+    }
+}
+
+/// The one Content-Security-Policy of every page: own styles and scripts only, no inline code,
+/// never framed.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A rendered template as a page: `no-store` (pages show secrets once and per-user data) and
+/// the CSP.
+pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
+    let html = match template.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            return ApiError::internal("the page could not be rendered").into_response();
+        }
+    };
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
-    );
+    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
     response
 }
 
-/// A page whose message says what went wrong.
-pub(crate) fn error_page(status: StatusCode, title: &str, message: &str, form: &str) -> Response {
-    page(
+/// A page with a message and an optional link onwards (errors, notices, closed doors).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct Message {
+    pub chrome: Chrome,
+    pub next: Option<(String, String)>,
+}
+
+/// An error as a page: the status, the message where the content would be, and the chrome of
+/// the visitor.
+pub(crate) fn error_page(status: StatusCode, chrome: Chrome, message: &str) -> Response {
+    render(
         status,
-        title,
-        &format!(
-            "<p class=\"error\" role=\"alert\">{}</p>\n{form}",
-            esc(message)
-        ),
+        &Message {
+            chrome: chrome.error(message),
+            next: None,
+        },
     )
 }
 

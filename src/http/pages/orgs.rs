@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{error_page, esc, page, read_form, see_other};
+use askama::Template;
+
+use super::{read_form, render, see_other, Chrome};
 use crate::auth::session;
 use crate::db::SessionRow;
 use crate::http::api::orgs::org_view;
@@ -15,48 +17,51 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::orgs::{join_team, new_team, org_named, set_member_role};
 use crate::state::AppState;
 
-async fn render(state: &AppState, s: &SessionRow, org: &str) -> ApiResult<String> {
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage {
+    chrome: Chrome,
+    org: String,
+    /// `(username, role)`.
+    members: Vec<(String, String)>,
+    /// `(team, its members joined by ", ")`.
+    teams: Vec<(String, String)>,
+    owner: bool,
+}
+
+/// The organisation page for `s`, with `error` shown at the top.
+async fn org_page(
+    state: &AppState,
+    s: &SessionRow,
+    org: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> ApiResult<Response> {
     let found = org_named(state, org).await?;
     let view = org_view(state, &found).await?;
     let owner =
         s.user.admin() || state.db.org_role(found.id, s.user.id).await?.as_deref() == Some("owner");
-    let members: String = view
-        .members
-        .iter()
-        .map(|m| format!("<li>{} ({})</li>", esc(&m.username), esc(&m.role)))
-        .collect();
-    let teams: String = view
-        .teams
-        .iter()
-        .map(|t| {
-            let names: Vec<String> = t.members.iter().map(|m| esc(m)).collect();
-            format!(
-                "<li><strong>{}</strong>: {}</li>",
-                esc(&t.name),
-                names.join(", ")
-            )
-        })
-        .collect();
-    let forms = if owner {
-        let csrf = &s.csrf;
-        let action = format!("/orgs/{}", esc(&found.name));
-        format!(
-            "<h2>Manage</h2>\
-             <form method=\"post\" action=\"{action}/members\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>Username <input name=\"username\" required></label>\
-             <label>Role <select name=\"role\"><option>member</option><option>owner</option></select></label>\
-             <button type=\"submit\">Add member</button></form>\
-             <form method=\"post\" action=\"{action}/teams\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>Team name <input name=\"team\" required></label><button type=\"submit\">Create team</button></form>\
-             <form method=\"post\" action=\"{action}/teams/members\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>Team <input name=\"team\" required></label><label>Member <input name=\"username\" required></label>\
-             <button type=\"submit\">Add to team</button></form>"
-        )
-    } else {
-        String::new()
-    };
-    Ok(format!(
-        "<h2>Members</h2><ul id=\"members\">{members}</ul><h2>Teams</h2><ul id=\"teams\">{teams}</ul>{forms}"
+    let mut chrome = Chrome::new(format!("Organisation {}", found.name), Some(s), "");
+    if let Some(error) = error {
+        chrome = chrome.error(error);
+    }
+    Ok(render(
+        status,
+        &OrgPage {
+            chrome,
+            org: found.name.clone(),
+            members: view
+                .members
+                .iter()
+                .map(|m| (m.username.clone(), m.role.clone()))
+                .collect(),
+            teams: view
+                .teams
+                .iter()
+                .map(|t| (t.name.clone(), t.members.join(", ")))
+                .collect(),
+            owner,
+        },
     ))
 }
 
@@ -79,8 +84,7 @@ pub async fn show(
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    let html = render(&state, &s, &org).await?;
-    Ok(page(StatusCode::OK, &format!("Organisation {org}"), &html))
+    org_page(&state, &s, &org, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -119,13 +123,7 @@ async fn act(
     match done.map_err(ApiError::from) {
         Ok(()) => Ok(see_other(&format!("/orgs/{org}"), &[])),
         Err(e) if e.status.is_client_error() => {
-            let html = render(state, &s, org).await?;
-            Ok(error_page(
-                e.status,
-                &format!("Organisation {org}"),
-                &e.message,
-                &html,
-            ))
+            org_page(state, &s, org, e.status, Some(&e.message)).await
         }
         Err(e) => Err(e),
     }

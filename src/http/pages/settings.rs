@@ -8,7 +8,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::login::audit;
-use super::{error_page, esc, page, read_form, see_other};
+use askama::Template;
+
+use super::{read_form, render, see_other, Chrome};
 use crate::auth::{password, session};
 use crate::db::SessionRow;
 use crate::http::ctx;
@@ -27,75 +29,99 @@ async fn signed_in(
     })
 }
 
-async fn render(state: &AppState, s: &SessionRow, notice: &str) -> ApiResult<String> {
-    let csrf = &s.csrf;
-    let tokens = state.db.live_tokens_of(s.user.id).await?;
-    let apps: String = state
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    username: String,
+    email: Option<String>,
+    tokens: Vec<TokenRow>,
+    apps: Vec<AppRow>,
+    /// `(name, secret)` of a token made just now.
+    new_token: Option<(String, String)>,
+    /// `(client id, secret)` of an application registered just now.
+    new_app: Option<(String, Option<String>)>,
+}
+
+struct TokenRow {
+    name: String,
+    scopes: String,
+    created: String,
+    expires: String,
+}
+
+struct AppRow {
+    name: String,
+    client_id: String,
+    kind: &'static str,
+    redirect_uris: Vec<String>,
+}
+
+/// What the settings page shows above its sections.
+#[derive(Default)]
+enum Shown {
+    #[default]
+    Nothing,
+    Error(String),
+    Notice(&'static str),
+    Token(String, String),
+    App(String, Option<String>),
+}
+
+async fn settings_page(
+    state: &AppState,
+    s: &SessionRow,
+    status: StatusCode,
+    shown: Shown,
+) -> ApiResult<Response> {
+    let tokens = state
+        .db
+        .live_tokens_of(s.user.id)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            name: t.name,
+            scopes: t.scopes,
+            created: rfc3339(t.created_at),
+            expires: t.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+        })
+        .collect();
+    let apps = state
         .db
         .clients_of(s.user.id)
         .await?
         .iter()
-        .map(|c| {
-            format!(
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                esc(&c.name),
-                esc(&c.client_id),
-                if c.is_confidential() {
-                    "confidential"
-                } else {
-                    "public (PKCE)"
-                },
-                c.redirect_uris().map(esc).collect::<Vec<_>>().join("<br>")
-            )
+        .map(|c| AppRow {
+            name: c.name.clone(),
+            client_id: c.client_id.clone(),
+            kind: if c.is_confidential() {
+                "confidential"
+            } else {
+                "public (PKCE)"
+            },
+            redirect_uris: c.redirect_uris().map(str::to_owned).collect(),
         })
         .collect();
-    let rows: String = tokens
-        .iter()
-        .map(|t| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/settings/tokens/revoke\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"name\" value=\"{}\">\
-                 <button type=\"submit\">Revoke</button></form></td></tr>",
-                esc(&t.name),
-                esc(&t.scopes),
-                rfc3339(t.created_at),
-                t.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
-                esc(&t.name)
-            )
-        })
-        .collect();
-    Ok(format!(
-        "{notice}<p>Signed in as <strong>{user}</strong>{email}.</p>\
-         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button type=\"submit\">Log out</button></form>\
-         <h2>Personal access tokens</h2>\
-         <p>Use one as the password of git and git-lfs, or as a Bearer token for the API.</p>\
-         <table><tr><th>Name</th><th>Scopes</th><th>Created</th><th>Expires</th><th></th></tr>{rows}</table>\
-         <form method=\"post\" action=\"/settings/tokens\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label>Name <input name=\"name\" required maxlength=\"64\"></label>\
-         <label>Scopes <input name=\"scopes\" value=\"*\" required></label>\
-         <label>Expires in days (empty: never) <input name=\"expires_in_days\" inputmode=\"numeric\"></label>\
-         <button type=\"submit\">Create token</button></form>\
-         <h2>Applications (OAuth 2.0 / OpenID Connect)</h2>\
-         <table><tr><th>Name</th><th>Client id</th><th>Type</th><th>Redirect URIs</th></tr>{apps}</table>\
-         <form method=\"post\" action=\"/settings/apps\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label>Name <input name=\"name\" required maxlength=\"100\"></label>\
-         <label>Redirect URIs, one per line <textarea name=\"redirect_uris\" required rows=\"3\" cols=\"60\"></textarea></label>\
-         <label><input type=\"checkbox\" name=\"confidential\" value=\"yes\" style=\"display:inline;width:auto\"> Confidential (a server that keeps a secret)</label>\
-         <button type=\"submit\">Register application</button></form>\
-         <h2>Password</h2>\
-         <form method=\"post\" action=\"/settings/password\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label>Current password <input name=\"current\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <label>New password <input name=\"new\" type=\"password\" autocomplete=\"new-password\" required></label>\
-         <label>New password again <input name=\"new2\" type=\"password\" autocomplete=\"new-password\" required></label>\
-         <button type=\"submit\">Change password</button></form>",
-        user = esc(&s.user.username),
-        email = s
-            .user
-            .email
-            .as_deref()
-            .map(|e| format!(" ({})", esc(e)))
-            .unwrap_or_default(),
+    let mut chrome = Chrome::new("Settings", Some(s), "settings");
+    let (mut new_token, mut new_app) = (None, None);
+    match shown {
+        Shown::Nothing => {}
+        Shown::Error(m) => chrome = chrome.error(m),
+        Shown::Notice(m) => chrome = chrome.notice(m),
+        Shown::Token(name, secret) => new_token = Some((name, secret)),
+        Shown::App(id, secret) => new_app = Some((id, secret)),
+    }
+    Ok(render(
+        status,
+        &SettingsPage {
+            chrome,
+            username: s.user.username.clone(),
+            email: s.user.email.clone(),
+            tokens,
+            apps,
+            new_token,
+            new_app,
+        },
     ))
 }
 
@@ -104,11 +130,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
         Ok(s) => s,
         Err(redirect) => return Ok(redirect),
     };
-    Ok(page(
-        StatusCode::OK,
-        "Settings",
-        &render(&state, &s, "").await?,
-    ))
+    settings_page(&state, &s, StatusCode::OK, Shown::Nothing).await
 }
 
 /// The settings page again, with what was wrong.
@@ -118,8 +140,7 @@ async fn refused(
     status: StatusCode,
     message: &str,
 ) -> ApiResult<Response> {
-    let html = render(state, s, "").await?;
-    Ok(error_page(status, "Settings", message, &html))
+    settings_page(state, s, status, Shown::Error(message.to_owned())).await
 }
 
 /// A settings form: it carries the session's CSRF token.
@@ -210,12 +231,8 @@ pub async fn password(
     let ip = ctx::current().ip;
     let who = s.user.username.as_str();
     audit(&state, "password.change", Some(who), Some(who), &ip).await?;
-    let notice = "<p role=\"status\">Password changed. Your other sessions were ended.</p>";
-    Ok(page(
-        StatusCode::OK,
-        "Settings",
-        &render(&state, &s, notice).await?,
-    ))
+    let notice = Shown::Notice("Password changed. Your other sessions were ended.");
+    settings_page(&state, &s, StatusCode::OK, notice).await
 }
 
 #[derive(Deserialize)]
@@ -269,16 +286,8 @@ pub async fn create_token(
             &serde_json::json!({"name": name}),
         )
         .await?;
-    let notice = format!(
-        "<p role=\"status\">New token <strong>{}</strong>, shown only this once:</p><p class=\"secret\" id=\"new-token\">{}</p>",
-        esc(name),
-        esc(&secret)
-    );
-    Ok(page(
-        StatusCode::OK,
-        "Settings",
-        &render(&state, &s, &notice).await?,
-    ))
+    let shown = Shown::Token(name.to_owned(), secret);
+    settings_page(&state, &s, StatusCode::OK, shown).await
 }
 
 #[derive(Deserialize)]
@@ -349,18 +358,7 @@ pub async fn register_app(
         Ok(pair) => pair,
         Err(reason) => return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &reason).await,
     };
-    let secret = secret
-        .map(|v| format!("<p>Client secret, shown only this once:</p><p class=\"secret\" id=\"client-secret\">{}</p>", esc(&v)))
-        .unwrap_or_default();
-    let notice = format!(
-        "<p role=\"status\">Registered. Client id: <code id=\"client-id\">{}</code></p>{secret}",
-        esc(&client_id)
-    );
-    Ok(page(
-        StatusCode::OK,
-        "Settings",
-        &render(&state, &s, &notice).await?,
-    ))
+    settings_page(&state, &s, StatusCode::OK, Shown::App(client_id, secret)).await
 }
 
 impl SessionForm for PasswordForm {

@@ -6,17 +6,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use strata_metastore::{Package, WriteMeta};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
-use crate::auth::{Action, On, Principal, Role};
-use crate::datasets::{self, author, git, lfs_url, CreateError};
+use crate::auth::{Action, Principal};
+use crate::datasets::{self, author, git, lfs_url, NewDataset};
 use crate::db::{Repo, Visibility};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::{read_json, rfc3339};
-use crate::names;
 use crate::state::AppState;
 
 /// A new dataset.
@@ -51,89 +50,20 @@ pub async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     let req: CreateBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    let Principal::User { user, scopes, .. } = &who else {
-        return Err(if who.is_anonymous() {
-            ApiError::unauthorized("authentication required")
-        } else {
-            ApiError::forbidden("datasets are created with a personal access token")
-        });
-    };
-    names::check_namespace(&req.namespace).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    names::check("dataset name", &req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let path = format!("{}/{}", req.namespace, req.name);
-    if !Role::of(user).can_create_datasets() {
-        return Err(ApiError::forbidden("your role may not create datasets"));
-    }
-    let own = user.username.eq_ignore_ascii_case(&req.namespace);
-    let org = state.db.org_by_name(&req.namespace).await?;
-    let in_org = match &org {
-        Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
-        None => false,
-    };
-    if !(user.admin() || own || in_org) || !scopes.allows(&path, On::Dataset, Action::Admin) {
-        return Err(ApiError::forbidden(format!(
-            "you may not create datasets in {}",
-            req.namespace
-        )));
-    }
     let visibility: Visibility = req
         .visibility
         .as_deref()
         .unwrap_or("private")
         .parse()
         .map_err(ApiError::unprocessable)?;
-    let package_json = req
-        .datapackage
-        .unwrap_or_else(|| json!({"name": req.name, "resources": []}));
-    let package = Package::from_json(package_json)?;
-    if !package.resources.is_empty() {
-        // Nothing can be linked to a dataset that does not exist yet.
-        return Err(ApiError::unprocessable(
-            "a new dataset starts without resources: upload their objects to it, then add them",
-        ));
-    }
-    // The namespace's user owns the dataset; in an organisation, whoever creates it. The
-    // namespace is spelled as its user or organisation spells it.
-    let (owner, namespace) = match (state.db.user_by_name(&req.namespace).await?, &org) {
-        (Some(owner), _) => {
-            let ns = owner.username.clone();
-            (owner, ns)
-        }
-        (None, Some(org)) if in_org || user.admin() => (user.clone(), org.name.clone()),
-        _ => {
-            let ns = &req.namespace;
-            return Err(ApiError::unprocessable(format!("no namespace {ns}")));
-        }
+    let new = NewDataset {
+        namespace: req.namespace,
+        name: req.name,
+        visibility,
+        datapackage: req.datapackage,
+        message: req.message,
     };
-    let repo = datasets::create(&state, &namespace, &req.name, owner.id, visibility)
-        .await
-        .map_err(|e| match e {
-            CreateError::Exists => ApiError::conflict(format!("dataset {path} exists already")),
-            CreateError::Db(e) => e.into(),
-            CreateError::Git(e) => e.into(),
-        })?;
-    let names = Names::of(&repo);
-    let meta_author = author(&who);
-    let message = req.message.unwrap_or_else(|| "Create dataset".into());
-    let url = lfs_url(&state, &repo);
-    let written = git(&state, move |ms| {
-        let meta = WriteMeta {
-            branch: strata_metastore::DEFAULT_BRANCH,
-            parent: None,
-            author: &meta_author,
-            message: &message,
-        };
-        ms.update(names.id(), &meta, &package, Some(&url))?;
-        ms.fetch(names.id(), None)
-    })
-    .await;
-    let (revision, package) = match written {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = datasets::delete(&state, &repo).await;
-            return Err(e.into());
-        }
-    };
+    let (repo, revision, package) = datasets::create_as(&state, &who, new).await?;
     let etag = revision.id.clone();
     let body = view(
         &repo,

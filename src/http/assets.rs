@@ -1,0 +1,75 @@
+//! `ui/static/`: the stylesheet and script, embedded in the binary and served under names that
+//! carry a hash of their content (`/static/strata.<hash>.css`), so a browser may keep them for a
+//! year and still never runs an old script against a new page.
+
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+struct Asset {
+    /// The hashed file name, as in the URL.
+    name: String,
+    body: &'static [u8],
+    content_type: &'static str,
+}
+
+/// `(stem, extension, bytes, content type)` of every file in `ui/static/`.
+const FILES: [(&str, &str, &[u8], &str); 2] = [
+    (
+        "strata",
+        "css",
+        include_bytes!("../../ui/static/strata.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "strata",
+        "js",
+        include_bytes!("../../ui/static/strata.js"),
+        "text/javascript; charset=utf-8",
+    ),
+];
+
+static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
+    FILES
+        .iter()
+        .map(|(stem, ext, body, content_type)| {
+            let hash = hex::encode(&Sha256::digest(body)[..6]);
+            Asset {
+                name: format!("{stem}.{hash}.{ext}"),
+                body,
+                content_type,
+            }
+        })
+        .collect()
+});
+
+/// The URL of the stylesheet.
+pub fn css() -> String {
+    format!("/static/{}", ASSETS[0].name)
+}
+
+/// The URL of the page script.
+pub fn js() -> String {
+    format!("/static/{}", ASSETS[1].name)
+}
+
+/// `GET /static/{file}`: only the current hashed names exist.
+pub async fn serve(Path(file): Path<String>) -> Response {
+    let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let mut response = asset.body.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    response
+}

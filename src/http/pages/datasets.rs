@@ -1,0 +1,581 @@
+//! The dataset browser: a dataset's files at any revision (folders, sizes, its datapackage's
+//! resources, the clone URL), a file's page with a bounded preview (CSV/TSV as a table, JSON and
+//! text as text) and download, and the history with paging and a path filter. Every page asks
+//! the same read gate as the REST API; a stranger is sent to sign in, and a private dataset looks
+//! missing to those who may not read it.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use strata_metastore::{DatasetId, Revision, TreeEntry};
+
+use super::{error_page, render, see_other, Chrome};
+use crate::auth::Action;
+use crate::datasets::gate::{self, Gated};
+use crate::datasets::git;
+use crate::db::SessionRow;
+use crate::error::{Error, Kind};
+use crate::http::error::ApiResult;
+use crate::http::extract::{session, session_principal};
+use crate::state::AppState;
+
+/// Bytes of a file read for its preview.
+const PREVIEW_BYTES: u64 = 64 * 1024;
+/// Rows of a CSV/TSV preview.
+const PREVIEW_ROWS: usize = 50;
+/// Revisions per history page.
+const HISTORY_PAGE: usize = 50;
+
+#[derive(Deserialize, Default)]
+pub struct BrowseQuery {
+    rev: Option<String>,
+    /// A folder of the tree (overview) or a path filter (history).
+    path: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
+/// error where the content would be).
+async fn open(
+    state: &AppState,
+    headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+    here: &str,
+) -> ApiResult<Result<(Option<SessionRow>, Gated), Response>> {
+    let s = session(state, headers).await?.map(|(_, s)| s);
+    let who = match &s {
+        Some(s) => session_principal(s)?,
+        None => crate::auth::Principal::Anonymous,
+    };
+    match gate::dataset(state, &who, ns, name, Action::Read).await {
+        Ok(repo) => Ok(Ok((s, repo))),
+        Err(e) if e.kind == Kind::Unauthenticated => {
+            let next = serde_urlencoded::to_string([("next", here)]).unwrap_or_default();
+            Ok(Err(see_other(&format!("/login?{next}"), &[])))
+        }
+        Err(e) => Ok(Err(failed(s.as_ref(), &format!("{ns}/{name}"), e))),
+    }
+}
+
+/// A domain error as a page.
+fn failed(s: Option<&SessionRow>, title: &str, e: Error) -> Response {
+    let e = crate::http::error::ApiError::from(e);
+    if e.status.is_server_error() {
+        tracing::error!(error = %e.message, "page failed");
+    }
+    error_page(e.status, Chrome::new(title, s, "datasets"), &e.message)
+}
+
+/// A revision as the pages show it.
+struct RevisionRow {
+    id: String,
+    short: String,
+    summary: String,
+    author: String,
+    date: String,
+}
+
+impl From<Revision> for RevisionRow {
+    fn from(r: Revision) -> RevisionRow {
+        RevisionRow {
+            short: r.id.chars().take(10).collect(),
+            summary: r.message.lines().next().unwrap_or("").to_owned(),
+            author: r.author.name,
+            date: crate::http::lfs::rfc3339(r.time)
+                .replace('T', " ")
+                .replace('Z', " UTC"),
+            id: r.id,
+        }
+    }
+}
+
+/// One line of a folder listing.
+struct Entry {
+    name: String,
+    /// Path of the file, or of the folder.
+    path: String,
+    folder: bool,
+    lfs: bool,
+    size: String,
+}
+
+#[derive(Template)]
+#[template(path = "dataset.html")]
+struct DatasetPage {
+    chrome: Chrome,
+    path: String,
+    clone_url: String,
+    /// The revision asked for (`?rev=`), empty for the default branch.
+    rev: String,
+    head: Option<RevisionRow>,
+    /// The folder shown, `""` at the root, and its parent folders as `(name, path)`.
+    folder: String,
+    crumbs: Vec<(String, String)>,
+    entries: Vec<Entry>,
+    description: String,
+    resources: Vec<(String, String, String)>,
+}
+
+/// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
+pub async fn show(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<BrowseQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/datasets/{ns}/{name}");
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+        Ok(pair) => pair,
+        Err(page) => return Ok(page),
+    };
+    let title = repo.path();
+    let (id, rev) = ((repo.namespace.clone(), repo.name.clone()), q.rev.clone());
+    let fetched = git(&state, move |ms| {
+        let ds = DatasetId {
+            ns: &id.0,
+            name: &id.1,
+        };
+        match ms.fetch(ds, rev.as_deref()) {
+            Ok((revision, package)) => {
+                let (_, tree) = ms.tree(ds, Some(&revision.id))?;
+                Ok(Some((revision, package, tree)))
+            }
+            Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await;
+    let fetched = match fetched {
+        Ok(f) => f,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
+    let (head, entries, description, resources) = match fetched {
+        None => (None, Vec::new(), String::new(), Vec::new()),
+        Some((revision, package, tree)) => {
+            let description = ["title", "description"]
+                .iter()
+                .filter_map(|k| package.json.get(*k).and_then(|v| v.as_str()))
+                .collect::<Vec<_>>()
+                .join(" — ");
+            let resources = package
+                .resources
+                .iter()
+                .map(|r| (r.name.clone(), r.path.clone(), human_size(r.size)))
+                .collect();
+            (
+                Some(revision.into()),
+                listing(&tree, &folder),
+                description,
+                resources,
+            )
+        }
+    };
+    let page = DatasetPage {
+        chrome: Chrome::new(title.clone(), s.as_ref(), "datasets"),
+        clone_url: format!("{}/{title}.git", state.settings.public_url),
+        path: title,
+        rev: q.rev.unwrap_or_default(),
+        head,
+        crumbs: crumbs(&folder),
+        folder,
+        entries,
+        description,
+        resources,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// The folders and files directly inside `folder` (folders first, then by name).
+fn listing(tree: &[TreeEntry], folder: &str) -> Vec<Entry> {
+    let prefix = if folder.is_empty() {
+        String::new()
+    } else {
+        format!("{folder}/")
+    };
+    let mut folders: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
+    let mut files = Vec::new();
+    for e in tree.iter().filter(|e| e.path.starts_with(&prefix)) {
+        let rest = &e.path[prefix.len()..];
+        let size = e.lfs.as_ref().map_or(e.size, |p| p.size);
+        match rest.split_once('/') {
+            Some((dir, _)) => {
+                let f = folders.entry(dir.to_owned()).or_default();
+                f.0 += size;
+                f.1 += 1;
+            }
+            None => files.push(Entry {
+                name: rest.to_owned(),
+                path: e.path.clone(),
+                folder: false,
+                lfs: e.lfs.is_some(),
+                size: human_size(size),
+            }),
+        }
+    }
+    let mut out: Vec<Entry> = folders
+        .into_iter()
+        .map(|(name, (bytes, count))| Entry {
+            path: format!("{prefix}{name}"),
+            name,
+            folder: true,
+            lfs: false,
+            size: format!(
+                "{count} file{}, {}",
+                if count == 1 { "" } else { "s" },
+                human_size(bytes)
+            ),
+        })
+        .collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    out.extend(files);
+    out
+}
+
+/// `(name, path)` of each folder from the root down to `folder`.
+fn crumbs(folder: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    for part in folder.split('/').filter(|p| !p.is_empty()) {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(part);
+        out.push((part.to_owned(), path.clone()));
+    }
+    out
+}
+
+/// `1.2 MiB`-style sizes.
+pub(crate) fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[derive(Template)]
+#[template(path = "file.html")]
+struct FilePage {
+    chrome: Chrome,
+    dataset: String,
+    file: String,
+    rev: String,
+    crumbs: Vec<(String, String)>,
+    size: String,
+    lfs: Option<String>,
+    download: String,
+    preview: Preview,
+}
+
+/// What a file's page shows of its content.
+enum Preview {
+    /// The first rows of a CSV or TSV file; `cut` when there are more.
+    Table {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+        cut: bool,
+    },
+    /// The start of a text file; `cut` when there is more.
+    Text { text: String, cut: bool },
+    /// Nothing to show (binary, or the bytes are missing from storage).
+    None(String),
+}
+
+/// `GET /datasets/{ns}/{name}/files/{*path}?rev=`: a file, its preview and its download link.
+pub async fn file(
+    State(state): State<AppState>,
+    Path((ns, name, path)): Path<(String, String, String)>,
+    Query(q): Query<BrowseQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/datasets/{ns}/{name}/files/{path}");
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+        Ok(pair) => pair,
+        Err(page) => return Ok(page),
+    };
+    let title = format!("{}/{path}", repo.path());
+    let (id, rev, file) = (
+        (repo.namespace.clone(), repo.name.clone()),
+        q.rev.clone(),
+        path.clone(),
+    );
+    let data = git(&state, move |ms| {
+        ms.read_file(
+            DatasetId {
+                ns: &id.0,
+                name: &id.1,
+            },
+            rev.as_deref(),
+            &file,
+        )
+    })
+    .await;
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let (size, lfs, head, total) = match strata_lfs::pointer::lenient(&data) {
+        Some(pointer) => {
+            if let Err(e) = repo.read_object(&state, &pointer.oid, pointer.size).await {
+                return Ok(failed(s.as_ref(), &title, e));
+            }
+            let head = read_head(&state, &pointer.oid, pointer.size).await;
+            (
+                pointer.size,
+                Some(pointer.oid.to_string()),
+                head,
+                pointer.size,
+            )
+        }
+        None => {
+            let n = data.len().min(PREVIEW_BYTES as usize);
+            (
+                data.len() as u64,
+                None,
+                Ok(data[..n].to_vec()),
+                data.len() as u64,
+            )
+        }
+    };
+    let preview = match head {
+        Ok(bytes) => preview(&path, &bytes, total > bytes.len() as u64),
+        Err(message) => Preview::None(message),
+    };
+    let query = q
+        .rev
+        .as_deref()
+        .map(|r| {
+            format!(
+                "?{}",
+                serde_urlencoded::to_string([("rev", r)]).unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    let folder = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let page = FilePage {
+        chrome: Chrome::new(
+            path.rsplit('/').next().unwrap_or(&path).to_owned(),
+            s.as_ref(),
+            "datasets",
+        ),
+        download: format!("/api/v1/datasets/{}/raw/{path}{query}", repo.path()),
+        dataset: repo.path(),
+        crumbs: crumbs(folder),
+        file: path,
+        rev: q.rev.unwrap_or_default(),
+        size: human_size(size),
+        lfs,
+        preview,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// The first [`PREVIEW_BYTES`] of an object, or why there are none.
+async fn read_head(state: &AppState, oid: &strata_lfs::Oid, size: u64) -> Result<Vec<u8>, String> {
+    use futures_util::StreamExt;
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let range = format!("bytes=0-{}", size.min(PREVIEW_BYTES) - 1);
+    let read = state.storage.read(oid, Some(&range)).await;
+    let Ok(Some(crate::storage::Read::Found { object, .. })) = read else {
+        return Err("The file's bytes are not in storage.".into());
+    };
+    let mut out = Vec::new();
+    let mut body = object.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| "The file's bytes could not be read.".to_owned())?;
+        out.extend_from_slice(&chunk);
+        if out.len() as u64 >= PREVIEW_BYTES {
+            out.truncate(PREVIEW_BYTES as usize);
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The preview of `bytes`, the start of the file at `path` (`cut` when the file goes on).
+fn preview(path: &str, bytes: &[u8], cut: bool) -> Preview {
+    let lower = path.to_ascii_lowercase();
+    // A cut may fall inside a UTF-8 sequence: drop the partial character.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) if cut && e.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")
+        }
+        Err(_) => return Preview::None("A binary file: download it to open it.".into()),
+    };
+    let sep = if lower.ends_with(".csv") {
+        Some(',')
+    } else if lower.ends_with(".tsv") || lower.ends_with(".tab") {
+        Some('\t')
+    } else {
+        None
+    };
+    if let Some(sep) = sep {
+        let mut records = parse_delimited(text, sep, cut);
+        if records.is_empty() {
+            return Preview::Text {
+                text: String::new(),
+                cut,
+            };
+        }
+        let header = records.remove(0);
+        let more = cut || records.len() > PREVIEW_ROWS;
+        records.truncate(PREVIEW_ROWS);
+        return Preview::Table {
+            header,
+            rows: records,
+            cut: more,
+        };
+    }
+    Preview::Text {
+        text: text.to_owned(),
+        cut,
+    }
+}
+
+/// Records of delimited text (RFC 4180 quoting); when `cut`, the last, possibly partial,
+/// record is dropped.
+fn parse_delimited(text: &str, sep: char, cut: bool) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let (mut record, mut field) = (Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.is_empty() => quoted = true,
+            c if c == sep && !quoted => record.push(std::mem::take(&mut field)),
+            '\r' if !quoted => {}
+            '\n' if !quoted => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+                if records.len() > PREVIEW_ROWS + 1 {
+                    return records;
+                }
+            }
+            c => field.push(c),
+        }
+    }
+    if !cut && (!field.is_empty() || !record.is_empty()) {
+        record.push(field);
+        records.push(record);
+    }
+    records
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    chrome: Chrome,
+    dataset: String,
+    rev: String,
+    filter: String,
+    revisions: Vec<RevisionRow>,
+    /// The link to the next page.
+    next: Option<String>,
+}
+
+/// `GET /datasets/{ns}/{name}/history?rev=&path=&cursor=`: revisions, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<BrowseQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/datasets/{ns}/{name}/history");
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+        Ok(pair) => pair,
+        Err(page) => return Ok(page),
+    };
+    let title = format!("History of {}", repo.path());
+    let filter = q
+        .path
+        .as_deref()
+        .map(|p| p.trim().trim_matches('/').to_owned())
+        .filter(|p| !p.is_empty());
+    let (id, rev, cursor, path) = (
+        (repo.namespace.clone(), repo.name.clone()),
+        q.rev.clone(),
+        q.cursor.clone(),
+        filter.clone(),
+    );
+    let listed = git(&state, move |ms| {
+        ms.revisions(
+            DatasetId {
+                ns: &id.0,
+                name: &id.1,
+            },
+            rev.as_deref(),
+            cursor.as_deref(),
+            HISTORY_PAGE,
+            path.as_deref(),
+        )
+    })
+    .await;
+    let (list, next_cursor) = match listed {
+        Ok(found) => found,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let next = next_cursor.map(|c| {
+        let mut pairs = vec![("cursor", c)];
+        if let Some(r) = &q.rev {
+            pairs.push(("rev", r.clone()));
+        }
+        if let Some(p) = &filter {
+            pairs.push(("path", p.clone()));
+        }
+        format!(
+            "/datasets/{}/history?{}",
+            repo.path(),
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    });
+    let page = HistoryPage {
+        chrome: Chrome::new(title, s.as_ref(), "datasets"),
+        dataset: repo.path(),
+        rev: q.rev.unwrap_or_default(),
+        filter: filter.unwrap_or_default(),
+        revisions: list.into_iter().map(Into::into).collect(),
+        next,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimited_text_with_quotes_and_cuts() {
+        let rows = parse_delimited("a,b\n\"x, y\",\"say \"\"hi\"\"\"\n1,2", ',', false);
+        assert_eq!(
+            rows,
+            vec![vec!["a", "b"], vec!["x, y", "say \"hi\""], vec!["1", "2"]]
+        );
+        // A cut file drops its partial last record.
+        assert_eq!(parse_delimited("a,b\n1,2\n3,", ',', true).len(), 2);
+    }
+
+    #[test]
+    fn sizes_read_like_a_person_writes_them() {
+        assert_eq!(human_size(5), "5 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}
