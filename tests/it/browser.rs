@@ -377,19 +377,68 @@ async fn browsing_a_dataset_in_chromium() {
     screenshot(&c, "history").await;
     let links = c.find_all(Locator::Css("#revisions a")).await.unwrap();
     assert_eq!(links.len(), 2);
-    links[1].clone().click().await.unwrap();
-    let mut page = text(&c).await;
-    for _ in 0..100 {
-        if page.contains("Revision") {
-            break;
+    // The newest revision's page: its message, and what it changed against its parent.
+    click(&c, "#revisions tbody tr:first-child a").await;
+    let page = text(&c).await;
+    assert!(page.contains("<b>add</b> people"), "{page}");
+    let changed: Vec<String> = {
+        let mut out = Vec::new();
+        for row in c.find_all(Locator::Css("#changed-files tr")).await.unwrap() {
+            out.push(row.text().await.unwrap());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        page = text(&c).await;
-    }
+        out
+    };
+    assert_eq!(
+        changed[1..],
+        ["added data/people.csv", "added data/raw/notes.txt"],
+        "{changed:?}"
+    );
+    screenshot(&c, "revision").await;
+    // Its parent, the first revision: nothing to compare; its files have no data folder.
+    click(&c, "a[href^=\"/datasets/erin/survey/revisions/\"]").await;
+    assert!(text(&c).await.contains("The first revision"));
+    click(&c, "a[href^=\"/datasets/erin/survey?rev=\"]").await;
+    let page = text(&c).await;
     assert!(
         page.contains("Revision") && !page.contains("data/"),
         "{page}"
     );
+
+    // Any two revisions compared; a revision that does not exist is an error on the page.
+    let first = c
+        .current_url()
+        .await
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "rev")
+        .unwrap()
+        .1
+        .into_owned();
+    c.goto(&format!(
+        "{}/datasets/erin/survey/diff?from={first}&to=main",
+        server.url
+    ))
+    .await
+    .unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains("data/people.csv") && page.contains("added"),
+        "{page}"
+    );
+    c.goto(&format!(
+        "{}/datasets/erin/survey/diff?from=nope&to=main",
+        server.url
+    ))
+    .await
+    .unwrap();
+    let alert = c
+        .find(Locator::Css("[role=alert]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(alert.contains("nope"), "{alert}");
 
     // The history of one file only.
     c.goto(&format!(

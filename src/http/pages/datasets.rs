@@ -38,7 +38,7 @@ pub struct BrowseQuery {
 
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
 /// error where the content would be).
-async fn open(
+pub(super) async fn open(
     state: &AppState,
     headers: &HeaderMap,
     ns: &str,
@@ -61,7 +61,7 @@ async fn open(
 }
 
 /// A domain error as a page.
-fn failed(s: Option<&SessionRow>, title: &str, e: Error) -> Response {
+pub(super) fn failed(s: Option<&SessionRow>, title: &str, e: Error) -> Response {
     let e = crate::http::error::ApiError::from(e);
     if e.status.is_server_error() {
         tracing::error!(error = %e.message, "page failed");

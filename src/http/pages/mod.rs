@@ -9,6 +9,7 @@ mod datasets;
 mod home;
 mod login;
 mod orgs;
+mod revisions;
 mod settings;
 
 use askama::Template;
@@ -40,6 +41,11 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{ns}/{name}", get(datasets::show))
         .route("/datasets/{ns}/{name}/history", get(datasets::history))
         .route("/datasets/{ns}/{name}/files/{*path}", get(datasets::file))
+        .route(
+            "/datasets/{ns}/{name}/revisions/{rev}",
+            get(revisions::show),
+        )
+        .route("/datasets/{ns}/{name}/diff", get(revisions::diff))
         .route("/static/{file}", get(crate::http::assets::serve))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))

@@ -1,0 +1,219 @@
+//! A revision's page (its message, author, parents and what it changed against its first parent)
+//! and the diff page between any two revisions (`?from=&to=`): the datapackage's metadata and
+//! resources field by field, then the files. Both through the read gate.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use strata_metastore::{DatasetId, Diff, FileChangeKind};
+
+use super::datasets::{failed, open};
+use super::{render, Chrome};
+use crate::datasets::git;
+use crate::http::error::ApiResult;
+use crate::state::AppState;
+
+/// Longest rendering of a changed value before it is cut.
+const VALUE_CHARS: usize = 300;
+
+struct Change {
+    field: String,
+    before: String,
+    after: String,
+}
+
+struct ResourceRow {
+    name: String,
+    change: &'static str,
+    fields: Vec<Change>,
+}
+
+struct FileRow {
+    kind: &'static str,
+    path: String,
+    old_path: Option<String>,
+}
+
+/// A diff as the page shows it.
+struct DiffView {
+    from: String,
+    to: String,
+    metadata: Vec<Change>,
+    resources: Vec<ResourceRow>,
+    files: Vec<FileRow>,
+}
+
+fn shown(v: &Option<Value>) -> String {
+    let Some(v) = v else {
+        return "—".into();
+    };
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > VALUE_CHARS {
+        let cut: String = text.chars().take(VALUE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
+
+impl From<Diff> for DiffView {
+    fn from(d: Diff) -> DiffView {
+        let changes = |list: Vec<strata_metastore::FieldChange>| {
+            list.into_iter()
+                .map(|c| Change {
+                    before: shown(&c.before),
+                    after: shown(&c.after),
+                    field: c.field,
+                })
+                .collect()
+        };
+        DiffView {
+            from: d.from,
+            to: d.to,
+            metadata: changes(d.metadata),
+            resources: d
+                .resources
+                .into_iter()
+                .map(|r| ResourceRow {
+                    name: r.name,
+                    change: r.change,
+                    fields: changes(r.fields),
+                })
+                .collect(),
+            files: d
+                .files
+                .into_iter()
+                .map(|f| FileRow {
+                    kind: match f.kind {
+                        FileChangeKind::Added => "added",
+                        FileChangeKind::Modified => "modified",
+                        FileChangeKind::Deleted => "deleted",
+                        FileChangeKind::Renamed => "renamed",
+                    },
+                    path: f.path,
+                    old_path: f.old_path,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "revision.html")]
+struct RevisionPage {
+    chrome: Chrome,
+    dataset: String,
+    /// The revision's own facts; `None` on the diff page.
+    revision: Option<RevisionFacts>,
+    diff: Option<DiffView>,
+}
+
+struct RevisionFacts {
+    id: String,
+    message: String,
+    author: String,
+    date: String,
+    parents: Vec<String>,
+}
+
+/// `GET /datasets/{ns}/{name}/revisions/{rev}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/datasets/{ns}/{name}/revisions/{rev}");
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+        Ok(pair) => pair,
+        Err(page) => return Ok(page),
+    };
+    let title = format!("Revision {}", rev.chars().take(10).collect::<String>());
+    let id = (repo.namespace.clone(), repo.name.clone());
+    let found = git(&state, move |ms| {
+        let ds = DatasetId {
+            ns: &id.0,
+            name: &id.1,
+        };
+        let revision = ms.revision(ds, &rev)?;
+        let diff = match revision.parents.first() {
+            Some(parent) => Some(ms.diff(ds, parent, &revision.id)?),
+            None => None,
+        };
+        Ok((revision, diff))
+    })
+    .await;
+    let (revision, diff) = match found {
+        Ok(f) => f,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let page = RevisionPage {
+        chrome: Chrome::new(title, s.as_ref(), "datasets"),
+        dataset: repo.path(),
+        revision: Some(RevisionFacts {
+            date: crate::http::lfs::rfc3339(revision.time)
+                .replace('T', " ")
+                .replace('Z', " UTC"),
+            id: revision.id,
+            message: revision.message,
+            author: revision.author.name,
+            parents: revision.parents,
+        }),
+        diff: diff.map(Into::into),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize, Default)]
+pub struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /datasets/{ns}/{name}/diff?from=&to=` (`to` defaults to the default branch).
+pub async fn diff(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<DiffQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/datasets/{ns}/{name}/diff");
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+        Ok(pair) => pair,
+        Err(page) => return Ok(page),
+    };
+    let title = format!("Compare revisions of {}", repo.path());
+    let to =
+        q.to.filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
+    let diff = match q.from.filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(from) => {
+            let id = (repo.namespace.clone(), repo.name.clone());
+            let found = git(&state, move |ms| {
+                let ds = DatasetId {
+                    ns: &id.0,
+                    name: &id.1,
+                };
+                ms.diff(ds, &from, &to)
+            })
+            .await;
+            match found {
+                Ok(d) => Some(d.into()),
+                Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+            }
+        }
+    };
+    let page = RevisionPage {
+        chrome: Chrome::new(title, s.as_ref(), "datasets"),
+        dataset: repo.path(),
+        revision: None,
+        diff,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
