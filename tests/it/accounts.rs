@@ -577,3 +577,132 @@ async fn organisation_pages() {
         "login first"
     );
 }
+
+#[tokio::test]
+async fn dataset_tag_pages() {
+    let server = server_with_alice().await;
+    server.user("bob").await;
+    strata::admin::set_password(&server.state, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+        .await
+        .unwrap();
+    let made = client()
+        .post(format!("{}/api/v1/datasets", server.url))
+        .bearer_auth(&token)
+        .json(&json!({"namespace": "alice", "name": "survey", "visibility": "public"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let mut alice = Browser::new(&server.url);
+    alice.login("alice", PASSWORD).await;
+    let page = alice.get("/datasets/alice/survey/tags").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("No tags yet"));
+    let csrf = page.hidden("csrf");
+
+    // Tag the head, with a description that is hostile text.
+    let made = alice
+        .post(
+            "/datasets/alice/survey/tags",
+            &[
+                ("csrf", &csrf),
+                ("name", "v1"),
+                ("revision", ""),
+                ("description", "<img src=x onerror=alert(1)>"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.text);
+    let page = alice.get("/datasets/alice/survey/tags").await;
+    // Escaped (askama writes `<` as `&#60;`), never raw.
+    assert!(
+        page.text.contains("&#60;img src=x onerror=alert(1)&#62;"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("<img src=x"));
+    // The REST API sees the same tag.
+    let (status, v) = {
+        let r = client()
+            .get(format!(
+                "{}/api/v1/datasets/alice/survey/tags/v1",
+                server.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_eq!(v["description"], "<img src=x onerror=alert(1)>");
+
+    // Refusals are shown on the page, and change nothing.
+    for (name, status, says) in [("v1", 409, "exists"), ("bad..name", 422, "tag")] {
+        let again = alice
+            .post(
+                "/datasets/alice/survey/tags",
+                &[
+                    ("csrf", &csrf),
+                    ("name", name),
+                    ("revision", ""),
+                    ("description", ""),
+                ],
+            )
+            .await;
+        assert_eq!(again.status, status, "{name}: {}", again.text);
+        assert!(again.text.contains("role=\"alert\"") && again.text.contains(says));
+    }
+    let wrong = alice
+        .post(
+            "/datasets/alice/survey/tags",
+            &[
+                ("csrf", "nope"),
+                ("name", "v2"),
+                ("revision", ""),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+
+    // Bob reads a public dataset but may not tag it or delete its tags.
+    let mut bob = Browser::new(&server.url);
+    bob.login("bob", PASSWORD).await;
+    let page = bob.get("/datasets/alice/survey/tags").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("v1") && !page.text.contains("New tag"));
+    let bob_csrf = page.hidden("csrf");
+    let refused = bob
+        .post(
+            "/datasets/alice/survey/tags/v1/delete",
+            &[("csrf", &bob_csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+
+    // Alice edits the description, then deletes the tag.
+    let edited = alice
+        .post(
+            "/datasets/alice/survey/tags/v1/description",
+            &[("csrf", &csrf), ("description", "first release")],
+        )
+        .await;
+    assert_eq!(edited.status, 303, "{}", edited.text);
+    assert!(alice
+        .get("/datasets/alice/survey/tags")
+        .await
+        .text
+        .contains("value=\"first release\""));
+    let gone = alice
+        .post("/datasets/alice/survey/tags/v1/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(gone.status, 303);
+    assert!(alice
+        .get("/datasets/alice/survey/tags")
+        .await
+        .text
+        .contains("No tags yet"));
+}

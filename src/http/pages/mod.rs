@@ -11,6 +11,7 @@ mod login;
 mod orgs;
 mod revisions;
 mod settings;
+mod tags;
 
 use askama::Template;
 use axum::body::Body;
@@ -46,6 +47,18 @@ pub fn router() -> Router<AppState> {
             get(revisions::show),
         )
         .route("/datasets/{ns}/{name}/diff", get(revisions::diff))
+        .route(
+            "/datasets/{ns}/{name}/tags",
+            get(tags::show).post(tags::create),
+        )
+        .route(
+            "/datasets/{ns}/{name}/tags/{tag}/description",
+            post(tags::describe),
+        )
+        .route(
+            "/datasets/{ns}/{name}/tags/{tag}/delete",
+            post(tags::delete),
+        )
         .route("/static/{file}", get(crate::http::assets::serve))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))

@@ -1,0 +1,233 @@
+//! A dataset's tags and branches: the list for readers; for writers, forms that tag a revision,
+//! edit a tag's description and delete a tag (with a confirmation). The same gate and metastore
+//! calls as the REST tag API; every form carries the session's CSRF token.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use strata_metastore::DatasetId;
+
+use super::datasets::{failed, open};
+use super::{read_form, render, see_other, Chrome};
+use crate::auth::{session, Action, On};
+use crate::datasets::gate::{self, Gated};
+use crate::datasets::{author, git};
+use crate::db::SessionRow;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{session as session_of, session_principal};
+use crate::state::AppState;
+
+struct TagRow {
+    name: String,
+    revision: String,
+    short: String,
+    tagger: String,
+    date: String,
+    description: String,
+}
+
+#[derive(Template)]
+#[template(path = "tags.html")]
+struct TagsPage {
+    chrome: Chrome,
+    dataset: String,
+    tags: Vec<TagRow>,
+    /// `(branch, revision)`.
+    branches: Vec<(String, String)>,
+    writer: bool,
+}
+
+/// The tags page, with `error` shown where the content starts.
+async fn tags_page(
+    state: &AppState,
+    s: Option<&SessionRow>,
+    repo: &Gated,
+    status: StatusCode,
+    error: Option<&str>,
+) -> ApiResult<Response> {
+    let title = format!("Tags of {}", repo.path());
+    let id = (repo.namespace.clone(), repo.name.clone());
+    let listed = git(state, move |ms| {
+        let ds = DatasetId {
+            ns: &id.0,
+            name: &id.1,
+        };
+        Ok((ms.tags(ds)?, ms.branches(ds)?))
+    })
+    .await;
+    let (tags, branches) = match listed {
+        Ok(found) => found,
+        Err(e) => return Ok(failed(s, &title, e)),
+    };
+    let mut chrome = Chrome::new(title, s, "datasets");
+    if let Some(error) = error {
+        chrome = chrome.error(error);
+    }
+    let page = TagsPage {
+        chrome,
+        dataset: repo.path(),
+        tags: tags
+            .into_iter()
+            .map(|t| TagRow {
+                short: t.revision.chars().take(10).collect(),
+                tagger: t.tagger.map(|p| p.name).unwrap_or_default(),
+                date: crate::http::lfs::rfc3339(t.created)
+                    .replace('T', " ")
+                    .replace('Z', " UTC"),
+                name: t.name,
+                revision: t.revision,
+                description: t.description,
+            })
+            .collect(),
+        branches,
+        writer: repo.allows(On::Dataset, Action::Write),
+    };
+    Ok(render(status, &page))
+}
+
+/// `GET /datasets/{ns}/{name}/tags`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/datasets/{ns}/{name}/tags");
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+        Ok(pair) => pair,
+        Err(page) => return Ok(page),
+    };
+    tags_page(&state, s.as_ref(), &repo, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub struct TagForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    revision: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// A tag form of a signed-in writer: the session, the dataset through the write gate, the
+/// form. `Err` is the page to answer instead.
+async fn writer(
+    state: &AppState,
+    headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+    body: Body,
+) -> ApiResult<Result<(SessionRow, Gated, TagForm), Response>> {
+    let Some((_, s)) = session_of(state, headers).await? else {
+        return Ok(Err(see_other("/login", &[])));
+    };
+    let form: TagForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let who = session_principal(&s)?;
+    match gate::dataset(state, &who, ns, name, Action::Write).await {
+        Ok(repo) => Ok(Ok((s, repo, form))),
+        Err(e) => Ok(Err(failed(Some(&s), &format!("{ns}/{name}"), e))),
+    }
+}
+
+/// After a tag operation: back to the list, or the list again with what went wrong.
+async fn after(
+    state: &AppState,
+    s: &SessionRow,
+    repo: &Gated,
+    done: crate::error::Result<()>,
+) -> ApiResult<Response> {
+    match done {
+        Ok(()) => Ok(see_other(&format!("/datasets/{}/tags", repo.path()), &[])),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_server_error() {
+                return Err(e);
+            }
+            tags_page(state, Some(s), repo, e.status, Some(&e.message)).await
+        }
+    }
+}
+
+/// `POST /datasets/{ns}/{name}/tags`: tags a revision (default: the head of `main`).
+pub async fn create(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
+    };
+    let id = (repo.namespace.clone(), repo.name.clone());
+    let tagger = author(&session_principal(&s)?);
+    let rev = match form.revision.trim() {
+        "" => strata_metastore::DEFAULT_BRANCH.to_owned(),
+        r => r.to_owned(),
+    };
+    let done = git(&state, move |ms| {
+        let ds = DatasetId {
+            ns: &id.0,
+            name: &id.1,
+        };
+        ms.create_tag(ds, form.name.trim(), &rev, &tagger, &form.description)
+            .map(drop)
+    })
+    .await;
+    after(&state, &s, &repo, done).await
+}
+
+/// `POST /datasets/{ns}/{name}/tags/{tag}/description`: edits (or clears) the description.
+pub async fn describe(
+    State(state): State<AppState>,
+    Path((ns, name, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
+    };
+    let id = (repo.namespace.clone(), repo.name.clone());
+    let done = git(&state, move |ms| {
+        let ds = DatasetId {
+            ns: &id.0,
+            name: &id.1,
+        };
+        ms.update_tag(ds, &tag, Some(&form.description), None)
+            .map(drop)
+    })
+    .await;
+    after(&state, &s, &repo, done).await
+}
+
+/// `POST /datasets/{ns}/{name}/tags/{tag}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((ns, name, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
+    };
+    let id = (repo.namespace.clone(), repo.name.clone());
+    let done = git(&state, move |ms| {
+        let ds = DatasetId {
+            ns: &id.0,
+            name: &id.1,
+        };
+        ms.delete_tag(ds, &tag)
+    })
+    .await;
+    after(&state, &s, &repo, done).await
+}
