@@ -2,6 +2,7 @@
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
 pub mod gate;
+pub mod settings;
 
 use strata_metastore::{DatasetId, Metastore, Person};
 

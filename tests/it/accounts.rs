@@ -706,3 +706,150 @@ async fn dataset_tag_pages() {
         .text
         .contains("No tags yet"));
 }
+
+#[tokio::test]
+async fn dataset_settings_page() {
+    let server = server_with_alice().await;
+    server.user("bob").await;
+    strata::admin::set_password(&server.state, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+        .await
+        .unwrap();
+    let made = client()
+        .post(format!("{}/api/v1/datasets", server.url))
+        .bearer_auth(&token)
+        .json(&json!({"namespace": "alice", "name": "secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let mut alice = Browser::new(&server.url);
+    alice.login("alice", PASSWORD).await;
+    let mut bob = Browser::new(&server.url);
+    bob.login("bob", PASSWORD).await;
+    let page = alice.get("/datasets/alice/secret").await;
+    assert!(page.text.contains("/datasets/alice/secret/settings"));
+    assert_eq!(bob.get("/datasets/alice/secret").await.status, 404);
+
+    let page = alice.get("/datasets/alice/secret/settings").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let csrf = page.hidden("csrf");
+    // Bob reads once he is a collaborator, and loses it when removed.
+    let r = settings_post(
+        &mut alice,
+        &csrf,
+        &[
+            ("change", "collaborator"),
+            ("who", "bob"),
+            ("permission", "read"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(bob.get("/datasets/alice/secret").await.status, 200);
+    // A reader is not an admin: no settings page, no changes.
+    assert_eq!(bob.get("/datasets/alice/secret/settings").await.status, 403);
+    let bob_csrf = bob.get("/datasets/alice/secret").await.hidden("csrf");
+    let r = bob
+        .post(
+            "/datasets/alice/secret/settings",
+            &[
+                ("csrf", &bob_csrf),
+                ("change", "visibility"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = settings_post(&mut alice, &csrf, &[("change", "remove"), ("who", "bob")]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(bob.get("/datasets/alice/secret").await.status, 404);
+
+    // Refusals show on the page: an unknown user, a made-up visibility, no CSRF token.
+    let r = settings_post(
+        &mut alice,
+        &csrf,
+        &[
+            ("change", "collaborator"),
+            ("who", "nobody"),
+            ("permission", "read"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert!(r.text.contains("role=\"alert\""), "{}", r.text);
+    let r = settings_post(
+        &mut alice,
+        &csrf,
+        &[("change", "visibility"), ("visibility", "everyone")],
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    let r = alice
+        .post(
+            "/datasets/alice/secret/settings",
+            &[
+                ("csrf", "nope"),
+                ("change", "visibility"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    // Public: a stranger reads the page without signing in. Protection off, then on again.
+    let r = settings_post(
+        &mut alice,
+        &csrf,
+        &[("change", "visibility"), ("visibility", "public")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let anon = client()
+        .get(format!("{}/datasets/alice/secret", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 200);
+    let r = settings_post(&mut alice, &csrf, &[("change", "protection")]).await;
+    assert_eq!(r.status, 303);
+    let repo = server
+        .state
+        .db
+        .repo_by_path("alice", "secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(repo.protect_default_branch, 0);
+    let r = settings_post(
+        &mut alice,
+        &csrf,
+        &[("change", "protection"), ("protect", "on")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let repo = server
+        .state
+        .db
+        .repo_by_path("alice", "secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(repo.protect_default_branch, 1);
+    let events: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE event LIKE 'dataset.%' AND actor = 'alice'",
+    )
+    .fetch_one(server.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, 5);
+}
+
+/// One change on alice/secret's settings page.
+async fn settings_post(b: &mut Browser, csrf: &str, fields: &[(&str, &str)]) -> Page {
+    let mut all = vec![("csrf", csrf)];
+    all.extend_from_slice(fields);
+    b.post("/datasets/alice/secret/settings", &all).await
+}

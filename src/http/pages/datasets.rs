@@ -117,6 +117,8 @@ struct DatasetPage {
     entries: Vec<Entry>,
     description: String,
     resources: Vec<(String, String, String)>,
+    /// Whether the visitor administers the dataset (the settings link).
+    admin: bool,
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -185,6 +187,7 @@ pub async fn show(
         entries,
         description,
         resources,
+        admin: repo.allows(crate::auth::On::Dataset, Action::Admin),
     };
     Ok(render(StatusCode::OK, &page))
 }

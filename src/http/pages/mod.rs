@@ -5,6 +5,7 @@
 //! form carries a CSRF token: the session's own once signed in, a double-submit cookie before
 //! (so nobody can log a victim into another account either).
 
+mod dataset_settings;
 mod datasets;
 mod home;
 mod login;
@@ -47,6 +48,10 @@ pub fn router() -> Router<AppState> {
             get(revisions::show),
         )
         .route("/datasets/{ns}/{name}/diff", get(revisions::diff))
+        .route(
+            "/datasets/{ns}/{name}/settings",
+            get(dataset_settings::show).post(dataset_settings::change),
+        )
         .route(
             "/datasets/{ns}/{name}/tags",
             get(tags::show).post(tags::create),

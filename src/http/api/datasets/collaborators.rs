@@ -1,21 +1,20 @@
 //! Who may use a dataset: its collaborators (users, or `team:{name}` of its organisation, with
-//! read, write or admin) and its visibility (public, internal, private). Changes are audited.
+//! read, write or admin), its visibility (public, internal, private) and default-branch
+//! protection, over HTTP; the rules and the audit entries are in `crate::datasets::settings`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::ErrorBody;
 use crate::auth::{Action, Principal};
-use crate::datasets::gate;
+use crate::datasets::{gate, settings};
 use crate::db::Visibility;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
-use crate::orgs::{audit, org_named, user_named};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -39,9 +38,7 @@ pub async fn list_collaborators(
     who: Principal,
 ) -> ApiResult<Json<Vec<Collaborator>>> {
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
-    let list = state
-        .db
-        .collaborators(repo.id)
+    let list = settings::collaborators(&state, &repo)
         .await?
         .into_iter()
         .map(|(kind, name, permission)| Collaborator {
@@ -58,25 +55,6 @@ pub async fn list_collaborators(
 pub struct Permission {
     /// read, write or admin.
     permission: String,
-}
-
-/// The user or team a collaborator path names: `{who}` is a username, or `team:{name}`.
-async fn collaborator_ids(
-    state: &AppState,
-    ns: &str,
-    who: &str,
-) -> ApiResult<(Option<i64>, Option<i64>)> {
-    if let Some(team) = who.strip_prefix("team:") {
-        let org = org_named(state, ns).await?;
-        let id = state
-            .db
-            .team_id(org.id, team)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
-        Ok((None, Some(id)))
-    } else {
-        Ok((Some(user_named(state, who).await?.id), None))
-    }
 }
 
 /// Gives a user (or `team:{name}`) read, write or admin on a dataset.
@@ -97,19 +75,7 @@ pub async fn set_collaborator(
     let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
     let permission: crate::db::Permission =
         req.permission.parse().map_err(ApiError::unprocessable)?;
-    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
-    state
-        .db
-        .set_collaborator(repo.id, user_id, team_id, permission)
-        .await?;
-    audit_change(
-        &state,
-        &who,
-        "dataset.collaborator.set",
-        &format!("{}:{target}", repo.path()),
-        json!({"permission": req.permission}),
-    )
-    .await?;
+    settings::set_collaborator(&state, &who, &repo, &target, permission).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,24 +90,7 @@ pub async fn remove_collaborator(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
-    let (user_id, team_id) = collaborator_ids(&state, &ns, &target).await?;
-    if !state
-        .db
-        .remove_collaborator(repo.id, user_id, team_id)
-        .await?
-    {
-        return Err(ApiError::not_found(format!(
-            "{target} is not a collaborator"
-        )));
-    }
-    audit_change(
-        &state,
-        &who,
-        "dataset.collaborator.remove",
-        &format!("{}:{target}", repo.path()),
-        json!({}),
-    )
-    .await?;
+    settings::remove_collaborator(&state, &who, &repo, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -166,15 +115,7 @@ pub async fn set_protection(
 ) -> ApiResult<StatusCode> {
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: ProtectionBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    state.db.set_protection(repo.id, req.default_branch).await?;
-    audit_change(
-        &state,
-        &who,
-        "dataset.protection.set",
-        &repo.path(),
-        json!({"default_branch": req.default_branch}),
-    )
-    .await?;
+    settings::set_protection(&state, &who, &repo, req.default_branch).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,29 +141,6 @@ pub async fn set_visibility(
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
-    state.db.set_visibility(repo.id, visibility).await?;
-    audit_change(
-        &state,
-        &who,
-        "dataset.visibility.set",
-        &repo.path(),
-        json!({"visibility": req.visibility}),
-    )
-    .await?;
+    settings::set_visibility(&state, &who, &repo, visibility).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Writes a dataset administration change to the audit log, when a user made it (a bare JWT
-/// has no account to name).
-async fn audit_change(
-    state: &AppState,
-    who: &Principal,
-    event: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> ApiResult<()> {
-    if let Principal::User { user, .. } = who {
-        audit(state, event, user, subject, detail).await?;
-    }
-    Ok(())
 }
