@@ -454,6 +454,27 @@ async fn browsing_a_dataset_in_chromium() {
             .len(),
         1
     );
+
+    // On a phone-width screen no page scrolls sideways (wide tables scroll inside themselves).
+    c.set_window_size(390, 844).await.unwrap();
+    for path in [
+        "/",
+        "/datasets/erin/survey",
+        "/datasets/erin/survey/files/data/people.csv",
+        "/datasets/erin/survey/history",
+        "/settings",
+    ] {
+        c.goto(&format!("{}{path}", server.url)).await.unwrap();
+        text(&c).await;
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, true, "{path} is wider than a phone");
+    }
     c.close().await.unwrap();
 
     // Strangers: signed out, sent to sign in and back; a missing file or revision is a page
