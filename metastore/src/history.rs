@@ -32,7 +32,94 @@ pub struct TreeEntry {
     pub lfs: Option<Pointer>,
 }
 
+/// One page of a folder's entries (see [`Metastore::list_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirListing {
+    /// How many entries the folder has in all.
+    pub total: usize,
+    pub entries: Vec<DirEntry>,
+}
+
+/// A file or folder directly inside a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    /// Its path from the dataset's root.
+    pub path: String,
+    pub folder: bool,
+    /// For a file: its size in git (for an LFS file, of its pointer).
+    pub size: u64,
+    /// For an LFS file: the object the pointer names.
+    pub lfs: Option<Pointer>,
+}
+
 impl Metastore {
+    /// The entries directly inside folder `dir` (`""`: the root) at revision `rev`, folders first
+    /// and then files, each by name; `take` of them after skipping `skip`. Only the returned
+    /// files' blobs are read, so the first page of a folder of many files costs one tree read.
+    pub fn list_dir(
+        &self,
+        ds: DatasetId<'_>,
+        rev: Option<&str>,
+        dir: &str,
+        skip: usize,
+        take: usize,
+    ) -> Result<(String, DirListing)> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        let root = repo.find_commit(id)?.tree()?;
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            root.lookup_entry_by_path(dir)?
+                .filter(|e| e.mode().is_tree())
+                .ok_or_else(|| Error::NotFound(format!("no folder {dir:?} at {id}")))?
+                .object()?
+                .into_tree()
+        };
+        let mut items: Vec<(bool, String, ObjectId)> = Vec::new();
+        for entry in tree.iter() {
+            let entry = entry.map_err(|e| Error::Git(e.to_string()))?;
+            let mode = entry.mode();
+            if mode.is_tree() || mode.is_blob() {
+                items.push((
+                    mode.is_tree(),
+                    entry.filename().to_string(),
+                    entry.oid().to_owned(),
+                ));
+            }
+        }
+        items.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let total = items.len();
+        let mut entries = Vec::new();
+        for (folder, name, oid) in items.into_iter().skip(skip).take(take) {
+            let path = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            let (size, lfs) = if folder {
+                (0, None)
+            } else {
+                let object = repo.find_object(oid)?;
+                let lfs = if object.data.len() < strata_lfs::pointer::MAX_POINTER_LEN {
+                    Pointer::parse(&object.data).ok()
+                } else {
+                    None
+                };
+                (object.data.len() as u64, lfs)
+            };
+            entries.push(DirEntry {
+                name,
+                path,
+                folder,
+                size,
+                lfs,
+            });
+        }
+        Ok((id.to_string(), DirListing { total, entries }))
+    }
+
     /// The revision `rev` names (default: the default branch's head) and its datapackage.
     pub fn fetch(&self, ds: DatasetId<'_>, rev: Option<&str>) -> Result<(Revision, Package)> {
         let repo = self.open(ds)?;

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 pub use diff::{Diff, FieldChange, FileChange, FileChangeKind, ResourceChange};
 pub use error::{Error, Result};
 pub use gix::ObjectId;
-pub use history::{Revision, TreeEntry};
+pub use history::{DirEntry, DirListing, Revision, TreeEntry};
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };

@@ -560,3 +560,69 @@ async fn pages_share_one_policy_and_hashed_assets() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_big_folder_is_listed_a_page_at_a_time() {
+    let server = TestServer::start().await;
+    let token = server.user("alice").await;
+    let api = format!("{}/api/v1/datasets", server.url);
+    let made: serde_json::Value = client()
+        .post(&api)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"namespace": "alice", "name": "many", "visibility": "public"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parent = made["revision"]["id"].as_str().unwrap();
+    let mut body = vec![
+        serde_json::json!({"key": "header", "value": {"summary": "450 files", "parent": parent}}),
+    ];
+    for i in 0..450 {
+        body.push(serde_json::json!({"key": "file", "value": {"path": format!("big/f{i:03}.txt"), "content": "x"}}));
+    }
+    body.push(
+        serde_json::json!({"key": "file", "value": {"path": "big/sub/inner.txt", "content": "y"}}),
+    );
+    let body: Vec<String> = body.iter().map(|l| l.to_string()).collect();
+    let r = client()
+        .post(format!("{api}/alice/many/commit"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-ndjson")
+        .body(body.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let get = |query: &'static str| {
+        let url = format!("{}/datasets/alice/many?{query}", server.url);
+        async move {
+            let r = client().get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // Folders first, then files by name; 200 a page.
+    let (status, html) = get("path=big").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        html.matches("/datasets/alice/many/files/big/f").count(),
+        199
+    );
+    assert!(
+        html.contains(">sub/<") && html.contains("1–200 of 451") && html.contains("rel=\"next\"")
+    );
+    let (_, html) = get("path=big&page=3").await;
+    assert_eq!(html.matches("/datasets/alice/many/files/big/f").count(), 51);
+    assert!(
+        html.contains("401–451 of 451")
+            && html.contains("rel=\"prev\"")
+            && !html.contains("rel=\"next\"")
+    );
+    assert!(html.contains("big/f449.txt"));
+    // A folder that is not there is an error page, not an empty listing.
+    let (status, html) = get("path=nowhere").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("role=\"alert\""));
+}

@@ -1,5 +1,5 @@
-//! The dataset browser: a dataset's files at any revision (folders, sizes, its datapackage's
-//! resources, the clone URL), a file's page with a bounded preview (CSV/TSV as a table, JSON and
+//! The dataset browser: a dataset's files at any revision (one folder at a time, paged, so a
+//! folder of many files costs one tree read; sizes, its datapackage's resources, the clone URL), a file's page with a bounded preview (CSV/TSV as a table, JSON and
 //! text as text) and download, and the history with paging and a path filter. Every page asks
 //! the same read gate as the REST API; a stranger is sent to sign in, and a private dataset looks
 //! missing to those who may not read it.
@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_metastore::{DatasetId, Revision, TreeEntry};
+use strata_metastore::{DatasetId, Revision};
 
 use super::{error_page, render, see_other, Chrome};
 use crate::auth::Action;
@@ -27,6 +27,8 @@ const PREVIEW_BYTES: u64 = 64 * 1024;
 const PREVIEW_ROWS: usize = 50;
 /// Revisions per history page.
 const HISTORY_PAGE: usize = 50;
+/// Entries per page of a folder listing.
+const LISTING_PAGE: usize = 200;
 
 #[derive(Deserialize, Default)]
 pub struct BrowseQuery {
@@ -34,6 +36,8 @@ pub struct BrowseQuery {
     /// A folder of the tree (overview) or a path filter (history).
     path: Option<String>,
     cursor: Option<String>,
+    /// The page of a folder listing, from 1.
+    page: Option<usize>,
 }
 
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
@@ -115,6 +119,11 @@ struct DatasetPage {
     folder: String,
     crumbs: Vec<(String, String)>,
     entries: Vec<Entry>,
+    /// Of the folder's entries: how many, which page, and whether more follow.
+    total: usize,
+    page: usize,
+    first: usize,
+    more: bool,
     description: String,
     resources: Vec<(String, String, String)>,
     /// Whether the visitor administers the dataset (the settings link).
@@ -134,7 +143,14 @@ pub async fn show(
         Err(page) => return Ok(page),
     };
     let title = repo.path();
-    let (id, rev) = ((repo.namespace.clone(), repo.name.clone()), q.rev.clone());
+    let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
+    let page_no = q.page.unwrap_or(1).max(1);
+    let skip = (page_no - 1).saturating_mul(LISTING_PAGE);
+    let (id, rev, dir) = (
+        (repo.namespace.clone(), repo.name.clone()),
+        q.rev.clone(),
+        folder.clone(),
+    );
     let fetched = git(&state, move |ms| {
         let ds = DatasetId {
             ns: &id.0,
@@ -142,8 +158,8 @@ pub async fn show(
         };
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
-                let (_, tree) = ms.tree(ds, Some(&revision.id))?;
-                Ok(Some((revision, package, tree)))
+                let (_, listing) = ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE)?;
+                Ok(Some((revision, package, listing)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
             Err(e) => Err(e),
@@ -154,10 +170,9 @@ pub async fn show(
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
-    let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
-    let (head, entries, description, resources) = match fetched {
-        None => (None, Vec::new(), String::new(), Vec::new()),
-        Some((revision, package, tree)) => {
+    let (head, entries, total, description, resources) = match fetched {
+        None => (None, Vec::new(), 0, String::new(), Vec::new()),
+        Some((revision, package, listing)) => {
             let description = ["title", "description"]
                 .iter()
                 .filter_map(|k| package.json.get(*k).and_then(|v| v.as_str()))
@@ -168,16 +183,38 @@ pub async fn show(
                 .iter()
                 .map(|r| (r.name.clone(), r.path.clone(), human_size(r.size)))
                 .collect();
+            let entries = listing
+                .entries
+                .into_iter()
+                .map(|e| Entry {
+                    size: if e.folder {
+                        "folder".into()
+                    } else {
+                        human_size(e.lfs.as_ref().map_or(e.size, |p| p.size))
+                    },
+                    lfs: e.lfs.is_some(),
+                    name: e.name,
+                    path: e.path,
+                    folder: e.folder,
+                })
+                .collect();
             (
                 Some(revision.into()),
-                listing(&tree, &folder),
+                entries,
+                listing.total,
                 description,
                 resources,
             )
         }
     };
+    let first = skip.min(total);
+    let more = total > first + LISTING_PAGE;
     let page = DatasetPage {
         chrome: Chrome::new(title.clone(), s.as_ref(), "datasets"),
+        total,
+        page: page_no,
+        first: first + 1,
+        more,
         clone_url: format!("{}/{title}.git", state.settings.public_url),
         path: title,
         rev: q.rev.unwrap_or_default(),
@@ -190,52 +227,6 @@ pub async fn show(
         admin: repo.allows(crate::auth::On::Dataset, Action::Admin),
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-/// The folders and files directly inside `folder` (folders first, then by name).
-fn listing(tree: &[TreeEntry], folder: &str) -> Vec<Entry> {
-    let prefix = if folder.is_empty() {
-        String::new()
-    } else {
-        format!("{folder}/")
-    };
-    let mut folders: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
-    let mut files = Vec::new();
-    for e in tree.iter().filter(|e| e.path.starts_with(&prefix)) {
-        let rest = &e.path[prefix.len()..];
-        let size = e.lfs.as_ref().map_or(e.size, |p| p.size);
-        match rest.split_once('/') {
-            Some((dir, _)) => {
-                let f = folders.entry(dir.to_owned()).or_default();
-                f.0 += size;
-                f.1 += 1;
-            }
-            None => files.push(Entry {
-                name: rest.to_owned(),
-                path: e.path.clone(),
-                folder: false,
-                lfs: e.lfs.is_some(),
-                size: human_size(size),
-            }),
-        }
-    }
-    let mut out: Vec<Entry> = folders
-        .into_iter()
-        .map(|(name, (bytes, count))| Entry {
-            path: format!("{prefix}{name}"),
-            name,
-            folder: true,
-            lfs: false,
-            size: format!(
-                "{count} file{}, {}",
-                if count == 1 { "" } else { "s" },
-                human_size(bytes)
-            ),
-        })
-        .collect();
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    out.extend(files);
-    out
 }
 
 /// `(name, path)` of each folder from the root down to `folder`.
