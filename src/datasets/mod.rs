@@ -24,6 +24,25 @@ where
         .map_err(Error::from)
 }
 
+/// Runs a metastore call on dataset `repo` on the blocking pool.
+pub async fn git_on<T, F>(state: &AppState, repo: &Repo, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Metastore, DatasetId<'_>) -> strata_metastore::Result<T> + Send + 'static,
+{
+    let (ns, name) = (repo.namespace.clone(), repo.name.clone());
+    git(state, move |ms| {
+        f(
+            ms,
+            DatasetId {
+                ns: &ns,
+                name: &name,
+            },
+        )
+    })
+    .await
+}
+
 /// Creates the row and the repository of a new dataset; a failure leaves neither.
 pub async fn create(
     state: &AppState,

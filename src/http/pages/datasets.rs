@@ -9,12 +9,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_metastore::{DatasetId, Revision};
+use strata_metastore::Revision;
 
 use super::{error_page, render, see_other, Chrome};
 use crate::auth::Action;
 use crate::datasets::gate::{self, Gated};
-use crate::datasets::git;
+use crate::datasets::git_on;
 use crate::db::SessionRow;
 use crate::error::{Error, Kind};
 use crate::http::error::ApiResult;
@@ -146,16 +146,8 @@ pub async fn show(
     let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
     let page_no = q.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(LISTING_PAGE);
-    let (id, rev, dir) = (
-        (repo.namespace.clone(), repo.name.clone()),
-        q.rev.clone(),
-        folder.clone(),
-    );
-    let fetched = git(&state, move |ms| {
-        let ds = DatasetId {
-            ns: &id.0,
-            name: &id.1,
-        };
+    let (rev, dir) = (q.rev.clone(), folder.clone());
+    let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
                 let (_, listing) = ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE)?;
@@ -299,20 +291,9 @@ pub async fn file(
         Err(page) => return Ok(page),
     };
     let title = format!("{}/{path}", repo.path());
-    let (id, rev, file) = (
-        (repo.namespace.clone(), repo.name.clone()),
-        q.rev.clone(),
-        path.clone(),
-    );
-    let data = git(&state, move |ms| {
-        ms.read_file(
-            DatasetId {
-                ns: &id.0,
-                name: &id.1,
-            },
-            rev.as_deref(),
-            &file,
-        )
+    let (rev, file) = (q.rev.clone(), path.clone());
+    let data = git_on(&state, &repo, move |ms, ds| {
+        ms.read_file(ds, rev.as_deref(), &file)
     })
     .await;
     let data = match data {
@@ -503,18 +484,10 @@ pub async fn history(
         .as_deref()
         .map(|p| p.trim().trim_matches('/').to_owned())
         .filter(|p| !p.is_empty());
-    let (id, rev, cursor, path) = (
-        (repo.namespace.clone(), repo.name.clone()),
-        q.rev.clone(),
-        q.cursor.clone(),
-        filter.clone(),
-    );
-    let listed = git(&state, move |ms| {
+    let (rev, cursor, path) = (q.rev.clone(), q.cursor.clone(), filter.clone());
+    let listed = git_on(&state, &repo, move |ms, ds| {
         ms.revisions(
-            DatasetId {
-                ns: &id.0,
-                name: &id.1,
-            },
+            ds,
             rev.as_deref(),
             cursor.as_deref(),
             HISTORY_PAGE,

@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use strata_metastore::{DatasetId, Diff, FileChangeKind};
+use strata_metastore::{Diff, FileChangeKind};
 
 use super::datasets::{failed, open};
 use super::{render, Chrome};
-use crate::datasets::git;
+use crate::datasets::git_on;
 use crate::http::error::ApiResult;
 use crate::state::AppState;
 
@@ -134,12 +134,7 @@ pub async fn show(
         Err(page) => return Ok(page),
     };
     let title = format!("Revision {}", rev.chars().take(10).collect::<String>());
-    let id = (repo.namespace.clone(), repo.name.clone());
-    let found = git(&state, move |ms| {
-        let ds = DatasetId {
-            ns: &id.0,
-            name: &id.1,
-        };
+    let found = git_on(&state, &repo, move |ms, ds| {
         let revision = ms.revision(ds, &rev)?;
         let diff = match revision.parents.first() {
             Some(parent) => Some(ms.diff(ds, parent, &revision.id)?),
@@ -194,15 +189,7 @@ pub async fn diff(
     let diff = match q.from.filter(|f| !f.trim().is_empty()) {
         None => None,
         Some(from) => {
-            let id = (repo.namespace.clone(), repo.name.clone());
-            let found = git(&state, move |ms| {
-                let ds = DatasetId {
-                    ns: &id.0,
-                    name: &id.1,
-                };
-                ms.diff(ds, &from, &to)
-            })
-            .await;
+            let found = git_on(&state, &repo, move |ms, ds| ms.diff(ds, &from, &to)).await;
             match found {
                 Ok(d) => Some(d.into()),
                 Err(e) => return Ok(failed(s.as_ref(), &title, e)),

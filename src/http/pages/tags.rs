@@ -8,13 +8,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_metastore::DatasetId;
 
 use super::datasets::{failed, open};
 use super::{read_form, render, see_other, Chrome};
 use crate::auth::{session, Action, On};
 use crate::datasets::gate::{self, Gated};
-use crate::datasets::{author, git};
+use crate::datasets::{author, git_on};
 use crate::db::SessionRow;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
@@ -49,12 +48,7 @@ async fn tags_page(
     error: Option<&str>,
 ) -> ApiResult<Response> {
     let title = format!("Tags of {}", repo.path());
-    let id = (repo.namespace.clone(), repo.name.clone());
-    let listed = git(state, move |ms| {
-        let ds = DatasetId {
-            ns: &id.0,
-            name: &id.1,
-        };
+    let listed = git_on(state, repo, move |ms, ds| {
         Ok((ms.tags(ds)?, ms.branches(ds)?))
     })
     .await;
@@ -167,17 +161,12 @@ pub async fn create(
         Ok(parts) => parts,
         Err(page) => return Ok(page),
     };
-    let id = (repo.namespace.clone(), repo.name.clone());
     let tagger = author(&session_principal(&s)?);
     let rev = match form.revision.trim() {
         "" => strata_metastore::DEFAULT_BRANCH.to_owned(),
         r => r.to_owned(),
     };
-    let done = git(&state, move |ms| {
-        let ds = DatasetId {
-            ns: &id.0,
-            name: &id.1,
-        };
+    let done = git_on(&state, &repo, move |ms, ds| {
         ms.create_tag(ds, form.name.trim(), &rev, &tagger, &form.description)
             .map(drop)
     })
@@ -196,12 +185,7 @@ pub async fn describe(
         Ok(parts) => parts,
         Err(page) => return Ok(page),
     };
-    let id = (repo.namespace.clone(), repo.name.clone());
-    let done = git(&state, move |ms| {
-        let ds = DatasetId {
-            ns: &id.0,
-            name: &id.1,
-        };
+    let done = git_on(&state, &repo, move |ms, ds| {
         ms.update_tag(ds, &tag, Some(&form.description), None)
             .map(drop)
     })
@@ -220,14 +204,6 @@ pub async fn delete(
         Ok(parts) => parts,
         Err(page) => return Ok(page),
     };
-    let id = (repo.namespace.clone(), repo.name.clone());
-    let done = git(&state, move |ms| {
-        let ds = DatasetId {
-            ns: &id.0,
-            name: &id.1,
-        };
-        ms.delete_tag(ds, &tag)
-    })
-    .await;
+    let done = git_on(&state, &repo, move |ms, ds| ms.delete_tag(ds, &tag)).await;
     after(&state, &s, &repo, done).await
 }
