@@ -88,6 +88,8 @@ impl LocalStore {
             }
             let mut bytes = Vec::with_capacity(len as usize);
             io::Read::read_to_end(&mut file, &mut bytes)?;
+            // The length is what was read, so ranges are cut from bytes that exist.
+            let len = bytes.len() as u64;
             Ok(Some((Opened::Small(Bytes::from(bytes)), len)))
         })
         .await

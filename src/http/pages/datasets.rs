@@ -88,9 +88,7 @@ impl From<Revision> for RevisionRow {
             short: r.id.chars().take(10).collect(),
             summary: r.message.lines().next().unwrap_or("").to_owned(),
             author: r.author.name,
-            date: crate::http::lfs::rfc3339(r.time)
-                .replace('T', " ")
-                .replace('Z', " UTC"),
+            date: when(r.time),
             id: r.id,
         }
     }
@@ -233,6 +231,13 @@ fn crumbs(folder: &str) -> Vec<(String, String)> {
         out.push((part.to_owned(), path.clone()));
     }
     out
+}
+
+/// A unix time as pages show it: `2026-11-22 14:52:30 UTC`.
+pub(super) fn when(unix: i64) -> String {
+    crate::http::lfs::rfc3339(unix)
+        .replace('T', " ")
+        .replace('Z', " UTC")
 }
 
 /// `1.2 MiB`-style sizes.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use strata_metastore::{Diff, FileChangeKind};
 
-use super::datasets::{failed, open};
+use super::datasets::{failed, open, when};
 use super::{render, Chrome};
 use crate::datasets::git_on;
 use crate::http::error::ApiResult;
@@ -151,9 +151,7 @@ pub async fn show(
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
         dataset: repo.path(),
         revision: Some(RevisionFacts {
-            date: crate::http::lfs::rfc3339(revision.time)
-                .replace('T', " ")
-                .replace('Z', " UTC"),
+            date: when(revision.time),
             id: revision.id,
             message: revision.message,
             author: revision.author.name,

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::datasets::{failed, open};
+use super::datasets::{failed, open, when};
 use super::{read_form, render, see_other, Chrome};
 use crate::auth::{session, Action, On};
 use crate::datasets::gate::{self, Gated};
@@ -68,9 +68,7 @@ async fn tags_page(
             .map(|t| TagRow {
                 short: t.revision.chars().take(10).collect(),
                 tagger: t.tagger.map(|p| p.name).unwrap_or_default(),
-                date: crate::http::lfs::rfc3339(t.created)
-                    .replace('T', " ")
-                    .replace('Z', " UTC"),
+                date: when(t.created),
                 name: t.name,
                 revision: t.revision,
                 description: t.description,
