@@ -6,6 +6,7 @@ mod common;
 
 mod accounts;
 mod browser;
+mod dataset_pages;
 mod datasets_api;
 mod gates;
 mod git_hosting;

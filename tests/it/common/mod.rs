@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod azure;
+pub mod forms;
+pub use forms::*;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
