@@ -23,6 +23,8 @@ pub enum Kind {
     Invalid,
     /// Over a size or count limit (413).
     TooLarge,
+    /// Too many requests from this client (429).
+    TooMany,
     /// Saturated: try again shortly (503).
     Busy,
     /// A failure on our side (500); the cause was logged.
@@ -74,6 +76,10 @@ impl Error {
 
     pub fn too_large(message: impl Into<String>) -> Error {
         Error::new(Kind::TooLarge, message)
+    }
+
+    pub fn too_many(message: impl Into<String>) -> Error {
+        Error::new(Kind::TooMany, message)
     }
 
     /// A server-side failure: logged here with its cause, reported without it.

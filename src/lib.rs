@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod hook;
 pub mod http;
+pub mod limits;
 pub mod names;
 pub mod orgs;
 pub mod state;

@@ -35,6 +35,8 @@ pub struct App {
     pub hasher: crate::auth::password::Hasher,
     /// Background work, stopped and awaited at shutdown.
     pub tasks: crate::tasks::Tasks,
+    /// Requests to share links, per client address.
+    pub link_requests: crate::limits::Limiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             tasks: crate::tasks::Tasks::default(),
+            link_requests: crate::limits::Limiter::new(300, 60),
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {

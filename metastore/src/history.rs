@@ -245,6 +245,27 @@ impl Metastore {
         Ok((id.to_string(), out))
     }
 
+    /// What `path` is at revision `rev`: `Some(true)` a folder, `Some(false)` a file, `None`
+    /// nothing. The root (`""`) is a folder.
+    pub fn stat(&self, ds: DatasetId<'_>, rev: Option<&str>, path: &str) -> Result<Option<bool>> {
+        if path.is_empty() {
+            return Ok(Some(true));
+        }
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        let tree = repo.find_commit(id)?.tree()?;
+        Ok(tree.lookup_entry_by_path(path)?.and_then(|e| {
+            let mode = e.mode();
+            if mode.is_tree() {
+                Some(true)
+            } else if mode.is_blob() {
+                Some(false)
+            } else {
+                None
+            }
+        }))
+    }
+
     /// The bytes of file `path` at revision `rev` (for an LFS file, its pointer).
     pub fn read_file(&self, ds: DatasetId<'_>, rev: Option<&str>, path: &str) -> Result<Vec<u8>> {
         let repo = self.open(ds)?;

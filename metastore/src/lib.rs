@@ -12,6 +12,7 @@ mod error;
 mod history;
 mod package;
 mod refs;
+mod trash;
 mod write;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };
 pub use refs::Tag;
+pub use trash::Deleted;
 pub use write::{Op, WriteMeta};
 
 /// The branch a dataset is created with, and the one reads and writes use by default.

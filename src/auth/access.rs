@@ -11,8 +11,10 @@
 //!
 //! A user's grant on a dataset is the highest of: administer for its owner, for the owners of its
 //! organisation and for site admins; read for members of its organisation; what its collaborators
-//! list gives them directly or through a team; read on `public` and `internal` datasets. A viewer's
-//! grant is capped at read, and an analyst never administers.
+//! list or its whole-dataset shares give them directly or through a team; read on `public` and
+//! `internal` datasets. A viewer's grant is capped at read, and an analyst never administers.
+//! Shares of a file or folder are kept apart as path grants: the gates let them reach exactly
+//! those paths and nothing beside them.
 
 use std::ops::Deref;
 
@@ -58,8 +60,10 @@ impl Role {
 #[derive(Debug, Clone)]
 pub struct Authorized {
     pub repo: Repo,
-    /// For a signed-in user: their grant (before token scopes narrow it).
+    /// For a signed-in user: their grant on the whole dataset (before token scopes narrow it).
     pub(crate) user_grant: Option<Action>,
+    /// For a signed-in user: the files and folders shared with them, with what they may do there.
+    pub(crate) path_grants: Vec<(String, Action)>,
 }
 
 impl Deref for Authorized {
@@ -85,37 +89,67 @@ fn max(a: Option<Action>, b: Option<Action>) -> Option<Action> {
     }
 }
 
+/// What a user may do to one dataset: to all of it, and to paths shared with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    pub dataset: Option<Action>,
+    /// Live path shares (file or folder, read or write), already capped by the user's role.
+    pub paths: Vec<(String, Action)>,
+}
+
 /// What `user` may do to `repo`.
-pub async fn user_grant(db: &Db, user: &User, repo: &Repo) -> Result<Option<Action>, sqlx::Error> {
+pub async fn user_grant(db: &Db, user: &User, repo: &Repo) -> Result<Grant, sqlx::Error> {
     let role = Role::of(user);
     if role == Role::Admin {
-        return Ok(Some(Action::Admin));
+        return Ok(Grant {
+            dataset: Some(Action::Admin),
+            paths: Vec::new(),
+        });
     }
-    let mut grant = if repo.owner_id == user.id {
-        Some(Action::Admin)
-    } else {
-        let (org_role, collab) = db.memberships(user.id, &repo.namespace, repo.id).await?;
-        let from_org = match org_role.as_deref() {
-            Some("owner") => Some(Action::Admin),
-            Some(_) => Some(Action::Read),
-            None => None,
-        };
-        let from_collab = match collab {
-            Some(3) => Some(Action::Admin),
-            Some(2) => Some(Action::Write),
-            Some(_) => Some(Action::Read),
-            None => None,
-        };
-        max(from_org, from_collab)
-    };
-    if repo.is_public() || repo.is_internal() {
-        grant = max(grant, Some(Action::Read));
-    }
-    Ok(grant.map(|g| {
+    let cap = |g: Action| {
         if rank(g) > rank(role.cap()) {
             role.cap()
         } else {
             g
         }
-    }))
+    };
+    let mut paths = Vec::new();
+    let mut grant = if repo.owner_id == user.id {
+        Some(Action::Admin)
+    } else {
+        let held = db.memberships(user.id, &repo.namespace, repo.id).await?;
+        let from_org = match held.org_role.as_deref() {
+            Some("owner") => Some(Action::Admin),
+            Some(_) => Some(Action::Read),
+            None => None,
+        };
+        let from_collab = match held.collaborator {
+            Some(3) => Some(Action::Admin),
+            Some(2) => Some(Action::Write),
+            Some(_) => Some(Action::Read),
+            None => None,
+        };
+        let mut grant = max(from_org, from_collab);
+        for (path, access) in held.shares {
+            let access = if access == "write" {
+                Action::Write
+            } else {
+                Action::Read
+            };
+            if path.is_empty() {
+                // A share of the whole dataset is a grant like a collaborator's.
+                grant = max(grant, Some(access));
+            } else {
+                paths.push((path, cap(access)));
+            }
+        }
+        grant
+    };
+    if repo.is_public() || repo.is_internal() {
+        grant = max(grant, Some(Action::Read));
+    }
+    Ok(Grant {
+        dataset: grant.map(cap),
+        paths,
+    })
 }

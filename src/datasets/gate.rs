@@ -7,8 +7,9 @@
 //! organisation, collaborators, teams; `crate::auth::access`), the token's scopes (`obj:` scopes
 //! reach objects only, `dataset:` scopes and `*` the dataset too; `crate::auth::scope`), and for
 //! objects the link rule: a dataset reads only objects uploaded or verified through it, so knowing
-//! an oid is never enough. Path shares and policies are further inputs to [`Gated`], not new call
-//! sites.
+//! an oid is never enough. Path shares come in through [`path`]: a user whose only grant is a share
+//! of a file or folder passes it for exactly that subtree ([`Gated::covers`]), and every other
+//! gate refuses them. Policies are a further input to [`Gated`], not new call sites.
 //!
 //! Refusals answer as a careful server does: strangers get 401 (so git asks for credentials) and
 //! cannot tell a private dataset from a missing one; signed-in users who may not see it get 404;
@@ -36,6 +37,9 @@ pub enum Reach {
 pub struct Gated {
     pub dataset: Authorized,
     who: Principal,
+    /// `None`: the caller reaches the whole dataset. `Some`: only the paths (files or folders)
+    /// shared with them for the action they asked for.
+    within: Option<(Vec<String>, Action)>,
 }
 
 impl std::ops::Deref for Gated {
@@ -66,26 +70,9 @@ pub async fn open(
     action: Action,
     reach: Reach,
 ) -> Result<Gated> {
-    let denied = |found: bool| {
-        if who.is_anonymous() {
-            Error::unauthorized("authentication required")
-        } else if found {
-            Error::forbidden(format!(
-                "you may read {ns}/{name} but not {}",
-                action_word(action, reach)
-            ))
-        } else {
-            Error::not_found(format!("dataset {ns}/{name} not found"))
-        }
-    };
-    let Some(repo) = state.db.repo_by_path(ns, name).await? else {
-        return Err(denied(false));
-    };
-    let user_grant = match who {
-        Principal::User { user, .. } => access::user_grant(&state.db, user, &repo).await?,
-        _ => None,
-    };
-    let dataset = Authorized { repo, user_grant };
+    let dataset = lookup(state, who, ns, name)
+        .await?
+        .ok_or_else(|| denied(who, ns, name, action, reach, false))?;
     let passes = |action| match reach {
         Reach::Dataset => who.can(&dataset, On::Dataset, action),
         Reach::Objects => who.can_some_object(&dataset, action),
@@ -94,6 +81,7 @@ pub async fn open(
         return Ok(Gated {
             dataset,
             who: who.clone(),
+            within: None,
         });
     }
     let sees = action != Action::Read && passes(Action::Read);
@@ -104,7 +92,169 @@ pub async fn open(
              token with a dataset: scope"
         )));
     }
-    Err(denied(sees))
+    if !sees && !dataset.path_grants.is_empty() {
+        return Err(Error::forbidden(format!(
+            "only some files of {ns}/{name} are shared with you: open them by their path (the \
+             web pages, or /tree and /raw of the REST API)"
+        )));
+    }
+    Err(denied(who, ns, name, action, reach, sees))
+}
+
+/// The dataset and the caller's grants on it; `None` when there is no such dataset.
+async fn lookup(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Authorized>> {
+    let Some(repo) = state.db.repo_by_path(ns, name).await? else {
+        return Ok(None);
+    };
+    let grant = match who {
+        Principal::User { user, .. } => access::user_grant(&state.db, user, &repo).await?,
+        _ => access::Grant::default(),
+    };
+    Ok(Some(Authorized {
+        repo,
+        user_grant: grant.dataset,
+        path_grants: grant.paths,
+    }))
+}
+
+/// How a refusal answers: strangers get 401, those who may not see the dataset 404, those who
+/// see it but may not do this 403.
+fn denied(
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+    reach: Reach,
+    sees: bool,
+) -> Error {
+    if who.is_anonymous() {
+        Error::unauthorized("authentication required")
+    } else if sees {
+        Error::forbidden(format!(
+            "you may read {ns}/{name} but not {}",
+            action_word(action, reach)
+        ))
+    } else {
+        Error::not_found(format!("dataset {ns}/{name} not found"))
+    }
+}
+
+/// The gate for callers who may reach only part of a dataset: the dataset gate, or else the
+/// caller's shares for `action` (files or folders). A caller who passes through shares reaches only
+/// what [`Gated::covers`] says; writes check each path they touch.
+pub async fn shared(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+) -> Result<Gated> {
+    let dataset = lookup(state, who, ns, name)
+        .await?
+        .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
+    if who.can(&dataset, On::Dataset, action) {
+        return Ok(Gated {
+            dataset,
+            who: who.clone(),
+            within: None,
+        });
+    }
+    // Path shares count only for a credential that may do `action` to the dataset's files.
+    let scoped = who
+        .scopes()
+        .is_some_and(|s| s.allows(&dataset.path(), On::Dataset, action));
+    let shared: Vec<String> = dataset
+        .path_grants
+        .iter()
+        .filter(|(_, granted)| granted.covers(action))
+        .map(|(p, _)| p.clone())
+        .collect();
+    if scoped && !shared.is_empty() {
+        return Ok(Gated {
+            dataset,
+            who: who.clone(),
+            within: Some((shared, action)),
+        });
+    }
+    let sees = action != Action::Read && who.can(&dataset, On::Dataset, Action::Read);
+    if !sees && !dataset.path_grants.is_empty() {
+        return Err(Error::forbidden(format!(
+            "nothing of {ns}/{name} is shared with you for {}",
+            if action == Action::Read {
+                "reading"
+            } else {
+                "writing"
+            }
+        )));
+    }
+    Err(denied(who, ns, name, action, Reach::Dataset, sees))
+}
+
+/// The gate for one file or folder (`path`, without leading or trailing `/`; `""` is the root) of
+/// `{ns}/{name}`: [`shared`], then whether the caller reaches that path.
+pub async fn path(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    path: &str,
+    action: Action,
+) -> Result<Gated> {
+    check_path(path)?;
+    let gated = shared(state, who, ns, name, action).await?;
+    if gated.covers(path) {
+        return Ok(gated);
+    }
+    // The same answer whether `path` exists or not: a share reveals nothing beside it.
+    Err(Error::forbidden(format!(
+        "{path:?} of {ns}/{name} is not shared with you{}",
+        if action == Action::Read {
+            ""
+        } else {
+            " for writing"
+        }
+    )))
+}
+
+/// The gate of a share link: reading `path` (a file or folder) of `repo`, for whoever holds the
+/// link's secret, without an account. The caller found the link live (`crate::datasets::links`).
+pub fn link(repo: crate::db::Repo, path: String) -> Gated {
+    Gated {
+        dataset: Authorized {
+            repo,
+            user_grant: None,
+            path_grants: Vec::new(),
+        },
+        who: Principal::Anonymous,
+        within: Some((vec![path], Action::Read)),
+    }
+}
+
+/// Refuses paths that could name something else than they seem to (`a/../b`, `a//b`).
+pub fn check_path(path: &str) -> Result<()> {
+    if !path.is_empty()
+        && path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(Error::unprocessable(format!(
+            "{path:?} is not a path in a dataset: use names separated by single /, without . or .."
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `path` is `share` or inside it.
+fn under(path: &str, share: &str) -> bool {
+    path == share
+        || (path.len() > share.len()
+            && path.starts_with(share)
+            && path.as_bytes()[share.len()] == b'/')
 }
 
 /// The dataset gate: `open(…, Reach::Dataset)`.
@@ -129,9 +279,37 @@ fn action_word(action: Action, reach: Reach) -> &'static str {
 }
 
 impl Gated {
-    /// Whether the caller may do `action` on `on` of this dataset.
+    /// Whether the caller reaches `path` (a file or folder): always, unless they came in through
+    /// [`path`] on a share, and then only inside what is shared with them.
+    pub fn covers(&self, path: &str) -> bool {
+        match &self.within {
+            None => true,
+            Some((shared, _)) => shared.iter().any(|p| under(path, p)),
+        }
+    }
+
+    /// Whether the caller reaches only some paths (through shares), not the whole dataset.
+    pub fn limited(&self) -> bool {
+        self.within.is_some()
+    }
+
+    /// Whether the caller may do `action` on `on` of this dataset. Through a share, that is what
+    /// the share and the token allow; the caller checks [`Gated::covers`] for the path first.
     pub fn allows(&self, on: On<'_>, action: Action) -> bool {
-        self.who.can(&self.dataset, on, action)
+        match &self.within {
+            None => self.who.can(&self.dataset, on, action),
+            Some((_, granted)) => {
+                granted.covers(action)
+                    && match &self.who {
+                        // Only a share link makes an anonymous caller limited: the link is
+                        // the credential.
+                        Principal::Anonymous => true,
+                        who => who
+                            .scopes()
+                            .is_some_and(|s| s.allows(&self.dataset.path(), on, action)),
+                    }
+            }
+        }
     }
 
     /// The object gate: for each of `oids`, whether the caller may do `action` on it and whether

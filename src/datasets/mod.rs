@@ -1,8 +1,12 @@
 //! Datasets as the rest of the server sees them: a `repos` row (owner, visibility, object links)
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
+pub mod commit;
+pub mod files;
 pub mod gate;
+pub mod links;
 pub mod settings;
+pub mod shares;
 
 use strata_metastore::{DatasetId, Metastore, Person};
 
@@ -148,26 +152,59 @@ pub async fn create_as(
         (None, Some(org)) if in_org || user.admin() => (user.clone(), org.name.clone()),
         _ => return Err(Error::unprocessable(format!("no namespace {ns}"))),
     };
-    let repo = create(state, &namespace, &new.name, owner.id, new.visibility)
+    let message = new.message.unwrap_or_else(|| "Create dataset".into());
+    let first = First {
+        package,
+        message,
+        author: author(who),
+    };
+    create_with(
+        state,
+        &namespace,
+        &new.name,
+        owner.id,
+        new.visibility,
+        first,
+    )
+    .await
+}
+
+/// The first revision of a new dataset.
+pub struct First {
+    pub package: strata_metastore::Package,
+    pub message: String,
+    pub author: Person,
+}
+
+/// Creates a dataset with its first revision; a failure leaves nothing behind.
+pub async fn create_with(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    owner_id: i64,
+    visibility: Visibility,
+    first: First,
+) -> Result<(Repo, strata_metastore::Revision, strata_metastore::Package)> {
+    let repo = create(state, namespace, name, owner_id, visibility)
         .await
         .map_err(|e| match e {
-            CreateError::Exists => Error::conflict(format!("dataset {path} exists already")),
+            CreateError::Exists => {
+                Error::conflict(format!("dataset {namespace}/{name} exists already"))
+            }
             CreateError::Db(e) => e.into(),
             CreateError::Git(e) => e,
         })?;
     let (n, m) = (repo.namespace.clone(), repo.name.clone());
-    let meta_author = author(who);
-    let message = new.message.unwrap_or_else(|| "Create dataset".into());
     let url = lfs_url(state, &repo);
     let written = git(state, move |ms| {
         let id = DatasetId { ns: &n, name: &m };
         let meta = strata_metastore::WriteMeta {
             branch: strata_metastore::DEFAULT_BRANCH,
             parent: None,
-            author: &meta_author,
-            message: &message,
+            author: &first.author,
+            message: &first.message,
         };
-        ms.update(id, &meta, &package, Some(&url))?;
+        ms.update(id, &meta, &first.package, Some(&url))?;
         ms.fetch(id, None)
     })
     .await;
@@ -179,6 +216,48 @@ pub async fn create_as(
         }
     }
 }
+
+/// The dataset that is `user`'s drive, `{user}/drive` (private), created on first use.
+pub async fn drive(state: &AppState, who: &Principal) -> Result<Repo> {
+    let user = match who {
+        Principal::User { user, .. } => user,
+        Principal::Anonymous => return Err(Error::unauthorized("authentication required")),
+        Principal::Jwt { .. } => return Err(Error::forbidden("a drive belongs to a user")),
+    };
+    if let Some(repo) = state.db.repo_by_path(&user.username, DRIVE).await? {
+        return Ok(repo);
+    }
+    let package = strata_metastore::Package::from_json(serde_json::json!({
+        "name": DRIVE,
+        "title": format!("{}'s drive", user.username),
+        "resources": [],
+    }))?;
+    let first = First {
+        package,
+        message: "Create drive".into(),
+        author: author(who),
+    };
+    match create_with(
+        state,
+        &user.username,
+        DRIVE,
+        user.id,
+        Visibility::Private,
+        first,
+    )
+    .await
+    {
+        Ok((repo, ..)) => Ok(repo),
+        // Two first visits at once: the other one made it.
+        Err(e) if e.kind == crate::error::Kind::Conflict => {
+            state.db.repo_by_path(&user.username, DRIVE).await?.ok_or(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The name of every user's drive dataset.
+pub const DRIVE: &str = "drive";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {

@@ -16,6 +16,7 @@ mod oauth;
 mod objects;
 mod orgs;
 mod repos;
+mod shares;
 mod tokens;
 mod users;
 
@@ -25,8 +26,9 @@ pub use oauth::{CodeRow, OauthClient, RefreshRow};
 pub use objects::LinkError;
 pub use orgs::{Org, Permission};
 pub use repos::{Repo, Visibility};
+pub use shares::{LinkRow, ShareRow};
 pub use tokens::TokenRow;
-pub use users::{Role, User};
+pub use users::{Memberships, Role, User};
 
 use std::time::Duration;
 

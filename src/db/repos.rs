@@ -123,6 +123,13 @@ impl Db {
         .await
     }
 
+    pub async fn repo_by_id(&self, id: i64) -> Result<Option<Repo>, sqlx::Error> {
+        sqlx::query_as(sql!("SELECT {COLUMNS} FROM repos WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Deletes a repository row; its object links and locks go with it.
     pub async fn delete_repo(&self, id: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;

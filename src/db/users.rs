@@ -1,6 +1,6 @@
 //! `users`: accounts; a user's username is also their namespace.
 
-use super::{now, Db};
+use super::{now, Db, Engine};
 
 /// A platform role (what each may do is in `auth::access`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,19 +147,39 @@ impl Db {
         user_id: i64,
         org: &str,
         repo_id: i64,
-    ) -> Result<(Option<String>, Option<i64>), sqlx::Error> {
-        sqlx::query_as(
-            "SELECT
-               (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id
-                 WHERE lower(o.name) = lower($1) AND m.user_id = $2) AS org_role,
-               (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT)
-                 FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id
-                 WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)) AS collab",
-        )
-        .bind(org)
-        .bind(user_id)
-        .bind(repo_id)
-        .fetch_one(&self.pool)
-        .await
+    ) -> Result<Memberships, sqlx::Error> {
+        // One statement for the three inputs of a grant: this runs on every gate.
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($1) AND m.user_id = $2), (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT) FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)), (SELECT json_group_array(json_array(s.path, s.access)) FROM shares s WHERE s.repo_id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4) AND (s.user_id = $2 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2)))",
+            Engine::Postgres => "SELECT (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($1) AND m.user_id = $2), (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT) FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)), (SELECT COALESCE(CAST(json_agg(json_build_array(s.path, s.access)) AS TEXT), '[]') FROM shares s WHERE s.repo_id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4) AND (s.user_id = $2 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2)))",
+        };
+        let (org_role, collaborator, shares): (Option<String>, Option<i64>, Option<String>) =
+            sqlx::query_as(sql)
+                .bind(org)
+                .bind(user_id)
+                .bind(repo_id)
+                .bind(now())
+                .fetch_one(&self.pool)
+                .await?;
+        let shares = match shares {
+            Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            None => Vec::new(),
+        };
+        Ok(Memberships {
+            org_role,
+            collaborator,
+            shares,
+        })
     }
+}
+
+/// What a user holds on one dataset besides ownership: the inputs of their grant.
+#[derive(Debug, Clone, Default)]
+pub struct Memberships {
+    /// `owner` or `member` of the dataset's organisation.
+    pub org_role: Option<String>,
+    /// 3 admin, 2 write, 1 read: the highest collaborator permission, direct or through a team.
+    pub collaborator: Option<i64>,
+    /// Live shares as `(path, access)`; `""` is the whole dataset.
+    pub shares: Vec<(String, String)>,
 }

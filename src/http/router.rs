@@ -10,7 +10,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use super::api::{audit as audit_api, datasets as datasets_api, orgs as orgs_api};
+use super::api::{
+    audit as audit_api, datasets as datasets_api, orgs as orgs_api, shares as shares_api,
+};
 use super::{ctx, git as git_http, lfs as lfs_api, oauth, pages as web};
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -20,6 +22,7 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = datasets_api::router()
         .merge(audit_api::router())
         .merge(orgs_api::router())
+        .merge(shares_api::router())
         .merge(oauth::api_router())
         .split_for_parts();
     // Generated from the handlers' annotations; serialised once.
@@ -30,7 +33,8 @@ pub fn app(state: AppState) -> Router {
         // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
         .merge(git_http::router())
         // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
-        // /api/v1/audit, /api/v1/orgs/…, /api/v1/users/{user}/role
+        // …/shares, /api/v1/shared-with-me, /api/v1/shares, /api/v1/audit, /api/v1/orgs/…,
+        // /api/v1/users/{user}/role
         .merge(api)
         .route(
             "/api/v1/openapi.json",

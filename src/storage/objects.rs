@@ -42,6 +42,59 @@ impl Storage {
         }
     }
 
+    /// Stores bytes whose oid nobody knows yet (a browser's form upload, which strata receives
+    /// itself): spools them to a temporary file while hashing, refusing more than `limit` bytes,
+    /// then stores them under the oid they hash to. Returns that oid and the size. Nothing is
+    /// visible under the oid before all of it is stored.
+    pub async fn ingest<S, E>(&self, body: S, limit: u64) -> Result<(Oid, u64)>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+        let dir = match &self.0.backend {
+            Backend::Local(store) => store.tmp_dir().to_path_buf(),
+            Backend::Cloud(_) => std::env::temp_dir(),
+        };
+        let spool = Spool(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
+        let file = tokio::fs::File::create(&spool.0).await.map_err(io)?;
+        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_request(format!("upload cut off: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(Error::too_large(format!(
+                    "a file uploaded here may have at most {limit} bytes"
+                )));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(io)?;
+        }
+        out.flush().await.map_err(io)?;
+        drop(out);
+        let oid = Oid::from_digest(hasher.finalize().into());
+        let bytes = ReaderStream::with_capacity(
+            tokio::fs::File::open(&spool.0).await.map_err(io)?,
+            256 * 1024,
+        );
+        match &self.0.backend {
+            Backend::Local(store) => store
+                .put_verified(&oid, size, bytes)
+                .await
+                .map_err(put_error)?,
+            Backend::Cloud(cloud) => {
+                if cloud.size(&oid).await? != Some(size) {
+                    cloud.put_hashed(&oid, bytes).await.map_err(put_error)?;
+                }
+            }
+        }
+        Ok((oid, size))
+    }
+
     /// Confirms that `oid` (`size` bytes) was uploaded for the dataset whose staging scope is
     /// `scope`. `linked` is the size the dataset's link records, if any; `nonce` names a cloud
     /// upload's staging key. Errors when nothing (or something else) was uploaded.
@@ -209,6 +262,19 @@ fn parse_range(value: &str, len: u64) -> RangeSpec {
             (Some(s), Some(e)) if s <= e && s < len => RangeSpec::Bytes(s, e.min(len - 1)),
             _ => RangeSpec::Unsatisfiable,
         },
+    }
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::from(strata_lfs::StoreError::from(e))
+}
+
+/// A spool file, removed when dropped.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

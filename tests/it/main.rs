@@ -19,4 +19,5 @@ mod oauth;
 mod permissions;
 mod presigned;
 mod push;
+mod sharing;
 mod sql;

@@ -157,6 +157,34 @@ impl CloudStore {
         }
     }
 
+    /// Writes `body` to `oid`'s final key in one multipart upload, which becomes visible only when
+    /// it completes. For bytes the caller has already hashed to `oid` (a spooled browser upload).
+    pub async fn put_hashed<S, E>(&self, oid: &Oid, body: S) -> Result<(), PutError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        let upload = self
+            .store
+            .put_multipart(&StorePath::from(self.key(oid)))
+            .await
+            .map_err(StoreError::from)?;
+        let mut writer = object_store::WriteMultipart::new(upload);
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => writer.write(&chunk),
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(PutError::Body(e.to_string()));
+                }
+            }
+        }
+        writer.finish().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
     /// Completes an upload made to a staging key: checks its length (and, where the bucket did not
     /// check it, its sha256), then copies it to the final key. The staging object is deleted
     /// whatever the outcome. Returns `Ok(false)` when nothing was uploaded under `nonce`.

@@ -97,6 +97,11 @@ impl LocalStore {
         Ok(opened)
     }
 
+    /// Where uploads are staged (and spooled, by the server's browser uploads).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Streams `body` into the store as `oid`, refusing it unless it is exactly `size` bytes that
     /// hash to `oid`. Memory use is one chunk of the body for a large object, at most
     /// [`SMALL_OBJECT`] bytes for a small one (written in one blocking task: a push of many small

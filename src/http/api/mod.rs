@@ -1,10 +1,11 @@
 //! The REST API under `/api/v1`: datasets (with their history, refs, collaborators and listing),
-//! organisations and roles, and the audit log. OpenAPI annotations on the handlers build both the
+//! organisations and roles, shares, and the audit log. OpenAPI annotations on the handlers build both the
 //! routes and the document at `/api/v1/openapi.json`.
 
 pub mod audit;
 pub mod datasets;
 pub mod orgs;
+pub mod shares;
 
 use serde::Serialize;
 use utoipa::ToSchema;

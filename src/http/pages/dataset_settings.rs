@@ -1,20 +1,22 @@
-//! A dataset's settings page, for its admins: visibility, default-branch protection and
-//! collaborators, through the admin gate and the same domain functions as the REST API
-//! (`crate::datasets::settings`); every form carries the session's CSRF token.
+//! A dataset's settings page, for its admins: visibility, default-branch protection,
+//! collaborators, shares and share links, through the admin gate and the same domain functions as
+//! the REST API (`crate::datasets::{settings, shares, links}`); every form carries the session's
+//! CSRF token.
 
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::datasets::failed;
+use super::datasets::{failed, when};
 use super::{read_form, render, see_other, Chrome};
 use crate::auth::{session, Action, Principal};
 use crate::datasets::gate::{self, Gated};
-use crate::datasets::settings;
-use crate::db::{Permission, SessionRow, Visibility};
+use crate::datasets::shares::{self, Access, Grantee, NewShare};
+use crate::datasets::{links, settings};
+use crate::db::{Permission, SessionRow, ShareRow, Visibility};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::state::AppState;
@@ -28,6 +30,52 @@ struct SettingsPage {
     protected: bool,
     /// `(kind, name, permission)`.
     collaborators: Vec<(String, String, String)>,
+    shares: Vec<ShareLine>,
+    links: Vec<LinkLine>,
+    /// The URL of a link just made (shown once).
+    new_link: Option<String>,
+    /// A path to prefill the share forms with (`?path=` from a file or folder page).
+    prefill: String,
+}
+
+pub(super) struct ShareLine {
+    pub id: i64,
+    pub path: String,
+    pub grantee: String,
+    pub access: String,
+    pub expires: String,
+    pub expired: bool,
+}
+
+impl From<ShareRow> for ShareLine {
+    fn from(r: ShareRow) -> ShareLine {
+        ShareLine {
+            expired: !r.live(),
+            id: r.id,
+            grantee: if r.kind == "team" {
+                format!("team {}", r.grantee)
+            } else {
+                r.grantee
+            },
+            path: r.path,
+            access: r.access,
+            expires: r.expires_at.map(when).unwrap_or_else(|| "never".into()),
+        }
+    }
+}
+
+struct LinkLine {
+    id: i64,
+    path: String,
+    password: bool,
+    expires: String,
+    created: String,
+}
+
+struct Shown<'a> {
+    error: Option<&'a str>,
+    new_link: Option<String>,
+    prefill: String,
 }
 
 async fn settings_page(
@@ -35,11 +83,14 @@ async fn settings_page(
     s: &SessionRow,
     repo: &Gated,
     status: StatusCode,
-    error: Option<&str>,
+    shown: Shown<'_>,
 ) -> ApiResult<Response> {
     let mut chrome = Chrome::new(format!("Settings of {}", repo.path()), Some(s), "datasets");
-    if let Some(error) = error {
+    if let Some(error) = shown.error {
         chrome = chrome.error(error);
+    }
+    if shown.new_link.is_some() {
+        chrome = chrome.notice("Link made. Copy it now: it is shown only once.");
     }
     let page = SettingsPage {
         chrome,
@@ -47,8 +98,44 @@ async fn settings_page(
         visibility: repo.visibility.as_str(),
         protected: repo.protect_default_branch != 0,
         collaborators: settings::collaborators(state, repo).await?,
+        shares: shares::list(state, repo)
+            .await?
+            .into_iter()
+            .map(ShareLine::from)
+            .collect(),
+        links: links::list(state, repo)
+            .await?
+            .into_iter()
+            .map(|l| LinkLine {
+                id: l.id,
+                path: l.path,
+                password: l.password_hash.is_some(),
+                expires: l.expires_at.map(when).unwrap_or_else(|| "never".into()),
+                created: when(l.created_at),
+            })
+            .collect(),
+        new_link: shown.new_link,
+        prefill: shown.prefill,
     };
     Ok(render(status, &page))
+}
+
+/// A date from a form (`YYYY-MM-DD`, the end of that day UTC), or none when empty.
+pub(super) fn expiry(text: &str) -> crate::error::Result<Option<i64>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad = || crate::error::Error::unprocessable(format!("{text:?} is not a date (YYYY-MM-DD)"));
+    let mut parts = text.splitn(3, '-').map(|p| p.parse::<i32>().ok());
+    let (Some(Some(y)), Some(Some(m)), Some(Some(d))) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let month = time::Month::try_from(u8::try_from(m).map_err(|_| bad())?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, u8::try_from(d).map_err(|_| bad())?)
+        .map_err(|_| bad())?;
+    Ok(Some(date.midnight().assume_utc().unix_timestamp() + 86_399))
 }
 
 /// The signed-in admin of `{ns}/{name}`, or the page to answer instead.
@@ -71,14 +158,27 @@ async fn admin(
     }
 }
 
-/// `GET /datasets/{ns}/{name}/settings`.
+#[derive(Deserialize, Default)]
+pub struct SettingsQuery {
+    path: Option<String>,
+}
+
+/// `GET /datasets/{ns}/{name}/settings?path=`.
 pub async fn show(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<SettingsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     match admin(&state, &headers, &ns, &name).await? {
-        Ok((s, _, repo)) => settings_page(&state, &s, &repo, StatusCode::OK, None).await,
+        Ok((s, _, repo)) => {
+            let shown = Shown {
+                error: None,
+                new_link: None,
+                prefill: q.path.unwrap_or_default(),
+            };
+            settings_page(&state, &s, &repo, StatusCode::OK, shown).await
+        }
         Err(page) => Ok(page),
     }
 }
@@ -87,7 +187,8 @@ pub async fn show(
 pub struct SettingsForm {
     #[serde(default)]
     csrf: String,
-    /// Which change: `visibility`, `protection`, `collaborator` or `remove`.
+    /// Which change: `visibility`, `protection`, `collaborator`, `remove`, `share`, `unshare`,
+    /// `link` or `unlink`.
     change: String,
     #[serde(default)]
     visibility: String,
@@ -99,6 +200,21 @@ pub struct SettingsForm {
     who: String,
     #[serde(default)]
     permission: String,
+    /// Shares and links: the file or folder (`""` the whole dataset).
+    #[serde(default)]
+    path: String,
+    /// Shares: `read` or `write`.
+    #[serde(default)]
+    access: String,
+    /// Shares and links: `YYYY-MM-DD`, or empty for none.
+    #[serde(default)]
+    expires: String,
+    /// Links: an optional password.
+    #[serde(default)]
+    password: String,
+    /// `unshare` and `unlink`: which one.
+    #[serde(default)]
+    id: i64,
 }
 
 /// `POST /datasets/{ns}/{name}/settings`: one change, then the page again (with what went
@@ -129,6 +245,30 @@ pub async fn change(
             Err(e) => Err(crate::error::Error::unprocessable(e)),
         },
         "remove" => settings::remove_collaborator(&state, &who, &repo, target).await,
+        "share" => share(&state, &who, &repo, &form).await,
+        "unshare" => shares::revoke(&state, &who, &repo, form.id).await,
+        "link" => {
+            let made = match expiry(&form.expires) {
+                Ok(expires) => {
+                    let password = Some(form.password.clone()).filter(|p| !p.is_empty());
+                    links::create(&state, &who, &repo, &form.path, password, expires).await
+                }
+                Err(e) => Err(e),
+            };
+            match made {
+                Ok(link) => {
+                    let url = format!("{}/s/{}", state.settings.public_url, link.secret);
+                    let shown = Shown {
+                        error: None,
+                        new_link: Some(url),
+                        prefill: String::new(),
+                    };
+                    return settings_page(&state, &s, &repo, StatusCode::CREATED, shown).await;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        "unlink" => links::revoke(&state, &who, &repo, form.id).await,
         other => Err(crate::error::Error::unprocessable(format!(
             "unknown change {other:?}"
         ))),
@@ -139,8 +279,34 @@ pub async fn change(
             &[],
         )),
         Err(e) if e.status.is_client_error() => {
-            settings_page(&state, &s, &repo, e.status, Some(&e.message)).await
+            let shown = Shown {
+                error: Some(&e.message),
+                new_link: None,
+                prefill: form.path.clone(),
+            };
+            settings_page(&state, &s, &repo, e.status, shown).await
         }
         Err(e) => Err(e),
     }
+}
+
+/// The share form: `who` is a username or `team:{org}/{team}`.
+async fn share(
+    state: &AppState,
+    who: &Principal,
+    repo: &Gated,
+    form: &SettingsForm,
+) -> crate::error::Result<()> {
+    let target = form.who.trim();
+    let grantee = match target.strip_prefix("team:") {
+        Some(team) => Grantee::Team(team.trim().to_owned()),
+        None => Grantee::User(target.to_owned()),
+    };
+    let new = NewShare {
+        path: form.path.clone(),
+        grantee,
+        access: form.access.parse::<Access>()?,
+        expires_at: expiry(&form.expires)?,
+    };
+    shares::create(state, who, repo, new).await.map(drop)
 }

@@ -41,20 +41,26 @@ pub struct BrowseQuery {
 }
 
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
-/// error where the content would be).
+/// error where the content would be). With `path`, a file or folder: whoever it is shared with
+/// passes too (for that path only).
 pub(super) async fn open(
     state: &AppState,
     headers: &HeaderMap,
     ns: &str,
     name: &str,
     here: &str,
+    path: Option<&str>,
 ) -> ApiResult<Result<(Option<SessionRow>, Gated), Response>> {
     let s = session(state, headers).await?.map(|(_, s)| s);
     let who = match &s {
         Some(s) => session_principal(s)?,
         None => crate::auth::Principal::Anonymous,
     };
-    match gate::dataset(state, &who, ns, name, Action::Read).await {
+    let gated = match path {
+        Some(path) => gate::path(state, &who, ns, name, path, Action::Read).await,
+        None => gate::dataset(state, &who, ns, name, Action::Read).await,
+    };
+    match gated {
         Ok(repo) => Ok(Ok((s, repo))),
         Err(e) if e.kind == Kind::Unauthenticated => {
             let next = serde_urlencoded::to_string([("next", here)]).unwrap_or_default();
@@ -126,6 +132,10 @@ struct DatasetPage {
     resources: Vec<(String, String, String)>,
     /// Whether the visitor administers the dataset (the settings link).
     admin: bool,
+    /// Whether the visitor may change this folder (the file manager's forms).
+    writer: bool,
+    /// Whether the visitor reaches only what is shared with them (no history, no clone).
+    limited: bool,
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -136,12 +146,12 @@ pub async fn show(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+    let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&folder)).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
     };
     let title = repo.path();
-    let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
     let page_no = q.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(LISTING_PAGE);
     let (rev, dir) = (q.rev.clone(), folder.clone());
@@ -176,6 +186,7 @@ pub async fn show(
             let entries = listing
                 .entries
                 .into_iter()
+                .filter(|e| e.folder || e.name != crate::datasets::files::KEEP)
                 .map(|e| Entry {
                     size: if e.folder {
                         "folder".into()
@@ -199,8 +210,22 @@ pub async fn show(
     };
     let first = skip.min(total);
     let more = total > first + LISTING_PAGE;
+    let writer = match (&s, &q.rev) {
+        (Some(session), None) => {
+            let who = session_principal(session)?;
+            gate::path(&state, &who, &ns, &name, &folder, Action::Write)
+                .await
+                .is_ok()
+        }
+        _ => false,
+    };
+    let limited = repo.limited();
+    let own_drive = repo.name == crate::datasets::DRIVE
+        && s.as_ref()
+            .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace));
+    let nav = if own_drive { "drive" } else { "datasets" };
     let page = DatasetPage {
-        chrome: Chrome::new(title.clone(), s.as_ref(), "datasets"),
+        chrome: Chrome::new(title.clone(), s.as_ref(), nav),
         total,
         page: page_no,
         first: first + 1,
@@ -215,6 +240,8 @@ pub async fn show(
         description,
         resources,
         admin: repo.allows(crate::auth::On::Dataset, Action::Admin),
+        writer,
+        limited,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -267,7 +294,15 @@ struct FilePage {
     lfs: Option<String>,
     download: String,
     preview: Preview,
+    /// The revisions that changed this file, newest first (not for visitors through a share).
+    versions: Vec<RevisionRow>,
+    /// Whether the visitor may rename, delete or restore it.
+    writer: bool,
+    limited: bool,
 }
+
+/// Versions listed on a file's page.
+const VERSIONS: usize = 20;
 
 /// What a file's page shows of its content.
 enum Preview {
@@ -291,7 +326,7 @@ pub async fn file(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/files/{path}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&path)).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
     };
@@ -343,7 +378,30 @@ pub async fn file(
         })
         .unwrap_or_default();
     let folder = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let versions = if repo.limited() {
+        Vec::new()
+    } else {
+        let file = path.clone();
+        git_on(&state, &repo, move |ms, ds| {
+            ms.revisions(ds, None, None, VERSIONS, Some(&file))
+        })
+        .await
+        .map(|(list, _)| list.into_iter().map(RevisionRow::from).collect())
+        .unwrap_or_default()
+    };
+    let writer = match &s {
+        Some(session) => {
+            let who = session_principal(session)?;
+            gate::path(&state, &who, &ns, &name, &path, Action::Write)
+                .await
+                .is_ok()
+        }
+        None => false,
+    };
     let page = FilePage {
+        versions,
+        writer,
+        limited: repo.limited(),
         chrome: Chrome::new(
             path.rsplit('/').next().unwrap_or(&path).to_owned(),
             s.as_ref(),
@@ -479,7 +537,7 @@ pub async fn history(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/history");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
     };

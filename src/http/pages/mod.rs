@@ -7,11 +7,14 @@
 
 mod dataset_settings;
 mod datasets;
+mod files;
 mod home;
+mod links;
 mod login;
 mod orgs;
 mod revisions;
 mod settings;
+mod shared;
 mod tags;
 
 use askama::Template;
@@ -64,6 +67,18 @@ pub fn router() -> Router<AppState> {
             "/datasets/{ns}/{name}/tags/{tag}/delete",
             post(tags::delete),
         )
+        .route("/drive", get(files::drive))
+        .route("/shared", get(shared::show))
+        .route(
+            "/datasets/{ns}/{name}/upload",
+            // Uploads are bounded by the largest object, checked while they stream.
+            post(files::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/datasets/{ns}/{name}/files", post(files::change))
+        .route("/datasets/{ns}/{name}/trash", get(files::trash))
+        .route("/s/{secret}", get(links::show).post(links::unlock))
+        .route("/s/{secret}/raw", get(links::raw))
+        .route("/s/{secret}/raw/{*path}", get(links::raw))
         .route("/static/{file}", get(crate::http::assets::serve))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))

@@ -129,7 +129,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/revisions/{rev}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
     };
@@ -176,7 +176,7 @@ pub async fn diff(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/diff");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
     };

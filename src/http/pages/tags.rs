@@ -87,7 +87,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/tags");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
     };

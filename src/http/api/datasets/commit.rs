@@ -16,13 +16,14 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
-use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
+use strata_metastore::{Op, WriteMeta};
 use utoipa::ToSchema;
 
 use super::dataset::parent_of;
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
-use crate::datasets::{author, git};
+use crate::datasets::commit::Change;
+use crate::datasets::{author, gate, git};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::state::AppState;
@@ -85,7 +86,8 @@ pub async fn commit(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<CommitResult>> {
-    let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
+    // Everyone who may write some path passes here; the commit checks each path it touches.
+    let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
     let limit = state.settings.max_json_body;
     let bytes = axum::body::to_bytes(body, limit)
         .await
@@ -103,9 +105,7 @@ pub async fn commit(
         ));
     };
     let mut ops = Vec::new();
-    let mut lfs: Vec<(Oid, u64)> = Vec::new();
     let mut lfs_paths: Vec<String> = Vec::new();
-    let mut package = None;
     for item in lines {
         let at = item.0 + 1;
         let op = match parse(item)? {
@@ -130,20 +130,12 @@ pub async fn commit(
                         )))
                     }
                 };
-                if path == DATAPACKAGE {
-                    package = Some(Package::from_bytes(&data)?);
-                }
-                // A file that is an LFS pointer names an object like an lfsFile line does.
-                if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
-                    lfs.push((pointer.oid, pointer.size));
-                }
                 Op::Put { path, data }
             }
             Line::LfsFile { path, oid, size } => {
                 let oid: Oid = oid
                     .parse()
                     .map_err(|e| ApiError::unprocessable(format!("line {at}: invalid oid: {e}")))?;
-                lfs.push((oid, size));
                 lfs_paths.push(path.clone());
                 let data = Pointer { oid, size }.encode().into_bytes();
                 Op::Put { path, data }
@@ -157,85 +149,19 @@ pub async fn commit(
             )));
         }
     }
-    if ops.is_empty() {
-        return Err(ApiError::unprocessable("the commit has no operations"));
-    }
-    // Metadata never points at bytes that are not there: the objects of LFS files and of the
-    // datapackage's resources must have been uploaded to this dataset.
-    if let Some(package) = &package {
-        lfs.extend(package.resources.iter().map(|r| (r.oid, r.size)));
-    }
-    repo.check_linked(&state, lfs.into_iter()).await?;
-
-    let parent = parent_of(header.parent.as_deref(), &headers)?;
-    let message = match header.description.as_deref() {
-        Some(d) if !d.trim().is_empty() => format!("{}\n\n{d}", header.summary),
-        _ => header.summary.clone(),
+    let change = Change {
+        summary: header.summary,
+        description: header.description,
+        parent: parent_of(header.parent.as_deref(), &headers)?,
+        at_head: false,
+        branch: header.branch,
+        ops,
+        lfs_paths,
     };
-    let names = Names::of(&repo);
-    let meta_author = author(&who);
-    let branch = branch_or_default(header.branch.as_deref()).to_owned();
-    let revision = git(&state, move |ms| {
-        let parent = parent
-            .map(|p| ms.resolve(names.id(), Some(&p)))
-            .transpose()?;
-        route_through_lfs(ms, names.id(), parent, &lfs_paths, &mut ops)?;
-        let meta = WriteMeta {
-            branch: &branch,
-            parent,
-            author: &meta_author,
-            message: &message,
-        };
-        let id = ms.commit(names.id(), &meta, &ops)?;
-        ms.revision(names.id(), &id.to_string())
-    })
-    .await?;
+    let revision = crate::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(CommitResult {
         revision: revision.into(),
     }))
-}
-
-/// Adds the `lfsFile` paths missing from the parent's `.gitattributes`, so that a clone smudges
-/// them like every other LFS file (unless the commit writes `.gitattributes` itself).
-fn route_through_lfs(
-    ms: &strata_metastore::Metastore,
-    ds: strata_metastore::DatasetId<'_>,
-    parent: Option<strata_metastore::ObjectId>,
-    paths: &[String],
-    ops: &mut Vec<Op>,
-) -> strata_metastore::Result<()> {
-    use strata_metastore::{lfs_attribute_line, GITATTRIBUTES};
-    let own = ops
-        .iter()
-        .any(|op| matches!(op, Op::Put { path, .. } if path == GITATTRIBUTES));
-    if paths.is_empty() || own {
-        return Ok(());
-    }
-    let mut text = match parent {
-        Some(p) => match ms.read_file(ds, Some(&p.to_string()), GITATTRIBUTES) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(strata_metastore::Error::NotFound(_)) => String::new(),
-            Err(e) => return Err(e),
-        },
-        None => String::new(),
-    };
-    let before = text.len();
-    for path in paths {
-        let line = lfs_attribute_line(path);
-        if !text.lines().any(|l| format!("{l}\n") == line) {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
-            }
-            text.push_str(&line);
-        }
-    }
-    if text.len() != before {
-        ops.push(Op::Put {
-            path: GITATTRIBUTES.into(),
-            data: text.into_bytes(),
-        });
-    }
-    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]

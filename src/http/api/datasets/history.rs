@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
-use crate::datasets::git;
+use crate::datasets::{gate, git};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::transfer::{attachment, content_type_of, serve_object};
 use crate::state::AppState;
@@ -110,6 +110,15 @@ pub struct RevQuery {
     rev: Option<String>,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TreeQuery {
+    /// A revision id, branch or tag (default: the head of `main`).
+    rev: Option<String>,
+    /// Only this file or the files under this folder (what a path share reaches).
+    path: Option<String>,
+}
+
 /// A file of a revision.
 #[derive(Serialize, ToSchema)]
 pub struct TreeFile {
@@ -130,21 +139,30 @@ pub struct TreeView {
     files: Vec<TreeFile>,
 }
 
-/// Every file of a revision; LFS files with their oid and size.
+/// Every file of a revision, or with `path` those under a folder (or that one file); LFS files
+/// with their oid and size. Whoever a folder or file is shared with lists it with `path`.
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tree", tag = "datasets",
-    params(DatasetPath, RevQuery),
+    params(DatasetPath, TreeQuery),
     responses((status = 200, description = "OK", body = TreeView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
 pub async fn tree(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    Query(q): Query<RevQuery>,
+    Query(q): Query<TreeQuery>,
     who: Principal,
 ) -> ApiResult<Json<TreeView>> {
-    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let within = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
+    let repo = gate::path(&state, &who, &ns, &name, &within, Action::Read).await?;
     let names = Names::of(&repo);
     let (revision, entries) = git(&state, move |ms| ms.tree(names.id(), q.rev.as_deref())).await?;
+    let inside = |p: &str| {
+        within.is_empty()
+            || p == within
+            || p.strip_prefix(within.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    };
     let files = entries
         .into_iter()
+        .filter(|e| inside(&e.path) && repo.covers(&e.path))
         .map(|e| match e.lfs {
             Some(p) => TreeFile {
                 path: e.path,
@@ -179,7 +197,7 @@ pub async fn raw(
     who: Principal,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read).await?;
     let names = Names::of(&repo);
     let file = path.clone();
     let data = git(&state, move |ms| {

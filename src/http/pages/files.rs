@@ -1,0 +1,255 @@
+//! The file manager's forms on a dataset's pages: upload (multipart, spooled and hashed by the
+//! storage facade), new folder, rename or move, delete, restore a version or a deleted file, the
+//! recently deleted list, and `/drive` (the visitor's own `{user}/drive`). The actions are the
+//! domain's (`crate::datasets::files`), behind the path write gate, with the session's CSRF token.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::datasets::{failed, when};
+use super::{read_form, render, see_other, Chrome, Message};
+use crate::auth::{session, Action, Principal};
+use crate::datasets::{files, gate};
+use crate::db::SessionRow;
+use crate::error::Error;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{session as session_of, session_principal};
+use crate::state::AppState;
+
+/// `GET /drive`: the visitor's drive, made on the first visit.
+pub async fn drive(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let Some((_, s)) = session_of(&state, &headers).await? else {
+        return Ok(see_other("/login?next=%2Fdrive", &[]));
+    };
+    let who = session_principal(&s)?;
+    match crate::datasets::drive(&state, &who).await {
+        Ok(repo) => Ok(see_other(&format!("/datasets/{}", repo.path()), &[])),
+        Err(e) => Ok(failed(Some(&s), "Drive", e)),
+    }
+}
+
+/// The folder page a path belongs to.
+fn folder_url(ns: &str, name: &str, folder: &str) -> String {
+    if folder.is_empty() {
+        format!("/datasets/{ns}/{name}")
+    } else {
+        let q = serde_urlencoded::to_string([("path", folder)]).unwrap_or_default();
+        format!("/datasets/{ns}/{name}?{q}")
+    }
+}
+
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+/// A failed action as a page: what went wrong, and the way back to where it was tried.
+fn refused(s: &SessionRow, back: String, e: Error) -> ApiResult<Response> {
+    let e = ApiError::from(e);
+    if e.status.is_server_error() {
+        return Err(e);
+    }
+    let page = Message {
+        chrome: Chrome::new("That did not work", Some(s), "datasets").error(e.message),
+        next: Some((back, "Back".into())),
+    };
+    Ok(render(e.status, &page))
+}
+
+/// `POST /datasets/{ns}/{name}/upload` (multipart: `csrf`, then `folder`, then `file` fields):
+/// uploads files into a folder as one commit.
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> ApiResult<Response> {
+    let Some((_, s)) = session_of(&state, &headers).await? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request(e.body_text());
+    // The CSRF token comes first, so nothing is stored for a forged form.
+    let csrf = match form.next_field().await.map_err(bad)? {
+        Some(f) if f.name() == Some("csrf") => f.text().await.map_err(bad)?,
+        _ => return Err(ApiError::forbidden("missing or wrong CSRF token")),
+    };
+    if !session::same_secret(&csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let folder = match form.next_field().await.map_err(bad)? {
+        Some(f) if f.name() == Some("folder") => f.text().await.map_err(bad)?,
+        _ => return Err(ApiError::unprocessable("the form names no folder")),
+    };
+    let folder = folder.trim_matches('/').to_owned();
+    let back = folder_url(&ns, &name, &folder);
+    let who = session_principal(&s)?;
+    let repo = match gate::path(&state, &who, &ns, &name, &folder, Action::Write).await {
+        Ok(repo) => repo,
+        Err(e) => return refused(&s, back, e),
+    };
+    let mut stored = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        if file_name.is_empty() {
+            continue; // the form was sent without a file chosen
+        }
+        let path = match files::join(&folder, &file_name) {
+            Ok(p) => p,
+            Err(e) => return refused(&s, back, e),
+        };
+        let (oid, size) = match state
+            .storage
+            .ingest(field, state.settings.max_object_size)
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => return refused(&s, back, e),
+        };
+        stored.push((path, oid, size));
+    }
+    match files::upload(&state, &who, &repo, stored).await {
+        Ok(_) => Ok(see_other(&back, &[])),
+        Err(e) => refused(&s, back, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FileForm {
+    csrf: String,
+    /// `folder`, `rename`, `delete` or `restore`.
+    op: String,
+    /// The file or folder acted on (for `folder`: the folder to make it in).
+    #[serde(default)]
+    path: String,
+    /// `folder`: the new folder's name; `rename`: the new path.
+    #[serde(default)]
+    to: String,
+    /// `restore`: the revision to restore from.
+    #[serde(default)]
+    rev: String,
+}
+
+/// `POST /datasets/{ns}/{name}/files`: new folder, rename or move, delete, restore.
+pub async fn change(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let Some((_, s)) = session_of(&state, &headers).await? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let form: FileForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let path = form.path.trim_matches('/').to_owned();
+    let to = form.to.trim().trim_matches('/').to_owned();
+    let who = session_principal(&s)?;
+    let back = match form.op.as_str() {
+        "folder" => folder_url(&ns, &name, &path),
+        _ => folder_url(&ns, &name, parent_of(&path)),
+    };
+    let repo = match gate::path(&state, &who, &ns, &name, &path, Action::Write).await {
+        Ok(repo) => repo,
+        Err(e) => return refused(&s, back, e),
+    };
+    let done = match form.op.as_str() {
+        "folder" => match files::join(&path, &to) {
+            Ok(folder) => files::new_folder(&state, &who, &repo, &folder)
+                .await
+                .map(|_| folder_url(&ns, &name, &folder)),
+            Err(e) => Err(e),
+        },
+        "rename" => files::rename(&state, &who, &repo, &path, &to)
+            .await
+            .map(|_| folder_url(&ns, &name, parent_of(&to))),
+        "delete" => files::delete(&state, &who, &repo, &path)
+            .await
+            .map(|_| back.clone()),
+        "restore" => files::restore(&state, &who, &repo, &path, form.rev.trim())
+            .await
+            .map(|_| format!("/datasets/{ns}/{name}/files/{path}")),
+        other => Err(Error::unprocessable(format!("unknown action {other:?}"))),
+    };
+    match done {
+        Ok(next) => Ok(see_other(&next, &[])),
+        Err(e) => refused(&s, back, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TrashQuery {
+    cursor: Option<String>,
+}
+
+struct DeletedRow {
+    path: String,
+    before: String,
+    author: String,
+    date: String,
+}
+
+#[derive(Template)]
+#[template(path = "trash.html")]
+struct TrashPage {
+    chrome: Chrome,
+    dataset: String,
+    rows: Vec<DeletedRow>,
+    next: Option<String>,
+    writer: bool,
+}
+
+/// `GET /datasets/{ns}/{name}/trash`: recently deleted files, each with a restore button.
+pub async fn trash(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<TrashQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let s = session_of(&state, &headers).await?.map(|(_, s)| s);
+    let who = match &s {
+        Some(s) => session_principal(s)?,
+        None => Principal::Anonymous,
+    };
+    let title = format!("{ns}/{name}");
+    let repo = match gate::shared(&state, &who, &ns, &name, Action::Read).await {
+        Ok(repo) => repo,
+        Err(e) if e.kind == crate::error::Kind::Unauthenticated => {
+            return Ok(see_other("/login", &[]))
+        }
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let (list, next) = match files::deleted(&state, &repo, q.cursor).await {
+        Ok(found) => found,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let writer = gate::shared(&state, &who, &ns, &name, Action::Write)
+        .await
+        .is_ok();
+    let page = TrashPage {
+        chrome: Chrome::new(
+            format!("Recently deleted in {title}"),
+            s.as_ref(),
+            "datasets",
+        ),
+        dataset: repo.path(),
+        rows: list
+            .into_iter()
+            .map(|d| DeletedRow {
+                path: d.path,
+                before: d.before,
+                author: d.author,
+                date: when(d.time),
+            })
+            .collect(),
+        next,
+        writer,
+    };
+    Ok(render(StatusCode::OK, &page))
+}

@@ -1,0 +1,294 @@
+//! Share link pages, for visitors without an account: `/s/{secret}` shows the shared file or
+//! folder (folders one level at a time, `?path=` inside it), `/s/{secret}/raw/{path}` downloads a
+//! file. A link with a password asks for it first and then remembers it in a cookie scoped to the
+//! link. Requests are limited per client address; wrong passwords per link and address.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::datasets::human_size;
+use super::{read_form, render, see_other, Chrome};
+use crate::auth::secrets;
+use crate::datasets::gate::check_path;
+use crate::datasets::links::{self, Opened};
+use crate::datasets::{files::KEEP, git_on};
+use crate::error::Error;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::transfer::{attachment, content_type_of, serve_object};
+use crate::state::AppState;
+
+const COOKIE: &str = "strata_link";
+/// Entries per page of a shared folder.
+const PAGE: usize = 200;
+
+#[derive(Deserialize, Default)]
+pub struct LinkQuery {
+    path: Option<String>,
+    page: Option<usize>,
+}
+
+struct Item {
+    name: String,
+    /// The path inside the link.
+    rel: String,
+    folder: bool,
+    size: String,
+}
+
+#[derive(Template)]
+#[template(path = "link.html")]
+struct LinkPage {
+    chrome: Chrome,
+    secret: String,
+    needs_password: bool,
+    /// Where the visitor is inside the link (`""`: its top), and the way up.
+    rel: String,
+    up: Option<String>,
+    /// A file: its size and download URL.
+    file: Option<(String, String)>,
+    items: Vec<Item>,
+    total: usize,
+    page: usize,
+    more: bool,
+}
+
+/// Opens the link for this request, or answers instead (rate limit, unknown link).
+async fn opened(state: &AppState, secret: &str) -> ApiResult<Opened> {
+    let ip = crate::context::current().ip;
+    if !state.link_requests.allow(&ip) {
+        return Err(Error::too_many("too many requests: wait a minute, then try again").into());
+    }
+    Ok(links::open(state, secret).await?)
+}
+
+/// Whether the visitor gave the link's password (or it has none).
+fn unlocked(headers: &HeaderMap, secret: &str, o: &Opened) -> bool {
+    let Some(expected) = links::unlock_token(secret, &o.link) else {
+        return true;
+    };
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == COOKIE && secrets::same(value, &expected))
+}
+
+/// The dataset path of `rel` inside the link.
+fn target(o: &Opened, rel: &str) -> ApiResult<String> {
+    let rel = rel.trim_matches('/');
+    check_path(rel)?;
+    Ok(match (o.link.path.as_str(), rel) {
+        (base, "") => base.to_owned(),
+        ("", rel) => rel.to_owned(),
+        (base, rel) => format!("{base}/{rel}"),
+    })
+}
+
+fn title_of(o: &Opened) -> String {
+    match o.link.path.rsplit('/').next() {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => o.gated.name.clone(),
+    }
+}
+
+/// An error of a link page as a page.
+fn as_page(result: ApiResult<Response>) -> Response {
+    result.unwrap_or_else(|e| {
+        if e.status.is_server_error() {
+            return e.into_response();
+        }
+        super::error_page(
+            e.status,
+            Chrome::new("Shared link", None, "link"),
+            &e.message,
+        )
+    })
+}
+
+/// `GET /s/{secret}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    Query(q): Query<LinkQuery>,
+    headers: HeaderMap,
+) -> Response {
+    as_page(show_page(&state, secret, q, &headers).await)
+}
+
+async fn show_page(
+    state: &AppState,
+    secret: String,
+    q: LinkQuery,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let state = state.clone();
+    let o = opened(&state, &secret).await?;
+    let mut page = LinkPage {
+        chrome: Chrome::new(title_of(&o), None, "link"),
+        secret: secret.clone(),
+        needs_password: false,
+        rel: String::new(),
+        up: None,
+        file: None,
+        items: Vec::new(),
+        total: 0,
+        page: 1,
+        more: false,
+    };
+    if !unlocked(headers, &secret, &o) {
+        page.needs_password = true;
+        return Ok(render(StatusCode::OK, &page));
+    }
+    let rel = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
+    let path = target(&o, &rel)?;
+    let page_no = q.page.unwrap_or(1).max(1);
+    let skip = (page_no - 1).saturating_mul(PAGE);
+    let p = path.clone();
+    let found = git_on(&state, &o.gated, move |ms, ds| {
+        match ms.stat(ds, None, &p)? {
+            Some(true) => Ok(Some(Ok(ms.list_dir(ds, None, &p, skip, PAGE)?.1))),
+            Some(false) => Ok(Some(Err(ms.read_file(ds, None, &p)?))),
+            None => Ok(None),
+        }
+    })
+    .await;
+    let found = match found {
+        Ok(Some(f)) => f,
+        Ok(None) | Err(_) => {
+            return Err(ApiError::not_found(format!("{rel:?} is not in this link")))
+        }
+    };
+    page.up = (!rel.is_empty()).then(|| rel.rsplit_once('/').map_or("", |(u, _)| u).to_owned());
+    let base = o.link.path.len() + usize::from(!o.link.path.is_empty());
+    match found {
+        Ok(listing) => {
+            page.total = listing.total;
+            page.page = page_no;
+            page.more = listing.total > skip + PAGE;
+            page.items = listing
+                .entries
+                .into_iter()
+                .filter(|e| e.folder || e.name != KEEP)
+                .map(|e| Item {
+                    size: if e.folder {
+                        "folder".into()
+                    } else {
+                        human_size(e.lfs.as_ref().map_or(e.size, |p| p.size))
+                    },
+                    rel: e.path.get(base..).unwrap_or_default().to_owned(),
+                    name: e.name,
+                    folder: e.folder,
+                })
+                .collect();
+        }
+        Err(data) => {
+            let size = strata_lfs::pointer::lenient(&data).map_or(data.len() as u64, |p| p.size);
+            let url = if rel.is_empty() {
+                format!("/s/{secret}/raw")
+            } else {
+                format!("/s/{secret}/raw/{rel}")
+            };
+            page.file = Some((human_size(size), url));
+        }
+    }
+    page.rel = rel;
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /s/{secret}`: the link's password; remembered for this link in a cookie.
+pub async fn unlock(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    body: Body,
+) -> Response {
+    as_page(unlock_page(state, secret, body).await)
+}
+
+async fn unlock_page(state: AppState, secret: String, body: Body) -> ApiResult<Response> {
+    let o = opened(&state, &secret).await?;
+    let form: PasswordForm = read_form(body).await?;
+    let Some(token) = links::unlock_token(&secret, &o.link) else {
+        return Ok(see_other(&format!("/s/{secret}"), &[]));
+    };
+    if !links::check_password(&state, &o.link, form.password).await? {
+        let page = LinkPage {
+            chrome: Chrome::new(title_of(&o), None, "link").error("That is not the password."),
+            secret,
+            needs_password: true,
+            rel: String::new(),
+            up: None,
+            file: None,
+            items: Vec::new(),
+            total: 0,
+            page: 1,
+            more: false,
+        };
+        return Ok(render(StatusCode::FORBIDDEN, &page));
+    }
+    let secure = if state.settings.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/s/{secret}; HttpOnly; SameSite=Lax; Max-Age=43200{secure}"
+    );
+    Ok(see_other(&format!("/s/{secret}"), &[cookie]))
+}
+
+/// `GET /s/{secret}/raw` and `/s/{secret}/raw/{*path}`: a file's bytes.
+pub async fn raw(
+    State(state): State<AppState>,
+    Path(parts): Path<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let get = |k: &str| {
+        parts
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let secret = get("secret");
+    let o = opened(&state, &secret).await?;
+    if !unlocked(&headers, &secret, &o) {
+        return Err(ApiError::forbidden(
+            "this link has a password: open the link and give it first",
+        ));
+    }
+    let path = target(&o, &get("path"))?;
+    let file = path.clone();
+    let data = git_on(&state, &o.gated, move |ms, ds| {
+        ms.read_file(ds, None, &file)
+    })
+    .await
+    .map_err(|_| ApiError::not_found("no such file in this link"))?;
+    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+        o.gated
+            .read_object(&state, &pointer.oid, pointer.size)
+            .await?;
+        return serve_object(&state, &pointer.oid, &headers, Some(&path)).await;
+    }
+    let mut response = (StatusCode::OK, data).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_of(&path)),
+    );
+    if let Some(disposition) = attachment(&path) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    Ok(response)
+}

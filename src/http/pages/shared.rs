@@ -1,0 +1,108 @@
+//! `/shared`: what others shared with the visitor (or the visitor's teams), and every share the
+//! visitor made, each with a way to open or manage it. The lists come from
+//! `crate::datasets::shares`, like `/api/v1/shared-with-me` and `/api/v1/shares`.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::dataset_settings::ShareLine;
+use super::datasets::when;
+use super::{render, see_other, Chrome};
+use crate::datasets::shares;
+use crate::db::ShareRow;
+use crate::http::error::ApiResult;
+use crate::http::extract::{session as session_of, session_principal};
+use crate::state::AppState;
+
+struct Received {
+    dataset: String,
+    path: String,
+    /// Where it opens: the folder page or the file page.
+    href: String,
+    from: String,
+    since: String,
+    access: String,
+    until: String,
+}
+
+struct Made {
+    dataset: String,
+    line: ShareLine,
+}
+
+#[derive(Template)]
+#[template(path = "shared.html")]
+struct SharedPage {
+    chrome: Chrome,
+    received: Vec<Received>,
+    made: Vec<Made>,
+}
+
+/// Whether `path` of a shared dataset is a file (`Some(false)`), a folder, or gone.
+async fn kind(state: &AppState, row: &ShareRow) -> Option<bool> {
+    if row.path.is_empty() {
+        return Some(true);
+    }
+    let (ns, name, path) = (row.namespace.clone(), row.name.clone(), row.path.clone());
+    crate::datasets::git(state, move |ms| {
+        ms.stat(
+            strata_metastore::DatasetId {
+                ns: &ns,
+                name: &name,
+            },
+            None,
+            &path,
+        )
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// `GET /shared`.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let Some((_, s)) = session_of(&state, &headers).await? else {
+        return Ok(see_other("/login?next=%2Fshared", &[]));
+    };
+    let who = session_principal(&s)?;
+    let user = who.full_user()?;
+    let scopes = who.scopes().cloned().unwrap_or_default();
+    let mut received = Vec::new();
+    for row in shares::shared_with(&state, user, &scopes).await? {
+        let dataset = format!("{}/{}", row.namespace, row.name);
+        let href = match kind(&state, &row).await {
+            Some(true) if row.path.is_empty() => format!("/datasets/{dataset}"),
+            Some(true) => format!(
+                "/datasets/{dataset}?{}",
+                serde_urlencoded::to_string([("path", &row.path)]).unwrap_or_default()
+            ),
+            Some(false) => format!("/datasets/{dataset}/files/{}", row.path),
+            None => continue, // shared, but gone from the head: nothing to open
+        };
+        received.push(Received {
+            href,
+            path: row.path,
+            dataset,
+            from: row.created_by.unwrap_or_else(|| "someone".into()),
+            since: when(row.created_at),
+            access: row.access,
+            until: row.expires_at.map(when).unwrap_or_else(|| "no end".into()),
+        });
+    }
+    let made = shares::made_by(&state, user)
+        .await?
+        .into_iter()
+        .map(|row| Made {
+            dataset: format!("{}/{}", row.namespace, row.name),
+            line: ShareLine::from(row),
+        })
+        .collect();
+    let page = SharedPage {
+        chrome: Chrome::new("Shared with me", Some(&s), "shared"),
+        received,
+        made,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
