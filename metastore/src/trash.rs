@@ -63,7 +63,15 @@ impl Metastore {
             let Some(parent) = parent else { break };
             let old = repo.find_commit(parent)?.tree()?;
             let new = commit.tree()?;
-            let changes = repo.diff_tree_to_tree(&old, &new, gix::diff::Options::default())?;
+            // Exact renames are moves, not deletions.
+            let rewrites = gix::diff::Rewrites {
+                copies: None,
+                percentage: None,
+                limit: 0,
+                track_empty: false,
+            };
+            let options = gix::diff::Options::default().with_rewrites(Some(rewrites));
+            let changes = repo.diff_tree_to_tree(&old, &new, options)?;
             let mut info = None;
             for change in changes {
                 let gix::object::tree::diff::ChangeDetached::Deletion {

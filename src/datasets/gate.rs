@@ -85,20 +85,32 @@ pub async fn open(
         });
     }
     let sees = action != Action::Read && passes(Action::Read);
-    if !sees && reach == Reach::Dataset && who.can_some_object(&dataset, Action::Read) {
+    Err(refuse(who, &dataset, action, reach, sees))
+}
+
+/// Why a caller who did not pass is refused, in the most useful words that reveal nothing.
+fn refuse(
+    who: &Principal,
+    dataset: &Authorized,
+    action: Action,
+    reach: Reach,
+    sees: bool,
+) -> Error {
+    let (ns, name) = (&dataset.namespace, &dataset.name);
+    if !sees && reach == Reach::Dataset && who.can_some_object(dataset, Action::Read) {
         // A token that reaches only objects: say so rather than pretend the dataset is missing.
-        return Err(Error::forbidden(format!(
+        return Error::forbidden(format!(
             "your token reaches only LFS objects of {ns}/{name}, not the dataset itself: use a \
              token with a dataset: scope"
-        )));
+        ));
     }
     if !sees && !dataset.path_grants.is_empty() {
-        return Err(Error::forbidden(format!(
+        return Error::forbidden(format!(
             "only some files of {ns}/{name} are shared with you: open them by their path (the \
              web pages, or /tree and /raw of the REST API)"
-        )));
+        ));
     }
-    Err(denied(who, ns, name, action, reach, sees))
+    denied(who, ns, name, action, reach, sees)
 }
 
 /// The dataset and the caller's grants on it; `None` when there is no such dataset.
@@ -182,7 +194,7 @@ pub async fn shared(
         });
     }
     let sees = action != Action::Read && who.can(&dataset, On::Dataset, Action::Read);
-    if !sees && !dataset.path_grants.is_empty() {
+    if !sees && scoped && !dataset.path_grants.is_empty() {
         return Err(Error::forbidden(format!(
             "nothing of {ns}/{name} is shared with you for {}",
             if action == Action::Read {
@@ -192,7 +204,7 @@ pub async fn shared(
             }
         )));
     }
-    Err(denied(who, ns, name, action, Reach::Dataset, sees))
+    Err(refuse(who, &dataset, action, Reach::Dataset, sees))
 }
 
 /// The gate for one file or folder (`path`, without leading or trailing `/`; `""` is the root) of

@@ -2,109 +2,9 @@
 //! WebDriver with fantoccini): sign up, make a token and use it, register an OAuth application,
 //! log out, log in, change the password. This is what a person does, clicks and all.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
+use crate::common::chromium::*;
 use crate::common::*;
-use fantoccini::{ClientBuilder, Locator};
-
-/// chromedriver on `127.0.0.1:0`, killed on drop.
-struct Driver {
-    url: String,
-    child: Child,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let mut child = Command::new("chromedriver")
-            .args(["--port=0", "--allowed-ips=127.0.0.1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is not installed: run scripts/test.sh (apt-get install chromium chromium-driver)");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let port = loop {
-            let line = lines.next().expect("chromedriver exited").unwrap();
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                break rest.trim_end_matches('.').to_owned();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        Driver {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &std::path::Path) -> fantoccini::Client {
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        &format!("--user-data-dir={}", profile.display()),
-    ];
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
-    });
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps.as_object().unwrap().clone())
-        .connect(&driver.url)
-        .await
-        .expect("a headless Chromium session")
-}
-
-async fn fill(c: &fantoccini::Client, name: &str, value: &str) {
-    let field = c
-        .find(Locator::Css(&format!("input[name=\"{name}\"]")))
-        .await
-        .unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
-}
-
-/// The text of the page once it has loaded (asked in script, so a page being replaced is no error).
-async fn text(c: &fantoccini::Client) -> String {
-    let script = "return document.readyState === 'complete' && document.body ? document.body.innerText : null";
-    for _ in 0..200 {
-        if let Ok(serde_json::Value::String(t)) = c.execute(script, vec![]).await {
-            return t;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the page did not load");
-}
-
-/// Clicks a form's button and waits for the next page: every page ends with its own request id,
-/// so the text always changes.
-async fn click(c: &fantoccini::Client, selector: &str) {
-    let before = text(c).await;
-    c.find(Locator::Css(selector))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    for _ in 0..200 {
-        if text(c).await != before {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no new page after clicking {selector}");
-}
+use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_in_chromium() {
@@ -194,15 +94,6 @@ async fn a_person_in_chromium() {
     click(&c, "form[action=\"/settings/password\"] button").await;
     assert!(text(&c).await.contains("Password changed"));
     c.close().await.unwrap();
-}
-
-/// Saves a screenshot of the page for the README when `STRATA_SCREENSHOTS` names a directory.
-async fn screenshot(c: &fantoccini::Client, name: &str) {
-    if let Some(dir) = std::env::var_os("STRATA_SCREENSHOTS") {
-        let png = c.screenshot().await.unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

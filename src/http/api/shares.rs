@@ -23,10 +23,10 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(read, change, revoke))
+        .routes(routes!(list_shares, create_share))
+        .routes(routes!(read_share, change_share, revoke_share))
         .routes(routes!(shared_with_me))
-        .routes(routes!(mine))
+        .routes(routes!(my_shares))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -113,7 +113,7 @@ fn parse_time(text: &str) -> ApiResult<i64> {
     responses((status = 200, description = "OK", body = Vec<ShareView>),
         (status = 403, description = "You do not administer it", body = ErrorBody),
         (status = 404, description = "No such dataset", body = ErrorBody)))]
-pub async fn list(
+pub async fn list_shares(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
@@ -132,7 +132,7 @@ pub async fn list(
         (status = 403, description = "You do not administer it", body = ErrorBody),
         (status = 404, description = "No such dataset, path, user or team", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody)))]
-pub async fn create(
+pub async fn create_share(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
@@ -172,7 +172,7 @@ pub async fn create(
     params(("ns" = String, Path), ("name" = String, Path), ("id" = i64, Path)),
     responses((status = 200, description = "OK", body = ShareView),
         (status = 404, description = "No such dataset or share", body = ErrorBody)))]
-pub async fn read(
+pub async fn read_share(
     State(state): State<AppState>,
     Path((ns, name, id)): Path<(String, String, String)>,
     who: Principal,
@@ -190,7 +190,7 @@ pub async fn read(
     responses((status = 200, description = "Changed", body = ShareView),
         (status = 404, description = "No such dataset or share", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ErrorBody)))]
-pub async fn change(
+pub async fn change_share(
     State(state): State<AppState>,
     Path((ns, name, id)): Path<(String, String, String)>,
     who: Principal,
@@ -218,7 +218,7 @@ pub async fn change(
     params(("ns" = String, Path), ("name" = String, Path), ("id" = i64, Path)),
     responses((status = 204, description = "Revoked"),
         (status = 404, description = "No such dataset or share", body = ErrorBody)))]
-pub async fn revoke(
+pub async fn revoke_share(
     State(state): State<AppState>,
     Path((ns, name, id)): Path<(String, String, String)>,
     who: Principal,
@@ -255,7 +255,7 @@ pub async fn shared_with_me(
     responses((status = 200, description = "OK", body = Vec<ShareView>),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "The token is narrower than the account", body = ErrorBody)))]
-pub async fn mine(
+pub async fn my_shares(
     State(state): State<AppState>,
     who: Principal,
 ) -> ApiResult<Json<Vec<ShareView>>> {

@@ -136,6 +136,8 @@ struct DatasetPage {
     writer: bool,
     /// Whether the visitor reaches only what is shared with them (no history, no clone).
     limited: bool,
+    /// A drive: a file manager, without the datapackage's resources.
+    drive: bool,
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -155,6 +157,7 @@ pub async fn show(
     let page_no = q.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(LISTING_PAGE);
     let (rev, dir) = (q.rev.clone(), folder.clone());
+    let drive = repo.name == crate::datasets::DRIVE;
     let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
@@ -186,7 +189,7 @@ pub async fn show(
             let entries = listing
                 .entries
                 .into_iter()
-                .filter(|e| e.folder || e.name != crate::datasets::files::KEEP)
+                .filter(|e| e.folder || !hidden(&e.path, drive))
                 .map(|e| Entry {
                     size: if e.folder {
                         "folder".into()
@@ -242,8 +245,21 @@ pub async fn show(
         admin: repo.allows(crate::auth::On::Dataset, Action::Admin),
         writer,
         limited,
+        drive,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// Files a folder page does not list: git plumbing strata writes itself (`.gitattributes`,
+/// `.lfsconfig`), empty-folder placeholders, and in a drive its datapackage. Git and the REST API
+/// still show them.
+fn hidden(path: &str, drive: bool) -> bool {
+    use strata_metastore::{DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == crate::datasets::files::KEEP
+        || path == GITATTRIBUTES
+        || path == LFSCONFIG
+        || (drive && path == DATAPACKAGE)
 }
 
 /// `(name, path)` of each folder from the root down to `folder`.

@@ -90,6 +90,11 @@ pub async fn upload(
         Ok(repo) => repo,
         Err(e) => return refused(&s, back, e),
     };
+    // 0 is no limit, as for LFS uploads.
+    let limit = match state.settings.max_object_size {
+        0 => u64::MAX,
+        n => n,
+    };
     let mut stored = Vec::new();
     while let Some(field) = form.next_field().await.map_err(bad)? {
         let Some(file_name) = field.file_name().map(str::to_owned) else {
@@ -102,11 +107,7 @@ pub async fn upload(
             Ok(p) => p,
             Err(e) => return refused(&s, back, e),
         };
-        let (oid, size) = match state
-            .storage
-            .ingest(field, state.settings.max_object_size)
-            .await
-        {
+        let (oid, size) = match state.storage.ingest(field, limit).await {
             Ok(done) => done,
             Err(e) => return refused(&s, back, e),
         };

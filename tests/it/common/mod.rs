@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod azure;
+pub mod chromium;
 pub mod forms;
 pub use forms::*;
 pub mod s3;

@@ -1,0 +1,243 @@
+//! The drive and sharing in headless Chromium, as people use them: bob uploads to his drive
+//! through the file input, renames, deletes and restores a version; alice shares a folder with
+//! bob, who finds it under "Shared with me", reads a file in it, cannot open its sibling, and
+//! loses access when alice revokes; a share link with a password and an end date.
+
+use crate::common::chromium::*;
+use crate::common::*;
+use fantoccini::Locator;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drive_and_sharing_in_chromium() {
+    let server = server_with_alice().await;
+    server.user("bob").await;
+    strata::admin::set_password(&server.state, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
+    let c = browser(&driver, &server.dir.path().join("profile-bob")).await;
+    c.set_window_size(1200, 900).await.unwrap();
+    let login = |c: fantoccini::Client, who: &'static str| {
+        let url = server.url.clone();
+        async move {
+            c.goto(&format!("{url}/login")).await.unwrap();
+            fill(&c, "username", who).await;
+            fill(&c, "password", PASSWORD).await;
+            click(&c, "form[action=\"/login\"] button").await;
+            c
+        }
+    };
+    let c = login(c, "bob").await;
+
+    // Bob's drive: made on the first visit, with the upload form.
+    c.goto(&format!("{}/drive", server.url)).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/datasets/bob/drive"));
+    assert!(text(&c).await.contains("This folder is empty"));
+    let files = server.dir.path().join("uploads");
+    std::fs::create_dir_all(&files).unwrap();
+    let v1 = files.join("results.csv");
+    std::fs::write(&v1, "trial,score\n1,0.5\n2,0.7\n").unwrap();
+    let input = c.find(Locator::Css("#upload-files")).await.unwrap();
+    input.send_keys(&v1.display().to_string()).await.unwrap();
+    click(&c, "form[action$=\"/upload\"] button").await;
+    let page = text(&c).await;
+    assert!(page.contains("results.csv"), "{page}");
+    screenshot(&c, "drive").await;
+
+    // A second version of the same file, then the first one restored from its page.
+    std::fs::write(&v1, "trial,score\n1,0.9\n").unwrap();
+    let input = c.find(Locator::Css("#upload-files")).await.unwrap();
+    input.send_keys(&v1.display().to_string()).await.unwrap();
+    click(&c, "form[action$=\"/upload\"] button").await;
+    c.goto(&format!(
+        "{}/datasets/bob/drive/files/results.csv",
+        server.url
+    ))
+    .await
+    .unwrap();
+    let page = text(&c).await;
+    assert!(page.contains("0.9") && page.contains("Versions"), "{page}");
+    // The confirmation dialog is script; accept it as a person would.
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(&c, "#versions form button").await;
+    let page = text(&c).await;
+    assert!(page.contains("0.7") && !page.contains("0.9"), "{page}");
+
+    // Rename it, delete it, bring it back from Recently deleted.
+    fill(&c, "to", "final.csv").await;
+    click(&c, "form input[value=\"rename\"] ~ button").await;
+    assert!(text(&c).await.contains("final.csv"));
+    c.goto(&format!(
+        "{}/datasets/bob/drive/files/final.csv",
+        server.url
+    ))
+    .await
+    .unwrap();
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(&c, "form input[value=\"delete\"] ~ button").await;
+    assert!(text(&c).await.contains("This folder is empty"));
+    c.goto(&format!("{}/datasets/bob/drive/trash", server.url))
+        .await
+        .unwrap();
+    assert!(text(&c).await.contains("final.csv"));
+    screenshot(&c, "recently-deleted").await;
+    click(&c, "#deleted form button").await;
+    assert!(text(&c).await.contains("0.7"));
+
+    // Alice's dataset with a shared folder and a private sibling.
+    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+        .await
+        .unwrap();
+    let api = format!("{}/api/v1/datasets", server.url);
+    let made: serde_json::Value = client()
+        .post(&api)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"namespace": "alice", "name": "study"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parent = made["revision"]["id"].as_str().unwrap();
+    let body = [
+        serde_json::json!({"key": "header", "value": {"summary": "files", "parent": parent}}),
+        serde_json::json!({"key": "file", "value": {"path": "shared/readme.txt", "content": "for bob"}}),
+        serde_json::json!({"key": "file", "value": {"path": "private/salaries.csv", "content": "name,pay\n"}}),
+    ]
+    .iter()
+    .map(|l| l.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let done = client()
+        .post(format!("{api}/alice/study/commit"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let a = browser(&driver, &server.dir.path().join("profile-alice")).await;
+    a.set_window_size(1200, 900).await.unwrap();
+    let a = login(a, "alice").await;
+    a.goto(&format!("{}/datasets/alice/study/settings", server.url))
+        .await
+        .unwrap();
+    let share_form = "form input[value=\"share\"]";
+    a.find(Locator::Css(share_form)).await.unwrap();
+    let set = |name: &'static str, value: &'static str| {
+        let a = a.clone();
+        async move {
+            let field = a
+                .find(Locator::Css(&format!(
+                    "form:has(input[value=\"share\"]) [name=\"{name}\"]"
+                )))
+                .await
+                .unwrap();
+            field.clear().await.unwrap();
+            field.send_keys(value).await.unwrap();
+        }
+    };
+    set("path", "shared").await;
+    set("who", "bob").await;
+    click(&a, "form:has(input[value=\"share\"]) button").await;
+    let page = text(&a).await;
+    assert!(page.contains("shared") && page.contains("bob"), "{page}");
+    screenshot(&a, "sharing").await;
+
+    // Bob finds it, reads inside it, and not beside it.
+    c.goto(&format!("{}/shared", server.url)).await.unwrap();
+    let page = text(&c).await;
+    assert!(page.contains("alice/study: shared"), "{page}");
+    screenshot(&c, "shared-with-me").await;
+    c.find(Locator::LinkText("alice/study: shared"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c).await.contains("readme.txt"));
+    c.find(Locator::LinkText("readme.txt"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c).await.contains("for bob"));
+    c.goto(&format!(
+        "{}/datasets/alice/study/files/private/salaries.csv",
+        server.url
+    ))
+    .await
+    .unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains("not shared with you") && !page.contains("name,pay"),
+        "{page}"
+    );
+
+    // Alice revokes: bob's next request is refused.
+    a.goto(&format!("{}/datasets/alice/study/settings", server.url))
+        .await
+        .unwrap();
+    a.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(&a, "#shares form button").await;
+    c.goto(&format!(
+        "{}/datasets/alice/study/files/shared/readme.txt",
+        server.url
+    ))
+    .await
+    .unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains("not found") && !page.contains("for bob"),
+        "{page}"
+    );
+    c.goto(&format!("{}/shared", server.url)).await.unwrap();
+    assert!(text(&c).await.contains("Nothing is shared with you yet"));
+
+    // A link with a password and an end date, opened by someone without an account.
+    let link_form = "form:has(input[value=\"link\"])";
+    for (name, value) in [
+        ("path", "shared"),
+        ("password", "open sesame"),
+        ("expires", "12312099"),
+    ] {
+        let field = a
+            .find(Locator::Css(&format!("{link_form} [name=\"{name}\"]")))
+            .await
+            .unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    click(&a, &format!("{link_form} button")).await;
+    let url = a
+        .find(Locator::Css("#new-link"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(url.contains("/s/"), "{url}");
+    assert!(text(&a).await.contains("2099-12-31"));
+    let stranger = browser(&driver, &server.dir.path().join("profile-stranger")).await;
+    stranger.goto(&url).await.unwrap();
+    assert!(!text(&stranger).await.contains("readme.txt"));
+    fill(&stranger, "password", "open sesame").await;
+    click(&stranger, "form button").await;
+    assert!(text(&stranger).await.contains("readme.txt"));
+    screenshot(&stranger, "share-link").await;
+    for b in [c, a, stranger] {
+        b.close().await.unwrap();
+    }
+}
