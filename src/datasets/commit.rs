@@ -109,6 +109,40 @@ pub async fn commit(
     .await
 }
 
+/// A new commit on `branch` (default: the default branch) on top of `parent`, whose content is
+/// that of revision `to`: a revert that keeps history. Needs a grant on the whole dataset.
+pub async fn revert(
+    state: &AppState,
+    who: &Principal,
+    repo: &Gated,
+    to: String,
+    parent: String,
+    branch: Option<String>,
+    message: Option<String>,
+) -> Result<Revision> {
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "a revert changes the whole dataset: a share of some files cannot",
+        ));
+    }
+    let meta_author = author(who);
+    let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
+    git_on(state, repo, move |ms, ds| {
+        let parent = ms.resolve(ds, Some(&parent))?;
+        let to = ms.resolve(ds, Some(&to))?.to_string();
+        let message = message.unwrap_or_else(|| format!("Revert to {to}"));
+        let meta = WriteMeta {
+            branch: &branch,
+            parent: Some(parent),
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.revert(ds, &meta, &to)?;
+        ms.revision(ds, &id.to_string())
+    })
+    .await
+}
+
 fn op_path(op: &Op) -> &str {
     match op {
         Op::Put { path, .. } | Op::Delete { path } => path,

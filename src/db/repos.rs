@@ -148,7 +148,8 @@ impl Db {
         tx.commit().await
     }
 
-    /// One page of the datasets `viewer` may see (anonymous: `None`; every row for site admins),
+    /// One page of the datasets `viewer` may see (anonymous: `None`; every row for site admins;
+    /// whole-dataset shares count, shares of a path do not: those are under `/shared`),
     /// by ascending id after `after`, optionally only those whose `ns/name` contains `query`.
     pub async fn visible_repos(
         &self,
@@ -178,7 +179,10 @@ impl Db {
                  OR EXISTS (SELECT 1 FROM org_members m JOIN orgs o ON o.id = m.org_id
                             WHERE lower(o.name) = lower(r.namespace) AND m.user_id = $4)
                  OR EXISTS (SELECT 1 FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id
-                            WHERE c.repo_id = r.id AND (c.user_id = $4 OR t.user_id = $4)))
+                            WHERE c.repo_id = r.id AND (c.user_id = $4 OR t.user_id = $4))
+                 OR EXISTS (SELECT 1 FROM shares s WHERE s.repo_id = r.id AND s.path = ''
+                            AND (s.expires_at IS NULL OR s.expires_at > $7)
+                            AND (s.user_id = $4 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $4))))
              ORDER BY r.id LIMIT $5"
         ))
         .bind(after)
@@ -187,6 +191,7 @@ impl Db {
         .bind(uid)
         .bind(limit)
         .bind(pattern)
+        .bind(super::now())
         .fetch_all(&self.pool)
         .await
     }

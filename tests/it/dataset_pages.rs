@@ -345,3 +345,158 @@ async fn a_big_folder_is_listed_a_page_at_a_time() {
     assert_eq!(status, 404);
     assert!(html.contains("role=\"alert\""));
 }
+
+#[tokio::test]
+async fn branch_and_revert_pages() {
+    let server = server_with_alice().await;
+    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+        .await
+        .unwrap();
+    let bob_token = server.user("bob").await;
+    let api = format!("{}/api/v1/datasets", server.url);
+    let made: serde_json::Value = client()
+        .post(&api)
+        .bearer_auth(&token)
+        .json(&json!({"namespace": "alice", "name": "log", "visibility": "public"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = made["revision"]["id"].as_str().unwrap().to_owned();
+    let lines = format!(
+        "{}\n{}\n",
+        json!({"key": "header", "value": {"summary": "add a file", "parent": first}}),
+        json!({"key": "file", "value": {"path": "a.txt", "content": "v2"}})
+    );
+    let second: serde_json::Value = client()
+        .post(format!("{api}/alice/log/commit"))
+        .bearer_auth(&token)
+        .body(lines)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = second["revision"]["id"].as_str().unwrap().to_owned();
+    let mut alice = Browser::new(&server.url);
+    alice.login("alice", PASSWORD).await;
+
+    // Branches: create from a revision, refuse bad names, delete; main cannot go.
+    let page = alice.get("/datasets/alice/log/tags").await;
+    let csrf = page.hidden("csrf");
+    assert!(page.text.contains("New branch"));
+    let made = alice
+        .post(
+            "/datasets/alice/log/branches",
+            &[("csrf", &csrf), ("name", "draft"), ("revision", &first)],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.text);
+    let (_, _, branches) = body(
+        client()
+            .get(format!("{api}/alice/log/branches"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(branches.to_string().contains(&first), "{branches}");
+    for (name, status) in [("draft", 409), ("../x", 422), ("", 422)] {
+        let again = alice
+            .post(
+                "/datasets/alice/log/branches",
+                &[("csrf", &csrf), ("name", name), ("revision", "")],
+            )
+            .await;
+        assert_eq!(again.status, status, "{name}: {}", again.text);
+    }
+    let forged = alice
+        .post(
+            "/datasets/alice/log/branches/draft/delete",
+            &[("csrf", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let main = alice
+        .post(
+            "/datasets/alice/log/branches/main/delete",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(main.status == 422 || main.status == 409, "{}", main.text);
+    let gone = alice
+        .post(
+            "/datasets/alice/log/branches/draft/delete",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(gone.status, 303);
+    assert!(!alice
+        .get("/datasets/alice/log/tags")
+        .await
+        .text
+        .contains(">draft<"));
+
+    // Revert main to the first revision from its page; a stale head is refused.
+    let page = alice
+        .get(&format!("/datasets/alice/log/revisions/{first}"))
+        .await;
+    assert!(
+        page.text.contains("Revert main to this revision"),
+        "{}",
+        page.text
+    );
+    assert_eq!(page.hidden("parent"), second);
+    let stale = alice
+        .post(
+            "/datasets/alice/log/revert",
+            &[("csrf", &csrf), ("to", &first), ("parent", &first)],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    let done = alice
+        .post(
+            "/datasets/alice/log/revert",
+            &[("csrf", &csrf), ("to", &first), ("parent", &second)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let raw = client()
+        .get(format!("{api}/alice/log/raw/a.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 404);
+    // The head's own page offers no revert; readers who do not write see none.
+    let head = done.headers["location"].to_str().unwrap().to_owned();
+    assert!(!alice.get(&head).await.text.contains("Revert main"));
+    strata::admin::set_password(&server.state, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let _ = bob_token;
+    let mut bob = Browser::new(&server.url);
+    bob.login("bob", PASSWORD).await;
+    let page = bob
+        .get(&format!("/datasets/alice/log/revisions/{first}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.text.contains("Revert main"));
+    let bob_csrf = page.hidden("csrf");
+    let refused = bob
+        .post(
+            "/datasets/alice/log/revert",
+            &[("csrf", &bob_csrf), ("to", &second), ("parent", &first)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = bob
+        .post(
+            "/datasets/alice/log/branches",
+            &[("csrf", &bob_csrf), ("name", "mine"), ("revision", "")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+}

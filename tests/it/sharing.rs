@@ -471,7 +471,15 @@ async fn dataset_and_team_shares_are_grants() {
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["grantee"], "lab/readers");
     assert_eq!(v["path"], "");
-    // The whole dataset: metadata, history, git, like a collaborator's read.
+    // The whole dataset: listed, metadata, history, git, like a collaborator's read.
+    let (_, listed) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/datasets"),
+        &bob,
+        None,
+    )
+    .await;
+    assert!(listed.to_string().contains("\"whole\""), "{listed}");
     assert_eq!(
         call(reqwest::Method::GET, api.clone(), &bob, None).await.0,
         200

@@ -79,6 +79,12 @@ pub fn router() -> Router<AppState> {
         .route("/s/{secret}", get(links::show).post(links::unlock))
         .route("/s/{secret}/raw", get(links::raw))
         .route("/s/{secret}/raw/{*path}", get(links::raw))
+        .route("/datasets/{ns}/{name}/branches", post(tags::create_branch))
+        .route(
+            "/datasets/{ns}/{name}/branches/{branch}/delete",
+            post(tags::delete_branch),
+        )
+        .route("/datasets/{ns}/{name}/revert", post(revisions::revert))
         .route("/static/{file}", get(crate::http::assets::serve))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))

@@ -3,6 +3,7 @@
 //! resources field by field, then the files. Both through the read gate.
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,9 +12,11 @@ use serde_json::Value;
 use strata_metastore::{Diff, FileChangeKind};
 
 use super::datasets::{failed, open, when};
-use super::{render, Chrome};
-use crate::datasets::git_on;
-use crate::http::error::ApiResult;
+use super::{read_form, render, see_other, Chrome};
+use crate::auth::{session, Action, On};
+use crate::datasets::{gate, git_on};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{session as session_of, session_principal};
 use crate::state::AppState;
 
 /// Longest rendering of a changed value before it is cut.
@@ -115,6 +118,9 @@ struct RevisionPage {
 }
 
 struct RevisionFacts {
+    /// For writers: the head of the default branch the revert form builds on (none when this
+    /// revision is that head).
+    revert_from: Option<String>,
     id: String,
     message: String,
     author: String,
@@ -140,10 +146,11 @@ pub async fn show(
             Some(parent) => Some(ms.diff(ds, parent, &revision.id)?),
             None => None,
         };
-        Ok((revision, diff))
+        let head = ms.resolve(ds, Some(strata_metastore::DEFAULT_BRANCH)).ok();
+        Ok((revision, diff, head.map(|h| h.to_string())))
     })
     .await;
-    let (revision, diff) = match found {
+    let (revision, diff, head) = match found {
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
@@ -151,6 +158,8 @@ pub async fn show(
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
         dataset: repo.path(),
         revision: Some(RevisionFacts {
+            revert_from: head
+                .filter(|h| *h != revision.id && repo.allows(On::Dataset, Action::Write)),
             date: when(revision.time),
             id: revision.id,
             message: revision.message,
@@ -201,4 +210,44 @@ pub async fn diff(
         diff,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct RevertForm {
+    csrf: String,
+    /// The revision whose content comes back.
+    to: String,
+    /// The head the visitor saw: a revert on a branch that moved since is refused.
+    parent: String,
+}
+
+/// `POST /datasets/{ns}/{name}/revert`: a new revision on the default branch with the content of
+/// `to`, after the page's confirmation.
+pub async fn revert(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let Some((_, s)) = session_of(&state, &headers).await? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let form: RevertForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let who = session_principal(&s)?;
+    let title = format!("{ns}/{name}");
+    let repo = match gate::dataset(&state, &who, &ns, &name, Action::Write).await {
+        Ok(repo) => repo,
+        Err(e) => return Ok(failed(Some(&s), &title, e)),
+    };
+    let to = form.to.trim().to_owned();
+    match crate::datasets::commit::revert(&state, &who, &repo, to, form.parent, None, None).await {
+        Ok(revision) => Ok(see_other(
+            &format!("/datasets/{}/revisions/{}", repo.path(), revision.id),
+            &[],
+        )),
+        Err(e) => Ok(failed(Some(&s), &title, e)),
+    }
 }

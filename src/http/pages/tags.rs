@@ -205,3 +205,40 @@ pub async fn delete(
     let done = git_on(&state, &repo, move |ms, ds| ms.delete_tag(ds, &tag)).await;
     after(&state, &s, &repo, done).await
 }
+
+/// `POST /datasets/{ns}/{name}/branches`: a branch at a revision (default: the head of `main`).
+pub async fn create_branch(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
+    };
+    let rev = match form.revision.trim() {
+        "" => strata_metastore::DEFAULT_BRANCH.to_owned(),
+        r => r.to_owned(),
+    };
+    let done = git_on(&state, &repo, move |ms, ds| {
+        ms.create_branch(ds, form.name.trim(), &rev).map(drop)
+    })
+    .await;
+    after(&state, &s, &repo, done).await
+}
+
+/// `POST /datasets/{ns}/{name}/branches/{branch}/delete` (never the default branch).
+pub async fn delete_branch(
+    State(state): State<AppState>,
+    Path((ns, name, branch)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
+    };
+    let done = git_on(&state, &repo, move |ms, ds| ms.delete_branch(ds, &branch)).await;
+    after(&state, &s, &repo, done).await
+}

@@ -16,14 +16,14 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
-use strata_metastore::{Op, WriteMeta};
+use strata_metastore::Op;
 use utoipa::ToSchema;
 
 use super::dataset::parent_of;
-use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
+use super::{dataset, DatasetPath, ErrorBody, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::commit::Change;
-use crate::datasets::{author, gate, git};
+use crate::datasets::gate;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::state::AppState;
@@ -193,22 +193,15 @@ pub async fn revert(
     let req: RevertBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?
         .ok_or_else(|| ApiError::unprocessable("name the parent revision (parent or If-Match)"))?;
-    let names = Names::of(&repo);
-    let meta_author = author(&who);
-    let branch = branch_or_default(req.branch.as_deref()).to_owned();
-    let revision = git(&state, move |ms| {
-        let parent = ms.resolve(names.id(), Some(&parent))?;
-        let to = ms.resolve(names.id(), Some(&req.to))?.to_string();
-        let message = req.message.unwrap_or_else(|| format!("Revert to {to}"));
-        let meta = WriteMeta {
-            branch: &branch,
-            parent: Some(parent),
-            author: &meta_author,
-            message: &message,
-        };
-        let id = ms.revert(names.id(), &meta, &to)?;
-        ms.revision(names.id(), &id.to_string())
-    })
+    let revision = crate::datasets::commit::revert(
+        &state,
+        &who,
+        &repo,
+        req.to,
+        parent,
+        req.branch,
+        req.message,
+    )
     .await?;
     Ok(Json(CommitResult {
         revision: revision.into(),
