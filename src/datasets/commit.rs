@@ -29,6 +29,10 @@ pub struct Change {
     pub ops: Vec<Op>,
     /// Paths of `ops` that are LFS files and need a `.gitattributes` line.
     pub lfs_paths: Vec<String>,
+    /// Objects the server vouches for in this change: stored for this request, or copied from a
+    /// path the caller reaches. A caller who reaches only some paths may name no other object
+    /// (knowing an oid must never be enough to read it through a share).
+    pub vouched: Vec<Oid>,
 }
 
 /// Makes `change` as one commit by `who`; returns the new revision.
@@ -46,6 +50,7 @@ pub async fn commit(
         branch,
         mut ops,
         lfs_paths,
+        vouched,
     } = change;
     if ops.is_empty() {
         return Err(Error::unprocessable("the commit has no operations"));
@@ -70,6 +75,12 @@ pub async fn commit(
     for op in &ops {
         if let Op::Put { path, data } = op {
             if let Some(pointer) = strata_lfs::pointer::lenient(data) {
+                if repo.limited() && !vouched.contains(&pointer.oid) {
+                    return Err(Error::forbidden(format!(
+                        "{path:?} names an LFS object: through a share, upload files in the \
+                         browser instead"
+                    )));
+                }
                 objects.push((pointer.oid, pointer.size));
             }
             if path == DATAPACKAGE {

@@ -47,6 +47,17 @@ fn check_target(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a file may be uploaded to `path`: checked before its bytes are stored.
+pub fn check_upload(repo: &Gated, path: &str) -> Result<()> {
+    check_target(path)?;
+    if !repo.covers(path) {
+        return Err(Error::forbidden(format!(
+            "{path:?} is not shared with you for writing"
+        )));
+    }
+    Ok(())
+}
+
 /// Commits objects already stored (by `Storage::ingest`) as LFS files at `files` (path, oid,
 /// size), linking them to the dataset first.
 pub async fn upload(
@@ -61,12 +72,7 @@ pub async fn upload(
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     for (path, oid, size) in &files {
-        check_target(path)?;
-        if !repo.covers(path) {
-            return Err(Error::forbidden(format!(
-                "{path:?} is not shared with you for writing"
-            )));
-        }
+        check_upload(repo, path)?;
         state
             .db
             .link_object(repo.id, oid, *size)
@@ -87,7 +93,15 @@ pub async fn upload(
         [(path, ..)] => format!("Upload {path}"),
         _ => format!("Upload {} files", files.len()),
     };
-    write(state, who, repo, summary, ops, lfs_paths).await
+    let change = Change {
+        summary,
+        at_head: true,
+        ops,
+        lfs_paths,
+        vouched: files.iter().map(|(_, oid, _)| *oid).collect(),
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
 }
 
 /// Makes an empty folder (a `.keep` file in it).
@@ -117,28 +131,38 @@ pub async fn new_folder(
     .await
 }
 
-/// Every file at or under `path` at the head, with its bytes (pointers for LFS files).
-async fn files_at(state: &AppState, repo: &Gated, path: &str) -> Result<Vec<(String, Vec<u8>)>> {
+/// The head of the default branch, and every file at or under `path` there with its bytes
+/// (pointers for LFS files). Writes built on them name that head as their parent, so a change to
+/// those files in between is a conflict, not a lost update.
+async fn files_at(
+    state: &AppState,
+    repo: &Gated,
+    path: &str,
+) -> Result<(String, Vec<(String, Vec<u8>)>)> {
     let path = path.to_owned();
     git_on(state, repo, move |ms, ds| {
-        match ms.stat(ds, None, &path)? {
-            None => Err(strata_metastore::Error::NotFound(format!(
-                "{path:?} not found"
-            ))),
-            Some(false) => Ok(vec![(path.clone(), ms.read_file(ds, None, &path)?)]),
+        let head = ms.resolve(ds, None)?.to_string();
+        let files = match ms.stat(ds, Some(&head), &path)? {
+            None => {
+                return Err(strata_metastore::Error::NotFound(format!(
+                    "{path:?} not found"
+                )))
+            }
+            Some(false) => vec![(path.clone(), ms.read_file(ds, Some(&head), &path)?)],
             Some(true) => {
-                let (rev, entries) = ms.tree(ds, None)?;
+                let (_, entries) = ms.tree(ds, Some(&head))?;
                 let prefix = format!("{path}/");
                 entries
                     .into_iter()
                     .filter(|e| e.path.starts_with(&prefix))
                     .map(|e| {
-                        let data = ms.read_file(ds, Some(&rev), &e.path)?;
+                        let data = ms.read_file(ds, Some(&head), &e.path)?;
                         Ok((e.path, data))
                     })
-                    .collect()
+                    .collect::<strata_metastore::Result<_>>()?
             }
-        }
+        };
+        Ok((head, files))
     })
     .await
 }
@@ -173,27 +197,30 @@ pub async fn rename(
     if stat(state, repo, to).await?.is_some() {
         return Err(Error::conflict(format!("{to:?} exists already")));
     }
-    let files = files_at(state, repo, from).await?;
+    let (head, files) = files_at(state, repo, from).await?;
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
+    let mut vouched = Vec::new();
     for (path, data) in files {
         let target = format!("{to}{}", &path[from.len()..]);
         check_target(&target)?;
-        if strata_lfs::pointer::lenient(&data).is_some() {
+        if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+            // Copied from where the caller reaches: theirs to move.
+            vouched.push(pointer.oid);
             lfs_paths.push(target.clone());
         }
         ops.push(Op::Delete { path });
         ops.push(Op::Put { path: target, data });
     }
-    write(
-        state,
-        who,
-        repo,
-        format!("Move {from} to {to}"),
+    let change = Change {
+        summary: format!("Move {from} to {to}"),
+        parent: Some(head),
         ops,
         lfs_paths,
-    )
-    .await
+        vouched,
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
 }
 
 /// Deletes a file or a folder; it stays in history and in [`deleted`].
@@ -204,12 +231,17 @@ pub async fn delete(
     path: &str,
 ) -> Result<Revision> {
     check_target(path)?;
-    let ops = files_at(state, repo, path)
-        .await?
-        .into_iter()
-        .map(|(path, _)| Op::Delete { path })
-        .collect();
-    write(state, who, repo, format!("Delete {path}"), ops, vec![]).await
+    let (head, files) = files_at(state, repo, path).await?;
+    let change = Change {
+        summary: format!("Delete {path}"),
+        parent: Some(head),
+        ops: files
+            .into_iter()
+            .map(|(path, _)| Op::Delete { path })
+            .collect(),
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
 }
 
 /// Writes the content `path` had at revision `rev` back at the head: restores an old version, or
@@ -222,6 +254,11 @@ pub async fn restore(
     rev: &str,
 ) -> Result<Revision> {
     check_target(path)?;
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "what is shared with you is the current version only: its owner restores old ones",
+        ));
+    }
     let (file, at) = (path.to_owned(), rev.to_owned());
     let (data, short) = git_on(state, repo, move |ms, ds| {
         let id = ms.resolve(ds, Some(&at))?;
@@ -248,11 +285,16 @@ pub async fn deleted(
     repo: &Gated,
     cursor: Option<String>,
 ) -> Result<(Vec<Deleted>, Option<String>)> {
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "recently deleted files are part of the history, which a share does not reach",
+        ));
+    }
     let (mut list, next) = git_on(state, repo, move |ms, ds| {
         ms.deleted(ds, None, None, cursor.as_deref(), 200)
     })
     .await?;
-    list.retain(|d| repo.covers(&d.path) && !d.path.ends_with(&format!("/{KEEP}")));
+    list.retain(|d| !d.path.ends_with(&format!("/{KEEP}")) && d.path != KEEP);
     Ok((list, next))
 }
 

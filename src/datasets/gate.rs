@@ -263,7 +263,8 @@ pub fn check_path(path: &str) -> Result<()> {
 
 /// Whether `path` is `share` or inside it.
 fn under(path: &str, share: &str) -> bool {
-    path == share
+    share.is_empty()
+        || path == share
         || (path.len() > share.len()
             && path.starts_with(share)
             && path.as_bytes()[share.len()] == b'/')
@@ -297,6 +298,19 @@ impl Gated {
         match &self.within {
             None => true,
             Some((shared, _)) => shared.iter().any(|p| under(path, p)),
+        }
+    }
+
+    /// Refuses another revision than the default branch's head to a caller who reaches only some
+    /// paths: a share (or a link) is of the current files, not of their history, branches or tags.
+    pub fn check_rev(&self, rev: Option<&str>) -> Result<()> {
+        match rev {
+            Some(r) if self.limited() && r != strata_metastore::DEFAULT_BRANCH => {
+                Err(Error::forbidden(
+                    "what is shared with you is the current version only: leave out rev",
+                ))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -227,6 +227,11 @@ pub async fn drive(state: &AppState, who: &Principal) -> Result<Repo> {
     if let Some(repo) = state.db.repo_by_path(&user.username, DRIVE).await? {
         return Ok(repo);
     }
+    if crate::auth::Role::of(user) == crate::auth::Role::Viewer {
+        return Err(Error::forbidden(
+            "your role reads only, so a drive would be of no use: ask an admin for another role",
+        ));
+    }
     let package = strata_metastore::Package::from_json(serde_json::json!({
         "name": DRIVE,
         "title": format!("{}'s drive", user.username),

@@ -165,8 +165,10 @@ pub async fn change(
     access: Access,
     expires_at: Option<i64>,
 ) -> Result<ShareRow> {
-    check_expiry(expires_at)?;
     let share = get(state, repo, id).await?;
+    if expires_at != share.expires_at {
+        check_expiry(expires_at)?;
+    }
     state
         .db
         .update_share(share.id, access.as_str(), expires_at)

@@ -69,6 +69,29 @@ impl Db {
         expires_at: Option<i64>,
         created_by: Option<i64>,
     ) -> Result<i64, sqlx::Error> {
+        let put = || {
+            self.put_share_once(
+                repo_id, path, user_id, team_id, access, expires_at, created_by,
+            )
+        };
+        match put().await {
+            // The same share made twice at once: the second attempt finds the first and updates it.
+            Err(e) if super::is_unique_violation(&e) => put().await,
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_share_once(
+        &self,
+        repo_id: i64,
+        path: &str,
+        user_id: Option<i64>,
+        team_id: Option<i64>,
+        access: &str,
+        expires_at: Option<i64>,
+        created_by: Option<i64>,
+    ) -> Result<i64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM shares WHERE repo_id = $1 AND path = $2

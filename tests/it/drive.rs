@@ -1,12 +1,11 @@
-//! The drive and the file manager over HTTP: `/drive` makes `{user}/drive` on first use; upload
+//! The drive and the file manager over HTTP: `/drive` makes `{user}/drive` when asked; upload
 //! (multipart, hashed and stored as LFS objects), new folder, rename, delete, versions and
-//! restore, recently deleted; each a commit. Then share links: password, rate limit on guesses,
-//! nothing beside the linked folder, revocation. Hostile inputs throughout.
+//! restore, recently deleted; each a commit. Hostile inputs throughout.
 
 use crate::common::*;
 use reqwest::multipart::{Form, Part};
 
-async fn upload_files(
+pub async fn upload_files(
     b: &mut Browser,
     url: &str,
     csrf: &str,
@@ -46,17 +45,35 @@ async fn drive_file_manager() {
     let mut bob = Browser::new(&server.url);
     assert_eq!(bob.get("/drive").await.status, 303); // to the login page
     bob.login("bob", PASSWORD).await;
+    // The first visit offers to start the drive; a GET makes nothing.
     let first = bob.get("/drive").await;
-    assert_eq!(first.status, 303);
-    assert_eq!(first.headers["location"], "/datasets/bob/drive");
-    // A second visit finds the same drive.
+    assert_eq!(first.status, 200);
+    assert!(first.text.contains("Start my drive"));
+    assert!(server
+        .state
+        .db
+        .repo_by_path("bob", "drive")
+        .await
+        .unwrap()
+        .is_none());
+    let csrf = first.hidden("csrf");
+    assert_eq!(bob.post("/drive", &[("csrf", "forged")]).await.status, 403);
+    let made = bob.post("/drive", &[("csrf", &csrf)]).await;
+    assert_eq!(made.status, 303, "{}", made.text);
+    assert_eq!(made.headers["location"], "/datasets/bob/drive");
+    // Later visits go straight to it; starting it again opens the same one.
     assert_eq!(
         bob.get("/drive").await.headers["location"],
         "/datasets/bob/drive"
     );
+    assert_eq!(bob.post("/drive", &[("csrf", &csrf)]).await.status, 303);
     let page = bob.get("/datasets/bob/drive").await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert!(page.text.contains("Upload files"));
+    assert!(page.text.contains("Files to upload"));
+    assert!(
+        !page.text.contains("datapackage.json"),
+        "a drive lists the user's files only"
+    );
     assert!(page.text.contains("aria-current=\"page\">Drive"));
     let csrf = page.hidden("csrf");
     let url = format!("{}/datasets/bob/drive", server.url);
@@ -322,6 +339,20 @@ async fn drive_file_manager() {
     assert_eq!(bad_name.status, 422, "{}", bad_name.text);
     let nowhere = upload_files(&mut bob, &url, &csrf, "a/../b", &[("x.txt", b"x")]).await;
     assert_eq!(nowhere.status, 422, "{}", nowhere.text);
+    let twice = upload_files(
+        &mut bob,
+        &url,
+        &csrf,
+        "",
+        &[("t.txt", b"1"), ("t.txt", b"2")],
+    )
+    .await;
+    assert_eq!(twice.status, 422, "{}", twice.text);
+    let reserved = upload_files(&mut bob, &url, &csrf, "", &[("datapackage.json", b"{}")]).await;
+    assert_eq!(reserved.status, 422, "{}", reserved.text);
+    let huge_token = "x".repeat(10_000);
+    let huge = upload_files(&mut bob, &url, &huge_token, "", &[("x.txt", b"x")]).await;
+    assert_eq!(huge.status, 413);
     assert_eq!(
         head(&bob.get("/datasets/bob/drive/history").await.text),
         before
@@ -332,6 +363,30 @@ async fn drive_file_manager() {
     assert_eq!(
         raw(&server, &bob_token, "bob/drive", "passwd").await.1,
         b"p".to_vec()
+    );
+
+    // A viewer reads only: no drive for them.
+    server.user("vera").await;
+    strata::admin::set_password(&server.state, "vera", PASSWORD)
+        .await
+        .unwrap();
+    let alice_token = strata::admin::create_token(&server.state, "alice", "roles", "*", None)
+        .await
+        .unwrap();
+    let set = client()
+        .put(format!("{}/api/v1/users/vera/role", server.url))
+        .bearer_auth(&alice_token)
+        .json(&serde_json::json!({"role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let mut vera = Browser::new(&server.url);
+    vera.login("vera", PASSWORD).await;
+    let vera_csrf = vera.get("/drive").await.hidden("csrf");
+    assert_eq!(
+        vera.post("/drive", &[("csrf", &vera_csrf)]).await.status,
+        403
     );
 
     // Someone else's drive: not even visible.
@@ -362,243 +417,4 @@ async fn drive_file_manager() {
         raw(&server, &carol_token, "bob/drive", "notes.txt").await.0,
         404
     );
-}
-
-#[tokio::test]
-async fn share_links() {
-    let server = server_with_alice().await;
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
-        .await
-        .unwrap();
-    let mut alice = Browser::new(&server.url);
-    alice.login("alice", PASSWORD).await;
-    let csrf = alice.get("/").await.hidden("csrf");
-    let drive = alice.get("/drive").await;
-    assert_eq!(drive.status, 303);
-    let url = format!("{}/datasets/alice/drive", server.url);
-    let done = upload_files(
-        &mut alice,
-        &url,
-        &csrf,
-        "",
-        &[("private.txt", b"not shared")],
-    )
-    .await;
-    assert_eq!(done.status, 303);
-    alice
-        .post(
-            "/datasets/alice/drive/files",
-            &[
-                ("csrf", &csrf),
-                ("op", "folder"),
-                ("path", ""),
-                ("to", "public"),
-            ],
-        )
-        .await;
-    let done = upload_files(
-        &mut alice,
-        &url,
-        &csrf,
-        "public",
-        &[("a.csv", b"a,b\n1,2\n"), ("b.txt", b"bee")],
-    )
-    .await;
-    assert_eq!(done.status, 303);
-
-    // Refused links first.
-    let settings = "/datasets/alice/drive/settings";
-    for (form, status) in [
-        (
-            vec![("path", "missing"), ("password", ""), ("expires", "")],
-            404,
-        ),
-        (
-            vec![("path", "public"), ("password", "short"), ("expires", "")],
-            422,
-        ),
-        (
-            vec![
-                ("path", "public"),
-                ("password", ""),
-                ("expires", "2001-01-01"),
-            ],
-            422,
-        ),
-        (
-            vec![("path", "public"), ("password", ""), ("expires", "soon")],
-            422,
-        ),
-        (
-            vec![
-                ("path", "public/../private.txt"),
-                ("password", ""),
-                ("expires", ""),
-            ],
-            422,
-        ),
-    ] {
-        let mut full = vec![("csrf", csrf.as_str()), ("change", "link")];
-        full.extend(form.iter().copied());
-        let page = alice.post(settings, &full).await;
-        assert_eq!(page.status, status, "{form:?}: {}", page.text);
-    }
-
-    let made = alice
-        .post(
-            settings,
-            &[
-                ("csrf", &csrf),
-                ("change", "link"),
-                ("path", "public"),
-                ("password", "open sesame"),
-                ("expires", "2099-12-31"),
-            ],
-        )
-        .await;
-    assert_eq!(made.status, 201, "{}", made.text);
-    let link = made
-        .text
-        .split(&format!("{}/s/", server.url))
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert_eq!(link.len(), 48);
-    // Shown once: not on the next visit.
-    assert!(!alice.get(settings).await.text.contains(&link));
-
-    let mut stranger = Browser::new(&server.url);
-    let page = stranger.get(&format!("/s/{link}")).await;
-    assert_eq!(page.status, 200);
-    assert!(page.text.contains("type=\"password\""));
-    assert!(!page.text.contains("a.csv"));
-    assert_eq!(
-        stranger.get(&format!("/s/{link}/raw/a.csv")).await.status,
-        403
-    );
-    let wrong = stranger
-        .post(&format!("/s/{link}"), &[("password", "guess")])
-        .await;
-    assert_eq!(wrong.status, 403);
-    let right = stranger
-        .post(&format!("/s/{link}"), &[("password", "open sesame")])
-        .await;
-    assert_eq!(right.status, 303);
-    let page = stranger.get(&format!("/s/{link}")).await;
-    assert!(page.text.contains(">a.csv</a>"), "{}", page.text);
-    assert!(!page.text.contains("private.txt"));
-    let file = stranger.get(&format!("/s/{link}/raw/a.csv")).await;
-    assert_eq!((file.status, file.text.as_str()), (200, "a,b\n1,2\n"));
-    for outside in [
-        "/raw/%2E%2E%2Fprivate.txt",
-        "/raw/private.txt",
-        "?path=..%2Fprivate.txt",
-    ] {
-        let page = stranger.get(&format!("/s/{link}{outside}")).await;
-        assert!(
-            page.status == 404 || page.status == 422,
-            "{outside}: {}",
-            page.status
-        );
-        assert!(!page.text.contains("not shared"), "{outside}");
-    }
-    // Another browser without the password gets nothing; guessing is cut off.
-    let mut guesser = Browser::new(&server.url);
-    let mut statuses = Vec::new();
-    for i in 0..12 {
-        let p = guesser
-            .post(
-                &format!("/s/{link}"),
-                &[("password", &format!("guess {i}"))],
-            )
-            .await;
-        statuses.push(p.status);
-    }
-    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
-    // Even the right password waits out the window now.
-    let locked = guesser
-        .post(&format!("/s/{link}"), &[("password", "open sesame")])
-        .await;
-    assert_eq!(locked.status, 429);
-
-    // A file link without a password.
-    let made = alice
-        .post(
-            settings,
-            &[
-                ("csrf", &csrf),
-                ("change", "link"),
-                ("path", "public/b.txt"),
-                ("password", ""),
-                ("expires", ""),
-            ],
-        )
-        .await;
-    assert_eq!(made.status, 201);
-    let file_link = made
-        .text
-        .split(&format!("{}/s/", server.url))
-        .nth(1)
-        .unwrap()[..48]
-        .to_owned();
-    let mut anyone = Browser::new(&server.url);
-    let page = anyone.get(&format!("/s/{file_link}")).await;
-    assert!(page.text.contains("Download"), "{}", page.text);
-    assert_eq!(anyone.get(&format!("/s/{file_link}/raw")).await.text, "bee");
-    assert_eq!(
-        anyone.get(&format!("/s/{file_link}/raw/x")).await.status,
-        404
-    );
-    assert_eq!(
-        anyone.get(&format!("/s/{}", "0".repeat(48))).await.status,
-        404
-    );
-    assert_eq!(anyone.get("/s/short").await.status, 404);
-
-    // Revoked: gone at once, for everyone.
-    let settings_page = alice.get(settings).await;
-    let ids: Vec<String> = settings_page
-        .text
-        .split("name=\"change\" value=\"unlink\">")
-        .skip(1)
-        .map(|s| {
-            s.split("value=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(ids.len(), 2, "{}", settings_page.text);
-    for id in &ids {
-        let done = alice
-            .post(
-                settings,
-                &[("csrf", &csrf), ("change", "unlink"), ("id", id)],
-            )
-            .await;
-        assert_eq!(done.status, 303);
-    }
-    assert_eq!(stranger.get(&format!("/s/{link}")).await.status, 404);
-    assert_eq!(
-        stranger.get(&format!("/s/{link}/raw/a.csv")).await.status,
-        404
-    );
-    assert_eq!(anyone.get(&format!("/s/{file_link}/raw")).await.status, 404);
-    let (status, _, log) = body(
-        client()
-            .get(format!("{}/api/v1/audit", server.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(log.to_string().contains("dataset.link.revoke"));
 }

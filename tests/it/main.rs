@@ -20,6 +20,7 @@ mod oauth;
 mod permissions;
 mod presigned;
 mod push;
+mod share_links;
 mod sharing;
 mod sharing_browser;
 mod sql;

@@ -147,6 +147,13 @@ async fn path_shares_reach_exactly_their_path() {
         }
     };
     assert_eq!(raw(&bob, "data/a.csv").await.0, 404);
+    let raw_at = |who: &str, path: &str, rev: &str| {
+        let (url, who) = (format!("{api}/raw/{path}?rev={rev}"), who.to_owned());
+        async move {
+            let r = client().get(url).bearer_auth(who).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap())
+        }
+    };
 
     let (status, share) = call(
         reqwest::Method::POST,
@@ -325,6 +332,26 @@ async fn path_shares_reach_exactly_their_path() {
             json!({"key": "header", "value": {"summary": "branch", "branch": "side"}}),
             file("data/x.csv", "x"),
         ],
+    )
+    .await;
+    assert_eq!(status, 403, "{v}");
+    // Knowing an oid is not enough: a share's writer cannot point a file at another object of
+    // the dataset (that would read it), and learns nothing about which objects exist.
+    let steal = json!({"key": "lfsFile", "value": {"path": "data/stolen.bin", "oid": oid.to_string(), "size": big.len()}});
+    let by_bob = json!({"key": "header", "value": {"summary": "steal", "parent": parent}});
+    let (status, v) = commit(&server, &bob, "alice/proj", &[by_bob, steal]).await;
+    assert_eq!(status, 403, "{v}");
+    assert!(v.get("missing").is_none(), "{v}");
+    // Only the current files are shared: no other revision, branch or tag.
+    let (status, _) = raw_at(&bob, "data/a.csv", "main").await;
+    assert_eq!(status, 200);
+    let (status, _) = raw_at(&bob, "data/a.csv", &parent).await;
+    assert_eq!(status, 403);
+    let (status, v) = call(
+        reqwest::Method::GET,
+        format!("{api}/tree?path=data&rev={parent}"),
+        &bob,
+        None,
     )
     .await;
     assert_eq!(status, 403, "{v}");

@@ -31,6 +31,7 @@ async fn drive_and_sharing_in_chromium() {
 
     // Bob's drive: made on the first visit, with the upload form.
     c.goto(&format!("{}/drive", server.url)).await.unwrap();
+    click(&c, "form[action=\"/drive\"] button").await;
     assert!(c
         .current_url()
         .await

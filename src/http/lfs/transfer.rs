@@ -158,9 +158,15 @@ pub async fn serve_object(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // An oid never changes its bytes; a file's path may name other bytes tomorrow, or stop being
+    // readable by this caller (a revoked share or link): revalidate those (the ETag answers 304).
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=31536000, immutable"),
+        HeaderValue::from_static(if filename.is_some() {
+            "private, no-cache"
+        } else {
+            "private, max-age=31536000, immutable"
+        }),
     );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);

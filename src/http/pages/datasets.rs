@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_metastore::Revision;
+use strata_metastore::{Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 
 use super::{error_page, render, see_other, Chrome};
 use crate::auth::Action;
@@ -21,10 +21,6 @@ use crate::http::error::ApiResult;
 use crate::http::extract::{session, session_principal};
 use crate::state::AppState;
 
-/// Bytes of a file read for its preview.
-const PREVIEW_BYTES: u64 = 64 * 1024;
-/// Rows of a CSV/TSV preview.
-const PREVIEW_ROWS: usize = 50;
 /// Revisions per history page.
 const HISTORY_PAGE: usize = 50;
 /// Entries per page of a folder listing.
@@ -32,7 +28,7 @@ const LISTING_PAGE: usize = 200;
 
 #[derive(Deserialize, Default)]
 pub struct BrowseQuery {
-    rev: Option<String>,
+    pub(super) rev: Option<String>,
     /// A folder of the tree (overview) or a path filter (history).
     path: Option<String>,
     cursor: Option<String>,
@@ -80,12 +76,12 @@ pub(super) fn failed(s: Option<&SessionRow>, title: &str, e: Error) -> Response 
 }
 
 /// A revision as the pages show it.
-struct RevisionRow {
-    id: String,
-    short: String,
-    summary: String,
-    author: String,
-    date: String,
+pub(super) struct RevisionRow {
+    pub(super) id: String,
+    pub(super) short: String,
+    pub(super) summary: String,
+    pub(super) author: String,
+    pub(super) date: String,
 }
 
 impl From<Revision> for RevisionRow {
@@ -156,12 +152,34 @@ pub async fn show(
     let title = repo.path();
     let page_no = q.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(LISTING_PAGE);
+    if let Err(e) = repo.check_rev(q.rev.as_deref()) {
+        return Ok(failed(s.as_ref(), &repo.path(), e));
+    }
     let (rev, dir) = (q.rev.clone(), folder.clone());
     let drive = repo.name == crate::datasets::DRIVE;
     let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
-                let (_, listing) = ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE)?;
+                let (_, mut listing) =
+                    ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE)?;
+                // The count leaves out the files the page hides.
+                for name in [
+                    crate::datasets::files::KEEP,
+                    GITATTRIBUTES,
+                    LFSCONFIG,
+                    DATAPACKAGE,
+                ] {
+                    let path = if dir.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{dir}/{name}")
+                    };
+                    if hidden(&path, drive)
+                        && ms.stat(ds, Some(&revision.id), &path)? == Some(false)
+                    {
+                        listing.total = listing.total.saturating_sub(1);
+                    }
+                }
                 Ok(Some((revision, package, listing)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
@@ -254,7 +272,6 @@ pub async fn show(
 /// `.lfsconfig`), empty-folder placeholders, and in a drive its datapackage. Git and the REST API
 /// still show them.
 fn hidden(path: &str, drive: bool) -> bool {
-    use strata_metastore::{DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
     let name = path.rsplit('/').next().unwrap_or(path);
     name == crate::datasets::files::KEEP
         || path == GITATTRIBUTES
@@ -263,7 +280,7 @@ fn hidden(path: &str, drive: bool) -> bool {
 }
 
 /// `(name, path)` of each folder from the root down to `folder`.
-fn crumbs(folder: &str) -> Vec<(String, String)> {
+pub(super) fn crumbs(folder: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut path = String::new();
     for part in folder.split('/').filter(|p| !p.is_empty()) {
@@ -296,241 +313,6 @@ pub(crate) fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
-}
-
-#[derive(Template)]
-#[template(path = "file.html")]
-struct FilePage {
-    chrome: Chrome,
-    dataset: String,
-    file: String,
-    rev: String,
-    crumbs: Vec<(String, String)>,
-    size: String,
-    lfs: Option<String>,
-    download: String,
-    preview: Preview,
-    /// The revisions that changed this file, newest first (not for visitors through a share).
-    versions: Vec<RevisionRow>,
-    /// Whether the visitor may rename, delete or restore it.
-    writer: bool,
-    limited: bool,
-}
-
-/// Versions listed on a file's page.
-const VERSIONS: usize = 20;
-
-/// What a file's page shows of its content.
-enum Preview {
-    /// The first rows of a CSV or TSV file; `cut` when there are more.
-    Table {
-        header: Vec<String>,
-        rows: Vec<Vec<String>>,
-        cut: bool,
-    },
-    /// The start of a text file; `cut` when there is more.
-    Text { text: String, cut: bool },
-    /// Nothing to show (binary, or the bytes are missing from storage).
-    None(String),
-}
-
-/// `GET /datasets/{ns}/{name}/files/{*path}?rev=`: a file, its preview and its download link.
-pub async fn file(
-    State(state): State<AppState>,
-    Path((ns, name, path)): Path<(String, String, String)>,
-    Query(q): Query<BrowseQuery>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/files/{path}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&path)).await? {
-        Ok(pair) => pair,
-        Err(page) => return Ok(page),
-    };
-    let title = format!("{}/{path}", repo.path());
-    let (rev, file) = (q.rev.clone(), path.clone());
-    let data = git_on(&state, &repo, move |ms, ds| {
-        ms.read_file(ds, rev.as_deref(), &file)
-    })
-    .await;
-    let data = match data {
-        Ok(d) => d,
-        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
-    };
-    let (size, lfs, head, total) = match strata_lfs::pointer::lenient(&data) {
-        Some(pointer) => {
-            if let Err(e) = repo.read_object(&state, &pointer.oid, pointer.size).await {
-                return Ok(failed(s.as_ref(), &title, e));
-            }
-            let head = read_head(&state, &pointer.oid, pointer.size).await;
-            (
-                pointer.size,
-                Some(pointer.oid.to_string()),
-                head,
-                pointer.size,
-            )
-        }
-        None => {
-            let n = data.len().min(PREVIEW_BYTES as usize);
-            (
-                data.len() as u64,
-                None,
-                Ok(data[..n].to_vec()),
-                data.len() as u64,
-            )
-        }
-    };
-    let preview = match head {
-        Ok(bytes) => preview(&path, &bytes, total > bytes.len() as u64),
-        Err(message) => Preview::None(message),
-    };
-    let query = q
-        .rev
-        .as_deref()
-        .map(|r| {
-            format!(
-                "?{}",
-                serde_urlencoded::to_string([("rev", r)]).unwrap_or_default()
-            )
-        })
-        .unwrap_or_default();
-    let folder = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let versions = if repo.limited() {
-        Vec::new()
-    } else {
-        let file = path.clone();
-        git_on(&state, &repo, move |ms, ds| {
-            ms.revisions(ds, None, None, VERSIONS, Some(&file))
-        })
-        .await
-        .map(|(list, _)| list.into_iter().map(RevisionRow::from).collect())
-        .unwrap_or_default()
-    };
-    let writer = match &s {
-        Some(session) => {
-            let who = session_principal(session)?;
-            gate::path(&state, &who, &ns, &name, &path, Action::Write)
-                .await
-                .is_ok()
-        }
-        None => false,
-    };
-    let page = FilePage {
-        versions,
-        writer,
-        limited: repo.limited(),
-        chrome: Chrome::new(
-            path.rsplit('/').next().unwrap_or(&path).to_owned(),
-            s.as_ref(),
-            "datasets",
-        ),
-        download: format!("/api/v1/datasets/{}/raw/{path}{query}", repo.path()),
-        dataset: repo.path(),
-        crumbs: crumbs(folder),
-        file: path,
-        rev: q.rev.unwrap_or_default(),
-        size: human_size(size),
-        lfs,
-        preview,
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
-/// The first [`PREVIEW_BYTES`] of an object, or why there are none.
-async fn read_head(state: &AppState, oid: &strata_lfs::Oid, size: u64) -> Result<Vec<u8>, String> {
-    use futures_util::StreamExt;
-    if size == 0 {
-        return Ok(Vec::new());
-    }
-    let range = format!("bytes=0-{}", size.min(PREVIEW_BYTES) - 1);
-    let read = state.storage.read(oid, Some(&range)).await;
-    let Ok(Some(crate::storage::Read::Found { object, .. })) = read else {
-        return Err("The file's bytes are not in storage.".into());
-    };
-    let mut out = Vec::new();
-    let mut body = object.body;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| "The file's bytes could not be read.".to_owned())?;
-        out.extend_from_slice(&chunk);
-        if out.len() as u64 >= PREVIEW_BYTES {
-            out.truncate(PREVIEW_BYTES as usize);
-            break;
-        }
-    }
-    Ok(out)
-}
-
-/// The preview of `bytes`, the start of the file at `path` (`cut` when the file goes on).
-fn preview(path: &str, bytes: &[u8], cut: bool) -> Preview {
-    let lower = path.to_ascii_lowercase();
-    // A cut may fall inside a UTF-8 sequence: drop the partial character.
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) if cut && e.error_len().is_none() => {
-            std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")
-        }
-        Err(_) => return Preview::None("A binary file: download it to open it.".into()),
-    };
-    let sep = if lower.ends_with(".csv") {
-        Some(',')
-    } else if lower.ends_with(".tsv") || lower.ends_with(".tab") {
-        Some('\t')
-    } else {
-        None
-    };
-    if let Some(sep) = sep {
-        let mut records = parse_delimited(text, sep, cut);
-        if records.is_empty() {
-            return Preview::Text {
-                text: String::new(),
-                cut,
-            };
-        }
-        let header = records.remove(0);
-        let more = cut || records.len() > PREVIEW_ROWS;
-        records.truncate(PREVIEW_ROWS);
-        return Preview::Table {
-            header,
-            rows: records,
-            cut: more,
-        };
-    }
-    Preview::Text {
-        text: text.to_owned(),
-        cut,
-    }
-}
-
-/// Records of delimited text (RFC 4180 quoting); when `cut`, the last, possibly partial,
-/// record is dropped.
-fn parse_delimited(text: &str, sep: char, cut: bool) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let (mut record, mut field) = (Vec::new(), String::new());
-    let (mut quoted, mut chars) = (false, text.chars().peekable());
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' if quoted => quoted = false,
-            '"' if field.is_empty() => quoted = true,
-            c if c == sep && !quoted => record.push(std::mem::take(&mut field)),
-            '\r' if !quoted => {}
-            '\n' if !quoted => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-                if records.len() > PREVIEW_ROWS + 1 {
-                    return records;
-                }
-            }
-            c => field.push(c),
-        }
-    }
-    if !cut && (!field.is_empty() || !record.is_empty()) {
-        record.push(field);
-        records.push(record);
-    }
-    records
 }
 
 #[derive(Template)]
@@ -601,27 +383,4 @@ pub async fn history(
         next,
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delimited_text_with_quotes_and_cuts() {
-        let rows = parse_delimited("a,b\n\"x, y\",\"say \"\"hi\"\"\"\n1,2", ',', false);
-        assert_eq!(
-            rows,
-            vec![vec!["a", "b"], vec!["x, y", "say \"hi\""], vec!["1", "2"]]
-        );
-        // A cut file drops its partial last record.
-        assert_eq!(parse_delimited("a,b\n1,2\n3,", ',', true).len(), 2);
-    }
-
-    #[test]
-    fn sizes_read_like_a_person_writes_them() {
-        assert_eq!(human_size(5), "5 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
-    }
 }

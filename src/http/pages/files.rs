@@ -20,15 +20,50 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::state::AppState;
 
-/// `GET /drive`: the visitor's drive, made on the first visit.
+#[derive(Template)]
+#[template(path = "drive.html")]
+struct DrivePage {
+    chrome: Chrome,
+}
+
+/// `GET /drive`: the visitor's drive, or the button that makes it.
 pub async fn drive(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let Some((_, s)) = session_of(&state, &headers).await? else {
         return Ok(see_other("/login?next=%2Fdrive", &[]));
     };
+    let name = crate::datasets::DRIVE;
+    if let Some(repo) = state.db.repo_by_path(&s.user.username, name).await? {
+        return Ok(see_other(&format!("/datasets/{}", repo.path()), &[]));
+    }
+    let page = DrivePage {
+        chrome: Chrome::new("Your drive", Some(&s), "drive"),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /drive`: makes the visitor's drive (once), then opens it.
+pub async fn make_drive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let Some((_, s)) = session_of(&state, &headers).await? else {
+        return Ok(see_other("/login?next=%2Fdrive", &[]));
+    };
+    let form: CsrfForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
     let who = session_principal(&s)?;
     match crate::datasets::drive(&state, &who).await {
         Ok(repo) => Ok(see_other(&format!("/datasets/{}", repo.path()), &[])),
-        Err(e) => Ok(failed(Some(&s), "Drive", e)),
+        Err(e) => Ok(failed(Some(&s), "Your drive", e)),
     }
 }
 
@@ -73,14 +108,14 @@ pub async fn upload(
     let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request(e.body_text());
     // The CSRF token comes first, so nothing is stored for a forged form.
     let csrf = match form.next_field().await.map_err(bad)? {
-        Some(f) if f.name() == Some("csrf") => f.text().await.map_err(bad)?,
+        Some(f) if f.name() == Some("csrf") => small_text(f).await?,
         _ => return Err(ApiError::forbidden("missing or wrong CSRF token")),
     };
     if !session::same_secret(&csrf, &s.csrf) {
         return Err(ApiError::forbidden("missing or wrong CSRF token"));
     }
     let folder = match form.next_field().await.map_err(bad)? {
-        Some(f) if f.name() == Some("folder") => f.text().await.map_err(bad)?,
+        Some(f) if f.name() == Some("folder") => small_text(f).await?,
         _ => return Err(ApiError::unprocessable("the form names no folder")),
     };
     let folder = folder.trim_matches('/').to_owned();
@@ -103,7 +138,14 @@ pub async fn upload(
         if file_name.is_empty() {
             continue; // the form was sent without a file chosen
         }
-        let path = match files::join(&folder, &file_name) {
+        // Every name is checked before its bytes are stored.
+        let path = match files::join(&folder, &file_name)
+            .and_then(|p| files::check_upload(&repo, &p).map(|()| p))
+        {
+            Ok(p) if stored.iter().any(|(q, _, _)| *q == p) => {
+                let e = Error::unprocessable(format!("{p:?} is in the upload twice"));
+                return refused(&s, back, e);
+            }
             Ok(p) => p,
             Err(e) => return refused(&s, back, e),
         };
@@ -117,6 +159,26 @@ pub async fn upload(
         Ok(_) => Ok(see_other(&back, &[])),
         Err(e) => refused(&s, back, e),
     }
+}
+
+/// A short text field of a multipart form (the CSRF token, a folder), read with a bound: the
+/// body limit is off for uploads, so nothing else caps it.
+async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> ApiResult<String> {
+    const MAX: usize = 4096;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?
+    {
+        if bytes.len() + chunk.len() > MAX {
+            return Err(ApiError::too_large(format!(
+                "a form field here has at most {MAX} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::unprocessable("a form field is not UTF-8"))
 }
 
 #[derive(Deserialize)]
@@ -175,7 +237,7 @@ pub async fn change(
             .map(|_| back.clone()),
         "restore" => files::restore(&state, &who, &repo, &path, form.rev.trim())
             .await
-            .map(|_| format!("/datasets/{ns}/{name}/files/{path}")),
+            .map(|_| format!("/datasets/{ns}/{name}/files/{}", super::path_url(&path))),
         other => Err(Error::unprocessable(format!("unknown action {other:?}"))),
     };
     match done {

@@ -192,7 +192,7 @@ async fn show_page(
             let url = if rel.is_empty() {
                 format!("/s/{secret}/raw")
             } else {
-                format!("/s/{secret}/raw/{rel}")
+                format!("/s/{secret}/raw/{}", super::path_url(&rel))
             };
             page.file = Some((human_size(size), url));
         }

@@ -7,6 +7,7 @@
 
 mod dataset_settings;
 mod datasets;
+mod file;
 mod files;
 mod home;
 mod links;
@@ -45,7 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/datasets", post(home::create))
         .route("/datasets/{ns}/{name}", get(datasets::show))
         .route("/datasets/{ns}/{name}/history", get(datasets::history))
-        .route("/datasets/{ns}/{name}/files/{*path}", get(datasets::file))
+        .route("/datasets/{ns}/{name}/files/{*path}", get(file::show))
         .route(
             "/datasets/{ns}/{name}/revisions/{rev}",
             get(revisions::show),
@@ -67,7 +68,7 @@ pub fn router() -> Router<AppState> {
             "/datasets/{ns}/{name}/tags/{tag}/delete",
             post(tags::delete),
         )
-        .route("/drive", get(files::drive))
+        .route("/drive", get(files::drive).post(files::make_drive))
         .route("/shared", get(shared::show))
         .route(
             "/datasets/{ns}/{name}/upload",
@@ -214,6 +215,20 @@ fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
         .find(|(name, _)| *name == FORM_COOKIE)
         .map(|(_, v)| v.to_owned());
     matches!(cookie, Some(c) if c.len() == 64 && session::same_secret(&c, sent))
+}
+
+/// A dataset path as it goes into a URL path: every byte but unreserved ones and `/` encoded, so
+/// that a file named `a?b#c` is that file and not a query.
+pub(crate) fn path_url(path: &str) -> String {
+    path.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// A redirect after a successful POST, with cookies to set.

@@ -78,7 +78,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
                 "/datasets/{dataset}?{}",
                 serde_urlencoded::to_string([("path", &row.path)]).unwrap_or_default()
             ),
-            Some(false) => format!("/datasets/{dataset}/files/{}", row.path),
+            Some(false) => format!("/datasets/{dataset}/files/{}", super::path_url(&row.path)),
             None => continue, // shared, but gone from the head: nothing to open
         };
         received.push(Received {

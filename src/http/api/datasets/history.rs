@@ -152,6 +152,7 @@ pub async fn tree(
 ) -> ApiResult<Json<TreeView>> {
     let within = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
     let repo = gate::path(&state, &who, &ns, &name, &within, Action::Read).await?;
+    repo.check_rev(q.rev.as_deref())?;
     let names = Names::of(&repo);
     let (revision, entries) = git(&state, move |ms| ms.tree(names.id(), q.rev.as_deref())).await?;
     let inside = |p: &str| {
@@ -198,6 +199,7 @@ pub async fn raw(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read).await?;
+    repo.check_rev(q.rev.as_deref())?;
     let names = Names::of(&repo);
     let file = path.clone();
     let data = git(&state, move |ms| {
