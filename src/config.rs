@@ -34,6 +34,8 @@ pub struct Settings {
     pub body_idle_timeout: std::time::Duration,
     /// How long in-flight requests get after a shutdown signal.
     pub shutdown_grace: std::time::Duration,
+    /// How long a multipart upload may sit untouched before its parts are purged.
+    pub multipart_idle: std::time::Duration,
 }
 
 /// Where objects are stored.
@@ -186,6 +188,10 @@ pub struct Config {
     /// How long a browser session lasts, in hours.
     #[arg(long, env = "STRATA_SESSION_TTL_HOURS", default_value_t = 168)]
     pub session_ttl_hours: u64,
+
+    /// Hours a multipart upload may sit untouched before its parts are purged.
+    #[arg(long, env = "STRATA_MULTIPART_IDLE_HOURS", default_value_t = 24)]
+    pub multipart_idle_hours: u64,
 
     /// Largest object accepted, in bytes (0: no limit).
     #[arg(long, env = "STRATA_MAX_OBJECT_SIZE", default_value_t = 0)]

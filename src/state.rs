@@ -103,6 +103,7 @@ impl AppState {
                 header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
                 body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
                 shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+                multipart_idle: Duration::from_secs(config.multipart_idle_hours.max(1) * 3600),
             }),
             db,
             storage,

@@ -18,14 +18,23 @@ pub enum SignedOp {
     Upload,
     Download,
     Verify,
+    /// Upload part `n` (from 1) of a `multipart-basic` upload.
+    Part(u32),
+    /// Assemble a `multipart-basic` upload.
+    Commit,
+    /// Throw a `multipart-basic` upload's parts away.
+    Abort,
 }
 
 impl SignedOp {
-    fn as_str(self) -> &'static str {
+    fn name(self) -> std::borrow::Cow<'static, str> {
         match self {
-            SignedOp::Upload => "upload",
-            SignedOp::Download => "download",
-            SignedOp::Verify => "verify",
+            SignedOp::Upload => "upload".into(),
+            SignedOp::Download => "download".into(),
+            SignedOp::Verify => "verify".into(),
+            SignedOp::Part(n) => format!("part:{n}").into(),
+            SignedOp::Commit => "commit".into(),
+            SignedOp::Abort => "abort".into(),
         }
     }
 }
@@ -134,8 +143,9 @@ impl UrlSigner {
         // validated, the rest are numbers, hex or fixed words).
         let (size, expires) = (g.size.to_string(), g.expires.to_string());
         let dataset = g.dataset.to_string();
+        let op = g.op.name();
         let fields: [&[u8]; 7] = [
-            g.op.as_str().as_bytes(),
+            op.as_bytes(),
             g.repo.as_bytes(),
             dataset.as_bytes(),
             &g.oid.hex(),
@@ -192,6 +202,14 @@ mod tests {
         other.size = 2;
         assert_eq!(
             s.verify(&other, &sig.kid, &sig.sig, 0),
+            Err(SignError::BadSignature)
+        );
+        other = grant("a/b");
+        other.op = SignedOp::Part(1);
+        let part = s.sign(&other);
+        other.op = SignedOp::Part(2);
+        assert_eq!(
+            s.verify(&other, &part.kid, &part.sig, 0),
             Err(SignError::BadSignature)
         );
         other = grant("a/b");

@@ -68,6 +68,38 @@ pub struct Actions {
     pub upload: Option<Action>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<Action>,
+    /// `multipart-basic` (giftless's transfer adapter): the parts still to upload, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<PartAction>>,
+    /// `multipart-basic`: assembles the parts once they are all uploaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<RequestAction>,
+    /// `multipart-basic`: throws the uploaded parts away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abort: Option<RequestAction>,
+}
+
+/// One part of a `multipart-basic` upload: the bytes `[pos, pos + size)` of the object, sent with
+/// `PUT` to `href`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartAction {
+    pub href: String,
+    /// Always present (some clients index it without a default).
+    pub header: BTreeMap<String, String>,
+    pub pos: u64,
+    pub size: u64,
+    pub expires_in: i64,
+    pub expires_at: String,
+}
+
+/// A `multipart-basic` request without a body of the client's own (`commit`, `abort`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestAction {
+    pub href: String,
+    pub header: BTreeMap<String, String>,
+    pub method: String,
+    pub expires_in: i64,
+    pub expires_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

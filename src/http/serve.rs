@@ -24,15 +24,26 @@ pub async fn run(
     let db = state.db.clone();
     let tasks = state.tasks.clone();
     // Expired sessions, codes, tokens and old login failures go once an hour.
+    // So do the parts of multipart uploads nobody touched for a while.
     tasks.every("purge", std::time::Duration::from_secs(3600), {
-        let db = db.clone();
+        let (db, storage) = (db.clone(), state.storage.clone());
+        let idle = state.settings.multipart_idle;
         move || {
-            let db = db.clone();
+            let (db, storage) = (db.clone(), storage.clone());
             async move {
                 match db.purge_expired().await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+                }
+                match storage.purge_multipart(idle).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(uploads = n, "purged abandoned multipart uploads")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "purging multipart uploads failed")
+                    }
                 }
             }
         }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use strata_lfs::signing::{Grant, SignError, SignedOp};
-use strata_lfs::wire::{Action as LfsAction, Actions as LfsActions};
+use strata_lfs::wire::{Action as LfsAction, Actions as LfsActions, PartAction, RequestAction};
 use strata_lfs::Oid;
 
 use super::{Backend, Storage};
@@ -85,6 +85,44 @@ impl Actions<'_> {
         )
     }
 
+    /// The actions of a `multipart-basic` upload (local backend): the parts still missing, each
+    /// with its own signed URL, and signed commit and abort requests. A local commit checks the
+    /// whole object and links it, so there is no verify action.
+    pub async fn multipart(&self, oid: &Oid, size: u64) -> Result<LfsActions> {
+        let missing = self.storage.missing_parts(self.dataset, oid, size).await?;
+        let base = format!(
+            "{}/_transfer/{}/{oid}",
+            self.storage.0.public_url, self.path
+        );
+        let parts = missing
+            .into_iter()
+            .map(|(n, pos, len)| PartAction {
+                href: format!(
+                    "{base}/parts/{n}?{}",
+                    self.signed_query(SignedOp::Part(n), oid, size)
+                ),
+                header: BTreeMap::new(),
+                pos,
+                size: len,
+                expires_in: self.ttl,
+                expires_at: self.expires_at.clone(),
+            })
+            .collect();
+        let request = |op: SignedOp, word: &str| RequestAction {
+            href: format!("{base}/{word}?{}", self.signed_query(op, oid, size)),
+            header: BTreeMap::new(),
+            method: "POST".into(),
+            expires_in: self.ttl,
+            expires_at: self.expires_at.clone(),
+        };
+        Ok(LfsActions {
+            parts: Some(parts),
+            commit: Some(request(SignedOp::Commit, "commit")),
+            abort: Some(request(SignedOp::Abort, "abort")),
+            ..Default::default()
+        })
+    }
+
     /// strata's own signed transfer URL for `oid`.
     fn transfer_href(&self, op: SignedOp, oid: &Oid, size: u64) -> String {
         format!(
@@ -128,8 +166,7 @@ impl Actions<'_> {
                 )]);
                 Ok(LfsActions {
                     upload: Some(self.action(href, header)),
-                    verify: None,
-                    download: None,
+                    ..Default::default()
                 })
             }
             Backend::Cloud(cloud) => {
@@ -145,7 +182,7 @@ impl Actions<'_> {
                 Ok(LfsActions {
                     upload: Some(self.action(signed.url, signed.headers)),
                     verify: Some(self.action(verify, BTreeMap::new())),
-                    download: None,
+                    ..Default::default()
                 })
             }
         }

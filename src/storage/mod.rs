@@ -4,6 +4,7 @@
 //! never match on the backend.
 
 mod actions;
+mod multipart;
 mod objects;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use strata_lfs::{CloudStore, LocalStore};
 use crate::config::{Config, StorageBackend};
 
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
+pub use multipart::plan as multipart_plan;
 pub use objects::{Confirmed, Read};
 
 /// The configured object storage, with the URL signer and the lifetime of the actions it issues.

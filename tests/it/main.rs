@@ -15,6 +15,7 @@ mod git_lfs;
 mod hygiene;
 mod layout;
 mod lfs_api;
+mod multipart;
 mod newcomer;
 mod oauth;
 mod permissions;

@@ -153,6 +153,12 @@ async fn drive_and_sharing_in_chromium() {
     click(&a, "form:has(input[value=\"share\"]) button").await;
     let page = text(&a).await;
     assert!(page.contains("shared") && page.contains("bob"), "{page}");
+    a.execute(
+        "document.getElementById('sharing').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     screenshot(&a, "sharing").await;
 
     // Bob finds it, reads inside it, and not beside it.

@@ -1,4 +1,5 @@
-//! `POST /{ns}/{repo}/info/lfs/objects/batch`: which objects to transfer, and how.
+//! `POST /{ns}/{repo}/info/lfs/objects/batch`: which objects to transfer, and how (`basic`, or
+//! `multipart-basic` for uploads to the local disk: resumable parts, then a commit).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -70,11 +71,22 @@ pub async fn batch(
         .filter_map(|c| c.as_ref().ok().map(|(oid, _)| *oid))
         .collect();
     let repo = gate::open(&state, &who, &ns, repo_name(&repo), action, Reach::Objects).await?;
-    if let Some(offered) = &req.transfers {
-        if !offered.iter().any(|t| t == "basic") {
-            return Err(ApiError::unprocessable(format!("none of the offered transfer adapters {offered:?} is supported; strata supports basic")));
-        }
-    }
+    // The first transfer the client offers that this server does: `basic` (git-lfs), or
+    // giftless's `multipart-basic` for uploads where the backend takes them.
+    let multipart_ok = req.operation == Operation::Upload && state.storage.multipart();
+    let transfer = match &req.transfers {
+        None => "basic",
+        Some(offered) => offered
+            .iter()
+            .map(String::as_str)
+            .find(|t| *t == "basic" || (*t == "multipart-basic" && multipart_ok))
+            .ok_or_else(|| {
+                ApiError::unprocessable(format!(
+                    "none of the offered transfer adapters {offered:?} is supported here; strata supports basic{}",
+                    if multipart_ok { " and multipart-basic" } else { "" }
+                ))
+            })?,
+    };
     let decisions: std::collections::HashMap<Oid, Decision> = valid
         .iter()
         .copied()
@@ -139,6 +151,9 @@ pub async fn batch(
                 })
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
+            (Operation::Upload, None) if transfer == "multipart-basic" => {
+                out.actions = Some(issuer.multipart(&oid, size).await?)
+            }
             (Operation::Upload, None) => out.actions = Some(issuer.upload(&oid, size).await?),
         }
         objects.push(out);
@@ -146,7 +161,7 @@ pub async fn batch(
     Ok(lfs_json(
         StatusCode::OK,
         &BatchResponse {
-            transfer: "basic".into(),
+            transfer: transfer.into(),
             objects,
             hash_algo: "sha256".into(),
         },

@@ -3,13 +3,14 @@
 
 pub mod batch;
 mod locks;
+mod multipart;
 pub mod transfer;
 mod verify;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -38,6 +39,16 @@ pub fn router() -> Router<AppState> {
             "/_transfer/{ns}/{repo}/{oid}",
             get(transfer::download).put(transfer::upload),
         )
+        // multipart-basic on the local disk: parts, then commit (or abort)
+        .route(
+            "/_transfer/{ns}/{repo}/{oid}/parts/{n}",
+            put(multipart::part),
+        )
+        .route(
+            "/_transfer/{ns}/{repo}/{oid}/commit",
+            post(multipart::commit),
+        )
+        .route("/_transfer/{ns}/{repo}/{oid}/abort", post(multipart::abort))
 }
 
 /// The repository name in a URL, without the optional `.git` suffix.

@@ -27,7 +27,7 @@ pub struct Signed {
 }
 
 /// Checks the URL's signature for `op` and returns the oid, size and dataset id it grants.
-fn check(
+pub(super) fn check(
     state: &AppState,
     op: SignedOp,
     ns: &str,

@@ -1,0 +1,80 @@
+//! The local backend's `multipart-basic` URLs, each signed for one operation on one object of one
+//! dataset (the signature is the only credential, as for `/_transfer` uploads):
+//! `PUT /_transfer/{ns}/{repo}/{oid}/parts/{n}` stores part `n`, `POST …/commit` assembles and
+//! checks the object and links it to the dataset, `POST …/abort` throws the parts away. The
+//! storage facade (`crate::storage`) owns parts, resume and completion.
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use strata_lfs::signing::SignedOp;
+
+use super::transfer::{check, Signed};
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub async fn part(
+    State(state): State<AppState>,
+    Path((ns, repo, oid, n)): Path<(String, String, String, String)>,
+    query: Result<Query<Signed>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let n: u32 = n
+        .parse()
+        .map_err(|_| ApiError::forbidden("the signature does not match this URL"))?;
+    let (oid, size, dataset) = check(&state, SignedOp::Part(n), &ns, &repo, &oid, query)?;
+    let expected = part_len(size, n)?;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len != expected {
+            return Err(ApiError::unprocessable(format!(
+                "Content-Length is {len}, part {n} has {expected} bytes"
+            )));
+        }
+    }
+    state
+        .storage
+        .receive_part(dataset, &oid, size, n, body.into_data_stream())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// The length of part `n` of an object of `size` bytes.
+fn part_len(size: u64, n: u32) -> ApiResult<u64> {
+    crate::storage::multipart_plan(size)
+        .into_iter()
+        .find(|p| p.0 == n)
+        .map(|p| p.2)
+        .ok_or_else(|| ApiError::not_found(format!("this upload has no part {n}")))
+}
+
+pub async fn commit(
+    State(state): State<AppState>,
+    Path((ns, repo, oid)): Path<(String, String, String)>,
+    query: Result<Query<Signed>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let (oid, size, dataset) = check(&state, SignedOp::Commit, &ns, &repo, &oid, query)?;
+    state
+        .storage
+        .complete_multipart(dataset, &oid, size)
+        .await?;
+    // As for a whole upload: a dataset deleted since the URL was signed refuses the link.
+    state.db.link_object(dataset, &oid, size).await?;
+    tracing::info!(%oid, size, repo = %format!("{ns}/{repo}"), "multipart object stored");
+    Ok(StatusCode::OK)
+}
+
+pub async fn abort(
+    State(state): State<AppState>,
+    Path((ns, repo, oid)): Path<(String, String, String)>,
+    query: Result<Query<Signed>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let (oid, size, dataset) = check(&state, SignedOp::Abort, &ns, &repo, &oid, query)?;
+    state.storage.abort_multipart(dataset, &oid, size).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

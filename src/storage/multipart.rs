@@ -1,0 +1,245 @@
+//! `multipart-basic` uploads (giftless's transfer adapter) on the local backend: the server cuts
+//! the object into parts (at least 16 MiB, at most 10,000 of them), each part goes to its own
+//! strata-signed URL and lands in `{root}/parts/{dataset}-{oid}-{size}/{n}` (written to a temporary
+//! name and renamed, so a cut-off part never counts), a second batch for the same object sends
+//! only the parts still missing (resume), and the commit streams the parts in order through the
+//! same hashing as a whole upload: nothing is visible under the oid before all of its bytes hash
+//! to it, and a wrong hash throws every part away. Abandoned uploads are purged after a while.
+//! Buckets answer `basic` for now.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use strata_lfs::Oid;
+use tokio::io::AsyncWriteExt;
+
+use super::{Backend, Storage};
+use crate::error::{Error, Result};
+
+/// The smallest part; objects up to this size are one part.
+pub const MIN_PART: u64 = 16 * 1024 * 1024;
+/// The most parts an upload is cut into (S3's limit, kept everywhere).
+pub const MAX_PARTS: u64 = 10_000;
+
+/// Part `n` (from 1) of an upload: `(n, pos, len)`.
+pub type Part = (u32, u64, u64);
+
+/// How an object of `size` bytes is cut: every part but the last is `part_size` bytes.
+pub fn plan(size: u64) -> Vec<Part> {
+    let part_size = MIN_PART.max(size.div_ceil(MAX_PARTS));
+    let count = size.div_ceil(part_size).max(1);
+    (0..count)
+        .map(|i| {
+            let pos = i * part_size;
+            (i as u32 + 1, pos, part_size.min(size - pos))
+        })
+        .collect()
+}
+
+impl Storage {
+    /// Whether this backend takes `multipart-basic` uploads.
+    pub fn multipart(&self) -> bool {
+        matches!(self.0.backend, Backend::Local(_))
+    }
+
+    fn parts_dir(&self, dataset: i64, oid: &Oid, size: u64) -> Result<PathBuf> {
+        match &self.0.backend {
+            Backend::Local(store) => Ok(store
+                .root()
+                .join("parts")
+                .join(format!("{dataset}-{oid}-{size}"))),
+            Backend::Cloud(_) => Err(Error::unprocessable(
+                "this server takes multipart uploads on its local disk only: use basic",
+            )),
+        }
+    }
+
+    /// The parts of an upload that are not stored yet (all of them for a new upload).
+    pub async fn missing_parts(&self, dataset: i64, oid: &Oid, size: u64) -> Result<Vec<Part>> {
+        let dir = self.parts_dir(dataset, oid, size)?;
+        let mut missing = Vec::new();
+        for part in plan(size) {
+            let stored = tokio::fs::metadata(dir.join(part.0.to_string())).await;
+            if !matches!(stored, Ok(m) if m.len() == part.2) {
+                missing.push(part);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Stores part `n` of an upload: exactly its length, or nothing.
+    pub async fn receive_part<S, E>(
+        &self,
+        dataset: i64,
+        oid: &Oid,
+        size: u64,
+        n: u32,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let Some((_, _, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
+            return Err(Error::not_found(format!("this upload has no part {n}")));
+        };
+        let dir = self.parts_dir(dataset, oid, size)?;
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
+        let guard = Remove(Some(tmp.clone()));
+        let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        let mut seen = 0u64;
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
+            seen += chunk.len() as u64;
+            if seen > len {
+                return Err(Error::unprocessable(format!(
+                    "part {n} has {len} bytes; more were sent"
+                )));
+            }
+            out.write_all(&chunk).await.map_err(io)?;
+        }
+        if seen != len {
+            return Err(Error::unprocessable(format!(
+                "part {n} has {len} bytes; {seen} were sent"
+            )));
+        }
+        out.flush().await.map_err(io)?;
+        out.into_inner().sync_all().await.map_err(io)?;
+        tokio::fs::rename(&tmp, dir.join(n.to_string()))
+            .await
+            .map_err(io)?;
+        drop(guard.disarm());
+        Ok(())
+    }
+
+    /// Assembles an upload whose parts are all stored: streams them in order into the store,
+    /// which checks the sha256 and size before anything is visible. A wrong hash throws the parts
+    /// away (422); missing parts are a conflict (409) that a new batch resolves.
+    pub async fn complete_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
+        let Backend::Local(store) = &self.0.backend else {
+            return Err(Error::unprocessable("no multipart uploads here"));
+        };
+        let missing = self.missing_parts(dataset, oid, size).await?;
+        if !missing.is_empty() && store.size(oid).await? == Some(size) {
+            // Committed already (a retried or concurrent commit): done, and idempotent.
+            return Ok(());
+        }
+        if !missing.is_empty() {
+            let numbers: Vec<u32> = missing.iter().map(|p| p.0).collect();
+            return Err(Error::conflict(format!(
+                "parts {numbers:?} are not uploaded yet: ask the batch API for their URLs"
+            ))
+            .with_extra(serde_json::json!({ "missing_parts": numbers })));
+        }
+        let dir = self.parts_dir(dataset, oid, size)?;
+        let files = plan(size).into_iter().map({
+            let dir = dir.clone();
+            move |(n, ..)| dir.join(n.to_string())
+        });
+        let body = futures_util::stream::iter(files)
+            .then(|path| async move { tokio::fs::File::open(path).await })
+            .map(|file| match file {
+                Ok(f) => tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024).left_stream(),
+                Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
+            })
+            .flatten();
+        let stored = store.put_verified(oid, size, body).await;
+        if let Err(e) = &stored {
+            if matches!(e, strata_lfs::storage::PutError::Body(_)) {
+                // Our own files failed to read: keep the parts, the commit can be retried.
+                return stored.map_err(super::objects::put_error);
+            }
+        }
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        stored.map_err(super::objects::put_error)
+    }
+
+    /// Throws an upload's parts away.
+    pub async fn abort_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
+        let dir = self.parts_dir(dataset, oid, size)?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes uploads nobody touched for `idle`; returns how many.
+    pub async fn purge_multipart(&self, idle: std::time::Duration) -> Result<usize> {
+        let Backend::Local(store) = &self.0.backend else {
+            return Ok(0);
+        };
+        let root = store.root().join("parts");
+        let mut entries = match tokio::fs::read_dir(&root).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(e)),
+        };
+        let mut purged = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let path = entry.path();
+            let newest = latest_change(&path).await;
+            if newest.is_some_and(|t| t.elapsed().is_ok_and(|age| age > idle))
+                && tokio::fs::remove_dir_all(&path).await.is_ok()
+            {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+/// The latest modification of a part directory or of any part in it.
+async fn latest_change(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = tokio::fs::metadata(dir).await.ok()?.modified().ok()?;
+    let mut entries = tokio::fs::read_dir(dir).await.ok()?;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if let Ok(t) = entry.metadata().await.and_then(|m| m.modified()) {
+            newest = newest.max(t);
+        }
+    }
+    Some(newest)
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::from(strata_lfs::StoreError::from(e))
+}
+
+/// Removes a temporary file unless disarmed.
+struct Remove(Option<PathBuf>);
+
+impl Remove {
+    fn disarm(mut self) -> Self {
+        self.0 = None;
+        self
+    }
+}
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_the_object_in_order() {
+        assert_eq!(plan(0), vec![(1, 0, 0)]);
+        assert_eq!(plan(10), vec![(1, 0, 10)]);
+        assert_eq!(plan(MIN_PART), vec![(1, 0, MIN_PART)]);
+        assert_eq!(plan(MIN_PART + 1), vec![(1, 0, MIN_PART), (2, MIN_PART, 1)]);
+        // Huge objects get bigger parts, never more than MAX_PARTS.
+        let huge = plan(5 * 1024 * 1024 * 1024 * 1024);
+        assert!(huge.len() as u64 <= MAX_PARTS);
+        let total: u64 = huge.iter().map(|p| p.2).sum();
+        assert_eq!(total, 5 * 1024 * 1024 * 1024 * 1024);
+    }
+}
