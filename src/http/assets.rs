@@ -1,4 +1,5 @@
-//! `ui/static/`: the stylesheet and script, embedded in the binary and served under names that
+//! `ui/static/`: the stylesheet, the page script, the upload module and its worker, and the
+//! vendored hash-wasm (`ui/static/vendor/`), embedded in the binary and served under names that
 //! carry a hash of their content (`/static/strata.<hash>.css`), so a browser may keep them for a
 //! year and still never runs an old script against a new page.
 
@@ -17,7 +18,7 @@ struct Asset {
 }
 
 /// `(stem, extension, bytes, content type)` of every file in `ui/static/`.
-const FILES: [(&str, &str, &[u8], &str); 2] = [
+const FILES: [(&str, &str, &[u8], &str); 5] = [
     (
         "strata",
         "css",
@@ -28,6 +29,24 @@ const FILES: [(&str, &str, &[u8], &str); 2] = [
         "strata",
         "js",
         include_bytes!("../../ui/static/strata.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "upload",
+        "js",
+        include_bytes!("../../ui/static/upload.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "upload-worker",
+        "js",
+        include_bytes!("../../ui/static/upload-worker.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "hash-wasm-sha256",
+        "js",
+        include_bytes!("../../ui/static/vendor/hash-wasm-sha256.umd.min.js"),
         "text/javascript; charset=utf-8",
     ),
 ];
@@ -54,6 +73,11 @@ pub fn css() -> String {
 /// The URL of the page script.
 pub fn js() -> String {
     format!("/static/{}", ASSETS[1].name)
+}
+
+/// The URLs of the browser upload: the module, its hashing worker, and hash-wasm's sha256.
+pub fn upload() -> [String; 3] {
+    [2, 3, 4].map(|i| format!("/static/{}", ASSETS[i].name))
 }
 
 /// `GET /static/{file}`: only the current hashed names exist.

@@ -7,6 +7,11 @@ use crate::common::chromium::*;
 use crate::common::*;
 use fantoccini::Locator;
 
+/// The files table lists results.csv (the upload is done and the page reloaded).
+const FILES_HAVE_RESULTS: &str =
+    "document.getElementById('files') && document.getElementById('files').textContent.includes('results.csv')";
+const UPLOAD_STATUS: &str = "document.getElementById('upload-status').textContent";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drive_and_sharing_in_chromium() {
     let server = server_with_alice().await;
@@ -45,16 +50,36 @@ async fn drive_and_sharing_in_chromium() {
     std::fs::write(&v1, "trial,score\n1,0.5\n2,0.7\n").unwrap();
     let input = c.find(Locator::Css("#upload-files")).await.unwrap();
     input.send_keys(&v1.display().to_string()).await.unwrap();
-    click(&c, "form[action$=\"/upload\"] button").await;
-    let page = text(&c).await;
-    assert!(page.contains("results.csv"), "{page}");
+    c.find(Locator::Css("form[action$=\"/upload\"] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // With script, the file goes from the browser straight to storage, then the page reloads.
+    wait_until(&c, FILES_HAVE_RESULTS, UPLOAD_STATUS).await;
     screenshot(&c, "drive").await;
 
     // A second version of the same file, then the first one restored from its page.
     std::fs::write(&v1, "trial,score\n1,0.9\n").unwrap();
     let input = c.find(Locator::Css("#upload-files")).await.unwrap();
     input.send_keys(&v1.display().to_string()).await.unwrap();
-    click(&c, "form[action$=\"/upload\"] button").await;
+    // The page reloads once the upload is committed: a mark on this window goes with it.
+    c.execute("window.beforeUpload = true", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$=\"/upload\"] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &c,
+        "!window.beforeUpload && document.readyState === 'complete'",
+        "'reloading'",
+    )
+    .await;
     c.goto(&format!(
         "{}/datasets/bob/drive/files/results.csv",
         server.url
@@ -247,4 +272,67 @@ async fn drive_and_sharing_in_chromium() {
     for b in [c, a, stranger] {
         b.close().await.unwrap();
     }
+}
+
+/// A large file through the browser upload (hash in a worker, parts in parallel, then a commit),
+/// read back byte for byte; a second upload of the same file sends nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_upload_goes_straight_to_storage() {
+    let server = server_with_alice().await;
+    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+        .await
+        .unwrap();
+    let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
+    let c = browser(&driver, &server.dir.path().join("profile")).await;
+    c.goto(&format!("{}/login", server.url)).await.unwrap();
+    fill(&c, "username", "alice").await;
+    fill(&c, "password", PASSWORD).await;
+    click(&c, "form[action=\"/login\"] button").await;
+    c.goto(&format!("{}/drive", server.url)).await.unwrap();
+    click(&c, "form[action=\"/drive\"] button").await;
+    // 40 MiB and a bit: three parts.
+    let data: Vec<u8> = (0..40 * 1024 * 1024 + 77)
+        .map(|i: usize| (i * 7 % 253) as u8)
+        .collect();
+    let path = server.dir.path().join("big.bin");
+    std::fs::write(&path, &data).unwrap();
+    let input = c.find(Locator::Css("#upload-files")).await.unwrap();
+    input.send_keys(&path.display().to_string()).await.unwrap();
+    c.execute(
+        "document.querySelector('form[data-upload]').requestSubmit(); return true",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until(
+        &c,
+        "document.getElementById('files') && document.getElementById('files').textContent.includes('big.bin')",
+        UPLOAD_STATUS,
+    )
+    .await;
+    let got = client()
+        .get(format!(
+            "{}/api/v1/datasets/alice/drive/raw/big.bin",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.unwrap()[..] == data[..]);
+    let history = client()
+        .get(format!(
+            "{}/api/v1/datasets/alice/drive/revisions",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("Upload big.bin"), "{history}");
+    c.close().await.unwrap();
 }

@@ -134,6 +134,8 @@ struct DatasetPage {
     limited: bool,
     /// A drive: a file manager, without the datapackage's resources.
     drive: bool,
+    /// The browser upload's module, worker and sha256 (hashed URLs).
+    upload: [String; 3],
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -264,6 +266,7 @@ pub async fn show(
         writer,
         limited,
         drive,
+        upload: crate::http::assets::upload(),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -142,8 +142,10 @@ impl Chrome {
 
 /// The one Content-Security-Policy of every page: own styles and scripts only, no inline code,
 /// never framed.
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// WebAssembly (the upload's sha256) may compile; no JavaScript `eval` may run.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+                   worker-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                   base-uri 'none'; frame-ancestors 'none'";
 
 /// A rendered template as a page: `no-store` (pages show secrets once and per-user data) and
 /// the CSP.

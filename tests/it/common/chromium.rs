@@ -113,3 +113,23 @@ pub async fn screenshot(c: &fantoccini::Client, name: &str) {
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
     }
 }
+
+/// Waits until `script` (a JavaScript expression) is true on the page; panics after a minute,
+/// showing `status` (another expression) to say why.
+pub async fn wait_until(c: &fantoccini::Client, script: &str, status: &str) {
+    let check = format!("try {{ return !!({script}); }} catch (e) {{ return false; }}");
+    for _ in 0..600 {
+        if let Ok(serde_json::Value::Bool(true)) = c.execute(&check, vec![]).await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let why = c
+        .execute(
+            &format!("try {{ return String({status}); }} catch (e) {{ return String(e); }}"),
+            vec![],
+        )
+        .await
+        .unwrap_or_default();
+    panic!("waited a minute for {script}; {status}: {why}");
+}

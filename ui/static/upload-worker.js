@@ -1,0 +1,22 @@
+// strata's hashing worker: the sha256 of a File, read in slices, off the page's thread.
+// Started as `new Worker(url + "?lib=" + <hash-wasm sha256 build>)`; receives {file}, posts
+// {progress: bytes} as it goes and {oid} (64 lowercase hex) at the end, or {error}.
+importScripts(new URL(self.location.href).searchParams.get("lib"));
+
+const SLICE = 8 * 1024 * 1024;
+
+self.onmessage = async (event) => {
+  const file = event.data.file;
+  try {
+    const hasher = await self.hashwasm.createSHA256();
+    hasher.init();
+    for (let pos = 0; pos < file.size; pos += SLICE) {
+      const bytes = new Uint8Array(await file.slice(pos, pos + SLICE).arrayBuffer());
+      hasher.update(bytes);
+      self.postMessage({ progress: Math.min(pos + SLICE, file.size) });
+    }
+    self.postMessage({ oid: hasher.digest("hex") });
+  } catch (e) {
+    self.postMessage({ error: String(e) });
+  }
+};
