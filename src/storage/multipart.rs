@@ -58,14 +58,23 @@ impl Storage {
     /// The parts of an upload that are not stored yet (all of them for a new upload).
     pub async fn missing_parts(&self, dataset: i64, oid: &Oid, size: u64) -> Result<Vec<Part>> {
         let dir = self.parts_dir(dataset, oid, size)?;
-        let mut missing = Vec::new();
-        for part in plan(size) {
-            let stored = tokio::fs::metadata(dir.join(part.0.to_string())).await;
-            if !matches!(stored, Ok(m) if m.len() == part.2) {
-                missing.push(part);
+        // One read of the directory, not one look-up per part.
+        let mut stored = std::collections::HashMap::new();
+        if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let n = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok());
+                if let (Some(n), Ok(meta)) = (n, entry.metadata().await) {
+                    stored.insert(n, meta.len());
+                }
             }
         }
-        Ok(missing)
+        Ok(plan(size)
+            .into_iter()
+            .filter(|(n, _, len)| stored.get(n) != Some(len))
+            .collect())
     }
 
     /// Stores part `n` of an upload: exactly its length, or nothing.
@@ -118,24 +127,28 @@ impl Storage {
 
     /// Assembles an upload whose parts are all stored: streams them in order into the store,
     /// which checks the sha256 and size before anything is visible. A wrong hash throws the parts
-    /// away (422); missing parts are a conflict (409) that a new batch resolves.
+    /// away (422); missing parts are a conflict (409) that a new batch resolves. The parts move
+    /// aside first, so one commit streams them: a concurrent commit, an abort or the purge finds
+    /// nothing to take.
     pub async fn complete_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
         let Backend::Local(store) = &self.0.backend else {
             return Err(Error::unprocessable("no multipart uploads here"));
         };
         let missing = self.missing_parts(dataset, oid, size).await?;
-        if !missing.is_empty() && store.size(oid).await? == Some(size) {
-            // Committed already (a retried or concurrent commit): done, and idempotent.
-            return Ok(());
-        }
         if !missing.is_empty() {
             let numbers: Vec<u32> = missing.iter().map(|p| p.0).collect();
             return Err(Error::conflict(format!(
-                "parts {numbers:?} are not uploaded yet: ask the batch API for their URLs"
+                "parts {numbers:?} are not uploaded: ask the batch API for their URLs"
             ))
             .with_extra(serde_json::json!({ "missing_parts": numbers })));
         }
-        let dir = self.parts_dir(dataset, oid, size)?;
+        let parts = self.parts_dir(dataset, oid, size)?;
+        let dir = parts.with_extension(format!("committing.{}", uuid::Uuid::new_v4().simple()));
+        if tokio::fs::rename(&parts, &dir).await.is_err() {
+            return Err(Error::conflict(
+                "this upload is being committed already: ask the batch API whether it is done",
+            ));
+        }
         let files = plan(size).into_iter().map({
             let dir = dir.clone();
             move |(n, ..)| dir.join(n.to_string())
@@ -148,13 +161,20 @@ impl Storage {
             })
             .flatten();
         let stored = store.put_verified(oid, size, body).await;
-        if let Err(e) = &stored {
-            if matches!(e, strata_lfs::storage::PutError::Body(_)) {
-                // Our own files failed to read: keep the parts, the commit can be retried.
-                return stored.map_err(super::objects::put_error);
+        use strata_lfs::storage::PutError;
+        match &stored {
+            // The bytes are not the object: nothing of them is kept.
+            Ok(())
+            | Err(PutError::HashMismatch { .. })
+            | Err(PutError::SizeMismatch { .. })
+            | Err(PutError::TooLong { .. }) => {
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+            }
+            // Our side failed (a full disk, a read error): keep the parts for a retried commit.
+            Err(_) => {
+                let _ = tokio::fs::rename(&dir, &parts).await;
             }
         }
-        let _ = tokio::fs::remove_dir_all(&dir).await;
         stored.map_err(super::objects::put_error)
     }
 
@@ -181,6 +201,9 @@ impl Storage {
         let mut purged = 0;
         while let Some(entry) = entries.next_entry().await.map_err(io)? {
             let path = entry.path();
+            // A commit in progress owns its directory; one left by a crash goes much later.
+            let committing = path.to_string_lossy().contains(".committing.");
+            let idle = if committing { idle * 7 } else { idle };
             let newest = latest_change(&path).await;
             if newest.is_some_and(|t| t.elapsed().is_ok_and(|age| age > idle))
                 && tokio::fs::remove_dir_all(&path).await.is_ok()

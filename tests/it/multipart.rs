@@ -172,6 +172,26 @@ async fn multipart_parts_resume_and_refusals() {
     let v = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
     assert!(v["objects"][0].get("actions").is_none(), "{v}");
     assert_eq!(server.temp_files(), 0);
+    // Knowing an oid stored for another dataset is not enough: a commit without parts in a
+    // dataset of one's own links nothing (and says only that parts are missing).
+    server
+        .repo("alice/other", strata::db::Visibility::Private)
+        .await;
+    let req = json!({"operation": "upload", "transfers": ["multipart-basic"],
+        "objects": [{"oid": oid, "size": size}]});
+    let (_, _, v) =
+        body(lfs_post(&server.batch_url("alice/other"), Some(&token), &req).await).await;
+    let steal = v["objects"][0]["actions"]["commit"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = post(&steal).await;
+    assert_eq!(status, 409, "{v}");
+    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
+    let (_, _, v) =
+        body(lfs_post(&server.batch_url("alice/other"), Some(&token), &req).await).await;
+    assert!(v["objects"][0]["actions"].is_null(), "{v}");
+
     // An abandoned upload is purged once idle for long enough, not before.
     let other = payload(100);
     let v = batch(

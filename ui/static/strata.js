@@ -32,6 +32,11 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
     const cancel = form.querySelector("[data-cancel]");
     const controller = new AbortController();
     const say = (text) => { status.hidden = false; status.textContent = text; };
+    status.classList.remove("error");
+    // Files strata writes itself are not uploaded over (the form without script refuses them too).
+    const reserved = files.find((f) => !form.querySelector("input[name=folder]").value
+      && [".gitattributes", ".lfsconfig", "datapackage.json"].includes(f.name));
+    if (reserved) { say(`Upload failed: ${reserved.name} is written by strata itself`); status.classList.add("error"); return; }
     const buttons = form.querySelectorAll("button[type=submit]");
     buttons.forEach((b) => (b.disabled = true));
     if (cancel) { cancel.hidden = false; cancel.onclick = () => controller.abort(); }

@@ -1,7 +1,9 @@
 // strata's hashing worker: the sha256 of a File, read in slices, off the page's thread.
 // Started as `new Worker(url + "?lib=" + <hash-wasm sha256 build>)`; receives {file}, posts
 // {progress: bytes} as it goes and {oid} (64 lowercase hex) at the end, or {error}.
-importScripts(new URL(self.location.href).searchParams.get("lib"));
+const lib = new URL(new URL(self.location.href).searchParams.get("lib"), self.location.href);
+if (lib.origin !== self.location.origin) throw new Error("the sha256 library must come from this server");
+importScripts(lib.href);
 
 const SLICE = 8 * 1024 * 1024;
 

@@ -22,7 +22,21 @@ const TRIES = 5;
 
 export async function upload(file, options) {
   const progress = options.onProgress || (() => {});
-  const signal = options.signal;
+  // One failure stops every request of this upload (and so does the caller's signal).
+  const inner = new AbortController();
+  if (options.signal) {
+    if (options.signal.aborted) inner.abort();
+    options.signal.addEventListener("abort", () => inner.abort(), { once: true });
+  }
+  try {
+    return await run(file, options, progress, inner.signal);
+  } catch (e) {
+    inner.abort();
+    throw e;
+  }
+}
+
+async function run(file, options, progress, signal) {
   const remembered = await recall(file);
   const oid = remembered || (await hash(file, options, progress, signal));
   if (!remembered) await remember(file, oid);
@@ -73,11 +87,14 @@ export async function upload(file, options) {
         meter.finish();
         return { oid, size: total, transfer: "multipart-basic" };
       }
+      // The bytes did not hash to the remembered oid: forget it, so a retry hashes again.
+      if (done.status === 422) await forget(file);
       if (done.status !== 409) throw failure(done);
     }
     // URLs expired, or parts went missing: ask again for what is left.
     answer = await batch(file, oid, options, signal);
     object = answer.objects[0];
+    if (object.error) throw new Error(object.error.message);
     if (!object.actions) { meter.finish(); return { oid, size: total, transfer: answer.transfer }; }
   }
   throw new Error("the upload could not be completed: try again");
@@ -176,7 +193,8 @@ function rate(total, progress) {
     for (const n of sent.values()) done += n;
     done = Math.min(done, total);
     const seconds = (performance.now() - started) / 1000;
-    const speed = done / Math.max(seconds, 0.001);
+    // Bytes the server had before this attempt are not part of its speed.
+    const speed = Math.max(done - base, 0) / Math.max(seconds, 0.001);
     progress({ phase: "uploading", done, total, rate: speed, left: speed > 0 ? (total - done) / speed : null });
   };
   return {
@@ -210,6 +228,12 @@ async function recall(file) {
     get.onsuccess = () => resolve(get.result || null);
     get.onerror = () => resolve(null);
   });
+}
+
+async function forget(file) {
+  const db = await store();
+  if (!db) return;
+  db.transaction("hashes", "readwrite").objectStore("hashes").delete(key(file));
 }
 
 async function remember(file, oid) {

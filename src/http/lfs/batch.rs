@@ -94,6 +94,7 @@ pub async fn batch(
         .collect();
 
     let issuer = state.storage.actions(repo.path(), repo.id);
+    let mut part_actions = 0;
     let mut objects = Vec::with_capacity(req.objects.len());
     for (raw, check) in req.objects.iter().zip(checked) {
         let (oid, size) = match check {
@@ -152,7 +153,17 @@ pub async fn batch(
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
             (Operation::Upload, None) if transfer == "multipart-basic" => {
-                out.actions = Some(issuer.multipart(&oid, size).await?)
+                // One answer hands out at most MAX_PART_ACTIONS part URLs: ask again for more.
+                let parts = crate::storage::multipart_plan(size).len();
+                if part_actions + parts > MAX_PART_ACTIONS {
+                    out.error = Some(object_error(
+                        413,
+                        "this batch asks for too many parts at once: send fewer objects per batch",
+                    ));
+                } else {
+                    part_actions += parts;
+                    out.actions = Some(issuer.multipart(&oid, size).await?)
+                }
             }
             (Operation::Upload, None) => out.actions = Some(issuer.upload(&oid, size).await?),
         }
@@ -167,6 +178,9 @@ pub async fn batch(
         },
     ))
 }
+
+/// The most `multipart-basic` part URLs one batch answer holds.
+const MAX_PART_ACTIONS: usize = 10_000;
 
 fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
     ObjectError {

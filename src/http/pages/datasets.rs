@@ -134,8 +134,9 @@ struct DatasetPage {
     limited: bool,
     /// A drive: a file manager, without the datapackage's resources.
     drive: bool,
-    /// The browser upload's module, worker and sha256 (hashed URLs).
-    upload: [String; 3],
+    /// The browser upload's module, worker and sha256 (hashed URLs), when files may go straight
+    /// to storage (not through a share, and on a backend that takes multipart uploads).
+    upload: Option<[String; 3]>,
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -266,7 +267,7 @@ pub async fn show(
         writer,
         limited,
         drive,
-        upload: crate::http::assets::upload(),
+        upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
     };
     Ok(render(StatusCode::OK, &page))
 }
