@@ -40,6 +40,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
     const buttons = form.querySelectorAll("button[type=submit]");
     buttons.forEach((b) => (b.disabled = true));
     if (cancel) { cancel.hidden = false; cancel.onclick = () => controller.abort(); }
+    let sent = 0;
     try {
       const { upload } = await import(form.dataset.module);
       const headers = { "X-CSRF-Token": form.querySelector("input[name=csrf]").value };
@@ -49,7 +50,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
         const result = await upload(file, {
           batch: form.dataset.batch, headers, worker: form.dataset.worker, sha256: form.dataset.sha256,
           signal: controller.signal,
-          onProgress: (p) => say(describe(label, p)),
+          onProgress: (p) => { if (p.phase === "uploading") sent += p.done; say(describe(label, p)); },
         });
         done.push({ file, ...result });
         window.strataLastUpload = result;
@@ -72,6 +73,13 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
       say("Done.");
       window.location.reload();
     } catch (e) {
+      // Nothing sent yet and no answer from the server (storage on another origin, a blocked
+      // request, no WebAssembly for the hash): send the files through strata instead.
+      if (e.name !== "AbortError" && !e.status && sent === 0) {
+        say("Sending through the server…");
+        form.submit();
+        return;
+      }
       say(e.name === "AbortError" ? "Cancelled. Upload the same file again to go on where it stopped." : `Upload failed: ${e.message}`);
       status.classList.add("error");
     } finally {
