@@ -167,6 +167,19 @@ async fn files_at(
     .await
 }
 
+/// Refuses (404) a path that is neither a file nor a folder at the head (shares and links name
+/// what exists).
+pub async fn check_exists(state: &AppState, repo: &Gated, path: &str) -> Result<()> {
+    match stat(state, repo, path).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found(format!(
+            "{path:?} is not a file or folder of {}",
+            repo.path()
+        ))),
+    }
+}
+
+/// What `path` is at the head: a folder (`true`), a file, or nothing (also in an empty dataset).
 async fn stat(state: &AppState, repo: &Gated, path: &str) -> Result<Option<bool>> {
     let path = path.to_owned();
     git_on(state, repo, move |ms, ds| match ms.stat(ds, None, &path) {

@@ -314,6 +314,20 @@ impl Gated {
         }
     }
 
+    /// Whether the caller may write `path`: what `path(…, path, Action::Write)` would say,
+    /// from the grants this gate already looked up (pages ask it to show their forms).
+    pub fn writes(&self, path: &str) -> bool {
+        let (who, dataset) = (&self.who, &self.dataset);
+        who.can(dataset, On::Dataset, Action::Write)
+            || (who
+                .scopes()
+                .is_some_and(|s| s.allows(&dataset.path(), On::Dataset, Action::Write))
+                && dataset
+                    .path_grants
+                    .iter()
+                    .any(|(p, granted)| granted.covers(Action::Write) && under(path, p)))
+    }
+
     /// Whether the caller reaches only some paths (through shares), not the whole dataset.
     pub fn limited(&self) -> bool {
         self.within.is_some()

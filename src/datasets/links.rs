@@ -7,7 +7,6 @@
 use serde_json::json;
 
 use super::gate::{self, check_path, Gated};
-use super::git_on;
 use crate::auth::{secrets, Principal};
 use crate::db::{now, LinkRow};
 use crate::error::{Error, Result};
@@ -40,18 +39,7 @@ pub async fn create(
     if expires_at.is_some_and(|t| t <= now()) {
         return Err(Error::unprocessable("the expiry must be in the future"));
     }
-    let p = path.clone();
-    let found = git_on(state, repo, move |ms, ds| match ms.stat(ds, None, &p) {
-        Err(strata_metastore::Error::NotFound(_)) => Ok(None),
-        other => other,
-    })
-    .await?;
-    if found.is_none() {
-        return Err(Error::not_found(format!(
-            "{path:?} is not a file or folder of {}",
-            repo.path()
-        )));
-    }
+    super::files::check_exists(state, repo, &path).await?;
     let password_hash = match password.filter(|p| !p.is_empty()) {
         Some(p) if p.chars().count() < 8 => {
             return Err(Error::unprocessable(

@@ -6,7 +6,6 @@
 use serde_json::json;
 
 use super::gate::{check_path, Gated};
-use super::git_on;
 use crate::auth::{On, Principal, Scopes};
 use crate::db::{ShareRow, User};
 use crate::error::{Error, Result};
@@ -120,18 +119,7 @@ pub async fn create(
         }
     };
     if !path.is_empty() {
-        let p = path.clone();
-        let found = git_on(state, repo, move |ms, ds| match ms.stat(ds, None, &p) {
-            Err(strata_metastore::Error::NotFound(_)) => Ok(None),
-            other => other,
-        })
-        .await?;
-        if found.is_none() {
-            return Err(Error::not_found(format!(
-                "{path:?} is not a file or folder of {}",
-                repo.path()
-            )));
-        }
+        super::files::check_exists(state, repo, &path).await?;
     }
     let id = state
         .db

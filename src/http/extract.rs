@@ -28,16 +28,21 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-/// The session cookie's value in a request, if any (and well-formed).
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name` in a request, if any: the one cookie parser.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == session::COOKIE_NAME)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
+}
+
+/// The session cookie's value in a request, if any (and well-formed).
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, session::COOKIE_NAME)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 

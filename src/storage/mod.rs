@@ -176,3 +176,37 @@ impl Storage {
         })
     }
 }
+
+/// A local I/O failure of the facade's own files, as the domain error.
+fn io(e: std::io::Error) -> crate::error::Error {
+    crate::error::Error::from(strata_lfs::StoreError::from(e))
+}
+
+/// A temporary file of the facade's (a spooled upload, a part being received), removed when
+/// dropped unless kept.
+struct TempFile(Option<std::path::PathBuf>);
+
+impl TempFile {
+    fn new(path: std::path::PathBuf) -> TempFile {
+        TempFile(Some(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0
+            .as_deref()
+            .expect("a TempFile has its path until kept")
+    }
+
+    /// The file became something else (renamed into place): leave it be.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

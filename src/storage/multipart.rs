@@ -14,7 +14,7 @@ use futures_util::{Stream, StreamExt};
 use strata_lfs::Oid;
 use tokio::io::AsyncWriteExt;
 
-use super::{Backend, Storage};
+use super::{io, Backend, Storage, TempFile};
 use crate::error::{Error, Result};
 
 /// The smallest part; objects up to this size are one part.
@@ -96,7 +96,7 @@ impl Storage {
         let dir = self.parts_dir(dataset, oid, size)?;
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
-        let guard = Remove(Some(tmp.clone()));
+        let guard = TempFile::new(tmp.clone());
         let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut seen = 0u64;
@@ -121,7 +121,7 @@ impl Storage {
         tokio::fs::rename(&tmp, dir.join(n.to_string()))
             .await
             .map_err(io)?;
-        drop(guard.disarm());
+        guard.keep();
         Ok(())
     }
 
@@ -225,28 +225,6 @@ async fn latest_change(dir: &std::path::Path) -> Option<std::time::SystemTime> {
         }
     }
     Some(newest)
-}
-
-fn io(e: std::io::Error) -> Error {
-    Error::from(strata_lfs::StoreError::from(e))
-}
-
-/// Removes a temporary file unless disarmed.
-struct Remove(Option<PathBuf>);
-
-impl Remove {
-    fn disarm(mut self) -> Self {
-        self.0 = None;
-        self
-    }
-}
-
-impl Drop for Remove {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use strata_lfs::Oid;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{Backend, Storage};
+use super::{io, Backend, Storage, TempFile};
 use crate::error::{Error, Result};
 
 /// What confirming an upload found.
@@ -57,8 +57,8 @@ impl Storage {
             Backend::Local(store) => store.tmp_dir().to_path_buf(),
             Backend::Cloud(_) => std::env::temp_dir(),
         };
-        let spool = Spool(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
-        let file = tokio::fs::File::create(&spool.0).await.map_err(io)?;
+        let spool = TempFile::new(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
+        let file = tokio::fs::File::create(spool.path()).await.map_err(io)?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut hasher = sha2::Sha256::new();
         let mut size = 0u64;
@@ -78,7 +78,7 @@ impl Storage {
         drop(out);
         let oid = Oid::from_digest(hasher.finalize().into());
         let bytes = ReaderStream::with_capacity(
-            tokio::fs::File::open(&spool.0).await.map_err(io)?,
+            tokio::fs::File::open(spool.path()).await.map_err(io)?,
             256 * 1024,
         );
         match &self.0.backend {
@@ -262,19 +262,6 @@ fn parse_range(value: &str, len: u64) -> RangeSpec {
             (Some(s), Some(e)) if s <= e && s < len => RangeSpec::Bytes(s, e.min(len - 1)),
             _ => RangeSpec::Unsatisfiable,
         },
-    }
-}
-
-fn io(e: std::io::Error) -> Error {
-    Error::from(strata_lfs::StoreError::from(e))
-}
-
-/// A spool file, removed when dropped.
-struct Spool(std::path::PathBuf);
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

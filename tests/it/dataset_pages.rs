@@ -352,7 +352,7 @@ async fn branch_and_revert_pages() {
     let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
-    let bob_token = server.user("bob").await;
+    server.user("bob").await;
     let api = format!("{}/api/v1/datasets", server.url);
     let made: serde_json::Value = client()
         .post(&api)
@@ -476,7 +476,6 @@ async fn branch_and_revert_pages() {
     strata::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
-    let _ = bob_token;
     let mut bob = Browser::new(&server.url);
     bob.login("bob", PASSWORD).await;
     let page = bob

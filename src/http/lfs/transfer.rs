@@ -184,6 +184,33 @@ pub async fn serve_object(
     Ok(response)
 }
 
+/// A file of a dataset as a download (REST raw, share links): its bytes, or for an LFS pointer
+/// its object (which must be linked to the dataset, through `repo`'s read gate), streamed from
+/// storage through strata on every backend: no redirect, so a client that forwards its
+/// Authorization header (urllib, pandas) never sends it elsewhere.
+pub async fn serve_file(
+    state: &AppState,
+    repo: &crate::datasets::gate::Gated,
+    path: &str,
+    data: Vec<u8>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+        repo.read_object(state, &pointer.oid, pointer.size).await?;
+        return serve_object(state, &pointer.oid, headers, Some(path)).await;
+    }
+    let mut response = (StatusCode::OK, data).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_of(path)),
+    );
+    if let Some(disposition) = attachment(path) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    Ok(response)
+}
+
 /// The content type of a file, by its extension (data formats first).
 pub fn content_type_of(path: &str) -> &'static str {
     let ext = path

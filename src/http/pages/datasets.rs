@@ -234,15 +234,7 @@ pub async fn show(
     };
     let first = skip.min(total);
     let more = total > first + LISTING_PAGE;
-    let writer = match (&s, &q.rev) {
-        (Some(session), None) => {
-            let who = session_principal(session)?;
-            gate::path(&state, &who, &ns, &name, &folder, Action::Write)
-                .await
-                .is_ok()
-        }
-        _ => false,
-    };
+    let writer = q.rev.is_none() && repo.writes(&folder);
     let limited = repo.limited();
     let own_drive = repo.name == crate::datasets::DRIVE
         && s.as_ref()

@@ -9,11 +9,8 @@ use axum::response::Response;
 
 use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, RevisionRow};
 use super::{render, Chrome};
-use crate::auth::Action;
-use crate::datasets::gate;
 use crate::datasets::git_on;
 use crate::http::error::ApiResult;
-use crate::http::extract::session_principal;
 use crate::state::AppState;
 
 /// Bytes of a file read for its preview.
@@ -131,15 +128,7 @@ pub async fn show(
         .map(|(list, _)| list.into_iter().map(RevisionRow::from).collect())
         .unwrap_or_default()
     };
-    let writer = match &s {
-        Some(session) => {
-            let who = session_principal(session)?;
-            gate::path(&state, &who, &ns, &name, &path, Action::Write)
-                .await
-                .is_ok()
-        }
-        None => false,
-    };
+    let writer = repo.writes(&path);
     let page = FilePage {
         versions,
         writer,

@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ use crate::datasets::links::{self, Opened};
 use crate::datasets::{files::KEEP, git_on};
 use crate::error::Error;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::transfer::{attachment, content_type_of, serve_object};
+use crate::http::lfs::transfer::serve_file;
 use crate::state::AppState;
 
 const COOKIE: &str = "strata_link";
@@ -70,13 +70,7 @@ fn unlocked(headers: &HeaderMap, secret: &str, o: &Opened) -> bool {
     let Some(expected) = links::unlock_token(secret, &o.link) else {
         return true;
     };
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == COOKIE && secrets::same(value, &expected))
+    crate::http::extract::cookie(headers, COOKIE).is_some_and(|v| secrets::same(&v, &expected))
 }
 
 /// The dataset path of `rel` inside the link.
@@ -275,20 +269,5 @@ pub async fn raw(
     })
     .await
     .map_err(|_| ApiError::not_found("no such file in this link"))?;
-    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
-        o.gated
-            .read_object(&state, &pointer.oid, pointer.size)
-            .await?;
-        return serve_object(&state, &pointer.oid, &headers, Some(&path)).await;
-    }
-    let mut response = (StatusCode::OK, data).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type_of(&path)),
-    );
-    if let Some(disposition) = attachment(&path) {
-        h.insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    Ok(response)
+    serve_file(&state, &o.gated, &path, data, &headers).await
 }

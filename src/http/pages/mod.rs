@@ -208,14 +208,7 @@ fn form_token(state: &AppState) -> (String, String) {
 
 /// Whether a submitted pre-login form carries the token of its double-submit cookie.
 fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == FORM_COOKIE)
-        .map(|(_, v)| v.to_owned());
+    let cookie = crate::http::extract::cookie(headers, FORM_COOKIE);
     matches!(cookie, Some(c) if c.len() == 64 && session::same_secret(&c, sent))
 }
 

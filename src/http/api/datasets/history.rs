@@ -2,8 +2,8 @@
 //! from storage after the read gate) and the diff between two revisions.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +12,7 @@ use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::auth::{Action, Principal};
 use crate::datasets::{gate, git};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::transfer::{attachment, content_type_of, serve_object};
+use crate::http::lfs::transfer::serve_file;
 use crate::state::AppState;
 
 const MAX_PAGE: usize = 1000;
@@ -206,22 +206,7 @@ pub async fn raw(
         ms.read_file(names.id(), q.rev.as_deref(), &file)
     })
     .await?;
-    // An LFS file is streamed from storage through strata, on every backend: no redirect, so a
-    // client that forwards its Authorization header (urllib, pandas) never sends it elsewhere.
-    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
-        repo.read_object(&state, &pointer.oid, pointer.size).await?;
-        return serve_object(&state, &pointer.oid, &headers, Some(&path)).await;
-    }
-    let mut response = (StatusCode::OK, data).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type_of(&path)),
-    );
-    if let Some(disposition) = attachment(&path) {
-        h.insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    Ok(response)
+    serve_file(&state, &repo, &path, data, &headers).await
 }
 
 #[derive(Deserialize, IntoParams)]
