@@ -100,11 +100,35 @@ impl S3Presigner {
         })
     }
 
+    /// The origin (`scheme://host[:port]`) that presigned URLs point at: what a page's CSP must
+    /// allow for a browser to send parts straight to the bucket.
+    pub fn origin(&self) -> String {
+        if self.path_style {
+            format!("{}://{}", self.scheme, self.authority)
+        } else {
+            format!("{}://{}.{}", self.scheme, self.bucket, self.authority)
+        }
+    }
+
     /// Presigns `method` on object `key`, signing `headers` too (names are lowercased).
     pub fn presign(
         &self,
         method: &str,
         key: &str,
+        headers: &[(&str, &str)],
+        expires_secs: u64,
+        now: OffsetDateTime,
+    ) -> Presigned {
+        self.presign_query(method, key, &[], headers, expires_secs, now)
+    }
+
+    /// [`S3Presigner::presign`] for a request with its own query parameters (`uploadId`,
+    /// `partNumber`, `uploads`…), which the signature covers.
+    pub fn presign_query(
+        &self,
+        method: &str,
+        key: &str,
+        params: &[(&str, &str)],
         headers: &[(&str, &str)],
         expires_secs: u64,
         now: OffsetDateTime,
@@ -142,7 +166,10 @@ impl S3Presigner {
         }
         let signed_names = signed.keys().cloned().collect::<Vec<_>>().join(";");
 
-        let mut query: BTreeMap<String, String> = BTreeMap::new();
+        let mut query: BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         query.insert("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into());
         query.insert(
             "X-Amz-Credential".into(),

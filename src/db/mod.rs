@@ -18,6 +18,7 @@ mod orgs;
 mod repos;
 mod shares;
 mod tokens;
+mod uploads;
 mod users;
 
 pub use accounts::{AuditEntry, SessionRow};
@@ -28,6 +29,7 @@ pub use orgs::{Org, Permission};
 pub use repos::{Repo, Visibility};
 pub use shares::{LinkRow, ShareRow};
 pub use tokens::TokenRow;
+pub use uploads::UploadRow;
 pub use users::{Memberships, Role, User};
 
 use std::time::Duration;

@@ -49,6 +49,16 @@ pub async fn layer(
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
+        // A page may send uploads to the bucket too: its CSP says which one.
+        if let Some(origin) = state.storage.part_origin() {
+            let csp = response.headers_mut().get_mut("content-security-policy");
+            if let Some(csp) = csp.filter(|v| **v == *crate::http::pages::CSP) {
+                let with_bucket = crate::http::pages::csp(Some(&origin));
+                if let Ok(v) = HeaderValue::from_str(&with_bucket) {
+                    *csp = v;
+                }
+            }
+        }
         response
     }
     .instrument(span)

@@ -9,6 +9,7 @@ use strata_lfs::signing::{Grant, SignError, SignedOp};
 use strata_lfs::wire::{Action as LfsAction, Actions as LfsActions, PartAction, RequestAction};
 use strata_lfs::Oid;
 
+use super::multipart::Pending;
 use super::{Backend, Storage};
 use crate::db::now;
 use crate::error::Result;
@@ -85,29 +86,40 @@ impl Actions<'_> {
         )
     }
 
-    /// The actions of a `multipart-basic` upload (local backend): the parts still missing, each
-    /// with its own signed URL, and signed commit and abort requests. A local commit checks the
-    /// whole object and links it, so there is no verify action.
+    /// The actions of a `multipart-basic` upload: the parts still missing, each with its own URL
+    /// (strata-signed for the local disk, a presigned `UploadPart` for S3), and signed commit and
+    /// abort requests to strata. The commit checks the whole object and links it, so there is no
+    /// verify action.
     pub async fn multipart(&self, oid: &Oid, size: u64) -> Result<LfsActions> {
-        let missing = self.storage.missing_parts(self.dataset, oid, size).await?;
         let base = format!(
             "{}/_transfer/{}/{oid}",
             self.storage.0.public_url, self.path
         );
-        let parts = missing
-            .into_iter()
-            .map(|(n, pos, len)| PartAction {
-                href: format!(
-                    "{base}/parts/{n}?{}",
-                    self.signed_query(SignedOp::Part(n), oid, size)
-                ),
-                header: BTreeMap::new(),
-                pos,
-                size: len,
-                expires_in: self.ttl,
-                expires_at: self.expires_at.clone(),
-            })
-            .collect();
+        let part = |(_, pos, len): super::multipart::Part, href: String, header| PartAction {
+            href,
+            header,
+            pos,
+            size: len,
+            expires_in: self.ttl,
+            expires_at: self.expires_at.clone(),
+        };
+        let parts = match self.storage.pending_parts(self.dataset, oid, size).await? {
+            Pending::Local(missing) => missing
+                .into_iter()
+                .map(|p| {
+                    let query = self.signed_query(SignedOp::Part(p.0), oid, size);
+                    part(p, format!("{base}/parts/{}?{query}", p.0), BTreeMap::new())
+                })
+                .collect(),
+            Pending::Bucket(cloud, upload, missing) => missing
+                .into_iter()
+                .map(|p| {
+                    let signed =
+                        cloud.presign_part(oid, &self.scope, &upload, p.0, self.grace_ttl())?;
+                    Ok(part(p, signed.url, signed.headers))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
         let request = |op: SignedOp, word: &str| RequestAction {
             href: format!("{base}/{word}?{}", self.signed_query(op, oid, size)),
             header: BTreeMap::new(),

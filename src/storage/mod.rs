@@ -4,6 +4,7 @@
 //! never match on the backend.
 
 mod actions;
+mod bucket;
 mod multipart;
 mod objects;
 
@@ -37,6 +38,8 @@ struct Inner {
     public_url: String,
     /// Lifetime announced in actions; signatures live [`SIGNATURE_GRACE_SECS`] longer.
     action_ttl: Duration,
+    /// Where the bucket's multipart uploads in progress are recorded.
+    db: crate::db::Db,
 }
 
 #[derive(Debug)]
@@ -65,6 +68,7 @@ impl Storage {
         signer: UrlSigner,
         public_url: String,
         action_ttl: Duration,
+        db: crate::db::Db,
     ) -> Result<Storage, StorageConfigError> {
         let backend = Self::backend(config).await?;
         Ok(Storage(Arc::new(Inner {
@@ -72,6 +76,7 @@ impl Storage {
             signer,
             public_url,
             action_ttl,
+            db,
         })))
     }
 
@@ -119,24 +124,20 @@ impl Storage {
                     builder = builder.with_token(token);
                 }
                 let s3 = Arc::new(builder.build()?);
-                let signer = if config.s3_checksum_pinning {
-                    let creds = S3Credentials {
-                        access_key_id: key_id,
-                        secret_access_key: secret,
-                        session_token: token,
-                    };
-                    CloudSigner::S3(S3Presigner::new(
+                let creds = S3Credentials {
+                    access_key_id: key_id,
+                    secret_access_key: secret,
+                    session_token: token,
+                };
+                let signer = CloudSigner::S3 {
+                    presigner: S3Presigner::new(
                         config.s3_endpoint.as_deref(),
                         &bucket,
                         &config.s3_region,
                         creds,
                         config.s3_path_style,
-                    )?)
-                } else {
-                    CloudSigner::Generic {
-                        signer: s3.clone(),
-                        upload_headers: vec![],
-                    }
+                    )?,
+                    pin_checksums: config.s3_checksum_pinning,
                 };
                 cloud(s3, signer)
             }

@@ -5,7 +5,7 @@
 //! only the parts still missing (resume), and the commit streams the parts in order through the
 //! same hashing as a whole upload: nothing is visible under the oid before all of its bytes hash
 //! to it, and a wrong hash throws every part away. Abandoned uploads are purged after a while.
-//! Buckets answer `basic` for now.
+//! An S3 bucket takes the parts itself (`super::bucket`); other buckets answer `basic`.
 
 use std::path::PathBuf;
 
@@ -40,7 +40,18 @@ pub fn plan(size: u64) -> Vec<Part> {
 impl Storage {
     /// Whether this backend takes `multipart-basic` uploads.
     pub fn multipart(&self) -> bool {
-        matches!(self.0.backend, Backend::Local(_))
+        matches!(self.0.backend, Backend::Local(_)) || self.bucket().is_some()
+    }
+
+    /// The parts of an upload still to send (all of them for a new upload), and where they go.
+    pub(super) async fn pending_parts(&self, dataset: i64, oid: &Oid, size: u64) -> Result<Pending<'_>> {
+        match self.bucket() {
+            Some(cloud) => {
+                let (upload, parts) = self.bucket_missing(cloud, dataset, oid, size).await?;
+                Ok(Pending::Bucket(cloud, upload, parts))
+            }
+            None => Ok(Pending::Local(self.missing_parts(dataset, oid, size).await?)),
+        }
     }
 
     fn parts_dir(&self, dataset: i64, oid: &Oid, size: u64) -> Result<PathBuf> {
@@ -55,8 +66,8 @@ impl Storage {
         }
     }
 
-    /// The parts of an upload that are not stored yet (all of them for a new upload).
-    pub async fn missing_parts(&self, dataset: i64, oid: &Oid, size: u64) -> Result<Vec<Part>> {
+    /// The parts of a local upload that are not stored yet (all of them for a new upload).
+    async fn missing_parts(&self, dataset: i64, oid: &Oid, size: u64) -> Result<Vec<Part>> {
         let dir = self.parts_dir(dataset, oid, size)?;
         // One read of the directory, not one look-up per part.
         let mut stored = std::collections::HashMap::new();
@@ -131,16 +142,15 @@ impl Storage {
     /// aside first, so one commit streams them: a concurrent commit, an abort or the purge finds
     /// nothing to take.
     pub async fn complete_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
+        if let Some(cloud) = self.bucket() {
+            return self.bucket_complete(cloud, dataset, oid, size).await;
+        }
         let Backend::Local(store) = &self.0.backend else {
             return Err(Error::unprocessable("no multipart uploads here"));
         };
         let missing = self.missing_parts(dataset, oid, size).await?;
         if !missing.is_empty() {
-            let numbers: Vec<u32> = missing.iter().map(|p| p.0).collect();
-            return Err(Error::conflict(format!(
-                "parts {numbers:?} are not uploaded: ask the batch API for their URLs"
-            ))
-            .with_extra(serde_json::json!({ "missing_parts": numbers })));
+            return Err(missing_error(&missing));
         }
         let parts = self.parts_dir(dataset, oid, size)?;
         let dir = parts.with_extension(format!("committing.{}", uuid::Uuid::new_v4().simple()));
@@ -180,6 +190,9 @@ impl Storage {
 
     /// Throws an upload's parts away.
     pub async fn abort_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
+        if let Some(cloud) = self.bucket() {
+            return self.bucket_abort(cloud, dataset, oid, size).await;
+        }
         let dir = self.parts_dir(dataset, oid, size)?;
         match tokio::fs::remove_dir_all(&dir).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
@@ -189,6 +202,9 @@ impl Storage {
 
     /// Removes uploads nobody touched for `idle`; returns how many.
     pub async fn purge_multipart(&self, idle: std::time::Duration) -> Result<usize> {
+        if let Some(cloud) = self.bucket() {
+            return self.bucket_purge(cloud, idle).await;
+        }
         let Backend::Local(store) = &self.0.backend else {
             return Ok(0);
         };
@@ -213,6 +229,21 @@ impl Storage {
         }
         Ok(purged)
     }
+}
+
+/// Where the parts still missing go: strata's own part URLs, or an upload in the bucket.
+pub(super) enum Pending<'a> {
+    Local(Vec<Part>),
+    Bucket(&'a strata_lfs::CloudStore, strata_lfs::storage::S3Upload, Vec<Part>),
+}
+
+/// A commit with parts missing: 409, naming them.
+pub(super) fn missing_error(missing: &[Part]) -> Error {
+    let numbers: Vec<u32> = missing.iter().map(|p| p.0).collect();
+    Error::conflict(format!(
+        "parts {numbers:?} are not uploaded: ask the batch API for their URLs"
+    ))
+    .with_extra(serde_json::json!({ "missing_parts": numbers }))
 }
 
 /// The latest modification of a part directory or of any part in it.

@@ -16,6 +16,7 @@ mod hygiene;
 mod layout;
 mod lfs_api;
 mod multipart;
+mod multipart_s3;
 mod newcomer;
 mod oauth;
 mod permissions;

@@ -7,13 +7,13 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-const PART: usize = 16 * 1024 * 1024;
+pub(crate) const PART: usize = 16 * 1024 * 1024;
 
-fn payload(len: usize) -> Vec<u8> {
+pub(crate) fn payload(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-async fn batch(
+pub(crate) async fn batch(
     server: &TestServer,
     token: &str,
     oid: &str,
@@ -28,7 +28,7 @@ async fn batch(
     v
 }
 
-async fn put(href: &str, data: Vec<u8>) -> u16 {
+pub(crate) async fn put(href: &str, data: Vec<u8>) -> u16 {
     client()
         .put(href)
         .body(data)
@@ -39,13 +39,13 @@ async fn put(href: &str, data: Vec<u8>) -> u16 {
         .as_u16()
 }
 
-async fn post(href: &str) -> (u16, Value) {
+pub(crate) async fn post(href: &str) -> (u16, Value) {
     let r = client().post(href).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn linked(server: &TestServer, token: &str, oid: &str, size: usize) -> bool {
+pub(crate) async fn linked(server: &TestServer, token: &str, oid: &str, size: usize) -> bool {
     let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
     let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(token), &req).await).await;
     v["objects"][0]["actions"]["download"].is_object()
@@ -216,9 +216,11 @@ async fn multipart_parts_resume_and_refusals() {
     assert!(!parts.exists() || std::fs::read_dir(parts).unwrap().count() == 0);
 }
 
+/// Buckets strata does not presign parts for yet (Azure, GCS) answer
+/// `basic`, and a client that takes only `multipart-basic` gets a clear 422.
 #[tokio::test]
-async fn buckets_answer_basic_to_multipart_clients() {
-    let server = TestServer::start_with(Backend::S3, |_| {}).await;
+async fn buckets_without_parts_answer_basic_to_multipart_clients() {
+    let server = TestServer::start_with(Backend::Azure, |_| {}).await;
     let token = server.user_with("alice", true, "*").await;
     server
         .repo("alice/big", strata::db::Visibility::Private)
@@ -241,7 +243,12 @@ async fn buckets_answer_basic_to_multipart_clients() {
 
 #[tokio::test]
 async fn giftless_client_uploads_through_multipart_basic() {
-    let server = TestServer::start().await;
+    giftless_round_trip(&TestServer::start().await).await;
+}
+
+/// giftless-client uploads a three-part object through `multipart-basic`; a second batch has
+/// nothing to do and the bytes read back are the bytes sent.
+pub(crate) async fn giftless_round_trip(server: &TestServer) {
     let token = server.user_with("alice", true, "*").await;
     server
         .repo("alice/big", strata::db::Visibility::Private)

@@ -12,11 +12,19 @@ use super::{ObjectRead, PutError, StoreError, Verifier};
 use crate::oid::Oid;
 use crate::s3sign::{Presigned, S3Presigner};
 
+mod multipart;
+
+pub use multipart::{S3Part, S3Upload};
+
 /// How a [`CloudStore`] presigns URLs.
 #[derive(Clone)]
 pub enum CloudSigner {
-    /// strata's own SigV4 presigner, which pins `x-amz-checksum-sha256` on uploads.
-    S3(S3Presigner),
+    /// strata's own SigV4 presigner, which can pin `x-amz-checksum-sha256` on uploads (for stores
+    /// that check it) and presign multipart parts.
+    S3 {
+        presigner: S3Presigner,
+        pin_checksums: bool,
+    },
     /// `object_store`'s signer (GCS, Azure): uploads are not pinned to their content, so strata
     /// hashes them before accepting them.
     Generic {
@@ -57,7 +65,13 @@ impl CloudStore {
 
     /// Whether uploads through this store are checked against their sha256 by the bucket itself.
     pub fn pins_content(&self) -> bool {
-        matches!(self.signer, CloudSigner::S3(_))
+        matches!(
+            self.signer,
+            CloudSigner::S3 {
+                pin_checksums: true,
+                ..
+            }
+        )
     }
 
     fn key(&self, oid: &Oid) -> String {
@@ -132,18 +146,12 @@ impl CloudStore {
         use base64::Engine;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let key = self.staging_key(oid, scope, &nonce);
-        let presigned = match &self.signer {
-            CloudSigner::S3(_) => {
-                let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
-                self.presign(
-                    "PUT",
-                    &key,
-                    &[("x-amz-checksum-sha256", checksum.as_str())],
-                    ttl,
-                )
-                .await?
-            }
-            CloudSigner::Generic { .. } => self.presign("PUT", &key, &[], ttl).await?,
+        let presigned = if self.pins_content() {
+            let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+            let pinned = [("x-amz-checksum-sha256", checksum.as_str())];
+            self.presign("PUT", &key, &pinned, ttl).await?
+        } else {
+            self.presign("PUT", &key, &[], ttl).await?
         };
         Ok((presigned, nonce))
     }
@@ -297,9 +305,24 @@ impl CloudStore {
         oid: &Oid,
         size: u64,
     ) -> Result<bool, PutError> {
-        if let CloudSigner::S3(s3) = &self.signer {
-            return self.check_s3_checksum(s3, staging, oid, size).await;
+        if let CloudSigner::S3 {
+            presigner,
+            pin_checksums: true,
+        } = &self.signer
+        {
+            return self.check_s3_checksum(presigner, staging, oid, size).await;
         }
+        self.hash_staged(staging, oid, size).await
+    }
+
+    /// Reads a staged object through strata and checks its length and sha256: `Ok(false)` when
+    /// nothing is staged there.
+    async fn hash_staged(
+        &self,
+        staging: &StorePath,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<bool, PutError> {
         let got = match self.store.get(staging).await {
             Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(false),
@@ -322,7 +345,7 @@ impl CloudStore {
         ttl: Duration,
     ) -> Result<Presigned, StoreError> {
         match &self.signer {
-            CloudSigner::S3(s3) => Ok(s3.presign(
+            CloudSigner::S3 { presigner: s3, .. } => Ok(s3.presign(
                 method,
                 key,
                 headers,

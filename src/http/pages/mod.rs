@@ -141,11 +141,21 @@ impl Chrome {
 }
 
 /// The one Content-Security-Policy of every page: own styles and scripts only, no inline code,
-/// never framed.
-/// WebAssembly (the upload's sha256) may compile; no JavaScript `eval` may run.
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-                   worker-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-                   base-uri 'none'; frame-ancestors 'none'";
+/// never framed. WebAssembly (the upload's sha256) may compile; no JavaScript `eval` may run.
+/// Scripts may connect to strata and to `part_origin`, the bucket browser uploads go to.
+pub(crate) fn csp(part_origin: Option<&str>) -> String {
+    let connect = part_origin.map_or(String::new(), |o| format!(" {o}"));
+    format!(
+        "default-src 'none'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+         worker-src 'self'; img-src 'self' data:; connect-src 'self'{connect}; form-action 'self'; \
+         base-uri 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// [`csp`] of a server whose uploads go to strata only; the HTTP layer puts the configured
+/// bucket's in its place (`crate::http::ctx::layer`).
+pub(crate) static CSP: std::sync::LazyLock<HeaderValue> =
+    std::sync::LazyLock::new(|| HeaderValue::from_str(&csp(None)).expect("the CSP is ASCII"));
 
 /// A rendered template as a page: `no-store` (pages show secrets once and per-user data) and
 /// the CSP.
@@ -160,7 +170,7 @@ pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert("content-security-policy", CSP.clone());
     response
 }
 

@@ -1,5 +1,11 @@
 //! A real S3 server for tests: s3s-fs, in process on `127.0.0.1:0`, with SigV4 authentication
-//! enforced (forged, tampered or expired signatures get 403).
+//! enforced (forged, tampered or expired signatures get 403). In front of it, what a real bucket
+//! adds or a test needs: the bucket's CORS rule (any origin may GET, PUT, POST and HEAD and read
+//! `ETag`, as the README asks of a bucket that takes browser uploads), a count of the parts it
+//! stored, and a switch that cuts every connection (the network gone).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -13,6 +19,10 @@ pub struct S3Server {
     pub endpoint: String,
     pub bucket: String,
     pub root: tempfile::TempDir,
+    /// `UploadPart` requests the bucket stored.
+    pub parts_stored: Arc<AtomicUsize>,
+    /// While set, every request is cut off without an answer.
+    pub offline: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -27,14 +37,22 @@ impl S3Server {
         let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let parts_stored = Arc::new(AtomicUsize::new(0));
+        let offline = Arc::new(AtomicBool::new(false));
+        let (counter, cut) = (parts_stored.clone(), offline.clone());
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     break;
                 };
+                let (service, counter, cut) = (service.clone(), counter.clone(), cut.clone());
+                let bucket = hyper::service::service_fn(move |req| {
+                    let (service, counter, cut) = (service.clone(), counter.clone(), cut.clone());
+                    async move { cors_bucket(&service, &counter, &cut, req).await }
+                });
                 let conn = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .serve_connection(TokioIo::new(socket), bucket)
                     .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
@@ -45,6 +63,8 @@ impl S3Server {
             endpoint,
             bucket,
             root,
+            parts_stored,
+            offline,
             task,
         }
     }
@@ -53,6 +73,53 @@ impl S3Server {
     pub fn object_path(&self, key: &str) -> std::path::PathBuf {
         self.root.path().join(&self.bucket).join(key)
     }
+}
+
+/// One request through the bucket's CORS rule to s3s, counting stored parts; an error (the
+/// connection cut) while offline.
+async fn cors_bucket(
+    service: &s3s::service::S3Service,
+    parts: &AtomicUsize,
+    offline: &AtomicBool,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<s3s::Body>, std::io::Error> {
+    if offline.load(Ordering::SeqCst) {
+        return Err(std::io::Error::other("the network is cut"));
+    }
+    let origin = req.headers().get("origin").cloned();
+    let allow = |response: &mut hyper::Response<s3s::Body>| {
+        if let Some(origin) = &origin {
+            let h = response.headers_mut();
+            h.insert("access-control-allow-origin", origin.clone());
+            h.insert("access-control-expose-headers", "ETag".parse().unwrap());
+            h.insert("vary", "Origin".parse().unwrap());
+        }
+    };
+    if req.method() == hyper::Method::OPTIONS {
+        let mut response = hyper::Response::new(s3s::Body::empty());
+        allow(&mut response);
+        let h = response.headers_mut();
+        h.insert(
+            "access-control-allow-methods",
+            "GET, PUT, POST, HEAD".parse().unwrap(),
+        );
+        if let Some(asked) = req.headers().get("access-control-request-headers") {
+            h.insert("access-control-allow-headers", asked.clone());
+        }
+        h.insert("access-control-max-age", "3000".parse().unwrap());
+        return Ok(response);
+    }
+    let is_part = req.method() == hyper::Method::PUT
+        && req.uri().query().is_some_and(|q| q.contains("partNumber="));
+    let mut response = service
+        .call(req.map(s3s::Body::from))
+        .await
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    if is_part && response.status().is_success() {
+        parts.fetch_add(1, Ordering::SeqCst);
+    }
+    allow(&mut response);
+    Ok(response)
 }
 
 impl Drop for S3Server {

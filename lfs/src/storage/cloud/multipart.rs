@@ -1,0 +1,280 @@
+//! S3 multipart uploads for `multipart-basic`: the client sends each part straight to the bucket
+//! through a presigned `UploadPart` URL, and strata does the rest with signed requests of its own
+//! (`CreateMultipartUpload`, `ListParts`, `CompleteMultipartUpload`, `AbortMultipartUpload`), which
+//! `object_store` does not expose (it has no `ListParts`, and completing needs the parts' ETags).
+//!
+//! The upload goes to a staging key, never to the object's own key. S3's checksums are per part
+//! (and a composite of them), so the bucket cannot say whether the whole object hashes to its oid:
+//! strata reads the completed staging object once, hashing as it streams (one GET of the object,
+//! constant memory), and only then copies it to the final key. Whatever the outcome, the staging
+//! object is deleted, so a wrong hash leaves nothing behind.
+
+use std::time::Duration;
+
+use object_store::path::Path as StorePath;
+use object_store::ObjectStoreExt;
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::{CloudSigner, CloudStore};
+use crate::oid::Oid;
+use crate::s3sign::{Presigned, S3Presigner};
+use crate::storage::{PutError, StoreError};
+
+/// One multipart upload in the bucket: the staging key's nonce and S3's upload id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Upload {
+    pub nonce: String,
+    pub upload_id: String,
+}
+
+/// A part the bucket holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Part {
+    pub number: u32,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Initiated {
+    #[serde(rename = "UploadId")]
+    upload_id: String,
+}
+
+#[derive(Deserialize)]
+struct Listed {
+    #[serde(rename = "IsTruncated", default)]
+    truncated: bool,
+    #[serde(rename = "NextPartNumberMarker")]
+    next: Option<u32>,
+    #[serde(rename = "Part", default)]
+    parts: Vec<ListedPart>,
+}
+
+#[derive(Deserialize)]
+struct ListedPart {
+    #[serde(rename = "PartNumber")]
+    number: u32,
+    #[serde(rename = "Size")]
+    size: u64,
+    #[serde(rename = "ETag")]
+    etag: Option<String>,
+}
+
+impl CloudStore {
+    /// Whether this store takes `multipart-basic` uploads (S3 through strata's own presigner).
+    pub fn takes_multipart(&self) -> bool {
+        matches!(self.signer, CloudSigner::S3 { .. })
+    }
+
+    /// The origin of the URLs parts go to, when this store takes multipart uploads.
+    pub fn part_origin(&self) -> Option<String> {
+        self.s3().ok().map(S3Presigner::origin)
+    }
+
+    fn s3(&self) -> Result<&S3Presigner, StoreError> {
+        match &self.signer {
+            CloudSigner::S3 { presigner, .. } => Ok(presigner),
+            CloudSigner::Generic { .. } => Err(StoreError::Presign(
+                "multipart uploads need S3 with strata's presigner".into(),
+            )),
+        }
+    }
+
+    /// One signed request of strata's own to the bucket: the status and the body.
+    async fn s3_call(
+        &self,
+        method: Method,
+        key: &str,
+        params: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Result<(u16, String), StoreError> {
+        let signed = self.s3()?.presign_query(
+            method.as_str(),
+            key,
+            params,
+            &[],
+            60,
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut request = self.http.request(method.clone(), &signed.url);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| StoreError::Presign(format!("{method} {key}: {e}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| StoreError::Presign(format!("{method} {key}: {e}")))?;
+        Ok((status, text))
+    }
+
+    fn refused(what: &str, status: u16, body: &str) -> StoreError {
+        let code = body
+            .split_once("<Code>")
+            .and_then(|(_, rest)| rest.split_once("</Code>"))
+            .map_or("", |(code, _)| code);
+        StoreError::Presign(format!("the bucket refused {what}: {status} {code}"))
+    }
+
+    /// Starts a multipart upload of `oid` to a fresh staging key of `scope`.
+    pub async fn start_multipart(&self, oid: &Oid, scope: &str) -> Result<S3Upload, StoreError> {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let key = self.staging_key(oid, scope, &nonce);
+        let (status, body) = self
+            .s3_call(Method::POST, &key, &[("uploads", "")], None)
+            .await?;
+        if status != 200 {
+            return Err(Self::refused("CreateMultipartUpload", status, &body));
+        }
+        let initiated: Initiated = quick_xml::de::from_str(&body)
+            .map_err(|e| StoreError::Presign(format!("CreateMultipartUpload answered {e}")))?;
+        Ok(S3Upload {
+            nonce,
+            upload_id: initiated.upload_id,
+        })
+    }
+
+    /// A presigned `UploadPart` URL for part `n` of `upload`.
+    pub fn presign_part(
+        &self,
+        oid: &Oid,
+        scope: &str,
+        upload: &S3Upload,
+        n: u32,
+        ttl: Duration,
+    ) -> Result<Presigned, StoreError> {
+        let number = n.to_string();
+        Ok(self.s3()?.presign_query(
+            "PUT",
+            &self.staging_key(oid, scope, &upload.nonce),
+            &[("partNumber", &number), ("uploadId", &upload.upload_id)],
+            &[],
+            ttl.as_secs(),
+            time::OffsetDateTime::now_utc(),
+        ))
+    }
+
+    /// The parts the bucket holds for `upload`, in order; `None` when the upload is gone.
+    pub async fn list_parts(
+        &self,
+        oid: &Oid,
+        scope: &str,
+        upload: &S3Upload,
+    ) -> Result<Option<Vec<S3Part>>, StoreError> {
+        let key = self.staging_key(oid, scope, &upload.nonce);
+        let mut parts = Vec::new();
+        let mut marker = 0u32;
+        loop {
+            let after = marker.to_string();
+            let mut params = vec![("uploadId", upload.upload_id.as_str())];
+            if marker > 0 {
+                params.push(("part-number-marker", &after));
+            }
+            let (status, body) = self.s3_call(Method::GET, &key, &params, None).await?;
+            match status {
+                200 => {}
+                404 => return Ok(None),
+                _ => return Err(Self::refused("ListParts", status, &body)),
+            }
+            let listed: Listed = quick_xml::de::from_str(&body)
+                .map_err(|e| StoreError::Presign(format!("ListParts answered {e}")))?;
+            let last = listed.parts.last().map(|p| p.number);
+            parts.extend(listed.parts.into_iter().map(|p| S3Part {
+                number: p.number,
+                size: p.size,
+                etag: p.etag,
+            }));
+            match (listed.truncated, listed.next.or(last)) {
+                (true, Some(next)) if next > marker => marker = next,
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        parts.dedup_by_key(|p| p.number);
+        Ok(Some(parts))
+    }
+
+    /// Completes `upload` from `parts` (all of them, in order) into its staging object, checks
+    /// that object's length and sha256 by reading it once, and copies it to `oid`'s key. The
+    /// staging object is deleted whatever the outcome.
+    pub async fn complete_multipart(
+        &self,
+        oid: &Oid,
+        size: u64,
+        scope: &str,
+        upload: &S3Upload,
+        parts: &[S3Part],
+    ) -> Result<(), PutError> {
+        let key = self.staging_key(oid, scope, &upload.nonce);
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for part in parts {
+            xml.push_str(&format!("<Part><PartNumber>{}</PartNumber>", part.number));
+            if let Some(etag) = &part.etag {
+                xml.push_str(&format!("<ETag>{}</ETag>", xml_text(etag)));
+            }
+            xml.push_str("</Part>");
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let (status, body) = self
+            .s3_call(
+                Method::POST,
+                &key,
+                &[("uploadId", &upload.upload_id)],
+                Some(xml),
+            )
+            .await?;
+        // S3 may answer 200 and report the failure in the body.
+        if status != 200 || body.contains("<Error>") {
+            return Err(Self::refused("CompleteMultipartUpload", status, &body).into());
+        }
+        let staging = StorePath::from(key);
+        let result = match self.hash_staged(&staging, oid, size).await {
+            Ok(true) => self
+                .store
+                .copy(&staging, &StorePath::from(self.key(oid)))
+                .await
+                .map_err(|e| StoreError::from(e).into()),
+            Ok(false) => Err(PutError::Unverified(
+                "the completed upload is not in the bucket".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        let _ = self.store.delete(&staging).await;
+        result
+    }
+
+    /// Throws `upload` and its parts away; an upload already gone is no error.
+    pub async fn abort_multipart(
+        &self,
+        oid: &Oid,
+        scope: &str,
+        upload: &S3Upload,
+    ) -> Result<(), StoreError> {
+        let key = self.staging_key(oid, scope, &upload.nonce);
+        let (status, body) = self
+            .s3_call(
+                Method::DELETE,
+                &key,
+                &[("uploadId", &upload.upload_id)],
+                None,
+            )
+            .await?;
+        match status {
+            200 | 204 | 404 => Ok(()),
+            _ => Err(Self::refused("AbortMultipartUpload", status, &body)),
+        }
+    }
+}
+
+/// `text` escaped for an XML element's content.
+fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

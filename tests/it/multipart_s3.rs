@@ -1,0 +1,197 @@
+//! `multipart-basic` uploads to S3 (s3s-fs, which checks every signature): parts go straight to the
+//! bucket through presigned `UploadPart` URLs; strata resumes, completes, hashes and moves the
+//! object. Hostile cases: a part URL edited to another part or another upload, a part of the wrong
+//! size, a commit with parts missing, a tampered part, a commit in a dataset with no upload of its
+//! own, abort, the idle purge, and giftless-client on top.
+
+use crate::common::*;
+use crate::multipart::{batch, linked, payload, post, put, PART};
+use serde_json::{json, Value};
+
+fn parts_of(v: &Value) -> Vec<Value> {
+    v["objects"][0]["actions"]["parts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Upload ids the bucket still holds parts or records for.
+fn open_uploads(server: &TestServer) -> usize {
+    let root = server.s3.as_ref().unwrap().root.path();
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(".upload-") && name.ends_with(".json")
+        })
+        .count()
+}
+
+/// Objects under the bucket's staging prefix.
+fn staged(server: &TestServer) -> usize {
+    let s3 = server.s3.as_ref().unwrap();
+    let dir = s3.object_path("staging");
+    walk(&dir)
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter_map(|e| e.ok())
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+#[tokio::test]
+async fn s3_multipart_resume_hash_and_refusals() {
+    let server = TestServer::start_with(Backend::S3, |_| {}).await;
+    let token = server.user_with("alice", true, "*").await;
+    server
+        .repo("alice/big", strata::db::Visibility::Private)
+        .await;
+    let data = payload(PART + 1000);
+    let oid = sha256_hex(&data);
+    let size = data.len();
+    let whole = |n: usize| match n {
+        1 => data[..PART].to_vec(),
+        _ => data[PART..].to_vec(),
+    };
+
+    let v = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    assert_eq!(v["transfer"], "multipart-basic", "{v}");
+    let parts = parts_of(&v);
+    assert_eq!(parts.len(), 2);
+    let s3 = server.s3.as_ref().unwrap();
+    let href = |i: usize| parts[i]["href"].as_str().unwrap().to_owned();
+    assert!(href(0).starts_with(&s3.endpoint), "{}", href(0));
+    assert!(href(0).contains("partNumber=1") && href(0).contains("uploadId="));
+    let actions = &v["objects"][0]["actions"];
+    let commit = actions["commit"]["href"].as_str().unwrap().to_owned();
+    let abort = actions["abort"]["href"].as_str().unwrap().to_owned();
+    assert!(commit.starts_with(&server.url), "{commit}");
+    assert_eq!(open_uploads(&server), 1);
+
+    // The signature covers the part number and the upload: edits are refused by the bucket.
+    assert_eq!(
+        put(&href(0).replace("partNumber=1", "partNumber=2"), whole(2)).await,
+        403
+    );
+    // A second batch resumes the same upload.
+    let again = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    assert_eq!(parts_of(&again).len(), 2);
+    assert_eq!(open_uploads(&server), 1);
+    // An upload id from another dataset's upload does not fit this dataset's URL.
+    server
+        .repo("alice/other", strata::db::Visibility::Private)
+        .await;
+    let req = json!({"operation": "upload", "transfers": ["multipart-basic"],
+        "objects": [{"oid": oid, "size": size}]});
+    let (_, _, theirs) =
+        body(lfs_post(&server.batch_url("alice/other"), Some(&token), &req).await).await;
+    let their_href = parts_of(&theirs)[0]["href"].as_str().unwrap().to_owned();
+    let upload_id = |href: &str| {
+        href.split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("uploadId="))
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(upload_id(&href(0)), upload_id(&their_href));
+    let swapped = href(0).replace(&upload_id(&href(0)), &upload_id(&their_href));
+    assert_eq!(put(&swapped, whole(1)).await, 403);
+    // Nor does a commit in that dataset complete this one's upload (it has none with parts).
+    let their_commit = theirs["objects"][0]["actions"]["commit"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A part of the wrong size is stored by the bucket, but counts as missing.
+    assert_eq!(put(&href(1), whole(2)[..999].to_vec()).await, 200);
+    assert_eq!(put(&href(0), whole(1)).await, 200);
+    let resumed = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    let missing = parts_of(&resumed);
+    assert_eq!(missing.len(), 1, "{resumed}");
+    assert_eq!(missing[0]["pos"].as_u64(), Some(PART as u64));
+    let (status, v) = post(&commit).await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["missing_parts"], json!([2]));
+    assert!(!linked(&server, &token, &oid, size).await);
+    let (status, v) = post(&their_commit).await;
+    assert_eq!(status, 409, "{v}");
+
+    // A tampered part of the right size: the commit hashes the whole object and refuses it;
+    // neither the object nor a staging copy is left, and the next batch starts afresh.
+    let mut bad = whole(2);
+    bad[10] ^= 1;
+    assert_eq!(put(missing[0]["href"].as_str().unwrap(), bad).await, 200);
+    let (status, v) = post(&commit).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("hashes to"), "{v}");
+    assert!(!linked(&server, &token, &oid, size).await);
+    assert_eq!(staged(&server), 0);
+    let fresh = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    assert_eq!(parts_of(&fresh).len(), 2);
+
+    // Abort throws the upload away in the bucket.
+    let fresh_parts = parts_of(&fresh);
+    assert_eq!(
+        put(fresh_parts[0]["href"].as_str().unwrap(), whole(1)).await,
+        200
+    );
+    let uploads_before = open_uploads(&server);
+    assert_eq!(post(&abort).await.0, 204);
+    assert_eq!(open_uploads(&server), uploads_before - 1);
+    assert_eq!(post(&abort).await.0, 204, "aborting twice is no error");
+
+    // All parts, one of them twice: the commit completes, hashes and links the object.
+    let last = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    let last = parts_of(&last);
+    let sent_before = s3.parts_stored.load(std::sync::atomic::Ordering::SeqCst);
+    for (i, n) in [(1, 2), (0, 1), (1, 2)] {
+        assert_eq!(put(last[i]["href"].as_str().unwrap(), whole(n)).await, 200);
+    }
+    assert_eq!(
+        s3.parts_stored.load(std::sync::atomic::Ordering::SeqCst) - sent_before,
+        3
+    );
+    let (status, v) = post(&commit).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(linked(&server, &token, &oid, size).await);
+    assert_eq!(post(&commit).await.0, 200, "a retried commit succeeds");
+    assert_eq!(staged(&server), 0);
+    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
+    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
+    let got = client()
+        .get(v["objects"][0]["actions"]["download"]["href"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got[..] == data[..]);
+    let v = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    assert!(v["objects"][0].get("actions").is_none(), "{v}");
+
+    // The other dataset's upload is abandoned: the idle purge aborts it in the bucket.
+    let storage = &server.state.storage;
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(storage.purge_multipart(hour).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let idle = std::time::Duration::from_millis(1);
+    assert_eq!(storage.purge_multipart(idle).await.unwrap(), 1);
+    assert_eq!(open_uploads(&server), 0);
+}
+
+#[tokio::test]
+async fn giftless_client_uploads_to_s3_through_multipart_basic() {
+    let server = TestServer::start_with(Backend::S3, |_| {}).await;
+    crate::multipart::giftless_round_trip(&server).await;
+}
