@@ -6,6 +6,7 @@ mod common;
 
 mod accounts;
 mod browser;
+mod browser_upload;
 mod dataset_pages;
 mod datasets_api;
 mod drive;

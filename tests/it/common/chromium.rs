@@ -117,8 +117,13 @@ pub async fn screenshot(c: &fantoccini::Client, name: &str) {
 /// Waits until `script` (a JavaScript expression) is true on the page; panics after a minute,
 /// showing `status` (another expression) to say why.
 pub async fn wait_until(c: &fantoccini::Client, script: &str, status: &str) {
+    wait_for(c, script, status, 60).await
+}
+
+/// [`wait_until`] for up to `secs` seconds (a large upload).
+pub async fn wait_for(c: &fantoccini::Client, script: &str, status: &str, secs: u64) {
     let check = format!("try {{ return !!({script}); }} catch (e) {{ return false; }}");
-    for _ in 0..600 {
+    for _ in 0..secs * 10 {
         if let Ok(serde_json::Value::Bool(true)) = c.execute(&check, vec![]).await {
             return;
         }
@@ -131,5 +136,5 @@ pub async fn wait_until(c: &fantoccini::Client, script: &str, status: &str) {
         )
         .await
         .unwrap_or_default();
-    panic!("waited a minute for {script}; {status}: {why}");
+    panic!("waited {secs} s for {script}; {status}: {why}");
 }

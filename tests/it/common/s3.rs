@@ -2,7 +2,8 @@
 //! enforced (forged, tampered or expired signatures get 403). In front of it, what a real bucket
 //! adds or a test needs: the bucket's CORS rule (any origin may GET, PUT, POST and HEAD and read
 //! `ETag`, as the README asks of a bucket that takes browser uploads), a count of the parts it
-//! stored, and a switch that cuts every connection (the network gone).
+//! stored, a switch that cuts every connection (the network gone), and a number of part uploads to
+//! refuse as S3 refuses an expired URL.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct S3Server {
     pub parts_stored: Arc<AtomicUsize>,
     /// While set, every request is cut off without an answer.
     pub offline: Arc<AtomicBool>,
+    /// The next this many part uploads get S3's 403 for an expired URL.
+    pub expire_parts: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,17 +42,22 @@ impl S3Server {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let parts_stored = Arc::new(AtomicUsize::new(0));
         let offline = Arc::new(AtomicBool::new(false));
-        let (counter, cut) = (parts_stored.clone(), offline.clone());
+        let expire_parts = Arc::new(AtomicUsize::new(0));
+        let switches = Switches {
+            parts: parts_stored.clone(),
+            offline: offline.clone(),
+            expire: expire_parts.clone(),
+        };
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     break;
                 };
-                let (service, counter, cut) = (service.clone(), counter.clone(), cut.clone());
+                let (service, switches) = (service.clone(), switches.clone());
                 let bucket = hyper::service::service_fn(move |req| {
-                    let (service, counter, cut) = (service.clone(), counter.clone(), cut.clone());
-                    async move { cors_bucket(&service, &counter, &cut, req).await }
+                    let (service, switches) = (service.clone(), switches.clone());
+                    async move { cors_bucket(&service, &switches, req).await }
                 });
                 let conn = http
                     .serve_connection(TokioIo::new(socket), bucket)
@@ -65,6 +73,7 @@ impl S3Server {
             root,
             parts_stored,
             offline,
+            expire_parts,
             task,
         }
     }
@@ -75,15 +84,22 @@ impl S3Server {
     }
 }
 
+#[derive(Clone)]
+struct Switches {
+    parts: Arc<AtomicUsize>,
+    offline: Arc<AtomicBool>,
+    expire: Arc<AtomicUsize>,
+}
+
 /// One request through the bucket's CORS rule to s3s, counting stored parts; an error (the
 /// connection cut) while offline.
 async fn cors_bucket(
     service: &s3s::service::S3Service,
-    parts: &AtomicUsize,
-    offline: &AtomicBool,
+    switches: &Switches,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<s3s::Body>, std::io::Error> {
-    if offline.load(Ordering::SeqCst) {
+    use http_body_util::BodyExt;
+    if switches.offline.load(Ordering::SeqCst) {
         return Err(std::io::Error::other("the network is cut"));
     }
     let origin = req.headers().get("origin").cloned();
@@ -111,6 +127,22 @@ async fn cors_bucket(
     }
     let is_part = req.method() == hyper::Method::PUT
         && req.uri().query().is_some_and(|q| q.contains("partNumber="));
+    let expire = is_part
+        && switches
+            .expire
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if expire {
+        // Read the body first, as S3 does, so the client gets the answer and not a reset.
+        let _ = req.into_body().collect().await;
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
+                   <Message>Request has expired</Message></Error>";
+        let mut response = hyper::Response::new(s3s::Body::from(xml.to_owned()));
+        *response.status_mut() = hyper::StatusCode::FORBIDDEN;
+        allow(&mut response);
+        return Ok(response);
+    }
+    let parts = &switches.parts;
     let mut response = service
         .call(req.map(s3s::Body::from))
         .await

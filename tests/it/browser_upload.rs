@@ -1,0 +1,185 @@
+//! Browser direct upload in headless Chromium, 1 GiB chosen through the drive's file input: hashed
+//! in a worker, sent as `multipart-basic` parts in parallel, committed, and read back byte for byte
+//! through `git clone`. To the local disk; and to S3 (s3s-fs) with the network to the bucket cut
+//! half-way and the page reloaded: the upload goes on from where it stopped and every part is
+//! stored exactly once (counted by the bucket), and expired part URLs are renewed, not fatal.
+
+use std::sync::atomic::Ordering;
+
+use crate::common::chromium::*;
+use crate::common::*;
+use fantoccini::Locator;
+use sha2::{Digest, Sha256};
+
+const STATUS: &str = "document.getElementById('upload-status').textContent";
+const LISTED: &str = "document.getElementById('files') && document.getElementById('files').textContent.includes('big.bin')";
+const GIB: usize = 1024 * 1024 * 1024;
+const PARTS: usize = 64;
+
+/// A 1 GiB file with no two 1 MiB blocks alike; returns its sha256.
+fn big_file(path: &std::path::Path) -> String {
+    use std::io::Write;
+    let mut block: Vec<u8> = (0..1024 * 1024).map(|i: usize| (i * 7 % 253) as u8).collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut hash = Sha256::new();
+    for n in 0..GIB / block.len() {
+        block[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        hash.update(&block);
+        out.write_all(&block).unwrap();
+    }
+    out.flush().unwrap();
+    hex_of(hash)
+}
+
+fn hex_of(hash: Sha256) -> String {
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// alice, signed in to her new drive in Chromium.
+async fn drive(server: &TestServer, driver: &Driver) -> fantoccini::Client {
+    server.user_with("alice", true, "*").await;
+    strata::admin::set_password(&server.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let c = browser(driver, &server.dir.path().join("profile")).await;
+    c.goto(&format!("{}/login", server.url)).await.unwrap();
+    fill(&c, "username", "alice").await;
+    fill(&c, "password", PASSWORD).await;
+    click(&c, "form[action=\"/login\"] button").await;
+    c.goto(&format!("{}/drive", server.url)).await.unwrap();
+    click(&c, "form[action=\"/drive\"] button").await;
+    c
+}
+
+async fn choose_and_upload(c: &fantoccini::Client, path: &std::path::Path) {
+    let input = c.find(Locator::Css("#upload-files")).await.unwrap();
+    input.send_keys(&path.display().to_string()).await.unwrap();
+    c.execute(
+        "document.querySelector('form[data-upload]').requestSubmit(); return true",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+/// The sha256 of `big.bin` in a `git clone` of alice's drive (git-lfs downloads it).
+async fn cloned(server: &TestServer) -> String {
+    let token = strata::admin::create_token(&server.state, "alice", "clone", "*", None)
+        .await
+        .unwrap();
+    let home = server.dir.path().join("home");
+    let url = format!("{}/alice/drive.git", server.url);
+    let (surl, token2) = (server.url.clone(), token.clone());
+    let file = tokio::task::spawn_blocking(move || {
+        setup_home(&home, &surl, &token2);
+        run(git(&home, &home).args(["clone", &url, "clone"]));
+        home.join("clone/big.bin")
+    })
+    .await
+    .unwrap();
+    let mut hash = Sha256::new();
+    let mut f = std::fs::File::open(file).unwrap();
+    let mut buf = vec![0; 1024 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    hex_of(hash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_uploads_a_gib_to_the_local_disk() {
+    let server = TestServer::start().await;
+    let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
+    let c = drive(&server, &driver).await;
+    let path = server.dir.path().join("big.bin");
+    let oid = big_file(&path);
+    choose_and_upload(&c, &path).await;
+    wait_for(&c, LISTED, STATUS, 600).await;
+    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+        .await
+        .unwrap();
+    let history = client()
+        .get(format!(
+            "{}/api/v1/datasets/alice/drive/revisions",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("Upload big.bin"), "{history}");
+    c.close().await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(cloned(&server).await, oid);
+    // No part or temporary file is left behind.
+    let parts = server.dir.path().join("data/objects/parts");
+    assert!(!parts.exists() || std::fs::read_dir(parts).unwrap().count() == 0);
+    assert_eq!(server.temp_files(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_upload_to_s3_resumes_after_a_cut_and_a_reload() {
+    let server = TestServer::start_with(Backend::S3, |_| {}).await;
+    let s3 = server.s3.as_ref().unwrap();
+    let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
+    let c = drive(&server, &driver).await;
+    let path = server.dir.path().join("big.bin");
+    let oid = big_file(&path);
+    choose_and_upload(&c, &path).await;
+
+    // Some parts are in the bucket: cut the network to it, and the upload fails on the page.
+    let stored = || s3.parts_stored.load(Ordering::SeqCst);
+    for _ in 0..3000 {
+        if stored() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stored() >= 6, "parts stored before the cut: {}", stored());
+    s3.offline.store(true, Ordering::SeqCst);
+    wait_for(
+        &c,
+        &format!("{STATUS}.includes('Upload failed')"),
+        STATUS,
+        120,
+    )
+    .await;
+    let before = stored();
+    assert!(before < PARTS, "the whole file went before the cut");
+
+    // The network is back, the page reloaded, the same file chosen again; two part URLs turn out
+    // expired on the way. Only the missing parts are sent, each once.
+    s3.offline.store(false, Ordering::SeqCst);
+    s3.expire_parts.store(2, Ordering::SeqCst);
+    c.refresh().await.unwrap();
+    choose_and_upload(&c, &path).await;
+    wait_for(&c, LISTED, STATUS, 600).await;
+    assert_eq!(
+        stored(),
+        PARTS,
+        "{before} parts were stored before the cut; every part is stored once"
+    );
+    assert_eq!(s3.expire_parts.load(Ordering::SeqCst), 0);
+    c.close().await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(cloned(&server).await, oid);
+    // Nothing is left in the bucket's staging area.
+    let staging = s3.object_path("staging");
+    let left = walk(&staging);
+    assert_eq!(left, 0, "staging objects left behind");
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter_map(|e| e.ok())
+            .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+            .sum()
+    })
+}
