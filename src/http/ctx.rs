@@ -53,7 +53,7 @@ pub async fn layer(
         if let Some(origin) = state.storage.part_origin() {
             let csp = response.headers_mut().get_mut("content-security-policy");
             if let Some(csp) = csp.filter(|v| **v == *crate::http::pages::CSP) {
-                let with_bucket = crate::http::pages::csp(Some(&origin));
+                let with_bucket = crate::http::pages::csp(Some(origin));
                 if let Ok(v) = HeaderValue::from_str(&with_bucket) {
                     *csp = v;
                 }

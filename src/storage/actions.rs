@@ -111,14 +111,16 @@ impl Actions<'_> {
                     part(p, format!("{base}/parts/{}?{query}", p.0), BTreeMap::new())
                 })
                 .collect(),
-            Pending::Bucket(cloud, upload, missing) => missing
-                .into_iter()
-                .map(|p| {
-                    let signed =
-                        cloud.presign_part(oid, &self.scope, &upload, p.0, self.grace_ttl())?;
-                    Ok(part(p, signed.url, signed.headers))
-                })
-                .collect::<Result<Vec<_>>>()?,
+            Pending::Bucket(cloud, upload, missing) => {
+                let mut parts = Vec::with_capacity(missing.len());
+                for p in missing {
+                    let signed = cloud
+                        .presign_part(oid, &self.scope, &upload, p.0, self.grace_ttl())
+                        .await?;
+                    parts.push(part(p, signed.url, signed.headers));
+                }
+                parts
+            }
         };
         let request = |op: SignedOp, word: &str| RequestAction {
             href: format!("{base}/{word}?{}", self.signed_query(op, oid, size)),

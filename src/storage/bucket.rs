@@ -1,11 +1,11 @@
-//! `multipart-basic` uploads to an S3 bucket: the parts go straight to the bucket through
-//! presigned `UploadPart` URLs; strata records the upload (`multipart_uploads`, one per dataset and
+//! `multipart-basic` uploads to a bucket (S3, Azure): the parts go straight to the bucket through
+//! presigned URLs; strata records the upload (`multipart_uploads`, one per dataset and
 //! object, so any replica resumes it), lists the parts the bucket holds to answer a resumed batch
 //! with the missing ones, completes the upload into a staging key, hashes it, and moves it into
 //! place (see `strata_lfs::storage::CloudStore::complete_multipart` for what that costs).
 
 use strata_lfs::{CloudStore, Oid, PutError};
-use strata_lfs::storage::{S3Part, S3Upload};
+use strata_lfs::storage::{BucketPart, BucketUpload};
 
 use super::multipart::{plan, Part};
 use super::{Backend, Storage};
@@ -22,8 +22,8 @@ impl Storage {
     }
 
     /// The origin a browser sends parts to besides strata's own (a page's CSP allows it).
-    pub fn part_origin(&self) -> Option<String> {
-        self.bucket().and_then(CloudStore::part_origin)
+    pub fn part_origin(&self) -> Option<&str> {
+        self.0.part_origin.as_deref()
     }
 
     /// The upload in progress for an object, with the parts the bucket holds; a new one when
@@ -35,7 +35,7 @@ impl Storage {
         oid: &Oid,
         size: u64,
         start: bool,
-    ) -> Result<Option<(UploadRow, Vec<S3Part>)>> {
+    ) -> Result<Option<(UploadRow, Vec<BucketPart>)>> {
         let db = &self.0.db;
         let scope = dataset.to_string();
         if let Some(row) = db.touch_upload(dataset, &oid.to_string(), size as i64).await? {
@@ -80,7 +80,7 @@ impl Storage {
         dataset: i64,
         oid: &Oid,
         size: u64,
-    ) -> Result<(S3Upload, Vec<Part>)> {
+    ) -> Result<(BucketUpload, Vec<Part>)> {
         let (row, parts) = self
             .bucket_upload(cloud, dataset, oid, size, true)
             .await?
@@ -111,7 +111,7 @@ impl Storage {
                 "this upload is being committed already: ask the batch API whether it is done",
             ));
         }
-        let planned: Vec<S3Part> = plan(size)
+        let planned: Vec<BucketPart> = plan(size)
             .into_iter()
             .filter_map(|(n, ..)| parts.iter().find(|p| p.number == n).cloned())
             .collect();
@@ -170,15 +170,15 @@ impl Storage {
     }
 }
 
-fn upload_of(row: &UploadRow) -> S3Upload {
-    S3Upload {
+fn upload_of(row: &UploadRow) -> BucketUpload {
+    BucketUpload {
         nonce: row.nonce.clone(),
         upload_id: row.upload_id.clone(),
     }
 }
 
 /// The planned parts the bucket does not hold with their planned size.
-fn missing(size: u64, held: &[S3Part]) -> Vec<Part> {
+fn missing(size: u64, held: &[BucketPart]) -> Vec<Part> {
     plan(size)
         .into_iter()
         .filter(|(n, _, len)| !held.iter().any(|p| p.number == *n && p.size == *len))

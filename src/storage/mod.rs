@@ -40,6 +40,8 @@ struct Inner {
     action_ttl: Duration,
     /// Where the bucket's multipart uploads in progress are recorded.
     db: crate::db::Db,
+    /// The origin of the bucket's part URLs, when browsers send parts there.
+    part_origin: Option<String>,
 }
 
 #[derive(Debug)]
@@ -71,12 +73,17 @@ impl Storage {
         db: crate::db::Db,
     ) -> Result<Storage, StorageConfigError> {
         let backend = Self::backend(config).await?;
+        let part_origin = match &backend {
+            Backend::Cloud(cloud) => cloud.part_origin().await,
+            Backend::Local(_) => None,
+        };
         Ok(Storage(Arc::new(Inner {
             backend,
             signer,
             public_url,
             action_ttl,
             db,
+            part_origin,
         })))
     }
 
@@ -147,11 +154,7 @@ impl Storage {
                         .with_bucket_name(bucket()?)
                         .build()?,
                 );
-                let signer = CloudSigner::Generic {
-                    signer: gcs.clone(),
-                    upload_headers: vec![],
-                };
-                cloud(gcs, signer)
+                cloud(gcs.clone(), CloudSigner::Generic(gcs))
             }
             StorageBackend::Azure => {
                 let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(bucket()?);
@@ -167,12 +170,7 @@ impl Storage {
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
                 let azure = Arc::new(builder.build()?);
-                let signer = CloudSigner::Generic {
-                    signer: azure.clone(),
-                    // Put Blob refuses a request that does not say which kind of blob it makes.
-                    upload_headers: vec![("x-ms-blob-type".into(), "BlockBlob".into())],
-                };
-                cloud(azure, signer)
+                cloud(azure.clone(), CloudSigner::Azure(azure))
             }
         })
     }

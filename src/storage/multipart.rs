@@ -234,7 +234,7 @@ impl Storage {
 /// Where the parts still missing go: strata's own part URLs, or an upload in the bucket.
 pub(super) enum Pending<'a> {
     Local(Vec<Part>),
-    Bucket(&'a strata_lfs::CloudStore, strata_lfs::storage::S3Upload, Vec<Part>),
+    Bucket(&'a strata_lfs::CloudStore, strata_lfs::storage::BucketUpload, Vec<Part>),
 }
 
 /// A commit with parts missing: 409, naming them.

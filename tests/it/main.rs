@@ -17,7 +17,7 @@ mod hygiene;
 mod layout;
 mod lfs_api;
 mod multipart;
-mod multipart_s3;
+mod multipart_buckets;
 mod newcomer;
 mod oauth;
 mod permissions;

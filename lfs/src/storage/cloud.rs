@@ -12,9 +12,10 @@ use super::{ObjectRead, PutError, StoreError, Verifier};
 use crate::oid::Oid;
 use crate::s3sign::{Presigned, S3Presigner};
 
+mod blocks;
 mod multipart;
 
-pub use multipart::{S3Part, S3Upload};
+pub use multipart::{BucketPart, BucketUpload};
 
 /// How a [`CloudStore`] presigns URLs.
 #[derive(Clone)]
@@ -25,13 +26,13 @@ pub enum CloudSigner {
         presigner: S3Presigner,
         pin_checksums: bool,
     },
-    /// `object_store`'s signer (GCS, Azure): uploads are not pinned to their content, so strata
-    /// hashes them before accepting them.
-    Generic {
-        signer: Arc<dyn object_store::signer::Signer>,
-        /// Headers an upload must carry (Azure wants `x-ms-blob-type: BlockBlob`).
-        upload_headers: Vec<(String, String)>,
-    },
+    /// Azure Blob Storage: `object_store`'s SAS signer, and its block list for multipart parts
+    /// (Put Block, Put Block List). Uploads are not pinned to their content, so strata hashes them
+    /// before accepting them.
+    Azure(Arc<object_store::azure::MicrosoftAzure>),
+    /// `object_store`'s signer (GCS): uploads are not pinned to their content, so strata hashes
+    /// them before accepting them.
+    Generic(Arc<dyn object_store::signer::Signer>),
 }
 
 /// Objects in a bucket reached through `object_store`; bytes go straight between client and bucket.
@@ -352,25 +353,36 @@ impl CloudStore {
                 ttl.as_secs(),
                 time::OffsetDateTime::now_utc(),
             )),
-            CloudSigner::Generic {
-                signer,
-                upload_headers,
-            } => {
-                let headers = match method {
-                    "PUT" => upload_headers.iter().cloned().collect(),
-                    _ => Default::default(),
-                };
-                let method = method
-                    .parse()
-                    .map_err(|_| StoreError::Presign(format!("bad method {method}")))?;
-                let url = signer
-                    .signed_url(method, &StorePath::from(key), ttl)
-                    .await?;
-                Ok(Presigned {
-                    url: url.to_string(),
-                    headers,
-                })
+            CloudSigner::Azure(azure) => {
+                let mut signed = sign(azure.as_ref(), method, key, ttl).await?;
+                if method == "PUT" {
+                    // Put Blob refuses a request that does not say which kind of blob it makes.
+                    signed
+                        .headers
+                        .insert("x-ms-blob-type".into(), "BlockBlob".into());
+                }
+                Ok(signed)
             }
+            CloudSigner::Generic(signer) => sign(signer.as_ref(), method, key, ttl).await,
         }
     }
+}
+
+/// A URL presigned by `object_store`'s `signer`.
+async fn sign(
+    signer: &dyn object_store::signer::Signer,
+    method: &str,
+    key: &str,
+    ttl: Duration,
+) -> Result<Presigned, StoreError> {
+    let parsed = method
+        .parse()
+        .map_err(|_| StoreError::Presign(format!("bad method {method}")))?;
+    let url = signer
+        .signed_url(parsed, &StorePath::from(key), ttl)
+        .await?;
+    Ok(Presigned {
+        url: url.to_string(),
+        headers: Default::default(),
+    })
 }

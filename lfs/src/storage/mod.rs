@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::oid::Oid;
 
-pub use cloud::{CloudSigner, CloudStore, S3Part, S3Upload};
+pub use cloud::{BucketPart, BucketUpload, CloudSigner, CloudStore};
 pub use local::{LocalStore, Opened};
 
 /// The bytes of a stored object (or of a range of it), as a stream of chunks.

@@ -1,13 +1,16 @@
-//! S3 multipart uploads for `multipart-basic`: the client sends each part straight to the bucket
-//! through a presigned `UploadPart` URL, and strata does the rest with signed requests of its own
-//! (`CreateMultipartUpload`, `ListParts`, `CompleteMultipartUpload`, `AbortMultipartUpload`), which
-//! `object_store` does not expose (it has no `ListParts`, and completing needs the parts' ETags).
+//! Multipart uploads to a bucket for `multipart-basic`: the client sends each part straight to the
+//! bucket through a presigned URL, and strata lists, completes and aborts with requests of its own.
+//! On S3 those are `UploadPart` URLs and signed `CreateMultipartUpload`, `ListParts`,
+//! `CompleteMultipartUpload` and `AbortMultipartUpload` requests, which `object_store` does not
+//! expose (it has no `ListParts`, and completing needs the parts' ETags); Azure's blocks are in
+//! `super::blocks`.
 //!
-//! The upload goes to a staging key, never to the object's own key. S3's checksums are per part
-//! (and a composite of them), so the bucket cannot say whether the whole object hashes to its oid:
-//! strata reads the completed staging object once, hashing as it streams (one GET of the object,
-//! constant memory), and only then copies it to the final key. Whatever the outcome, the staging
-//! object is deleted, so a wrong hash leaves nothing behind.
+//! The upload goes to a staging key, never to the object's own key. A bucket's checksums are per
+//! part (S3's whole-object ones are a composite of them or CRCs, never a sha256), so the bucket
+//! cannot say whether the whole object hashes to its oid: strata reads the completed staging
+//! object once, hashing as it streams (one GET of the object, constant memory), and only then
+//! copies it to the final key. Whatever the outcome, the staging object is deleted, so a wrong hash
+//! leaves nothing behind.
 
 use std::time::Duration;
 
@@ -21,16 +24,17 @@ use crate::oid::Oid;
 use crate::s3sign::{Presigned, S3Presigner};
 use crate::storage::{PutError, StoreError};
 
-/// One multipart upload in the bucket: the staging key's nonce and S3's upload id.
+/// One multipart upload in the bucket: the staging key's nonce and S3's upload id (empty on
+/// Azure, where the staging blob's uncommitted blocks are the upload).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Upload {
+pub struct BucketUpload {
     pub nonce: String,
     pub upload_id: String,
 }
 
 /// A part the bucket holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Part {
+pub struct BucketPart {
     pub number: u32,
     pub size: u64,
     pub etag: Option<String>,
@@ -63,22 +67,27 @@ struct ListedPart {
 }
 
 impl CloudStore {
-    /// Whether this store takes `multipart-basic` uploads (S3 through strata's own presigner).
+    /// Whether this store takes `multipart-basic` uploads (S3 and Azure).
     pub fn takes_multipart(&self) -> bool {
-        matches!(self.signer, CloudSigner::S3 { .. })
+        matches!(self.signer, CloudSigner::S3 { .. } | CloudSigner::Azure(_))
     }
 
-    /// The origin of the URLs parts go to, when this store takes multipart uploads.
-    pub fn part_origin(&self) -> Option<String> {
-        self.s3().ok().map(S3Presigner::origin)
+    /// The origin (`scheme://host[:port]`) of the URLs parts go to, when this store takes
+    /// multipart uploads: what a page's CSP must allow.
+    pub async fn part_origin(&self) -> Option<String> {
+        let url = match &self.signer {
+            CloudSigner::S3 { presigner, .. } => return Some(presigner.origin()),
+            CloudSigner::Azure(_) => self.presign("PUT", "origin", &[], Duration::from_secs(60)),
+            CloudSigner::Generic(_) => return None,
+        };
+        let url = reqwest::Url::parse(&url.await.ok()?.url).ok()?;
+        Some(url.origin().ascii_serialization())
     }
 
     fn s3(&self) -> Result<&S3Presigner, StoreError> {
         match &self.signer {
             CloudSigner::S3 { presigner, .. } => Ok(presigner),
-            CloudSigner::Generic { .. } => Err(StoreError::Presign(
-                "multipart uploads need S3 with strata's presigner".into(),
-            )),
+            _ => Err(StoreError::Presign("this is no S3 bucket".into())),
         }
     }
 
@@ -114,7 +123,7 @@ impl CloudStore {
         Ok((status, text))
     }
 
-    fn refused(what: &str, status: u16, body: &str) -> StoreError {
+    pub(super) fn refused(what: &str, status: u16, body: &str) -> StoreError {
         let code = body
             .split_once("<Code>")
             .and_then(|(_, rest)| rest.split_once("</Code>"))
@@ -123,8 +132,19 @@ impl CloudStore {
     }
 
     /// Starts a multipart upload of `oid` to a fresh staging key of `scope`.
-    pub async fn start_multipart(&self, oid: &Oid, scope: &str) -> Result<S3Upload, StoreError> {
+    pub async fn start_multipart(
+        &self,
+        oid: &Oid,
+        scope: &str,
+    ) -> Result<BucketUpload, StoreError> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
+        if let CloudSigner::Azure(_) = &self.signer {
+            // A blob's uncommitted blocks are the upload: there is nothing to start.
+            return Ok(BucketUpload {
+                nonce,
+                upload_id: String::new(),
+            });
+        }
         let key = self.staging_key(oid, scope, &nonce);
         let (status, body) = self
             .s3_call(Method::POST, &key, &[("uploads", "")], None)
@@ -134,25 +154,29 @@ impl CloudStore {
         }
         let initiated: Initiated = quick_xml::de::from_str(&body)
             .map_err(|e| StoreError::Presign(format!("CreateMultipartUpload answered {e}")))?;
-        Ok(S3Upload {
+        Ok(BucketUpload {
             nonce,
             upload_id: initiated.upload_id,
         })
     }
 
-    /// A presigned `UploadPart` URL for part `n` of `upload`.
-    pub fn presign_part(
+    /// A presigned URL for part `n` of `upload` (`UploadPart`, or Azure's Put Block).
+    pub async fn presign_part(
         &self,
         oid: &Oid,
         scope: &str,
-        upload: &S3Upload,
+        upload: &BucketUpload,
         n: u32,
         ttl: Duration,
     ) -> Result<Presigned, StoreError> {
+        let key = self.staging_key(oid, scope, &upload.nonce);
+        if let CloudSigner::Azure(_) = &self.signer {
+            return self.presign_block(&key, n, ttl).await;
+        }
         let number = n.to_string();
         Ok(self.s3()?.presign_query(
             "PUT",
-            &self.staging_key(oid, scope, &upload.nonce),
+            &key,
             &[("partNumber", &number), ("uploadId", &upload.upload_id)],
             &[],
             ttl.as_secs(),
@@ -165,9 +189,12 @@ impl CloudStore {
         &self,
         oid: &Oid,
         scope: &str,
-        upload: &S3Upload,
-    ) -> Result<Option<Vec<S3Part>>, StoreError> {
+        upload: &BucketUpload,
+    ) -> Result<Option<Vec<BucketPart>>, StoreError> {
         let key = self.staging_key(oid, scope, &upload.nonce);
+        if let CloudSigner::Azure(_) = &self.signer {
+            return self.list_blocks(&key).await.map(Some);
+        }
         let mut parts = Vec::new();
         let mut marker = 0u32;
         loop {
@@ -185,7 +212,7 @@ impl CloudStore {
             let listed: Listed = quick_xml::de::from_str(&body)
                 .map_err(|e| StoreError::Presign(format!("ListParts answered {e}")))?;
             let last = listed.parts.last().map(|p| p.number);
-            parts.extend(listed.parts.into_iter().map(|p| S3Part {
+            parts.extend(listed.parts.into_iter().map(|p| BucketPart {
                 number: p.number,
                 size: p.size,
                 etag: p.etag,
@@ -208,30 +235,13 @@ impl CloudStore {
         oid: &Oid,
         size: u64,
         scope: &str,
-        upload: &S3Upload,
-        parts: &[S3Part],
+        upload: &BucketUpload,
+        parts: &[BucketPart],
     ) -> Result<(), PutError> {
         let key = self.staging_key(oid, scope, &upload.nonce);
-        let mut xml = String::from("<CompleteMultipartUpload>");
-        for part in parts {
-            xml.push_str(&format!("<Part><PartNumber>{}</PartNumber>", part.number));
-            if let Some(etag) = &part.etag {
-                xml.push_str(&format!("<ETag>{}</ETag>", xml_text(etag)));
-            }
-            xml.push_str("</Part>");
-        }
-        xml.push_str("</CompleteMultipartUpload>");
-        let (status, body) = self
-            .s3_call(
-                Method::POST,
-                &key,
-                &[("uploadId", &upload.upload_id)],
-                Some(xml),
-            )
-            .await?;
-        // S3 may answer 200 and report the failure in the body.
-        if status != 200 || body.contains("<Error>") {
-            return Err(Self::refused("CompleteMultipartUpload", status, &body).into());
+        match &self.signer {
+            CloudSigner::Azure(azure) => Self::commit_blocks(azure, &key, parts).await?,
+            _ => self.complete_s3(&key, upload, parts).await?,
         }
         let staging = StorePath::from(key);
         let result = match self.hash_staged(&staging, oid, size).await {
@@ -249,14 +259,47 @@ impl CloudStore {
         result
     }
 
+    async fn complete_s3(
+        &self,
+        key: &str,
+        upload: &BucketUpload,
+        parts: &[BucketPart],
+    ) -> Result<(), StoreError> {
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for part in parts {
+            xml.push_str(&format!("<Part><PartNumber>{}</PartNumber>", part.number));
+            if let Some(etag) = &part.etag {
+                xml.push_str(&format!("<ETag>{}</ETag>", xml_text(etag)));
+            }
+            xml.push_str("</Part>");
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let (status, body) = self
+            .s3_call(
+                Method::POST,
+                key,
+                &[("uploadId", &upload.upload_id)],
+                Some(xml),
+            )
+            .await?;
+        // S3 may answer 200 and report the failure in the body.
+        if status != 200 || body.contains("<Error>") {
+            return Err(Self::refused("CompleteMultipartUpload", status, &body));
+        }
+        Ok(())
+    }
+
     /// Throws `upload` and its parts away; an upload already gone is no error.
     pub async fn abort_multipart(
         &self,
         oid: &Oid,
         scope: &str,
-        upload: &S3Upload,
+        upload: &BucketUpload,
     ) -> Result<(), StoreError> {
         let key = self.staging_key(oid, scope, &upload.nonce);
+        if let CloudSigner::Azure(azure) = &self.signer {
+            return self.discard_blocks(azure, &key).await;
+        }
         let (status, body) = self
             .s3_call(
                 Method::DELETE,

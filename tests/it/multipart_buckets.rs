@@ -1,8 +1,9 @@
-//! `multipart-basic` uploads to S3 (s3s-fs, which checks every signature): parts go straight to the
-//! bucket through presigned `UploadPart` URLs; strata resumes, completes, hashes and moves the
-//! object. Hostile cases: a part URL edited to another part or another upload, a part of the wrong
-//! size, a commit with parts missing, a tampered part, a commit in a dataset with no upload of its
-//! own, abort, the idle purge, and giftless-client on top.
+//! `multipart-basic` uploads to buckets that check every signature: S3 (s3s-fs, presigned
+//! `UploadPart` URLs) and Azure (Azurite, Put Block with SAS). Parts go straight to the bucket;
+//! strata resumes, completes, hashes and moves the object. Hostile cases: a part URL edited to
+//! another part or another upload, a part of the wrong size, a commit with parts missing, a
+//! tampered part, a commit in a dataset with no upload of its own, abort, the idle purge, and
+//! giftless-client on top.
 
 use crate::common::*;
 use crate::multipart::{batch, linked, payload, post, put, PART};
@@ -78,6 +79,17 @@ async fn s3_multipart_resume_hash_and_refusals() {
     let abort = actions["abort"]["href"].as_str().unwrap().to_owned();
     assert!(commit.starts_with(&server.url), "{commit}");
     assert_eq!(open_uploads(&server), 1);
+    // Pages may send parts to the bucket, and nowhere else.
+    let page = client()
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {};", s3.endpoint)),
+        "{csp}"
+    );
 
     // The signature covers the part number and the upload: edits are refused by the bucket.
     assert_eq!(
@@ -193,5 +205,92 @@ async fn s3_multipart_resume_hash_and_refusals() {
 #[tokio::test]
 async fn giftless_client_uploads_to_s3_through_multipart_basic() {
     let server = TestServer::start_with(Backend::S3, |_| {}).await;
+    crate::multipart::giftless_round_trip(&server).await;
+}
+
+#[tokio::test]
+async fn azure_multipart_blocks_resume_hash_and_refusals() {
+    let server = TestServer::start_with(Backend::Azure, |_| {}).await;
+    let token = server.user_with("alice", true, "*").await;
+    server
+        .repo("alice/big", strata::db::Visibility::Private)
+        .await;
+    let data = payload(PART + 1000);
+    let oid = sha256_hex(&data);
+    let size = data.len();
+    let whole = |n: usize| match n {
+        1 => data[..PART].to_vec(),
+        _ => data[PART..].to_vec(),
+    };
+    let v = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    assert_eq!(v["transfer"], "multipart-basic", "{v}");
+    let parts = parts_of(&v);
+    assert_eq!(parts.len(), 2);
+    let href = |i: usize| parts[i]["href"].as_str().unwrap().to_owned();
+    assert!(href(0).contains("comp=block&blockid="), "{}", href(0));
+    assert!(!href(0).starts_with(&server.url));
+    let actions = &v["objects"][0]["actions"];
+    let commit = actions["commit"]["href"].as_str().unwrap().to_owned();
+    let abort = actions["abort"]["href"].as_str().unwrap().to_owned();
+
+    // The SAS covers the blob, not the block: a URL edited to another block id still lands in
+    // this upload's blob, so the part numbers are checked by name and size at the commit.
+    // An edited signature is refused.
+    let forged = href(0).replace("sig=", "sig=AAAA");
+    assert_eq!(put(&forged, whole(1)).await, 403);
+
+    // A part of the wrong size counts as missing; a second batch resumes with what is missing.
+    assert_eq!(put(&href(1), whole(2)[..999].to_vec()).await, 201);
+    assert_eq!(put(&href(0), whole(1)).await, 201);
+    let resumed = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    let missing = parts_of(&resumed);
+    assert_eq!(missing.len(), 1, "{resumed}");
+    assert_eq!(missing[0]["pos"].as_u64(), Some(PART as u64));
+    let (status, v) = post(&commit).await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["missing_parts"], json!([2]));
+
+    // A tampered part: refused by the whole-object hash, nothing visible, a fresh upload next.
+    let mut bad = whole(2);
+    bad[10] ^= 1;
+    assert_eq!(put(missing[0]["href"].as_str().unwrap(), bad).await, 201);
+    let (status, v) = post(&commit).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(!linked(&server, &token, &oid, size).await);
+    let fresh = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    assert_eq!(parts_of(&fresh).len(), 2);
+
+    // Abort drops the blocks: the next batch starts from nothing.
+    let fresh = parts_of(&fresh);
+    assert_eq!(put(fresh[0]["href"].as_str().unwrap(), whole(1)).await, 201);
+    assert_eq!(post(&abort).await.0, 204);
+    let last = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
+    let last = parts_of(&last);
+    assert_eq!(last.len(), 2);
+
+    // Every part, one twice: committed, hashed, linked, and read back.
+    for (i, n) in [(1, 2), (0, 1), (1, 2)] {
+        assert_eq!(put(last[i]["href"].as_str().unwrap(), whole(n)).await, 201);
+    }
+    let (status, v) = post(&commit).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(linked(&server, &token, &oid, size).await);
+    assert_eq!(post(&commit).await.0, 200, "a retried commit succeeds");
+    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
+    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
+    let got = client()
+        .get(v["objects"][0]["actions"]["download"]["href"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got[..] == data[..]);
+}
+
+#[tokio::test]
+async fn giftless_client_uploads_to_azure_through_multipart_basic() {
+    let server = TestServer::start_with(Backend::Azure, |_| {}).await;
     crate::multipart::giftless_round_trip(&server).await;
 }
