@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use strata_lfs::Oid;
-use tokio::io::AsyncWriteExt;
 
 use super::{io, Backend, Storage, TempFile};
 use crate::error::{Error, Result};
@@ -108,27 +107,46 @@ impl Storage {
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
         let guard = TempFile::new(tmp.clone());
-        let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        // One blocking task writes the chunks as they come (no copy, no buffer of its own), so a
+        // part costs a few chunks of memory whatever its size.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+        let writer = tokio::task::spawn_blocking({
+            let tmp = tmp.clone();
+            move || {
+                let mut file = std::fs::File::create(&tmp)?;
+                while let Some(chunk) = rx.blocking_recv() {
+                    std::io::Write::write_all(&mut file, &chunk)?;
+                }
+                file.sync_all()
+            }
+        });
         let mut seen = 0u64;
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
-            seen += chunk.len() as u64;
-            if seen > len {
-                return Err(Error::unprocessable(format!(
-                    "part {n} has {len} bytes; more were sent"
-                )));
+        let received = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
+                seen += chunk.len() as u64;
+                if seen > len {
+                    return Err(Error::unprocessable(format!(
+                        "part {n} has {len} bytes; more were sent"
+                    )));
+                }
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed: its error is below
+                }
             }
-            out.write_all(&chunk).await.map_err(io)?;
+            Ok(())
         }
+        .await;
+        drop(tx);
+        let written = writer.await.map_err(|e| io(std::io::Error::other(e)))?;
+        received?;
+        written.map_err(io)?;
         if seen != len {
             return Err(Error::unprocessable(format!(
                 "part {n} has {len} bytes; {seen} were sent"
             )));
         }
-        out.flush().await.map_err(io)?;
-        out.into_inner().sync_all().await.map_err(io)?;
         tokio::fs::rename(&tmp, dir.join(n.to_string()))
             .await
             .map_err(io)?;
@@ -159,18 +177,11 @@ impl Storage {
                 "this upload is being committed already: ask the batch API whether it is done",
             ));
         }
-        let files = plan(size).into_iter().map({
-            let dir = dir.clone();
-            move |(n, ..)| dir.join(n.to_string())
-        });
-        let body = futures_util::stream::iter(files)
-            .then(|path| async move { tokio::fs::File::open(path).await })
-            .map(|file| match file {
-                Ok(f) => tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024).left_stream(),
-                Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
-            })
-            .flatten();
-        let stored = store.put_verified(oid, size, body).await;
+        let files = plan(size)
+            .into_iter()
+            .map(|(n, ..)| dir.join(n.to_string()))
+            .collect();
+        let stored = store.assemble(oid, size, files).await;
         use strata_lfs::storage::PutError;
         match &stored {
             // The bytes are not the object: nothing of them is kept.

@@ -7,13 +7,18 @@ importScripts(lib.href);
 
 const SLICE = 8 * 1024 * 1024;
 
+const read = (file, pos) => file.slice(pos, pos + SLICE).arrayBuffer().then((b) => new Uint8Array(b));
+
 self.onmessage = async (event) => {
   const file = event.data.file;
   try {
     const hasher = await self.hashwasm.createSHA256();
     hasher.init();
+    // The next slice is read while this one is hashed: two slices in memory at most.
+    let next = file.size > 0 ? read(file, 0) : null;
     for (let pos = 0; pos < file.size; pos += SLICE) {
-      const bytes = new Uint8Array(await file.slice(pos, pos + SLICE).arrayBuffer());
+      const bytes = await next;
+      next = pos + SLICE < file.size ? read(file, pos + SLICE) : null;
       hasher.update(bytes);
       self.postMessage({ progress: Math.min(pos + SLICE, file.size) });
     }

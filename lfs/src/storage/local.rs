@@ -165,6 +165,44 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// Stores `oid` from the files `parts`, concatenated in order (a multipart upload's parts):
+    /// read, hashed and written by one blocking task with one buffer, so memory stays flat
+    /// whatever the size. Nothing is visible unless the bytes are exactly `size` hashing to `oid`.
+    pub async fn assemble(&self, oid: &Oid, size: u64, parts: Vec<PathBuf>) -> Result<(), PutError> {
+        let tmp_path = self
+            .tmp
+            .join(format!("{oid}.{}", uuid::Uuid::new_v4().simple()));
+        let dest = self.path_of(oid);
+        let oid = *oid;
+        tokio::task::spawn_blocking(move || {
+            let mut guard = TempGuard(Some(tmp_path.clone()));
+            let mut verifier = Verifier::new(oid, size);
+            let mut out = std::fs::File::create(&tmp_path).map_err(StoreError::from)?;
+            let mut buf = vec![0; 1024 * 1024];
+            for part in parts {
+                let mut file = std::fs::File::open(part).map_err(StoreError::from)?;
+                loop {
+                    let n = io::Read::read(&mut file, &mut buf).map_err(StoreError::from)?;
+                    if n == 0 {
+                        break;
+                    }
+                    verifier.update(&buf[..n])?;
+                    io::Write::write_all(&mut out, &buf[..n]).map_err(StoreError::from)?;
+                }
+            }
+            verifier.finish()?;
+            out.sync_all().map_err(StoreError::from)?;
+            drop(out);
+            rename_into_place(&tmp_path, &dest).map_err(StoreError::from)?;
+            guard.0 = None;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::from(io::Error::other(e)))?
+    }
+}
+
 /// What [`LocalStore::open_read`] found.
 #[derive(Debug)]
 pub enum Opened {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Browser upload benchmark: headless Chromium sends a file through the drive page's upload module
+# (sha256 in a worker, multipart-basic parts, commit) to a release strata on the local disk and on
+# S3 (s3s-fs), beside `curl -T` of a file of the same size to the same place; then strata's peak
+# RSS while the browser sends a larger file to the local disk. Prints Markdown. Not a test:
+# nothing here passes or fails on timing. Needs chromium and chromium-driver (scripts/test.sh
+# installs them).
+#
+#   scripts/upload_bench.sh        # UPLOAD_MIB=1024 UPLOAD_BIG_GIB=5
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release --bin strata --example upload_bench
+exec target/release/examples/upload_bench "$PWD/target/release/strata" "${UPLOAD_MIB:-1024}" "${UPLOAD_BIG_GIB:-5}"
