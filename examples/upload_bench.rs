@@ -183,6 +183,7 @@ async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path)
           await upload(file, {
             batch: form.dataset.batch, worker: form.dataset.worker, sha256: form.dataset.sha256,
             headers: { "X-CSRF-Token": form.querySelector("input[name=csrf]").value },
+            parallel: PARALLEL,
             onProgress: (p) => {
               const t = performance.now();
               if (p.phase !== "hashing" && hashed === null) hashed = t;
@@ -194,7 +195,9 @@ async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path)
                                total: (end - t0) / 1000 };
         }).catch((e) => { window.benchDone = { error: String(e) }; });
         return true;"#;
-    c.execute(script, vec![]).await.unwrap();
+    let parallel = std::env::var("UPLOAD_PARALLEL").unwrap_or_else(|_| "4".into());
+    let script = script.replace("PARALLEL", &parallel);
+    c.execute(&script, vec![]).await.unwrap();
     let done = loop {
         let v = c
             .execute("return window.benchDone || null", vec![])

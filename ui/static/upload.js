@@ -7,6 +7,7 @@
 //     worker: "/static/upload-worker.<hash>.js", sha256: "/static/hash-wasm-sha256.<hash>.js",
 //     onProgress: (p) => console.log(p.phase, p.done, p.total, p.rate),
 //     signal,                                             // an AbortSignal to cancel
+//     parallel: 4,                                        // parts in flight at once
 //   });
 //
 // It hashes the file in a Web Worker (hash-wasm's sha256 in WebAssembly, read in slices), asks the
@@ -66,7 +67,7 @@ async function run(file, options, progress, signal) {
     meter.already(total - parts.reduce((n, p) => n + p.size, 0));
     let expired = false;
     const queue = parts.slice();
-    const workers = Array.from({ length: PARALLEL }, async () => {
+    const workers = Array.from({ length: options.parallel || PARALLEL }, async () => {
       while (queue.length && !expired) {
         const part = queue.shift();
         const slice = file.slice(part.pos, part.pos + part.size);
