@@ -145,10 +145,7 @@ fn sha256_of(path: &Path) -> String {
         }
         hash.update(&buf[..n]);
     }
-    hash.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Seconds spent hashing, sending the parts, and in all (with the commit), from the page.
@@ -168,7 +165,10 @@ async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path)
     chromium::fill(&c, "password", PASSWORD).await;
     chromium::click(&c, "form[action=\"/login\"] button").await;
     c.goto(&format!("{}/drive", strata.url)).await.unwrap();
-    if c.find(Locator::Css("form[action=\"/drive\"] button")).await.is_ok() {
+    if c.find(Locator::Css("form[action=\"/drive\"] button"))
+        .await
+        .is_ok()
+    {
         chromium::click(&c, "form[action=\"/drive\"] button").await;
     }
     let input = c.find(Locator::Css("#upload-files")).await.unwrap();
@@ -224,7 +224,10 @@ async fn curl_upload(strata: &Strata, file: &Path) -> f64 {
     let req = json!({"operation": "upload", "transfers": ["basic"],
         "objects": [{"oid": sha256_of(file), "size": size}]});
     let v: Value = reqwest::Client::new()
-        .post(format!("{}/bench/drive.git/info/lfs/objects/batch", strata.url))
+        .post(format!(
+            "{}/bench/drive.git/info/lfs/objects/batch",
+            strata.url
+        ))
         .basic_auth("bench", Some(&token))
         .header("Content-Type", "application/vnd.git-lfs+json")
         .header("Accept", "application/vnd.git-lfs+json")
@@ -283,7 +286,10 @@ async fn main() {
     println!("| to | in-browser sha256 | browser parts | browser total (hash + parts + commit) | curl -T | parts / curl |");
     println!("|---|---|---|---|---|---|");
     for (i, (name, env)) in backends.iter().enumerate() {
-        let env = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
         let strata = Strata::start(&bin, work.path().join(format!("strata-{i}")), env);
         let (mut hash, mut send, mut total, mut curl) = (vec![], vec![], vec![], vec![]);
         let rate = |secs: f64| mib as f64 / secs;

@@ -86,7 +86,8 @@ impl AppState {
                 .action_ttl_secs
                 .clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120),
         );
-        let storage = Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
+        let storage =
+            Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
                 .await?;
         Ok(AppState(Arc::new(App {
             settings: Arc::new(Settings {

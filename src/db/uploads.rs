@@ -65,12 +65,31 @@ impl Db {
     /// Removes the record of an upload; whether it was there (whoever removes it owns it).
     pub async fn take_upload(&self, row: &UploadRow) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
-            "DELETE FROM multipart_uploads WHERE repo_id = $1 AND oid = $2 AND size = $3 AND upload_id = $4",
+            "DELETE FROM multipart_uploads WHERE repo_id = $1 AND oid = $2 AND size = $3 AND nonce = $4",
         )
         .bind(row.repo_id)
         .bind(&row.oid)
         .bind(row.size)
-        .bind(&row.upload_id)
+        .bind(&row.nonce)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// [`Db::take_upload`] for the purge: only while nobody touched it since `before`.
+    pub async fn take_idle_upload(
+        &self,
+        row: &UploadRow,
+        before: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM multipart_uploads WHERE repo_id = $1 AND oid = $2 AND size = $3 AND nonce = $4 AND touched_at < $5",
+        )
+        .bind(row.repo_id)
+        .bind(&row.oid)
+        .bind(row.size)
+        .bind(&row.nonce)
+        .bind(before)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -24,10 +24,13 @@ pub async fn run(
     let db = state.db.clone();
     let tasks = state.tasks.clone();
     // Expired sessions, codes, tokens and old login failures go once an hour.
-    // So do the parts of multipart uploads nobody touched for a while.
+    // So do the parts of multipart uploads nobody touched for a while, and never while the part
+    // URLs handed out for them may still be in use.
     tasks.every("purge", std::time::Duration::from_secs(3600), {
         let (db, storage) = (db.clone(), state.storage.clone());
-        let idle = state.settings.multipart_idle;
+        let urls_live = state.settings.action_ttl
+            + std::time::Duration::from_secs(crate::storage::SIGNATURE_GRACE_SECS as u64);
+        let idle = state.settings.multipart_idle.max(urls_live);
         move || {
             let (db, storage) = (db.clone(), storage.clone());
             async move {

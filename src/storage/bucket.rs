@@ -4,8 +4,8 @@
 //! with the missing ones, completes the upload into a staging key, hashes it, and moves it into
 //! place (see `strata_lfs::storage::CloudStore::complete_multipart` for what that costs).
 
-use strata_lfs::{CloudStore, Oid, PutError};
 use strata_lfs::storage::{BucketPart, BucketUpload};
+use strata_lfs::{CloudStore, Oid, PutError};
 
 use super::multipart::{plan, Part};
 use super::{Backend, Storage};
@@ -38,7 +38,10 @@ impl Storage {
     ) -> Result<Option<(UploadRow, Vec<BucketPart>)>> {
         let db = &self.0.db;
         let scope = dataset.to_string();
-        if let Some(row) = db.touch_upload(dataset, &oid.to_string(), size as i64).await? {
+        if let Some(row) = db
+            .touch_upload(dataset, &oid.to_string(), size as i64)
+            .await?
+        {
             match cloud.list_parts(oid, &scope, &upload_of(&row)).await? {
                 Some(parts) => return Ok(Some((row, parts))),
                 // Aborted in the bucket (a lifecycle rule, an operator): forget it.
@@ -137,17 +140,23 @@ impl Storage {
         oid: &Oid,
         size: u64,
     ) -> Result<()> {
-        if let Some(row) = self.0.db.touch_upload(dataset, &oid.to_string(), size as i64).await? {
-            if self.0.db.take_upload(&row).await? {
-                cloud
-                    .abort_multipart(oid, &dataset.to_string(), &upload_of(&row))
-                    .await?;
-            }
+        if let Some(row) = self
+            .0
+            .db
+            .touch_upload(dataset, &oid.to_string(), size as i64)
+            .await?
+        {
+            // Abort in the bucket first: if that fails, the record stays for a retry or the purge.
+            cloud
+                .abort_multipart(oid, &dataset.to_string(), &upload_of(&row))
+                .await?;
+            self.0.db.take_upload(&row).await?;
         }
         Ok(())
     }
 
-    /// Aborts bucket uploads nobody touched for `idle`; returns how many.
+    /// Aborts bucket uploads nobody touched for `idle`; returns how many. One that fails to abort
+    /// stays recorded for the next round.
     pub(super) async fn bucket_purge(
         &self,
         cloud: &CloudStore,
@@ -159,12 +168,20 @@ impl Storage {
             let Ok(oid) = row.oid.parse::<Oid>() else {
                 continue;
             };
-            if self.0.db.take_upload(&row).await? {
-                cloud
-                    .abort_multipart(&oid, &row.repo_id.to_string(), &upload_of(&row))
-                    .await?;
-                purged += 1;
+            // Only if nobody resumed it meanwhile (a batch touches the record).
+            if !self.0.db.take_idle_upload(&row, before).await? {
+                continue;
             }
+            let upload = upload_of(&row);
+            if let Err(e) = cloud
+                .abort_multipart(&oid, &row.repo_id.to_string(), &upload)
+                .await
+            {
+                tracing::warn!(error = %e, oid = %row.oid, "aborting an idle upload failed");
+                let _ = self.0.db.insert_upload(&row).await;
+                continue;
+            }
+            purged += 1;
         }
         Ok(purged)
     }

@@ -42,14 +42,28 @@ impl Storage {
         matches!(self.0.backend, Backend::Local(_)) || self.bucket().is_some()
     }
 
+    /// The largest object a `multipart-basic` upload may make on this backend, if there is a
+    /// limit below the server's own.
+    pub fn multipart_limit(&self) -> Option<u64> {
+        self.bucket()
+            .and_then(strata_lfs::CloudStore::multipart_limit)
+    }
+
     /// The parts of an upload still to send (all of them for a new upload), and where they go.
-    pub(super) async fn pending_parts(&self, dataset: i64, oid: &Oid, size: u64) -> Result<Pending<'_>> {
+    pub(super) async fn pending_parts(
+        &self,
+        dataset: i64,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<Pending<'_>> {
         match self.bucket() {
             Some(cloud) => {
                 let (upload, parts) = self.bucket_missing(cloud, dataset, oid, size).await?;
                 Ok(Pending::Bucket(cloud, upload, parts))
             }
-            None => Ok(Pending::Local(self.missing_parts(dataset, oid, size).await?)),
+            None => Ok(Pending::Local(
+                self.missing_parts(dataset, oid, size).await?,
+            )),
         }
     }
 
@@ -245,7 +259,11 @@ impl Storage {
 /// Where the parts still missing go: strata's own part URLs, or an upload in the bucket.
 pub(super) enum Pending<'a> {
     Local(Vec<Part>),
-    Bucket(&'a strata_lfs::CloudStore, strata_lfs::storage::BucketUpload, Vec<Part>),
+    Bucket(
+        &'a strata_lfs::CloudStore,
+        strata_lfs::storage::BucketUpload,
+        Vec<Part>,
+    ),
 }
 
 /// A commit with parts missing: 409, naming them.

@@ -19,7 +19,9 @@ const PARTS: usize = 64;
 /// A 1 GiB file with no two 1 MiB blocks alike; returns its sha256.
 fn big_file(path: &std::path::Path) -> String {
     use std::io::Write;
-    let mut block: Vec<u8> = (0..1024 * 1024).map(|i: usize| (i * 7 % 253) as u8).collect();
+    let mut block: Vec<u8> = (0..1024 * 1024)
+        .map(|i: usize| (i * 7 % 253) as u8)
+        .collect();
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut hash = Sha256::new();
     for n in 0..GIB / block.len() {
@@ -179,7 +181,13 @@ async fn browser_upload_to_s3_resumes_after_a_cut_and_a_reload() {
 fn walk(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter_map(|e| e.ok())
-            .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
             .sum()
     })
 }

@@ -229,11 +229,9 @@ async fn expired_part_and_commit_urls_are_refused() {
         .id;
     let data = payload(1000);
     let oid = sha256_hex(&data);
-    let signer = strata::auth::keys::url_signer(
-        &[],
-        &server.dir.path().join("data/keys/url-signing.key"),
-    )
-    .unwrap();
+    let signer =
+        strata::auth::keys::url_signer(&[], &server.dir.path().join("data/keys/url-signing.key"))
+            .unwrap();
     let url = |op: SignedOp, tail: &str, expires: i64| {
         let sig = signer.sign(&Grant {
             op,
@@ -263,7 +261,10 @@ async fn expired_part_and_commit_urls_are_refused() {
     assert!(v["message"].as_str().unwrap().contains("expired"), "{v}");
     // The same URLs, not yet expired, work: the key and the layout above are the real ones.
     let future = strata::db::now() + 600;
-    assert_eq!(put(&url(SignedOp::Part(1), "parts/1", future), data).await, 200);
+    assert_eq!(
+        put(&url(SignedOp::Part(1), "parts/1", future), data).await,
+        200
+    );
     assert_eq!(post(&url(SignedOp::Commit, "commit", future)).await.0, 200);
     assert!(linked(&server, &token, &oid, 1000).await);
 }

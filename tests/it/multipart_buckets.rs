@@ -91,6 +91,13 @@ async fn s3_multipart_resume_hash_and_refusals() {
         "{csp}"
     );
 
+    // Past S3's 5 GiB copy limit, a multipart upload is refused up front, not after the bytes.
+    let huge = 6u64 << 30;
+    let req = json!({"operation": "upload", "transfers": ["multipart-basic"],
+        "objects": [{"oid": sha256_hex(b"huge"), "size": huge}]});
+    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
+    assert_eq!(v["objects"][0]["error"]["code"], 422, "{v}");
+
     // The signature covers the part number and the upload: edits are refused by the bucket.
     assert_eq!(
         put(&href(0).replace("partNumber=1", "partNumber=2"), whole(2)).await,
@@ -181,7 +188,11 @@ async fn s3_multipart_resume_hash_and_refusals() {
     let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
     let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
     let got = client()
-        .get(v["objects"][0]["actions"]["download"]["href"].as_str().unwrap())
+        .get(
+            v["objects"][0]["actions"]["download"]["href"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap()
@@ -279,7 +290,11 @@ async fn azure_multipart_blocks_resume_hash_and_refusals() {
     let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
     let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
     let got = client()
-        .get(v["objects"][0]["actions"]["download"]["href"].as_str().unwrap())
+        .get(
+            v["objects"][0]["actions"]["download"]["href"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap()

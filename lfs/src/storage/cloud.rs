@@ -60,7 +60,12 @@ impl CloudStore {
             store,
             signer,
             prefix: prefix.trim_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            // strata's own calls to the bucket (HEAD, ListParts, completing…) never hang a batch.
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(600))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -214,6 +219,9 @@ impl CloudStore {
             return Ok(false);
         }
         let staging = StorePath::from(self.staging_key(oid, scope, nonce));
+        if !self.pins_content() {
+            return self.hash_and_place(&staging, oid, size).await;
+        }
         let result = self.check_staged(&staging, oid, size).await;
         let result = match result {
             Ok(true) => self
@@ -314,6 +322,38 @@ impl CloudStore {
             return self.check_s3_checksum(presigner, staging, oid, size).await;
         }
         self.hash_staged(staging, oid, size).await
+    }
+
+    /// Hashes a staged object and moves it into place from a key no client can write. The upload
+    /// URL handed out for `staging` stays valid until it expires, so the object is first copied
+    /// to a private key (`….checked`, for which no URL was ever signed) and the staging object is
+    /// deleted; the private copy is hashed and copied to `oid`'s key. Bytes swapped in after the
+    /// hash never reach the object. `Ok(false)` when nothing is staged; the private copy is
+    /// deleted whatever the outcome.
+    pub(super) async fn hash_and_place(
+        &self,
+        staging: &StorePath,
+        oid: &Oid,
+        size: u64,
+    ) -> Result<bool, PutError> {
+        let private = StorePath::from(format!("{staging}.checked"));
+        match self.store.copy(staging, &private).await {
+            Ok(()) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(StoreError::from(e).into()),
+        }
+        let _ = self.store.delete(staging).await;
+        let result = match self.hash_staged(&private, oid, size).await {
+            Ok(true) => self
+                .store
+                .copy(&private, &StorePath::from(self.key(oid)))
+                .await
+                .map(|_| true)
+                .map_err(|e| StoreError::from(e).into()),
+            other => other,
+        };
+        let _ = self.store.delete(&private).await;
+        result
     }
 
     /// Reads a staged object through strata and checks its length and sha256: `Ok(false)` when

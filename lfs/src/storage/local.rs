@@ -169,7 +169,12 @@ impl LocalStore {
     /// Stores `oid` from the files `parts`, concatenated in order (a multipart upload's parts):
     /// read, hashed and written by one blocking task with one buffer, so memory stays flat
     /// whatever the size. Nothing is visible unless the bytes are exactly `size` hashing to `oid`.
-    pub async fn assemble(&self, oid: &Oid, size: u64, parts: Vec<PathBuf>) -> Result<(), PutError> {
+    pub async fn assemble(
+        &self,
+        oid: &Oid,
+        size: u64,
+        parts: Vec<PathBuf>,
+    ) -> Result<(), PutError> {
         let tmp_path = self
             .tmp
             .join(format!("{oid}.{}", uuid::Uuid::new_v4().simple()));

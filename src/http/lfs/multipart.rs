@@ -59,6 +59,31 @@ pub async fn commit(
     query: Result<Query<Signed>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let (oid, size, dataset) = check(&state, SignedOp::Commit, &ns, &repo, &oid, query)?;
+    // Assembling and hashing a large object takes a while: it runs to the end (the link
+    // included) even if the client or a proxy gives up waiting, and a retried commit or a new
+    // batch then finds the object stored.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_state = state.clone();
+    state.tasks.spawn("multipart commit", move |_| async move {
+        let done = finish(&task_state, &format!("{ns}/{repo}"), dataset, oid, size).await;
+        let _ = tx.send(done);
+    });
+    rx.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping: commit again",
+        )
+    })?
+}
+
+/// Completes an upload, checks the object, and links it to the dataset.
+async fn finish(
+    state: &AppState,
+    repo: &str,
+    dataset: i64,
+    oid: strata_lfs::Oid,
+    size: u64,
+) -> ApiResult<StatusCode> {
     match state.storage.complete_multipart(dataset, &oid, size).await {
         Ok(()) => {}
         // A retried commit whose first try linked the object: done. Only a link of this very
@@ -74,7 +99,7 @@ pub async fn commit(
     }
     // As for a whole upload: a dataset deleted since the URL was signed refuses the link.
     state.db.link_object(dataset, &oid, size).await?;
-    tracing::info!(%oid, size, repo = %format!("{ns}/{repo}"), "multipart object stored");
+    tracing::info!(%oid, size, repo, "multipart object stored");
     Ok(StatusCode::OK)
 }
 

@@ -67,6 +67,15 @@ struct ListedPart {
 }
 
 impl CloudStore {
+    /// The largest object a multipart upload may make here: on S3 the checked object is moved
+    /// into place with one `CopyObject`, which copies at most 5 GiB.
+    pub fn multipart_limit(&self) -> Option<u64> {
+        match &self.signer {
+            CloudSigner::S3 { .. } => Some(5 * 1024 * 1024 * 1024),
+            _ => None,
+        }
+    }
+
     /// Whether this store takes `multipart-basic` uploads (S3 and Azure).
     pub fn takes_multipart(&self) -> bool {
         matches!(self.signer, CloudSigner::S3 { .. } | CloudSigner::Azure(_))
@@ -239,24 +248,37 @@ impl CloudStore {
         parts: &[BucketPart],
     ) -> Result<(), PutError> {
         let key = self.staging_key(oid, scope, &upload.nonce);
-        match &self.signer {
-            CloudSigner::Azure(azure) => Self::commit_blocks(azure, &key, parts).await?,
-            _ => self.complete_s3(&key, upload, parts).await?,
-        }
-        let staging = StorePath::from(key);
-        let result = match self.hash_staged(&staging, oid, size).await {
-            Ok(true) => self
-                .store
-                .copy(&staging, &StorePath::from(self.key(oid)))
-                .await
-                .map_err(|e| StoreError::from(e).into()),
+        let staging = StorePath::from(key.clone());
+        let placed = match &self.signer {
+            // The part URLs are SAS URLs of the staging blob, which could write it until they
+            // expire: hash a private copy.
+            CloudSigner::Azure(azure) => {
+                Self::commit_blocks(azure, &key, parts).await?;
+                self.hash_and_place(&staging, oid, size).await
+            }
+            // A completed upload's part URLs write nothing any more: hash it where it is.
+            _ => {
+                self.complete_s3(&key, upload, parts).await?;
+                let placed = match self.hash_staged(&staging, oid, size).await {
+                    Ok(true) => self
+                        .store
+                        .copy(&staging, &StorePath::from(self.key(oid)))
+                        .await
+                        .map(|_| true)
+                        .map_err(|e| StoreError::from(e).into()),
+                    other => other,
+                };
+                let _ = self.store.delete(&staging).await;
+                placed
+            }
+        };
+        match placed {
+            Ok(true) => Ok(()),
             Ok(false) => Err(PutError::Unverified(
                 "the completed upload is not in the bucket".into(),
             )),
             Err(e) => Err(e),
-        };
-        let _ = self.store.delete(&staging).await;
-        result
+        }
     }
 
     async fn complete_s3(
