@@ -174,20 +174,6 @@ async fn browser_upload_to_s3_resumes_after_a_cut_and_a_reload() {
     assert_eq!(cloned(&server).await, oid);
     // Nothing is left in the bucket's staging area.
     let staging = s3.object_path("staging");
-    let left = walk(&staging);
+    let left = crate::multipart_buckets::walk(&staging);
     assert_eq!(left, 0, "staging objects left behind");
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| {
-        d.filter_map(|e| e.ok())
-            .map(|e| {
-                if e.path().is_dir() {
-                    walk(&e.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
-    })
 }

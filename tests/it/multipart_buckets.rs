@@ -37,7 +37,8 @@ fn staged(server: &TestServer) -> usize {
     walk(&dir)
 }
 
-fn walk(dir: &std::path::Path) -> usize {
+/// Files below `dir`, at any depth.
+pub(crate) fn walk(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter_map(|e| e.ok())
             .map(|e| {
