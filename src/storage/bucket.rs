@@ -123,7 +123,7 @@ impl Storage {
         let done = cloud
             .complete_multipart(oid, size, &scope, &upload, &planned)
             .await;
-        if let Err(PutError::Store(_)) = &done {
+        if let Err(PutError::Store(_) | PutError::PartsChanged(_)) = &done {
             // The bucket or the network failed: if the upload is still open, keep it resumable.
             if let Ok(Some(_)) = cloud.list_parts(oid, &scope, &upload).await {
                 let _ = self.0.db.insert_upload(&row).await;

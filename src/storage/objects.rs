@@ -218,6 +218,7 @@ pub fn put_error(e: PutError) -> Error {
             Error::unprocessable(e.to_string())
         }
         PutError::Body(_) => Error::bad_request(e.to_string()),
+        PutError::PartsChanged(_) => Error::conflict(e.to_string()),
         PutError::Store(e) => e.into(),
     }
 }

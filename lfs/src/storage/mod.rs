@@ -52,6 +52,8 @@ pub enum PutError {
     Body(String),
     #[error("the upload could not be verified: {0}")]
     Unverified(String),
+    #[error("{0}: ask the batch API for the parts again")]
+    PartsChanged(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -286,7 +286,7 @@ impl CloudStore {
         key: &str,
         upload: &BucketUpload,
         parts: &[BucketPart],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), PutError> {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for part in parts {
             xml.push_str(&format!("<Part><PartNumber>{}</PartNumber>", part.number));
@@ -306,7 +306,12 @@ impl CloudStore {
             .await?;
         // S3 may answer 200 and report the failure in the body.
         if status != 200 || body.contains("<Error>") {
-            return Err(Self::refused("CompleteMultipartUpload", status, &body));
+            if parts_changed(&body) {
+                return Err(PutError::PartsChanged(
+                    "a part changed while the upload was completed".into(),
+                ));
+            }
+            return Err(Self::refused("CompleteMultipartUpload", status, &body).into());
         }
         Ok(())
     }
@@ -337,9 +342,39 @@ impl CloudStore {
     }
 }
 
+/// Whether S3 refused to complete because of the parts the client sent (one re-sent or replaced
+/// since they were listed, one too small): the client's doing, which a new batch sorts out.
+fn parts_changed(body: &str) -> bool {
+    [
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "NoSuchUpload",
+    ]
+    .iter()
+    .any(|code| body.contains(&format!("<Code>{code}</Code>")))
+}
+
 /// `text` escaped for an XML element's content.
 fn xml_text(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_caused_completion_errors_are_told_apart() {
+        let error = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
+        assert!(parts_changed(&error("InvalidPart")));
+        assert!(parts_changed(&error("EntityTooSmall")));
+        assert!(!parts_changed(&error("InternalError")));
+        assert!(!parts_changed(&error("AccessDenied")));
+        assert!(!parts_changed(
+            "<Error><Code>InvalidPartNumber</Code></Error>"
+        ));
+    }
 }
