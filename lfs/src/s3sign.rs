@@ -100,6 +100,11 @@ impl S3Presigner {
         })
     }
 
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     /// The origin (`scheme://host[:port]`) that presigned URLs point at: what a page's CSP must
     /// allow for a browser to send parts straight to the bucket.
     pub fn origin(&self) -> String {

@@ -42,13 +42,6 @@ impl Storage {
         matches!(self.0.backend, Backend::Local(_)) || self.bucket().is_some()
     }
 
-    /// The largest object a `multipart-basic` upload may make on this backend, if there is a
-    /// limit below the server's own.
-    pub fn multipart_limit(&self) -> Option<u64> {
-        self.bucket()
-            .and_then(strata_lfs::CloudStore::multipart_limit)
-    }
-
     /// The parts of an upload still to send (all of them for a new upload), and where they go.
     pub(super) async fn pending_parts(
         &self,

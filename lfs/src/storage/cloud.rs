@@ -13,6 +13,7 @@ use crate::oid::Oid;
 use crate::s3sign::{Presigned, S3Presigner};
 
 mod blocks;
+mod copy;
 mod multipart;
 
 pub use multipart::{BucketPart, BucketUpload};

@@ -155,13 +155,7 @@ pub async fn batch(
             (Operation::Upload, None) if transfer == "multipart-basic" => {
                 // One answer hands out at most MAX_PART_ACTIONS part URLs: ask again for more.
                 let parts = crate::storage::multipart_plan(size).len();
-                let limit = state.storage.multipart_limit();
-                if let Some(limit) = limit.filter(|l| size > *l) {
-                    out.error = Some(object_error(
-                        422,
-                        format!("this storage takes multipart objects of up to {limit} bytes"),
-                    ));
-                } else if part_actions + parts > MAX_PART_ACTIONS {
+                if part_actions + parts > MAX_PART_ACTIONS {
                     out.error = Some(object_error(
                         413,
                         "this batch asks for too many parts at once: send fewer objects per batch",

@@ -67,15 +67,6 @@ struct ListedPart {
 }
 
 impl CloudStore {
-    /// The largest object a multipart upload may make here: on S3 the checked object is moved
-    /// into place with one `CopyObject`, which copies at most 5 GiB.
-    pub fn multipart_limit(&self) -> Option<u64> {
-        match &self.signer {
-            CloudSigner::S3 { .. } => Some(5 * 1024 * 1024 * 1024),
-            _ => None,
-        }
-    }
-
     /// Whether this store takes `multipart-basic` uploads (S3 and Azure).
     pub fn takes_multipart(&self) -> bool {
         matches!(self.signer, CloudSigner::S3 { .. } | CloudSigner::Azure(_))
@@ -101,22 +92,37 @@ impl CloudStore {
     }
 
     /// One signed request of strata's own to the bucket: the status and the body.
-    async fn s3_call(
+    pub(super) async fn s3_call(
         &self,
         method: Method,
         key: &str,
         params: &[(&str, &str)],
         body: Option<String>,
     ) -> Result<(u16, String), StoreError> {
+        self.s3_call_with(method, key, params, &[], body).await
+    }
+
+    /// [`CloudStore::s3_call`] with headers, which the signature covers.
+    pub(super) async fn s3_call_with(
+        &self,
+        method: Method,
+        key: &str,
+        params: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Result<(u16, String), StoreError> {
         let signed = self.s3()?.presign_query(
             method.as_str(),
             key,
             params,
-            &[],
+            headers,
             60,
             time::OffsetDateTime::now_utc(),
         );
         let mut request = self.http.request(method.clone(), &signed.url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.body(body);
         }
@@ -140,6 +146,19 @@ impl CloudStore {
         StoreError::Presign(format!("the bucket refused {what}: {status} {code}"))
     }
 
+    /// Starts a multipart upload to `key`; its upload id.
+    pub(super) async fn create_upload(&self, key: &str) -> Result<String, StoreError> {
+        let (status, body) = self
+            .s3_call(Method::POST, key, &[("uploads", "")], None)
+            .await?;
+        if status != 200 {
+            return Err(Self::refused("CreateMultipartUpload", status, &body));
+        }
+        let initiated: Initiated = quick_xml::de::from_str(&body)
+            .map_err(|e| StoreError::Presign(format!("CreateMultipartUpload answered {e}")))?;
+        Ok(initiated.upload_id)
+    }
+
     /// Starts a multipart upload of `oid` to a fresh staging key of `scope`.
     pub async fn start_multipart(
         &self,
@@ -155,18 +174,8 @@ impl CloudStore {
             });
         }
         let key = self.staging_key(oid, scope, &nonce);
-        let (status, body) = self
-            .s3_call(Method::POST, &key, &[("uploads", "")], None)
-            .await?;
-        if status != 200 {
-            return Err(Self::refused("CreateMultipartUpload", status, &body));
-        }
-        let initiated: Initiated = quick_xml::de::from_str(&body)
-            .map_err(|e| StoreError::Presign(format!("CreateMultipartUpload answered {e}")))?;
-        Ok(BucketUpload {
-            nonce,
-            upload_id: initiated.upload_id,
-        })
+        let upload_id = self.create_upload(&key).await?;
+        Ok(BucketUpload { nonce, upload_id })
     }
 
     /// A presigned URL for part `n` of `upload` (`UploadPart`, or Azure's Put Block).
@@ -261,11 +270,10 @@ impl CloudStore {
                 self.complete_s3(&key, upload, parts).await?;
                 let placed = match self.hash_staged(&staging, oid, size).await {
                     Ok(true) => self
-                        .store
-                        .copy(&staging, &StorePath::from(self.key(oid)))
+                        .copy_key(&key, &self.key(oid), size)
                         .await
                         .map(|_| true)
-                        .map_err(|e| StoreError::from(e).into()),
+                        .map_err(PutError::from),
                     other => other,
                 };
                 let _ = self.store.delete(&staging).await;
@@ -281,7 +289,7 @@ impl CloudStore {
         }
     }
 
-    async fn complete_s3(
+    pub(super) async fn complete_s3(
         &self,
         key: &str,
         upload: &BucketUpload,
