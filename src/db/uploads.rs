@@ -64,19 +64,10 @@ impl Db {
 
     /// Removes the record of an upload; whether it was there (whoever removes it owns it).
     pub async fn take_upload(&self, row: &UploadRow) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "DELETE FROM multipart_uploads WHERE repo_id = $1 AND oid = $2 AND size = $3 AND nonce = $4",
-        )
-        .bind(row.repo_id)
-        .bind(&row.oid)
-        .bind(row.size)
-        .bind(&row.nonce)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.take_idle_upload(row, i64::MAX).await
     }
 
-    /// [`Db::take_upload`] for the purge: only while nobody touched it since `before`.
+    /// [`Db::take_upload`] for the purge: only if nobody touched it since `before` (unix seconds).
     pub async fn take_idle_upload(
         &self,
         row: &UploadRow,

@@ -45,19 +45,46 @@ pub(crate) async fn post(href: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-pub(crate) async fn linked(server: &TestServer, token: &str, oid: &str, size: usize) -> bool {
-    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
-    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(token), &req).await).await;
-    v["objects"][0]["actions"]["download"].is_object()
-}
-
-#[tokio::test]
-async fn multipart_parts_resume_and_refusals() {
-    let server = TestServer::start().await;
+/// A server on `backend` with alice, her `*` token and her private dataset `alice/big`.
+pub(crate) async fn alice_big(backend: Backend) -> (TestServer, String) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let token = server.user_with("alice", true, "*").await;
     server
         .repo("alice/big", strata::db::Visibility::Private)
         .await;
+    (server, token)
+}
+
+/// Where the batch API says to download `oid` from alice/big; `None` when it is not linked there.
+async fn download_href(server: &TestServer, token: &str, oid: &str, size: usize) -> Option<String> {
+    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
+    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(token), &req).await).await;
+    v["objects"][0]["actions"]["download"]["href"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+pub(crate) async fn linked(server: &TestServer, token: &str, oid: &str, size: usize) -> bool {
+    download_href(server, token, oid, size).await.is_some()
+}
+
+/// The bytes of `oid` read back from alice/big through its download action.
+pub(crate) async fn downloaded(
+    server: &TestServer,
+    token: &str,
+    oid: &str,
+    size: usize,
+) -> Vec<u8> {
+    let href = download_href(server, token, oid, size)
+        .await
+        .expect("the object is linked");
+    let got = client().get(href).send().await.unwrap();
+    got.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn multipart_parts_resume_and_refusals() {
+    let (server, token) = alice_big(Backend::Local).await;
     let data = payload(PART + 1000);
     let oid = sha256_hex(&data);
     let size = data.len();
@@ -272,11 +299,7 @@ async fn expired_part_and_commit_urls_are_refused() {
 /// A client that offers no transfer strata has gets a clear 422 naming the ones it has.
 #[tokio::test]
 async fn unknown_transfers_are_refused_by_name() {
-    let server = TestServer::start().await;
-    let token = server.user_with("alice", true, "*").await;
-    server
-        .repo("alice/big", strata::db::Visibility::Private)
-        .await;
+    let (server, token) = alice_big(Backend::Local).await;
     let req = json!({"operation": "upload", "transfers": ["tus", "ssh"],
         "objects": [{"oid": sha256_hex(b"small"), "size": 5}]});
     let (status, _, v) =
@@ -288,16 +311,13 @@ async fn unknown_transfers_are_refused_by_name() {
 
 #[tokio::test]
 async fn giftless_client_uploads_through_multipart_basic() {
-    giftless_round_trip(&TestServer::start().await).await;
+    giftless_round_trip(Backend::Local).await;
 }
 
 /// giftless-client uploads a three-part object through `multipart-basic`; a second batch has
 /// nothing to do and the bytes read back are the bytes sent.
-pub(crate) async fn giftless_round_trip(server: &TestServer) {
-    let token = server.user_with("alice", true, "*").await;
-    server
-        .repo("alice/big", strata::db::Visibility::Private)
-        .await;
+pub(crate) async fn giftless_round_trip(backend: Backend) {
+    let (server, token) = alice_big(backend).await;
     let data = payload(2 * PART + 12345);
     let file = server.dir.path().join("upload.bin");
     std::fs::write(&file, &data).unwrap();
@@ -327,18 +347,6 @@ print(json.dumps({"done": done, "again": again}))
     assert_eq!(v["again"]["transfer"], "multipart-basic");
     assert!(v["again"]["objects"][0].get("actions").is_none(), "{v}");
     // The bytes read back are the bytes sent.
-    let req = json!({"operation": "download", "objects": [{"oid": sha256_hex(&data), "size": data.len()}]});
-    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
-    let href = v["objects"][0]["actions"]["download"]["href"]
-        .as_str()
-        .unwrap();
-    let got = client()
-        .get(href)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert!(got[..] == data[..]);
+    let got = downloaded(&server, &token, &sha256_hex(&data), data.len()).await;
+    assert!(got == data);
 }

@@ -6,7 +6,7 @@
 //! giftless-client on top.
 
 use crate::common::*;
-use crate::multipart::{batch, linked, payload, post, put, PART};
+use crate::multipart::{alice_big, batch, downloaded, linked, payload, post, put, PART};
 use serde_json::{json, Value};
 
 fn parts_of(v: &Value) -> Vec<Value> {
@@ -54,11 +54,7 @@ pub(crate) fn walk(dir: &std::path::Path) -> usize {
 
 #[tokio::test]
 async fn s3_multipart_resume_hash_and_refusals() {
-    let server = TestServer::start_with(Backend::S3, |_| {}).await;
-    let token = server.user_with("alice", true, "*").await;
-    server
-        .repo("alice/big", strata::db::Visibility::Private)
-        .await;
+    let (server, token) = alice_big(Backend::S3).await;
     let data = payload(PART + 1000);
     let oid = sha256_hex(&data);
     let size = data.len();
@@ -179,21 +175,7 @@ async fn s3_multipart_resume_hash_and_refusals() {
     assert!(linked(&server, &token, &oid, size).await);
     assert_eq!(post(&commit).await.0, 200, "a retried commit succeeds");
     assert_eq!(staged(&server), 0);
-    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
-    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
-    let got = client()
-        .get(
-            v["objects"][0]["actions"]["download"]["href"]
-                .as_str()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert!(got[..] == data[..]);
+    assert!(downloaded(&server, &token, &oid, size).await == data);
     let v = batch(&server, &token, &oid, size, json!(["multipart-basic"])).await;
     assert!(v["objects"][0].get("actions").is_none(), "{v}");
 
@@ -209,17 +191,12 @@ async fn s3_multipart_resume_hash_and_refusals() {
 
 #[tokio::test]
 async fn giftless_client_uploads_to_s3_through_multipart_basic() {
-    let server = TestServer::start_with(Backend::S3, |_| {}).await;
-    crate::multipart::giftless_round_trip(&server).await;
+    crate::multipart::giftless_round_trip(Backend::S3).await;
 }
 
 #[tokio::test]
 async fn azure_multipart_blocks_resume_hash_and_refusals() {
-    let server = TestServer::start_with(Backend::Azure, |_| {}).await;
-    let token = server.user_with("alice", true, "*").await;
-    server
-        .repo("alice/big", strata::db::Visibility::Private)
-        .await;
+    let (server, token) = alice_big(Backend::Azure).await;
     let data = payload(PART + 1000);
     let oid = sha256_hex(&data);
     let size = data.len();
@@ -281,27 +258,12 @@ async fn azure_multipart_blocks_resume_hash_and_refusals() {
     assert_eq!(status, 200, "{v}");
     assert!(linked(&server, &token, &oid, size).await);
     assert_eq!(post(&commit).await.0, 200, "a retried commit succeeds");
-    let req = json!({"operation": "download", "objects": [{"oid": oid, "size": size}]});
-    let (_, _, v) = body(lfs_post(&server.batch_url("alice/big"), Some(&token), &req).await).await;
-    let got = client()
-        .get(
-            v["objects"][0]["actions"]["download"]["href"]
-                .as_str()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert!(got[..] == data[..]);
+    assert!(downloaded(&server, &token, &oid, size).await == data);
 }
 
 #[tokio::test]
 async fn giftless_client_uploads_to_azure_through_multipart_basic() {
-    let server = TestServer::start_with(Backend::Azure, |_| {}).await;
-    crate::multipart::giftless_round_trip(&server).await;
+    crate::multipart::giftless_round_trip(Backend::Azure).await;
 }
 
 /// Past `CopyObject`'s limit, a checked object is moved into place with `UploadPartCopy` ranges

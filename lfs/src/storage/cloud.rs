@@ -220,23 +220,37 @@ impl CloudStore {
             return Ok(false);
         }
         let staging = StorePath::from(self.staging_key(oid, scope, nonce));
-        if !self.pins_content() {
-            return self.hash_and_place(&staging, oid, size).await;
+        match &self.signer {
+            CloudSigner::S3 {
+                presigner,
+                pin_checksums: true,
+            } => {
+                let checked = self.check_s3_checksum(presigner, &staging, oid, size).await;
+                self.place(&staging, oid, size, checked).await
+            }
+            _ => self.hash_and_place(&staging, oid, size).await,
         }
-        let result = self.check_staged(&staging, oid, size).await;
-        let result = match result {
+    }
+
+    /// Once `checked` says the object at `from` is exactly `size` bytes hashing to `oid`
+    /// (`Ok(true)`), copies it to `oid`'s key; `from` is deleted whatever the outcome.
+    pub(super) async fn place(
+        &self,
+        from: &StorePath,
+        oid: &Oid,
+        size: u64,
+        checked: Result<bool, PutError>,
+    ) -> Result<bool, PutError> {
+        let placed = match checked {
             Ok(true) => self
-                .store
-                .copy(&staging, &StorePath::from(self.key(oid)))
+                .copy_key(from.as_ref(), &self.key(oid), size)
                 .await
-                .map(|_| true)
-                .map_err(|e| StoreError::from(e).into()),
+                .map(|()| true)
+                .map_err(PutError::from),
             other => other,
         };
-        if !matches!(result, Ok(false)) {
-            let _ = self.store.delete(&staging).await;
-        }
-        result
+        let _ = self.store.delete(from).await;
+        placed
     }
 
     /// Asks S3 for the object's size and the sha256 it checked on upload (`x-amz-checksum-mode`),
@@ -309,22 +323,6 @@ impl CloudStore {
         }
     }
 
-    async fn check_staged(
-        &self,
-        staging: &StorePath,
-        oid: &Oid,
-        size: u64,
-    ) -> Result<bool, PutError> {
-        if let CloudSigner::S3 {
-            presigner,
-            pin_checksums: true,
-        } = &self.signer
-        {
-            return self.check_s3_checksum(presigner, staging, oid, size).await;
-        }
-        self.hash_staged(staging, oid, size).await
-    }
-
     /// Hashes a staged object and moves it into place from a key no client can write. The upload
     /// URL handed out for `staging` stays valid until it expires, so the object is first copied
     /// to a private key (`….checked`, for which no URL was ever signed) and the staging object is
@@ -338,23 +336,17 @@ impl CloudStore {
         size: u64,
     ) -> Result<bool, PutError> {
         let private = StorePath::from(format!("{staging}.checked"));
-        match self.store.copy(staging, &private).await {
+        match self
+            .copy_key(staging.as_ref(), private.as_ref(), size)
+            .await
+        {
             Ok(()) => {}
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(StoreError::from(e).into()),
+            Err(StoreError::ObjectStore(object_store::Error::NotFound { .. })) => return Ok(false),
+            Err(e) => return Err(e.into()),
         }
         let _ = self.store.delete(staging).await;
-        let result = match self.hash_staged(&private, oid, size).await {
-            Ok(true) => self
-                .store
-                .copy(&private, &StorePath::from(self.key(oid)))
-                .await
-                .map(|_| true)
-                .map_err(|e| StoreError::from(e).into()),
-            other => other,
-        };
-        let _ = self.store.delete(&private).await;
-        result
+        let checked = self.hash_staged(&private, oid, size).await;
+        self.place(&private, oid, size, checked).await
     }
 
     /// Reads a staged object through strata and checks its length and sha256: `Ok(false)` when

@@ -15,7 +15,6 @@
 use std::time::Duration;
 
 use object_store::path::Path as StorePath;
-use object_store::ObjectStoreExt;
 use reqwest::Method;
 use serde::Deserialize;
 
@@ -268,16 +267,8 @@ impl CloudStore {
             // A completed upload's part URLs write nothing any more: hash it where it is.
             _ => {
                 self.complete_s3(&key, upload, parts).await?;
-                let placed = match self.hash_staged(&staging, oid, size).await {
-                    Ok(true) => self
-                        .copy_key(&key, &self.key(oid), size)
-                        .await
-                        .map(|_| true)
-                        .map_err(PutError::from),
-                    other => other,
-                };
-                let _ = self.store.delete(&staging).await;
-                placed
+                let checked = self.hash_staged(&staging, oid, size).await;
+                self.place(&staging, oid, size, checked).await
             }
         };
         match placed {
