@@ -27,6 +27,8 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// Who may create an account in the browser.
     pub signup: Signup,
+    /// Whether the login page takes usernames and passwords (off: identity providers only).
+    pub password_login: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long a client may take to send its headers, and to send each part of a body.
@@ -60,6 +62,13 @@ pub enum Signup {
     Invite,
     /// Nobody: administrators create accounts with `strata admin create-user`.
     Admin,
+}
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// Settings shared by `serve` and `admin`.
@@ -184,6 +193,16 @@ pub struct Config {
     /// Who may sign up in the browser.
     #[arg(long, env = "STRATA_SIGNUP", value_enum, default_value = "admin")]
     pub signup: Signup,
+
+    /// External identity providers people sign in through (OpenID Connect, GitHub) and their
+    /// role mapping: a TOML file, read again when it changes (see the README).
+    #[arg(long, env = "STRATA_OIDC_CONFIG")]
+    pub oidc_config: Option<PathBuf>,
+
+    /// Whether people may sign in and sign up with a username and password. `off` leaves the
+    /// identity providers as the only way in for browsers; tokens and OAuth clients still work.
+    #[arg(long, env = "STRATA_PASSWORD_LOGIN", value_enum, default_value = "on")]
+    pub password_login: Switch,
 
     /// How long a browser session lasts, in hours.
     #[arg(long, env = "STRATA_SESSION_TTL_HOURS", default_value_t = 168)]

@@ -37,6 +37,8 @@ pub struct App {
     pub tasks: crate::tasks::Tasks,
     /// Requests to share links, per client address.
     pub link_requests: crate::limits::Limiter,
+    /// External identity providers (`--oidc-config`).
+    pub sso: crate::auth::sso::Providers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("storage: {0}")]
     Storage(#[from] StorageConfigError),
+    #[error("identity providers: {0}")]
+    Sso(String),
     #[error("data directory {0}: {1}")]
     DataDir(String, std::io::Error),
 }
@@ -89,6 +93,13 @@ impl AppState {
         let storage =
             Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
                 .await?;
+        let sso = crate::auth::sso::Providers::load(config.oidc_config.as_deref())
+            .map_err(StartError::Sso)?;
+        if config.password_login == crate::config::Switch::Off && sso.is_empty() {
+            return Err(StartError::Sso(
+                "--password-login off needs at least one provider in --oidc-config: nobody could sign in in a browser".into(),
+            ));
+        }
         Ok(AppState(Arc::new(App {
             settings: Arc::new(Settings {
                 public_url,
@@ -101,6 +112,7 @@ impl AppState {
                 database_url,
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
+                password_login: config.password_login == crate::config::Switch::On,
                 trusted_proxies: config.trusted_proxies.clone(),
                 header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
                 body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
@@ -115,6 +127,7 @@ impl AppState {
             ),
             tasks: crate::tasks::Tasks::default(),
             link_requests: crate::limits::Limiter::new(300, 60),
+            sso,
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {

@@ -10,6 +10,7 @@ pub mod pat;
 pub mod scope;
 pub mod secrets;
 pub mod session;
+pub mod sso;
 
 use crate::db::Db;
 use crate::db::User;

@@ -11,6 +11,7 @@ macro_rules! sql {
 }
 
 mod accounts;
+mod identities;
 mod locks;
 mod oauth;
 mod objects;
@@ -22,6 +23,7 @@ mod uploads;
 mod users;
 
 pub use accounts::{AuditEntry, SessionRow};
+pub use identities::{Identity, PendingLogin};
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use oauth::{CodeRow, OauthClient, RefreshRow};
 pub use objects::LinkError;

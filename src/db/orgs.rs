@@ -90,6 +90,21 @@ impl Db {
         .await
     }
 
+    /// A user's organisations and teams as `org` and `org/team`, sorted (the `groups` claim).
+    pub async fn groups_of(&self, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        let mut groups = self.orgs_of(user_id).await?;
+        let teams: Vec<(String, String)> = sqlx::query_as(
+            "SELECT o.name, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id
+             JOIN orgs o ON o.id = t.org_id WHERE tm.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        groups.extend(teams.into_iter().map(|(o, t)| format!("{o}/{t}")));
+        groups.sort();
+        Ok(groups)
+    }
+
     pub async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
@@ -171,15 +186,16 @@ impl Db {
         .await
     }
 
-    pub async fn add_team_member(&self, team_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    /// Adds a team member; whether they were not one before.
+    pub async fn add_team_member(&self, team_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
             "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT (team_id, user_id) DO NOTHING",
         )
         .bind(team_id)
         .bind(user_id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn remove_team_member(

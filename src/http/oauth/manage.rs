@@ -176,6 +176,9 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     if scopes.has_oidc("email") {
         info["email"] = json!(user.email);
     }
+    if scopes.has_oidc("groups") {
+        info["groups"] = json!(state.db.groups_of(user.id).await?);
+    }
     Ok(Json(info).into_response())
 }
 

@@ -44,6 +44,9 @@ struct IdClaims<'a> {
     preferred_username: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    /// With the `groups` scope: the user's organisations and teams (`org`, `org/team`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
 }
 
 fn invalid_grant(description: &str) -> Response {
@@ -308,6 +311,11 @@ async fn issue(
     });
     if scopes.has_oidc("openid") {
         let (nonce, auth_time) = id_token.unwrap_or((None, claims.iat));
+        let groups = if scopes.has_oidc("groups") {
+            Some(state.db.groups_of(user.id).await?)
+        } else {
+            None
+        };
         let id = IdClaims {
             iss: state.jwt.issuer(),
             sub: user.username.clone(),
@@ -318,6 +326,7 @@ async fn issue(
             nonce,
             preferred_username: &user.username,
             email: user.email.as_deref().filter(|_| scopes.has_oidc("email")),
+            groups,
         };
         body["id_token"] = json!(state.jwt.sign(&id).map_err(ApiError::internal)?);
     }

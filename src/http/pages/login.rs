@@ -26,7 +26,7 @@ const MAX_FAILURES_PER_USER: i64 = 5;
 const MAX_FAILURES_PER_IP: i64 = 50;
 
 /// Where to go after logging in: only paths on this server (no `//host` or scheme tricks).
-fn safe_next(next: &str) -> Option<&str> {
+pub(super) fn safe_next(next: &str) -> Option<&str> {
     let ok = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
@@ -41,15 +41,26 @@ struct LoginPage<'a> {
     form_token: &'a str,
     username: &'a str,
     next: &'a str,
+    /// `(id, name)` of the identity providers.
+    providers: Vec<(String, String)>,
+    password_login: bool,
+    signup: bool,
 }
 
 fn login_page(
+    state: &AppState,
     status: StatusCode,
     chrome: Chrome,
     token: &str,
     username: &str,
     next: &str,
 ) -> Response {
+    let providers = state
+        .sso
+        .list()
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
     render(
         status,
         &LoginPage {
@@ -57,6 +68,9 @@ fn login_page(
             form_token: token,
             username,
             next,
+            providers,
+            password_login: state.settings.password_login,
+            signup: state.settings.signup != Signup::Admin,
         },
     )
 }
@@ -76,7 +90,7 @@ pub async fn form(
     let (token, cookie) = form_token(&state);
     let chrome = Chrome::new("Log in", None, "login");
     with_cookie(
-        login_page(StatusCode::OK, chrome, &token, "", next),
+        login_page(&state, StatusCode::OK, chrome, &token, "", next),
         &cookie,
     )
 }
@@ -102,10 +116,16 @@ pub async fn submit(
         let chrome = Chrome::new("Log in", None, "login").error(message);
         let next = safe_next(&form.next).unwrap_or("");
         with_cookie(
-            login_page(status, chrome, &token, &form.username, next),
+            login_page(&state, status, chrome, &token, &form.username, next),
             &cookie,
         )
     };
+    if !state.settings.password_login {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is turned off on this server: use a sign-in provider.",
+        ));
+    }
     if !form_token_ok(&headers, &form.csrf) {
         return Ok(again(
             StatusCode::FORBIDDEN,
@@ -228,17 +248,27 @@ fn signup_page(
     )
 }
 
-fn closed() -> Response {
+fn closed(state: &AppState) -> Response {
+    let message = if state.settings.password_login {
+        "Sign-up is closed on this server: ask an administrator for an account."
+    } else {
+        "Accounts on this server come from its sign-in providers: sign in with one on the login page."
+    };
     error_page(
         StatusCode::FORBIDDEN,
         Chrome::new("Sign up", None, "signup"),
-        "Sign-up is closed on this server: ask an administrator for an account.",
+        message,
     )
 }
 
+/// Whether the sign-up form is closed: `--signup admin`, or passwords turned off.
+fn signup_closed(state: &AppState) -> bool {
+    state.settings.signup == Signup::Admin || !state.settings.password_login
+}
+
 pub async fn signup_form(State(state): State<AppState>) -> Response {
-    if state.settings.signup == Signup::Admin {
-        return closed();
+    if signup_closed(&state) {
+        return closed(&state);
     }
     let (token, cookie) = form_token(&state);
     let chrome = Chrome::new("Sign up", None, "signup");
@@ -265,8 +295,8 @@ pub async fn signup(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if state.settings.signup == Signup::Admin {
-        return Ok(closed());
+    if signup_closed(&state) {
+        return Ok(closed(&state));
     }
     let form: SignupForm = read_form(body).await?;
     let (token, cookie) = form_token(&state);

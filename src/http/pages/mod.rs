@@ -16,6 +16,7 @@ mod orgs;
 mod revisions;
 mod settings;
 mod shared;
+mod sso;
 mod tags;
 
 use askama::Template;
@@ -38,7 +39,11 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/signup", get(login::signup_form).post(login::signup))
+        .route("/login/sso/{provider}", get(sso::start))
+        .route("/login/sso/{provider}/callback", get(sso::callback))
         .route("/settings", get(settings::show))
+        .route("/settings/identities/unlink", post(sso::unlink))
+        .route("/settings/identities/{provider}", post(sso::link))
         .route("/settings/password", post(settings::password))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/revoke", post(settings::revoke_token))

@@ -41,6 +41,18 @@ struct SettingsPage {
     new_token: Option<(String, String)>,
     /// `(client id, secret)` of an application registered just now.
     new_app: Option<(String, Option<String>)>,
+    /// Provider accounts linked to this one, and `(id, name)` of the providers it may link.
+    identities: Vec<IdentityRow>,
+    linkable: Vec<(String, String)>,
+    password_login: bool,
+}
+
+struct IdentityRow {
+    provider: String,
+    login: String,
+    last_login: String,
+    issuer: String,
+    subject: String,
 }
 
 struct TokenRow {
@@ -102,6 +114,29 @@ async fn settings_page(
             redirect_uris: c.redirect_uris().map(str::to_owned).collect(),
         })
         .collect();
+    let linked = state.db.identities_of(s.user.id).await?;
+    let providers = state.sso.list();
+    let name_of = |id: &str| {
+        providers
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| id.to_owned(), |p| p.name.clone())
+    };
+    let identities = linked
+        .iter()
+        .map(|i| IdentityRow {
+            provider: name_of(&i.provider),
+            login: i.login.clone(),
+            last_login: rfc3339(i.last_login_at),
+            issuer: i.issuer.clone(),
+            subject: i.subject.clone(),
+        })
+        .collect();
+    let linkable = providers
+        .iter()
+        .filter(|p| !linked.iter().any(|i| i.issuer == p.issuer_key()))
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
     let mut chrome = Chrome::new("Settings", Some(s), "settings");
     let (mut new_token, mut new_app) = (None, None);
     match shown {
@@ -121,6 +156,9 @@ async fn settings_page(
             apps,
             new_token,
             new_app,
+            identities,
+            linkable,
+            password_login: state.settings.password_login,
         },
     ))
 }

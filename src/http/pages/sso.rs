@@ -1,0 +1,300 @@
+//! Sign-in through an external identity provider (`crate::auth::sso`): the start, the callback,
+//! and linking or unlinking a provider's account from the settings page.
+//!
+//! The start records the sign-in (state hash, nonce, PKCE verifier, where to go after) for ten
+//! minutes and binds it to this browser with a `SameSite=Lax` cookie holding the state. The
+//! callback needs the cookie and the query's `state` to agree and takes the record, so a state
+//! works once, in the browser that started it.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{error_page, read_form, see_other, with_cookie, Chrome};
+use crate::auth::session;
+use crate::db::{now, PendingLogin};
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const COOKIE: &str = "strata_sso";
+/// How long a started sign-in may take.
+const TTL_SECS: i64 = 600;
+
+fn redirect_uri(state: &AppState, provider: &str) -> String {
+    format!(
+        "{}/login/sso/{provider}/callback",
+        state.settings.public_url
+    )
+}
+
+fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.settings.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{COOKIE}={value}; Path=/login/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+/// A page that says why a sign-in failed, with a way back to the login page.
+fn failed(status: StatusCode, message: &str) -> Response {
+    error_page(
+        status,
+        Chrome::new("Sign-in failed", None, "login"),
+        message,
+    )
+}
+
+fn from_error(e: crate::error::Error) -> Response {
+    let e = ApiError::from(e);
+    failed(e.status, &e.message)
+}
+
+#[derive(Deserialize, Default)]
+pub struct StartQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// `GET /login/sso/{provider}`: off to the provider.
+pub async fn start(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q: StartQuery = serde_urlencoded::from_str(&query.unwrap_or_default()).unwrap_or_default();
+    let next = super::login::safe_next(&q.next).unwrap_or("").to_owned();
+    begin(&state, &provider, next, None).await
+}
+
+async fn begin(
+    state: &AppState,
+    provider: &str,
+    next: String,
+    link_user_id: Option<i64>,
+) -> ApiResult<Response> {
+    let Some(p) = state.sso.get(provider) else {
+        return Ok(failed(
+            StatusCode::NOT_FOUND,
+            "There is no such sign-in provider.",
+        ));
+    };
+    let begun = match state
+        .sso
+        .client
+        .begin(&p, &redirect_uri(state, &p.id))
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return Ok(from_error(e)),
+    };
+    let pending = PendingLogin {
+        provider: p.id.clone(),
+        nonce: begun.nonce,
+        verifier: begun.verifier,
+        next,
+        link_user_id,
+        expires_at: now() + TTL_SECS,
+    };
+    let hash = crate::auth::secrets::stored(&begun.state);
+    state.db.start_sso_login(&hash, &pending).await?;
+    Ok(see_other(
+        &begun.url,
+        &[cookie(state, &begun.state, TTL_SECS)],
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /login/sso/{provider}/callback`: back from the provider.
+pub async fn callback(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let clear = cookie(&state, "", 0);
+    let response = finish(&state, &provider, &headers, query.as_deref().unwrap_or("")).await?;
+    Ok(with_cookie(response, &clear))
+}
+
+async fn finish(
+    state: &AppState,
+    provider: &str,
+    headers: &HeaderMap,
+    query: &str,
+) -> ApiResult<Response> {
+    let Ok(q) = serde_urlencoded::from_str::<Callback>(query) else {
+        return Ok(failed(StatusCode::BAD_REQUEST, "Malformed sign-in answer."));
+    };
+    let Some(p) = state.sso.get(provider) else {
+        return Ok(failed(
+            StatusCode::NOT_FOUND,
+            "There is no such sign-in provider.",
+        ));
+    };
+    let Some(sent) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(failed(
+            StatusCode::BAD_REQUEST,
+            "The sign-in answer has no state.",
+        ));
+    };
+    // The record goes whatever happens next: a state is good for one answer.
+    let pending = state
+        .db
+        .take_sso_login(&crate::auth::secrets::stored(sent))
+        .await?;
+    let ours = crate::http::extract::cookie(headers, COOKIE);
+    let again = "Start again from the login page.";
+    if !ours.is_some_and(|c| session::same_secret(&c, sent)) {
+        return Ok(failed(
+            StatusCode::BAD_REQUEST,
+            &format!("This sign-in was not started in this browser. {again}"),
+        ));
+    }
+    let Some(pending) = pending.filter(|l| l.provider == p.id && l.expires_at >= now()) else {
+        return Ok(failed(
+            StatusCode::BAD_REQUEST,
+            &format!("This sign-in was used already or has expired. {again}"),
+        ));
+    };
+    if let Some(error) = &q.error {
+        let detail = q.error_description.as_deref().unwrap_or("");
+        return Ok(failed(
+            StatusCode::FORBIDDEN,
+            &format!("{} did not sign you in ({error}) {detail}", p.name),
+        ));
+    }
+    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Ok(failed(
+            StatusCode::BAD_REQUEST,
+            "The sign-in answer has no code.",
+        ));
+    };
+    let current = crate::http::extract::session(state, headers).await?;
+    if let Some(uid) = pending.link_user_id {
+        // Linking is for the account that asked, still signed in here.
+        if current.as_ref().map(|(_, s)| s.user.id) != Some(uid) {
+            return Ok(failed(
+                StatusCode::FORBIDDEN,
+                "Sign in to the account you want to link first.",
+            ));
+        }
+    }
+    let redirect = redirect_uri(state, &p.id);
+    let claims = match state
+        .sso
+        .client
+        .finish(&p, &redirect, code, &pending.nonce, &pending.verifier)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return Ok(from_error(e)),
+    };
+    let done = match crate::auth::sso::sign_in(state, &p, &claims, pending.link_user_id).await {
+        Ok(d) => d,
+        Err(e) => return Ok(from_error(e)),
+    };
+    if done.linked {
+        return Ok(see_other("/settings#sign-in", &[]));
+    }
+    // A new session id at every sign-in, as with passwords.
+    if let Some((old, _)) = current {
+        state.db.delete_session(&old).await?;
+    }
+    let session_cookie = session::start(&state.db, &state.settings, done.user.id).await?;
+    let next = super::login::safe_next(&pending.next).unwrap_or("/settings");
+    Ok(see_other(next, &[session_cookie]))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    subject: String,
+}
+
+async fn signed_in_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Result<(crate::db::SessionRow, CsrfForm), Response>> {
+    let Some((_, s)) = crate::http::extract::session(state, headers).await? else {
+        return Ok(Err(see_other("/login?next=/settings", &[])));
+    };
+    let form: CsrfForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    Ok(Ok((s, form)))
+}
+
+/// `POST /settings/identities/{provider}`: link a provider's account to the signed-in one.
+pub async fn link(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, _) = match signed_in_form(&state, &headers, body).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
+    begin(&state, &provider, "/settings".into(), Some(s.user.id)).await
+}
+
+/// `POST /settings/identities/unlink`: forget a linked account, if another way in remains.
+pub async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (s, form) = match signed_in_form(&state, &headers, body).await? {
+        Ok(parts) => parts,
+        Err(redirect) => return Ok(redirect),
+    };
+    let linked = state.db.identities_of(s.user.id).await?;
+    let has_password = state.settings.password_login
+        && state
+            .db
+            .user_with_password(&s.user.username)
+            .await?
+            .and_then(|(_, h)| h)
+            .is_some();
+    if linked.len() <= 1 && !has_password {
+        return Err(ApiError::unprocessable(
+            "this is your only way to sign in: set a password or link another account first",
+        ));
+    }
+    if !state
+        .db
+        .unlink_identity(s.user.id, &form.issuer, &form.subject)
+        .await?
+    {
+        return Err(ApiError::not_found("no such linked account"));
+    }
+    let ip = crate::http::ctx::current().ip;
+    let who = s.user.username.as_str();
+    state
+        .db
+        .audit(
+            "sso.unlink",
+            Some(who),
+            Some(who),
+            Some(&ip),
+            &serde_json::json!({"issuer": form.issuer, "subject": form.subject}),
+        )
+        .await?;
+    Ok(see_other("/settings#sign-in", &[]))
+}
