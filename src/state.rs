@@ -57,6 +57,13 @@ pub enum StartError {
 
 impl AppState {
     pub async fn build(config: &Config) -> Result<AppState, StartError> {
+        let sso = crate::auth::sso::Providers::load(config.oidc_config.as_deref())
+            .map_err(StartError::Sso)?;
+        if config.password_login == crate::config::Switch::Off && sso.is_empty() {
+            return Err(StartError::Sso(
+                "--password-login off needs at least one provider in --oidc-config: nobody could sign in in a browser".into(),
+            ));
+        }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let public_url = config.public_url();
@@ -93,13 +100,6 @@ impl AppState {
         let storage =
             Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
                 .await?;
-        let sso = crate::auth::sso::Providers::load(config.oidc_config.as_deref())
-            .map_err(StartError::Sso)?;
-        if config.password_login == crate::config::Switch::Off && sso.is_empty() {
-            return Err(StartError::Sso(
-                "--password-login off needs at least one provider in --oidc-config: nobody could sign in in a browser".into(),
-            ));
-        }
         Ok(AppState(Arc::new(App {
             settings: Arc::new(Settings {
                 public_url,

@@ -27,3 +27,4 @@ mod share_links;
 mod sharing;
 mod sharing_browser;
 mod sql;
+mod sso;

@@ -179,7 +179,7 @@ pub fn parse(text: &str) -> Result<Vec<Provider>, String> {
 }
 
 struct Loaded {
-    modified: Option<SystemTime>,
+    modified: Option<(SystemTime, u64)>,
     providers: Arc<Vec<Arc<Provider>>>,
 }
 
@@ -190,8 +190,10 @@ pub struct Providers {
     pub client: Client,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// When the file last changed, and its length (two writes in one clock tick differ in length).
+fn modified(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 impl Providers {

@@ -8,6 +8,7 @@
 pub mod azure;
 pub mod chromium;
 pub mod forms;
+pub mod idp;
 pub use forms::*;
 pub mod s3;
 
