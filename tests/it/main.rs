@@ -28,3 +28,4 @@ mod sharing;
 mod sharing_browser;
 mod sql;
 mod sso;
+mod sso_browser;

@@ -178,7 +178,15 @@ pub async fn show(
         scopes: checked.scope.split_whitespace().collect(),
         extra,
     };
-    Ok(pages::render(StatusCode::OK, &consent))
+    let mut response = pages::render(StatusCode::OK, &consent);
+    // The consent form's answer redirects to the client: the page's `form-action` must allow
+    // that origin, or browsers stop the redirect.
+    if let Some(policy) = pages::csp_with_form_target(&checked.redirect_uri) {
+        response
+            .headers_mut()
+            .insert("content-security-policy", policy);
+    }
+    Ok(response)
 }
 
 /// `POST /oauth/authorize`: the user's answer.

@@ -157,6 +157,21 @@ pub(crate) fn csp(part_origin: Option<&str>) -> String {
     )
 }
 
+/// [`csp`] for a form whose answer redirects to `target` (the OAuth consent page): its origin,
+/// or its scheme for a native app's `com.example.app:/callback`, joins `form-action`.
+pub(crate) fn csp_with_form_target(target: &str) -> Option<HeaderValue> {
+    let url = url::Url::parse(target).ok()?;
+    let source = match url.origin() {
+        url::Origin::Tuple(..) => url.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    let policy = csp(None).replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {source}"),
+    );
+    HeaderValue::from_str(&policy).ok()
+}
+
 /// [`csp`] of a server whose uploads go to strata only; the HTTP layer puts the configured
 /// bucket's in its place (`crate::http::ctx::layer`).
 pub(crate) static CSP: std::sync::LazyLock<HeaderValue> =
