@@ -205,13 +205,16 @@ async fn refused(r: reqwest::Response, status: u16, says: &str) {
     assert!(html.contains("request <span class=\"mono\">"), "{html}");
 }
 
+/// A way to make a bad id token for a started sign-in.
+type Forge<'a> = Box<dyn Fn(&Started) -> String + 'a>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_misaddressed_id_tokens_are_refused() {
     let idp = Idp::start().await;
     let (rp, _, _dir) = relying_party(&idp, RULES, Signup::Admin).await;
     let url = rp.url.as_str();
     let forger = idp::keys(&idp.url);
-    let cases: Vec<(&str, Box<dyn Fn(&Started) -> String>)> = vec![
+    let cases: Vec<(&str, Forge)> = vec![
         (
             "signed by a key the provider never published",
             Box::new(|s| {
@@ -517,7 +520,7 @@ async fn the_mapping_applies_at_every_sign_in() {
 
     // The mapping changes on disk: the next sign-in follows it, without a restart.
     let changed = RULES.replace("role = \"analyst\"", "role = \"viewer\"");
-    std::fs::write(&file, config(&idp, file.parent().unwrap(), &changed)).unwrap();
+    std::fs::write(&file, config(idp, file.parent().unwrap(), &changed)).unwrap();
     let r = sign_in(url, idp, carol_claims(json!([]))).await;
     assert_eq!(r.status(), 303);
     assert_eq!(role(&rp, "carol").await, "viewer");
