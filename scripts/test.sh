@@ -48,6 +48,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo deny: licences, bans (duplicates are reported), sources"
+# cargo deny reads the metadata of every platform's dependencies: fetch them all first.
+cargo fetch --locked >/dev/null
 PATH="$tools/venv/bin:$PATH" cargo deny --offline check --hide-inclusion-graph licenses bans sources
 # Advisories need RustSec's database, a git repository on GitHub. Where it can be fetched (or a
 # copy is already in ~/.cargo/advisory-dbs), it is checked; where it cannot, this says so.
