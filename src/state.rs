@@ -39,6 +39,8 @@ pub struct App {
     pub link_requests: crate::limits::Limiter,
     /// External identity providers (`--oidc-config`).
     pub sso: crate::auth::sso::Providers,
+    /// Sign-ins started through them, per client address (each is a row until it expires).
+    pub sso_starts: crate::limits::Limiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +130,7 @@ impl AppState {
             tasks: crate::tasks::Tasks::default(),
             link_requests: crate::limits::Limiter::new(300, 60),
             sso,
+            sso_starts: crate::limits::Limiter::new(60, 60),
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {

@@ -390,6 +390,12 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    let r = client()
+        .get(format!("{url}/login/sso/..%2F..%2Fetc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 
     // The provider rotates its key: the new one is fetched once and the sign-in goes through.
     let rotated = idp::keys(&idp.url);
@@ -409,6 +415,21 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
         .unwrap();
     assert!(set_cookie(&r, "strata_sso").is_none());
     refused(r, 502, "discovery failed").await;
+
+    // Starting sign-ins is limited per address: each leaves a row behind for ten minutes.
+    let mut last = 0;
+    for _ in 0..70 {
+        let r = client()
+            .get(format!("{url}/login/sso/corp"))
+            .send()
+            .await
+            .unwrap();
+        last = r.status().as_u16();
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,6 +637,89 @@ async fn linking_takes_the_signed_in_account() {
     refused(r, 403, "Sign in to the account you want to link").await;
     let identity = rp.state.db.identity(&idp.url, "d-2").await.unwrap();
     assert!(identity.is_none());
+
+    // An account whose only way in is its provider keeps it; dave (with a password) may unlink.
+    let unlink = |cookie: String, csrf: String, subject: &'static str| {
+        let body = serde_urlencoded::to_string([
+            ("csrf", csrf.as_str()),
+            ("issuer", idp.url.as_str()),
+            ("subject", subject),
+        ])
+        .unwrap();
+        client()
+            .post(format!("{url}/settings/identities/unlink"))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let r = sign_in(url, &idp, |s| {
+        idp.sign(&claims(&idp, s, "c-1", "carol", json!({})))
+    })
+    .await;
+    let carol = set_cookie(&r, "strata_session").unwrap();
+    let html = client()
+        .get(format!("{url}/settings"))
+        .header("cookie", &carol)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let carol_csrf = html[at..at + 64].to_owned();
+    assert!(html.contains("your only way in") && html.contains("Set a password"));
+    let r = unlink(carol.clone(), carol_csrf.clone(), "c-1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(rp
+        .state
+        .db
+        .identity(&idp.url, "c-1")
+        .await
+        .unwrap()
+        .is_some());
+    // Nobody unlinks another account's identity.
+    let r = unlink(dave.clone(), dave_csrf.clone(), "c-1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = unlink(dave.clone(), dave_csrf.clone(), "d-1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(rp
+        .state
+        .db
+        .identity(&idp.url, "d-1")
+        .await
+        .unwrap()
+        .is_none());
+
+    // carol sets a password (she has none to give as the current one), signs in with it, and
+    // may then unlink.
+    let new = "carol's own password";
+    let body = serde_urlencoded::to_string([
+        ("csrf", carol_csrf.as_str()),
+        ("current", ""),
+        ("new", new),
+        ("new2", new),
+    ])
+    .unwrap();
+    let r = client()
+        .post(format!("{url}/settings/password"))
+        .header("cookie", &carol)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (carol, carol_csrf) = browser_session(url, "carol", new).await;
+    let r = unlink(carol, carol_csrf, "c-1").await.unwrap();
+    assert_eq!(r.status(), 303);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,9 @@ async fn sign_in_through_another_strata_in_chromium() {
     let c = sign_in(c, true).await;
     assert!(text(&c).await.contains("Signed in as alice"));
     assert!(text(&c).await.contains("Strata HQ"));
+    c.goto(&format!("{}/settings#sign-in", rp.url))
+        .await
+        .unwrap();
     screenshot(&c, "sso-settings").await;
     let role = |name: &'static str| {
         let db = rp.state.db.clone();

@@ -21,10 +21,10 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId,
-    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    HttpRequest, HttpResponse, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -185,7 +185,7 @@ impl Client {
         Ok(OidcClient::from_provider_metadata(
             (*meta).clone(),
             ClientId::new(p.client_id.clone()),
-            p.client_secret.clone().map(ClientSecret::new),
+            p.client_secret.clone(),
         )
         .set_redirect_uri(redirect))
     }
@@ -204,7 +204,7 @@ impl Client {
             .set_token_uri(oauth2::TokenUrl::new(token.to_owned()).map_err(Error::internal)?)
             .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).map_err(Error::internal)?);
         if let Some(secret) = &p.client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+            client = client.set_client_secret(secret.clone());
         }
         Ok(client)
     }

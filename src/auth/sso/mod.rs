@@ -75,8 +75,9 @@ pub struct Provider {
     /// The role mapping, applied at every sign-in.
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
+    /// Read from `client_secret_env` or `client_secret_file`; its `Debug` says `[redacted]`.
     #[serde(skip)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<openidconnect::ClientSecret>,
 }
 
 fn default_groups_claim() -> String {
@@ -134,7 +135,7 @@ impl Provider {
         for rule in &self.rules {
             rule.check().map_err(at)?;
         }
-        self.client_secret = match (&self.client_secret_env, &self.client_secret_file) {
+        let secret = match (&self.client_secret_env, &self.client_secret_file) {
             (Some(_), Some(_)) => {
                 return Err(at(
                     "give client_secret_env or client_secret_file, not both".into()
@@ -152,6 +153,7 @@ impl Provider {
             ),
             (None, None) => None,
         };
+        self.client_secret = secret.map(openidconnect::ClientSecret::new);
         Ok(())
     }
 }
@@ -294,5 +296,20 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_client_secret_stays_out_of_logs() {
+        let file = std::env::temp_dir().join(format!("strata-sso-secret-{}", std::process::id()));
+        std::fs::write(&file, "s3cr3t-value\n").unwrap();
+        let text = format!(
+            "[[provider]]\nid = \"a\"\nname = \"A\"\nissuer = \"https://a.example\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"",
+            file.display()
+        );
+        let providers = parse(&text).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let secret = providers[0].client_secret.as_ref().unwrap();
+        assert_eq!(secret.secret(), "s3cr3t-value");
+        assert!(!format!("{:?}", providers[0]).contains("s3cr3t"));
     }
 }

@@ -44,7 +44,10 @@ struct SettingsPage {
     /// Provider accounts linked to this one, and `(id, name)` of the providers it may link.
     identities: Vec<IdentityRow>,
     linkable: Vec<(String, String)>,
+    /// Whether an identity may be unlinked: another way in remains.
+    can_unlink: bool,
     password_login: bool,
+    has_password: bool,
 }
 
 struct IdentityRow {
@@ -137,6 +140,13 @@ async fn settings_page(
         .filter(|p| !linked.iter().any(|i| i.issuer == p.issuer_key()))
         .map(|p| (p.id.clone(), p.name.clone()))
         .collect();
+    let has_password = state
+        .db
+        .user_with_password(&s.user.username)
+        .await?
+        .and_then(|(_, h)| h)
+        .is_some();
+    let can_unlink = linked.len() > 1 || (has_password && state.settings.password_login);
     let mut chrome = Chrome::new("Settings", Some(s), "settings");
     let (mut new_token, mut new_app) = (None, None);
     match shown {
@@ -158,7 +168,9 @@ async fn settings_page(
             new_app,
             identities,
             linkable,
+            can_unlink,
             password_login: state.settings.password_login,
+            has_password,
         },
     ))
 }
@@ -233,8 +245,11 @@ pub async fn password(
         .user_with_password(&s.user.username)
         .await?
         .and_then(|(_, h)| h);
-    let typed = form.current.clone();
-    let ok = state.hasher.verify(typed, stored).await?;
+    // An account made through a sign-in provider has no password yet: the session sets one.
+    let ok = match stored {
+        None => true,
+        stored => state.hasher.verify(form.current.clone(), stored).await?,
+    };
     if !ok {
         return refused(
             &state,

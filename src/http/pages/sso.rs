@@ -4,7 +4,8 @@
 //! The start records the sign-in (state hash, nonce, PKCE verifier, where to go after) for ten
 //! minutes and binds it to this browser with a `SameSite=Lax` cookie holding the state. The
 //! callback needs the cookie and the query's `state` to agree and takes the record, so a state
-//! works once, in the browser that started it.
+//! works once, in the browser that started it. Starts are limited per client address, since
+//! each leaves a row for ten minutes.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{error_page, read_form, see_other, with_cookie, Chrome};
+use super::{read_form, render, see_other, with_cookie, Chrome, Message};
 use crate::auth::session;
 use crate::db::{now, PendingLogin};
 use crate::http::error::{ApiError, ApiResult};
@@ -40,10 +41,12 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
 
 /// A page that says why a sign-in failed, with a way back to the login page.
 fn failed(status: StatusCode, message: &str) -> Response {
-    error_page(
+    render(
         status,
-        Chrome::new("Sign-in failed", None, "login"),
-        message,
+        &Message {
+            chrome: Chrome::new("Sign-in failed", None, "login").error(message),
+            next: Some(("/login".into(), "Back to the login page".into())),
+        },
     )
 }
 
@@ -81,6 +84,12 @@ async fn begin(
             "There is no such sign-in provider.",
         ));
     };
+    if !state.sso_starts.allow(&crate::http::ctx::current().ip) {
+        return Ok(failed(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins from this address: wait a minute, then try again.",
+        ));
+    }
     let begun = match state
         .sso
         .client
@@ -167,7 +176,14 @@ async fn finish(
         ));
     };
     if let Some(error) = &q.error {
-        let detail = q.error_description.as_deref().unwrap_or("");
+        let detail: String = q
+            .error_description
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect();
+        let error: String = error.chars().take(100).collect();
         return Ok(failed(
             StatusCode::FORBIDDEN,
             &format!("{} did not sign you in ({error}) {detail}", p.name),
