@@ -38,7 +38,11 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<(), Box<dyn s
         )
         .into());
     }
-    let state = AppState::build(config).await?;
+    // Administration needs no identity provider (nor their secrets in the environment).
+    let mut config = config.clone();
+    config.oidc_config = None;
+    config.password_login = crate::config::Switch::On;
+    let state = AppState::build(&config).await?;
     let result = execute(&state, command).await;
     state.db.close().await;
     result.map_err(|e| e.to_string().into())

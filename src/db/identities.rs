@@ -209,4 +209,75 @@ impl Db {
         .await?;
         Ok(())
     }
+
+    /// How many issuers' rules hold a membership of a user (`team_id` 0: the organisation).
+    pub async fn sso_membership_holders(
+        &self,
+        user_id: i64,
+        org_id: i64,
+        team_id: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sso_memberships WHERE user_id = $1 AND org_id = $2 AND team_id = $3",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .bind(team_id)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Makes a user a `member` of an organisation unless they belong to it already (an owner
+    /// stays an owner); whether they were added.
+    pub async fn add_org_member_if_absent(
+        &self,
+        org_id: i64,
+        user_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')
+             ON CONFLICT (org_id, user_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// How many teams of an organisation a user is in.
+    pub async fn teams_in_org_of(&self, user_id: i64, org_id: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM team_members tm JOIN teams t ON t.id = tm.team_id
+             WHERE tm.user_id = $1 AND t.org_id = $2",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Removes a plain `member` of an organisation (never an owner, and only the organisation
+    /// row: team memberships are the caller's to check first).
+    pub async fn remove_plain_member(
+        &self,
+        org_id: i64,
+        user_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2 AND role = 'member'",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// How many users are site admins.
+    pub async fn admin_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' OR is_admin <> 0")
+            .fetch_one(&self.pool)
+            .await
+    }
 }

@@ -85,6 +85,7 @@ async fn relying_party(
 }
 
 struct Started {
+    location: String,
     state: String,
     nonce: String,
     challenge: String,
@@ -111,17 +112,49 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .find(|c| c.starts_with(&format!("{name}=")) && c.len() > name.len() + 1)
 }
 
-async fn start(rp: &str, provider: &str, cookie: Option<&str>) -> Started {
-    let mut req = client().get(format!("{rp}/login/sso/{provider}?next=/shared"));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    started(req.send().await.unwrap(), rp, provider)
+/// Presses "Sign in with …" on the login page: the page's form token goes with the POST.
+async fn press(rp: &str, provider: &str) -> reqwest::Response {
+    let page = client().get(format!("{rp}/login")).send().await.unwrap();
+    let form_cookie = set_cookie(&page, "strata_form").unwrap();
+    let token = form_cookie["strata_form=".len()..].to_owned();
+    client()
+        .post(format!("{rp}/login/sso/{provider}"))
+        .header("cookie", &form_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&next=%2Fshared"))
+        .send()
+        .await
+        .unwrap()
 }
 
-fn started(r: reqwest::Response, rp: &str, provider: &str) -> Started {
-    assert_eq!(r.status(), 303);
-    let q = query_of(r.headers()["location"].to_str().unwrap());
+async fn start(rp: &str, provider: &str) -> Started {
+    started(press(rp, provider).await, rp, provider).await
+}
+
+/// An attribute's text as the browser reads it.
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+/// The provider's authorization URL, from the page that moves on to it (a page, not a redirect:
+/// forms may only redirect to strata itself).
+async fn started(r: reqwest::Response, rp: &str, provider: &str) -> Started {
+    assert_eq!(r.status(), 200);
+    let cookie = set_cookie(&r, "strata_sso").expect("the sign-in cookie");
+    let html = r.text().await.unwrap();
+    let needle = "id=\"onward\" href=\"";
+    let at = html.find(needle).expect("the onward link") + needle.len();
+    let location = unescape(&html[at..at + html[at..].find('"').unwrap()]);
+    assert!(html.contains("<meta http-equiv=\"refresh\" content=\"0; url="));
+    let q = query_of(&location);
     assert_eq!(param(&q, "response_type"), "code");
     assert_eq!(param(&q, "code_challenge_method"), "S256");
     assert_eq!(
@@ -132,7 +165,8 @@ fn started(r: reqwest::Response, rp: &str, provider: &str) -> Started {
         state: param(&q, "state").into(),
         nonce: param(&q, "nonce").into(),
         challenge: param(&q, "code_challenge").into(),
-        cookie: set_cookie(&r, "strata_sso").expect("the sign-in cookie"),
+        cookie,
+        location,
     }
 }
 
@@ -171,7 +205,7 @@ fn time_now() -> i64 {
 
 /// One sign-in through "corp" whose id token is `make(started)`.
 async fn sign_in(rp: &str, idp: &Idp, make: impl FnOnce(&Started) -> String) -> reqwest::Response {
-    let s = start(rp, "corp", None).await;
+    let s = start(rp, "corp").await;
     idp.answer_with(&make(&s));
     back(rp, "corp", &[("code", "c"), ("state", &s.state)], &s.cookie).await
 }
@@ -299,7 +333,7 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
     }
 
     // A good token: carol is made, signed in, and sent where she was going.
-    let s = start(url, "corp", None).await;
+    let s = start(url, "corp").await;
     idp.answer_with(&idp.sign(&claims(&idp, &s, "c-1", "carol", json!({}))));
     let ok = back(
         url,
@@ -339,9 +373,10 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
     refused(again, 400, "used already or has expired").await;
 
     // A state from another browser's sign-in (the victim's cookie, the attacker's state), and no
-    // cookie at all; the attacker's state is burnt by the attempt.
-    let victim = start(url, "corp", None).await;
-    let attacker = start(url, "corp", None).await;
+    // cookie at all: refused, without spending the state (whoever sees a state cannot make its
+    // owner's sign-in fail).
+    let victim = start(url, "corp").await;
+    let attacker = start(url, "corp").await;
     let r = back(
         url,
         "corp",
@@ -360,14 +395,14 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
         &attacker.cookie,
     )
     .await;
-    refused(r, 400, "used already").await;
+    assert_eq!(r.status(), 303);
     // A state for one provider answered on another's callback.
-    let s = start(url, "corp", None).await;
+    let s = start(url, "corp").await;
     let r = back(url, "gh", &[("code", "c"), ("state", &s.state)], &s.cookie).await;
     refused(r, 400, "used already").await;
 
     // The provider says no; a missing code; an unknown provider.
-    let s = start(url, "corp", None).await;
+    let s = start(url, "corp").await;
     let q = [
         ("state", s.state.as_str()),
         ("error", "access_denied"),
@@ -377,25 +412,32 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
     assert_eq!(r.status(), 403);
     let html = r.text().await.unwrap();
     assert!(html.contains("access_denied") && !html.contains("<script>alert"));
-    let s = start(url, "corp", None).await;
+    let s = start(url, "corp").await;
     refused(
         back(url, "corp", &[("state", &s.state)], &s.cookie).await,
         400,
         "no code",
     )
     .await;
+    assert_eq!(press(url, "nope").await.status(), 404);
+    assert_eq!(press(url, "..%2F..%2Fetc").await.status(), 404);
+    // A sign-in starts only from the login page's form: not by a link another site sends, and
+    // not without the page's token.
     let r = client()
-        .get(format!("{url}/login/sso/nope"))
+        .get(format!("{url}/login/sso/corp"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 405);
     let r = client()
-        .get(format!("{url}/login/sso/..%2F..%2Fetc"))
+        .post(format!("{url}/login/sso/corp"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=abc")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert!(set_cookie(&r, "strata_sso").is_none());
+    refused(r, 403, "This form has expired").await;
 
     // The provider rotates its key: the new one is fetched once and the sign-in goes through.
     let rotated = idp::keys(&idp.url);
@@ -408,23 +450,15 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
     .await;
     assert_eq!(r.status(), 303);
     // A provider that cannot be reached: 502 with what failed, and no sign-in started.
-    let r = client()
-        .get(format!("{url}/login/sso/down"))
-        .send()
-        .await
-        .unwrap();
+    let r = press(url, "down").await;
     assert!(set_cookie(&r, "strata_sso").is_none());
     refused(r, 502, "discovery failed").await;
 
     // Starting sign-ins is limited per address: each leaves a row behind for ten minutes.
     let mut last = 0;
-    for _ in 0..70 {
-        let r = client()
-            .get(format!("{url}/login/sso/corp"))
-            .send()
-            .await
-            .unwrap();
-        last = r.status().as_u16();
+    // (The window is the clock's minute: 130 presses exceed 60 in one of at most two windows.)
+    for _ in 0..130 {
+        last = press(url, "corp").await.status().as_u16();
         if last == 429 {
             break;
         }
@@ -502,6 +536,11 @@ async fn the_mapping_applies_at_every_sign_in() {
     let acme = rp.state.db.create_org("acme", owner.id).await.unwrap();
     rp.state.db.create_team(acme.id, "analysts").await.unwrap();
     let other = rp.state.db.create_org("other", owner.id).await.unwrap();
+    let ops = rp.state.db.create_team(acme.id, "ops").await.unwrap();
+    // Another admin: the rules may demote carol (the last admin never is; see the end).
+    strata::admin::create_user(&rp.state, "root", None, true)
+        .await
+        .unwrap();
 
     // Under `admin` sign-up, nobody the rules do not name gets in.
     let r = sign_in(url, &idp, |s| {
@@ -511,7 +550,17 @@ async fn the_mapping_applies_at_every_sign_in() {
     refused(r, 403, "ask an administrator").await;
     assert!(rp.state.db.user_by_name("mallory").await.unwrap().is_none());
     let log = rp.state.db.audit_entries(None, 5).await.unwrap();
-    assert!(log.iter().any(|e| e.event == "sso.refused"));
+    assert!(log
+        .iter()
+        .any(|e| e.event == "sso.refused" && e.actor.as_deref() == Some("sso:corp")));
+    // An address is no username: `user = "carol"` does not match carol@anywhere.
+    let r = sign_in(url, &idp, |s| {
+        let extra =
+            json!({"preferred_username": null, "email": "carol@evil.test", "email_verified": true});
+        idp.sign(&claims(&idp, s, "e-1", "", extra))
+    })
+    .await;
+    refused(r, 403, "ask an administrator").await;
 
     // carol, an admin on the staff: the highest role, the org and the team.
     let idp = &idp;
@@ -526,18 +575,23 @@ async fn the_mapping_applies_at_every_sign_in() {
         rp.state.db.groups_of(carol.id).await.unwrap(),
         ["acme", "acme/analysts"]
     );
-    // A membership given by hand is not the rules' to take back.
+    // Memberships given by hand are not the rules' to take back: another organisation, and
+    // another team of acme (so acme stays too).
     rp.state
         .db
         .set_org_member(other.id, carol.id, "member")
         .await
         .unwrap();
+    rp.state.db.add_team_member(ops, carol.id).await.unwrap();
 
     // Out of both groups at the provider: her own rule's role, and no rule membership.
     let r = sign_in(url, idp, carol_claims(json!([]))).await;
     assert_eq!(r.status(), 303);
     assert_eq!(role(&rp, "carol").await, "analyst");
-    assert_eq!(rp.state.db.groups_of(carol.id).await.unwrap(), ["other"]);
+    assert_eq!(
+        rp.state.db.groups_of(carol.id).await.unwrap(),
+        ["acme", "acme/ops", "other"]
+    );
 
     // The mapping changes on disk: the next sign-in follows it, without a restart.
     let changed = RULES.replace("role = \"analyst\"", "role = \"viewer\"");
@@ -548,6 +602,12 @@ async fn the_mapping_applies_at_every_sign_in() {
     // A broken file keeps the last good one.
     std::fs::write(&file, "[[provider]]\nid = 3").unwrap();
     let r = sign_in(url, idp, carol_claims(json!(["admins"]))).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(role(&rp, "carol").await, "admin");
+    // The last admin is never demoted by the rules.
+    let root = rp.state.db.user_by_name("root").await.unwrap().unwrap();
+    rp.state.db.set_role(root.id, "scientist").await.unwrap();
+    let r = sign_in(url, idp, carol_claims(json!([]))).await;
     assert_eq!(r.status(), 303);
     assert_eq!(role(&rp, "carol").await, "admin");
     let events: Vec<String> = rp
@@ -573,7 +633,9 @@ async fn the_mapping_applies_at_every_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_takes_the_signed_in_account() {
     let idp = Idp::start().await;
-    let (rp, _, _dir) = relying_party(&idp, RULES, Signup::Admin).await;
+    // A default role for the provider's users: it must not demote an account that links.
+    let rules = format!("default_role = \"viewer\"\n{RULES}");
+    let (rp, _, _dir) = relying_party(&idp, &rules, Signup::Admin).await;
     let url = rp.url.as_str();
     for name in ["dave", "erin"] {
         strata::admin::create_user(&rp.state, name, None, false)
@@ -594,7 +656,7 @@ async fn linking_takes_the_signed_in_account() {
     };
     // Without the session's CSRF token, no link starts.
     assert_eq!(link(&dave, "nope").await.unwrap().status(), 403);
-    let s = started(link(&dave, &dave_csrf).await.unwrap(), url, "corp");
+    let s = started(link(&dave, &dave_csrf).await.unwrap(), url, "corp").await;
     idp.answer_with(&idp.sign(&claims(&idp, &s, "d-1", "dave.at.corp", json!({}))));
     let cookies = format!("{dave}; {}", s.cookie);
     let r = back(url, "corp", &[("code", "c"), ("state", &s.state)], &cookies).await;
@@ -610,6 +672,7 @@ async fn linking_takes_the_signed_in_account() {
         .await
         .unwrap();
     assert!(settings.contains("dave.at.corp") && settings.contains("Corp ID"));
+    assert_eq!(role(&rp, "dave").await, "scientist");
 
     // Now the provider signs dave in, even though sign-up is closed and no rule names him.
     let r = sign_in(url, &idp, |s| {
@@ -621,16 +684,17 @@ async fn linking_takes_the_signed_in_account() {
         whoami(url, &set_cookie(&r, "strata_session").unwrap()).await,
         "dave"
     );
+    assert_eq!(role(&rp, "dave").await, "scientist");
 
     // erin cannot take the identity dave linked.
     let (erin, erin_csrf) = browser_session(url, "erin", PASSWORD).await;
-    let s = started(link(&erin, &erin_csrf).await.unwrap(), url, "corp");
+    let s = started(link(&erin, &erin_csrf).await.unwrap(), url, "corp").await;
     idp.answer_with(&idp.sign(&claims(&idp, &s, "d-1", "dave.at.corp", json!({}))));
     let cookies = format!("{erin}; {}", s.cookie);
     let r = back(url, "corp", &[("code", "c"), ("state", &s.state)], &cookies).await;
     refused(r, 409, "already linked to another strata account").await;
     // A link started by dave cannot finish in a browser signed in as erin.
-    let s = started(link(&dave, &dave_csrf).await.unwrap(), url, "corp");
+    let s = started(link(&dave, &dave_csrf).await.unwrap(), url, "corp").await;
     idp.answer_with(&idp.sign(&claims(&idp, &s, "d-2", "x", json!({}))));
     let cookies = format!("{erin}; {}", s.cookie);
     let r = back(url, "corp", &[("code", "c"), ("state", &s.state)], &cookies).await;
@@ -792,18 +856,16 @@ async fn github_sign_in_maps_teams() {
         "orgs": [{"login": "acme"}],
         "teams": [{"slug": "data", "organization": {"login": "acme"}}],
     });
-    let r = client()
-        .get(format!("{url}/login/sso/gh"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with(&format!("{}/authorize?", idp.url)));
-    let q = query_of(&location);
+    let s = start(url, "gh").await;
+    assert!(
+        s.location.starts_with(&format!("{}/authorize?", idp.url)),
+        "{}",
+        s.location
+    );
+    let q = query_of(&s.location);
     assert!(param(&q, "scope").contains("read:org"));
     assert!(!param(&q, "scope").contains("openid"));
-    let cookie = set_cookie(&r, "strata_sso").unwrap();
+    let cookie = s.cookie;
     idp.state.lock().unwrap().answer = Some(json!({
         "access_token": "gho_test", "token_type": "bearer", "scope": "read:user,user:email,read:org",
     }));

@@ -77,7 +77,7 @@ async fn sign_in_through_another_strata_in_chromium() {
             if first {
                 screenshot(&c, "sso-login").await;
             }
-            click(&c, "a[href^=\"/login/sso/hq\"]").await;
+            click(&c, "form[action=\"/login/sso/hq\"] button").await;
             // At the provider: its own login, then its consent page. (Both servers are on
             // 127.0.0.1, where cookies ignore the port: signing out here signs out there too.)
             if text(&c).await.contains("Password") {

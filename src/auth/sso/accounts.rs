@@ -8,9 +8,12 @@
 //!   rule matches the user. Its username comes from the provider's username (or the email's
 //!   local part), cleaned to the namespace rules; a taken name (any case), a reserved one or an
 //!   empty one gets a numbered or random suffix instead.
-//! - At every sign-in the rules set the role and the organisation and team memberships. Only
-//!   what the rules granted is taken back when they stop granting it; memberships added by hand
-//!   stay. Every change is in the audit log.
+//! - At every sign-in through a provider its rules set the role and the organisation and team
+//!   memberships. The role is the highest any of the user's providers' rules gave at their last
+//!   sign-in (`default_role` counts only for accounts the provider made or roles it set before,
+//!   so linking an account never demotes it), and the last admin is never demoted. Only what the
+//!   rules granted is taken back when no provider's rules grant it any more; memberships added by
+//!   hand stay. Unlinking a provider takes back what its rules gave. Every change is audited.
 
 use serde_json::json;
 
@@ -89,13 +92,19 @@ pub async fn sign_in(
         }
         (None, None) => {
             if state.settings.signup != Signup::Open && !outcome.matched {
-                audit(
-                    state,
-                    "sso.refused",
-                    &who.login,
-                    json!({"provider": p.id, "subject": who.subject, "reason": "unmapped"}),
-                )
-                .await?;
+                let ip = crate::context::current().ip;
+                let detail =
+                    json!({"subject": who.subject, "login": who.login, "reason": "unmapped"});
+                state
+                    .db
+                    .audit(
+                        "sso.refused",
+                        Some(&format!("sso:{}", p.id)),
+                        None,
+                        Some(&ip),
+                        &detail,
+                    )
+                    .await?;
                 return Err(Error::forbidden(format!(
                     "your {} account has no access to this server: ask an administrator to map it",
                     p.name
@@ -105,7 +114,12 @@ pub async fn sign_in(
             (user, true, false, None)
         }
     };
-    let mapped = apply(state, p, &user, mapped_before.as_deref(), &outcome).await?;
+    let default = if created || mapped_before.is_some() {
+        p.default_role
+    } else {
+        None
+    };
+    let mapped = outcome.role.or(default);
     state
         .db
         .identity_signed_in(
@@ -115,6 +129,8 @@ pub async fn sign_in(
             mapped.map(Role::as_str),
         )
         .await?;
+    settle_role(state, &p.id, &user, mapped_before.is_some()).await?;
+    memberships(state, p, &user, &outcome).await?;
     let user = state.db.user_by_id(user.id).await?.unwrap_or(user);
     audit(
         state,
@@ -233,36 +249,72 @@ async fn create(state: &AppState, p: &Provider, who: &Claims) -> Result<User> {
     ))
 }
 
-/// Applies the rules' role and memberships; the role the rules set (to remember), if any.
-async fn apply(
+/// Sets the user's role to the highest any of their providers' rules gave at their last
+/// sign-in; with none, back to the platform default if a provider's rules had set it
+/// (`was_mapped`). The last admin is never demoted.
+async fn settle_role(
     state: &AppState,
-    p: &Provider,
+    provider: &str,
     user: &User,
-    mapped_before: Option<&str>,
-    outcome: &Outcome,
-) -> Result<Option<Role>> {
-    let target = outcome.role.or(p.default_role);
-    let role = match (target, mapped_before) {
-        (Some(role), _) => Some(role),
-        // The rules gave a role before and give none now: back to the platform default.
-        (None, Some(_)) => Some(Role::Scientist),
-        (None, None) => None,
+    was_mapped: bool,
+) -> Result<()> {
+    let best = state
+        .db
+        .identities_of(user.id)
+        .await?
+        .iter()
+        .filter_map(|i| i.mapped_role.as_deref()?.parse::<Role>().ok())
+        .max_by_key(|r| super::rules::rank(*r));
+    let Some(role) = best.or(was_mapped.then_some(Role::Scientist)) else {
+        return Ok(());
     };
-    if let Some(role) = role {
-        let now = Role::of(user);
-        if now != role || (user.is_admin != 0 && role != Role::Admin) {
-            state.db.set_role(user.id, role.as_str()).await?;
-            audit(
-                state,
-                "sso.role",
-                &user.username,
-                json!({"provider": p.id, "from": now.as_str(), "to": role.as_str()}),
-            )
-            .await?;
-        }
+    let now = Role::of(user);
+    if now == role && (user.is_admin == 0 || role == Role::Admin) {
+        return Ok(());
     }
-    memberships(state, p, user, outcome).await?;
-    Ok(target)
+    if now == Role::Admin && state.db.admin_count().await? <= 1 {
+        tracing::warn!(user = %user.username, "the rules would demote the last admin: kept");
+        return Ok(());
+    }
+    state.db.set_role(user.id, role.as_str()).await?;
+    audit(
+        state,
+        "sso.role",
+        &user.username,
+        json!({"provider": provider, "from": now.as_str(), "to": role.as_str()}),
+    )
+    .await
+}
+
+/// Forgets a linked identity and takes back what its provider's rules gave.
+pub async fn unlink(state: &AppState, user: &User, issuer: &str, subject: &str) -> Result<()> {
+    let Some(identity) = state
+        .db
+        .identity(issuer, subject)
+        .await?
+        .filter(|i| i.user_id == user.id)
+    else {
+        return Err(Error::not_found("no such linked account"));
+    };
+    if !state.db.unlink_identity(user.id, issuer, subject).await? {
+        return Err(Error::not_found("no such linked account"));
+    }
+    let granted = state.db.sso_memberships(user.id, issuer).await?;
+    take_back(state, &identity.provider, user, issuer, granted).await?;
+    settle_role(
+        state,
+        &identity.provider,
+        user,
+        identity.mapped_role.is_some(),
+    )
+    .await?;
+    audit(
+        state,
+        "sso.unlink",
+        &user.username,
+        json!({"provider": identity.provider, "subject": subject}),
+    )
+    .await
 }
 
 async fn memberships(state: &AppState, p: &Provider, user: &User, outcome: &Outcome) -> Result<()> {
@@ -283,62 +335,88 @@ async fn memberships(state: &AppState, p: &Provider, user: &User, outcome: &Outc
                 }
             },
         };
-        wanted.push((org.id, team_id, org_name.as_str(), team.as_deref()));
+        wanted.push((org.id, team_id));
     }
     let granted = state.db.sso_memberships(user.id, &issuer).await?;
-    for &(org_id, team_id, org, team) in &wanted {
+    for &(org_id, team_id) in &wanted {
         if granted.contains(&(org_id, team_id)) {
             continue;
         }
         let added = if team_id == 0 {
-            let absent = state.db.org_role(org_id, user.id).await?.is_none();
-            if absent {
-                state.db.set_org_member(org_id, user.id, "member").await?;
-            }
-            absent
+            state.db.add_org_member_if_absent(org_id, user.id).await?
         } else {
             state.db.add_team_member(team_id, user.id).await?
         };
-        if added {
+        // A membership another provider's rules hold is held by these rules too; one added by
+        // hand is nobody's to take back.
+        let held = state
+            .db
+            .sso_membership_holders(user.id, org_id, team_id)
+            .await?
+            > 0;
+        if added || held {
             state
                 .db
                 .record_sso_membership(user.id, &issuer, org_id, team_id)
                 .await?;
+        }
+        if added {
             audit(
                 state,
                 "sso.membership.add",
                 &user.username,
-                json!({"provider": p.id, "org": org, "team": team}),
+                json!({"provider": p.id, "org_id": org_id, "team_id": team_id}),
             )
             .await?;
         }
     }
-    for (org_id, team_id) in granted {
-        if wanted
-            .iter()
-            .any(|&(o, t, _, _)| (o, t) == (org_id, team_id))
+    let stale = granted
+        .into_iter()
+        .filter(|g| !wanted.contains(g))
+        .collect();
+    take_back(state, &p.id, user, &issuer, stale).await
+}
+
+/// Takes back memberships an issuer's rules granted: teams first, then organisations, each only
+/// when no other provider's rules still hold it; an organisation stays while the user is in one
+/// of its teams, and an owner stays an owner.
+async fn take_back(
+    state: &AppState,
+    provider: &str,
+    user: &User,
+    issuer: &str,
+    mut stale: Vec<(i64, i64)>,
+) -> Result<()> {
+    stale.sort_by_key(|&(_, team)| team == 0);
+    for (org_id, team_id) in stale {
+        state
+            .db
+            .forget_sso_membership(user.id, issuer, org_id, team_id)
+            .await?;
+        if state
+            .db
+            .sso_membership_holders(user.id, org_id, team_id)
+            .await?
+            > 0
         {
             continue;
         }
-        if team_id == 0 {
-            // An owner was made one by hand since: that stays.
-            if state.db.org_role(org_id, user.id).await?.as_deref() == Some("member") {
-                state.db.remove_org_member(org_id, user.id).await?;
-            }
+        let removed = if team_id != 0 {
+            state.db.remove_team_member(team_id, user.id).await?
+        } else if state.db.teams_in_org_of(user.id, org_id).await? == 0 {
+            state.db.remove_plain_member(org_id, user.id).await?
         } else {
-            state.db.remove_team_member(team_id, user.id).await?;
-        }
-        state
-            .db
-            .forget_sso_membership(user.id, &issuer, org_id, team_id)
+            false
+        };
+        if removed {
+            audit(
+                state,
+                "sso.membership.remove",
+                &user.username,
+                json!({"provider": provider, "org_id": org_id, "team_id": team_id}),
+            )
             .await?;
-        audit(
-            state,
-            "sso.membership.remove",
-            &user.username,
-            json!({"provider": p.id, "org_id": org_id, "team_id": team_id}),
-        )
-        .await?;
+        }
     }
     Ok(())
 }

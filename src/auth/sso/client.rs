@@ -275,12 +275,12 @@ impl Client {
                     .id_token()
                     .ok_or_else(|| upstream("token answer", "it has no id_token"))?;
                 let nonce = Nonce::new(nonce.to_owned());
-                let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+                let claims = match id_token.claims(&id_verifier(&client), &nonce) {
                     Ok(c) => c.clone(),
                     // An unknown or changed key: the provider may have rotated its keys.
                     Err(ClaimsVerificationError::SignatureVerification(_)) => {
                         let client = self.oidc(p, redirect, true).await?;
-                        let verifier = client.id_token_verifier();
+                        let verifier = id_verifier(&client);
                         let claims = id_token.claims(&verifier, &nonce).map_err(refused)?;
                         claims.clone()
                     }
@@ -308,22 +308,46 @@ impl Client {
         token: &str,
     ) -> Result<T> {
         let what = format!("GitHub {path}");
-        let answer = self
-            .http
-            .get(format!("{}{path}", p.github_api()))
-            .bearer_auth(token)
-            .header("accept", "application/vnd.github+json")
-            .send()
-            .await
+        let mut request = openidconnect::http::Request::new(Vec::new());
+        *request.uri_mut() = format!("{}{path}", p.github_api())
+            .parse()
             .map_err(|e| upstream(&what, e))?;
+        let headers = request.headers_mut();
+        let auth = format!("Bearer {token}");
+        headers.insert(
+            "authorization",
+            auth.parse().map_err(|e| upstream(&what, e))?,
+        );
+        headers.insert(
+            "accept",
+            openidconnect::http::HeaderValue::from_static("application/vnd.github+json"),
+        );
+        let answer = self.send(request).await.map_err(|e| upstream(&what, e))?;
         if !answer.status().is_success() {
             return Err(upstream(&what, answer.status()));
         }
-        let body = answer.bytes().await.map_err(|e| upstream(&what, e))?;
-        if body.len() > MAX_ANSWER {
-            return Err(upstream(&what, HttpError::TooLarge));
+        serde_json::from_slice(answer.body()).map_err(|e| upstream(&what, e))
+    }
+
+    /// Every page of a GitHub list (100 a page, at most 10 pages).
+    async fn github_list<T: serde::de::DeserializeOwned>(
+        &self,
+        p: &Provider,
+        path: &str,
+        token: &str,
+    ) -> Result<Vec<T>> {
+        let mut all = Vec::new();
+        for page in 1..=10 {
+            let items: Vec<T> = self
+                .github_get(p, &format!("{path}?per_page=100&page={page}"), token)
+                .await?;
+            let last = items.len() < 100;
+            all.extend(items);
+            if last {
+                break;
+            }
         }
-        serde_json::from_slice(&body).map_err(|e| upstream(&what, e))
+        Ok(all)
     }
 
     async fn github_user(&self, p: &Provider, token: &str) -> Result<Claims> {
@@ -363,10 +387,8 @@ impl Client {
             }
         }
         if scopes.iter().any(|s| s == "read:org") {
-            let teams: Vec<Team> = self
-                .github_get(p, "/user/teams?per_page=100", token)
-                .await?;
-            let orgs: Vec<Org> = self.github_get(p, "/user/orgs?per_page=100", token).await?;
+            let teams: Vec<Team> = self.github_list(p, "/user/teams", token).await?;
+            let orgs: Vec<Org> = self.github_list(p, "/user/orgs", token).await?;
             claims.groups = orgs.into_iter().map(|o| o.login).collect();
             claims.groups.extend(
                 teams
@@ -397,6 +419,23 @@ type GithubClient = oauth2::basic::BasicClient<
     EndpointNotSet,
     EndpointSet,
 >;
+
+/// The id token verifier: the provider's keys, and only asymmetric signatures (an HMAC keyed
+/// with the client secret would let anyone holding the secret mint id tokens).
+fn id_verifier(client: &OidcClient) -> openidconnect::IdTokenVerifier<'_, CoreJsonWebKey> {
+    use CoreJwsSigningAlgorithm as A;
+    client.id_token_verifier().set_allowed_algs([
+        A::RsaSsaPkcs1V15Sha256,
+        A::RsaSsaPkcs1V15Sha384,
+        A::RsaSsaPkcs1V15Sha512,
+        A::RsaSsaPssSha256,
+        A::RsaSsaPssSha384,
+        A::RsaSsaPssSha512,
+        A::EcdsaP256Sha256,
+        A::EcdsaP384Sha384,
+        A::EdDsa,
+    ])
+}
 
 fn github_scopes(p: &Provider) -> Vec<String> {
     if !p.scopes.is_empty() {
@@ -431,9 +470,12 @@ type IdClaims = openidconnect::IdTokenClaims<Extra, CoreGenderClaim>;
 fn oidc_claims(p: &Provider, c: IdClaims) -> Claims {
     let extra = c.additional_claims().claims.clone();
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let verified = c.email_verified().unwrap_or(false);
+    // The username is the configured claim only (an address only once verified): `user` rules
+    // match it, so it must not fall back to something the user can choose.
     let login = match p.username_claim.as_str() {
         "preferred_username" => c.preferred_username().map(|u| u.to_string()),
-        "email" => c.email().map(|e| e.to_string()),
+        "email" => c.email().filter(|_| verified).map(|e| e.to_string()),
         "nickname" => c
             .nickname()
             .and_then(|n| n.get(None))
@@ -454,15 +496,8 @@ fn oidc_claims(p: &Provider, c: IdClaims) -> Claims {
     Claims {
         issuer: p.issuer_key(),
         subject: c.subject().to_string(),
-        login: login
-            .or_else(|| {
-                email
-                    .as_deref()
-                    .and_then(|e| e.split('@').next())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default(),
-        email_verified: c.email_verified().unwrap_or(false),
+        login: login.unwrap_or_default(),
+        email_verified: verified,
         email,
         groups,
         extra,

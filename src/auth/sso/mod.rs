@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-pub use accounts::{sign_in, SignIn};
+pub use accounts::{sign_in, unlink, SignIn};
 pub use client::{Begun, Claims, Client};
 pub use rules::{Outcome, Rule};
 
@@ -134,6 +134,18 @@ impl Provider {
         }
         for rule in &self.rules {
             rule.check().map_err(at)?;
+        }
+        for (name, url) in [
+            ("api_url", &self.api_url),
+            ("authorize_url", &self.authorize_url),
+            ("token_url", &self.token_url),
+        ] {
+            if let Some(url) = url {
+                let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+                if !ok {
+                    return Err(at(format!("{name} must be an http(s) URL")));
+                }
+            }
         }
         let secret = match (&self.client_secret_env, &self.client_secret_file) {
             (Some(_), Some(_)) => {

@@ -6,11 +6,16 @@ use serde::Deserialize;
 use super::Claims;
 use crate::db::Role;
 
-/// One rule: one matcher (`user`, `group`, or `claim` with `value`) and what it gives.
+/// One rule: one matcher (`subject`, `user`, `group`, or `claim` with `value`) and what it gives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// The provider's username (OIDC: the username claim; GitHub: the login), any case.
+    /// The provider's stable subject (OIDC: `sub`; GitHub: the numeric user id). The safest
+    /// matcher: it never changes and is never reused.
+    pub subject: Option<String>,
+    /// The provider's username (OIDC: the username claim, a verified address if that claim is
+    /// `email`; GitHub: the login), any case. Usernames can be renamed and taken over: give
+    /// powerful roles by `subject` or `group`.
     pub user: Option<String>,
     /// A group the provider lists (OIDC: the groups claim; GitHub: `org/team-slug` or `org`).
     pub group: Option<String>,
@@ -49,8 +54,11 @@ impl Rule {
     }
 
     fn matches(&self, who: &Claims) -> bool {
+        if let Some(subject) = &self.subject {
+            return *subject == who.subject;
+        }
         if let Some(user) = &self.user {
-            return user.eq_ignore_ascii_case(&who.login);
+            return !who.login.is_empty() && user.eq_ignore_ascii_case(&who.login);
         }
         if let Some(group) = &self.group {
             return who.groups.iter().any(|g| g == group);
@@ -81,7 +89,7 @@ pub struct Outcome {
     pub memberships: Vec<(String, Option<String>)>,
 }
 
-fn rank(role: Role) -> u8 {
+pub(super) fn rank(role: Role) -> u8 {
     match role {
         Role::Admin => 5,
         Role::Engineer => 4,
@@ -130,6 +138,7 @@ mod tests {
             rule("group = \"admins\"\nrole = \"admin\"\norg = \"acme\""),
             rule("user = \"Carol\"\norg = \"acme\"\nteam = \"analysts\""),
             rule("claim = \"dept\"\nvalue = \"research\"\nrole = \"scientist\""),
+            rule("subject = \"42\"\nrole = \"engineer\""),
         ];
         let mut who = Claims {
             login: "carol".into(),
@@ -154,5 +163,10 @@ mod tests {
         who.groups.clear();
         who.extra.clear();
         assert_eq!(evaluate(&rules, &who), Outcome::default());
+        who.subject = "42".into();
+        assert_eq!(evaluate(&rules, &who).role, Some(Role::Engineer));
+        // No username (none given, or an unverified address): no `user` rule matches.
+        who.login.clear();
+        assert!(!rule("user = \"\"\nrole = \"admin\"").matches(&who));
     }
 }

@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/signup", get(login::signup_form).post(login::signup))
-        .route("/login/sso/{provider}", get(sso::start))
+        .route("/login/sso/{provider}", post(sso::start))
         .route("/login/sso/{provider}/callback", get(sso::callback))
         .route("/settings", get(settings::show))
         .route("/settings/identities/unlink", post(sso::unlink))

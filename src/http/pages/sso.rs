@@ -56,19 +56,29 @@ fn from_error(e: crate::error::Error) -> Response {
 }
 
 #[derive(Deserialize, Default)]
-pub struct StartQuery {
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
     #[serde(default)]
     next: String,
 }
 
-/// `GET /login/sso/{provider}`: off to the provider.
+/// `POST /login/sso/{provider}` (the login page's button, with its form token): off to the
+/// provider. A POST, so no other site can start a sign-in in a visitor's browser.
 pub async fn start(
     State(state): State<AppState>,
     Path(provider): Path<String>,
-    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Response> {
-    let q: StartQuery = serde_urlencoded::from_str(&query.unwrap_or_default()).unwrap_or_default();
-    let next = super::login::safe_next(&q.next).unwrap_or("").to_owned();
+    let form: StartForm = read_form(body).await?;
+    if !super::form_token_ok(&headers, &form.csrf) {
+        return Ok(failed(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please try again.",
+        ));
+    }
+    let next = super::login::safe_next(&form.next).unwrap_or("").to_owned();
     begin(&state, &provider, next, None).await
 }
 
@@ -109,10 +119,25 @@ async fn begin(
     };
     let hash = crate::auth::secrets::stored(&begun.state);
     state.db.start_sso_login(&hash, &pending).await?;
-    Ok(see_other(
-        &begun.url,
-        &[cookie(state, &begun.state, TTL_SECS)],
-    ))
+    // A page that moves on by itself rather than a redirect: the forms that start a sign-in may
+    // only redirect to strata (CSP `form-action 'self'`), and the provider is elsewhere.
+    let page = render(
+        StatusCode::OK,
+        &Onward {
+            chrome: Chrome::new("Signing in", None, "login"),
+            provider: &p.name,
+            url: &begun.url,
+        },
+    );
+    Ok(with_cookie(page, &cookie(state, &begun.state, TTL_SECS)))
+}
+
+#[derive(askama::Template)]
+#[template(path = "onward.html")]
+struct Onward<'a> {
+    chrome: Chrome,
+    provider: &'a str,
+    url: &'a str,
 }
 
 #[derive(Deserialize, Default)]
@@ -156,11 +181,8 @@ async fn finish(
             "The sign-in answer has no state.",
         ));
     };
-    // The record goes whatever happens next: a state is good for one answer.
-    let pending = state
-        .db
-        .take_sso_login(&crate::auth::secrets::stored(sent))
-        .await?;
+    // Only the browser that started the sign-in may finish it; then the record goes, whatever
+    // happens next: a state is good for one answer.
     let ours = crate::http::extract::cookie(headers, COOKIE);
     let again = "Start again from the login page.";
     if !ours.is_some_and(|c| session::same_secret(&c, sent)) {
@@ -169,6 +191,10 @@ async fn finish(
             &format!("This sign-in was not started in this browser. {again}"),
         ));
     }
+    let pending = state
+        .db
+        .take_sso_login(&crate::auth::secrets::stored(sent))
+        .await?;
     let Some(pending) = pending.filter(|l| l.provider == p.id && l.expires_at >= now()) else {
         return Ok(failed(
             StatusCode::BAD_REQUEST,
@@ -280,7 +306,16 @@ pub async fn unlink(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let linked = state.db.identities_of(s.user.id).await?;
+    // Another way in must remain: a password, or another provider that is still configured.
+    let providers = state.sso.list();
+    let configured = state
+        .db
+        .identities_of(s.user.id)
+        .await?
+        .into_iter()
+        .filter(|i| i.issuer != form.issuer || i.subject != form.subject)
+        .filter(|i| providers.iter().any(|p| p.issuer_key() == i.issuer))
+        .count();
     let has_password = state.settings.password_login
         && state
             .db
@@ -288,29 +323,11 @@ pub async fn unlink(
             .await?
             .and_then(|(_, h)| h)
             .is_some();
-    if linked.len() <= 1 && !has_password {
+    if configured == 0 && !has_password {
         return Err(ApiError::unprocessable(
             "this is your only way to sign in: set a password or link another account first",
         ));
     }
-    if !state
-        .db
-        .unlink_identity(s.user.id, &form.issuer, &form.subject)
-        .await?
-    {
-        return Err(ApiError::not_found("no such linked account"));
-    }
-    let ip = crate::http::ctx::current().ip;
-    let who = s.user.username.as_str();
-    state
-        .db
-        .audit(
-            "sso.unlink",
-            Some(who),
-            Some(who),
-            Some(&ip),
-            &serde_json::json!({"issuer": form.issuer, "subject": form.subject}),
-        )
-        .await?;
+    crate::auth::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
     Ok(see_other("/settings#sign-in", &[]))
 }
