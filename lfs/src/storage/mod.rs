@@ -8,6 +8,7 @@
 
 mod cloud;
 mod local;
+pub mod sealed;
 
 use std::io;
 
