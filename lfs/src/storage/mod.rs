@@ -9,6 +9,7 @@
 mod cloud;
 mod local;
 pub mod sealed;
+pub mod sealed_io;
 
 use std::io;
 
