@@ -34,12 +34,13 @@ pub struct Rule {
 impl Rule {
     pub(super) fn check(&self) -> Result<(), String> {
         let matchers = [
+            self.subject.is_some(),
             self.user.is_some(),
             self.group.is_some(),
             self.claim.is_some(),
         ];
         if matchers.iter().filter(|m| **m).count() != 1 {
-            return Err("a rule needs exactly one of user, group or claim".into());
+            return Err("a rule needs exactly one of subject, user, group or claim".into());
         }
         if self.claim.is_some() != self.value.is_some() {
             return Err("claim and value go together".into());
