@@ -204,6 +204,21 @@ pub struct Config {
     #[arg(long, env = "STRATA_PASSWORD_LOGIN", value_enum, default_value = "on")]
     pub password_login: Switch,
 
+    /// Seal every object stored on the local disk with its dataset's data key (AES-256-GCM
+    /// over 64 KiB chunks); deleting a dataset destroys its key. Not for buckets yet.
+    #[arg(long, env = "STRATA_ENCRYPTION", value_enum, default_value = "off")]
+    pub encryption: Switch,
+
+    /// The master key that wraps the data keys: a file holding 64 hex digits (default:
+    /// <data-dir>/keys/master.key, generated on first start). Back it up: without it nothing
+    /// sealed can be read.
+    #[arg(long, env = "STRATA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// The master key itself, 64 hex digits (instead of a file).
+    #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true, hide = true)]
+    pub master_key: Option<String>,
+
     /// How long a browser session lasts, in hours.
     #[arg(long, env = "STRATA_SESSION_TTL_HOURS", default_value_t = 168)]
     pub session_ttl_hours: u64,

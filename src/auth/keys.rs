@@ -294,7 +294,7 @@ pub fn url_signer(specs: &[String], path: &Path) -> Result<UrlSigner, KeyError> 
 }
 
 /// Writes a secret file readable by its owner only, atomically.
-fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

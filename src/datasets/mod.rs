@@ -75,9 +75,11 @@ pub async fn create(
     Ok(repo)
 }
 
-/// Deletes a dataset: its row (and with it the object links and locks) and its repository.
+/// Deletes a dataset: its row (and with it the object links and locks), its data keys when
+/// objects are sealed (crypto-shredding: its objects are unreadable at once) and its repository.
 pub async fn delete(state: &AppState, repo: &Repo) -> Result<()> {
     state.db.delete_repo(repo.id).await?;
+    state.storage.shred(repo.id).await?;
     let (n, m) = (repo.namespace.clone(), repo.name.clone());
     match git(state, move |ms| ms.delete(DatasetId { ns: &n, name: &m })).await {
         Ok(()) => Ok(()),

@@ -12,6 +12,7 @@ macro_rules! sql {
 
 mod accounts;
 mod identities;
+mod keys;
 mod locks;
 mod oauth;
 mod objects;
@@ -24,6 +25,7 @@ mod users;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use identities::{Identity, PendingLogin};
+pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use oauth::{CodeRow, OauthClient, RefreshRow};
 pub use objects::LinkError;

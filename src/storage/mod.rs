@@ -5,8 +5,10 @@
 
 mod actions;
 mod bucket;
+pub mod keys;
 mod multipart;
 mod objects;
+mod sealed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,8 @@ struct Inner {
     db: crate::db::Db,
     /// The origin of the bucket's part URLs, when browsers send parts there.
     part_origin: Option<String>,
+    /// With `--encryption on`: the keys objects are sealed with (local disk only).
+    keys: Option<keys::KeyRing>,
 }
 
 #[derive(Debug)]
@@ -62,6 +66,8 @@ pub enum StorageConfigError {
     Store(#[from] strata_lfs::StoreError),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    #[error("encryption at rest: {0}")]
+    Encryption(String),
 }
 
 impl Storage {
@@ -77,6 +83,23 @@ impl Storage {
             Backend::Cloud(cloud) => cloud.part_origin().await,
             Backend::Local(_) => None,
         };
+        let keys = if config.encryption == crate::config::Switch::On {
+            if !matches!(backend, Backend::Local(_)) {
+                return Err(StorageConfigError::Encryption(
+                    "--encryption on seals objects on the local disk; buckets are not sealed yet"
+                        .into(),
+                ));
+            }
+            let default = config.data_dir.join("keys").join("master.key");
+            let source = match (&config.master_key, &config.master_key_file) {
+                (Some(hex), _) => keys::MasterSource::Hex(hex),
+                (None, Some(path)) => keys::MasterSource::File(path),
+                (None, None) => keys::MasterSource::File(&default),
+            };
+            Some(keys::KeyRing::load(source, db.clone()).map_err(StorageConfigError::Encryption)?)
+        } else {
+            None
+        };
         Ok(Storage(Arc::new(Inner {
             backend,
             signer,
@@ -84,6 +107,7 @@ impl Storage {
             action_ttl,
             db,
             part_origin,
+            keys,
         })))
     }
 
@@ -99,7 +123,10 @@ impl Storage {
         };
         Ok(match config.storage {
             StorageBackend::Local => {
-                Backend::Local(LocalStore::open(config.data_dir.join("objects")).await?)
+                let store = LocalStore::open(config.data_dir.join("objects")).await?;
+                sealed::check_layout(&store, config.encryption == crate::config::Switch::On)
+                    .map_err(StorageConfigError::Encryption)?;
+                Backend::Local(store)
             }
             StorageBackend::S3 => {
                 let bucket = bucket()?;
@@ -173,6 +200,31 @@ impl Storage {
                 cloud(azure.clone(), CloudSigner::Azure(azure))
             }
         })
+    }
+}
+
+impl Storage {
+    /// Whether stored objects are sealed (`--encryption on`).
+    pub fn sealed(&self) -> bool {
+        self.0.keys.is_some()
+    }
+
+    /// Whether a dataset was crypto-shredded: deleted with its data keys destroyed, so its
+    /// sealed objects are unreadable from then on (reads answer 410) and its sealed files were
+    /// removed. Never without encryption.
+    pub async fn shredded(&self, repo_id: i64) -> crate::error::Result<bool> {
+        match &self.0.keys {
+            Some(keys) => keys.shredded(repo_id).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Crypto-shreds a deleted dataset: see [`Storage::shredded`].
+    pub async fn shred(&self, repo_id: i64) -> crate::error::Result<()> {
+        match (&self.0.backend, &self.0.keys) {
+            (Backend::Local(store), Some(keys)) => sealed::shred(store, keys, repo_id).await,
+            _ => Ok(()),
+        }
     }
 }
 

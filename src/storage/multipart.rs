@@ -39,7 +39,9 @@ pub fn plan(size: u64) -> Vec<Part> {
 impl Storage {
     /// Whether this backend takes `multipart-basic` uploads.
     pub fn multipart(&self) -> bool {
-        matches!(self.0.backend, Backend::Local(_)) || self.bucket().is_some()
+        // Sealed storage takes whole uploads only: parts would wait on disk unsealed.
+        (matches!(self.0.backend, Backend::Local(_)) && self.0.keys.is_none())
+            || self.bucket().is_some()
     }
 
     /// The parts of an upload still to send (all of them for a new upload), and where they go.

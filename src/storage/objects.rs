@@ -31,13 +31,16 @@ pub enum Read {
 impl Storage {
     /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`
     /// bytes that hash to `oid`. Only the local backend receives uploads itself.
-    pub async fn receive<S, E>(&self, oid: &Oid, size: u64, body: S) -> Result<()>
+    pub async fn receive<S, E>(&self, repo_id: i64, oid: &Oid, size: u64, body: S) -> Result<()>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
         match &self.0.backend {
-            Backend::Local(store) => store.put_verified(oid, size, body).await.map_err(put_error),
+            Backend::Local(store) => match &self.0.keys {
+                Some(keys) => super::sealed::receive(store, keys, repo_id, oid, size, body).await,
+                None => store.put_verified(oid, size, body).await.map_err(put_error),
+            },
             Backend::Cloud(_) => Err(not_here()),
         }
     }
@@ -46,7 +49,7 @@ impl Storage {
     /// itself): spools them to a temporary file while hashing, refusing more than `limit` bytes,
     /// then stores them under the oid they hash to. Returns that oid and the size. Nothing is
     /// visible under the oid before all of it is stored.
-    pub async fn ingest<S, E>(&self, body: S, limit: u64) -> Result<(Oid, u64)>
+    pub async fn ingest<S, E>(&self, repo_id: i64, body: S, limit: u64) -> Result<(Oid, u64)>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
@@ -82,10 +85,15 @@ impl Storage {
             256 * 1024,
         );
         match &self.0.backend {
-            Backend::Local(store) => store
-                .put_verified(&oid, size, bytes)
-                .await
-                .map_err(put_error)?,
+            Backend::Local(store) => match &self.0.keys {
+                Some(keys) => {
+                    super::sealed::receive(store, keys, repo_id, &oid, size, bytes).await?
+                }
+                None => store
+                    .put_verified(&oid, size, bytes)
+                    .await
+                    .map_err(put_error)?,
+            },
             Backend::Cloud(cloud) => {
                 if cloud.size(&oid).await? != Some(size) {
                     cloud.put_hashed(&oid, bytes).await.map_err(put_error)?;
@@ -98,8 +106,10 @@ impl Storage {
     /// Confirms that `oid` (`size` bytes) was uploaded for the dataset whose staging scope is
     /// `scope`. `linked` is the size the dataset's link records, if any; `nonce` names a cloud
     /// upload's staging key. Errors when nothing (or something else) was uploaded.
+    #[allow(clippy::too_many_arguments)]
     pub async fn confirm_upload(
         &self,
+        repo_id: i64,
         oid: &Oid,
         size: u64,
         scope: &str,
@@ -110,7 +120,11 @@ impl Storage {
         match &self.0.backend {
             Backend::Local(store) => {
                 // The upload itself linked the object; confirm both halves are present.
-                match (linked, store.size(oid).await?) {
+                let stored = match &self.0.keys {
+                    Some(_) => super::sealed::size(store, repo_id, oid).await?,
+                    None => store.size(oid).await?,
+                };
+                match (linked, stored) {
                     (Some(_), Some(stored)) if stored == size => Ok(Confirmed::AlreadyLinked),
                     (Some(_), Some(stored)) => Err(Error::unprocessable(format!(
                         "stored object has {stored} bytes, not {size}"
@@ -136,7 +150,7 @@ impl Storage {
 
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
     /// reads the whole object). `None` when the object is missing from storage.
-    pub async fn read(&self, oid: &Oid, range: Option<&str>) -> Result<Option<Read>> {
+    pub async fn read(&self, repo_id: i64, oid: &Oid, range: Option<&str>) -> Result<Option<Read>> {
         if *oid == Oid::EMPTY {
             return Ok(Some(match range.map(|r| parse_range(r, 0)) {
                 Some(RangeSpec::Unsatisfiable) => Read::Unsatisfiable { len: 0 },
@@ -152,6 +166,10 @@ impl Storage {
             }));
         }
         match &self.0.backend {
+            Backend::Local(store) if self.0.keys.is_some() => {
+                let keys = self.0.keys.as_ref().expect("sealed");
+                super::sealed::read(store, keys, &self.0.db, repo_id, oid, range).await
+            }
             Backend::Local(store) => {
                 let Some((opened, len)) = store.open_read(oid).await? else {
                     return Ok(None);
@@ -224,7 +242,7 @@ pub fn put_error(e: PutError) -> Error {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum RangeSpec {
+pub(super) enum RangeSpec {
     /// Inclusive byte range.
     Bytes(u64, u64),
     Unsatisfiable,
@@ -233,7 +251,7 @@ enum RangeSpec {
 }
 
 /// Parses a `Range` header for a `len`-byte object (RFC 9110 §14.1.2), single ranges only.
-fn parse_range(value: &str, len: u64) -> RangeSpec {
+pub(super) fn parse_range(value: &str, len: u64) -> RangeSpec {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return RangeSpec::Ignore;
     };

@@ -21,7 +21,18 @@ fn files() -> Vec<(String, Vec<u8>)> {
 }
 
 async fn round_trip(backend: Backend) {
-    let server = TestServer::start_with(backend, |_| {}).await;
+    round_trip_with(backend, false).await;
+}
+
+/// With `sealed`, objects are encrypted at rest: afterwards no file of the server's data
+/// directory holds any 64-byte window of what was pushed.
+async fn round_trip_with(backend: Backend, sealed: bool) {
+    let server = TestServer::start_with(backend, |c| {
+        if sealed {
+            c.encryption = strata::config::Switch::On;
+        }
+    })
+    .await;
     let token = server.user("alice").await;
     server.repo("alice/survey", Visibility::Private).await;
     let lfs_url = server.lfs_url("alice/survey");
@@ -97,6 +108,19 @@ async fn round_trip(backend: Backend) {
             assert_eq!(linked, (true, 1), "{name}: {pushed}");
         }
     }
+    if sealed {
+        let windows: Vec<Vec<u8>> = files()
+            .iter()
+            .filter(|(_, d)| d.len() > 64)
+            .flat_map(|(_, d)| d.chunks_exact(64).step_by(997).map(<[u8]>::to_vec))
+            .collect();
+        crate::encryption::assert_no_plaintext(&server.dir.path().join("data"), &windows);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_lfs_round_trip_sealed() {
+    round_trip_with(Backend::Local, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

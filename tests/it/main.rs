@@ -10,6 +10,7 @@ mod browser_upload;
 mod dataset_pages;
 mod datasets_api;
 mod drive;
+mod encryption;
 mod gates;
 mod git_hosting;
 mod git_lfs;

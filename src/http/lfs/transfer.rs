@@ -86,7 +86,7 @@ pub async fn upload(
     }
     state
         .storage
-        .receive(&oid, size, body.into_data_stream())
+        .receive(dataset, &oid, size, body.into_data_stream())
         .await?;
     // A dataset deleted since the URL was signed refuses the link (404); the stored bytes stay
     // unreadable, as nothing links them.
@@ -102,6 +102,12 @@ pub async fn download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (oid, _, dataset) = check(&state, SignedOp::Download, &ns, &repo, &oid, query)?;
+    if state.storage.shredded(dataset).await? {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "this dataset was deleted and its data key destroyed: the object is gone",
+        ));
+    }
     // The signature was minted by the read gate; the link must still hold (the URL names the
     // dataset's row id, so one deleted and made again under the same name does not inherit the
     // old one's objects).
@@ -113,13 +119,14 @@ pub async fn download(
     {
         return Err(ApiError::not_found("object not found in this dataset"));
     }
-    serve_object(&state, &oid, &headers, None).await
+    serve_object(&state, dataset, &oid, &headers, None).await
 }
 
 /// Streams `oid` (or the requested range of it) with `ETag`, `Accept-Ranges` and 304/206/416
 /// answers; `filename` makes it an attachment. The raw-file endpoint serves through this too.
 pub async fn serve_object(
     state: &AppState,
+    repo_id: i64,
     oid: &Oid,
     headers: &HeaderMap,
     filename: Option<&str>,
@@ -133,7 +140,7 @@ pub async fn serve_object(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (object, partial) = match state.storage.read(oid, range).await? {
+    let (object, partial) = match state.storage.read(repo_id, oid, range).await? {
         None => return Err(ApiError::not_found("object is missing from storage")),
         Some(Read::Unsatisfiable { len }) => {
             let mut response = ApiError::new(
@@ -197,7 +204,7 @@ pub async fn serve_file(
 ) -> ApiResult<Response> {
     if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
         repo.read_object(state, &pointer.oid, pointer.size).await?;
-        return serve_object(state, &pointer.oid, headers, Some(path)).await;
+        return serve_object(state, repo.id, &pointer.oid, headers, Some(path)).await;
     }
     let mut response = (StatusCode::OK, data).into_response();
     let h = response.headers_mut();

@@ -96,6 +96,7 @@ pub async fn verify(
     let confirmed = state
         .storage
         .confirm_upload(
+            repo.id,
             &oid,
             size,
             &repo.id.to_string(),

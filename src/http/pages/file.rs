@@ -84,7 +84,7 @@ pub async fn show(
             if let Err(e) = repo.read_object(&state, &pointer.oid, pointer.size).await {
                 return Ok(failed(s.as_ref(), &title, e));
             }
-            let head = read_head(&state, &pointer.oid, pointer.size).await;
+            let head = read_head(&state, repo.id, &pointer.oid, pointer.size).await;
             (
                 pointer.size,
                 Some(pointer.oid.to_string()),
@@ -155,13 +155,18 @@ pub async fn show(
 }
 
 /// The first [`PREVIEW_BYTES`] of an object, or why there are none.
-async fn read_head(state: &AppState, oid: &strata_lfs::Oid, size: u64) -> Result<Vec<u8>, String> {
+async fn read_head(
+    state: &AppState,
+    repo_id: i64,
+    oid: &strata_lfs::Oid,
+    size: u64,
+) -> Result<Vec<u8>, String> {
     use futures_util::StreamExt;
     if size == 0 {
         return Ok(Vec::new());
     }
     let range = format!("bytes=0-{}", size.min(PREVIEW_BYTES) - 1);
-    let read = state.storage.read(oid, Some(&range)).await;
+    let read = state.storage.read(repo_id, oid, Some(&range)).await;
     let Ok(Some(crate::storage::Read::Found { object, .. })) = read else {
         return Err("The file's bytes are not in storage.".into());
     };

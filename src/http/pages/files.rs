@@ -149,7 +149,7 @@ pub async fn upload(
             Ok(p) => p,
             Err(e) => return refused(&s, back, e),
         };
-        let (oid, size) = match state.storage.ingest(field, limit).await {
+        let (oid, size) = match state.storage.ingest(repo.id, field, limit).await {
             Ok(done) => done,
             Err(e) => return refused(&s, back, e),
         };

@@ -1,0 +1,73 @@
+//! `data_keys`: the datasets' data keys for encryption at rest, wrapped by the master key.
+
+use super::{is_unique_violation, now, Db};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: i64,
+    pub repo_id: i64,
+    pub version: i64,
+    /// `None` once destroyed.
+    pub wrapped: Option<String>,
+    pub master_id: String,
+}
+
+const COLUMNS: &str = "id, repo_id, version, wrapped, master_id";
+
+impl Db {
+    /// A dataset's newest data key (destroyed or not).
+    pub async fn newest_data_key(&self, repo_id: i64) -> Result<Option<KeyRow>, sqlx::Error> {
+        sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM data_keys WHERE repo_id = $1 ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(repo_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn data_key(&self, id: i64) -> Result<Option<KeyRow>, sqlx::Error> {
+        sqlx::query_as(sql!("SELECT {COLUMNS} FROM data_keys WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Records a new key version; `Ok(None)` when another one took that version first.
+    pub async fn insert_data_key(
+        &self,
+        repo_id: i64,
+        version: i64,
+        wrapped: &str,
+        master_id: &str,
+    ) -> Result<Option<KeyRow>, sqlx::Error> {
+        let row = sqlx::query_as(sql!(
+            "INSERT INTO data_keys (repo_id, version, wrapped, master_id, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        ))
+        .bind(repo_id)
+        .bind(version)
+        .bind(wrapped)
+        .bind(master_id)
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await;
+        match row {
+            Ok(row) => Ok(Some(row)),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Destroys every key of a dataset (crypto-shredding); how many were live.
+    pub async fn destroy_data_keys(&self, repo_id: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE data_keys SET wrapped = NULL, destroyed_at = $2
+             WHERE repo_id = $1 AND wrapped IS NOT NULL",
+        )
+        .bind(repo_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
