@@ -8,14 +8,16 @@
 #
 # Measures: batch API throughput; git lfs push and pull of 16 x 16 MiB; 10,000 small files
 # (1-4 KiB) pushed, cloned and pulled with the stock client; one 5 GiB object pushed and cloned
-# (with strata's peak RSS); strata's peak RSS while one 2 GiB object is uploaded.
+# (with strata's peak RSS); strata's peak RSS while one 2 GiB object is uploaded; then strata
+# with encryption at rest beside strata without, uploading and downloading one object with curl.
 # giftless is installed into bench/.venv (PyPI), rudolfs into bench/rudolfs (crates.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${BENCH_SECONDS:-10}
 small=${BENCH_SMALL:-10000}
-# BENCH_ONLY=batch, big16, small or huge runs only that measure (the other rows print as "-").
+# BENCH_ONLY=batch, big16, small, huge or sealed runs only that measure (the other rows print as
+# "-"). BENCH_SEALED_GIB (default 1) sizes the sealed-beside-unsealed object.
 only=${BENCH_ONLY:-}
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 big_gib=${BENCH_BIG_GIB:-5}
@@ -237,6 +239,37 @@ rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 rm -f "$bigf"
 fi
 
+p_up=- p_down=- e_up=- e_down=- p_rss=0 e_rss=0
+if want sealed; then
+echo "6/6 encryption at rest: one ${BENCH_SEALED_GIB:-1} GiB object up and down with curl, unsealed then sealed" >&2
+sealf=$work/seal.bin
+head -c "${BENCH_SEALED_GIB:-1}G" /dev/urandom > "$sealf"
+soid=$(sha256sum "$sealf" | cut -d' ' -f1)
+ssize=$(stat -c %s "$sealf")
+mib=$((ssize / 1048576))
+# Prints "upload-MiB/s download-MiB/s peak-RSS-KiB" for a fresh strata with STRATA_ENCRYPTION=$1.
+transfer_once() {
+  kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+  STRATA_ENCRYPTION=$1 start_strata "$work/strata-enc-$1"
+  local batch=http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch up down t0 t1 t2
+  up=$(curl -s -u "bench:$token" -H "Content-Type: application/vnd.git-lfs+json" \
+    -d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$soid\",\"size\":$ssize}]}" "$batch" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["upload"]["href"])')
+  t0=$(now)
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -T "$sealf" "$up")" = 200 ] || { echo "upload failed ($1)" >&2; exit 1; }
+  t1=$(now)
+  down=$(curl -s -u "bench:$token" -H "Content-Type: application/vnd.git-lfs+json" \
+    -d "{\"operation\":\"download\",\"objects\":[{\"oid\":\"$soid\",\"size\":$ssize}]}" "$batch" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["download"]["href"])')
+  [ "$(curl -s "$down" | sha256sum | cut -d' ' -f1)" = "$soid" ] || { echo "download differs ($1)" >&2; exit 1; }
+  t2=$(now)
+  echo "$(echo "scale=0; $mib / ($t1 - $t0)" | bc) $(echo "scale=0; $mib / ($t2 - $t1)" | bc) $(awk '/VmHWM/ {print $2}' "/proc/$spid/status")"
+}
+read -r p_up p_down p_rss < <(transfer_once off)
+read -r e_up e_down e_rss < <(transfer_once on)
+rm -f "$sealf"
+fi
+
 ratio() { case "$1$2" in *failed*|*skipped*|*-*) echo "n/a";; *) echo "scale=1; $1 / $2" | bc;; esac; }
 rate() { case "$1" in *failed*|*skipped*|-) echo "$1";; *) echo "scale=0; $small / $1" | bc;; esac; }
 # strata's advantage over the better of the two others (higher is better for strata).
@@ -259,4 +292,12 @@ Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(git -C "$root" rev-parse --sh
 | one ${big_gib} GiB object: \`git clone\` with smudge (s) | ${h_clone[0]} | ${h_clone[1]} | ${h_clone[2]} | $(vs "${h_clone[@]}") |
 | strata's peak RSS over the ${big_gib} GiB push and clone (MiB) | $((rss_huge / 1024)) (at start: $((rss_before / 1024))) | | | |
 | strata's peak RSS uploading one 2 GiB object with curl (MiB) | $((rss_peak / 1024)) (at start: $((rss_before2 / 1024))) | | | $(echo "scale=0; 2048 * 1024 / ($t1 - $t0) / 1024" | bc) MiB/s upload |
+
+Encryption at rest (local disk), one ${BENCH_SEALED_GIB:-1} GiB object with curl, each on a fresh strata (the download includes sha256sum of what arrived):
+
+| measure | unsealed | sealed (\`--encryption on\`) | sealed / unsealed |
+|---|---|---|---|
+| upload (MiB/s) | $p_up | $e_up | $(ratio "$e_up" "$p_up") |
+| download (MiB/s) | $p_down | $e_down | $(ratio "$e_down" "$p_down") |
+| peak RSS (MiB) | $((p_rss / 1024)) | $((e_rss / 1024)) | |
 TABLE

@@ -112,6 +112,26 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
             set_password(state, &username, password.trim_end_matches(['\r', '\n'])).await?;
             println!("password set for {username}");
         }
+        AdminCommand::RotateDataKey { dataset, reseal } => {
+            let (ns, name) = dataset
+                .split_once('/')
+                .ok_or("name the dataset as namespace/name")?;
+            let repo = state
+                .db
+                .repo_by_path(ns, name)
+                .await?
+                .ok_or_else(|| format!("no dataset {dataset}"))?;
+            let (version, resealed) = state.storage.rotate_data_key(repo.id, reseal).await?;
+            println!("{dataset}: data key version {version}; {resealed} objects re-sealed");
+        }
+        AdminCommand::RotateMasterKey { new_key_file } => {
+            let source = crate::storage::keys::MasterSource::File(&new_key_file);
+            let (done, id) = state.storage.rotate_master_key(source).await?;
+            println!(
+                "{done} data keys now wrapped by master key {id}: restart strata with --master-key-file {}",
+                new_key_file.display()
+            );
+        }
         AdminCommand::Invite { by, days } => {
             println!("{}", invite(state, &by, days).await?);
         }

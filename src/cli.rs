@@ -99,6 +99,21 @@ pub enum AdminCommand {
     },
     /// Set a user's password for the browser login (read from standard input).
     SetPassword { username: String },
+    /// Encryption at rest: a new version of a dataset's data key, which new objects are sealed
+    /// with; --reseal also re-seals every object sealed before (resumable).
+    RotateDataKey {
+        /// The dataset, `namespace/name`.
+        dataset: String,
+        #[arg(long)]
+        reseal: bool,
+    },
+    /// Encryption at rest: wrap every data key under a new master key (generated into the file
+    /// when it does not exist). No object is touched; then restart strata with that key.
+    RotateMasterKey {
+        /// The new master key's file (64 hex digits).
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
+    },
     /// Print a one-time invitation code for `--signup invite`.
     Invite {
         /// The administrator the invitation comes from.

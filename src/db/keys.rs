@@ -58,6 +58,33 @@ impl Db {
         }
     }
 
+    /// Every key not destroyed, oldest first.
+    pub async fn live_data_keys(&self) -> Result<Vec<KeyRow>, sqlx::Error> {
+        sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM data_keys WHERE wrapped IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Replaces a live key's wrapping (master-key rotation); whether it was still live.
+    pub async fn rewrap_data_key(
+        &self,
+        id: i64,
+        wrapped: &str,
+        master_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE data_keys SET wrapped = $2, master_id = $3 WHERE id = $1 AND wrapped IS NOT NULL",
+        )
+        .bind(id)
+        .bind(wrapped)
+        .bind(master_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Destroys every key of a dataset (crypto-shredding); how many were live.
     pub async fn destroy_data_keys(&self, repo_id: i64) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(

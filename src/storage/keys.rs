@@ -152,24 +152,76 @@ impl KeyRing {
                 self.remember(&key);
                 return Ok(key);
             }
-            let mut key = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut key).map_err(|_| Error::internal("no randomness"))?;
-            let wrapped = self.wrap(repo_id, 1, &key);
-            if let Some(row) = self
-                .db
-                .insert_data_key(repo_id, 1, &wrapped, &self.master_id)
-                .await?
-            {
-                let key = DataKey {
-                    id: row.id as u64,
-                    version: 1,
-                    key,
-                };
-                self.remember(&key);
+            if let Some(key) = self.make(repo_id, 1).await? {
                 return Ok(key);
             }
             // Another request made the first key at the same time: use that one.
         }
+    }
+
+    /// A new key version `version` for a dataset; `None` when another one took it first.
+    async fn make(&self, repo_id: i64, version: i64) -> Result<Option<DataKey>> {
+        let mut key = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| Error::internal("no randomness"))?;
+        let wrapped = self.wrap(repo_id, version, &key);
+        let Some(row) = self
+            .db
+            .insert_data_key(repo_id, version, &wrapped, &self.master_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = DataKey {
+            id: row.id as u64,
+            version: version as u32,
+            key,
+        };
+        self.remember(&key);
+        Ok(Some(key))
+    }
+
+    /// Data-key rotation: a new version of a dataset's key, which new objects are sealed with
+    /// (the old versions keep opening the objects sealed before).
+    pub async fn rotate(&self, repo_id: i64) -> Result<DataKey> {
+        loop {
+            let next = match self.db.newest_data_key(repo_id).await? {
+                Some(row) if row.wrapped.is_none() => {
+                    return Err(Error::new(Kind::Gone, "this dataset's keys were destroyed"))
+                }
+                Some(row) => row.version + 1,
+                None => 1,
+            };
+            if let Some(key) = self.make(repo_id, next).await? {
+                return Ok(key);
+            }
+        }
+    }
+
+    /// Master-key rotation: every live data key is wrapped again under `new`'s master key, one
+    /// row at a time (a run that stops half-way can run again: rows already under `new` are
+    /// skipped). No object is touched. Returns how many keys were rewrapped.
+    pub async fn rewrap_all(&self, new: &KeyRing) -> Result<u64> {
+        let mut done = 0;
+        for row in self.db.live_data_keys().await? {
+            if row.master_id == new.master_id {
+                continue;
+            }
+            let key = self.unwrap(&row)?;
+            let wrapped = new.wrap(row.repo_id, row.version, &key.key);
+            if self
+                .db
+                .rewrap_data_key(row.id, &wrapped, &new.master_id)
+                .await?
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// The master key's id, as stored beside the keys it wraps.
+    pub fn master_id(&self) -> &str {
+        &self.master_id
     }
 
     fn cached(&self, id: i64) -> Option<DataKey> {

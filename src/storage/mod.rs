@@ -219,6 +219,45 @@ impl Storage {
         }
     }
 
+    /// Data-key rotation for a dataset: new objects are sealed with a new key version; with
+    /// `reseal`, every object sealed before is re-sealed under it. Returns the new version and
+    /// how many objects were re-sealed.
+    pub async fn rotate_data_key(
+        &self,
+        repo_id: i64,
+        reseal: bool,
+    ) -> crate::error::Result<(u32, u64)> {
+        let (Backend::Local(store), Some(keys)) = (&self.0.backend, &self.0.keys) else {
+            return Err(crate::error::Error::unprocessable(
+                "objects are not sealed here: start with --encryption on",
+            ));
+        };
+        let key = keys.rotate(repo_id).await?;
+        let resealed = if reseal {
+            sealed::reseal(store, keys, &self.0.db, repo_id).await?.0
+        } else {
+            0
+        };
+        Ok((key.version, resealed))
+    }
+
+    /// Master-key rotation: every data key is wrapped again under the master key at `source`.
+    /// Returns how many were rewrapped; restart strata with the new key afterwards.
+    pub async fn rotate_master_key(
+        &self,
+        source: keys::MasterSource<'_>,
+    ) -> crate::error::Result<(u64, String)> {
+        let Some(keys) = &self.0.keys else {
+            return Err(crate::error::Error::unprocessable(
+                "objects are not sealed here: start with --encryption on",
+            ));
+        };
+        let new = keys::KeyRing::load(source, self.0.db.clone())
+            .map_err(crate::error::Error::unprocessable)?;
+        let done = keys.rewrap_all(&new).await?;
+        Ok((done, new.master_id().to_owned()))
+    }
+
     /// Crypto-shreds a deleted dataset: see [`Storage::shredded`].
     pub async fn shred(&self, repo_id: i64) -> crate::error::Result<()> {
         match (&self.0.backend, &self.0.keys) {

@@ -157,6 +157,59 @@ pub(super) async fn read(
     }))
 }
 
+/// Re-seals every object of a dataset that is not under its current key: each is decrypted,
+/// checked against its oid again and sealed anew into a temporary file that replaces it
+/// atomically, one object at a time with flat memory. Resumable: objects already under the
+/// current key are skipped. Returns (re-sealed, already current).
+pub(super) async fn reseal(
+    store: &LocalStore,
+    keys: &KeyRing,
+    db: &Db,
+    repo_id: i64,
+) -> Result<(u64, u64)> {
+    let current = keys.current(repo_id).await?;
+    let root = store.root().join("sealed").join(repo_id.to_string());
+    let mut stack = vec![root];
+    let (mut resealed, mut current_already) = (0, 0);
+    while let Some(dir) = stack.pop() {
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::internal(e)),
+        };
+        while let Some(entry) = entries.next_entry().await.map_err(Error::internal)? {
+            let path = entry.path();
+            if entry.file_type().await.map_err(Error::internal)?.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(oid) = entry.file_name().to_string_lossy().parse::<Oid>() else {
+                continue;
+            };
+            let Some((file, header)) = sealed_io::open_sealed(&path)
+                .await
+                .map_err(|e| io_error(db, repo_id, &oid, e))?
+            else {
+                continue;
+            };
+            if header.key_id == current.id {
+                current_already += 1;
+                continue;
+            }
+            let old = keys.by_id(repo_id, header.key_id).await?;
+            let size = header.size;
+            let plain = sealed_io::read_range(file, header, &old, 0, size)
+                .await
+                .map_err(|e| io_error(db, repo_id, &oid, e))?;
+            sealed_io::put_sealed(store.tmp_dir(), &path, &oid, size, &current, plain.body)
+                .await
+                .map_err(put_error)?;
+            resealed += 1;
+        }
+    }
+    Ok((resealed, current_already))
+}
+
 /// Destroys a dataset's keys, then (best effort) its sealed files.
 pub(super) async fn shred(store: &LocalStore, keys: &KeyRing, repo_id: i64) -> Result<()> {
     keys.shred(repo_id).await?;
