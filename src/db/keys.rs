@@ -85,6 +85,28 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Objects after `after` (by oid), at most `limit`, with their sizes: the migration of a
+    /// store to sealed objects walks them in order.
+    pub async fn objects_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as("SELECT oid, size FROM objects WHERE oid > $1 ORDER BY oid LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The datasets that link an object.
+    pub async fn datasets_linking(&self, oid: &str) -> Result<Vec<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT repo_id FROM repo_objects WHERE oid = $1 ORDER BY repo_id")
+            .bind(oid)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Destroys every key of a dataset (crypto-shredding); how many were live.
     pub async fn destroy_data_keys(&self, repo_id: i64) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(

@@ -51,6 +51,32 @@ pub async fn run(
             }
         }
     });
+    // A store that was plain before `--encryption on` is sealed in the background, resumably.
+    if state.storage.unsealed_left() {
+        let storage = state.storage.clone();
+        tasks.spawn("seal", move |stop| async move {
+            tracing::info!("sealing the objects stored before encryption was on");
+            let (mut after, mut total) = (String::new(), 0);
+            while !stop.is_cancelled() {
+                match storage.seal_existing(&after, 100).await {
+                    Ok((next, made)) => {
+                        total += made;
+                        match next {
+                            Some(next) => after = next,
+                            None => {
+                                tracing::info!(copies = total, "every stored object is sealed");
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e.message, "sealing stopped; it goes on at the next start");
+                        break;
+                    }
+                }
+            }
+        });
+    }
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
     let grace = state.settings.shutdown_grace;
     let mut builder = Builder::new(TokioExecutor::new());

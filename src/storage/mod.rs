@@ -258,6 +258,30 @@ impl Storage {
         Ok((done, new.master_id().to_owned()))
     }
 
+    /// Whether unsealed objects from before `--encryption on` are left to seal.
+    pub fn unsealed_left(&self) -> bool {
+        match (&self.0.backend, &self.0.keys) {
+            (Backend::Local(store), Some(_)) => sealed::has_plain(store),
+            _ => false,
+        }
+    }
+
+    /// One step of sealing a store that was plain before `--encryption on`: at most `limit`
+    /// objects after `after` (by oid). Returns where to go on from (`None`: done) and how many
+    /// sealed copies were made. See `sealed::migrate`.
+    pub async fn seal_existing(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> crate::error::Result<(Option<String>, u64)> {
+        match (&self.0.backend, &self.0.keys) {
+            (Backend::Local(store), Some(keys)) => {
+                sealed::migrate(store, keys, &self.0.db, after, limit).await
+            }
+            _ => Ok((None, 0)),
+        }
+    }
+
     /// Crypto-shreds a deleted dataset: see [`Storage::shredded`].
     pub async fn shred(&self, repo_id: i64) -> crate::error::Result<()> {
         match (&self.0.backend, &self.0.keys) {

@@ -121,7 +121,11 @@ impl Storage {
             Backend::Local(store) => {
                 // The upload itself linked the object; confirm both halves are present.
                 let stored = match &self.0.keys {
-                    Some(_) => super::sealed::size(store, repo_id, oid).await?,
+                    // (A plain object from before encryption counts until it is sealed.)
+                    Some(_) => match super::sealed::size(store, repo_id, oid).await? {
+                        Some(size) => Some(size),
+                        None => store.size(oid).await?,
+                    },
                     None => store.size(oid).await?,
                 };
                 match (linked, stored) {
@@ -166,11 +170,14 @@ impl Storage {
             }));
         }
         match &self.0.backend {
-            Backend::Local(store) if self.0.keys.is_some() => {
-                let keys = self.0.keys.as_ref().expect("sealed");
-                super::sealed::read(store, keys, &self.0.db, repo_id, oid, range).await
-            }
             Backend::Local(store) => {
+                if let Some(keys) = &self.0.keys {
+                    let sealed = super::sealed::read(store, keys, &self.0.db, repo_id, oid, range);
+                    if let Some(found) = sealed.await? {
+                        return Ok(Some(found));
+                    }
+                    // Not sealed (yet): an object from before encryption, until it is sealed.
+                }
                 let Some((opened, len)) = store.open_read(oid).await? else {
                     return Ok(None);
                 };

@@ -22,27 +22,25 @@ use super::objects::{parse_range, put_error, RangeSpec, Read};
 use crate::db::Db;
 use crate::error::{Error, Kind, Result};
 
-/// Refuses a store whose objects were written the other way: plain objects under
-/// `--encryption on` (they would be unreadable, and moving them is not built yet), or sealed
-/// ones with encryption off.
+/// Whether unsealed objects are left in the store (from before `--encryption on`).
+pub(super) fn has_plain(store: &LocalStore) -> bool {
+    std::fs::read_dir(store.root())
+        .map(|d| {
+            d.filter_map(|e| e.ok()).any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Refuses a sealed store started without `--encryption on` (its objects would be unreadable).
+/// A plain store started with it is sealed in the background ([`migrate`]).
 pub(super) fn check_layout(store: &LocalStore, sealed: bool) -> std::result::Result<(), String> {
-    let plain = std::fs::read_dir(store.root())
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok())
-        .any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit())
-        });
     let has_sealed = std::fs::read_dir(store.root().join("sealed"))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    if sealed && plain {
-        return Err(format!(
-            "{} holds unsealed objects: --encryption on needs a new data directory (sealing an existing store is not built yet)",
-            store.root().display()
-        ));
-    }
     if !sealed && has_sealed {
         return Err(format!(
             "{} holds sealed objects: start with --encryption on and the same master key",
@@ -155,6 +153,52 @@ pub(super) async fn read(
         object: ObjectRead { body, ..object },
         partial,
     }))
+}
+
+/// Seals the unsealed objects of a store that was plain before `--encryption on`, walking the
+/// objects by oid from `after`, at most `limit` of them: each is sealed once for every dataset
+/// that links it (re-verified against its oid), and its plain file is removed only once all of
+/// those copies exist. Reads serve the plain file until then. Resumable at any point: a sealed
+/// copy that exists is not made again. Returns the last oid walked (`None`: the walk is over)
+/// and how many sealed copies were made.
+pub(super) async fn migrate(
+    store: &LocalStore,
+    keys: &KeyRing,
+    db: &Db,
+    after: &str,
+    limit: i64,
+) -> Result<(Option<String>, u64)> {
+    let batch = db.objects_after(after, limit).await?;
+    let mut made = 0;
+    for (oid_text, size) in &batch {
+        let Ok(oid) = oid_text.parse::<Oid>() else {
+            continue;
+        };
+        let plain = store.root().join(oid.fanout_path());
+        if !tokio::fs::try_exists(&plain).await.unwrap_or(false) {
+            continue;
+        }
+        for repo_id in db.datasets_linking(oid_text).await? {
+            let dest = path_of(store, repo_id, &oid);
+            if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+                continue;
+            }
+            let key = keys.current(repo_id).await?;
+            let file = tokio::fs::File::open(&plain)
+                .await
+                .map_err(Error::internal)?;
+            let body = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+            sealed_io::put_sealed(store.tmp_dir(), &dest, &oid, *size as u64, &key, body)
+                .await
+                .map_err(put_error)?;
+            made += 1;
+        }
+        tokio::fs::remove_file(&plain)
+            .await
+            .map_err(Error::internal)?;
+    }
+    let last = (batch.len() as i64 == limit).then(|| batch.last().map(|(o, _)| o.clone()));
+    Ok((last.flatten(), made))
 }
 
 /// Re-seals every object of a dataset that is not under its current key: each is decrypted,

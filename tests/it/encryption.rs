@@ -224,25 +224,68 @@ async fn a_deleted_dataset_is_shredded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unsafe_starts_are_refused() {
-    // Plain objects would be unreadable under encryption (sealing them is not built yet), and
-    // sealed ones without it.
+async fn a_plain_store_is_sealed_resumably() {
+    // A store written without encryption, with an object in two datasets and one in one.
     let plain = TestServer::start().await;
     let token = plain.user("alice").await;
-    plain.repo("alice/x", Visibility::Private).await;
-    upload(&plain, "alice/x", &token, b"some plain bytes").await;
+    let x = plain.repo("alice/x", Visibility::Private).await;
+    let y = plain.repo("alice/y", Visibility::Private).await;
+    let shared = data(CHUNK * 2 + 3, 6);
+    let own = data(5000, 7);
+    let shared_oid = upload(&plain, "alice/x", &token, &shared).await.to_string();
+    upload(&plain, "alice/y", &token, &shared).await;
+    let own_oid = upload(&plain, "alice/x", &token, &own).await.to_string();
+
+    // Started with encryption on: it serves the plain objects until they are sealed.
     let mut config = strata::config::Config::with_data_dir(plain.dir.path().join("data"));
     config.encryption = Switch::On;
-    config.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        plain.dir.path().join("other.db").display()
-    ));
-    let err = strata::AppState::build(&config)
-        .await
-        .err()
-        .expect("refused");
-    assert!(err.to_string().contains("unsealed objects"), "{err}");
+    config.database_url = Some(plain.state.settings.database_url.clone());
+    config.jwt_key_file = Some(plain.dir.path().join("jwt.pem"));
+    let sealed = strata::AppState::build(&config).await.unwrap();
+    assert!(sealed.storage.unsealed_left());
+    // Interrupted after one object: everything still reads.
+    let (next, made) = sealed.storage.seal_existing("", 1).await.unwrap();
+    let next = next.expect("more to do");
+    assert!(made >= 1);
+    for (repo, oid, bytes) in [
+        (x.id, &shared_oid, &shared),
+        (y.id, &shared_oid, &shared),
+        (x.id, &own_oid, &own),
+    ] {
+        assert_eq!(&read_all(&sealed, repo, oid).await.unwrap(), bytes);
+    }
+    // Resumed to the end, and once more (nothing left to do).
+    let mut after = next;
+    loop {
+        match sealed.storage.seal_existing(&after, 1).await.unwrap() {
+            (Some(n), _) => after = n,
+            (None, _) => break,
+        }
+    }
+    assert_eq!(
+        sealed.storage.seal_existing("", 100).await.unwrap(),
+        (None, 0)
+    );
+    assert_eq!(sealed_files(&plain, &shared_oid).len(), 2);
+    for (repo, oid, bytes) in [
+        (x.id, &shared_oid, &shared),
+        (y.id, &shared_oid, &shared),
+        (x.id, &own_oid, &own),
+    ] {
+        assert_eq!(&read_all(&sealed, repo, oid).await.unwrap(), bytes);
+    }
+    let windows: Vec<Vec<u8>> = shared
+        .chunks_exact(64)
+        .step_by(50)
+        .chain(own.chunks_exact(64))
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_no_plaintext(&plain.dir.path().join("data"), &windows);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_starts_are_refused() {
+    // Sealed objects would be unreadable without encryption.
     let (sealed, token) = sealed_server().await;
     sealed.repo("alice/x", Visibility::Private).await;
     upload(&sealed, "alice/x", &token, b"some sealed bytes").await;
@@ -264,6 +307,25 @@ async fn unsafe_starts_are_refused() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("64 hex digits"), "{err}");
+    // Buckets are not sealed yet: refused rather than silently unsealed.
+    let mut config = strata::config::Config::with_data_dir(sealed.dir.path().join("s3"));
+    config.encryption = Switch::On;
+    config.storage = strata::config::StorageBackend::S3;
+    config.bucket = Some("b".into());
+    config.s3_access_key_id = Some("k".into());
+    config.s3_secret_access_key = Some("s".into());
+    config.database_url = Some(format!(
+        "sqlite://{}?mode=rwc",
+        sealed.dir.path().join("s3.db").display()
+    ));
+    let err = strata::AppState::build(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("buckets are not sealed yet"),
+        "{err}"
+    );
 }
 
 /// The bytes of `oid` in dataset `repo_id`, read through a storage facade (no HTTP).
