@@ -256,11 +256,8 @@ async fn a_plain_store_is_sealed_resumably() {
     }
     // Resumed to the end, and once more (nothing left to do).
     let mut after = next;
-    loop {
-        match sealed.storage.seal_existing(&after, 1).await.unwrap() {
-            (Some(n), _) => after = n,
-            (None, _) => break,
-        }
+    while let (Some(n), _) = sealed.storage.seal_existing(&after, 1).await.unwrap() {
+        after = n;
     }
     assert_eq!(
         sealed.storage.seal_existing("", 100).await.unwrap(),
