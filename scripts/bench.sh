@@ -247,9 +247,9 @@ head -c "${BENCH_SEALED_GIB:-1}G" /dev/urandom > "$sealf"
 soid=$(sha256sum "$sealf" | cut -d' ' -f1)
 ssize=$(stat -c %s "$sealf")
 mib=$((ssize / 1048576))
-# Prints "upload-MiB/s download-MiB/s peak-RSS-KiB" for a fresh strata with STRATA_ENCRYPTION=$1.
+# Sets t_up t_down (MiB/s) and t_rss (peak KiB) for a fresh strata with STRATA_ENCRYPTION=$1.
 transfer_once() {
-  kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+  kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
   STRATA_ENCRYPTION=$1 start_strata "$work/strata-enc-$1"
   local batch=http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch up down t0 t1 t2
   up=$(curl -s -u "bench:$token" -H "Content-Type: application/vnd.git-lfs+json" \
@@ -263,10 +263,12 @@ transfer_once() {
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["download"]["href"])')
   [ "$(curl -s "$down" | sha256sum | cut -d' ' -f1)" = "$soid" ] || { echo "download differs ($1)" >&2; exit 1; }
   t2=$(now)
-  echo "$(echo "scale=0; $mib / ($t1 - $t0)" | bc) $(echo "scale=0; $mib / ($t2 - $t1)" | bc) $(awk '/VmHWM/ {print $2}' "/proc/$spid/status")"
+  t_up=$(echo "scale=0; $mib / ($t1 - $t0)" | bc)
+  t_down=$(echo "scale=0; $mib / ($t2 - $t1)" | bc)
+  t_rss=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 }
-read -r p_up p_down p_rss < <(transfer_once off)
-read -r e_up e_down e_rss < <(transfer_once on)
+transfer_once off; p_up=$t_up p_down=$t_down p_rss=$t_rss
+transfer_once on; e_up=$t_up e_down=$t_down e_rss=$t_rss
 rm -f "$sealf"
 fi
 
