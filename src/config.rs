@@ -40,6 +40,17 @@ pub struct Settings {
     pub multipart_idle: std::time::Duration,
 }
 
+impl Settings {
+    /// `"; Secure"` for cookies when strata is served over https, else nothing.
+    pub fn cookie_secure(&self) -> &'static str {
+        if self.public_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        }
+    }
+}
+
 /// Where objects are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageBackend {

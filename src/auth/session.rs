@@ -41,11 +41,7 @@ pub async fn end(db: &Db, settings: &Settings, id_hash: &str) -> Result<String> 
 }
 
 fn set_cookie(settings: &Settings, value: &str, max_age: i64) -> String {
-    let secure = if settings.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = settings.cookie_secure();
     format!("{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 

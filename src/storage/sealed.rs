@@ -119,16 +119,18 @@ pub(super) async fn read(
     oid: &Oid,
     range: Option<&str>,
 ) -> Result<Option<Read>> {
-    if keys.shredded(repo_id).await? {
-        return Err(Error::new(
-            Kind::Gone,
-            "this dataset was deleted and its data key destroyed: its objects are gone",
-        ));
-    }
     let opened = sealed_io::open_sealed(&path_of(store, repo_id, oid))
         .await
         .map_err(|e| io_error(db, repo_id, oid, e))?;
     let Some((file, header)) = opened else {
+        // Only a missing file asks whether the dataset was shredded (its files go with its
+        // keys); a file whose key was destroyed answers 410 from the key ring.
+        if keys.shredded(repo_id).await? {
+            return Err(Error::new(
+                Kind::Gone,
+                "this dataset was deleted and its data key destroyed: its objects are gone",
+            ));
+        }
         return Ok(None);
     };
     let len = header.size;

@@ -231,11 +231,7 @@ async fn unlock_page(state: AppState, secret: String, body: Body) -> ApiResult<R
         };
         return Ok(render(StatusCode::FORBIDDEN, &page));
     }
-    let secure = if state.settings.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = state.settings.cookie_secure();
     let cookie = format!(
         "{COOKIE}={token}; Path=/s/{secret}; HttpOnly; SameSite=Lax; Max-Age=43200{secure}"
     );

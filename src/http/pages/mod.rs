@@ -226,11 +226,7 @@ pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
 /// A fresh double-submit token and the `Set-Cookie` value that pairs with it.
 fn form_token(state: &AppState) -> (String, String) {
     let token = crate::auth::secrets::random_hex(32);
-    let secure = if state.settings.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = state.settings.cookie_secure();
     let cookie =
         format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
     (token, cookie)

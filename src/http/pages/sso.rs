@@ -31,11 +31,7 @@ fn redirect_uri(state: &AppState, provider: &str) -> String {
 }
 
 fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
-    let secure = if state.settings.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = state.settings.cookie_secure();
     format!("{COOKIE}={value}; Path=/login/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
