@@ -82,6 +82,21 @@ pub enum Switch {
     Off,
 }
 
+/// Encryption at rest (`--encryption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Encryption {
+    /// Objects are stored as they are.
+    Off,
+    /// Local disk: every object sealed by strata with its dataset's data key. Buckets: the
+    /// store's own encryption, asked for on every write (S3: SSE-S3, or SSE-KMS with
+    /// `--s3-sse-kms-key-id`; Azure: `--azure-encryption-scope`), and bytes still go straight
+    /// between client and bucket.
+    On,
+    /// As `on` on the local disk; with a bucket, bytes pass through strata and are stored
+    /// sealed in its format, so the bucket never holds plaintext (no presigned URLs).
+    Strict,
+}
+
 /// Settings shared by `serve` and `admin`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -215,10 +230,22 @@ pub struct Config {
     #[arg(long, env = "STRATA_PASSWORD_LOGIN", value_enum, default_value = "on")]
     pub password_login: Switch,
 
-    /// Seal every object stored on the local disk with its dataset's data key (AES-256-GCM
-    /// over 64 KiB chunks); deleting a dataset destroys its key. Not for buckets yet.
+    /// Encryption at rest. `on`: objects on the local disk are sealed with their dataset's data
+    /// key (AES-256-GCM over 64 KiB chunks; deleting a dataset destroys its key), and a bucket is
+    /// asked for its server-side encryption on every write. `strict`: bucket objects are sealed
+    /// by strata as well, bytes passing through it.
     #[arg(long, env = "STRATA_ENCRYPTION", value_enum, default_value = "off")]
-    pub encryption: Switch,
+    pub encryption: Encryption,
+
+    /// With `--encryption on` and S3: SSE-KMS under this KMS key (id, ARN or alias), with an S3
+    /// Bucket Key; without it, SSE-S3 (AES256).
+    #[arg(long, env = "STRATA_S3_SSE_KMS_KEY_ID")]
+    pub s3_sse_kms_key_id: Option<String>,
+
+    /// With `--encryption on` and Azure: the encryption scope every blob must land in. The
+    /// container must have it as its default with overrides denied; strata checks at start.
+    #[arg(long, env = "STRATA_AZURE_ENCRYPTION_SCOPE")]
+    pub azure_encryption_scope: Option<String>,
 
     /// The master key that wraps the data keys: a file holding 64 hex digits (default:
     /// <data-dir>/keys/master.key, generated on first start). Back it up: without it nothing

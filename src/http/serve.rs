@@ -52,7 +52,7 @@ pub async fn run(
         }
     });
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
-    if state.storage.unsealed_left() {
+    if state.storage.unsealed_left().await {
         let storage = state.storage.clone();
         tasks.spawn("seal", move |stop| async move {
             tracing::info!("sealing the objects stored before encryption was on");

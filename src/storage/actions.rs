@@ -155,7 +155,7 @@ impl Actions<'_> {
     pub async fn download(&self, oid: &Oid, size: u64) -> Result<LfsAction> {
         match &self.storage.0.backend {
             // The empty object is in no bucket: strata serves it on any backend.
-            Backend::Cloud(cloud) if *oid != Oid::EMPTY => {
+            Backend::Cloud(cloud) if *oid != Oid::EMPTY && !self.storage.sealed() => {
                 let signed = cloud.presign_download(oid, self.grace_ttl()).await?;
                 Ok(self.action(signed.url, signed.headers))
             }
@@ -172,18 +172,7 @@ impl Actions<'_> {
     /// is staged, and the signed verify call hashes it and moves it into place.
     pub async fn upload(&self, oid: &Oid, size: u64) -> Result<LfsActions> {
         match &self.storage.0.backend {
-            Backend::Local(_) => {
-                let href = self.transfer_href(SignedOp::Upload, oid, size);
-                let header = BTreeMap::from([(
-                    "Content-Type".to_owned(),
-                    "application/octet-stream".to_owned(),
-                )]);
-                Ok(LfsActions {
-                    upload: Some(self.action(href, header)),
-                    ..Default::default()
-                })
-            }
-            Backend::Cloud(cloud) => {
+            Backend::Cloud(cloud) if !self.storage.receives_uploads() => {
                 let (signed, nonce) = cloud
                     .presign_upload(oid, &self.scope, self.grace_ttl())
                     .await?;
@@ -196,6 +185,18 @@ impl Actions<'_> {
                 Ok(LfsActions {
                     upload: Some(self.action(signed.url, signed.headers)),
                     verify: Some(self.action(verify, BTreeMap::new())),
+                    ..Default::default()
+                })
+            }
+            // The local disk, and sealed stores: bytes pass through strata.
+            _ => {
+                let href = self.transfer_href(SignedOp::Upload, oid, size);
+                let header = BTreeMap::from([(
+                    "Content-Type".to_owned(),
+                    "application/octet-stream".to_owned(),
+                )]);
+                Ok(LfsActions {
+                    upload: Some(self.action(href, header)),
                     ..Default::default()
                 })
             }

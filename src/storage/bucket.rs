@@ -16,7 +16,9 @@ impl Storage {
     /// The bucket, when it takes multipart uploads.
     pub(super) fn bucket(&self) -> Option<&CloudStore> {
         match &self.0.backend {
-            Backend::Cloud(cloud) if cloud.takes_multipart() => Some(cloud),
+            Backend::Cloud(cloud) if cloud.takes_multipart() && self.0.sealed.is_none() => {
+                Some(cloud)
+            }
             _ => None,
         }
     }

@@ -44,14 +44,15 @@ struct Inner {
     db: crate::db::Db,
     /// The origin of the bucket's part URLs, when browsers send parts there.
     part_origin: Option<String>,
-    /// With `--encryption on`: the keys objects are sealed with (local disk only).
-    keys: Option<keys::KeyRing>,
+    /// With `--encryption on` (local disk) or `strict` (any backend): where sealed objects are
+    /// kept and the keys they are sealed with. Every transfer then passes through strata.
+    sealed: Option<sealed::Sealed>,
 }
 
 #[derive(Debug)]
 enum Backend {
     Local(LocalStore),
-    Cloud(CloudStore),
+    Cloud(Box<CloudStore>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,27 +79,39 @@ impl Storage {
         action_ttl: Duration,
         db: crate::db::Db,
     ) -> Result<Storage, StorageConfigError> {
+        use crate::config::Encryption;
         let backend = Self::backend(config).await?;
-        let part_origin = match &backend {
-            Backend::Cloud(cloud) => cloud.part_origin().await,
-            Backend::Local(_) => None,
+        // The local disk is sealed whenever encryption is on; a bucket only in strict mode (with
+        // `on` it gets the store's own encryption, and bytes keep going straight to it).
+        let (place, sealing) = match &backend {
+            Backend::Local(store) => (
+                sealed::Place::Disk(store.clone()),
+                config.encryption != Encryption::Off,
+            ),
+            Backend::Cloud(cloud) => (
+                sealed::Place::Bucket(cloud.clone()),
+                config.encryption == Encryption::Strict,
+            ),
         };
-        let keys = if config.encryption == crate::config::Switch::On {
-            if !matches!(backend, Backend::Local(_)) {
-                return Err(StorageConfigError::Encryption(
-                    "--encryption on seals objects on the local disk; buckets are not sealed yet"
-                        .into(),
-                ));
-            }
+        sealed::check_layout(&place, sealing)
+            .await
+            .map_err(StorageConfigError::Encryption)?;
+        let sealed = if sealing {
             let default = config.data_dir.join("keys").join("master.key");
             let source = match (&config.master_key, &config.master_key_file) {
                 (Some(hex), _) => keys::MasterSource::Hex(hex),
                 (None, Some(path)) => keys::MasterSource::File(path),
                 (None, None) => keys::MasterSource::File(&default),
             };
-            Some(keys::KeyRing::load(source, db.clone()).map_err(StorageConfigError::Encryption)?)
+            let ring =
+                keys::KeyRing::load(source, db.clone()).map_err(StorageConfigError::Encryption)?;
+            Some(sealed::Sealed::new(place, ring, db.clone()))
         } else {
             None
+        };
+        let part_origin = match &backend {
+            Backend::Cloud(cloud) if sealed.is_none() => cloud.part_origin().await,
+            _ => None,
         };
         Ok(Storage(Arc::new(Inner {
             backend,
@@ -107,7 +120,7 @@ impl Storage {
             action_ttl,
             db,
             part_origin,
-            keys,
+            sealed,
         })))
     }
 
@@ -119,14 +132,15 @@ impl Storage {
                 .ok_or(StorageConfigError::MissingBucket(config.storage))
         };
         let cloud = |store: Arc<dyn ObjectStore>, signer| {
-            Backend::Cloud(CloudStore::new(store, signer, &config.storage_prefix))
+            Backend::Cloud(Box::new(CloudStore::new(
+                store,
+                signer,
+                &config.storage_prefix,
+            )))
         };
         Ok(match config.storage {
             StorageBackend::Local => {
-                let store = LocalStore::open(config.data_dir.join("objects")).await?;
-                sealed::check_layout(&store, config.encryption == crate::config::Switch::On)
-                    .map_err(StorageConfigError::Encryption)?;
-                Backend::Local(store)
+                Backend::Local(LocalStore::open(config.data_dir.join("objects")).await?)
             }
             StorageBackend::S3 => {
                 let bucket = bucket()?;
@@ -157,6 +171,17 @@ impl Storage {
                 if let Some(token) = &token {
                     builder = builder.with_token(token);
                 }
+                let sse = s3_sse(config);
+                for (name, value) in &sse {
+                    builder = match name.as_str() {
+                        "x-amz-server-side-encryption" => builder
+                            .with_config("aws_server_side_encryption".parse()?, value.as_str()),
+                        "x-amz-server-side-encryption-aws-kms-key-id" => {
+                            builder.with_sse_kms_encryption(value.as_str())
+                        }
+                        _ => builder.with_bucket_key(true),
+                    };
+                }
                 let s3 = Arc::new(builder.build()?);
                 let creds = S3Credentials {
                     access_key_id: key_id,
@@ -173,7 +198,9 @@ impl Storage {
                     )?,
                     pin_checksums: config.s3_checksum_pinning,
                 };
-                cloud(s3, signer)
+                Backend::Cloud(Box::new(
+                    CloudStore::new(s3, signer, &config.storage_prefix).with_sse(sse),
+                ))
             }
             StorageBackend::Gcs => {
                 let gcs = Arc::new(
@@ -197,24 +224,59 @@ impl Storage {
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
                 let azure = Arc::new(builder.build()?);
-                cloud(azure.clone(), CloudSigner::Azure(azure))
+                let store = CloudStore::new(
+                    azure.clone(),
+                    CloudSigner::Azure(azure),
+                    &config.storage_prefix,
+                );
+                if let (crate::config::Encryption::On, Some(scope)) =
+                    (config.encryption, &config.azure_encryption_scope)
+                {
+                    store
+                        .check_encryption_scope(scope)
+                        .await
+                        .map_err(StorageConfigError::Encryption)?;
+                }
+                Backend::Cloud(Box::new(store))
             }
         })
     }
 }
 
+/// The server-side encryption headers S3 writes carry with `--encryption on`: SSE-KMS under
+/// `--s3-sse-kms-key-id` with an S3 Bucket Key (one data key per bucket and KMS key, so KMS is
+/// not asked for every object), or SSE-S3.
+fn s3_sse(config: &Config) -> Vec<(String, String)> {
+    let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+    match (config.encryption, &config.s3_sse_kms_key_id) {
+        (crate::config::Encryption::Off, _) => Vec::new(),
+        (_, Some(key)) => vec![
+            pair("x-amz-server-side-encryption", "aws:kms"),
+            pair("x-amz-server-side-encryption-aws-kms-key-id", key),
+            pair("x-amz-server-side-encryption-bucket-key-enabled", "true"),
+        ],
+        (_, None) => vec![pair("x-amz-server-side-encryption", "AES256")],
+    }
+}
+
 impl Storage {
-    /// Whether stored objects are sealed (`--encryption on`).
+    /// Whether stored objects are sealed (`--encryption on` on the local disk, `strict`).
     pub fn sealed(&self) -> bool {
-        self.0.keys.is_some()
+        self.0.sealed.is_some()
+    }
+
+    fn not_sealed() -> crate::error::Error {
+        crate::error::Error::unprocessable(
+            "objects are not sealed here: start with --encryption on (strict for a bucket)",
+        )
     }
 
     /// Whether a dataset was crypto-shredded: deleted with its data keys destroyed, so its
-    /// sealed objects are unreadable from then on (reads answer 410) and its sealed files were
-    /// removed. Never without encryption.
+    /// sealed objects are unreadable from then on (reads answer 410) and its sealed copies were
+    /// removed. Never without sealing.
     pub async fn shredded(&self, repo_id: i64) -> crate::error::Result<bool> {
-        match &self.0.keys {
-            Some(keys) => keys.shredded(repo_id).await,
+        match &self.0.sealed {
+            Some(sealed) => sealed.keys().shredded(repo_id).await,
             None => Ok(false),
         }
     }
@@ -227,14 +289,10 @@ impl Storage {
         repo_id: i64,
         reseal: bool,
     ) -> crate::error::Result<(u32, u64)> {
-        let (Backend::Local(store), Some(keys)) = (&self.0.backend, &self.0.keys) else {
-            return Err(crate::error::Error::unprocessable(
-                "objects are not sealed here: start with --encryption on",
-            ));
-        };
-        let key = keys.rotate(repo_id).await?;
+        let sealed = self.0.sealed.as_ref().ok_or_else(Self::not_sealed)?;
+        let key = sealed.keys().rotate(repo_id).await?;
         let resealed = if reseal {
-            sealed::reseal(store, keys, &self.0.db, repo_id).await?.0
+            sealed.reseal(repo_id).await?.0
         } else {
             0
         };
@@ -247,46 +305,40 @@ impl Storage {
         &self,
         source: keys::MasterSource<'_>,
     ) -> crate::error::Result<(u64, String)> {
-        let Some(keys) = &self.0.keys else {
-            return Err(crate::error::Error::unprocessable(
-                "objects are not sealed here: start with --encryption on",
-            ));
-        };
+        let sealed = self.0.sealed.as_ref().ok_or_else(Self::not_sealed)?;
         let new = keys::KeyRing::load(source, self.0.db.clone())
             .map_err(crate::error::Error::unprocessable)?;
-        let done = keys.rewrap_all(&new).await?;
+        let done = sealed.keys().rewrap_all(&new).await?;
         Ok((done, new.master_id().to_owned()))
     }
 
-    /// Whether unsealed objects from before `--encryption on` are left to seal.
-    pub fn unsealed_left(&self) -> bool {
-        match (&self.0.backend, &self.0.keys) {
-            (Backend::Local(store), Some(_)) => sealed::has_plain(store),
-            _ => false,
+    /// Whether unsealed objects from before encryption are left to seal.
+    pub async fn unsealed_left(&self) -> bool {
+        match &self.0.sealed {
+            Some(sealed) => sealed.has_plain().await,
+            None => false,
         }
     }
 
-    /// One step of sealing a store that was plain before `--encryption on`: at most `limit`
-    /// objects after `after` (by oid). Returns where to go on from (`None`: done) and how many
-    /// sealed copies were made. See `sealed::migrate`.
+    /// One step of sealing a store that was plain before encryption: at most `limit` objects
+    /// after `after` (by oid). Returns where to go on from (`None`: done) and how many sealed
+    /// copies were made. See `sealed::Sealed::migrate`.
     pub async fn seal_existing(
         &self,
         after: &str,
         limit: i64,
     ) -> crate::error::Result<(Option<String>, u64)> {
-        match (&self.0.backend, &self.0.keys) {
-            (Backend::Local(store), Some(keys)) => {
-                sealed::migrate(store, keys, &self.0.db, after, limit).await
-            }
-            _ => Ok((None, 0)),
+        match &self.0.sealed {
+            Some(sealed) => sealed.migrate(after, limit).await,
+            None => Ok((None, 0)),
         }
     }
 
     /// Crypto-shreds a deleted dataset: see [`Storage::shredded`].
     pub async fn shred(&self, repo_id: i64) -> crate::error::Result<()> {
-        match (&self.0.backend, &self.0.keys) {
-            (Backend::Local(store), Some(keys)) => sealed::shred(store, keys, repo_id).await,
-            _ => Ok(()),
+        match &self.0.sealed {
+            Some(sealed) => sealed.shred(repo_id).await,
+            None => Ok(()),
         }
     }
 }

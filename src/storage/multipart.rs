@@ -40,8 +40,8 @@ impl Storage {
     /// Whether this backend takes `multipart-basic` uploads.
     pub fn multipart(&self) -> bool {
         // Sealed storage takes whole uploads only: parts would wait on disk unsealed.
-        (matches!(self.0.backend, Backend::Local(_)) && self.0.keys.is_none())
-            || self.bucket().is_some()
+        self.0.sealed.is_none()
+            && (matches!(self.0.backend, Backend::Local(_)) || self.bucket().is_some())
     }
 
     /// The parts of an upload still to send (all of them for a new upload), and where they go.

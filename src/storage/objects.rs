@@ -29,6 +29,12 @@ pub enum Read {
 }
 
 impl Storage {
+    /// Whether uploads come to strata itself (the local disk, and any sealed store), rather than
+    /// going straight to a bucket.
+    pub(super) fn receives_uploads(&self) -> bool {
+        self.0.sealed.is_some() || matches!(self.0.backend, Backend::Local(_))
+    }
+
     /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`
     /// bytes that hash to `oid`. Only the local backend receives uploads itself.
     pub async fn receive<S, E>(&self, repo_id: i64, oid: &Oid, size: u64, body: S) -> Result<()>
@@ -36,11 +42,11 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
+        if let Some(sealed) = &self.0.sealed {
+            return sealed.receive(repo_id, oid, size, body).await;
+        }
         match &self.0.backend {
-            Backend::Local(store) => match &self.0.keys {
-                Some(keys) => super::sealed::receive(store, keys, repo_id, oid, size, body).await,
-                None => store.put_verified(oid, size, body).await.map_err(put_error),
-            },
+            Backend::Local(store) => store.put_verified(oid, size, body).await.map_err(put_error),
             Backend::Cloud(_) => Err(not_here()),
         }
     }
@@ -85,15 +91,14 @@ impl Storage {
             256 * 1024,
         );
         match &self.0.backend {
-            Backend::Local(store) => match &self.0.keys {
-                Some(keys) => {
-                    super::sealed::receive(store, keys, repo_id, &oid, size, bytes).await?
-                }
-                None => store
-                    .put_verified(&oid, size, bytes)
-                    .await
-                    .map_err(put_error)?,
-            },
+            _ if self.0.sealed.is_some() => {
+                let sealed = self.0.sealed.as_ref().expect("checked");
+                sealed.receive(repo_id, &oid, size, bytes).await?
+            }
+            Backend::Local(store) => store
+                .put_verified(&oid, size, bytes)
+                .await
+                .map_err(put_error)?,
             Backend::Cloud(cloud) => {
                 if cloud.size(&oid).await? != Some(size) {
                     cloud.put_hashed(&oid, bytes).await.map_err(put_error)?;
@@ -117,25 +122,33 @@ impl Storage {
         nonce: Option<&str>,
         not_uploaded: impl Fn() -> Error,
     ) -> Result<Confirmed> {
-        match &self.0.backend {
-            Backend::Local(store) => {
-                // The upload itself linked the object; confirm both halves are present.
-                let stored = match &self.0.keys {
-                    // (A plain object from before encryption counts until it is sealed.)
-                    Some(_) => match super::sealed::size(store, repo_id, oid).await? {
-                        Some(size) => Some(size),
-                        None => store.size(oid).await?,
-                    },
-                    None => store.size(oid).await?,
-                };
-                match (linked, stored) {
-                    (Some(_), Some(stored)) if stored == size => Ok(Confirmed::AlreadyLinked),
-                    (Some(_), Some(stored)) => Err(Error::unprocessable(format!(
-                        "stored object has {stored} bytes, not {size}"
-                    ))),
-                    _ => Err(not_uploaded()),
-                }
+        let plain_size = || async {
+            match &self.0.backend {
+                Backend::Local(store) => store.size(oid).await,
+                Backend::Cloud(cloud) => cloud.size(oid).await,
             }
+        };
+        // Uploads strata receives itself (the local disk, anything sealed) were linked as they
+        // were stored; confirm both halves are present.
+        if self.receives_uploads() {
+            let stored = match &self.0.sealed {
+                // (A plain object from before encryption counts until it is sealed.)
+                Some(sealed) => match sealed.size(repo_id, oid).await? {
+                    Some(size) => Some(size),
+                    None => plain_size().await?,
+                },
+                None => plain_size().await?,
+            };
+            return match (linked, stored) {
+                (Some(_), Some(stored)) if stored == size => Ok(Confirmed::AlreadyLinked),
+                (Some(_), Some(stored)) => Err(Error::unprocessable(format!(
+                    "stored object has {stored} bytes, not {size}"
+                ))),
+                _ => Err(not_uploaded()),
+            };
+        }
+        match &self.0.backend {
+            Backend::Local(_) => Err(not_uploaded()),
             Backend::Cloud(_) if linked.is_some() => Ok(Confirmed::AlreadyLinked),
             Backend::Cloud(cloud) => {
                 let nonce = nonce.ok_or_else(&not_uploaded)?;
@@ -169,15 +182,14 @@ impl Storage {
                 },
             }));
         }
+        if let Some(sealed) = &self.0.sealed {
+            if let Some(found) = sealed.read(repo_id, oid, range).await? {
+                return Ok(Some(found));
+            }
+            // Not sealed (yet): an object from before encryption, until it is sealed.
+        }
         match &self.0.backend {
             Backend::Local(store) => {
-                if let Some(keys) = &self.0.keys {
-                    let sealed = super::sealed::read(store, keys, &self.0.db, repo_id, oid, range);
-                    if let Some(found) = sealed.await? {
-                        return Ok(Some(found));
-                    }
-                    // Not sealed (yet): an object from before encryption, until it is sealed.
-                }
                 let Some((opened, len)) = store.open_read(oid).await? else {
                     return Ok(None);
                 };

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::json;
-use strata::config::Switch;
+use strata::config::Encryption;
 use strata::db::Visibility;
 
 use crate::common::*;
@@ -39,20 +39,20 @@ pub fn assert_no_plaintext(dir: &Path, windows: &[Vec<u8>]) {
     assert!(files > 0, "nothing stored in {}", dir.display());
 }
 
-fn data(n: usize, seed: u32) -> Vec<u8> {
+pub fn data(n: usize, seed: u32) -> Vec<u8> {
     (0..n as u32)
         .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed) >> 13) as u8)
         .collect()
 }
 
 async fn sealed_server() -> (TestServer, String) {
-    let server = TestServer::start_with(Backend::Local, |c| c.encryption = Switch::On).await;
+    let server = TestServer::start_with(Backend::Local, |c| c.encryption = Encryption::On).await;
     let token = server.user("alice").await;
     (server, token)
 }
 
 /// The signed download URL the batch API hands out for `oid`.
-async fn download_url(
+pub async fn download_url(
     server: &TestServer,
     repo: &str,
     token: &str,
@@ -68,7 +68,7 @@ async fn download_url(
         .to_owned()
 }
 
-async fn get(url: &str, range: Option<&str>) -> (u16, Vec<u8>) {
+pub async fn get(url: &str, range: Option<&str>) -> (u16, Vec<u8>) {
     let mut req = client().get(url);
     if let Some(r) = range {
         req = req.header("range", r);
@@ -238,11 +238,11 @@ async fn a_plain_store_is_sealed_resumably() {
 
     // Started with encryption on: it serves the plain objects until they are sealed.
     let mut config = strata::config::Config::with_data_dir(plain.dir.path().join("data"));
-    config.encryption = Switch::On;
+    config.encryption = Encryption::On;
     config.database_url = Some(plain.state.settings.database_url.clone());
     config.jwt_key_file = Some(plain.dir.path().join("jwt.pem"));
     let sealed = strata::AppState::build(&config).await.unwrap();
-    assert!(sealed.storage.unsealed_left());
+    assert!(sealed.storage.unsealed_left().await);
     // Interrupted after one object: everything still reads.
     let (next, made) = sealed.storage.seal_existing("", 1).await.unwrap();
     let next = next.expect("more to do");
@@ -297,36 +297,17 @@ async fn unsafe_starts_are_refused() {
         .expect("refused");
     assert!(err.to_string().contains("holds sealed objects"), "{err}");
     // A master key that is not 32 bytes of hex.
-    config.encryption = Switch::On;
+    config.encryption = Encryption::On;
     config.master_key = Some("abc".into());
     let err = strata::AppState::build(&config)
         .await
         .err()
         .expect("refused");
     assert!(err.to_string().contains("64 hex digits"), "{err}");
-    // Buckets are not sealed yet: refused rather than silently unsealed.
-    let mut config = strata::config::Config::with_data_dir(sealed.dir.path().join("s3"));
-    config.encryption = Switch::On;
-    config.storage = strata::config::StorageBackend::S3;
-    config.bucket = Some("b".into());
-    config.s3_access_key_id = Some("k".into());
-    config.s3_secret_access_key = Some("s".into());
-    config.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        sealed.dir.path().join("s3.db").display()
-    ));
-    let err = strata::AppState::build(&config)
-        .await
-        .err()
-        .expect("refused");
-    assert!(
-        err.to_string().contains("buckets are not sealed yet"),
-        "{err}"
-    );
 }
 
 /// The bytes of `oid` in dataset `repo_id`, read through a storage facade (no HTTP).
-async fn read_all(
+pub async fn read_all(
     state: &strata::AppState,
     repo_id: i64,
     oid: &str,
@@ -423,7 +404,7 @@ async fn keys_rotate_and_objects_reseal() {
     assert_eq!(std::fs::read(&file_a).unwrap(), before);
     let restart = |key: Option<std::path::PathBuf>| {
         let mut config = strata::config::Config::with_data_dir(server.dir.path().join("data"));
-        config.encryption = Switch::On;
+        config.encryption = Encryption::On;
         config.master_key_file = key;
         config.database_url = Some(server.state.settings.database_url.clone());
         config.jwt_key_file = Some(server.dir.path().join("jwt.pem"));

@@ -29,7 +29,7 @@ async fn round_trip(backend: Backend) {
 async fn round_trip_with(backend: Backend, sealed: bool) {
     let server = TestServer::start_with(backend, |c| {
         if sealed {
-            c.encryption = strata::config::Switch::On;
+            c.encryption = strata::config::Encryption::On;
         }
     })
     .await;

@@ -11,6 +11,7 @@ mod dataset_pages;
 mod datasets_api;
 mod drive;
 mod encryption;
+mod encryption_buckets;
 mod gates;
 mod git_hosting;
 mod git_lfs;

@@ -15,6 +15,7 @@ use crate::s3sign::{Presigned, S3Presigner};
 mod blocks;
 mod copy;
 mod multipart;
+mod scope;
 
 pub use multipart::{BucketPart, BucketUpload};
 
@@ -43,6 +44,9 @@ pub struct CloudStore {
     signer: CloudSigner,
     prefix: String,
     http: reqwest::Client,
+    /// Server-side encryption headers every write to the bucket carries (S3 SSE), signed into
+    /// the upload URLs handed out, so a client that drops them is refused by the bucket.
+    sse: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for CloudStore {
@@ -67,6 +71,34 @@ impl CloudStore {
                 .timeout(Duration::from_secs(600))
                 .build()
                 .unwrap_or_default(),
+            sse: Vec::new(),
+        }
+    }
+
+    /// The same store, asking S3 for server-side encryption on every write strata makes or signs:
+    /// `headers` are `x-amz-server-side-encryption…` pairs (the `object_store` client must be
+    /// configured with the same encryption for the writes it makes itself).
+    pub fn with_sse(mut self, headers: Vec<(String, String)>) -> CloudStore {
+        self.sse = headers;
+        self
+    }
+
+    /// The server-side encryption headers writes carry (empty without `with_sse`).
+    pub fn sse_headers(&self) -> &[(String, String)] {
+        &self.sse
+    }
+
+    /// The `object_store` client behind this store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// `key` under this store's prefix.
+    pub fn prefixed(&self, key: &str) -> StorePath {
+        if self.prefix.is_empty() {
+            StorePath::from(key)
+        } else {
+            StorePath::from(format!("{}/{key}", self.prefix))
         }
     }
 
@@ -153,13 +185,16 @@ impl CloudStore {
         use base64::Engine;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let key = self.staging_key(oid, scope, &nonce);
-        let presigned = if self.pins_content() {
-            let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
-            let pinned = [("x-amz-checksum-sha256", checksum.as_str())];
-            self.presign("PUT", &key, &pinned, ttl).await?
-        } else {
-            self.presign("PUT", &key, &[], ttl).await?
-        };
+        let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+        let mut signed: Vec<(&str, &str)> = self
+            .sse
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if self.pins_content() {
+            signed.push(("x-amz-checksum-sha256", checksum.as_str()));
+        }
+        let presigned = self.presign("PUT", &key, &signed, ttl).await?;
         Ok((presigned, nonce))
     }
 

@@ -7,10 +7,12 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use object_store::{path::Path as StorePath, ObjectStore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::sealed::{Header, Opener, SealError, Sealer, HEADER_LEN};
 use super::{ByteStream, ObjectRead, PutError, StoreError, Verifier};
@@ -34,30 +36,24 @@ fn sealing(e: SealError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// Streams `body` into `dest`, sealed under `key`, refusing it unless it is exactly `size`
-/// bytes that hash to `oid`. The temporary file (in `tmp_dir`) is removed on any failure.
-pub async fn put_sealed<S, E>(
-    tmp_dir: &Path,
-    dest: &Path,
+/// Writes the header and the sealed chunks of `body` to `out`, refusing it unless it is exactly
+/// `size` bytes that hash to `oid`. The caller makes the written bytes visible only on success.
+async fn seal_into<W, S, E>(
+    out: &mut W,
     oid: &Oid,
     size: u64,
     key: &DataKey,
     body: S,
 ) -> Result<(), PutError>
 where
+    W: tokio::io::AsyncWrite + Unpin,
     S: Stream<Item = Result<Bytes, E>>,
     E: std::fmt::Display,
 {
-    let tmp = tmp_dir.join(format!("{oid}.{}.sealed", uuid::Uuid::new_v4().simple()));
-    let mut guard = Remove(Some(tmp.clone()));
     let mut salt = [0u8; 32];
     aws_lc_rs::rand::fill(&mut salt)
         .map_err(|_| StoreError::from(io::Error::other("no randomness")))?;
     let mut sealer = Sealer::new(&key.key, key.id, key.version, salt, size);
-    let file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(StoreError::from)?;
-    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
     out.write_all(sealer.header())
         .await
         .map_err(StoreError::from)?;
@@ -80,6 +76,30 @@ where
         .finish(&mut sealed)
         .map_err(|e| StoreError::from(sealing(e)))?;
     out.write_all(&sealed).await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Streams `body` into `dest`, sealed under `key`, refusing it unless it is exactly `size`
+/// bytes that hash to `oid`. The temporary file (in `tmp_dir`) is removed on any failure.
+pub async fn put_sealed<S, E>(
+    tmp_dir: &Path,
+    dest: &Path,
+    oid: &Oid,
+    size: u64,
+    key: &DataKey,
+    body: S,
+) -> Result<(), PutError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    let tmp = tmp_dir.join(format!("{oid}.{}.sealed", uuid::Uuid::new_v4().simple()));
+    let mut guard = Remove(Some(tmp.clone()));
+    let file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(StoreError::from)?;
+    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+    seal_into(&mut out, oid, size, key, body).await?;
     out.flush().await.map_err(StoreError::from)?;
     let file = out.into_inner();
     file.sync_all().await.map_err(StoreError::from)?;
@@ -94,6 +114,36 @@ where
         .map_err(StoreError::from)?;
     guard.0 = None;
     Ok(())
+}
+
+/// [`put_sealed`] into a bucket: the sealed bytes go to `path` in one multipart upload, which
+/// becomes visible only when it completes, so a refused body leaves nothing (the upload is
+/// aborted). Memory stays bounded by the writer's buffer and its parts in flight.
+pub async fn put_sealed_in<S, E>(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+    oid: &Oid,
+    size: u64,
+    key: &DataKey,
+    body: S,
+) -> Result<(), PutError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    let mut out = object_store::buffered::BufWriter::with_capacity(
+        store.clone(),
+        path.clone(),
+        8 * 1024 * 1024,
+    )
+    .with_max_concurrency(4);
+    match seal_into(&mut out, oid, size, key, body).await {
+        Ok(()) => out.shutdown().await.map_err(|e| StoreError::from(e).into()),
+        Err(e) => {
+            let _ = out.abort().await;
+            Err(e)
+        }
+    }
 }
 
 struct Remove(Option<std::path::PathBuf>);
@@ -123,11 +173,92 @@ pub async fn open_sealed(path: &Path) -> io::Result<Option<(tokio::fs::File, Hea
     Ok(Some((file, header)))
 }
 
-async fn chunk(file: &mut tokio::fs::File, opener: &Opener, i: u64) -> io::Result<Bytes> {
-    let (at, len) = opener.header.chunk_span(i);
-    file.seek(io::SeekFrom::Start(at)).await?;
+/// A sealed object in a bucket, as [`open_sealed_in`] found it.
+#[derive(Debug, Clone)]
+pub struct InBucket {
+    pub header: Header,
+    /// The version read, so a later range read cannot mix in another one.
+    e_tag: Option<String>,
+}
+
+/// Reads the header of the sealed object at `path` in a bucket; `None` when there is none. A
+/// stored length other than the header's is tampering (a cut or extended object).
+pub async fn open_sealed_in(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+) -> io::Result<Option<InBucket>> {
+    let options = object_store::GetOptions {
+        range: Some(object_store::GetRange::Bounded(0..HEADER_LEN as u64)),
+        ..Default::default()
+    };
+    let got = match store.get_opts(path, options).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(io::Error::other(e)),
+    };
+    let (len, e_tag) = (got.meta.size, got.meta.e_tag.clone());
+    let head = got.bytes().await.map_err(io::Error::other)?;
+    let header = Header::decode(&head).map_err(sealing)?;
+    if len != header.sealed_len() {
+        return Err(sealing(SealError::Tampered));
+    }
+    Ok(Some(InBucket { header, e_tag }))
+}
+
+/// [`read_range`] of a sealed object in a bucket: one ranged GET over the chunks the range needs.
+pub async fn read_range_in(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+    found: InBucket,
+    key: &DataKey,
+    start: u64,
+    count: u64,
+) -> io::Result<ObjectRead> {
+    let (at, len) = span(&found.header, start, count);
+    let options = object_store::GetOptions {
+        range: Some(object_store::GetRange::Bounded(at..at + len)),
+        if_match: found.e_tag.clone(),
+        ..Default::default()
+    };
+    let got = store
+        .get_opts(path, options)
+        .await
+        .map_err(io::Error::other)?;
+    let stream = got.into_stream().map(|r| r.map_err(io::Error::other));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    read_chunks(reader, found.header, key, start, count).await
+}
+
+/// The chunks a read of plaintext `[start, start + count)` opens: those holding its bytes, or
+/// the last one alone for an empty read (which still proves the key), and whether they are
+/// sent.
+fn chunks_of(header: &Header, start: u64, count: u64) -> (std::ops::Range<u64>, bool) {
+    let end = start.saturating_add(count).min(header.size);
+    let c = header.chunk_size();
+    if end <= start {
+        let last = header.chunks() - 1;
+        return (last..last + 1, false);
+    }
+    (start / c..end.div_ceil(c).min(header.chunks()), true)
+}
+
+/// Where the chunks a read of `[start, start + count)` needs lie in the sealed object: their
+/// offset and length, one contiguous span.
+pub fn span(header: &Header, start: u64, count: u64) -> (u64, u64) {
+    let (chunks, _) = chunks_of(header, start, count);
+    let (at, _) = header.chunk_span(chunks.start);
+    let (last_at, last_len) = header.chunk_span(chunks.end - 1);
+    (at, last_at + last_len - at)
+}
+
+async fn next_chunk<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    opener: &Opener,
+    i: u64,
+) -> io::Result<Bytes> {
+    let (_, len) = opener.header.chunk_span(i);
     let mut buf = vec![0u8; len as usize];
-    file.read_exact(&mut buf).await?;
+    reader.read_exact(&mut buf).await?;
     let plain = opener.open_chunk(i, &mut buf).map_err(sealing)?.len();
     buf.truncate(plain);
     Ok(Bytes::from(buf))
@@ -142,45 +273,52 @@ pub async fn read_range(
     start: u64,
     count: u64,
 ) -> io::Result<ObjectRead> {
-    let mut head = [0u8; HEADER_LEN];
-    file.seek(io::SeekFrom::Start(0)).await?;
-    file.read_exact(&mut head).await?;
-    let opener = Opener::new(&key.key, &head).map_err(sealing)?;
+    let (at, len) = span(&header, start, count);
+    file.seek(io::SeekFrom::Start(at)).await?;
+    read_chunks(file.take(len), header, key, start, count).await
+}
+
+/// The plaintext of `[start, start + count)` from `reader`, which yields the sealed [`span`] of
+/// that range: each chunk is read whole, opened, and cut to the range, one in memory at a time.
+async fn read_chunks<R>(
+    mut reader: R,
+    header: Header,
+    key: &DataKey,
+    start: u64,
+    count: u64,
+) -> io::Result<ObjectRead>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let opener = Opener::new(&key.key, &header.encode()).map_err(sealing)?;
     let len = header.size;
-    let end = (start + count).min(len);
+    let end = start.saturating_add(count).min(len);
     let c = header.chunk_size();
-    let chunks = opener.chunks_for(start, end);
-    let first = if chunks.is_empty() {
-        // An empty read (or object) still proves the key and the last chunk.
-        chunk(&mut file, &opener, header.chunks() - 1).await?;
-        None
-    } else {
-        Some(chunk(&mut file, &opener, chunks.start).await?)
-    };
+    let (chunks, sent) = chunks_of(&header, start, count);
+    let first = next_chunk(&mut reader, &opener, chunks.start).await?;
     let cut = move |i: u64, bytes: Bytes| {
         let from = start.saturating_sub(i * c) as usize;
         let to = ((end - i * c) as usize).min(bytes.len());
         bytes.slice(from..to)
     };
-    let body: ByteStream = match first {
-        None => Box::pin(futures_util::stream::empty()),
-        Some(first) => {
-            let head = futures_util::stream::once({
-                let b = cut(chunks.start, first);
-                async move { Ok(b) }
-            });
-            let rest = futures_util::stream::try_unfold(
-                (file, opener, chunks.start + 1, chunks.end),
-                move |(mut file, opener, i, stop)| async move {
-                    if i >= stop {
-                        return Ok(None);
-                    }
-                    let bytes = chunk(&mut file, &opener, i).await?;
-                    Ok(Some((cut(i, bytes), (file, opener, i + 1, stop))))
-                },
-            );
-            Box::pin(head.chain(rest))
-        }
+    let body: ByteStream = if sent {
+        let head = futures_util::stream::once({
+            let b = cut(chunks.start, first);
+            async move { Ok(b) }
+        });
+        let rest = futures_util::stream::try_unfold(
+            (reader, opener, chunks.start + 1, chunks.end),
+            move |(mut reader, opener, i, stop)| async move {
+                if i >= stop {
+                    return Ok(None);
+                }
+                let bytes = next_chunk(&mut reader, &opener, i).await?;
+                Ok(Some((cut(i, bytes), (reader, opener, i + 1, stop))))
+            },
+        );
+        Box::pin(head.chain(rest))
+    } else {
+        Box::pin(futures_util::stream::empty())
     };
     Ok(ObjectRead {
         len,

@@ -19,7 +19,8 @@ pub struct Azurite {
     /// The account's endpoint, `http://127.0.0.1:<port>/devstoreaccount1`.
     pub endpoint: String,
     child: Child,
-    _dir: tempfile::TempDir,
+    /// Where Azurite keeps the blobs it stores.
+    pub dir: tempfile::TempDir,
 }
 
 fn tools() -> PathBuf {
@@ -78,7 +79,7 @@ impl Azurite {
         Azurite {
             endpoint,
             child,
-            _dir: dir,
+            dir,
         }
     }
 }

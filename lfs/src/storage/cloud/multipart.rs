@@ -147,8 +147,13 @@ impl CloudStore {
 
     /// Starts a multipart upload to `key`; its upload id.
     pub(super) async fn create_upload(&self, key: &str) -> Result<String, StoreError> {
+        let sse: Vec<(&str, &str)> = self
+            .sse
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let (status, body) = self
-            .s3_call(Method::POST, key, &[("uploads", "")], None)
+            .s3_call_with(Method::POST, key, &[("uploads", "")], &sse, None)
             .await?;
         if status != 200 {
             return Err(Self::refused("CreateMultipartUpload", status, &body));
