@@ -250,7 +250,7 @@ mib=$((ssize / 1048576))
 # Sets t_up t_down (MiB/s) and t_rss (peak KiB) for a fresh strata with STRATA_ENCRYPTION=$1.
 transfer_once() {
   kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
-  STRATA_ENCRYPTION=$1 start_strata "$work/strata-enc-$1"
+  STRATA_ENCRYPTION=$1 start_strata "$work/strata-enc-$1-$2"
   local batch=http://127.0.0.1:$sport/bench/data.git/info/lfs/objects/batch up down t0 t1 t2
   up=$(curl -s -u "bench:$token" -H "Content-Type: application/vnd.git-lfs+json" \
     -d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$soid\",\"size\":$ssize}]}" "$batch" \
@@ -267,11 +267,18 @@ transfer_once() {
   t_down=$(echo "scale=0; $mib / ($t2 - $t1)" | bc)
   t_rss=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 }
-transfer_once off; p_up=$t_up p_down=$t_down p_rss=$t_rss
-transfer_once on; e_up=$t_up e_down=$t_down e_rss=$t_rss
+# Five turns each, taking turns (the page cache and the disk drift between runs); medians.
+med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+pu=() pd=() eu=() ed=()
+for turn in 1 2 3 4 5; do
+  transfer_once off "$turn"; pu+=("$t_up") pd+=("$t_down"); [ "$t_rss" -gt "$p_rss" ] && p_rss=$t_rss
+  transfer_once on "$turn"; eu+=("$t_up") ed+=("$t_down"); [ "$t_rss" -gt "$e_rss" ] && e_rss=$t_rss
+done
+p_up=$(med "${pu[@]}") p_down=$(med "${pd[@]}") e_up=$(med "${eu[@]}") e_down=$(med "${ed[@]}")
 rm -f "$sealf"
 fi
 
+pct() { case "$1$2" in *-*) echo "n/a";; *) echo "$(echo "scale=0; 100 * $1 / $2" | bc) %";; esac; }
 ratio() { case "$1$2" in *failed*|*skipped*|*-*) echo "n/a";; *) echo "scale=1; $1 / $2" | bc;; esac; }
 rate() { case "$1" in *failed*|*skipped*|-) echo "$1";; *) echo "scale=0; $small / $1" | bc;; esac; }
 # strata's advantage over the better of the two others (higher is better for strata).
@@ -299,7 +306,7 @@ Encryption at rest (local disk), one ${BENCH_SEALED_GIB:-1} GiB object with curl
 
 | measure | unsealed | sealed (\`--encryption on\`) | sealed / unsealed |
 |---|---|---|---|
-| upload (MiB/s) | $p_up | $e_up | $(ratio "$e_up" "$p_up") |
-| download (MiB/s) | $p_down | $e_down | $(ratio "$e_down" "$p_down") |
+| upload (MiB/s, median of 5) | $p_up | $e_up | $(pct "$e_up" "$p_up") |
+| download (MiB/s, median of 5) | $p_down | $e_down | $(pct "$e_down" "$p_down") |
 | peak RSS (MiB) | $((p_rss / 1024)) | $((e_rss / 1024)) | |
 TABLE
