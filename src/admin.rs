@@ -23,6 +23,21 @@ fn credential_hint(public_url: &str, token: &str) {
 
 pub type AdminResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// `strata migrate`: connects (which migrates, under the database's migration lock) and says
+/// where the schema stands.
+pub async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let db = crate::db::Db::connect(&config.database_url()).await?;
+    println!(
+        "database schema at migration {}",
+        db.schema_version().await?
+    );
+    db.close().await;
+    Ok(())
+}
+
 pub async fn run(config: &Config, command: AdminCommand) -> Result<(), Box<dyn std::error::Error>> {
     // Never start a second, empty installation by accident (a new database and new keys in the
     // current directory): the data directory must be one a server made.

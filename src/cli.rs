@@ -14,14 +14,33 @@ use crate::config::Config;
     about = "Git-LFS-backed versioned storage server"
 )]
 pub struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line, with
+    /// the request id) for a log pipeline.
+    #[arg(
+        long,
+        env = "STRATA_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
     Serve(Config),
+    /// Bring the database schema up to date and exit (`serve` does it too, under the database's
+    /// migration lock); refuses a schema newer than this strata knows.
+    Migrate(Config),
     /// Bootstrap and manage users, repositories and tokens without the web UI.
     Admin {
         #[command(flatten)]
@@ -129,7 +148,7 @@ impl Cli {
     pub(crate) fn serve_config(self) -> Option<Config> {
         match self.command {
             Command::Serve(c) => Some(c),
-            Command::Admin { .. } | Command::Hook { .. } => None,
+            Command::Migrate(_) | Command::Admin { .. } | Command::Hook { .. } => None,
         }
     }
 }

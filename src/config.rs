@@ -36,6 +36,8 @@ pub struct Settings {
     pub body_idle_timeout: std::time::Duration,
     /// How long in-flight requests get after a shutdown signal.
     pub shutdown_grace: std::time::Duration,
+    /// How long a stopping server keeps serving, not ready, before it stops accepting.
+    pub drain_delay: std::time::Duration,
     /// How long a multipart upload may sit untouched before its parts are purged.
     pub multipart_idle: std::time::Duration,
 }
@@ -280,6 +282,11 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after a shutdown signal.
     #[arg(long, env = "STRATA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Seconds a stopping strata keeps serving with `/readyz` at 503, so a load balancer takes
+    /// it out of rotation before it stops accepting connections.
+    #[arg(long, env = "STRATA_DRAIN_DELAY_SECS", default_value_t = 0)]
+    pub drain_delay_secs: u64,
 }
 
 impl Config {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod hook;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod names;
 pub mod orgs;
 pub mod state;

@@ -1,7 +1,7 @@
 //! The `strata` binary: parse the command line, then serve or run an admin command.
 
 use clap::Parser;
-use strata::cli::{Cli, Command, HookCommand};
+use strata::cli::{Cli, Command, HookCommand, LogFormat};
 use strata::AppState;
 use tracing_subscriber::EnvFilter;
 
@@ -12,16 +12,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let result = match cli.command {
         Command::Serve(config) => serve(config).await,
+        Command::Migrate(config) => strata::admin::migrate(&config).await,
         Command::Admin { config, command } => strata::admin::run(&config, command).await,
         Command::Hook {
             hook: HookCommand::PreReceive,

@@ -41,6 +41,10 @@ pub struct App {
     pub sso: crate::auth::sso::Providers,
     /// Sign-ins started through them, per client address (each is a row until it expires).
     pub sso_starts: crate::limits::Limiter,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// Set once a shutdown began: `/readyz` answers 503 from then on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +106,7 @@ impl AppState {
         let storage =
             Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
                 .await?;
+        let db_engine = db.engine();
         Ok(AppState(Arc::new(App {
             settings: Arc::new(Settings {
                 public_url,
@@ -119,6 +124,7 @@ impl AppState {
                 header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
                 body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
                 shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+                drain_delay: Duration::from_secs(config.drain_delay_secs),
                 multipart_idle: Duration::from_secs(config.multipart_idle_hours.max(1) * 3600),
             }),
             db,
@@ -131,6 +137,14 @@ impl AppState {
             link_requests: crate::limits::Limiter::new(300, 60),
             sso,
             sso_starts: crate::limits::Limiter::new(60, 60),
+            metrics: crate::metrics::Metrics::new(
+                &format!("{:?}", config.storage).to_ascii_lowercase(),
+                match db_engine {
+                    crate::db::Engine::Sqlite => "sqlite",
+                    crate::db::Engine::Postgres => "postgres",
+                },
+            ),
+            draining: std::sync::atomic::AtomicBool::new(false),
             metastore: Arc::new(Metastore::new(
                 config.repos_dir(),
                 Person {

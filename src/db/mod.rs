@@ -92,8 +92,47 @@ impl Db {
             Engine::Sqlite => &SQLITE_MIGRATIONS,
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&pool).await?;
+        // sqlx takes the database's migration lock (PostgreSQL: an advisory lock), so replicas
+        // starting together migrate once.
+        match migrator.run(&pool).await {
+            Ok(()) => {}
+            Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
+                let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+                return Err(sqlx::Error::Configuration(
+                    format!(
+                        "the database schema was migrated by a newer strata (migration {v}); \
+                         this one knows migrations up to {known}: run the newer strata"
+                    )
+                    .into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(Db::new(pool, engine))
+    }
+
+    /// The newest migration applied to the database.
+    pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Whether the database answers, within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool);
+        matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(1)))
+    }
+
+    /// The pool's connections: (open, idle, most allowed).
+    pub fn pool_stats(&self) -> (u32, u32, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle() as u32,
+            self.pool.options().get_max_connections(),
+        )
     }
 
     /// Connects to a database another process keeps up to date (the push hook): no migrations,

@@ -38,14 +38,22 @@ pub async fn layer(
         ip,
     };
     req.extensions_mut().insert(ctx.clone());
+    // The route's template, never the path itself: metrics name no user or dataset.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let method = req.method().clone();
     async move {
         let started = std::time::Instant::now();
         let mut response = crate::context::scope(ctx, next.run(req)).await;
-        tracing::debug!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "done"
-        );
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        tracing::debug!(status, elapsed_ms = elapsed.as_millis() as u64, "done");
+        state
+            .metrics
+            .request(method.as_str(), &route, status, elapsed.as_secs_f64());
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, v);
         }

@@ -82,8 +82,24 @@ async fn receive_pack(
     .await
 }
 
-/// Checks `action` on the dataset, then hands the request to `git http-backend`.
+/// Checks `action` on the dataset, then hands the request to `git http-backend`; counted in the
+/// metrics by service and outcome.
 async fn cgi(
+    state: &AppState,
+    who: &Principal,
+    ns: &str,
+    repo: &str,
+    rest: &str,
+    action: Action,
+    request: Request,
+) -> ApiResult<Response> {
+    let result = backend(state, who, ns, repo, rest, action, request).await;
+    let ok = result.as_ref().is_ok_and(|r| r.status().as_u16() < 400);
+    state.metrics.git(rest, ok);
+    result
+}
+
+async fn backend(
     state: &AppState,
     who: &Principal,
     ns: &str,

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod git;
 pub mod lfs;
 pub mod oauth;
+pub mod ops;
 pub mod pages;
 pub mod router;
 pub mod serve;

@@ -13,7 +13,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use super::api::{
     audit as audit_api, datasets as datasets_api, orgs as orgs_api, shares as shares_api,
 };
-use super::{ctx, git as git_http, lfs as lfs_api, oauth, pages as web};
+use super::{ctx, git as git_http, lfs as lfs_api, oauth, ops, pages as web};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -47,7 +47,8 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router())
         // Account pages: /login, /logout, /signup, /settings…
         .merge(web::router())
-        .route("/healthz", get(|| async { "ok" }))
+        // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)
+        .merge(ops::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         // A body that sends nothing for this long is cut off (a slow client pins nothing).
         .layer(RequestBodyTimeoutLayer::new(

@@ -79,6 +79,8 @@ pub async fn run(
     }
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
     let grace = state.settings.shutdown_grace;
+    let drain_delay = state.settings.drain_delay;
+    let draining = state.clone();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -87,20 +89,7 @@ pub async fn run(
     builder.http2().timer(TokioTimer::new());
     let app = super::app(state);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors, say: wait a little instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    let serve = |tcp: tokio::net::TcpStream, addr: std::net::SocketAddr| {
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(
@@ -115,6 +104,38 @@ pub async fn run(
         tokio::spawn(async move {
             let _ = conn.await;
         });
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => serve(tcp, addr),
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    // Not ready from now on. With a drain delay, connections are still taken meanwhile, so a
+    // load balancer that has not yet seen /readyz fail loses nothing.
+    draining
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(?drain_delay, ?grace, "shutting down: not ready any more");
+    let deadline = tokio::time::sleep(drain_delay);
+    tokio::pin!(deadline);
+    while !drain_delay.is_zero() {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((tcp, addr)) = accepted {
+                    serve(tcp, addr);
+                }
+            }
+            () = &mut deadline => break,
+        }
     }
     drop(listener);
     tokio::select! {

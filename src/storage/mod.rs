@@ -265,6 +265,18 @@ impl Storage {
         self.0.sealed.is_some()
     }
 
+    /// Whether the object store answers, within `timeout`: the local directory is there, or the
+    /// bucket answers a HEAD (for a key that need not exist).
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let probe = async {
+            match &self.0.backend {
+                Backend::Local(store) => tokio::fs::metadata(store.root()).await.is_ok(),
+                Backend::Cloud(cloud) => cloud.size(&strata_lfs::Oid::EMPTY).await.is_ok(),
+            }
+        };
+        tokio::time::timeout(timeout, probe).await.unwrap_or(false)
+    }
+
     fn not_sealed() -> crate::error::Error {
         crate::error::Error::unprocessable(
             "objects are not sealed here: start with --encryption on (strict for a bucket)",

@@ -169,6 +169,13 @@ pub async fn batch(
         }
         objects.push(out);
     }
+    let given = objects.iter().filter(|o| o.actions.is_some());
+    let (count, bytes) = given.fold((0, 0), |(n, b), o| (n + 1, b + o.size));
+    let operation = match req.operation {
+        Operation::Upload => "upload",
+        Operation::Download => "download",
+    };
+    state.metrics.lfs(operation, count, bytes);
     Ok(lfs_json(
         StatusCode::OK,
         &BatchResponse {

@@ -70,6 +70,15 @@ pub fn lfs_json(status: StatusCode, body: &impl Serialize) -> Response {
     }
 }
 
+/// Counts an upload the storage refused for its bytes (a wrong size or hash: 422, 413) in the
+/// metrics.
+pub fn count_refusal(state: &AppState, e: &crate::error::Error) {
+    use crate::error::Kind;
+    if matches!(e.kind, Kind::Invalid | Kind::TooLarge) {
+        state.metrics.verify_failed();
+    }
+}
+
 /// Reads and parses an LFS JSON request body: checks `Accept` (406) and `Content-Type` (415),
 /// enforces the size limit (413) and reports malformed JSON (422).
 pub async fn read_json<T: DeserializeOwned>(

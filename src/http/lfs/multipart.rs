@@ -95,7 +95,10 @@ async fn finish(
             }
             return Err(e.into());
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            super::count_refusal(state, &e);
+            return Err(e.into());
+        }
     }
     // As for a whole upload: a dataset deleted since the URL was signed refuses the link.
     state.db.link_object(dataset, &oid, size).await?;

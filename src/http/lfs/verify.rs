@@ -104,7 +104,8 @@ pub async fn verify(
             q.nonce.as_deref(),
             not_uploaded,
         )
-        .await?;
+        .await
+        .inspect_err(|e| super::count_refusal(&state, e))?;
     if confirmed == Confirmed::NewlyStored {
         state.db.link_object(repo.id, &oid, size).await?;
         tracing::info!(%oid, size, repo = %path, "object verified and stored");

@@ -145,6 +145,13 @@ impl TestServer {
         }
     }
 
+    /// Signals the server to stop, without waiting for it (it drains, then stops).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

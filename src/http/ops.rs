@@ -1,0 +1,60 @@
+//! Operations: `/livez` (the process answers), `/readyz` (the database and the object store
+//! answer, and no shutdown began: a load balancer sends work here), `/metrics` (Prometheus,
+//! OpenMetrics text). `/healthz` stays as the old name of `/livez`.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// How long a readiness check waits for the database or the store.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/livez", get(livez))
+        .route("/healthz", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn livez() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let draining = state.draining.load(Ordering::Relaxed);
+    let (database, storage) = tokio::join!(
+        state.db.ping(CHECK_TIMEOUT),
+        state.storage.ping(CHECK_TIMEOUT)
+    );
+    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let ready = !draining && database && storage;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else if draining { "draining" } else { "not ready" },
+        "checks": {"database": word(database), "storage": word(storage)},
+    });
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(state.db.pool_stats()),
+    )
+}

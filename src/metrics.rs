@@ -1,0 +1,211 @@
+//! Prometheus metrics (`/metrics`, OpenMetrics text): requests by route and status with latency
+//! histograms, LFS objects and bytes by operation and backend, verification failures, git
+//! operations, the database pool. Labels carry route templates (`/{ns}/{repo}/…`), never names
+//! of users or datasets, so the page says how busy strata is, not who uses it.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LfsLabels {
+    operation: String,
+    backend: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GitLabels {
+    service: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    backend: String,
+    database: String,
+}
+
+/// The server's metrics, registered once at start-up.
+pub struct Metrics {
+    registry: Registry,
+    backend: String,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+    lfs_objects: Family<LfsLabels, Counter>,
+    lfs_bytes: Family<LfsLabels, Counter>,
+    verify_failures: Family<BackendLabels, Counter>,
+    git: Family<GitLabels, Counter>,
+    pool: Family<PoolLabels, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// `backend` is the object store's name (`local`, `s3`…), `database` the engine's.
+    pub fn new(backend: &str, database: &str) -> Metrics {
+        let mut registry = Registry::with_prefix("strata");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms to ~65 s.
+            Histogram::new(exponential_buckets(0.001, 2.0, 17))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (until its headers; streamed bodies go on after)",
+            durations.clone(),
+        );
+        let lfs_objects = Family::<LfsLabels, Counter>::default();
+        registry.register(
+            "lfs_objects",
+            "LFS objects given transfer actions by the batch API, by operation and backend",
+            lfs_objects.clone(),
+        );
+        let lfs_bytes = Family::<LfsLabels, Counter>::default();
+        registry.register(
+            "lfs_bytes",
+            "Bytes of the LFS objects given transfer actions, by operation and backend",
+            lfs_bytes.clone(),
+        );
+        let verify_failures = Family::<BackendLabels, Counter>::default();
+        registry.register(
+            "lfs_verify_failures",
+            "Uploads refused because their bytes did not match their oid or size",
+            verify_failures.clone(),
+        );
+        let git = Family::<GitLabels, Counter>::default();
+        registry.register(
+            "git_operations",
+            "git smart HTTP requests (info/refs, upload-pack, receive-pack) by outcome",
+            git.clone(),
+        );
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections, by state (idle, in use) and the pool's maximum",
+            pool.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                backend: backend.to_owned(),
+                database: database.to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "strata's version and setup", build);
+        Metrics {
+            registry,
+            backend: backend.to_owned(),
+            requests,
+            durations,
+            lfs_objects,
+            lfs_bytes,
+            verify_failures,
+            git,
+            pool,
+        }
+    }
+
+    /// One HTTP request answered.
+    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let (method, route) = (method.to_owned(), route.to_owned());
+        self.durations
+            .get_or_create(&RouteLabels {
+                method: method.clone(),
+                route: route.clone(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
+    }
+
+    /// `objects` of `bytes` in all given actions for `operation` (`upload`, `download`).
+    pub fn lfs(&self, operation: &str, objects: u64, bytes: u64) {
+        let labels = LfsLabels {
+            operation: operation.to_owned(),
+            backend: self.backend.clone(),
+        };
+        self.lfs_objects.get_or_create(&labels).inc_by(objects);
+        self.lfs_bytes.get_or_create(&labels).inc_by(bytes);
+    }
+
+    /// An upload refused because its bytes did not match.
+    pub fn verify_failed(&self) {
+        self.verify_failures
+            .get_or_create(&BackendLabels {
+                backend: self.backend.clone(),
+            })
+            .inc();
+    }
+
+    /// A git smart HTTP request for `service`, `ok` or not.
+    pub fn git(&self, service: &str, ok: bool) {
+        self.git
+            .get_or_create(&GitLabels {
+                service: service.to_owned(),
+                outcome: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`) read now.
+    pub fn encode(&self, pool: (u32, u32, u32)) -> String {
+        let (size, idle, max) = pool;
+        for (state, n) in [
+            ("idle", idle),
+            ("in_use", size.saturating_sub(idle)),
+            ("max", max),
+        ] {
+            self.pool
+                .get_or_create(&PoolLabels {
+                    state: state.to_owned(),
+                })
+                .set(n as i64);
+        }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
