@@ -60,6 +60,8 @@ pub enum Command {
 pub enum HookCommand {
     /// Refuse a push whose LFS pointers name objects not uploaded to the dataset.
     PreReceive,
+    /// With `--refs sql`: move the pushed refs in the ledger (git's `reference-transaction`).
+    ReferenceTransaction { state: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,8 @@ pub struct Settings {
     /// database it checks.
     pub hooks_dir: std::path::PathBuf,
     pub hook_exe: std::path::PathBuf,
+    /// `--refs sql`: the ref ledger decides ref updates, pushes included.
+    pub refs_sql: bool,
     pub database_url: String,
     /// How long a browser session lasts, in seconds.
     pub session_ttl_secs: i64,
@@ -82,6 +84,16 @@ pub enum Signup {
 pub enum Switch {
     On,
     Off,
+}
+
+/// Where dataset refs are decided (`--refs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Refs {
+    /// The repositories' own ref files, with git's lock files (one server).
+    Git,
+    /// A ledger in the database, compare-and-swap on every update; the ref files follow it (several
+    /// replicas on one database and one shared repositories directory).
+    Sql,
 }
 
 /// Encryption at rest (`--encryption`).
@@ -282,6 +294,11 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after a shutdown signal.
     #[arg(long, env = "STRATA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Where dataset refs are decided: `git` (the repositories' files; one server) or `sql` (a
+    /// ledger in the database; required for several replicas sharing the repositories).
+    #[arg(long, env = "STRATA_REFS", value_enum, default_value = "git")]
+    pub refs: Refs,
 
     /// Seconds a stopping strata keeps serving with `/readyz` at 503, so a load balancer takes
     /// it out of rotation before it stops accepting connections.

@@ -34,6 +34,10 @@ pub const ENV_MAX_OBJECT_SIZE: &str = "STRATA_HOOK_MAX_OBJECT_SIZE";
 pub const ENV_MAX_PACKAGE: &str = "STRATA_HOOK_MAX_PACKAGE";
 /// `1` when the default branch may be neither deleted nor force-pushed.
 pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
+/// `sql` when the ref ledger decides ref updates (`--refs sql`).
+pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
+/// The dataset's path (`ns/name`), its name in the ref ledger.
+pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
@@ -47,10 +51,17 @@ pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
          # that were not uploaded to this dataset.\nexec \"${ENV_EXE}\" hook pre-receive\n"
     );
     std::fs::write(&script, text)?;
+    // With the ref ledger, git asks it before moving any ref: a refused swap aborts the push.
+    let ledger = dir.join("reference-transaction");
+    let text = format!(
+        "#!/bin/sh\n# Written by strata at start-up: with --refs sql, pushed refs move in the ledger.\n\
+         [ \"${ENV_REFS}\" = sql ] || exit 0\nexec \"${ENV_EXE}\" hook reference-transaction \"$1\"\n"
+    );
+    std::fs::write(&ledger, text)?;
     #[cfg(unix)]
-    {
+    for file in [&script, &ledger] {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(dir)
 }
@@ -60,6 +71,73 @@ struct Update {
     old: String,
     new: String,
     name: String,
+}
+
+/// `strata hook reference-transaction STATE` (`--refs sql`): git calls it with the ref updates
+/// of a push on stdin, once `prepared` (the refs are locked; a failure aborts the push), then
+/// `committed` or `aborted`. Prepared, every branch and tag update is swapped in the ledger in
+/// one transaction, each from the value git saw: a push based on a ref another replica moved
+/// meanwhile is refused. Aborted after that, the swaps are undone.
+pub async fn reference_transaction(state: &str) -> Result<(), String> {
+    if std::env::var(ENV_REFS).ok().as_deref() != Some("sql") {
+        return Ok(());
+    }
+    let dataset = std::env::var(ENV_DATASET).map_err(|_| "no dataset for the hook")?;
+    let url = std::env::var(ENV_DATABASE_URL).map_err(|_| "no database for the hook")?;
+    let absent = |v: &str| (v != ZERO).then(|| v.to_owned());
+    let mut edits = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let mut parts = line.split(' ');
+        let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        // Branches and tags only; a symbolic ref's value reads `ref:…`.
+        if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/"))
+            || old.starts_with("ref:")
+            || new.starts_with("ref:")
+        {
+            continue;
+        }
+        edits.push(crate::db::RefEdit {
+            name: name.to_owned(),
+            old: absent(old),
+            new: absent(new),
+        });
+    }
+    let edits: Vec<_> = match state {
+        "prepared" => edits,
+        // Undo what `prepared` swapped: each from its new value back to its old one.
+        "aborted" => edits
+            .into_iter()
+            .map(|e| crate::db::RefEdit {
+                name: e.name,
+                old: e.new,
+                new: e.old,
+            })
+            .collect(),
+        _ => return Ok(()),
+    };
+    if edits.is_empty() {
+        return Ok(());
+    }
+    let db = Db::connect_existing(&url)
+        .await
+        .map_err(|e| format!("strata: the ref ledger is unreachable: {e}"))?;
+    let result = db.ledger_swap(&dataset, &edits).await;
+    db.close().await;
+    match result {
+        Ok(()) => Ok(()),
+        // An undo that finds the ref moved on leaves it: the ledger stays the authority.
+        Err(_) if state == "aborted" => Ok(()),
+        Err(crate::db::SwapError::Moved(name)) => Err(format!(
+            "{} moved on the server while this push was received: fetch, then push again",
+            name.strip_prefix("refs/heads/")
+                .or_else(|| name.strip_prefix("refs/tags/"))
+                .unwrap_or(&name)
+        )),
+        Err(crate::db::SwapError::Db(e)) => Err(format!("strata: the ref ledger failed: {e}")),
+    }
 }
 
 /// `strata hook pre-receive`: reads git's ref updates on stdin; `Err` is shown to the pusher.

@@ -30,6 +30,11 @@ async fn main() -> std::process::ExitCode {
         Command::Hook {
             hook: HookCommand::PreReceive,
         } => strata::hook::pre_receive().await.map_err(Into::into),
+        Command::Hook {
+            hook: HookCommand::ReferenceTransaction { state },
+        } => strata::hook::reference_transaction(&state)
+            .await
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

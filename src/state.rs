@@ -107,6 +107,18 @@ impl AppState {
             Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
                 .await?;
         let db_engine = db.engine();
+        let mut metastore = Metastore::new(
+            config.repos_dir(),
+            Person {
+                name: "strata".into(),
+                email: "strata@localhost".into(),
+            },
+        );
+        if config.refs == crate::config::Refs::Sql {
+            metastore = metastore.with_ledger(Arc::new(crate::datasets::ledger::SqlLedger::new(
+                db.clone(),
+            )));
+        }
         Ok(AppState(Arc::new(App {
             settings: Arc::new(Settings {
                 public_url,
@@ -116,6 +128,7 @@ impl AppState {
                 max_object_size: config.max_object_size,
                 hooks_dir,
                 hook_exe,
+                refs_sql: config.refs == crate::config::Refs::Sql,
                 database_url,
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
@@ -145,13 +158,7 @@ impl AppState {
                 },
             ),
             draining: std::sync::atomic::AtomicBool::new(false),
-            metastore: Arc::new(Metastore::new(
-                config.repos_dir(),
-                Person {
-                    name: "strata".into(),
-                    email: "strata@localhost".into(),
-                },
-            )),
+            metastore: Arc::new(metastore),
         })))
     }
 }

@@ -5,11 +5,13 @@
 //!
 //! Every ref update goes through one compare-and-swap ([`Metastore::swap_ref`]): "move this ref
 //! from A to B, or fail". Writers of one dataset in this process are serialised by a per-dataset
-//! lock; writers in other processes (`git push`) are caught by the compare-and-swap.
+//! lock; writers in other processes (`git push`) are caught by the compare-and-swap. With a
+//! [`RefLedger`] (several replicas), the ledger decides the swap and the ref files follow it.
 
 mod diff;
 mod error;
 mod history;
+mod ledger;
 mod package;
 mod refs;
 mod trash;
@@ -23,6 +25,7 @@ pub use diff::{Diff, FieldChange, FileChange, FileChangeKind, ResourceChange};
 pub use error::{Error, Result};
 pub use gix::ObjectId;
 pub use history::{DirEntry, DirListing, Revision, TreeEntry};
+pub use ledger::RefLedger;
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };
@@ -47,6 +50,8 @@ pub struct Metastore {
     /// Who commits (the author is whoever asked for the write).
     committer: Person,
     writers: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// The authority for refs when there are several replicas.
+    ledger: Option<Arc<dyn RefLedger>>,
 }
 
 /// `{ns}/{name}` of a dataset.
@@ -68,7 +73,14 @@ impl Metastore {
             root: root.into(),
             committer,
             writers: Mutex::new(HashMap::new()),
+            ledger: None,
         }
+    }
+
+    /// The same metastore, with `ledger` deciding every ref update (see [`RefLedger`]).
+    pub fn with_ledger(mut self, ledger: Arc<dyn RefLedger>) -> Metastore {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// The directory holding every dataset's repository (`{root}/{ns}/{name}.git`).
@@ -110,6 +122,9 @@ impl Metastore {
     pub fn delete(&self, ds: DatasetId<'_>) -> Result<()> {
         let path = self.repo_path(ds)?;
         let _guard = self.lock(&path);
+        if let Some(ledger) = &self.ledger {
+            ledger.forget(&ds.to_string())?;
+        }
         match std::fs::remove_dir_all(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -132,6 +147,8 @@ impl Metastore {
         let mut repo = gix::open(&path)?;
         // Datasets hold few, small objects; skip the object cache warm-up cost on every open.
         repo.object_cache_size_if_unset(4 * 1024 * 1024);
+        // With a ledger, the ref files may be behind it (another replica wrote): catch up first.
+        self.sync(&repo)?;
         Ok(repo)
     }
 

@@ -58,6 +58,14 @@ impl Metastore {
         new: Option<ObjectId>,
         message: &str,
     ) -> Result<()> {
+        if let (Some(ledger), Some(key)) = (&self.ledger, self.ledger_key(repo)) {
+            let _: gix::refs::FullName = name
+                .try_into()
+                .map_err(|_| Error::Invalid(format!("{name:?} is not a valid ref name")))?;
+            // The ledger decides; the files follow (a cache every read brings up to date).
+            ledger.swap(&key, name, old, new)?;
+            return crate::ledger::write_file_ref(repo, name, new, message);
+        }
         let expected = match old {
             Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
             None => PreviousValue::MustNotExist,

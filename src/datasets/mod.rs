@@ -4,6 +4,7 @@
 pub mod commit;
 pub mod files;
 pub mod gate;
+pub mod ledger;
 pub mod links;
 pub mod settings;
 pub mod shares;

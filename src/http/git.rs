@@ -121,6 +121,11 @@ async fn backend(
             dataset.path()
         )));
     }
+    if state.settings.refs_sql {
+        // The ref files may be behind the ledger (another replica wrote): catch up first, so
+        // what git advertises and checks is what the ledger says.
+        crate::datasets::git_on(state, &dataset, |ms, ds| ms.open(ds).map(|_| ())).await?;
+    }
     let (parts, body) = request.into_parts();
     let header_text = |name: HeaderName| {
         parts
@@ -154,13 +159,32 @@ async fn backend(
         .env("GIT_CONFIG_NOSYSTEM", "1")
         // Pushes run strata's pre-receive hook (see hook.rs) against this dataset; partial
         // clones (`--filter=blob:none`) are served, fetching reachable blobs on demand.
-        .env("GIT_CONFIG_COUNT", "3")
+        .env("GIT_CONFIG_COUNT", "4")
         .env("GIT_CONFIG_KEY_0", "core.hooksPath")
         .env("GIT_CONFIG_VALUE_0", &state.settings.hooks_dir)
         .env("GIT_CONFIG_KEY_1", "uploadpack.allowFilter")
         .env("GIT_CONFIG_VALUE_1", "true")
         .env("GIT_CONFIG_KEY_2", "uploadpack.allowReachableSHA1InWant")
         .env("GIT_CONFIG_VALUE_2", "true")
+        // No `git gc --auto` after pushes: on a shared volume, replicas would collect at once.
+        .env("GIT_CONFIG_KEY_3", "receive.autogc")
+        .env(
+            "GIT_CONFIG_VALUE_3",
+            if state.settings.refs_sql {
+                "false"
+            } else {
+                "true"
+            },
+        )
+        .env(
+            crate::hook::ENV_REFS,
+            if state.settings.refs_sql {
+                "sql"
+            } else {
+                "git"
+            },
+        )
+        .env(crate::hook::ENV_DATASET, dataset.path())
         .env(crate::hook::ENV_EXE, &state.settings.hook_exe)
         .env(crate::hook::ENV_REPO_ID, dataset.id.to_string())
         .env(crate::hook::ENV_DATABASE_URL, &state.settings.database_url)

@@ -122,6 +122,7 @@ fn the_chart_renders_valid_manifests() {
     assert_eq!(value("STRATA_STORAGE"), Some(json!("local")));
     assert_eq!(value("STRATA_SHUTDOWN_GRACE_SECS"), Some(json!("60")));
     assert_eq!(value("STRATA_DATABASE_URL"), None);
+    assert_eq!(value("STRATA_REFS"), Some(json!("git")));
     let pvc = kind(&objects, "PersistentVolumeClaim").unwrap();
     assert_eq!(pvc["spec"]["accessModes"], json!(["ReadWriteOnce"]));
 
@@ -148,6 +149,7 @@ fn the_chart_renders_valid_manifests() {
         get("STRATA_PUBLIC_URL").unwrap()["value"],
         "https://data.example.org"
     );
+    assert_eq!(get("STRATA_REFS").unwrap()["value"], "sql");
     assert_eq!(
         deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"],
         json!([{"secretRef": {"name": "strata-s3"}}])

@@ -27,6 +27,7 @@ mod ops;
 mod permissions;
 mod presigned;
 mod push;
+mod replicas;
 mod share_links;
 mod sharing;
 mod sharing_browser;

@@ -168,7 +168,11 @@ async fn probes_and_metrics() {
     .unwrap_or_else(|| panic!("{text}"));
     assert!(fetches["value"].as_f64().unwrap() >= 1.0);
     assert!(sample(&samples, "strata_db_pool_connections", &[("state", "max")]).is_some());
-    assert!(sample(&samples, "strata_build_info", &[("database", "sqlite")]).is_some());
+    let engine = match server.state.db.engine() {
+        strata::db::Engine::Sqlite => "sqlite",
+        strata::db::Engine::Postgres => "postgres",
+    };
+    assert!(sample(&samples, "strata_build_info", &[("database", engine)]).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

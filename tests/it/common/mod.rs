@@ -118,6 +118,32 @@ impl TestServer {
             s3_server = Some(s3);
         }
         tweak(&mut config);
+        TestServer::launch(config, listener, dir, s3_server, azurite).await
+    }
+
+    /// Another replica of this server: its own listener, the same data directory (keys,
+    /// repositories, local objects) and database; `tweak` adjusts its configuration.
+    pub async fn start_replica(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::with_data_dir(self.dir.path().join("data"));
+        config.listen = addr;
+        config.public_url = Some(format!("http://{addr}"));
+        config.database_url = Some(self.state.settings.database_url.clone());
+        config.jwt_key_file = Some(self.dir.path().join("jwt.pem"));
+        config.hook_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_strata")));
+        tweak(&mut config);
+        TestServer::launch(config, listener, tempfile::tempdir().unwrap(), None, None).await
+    }
+
+    async fn launch(
+        config: Config,
+        listener: tokio::net::TcpListener,
+        dir: tempfile::TempDir,
+        s3_server: Option<s3::S3Server>,
+        azurite: Option<azure::Azurite>,
+    ) -> TestServer {
+        let addr = listener.local_addr().unwrap();
         let state = AppState::build(&config).await.expect("server state");
         let want = if std::env::var("STRATA_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
             Engine::Postgres

@@ -1,0 +1,130 @@
+//! An authority for refs outside the repositories' own files, for several replicas sharing one
+//! repositories directory (where git's lock files cannot be trusted). With a [`RefLedger`], the
+//! ledger decides every compare-and-swap of [`Metastore::swap_ref`], and a repository's ref files
+//! are a cache that [`Metastore::sync`] brings back to the ledger before any read: whatever a
+//! replica wrote last to the files, what readers see is what the ledger says.
+
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::refs::Target;
+use gix::ObjectId;
+
+use crate::{Error, Metastore, Result};
+
+/// Where refs are decided. Datasets are named `ns/name`; refs by their full name (`refs/…`).
+pub trait RefLedger: Send + Sync + std::fmt::Debug {
+    /// The refs of `dataset`, or `None` until the ledger took it over.
+    fn refs(&self, dataset: &str) -> Result<Option<Vec<(String, ObjectId)>>>;
+    /// Takes `dataset` over with `refs` (its repository's); once taken over, this does nothing.
+    fn adopt(&self, dataset: &str, refs: &[(String, ObjectId)]) -> Result<()>;
+    /// Moves ref `name` from `old` to `new` (`None`: absent), or fails with [`Error::Conflict`].
+    fn swap(
+        &self,
+        dataset: &str,
+        name: &str,
+        old: Option<ObjectId>,
+        new: Option<ObjectId>,
+    ) -> Result<()>;
+    /// Forgets a deleted dataset.
+    fn forget(&self, dataset: &str) -> Result<()>;
+}
+
+/// The branches and tags of a repository's files.
+pub(crate) fn file_refs(repo: &gix::Repository) -> Result<Vec<(String, ObjectId)>> {
+    let mut out = Vec::new();
+    let platform = repo.references().map_err(Error::git)?;
+    for prefix in ["refs/heads/", "refs/tags/"] {
+        for r in platform.prefixed(prefix).map_err(Error::git)? {
+            let r = r.map_err(Error::git)?;
+            if let Some(id) = r.target().try_id() {
+                out.push((r.name().as_bstr().to_string(), id.to_owned()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Sets (or deletes) ref `name` in the files whatever it was: the ledger decided already. A
+/// ref locked by a writer of another replica is retried for a while, then left for the next sync.
+pub(crate) fn write_file_ref(
+    repo: &gix::Repository,
+    name: &str,
+    to: Option<ObjectId>,
+    message: &str,
+) -> Result<()> {
+    let full: gix::refs::FullName = name
+        .try_into()
+        .map_err(|_| Error::Invalid(format!("{name:?} is not a valid ref name")))?;
+    let change = match to {
+        Some(id) => Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: message.into(),
+            },
+            expected: PreviousValue::Any,
+            new: Target::Object(id),
+        },
+        None => Change::Delete {
+            expected: PreviousValue::Any,
+            log: RefLog::AndReference,
+        },
+    };
+    let mut last = None;
+    for _ in 0..40 {
+        let edit = RefEdit {
+            change: change.clone(),
+            name: full.clone(),
+            deref: false,
+        };
+        match repo.edit_reference(edit) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    Err(Error::git(last.map_or("locked".into(), |e| e.to_string())))
+}
+
+impl Metastore {
+    /// The ledger's name of the repository `repo` (`ns/name`), when there is a ledger.
+    pub(crate) fn ledger_key(&self, repo: &gix::Repository) -> Option<String> {
+        self.ledger.as_ref()?;
+        let rel = repo.path().strip_prefix(&self.root).ok()?;
+        let rel = rel.to_str()?.trim_end_matches('/');
+        Some(rel.strip_suffix(".git").unwrap_or(rel).to_owned())
+    }
+
+    /// Brings the ref files of `repo` to what the ledger says (taking the dataset over first if
+    /// the ledger does not hold it yet). Without a ledger, nothing to do.
+    pub fn sync(&self, repo: &gix::Repository) -> Result<()> {
+        let (Some(ledger), Some(key)) = (&self.ledger, self.ledger_key(repo)) else {
+            return Ok(());
+        };
+        let files = file_refs(repo)?;
+        let Some(wanted) = ledger.refs(&key)? else {
+            ledger.adopt(&key, &files)?;
+            return self.sync_to(repo, &files, ledger.refs(&key)?.unwrap_or_default());
+        };
+        self.sync_to(repo, &files, wanted)
+    }
+
+    fn sync_to(
+        &self,
+        repo: &gix::Repository,
+        files: &[(String, ObjectId)],
+        wanted: Vec<(String, ObjectId)>,
+    ) -> Result<()> {
+        for (name, id) in &wanted {
+            if !files.iter().any(|(n, i)| n == name && i == id) {
+                write_file_ref(repo, name, Some(*id), "sync from the ref ledger")?;
+            }
+        }
+        for (name, _) in files {
+            if !wanted.iter().any(|(n, _)| n == name) {
+                write_file_ref(repo, name, None, "sync from the ref ledger")?;
+            }
+        }
+        Ok(())
+    }
+}

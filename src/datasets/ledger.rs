@@ -1,0 +1,93 @@
+//! `--refs sql`: the SQL ref ledger behind the metastore's compare-and-swap (`RefLedger`), for
+//! several replicas on one database and one repositories directory. The metastore runs on the
+//! blocking pool, so each call waits for its query there. Pushes reach the same ledger from git's
+//! `reference-transaction` hook (`hook.rs`).
+
+use strata_metastore::{Error, ObjectId, RefLedger, Result};
+
+use crate::db::{Db, RefEdit, SwapError};
+
+/// The ledger in the database.
+#[derive(Debug)]
+pub struct SqlLedger {
+    db: Db,
+    runtime: tokio::runtime::Handle,
+}
+
+impl SqlLedger {
+    /// Must be made inside the server's runtime.
+    pub fn new(db: Db) -> SqlLedger {
+        SqlLedger {
+            db,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    fn wait<T, E: std::fmt::Display>(
+        &self,
+        f: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> Result<T> {
+        self.runtime
+            .block_on(f)
+            .map_err(|e| Error::Git(format!("ref ledger: {e}")))
+    }
+}
+
+fn parse(rows: Vec<(String, String)>) -> Result<Vec<(String, ObjectId)>> {
+    rows.into_iter()
+        .map(|(name, oid)| {
+            let id = ObjectId::from_hex(oid.as_bytes())
+                .map_err(|e| Error::Git(format!("ref ledger: {name}: {e}")))?;
+            Ok((name, id))
+        })
+        .collect()
+}
+
+impl RefLedger for SqlLedger {
+    fn refs(&self, dataset: &str) -> Result<Option<Vec<(String, ObjectId)>>> {
+        match self.wait(self.db.ledger_refs(dataset))? {
+            Some(rows) => Ok(Some(parse(rows)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn adopt(&self, dataset: &str, refs: &[(String, ObjectId)]) -> Result<()> {
+        let rows: Vec<(String, String)> = refs
+            .iter()
+            .map(|(n, id)| (n.clone(), id.to_string()))
+            .collect();
+        self.wait(self.db.ledger_adopt(dataset, &rows))
+    }
+
+    fn swap(
+        &self,
+        dataset: &str,
+        name: &str,
+        old: Option<ObjectId>,
+        new: Option<ObjectId>,
+    ) -> Result<()> {
+        let edit = RefEdit {
+            name: name.to_owned(),
+            old: old.map(|id| id.to_string()),
+            new: new.map(|id| id.to_string()),
+        };
+        match self.runtime.block_on(self.db.ledger_swap(dataset, &[edit])) {
+            Ok(()) => Ok(()),
+            Err(SwapError::Moved(_)) => {
+                let short = name
+                    .strip_prefix("refs/heads/")
+                    .or_else(|| name.strip_prefix("refs/tags/"))
+                    .unwrap_or(name);
+                Err(Error::Conflict(match old {
+                    None => format!("{short} exists already"),
+                    Some(_) => format!("{short} moved while this write was prepared"),
+                }))
+            }
+            Err(SwapError::Db(e)) => Err(Error::Git(format!("ref ledger: {e}"))),
+        }
+    }
+
+    fn forget(&self, dataset: &str) -> Result<()> {
+        self.wait(self.db.ledger_forget(dataset))
+    }
+}

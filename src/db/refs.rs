@@ -1,0 +1,123 @@
+//! The ref ledger (`--refs sql`): each ref of a dataset the ledger took over is a row, moved only
+//! by compare-and-swap. See `datasets/ledger.rs` for how the repositories follow it.
+
+use super::Db;
+
+/// One ref change: `name` from `old` to `new` (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefEdit {
+    pub name: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// Why a swap did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("{0} moved: it is not where this update expected it")]
+    Moved(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl Db {
+    /// The refs the ledger holds for `dataset`, or `None` when it has not taken it over.
+    pub async fn ledger_refs(
+        &self,
+        dataset: &str,
+    ) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT dataset FROM ref_ledger_datasets WHERE dataset = $1")
+                .bind(dataset)
+                .fetch_optional(&self.pool)
+                .await?;
+        if taken.is_none() {
+            return Ok(None);
+        }
+        let rows =
+            sqlx::query_as("SELECT name, oid FROM ref_ledger WHERE dataset = $1 ORDER BY name")
+                .bind(dataset)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(rows))
+    }
+
+    /// Takes `dataset` over with `refs` as its repository has them; a dataset taken over already
+    /// (by this or another replica) is left as it is.
+    pub async fn ledger_adopt(
+        &self,
+        dataset: &str,
+        refs: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let taken = sqlx::query(
+            "INSERT INTO ref_ledger_datasets (dataset) VALUES ($1) ON CONFLICT (dataset) DO NOTHING",
+        )
+        .bind(dataset)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            for (name, oid) in refs {
+                sqlx::query("INSERT INTO ref_ledger (dataset, name, oid) VALUES ($1, $2, $3)")
+                    .bind(dataset)
+                    .bind(name)
+                    .bind(oid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Applies `edits` to the refs of `dataset` all together or not at all: each is a
+    /// compare-and-swap from its `old` value.
+    pub async fn ledger_swap(&self, dataset: &str, edits: &[RefEdit]) -> Result<(), SwapError> {
+        let mut tx = self.pool.begin().await?;
+        for edit in edits {
+            let query = match (&edit.old, &edit.new) {
+                (None, Some(new)) => sqlx::query(
+                    "INSERT INTO ref_ledger (dataset, name, oid) VALUES ($1, $2, $3) \
+                     ON CONFLICT (dataset, name) DO NOTHING",
+                )
+                .bind(dataset)
+                .bind(&edit.name)
+                .bind(new),
+                (Some(old), Some(new)) => sqlx::query(
+                    "UPDATE ref_ledger SET oid = $3 WHERE dataset = $1 AND name = $2 AND oid = $4",
+                )
+                .bind(dataset)
+                .bind(&edit.name)
+                .bind(new)
+                .bind(old),
+                (Some(old), None) => sqlx::query(
+                    "DELETE FROM ref_ledger WHERE dataset = $1 AND name = $2 AND oid = $3",
+                )
+                .bind(dataset)
+                .bind(&edit.name)
+                .bind(old),
+                (None, None) => continue,
+            };
+            if query.execute(&mut *tx).await?.rows_affected() != 1 {
+                // Dropped unfinished: rolled back.
+                return Err(SwapError::Moved(edit.name.clone()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a deleted dataset's refs.
+    pub async fn ledger_forget(&self, dataset: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["ref_ledger", "ref_ledger_datasets"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE dataset = $1"
+            )))
+            .bind(dataset)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}
