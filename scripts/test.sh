@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests against SQLite, then the integration tests
-# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL, Node.js and
-# headless Chromium with chromedriver from Debian's packages when they are missing (as root), or
+# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL, NGINX, Node.js
+# and headless Chromium with chromedriver from Debian's packages when they are missing (as root), or
 # says what to install; Azurite (the Azure Storage emulator) from npm, and from PyPI the
 # Frictionless validator, an OpenAPI validator, Authlib (an OAuth client), Helm's SDK,
 # kubernetes-validate and a Prometheus text parser, into
@@ -18,6 +18,7 @@ command -v npm >/dev/null || missing+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"

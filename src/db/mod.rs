@@ -122,6 +122,33 @@ impl Db {
         .await
     }
 
+    /// Runs `work` only if no other replica runs work of that `name` now (PostgreSQL: a
+    /// transaction-scoped advisory lock, released when `work` ends, or when this replica dies);
+    /// `None` when another holds it. SQLite serves one server, which always leads.
+    pub async fn as_leader<T>(
+        &self,
+        name: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        if self.engine == Engine::Sqlite {
+            return Ok(Some(work.await));
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("strata leader {name}"));
+        let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        let mut tx = self.pool.begin().await?;
+        let led: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !led {
+            return Ok(None);
+        }
+        let out = work.await;
+        tx.commit().await?;
+        Ok(Some(out))
+    }
+
     /// Whether the database answers, within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> bool {
         let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool);

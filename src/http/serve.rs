@@ -34,23 +34,36 @@ pub async fn run(
         move || {
             let (db, storage) = (db.clone(), storage.clone());
             async move {
-                match db.purge_expired().await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-                }
-                match storage.purge_multipart(idle).await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(uploads = n, "purged abandoned multipart uploads")
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e.message, "purging multipart uploads failed")
-                    }
+                // With several replicas, one of them purges at a time.
+                let led = db
+                    .as_leader("purge", async {
+                        purge(&db, &storage, idle).await;
+                    })
+                    .await;
+                if let Ok(None) = led {
+                    tracing::debug!("another replica is purging");
                 }
             }
         }
     });
+    // With the ref ledger, pushes run no `git gc --auto` (replicas sharing the repositories would
+    // collect at once): one replica at a time does it every six hours.
+    if state.settings.refs_sql {
+        let root = state.metastore.root().to_owned();
+        tasks.every(
+            "git maintenance",
+            std::time::Duration::from_secs(6 * 3600),
+            {
+                let db = db.clone();
+                move || {
+                    let (db, root) = (db.clone(), root.clone());
+                    async move {
+                        let _ = db.as_leader("git-maintenance", maintain(&root)).await;
+                    }
+                }
+            },
+        );
+    }
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
     if state.storage.unsealed_left().await {
         let storage = state.storage.clone();
@@ -147,4 +160,44 @@ pub async fn run(
     }
     db.close().await;
     Ok(())
+}
+
+/// The hourly purge: expired rows, and multipart uploads idle for `idle`.
+async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std::time::Duration) {
+    match db.purge_expired().await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+    }
+    match storage.purge_multipart(idle).await {
+        Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.message, "purging multipart uploads failed"),
+    }
+}
+
+/// `git gc --auto` in every dataset's repository (`{root}/{ns}/{name}.git`).
+async fn maintain(root: &std::path::Path) {
+    let Ok(namespaces) = std::fs::read_dir(root) else {
+        return;
+    };
+    for ns in namespaces.flatten() {
+        let Ok(repos) = std::fs::read_dir(ns.path()) else {
+            continue;
+        };
+        for repo in repos.flatten() {
+            if !repo.file_name().to_string_lossy().ends_with(".git") {
+                continue;
+            }
+            let done = tokio::process::Command::new("git")
+                .arg("-C")
+                .arg(repo.path())
+                .args(["gc", "--auto", "--quiet"])
+                .status()
+                .await;
+            if !done.is_ok_and(|s| s.success()) {
+                tracing::warn!(repo = %repo.path().display(), "git gc --auto failed");
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod browser;
 mod browser_upload;
 mod chart;
+mod cluster;
 mod dataset_pages;
 mod datasets_api;
 mod drive;

@@ -7,6 +7,7 @@
 
 pub mod azure;
 pub mod chromium;
+pub mod cluster;
 pub mod forms;
 pub mod idp;
 pub use forms::*;
@@ -42,13 +43,13 @@ pub struct TestServer {
 }
 
 /// One RSA key for the whole test binary: generating one per server would be slow.
-fn shared_jwt_key() -> &'static str {
+pub fn shared_jwt_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
     KEY.get_or_init(|| strata::auth::keys::generate_pem().unwrap())
 }
 
 /// A fresh database for one server: SQLite in `dir`, or a new PostgreSQL database.
-async fn database_url(dir: &Path) -> String {
+pub async fn database_url(dir: &Path) -> String {
     let Some(base) = std::env::var("STRATA_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
