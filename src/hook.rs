@@ -50,20 +50,31 @@ pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
         "#!/bin/sh\n# Written by strata at start-up: refuse pushes whose LFS pointers name objects\n\
          # that were not uploaded to this dataset.\nexec \"${ENV_EXE}\" hook pre-receive\n"
     );
-    std::fs::write(&script, text)?;
+    write_hook(&script, &text)?;
     // With the ref ledger, git asks it before moving any ref: a refused swap aborts the push.
-    let ledger = dir.join("reference-transaction");
     let text = format!(
         "#!/bin/sh\n# Written by strata at start-up: with --refs sql, pushed refs move in the ledger.\n\
          [ \"${ENV_REFS}\" = sql ] || exit 0\nexec \"${ENV_EXE}\" hook reference-transaction \"$1\"\n"
     );
-    std::fs::write(&ledger, text)?;
-    #[cfg(unix)]
-    for file in [&script, &ledger] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755))?;
-    }
+    write_hook(&dir.join("reference-transaction"), &text)?;
     Ok(dir)
+}
+
+/// Writes a hook script whole and executable before it takes the name (replicas sharing the
+/// directory start while others serve pushes): a temporary file, then a rename. Unchanged
+/// scripts are left alone.
+fn write_hook(path: &Path, text: &str) -> std::io::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&tmp, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 /// One line of git's input to the hook.
@@ -77,7 +88,8 @@ struct Update {
 /// of a push on stdin, once `prepared` (the refs are locked; a failure aborts the push), then
 /// `committed` or `aborted`. Prepared, every branch and tag update is swapped in the ledger in
 /// one transaction, each from the value git saw: a push based on a ref another replica moved
-/// meanwhile is refused. Aborted after that, the swaps are undone.
+/// meanwhile is refused. Should git fail after that (a full disk), the ledger keeps the push and
+/// the files catch up at the next read.
 pub async fn reference_transaction(state: &str) -> Result<(), String> {
     if std::env::var(ENV_REFS).ok().as_deref() != Some("sql") {
         return Ok(());
@@ -105,20 +117,9 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
             new: absent(new),
         });
     }
-    let edits: Vec<_> = match state {
-        "prepared" => edits,
-        // Undo what `prepared` swapped: each from its new value back to its old one.
-        "aborted" => edits
-            .into_iter()
-            .map(|e| crate::db::RefEdit {
-                name: e.name,
-                old: e.new,
-                new: e.old,
-            })
-            .collect(),
-        _ => return Ok(()),
-    };
-    if edits.is_empty() {
+    // Only `prepared` acts. git runs `aborted` when `prepared` failed, and then the ledger's
+    // transaction was rolled back already: undoing "our" swap would undo another replica's.
+    if state != "prepared" || edits.is_empty() {
         return Ok(());
     }
     let db = Db::connect_existing(&url)
@@ -128,8 +129,6 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
     db.close().await;
     match result {
         Ok(()) => Ok(()),
-        // An undo that finds the ref moved on leaves it: the ledger stays the authority.
-        Err(_) if state == "aborted" => Ok(()),
         Err(crate::db::SwapError::Moved(name)) => Err(format!(
             "{} moved on the server while this push was received: fetch, then push again",
             name.strip_prefix("refs/heads/")

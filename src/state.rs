@@ -57,6 +57,8 @@ pub enum StartError {
     Storage(#[from] StorageConfigError),
     #[error("identity providers: {0}")]
     Sso(String),
+    #[error("refs: {0}")]
+    Refs(&'static str),
     #[error("data directory {0}: {1}")]
     DataDir(String, std::io::Error),
 }
@@ -75,6 +77,12 @@ impl AppState {
         let public_url = config.public_url();
         let database_url = config.database_url();
         let db = Db::connect(&database_url).await?;
+        // Refs kept in the ledger would be silently ignored (and then contradicted) by `git`.
+        if config.refs == crate::config::Refs::Git && db.ledger_in_use().await? {
+            return Err(StartError::Refs(
+                "this database keeps dataset refs in its ledger (--refs sql was used): start with --refs sql",
+            ));
+        }
         let hooks_dir = crate::hook::install(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let hook_exe = match &config.hook_exe {

@@ -44,17 +44,25 @@ pub(crate) fn file_refs(repo: &gix::Repository) -> Result<Vec<(String, ObjectId)
     Ok(out)
 }
 
-/// Sets (or deletes) ref `name` in the files whatever it was: the ledger decided already. A
-/// ref locked by a writer of another replica is retried for a while, then left for the next sync.
+/// Moves ref `name` in the files from `from` (what was seen there; `None`: absent) to `to`, the
+/// ledger having decided already. When the file holds something else, someone newer wrote it:
+/// it is left alone (a later sync settles it). A lock left by a dead writer (older than a
+/// minute) is removed; one held by a live writer is waited for a while. `Ok(false)` when the
+/// file was not written.
 pub(crate) fn write_file_ref(
     repo: &gix::Repository,
     name: &str,
+    from: Option<ObjectId>,
     to: Option<ObjectId>,
     message: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let full: gix::refs::FullName = name
         .try_into()
         .map_err(|_| Error::Invalid(format!("{name:?} is not a valid ref name")))?;
+    let expected = match from {
+        Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+        None => PreviousValue::MustNotExist,
+    };
     let change = match to {
         Some(id) => Change::Update {
             log: LogChange {
@@ -62,28 +70,49 @@ pub(crate) fn write_file_ref(
                 force_create_reflog: false,
                 message: message.into(),
             },
-            expected: PreviousValue::Any,
+            expected,
             new: Target::Object(id),
         },
         None => Change::Delete {
-            expected: PreviousValue::Any,
+            expected,
             log: RefLog::AndReference,
         },
     };
-    let mut last = None;
+    let lock = repo.path().join(format!("{name}.lock"));
     for _ in 0..40 {
         let edit = RefEdit {
             change: change.clone(),
             name: full.clone(),
             deref: false,
         };
-        match repo.edit_reference(edit) {
-            Ok(_) => return Ok(()),
-            Err(e) => last = Some(e),
+        if repo.edit_reference(edit).is_ok() {
+            return Ok(true);
+        }
+        if crate::refs::current(repo, name)? != from {
+            return Ok(false);
+        }
+        let stale = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+        if stale {
+            let _ = std::fs::remove_file(&lock);
+        } else if !lock.exists() {
+            // Not a lock: a name another ref's directory or file is in the way of.
+            return Ok(false);
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    Err(Error::git(last.map_or("locked".into(), |e| e.to_string())))
+    Ok(false)
+}
+
+/// Whether `name` and `other` cannot both exist (one is a directory of the other).
+pub(crate) fn nested(name: &str, other: &str) -> bool {
+    let (short, long) = if name.len() <= other.len() {
+        (name, other)
+    } else {
+        (other, name)
+    };
+    long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
 }
 
 impl Metastore {
@@ -109,20 +138,30 @@ impl Metastore {
         self.sync_to(repo, &files, wanted)
     }
 
+    /// Writes what differs, each file ref only from the value seen in it (a newer writer wins);
+    /// deletions first, so a ref can become a directory of others. A ref that cannot be written
+    /// now is left for the next sync: reads go on from the files.
     fn sync_to(
         &self,
         repo: &gix::Repository,
         files: &[(String, ObjectId)],
         wanted: Vec<(String, ObjectId)>,
     ) -> Result<()> {
-        for (name, id) in &wanted {
-            if !files.iter().any(|(n, i)| n == name && i == id) {
-                write_file_ref(repo, name, Some(*id), "sync from the ref ledger")?;
+        let seen = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
+        for (name, id) in files {
+            if !wanted.iter().any(|(n, _)| n == name) {
+                write_file_ref(repo, name, Some(*id), None, "sync from the ref ledger")?;
             }
         }
-        for (name, _) in files {
-            if !wanted.iter().any(|(n, _)| n == name) {
-                write_file_ref(repo, name, None, "sync from the ref ledger")?;
+        for (name, id) in &wanted {
+            if seen(name) != Some(*id) {
+                write_file_ref(
+                    repo,
+                    name,
+                    seen(name),
+                    Some(*id),
+                    "sync from the ref ledger",
+                )?;
             }
         }
         Ok(())

@@ -109,6 +109,10 @@ impl Metastore {
             return Err(Error::Conflict(format!("dataset {ds} exists already")));
         }
         std::fs::create_dir_all(path.parent().unwrap_or(&self.root))?;
+        // Whatever a ledger still holds under this name (an earlier dataset's) is not this one's.
+        if let Some(ledger) = &self.ledger {
+            ledger.forget(&ds.to_string())?;
+        }
         gix::init_bare(&path)?;
         // HEAD names the default branch whatever git's own default is.
         std::fs::write(
@@ -125,7 +129,13 @@ impl Metastore {
         if let Some(ledger) = &self.ledger {
             ledger.forget(&ds.to_string())?;
         }
-        match std::fs::remove_dir_all(&path) {
+        let removed = std::fs::remove_dir_all(&path);
+        // Again once the files are gone: a replica that read the repository meanwhile may have
+        // taken it over anew.
+        if let Some(ledger) = &self.ledger {
+            ledger.forget(&ds.to_string())?;
+        }
+        match removed {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(Error::NotFound(format!("dataset {ds} not found")))

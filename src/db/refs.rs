@@ -58,6 +58,11 @@ impl Db {
         .await?
         .rows_affected();
         if taken == 1 {
+            // Rows left by an earlier dataset of this name are not this one's.
+            sqlx::query("DELETE FROM ref_ledger WHERE dataset = $1")
+                .bind(dataset)
+                .execute(&mut *tx)
+                .await?;
             for (name, oid) in refs {
                 sqlx::query("INSERT INTO ref_ledger (dataset, name, oid) VALUES ($1, $2, $3)")
                     .bind(dataset)
@@ -74,6 +79,17 @@ impl Db {
     /// compare-and-swap from its `old` value.
     pub async fn ledger_swap(&self, dataset: &str, edits: &[RefEdit]) -> Result<(), SwapError> {
         let mut tx = self.pool.begin().await?;
+        // Only a dataset the ledger took over (a deleted one's refs are not moved again).
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT dataset FROM ref_ledger_datasets WHERE dataset = $1")
+                .bind(dataset)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_none() {
+            return Err(SwapError::Moved(
+                edits.first().map(|e| e.name.clone()).unwrap_or_default(),
+            ));
+        }
         for edit in edits {
             let query = match (&edit.old, &edit.new) {
                 (None, Some(new)) => sqlx::query(
@@ -105,6 +121,15 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether the ledger holds any dataset (then `--refs git` would ignore it: refused).
+    pub async fn ledger_in_use(&self) -> Result<bool, sqlx::Error> {
+        let any: Option<String> =
+            sqlx::query_scalar("SELECT dataset FROM ref_ledger_datasets LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(any.is_some())
     }
 
     /// Forgets a deleted dataset's refs.

@@ -44,7 +44,17 @@ pub async fn layer(
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    let method = req.method().clone();
+    // Methods outside HTTP's own would each make a new label: counted as "other".
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     async move {
         let started = std::time::Instant::now();
         let mut response = crate::context::scope(ctx, next.run(req)).await;
@@ -53,7 +63,7 @@ pub async fn layer(
         tracing::debug!(status, elapsed_ms = elapsed.as_millis() as u64, "done");
         state
             .metrics
-            .request(method.as_str(), &route, status, elapsed.as_secs_f64());
+            .request(method, &route, status, elapsed.as_secs_f64());
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, v);
         }

@@ -49,16 +49,18 @@ pub async fn run(
     // With the ref ledger, pushes run no `git gc --auto` (replicas sharing the repositories would
     // collect at once): one replica at a time does it every six hours.
     if state.settings.refs_sql {
-        let root = state.metastore.root().to_owned();
         tasks.every(
             "git maintenance",
             std::time::Duration::from_secs(6 * 3600),
             {
-                let db = db.clone();
+                let state = state.clone();
                 move || {
-                    let (db, root) = (db.clone(), root.clone());
+                    let state = state.clone();
                     async move {
-                        let _ = db.as_leader("git-maintenance", maintain(&root)).await;
+                        let _ = state
+                            .db
+                            .as_leader("git-maintenance", maintain(&state))
+                            .await;
                     }
                 }
             },
@@ -176,9 +178,11 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
     }
 }
 
-/// `git gc --auto` in every dataset's repository (`{root}/{ns}/{name}.git`).
-async fn maintain(root: &std::path::Path) {
-    let Ok(namespaces) = std::fs::read_dir(root) else {
+/// `git gc --auto` in every dataset's repository (`{root}/{ns}/{name}.git`), one at a time and
+/// in the foreground (so the leader lock covers it), each first brought up to the ledger so no
+/// object a ref of the ledger needs looks unreachable.
+async fn maintain(state: &AppState) {
+    let Ok(namespaces) = std::fs::read_dir(state.metastore.root()) else {
         return;
     };
     for ns in namespaces.flatten() {
@@ -186,13 +190,26 @@ async fn maintain(root: &std::path::Path) {
             continue;
         };
         for repo in repos.flatten() {
-            if !repo.file_name().to_string_lossy().ends_with(".git") {
+            let file = repo.file_name().to_string_lossy().into_owned();
+            let Some(name) = file.strip_suffix(".git").map(str::to_owned) else {
+                continue;
+            };
+            let ns_name = ns.file_name().to_string_lossy().into_owned();
+            let synced = crate::datasets::git(state, move |ms| {
+                ms.open(strata_metastore::DatasetId {
+                    ns: &ns_name,
+                    name: &name,
+                })
+                .map(|_| ())
+            })
+            .await;
+            if synced.is_err() {
                 continue;
             }
             let done = tokio::process::Command::new("git")
                 .arg("-C")
                 .arg(repo.path())
-                .args(["gc", "--auto", "--quiet"])
+                .args(["-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"])
                 .status()
                 .await;
             if !done.is_ok_and(|s| s.success()) {

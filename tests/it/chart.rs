@@ -85,7 +85,8 @@ fn production() -> Value {
         "ingress": {"enabled": true, "host": "data.example.org"},
         "podDisruptionBudget": {"enabled": true},
         "metrics": {"serviceMonitor": {"enabled": true}},
-        "encryption": {"mode": "on", "existingSecret": "strata-keys"}
+        "encryption": {"mode": "on", "existingSecret": "strata-keys"},
+        "keys": {"existingSecret": "strata-signing"}
     })
 }
 
@@ -108,6 +109,7 @@ fn the_chart_renders_valid_manifests() {
     );
     let deployment = kind(&objects, "Deployment").unwrap();
     assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(deployment["spec"]["strategy"], json!({"type": "Recreate"}));
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
@@ -135,6 +137,13 @@ fn the_chart_renders_valid_manifests() {
         deployment["spec"]["strategy"]["rollingUpdate"],
         json!({"maxSurge": 1, "maxUnavailable": 0})
     );
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["readinessProbe"]["timeoutSeconds"], 3);
+    assert!(container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["mountPath"] == "/keys"));
     let env = env_of(deployment);
     let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, e)| e.clone());
     assert_eq!(
@@ -220,6 +229,18 @@ fn the_chart_refuses_unsafe_values_saying_why() {
         (
             json!({"storage": {"backend": "s3"}}),
             "needs storage.bucket",
+        ),
+        (
+            with(json!({"keys": {"existingSecret": ""}})),
+            "keys.existingSecret",
+        ),
+        (
+            json!({"podDisruptionBudget": {"enabled": true}}),
+            "block every node drain",
+        ),
+        (
+            with(json!({"autoscaling": {"enabled": true, "minReplicas": 5, "maxReplicas": 2}})),
+            "minReplicas is larger",
         ),
         (
             json!({"database": {"engine": "mysql"}}),

@@ -231,3 +231,66 @@ async fn the_ledger_is_the_authority_over_the_ref_files() {
     assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
     assert_eq!(head(&first, "alice/authority", &token).await, newer);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ledger_hostile_cases() {
+    let (first, second, token) = replicas().await;
+    dataset(&first, "alice/names", &token).await;
+    // A branch that would be a directory of another (or hold one) is a conflict, and the dataset
+    // stays readable and writable through both replicas.
+    for name in ["main/x", "feature", "feature/y"] {
+        let r = client()
+            .post(format!("{}/branches", dataset_url(&first, "alice/names")))
+            .bearer_auth(&token)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let want = if name == "feature" { 201 } else { 409 };
+        assert_eq!(status, want, "{name}: {}", r.text().await.unwrap());
+    }
+    let base = head(&second, "alice/names", &token).await;
+    let r = client()
+        .put(dataset_url(&second, "alice/names"))
+        .bearer_auth(&token)
+        .json(&json!({"datapackage": {"name": "names", "resources": []}, "parent": base}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Deleted and made again under the same name: a new history, none of the old refs.
+    let r = client()
+        .delete(dataset_url(&first, "alice/names"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    dataset(&second, "alice/names", &token).await;
+    let r = client()
+        .get(format!("{}/branches", dataset_url(&first, "alice/names")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let names: Vec<&str> = v["branches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"], "{v}");
+
+    // A server started with --refs git on this database would ignore the ledger: refused.
+    let mut config = strata::config::Config::with_data_dir(first.dir.path().join("data"));
+    config.database_url = Some(first.state.settings.database_url.clone());
+    config.jwt_key_file = Some(first.dir.path().join("jwt.pem"));
+    let err = strata::AppState::build(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("--refs sql"), "{err}");
+}

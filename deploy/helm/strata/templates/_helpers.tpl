@@ -31,6 +31,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{- define "strata.multi" -}}
+{{- if or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled -}}true{{- end -}}
+{{- end -}}
+
 {{- define "strata.publicUrl" -}}
 {{- if .Values.publicUrl -}}
 {{- .Values.publicUrl -}}
@@ -72,6 +76,15 @@ one pod's files, and a ReadWriteOnce volume mounts on one node.
 {{- end -}}
 {{- if and (ne .Values.storage.backend "local") (not .Values.storage.bucket) -}}
 {{- fail (printf "storage.backend: %s needs storage.bucket" .Values.storage.backend) -}}
+{{- end -}}
+{{- if and $multi (not .Values.keys.existingSecret) -}}
+{{- fail "more than one replica needs keys.existingSecret (jwt-rs256.pem and url-signing-keys): replicas generating their own keys would refuse each other's tokens and signed URLs" -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (not $multi) -}}
+{{- fail "podDisruptionBudget.enabled with one replica would block every node drain: enable it with several replicas" -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- fail "autoscaling.minReplicas is larger than autoscaling.maxReplicas" -}}
 {{- end -}}
 {{- if and $multi (ne (toString .Values.encryption.mode) "off") (not .Values.encryption.existingSecret) -}}
 {{- fail "encryption with more than one replica needs encryption.existingSecret: every replica must use the same master key" -}}
