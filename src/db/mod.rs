@@ -130,14 +130,15 @@ impl Db {
         name: &str,
         work: impl std::future::Future<Output = T>,
     ) -> Result<Option<T>, sqlx::Error> {
-        if self.engine == Engine::Sqlite {
-            return Ok(Some(work.await));
-        }
+        let lock = match self.engine {
+            Engine::Postgres => "SELECT pg_try_advisory_xact_lock($1)",
+            Engine::Sqlite => return Ok(Some(work.await)),
+        };
         use sha2::Digest;
         let digest = sha2::Sha256::digest(format!("strata leader {name}"));
         let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
         let mut tx = self.pool.begin().await?;
-        let led: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        let led: bool = sqlx::query_scalar(lock)
             .bind(key)
             .fetch_one(&mut *tx)
             .await?;

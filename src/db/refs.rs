@@ -135,14 +135,14 @@ impl Db {
     /// Forgets a deleted dataset's refs.
     pub async fn ledger_forget(&self, dataset: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        for table in ["ref_ledger", "ref_ledger_datasets"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE dataset = $1"
-            )))
+        sqlx::query("DELETE FROM ref_ledger WHERE dataset = $1")
             .bind(dataset)
             .execute(&mut *tx)
             .await?;
-        }
+        sqlx::query("DELETE FROM ref_ledger_datasets WHERE dataset = $1")
+            .bind(dataset)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 }
