@@ -294,3 +294,59 @@ async fn ledger_hostile_cases() {
         .expect("refused");
     assert!(err.to_string().contains("--refs sql"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rest_commit_racing_a_push_loses_neither() {
+    let (first, second, token) = replicas().await;
+    dataset(&first, "alice/mixed", &token).await;
+    let home = tempfile::tempdir().unwrap();
+    setup_home(home.path(), &second.url, &token);
+    let work = home.path().join("work");
+    run(git(home.path(), home.path())
+        .args(["clone", "-q"])
+        .arg(format!("{}/alice/mixed.git", second.url))
+        .arg(&work));
+    run(git(home.path(), &work).args(["config", "user.name", "alice"]));
+    run(git(home.path(), &work).args(["config", "user.email", "a@example.org"]));
+    std::fs::write(work.join("notes.txt"), "pushed").unwrap();
+    run(git(home.path(), &work).args(["add", "."]));
+    run(git(home.path(), &work).args(["commit", "-q", "-m", "pushed"]));
+    let parent = head(&first, "alice/mixed", &token).await;
+    // The push through one replica and a REST commit through the other, at once.
+    let pusher = {
+        let (home, work) = (home.path().to_owned(), work.clone());
+        std::thread::spawn(move || {
+            git(&home, &work)
+                .args(["push", "-q", "origin", "main"])
+                .output()
+                .unwrap()
+        })
+    };
+    let r = client()
+        .put(dataset_url(&first, "alice/mixed"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"datapackage": {"name": "mixed", "description": "rest", "resources": []},
+            "parent": parent}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let rest_ok = r.status() == 200;
+    assert!(rest_ok || r.status() == 409, "{}", r.status());
+    let pushed = pusher.join().unwrap().status.success();
+    assert!(rest_ok || pushed, "one of them must win");
+    // Whatever won is in the history the replicas agree on.
+    let final_head = head(&second, "alice/mixed", &token).await;
+    assert_eq!(head(&first, "alice/mixed", &token).await, final_head);
+    run(git(home.path(), &work).args(["fetch", "-q", "origin"]));
+    let log = run(git(home.path(), &work).args(["log", "--format=%s", "origin/main"]));
+    if pushed {
+        assert!(log.lines().any(|l| l == "pushed"), "{log}");
+    }
+    if rest_ok {
+        let tree = run(git(home.path(), &work).args(["show", "origin/main:datapackage.json"]));
+        assert!(tree.contains("\"rest\""), "{tree}");
+    }
+    fsck(&first, "alice/mixed");
+}
