@@ -89,6 +89,8 @@ pub enum Switch {
 /// Where dataset refs are decided (`--refs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Refs {
+    /// `sql` when the database's ledger holds refs already (it was used with `sql`), else `git`.
+    Auto,
     /// The repositories' own ref files, with git's lock files (one server).
     Git,
     /// A ledger in the database, compare-and-swap on every update; the ref files follow it (several
@@ -296,8 +298,9 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
 
     /// Where dataset refs are decided: `git` (the repositories' files; one server) or `sql` (a
-    /// ledger in the database; required for several replicas sharing the repositories).
-    #[arg(long, env = "STRATA_REFS", value_enum, default_value = "git")]
+    /// ledger in the database; required for several replicas sharing the repositories). `auto`
+    /// keeps whichever the database was used with.
+    #[arg(long, env = "STRATA_REFS", value_enum, default_value = "auto")]
     pub refs: Refs,
 
     /// Seconds a stopping strata keeps serving with `/readyz` at 503, so a load balancer takes

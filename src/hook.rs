@@ -64,7 +64,14 @@ pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
 /// directory start while others serve pushes): a temporary file, then a rename. Unchanged
 /// scripts are left alone.
 fn write_hook(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+    #[cfg(unix)]
+    let executable = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 == 0o111)
+    };
+    #[cfg(not(unix))]
+    let executable = true;
+    if executable && std::fs::read_to_string(path).is_ok_and(|t| t == text) {
         return Ok(());
     }
     let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
@@ -135,6 +142,7 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
                 .or_else(|| name.strip_prefix("refs/tags/"))
                 .unwrap_or(&name)
         )),
+        Err(e @ crate::db::SwapError::Nested(..)) => Err(e.to_string()),
         Err(crate::db::SwapError::Db(e)) => Err(format!("strata: the ref ledger failed: {e}")),
     }
 }

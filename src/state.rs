@@ -78,11 +78,16 @@ impl AppState {
         let database_url = config.database_url();
         let db = Db::connect(&database_url).await?;
         // Refs kept in the ledger would be silently ignored (and then contradicted) by `git`.
-        if config.refs == crate::config::Refs::Git && db.ledger_in_use().await? {
-            return Err(StartError::Refs(
-                "this database keeps dataset refs in its ledger (--refs sql was used): start with --refs sql",
-            ));
-        }
+        let refs_sql = match config.refs {
+            crate::config::Refs::Sql => true,
+            crate::config::Refs::Auto => db.ledger_in_use().await?,
+            crate::config::Refs::Git if db.ledger_in_use().await? => {
+                return Err(StartError::Refs(
+                    "this database keeps dataset refs in its ledger (--refs sql was used): start with --refs sql or auto",
+                ));
+            }
+            crate::config::Refs::Git => false,
+        };
         let hooks_dir = crate::hook::install(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let hook_exe = match &config.hook_exe {
@@ -122,7 +127,7 @@ impl AppState {
                 email: "strata@localhost".into(),
             },
         );
-        if config.refs == crate::config::Refs::Sql {
+        if refs_sql {
             metastore = metastore.with_ledger(Arc::new(crate::datasets::ledger::SqlLedger::new(
                 db.clone(),
             )));
@@ -136,7 +141,7 @@ impl AppState {
                 max_object_size: config.max_object_size,
                 hooks_dir,
                 hook_exe,
-                refs_sql: config.refs == crate::config::Refs::Sql,
+                refs_sql,
                 database_url,
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,

@@ -88,21 +88,50 @@ pub(crate) fn write_file_ref(
         if repo.edit_reference(edit).is_ok() {
             return Ok(true);
         }
-        if crate::refs::current(repo, name)? != from {
+        // Unreadable counts as "not written": the next sync tries again.
+        if crate::refs::current(repo, name).map_or(true, |now| now != from) {
             return Ok(false);
         }
-        let stale = std::fs::metadata(&lock)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
-        if stale {
-            let _ = std::fs::remove_file(&lock);
-        } else if !lock.exists() {
+        // The ref's own lock, or packed-refs' (taken to delete or check a packed ref).
+        let locks = [lock.clone(), repo.path().join("packed-refs.lock")];
+        let held: Vec<&std::path::PathBuf> = locks.iter().filter(|l| l.exists()).collect();
+        if held.is_empty() {
             // Not a lock: a name another ref's directory or file is in the way of.
             return Ok(false);
+        }
+        for held in held {
+            remove_if_stale(held);
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     Ok(false)
+}
+
+fn age(path: &std::path::Path) -> Option<std::time::Duration> {
+    std::fs::metadata(path)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()
+}
+
+/// Removes a lock file left by a dead writer (untouched for a minute). It is first renamed to
+/// a name of its own, so that of two replicas removing it, one does; and put back when what
+/// was renamed turns out fresh (a live writer took the lock in between).
+fn remove_if_stale(lock: &std::path::Path) {
+    if age(lock).is_none_or(|a| a.as_secs() <= 60) {
+        return;
+    }
+    let aside = lock.with_extension(format!("stale.{}", std::process::id()));
+    if std::fs::rename(lock, &aside).is_err() {
+        return;
+    }
+    if age(&aside).is_some_and(|a| a.as_secs() > 60) {
+        let _ = std::fs::remove_file(&aside);
+    } else {
+        let _ = std::fs::rename(&aside, lock);
+    }
 }
 
 /// Whether `name` and `other` cannot both exist (one is a directory of the other).
@@ -148,20 +177,16 @@ impl Metastore {
         wanted: Vec<(String, ObjectId)>,
     ) -> Result<()> {
         let seen = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
+        // A ref that cannot follow now (a live lock, an I/O error) is tried again next time.
         for (name, id) in files {
             if !wanted.iter().any(|(n, _)| n == name) {
-                write_file_ref(repo, name, Some(*id), None, "sync from the ref ledger")?;
+                let _ = write_file_ref(repo, name, Some(*id), None, "sync from the ref ledger");
             }
         }
         for (name, id) in &wanted {
             if seen(name) != Some(*id) {
-                write_file_ref(
-                    repo,
-                    name,
-                    seen(name),
-                    Some(*id),
-                    "sync from the ref ledger",
-                )?;
+                let message = "sync from the ref ledger";
+                let _ = write_file_ref(repo, name, seen(name), Some(*id), message);
             }
         }
         Ok(())

@@ -83,6 +83,7 @@ impl RefLedger for SqlLedger {
                     Some(_) => format!("{short} moved while this write was prepared"),
                 }))
             }
+            Err(e @ SwapError::Nested(..)) => Err(Error::Conflict(e.to_string())),
             Err(SwapError::Db(e)) => Err(Error::Git(format!("ref ledger: {e}"))),
         }
     }

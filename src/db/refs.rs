@@ -1,7 +1,7 @@
 //! The ref ledger (`--refs sql`): each ref of a dataset the ledger took over is a row, moved only
 //! by compare-and-swap. See `datasets/ledger.rs` for how the repositories follow it.
 
-use super::Db;
+use super::{Db, Engine};
 
 /// One ref change: `name` from `old` to `new` (`None`: absent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct RefEdit {
 pub enum SwapError {
     #[error("{0} moved: it is not where this update expected it")]
     Moved(String),
+    #[error("{0} cannot exist beside {1}")]
+    Nested(String, String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -79,18 +81,39 @@ impl Db {
     /// compare-and-swap from its `old` value.
     pub async fn ledger_swap(&self, dataset: &str, edits: &[RefEdit]) -> Result<(), SwapError> {
         let mut tx = self.pool.begin().await?;
-        // Only a dataset the ledger took over (a deleted one's refs are not moved again).
-        let taken: Option<String> =
-            sqlx::query_scalar("SELECT dataset FROM ref_ledger_datasets WHERE dataset = $1")
-                .bind(dataset)
-                .fetch_optional(&mut *tx)
-                .await?;
+        // Only a dataset the ledger took over (a deleted one's refs are not moved again). On
+        // PostgreSQL its row is locked: swaps of one dataset queue, so the name checks below see
+        // every ref committed before.
+        const TAKEN: &str = "SELECT dataset FROM ref_ledger_datasets WHERE dataset = $1";
+        let taken_sql = match self.engine {
+            Engine::Postgres => sql!("{TAKEN} FOR UPDATE"),
+            Engine::Sqlite => sql!("{TAKEN}"),
+        };
+        let taken: Option<String> = sqlx::query_scalar(taken_sql)
+            .bind(dataset)
+            .fetch_optional(&mut *tx)
+            .await?;
         if taken.is_none() {
             return Err(SwapError::Moved(
                 edits.first().map(|e| e.name.clone()).unwrap_or_default(),
             ));
         }
         for edit in edits {
+            if edit.old.is_none() && edit.new.is_some() {
+                // A ref cannot be a directory of another (`a` and `a/b`): git could not store both.
+                let clash: Option<String> = sqlx::query_scalar(
+                    "SELECT name FROM ref_ledger WHERE dataset = $1 AND \
+                     (substr(name, 1, length($2) + 1) = $2 || '/' \
+                      OR substr($2, 1, length(name) + 1) = name || '/') LIMIT 1",
+                )
+                .bind(dataset)
+                .bind(&edit.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(other) = clash {
+                    return Err(SwapError::Nested(edit.name.clone(), other));
+                }
+            }
             let query = match (&edit.old, &edit.new) {
                 (None, Some(new)) => sqlx::query(
                     "INSERT INTO ref_ledger (dataset, name, oid) VALUES ($1, $2, $3) \

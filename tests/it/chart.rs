@@ -243,6 +243,10 @@ fn the_chart_refuses_unsafe_values_saying_why() {
             "minReplicas is larger",
         ),
         (
+            with(json!({"autoscaling": {"enabled": true, "minReplicas": 1, "maxReplicas": 4}})),
+            "must be below autoscaling.minReplicas",
+        ),
+        (
             json!({"database": {"engine": "mysql"}}),
             "sqlite or postgres",
         ),

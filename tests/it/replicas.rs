@@ -284,15 +284,20 @@ async fn ledger_hostile_cases() {
         .collect();
     assert_eq!(names, ["main"], "{v}");
 
-    // A server started with --refs git on this database would ignore the ledger: refused.
+    // A server started with --refs git on this database would ignore the ledger: refused; with
+    // the default (auto) it keeps the ledger.
     let mut config = strata::config::Config::with_data_dir(first.dir.path().join("data"));
     config.database_url = Some(first.state.settings.database_url.clone());
     config.jwt_key_file = Some(first.dir.path().join("jwt.pem"));
+    config.refs = Refs::Git;
     let err = strata::AppState::build(&config)
         .await
         .err()
         .expect("refused");
     assert!(err.to_string().contains("--refs sql"), "{err}");
+    config.refs = Refs::Auto;
+    let auto = strata::AppState::build(&config).await.unwrap();
+    assert!(auto.settings.refs_sql);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -80,6 +80,9 @@ one pod's files, and a ReadWriteOnce volume mounts on one node.
 {{- if and $multi (not .Values.keys.existingSecret) -}}
 {{- fail "more than one replica needs keys.existingSecret (jwt-rs256.pem and url-signing-keys): replicas generating their own keys would refuse each other's tokens and signed URLs" -}}
 {{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled .Values.autoscaling.enabled (le (int .Values.autoscaling.minReplicas) (int .Values.podDisruptionBudget.minAvailable)) -}}
+{{- fail "podDisruptionBudget.minAvailable must be below autoscaling.minReplicas: at the minimum, every node drain would be blocked" -}}
+{{- end -}}
 {{- if and .Values.podDisruptionBudget.enabled (not $multi) -}}
 {{- fail "podDisruptionBudget.enabled with one replica would block every node drain: enable it with several replicas" -}}
 {{- end -}}
