@@ -4,8 +4,7 @@
 //! are a cache that [`Metastore::sync`] brings back to the ledger before any read: whatever a
 //! replica wrote last to the files, what readers see is what the ledger says.
 
-use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
-use gix::refs::Target;
+use gix::refs::transaction::RefEdit;
 use gix::ObjectId;
 
 use crate::{Error, Metastore, Result};
@@ -59,25 +58,7 @@ pub(crate) fn write_file_ref(
     let full: gix::refs::FullName = name
         .try_into()
         .map_err(|_| Error::Invalid(format!("{name:?} is not a valid ref name")))?;
-    let expected = match from {
-        Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-        None => PreviousValue::MustNotExist,
-    };
-    let change = match to {
-        Some(id) => Change::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: message.into(),
-            },
-            expected,
-            new: Target::Object(id),
-        },
-        None => Change::Delete {
-            expected,
-            log: RefLog::AndReference,
-        },
-    };
+    let change = crate::refs::ref_change(from, to, message);
     let lock = repo.path().join(format!("{name}.lock"));
     for _ in 0..40 {
         let edit = RefEdit {

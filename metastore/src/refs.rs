@@ -80,25 +80,7 @@ impl Metastore {
             let _ = crate::ledger::write_file_ref(repo, name, old, new, message);
             return Ok(());
         }
-        let expected = match old {
-            Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-            None => PreviousValue::MustNotExist,
-        };
-        let change = match new {
-            Some(id) => Change::Update {
-                log: LogChange {
-                    mode: RefLog::AndReference,
-                    force_create_reflog: false,
-                    message: message.into(),
-                },
-                expected,
-                new: Target::Object(id),
-            },
-            None => Change::Delete {
-                expected,
-                log: RefLog::AndReference,
-            },
-        };
+        let change = ref_change(old, new, message);
         let full: gix::refs::FullName = name
             .try_into()
             .map_err(|_| Error::Invalid(format!("{name:?} is not a valid ref name")))?;
@@ -285,6 +267,30 @@ impl Metastore {
 }
 
 /// Where ref `name` points now (not peeled), or `None` when it does not exist.
+/// The change moving a ref from `old` (`None`: absent) to `new` (`None`: delete it), with a
+/// reflog entry saying `message`.
+pub(crate) fn ref_change(old: Option<ObjectId>, new: Option<ObjectId>, message: &str) -> Change {
+    let expected = match old {
+        Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+        None => PreviousValue::MustNotExist,
+    };
+    match new {
+        Some(id) => Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: message.into(),
+            },
+            expected,
+            new: Target::Object(id),
+        },
+        None => Change::Delete {
+            expected,
+            log: RefLog::AndReference,
+        },
+    }
+}
+
 pub(crate) fn current(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
     Ok(repo
         .try_find_reference(name)?
