@@ -15,7 +15,9 @@ pub trait RefLedger: Send + Sync + std::fmt::Debug {
     fn refs(&self, dataset: &str) -> Result<Option<Vec<(String, ObjectId)>>>;
     /// Takes `dataset` over with `refs` (its repository's); once taken over, this does nothing.
     fn adopt(&self, dataset: &str, refs: &[(String, ObjectId)]) -> Result<()>;
-    /// Moves ref `name` from `old` to `new` (`None`: absent), or fails with [`Error::Conflict`].
+    /// Moves ref `name` from `old` to `new` (`None`: absent), or fails with [`Error::Conflict`]:
+    /// it is not at `old`, or a new ref would be a directory of another (`a` and `a/b`), which
+    /// the ref files could not hold.
     fn swap(
         &self,
         dataset: &str,
@@ -113,16 +115,6 @@ fn remove_if_stale(lock: &std::path::Path) {
     } else {
         let _ = std::fs::rename(&aside, lock);
     }
-}
-
-/// Whether `name` and `other` cannot both exist (one is a directory of the other).
-pub(crate) fn nested(name: &str, other: &str) -> bool {
-    let (short, long) = if name.len() <= other.len() {
-        (name, other)
-    } else {
-        (other, name)
-    };
-    long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
 }
 
 impl Metastore {

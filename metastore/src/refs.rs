@@ -62,19 +62,7 @@ impl Metastore {
             let _: gix::refs::FullName = name
                 .try_into()
                 .map_err(|_| Error::Invalid(format!("{name:?} is not a valid ref name")))?;
-            // A ref cannot be created where another is a directory of it, or it of another.
-            if old.is_none() {
-                let held = ledger.refs(&key)?.unwrap_or_default();
-                if let Some((other, _)) = held.iter().find(|(n, _)| crate::ledger::nested(name, n))
-                {
-                    return Err(Error::Conflict(format!(
-                        "{} cannot exist beside {}",
-                        short(name),
-                        short(other)
-                    )));
-                }
-            }
-            // The ledger decides; the files follow (a cache every read brings up to date). Once
+            // The ledger decides (refusing a ref nested in another, as the files would); the files follow (a cache every read brings up to date). Once
             // the ledger moved, the write happened: a file that cannot follow now is synced later.
             ledger.swap(&key, name, old, new)?;
             let _ = crate::ledger::write_file_ref(repo, name, old, new, message);

@@ -71,19 +71,21 @@ impl RefLedger for SqlLedger {
             old: old.map(|id| id.to_string()),
             new: new.map(|id| id.to_string()),
         };
+        let short = |name: &str| {
+            let name = name.strip_prefix("refs/heads/").unwrap_or(name);
+            name.strip_prefix("refs/tags/").unwrap_or(name).to_owned()
+        };
         match self.runtime.block_on(self.db.ledger_swap(dataset, &[edit])) {
             Ok(()) => Ok(()),
-            Err(SwapError::Moved(_)) => {
-                let short = name
-                    .strip_prefix("refs/heads/")
-                    .or_else(|| name.strip_prefix("refs/tags/"))
-                    .unwrap_or(name);
-                Err(Error::Conflict(match old {
-                    None => format!("{short} exists already"),
-                    Some(_) => format!("{short} moved while this write was prepared"),
-                }))
-            }
-            Err(e @ SwapError::Nested(..)) => Err(Error::Conflict(e.to_string())),
+            Err(SwapError::Moved(_)) => Err(Error::Conflict(match old {
+                None => format!("{} exists already", short(name)),
+                Some(_) => format!("{} moved while this write was prepared", short(name)),
+            })),
+            Err(SwapError::Nested(name, other)) => Err(Error::Conflict(format!(
+                "{} cannot exist beside {}",
+                short(&name),
+                short(&other)
+            ))),
             Err(SwapError::Db(e)) => Err(Error::Git(format!("ref ledger: {e}"))),
         }
     }

@@ -90,11 +90,11 @@ impl Storage {
             tokio::fs::File::open(spool.path()).await.map_err(io)?,
             256 * 1024,
         );
+        if let Some(sealed) = &self.0.sealed {
+            sealed.receive(repo_id, &oid, size, bytes).await?;
+            return Ok((oid, size));
+        }
         match &self.0.backend {
-            _ if self.0.sealed.is_some() => {
-                let sealed = self.0.sealed.as_ref().expect("checked");
-                sealed.receive(repo_id, &oid, size, bytes).await?
-            }
             Backend::Local(store) => store
                 .put_verified(&oid, size, bytes)
                 .await

@@ -168,13 +168,7 @@ impl Sealed {
             let Ok(oid) = oid_text.parse::<Oid>() else {
                 continue;
             };
-            if self
-                .place
-                .plain(&oid)
-                .await
-                .map_err(Error::internal)?
-                .is_none()
-            {
+            if !self.place.has_plain(&oid).await.map_err(Error::internal)? {
                 continue;
             }
             for repo_id in self.db.datasets_linking(oid_text).await? {

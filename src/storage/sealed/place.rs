@@ -227,6 +227,19 @@ impl Place {
         }
     }
 
+    /// Whether the plain copy of `oid` from before encryption is still stored (a stat or a HEAD,
+    /// no read).
+    pub(super) async fn has_plain(&self, oid: &Oid) -> std::io::Result<bool> {
+        match self {
+            Place::Disk(store) => tokio::fs::try_exists(store.root().join(oid.fanout_path())).await,
+            Place::Bucket(cloud) => Ok(cloud
+                .size(oid)
+                .await
+                .map_err(std::io::Error::other)?
+                .is_some()),
+        }
+    }
+
     /// The plain copy of `oid` from before encryption, if it is still stored.
     pub(super) async fn plain(&self, oid: &Oid) -> std::io::Result<Option<ByteStream>> {
         match self {
