@@ -16,6 +16,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use futures_util::FutureExt;
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
@@ -152,7 +153,15 @@ pub async fn run(
             () = &mut deadline => break,
         }
     }
+    // Connections the kernel completed but nobody accepted yet would be reset when the listener
+    // closes, after their client (a load balancer) sent its request: take them first.
+    while let Some(Ok((tcp, addr))) = listener.accept().now_or_never() {
+        serve(tcp, addr);
+    }
     drop(listener);
+    // A connection accepted a moment ago counts as idle until its request arrives, and a
+    // graceful shutdown closes idle connections: give those requests a moment to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(250).min(grace)).await;
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; dropping open connections"),
