@@ -1,0 +1,502 @@
+//! A CSV table on its way out through a decision, streamed in bounded memory: [`Plan`] says, from
+//! the table's header, the decision and the columns asked for, what each output column is (kept,
+//! redacted, hashed; removed ones are absent) and which rows the filters keep. [`write_csv`],
+//! [`batches`] and [`write_arrow`] then read records one at a time and write CSV, Arrow record
+//! batches or an Arrow IPC stream. Filters look at the original values, before any transform.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::decision::{ColumnAction, Decision, Filter};
+
+/// What a redacted value becomes.
+pub const REDACTED: &str = "XXXXXXXXXX";
+
+/// How many rows an Arrow record batch holds.
+pub const BATCH_ROWS: usize = 8192;
+
+/// A column's type, from the datapackage's `schema.fields[].type` (Frictionless names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldType {
+    #[default]
+    String,
+    Integer,
+    Number,
+    Boolean,
+}
+
+impl FieldType {
+    pub fn from_frictionless(name: &str) -> FieldType {
+        match name {
+            "integer" => FieldType::Integer,
+            "number" => FieldType::Number,
+            "boolean" => FieldType::Boolean,
+            _ => FieldType::String,
+        }
+    }
+
+    fn arrow(self) -> DataType {
+        match self {
+            FieldType::String => DataType::Utf8,
+            FieldType::Integer => DataType::Int64,
+            FieldType::Number => DataType::Float64,
+            FieldType::Boolean => DataType::Boolean,
+        }
+    }
+}
+
+/// Why a table cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The request asks for something the policy forbids (403).
+    #[error("{0}")]
+    Refused(String),
+    /// The request or the table is not what it should be (422).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("reading the table: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<csv::Error> for TableError {
+    fn from(e: csv::Error) -> TableError {
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => TableError::Io(io),
+            other => TableError::Invalid(format!("the table is not valid CSV: {other:?}")),
+        }
+    }
+}
+
+impl From<arrow_schema::ArrowError> for TableError {
+    fn from(e: arrow_schema::ArrowError) -> TableError {
+        match e {
+            arrow_schema::ArrowError::IoError(_, io) => TableError::Io(io),
+            other => TableError::Invalid(other.to_string()),
+        }
+    }
+}
+
+/// The keyed hash of [`ColumnAction::Hash`]: HMAC-SHA256 under the server's key, in hex, so equal
+/// values hash equal in every table (joins work) and nobody without the key can test guesses.
+#[derive(Clone)]
+pub struct Hasher(Hmac<Sha256>);
+
+impl Hasher {
+    pub fn new(key: &[u8]) -> Hasher {
+        Hasher(Hmac::new_from_slice(key).expect("HMAC takes keys of any length"))
+    }
+
+    pub fn hash(&self, value: &[u8]) -> String {
+        let mut mac = self.0.clone();
+        mac.update(value);
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    Keep(FieldType),
+    Redact,
+    Hash,
+}
+
+/// One output column.
+#[derive(Debug, Clone)]
+struct Out {
+    source: usize,
+    how: How,
+}
+
+/// What to do to each record of one table.
+#[derive(Clone)]
+pub struct Plan {
+    out: Vec<Out>,
+    filters: Vec<(usize, Filter)>,
+    schema: SchemaRef,
+    hasher: Hasher,
+}
+
+impl Plan {
+    /// The plan for a table with `header`, column `types` (by name; absent: text), the
+    /// `decision`, and optionally only the columns `want` (in that order). Asking for a column
+    /// the table lacks is invalid; asking for one the policy removes is refused; a filter on a
+    /// column the table lacks refuses the read (the policy cannot be applied).
+    pub fn new(
+        header: &[String],
+        types: &HashMap<String, FieldType>,
+        decision: &Decision,
+        want: Option<&[String]>,
+        hasher: Hasher,
+    ) -> Result<Plan, TableError> {
+        let index: HashMap<&str, usize> = header
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let picked: Vec<usize> = match want {
+            None => (0..header.len()).collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    index.get(n.as_str()).copied().ok_or_else(|| {
+                        TableError::Invalid(format!("the table has no column {n:?}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let mut out = Vec::with_capacity(picked.len());
+        let mut fields = Vec::with_capacity(picked.len());
+        for i in picked {
+            let name = &header[i];
+            let ty = types.get(name).copied().unwrap_or_default();
+            let how = match decision.columns.get(name) {
+                Some(ColumnAction::Remove) if want.is_some() => {
+                    return Err(TableError::Refused(format!(
+                        "column {name:?} is removed by policy: leave it out of columns"
+                    )))
+                }
+                Some(ColumnAction::Remove) => continue,
+                Some(ColumnAction::Redact) => How::Redact,
+                Some(ColumnAction::Hash) => How::Hash,
+                None => How::Keep(ty),
+            };
+            let data_type = match how {
+                How::Keep(ty) => ty.arrow(),
+                _ => DataType::Utf8,
+            };
+            fields.push(Field::new(name.clone(), data_type, true));
+            out.push(Out { source: i, how });
+        }
+        let filters = decision
+            .filters
+            .iter()
+            .map(|f| match index.get(f.column.as_str()) {
+                Some(&i) => Ok((i, f.clone())),
+                None => Err(TableError::Refused(format!(
+                    "a policy filters rows on column {:?}, which the table does not have, so \
+                     it cannot be applied",
+                    f.column
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Plan {
+            out,
+            filters,
+            schema: Arc::new(Schema::new(fields)),
+            hasher,
+        })
+    }
+
+    /// The Arrow schema of what comes out.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Whether a record passes the filters.
+    fn keeps(&self, record: &csv::ByteRecord) -> bool {
+        self.filters.iter().all(|(i, f)| {
+            record
+                .get(*i)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .is_some_and(|cell| f.keeps(cell))
+        })
+    }
+}
+
+/// A CSV reader over `input` (header row first), and the header.
+pub fn open<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), TableError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .buffer_capacity(256 * 1024)
+        .from_reader(input);
+    let header = reader
+        .headers()?
+        .iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(TableError::Invalid("the table has no header row".into()));
+    }
+    Ok((reader, header))
+}
+
+/// Writes the table as CSV (header first) through the plan; the number of rows written.
+pub fn write_csv<R: Read, W: Write>(
+    reader: &mut csv::Reader<R>,
+    plan: &Plan,
+    out: W,
+) -> Result<u64, TableError> {
+    let mut writer = csv::WriterBuilder::new()
+        .buffer_capacity(256 * 1024)
+        .from_writer(out);
+    writer.write_record(plan.schema.fields().iter().map(|f| f.name().as_bytes()))?;
+    let mut record = csv::ByteRecord::new();
+    let mut row = csv::ByteRecord::new();
+    let mut rows = 0;
+    let mut hashed = String::new();
+    while reader.read_byte_record(&mut record)? {
+        if !plan.keeps(&record) {
+            continue;
+        }
+        row.clear();
+        for o in &plan.out {
+            let cell = &record[o.source];
+            match o.how {
+                How::Keep(_) => row.push_field(cell),
+                How::Redact => row.push_field(REDACTED.as_bytes()),
+                How::Hash => {
+                    hashed = plan.hasher.hash(cell);
+                    row.push_field(hashed.as_bytes());
+                }
+            }
+        }
+        writer.write_byte_record(&row)?;
+        rows += 1;
+    }
+    drop(hashed);
+    writer.flush()?;
+    Ok(rows)
+}
+
+enum Builder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+}
+
+impl Builder {
+    fn new(how: How) -> Builder {
+        match how {
+            How::Keep(FieldType::Integer) => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
+            How::Keep(FieldType::Number) => {
+                Builder::Float(Float64Builder::with_capacity(BATCH_ROWS))
+            }
+            How::Keep(FieldType::Boolean) => {
+                Builder::Bool(BooleanBuilder::with_capacity(BATCH_ROWS))
+            }
+            _ => Builder::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
+        }
+    }
+
+    /// Appends `cell`; an empty cell of a typed column is null.
+    fn push(&mut self, cell: &str) -> Result<(), String> {
+        let bad = |what| format!("{cell:?} is not {what}");
+        match self {
+            Builder::Text(b) => b.append_value(cell),
+            _ if cell.is_empty() => self.push_null(),
+            Builder::Int(b) => b.append_value(cell.trim().parse().map_err(|_| bad("an integer"))?),
+            Builder::Float(b) => b.append_value(cell.trim().parse().map_err(|_| bad("a number"))?),
+            Builder::Bool(b) => b.append_value(match cell.trim() {
+                "true" | "True" | "TRUE" | "1" => true,
+                "false" | "False" | "FALSE" | "0" => false,
+                _ => return Err(bad("a boolean")),
+            }),
+        }
+        Ok(())
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Builder::Text(b) => b.append_null(),
+            Builder::Int(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+            Builder::Bool(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Reads the table through the plan as Arrow record batches of up to [`BATCH_ROWS`] rows, each
+/// handed to `sink` as soon as it is full; the number of rows.
+pub fn batches<R: Read>(
+    reader: &mut csv::Reader<R>,
+    plan: &Plan,
+    mut sink: impl FnMut(RecordBatch) -> Result<(), TableError>,
+) -> Result<u64, TableError> {
+    let mut builders: Vec<Builder> = plan.out.iter().map(|o| Builder::new(o.how)).collect();
+    let mut record = csv::ByteRecord::new();
+    let (mut rows, mut pending) = (0u64, 0usize);
+    let flush = |builders: &mut Vec<Builder>| -> Result<RecordBatch, TableError> {
+        let columns = builders.iter_mut().map(Builder::finish).collect();
+        Ok(RecordBatch::try_new(plan.schema(), columns)?)
+    };
+    while reader.read_byte_record(&mut record)? {
+        if !plan.keeps(&record) {
+            continue;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        for (o, b) in plan.out.iter().zip(builders.iter_mut()) {
+            let cell = std::str::from_utf8(&record[o.source]).map_err(|_| {
+                TableError::Invalid(format!("line {line}: a value is not UTF-8 text"))
+            })?;
+            match o.how {
+                How::Keep(_) => b.push(cell).map_err(|m| {
+                    TableError::Invalid(format!("line {line}, column {}: {m}", o.source + 1))
+                })?,
+                How::Redact => b.push(REDACTED).map_err(TableError::Invalid)?,
+                How::Hash => b
+                    .push(&plan.hasher.hash(cell.as_bytes()))
+                    .map_err(TableError::Invalid)?,
+            }
+        }
+        rows += 1;
+        pending += 1;
+        if pending == BATCH_ROWS {
+            sink(flush(&mut builders)?)?;
+            pending = 0;
+        }
+    }
+    if pending > 0 || rows == 0 {
+        sink(flush(&mut builders)?)?;
+    }
+    Ok(rows)
+}
+
+/// Writes the table through the plan as an Arrow IPC stream; the number of rows.
+pub fn write_arrow<R: Read, W: Write>(
+    reader: &mut csv::Reader<R>,
+    plan: &Plan,
+    out: W,
+) -> Result<u64, TableError> {
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(out, &plan.schema())?;
+    let rows = batches(reader, plan, |batch| Ok(writer.write(&batch)?))?;
+    writer.finish()?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CSV: &str = "id,name,amount,ok\n1,ann,10.5,true\n2,bob,2000,false\n3,,7,\n";
+
+    fn plan(rules: serde_json::Value, want: Option<&[String]>) -> Result<Plan, TableError> {
+        let (_, header) = open(CSV.as_bytes()).unwrap();
+        let types = HashMap::from([
+            ("id".to_owned(), FieldType::Integer),
+            ("amount".to_owned(), FieldType::Number),
+            ("ok".to_owned(), FieldType::Boolean),
+        ]);
+        let decision = Decision::from_rules(&rules).unwrap();
+        Plan::new(&header, &types, &decision, want, Hasher::new(b"k"))
+    }
+
+    fn csv_out(p: &Plan) -> String {
+        let (mut r, _) = open(CSV.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        write_csv(&mut r, p, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn redact_remove_hash_and_filter_as_csv() {
+        let p = plan(
+            json!([
+                {"action": {"name": "RedactAction", "columns": ["name"]}},
+                {"action": {"name": "RemoveAction", "columns": ["ok"]}},
+                {"action": {"name": "HashAction", "columns": ["id"]}},
+                {"action": {"name": "FilterAction", "column": "amount", "op": "<", "value": 1000}},
+            ]),
+            None,
+        )
+        .unwrap();
+        let h = |v: &str| Hasher::new(b"k").hash(v.as_bytes());
+        assert_eq!(
+            csv_out(&p),
+            format!(
+                "id,name,amount\n{},XXXXXXXXXX,10.5\n{},XXXXXXXXXX,7\n",
+                h("1"),
+                h("3")
+            )
+        );
+    }
+
+    #[test]
+    fn columns_asked_for() {
+        let want = ["amount".to_owned(), "id".to_owned()];
+        let p = plan(json!([]), Some(&want)).unwrap();
+        assert_eq!(csv_out(&p), "amount,id\n10.5,1\n2000,2\n7,3\n");
+        let want = ["nope".to_owned()];
+        assert!(matches!(
+            plan(json!([]), Some(&want)),
+            Err(TableError::Invalid(_))
+        ));
+        let want = ["ok".to_owned()];
+        let rules = json!([{"action": {"name": "RemoveAction", "columns": ["ok"]}}]);
+        assert!(matches!(
+            plan(rules, Some(&want)),
+            Err(TableError::Refused(_))
+        ));
+        let rules = json!([{"action": {"name": "FilterAction", "column": "gone", "value": 1}}]);
+        assert!(matches!(plan(rules, None), Err(TableError::Refused(_))));
+    }
+
+    #[test]
+    fn arrow_batches_are_typed_and_redacted_columns_are_text() {
+        let p = plan(
+            json!([{"action": {"name": "RedactAction", "columns": ["amount"]}}]),
+            None,
+        )
+        .unwrap();
+        let (mut r, _) = open(CSV.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let rows = batches(&mut r, &p, |b| {
+            got.push(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(rows, 3);
+        let b = &got[0];
+        let schema = b.schema();
+        let types: Vec<_> = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Int64,
+                DataType::Utf8,
+                DataType::Utf8,
+                DataType::Boolean
+            ]
+        );
+        assert_eq!(b.column(3).null_count(), 1, "an empty boolean is null");
+        let mut ipc = Vec::new();
+        let (mut r, _) = open(CSV.as_bytes()).unwrap();
+        write_arrow(&mut r, &p, &mut ipc).unwrap();
+        let back = arrow_ipc::reader::StreamReader::try_new(&ipc[..], None).unwrap();
+        let n: usize = back.map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn bad_values_and_ragged_rows_are_errors() {
+        let p = plan(json!([]), None).unwrap();
+        let (mut r, _) = open("id,name,amount,ok\nx,a,1,true\n".as_bytes()).unwrap();
+        let e = batches(&mut r, &p, |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("not an integer"), "{e}");
+        let (mut r, _) = open("id,name,amount,ok\n1,a\n".as_bytes()).unwrap();
+        assert!(write_csv(&mut r, &p, std::io::sink()).is_err());
+        assert!(open("".as_bytes()).is_err());
+    }
+}
