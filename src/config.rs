@@ -307,6 +307,21 @@ pub struct Config {
     /// it out of rotation before it stops accepting connections.
     #[arg(long, env = "STRATA_DRAIN_DELAY_SECS", default_value_t = 0)]
     pub drain_delay_secs: u64,
+
+    /// The dataset (`ns/name`) whose `.rego` files, at the head of its default branch, are the
+    /// governance policies every read is checked against (package `dataapi.authz`, rule `rule`;
+    /// see the README). Unset: no policies.
+    #[arg(long, env = "STRATA_POLICY_DATASET")]
+    pub policy_dataset: Option<String>,
+
+    /// Where this server processes data: policies see it as `action.processingLocation`
+    /// (residency rules compare it with a dataset's `geography`).
+    #[arg(long, env = "STRATA_REGION")]
+    pub region: Option<String>,
+
+    /// Milliseconds one policy evaluation may run; past it the read is denied.
+    #[arg(long, env = "STRATA_POLICY_TIMEOUT_MS", default_value_t = 100)]
+    pub policy_timeout_ms: u64,
 }
 
 impl Config {

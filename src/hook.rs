@@ -39,6 +39,10 @@ pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
 /// The dataset's path (`ns/name`), its name in the ref ledger.
 pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
 
+/// Set (to the evaluation limit in milliseconds) when the dataset is the policy dataset: the
+/// policies of a pushed default branch must compile.
+pub const ENV_POLICY_LIMIT_MS: &str = "STRATA_HOOK_POLICY_LIMIT_MS";
+
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 /// Writes the hooks directory (`core.hooksPath` of pushes) and returns its path.
@@ -179,9 +183,18 @@ pub async fn pre_receive() -> Result<(), String> {
         object: max_size,
         package: max_package,
     };
-    let named = tokio::task::spawn_blocking(move || inspect(&updates, protect, limits))
-        .await
-        .map_err(|e| e.to_string())??;
+    let policy_limit: Option<u64> = std::env::var(ENV_POLICY_LIMIT_MS)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let named = tokio::task::spawn_blocking(move || {
+        let named = inspect(&updates, protect, limits)?;
+        if let Some(ms) = policy_limit {
+            check_policies(&updates, std::time::Duration::from_millis(ms))?;
+        }
+        Ok::<_, String>(named)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     if named.is_empty() {
         return Ok(());
     }
@@ -301,6 +314,50 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
         }
     }
     Ok(named)
+}
+
+/// A push to the policy dataset: the `.rego` files of the new default branch must compile, as
+/// the server would load them (`crate::datasets::governance`).
+fn check_policies(updates: &[Update], limit: std::time::Duration) -> Result<(), String> {
+    let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    for u in updates
+        .iter()
+        .filter(|u| u.name == default && u.new != ZERO)
+    {
+        let out = git(&["ls-tree", "-r", "-z", &u.new])?;
+        if !out.status.success() {
+            return Err(format!(
+                "git ls-tree: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let mut files = Vec::new();
+        for entry in out.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let entry = String::from_utf8_lossy(entry);
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let fields: Vec<&str> = meta.split(' ').collect();
+            if !path.ends_with(".rego") || fields.get(1) != Some(&"blob") {
+                continue;
+            }
+            let blob = git(&["cat-file", "blob", fields[2]])?;
+            if pointer::lenient(&blob.stdout).is_some() {
+                return Err(format!(
+                    "push refused: {path} is an LFS object; policies must be plain files in git"
+                ));
+            }
+            let text = String::from_utf8(blob.stdout)
+                .map_err(|_| format!("push refused: {path} is not UTF-8 text"))?;
+            files.push(strata_policy::PolicyFile {
+                path: path.to_owned(),
+                text,
+            });
+        }
+        strata_policy::Policies::compile(u.new.clone(), files, limit)
+            .map_err(|e| format!("push refused: the policies do not compile: {e}"))?;
+    }
+    Ok(())
 }
 
 fn git(args: &[&str]) -> Result<std::process::Output, String> {

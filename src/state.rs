@@ -43,6 +43,8 @@ pub struct App {
     pub sso_starts: crate::limits::Limiter,
     /// Prometheus metrics (`/metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// Governance: the policies of `--policy-dataset` (`crate::datasets::governance`).
+    pub governance: Arc<crate::datasets::governance::Governance>,
     /// Set once a shutdown began: `/readyz` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -57,6 +59,8 @@ pub enum StartError {
     Storage(#[from] StorageConfigError),
     #[error("identity providers: {0}")]
     Sso(String),
+    #[error("policies: {0}")]
+    Policy(String),
     #[error("refs: {0}")]
     Refs(&'static str),
     #[error("data directory {0}: {1}")]
@@ -120,6 +124,28 @@ impl AppState {
             Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
                 .await?;
         let db_engine = db.engine();
+        let policy_dataset = match config.policy_dataset.as_deref() {
+            None => None,
+            Some(p) => match p.split_once('/') {
+                Some((ns, name))
+                    if crate::names::check("namespace", ns).is_ok()
+                        && crate::names::check("dataset", name).is_ok() =>
+                {
+                    Some((ns.to_owned(), name.to_owned()))
+                }
+                _ => {
+                    return Err(StartError::Policy(format!(
+                        "--policy-dataset {p:?} is not ns/name"
+                    )))
+                }
+            },
+        };
+        let governance = Arc::new(crate::datasets::governance::Governance::new(
+            policy_dataset,
+            config.region.clone(),
+            Duration::from_millis(config.policy_timeout_ms.clamp(1, 10_000)),
+            &jwt.derive("strata policy HashAction"),
+        ));
         let mut metastore = Metastore::new(
             config.repos_dir(),
             Person {
@@ -127,12 +153,14 @@ impl AppState {
                 email: "strata@localhost".into(),
             },
         );
+        metastore = metastore.with_head_check(governance.clone());
         if refs_sql {
             metastore = metastore.with_ledger(Arc::new(crate::datasets::ledger::SqlLedger::new(
                 db.clone(),
             )));
         }
         Ok(AppState(Arc::new(App {
+            governance,
             settings: Arc::new(Settings {
                 public_url,
                 action_ttl,

@@ -26,6 +26,7 @@ pub use error::{Error, Result};
 pub use gix::ObjectId;
 pub use history::{DirEntry, DirListing, Revision, TreeEntry};
 pub use ledger::RefLedger;
+
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };
@@ -52,6 +53,14 @@ pub struct Metastore {
     writers: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
     /// The authority for refs when there are several replicas.
     ledger: Option<Arc<dyn RefLedger>>,
+    /// Asked before a write moves a default branch.
+    head_check: Option<Arc<dyn HeadCheck>>,
+}
+
+/// A check of what a write would make the head of a dataset's default branch, before the branch
+/// moves (the server refuses policies that do not compile this way). An error refuses the write.
+pub trait HeadCheck: Send + Sync + std::fmt::Debug {
+    fn check(&self, ms: &Metastore, ds: DatasetId<'_>, commit: ObjectId) -> Result<()>;
 }
 
 /// `{ns}/{name}` of a dataset.
@@ -74,6 +83,28 @@ impl Metastore {
             committer,
             writers: Mutex::new(HashMap::new()),
             ledger: None,
+            head_check: None,
+        }
+    }
+
+    /// The same metastore, with `check` asked before every write to a default branch.
+    pub fn with_head_check(mut self, check: Arc<dyn HeadCheck>) -> Metastore {
+        self.head_check = Some(check);
+        self
+    }
+
+    /// Runs the [`HeadCheck`] for a write of `commit` to `branch` (a full ref name).
+    pub(crate) fn check_head(
+        &self,
+        ds: DatasetId<'_>,
+        branch: &str,
+        commit: ObjectId,
+    ) -> Result<()> {
+        match &self.head_check {
+            Some(c) if branch == format!("refs/heads/{DEFAULT_BRANCH}") => {
+                c.check(self, ds, commit)
+            }
+            _ => Ok(()),
         }
     }
 

@@ -93,6 +93,7 @@ impl Metastore {
         let tree = editor.write()?.detach();
         let id = self.write_commit(&repo, tree, base, meta)?;
         let log = format!("commit: {}", meta.message.lines().next().unwrap_or(""));
+        self.check_head(ds, &branch, id)?;
         self.swap_ref(&repo, &branch, head, Some(id), &log)?;
         Ok(id)
     }
@@ -147,6 +148,7 @@ impl Metastore {
             )));
         }
         let id = self.write_commit(&repo, target_tree, Some(parent), meta)?;
+        self.check_head(ds, &branch, id)?;
         self.swap_ref(&repo, &branch, head, Some(id), "revert")?;
         Ok(id)
     }

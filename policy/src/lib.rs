@@ -12,3 +12,7 @@ pub mod table;
 pub use decision::{ColumnAction, Decision, Filter, Op};
 pub use engine::{CompileError, Policies, PolicyFile, RULE};
 pub use input::{tags_from_json, Column, Input, Metadata, Subject, Tags};
+
+pub use arrow_array;
+pub use arrow_ipc::writer as arrow_ipc_writer;
+pub use arrow_schema;

@@ -88,6 +88,12 @@ impl From<arrow_schema::ArrowError> for TableError {
 #[derive(Clone)]
 pub struct Hasher(Hmac<Sha256>);
 
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher([key])")
+    }
+}
+
 impl Hasher {
     pub fn new(key: &[u8]) -> Hasher {
         Hasher(Hmac::new_from_slice(key).expect("HMAC takes keys of any length"))
@@ -235,6 +241,7 @@ pub fn write_csv<R: Read, W: Write>(
     out: W,
 ) -> Result<u64, TableError> {
     let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(256 * 1024)
         .from_writer(out);
     writer.write_record(plan.schema.fields().iter().map(|f| f.name().as_bytes()))?;

@@ -112,6 +112,8 @@ pub struct JwtKeys {
     jwks: serde_json::Value,
     issuer: String,
     audience: String,
+    /// sha256 of the private key: the seed of [`JwtKeys::derive`].
+    seed: [u8; 32],
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -176,6 +178,7 @@ impl JwtKeys {
             "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e }]
         });
         Ok(JwtKeys {
+            seed: Sha256::digest(&der).into(),
             encoding: EncodingKey::from_rsa_pem(pem.as_bytes())?,
             decoding: DecodingKey::from_rsa_components(&n, &e)?,
             kid,
@@ -183,6 +186,15 @@ impl JwtKeys {
             issuer,
             audience,
         })
+    }
+
+    /// A secret for `purpose`, derived from the private key (HMAC-SHA256 of the purpose under the
+    /// key's sha256): the same on every replica that shares the key, and on no other server.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.seed).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// The public keys as a JWK Set.

@@ -9,7 +9,8 @@
 //! objects the link rule: a dataset reads only objects uploaded or verified through it, so knowing
 //! an oid is never enough. Path shares come in through [`path`]: a user whose only grant is a share
 //! of a file or folder passes it for exactly that subtree ([`Gated::covers`]), and every other
-//! gate refuses them. Policies are a further input to [`Gated`], not new call sites.
+//! gate refuses them. Policies are one more input of the read gate: [`Gated::objects`] for LFS
+//! reads and [`Gated::read_file`] for raw files ask `crate::datasets::governance`.
 //!
 //! Refusals answer as a careful server does: strangers get 401 (so git asks for credentials) and
 //! cannot tell a private dataset from a missing one; signed-in users who may not see it get 404;
@@ -58,6 +59,9 @@ pub enum Decision {
     Unlinked,
     /// The caller's token does not reach this object.
     Denied,
+    /// A policy governs the file it belongs to (or it is in no file at the head of a governed
+    /// dataset): its raw bytes are not served (`crate::datasets::governance`).
+    Governed,
 }
 
 /// Opens `{ns}/{name}` for `who`, who wants `action` on `reach`. For [`Reach::Objects`] it is
@@ -353,8 +357,34 @@ impl Gated {
     }
 
     /// The object gate: for each of `oids`, whether the caller may do `action` on it and whether
-    /// it is linked to this dataset (one query for all of them).
+    /// it is linked to this dataset (one query for all of them); for reads, whether policies let
+    /// its raw bytes out.
     pub async fn objects(
+        &self,
+        state: &AppState,
+        oids: &[Oid],
+        action: Action,
+    ) -> Result<Vec<Decision>> {
+        let mut decisions = self.linked(state, oids, action).await?;
+        if action == Action::Read {
+            if let Some(raw) = crate::datasets::governance::raw_objects(state, self).await? {
+                for (d, oid) in decisions.iter_mut().zip(oids) {
+                    if *d != Decision::Denied && !raw.contains(oid) {
+                        *d = Decision::Governed;
+                    }
+                }
+            }
+        }
+        Ok(decisions)
+    }
+
+    /// The caller of this gate.
+    pub fn who(&self) -> &Principal {
+        &self.who
+    }
+
+    /// [`Gated::objects`] without the policies.
+    async fn linked(
         &self,
         state: &AppState,
         oids: &[Oid],
@@ -378,10 +408,11 @@ impl Gated {
             .collect())
     }
 
-    /// The read gate for one object named by a file of the dataset (raw reads, previews):
-    /// allowed when the caller reads the dataset and the object is linked with this size.
+    /// The link check for one object named by a file of the dataset: allowed when the caller
+    /// reads the dataset and the object is linked with this size. Raw reads go through
+    /// [`Gated::read_file`], which adds the policies.
     pub async fn read_object(&self, state: &AppState, oid: &Oid, size: u64) -> Result<()> {
-        match self.objects(state, &[*oid], Action::Read).await?[0] {
+        match self.linked(state, &[*oid], Action::Read).await?[0] {
             Decision::Linked(s) if s == size => Ok(()),
             Decision::Denied => Err(Error::forbidden(
                 "your token does not grant reading this object",

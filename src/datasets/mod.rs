@@ -1,13 +1,16 @@
 //! Datasets as the rest of the server sees them: a `repos` row (owner, visibility, object links)
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
+pub mod catalog;
 pub mod commit;
 pub mod files;
 pub mod gate;
+pub mod governance;
 pub mod ledger;
 pub mod links;
 pub mod settings;
 pub mod shares;
+pub mod tables;
 
 use strata_metastore::{DatasetId, Metastore, Person};
 

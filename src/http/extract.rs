@@ -64,8 +64,19 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        if !parts.headers.contains_key(AUTHORIZATION) {
             return from_session(parts, state).await;
+        }
+        from_authorization(state, &parts.headers).await
+    }
+}
+
+/// The caller a request's `Authorization` header names (Basic with a token as the password, or
+/// Bearer); anonymous without one. Surfaces without cookies (Arrow Flight) use this alone.
+pub async fn from_authorization(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    {
+        let Some(value) = headers.get(AUTHORIZATION) else {
+            return Ok(Principal::Anonymous);
         };
         let value = value
             .to_str()
@@ -74,7 +85,7 @@ impl FromRequestParts<AppState> for Principal {
         let secret = if scheme.eq_ignore_ascii_case("basic") {
             // The username is not checked: the password alone identifies the token, so
             // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
-            basic_credentials(&parts.headers)
+            basic_credentials(headers)
                 .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?
                 .1
         } else if scheme.eq_ignore_ascii_case("bearer") {

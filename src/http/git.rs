@@ -204,6 +204,17 @@ async fn backend(
                 "0"
             },
         )
+        .env(
+            crate::hook::ENV_POLICY_LIMIT_MS,
+            if state
+                .governance
+                .is_policy_dataset(&dataset.namespace, &dataset.name)
+            {
+                state.governance.limit().as_millis().to_string()
+            } else {
+                String::new()
+            },
+        )
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -270,6 +281,24 @@ async fn backend(
     }
     // The child is reaped when its output ends (kill_on_drop covers a client that goes away).
     let stream = ReaderStream::with_capacity(stdout, 64 * 1024);
+    // When a push ends (git has moved the refs), a push to the policy dataset reloads the
+    // policies before the client hears back.
+    let pushed = (parts.method == Method::POST && rest.ends_with("git-receive-pack")).then(|| {
+        (
+            state.clone(),
+            dataset.namespace.clone(),
+            dataset.name.clone(),
+        )
+    });
+    let stream = futures_util::StreamExt::chain(
+        stream,
+        futures_util::stream::poll_fn(move |_| {
+            if let Some((state, ns, name)) = &pushed {
+                state.governance.written(ns, name);
+            }
+            std::task::Poll::Ready(None)
+        }),
+    );
     tokio::spawn(async move {
         let _ = feeder.await;
         let _ = child.wait().await;

@@ -11,9 +11,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
-    audit as audit_api, datasets as datasets_api, orgs as orgs_api, shares as shares_api,
+    audit as audit_api, catalog as catalog_api, datasets as datasets_api, orgs as orgs_api,
+    shares as shares_api,
 };
-use super::{ctx, git as git_http, lfs as lfs_api, oauth, ops, pages as web};
+use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -21,6 +22,7 @@ use crate::state::AppState;
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = datasets_api::router()
         .merge(audit_api::router())
+        .merge(catalog_api::router())
         .merge(orgs_api::router())
         .merge(shares_api::router())
         .merge(oauth::api_router())
@@ -34,7 +36,7 @@ pub fn app(state: AppState) -> Router {
         .merge(git_http::router())
         // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
         // …/shares, /api/v1/shared-with-me, /api/v1/shares, /api/v1/audit, /api/v1/orgs/…,
-        // /api/v1/users/{user}/role
+        // /api/v1/users/{user}/role, /api/v1/catalog, /api/v1/datasets/{ns}/{name}/tables/{resource}
         .merge(api)
         .route(
             "/api/v1/openapi.json",
@@ -49,6 +51,11 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)
         .merge(ops::router())
+        // Arrow Flight (gRPC on the same port): GetFlightInfo, GetSchema, DoGet, ListFlights
+        .route_service(
+            "/arrow.flight.protocol.FlightService/{method}",
+            flight::service(state.clone()),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         // A body that sends nothing for this long is cut off (a slow client pins nothing).
         .layer(RequestBodyTimeoutLayer::new(

@@ -17,6 +17,7 @@ mod encryption_buckets;
 mod gates;
 mod git_hosting;
 mod git_lfs;
+mod governance;
 mod hygiene;
 mod layout;
 mod lfs_api;

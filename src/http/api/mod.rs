@@ -3,6 +3,7 @@
 //! routes and the document at `/api/v1/openapi.json`.
 
 pub mod audit;
+pub mod catalog;
 pub mod datasets;
 pub mod orgs;
 pub mod shares;

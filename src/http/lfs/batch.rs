@@ -114,6 +114,22 @@ pub async fn batch(
         let stored = match decisions.get(&oid) {
             Some(Decision::Linked(size)) => Some(*size),
             Some(Decision::Unlinked) => None,
+            Some(Decision::Governed) => {
+                objects.push(ResponseObject {
+                    oid: oid.to_string(),
+                    size,
+                    authenticated: None,
+                    actions: None,
+                    error: Some(object_error(
+                        403,
+                        format!(
+                            "a policy governs this object's data, so its raw bytes are not served: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
+                            repo.path()
+                        ),
+                    )),
+                });
+                continue;
+            }
             _ => {
                 objects.push(ResponseObject {
                     oid: oid.to_string(),

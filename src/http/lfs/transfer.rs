@@ -201,11 +201,13 @@ pub async fn serve_file(
     state: &AppState,
     repo: &crate::datasets::gate::Gated,
     path: &str,
+    rev: Option<&str>,
     data: Vec<u8>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
-        repo.read_object(state, &pointer.oid, pointer.size).await?;
+    let pointer = strata_lfs::pointer::lenient(&data);
+    repo.read_file(state, path, rev, pointer.as_ref()).await?;
+    if let Some(pointer) = pointer {
         return serve_object(state, repo.id, &pointer.oid, headers, Some(path)).await;
     }
     let mut response = (StatusCode::OK, data).into_response();

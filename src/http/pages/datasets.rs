@@ -125,7 +125,11 @@ struct DatasetPage {
     first: usize,
     more: bool,
     description: String,
-    resources: Vec<(String, String, String)>,
+    /// Catalog tags of the dataset (`name` or `name: value`) and its geography.
+    tags: Vec<String>,
+    geography: String,
+    /// Resources: name, path, size, and the tags of its columns (`PII: a, b`).
+    resources: Vec<(String, String, String, String)>,
     /// Whether the visitor administers the dataset (the settings link).
     admin: bool,
     /// Whether the visitor may change this folder (the file manager's forms).
@@ -194,9 +198,10 @@ pub async fn show(
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
-    let (head, entries, total, description, resources) = match fetched {
-        None => (None, Vec::new(), 0, String::new(), Vec::new()),
+    let (head, entries, total, description, resources, catalog) = match fetched {
+        None => (None, Vec::new(), 0, String::new(), Vec::new(), None),
         Some((revision, package, listing)) => {
+            let catalog = crate::datasets::catalog::Catalog::read(&title, &package.json);
             let description = ["title", "description"]
                 .iter()
                 .filter_map(|k| package.json.get(*k).and_then(|v| v.as_str()))
@@ -205,7 +210,13 @@ pub async fn show(
             let resources = package
                 .resources
                 .iter()
-                .map(|r| (r.name.clone(), r.path.clone(), human_size(r.size)))
+                .map(|r| {
+                    let tagged = catalog
+                        .table(&r.name)
+                        .map(crate::datasets::catalog::column_tags)
+                        .unwrap_or_default();
+                    (r.name.clone(), r.path.clone(), human_size(r.size), tagged)
+                })
                 .collect();
             let entries = listing
                 .entries
@@ -229,9 +240,15 @@ pub async fn show(
                 listing.total,
                 description,
                 resources,
+                Some(catalog),
             )
         }
     };
+    let tags = catalog
+        .as_ref()
+        .map(|c| crate::datasets::catalog::tag_words(&c.tags))
+        .unwrap_or_default();
+    let geography = catalog.and_then(|c| c.geography).unwrap_or_default();
     let first = skip.min(total);
     let more = total > first + LISTING_PAGE;
     let writer = q.rev.is_none() && repo.writes(&folder);
@@ -254,6 +271,8 @@ pub async fn show(
         folder,
         entries,
         description,
+        tags,
+        geography,
         resources,
         admin: repo.allows(crate::auth::On::Dataset, Action::Admin),
         writer,

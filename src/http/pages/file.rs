@@ -79,11 +79,15 @@ pub async fn show(
         Ok(d) => d,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
-    let (size, lfs, head, total) = match strata_lfs::pointer::lenient(&data) {
+    let pointer = strata_lfs::pointer::lenient(&data);
+    if let Err(e) = repo
+        .read_file(&state, &path, q.rev.as_deref(), pointer.as_ref())
+        .await
+    {
+        return Ok(failed(s.as_ref(), &title, e));
+    }
+    let (size, lfs, head, total) = match pointer {
         Some(pointer) => {
-            if let Err(e) = repo.read_object(&state, &pointer.oid, pointer.size).await {
-                return Ok(failed(s.as_ref(), &title, e));
-            }
             let head = read_head(&state, repo.id, &pointer.oid, pointer.size).await;
             (
                 pointer.size,

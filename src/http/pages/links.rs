@@ -265,5 +265,5 @@ pub async fn raw(
     })
     .await
     .map_err(|_| ApiError::not_found("no such file in this link"))?;
-    serve_file(&state, &o.gated, &path, data, &headers).await
+    serve_file(&state, &o.gated, &path, None, data, &headers).await
 }

@@ -201,12 +201,12 @@ pub async fn raw(
     let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read).await?;
     repo.check_rev(q.rev.as_deref())?;
     let names = Names::of(&repo);
-    let file = path.clone();
+    let (file, rev) = (path.clone(), q.rev.clone());
     let data = git(&state, move |ms| {
-        ms.read_file(names.id(), q.rev.as_deref(), &file)
+        ms.read_file(names.id(), rev.as_deref(), &file)
     })
     .await?;
-    serve_file(&state, &repo, &path, data, &headers).await
+    serve_file(&state, &repo, &path, q.rev.as_deref(), data, &headers).await
 }
 
 #[derive(Deserialize, IntoParams)]

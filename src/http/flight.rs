@@ -1,0 +1,298 @@
+//! Arrow Flight on strata's own listener (gRPC over HTTP/2 shares the port: `grpc://host:port`),
+//! for notebooks: `get_flight_info` with a command `{"asset": "ns/name/resource"}` (optionally
+//! `rev`, `columns`, `intent`) answers the schema after the policies and one endpoint whose ticket
+//! is the same request; `do_get` streams the record batches through the policies; `get_schema`
+//! and `list_flights` (the CSV resources the caller may read) too. The caller is the bearer token
+//! (or Basic credentials) in the call's `authorization` header; without one, anonymous. Every
+//! call goes through the same gates and tabular reads as REST.
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
+};
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use strata_policy::arrow_schema;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{self, Principal};
+use crate::datasets::gate;
+use crate::datasets::governance::Surface;
+use crate::datasets::tables::{self, Chunk, Format};
+use crate::error::{Error, Kind};
+use crate::state::AppState;
+
+/// The gRPC service, for the router.
+pub fn service(state: AppState) -> FlightServiceServer<Flight> {
+    FlightServiceServer::new(Flight { state })
+}
+
+pub struct Flight {
+    state: AppState,
+}
+
+/// The command of a descriptor and the ticket of an endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Asset {
+    /// `ns/name/resource`.
+    asset: String,
+    rev: Option<String>,
+    columns: Option<Vec<String>>,
+    intent: Option<String>,
+}
+
+fn status(e: Error) -> Status {
+    let rid = crate::context::current().request_id;
+    let message = format!("{} (request id {rid})", e.message);
+    match e.kind {
+        Kind::Unauthenticated => Status::unauthenticated(message),
+        Kind::Forbidden => Status::permission_denied(message),
+        Kind::NotFound | Kind::Gone => Status::not_found(message),
+        Kind::BadRequest | Kind::Invalid | Kind::TooLarge => Status::invalid_argument(message),
+        Kind::Conflict => Status::failed_precondition(message),
+        Kind::TooMany | Kind::Busy => Status::unavailable(message),
+        Kind::Upstream | Kind::Internal => Status::internal(message),
+    }
+}
+
+impl Flight {
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        let headers = request.metadata().clone().into_headers();
+        crate::http::extract::from_authorization(&self.state, &headers)
+            .await
+            .map_err(|e| status(Error::unauthorized(e.message.clone())))
+    }
+
+    /// Parses a command or ticket and opens its table through the gates and the policies.
+    async fn open(
+        &self,
+        who: &Principal,
+        raw: &[u8],
+        format: Format,
+    ) -> Result<tables::Opened, Status> {
+        let asset: Asset = serde_json::from_slice(raw).map_err(|e| {
+            Status::invalid_argument(format!(
+                "the command must be JSON {{\"asset\": \"ns/name/resource\"}} (optional rev, columns, intent): {e}"
+            ))
+        })?;
+        let mut parts = asset.asset.splitn(3, '/');
+        let (Some(ns), Some(name), Some(resource)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Status::invalid_argument(format!(
+                "asset {:?} is not ns/name/resource",
+                asset.asset
+            )));
+        };
+        let gated = gate::shared(&self.state, who, ns, name, auth::Action::Read)
+            .await
+            .map_err(status)?;
+        let req = tables::Request {
+            resource: resource.to_owned(),
+            rev: asset.rev,
+            columns: asset.columns,
+            intent: asset.intent,
+        };
+        tables::open(&self.state, &gated, &req, format, Surface::Flight)
+            .await
+            .map_err(status)
+    }
+
+    fn command(descriptor: &FlightDescriptor) -> Result<&[u8], Status> {
+        if descriptor.r#type != arrow_flight::flight_descriptor::DescriptorType::Cmd as i32 {
+            return Err(Status::invalid_argument(
+                "use a command descriptor: FlightDescriptor.for_command(json.dumps({\"asset\": \"ns/name/resource\"}))",
+            ));
+        }
+        Ok(&descriptor.cmd)
+    }
+}
+
+fn schema_info(
+    schema: &arrow_schema::Schema,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo, Status> {
+    let ticket = Ticket {
+        ticket: descriptor.cmd.clone(),
+    };
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .with_descriptor(descriptor)
+        .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+        .with_total_records(-1)
+        .with_total_bytes(-1))
+}
+
+type Stream<T> = BoxStream<'static, Result<T, Status>>;
+
+#[tonic::async_trait]
+impl FlightService for Flight {
+    type HandshakeStream = Stream<HandshakeResponse>;
+    type ListFlightsStream = Stream<FlightInfo>;
+    type DoGetStream = Stream<FlightData>;
+    type DoPutStream = Stream<PutResult>;
+    type DoExchangeStream = Stream<FlightData>;
+    type DoActionStream = Stream<arrow_flight::Result>;
+    type ListActionsStream = Stream<ActionType>;
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(Status::unimplemented(
+            "no handshake: send your token as `authorization: Bearer <token>` in each call's headers",
+        ))
+    }
+
+    /// The CSV resources of the datasets the caller may read, as descriptors (no schemas: those
+    /// need the policies and the table's header, in `get_flight_info`).
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let who = self.caller(&request).await?;
+        let viewer = match &who {
+            Principal::User { user, .. } => Some(user.clone()),
+            _ => None,
+        };
+        let repos = self
+            .state
+            .db
+            .visible_repos(viewer.as_ref(), 0, 200, None)
+            .await
+            .map_err(|e| status(e.into()))?;
+        let mut out = Vec::new();
+        for repo in repos {
+            let Ok(g) = gate::dataset(
+                &self.state,
+                &who,
+                &repo.namespace,
+                &repo.name,
+                auth::Action::Read,
+            )
+            .await
+            else {
+                continue;
+            };
+            let Ok(c) = crate::datasets::governance::catalog(&self.state, &g, None).await else {
+                continue;
+            };
+            for t in c.resources.iter().filter(|t| t.format == "csv") {
+                let cmd = serde_json::json!({"asset": format!("{}/{}", c.dataset, t.name)});
+                let descriptor = FlightDescriptor::new_cmd(cmd.to_string());
+                out.push(Ok(FlightInfo::new()
+                    .with_descriptor(descriptor.clone())
+                    .with_endpoint(FlightEndpoint::new().with_ticket(Ticket {
+                        ticket: descriptor.cmd,
+                    }))));
+            }
+        }
+        Ok(Response::new(futures_util::stream::iter(out).boxed()))
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let who = self.caller(&request).await?;
+        let descriptor = request.into_inner();
+        let opened = self
+            .open(&who, Self::command(&descriptor)?, Format::Batches)
+            .await?;
+        // The rows are not needed yet: dropping the receiver stops the reader.
+        drop(opened.chunks);
+        Ok(Response::new(schema_info(&opened.schema, descriptor)?))
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        Err(Status::unimplemented("use get_flight_info"))
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        let who = self.caller(&request).await?;
+        let descriptor = request.into_inner();
+        let opened = self
+            .open(&who, Self::command(&descriptor)?, Format::Batches)
+            .await?;
+        drop(opened.chunks);
+        let options = arrow_ipc_options();
+        let result = SchemaAsIpc::new(&opened.schema, &options)
+            .try_into()
+            .map_err(|e: arrow_schema::ArrowError| Status::internal(e.to_string()))?;
+        Ok(Response::new(result))
+    }
+
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
+        let who = self.caller(&request).await?;
+        let ticket = request.into_inner();
+        let opened = self.open(&who, &ticket.ticket, Format::Batches).await?;
+        let mut chunks = opened.chunks;
+        let batches =
+            futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx)).map(|c| match c {
+                Ok(Chunk::Batch(b)) => Ok(b),
+                Ok(Chunk::Bytes(_)) => Err(arrow_flight::error::FlightError::protocol(
+                    "unexpected bytes",
+                )),
+                Err(e) => Err(arrow_flight::error::FlightError::Tonic(Box::new(status(e)))),
+            });
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(opened.schema)
+            .build(batches)
+            .map_err(|e| match e {
+                arrow_flight::error::FlightError::Tonic(s) => *s,
+                other => Status::internal(other.to_string()),
+            });
+        Ok(Response::new(stream.boxed()))
+    }
+
+    async fn do_put(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        Err(Status::unimplemented(
+            "strata's Flight service reads; write datasets through git, LFS or the REST API",
+        ))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(Status::unimplemented("strata's Flight service reads only"))
+    }
+
+    async fn do_action(
+        &self,
+        _request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        Err(Status::unimplemented(
+            "strata's Flight service has no actions",
+        ))
+    }
+
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        Ok(Response::new(futures_util::stream::empty().boxed()))
+    }
+}
+
+fn arrow_ipc_options() -> arrow_ipc_writer::IpcWriteOptions {
+    arrow_ipc_writer::IpcWriteOptions::default()
+}
+
+use strata_policy::arrow_ipc_writer;
