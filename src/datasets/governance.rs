@@ -189,8 +189,17 @@ impl Governance {
             .map_err(|e| e.to_string())
     }
 
-    /// The policies' version and files, for `/api/v1/catalog` and the audit log.
-    pub async fn describe(&self, state: &AppState) -> serde_json::Value {
+    /// The policies' version and files, for `/api/v1/catalog`: only for callers who may read
+    /// the policy dataset (its file names are its data), else `null`.
+    pub async fn describe(&self, state: &AppState, who: &Principal) -> serde_json::Value {
+        let Some((ns, name)) = &self.dataset else {
+            return serde_json::Value::Null;
+        };
+        let reads =
+            crate::datasets::gate::dataset(state, who, ns, name, crate::auth::Action::Read).await;
+        if reads.is_err() {
+            return serde_json::Value::Null;
+        }
         let l = self.current(state).await;
         match &l.policies {
             Ok(p) => json!({"version": l.head, "files": p.files(), "compiles": true}),

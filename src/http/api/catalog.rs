@@ -52,7 +52,8 @@ pub struct CatalogPage {
     datasets: Vec<crate::datasets::catalog::Catalog>,
     /// Pass as `cursor` for more; `null` when the search is complete.
     next_cursor: Option<String>,
-    /// The policies in force: their version (the policy dataset's head) and files.
+    /// The policies in force, their version (the policy dataset's head) and files; `null` for
+    /// callers who may not read the policy dataset.
     #[schema(value_type = Object)]
     policies: serde_json::Value,
 }
@@ -130,7 +131,7 @@ pub async fn catalog(
     Ok(Json(CatalogPage {
         datasets: found,
         next_cursor,
-        policies: state.governance.describe(&state).await,
+        policies: state.governance.describe(&state, &who).await,
     }))
 }
 

@@ -262,6 +262,11 @@ async fn the_catalog_searches_tags_geography_and_names_the_caller_may_see() {
         v["datasets"][0]["resources"][0]["columns"][3]["tags"]["PII"],
         true
     );
+    assert!(
+        v["policies"].is_null(),
+        "bob may not read the policy dataset: {v}"
+    );
+    let (_, v) = search(gov.steward.clone(), "tags=finance").await;
     assert_eq!(
         v["policies"]["files"],
         json!(["lib.rego", "sample-policy.rego"])
