@@ -201,18 +201,8 @@ rule[{"action": {"name": "RedactAction", "columns": ["type"]}, "policy": "type i
     assert_eq!(rows(&gov.table(a, "").await.1)[1][1], "XXXXXXXXXX");
 
     // Denials are audited.
-    let entries: Value = client()
-        .get(format!("{}/api/v1/audit?limit=500", gov.server.url))
-        .bearer_auth(&gov.steward)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let denies = entries["entries"]
-        .as_array()
-        .unwrap()
+    let entries = gov.audit().await;
+    let denies = entries
         .iter()
         .filter(|e| e["event"] == "policy.deny")
         .count();

@@ -153,6 +153,20 @@ impl Gov {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// The audit log's newest 500 entries, as the steward (an admin) reads them.
+    pub async fn audit(&self) -> Vec<Value> {
+        let v: Value = client()
+            .get(format!("{}/api/v1/audit?limit=500", self.server.url))
+            .bearer_auth(&self.steward)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["entries"].as_array().unwrap().clone()
+    }
+
     /// Runs a Python script with the test tools' interpreter.
     pub async fn python(&self, script: String) -> String {
         let python = python_tool("python");
@@ -339,18 +353,8 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
     );
 
     // 4. Every governed decision is audited with the policies that made it.
-    let entries: Value = client()
-        .get(format!("{}/api/v1/audit?limit=500", gov.server.url))
-        .bearer_auth(&gov.steward)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let decisions: Vec<&Value> = entries["entries"]
-        .as_array()
-        .unwrap()
+    let entries = gov.audit().await;
+    let decisions: Vec<&Value> = entries
         .iter()
         .filter(|e| e["event"] == "policy.decision")
         .collect();
