@@ -15,7 +15,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
 echo "building strata (release)" >&2
-cargo build -q --release --bin strata -p strata -p strata-policy --example decide_bench
+cargo build -q --release --bin strata -p strata -p strata-policy --example decide_bench --example table_bench
 strata=$root/target/release/strata
 
 echo "== 1. policy decisions"
@@ -97,4 +97,6 @@ raw=$(measure "raw download (untagged dataset)" "$api/bench/plain/raw/big.csv")
 csv=$(measure "/tables, Fybrik policy, CSV out" "$api/bench/paysim/tables/big")
 arrow=$(measure "/tables, Fybrik policy, Arrow IPC out" "$api/bench/paysim/tables/big?format=arrow")
 python3 -c "print(f'  ratio to raw: CSV {$csv/$raw:.0%}, Arrow {$arrow/$raw:.0%}')"
+echo "  the transform alone, file to sink (no HTTP):"
+"$root/target/release/examples/table_bench" "$work/big.csv" | sed 's/^/    /'
 echo "  strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"

@@ -7,6 +7,7 @@
 mod decision;
 mod engine;
 mod input;
+mod records;
 pub mod table;
 
 pub use decision::{ColumnAction, Decision, Filter, Op};

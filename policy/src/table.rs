@@ -15,6 +15,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::decision::{ColumnAction, Decision, Filter};
+use crate::records::write_field;
+pub use crate::records::{Record, Records};
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "XXXXXXXXXX";
@@ -65,15 +67,6 @@ pub enum TableError {
     Io(#[from] std::io::Error),
 }
 
-impl From<csv::Error> for TableError {
-    fn from(e: csv::Error) -> TableError {
-        match e.into_kind() {
-            csv::ErrorKind::Io(io) => TableError::Io(io),
-            other => TableError::Invalid(format!("the table is not valid CSV: {other:?}")),
-        }
-    }
-}
-
 impl From<arrow_schema::ArrowError> for TableError {
     fn from(e: arrow_schema::ArrowError) -> TableError {
         match e {
@@ -120,10 +113,20 @@ struct Out {
     how: How,
 }
 
+/// The CSV output of a plain record, in pieces.
+#[derive(Debug, Clone, Copy)]
+enum Segment {
+    /// Source fields `first..=last`, kept, with their commas.
+    Copy(usize, usize),
+    Redact,
+    Hash(usize),
+}
+
 /// What to do to each record of one table.
 #[derive(Clone)]
 pub struct Plan {
     out: Vec<Out>,
+    segments: Vec<Segment>,
     filters: Vec<(usize, Filter)>,
     schema: SchemaRef,
     hasher: Hasher,
@@ -192,8 +195,20 @@ impl Plan {
                 ))),
             })
             .collect::<Result<_, _>>()?;
+        let mut segments: Vec<Segment> = Vec::new();
+        for o in &out {
+            match (o.how, segments.last_mut()) {
+                (How::Keep(_), Some(Segment::Copy(_, last))) if *last + 1 == o.source => {
+                    *last = o.source
+                }
+                (How::Keep(_), _) => segments.push(Segment::Copy(o.source, o.source)),
+                (How::Redact, _) => segments.push(Segment::Redact),
+                (How::Hash, _) => segments.push(Segment::Hash(o.source)),
+            }
+        }
         Ok(Plan {
             out,
+            segments,
             filters,
             schema: Arc::new(Schema::new(fields)),
             hasher,
@@ -206,70 +221,90 @@ impl Plan {
     }
 
     /// Whether a record passes the filters.
-    fn keeps(&self, record: &csv::ByteRecord) -> bool {
-        self.filters.iter().all(|(i, f)| {
-            record
-                .get(*i)
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .is_some_and(|cell| f.keeps(cell))
-        })
+    fn keeps(&self, record: &Record<'_>) -> bool {
+        self.filters
+            .iter()
+            .all(|(i, f)| std::str::from_utf8(record.get(*i)).is_ok_and(|cell| f.keeps(cell)))
     }
 }
 
-/// A CSV reader over `input` (header row first), and the header.
-pub fn open<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), TableError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .buffer_capacity(256 * 1024)
-        .from_reader(input);
-    let header = reader
-        .headers()?
-        .iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-    if header.is_empty() || header.iter().all(String::is_empty) {
+/// A reader of the table's records over `input` (header row first), and the header.
+pub fn open<R: Read>(input: R) -> Result<(Records<R>, Vec<String>), TableError> {
+    let mut reader = Records::new(input);
+    let header = match reader.next_record()? {
+        None => return Err(TableError::Invalid("the table has no header row".into())),
+        Some(h) => (0..h.len())
+            .map(|i| {
+                String::from_utf8(h.get(i).to_vec())
+                    .map_err(|_| TableError::Invalid("the header row is not UTF-8 text".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if header.iter().all(String::is_empty) {
         return Err(TableError::Invalid("the table has no header row".into()));
     }
     Ok((reader, header))
 }
 
-/// Writes the table as CSV (header first) through the plan; the number of rows written.
+/// How much output is gathered before it is written on.
+const OUT: usize = 256 * 1024;
+
+/// Writes the table as CSV (header first, `\n` line ends) through the plan; the number of rows
+/// written.
 pub fn write_csv<R: Read, W: Write>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<R>,
     plan: &Plan,
-    out: W,
+    mut out: W,
 ) -> Result<u64, TableError> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(256 * 1024)
-        .from_writer(out);
-    writer.write_record(plan.schema.fields().iter().map(|f| f.name().as_bytes()))?;
-    let mut record = csv::ByteRecord::new();
-    let mut row = csv::ByteRecord::new();
+    let mut buf = Vec::with_capacity(OUT + 4096);
+    for (n, f) in plan.schema.fields().iter().enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        write_field(&mut buf, f.name().as_bytes());
+    }
+    buf.push(b'\n');
     let mut rows = 0;
-    let mut hashed = String::new();
-    while reader.read_byte_record(&mut record)? {
+    while let Some(record) = reader.next_record()? {
         if !plan.keeps(&record) {
             continue;
         }
-        row.clear();
-        for o in &plan.out {
-            let cell = &record[o.source];
-            match o.how {
-                How::Keep(_) => row.push_field(cell),
-                How::Redact => row.push_field(REDACTED.as_bytes()),
-                How::Hash => {
-                    hashed = plan.hasher.hash(cell);
-                    row.push_field(hashed.as_bytes());
+        if record.plain {
+            // Runs of kept columns are copied with their commas in one piece.
+            for (n, seg) in plan.segments.iter().enumerate() {
+                if n > 0 {
+                    buf.push(b',');
+                }
+                match *seg {
+                    Segment::Copy(first, last) => buf.extend_from_slice(record.span(first, last)),
+                    Segment::Redact => buf.extend_from_slice(REDACTED.as_bytes()),
+                    Segment::Hash(i) => {
+                        buf.extend_from_slice(plan.hasher.hash(record.get(i)).as_bytes())
+                    }
+                }
+            }
+        } else {
+            for (n, o) in plan.out.iter().enumerate() {
+                if n > 0 {
+                    buf.push(b',');
+                }
+                let cell = record.get(o.source);
+                match o.how {
+                    How::Keep(_) => write_field(&mut buf, cell),
+                    How::Redact => buf.extend_from_slice(REDACTED.as_bytes()),
+                    How::Hash => buf.extend_from_slice(plan.hasher.hash(cell).as_bytes()),
                 }
             }
         }
-        writer.write_byte_record(&row)?;
+        buf.push(b'\n');
         rows += 1;
+        if buf.len() >= OUT {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
     }
-    drop(hashed);
-    writer.flush()?;
+    out.write_all(&buf)?;
+    out.flush()?;
     Ok(rows)
 }
 
@@ -333,29 +368,28 @@ impl Builder {
 /// Reads the table through the plan as Arrow record batches of up to [`BATCH_ROWS`] rows, each
 /// handed to `sink` as soon as it is full; the number of rows.
 pub fn batches<R: Read>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<R>,
     plan: &Plan,
     mut sink: impl FnMut(RecordBatch) -> Result<(), TableError>,
 ) -> Result<u64, TableError> {
     let mut builders: Vec<Builder> = plan.out.iter().map(|o| Builder::new(o.how)).collect();
-    let mut record = csv::ByteRecord::new();
     let (mut rows, mut pending) = (0u64, 0usize);
     let flush = |builders: &mut Vec<Builder>| -> Result<RecordBatch, TableError> {
         let columns = builders.iter_mut().map(Builder::finish).collect();
         Ok(RecordBatch::try_new(plan.schema(), columns)?)
     };
-    while reader.read_byte_record(&mut record)? {
+    while let Some(record) = reader.next_record()? {
         if !plan.keeps(&record) {
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.number;
         for (o, b) in plan.out.iter().zip(builders.iter_mut()) {
-            let cell = std::str::from_utf8(&record[o.source]).map_err(|_| {
-                TableError::Invalid(format!("line {line}: a value is not UTF-8 text"))
+            let cell = std::str::from_utf8(record.get(o.source)).map_err(|_| {
+                TableError::Invalid(format!("record {line}: a value is not UTF-8 text"))
             })?;
             match o.how {
                 How::Keep(_) => b.push(cell).map_err(|m| {
-                    TableError::Invalid(format!("line {line}, column {}: {m}", o.source + 1))
+                    TableError::Invalid(format!("record {line}, column {}: {m}", o.source + 1))
                 })?,
                 How::Redact => b.push(REDACTED).map_err(TableError::Invalid)?,
                 How::Hash => b
@@ -378,7 +412,7 @@ pub fn batches<R: Read>(
 
 /// Writes the table through the plan as an Arrow IPC stream; the number of rows.
 pub fn write_arrow<R: Read, W: Write>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<R>,
     plan: &Plan,
     out: W,
 ) -> Result<u64, TableError> {
