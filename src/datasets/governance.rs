@@ -454,6 +454,20 @@ impl Gated {
         if d.denied() || d.transforms() {
             return Err(refusal(self, table, &d));
         }
+        // The same bytes under another name (a copy of a governed table) are refused as LFS
+        // refuses them.
+        if let Some(p) = pointer {
+            if raw_objects(state, self)
+                .await?
+                .is_some_and(|allowed| !allowed.contains(&p.oid))
+            {
+                return Err(Error::forbidden(format!(
+                    "these bytes belong to data a policy governs in {}: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
+                    self.path(),
+                    self.path()
+                )));
+            }
+        }
         Ok(())
     }
 }

@@ -305,6 +305,29 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
         .as_str()
         .unwrap()
         .contains("tables"));
+    // The same bytes committed under another name, outside the datapackage: refused as well.
+    let parent = gov.head("alice/paysim", &gov.alice).await;
+    let lines = [
+        json!({"key": "header", "value": {"summary": "a copy", "parent": parent}}),
+        json!({"key": "lfsFile", "value": {"path": "copy.csv", "oid": oid, "size": PAYSIM.len()}}),
+    ];
+    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let r = client()
+        .post(format!("{}/alice/paysim/commit", gov.api))
+        .bearer_auth(&gov.alice)
+        .header("content-type", "application/x-ndjson")
+        .body(body.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let copy = client()
+        .get(format!("{}/alice/paysim/raw/copy.csv", gov.api))
+        .bearer_auth(&gov.bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.status(), 403);
     // A share link of the file: the page's download refuses too.
     let gated = strata::datasets::gate::dataset(
         &gov.server.state,
