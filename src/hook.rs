@@ -320,10 +320,12 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
 /// the server would load them (`crate::datasets::governance`).
 fn check_policies(updates: &[Update], limit: std::time::Duration) -> Result<(), String> {
     let default = format!("refs/heads/{DEFAULT_BRANCH}");
-    for u in updates
-        .iter()
-        .filter(|u| u.name == default && u.new != ZERO)
-    {
+    if updates.iter().any(|u| u.name == default && u.new == ZERO) {
+        return Err(format!(
+            "push refused: {DEFAULT_BRANCH} of the policy dataset holds the policies in force and cannot be deleted"
+        ));
+    }
+    for u in updates.iter().filter(|u| u.name == default) {
         let out = git(&["ls-tree", "-r", "-z", &u.new])?;
         if !out.status.success() {
             return Err(format!(

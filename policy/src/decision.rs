@@ -153,6 +153,9 @@ pub struct Decision {
     pub filters: Vec<Filter>,
     /// The description of every rule that fired, in order.
     pub policies: Vec<String>,
+    /// Why the policies could not decide (then the read is denied); for the audit log only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Decision {
@@ -248,7 +251,8 @@ impl Decision {
     /// A failed evaluation: fail closed.
     pub fn failed(why: &str) -> Decision {
         Decision {
-            deny: vec![format!("policy evaluation failed: {why}")],
+            deny: vec!["the policies could not decide".into()],
+            error: Some(why.to_owned()),
             ..Decision::default()
         }
     }
@@ -265,6 +269,7 @@ impl Decision {
             "columns": columns,
             "filters": self.filters,
             "policies": self.policies,
+            "error": self.error,
         })
     }
 }

@@ -37,7 +37,7 @@ pub struct Metadata {
 pub struct Subject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// The platform role and the role on this dataset, e.g. `["engineer", "owner"]`.
+    /// The platform role, e.g. `["engineer"]`.
     pub roles: Vec<String>,
     /// Organisations the user belongs to.
     pub organizations: Vec<String>,

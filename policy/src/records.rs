@@ -12,6 +12,13 @@ use crate::table::TableError;
 /// Input is read this much at a time (a line longer than this grows the buffer).
 const READ: usize = 1 << 20;
 
+/// The longest record accepted: memory stays bounded whatever the file holds.
+pub const MAX_RECORD: usize = 16 << 20;
+
+fn too_long() -> TableError {
+    TableError::Invalid(format!("a record is longer than {} MiB", MAX_RECORD >> 20))
+}
+
 /// A reader of CSV records from `R`.
 pub struct Records<R> {
     input: R,
@@ -90,6 +97,9 @@ impl<R: Read> Records<R> {
             self.start = 0;
         }
         if self.end == self.buf.len() {
+            if self.buf.len() > MAX_RECORD {
+                return Err(too_long());
+            }
             self.buf.resize(self.buf.len() * 2, 0);
         }
         let n = self.input.read(&mut self.buf[self.end..])?;
@@ -103,19 +113,24 @@ impl<R: Read> Records<R> {
 
     /// The next record, or `None` at the end.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, TableError> {
+        // How far the unread bytes were scanned already (a long line is not scanned again).
+        let mut scanned = 0;
         let fast = loop {
             let avail = &self.buf[self.start..self.end];
             // One pass finds the line's end, or a quote or carriage return before it.
-            let (line_end, cut) = match memchr::memchr3(b'\n', b'"', b'\r', avail) {
+            let hit = memchr::memchr3(b'\n', b'"', b'\r', &avail[scanned..]).map(|i| i + scanned);
+            let (line_end, cut) = match hit {
                 Some(i) if avail[i] == b'\n' => (i, 0),
                 Some(i) if avail[i] == b'\r' && avail.get(i + 1) == Some(&b'\n') => (i + 1, 1),
                 Some(i) if avail[i] == b'\r' && i + 1 == avail.len() && !self.eof => {
+                    scanned = i;
                     self.fill()?;
                     continue;
                 }
                 Some(_) => break false,
                 None if self.eof => (avail.len(), 0),
                 None => {
+                    scanned = avail.len();
                     self.fill()?;
                     continue;
                 }
@@ -186,14 +201,24 @@ impl<R: Read> Records<R> {
                         if matches!(r, csv_core::ReadRecordResult::Record) {
                             break;
                         }
-                        if matches!(r, csv_core::ReadRecordResult::OutputFull) {
-                            self.scratch.resize(self.scratch.len() * 2, 0);
-                            continue;
+                        match r {
+                            csv_core::ReadRecordResult::OutputFull => {
+                                self.scratch.resize(self.scratch.len() * 2, 0);
+                                continue;
+                            }
+                            csv_core::ReadRecordResult::OutputEndsFull => {
+                                self.ends.resize(self.ends.len() * 2, 0);
+                                continue;
+                            }
+                            _ => {}
                         }
                         return Err(TableError::Invalid("the table ends inside a record".into()));
                     }
                 }
                 csv_core::ReadRecordResult::OutputFull => {
+                    if self.scratch.len() > MAX_RECORD {
+                        return Err(too_long());
+                    }
                     self.scratch.resize(self.scratch.len() * 2, 0)
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => {

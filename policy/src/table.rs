@@ -183,6 +183,24 @@ impl Plan {
             fields.push(Field::new(name.clone(), data_type, true));
             out.push(Out { source: i, how });
         }
+        // A column the policy transforms but the header lacks: the header does not say what
+        // the catalog says (another spelling, a byte-order mark, another delimiter), so the
+        // policy cannot be applied.
+        if let Some(missing) = decision
+            .columns
+            .keys()
+            .find(|c| !index.contains_key(c.as_str()))
+        {
+            return Err(TableError::Refused(format!(
+                "a policy transforms column {missing:?}, which the table's header does not have, so it cannot be applied"
+            )));
+        }
+        if out.is_empty() {
+            return Err(TableError::Invalid(
+                "no column is left to serve: ask for at least one the policies do not remove"
+                    .into(),
+            ));
+        }
         let filters = decision
             .filters
             .iter()
@@ -235,7 +253,13 @@ pub fn open<R: Read>(input: R) -> Result<(Records<R>, Vec<String>), TableError> 
         None => return Err(TableError::Invalid("the table has no header row".into())),
         Some(h) => (0..h.len())
             .map(|i| {
-                String::from_utf8(h.get(i).to_vec())
+                let name = h.get(i);
+                // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first name.
+                let name = match i {
+                    0 => name.strip_prefix(b"\xef\xbb\xbf").unwrap_or(name),
+                    _ => name,
+                };
+                String::from_utf8(name.to_vec())
                     .map_err(|_| TableError::Invalid("the header row is not UTF-8 text".into()))
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -528,6 +552,45 @@ mod tests {
         let back = arrow_ipc::reader::StreamReader::try_new(&ipc[..], None).unwrap();
         let n: usize = back.map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_name_and_missing_policy_columns_refuse() {
+        let text = "\u{feff}id,name\n1,ann\n";
+        let (mut r, header) = open(text.as_bytes()).unwrap();
+        assert_eq!(header, ["id", "name"]);
+        let redact = |cols: serde_json::Value| {
+            Decision::from_rules(&json!([{"action": {"name": "RedactAction", "columns": cols}}]))
+                .unwrap()
+        };
+        let p = Plan::new(
+            &header,
+            &HashMap::new(),
+            &redact(json!(["id"])),
+            None,
+            Hasher::new(b"k"),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_csv(&mut r, &p, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "id,name\nXXXXXXXXXX,ann\n");
+        let missing = Plan::new(
+            &header,
+            &HashMap::new(),
+            &redact(json!(["ssn"])),
+            None,
+            Hasher::new(b"k"),
+        );
+        assert!(matches!(missing, Err(TableError::Refused(_))));
+        let none: Vec<String> = Vec::new();
+        let empty = Plan::new(
+            &header,
+            &HashMap::new(),
+            &Decision::default(),
+            Some(&none),
+            Hasher::new(b"k"),
+        );
+        assert!(matches!(empty, Err(TableError::Invalid(_))));
     }
 
     #[test]

@@ -113,16 +113,24 @@ impl Catalog {
             self.geography.clone_from(&head.geography);
         }
         for t in &mut self.resources {
-            let Some(h) = head.resources.iter().find(|h| h.name == t.name) else {
+            // The same resource at the head: by name, or else by path (renamed since).
+            let Some(h) = head
+                .resources
+                .iter()
+                .find(|h| h.name == t.name)
+                .or_else(|| head.resources.iter().find(|h| h.path == t.path))
+            else {
                 continue;
             };
             merge(&mut t.tags, &h.tags);
             if h.geography.is_some() {
                 t.geography.clone_from(&h.geography);
             }
-            for c in &mut t.columns {
-                if let Some(hc) = h.columns.iter().find(|hc| hc.name == c.name) {
-                    merge(&mut c.tags, &hc.tags);
+            for hc in &h.columns {
+                match t.columns.iter_mut().find(|c| c.name == hc.name) {
+                    Some(c) => merge(&mut c.tags, &hc.tags),
+                    // A column the older schema did not list keeps the head's tags.
+                    None => t.columns.push(hc.clone()),
                 }
             }
         }
@@ -287,6 +295,15 @@ mod tests {
         let m = merged.metadata(merged.table("paysim-csv"));
         assert_eq!(m.tags["finance"], true);
         assert_eq!(m.columns[1].tags["PII"], true);
+        // an older schema that listed no columns gets the head's tagged ones
+        let mut bare = old.clone();
+        bare.resources[0].columns.clear();
+        let merged_bare = bare.with_head(&head);
+        let m = merged_bare.metadata(merged_bare.table("paysim-csv"));
+        assert!(m
+            .columns
+            .iter()
+            .any(|c| c.name == "nameOrig" && c.tags["PII"] == true));
         // and a tag removed at the head still applies to the revision that had it
         let merged = head.clone().with_head(&old);
         assert_eq!(merged.tags["finance"], true);

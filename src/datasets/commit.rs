@@ -118,6 +118,7 @@ pub async fn commit(
         ms.revision(ds, &id.to_string())
     })
     .await
+    .inspect(|_| state.governance.written(&repo.namespace, &repo.name))
 }
 
 /// A new commit on `branch` (default: the default branch) on top of `parent`, whose content is
@@ -152,6 +153,7 @@ pub async fn revert(
         ms.revision(ds, &id.to_string())
     })
     .await
+    .inspect(|_| state.governance.written(&repo.namespace, &repo.name))
 }
 
 fn op_path(op: &Op) -> &str {

@@ -367,7 +367,8 @@ impl Gated {
     ) -> Result<Vec<Decision>> {
         let mut decisions = self.linked(state, oids, action).await?;
         if action == Action::Read {
-            if let Some(raw) = crate::datasets::governance::raw_objects(state, self).await? {
+            let lfs = crate::datasets::governance::Surface::Lfs;
+            if let Some(raw) = crate::datasets::governance::raw_objects(state, self, lfs).await? {
                 for (d, oid) in decisions.iter_mut().zip(oids) {
                     if *d != Decision::Denied && !raw.contains(oid) {
                         *d = Decision::Governed;

@@ -2,7 +2,7 @@
 //!
 //! The policies are every `.rego` file at the head of the policy dataset's default branch,
 //! compiled together ([`strata_policy::Policies`]). They are loaded again when that head moves:
-//! at once after a commit or push through this server ([`Governance::invalidate`]), and otherwise
+//! at once after a commit or push through this server ([`Governance::written`]), and otherwise
 //! within a second (another replica's push). A set that does not compile (only possible if it was
 //! there before `--policy-dataset` named it: commits and pushes of broken policies are refused)
 //! denies every governed read until it is fixed: fail closed. The policy dataset itself is
@@ -30,6 +30,9 @@ use crate::datasets::git_on;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
+/// Tables streaming at once, per process.
+const MAX_STREAMS: usize = 64;
+
 /// How long another replica's policy change may take to be seen.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -51,6 +54,9 @@ pub struct Governance {
     hasher: Hasher,
     loaded: RwLock<Arc<Loaded>>,
     reload: tokio::sync::Mutex<()>,
+    /// Tables streaming at once (each holds a blocking thread): bounded, so slow readers cannot
+    /// take the blocking pool everyone shares.
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Governance {
@@ -72,6 +78,7 @@ impl Governance {
                 checked: Instant::now() - RECHECK * 2,
             })),
             reload: tokio::sync::Mutex::new(()),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
         }
     }
 
@@ -125,15 +132,28 @@ impl Governance {
         if seen.checked.elapsed() < RECHECK {
             return seen;
         }
-        let head = match state.db.repo_by_path(ns, name).await {
-            Ok(Some(repo)) => git_on(state, &repo, |ms, ds| ms.resolve(ds, None))
-                .await
-                .ok()
-                .map(|id| id.to_string()),
-            Ok(None) => None,
+        // A failure to read the policy dataset denies (and is tried again at the next read);
+        // only a dataset that does not exist or has no revision yet means "no policies".
+        let looked = match state.db.repo_by_path(ns, name).await {
+            Ok(Some(repo)) => match git_on(state, &repo, |ms, ds| ms.resolve(ds, None)).await {
+                Ok(id) => Ok(Some(id.to_string())),
+                Err(e) if e.kind == crate::error::Kind::NotFound => Ok(None),
+                Err(e) => Err(e.message),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        let head = match looked {
+            Ok(head) => head,
             Err(e) => {
-                tracing::warn!(error = %e, "could not look up the policy dataset; keeping the policies in force");
-                return seen;
+                tracing::error!(error = %e, "could not read the policy dataset: governed reads are denied");
+                let failed = Arc::new(Loaded {
+                    head: None,
+                    policies: Err(format!("the policy dataset could not be read: {e}")),
+                    checked: Instant::now() - RECHECK * 2,
+                });
+                *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = failed.clone();
+                return failed;
             }
         };
         let loaded = if head == seen.head {
@@ -155,10 +175,17 @@ impl Governance {
                     tracing::error!(dataset = %format!("{ns}/{name}"), version = ?head, error = %e, "the policies do not compile: governed reads are denied until they are fixed")
                 }
             }
+            // A failure is not kept: the next read tries again (commits and pushes keep the
+            // policies compiling, so a failure here is one of reading them).
+            let retry = policies.is_err();
             Loaded {
-                head,
+                head: if retry { None } else { head },
                 policies,
-                checked: Instant::now(),
+                checked: if retry {
+                    Instant::now() - RECHECK * 2
+                } else {
+                    Instant::now()
+                },
             }
         };
         let loaded = Arc::new(loaded);
@@ -281,6 +308,8 @@ pub enum Surface {
     Table,
     /// Arrow Flight.
     Flight,
+    /// git clone and fetch.
+    Git,
 }
 
 impl Surface {
@@ -290,6 +319,7 @@ impl Surface {
             Surface::Lfs => "lfs",
             Surface::Table => "table",
             Surface::Flight => "flight",
+            Surface::Git => "git",
         }
     }
 }
@@ -355,10 +385,7 @@ pub async fn decide(
             };
             p.decide(&input)
         }
-        Err(e) => Decision::failed(&format!(
-            "the policies at {} do not compile: {e}",
-            loaded.head.as_deref().unwrap_or("?")
-        )),
+        Err(e) => Decision::failed(e),
     };
     if decision.denied() || decision.transforms() || !decision.policies.is_empty() {
         let detail = json!({
@@ -412,6 +439,12 @@ async fn subject(state: &AppState, who: &Principal) -> Result<Subject> {
 
 /// The refusal of raw bytes that a decision governs.
 pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Error {
+    if decision.error.is_some() {
+        return Error::forbidden(
+            "the policies could not decide (an evaluation error, a time-out, or an action strata \
+             does not know), so the read is denied; the audit log has the details",
+        );
+    }
     if decision.denied() {
         return Error::forbidden(format!(
             "a policy denies reading this: {}",
@@ -432,6 +465,21 @@ pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Err
 }
 
 impl Gated {
+    /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
+    /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
+    /// refuses on its own.
+    pub async fn read_dataset(&self, state: &AppState) -> Result<()> {
+        if state.governance.dataset.is_none() {
+            return Ok(());
+        }
+        let catalog = catalog(state, self, None).await?;
+        let d = decide(state, self, &catalog, None, None, Surface::Git).await?;
+        if d.denied() {
+            return Err(refusal(self, None, &d));
+        }
+        Ok(())
+    }
+
     /// The read gate for one file of the dataset (raw reads, previews, share links): for an LFS
     /// file its object must be linked ([`Gated::read_object`]), and no policy may deny or
     /// transform what the file holds.
@@ -457,7 +505,7 @@ impl Gated {
         // The same bytes under another name (a copy of a governed table) are refused as LFS
         // refuses them.
         if let Some(p) = pointer {
-            if raw_objects(state, self)
+            if raw_objects(state, self, Surface::Raw)
                 .await?
                 .is_some_and(|allowed| !allowed.contains(&p.oid))
             {
@@ -476,18 +524,27 @@ impl Gated {
 /// nothing of the dataset for them. Otherwise only the objects of files at the default branch's
 /// head that no decision governs: an object of a governed file, or one no file at the head holds
 /// (an older version, perhaps of a governed table), is refused.
-pub(crate) async fn raw_objects(state: &AppState, gated: &Gated) -> Result<Option<HashSet<Oid>>> {
+pub(crate) async fn raw_objects(
+    state: &AppState,
+    gated: &Gated,
+    surface: Surface,
+) -> Result<Option<HashSet<Oid>>> {
     if state.governance.dataset.is_none() {
         return Ok(None);
     }
     let catalog = catalog(state, gated, None).await?;
     let mut governed = Vec::new();
-    let whole = decide(state, gated, &catalog, None, None, Surface::Lfs).await?;
+    let mut refused = HashSet::new();
+    let whole = decide(state, gated, &catalog, None, None, surface).await?;
     let mut any = whole.denied() || whole.transforms();
     for t in &catalog.resources {
-        let d = decide(state, gated, &catalog, Some(t), None, Surface::Lfs).await?;
+        let d = decide(state, gated, &catalog, Some(t), None, surface).await?;
         if d.denied() || d.transforms() {
             governed.push(t.path.clone());
+            // Its bytes, wherever the tree holds them (a rename keeps the object).
+            if let Some((oid, _)) = t.object {
+                refused.insert(oid);
+            }
             any = true;
         }
     }
@@ -502,7 +559,6 @@ pub(crate) async fn raw_objects(state: &AppState, gated: &Gated) -> Result<Optio
         Err(e) => return Err(e),
     };
     let mut allowed = HashSet::new();
-    let mut refused = HashSet::new();
     for e in tree {
         let Some(p) = e.lfs else { continue };
         let is_governed = match catalog.table_at(&e.path) {

@@ -142,6 +142,17 @@ async fn stream(
     decision: Decision,
     body: strata_lfs::storage::ByteStream,
 ) -> Result<Opened> {
+    let permit = state
+        .governance
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            Error::new(
+                crate::error::Kind::Busy,
+                "too many tables are streaming right now: try again shortly",
+            )
+        })?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let (ready, planned) = oneshot::channel();
     let types = t.types.clone();
@@ -150,6 +161,7 @@ async fn stream(
     let d = decision.clone();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let input = SyncIoBridge::new_with_handle(
             StreamReader::new(body.map_err(std::io::Error::other)),
             handle,

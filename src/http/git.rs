@@ -110,6 +110,9 @@ async fn backend(
 ) -> ApiResult<Response> {
     let name = repo_name(repo);
     let dataset = gate::dataset(state, who, ns, name, action).await?;
+    if action == Action::Read {
+        dataset.read_dataset(state).await?;
+    }
     // The dataset as its row spells it (names compare case-insensitively).
     let (ns, name) = (dataset.namespace.as_str(), dataset.name.as_str());
     if !state

@@ -122,7 +122,7 @@ async fn deny_remove_hash_filter_residency_and_failing_closed() {
     for (token, query, words) in [
         (a, "intent=marketing", "no marketing"),
         (Some(gov.bob.as_str()), "", "bob reads no finance"),
-        (a, "intent=teleport", "Teleport"),
+        (a, "intent=teleport", "could not decide"),
     ] {
         let (status, body) = gov.table(token, query).await;
         assert_eq!(status, 403, "{query}: {body}");
