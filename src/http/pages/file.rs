@@ -35,6 +35,8 @@ struct FilePage {
     /// Whether the visitor may rename, delete or restore it.
     writer: bool,
     limited: bool,
+    /// A table a policy transforms: shown and downloaded through the policies.
+    governed: bool,
 }
 
 /// Versions listed on a file's page.
@@ -80,11 +82,16 @@ pub async fn show(
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
     let pointer = strata_lfs::pointer::lenient(&data);
+    // A table whose raw bytes a policy withholds is shown as the policies let it out.
+    let mut governed = None;
     if let Err(e) = repo
         .read_file(&state, &path, q.rev.as_deref(), pointer.as_ref())
         .await
     {
-        return Ok(failed(s.as_ref(), &title, e));
+        match through_policies(&state, &repo, &path, q.rev.as_deref(), &e).await {
+            Some(shown) => governed = Some(shown),
+            None => return Ok(failed(s.as_ref(), &title, e)),
+        }
     }
     let (size, lfs, head, total) = match pointer {
         Some(pointer) => {
@@ -106,9 +113,10 @@ pub async fn show(
             )
         }
     };
-    let preview = match head {
-        Ok(bytes) => preview(&path, &bytes, total > bytes.len() as u64),
-        Err(message) => Preview::None(message),
+    let preview = match (&governed, head) {
+        (Some((_, bytes, cut)), _) => preview(&path, bytes, *cut),
+        (None, Ok(bytes)) => preview(&path, &bytes, total > bytes.len() as u64),
+        (None, Err(message)) => Preview::None(message),
     };
     let query = q
         .rev
@@ -142,11 +150,19 @@ pub async fn show(
             s.as_ref(),
             "datasets",
         ),
-        download: format!(
-            "/api/v1/datasets/{}/raw/{}{query}",
-            repo.path(),
-            super::path_url(&path)
-        ),
+        download: match &governed {
+            Some((table, _, _)) => format!(
+                "/api/v1/datasets/{}/tables/{}{query}",
+                repo.path(),
+                super::path_url(table)
+            ),
+            None => format!(
+                "/api/v1/datasets/{}/raw/{}{query}",
+                repo.path(),
+                super::path_url(&path)
+            ),
+        },
+        governed: governed.is_some(),
         dataset: repo.path(),
         crumbs: crumbs(folder),
         file: path,
@@ -156,6 +172,45 @@ pub async fn show(
         preview,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// For a file the read gate refused because a policy transforms it: the name of its table and
+/// the first [`PREVIEW_BYTES`] of it as the policies let it out (`true`: it goes on). `None`
+/// for every other refusal (a denial, a file that is no table).
+async fn through_policies(
+    state: &AppState,
+    repo: &crate::datasets::gate::Gated,
+    path: &str,
+    rev: Option<&str>,
+    refused: &crate::error::Error,
+) -> Option<(String, Vec<u8>, bool)> {
+    use crate::datasets::{governance, tables};
+    if refused.kind != crate::error::Kind::Forbidden {
+        return None;
+    }
+    let catalog = governance::catalog(state, repo, rev).await.ok()?;
+    let table = catalog.table_at(path)?;
+    let req = tables::Request {
+        resource: table.name.clone(),
+        rev: rev.map(str::to_owned),
+        ..tables::Request::default()
+    };
+    let surface = governance::Surface::Table;
+    let mut opened = tables::open(state, repo, &req, tables::Format::Csv, surface)
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    while let Some(chunk) = opened.chunks.recv().await {
+        let tables::Chunk::Bytes(b) = chunk.ok()? else {
+            return None;
+        };
+        out.extend_from_slice(&b);
+        if out.len() as u64 >= PREVIEW_BYTES {
+            out.truncate(PREVIEW_BYTES as usize);
+            return Some((table.name.clone(), out, true));
+        }
+    }
+    Some((table.name.clone(), out, false))
 }
 
 /// The first [`PREVIEW_BYTES`] of an object, or why there are none.

@@ -328,6 +328,22 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
         .await
         .unwrap();
     assert_eq!(copy.status(), 403);
+    // The file's page shows the table as the policies let it out, and downloads it that way.
+    let page = client()
+        .get(format!(
+            "{}/datasets/alice/paysim/files/paysim.csv",
+            gov.server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("XXXXXXXXXX") && !page.contains("C1231006815"),
+        "{page}"
+    );
+    assert!(page.contains("/api/v1/datasets/alice/paysim/tables/paysim-csv"));
     // A share link of the file: the page's download refuses too.
     let gated = strata::datasets::gate::dataset(
         &gov.server.state,
