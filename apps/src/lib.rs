@@ -1,0 +1,9 @@
+//! Apps, without HTTP or SQL: an app's manifest ([`Manifest`], TOML, validated with clear
+//! messages) and the process runner ([`process`]) that starts an instance in its own process group
+//! on a port of 127.0.0.1 with a clean environment, keeps its log lines in a bounded buffer,
+//! pauses and resumes it, and stops it with everything it started.
+
+pub mod manifest;
+pub mod process;
+
+pub use manifest::{Manifest, ManifestError, Prefix, Runner};

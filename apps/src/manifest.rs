@@ -1,0 +1,300 @@
+//! An app's manifest: what it is, how to run it, what it needs.
+//!
+//! ```toml
+//! id = "jupyter"
+//! name = "JupyterLab"
+//! description = "Notebooks next to your data"
+//! version = "4.4"
+//! prefix = "keep"            # keep: the app serves under its base URL; strip: it serves at /
+//! health = "/api"            # polled (under the base URL) until it answers
+//! start_timeout_secs = 60
+//! idle_timeout_secs = 900
+//! scopes = ["dataset:*:read"]
+//! opens = ["csv", "ipynb"]   # file types it can open
+//!
+//! [runner]
+//! kind = "process"
+//! command = "jupyter-lab"
+//! args = ["--port={port}", "--ServerApp.base_url={base_url}"]
+//! env = { JUPYTER_TOKEN = "" }
+//! ```
+//!
+//! A Kubernetes runner names `image`, `port` and optionally `cpu` and `memory` instead.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// How the app wants its path prefix (`/apps/{user}/{app}/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefix {
+    /// The app is told its base URL and serves under it (Jupyter's `base_url`).
+    Keep,
+    /// The prefix is stripped before the request reaches the app, and its redirects are
+    /// rewritten: for simple apps that serve at `/`.
+    Strip,
+}
+
+/// How an instance runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Runner {
+    /// A process on this machine. `args`, `env` values and `workdir` may use `{port}`,
+    /// `{base_url}`, `{home}` (the instance's persistent working directory), `{api_url}` and
+    /// `{token_file}`.
+    Process {
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        workdir: Option<String>,
+    },
+    /// A Deployment and Service per (user, app), scaled between 0 and 1.
+    Kubernetes {
+        image: String,
+        port: u16,
+        cpu: Option<String>,
+        memory: Option<String>,
+    },
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub version: String,
+    pub runner: Runner,
+    #[serde(default = "keep")]
+    pub prefix: Prefix,
+    #[serde(default = "root")]
+    pub health: String,
+    #[serde(default = "sixty")]
+    pub start_timeout_secs: u64,
+    #[serde(default = "fifteen_minutes")]
+    pub idle_timeout_secs: u64,
+    /// The strata scopes its token carries, which the user consents to at install.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// File types (extensions, lower case, without the dot) it can open.
+    #[serde(default)]
+    pub opens: Vec<String>,
+}
+
+fn keep() -> Prefix {
+    Prefix::Keep
+}
+fn root() -> String {
+    "/".into()
+}
+fn sixty() -> u64 {
+    60
+}
+fn fifteen_minutes() -> u64 {
+    900
+}
+
+/// Why a manifest is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("app manifest: {0}")]
+pub struct ManifestError(pub String);
+
+/// The placeholders runner strings may use.
+pub const PLACEHOLDERS: [&str; 5] = ["port", "base_url", "home", "api_url", "token_file"];
+
+impl Manifest {
+    /// Parses and validates a manifest.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = basic_toml::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
+        m.check()?;
+        Ok(m)
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        let bad = |m: String| Err(ManifestError(m));
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 40
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !self.id.starts_with('-');
+        if !id_ok {
+            return bad(format!(
+                "id {:?} must be 1 to 40 of a-z, 0-9 and -, not starting with -",
+                self.id
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return bad("name must not be empty".into());
+        }
+        if !self.health.starts_with('/') {
+            return bad(format!(
+                "health {:?} must be a path starting with /",
+                self.health
+            ));
+        }
+        if !(1..=3600).contains(&self.start_timeout_secs) {
+            return bad("start_timeout_secs must be 1 to 3600".into());
+        }
+        if self.idle_timeout_secs < 30 {
+            return bad("idle_timeout_secs must be at least 30".into());
+        }
+        for ext in &self.opens {
+            if ext.is_empty()
+                || !ext
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                return bad(format!(
+                    "opens: {ext:?} is not a lower-case file extension without a dot"
+                ));
+            }
+        }
+        match &self.runner {
+            Runner::Process {
+                command,
+                args,
+                env,
+                workdir,
+            } => {
+                if command.trim().is_empty() {
+                    return bad("runner.command must not be empty".into());
+                }
+                let strings = args
+                    .iter()
+                    .chain(env.values())
+                    .chain(workdir.iter())
+                    .chain(std::iter::once(command));
+                for s in strings {
+                    check_placeholders(s)?;
+                }
+                for k in env.keys() {
+                    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                        return bad(format!("runner.env: {k:?} is not a variable name"));
+                    }
+                    if k.starts_with("STRATA_") {
+                        return bad(format!("runner.env: {k} is set by strata itself"));
+                    }
+                }
+            }
+            Runner::Kubernetes { image, port, .. } => {
+                if image.trim().is_empty() {
+                    return bad("runner.image must not be empty".into());
+                }
+                if *port == 0 {
+                    return bad("runner.port must be 1 to 65535".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses `{names}` that are not placeholders (a typo would reach the app verbatim).
+fn check_placeholders(s: &str) -> Result<(), ManifestError> {
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            return Err(ManifestError(format!("{s:?}: a {{ without a }}")));
+        };
+        let name = &rest[open + 1..open + close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(ManifestError(format!(
+                "{s:?}: unknown placeholder {{{name}}} (known: {})",
+                PLACEHOLDERS.join(", ")
+            )));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
+}
+
+/// `s` with each `{name}` replaced by its value in `vars`.
+pub fn expand(s: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = s.to_owned();
+    for (name, value) in vars {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JUPYTER: &str = r#"
+id = "jupyter"
+name = "JupyterLab"
+prefix = "keep"
+health = "/api"
+scopes = ["dataset:*:read"]
+opens = ["csv", "ipynb"]
+
+[runner]
+kind = "process"
+command = "jupyter-lab"
+args = ["--port={port}", "--ServerApp.base_url={base_url}"]
+env = { JUPYTER_TOKEN = "" }
+"#;
+
+    #[test]
+    fn a_process_app() {
+        let m = Manifest::parse(JUPYTER).unwrap();
+        assert_eq!(m.id, "jupyter");
+        assert_eq!(m.prefix, Prefix::Keep);
+        assert_eq!(m.idle_timeout_secs, 900);
+        let Runner::Process { args, .. } = &m.runner else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            expand(&args[1], &[("base_url", "/apps/alice/jupyter/")]),
+            "--ServerApp.base_url=/apps/alice/jupyter/"
+        );
+    }
+
+    #[test]
+    fn a_kubernetes_app() {
+        let m = Manifest::parse(
+            "id = \"web\"\nname = \"Web\"\nprefix = \"strip\"\n[runner]\nkind = \"kubernetes\"\nimage = \"nginx:1\"\nport = 80\nmemory = \"256Mi\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.prefix, Prefix::Strip);
+        assert!(matches!(m.runner, Runner::Kubernetes { port: 80, .. }));
+    }
+
+    #[test]
+    fn bad_manifests_say_why() {
+        for (text, words) in [
+            (
+                JUPYTER.replace("\"jupyter\"\nname", "\"Jupyter Lab\"\nname"),
+                "id",
+            ),
+            (
+                JUPYTER.replace("{port}", "{prot}"),
+                "unknown placeholder {prot}",
+            ),
+            (JUPYTER.replace("\"/api\"", "\"api\""), "health"),
+            (
+                JUPYTER.replace("JUPYTER_TOKEN", "STRATA_TOKEN"),
+                "set by strata",
+            ),
+            (JUPYTER.replace("\"ipynb\"", "\".ipynb\""), "opens"),
+            (JUPYTER.replace("kind = \"process\"", "kind = \"vm\""), "vm"),
+            (
+                JUPYTER.replace("prefix = \"keep\"", "prefix = \"keep\"\ncolour = 1"),
+                "colour",
+            ),
+            ("id = \"x\"".to_owned(), "name"),
+        ] {
+            let e = Manifest::parse(&text).unwrap_err();
+            assert!(e.to_string().contains(words), "{words}: {e}");
+        }
+    }
+}
