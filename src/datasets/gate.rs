@@ -41,6 +41,8 @@ pub struct Gated {
     /// `None`: the caller reaches the whole dataset. `Some`: only the paths (files or folders)
     /// shared with them for the action they asked for.
     within: Option<(Vec<String>, Action)>,
+    /// The caller as policies see them, looked up once (`crate::datasets::governance`).
+    pub(crate) policy_subject: std::sync::Arc<tokio::sync::OnceCell<strata_policy::Subject>>,
 }
 
 impl std::ops::Deref for Gated {
@@ -86,6 +88,7 @@ pub async fn open(
             dataset,
             who: who.clone(),
             within: None,
+            policy_subject: Default::default(),
         });
     }
     let sees = action != Action::Read && passes(Action::Read);
@@ -178,6 +181,7 @@ pub async fn shared(
             dataset,
             who: who.clone(),
             within: None,
+            policy_subject: Default::default(),
         });
     }
     // Path shares count only for a credential that may do `action` to the dataset's files.
@@ -195,6 +199,7 @@ pub async fn shared(
             dataset,
             who: who.clone(),
             within: Some((shared, action)),
+            policy_subject: Default::default(),
         });
     }
     let sees = action != Action::Read && who.can(&dataset, On::Dataset, Action::Read);
@@ -248,6 +253,7 @@ pub fn link(repo: crate::db::Repo, path: String) -> Gated {
         },
         who: Principal::Anonymous,
         within: Some((vec![path], Action::Read)),
+        policy_subject: Default::default(),
     }
 }
 

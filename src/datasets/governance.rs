@@ -375,15 +375,28 @@ pub async fn decide(
     let loaded = gov.current(state).await;
     let decision = match &loaded.policies {
         Ok(p) if p.is_empty() => return Ok(Decision::default()),
-        Ok(p) => {
+        Ok(_) => {
+            // The subject is looked up once per gate (a batch decides for every resource).
+            let subject = gated
+                .policy_subject
+                .get_or_try_init(|| subject(state, gated.who()))
+                .await?
+                .clone();
             let input = Input {
                 action_type: "read".into(),
                 processing_location: gov.region.clone(),
                 metadata: catalog.metadata(table),
                 intent: intent.map(str::to_owned),
-                subject: subject(state, gated.who()).await?,
+                subject,
             };
-            p.decide(&input)
+            // Off the async workers: an evaluation may run up to its time limit.
+            let policies = loaded.clone();
+            tokio::task::spawn_blocking(move || match &policies.policies {
+                Ok(p) => p.decide(&input),
+                Err(e) => Decision::failed(e),
+            })
+            .await
+            .unwrap_or_else(|e| Decision::failed(&e.to_string()))
         }
         Err(e) => Decision::failed(e),
     };
