@@ -82,6 +82,16 @@ impl Governance {
         }
     }
 
+    /// Whether reads must be decided: policies are loaded, or failed to load (which denies).
+    /// False without `--policy-dataset` or with an empty policy set, so the read paths skip the
+    /// catalog reads entirely.
+    async fn in_force(&self, state: &AppState) -> bool {
+        if self.dataset.is_none() {
+            return false;
+        }
+        !matches!(&self.current(state).await.policies, Ok(p) if p.is_empty())
+    }
+
     /// How long one evaluation may run.
     pub fn limit(&self) -> Duration {
         self.limit
@@ -482,7 +492,7 @@ impl Gated {
     /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
     /// refuses on its own.
     pub async fn read_dataset(&self, state: &AppState) -> Result<()> {
-        if state.governance.dataset.is_none() {
+        if !state.governance.in_force(state).await {
             return Ok(());
         }
         let catalog = catalog(state, self, None).await?;
@@ -506,7 +516,7 @@ impl Gated {
         if let Some(p) = pointer {
             self.read_object(state, &p.oid, p.size).await?;
         }
-        if state.governance.dataset.is_none() {
+        if !state.governance.in_force(state).await {
             return Ok(());
         }
         let catalog = catalog(state, self, rev).await?;
@@ -542,7 +552,7 @@ pub(crate) async fn raw_objects(
     gated: &Gated,
     surface: Surface,
 ) -> Result<Option<HashSet<Oid>>> {
-    if state.governance.dataset.is_none() {
+    if !state.governance.in_force(state).await {
         return Ok(None);
     }
     let catalog = catalog(state, gated, None).await?;

@@ -74,29 +74,27 @@ impl FromRequestParts<AppState> for Principal {
 /// The caller a request's `Authorization` header names (Basic with a token as the password, or
 /// Bearer); anonymous without one. Surfaces without cookies (Arrow Flight) use this alone.
 pub async fn from_authorization(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
-    {
-        let Some(value) = headers.get(AUTHORIZATION) else {
-            return Ok(Principal::Anonymous);
-        };
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let secret = if scheme.eq_ignore_ascii_case("basic") {
-            // The username is not checked: the password alone identifies the token, so
-            // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
-            basic_credentials(headers)
-                .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?
-                .1
-        } else if scheme.eq_ignore_ascii_case("bearer") {
-            rest.trim().to_owned()
-        } else {
-            return Err(ApiError::unauthorized(
-                "unsupported authorization scheme: use Basic or Bearer",
-            ));
-        };
-        Ok(authenticate(&state.db, &state.jwt, &secret).await?)
-    }
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(Principal::Anonymous);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let secret = if scheme.eq_ignore_ascii_case("basic") {
+        // The username is not checked: the password alone identifies the token, so
+        // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
+        basic_credentials(headers)
+            .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?
+            .1
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        rest.trim().to_owned()
+    } else {
+        return Err(ApiError::unauthorized(
+            "unsupported authorization scheme: use Basic or Bearer",
+        ));
+    };
+    Ok(authenticate(&state.db, &state.jwt, &secret).await?)
 }
 
 /// A browser session (cookie): the user with all their rights. Writes must also carry the

@@ -15,7 +15,7 @@ use arrow_flight::{
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
-use strata_policy::arrow_schema;
+use strata_policy::{arrow_ipc_writer, arrow_schema};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{self, Principal};
@@ -99,6 +99,21 @@ impl Flight {
         tables::open(&self.state, &gated, &req, format, Surface::Flight)
             .await
             .map_err(status)
+    }
+
+    /// The schema a descriptor's table comes out with, through the gates and the policies.
+    async fn schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<(arrow_schema::SchemaRef, FlightDescriptor), Status> {
+        let who = self.caller(&request).await?;
+        let descriptor = request.into_inner();
+        let opened = self
+            .open(&who, Self::command(&descriptor)?, Format::Batches)
+            .await?;
+        // The rows are not needed: dropping the receiver stops the reader.
+        drop(opened.chunks);
+        Ok((opened.schema, descriptor))
     }
 
     fn command(descriptor: &FlightDescriptor) -> Result<&[u8], Status> {
@@ -198,14 +213,8 @@ impl FlightService for Flight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let who = self.caller(&request).await?;
-        let descriptor = request.into_inner();
-        let opened = self
-            .open(&who, Self::command(&descriptor)?, Format::Batches)
-            .await?;
-        // The rows are not needed yet: dropping the receiver stops the reader.
-        drop(opened.chunks);
-        Ok(Response::new(schema_info(&opened.schema, descriptor)?))
+        let (schema, descriptor) = self.schema(request).await?;
+        Ok(Response::new(schema_info(&schema, descriptor)?))
     }
 
     async fn poll_flight_info(
@@ -219,14 +228,9 @@ impl FlightService for Flight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        let who = self.caller(&request).await?;
-        let descriptor = request.into_inner();
-        let opened = self
-            .open(&who, Self::command(&descriptor)?, Format::Batches)
-            .await?;
-        drop(opened.chunks);
-        let options = arrow_ipc_options();
-        let result = SchemaAsIpc::new(&opened.schema, &options)
+        let (schema, _) = self.schema(request).await?;
+        let options = arrow_ipc_writer::IpcWriteOptions::default();
+        let result = SchemaAsIpc::new(&schema, &options)
             .try_into()
             .map_err(|e: arrow_schema::ArrowError| Status::internal(e.to_string()))?;
         Ok(Response::new(result))
@@ -290,9 +294,3 @@ impl FlightService for Flight {
         Ok(Response::new(futures_util::stream::empty().boxed()))
     }
 }
-
-fn arrow_ipc_options() -> arrow_ipc_writer::IpcWriteOptions {
-    arrow_ipc_writer::IpcWriteOptions::default()
-}
-
-use strata_policy::arrow_ipc_writer;

@@ -89,22 +89,30 @@ impl Gov {
 
     /// Commits `files` (path, text) to `dataset` as the steward through the REST commit API.
     pub async fn commit_files(&self, dataset: &str, files: &[(&str, &str)]) -> (u16, Value) {
-        let parent = self.head(dataset, &self.steward).await;
-        let mut lines =
-            vec![json!({"key": "header", "value": {"summary": "policies", "parent": parent}})];
-        for (path, text) in files {
-            lines.push(json!({"key": "file", "value": {"path": path, "content": text}}));
-        }
-        let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+        let lines = files
+            .iter()
+            .map(|(path, text)| json!({"key": "file", "value": {"path": path, "content": text}}))
+            .collect();
+        self.commit(dataset, &self.steward, lines).await
+    }
+
+    /// One NDJSON commit of `lines` (after a header naming the head) to `dataset` as `token`.
+    pub async fn commit(&self, dataset: &str, token: &str, lines: Vec<Value>) -> (u16, Value) {
+        let parent = self.head(dataset, token).await;
+        let header = json!({"key": "header", "value": {"summary": "a commit", "parent": parent}});
+        let lines: Vec<String> = std::iter::once(header)
+            .chain(lines)
+            .map(|l| l.to_string())
+            .collect();
         let r = client()
             .post(format!("{}/{dataset}/commit", self.api))
-            .bearer_auth(&self.steward)
+            .bearer_auth(token)
             .header("content-type", "application/x-ndjson")
-            .body(body.join("\n"))
+            .body(lines.join("\n"))
             .send()
             .await
             .unwrap();
-        let (status, _, v) = body_of(r).await;
+        let (status, _, v) = body(r).await;
         (status, v)
     }
 
@@ -183,10 +191,6 @@ fn json_line(out: &str) -> &str {
     out.lines()
         .find(|l| l.starts_with('[') || l.starts_with('{'))
         .unwrap_or_else(|| panic!("no JSON in {out}"))
-}
-
-async fn body_of(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
-    body(r).await
 }
 
 /// What the PaySim rows look like after the sample policy: PII columns redacted, others intact.
@@ -306,21 +310,10 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
         .unwrap()
         .contains("tables"));
     // The same bytes committed under another name, outside the datapackage: refused as well.
-    let parent = gov.head("alice/paysim", &gov.alice).await;
-    let lines = [
-        json!({"key": "header", "value": {"summary": "a copy", "parent": parent}}),
-        json!({"key": "lfsFile", "value": {"path": "copy.csv", "oid": oid, "size": PAYSIM.len()}}),
-    ];
-    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
-    let r = client()
-        .post(format!("{}/alice/paysim/commit", gov.api))
-        .bearer_auth(&gov.alice)
-        .header("content-type", "application/x-ndjson")
-        .body(body.join("\n"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let copy =
+        json!({"key": "lfsFile", "value": {"path": "copy.csv", "oid": oid, "size": PAYSIM.len()}});
+    let (status, v) = gov.commit("alice/paysim", &gov.alice, vec![copy]).await;
+    assert_eq!(status, 200, "{v}");
     let copy = client()
         .get(format!("{}/alice/paysim/raw/copy.csv", gov.api))
         .bearer_auth(&gov.bob)

@@ -1,0 +1,125 @@
+//! Arrow out of a [`Plan`]: typed record batches of up to [`BATCH_ROWS`] rows (integers, numbers
+//! and booleans parsed by their Frictionless type; empty cells of typed columns are null;
+//! redacted and hashed columns are text), and the Arrow IPC stream made of them.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+
+use super::{FieldType, How, Plan, Records, TableError, BATCH_ROWS, REDACTED};
+
+enum Builder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+}
+
+impl Builder {
+    fn new(how: How) -> Builder {
+        match how {
+            How::Keep(FieldType::Integer) => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
+            How::Keep(FieldType::Number) => {
+                Builder::Float(Float64Builder::with_capacity(BATCH_ROWS))
+            }
+            How::Keep(FieldType::Boolean) => {
+                Builder::Bool(BooleanBuilder::with_capacity(BATCH_ROWS))
+            }
+            _ => Builder::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
+        }
+    }
+
+    /// Appends `cell`; an empty cell of a typed column is null.
+    fn push(&mut self, cell: &str) -> Result<(), String> {
+        let bad = |what| format!("{cell:?} is not {what}");
+        match self {
+            Builder::Text(b) => b.append_value(cell),
+            _ if cell.is_empty() => self.push_null(),
+            Builder::Int(b) => b.append_value(cell.trim().parse().map_err(|_| bad("an integer"))?),
+            Builder::Float(b) => b.append_value(cell.trim().parse().map_err(|_| bad("a number"))?),
+            Builder::Bool(b) => b.append_value(match cell.trim() {
+                "true" | "True" | "TRUE" | "1" => true,
+                "false" | "False" | "FALSE" | "0" => false,
+                _ => return Err(bad("a boolean")),
+            }),
+        }
+        Ok(())
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Builder::Text(b) => b.append_null(),
+            Builder::Int(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+            Builder::Bool(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Reads the table through the plan as Arrow record batches of up to [`BATCH_ROWS`] rows, each
+/// handed to `sink` as soon as it is full; the number of rows.
+pub fn batches<R: Read>(
+    reader: &mut Records<R>,
+    plan: &Plan,
+    mut sink: impl FnMut(RecordBatch) -> Result<(), TableError>,
+) -> Result<u64, TableError> {
+    let mut builders: Vec<Builder> = plan.out.iter().map(|o| Builder::new(o.how)).collect();
+    let (mut rows, mut pending) = (0u64, 0usize);
+    let flush = |builders: &mut Vec<Builder>| -> Result<RecordBatch, TableError> {
+        let columns = builders.iter_mut().map(Builder::finish).collect();
+        Ok(RecordBatch::try_new(plan.schema(), columns)?)
+    };
+    while let Some(record) = reader.next_record()? {
+        if !plan.keeps(&record) {
+            continue;
+        }
+        let line = record.number;
+        for (o, b) in plan.out.iter().zip(builders.iter_mut()) {
+            let cell = std::str::from_utf8(record.get(o.source)).map_err(|_| {
+                TableError::Invalid(format!("record {line}: a value is not UTF-8 text"))
+            })?;
+            match o.how {
+                How::Keep(_) => b.push(cell).map_err(|m| {
+                    TableError::Invalid(format!("record {line}, column {}: {m}", o.source + 1))
+                })?,
+                How::Redact => b.push(REDACTED).map_err(TableError::Invalid)?,
+                How::Hash => b
+                    .push(&plan.hasher.hash(cell.as_bytes()))
+                    .map_err(TableError::Invalid)?,
+            }
+        }
+        rows += 1;
+        pending += 1;
+        if pending == BATCH_ROWS {
+            sink(flush(&mut builders)?)?;
+            pending = 0;
+        }
+    }
+    if pending > 0 || rows == 0 {
+        sink(flush(&mut builders)?)?;
+    }
+    Ok(rows)
+}
+
+/// Writes the table through the plan as an Arrow IPC stream; the number of rows.
+pub fn write_arrow<R: Read, W: Write>(
+    reader: &mut Records<R>,
+    plan: &Plan,
+    out: W,
+) -> Result<u64, TableError> {
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(out, &plan.schema())?;
+    let rows = batches(reader, plan, |batch| Ok(writer.write(&batch)?))?;
+    writer.finish()?;
+    Ok(rows)
+}
