@@ -322,6 +322,40 @@ pub struct Config {
     /// Milliseconds one policy evaluation may run; past it the read is denied.
     #[arg(long, env = "STRATA_POLICY_TIMEOUT_MS", default_value_t = 100)]
     pub policy_timeout_ms: u64,
+
+    /// A directory of app manifests (`*.toml`, see the README) for the app catalog, beside the
+    /// ones admins and engineers add through the API.
+    #[arg(long, env = "STRATA_APPS_DIR")]
+    pub apps_dir: Option<PathBuf>,
+
+    /// The origin apps are served from (e.g. `https://apps.example.org`, pointing at this
+    /// server): an app's scripts then cannot act with the user's strata session. Without it
+    /// (and without `--apps-same-origin`) apps are not served.
+    #[arg(long, env = "STRATA_APPS_ORIGIN")]
+    pub apps_origin: Option<String>,
+
+    /// Serve apps on strata's own origin, under `/apps/{user}/{app}/`. An app's scripts can then
+    /// call strata with the visitor's session: only for apps you trust as much as strata.
+    #[arg(long, env = "STRATA_APPS_SAME_ORIGIN")]
+    pub apps_same_origin: bool,
+
+    /// App instances one user may run at a time (starting, running or paused).
+    #[arg(long, env = "STRATA_APPS_MAX_INSTANCES", default_value_t = 3)]
+    pub apps_max_instances: usize,
+
+    /// The address space (MiB) of each process-runner instance (`RLIMIT_AS`); 0: no limit.
+    /// A user's apps take at most `--apps-max-instances` times this.
+    #[arg(long, env = "STRATA_APPS_MEMORY_MB", default_value_t = 0)]
+    pub apps_memory_mb: u64,
+
+    /// Seconds an app's token lives; it is renewed (in the file the app re-reads) every third
+    /// of that while the instance runs.
+    #[arg(long, env = "STRATA_APPS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub apps_token_ttl_secs: u64,
+
+    /// Seconds between two looks for idle app instances.
+    #[arg(long, env = "STRATA_APPS_CULL_SECS", default_value_t = 5)]
+    pub apps_cull_secs: u64,
 }
 
 impl Config {

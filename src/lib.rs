@@ -7,6 +7,7 @@
 //! start the real server on `127.0.0.1:0` the same way.
 
 pub mod admin;
+pub mod apps;
 pub mod auth;
 pub mod cli;
 pub mod config;

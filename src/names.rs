@@ -65,6 +65,20 @@ pub fn check_namespace(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// A dataset path as it goes into a URL path: every byte but unreserved ones and `/` encoded, so
+/// that a file named `a?b#c` is that file and not a query.
+pub fn url_path(path: &str) -> String {
+    path.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Governance: the policies of `--policy-dataset` (`crate::datasets::governance`).
     pub governance: Arc<crate::datasets::governance::Governance>,
+    /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
+    pub apps: Arc<crate::apps::Apps>,
     /// Set once a shutdown began: `/readyz` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -61,6 +63,8 @@ pub enum StartError {
     Sso(String),
     #[error("policies: {0}")]
     Policy(String),
+    #[error("apps: {0}")]
+    Apps(String),
     #[error("refs: {0}")]
     Refs(&'static str),
     #[error("data directory {0}: {1}")]
@@ -76,6 +80,7 @@ impl AppState {
                 "--password-login off needs at least one provider in --oidc-config: nobody could sign in in a browser".into(),
             ));
         }
+        let apps = Arc::new(crate::apps::Apps::load(config).map_err(StartError::Apps)?);
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let public_url = config.public_url();
@@ -161,6 +166,7 @@ impl AppState {
         }
         Ok(AppState(Arc::new(App {
             governance,
+            apps,
             settings: Arc::new(Settings {
                 public_url,
                 action_ttl,

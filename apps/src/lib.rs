@@ -8,4 +8,5 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod process;
 
+pub use lifecycle::{OnIdle, Status, Supervisor};
 pub use manifest::{Manifest, ManifestError, Prefix, Runner};

@@ -1,16 +1,17 @@
 //! Instances per (user, app): one start however many requests arrive at once (the others wait on
-//! its status), activity that keeps an instance alive, idle instances stopped by [`Supervisor::cull`],
-//! a limit of live instances per user, and a failed start that shows its error and log until
-//! the next request tries again.
+//! its status), activity that keeps an instance alive, idle instances stopped (or paused) by
+//! [`Supervisor::cull`], a limit of live instances per user, and a failed start that shows its
+//! error and log to the next request, after which the one after that tries again.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::process::Instance;
+use crate::process::{Instance, Log};
 
 /// Where an instance is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,18 @@ pub enum Status {
     Starting,
     Ready { port: u16 },
     Failed { error: String, log: Vec<String> },
+}
+
+/// What an idle instance becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnIdle {
+    /// Stopped: its processes end; the next request starts it again.
+    #[default]
+    Stop,
+    /// Paused (SIGSTOP): it keeps its memory and resumes at once on the next request; stopped
+    /// after it stayed paused for ten idle timeouts.
+    Pause,
 }
 
 /// Why an instance was not started.
@@ -28,11 +41,68 @@ pub struct LimitReached {
     pub limit: usize,
 }
 
+/// Where a starting instance puts its log as soon as its process runs, so that the starting
+/// page can show the lines before it is ready.
+#[derive(Debug, Clone, Default)]
+pub struct LogSlot(Arc<Mutex<Option<Log>>>);
+
+impl LogSlot {
+    pub fn set(&self, log: Log) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(log);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Log::lines)
+            .unwrap_or_default()
+    }
+}
+
+/// What a start gives back: the running instance and its port, or the error and its log.
+pub type Started = Result<(Instance, u16), (String, Vec<String>)>;
+
 struct Slot {
     status: watch::Sender<Status>,
     instance: Arc<tokio::sync::Mutex<Option<Instance>>>,
+    log: LogSlot,
     active: Mutex<Instant>,
+    since: Instant,
     idle: Duration,
+    on_idle: OnIdle,
+    paused: AtomicBool,
+    /// A failure is shown to one request; the next one starts again.
+    failure_shown: AtomicBool,
+}
+
+impl Slot {
+    fn touch(&self) {
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    fn failed(&self) -> bool {
+        matches!(*self.status.borrow(), Status::Failed { .. })
+    }
+}
+
+/// One instance as listed (metrics, the owner's apps page).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub user: String,
+    pub app: String,
+    pub status: Status,
+    pub paused: bool,
+    pub up_for: Duration,
+    pub idle_for: Duration,
 }
 
 /// The instances of one server.
@@ -44,7 +114,7 @@ pub struct Supervisor {
 type Key = (String, String);
 
 impl Supervisor {
-    /// A supervisor allowing `per_user` live (starting or ready) instances per user.
+    /// A supervisor allowing `per_user` live (starting, ready or paused) instances per user.
     pub fn new(per_user: usize) -> Supervisor {
         Supervisor {
             slots: Mutex::new(HashMap::new()),
@@ -56,38 +126,84 @@ impl Supervisor {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The status of `user`'s `app`, if it was ever asked for.
+    fn slot(&self, user: &str, app: &str) -> Option<Arc<Slot>> {
+        self.slots()
+            .get(&(user.to_owned(), app.to_owned()))
+            .cloned()
+    }
+
+    /// The status of `user`'s `app`, if it was asked for since it last stopped.
     pub fn status(&self, user: &str, app: &str) -> Option<Status> {
-        let key = (user.to_owned(), app.to_owned());
-        self.slots().get(&key).map(|s| s.status.borrow().clone())
+        self.slot(user, app).map(|s| s.status.borrow().clone())
+    }
+
+    /// The log lines of `user`'s `app` (while it starts, runs, or after it failed).
+    pub fn log(&self, user: &str, app: &str) -> Option<Vec<String>> {
+        let slot = self.slot(user, app)?;
+        let failed = match &*slot.status.borrow() {
+            Status::Failed { log, .. } => Some(log.clone()),
+            _ => None,
+        };
+        Some(failed.unwrap_or_else(|| slot.log.lines()))
+    }
+
+    /// Every instance, sorted by user and app.
+    pub fn list(&self) -> Vec<Listed> {
+        let mut out: Vec<Listed> = self
+            .slots()
+            .iter()
+            .map(|((user, app), s)| Listed {
+                user: user.clone(),
+                app: app.clone(),
+                status: s.status.borrow().clone(),
+                paused: s.paused.load(Ordering::SeqCst),
+                up_for: s.since.elapsed(),
+                idle_for: s.idle_for(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.user, &a.app).cmp(&(&b.user, &b.app)));
+        out
     }
 
     /// The instance's status to wait on, starting it with `start` unless it is starting or
-    /// ready already (then `start` is not called). Counts as activity.
-    pub fn ensure<F, Fut>(
+    /// ready already (then `start` is not called), and resuming it if it is paused. Counts as
+    /// activity. A failed start is answered once with its failure; the next call starts again.
+    pub async fn ensure<F, Fut>(
         &self,
         user: &str,
         app: &str,
         idle: Duration,
+        on_idle: OnIdle,
         start: F,
     ) -> Result<watch::Receiver<Status>, LimitReached>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(Instance, u16), (String, Vec<String>)>> + Send + 'static,
+        F: FnOnce(LogSlot) -> Fut,
+        Fut: Future<Output = Started> + Send + 'static,
     {
         let key = (user.to_owned(), app.to_owned());
+        let existing = self.slots().get(&key).cloned();
+        if let Some(slot) = existing {
+            let retry = slot.failed() && slot.failure_shown.swap(true, Ordering::SeqCst);
+            if !retry {
+                slot.touch();
+                if slot.paused.swap(false, Ordering::SeqCst) {
+                    if let Some(i) = slot.instance.lock().await.as_ref() {
+                        let _ = i.resume();
+                    }
+                }
+                return Ok(slot.status.subscribe());
+            }
+        }
         let mut slots = self.slots();
+        // Another call may have started it meanwhile.
         if let Some(slot) = slots.get(&key) {
-            if !matches!(*slot.status.borrow(), Status::Failed { .. }) {
-                *slot.active.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            if !slot.failed() {
                 return Ok(slot.status.subscribe());
             }
         }
         let live = slots
             .iter()
-            .filter(|((u, a), s)| {
-                u == user && a != app && !matches!(*s.status.borrow(), Status::Failed { .. })
-            })
+            .filter(|((u, a), s)| u == user && a != app && !s.failed())
             .count();
         if live >= self.per_user {
             return Err(LimitReached {
@@ -99,12 +215,17 @@ impl Supervisor {
         let slot = Arc::new(Slot {
             status: tx,
             instance: Arc::new(tokio::sync::Mutex::new(None)),
+            log: LogSlot::default(),
             active: Mutex::new(Instant::now()),
+            since: Instant::now(),
             idle,
+            on_idle,
+            paused: AtomicBool::new(false),
+            failure_shown: AtomicBool::new(false),
         });
         slots.insert(key, slot.clone());
         drop(slots);
-        let starting = start();
+        let starting = start(slot.log.clone());
         tokio::spawn(async move {
             let status = match starting.await {
                 Ok((instance, port)) => {
@@ -120,27 +241,43 @@ impl Supervisor {
 
     /// Records traffic to `user`'s `app` (requests, websocket frames).
     pub fn touch(&self, user: &str, app: &str) {
-        let key = (user.to_owned(), app.to_owned());
-        if let Some(slot) = self.slots().get(&key) {
-            *slot.active.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        if let Some(slot) = self.slot(user, app) {
+            slot.touch();
         }
     }
 
-    /// Stops the ready instances idle past their timeout; the (user, app) pairs stopped.
+    /// Pauses or stops the ready instances idle past their timeout, stops the ones paused for
+    /// ten timeouts and the ones whose process ended; the (user, app) pairs stopped.
     pub async fn cull(&self) -> Vec<Key> {
-        let idle: Vec<(Key, Arc<Slot>)> = self
+        let slots: Vec<(Key, Arc<Slot>)> = self
             .slots()
             .iter()
-            .filter(|(_, s)| {
-                matches!(*s.status.borrow(), Status::Ready { .. })
-                    && s.active.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= s.idle
-            })
+            .filter(|(_, s)| matches!(*s.status.borrow(), Status::Ready { .. }))
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect();
-        for (key, _) in &idle {
-            self.stop(&key.0, &key.1).await;
+        let mut stopped = Vec::new();
+        for (key, slot) in slots {
+            let idle = slot.idle_for();
+            let ended = match slot.instance.lock().await.as_mut() {
+                Some(i) => i.exited().is_some(),
+                None => false,
+            };
+            let paused = slot.paused.load(Ordering::SeqCst);
+            let stop = ended
+                || (idle >= slot.idle && slot.on_idle == OnIdle::Stop)
+                || (paused && idle >= slot.idle * 10);
+            if stop {
+                self.stop(&key.0, &key.1).await;
+                stopped.push(key);
+            } else if idle >= slot.idle && !paused {
+                if let Some(i) = slot.instance.lock().await.as_ref() {
+                    if i.pause().is_ok() {
+                        slot.paused.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
         }
-        idle.into_iter().map(|(k, _)| k).collect()
+        stopped
     }
 
     /// Stops `user`'s `app` (uninstall, idle, shutdown) and forgets it.
@@ -154,6 +291,14 @@ impl Supervisor {
             instance.stop(Duration::from_secs(5)).await;
         }
     }
+
+    /// Stops every instance (the server is shutting down).
+    pub async fn stop_all(&self) {
+        let keys: Vec<Key> = self.slots().keys().cloned().collect();
+        for (user, app) in keys {
+            self.stop(&user, &app).await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -163,9 +308,7 @@ mod tests {
     use super::*;
     use crate::process::{free_port, wait_healthy, Launch};
 
-    fn server(
-        dir: &std::path::Path,
-    ) -> impl Future<Output = Result<(Instance, u16), (String, Vec<String>)>> {
+    fn server(dir: &std::path::Path) -> impl Future<Output = Started> {
         let port = free_port().unwrap();
         let launch = Launch {
             command: "python3".into(),
@@ -216,10 +359,17 @@ mod tests {
         for _ in 0..8 {
             let (starts, d) = (starts.clone(), dir.path().to_owned());
             let rx = sup
-                .ensure("alice", "web", Duration::from_millis(300), move || {
-                    starts.fetch_add(1, Ordering::SeqCst);
-                    server(&d)
-                })
+                .ensure(
+                    "alice",
+                    "web",
+                    Duration::from_millis(300),
+                    OnIdle::Stop,
+                    move |_| {
+                        starts.fetch_add(1, Ordering::SeqCst);
+                        server(&d)
+                    },
+                )
+                .await
                 .unwrap();
             waits.push(tokio::spawn(ready(rx)));
         }
@@ -235,7 +385,14 @@ mod tests {
         // One live instance per user here: a second app is refused; another user is not.
         let d = dir.path().to_owned();
         assert!(sup
-            .ensure("alice", "other", Duration::from_secs(60), || server(&d))
+            .ensure(
+                "alice",
+                "other",
+                Duration::from_secs(60),
+                OnIdle::Stop,
+                |_| server(&d)
+            )
+            .await
             .is_err());
         // Activity keeps it; idleness stops it.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -251,7 +408,7 @@ mod tests {
     async fn a_failed_start_shows_its_log_and_the_next_request_tries_again() {
         let dir = tempfile::tempdir().unwrap();
         let sup = Supervisor::new(2);
-        let crash = || async {
+        let crash = |_| async {
             let launch = Launch {
                 command: "sh".into(),
                 args: vec!["-c".into(), "echo no such module >&2; exit 1".into()],
@@ -268,15 +425,27 @@ mod tests {
             Err::<(Instance, u16), _>(("the app exited".to_owned(), i.log().lines()))
         };
         let rx = sup
-            .ensure("bob", "web", Duration::from_secs(60), crash)
+            .ensure("bob", "web", Duration::from_secs(60), OnIdle::Stop, crash)
+            .await
             .unwrap();
         match ready(rx).await {
             Status::Failed { log, .. } => assert_eq!(log, ["no such module"]),
             other => panic!("{other:?}"),
         }
+        // The failure is shown to the next request too; the one after that starts again.
         let d = dir.path().to_owned();
         let rx = sup
-            .ensure("bob", "web", Duration::from_secs(60), || server(&d))
+            .ensure("bob", "web", Duration::from_secs(60), OnIdle::Stop, |_| {
+                server(&d)
+            })
+            .await
+            .unwrap();
+        assert!(matches!(ready(rx).await, Status::Failed { .. }));
+        let rx = sup
+            .ensure("bob", "web", Duration::from_secs(60), OnIdle::Stop, |_| {
+                server(&d)
+            })
+            .await
             .unwrap();
         assert!(matches!(ready(rx).await, Status::Ready { .. }));
         sup.stop("bob", "web").await;

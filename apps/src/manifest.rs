@@ -11,6 +11,8 @@
 //! idle_timeout_secs = 900
 //! scopes = ["dataset:*:read"]
 //! opens = ["csv", "ipynb"]   # file types it can open
+//! open = "/lab"              # where "open with" goes ({dataset}, {path}, {rev}, {file_url})
+//! on_idle = "stop"           # or "pause" (SIGSTOP, resumed on the next request)
 //!
 //! [runner]
 //! kind = "process"
@@ -85,6 +87,14 @@ pub struct Manifest {
     /// File types (extensions, lower case, without the dot) it can open.
     #[serde(default)]
     pub opens: Vec<String>,
+    /// Where "open with" sends the browser, under the app's prefix: a path and query that may
+    /// use `{dataset}` (`ns/name`), `{path}`, `{rev}` and `{file_url}` (the file's URL in
+    /// strata's API), each URL-encoded.
+    #[serde(default = "root")]
+    pub open: String,
+    /// What an idle instance becomes: `stop` (default) or `pause`.
+    #[serde(default)]
+    pub on_idle: crate::lifecycle::OnIdle,
 }
 
 fn keep() -> Prefix {
@@ -143,9 +153,13 @@ impl Manifest {
         if !(1..=3600).contains(&self.start_timeout_secs) {
             return bad("start_timeout_secs must be 1 to 3600".into());
         }
-        if self.idle_timeout_secs < 30 {
-            return bad("idle_timeout_secs must be at least 30".into());
+        if self.idle_timeout_secs < 5 {
+            return bad("idle_timeout_secs must be at least 5".into());
         }
+        if !self.open.starts_with('/') {
+            return bad(format!("open {:?} must start with /", self.open));
+        }
+        check_names(&self.open, &OPEN_PLACEHOLDERS)?;
         for ext in &self.opens {
             if ext.is_empty()
                 || !ext
@@ -197,18 +211,25 @@ impl Manifest {
     }
 }
 
+/// The placeholders of `open`.
+pub const OPEN_PLACEHOLDERS: [&str; 4] = ["dataset", "path", "rev", "file_url"];
+
 /// Refuses `{names}` that are not placeholders (a typo would reach the app verbatim).
 fn check_placeholders(s: &str) -> Result<(), ManifestError> {
+    check_names(s, &PLACEHOLDERS)
+}
+
+fn check_names(s: &str, known: &[&str]) -> Result<(), ManifestError> {
     let mut rest = s;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
             return Err(ManifestError(format!("{s:?}: a {{ without a }}")));
         };
         let name = &rest[open + 1..open + close];
-        if !PLACEHOLDERS.contains(&name) {
+        if !known.contains(&name) {
             return Err(ManifestError(format!(
                 "{s:?}: unknown placeholder {{{name}}} (known: {})",
-                PLACEHOLDERS.join(", ")
+                known.join(", ")
             )));
         }
         rest = &rest[open + close + 1..];

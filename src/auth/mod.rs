@@ -134,9 +134,10 @@ pub async fn authenticate(db: &Db, jwt: &JwtKeys, secret: &str) -> Result<Princi
             .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
         // An OAuth access token acts for its user, within the user's rights.
         if let Some(uid) = claims.uid {
-            let revoked = db
-                .access_revoked(&claims.jti, claims.fam.as_deref().unwrap_or(""))
-                .await?;
+            let family = claims.fam.as_deref().unwrap_or("");
+            let revoked = db.access_revoked(&claims.jti, family).await?
+                // An app's token lives as long as the install it was minted for.
+                || (family.starts_with("app:") && !db.app_family_live(family).await?);
             let user = db.user_by_id(uid).await?;
             return match user {
                 Some(user) if !revoked => Ok(Principal::User {

@@ -11,6 +11,7 @@ macro_rules! sql {
 }
 
 mod accounts;
+mod apps;
 mod identities;
 mod keys;
 mod locks;
@@ -25,6 +26,7 @@ mod uploads;
 mod users;
 
 pub use accounts::{AuditEntry, SessionRow};
+pub use apps::InstallRow;
 pub use identities::{Identity, PendingLogin};
 pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};

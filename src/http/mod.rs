@@ -1,7 +1,7 @@
 //! The HTTP layer, and the only place that imports axum: the router that shows the whole API,
 //! the one error type and how domain errors map onto it, the request context, the extractors,
 //! the accept loop, and one module per surface (Git LFS, git smart HTTP, the REST API, OAuth,
-//! server pages, Arrow Flight). Handlers parse, call the domain (`crate::datasets`, `crate::auth`,
+//! server pages, Arrow Flight, the app proxy). Handlers parse, call the domain (`crate::datasets`, `crate::auth`,
 //! `crate::storage`, `crate::db`) and render; they decide nothing about permissions themselves.
 
 pub mod api;
@@ -15,6 +15,7 @@ pub mod lfs;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
+pub mod proxy;
 pub mod router;
 pub mod serve;
 

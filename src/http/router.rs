@@ -11,16 +11,17 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
-    audit as audit_api, catalog as catalog_api, datasets as datasets_api, orgs as orgs_api,
-    shares as shares_api,
+    apps as apps_api, audit as audit_api, catalog as catalog_api, datasets as datasets_api,
+    orgs as orgs_api, shares as shares_api,
 };
-use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web};
+use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = datasets_api::router()
+        .merge(apps_api::router())
         .merge(audit_api::router())
         .merge(catalog_api::router())
         .merge(orgs_api::router())
@@ -36,7 +37,8 @@ pub fn app(state: AppState) -> Router {
         .merge(git_http::router())
         // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
         // …/shares, /api/v1/shared-with-me, /api/v1/shares, /api/v1/audit, /api/v1/orgs/…,
-        // /api/v1/users/{user}/role, /api/v1/catalog, /api/v1/datasets/{ns}/{name}/tables/{resource}
+        // /api/v1/users/{user}/role, /api/v1/catalog, /api/v1/datasets/{ns}/{name}/tables/{resource},
+        // /api/v1/apps, /api/v1/user/apps/{app}/{stop, shares/{user}}
         .merge(api)
         .route(
             "/api/v1/openapi.json",
@@ -49,6 +51,8 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router())
         // Account pages: /login, /logout, /signup, /settings…
         .merge(web::router())
+        // Apps: /apps/{user}/{app}/… (the reverse proxy to a user's instance) and /_apps/enter
+        .merge(proxy::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)
         .merge(ops::router())
         // Arrow Flight (gRPC on the same port): GetFlightInfo, GetSchema, DoGet, ListFlights

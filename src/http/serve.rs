@@ -67,6 +67,8 @@ pub async fn run(
             },
         );
     }
+    // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
+    crate::apps::launch::background(&state);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
     if state.storage.unsealed_left().await {
         let storage = state.storage.clone();

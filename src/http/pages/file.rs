@@ -37,6 +37,8 @@ struct FilePage {
     limited: bool,
     /// A table a policy transforms: shown and downloaded through the policies.
     governed: bool,
+    /// "Open with": (app name, link) of the visitor's apps that open this file type.
+    open_with: Vec<(String, String)>,
 }
 
 /// Versions listed on a file's page.
@@ -141,7 +143,14 @@ pub async fn show(
         .unwrap_or_default()
     };
     let writer = repo.writes(&path);
+    let open_with = match &s {
+        Some(s) if governed.is_none() => {
+            crate::apps::openers(&state, &s.user, &repo.path(), &path, q.rev.as_deref()).await
+        }
+        _ => Vec::new(),
+    };
     let page = FilePage {
+        open_with,
         versions,
         writer,
         limited: repo.limited(),

@@ -1,10 +1,11 @@
 //! Server-rendered pages: the home page, sign-up, login, logout, settings (password, personal
-//! access tokens, OAuth applications), organisations, and the dataset browser. HTML comes from
+//! access tokens, OAuth applications), organisations, the dataset browser, and apps. HTML comes from
 //! the auto-escaping askama templates in `ui/templates/` (every page extends `base.html` through
 //! [`Chrome`]); pages work as plain forms, and `ui/static/strata.js` only enhances them. Every
 //! form carries a CSRF token: the session's own once signed in, a double-submit cookie before
 //! (so nobody can log a victim into another account either).
 
+mod apps;
 mod dataset_settings;
 mod datasets;
 mod file;
@@ -75,6 +76,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/drive", get(files::drive).post(files::make_drive))
         .route("/shared", get(shared::show))
+        .route("/apps", get(apps::show))
+        .route("/app-catalog/{app}", get(apps::app))
+        .route("/app-catalog/{app}/open", get(apps::open))
+        .route("/app-catalog/{app}/{action}", post(apps::act))
         .route(
             "/datasets/{ns}/{name}/upload",
             // Uploads are bounded by the largest object, checked while they stream.
@@ -241,15 +246,7 @@ fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
 /// A dataset path as it goes into a URL path: every byte but unreserved ones and `/` encoded, so
 /// that a file named `a?b#c` is that file and not a query.
 pub(crate) fn path_url(path: &str) -> String {
-    path.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    crate::names::url_path(path)
 }
 
 /// A redirect after a successful POST, with cookies to set.

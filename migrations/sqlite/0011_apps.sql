@@ -1,0 +1,24 @@
+-- Apps: manifests added through the API (the ones of --apps-dir live in files), what each user
+-- installed (with the scopes they consented to and the token family its tokens carry, so that an
+-- uninstall revokes them), and the people an owner shares an instance with.
+CREATE TABLE apps (
+    id TEXT PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE app_installs (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    family TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, app_id)
+);
+CREATE TABLE app_shares (
+    owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL,
+    grantee_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (owner_id, app_id, grantee_id)
+);

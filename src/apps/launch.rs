@@ -1,0 +1,253 @@
+//! Instances: what a start runs (the manifest's command with its placeholders filled, a clean
+//! environment holding the base URL, the port, strata's API URL and the path of a token file),
+//! the token itself (an access token of the owner narrowed to the scopes they consented to,
+//! short-lived, carrying the install's family so that an uninstall revokes it, rewritten while
+//! the instance runs), and the background work: idle instances culled, tokens renewed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use strata_apps::lifecycle::{LogSlot, Started};
+use strata_apps::manifest::expand;
+use strata_apps::process::{free_port, wait_healthy, Instance, Launch};
+use strata_apps::{Manifest, Prefix, Runner, Status};
+use tokio::sync::watch;
+
+use crate::db::{InstallRow, User};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Log lines kept per instance.
+const LOG_LINES: usize = 500;
+
+/// The path prefix of `user`'s `app`.
+pub fn base_path(user: &str, app: &str) -> String {
+    format!("/apps/{user}/{app}/")
+}
+
+/// The status of `owner`'s instance of `m`, starting it unless it runs or is starting.
+pub async fn ensure(
+    state: &AppState,
+    owner: &User,
+    install: &InstallRow,
+    m: &Manifest,
+) -> Result<watch::Receiver<Status>> {
+    let Runner::Process { .. } = &m.runner else {
+        return Err(Error::unprocessable(format!(
+            "{} runs on Kubernetes, which this server is not configured for",
+            m.id
+        )));
+    };
+    let idle = Duration::from_secs(m.idle_timeout_secs);
+    // Worked out only when a start is due (a port, a fresh token), not on every request.
+    let (s, o, i, man) = (state.clone(), owner.clone(), install.clone(), m.clone());
+    let start = move |log: LogSlot| async move {
+        match Plan::new(&s, &o, &i, &man) {
+            Ok(plan) => plan.run(log).await,
+            Err(e) => Err((
+                format!("the app could not be prepared: {}", e.message),
+                Vec::new(),
+            )),
+        }
+    };
+    state
+        .apps
+        .supervisor
+        .ensure(&owner.username, &m.id, idle, m.on_idle, start)
+        .await
+        .map_err(|e| Error::too_many(e.to_string()))
+}
+
+/// Everything a start needs, worked out before it runs.
+struct Plan {
+    launch: Launch,
+    port: u16,
+    health: String,
+    timeout: Duration,
+}
+
+impl Plan {
+    fn new(state: &AppState, owner: &User, install: &InstallRow, m: &Manifest) -> Result<Plan> {
+        let Runner::Process {
+            command,
+            args,
+            env,
+            workdir,
+        } = &m.runner
+        else {
+            return Err(Error::internal("not a process app"));
+        };
+        let port = free_port().map_err(Error::internal)?;
+        let base_url = base_path(&owner.username, &m.id);
+        let home = state.apps.root.join(&owner.username).join(&m.id);
+        let token_file = token_path(&state.apps.root, &owner.username, &m.id);
+        write_token(state, owner, install, &token_file)?;
+        let api_url = format!("{}/api/v1", state.settings.public_url);
+        let port_s = port.to_string();
+        let home_s = home.display().to_string();
+        let token_s = token_file.display().to_string();
+        let vars = [
+            ("port", port_s.as_str()),
+            ("base_url", base_url.as_str()),
+            ("home", home_s.as_str()),
+            ("api_url", api_url.as_str()),
+            ("token_file", token_s.as_str()),
+        ];
+        let mut all_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v, &vars)))
+            .collect();
+        for (k, v) in [
+            ("STRATA_BASE_URL", base_url.as_str()),
+            ("STRATA_PORT", port_s.as_str()),
+            ("PORT", port_s.as_str()),
+            ("STRATA_API_URL", api_url.as_str()),
+            ("STRATA_URL", state.settings.public_url.as_str()),
+            ("STRATA_TOKEN_FILE", token_s.as_str()),
+            ("STRATA_USER", owner.username.as_str()),
+            ("STRATA_APP", m.id.as_str()),
+        ] {
+            all_env.push((k.to_owned(), v.to_owned()));
+        }
+        let health = match m.prefix {
+            Prefix::Keep => format!("{}{}", base_url.trim_end_matches('/'), m.health),
+            Prefix::Strip => m.health.clone(),
+        };
+        Ok(Plan {
+            launch: Launch {
+                command: expand(command, &vars),
+                args: args.iter().map(|a| expand(a, &vars)).collect(),
+                env: all_env,
+                workdir: workdir
+                    .as_deref()
+                    .map(|w| PathBuf::from(expand(w, &vars)))
+                    .unwrap_or(home),
+                log_lines: LOG_LINES,
+                memory: state.apps.memory,
+            },
+            port,
+            health,
+            timeout: Duration::from_secs(m.start_timeout_secs),
+        })
+    }
+
+    async fn run(self, log: LogSlot) -> Started {
+        let mut instance = match Instance::start(&self.launch) {
+            Ok(i) => i,
+            Err(e) => {
+                return Err((
+                    format!("{} could not be started: {e}", self.launch.command),
+                    Vec::new(),
+                ))
+            }
+        };
+        log.set(instance.log().clone());
+        let mut ended = None;
+        let healthy = wait_healthy(self.port, &self.health, self.timeout, || {
+            ended = instance.exited();
+            ended.is_none()
+        })
+        .await;
+        if healthy {
+            return Ok((instance, self.port));
+        }
+        let error = match ended {
+            Some(status) => format!("the app exited during its start ({status})"),
+            None => format!(
+                "the app did not answer {} within {} s",
+                self.health,
+                self.timeout.as_secs()
+            ),
+        };
+        // Its last words reach the log before it is read.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let lines = instance.log().lines();
+        instance.stop(Duration::from_secs(2)).await;
+        Err((error, lines))
+    }
+}
+
+/// Where `user`'s `app` finds its token: outside its working directory.
+fn token_path(root: &Path, user: &str, app: &str) -> PathBuf {
+    root.join("run").join(user).join(app).join("token")
+}
+
+/// Writes a fresh token for `owner`'s install: atomically, readable by its owner only.
+fn write_token(state: &AppState, owner: &User, install: &InstallRow, path: &Path) -> Result<()> {
+    let ttl = state.apps.token_ttl.as_secs() as i64;
+    let mut claims = state.jwt.claims(&owner.username, &install.scopes, ttl);
+    claims.uid = Some(owner.id);
+    claims.client_id = Some(format!("app:{}", install.app_id));
+    claims.fam = Some(install.family.clone());
+    let token = state.jwt.sign(&claims).map_err(Error::internal)?;
+    let dir = path.parent().expect("a token file has a directory");
+    std::fs::create_dir_all(dir).map_err(Error::internal)?;
+    let tmp = dir.join(format!(".token.{}", uuid::Uuid::new_v4().simple()));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(Error::internal)?;
+        f.write_all(token.as_bytes()).map_err(Error::internal)?;
+    }
+    std::fs::rename(&tmp, path).map_err(Error::internal)
+}
+
+/// Renews the tokens of the instances running here; stops the ones whose install is gone.
+pub async fn renew_tokens(state: &AppState) {
+    for i in state.apps.supervisor.list() {
+        if matches!(i.status, Status::Failed { .. }) {
+            continue;
+        }
+        let install = match state.db.user_by_name(&i.user).await {
+            Ok(Some(owner)) => match state.db.app_install(owner.id, &i.app).await {
+                Ok(Some(install)) => Some((owner, install)),
+                Ok(None) => None,
+                Err(_) => continue,
+            },
+            Ok(None) => None,
+            Err(_) => continue,
+        };
+        match install {
+            Some((owner, install)) => {
+                let path = token_path(&state.apps.root, &i.user, &i.app);
+                if let Err(e) = write_token(state, &owner, &install, &path) {
+                    tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
+                }
+            }
+            None => state.apps.supervisor.stop(&i.user, &i.app).await,
+        }
+    }
+}
+
+/// Starts the background work of apps: the idle culler and the token renewal.
+pub fn background(state: &AppState) {
+    let s = state.clone();
+    state
+        .tasks
+        .every("app culling", state.apps.cull_every, move || {
+            let s = s.clone();
+            async move {
+                for (user, app) in s.apps.supervisor.cull().await {
+                    tracing::info!(%user, %app, "app instance stopped");
+                }
+            }
+        });
+    let s = state.clone();
+    state
+        .tasks
+        .every("app tokens", state.apps.token_ttl / 3, move || {
+            let s = s.clone();
+            async move { renew_tokens(&s).await }
+        });
+    let s = state.clone();
+    state.tasks.spawn("app instances", move |stop| async move {
+        stop.cancelled().await;
+        s.apps.supervisor.stop_all().await;
+    });
+}

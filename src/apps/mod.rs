@@ -1,0 +1,481 @@
+//! Apps, the domain side: the catalog (manifests from `--apps-dir`, and the ones admins and
+//! engineers add through the API), installs per user with the scopes they consented to, who may
+//! use an instance (its owner and the people the owner shares it with), and the instances
+//! themselves ([`launch`]: started on the first request, idle ones stopped, tokens renewed).
+//! The HTTP side is `crate::http::api::apps` (REST), `crate::http::pages::apps` (pages) and
+//! `crate::http::proxy` (`/apps/{user}/{app}/…`).
+
+pub mod launch;
+pub mod ticket;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+use strata_apps::{Manifest, Supervisor};
+
+use crate::auth::{Role, Scopes};
+use crate::config::Config;
+use crate::db::{InstallRow, User};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Where apps are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Not at all: the admin chose neither `--apps-origin` nor `--apps-same-origin`.
+    Off,
+    /// Under `/apps/` of strata's own origin (`--apps-same-origin`).
+    Same,
+    /// On another origin pointing at this server (`--apps-origin`), without strata's session.
+    Separate(url::Url),
+}
+
+/// The apps of a server: the catalog's files, the instances, and the settings.
+pub struct Apps {
+    dir: Vec<Manifest>,
+    pub supervisor: Supervisor,
+    pub origin: Origin,
+    /// Instances' working directories (`{user}/{app}`) and token files (`run/{user}/{app}`).
+    pub root: PathBuf,
+    /// Each process instance's address space, in bytes.
+    pub memory: Option<u64>,
+    pub token_ttl: Duration,
+    pub cull_every: Duration,
+}
+
+/// A catalog entry: the manifest, and whether it came from `--apps-dir` (then the API cannot
+/// change or remove it).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub manifest: Manifest,
+    pub from_dir: bool,
+}
+
+impl Apps {
+    /// The apps of `config`: reads and checks every manifest of `--apps-dir`.
+    pub fn load(config: &Config) -> std::result::Result<Apps, String> {
+        let origin = match (&config.apps_origin, config.apps_same_origin) {
+            (Some(_), true) => {
+                return Err("--apps-origin and --apps-same-origin exclude each other".into())
+            }
+            (Some(o), false) => {
+                let url = url::Url::parse(o).map_err(|e| format!("--apps-origin {o:?}: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.host_str().is_none()
+                    || url.path() != "/"
+                    || url.query().is_some()
+                {
+                    return Err(format!(
+                        "--apps-origin {o:?} must be an origin such as https://apps.example.org"
+                    ));
+                }
+                let public = url::Url::parse(&config.public_url()).ok();
+                if public.is_some_and(|p| p.origin() == url.origin()) {
+                    return Err(format!(
+                        "--apps-origin {o:?} is strata's own origin: use --apps-same-origin to mean that"
+                    ));
+                }
+                Origin::Separate(url)
+            }
+            (None, true) => Origin::Same,
+            (None, false) => Origin::Off,
+        };
+        let dir = match &config.apps_dir {
+            Some(dir) => read_dir(dir)?,
+            None => Vec::new(),
+        };
+        Ok(Apps {
+            dir,
+            supervisor: Supervisor::new(config.apps_max_instances),
+            origin,
+            root: config.data_dir.join("apps"),
+            memory: (config.apps_memory_mb > 0).then_some(config.apps_memory_mb << 20),
+            token_ttl: Duration::from_secs(config.apps_token_ttl_secs.clamp(60, 86_400)),
+            cull_every: Duration::from_secs(config.apps_cull_secs.clamp(1, 3600)),
+        })
+    }
+
+    /// The origin apps are served from, as a URL prefix without a trailing `/`.
+    pub fn base(&self, public_url: &str) -> Option<String> {
+        match &self.origin {
+            Origin::Off => None,
+            Origin::Same => Some(public_url.to_owned()),
+            Origin::Separate(url) => Some(url.origin().ascii_serialization()),
+        }
+    }
+}
+
+/// The manifests of a directory, checked; a bad one stops the start with its file's name.
+fn read_dir(dir: &Path) -> std::result::Result<Vec<Manifest>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("--apps-dir {}: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut out: Vec<Manifest> = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let m = parse(&text).map_err(|e| format!("{}: {}", path.display(), e.message))?;
+        if out.iter().any(|o| o.id == m.id) {
+            return Err(format!("{}: app id {:?} is taken", path.display(), m.id));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Parses a manifest and checks its scopes against strata's grammar.
+pub fn parse(text: &str) -> Result<Manifest> {
+    let m = Manifest::parse(text).map_err(|e| Error::unprocessable(e.to_string()))?;
+    for s in &m.scopes {
+        crate::auth::scope::Scope::parse(s)
+            .map_err(|e| Error::unprocessable(format!("app manifest: scopes: {e}")))?;
+        if s == "*" || s.ends_with(":admin") || s.ends_with(":*") {
+            return Err(Error::unprocessable(format!(
+                "app manifest: scopes: an app may not ask for {s:?}: it would act with all of the user's rights"
+            )));
+        }
+    }
+    Ok(m)
+}
+
+/// The whole catalog: `--apps-dir` first, then the API's, by id.
+pub async fn catalog(state: &AppState) -> Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = state
+        .apps
+        .dir
+        .iter()
+        .map(|m| Entry {
+            manifest: m.clone(),
+            from_dir: true,
+        })
+        .collect();
+    for (id, text) in state.db.app_manifests().await? {
+        match parse(&text) {
+            Ok(manifest) if !out.iter().any(|e| e.manifest.id == id) => out.push(Entry {
+                manifest,
+                from_dir: false,
+            }),
+            Ok(_) => {} // an --apps-dir manifest of the same id wins
+            Err(e) => {
+                tracing::warn!(app = %id, error = %e.message, "a stored app manifest no longer parses")
+            }
+        }
+    }
+    out.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
+    Ok(out)
+}
+
+/// One catalog entry, or 404.
+pub async fn entry(state: &AppState, id: &str) -> Result<Entry> {
+    if let Some(m) = state.apps.dir.iter().find(|m| m.id == id) {
+        return Ok(Entry {
+            manifest: m.clone(),
+            from_dir: true,
+        });
+    }
+    let text = state
+        .db
+        .app_manifest(id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no app {id:?} in the catalog")))?;
+    Ok(Entry {
+        manifest: parse(&text)?,
+        from_dir: false,
+    })
+}
+
+async fn audit(
+    state: &AppState,
+    event: &str,
+    actor: &User,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    crate::orgs::audit(state, event, actor, subject, detail).await
+}
+
+fn may_manage(user: &User) -> Result<()> {
+    if Role::of(user).can_manage_apps() {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only admins and engineers may add or remove apps",
+        ))
+    }
+}
+
+/// Adds (or replaces) an app of the catalog from its TOML manifest.
+pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> {
+    may_manage(user)?;
+    if text.len() > 64 * 1024 {
+        return Err(Error::too_large("an app manifest is at most 64 KiB"));
+    }
+    let m = parse(text)?;
+    if state.apps.dir.iter().any(|d| d.id == m.id) {
+        return Err(Error::conflict(format!(
+            "app {:?} comes from the server's --apps-dir: change it there",
+            m.id
+        )));
+    }
+    state.db.put_app_manifest(&m.id, text, user.id).await?;
+    audit(
+        state,
+        "app.add",
+        user,
+        &m.id,
+        json!({ "version": m.version, "scopes": m.scopes }),
+    )
+    .await?;
+    Ok(m)
+}
+
+/// Removes an API-managed app: its installs go, and its instances on this replica stop.
+pub async fn remove(state: &AppState, user: &User, id: &str) -> Result<()> {
+    may_manage(user)?;
+    if state.apps.dir.iter().any(|d| d.id == id) {
+        return Err(Error::conflict(format!(
+            "app {id:?} comes from the server's --apps-dir: remove it there"
+        )));
+    }
+    if !state.db.delete_app_manifest(id).await? {
+        return Err(Error::not_found(format!("no app {id:?} in the catalog")));
+    }
+    for i in state.apps.supervisor.list() {
+        if i.app == id {
+            state.apps.supervisor.stop(&i.user, &i.app).await;
+        }
+    }
+    audit(state, "app.remove", user, id, json!({})).await
+}
+
+/// Installs `id` for `user`, who consented to exactly `consented` (the app's scopes).
+pub async fn install(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    consented: &[String],
+) -> Result<InstallRow> {
+    let entry = entry(state, id).await?;
+    let mut asked = entry.manifest.scopes.clone();
+    let mut given = consented.to_vec();
+    asked.sort();
+    given.sort();
+    if asked != given {
+        return Err(Error::unprocessable(format!(
+            "installing {id} needs consent to exactly the scopes it asks for: [{}]",
+            entry.manifest.scopes.join(", ")
+        ))
+        .with_extra(json!({ "scopes": entry.manifest.scopes })));
+    }
+    let scopes = entry.manifest.scopes.join(" ");
+    Scopes::parse(&scopes).map_err(|e| Error::unprocessable(e.to_string()))?;
+    let family = format!("app:{}", uuid::Uuid::new_v4());
+    state.db.install_app(user.id, id, &scopes, &family).await?;
+    audit(
+        state,
+        "app.install",
+        user,
+        id,
+        json!({ "scopes": entry.manifest.scopes }),
+    )
+    .await?;
+    state
+        .db
+        .app_install(user.id, id)
+        .await?
+        .ok_or_else(|| Error::internal("an install vanished"))
+}
+
+/// Uninstalls `id` for `user`: its tokens stop working and its instance stops.
+pub async fn uninstall(state: &AppState, user: &User, id: &str) -> Result<()> {
+    if !state.db.uninstall_app(user.id, id).await? {
+        return Err(Error::not_found(format!("you have not installed {id:?}")));
+    }
+    state.apps.supervisor.stop(&user.username, id).await;
+    audit(state, "app.uninstall", user, id, json!({})).await
+}
+
+/// What a visitor may use: `owner`'s install of `app`, with the manifest, if the visitor is the
+/// owner or someone the owner shares it with.
+pub async fn usable(
+    state: &AppState,
+    visitor: &User,
+    owner: &str,
+    app: &str,
+) -> Result<(User, InstallRow, Manifest)> {
+    let nobody = || Error::not_found(format!("{owner} has no app {app:?} installed"));
+    let owner = state.db.user_by_name(owner).await?.ok_or_else(nobody)?;
+    let install = state
+        .db
+        .app_install(owner.id, app)
+        .await?
+        .ok_or_else(nobody)?;
+    if visitor.id != owner.id && !state.db.app_shared_with(owner.id, app, visitor.id).await? {
+        return Err(Error::forbidden(format!(
+            "only {} and the people they share it with may use {}'s {app}",
+            owner.username, owner.username
+        )));
+    }
+    let manifest = entry(state, app).await?.manifest;
+    Ok((owner, install, manifest))
+}
+
+/// Shares (or, with `on` false, stops sharing) `user`'s instance of `app` with `grantee`.
+pub async fn share(
+    state: &AppState,
+    user: &User,
+    app: &str,
+    grantee: &str,
+    on: bool,
+) -> Result<()> {
+    if state.db.app_install(user.id, app).await?.is_none() {
+        return Err(Error::not_found(format!("you have not installed {app:?}")));
+    }
+    let other = state
+        .db
+        .user_by_name(grantee)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user {grantee:?}")))?;
+    if other.id == user.id {
+        return Err(Error::unprocessable(
+            "an app is always yours to use: share it with someone else",
+        ));
+    }
+    if on {
+        state.db.share_app(user.id, app, other.id).await?;
+    } else if !state.db.unshare_app(user.id, app, other.id).await? {
+        return Err(Error::not_found(format!(
+            "{app} is not shared with {grantee}"
+        )));
+    }
+    let event = if on { "app.share" } else { "app.unshare" };
+    audit(state, event, user, app, json!({ "with": other.username })).await
+}
+
+/// "Open with": where `user`'s `app` opens `path` of `dataset` (`ns/name`) at `rev`, after the
+/// read gate let the user read that file and the app's consented scopes reach it (the app reads
+/// it through the API with its token).
+pub async fn open_with(
+    state: &AppState,
+    user: &User,
+    app: &str,
+    dataset: &str,
+    path: &str,
+    rev: Option<&str>,
+) -> Result<String> {
+    let base = state
+        .apps
+        .base(&state.settings.public_url)
+        .ok_or_else(|| Error::not_found("apps are not served by this server"))?;
+    let install = state
+        .db
+        .app_install(user.id, app)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("you have not installed {app:?}")))?;
+    let manifest = entry(state, app).await?.manifest;
+    let (ns, name) = dataset
+        .split_once('/')
+        .ok_or_else(|| Error::bad_request("dataset is ns/name"))?;
+    let who = crate::auth::Principal::User {
+        user: user.clone(),
+        scopes: Scopes::parse("*").map_err(Error::internal)?,
+        family: None,
+    };
+    let repo =
+        crate::datasets::gate::path(state, &who, ns, name, path, crate::auth::Action::Read).await?;
+    repo.check_rev(rev)?;
+    let (r, p) = (rev.map(str::to_owned), path.to_owned());
+    let data = crate::datasets::git_on(state, &repo, move |ms, ds| {
+        ms.read_file(ds, r.as_deref(), &p)
+    })
+    .await?;
+    let pointer = strata_lfs::pointer::lenient(&data);
+    repo.read_file(state, path, rev, pointer.as_ref()).await?;
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    if !manifest.opens.contains(&ext) {
+        return Err(Error::unprocessable(format!(
+            "{} does not open .{ext} files",
+            manifest.name
+        )));
+    }
+    let scopes = Scopes::parse(&install.scopes).map_err(Error::internal)?;
+    if !scopes.allows(
+        &repo.path(),
+        crate::auth::On::Dataset,
+        crate::auth::Action::Read,
+    ) {
+        return Err(Error::forbidden(format!(
+            "{} was not given read access to {}: its scopes are {}",
+            manifest.name,
+            repo.path(),
+            install.scopes
+        )));
+    }
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    let rev_q = rev.map(|r| format!("?rev={}", enc(r))).unwrap_or_default();
+    let file_url = format!(
+        "{}/api/v1/datasets/{}/raw/{}{rev_q}",
+        state.settings.public_url,
+        repo.path(),
+        crate::names::url_path(path)
+    );
+    let target = strata_apps::manifest::expand(
+        &manifest.open,
+        &[
+            ("dataset", &enc(&repo.path())),
+            ("path", &enc(path)),
+            ("rev", &enc(rev.unwrap_or(""))),
+            ("file_url", &enc(&file_url)),
+        ],
+    );
+    Ok(format!(
+        "{base}{}{}",
+        launch::base_path(&user.username, app).trim_end_matches('/'),
+        target
+    ))
+}
+
+/// "Open with" links for `path` of `dataset`: `user`'s installed apps that open its file type,
+/// as (name, link); empty when this server serves no apps.
+pub async fn openers(
+    state: &AppState,
+    user: &User,
+    dataset: &str,
+    path: &str,
+    rev: Option<&str>,
+) -> Vec<(String, String)> {
+    if state.apps.origin == Origin::Off {
+        return Vec::new();
+    }
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let (Ok(rows), Ok(catalog)) = (state.db.app_installs(user.id).await, catalog(state).await)
+    else {
+        return Vec::new();
+    };
+    let mut query = vec![("dataset", dataset), ("path", path)];
+    if let Some(r) = rev {
+        query.push(("rev", r));
+    }
+    let query = serde_urlencoded::to_string(query).unwrap_or_default();
+    rows.iter()
+        .filter_map(|r| catalog.iter().find(|e| e.manifest.id == r.app_id))
+        .filter(|e| e.manifest.opens.contains(&ext))
+        .map(|e| {
+            (
+                e.manifest.name.clone(),
+                format!("/app-catalog/{}/open?{query}", e.manifest.id),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,320 @@
+//! Apps over REST: the catalog (`/api/v1/apps`: list; add and remove for admins and engineers),
+//! the caller's installs (`/api/v1/user/apps`: install with consent to the app's scopes,
+//! uninstall, the instance's status and log, stop) and sharing an instance with other users.
+//! The rules are in `crate::apps`; these handlers only translate.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use strata_apps::{Manifest, Prefix, Runner, Status};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ErrorBody;
+use crate::apps;
+use crate::auth::Principal;
+use crate::db::{rfc3339, InstallRow};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::lfs::read_json;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_apps, add_app))
+        .routes(routes!(remove_app))
+        .routes(routes!(my_apps))
+        .routes(routes!(install_app, uninstall_app, my_app))
+        .routes(routes!(stop_app))
+        .routes(routes!(share_app, unshare_app))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppView {
+    id: String,
+    name: String,
+    description: String,
+    version: String,
+    /// `process` or `kubernetes`.
+    runner: String,
+    /// `keep` (the app serves under its base URL) or `strip`.
+    prefix: String,
+    /// The strata scopes its token carries: what installing it consents to.
+    scopes: Vec<String>,
+    /// File extensions it opens.
+    opens: Vec<String>,
+    idle_timeout_secs: u64,
+    start_timeout_secs: u64,
+    /// `dir` (the server's `--apps-dir`) or `api`.
+    source: String,
+}
+
+impl AppView {
+    fn new(m: &Manifest, from_dir: bool) -> AppView {
+        AppView {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            description: m.description.clone(),
+            version: m.version.clone(),
+            runner: match m.runner {
+                Runner::Process { .. } => "process",
+                Runner::Kubernetes { .. } => "kubernetes",
+            }
+            .into(),
+            prefix: match m.prefix {
+                Prefix::Keep => "keep",
+                Prefix::Strip => "strip",
+            }
+            .into(),
+            scopes: m.scopes.clone(),
+            opens: m.opens.clone(),
+            idle_timeout_secs: m.idle_timeout_secs,
+            start_timeout_secs: m.start_timeout_secs,
+            source: if from_dir { "dir" } else { "api" }.into(),
+        }
+    }
+}
+
+/// The app catalog.
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps",
+    responses((status = 200, description = "OK", body = Vec<AppView>),
+        (status = 401, description = "Not signed in", body = ErrorBody)))]
+pub async fn list_apps(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<Vec<AppView>>> {
+    if who.is_anonymous() {
+        return Err(ApiError::unauthorized("authentication required"));
+    }
+    let list = apps::catalog(&state).await?;
+    Ok(Json(
+        list.iter()
+            .map(|e| AppView::new(&e.manifest, e.from_dir))
+            .collect(),
+    ))
+}
+
+/// Adds an app to the catalog from its TOML manifest (or replaces the API-managed one of the same
+/// id). Admins and engineers only.
+#[utoipa::path(post, path = "/api/v1/apps", tag = "apps",
+    request_body(content = String, content_type = "application/toml", description = "The manifest"),
+    responses((status = 201, description = "Added", body = AppView),
+        (status = 403, description = "Not an admin or engineer", body = ErrorBody),
+        (status = 409, description = "The id belongs to an --apps-dir manifest", body = ErrorBody),
+        (status = 422, description = "Invalid manifest", body = ErrorBody)))]
+pub async fn add_app(
+    State(state): State<AppState>,
+    who: Principal,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<AppView>)> {
+    let user = who.full_user()?.clone();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| ApiError::too_large("an app manifest is at most 64 KiB"))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::unprocessable("an app manifest is UTF-8 TOML"))?;
+    let m = apps::add(&state, &user, text).await?;
+    Ok((StatusCode::CREATED, Json(AppView::new(&m, false))))
+}
+
+/// Removes an API-managed app from the catalog; its installs go and its instances stop.
+#[utoipa::path(delete, path = "/api/v1/apps/{app}", tag = "apps", params(("app" = String, Path)),
+    responses((status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin or engineer", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 409, description = "An --apps-dir app", body = ErrorBody)))]
+pub async fn remove_app(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?.clone();
+    apps::remove(&state, &user, &app).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstallView {
+    app: AppView,
+    /// The scopes consented to.
+    scopes: Vec<String>,
+    installed_at: String,
+    /// `/apps/{user}/{app}/` on the apps origin; null when this server serves no apps.
+    url: Option<String>,
+    /// `stopped`, `starting`, `running`, `paused` or `failed` (on the replica that answers).
+    status: String,
+    /// The error of a failed start.
+    error: Option<String>,
+    /// Users the instance is shared with.
+    shared_with: Vec<String>,
+}
+
+async fn install_view(
+    state: &AppState,
+    username: &str,
+    row: &InstallRow,
+) -> ApiResult<InstallView> {
+    let entry = apps::entry(state, &row.app_id).await?;
+    let listed = state.apps.supervisor.list();
+    let me = listed
+        .iter()
+        .find(|i| i.user == username && i.app == row.app_id);
+    let (status, error) = match me.map(|i| (&i.status, i.paused)) {
+        None => ("stopped", None),
+        Some((Status::Starting, _)) => ("starting", None),
+        Some((Status::Ready { .. }, true)) => ("paused", None),
+        Some((Status::Ready { .. }, false)) => ("running", None),
+        Some((Status::Failed { error, .. }, _)) => ("failed", Some(error.clone())),
+    };
+    Ok(InstallView {
+        app: AppView::new(&entry.manifest, entry.from_dir),
+        scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+        installed_at: rfc3339(row.created_at),
+        url: state
+            .apps
+            .base(&state.settings.public_url)
+            .map(|b| format!("{b}{}", apps::launch::base_path(username, &row.app_id))),
+        status: status.into(),
+        error,
+        shared_with: state.db.app_sharees(row.user_id, &row.app_id).await?,
+    })
+}
+
+/// The apps the caller installed, with their instances' status.
+#[utoipa::path(get, path = "/api/v1/user/apps", tag = "apps",
+    responses((status = 200, description = "OK", body = Vec<InstallView>),
+        (status = 401, description = "Not signed in", body = ErrorBody)))]
+pub async fn my_apps(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<Vec<InstallView>>> {
+    let user = who.full_user()?.clone();
+    let mut out = Vec::new();
+    for row in state.db.app_installs(user.id).await? {
+        if let Ok(view) = install_view(&state, &user.username, &row).await {
+            out.push(view);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// One installed app, with its instance's status.
+#[utoipa::path(get, path = "/api/v1/user/apps/{app}", tag = "apps", params(("app" = String, Path)),
+    responses((status = 200, description = "OK", body = InstallView),
+        (status = 404, description = "Not installed", body = ErrorBody)))]
+pub async fn my_app(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    who: Principal,
+) -> ApiResult<Json<InstallView>> {
+    let user = who.full_user()?.clone();
+    let row = state
+        .db
+        .app_install(user.id, &app)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("you have not installed {app:?}")))?;
+    Ok(Json(install_view(&state, &user.username, &row).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// Exactly the scopes the app asks for (see `GET /api/v1/apps`): the caller's consent.
+    scopes: Vec<String>,
+}
+
+/// Installs an app for the caller, who consents to the scopes it asks for by repeating them.
+#[utoipa::path(put, path = "/api/v1/user/apps/{app}", tag = "apps", params(("app" = String, Path)),
+    request_body = Consent,
+    responses((status = 200, description = "Installed", body = InstallView),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 422, description = "The consent does not match the app's scopes", body = ErrorBody)))]
+pub async fn install_app(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<InstallView>> {
+    let user = who.full_user()?.clone();
+    let consent: Consent = read_json(&headers, body, state.settings.max_json_body).await?;
+    let row = apps::install(&state, &user, &app, &consent.scopes).await?;
+    Ok(Json(install_view(&state, &user.username, &row).await?))
+}
+
+/// Uninstalls an app: its instance stops and its tokens stop working. Its working directory is
+/// kept (installing it again finds the files).
+#[utoipa::path(delete, path = "/api/v1/user/apps/{app}", tag = "apps", params(("app" = String, Path)),
+    responses((status = 204, description = "Uninstalled"),
+        (status = 404, description = "Not installed", body = ErrorBody)))]
+pub async fn uninstall_app(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?.clone();
+    apps::uninstall(&state, &user, &app).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Stopped {
+    /// The log of the instance that was stopped (empty if none ran).
+    log: Vec<String>,
+}
+
+/// Stops the caller's instance of an app now (the next request starts it again).
+#[utoipa::path(post, path = "/api/v1/user/apps/{app}/stop", tag = "apps", params(("app" = String, Path)),
+    responses((status = 200, description = "Stopped", body = Stopped),
+        (status = 404, description = "Not installed", body = ErrorBody)))]
+pub async fn stop_app(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    who: Principal,
+) -> ApiResult<Json<Stopped>> {
+    let user = who.full_user()?.clone();
+    if state.db.app_install(user.id, &app).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "you have not installed {app:?}"
+        )));
+    }
+    let log = state
+        .apps
+        .supervisor
+        .log(&user.username, &app)
+        .unwrap_or_default();
+    state.apps.supervisor.stop(&user.username, &app).await;
+    Ok(Json(Stopped { log }))
+}
+
+/// Lets another user use the caller's instance of an app (it acts with the caller's token).
+#[utoipa::path(put, path = "/api/v1/user/apps/{app}/shares/{user}", tag = "apps",
+    params(("app" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "Shared"),
+        (status = 404, description = "Not installed, or no such user", body = ErrorBody)))]
+pub async fn share_app(
+    State(state): State<AppState>,
+    Path((app, other)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?.clone();
+    apps::share(&state, &user, &app, &other, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops sharing the caller's instance of an app with a user.
+#[utoipa::path(delete, path = "/api/v1/user/apps/{app}/shares/{user}", tag = "apps",
+    params(("app" = String, Path), ("user" = String, Path)),
+    responses((status = 204, description = "No longer shared"),
+        (status = 404, description = "Not shared with them", body = ErrorBody)))]
+pub async fn unshare_app(
+    State(state): State<AppState>,
+    Path((app, other)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<StatusCode> {
+    let user = who.full_user()?.clone();
+    apps::share(&state, &user, &app, &other, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,275 @@
+//! App pages: `/apps` (the visitor's installed apps with their instances' status and log, and the
+//! catalog), `/app-catalog/{app}` (what an app is and the scopes it asks for: installing it is the
+//! consent), and the forms that install, uninstall, stop and share. "Open with" from a file page
+//! goes through `/app-catalog/{app}/open`. The rules are in `crate::apps`.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use strata_apps::Status;
+
+use super::{error_page, read_form, render, see_other, Chrome};
+use crate::apps::{self, launch};
+use crate::auth::session;
+use crate::db::SessionRow;
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+struct Installed {
+    id: String,
+    name: String,
+    url: Option<String>,
+    status: &'static str,
+    error: Option<String>,
+    log: Vec<String>,
+    shared_with: Vec<String>,
+}
+
+struct Available {
+    id: String,
+    name: String,
+    description: String,
+    installed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+struct AppsPage {
+    chrome: Chrome,
+    served: bool,
+    installed: Vec<Installed>,
+    available: Vec<Available>,
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+struct AppPage {
+    chrome: Chrome,
+    id: String,
+    name: String,
+    description: String,
+    version: String,
+    scopes: Vec<String>,
+    scope_list: String,
+    opens: String,
+    installed: bool,
+}
+
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+) -> ApiResult<Result<SessionRow, Response>> {
+    Ok(match crate::http::extract::session(state, headers).await? {
+        Some((_, s)) => Ok(s),
+        None => Err(see_other(
+            &format!(
+                "/login?{}",
+                serde_urlencoded::to_string([("next", here)]).unwrap_or_default()
+            ),
+            &[],
+        )),
+    })
+}
+
+/// `GET /apps`.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let s = match signed_in(&state, &headers, "/apps").await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    Ok(render(StatusCode::OK, &apps_page(&state, &s, None).await?))
+}
+
+async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> ApiResult<AppsPage> {
+    let user = &s.user;
+    let catalog = apps::catalog(state).await?;
+    let rows = state.db.app_installs(user.id).await?;
+    let listed = state.apps.supervisor.list();
+    let base = state.apps.base(&state.settings.public_url);
+    let mut installed = Vec::new();
+    for row in &rows {
+        let Some(entry) = catalog.iter().find(|e| e.manifest.id == row.app_id) else {
+            continue;
+        };
+        let me = listed
+            .iter()
+            .find(|i| i.user == user.username && i.app == row.app_id);
+        let (status, error) = match me.map(|i| (&i.status, i.paused)) {
+            None => ("stopped", None),
+            Some((Status::Starting, _)) => ("starting", None),
+            Some((Status::Ready { .. }, true)) => ("paused", None),
+            Some((Status::Ready { .. }, false)) => ("running", None),
+            Some((Status::Failed { error, .. }, _)) => ("failed", Some(error.clone())),
+        };
+        installed.push(Installed {
+            id: row.app_id.clone(),
+            name: entry.manifest.name.clone(),
+            url: base
+                .as_ref()
+                .map(|b| format!("{b}{}", launch::base_path(&user.username, &row.app_id))),
+            status,
+            error,
+            log: state
+                .apps
+                .supervisor
+                .log(&user.username, &row.app_id)
+                .unwrap_or_default(),
+            shared_with: state.db.app_sharees(user.id, &row.app_id).await?,
+        });
+    }
+    let available = catalog
+        .iter()
+        .map(|e| Available {
+            id: e.manifest.id.clone(),
+            name: e.manifest.name.clone(),
+            description: e.manifest.description.clone(),
+            installed: rows.iter().any(|r| r.app_id == e.manifest.id),
+        })
+        .collect();
+    let mut chrome = Chrome::new("Apps", Some(s), "apps");
+    if let Some(e) = error {
+        chrome = chrome.error(e);
+    }
+    Ok(AppsPage {
+        chrome,
+        served: base.is_some(),
+        installed,
+        available,
+    })
+}
+
+/// `GET /app-catalog/{app}`: the app and the consent to its scopes.
+pub async fn app(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!("/app-catalog/{id}");
+    let s = match signed_in(&state, &headers, &here).await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let entry = match apps::entry(&state, &id).await {
+        Ok(e) => e,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return Ok(error_page(
+                e.status,
+                Chrome::new("App", Some(&s), "apps"),
+                &e.message,
+            ));
+        }
+    };
+    let m = entry.manifest;
+    let installed = state.db.app_install(s.user.id, &id).await?.is_some();
+    let page = AppPage {
+        chrome: Chrome::new(m.name.clone(), Some(&s), "apps"),
+        id: m.id.clone(),
+        description: m.description.clone(),
+        version: m.version.clone(),
+        scope_list: m.scopes.join(" "),
+        scopes: m.scopes.clone(),
+        opens: m
+            .opens
+            .iter()
+            .map(|e| format!(".{e}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        name: m.name,
+        installed,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct AppForm {
+    #[serde(default)]
+    csrf: String,
+    /// Install: the scopes shown on the consent page, space-separated.
+    #[serde(default)]
+    scopes: String,
+    /// Share and unshare: the other user.
+    #[serde(default)]
+    user: String,
+}
+
+/// `POST /app-catalog/{app}/{install,uninstall,stop,share,unshare}`.
+pub async fn act(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let s = match signed_in(&state, &headers, "/apps").await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let form: AppForm = read_form(body).await?;
+    if !session::same_secret(&form.csrf, &s.csrf) {
+        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+    }
+    let user = &s.user;
+    let done = match action.as_str() {
+        "install" => {
+            let scopes: Vec<String> = form.scopes.split_whitespace().map(str::to_owned).collect();
+            apps::install(&state, user, &id, &scopes).await.map(|_| ())
+        }
+        "uninstall" => apps::uninstall(&state, user, &id).await,
+        "stop" => {
+            state.apps.supervisor.stop(&user.username, &id).await;
+            Ok(())
+        }
+        "share" => apps::share(&state, user, &id, form.user.trim(), true).await,
+        "unshare" => apps::share(&state, user, &id, form.user.trim(), false).await,
+        _ => return Err(ApiError::not_found("no such endpoint")),
+    };
+    match done {
+        Ok(()) => Ok(see_other("/apps", &[])),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let page = apps_page(&state, &s, Some(e.message.clone())).await?;
+            Ok(render(e.status, &page))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OpenQuery {
+    dataset: String,
+    path: String,
+    rev: Option<String>,
+}
+
+/// `GET /app-catalog/{app}/open?dataset=&path=&rev=`: "open with", through the read gate.
+pub async fn open(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<OpenQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let here = format!(
+        "/app-catalog/{id}/open?{}",
+        serde_urlencoded::to_string([("dataset", &q.dataset), ("path", &q.path)])
+            .unwrap_or_default()
+    );
+    let s = match signed_in(&state, &headers, &here).await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let rev = q.rev.as_deref().filter(|r| !r.is_empty());
+    match apps::open_with(&state, &s.user, &id, &q.dataset, &q.path, rev).await {
+        Ok(to) => Ok(see_other(&to, &[])),
+        Err(e) => {
+            let e = ApiError::from(e);
+            Ok(error_page(
+                e.status,
+                Chrome::new("Open with", Some(&s), "apps"),
+                &e.message,
+            ))
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Apps on their own origin (`--apps-origin`): strata at `http://127.0.0.1:{port}`, apps at
+//! `http://localhost:{port}` (the same server under another host name, so another origin). A
+//! signed-in visitor goes over with a one-minute ticket and comes back with a cookie for that one
+//! app's path; strata's session never reaches the apps origin, nor the app's cookie the app.
+
+use serde_json::Value;
+
+use super::{echo_manifest, expect_error, session_of, Lab};
+use crate::common::*;
+
+fn set_cookie(r: &reqwest::Response) -> String {
+    r.headers()["set-cookie"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_ticket_from_strata_becomes_a_cookie_for_one_app_on_the_apps_origin() {
+    let lab = Lab::start(|c| {
+        c.apps_same_origin = false;
+        c.apps_origin = Some(format!("http://localhost:{}", c.listen.port()));
+    })
+    .await;
+    let port = lab
+        .server
+        .state
+        .settings
+        .public_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let apps = format!("http://localhost:{port}");
+    lab.add(&echo_manifest("echo", "", "")).await;
+    lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
+    lab.install(&lab.bob, "echo", &["dataset:*:read"]).await;
+    let (cookie, _) = session_of(&lab, "alice").await;
+    // On strata's origin, the session buys a ticket to the apps origin.
+    let r = client()
+        .get(lab.url("/apps/alice/echo/headers"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let enter = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        enter.starts_with(&format!("{apps}/_apps/enter?ticket=")),
+        "{enter}"
+    );
+    // The ticket becomes a cookie limited to the app's path.
+    let r = client().get(&enter).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/apps/alice/echo/headers");
+    let set = set_cookie(&r);
+    assert!(set.starts_with("strata_app="), "{set}");
+    assert!(
+        set.contains("Path=/apps/alice/echo/; HttpOnly; SameSite=Lax"),
+        "{set}"
+    );
+    let app_cookie = set.split(';').next().unwrap().to_owned();
+    let mut seen = None;
+    for _ in 0..100 {
+        let r = client()
+            .get(format!("{apps}/apps/alice/echo/headers"))
+            .header("cookie", format!("{app_cookie}; theirs=2"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            seen = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let seen = seen.expect("the app answered on its origin");
+    assert_eq!(seen["cookie"], "theirs=2");
+    assert_eq!(seen["x-strata-user"], "alice");
+    // Without the cookie, or with alice's cookie on bob's app: back to strata for a ticket.
+    for (path, with) in [
+        ("/apps/alice/echo/headers", None),
+        ("/apps/bob/echo/headers", Some(&app_cookie)),
+    ] {
+        let mut r = client()
+            .get(format!("{apps}{path}"))
+            .header("accept", "text/html");
+        if let Some(c) = with {
+            r = r.header("cookie", c);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], lab.url(path).as_str());
+    }
+    // The session cookie means nothing on the apps origin.
+    let r = client()
+        .get(format!("{apps}/apps/alice/echo/headers"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Tickets: forged, or leading out of the app, or used on strata's origin.
+    let forged = enter.replace("ticket=", "ticket=x");
+    expect_error(client().get(&forged).send().await.unwrap(), 403, "expired").await;
+    let out = enter.replace(
+        "next=%2Fapps%2Falice%2Fecho%2Fheaders",
+        "next=%2Fapps%2Fbob%2Fecho%2F",
+    );
+    expect_error(
+        client().get(&out).send().await.unwrap(),
+        400,
+        "under the app",
+    )
+    .await;
+    let here = enter.replace(&apps, &lab.server.url);
+    assert_eq!(client().get(&here).send().await.unwrap().status(), 404);
+    // API clients with a token are served on either origin.
+    let r = lab.get_ready(&lab.alice, "/apps/alice/echo/health").await;
+    assert_eq!(r.status(), 200);
+}
