@@ -356,6 +356,19 @@ pub struct Config {
     /// Seconds between two looks for idle app instances.
     #[arg(long, env = "STRATA_APPS_CULL_SECS", default_value_t = 5)]
     pub apps_cull_secs: u64,
+
+    /// The Kubernetes namespace where apps with `kind = "kubernetes"` run.
+    #[arg(
+        long,
+        env = "STRATA_APPS_KUBE_NAMESPACE",
+        default_value = "strata-apps"
+    )]
+    pub apps_kube_namespace: String,
+
+    /// The Kubernetes API server for those apps (default: the pod's service account in a
+    /// cluster, else `KUBECONFIG`); a URL without credentials, such as `kubectl proxy`'s.
+    #[arg(long, env = "STRATA_APPS_KUBE_URL")]
+    pub apps_kube_url: Option<String>,
 }
 
 impl Config {

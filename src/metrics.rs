@@ -63,6 +63,7 @@ pub struct Metrics {
     verify_failures: Family<BackendLabels, Counter>,
     git: Family<GitLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
+    apps: Family<PoolLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,6 +121,12 @@ impl Metrics {
             "Database pool connections, by state (idle, in use) and the pool's maximum",
             pool.clone(),
         );
+        let apps = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "app_instances",
+            "App instances on this replica, by state (starting, running, paused, failed)",
+            apps.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -139,6 +146,7 @@ impl Metrics {
             verify_failures,
             git,
             pool,
+            apps,
         }
     }
 
@@ -189,8 +197,16 @@ impl Metrics {
             .inc();
     }
 
-    /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`) read now.
-    pub fn encode(&self, pool: (u32, u32, u32)) -> String {
+    /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`) and the
+    /// app instances by state read now.
+    pub fn encode(&self, pool: (u32, u32, u32), apps: &[(&str, usize)]) -> String {
+        for (state, n) in apps {
+            self.apps
+                .get_or_create(&PoolLabels {
+                    state: (*state).to_owned(),
+                })
+                .set(*n as i64);
+        }
         let (size, idle, max) = pool;
         for (state, n) in [
             ("idle", idle),

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,8 +19,49 @@ use crate::process::{Instance, Log};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Starting,
-    Ready { port: u16 },
-    Failed { error: String, log: Vec<String> },
+    /// It answers at `addr` (127.0.0.1 for a process, the Service's address on Kubernetes).
+    Ready {
+        addr: SocketAddr,
+    },
+    Failed {
+        error: String,
+        log: Vec<String>,
+    },
+}
+
+/// A started instance, whatever runs it: a process group here ([`Instance`]) or a Deployment
+/// (`crate::kube`).
+pub trait Running: Send + 'static {
+    /// Whether it ended by itself (a crashed process).
+    fn ended(&mut self) -> bool;
+    /// Freezes it; false if this runner cannot (then an idle instance is stopped instead).
+    fn pause(&self) -> bool;
+    fn resume(&self);
+    /// Stops it, and everything it started.
+    fn stop(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// Whether other replicas may be serving it too (a Deployment): then an instance idle here
+    /// is only forgotten here, and whoever sees the traffic of all replicas stops it.
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+impl Running for Instance {
+    fn ended(&mut self) -> bool {
+        self.exited().is_some()
+    }
+
+    fn pause(&self) -> bool {
+        Instance::pause(self).is_ok()
+    }
+
+    fn resume(&self) {
+        let _ = Instance::resume(self);
+    }
+
+    fn stop(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(Instance::stop(*self, Duration::from_secs(5)))
+    }
 }
 
 /// What an idle instance becomes.
@@ -61,12 +104,12 @@ impl LogSlot {
     }
 }
 
-/// What a start gives back: the running instance and its port, or the error and its log.
-pub type Started = Result<(Instance, u16), (String, Vec<String>)>;
+/// What a start gives back: the running instance and its address, or the error and its log.
+pub type Started = Result<(Box<dyn Running>, SocketAddr), (String, Vec<String>)>;
 
 struct Slot {
     status: watch::Sender<Status>,
-    instance: Arc<tokio::sync::Mutex<Option<Instance>>>,
+    instance: Arc<tokio::sync::Mutex<Option<Box<dyn Running>>>>,
     log: LogSlot,
     active: Mutex<Instant>,
     since: Instant,
@@ -188,7 +231,7 @@ impl Supervisor {
                 slot.touch();
                 if slot.paused.swap(false, Ordering::SeqCst) {
                     if let Some(i) = slot.instance.lock().await.as_ref() {
-                        let _ = i.resume();
+                        i.resume();
                     }
                 }
                 return Ok(slot.status.subscribe());
@@ -228,9 +271,9 @@ impl Supervisor {
         let starting = start(slot.log.clone());
         tokio::spawn(async move {
             let status = match starting.await {
-                Ok((instance, port)) => {
+                Ok((instance, addr)) => {
                     *slot.instance.lock().await = Some(instance);
-                    Status::Ready { port }
+                    Status::Ready { addr }
                 }
                 Err((error, log)) => Status::Failed { error, log },
             };
@@ -247,7 +290,8 @@ impl Supervisor {
     }
 
     /// Pauses or stops the ready instances idle past their timeout, stops the ones paused for
-    /// ten timeouts and the ones whose process ended; the (user, app) pairs stopped.
+    /// ten timeouts and the ones whose process ended; the (user, app) pairs stopped. Shared
+    /// instances idle here are forgotten, not stopped ([`Running::shared`]).
     pub async fn cull(&self) -> Vec<Key> {
         let slots: Vec<(Key, Arc<Slot>)> = self
             .slots()
@@ -258,23 +302,34 @@ impl Supervisor {
         let mut stopped = Vec::new();
         for (key, slot) in slots {
             let idle = slot.idle_for();
-            let ended = match slot.instance.lock().await.as_mut() {
-                Some(i) => i.exited().is_some(),
-                None => false,
+            let (ended, shared) = match slot.instance.lock().await.as_mut() {
+                Some(i) => (i.ended(), i.shared()),
+                None => (false, false),
             };
+            if shared {
+                if idle >= slot.idle {
+                    self.forget(&key.0, &key.1);
+                }
+                continue;
+            }
             let paused = slot.paused.load(Ordering::SeqCst);
-            let stop = ended
+            let mut stop = ended
                 || (idle >= slot.idle && slot.on_idle == OnIdle::Stop)
                 || (paused && idle >= slot.idle * 10);
+            if !stop && idle >= slot.idle && !paused {
+                let froze = match slot.instance.lock().await.as_ref() {
+                    Some(i) => i.pause(),
+                    None => false,
+                };
+                if froze {
+                    slot.paused.store(true, Ordering::SeqCst);
+                } else {
+                    stop = true; // a runner that cannot pause stops
+                }
+            }
             if stop {
                 self.stop(&key.0, &key.1).await;
                 stopped.push(key);
-            } else if idle >= slot.idle && !paused {
-                if let Some(i) = slot.instance.lock().await.as_ref() {
-                    if i.pause().is_ok() {
-                        slot.paused.store(true, Ordering::SeqCst);
-                    }
-                }
             }
         }
         stopped
@@ -288,8 +343,14 @@ impl Supervisor {
         };
         let instance = slot.instance.lock().await.take();
         if let Some(instance) = instance {
-            instance.stop(Duration::from_secs(5)).await;
+            instance.stop().await;
         }
+    }
+
+    /// Forgets `user`'s `app` without stopping it (another replica may be serving it, or it is
+    /// gone already): the next request starts or finds it again.
+    pub fn forget(&self, user: &str, app: &str) {
+        self.slots().remove(&(user.to_owned(), app.to_owned()));
     }
 
     /// Stops every instance (the server is shutting down).
@@ -333,7 +394,10 @@ mod tests {
             })
             .await
             {
-                Ok((i, port))
+                Ok((
+                    Box::new(i) as Box<dyn Running>,
+                    ([127, 0, 0, 1], port).into(),
+                ))
             } else {
                 Err((
                     format!("the app did not start ({ended:?})"),
@@ -376,7 +440,7 @@ mod tests {
         let mut ports = Vec::new();
         for w in waits {
             match w.await.unwrap() {
-                Status::Ready { port } => ports.push(port),
+                Status::Ready { addr } => ports.push(addr.port()),
                 other => panic!("{other:?}"),
             }
         }
@@ -422,7 +486,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            Err::<(Instance, u16), _>(("the app exited".to_owned(), i.log().lines()))
+            Err::<(Box<dyn Running>, SocketAddr), _>(("the app exited".to_owned(), i.log().lines()))
         };
         let rx = sup
             .ensure("bob", "web", Duration::from_secs(60), OnIdle::Stop, crash)

@@ -13,6 +13,9 @@ CREATE TABLE app_installs (
     scopes TEXT NOT NULL,
     family TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
+    -- The last traffic through any replica's proxy (written every few seconds while there is
+    -- some): what the culling of Kubernetes instances goes by.
+    active_at INTEGER,
     PRIMARY KEY (user_id, app_id)
 );
 CREATE TABLE app_shares (

@@ -2,7 +2,9 @@
 //! environment holding the base URL, the port, strata's API URL and the path of a token file),
 //! the token itself (an access token of the owner narrowed to the scopes they consented to,
 //! short-lived, carrying the install's family so that an uninstall revokes it, rewritten while
-//! the instance runs), and the background work: idle instances culled, tokens renewed.
+//! the instance runs), and the background work: idle instances culled, tokens renewed. On
+//! Kubernetes the start scales a Deployment up (`strata_apps::kube`), the token goes into a
+//! Secret, and the culling goes by the traffic every replica recorded, one replica at a time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,30 +34,95 @@ pub async fn ensure(
     install: &InstallRow,
     m: &Manifest,
 ) -> Result<watch::Receiver<Status>> {
-    let Runner::Process { .. } = &m.runner else {
-        return Err(Error::unprocessable(format!(
-            "{} runs on Kubernetes, which this server is not configured for",
-            m.id
-        )));
-    };
     let idle = Duration::from_secs(m.idle_timeout_secs);
     // Worked out only when a start is due (a port, a fresh token), not on every request.
     let (s, o, i, man) = (state.clone(), owner.clone(), install.clone(), m.clone());
-    let start = move |log: LogSlot| async move {
-        match Plan::new(&s, &o, &i, &man) {
-            Ok(plan) => plan.run(log).await,
-            Err(e) => Err((
-                format!("the app could not be prepared: {}", e.message),
-                Vec::new(),
-            )),
+    let sup = &state.apps.supervisor;
+    let started = match &m.runner {
+        Runner::Process { .. } => {
+            let start = move |log: LogSlot| async move {
+                match Plan::new(&s, &o, &i, &man) {
+                    Ok(plan) => plan.run(log).await,
+                    Err(e) => Err((
+                        format!("the app could not be prepared: {}", e.message),
+                        Vec::new(),
+                    )),
+                }
+            };
+            sup.ensure(&owner.username, &m.id, idle, m.on_idle, start)
+                .await
+        }
+        Runner::Kubernetes { .. } => {
+            let start = move |_: LogSlot| async move { start_kube(&s, &o, &i, &man).await };
+            sup.ensure(&owner.username, &m.id, idle, m.on_idle, start)
+                .await
         }
     };
-    state
-        .apps
-        .supervisor
-        .ensure(&owner.username, &m.id, idle, m.on_idle, start)
+    started.map_err(|e| Error::too_many(e.to_string()))
+}
+
+/// What a Kubernetes instance gets in its environment (its token comes as a file).
+fn kube_env(state: &AppState, owner: &User, m: &Manifest, port: u16) -> Vec<(String, String)> {
+    let api_url = format!("{}/api/v1", state.settings.public_url);
+    [
+        ("STRATA_BASE_URL", base_path(&owner.username, &m.id)),
+        ("STRATA_PORT", port.to_string()),
+        ("PORT", port.to_string()),
+        ("STRATA_API_URL", api_url),
+        ("STRATA_URL", state.settings.public_url.clone()),
+        ("STRATA_USER", owner.username.clone()),
+        ("STRATA_APP", m.id.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Starts (scales up) `owner`'s Deployment of `m`.
+async fn start_kube(state: &AppState, owner: &User, install: &InstallRow, m: &Manifest) -> Started {
+    let Runner::Kubernetes {
+        image,
+        port,
+        cpu,
+        memory,
+    } = &m.runner
+    else {
+        return Err(("not a Kubernetes app".into(), Vec::new()));
+    };
+    let fail = |e: Error| (e.message, Vec::new());
+    let cluster = state.apps.cluster().await.map_err(fail)?;
+    let token = mint_token(state, owner, install).map_err(fail)?;
+    let base = base_path(&owner.username, &m.id);
+    let spec = strata_apps::kube::Spec {
+        name: strata_apps::kube::object_name(&owner.username, &m.id),
+        user: owner.username.clone(),
+        app: m.id.clone(),
+        image: image.clone(),
+        port: *port,
+        cpu: cpu.clone(),
+        memory: memory.clone(),
+        health: match m.prefix {
+            Prefix::Keep => format!("{}{}", base.trim_end_matches('/'), m.health),
+            Prefix::Strip => m.health.clone(),
+        },
+        env: kube_env(state, owner, m, *port),
+        token,
+    };
+    match cluster
+        .start(&spec, Duration::from_secs(m.start_timeout_secs))
         .await
-        .map_err(|e| Error::too_many(e.to_string()))
+    {
+        Ok(addr) => {
+            // A start is activity: the culling must not scale it down before any traffic.
+            let _ = state.db.app_active(owner.id, &m.id, crate::db::now()).await;
+            let running = strata_apps::kube::KubeInstance {
+                cluster: cluster.clone(),
+                name: spec.name,
+            };
+            Ok((Box::new(running), addr))
+        }
+        Err(e) => Err((e, cluster.logs(&spec.name).await)),
+    }
 }
 
 /// Everything a start needs, worked out before it runs.
@@ -149,7 +216,8 @@ impl Plan {
         })
         .await;
         if healthy {
-            return Ok((instance, self.port));
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+            return Ok((Box::new(instance), addr));
         }
         let error = match ended {
             Some(status) => format!("the app exited during its start ({status})"),
@@ -172,14 +240,20 @@ fn token_path(root: &Path, user: &str, app: &str) -> PathBuf {
     root.join("run").join(user).join(app).join("token")
 }
 
-/// Writes a fresh token for `owner`'s install: atomically, readable by its owner only.
-fn write_token(state: &AppState, owner: &User, install: &InstallRow, path: &Path) -> Result<()> {
+/// A fresh token for `owner`'s install: their access token narrowed to the consented scopes,
+/// carrying the install's family (an uninstall revokes it), short-lived.
+fn mint_token(state: &AppState, owner: &User, install: &InstallRow) -> Result<String> {
     let ttl = state.apps.token_ttl.as_secs() as i64;
     let mut claims = state.jwt.claims(&owner.username, &install.scopes, ttl);
     claims.uid = Some(owner.id);
     claims.client_id = Some(format!("app:{}", install.app_id));
     claims.fam = Some(install.family.clone());
-    let token = state.jwt.sign(&claims).map_err(Error::internal)?;
+    state.jwt.sign(&claims).map_err(Error::internal)
+}
+
+/// Writes a fresh token for `owner`'s install: atomically, readable by its owner only.
+fn write_token(state: &AppState, owner: &User, install: &InstallRow, path: &Path) -> Result<()> {
+    let token = mint_token(state, owner, install)?;
     let dir = path.parent().expect("a token file has a directory");
     std::fs::create_dir_all(dir).map_err(Error::internal)?;
     let tmp = dir.join(format!(".token.{}", uuid::Uuid::new_v4().simple()));
@@ -215,14 +289,88 @@ pub async fn renew_tokens(state: &AppState) {
         };
         match install {
             Some((owner, install)) => {
-                let path = token_path(&state.apps.root, &i.user, &i.app);
-                if let Err(e) = write_token(state, &owner, &install, &path) {
+                let kube = crate::apps::entry(state, &i.app)
+                    .await
+                    .is_ok_and(|e| matches!(e.manifest.runner, Runner::Kubernetes { .. }));
+                let renewed = if kube {
+                    renew_kube(state, &owner, &install).await
+                } else {
+                    let path = token_path(&state.apps.root, &i.user, &i.app);
+                    write_token(state, &owner, &install, &path)
+                };
+                if let Err(e) = renewed {
                     tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
                 }
             }
             None => state.apps.supervisor.stop(&i.user, &i.app).await,
         }
     }
+}
+
+async fn renew_kube(state: &AppState, owner: &User, install: &InstallRow) -> Result<()> {
+    let token = mint_token(state, owner, install)?;
+    let name = strata_apps::kube::object_name(&owner.username, &install.app_id);
+    let cluster = state.apps.cluster().await?;
+    cluster
+        .put_token(&name, &token)
+        .await
+        .map_err(|e| Error::new(crate::error::Kind::Upstream, e))
+}
+
+/// Records the traffic this replica saw since the last look in the installs (what the culling
+/// of Kubernetes instances, which any replica may serve, goes by).
+async fn record_activity(state: &AppState) {
+    let now = crate::db::now();
+    for i in state.apps.supervisor.list() {
+        if i.idle_for > state.apps.cull_every * 2 || !matches!(i.status, Status::Ready { .. }) {
+            continue;
+        }
+        if let Ok(Some(owner)) = state.db.user_by_name(&i.user).await {
+            let at = now - i.idle_for.as_secs() as i64;
+            let _ = state.db.app_active(owner.id, &i.app, at).await;
+        }
+    }
+}
+
+/// Scales down the Deployments no replica saw traffic for within their app's idle timeout, and
+/// removes the ones whose install is gone. One replica at a time does it.
+async fn cull_kube(state: &AppState) -> Result<()> {
+    let cluster = state.apps.cluster().await?;
+    let running = cluster
+        .running()
+        .await
+        .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
+    let now = crate::db::now();
+    for (name, user, app) in running {
+        let install = match state.db.user_by_name(&user).await? {
+            Some(owner) => state.db.app_install(owner.id, &app).await?,
+            None => None,
+        };
+        let Some(install) = install else {
+            let _ = cluster.remove(&name).await;
+            continue;
+        };
+        let idle = crate::apps::entry(state, &app)
+            .await
+            .map(|e| e.manifest.idle_timeout_secs as i64)
+            .unwrap_or(0);
+        let last = install.active_at.unwrap_or(install.created_at);
+        let here = state
+            .apps
+            .supervisor
+            .list()
+            .into_iter()
+            .find(|i| i.user == user && i.app == app)
+            .map(|i| now - i.idle_for.as_secs() as i64);
+        if now - last.max(here.unwrap_or(0)) >= idle {
+            tracing::info!(%user, %app, "app instance scaled down");
+            state.apps.supervisor.forget(&user, &app);
+            if let Err(e) = cluster.scale_down(&name).await {
+                tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Starts the background work of apps: the idle culler and the token renewal.
@@ -233,8 +381,15 @@ pub fn background(state: &AppState) {
         .every("app culling", state.apps.cull_every, move || {
             let s = s.clone();
             async move {
+                record_activity(&s).await;
                 for (user, app) in s.apps.supervisor.cull().await {
                     tracing::info!(%user, %app, "app instance stopped");
+                }
+                if s.apps.kube_configured() {
+                    let led = s.db.as_leader("app-culling", cull_kube(&s)).await;
+                    if let Ok(Some(Err(e))) = led {
+                        tracing::warn!(error = %e.message, "Kubernetes app instances were not culled");
+                    }
                 }
             }
         });

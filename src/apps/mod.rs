@@ -42,6 +42,10 @@ pub struct Apps {
     pub memory: Option<u64>,
     pub token_ttl: Duration,
     pub cull_every: Duration,
+    /// The Kubernetes runner's cluster, connected on first use.
+    kube: tokio::sync::OnceCell<strata_apps::kube::Cluster>,
+    kube_url: Option<String>,
+    kube_namespace: String,
 }
 
 /// A catalog entry: the manifest, and whether it came from `--apps-dir` (then the API cannot
@@ -93,7 +97,45 @@ impl Apps {
             memory: (config.apps_memory_mb > 0).then_some(config.apps_memory_mb << 20),
             token_ttl: Duration::from_secs(config.apps_token_ttl_secs.clamp(60, 86_400)),
             cull_every: Duration::from_secs(config.apps_cull_secs.clamp(1, 3600)),
+            kube: tokio::sync::OnceCell::new(),
+            kube_url: config.apps_kube_url.clone(),
+            kube_namespace: config.apps_kube_namespace.clone(),
         })
+    }
+
+    /// The cluster of the Kubernetes runner (connected on first use).
+    pub async fn cluster(&self) -> Result<&strata_apps::kube::Cluster> {
+        self.kube
+            .get_or_try_init(|| {
+                strata_apps::kube::Cluster::connect(self.kube_url.as_deref(), &self.kube_namespace)
+            })
+            .await
+            .map_err(|e| Error::new(crate::error::Kind::Upstream, e))
+    }
+
+    /// Whether any app of the catalog might run on Kubernetes (the cluster is asked only then).
+    pub fn kube_configured(&self) -> bool {
+        self.kube_url.is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+    }
+
+    /// How many instances this replica has in each state (for `strata_app_instances`).
+    pub fn counts(&self) -> [(&'static str, usize); 4] {
+        let mut counts = [
+            ("starting", 0),
+            ("running", 0),
+            ("paused", 0),
+            ("failed", 0),
+        ];
+        for i in self.supervisor.list() {
+            let at = match (&i.status, i.paused) {
+                (strata_apps::Status::Starting, _) => 0,
+                (strata_apps::Status::Ready { .. }, false) => 1,
+                (strata_apps::Status::Ready { .. }, true) => 2,
+                (strata_apps::Status::Failed { .. }, _) => 3,
+            };
+            counts[at].1 += 1;
+        }
+        counts
     }
 
     /// The origin apps are served from, as a URL prefix without a trailing `/`.
@@ -297,6 +339,19 @@ pub async fn uninstall(state: &AppState, user: &User, id: &str) -> Result<()> {
         return Err(Error::not_found(format!("you have not installed {id:?}")));
     }
     state.apps.supervisor.stop(&user.username, id).await;
+    let kube = entry(state, id)
+        .await
+        .is_ok_and(|e| matches!(e.manifest.runner, strata_apps::Runner::Kubernetes { .. }));
+    if kube {
+        let name = strata_apps::kube::object_name(&user.username, id);
+        state
+            .apps
+            .cluster()
+            .await?
+            .remove(&name)
+            .await
+            .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
+    }
     audit(state, "app.uninstall", user, id, json!({})).await
 }
 

@@ -14,9 +14,11 @@ pub struct InstallRow {
     /// Carried by the app's tokens as `fam`: gone with the install, so are they.
     pub family: String,
     pub created_at: i64,
+    /// The last traffic through the proxy, as replicas recorded it.
+    pub active_at: Option<i64>,
 }
 
-const INSTALL_COLUMNS: &str = "user_id, app_id, scopes, family, created_at";
+const INSTALL_COLUMNS: &str = "user_id, app_id, scopes, family, created_at, active_at";
 
 impl Db {
     /// The manifests added through the API: (id, TOML).
@@ -139,6 +141,20 @@ impl Db {
             .rows_affected();
         tx.commit().await?;
         Ok(gone > 0)
+    }
+
+    /// Records traffic to `user_id`'s `app` at `at` (never moving it back).
+    pub async fn app_active(&self, user_id: i64, app: &str, at: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE app_installs SET active_at = $1
+             WHERE user_id = $2 AND app_id = $3 AND (active_at IS NULL OR active_at < $1)",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(app)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Whether a token family belongs to a live install (app tokens carry `app:` families).

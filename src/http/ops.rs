@@ -55,6 +55,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(state.db.pool_stats()),
+        state
+            .metrics
+            .encode(state.db.pool_stats(), &state.apps.counts()),
     )
 }

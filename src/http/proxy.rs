@@ -204,9 +204,9 @@ async fn proxy(state: AppState, user: String, app: String, rest: String, req: Re
     let _ = tokio::time::timeout(FIRST_WAIT, status.wait_for(|s| *s != Status::Starting)).await;
     let now = status.borrow().clone();
     match now {
-        Status::Ready { port } => {
+        Status::Ready { addr } => {
             state.apps.supervisor.touch(&owner.username, &app);
-            pass_on(&state, &owner, &visitor, &manifest, port, &rest, req).await
+            pass_on(&state, &owner, &visitor, &manifest, addr, &rest, req).await
         }
         Status::Starting => starting(&state, &owner, &manifest, req.headers()),
         Status::Failed { error, log } => failed(&manifest, req.headers(), &error, &log),
@@ -311,7 +311,7 @@ async fn pass_on(
     owner: &User,
     visitor: &User,
     m: &Manifest,
-    port: u16,
+    addr: std::net::SocketAddr,
     rest: &str,
     mut req: Request,
 ) -> Response {
@@ -325,7 +325,7 @@ async fn pass_on(
         Prefix::Keep => req.uri().path().to_owned(),
         Prefix::Strip => format!("/{rest}"),
     };
-    let Ok(uri) = format!("http://127.0.0.1:{port}{path}{query}").parse::<Uri>() else {
+    let Ok(uri) = format!("http://{addr}{path}{query}").parse::<Uri>() else {
         return ApiError::bad_request("a path the app cannot be asked for").into_response();
     };
     let websocket = req
@@ -391,6 +391,10 @@ async fn pass_on(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(user = %owner.username, app = %m.id, error = %e, "the app did not answer");
+            if matches!(m.runner, strata_apps::Runner::Kubernetes { .. }) {
+                // Scaled down elsewhere (another replica's culling): the next request scales up.
+                state.apps.supervisor.forget(&owner.username, &m.id);
+            }
             return ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 format!("{} did not answer: it may have stopped; try again", m.name),
@@ -418,7 +422,7 @@ async fn pass_on(
     for h in HOP_BY_HOP {
         parts.headers.remove(h);
     }
-    rewrite_response(&mut parts.headers, m.prefix, &prefix, port);
+    rewrite_response(&mut parts.headers, m.prefix, &prefix, addr);
     let state = state.clone();
     let body = Body::new(Touching {
         inner: body,
@@ -429,7 +433,12 @@ async fn pass_on(
 
 /// The app's response headers as the visitor should see them: no strata cookies set by the
 /// app, and under a stripped prefix, redirects and cookie paths put back under it.
-fn rewrite_response(headers: &mut HeaderMap, prefix_mode: Prefix, prefix: &str, port: u16) {
+fn rewrite_response(
+    headers: &mut HeaderMap,
+    prefix_mode: Prefix,
+    prefix: &str,
+    addr: std::net::SocketAddr,
+) {
     let cookies: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
@@ -452,7 +461,7 @@ fn rewrite_response(headers: &mut HeaderMap, prefix_mode: Prefix, prefix: &str, 
     }
     if prefix_mode == Prefix::Strip {
         if let Some(loc) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) {
-            let local = format!("http://127.0.0.1:{port}");
+            let local = format!("http://{addr}");
             let path = loc.strip_prefix(&local).unwrap_or(loc);
             if path.starts_with('/') && !path.starts_with("//") {
                 let fixed = format!("{}{path}", prefix.trim_end_matches('/'));

@@ -6,6 +6,7 @@
 //! apps on their own origin. `jupyter.rs`: JupyterLab in headless Chromium.
 
 mod jupyter;
+mod kube;
 mod origin;
 
 use std::time::Duration;
@@ -306,6 +307,18 @@ async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_every
     assert_eq!(headers["x-strata-user"], "alice");
     assert_eq!(headers["x-forwarded-prefix"], "/apps/alice/echo");
     assert_eq!(lab.status(&lab.alice, "echo").await, "running");
+    let metrics = client()
+        .get(lab.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("strata_app_instances{state=\"running\"} 1\n"),
+        "{metrics}"
+    );
 
     // A redirect of the app stays under its prefix; it cannot set strata's cookies.
     let r = lab.get_ready(&lab.alice, "/apps/alice/echo/redirect").await;

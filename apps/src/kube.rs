@@ -1,0 +1,459 @@
+//! The Kubernetes runner, through the `kube` crate: per (user, app) a Deployment, a Service, a
+//! PersistentVolumeClaim for its home and a Secret holding its token, all in one namespace and
+//! labelled as strata's. An instance starts by scaling the Deployment to 1 (creating the objects
+//! the first time) and is ready when the Deployment says a replica is; it stops by scaling to 0,
+//! so the next start reuses everything (pod creation is the slow part). Uninstalling deletes
+//! them. The proxy reaches the instance at the Service's cluster IP; logs come from its pod.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::lifecycle::Running;
+
+/// The label every object strata makes carries.
+pub const MANAGED: (&str, &str) = ("app.kubernetes.io/managed-by", "strata");
+
+/// A namespace of a cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    namespace: String,
+}
+
+/// What to run for one (user, app).
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The objects' name (see [`object_name`]).
+    pub name: String,
+    pub user: String,
+    pub app: String,
+    pub image: String,
+    pub port: u16,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    /// The readiness probe's path.
+    pub health: String,
+    pub env: Vec<(String, String)>,
+    /// The token, written into the Secret mounted at [`TOKEN_DIR`].
+    pub token: String,
+}
+
+/// Where a pod finds its token file (`token` in it).
+pub const TOKEN_DIR: &str = "/var/run/strata";
+/// Where a pod's persistent home is mounted.
+pub const HOME_DIR: &str = "/home/strata";
+
+/// A name for (user, app) that Kubernetes accepts (lower-case DNS label, at most 63 characters)
+/// and no other pair gets: a readable part and a hash of the exact pair.
+pub fn object_name(user: &str, app: &str) -> String {
+    use sha2::Digest;
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                let c = c.to_ascii_lowercase();
+                if c.is_ascii_alphanumeric() {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(20)
+            .collect::<String>()
+            .trim_matches('-')
+            .to_owned()
+    };
+    let digest = sha2::Sha256::digest(format!("{user}\n{app}"));
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("app-{}-{}-{hash}", clean(user), clean(app))
+}
+
+/// The object `name`, or `None` when the API server answers 404 (whatever its `reason` says).
+async fn get_opt<K>(api: &Api<K>, name: &str) -> Result<Option<K>, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get(name).await {
+        Ok(o) => Ok(Some(o)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(x) => Err(x),
+    }
+}
+
+fn e(what: &str, err: impl std::fmt::Display) -> String {
+    format!("Kubernetes: {what}: {err}")
+}
+
+impl Cluster {
+    /// A client for `url` (an API server reachable without credentials: tests and `kubectl
+    /// proxy`), or from the environment (in-cluster service account, or `KUBECONFIG`).
+    pub async fn connect(url: Option<&str>, namespace: &str) -> Result<Cluster, String> {
+        let config = match url {
+            Some(u) => kube::Config::new(u.parse().map_err(|x| e("the API server URL", x))?),
+            None => kube::Config::infer()
+                .await
+                .map_err(|x| e("no cluster configuration found", x))?,
+        };
+        let client = kube::Client::try_from(config).map_err(|x| e("client", x))?;
+        Ok(Cluster {
+            client,
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Scales `spec`'s Deployment to 1 (creating its objects the first time, updating its token)
+    /// and waits, at most `timeout`, for a ready replica: the Service's address.
+    pub async fn start(&self, spec: &Spec, timeout: Duration) -> Result<SocketAddr, String> {
+        self.put_token(&spec.name, &spec.token).await?;
+        let pvcs: Api<PersistentVolumeClaim> = self.api();
+        if get_opt(&pvcs, &spec.name)
+            .await
+            .map_err(|x| e("PVC", x))?
+            .is_none()
+        {
+            let pvc = json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": spec.name, "labels": labels(spec)},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+            });
+            let pvc: PersistentVolumeClaim =
+                serde_json::from_value(pvc).map_err(|x| e("PVC", x))?;
+            pvcs.create(&PostParams::default(), &pvc)
+                .await
+                .map_err(|x| e("creating the PVC", x))?;
+        }
+        let services: Api<Service> = self.api();
+        if get_opt(&services, &spec.name)
+            .await
+            .map_err(|x| e("Service", x))?
+            .is_none()
+        {
+            let svc = json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": spec.name, "labels": labels(spec)},
+                "spec": {"selector": selector(spec), "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port}]}
+            });
+            let svc: Service = serde_json::from_value(svc).map_err(|x| e("Service", x))?;
+            services
+                .create(&PostParams::default(), &svc)
+                .await
+                .map_err(|x| e("creating the Service", x))?;
+        }
+        let deployments: Api<Deployment> = self.api();
+        match get_opt(&deployments, &spec.name)
+            .await
+            .map_err(|x| e("Deployment", x))?
+        {
+            None => {
+                deployments
+                    .create(&PostParams::default(), &deployment(spec)?)
+                    .await
+                    .map_err(|x| e("creating the Deployment", x))?;
+            }
+            Some(_) => {
+                // The same objects, scaled up: the pod template follows the manifest.
+                let patch = serde_json::to_value(deployment(spec)?).map_err(|x| e("patch", x))?;
+                deployments
+                    .patch(&spec.name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|x| e("scaling the Deployment up", x))?;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let d = deployments
+                .get(&spec.name)
+                .await
+                .map_err(|x| e("Deployment", x))?;
+            let ready = d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            if ready >= 1 {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "Kubernetes: no replica of {} was ready within {} s",
+                    spec.name,
+                    timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let svc = services
+            .get(&spec.name)
+            .await
+            .map_err(|x| e("Service", x))?;
+        let ip = svc
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .filter(|ip| ip != "None")
+            .ok_or_else(|| format!("Kubernetes: the Service {} has no cluster IP", spec.name))?;
+        let ip: std::net::IpAddr = ip.parse().map_err(|x| e("the Service's cluster IP", x))?;
+        Ok(SocketAddr::new(ip, spec.port))
+    }
+
+    /// Writes the token the pod reads from its mounted Secret (kubelet refreshes the file).
+    pub async fn put_token(&self, name: &str, token: &str) -> Result<(), String> {
+        let secrets: Api<Secret> = self.api();
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "labels": {MANAGED.0: MANAGED.1}},
+            "type": "Opaque",
+            "stringData": {"token": token}
+        });
+        if get_opt(&secrets, name)
+            .await
+            .map_err(|x| e("Secret", x))?
+            .is_some()
+        {
+            secrets
+                .patch(name, &PatchParams::default(), &Patch::Merge(&secret))
+                .await
+                .map_err(|x| e("updating the token", x))?;
+        } else {
+            let secret: Secret = serde_json::from_value(secret).map_err(|x| e("Secret", x))?;
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .map_err(|x| e("creating the token", x))?;
+        }
+        Ok(())
+    }
+
+    /// Scales `name`'s Deployment to 0 (its pod goes; the objects stay for the next start).
+    pub async fn scale_down(&self, name: &str) -> Result<(), String> {
+        let deployments: Api<Deployment> = self.api();
+        deployments
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"replicas": 0}})),
+            )
+            .await
+            .map_err(|x| e("scaling the Deployment down", x))?;
+        Ok(())
+    }
+
+    /// The replicas `name`'s Deployment asks for, if it exists.
+    pub async fn replicas(&self, name: &str) -> Result<Option<i32>, String> {
+        let deployments: Api<Deployment> = self.api();
+        Ok(get_opt(&deployments, name)
+            .await
+            .map_err(|x| e("Deployment", x))?
+            .map(|d| d.spec.and_then(|s| s.replicas).unwrap_or(1)))
+    }
+
+    /// strata's Deployments that ask for a replica: (name, user, app).
+    pub async fn running(&self) -> Result<Vec<(String, String, String)>, String> {
+        let deployments: Api<Deployment> = self.api();
+        let selector = format!("{}={}", MANAGED.0, MANAGED.1);
+        let list = deployments
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|x| e("listing Deployments", x))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) > 0)
+            .filter_map(|d| {
+                let a = d.metadata.annotations.unwrap_or_default();
+                Some((
+                    d.metadata.name?,
+                    a.get("strata.dev/user")?.clone(),
+                    a.get("strata.dev/app")?.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Deletes `name`'s objects (uninstall); the ones already gone are no error.
+    pub async fn remove(&self, name: &str) -> Result<(), String> {
+        let dp = DeleteParams::default();
+        let gone = |r: Result<_, kube::Error>| match r {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(x) => Err(e("deleting", x)),
+        };
+        gone(self.api::<Deployment>().delete(name, &dp).await.map(|_| ()))?;
+        gone(self.api::<Service>().delete(name, &dp).await.map(|_| ()))?;
+        gone(self.api::<Secret>().delete(name, &dp).await.map(|_| ()))?;
+        gone(
+            self.api::<PersistentVolumeClaim>()
+                .delete(name, &dp)
+                .await
+                .map(|_| ()),
+        )?;
+        Ok(())
+    }
+
+    /// The last log lines of `name`'s pod, if it has one.
+    pub async fn logs(&self, name: &str) -> Vec<String> {
+        let pods: Api<Pod> = self.api();
+        let selector = format!("strata.dev/instance={name}");
+        let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await else {
+            return Vec::new();
+        };
+        let Some(pod) = list.items.into_iter().next().and_then(|p| p.metadata.name) else {
+            return Vec::new();
+        };
+        let params = LogParams {
+            tail_lines: Some(200),
+            ..LogParams::default()
+        };
+        match pods.logs(&pod, &params).await {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn labels(spec: &Spec) -> serde_json::Value {
+    json!({
+        MANAGED.0: MANAGED.1,
+        "app.kubernetes.io/name": label_value(&spec.app),
+        "strata.dev/instance": spec.name,
+        "strata.dev/user": label_value(&spec.user),
+    })
+}
+
+fn selector(spec: &Spec) -> serde_json::Value {
+    json!({"strata.dev/instance": spec.name})
+}
+
+/// A label value: at most 63 of `[A-Za-z0-9_.-]`, alphanumeric at both ends.
+fn label_value(s: &str) -> String {
+    let v: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    v.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
+}
+
+fn deployment(spec: &Spec) -> Result<Deployment, String> {
+    let mut env: Vec<serde_json::Value> = spec
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    env.push(json!({"name": "STRATA_TOKEN_FILE", "value": format!("{TOKEN_DIR}/token")}));
+    env.push(json!({"name": "HOME", "value": HOME_DIR}));
+    let mut limits = BTreeMap::new();
+    if let Some(cpu) = &spec.cpu {
+        limits.insert("cpu", cpu.clone());
+    }
+    if let Some(memory) = &spec.memory {
+        limits.insert("memory", memory.clone());
+    }
+    let d = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": spec.name, "labels": labels(spec),
+            "annotations": {"strata.dev/user": spec.user, "strata.dev/app": spec.app}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector(spec)},
+            "template": {
+                "metadata": {"labels": labels(spec)},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "containers": [{
+                        "name": "app",
+                        "image": spec.image,
+                        "ports": [{"containerPort": spec.port, "name": "http"}],
+                        "env": env,
+                        "resources": {"limits": limits, "requests": limits},
+                        "readinessProbe": {"httpGet": {"path": spec.health, "port": spec.port}, "periodSeconds": 2},
+                        "volumeMounts": [
+                            {"name": "token", "mountPath": TOKEN_DIR, "readOnly": true},
+                            {"name": "home", "mountPath": HOME_DIR}
+                        ]
+                    }],
+                    "volumes": [
+                        {"name": "token", "secret": {"secretName": spec.name}},
+                        {"name": "home", "persistentVolumeClaim": {"claimName": spec.name}}
+                    ]
+                }
+            }
+        }
+    });
+    serde_json::from_value(d).map_err(|x| e("Deployment", x))
+}
+
+/// A running Deployment: stopping scales it to 0.
+pub struct KubeInstance {
+    pub cluster: Cluster,
+    pub name: String,
+}
+
+impl Running for KubeInstance {
+    fn ended(&mut self) -> bool {
+        false
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn pause(&self) -> bool {
+        false
+    }
+
+    fn resume(&self) {}
+
+    fn stop(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            if let Err(x) = self.cluster.scale_down(&self.name).await {
+                tracing::warn!(error = %x, "an app instance was not scaled down");
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_are_dns_labels_and_never_shared() {
+        let a = object_name("Alice.Smith", "jupyter");
+        assert!(
+            a.len() <= 63 && a.starts_with("app-alice-smith-jupyter-"),
+            "{a}"
+        );
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        assert_ne!(
+            object_name("alice_smith", "web"),
+            object_name("alice.smith", "web")
+        );
+        let long = object_name(&"x".repeat(64), &"y".repeat(40));
+        assert!(long.len() <= 63, "{long}");
+        assert_eq!(label_value("Alice.Smith!"), "Alice.Smith");
+    }
+}
