@@ -261,8 +261,8 @@ impl Cluster {
             .map(|d| d.spec.and_then(|s| s.replicas).unwrap_or(1)))
     }
 
-    /// strata's Deployments that ask for a replica: (name, user, app).
-    pub async fn running(&self) -> Result<Vec<(String, String, String)>, String> {
+    /// strata's Deployments: (name, user, app, whether it asks for a replica).
+    pub async fn deployments(&self) -> Result<Vec<(String, String, String, bool)>, String> {
         let deployments: Api<Deployment> = self.api();
         let selector = format!("{}={}", MANAGED.0, MANAGED.1);
         let list = deployments
@@ -272,13 +272,14 @@ impl Cluster {
         Ok(list
             .items
             .into_iter()
-            .filter(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) > 0)
             .filter_map(|d| {
+                let up = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) > 0;
                 let a = d.metadata.annotations.unwrap_or_default();
                 Some((
                     d.metadata.name?,
                     a.get("strata.dev/user")?.clone(),
                     a.get("strata.dev/app")?.clone(),
+                    up,
                 ))
             })
             .collect())

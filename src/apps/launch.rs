@@ -333,23 +333,28 @@ async fn record_activity(state: &AppState) {
 }
 
 /// Scales down the Deployments no replica saw traffic for within their app's idle timeout, and
-/// removes the ones whose install is gone. One replica at a time does it.
+/// removes the objects of installs that are gone (uninstalled elsewhere, or the app removed from
+/// the catalog). One replica at a time does it.
 async fn cull_kube(state: &AppState) -> Result<()> {
     let cluster = state.apps.cluster().await?;
-    let running = cluster
-        .running()
+    let deployments = cluster
+        .deployments()
         .await
         .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
     let now = crate::db::now();
-    for (name, user, app) in running {
+    for (name, user, app, up) in deployments {
         let install = match state.db.user_by_name(&user).await? {
             Some(owner) => state.db.app_install(owner.id, &app).await?,
             None => None,
         };
         let Some(install) = install else {
+            // Uninstalled, or the app left the catalog: nothing of it stays.
             let _ = cluster.remove(&name).await;
             continue;
         };
+        if !up {
+            continue;
+        }
         let idle = crate::apps::entry(state, &app)
             .await
             .map(|e| e.manifest.idle_timeout_secs as i64)

@@ -31,9 +31,54 @@ pub enum Origin {
     Separate(url::Url),
 }
 
+/// Who may use which instance, as decided a moment ago: (visitor, owner, install, manifest).
+pub type Pass = (User, User, InstallRow, Manifest);
+
+/// The proxy's decisions for a second, by credential and instance: a page of a notebook loads
+/// dozens of files, and each would otherwise cost a few queries. Any change to installs,
+/// shares or the catalog on this replica clears it; on other replicas it lasts that second.
+#[derive(Default)]
+pub struct Passes(
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], (std::time::Instant, Pass)>>,
+);
+
+/// How long a decision is reused.
+const PASS_TTL: Duration = Duration::from_secs(1);
+
+impl Passes {
+    fn key(credential: &str, owner: &str, app: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(format!("{credential}\n{owner}\n{app}")).into()
+    }
+
+    pub fn get(&self, credential: &str, owner: &str, app: &str) -> Option<Pass> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&Self::key(credential, owner, app))
+            .filter(|(at, _)| at.elapsed() < PASS_TTL)
+            .map(|(_, p)| p.clone())
+    }
+
+    pub fn put(&self, credential: &str, owner: &str, app: &str, pass: Pass) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= 10_000 {
+            map.retain(|_, (at, _)| at.elapsed() < PASS_TTL);
+        }
+        map.insert(
+            Self::key(credential, owner, app),
+            (std::time::Instant::now(), pass),
+        );
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// The apps of a server: the catalog's files, the instances, and the settings.
 pub struct Apps {
     dir: Vec<Manifest>,
+    /// The proxy's recent decisions.
+    pub passes: Passes,
     pub supervisor: Supervisor,
     pub origin: Origin,
     /// Instances' working directories (`{user}/{app}`) and token files (`run/{user}/{app}`).
@@ -91,6 +136,7 @@ impl Apps {
         };
         Ok(Apps {
             dir,
+            passes: Passes::default(),
             supervisor: Supervisor::new(config.apps_max_instances),
             origin,
             root: config.data_dir.join("apps"),
@@ -127,15 +173,19 @@ impl Apps {
             ("failed", 0),
         ];
         for i in self.supervisor.list() {
-            let at = match (&i.status, i.paused) {
-                (strata_apps::Status::Starting, _) => 0,
-                (strata_apps::Status::Ready { .. }, false) => 1,
-                (strata_apps::Status::Ready { .. }, true) => 2,
-                (strata_apps::Status::Failed { .. }, _) => 3,
-            };
-            counts[at].1 += 1;
+            let (state, _) = state_of(Some(&i));
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state) {
+                c.1 += 1;
+            }
         }
         counts
+    }
+
+    /// The state of `user`'s `app` on this replica, as pages and the API name it, with the
+    /// error of a failed start.
+    pub fn state(&self, user: &str, app: &str) -> (&'static str, Option<String>) {
+        let listed = self.supervisor.list();
+        state_of(listed.iter().find(|i| i.user == user && i.app == app))
     }
 
     /// The origin apps are served from, as a URL prefix without a trailing `/`.
@@ -145,6 +195,18 @@ impl Apps {
             Origin::Same => Some(public_url.to_owned()),
             Origin::Separate(url) => Some(url.origin().ascii_serialization()),
         }
+    }
+}
+
+/// `stopped`, `starting`, `running`, `paused` or `failed` (with the error).
+fn state_of(i: Option<&strata_apps::lifecycle::Listed>) -> (&'static str, Option<String>) {
+    use strata_apps::Status;
+    match i.map(|i| (&i.status, i.paused)) {
+        None => ("stopped", None),
+        Some((Status::Starting, _)) => ("starting", None),
+        Some((Status::Ready { .. }, true)) => ("paused", None),
+        Some((Status::Ready { .. }, false)) => ("running", None),
+        Some((Status::Failed { error, .. }, _)) => ("failed", Some(error.clone())),
     }
 }
 
@@ -253,6 +315,7 @@ fn may_manage(user: &User) -> Result<()> {
 
 /// Adds (or replaces) an app of the catalog from its TOML manifest.
 pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> {
+    state.apps.passes.clear();
     may_manage(user)?;
     if text.len() > 64 * 1024 {
         return Err(Error::too_large("an app manifest is at most 64 KiB"));
@@ -278,6 +341,7 @@ pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> 
 
 /// Removes an API-managed app: its installs go, and its instances on this replica stop.
 pub async fn remove(state: &AppState, user: &User, id: &str) -> Result<()> {
+    state.apps.passes.clear();
     may_manage(user)?;
     if state.apps.dir.iter().any(|d| d.id == id) {
         return Err(Error::conflict(format!(
@@ -302,6 +366,7 @@ pub async fn install(
     id: &str,
     consented: &[String],
 ) -> Result<InstallRow> {
+    state.apps.passes.clear();
     let entry = entry(state, id).await?;
     let mut asked = entry.manifest.scopes.clone();
     let mut given = consented.to_vec();
@@ -335,6 +400,7 @@ pub async fn install(
 
 /// Uninstalls `id` for `user`: its tokens stop working and its instance stops.
 pub async fn uninstall(state: &AppState, user: &User, id: &str) -> Result<()> {
+    state.apps.passes.clear();
     if !state.db.uninstall_app(user.id, id).await? {
         return Err(Error::not_found(format!("you have not installed {id:?}")));
     }
@@ -388,6 +454,7 @@ pub async fn share(
     grantee: &str,
     on: bool,
 ) -> Result<()> {
+    state.apps.passes.clear();
     if state.db.app_install(user.id, app).await?.is_none() {
         return Err(Error::not_found(format!("you have not installed {app:?}")));
     }

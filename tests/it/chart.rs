@@ -193,6 +193,34 @@ fn the_chart_renders_valid_manifests() {
         kind(&objects, "HorizontalPodAutoscaler").unwrap()["spec"]["maxReplicas"],
         5
     );
+
+    // Apps on Kubernetes: a Role limited to the apps' namespace, bound to strata's account,
+    // whose token the pod mounts only then.
+    assert!(kind(&render(production()), "Role").is_none());
+    assert!(deployment["spec"]["template"]["spec"]["automountServiceAccountToken"].is_null());
+    let mut apps = production();
+    apps["apps"] = json!({"kubernetes": {"enabled": true, "namespace": "notebooks"}});
+    let objects = render(apps);
+    let role = kind(&objects, "Role").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "notebooks");
+    let rules = role["rules"].to_string();
+    assert!(
+        rules.contains("deployments") && rules.contains("pods/log"),
+        "{rules}"
+    );
+    assert!(!rules.contains("\"*\""), "no wildcard: {rules}");
+    let binding = kind(&objects, "RoleBinding").unwrap();
+    assert_eq!(binding["metadata"]["namespace"], "notebooks");
+    assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
+    let deployment = kind(&objects, "Deployment").unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        true
+    );
+    let env = env_of(deployment);
+    assert!(env
+        .iter()
+        .any(|(n, e)| n == "STRATA_APPS_KUBE_NAMESPACE" && e["value"] == "notebooks"));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use strata_apps::{Manifest, Prefix, Runner, Status};
+use strata_apps::{Manifest, Prefix, Runner};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -157,17 +157,7 @@ async fn install_view(
     row: &InstallRow,
 ) -> ApiResult<InstallView> {
     let entry = apps::entry(state, &row.app_id).await?;
-    let listed = state.apps.supervisor.list();
-    let me = listed
-        .iter()
-        .find(|i| i.user == username && i.app == row.app_id);
-    let (status, error) = match me.map(|i| (&i.status, i.paused)) {
-        None => ("stopped", None),
-        Some((Status::Starting, _)) => ("starting", None),
-        Some((Status::Ready { .. }, true)) => ("paused", None),
-        Some((Status::Ready { .. }, false)) => ("running", None),
-        Some((Status::Failed { error, .. }, _)) => ("failed", Some(error.clone())),
-    };
+    let (status, error) = state.apps.state(username, &row.app_id);
     Ok(InstallView {
         app: AppView::new(&entry.manifest, entry.from_dir),
         scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),

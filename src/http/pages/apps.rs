@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use strata_apps::Status;
 
 use super::{error_page, read_form, render, see_other, Chrome};
 use crate::apps::{self, launch};
@@ -88,23 +87,13 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
     let user = &s.user;
     let catalog = apps::catalog(state).await?;
     let rows = state.db.app_installs(user.id).await?;
-    let listed = state.apps.supervisor.list();
     let base = state.apps.base(&state.settings.public_url);
     let mut installed = Vec::new();
     for row in &rows {
         let Some(entry) = catalog.iter().find(|e| e.manifest.id == row.app_id) else {
             continue;
         };
-        let me = listed
-            .iter()
-            .find(|i| i.user == user.username && i.app == row.app_id);
-        let (status, error) = match me.map(|i| (&i.status, i.paused)) {
-            None => ("stopped", None),
-            Some((Status::Starting, _)) => ("starting", None),
-            Some((Status::Ready { .. }, true)) => ("paused", None),
-            Some((Status::Ready { .. }, false)) => ("running", None),
-            Some((Status::Failed { error, .. }, _)) => ("failed", Some(error.clone())),
-        };
+        let (status, error) = state.apps.state(&user.username, &row.app_id);
         installed.push(Installed {
             id: row.app_id.clone(),
             name: entry.manifest.name.clone(),

@@ -74,8 +74,6 @@ async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_to
     let lab = Lab::start(|_| {}).await;
     let (s, v) = lab.add(&jupyter_manifest()).await;
     assert_eq!(s, 201, "{v}");
-    lab.install(&lab.alice, "jupyter", &["dataset:*:read"])
-        .await;
     lab.alice_data().await;
     session_of(&lab, "alice").await;
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
@@ -85,6 +83,23 @@ async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_to
     fill(&c, "username", "alice").await;
     fill(&c, "password", "a long password 1").await;
     click(&c, "form[action=\"/login\"] button").await;
+    // The catalog on the Apps page, then the consent page: installing is consenting.
+    c.goto(&lab.url("/apps")).await.unwrap();
+    assert!(text(&c).await.contains("You have not installed an app"));
+    click(&c, "#app-catalog a").await;
+    let consent = text(&c).await;
+    assert!(
+        consent.contains("JupyterLab will act as alice with:")
+            && consent.contains("dataset:*:read"),
+        "{consent}"
+    );
+    screenshot(&c, "app-consent").await;
+    click(&c, "#install").await;
+    let apps = text(&c).await;
+    assert!(
+        apps.contains("JupyterLab") && apps.contains("stopped"),
+        "{apps}"
+    );
     // The first visit starts JupyterLab; the starting page reloads until it is up.
     c.goto(&lab.url("/apps/alice/jupyter/lab")).await.unwrap();
     let first = text(&c).await;

@@ -331,6 +331,14 @@ async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_every
         .map(|v| v.to_str().unwrap())
         .collect();
     assert_eq!(cookies, ["echo=1; Path=/apps/alice/echo/"]);
+    // Under a stripped prefix, the rest of the path arrives as the client encoded it.
+    let v: Value = lab
+        .get_ready(&lab.alice, "/apps/alice/echo/path/a%3Fb%20c/%2F?x=1&y=%26")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["path"], "/path/a%3Fb%20c/%2F?x=1&y=%26");
     // /apps/alice/echo without the slash goes to it.
     let r = client()
         .get(lab.url("/apps/alice/echo?x=1"))

@@ -112,6 +112,16 @@ async fn a_ticket_from_strata_becomes_a_cookie_for_one_app_on_the_apps_origin() 
         "under the app",
     )
     .await;
+    let crlf = enter.replace(
+        "next=%2Fapps%2Falice%2Fecho%2Fheaders",
+        "next=%2Fapps%2Falice%2Fecho%2F%0D%0ASet-Cookie%3A%20x%3D1",
+    );
+    expect_error(
+        client().get(&crlf).send().await.unwrap(),
+        400,
+        "under the app",
+    )
+    .await;
     let here = enter.replace(&apps, &lab.server.url);
     assert_eq!(client().get(&here).send().await.unwrap().status(), 404);
     // API clients with a token are served on either origin.

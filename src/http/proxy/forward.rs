@@ -1,0 +1,311 @@
+//! The pass to an instance: the request streamed to it through hyper-util's pooled client (hop-by-hop
+//! headers, strata's cookies, `Authorization` and `X-CSRF-Token` dropped; `X-Forwarded-*` and
+//! `X-Strata-User` added), its response streamed back (a stripped prefix put back on redirects
+//! and cookie paths; `strata_*` cookies refused), websockets tunnelled after the 101, and every
+//! chunk either way counted as the instance's activity.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use strata_apps::{Manifest, Prefix};
+
+use crate::apps::launch;
+use crate::db::User;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+static CLIENT: std::sync::LazyLock<Client<HttpConnector, Body>> = std::sync::LazyLock::new(|| {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+});
+
+/// Headers that belong to one connection and are never passed on (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The `Cookie` header without strata's own cookies.
+fn app_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
+    let kept: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.starts_with("strata_"))
+        .collect();
+    (!kept.is_empty())
+        .then(|| HeaderValue::from_str(&kept.join("; ")).ok())
+        .flatten()
+}
+
+pub(super) async fn pass_on(
+    state: &AppState,
+    owner: &User,
+    visitor: &User,
+    m: &Manifest,
+    addr: std::net::SocketAddr,
+    mut req: Request,
+) -> Response {
+    let prefix = launch::base_path(&owner.username, &m.id);
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    // The path as the client sent it (still percent-encoded): under a stripped prefix, what
+    // follows `/apps/{user}/{app}`.
+    let raw = req.uri().path();
+    let path = match m.prefix {
+        Prefix::Keep => raw.to_owned(),
+        Prefix::Strip => {
+            let after: String = raw.splitn(4, '/').skip(3).collect();
+            let rest = after.split_once('/').map_or("", |(_, r)| r);
+            format!("/{rest}")
+        }
+    };
+    let Ok(uri) = format!("http://{addr}{path}{query}").parse::<Uri>() else {
+        return ApiError::bad_request("a path the app cannot be asked for").into_response();
+    };
+    let websocket = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let mut headers = std::mem::take(&mut parts.headers);
+    for h in HOP_BY_HOP {
+        headers.remove(h);
+    }
+    let cookies = app_cookies(&headers);
+    headers.remove(header::COOKIE);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove("x-csrf-token");
+    if let Some(c) = cookies {
+        headers.insert(header::COOKIE, c);
+    }
+    if let Some(h) = host.as_deref().and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert(header::HOST, h.clone());
+        headers.insert(HeaderName::from_static("x-forwarded-host"), h);
+    }
+    let ip = crate::context::current().ip;
+    if let Ok(v) = HeaderValue::from_str(&ip) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    let proto = if state.settings.public_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(proto),
+    );
+    if let Ok(v) = HeaderValue::from_str(prefix.trim_end_matches('/')) {
+        headers.insert(HeaderName::from_static("x-forwarded-prefix"), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&visitor.username) {
+        headers.insert(HeaderName::from_static("x-strata-user"), v);
+    }
+    if websocket {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    let mut upstream = hyper::Request::new(body);
+    *upstream.method_mut() = parts.method;
+    *upstream.uri_mut() = uri;
+    *upstream.headers_mut() = headers;
+    let response = match CLIENT.request(upstream).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(user = %owner.username, app = %m.id, error = %e, "the app did not answer");
+            if matches!(m.runner, strata_apps::Runner::Kubernetes { .. }) {
+                // Scaled down elsewhere (another replica's culling): the next request scales up.
+                state.apps.supervisor.forget(&owner.username, &m.id);
+            }
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("{} did not answer: it may have stopped; try again", m.name),
+            )
+            .into_response();
+        }
+    };
+    let (user, app) = (owner.username.clone(), m.id.clone());
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let mut response = response;
+            let app_upgrade = hyper::upgrade::on(&mut response);
+            let state = state.clone();
+            let (user, app) = (user.clone(), app.clone());
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(app_side)) = (client_upgrade.await, app_upgrade.await) {
+                    tunnel(&state, &user, &app, client, app_side).await;
+                }
+            });
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, Body::empty());
+        }
+    }
+    let (mut parts, body) = response.into_parts();
+    for h in HOP_BY_HOP {
+        parts.headers.remove(h);
+    }
+    rewrite_response(&mut parts.headers, m.prefix, &prefix, addr);
+    let state = state.clone();
+    let body = Body::new(Touching {
+        inner: body,
+        touch: Box::new(move || state.apps.supervisor.touch(&user, &app)),
+    });
+    Response::from_parts(parts, body)
+}
+
+/// The app's response headers as the visitor should see them: no strata cookies set by the
+/// app, and under a stripped prefix, redirects and cookie paths put back under it.
+fn rewrite_response(
+    headers: &mut HeaderMap,
+    prefix_mode: Prefix,
+    prefix: &str,
+    addr: std::net::SocketAddr,
+) {
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            !v.to_str()
+                .is_ok_and(|s| s.trim_start().starts_with("strata_"))
+        })
+        .filter_map(|v| {
+            let s = v.to_str().ok()?;
+            if prefix_mode == Prefix::Strip {
+                HeaderValue::from_str(&strip_cookie_path(s, prefix)).ok()
+            } else {
+                Some(v.clone())
+            }
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for c in cookies {
+        headers.append(header::SET_COOKIE, c);
+    }
+    if prefix_mode == Prefix::Strip {
+        if let Some(loc) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) {
+            let local = format!("http://{addr}");
+            let path = loc.strip_prefix(&local).unwrap_or(loc);
+            if path.starts_with('/') && !path.starts_with("//") {
+                let fixed = format!("{}{path}", prefix.trim_end_matches('/'));
+                if let Ok(v) = HeaderValue::from_str(&fixed) {
+                    headers.insert(header::LOCATION, v);
+                }
+            }
+        }
+    }
+}
+
+/// `Path=/x` of a cookie set by a stripped-prefix app becomes `Path={prefix}x`.
+fn strip_cookie_path(cookie: &str, prefix: &str) -> String {
+    cookie
+        .split(';')
+        .map(|part| {
+            let t = part.trim();
+            match t.split_once('=') {
+                Some((k, v)) if k.eq_ignore_ascii_case("path") && v.starts_with('/') => {
+                    format!(" Path={}{v}", prefix.trim_end_matches('/'))
+                }
+                _ => part.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// Copies a websocket's bytes both ways until either side closes; each chunk is activity.
+async fn tunnel(
+    state: &AppState,
+    user: &str,
+    app: &str,
+    client: hyper::upgrade::Upgraded,
+    app_side: hyper::upgrade::Upgraded,
+) {
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut cr, mut cw) = tokio::io::split(TokioIo::new(client));
+    let (mut ar, mut aw) = tokio::io::split(TokioIo::new(app_side));
+    let up = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = cr.read(&mut buf).await {
+            if n == 0 || aw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            state.apps.supervisor.touch(user, app);
+        }
+        let _ = aw.shutdown().await;
+    };
+    let down = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = ar.read(&mut buf).await {
+            if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            state.apps.supervisor.touch(user, app);
+        }
+        let _ = cw.shutdown().await;
+    };
+    tokio::join!(up, down);
+}
+
+/// A response body that records activity for each chunk it passes on (a long download or a
+/// server-sent event stream keeps its instance alive).
+struct Touching {
+    inner: hyper::body::Incoming,
+    touch: Box<dyn Fn() + Send + Sync>,
+}
+
+impl hyper::body::Body for Touching {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(_))) = &polled {
+            (self.touch)();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
