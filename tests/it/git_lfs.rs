@@ -59,8 +59,10 @@ async fn round_trip_with(backend: Backend, sealed: bool) {
         run(git(&home, &work).args(["add", "."]));
         run(git(&home, &work).args(["commit", "-q", "-m", "data"]));
         run(git(&home, &work).args(["remote", "add", "origin", remote.to_str().unwrap()]));
+        // git-lfs prints its progress only now and then (not at all on a fast run): the clone
+        // below, byte for byte, is what proves the objects arrived.
         let out = run(git(&home, &work).args(["push", "origin", "main"]));
-        assert!(out.contains("Uploading LFS objects"), "{out}");
+        assert!(!out.to_lowercase().contains("error"), "{out}");
 
         // Locks with the stock client, and the lock check during push.
         run(git(&home, &work).args(["config", "lfs.locksverify", "true"]));
