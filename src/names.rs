@@ -7,6 +7,8 @@ const RESERVED: &[&str] = &[
     "orgs",
     "_transfer",
     "apps",
+    "app-catalog",
+    "_apps",
     "admin",
     "healthz",
     "login",

@@ -65,13 +65,13 @@ pub fn object_name(user: &str, app: &str) -> String {
                     '-'
                 }
             })
-            .take(20)
+            .take(18)
             .collect::<String>()
             .trim_matches('-')
             .to_owned()
     };
     let digest = sha2::Sha256::digest(format!("{user}\n{app}"));
-    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("app-{}-{}-{hash}", clean(user), clean(app))
 }
 

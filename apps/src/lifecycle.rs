@@ -118,6 +118,8 @@ struct Slot {
     paused: AtomicBool,
     /// A failure is shown to one request; the next one starts again.
     failure_shown: AtomicBool,
+    /// Stopped while it was starting: the start, once done, stops what it started.
+    cancelled: AtomicBool,
 }
 
 impl Slot {
@@ -265,15 +267,34 @@ impl Supervisor {
             on_idle,
             paused: AtomicBool::new(false),
             failure_shown: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         });
         slots.insert(key, slot.clone());
         drop(slots);
         let starting = start(slot.log.clone());
         tokio::spawn(async move {
             let status = match starting.await {
+                Ok((instance, _)) if slot.cancelled.load(Ordering::SeqCst) => {
+                    instance.stop().await;
+                    Status::Failed {
+                        error: "stopped while it was starting".into(),
+                        log: Vec::new(),
+                    }
+                }
                 Ok((instance, addr)) => {
-                    *slot.instance.lock().await = Some(instance);
-                    Status::Ready { addr }
+                    let mut held = slot.instance.lock().await;
+                    // A stop may have come in while the lock was taken.
+                    if slot.cancelled.load(Ordering::SeqCst) {
+                        drop(held);
+                        instance.stop().await;
+                        Status::Failed {
+                            error: "stopped while it was starting".into(),
+                            log: Vec::new(),
+                        }
+                    } else {
+                        *held = Some(instance);
+                        Status::Ready { addr }
+                    }
                 }
                 Err((error, log)) => Status::Failed { error, log },
             };
@@ -341,9 +362,19 @@ impl Supervisor {
         let Some(slot) = self.slots().remove(&key) else {
             return;
         };
+        slot.cancelled.store(true, Ordering::SeqCst);
         let instance = slot.instance.lock().await.take();
         if let Some(instance) = instance {
             instance.stop().await;
+        }
+    }
+
+    /// Records that a request showed the failure of `user`'s `app`: the next one starts again.
+    pub fn failure_shown(&self, user: &str, app: &str) {
+        if let Some(slot) = self.slot(user, app) {
+            if slot.failed() {
+                slot.failure_shown.store(true, Ordering::SeqCst);
+            }
         }
     }
 

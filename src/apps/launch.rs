@@ -147,7 +147,7 @@ impl Plan {
         let port = free_port().map_err(Error::internal)?;
         let base_url = base_path(&owner.username, &m.id);
         let home = state.apps.root.join(&owner.username).join(&m.id);
-        let token_file = token_path(&state.apps.root, &owner.username, &m.id);
+        let token_file = token_path(&state.apps.tokens, &owner.username, &m.id);
         write_token(state, owner, install, &token_file)?;
         let api_url = format!("{}/api/v1", state.settings.public_url);
         let port_s = port.to_string();
@@ -235,9 +235,9 @@ impl Plan {
     }
 }
 
-/// Where `user`'s `app` finds its token: outside its working directory.
-fn token_path(root: &Path, user: &str, app: &str) -> PathBuf {
-    root.join("run").join(user).join(app).join("token")
+/// Where `user`'s `app` finds its token: outside every working directory.
+fn token_path(tokens: &Path, user: &str, app: &str) -> PathBuf {
+    tokens.join(user).join(app).join("token")
 }
 
 /// A fresh token for `owner`'s install: their access token narrowed to the consented scopes,
@@ -289,21 +289,25 @@ pub async fn renew_tokens(state: &AppState) {
         };
         match install {
             Some((owner, install)) => {
-                let kube = crate::apps::entry(state, &i.app)
-                    .await
-                    .is_ok_and(|e| matches!(e.manifest.runner, Runner::Kubernetes { .. }));
-                let renewed = if kube {
-                    renew_kube(state, &owner, &install).await
-                } else {
-                    let path = token_path(&state.apps.root, &i.user, &i.app);
-                    write_token(state, &owner, &install, &path)
-                };
-                if let Err(e) = renewed {
+                if let Err(e) = renew(state, &owner, &install).await {
                     tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
                 }
             }
             None => state.apps.supervisor.stop(&i.user, &i.app).await,
         }
+    }
+}
+
+/// Gives `owner`'s running instance of the install a fresh token (a file, or its Secret).
+pub async fn renew(state: &AppState, owner: &User, install: &InstallRow) -> Result<()> {
+    let kube = crate::apps::entry(state, &install.app_id)
+        .await
+        .is_ok_and(|e| matches!(e.manifest.runner, Runner::Kubernetes { .. }));
+    if kube {
+        renew_kube(state, owner, install).await
+    } else {
+        let path = token_path(&state.apps.tokens, &owner.username, &install.app_id);
+        write_token(state, owner, install, &path)
     }
 }
 

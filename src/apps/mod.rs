@@ -38,9 +38,11 @@ pub type Pass = (User, User, InstallRow, Manifest);
 /// dozens of files, and each would otherwise cost a few queries. Any change to installs,
 /// shares or the catalog on this replica clears it; on other replicas it lasts that second.
 #[derive(Default)]
-pub struct Passes(
-    std::sync::Mutex<std::collections::HashMap<[u8; 32], (std::time::Instant, Pass)>>,
-);
+pub struct Passes {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], (std::time::Instant, u64, Pass)>>,
+    /// Moves on every change: a decision made before it is never reused after it.
+    generation: std::sync::atomic::AtomicU64,
+}
 
 /// How long a decision is reused.
 const PASS_TTL: Duration = Duration::from_secs(1);
@@ -51,26 +53,36 @@ impl Passes {
         sha2::Sha256::digest(format!("{credential}\n{owner}\n{app}")).into()
     }
 
-    pub fn get(&self, credential: &str, owner: &str, app: &str) -> Option<Pass> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&Self::key(credential, owner, app))
-            .filter(|(at, _)| at.elapsed() < PASS_TTL)
-            .map(|(_, p)| p.clone())
+    /// The generation to pass to [`Passes::put`]: read it before deciding.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    pub fn put(&self, credential: &str, owner: &str, app: &str, pass: Pass) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn get(&self, credential: &str, owner: &str, app: &str) -> Option<Pass> {
+        let now = self.generation();
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&Self::key(credential, owner, app))
+            .filter(|(at, generation, _)| at.elapsed() < PASS_TTL && *generation == now)
+            .map(|(_, _, p)| p.clone())
+    }
+
+    /// Keeps a decision made while `generation` was current.
+    pub fn put(&self, credential: &str, owner: &str, app: &str, generation: u64, pass: Pass) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= 10_000 {
-            map.retain(|_, (at, _)| at.elapsed() < PASS_TTL);
+            map.retain(|_, (at, _, _)| at.elapsed() < PASS_TTL);
         }
         map.insert(
             Self::key(credential, owner, app),
-            (std::time::Instant::now(), pass),
+            (std::time::Instant::now(), generation, pass),
         );
     }
 
+    /// Forgets every decision (installs, shares or the catalog changed).
     pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -81,8 +93,10 @@ pub struct Apps {
     pub passes: Passes,
     pub supervisor: Supervisor,
     pub origin: Origin,
-    /// Instances' working directories (`{user}/{app}`) and token files (`run/{user}/{app}`).
+    /// Instances' working directories (`{user}/{app}`).
     pub root: PathBuf,
+    /// Their token files (`{user}/{app}/token`), apart from every working directory.
+    pub tokens: PathBuf,
     /// Each process instance's address space, in bytes.
     pub memory: Option<u64>,
     pub token_ttl: Duration,
@@ -140,6 +154,7 @@ impl Apps {
             supervisor: Supervisor::new(config.apps_max_instances),
             origin,
             root: config.data_dir.join("apps"),
+            tokens: config.data_dir.join("app-tokens"),
             memory: (config.apps_memory_mb > 0).then_some(config.apps_memory_mb << 20),
             token_ttl: Duration::from_secs(config.apps_token_ttl_secs.clamp(60, 86_400)),
             cull_every: Duration::from_secs(config.apps_cull_secs.clamp(1, 3600)),
@@ -238,7 +253,15 @@ pub fn parse(text: &str) -> Result<Manifest> {
     for s in &m.scopes {
         crate::auth::scope::Scope::parse(s)
             .map_err(|e| Error::unprocessable(format!("app manifest: scopes: {e}")))?;
-        if s == "*" || s.ends_with(":admin") || s.ends_with(":*") {
+        // kind:target[:meta][:actions]: the actions, when given, are the last part.
+        let parts: Vec<&str> = s.split(':').collect();
+        let last = parts[parts.len() - 1];
+        let actions = if parts.len() >= 3 && last != "meta" {
+            last
+        } else {
+            ""
+        };
+        if s == "*" || actions.split(',').any(|a| a == "admin" || a == "*") {
             return Err(Error::unprocessable(format!(
                 "app manifest: scopes: an app may not ask for {s:?}: it would act with all of the user's rights"
             )));
@@ -315,7 +338,6 @@ fn may_manage(user: &User) -> Result<()> {
 
 /// Adds (or replaces) an app of the catalog from its TOML manifest.
 pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> {
-    state.apps.passes.clear();
     may_manage(user)?;
     if text.len() > 64 * 1024 {
         return Err(Error::too_large("an app manifest is at most 64 KiB"));
@@ -328,6 +350,7 @@ pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> 
         )));
     }
     state.db.put_app_manifest(&m.id, text, user.id).await?;
+    state.apps.passes.clear();
     audit(
         state,
         "app.add",
@@ -341,7 +364,6 @@ pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> 
 
 /// Removes an API-managed app: its installs go, and its instances on this replica stop.
 pub async fn remove(state: &AppState, user: &User, id: &str) -> Result<()> {
-    state.apps.passes.clear();
     may_manage(user)?;
     if state.apps.dir.iter().any(|d| d.id == id) {
         return Err(Error::conflict(format!(
@@ -351,6 +373,7 @@ pub async fn remove(state: &AppState, user: &User, id: &str) -> Result<()> {
     if !state.db.delete_app_manifest(id).await? {
         return Err(Error::not_found(format!("no app {id:?} in the catalog")));
     }
+    state.apps.passes.clear();
     for i in state.apps.supervisor.list() {
         if i.app == id {
             state.apps.supervisor.stop(&i.user, &i.app).await;
@@ -366,7 +389,6 @@ pub async fn install(
     id: &str,
     consented: &[String],
 ) -> Result<InstallRow> {
-    state.apps.passes.clear();
     let entry = entry(state, id).await?;
     let mut asked = entry.manifest.scopes.clone();
     let mut given = consented.to_vec();
@@ -383,6 +405,7 @@ pub async fn install(
     Scopes::parse(&scopes).map_err(|e| Error::unprocessable(e.to_string()))?;
     let family = format!("app:{}", uuid::Uuid::new_v4());
     state.db.install_app(user.id, id, &scopes, &family).await?;
+    state.apps.passes.clear();
     audit(
         state,
         "app.install",
@@ -391,19 +414,25 @@ pub async fn install(
         json!({ "scopes": entry.manifest.scopes }),
     )
     .await?;
-    state
+    let row = state
         .db
         .app_install(user.id, id)
         .await?
-        .ok_or_else(|| Error::internal("an install vanished"))
+        .ok_or_else(|| Error::internal("an install vanished"))?;
+    // Installed again while it runs: its token follows the new consent (and family) at once.
+    let running = state.apps.supervisor.status(&user.username, id);
+    if matches!(running, Some(strata_apps::Status::Ready { .. })) {
+        launch::renew(state, user, &row).await?;
+    }
+    Ok(row)
 }
 
 /// Uninstalls `id` for `user`: its tokens stop working and its instance stops.
 pub async fn uninstall(state: &AppState, user: &User, id: &str) -> Result<()> {
-    state.apps.passes.clear();
     if !state.db.uninstall_app(user.id, id).await? {
         return Err(Error::not_found(format!("you have not installed {id:?}")));
     }
+    state.apps.passes.clear();
     state.apps.supervisor.stop(&user.username, id).await;
     let kube = entry(state, id)
         .await
@@ -454,7 +483,6 @@ pub async fn share(
     grantee: &str,
     on: bool,
 ) -> Result<()> {
-    state.apps.passes.clear();
     if state.db.app_install(user.id, app).await?.is_none() {
         return Err(Error::not_found(format!("you have not installed {app:?}")));
     }
@@ -475,6 +503,7 @@ pub async fn share(
             "{app} is not shared with {grantee}"
         )));
     }
+    state.apps.passes.clear();
     let event = if on { "app.share" } else { "app.unshare" };
     audit(state, event, user, app, json!({ "with": other.username })).await
 }

@@ -1,8 +1,8 @@
 //! Signed passes for apps on their own origin (`--apps-origin`), where strata's session cookie
 //! does not go: strata's origin hands a signed-in visitor a one-minute ticket in a redirect, the
 //! apps origin trades it for a cookie limited to that one app's path. Both are HMAC-SHA256 under
-//! a key derived from the JWT key (the same on every replica) over the visitor's id, the owner,
-//! the app, the expiry and what the pass is for.
+//! a key derived from the JWT key (the same on every replica) over the visitor's id, their
+//! session (the pass ends with it), the owner, the app, the expiry and what the pass is for.
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -12,6 +12,8 @@ use sha2::Sha256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pass {
     pub visitor: i64,
+    /// The hash of the strata session it was handed out for.
+    pub session: String,
     pub owner: String,
     pub app: String,
 }
@@ -28,8 +30,8 @@ fn mac(key: &[u8; 32], payload: &str) -> Vec<u8> {
 pub fn sign(key: &[u8; 32], kind: &str, pass: &Pass, ttl_secs: i64) -> String {
     let exp = crate::db::now() + ttl_secs;
     let payload = format!(
-        "{kind}\n{}\n{}\n{}\n{exp}",
-        pass.visitor, pass.owner, pass.app
+        "{kind}\n{}\n{}\n{}\n{}\n{exp}",
+        pass.visitor, pass.session, pass.owner, pass.app
     );
     format!(
         "{}.{}",
@@ -47,7 +49,8 @@ pub fn verify(key: &[u8; 32], kind: &str, token: &str) -> Option<Pass> {
     m.update(payload.as_bytes());
     m.verify_slice(&sig).ok()?;
     let mut parts = payload.split('\n');
-    let (k, visitor, owner, app, exp) = (
+    let (k, visitor, session, owner, app, exp) = (
+        parts.next()?,
         parts.next()?,
         parts.next()?,
         parts.next()?,
@@ -59,6 +62,7 @@ pub fn verify(key: &[u8; 32], kind: &str, token: &str) -> Option<Pass> {
     }
     Some(Pass {
         visitor: visitor.parse().ok()?,
+        session: session.to_owned(),
         owner: owner.to_owned(),
         app: app.to_owned(),
     })
@@ -73,6 +77,7 @@ mod tests {
         let key = [7u8; 32];
         let pass = Pass {
             visitor: 3,
+            session: "ab".repeat(32),
             owner: "alice".into(),
             app: "jupyter".into(),
         };

@@ -61,6 +61,11 @@ pub fn app(state: AppState) -> Router {
             flight::service(state.clone()),
         )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // On --apps-origin, nothing but the apps.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            proxy::apps_host_only,
+        ))
         // A body that sends nothing for this long is cut off (a slow client pins nothing).
         .layer(RequestBodyTimeoutLayer::new(
             state.settings.body_idle_timeout,

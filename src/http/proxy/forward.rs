@@ -168,7 +168,8 @@ pub(super) async fn pass_on(
                     tunnel(&state, &user, &app, client, app_side).await;
                 }
             });
-            let (parts, _) = response.into_parts();
+            let (mut parts, _) = response.into_parts();
+            rewrite_response(&mut parts.headers, m.prefix, &prefix, addr);
             return Response::from_parts(parts, Body::empty());
         }
     }
@@ -196,12 +197,8 @@ fn rewrite_response(
     let cookies: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|v| {
-            !v.to_str()
-                .is_ok_and(|s| s.trim_start().starts_with("strata_"))
-        })
         .filter_map(|v| {
-            let s = v.to_str().ok()?;
+            let s = v.to_str().ok().filter(|s| app_may_set(s))?;
             if prefix_mode == Prefix::Strip {
                 HeaderValue::from_str(&strip_cookie_path(s, prefix)).ok()
             } else {
@@ -227,6 +224,26 @@ fn rewrite_response(
     }
 }
 
+/// Whether an app may set this cookie: a name of its own (never empty, never `strata_…`, which
+/// browsers would send back to strata), for its own host only (no `Domain`).
+fn app_may_set(cookie: &str) -> bool {
+    let mut parts = cookie.split(';');
+    let name = parts
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(n, _)| n.trim())
+        .unwrap_or("");
+    !name.is_empty()
+        && !name.to_ascii_lowercase().starts_with("strata_")
+        && !name.starts_with("__Host-strata")
+        && !parts.any(|a| {
+            a.trim()
+                .split('=')
+                .next()
+                .is_some_and(|k| k.trim().eq_ignore_ascii_case("domain"))
+        })
+}
+
 /// `Path=/x` of a cookie set by a stripped-prefix app becomes `Path={prefix}x`.
 fn strip_cookie_path(cookie: &str, prefix: &str) -> String {
     cookie
@@ -244,6 +261,9 @@ fn strip_cookie_path(cookie: &str, prefix: &str) -> String {
         .join(";")
 }
 
+/// How long a websocket may carry nothing either way before it is closed.
+const TUNNEL_IDLE: Duration = Duration::from_secs(3600);
+
 /// Copies a websocket's bytes both ways until either side closes; each chunk is activity.
 async fn tunnel(
     state: &AppState,
@@ -258,7 +278,7 @@ async fn tunnel(
     let (mut ar, mut aw) = tokio::io::split(TokioIo::new(app_side));
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = cr.read(&mut buf).await {
+        while let Ok(Ok(n)) = tokio::time::timeout(TUNNEL_IDLE, cr.read(&mut buf)).await {
             if n == 0 || aw.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -268,7 +288,7 @@ async fn tunnel(
     };
     let down = async {
         let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = ar.read(&mut buf).await {
+        while let Ok(Ok(n)) = tokio::time::timeout(TUNNEL_IDLE, ar.read(&mut buf)).await {
             if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -276,7 +296,11 @@ async fn tunnel(
         }
         let _ = cw.shutdown().await;
     };
-    tokio::join!(up, down);
+    // Either side closing ends both; so does a tunnel silent for an hour (a vanished client).
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
 }
 
 /// A response body that records activity for each chunk it passes on (a long download or a

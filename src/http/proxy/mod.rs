@@ -41,9 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/_apps/enter", get(enter))
 }
 
-async fn add_slash(Path((user, app)): Path<(String, String)>, uri: Uri) -> Response {
+async fn add_slash(uri: Uri) -> Response {
+    // The path as it came (still encoded), with its slash.
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let to = format!("{}{query}", launch::base_path(&user, &app));
+    let to = format!("{}/{query}", uri.path());
     (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, to)]).into_response()
 }
 
@@ -70,6 +71,25 @@ fn browser(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"))
         && !headers.contains_key(header::AUTHORIZATION)
+}
+
+/// Middleware: on the apps origin only apps are served (`/apps/…` and `/_apps/enter`). strata's
+/// pages and API answer 404 there, so no session of strata's can ever live on that host, where
+/// every app's scripts run.
+pub async fn apps_host_only(
+    State(state): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let app_path = path.starts_with("/apps/") || path == "/_apps/enter";
+    if !app_path && on_apps_origin(&state, req.headers(), req.uri()) {
+        return ApiError::not_found(
+            "this host serves apps only: strata itself is at its public URL",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Whether the request reached the apps origin (its `Host` is the one of `--apps-origin`).
@@ -122,8 +142,11 @@ async fn visitor(
         let key = state.jwt.derive("strata app passes");
         let pass = cookie(headers, APP_COOKIE).and_then(|c| ticket::verify(&key, "cookie", &c));
         if let Some(pass) = pass.filter(|p| p.owner == user && p.app == app) {
-            if let Ok(Some(u)) = state.db.user_by_id(pass.visitor).await {
-                return Ok(u);
+            // The pass lasts as long as the strata session it came from.
+            if let Ok(Some(s)) = state.db.session(&pass.session).await {
+                if s.user.id == pass.visitor {
+                    return Ok(s.user);
+                }
             }
         }
         // Back to strata's origin, which knows the session and hands out a ticket.
@@ -175,6 +198,7 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
     }
     // The same credential for the same instance within a second: the answer of a moment ago.
     let credential = credential(&state, req.headers(), req.uri());
+    let generation = state.apps.passes.generation();
     let cached = credential
         .as_deref()
         .and_then(|c| state.apps.passes.get(c, &user, &app));
@@ -192,18 +216,39 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
             };
             let found = (visitor, owner, install, manifest);
             if let Some(c) = credential.as_deref() {
-                state.apps.passes.put(c, &user, &app, found.clone());
+                state
+                    .apps
+                    .passes
+                    .put(c, &user, &app, generation, found.clone());
             }
             found
         }
     };
+    // One spelling of each user in the path (names compare case-insensitively).
+    if owner.username != user {
+        let raw = req.uri().path();
+        let after: String = raw.splitn(4, '/').skip(3).collect();
+        let rest = after.split_once('/').map_or("", |(_, r)| r);
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let to = format!("/apps/{}/{app}/{rest}{query}", owner.username);
+        return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, to)]).into_response();
+    }
     // A browser with a session on strata's origin goes over to the apps origin with a ticket.
     if let Origin::Separate(url) = &state.apps.origin {
         let authorized = req.headers().contains_key(header::AUTHORIZATION);
         if !authorized && !on_apps_origin(&state, req.headers(), req.uri()) {
             let key = state.jwt.derive("strata app passes");
+            let session = match session(&state, req.headers()).await {
+                Ok(Some((hash, _))) => hash,
+                _ => return ApiError::unauthorized("sign in to strata first").into_response(),
+            };
             let pass = Pass {
                 visitor: visitor.id,
+                session,
                 owner: owner.username.clone(),
                 app: app.clone(),
             };
@@ -229,7 +274,10 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
             forward::pass_on(&state, &owner, &visitor, &manifest, addr, req).await
         }
         Status::Starting => starting(&state, &owner, &manifest, req.headers()),
-        Status::Failed { error, log } => failed(&manifest, req.headers(), &error, &log),
+        Status::Failed { error, log } => {
+            state.apps.supervisor.failure_shown(&owner.username, &app);
+            failed(&manifest, req.headers(), &error, &log)
+        }
     }
 }
 

@@ -202,6 +202,10 @@ async fn the_catalog_takes_manifests_from_engineers_and_installs_need_consent() 
         .as_str()
         .unwrap()
         .contains("all of the user's rights"));
+    let (s, v) = lab
+        .add(&echo_manifest("sneaky", "", "").replace("dataset:*:read", "dataset:*:read,admin"))
+        .await;
+    assert_eq!(s, 422, "{v}");
     let (s, v) = lab.add(&echo_manifest("echo", "", "")).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["scopes"], json!(["dataset:*:read"]));
@@ -339,6 +343,15 @@ async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_every
         .await
         .unwrap();
     assert_eq!(v["path"], "/path/a%3Fb%20c/%2F?x=1&y=%26");
+    // One spelling of the owner's name.
+    let r = client()
+        .get(lab.url("/apps/ALICE/echo/headers?x=1"))
+        .bearer_auth(&lab.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/apps/alice/echo/headers?x=1");
     // /apps/alice/echo without the slash goes to it.
     let r = client()
         .get(lab.url("/apps/alice/echo?x=1"))

@@ -32,7 +32,7 @@ async fn a_ticket_from_strata_becomes_a_cookie_for_one_app_on_the_apps_origin() 
     lab.add(&echo_manifest("echo", "", "")).await;
     lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
     lab.install(&lab.bob, "echo", &["dataset:*:read"]).await;
-    let (cookie, _) = session_of(&lab, "alice").await;
+    let (cookie, csrf) = session_of(&lab, "alice").await;
     // On strata's origin, the session buys a ticket to the apps origin.
     let r = client()
         .get(lab.url("/apps/alice/echo/headers"))
@@ -124,6 +124,29 @@ async fn a_ticket_from_strata_becomes_a_cookie_for_one_app_on_the_apps_origin() 
     .await;
     let here = enter.replace(&apps, &lab.server.url);
     assert_eq!(client().get(&here).send().await.unwrap().status(), 404);
+    // The apps origin serves apps only: no strata page or API a session could live on.
+    for path in ["/login", "/api/v1/datasets", "/settings", "/"] {
+        let r = client().get(format!("{apps}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // Signing out of strata ends the app's cookie too.
+    let r = client()
+        .post(lab.url("/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the proxy's second
+    let r = client()
+        .get(format!("{apps}/apps/alice/echo/headers"))
+        .header("cookie", &app_cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the app cookie outlived the session");
     // API clients with a token are served on either origin.
     let r = lab.get_ready(&lab.alice, "/apps/alice/echo/health").await;
     assert_eq!(r.status(), 200);
