@@ -369,6 +369,15 @@ pub struct Config {
     /// cluster, else `KUBECONFIG`); a URL without credentials, such as `kubectl proxy`'s.
     #[arg(long, env = "STRATA_APPS_KUBE_URL")]
     pub apps_kube_url: Option<String>,
+
+    /// The labels of strata's own pods (`key=value,…`): each app instance gets a NetworkPolicy
+    /// admitting only pods with them, so nothing in the cluster reaches an app around the proxy.
+    #[arg(
+        long,
+        env = "STRATA_APPS_KUBE_PROXY_LABELS",
+        default_value = "app.kubernetes.io/name=strata"
+    )]
+    pub apps_kube_proxy_labels: String,
 }
 
 impl Config {

@@ -1,6 +1,7 @@
 //! The Kubernetes runner, through the `kube` crate: per (user, app) a Deployment, a Service, a
-//! PersistentVolumeClaim for its home and a Secret holding its token, all in one namespace and
-//! labelled as strata's. An instance starts by scaling the Deployment to 1 (creating the objects
+//! PersistentVolumeClaim for its home, a Secret holding its token and a NetworkPolicy letting only
+//! strata's own pods reach it (the proxy is the only way in), all in one namespace and labelled
+//! as strata's. An instance starts by scaling the Deployment to 1 (creating the objects
 //! the first time) and is ready when the Deployment says a replica is; it stops by scaling to 0,
 //! so the next start reuses everything (pod creation is the slow part). Uninstalling deletes
 //! them. The proxy reaches the instance at the Service's cluster IP; logs come from its pod.
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -26,6 +28,8 @@ pub const MANAGED: (&str, &str) = ("app.kubernetes.io/managed-by", "strata");
 pub struct Cluster {
     client: kube::Client,
     namespace: String,
+    /// The labels of strata's pods: the only ones an instance's NetworkPolicy admits.
+    proxy_labels: BTreeMap<String, String>,
 }
 
 /// What to run for one (user, app).
@@ -94,7 +98,23 @@ fn e(what: &str, err: impl std::fmt::Display) -> String {
 impl Cluster {
     /// A client for `url` (an API server reachable without credentials: tests and `kubectl
     /// proxy`), or from the environment (in-cluster service account, or `KUBECONFIG`).
-    pub async fn connect(url: Option<&str>, namespace: &str) -> Result<Cluster, String> {
+    pub async fn connect(
+        url: Option<&str>,
+        namespace: &str,
+        proxy_labels: &str,
+    ) -> Result<Cluster, String> {
+        let mut labels = BTreeMap::new();
+        for pair in proxy_labels.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                format!("Kubernetes: the proxy's labels: {pair:?} is not key=value")
+            })?;
+            labels.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+        if labels.is_empty() {
+            return Err(
+                "Kubernetes: the proxy's labels are empty: every pod could reach the apps".into(),
+            );
+        }
         let config = match url {
             Some(u) => kube::Config::new(u.parse().map_err(|x| e("the API server URL", x))?),
             None => kube::Config::infer()
@@ -105,6 +125,7 @@ impl Cluster {
         Ok(Cluster {
             client,
             namespace: namespace.to_owned(),
+            proxy_labels: labels,
         })
     }
 
@@ -136,6 +157,31 @@ impl Cluster {
             pvcs.create(&PostParams::default(), &pvc)
                 .await
                 .map_err(|x| e("creating the PVC", x))?;
+        }
+        let policies: Api<NetworkPolicy> = self.api();
+        if get_opt(&policies, &spec.name)
+            .await
+            .map_err(|x| e("NetworkPolicy", x))?
+            .is_none()
+        {
+            let policy = json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": spec.name, "labels": labels(spec)},
+                "spec": {
+                    "podSelector": {"matchLabels": selector(spec)},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{
+                        "from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": self.proxy_labels}}],
+                        "ports": [{"protocol": "TCP", "port": spec.port}]
+                    }]
+                }
+            });
+            let policy: NetworkPolicy =
+                serde_json::from_value(policy).map_err(|x| e("NetworkPolicy", x))?;
+            policies
+                .create(&PostParams::default(), &policy)
+                .await
+                .map_err(|x| e("creating the NetworkPolicy", x))?;
         }
         let services: Api<Service> = self.api();
         if get_opt(&services, &spec.name)
@@ -296,6 +342,12 @@ impl Cluster {
         gone(self.api::<Deployment>().delete(name, &dp).await.map(|_| ()))?;
         gone(self.api::<Service>().delete(name, &dp).await.map(|_| ()))?;
         gone(self.api::<Secret>().delete(name, &dp).await.map(|_| ()))?;
+        gone(
+            self.api::<NetworkPolicy>()
+                .delete(name, &dp)
+                .await
+                .map(|_| ()),
+        )?;
         gone(
             self.api::<PersistentVolumeClaim>()
                 .delete(name, &dp)

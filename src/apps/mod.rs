@@ -105,6 +105,7 @@ pub struct Apps {
     kube: tokio::sync::OnceCell<strata_apps::kube::Cluster>,
     kube_url: Option<String>,
     kube_namespace: String,
+    kube_proxy_labels: String,
 }
 
 /// A catalog entry: the manifest, and whether it came from `--apps-dir` (then the API cannot
@@ -161,6 +162,7 @@ impl Apps {
             kube: tokio::sync::OnceCell::new(),
             kube_url: config.apps_kube_url.clone(),
             kube_namespace: config.apps_kube_namespace.clone(),
+            kube_proxy_labels: config.apps_kube_proxy_labels.clone(),
         })
     }
 
@@ -168,7 +170,11 @@ impl Apps {
     pub async fn cluster(&self) -> Result<&strata_apps::kube::Cluster> {
         self.kube
             .get_or_try_init(|| {
-                strata_apps::kube::Cluster::connect(self.kube_url.as_deref(), &self.kube_namespace)
+                strata_apps::kube::Cluster::connect(
+                    self.kube_url.as_deref(),
+                    &self.kube_namespace,
+                    &self.kube_proxy_labels,
+                )
             })
             .await
             .map_err(|e| Error::new(crate::error::Kind::Upstream, e))
@@ -438,14 +444,15 @@ pub async fn uninstall(state: &AppState, user: &User, id: &str) -> Result<()> {
         .await
         .is_ok_and(|e| matches!(e.manifest.runner, strata_apps::Runner::Kubernetes { .. }));
     if kube {
+        // The install is gone either way; objects left behind are removed by the culler.
         let name = strata_apps::kube::object_name(&user.username, id);
-        state
-            .apps
-            .cluster()
-            .await?
-            .remove(&name)
-            .await
-            .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
+        let removed = match state.apps.cluster().await {
+            Ok(cluster) => cluster.remove(&name).await,
+            Err(e) => Err(e.message),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(user = %user.username, app = %id, error = %e, "the app's Kubernetes objects stay until the culler removes them");
+        }
     }
     audit(state, "app.uninstall", user, id, json!({})).await
 }

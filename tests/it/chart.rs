@@ -221,6 +221,19 @@ fn the_chart_renders_valid_manifests() {
     assert!(env
         .iter()
         .any(|(n, e)| n == "STRATA_APPS_KUBE_NAMESPACE" && e["value"] == "notebooks"));
+    let labels = env
+        .iter()
+        .find(|(n, _)| n == "STRATA_APPS_KUBE_PROXY_LABELS")
+        .map(|(_, e)| e["value"].as_str().unwrap().to_owned())
+        .unwrap();
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    for pair in labels.split(',') {
+        let (k, v) = pair.split_once('=').unwrap();
+        assert_eq!(
+            pod_labels[k], v,
+            "the NetworkPolicies would not admit strata's pods"
+        );
+    }
 }
 
 #[test]

@@ -29,7 +29,8 @@ async def main():
     logs = {}
 
     async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
-        for resource in ("apps/v1/deployments", "v1/services", "v1/pods", "v1/secrets", "v1/persistentvolumeclaims"):
+        for resource in ("apps/v1/deployments", "v1/services", "v1/pods", "v1/secrets", "v1/persistentvolumeclaims",
+                         "networking.k8s.io/v1/networkpolicies"):
             emulator.resources[resource] = {}
         base = str(server.url).rstrip("/")
         print(f"URL {base}", flush=True)

@@ -133,6 +133,22 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
             .await;
         assert_eq!(s, 200, "{kind}");
     }
+    // Only strata's pods may reach the instance (the proxy is the way in).
+    let (s, policy) = emu
+        .get(&format!(
+            "/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/{name}"
+        ))
+        .await;
+    assert_eq!(s, 200, "{policy}");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["strata.dev/instance"],
+        name.as_str()
+    );
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+            ["app.kubernetes.io/name"],
+        "strata"
+    );
     // The token in the Secret reads within the consented scopes.
     let (_, secret) = emu
         .get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
