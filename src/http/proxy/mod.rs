@@ -73,16 +73,18 @@ fn browser(headers: &HeaderMap) -> bool {
         && !headers.contains_key(header::AUTHORIZATION)
 }
 
-/// Middleware: on the apps origin only apps are served (`/apps/…` and `/_apps/enter`). strata's
-/// pages and API answer 404 there, so no session of strata's can ever live on that host, where
-/// every app's scripts run.
+/// Middleware: on the apps origin only apps are served (`/apps/…`, `/_apps/enter`, and the static
+/// files their starting page uses). strata's pages and API answer 404 there, so no session of
+/// strata's can ever live on that host, where every app's scripts run.
 pub async fn apps_host_only(
     State(state): State<AppState>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
     let path = req.uri().path();
-    let app_path = path.starts_with("/apps/") || path == "/_apps/enter";
+    // The starting and failure pages there use strata's stylesheet.
+    let app_path =
+        path.starts_with("/apps/") || path == "/_apps/enter" || path.starts_with("/static/");
     if !app_path && on_apps_origin(&state, req.headers(), req.uri()) {
         return ApiError::not_found(
             "this host serves apps only: strata itself is at its public URL",
