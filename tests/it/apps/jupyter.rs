@@ -114,7 +114,6 @@ async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_to
         120,
     )
     .await;
-    screenshot(&c, "app-jupyterlab").await;
     let out = c
         .execute_async(RUN_CELL, vec![Value::String(CELL.into())])
         .await
@@ -134,6 +133,15 @@ async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_to
         .await
         .unwrap();
     assert_eq!(env_dump.as_str().unwrap_or_default().trim(), "False");
+    // For the README: JupyterLab once its splash screen is gone.
+    wait_for(
+        &c,
+        "document.querySelector('#jupyterlab-splash') === null",
+        "document.title",
+        60,
+    )
+    .await;
+    screenshot(&c, "app-jupyterlab").await;
     // The apps page shows it running.
     c.goto(&lab.url("/apps")).await.unwrap();
     let apps = text(&c).await;
