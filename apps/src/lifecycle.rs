@@ -338,14 +338,19 @@ impl Supervisor {
                 || (idle >= slot.idle && slot.on_idle == OnIdle::Stop)
                 || (paused && idle >= slot.idle * 10);
             if !stop && idle >= slot.idle && !paused {
-                let froze = match slot.instance.lock().await.as_ref() {
-                    Some(i) => i.pause(),
-                    None => false,
-                };
-                if froze {
-                    slot.paused.store(true, Ordering::SeqCst);
-                } else {
+                // Marked first, so a request arriving now resumes it; checked again after, so
+                // a request that came in between is not left waiting on a frozen process.
+                slot.paused.store(true, Ordering::SeqCst);
+                let held = slot.instance.lock().await;
+                let froze = held.as_ref().is_some_and(|i| i.pause());
+                if !froze {
+                    slot.paused.store(false, Ordering::SeqCst);
                     stop = true; // a runner that cannot pause stops
+                } else if slot.idle_for() < slot.idle {
+                    slot.paused.store(false, Ordering::SeqCst);
+                    if let Some(i) = held.as_ref() {
+                        i.resume();
+                    }
                 }
             }
             if stop {
@@ -497,6 +502,82 @@ mod tests {
         assert_eq!(sup.cull().await, [("alice".to_owned(), "web".to_owned())]);
         assert!(!wait_healthy(ports[0], "/", Duration::from_millis(300), || true).await);
         assert_eq!(sup.status("alice", "web"), None);
+    }
+
+    #[tokio::test]
+    async fn idle_instances_pause_and_the_next_request_resumes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let sup = Supervisor::new(2);
+        let d = dir.path().to_owned();
+        let rx = sup
+            .ensure(
+                "carol",
+                "web",
+                Duration::from_millis(200),
+                OnIdle::Pause,
+                |_| server(&d),
+            )
+            .await
+            .unwrap();
+        let Status::Ready { addr } = ready(rx).await else {
+            panic!("not ready")
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(sup.cull().await.is_empty(), "paused, not stopped");
+        assert!(sup.list()[0].paused);
+        assert!(!wait_healthy(addr.port(), "/", Duration::from_millis(300), || true).await);
+        let d = dir.path().to_owned();
+        let rx = sup
+            .ensure(
+                "carol",
+                "web",
+                Duration::from_millis(200),
+                OnIdle::Pause,
+                |_| server(&d),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ready(rx).await, Status::Ready { addr }, "the same instance");
+        assert!(!sup.list()[0].paused);
+        assert!(wait_healthy(addr.port(), "/", Duration::from_secs(5), || true).await);
+        sup.stop("carol", "web").await;
+    }
+
+    #[tokio::test]
+    async fn a_stop_during_the_start_stops_what_the_start_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let sup = Supervisor::new(2);
+        let d = dir.path().to_owned();
+        let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+        let rx = sup
+            .ensure(
+                "dave",
+                "web",
+                Duration::from_secs(60),
+                OnIdle::Stop,
+                move |_| {
+                    let started = server(&d);
+                    async move {
+                        let out = started.await;
+                        if let Ok((_, addr)) = &out {
+                            let _ = port_tx.send(addr.port());
+                        }
+                        out
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        // Stopped while starting: the slot goes at once.
+        sup.stop("dave", "web").await;
+        assert_eq!(sup.status("dave", "web"), None);
+        let port = port_rx.await.unwrap();
+        let mut rx = rx;
+        let _ = rx.wait_for(|s| *s != Status::Starting).await;
+        assert!(
+            !wait_healthy(port, "/", Duration::from_millis(500), || true).await,
+            "the instance started during the stop still runs"
+        );
     }
 
     #[tokio::test]

@@ -141,9 +141,21 @@ pub(super) async fn pass_on(
     *upstream.method_mut() = parts.method;
     *upstream.uri_mut() = uri;
     *upstream.headers_mut() = headers;
-    let response = match CLIENT.request(upstream).await {
-        Ok(r) => r,
-        Err(e) => {
+    let answer = tokio::time::timeout(ANSWER_TIMEOUT, CLIENT.request(upstream)).await;
+    let response = match answer {
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "{} did not answer within {} s",
+                    m.name,
+                    ANSWER_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response()
+        }
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             tracing::warn!(user = %owner.username, app = %m.id, error = %e, "the app did not answer");
             if matches!(m.runner, strata_apps::Runner::Kubernetes { .. }) {
                 // Scaled down elsewhere (another replica's culling): the next request scales up.
@@ -260,6 +272,9 @@ fn strip_cookie_path(cookie: &str, prefix: &str) -> String {
         .collect::<Vec<_>>()
         .join(";")
 }
+
+/// How long an app may take to start answering a request (its body may then stream on).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long a websocket may carry nothing either way before it is closed.
 const TUNNEL_IDLE: Duration = Duration::from_secs(3600);
