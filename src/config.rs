@@ -329,8 +329,10 @@ pub struct Config {
     pub apps_dir: Option<PathBuf>,
 
     /// The origin apps are served from (e.g. `https://apps.example.org`, pointing at this
-    /// server): an app's scripts then cannot act with the user's strata session. Without it
-    /// (and without `--apps-same-origin`) apps are not served.
+    /// server): an app's scripts then cannot act with the user's strata session. With a
+    /// wildcard (`https://*.apps.example.org`) each instance gets an origin of its own, so one
+    /// instance's scripts cannot reach another's either. Without it (and without
+    /// `--apps-same-origin`) apps are not served.
     #[arg(long, env = "STRATA_APPS_ORIGIN")]
     pub apps_origin: Option<String>,
 

@@ -31,6 +31,8 @@ pub enum Origin {
     /// Under `/apps/` of strata's own origin (`--apps-same-origin`).
     Same,
     /// On another origin pointing at this server (`--apps-origin`), without strata's session.
+    /// With `*` as its first host label, each instance gets its own origin (`{label}.…`, see
+    /// [`instance_label`]).
     Separate(url::Url),
 }
 
@@ -128,13 +130,17 @@ impl Apps {
             }
             (Some(o), false) => {
                 let url = url::Url::parse(o).map_err(|e| format!("--apps-origin {o:?}: {e}"))?;
+                let host = url.host_str().unwrap_or_default();
+                let wildcard_ok = !host.contains('*')
+                    || (host.starts_with("*.") && host.len() > 2 && !host[2..].contains('*'));
                 if !matches!(url.scheme(), "http" | "https")
                     || url.host_str().is_none()
+                    || !wildcard_ok
                     || url.path() != "/"
                     || url.query().is_some()
                 {
                     return Err(format!(
-                        "--apps-origin {o:?} must be an origin such as https://apps.example.org"
+                        "--apps-origin {o:?} must be an origin such as https://apps.example.org, or https://*.apps.example.org for an origin per instance"
                     ));
                 }
                 let public = url::Url::parse(&config.public_url()).ok();
@@ -212,14 +218,37 @@ impl Apps {
         state_of(listed.iter().find(|i| i.user == user && i.app == app))
     }
 
-    /// The origin apps are served from, as a URL prefix without a trailing `/`.
-    pub fn base(&self, public_url: &str) -> Option<String> {
+    /// The origin `user`'s `app` is served from, as a URL prefix without a trailing `/`.
+    pub fn origin_of(&self, public_url: &str, user: &str, app: &str) -> Option<String> {
         match &self.origin {
             Origin::Off => None,
             Origin::Same => Some(public_url.to_owned()),
-            Origin::Separate(url) => Some(url.origin().ascii_serialization()),
+            Origin::Separate(url) => {
+                let origin = url.origin().ascii_serialization();
+                Some(if self.per_instance() {
+                    origin.replacen('*', &instance_label(user, app), 1)
+                } else {
+                    origin
+                })
+            }
         }
     }
+
+    /// Whether each instance has an origin of its own (`--apps-origin https://*.…`).
+    pub fn per_instance(&self) -> bool {
+        matches!(&self.origin, Origin::Separate(url) if url.host_str().is_some_and(|h| h.starts_with("*.")))
+    }
+
+    /// Whether apps are served at all.
+    pub fn served(&self) -> bool {
+        self.origin != Origin::Off
+    }
+}
+
+/// The host label of `user`'s `app` under a wildcard `--apps-origin`: a DNS label no other
+/// (user, app) gets.
+pub fn instance_label(user: &str, app: &str) -> String {
+    strata_apps::kube::object_name(user, app)
 }
 
 /// `stopped`, `starting`, `running`, `paused` or `failed` (with the error).

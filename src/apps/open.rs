@@ -21,7 +21,7 @@ pub async fn open_with(
 ) -> Result<String> {
     let base = state
         .apps
-        .base(&state.settings.public_url)
+        .origin_of(&state.settings.public_url, &user.username, app)
         .ok_or_else(|| Error::not_found("apps are not served by this server"))?;
     let install = state
         .db

@@ -164,7 +164,7 @@ async fn install_view(
         installed_at: rfc3339(row.created_at),
         url: state
             .apps
-            .base(&state.settings.public_url)
+            .origin_of(&state.settings.public_url, username, &row.app_id)
             .map(|b| format!("{b}{}", apps::launch::base_path(username, &row.app_id))),
         status: status.into(),
         error,

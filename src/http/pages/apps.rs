@@ -87,7 +87,6 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
     let user = &s.user;
     let catalog = apps::catalog(state).await?;
     let rows = state.db.app_installs(user.id).await?;
-    let base = state.apps.base(&state.settings.public_url);
     let mut installed = Vec::new();
     for row in &rows {
         let Some(entry) = catalog.iter().find(|e| e.manifest.id == row.app_id) else {
@@ -97,8 +96,9 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
         installed.push(Installed {
             id: row.app_id.clone(),
             name: entry.manifest.name.clone(),
-            url: base
-                .as_ref()
+            url: state
+                .apps
+                .origin_of(&state.settings.public_url, &user.username, &row.app_id)
                 .map(|b| format!("{b}{}", launch::base_path(&user.username, &row.app_id))),
             status,
             error,
@@ -125,7 +125,7 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
     }
     Ok(AppsPage {
         chrome,
-        served: base.is_some(),
+        served: state.apps.served(),
         installed,
         available,
     })

@@ -94,10 +94,17 @@ pub async fn apps_host_only(
     next.run(req).await
 }
 
-/// Whether the request reached the apps origin (its `Host` is the one of `--apps-origin`).
+/// Whether the request reached the apps origin (its `Host` is the one of `--apps-origin`, or
+/// under a wildcard one, any instance's).
 fn on_apps_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
+    apps_host(state, headers, uri).is_some()
+}
+
+/// On the apps origin, the request's host: `Some("")` for the one apps origin, `Some(label)` for
+/// an instance's own origin under a wildcard `--apps-origin`; `None` elsewhere.
+fn apps_host(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<String> {
     let Origin::Separate(url) = &state.apps.origin else {
-        return false;
+        return None;
     };
     let host = uri
         .authority()
@@ -108,12 +115,30 @@ fn on_apps_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_owned)
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let want = match url.port() {
         Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_owned(),
-    };
-    host.eq_ignore_ascii_case(&want)
+    }
+    .to_ascii_lowercase();
+    match want.strip_prefix('*') {
+        None => (host == want).then(String::new),
+        Some(suffix) => host
+            .strip_suffix(suffix)
+            .filter(|label| !label.is_empty() && !label.contains('.'))
+            .map(str::to_owned),
+    }
+}
+
+/// Under a wildcard `--apps-origin`, whether the request's host is `owner`'s `app`'s own.
+fn right_host(state: &AppState, headers: &HeaderMap, uri: &Uri, owner: &str, app: &str) -> bool {
+    match apps_host(state, headers, uri) {
+        Some(label) if state.apps.per_instance() => {
+            label == crate::apps::instance_label(owner, app)
+        }
+        _ => true,
+    }
 }
 
 /// Who is visiting, or the response that sends them to sign in.
@@ -239,8 +264,12 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
         let to = format!("/apps/{}/{app}/{rest}{query}", owner.username);
         return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, to)]).into_response();
     }
+    // Under a wildcard apps origin, an instance answers on its own host only.
+    if !right_host(&state, req.headers(), req.uri(), &owner.username, &app) {
+        return ApiError::not_found("this host serves another app").into_response();
+    }
     // A browser with a session on strata's origin goes over to the apps origin with a ticket.
-    if let Origin::Separate(url) = &state.apps.origin {
+    if let Origin::Separate(_) = &state.apps.origin {
         let authorized = req.headers().contains_key(header::AUTHORIZATION);
         if !authorized && !on_apps_origin(&state, req.headers(), req.uri()) {
             let key = state.jwt.derive("strata app passes");
@@ -260,7 +289,11 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
                 ("next", next),
             ])
             .unwrap_or_default();
-            let to = format!("{}_apps/enter?{query}", url.as_str());
+            let origin = state
+                .apps
+                .origin_of(&state.settings.public_url, &owner.username, &app)
+                .unwrap_or_default();
+            let to = format!("{origin}/_apps/enter?{query}");
             return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
         }
     }
@@ -369,6 +402,9 @@ async fn enter(
     let key = state.jwt.derive("strata app passes");
     let pass = ticket::verify(&key, "ticket", &q.ticket)
         .ok_or_else(|| ApiError::forbidden("this link to the app expired: open the app again"))?;
+    if !right_host(&state, &headers, &uri, &pass.owner, &pass.app) {
+        return Err(ApiError::not_found("this host serves another app"));
+    }
     let prefix = launch::base_path(&pass.owner, &pass.app);
     if !q.next.starts_with(&prefix)
         || q.next.contains("//")

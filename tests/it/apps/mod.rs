@@ -774,6 +774,7 @@ async fn apps_are_off_unless_the_admin_says_where() {
         (Some("http://apps.example"), true, "exclude each other"),
         (Some("ftp://apps.example"), false, "must be an origin"),
         (Some("http://apps.example/path"), false, "must be an origin"),
+        (Some("http://apps.*.example"), false, "must be an origin"),
     ] {
         let mut config = strata::config::Config::with_data_dir(server.dir.path().join("other"));
         config.apps_origin = origin.map(str::to_owned);

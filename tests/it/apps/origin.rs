@@ -151,3 +151,100 @@ async fn a_ticket_from_strata_becomes_a_cookie_for_one_app_on_the_apps_origin() 
     let r = lab.get_ready(&lab.alice, "/apps/alice/echo/health").await;
     assert_eq!(r.status(), 200);
 }
+
+/// With `--apps-origin http://*.localhost:{port}`, each instance answers on its own host, so a
+/// page of one instance cannot script another: alice's cookie, ticket and app stay on hers.
+#[tokio::test]
+async fn a_wildcard_apps_origin_gives_each_instance_its_own() {
+    let lab = Lab::start(|c| {
+        c.apps_same_origin = false;
+        c.apps_origin = Some(format!("http://*.localhost:{}", c.listen.port()));
+    })
+    .await;
+    let addr: std::net::SocketAddr = lab
+        .server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let port = addr.port();
+    lab.add(&echo_manifest("echo", "", "")).await;
+    lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
+    let (s, v) = lab.install(&lab.bob, "echo", &["dataset:*:read"]).await;
+    assert_eq!(s, 200, "{v}");
+    let alice_host = format!(
+        "{}.localhost",
+        strata::apps::instance_label("alice", "echo")
+    );
+    let bob_host = format!("{}.localhost", strata::apps::instance_label("bob", "echo"));
+    assert_ne!(alice_host, bob_host);
+    assert_eq!(
+        v["url"],
+        format!("http://{bob_host}:{port}/apps/bob/echo/").as_str()
+    );
+    // Host names under .localhost resolve to this machine.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&alice_host, addr)
+        .resolve(&bob_host, addr)
+        .build()
+        .unwrap();
+    let (cookie, _) = session_of(&lab, "alice").await;
+    let r = browser
+        .get(lab.url("/apps/alice/echo/headers"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let enter = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        enter.starts_with(&format!("http://{alice_host}:{port}/_apps/enter?")),
+        "{enter}"
+    );
+    // alice's ticket is good on her instance's host only.
+    let elsewhere = enter.replace(&alice_host, &bob_host);
+    expect_error(
+        browser.get(&elsewhere).send().await.unwrap(),
+        404,
+        "another app",
+    )
+    .await;
+    let r = browser.get(&enter).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let app_cookie = set_cookie(&r).split(';').next().unwrap().to_owned();
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = browser
+            .get(format!(
+                "http://{alice_host}:{port}/apps/alice/echo/headers"
+            ))
+            .header("cookie", &app_cookie)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            ok = true;
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ok, "alice's app did not answer on its host");
+    // Another instance's host does not serve alice's app, with or without her cookie; nor does
+    // any host serve strata itself.
+    let r = browser
+        .get(format!("http://{bob_host}:{port}/apps/alice/echo/headers"))
+        .header("cookie", &app_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = browser
+        .get(format!("http://{bob_host}:{port}/api/v1/datasets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
