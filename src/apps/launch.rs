@@ -324,6 +324,11 @@ async fn renew_kube(state: &AppState, owner: &User, install: &InstallRow) -> Res
 /// Records the traffic this replica saw since the last look in the installs (what the culling
 /// of Kubernetes instances, which any replica may serve, goes by).
 async fn record_activity(state: &AppState) {
+    // Only Kubernetes instances are shared by replicas; a process instance's own supervisor
+    // knows all its traffic.
+    if !state.apps.kube_configured() {
+        return;
+    }
     let now = crate::db::now();
     for i in state.apps.supervisor.list() {
         if i.idle_for > state.apps.cull_every * 2 || !matches!(i.status, Status::Ready { .. }) {

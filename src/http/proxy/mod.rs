@@ -106,15 +106,7 @@ fn apps_host(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<String>
     let Origin::Separate(url) = &state.apps.origin else {
         return None;
     };
-    let host = uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
+    let host = request_host(headers, uri)
         .unwrap_or_default()
         .to_ascii_lowercase();
     let want = match url.port() {
@@ -129,6 +121,16 @@ fn apps_host(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<String>
             .filter(|label| !label.is_empty() && !label.contains('.'))
             .map(str::to_owned),
     }
+}
+
+/// The host a request was sent to: the URI's authority (HTTP/2), else its `Host` header.
+fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })
 }
 
 /// Under a wildcard `--apps-origin`, whether the request's host is `owner`'s `app`'s own.

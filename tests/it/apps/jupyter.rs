@@ -102,11 +102,6 @@ async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_to
     );
     // The first visit starts JupyterLab; the starting page reloads until it is up.
     c.goto(&lab.url("/apps/alice/jupyter/lab")).await.unwrap();
-    let first = text(&c).await;
-    assert!(
-        first.contains("is starting") || first.contains("JupyterLab") || first.is_empty(),
-        "{first}"
-    );
     wait_for(
         &c,
         "document.querySelector('.jp-LabShell') !== null",
@@ -161,11 +156,6 @@ async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_to
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = client()
-        .get(lab.url("/apps/alice/jupyter/api/kernels"))
-        .bearer_auth(&lab.bob)
-        .send()
-        .await
-        .unwrap();
+    let r = lab.get(&lab.bob, "/apps/alice/jupyter/api/kernels").await;
     assert_eq!(r.status(), 403);
 }

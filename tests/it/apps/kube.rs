@@ -154,12 +154,7 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
         .get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
         .await;
     let token = secret["stringData"]["token"].as_str().unwrap().to_owned();
-    let r = client()
-        .get(lab.url("/api/v1/datasets"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = lab.get(&token, "/api/v1/datasets").await;
     assert_eq!(r.status(), 200);
     let env: Value = lab
         .get_ready(&lab.alice, "/apps/alice/web/env")
@@ -194,12 +189,7 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(emu.replicas(&name).await, None);
-    let r = client()
-        .get(lab.url("/api/v1/datasets"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = lab.get(&token, "/api/v1/datasets").await;
     assert_eq!(r.status(), 401);
 }
 
@@ -222,12 +212,7 @@ async fn a_deployment_that_never_gets_ready_shows_its_pod_log() {
     assert!(v["log"].to_string().contains("echo app ready"), "{v}");
     // A cluster strata cannot reach: the error says so.
     drop(emu);
-    let r = client()
-        .get(lab.url("/apps/alice/stuck/"))
-        .bearer_auth(&lab.alice)
-        .send()
-        .await
-        .unwrap();
+    let r = lab.get(&lab.alice, "/apps/alice/stuck/").await;
     let (status, _, v) = body(r).await;
     assert_eq!(status, 502, "{v}");
     assert!(v["message"].as_str().unwrap().contains("Kubernetes"), "{v}");

@@ -1,0 +1,278 @@
+//! The proxy with the small app: one start for concurrent first requests, what passes and what
+//! does not (strata's cookies, `Authorization`, the app's attempts at strata cookies), redirects
+//! and paths under a stripped prefix, large bodies, server-sent events, a websocket, the app's
+//! environment and token, and who gets in.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::common::*;
+
+#[tokio::test]
+async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_everything_but_strata_secrets(
+) {
+    let lab = Lab::start(|_| {}).await;
+    lab.add(&echo_manifest("echo", "", "")).await;
+    lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
+    lab.alice_data().await;
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        let (url, token) = (lab.url("/apps/alice/echo/headers"), lab.alice.clone());
+        waits.push(tokio::spawn(async move {
+            loop {
+                let r = client()
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .header("cookie", "strata_session=abc; theirs=1")
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() != 503 {
+                    return r;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    for w in waits {
+        let r = w.await.unwrap();
+        assert_eq!(r.status(), 200);
+        seen.push(r.json::<Value>().await.unwrap());
+    }
+    assert_eq!(
+        lab.starts("alice", "echo"),
+        1,
+        "one start for eight requests"
+    );
+    let headers = &seen[0];
+    assert!(headers.get("authorization").is_none(), "{headers}");
+    assert_eq!(
+        headers["cookie"], "theirs=1",
+        "strata's cookies reached the app"
+    );
+    assert_eq!(headers["x-strata-user"], "alice");
+    assert_eq!(headers["x-forwarded-prefix"], "/apps/alice/echo");
+    assert_eq!(lab.status(&lab.alice, "echo").await, "running");
+    let metrics = client()
+        .get(lab.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("strata_app_instances{state=\"running\"} 1\n"),
+        "{metrics}"
+    );
+
+    // A redirect of the app stays under its prefix; it cannot set strata's cookies.
+    let r = lab.get_ready(&lab.alice, "/apps/alice/echo/redirect").await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/apps/alice/echo/headers");
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies, ["echo=1; Path=/apps/alice/echo/"]);
+    // Under a stripped prefix, the rest of the path arrives as the client encoded it.
+    let v: Value = lab
+        .get_ready(&lab.alice, "/apps/alice/echo/path/a%3Fb%20c/%2F?x=1&y=%26")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["path"], "/path/a%3Fb%20c/%2F?x=1&y=%26");
+    // One spelling of the owner's name.
+    let r = lab.get(&lab.alice, "/apps/ALICE/echo/headers?x=1").await;
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/apps/alice/echo/headers?x=1");
+    // /apps/alice/echo without the slash goes to it.
+    let r = client()
+        .get(lab.url("/apps/alice/echo?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/apps/alice/echo/?x=1");
+
+    // Large bodies stream both ways.
+    let big: Vec<u8> = (0..24u32 << 20).map(|i| (i % 251) as u8).collect();
+    let r = client()
+        .post(lab.url("/apps/alice/echo/echo"))
+        .bearer_auth(&lab.alice)
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let back = r.bytes().await.unwrap();
+    assert_eq!(sha256_hex(&back), sha256_hex(&big));
+
+    // Server-sent events arrive as they are sent.
+    let mut r = lab.get(&lab.alice, "/apps/alice/echo/sse").await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let first = r.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: tick 0\n\n");
+
+    // A websocket echoes through the proxy.
+    let echoed = ws_echo(&lab.server.url, "/apps/alice/echo/ws", &lab.alice, b"hello").await;
+    assert_eq!(echoed, b"hello");
+
+    // The app's environment, and the token it reads: alice's data, within the consented scopes.
+    let env: Value = lab
+        .get_ready(&lab.alice, "/apps/alice/echo/env")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(env["STRATA_BASE_URL"], "/apps/alice/echo/");
+    assert_eq!(
+        env["STRATA_API_URL"],
+        format!("{}/api/v1", lab.server.url).as_str()
+    );
+    assert!(env.get("STRATA_TOKEN").is_none());
+    let token_file = env["STRATA_TOKEN_FILE"].as_str().unwrap().to_owned();
+    assert!(
+        !token_file.starts_with(env["HOME"].as_str().unwrap()),
+        "the token lives outside the app's working directory"
+    );
+    let read = |url: String| {
+        let lab = &lab;
+        async move {
+            let q = serde_urlencoded::to_string([("url", url)]).unwrap();
+            let v: Value = lab
+                .get_ready(&lab.alice, &format!("/apps/alice/echo/read?{q}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let v = read(lab.url("/api/v1/datasets/alice/data/raw/x.csv")).await;
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["body"], "a,b\n1,2\n");
+    // Its scopes read, never write, and never mint anything wider.
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let r = client()
+        .post(lab.url("/api/v1/datasets"))
+        .bearer_auth(token.trim())
+        .json(&json!({"namespace": "alice", "name": "sneaky", "visibility": "private"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = lab.get(token.trim(), "/apps/alice/echo/headers").await;
+    expect_error(r, 403, "the * scope").await;
+}
+
+#[tokio::test]
+async fn only_the_owner_and_those_they_share_with_get_in() {
+    let lab = Lab::start(|_| {}).await;
+    lab.add(&echo_manifest("echo", "", "")).await;
+    lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
+    let get = |token: Option<String>, accept: &'static str| {
+        let url = lab.url("/apps/alice/echo/headers");
+        async move {
+            let mut r = client().get(url).header("accept", accept);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            r.send().await.unwrap()
+        }
+    };
+    let r = get(Some(lab.bob.clone()), "application/json").await;
+    expect_error(r, 403, "only alice").await;
+    let r = get(None, "application/json").await;
+    assert_eq!(r.status(), 401);
+    let r = get(None, "text/html").await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/login?next=%2Fapps%2Falice%2Fecho%2Fheaders"));
+    let r = lab.get(&lab.alice, "/apps/nobody/echo/").await;
+    assert_eq!(r.status(), 404);
+    // A narrower token of alice's does not reach her apps.
+    let narrow = strata::admin::create_token(
+        &lab.server.state,
+        "alice",
+        "narrow",
+        "dataset:alice/*:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let r = get(Some(narrow), "application/json").await;
+    expect_error(r, 403, "the * scope").await;
+    // Shared with bob: he gets in (as alice's app); unshared: out again.
+    let share = |method: reqwest::Method| {
+        let url = lab.url("/api/v1/user/apps/echo/shares/bob");
+        let token = lab.alice.clone();
+        async move {
+            client()
+                .request(method, url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(share(reqwest::Method::PUT).await, 204);
+    let r = lab.get_ready(&lab.bob, "/apps/alice/echo/headers").await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["x-strata-user"], "bob");
+    assert_eq!(share(reqwest::Method::DELETE).await, 204);
+    assert_eq!(share(reqwest::Method::DELETE).await, 404);
+    let r = get(Some(lab.bob.clone()), "application/json").await;
+    assert_eq!(r.status(), 403);
+}
+
+/// One websocket round trip through `path` (a text frame of `msg`, masked as a client must):
+/// what came back.
+pub async fn ws_echo(base: &str, path: &str, token: &str, msg: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    ws_round_trip(&mut s, msg).await
+}
+
+/// Sends one masked text frame and reads the one that comes back.
+pub async fn ws_round_trip(s: &mut tokio::net::TcpStream, msg: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    assert!(msg.len() < 126);
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | msg.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).await.unwrap();
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).await.unwrap();
+    assert_eq!(h[0], 0x81);
+    let mut data = vec![0u8; (h[1] & 0x7f) as usize];
+    s.read_exact(&mut data).await.unwrap();
+    data
+}
