@@ -42,6 +42,9 @@ pub struct Settings {
     pub drain_delay: std::time::Duration,
     /// How long a multipart upload may sit untouched before its parts are purged.
     pub multipart_idle: std::time::Duration,
+    /// Encryption at rest: when not `Off`, file contents written through strata become LFS
+    /// objects (sealed or bucket-encrypted), never plain git blobs.
+    pub encryption: Encryption,
 }
 
 impl Settings {

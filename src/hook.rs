@@ -8,7 +8,10 @@
 //! - a new blob is larger than the server's object size limit;
 //! - a new `datapackage.json` is not one the REST API would accept;
 //! - an LFS pointer (in any spelling git-lfs accepts) or a datapackage resource names an object
-//!   that was not uploaded to this dataset.
+//!   that was not uploaded to this dataset;
+//! - under `--encryption strict`, a new file other than `datapackage.json`, `.gitattributes` and
+//!   `.lfsconfig` holds its content in git rather than as an LFS pointer (git objects are never
+//!   sealed; the policy dataset's `.rego` files are exempt).
 //!
 //! git-lfs uploads objects before it pushes, so a normal push passes; a push without `git lfs
 //! push` gets a message saying what is missing.
@@ -38,6 +41,20 @@ pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
 pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
 /// The dataset's path (`ns/name`), its name in the ref ledger.
 pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
+
+/// `1` under `--encryption strict`: every content file of a push must be an LFS pointer.
+pub const ENV_STRICT: &str = "STRATA_HOOK_STRICT";
+
+/// [`ENV_STRICT`]'s value for a push to `ns/name`: `1` under `--encryption strict`, except for
+/// the policy dataset, whose `.rego` files the server reads from git.
+pub fn strict_for(state: &crate::AppState, ns: &str, name: &str) -> &'static str {
+    let strict = state.settings.encryption == crate::config::Encryption::Strict;
+    if strict && !state.governance.is_policy_dataset(ns, name) {
+        "1"
+    } else {
+        "0"
+    }
+}
 
 /// Set (to the evaluation limit in milliseconds) when the dataset is the policy dataset: the
 /// policies of a pushed default branch must compile.
@@ -182,6 +199,7 @@ pub async fn pre_receive() -> Result<(), String> {
     let limits = Limits {
         object: max_size,
         package: max_package,
+        strict: std::env::var(ENV_STRICT).is_ok_and(|v| v == "1"),
     };
     let policy_limit: Option<u64> = std::env::var(ENV_POLICY_LIMIT_MS)
         .ok()
@@ -223,6 +241,14 @@ struct Limits {
     object: u64,
     /// The largest `datapackage.json`.
     package: u64,
+    /// `--encryption strict`: content files must be LFS pointers.
+    strict: bool,
+}
+
+/// Files that stay plain git blobs under encryption: the server's own metadata.
+pub fn plain_allowed(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    path == DATAPACKAGE || path == strata_metastore::LFSCONFIG || base == ".gitattributes"
 }
 
 /// Checks the refs and the new blobs of a push; returns the objects its pointers and
@@ -304,6 +330,17 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
     }
     let mut named = Vec::new();
     for (id, data) in cat_blobs(small.iter().chain(&packages), &packages)? {
+        let plain = pointer::lenient(&data).is_none() && !data.is_empty();
+        if let Some(path) = blobs[&id].iter().find(|p| plain && !plain_allowed(p)) {
+            if limits.strict {
+                return Err(format!(
+                    "push refused: {path} is stored in git as plain content, and this server keeps \
+                     every file encrypted (--encryption strict), which git objects never are. \
+                     Track it with git lfs (git lfs track '{path}'; git lfs migrate import \
+                     --include='{path}' for commits already made), then push again."
+                ));
+            }
+        }
         if packages.contains(&id) {
             let package = Package::from_bytes(&data)
                 .map_err(|e| format!("push refused: {DATAPACKAGE} ({id}): {e}"))?;

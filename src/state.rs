@@ -186,6 +186,7 @@ impl AppState {
                 shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
                 drain_delay: Duration::from_secs(config.drain_delay_secs),
                 multipart_idle: Duration::from_secs(config.multipart_idle_hours.max(1) * 3600),
+                encryption: config.encryption,
             }),
             db,
             storage,

@@ -2,6 +2,8 @@
 //! the file manager pages, restores): the paths it touches must be reachable by the caller (all of
 //! them through a dataset grant, or each inside a write share), every object its pointers or its
 //! datapackage name must be linked to the dataset, and LFS files get their `.gitattributes` line.
+//! With encryption at rest on, file contents become LFS objects (sealed, or in an encrypting
+//! bucket) before the commit, so git holds pointers only ([`seal_contents`]).
 
 use strata_lfs::Oid;
 use strata_metastore::{
@@ -69,6 +71,9 @@ pub async fn commit(
             )));
         }
     }
+    let mut lfs_paths = lfs_paths;
+    let mut vouched = vouched;
+    seal_contents(state, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
     // Metadata never points at bytes that are not there: the objects of LFS files and of the
     // datapackage's resources must have been uploaded to this dataset.
     let mut objects: Vec<(Oid, u64)> = Vec::new();
@@ -154,6 +159,48 @@ pub async fn revert(
     })
     .await
     .inspect(|_| state.governance.written(&repo.namespace, &repo.name))
+}
+
+/// With encryption at rest on (`--encryption on` or `strict`), the content of every file a commit
+/// writes in plain (REST `file` lines, restores and moves of plain files) is stored as an LFS
+/// object of the dataset (sealed on the local disk and in strict mode; with the bucket's own
+/// encryption otherwise) and committed as its pointer: git objects are never encrypted. The
+/// server's own files (`datapackage.json`, `.gitattributes`, `.lfsconfig`), empty files and the
+/// policy dataset (whose `.rego` files the server reads from git) stay as they are.
+async fn seal_contents(
+    state: &AppState,
+    repo: &Gated,
+    ops: &mut [Op],
+    lfs_paths: &mut Vec<String>,
+    vouched: &mut Vec<Oid>,
+) -> Result<()> {
+    if state.settings.encryption == crate::config::Encryption::Off
+        || state
+            .governance
+            .is_policy_dataset(&repo.namespace, &repo.name)
+    {
+        return Ok(());
+    }
+    for op in ops.iter_mut() {
+        let Op::Put { path, data } = op else { continue };
+        if data.is_empty()
+            || crate::hook::plain_allowed(path)
+            || strata_lfs::pointer::lenient(data).is_some()
+        {
+            continue;
+        }
+        let bytes = bytes::Bytes::from(std::mem::take(data));
+        let body =
+            futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+        let (oid, size) = state.storage.ingest(repo.id, body, u64::MAX).await?;
+        state.db.link_object(repo.id, &oid, size).await?;
+        *data = strata_lfs::pointer::Pointer { oid, size }
+            .encode()
+            .into_bytes();
+        lfs_paths.push(path.clone());
+        vouched.push(oid);
+    }
+    Ok(())
 }
 
 fn op_path(op: &Op) -> &str {

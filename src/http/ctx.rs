@@ -1,5 +1,9 @@
 //! Per-request context: a request id for every response and log line, and whether the request is
 //! one of the LFS endpoints (whose errors use the LFS media type and `LFS-Authenticate`).
+//!
+//! The request span names the route's template and the path with its credentials taken out
+//! ([`loggable_path`]); the query string, where signatures, tickets, OAuth codes and states
+//! travel, is never recorded.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -23,8 +27,6 @@ pub async fn layer(
     let lfs = path.contains("/info/lfs")
         || path.starts_with("/_transfer/")
         || (path.ends_with("/objects/batch") && !path.starts_with("/api/"));
-    let span =
-        tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path);
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -44,6 +46,8 @@ pub async fn layer(
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(),
+        route = %route, path = %loggable_path(req.uri().path()));
     // Methods outside HTTP's own would each make a new label: counted as "other".
     let method: &'static str = match req.method().as_str() {
         "GET" => "GET",
@@ -83,6 +87,18 @@ pub async fn layer(
     .await
 }
 
+/// `path` as a log line may show it. A share link's secret (`/s/{secret}/…`) is the one credential
+/// strata takes in a path; it becomes `{secret}`.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/s/") {
+        Some(rest) => {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            format!("/s/{{secret}}{tail}").into()
+        }
+        None => path.into(),
+    }
+}
+
 /// The client's address: the peer's, or behind trusted proxies the last `X-Forwarded-For` entry
 /// that none of them added (earlier entries are whatever the client claimed).
 fn client_ip(
@@ -113,6 +129,17 @@ fn client_ip(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn share_link_secrets_never_reach_a_log() {
+        assert_eq!(loggable_path("/s/abc123"), "/s/{secret}");
+        assert_eq!(
+            loggable_path("/s/abc123/raw/a/b.csv"),
+            "/s/{secret}/raw/a/b.csv"
+        );
+        assert_eq!(loggable_path("/s/"), "/s/{secret}");
+        assert_eq!(loggable_path("/datasets/s/x"), "/datasets/s/x");
+    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {

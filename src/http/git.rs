@@ -218,6 +218,10 @@ async fn backend(
                 String::new()
             },
         )
+        .env(
+            crate::hook::ENV_STRICT,
+            crate::hook::strict_for(state, &dataset.namespace, &dataset.name),
+        )
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
