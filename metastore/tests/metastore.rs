@@ -518,3 +518,58 @@ fn tags_of_non_commits_never_break_the_tag_list() {
     assert_eq!(tags[0].name, "v1");
     assert!(matches!(store.tag(DS, "blobtag"), Err(Error::NotFound(_))));
 }
+
+#[test]
+fn a_file_never_silently_becomes_a_folder_or_back() {
+    let (_dir, store) = store();
+    let bob = person("bob");
+    let put = |path: &str| Op::Put {
+        path: path.into(),
+        data: b"x".to_vec(),
+    };
+    let del = |path: &str| Op::Delete { path: path.into() };
+    let base = store
+        .commit(
+            DS,
+            &meta(None, &bob, "base"),
+            &[put("notes.txt"), put("docs/a.md"), put("docs/deep/b.md")],
+        )
+        .unwrap();
+    // Inside a file, over a folder, or both at once: refused, nothing written.
+    for (ops, conflict) in [
+        (vec![put("notes.txt/inner.txt")], true),
+        (vec![put("notes.txt/deeper/inner.txt")], true),
+        (vec![put("docs")], true),
+        (vec![put("docs/deep")], true),
+        // Deleting only some of the folder's files does not make room for a file.
+        (vec![del("docs/a.md"), put("docs")], true),
+        (vec![put("new"), put("new/inner.txt")], false),
+    ] {
+        let err = store
+            .commit(DS, &meta(Some(base), &bob, "bad"), &ops)
+            .unwrap_err();
+        match (conflict, &err) {
+            (true, Error::Conflict(_)) | (false, Error::Invalid(_)) => {}
+            _ => panic!("{ops:?}: {err:?}"),
+        }
+    }
+    assert_eq!(store.resolve(DS, None).unwrap(), base);
+    assert_eq!(store.read_file(DS, None, "notes.txt").unwrap(), b"x");
+    // Said outright (the file or every file of the folder deleted in the same commit): allowed.
+    let one = store
+        .commit(
+            DS,
+            &meta(Some(base), &bob, "notes become a folder"),
+            &[del("notes.txt"), put("notes.txt/inner.txt")],
+        )
+        .unwrap();
+    assert_eq!(store.stat(DS, None, "notes.txt").unwrap(), Some(true));
+    store
+        .commit(
+            DS,
+            &meta(Some(one), &bob, "docs become a file"),
+            &[del("docs/a.md"), del("docs/deep/b.md"), put("docs")],
+        )
+        .unwrap();
+    assert_eq!(store.stat(DS, None, "docs").unwrap(), Some(false));
+}
