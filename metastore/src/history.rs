@@ -55,8 +55,10 @@ pub struct DirEntry {
 
 impl Metastore {
     /// The entries directly inside folder `dir` (`""`: the root) at revision `rev`, folders first
-    /// and then files, each by name; `take` of them after skipping `skip`. Only the returned
-    /// files' blobs are read, so the first page of a folder of many files costs one tree read.
+    /// and then files, each by name; `take` of them after skipping `skip`. Files whose path
+    /// `hidden` names are left out before paging, so they count nowhere (`total` included). Only
+    /// the returned files' blobs are read, so the first page of a folder of many files costs one
+    /// tree read.
     pub fn list_dir(
         &self,
         ds: DatasetId<'_>,
@@ -64,6 +66,7 @@ impl Metastore {
         dir: &str,
         skip: usize,
         take: usize,
+        hidden: impl Fn(&str) -> bool,
     ) -> Result<(String, DirListing)> {
         let repo = self.open(ds)?;
         let id = resolve(&repo, rev)?;
@@ -77,27 +80,27 @@ impl Metastore {
                 .object()?
                 .into_tree()
         };
+        let path_of = |name: &str| {
+            if dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
         let mut items: Vec<(bool, String, ObjectId)> = Vec::new();
         for entry in tree.iter() {
             let entry = entry.map_err(|e| Error::Git(e.to_string()))?;
             let mode = entry.mode();
-            if mode.is_tree() || mode.is_blob() {
-                items.push((
-                    mode.is_tree(),
-                    entry.filename().to_string(),
-                    entry.oid().to_owned(),
-                ));
+            let name = entry.filename().to_string();
+            if mode.is_tree() || (mode.is_blob() && !hidden(&path_of(&name))) {
+                items.push((mode.is_tree(), name, entry.oid().to_owned()));
             }
         }
         items.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         let total = items.len();
         let mut entries = Vec::new();
         for (folder, name, oid) in items.into_iter().skip(skip).take(take) {
-            let path = if dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
+            let path = path_of(&name);
             let (size, lfs) = if folder {
                 (0, None)
             } else {

@@ -167,26 +167,11 @@ pub async fn show(
     let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
-                let (_, mut listing) =
-                    ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE)?;
-                // The count leaves out the files the page hides.
-                for name in [
-                    crate::datasets::files::KEEP,
-                    GITATTRIBUTES,
-                    LFSCONFIG,
-                    DATAPACKAGE,
-                ] {
-                    let path = if dir.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{dir}/{name}")
-                    };
-                    if hidden(&path, drive)
-                        && ms.stat(ds, Some(&revision.id), &path)? == Some(false)
-                    {
-                        listing.total = listing.total.saturating_sub(1);
-                    }
-                }
+                // Pages and counts leave out the files the page hides.
+                let (_, listing) =
+                    ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE, |p| {
+                        hidden(p, drive)
+                    })?;
                 Ok(Some((revision, package, listing)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
@@ -221,7 +206,6 @@ pub async fn show(
             let entries = listing
                 .entries
                 .into_iter()
-                .filter(|e| e.folder || !hidden(&e.path, drive))
                 .map(|e| Entry {
                     size: if e.folder {
                         "folder".into()
