@@ -115,9 +115,9 @@ struct DatasetPage {
     /// The revision asked for (`?rev=`), empty for the default branch.
     rev: String,
     head: Option<RevisionRow>,
-    /// The folder shown, `""` at the root, and its parent folders as `(name, path)`.
+    /// The folder shown, `""` at the root, and the way to it.
     folder: String,
-    crumbs: Vec<(String, String)>,
+    crumbs: Vec<Crumb>,
     entries: Vec<Entry>,
     /// Of the folder's entries: how many, which page, and whether more follow.
     total: usize,
@@ -251,7 +251,7 @@ pub async fn show(
         path: title,
         rev: q.rev.unwrap_or_default(),
         head,
-        crumbs: crumbs(&folder),
+        crumbs: crumbs(&repo, &folder),
         folder,
         entries,
         description,
@@ -278,16 +278,32 @@ fn hidden(path: &str, drive: bool) -> bool {
         || (drive && path == DATAPACKAGE)
 }
 
-/// `(name, path)` of each folder from the root down to `folder`.
-pub(super) fn crumbs(folder: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+/// A step of a breadcrumb: a folder (the dataset's root has the path `""`), and whether the
+/// visitor may open it (a share reaches its own folder and what is inside, not the folders above).
+pub(super) struct Crumb {
+    pub(super) name: String,
+    pub(super) path: String,
+    pub(super) open: bool,
+}
+
+/// The breadcrumb of `folder`: the dataset's root, then each folder down to `folder`.
+pub(super) fn crumbs(repo: &Gated, folder: &str) -> Vec<Crumb> {
+    let mut out = vec![Crumb {
+        name: repo.path(),
+        path: String::new(),
+        open: repo.covers(""),
+    }];
     let mut path = String::new();
     for part in folder.split('/').filter(|p| !p.is_empty()) {
         if !path.is_empty() {
             path.push('/');
         }
         path.push_str(part);
-        out.push((part.to_owned(), path.clone()));
+        out.push(Crumb {
+            name: part.to_owned(),
+            open: repo.covers(&path),
+            path: path.clone(),
+        });
     }
     out
 }

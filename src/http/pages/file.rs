@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, RevisionRow};
+use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
 use super::{render, Chrome};
 use crate::datasets::git_on;
 use crate::http::error::ApiResult;
@@ -25,7 +25,7 @@ struct FilePage {
     dataset: String,
     file: String,
     rev: String,
-    crumbs: Vec<(String, String)>,
+    crumbs: Vec<Crumb>,
     size: String,
     lfs: Option<String>,
     download: String,
@@ -173,7 +173,7 @@ pub async fn show(
         },
         governed: governed.is_some(),
         dataset: repo.path(),
-        crumbs: crumbs(folder),
+        crumbs: crumbs(&repo, folder),
         file: path,
         rev: q.rev.unwrap_or_default(),
         size: human_size(size),
