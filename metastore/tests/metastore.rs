@@ -573,3 +573,67 @@ fn a_file_never_silently_becomes_a_folder_or_back() {
         .unwrap();
     assert_eq!(store.stat(DS, None, "docs").unwrap(), Some(false));
 }
+
+#[test]
+fn versions_are_the_revisions_that_have_the_file() {
+    let (_dir, store) = store();
+    let bob = person("bob");
+    let mut parent = None;
+    for (message, op) in [
+        (
+            "one",
+            Op::Put {
+                path: "a.txt".into(),
+                data: b"1".to_vec(),
+            },
+        ),
+        (
+            "other",
+            Op::Put {
+                path: "b.txt".into(),
+                data: b"b".to_vec(),
+            },
+        ),
+        (
+            "gone",
+            Op::Delete {
+                path: "a.txt".into(),
+            },
+        ),
+        (
+            "back",
+            Op::Put {
+                path: "a.txt".into(),
+                data: b"1".to_vec(),
+            },
+        ),
+        (
+            "two",
+            Op::Put {
+                path: "a.txt".into(),
+                data: b"2".to_vec(),
+            },
+        ),
+    ] {
+        parent = Some(
+            store
+                .commit(DS, &meta(parent, &bob, message), &[op])
+                .unwrap(),
+        );
+    }
+    let messages = |list: Vec<strata_metastore::Revision>| -> Vec<String> {
+        list.into_iter().map(|r| r.message).collect()
+    };
+    let (all, _) = store.versions(DS, None, None, 10, "a.txt").unwrap();
+    assert_eq!(messages(all), ["two", "back", "one"]);
+    // Paged like the revisions.
+    let (first, next) = store.versions(DS, None, None, 2, "a.txt").unwrap();
+    assert_eq!(messages(first), ["two", "back"]);
+    let (rest, next) = store
+        .versions(DS, None, next.as_deref(), 2, "a.txt")
+        .unwrap();
+    assert_eq!((messages(rest), next), (vec!["one".to_owned()], None));
+    // The history of the path still has the deletion.
+    let (touched, _) = store.revisions(DS, None, None, 10, Some("a.txt")).unwrap();
+    assert_eq!(messages(touched), ["two", "back", "gone", "one"]);
+}

@@ -221,6 +221,37 @@ async fn drive_file_manager() {
         .await
         .text
         .contains(">notes.txt</a>"));
+    // Its versions are the revisions that have it, not the one that deleted it: each downloads,
+    // and only the older one (not the current) offers a restore.
+    let file = bob.get("/datasets/bob/drive/files/notes.txt").await;
+    let versions = file
+        .text
+        .split("id=\"versions\"")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(
+        versions.contains("Restore notes.txt")
+            && versions.contains("Upload 2 files")
+            && !versions.contains("Delete notes.txt"),
+        "{versions}"
+    );
+    let downloads: Vec<&str> = versions
+        .split("href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .filter(|h| h.starts_with("/api/v1/"))
+        .collect();
+    assert_eq!(downloads.len(), 2, "{versions}");
+    for href in downloads {
+        let got = bob.get(href).await;
+        assert_eq!(
+            (got.status, got.text.as_str()),
+            (200, "first notes"),
+            "{href}"
+        );
+    }
+    assert_eq!(versions.matches("name=\"rev\"").count(), 1, "{versions}");
 
     // Every action was a commit by bob.
     let history = bob.get("/datasets/bob/drive/history").await;
