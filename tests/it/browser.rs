@@ -211,6 +211,15 @@ async fn browsing_a_dataset_in_chromium() {
         .await
         .unwrap();
     assert_eq!(scripts, 1, "only strata's own module script is on the page");
+    // The upload's Cancel button shows only while an upload runs.
+    let cancel = c
+        .execute(
+            "return getComputedStyle(document.querySelector('[data-cancel]')).display",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancel, "none");
 
     // Into the folder, then the CSV: its first rows as a table, the hostile cell as text.
     click(&c, "a[href^=\"/datasets/erin/survey?path=data\"]").await;
