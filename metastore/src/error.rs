@@ -8,7 +8,8 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     /// The write was based on a revision that is no longer the head and touches paths that changed
-    /// since, or a tag or branch of that name exists already.
+    /// since, or a tag or branch of that name exists already, or it would turn a file into a folder
+    /// (or a folder into a file) without deleting it first.
     #[error("{0}")]
     Conflict(String),
     /// The input is not acceptable: a bad datapackage, path, name or revision.

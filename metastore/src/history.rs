@@ -55,8 +55,10 @@ pub struct DirEntry {
 
 impl Metastore {
     /// The entries directly inside folder `dir` (`""`: the root) at revision `rev`, folders first
-    /// and then files, each by name; `take` of them after skipping `skip`. Only the returned
-    /// files' blobs are read, so the first page of a folder of many files costs one tree read.
+    /// and then files, each by name; `take` of them after skipping `skip`. Files whose path
+    /// `hidden` names are left out before paging, so they count nowhere (`total` included). Only
+    /// the returned files' blobs are read, so the first page of a folder of many files costs one
+    /// tree read.
     pub fn list_dir(
         &self,
         ds: DatasetId<'_>,
@@ -64,6 +66,7 @@ impl Metastore {
         dir: &str,
         skip: usize,
         take: usize,
+        hidden: impl Fn(&str) -> bool,
     ) -> Result<(String, DirListing)> {
         let repo = self.open(ds)?;
         let id = resolve(&repo, rev)?;
@@ -77,27 +80,27 @@ impl Metastore {
                 .object()?
                 .into_tree()
         };
+        let path_of = |name: &str| {
+            if dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
         let mut items: Vec<(bool, String, ObjectId)> = Vec::new();
         for entry in tree.iter() {
             let entry = entry.map_err(|e| Error::Git(e.to_string()))?;
             let mode = entry.mode();
-            if mode.is_tree() || mode.is_blob() {
-                items.push((
-                    mode.is_tree(),
-                    entry.filename().to_string(),
-                    entry.oid().to_owned(),
-                ));
+            let name = entry.filename().to_string();
+            if mode.is_tree() || (mode.is_blob() && !hidden(&path_of(&name))) {
+                items.push((mode.is_tree(), name, entry.oid().to_owned()));
             }
         }
         items.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         let total = items.len();
         let mut entries = Vec::new();
         for (folder, name, oid) in items.into_iter().skip(skip).take(take) {
-            let path = if dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
+            let path = path_of(&name);
             let (size, lfs) = if folder {
                 (0, None)
             } else {
@@ -170,51 +173,33 @@ impl Metastore {
             Err(Error::NotFound(_)) if rev.is_none() => return Ok((Vec::new(), None)),
             Err(e) => return Err(e),
         };
-        let cursor = match cursor {
-            Some(c) => Some(
-                ObjectId::from_hex(c.as_bytes())
-                    .map_err(|_| Error::Invalid(format!("invalid cursor {c:?}")))?,
-            ),
-            None => None,
-        };
-        let walk = repo
-            .rev_walk([start])
-            .sorting(gix::revision::walk::Sorting::ByCommitTime(
-                gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
-            ))
-            .all()?;
-        let mut skipping = cursor.is_some();
-        let mut out = Vec::new();
-        let mut more = false;
-        for info in walk {
-            let info = info.map_err(Error::git)?;
-            if skipping {
-                skipping = Some(info.id) != cursor;
-                continue;
-            }
-            if let Some(path) = path {
-                let first_parent = info.parent_ids.first().copied();
-                if !touches(&repo, info.id, first_parent, path)? {
-                    continue;
-                }
-            }
-            if out.len() == limit {
-                more = true;
-                break;
-            }
-            out.push(revision(&repo, info.id)?);
-        }
-        if skipping {
-            return Err(Error::Invalid(
-                "the cursor is not a revision of this listing".into(),
-            ));
-        }
-        let next = if more {
-            out.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
-        Ok((out, next))
+        let cursor = parse_cursor(cursor)?;
+        walk(&repo, start, cursor, limit, |id, parent| match path {
+            Some(path) => Ok(at(&repo, id, path)? != at_parent(&repo, parent, path)?),
+            None => Ok(true),
+        })
+    }
+
+    /// The versions of file `path` reachable from `rev`, newest first: the revisions that changed
+    /// it and have it as a file (not those that deleted it, or made it a folder), at most
+    /// `limit` of them after `cursor`, as in [`Metastore::revisions`].
+    pub fn versions(
+        &self,
+        ds: DatasetId<'_>,
+        rev: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+        path: &str,
+    ) -> Result<(Vec<Revision>, Option<String>)> {
+        let repo = self.open(ds)?;
+        let start = resolve(&repo, rev)?;
+        let cursor = parse_cursor(cursor)?;
+        walk(&repo, start, cursor, limit, |id, parent| {
+            Ok(match at(&repo, id, path)? {
+                Some((oid, true)) => Some((oid, true)) != at_parent(&repo, parent, path)?,
+                _ => false,
+            })
+        })
     }
 
     /// Every file of revision `rev`, sorted by path, with the oid and size of LFS files.
@@ -280,23 +265,78 @@ impl Metastore {
     }
 }
 
-/// Whether commit `id` changed `path` (a file or a directory) compared with `parent`.
-fn touches(
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<ObjectId>> {
+    cursor
+        .map(|c| {
+            ObjectId::from_hex(c.as_bytes())
+                .map_err(|_| Error::Invalid(format!("invalid cursor {c:?}")))
+        })
+        .transpose()
+}
+
+/// Commits reachable from `start`, newest first, that `keep(commit, first parent)` accepts: at
+/// most `limit` after `cursor`, and the cursor of the next page if there is one.
+fn walk(
     repo: &gix::Repository,
-    id: ObjectId,
+    start: ObjectId,
+    cursor: Option<ObjectId>,
+    limit: usize,
+    keep: impl Fn(ObjectId, Option<ObjectId>) -> Result<bool>,
+) -> Result<(Vec<Revision>, Option<String>)> {
+    let walk = repo
+        .rev_walk([start])
+        .sorting(gix::revision::walk::Sorting::ByCommitTime(
+            gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+        ))
+        .all()?;
+    let mut skipping = cursor.is_some();
+    let mut out = Vec::new();
+    let mut more = false;
+    for info in walk {
+        let info = info.map_err(Error::git)?;
+        if skipping {
+            skipping = Some(info.id) != cursor;
+            continue;
+        }
+        if !keep(info.id, info.parent_ids.first().copied())? {
+            continue;
+        }
+        if out.len() == limit {
+            more = true;
+            break;
+        }
+        out.push(revision(repo, info.id)?);
+    }
+    if skipping {
+        return Err(Error::Invalid(
+            "the cursor is not a revision of this listing".into(),
+        ));
+    }
+    let next = if more {
+        out.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok((out, next))
+}
+
+/// What commit `id` has at `path` (a file or a directory): its object, and whether it is a file.
+fn at(repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Option<(ObjectId, bool)>> {
+    let tree = repo.find_commit(id)?.tree()?;
+    Ok(tree
+        .lookup_entry_by_path(path)?
+        .map(|e| (e.object_id(), e.mode().is_blob())))
+}
+
+fn at_parent(
+    repo: &gix::Repository,
     parent: Option<ObjectId>,
     path: &str,
-) -> Result<bool> {
-    let at = |commit: ObjectId| -> Result<Option<ObjectId>> {
-        let tree = repo.find_commit(commit)?.tree()?;
-        Ok(tree.lookup_entry_by_path(path)?.map(|e| e.object_id()))
-    };
-    let now = at(id)?;
-    let before = match parent {
-        Some(p) => at(p)?,
-        None => None,
-    };
-    Ok(now != before)
+) -> Result<Option<(ObjectId, bool)>> {
+    match parent {
+        Some(p) => at(repo, p, path),
+        None => Ok(None),
+    }
 }
 
 /// The paths of files that differ between the trees of two commits.

@@ -17,7 +17,8 @@ use crate::{now, DatasetId, Metastore, Person};
 /// One change of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// Writes a file (creating its directories).
+    /// Writes a file (creating its directories). A file in the way of its directories, or a folder
+    /// at its path, is a conflict unless the same commit deletes it.
     Put { path: String, data: Vec<u8> },
     /// Removes a file; removing a file that is not there is an error.
     Delete { path: String },
@@ -71,6 +72,7 @@ impl Metastore {
             Some(id) => repo.find_commit(id)?.tree_id()?.detach(),
             None => repo.empty_tree().id,
         };
+        check_kinds(&repo, base_tree, ops)?;
         let mut editor = repo.edit_tree(base_tree)?;
         for op in ops {
             match op {
@@ -215,6 +217,69 @@ fn rebase_target(
             }
         }
     }
+}
+
+/// Refuses a commit that would silently turn a file into a folder or a folder into a file: a
+/// file put inside a path that is a file, a file put where a folder is, or both in one commit.
+/// Deleting the file (or every file of the folder) in the same commit says it is meant.
+fn check_kinds(repo: &gix::Repository, base: ObjectId, ops: &[Op]) -> Result<()> {
+    let tree = repo.find_tree(base)?;
+    let deleted: BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Delete { path } => Some(path.as_str()),
+            Op::Put { .. } => None,
+        })
+        .collect();
+    let puts: BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Put { path, .. } => Some(path.as_str()),
+            Op::Delete { .. } => None,
+        })
+        .collect();
+    for path in &puts {
+        for (end, _) in path.match_indices('/') {
+            let folder = &path[..end];
+            if puts.contains(folder) {
+                return Err(Error::Invalid(format!(
+                    "{folder:?} cannot be both a file and a folder in one commit"
+                )));
+            }
+            if deleted.contains(folder) {
+                continue;
+            }
+            match tree.lookup_entry_by_path(folder)? {
+                Some(e) if !e.mode().is_tree() => {
+                    return Err(Error::Conflict(format!(
+                        "{folder:?} is a file: {path:?} cannot go inside it"
+                    )))
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let Some(entry) = tree.lookup_entry_by_path(path)? else {
+            continue;
+        };
+        if entry.mode().is_tree() {
+            let mut files = gix::traverse::tree::Recorder::default();
+            entry
+                .object()?
+                .into_tree()
+                .traverse()
+                .breadthfirst(&mut files)?;
+            let kept = files.records.iter().any(|f| {
+                !f.mode.is_tree() && !deleted.contains(format!("{path}/{}", f.filepath).as_str())
+            });
+            if kept {
+                return Err(Error::Conflict(format!(
+                    "{path:?} is a folder: a file cannot take its place"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether one path is the other or lies inside it.

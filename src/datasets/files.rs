@@ -47,8 +47,7 @@ fn check_target(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether a file may be uploaded to `path`: checked before its bytes are stored.
-pub fn check_upload(repo: &Gated, path: &str) -> Result<()> {
+fn check_writable(repo: &Gated, path: &str) -> Result<()> {
     check_target(path)?;
     if !repo.covers(path) {
         return Err(Error::forbidden(format!(
@@ -56,6 +55,39 @@ pub fn check_upload(repo: &Gated, path: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Whether a file may be uploaded to `path`: checked before its bytes are stored. Besides the
+/// name and the share, a file in the way (`path` would go inside it) or a folder at `path` is a
+/// conflict; the commit refuses both anyway, asking first stores nothing in vain.
+pub async fn check_upload(state: &AppState, repo: &Gated, path: &str) -> Result<()> {
+    check_writable(repo, path)?;
+    let file = path.to_owned();
+    git_on(state, repo, move |ms, ds| {
+        let at = |p: &str| match ms.stat(ds, None, p) {
+            Err(strata_metastore::Error::NotFound(_)) => Ok(None),
+            other => other,
+        };
+        for (end, _) in file.match_indices('/') {
+            match at(&file[..end])? {
+                Some(false) => {
+                    return Err(strata_metastore::Error::Conflict(format!(
+                        "{:?} is a file: {file:?} cannot go inside it",
+                        &file[..end]
+                    )))
+                }
+                Some(true) => {}
+                None => return Ok(()),
+            }
+        }
+        match at(&file)? {
+            Some(true) => Err(strata_metastore::Error::Conflict(format!(
+                "{file:?} is a folder: a file cannot take its place"
+            ))),
+            _ => Ok(()),
+        }
+    })
+    .await
 }
 
 /// Commits objects already stored (by `Storage::ingest`) as LFS files at `files` (path, oid,
@@ -72,7 +104,7 @@ pub async fn upload(
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     for (path, oid, size) in &files {
-        check_upload(repo, path)?;
+        check_writable(repo, path)?;
         state
             .db
             .link_object(repo.id, oid, *size)

@@ -1,5 +1,5 @@
-//! `ui/static/`: the stylesheet, the page script, the upload module and its worker, and the
-//! vendored hash-wasm (`ui/static/vendor/`), embedded in the binary and served under names that
+//! `ui/static/`: the stylesheet, the page script, the upload module and its worker, the
+//! vendored hash-wasm (`ui/static/vendor/`) and the favicon, embedded in the binary and served under names that
 //! carry a hash of their content (`/static/strata.<hash>.css`), so a browser may keep them for a
 //! year and still never runs an old script against a new page.
 
@@ -18,7 +18,7 @@ struct Asset {
 }
 
 /// `(stem, extension, bytes, content type)` of every file in `ui/static/`.
-const FILES: [(&str, &str, &[u8], &str); 5] = [
+const FILES: [(&str, &str, &[u8], &str); 6] = [
     (
         "strata",
         "css",
@@ -49,6 +49,12 @@ const FILES: [(&str, &str, &[u8], &str); 5] = [
         include_bytes!("../../ui/static/vendor/hash-wasm-sha256.umd.min.js"),
         "text/javascript; charset=utf-8",
     ),
+    (
+        "favicon",
+        "svg",
+        include_bytes!("../../ui/static/favicon.svg"),
+        "image/svg+xml",
+    ),
 ];
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
@@ -73,6 +79,11 @@ pub fn css() -> String {
 /// The URL of the page script.
 pub fn js() -> String {
     format!("/static/{}", ASSETS[1].name)
+}
+
+/// The URL of the favicon.
+pub fn favicon() -> String {
+    format!("/static/{}", ASSETS[5].name)
 }
 
 /// The URLs of the browser upload: the module, its hashing worker, and hash-wasm's sha256.

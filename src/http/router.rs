@@ -60,7 +60,8 @@ pub fn app(state: AppState) -> Router {
             "/arrow.flight.protocol.FlightService/{method}",
             flight::service(state.clone()),
         )
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // Browsers get the error page, API clients JSON.
+        .fallback(web::not_found)
         // On --apps-origin, nothing but the apps.
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -211,6 +211,15 @@ async fn browsing_a_dataset_in_chromium() {
         .await
         .unwrap();
     assert_eq!(scripts, 1, "only strata's own module script is on the page");
+    // The upload's Cancel button shows only while an upload runs.
+    let cancel = c
+        .execute(
+            "return getComputedStyle(document.querySelector('[data-cancel]')).display",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancel, "none");
 
     // Into the folder, then the CSV: its first rows as a table, the hostile cell as text.
     click(&c, "a[href^=\"/datasets/erin/survey?path=data\"]").await;
@@ -346,13 +355,18 @@ async fn browsing_a_dataset_in_chromium() {
         1
     );
 
-    // On a phone-width screen no page scrolls sideways (wide tables scroll inside themselves).
+    // On a phone-width screen no page scrolls sideways (wide tables scroll inside themselves),
+    // and no page breaks its own policy (the console has no CSP violation, nothing failed to load).
+    console_errors(&c).await; // the error pages above logged their status
     c.set_window_size(390, 844).await.unwrap();
     for path in [
         "/",
         "/datasets/erin/survey",
         "/datasets/erin/survey/files/data/people.csv",
         "/datasets/erin/survey/history",
+        "/datasets/erin/survey/tags",
+        "/datasets/erin/survey/settings",
+        "/shared",
         "/settings",
     ] {
         c.goto(&format!("{}{path}", server.url)).await.unwrap();
@@ -365,7 +379,18 @@ async fn browsing_a_dataset_in_chromium() {
             .await
             .unwrap();
         assert_eq!(fits, true, "{path} is wider than a phone");
+        let errors = console_errors(&c).await;
+        assert!(errors.is_empty(), "{path}: {errors:?}");
     }
+    // A mistyped address is a page saying so, not JSON.
+    c.goto(&format!("{}/datasets/erin", server.url))
+        .await
+        .unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains("There is no page at /datasets/erin") && page.contains("request "),
+        "{page}"
+    );
     c.close().await.unwrap();
 
     // Strangers: signed out, sent to sign in and back; a missing file or revision is a page
@@ -434,6 +459,65 @@ async fn pages_share_one_policy_and_hashed_assets() {
             .await
             .unwrap();
         assert_eq!(r.status(), 404, "{stale}");
+    }
+    // A favicon, linked from every page and served like the other assets.
+    let icon = html
+        .split("<link rel=\"icon\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a favicon link")
+        .to_owned();
+    let r = client()
+        .get(format!("{}{icon}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{icon}");
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    // No template styles inline (the policy would block it).
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/templates")).unwrap() {
+        let path = entry.unwrap().path();
+        let template = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !template.contains("style=") && !template.contains("<style"),
+            "{}",
+            path.display()
+        );
+    }
+    // An unknown address: a page for browsers (404, the request id), JSON for API clients and
+    // under /api/ whoever asks.
+    let page = client()
+        .get(format!("{}/no/such/page", server.url))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(page.headers()["content-security-policy"], csp.as_str());
+    let id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let shown = page.text().await.unwrap();
+    assert!(
+        shown.contains("There is no page at /no/such/page") && shown.contains(&id),
+        "{shown}"
+    );
+    for (path, accept) in [
+        ("/no/such/page", "*/*"),
+        ("/no/such/page", "application/json"),
+        ("/api/v1/nothing", "text/html"),
+    ] {
+        let r = client()
+            .get(format!("{}{path}", server.url))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, json) = body(r).await;
+        assert_eq!(status, 404, "{path} {accept}");
+        assert_eq!(json["message"], "no such endpoint", "{path} {accept}");
     }
     // Every page carries the same policy, error pages too.
     for path in ["/login", "/signup"] {

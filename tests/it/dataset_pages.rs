@@ -297,7 +297,7 @@ async fn a_big_folder_is_listed_a_page_at_a_time() {
         .unwrap();
     let parent = made["revision"]["id"].as_str().unwrap();
     let mut body = vec![
-        serde_json::json!({"key": "header", "value": {"summary": "450 files", "parent": parent}}),
+        serde_json::json!({"key": "header", "value": {"summary": "many files", "parent": parent}}),
     ];
     for i in 0..450 {
         body.push(serde_json::json!({"key": "file", "value": {"path": format!("big/f{i:03}.txt"), "content": "x"}}));
@@ -305,6 +305,11 @@ async fn a_big_folder_is_listed_a_page_at_a_time() {
     body.push(
         serde_json::json!({"key": "file", "value": {"path": "big/sub/inner.txt", "content": "y"}}),
     );
+    // A folder with a file the pages hide (an empty folder's placeholder sorts first).
+    body.push(serde_json::json!({"key": "file", "value": {"path": "full/.keep", "content": ""}}));
+    for i in 0..201 {
+        body.push(serde_json::json!({"key": "file", "value": {"path": format!("full/g{i:03}.txt"), "content": "x"}}));
+    }
     let body: Vec<String> = body.iter().map(|l| l.to_string()).collect();
     let r = client()
         .post(format!("{api}/alice/many/commit"))
@@ -340,6 +345,39 @@ async fn a_big_folder_is_listed_a_page_at_a_time() {
             && !html.contains("rel=\"next\"")
     );
     assert!(html.contains("big/f449.txt"));
+    // Hidden files count nowhere: following the pages shows every visible file exactly once.
+    let mut seen = Vec::new();
+    let mut query = "path=full".to_owned();
+    for page in 1.. {
+        let r = client()
+            .get(format!("{}/datasets/alice/many?{query}", server.url))
+            .send()
+            .await
+            .unwrap();
+        let html = r.text().await.unwrap();
+        assert!(!html.contains(".keep"), "{html}");
+        let on_page: Vec<String> = html
+            .split("/datasets/alice/many/files/full/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .collect();
+        let first = 200 * (page - 1) + 1;
+        let range = format!("{first}–{} of 201", first + on_page.len() - 1);
+        assert!(html.contains(&range), "{range}: {html}");
+        seen.extend(on_page);
+        match html
+            .split("rel=\"next\" href=\"/datasets/alice/many?")
+            .nth(1)
+        {
+            Some(rest) => query = rest.split('"').next().unwrap().replace("&amp;", "&"),
+            None => break,
+        }
+        assert!(page < 3, "more pages than entries");
+    }
+    let want: Vec<String> = (0..201).map(|i| format!("g{i:03}.txt")).collect();
+    assert_eq!(seen, want);
+    let (_, html) = get("path=full&page=3").await;
+    assert!(html.contains("none on page 3"), "{html}");
     // A folder that is not there is an error page, not an empty listing.
     let (status, html) = get("path=nowhere").await;
     assert_eq!(status, 404);

@@ -370,6 +370,21 @@ async fn ndjson_commits() {
             ]),
             409,
         ),
+        // A file never silently becomes a folder, nor a folder a file.
+        (
+            ndjson(&[
+                json!({"key": "header", "value": {"summary": "s", "parent": second}}),
+                json!({"key": "file", "value": {"path": "README.md/inside", "content": "x"}}),
+            ]),
+            409,
+        ),
+        (
+            ndjson(&[
+                json!({"key": "header", "value": {"summary": "s", "parent": second}}),
+                json!({"key": "file", "value": {"path": "bin", "content": "x"}}),
+            ]),
+            409,
+        ),
         ("not json".to_owned(), 422),
     ];
     for (body, want) in bad {

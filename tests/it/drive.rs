@@ -221,6 +221,37 @@ async fn drive_file_manager() {
         .await
         .text
         .contains(">notes.txt</a>"));
+    // Its versions are the revisions that have it, not the one that deleted it: each downloads,
+    // and only the older one (not the current) offers a restore.
+    let file = bob.get("/datasets/bob/drive/files/notes.txt").await;
+    let versions = file
+        .text
+        .split("id=\"versions\"")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(
+        versions.contains("Restore notes.txt")
+            && versions.contains("Upload 2 files")
+            && !versions.contains("Delete notes.txt"),
+        "{versions}"
+    );
+    let downloads: Vec<&str> = versions
+        .split("href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .filter(|h| h.starts_with("/api/v1/"))
+        .collect();
+    assert_eq!(downloads.len(), 2, "{versions}");
+    for href in downloads {
+        let got = bob.get(href).await;
+        assert_eq!(
+            (got.status, got.text.as_str()),
+            (200, "first notes"),
+            "{href}"
+        );
+    }
+    assert_eq!(versions.matches("name=\"rev\"").count(), 1, "{versions}");
 
     // Every action was a commit by bob.
     let history = bob.get("/datasets/bob/drive/history").await;
@@ -306,6 +337,25 @@ async fn drive_file_manager() {
             ],
             409,
         ),
+        // A file never silently turns into a folder: no move or new folder inside a file.
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("op", "rename"),
+                ("path", "notes.txt"),
+                ("to", "reports/cities.csv/notes.txt"),
+            ],
+            409,
+        ),
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("op", "folder"),
+                ("path", "reports/cities.csv"),
+                ("to", "inner"),
+            ],
+            409,
+        ),
         (
             vec![
                 ("csrf", csrf.as_str()),
@@ -350,6 +400,17 @@ async fn drive_file_manager() {
     assert_eq!(twice.status, 422, "{}", twice.text);
     let reserved = upload_files(&mut bob, &url, &csrf, "", &[("datapackage.json", b"{}")]).await;
     assert_eq!(reserved.status, 422, "{}", reserved.text);
+    // Nor a file into a folder or a folder into a file by an upload.
+    let into_file = upload_files(&mut bob, &url, &csrf, "notes.txt", &[("x.txt", b"x")]).await;
+    assert_eq!(into_file.status, 409, "{}", into_file.text);
+    assert!(into_file.text.contains("is a file"), "{}", into_file.text);
+    let over_folder = upload_files(&mut bob, &url, &csrf, "", &[("reports", b"x")]).await;
+    assert_eq!(over_folder.status, 409, "{}", over_folder.text);
+    assert!(
+        over_folder.text.contains("is a folder"),
+        "{}",
+        over_folder.text
+    );
     let huge_token = "x".repeat(10_000);
     let huge = upload_files(&mut bob, &url, &huge_token, "", &[("x.txt", b"x")]).await;
     assert_eq!(huge.status, 413);

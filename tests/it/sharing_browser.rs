@@ -205,6 +205,22 @@ async fn drive_and_sharing_in_chromium() {
         .await
         .unwrap();
     assert!(text(&c).await.contains("for bob"));
+    // The breadcrumb names the dataset but links only where bob may go: every link opens.
+    let crumbs = c.find(Locator::Css("nav.crumbs")).await.unwrap();
+    assert_eq!(
+        crumbs.text().await.unwrap(),
+        "Datasets / alice/study / shared"
+    );
+    let mut hrefs = Vec::new();
+    for a in crumbs.find_all(Locator::Css("a")).await.unwrap() {
+        hrefs.push(a.attr("href").await.unwrap().unwrap());
+    }
+    assert_eq!(hrefs, ["/", "/datasets/alice/study?path=shared"]);
+    for href in hrefs {
+        c.goto(&format!("{}{href}", server.url)).await.unwrap();
+        let page = text(&c).await;
+        assert!(!page.contains("not shared with you"), "{href}: {page}");
+    }
     c.goto(&format!(
         "{}/datasets/alice/study/files/private/salaries.csv",
         server.url

@@ -115,9 +115,9 @@ struct DatasetPage {
     /// The revision asked for (`?rev=`), empty for the default branch.
     rev: String,
     head: Option<RevisionRow>,
-    /// The folder shown, `""` at the root, and its parent folders as `(name, path)`.
+    /// The folder shown, `""` at the root, and the way to it.
     folder: String,
-    crumbs: Vec<(String, String)>,
+    crumbs: Vec<Crumb>,
     entries: Vec<Entry>,
     /// Of the folder's entries: how many, which page, and whether more follow.
     total: usize,
@@ -167,26 +167,11 @@ pub async fn show(
     let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
-                let (_, mut listing) =
-                    ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE)?;
-                // The count leaves out the files the page hides.
-                for name in [
-                    crate::datasets::files::KEEP,
-                    GITATTRIBUTES,
-                    LFSCONFIG,
-                    DATAPACKAGE,
-                ] {
-                    let path = if dir.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{dir}/{name}")
-                    };
-                    if hidden(&path, drive)
-                        && ms.stat(ds, Some(&revision.id), &path)? == Some(false)
-                    {
-                        listing.total = listing.total.saturating_sub(1);
-                    }
-                }
+                // Pages and counts leave out the files the page hides.
+                let (_, listing) =
+                    ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE, |p| {
+                        hidden(p, drive)
+                    })?;
                 Ok(Some((revision, package, listing)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
@@ -221,7 +206,6 @@ pub async fn show(
             let entries = listing
                 .entries
                 .into_iter()
-                .filter(|e| e.folder || !hidden(&e.path, drive))
                 .map(|e| Entry {
                     size: if e.folder {
                         "folder".into()
@@ -267,7 +251,7 @@ pub async fn show(
         path: title,
         rev: q.rev.unwrap_or_default(),
         head,
-        crumbs: crumbs(&folder),
+        crumbs: crumbs(&repo, &folder),
         folder,
         entries,
         description,
@@ -294,16 +278,32 @@ fn hidden(path: &str, drive: bool) -> bool {
         || (drive && path == DATAPACKAGE)
 }
 
-/// `(name, path)` of each folder from the root down to `folder`.
-pub(super) fn crumbs(folder: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+/// A step of a breadcrumb: a folder (the dataset's root has the path `""`), and whether the
+/// visitor may open it (a share reaches its own folder and what is inside, not the folders above).
+pub(super) struct Crumb {
+    pub(super) name: String,
+    pub(super) path: String,
+    pub(super) open: bool,
+}
+
+/// The breadcrumb of `folder`: the dataset's root, then each folder down to `folder`.
+pub(super) fn crumbs(repo: &Gated, folder: &str) -> Vec<Crumb> {
+    let mut out = vec![Crumb {
+        name: repo.path(),
+        path: String::new(),
+        open: repo.covers(""),
+    }];
     let mut path = String::new();
     for part in folder.split('/').filter(|p| !p.is_empty()) {
         if !path.is_empty() {
             path.push('/');
         }
         path.push_str(part);
-        out.push((part.to_owned(), path.clone()));
+        out.push(Crumb {
+            name: part.to_owned(),
+            open: repo.covers(&path),
+            path: path.clone(),
+        });
     }
     out
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, RevisionRow};
+use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
 use super::{render, Chrome};
 use crate::datasets::git_on;
 use crate::http::error::ApiResult;
@@ -25,13 +25,16 @@ struct FilePage {
     dataset: String,
     file: String,
     rev: String,
-    crumbs: Vec<(String, String)>,
+    crumbs: Vec<Crumb>,
     size: String,
     lfs: Option<String>,
     download: String,
     preview: Preview,
-    /// The revisions that changed this file, newest first (not for visitors through a share).
+    /// The revisions that changed this file and have it, newest first (not for visitors
+    /// through a share): each one's download and restore work.
     versions: Vec<RevisionRow>,
+    /// Whether the newest version is the file at the head (nothing to restore), not a deleted one.
+    newest_is_current: bool,
     /// Whether the visitor may rename, delete or restore it.
     writer: bool,
     limited: bool,
@@ -131,15 +134,17 @@ pub async fn show(
         })
         .unwrap_or_default();
     let folder = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let versions = if repo.limited() {
-        Vec::new()
+    let (versions, newest_is_current) = if repo.limited() {
+        (Vec::new(), false)
     } else {
         let file = path.clone();
         git_on(&state, &repo, move |ms, ds| {
-            ms.revisions(ds, None, None, VERSIONS, Some(&file))
+            let (list, _) = ms.versions(ds, None, None, VERSIONS, &file)?;
+            let current = ms.stat(ds, None, &file)? == Some(false);
+            Ok((list, current))
         })
         .await
-        .map(|(list, _)| list.into_iter().map(RevisionRow::from).collect())
+        .map(|(list, current)| (list.into_iter().map(RevisionRow::from).collect(), current))
         .unwrap_or_default()
     };
     let writer = repo.writes(&path);
@@ -152,6 +157,7 @@ pub async fn show(
     let page = FilePage {
         open_with,
         versions,
+        newest_is_current,
         writer,
         limited: repo.limited(),
         chrome: Chrome::new(
@@ -173,7 +179,7 @@ pub async fn show(
         },
         governed: governed.is_some(),
         dataset: repo.path(),
-        crumbs: crumbs(folder),
+        crumbs: crumbs(&repo, folder),
         file: path,
         rev: q.rev.unwrap_or_default(),
         size: human_size(size),

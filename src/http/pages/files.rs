@@ -139,9 +139,11 @@ pub async fn upload(
             continue; // the form was sent without a file chosen
         }
         // Every name is checked before its bytes are stored.
-        let path = match files::join(&folder, &file_name)
-            .and_then(|p| files::check_upload(&repo, &p).map(|()| p))
-        {
+        let path = match files::join(&folder, &file_name) {
+            Ok(p) => files::check_upload(&state, &repo, &p).await.map(|()| p),
+            Err(e) => Err(e),
+        };
+        let path = match path {
             Ok(p) if stored.iter().any(|(q, _, _)| *q == p) => {
                 let e = Error::unprocessable(format!("{p:?} is in the upload twice"));
                 return refused(&s, back, e);

@@ -146,7 +146,10 @@ async fn show_page(
     let p = path.clone();
     let found = git_on(&state, &o.gated, move |ms, ds| {
         match ms.stat(ds, None, &p)? {
-            Some(true) => Ok(Some(Ok(ms.list_dir(ds, None, &p, skip, PAGE)?.1))),
+            Some(true) => {
+                let keep = |path: &str| path.rsplit('/').next() == Some(KEEP);
+                Ok(Some(Ok(ms.list_dir(ds, None, &p, skip, PAGE, keep)?.1)))
+            }
             Some(false) => Ok(Some(Err(ms.read_file(ds, None, &p)?))),
             None => Ok(None),
         }
@@ -168,7 +171,6 @@ async fn show_page(
             page.items = listing
                 .entries
                 .into_iter()
-                .filter(|e| e.folder || e.name != KEEP)
                 .map(|e| Item {
                     size: if e.folder {
                         "folder".into()

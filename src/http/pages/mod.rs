@@ -110,7 +110,8 @@ const MAX_FORM: usize = 64 * 1024;
 
 /// What every page shows around its content: the title, who is signed in (with the CSRF token
 /// of the sign-out form), the current navigation entry, an error or notice, the request id and
-/// the hashed asset URLs. Templates extend `ui/templates/base.html`, which reads it.
+/// the hashed asset URLs (stylesheet, script, favicon). Templates extend
+/// `ui/templates/base.html`, which reads it.
 pub struct Chrome {
     pub title: String,
     pub user: Option<String>,
@@ -121,6 +122,7 @@ pub struct Chrome {
     pub request_id: String,
     pub css: String,
     pub js: String,
+    pub icon: String,
 }
 
 impl Chrome {
@@ -136,6 +138,7 @@ impl Chrome {
             request_id: ctx::current().request_id,
             css: crate::http::assets::css(),
             js: crate::http::assets::js(),
+            icon: crate::http::assets::favicon(),
         }
     }
 
@@ -217,6 +220,35 @@ pub(crate) fn error_page(status: StatusCode, chrome: Chrome, message: &str) -> R
             next: None,
         },
     )
+}
+
+/// The answer to a URL nothing routes: for a browser asking for a page (`Accept: text/html`,
+/// outside the API), the error page with the request id; for every other client, the JSON error.
+pub(crate) async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let wants_page = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if !wants_page || uri.path().starts_with("/api/") {
+        return ApiError::not_found("no such endpoint").into_response();
+    }
+    // The header shows who is signed in, as on every page; a broken lookup only hides it.
+    let s = crate::http::extract::session(&state, &headers)
+        .await
+        .ok()
+        .flatten()
+        .map(|(_, s)| s);
+    let page = Message {
+        chrome: Chrome::new("Page not found", s.as_ref(), "")
+            .error(format!("There is no page at {}.", uri.path())),
+        next: Some(("/".into(), "Go to the start page".into())),
+    };
+    render(StatusCode::NOT_FOUND, &page)
 }
 
 /// Reads a URL-encoded form body.

@@ -1,6 +1,6 @@
 //! Headless Chromium for page tests: Debian's `chromium` driven by its `chromedriver` over
-//! WebDriver (fantoccini), with helpers to fill fields, click and wait for the next page, and save
-//! screenshots for the README.
+//! WebDriver (fantoccini), with helpers to fill fields, click and wait for the next page, read the
+//! console, and save screenshots for the README.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -56,7 +56,9 @@ pub async fn browser(driver: &Driver, profile: &std::path::Path) -> fantoccini::
         &format!("--user-data-dir={}", profile.display()),
     ];
     let caps = serde_json::json!({
-        "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
+        "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+        // The console, for `console_errors`.
+        "goog:loggingPrefs": {"browser": "ALL"}
     });
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps.as_object().unwrap().clone())
@@ -137,4 +139,41 @@ pub async fn wait_for(c: &fantoccini::Client, script: &str, status: &str, secs: 
         .await
         .unwrap_or_default();
     panic!("waited {secs} s for {script}; {status}: {why}");
+}
+
+/// chromedriver's log of the browser console (`POST /session/{id}/se/log`), which fantoccini
+/// has no call for.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(r#"{"type": "browser"}"#.to_owned()),
+        )
+    }
+}
+
+/// The errors on the browser console since the last call: Content-Security-Policy violations,
+/// resources that failed to load, uncaught script errors.
+pub async fn console_errors(c: &fantoccini::Client) -> Vec<String> {
+    let log = c
+        .issue_cmd(BrowserLog)
+        .await
+        .expect("the browser's console log");
+    log.as_array()
+        .expect("the log is a list")
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
