@@ -6,7 +6,9 @@
 //! within a second (another replica's push). A set that does not compile (only possible if it was
 //! there before `--policy-dataset` named it: commits and pushes of broken policies are refused)
 //! denies every governed read until it is fixed: fail closed. The policy dataset itself is
-//! governed by its permissions only, so a policy can never lock its authors out.
+//! governed by its permissions only, so a policy can never lock its authors out; and only site
+//! admins may create or write it ([`trust`]): while anyone else could, its policies are not
+//! loaded and governed reads are denied (the reason in the log and in `/readyz`).
 //!
 //! A read's input is the dataset's catalog (`crate::datasets::catalog`) at the revision read,
 //! with the tags of the default branch's head added, the subject (user, role, organisations,
@@ -29,6 +31,8 @@ use crate::datasets::gate::Gated;
 use crate::datasets::git_on;
 use crate::error::{Error, Result};
 use crate::state::AppState;
+
+pub(crate) mod trust;
 
 /// Tables streaming at once, per process.
 const MAX_STREAMS: usize = 64;
@@ -145,9 +149,13 @@ impl Governance {
         // A failure to read the policy dataset denies (and is tried again at the next read);
         // only a dataset that does not exist or has no revision yet means "no policies".
         let looked = match state.db.repo_by_path(ns, name).await {
-            Ok(Some(repo)) => match git_on(state, &repo, |ms, ds| ms.resolve(ds, None)).await {
-                Ok(id) => Ok(Some(id.to_string())),
-                Err(e) if e.kind == crate::error::Kind::NotFound => Ok(None),
+            Ok(Some(repo)) => match trust::untrusted(state, &repo).await {
+                Ok(None) => match git_on(state, &repo, |ms, ds| ms.resolve(ds, None)).await {
+                    Ok(id) => Ok(Some(id.to_string())),
+                    Err(e) if e.kind == crate::error::Kind::NotFound => Ok(None),
+                    Err(e) => Err(e.message),
+                },
+                Ok(Some(why)) => return self.distrust(&seen, why),
                 Err(e) => Err(e.message),
             },
             Ok(None) => Ok(None),
@@ -166,7 +174,7 @@ impl Governance {
                 return failed;
             }
         };
-        let loaded = if head == seen.head {
+        let loaded = if head == seen.head && seen.policies.is_ok() {
             Loaded {
                 head,
                 policies: seen.policies.clone(),
@@ -201,6 +209,28 @@ impl Governance {
         let loaded = Arc::new(loaded);
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
         loaded
+    }
+
+    /// The policy dataset may be written by others than site admins: nothing of it is loaded,
+    /// governed reads are denied (said once in the log, and by `/readyz` while it lasts).
+    fn distrust(&self, seen: &Loaded, why: String) -> Arc<Loaded> {
+        if seen.policies.as_ref().err() != Some(&why) {
+            tracing::error!(reason = %why, "the policy dataset is not trusted: governed reads are denied");
+        }
+        let loaded = Arc::new(Loaded {
+            head: None,
+            policies: Err(why),
+            checked: Instant::now(),
+        });
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
+        loaded
+    }
+
+    /// Why governed reads are denied now, if they are (`/readyz`): the policy dataset cannot be
+    /// read, its policies do not compile, or others than site admins may write it.
+    pub async fn failing(&self, state: &AppState) -> Option<String> {
+        self.dataset.as_ref()?;
+        self.current(state).await.policies.as_ref().err().cloned()
     }
 
     /// Reads and compiles the `.rego` files of `ns/name` at `rev`.
@@ -464,8 +494,9 @@ async fn subject(state: &AppState, who: &Principal) -> Result<Subject> {
 pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Error {
     if decision.error.is_some() {
         return Error::forbidden(
-            "the policies could not decide (an evaluation error, a time-out, or an action strata \
-             does not know), so the read is denied; the audit log has the details",
+            "the policies could not decide (an evaluation error, a time-out, an action strata \
+             does not know, or policies that could not be loaded), so the read is denied; the \
+             audit log has the details",
         );
     }
     if decision.denied() {

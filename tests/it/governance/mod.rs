@@ -3,9 +3,11 @@
 //! and Arrow IPC) sees the three PII columns redacted and the rest intact, while the raw, LFS,
 //! share-link and clone paths refuse the bytes. `actions.rs`: Deny, Remove, Hash, Filter,
 //! residency, policy changes by push and by commit, broken policies refused, failing closed, the
-//! audit entries, and the catalog search.
+//! audit entries, and the catalog search. `trust.rs`: only site admins create and write the policy
+//! dataset; anyone else holding write on it makes governance fail closed.
 
 mod actions;
+mod trust;
 
 use serde_json::{json, Value};
 
