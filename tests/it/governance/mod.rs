@@ -4,9 +4,11 @@
 //! share-link and clone paths refuse the bytes. `actions.rs`: Deny, Remove, Hash, Filter,
 //! residency, policy changes by push and by commit, broken policies refused, failing closed, the
 //! audit entries, and the catalog search. `trust.rs`: only site admins create and write the policy
-//! dataset; anyone else holding write on it makes governance fail closed.
+//! dataset; anyone else holding write on it makes governance fail closed. `shared.rs`: tables
+//! through a folder share, where a resource outside it answers as a missing one.
 
 mod actions;
+mod shared;
 mod trust;
 
 use serde_json::{json, Value};
