@@ -378,7 +378,9 @@ impl Gated {
         let mut decisions = self.linked(state, oids, action).await?;
         if action == Action::Read {
             let lfs = crate::datasets::governance::Surface::Lfs;
-            if let Some(raw) = crate::datasets::governance::raw_objects(state, self, lfs).await? {
+            if let Some(raw) =
+                crate::datasets::governance::raw_objects(state, self, lfs, oids).await?
+            {
                 for (d, oid) in decisions.iter_mut().zip(oids) {
                     if *d != Decision::Denied && !raw.contains(oid) {
                         *d = Decision::Governed;

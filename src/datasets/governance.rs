@@ -14,14 +14,14 @@
 //! with the tags of the default branch's head added, the subject (user, role, organisations,
 //! teams), `--region` as the processing location, and the caller's intent. Decisions that fire a
 //! rule, deny, or fail are written to the audit log with the policies' version and files.
+//!
+//! Raw bytes ([`raw`]) are refused while a decision governs them, and so are the objects that
+//! were ever the content of a governed table on the default branch ([`index`]).
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use strata_lfs::pointer::Pointer;
-use strata_lfs::Oid;
 use strata_policy::table::Hasher;
 use strata_policy::{Decision, Input, Policies, PolicyFile, Subject};
 
@@ -29,10 +29,15 @@ use crate::auth::Principal;
 use crate::datasets::catalog::{Catalog, Table};
 use crate::datasets::gate::Gated;
 use crate::datasets::git_on;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 
+pub(crate) mod index;
+mod raw;
 pub(crate) mod trust;
+
+pub(crate) use raw::raw_objects;
+pub use raw::refusal;
 
 /// Tables streaming at once, per process.
 const MAX_STREAMS: usize = 64;
@@ -275,6 +280,13 @@ impl Governance {
     }
 }
 
+/// After a write to `repo` through this server (REST, file manager, revert): the policies reload
+/// if it is the policy dataset, and the index of table objects catches up ([`index`]).
+pub async fn written(state: &AppState, repo: &crate::db::Repo) {
+    state.governance.written(&repo.namespace, &repo.name);
+    index::written(state, repo).await;
+}
+
 /// The `.rego` files of a dataset at `rev`, as text (LFS files and files that are not UTF-8 are
 /// errors: a policy must be readable).
 /// REST commits, reverts and file-manager writes to the policy dataset's default branch: the
@@ -488,143 +500,4 @@ async fn subject(state: &AppState, who: &Principal) -> Result<Subject> {
         }
         _ => Subject::default(),
     })
-}
-
-/// The refusal of raw bytes that a decision governs.
-pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Error {
-    if decision.error.is_some() {
-        return Error::forbidden(
-            "the policies could not decide (an evaluation error, a time-out, an action strata \
-             does not know, or policies that could not be loaded), so the read is denied; the \
-             audit log has the details",
-        );
-    }
-    if decision.denied() {
-        return Error::forbidden(format!(
-            "a policy denies reading this: {}",
-            decision.deny.join("; ")
-        ));
-    }
-    let path = gated.path();
-    let how = match table {
-        Some(t) => format!("GET /api/v1/datasets/{path}/tables/{}", t.name),
-        None => format!(
-            "GET /api/v1/datasets/{path}/tables/<resource> (a resource listed in its datapackage)"
-        ),
-    };
-    Error::forbidden(format!(
-        "a policy transforms this data ({}), so its raw bytes are not served: read it through {how}, or Arrow Flight",
-        decision.policies.join("; ")
-    ))
-}
-
-impl Gated {
-    /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
-    /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
-    /// refuses on its own.
-    pub async fn read_dataset(&self, state: &AppState) -> Result<()> {
-        if !state.governance.in_force(state).await {
-            return Ok(());
-        }
-        let catalog = catalog(state, self, None).await?;
-        let d = decide(state, self, &catalog, None, None, Surface::Git).await?;
-        if d.denied() {
-            return Err(refusal(self, None, &d));
-        }
-        Ok(())
-    }
-
-    /// The read gate for one file of the dataset (raw reads, previews, share links): for an LFS
-    /// file its object must be linked ([`Gated::read_object`]), and no policy may deny or
-    /// transform what the file holds.
-    pub async fn read_file(
-        &self,
-        state: &AppState,
-        path: &str,
-        rev: Option<&str>,
-        pointer: Option<&Pointer>,
-    ) -> Result<()> {
-        if let Some(p) = pointer {
-            self.read_object(state, &p.oid, p.size).await?;
-        }
-        if !state.governance.in_force(state).await {
-            return Ok(());
-        }
-        let catalog = catalog(state, self, rev).await?;
-        let table = catalog.table_at(path);
-        let d = decide(state, self, &catalog, table, None, Surface::Raw).await?;
-        if d.denied() || d.transforms() {
-            return Err(refusal(self, table, &d));
-        }
-        // The same bytes under another name (a copy of a governed table) are refused as LFS
-        // refuses them.
-        if let Some(p) = pointer {
-            if raw_objects(state, self, Surface::Raw)
-                .await?
-                .is_some_and(|allowed| !allowed.contains(&p.oid))
-            {
-                return Err(Error::forbidden(format!(
-                    "these bytes belong to data a policy governs in {}: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
-                    self.path(),
-                    self.path()
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Which objects of `gated` its caller may download raw through LFS: `None` when policies govern
-/// nothing of the dataset for them. Otherwise only the objects of files at the default branch's
-/// head that no decision governs: an object of a governed file, or one no file at the head holds
-/// (an older version, perhaps of a governed table), is refused.
-pub(crate) async fn raw_objects(
-    state: &AppState,
-    gated: &Gated,
-    surface: Surface,
-) -> Result<Option<HashSet<Oid>>> {
-    if !state.governance.in_force(state).await {
-        return Ok(None);
-    }
-    let catalog = catalog(state, gated, None).await?;
-    let mut governed = Vec::new();
-    let mut refused = HashSet::new();
-    let whole = decide(state, gated, &catalog, None, None, surface).await?;
-    let mut any = whole.denied() || whole.transforms();
-    for t in &catalog.resources {
-        let d = decide(state, gated, &catalog, Some(t), None, surface).await?;
-        if d.denied() || d.transforms() {
-            governed.push(t.path.clone());
-            // Its bytes, wherever the tree holds them (a rename keeps the object).
-            if let Some((oid, _)) = t.object {
-                refused.insert(oid);
-            }
-            any = true;
-        }
-    }
-    if !any {
-        return Ok(None);
-    }
-    let whole_governed = whole.denied() || whole.transforms();
-    let tree = git_on(state, gated, |ms, ds| ms.tree(ds, None)).await;
-    let tree = match tree {
-        Ok((_, t)) => t,
-        Err(e) if e.kind == crate::error::Kind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let mut allowed = HashSet::new();
-    for e in tree {
-        let Some(p) = e.lfs else { continue };
-        let is_governed = match catalog.table_at(&e.path) {
-            Some(_) => governed.contains(&e.path),
-            None => whole_governed,
-        };
-        if is_governed {
-            refused.insert(p.oid);
-        } else {
-            allowed.insert(p.oid);
-        }
-    }
-    allowed.retain(|o| !refused.contains(o));
-    Ok(Some(allowed))
 }
