@@ -14,7 +14,8 @@
 //!   sealed; the policy dataset's `.rego` files are exempt).
 //!
 //! git-lfs uploads objects before it pushes, so a normal push passes; a push without `git lfs
-//! push` gets a message saying what is missing.
+//! push` gets a message saying what is missing. A push that passes records the tables of the
+//! revisions the default branch gets (`crate::datasets::governance::index`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
@@ -204,6 +205,11 @@ pub async fn pre_receive() -> Result<(), String> {
     let policy_limit: Option<u64> = std::env::var(ENV_POLICY_LIMIT_MS)
         .ok()
         .and_then(|v| v.parse().ok());
+    let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    let main = updates
+        .iter()
+        .find(|u| u.name == default && u.new != ZERO)
+        .map(|u| ((u.old != ZERO).then(|| u.old.clone()), u.new.clone()));
     let named = tokio::task::spawn_blocking(move || {
         let named = inspect(&updates, protect, limits)?;
         if let Some(ms) = policy_limit {
@@ -213,7 +219,7 @@ pub async fn pre_receive() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())??;
-    if named.is_empty() {
+    if named.is_empty() && main.is_none() {
         return Ok(());
     }
     let db = Db::connect_existing(&url)
@@ -223,16 +229,22 @@ pub async fn pre_receive() -> Result<(), String> {
         .missing_objects(repo_id, named.into_iter())
         .await
         .map_err(|e| format!("database: {e}"))?;
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(20).map(|m| format!("  {m}")).collect();
+        return Err(format!(
+            "push refused: {} LFS object(s) named by the pushed commits were never uploaded to \
+             this dataset:\n{}\nUpload them first (git lfs push --all origin), then push again.",
+            missing.len(),
+            shown.join("\n")
+        ));
     }
-    let shown: Vec<String> = missing.iter().take(20).map(|m| format!("  {m}")).collect();
-    Err(format!(
-        "push refused: {} LFS object(s) named by the pushed commits were never uploaded to this \
-         dataset:\n{}\nUpload them first (git lfs push --all origin), then push again.",
-        missing.len(),
-        shown.join("\n")
-    ))
+    // The tables of the revisions the default branch gets (governance refuses their objects raw).
+    match main {
+        Some((old, new)) => {
+            crate::datasets::governance::index::pushed(&db, repo_id, old.as_deref(), &new).await
+        }
+        None => Ok(()),
+    }
 }
 
 /// Size limits of a push, in bytes.

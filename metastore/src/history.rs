@@ -7,6 +7,7 @@ use strata_lfs::pointer::Pointer;
 use crate::error::{Error, Result};
 use crate::package::read_package;
 use crate::package::Package;
+use crate::package::DATAPACKAGE;
 use crate::refs::resolve;
 use crate::{DatasetId, Metastore, Person};
 
@@ -200,6 +201,37 @@ impl Metastore {
                 _ => false,
             })
         })
+    }
+
+    /// Calls `f` with each distinct `datapackage.json` of the commits reachable from `head` and
+    /// not from `seen` (all of them without `seen`, or when `seen` is not a commit of this
+    /// dataset: history was rewritten and collected), with one commit that holds it. One blob
+    /// at a time is kept in memory.
+    pub fn walk_packages(
+        &self,
+        ds: DatasetId<'_>,
+        head: ObjectId,
+        seen: Option<ObjectId>,
+        mut f: impl FnMut(&str, &[u8]),
+    ) -> Result<()> {
+        let repo = self.open(ds)?;
+        let hidden: Vec<ObjectId> = seen
+            .filter(|id| repo.find_commit(*id).is_ok())
+            .into_iter()
+            .collect();
+        let walk = repo.rev_walk([head]).with_hidden(hidden).all()?;
+        let mut blobs = std::collections::HashSet::new();
+        for info in walk {
+            let info = info.map_err(Error::git)?;
+            let tree = repo.find_commit(info.id)?.tree()?;
+            let Some(entry) = tree.lookup_entry_by_path(DATAPACKAGE)? else {
+                continue;
+            };
+            if blobs.insert(entry.oid().to_owned()) {
+                f(&info.id.to_string(), &entry.object()?.data);
+            }
+        }
+        Ok(())
     }
 
     /// Every file of revision `rev`, sorted by path, with the oid and size of LFS files.

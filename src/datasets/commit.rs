@@ -102,7 +102,7 @@ pub async fn commit(
     };
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
-    git_on(state, repo, move |ms, ds| {
+    let revision = git_on(state, repo, move |ms, ds| {
         let parent = match parent {
             Some(p) => Some(ms.resolve(ds, Some(&p))?),
             None if at_head => match ms.resolve(ds, Some(&branch)) {
@@ -122,8 +122,9 @@ pub async fn commit(
         let id = ms.commit(ds, &meta, &ops)?;
         ms.revision(ds, &id.to_string())
     })
-    .await
-    .inspect(|_| state.governance.written(&repo.namespace, &repo.name))
+    .await?;
+    super::governance::written(state, repo).await;
+    Ok(revision)
 }
 
 /// A new commit on `branch` (default: the default branch) on top of `parent`, whose content is
@@ -144,7 +145,7 @@ pub async fn revert(
     }
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
-    git_on(state, repo, move |ms, ds| {
+    let revision = git_on(state, repo, move |ms, ds| {
         let parent = ms.resolve(ds, Some(&parent))?;
         let to = ms.resolve(ds, Some(&to))?.to_string();
         let message = message.unwrap_or_else(|| format!("Revert to {to}"));
@@ -157,8 +158,9 @@ pub async fn revert(
         let id = ms.revert(ds, &meta, &to)?;
         ms.revision(ds, &id.to_string())
     })
-    .await
-    .inspect(|_| state.governance.written(&repo.namespace, &repo.name))
+    .await?;
+    super::governance::written(state, repo).await;
+    Ok(revision)
 }
 
 /// With encryption at rest on (`--encryption on` or `strict`), the content of every file a commit

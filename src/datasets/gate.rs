@@ -10,7 +10,8 @@
 //! an oid is never enough. Path shares come in through [`path`]: a user whose only grant is a share
 //! of a file or folder passes it for exactly that subtree ([`Gated::covers`]), and every other
 //! gate refuses them. Policies are one more input of the read gate: [`Gated::objects`] for LFS
-//! reads and [`Gated::read_file`] for raw files ask `crate::datasets::governance`.
+//! reads and [`Gated::read_file`] for raw files ask `crate::datasets::governance`, and only site
+//! admins pass for anything but reading the policy dataset itself.
 //!
 //! Refusals answer as a careful server does: strangers get 401 (so git asks for credentials) and
 //! cannot tell a private dataset from a missing one; signed-in users who may not see it get 404;
@@ -84,6 +85,7 @@ pub async fn open(
         Reach::Objects => who.can_some_object(&dataset, action),
     };
     if passes(action) {
+        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -177,6 +179,7 @@ pub async fn shared(
         .await?
         .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
     if who.can(&dataset, On::Dataset, action) {
+        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -195,6 +198,7 @@ pub async fn shared(
         .map(|(p, _)| p.clone())
         .collect();
     if scoped && !shared.is_empty() {
+        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -374,7 +378,9 @@ impl Gated {
         let mut decisions = self.linked(state, oids, action).await?;
         if action == Action::Read {
             let lfs = crate::datasets::governance::Surface::Lfs;
-            if let Some(raw) = crate::datasets::governance::raw_objects(state, self, lfs).await? {
+            if let Some(raw) =
+                crate::datasets::governance::raw_objects(state, self, lfs, oids).await?
+            {
                 for (d, oid) in decisions.iter_mut().zip(oids) {
                     if *d != Decision::Denied && !raw.contains(oid) {
                         *d = Decision::Governed;

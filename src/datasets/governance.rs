@@ -6,20 +6,22 @@
 //! within a second (another replica's push). A set that does not compile (only possible if it was
 //! there before `--policy-dataset` named it: commits and pushes of broken policies are refused)
 //! denies every governed read until it is fixed: fail closed. The policy dataset itself is
-//! governed by its permissions only, so a policy can never lock its authors out.
+//! governed by its permissions only, so a policy can never lock its authors out; and only site
+//! admins may create or write it ([`trust`]): while anyone else could, its policies are not
+//! loaded and governed reads are denied (the reason in the log and in `/readyz`).
 //!
 //! A read's input is the dataset's catalog (`crate::datasets::catalog`) at the revision read,
 //! with the tags of the default branch's head added, the subject (user, role, organisations,
 //! teams), `--region` as the processing location, and the caller's intent. Decisions that fire a
 //! rule, deny, or fail are written to the audit log with the policies' version and files.
+//!
+//! Raw bytes ([`raw`]) are refused while a decision governs them, and so are the objects that
+//! were ever the content of a governed table on the default branch ([`index`]).
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use strata_lfs::pointer::Pointer;
-use strata_lfs::Oid;
 use strata_policy::table::Hasher;
 use strata_policy::{Decision, Input, Policies, PolicyFile, Subject};
 
@@ -27,8 +29,15 @@ use crate::auth::Principal;
 use crate::datasets::catalog::{Catalog, Table};
 use crate::datasets::gate::Gated;
 use crate::datasets::git_on;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
+
+pub(crate) mod index;
+mod raw;
+pub(crate) mod trust;
+
+pub(crate) use raw::raw_objects;
+pub use raw::refusal;
 
 /// Tables streaming at once, per process.
 const MAX_STREAMS: usize = 64;
@@ -145,9 +154,13 @@ impl Governance {
         // A failure to read the policy dataset denies (and is tried again at the next read);
         // only a dataset that does not exist or has no revision yet means "no policies".
         let looked = match state.db.repo_by_path(ns, name).await {
-            Ok(Some(repo)) => match git_on(state, &repo, |ms, ds| ms.resolve(ds, None)).await {
-                Ok(id) => Ok(Some(id.to_string())),
-                Err(e) if e.kind == crate::error::Kind::NotFound => Ok(None),
+            Ok(Some(repo)) => match trust::untrusted(state, &repo).await {
+                Ok(None) => match git_on(state, &repo, |ms, ds| ms.resolve(ds, None)).await {
+                    Ok(id) => Ok(Some(id.to_string())),
+                    Err(e) if e.kind == crate::error::Kind::NotFound => Ok(None),
+                    Err(e) => Err(e.message),
+                },
+                Ok(Some(why)) => return self.distrust(&seen, why),
                 Err(e) => Err(e.message),
             },
             Ok(None) => Ok(None),
@@ -166,7 +179,7 @@ impl Governance {
                 return failed;
             }
         };
-        let loaded = if head == seen.head {
+        let loaded = if head == seen.head && seen.policies.is_ok() {
             Loaded {
                 head,
                 policies: seen.policies.clone(),
@@ -201,6 +214,28 @@ impl Governance {
         let loaded = Arc::new(loaded);
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
         loaded
+    }
+
+    /// The policy dataset may be written by others than site admins: nothing of it is loaded,
+    /// governed reads are denied (said once in the log, and by `/readyz` while it lasts).
+    fn distrust(&self, seen: &Loaded, why: String) -> Arc<Loaded> {
+        if seen.policies.as_ref().err() != Some(&why) {
+            tracing::error!(reason = %why, "the policy dataset is not trusted: governed reads are denied");
+        }
+        let loaded = Arc::new(Loaded {
+            head: None,
+            policies: Err(why),
+            checked: Instant::now(),
+        });
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
+        loaded
+    }
+
+    /// Why governed reads are denied now, if they are (`/readyz`): the policy dataset cannot be
+    /// read, its policies do not compile, or others than site admins may write it.
+    pub async fn failing(&self, state: &AppState) -> Option<String> {
+        self.dataset.as_ref()?;
+        self.current(state).await.policies.as_ref().err().cloned()
     }
 
     /// Reads and compiles the `.rego` files of `ns/name` at `rev`.
@@ -243,6 +278,13 @@ impl Governance {
             Err(e) => json!({"version": l.head, "compiles": false, "error": e}),
         }
     }
+}
+
+/// After a write to `repo` through this server (REST, file manager, revert): the policies reload
+/// if it is the policy dataset, and the index of table objects catches up ([`index`]).
+pub async fn written(state: &AppState, repo: &crate::db::Repo) {
+    state.governance.written(&repo.namespace, &repo.name);
+    index::written(state, repo).await;
 }
 
 /// The `.rego` files of a dataset at `rev`, as text (LFS files and files that are not UTF-8 are
@@ -458,142 +500,4 @@ async fn subject(state: &AppState, who: &Principal) -> Result<Subject> {
         }
         _ => Subject::default(),
     })
-}
-
-/// The refusal of raw bytes that a decision governs.
-pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Error {
-    if decision.error.is_some() {
-        return Error::forbidden(
-            "the policies could not decide (an evaluation error, a time-out, or an action strata \
-             does not know), so the read is denied; the audit log has the details",
-        );
-    }
-    if decision.denied() {
-        return Error::forbidden(format!(
-            "a policy denies reading this: {}",
-            decision.deny.join("; ")
-        ));
-    }
-    let path = gated.path();
-    let how = match table {
-        Some(t) => format!("GET /api/v1/datasets/{path}/tables/{}", t.name),
-        None => format!(
-            "GET /api/v1/datasets/{path}/tables/<resource> (a resource listed in its datapackage)"
-        ),
-    };
-    Error::forbidden(format!(
-        "a policy transforms this data ({}), so its raw bytes are not served: read it through {how}, or Arrow Flight",
-        decision.policies.join("; ")
-    ))
-}
-
-impl Gated {
-    /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
-    /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
-    /// refuses on its own.
-    pub async fn read_dataset(&self, state: &AppState) -> Result<()> {
-        if !state.governance.in_force(state).await {
-            return Ok(());
-        }
-        let catalog = catalog(state, self, None).await?;
-        let d = decide(state, self, &catalog, None, None, Surface::Git).await?;
-        if d.denied() {
-            return Err(refusal(self, None, &d));
-        }
-        Ok(())
-    }
-
-    /// The read gate for one file of the dataset (raw reads, previews, share links): for an LFS
-    /// file its object must be linked ([`Gated::read_object`]), and no policy may deny or
-    /// transform what the file holds.
-    pub async fn read_file(
-        &self,
-        state: &AppState,
-        path: &str,
-        rev: Option<&str>,
-        pointer: Option<&Pointer>,
-    ) -> Result<()> {
-        if let Some(p) = pointer {
-            self.read_object(state, &p.oid, p.size).await?;
-        }
-        if !state.governance.in_force(state).await {
-            return Ok(());
-        }
-        let catalog = catalog(state, self, rev).await?;
-        let table = catalog.table_at(path);
-        let d = decide(state, self, &catalog, table, None, Surface::Raw).await?;
-        if d.denied() || d.transforms() {
-            return Err(refusal(self, table, &d));
-        }
-        // The same bytes under another name (a copy of a governed table) are refused as LFS
-        // refuses them.
-        if let Some(p) = pointer {
-            if raw_objects(state, self, Surface::Raw)
-                .await?
-                .is_some_and(|allowed| !allowed.contains(&p.oid))
-            {
-                return Err(Error::forbidden(format!(
-                    "these bytes belong to data a policy governs in {}: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
-                    self.path(),
-                    self.path()
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Which objects of `gated` its caller may download raw through LFS: `None` when policies govern
-/// nothing of the dataset for them. Otherwise only the objects of files at the default branch's
-/// head that no decision governs: an object of a governed file, or one no file at the head holds
-/// (an older version, perhaps of a governed table), is refused.
-pub(crate) async fn raw_objects(
-    state: &AppState,
-    gated: &Gated,
-    surface: Surface,
-) -> Result<Option<HashSet<Oid>>> {
-    if !state.governance.in_force(state).await {
-        return Ok(None);
-    }
-    let catalog = catalog(state, gated, None).await?;
-    let mut governed = Vec::new();
-    let mut refused = HashSet::new();
-    let whole = decide(state, gated, &catalog, None, None, surface).await?;
-    let mut any = whole.denied() || whole.transforms();
-    for t in &catalog.resources {
-        let d = decide(state, gated, &catalog, Some(t), None, surface).await?;
-        if d.denied() || d.transforms() {
-            governed.push(t.path.clone());
-            // Its bytes, wherever the tree holds them (a rename keeps the object).
-            if let Some((oid, _)) = t.object {
-                refused.insert(oid);
-            }
-            any = true;
-        }
-    }
-    if !any {
-        return Ok(None);
-    }
-    let whole_governed = whole.denied() || whole.transforms();
-    let tree = git_on(state, gated, |ms, ds| ms.tree(ds, None)).await;
-    let tree = match tree {
-        Ok((_, t)) => t,
-        Err(e) if e.kind == crate::error::Kind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let mut allowed = HashSet::new();
-    for e in tree {
-        let Some(p) = e.lfs else { continue };
-        let is_governed = match catalog.table_at(&e.path) {
-            Some(_) => governed.contains(&e.path),
-            None => whole_governed,
-        };
-        if is_governed {
-            refused.insert(p.oid);
-        } else {
-            allowed.insert(p.oid);
-        }
-    }
-    allowed.retain(|o| !refused.contains(o));
-    Ok(Some(allowed))
 }

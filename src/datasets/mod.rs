@@ -70,6 +70,11 @@ pub async fn create(
                 CreateError::Db(e)
             }
         })?;
+    // The policy dataset only where nobody but site admins can write it.
+    if let Err(e) = governance::trust::check_created(state, &repo).await {
+        let _ = state.db.delete_repo(repo.id).await;
+        return Err(CreateError::Refused(e));
+    }
     let (n, m) = (ns.to_owned(), name.to_owned());
     let made = git(state, move |ms| ms.create(DatasetId { ns: &n, name: &m })).await;
     if let Err(e) = made {
@@ -198,7 +203,7 @@ pub async fn create_with(
                 Error::conflict(format!("dataset {namespace}/{name} exists already"))
             }
             CreateError::Db(e) => e.into(),
-            CreateError::Git(e) => e,
+            CreateError::Git(e) | CreateError::Refused(e) => e,
         })?;
     let (n, m) = (repo.namespace.clone(), repo.name.clone());
     let url = lfs_url(state, &repo);
@@ -278,6 +283,9 @@ pub enum CreateError {
     Db(sqlx::Error),
     #[error("{}", .0.message)]
     Git(Error),
+    /// Not allowed (the policy dataset where others than site admins could write it).
+    #[error("{}", .0.message)]
+    Refused(Error),
 }
 
 /// The author of a commit made by `who`.

@@ -74,26 +74,24 @@ pub async fn open(
 ) -> Result<Opened> {
     gated.check_rev(req.rev.as_deref())?;
     let catalog = governance::catalog(state, gated, req.rev.as_deref()).await?;
-    let Some(t) = catalog.table(&req.resource) else {
-        let names: Vec<&str> = catalog.resources.iter().map(|t| t.name.as_str()).collect();
+    // A caller limited to some paths hears only of the resources inside them: one outside
+    // answers as a missing one does.
+    let reached = || catalog.resources.iter().filter(|t| gated.covers(&t.path));
+    let Some(t) = reached().find(|t| t.name == req.resource) else {
+        let names: Vec<&str> = reached().map(|t| t.name.as_str()).collect();
         return Err(Error::not_found(format!(
             "{} has no resource {:?}{}",
             gated.path(),
             req.resource,
             if names.is_empty() {
                 String::new()
+            } else if gated.limited() {
+                format!(" (resources shared with you: {})", names.join(", "))
             } else {
                 format!(" (its resources: {})", names.join(", "))
             }
         )));
     };
-    if !gated.covers(&t.path) {
-        return Err(Error::forbidden(format!(
-            "{:?} of {} is not shared with you",
-            t.path,
-            gated.path()
-        )));
-    }
     if !matches!(t.format.as_str(), "csv") {
         return Err(Error::unprocessable(format!(
             "resource {:?} is {}, not CSV: tabular reads serve CSV resources",

@@ -140,6 +140,27 @@ impl Db {
         Ok(())
     }
 
+    /// Every user who holds something on repository `repo_id` of namespace `ns` beyond what its
+    /// visibility gives: its owner, the members of the organisation `ns`, its collaborators and
+    /// the users it is shared with (directly or through a team). What each may do is theirs to
+    /// work out (`auth::access::user_grant`); nobody outside this list can write the repository.
+    pub async fn holders(&self, repo_id: i64, ns: &str) -> Result<Vec<User>, sqlx::Error> {
+        sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM users WHERE id IN (
+                SELECT owner_id FROM repos WHERE id = $1
+                UNION SELECT m.user_id FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($2)
+                UNION SELECT user_id FROM collaborators WHERE repo_id = $1 AND user_id IS NOT NULL
+                UNION SELECT t.user_id FROM collaborators c JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $1
+                UNION SELECT user_id FROM shares WHERE repo_id = $1 AND user_id IS NOT NULL
+                UNION SELECT t.user_id FROM shares s JOIN team_members t ON t.team_id = s.team_id WHERE s.repo_id = $1
+            ) ORDER BY username"
+        ))
+        .bind(repo_id)
+        .bind(ns)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// A user's role in the organisation named `org` (if it is one) and their best collaborator
     /// permission on repository `repo_id` (3 admin, 2 write, 1 read), directly or through a team.
     pub async fn memberships(

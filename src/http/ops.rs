@@ -1,6 +1,6 @@
 //! Operations: `/livez` (the process answers), `/readyz` (the database and the object store
-//! answer, and no shutdown began: a load balancer sends work here), `/metrics` (Prometheus,
-//! OpenMetrics text). `/healthz` stays as the old name of `/livez`.
+//! answer, governance is not failing closed, and no shutdown began: a load balancer sends work
+//! here), `/metrics` (Prometheus, OpenMetrics text). `/healthz` stays as the old name of `/livez`.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -31,12 +31,16 @@ async fn livez() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let draining = state.draining.load(Ordering::Relaxed);
-    let (database, storage) = tokio::join!(
+    let (database, storage, governance) = tokio::join!(
         state.db.ping(CHECK_TIMEOUT),
-        state.storage.ping(CHECK_TIMEOUT)
+        state.storage.ping(CHECK_TIMEOUT),
+        tokio::time::timeout(CHECK_TIMEOUT, state.governance.failing(&state)),
     );
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let ready = !draining && database && storage;
+    // Governed reads denied (fail closed): say why.
+    let governance =
+        governance.unwrap_or_else(|_| Some("the policy dataset did not answer in time".into()));
+    let ready = !draining && database && storage && governance.is_none();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -44,7 +48,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let body = json!({
         "status": if ready { "ready" } else if draining { "draining" } else { "not ready" },
-        "checks": {"database": word(database), "storage": word(storage)},
+        "checks": {
+            "database": word(database),
+            "storage": word(storage),
+            "governance": governance.as_deref().unwrap_or("ok"),
+        },
     });
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body))
 }

@@ -3,9 +3,15 @@
 //! and Arrow IPC) sees the three PII columns redacted and the rest intact, while the raw, LFS,
 //! share-link and clone paths refuse the bytes. `actions.rs`: Deny, Remove, Hash, Filter,
 //! residency, policy changes by push and by commit, broken policies refused, failing closed, the
-//! audit entries, and the catalog search.
+//! audit entries, and the catalog search. `trust.rs`: only site admins create and write the policy
+//! dataset; anyone else holding write on it makes governance fail closed. `shared.rs`: tables
+//! through a folder share, where a resource outside it answers as a missing one. `versions.rs`:
+//! older versions of a governed table refused raw wherever they are committed.
 
 mod actions;
+mod shared;
+mod trust;
+mod versions;
 
 use serde_json::{json, Value};
 
@@ -119,6 +125,11 @@ impl Gov {
     /// alice's datapackage: the PaySim resource with Fybrik's tags, `tags` and `geography` on
     /// the dataset.
     pub async fn set_package(&self, tags: Value, geography: &str) {
+        self.set_table(tags, geography, PAYSIM).await
+    }
+
+    /// alice's datapackage, with `data` (uploaded already) as the PaySim resource's bytes.
+    pub async fn set_table(&self, tags: Value, geography: &str, data: &[u8]) {
         let header = std::str::from_utf8(PAYSIM).unwrap().lines().next().unwrap();
         let fields: Vec<Value> = header
             .split(',')
@@ -134,7 +145,7 @@ impl Gov {
         let pkg = json!({
             "name": "paysim", "title": "PaySim transactions", "tags": tags, "geography": geography,
             "resources": [{"name": "paysim-csv", "path": "paysim.csv", "format": "csv",
-                "bytes": PAYSIM.len(), "hash": format!("sha256:{}", sha256_hex(PAYSIM)),
+                "bytes": data.len(), "hash": format!("sha256:{}", sha256_hex(data)),
                 "schema": {"fields": fields}}]
         });
         let parent = self.head("alice/paysim", &self.alice).await;

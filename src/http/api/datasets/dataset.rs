@@ -172,7 +172,7 @@ pub async fn update(
         ms.fetch(names.id(), Some(&id.to_string()))
     })
     .await?;
-    state.governance.written(&repo.namespace, &repo.name);
+    crate::datasets::governance::written(&state, &repo).await;
     let etag = revision.id.clone();
     let body = view(
         &repo,
