@@ -169,16 +169,10 @@ async fn backend(
         .env("GIT_CONFIG_VALUE_1", "true")
         .env("GIT_CONFIG_KEY_2", "uploadpack.allowReachableSHA1InWant")
         .env("GIT_CONFIG_VALUE_2", "true")
-        // No `git gc --auto` after pushes: on a shared volume, replicas would collect at once.
+        // No `git gc --auto` after pushes: it detaches from the request (and would outlive it),
+        // and on a shared volume replicas would collect at once. strata's maintenance task runs it.
         .env("GIT_CONFIG_KEY_3", "receive.autogc")
-        .env(
-            "GIT_CONFIG_VALUE_3",
-            if state.settings.refs_sql {
-                "false"
-            } else {
-                "true"
-            },
-        )
+        .env("GIT_CONFIG_VALUE_3", "false")
         .env(
             crate::hook::ENV_REFS,
             if state.settings.refs_sql {
