@@ -18,6 +18,7 @@ mod encryption_buckets;
 mod gates;
 mod git_hosting;
 mod git_lfs;
+mod git_transport;
 mod governance;
 mod hygiene;
 mod layout;
