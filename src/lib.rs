@@ -21,6 +21,7 @@ pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod orgs;
+pub mod process;
 pub mod state;
 pub mod storage;
 pub mod tasks;

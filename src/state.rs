@@ -35,6 +35,8 @@ pub struct App {
     pub hasher: crate::auth::password::Hasher,
     /// Background work, stopped and awaited at shutdown.
     pub tasks: crate::tasks::Tasks,
+    /// Child processes (`git http-backend`, `git gc`), each group killed at shutdown.
+    pub children: crate::process::Children,
     /// Requests to share links, per client address.
     pub link_requests: crate::limits::Limiter,
     /// External identity providers (`--oidc-config`).
@@ -195,6 +197,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             tasks: crate::tasks::Tasks::default(),
+            children: crate::process::Children::default(),
             link_requests: crate::limits::Limiter::new(300, 60),
             sso,
             sso_starts: crate::limits::Limiter::new(60, 60),

@@ -1,7 +1,10 @@
 //! git smart HTTP (`git clone`, `fetch`, `push`) for datasets, by running `git http-backend` as a
 //! CGI program after strata's own permission check: reads for `git-upload-pack`, writes for
 //! `git-receive-pack`. Request and response bodies stream through; nothing is buffered whole.
+//! The response begins once git has the whole request body, and `git http-backend` runs in a
+//! process group that ends with the request (`crate::process`).
 
+use std::future::Future;
 use std::process::Stdio;
 
 use axum::body::Body;
@@ -10,14 +13,16 @@ use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use futures_util::TryStreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio_util::io::{ReaderStream, StreamReader};
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+use tokio_util::io::ReaderStream;
 
 use crate::auth::{Action, Principal};
 use crate::datasets::gate;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::repo_name;
+use crate::process::Killer;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -169,16 +174,10 @@ async fn backend(
         .env("GIT_CONFIG_VALUE_1", "true")
         .env("GIT_CONFIG_KEY_2", "uploadpack.allowReachableSHA1InWant")
         .env("GIT_CONFIG_VALUE_2", "true")
-        // No `git gc --auto` after pushes: on a shared volume, replicas would collect at once.
+        // No `git gc --auto` after pushes: it detaches from the request (and would outlive it),
+        // and on a shared volume replicas would collect at once. strata's maintenance task runs it.
         .env("GIT_CONFIG_KEY_3", "receive.autogc")
-        .env(
-            "GIT_CONFIG_VALUE_3",
-            if state.settings.refs_sql {
-                "false"
-            } else {
-                "true"
-            },
-        )
+        .env("GIT_CONFIG_VALUE_3", "false")
         .env(
             crate::hook::ENV_REFS,
             if state.settings.refs_sql {
@@ -225,25 +224,18 @@ async fn backend(
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
         cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
     }
-    let mut child = cmd
-        .spawn()
+    // Its own process group, which ends with this request (see `crate::process`).
+    let mut group = state
+        .children
+        .spawn(&mut cmd)
         .map_err(|e| ApiError::internal(format!("cannot run git http-backend: {e}")))?;
-
-    // Feed the request body in while the response is read: large pushes never sit in memory.
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = body.into_data_stream().map_err(std::io::Error::other);
-    let feeder = tokio::spawn(async move {
-        let mut reader = StreamReader::new(input);
-        let copied = tokio::io::copy(&mut reader, &mut stdin).await;
-        let _ = stdin.shutdown().await;
-        copied
-    });
-    let stderr = child.stderr.take().expect("piped stderr");
+    let stdin = group.stdin().expect("piped stdin");
+    let mut stdout = group.stdout().expect("piped stdout");
+    let stderr = group.stderr().expect("piped stderr");
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -251,7 +243,12 @@ async fn backend(
         }
     });
 
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    // The request body goes in whole before the response begins: a proxy may stop forwarding a
+    // body once the response has begun (NGINX does, with `proxy_request_buffering off`), and
+    // `git http-backend` writes its headers before it reads the body.
+    let fed = feed(body, stdin, group.killer());
+    let early = hold(&mut stdout, fed).await?;
+    let mut stdout = BufReader::new(std::io::Cursor::new(early).chain(stdout));
     let mut response = Response::new(Body::empty());
     loop {
         let mut line = String::new();
@@ -261,7 +258,6 @@ async fn backend(
             .map_err(ApiError::internal)?
             == 0
         {
-            let _ = feeder.await;
             return Err(ApiError::internal(
                 "git http-backend ended without a response",
             ));
@@ -286,10 +282,10 @@ async fn backend(
             response.headers_mut().append(n, v);
         }
     }
-    // The child is reaped when its output ends (kill_on_drop covers a client that goes away).
     let stream = ReaderStream::with_capacity(stdout, 64 * 1024);
-    // When a push ends (git has moved the refs), a push to the policy dataset reloads the
-    // policies before the client hears back.
+    // When the output ends, git http-backend is reaped (the response owns its group: a client
+    // that goes away ends it); a push to the policy dataset then reloads the policies (git has
+    // moved the refs) before the client hears back.
     let pushed = (parts.method == Method::POST && rest.ends_with("git-receive-pack")).then(|| {
         (
             state.clone(),
@@ -297,19 +293,20 @@ async fn backend(
             dataset.name.clone(),
         )
     });
-    let stream = futures_util::StreamExt::chain(
-        stream,
-        futures_util::stream::poll_fn(move |_| {
-            if let Some((state, ns, name)) = &pushed {
-                state.governance.written(ns, name);
+    let end = futures_util::stream::once(async move {
+        match group.wait().await {
+            Ok(status) if !status.success() => {
+                tracing::warn!(%status, "git http-backend failed");
             }
-            std::task::Poll::Ready(None)
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = feeder.await;
-        let _ = child.wait().await;
-    });
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "git http-backend could not be reaped"),
+        }
+        if let Some((state, ns, name)) = &pushed {
+            state.governance.written(ns, name);
+        }
+    })
+    .filter_map(|()| std::future::ready(None));
+    let stream = stream.chain(end);
     *response.body_mut() = Body::from_stream(stream);
     if parts.method == Method::GET {
         response
@@ -317,4 +314,60 @@ async fn backend(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     Ok(response)
+}
+
+/// The most of git's output held back while the request body still goes in. git writes little
+/// before it has read its input (its headers); should it write more, the response begins and
+/// the body is fed beside it, rather than both sides waiting on each other.
+const HOLD_MAX: usize = 1 << 20;
+
+/// Feeds the request body into git's stdin, and closes it. A body that fails (its client went
+/// away, or sent nothing for too long) ends git's whole process group: git would wait for the
+/// rest forever (`git http-backend` even spins when its input ends short of `CONTENT_LENGTH`).
+/// git that stops reading is no error: its answer says why.
+async fn feed(body: Body, mut stdin: ChildStdin, killer: Killer) -> Result<(), axum::Error> {
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        match frame {
+            Ok(bytes) => {
+                if stdin.write_all(&bytes).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                killer.kill();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads git's output while `fed` runs, and returns it once the body is in. Should git's output
+/// end first (git answered without the rest of the body) or outgrow [`HOLD_MAX`], the feeding
+/// goes on beside the response.
+async fn hold(
+    stdout: &mut ChildStdout,
+    fed: impl Future<Output = Result<(), axum::Error>> + Send + 'static,
+) -> ApiResult<Vec<u8>> {
+    let mut fed = Box::pin(fed);
+    let mut held = Vec::with_capacity(8 * 1024);
+    while held.len() < HOLD_MAX {
+        tokio::select! {
+            result = &mut fed => {
+                return result.map(|()| held).map_err(|e| {
+                    ApiError::bad_request(format!("the request body ended early: {e}"))
+                });
+            }
+            read = stdout.read_buf(&mut held) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        }
+    }
+    tokio::spawn(async move {
+        let _ = fed.await;
+    });
+    Ok(held)
 }

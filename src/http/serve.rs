@@ -24,6 +24,7 @@ pub async fn run(
 
     let db = state.db.clone();
     let tasks = state.tasks.clone();
+    let children = state.children.clone();
     // Expired sessions, codes, tokens and old login failures go once an hour.
     // So do the parts of multipart uploads nobody touched for a while, and never while the part
     // URLs handed out for them may still be in use.
@@ -47,26 +48,24 @@ pub async fn run(
             }
         }
     });
-    // With the ref ledger, pushes run no `git gc --auto` (replicas sharing the repositories would
-    // collect at once): one replica at a time does it every six hours.
-    if state.settings.refs_sql {
-        tasks.every(
-            "git maintenance",
-            std::time::Duration::from_secs(6 * 3600),
-            {
+    // Pushes run no `git gc --auto` (it would detach from its request, and replicas sharing the
+    // repositories would collect at once): one replica at a time does it every six hours.
+    tasks.every(
+        "git maintenance",
+        std::time::Duration::from_secs(6 * 3600),
+        {
+            let state = state.clone();
+            move || {
                 let state = state.clone();
-                move || {
-                    let state = state.clone();
-                    async move {
-                        let _ = state
-                            .db
-                            .as_leader("git-maintenance", maintain(&state))
-                            .await;
-                    }
+                async move {
+                    let _ = state
+                        .db
+                        .as_leader("git-maintenance", maintain(&state))
+                        .await;
                 }
-            },
-        );
-    }
+            }
+        },
+    );
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
     crate::apps::launch::background(&state);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
@@ -171,6 +170,11 @@ pub async fn run(
     if !tasks.shutdown(grace).await {
         tracing::warn!("background tasks did not stop within the grace period");
     }
+    // Child processes of requests still running, and of tasks that did not stop, go now.
+    let killed = children.shut();
+    if killed > 0 {
+        tracing::warn!(groups = killed, "killed child processes still running");
+    }
     db.close().await;
     Ok(())
 }
@@ -190,8 +194,9 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
 }
 
 /// `git gc --auto` in every dataset's repository (`{root}/{ns}/{name}.git`), one at a time and
-/// in the foreground (so the leader lock covers it), each first brought up to the ledger so no
-/// object a ref of the ledger needs looks unreachable.
+/// in the foreground (so the leader lock covers it), each first brought up to the ledger (with
+/// `--refs sql`) so no object a ref of the ledger needs looks unreachable. It stops when the
+/// server does.
 async fn maintain(state: &AppState) {
     let Ok(namespaces) = std::fs::read_dir(state.metastore.root()) else {
         return;
@@ -201,6 +206,9 @@ async fn maintain(state: &AppState) {
             continue;
         };
         for repo in repos.flatten() {
+            if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
             let file = repo.file_name().to_string_lossy().into_owned();
             let Some(name) = file.strip_suffix(".git").map(str::to_owned) else {
                 continue;
@@ -217,12 +225,19 @@ async fn maintain(state: &AppState) {
             if synced.is_err() {
                 continue;
             }
-            let done = tokio::process::Command::new("git")
-                .arg("-C")
-                .arg(repo.path())
-                .args(["-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"])
-                .status()
-                .await;
+            let mut gc = tokio::process::Command::new("git");
+            gc.arg("-C").arg(repo.path()).args([
+                "-c",
+                "gc.autoDetach=false",
+                "gc",
+                "--auto",
+                "--quiet",
+            ]);
+            // In a group of its own, killed at shutdown: a collection cut short is harmless.
+            let done = match state.children.spawn(&mut gc) {
+                Ok(mut group) => group.wait().await,
+                Err(e) => Err(e),
+            };
             if !done.is_ok_and(|s| s.success()) {
                 tracing::warn!(repo = %repo.path().display(), "git gc --auto failed");
             }

@@ -19,6 +19,7 @@ mod encryption_contents;
 mod gates;
 mod git_hosting;
 mod git_lfs;
+mod git_transport;
 mod governance;
 mod hygiene;
 mod layout;

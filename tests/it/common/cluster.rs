@@ -1,7 +1,7 @@
 //! Several strata processes (the real binary) on one database, the test S3 server and one shared
 //! repositories directory, with `--refs sql`, behind NGINX (Debian's `nginx`) as the load
 //! balancer: what the Helm chart runs, on one machine. Replicas can be killed (SIGKILL), stopped
-//! (SIGTERM, drained) and started again on their port.
+//! (SIGTERM, drained) and started again on their port. [`Nginx`] alone fronts any server.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,7 +17,7 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub s3: s3::S3Server,
     replicas: Vec<Option<Child>>,
-    nginx: Child,
+    _nginx: Nginx,
     database_url: String,
     signing_key: String,
 }
@@ -63,15 +63,15 @@ impl Cluster {
         let database_url = database_url(dir.path()).await;
         std::fs::write(dir.path().join("jwt.pem"), shared_jwt_key()).unwrap();
         std::fs::create_dir_all(dir.path().join("repos")).unwrap();
-        let nginx_port = free_port();
-        let url = format!("http://127.0.0.1:{nginx_port}");
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let nginx = Nginx::start(dir.path(), &ports).await;
+        let url = nginx.url.clone();
         let mut cluster = Cluster {
             url,
             ports: ports.clone(),
             token: String::new(),
             replicas: (0..n).map(|_| None).collect(),
-            nginx: Cluster::nginx(dir.path(), nginx_port, &ports),
+            _nginx: nginx,
             dir,
             s3,
             database_url,
@@ -174,8 +174,24 @@ impl Cluster {
     pub fn replica_url(&self, i: usize) -> String {
         format!("http://127.0.0.1:{}", self.ports[i])
     }
+}
 
-    fn nginx(dir: &Path, port: u16, upstreams: &[u16]) -> Child {
+/// NGINX (Debian's `nginx`, not a daemon, its own prefix and temporary directories) in front of
+/// `upstreams`, set up as the Helm chart's ingress annotations set up ingress-nginx: no body
+/// size limit, request and response bodies streamed (`proxy_request_buffering off`,
+/// `proxy_buffering off`), HTTP/1.1 to the upstreams.
+pub struct Nginx {
+    /// NGINX's URL: what clients use.
+    pub url: String,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Nginx {
+    /// Starts NGINX on a free port with `dir` as its prefix, and waits until it accepts.
+    pub async fn start(dir: &Path, upstreams: &[u16]) -> Nginx {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = free_port();
         let servers: String = upstreams
             .iter()
             .map(|p| format!("    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
@@ -199,7 +215,7 @@ impl Cluster {
         );
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).unwrap();
-        Command::new(nginx_bin())
+        let child = Command::new(nginx_bin())
             .arg("-c")
             .arg(&path)
             .arg("-p")
@@ -207,7 +223,35 @@ impl Cluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nginx starts")
+            .expect("nginx starts");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "nginx never listened on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Nginx {
+            url: format!("http://127.0.0.1:{port}"),
+            dir: dir.to_owned(),
+            child,
+        }
+    }
+
+    /// What NGINX logged (warnings and errors).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nginx-error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -229,7 +273,5 @@ impl Drop for Cluster {
         for i in 0..self.replicas.len() {
             self.kill(i);
         }
-        let _ = self.nginx.kill();
-        let _ = self.nginx.wait();
     }
 }
