@@ -11,4 +11,4 @@ pub mod manifest;
 pub mod process;
 
 pub use lifecycle::{OnIdle, Status, Supervisor};
-pub use manifest::{Manifest, ManifestError, Prefix, Runner};
+pub use manifest::{Changes, Manifest, ManifestError, Prefix, Runner};

@@ -34,6 +34,9 @@ pub async fn ensure(
     install: &InstallRow,
     m: &Manifest,
 ) -> Result<watch::Receiver<Status>> {
+    if crate::apps::awaits_consent(install) {
+        return Err(crate::apps::consent_error(&owner.username, &m.id));
+    }
     let idle = Duration::from_secs(m.idle_timeout_secs);
     // Worked out only when a start is due (a port, a fresh token), not on every request.
     let (s, o, i, man) = (state.clone(), owner.clone(), install.clone(), m.clone());
@@ -272,7 +275,8 @@ fn write_token(state: &AppState, owner: &User, install: &InstallRow, path: &Path
     std::fs::rename(&tmp, path).map_err(Error::internal)
 }
 
-/// Renews the tokens of the instances running here; stops the ones whose install is gone.
+/// Renews the tokens of the instances running here; stops the ones whose install is gone or
+/// waits for renewed consent.
 pub async fn renew_tokens(state: &AppState) {
     for i in state.apps.supervisor.list() {
         if matches!(i.status, Status::Failed { .. }) {
@@ -288,12 +292,30 @@ pub async fn renew_tokens(state: &AppState) {
             Err(_) => continue,
         };
         match install {
-            Some((owner, install)) => {
+            Some((owner, install)) if !crate::apps::awaits_consent(&install) => {
                 if let Err(e) = renew(state, &owner, &install).await {
                     tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
                 }
             }
-            None => state.apps.supervisor.stop(&i.user, &i.app).await,
+            _ => state.apps.supervisor.stop(&i.user, &i.app).await,
+        }
+    }
+}
+
+/// Stops the instances running here whose install waits for renewed consent (its manifest was
+/// changed on this replica or another one).
+async fn stop_suspended(state: &AppState) {
+    let listed = state.apps.supervisor.list();
+    if listed.is_empty() {
+        return;
+    }
+    let Ok(suspended) = state.db.suspended_app_installs().await else {
+        return;
+    };
+    for i in listed {
+        if suspended.iter().any(|(u, a)| *u == i.user && *a == i.app) {
+            tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its manifest changed, it waits for renewed consent");
+            state.apps.supervisor.stop(&i.user, &i.app).await;
         }
     }
 }
@@ -364,6 +386,14 @@ async fn cull_kube(state: &AppState) -> Result<()> {
         if !up {
             continue;
         }
+        if crate::apps::awaits_consent(&install) {
+            tracing::info!(%user, %app, "app instance scaled down: it waits for renewed consent");
+            state.apps.supervisor.forget(&user, &app);
+            if let Err(e) = cluster.scale_down(&name).await {
+                tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
+            }
+            continue;
+        }
         let idle = crate::apps::entry(state, &app)
             .await
             .map(|e| e.manifest.idle_timeout_secs as i64)
@@ -396,6 +426,7 @@ pub fn background(state: &AppState) {
             let s = s.clone();
             async move {
                 record_activity(&s).await;
+                stop_suspended(&s).await;
                 for (user, app) in s.apps.supervisor.cull().await {
                     tracing::info!(%user, %app, "app instance stopped");
                 }

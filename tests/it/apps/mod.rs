@@ -8,6 +8,7 @@
 //! headless Chromium, `kube.rs` the Kubernetes runner against an emulator.
 
 mod catalog;
+mod consent;
 mod jupyter;
 mod kube;
 mod lifecycle;
