@@ -150,6 +150,7 @@ impl Plan {
         let port = free_port().map_err(Error::internal)?;
         let base_url = base_path(&owner.username, &m.id);
         let home = state.apps.root.join(&owner.username).join(&m.id);
+        std::fs::create_dir_all(&home).map_err(Error::internal)?;
         let token_file = token_path(&state.apps.tokens, &owner.username, &m.id);
         write_token(state, owner, install, &token_file)?;
         let api_url = format!("{}/api/v1", state.settings.public_url);
@@ -183,17 +184,26 @@ impl Plan {
             Prefix::Keep => format!("{}{}", base_url.trim_end_matches('/'), m.health),
             Prefix::Strip => m.health.clone(),
         };
+        let workdir = workdir
+            .as_deref()
+            .map(|w| PathBuf::from(expand(w, &vars)))
+            .unwrap_or_else(|| home.clone());
+        std::fs::create_dir_all(&workdir)
+            .map_err(|e| Error::conflict(format!("{}: {e}", workdir.display())))?;
+        let token_dir = token_file.parent().expect("a token file has a directory");
+        let sandbox = state
+            .apps
+            .sandbox
+            .for_instance(&[&home, &workdir], token_dir)?;
         Ok(Plan {
             launch: Launch {
                 command: expand(command, &vars),
                 args: args.iter().map(|a| expand(a, &vars)).collect(),
                 env: all_env,
-                workdir: workdir
-                    .as_deref()
-                    .map(|w| PathBuf::from(expand(w, &vars)))
-                    .unwrap_or(home),
+                workdir,
                 log_lines: LOG_LINES,
                 memory: state.apps.memory,
+                sandbox,
             },
             port,
             health,

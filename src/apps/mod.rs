@@ -9,6 +9,7 @@
 mod catalog;
 pub mod launch;
 mod open;
+pub mod sandbox;
 pub mod ticket;
 
 pub use catalog::{add, catalog, entry, parse, remove, Added};
@@ -107,6 +108,8 @@ pub struct Apps {
     pub tokens: PathBuf,
     /// Each process instance's address space, in bytes.
     pub memory: Option<u64>,
+    /// What each process instance is kept from.
+    pub sandbox: sandbox::Policy,
     pub token_ttl: Duration,
     pub cull_every: Duration,
     /// The Kubernetes runner's cluster, connected on first use.
@@ -161,6 +164,16 @@ impl Apps {
             Some(dir) => catalog::read_dir(dir)?,
             None => Vec::new(),
         };
+        let sandbox = sandbox::Policy::load(config);
+        match &sandbox {
+            sandbox::Policy::Unavailable(why) if origin != Origin::Off => {
+                tracing::error!("process apps will not start: {why}")
+            }
+            sandbox::Policy::Off if origin != Origin::Off => tracing::warn!(
+                "--apps-process-sandbox off: process apps run unconfined, as strata's own user"
+            ),
+            _ => {}
+        }
         Ok(Apps {
             dir,
             passes: Passes::default(),
@@ -169,6 +182,7 @@ impl Apps {
             root: config.data_dir.join("apps"),
             tokens: config.data_dir.join("app-tokens"),
             memory: (config.apps_memory_mb > 0).then_some(config.apps_memory_mb << 20),
+            sandbox,
             token_ttl: Duration::from_secs(config.apps_token_ttl_secs.clamp(60, 86_400)),
             cull_every: Duration::from_secs(config.apps_cull_secs.clamp(1, 3600)),
             kube: tokio::sync::OnceCell::new(),

@@ -14,6 +14,7 @@ mod kube;
 mod lifecycle;
 mod origin;
 mod proxy;
+mod sandbox;
 
 use std::time::Duration;
 
