@@ -445,12 +445,8 @@ async fn enter(
         return Err(ApiError::not_found("this host serves another app"));
     }
     let prefix = launch::base_path(&pass.owner, &pass.app);
-    if !q.next.starts_with(&prefix)
-        || q.next.contains("//")
-        || q.next.bytes().any(|b| b.is_ascii_control() || b == b'\\')
-    {
-        return Err(ApiError::bad_request("next must be a path under the app"));
-    }
+    let next = ticket::next_under(&prefix, &q.next)
+        .ok_or_else(|| ApiError::bad_request("next must be a path under the app"))?;
     let secure = if let Origin::Separate(url) = &state.apps.origin {
         if url.scheme() == "https" {
             "; Secure"
@@ -466,7 +462,7 @@ async fn enter(
     );
     Ok((
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, q.next), (header::SET_COOKIE, cookie)],
+        [(header::LOCATION, next), (header::SET_COOKIE, cookie)],
     )
         .into_response())
 }

@@ -112,6 +112,27 @@ async fn a_ticket_from_strata_becomes_a_cookie_for_one_app_on_the_apps_origin() 
         "under the app",
     )
     .await;
+    // Dot segments, plain or encoded, and encoded slashes lead out of the app no more.
+    let with_next = |next: &str| {
+        let q = serde_urlencoded::to_string([("next", next)]).unwrap();
+        enter.replace("next=%2Fapps%2Falice%2Fecho%2Fheaders", &q)
+    };
+    for next in [
+        "/apps/alice/echo/../../bob/echo/",
+        "/apps/alice/echo/%2e%2e/%2E%2E/bob/echo/",
+        "/apps/alice/echo/.%2e/.%2e/bob/echo/",
+        "/apps/alice/echo/..%2f..%2fbob/echo/",
+    ] {
+        let r = client().get(with_next(next)).send().await.unwrap();
+        expect_error(r, 400, "under the app").await;
+    }
+    let r = client()
+        .get(with_next("/apps/alice/echo/x/%2e%2e/headers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/apps/alice/echo/headers");
     let crlf = enter.replace(
         "next=%2Fapps%2Falice%2Fecho%2Fheaders",
         "next=%2Fapps%2Falice%2Fecho%2F%0D%0ASet-Cookie%3A%20x%3D1",
