@@ -258,13 +258,15 @@ mod tests {
                       sleep 300 & echo $! > grandchild; wait";
         let i = Instance::start(&launch(dir.path(), script)).unwrap();
         let pidfile = dir.path().join("home/grandchild");
-        for _ in 0..100 {
-            if pidfile.exists() && i.log().lines().len() == 3 {
+        // However slowly the lines arrive: the last one, then the grandchild's pid.
+        for _ in 0..3000 {
+            let lines = i.log().lines();
+            let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+            if pid.ends_with('\n') && lines.last().is_some_and(|l| l == "four") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
         let lines = i.log().lines();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert_eq!(lines[0], "[]", "the parent's environment reached the app");
@@ -277,7 +279,13 @@ mod tests {
         let leader = i.pid();
         assert!(alive(grandchild) && alive(leader));
         i.stop(Duration::from_millis(500)).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // SIGKILL is sent; the kernel takes its moment to end the process.
+        for _ in 0..3000 {
+            if !alive(grandchild) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(!alive(grandchild), "the grandchild outlived its instance");
         assert!(!alive(leader));
     }
@@ -339,7 +347,7 @@ mod tests {
         });
         std::fs::create_dir_all(&launch.workdir).unwrap();
         let mut i = Instance::start(&launch).unwrap();
-        for _ in 0..200 {
+        for _ in 0..1200 {
             if i.exited().is_some() && i.log().lines().len() >= 8 {
                 break;
             }
