@@ -103,7 +103,7 @@ impl Sandbox {
             };
             for entry in entries.flatten() {
                 let path = dir.join(entry.file_name());
-                if above.contains(&path) || deny.iter().any(|d| *d == path) {
+                if above.contains(&path) || deny.contains(&path) {
                     continue;
                 }
                 // Followed, as the kernel will: a way into (or above) a denied path stays shut.
