@@ -353,6 +353,21 @@ pub struct Config {
     #[arg(long, env = "STRATA_APPS_MEMORY_MB", default_value_t = 0)]
     pub apps_memory_mb: u64,
 
+    /// Sandbox every process-runner app instance with the kernel's Landlock (Linux 6.2 or
+    /// later): it can neither read nor write strata's data directory (keys, database,
+    /// repositories, objects, other instances' working directories and tokens) or the key and
+    /// database files named elsewhere, only its own working directory and its token. Where the
+    /// kernel lacks Landlock, process instances do not start. `off` runs them unconfined as
+    /// strata's own OS user, able to read its signing key: only for apps trusted as much as
+    /// strata itself.
+    #[arg(
+        long,
+        env = "STRATA_APPS_PROCESS_SANDBOX",
+        value_enum,
+        default_value = "on"
+    )]
+    pub apps_process_sandbox: Switch,
+
     /// Seconds an app's token lives; it is renewed (in the file the app re-reads) every third
     /// of that while the instance runs.
     #[arg(long, env = "STRATA_APPS_TOKEN_TTL_SECS", default_value_t = 900)]

@@ -211,6 +211,101 @@ impl Manifest {
     }
 }
 
+/// What differs between two versions of a manifest, field by field, and whether the change needs
+/// the consent of the users who installed the older one again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Changes of what runs and what it may do: the runner's kind, `command`, `args`, `env`,
+    /// `workdir`, `image`, and the scopes (compared as a set). Installs wait for renewed consent.
+    pub consent: Vec<&'static str>,
+    /// Everything else (name, description, version, timeouts, prefix, health, port, cpu...).
+    pub other: Vec<&'static str>,
+}
+
+impl Changes {
+    /// What changed from `old` to `new`.
+    pub fn between(old: &Manifest, new: &Manifest) -> Changes {
+        let mut c = Changes::default();
+        let mut note = |differs: bool, consent: bool, field: &'static str| {
+            if differs {
+                if consent {
+                    c.consent.push(field);
+                } else {
+                    c.other.push(field);
+                }
+            }
+        };
+        use Runner::{Kubernetes, Process};
+        match (&old.runner, &new.runner) {
+            (
+                Process {
+                    command: c1,
+                    args: a1,
+                    env: e1,
+                    workdir: w1,
+                },
+                Process {
+                    command: c2,
+                    args: a2,
+                    env: e2,
+                    workdir: w2,
+                },
+            ) => {
+                note(c1 != c2, true, "command");
+                note(a1 != a2, true, "args");
+                note(e1 != e2, true, "env");
+                note(w1 != w2, true, "workdir");
+            }
+            (
+                Kubernetes {
+                    image: i1,
+                    port: p1,
+                    cpu: c1,
+                    memory: m1,
+                },
+                Kubernetes {
+                    image: i2,
+                    port: p2,
+                    cpu: c2,
+                    memory: m2,
+                },
+            ) => {
+                note(i1 != i2, true, "image");
+                note(p1 != p2, false, "port");
+                note(c1 != c2, false, "cpu");
+                note(m1 != m2, false, "memory");
+            }
+            _ => note(true, true, "runner"),
+        }
+        let set = |s: &[String]| s.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+        note(set(&old.scopes) != set(&new.scopes), true, "scopes");
+        note(old.name != new.name, false, "name");
+        note(old.description != new.description, false, "description");
+        note(old.version != new.version, false, "version");
+        note(old.prefix != new.prefix, false, "prefix");
+        note(old.health != new.health, false, "health");
+        note(
+            old.start_timeout_secs != new.start_timeout_secs,
+            false,
+            "start_timeout_secs",
+        );
+        note(
+            old.idle_timeout_secs != new.idle_timeout_secs,
+            false,
+            "idle_timeout_secs",
+        );
+        note(old.opens != new.opens, false, "opens");
+        note(old.open != new.open, false, "open");
+        note(old.on_idle != new.on_idle, false, "on_idle");
+        c
+    }
+
+    /// Whether the installs of the older version must be consented to again.
+    pub fn need_consent(&self) -> bool {
+        !self.consent.is_empty()
+    }
+}
+
 /// The placeholders of `open`.
 pub const OPEN_PLACEHOLDERS: [&str; 4] = ["dataset", "path", "rev", "file_url"];
 
@@ -288,6 +383,56 @@ env = { JUPYTER_TOKEN = "" }
         .unwrap();
         assert_eq!(m.prefix, Prefix::Strip);
         assert!(matches!(m.runner, Runner::Kubernetes { port: 80, .. }));
+    }
+
+    #[test]
+    fn changes_of_what_runs_or_may_do_need_consent_again() {
+        let old = Manifest::parse(JUPYTER).unwrap();
+        let same = Changes::between(&old, &old);
+        assert!(same.consent.is_empty() && same.other.is_empty());
+        let cosmetic = Manifest::parse(
+            &JUPYTER
+                .replace("JupyterLab", "Jupyter")
+                .replace("[\"csv\", \"ipynb\"]", "[\"csv\"]"),
+        )
+        .unwrap();
+        let c = Changes::between(&old, &cosmetic);
+        assert!(!c.need_consent(), "{c:?}");
+        assert_eq!(c.other, ["name", "opens"]);
+        for (text, field) in [
+            (JUPYTER.replace("\"jupyter-lab\"", "\"sh\""), "command"),
+            (JUPYTER.replace("--port={port}", "--port=1"), "args"),
+            (JUPYTER.replace("JUPYTER_TOKEN = \"\"", "JUPYTER_TOKEN = \"x\""), "env"),
+            (
+                JUPYTER.replace("dataset:*:read", "dataset:*:write"),
+                "scopes",
+            ),
+            (
+                JUPYTER.replace(
+                    "kind = \"process\"\ncommand = \"jupyter-lab\"\nargs = [\"--port={port}\", \"--ServerApp.base_url={base_url}\"]\nenv = { JUPYTER_TOKEN = \"\" }",
+                    "kind = \"kubernetes\"\nimage = \"jupyter:1\"\nport = 8888",
+                ),
+                "runner",
+            ),
+        ] {
+            let new = Manifest::parse(&text).unwrap();
+            let c = Changes::between(&old, &new);
+            assert_eq!(c.consent, [field], "{c:?}");
+        }
+        // The same scopes in another order are the same consent.
+        let two = JUPYTER.replace(
+            "[\"dataset:*:read\"]",
+            "[\"dataset:*:read\", \"dataset:a/b:write\"]",
+        );
+        let swapped = JUPYTER.replace(
+            "[\"dataset:*:read\"]",
+            "[\"dataset:a/b:write\", \"dataset:*:read\"]",
+        );
+        let c = Changes::between(
+            &Manifest::parse(&two).unwrap(),
+            &Manifest::parse(&swapped).unwrap(),
+        );
+        assert!(!c.need_consent(), "{c:?}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The process runner: one instance is one process group (so the processes it starts die with
 //! it), started with a clean environment (only `PATH`, `HOME`, `LANG` and what the caller sets)
 //! in its working directory, listening on a port of 127.0.0.1 it was given. Its stdout and stderr
-//! lines are kept in a bounded buffer for its owner. It can be paused (SIGSTOP to the group),
-//! resumed, and stopped: SIGTERM to the group, then SIGKILL after a grace period.
+//! lines are kept in a bounded buffer for its owner. With a [`Sandbox`] it runs under Landlock,
+//! taken on between fork and exec, so not one instruction of it runs unconfined. It can be paused
+//! (SIGSTOP to the group), resumed, and stopped: SIGTERM to the group, then SIGKILL after a
+//! grace period.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -13,6 +15,8 @@ use std::time::Duration;
 use rustix::process::{kill_process_group, Pid, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
+
+use crate::sandbox::{self, Sandbox};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -27,6 +31,8 @@ pub struct Launch {
     pub log_lines: usize,
     /// Its address space limit in bytes (`RLIMIT_AS`), if any.
     pub memory: Option<u64>,
+    /// What it may not reach; `None` runs it unconfined (`--apps-process-sandbox off`).
+    pub sandbox: Option<Sandbox>,
 }
 
 /// The last lines an instance wrote, oldest first.
@@ -98,6 +104,20 @@ impl Instance {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        if let Some(sandbox) = &launch.sandbox {
+            // Made here, taken on in the child: between fork and exec nothing may allocate or
+            // lock, and restricting itself is two system calls on a ready ruleset.
+            let mut ruleset = Some(sandbox.ruleset().map_err(std::io::Error::other)?);
+            // SAFETY: the closure runs in the forked child before exec. It only moves the ruleset
+            // out of its Option and makes the prctl and landlock_restrict_self system calls
+            // (`sandbox::enforce`); it touches no lock another thread of the parent could hold.
+            unsafe {
+                cmd.pre_exec(move || match ruleset.take() {
+                    Some(r) => sandbox::enforce(r),
+                    None => Err(std::io::Error::other("the sandbox was taken on already")),
+                });
+            }
+        }
         let mut child = cmd.spawn()?;
         let pid = child
             .id()
@@ -220,6 +240,7 @@ mod tests {
             workdir: dir.join("home"),
             log_lines: 3,
             memory: None,
+            sandbox: None,
         }
     }
 
@@ -237,13 +258,15 @@ mod tests {
                       sleep 300 & echo $! > grandchild; wait";
         let i = Instance::start(&launch(dir.path(), script)).unwrap();
         let pidfile = dir.path().join("home/grandchild");
-        for _ in 0..100 {
-            if pidfile.exists() && i.log().lines().len() == 3 {
+        // However slowly the lines arrive: the last one, then the grandchild's pid.
+        for _ in 0..3000 {
+            let lines = i.log().lines();
+            let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+            if pid.ends_with('\n') && lines.last().is_some_and(|l| l == "four") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
         let lines = i.log().lines();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert_eq!(lines[0], "[]", "the parent's environment reached the app");
@@ -256,7 +279,13 @@ mod tests {
         let leader = i.pid();
         assert!(alive(grandchild) && alive(leader));
         i.stop(Duration::from_millis(500)).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // SIGKILL is sent; the kernel takes its moment to end the process.
+        for _ in 0..3000 {
+            if !alive(grandchild) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(!alive(grandchild), "the grandchild outlived its instance");
         assert!(!alive(leader));
     }
@@ -277,6 +306,69 @@ mod tests {
         assert!(wait_healthy(port, "/", Duration::from_secs(5), || true).await);
         assert!(i.exited().is_none());
         i.stop(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn a_sandboxed_instance_reaches_its_own_and_nothing_it_is_denied() {
+        crate::sandbox::check().expect("this test needs a kernel with Landlock");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        for (path, text) in [
+            ("keys/secret", "s"),
+            ("tokens/me/token", "t"),
+            ("tokens/other/token", "u"),
+            ("apps/other/notes", "n"),
+        ] {
+            let p = data.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        std::fs::write(dir.path().join("beside"), "b").unwrap();
+        let script = r#"
+            for f in "$D/keys/secret" "$D/tokens/other/token" "$D/apps/other/notes" \
+                     "$D/tokens/me/token" "$B"; do
+                if cat "$f" >/dev/null 2>&1; then echo "read $f"; else echo "refused $f"; fi
+            done
+            if touch "$D/new" 2>/dev/null; then echo "wrote data"; else echo "refused data"; fi
+            if ls "$D" >/dev/null 2>&1; then echo "listed data"; else echo "refused list"; fi
+            echo mine > mine && cat mine
+        "#;
+        let mut launch = launch(dir.path(), script);
+        launch.workdir = data.join("apps/me");
+        launch.log_lines = 20;
+        launch.env = vec![
+            ("D".into(), data.display().to_string()),
+            ("B".into(), dir.path().join("beside").display().to_string()),
+        ];
+        launch.sandbox = Some(Sandbox {
+            deny: vec![data.clone()],
+            read_write: vec![data.join("apps/me")],
+            read_only: vec![data.join("tokens/me")],
+        });
+        std::fs::create_dir_all(&launch.workdir).unwrap();
+        let mut i = Instance::start(&launch).unwrap();
+        for _ in 0..1200 {
+            if i.exited().is_some() && i.log().lines().len() >= 8 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let d = data.display();
+        let b = dir.path().join("beside");
+        assert_eq!(
+            i.log().lines(),
+            [
+                format!("refused {d}/keys/secret"),
+                format!("refused {d}/tokens/other/token"),
+                format!("refused {d}/apps/other/notes"),
+                format!("read {d}/tokens/me/token"),
+                format!("read {}", b.display()),
+                "refused data".into(),
+                "refused list".into(),
+                "mine".into(),
+            ]
+        );
+        assert!(!data.join("new").exists());
     }
 
     #[tokio::test]

@@ -34,6 +34,9 @@ pub async fn ensure(
     install: &InstallRow,
     m: &Manifest,
 ) -> Result<watch::Receiver<Status>> {
+    if crate::apps::awaits_consent(install) {
+        return Err(crate::apps::consent_error(&owner.username, &m.id));
+    }
     let idle = Duration::from_secs(m.idle_timeout_secs);
     // Worked out only when a start is due (a port, a fresh token), not on every request.
     let (s, o, i, man) = (state.clone(), owner.clone(), install.clone(), m.clone());
@@ -147,6 +150,7 @@ impl Plan {
         let port = free_port().map_err(Error::internal)?;
         let base_url = base_path(&owner.username, &m.id);
         let home = state.apps.root.join(&owner.username).join(&m.id);
+        std::fs::create_dir_all(&home).map_err(Error::internal)?;
         let token_file = token_path(&state.apps.tokens, &owner.username, &m.id);
         write_token(state, owner, install, &token_file)?;
         let api_url = format!("{}/api/v1", state.settings.public_url);
@@ -180,17 +184,26 @@ impl Plan {
             Prefix::Keep => format!("{}{}", base_url.trim_end_matches('/'), m.health),
             Prefix::Strip => m.health.clone(),
         };
+        let workdir = workdir
+            .as_deref()
+            .map(|w| PathBuf::from(expand(w, &vars)))
+            .unwrap_or_else(|| home.clone());
+        std::fs::create_dir_all(&workdir)
+            .map_err(|e| Error::conflict(format!("{}: {e}", workdir.display())))?;
+        let token_dir = token_file.parent().expect("a token file has a directory");
+        let sandbox = state
+            .apps
+            .sandbox
+            .for_instance(&[&home, &workdir], token_dir)?;
         Ok(Plan {
             launch: Launch {
                 command: expand(command, &vars),
                 args: args.iter().map(|a| expand(a, &vars)).collect(),
                 env: all_env,
-                workdir: workdir
-                    .as_deref()
-                    .map(|w| PathBuf::from(expand(w, &vars)))
-                    .unwrap_or(home),
+                workdir,
                 log_lines: LOG_LINES,
                 memory: state.apps.memory,
+                sandbox,
             },
             port,
             health,
@@ -272,7 +285,8 @@ fn write_token(state: &AppState, owner: &User, install: &InstallRow, path: &Path
     std::fs::rename(&tmp, path).map_err(Error::internal)
 }
 
-/// Renews the tokens of the instances running here; stops the ones whose install is gone.
+/// Renews the tokens of the instances running here; stops the ones whose install is gone or
+/// waits for renewed consent.
 pub async fn renew_tokens(state: &AppState) {
     for i in state.apps.supervisor.list() {
         if matches!(i.status, Status::Failed { .. }) {
@@ -288,12 +302,30 @@ pub async fn renew_tokens(state: &AppState) {
             Err(_) => continue,
         };
         match install {
-            Some((owner, install)) => {
+            Some((owner, install)) if !crate::apps::awaits_consent(&install) => {
                 if let Err(e) = renew(state, &owner, &install).await {
                     tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
                 }
             }
-            None => state.apps.supervisor.stop(&i.user, &i.app).await,
+            _ => state.apps.supervisor.stop(&i.user, &i.app).await,
+        }
+    }
+}
+
+/// Stops the instances running here whose install waits for renewed consent (its manifest was
+/// changed on this replica or another one).
+async fn stop_suspended(state: &AppState) {
+    let listed = state.apps.supervisor.list();
+    if listed.is_empty() {
+        return;
+    }
+    let Ok(suspended) = state.db.suspended_app_installs().await else {
+        return;
+    };
+    for i in listed {
+        if suspended.iter().any(|(u, a)| *u == i.user && *a == i.app) {
+            tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its manifest changed, it waits for renewed consent");
+            state.apps.supervisor.stop(&i.user, &i.app).await;
         }
     }
 }
@@ -364,6 +396,14 @@ async fn cull_kube(state: &AppState) -> Result<()> {
         if !up {
             continue;
         }
+        if crate::apps::awaits_consent(&install) {
+            tracing::info!(%user, %app, "app instance scaled down: it waits for renewed consent");
+            state.apps.supervisor.forget(&user, &app);
+            if let Err(e) = cluster.scale_down(&name).await {
+                tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
+            }
+            continue;
+        }
         let idle = crate::apps::entry(state, &app)
             .await
             .map(|e| e.manifest.idle_timeout_secs as i64)
@@ -396,6 +436,7 @@ pub fn background(state: &AppState) {
             let s = s.clone();
             async move {
                 record_activity(&s).await;
+                stop_suspended(&s).await;
                 for (user, app) in s.apps.supervisor.cull().await {
                     tracing::info!(%user, %app, "app instance stopped");
                 }

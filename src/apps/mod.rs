@@ -1,23 +1,27 @@
-//! Apps, the domain side: the catalog (manifests from `--apps-dir`, and the ones admins and
-//! engineers add through the API), installs per user with the scopes they consented to, who may
+//! Apps, the domain side: the catalog ([`catalog`]: manifests from `--apps-dir`, and the ones
+//! admins and engineers add through the API), installs per user with the scopes they consented
+//! to (suspended when the app changes what it runs or may do, until they consent again), who may
 //! use an instance (its owner and the people the owner shares it with), and the instances
 //! themselves ([`launch`]: started on the first request, idle ones stopped, tokens renewed).
 //! The HTTP side is `crate::http::api::apps` (REST), `crate::http::pages::apps` (pages) and
 //! `crate::http::proxy` (`/apps/{user}/{app}/…`).
 
+mod catalog;
 pub mod launch;
 mod open;
+pub mod sandbox;
 pub mod ticket;
 
+pub use catalog::{add, catalog, entry, parse, remove, Added};
 pub use open::{open_with, openers};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use strata_apps::{Manifest, Supervisor};
+use strata_apps::{Changes, Manifest, Supervisor};
 
-use crate::auth::{Role, Scopes};
+use crate::auth::Scopes;
 use crate::config::Config;
 use crate::db::{InstallRow, User};
 use crate::error::{Error, Result};
@@ -104,6 +108,8 @@ pub struct Apps {
     pub tokens: PathBuf,
     /// Each process instance's address space, in bytes.
     pub memory: Option<u64>,
+    /// What each process instance is kept from.
+    pub sandbox: sandbox::Policy,
     pub token_ttl: Duration,
     pub cull_every: Duration,
     /// The Kubernetes runner's cluster, connected on first use.
@@ -155,9 +161,19 @@ impl Apps {
             (None, false) => Origin::Off,
         };
         let dir = match &config.apps_dir {
-            Some(dir) => read_dir(dir)?,
+            Some(dir) => catalog::read_dir(dir)?,
             None => Vec::new(),
         };
+        let sandbox = sandbox::Policy::load(config);
+        match &sandbox {
+            sandbox::Policy::Unavailable(why) if origin != Origin::Off => {
+                tracing::error!("process apps will not start: {why}")
+            }
+            sandbox::Policy::Off if origin != Origin::Off => tracing::warn!(
+                "--apps-process-sandbox off: process apps run unconfined, as strata's own user"
+            ),
+            _ => {}
+        }
         Ok(Apps {
             dir,
             passes: Passes::default(),
@@ -166,6 +182,7 @@ impl Apps {
             root: config.data_dir.join("apps"),
             tokens: config.data_dir.join("app-tokens"),
             memory: (config.apps_memory_mb > 0).then_some(config.apps_memory_mb << 20),
+            sandbox,
             token_ttl: Duration::from_secs(config.apps_token_ttl_secs.clamp(60, 86_400)),
             cull_every: Duration::from_secs(config.apps_cull_secs.clamp(1, 3600)),
             kube: tokio::sync::OnceCell::new(),
@@ -263,97 +280,6 @@ fn state_of(i: Option<&strata_apps::lifecycle::Listed>) -> (&'static str, Option
     }
 }
 
-/// The manifests of a directory, checked; a bad one stops the start with its file's name.
-fn read_dir(dir: &Path) -> std::result::Result<Vec<Manifest>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("--apps-dir {}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    let mut out: Vec<Manifest> = Vec::new();
-    for path in paths {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let m = parse(&text).map_err(|e| format!("{}: {}", path.display(), e.message))?;
-        if out.iter().any(|o| o.id == m.id) {
-            return Err(format!("{}: app id {:?} is taken", path.display(), m.id));
-        }
-        out.push(m);
-    }
-    Ok(out)
-}
-
-/// Parses a manifest and checks its scopes against strata's grammar.
-pub fn parse(text: &str) -> Result<Manifest> {
-    let m = Manifest::parse(text).map_err(|e| Error::unprocessable(e.to_string()))?;
-    for s in &m.scopes {
-        crate::auth::scope::Scope::parse(s)
-            .map_err(|e| Error::unprocessable(format!("app manifest: scopes: {e}")))?;
-        // kind:target[:meta][:actions]: the actions, when given, are the last part.
-        let parts: Vec<&str> = s.split(':').collect();
-        let last = parts[parts.len() - 1];
-        let actions = if parts.len() >= 3 && last != "meta" {
-            last
-        } else {
-            ""
-        };
-        if s == "*" || actions.split(',').any(|a| a == "admin" || a == "*") {
-            return Err(Error::unprocessable(format!(
-                "app manifest: scopes: an app may not ask for {s:?}: it would act with all of the user's rights"
-            )));
-        }
-    }
-    Ok(m)
-}
-
-/// The whole catalog: `--apps-dir` first, then the API's, by id.
-pub async fn catalog(state: &AppState) -> Result<Vec<Entry>> {
-    let mut out: Vec<Entry> = state
-        .apps
-        .dir
-        .iter()
-        .map(|m| Entry {
-            manifest: m.clone(),
-            from_dir: true,
-        })
-        .collect();
-    for (id, text) in state.db.app_manifests().await? {
-        match parse(&text) {
-            Ok(manifest) if !out.iter().any(|e| e.manifest.id == id) => out.push(Entry {
-                manifest,
-                from_dir: false,
-            }),
-            Ok(_) => {} // an --apps-dir manifest of the same id wins
-            Err(e) => {
-                tracing::warn!(app = %id, error = %e.message, "a stored app manifest no longer parses")
-            }
-        }
-    }
-    out.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
-    Ok(out)
-}
-
-/// One catalog entry, or 404.
-pub async fn entry(state: &AppState, id: &str) -> Result<Entry> {
-    if let Some(m) = state.apps.dir.iter().find(|m| m.id == id) {
-        return Ok(Entry {
-            manifest: m.clone(),
-            from_dir: true,
-        });
-    }
-    let text = state
-        .db
-        .app_manifest(id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no app {id:?} in the catalog")))?;
-    Ok(Entry {
-        manifest: parse(&text)?,
-        from_dir: false,
-    })
-}
-
 async fn audit(
     state: &AppState,
     event: &str,
@@ -364,92 +290,52 @@ async fn audit(
     crate::orgs::audit(state, event, actor, subject, detail).await
 }
 
-fn may_manage(user: &User) -> Result<()> {
-    if Role::of(user).can_manage_apps() {
-        Ok(())
-    } else {
-        Err(Error::forbidden(
-            "only admins and engineers may add or remove apps",
-        ))
-    }
-}
-
-/// Adds (or replaces) an app of the catalog from its TOML manifest.
-pub async fn add(state: &AppState, user: &User, text: &str) -> Result<Manifest> {
-    may_manage(user)?;
-    if text.len() > 64 * 1024 {
-        return Err(Error::too_large("an app manifest is at most 64 KiB"));
-    }
-    let m = parse(text)?;
-    if state.apps.dir.iter().any(|d| d.id == m.id) {
-        return Err(Error::conflict(format!(
-            "app {:?} comes from the server's --apps-dir: change it there",
-            m.id
-        )));
-    }
-    state.db.put_app_manifest(&m.id, text, user.id).await?;
-    state.apps.passes.clear();
-    audit(
-        state,
-        "app.add",
-        user,
-        &m.id,
-        json!({ "version": m.version, "scopes": m.scopes }),
-    )
-    .await?;
-    Ok(m)
-}
-
-/// Removes an API-managed app: its installs go, and its instances on this replica stop.
-pub async fn remove(state: &AppState, user: &User, id: &str) -> Result<()> {
-    may_manage(user)?;
-    if state.apps.dir.iter().any(|d| d.id == id) {
-        return Err(Error::conflict(format!(
-            "app {id:?} comes from the server's --apps-dir: remove it there"
-        )));
-    }
-    if !state.db.delete_app_manifest(id).await? {
-        return Err(Error::not_found(format!("no app {id:?} in the catalog")));
-    }
-    state.apps.passes.clear();
-    for i in state.apps.supervisor.list() {
-        if i.app == id {
-            state.apps.supervisor.stop(&i.user, &i.app).await;
-        }
-    }
-    audit(state, "app.remove", user, id, json!({})).await
-}
-
-/// Installs `id` for `user`, who consented to exactly `consented` (the app's scopes).
+/// Installs `id` for `user`, who consented to exactly `consented` (the app's scopes); installing
+/// again renews the consent of an install that waits for it.
 pub async fn install(
     state: &AppState,
     user: &User,
     id: &str,
     consented: &[String],
 ) -> Result<InstallRow> {
-    let entry = entry(state, id).await?;
-    let mut asked = entry.manifest.scopes.clone();
+    let consented_to = entry(state, id).await?;
+    let mut asked = consented_to.manifest.scopes.clone();
     let mut given = consented.to_vec();
     asked.sort();
     given.sort();
     if asked != given {
         return Err(Error::unprocessable(format!(
             "installing {id} needs consent to exactly the scopes it asks for: [{}]",
-            entry.manifest.scopes.join(", ")
+            consented_to.manifest.scopes.join(", ")
         ))
-        .with_extra(json!({ "scopes": entry.manifest.scopes })));
+        .with_extra(json!({ "scopes": consented_to.manifest.scopes })));
     }
-    let scopes = entry.manifest.scopes.join(" ");
+    let scopes = consented_to.manifest.scopes.join(" ");
     Scopes::parse(&scopes).map_err(|e| Error::unprocessable(e.to_string()))?;
     let family = format!("app:{}", uuid::Uuid::new_v4());
+    let renewed = state
+        .db
+        .app_install(user.id, id)
+        .await?
+        .is_some_and(|r| r.suspended_at.is_some());
     state.db.install_app(user.id, id, &scopes, &family).await?;
+    // The manifest may have changed between what was consented to and the write above: a change
+    // suspends installs after it is written, so either it suspended this one, or it is seen here.
+    let now = entry(state, id).await?;
+    if Changes::between(&consented_to.manifest, &now.manifest).need_consent() {
+        state.db.suspend_app_install(user.id, id).await?;
+        state.apps.passes.clear();
+        return Err(Error::conflict(format!(
+            "{id} changed while you consented to it: look at it again"
+        )));
+    }
     state.apps.passes.clear();
     audit(
         state,
         "app.install",
         user,
         id,
-        json!({ "scopes": entry.manifest.scopes }),
+        json!({ "scopes": consented_to.manifest.scopes, "renewed_consent": renewed }),
     )
     .await?;
     let row = state
@@ -463,6 +349,20 @@ pub async fn install(
         launch::renew(state, user, &row).await?;
     }
     Ok(row)
+}
+
+/// Whether an install waits for its owner's renewed consent (its manifest changed what runs or
+/// what it may do since they consented).
+pub fn awaits_consent(install: &InstallRow) -> bool {
+    install.suspended_at.is_some()
+}
+
+/// Why `owner`'s install of `app` cannot be used now, for whoever asks.
+pub fn consent_error(owner: &str, app: &str) -> Error {
+    Error::conflict(format!(
+        "{app} changed since {owner} consented to it: it waits for {owner} to consent again \
+         (the app's page in the catalog, or PUT /api/v1/user/apps/{app})"
+    ))
 }
 
 /// Uninstalls `id` for `user`: its tokens stop working and its instance stops.
@@ -490,7 +390,8 @@ pub async fn uninstall(state: &AppState, user: &User, id: &str) -> Result<()> {
 }
 
 /// What a visitor may use: `owner`'s install of `app`, with the manifest, if the visitor is the
-/// owner or someone the owner shares it with.
+/// owner or someone the owner shares it with. An install that waits for renewed consent comes
+/// back too ([`awaits_consent`]): the caller says so rather than starting it.
 pub async fn usable(
     state: &AppState,
     visitor: &User,

@@ -28,6 +28,9 @@ pub async fn open_with(
         .app_install(user.id, app)
         .await?
         .ok_or_else(|| Error::not_found(format!("you have not installed {app:?}")))?;
+    if super::awaits_consent(&install) {
+        return Err(super::consent_error(&user.username, app));
+    }
     let manifest = entry(state, app).await?.manifest;
     let (ns, name) = dataset
         .split_once('/')

@@ -3,6 +3,8 @@
 //! apps origin trades it for a cookie limited to that one app's path. Both are HMAC-SHA256 under
 //! a key derived from the JWT key (the same on every replica) over the visitor's id, their
 //! session (the pass ends with it), the owner, the app, the expiry and what the pass is for.
+//! Where the trade sends the browser next ([`next_under`]) stays under that app's path however
+//! the path is read.
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -68,9 +70,111 @@ pub fn verify(key: &[u8; 32], kind: &str, token: &str) -> Option<Pass> {
     })
 }
 
+/// Where `/_apps/enter` may send the browser after `next`: the path (and query) as the browser
+/// will go there, with dot segments resolved (`.`, `..`, and their encoded spellings such as
+/// `%2e%2e`, as browsers read them). `None` unless it lies under `prefix` (`/apps/{user}/{app}/`)
+/// both so and when encoded slashes and dots are decoded as well (as a server behind may read
+/// them).
+pub fn next_under(prefix: &str, next: &str) -> Option<String> {
+    if !next.starts_with('/')
+        || next.starts_with("//")
+        || next.bytes().any(|b| b.is_ascii_control() || b == b'\\')
+    {
+        return None;
+    }
+    let base = url::Url::parse("http://apps.invalid/").expect("a URL");
+    let url = base.join(next).ok()?;
+    if url.origin() != base.origin() || url.fragment().is_some() {
+        return None;
+    }
+    let path = url.path();
+    if !path.starts_with(prefix) || !resolved(&decoded(path)).starts_with(prefix) {
+        return None;
+    }
+    Some(match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    })
+}
+
+/// `path` with encoded dots and slashes (`%2e`, `%2f`, `%5c`, any case) decoded, backslashes
+/// read as slashes.
+fn decoded(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).map(str::to_ascii_lowercase);
+        match code.as_deref() {
+            Some("2e") => out.push('.'),
+            Some("2f") | Some("5c") => out.push('/'),
+            _ => {
+                out.push('%');
+                rest = &rest[i + 1..];
+                continue;
+            }
+        }
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    out.replace('\\', "/")
+}
+
+/// `path` with `.` and `..` segments resolved (RFC 3986 §5.2.4).
+fn resolved(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_stays_under_the_app_however_it_is_spelt() {
+        let p = "/apps/alice/echo/";
+        for (next, want) in [
+            ("/apps/alice/echo/", Some("/apps/alice/echo/")),
+            ("/apps/alice/echo/lab?x=1", Some("/apps/alice/echo/lab?x=1")),
+            ("/apps/alice/echo/a/../b/./c", Some("/apps/alice/echo/b/c")),
+            ("/apps/alice/echo/a/%2e%2e/b", Some("/apps/alice/echo/b")),
+            ("/apps/alice/echo/a%2Fb", Some("/apps/alice/echo/a%2Fb")),
+            ("/apps/alice/echo/..", None),
+            ("/apps/alice/echo/../../bob/echo/", None),
+            ("/apps/alice/echo/%2e%2e/%2E%2E/bob/echo/", None),
+            ("/apps/alice/echo/.%2e/.%2E/bob/echo/", None),
+            ("/apps/alice/echo/..%2f..%2fbob/echo/", None),
+            ("/apps/alice/echo/%2e%2e%2f%2e%2e%2fbob/echo/", None),
+            ("/apps/alice/echo/..%5c..%5cbob/echo/", None),
+            ("/apps/alice/echo/..\\..\\bob/", None),
+            ("/apps/bob/echo/", None),
+            ("/apps/alice/echoes/", None),
+            ("//evil.example/apps/alice/echo/", None),
+            ("https://evil.example/apps/alice/echo/", None),
+            ("/apps/alice/echo/#x", None),
+            ("/apps/alice/echo/\r\nSet-Cookie: x=1", None),
+        ] {
+            assert_eq!(next_under(p, next).as_deref(), want, "{next}");
+        }
+    }
 
     #[test]
     fn passes_hold_only_as_signed_for_their_kind_until_they_expire() {

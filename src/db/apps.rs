@@ -1,6 +1,7 @@
-//! Apps in SQL: the manifests added through the API, each user's installs (with the scopes they
-//! consented to and the token family of the app's tokens) and the users an owner shares an
-//! instance with. The manifests of `--apps-dir` are files, never rows.
+//! Apps in SQL: the manifests added through the API (with who added them), each user's installs
+//! (with the scopes they consented to, the token family of the app's tokens, and whether the
+//! install waits for renewed consent after a change of the manifest) and the users an owner
+//! shares an instance with. The manifests of `--apps-dir` are files, never rows.
 
 use super::{now, Db};
 
@@ -16,9 +17,13 @@ pub struct InstallRow {
     pub created_at: i64,
     /// The last traffic through the proxy, as replicas recorded it.
     pub active_at: Option<i64>,
+    /// Since when the install waits for its owner's renewed consent (the manifest changed what
+    /// runs or what it may do): no start, no proxy, no token.
+    pub suspended_at: Option<i64>,
 }
 
-const INSTALL_COLUMNS: &str = "user_id, app_id, scopes, family, created_at, active_at";
+const INSTALL_COLUMNS: &str =
+    "user_id, app_id, scopes, family, created_at, active_at, suspended_at";
 
 impl Db {
     /// The manifests added through the API: (id, TOML).
@@ -36,24 +41,92 @@ impl Db {
             .await
     }
 
-    /// Adds or replaces an API-managed manifest.
-    pub async fn put_app_manifest(
+    /// One API-managed manifest with who added it: (TOML, user id).
+    pub async fn app_manifest_row(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+        sqlx::query_as("SELECT manifest, created_by FROM apps WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Adds an API-managed manifest `by` a user, unless one of that id exists; whether it was
+    /// added.
+    pub async fn insert_app_manifest(
         &self,
         id: &str,
         manifest: &str,
         by: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    ) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(
             "INSERT INTO apps (id, manifest, created_by, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest",
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(manifest)
         .bind(by)
         .bind(now())
         .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Replaces the manifest `id` if it still is `old`; whether it was replaced.
+    pub async fn replace_app_manifest(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("UPDATE apps SET manifest = $1 WHERE id = $2 AND manifest = $3")
+                .bind(new)
+                .bind(id)
+                .bind(old)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    /// Suspends every install of `app` until its owner consents again; how many were live.
+    pub async fn suspend_app_installs(&self, app: &str) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE app_installs SET suspended_at = $1 WHERE app_id = $2 AND suspended_at IS NULL",
+        )
+        .bind(now())
+        .bind(app)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Suspends `user_id`'s install of `app` until they consent again.
+    pub async fn suspend_app_install(&self, user_id: i64, app: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE app_installs SET suspended_at = $1
+             WHERE user_id = $2 AND app_id = $3 AND suspended_at IS NULL",
+        )
+        .bind(now())
+        .bind(user_id)
+        .bind(app)
+        .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The installs waiting for renewed consent: (username, app).
+    pub async fn suspended_app_installs(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT u.username, i.app_id FROM app_installs i JOIN users u ON u.id = i.user_id
+             WHERE i.suspended_at IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Removes an API-managed manifest with its installs and shares; whether it existed.
@@ -102,7 +175,7 @@ impl Db {
     }
 
     /// Installs `app` for `user_id` with `scopes` (consented to), or changes the scopes of an
-    /// install (a new family: tokens of the old consent stop working).
+    /// install (a new family: tokens of the old consent stop working) and ends its suspension.
     pub async fn install_app(
         &self,
         user_id: i64,
@@ -113,7 +186,8 @@ impl Db {
         sqlx::query(
             "INSERT INTO app_installs (user_id, app_id, scopes, family, created_at)
              VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes, family = excluded.family",
+             ON CONFLICT (user_id, app_id) DO UPDATE
+             SET scopes = excluded.scopes, family = excluded.family, suspended_at = NULL",
         )
         .bind(user_id)
         .bind(app)
@@ -157,12 +231,15 @@ impl Db {
         Ok(())
     }
 
-    /// Whether a token family belongs to a live install (app tokens carry `app:` families).
+    /// Whether a token family belongs to a live install, not waiting for renewed consent (app
+    /// tokens carry `app:` families).
     pub async fn app_family_live(&self, family: &str) -> Result<bool, sqlx::Error> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_installs WHERE family = $1")
-            .bind(family)
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM app_installs WHERE family = $1 AND suspended_at IS NULL",
+        )
+        .bind(family)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 

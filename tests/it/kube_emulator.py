@@ -38,6 +38,19 @@ async def main():
         def log_of(name):
             return lambda: "".join(logs.get(name, [])).encode()
 
+        def follow(name, fd):
+            # Whatever the pipe holds, as it comes: a buffered readline could keep a second line
+            # in its buffer with nothing left in the pipe to wake the reader again.
+            lines = logs[name]
+
+            def read():
+                data = os.read(fd, 65536)
+                if data:
+                    lines.append(data.decode("utf-8", "replace"))
+                else:
+                    asyncio.get_running_loop().remove_reader(fd)
+            asyncio.get_running_loop().add_reader(fd, read)
+
         async with aiohttp.ClientSession(base_url=base) as http:
             async def get(path):
                 async with http.get(path) as r:
@@ -70,9 +83,7 @@ async def main():
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                 cwd=os.environ.get("KUBE_EMULATOR_HOME", "/tmp"))
                             logs[name] = []
-                            asyncio.get_running_loop().add_reader(
-                                procs[name].stdout.fileno(),
-                                lambda n=name: logs[n].append(procs[n].stdout.readline().decode()))
+                            follow(name, procs[name].stdout.fileno())
                             labels = spec["template"]["metadata"]["labels"]
                             async with http.post(f"/api/v1/namespaces/{ns}/pods",
                                                  json={"metadata": {"name": pod, "namespace": ns, "labels": labels}}) as r:

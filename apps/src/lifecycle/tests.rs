@@ -21,6 +21,7 @@ fn server(dir: &std::path::Path) -> impl Future<Output = Started> {
         workdir: dir.to_owned(),
         log_lines: 50,
         memory: None,
+        sandbox: None,
     };
     async move {
         let mut i = Instance::start(&launch).map_err(|e| (e.to_string(), Vec::new()))?;
@@ -193,6 +194,7 @@ async fn a_failed_start_shows_its_log_and_the_next_request_tries_again() {
             workdir: std::env::temp_dir(),
             log_lines: 10,
             memory: None,
+            sandbox: None,
         };
         let mut i = Instance::start(&launch).map_err(|e| (e.to_string(), Vec::new()))?;
         while i.exited().is_none() {

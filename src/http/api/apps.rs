@@ -96,12 +96,15 @@ pub async fn list_apps(
     ))
 }
 
-/// Adds an app to the catalog from its TOML manifest (or replaces the API-managed one of the same
-/// id). Admins and engineers only.
+/// Adds an app to the catalog from its TOML manifest, or changes the API-managed one of the same
+/// id. Admins and engineers add apps; process-runner apps only site admins; a change only whoever
+/// added the app, or a site admin. A change of the runner, command, image, env or scopes
+/// suspends every install until its owner consents again.
 #[utoipa::path(post, path = "/api/v1/apps", tag = "apps",
     request_body(content = String, content_type = "application/toml", description = "The manifest"),
     responses((status = 201, description = "Added", body = AppView),
-        (status = 403, description = "Not an admin or engineer", body = ErrorBody),
+        (status = 200, description = "Changed", body = AppView),
+        (status = 403, description = "Not an admin or engineer; a process app from someone not a site admin; a change of someone else's app", body = ErrorBody),
         (status = 409, description = "The id belongs to an --apps-dir manifest", body = ErrorBody),
         (status = 422, description = "Invalid manifest", body = ErrorBody)))]
 pub async fn add_app(
@@ -115,14 +118,20 @@ pub async fn add_app(
         .map_err(|_| ApiError::too_large("an app manifest is at most 64 KiB"))?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::unprocessable("an app manifest is UTF-8 TOML"))?;
-    let m = apps::add(&state, &user, text).await?;
-    Ok((StatusCode::CREATED, Json(AppView::new(&m, false))))
+    let added = apps::add(&state, &user, text).await?;
+    let status = if added.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(AppView::new(&added.manifest, false))))
 }
 
-/// Removes an API-managed app from the catalog; its installs go and its instances stop.
+/// Removes an API-managed app from the catalog (whoever added it, or a site admin); its installs
+/// go and its instances stop.
 #[utoipa::path(delete, path = "/api/v1/apps/{app}", tag = "apps", params(("app" = String, Path)),
     responses((status = 204, description = "Removed"),
-        (status = 403, description = "Not an admin or engineer", body = ErrorBody),
+        (status = 403, description = "Not an admin or engineer, or someone else's app", body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
         (status = 409, description = "An --apps-dir app", body = ErrorBody)))]
 pub async fn remove_app(
@@ -143,9 +152,13 @@ pub struct InstallView {
     installed_at: String,
     /// `/apps/{user}/{app}/` on the apps origin; null when this server serves no apps.
     url: Option<String>,
-    /// `stopped`, `starting`, `running`, `paused` or `failed` (on the replica that answers).
+    /// `stopped`, `starting`, `running`, `paused` or `failed` (on the replica that answers), or
+    /// `needs consent`: the manifest changed what runs or what it may do since the consent, and
+    /// nothing starts until the user installs it again.
     status: String,
-    /// The error of a failed start.
+    /// Whether the install waits for renewed consent (`PUT` this resource with the scopes).
+    needs_consent: bool,
+    /// The error of a failed start, or why it needs consent.
     error: Option<String>,
     /// Users the instance is shared with.
     shared_with: Vec<String>,
@@ -157,7 +170,13 @@ async fn install_view(
     row: &InstallRow,
 ) -> ApiResult<InstallView> {
     let entry = apps::entry(state, &row.app_id).await?;
-    let (status, error) = state.apps.state(username, &row.app_id);
+    let needs_consent = apps::awaits_consent(row);
+    let (status, error) = if needs_consent {
+        let e = apps::consent_error(username, &row.app_id);
+        ("needs consent", Some(e.message))
+    } else {
+        state.apps.state(username, &row.app_id)
+    };
     Ok(InstallView {
         app: AppView::new(&entry.manifest, entry.from_dir),
         scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
@@ -167,6 +186,7 @@ async fn install_view(
             .origin_of(&state.settings.public_url, username, &row.app_id)
             .map(|b| format!("{b}{}", apps::launch::base_path(username, &row.app_id))),
         status: status.into(),
+        needs_consent,
         error,
         shared_with: state.db.app_sharees(row.user_id, &row.app_id).await?,
     })
@@ -215,7 +235,8 @@ pub struct Consent {
     scopes: Vec<String>,
 }
 
-/// Installs an app for the caller, who consents to the scopes it asks for by repeating them.
+/// Installs an app for the caller, who consents to the scopes it asks for by repeating them; for
+/// an install that needs consent (the app changed), this is the renewed consent.
 #[utoipa::path(put, path = "/api/v1/user/apps/{app}", tag = "apps", params(("app" = String, Path)),
     request_body = Consent,
     responses((status = 200, description = "Installed", body = InstallView),

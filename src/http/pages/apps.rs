@@ -22,6 +22,7 @@ struct Installed {
     name: String,
     url: Option<String>,
     status: &'static str,
+    needs_consent: bool,
     error: Option<String>,
     log: Vec<String>,
     shared_with: Vec<String>,
@@ -55,6 +56,8 @@ struct AppPage {
     scope_list: String,
     opens: String,
     installed: bool,
+    /// Installed, but the app changed since the consent: the form asks again.
+    needs_consent: bool,
 }
 
 async fn signed_in(
@@ -92,7 +95,12 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
         let Some(entry) = catalog.iter().find(|e| e.manifest.id == row.app_id) else {
             continue;
         };
-        let (status, error) = state.apps.state(&user.username, &row.app_id);
+        let needs_consent = apps::awaits_consent(row);
+        let (status, error) = if needs_consent {
+            ("needs consent", None)
+        } else {
+            state.apps.state(&user.username, &row.app_id)
+        };
         installed.push(Installed {
             id: row.app_id.clone(),
             name: entry.manifest.name.clone(),
@@ -101,6 +109,7 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
                 .origin_of(&state.settings.public_url, &user.username, &row.app_id)
                 .map(|b| format!("{b}{}", launch::base_path(&user.username, &row.app_id))),
             status,
+            needs_consent,
             error,
             log: state
                 .apps
@@ -154,7 +163,9 @@ pub async fn app(
         }
     };
     let m = entry.manifest;
-    let installed = state.db.app_install(s.user.id, &id).await?.is_some();
+    let install = state.db.app_install(s.user.id, &id).await?;
+    let installed = install.is_some();
+    let needs_consent = install.as_ref().is_some_and(apps::awaits_consent);
     let page = AppPage {
         chrome: Chrome::new(m.name.clone(), Some(&s), "apps"),
         id: m.id.clone(),
@@ -170,6 +181,7 @@ pub async fn app(
             .join(", "),
         name: m.name,
         installed,
+        needs_consent,
     };
     Ok(render(StatusCode::OK, &page))
 }

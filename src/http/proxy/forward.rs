@@ -1,8 +1,9 @@
-//! The pass to an instance: the request streamed to it through hyper-util's pooled client (hop-by-hop
-//! headers, strata's cookies, `Authorization` and `X-CSRF-Token` dropped; `X-Forwarded-*` and
-//! `X-Strata-User` added), its response streamed back (a stripped prefix put back on redirects
-//! and cookie paths; `strata_*` cookies refused), websockets tunnelled after the 101, and every
-//! chunk either way counted as the instance's activity.
+//! The pass to an instance: the request streamed to it through hyper-util's pooled client
+//! (hop-by-hop headers, strata's cookies, `Authorization`, `X-CSRF-Token` and any header that
+//! could be read as one strata sets, however spelt, dropped; `X-Forwarded-*` and `X-Strata-User`
+//! added), its response streamed back (a stripped prefix put back on redirects and cookie paths;
+//! `strata_*` cookies refused), websockets tunnelled after the 101, and every chunk either way
+//! counted as the instance's activity.
 
 use std::time::Duration;
 
@@ -38,6 +39,14 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Whether a header could be read as one strata sets for the app (`X-Strata-*`,
+/// `X-Forwarded-*`, and `Forwarded`): names compared without case and with `_` read as `-`, as
+/// CGI and WSGI servers do (`X_Strata_User` becomes `HTTP_X_STRATA_USER` too).
+fn strata_header(name: &HeaderName) -> bool {
+    let n = name.as_str().to_ascii_lowercase().replace('_', "-");
+    n.starts_with("x-strata-") || n.starts_with("x-forwarded-") || n == "forwarded"
+}
 
 /// The `Cookie` header without strata's own cookies.
 fn app_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
@@ -93,6 +102,15 @@ pub(super) async fn pass_on(
     let mut headers = std::mem::take(&mut parts.headers);
     for h in HOP_BY_HOP {
         headers.remove(h);
+    }
+    // Whatever the client sent that could pass for what strata adds below.
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| strata_header(n))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
     }
     let cookies = app_cookies(&headers);
     headers.remove(header::COOKIE);

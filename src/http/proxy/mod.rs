@@ -270,6 +270,10 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
     if !right_host(&state, req.headers(), req.uri(), &owner.username, &app) {
         return ApiError::not_found("this host serves another app").into_response();
     }
+    // The manifest changed what runs or what it may do: nothing passes until the owner consents.
+    if apps::awaits_consent(&install) {
+        return needs_consent(&state, &visitor, &owner, &manifest, req.headers());
+    }
     // A browser with a session on strata's origin goes over to the apps origin with a ticket.
     if let Origin::Separate(_) = &state.apps.origin {
         let authorized = req.headers().contains_key(header::AUTHORIZATION);
@@ -329,6 +333,16 @@ struct StartingPage {
 }
 
 #[derive(Template)]
+#[template(path = "app_needs_consent.html")]
+struct NeedsConsentPage {
+    chrome: Chrome,
+    app: String,
+    owner: String,
+    /// The consent page, for the owner.
+    consent_url: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "app_failed.html")]
 struct FailedPage {
     chrome: Chrome,
@@ -366,6 +380,29 @@ fn starting(state: &AppState, owner: &User, m: &Manifest, headers: &HeaderMap) -
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
+}
+
+/// 409: the install waits for its owner's renewed consent; the owner's browser gets a page with
+/// the way to the consent page.
+fn needs_consent(
+    state: &AppState,
+    visitor: &User,
+    owner: &User,
+    m: &Manifest,
+    headers: &HeaderMap,
+) -> Response {
+    let e = ApiError::from(apps::consent_error(&owner.username, &m.id));
+    if !browser(headers) {
+        return e.into_response();
+    }
+    let page = NeedsConsentPage {
+        chrome: Chrome::new(format!("{} needs consent", m.name), None, "apps"),
+        app: m.name.clone(),
+        owner: owner.username.clone(),
+        consent_url: (visitor.id == owner.id)
+            .then(|| format!("{}/app-catalog/{}", state.settings.public_url, m.id)),
+    };
+    render(StatusCode::CONFLICT, &page)
 }
 
 fn failed(m: &Manifest, headers: &HeaderMap, error: &str, log: &[String]) -> Response {
@@ -408,12 +445,8 @@ async fn enter(
         return Err(ApiError::not_found("this host serves another app"));
     }
     let prefix = launch::base_path(&pass.owner, &pass.app);
-    if !q.next.starts_with(&prefix)
-        || q.next.contains("//")
-        || q.next.bytes().any(|b| b.is_ascii_control() || b == b'\\')
-    {
-        return Err(ApiError::bad_request("next must be a path under the app"));
-    }
+    let next = ticket::next_under(&prefix, &q.next)
+        .ok_or_else(|| ApiError::bad_request("next must be a path under the app"))?;
     let secure = if let Origin::Separate(url) = &state.apps.origin {
         if url.scheme() == "https" {
             "; Secure"
@@ -429,7 +462,7 @@ async fn enter(
     );
     Ok((
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, q.next), (header::SET_COOKIE, cookie)],
+        [(header::LOCATION, next), (header::SET_COOKIE, cookie)],
     )
         .into_response())
 }

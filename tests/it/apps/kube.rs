@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Lab, ECHO_APP};
+use super::{eventually, Lab, ECHO_APP};
 use crate::common::*;
 
 const NS: &str = "strata-apps";
@@ -95,7 +95,7 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
     })
     .await;
     let port = strata_apps::process::free_port().unwrap();
-    let (s, v) = lab.add(&manifest("web", port, "/health", 30)).await;
+    let (s, v) = lab.add(&manifest("web", port, "/health", 120)).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["runner"], "kubernetes");
     lab.install(&lab.alice, "web", &["dataset:*:read"]).await;
@@ -166,15 +166,10 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
     assert_eq!(env["STRATA_BASE_URL"], "/apps/alice/web/");
 
     // Idle past its timeout (no replica saw traffic): scaled to 0, the objects kept.
-    let mut down = false;
-    for _ in 0..60 {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        if emu.replicas(&name).await == Some(0) {
-            down = true;
-            break;
-        }
-    }
-    assert!(down, "the idle Deployment was not scaled down");
+    eventually("the idle Deployment scaled down", || async {
+        emu.replicas(&name).await == Some(0)
+    })
+    .await;
     // The next request scales it back up.
     let r = lab.get_ready(&lab.alice, "/apps/alice/web/health").await;
     assert_eq!(r.status(), 200);
@@ -203,8 +198,28 @@ async fn a_deployment_that_never_gets_ready_shows_its_pod_log() {
     })
     .await;
     let port = strata_apps::process::free_port().unwrap();
-    lab.add(&manifest("stuck", port, "/never-ready", 3)).await;
+    // Never culled while the test looks at it.
+    let m = manifest("stuck", port, "/never-ready", 3)
+        .replace("idle_timeout_secs = 5", "idle_timeout_secs = 3600");
+    lab.add(&m).await;
     lab.install(&lab.alice, "stuck", &["dataset:*:read"]).await;
+    let r = lab.get_ready(&lab.alice, "/apps/alice/stuck/").await;
+    let (status, _, v) = body(r).await;
+    assert_eq!(status, 502, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("no replica"), "{v}");
+    // The pod keeps running (however long the app takes to say it is ready); the next start,
+    // failing the same way, shows what its log holds by then.
+    let name = strata_apps::kube::object_name("alice", "stuck");
+    let log_path = format!("/api/v1/namespaces/{NS}/pods/{name}-pod/log");
+    eventually("the pod logged its readiness", || async {
+        let r = client()
+            .get(format!("{}{log_path}", emu.url))
+            .send()
+            .await
+            .unwrap();
+        r.status() == 200 && r.text().await.unwrap().contains("echo app ready")
+    })
+    .await;
     let r = lab.get_ready(&lab.alice, "/apps/alice/stuck/").await;
     let (status, _, v) = body(r).await;
     assert_eq!(status, 502, "{v}");

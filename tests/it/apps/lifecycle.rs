@@ -40,17 +40,11 @@ async fn idle_instances_stop_or_pause_and_the_next_request_brings_them_back() {
         lab.get_ready(&lab.alice, "/apps/alice/echo/health").await;
     }
     assert_eq!(lab.status(&lab.alice, "echo").await, "running");
-    let mut stopped = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if lab.status(&lab.alice, "echo").await == "stopped"
+    eventually("idle instances stopped and paused", || async {
+        lab.status(&lab.alice, "echo").await == "stopped"
             && lab.status(&lab.alice, "sleepy").await == "paused"
-        {
-            stopped = true;
-            break;
-        }
-    }
-    assert!(stopped, "idle instances were not stopped and paused");
+    })
+    .await;
     assert_eq!(lab.starts("alice", "echo"), 1);
     // The next request starts the stopped one again (its working directory kept), and resumes
     // the paused one without a start.
@@ -83,15 +77,26 @@ async fn a_crash_shows_its_log_and_the_next_request_tries_again() {
         "{log}"
     );
     assert!(v["request_id"].is_string());
-    // In a browser: the failure as a page, with the log.
+    // In a browser: the failure as a page, with the log (once the start that this request made,
+    // the failure having been shown, failed too: a starting page until then).
     let (cookie, _) = session_of(&lab, "alice").await;
-    let r = client()
-        .get(lab.url("/apps/alice/crashy/"))
-        .header("cookie", &cookie)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = std::sync::Mutex::new(None);
+    eventually("the browser saw the failure", || async {
+        let r = client()
+            .get(lab.url("/apps/alice/crashy/"))
+            .header("cookie", &cookie)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            return false;
+        }
+        *page.lock().unwrap() = Some(r);
+        true
+    })
+    .await;
+    let r = page.into_inner().unwrap().unwrap();
     assert_eq!(r.status(), 502);
     let html = r.text().await.unwrap();
     assert!(
@@ -109,7 +114,8 @@ async fn a_crash_shows_its_log_and_the_next_request_tries_again() {
 #[tokio::test]
 async fn a_slow_start_shows_a_starting_page_and_limits_and_uninstall_hold() {
     let lab = Lab::start(|c| c.apps_max_instances = 1).await;
-    lab.add(&echo_manifest("slow", "", "ECHO_SLOW_START = \"4\""))
+    // It listens once the test says so: starting for as long as the test looks at it.
+    lab.add(&echo_manifest("slow", "", "ECHO_START_WHEN = \"go\""))
         .await;
     lab.add(&echo_manifest("echo", "", "")).await;
     lab.install(&lab.alice, "slow", &["dataset:*:read"]).await;
@@ -133,6 +139,8 @@ async fn a_slow_start_shows_a_starting_page_and_limits_and_uninstall_hold() {
     // One instance per user here: a second app is refused while the first runs.
     let r = lab.get(&lab.alice, "/apps/alice/echo/").await;
     expect_error(r, 429, "already runs 1").await;
+    let home = lab.server.dir.path().join("data/apps/alice/slow");
+    std::fs::write(home.join("go"), "").unwrap();
     assert_eq!(
         lab.get_ready(&lab.alice, "/apps/alice/slow/health")
             .await

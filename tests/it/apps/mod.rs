@@ -8,11 +8,13 @@
 //! headless Chromium, `kube.rs` the Kubernetes runner against an emulator.
 
 mod catalog;
+mod consent;
 mod jupyter;
 mod kube;
 mod lifecycle;
 mod origin;
 mod proxy;
+mod sandbox;
 
 use std::time::Duration;
 
@@ -31,7 +33,7 @@ description = "Echoes what reaches it"
 version = "1"
 prefix = "strip"
 health = "/health"
-start_timeout_secs = 20
+start_timeout_secs = 120
 scopes = ["dataset:*:read"]
 opens = ["csv"]
 open = "/open?file={{file_url}}"
@@ -43,6 +45,24 @@ args = ["{ECHO_APP}", "--port", "{{port}}"]
 env = {{ {env} }}
 "#
     )
+}
+
+/// How long a test waits for an instance to start, or for any other condition of an instance: a
+/// bound for a busy machine, never a time the test expects to need.
+pub const START_BOUND: Duration = Duration::from_secs(180);
+
+/// Waits until `check` holds (asked every 200 ms), for at most [`START_BOUND`]; `what` names
+/// the condition when it never does.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + START_BOUND;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A server serving apps on its own origin, with an admin (`steward`), alice and bob.
@@ -113,9 +133,11 @@ impl Lab {
             .unwrap()
     }
 
-    /// GET through the proxy as the owner of `token`, retrying while the app starts.
+    /// GET through the proxy as the owner of `token`, retrying while the app starts (for as long
+    /// as a start may take: the manifests' `start_timeout_secs` and then some).
     pub async fn get_ready(&self, token: &str, path: &str) -> reqwest::Response {
-        for _ in 0..100 {
+        let deadline = tokio::time::Instant::now() + START_BOUND;
+        loop {
             let r = client()
                 .get(self.url(path))
                 .bearer_auth(token)
@@ -126,9 +148,12 @@ impl Lab {
                 return r;
             }
             assert!(r.headers().contains_key("retry-after"));
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never got past 503"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("{path} never got past 503");
     }
 
     /// The number of times alice's `app` started (its working directory keeps a line per start).

@@ -236,6 +236,64 @@ async fn only_the_owner_and_those_they_share_with_get_in() {
     assert_eq!(r.status(), 403);
 }
 
+/// bob, sharing alice's instance, cannot pass for her (or for the proxy) with a header spelt
+/// with underscores, another case, or twice: a CGI or WSGI app reads `X_Strata_User` as
+/// `HTTP_X_STRATA_USER` too, so every such header is dropped before strata adds its own.
+#[tokio::test]
+async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
+    let lab = Lab::start(|_| {}).await;
+    lab.add(&echo_manifest("echo", "", "")).await;
+    lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
+    let r = client()
+        .put(lab.url("/api/v1/user/apps/echo/shares/bob"))
+        .bearer_auth(&lab.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    lab.get_ready(&lab.bob, "/apps/alice/echo/health").await;
+    let r = client()
+        .get(lab.url("/apps/alice/echo/headers"))
+        .bearer_auth(&lab.bob)
+        .header("X_Strata_User", "alice")
+        .header("x-strata-user", "alice")
+        .header("X-STRATA_USER", "alice")
+        .header("x_strata_app", "other")
+        .header("X_Forwarded_For", "10.9.8.7")
+        .header("x-forwarded_prefix", "/apps/alice/other")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("Forwarded", "for=10.9.8.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    let ours = [
+        "x-strata-user",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-prefix",
+    ];
+    for (name, _) in seen.as_object().unwrap() {
+        let n = name.replace('_', "-");
+        if n.starts_with("x-strata-") || n.starts_with("x-forwarded-") || n == "forwarded" {
+            assert!(
+                ours.contains(&name.as_str()),
+                "{name} reached the app: {seen}"
+            );
+        }
+    }
+    assert_eq!(seen["x-strata-user"], "bob", "{seen}");
+    assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "{seen}");
+    assert_eq!(seen["x-forwarded-prefix"], "/apps/alice/echo", "{seen}");
+    assert_eq!(
+        seen["x-forwarded-host"],
+        lab.server.url.trim_start_matches("http://"),
+        "{seen}"
+    );
+}
+
 /// One websocket round trip through `path` (a text frame of `msg`, masked as a client must):
 /// what came back.
 pub async fn ws_echo(base: &str, path: &str, token: &str, msg: &[u8]) -> Vec<u8> {
