@@ -3,7 +3,7 @@
 //! repository holds pointers only; under `--encryption strict` a push that adds plain content
 //! files is refused with a message saying to track them with git lfs.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use strata::config::Encryption;
 use strata::db::Visibility;
 
@@ -19,24 +19,10 @@ fn blob(server: &TestServer, repo: &str, path: &str) -> String {
         .args(["show", &format!("main:{path}")]))
 }
 
-async fn head(server: &TestServer, token: &str, repo: &str) -> String {
-    let v: Value = client()
-        .get(format!("{}/api/v1/datasets/{repo}", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["revision"]["id"].as_str().unwrap_or_default().to_owned()
-}
-
 async fn commit_file(server: &TestServer, token: &str, repo: &str, path: &str, content: &str) {
-    let parent = head(server, token, repo).await;
-    let header = match parent.as_str() {
-        "" => json!({"key": "header", "value": {"summary": "notes"}}),
-        _ => json!({"key": "header", "value": {"summary": "notes", "parent": parent}}),
+    let header = match server.head(token, repo).await {
+        None => json!({"key": "header", "value": {"summary": "notes"}}),
+        Some(parent) => json!({"key": "header", "value": {"summary": "notes", "parent": parent}}),
     };
     let file = json!({"key": "file", "value": {"path": path, "content": content}});
     let resp = client()

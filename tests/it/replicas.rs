@@ -21,20 +21,6 @@ fn dataset_url(server: &TestServer, path: &str) -> String {
     format!("{}/api/v1/datasets/{path}", server.url)
 }
 
-async fn head(server: &TestServer, path: &str, token: &str) -> String {
-    let r = client()
-        .get(dataset_url(server, path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
-    v["revision"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{v}"))
-        .to_owned()
-}
-
 /// A dataset with a first revision.
 async fn dataset(server: &TestServer, path: &str, token: &str) {
     server.repo(path, Visibility::Private).await;
@@ -74,8 +60,8 @@ async fn concurrent_rest_commits_through_replicas_lose_nothing() {
     dataset(&first, "alice/race", &token).await;
     let mut winners = Vec::new();
     for round in 0..4 {
-        let parent = head(&first, "alice/race", &token).await;
-        assert_eq!(head(&second, "alice/race", &token).await, parent);
+        let parent = first.head(&token, "alice/race").await.unwrap();
+        assert_eq!(second.head(&token, "alice/race").await.unwrap(), parent);
         let writes = (0..6).map(|i| {
             let server = if i % 2 == 0 { &first } else { &second };
             let body = json!({
@@ -108,8 +94,8 @@ async fn concurrent_rest_commits_through_replicas_lose_nothing() {
         }
         let winner = won[0]["revision"]["id"].as_str().unwrap().to_owned();
         // Both replicas read the winner as the head.
-        assert_eq!(head(&first, "alice/race", &token).await, winner);
-        assert_eq!(head(&second, "alice/race", &token).await, winner);
+        assert_eq!(first.head(&token, "alice/race").await.unwrap(), winner);
+        assert_eq!(second.head(&token, "alice/race").await.unwrap(), winner);
         winners.push(winner);
     }
     // Every winner is in the history, in order: no update was lost.
@@ -188,8 +174,8 @@ async fn concurrent_pushes_through_replicas_one_wins_then_the_other_rebases() {
     run(git(home.path(), loser).args(["pull", "-q", "--rebase", "origin", "main"]));
     run(git(home.path(), loser).args(["push", "-q", "origin", "main"]));
     // Both commits are on main, seen alike through both replicas.
-    let h1 = head(&first, "alice/pushed", &token).await;
-    assert_eq!(head(&second, "alice/pushed", &token).await, h1);
+    let h1 = first.head(&token, "alice/pushed").await.unwrap();
+    assert_eq!(second.head(&token, "alice/pushed").await.unwrap(), h1);
     let log = run(git(home.path(), loser).args(["log", "--format=%s", "origin/main"]));
     assert!(log.contains('a') && log.contains('b'), "{log}");
     fsck(&first, "alice/pushed");
@@ -199,7 +185,7 @@ async fn concurrent_pushes_through_replicas_one_wins_then_the_other_rebases() {
 async fn the_ledger_is_the_authority_over_the_ref_files() {
     let (first, second, token) = replicas().await;
     dataset(&first, "alice/authority", &token).await;
-    let base = head(&first, "alice/authority", &token).await;
+    let base = first.head(&token, "alice/authority").await.unwrap();
     let r = client()
         .put(dataset_url(&first, "alice/authority"))
         .bearer_auth(&token)
@@ -208,7 +194,7 @@ async fn the_ledger_is_the_authority_over_the_ref_files() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let newer = head(&first, "alice/authority", &token).await;
+    let newer = first.head(&token, "alice/authority").await.unwrap();
     assert_ne!(newer, base);
     // A ref file put back behind the ledger's back (a lost write on a network filesystem).
     let repo = first.dir.path().join("data/repos/alice/authority.git");
@@ -217,7 +203,7 @@ async fn the_ledger_is_the_authority_over_the_ref_files() {
     let _ = std::fs::remove_file(&packed);
     std::fs::write(&main, format!("{base}\n")).unwrap();
     // Any read through any replica sees the ledger's head, and the file is brought back.
-    assert_eq!(head(&second, "alice/authority", &token).await, newer);
+    assert_eq!(second.head(&token, "alice/authority").await.unwrap(), newer);
     assert_eq!(std::fs::read_to_string(&main).unwrap().trim(), newer);
     // A write based on the stale head is a conflict, not a lost update.
     std::fs::write(&main, format!("{base}\n")).unwrap();
@@ -229,7 +215,7 @@ async fn the_ledger_is_the_authority_over_the_ref_files() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
-    assert_eq!(head(&first, "alice/authority", &token).await, newer);
+    assert_eq!(first.head(&token, "alice/authority").await.unwrap(), newer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -250,7 +236,7 @@ async fn ledger_hostile_cases() {
         let want = if name == "feature" { 201 } else { 409 };
         assert_eq!(status, want, "{name}: {}", r.text().await.unwrap());
     }
-    let base = head(&second, "alice/names", &token).await;
+    let base = second.head(&token, "alice/names").await.unwrap();
     let r = client()
         .put(dataset_url(&second, "alice/names"))
         .bearer_auth(&token)
@@ -316,7 +302,7 @@ async fn a_rest_commit_racing_a_push_loses_neither() {
     std::fs::write(work.join("notes.txt"), "pushed").unwrap();
     run(git(home.path(), &work).args(["add", "."]));
     run(git(home.path(), &work).args(["commit", "-q", "-m", "pushed"]));
-    let parent = head(&first, "alice/mixed", &token).await;
+    let parent = first.head(&token, "alice/mixed").await.unwrap();
     // The push through one replica and a REST commit through the other, at once.
     let pusher = {
         let (home, work) = (home.path().to_owned(), work.clone());
@@ -342,8 +328,8 @@ async fn a_rest_commit_racing_a_push_loses_neither() {
     let pushed = pusher.join().unwrap().status.success();
     assert!(rest_ok || pushed, "one of them must win");
     // Whatever won is in the history the replicas agree on.
-    let final_head = head(&second, "alice/mixed", &token).await;
-    assert_eq!(head(&first, "alice/mixed", &token).await, final_head);
+    let final_head = second.head(&token, "alice/mixed").await.unwrap();
+    assert_eq!(first.head(&token, "alice/mixed").await.unwrap(), final_head);
     run(git(home.path(), &work).args(["fetch", "-q", "origin"]));
     let log = run(git(home.path(), &work).args(["log", "--format=%s", "origin/main"]));
     if pushed {

@@ -47,18 +47,6 @@ fn file(path: &str, content: &str) -> Value {
     json!({"key": "file", "value": {"path": path, "content": content}})
 }
 
-async fn head(server: &TestServer, token: &str, repo: &str) -> String {
-    let (status, v) = call(
-        reqwest::Method::GET,
-        format!("{}/api/v1/datasets/{repo}", server.url),
-        token,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    v["revision"]["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn path_shares_reach_exactly_their_path() {
     let server = TestServer::start().await;
@@ -76,7 +64,7 @@ async fn path_shares_reach_exactly_their_path() {
     assert_eq!(status, 201, "{v}");
     let big = b"a large file, through LFS".repeat(100);
     let oid = upload(&server, "alice/proj", &alice, &big).await;
-    let parent = head(&server, &alice, "alice/proj").await;
+    let parent = server.head(&alice, "alice/proj").await.unwrap();
     let (status, v) = commit(
         &server,
         &alice,
@@ -533,7 +521,7 @@ async fn dataset_and_team_shares_are_grants() {
     .await;
     assert_eq!(mine[0]["grantee_kind"], "team");
     // Read only: no writes.
-    let parent = head(&server, &bob, "alice/whole").await;
+    let parent = server.head(&bob, "alice/whole").await.unwrap();
     let (status, v) = commit(
         &server,
         &bob,

@@ -189,6 +189,20 @@ impl TestServer {
         }
     }
 
+    /// The head revision of `repo`'s default branch as `token` sees it; `None` before the first
+    /// commit.
+    pub async fn head(&self, token: &str, repo: &str) -> Option<String> {
+        let r = client()
+            .get(format!("{}/api/v1/datasets/{repo}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{repo}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["revision"]["id"].as_str().map(str::to_owned)
+    }
+
     /// Creates a user and a personal access token with all of their rights.
     pub async fn user(&self, name: &str) -> String {
         self.user_with(name, false, "*").await
