@@ -5,28 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use strata_lfs::Oid;
-use strata_metastore::{
-    DatasetId, Error, FileChangeKind, Metastore, Op, Package, Person, WriteMeta,
-};
+use strata_metastore::{DatasetId, Error, FileChangeKind, Metastore, Op, Package, WriteMeta};
 
-const DS: DatasetId<'static> = DatasetId {
-    ns: "acme",
-    name: "survey",
-};
-
-fn person(name: &str) -> Person {
-    Person {
-        name: name.into(),
-        email: format!("{name}@example.com"),
-    }
-}
-
-fn store() -> (tempfile::TempDir, Metastore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Metastore::new(dir.path(), person("strata"));
-    store.create(DS).unwrap();
-    (dir, store)
-}
+mod common;
+use common::{meta, person, store, DS};
 
 fn resource(name: &str, path: &str, content: &str) -> Value {
     json!({"name": name, "path": path, "bytes": content.len(), "hash": format!("sha256:{}", Oid::of(content.as_bytes()))})
@@ -35,15 +17,6 @@ fn resource(name: &str, path: &str, content: &str) -> Value {
 fn package(resources: Vec<Value>) -> Package {
     Package::from_json(json!({"name": "survey", "title": "Survey", "resources": resources}))
         .unwrap()
-}
-
-fn meta<'a>(parent: Option<gix::ObjectId>, author: &'a Person, message: &'a str) -> WriteMeta<'a> {
-    WriteMeta {
-        branch: "main",
-        parent,
-        author,
-        message,
-    }
 }
 
 fn git(store_dir: &std::path::Path, args: &[&str]) -> String {
@@ -517,123 +490,4 @@ fn tags_of_non_commits_never_break_the_tag_list() {
     assert_eq!(tags.len(), 1, "{tags:?}");
     assert_eq!(tags[0].name, "v1");
     assert!(matches!(store.tag(DS, "blobtag"), Err(Error::NotFound(_))));
-}
-
-#[test]
-fn a_file_never_silently_becomes_a_folder_or_back() {
-    let (_dir, store) = store();
-    let bob = person("bob");
-    let put = |path: &str| Op::Put {
-        path: path.into(),
-        data: b"x".to_vec(),
-    };
-    let del = |path: &str| Op::Delete { path: path.into() };
-    let base = store
-        .commit(
-            DS,
-            &meta(None, &bob, "base"),
-            &[put("notes.txt"), put("docs/a.md"), put("docs/deep/b.md")],
-        )
-        .unwrap();
-    // Inside a file, over a folder, or both at once: refused, nothing written.
-    for (ops, conflict) in [
-        (vec![put("notes.txt/inner.txt")], true),
-        (vec![put("notes.txt/deeper/inner.txt")], true),
-        (vec![put("docs")], true),
-        (vec![put("docs/deep")], true),
-        // Deleting only some of the folder's files does not make room for a file.
-        (vec![del("docs/a.md"), put("docs")], true),
-        (vec![put("new"), put("new/inner.txt")], false),
-    ] {
-        let err = store
-            .commit(DS, &meta(Some(base), &bob, "bad"), &ops)
-            .unwrap_err();
-        match (conflict, &err) {
-            (true, Error::Conflict(_)) | (false, Error::Invalid(_)) => {}
-            _ => panic!("{ops:?}: {err:?}"),
-        }
-    }
-    assert_eq!(store.resolve(DS, None).unwrap(), base);
-    assert_eq!(store.read_file(DS, None, "notes.txt").unwrap(), b"x");
-    // Said outright (the file or every file of the folder deleted in the same commit): allowed.
-    let one = store
-        .commit(
-            DS,
-            &meta(Some(base), &bob, "notes become a folder"),
-            &[del("notes.txt"), put("notes.txt/inner.txt")],
-        )
-        .unwrap();
-    assert_eq!(store.stat(DS, None, "notes.txt").unwrap(), Some(true));
-    store
-        .commit(
-            DS,
-            &meta(Some(one), &bob, "docs become a file"),
-            &[del("docs/a.md"), del("docs/deep/b.md"), put("docs")],
-        )
-        .unwrap();
-    assert_eq!(store.stat(DS, None, "docs").unwrap(), Some(false));
-}
-
-#[test]
-fn versions_are_the_revisions_that_have_the_file() {
-    let (_dir, store) = store();
-    let bob = person("bob");
-    let mut parent = None;
-    for (message, op) in [
-        (
-            "one",
-            Op::Put {
-                path: "a.txt".into(),
-                data: b"1".to_vec(),
-            },
-        ),
-        (
-            "other",
-            Op::Put {
-                path: "b.txt".into(),
-                data: b"b".to_vec(),
-            },
-        ),
-        (
-            "gone",
-            Op::Delete {
-                path: "a.txt".into(),
-            },
-        ),
-        (
-            "back",
-            Op::Put {
-                path: "a.txt".into(),
-                data: b"1".to_vec(),
-            },
-        ),
-        (
-            "two",
-            Op::Put {
-                path: "a.txt".into(),
-                data: b"2".to_vec(),
-            },
-        ),
-    ] {
-        parent = Some(
-            store
-                .commit(DS, &meta(parent, &bob, message), &[op])
-                .unwrap(),
-        );
-    }
-    let messages = |list: Vec<strata_metastore::Revision>| -> Vec<String> {
-        list.into_iter().map(|r| r.message).collect()
-    };
-    let (all, _) = store.versions(DS, None, None, 10, "a.txt").unwrap();
-    assert_eq!(messages(all), ["two", "back", "one"]);
-    // Paged like the revisions.
-    let (first, next) = store.versions(DS, None, None, 2, "a.txt").unwrap();
-    assert_eq!(messages(first), ["two", "back"]);
-    let (rest, next) = store
-        .versions(DS, None, next.as_deref(), 2, "a.txt")
-        .unwrap();
-    assert_eq!((messages(rest), next), (vec!["one".to_owned()], None));
-    // The history of the path still has the deletion.
-    let (touched, _) = store.revisions(DS, None, None, 10, Some("a.txt")).unwrap();
-    assert_eq!(messages(touched), ["two", "back", "gone", "one"]);
 }

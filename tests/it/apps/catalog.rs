@@ -100,15 +100,7 @@ async fn open_with_goes_through_the_read_gate_and_the_app_reads_the_file_with_it
     lab.install(&lab.bob, "echo", &["dataset:*:read"]).await;
     lab.alice_data().await;
     let (cookie, _) = session_of(&lab, "alice").await;
-    let page = client()
-        .get(lab.url("/datasets/alice/data/files/x.csv"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = lab.page(&cookie, "/datasets/alice/data/files/x.csv").await;
     assert!(page.contains("Open with Echo echo"), "{page}");
     let r = client()
         .get(lab.url("/app-catalog/echo/open?dataset=alice%2Fdata&path=x.csv"))

@@ -196,29 +196,13 @@ async fn a_change_of_what_runs_suspends_installs_until_each_owner_consents_again
         "{page}"
     );
     assert_eq!(lab.starts("alice", "echo"), 1);
-    let apps_page = client()
-        .get(lab.url("/apps"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let apps_page = lab.page(&cookie, "/apps").await;
     assert!(apps_page.contains("needs consent"), "{apps_page}");
     assert!(
         apps_page.contains("href=\"/app-catalog/echo\""),
         "{apps_page}"
     );
-    let consent_page = client()
-        .get(lab.url("/app-catalog/echo"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let consent_page = lab.page(&cookie, "/app-catalog/echo").await;
     assert!(
         consent_page.contains("id=\"needs-consent\""),
         "{consent_page}"

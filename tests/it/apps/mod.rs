@@ -133,6 +133,19 @@ impl Lab {
             .unwrap()
     }
 
+    /// The text of `path` as the browser holding the session `cookie` sees it.
+    pub async fn page(&self, cookie: &str, path: impl AsRef<str>) -> String {
+        client()
+            .get(self.url(path.as_ref()))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// GET through the proxy as the owner of `token`, retrying while the app starts (for as long
     /// as a start may take: the manifests' `start_timeout_secs` and then some).
     pub async fn get_ready(&self, token: &str, path: &str) -> reqwest::Response {
