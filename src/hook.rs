@@ -433,9 +433,24 @@ fn is_ancestor(old: &str, new: &str) -> Result<bool, String> {
 
 /// `git cat-file --batch-check` over `names`: for each, its type and size, or `None` if missing.
 fn batch_check(names: impl Iterator<Item = String>) -> Result<Vec<Option<(String, u64)>>, String> {
+    Ok(batch_check_as("%(objecttype) %(objectsize)", names)?
+        .into_iter()
+        .map(|line| {
+            let line = line?;
+            let (kind, size) = line.split_once(' ')?;
+            Some((kind.to_owned(), size.parse().ok()?))
+        })
+        .collect())
+}
+
+/// `git cat-file --batch-check={format}` over `names`: for each, its line, or `None` if missing.
+pub(crate) fn batch_check_as(
+    format: &str,
+    names: impl Iterator<Item = String>,
+) -> Result<Vec<Option<String>>, String> {
     let input: String = names.map(|n| format!("{n}\n")).collect();
     let mut child = Command::new("git")
-        .args(["cat-file", "--batch-check=%(objecttype) %(objectsize)"])
+        .args(["cat-file", &format!("--batch-check={format}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -448,15 +463,7 @@ fn batch_check(names: impl Iterator<Item = String>) -> Result<Vec<Option<(String
     let _ = writer.join();
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|line| {
-            let mut parts = line.split(' ');
-            match (parts.next(), parts.next().and_then(|s| s.parse().ok())) {
-                (Some(kind), Some(size)) if !line.ends_with(" missing") => {
-                    Some((kind.to_owned(), size))
-                }
-                _ => None,
-            }
-        })
+        .map(|line| (!line.ends_with(" missing")).then(|| line.to_owned()))
         .collect())
 }
 
@@ -498,7 +505,7 @@ fn introduced_blobs(tips: &[&str]) -> Result<BTreeMap<String, BTreeSet<String>>,
 
 /// The first 1024 bytes of each of `ids` (all of those in `whole`: datapackages the caller
 /// checked are within the size limit). Larger blobs stream through and are not kept.
-fn cat_blobs<'a>(
+pub(crate) fn cat_blobs<'a>(
     ids: impl Iterator<Item = &'a String>,
     whole: &[String],
 ) -> Result<Vec<(String, Vec<u8>)>, String> {

@@ -13,8 +13,7 @@
 //! policy). A read catches up only when the index is behind the head ([`former`]).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdout, Command, Stdio};
+use std::process::Command;
 
 use strata_lfs::Oid;
 use strata_metastore::ObjectId;
@@ -153,68 +152,20 @@ fn pushed_rows(old: Option<&str>, new: &str) -> std::result::Result<Rows, String
         .map(str::to_owned)
         .collect();
     // Each revision's datapackage blob; each distinct one read once.
-    let names: String = commits
+    let names = commits
         .iter()
-        .map(|c| format!("{c}:{}\n", strata_metastore::DATAPACKAGE))
-        .collect();
-    let found = cat_file("--batch-check=%(objectname)", names, |reader| {
-        let mut ids = Vec::new();
-        for line in reader.lines() {
-            ids.push(line.map_err(|e| e.to_string())?);
-        }
-        Ok(ids)
-    })?;
+        .map(|c| format!("{c}:{}", strata_metastore::DATAPACKAGE));
+    let found = crate::hook::batch_check_as("%(objectname)", names)?;
     let mut blobs: BTreeMap<String, String> = BTreeMap::new();
     for (commit, id) in commits.iter().zip(found) {
-        if !id.ends_with(" missing") {
+        if let Some(id) = id {
             blobs.entry(id).or_insert_with(|| commit.clone());
         }
     }
-    let input: String = blobs.keys().map(|id| format!("{id}\n")).collect();
-    cat_file("--batch", input, |reader| {
-        let mut rows = Rows::default();
-        let mut header = String::new();
-        for rev in blobs.values() {
-            header.clear();
-            if reader.read_line(&mut header).map_err(|e| e.to_string())? == 0 {
-                return Err("git cat-file ended early".into());
-            }
-            let size: usize = header
-                .split_whitespace()
-                .nth(2)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("git cat-file: {header}"))?;
-            // The content, then a newline.
-            let mut data = vec![0u8; size + 1];
-            reader.read_exact(&mut data).map_err(|e| e.to_string())?;
-            rows.add(rev, &data[..size]);
-        }
-        Ok(rows)
-    })
-}
-
-/// Runs `git cat-file {mode}` with `input` on its stdin (written from a thread, so neither side
-/// waits on the other), handing its stdout to `read`.
-fn cat_file<T>(
-    mode: &str,
-    input: String,
-    read: impl FnOnce(&mut BufReader<ChildStdout>) -> std::result::Result<T, String>,
-) -> std::result::Result<T, String> {
-    let mut child = Command::new("git")
-        .args(["cat-file", mode])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("git cat-file: {e}"))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let result = read(&mut reader);
-    drop(reader);
-    let _ = writer.join();
-    let status = child.wait().map_err(|e| format!("git cat-file: {e}"))?;
-    match result {
-        Ok(_) if !status.success() => Err(format!("git cat-file {mode} failed: {status}")),
-        r => r,
+    let ids: Vec<String> = blobs.keys().cloned().collect();
+    let mut rows = Rows::default();
+    for (id, data) in crate::hook::cat_blobs(ids.iter(), &ids)? {
+        rows.add(&blobs[&id], &data);
     }
+    Ok(rows)
 }
