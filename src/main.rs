@@ -25,14 +25,14 @@ async fn main() -> std::process::ExitCode {
     }
     let result = match cli.command {
         Command::Serve(config) => serve(config).await,
-        Command::Migrate(config) => strata::admin::migrate(&config).await,
-        Command::Admin { config, command } => strata::admin::run(&config, command).await,
+        Command::Migrate(config) => strata::cli::admin::migrate(&config).await,
+        Command::Admin { config, command } => strata::cli::admin::run(&config, command).await,
         Command::Hook {
             hook: HookCommand::PreReceive,
-        } => strata::hook::pre_receive().await.map_err(Into::into),
+        } => strata_core::hook::pre_receive().await.map_err(Into::into),
         Command::Hook {
             hook: HookCommand::ReferenceTransaction { state },
-        } => strata::hook::reference_transaction(&state)
+        } => strata_core::hook::reference_transaction(&state)
             .await
             .map_err(Into::into),
     };
@@ -45,7 +45,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(config: strata::config::Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(config: strata_core::config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-pub use crate::context::{current, RequestCtx};
+pub use strata_core::context::{current, RequestCtx};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -61,11 +61,12 @@ pub async fn layer(
     };
     async move {
         let started = std::time::Instant::now();
-        let mut response = crate::context::scope(ctx, next.run(req)).await;
+        let mut response = strata_core::context::scope(ctx, next.run(req)).await;
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         tracing::debug!(status, elapsed_ms = elapsed.as_millis() as u64, "done");
         state
+            .http()
             .metrics
             .request(method, &route, status, elapsed.as_secs_f64());
         if let Ok(v) = HeaderValue::from_str(&request_id) {

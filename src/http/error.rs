@@ -1,5 +1,5 @@
 //! The one HTTP error type. Every handler returns `Result<_, ApiError>`; the domain's
-//! [`crate::error::Error`] (and through it the libraries' errors) is mapped to a status here, once.
+//! [`strata_core::error::Error`] (and through it the libraries' errors) is mapped to a status here, once.
 //! The body is always `{message, request_id}`; server errors are logged once, inside the request
 //! span, and answered with a generic message that leaks nothing.
 
@@ -7,8 +7,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::{Error, Kind};
 use crate::http::ctx;
+use strata_core::error::{Error, Kind};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -158,10 +158,10 @@ macro_rules! through_domain {
 
 through_domain!(
     sqlx::Error,
-    crate::db::LinkError,
+    strata_core::db::LinkError,
     strata_lfs::StoreError,
     strata_metastore::Error,
-    crate::auth::password::Busy
+    strata_core::auth::password::Busy
 );
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {

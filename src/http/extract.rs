@@ -1,5 +1,5 @@
 //! Who is calling, read from the request: the `Authorization` header (HTTP Basic with a token as
-//! the password, or `Bearer`) or the session cookie, handed to `crate::auth::authenticate`. One
+//! the password, or `Bearer`) or the session cookie, handed to `strata_core::auth::authenticate`. One
 //! parser each for Basic credentials and the session cookie, used by every surface.
 
 use axum::extract::FromRequestParts;
@@ -8,10 +8,10 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use base64::Engine;
 
-use crate::auth::{authenticate, session, Principal, Scopes};
-use crate::db::SessionRow;
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{authenticate, session, Principal, Scopes};
+use strata_core::db::SessionRow;
 
 /// `(user, password)` of an `Authorization: Basic …` header, if it is one and well-formed.
 pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {

@@ -18,12 +18,12 @@ use serde::Deserialize;
 use strata_policy::{arrow_ipc_writer, arrow_schema};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{self, Principal};
-use crate::datasets::gate;
-use crate::datasets::governance::Surface;
-use crate::datasets::tables::{self, Chunk, Format};
-use crate::error::{Error, Kind};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{self, Principal};
+use strata_core::datasets::gate;
+use strata_core::datasets::governance::Surface;
+use strata_core::datasets::tables::{self, Chunk, Format};
+use strata_core::error::{Error, Kind};
 
 /// The gRPC service, for the router.
 pub fn service(state: AppState) -> FlightServiceServer<Flight> {
@@ -46,7 +46,7 @@ struct Asset {
 }
 
 fn status(e: Error) -> Status {
-    let rid = crate::context::current().request_id;
+    let rid = strata_core::context::current().request_id;
     let message = format!("{} (request id {rid})", e.message);
     match e.kind {
         Kind::Unauthenticated => Status::unauthenticated(message),
@@ -193,7 +193,8 @@ impl FlightService for Flight {
             else {
                 continue;
             };
-            let Ok(c) = crate::datasets::governance::catalog(&self.state, &g, None).await else {
+            let Ok(c) = strata_core::datasets::governance::catalog(&self.state, &g, None).await
+            else {
                 continue;
             };
             for t in c.resources.iter().filter(|t| t.format == "csv") {

@@ -2,7 +2,7 @@
 //! CGI program after strata's own permission check: reads for `git-upload-pack`, writes for
 //! `git-receive-pack`. Request and response bodies stream through; nothing is buffered whole.
 //! The response begins once git has the whole request body, and `git http-backend` runs in a
-//! process group that ends with the request (`crate::process`).
+//! process group that ends with the request (`strata_core::process`).
 
 use std::future::Future;
 use std::process::Stdio;
@@ -18,12 +18,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio_util::io::ReaderStream;
 
-use crate::auth::{Action, Principal};
-use crate::datasets::gate;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::repo_name;
-use crate::process::Killer;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::gate;
+use strata_core::process::Killer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -100,7 +100,7 @@ async fn cgi(
 ) -> ApiResult<Response> {
     let result = backend(state, who, ns, repo, rest, action, request).await;
     let ok = result.as_ref().is_ok_and(|r| r.status().as_u16() < 400);
-    state.metrics.git(rest, ok);
+    state.http().metrics.git(rest, ok);
     result
 }
 
@@ -132,7 +132,7 @@ async fn backend(
     if state.settings.refs_sql {
         // The ref files may be behind the ledger (another replica wrote): catch up first, so
         // what git advertises and checks is what the ledger says.
-        crate::datasets::git_on(state, &dataset, |ms, ds| ms.open(ds).map(|_| ())).await?;
+        strata_core::datasets::git_on(state, &dataset, |ms, ds| ms.open(ds).map(|_| ())).await?;
     }
     let (parts, body) = request.into_parts();
     let header_text = |name: HeaderName| {
@@ -179,27 +179,30 @@ async fn backend(
         .env("GIT_CONFIG_KEY_3", "receive.autogc")
         .env("GIT_CONFIG_VALUE_3", "false")
         .env(
-            crate::hook::ENV_REFS,
+            strata_core::hook::ENV_REFS,
             if state.settings.refs_sql {
                 "sql"
             } else {
                 "git"
             },
         )
-        .env(crate::hook::ENV_DATASET, dataset.path())
-        .env(crate::hook::ENV_EXE, &state.settings.hook_exe)
-        .env(crate::hook::ENV_REPO_ID, dataset.id.to_string())
-        .env(crate::hook::ENV_DATABASE_URL, &state.settings.database_url)
+        .env(strata_core::hook::ENV_DATASET, dataset.path())
+        .env(strata_core::hook::ENV_EXE, &state.settings.hook_exe)
+        .env(strata_core::hook::ENV_REPO_ID, dataset.id.to_string())
         .env(
-            crate::hook::ENV_MAX_OBJECT_SIZE,
+            strata_core::hook::ENV_DATABASE_URL,
+            &state.settings.database_url,
+        )
+        .env(
+            strata_core::hook::ENV_MAX_OBJECT_SIZE,
             state.settings.max_object_size.to_string(),
         )
         .env(
-            crate::hook::ENV_MAX_PACKAGE,
+            strata_core::hook::ENV_MAX_PACKAGE,
             state.settings.max_json_body.to_string(),
         )
         .env(
-            crate::hook::ENV_PROTECT_DEFAULT,
+            strata_core::hook::ENV_PROTECT_DEFAULT,
             if dataset.protect_default_branch != 0 {
                 "1"
             } else {
@@ -207,7 +210,7 @@ async fn backend(
             },
         )
         .env(
-            crate::hook::ENV_POLICY_LIMIT_MS,
+            strata_core::hook::ENV_POLICY_LIMIT_MS,
             if state
                 .governance
                 .is_policy_dataset(&dataset.namespace, &dataset.name)
@@ -218,8 +221,8 @@ async fn backend(
             },
         )
         .env(
-            crate::hook::ENV_STRICT,
-            crate::hook::strict_for(state, &dataset.namespace, &dataset.name),
+            strata_core::hook::ENV_STRICT,
+            strata_core::hook::strict_for(state, &dataset.namespace, &dataset.name),
         )
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
@@ -228,7 +231,7 @@ async fn backend(
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
         cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
     }
-    // Its own process group, which ends with this request (see `crate::process`).
+    // Its own process group, which ends with this request (see `strata_core::process`).
     let mut group = state
         .children
         .spawn(&mut cmd)

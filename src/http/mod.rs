@@ -1,8 +1,8 @@
 //! The HTTP layer, and the only place that imports axum: the router that shows the whole API,
 //! the one error type and how domain errors map onto it, the request context, the extractors,
 //! the accept loop, and one module per surface (Git LFS, git smart HTTP, the REST API, OAuth,
-//! server pages, Arrow Flight, the app proxy). Handlers parse, call the domain (`crate::datasets`, `crate::auth`,
-//! `crate::storage`, `crate::db`) and render; they decide nothing about permissions themselves.
+//! server pages, Arrow Flight, the app proxy). Handlers parse, call the domain (`strata_core`: `datasets`, `auth`,
+//! `storage`, `db`) and render; they decide nothing about permissions themselves.
 
 pub mod api;
 pub mod assets;
@@ -12,12 +12,15 @@ pub mod extract;
 pub mod flight;
 pub mod git;
 pub mod lfs;
+pub mod limits;
+pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
 pub mod proxy;
 pub mod router;
 pub mod serve;
+pub mod state;
 
 pub use router::app;
 pub use serve::run;

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// How long a readiness check waits for the database or the store.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -30,7 +30,7 @@ async fn livez() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let draining = state.draining.load(Ordering::Relaxed);
+    let draining = state.http().draining.load(Ordering::Relaxed);
     let (database, storage, governance) = tokio::join!(
         state.db.ping(CHECK_TIMEOUT),
         state.storage.ping(CHECK_TIMEOUT),
@@ -64,6 +64,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state
+            .http()
             .metrics
             .encode(state.db.pool_stats(), &state.apps.counts()),
     )

@@ -16,7 +16,7 @@ use super::api::{
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// The application: every route with its state and middleware.
 pub fn app(state: AppState) -> Router {

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then gives in-flight requests the
 /// configured grace period. Each connection gets `TCP_NODELAY` (streamed responses are not held
@@ -31,7 +31,7 @@ pub async fn run(
     tasks.every("purge", std::time::Duration::from_secs(3600), {
         let (db, storage) = (db.clone(), state.storage.clone());
         let urls_live = state.settings.action_ttl
-            + std::time::Duration::from_secs(crate::storage::SIGNATURE_GRACE_SECS as u64);
+            + std::time::Duration::from_secs(strata_core::storage::SIGNATURE_GRACE_SECS as u64);
         let idle = state.settings.multipart_idle.max(urls_live);
         move || {
             let (db, storage) = (db.clone(), storage.clone());
@@ -67,7 +67,7 @@ pub async fn run(
         },
     );
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
-    crate::apps::launch::background(&state);
+    strata_core::apps::launch::background(&state.core);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
     if state.storage.unsealed_left().await {
         let storage = state.storage.clone();
@@ -139,6 +139,7 @@ pub async fn run(
     // Not ready from now on. With a drain delay, connections are still taken meanwhile, so a
     // load balancer that has not yet seen /readyz fail loses nothing.
     draining
+        .http()
         .draining
         .store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(?drain_delay, ?grace, "shutting down: not ready any more");
@@ -180,7 +181,11 @@ pub async fn run(
 }
 
 /// The hourly purge: expired rows, and multipart uploads idle for `idle`.
-async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std::time::Duration) {
+async fn purge(
+    db: &strata_core::db::Db,
+    storage: &strata_core::storage::Storage,
+    idle: std::time::Duration,
+) {
     match db.purge_expired().await {
         Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
         Ok(_) => {}
@@ -206,7 +211,11 @@ async fn maintain(state: &AppState) {
             continue;
         };
         for repo in repos.flatten() {
-            if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            if state
+                .http()
+                .draining
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
                 return;
             }
             let file = repo.file_name().to_string_lossy().into_owned();
@@ -214,7 +223,7 @@ async fn maintain(state: &AppState) {
                 continue;
             };
             let ns_name = ns.file_name().to_string_lossy().into_owned();
-            let synced = crate::datasets::git(state, move |ms| {
+            let synced = strata_core::datasets::git(state, move |ms| {
                 ms.open(strata_metastore::DatasetId {
                     ns: &ns_name,
                     name: &name,

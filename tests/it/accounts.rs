@@ -46,7 +46,7 @@ async fn login_settings_tokens_and_logout() {
     let token = made.text[at..].split('<').next().unwrap().to_owned();
     assert!(token.starts_with("stp_"));
     server
-        .repo("alice/r", strata::db::Visibility::Private)
+        .repo("alice/r", strata_core::db::Visibility::Private)
         .await;
     let api = client()
         .get(format!("{}/api/v1/datasets/alice/r", server.url))
@@ -167,7 +167,7 @@ async fn hostile_logins() {
     assert_eq!(c.login("alice", PASSWORD).await.status, 429);
 
     // All of it is in the audit log, which only administrators read.
-    let admin_token = strata::admin::create_token(&server.state, "alice", "audit", "*", None)
+    let admin_token = strata::cli::admin::create_token(&server.state, "alice", "audit", "*", None)
         .await
         .unwrap();
     let (status, _, v) = body(
@@ -285,8 +285,10 @@ async fn signup_modes() {
     assert_eq!(b.get("/signup").await.status, 403);
 
     // Open.
-    let server =
-        TestServer::start_with(Backend::Local, |c| c.signup = strata::config::Signup::Open).await;
+    let server = TestServer::start_with(Backend::Local, |c| {
+        c.signup = strata_core::config::Signup::Open
+    })
+    .await;
     let mut b = Browser::new(&server.url);
     let form = |user: &'static str, pw: &'static str, pw2: &'static str| {
         vec![
@@ -321,11 +323,11 @@ async fn signup_modes() {
 
     // Invite only: a code, used once.
     let server = TestServer::start_with(Backend::Local, |c| {
-        c.signup = strata::config::Signup::Invite
+        c.signup = strata_core::config::Signup::Invite
     })
     .await;
     server.user_with("root", true, "*").await;
-    let code = strata::admin::invite(&server.state, "root", 1)
+    let code = strata::cli::admin::invite(&server.state, "root", 1)
         .await
         .unwrap();
     let attempt = |user: &'static str, code: String| {
@@ -384,10 +386,10 @@ async fn expired_sessions_are_refused_and_purged() {
 async fn organisation_pages() {
     let server = server_with_alice().await; // alice is a site admin
     server.user("bob").await;
-    strata::admin::set_password(&server.state, "bob", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
-    let admin = strata::admin::create_token(&server.state, "alice", "orgs", "*", None)
+    let admin = strata::cli::admin::create_token(&server.state, "alice", "orgs", "*", None)
         .await
         .unwrap();
     let r = client()

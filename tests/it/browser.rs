@@ -9,7 +9,7 @@ use fantoccini::Locator;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_in_chromium() {
     let server = TestServer::start_with(Backend::Local, |c| {
-        c.signup = strata::config::Signup::Open;
+        c.signup = strata_core::config::Signup::Open;
     })
     .await;
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
@@ -99,7 +99,7 @@ async fn a_person_in_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsing_a_dataset_in_chromium() {
     let server = TestServer::start_with(Backend::Local, |c| {
-        c.signup = strata::config::Signup::Open;
+        c.signup = strata_core::config::Signup::Open;
     })
     .await;
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
@@ -150,7 +150,7 @@ async fn browsing_a_dataset_in_chromium() {
         .unwrap()
         .is_some());
 
-    let token = strata::admin::create_token(&server.state, "erin", "seed", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "erin", "seed", "*", None)
         .await
         .unwrap();
     let api = format!("{}/api/v1/datasets", server.url);

@@ -40,7 +40,7 @@ fn hex_of(hash: Sha256) -> String {
 /// alice, signed in to her new drive in Chromium.
 async fn drive(server: &TestServer, driver: &Driver) -> fantoccini::Client {
     server.user_with("alice", true, "*").await;
-    strata::admin::set_password(&server.state, "alice", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
         .await
         .unwrap();
     let c = browser(driver, &server.dir.path().join("profile")).await;
@@ -66,7 +66,7 @@ async fn choose_and_upload(c: &fantoccini::Client, path: &std::path::Path) {
 
 /// The sha256 of `big.bin` in a `git clone` of alice's drive (git-lfs downloads it).
 async fn cloned(server: &TestServer) -> String {
-    let token = strata::admin::create_token(&server.state, "alice", "clone", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "clone", "*", None)
         .await
         .unwrap();
     let home = server.dir.path().join("home");
@@ -101,7 +101,7 @@ async fn browser_uploads_a_gib_to_the_local_disk() {
     let oid = big_file(&path);
     choose_and_upload(&c, &path).await;
     wait_for(&c, LISTED, STATUS, 600).await;
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     let history = client()

@@ -8,10 +8,10 @@ use serde_json::json;
 async fn dataset_tag_pages() {
     let server = server_with_alice().await;
     server.user("bob").await;
-    strata::admin::set_password(&server.state, "bob", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     let made = client()
@@ -137,10 +137,10 @@ async fn dataset_tag_pages() {
 async fn dataset_settings_page() {
     let server = server_with_alice().await;
     server.user("bob").await;
-    strata::admin::set_password(&server.state, "bob", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     let made = client()
@@ -387,7 +387,7 @@ async fn a_big_folder_is_listed_a_page_at_a_time() {
 #[tokio::test]
 async fn branch_and_revert_pages() {
     let server = server_with_alice().await;
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     server.user("bob").await;
@@ -511,7 +511,7 @@ async fn branch_and_revert_pages() {
     // The head's own page offers no revert; readers who do not write see none.
     let head = done.headers["location"].to_str().unwrap().to_owned();
     assert!(!alice.get(&head).await.text.contains("Revert main"));
-    strata::admin::set_password(&server.state, "bob", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
     let mut bob = Browser::new(&server.url);

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use serde_json::{json, Value};
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 
 const API: &str = "/api/v1/datasets";
 

@@ -39,7 +39,7 @@ async fn raw(server: &TestServer, token: &str, repo: &str, path: &str) -> (u16, 
 async fn drive_file_manager() {
     let server = server_with_alice().await;
     let bob_token = server.user("bob").await;
-    strata::admin::set_password(&server.state, "bob", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
     let mut bob = Browser::new(&server.url);
@@ -428,10 +428,10 @@ async fn drive_file_manager() {
 
     // A viewer reads only: no drive for them.
     server.user("vera").await;
-    strata::admin::set_password(&server.state, "vera", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "vera", PASSWORD)
         .await
         .unwrap();
-    let alice_token = strata::admin::create_token(&server.state, "alice", "roles", "*", None)
+    let alice_token = strata::cli::admin::create_token(&server.state, "alice", "roles", "*", None)
         .await
         .unwrap();
     let set = client()
@@ -454,7 +454,7 @@ async fn drive_file_manager() {
     let mut alice = Browser::new(&server.url);
     alice.login("alice", PASSWORD).await;
     let carol_token = server.user("carol").await;
-    strata::admin::set_password(&server.state, "carol", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "carol", PASSWORD)
         .await
         .unwrap();
     let mut carol = Browser::new(&server.url);

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::json;
-use strata::config::Encryption;
-use strata::db::Visibility;
+use strata_core::config::Encryption;
+use strata_core::db::Visibility;
 
 use crate::common::*;
 
@@ -237,7 +237,7 @@ async fn a_plain_store_is_sealed_resumably() {
     let own_oid = upload(&plain, "alice/x", &token, &own).await.to_string();
 
     // Started with encryption on: it serves the plain objects until they are sealed.
-    let mut config = strata::config::Config::with_data_dir(plain.dir.path().join("data"));
+    let mut config = strata_core::config::Config::with_data_dir(plain.dir.path().join("data"));
     config.encryption = Encryption::On;
     config.database_url = Some(plain.state.settings.database_url.clone());
     config.jwt_key_file = Some(plain.dir.path().join("jwt.pem"));
@@ -286,7 +286,7 @@ async fn unsafe_starts_are_refused() {
     let (sealed, token) = sealed_server().await;
     sealed.repo("alice/x", Visibility::Private).await;
     upload(&sealed, "alice/x", &token, b"some sealed bytes").await;
-    let mut config = strata::config::Config::with_data_dir(sealed.dir.path().join("data"));
+    let mut config = strata_core::config::Config::with_data_dir(sealed.dir.path().join("data"));
     config.database_url = Some(format!(
         "sqlite://{}?mode=rwc",
         sealed.dir.path().join("other.db").display()
@@ -311,15 +311,15 @@ pub async fn read_all(
     state: &strata::AppState,
     repo_id: i64,
     oid: &str,
-) -> strata::error::Result<Vec<u8>> {
+) -> strata_core::error::Result<Vec<u8>> {
     use futures_util::StreamExt;
     let oid: strata_lfs::Oid = oid.parse().unwrap();
     match state.storage.read(repo_id, &oid, None).await? {
-        Some(strata::storage::Read::Found { object, .. }) => {
+        Some(strata_core::storage::Read::Found { object, .. }) => {
             let mut out = Vec::new();
             let mut body = object.body;
             while let Some(chunk) = body.next().await {
-                out.extend_from_slice(&chunk.map_err(strata::error::Error::internal)?);
+                out.extend_from_slice(&chunk.map_err(strata_core::error::Error::internal)?);
             }
             Ok(out)
         }
@@ -393,7 +393,7 @@ async fn keys_rotate_and_objects_reseal() {
     // master key reads everything, one with the old key says which key it needs.
     let before = std::fs::read(&file_a).unwrap();
     let new_key = server.dir.path().join("new-master.key");
-    let source = strata::storage::keys::MasterSource::File(&new_key);
+    let source = strata_core::storage::keys::MasterSource::File(&new_key);
     let (rewrapped, new_id) = server
         .state
         .storage
@@ -403,7 +403,7 @@ async fn keys_rotate_and_objects_reseal() {
     assert!(rewrapped >= 4, "{rewrapped}");
     assert_eq!(std::fs::read(&file_a).unwrap(), before);
     let restart = |key: Option<std::path::PathBuf>| {
-        let mut config = strata::config::Config::with_data_dir(server.dir.path().join("data"));
+        let mut config = strata_core::config::Config::with_data_dir(server.dir.path().join("data"));
         config.encryption = Encryption::On;
         config.master_key_file = key;
         config.database_url = Some(server.state.settings.database_url.clone());
@@ -417,10 +417,10 @@ async fn keys_rotate_and_objects_reseal() {
     let err = read_all(&stale, repo.id, &oid_a)
         .await
         .expect_err("the old master key");
-    assert_eq!(err.kind, strata::error::Kind::Internal);
+    assert_eq!(err.kind, strata_core::error::Kind::Internal);
     assert!(!new_id.is_empty());
     // Rotating to the key already in use changes nothing.
-    let source = strata::storage::keys::MasterSource::File(&new_key);
+    let source = strata_core::storage::keys::MasterSource::File(&new_key);
     assert_eq!(
         renewed.storage.rotate_master_key(source).await.unwrap().0,
         0

@@ -5,8 +5,8 @@
 //! the local format's guarantees (ranges, tampering, shredding, re-sealing, migration).
 
 use serde_json::json;
-use strata::config::Encryption;
-use strata::db::Visibility;
+use strata_core::config::Encryption;
+use strata_core::db::Visibility;
 
 use crate::common::*;
 use crate::encryption::{assert_no_plaintext, data, download_url, get, read_all};
@@ -264,11 +264,11 @@ async fn a_plain_bucket_is_sealed_by_strict_mode() {
 
     let s3 = plain.s3.as_ref().unwrap();
     let config_for = |encryption| {
-        let mut config = strata::config::Config::with_data_dir(plain.dir.path().join("data"));
+        let mut config = strata_core::config::Config::with_data_dir(plain.dir.path().join("data"));
         config.encryption = encryption;
         config.database_url = Some(plain.state.settings.database_url.clone());
         config.jwt_key_file = Some(plain.dir.path().join("jwt.pem"));
-        config.storage = strata::config::StorageBackend::S3;
+        config.storage = strata_core::config::StorageBackend::S3;
         config.bucket = Some(s3.bucket.clone());
         config.s3_endpoint = Some(s3.endpoint.clone());
         config.s3_path_style = true;
@@ -329,14 +329,14 @@ async fn azure_strict_mode_and_encryption_scopes() {
     // An encryption scope strata cannot see applied to what it writes: refused at start, saying
     // what to set on the container (Azurite applies no scopes).
     let az = server.azure.as_ref().unwrap();
-    let mut config = strata::config::Config::with_data_dir(server.dir.path().join("scoped"));
+    let mut config = strata_core::config::Config::with_data_dir(server.dir.path().join("scoped"));
     config.encryption = Encryption::On;
     config.azure_encryption_scope = Some("strata-scope".into());
     config.database_url = Some(format!(
         "sqlite://{}?mode=rwc",
         server.dir.path().join("scoped.db").display()
     ));
-    config.storage = strata::config::StorageBackend::Azure;
+    config.storage = strata_core::config::StorageBackend::Azure;
     config.bucket = Some(azure::CONTAINER.into());
     config.storage_prefix = "scoped".into();
     config.azure_account = Some(azure::ACCOUNT.into());

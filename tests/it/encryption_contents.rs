@@ -4,8 +4,8 @@
 //! files is refused with a message saying to track them with git lfs.
 
 use serde_json::json;
-use strata::config::Encryption;
-use strata::db::Visibility;
+use strata_core::config::Encryption;
+use strata_core::db::Visibility;
 
 use crate::common::*;
 use crate::encryption::assert_no_plaintext;
@@ -82,7 +82,7 @@ async fn rest_commits_store_contents_sealed() {
 async fn file_manager_moves_seal_plain_files_from_before() {
     // Written while encryption was off: a plain blob in git.
     let plain = server_with_alice().await;
-    let alice = strata::admin::create_token(&plain.state, "alice", "t", "*", None)
+    let alice = strata::cli::admin::create_token(&plain.state, "alice", "t", "*", None)
         .await
         .unwrap();
     plain.repo("alice/docs", Visibility::Private).await;

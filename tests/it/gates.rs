@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use serde_json::{json, Value};
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 
 pub(crate) const API: &str = "/api/v1/datasets";
 
@@ -69,7 +69,7 @@ async fn object_scoped_tokens_reach_only_their_objects() {
     let oid = upload(&server, "alice/priv", &alice, &data).await;
     let other = b"another object".to_vec();
     let other_oid = strata_lfs::Oid::of(&other);
-    let one = strata::admin::create_token(
+    let one = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "one-object",
@@ -173,7 +173,7 @@ async fn object_scoped_tokens_reach_only_their_objects() {
     )
     .await;
     assert_eq!(status, 403, "{v}");
-    let repo_wide = strata::admin::create_token(
+    let repo_wide = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "objects-read",
@@ -192,7 +192,7 @@ async fn object_scoped_tokens_reach_only_their_objects() {
     .await;
     // Nor does any obj: token (an upload token included), so a leaked one cannot renew itself.
     assert_eq!(status, 403, "{v}");
-    let reader = strata::admin::create_token(
+    let reader = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "reader",
@@ -256,7 +256,7 @@ async fn a_dataset_scoped_token_can_push_but_not_elsewhere() {
     let alice = server.user("alice").await;
     server.repo("alice/a", Visibility::Private).await;
     server.repo("alice/b", Visibility::Private).await;
-    let only_a = strata::admin::create_token(
+    let only_a = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "only-a",
@@ -391,12 +391,12 @@ async fn the_namespace_is_shared_and_case_insensitive() {
     .await;
     assert_eq!(status, 201);
     assert!(
-        strata::admin::create_user(&server.state, "ACME", None, false)
+        strata::cli::admin::create_user(&server.state, "ACME", None, false)
             .await
             .is_err()
     );
     assert!(
-        strata::admin::create_user(&server.state, "ALICE", None, false)
+        strata::cli::admin::create_user(&server.state, "ALICE", None, false)
             .await
             .is_err()
     );
@@ -461,7 +461,7 @@ async fn listing_shows_only_what_the_caller_may_see() {
     assert_eq!(names(&v), ["alice/a", "alice/b", "alice/d"]);
     let (_, v) = call(&server, &admin, reqwest::Method::GET, API, None).await;
     assert_eq!(names(&v).len(), 4);
-    let scoped = strata::admin::create_token(
+    let scoped = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "only-a",
@@ -473,7 +473,7 @@ async fn listing_shows_only_what_the_caller_may_see() {
     let (_, v) = call(&server, &scoped, reqwest::Method::GET, API, None).await;
     assert_eq!(names(&v), ["alice/a", "alice/b"]);
     // A narrow token learns nothing from paging: no cursor points past what it may see.
-    let objects = strata::admin::create_token(
+    let objects = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "objects-only",
@@ -511,7 +511,7 @@ async fn listing_shows_only_what_the_caller_may_see() {
     .await;
     assert_eq!(names(&v), ["alice/b"]);
     // A narrow token learns nothing from paging: no cursor points past what it may see.
-    let objects = strata::admin::create_token(
+    let objects = strata::cli::admin::create_token(
         &server.state,
         "alice",
         "objects",

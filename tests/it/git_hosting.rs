@@ -6,7 +6,7 @@
 use crate::common;
 use crate::common::*;
 use serde_json::{json, Value};
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 
 async fn rest(
     server: &TestServer,
@@ -135,7 +135,7 @@ async fn rest_and_git_see_the_same_history() {
     let (clone, home, head) = pushed;
 
     // The push is in the REST history, and REST commits build on it.
-    let token = strata::admin::create_token(&server.state, "alice", "second", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "second", "*", None)
         .await
         .unwrap();
     let v = rest(

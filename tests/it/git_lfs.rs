@@ -4,7 +4,7 @@
 //! signatures).
 
 use crate::common::*;
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 
 fn files() -> Vec<(String, Vec<u8>)> {
     let mut out = vec![
@@ -29,7 +29,7 @@ async fn round_trip(backend: Backend) {
 async fn round_trip_with(backend: Backend, sealed: bool) {
     let server = TestServer::start_with(backend, |c| {
         if sealed {
-            c.encryption = strata::config::Encryption::On;
+            c.encryption = strata_core::config::Encryption::On;
         }
     })
     .await;

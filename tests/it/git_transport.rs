@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 use tokio::io::AsyncWriteExt;
 
 use crate::common::cluster::Nginx;

@@ -129,7 +129,7 @@ async fn bad_ref_names_are_client_errors() {
 async fn a_burst_of_logins_is_served() {
     let server = TestServer::start().await;
     server.user("alice").await;
-    strata::admin::set_password(&server.state, "alice", "a long password 1")
+    strata::cli::admin::set_password(&server.state, "alice", "a long password 1")
         .await
         .unwrap();
     let url = server.url.clone();

@@ -1,6 +1,7 @@
-//! The layout DESIGN.md promises, checked: axum (HTTP) is imported only under `src/http/` (and by
-//! `state.rs`, for `FromRef`), the domain never reaches into the HTTP layer, the library crates
-//! know nothing of HTTP or SQL, and source files stay small enough to read in one sitting.
+//! The layout ARCHITECTURE.md promises, checked: `strata-core` (`core/`) depends on no HTTP,
+//! template or OpenAPI crate (so the compiler keeps them out of the domain); in the `strata` crate
+//! axum is imported only under `src/http/`; the library crates know nothing of HTTP or SQL; and
+//! source files stay small enough to read in one sitting.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,7 @@ fn axum_lives_only_under_src_http() {
     let mut bad = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&src).unwrap();
-        if rel.starts_with("http") || rel == Path::new("state.rs") {
+        if rel.starts_with("http") {
             continue;
         }
         bad.extend(offending(
@@ -50,6 +51,51 @@ fn axum_lives_only_under_src_http() {
     assert!(
         bad.is_empty(),
         "HTTP outside src/http/:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The dependencies of `strata-core`: none of them may be an HTTP server, template or OpenAPI
+/// crate. (Its own code then can't name them: the compiler refuses.)
+#[test]
+fn the_core_crate_depends_on_no_http() {
+    let manifest = std::fs::read_to_string(root().join("core/Cargo.toml")).unwrap();
+    let deps: Vec<&str> = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(['=', '.']).next())
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.starts_with('#'))
+        .collect();
+    assert!(deps.contains(&"sqlx"), "{deps:?}");
+    for banned in [
+        "axum",
+        "hyper",
+        "hyper-util",
+        "tower",
+        "tower-http",
+        "tonic",
+        "askama",
+        "utoipa",
+        "utoipa-axum",
+        "arrow-flight",
+    ] {
+        assert!(!deps.contains(&banned), "strata-core depends on {banned}");
+    }
+    let mut files = Vec::new();
+    rust_files(&root().join("core/src"), &mut files);
+    let bad: Vec<String> = files
+        .iter()
+        .flat_map(|f| offending(f, &["strata::", "AppState"]))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "the domain reaches into the server:\n{}",
         bad.join("\n")
     );
 }
@@ -70,7 +116,14 @@ fn library_crates_know_no_http_or_sql() {
 #[test]
 fn files_stay_readable_in_one_sitting() {
     let mut files = Vec::new();
-    for dir in ["src", "lfs/src", "metastore/src", "policy/src", "apps/src"] {
+    for dir in [
+        "src",
+        "core/src",
+        "lfs/src",
+        "metastore/src",
+        "policy/src",
+        "apps/src",
+    ] {
         rust_files(&root().join(dir), &mut files);
     }
     let long: Vec<String> = files
@@ -86,7 +139,14 @@ fn files_stay_readable_in_one_sitting() {
 #[test]
 fn every_module_says_what_it_owns() {
     let mut files = Vec::new();
-    for dir in ["src", "lfs/src", "metastore/src", "policy/src", "apps/src"] {
+    for dir in [
+        "src",
+        "core/src",
+        "lfs/src",
+        "metastore/src",
+        "policy/src",
+        "apps/src",
+    ] {
         rust_files(&root().join(dir), &mut files);
     }
     let bare: Vec<String> = files

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::common::*;
@@ -80,7 +80,7 @@ fn no_credential_reaches_a_log_line_an_audit_entry_or_a_metric() {
 /// audit log and the metrics.
 async fn exercise() -> (Vec<(&'static str, String)>, String, String) {
     let server = server_with_alice().await;
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     let mut secrets: Vec<(&str, String)> = vec![("personal access token", token.clone())];

@@ -50,7 +50,7 @@ pub(crate) async fn alice_big(backend: Backend) -> (TestServer, String) {
     let server = TestServer::start_with(backend, |_| {}).await;
     let token = server.user_with("alice", true, "*").await;
     server
-        .repo("alice/big", strata::db::Visibility::Private)
+        .repo("alice/big", strata_core::db::Visibility::Private)
         .await;
     (server, token)
 }
@@ -202,7 +202,7 @@ async fn multipart_parts_resume_and_refusals() {
     // Knowing an oid stored for another dataset is not enough: a commit without parts in a
     // dataset of one's own links nothing (and says only that parts are missing).
     server
-        .repo("alice/other", strata::db::Visibility::Private)
+        .repo("alice/other", strata_core::db::Visibility::Private)
         .await;
     let req = json!({"operation": "upload", "transfers": ["multipart-basic"],
         "objects": [{"oid": oid, "size": size}]});
@@ -251,14 +251,16 @@ async fn expired_part_and_commit_urls_are_refused() {
     let server = TestServer::start().await;
     let token = server.user_with("alice", true, "*").await;
     let repo = server
-        .repo("alice/big", strata::db::Visibility::Private)
+        .repo("alice/big", strata_core::db::Visibility::Private)
         .await
         .id;
     let data = payload(1000);
     let oid = sha256_hex(&data);
-    let signer =
-        strata::auth::keys::url_signer(&[], &server.dir.path().join("data/keys/url-signing.key"))
-            .unwrap();
+    let signer = strata_core::auth::keys::url_signer(
+        &[],
+        &server.dir.path().join("data/keys/url-signing.key"),
+    )
+    .unwrap();
     let url = |op: SignedOp, tail: &str, expires: i64| {
         let sig = signer.sign(&Grant {
             op,
@@ -273,7 +275,7 @@ async fn expired_part_and_commit_urls_are_refused() {
             server.url, sig.kid, sig.sig
         )
     };
-    let past = strata::db::now() - 10;
+    let past = strata_core::db::now() - 10;
     let r = client()
         .put(url(SignedOp::Part(1), "parts/1", past))
         .body(data.clone())
@@ -287,7 +289,7 @@ async fn expired_part_and_commit_urls_are_refused() {
     assert_eq!(status, 403);
     assert!(v["message"].as_str().unwrap().contains("expired"), "{v}");
     // The same URLs, not yet expired, work: the key and the layout above are the real ones.
-    let future = strata::db::now() + 600;
+    let future = strata_core::db::now() + 600;
     assert_eq!(
         put(&url(SignedOp::Part(1), "parts/1", future), data).await,
         200

@@ -99,7 +99,7 @@ async fn s3_multipart_resume_hash_and_refusals() {
     assert_eq!(open_uploads(&server), 1);
     // An upload id from another dataset's upload does not fit this dataset's URL.
     server
-        .repo("alice/other", strata::db::Visibility::Private)
+        .repo("alice/other", strata_core::db::Visibility::Private)
         .await;
     let req = json!({"operation": "upload", "transfers": ["multipart-basic"],
         "objects": [{"oid": oid, "size": size}]});

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 async fn the_landing_page_offers_a_way_in() {
     let server = TestServer::start().await;
     server.user("alice").await;
-    strata::admin::set_password(&server.state, "alice", "a long password 1")
+    strata::cli::admin::set_password(&server.state, "alice", "a long password 1")
         .await
         .unwrap();
     let r = client()
@@ -65,22 +65,22 @@ async fn token_names_are_unique_per_user() {
     let server = TestServer::start().await;
     server.user("alice").await;
     server.user("bob").await;
-    strata::admin::create_token(&server.state, "alice", "ci", "*", None)
+    strata::cli::admin::create_token(&server.state, "alice", "ci", "*", None)
         .await
         .unwrap();
-    let again = strata::admin::create_token(&server.state, "alice", "ci", "*", None).await;
+    let again = strata::cli::admin::create_token(&server.state, "alice", "ci", "*", None).await;
     assert!(again.unwrap_err().to_string().contains("already"));
-    strata::admin::create_token(&server.state, "bob", "ci", "*", None)
+    strata::cli::admin::create_token(&server.state, "bob", "ci", "*", None)
         .await
         .unwrap();
-    strata::admin::revoke_token(&server.state, "alice", "ci")
+    strata::cli::admin::revoke_token(&server.state, "alice", "ci")
         .await
         .unwrap();
-    strata::admin::create_token(&server.state, "alice", "ci", "*", None)
+    strata::cli::admin::create_token(&server.state, "alice", "ci", "*", None)
         .await
         .unwrap();
     assert!(
-        strata::admin::create_token(&server.state, "alice", " ", "*", None)
+        strata::cli::admin::create_token(&server.state, "alice", " ", "*", None)
             .await
             .is_err()
     );
@@ -91,7 +91,7 @@ async fn giftless_clients_find_the_batch_api_at_their_own_layout() {
     let server = TestServer::start().await;
     let token = server.user("alice").await;
     server
-        .repo("alice/g", strata::db::Visibility::Private)
+        .repo("alice/g", strata_core::db::Visibility::Private)
         .await;
     let data = b"giftless layout".to_vec();
     let req = json!({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": sha256_hex(&data), "size": data.len()}]});
@@ -118,7 +118,7 @@ async fn partial_clones_are_served() {
     let server = TestServer::start().await;
     let token = server.user("alice").await;
     server
-        .repo("alice/big", strata::db::Visibility::Private)
+        .repo("alice/big", strata_core::db::Visibility::Private)
         .await;
     let home = server.dir.path().join("home");
     setup_home(&home, &server.url, &token);

@@ -17,7 +17,7 @@ struct Setup {
 async fn setup() -> Setup {
     let server = TestServer::start().await;
     let pat = server.user("alice").await;
-    strata::admin::set_password(&server.state, "alice", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
         .await
         .unwrap();
     for name in ["a", "b"] {

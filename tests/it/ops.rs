@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 
 use serde_json::Value;
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 
 use crate::common::*;
 
@@ -169,8 +169,8 @@ async fn probes_and_metrics() {
     assert!(fetches["value"].as_f64().unwrap() >= 1.0);
     assert!(sample(&samples, "strata_db_pool_connections", &[("state", "max")]).is_some());
     let engine = match server.state.db.engine() {
-        strata::db::Engine::Sqlite => "sqlite",
-        strata::db::Engine::Postgres => "postgres",
+        strata_core::db::Engine::Sqlite => "sqlite",
+        strata_core::db::Engine::Postgres => "postgres",
     };
     assert!(sample(&samples, "strata_build_info", &[("database", engine)]).is_some());
 }

@@ -95,7 +95,7 @@ async fn roles_visibility_and_operations_through_every_entry_point() {
         tokens.insert(s.name, server.user(s.name).await);
     }
     for s in SUBJECTS.iter().filter(|s| s.name != "anonymous") {
-        strata::admin::set_password(state, s.name, PASSWORD)
+        strata::cli::admin::set_password(state, s.name, PASSWORD)
             .await
             .unwrap();
     }

@@ -6,7 +6,7 @@
 use crate::common;
 use crate::common::*;
 use serde_json::{json, Value};
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 use strata_lfs::Oid;
 
 /// The query parameter that carries the signature on each backend.

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 
 use super::gates::{call, try_run, API};
 use crate::common::*;

@@ -5,8 +5,8 @@
 //! PostgreSQL phase, on PostgreSQL.
 
 use serde_json::{json, Value};
-use strata::config::Refs;
-use strata::db::Visibility;
+use strata_core::config::Refs;
+use strata_core::db::Visibility;
 
 use crate::common::*;
 
@@ -272,7 +272,7 @@ async fn ledger_hostile_cases() {
 
     // A server started with --refs git on this database would ignore the ledger: refused; with
     // the default (auto) it keeps the ledger.
-    let mut config = strata::config::Config::with_data_dir(first.dir.path().join("data"));
+    let mut config = strata_core::config::Config::with_data_dir(first.dir.path().join("data"));
     config.database_url = Some(first.state.settings.database_url.clone());
     config.jwt_key_file = Some(first.dir.path().join("jwt.pem"));
     config.refs = Refs::Git;

@@ -8,7 +8,7 @@ use crate::drive::upload_files;
 #[tokio::test]
 async fn share_links() {
     let server = server_with_alice().await;
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     let mut alice = Browser::new(&server.url);

@@ -426,7 +426,7 @@ async fn dataset_and_team_shares_are_grants() {
     let server = TestServer::start().await;
     let alice = server.user_with("alice", true, "*").await;
     let bob = server.user("bob").await;
-    let narrow = strata::admin::create_token(&server.state, "bob", "narrow", "obj:read", None)
+    let narrow = strata::cli::admin::create_token(&server.state, "bob", "narrow", "obj:read", None)
         .await
         .unwrap();
     let api = format!("{}/api/v1/datasets/alice/whole", server.url);

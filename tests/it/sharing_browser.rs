@@ -16,7 +16,7 @@ const UPLOAD_STATUS: &str = "document.getElementById('upload-status').textConten
 async fn drive_and_sharing_in_chromium() {
     let server = server_with_alice().await;
     server.user("bob").await;
-    strata::admin::set_password(&server.state, "bob", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
@@ -120,7 +120,7 @@ async fn drive_and_sharing_in_chromium() {
     assert!(text(&c).await.contains("0.7"));
 
     // Alice's dataset with a shared folder and a private sibling.
-    let token = strata::admin::create_token(&server.state, "alice", "t", "*", None)
+    let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
     let api = format!("{}/api/v1/datasets", server.url);

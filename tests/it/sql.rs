@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use sqlx::Executor;
-use strata::db::Engine;
+use strata_core::db::Engine;
 
 use crate::common::*;
 
@@ -60,10 +60,10 @@ fn literals(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The statements in `src/db/*.rs` for `engine`: literals that start with a SQL verb, with the
+/// The statements in `core/src/db/*.rs` for `engine`: literals that start with a SQL verb, with the
 /// file's column-list constants put in, and those written for the other engine left out.
 fn statements(engine: Engine) -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/db");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("core/src/db");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -154,7 +154,7 @@ async fn every_statement_prepares_on_this_engine() {
 }
 
 /// `(table, column)` → type family, for the tables of a migrated database.
-async fn schema(db: &strata::db::Db) -> BTreeMap<(String, String), String> {
+async fn schema(db: &strata_core::db::Db) -> BTreeMap<(String, String), String> {
     let rows: Vec<(String, String, String)> = match db.engine() {
         Engine::Sqlite => sqlx::query_as(
             "SELECT m.name, p.name, p.type FROM sqlite_master m JOIN pragma_table_info(m.name) p
@@ -197,7 +197,7 @@ async fn pg_only_schemas_match_across_engines() {
     assert!(!url.is_empty());
     let pg = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = strata::db::Db::connect(&format!(
+    let sqlite = strata_core::db::Db::connect(&format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("s.db").display()
     ))

@@ -35,7 +35,7 @@ async fn sign_in_through_another_strata_in_chromium() {
     // The provider: alice, in acme's analysts team.
     let idp = TestServer::start().await;
     let pat = idp.user("alice").await;
-    strata::admin::set_password(&idp.state, "alice", PASSWORD)
+    strata::cli::admin::set_password(&idp.state, "alice", PASSWORD)
         .await
         .unwrap();
     let alice = idp.state.db.user_by_name("alice").await.unwrap().unwrap();

@@ -1,7 +1,7 @@
 //! Apps over REST: the catalog (`/api/v1/apps`: list; add and remove for admins and engineers),
 //! the caller's installs (`/api/v1/user/apps`: install with consent to the app's scopes,
 //! uninstall, the instance's status and log, stop) and sharing an instance with other users.
-//! The rules are in `crate::apps`; these handlers only translate.
+//! The rules are in `strata_core::apps`; these handlers only translate.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -14,12 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ErrorBody;
-use crate::apps;
-use crate::auth::Principal;
-use crate::db::{rfc3339, InstallRow};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::apps;
+use strata_core::auth::Principal;
+use strata_core::db::{rfc3339, InstallRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

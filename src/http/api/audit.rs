@@ -8,11 +8,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
 use crate::http::api::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::rfc3339;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))

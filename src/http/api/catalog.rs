@@ -13,12 +13,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ErrorBody;
-use crate::auth::{Action, On, Principal};
-use crate::datasets::gate;
-use crate::datasets::governance::{self, Surface};
-use crate::datasets::tables::{self, Chunk, Format};
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, On, Principal};
+use strata_core::datasets::gate;
+use strata_core::datasets::governance::{self, Surface};
+use strata_core::datasets::tables::{self, Chunk, Format};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,7 +49,7 @@ pub struct CatalogPage {
     /// Each dataset's catalog entry: title, description, tags, geography, resources with their
     /// tags and columns (with their tags).
     #[schema(value_type = Vec<Object>)]
-    datasets: Vec<crate::datasets::catalog::Catalog>,
+    datasets: Vec<strata_core::datasets::catalog::Catalog>,
     /// Pass as `cursor` for more; `null` when the search is complete.
     next_cursor: Option<String>,
     /// The policies in force, their version (the policy dataset's head) and files; `null` for
@@ -217,7 +217,7 @@ pub async fn table(
 
 /// The chunks as a body stream: bytes pass, an error cuts the stream.
 fn tokio_stream_of(
-    mut rx: tokio::sync::mpsc::Receiver<crate::error::Result<Chunk>>,
+    mut rx: tokio::sync::mpsc::Receiver<strata_core::error::Result<Chunk>>,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|next| {

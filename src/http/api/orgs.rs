@@ -12,13 +12,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, Role};
-use crate::db::{is_unique_violation, Org};
 use crate::http::api::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
-use crate::orgs::{audit, join_team, new_team, org_named, owned_org, set_member_role, user_named};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Principal, Role};
+use strata_core::db::{is_unique_violation, Org};
+use strata_core::orgs::{
+    audit, join_team, new_team, org_named, owned_org, set_member_role, user_named,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -103,7 +105,8 @@ pub async fn create_org(
             "only engineers and admins create organisations",
         ));
     }
-    crate::names::check_namespace(&req.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    strata_core::names::check_namespace(&req.name)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     // Shared with users, case-insensitively; and a namespace holding datasets (of a deleted
     // user, say) is not taken over by an organisation.
     if state.db.namespace_taken(&req.name).await? {

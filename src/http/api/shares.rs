@@ -1,7 +1,7 @@
 //! Shares over HTTP: a dataset's shares (`/api/v1/datasets/{ns}/{name}/shares`: list, create,
 //! read, change, revoke; its admins only), what is shared with the caller
 //! (`/api/v1/shared-with-me`) and the shares the caller made (`/api/v1/shares`). The rules and
-//! audit entries are in `crate::datasets::shares`.
+//! audit entries are in `strata_core::datasets::shares`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -13,13 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ErrorBody;
-use crate::auth::{Action, Principal};
-use crate::datasets::gate;
-use crate::datasets::shares::{self, Access, Grantee, NewShare};
-use crate::db::{rfc3339, ShareRow};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::gate;
+use strata_core::datasets::shares::{self, Access, Grantee, NewShare};
+use strata_core::db::{rfc3339, ShareRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,10 +11,10 @@ use strata_lfs::wire::{
 use strata_lfs::Oid;
 
 use super::{lfs_json, read_json, repo_name};
-use crate::auth::{Action, Principal};
-use crate::datasets::gate::{self, Decision, Reach};
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::gate::{self, Decision, Reach};
 
 pub async fn batch(
     State(state): State<AppState>,
@@ -170,7 +170,7 @@ pub async fn batch(
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
             (Operation::Upload, None) if transfer == "multipart-basic" => {
                 // One answer hands out at most MAX_PART_ACTIONS part URLs: ask again for more.
-                let parts = crate::storage::multipart_plan(size).len();
+                let parts = strata_core::storage::multipart_plan(size).len();
                 if part_actions + parts > MAX_PART_ACTIONS {
                     out.error = Some(object_error(
                         413,
@@ -191,7 +191,7 @@ pub async fn batch(
         Operation::Upload => "upload",
         Operation::Download => "download",
     };
-    state.metrics.lfs(operation, count, bytes);
+    state.http().metrics.lfs(operation, count, bytes);
     Ok(lfs_json(
         StatusCode::OK,
         &BatchResponse {

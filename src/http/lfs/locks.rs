@@ -11,12 +11,12 @@ use strata_lfs::wire::{
 };
 
 use super::{lfs_json, read_json, repo_name, rfc3339};
-use crate::auth::{Action, On, Principal};
-use crate::datasets::gate::{self, Gated, Reach};
-use crate::db::{LockFilter, LockRow, NewLock};
 use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, On, Principal};
+use strata_core::datasets::gate::{self, Gated, Reach};
+use strata_core::db::{LockFilter, LockRow, NewLock};
 
 const DEFAULT_LIMIT: i64 = 100;
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 use strata_lfs::wire::MEDIA_TYPE;
 
 use crate::http::error::ApiError;
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// Routes below `/{ns}/{repo}/info/lfs` (where `repo` may end in `.git`) and `/_transfer`.
 pub fn router() -> Router<AppState> {
@@ -72,10 +72,10 @@ pub fn lfs_json(status: StatusCode, body: &impl Serialize) -> Response {
 
 /// Counts an upload the storage refused for its bytes (a wrong size or hash: 422, 413) in the
 /// metrics.
-pub fn count_refusal(state: &AppState, e: &crate::error::Error) {
-    use crate::error::Kind;
+pub fn count_refusal(state: &AppState, e: &strata_core::error::Error) {
+    use strata_core::error::Kind;
     if matches!(e.kind, Kind::Invalid | Kind::TooLarge) {
-        state.metrics.verify_failed();
+        state.http().metrics.verify_failed();
     }
 }
 
@@ -124,4 +124,4 @@ pub async fn read_json<T: DeserializeOwned>(
         .map_err(|e| ApiError::unprocessable(format!("malformed request body: {e}")))
 }
 
-pub use crate::db::rfc3339;
+pub use strata_core::db::rfc3339;

@@ -2,7 +2,7 @@
 //! dataset (the signature is the only credential, as for `/_transfer` uploads):
 //! `PUT /_transfer/{ns}/{repo}/{oid}/parts/{n}` stores part `n`, `POST …/commit` assembles and
 //! checks the object and links it to the dataset, `POST …/abort` throws the parts away. The
-//! storage facade (`crate::storage`) owns parts, resume and completion.
+//! storage facade (`strata_core::storage`) owns parts, resume and completion.
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -12,7 +12,7 @@ use strata_lfs::signing::SignedOp;
 
 use super::transfer::{check, Signed};
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 pub async fn part(
     State(state): State<AppState>,
@@ -46,7 +46,7 @@ pub async fn part(
 
 /// The length of part `n` of an object of `size` bytes.
 fn part_len(size: u64, n: u32) -> ApiResult<u64> {
-    crate::storage::multipart_plan(size)
+    strata_core::storage::multipart_plan(size)
         .into_iter()
         .find(|p| p.0 == n)
         .map(|p| p.2)
@@ -88,7 +88,7 @@ async fn finish(
         Ok(()) => {}
         // A retried commit whose first try linked the object: done. Only a link of this very
         // dataset counts: an object stored for another one proves nothing about this caller.
-        Err(e) if e.kind == crate::error::Kind::Conflict => {
+        Err(e) if e.kind == strata_core::error::Kind::Conflict => {
             let linked = state.db.linked_objects(dataset, &[oid]).await?;
             if linked.get(&oid) == Some(&size) {
                 return Ok(StatusCode::OK);

@@ -13,8 +13,8 @@ use strata_lfs::signing::{Grant, SignError, SignedOp};
 use strata_lfs::Oid;
 
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::storage::Read;
+use crate::http::state::AppState;
+use strata_core::storage::Read;
 
 #[derive(Debug, Deserialize)]
 pub struct Signed {
@@ -199,7 +199,7 @@ pub async fn serve_object(
 /// Authorization header (urllib, pandas) never sends it elsewhere.
 pub async fn serve_file(
     state: &AppState,
-    repo: &crate::datasets::gate::Gated,
+    repo: &strata_core::datasets::gate::Gated,
     path: &str,
     rev: Option<&str>,
     data: Vec<u8>,

@@ -13,11 +13,11 @@ use strata_lfs::wire::{self, VerifyRequest};
 use strata_lfs::Oid;
 
 use super::{lfs_json, read_json, repo_name};
-use crate::auth::{Action, On, Principal};
-use crate::datasets::gate::{self, Reach};
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::storage::Confirmed;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, On, Principal};
+use strata_core::datasets::gate::{self, Reach};
+use strata_core::storage::Confirmed;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct VerifyQuery {
@@ -86,7 +86,7 @@ pub async fn verify(
     };
 
     let not_uploaded =
-        || crate::error::Error::not_found(format!("object {oid} was not uploaded to {path}"));
+        || strata_core::error::Error::not_found(format!("object {oid} was not uploaded to {path}"));
     let linked = state
         .db
         .linked_objects(repo.id, &[oid])

@@ -10,11 +10,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{random_secret, sha256_hex, CODE_TTL};
-use crate::auth::{session, Scopes};
-use crate::db::OauthClient;
 use crate::http::error::ApiResult;
 use crate::http::pages::{self, read_form, see_other, Chrome};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{session, Scopes};
+use strata_core::db::OauthClient;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct AuthRequest {
@@ -91,7 +91,7 @@ async fn check(state: &AppState, req: &AuthRequest) -> ApiResult<Result<Checked,
         Some(uri)
             if registered
                 .iter()
-                .any(|r| crate::auth::clients::redirect_matches(r, uri)) =>
+                .any(|r| strata_core::auth::clients::redirect_matches(r, uri)) =>
         {
             uri.clone()
         }

@@ -10,15 +10,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{client_auth, oauth_error, sha256_hex};
-use crate::auth::clients::create_client;
-use crate::auth::{Action, On, Principal, Role, Scopes};
-use crate::datasets::gate;
-use crate::db::{now, OauthClient};
 use crate::http::api::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::http::pages::read_form;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::clients::create_client;
+use strata_core::auth::{Action, On, Principal, Role, Scopes};
+use strata_core::datasets::gate;
+use strata_core::db::{now, OauthClient};
 
 #[derive(Deserialize)]
 pub struct TokenParam {

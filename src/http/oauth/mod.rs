@@ -20,10 +20,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::db::OauthClient;
 use crate::http::ctx;
 use crate::http::error::ApiResult;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::db::OauthClient;
 
 /// Lifetimes, in seconds.
 const CODE_TTL: i64 = 60;
@@ -100,11 +100,11 @@ pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) ->
     response
 }
 
-pub(crate) use crate::auth::secrets::stored as sha256_hex;
+pub(crate) use strata_core::auth::secrets::stored as sha256_hex;
 
 /// A new random secret for codes, refresh tokens and client secrets.
 pub(crate) fn random_secret() -> String {
-    crate::auth::secrets::random_hex(32)
+    strata_core::auth::secrets::random_hex(32)
 }
 
 /// The client a token-endpoint request authenticates as: HTTP Basic, or `client_id` (and
@@ -135,7 +135,7 @@ pub(crate) async fn client_auth(
     if client.is_confidential() {
         let given = secret.as_deref().map(sha256_hex).unwrap_or_default();
         let stored = client.secret_hash.clone().unwrap_or_default();
-        if stored.is_empty() || !crate::auth::session::same_secret(&given, &stored) {
+        if stored.is_empty() || !strata_core::auth::session::same_secret(&given, &stored) {
             return Ok(Err(invalid()));
         }
     }

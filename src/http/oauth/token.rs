@@ -12,11 +12,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{client_auth, oauth_error, random_secret, sha256_hex, ACCESS_TTL, REFRESH_TTL};
-use crate::auth::Scopes;
-use crate::db::{now, OauthClient, User};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::pages::read_form;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::Scopes;
+use strata_core::db::{now, OauthClient, User};
 
 #[derive(Deserialize)]
 pub struct TokenForm {
@@ -142,7 +142,7 @@ async fn code_grant(
             .encode(Sha256::digest(verifier.as_bytes()));
         if verifier.len() < 43
             || verifier.len() > 128
-            || !crate::auth::session::same_secret(&computed, challenge)
+            || !strata_core::auth::session::same_secret(&computed, challenge)
         {
             return Ok(invalid_grant(
                 "the code_verifier does not match the code_challenge",
@@ -224,7 +224,10 @@ async fn refresh_grant(
 }
 
 /// A refresh token used twice: someone else has it, so its whole family is revoked.
-async fn refresh_reused(state: &AppState, row: &crate::db::RefreshRow) -> ApiResult<Response> {
+async fn refresh_reused(
+    state: &AppState,
+    row: &strata_core::db::RefreshRow,
+) -> ApiResult<Response> {
     state.db.revoke_family(&row.family_id).await?;
     audit(
         state,

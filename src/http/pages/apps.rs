@@ -1,7 +1,7 @@
 //! App pages: `/apps` (the visitor's installed apps with their instances' status and log, and the
 //! catalog), `/app-catalog/{app}` (what an app is and the scopes it asks for: installing it is the
 //! consent), and the forms that install, uninstall, stop and share. "Open with" from a file page
-//! goes through `/app-catalog/{app}/open`. The rules are in `crate::apps`.
+//! goes through `/app-catalog/{app}/open`. The rules are in `strata_core::apps`.
 
 use askama::Template;
 use axum::body::Body;
@@ -11,11 +11,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{error_page, read_form, render, see_other, Chrome};
-use crate::apps::{self, launch};
-use crate::auth::session;
-use crate::db::SessionRow;
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::apps::{self, launch};
+use strata_core::auth::session;
+use strata_core::db::SessionRow;
 
 struct Installed {
     id: String,

@@ -1,6 +1,6 @@
 //! A dataset's settings page, for its admins: visibility, default-branch protection,
 //! collaborators, shares and share links, through the admin gate and the same domain functions as
-//! the REST API (`crate::datasets::{settings, shares, links}`); every form carries the session's
+//! the REST API (`strata_core::datasets::{settings, shares, links}`); every form carries the session's
 //! CSRF token.
 
 use askama::Template;
@@ -12,14 +12,14 @@ use serde::Deserialize;
 
 use super::datasets::{failed, when};
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::{session, Action, Principal};
-use crate::datasets::gate::{self, Gated};
-use crate::datasets::shares::{self, Access, Grantee, NewShare};
-use crate::datasets::{links, settings};
-use crate::db::{Permission, SessionRow, ShareRow, Visibility};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{session, Action, Principal};
+use strata_core::datasets::gate::{self, Gated};
+use strata_core::datasets::shares::{self, Access, Grantee, NewShare};
+use strata_core::datasets::{links, settings};
+use strata_core::db::{Permission, SessionRow, ShareRow, Visibility};
 
 #[derive(Template)]
 #[template(path = "dataset_settings.html")]
@@ -121,12 +121,13 @@ async fn settings_page(
 }
 
 /// A date from a form (`YYYY-MM-DD`, the end of that day UTC), or none when empty.
-pub(super) fn expiry(text: &str) -> crate::error::Result<Option<i64>> {
+pub(super) fn expiry(text: &str) -> strata_core::error::Result<Option<i64>> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let bad = || crate::error::Error::unprocessable(format!("{text:?} is not a date (YYYY-MM-DD)"));
+    let bad =
+        || strata_core::error::Error::unprocessable(format!("{text:?} is not a date (YYYY-MM-DD)"));
     let mut parts = text.splitn(3, '-').map(|p| p.parse::<i32>().ok());
     let (Some(Some(y)), Some(Some(m)), Some(Some(d))) = (parts.next(), parts.next(), parts.next())
     else {
@@ -237,12 +238,12 @@ pub async fn change(
     let done = match form.change.as_str() {
         "visibility" => match form.visibility.parse::<Visibility>() {
             Ok(v) => settings::set_visibility(&state, &who, &repo, v).await,
-            Err(e) => Err(crate::error::Error::unprocessable(e)),
+            Err(e) => Err(strata_core::error::Error::unprocessable(e)),
         },
         "protection" => settings::set_protection(&state, &who, &repo, form.protect.is_some()).await,
         "collaborator" => match form.permission.parse::<Permission>() {
             Ok(p) => settings::set_collaborator(&state, &who, &repo, target, p).await,
-            Err(e) => Err(crate::error::Error::unprocessable(e)),
+            Err(e) => Err(strata_core::error::Error::unprocessable(e)),
         },
         "remove" => settings::remove_collaborator(&state, &who, &repo, target).await,
         "share" => share(&state, &who, &repo, &form).await,
@@ -269,7 +270,7 @@ pub async fn change(
             }
         }
         "unlink" => links::revoke(&state, &who, &repo, form.id).await,
-        other => Err(crate::error::Error::unprocessable(format!(
+        other => Err(strata_core::error::Error::unprocessable(format!(
             "unknown change {other:?}"
         ))),
     };
@@ -296,7 +297,7 @@ async fn share(
     who: &Principal,
     repo: &Gated,
     form: &SettingsForm,
-) -> crate::error::Result<()> {
+) -> strata_core::error::Result<()> {
     let target = form.who.trim();
     let grantee = match target.strip_prefix("team:") {
         Some(team) => Grantee::Team(team.trim().to_owned()),

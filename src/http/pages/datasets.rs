@@ -12,14 +12,14 @@ use serde::Deserialize;
 use strata_metastore::{Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 
 use super::{error_page, render, see_other, Chrome};
-use crate::auth::Action;
-use crate::datasets::gate::{self, Gated};
-use crate::datasets::git_on;
-use crate::db::SessionRow;
-use crate::error::{Error, Kind};
 use crate::http::error::ApiResult;
 use crate::http::extract::{session, session_principal};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::Action;
+use strata_core::datasets::gate::{self, Gated};
+use strata_core::datasets::git_on;
+use strata_core::db::SessionRow;
+use strata_core::error::{Error, Kind};
 
 /// Revisions per history page.
 const HISTORY_PAGE: usize = 50;
@@ -50,7 +50,7 @@ pub(super) async fn open(
     let s = session(state, headers).await?.map(|(_, s)| s);
     let who = match &s {
         Some(s) => session_principal(s)?,
-        None => crate::auth::Principal::Anonymous,
+        None => strata_core::auth::Principal::Anonymous,
     };
     let gated = match path {
         Some(path) => gate::path(state, &who, ns, name, path, Action::Read).await,
@@ -163,7 +163,7 @@ pub async fn show(
         return Ok(failed(s.as_ref(), &repo.path(), e));
     }
     let (rev, dir) = (q.rev.clone(), folder.clone());
-    let drive = repo.name == crate::datasets::DRIVE;
+    let drive = repo.name == strata_core::datasets::DRIVE;
     let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
@@ -186,7 +186,7 @@ pub async fn show(
     let (head, entries, total, description, resources, catalog) = match fetched {
         None => (None, Vec::new(), 0, String::new(), Vec::new(), None),
         Some((revision, package, listing)) => {
-            let catalog = crate::datasets::catalog::Catalog::read(&title, &package.json);
+            let catalog = strata_core::datasets::catalog::Catalog::read(&title, &package.json);
             let description = ["title", "description"]
                 .iter()
                 .filter_map(|k| package.json.get(*k).and_then(|v| v.as_str()))
@@ -198,7 +198,7 @@ pub async fn show(
                 .map(|r| {
                     let tagged = catalog
                         .table(&r.name)
-                        .map(crate::datasets::catalog::column_tags)
+                        .map(strata_core::datasets::catalog::column_tags)
                         .unwrap_or_default();
                     (r.name.clone(), r.path.clone(), human_size(r.size), tagged)
                 })
@@ -230,14 +230,14 @@ pub async fn show(
     };
     let tags = catalog
         .as_ref()
-        .map(|c| crate::datasets::catalog::tag_words(&c.tags))
+        .map(|c| strata_core::datasets::catalog::tag_words(&c.tags))
         .unwrap_or_default();
     let geography = catalog.and_then(|c| c.geography).unwrap_or_default();
     let first = skip.min(total);
     let more = total > first + LISTING_PAGE;
     let writer = q.rev.is_none() && repo.writes(&folder);
     let limited = repo.limited();
-    let own_drive = repo.name == crate::datasets::DRIVE
+    let own_drive = repo.name == strata_core::datasets::DRIVE
         && s.as_ref()
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace));
     let nav = if own_drive { "drive" } else { "datasets" };
@@ -258,7 +258,7 @@ pub async fn show(
         tags,
         geography,
         resources,
-        admin: repo.allows(crate::auth::On::Dataset, Action::Admin),
+        admin: repo.allows(strata_core::auth::On::Dataset, Action::Admin),
         writer,
         limited,
         drive,
@@ -272,7 +272,7 @@ pub async fn show(
 /// still show them.
 fn hidden(path: &str, drive: bool) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name == crate::datasets::files::KEEP
+    name == strata_core::datasets::files::KEEP
         || path == GITATTRIBUTES
         || path == LFSCONFIG
         || (drive && path == DATAPACKAGE)

@@ -9,9 +9,9 @@ use axum::response::Response;
 
 use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
 use super::{render, Chrome};
-use crate::datasets::git_on;
 use crate::http::error::ApiResult;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::datasets::git_on;
 
 /// Bytes of a file read for its preview.
 const PREVIEW_BYTES: u64 = 64 * 1024;
@@ -150,7 +150,7 @@ pub async fn show(
     let writer = repo.writes(&path);
     let open_with = match &s {
         Some(s) if governed.is_none() => {
-            crate::apps::openers(&state, &s.user, &repo.path(), &path, q.rev.as_deref()).await
+            strata_core::apps::openers(&state, &s.user, &repo.path(), &path, q.rev.as_deref()).await
         }
         _ => Vec::new(),
     };
@@ -194,13 +194,13 @@ pub async fn show(
 /// for every other refusal (a denial, a file that is no table).
 async fn through_policies(
     state: &AppState,
-    repo: &crate::datasets::gate::Gated,
+    repo: &strata_core::datasets::gate::Gated,
     path: &str,
     rev: Option<&str>,
-    refused: &crate::error::Error,
+    refused: &strata_core::error::Error,
 ) -> Option<(String, Vec<u8>, bool)> {
-    use crate::datasets::{governance, tables};
-    if refused.kind != crate::error::Kind::Forbidden {
+    use strata_core::datasets::{governance, tables};
+    if refused.kind != strata_core::error::Kind::Forbidden {
         return None;
     }
     let catalog = governance::catalog(state, repo, rev).await.ok()?;
@@ -241,7 +241,7 @@ async fn read_head(
     }
     let range = format!("bytes=0-{}", size.min(PREVIEW_BYTES) - 1);
     let read = state.storage.read(repo_id, oid, Some(&range)).await;
-    let Ok(Some(crate::storage::Read::Found { object, .. })) = read else {
+    let Ok(Some(strata_core::storage::Read::Found { object, .. })) = read else {
         return Err("The file's bytes are not in storage.".into());
     };
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! The file manager's forms on a dataset's pages: upload (multipart, spooled and hashed by the
 //! storage facade), new folder, rename or move, delete, restore a version or a deleted file, the
 //! recently deleted list, and `/drive` (the visitor's own `{user}/drive`). The actions are the
-//! domain's (`crate::datasets::files`), behind the path write gate, with the session's CSRF token.
+//! domain's (`strata_core::datasets::files`), behind the path write gate, with the session's CSRF token.
 
 use askama::Template;
 use axum::body::Body;
@@ -12,13 +12,13 @@ use serde::Deserialize;
 
 use super::datasets::{failed, when};
 use super::{read_form, render, see_other, Chrome, Message};
-use crate::auth::{session, Action, Principal};
-use crate::datasets::{files, gate};
-use crate::db::SessionRow;
-use crate::error::Error;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{session, Action, Principal};
+use strata_core::datasets::{files, gate};
+use strata_core::db::SessionRow;
+use strata_core::error::Error;
 
 #[derive(Template)]
 #[template(path = "drive.html")]
@@ -31,7 +31,7 @@ pub async fn drive(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
     let Some((_, s)) = session_of(&state, &headers).await? else {
         return Ok(see_other("/login?next=%2Fdrive", &[]));
     };
-    let name = crate::datasets::DRIVE;
+    let name = strata_core::datasets::DRIVE;
     if let Some(repo) = state.db.repo_by_path(&s.user.username, name).await? {
         return Ok(see_other(&format!("/datasets/{}", repo.path()), &[]));
     }
@@ -61,7 +61,7 @@ pub async fn make_drive(
         return Err(ApiError::forbidden("missing or wrong CSRF token"));
     }
     let who = session_principal(&s)?;
-    match crate::datasets::drive(&state, &who).await {
+    match strata_core::datasets::drive(&state, &who).await {
         Ok(repo) => Ok(see_other(&format!("/datasets/{}", repo.path()), &[])),
         Err(e) => Ok(failed(Some(&s), "Your drive", e)),
     }
@@ -285,7 +285,7 @@ pub async fn trash(
     let title = format!("{ns}/{name}");
     let repo = match gate::shared(&state, &who, &ns, &name, Action::Read).await {
         Ok(repo) => repo,
-        Err(e) if e.kind == crate::error::Kind::Unauthenticated => {
+        Err(e) if e.kind == strata_core::error::Kind::Unauthenticated => {
             return Ok(see_other("/login", &[]))
         }
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
@@ -295,7 +295,7 @@ pub async fn trash(
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
     // Only whole-dataset writers get here (the list is refused through shares).
-    let writer = repo.allows(crate::auth::On::Dataset, Action::Write);
+    let writer = repo.allows(strata_core::auth::On::Dataset, Action::Write);
     let page = TrashPage {
         chrome: Chrome::new(
             format!("Recently deleted in {title}"),

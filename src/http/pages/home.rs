@@ -10,12 +10,12 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::session;
-use crate::datasets::{create_as, NewDataset};
-use crate::db::{SessionRow, Visibility};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::session_principal;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::session;
+use strata_core::datasets::{create_as, NewDataset};
+use strata_core::db::{SessionRow, Visibility};
 
 #[derive(Template)]
 #[template(path = "landing.html")]

@@ -12,14 +12,14 @@ use serde::Deserialize;
 
 use super::datasets::human_size;
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::secrets;
-use crate::datasets::gate::check_path;
-use crate::datasets::links::{self, Opened};
-use crate::datasets::{files::KEEP, git_on};
-use crate::error::Error;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::transfer::serve_file;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::secrets;
+use strata_core::datasets::gate::check_path;
+use strata_core::datasets::links::{self, Opened};
+use strata_core::datasets::{files::KEEP, git_on};
+use strata_core::error::Error;
 
 const COOKIE: &str = "strata_link";
 /// Entries per page of a shared folder.
@@ -58,8 +58,8 @@ struct LinkPage {
 
 /// Opens the link for this request, or answers instead (rate limit, unknown link).
 async fn opened(state: &AppState, secret: &str) -> ApiResult<Opened> {
-    let ip = crate::context::current().ip;
-    if !state.link_requests.allow(&ip) {
+    let ip = strata_core::context::current().ip;
+    if !state.http().link_requests.allow(&ip) {
         return Err(Error::too_many("too many requests: wait a minute, then try again").into());
     }
     Ok(links::open(state, secret).await?)

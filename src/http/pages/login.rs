@@ -13,12 +13,12 @@ use askama::Template;
 use super::{
     error_page, form_token, form_token_ok, read_form, render, see_other, with_cookie, Chrome,
 };
-use crate::auth::{password, session};
-use crate::config::Signup;
-use crate::db::{is_unique_violation, now};
 use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{password, session};
+use strata_core::config::Signup;
+use strata_core::db::{is_unique_violation, now};
 
 /// Failed logins within this window count towards the limits below.
 const WINDOW_SECS: i64 = 15 * 60;
@@ -315,7 +315,7 @@ pub async fn signup(
             "This form has expired. Please try again.",
         ));
     }
-    if let Err(e) = crate::names::check_namespace(&username) {
+    if let Err(e) = strata_core::names::check_namespace(&username) {
         return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()));
     }
     if state.db.org_by_name(&username).await?.is_some() {
@@ -339,7 +339,7 @@ pub async fn signup(
             "The two passwords differ.",
         ));
     }
-    let invite_hash = crate::auth::secrets::stored(form.invite.trim());
+    let invite_hash = strata_core::auth::secrets::stored(form.invite.trim());
     let invited = state.settings.signup == Signup::Invite;
     if invited && !state.db.invitation_is_open(&invite_hash).await? {
         return Ok(again(

@@ -28,11 +28,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
-use crate::auth::session;
-use crate::db::SessionRow;
 use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::session;
+use strata_core::db::SessionRow;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -262,7 +262,7 @@ pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
 
 /// A fresh double-submit token and the `Set-Cookie` value that pairs with it.
 fn form_token(state: &AppState) -> (String, String) {
-    let token = crate::auth::secrets::random_hex(32);
+    let token = strata_core::auth::secrets::random_hex(32);
     let secure = state.settings.cookie_secure();
     let cookie =
         format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
@@ -278,7 +278,7 @@ fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
 /// A dataset path as it goes into a URL path: every byte but unreserved ones and `/` encoded, so
 /// that a file named `a?b#c` is that file and not a query.
 pub(crate) fn path_url(path: &str) -> String {
-    crate::names::url_path(path)
+    strata_core::names::url_path(path)
 }
 
 /// A redirect after a successful POST, with cookies to set.

@@ -10,12 +10,12 @@ use serde::Deserialize;
 use askama::Template;
 
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::session;
-use crate::db::SessionRow;
 use crate::http::api::orgs::org_view;
 use crate::http::error::{ApiError, ApiResult};
-use crate::orgs::{join_team, new_team, org_named, set_member_role};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::session;
+use strata_core::db::SessionRow;
+use strata_core::orgs::{join_team, new_team, org_named, set_member_role};
 
 #[derive(Template)]
 #[template(path = "org.html")]

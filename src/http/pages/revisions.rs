@@ -13,11 +13,11 @@ use strata_metastore::{Diff, FileChangeKind};
 
 use super::datasets::{failed, open, when};
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::{session, Action, On};
-use crate::datasets::{gate, git_on};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{session, Action, On};
+use strata_core::datasets::{gate, git_on};
 
 /// Longest rendering of a changed value before it is cut.
 const VALUE_CHARS: usize = 300;
@@ -243,7 +243,9 @@ pub async fn revert(
         Err(e) => return Ok(failed(Some(&s), &title, e)),
     };
     let to = form.to.trim().to_owned();
-    match crate::datasets::commit::revert(&state, &who, &repo, to, form.parent, None, None).await {
+    match strata_core::datasets::commit::revert(&state, &who, &repo, to, form.parent, None, None)
+        .await
+    {
         Ok(revision) => Ok(see_other(
             &format!("/datasets/{}/revisions/{}", repo.path(), revision.id),
             &[],

@@ -11,12 +11,12 @@ use super::login::audit;
 use askama::Template;
 
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::{password, session};
-use crate::db::SessionRow;
 use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::rfc3339;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{password, session};
+use strata_core::db::SessionRow;
 
 /// The session of a settings request, or a redirect to the login page.
 async fn signed_in(
@@ -319,7 +319,8 @@ pub async fn create_token(
     };
     let name = form.name.trim();
     let created =
-        crate::admin::create_token(&state, &s.user.username, name, form.scopes.trim(), days).await;
+        crate::cli::admin::create_token(&state, &s.user.username, name, form.scopes.trim(), days)
+            .await;
     let secret = match created {
         Ok(secret) => secret,
         Err(e) => {
@@ -404,9 +405,14 @@ pub async fn register_app(
         .map(str::to_owned)
         .collect();
     let confidential = form.confidential.is_some();
-    let made =
-        crate::auth::clients::create_client(&state.db, &s.user, &form.name, &uris, confidential)
-            .await?;
+    let made = strata_core::auth::clients::create_client(
+        &state.db,
+        &s.user,
+        &form.name,
+        &uris,
+        confidential,
+    )
+    .await?;
     let (client_id, secret) = match made {
         Ok(pair) => pair,
         Err(reason) => return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &reason).await,

@@ -1,6 +1,6 @@
 //! `/shared`: what others shared with the visitor (or the visitor's teams), and every share the
 //! visitor made, each with a way to open or manage it. The lists come from
-//! `crate::datasets::shares`, like `/api/v1/shared-with-me` and `/api/v1/shares`.
+//! `strata_core::datasets::shares`, like `/api/v1/shared-with-me` and `/api/v1/shares`.
 
 use askama::Template;
 use axum::extract::State;
@@ -10,11 +10,11 @@ use axum::response::Response;
 use super::dataset_settings::ShareLine;
 use super::datasets::when;
 use super::{render, see_other, Chrome};
-use crate::datasets::shares;
-use crate::db::ShareRow;
 use crate::http::error::ApiResult;
 use crate::http::extract::{session as session_of, session_principal};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::datasets::shares;
+use strata_core::db::ShareRow;
 
 struct Received {
     dataset: String,
@@ -46,7 +46,7 @@ async fn kind(state: &AppState, row: &ShareRow) -> Option<bool> {
         return Some(true);
     }
     let (ns, name, path) = (row.namespace.clone(), row.name.clone(), row.path.clone());
-    crate::datasets::git(state, move |ms| {
+    strata_core::datasets::git(state, move |ms| {
         ms.stat(
             strata_metastore::DatasetId {
                 ns: &ns,

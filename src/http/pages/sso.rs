@@ -1,4 +1,4 @@
-//! Sign-in through an external identity provider (`crate::auth::sso`): the start, the callback,
+//! Sign-in through an external identity provider (`strata_core::auth::sso`): the start, the callback,
 //! and linking or unlinking a provider's account from the settings page.
 //!
 //! The start records the sign-in (state hash, nonce, PKCE verifier, where to go after) for ten
@@ -14,10 +14,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{read_form, render, see_other, with_cookie, Chrome, Message};
-use crate::auth::session;
-use crate::db::{now, PendingLogin};
 use crate::http::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::session;
+use strata_core::db::{now, PendingLogin};
 
 const COOKIE: &str = "strata_sso";
 /// How long a started sign-in may take.
@@ -46,7 +46,7 @@ fn failed(status: StatusCode, message: &str) -> Response {
     )
 }
 
-fn from_error(e: crate::error::Error) -> Response {
+fn from_error(e: strata_core::error::Error) -> Response {
     let e = ApiError::from(e);
     failed(e.status, &e.message)
 }
@@ -90,7 +90,11 @@ async fn begin(
             "There is no such sign-in provider.",
         ));
     };
-    if !state.sso_starts.allow(&crate::http::ctx::current().ip) {
+    if !state
+        .http()
+        .sso_starts
+        .allow(&crate::http::ctx::current().ip)
+    {
         return Ok(failed(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ins from this address: wait a minute, then try again.",
@@ -113,7 +117,7 @@ async fn begin(
         link_user_id,
         expires_at: now() + TTL_SECS,
     };
-    let hash = crate::auth::secrets::stored(&begun.state);
+    let hash = strata_core::auth::secrets::stored(&begun.state);
     state.db.start_sso_login(&hash, &pending).await?;
     // A page that moves on by itself rather than a redirect: the forms that start a sign-in may
     // only redirect to strata (CSP `form-action 'self'`), and the provider is elsewhere.
@@ -189,7 +193,7 @@ async fn finish(
     }
     let pending = state
         .db
-        .take_sso_login(&crate::auth::secrets::stored(sent))
+        .take_sso_login(&strata_core::auth::secrets::stored(sent))
         .await?;
     let Some(pending) = pending.filter(|l| l.provider == p.id && l.expires_at >= now()) else {
         return Ok(failed(
@@ -237,7 +241,8 @@ async fn finish(
         Ok(c) => c,
         Err(e) => return Ok(from_error(e)),
     };
-    let done = match crate::auth::sso::sign_in(state, &p, &claims, pending.link_user_id).await {
+    let done = match strata_core::auth::sso::sign_in(state, &p, &claims, pending.link_user_id).await
+    {
         Ok(d) => d,
         Err(e) => return Ok(from_error(e)),
     };
@@ -267,7 +272,7 @@ async fn signed_in_form(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> ApiResult<Result<(crate::db::SessionRow, CsrfForm), Response>> {
+) -> ApiResult<Result<(strata_core::db::SessionRow, CsrfForm), Response>> {
     let Some((_, s)) = crate::http::extract::session(state, headers).await? else {
         return Ok(Err(see_other("/login?next=/settings", &[])));
     };
@@ -324,6 +329,6 @@ pub async fn unlink(
             "this is your only way to sign in: set a password or link another account first",
         ));
     }
-    crate::auth::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
+    strata_core::auth::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
     Ok(see_other("/settings#sign-in", &[]))
 }

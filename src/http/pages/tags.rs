@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use super::datasets::{failed, open, when};
 use super::{read_form, render, see_other, Chrome};
-use crate::auth::{session, Action, On};
-use crate::datasets::gate::{self, Gated};
-use crate::datasets::{author, git_on};
-use crate::db::SessionRow;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{session, Action, On};
+use strata_core::datasets::gate::{self, Gated};
+use strata_core::datasets::{author, git_on};
+use strata_core::db::SessionRow;
 
 struct TagRow {
     name: String,
@@ -134,7 +134,7 @@ async fn after(
     state: &AppState,
     s: &SessionRow,
     repo: &Gated,
-    done: crate::error::Result<()>,
+    done: strata_core::error::Result<()>,
 ) -> ApiResult<Response> {
     match done {
         Ok(()) => Ok(see_other(&format!("/datasets/{}/tags", repo.path()), &[])),

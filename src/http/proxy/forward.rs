@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use strata_apps::{Manifest, Prefix};
 
-use crate::apps::launch;
-use crate::db::User;
 use crate::http::error::ApiError;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::apps::launch;
+use strata_core::db::User;
 
 static CLIENT: std::sync::LazyLock<Client<HttpConnector, Body>> = std::sync::LazyLock::new(|| {
     let mut connector = HttpConnector::new();
@@ -123,7 +123,7 @@ pub(super) async fn pass_on(
         headers.insert(header::HOST, h.clone());
         headers.insert(HeaderName::from_static("x-forwarded-host"), h);
     }
-    let ip = crate::context::current().ip;
+    let ip = strata_core::context::current().ip;
     if let Ok(v) = HeaderValue::from_str(&ip) {
         headers.insert(HeaderName::from_static("x-forwarded-for"), v);
     }

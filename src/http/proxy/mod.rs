@@ -15,14 +15,14 @@ use axum::routing::{any, get};
 use axum::Router;
 use strata_apps::{Manifest, Status};
 
-use crate::apps::ticket::{self, Pass};
-use crate::apps::{self, launch, Origin};
-use crate::auth::Principal;
-use crate::db::User;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{cookie, from_authorization, session};
 use crate::http::pages::{render, Chrome};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::apps::ticket::{self, Pass};
+use strata_core::apps::{self, launch, Origin};
+use strata_core::auth::Principal;
+use strata_core::db::User;
 
 mod forward;
 
@@ -137,7 +137,7 @@ fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 fn right_host(state: &AppState, headers: &HeaderMap, uri: &Uri, owner: &str, app: &str) -> bool {
     match apps_host(state, headers, uri) {
         Some(label) if state.apps.per_instance() => {
-            label == crate::apps::instance_label(owner, app)
+            label == strata_core::apps::instance_label(owner, app)
         }
         _ => true,
     }
@@ -205,7 +205,7 @@ fn credential(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<String
     if on_apps_origin(state, headers, uri) {
         cookie(headers, APP_COOKIE).map(|c| format!("app {c}"))
     } else {
-        cookie(headers, crate::auth::session::COOKIE_NAME).map(|c| format!("session {c}"))
+        cookie(headers, strata_core::auth::session::COOKIE_NAME).map(|c| format!("session {c}"))
     }
 }
 
@@ -303,7 +303,7 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
             return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
         }
     }
-    let mut status = match launch::ensure(&state, &owner, &install, &manifest).await {
+    let mut status = match launch::ensure(&state.core, &owner, &install, &manifest).await {
         Ok(rx) => rx,
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -151,10 +151,11 @@ async fn apps_are_off_unless_the_admin_says_where() {
         (Some("http://apps.example/path"), false, "must be an origin"),
         (Some("http://apps.*.example"), false, "must be an origin"),
     ] {
-        let mut config = strata::config::Config::with_data_dir(server.dir.path().join("other"));
+        let mut config =
+            strata_core::config::Config::with_data_dir(server.dir.path().join("other"));
         config.apps_origin = origin.map(str::to_owned);
         config.apps_same_origin = same;
-        let e = strata::state::AppState::build(&config).await.err().unwrap();
+        let e = strata::AppState::build(&config).await.err().unwrap();
         assert!(e.to_string().contains(words), "{e}");
     }
 }

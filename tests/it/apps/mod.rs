@@ -74,7 +74,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub async fn start(tweak: impl FnOnce(&mut strata::config::Config)) -> Lab {
+    pub async fn start(tweak: impl FnOnce(&mut strata_core::config::Config)) -> Lab {
         let server = TestServer::start_with(Backend::Local, |c| {
             c.apps_same_origin = true;
             c.apps_cull_secs = 1;
@@ -232,7 +232,7 @@ impl Lab {
 
 /// A browser session for `user` (given a password first).
 pub async fn session_of(lab: &Lab, user: &str) -> (String, String) {
-    strata::admin::set_password(&lab.server.state, user, "a long password 1")
+    strata::cli::admin::set_password(&lab.server.state, user, "a long password 1")
         .await
         .unwrap();
     browser_session(&lab.server.url, user, "a long password 1").await

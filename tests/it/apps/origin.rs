@@ -195,9 +195,12 @@ async fn a_wildcard_apps_origin_gives_each_instance_its_own() {
     assert_eq!(s, 200, "{v}");
     let alice_host = format!(
         "{}.localhost",
-        strata::apps::instance_label("alice", "echo")
+        strata_core::apps::instance_label("alice", "echo")
     );
-    let bob_host = format!("{}.localhost", strata::apps::instance_label("bob", "echo"));
+    let bob_host = format!(
+        "{}.localhost",
+        strata_core::apps::instance_label("bob", "echo")
+    );
     assert_ne!(alice_host, bob_host);
     assert_eq!(
         v["url"],

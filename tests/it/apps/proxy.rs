@@ -200,7 +200,7 @@ async fn only_the_owner_and_those_they_share_with_get_in() {
     let r = lab.get(&lab.alice, "/apps/nobody/echo/").await;
     assert_eq!(r.status(), 404);
     // A narrower token of alice's does not reach her apps.
-    let narrow = strata::admin::create_token(
+    let narrow = strata::cli::admin::create_token(
         &lab.server.state,
         "alice",
         "narrow",

@@ -32,7 +32,7 @@ args = ["{PROBE_APP}", "--port", "{{port}}"]
 /// A lab whose data directory holds everything as a default installation has it: the signing
 /// key in `keys/`, and on SQLite the database beside it (in the PostgreSQL phase the database is
 /// no file of strata's).
-async fn lab(sandbox: strata::config::Switch) -> Lab {
+async fn lab(sandbox: strata_core::config::Switch) -> Lab {
     Lab::start(move |c| {
         let keys = c.data_dir.join("keys");
         std::fs::create_dir_all(&keys).unwrap();
@@ -81,7 +81,7 @@ fn a_file_under(dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn a_process_app_reaches_its_own_directory_and_token_and_nothing_else_of_strata_s() {
-    let lab = lab(strata::config::Switch::On).await;
+    let lab = lab(strata_core::config::Switch::On).await;
     let (s, v) = lab.add(&probe_manifest()).await;
     assert_eq!(s, 201, "{v}");
     lab.alice_data().await;
@@ -104,7 +104,7 @@ async fn a_process_app_reaches_its_own_directory_and_token_and_nothing_else_of_s
     lab.get_ready(&lab.alice, "/apps/alice/probe/health").await;
     let home = data.join("apps/alice/probe");
     std::fs::write(home.join("mine.txt"), "alice's").unwrap();
-    let sqlite = lab.server.state.db.engine() == strata::db::Engine::Sqlite;
+    let sqlite = lab.server.state.db.engine() == strata_core::db::Engine::Sqlite;
     let db = data.join("strata.db");
     let wal = data.join("strata.db-wal");
     assert_eq!(sqlite, db.is_file() && wal.is_file(), "SQLite in WAL mode");
@@ -163,7 +163,7 @@ async fn a_process_app_reaches_its_own_directory_and_token_and_nothing_else_of_s
 
 #[tokio::test]
 async fn with_the_sandbox_off_a_process_app_reads_strata_s_signing_key() {
-    let lab = lab(strata::config::Switch::Off).await;
+    let lab = lab(strata_core::config::Switch::Off).await;
     lab.add(&probe_manifest()).await;
     lab.install(&lab.alice, "probe", &["dataset:*:read"]).await;
     let key = lab.server.dir.path().join("data/keys/jwt-rs256.pem");

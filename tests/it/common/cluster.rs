@@ -85,10 +85,10 @@ impl Cluster {
         let state = strata::AppState::build(&cluster.config("admin"))
             .await
             .unwrap();
-        strata::admin::create_user(&state, "alice", None, false)
+        strata::cli::admin::create_user(&state, "alice", None, false)
             .await
             .unwrap();
-        cluster.token = strata::admin::create_token(&state, "alice", "test", "*", None)
+        cluster.token = strata::cli::admin::create_token(&state, "alice", "test", "*", None)
             .await
             .unwrap();
         state.db.close().await;
@@ -96,15 +96,15 @@ impl Cluster {
     }
 
     /// The configuration replica `name` runs with (its own data directory, shared repositories).
-    fn config(&self, name: &str) -> strata::config::Config {
-        let mut c = strata::config::Config::with_data_dir(self.dir.path().join(name));
+    fn config(&self, name: &str) -> strata_core::config::Config {
+        let mut c = strata_core::config::Config::with_data_dir(self.dir.path().join(name));
         c.public_url = Some(self.url.clone());
         c.database_url = Some(self.database_url.clone());
         c.repos_dir = Some(self.dir.path().join("repos"));
         c.jwt_key_file = Some(self.dir.path().join("jwt.pem"));
         c.url_signing_keys = vec![self.signing_key.clone()];
-        c.refs = strata::config::Refs::Sql;
-        c.storage = strata::config::StorageBackend::S3;
+        c.refs = strata_core::config::Refs::Sql;
+        c.storage = strata_core::config::StorageBackend::S3;
         c.bucket = Some(self.s3.bucket.clone());
         c.s3_endpoint = Some(self.s3.endpoint.clone());
         c.s3_path_style = true;

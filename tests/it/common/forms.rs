@@ -112,7 +112,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub async fn server_with_alice() -> TestServer {
     let server = TestServer::start().await;
     server.user_with("alice", true, "*").await;
-    strata::admin::set_password(&server.state, "alice", PASSWORD)
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
         .await
         .unwrap();
     server

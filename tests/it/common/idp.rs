@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use strata::auth::keys::JwtKeys;
+use strata_core::auth::keys::JwtKeys;
 
 pub const CLIENT_ID: &str = "strata-rp";
 pub const CLIENT_SECRET: &str = "rp secret value";
@@ -32,7 +32,7 @@ pub struct Idp {
 }
 
 pub fn keys(issuer: &str) -> Arc<JwtKeys> {
-    let pem = strata::auth::keys::generate_pem().unwrap();
+    let pem = strata_core::auth::keys::generate_pem().unwrap();
     Arc::new(JwtKeys::from_pem(&pem, issuer.into(), CLIENT_ID.into()).unwrap())
 }
 

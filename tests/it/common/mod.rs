@@ -16,9 +16,9 @@ pub mod s3;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use strata::config::{Config, StorageBackend};
-use strata::db::{Engine, Repo, Visibility};
 use strata::AppState;
+use strata_core::config::{Config, StorageBackend};
+use strata_core::db::{Engine, Repo, Visibility};
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct TestServer {
 /// One RSA key for the whole test binary: generating one per server would be slow.
 pub fn shared_jwt_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
-    KEY.get_or_init(|| strata::auth::keys::generate_pem().unwrap())
+    KEY.get_or_init(|| strata_core::auth::keys::generate_pem().unwrap())
 }
 
 /// A fresh database for one server: SQLite in `dir`, or a new PostgreSQL database.
@@ -209,22 +209,22 @@ impl TestServer {
     }
 
     pub async fn user_with(&self, name: &str, admin: bool, scopes: &str) -> String {
-        strata::admin::create_user(&self.state, name, None, admin)
+        strata::cli::admin::create_user(&self.state, name, None, admin)
             .await
             .unwrap();
-        strata::admin::create_token(&self.state, name, "test", scopes, None)
+        strata::cli::admin::create_token(&self.state, name, "test", scopes, None)
             .await
             .unwrap()
     }
 
     pub async fn repo(&self, path: &str, visibility: Visibility) -> Repo {
-        strata::admin::create_repo(&self.state, path, visibility, None)
+        strata::cli::admin::create_repo(&self.state, path, visibility, None)
             .await
             .unwrap()
     }
 
     pub fn jwt(&self, sub: &str, scopes: &str, ttl: i64) -> String {
-        strata::admin::issue_jwt(&self.state, sub, scopes, ttl).unwrap()
+        strata::cli::admin::issue_jwt(&self.state, sub, scopes, ttl).unwrap()
     }
 
     pub fn batch_url(&self, repo: &str) -> String {

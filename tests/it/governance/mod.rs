@@ -349,20 +349,20 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
     );
     assert!(page.contains("/api/v1/datasets/alice/paysim/tables/paysim-csv"));
     // A share link of the file: the page's download refuses too.
-    let gated = strata::datasets::gate::dataset(
+    let gated = strata_core::datasets::gate::dataset(
         &gov.server.state,
-        &strata::auth::Principal::Anonymous,
+        &strata_core::auth::Principal::Anonymous,
         "alice",
         "paysim",
-        strata::auth::Action::Read,
+        strata_core::auth::Action::Read,
     )
     .await
     .unwrap();
     let alice_p =
-        strata::auth::authenticate(&gov.server.state.db, &gov.server.state.jwt, &gov.alice)
+        strata_core::auth::authenticate(&gov.server.state.db, &gov.server.state.jwt, &gov.alice)
             .await
             .unwrap();
-    let link = strata::datasets::links::create(
+    let link = strata_core::datasets::links::create(
         &gov.server.state,
         &alice_p,
         &gated,

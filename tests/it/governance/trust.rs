@@ -133,13 +133,13 @@ async fn raw(server: &TestServer, token: &str, dataset: &str, path: &str) -> u16
 async fn a_namespace_signed_up_first_cannot_make_the_policy_dataset() {
     let server = TestServer::start_with(Backend::Local, |c| {
         c.policy_dataset = Some("steward/policies".into());
-        c.signup = strata::config::Signup::Open;
+        c.signup = strata_core::config::Signup::Open;
     })
     .await;
     let root = server.user_with("root", true, "*").await;
     // mallory signs up as the namespace of the policy dataset, before anyone made it.
     let mut mallory_browser = sign_up(&server, "steward").await;
-    let mallory = strata::admin::create_token(&server.state, "steward", "t", "*", None)
+    let mallory = strata::cli::admin::create_token(&server.state, "steward", "t", "*", None)
         .await
         .unwrap();
 
@@ -190,7 +190,7 @@ async fn a_namespace_signed_up_first_cannot_make_the_policy_dataset() {
     // A policy dataset that is someone's drive: made on that user's first visit, refused.
     let server = TestServer::start_with(Backend::Local, |c| {
         c.policy_dataset = Some("dora/drive".into());
-        c.signup = strata::config::Signup::Open;
+        c.signup = strata_core::config::Signup::Open;
     })
     .await;
     let mut dora = sign_up(&server, "dora").await;

@@ -83,23 +83,29 @@ async fn an_old_version_of_a_governed_table_is_refused_raw_wherever_it_is_commit
     gov.commit_object("old.csv", PAYSIM).await;
     assert_eq!(gov.raw_status("old.csv").await, 403);
     assert_eq!(gov.lfs_status(PAYSIM).await, 403);
-    let gated = strata::datasets::gate::dataset(
+    let gated = strata_core::datasets::gate::dataset(
         &gov.server.state,
-        &strata::auth::Principal::Anonymous,
+        &strata_core::auth::Principal::Anonymous,
         "alice",
         "paysim",
-        strata::auth::Action::Read,
+        strata_core::auth::Action::Read,
     )
     .await
     .unwrap();
     let alice_p =
-        strata::auth::authenticate(&gov.server.state.db, &gov.server.state.jwt, &gov.alice)
+        strata_core::auth::authenticate(&gov.server.state.db, &gov.server.state.jwt, &gov.alice)
             .await
             .unwrap();
-    let link =
-        strata::datasets::links::create(&gov.server.state, &alice_p, &gated, "old.csv", None, None)
-            .await
-            .unwrap();
+    let link = strata_core::datasets::links::create(
+        &gov.server.state,
+        &alice_p,
+        &gated,
+        "old.csv",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let r = client()
         .get(format!("{}/s/{}/raw", gov.server.url, link.secret))
         .send()

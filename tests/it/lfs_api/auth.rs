@@ -105,7 +105,7 @@ async fn jwts_and_personal_access_tokens() {
             .as_slice(),
     )
     .unwrap();
-    let now = strata::db::now();
+    let now = strata_core::db::now();
     let make = |iss: &str, aud: &str, exp: i64| {
         let claims = json!({"iss": iss, "aud": aud, "sub": "x", "exp": exp, "nbf": now - 10, "iat": now - 10, "jti": "j", "scope": "obj:*:read"});
         jsonwebtoken::encode(
@@ -138,17 +138,17 @@ async fn jwts_and_personal_access_tokens() {
 
     // Personal access tokens: scoped, revocable, expiring.
     let scoped =
-        strata::admin::create_token(&server.state, "alice", "ro", "obj:alice/r/*:read", None)
+        strata::cli::admin::create_token(&server.state, "alice", "ro", "obj:alice/r/*:read", None)
             .await
             .unwrap();
     assert_eq!(lfs_post(&url, Some(&scoped), &dl).await.status(), 200);
     assert_eq!(lfs_post(&url, Some(&scoped), &up).await.status(), 403);
     // Used (and so cached) just above; revocation still takes effect at once.
-    strata::admin::revoke_token(&server.state, "alice", "ro")
+    strata::cli::admin::revoke_token(&server.state, "alice", "ro")
         .await
         .unwrap();
     assert_eq!(lfs_post(&url, Some(&scoped), &dl).await.status(), 401);
-    let expired = strata::admin::create_token(&server.state, "alice", "old", "*", Some(-1))
+    let expired = strata::cli::admin::create_token(&server.state, "alice", "old", "*", Some(-1))
         .await
         .unwrap();
     assert_eq!(lfs_post(&url, Some(&expired), &dl).await.status(), 401);

@@ -8,7 +8,7 @@ mod transfers;
 
 use crate::common::*;
 use serde_json::{json, Value};
-use strata::db::Visibility;
+use strata_core::db::Visibility;
 use strata_lfs::Oid;
 
 async fn download_href(

@@ -145,8 +145,8 @@ async fn signed_urls_refuse_tampering_and_expiry() {
     // An expired signature, made with the server's own key.
     let expired = {
         use strata_lfs::signing::{Grant, SignedOp};
-        let exp = strata::db::now() - 10;
-        let signer = strata::auth::keys::url_signer(
+        let exp = strata_core::db::now() - 10;
+        let signer = strata_core::auth::keys::url_signer(
             &[],
             &server.dir.path().join("data/keys/url-signing.key"),
         )
@@ -299,7 +299,7 @@ async fn signed_urls_die_with_their_dataset() {
         .to_owned();
 
     // The dataset is deleted and another made under the same name.
-    strata::datasets::delete(&server.state, &repo)
+    strata_core::datasets::delete(&server.state, &repo)
         .await
         .unwrap();
     server.repo("alice/r", Visibility::Private).await;

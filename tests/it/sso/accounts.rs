@@ -2,7 +2,7 @@
 //! membership mapping at every sign-in, linking and unlinking.
 
 use serde_json::{json, Value};
-use strata::config::Signup;
+use strata_core::config::Signup;
 
 use super::PASSWORD;
 use super::*;
@@ -14,10 +14,10 @@ async fn accounts_come_from_the_subject_never_the_email() {
     let idp = Idp::start().await;
     let (rp, _, _dir) = relying_party(&idp, RULES, Signup::Open).await;
     let url = rp.url.as_str();
-    strata::admin::create_user(&rp.state, "bob", Some("bob@example.com"), true)
+    strata::cli::admin::create_user(&rp.state, "bob", Some("bob@example.com"), true)
         .await
         .unwrap();
-    strata::admin::create_user(&rp.state, "Carol", None, false)
+    strata::cli::admin::create_user(&rp.state, "Carol", None, false)
         .await
         .unwrap();
     // The provider vouches for bob's address and calls its user "bob": a new account.
@@ -73,7 +73,7 @@ async fn the_mapping_applies_at_every_sign_in() {
     let idp = Idp::start().await;
     let (rp, file, _dir) = relying_party(&idp, RULES, Signup::Admin).await;
     let url = rp.url.as_str();
-    let owner = strata::admin::create_user(&rp.state, "olga", None, false)
+    let owner = strata::cli::admin::create_user(&rp.state, "olga", None, false)
         .await
         .unwrap();
     let acme = rp.state.db.create_org("acme", owner.id).await.unwrap();
@@ -81,7 +81,7 @@ async fn the_mapping_applies_at_every_sign_in() {
     let other = rp.state.db.create_org("other", owner.id).await.unwrap();
     let ops = rp.state.db.create_team(acme.id, "ops").await.unwrap();
     // Another admin: the rules may demote carol (the last admin never is; see the end).
-    strata::admin::create_user(&rp.state, "root", None, true)
+    strata::cli::admin::create_user(&rp.state, "root", None, true)
         .await
         .unwrap();
 
@@ -181,10 +181,10 @@ async fn linking_takes_the_signed_in_account() {
     let (rp, _, _dir) = relying_party(&idp, &rules, Signup::Admin).await;
     let url = rp.url.as_str();
     for name in ["dave", "erin"] {
-        strata::admin::create_user(&rp.state, name, None, false)
+        strata::cli::admin::create_user(&rp.state, name, None, false)
             .await
             .unwrap();
-        strata::admin::set_password(&rp.state, name, PASSWORD)
+        strata::cli::admin::set_password(&rp.state, name, PASSWORD)
             .await
             .unwrap();
     }

@@ -15,7 +15,7 @@ mod protocol;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use strata::config::Signup;
+use strata_core::config::Signup;
 
 use crate::common::idp::{Idp, CLIENT_ID, CLIENT_SECRET};
 use crate::common::*;

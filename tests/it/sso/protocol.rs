@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use sha2::Digest;
-use strata::config::{Signup, Switch};
+use strata_core::config::{Signup, Switch};
 
 use super::PASSWORD;
 use super::*;
@@ -252,7 +252,7 @@ async fn password_login_off_leaves_the_providers_and_tokens() {
     .await;
     let url = rp.url.as_str();
     let pat = rp.user("frank").await;
-    strata::admin::set_password(&rp.state, "frank", PASSWORD)
+    strata::cli::admin::set_password(&rp.state, "frank", PASSWORD)
         .await
         .unwrap();
     let page = client().get(format!("{url}/login")).send().await.unwrap();
@@ -283,7 +283,7 @@ async fn password_login_off_leaves_the_providers_and_tokens() {
     assert_eq!(r.status(), 200);
 
     // And a server with passwords off and no provider would lock everyone out: it won't start.
-    let mut config = strata::config::Config::with_data_dir(dir.path().join("other"));
+    let mut config = strata_core::config::Config::with_data_dir(dir.path().join("other"));
     config.password_login = Switch::Off;
     config.database_url = Some(format!(
         "sqlite://{}?mode=rwc",

@@ -1,6 +1,6 @@
 //! Who may use a dataset: its collaborators (users, or `team:{name}` of its organisation, with
 //! read, write or admin), its visibility (public, internal, private) and default-branch
-//! protection, over HTTP; the rules and the audit entries are in `crate::datasets::settings`.
+//! protection, over HTTP; the rules and the audit entries are in `strata_core::datasets::settings`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ErrorBody;
-use crate::auth::{Action, Principal};
-use crate::datasets::{gate, settings};
-use crate::db::Visibility;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::{gate, settings};
+use strata_core::db::Visibility;
 
 #[derive(Serialize, ToSchema)]
 pub struct Collaborator {
@@ -73,7 +73,7 @@ pub async fn set_collaborator(
 ) -> ApiResult<StatusCode> {
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: Permission = read_json(&headers, body, state.settings.max_json_body).await?;
-    let permission: crate::db::Permission =
+    let permission: strata_core::db::Permission =
         req.permission.parse().map_err(ApiError::unprocessable)?;
     settings::set_collaborator(&state, &who, &repo, &target, permission).await?;
     Ok(StatusCode::NO_CONTENT)

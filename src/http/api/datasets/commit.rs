@@ -21,12 +21,12 @@ use utoipa::ToSchema;
 
 use super::dataset::parent_of;
 use super::{dataset, DatasetPath, ErrorBody, RevisionView};
-use crate::auth::{Action, Principal};
-use crate::datasets::commit::Change;
-use crate::datasets::gate;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::commit::Change;
+use strata_core::datasets::gate;
 
 /// Most operations in one commit.
 const MAX_OPS: usize = 10_000;
@@ -161,7 +161,7 @@ pub async fn commit(
         // browser.
         vouched: Vec::new(),
     };
-    let revision = crate::datasets::commit::commit(&state, &who, &repo, change).await?;
+    let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(CommitResult {
         revision: revision.into(),
     }))
@@ -196,7 +196,7 @@ pub async fn revert(
     let req: RevertBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?
         .ok_or_else(|| ApiError::unprocessable("name the parent revision (parent or If-Match)"))?;
-    let revision = crate::datasets::commit::revert(
+    let revision = strata_core::datasets::commit::revert(
         &state,
         &who,
         &repo,

@@ -11,12 +11,12 @@ use strata_metastore::{Package, WriteMeta};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
-use crate::auth::{Action, Principal};
-use crate::datasets::{self, author, git, lfs_url, NewDataset};
-use crate::db::{Repo, Visibility};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::{read_json, rfc3339};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::{self, author, git, lfs_url, NewDataset};
+use strata_core::db::{Repo, Visibility};
 
 /// A new dataset.
 #[derive(Deserialize, ToSchema)]
@@ -108,7 +108,7 @@ pub async fn read(
             Ok(with_etag(StatusCode::OK, &etag, body))
         }
         // A dataset without revisions yet (created over git and never pushed to).
-        Err(e) if e.kind == crate::error::Kind::NotFound && q.rev.is_none() => {
+        Err(e) if e.kind == strata_core::error::Kind::NotFound && q.rev.is_none() => {
             Ok((StatusCode::OK, Json(view(&repo, None, None))).into_response())
         }
         Err(e) => Err(e.into()),
@@ -172,7 +172,7 @@ pub async fn update(
         ms.fetch(names.id(), Some(&id.to_string()))
     })
     .await?;
-    crate::datasets::governance::written(&state, &repo).await;
+    strata_core::datasets::governance::written(&state, &repo).await;
     let etag = revision.id.clone();
     let body = view(
         &repo,

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
-use crate::auth::{Action, Principal};
-use crate::datasets::{gate, git};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::transfer::serve_file;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::{gate, git};
 
 const MAX_PAGE: usize = 1000;
 

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ErrorBody;
-use crate::auth::{Action, On, Principal};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::rfc3339;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, On, Principal};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
@@ -74,7 +74,7 @@ pub async fn list(
     // ones. The scopes are applied before paging, so neither the page nor its cursor tells a
     // narrow token about datasets it may not see.
     let scopes = who.scopes().filter(|s| !s.allows_everything());
-    let reaches = |r: &crate::db::Repo| match scopes {
+    let reaches = |r: &strata_core::db::Repo| match scopes {
         None => true,
         Some(s) => r.is_public() || s.allows(&r.path(), On::Dataset, Action::Read),
     };

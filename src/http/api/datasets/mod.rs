@@ -15,12 +15,12 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Action, Principal};
-use crate::datasets::gate::{self, Gated};
-use crate::db::Repo;
 use crate::http::error::ApiResult;
 use crate::http::lfs::rfc3339;
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::gate::{self, Gated};
+use strata_core::db::Repo;
 
 /// The routes, and the OpenAPI document generated from their annotations.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,11 +10,11 @@ use strata_metastore::Tag;
 use utoipa::ToSchema;
 
 use super::{dataset, DatasetPath, ErrorBody, Names, PersonView};
-use crate::auth::{Action, Principal};
-use crate::datasets::{author, git};
 use crate::http::error::ApiResult;
 use crate::http::lfs::{read_json, rfc3339};
-use crate::state::AppState;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::datasets::{author, git};
 
 /// An annotated tag (or a lightweight one pushed with git: no tagger, no date).
 #[derive(Serialize, ToSchema)]

@@ -1,0 +1,274 @@
+//! The catalog: the manifests of `--apps-dir` (read at start, never changed through the API) and
+//! the ones added through the API, with who may add which (admins and engineers; process-runner
+//! apps, which run a command on this server, site admins only) and who may change or remove one
+//! (whoever added it, or a site admin). A change of what an app runs or may do suspends its
+//! installs until each owner consents again.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use strata_apps::{Changes, Manifest, Runner};
+
+use super::{audit, Entry};
+use crate::auth::Role;
+use crate::db::User;
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// The manifests of a directory, checked; a bad one stops the start with its file's name.
+pub(super) fn read_dir(dir: &Path) -> std::result::Result<Vec<Manifest>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("--apps-dir {}: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut out: Vec<Manifest> = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let m = parse(&text).map_err(|e| format!("{}: {}", path.display(), e.message))?;
+        if out.iter().any(|o| o.id == m.id) {
+            return Err(format!("{}: app id {:?} is taken", path.display(), m.id));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Parses a manifest and checks its scopes against strata's grammar.
+pub fn parse(text: &str) -> Result<Manifest> {
+    let m = Manifest::parse(text).map_err(|e| Error::unprocessable(e.to_string()))?;
+    for s in &m.scopes {
+        crate::auth::scope::Scope::parse(s)
+            .map_err(|e| Error::unprocessable(format!("app manifest: scopes: {e}")))?;
+        // kind:target[:meta][:actions]: the actions, when given, are the last part.
+        let parts: Vec<&str> = s.split(':').collect();
+        let last = parts[parts.len() - 1];
+        let actions = if parts.len() >= 3 && last != "meta" {
+            last
+        } else {
+            ""
+        };
+        if s == "*" || actions.split(',').any(|a| a == "admin" || a == "*") {
+            return Err(Error::unprocessable(format!(
+                "app manifest: scopes: an app may not ask for {s:?}: it would act with all of the user's rights"
+            )));
+        }
+    }
+    Ok(m)
+}
+
+/// The whole catalog: `--apps-dir` first, then the API's, by id.
+pub async fn catalog(state: &Core) -> Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = state
+        .apps
+        .dir
+        .iter()
+        .map(|m| Entry {
+            manifest: m.clone(),
+            from_dir: true,
+        })
+        .collect();
+    for (id, text) in state.db.app_manifests().await? {
+        match parse(&text) {
+            Ok(manifest) if !out.iter().any(|e| e.manifest.id == id) => out.push(Entry {
+                manifest,
+                from_dir: false,
+            }),
+            Ok(_) => {} // an --apps-dir manifest of the same id wins
+            Err(e) => {
+                tracing::warn!(app = %id, error = %e.message, "a stored app manifest no longer parses")
+            }
+        }
+    }
+    out.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
+    Ok(out)
+}
+
+/// One catalog entry, or 404.
+pub async fn entry(state: &Core, id: &str) -> Result<Entry> {
+    if let Some(m) = state.apps.dir.iter().find(|m| m.id == id) {
+        return Ok(Entry {
+            manifest: m.clone(),
+            from_dir: true,
+        });
+    }
+    let text = state
+        .db
+        .app_manifest(id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no app {id:?} in the catalog")))?;
+    Ok(Entry {
+        manifest: parse(&text)?,
+        from_dir: false,
+    })
+}
+
+fn may_manage(user: &User) -> Result<()> {
+    if Role::of(user).can_manage_apps() {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only admins and engineers may add or remove apps",
+        ))
+    }
+}
+
+/// Whether `user` may change or remove the API-managed app `by` added: whoever added it, or a
+/// site admin.
+fn may_change(user: &User, id: &str, by: Option<i64>) -> Result<()> {
+    if by == Some(user.id) || Role::of(user) == Role::Admin {
+        Ok(())
+    } else {
+        Err(Error::forbidden(format!(
+            "app {id:?} was added by someone else: only they or a site admin may change or remove it"
+        )))
+    }
+}
+
+/// What adding a manifest did.
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub manifest: Manifest,
+    /// A new app (else a change of one).
+    pub created: bool,
+    /// What changed, for a change.
+    pub changes: Changes,
+    /// The installs that now wait for their owners' renewed consent.
+    pub suspended: u64,
+}
+
+/// Adds an app to the catalog from its TOML manifest, or changes the API-managed one of the same
+/// id (only whoever added it, or a site admin). Process-runner apps run a command on this server:
+/// only site admins add them. A change of what runs or what it may do ([`Changes::consent`])
+/// suspends every install until its owner consents again: their instances stop and their tokens
+/// stop working.
+pub async fn add(state: &Core, user: &User, text: &str) -> Result<Added> {
+    may_manage(user)?;
+    if text.len() > 64 * 1024 {
+        return Err(Error::too_large("an app manifest is at most 64 KiB"));
+    }
+    let m = parse(text)?;
+    if matches!(m.runner, Runner::Process { .. }) && Role::of(user) != Role::Admin {
+        return Err(Error::forbidden(
+            "a process app runs a command on this server as strata's own user: only site admins \
+             may add one (engineers add apps with kind = \"kubernetes\")",
+        ));
+    }
+    if state.apps.dir.iter().any(|d| d.id == m.id) {
+        return Err(Error::conflict(format!(
+            "app {:?} comes from the server's --apps-dir: change it there",
+            m.id
+        )));
+    }
+    let Some((old_text, by)) = state.db.app_manifest_row(&m.id).await? else {
+        if !state.db.insert_app_manifest(&m.id, text, user.id).await? {
+            return Err(Error::conflict(format!(
+                "app {:?} was added meanwhile: look at it and try again",
+                m.id
+            )));
+        }
+        state.apps.passes.clear();
+        audit(
+            state,
+            "app.add",
+            user,
+            &m.id,
+            json!({ "version": m.version, "runner": runner_kind(&m), "scopes": m.scopes }),
+        )
+        .await?;
+        return Ok(Added {
+            manifest: m,
+            created: true,
+            changes: Changes::default(),
+            suspended: 0,
+        });
+    };
+    may_change(user, &m.id, by)?;
+    let changes = match parse(&old_text) {
+        Ok(old) => Changes::between(&old, &m),
+        // What it was cannot be told any more: everyone consents again.
+        Err(_) => Changes {
+            consent: vec!["runner", "scopes"],
+            other: Vec::new(),
+        },
+    };
+    if !state
+        .db
+        .replace_app_manifest(&m.id, &old_text, text)
+        .await?
+    {
+        return Err(Error::conflict(format!(
+            "app {:?} changed meanwhile: look at it and try again",
+            m.id
+        )));
+    }
+    let suspended = if changes.need_consent() {
+        let n = state.db.suspend_app_installs(&m.id).await?;
+        state.apps.passes.clear();
+        for i in state.apps.supervisor.list() {
+            if i.app == m.id {
+                state.apps.supervisor.stop(&i.user, &i.app).await;
+            }
+        }
+        n
+    } else {
+        state.apps.passes.clear();
+        0
+    };
+    audit(
+        state,
+        "app.change",
+        user,
+        &m.id,
+        json!({
+            "version": m.version,
+            "runner": runner_kind(&m),
+            "scopes": m.scopes,
+            "changed": changes.consent.iter().chain(&changes.other).collect::<Vec<_>>(),
+            "needs_consent": changes.consent,
+            "suspended_installs": suspended,
+        }),
+    )
+    .await?;
+    Ok(Added {
+        manifest: m,
+        created: false,
+        changes,
+        suspended,
+    })
+}
+
+fn runner_kind(m: &Manifest) -> &'static str {
+    match m.runner {
+        Runner::Process { .. } => "process",
+        Runner::Kubernetes { .. } => "kubernetes",
+    }
+}
+
+/// Removes an API-managed app (only whoever added it, or a site admin): its installs go, and its
+/// instances on this replica stop.
+pub async fn remove(state: &Core, user: &User, id: &str) -> Result<()> {
+    may_manage(user)?;
+    if state.apps.dir.iter().any(|d| d.id == id) {
+        return Err(Error::conflict(format!(
+            "app {id:?} comes from the server's --apps-dir: remove it there"
+        )));
+    }
+    let Some((_, by)) = state.db.app_manifest_row(id).await? else {
+        return Err(Error::not_found(format!("no app {id:?} in the catalog")));
+    };
+    may_change(user, id, by)?;
+    if !state.db.delete_app_manifest(id).await? {
+        return Err(Error::not_found(format!("no app {id:?} in the catalog")));
+    }
+    state.apps.passes.clear();
+    for i in state.apps.supervisor.list() {
+        if i.app == id {
+            state.apps.supervisor.stop(&i.user, &i.app).await;
+        }
+    }
+    audit(state, "app.remove", user, id, json!({})).await
+}

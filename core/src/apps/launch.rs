@@ -1,0 +1,464 @@
+//! Instances: what a start runs (the manifest's command with its placeholders filled, a clean
+//! environment holding the base URL, the port, strata's API URL and the path of a token file),
+//! the token itself (an access token of the owner narrowed to the scopes they consented to,
+//! short-lived, carrying the install's family so that an uninstall revokes it, rewritten while
+//! the instance runs), and the background work: idle instances culled, tokens renewed. On
+//! Kubernetes the start scales a Deployment up (`strata_apps::kube`), the token goes into a
+//! Secret, and the culling goes by the traffic every replica recorded, one replica at a time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_apps::lifecycle::{LogSlot, Started};
+use strata_apps::manifest::expand;
+use strata_apps::process::{free_port, wait_healthy, Instance, Launch};
+use strata_apps::{Manifest, Prefix, Runner, Status};
+use tokio::sync::watch;
+
+use crate::db::{InstallRow, User};
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// Log lines kept per instance.
+const LOG_LINES: usize = 500;
+
+/// The path prefix of `user`'s `app`.
+pub fn base_path(user: &str, app: &str) -> String {
+    format!("/apps/{user}/{app}/")
+}
+
+/// The status of `owner`'s instance of `m`, starting it unless it runs or is starting.
+pub async fn ensure(
+    state: &Arc<Core>,
+    owner: &User,
+    install: &InstallRow,
+    m: &Manifest,
+) -> Result<watch::Receiver<Status>> {
+    if crate::apps::awaits_consent(install) {
+        return Err(crate::apps::consent_error(&owner.username, &m.id));
+    }
+    let idle = Duration::from_secs(m.idle_timeout_secs);
+    // Worked out only when a start is due (a port, a fresh token), not on every request.
+    let (s, o, i, man) = (state.clone(), owner.clone(), install.clone(), m.clone());
+    let sup = &state.apps.supervisor;
+    let started = match &m.runner {
+        Runner::Process { .. } => {
+            let start = move |log: LogSlot| async move {
+                match Plan::new(&s, &o, &i, &man) {
+                    Ok(plan) => plan.run(log).await,
+                    Err(e) => Err((
+                        format!("the app could not be prepared: {}", e.message),
+                        Vec::new(),
+                    )),
+                }
+            };
+            sup.ensure(&owner.username, &m.id, idle, m.on_idle, start)
+                .await
+        }
+        Runner::Kubernetes { .. } => {
+            let start = move |_: LogSlot| async move { start_kube(&s, &o, &i, &man).await };
+            sup.ensure(&owner.username, &m.id, idle, m.on_idle, start)
+                .await
+        }
+    };
+    started.map_err(|e| Error::too_many(e.to_string()))
+}
+
+/// What a Kubernetes instance gets in its environment (its token comes as a file).
+fn kube_env(state: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String, String)> {
+    let api_url = format!("{}/api/v1", state.settings.public_url);
+    [
+        ("STRATA_BASE_URL", base_path(&owner.username, &m.id)),
+        ("STRATA_PORT", port.to_string()),
+        ("PORT", port.to_string()),
+        ("STRATA_API_URL", api_url),
+        ("STRATA_URL", state.settings.public_url.clone()),
+        ("STRATA_USER", owner.username.clone()),
+        ("STRATA_APP", m.id.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Starts (scales up) `owner`'s Deployment of `m`.
+async fn start_kube(state: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Started {
+    let Runner::Kubernetes {
+        image,
+        port,
+        cpu,
+        memory,
+    } = &m.runner
+    else {
+        return Err(("not a Kubernetes app".into(), Vec::new()));
+    };
+    let fail = |e: Error| (e.message, Vec::new());
+    let cluster = state.apps.cluster().await.map_err(fail)?;
+    let token = mint_token(state, owner, install).map_err(fail)?;
+    let base = base_path(&owner.username, &m.id);
+    let spec = strata_apps::kube::Spec {
+        name: strata_apps::kube::object_name(&owner.username, &m.id),
+        user: owner.username.clone(),
+        app: m.id.clone(),
+        image: image.clone(),
+        port: *port,
+        cpu: cpu.clone(),
+        memory: memory.clone(),
+        health: match m.prefix {
+            Prefix::Keep => format!("{}{}", base.trim_end_matches('/'), m.health),
+            Prefix::Strip => m.health.clone(),
+        },
+        env: kube_env(state, owner, m, *port),
+        token,
+    };
+    match cluster
+        .start(&spec, Duration::from_secs(m.start_timeout_secs))
+        .await
+    {
+        Ok(addr) => {
+            // A start is activity: the culling must not scale it down before any traffic.
+            let _ = state.db.app_active(owner.id, &m.id, crate::db::now()).await;
+            let running = strata_apps::kube::KubeInstance {
+                cluster: cluster.clone(),
+                name: spec.name,
+            };
+            Ok((Box::new(running), addr))
+        }
+        Err(e) => Err((e, cluster.logs(&spec.name).await)),
+    }
+}
+
+/// Everything a start needs, worked out before it runs.
+struct Plan {
+    launch: Launch,
+    port: u16,
+    health: String,
+    timeout: Duration,
+}
+
+impl Plan {
+    fn new(state: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Result<Plan> {
+        let Runner::Process {
+            command,
+            args,
+            env,
+            workdir,
+        } = &m.runner
+        else {
+            return Err(Error::internal("not a process app"));
+        };
+        let port = free_port().map_err(Error::internal)?;
+        let base_url = base_path(&owner.username, &m.id);
+        let home = state.apps.root.join(&owner.username).join(&m.id);
+        std::fs::create_dir_all(&home).map_err(Error::internal)?;
+        let token_file = token_path(&state.apps.tokens, &owner.username, &m.id);
+        write_token(state, owner, install, &token_file)?;
+        let api_url = format!("{}/api/v1", state.settings.public_url);
+        let port_s = port.to_string();
+        let home_s = home.display().to_string();
+        let token_s = token_file.display().to_string();
+        let vars = [
+            ("port", port_s.as_str()),
+            ("base_url", base_url.as_str()),
+            ("home", home_s.as_str()),
+            ("api_url", api_url.as_str()),
+            ("token_file", token_s.as_str()),
+        ];
+        let mut all_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v, &vars)))
+            .collect();
+        for (k, v) in [
+            ("STRATA_BASE_URL", base_url.as_str()),
+            ("STRATA_PORT", port_s.as_str()),
+            ("PORT", port_s.as_str()),
+            ("STRATA_API_URL", api_url.as_str()),
+            ("STRATA_URL", state.settings.public_url.as_str()),
+            ("STRATA_TOKEN_FILE", token_s.as_str()),
+            ("STRATA_USER", owner.username.as_str()),
+            ("STRATA_APP", m.id.as_str()),
+        ] {
+            all_env.push((k.to_owned(), v.to_owned()));
+        }
+        let health = match m.prefix {
+            Prefix::Keep => format!("{}{}", base_url.trim_end_matches('/'), m.health),
+            Prefix::Strip => m.health.clone(),
+        };
+        let workdir = workdir
+            .as_deref()
+            .map(|w| PathBuf::from(expand(w, &vars)))
+            .unwrap_or_else(|| home.clone());
+        std::fs::create_dir_all(&workdir)
+            .map_err(|e| Error::conflict(format!("{}: {e}", workdir.display())))?;
+        let token_dir = token_file.parent().expect("a token file has a directory");
+        let sandbox = state
+            .apps
+            .sandbox
+            .for_instance(&[&home, &workdir], token_dir)?;
+        Ok(Plan {
+            launch: Launch {
+                command: expand(command, &vars),
+                args: args.iter().map(|a| expand(a, &vars)).collect(),
+                env: all_env,
+                workdir,
+                log_lines: LOG_LINES,
+                memory: state.apps.memory,
+                sandbox,
+            },
+            port,
+            health,
+            timeout: Duration::from_secs(m.start_timeout_secs),
+        })
+    }
+
+    async fn run(self, log: LogSlot) -> Started {
+        let mut instance = match Instance::start(&self.launch) {
+            Ok(i) => i,
+            Err(e) => {
+                return Err((
+                    format!("{} could not be started: {e}", self.launch.command),
+                    Vec::new(),
+                ))
+            }
+        };
+        log.set(instance.log().clone());
+        let mut ended = None;
+        let healthy = wait_healthy(self.port, &self.health, self.timeout, || {
+            ended = instance.exited();
+            ended.is_none()
+        })
+        .await;
+        if healthy {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+            return Ok((Box::new(instance), addr));
+        }
+        let error = match ended {
+            Some(status) => format!("the app exited during its start ({status})"),
+            None => format!(
+                "the app did not answer {} within {} s",
+                self.health,
+                self.timeout.as_secs()
+            ),
+        };
+        // Its last words reach the log before it is read.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let lines = instance.log().lines();
+        instance.stop(Duration::from_secs(2)).await;
+        Err((error, lines))
+    }
+}
+
+/// Where `user`'s `app` finds its token: outside every working directory.
+fn token_path(tokens: &Path, user: &str, app: &str) -> PathBuf {
+    tokens.join(user).join(app).join("token")
+}
+
+/// A fresh token for `owner`'s install: their access token narrowed to the consented scopes,
+/// carrying the install's family (an uninstall revokes it), short-lived.
+fn mint_token(state: &Core, owner: &User, install: &InstallRow) -> Result<String> {
+    let ttl = state.apps.token_ttl.as_secs() as i64;
+    let mut claims = state.jwt.claims(&owner.username, &install.scopes, ttl);
+    claims.uid = Some(owner.id);
+    claims.client_id = Some(format!("app:{}", install.app_id));
+    claims.fam = Some(install.family.clone());
+    state.jwt.sign(&claims).map_err(Error::internal)
+}
+
+/// Writes a fresh token for `owner`'s install: atomically, readable by its owner only.
+fn write_token(state: &Core, owner: &User, install: &InstallRow, path: &Path) -> Result<()> {
+    let token = mint_token(state, owner, install)?;
+    let dir = path.parent().expect("a token file has a directory");
+    std::fs::create_dir_all(dir).map_err(Error::internal)?;
+    let tmp = dir.join(format!(".token.{}", uuid::Uuid::new_v4().simple()));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(Error::internal)?;
+        f.write_all(token.as_bytes()).map_err(Error::internal)?;
+    }
+    std::fs::rename(&tmp, path).map_err(Error::internal)
+}
+
+/// Renews the tokens of the instances running here; stops the ones whose install is gone or
+/// waits for renewed consent.
+pub async fn renew_tokens(state: &Core) {
+    for i in state.apps.supervisor.list() {
+        if matches!(i.status, Status::Failed { .. }) {
+            continue;
+        }
+        let install = match state.db.user_by_name(&i.user).await {
+            Ok(Some(owner)) => match state.db.app_install(owner.id, &i.app).await {
+                Ok(Some(install)) => Some((owner, install)),
+                Ok(None) => None,
+                Err(_) => continue,
+            },
+            Ok(None) => None,
+            Err(_) => continue,
+        };
+        match install {
+            Some((owner, install)) if !crate::apps::awaits_consent(&install) => {
+                if let Err(e) = renew(state, &owner, &install).await {
+                    tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
+                }
+            }
+            _ => state.apps.supervisor.stop(&i.user, &i.app).await,
+        }
+    }
+}
+
+/// Stops the instances running here whose install waits for renewed consent (its manifest was
+/// changed on this replica or another one).
+async fn stop_suspended(state: &Core) {
+    let listed = state.apps.supervisor.list();
+    if listed.is_empty() {
+        return;
+    }
+    let Ok(suspended) = state.db.suspended_app_installs().await else {
+        return;
+    };
+    for i in listed {
+        if suspended.iter().any(|(u, a)| *u == i.user && *a == i.app) {
+            tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its manifest changed, it waits for renewed consent");
+            state.apps.supervisor.stop(&i.user, &i.app).await;
+        }
+    }
+}
+
+/// Gives `owner`'s running instance of the install a fresh token (a file, or its Secret).
+pub async fn renew(state: &Core, owner: &User, install: &InstallRow) -> Result<()> {
+    let kube = crate::apps::entry(state, &install.app_id)
+        .await
+        .is_ok_and(|e| matches!(e.manifest.runner, Runner::Kubernetes { .. }));
+    if kube {
+        renew_kube(state, owner, install).await
+    } else {
+        let path = token_path(&state.apps.tokens, &owner.username, &install.app_id);
+        write_token(state, owner, install, &path)
+    }
+}
+
+async fn renew_kube(state: &Core, owner: &User, install: &InstallRow) -> Result<()> {
+    let token = mint_token(state, owner, install)?;
+    let name = strata_apps::kube::object_name(&owner.username, &install.app_id);
+    let cluster = state.apps.cluster().await?;
+    cluster
+        .put_token(&name, &token)
+        .await
+        .map_err(|e| Error::new(crate::error::Kind::Upstream, e))
+}
+
+/// Records the traffic this replica saw since the last look in the installs (what the culling
+/// of Kubernetes instances, which any replica may serve, goes by).
+async fn record_activity(state: &Core) {
+    // Only Kubernetes instances are shared by replicas; a process instance's own supervisor
+    // knows all its traffic.
+    if !state.apps.kube_configured() {
+        return;
+    }
+    let now = crate::db::now();
+    for i in state.apps.supervisor.list() {
+        if i.idle_for > state.apps.cull_every * 2 || !matches!(i.status, Status::Ready { .. }) {
+            continue;
+        }
+        if let Ok(Some(owner)) = state.db.user_by_name(&i.user).await {
+            let at = now - i.idle_for.as_secs() as i64;
+            let _ = state.db.app_active(owner.id, &i.app, at).await;
+        }
+    }
+}
+
+/// Scales down the Deployments no replica saw traffic for within their app's idle timeout, and
+/// removes the objects of installs that are gone (uninstalled elsewhere, or the app removed from
+/// the catalog). One replica at a time does it.
+async fn cull_kube(state: &Core) -> Result<()> {
+    let cluster = state.apps.cluster().await?;
+    let deployments = cluster
+        .deployments()
+        .await
+        .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
+    let now = crate::db::now();
+    for (name, user, app, up) in deployments {
+        let install = match state.db.user_by_name(&user).await? {
+            Some(owner) => state.db.app_install(owner.id, &app).await?,
+            None => None,
+        };
+        let Some(install) = install else {
+            // Uninstalled, or the app left the catalog: nothing of it stays.
+            let _ = cluster.remove(&name).await;
+            continue;
+        };
+        if !up {
+            continue;
+        }
+        if crate::apps::awaits_consent(&install) {
+            tracing::info!(%user, %app, "app instance scaled down: it waits for renewed consent");
+            state.apps.supervisor.forget(&user, &app);
+            if let Err(e) = cluster.scale_down(&name).await {
+                tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
+            }
+            continue;
+        }
+        let idle = crate::apps::entry(state, &app)
+            .await
+            .map(|e| e.manifest.idle_timeout_secs as i64)
+            .unwrap_or(0);
+        let last = install.active_at.unwrap_or(install.created_at);
+        let here = state
+            .apps
+            .supervisor
+            .list()
+            .into_iter()
+            .find(|i| i.user == user && i.app == app)
+            .map(|i| now - i.idle_for.as_secs() as i64);
+        if now - last.max(here.unwrap_or(0)) >= idle {
+            tracing::info!(%user, %app, "app instance scaled down");
+            state.apps.supervisor.forget(&user, &app);
+            if let Err(e) = cluster.scale_down(&name).await {
+                tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the background work of apps: the idle culler and the token renewal.
+pub fn background(state: &Arc<Core>) {
+    let s = state.clone();
+    state
+        .tasks
+        .every("app culling", state.apps.cull_every, move || {
+            let s = s.clone();
+            async move {
+                record_activity(&s).await;
+                stop_suspended(&s).await;
+                for (user, app) in s.apps.supervisor.cull().await {
+                    tracing::info!(%user, %app, "app instance stopped");
+                }
+                if s.apps.kube_configured() {
+                    let led = s.db.as_leader("app-culling", cull_kube(&s)).await;
+                    if let Ok(Some(Err(e))) = led {
+                        tracing::warn!(error = %e.message, "Kubernetes app instances were not culled");
+                    }
+                }
+            }
+        });
+    let s = state.clone();
+    state
+        .tasks
+        .every("app tokens", state.apps.token_ttl / 3, move || {
+            let s = s.clone();
+            async move { renew_tokens(&s).await }
+        });
+    let s = state.clone();
+    state.tasks.spawn("app instances", move |stop| async move {
+        stop.cancelled().await;
+        s.apps.supervisor.stop_all().await;
+    });
+}

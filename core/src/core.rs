@@ -1,0 +1,187 @@
+//! `Core`: the server's parts, built once at start-up from the configuration. Every domain
+//! function takes it; the HTTP layer wraps it (`strata::http::state::Core`) with what only
+//! HTTP needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_metastore::{Metastore, Person};
+
+use crate::auth::keys::{self, JwtKeys, KeyError};
+use crate::config::Config;
+use crate::db::Db;
+use crate::storage::{Storage, StorageConfigError};
+
+pub use crate::config::Settings;
+
+/// The server's parts, built once at start-up.
+pub struct Core {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub storage: Storage,
+    pub jwt: Arc<JwtKeys>,
+    /// The datasets' git repositories.
+    pub metastore: Arc<Metastore>,
+    /// argon2, bounded.
+    pub hasher: crate::auth::password::Hasher,
+    /// Background work, stopped and awaited at shutdown.
+    pub tasks: crate::tasks::Tasks,
+    /// Child processes (`git http-backend`, `git gc`), each group killed at shutdown.
+    pub children: crate::process::Children,
+    /// External identity providers (`--oidc-config`).
+    pub sso: crate::auth::sso::Providers,
+    /// Governance: the policies of `--policy-dataset` (`crate::datasets::governance`).
+    pub governance: Arc<crate::datasets::governance::Governance>,
+    /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
+    pub apps: Arc<crate::apps::Apps>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageConfigError),
+    #[error("identity providers: {0}")]
+    Sso(String),
+    #[error("policies: {0}")]
+    Policy(String),
+    #[error("apps: {0}")]
+    Apps(String),
+    #[error("refs: {0}")]
+    Refs(&'static str),
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+}
+
+impl Core {
+    pub async fn build(config: &Config) -> Result<Core, StartError> {
+        let sso = crate::auth::sso::Providers::load(config.oidc_config.as_deref())
+            .map_err(StartError::Sso)?;
+        if config.password_login == crate::config::Switch::Off && sso.is_empty() {
+            return Err(StartError::Sso(
+                "--password-login off needs at least one provider in --oidc-config: nobody could sign in in a browser".into(),
+            ));
+        }
+        let apps = Arc::new(crate::apps::Apps::load(config).map_err(StartError::Apps)?);
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let public_url = config.public_url();
+        let database_url = config.database_url();
+        let db = Db::connect(&database_url).await?;
+        // Refs kept in the ledger would be silently ignored (and then contradicted) by `git`.
+        let refs_sql = match config.refs {
+            crate::config::Refs::Sql => true,
+            crate::config::Refs::Auto => db.ledger_in_use().await?,
+            crate::config::Refs::Git if db.ledger_in_use().await? => {
+                return Err(StartError::Refs(
+                    "this database keeps dataset refs in its ledger (--refs sql was used): start with --refs sql or auto",
+                ));
+            }
+            crate::config::Refs::Git => false,
+        };
+        let hooks_dir = crate::hook::install(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let hook_exe = match &config.hook_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| StartError::DataDir("the strata executable".into(), e))?,
+        };
+        let key_dir = config.data_dir.join("keys");
+        let jwt_path = config
+            .jwt_key_file
+            .clone()
+            .unwrap_or_else(|| key_dir.join("jwt-rs256.pem"));
+        let issuer = config
+            .jwt_issuer
+            .clone()
+            .unwrap_or_else(|| public_url.clone());
+        let audience = config.jwt_audience.clone();
+        let jwt = tokio::task::spawn_blocking(move || {
+            JwtKeys::load_or_generate(&jwt_path, issuer, audience)
+        })
+        .await
+        .expect("key loading does not panic")?;
+        let signer = keys::url_signer(&config.url_signing_keys, &key_dir.join("url-signing.key"))?;
+        let action_ttl = Duration::from_secs(
+            config
+                .action_ttl_secs
+                .clamp(60, strata_lfs::s3sign::MAX_EXPIRES_SECS - 120),
+        );
+        let storage =
+            Storage::from_config(config, signer, public_url.clone(), action_ttl, db.clone())
+                .await?;
+        let policy_dataset = match config.policy_dataset.as_deref() {
+            None => None,
+            Some(p) => match p.split_once('/') {
+                Some((ns, name))
+                    if crate::names::check("namespace", ns).is_ok()
+                        && crate::names::check("dataset", name).is_ok() =>
+                {
+                    Some((ns.to_owned(), name.to_owned()))
+                }
+                _ => {
+                    return Err(StartError::Policy(format!(
+                        "--policy-dataset {p:?} is not ns/name"
+                    )))
+                }
+            },
+        };
+        let governance = Arc::new(crate::datasets::governance::Governance::new(
+            policy_dataset,
+            config.region.clone(),
+            Duration::from_millis(config.policy_timeout_ms.clamp(1, 10_000)),
+            &jwt.derive("strata policy HashAction"),
+        ));
+        let mut metastore = Metastore::new(
+            config.repos_dir(),
+            Person {
+                name: "strata".into(),
+                email: "strata@localhost".into(),
+            },
+        );
+        metastore = metastore.with_head_check(governance.clone());
+        if refs_sql {
+            metastore = metastore.with_ledger(Arc::new(crate::datasets::ledger::SqlLedger::new(
+                db.clone(),
+            )));
+        }
+        Ok(Core {
+            governance,
+            apps,
+            settings: Arc::new(Settings {
+                public_url,
+                action_ttl,
+                max_batch_objects: config.max_batch_objects.max(1),
+                max_json_body: config.max_json_body.max(1024),
+                max_object_size: config.max_object_size,
+                hooks_dir,
+                hook_exe,
+                refs_sql,
+                database_url,
+                session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
+                signup: config.signup,
+                password_login: config.password_login == crate::config::Switch::On,
+                trusted_proxies: config.trusted_proxies.clone(),
+                header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
+                body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
+                shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+                drain_delay: Duration::from_secs(config.drain_delay_secs),
+                multipart_idle: Duration::from_secs(config.multipart_idle_hours.max(1) * 3600),
+                encryption: config.encryption,
+            }),
+            db,
+            storage,
+            jwt: Arc::new(jwt),
+            hasher: crate::auth::password::Hasher::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            tasks: crate::tasks::Tasks::default(),
+            children: crate::process::Children::default(),
+            sso,
+            metastore: Arc::new(metastore),
+        })
+    }
+}

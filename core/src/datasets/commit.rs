@@ -1,0 +1,254 @@
+//! One write of files as one commit, for every surface that writes files (the REST commit API,
+//! the file manager pages, restores): the paths it touches must be reachable by the caller (all of
+//! them through a dataset grant, or each inside a write share), every object its pointers or its
+//! datapackage name must be linked to the dataset, and LFS files get their `.gitattributes` line.
+//! With encryption at rest on, file contents become LFS objects (sealed, or in an encrypting
+//! bucket) before the commit, so git holds pointers only ([`seal_contents`]).
+
+use strata_lfs::Oid;
+use strata_metastore::{
+    lfs_attribute_line, DatasetId, Metastore, ObjectId, Op, Package, Revision, WriteMeta,
+    DATAPACKAGE, DEFAULT_BRANCH, GITATTRIBUTES,
+};
+
+use super::gate::Gated;
+use super::{author, git_on};
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// A commit to make.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub summary: String,
+    pub description: Option<String>,
+    /// The revision the change is based on. `None` is the first commit of a branch, or with
+    /// `at_head` the branch's head as it is when the commit is made.
+    pub parent: Option<String>,
+    pub at_head: bool,
+    /// `None`: the default branch.
+    pub branch: Option<String>,
+    pub ops: Vec<Op>,
+    /// Paths of `ops` that are LFS files and need a `.gitattributes` line.
+    pub lfs_paths: Vec<String>,
+    /// Objects the server vouches for in this change: stored for this request, or copied from a
+    /// path the caller reaches. A caller who reaches only some paths may name no other object
+    /// (knowing an oid must never be enough to read it through a share).
+    pub vouched: Vec<Oid>,
+}
+
+/// Makes `change` as one commit by `who`; returns the new revision.
+pub async fn commit(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    change: Change,
+) -> Result<Revision> {
+    let Change {
+        summary,
+        description,
+        parent,
+        at_head,
+        branch,
+        mut ops,
+        lfs_paths,
+        vouched,
+    } = change;
+    if ops.is_empty() {
+        return Err(Error::unprocessable("the commit has no operations"));
+    }
+    if repo.limited() {
+        // A write share reaches files under its path on the default branch, nothing else.
+        if branch.as_deref().is_some_and(|b| b != DEFAULT_BRANCH) {
+            return Err(Error::forbidden(format!(
+                "what is shared with you can be written on {DEFAULT_BRANCH} only"
+            )));
+        }
+        if let Some(op) = ops.iter().find(|op| !repo.covers(op_path(op))) {
+            return Err(Error::forbidden(format!(
+                "{:?} is not shared with you for writing",
+                op_path(op)
+            )));
+        }
+    }
+    let mut lfs_paths = lfs_paths;
+    let mut vouched = vouched;
+    seal_contents(state, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
+    // Metadata never points at bytes that are not there: the objects of LFS files and of the
+    // datapackage's resources must have been uploaded to this dataset.
+    let mut objects: Vec<(Oid, u64)> = Vec::new();
+    for op in &ops {
+        if let Op::Put { path, data } = op {
+            if let Some(pointer) = strata_lfs::pointer::lenient(data) {
+                if repo.limited() && !vouched.contains(&pointer.oid) {
+                    return Err(Error::forbidden(format!(
+                        "{path:?} names an LFS object: through a share, upload files in the \
+                         browser instead"
+                    )));
+                }
+                objects.push((pointer.oid, pointer.size));
+            }
+            if path == DATAPACKAGE {
+                let package = Package::from_bytes(data)?;
+                objects.extend(package.resources.iter().map(|r| (r.oid, r.size)));
+            }
+        }
+    }
+    repo.check_linked(state, objects.into_iter()).await?;
+
+    let message = match description.as_deref() {
+        Some(d) if !d.trim().is_empty() => format!("{summary}\n\n{d}"),
+        _ => summary,
+    };
+    let meta_author = author(who);
+    let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
+    let revision = git_on(state, repo, move |ms, ds| {
+        let parent = match parent {
+            Some(p) => Some(ms.resolve(ds, Some(&p))?),
+            None if at_head => match ms.resolve(ds, Some(&branch)) {
+                Ok(head) => Some(head),
+                Err(strata_metastore::Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
+        let meta = WriteMeta {
+            branch: &branch,
+            parent,
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.commit(ds, &meta, &ops)?;
+        ms.revision(ds, &id.to_string())
+    })
+    .await?;
+    super::governance::written(state, repo).await;
+    Ok(revision)
+}
+
+/// A new commit on `branch` (default: the default branch) on top of `parent`, whose content is
+/// that of revision `to`: a revert that keeps history. Needs a grant on the whole dataset.
+pub async fn revert(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    to: String,
+    parent: String,
+    branch: Option<String>,
+    message: Option<String>,
+) -> Result<Revision> {
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "a revert changes the whole dataset: a share of some files cannot",
+        ));
+    }
+    let meta_author = author(who);
+    let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
+    let revision = git_on(state, repo, move |ms, ds| {
+        let parent = ms.resolve(ds, Some(&parent))?;
+        let to = ms.resolve(ds, Some(&to))?.to_string();
+        let message = message.unwrap_or_else(|| format!("Revert to {to}"));
+        let meta = WriteMeta {
+            branch: &branch,
+            parent: Some(parent),
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.revert(ds, &meta, &to)?;
+        ms.revision(ds, &id.to_string())
+    })
+    .await?;
+    super::governance::written(state, repo).await;
+    Ok(revision)
+}
+
+/// With encryption at rest on (`--encryption on` or `strict`), the content of every file a commit
+/// writes in plain (REST `file` lines, restores and moves of plain files) is stored as an LFS
+/// object of the dataset (sealed on the local disk and in strict mode; with the bucket's own
+/// encryption otherwise) and committed as its pointer: git objects are never encrypted. The
+/// server's own files (`datapackage.json`, `.gitattributes`, `.lfsconfig`), empty files and the
+/// policy dataset (whose `.rego` files the server reads from git) stay as they are.
+async fn seal_contents(
+    state: &Core,
+    repo: &Gated,
+    ops: &mut [Op],
+    lfs_paths: &mut Vec<String>,
+    vouched: &mut Vec<Oid>,
+) -> Result<()> {
+    if state.settings.encryption == crate::config::Encryption::Off
+        || state
+            .governance
+            .is_policy_dataset(&repo.namespace, &repo.name)
+    {
+        return Ok(());
+    }
+    for op in ops.iter_mut() {
+        let Op::Put { path, data } = op else { continue };
+        if data.is_empty()
+            || crate::hook::plain_allowed(path)
+            || strata_lfs::pointer::lenient(data).is_some()
+        {
+            continue;
+        }
+        let bytes = bytes::Bytes::from(std::mem::take(data));
+        let body =
+            futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+        let (oid, size) = state.storage.ingest(repo.id, body, u64::MAX).await?;
+        state.db.link_object(repo.id, &oid, size).await?;
+        *data = strata_lfs::pointer::Pointer { oid, size }
+            .encode()
+            .into_bytes();
+        lfs_paths.push(path.clone());
+        vouched.push(oid);
+    }
+    Ok(())
+}
+
+fn op_path(op: &Op) -> &str {
+    match op {
+        Op::Put { path, .. } | Op::Delete { path } => path,
+    }
+}
+
+/// Adds the LFS paths missing from the parent's `.gitattributes`, so that a clone smudges them
+/// like every other LFS file (unless the commit writes `.gitattributes` itself).
+fn route_through_lfs(
+    ms: &Metastore,
+    ds: DatasetId<'_>,
+    parent: Option<ObjectId>,
+    paths: &[String],
+    ops: &mut Vec<Op>,
+) -> strata_metastore::Result<()> {
+    let own = ops
+        .iter()
+        .any(|op| matches!(op, Op::Put { path, .. } if path == GITATTRIBUTES));
+    if paths.is_empty() || own {
+        return Ok(());
+    }
+    let mut text = match parent {
+        Some(p) => match ms.read_file(ds, Some(&p.to_string()), GITATTRIBUTES) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(strata_metastore::Error::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        },
+        None => String::new(),
+    };
+    let before = text.len();
+    for path in paths {
+        let line = lfs_attribute_line(path);
+        if !text.lines().any(|l| format!("{l}\n") == line) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+        }
+    }
+    if text.len() != before {
+        ops.push(Op::Put {
+            path: GITATTRIBUTES.into(),
+            data: text.into_bytes(),
+        });
+    }
+    Ok(())
+}

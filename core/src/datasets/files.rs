@@ -1,0 +1,357 @@
+//! The file manager: upload, new folder, rename or move, delete, restore a version or a deleted
+//! file. Each action is one commit through [`super::commit`], made by the caller on the default
+//! branch, so every file keeps its history; nothing is ever purged. The caller passed the write
+//! gate for a path (`gate::path` or `gate::shared`); the commit checks each path it touches.
+
+use strata_lfs::pointer::Pointer;
+use strata_lfs::Oid;
+use strata_metastore::{Deleted, Op, Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+
+use super::commit::{commit, Change};
+use super::gate::{check_path, Gated};
+use super::git_on;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// A placeholder that keeps an empty folder in git; listings hide it.
+pub const KEEP: &str = ".keep";
+
+/// Files the server writes itself: never touched by the file manager.
+fn reserved(path: &str) -> bool {
+    [DATAPACKAGE, GITATTRIBUTES, LFSCONFIG].contains(&path)
+}
+
+/// `folder/name` for a name a browser sent (only its last component counts).
+pub fn join(folder: &str, name: &str) -> Result<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if base.is_empty() || base == "." || base == ".." || base.chars().any(char::is_control) {
+        return Err(Error::unprocessable(format!("{name:?} is not a file name")));
+    }
+    let path = if folder.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{folder}/{base}")
+    };
+    check_path(&path)?;
+    Ok(path)
+}
+
+fn check_target(path: &str) -> Result<()> {
+    check_path(path)?;
+    if path.is_empty() || reserved(path) {
+        return Err(Error::unprocessable(format!(
+            "{path:?} cannot be written from the file manager"
+        )));
+    }
+    Ok(())
+}
+
+fn check_writable(repo: &Gated, path: &str) -> Result<()> {
+    check_target(path)?;
+    if !repo.covers(path) {
+        return Err(Error::forbidden(format!(
+            "{path:?} is not shared with you for writing"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a file may be uploaded to `path`: checked before its bytes are stored. Besides the
+/// name and the share, a file in the way (`path` would go inside it) or a folder at `path` is a
+/// conflict; the commit refuses both anyway, asking first stores nothing in vain.
+pub async fn check_upload(state: &Core, repo: &Gated, path: &str) -> Result<()> {
+    check_writable(repo, path)?;
+    let file = path.to_owned();
+    git_on(state, repo, move |ms, ds| {
+        let at = |p: &str| match ms.stat(ds, None, p) {
+            Err(strata_metastore::Error::NotFound(_)) => Ok(None),
+            other => other,
+        };
+        for (end, _) in file.match_indices('/') {
+            match at(&file[..end])? {
+                Some(false) => {
+                    return Err(strata_metastore::Error::Conflict(format!(
+                        "{:?} is a file: {file:?} cannot go inside it",
+                        &file[..end]
+                    )))
+                }
+                Some(true) => {}
+                None => return Ok(()),
+            }
+        }
+        match at(&file)? {
+            Some(true) => Err(strata_metastore::Error::Conflict(format!(
+                "{file:?} is a folder: a file cannot take its place"
+            ))),
+            _ => Ok(()),
+        }
+    })
+    .await
+}
+
+/// Commits objects already stored (by `Storage::ingest`) as LFS files at `files` (path, oid,
+/// size), linking them to the dataset first.
+pub async fn upload(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    files: Vec<(String, Oid, u64)>,
+) -> Result<Revision> {
+    if files.is_empty() {
+        return Err(Error::unprocessable("choose at least one file to upload"));
+    }
+    let mut ops = Vec::new();
+    let mut lfs_paths = Vec::new();
+    for (path, oid, size) in &files {
+        check_writable(repo, path)?;
+        state
+            .db
+            .link_object(repo.id, oid, *size)
+            .await
+            .map_err(Error::from)?;
+        ops.push(Op::Put {
+            path: path.clone(),
+            data: Pointer {
+                oid: *oid,
+                size: *size,
+            }
+            .encode()
+            .into_bytes(),
+        });
+        lfs_paths.push(path.clone());
+    }
+    let summary = match files.as_slice() {
+        [(path, ..)] => format!("Upload {path}"),
+        _ => format!("Upload {} files", files.len()),
+    };
+    let change = Change {
+        summary,
+        at_head: true,
+        ops,
+        lfs_paths,
+        vouched: files.iter().map(|(_, oid, _)| *oid).collect(),
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
+}
+
+/// Makes an empty folder (a `.keep` file in it).
+pub async fn new_folder(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    folder: &str,
+) -> Result<Revision> {
+    check_target(folder)?;
+    let exists = stat(state, repo, folder).await?;
+    if exists.is_some() {
+        return Err(Error::conflict(format!("{folder:?} exists already")));
+    }
+    let ops = vec![Op::Put {
+        path: format!("{folder}/{KEEP}"),
+        data: Vec::new(),
+    }];
+    write(
+        state,
+        who,
+        repo,
+        format!("New folder {folder}"),
+        ops,
+        vec![],
+    )
+    .await
+}
+
+/// The head of the default branch, and every file at or under `path` there with its bytes
+/// (pointers for LFS files). Writes built on them name that head as their parent, so a change to
+/// those files in between is a conflict, not a lost update.
+async fn files_at(
+    state: &Core,
+    repo: &Gated,
+    path: &str,
+) -> Result<(String, Vec<(String, Vec<u8>)>)> {
+    let path = path.to_owned();
+    git_on(state, repo, move |ms, ds| {
+        let head = ms.resolve(ds, None)?.to_string();
+        let files = match ms.stat(ds, Some(&head), &path)? {
+            None => {
+                return Err(strata_metastore::Error::NotFound(format!(
+                    "{path:?} not found"
+                )))
+            }
+            Some(false) => vec![(path.clone(), ms.read_file(ds, Some(&head), &path)?)],
+            Some(true) => {
+                let (_, entries) = ms.tree(ds, Some(&head))?;
+                let prefix = format!("{path}/");
+                entries
+                    .into_iter()
+                    .filter(|e| e.path.starts_with(&prefix))
+                    .map(|e| {
+                        let data = ms.read_file(ds, Some(&head), &e.path)?;
+                        Ok((e.path, data))
+                    })
+                    .collect::<strata_metastore::Result<_>>()?
+            }
+        };
+        Ok((head, files))
+    })
+    .await
+}
+
+/// Refuses (404) a path that is neither a file nor a folder at the head (shares and links name
+/// what exists).
+pub async fn check_exists(state: &Core, repo: &Gated, path: &str) -> Result<()> {
+    match stat(state, repo, path).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found(format!(
+            "{path:?} is not a file or folder of {}",
+            repo.path()
+        ))),
+    }
+}
+
+/// What `path` is at the head: a folder (`true`), a file, or nothing (also in an empty dataset).
+async fn stat(state: &Core, repo: &Gated, path: &str) -> Result<Option<bool>> {
+    let path = path.to_owned();
+    git_on(state, repo, move |ms, ds| match ms.stat(ds, None, &path) {
+        Err(strata_metastore::Error::NotFound(_)) => Ok(None),
+        other => other,
+    })
+    .await
+}
+
+/// Renames or moves a file or a folder (with everything in it) to `to`.
+pub async fn rename(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    from: &str,
+    to: &str,
+) -> Result<Revision> {
+    check_target(from)?;
+    check_target(to)?;
+    if from == to {
+        return Err(Error::unprocessable("the new name is the old one"));
+    }
+    if to.starts_with(&format!("{from}/")) {
+        return Err(Error::unprocessable(format!(
+            "{from:?} cannot move into itself"
+        )));
+    }
+    if stat(state, repo, to).await?.is_some() {
+        return Err(Error::conflict(format!("{to:?} exists already")));
+    }
+    let (head, files) = files_at(state, repo, from).await?;
+    let mut ops = Vec::new();
+    let mut lfs_paths = Vec::new();
+    let mut vouched = Vec::new();
+    for (path, data) in files {
+        let target = format!("{to}{}", &path[from.len()..]);
+        check_target(&target)?;
+        if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
+            // Copied from where the caller reaches: theirs to move.
+            vouched.push(pointer.oid);
+            lfs_paths.push(target.clone());
+        }
+        ops.push(Op::Delete { path });
+        ops.push(Op::Put { path: target, data });
+    }
+    let change = Change {
+        summary: format!("Move {from} to {to}"),
+        parent: Some(head),
+        ops,
+        lfs_paths,
+        vouched,
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
+}
+
+/// Deletes a file or a folder; it stays in history and in [`deleted`].
+pub async fn delete(state: &Core, who: &Principal, repo: &Gated, path: &str) -> Result<Revision> {
+    check_target(path)?;
+    let (head, files) = files_at(state, repo, path).await?;
+    let change = Change {
+        summary: format!("Delete {path}"),
+        parent: Some(head),
+        ops: files
+            .into_iter()
+            .map(|(path, _)| Op::Delete { path })
+            .collect(),
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
+}
+
+/// Writes the content `path` had at revision `rev` back at the head: restores an old version, or
+/// a deleted file.
+pub async fn restore(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    path: &str,
+    rev: &str,
+) -> Result<Revision> {
+    check_target(path)?;
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "what is shared with you is the current version only: its owner restores old ones",
+        ));
+    }
+    let (file, at) = (path.to_owned(), rev.to_owned());
+    let (data, short) = git_on(state, repo, move |ms, ds| {
+        let id = ms.resolve(ds, Some(&at))?;
+        Ok((ms.read_file(ds, Some(&at), &file)?, id.to_string()))
+    })
+    .await?;
+    let lfs_paths = if strata_lfs::pointer::lenient(&data).is_some() {
+        vec![path.to_owned()]
+    } else {
+        vec![]
+    };
+    let ops = vec![Op::Put {
+        path: path.to_owned(),
+        data,
+    }];
+    let summary = format!("Restore {path} from {}", &short[..10.min(short.len())]);
+    write(state, who, repo, summary, ops, lfs_paths).await
+}
+
+/// Files deleted on the default branch that are not back: at most one page (the deletions of
+/// 200 commits after `cursor`), only those the caller reaches. Returns the next cursor.
+pub async fn deleted(
+    state: &Core,
+    repo: &Gated,
+    cursor: Option<String>,
+) -> Result<(Vec<Deleted>, Option<String>)> {
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "recently deleted files are part of the history, which a share does not reach",
+        ));
+    }
+    let (mut list, next) = git_on(state, repo, move |ms, ds| {
+        ms.deleted(ds, None, None, cursor.as_deref(), 200)
+    })
+    .await?;
+    list.retain(|d| !d.path.ends_with(&format!("/{KEEP}")) && d.path != KEEP);
+    Ok((list, next))
+}
+
+async fn write(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    summary: String,
+    ops: Vec<Op>,
+    lfs_paths: Vec<String>,
+) -> Result<Revision> {
+    let change = Change {
+        summary,
+        at_head: true,
+        ops,
+        lfs_paths,
+        ..Change::default()
+    };
+    commit(state, who, repo, change).await
+}

@@ -1,0 +1,454 @@
+//! The gates: the one place that decides whether a principal may read or write a dataset, its
+//! files or its LFS objects. Every byte path asks here: the batch API, verify, locks, the signed
+//! transfers (through the URLs only a gate hands out), REST reads and writes, raw files, git
+//! clone and push, and token minting.
+//!
+//! A decision combines, in this order: the dataset's visibility, the user's grant (role, owner,
+//! organisation, collaborators, teams; `crate::auth::access`), the token's scopes (`obj:` scopes
+//! reach objects only, `dataset:` scopes and `*` the dataset too; `crate::auth::scope`), and for
+//! objects the link rule: a dataset reads only objects uploaded or verified through it, so knowing
+//! an oid is never enough. Path shares come in through [`path`]: a user whose only grant is a share
+//! of a file or folder passes it for exactly that subtree ([`Gated::covers`]), and every other
+//! gate refuses them. Policies are one more input of the read gate: [`Gated::objects`] for LFS
+//! reads and [`Gated::read_file`] for raw files ask `crate::datasets::governance`, and only site
+//! admins pass for anything but reading the policy dataset itself.
+//!
+//! Refusals answer as a careful server does: strangers get 401 (so git asks for credentials) and
+//! cannot tell a private dataset from a missing one; signed-in users who may not see it get 404;
+//! those who may see it but not do what they asked get 403.
+
+use serde_json::json;
+use strata_lfs::Oid;
+
+use crate::auth::access::{self, Authorized};
+use crate::auth::{Action, On, Principal};
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// What part of a dataset a request reaches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The dataset: datapackage, files, history, refs, settings (REST, git, pages).
+    Dataset,
+    /// Its LFS objects (the batch API, verify, locks).
+    Objects,
+}
+
+/// A dataset the caller passed a gate for, with what the caller may do to it.
+#[derive(Debug, Clone)]
+pub struct Gated {
+    pub dataset: Authorized,
+    who: Principal,
+    /// `None`: the caller reaches the whole dataset. `Some`: only the paths (files or folders)
+    /// shared with them for the action they asked for.
+    within: Option<(Vec<String>, Action)>,
+    /// The caller as policies see them, looked up once (`crate::datasets::governance`).
+    pub(crate) policy_subject: std::sync::Arc<tokio::sync::OnceCell<strata_policy::Subject>>,
+}
+
+impl std::ops::Deref for Gated {
+    type Target = crate::db::Repo;
+    fn deref(&self) -> &crate::db::Repo {
+        &self.dataset.repo
+    }
+}
+
+/// What a gate says about one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed, and linked to the dataset with this size.
+    Linked(u64),
+    /// Allowed, and not (yet) linked to the dataset.
+    Unlinked,
+    /// The caller's token does not reach this object.
+    Denied,
+    /// A policy governs the file it belongs to (or it is in no file at the head of a governed
+    /// dataset): its raw bytes are not served (`crate::datasets::governance`).
+    Governed,
+}
+
+/// Opens `{ns}/{name}` for `who`, who wants `action` on `reach`. For [`Reach::Objects`] it is
+/// enough to reach some object; the per-object answer comes from [`Gated::objects`].
+pub async fn open(
+    state: &Core,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+    reach: Reach,
+) -> Result<Gated> {
+    let dataset = lookup(state, who, ns, name)
+        .await?
+        .ok_or_else(|| denied(who, ns, name, action, reach, false))?;
+    let passes = |action| match reach {
+        Reach::Dataset => who.can(&dataset, On::Dataset, action),
+        Reach::Objects => who.can_some_object(&dataset, action),
+    };
+    if passes(action) {
+        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
+        return Ok(Gated {
+            dataset,
+            who: who.clone(),
+            within: None,
+            policy_subject: Default::default(),
+        });
+    }
+    let sees = action != Action::Read && passes(Action::Read);
+    Err(refuse(who, &dataset, action, reach, sees))
+}
+
+/// Why a caller who did not pass is refused, in the most useful words that reveal nothing.
+fn refuse(
+    who: &Principal,
+    dataset: &Authorized,
+    action: Action,
+    reach: Reach,
+    sees: bool,
+) -> Error {
+    let (ns, name) = (&dataset.namespace, &dataset.name);
+    if !sees && reach == Reach::Dataset && who.can_some_object(dataset, Action::Read) {
+        // A token that reaches only objects: say so rather than pretend the dataset is missing.
+        return Error::forbidden(format!(
+            "your token reaches only LFS objects of {ns}/{name}, not the dataset itself: use a \
+             token with a dataset: scope"
+        ));
+    }
+    if !sees && !dataset.path_grants.is_empty() {
+        return Error::forbidden(format!(
+            "only some files of {ns}/{name} are shared with you: open them by their path (the \
+             web pages, or /tree and /raw of the REST API)"
+        ));
+    }
+    denied(who, ns, name, action, reach, sees)
+}
+
+/// The dataset and the caller's grants on it; `None` when there is no such dataset.
+async fn lookup(state: &Core, who: &Principal, ns: &str, name: &str) -> Result<Option<Authorized>> {
+    let Some(repo) = state.db.repo_by_path(ns, name).await? else {
+        return Ok(None);
+    };
+    let grant = match who {
+        Principal::User { user, .. } => access::user_grant(&state.db, user, &repo).await?,
+        _ => access::Grant::default(),
+    };
+    Ok(Some(Authorized {
+        repo,
+        user_grant: grant.dataset,
+        path_grants: grant.paths,
+    }))
+}
+
+/// How a refusal answers: strangers get 401, those who may not see the dataset 404, those who
+/// see it but may not do this 403.
+fn denied(
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+    reach: Reach,
+    sees: bool,
+) -> Error {
+    if who.is_anonymous() {
+        Error::unauthorized("authentication required")
+    } else if sees {
+        Error::forbidden(format!(
+            "you may read {ns}/{name} but not {}",
+            action_word(action, reach)
+        ))
+    } else {
+        Error::not_found(format!("dataset {ns}/{name} not found"))
+    }
+}
+
+/// The gate for callers who may reach only part of a dataset: the dataset gate, or else the
+/// caller's shares for `action` (files or folders). A caller who passes through shares reaches only
+/// what [`Gated::covers`] says; writes check each path they touch.
+pub async fn shared(
+    state: &Core,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+) -> Result<Gated> {
+    let dataset = lookup(state, who, ns, name)
+        .await?
+        .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
+    if who.can(&dataset, On::Dataset, action) {
+        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
+        return Ok(Gated {
+            dataset,
+            who: who.clone(),
+            within: None,
+            policy_subject: Default::default(),
+        });
+    }
+    // Path shares count only for a credential that may do `action` to the dataset's files.
+    let scoped = who
+        .scopes()
+        .is_some_and(|s| s.allows(&dataset.path(), On::Dataset, action));
+    let shared: Vec<String> = dataset
+        .path_grants
+        .iter()
+        .filter(|(_, granted)| granted.covers(action))
+        .map(|(p, _)| p.clone())
+        .collect();
+    if scoped && !shared.is_empty() {
+        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
+        return Ok(Gated {
+            dataset,
+            who: who.clone(),
+            within: Some((shared, action)),
+            policy_subject: Default::default(),
+        });
+    }
+    let sees = action != Action::Read && who.can(&dataset, On::Dataset, Action::Read);
+    if !sees && scoped && !dataset.path_grants.is_empty() {
+        return Err(Error::forbidden(format!(
+            "nothing of {ns}/{name} is shared with you for {}",
+            if action == Action::Read {
+                "reading"
+            } else {
+                "writing"
+            }
+        )));
+    }
+    Err(refuse(who, &dataset, action, Reach::Dataset, sees))
+}
+
+/// The gate for one file or folder (`path`, without leading or trailing `/`; `""` is the root) of
+/// `{ns}/{name}`: [`shared`], then whether the caller reaches that path.
+pub async fn path(
+    state: &Core,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    path: &str,
+    action: Action,
+) -> Result<Gated> {
+    check_path(path)?;
+    let gated = shared(state, who, ns, name, action).await?;
+    if gated.covers(path) {
+        return Ok(gated);
+    }
+    // The same answer whether `path` exists or not: a share reveals nothing beside it.
+    Err(Error::forbidden(format!(
+        "{path:?} of {ns}/{name} is not shared with you{}",
+        if action == Action::Read {
+            ""
+        } else {
+            " for writing"
+        }
+    )))
+}
+
+/// The gate of a share link: reading `path` (a file or folder) of `repo`, for whoever holds the
+/// link's secret, without an account. The caller found the link live (`crate::datasets::links`).
+pub fn link(repo: crate::db::Repo, path: String) -> Gated {
+    Gated {
+        dataset: Authorized {
+            repo,
+            user_grant: None,
+            path_grants: Vec::new(),
+        },
+        who: Principal::Anonymous,
+        within: Some((vec![path], Action::Read)),
+        policy_subject: Default::default(),
+    }
+}
+
+/// Refuses paths that could name something else than they seem to (`a/../b`, `a//b`).
+pub fn check_path(path: &str) -> Result<()> {
+    if !path.is_empty()
+        && path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(Error::unprocessable(format!(
+            "{path:?} is not a path in a dataset: use names separated by single /, without . or .."
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `path` is `share` or inside it.
+fn under(path: &str, share: &str) -> bool {
+    share.is_empty()
+        || path == share
+        || (path.len() > share.len()
+            && path.starts_with(share)
+            && path.as_bytes()[share.len()] == b'/')
+}
+
+/// The dataset gate: `open(…, Reach::Dataset)`.
+pub async fn dataset(
+    state: &Core,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+) -> Result<Gated> {
+    open(state, who, ns, name, action, Reach::Dataset).await
+}
+
+fn action_word(action: Action, reach: Reach) -> &'static str {
+    match (action, reach) {
+        (Action::Read, _) => "read it",
+        (Action::Verify, _) => "verify objects in it",
+        (Action::Write, Reach::Dataset) => "write to it",
+        (Action::Write, Reach::Objects) => "upload objects to it",
+        (Action::Admin, _) => "administer it",
+    }
+}
+
+impl Gated {
+    /// Whether the caller reaches `path` (a file or folder): always, unless they came in through
+    /// [`path`] on a share, and then only inside what is shared with them.
+    pub fn covers(&self, path: &str) -> bool {
+        match &self.within {
+            None => true,
+            Some((shared, _)) => shared.iter().any(|p| under(path, p)),
+        }
+    }
+
+    /// Refuses another revision than the default branch's head to a caller who reaches only some
+    /// paths: a share (or a link) is of the current files, not of their history, branches or tags.
+    pub fn check_rev(&self, rev: Option<&str>) -> Result<()> {
+        match rev {
+            Some(r) if self.limited() && r != strata_metastore::DEFAULT_BRANCH => {
+                Err(Error::forbidden(
+                    "what is shared with you is the current version only: leave out rev",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the caller may write `path`: what `path(…, path, Action::Write)` would say,
+    /// from the grants this gate already looked up (pages ask it to show their forms).
+    pub fn writes(&self, path: &str) -> bool {
+        let (who, dataset) = (&self.who, &self.dataset);
+        who.can(dataset, On::Dataset, Action::Write)
+            || (who
+                .scopes()
+                .is_some_and(|s| s.allows(&dataset.path(), On::Dataset, Action::Write))
+                && dataset
+                    .path_grants
+                    .iter()
+                    .any(|(p, granted)| granted.covers(Action::Write) && under(path, p)))
+    }
+
+    /// Whether the caller reaches only some paths (through shares), not the whole dataset.
+    pub fn limited(&self) -> bool {
+        self.within.is_some()
+    }
+
+    /// Whether the caller may do `action` on `on` of this dataset. Through a share, that is what
+    /// the share and the token allow; the caller checks [`Gated::covers`] for the path first.
+    pub fn allows(&self, on: On<'_>, action: Action) -> bool {
+        match &self.within {
+            None => self.who.can(&self.dataset, on, action),
+            Some((_, granted)) => {
+                granted.covers(action)
+                    && match &self.who {
+                        // Only a share link makes an anonymous caller limited: the link is
+                        // the credential.
+                        Principal::Anonymous => true,
+                        who => who
+                            .scopes()
+                            .is_some_and(|s| s.allows(&self.dataset.path(), on, action)),
+                    }
+            }
+        }
+    }
+
+    /// The object gate: for each of `oids`, whether the caller may do `action` on it and whether
+    /// it is linked to this dataset (one query for all of them); for reads, whether policies let
+    /// its raw bytes out.
+    pub async fn objects(
+        &self,
+        state: &Core,
+        oids: &[Oid],
+        action: Action,
+    ) -> Result<Vec<Decision>> {
+        let mut decisions = self.linked(state, oids, action).await?;
+        if action == Action::Read {
+            let lfs = crate::datasets::governance::Surface::Lfs;
+            if let Some(raw) =
+                crate::datasets::governance::raw_objects(state, self, lfs, oids).await?
+            {
+                for (d, oid) in decisions.iter_mut().zip(oids) {
+                    if *d != Decision::Denied && !raw.contains(oid) {
+                        *d = Decision::Governed;
+                    }
+                }
+            }
+        }
+        Ok(decisions)
+    }
+
+    /// The caller of this gate.
+    pub fn who(&self) -> &Principal {
+        &self.who
+    }
+
+    /// [`Gated::objects`] without the policies.
+    async fn linked(&self, state: &Core, oids: &[Oid], action: Action) -> Result<Vec<Decision>> {
+        let linked = state.db.linked_objects(self.id, oids).await?;
+        // A grant on all objects covers each; only object-scoped tokens need the check per oid.
+        let all = self.allows(On::Objects, action);
+        Ok(oids
+            .iter()
+            .map(|oid| {
+                if !all && !self.allows(On::Object(oid), action) {
+                    Decision::Denied
+                } else {
+                    match linked.get(oid) {
+                        Some(size) => Decision::Linked(*size),
+                        None => Decision::Unlinked,
+                    }
+                }
+            })
+            .collect())
+    }
+
+    /// The link check for one object named by a file of the dataset: allowed when the caller
+    /// reads the dataset and the object is linked with this size. Raw reads go through
+    /// [`Gated::read_file`], which adds the policies.
+    pub async fn read_object(&self, state: &Core, oid: &Oid, size: u64) -> Result<()> {
+        match self.linked(state, &[*oid], Action::Read).await?[0] {
+            Decision::Linked(s) if s == size => Ok(()),
+            Decision::Denied => Err(Error::forbidden(
+                "your token does not grant reading this object",
+            )),
+            _ => Err(Error::not_found(format!(
+                "object {oid} ({size} bytes) was never uploaded to {}",
+                self.path()
+            ))),
+        }
+    }
+
+    /// The write gate for metadata: every object that a write's pointers or datapackage name must
+    /// be linked to this dataset with that size (422 listing the missing ones otherwise).
+    pub async fn check_linked(
+        &self,
+        state: &Core,
+        objects: impl Iterator<Item = (Oid, u64)>,
+    ) -> Result<()> {
+        let missing = state.db.missing_objects(self.id, objects).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let shown = missing
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Error::unprocessable(format!(
+            "{} object(s) are not uploaded to {}: {shown}",
+            missing.len(),
+            self.path()
+        ))
+        .with_extra(json!({ "missing": missing })))
+    }
+}

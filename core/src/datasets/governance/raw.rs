@@ -1,0 +1,211 @@
+//! Raw bytes under the policies: the refusal of bytes a decision governs, the whole dataset's
+//! decision for clones, the read gate of one file (raw reads, previews, share links), and which
+//! objects LFS may hand out raw. An object is refused raw while a policy governs a table that
+//! holds it at the head, or that held it on any revision of the default branch
+//! ([`super::index`]): an old version of a governed table committed at a path that is no table
+//! stays refused.
+
+use std::collections::{HashMap, HashSet};
+
+use strata_lfs::pointer::Pointer;
+use strata_lfs::Oid;
+use strata_policy::Decision;
+
+use super::{catalog, decide, index, Surface};
+use crate::datasets::catalog::{Catalog, Table};
+use crate::datasets::gate::Gated;
+use crate::datasets::git_on;
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// The refusal of raw bytes that a decision governs.
+pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Error {
+    if decision.error.is_some() {
+        return Error::forbidden(
+            "the policies could not decide (an evaluation error, a time-out, an action strata \
+             does not know, or policies that could not be loaded), so the read is denied; the \
+             audit log has the details",
+        );
+    }
+    if decision.denied() {
+        return Error::forbidden(format!(
+            "a policy denies reading this: {}",
+            decision.deny.join("; ")
+        ));
+    }
+    let path = gated.path();
+    let how = match table {
+        Some(t) => format!("GET /api/v1/datasets/{path}/tables/{}", t.name),
+        None => format!(
+            "GET /api/v1/datasets/{path}/tables/<resource> (a resource listed in its datapackage)"
+        ),
+    };
+    Error::forbidden(format!(
+        "a policy transforms this data ({}), so its raw bytes are not served: read it through {how}, or Arrow Flight",
+        decision.policies.join("; ")
+    ))
+}
+
+impl Gated {
+    /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
+    /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
+    /// refuses on its own.
+    pub async fn read_dataset(&self, state: &Core) -> Result<()> {
+        if !state.governance.in_force(state).await {
+            return Ok(());
+        }
+        let catalog = catalog(state, self, None).await?;
+        let d = decide(state, self, &catalog, None, None, Surface::Git).await?;
+        if d.denied() {
+            return Err(refusal(self, None, &d));
+        }
+        Ok(())
+    }
+
+    /// The read gate for one file of the dataset (raw reads, previews, share links): for an LFS
+    /// file its object must be linked ([`Gated::read_object`]), and no policy may deny or
+    /// transform what the file holds.
+    pub async fn read_file(
+        &self,
+        state: &Core,
+        path: &str,
+        rev: Option<&str>,
+        pointer: Option<&Pointer>,
+    ) -> Result<()> {
+        if let Some(p) = pointer {
+            self.read_object(state, &p.oid, p.size).await?;
+        }
+        if !state.governance.in_force(state).await {
+            return Ok(());
+        }
+        let catalog = catalog(state, self, rev).await?;
+        let table = catalog.table_at(path);
+        let d = decide(state, self, &catalog, table, None, Surface::Raw).await?;
+        if d.denied() || d.transforms() {
+            return Err(refusal(self, table, &d));
+        }
+        // The same bytes under another name (a copy of a governed table) are refused as LFS
+        // refuses them.
+        if let Some(p) = pointer {
+            if raw_objects(state, self, Surface::Raw, &[p.oid])
+                .await?
+                .is_some_and(|allowed| !allowed.contains(&p.oid))
+            {
+                return Err(Error::forbidden(format!(
+                    "these bytes belong to data a policy governs in {}: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
+                    self.path(),
+                    self.path()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which of the objects of `gated` its caller may download raw (LFS, and raw reads of LFS files):
+/// `None` when policies govern nothing of the dataset for them. Otherwise only objects of files
+/// at the default branch's head that no decision governs: an object of a governed file, one no
+/// file at the head holds (an older version, perhaps of a governed table), and one of `asked`
+/// that was ever the content of a table a policy governs (wherever it is now) are refused.
+pub(crate) async fn raw_objects(
+    state: &Core,
+    gated: &Gated,
+    surface: Surface,
+    asked: &[Oid],
+) -> Result<Option<HashSet<Oid>>> {
+    if !state.governance.in_force(state).await {
+        return Ok(None);
+    }
+    let catalog = catalog(state, gated, None).await?;
+    let mut governed = Vec::new();
+    let mut refused = HashSet::new();
+    let whole = decide(state, gated, &catalog, None, None, surface).await?;
+    let mut any = whole.denied() || whole.transforms();
+    for t in &catalog.resources {
+        let d = decide(state, gated, &catalog, Some(t), None, surface).await?;
+        if d.denied() || d.transforms() {
+            governed.push(t.path.clone());
+            // Its bytes, wherever the tree holds them (a rename keeps the object).
+            if let Some((oid, _)) = t.object {
+                refused.insert(oid);
+            }
+            any = true;
+        }
+    }
+    for oid in formerly_governed(state, gated, &catalog, &governed, surface, asked).await? {
+        refused.insert(oid);
+        any = true;
+    }
+    if !any {
+        return Ok(None);
+    }
+    let whole_governed = whole.denied() || whole.transforms();
+    let tree = git_on(state, gated, |ms, ds| ms.tree(ds, None)).await;
+    let tree = match tree {
+        Ok((_, t)) => t,
+        Err(e) if e.kind == crate::error::Kind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut allowed = HashSet::new();
+    for e in tree {
+        let Some(p) = e.lfs else { continue };
+        let is_governed = match catalog.table_at(&e.path) {
+            Some(_) => governed.contains(&e.path),
+            None => whole_governed,
+        };
+        if is_governed {
+            refused.insert(p.oid);
+        } else {
+            allowed.insert(p.oid);
+        }
+    }
+    allowed.retain(|o| !refused.contains(o));
+    Ok(Some(allowed))
+}
+
+/// Of `asked`, the objects that were the content of a table on the default branch that a policy
+/// governs for this caller: the table as the head has it (by name, or else by path, as
+/// [`Catalog::with_head`] matches them; `governed` are the paths of the head's governed tables),
+/// or for a table gone from the head, as it was at a revision that held it, with the head's tags.
+async fn formerly_governed(
+    state: &Core,
+    gated: &Gated,
+    head: &Catalog,
+    governed: &[String],
+    surface: Surface,
+    asked: &[Oid],
+) -> Result<Vec<Oid>> {
+    let mut out = Vec::new();
+    let mut older: HashMap<String, Option<Catalog>> = HashMap::new();
+    for o in index::former(state, gated, asked).await? {
+        let now = head.table(&o.resource).or_else(|| head.table_at(&o.path));
+        let is_governed = match now {
+            Some(t) => governed.contains(&t.path),
+            None => {
+                if !older.contains_key(&o.rev) {
+                    let at = match catalog(state, gated, Some(&o.rev)).await {
+                        Ok(c) => Some(c),
+                        // A revision rewritten away since: nothing says what governed it.
+                        Err(e) if e.kind == crate::error::Kind::NotFound => None,
+                        Err(e) => return Err(e),
+                    };
+                    older.insert(o.rev.clone(), at);
+                }
+                match older[&o.rev]
+                    .as_ref()
+                    .and_then(|c| Some((c, c.table(&o.resource)?)))
+                {
+                    Some((c, t)) => {
+                        let d = decide(state, gated, c, Some(t), None, surface).await?;
+                        d.denied() || d.transforms()
+                    }
+                    None => true,
+                }
+            }
+        };
+        if is_governed {
+            out.push(o.oid);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,166 @@
+//! Share links: a read-only URL to a file or folder of a dataset's default branch that works
+//! without an account, optionally until an expiry and behind a password. The secret is in the URL
+//! (`/s/{secret}`); only its sha256 is stored, and the password as argon2id. Wrong passwords are
+//! counted per link and per address in the database (every replica sees them); the pages also
+//! limit requests per address. Revoking a link (or its dataset going away) ends it at once.
+
+use serde_json::json;
+
+use super::gate::{self, check_path, Gated};
+use crate::auth::{secrets, Principal};
+use crate::db::{now, LinkRow};
+use crate::error::{Error, Result};
+use crate::orgs::audit;
+use crate::Core;
+
+/// Wrong passwords allowed per link, and per address, in [`GUESS_WINDOW`] seconds.
+const MAX_GUESSES_PER_LINK: i64 = 10;
+const MAX_GUESSES_PER_IP: i64 = 50;
+const GUESS_WINDOW: i64 = 15 * 60;
+
+/// A new link, with its secret (shown once).
+pub struct NewLink {
+    pub row: LinkRow,
+    pub secret: String,
+}
+
+/// Makes a link to `path` (a file or folder at the head of the default branch; `""` is all of
+/// it) of a dataset the caller administers.
+pub async fn create(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    path: &str,
+    password: Option<String>,
+    expires_at: Option<i64>,
+) -> Result<NewLink> {
+    let path = path.trim_matches('/').to_owned();
+    check_path(&path)?;
+    if expires_at.is_some_and(|t| t <= now()) {
+        return Err(Error::unprocessable("the expiry must be in the future"));
+    }
+    super::files::check_exists(state, repo, &path).await?;
+    let password_hash = match password.filter(|p| !p.is_empty()) {
+        Some(p) if p.chars().count() < 8 => {
+            return Err(Error::unprocessable(
+                "a link password needs at least 8 characters",
+            ))
+        }
+        Some(p) => Some(state.hasher.hash(p).await?),
+        None => None,
+    };
+    let secret = secrets::random_hex(24);
+    let creator = match who {
+        Principal::User { user, .. } => Some(user),
+        _ => None,
+    };
+    let id = state
+        .db
+        .create_link(
+            &secrets::stored(&secret),
+            repo.id,
+            &path,
+            password_hash.as_deref(),
+            expires_at,
+            creator.map(|u| u.id),
+        )
+        .await?;
+    if let Some(user) = creator {
+        let detail =
+            json!({"link": id, "password": password_hash.is_some(), "expires_at": expires_at});
+        audit(
+            state,
+            "dataset.link.create",
+            user,
+            &format!("{}:{path}", repo.path()),
+            detail,
+        )
+        .await?;
+    }
+    let row = state
+        .db
+        .links(repo.id)
+        .await?
+        .into_iter()
+        .find(|l| l.id == id)
+        .ok_or_else(|| Error::internal("the new link vanished"))?;
+    Ok(NewLink { row, secret })
+}
+
+/// The live links of a dataset (its admins see them; never their secrets).
+pub async fn list(state: &Core, repo: &Gated) -> Result<Vec<LinkRow>> {
+    Ok(state.db.links(repo.id).await?)
+}
+
+/// Ends a link at once.
+pub async fn revoke(state: &Core, who: &Principal, repo: &Gated, id: i64) -> Result<()> {
+    if !state.db.revoke_link(repo.id, id).await? {
+        return Err(Error::not_found(format!("link {id} not found")));
+    }
+    if let Principal::User { user, .. } = who {
+        audit(
+            state,
+            "dataset.link.revoke",
+            user,
+            &repo.path(),
+            json!({"link": id}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A live link opened by its secret: the gate it grants, and the link.
+pub struct Opened {
+    pub gated: Gated,
+    pub link: LinkRow,
+}
+
+/// Opens the link with `secret`: 404 for a wrong, revoked or expired one (all alike).
+pub async fn open(state: &Core, secret: &str) -> Result<Opened> {
+    let gone = || Error::not_found("this link does not exist, has expired or was revoked");
+    if secret.len() != 48 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(gone());
+    }
+    let link = state
+        .db
+        .live_link(&secrets::stored(secret))
+        .await?
+        .ok_or_else(gone)?;
+    let repo = state.db.repo_by_id(link.repo_id).await?.ok_or_else(gone)?;
+    Ok(Opened {
+        gated: gate::link(repo, link.path.clone()),
+        link,
+    })
+}
+
+/// The value that proves, for this link, that its password was given: only the server (which
+/// holds the password hash) and the holder of the link's secret can compute it.
+pub fn unlock_token(secret: &str, link: &LinkRow) -> Option<String> {
+    link.password_hash
+        .as_ref()
+        .map(|hash| secrets::stored(&format!("{secret}\n{hash}")))
+}
+
+/// Checks a password for a link, counting wrong guesses (429 after too many).
+pub async fn check_password(state: &Core, link: &LinkRow, password: String) -> Result<bool> {
+    let ip = crate::context::current().ip;
+    let key = format!("share-link:{}", link.id);
+    let (by_link, by_ip) = state
+        .db
+        .login_failures(&key, &ip, now() - GUESS_WINDOW)
+        .await?;
+    if by_link >= MAX_GUESSES_PER_LINK || by_ip >= MAX_GUESSES_PER_IP {
+        return Err(Error::too_many(
+            "too many wrong passwords: wait a few minutes, then try again",
+        ));
+    }
+    let ok = state
+        .hasher
+        .verify(password, link.password_hash.clone())
+        .await?;
+    if !ok {
+        state.db.record_login_failure(&key, &ip).await?;
+    }
+    Ok(ok)
+}

@@ -1,0 +1,130 @@
+//! A dataset's administration: collaborators (users, or `team:{name}` of its organisation, with
+//! read, write or admin), visibility and default-branch protection. The REST API and the settings
+//! page both call these, on a dataset the caller passed the admin gate for; every change is
+//! audited when a user made it (a bare JWT has no account to name).
+
+use serde_json::json;
+
+use super::gate::Gated;
+use crate::auth::Principal;
+use crate::db::{Permission, Visibility};
+use crate::error::{Error, Result};
+use crate::orgs::{audit, org_named, user_named};
+use crate::Core;
+
+/// `(kind, name, permission)` of each collaborator: `kind` is `user` or `team`.
+pub async fn collaborators(state: &Core, repo: &Gated) -> Result<Vec<(String, String, String)>> {
+    Ok(state.db.collaborators(repo.id).await?)
+}
+
+/// The user or team `target` names: a username, or `team:{name}` of the dataset's organisation.
+async fn ids(state: &Core, repo: &Gated, target: &str) -> Result<(Option<i64>, Option<i64>)> {
+    if let Some(team) = target.strip_prefix("team:") {
+        let org = org_named(state, &repo.namespace).await?;
+        let id = state
+            .db
+            .team_id(org.id, team)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("team {team} not found")))?;
+        Ok((None, Some(id)))
+    } else {
+        Ok((Some(user_named(state, target).await?.id), None))
+    }
+}
+
+/// Gives `target` `permission` on the dataset.
+pub async fn set_collaborator(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    target: &str,
+    permission: Permission,
+) -> Result<()> {
+    let (user_id, team_id) = ids(state, repo, target).await?;
+    state
+        .db
+        .set_collaborator(repo.id, user_id, team_id, permission)
+        .await?;
+    changed(
+        state,
+        who,
+        "dataset.collaborator.set",
+        &format!("{}:{target}", repo.path()),
+        json!({"permission": permission.as_str()}),
+    )
+    .await
+}
+
+/// Takes `target`'s grant away (404 when they had none).
+pub async fn remove_collaborator(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    target: &str,
+) -> Result<()> {
+    let (user_id, team_id) = ids(state, repo, target).await?;
+    if !state
+        .db
+        .remove_collaborator(repo.id, user_id, team_id)
+        .await?
+    {
+        return Err(Error::not_found(format!("{target} is not a collaborator")));
+    }
+    changed(
+        state,
+        who,
+        "dataset.collaborator.remove",
+        &format!("{}:{target}", repo.path()),
+        json!({}),
+    )
+    .await
+}
+
+/// Turns the default branch's protection (no force-push, no deletion) on or off.
+pub async fn set_protection(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    protect: bool,
+) -> Result<()> {
+    state.db.set_protection(repo.id, protect).await?;
+    changed(
+        state,
+        who,
+        "dataset.protection.set",
+        &repo.path(),
+        json!({"default_branch": protect}),
+    )
+    .await
+}
+
+/// Changes who may read the dataset.
+pub async fn set_visibility(
+    state: &Core,
+    who: &Principal,
+    repo: &Gated,
+    visibility: Visibility,
+) -> Result<()> {
+    state.db.set_visibility(repo.id, visibility).await?;
+    changed(
+        state,
+        who,
+        "dataset.visibility.set",
+        &repo.path(),
+        json!({"visibility": visibility.as_str()}),
+    )
+    .await
+}
+
+async fn changed(
+    state: &Core,
+    who: &Principal,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    if let Principal::User { user, .. } = who {
+        audit(state, event, user, subject, detail).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Tabular reads: a CSV resource of a dataset streamed through the decision of the policies, as
+//! CSV, an Arrow IPC stream, or Arrow record batches (for Arrow Flight), in bounded memory. The
+//! object is read from storage as any download is; parsing and the transform run on the blocking
+//! pool and hand chunks over a small channel, so a slow client holds back the reading.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use strata_policy::table::{self, Plan, TableError};
+use strata_policy::Decision;
+use strata_policy::{arrow_array, arrow_schema};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::datasets::catalog::Table;
+use crate::datasets::gate::Gated;
+use crate::datasets::governance::{self, Surface};
+use crate::error::{Error, Result};
+use crate::storage::Read;
+use crate::Core;
+
+/// What a tabular read asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The resource's name in the datapackage.
+    pub resource: String,
+    /// A branch, tag or revision id (default: the default branch's head).
+    pub rev: Option<String>,
+    /// Only these columns, in this order.
+    pub columns: Option<Vec<String>>,
+    /// Why the caller reads (policies see it as `context.intent`).
+    pub intent: Option<String>,
+}
+
+/// What comes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    /// An Arrow IPC stream.
+    Arrow,
+    /// Arrow record batches, one at a time (Arrow Flight).
+    Batches,
+}
+
+/// One piece of the output.
+pub enum Chunk {
+    Bytes(Bytes),
+    Batch(arrow_array::RecordBatch),
+}
+
+/// A table ready to stream.
+pub struct Opened {
+    /// The schema of what comes out (after the policies).
+    pub schema: arrow_schema::SchemaRef,
+    /// The decision applied.
+    pub decision: Decision,
+    /// The output; an error ends it (the stream is cut, never silently short).
+    pub chunks: mpsc::Receiver<Result<Chunk>>,
+}
+
+/// How many chunks may wait for a slow reader.
+const QUEUE: usize = 8;
+/// Bytes per chunk of CSV or Arrow IPC output.
+const CHUNK: usize = 256 * 1024;
+
+/// The resource `req.resource` of `gated`, read through the policies.
+pub async fn open(
+    state: &Core,
+    gated: &Gated,
+    req: &Request,
+    format: Format,
+    surface: Surface,
+) -> Result<Opened> {
+    gated.check_rev(req.rev.as_deref())?;
+    let catalog = governance::catalog(state, gated, req.rev.as_deref()).await?;
+    // A caller limited to some paths hears only of the resources inside them: one outside
+    // answers as a missing one does.
+    let reached = || catalog.resources.iter().filter(|t| gated.covers(&t.path));
+    let Some(t) = reached().find(|t| t.name == req.resource) else {
+        let names: Vec<&str> = reached().map(|t| t.name.as_str()).collect();
+        return Err(Error::not_found(format!(
+            "{} has no resource {:?}{}",
+            gated.path(),
+            req.resource,
+            if names.is_empty() {
+                String::new()
+            } else if gated.limited() {
+                format!(" (resources shared with you: {})", names.join(", "))
+            } else {
+                format!(" (its resources: {})", names.join(", "))
+            }
+        )));
+    };
+    if !matches!(t.format.as_str(), "csv") {
+        return Err(Error::unprocessable(format!(
+            "resource {:?} is {}, not CSV: tabular reads serve CSV resources",
+            t.name,
+            if t.format.is_empty() {
+                "of no known format"
+            } else {
+                &t.format
+            }
+        )));
+    }
+    let (oid, size) = t
+        .object
+        .ok_or_else(|| Error::unprocessable(format!("resource {:?} names no object", t.name)))?;
+    gated.read_object(state, &oid, size).await?;
+    let decision = governance::decide(
+        state,
+        gated,
+        &catalog,
+        Some(t),
+        req.intent.as_deref(),
+        surface,
+    )
+    .await?;
+    if decision.denied() {
+        return Err(governance::refusal(gated, Some(t), &decision));
+    }
+    let body = match state.storage.read(gated.id, &oid, None).await? {
+        Some(Read::Found { object, .. }) => object.body,
+        _ => {
+            return Err(Error::not_found(format!(
+                "the bytes of {oid} are not in storage"
+            )))
+        }
+    };
+    stream(state, t, req, format, decision, body).await
+}
+
+/// Starts the transform on the blocking pool; answers once the header is read and the plan made
+/// (so a bad request or table is an error status, not a cut stream).
+async fn stream(
+    state: &Core,
+    t: &Table,
+    req: &Request,
+    format: Format,
+    decision: Decision,
+    body: strata_lfs::storage::ByteStream,
+) -> Result<Opened> {
+    let permit = state
+        .governance
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            Error::new(
+                crate::error::Kind::Busy,
+                "too many tables are streaming right now: try again shortly",
+            )
+        })?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (ready, planned) = oneshot::channel();
+    let types = t.types.clone();
+    let want = req.columns.clone();
+    let hasher = state.governance.hasher().clone();
+    let d = decision.clone();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let input = SyncIoBridge::new_with_handle(
+            StreamReader::new(body.map_err(std::io::Error::other)),
+            handle,
+        );
+        let opened = table::open(input).and_then(|(reader, header)| {
+            let plan = Plan::new(&header, &types, &d, want.as_deref(), hasher)?;
+            Ok((reader, plan))
+        });
+        let (mut reader, plan) = match opened {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = ready.send(Err(table_error(e)));
+                return;
+            }
+        };
+        if ready.send(Ok(plan.schema())).is_err() {
+            return;
+        }
+        let mut out = ChunkWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let done = match format {
+            Format::Csv => table::write_csv(&mut reader, &plan, &mut out),
+            Format::Arrow => table::write_arrow(&mut reader, &plan, &mut out),
+            Format::Batches => table::batches(&mut reader, &plan, |b| {
+                tx.blocking_send(Ok(Chunk::Batch(b)))
+                    .map_err(|_| TableError::Io(std::io::ErrorKind::BrokenPipe.into()))
+            }),
+        }
+        .and_then(|rows| out.flush().map(|_| rows).map_err(TableError::Io));
+        if let Err(e) = done {
+            let _ = tx.blocking_send(Err(table_error(e)));
+        }
+    });
+    let schema = planned
+        .await
+        .map_err(|_| Error::internal("the table reader stopped"))??;
+    Ok(Opened {
+        schema,
+        decision,
+        chunks: rx,
+    })
+}
+
+fn table_error(e: TableError) -> Error {
+    match e {
+        TableError::Refused(m) => Error::forbidden(m),
+        TableError::Invalid(m) => Error::unprocessable(m),
+        TableError::Io(e) => Error::internal(format!("reading a table: {e}")),
+    }
+}
+
+/// Output bytes, sent on in chunks of [`CHUNK`].
+struct ChunkWriter {
+    tx: mpsc::Sender<Result<Chunk>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(Chunk::Bytes(chunk)))
+            .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+    }
+}

@@ -1,0 +1,569 @@
+//! The `pre-receive` hook of pushes over HTTP, the write gate of git: a push never creates what
+//! the REST API refuses. git runs it (through the script [`install`] writes) with the pushed
+//! objects in quarantine, and it refuses the whole push when
+//!
+//! - a ref is outside `refs/heads/` and `refs/tags/`, or points at something that is not a
+//!   commit (a tag of a tree or blob would break the tag API);
+//! - the default branch is deleted or force-pushed while the dataset protects it;
+//! - a new blob is larger than the server's object size limit;
+//! - a new `datapackage.json` is not one the REST API would accept;
+//! - an LFS pointer (in any spelling git-lfs accepts) or a datapackage resource names an object
+//!   that was not uploaded to this dataset;
+//! - under `--encryption strict`, a new file other than `datapackage.json`, `.gitattributes` and
+//!   `.lfsconfig` holds its content in git rather than as an LFS pointer (git objects are never
+//!   sealed; the policy dataset's `.rego` files are exempt).
+//!
+//! git-lfs uploads objects before it pushes, so a normal push passes; a push without `git lfs
+//! push` gets a message saying what is missing. A push that passes records the tables of the
+//! revisions the default branch gets (`crate::datasets::governance::index`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use strata_lfs::pointer::{self, MAX_POINTER_LEN};
+use strata_lfs::Oid;
+use strata_metastore::{Package, DATAPACKAGE, DEFAULT_BRANCH};
+
+use crate::db::Db;
+
+/// Environment the hook reads: which dataset (its row id) and which database.
+pub const ENV_REPO_ID: &str = "STRATA_HOOK_REPO_ID";
+pub const ENV_DATABASE_URL: &str = "STRATA_HOOK_DATABASE_URL";
+pub const ENV_EXE: &str = "STRATA_HOOK_EXE";
+/// The largest plain blob a push may add, in bytes (0: no limit).
+pub const ENV_MAX_OBJECT_SIZE: &str = "STRATA_HOOK_MAX_OBJECT_SIZE";
+/// The largest `datapackage.json` a push may add, in bytes (the REST API's body limit).
+pub const ENV_MAX_PACKAGE: &str = "STRATA_HOOK_MAX_PACKAGE";
+/// `1` when the default branch may be neither deleted nor force-pushed.
+pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
+/// `sql` when the ref ledger decides ref updates (`--refs sql`).
+pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
+/// The dataset's path (`ns/name`), its name in the ref ledger.
+pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
+
+/// `1` under `--encryption strict`: every content file of a push must be an LFS pointer.
+pub const ENV_STRICT: &str = "STRATA_HOOK_STRICT";
+
+/// [`ENV_STRICT`]'s value for a push to `ns/name`: `1` under `--encryption strict`, except for
+/// the policy dataset, whose `.rego` files the server reads from git.
+pub fn strict_for(state: &crate::Core, ns: &str, name: &str) -> &'static str {
+    let strict = state.settings.encryption == crate::config::Encryption::Strict;
+    if strict && !state.governance.is_policy_dataset(ns, name) {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Set (to the evaluation limit in milliseconds) when the dataset is the policy dataset: the
+/// policies of a pushed default branch must compile.
+pub const ENV_POLICY_LIMIT_MS: &str = "STRATA_HOOK_POLICY_LIMIT_MS";
+
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+/// Writes the hooks directory (`core.hooksPath` of pushes) and returns its path.
+pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
+    let dir = data_dir.join("hooks");
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("pre-receive");
+    let text = format!(
+        "#!/bin/sh\n# Written by strata at start-up: refuse pushes whose LFS pointers name objects\n\
+         # that were not uploaded to this dataset.\nexec \"${ENV_EXE}\" hook pre-receive\n"
+    );
+    write_hook(&script, &text)?;
+    // With the ref ledger, git asks it before moving any ref: a refused swap aborts the push.
+    let text = format!(
+        "#!/bin/sh\n# Written by strata at start-up: with --refs sql, pushed refs move in the ledger.\n\
+         [ \"${ENV_REFS}\" = sql ] || exit 0\nexec \"${ENV_EXE}\" hook reference-transaction \"$1\"\n"
+    );
+    write_hook(&dir.join("reference-transaction"), &text)?;
+    Ok(dir)
+}
+
+/// Writes a hook script whole and executable before it takes the name (replicas sharing the
+/// directory start while others serve pushes): a temporary file, then a rename. Unchanged
+/// scripts are left alone.
+fn write_hook(path: &Path, text: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    let executable = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 == 0o111)
+    };
+    #[cfg(not(unix))]
+    let executable = true;
+    if executable && std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&tmp, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// One line of git's input to the hook.
+struct Update {
+    old: String,
+    new: String,
+    name: String,
+}
+
+/// `strata hook reference-transaction STATE` (`--refs sql`): git calls it with the ref updates
+/// of a push on stdin, once `prepared` (the refs are locked; a failure aborts the push), then
+/// `committed` or `aborted`. Prepared, every branch and tag update is swapped in the ledger in
+/// one transaction, each from the value git saw: a push based on a ref another replica moved
+/// meanwhile is refused. Should git fail after that (a full disk), the ledger keeps the push and
+/// the files catch up at the next read.
+pub async fn reference_transaction(state: &str) -> Result<(), String> {
+    if std::env::var(ENV_REFS).ok().as_deref() != Some("sql") {
+        return Ok(());
+    }
+    let dataset = std::env::var(ENV_DATASET).map_err(|_| "no dataset for the hook")?;
+    let url = std::env::var(ENV_DATABASE_URL).map_err(|_| "no database for the hook")?;
+    let absent = |v: &str| (v != ZERO).then(|| v.to_owned());
+    let mut edits = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let mut parts = line.split(' ');
+        let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        // Branches and tags only; a symbolic ref's value reads `ref:…`.
+        if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/"))
+            || old.starts_with("ref:")
+            || new.starts_with("ref:")
+        {
+            continue;
+        }
+        edits.push(crate::db::RefEdit {
+            name: name.to_owned(),
+            old: absent(old),
+            new: absent(new),
+        });
+    }
+    // Only `prepared` acts. git runs `aborted` when `prepared` failed, and then the ledger's
+    // transaction was rolled back already: undoing "our" swap would undo another replica's.
+    if state != "prepared" || edits.is_empty() {
+        return Ok(());
+    }
+    let db = Db::connect_existing(&url)
+        .await
+        .map_err(|e| format!("strata: the ref ledger is unreachable: {e}"))?;
+    let result = db.ledger_swap(&dataset, &edits).await;
+    db.close().await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(crate::db::SwapError::Moved(name)) => Err(format!(
+            "{} moved on the server while this push was received: fetch, then push again",
+            name.strip_prefix("refs/heads/")
+                .or_else(|| name.strip_prefix("refs/tags/"))
+                .unwrap_or(&name)
+        )),
+        Err(e @ crate::db::SwapError::Nested(..)) => Err(e.to_string()),
+        Err(crate::db::SwapError::Db(e)) => Err(format!("strata: the ref ledger failed: {e}")),
+    }
+}
+
+/// `strata hook pre-receive`: reads git's ref updates on stdin; `Err` is shown to the pusher.
+pub async fn pre_receive() -> Result<(), String> {
+    let repo_id: i64 = std::env::var(ENV_REPO_ID)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("the hook runs only inside a push to strata")?;
+    let url = std::env::var(ENV_DATABASE_URL).map_err(|_| "no database for the hook")?;
+    let max_size: u64 = std::env::var(ENV_MAX_OBJECT_SIZE)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let max_package: u64 = std::env::var(ENV_MAX_PACKAGE)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 20);
+    let protect = std::env::var(ENV_PROTECT_DEFAULT).is_ok_and(|v| v == "1");
+    let mut updates = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let mut parts = line.split_whitespace();
+        if let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) {
+            updates.push(Update {
+                old: old.into(),
+                new: new.into(),
+                name: name.into(),
+            });
+        }
+    }
+    let limits = Limits {
+        object: max_size,
+        package: max_package,
+        strict: std::env::var(ENV_STRICT).is_ok_and(|v| v == "1"),
+    };
+    let policy_limit: Option<u64> = std::env::var(ENV_POLICY_LIMIT_MS)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    let main = updates
+        .iter()
+        .find(|u| u.name == default && u.new != ZERO)
+        .map(|u| ((u.old != ZERO).then(|| u.old.clone()), u.new.clone()));
+    let named = tokio::task::spawn_blocking(move || {
+        let named = inspect(&updates, protect, limits)?;
+        if let Some(ms) = policy_limit {
+            check_policies(&updates, std::time::Duration::from_millis(ms))?;
+        }
+        Ok::<_, String>(named)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    if named.is_empty() && main.is_none() {
+        return Ok(());
+    }
+    let db = Db::connect_existing(&url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let missing = db
+        .missing_objects(repo_id, named.into_iter())
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(20).map(|m| format!("  {m}")).collect();
+        return Err(format!(
+            "push refused: {} LFS object(s) named by the pushed commits were never uploaded to \
+             this dataset:\n{}\nUpload them first (git lfs push --all origin), then push again.",
+            missing.len(),
+            shown.join("\n")
+        ));
+    }
+    // The tables of the revisions the default branch gets (governance refuses their objects raw).
+    match main {
+        Some((old, new)) => {
+            crate::datasets::governance::index::pushed(&db, repo_id, old.as_deref(), &new).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Size limits of a push, in bytes.
+struct Limits {
+    /// The largest plain blob (0: none).
+    object: u64,
+    /// The largest `datapackage.json`.
+    package: u64,
+    /// `--encryption strict`: content files must be LFS pointers.
+    strict: bool,
+}
+
+/// Files that stay plain git blobs under encryption: the server's own metadata.
+pub fn plain_allowed(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    path == DATAPACKAGE || path == strata_metastore::LFSCONFIG || base == ".gitattributes"
+}
+
+/// Checks the refs and the new blobs of a push; returns the objects its pointers and
+/// datapackages name, which must be linked to the dataset.
+fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid, u64)>, String> {
+    let max_size = limits.object;
+    let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    for u in updates {
+        if !(u.name.starts_with("refs/heads/") || u.name.starts_with("refs/tags/")) {
+            return Err(format!(
+                "push refused: {} is neither a branch nor a tag; strata keeps refs/heads/* and \
+                 refs/tags/* only",
+                u.name
+            ));
+        }
+        if protect && u.name == default {
+            if u.new == ZERO {
+                return Err(format!(
+                    "push refused: {DEFAULT_BRANCH} is protected and cannot be deleted (a \
+                     dataset admin can turn protection off)"
+                ));
+            }
+            if u.old != ZERO && !is_ancestor(&u.old, &u.new)? {
+                return Err(format!(
+                    "push refused: {DEFAULT_BRANCH} is protected against force-pushes; pull, \
+                     merge and push again (a dataset admin can turn protection off)"
+                ));
+            }
+        }
+    }
+    let tips: Vec<&str> = updates
+        .iter()
+        .filter(|u| u.new != ZERO)
+        .map(|u| u.new.as_str())
+        .collect();
+    if tips.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every new ref must be (or peel to) a commit.
+    let peeled = batch_check(tips.iter().map(|t| format!("{t}^{{commit}}")))?;
+    for (u, found) in updates.iter().filter(|u| u.new != ZERO).zip(&peeled) {
+        if found.is_none() {
+            return Err(format!(
+                "push refused: {} points at {}, which is not a commit",
+                u.name, u.new
+            ));
+        }
+    }
+    let blobs = introduced_blobs(&tips)?;
+    if blobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&String> = blobs.keys().collect();
+    let sizes = batch_check(ids.iter().map(|id| id.to_string()))?;
+    let mut small = Vec::new();
+    let mut packages = Vec::new();
+    for (id, size) in ids.iter().zip(sizes) {
+        let size = size.map(|(_, s)| s).unwrap_or(0);
+        let paths = &blobs[*id];
+        if max_size > 0 && size > max_size {
+            return Err(format!(
+                "push refused: {} is {size} bytes, more than this server's limit of {max_size} \
+                 bytes for a file in git; track it with git lfs track",
+                paths.iter().next().map(String::as_str).unwrap_or("a file")
+            ));
+        }
+        if paths.contains(DATAPACKAGE) {
+            if size > limits.package {
+                return Err(format!(
+                    "push refused: {DATAPACKAGE} is {size} bytes, more than the {} allowed",
+                    limits.package
+                ));
+            }
+            packages.push((*id).clone());
+        } else {
+            // git-lfs decides from the first 1024 bytes whatever the size: read those of all.
+            small.push((*id).clone());
+        }
+    }
+    let mut named = Vec::new();
+    for (id, data) in cat_blobs(small.iter().chain(&packages), &packages)? {
+        let plain = pointer::lenient(&data).is_none() && !data.is_empty();
+        if let Some(path) = blobs[&id].iter().find(|p| plain && !plain_allowed(p)) {
+            if limits.strict {
+                return Err(format!(
+                    "push refused: {path} is stored in git as plain content, and this server keeps \
+                     every file encrypted (--encryption strict), which git objects never are. \
+                     Track it with git lfs (git lfs track '{path}'; git lfs migrate import \
+                     --include='{path}' for commits already made), then push again."
+                ));
+            }
+        }
+        if packages.contains(&id) {
+            let package = Package::from_bytes(&data)
+                .map_err(|e| format!("push refused: {DATAPACKAGE} ({id}): {e}"))?;
+            named.extend(package.resources.iter().map(|r| (r.oid, r.size)));
+        }
+        if let Some(p) = pointer::lenient(&data) {
+            named.push((p.oid, p.size));
+        }
+    }
+    Ok(named)
+}
+
+/// A push to the policy dataset: the `.rego` files of the new default branch must compile, as
+/// the server would load them (`crate::datasets::governance`).
+fn check_policies(updates: &[Update], limit: std::time::Duration) -> Result<(), String> {
+    let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    if updates.iter().any(|u| u.name == default && u.new == ZERO) {
+        return Err(format!(
+            "push refused: {DEFAULT_BRANCH} of the policy dataset holds the policies in force and cannot be deleted"
+        ));
+    }
+    for u in updates.iter().filter(|u| u.name == default) {
+        let out = git(&["ls-tree", "-r", "-z", &u.new])?;
+        if !out.status.success() {
+            return Err(format!(
+                "git ls-tree: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let mut files = Vec::new();
+        for entry in out.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let entry = String::from_utf8_lossy(entry);
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let fields: Vec<&str> = meta.split(' ').collect();
+            if !path.ends_with(".rego") || fields.get(1) != Some(&"blob") {
+                continue;
+            }
+            let blob = git(&["cat-file", "blob", fields[2]])?;
+            if pointer::lenient(&blob.stdout).is_some() {
+                return Err(format!(
+                    "push refused: {path} is an LFS object; policies must be plain files in git"
+                ));
+            }
+            let text = String::from_utf8(blob.stdout)
+                .map_err(|_| format!("push refused: {path} is not UTF-8 text"))?;
+            files.push(strata_policy::PolicyFile {
+                path: path.to_owned(),
+                text,
+            });
+        }
+        strata_policy::Policies::compile(u.new.clone(), files, limit)
+            .map_err(|e| format!("push refused: the policies do not compile: {e}"))?;
+    }
+    Ok(())
+}
+
+fn git(args: &[&str]) -> Result<std::process::Output, String> {
+    Command::new("git")
+        .args(args)
+        .output()
+        .map_err(|e| format!("git {}: {e}", args[0]))
+}
+
+/// Whether commit `old` is an ancestor of `new` (a fast-forward).
+fn is_ancestor(old: &str, new: &str) -> Result<bool, String> {
+    let out = git(&["merge-base", "--is-ancestor", old, new])?;
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(format!(
+            "git merge-base: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// `git cat-file --batch-check` over `names`: for each, its type and size, or `None` if missing.
+fn batch_check(names: impl Iterator<Item = String>) -> Result<Vec<Option<(String, u64)>>, String> {
+    Ok(batch_check_as("%(objecttype) %(objectsize)", names)?
+        .into_iter()
+        .map(|line| {
+            let line = line?;
+            let (kind, size) = line.split_once(' ')?;
+            Some((kind.to_owned(), size.parse().ok()?))
+        })
+        .collect())
+}
+
+/// `git cat-file --batch-check={format}` over `names`: for each, its line, or `None` if missing.
+pub(crate) fn batch_check_as(
+    format: &str,
+    names: impl Iterator<Item = String>,
+) -> Result<Vec<Option<String>>, String> {
+    let input: String = names.map(|n| format!("{n}\n")).collect();
+    let mut child = Command::new("git")
+        .args(["cat-file", &format!("--batch-check={format}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("git cat-file: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("git cat-file: {e}"))?;
+    let _ = writer.join();
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| (!line.ends_with(" missing")).then(|| line.to_owned()))
+        .collect())
+}
+
+/// The blobs (regular files) that the commits reachable from `tips`, and from no existing ref,
+/// add or change, with their paths. Uses the `git` CLI, which sees the push's quarantine.
+fn introduced_blobs(tips: &[&str]) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+    let mut log = Command::new("git");
+    log.args([
+        "log",
+        "-m",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "--format=%H",
+        "--diff-filter=AMT",
+    ])
+    .args(tips)
+    .args(["--not", "--all"]);
+    let out = log.output().map_err(|e| format!("git log: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("git log: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    // Raw lines: ":<mode> <mode> <old blob> <new blob> <status>\t<path>".
+    let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((meta, path)) = line.strip_prefix(':').and_then(|l| l.split_once('\t')) else {
+            continue;
+        };
+        let fields: Vec<&str> = meta.split(' ').collect();
+        if fields.len() >= 4 && fields[1].starts_with("100") {
+            blobs
+                .entry(fields[3].to_owned())
+                .or_default()
+                .insert(path.to_owned());
+        }
+    }
+    Ok(blobs)
+}
+
+/// The first 1024 bytes of each of `ids` (all of those in `whole`: datapackages the caller
+/// checked are within the size limit). Larger blobs stream through and are not kept.
+pub(crate) fn cat_blobs<'a>(
+    ids: impl Iterator<Item = &'a String>,
+    whole: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let ids: Vec<String> = ids.cloned().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cat = Command::new("git")
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("git cat-file: {e}"))?;
+    let mut input = cat.stdin.take().expect("piped");
+    let wanted = ids.clone();
+    let writer = std::thread::spawn(move || {
+        for id in wanted {
+            if writeln!(input, "{id}").is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = std::io::BufReader::new(cat.stdout.take().expect("piped"));
+    let mut blobs = Vec::new();
+    let mut header = String::new();
+    for id in ids {
+        header.clear();
+        if reader.read_line(&mut header).map_err(|e| e.to_string())? == 0 {
+            break;
+        }
+        if header.trim_end().ends_with(" missing") {
+            continue;
+        }
+        let size: usize = header
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let keep = if whole.contains(&id) {
+            size
+        } else {
+            size.min(MAX_POINTER_LEN)
+        };
+        let mut data = vec![0u8; keep];
+        std::io::Read::read_exact(&mut reader, &mut data).map_err(|e| e.to_string())?;
+        // The rest of the content and its trailing newline go by.
+        let rest = (size - keep + 1) as u64;
+        let copied = std::io::copy(
+            &mut std::io::Read::take(&mut reader, rest),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| e.to_string())?;
+        if copied != rest {
+            return Err("git cat-file ended early".into());
+        }
+        blobs.push((id, data));
+    }
+    let _ = writer.join();
+    let _ = cat.wait();
+    Ok(blobs)
+}

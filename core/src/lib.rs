@@ -1,0 +1,25 @@
+//! strata-core: strata's domain, with no HTTP in it (axum, hyper, tonic, askama and utoipa are not
+//! dependencies of this crate, so the compiler keeps them out).
+//!
+//! [`Core`] holds the server's parts (settings, database, storage facade, metastore, keys,
+//! background tasks, governance, apps) and every domain function takes it: the gate that decides
+//! each read and write (`datasets::gate`), the storage facade (`storage`), accounts and tokens
+//! (`auth`), organisations (`orgs`), governance (`datasets::governance`), apps (`apps`) and the
+//! SQL state (`db`). The `strata` crate puts HTTP, the command line and `main` on top.
+
+pub mod apps;
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod core;
+pub mod datasets;
+pub mod db;
+pub mod error;
+pub mod hook;
+pub mod names;
+pub mod orgs;
+pub mod process;
+pub mod storage;
+pub mod tasks;
+
+pub use crate::core::{Core, Settings, StartError};
