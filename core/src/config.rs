@@ -240,7 +240,7 @@ pub struct Config {
     pub signup: Signup,
 
     /// External identity providers people sign in through (OpenID Connect, GitHub) and their
-    /// role mapping: a TOML file, read again when it changes (see the README).
+    /// role mapping: a TOML file, read again when it changes (see `docs/accounts.md`).
     #[arg(long, env = "STRATA_OIDC_CONFIG")]
     pub oidc_config: Option<PathBuf>,
 
@@ -313,7 +313,7 @@ pub struct Config {
 
     /// The dataset (`ns/name`) whose `.rego` files, at the head of its default branch, are the
     /// governance policies every read is checked against (package `dataapi.authz`, rule `rule`;
-    /// see the README). Unset: no policies.
+    /// see `docs/governance.md`). Unset: no policies.
     #[arg(long, env = "STRATA_POLICY_DATASET")]
     pub policy_dataset: Option<String>,
 
@@ -326,7 +326,7 @@ pub struct Config {
     #[arg(long, env = "STRATA_POLICY_TIMEOUT_MS", default_value_t = 100)]
     pub policy_timeout_ms: u64,
 
-    /// A directory of app manifests (`*.toml`, see the README) for the app catalog, beside the
+    /// A directory of app manifests (`*.toml`, see `docs/apps.md`) for the app catalog, beside the
     /// ones admins and engineers add through the API.
     #[arg(long, env = "STRATA_APPS_DIR")]
     pub apps_dir: Option<PathBuf>,
