@@ -2,11 +2,11 @@
 //! functions are what tests call to set up their fixtures.
 
 use crate::cli::AdminCommand;
-use crate::http::state::AppState;
 use strata_core::auth::{pat, Scopes};
 use strata_core::config::Config;
 use strata_core::db::{is_unique_violation, now, Repo, User, Visibility};
 use strata_core::names;
+use strata_core::Core;
 
 /// Tells (on stderr, so `TOKEN=$(strata admin token …)` still captures only the token) how to
 /// hand the token to git once, so that a push does not ask for it three times (git, git-lfs's
@@ -57,13 +57,13 @@ pub async fn run(config: &Config, command: AdminCommand) -> Result<(), Box<dyn s
     let mut config = config.clone();
     config.oidc_config = None;
     config.password_login = strata_core::config::Switch::On;
-    let state = AppState::build(&config).await?;
+    let state = Core::build(&config).await?;
     let result = execute(&state, command).await;
     state.db.close().await;
     result.map_err(|e| e.to_string().into())
 }
 
-async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
+async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
     match command {
         AdminCommand::CreateUser {
             username,
@@ -155,7 +155,7 @@ async fn execute(state: &AppState, command: AdminCommand) -> AdminResult<()> {
 }
 
 /// Sets `username`'s password (checked like a new one in the browser).
-pub async fn set_password(state: &AppState, username: &str, password: &str) -> AdminResult<()> {
+pub async fn set_password(state: &Core, username: &str, password: &str) -> AdminResult<()> {
     let user = state
         .db
         .user_by_name(username)
@@ -179,7 +179,7 @@ pub async fn set_password(state: &AppState, username: &str, password: &str) -> A
 }
 
 /// A one-time invitation code from administrator `by`, valid for `days`.
-pub async fn invite(state: &AppState, by: &str, days: i64) -> AdminResult<String> {
+pub async fn invite(state: &Core, by: &str, days: i64) -> AdminResult<String> {
     let admin = state.db.user_by_name(by).await?.ok_or("no such user")?;
     if !admin.admin() {
         return Err(format!("{by} is not an administrator").into());
@@ -204,7 +204,7 @@ pub async fn invite(state: &AppState, by: &str, days: i64) -> AdminResult<String
 }
 
 /// Revokes `username`'s token `name`; every server sharing the database refuses it from now on.
-pub async fn revoke_token(state: &AppState, username: &str, name: &str) -> AdminResult<()> {
+pub async fn revoke_token(state: &Core, username: &str, name: &str) -> AdminResult<()> {
     let user = state
         .db
         .user_by_name(username)
@@ -228,7 +228,7 @@ pub async fn revoke_token(state: &AppState, username: &str, name: &str) -> Admin
 }
 
 pub async fn create_user(
-    state: &AppState,
+    state: &Core,
     username: &str,
     email: Option<&str>,
     admin: bool,
@@ -254,7 +254,7 @@ pub async fn create_user(
 }
 
 pub async fn create_repo(
-    state: &AppState,
+    state: &Core,
     path: &str,
     visibility: Visibility,
     owner: Option<&str>,
@@ -282,7 +282,7 @@ pub async fn create_repo(
 
 /// Creates a personal access token and returns its secret (shown once, stored hashed).
 pub async fn create_token(
-    state: &AppState,
+    state: &Core,
     username: &str,
     name: &str,
     scopes: &str,
@@ -322,7 +322,7 @@ pub async fn create_token(
     Ok(secret)
 }
 
-pub fn issue_jwt(state: &AppState, sub: &str, scopes: &str, ttl_secs: i64) -> AdminResult<String> {
+pub fn issue_jwt(state: &Core, sub: &str, scopes: &str, ttl_secs: i64) -> AdminResult<String> {
     let scopes = Scopes::parse(scopes)?;
     if ttl_secs <= 0 {
         return Err("--ttl must be positive".into());
