@@ -51,7 +51,7 @@ impl Db {
         dataset: &str,
         refs: &[(String, String)],
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let taken = sqlx::query(
             "INSERT INTO ref_ledger_datasets (dataset) VALUES ($1) ON CONFLICT (dataset) DO NOTHING",
         )
@@ -80,7 +80,7 @@ impl Db {
     /// Applies `edits` to the refs of `dataset` all together or not at all: each is a
     /// compare-and-swap from its `old` value.
     pub async fn ledger_swap(&self, dataset: &str, edits: &[RefEdit]) -> Result<(), SwapError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Only a dataset the ledger took over (a deleted one's refs are not moved again). On
         // PostgreSQL its row is locked: swaps of one dataset queue, so the name checks below see
         // every ref committed before.
@@ -157,7 +157,7 @@ impl Db {
 
     /// Forgets a deleted dataset's refs.
     pub async fn ledger_forget(&self, dataset: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM ref_ledger WHERE dataset = $1")
             .bind(dataset)
             .execute(&mut *tx)
