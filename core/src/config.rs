@@ -7,6 +7,42 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+/// A setting that must never show in a log line or in `Debug` output: keys, and the database URL
+/// (which may carry a password). It reads as the text it holds (`Deref<Target = str>`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Secret {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_ref()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_owned())
+    }
+}
+
 /// Settings handlers read at request time.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,7 +60,7 @@ pub struct Settings {
     pub hook_exe: std::path::PathBuf,
     /// `--refs sql`: the ref ledger decides ref updates, pushes included.
     pub refs_sql: bool,
-    pub database_url: String,
+    pub database_url: Secret,
     /// How long a browser session lasts, in seconds.
     pub session_ttl_secs: i64,
     /// Who may create an account in the browser.
@@ -141,7 +177,7 @@ pub struct Config {
 
     /// Database URL: sqlite://path or postgres://... (default: SQLite in the data directory).
     #[arg(long, env = "STRATA_DATABASE_URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Object storage backend.
     #[arg(long, env = "STRATA_STORAGE", value_enum, default_value = "local")]
@@ -179,7 +215,7 @@ pub struct Config {
 
     /// S3 secret access key (falls back to AWS_SECRET_ACCESS_KEY).
     #[arg(long, env = "STRATA_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub s3_secret_access_key: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
 
     /// Azure storage account (falls back to AZURE_STORAGE_ACCOUNT_NAME).
     #[arg(long, env = "STRATA_AZURE_ACCOUNT")]
@@ -188,7 +224,7 @@ pub struct Config {
     /// Azure storage account key, which also signs the SAS URLs handed to clients (falls back to
     /// AZURE_STORAGE_ACCOUNT_KEY).
     #[arg(long, env = "STRATA_AZURE_ACCESS_KEY", hide_env_values = true)]
-    pub azure_access_key: Option<String>,
+    pub azure_access_key: Option<Secret>,
 
     /// Azure Blob endpoint including the account for emulators and sovereign clouds, e.g.
     /// http://127.0.0.1:10000/devstoreaccount1 (default: https://<account>.blob.core.windows.net).
@@ -215,7 +251,7 @@ pub struct Config {
         hide_env_values = true,
         value_delimiter = ','
     )]
-    pub url_signing_keys: Vec<String>,
+    pub url_signing_keys: Vec<Secret>,
 
     /// Lifetime announced for batch actions, in seconds.
     #[arg(long, env = "STRATA_ACTION_TTL", default_value_t = 3600)]
@@ -274,7 +310,7 @@ pub struct Config {
 
     /// The master key itself, 64 hex digits (instead of a file).
     #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true, hide = true)]
-    pub master_key: Option<String>,
+    pub master_key: Option<Secret>,
 
     /// How long a browser session lasts, in hours.
     #[arg(long, env = "STRATA_SESSION_TTL_HOURS", default_value_t = 168)]
@@ -416,12 +452,15 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("strata.db").display()
-            )
-        })
+        self.database_url
+            .as_deref()
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    self.data_dir.join("strata.db").display()
+                )
+            })
     }
 }
 
@@ -436,5 +475,37 @@ impl Config {
         let mut config = <Defaults as clap::Parser>::parse_from(["strata"]).config;
         config.data_dir = data_dir.into();
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration printed with `{:?}` (a start-up error, a debugger) shows no key and no
+    /// database password, and says the secrets are there.
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let mut config = Config::with_data_dir("/tmp/strata");
+        config.database_url = Some("postgres://strata:db-password@db/strata".into());
+        config.s3_secret_access_key = Some("s3-secret".into());
+        config.azure_access_key = Some("azure-secret".into());
+        config.master_key = Some("00112233445566778899aabbccddeeff".into());
+        config.url_signing_keys = vec!["k1=ffeeddccbbaa99887766554433221100".into()];
+        let shown = format!("{config:?}");
+        for secret in [
+            "db-password",
+            "s3-secret",
+            "azure-secret",
+            "00112233",
+            "ffeeddcc",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(
+            shown.contains("/tmp/strata"),
+            "the rest still shows: {shown}"
+        );
     }
 }

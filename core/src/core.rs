@@ -160,7 +160,7 @@ impl Core {
                 hooks_dir,
                 hook_exe,
                 refs_sql,
-                database_url,
+                database_url: database_url.into(),
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
                 password_login: config.password_login == crate::config::Switch::On,

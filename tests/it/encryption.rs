@@ -287,10 +287,13 @@ async fn unsafe_starts_are_refused() {
     sealed.repo("alice/x", Visibility::Private).await;
     upload(&sealed, "alice/x", &token, b"some sealed bytes").await;
     let mut config = strata_core::config::Config::with_data_dir(sealed.dir.path().join("data"));
-    config.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        sealed.dir.path().join("other.db").display()
-    ));
+    config.database_url = Some(
+        format!(
+            "sqlite://{}?mode=rwc",
+            sealed.dir.path().join("other.db").display()
+        )
+        .into(),
+    );
     let err = strata::AppState::build(&config)
         .await
         .err()

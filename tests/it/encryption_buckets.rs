@@ -332,10 +332,13 @@ async fn azure_strict_mode_and_encryption_scopes() {
     let mut config = strata_core::config::Config::with_data_dir(server.dir.path().join("scoped"));
     config.encryption = Encryption::On;
     config.azure_encryption_scope = Some("strata-scope".into());
-    config.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        server.dir.path().join("scoped.db").display()
-    ));
+    config.database_url = Some(
+        format!(
+            "sqlite://{}?mode=rwc",
+            server.dir.path().join("scoped.db").display()
+        )
+        .into(),
+    );
     config.storage = strata_core::config::StorageBackend::Azure;
     config.bucket = Some(azure::CONTAINER.into());
     config.storage_prefix = "scoped".into();

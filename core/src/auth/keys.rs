@@ -54,7 +54,7 @@ pub enum KeyError {
     #[error("RSA key generation failed: {0}")]
     Generate(String),
     #[error(
-        "invalid URL signing key {0:?}: expected kid=hexsecret with at least 16 bytes of secret"
+        "invalid URL signing key {0}: expected kid=hexsecret with at least 16 bytes of secret"
     )]
     BadUrlKey(String),
     #[error("JWT key: {0}")]
@@ -266,21 +266,20 @@ impl JwtKeys {
 }
 
 /// Builds the transfer URL signer from `kid=hex` specs, or from a secret generated at `path`.
-pub fn url_signer(specs: &[String], path: &Path) -> Result<UrlSigner, KeyError> {
+pub fn url_signer(specs: &[crate::config::Secret], path: &Path) -> Result<UrlSigner, KeyError> {
     let mut keys = Vec::new();
-    for spec in specs.iter().filter(|s| !s.trim().is_empty()) {
-        let (kid, secret) = spec
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| KeyError::BadUrlKey(spec.clone()))?;
-        let secret = hex::decode(secret).map_err(|_| KeyError::BadUrlKey(spec.clone()))?;
+    for (n, spec) in specs.iter().filter(|s| !s.trim().is_empty()).enumerate() {
+        // The message names the key by its place and id, never with its secret.
+        let bad = |kid: &str| KeyError::BadUrlKey(format!("#{} (key id {kid:?})", n + 1));
+        let (kid, secret) = spec.trim().split_once('=').ok_or_else(|| bad(""))?;
+        let secret = hex::decode(secret).map_err(|_| bad(kid))?;
         if kid.is_empty()
             || secret.len() < 16
             || !kid
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(KeyError::BadUrlKey(spec.clone()));
+            return Err(bad(kid));
         }
         keys.push((kid.to_owned(), secret));
     }
@@ -320,4 +319,31 @@ pub(crate) fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
     file.write_all(data)?;
     file.sync_all()?;
     std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad `--url-signing-keys` entry is named by its place and key id, never with its secret.
+    #[test]
+    fn bad_url_keys_are_named_without_their_secret() {
+        let dir = std::env::temp_dir();
+        for spec in [
+            "k1=abcdef",
+            "k1=not-hex-secret-value",
+            "bad kid=00112233445566778899aabbccddeeff",
+        ] {
+            let Err(err) = url_signer(
+                &["k0=00112233445566778899aabbccddeeff".into(), spec.into()],
+                &dir,
+            ) else {
+                panic!("{spec} was accepted");
+            };
+            let message = err.to_string();
+            assert!(message.contains("#2"), "{message}");
+            let secret = spec.split_once('=').unwrap().1;
+            assert!(!message.contains(secret), "{message}");
+        }
+    }
 }

@@ -151,7 +151,8 @@ impl Storage {
                     .or_else(|| env("AWS_ACCESS_KEY_ID"));
                 let secret = config
                     .s3_secret_access_key
-                    .clone()
+                    .as_deref()
+                    .map(str::to_owned)
                     .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
                 let (Some(key_id), Some(secret)) = (key_id, secret) else {
                     return Err(StorageConfigError::MissingCredentials);
@@ -216,7 +217,7 @@ impl Storage {
                     builder = builder.with_account(account);
                 }
                 if let Some(key) = &config.azure_access_key {
-                    builder = builder.with_access_key(key);
+                    builder = builder.with_access_key(&**key);
                 }
                 if let Some(endpoint) = &config.azure_endpoint {
                     builder = builder

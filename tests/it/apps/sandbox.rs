@@ -43,7 +43,7 @@ async fn lab(sandbox: strata_core::config::Switch) -> Lab {
             .is_some_and(|u| u.starts_with("sqlite:"))
         {
             let db = c.data_dir.join("strata.db");
-            c.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()));
+            c.database_url = Some(format!("sqlite://{}?mode=rwc", db.display()).into());
         }
         c.apps_process_sandbox = sandbox;
     })

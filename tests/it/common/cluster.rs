@@ -99,10 +99,10 @@ impl Cluster {
     fn config(&self, name: &str) -> strata_core::config::Config {
         let mut c = strata_core::config::Config::with_data_dir(self.dir.path().join(name));
         c.public_url = Some(self.url.clone());
-        c.database_url = Some(self.database_url.clone());
+        c.database_url = Some(self.database_url.clone().into());
         c.repos_dir = Some(self.dir.path().join("repos"));
         c.jwt_key_file = Some(self.dir.path().join("jwt.pem"));
-        c.url_signing_keys = vec![self.signing_key.clone()];
+        c.url_signing_keys = vec![self.signing_key.clone().into()];
         c.refs = strata_core::config::Refs::Sql;
         c.storage = strata_core::config::StorageBackend::S3;
         c.bucket = Some(self.s3.bucket.clone());

@@ -90,7 +90,7 @@ impl TestServer {
         let mut config = Config::with_data_dir(dir.path().join("data"));
         config.listen = addr;
         config.public_url = Some(format!("http://{addr}"));
-        config.database_url = Some(database_url(dir.path()).await);
+        config.database_url = Some(database_url(dir.path()).await.into());
         config.jwt_key_file = Some(key_file);
         // git runs the strata binary as the push hook; the server here lives in the test binary.
         config.hook_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_strata")));

@@ -285,10 +285,13 @@ async fn password_login_off_leaves_the_providers_and_tokens() {
     // And a server with passwords off and no provider would lock everyone out: it won't start.
     let mut config = strata_core::config::Config::with_data_dir(dir.path().join("other"));
     config.password_login = Switch::Off;
-    config.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("other.db").display()
-    ));
+    config.database_url = Some(
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("other.db").display()
+        )
+        .into(),
+    );
     let err = strata::AppState::build(&config)
         .await
         .err()
