@@ -58,6 +58,8 @@ pub struct Settings {
     /// database it checks.
     pub hooks_dir: std::path::PathBuf,
     pub hook_exe: std::path::PathBuf,
+    /// The file the hook reads the database URL from (`crate::hook::write_database_url`).
+    pub hook_database_file: std::path::PathBuf,
     /// `--refs sql`: the ref ledger decides ref updates, pushes included.
     pub refs_sql: bool,
     pub database_url: Secret,

@@ -82,6 +82,9 @@ impl Core {
             }
             crate::config::Refs::Git => false,
         };
+        let hook_database_file =
+            crate::hook::write_database_url(&config.data_dir, &database_url)
+                .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let hooks_dir = crate::hook::install(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let hook_exe = match &config.hook_exe {
@@ -158,6 +161,7 @@ impl Core {
                 max_json_body: config.max_json_body.max(1024),
                 max_object_size: config.max_object_size,
                 hooks_dir,
+                hook_database_file,
                 hook_exe,
                 refs_sql,
                 database_url: database_url.into(),

@@ -28,9 +28,12 @@ use strata_metastore::{Package, DATAPACKAGE, DEFAULT_BRANCH};
 
 use crate::db::Db;
 
-/// Environment the hook reads: which dataset (its row id) and which database.
+/// Environment the hook reads: which dataset (its row id) and which database. The database URL
+/// (which may carry a password) is not in the environment, which any process of the same user
+/// can read under `/proc`: the hook reads it from a file only strata's user may read
+/// ([`write_database_url`]), named by [`ENV_DATABASE_FILE`].
 pub const ENV_REPO_ID: &str = "STRATA_HOOK_REPO_ID";
-pub const ENV_DATABASE_URL: &str = "STRATA_HOOK_DATABASE_URL";
+pub const ENV_DATABASE_FILE: &str = "STRATA_HOOK_DATABASE_FILE";
 pub const ENV_EXE: &str = "STRATA_HOOK_EXE";
 /// The largest plain blob a push may add, in bytes (0: no limit).
 pub const ENV_MAX_OBJECT_SIZE: &str = "STRATA_HOOK_MAX_OBJECT_SIZE";
@@ -82,6 +85,37 @@ pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Writes the database URL for the hook to `{data_dir}/keys/database-url`, readable by strata's
+/// user only, whole before it takes the name (a temporary file, then a rename), and returns its
+/// path. An unchanged file is left alone.
+pub fn write_database_url(data_dir: &Path, url: &str) -> std::io::Result<PathBuf> {
+    let dir = data_dir.join("keys");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("database-url");
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == url) {
+        return Ok(path);
+    }
+    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&tmp)?.write_all(url.as_bytes())?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The database URL strata left for the hook.
+fn database_url() -> Result<String, String> {
+    let path = std::env::var_os(ENV_DATABASE_FILE).ok_or("no database for the hook")?;
+    std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "the hook's database file {}: {e}",
+            Path::new(&path).display()
+        )
+    })
+}
+
 /// Writes a hook script whole and executable before it takes the name (replicas sharing the
 /// directory start while others serve pushes): a temporary file, then a rename. Unchanged
 /// scripts are left alone.
@@ -124,7 +158,7 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
         return Ok(());
     }
     let dataset = std::env::var(ENV_DATASET).map_err(|_| "no dataset for the hook")?;
-    let url = std::env::var(ENV_DATABASE_URL).map_err(|_| "no database for the hook")?;
+    let url = database_url()?;
     let absent = |v: &str| (v != ZERO).then(|| v.to_owned());
     let mut edits = Vec::new();
     for line in std::io::stdin().lock().lines() {
@@ -175,7 +209,7 @@ pub async fn pre_receive() -> Result<(), String> {
         .ok()
         .and_then(|v| v.parse().ok())
         .ok_or("the hook runs only inside a push to strata")?;
-    let url = std::env::var(ENV_DATABASE_URL).map_err(|_| "no database for the hook")?;
+    let url = database_url()?;
     let max_size: u64 = std::env::var(ENV_MAX_OBJECT_SIZE)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -566,4 +600,27 @@ pub(crate) fn cat_blobs<'a>(
     let _ = writer.join();
     let _ = cat.wait();
     Ok(blobs)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The hook's database URL sits in a file only strata's user may read, replaced whole.
+    #[test]
+    fn the_database_url_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = "postgres://strata:pw@db/strata";
+        let path = super::write_database_url(dir.path(), url).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), url);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let again = super::write_database_url(dir.path(), "sqlite://other.db").unwrap();
+        assert_eq!(again, path);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "sqlite://other.db");
+        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file stays behind");
+    }
 }

@@ -190,8 +190,8 @@ async fn backend(
         .env(strata_core::hook::ENV_EXE, &state.settings.hook_exe)
         .env(strata_core::hook::ENV_REPO_ID, dataset.id.to_string())
         .env(
-            strata_core::hook::ENV_DATABASE_URL,
-            &state.settings.database_url,
+            strata_core::hook::ENV_DATABASE_FILE,
+            &state.settings.hook_database_file,
         )
         .env(
             strata_core::hook::ENV_MAX_OBJECT_SIZE,
