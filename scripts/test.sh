@@ -48,6 +48,10 @@ export STRATA_TEST_TOOLS=$tools
 echo "== rustfmt, clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The build without the Kubernetes runner (`--no-default-features`) compiles too, and says why
+# such apps can't start.
+cargo clippy -p strata --no-default-features --all-targets --locked -- -D warnings
+cargo test -p strata-apps --no-default-features --lib --locked -q
 
 echo "== cargo deny: licences, bans (duplicates are reported), sources"
 # cargo deny reads the metadata of every platform's dependencies: fetch them all first.

@@ -83,6 +83,9 @@ fn kube_env(state: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String,
 }
 
 /// Starts (scales up) `owner`'s Deployment of `m`.
+// Without the `kubernetes` feature a `Cluster` has no values: the compiler then sees that nothing
+// after `cluster()` runs.
+#[cfg_attr(not(feature = "kubernetes"), allow(unused_variables))]
 async fn start_kube(state: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Started {
     let Runner::Kubernetes {
         image,
