@@ -111,6 +111,7 @@ impl Instance {
             // SAFETY: the closure runs in the forked child before exec. It only moves the ruleset
             // out of its Option and makes the prctl and landlock_restrict_self system calls
             // (`sandbox::enforce`); it touches no lock another thread of the parent could hold.
+            #[allow(unsafe_code)]
             unsafe {
                 cmd.pre_exec(move || match ruleset.take() {
                     Some(r) => sandbox::enforce(r),

@@ -19,7 +19,7 @@ async fn forged_and_misaddressed_id_tokens_are_refused() {
     let (rp, _, _dir) = relying_party(&idp, RULES, Signup::Admin).await;
     let url = rp.url.as_str();
     let forger = idp::keys(&idp.url);
-    let cases: Vec<(&str, Forge)> = vec![
+    let cases: Vec<(&str, Forge<'_>)> = vec![
         (
             "signed by a key the provider never published",
             Box::new(|s| {
