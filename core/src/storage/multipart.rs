@@ -168,7 +168,28 @@ impl Storage {
     /// away (422); missing parts are a conflict (409) that a new batch resolves. The parts move
     /// aside first, so one commit streams them: a concurrent commit, an abort or the purge finds
     /// nothing to take.
+    ///
+    /// Then the object is linked to the dataset (a dataset deleted since the URL was signed
+    /// refuses the link). A retried commit whose first try linked the object is done: only a link
+    /// of this very dataset counts, as an object stored for another one proves nothing about this
+    /// caller.
     pub async fn complete_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
+        match self.assemble_multipart(dataset, oid, size).await {
+            Ok(()) => {}
+            Err(e) if e.kind == crate::error::Kind::Conflict => {
+                let linked = self.0.db.linked_objects(dataset, &[*oid]).await?;
+                return match linked.get(oid) == Some(&size) {
+                    true => Ok(()),
+                    false => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+        self.0.db.link_object(dataset, oid, size).await?;
+        Ok(())
+    }
+
+    async fn assemble_multipart(&self, dataset: i64, oid: &Oid, size: u64) -> Result<()> {
         if let Some(cloud) = self.bucket() {
             return self.bucket_complete(cloud, dataset, oid, size).await;
         }

@@ -36,8 +36,20 @@ impl Storage {
     }
 
     /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`
-    /// bytes that hash to `oid`. Only the local backend receives uploads itself.
+    /// bytes that hash to `oid`, then links it to the dataset. Only the local backend receives
+    /// uploads itself. A dataset deleted since the URL was signed refuses the link (404): the
+    /// stored bytes stay unreadable, as nothing links them.
     pub async fn receive<S, E>(&self, repo_id: i64, oid: &Oid, size: u64, body: S) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        self.store_received(repo_id, oid, size, body).await?;
+        self.0.db.link_object(repo_id, oid, size).await?;
+        Ok(())
+    }
+
+    async fn store_received<S, E>(&self, repo_id: i64, oid: &Oid, size: u64, body: S) -> Result<()>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
@@ -109,10 +121,36 @@ impl Storage {
     }
 
     /// Confirms that `oid` (`size` bytes) was uploaded for the dataset whose staging scope is
-    /// `scope`. `linked` is the size the dataset's link records, if any; `nonce` names a cloud
-    /// upload's staging key. Errors when nothing (or something else) was uploaded.
-    #[allow(clippy::too_many_arguments)]
+    /// `scope` (`nonce` names a cloud upload's staging key), and links it to the dataset when this
+    /// confirmation is what stored it. Errors when nothing (or something else) was uploaded.
     pub async fn confirm_upload(
+        &self,
+        repo_id: i64,
+        oid: &Oid,
+        size: u64,
+        scope: &str,
+        nonce: Option<&str>,
+        not_uploaded: impl Fn() -> Error,
+    ) -> Result<Confirmed> {
+        let linked = self
+            .0
+            .db
+            .linked_objects(repo_id, &[*oid])
+            .await?
+            .get(oid)
+            .copied();
+        let confirmed = self
+            .confirm(repo_id, oid, size, scope, linked, nonce, not_uploaded)
+            .await?;
+        if confirmed == Confirmed::NewlyStored {
+            self.0.db.link_object(repo_id, oid, size).await?;
+        }
+        Ok(confirmed)
+    }
+
+    /// `confirm_upload` given the size the dataset's link records, if any.
+    #[allow(clippy::too_many_arguments)]
+    async fn confirm(
         &self,
         repo_id: i64,
         oid: &Oid,

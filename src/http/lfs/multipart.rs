@@ -84,24 +84,15 @@ async fn finish(
     oid: strata_lfs::Oid,
     size: u64,
 ) -> ApiResult<StatusCode> {
-    match state.storage.complete_multipart(dataset, &oid, size).await {
-        Ok(()) => {}
-        // A retried commit whose first try linked the object: done. Only a link of this very
-        // dataset counts: an object stored for another one proves nothing about this caller.
-        Err(e) if e.kind == strata_core::error::Kind::Conflict => {
-            let linked = state.db.linked_objects(dataset, &[oid]).await?;
-            if linked.get(&oid) == Some(&size) {
-                return Ok(StatusCode::OK);
+    state
+        .storage
+        .complete_multipart(dataset, &oid, size)
+        .await
+        .inspect_err(|e| {
+            if e.kind != strata_core::error::Kind::Conflict {
+                super::count_refusal(state, e)
             }
-            return Err(e.into());
-        }
-        Err(e) => {
-            super::count_refusal(state, &e);
-            return Err(e.into());
-        }
-    }
-    // As for a whole upload: a dataset deleted since the URL was signed refuses the link.
-    state.db.link_object(dataset, &oid, size).await?;
+        })?;
     tracing::info!(%oid, size, repo, "multipart object stored");
     Ok(StatusCode::OK)
 }

@@ -89,9 +89,6 @@ pub async fn upload(
         .receive(dataset, &oid, size, body.into_data_stream())
         .await
         .inspect_err(|e| super::count_refusal(&state, e))?;
-    // A dataset deleted since the URL was signed refuses the link (404); the stored bytes stay
-    // unreadable, as nothing links them.
-    state.db.link_object(dataset, &oid, size).await?;
     tracing::info!(%oid, size, repo = %format!("{ns}/{repo}"), "object stored");
     Ok(StatusCode::OK)
 }

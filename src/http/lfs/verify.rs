@@ -87,12 +87,6 @@ pub async fn verify(
 
     let not_uploaded =
         || strata_core::error::Error::not_found(format!("object {oid} was not uploaded to {path}"));
-    let linked = state
-        .db
-        .linked_objects(repo.id, &[oid])
-        .await?
-        .get(&oid)
-        .copied();
     let confirmed = state
         .storage
         .confirm_upload(
@@ -100,14 +94,12 @@ pub async fn verify(
             &oid,
             size,
             &repo.id.to_string(),
-            linked,
             q.nonce.as_deref(),
             not_uploaded,
         )
         .await
         .inspect_err(|e| super::count_refusal(&state, e))?;
     if confirmed == Confirmed::NewlyStored {
-        state.db.link_object(repo.id, &oid, size).await?;
         tracing::info!(%oid, size, repo = %path, "object verified and stored");
     }
     Ok(lfs_json(
