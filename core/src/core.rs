@@ -34,6 +34,9 @@ pub struct Core {
     pub governance: Arc<crate::datasets::governance::Governance>,
     /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
     pub apps: Arc<crate::apps::Apps>,
+    /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
+    /// maintenance) stops between steps.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +189,14 @@ impl Core {
             children: crate::process::Children::default(),
             sso,
             metastore: Arc::new(metastore),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+}
+
+impl Core {
+    /// Closes the database pool, once nothing uses it any more (the end of a shutdown).
+    pub async fn close(&self) {
+        self.db.close().await;
     }
 }

@@ -8,7 +8,9 @@
 //! SQL state (`db`). The `strata` crate puts HTTP, the command line and `main` on top.
 
 pub mod apps;
+pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod context;
 pub mod core;
@@ -19,6 +21,7 @@ pub mod hook;
 pub mod names;
 pub mod orgs;
 pub mod process;
+pub mod readiness;
 pub mod storage;
 pub mod tasks;
 

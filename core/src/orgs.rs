@@ -16,18 +16,7 @@ pub async fn audit(
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
-    let ip = crate::context::current().ip;
-    state
-        .db
-        .audit(
-            event,
-            Some(&actor.username),
-            Some(subject),
-            Some(&ip),
-            &detail,
-        )
-        .await?;
-    Ok(())
+    crate::audit::record(state, event, Some(&actor.username), Some(subject), detail).await
 }
 
 pub async fn org_named(state: &Core, name: &str) -> Result<Org> {

@@ -170,18 +170,11 @@ impl FlightService for Flight {
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
         let who = self.caller(&request).await?;
-        let viewer = match &who {
-            Principal::User { user, .. } => Some(user.clone()),
-            _ => None,
-        };
-        let repos = self
-            .state
-            .db
-            .visible_repos(viewer.as_ref(), 0, 200, None)
+        let repos = strata_core::datasets::listing::list(&self.state, &who, 0, 200, None)
             .await
-            .map_err(|e| status(e.into()))?;
+            .map_err(status)?;
         let mut out = Vec::new();
-        for repo in repos {
+        for repo in repos.datasets {
             let Ok(g) = gate::dataset(
                 &self.state,
                 &who,

@@ -2,7 +2,6 @@
 //! answer, governance is not failing closed, and no shutdown began: a load balancer sends work
 //! here), `/metrics` (Prometheus, OpenMetrics text). `/healthz` stays as the old name of `/livez`.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -30,28 +29,21 @@ async fn livez() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let draining = state.http().draining.load(Ordering::Relaxed);
-    let (database, storage, governance) = tokio::join!(
-        state.db.ping(CHECK_TIMEOUT),
-        state.storage.ping(CHECK_TIMEOUT),
-        tokio::time::timeout(CHECK_TIMEOUT, state.governance.failing(&state)),
-    );
+    let checks = state.readiness(CHECK_TIMEOUT).await;
+    let ready = checks.ready();
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    // Governed reads denied (fail closed): say why.
-    let governance =
-        governance.unwrap_or_else(|_| Some("the policy dataset did not answer in time".into()));
-    let ready = !draining && database && storage && governance.is_none();
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
-        "status": if ready { "ready" } else if draining { "draining" } else { "not ready" },
+        "status": if ready { "ready" } else if checks.draining { "draining" } else { "not ready" },
         "checks": {
-            "database": word(database),
-            "storage": word(storage),
-            "governance": governance.as_deref().unwrap_or("ok"),
+            "database": word(checks.database),
+            "storage": word(checks.storage),
+            // Governed reads denied (fail closed): say why.
+            "governance": checks.governance.as_deref().unwrap_or("ok"),
         },
     });
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body))
@@ -66,6 +58,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state
             .http()
             .metrics
-            .encode(state.db.pool_stats(), &state.apps.counts()),
+            .encode(state.pool_stats(), &state.apps.counts()),
     )
 }

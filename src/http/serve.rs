@@ -22,78 +22,10 @@ pub async fn run(
     use hyper_util::server::graceful::GracefulShutdown;
     use tower::ServiceExt;
 
-    let db = state.db.clone();
+    let core = state.core.clone();
     let tasks = state.tasks.clone();
     let children = state.children.clone();
-    // Expired sessions, codes, tokens and old login failures go once an hour.
-    // So do the parts of multipart uploads nobody touched for a while, and never while the part
-    // URLs handed out for them may still be in use.
-    tasks.every("purge", std::time::Duration::from_secs(3600), {
-        let (db, storage) = (db.clone(), state.storage.clone());
-        let urls_live = state.settings.action_ttl
-            + std::time::Duration::from_secs(strata_core::storage::SIGNATURE_GRACE_SECS as u64);
-        let idle = state.settings.multipart_idle.max(urls_live);
-        move || {
-            let (db, storage) = (db.clone(), storage.clone());
-            async move {
-                // With several replicas, one of them purges at a time.
-                let led = db
-                    .as_leader("purge", async {
-                        purge(&db, &storage, idle).await;
-                    })
-                    .await;
-                if let Ok(None) = led {
-                    tracing::debug!("another replica is purging");
-                }
-            }
-        }
-    });
-    // Pushes run no `git gc --auto` (it would detach from its request, and replicas sharing the
-    // repositories would collect at once): one replica at a time does it every six hours.
-    tasks.every(
-        "git maintenance",
-        std::time::Duration::from_secs(6 * 3600),
-        {
-            let state = state.clone();
-            move || {
-                let state = state.clone();
-                async move {
-                    let _ = state
-                        .db
-                        .as_leader("git-maintenance", maintain(&state))
-                        .await;
-                }
-            }
-        },
-    );
-    // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
-    strata_core::apps::launch::background(&state.core);
-    // A store that was plain before `--encryption on` is sealed in the background, resumably.
-    if state.storage.unsealed_left().await {
-        let storage = state.storage.clone();
-        tasks.spawn("seal", move |stop| async move {
-            tracing::info!("sealing the objects stored before encryption was on");
-            let (mut after, mut total) = (String::new(), 0);
-            while !stop.is_cancelled() {
-                match storage.seal_existing(&after, 100).await {
-                    Ok((next, made)) => {
-                        total += made;
-                        match next {
-                            Some(next) => after = next,
-                            None => {
-                                tracing::info!(copies = total, "every stored object is sealed");
-                                break;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e.message, "sealing stopped; it goes on at the next start");
-                        break;
-                    }
-                }
-            }
-        });
-    }
+    strata_core::background::start(&state.core).await;
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
     let grace = state.settings.shutdown_grace;
     let drain_delay = state.settings.drain_delay;
@@ -139,7 +71,6 @@ pub async fn run(
     // Not ready from now on. With a drain delay, connections are still taken meanwhile, so a
     // load balancer that has not yet seen /readyz fail loses nothing.
     draining
-        .http()
         .draining
         .store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(?drain_delay, ?grace, "shutting down: not ready any more");
@@ -176,80 +107,6 @@ pub async fn run(
     if killed > 0 {
         tracing::warn!(groups = killed, "killed child processes still running");
     }
-    db.close().await;
+    core.close().await;
     Ok(())
-}
-
-/// The hourly purge: expired rows, and multipart uploads idle for `idle`.
-async fn purge(
-    db: &strata_core::db::Db,
-    storage: &strata_core::storage::Storage,
-    idle: std::time::Duration,
-) {
-    match db.purge_expired().await {
-        Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-    }
-    match storage.purge_multipart(idle).await {
-        Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e.message, "purging multipart uploads failed"),
-    }
-}
-
-/// `git gc --auto` in every dataset's repository (`{root}/{ns}/{name}.git`), one at a time and
-/// in the foreground (so the leader lock covers it), each first brought up to the ledger (with
-/// `--refs sql`) so no object a ref of the ledger needs looks unreachable. It stops when the
-/// server does.
-async fn maintain(state: &AppState) {
-    let Ok(namespaces) = std::fs::read_dir(state.metastore.root()) else {
-        return;
-    };
-    for ns in namespaces.flatten() {
-        let Ok(repos) = std::fs::read_dir(ns.path()) else {
-            continue;
-        };
-        for repo in repos.flatten() {
-            if state
-                .http()
-                .draining
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
-                return;
-            }
-            let file = repo.file_name().to_string_lossy().into_owned();
-            let Some(name) = file.strip_suffix(".git").map(str::to_owned) else {
-                continue;
-            };
-            let ns_name = ns.file_name().to_string_lossy().into_owned();
-            let synced = strata_core::datasets::git(state, move |ms| {
-                ms.open(strata_metastore::DatasetId {
-                    ns: &ns_name,
-                    name: &name,
-                })
-                .map(|_| ())
-            })
-            .await;
-            if synced.is_err() {
-                continue;
-            }
-            let mut gc = tokio::process::Command::new("git");
-            gc.arg("-C").arg(repo.path()).args([
-                "-c",
-                "gc.autoDetach=false",
-                "gc",
-                "--auto",
-                "--quiet",
-            ]);
-            // In a group of its own, killed at shutdown: a collection cut short is harmless.
-            let done = match state.children.spawn(&mut gc) {
-                Ok(mut group) => group.wait().await,
-                Err(e) => Err(e),
-            };
-            if !done.is_ok_and(|s| s.success()) {
-                tracing::warn!(repo = %repo.path().display(), "git gc --auto failed");
-            }
-        }
-    }
 }

@@ -1,8 +1,7 @@
 //! `AppState`: what every handler gets. The domain's [`Core`], shared, plus what only HTTP needs
-//! (rate limits on public endpoints, the Prometheus metrics, the draining flag). It dereferences
+//! (rate limits on public endpoints, the Prometheus metrics). It dereferences
 //! to [`Core`], so a handler passes `&state` wherever the domain asks for `&Core`.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use strata_core::config::Config;
@@ -28,8 +27,6 @@ pub struct HttpParts {
     pub sso_starts: Limiter,
     /// Prometheus metrics (`/metrics`).
     pub metrics: Metrics,
-    /// Set once a shutdown began: `/readyz` answers 503 from then on.
-    pub draining: AtomicBool,
 }
 
 impl std::ops::Deref for AppState {
@@ -56,7 +53,6 @@ impl AppState {
                 link_requests: Limiter::new(300, 60),
                 sso_starts: Limiter::new(60, 60),
                 metrics,
-                draining: AtomicBool::new(false),
             }),
         })
     }

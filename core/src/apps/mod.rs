@@ -7,6 +7,7 @@
 //! `crate::http::proxy` (`/apps/{user}/{app}/…`).
 
 mod catalog;
+pub mod installed;
 pub mod launch;
 mod open;
 pub mod sandbox;

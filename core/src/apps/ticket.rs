@@ -70,6 +70,21 @@ pub fn verify(key: &[u8; 32], kind: &str, token: &str) -> Option<Pass> {
     })
 }
 
+/// The user an app cookie (`cookie`) admits to `owner`'s `app` on the apps' origin: its pass must
+/// be for that very instance, and the strata session it came from still live for the same user.
+pub async fn visitor(
+    core: &crate::Core,
+    cookie: &str,
+    owner: &str,
+    app: &str,
+) -> Option<crate::db::User> {
+    let key = core.jwt.derive("strata app passes");
+    let pass = verify(&key, "cookie", cookie).filter(|p| p.owner == owner && p.app == app)?;
+    // The pass lasts as long as the strata session it came from.
+    let session = core.db.session(&pass.session).await.ok()??;
+    (session.user.id == pass.visitor).then_some(session.user)
+}
+
 /// Where `/_apps/enter` may send the browser after `next`: the path (and query) as the browser
 /// will go there, with dot segments resolved (`.`, `..`, and their encoded spellings such as
 /// `%2e%2e`, as browsers read them). `None` unless it lies under `prefix` (`/apps/{user}/{app}/`)

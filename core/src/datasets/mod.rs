@@ -8,6 +8,7 @@ pub mod gate;
 pub mod governance;
 pub mod ledger;
 pub mod links;
+pub mod listing;
 pub mod locks;
 pub mod settings;
 pub mod shares;

@@ -17,9 +17,9 @@ use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::http::state::AppState;
-use strata_core::apps;
+use strata_core::apps::{self, installed, installed::Installed};
 use strata_core::auth::Principal;
-use strata_core::db::{rfc3339, InstallRow};
+use strata_core::db::rfc3339;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -164,32 +164,19 @@ pub struct InstallView {
     shared_with: Vec<String>,
 }
 
-async fn install_view(
-    state: &AppState,
-    username: &str,
-    row: &InstallRow,
-) -> ApiResult<InstallView> {
-    let entry = apps::entry(state, &row.app_id).await?;
-    let needs_consent = apps::awaits_consent(row);
-    let (status, error) = if needs_consent {
-        let e = apps::consent_error(username, &row.app_id);
-        ("needs consent", Some(e.message))
-    } else {
-        state.apps.state(username, &row.app_id)
-    };
-    Ok(InstallView {
-        app: AppView::new(&entry.manifest, entry.from_dir),
-        scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-        installed_at: rfc3339(row.created_at),
-        url: state
-            .apps
-            .origin_of(&state.settings.public_url, username, &row.app_id)
-            .map(|b| format!("{b}{}", apps::launch::base_path(username, &row.app_id))),
-        status: status.into(),
-        needs_consent,
-        error,
-        shared_with: state.db.app_sharees(row.user_id, &row.app_id).await?,
-    })
+impl From<Installed> for InstallView {
+    fn from(i: Installed) -> InstallView {
+        InstallView {
+            app: AppView::new(&i.entry.manifest, i.entry.from_dir),
+            scopes: i.row.scopes.split_whitespace().map(str::to_owned).collect(),
+            installed_at: rfc3339(i.row.created_at),
+            url: i.url,
+            status: i.status.into(),
+            needs_consent: i.needs_consent,
+            error: i.error,
+            shared_with: i.shared_with,
+        }
+    }
 }
 
 /// The apps the caller installed, with their instances' status.
@@ -201,13 +188,8 @@ pub async fn my_apps(
     who: Principal,
 ) -> ApiResult<Json<Vec<InstallView>>> {
     let user = who.full_user()?.clone();
-    let mut out = Vec::new();
-    for row in state.db.app_installs(user.id).await? {
-        if let Ok(view) = install_view(&state, &user.username, &row).await {
-            out.push(view);
-        }
-    }
-    Ok(Json(out))
+    let installed = installed::installed(&state, &user).await?;
+    Ok(Json(installed.into_iter().map(InstallView::from).collect()))
 }
 
 /// One installed app, with its instance's status.
@@ -220,12 +202,9 @@ pub async fn my_app(
     who: Principal,
 ) -> ApiResult<Json<InstallView>> {
     let user = who.full_user()?.clone();
-    let row = state
-        .db
-        .app_install(user.id, &app)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("you have not installed {app:?}")))?;
-    Ok(Json(install_view(&state, &user.username, &row).await?))
+    Ok(Json(
+        installed::installed_one(&state, &user, &app).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -252,7 +231,11 @@ pub async fn install_app(
     let user = who.full_user()?.clone();
     let consent: Consent = read_json(&headers, body, state.settings.max_json_body).await?;
     let row = apps::install(&state, &user, &app, &consent.scopes).await?;
-    Ok(Json(install_view(&state, &user.username, &row).await?))
+    Ok(Json(
+        installed::describe(&state, &user.username, row)
+            .await?
+            .into(),
+    ))
 }
 
 /// Uninstalls an app: its instance stops and its tokens stop working. Its working directory is
@@ -286,17 +269,7 @@ pub async fn stop_app(
     who: Principal,
 ) -> ApiResult<Json<Stopped>> {
     let user = who.full_user()?.clone();
-    if state.db.app_install(user.id, &app).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "you have not installed {app:?}"
-        )));
-    }
-    let log = state
-        .apps
-        .supervisor
-        .log(&user.username, &app)
-        .unwrap_or_default();
-    state.apps.supervisor.stop(&user.username, &app).await;
+    let log = installed::stop(&state, &user, &app).await?;
     Ok(Json(Stopped { log }))
 }
 

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::api::ErrorBody;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
@@ -59,17 +59,8 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
     who: Principal,
 ) -> ApiResult<Json<AuditPage>> {
-    if !who.full_user()?.admin() {
-        return Err(ApiError::forbidden("the audit log is for administrators"));
-    }
     let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::unprocessable("limit must be between 1 and 500"));
-    }
-    let rows = state.db.audit_entries(q.before, limit).await?;
-    let next_before = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let (rows, next_before) = strata_core::audit::page(&state, &who, q.before, limit).await?;
     let entries = rows
         .into_iter()
         .map(|r| AuditEntryView {

@@ -15,9 +15,10 @@ use utoipa_axum::routes;
 use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use strata_core::auth::{Action, On, Principal};
+use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
 use strata_core::datasets::governance::{self, Surface};
+use strata_core::datasets::listing;
 use strata_core::datasets::tables::{self, Chunk, Format};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -92,31 +93,22 @@ pub async fn catalog(
         .map(str::trim)
         .filter(|g| !g.is_empty());
     let text = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let viewer = match &who {
-        Principal::User { user, .. } => Some(user),
-        _ => None,
-    };
-    let scopes = who.scopes().filter(|s| !s.allows_everything());
     let mut found = Vec::new();
     let mut scanned = 0;
     let mut next_cursor = None;
     'pages: loop {
-        let batch = state.db.visible_repos(viewer, after, 100, None).await?;
-        let full = batch.len() == 100;
-        for repo in batch {
+        let batch = listing::list(&state, &who, after, 100, None).await?;
+        let full = batch.next_cursor.is_some();
+        for repo in batch.datasets {
             after = repo.id;
             scanned += 1;
-            let reaches = repo.is_public()
-                || scopes.is_none_or(|s| s.allows(&repo.path(), On::Dataset, Action::Read));
-            if reaches {
-                // Through the gate, as every read: what it refuses is left out.
-                if let Ok(gated) =
-                    gate::dataset(&state, &who, &repo.namespace, &repo.name, Action::Read).await
-                {
-                    let entry = governance::catalog(&state, &gated, None).await?;
-                    if entry.matches(&tags, geography, text) {
-                        found.push(entry);
-                    }
+            // Through the gate, as every read: what it refuses is left out.
+            if let Ok(gated) =
+                gate::dataset(&state, &who, &repo.namespace, &repo.name, Action::Read).await
+            {
+                let entry = governance::catalog(&state, &gated, None).await?;
+                if entry.matches(&tags, geography, text) {
+                    found.push(entry);
                 }
             }
             if found.len() == limit || scanned == SCAN {

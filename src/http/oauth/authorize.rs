@@ -240,17 +240,8 @@ pub async fn decide(
             CODE_TTL,
         )
         .await?;
-    let ip = crate::http::ctx::current().ip;
     let detail = serde_json::json!({"client_id": checked.client.client_id, "scope": checked.scope});
-    state
-        .db
-        .audit(
-            "oauth.consent",
-            Some(&s.user.username),
-            Some(&checked.client.client_id),
-            Some(&ip),
-            &detail,
-        )
-        .await?;
+    let (actor, subject) = (&s.user.username, &checked.client.client_id);
+    strata_core::audit::record(&state, "oauth.consent", Some(actor), Some(subject), detail).await?;
     Ok(back(&checked.redirect_uri, &req.state, &[("code", &code)]))
 }

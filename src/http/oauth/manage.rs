@@ -62,17 +62,8 @@ pub async fn revoke(
             state.db.revoke_jti(&claims.jti, claims.exp).await?;
         }
     }
-    let ip = crate::http::ctx::current().ip;
-    state
-        .db
-        .audit(
-            "oauth.revoke",
-            Some(&client.client_id),
-            None,
-            Some(&ip),
-            &json!({}),
-        )
-        .await?;
+    let client_id = Some(client.client_id.as_str());
+    strata_core::audit::record(&state, "oauth.revoke", client_id, None, json!({})).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -363,10 +363,6 @@ async fn audit(
     client_id: &str,
     detail: serde_json::Value,
 ) -> ApiResult<()> {
-    let ip = crate::http::ctx::current().ip;
-    state
-        .db
-        .audit(event, Some(client_id), None, Some(&ip), &detail)
-        .await?;
+    strata_core::audit::record(state, event, Some(client_id), None, detail).await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{error_page, read_form, render, see_other, Chrome};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use strata_core::apps::{self, launch};
+use strata_core::apps::{self, installed};
 use strata_core::auth::session;
 use strata_core::db::SessionRow;
 
@@ -89,43 +89,28 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
 async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> ApiResult<AppsPage> {
     let user = &s.user;
     let catalog = apps::catalog(state).await?;
-    let rows = state.db.app_installs(user.id).await?;
-    let mut installed = Vec::new();
-    for row in &rows {
-        let Some(entry) = catalog.iter().find(|e| e.manifest.id == row.app_id) else {
-            continue;
-        };
-        let needs_consent = apps::awaits_consent(row);
-        let (status, error) = if needs_consent {
-            ("needs consent", None)
-        } else {
-            state.apps.state(&user.username, &row.app_id)
-        };
-        installed.push(Installed {
-            id: row.app_id.clone(),
-            name: entry.manifest.name.clone(),
-            url: state
-                .apps
-                .origin_of(&state.settings.public_url, &user.username, &row.app_id)
-                .map(|b| format!("{b}{}", launch::base_path(&user.username, &row.app_id))),
-            status,
-            needs_consent,
-            error,
-            log: state
-                .apps
-                .supervisor
-                .log(&user.username, &row.app_id)
-                .unwrap_or_default(),
-            shared_with: state.db.app_sharees(user.id, &row.app_id).await?,
-        });
-    }
+    let installed: Vec<Installed> = installed::installed(state, user)
+        .await?
+        .into_iter()
+        .map(|i| Installed {
+            id: i.row.app_id,
+            name: i.entry.manifest.name,
+            url: i.url,
+            status: i.status,
+            needs_consent: i.needs_consent,
+            // The page says what consent means itself.
+            error: i.error.filter(|_| !i.needs_consent),
+            log: i.log,
+            shared_with: i.shared_with,
+        })
+        .collect();
     let available = catalog
         .iter()
         .map(|e| Available {
             id: e.manifest.id.clone(),
             name: e.manifest.name.clone(),
             description: e.manifest.description.clone(),
-            installed: rows.iter().any(|r| r.app_id == e.manifest.id),
+            installed: installed.iter().any(|i| i.id == e.manifest.id),
         })
         .collect();
     let mut chrome = Chrome::new("Apps", Some(s), "apps");
@@ -163,7 +148,7 @@ pub async fn app(
         }
     };
     let m = entry.manifest;
-    let install = state.db.app_install(s.user.id, &id).await?;
+    let install = installed::install_of(&state, &s.user, &id).await?;
     let installed = install.is_some();
     let needs_consent = install.as_ref().is_some_and(apps::awaits_consent);
     let page = AppPage {

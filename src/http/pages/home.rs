@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::session;
-use strata_core::datasets::{create_as, NewDataset};
+use strata_core::datasets::{create_as, listing, NewDataset};
 use strata_core::db::{SessionRow, Visibility};
 
 #[derive(Template)]
@@ -73,10 +73,10 @@ async fn home(
     form: (String, String),
 ) -> ApiResult<Response> {
     let filter = (!q.is_empty()).then_some(q.as_str());
-    let datasets = state
-        .db
-        .visible_repos(Some(&s.user), 0, 200, filter)
+    let who = crate::http::extract::session_principal(s)?;
+    let datasets = listing::list(state, &who, 0, 200, filter)
         .await?
+        .datasets
         .iter()
         .map(|r| Row {
             path: r.path(),

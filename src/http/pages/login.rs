@@ -139,7 +139,7 @@ pub async fn submit(
         .login_failures(&username, &ip, now() - WINDOW_SECS)
         .await?;
     if by_user >= MAX_FAILURES_PER_USER || by_ip >= MAX_FAILURES_PER_IP {
-        audit(&state, "login.throttled", None, Some(&username), &ip).await?;
+        audit(&state, "login.throttled", None, Some(&username)).await?;
         return Ok(again(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed logins. Wait a few minutes, then try again.",
@@ -153,7 +153,7 @@ pub async fn submit(
         (true, Some((user, _))) => user,
         _ => {
             state.db.record_login_failure(&username, &ip).await?;
-            audit(&state, "login.failure", None, Some(&username), &ip).await?;
+            audit(&state, "login.failure", None, Some(&username)).await?;
             return Ok(again(
                 StatusCode::UNAUTHORIZED,
                 "Wrong username or password.",
@@ -171,7 +171,6 @@ pub async fn submit(
         "login.success",
         Some(&user.username),
         Some(&user.username),
-        &ip,
     )
     .await?;
     // Back to where the login was asked for (the OAuth consent page), if that is on this server.
@@ -204,13 +203,11 @@ pub async fn logout(
         return Err(ApiError::forbidden("missing or wrong CSRF token"));
     }
     let cleared = session::end(&state.db, &state.settings, &id_hash).await?;
-    let ip = ctx::current().ip;
     audit(
         &state,
         "logout",
         Some(&s.user.username),
         Some(&s.user.username),
-        &ip,
     )
     .await?;
     Ok(see_other("/login", &[cleared]))
@@ -367,8 +364,7 @@ pub async fn signup(
     let secret = form.password.clone();
     let hash = state.hasher.hash(secret).await?;
     state.db.set_password(user.id, &hash).await?;
-    let ip = ctx::current().ip;
-    audit(&state, "signup", Some(&username), Some(&username), &ip).await?;
+    audit(&state, "signup", Some(&username), Some(&username)).await?;
     let session_cookie = session::start(&state.db, &state.settings, user.id).await?;
     Ok(see_other("/settings", &[session_cookie]))
 }
@@ -378,11 +374,7 @@ pub(super) async fn audit(
     event: &str,
     actor: Option<&str>,
     subject: Option<&str>,
-    ip: &str,
 ) -> ApiResult<()> {
-    state
-        .db
-        .audit(event, actor, subject, Some(ip), &json!({}))
-        .await?;
+    strata_core::audit::record(state, event, actor, subject, json!({})).await?;
     Ok(())
 }

@@ -11,7 +11,6 @@ use super::login::audit;
 use askama::Template;
 
 use super::{read_form, render, see_other, Chrome};
-use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
@@ -281,9 +280,8 @@ pub async fn password(
     let hash = state.hasher.hash(new).await?;
     state.db.set_password(s.user.id, &hash).await?;
     state.db.delete_other_sessions(s.user.id, &id_hash).await?;
-    let ip = ctx::current().ip;
     let who = s.user.username.as_str();
-    audit(&state, "password.change", Some(who), Some(who), &ip).await?;
+    audit(&state, "password.change", Some(who), Some(who)).await?;
     let notice = Shown::Notice("Password changed. Your other sessions were ended.");
     settings_page(&state, &s, StatusCode::OK, notice).await
 }
@@ -328,18 +326,9 @@ pub async fn create_token(
             return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &msg).await;
         }
     };
-    let ip = ctx::current().ip;
-    let who = s.user.username.as_str();
-    state
-        .db
-        .audit(
-            "token.create",
-            Some(who),
-            Some(who),
-            Some(&ip),
-            &serde_json::json!({"name": name}),
-        )
-        .await?;
+    let who = Some(s.user.username.as_str());
+    let detail = serde_json::json!({"name": name});
+    strata_core::audit::record(&state, "token.create", who, who, detail).await?;
     let shown = Shown::Token(name.to_owned(), secret);
     settings_page(&state, &s, StatusCode::OK, shown).await
 }
@@ -361,18 +350,9 @@ pub async fn revoke_token(
         Err(redirect) => return Ok(redirect),
     };
     if state.db.revoke_token(s.user.id, &form.name).await? {
-        let ip = ctx::current().ip;
-        let who = s.user.username.as_str();
-        state
-            .db
-            .audit(
-                "token.revoke",
-                Some(who),
-                Some(who),
-                Some(&ip),
-                &serde_json::json!({"name": form.name}),
-            )
-            .await?;
+        let who = Some(s.user.username.as_str());
+        let detail = serde_json::json!({"name": form.name});
+        strata_core::audit::record(&state, "token.revoke", who, who, detail).await?;
     }
     Ok(see_other("/settings", &[]))
 }

@@ -168,14 +168,9 @@ async fn visitor(
     }
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     if on_apps_origin(state, headers, uri) {
-        let key = state.jwt.derive("strata app passes");
-        let pass = cookie(headers, APP_COOKIE).and_then(|c| ticket::verify(&key, "cookie", &c));
-        if let Some(pass) = pass.filter(|p| p.owner == user && p.app == app) {
-            // The pass lasts as long as the strata session it came from.
-            if let Ok(Some(s)) = state.db.session(&pass.session).await {
-                if s.user.id == pass.visitor {
-                    return Ok(s.user);
-                }
+        if let Some(c) = cookie(headers, APP_COOKIE) {
+            if let Some(visitor) = ticket::visitor(state, &c, user, app).await {
+                return Ok(visitor);
             }
         }
         // Back to strata's origin, which knows the session and hands out a ticket.

@@ -35,12 +35,7 @@ pub struct SignIn {
 }
 
 async fn audit(state: &Core, event: &str, user: &str, detail: serde_json::Value) -> Result<()> {
-    let ip = crate::context::current().ip;
-    state
-        .db
-        .audit(event, Some(user), Some(user), Some(&ip), &detail)
-        .await?;
-    Ok(())
+    crate::audit::record(state, event, Some(user), Some(user), detail).await
 }
 
 /// Signs `who` in through `p`: the linked account, a new link to `link_to` (the account the

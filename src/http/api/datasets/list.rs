@@ -9,7 +9,8 @@ use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
-use strata_core::auth::{Action, On, Principal};
+use strata_core::auth::Principal;
+use strata_core::datasets::listing;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
@@ -65,43 +66,11 @@ pub async fn list(
             .parse::<i64>()
             .map_err(|_| ApiError::unprocessable("malformed cursor"))?,
     };
-    let viewer = match &who {
-        Principal::User { user, .. } => Some(user),
-        _ => None,
-    };
     let query = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    // A token sees what its scopes reach (and public datasets); a JWT without a user, public
-    // ones. The scopes are applied before paging, so neither the page nor its cursor tells a
-    // narrow token about datasets it may not see.
-    let scopes = who.scopes().filter(|s| !s.allows_everything());
-    let reaches = |r: &strata_core::db::Repo| match scopes {
-        None => true,
-        Some(s) => r.is_public() || s.allows(&r.path(), On::Dataset, Action::Read),
-    };
-    let mut rows = Vec::new();
-    let mut next_cursor = None;
-    let mut after = after;
-    loop {
-        let batch = state.db.visible_repos(viewer, after, limit, query).await?;
-        let full = batch.len() as i64 == limit;
-        after = batch.last().map_or(after, |r| r.id);
-        for r in batch {
-            if rows.len() as i64 == limit {
-                break;
-            }
-            if reaches(&r) {
-                rows.push(r);
-            }
-        }
-        if rows.len() as i64 == limit {
-            next_cursor = rows.last().map(|r| r.id.to_string());
-            break;
-        }
-        if !full {
-            break;
-        }
-    }
-    let datasets = rows
+    let page = listing::list(&state, &who, after, limit, query).await?;
+    let next_cursor = page.next_cursor.map(|c| c.to_string());
+    let datasets = page
+        .datasets
         .into_iter()
         .map(|r| DatasetItem {
             created_at: rfc3339(r.created_at),

@@ -1,0 +1,48 @@
+//! The audit log: one writer ([`record`], which takes the client's address from the request
+//! being served), and the administrators' reading of it ([`page`]).
+
+use crate::auth::Principal;
+use crate::db::AuditEntry;
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// Appends `event` to the audit log: who did it (`actor`), to what (`subject`), details, and the
+/// client's address when a request is being served.
+pub async fn record(
+    core: &Core,
+    event: &str,
+    actor: Option<&str>,
+    subject: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let ip = crate::context::current().ip;
+    let ip = (!ip.is_empty()).then_some(ip.as_str());
+    core.db.audit(event, actor, subject, ip, &detail).await?;
+    Ok(())
+}
+
+/// The most entries one page holds.
+pub const MAX_PAGE: i64 = 500;
+
+/// A page of `limit` entries, newest first, older than entry `before` if given, and the `before`
+/// of the next page. Administrators only.
+pub async fn page(
+    core: &Core,
+    who: &Principal,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<AuditEntry>, Option<i64>)> {
+    if !who.full_user()?.admin() {
+        return Err(Error::forbidden("the audit log is for administrators"));
+    }
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::unprocessable(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let rows = core.db.audit_entries(before, limit).await?;
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok((rows, next_before))
+}

@@ -1,0 +1,146 @@
+//! The server's background work, started once it serves: the hourly purge (expired rows,
+//! abandoned multipart uploads), git maintenance, the apps' culling and token renewal, and the
+//! sealing of objects stored before encryption was on. Work that must run once among replicas
+//! takes a leader lock in the database. All of it stops with [`Core::tasks`].
+
+use std::sync::Arc;
+
+use crate::Core;
+
+/// Starts every background task of `core`.
+pub async fn start(core: &Arc<Core>) {
+    let tasks = core.tasks.clone();
+    let db = core.db.clone();
+    // Expired sessions, codes, tokens and old login failures go once an hour.
+    // So do the parts of multipart uploads nobody touched for a while, and never while the part
+    // URLs handed out for them may still be in use.
+    tasks.every("purge", std::time::Duration::from_secs(3600), {
+        let (db, storage) = (db.clone(), core.storage.clone());
+        let urls_live = core.settings.action_ttl
+            + std::time::Duration::from_secs(crate::storage::SIGNATURE_GRACE_SECS as u64);
+        let idle = core.settings.multipart_idle.max(urls_live);
+        move || {
+            let (db, storage) = (db.clone(), storage.clone());
+            async move {
+                // With several replicas, one of them purges at a time.
+                let led = db
+                    .as_leader("purge", async {
+                        purge(&db, &storage, idle).await;
+                    })
+                    .await;
+                if let Ok(None) = led {
+                    tracing::debug!("another replica is purging");
+                }
+            }
+        }
+    });
+    // Pushes run no `git gc --auto` (it would detach from its request, and replicas sharing the
+    // repositories would collect at once): one replica at a time does it every six hours.
+    tasks.every(
+        "git maintenance",
+        std::time::Duration::from_secs(6 * 3600),
+        {
+            let core = core.clone();
+            move || {
+                let core = core.clone();
+                async move {
+                    let _ = core.db.as_leader("git-maintenance", maintain(&core)).await;
+                }
+            }
+        },
+    );
+    // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
+    crate::apps::launch::background(core);
+    // A store that was plain before `--encryption on` is sealed in the background, resumably.
+    if core.storage.unsealed_left().await {
+        let storage = core.storage.clone();
+        tasks.spawn("seal", move |stop| async move {
+            tracing::info!("sealing the objects stored before encryption was on");
+            let (mut after, mut total) = (String::new(), 0);
+            while !stop.is_cancelled() {
+                match storage.seal_existing(&after, 100).await {
+                    Ok((next, made)) => {
+                        total += made;
+                        match next {
+                            Some(next) => after = next,
+                            None => {
+                                tracing::info!(copies = total, "every stored object is sealed");
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e.message, "sealing stopped; it goes on at the next start");
+                        break;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The hourly purge: expired rows, and multipart uploads idle for `idle`.
+async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std::time::Duration) {
+    match db.purge_expired().await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+    }
+    match storage.purge_multipart(idle).await {
+        Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.message, "purging multipart uploads failed"),
+    }
+}
+
+/// `git gc --auto` in every dataset's repository (`{root}/{ns}/{name}.git`), one at a time and
+/// in the foreground (so the leader lock covers it), each first brought up to the ledger (with
+/// `--refs sql`) so no object a ref of the ledger needs looks unreachable. It stops when the
+/// server does.
+async fn maintain(core: &Core) {
+    let Ok(namespaces) = std::fs::read_dir(core.metastore.root()) else {
+        return;
+    };
+    for ns in namespaces.flatten() {
+        let Ok(repos) = std::fs::read_dir(ns.path()) else {
+            continue;
+        };
+        for repo in repos.flatten() {
+            if core.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let file = repo.file_name().to_string_lossy().into_owned();
+            let Some(name) = file.strip_suffix(".git").map(str::to_owned) else {
+                continue;
+            };
+            let ns_name = ns.file_name().to_string_lossy().into_owned();
+            let synced = crate::datasets::git(core, move |ms| {
+                ms.open(strata_metastore::DatasetId {
+                    ns: &ns_name,
+                    name: &name,
+                })
+                .map(|_| ())
+            })
+            .await;
+            if synced.is_err() {
+                continue;
+            }
+            let mut gc = tokio::process::Command::new("git");
+            gc.arg("-C").arg(repo.path()).args([
+                "-c",
+                "gc.autoDetach=false",
+                "gc",
+                "--auto",
+                "--quiet",
+            ]);
+            // In a group of its own, killed at shutdown: a collection cut short is harmless.
+            let done = match core.children.spawn(&mut gc) {
+                Ok(mut group) => group.wait().await,
+                Err(e) => Err(e),
+            };
+            if !done.is_ok_and(|s| s.success()) {
+                tracing::warn!(repo = %repo.path().display(), "git gc --auto failed");
+            }
+        }
+    }
+}
