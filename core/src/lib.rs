@@ -7,6 +7,7 @@
 //! (`auth`), organisations (`orgs`), governance (`datasets::governance`), apps (`apps`) and the
 //! SQL state (`db`). The `strata` crate puts HTTP, the command line and `main` on top.
 
+pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod auth;

@@ -2,7 +2,7 @@
 //! functions are what tests call to set up their fixtures.
 
 use crate::cli::AdminCommand;
-use strata_core::auth::{pat, Scopes};
+use strata_core::auth::Scopes;
 use strata_core::config::Config;
 use strata_core::db::{is_unique_violation, now, Repo, User, Visibility};
 use strata_core::names;
@@ -98,19 +98,7 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
                 let name = name.unwrap_or_else(|| {
                     format!("cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
                 });
-                let secret = create_token(state, &user, &name, &scopes, expires_in_days).await?;
-                let detail = serde_json::json!({"name": name, "scopes": scopes});
-                state
-                    .db
-                    .audit(
-                        "token.create",
-                        Some("admin-cli"),
-                        Some(&user),
-                        None,
-                        &detail,
-                    )
-                    .await?;
-                secret
+                create_token(state, &user, &name, &scopes, expires_in_days).await?
             };
             println!("{token}");
             if !jwt {
@@ -280,7 +268,8 @@ pub async fn create_repo(
         })
 }
 
-/// Creates a personal access token and returns its secret (shown once, stored hashed).
+/// Creates a personal access token and returns its secret (shown once, stored hashed); the
+/// audit log names `admin-cli` as who made it.
 pub async fn create_token(
     state: &Core,
     username: &str,
@@ -288,37 +277,21 @@ pub async fn create_token(
     scopes: &str,
     expires_in_days: Option<i64>,
 ) -> AdminResult<String> {
-    let scopes = Scopes::parse(scopes)?;
     let user = state
         .db
         .user_by_name(username)
         .await?
         .ok_or_else(|| format!("no user named {username}"))?;
-    if name.trim().is_empty() || name.len() > 100 {
-        return Err("a token needs a name of 1 to 100 characters".into());
-    }
-    let secret = pat::generate();
-    let expires_at = expires_in_days.map(|d| now() + d * 86400);
-    state
-        .db
-        .create_token(
-            user.id,
-            name,
-            &pat::hash(&secret),
-            &scopes.to_string(),
-            expires_at,
-        )
-        .await
-        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
-            if is_unique_violation(&e) {
-                format!(
-                    "{username} has a token named {name:?} already: revoke it or pick another name"
-                )
-                .into()
-            } else {
-                e.into()
-            }
-        })?;
+    let secret = strata_core::accounts::create_token(
+        state,
+        "admin-cli",
+        &user,
+        name,
+        scopes,
+        expires_in_days,
+    )
+    .await
+    .map_err(|e| e.message)?;
     Ok(secret)
 }
 

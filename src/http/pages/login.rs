@@ -1,29 +1,22 @@
-//! Login, logout and sign-up. Failed logins are throttled per username and per address; the
-//! answer and its timing are the same whether or not the username exists.
+//! Login, logout and sign-up pages. The rules (throttling, invitations, password checks) are
+//! `strata_core::accounts`; a refusal is shown on the form again with its status.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
 
 use askama::Template;
 
 use super::{
     error_page, form_token, form_token_ok, read_form, render, see_other, with_cookie, Chrome,
 };
-use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
+use strata_core::accounts::{self, NewAccount};
 use strata_core::auth::{password, session};
 use strata_core::config::Signup;
-use strata_core::db::{is_unique_violation, now};
-
-/// Failed logins within this window count towards the limits below.
-const WINDOW_SECS: i64 = 15 * 60;
-const MAX_FAILURES_PER_USER: i64 = 5;
-const MAX_FAILURES_PER_IP: i64 = 50;
 
 /// Where to go after logging in: only paths on this server (no `//host` or scheme tricks).
 pub(super) fn safe_next(next: &str) -> Option<&str> {
@@ -132,47 +125,17 @@ pub async fn submit(
             "This form has expired. Please try again.",
         ));
     }
-    let ip = ctx::current().ip;
-    let username = form.username.trim().to_owned();
-    let (by_user, by_ip) = state
-        .db
-        .login_failures(&username, &ip, now() - WINDOW_SECS)
-        .await?;
-    if by_user >= MAX_FAILURES_PER_USER || by_ip >= MAX_FAILURES_PER_IP {
-        audit(&state, "login.throttled", None, Some(&username)).await?;
-        return Ok(again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed logins. Wait a few minutes, then try again.",
-        ));
-    }
-    let found = state.db.user_with_password(&username).await?;
-    let stored = found.as_ref().and_then(|(_, h)| h.clone());
-    let typed = form.password.clone();
-    let ok = state.hasher.verify(typed, stored).await?;
-    let user = match (ok, found) {
-        (true, Some((user, _))) => user,
-        _ => {
-            state.db.record_login_failure(&username, &ip).await?;
-            audit(&state, "login.failure", None, Some(&username)).await?;
-            return Ok(again(
-                StatusCode::UNAUTHORIZED,
-                "Wrong username or password.",
-            ));
+    let username = form.username.trim();
+    // A new session id at every login: whatever session id the browser had is dropped.
+    let old = crate::http::extract::session(&state, &headers).await?;
+    let old = old.as_ref().map(|(id_hash, _)| id_hash.as_str());
+    let session_cookie = match accounts::log_in(&state, username, &form.password, old).await {
+        Ok((_, cookie)) => cookie,
+        Err(e) => {
+            let (status, message) = super::refusal(e)?;
+            return Ok(again(status, &message));
         }
     };
-    state.db.clear_login_failures(&username).await?;
-    // A new session id at every login: whatever session id the browser had is dropped.
-    if let Some((old, _)) = crate::http::extract::session(&state, &headers).await? {
-        state.db.delete_session(&old).await?;
-    }
-    let session_cookie = session::start(&state.db, &state.settings, user.id).await?;
-    audit(
-        &state,
-        "login.success",
-        Some(&user.username),
-        Some(&user.username),
-    )
-    .await?;
     // Back to where the login was asked for (the OAuth consent page), if that is on this server.
     let next = safe_next(&form.next).unwrap_or("/settings");
     Ok(see_other(
@@ -202,14 +165,7 @@ pub async fn logout(
     if !session::same_secret(&form.csrf, &s.csrf) {
         return Err(ApiError::forbidden("missing or wrong CSRF token"));
     }
-    let cleared = session::end(&state.db, &state.settings, &id_hash).await?;
-    audit(
-        &state,
-        "logout",
-        Some(&s.user.username),
-        Some(&s.user.username),
-    )
-    .await?;
+    let cleared = accounts::log_out(&state, &id_hash, &s.user).await?;
     Ok(see_other("/login", &[cleared]))
 }
 
@@ -258,9 +214,8 @@ fn closed(state: &AppState) -> Response {
     )
 }
 
-/// Whether the sign-up form is closed: `--signup admin`, or passwords turned off.
 fn signup_closed(state: &AppState) -> bool {
-    state.settings.signup == Signup::Admin || !state.settings.password_login
+    accounts::signup_closed(state)
 }
 
 pub async fn signup_form(State(state): State<AppState>) -> Response {
@@ -312,69 +267,19 @@ pub async fn signup(
             "This form has expired. Please try again.",
         ));
     }
-    if let Err(e) = strata_core::names::check_namespace(&username) {
-        return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()));
-    }
-    if state.db.org_by_name(&username).await?.is_some() {
-        return Ok(again(StatusCode::CONFLICT, "That username is taken."));
-    }
-    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
-        return Ok(again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter a valid email address.",
-        ));
-    }
-    if let Err(e) = password::check_new(&form.password, &username) {
-        return Ok(again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("Password: {e}."),
-        ));
-    }
-    if form.password != form.password2 {
-        return Ok(again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The two passwords differ.",
-        ));
-    }
-    let invite_hash = strata_core::auth::secrets::stored(form.invite.trim());
-    let invited = state.settings.signup == Signup::Invite;
-    if invited && !state.db.invitation_is_open(&invite_hash).await? {
-        return Ok(again(
-            StatusCode::FORBIDDEN,
-            "That invitation code is not valid.",
-        ));
-    }
-    if state.db.namespace_taken(&username).await? {
-        return Ok(again(StatusCode::CONFLICT, "That username is taken."));
-    }
-    let user = match state.db.create_user(&username, Some(&email), false).await {
-        Ok(user) => user,
-        Err(e) if is_unique_violation(&e) => {
-            return Ok(again(StatusCode::CONFLICT, "That username is taken."));
-        }
-        Err(e) => return Err(e.into()),
+    let new = NewAccount {
+        username: &username,
+        email: &email,
+        password: &form.password,
+        password2: &form.password2,
+        invite: &form.invite,
     };
-    if invited && !state.db.use_invitation(&invite_hash, user.id).await? {
-        state.db.delete_user(user.id).await?;
-        return Ok(again(
-            StatusCode::FORBIDDEN,
-            "That invitation code is not valid.",
-        ));
-    }
-    let secret = form.password.clone();
-    let hash = state.hasher.hash(secret).await?;
-    state.db.set_password(user.id, &hash).await?;
-    audit(&state, "signup", Some(&username), Some(&username)).await?;
-    let session_cookie = session::start(&state.db, &state.settings, user.id).await?;
+    let session_cookie = match accounts::sign_up(&state, new).await {
+        Ok((_, cookie)) => cookie,
+        Err(e) => {
+            let (status, message) = super::refusal(e)?;
+            return Ok(again(status, &message));
+        }
+    };
     Ok(see_other("/settings", &[session_cookie]))
-}
-
-pub(super) async fn audit(
-    state: &AppState,
-    event: &str,
-    actor: Option<&str>,
-    subject: Option<&str>,
-) -> ApiResult<()> {
-    strata_core::audit::record(state, event, actor, subject, json!({})).await?;
-    Ok(())
 }

@@ -302,3 +302,16 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
     }
     response
 }
+
+/// A domain refusal to show on a form again: its status and its message, meant for the person at
+/// the form. Server failures (and a saturated server) are not refusals: they stay errors.
+pub(super) fn refusal(e: strata_core::error::Error) -> ApiResult<(StatusCode, String)> {
+    use strata_core::error::Kind;
+    match e.kind {
+        Kind::Internal | Kind::Busy | Kind::Upstream => Err(e.into()),
+        _ => {
+            let e = ApiError::from(e);
+            Ok((e.status, e.message))
+        }
+    }
+}

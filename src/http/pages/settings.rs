@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::login::audit;
 use askama::Template;
 
 use super::{read_form, render, see_other, Chrome};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
-use strata_core::auth::{password, session};
+use strata_core::accounts;
+use strata_core::auth::session;
 use strata_core::db::SessionRow;
 
 /// The session of a settings request, or a redirect to the login page.
@@ -88,10 +88,9 @@ async fn settings_page(
     status: StatusCode,
     shown: Shown,
 ) -> ApiResult<Response> {
-    let tokens = state
-        .db
-        .live_tokens_of(s.user.id)
-        .await?
+    let overview = accounts::overview(state, &s.user).await?;
+    let tokens = overview
+        .tokens
         .into_iter()
         .map(|t| TokenRow {
             name: t.name,
@@ -100,10 +99,8 @@ async fn settings_page(
             expires: t.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
         })
         .collect();
-    let apps = state
-        .db
-        .clients_of(s.user.id)
-        .await?
+    let apps = overview
+        .clients
         .iter()
         .map(|c| AppRow {
             name: c.name.clone(),
@@ -116,7 +113,7 @@ async fn settings_page(
             redirect_uris: c.redirect_uris().map(str::to_owned).collect(),
         })
         .collect();
-    let linked = state.db.identities_of(s.user.id).await?;
+    let linked = &overview.identities;
     let providers = state.sso.list();
     let name_of = |id: &str| {
         providers
@@ -139,13 +136,7 @@ async fn settings_page(
         .filter(|p| !linked.iter().any(|i| i.issuer == p.issuer_key()))
         .map(|p| (p.id.clone(), p.name.clone()))
         .collect();
-    let has_password = state
-        .db
-        .user_with_password(&s.user.username)
-        .await?
-        .and_then(|(_, h)| h)
-        .is_some();
-    let can_unlink = linked.len() > 1 || (has_password && state.settings.password_login);
+    let can_unlink = overview.can_unlink;
     let mut chrome = Chrome::new("Settings", Some(s), "settings");
     let (mut new_token, mut new_app) = (None, None);
     match shown {
@@ -169,7 +160,7 @@ async fn settings_page(
             linkable,
             can_unlink,
             password_login: state.settings.password_login,
-            has_password,
+            has_password: overview.has_password,
         },
     ))
 }
@@ -239,49 +230,11 @@ pub async fn password(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    let stored = state
-        .db
-        .user_with_password(&s.user.username)
-        .await?
-        .and_then(|(_, h)| h);
-    // An account made through a sign-in provider has no password yet: the session sets one.
-    let ok = match stored {
-        None => true,
-        stored => state.hasher.verify(form.current.clone(), stored).await?,
-    };
-    if !ok {
-        return refused(
-            &state,
-            &s,
-            StatusCode::FORBIDDEN,
-            "The current password is wrong.",
-        )
-        .await;
+    let (current, new, new2) = (&form.current, &form.new, &form.new2);
+    if let Err(e) = accounts::change_password(&state, &s.user, &id_hash, current, new, new2).await {
+        let (status, message) = super::refusal(e)?;
+        return refused(&state, &s, status, &message).await;
     }
-    if let Err(e) = password::check_new(&form.new, &s.user.username) {
-        return refused(
-            &state,
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("New password: {e}."),
-        )
-        .await;
-    }
-    if form.new != form.new2 {
-        return refused(
-            &state,
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The two new passwords differ.",
-        )
-        .await;
-    }
-    let new = form.new.clone();
-    let hash = state.hasher.hash(new).await?;
-    state.db.set_password(s.user.id, &hash).await?;
-    state.db.delete_other_sessions(s.user.id, &id_hash).await?;
-    let who = s.user.username.as_str();
-    audit(&state, "password.change", Some(who), Some(who)).await?;
     let notice = Shown::Notice("Password changed. Your other sessions were ended.");
     settings_page(&state, &s, StatusCode::OK, notice).await
 }
@@ -316,19 +269,15 @@ pub async fn create_token(
         },
     };
     let name = form.name.trim();
-    let created =
-        crate::cli::admin::create_token(&state, &s.user.username, name, form.scopes.trim(), days)
-            .await;
+    let (actor, scopes) = (&s.user.username, form.scopes.trim());
+    let created = accounts::create_token(&state, actor, &s.user, name, scopes, days).await;
     let secret = match created {
         Ok(secret) => secret,
         Err(e) => {
-            let msg = e.to_string();
-            return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &msg).await;
+            let (status, message) = super::refusal(e)?;
+            return refused(&state, &s, status, &message).await;
         }
     };
-    let who = Some(s.user.username.as_str());
-    let detail = serde_json::json!({"name": name});
-    strata_core::audit::record(&state, "token.create", who, who, detail).await?;
     let shown = Shown::Token(name.to_owned(), secret);
     settings_page(&state, &s, StatusCode::OK, shown).await
 }
@@ -349,11 +298,7 @@ pub async fn revoke_token(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    if state.db.revoke_token(s.user.id, &form.name).await? {
-        let who = Some(s.user.username.as_str());
-        let detail = serde_json::json!({"name": form.name});
-        strata_core::audit::record(&state, "token.revoke", who, who, detail).await?;
-    }
+    accounts::revoke_token(&state, &s.user, &form.name).await?;
     Ok(see_other("/settings", &[]))
 }
 
