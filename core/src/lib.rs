@@ -20,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod hook;
 pub mod names;
+pub mod oauth;
 pub mod orgs;
 pub mod process;
 pub mod readiness;

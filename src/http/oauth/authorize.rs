@@ -9,12 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{random_secret, sha256_hex, CODE_TTL};
 use crate::http::error::ApiResult;
 use crate::http::pages::{self, read_form, see_other, Chrome};
 use crate::http::state::AppState;
-use strata_core::auth::{session, Scopes};
-use strata_core::db::OauthClient;
+use strata_core::auth::session;
+use strata_core::oauth::authorize::{self, Checked, Refused};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct AuthRequest {
@@ -39,13 +38,6 @@ pub struct AuthRequest {
     decision: Option<String>,
     #[serde(default)]
     csrf: Option<String>,
-}
-
-/// A request whose client and redirect URI are known good: errors can go back to the client.
-struct Checked {
-    client: OauthClient,
-    redirect_uri: String,
-    scope: String,
 }
 
 fn error_page(message: &str) -> Response {
@@ -83,64 +75,27 @@ fn back(redirect_uri: &str, state: &Option<String>, params: &[(&str, &str)]) -> 
 /// Validates a request; `Err` is the response to give (an error page, or a redirect with an
 /// OAuth error once the redirect URI is trusted).
 async fn check(state: &AppState, req: &AuthRequest) -> ApiResult<Result<Checked, Response>> {
-    let Some(client) = state.db.client(&req.client_id).await? else {
-        return Ok(Err(error_page("Unknown client.")));
+    let asked = authorize::Request {
+        response_type: &req.response_type,
+        client_id: &req.client_id,
+        redirect_uri: req.redirect_uri.as_deref(),
+        scope: req.scope.as_deref(),
+        code_challenge: req.code_challenge.as_deref(),
+        code_challenge_method: req.code_challenge_method.as_deref(),
     };
-    let registered: Vec<&str> = client.redirect_uris().collect();
-    let redirect_uri = match &req.redirect_uri {
-        Some(uri)
-            if registered
-                .iter()
-                .any(|r| strata_core::auth::clients::redirect_matches(r, uri)) =>
-        {
-            uri.clone()
-        }
-        Some(_) => {
-            return Ok(Err(error_page(
-                "The redirect URI is not registered for this client.",
-            )))
-        }
-        None if registered.len() == 1 => registered[0].to_owned(),
-        None => return Ok(Err(error_page("The request needs a redirect_uri."))),
-    };
-    let fail = |code: &str, description: &str| {
-        Ok(Err(back(
+    Ok(match authorize::check(state, &asked).await? {
+        Ok(checked) => Ok(checked),
+        Err(Refused::Page(message)) => Err(error_page(message)),
+        Err(Refused::Redirect {
+            redirect_uri,
+            error,
+            description,
+        }) => Err(back(
             &redirect_uri,
             &req.state,
-            &[("error", code), ("error_description", description)],
-        )))
-    };
-    if req.response_type != "code" {
-        return fail(
-            "unsupported_response_type",
-            "only the code flow is supported",
-        );
-    }
-    match (
-        req.code_challenge.as_deref(),
-        req.code_challenge_method.as_deref(),
-    ) {
-        (Some(c), Some("S256")) if c.len() == 43 => {}
-        (Some(_), _) => {
-            return fail(
-                "invalid_request",
-                "PKCE needs code_challenge_method S256 and a 43-character challenge",
-            )
-        }
-        (None, _) if !client.is_confidential() => {
-            return fail("invalid_request", "public clients must use PKCE (S256)")
-        }
-        (None, _) => {}
-    }
-    let scope = req.scope.clone().unwrap_or_else(|| "openid".into());
-    if Scopes::parse(&scope).is_err() || scope.split_whitespace().any(|s| s == "*") {
-        return fail("invalid_scope", "unknown or too broad scope");
-    }
-    Ok(Ok(Checked {
-        client,
-        redirect_uri,
-        scope,
-    }))
+            &[("error", error), ("error_description", description)],
+        )),
+    })
 }
 
 /// `GET /oauth/authorize`: the consent page (or the login page first).
@@ -220,28 +175,7 @@ pub async fn decide(
             ],
         ));
     }
-    let family = uuid::Uuid::new_v4().simple().to_string();
-    state
-        .db
-        .create_family(&family, &checked.client.client_id, Some(s.user.id))
-        .await?;
-    let code = random_secret();
-    state
-        .db
-        .create_code(
-            &sha256_hex(&code),
-            &family,
-            &checked.client.client_id,
-            s.user.id,
-            &checked.redirect_uri,
-            &checked.scope,
-            req.code_challenge.as_deref(),
-            req.nonce.as_deref(),
-            CODE_TTL,
-        )
-        .await?;
-    let detail = serde_json::json!({"client_id": checked.client.client_id, "scope": checked.scope});
-    let (actor, subject) = (&s.user.username, &checked.client.client_id);
-    strata_core::audit::record(&state, "oauth.consent", Some(actor), Some(subject), detail).await?;
+    let (challenge, nonce) = (req.code_challenge.as_deref(), req.nonce.as_deref());
+    let code = authorize::allow(&state, &s.user, &checked, challenge, nonce).await?;
     Ok(back(&checked.redirect_uri, &req.state, &[("code", &code)]))
 }

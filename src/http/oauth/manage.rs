@@ -9,16 +9,15 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{client_auth, oauth_error, sha256_hex};
+use super::{client_auth, oauth_error};
 use crate::http::api::ErrorBody;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::lfs::read_json;
 use crate::http::pages::read_form;
 use crate::http::state::AppState;
-use strata_core::auth::clients::create_client;
-use strata_core::auth::{Action, On, Principal, Role, Scopes};
-use strata_core::datasets::gate;
-use strata_core::db::{now, OauthClient};
+use strata_core::auth::Principal;
+use strata_core::db::OauthClient;
+use strata_core::oauth::tokens;
 
 #[derive(Deserialize)]
 pub struct TokenParam {
@@ -53,17 +52,7 @@ pub async fn revoke(
         Ok(pair) => pair,
         Err(response) => return Ok(response),
     };
-    if let Some(row) = state.db.refresh(&sha256_hex(&form.token)).await? {
-        if row.client_id == client.client_id {
-            state.db.revoke_family(&row.family_id).await?;
-        }
-    } else if let Ok(claims) = state.jwt.verify(&form.token) {
-        if claims.client_id.as_deref() == Some(client.client_id.as_str()) {
-            state.db.revoke_jti(&claims.jti, claims.exp).await?;
-        }
-    }
-    let client_id = Some(client.client_id.as_str());
-    strata_core::audit::record(&state, "oauth.revoke", client_id, None, json!({})).await?;
+    tokens::revoke(&state, &client, &form.token).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -84,49 +73,7 @@ pub async fn introspect(
         }
         Err(response) => return Ok(response),
     };
-    let inactive = || Ok(Json(json!({"active": false})).into_response());
-    if let Some(row) = state.db.refresh(&sha256_hex(&form.token)).await? {
-        if row.client_id != client.client_id
-            || row.revoked_at.is_some()
-            || row.used_at.is_some()
-            || row.expires_at < now()
-        {
-            return inactive();
-        }
-        return Ok(Json(json!({"active": true, "token_type": "refresh_token", "scope": row.scope, "client_id": row.client_id, "exp": row.expires_at})).into_response());
-    }
-    let Ok(claims) = state.jwt.verify(&form.token) else {
-        return inactive();
-    };
-    // A client learns about its own tokens only (RFC 7662 §4): anything else is inactive.
-    if claims.client_id.as_deref() != Some(client.client_id.as_str()) {
-        return inactive();
-    }
-    let revoked = match (&claims.uid, &claims.fam) {
-        (Some(_), fam) => {
-            state
-                .db
-                .access_revoked(&claims.jti, fam.as_deref().unwrap_or(""))
-                .await?
-        }
-        _ => false,
-    };
-    if revoked {
-        return inactive();
-    }
-    Ok(Json(json!({
-        "active": true,
-        "token_type": "access_token",
-        "scope": claims.scope,
-        "client_id": claims.client_id,
-        "username": claims.sub,
-        "sub": claims.sub,
-        "exp": claims.exp,
-        "iat": claims.iat,
-        "iss": claims.iss,
-        "aud": claims.aud,
-    }))
-    .into_response())
+    Ok(Json(tokens::introspect(&state, &client, &form.token).await?).into_response())
 }
 
 /// `GET|POST /oauth/userinfo`: the user behind an access token with the `openid` scope.
@@ -143,34 +90,10 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> ApiR
             "a valid access token with the openid scope is required",
         ))
     };
-    let Ok(claims) = state.jwt.verify(token) else {
-        return denied();
-    };
-    let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
-    let (Some(uid), true) = (claims.uid, scopes.has_oidc("openid")) else {
-        return denied();
-    };
-    if state
-        .db
-        .access_revoked(&claims.jti, claims.fam.as_deref().unwrap_or(""))
-        .await?
-    {
-        return denied();
+    match tokens::userinfo(&state, token).await? {
+        Some(info) => Ok(Json(info).into_response()),
+        None => denied(),
     }
-    let Some(user) = state.db.user_by_id(uid).await? else {
-        return denied();
-    };
-    let mut info = json!({"sub": user.username, "preferred_username": user.username});
-    if scopes.has_oidc("profile") {
-        info["name"] = json!(user.username);
-    }
-    if scopes.has_oidc("email") {
-        info["email"] = json!(user.email);
-    }
-    if scopes.has_oidc("groups") {
-        info["groups"] = json!(state.db.groups_of(user.id).await?);
-    }
-    Ok(Json(info).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -197,22 +120,10 @@ pub async fn register(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let user = who.full_user()?;
-    if !Role::of(user).can_manage_apps() && !Role::of(user).can_create_datasets() {
-        return Err(ApiError::forbidden(
-            "your role may not register applications",
-        ));
-    }
+    who.full_user()?;
     let req: NewClient = read_json(&headers, body, state.settings.max_json_body).await?;
-    let (client_id, secret) = create_client(
-        &state.db,
-        user,
-        &req.name,
-        &req.redirect_uris,
-        req.confidential,
-    )
-    .await?
-    .map_err(ApiError::unprocessable)?;
+    let (name, uris) = (&req.name, &req.redirect_uris);
+    let (client_id, secret) = tokens::register(&state, &who, name, uris, req.confidential).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -233,10 +144,7 @@ pub async fn list_clients(
     State(state): State<AppState>,
     who: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let user = who.full_user()?;
-    let list: Vec<serde_json::Value> = state
-        .db
-        .clients_of(user.id)
+    let list: Vec<serde_json::Value> = tokens::clients(&state, &who)
         .await?
         .into_iter()
         .map(|c| json!({"client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris().collect::<Vec<_>>(), "confidential": c.is_confidential()}))
@@ -257,35 +165,9 @@ pub async fn upload_token(
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let Principal::User { user, family, .. } = &who else {
-        return Err(if who.is_anonymous() {
-            ApiError::unauthorized("authentication required")
-        } else {
-            ApiError::forbidden("upload tokens are for users")
-        });
-    };
-    // Minting needs a credential that reaches the dataset itself (a session, a `*` or `dataset:`
-    // token): an `obj:` token, an upload token included, cannot mint another one, so a leaked
-    // upload token dies within its 15 minutes.
-    let repo = gate::dataset(&state, &who, &ns, &name, Action::Read).await?;
-    // A minted token never exceeds the one that minted it: it reaches every object of the
-    // dataset only if the caller's own credential does.
-    let action = if repo.allows(On::Objects, Action::Write) {
-        "write"
-    } else if repo.allows(On::Objects, Action::Read) {
-        "read"
-    } else {
-        return Err(ApiError::forbidden(
-            "your token reaches only some objects of this dataset; it cannot mint a wider one",
-        ));
-    };
-    let scope = format!("obj:{}/*:{action}", repo.path());
-    let mut claims = state.jwt.claims(&user.username, &scope, 15 * 60);
-    claims.uid = Some(user.id);
-    // Minted from an OAuth grant: it dies with the grant.
-    claims.fam = family.clone();
-    let token = state.jwt.sign(&claims).map_err(ApiError::internal)?;
+    let (token, scope) = tokens::upload_token(&state, &who, &ns, &name).await?;
+    let repo = format!("{ns}/{name}");
     Ok(Json(
-        json!({"token": token, "expires_in": 15 * 60, "scope": scope, "lfs_url": format!("{}/{}.git/info/lfs", state.settings.public_url, repo.path())}),
+        json!({"token": token, "expires_in": tokens::UPLOAD_TTL, "scope": scope, "lfs_url": format!("{}/{repo}.git/info/lfs", state.settings.public_url)}),
     ))
 }

@@ -24,11 +24,7 @@ use crate::http::ctx;
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::db::OauthClient;
-
-/// Lifetimes, in seconds.
-const CODE_TTL: i64 = 60;
-const ACCESS_TTL: i64 = 15 * 60;
-const REFRESH_TTL: i64 = 30 * 24 * 3600;
+use strata_core::oauth::Refusal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -100,11 +96,14 @@ pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) ->
     response
 }
 
-pub(crate) use strata_core::auth::secrets::stored as sha256_hex;
-
-/// A new random secret for codes, refresh tokens and client secrets.
-pub(crate) fn random_secret() -> String {
-    strata_core::auth::secrets::random_hex(32)
+/// The answer to a refused token-endpoint request (RFC 6749 section 5.2).
+pub(crate) fn refusal(r: &Refusal) -> Response {
+    let status = if r.unauthenticated() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    oauth_error(status, r.code(), r.description())
 }
 
 /// The client a token-endpoint request authenticates as: HTTP Basic, or `client_id` (and
@@ -115,31 +114,15 @@ pub(crate) async fn client_auth(
     form_id: Option<&str>,
     form_secret: Option<&str>,
 ) -> ApiResult<Result<OauthClient, Response>> {
-    let invalid = || {
-        oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "unknown client or wrong client secret",
-        )
-    };
     let basic = crate::http::extract::basic_credentials(headers)
         .map(|(id, secret)| (percent_decode(&id), percent_decode(&secret)));
     let (id, secret) = match (basic, form_id) {
         (Some((id, secret)), _) => (id, Some(secret)),
         (None, Some(id)) => (id.to_owned(), form_secret.map(str::to_owned)),
-        (None, None) => return Ok(Err(invalid())),
+        (None, None) => return Ok(Err(refusal(&Refusal::InvalidClient))),
     };
-    let Some(client) = state.db.client(&id).await? else {
-        return Ok(Err(invalid()));
-    };
-    if client.is_confidential() {
-        let given = secret.as_deref().map(sha256_hex).unwrap_or_default();
-        let stored = client.secret_hash.clone().unwrap_or_default();
-        if stored.is_empty() || !strata_core::auth::session::same_secret(&given, &stored) {
-            return Ok(Err(invalid()));
-        }
-    }
-    Ok(Ok(client))
+    let found = strata_core::oauth::authenticate_client(state, &id, secret.as_deref()).await?;
+    Ok(found.map_err(|r| refusal(&r)))
 }
 
 /// `application/x-www-form-urlencoded` decoding of one component (client ids and secrets in
