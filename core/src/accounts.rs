@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::audit;
 use crate::auth::{password, secrets, session};
 use crate::config::Signup;
-use crate::db::{is_unique_violation, now, User};
+use crate::db::{now, User};
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -64,7 +64,7 @@ pub async fn sign_up(core: &Core, form: NewAccount<'_>) -> Result<(User, String)
     }
     let user = match core.db.create_user(username, Some(email), false).await {
         Ok(user) => user,
-        Err(e) if is_unique_violation(&e) => return Err(taken()),
+        Err(crate::db::Error::Conflict) => return Err(taken()),
         Err(e) => return Err(e.into()),
     };
     if invited && !core.db.use_invitation(&invite_hash, user.id).await? {
@@ -74,7 +74,7 @@ pub async fn sign_up(core: &Core, form: NewAccount<'_>) -> Result<(User, String)
     let hash = core.hasher.hash(form.password.to_owned()).await?;
     core.db.set_password(user.id, &hash).await?;
     audit::record(core, "signup", Some(username), Some(username), json!({})).await?;
-    let cookie = session::start(&core.db, &core.settings, user.id).await?;
+    let cookie = session::start(core, user.id).await?;
     Ok((user, cookie))
 }
 
@@ -117,7 +117,7 @@ pub async fn log_in(
     if let Some(old) = replaced {
         core.db.delete_session(old).await?;
     }
-    let cookie = session::start(&core.db, &core.settings, user.id).await?;
+    let cookie = session::start(core, user.id).await?;
     let name = Some(user.username.as_str());
     audit::record(core, "login.success", name, name, json!({})).await?;
     Ok((user, cookie))
@@ -125,7 +125,7 @@ pub async fn log_in(
 
 /// Ends `user`'s session (`id_hash`): the cookie that clears it in the browser.
 pub async fn log_out(core: &Core, id_hash: &str, user: &User) -> Result<String> {
-    let cleared = session::end(&core.db, &core.settings, id_hash).await?;
+    let cleared = session::end(core, id_hash).await?;
     let name = Some(user.username.as_str());
     audit::record(core, "logout", name, name, json!({})).await?;
     Ok(cleared)
@@ -226,7 +226,7 @@ pub async fn create_token(
         .await
     {
         Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => {
+        Err(crate::db::Error::Conflict) => {
             return Err(Error::conflict(format!(
                 "{} has a token named {name:?} already: revoke it or pick another name",
                 user.username

@@ -21,6 +21,17 @@ pub async fn record(
     Ok(())
 }
 
+/// [`record`] for a change a signed-in user made.
+pub async fn by(
+    core: &Core,
+    event: &str,
+    actor: &crate::db::User,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    record(core, event, Some(&actor.username), Some(subject), detail).await
+}
+
 /// The most entries one page holds.
 pub const MAX_PAGE: i64 = 500;
 

@@ -195,6 +195,14 @@ impl Core {
 }
 
 impl Core {
+    /// The database engine's name, as metrics label it: `sqlite` or `postgres`.
+    pub fn engine_name(&self) -> &'static str {
+        match self.db.engine() {
+            crate::db::Engine::Sqlite => "sqlite",
+            crate::db::Engine::Postgres => "postgres",
+        }
+    }
+
     /// Closes the database pool, once nothing uses it any more (the end of a shutdown).
     pub async fn close(&self) {
         self.db.close().await;

@@ -110,6 +110,16 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<crate::db::Error> for Error {
+    fn from(e: crate::db::Error) -> Error {
+        match e {
+            crate::db::Error::NotFound => Error::not_found("not found"),
+            crate::db::Error::Conflict => Error::conflict("it exists already"),
+            crate::db::Error::Other(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::db::LinkError> for Error {
     fn from(e: crate::db::LinkError) -> Error {
         match e {

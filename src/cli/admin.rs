@@ -4,7 +4,7 @@
 use crate::cli::AdminCommand;
 use strata_core::auth::Scopes;
 use strata_core::config::Config;
-use strata_core::db::{is_unique_violation, now, Repo, User, Visibility};
+use strata_core::db::{now, Repo, User, Visibility};
 use strata_core::names;
 use strata_core::Core;
 
@@ -232,12 +232,9 @@ pub async fn create_user(
         .db
         .create_user(username, email, admin)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                format!("user {username} exists already").into()
-            } else {
-                e.into()
-            }
+        .map_err(|e| match e {
+            strata_core::db::Error::Conflict => format!("user {username} exists already").into(),
+            e => e.into(),
         })
 }
 

@@ -157,8 +157,6 @@ macro_rules! through_domain {
 }
 
 through_domain!(
-    sqlx::Error,
-    strata_core::db::LinkError,
     strata_lfs::StoreError,
     strata_metastore::Error,
     strata_core::auth::password::Busy

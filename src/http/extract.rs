@@ -52,7 +52,7 @@ pub async fn session(
     headers: &HeaderMap,
 ) -> ApiResult<Option<(String, SessionRow)>> {
     match session_cookie(headers) {
-        Some(id) => Ok(session::lookup(&state.db, &id).await?),
+        Some(id) => Ok(session::lookup(state, &id).await?),
         None => Ok(None),
     }
 }
@@ -94,7 +94,7 @@ pub async fn from_authorization(state: &AppState, headers: &HeaderMap) -> ApiRes
             "unsupported authorization scheme: use Basic or Bearer",
         ));
     };
-    Ok(authenticate(&state.db, &state.jwt, &secret).await?)
+    Ok(authenticate(state, &secret).await?)
 }
 
 /// A browser session (cookie): the user with all their rights. Writes must also carry the

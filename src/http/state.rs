@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use strata_core::config::Config;
-use strata_core::db::Engine;
 use strata_core::{Core, StartError};
 
 use crate::http::limits::Limiter;
@@ -42,10 +41,7 @@ impl AppState {
         let core = Core::build(config).await?;
         let metrics = Metrics::new(
             &format!("{:?}", config.storage).to_ascii_lowercase(),
-            match core.db.engine() {
-                Engine::Sqlite => "sqlite",
-                Engine::Postgres => "postgres",
-            },
+            core.engine_name(),
         );
         Ok(AppState {
             core: Arc::new(core),

@@ -1,6 +1,6 @@
 //! The layout ARCHITECTURE.md promises, checked: `strata-core` (`core/`) depends on no HTTP,
 //! template or OpenAPI crate (so the compiler keeps them out of the domain); in the `strata` crate
-//! axum is imported only under `src/http/`; the library crates know nothing of HTTP or SQL; and
+//! axum is imported only under `src/http/`, which makes no database call; the library crates know nothing of HTTP or SQL; and
 //! source files stay small enough to read in one sitting.
 
 use std::path::{Path, PathBuf};
@@ -51,6 +51,37 @@ fn axum_lives_only_under_src_http() {
     assert!(
         bad.is_empty(),
         "HTTP outside src/http/:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// Handlers read the request and make one domain call: the database is `strata-core`'s, so no
+/// file under `src/http/` touches `Core::db` or `sqlx`.
+#[test]
+fn no_database_calls_under_src_http() {
+    let http = root().join("src/http");
+    let mut files = Vec::new();
+    rust_files(&http, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if l.starts_with("//") {
+                continue;
+            }
+            let db = l == ".db"
+                || [".db.", ".db)", ".db,", ".db;", "sqlx"]
+                    .iter()
+                    .any(|n| l.contains(n));
+            if db {
+                bad.push(format!("{}:{}: {l}", f.display(), i + 1));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "database calls under src/http/:\n{}",
         bad.join("\n")
     );
 }

@@ -288,7 +288,7 @@ async fn audit(
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
-    crate::orgs::audit(state, event, actor, subject, detail).await
+    crate::audit::by(state, event, actor, subject, detail).await
 }
 
 /// Installs `id` for `user`, who consented to exactly `consented` (the app's scopes); installing

@@ -18,7 +18,7 @@
 
 use std::ops::Deref;
 
-use crate::db::{Db, Repo, User};
+use crate::db::{Db, OrgRole, Repo, User};
 
 use super::Action;
 
@@ -118,9 +118,9 @@ pub async fn user_grant(db: &Db, user: &User, repo: &Repo) -> Result<Grant, sqlx
         Some(Action::Admin)
     } else {
         let held = db.memberships(user.id, &repo.namespace, repo.id).await?;
-        let from_org = match held.org_role.as_deref() {
-            Some("owner") => Some(Action::Admin),
-            Some(_) => Some(Action::Read),
+        let from_org = match held.org_role {
+            Some(OrgRole::Owner) => Some(Action::Admin),
+            Some(OrgRole::Member) => Some(Action::Read),
             None => None,
         };
         let from_collab = match held.collaborator {

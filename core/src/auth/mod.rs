@@ -12,11 +12,9 @@ pub mod secrets;
 pub mod session;
 pub mod sso;
 
-use crate::db::Db;
 use crate::db::User;
 use crate::error::Error;
 pub use access::{Authorized, Role};
-use keys::JwtKeys;
 pub use scope::{Action, On, Scopes};
 
 /// The caller of a request.
@@ -113,7 +111,8 @@ impl Principal {
 }
 
 /// Resolves a secret (personal access token or JWT) to a principal.
-pub async fn authenticate(db: &Db, jwt: &JwtKeys, secret: &str) -> Result<Principal, Error> {
+pub async fn authenticate(core: &crate::Core, secret: &str) -> Result<Principal, Error> {
+    let (db, jwt) = (&core.db, &core.jwt);
     if pat::looks_like_pat(secret) {
         let Some((token, user)) = db.live_token(&pat::hash(secret)).await? else {
             return Err(Error::unauthorized("invalid, expired or revoked token"));

@@ -3,7 +3,7 @@
 //! session id planted before login is worthless (no session fixation).
 
 use crate::config::Settings;
-use crate::db::Db;
+use crate::Core;
 use crate::db::{now, SessionRow};
 use crate::error::Result;
 
@@ -20,13 +20,14 @@ fn hash(id: &str) -> String {
 }
 
 /// The live session whose id is `id` (the session cookie's value), with the id's hash.
-pub async fn lookup(db: &Db, id: &str) -> Result<Option<(String, SessionRow)>> {
+pub async fn lookup(core: &Core, id: &str) -> Result<Option<(String, SessionRow)>> {
     let id_hash = hash(id);
-    Ok(db.session(&id_hash).await?.map(|s| (id_hash, s)))
+    Ok(core.db.session(&id_hash).await?.map(|s| (id_hash, s)))
 }
 
 /// Starts a session for `user_id`; returns the `Set-Cookie` value.
-pub async fn start(db: &Db, settings: &Settings, user_id: i64) -> Result<String> {
+pub async fn start(core: &Core, user_id: i64) -> Result<String> {
+    let (db, settings) = (&core.db, &core.settings);
     let id = random_hex();
     let ttl = settings.session_ttl_secs;
     db.create_session(&hash(&id), user_id, &random_hex(), now() + ttl)
@@ -35,9 +36,9 @@ pub async fn start(db: &Db, settings: &Settings, user_id: i64) -> Result<String>
 }
 
 /// Ends the session with this hash; returns the `Set-Cookie` value that clears the cookie.
-pub async fn end(db: &Db, settings: &Settings, id_hash: &str) -> Result<String> {
-    db.delete_session(id_hash).await?;
-    Ok(set_cookie(settings, "", 0))
+pub async fn end(core: &Core, id_hash: &str) -> Result<String> {
+    core.db.delete_session(id_hash).await?;
+    Ok(set_cookie(&core.settings, "", 0))
 }
 
 fn set_cookie(settings: &Settings, value: &str, max_age: i64) -> String {

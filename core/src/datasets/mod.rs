@@ -13,6 +13,7 @@ pub mod locks;
 pub mod settings;
 pub mod shares;
 pub mod tables;
+pub mod verify;
 
 use strata_metastore::{DatasetId, Metastore, Person};
 
@@ -65,12 +66,9 @@ pub async fn create(
         .db
         .create_repo(ns, name, owner_id, visibility)
         .await
-        .map_err(|e| {
-            if crate::db::is_unique_violation(&e) {
-                CreateError::Exists
-            } else {
-                CreateError::Db(e)
-            }
+        .map_err(|e| match e {
+            crate::db::Error::Conflict => CreateError::Exists,
+            e => CreateError::Db(e),
         })?;
     // The policy dataset only where nobody but site admins can write it.
     if let Err(e) = governance::trust::check_created(state, &repo).await {
@@ -230,6 +228,11 @@ pub async fn create_with(
     }
 }
 
+/// `user`'s drive, if it was made.
+pub async fn existing_drive(core: &Core, user: &crate::db::User) -> Result<Option<Repo>> {
+    Ok(core.db.repo_by_path(&user.username, DRIVE).await?)
+}
+
 /// The dataset that is `user`'s drive, `{user}/drive` (private), created on first use.
 pub async fn drive(state: &Core, who: &Principal) -> Result<Repo> {
     let user = match who {
@@ -282,7 +285,7 @@ pub enum CreateError {
     #[error("exists already")]
     Exists,
     #[error("database: {0}")]
-    Db(sqlx::Error),
+    Db(crate::db::Error),
     #[error("{}", .0.message)]
     Git(Error),
     /// Not allowed (the policy dataset where others than site admins could write it).

@@ -9,7 +9,8 @@ use super::gate::Gated;
 use crate::auth::Principal;
 use crate::db::{Permission, Visibility};
 use crate::error::{Error, Result};
-use crate::orgs::{audit, org_named, user_named};
+use crate::audit::by as audit;
+use crate::orgs::{org_named, user_named};
 use crate::Core;
 
 /// `(kind, name, permission)` of each collaborator: `kind` is `user` or `team`.

@@ -9,7 +9,8 @@ use super::gate::{check_path, Gated};
 use crate::auth::{On, Principal, Scopes};
 use crate::db::{ShareRow, User};
 use crate::error::{Error, Result};
-use crate::orgs::{audit, org_named, user_named};
+use crate::audit::by as audit;
+use crate::orgs::{org_named, user_named};
 use crate::Core;
 
 /// What a share lets its grantee do.

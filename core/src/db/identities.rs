@@ -61,7 +61,7 @@ impl Db {
         provider: &str,
         user_id: i64,
         login: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), super::Error> {
         sqlx::query(
             "INSERT INTO identities (issuer, subject, provider, user_id, login, created_at, last_login_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6)",

@@ -33,7 +33,7 @@ pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use oauth::{CodeRow, OauthClient, RefreshRow};
 pub use objects::LinkError;
-pub use orgs::{Org, Permission};
+pub use orgs::{Org, OrgRole, Permission};
 pub use refs::{RefEdit, SwapError};
 pub use repos::{Repo, Visibility};
 pub use shares::{LinkRow, ShareRow};
@@ -228,9 +228,33 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether `e` is a unique-constraint violation.
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+/// Whether `e` is a unique-constraint violation (for this module's own retries; callers outside
+/// it get [`Error::Conflict`]).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// A failed database call, with the outcomes callers act on told apart: `Conflict` when a
+/// unique key is taken (a name, a link, a token name), `NotFound` when a row that must exist does
+/// not. Methods that create named rows return it; the rest return `sqlx::Error`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("a row with that key exists")]
+    Conflict,
+    #[error("database: {0}")]
+    Other(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        match e {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict,
+            e => Error::Other(e),
+        }
+    }
 }
 
 /// An RFC 3339 timestamp with second precision, as LFS wants for `expires_at` and `locked_at`.

@@ -42,8 +42,47 @@ impl std::str::FromStr for Permission {
     }
 }
 
+/// A member's role in an organisation (stored as its name). Owners administer the
+/// organisation and every dataset in its namespace; members read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgRole {
+    Owner,
+    Member,
+}
+
+impl OrgRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgRole::Owner => "owner",
+            OrgRole::Member => "member",
+        }
+    }
+
+    /// The role a stored name stands for (the schema allows only these two).
+    pub(crate) fn stored(name: &str) -> OrgRole {
+        if name == "owner" {
+            OrgRole::Owner
+        } else {
+            OrgRole::Member
+        }
+    }
+}
+
+impl std::str::FromStr for OrgRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<OrgRole, String> {
+        match s {
+            "owner" => Ok(OrgRole::Owner),
+            "member" => Ok(OrgRole::Member),
+            _ => Err("role must be owner or member".into()),
+        }
+    }
+}
+
 impl Db {
-    pub async fn create_org(&self, name: &str, owner_id: i64) -> Result<Org, sqlx::Error> {
+    /// Creates organisation `name` with `owner_id` as its first owner; `Conflict` if the name is
+    /// taken.
+    pub async fn create_org(&self, name: &str, owner_id: i64) -> Result<Org, super::Error> {
         let mut tx = self.pool.begin().await?;
         let org: Org = sqlx::query_as(
             "INSERT INTO orgs (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at",
@@ -69,14 +108,18 @@ impl Db {
     }
 
     /// `(username, role)` of every member, owners first.
-    pub async fn org_members(&self, org_id: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
-        sqlx::query_as(
+    pub async fn org_members(&self, org_id: i64) -> Result<Vec<(String, OrgRole)>, sqlx::Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT u.username, m.role FROM org_members m JOIN users u ON u.id = m.user_id
              WHERE m.org_id = $1 ORDER BY m.role DESC, u.username",
         )
         .bind(org_id)
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, role)| (name, OrgRole::stored(&role)))
+            .collect())
     }
 
     /// Names of the organisations `user_id` belongs to, by name.
@@ -105,19 +148,21 @@ impl Db {
         Ok(groups)
     }
 
-    pub async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
+    pub async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<OrgRole>, sqlx::Error> {
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(role.as_deref().map(OrgRole::stored))
     }
 
     pub async fn set_org_member(
         &self,
         org_id: i64,
         user_id: i64,
-        role: &str,
+        role: OrgRole,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3)
@@ -125,7 +170,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(user_id)
-        .bind(role)
+        .bind(role.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -157,12 +202,12 @@ impl Db {
             .await
     }
 
-    pub async fn create_team(&self, org_id: i64, name: &str) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("INSERT INTO teams (org_id, name) VALUES ($1, $2) RETURNING id")
+    pub async fn create_team(&self, org_id: i64, name: &str) -> Result<i64, super::Error> {
+        Ok(sqlx::query_scalar("INSERT INTO teams (org_id, name) VALUES ($1, $2) RETURNING id")
             .bind(org_id)
             .bind(name)
             .fetch_one(&self.pool)
-            .await
+            .await?)
     }
 
     pub async fn team_id(&self, org_id: i64, name: &str) -> Result<Option<i64>, sqlx::Error> {

@@ -95,8 +95,8 @@ impl Db {
         name: &str,
         owner_id: i64,
         visibility: Visibility,
-    ) -> Result<Repo, sqlx::Error> {
-        sqlx::query_as(sql!(
+    ) -> Result<Repo, super::Error> {
+        Ok(sqlx::query_as(sql!(
             "INSERT INTO repos (namespace, name, owner_id, visibility, internal, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
         .bind(namespace)
@@ -106,7 +106,7 @@ impl Db {
         .bind((visibility == Visibility::Internal) as i64)
         .bind(now())
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     pub async fn repo_by_path(

@@ -39,8 +39,8 @@ impl Db {
         token_hash: &str,
         scopes: &str,
         expires_at: Option<i64>,
-    ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
+    ) -> Result<i64, super::Error> {
+        Ok(sqlx::query_scalar(
             "INSERT INTO access_tokens (user_id, name, token_hash, scopes, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(user_id)
@@ -50,7 +50,7 @@ impl Db {
         .bind(expires_at)
         .bind(now())
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     /// The live token with this hash and its owner: not revoked, not expired.

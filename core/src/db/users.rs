@@ -78,16 +78,16 @@ impl Db {
         username: &str,
         email: Option<&str>,
         admin: bool,
-    ) -> Result<User, sqlx::Error> {
+    ) -> Result<User, super::Error> {
         let role = if admin { "admin" } else { "scientist" };
-        sqlx::query_as(sql!("INSERT INTO users (username, email, is_admin, created_at, role) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"))
+        Ok(sqlx::query_as(sql!("INSERT INTO users (username, email, is_admin, created_at, role) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"))
             .bind(username)
             .bind(email)
             .bind(admin as i64)
             .bind(now())
             .bind(role)
             .fetch_one(&self.pool)
-            .await
+            .await?)
     }
 
     /// Whether `name` is taken in the shared namespace (case-insensitively): by a user, an
@@ -187,7 +187,7 @@ impl Db {
             None => Vec::new(),
         };
         Ok(Memberships {
-            org_role,
+            org_role: org_role.as_deref().map(super::OrgRole::stored),
             collaborator,
             shares,
         })
@@ -197,8 +197,8 @@ impl Db {
 /// What a user holds on one dataset besides ownership: the inputs of their grant.
 #[derive(Debug, Clone, Default)]
 pub struct Memberships {
-    /// `owner` or `member` of the dataset's organisation.
-    pub org_role: Option<String>,
+    /// The user's role in the dataset's organisation.
+    pub org_role: Option<super::OrgRole>,
     /// 3 admin, 2 write, 1 read: the highest collaborator permission, direct or through a team.
     pub collaborator: Option<i64>,
     /// Live shares as `(path, access)`; `""` is the whole dataset.

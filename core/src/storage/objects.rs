@@ -203,6 +203,25 @@ impl Storage {
         }
     }
 
+    /// Checks that `oid` is still linked to dataset `repo_id` before a signed download serves
+    /// it: the signature was minted by the read gate, but the link must still hold. A dataset
+    /// deleted with its keys destroyed answers 410 (asked only when the link is gone).
+    pub async fn still_linked(&self, repo_id: i64, oid: &Oid) -> Result<()> {
+        let linked = self.0.db.linked_objects(repo_id, std::slice::from_ref(oid)).await?;
+        if linked.contains_key(oid) {
+            return Ok(());
+        }
+        if self.shredded(repo_id).await? {
+            return Err(Error::new(
+                crate::error::Kind::Gone,
+                "this dataset was deleted and its data key destroyed: the object is gone",
+            ));
+        }
+        Err(Error::not_found(
+            "object not found in this dataset",
+        ))
+    }
+
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
     /// reads the whole object). `None` when the object is missing from storage.
     pub async fn read(&self, repo_id: i64, oid: &Oid, range: Option<&str>) -> Result<Option<Read>> {

@@ -7,20 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::api::ErrorBody;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::lfs::read_json;
 use crate::http::state::AppState;
-use strata_core::auth::{Principal, Role};
-use strata_core::db::{is_unique_violation, Org};
-use strata_core::orgs::{
-    audit, join_team, new_team, org_named, owned_org, set_member_role, user_named,
-};
+use strata_core::auth::Principal;
+use strata_core::orgs;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -59,31 +55,25 @@ pub struct OrgView {
     pub teams: Vec<TeamView>,
 }
 
-pub(crate) async fn org_view(state: &AppState, org: &Org) -> ApiResult<OrgView> {
-    let members = state
-        .db
-        .org_members(org.id)
-        .await?
-        .into_iter()
-        .map(|(username, role)| Member { username, role })
-        .collect();
-    let mut teams: Vec<TeamView> = Vec::new();
-    for (team, member) in state.db.teams(org.id).await? {
-        if teams.last().is_none_or(|t| t.name != team) {
-            teams.push(TeamView {
-                name: team,
-                members: Vec::new(),
-            });
-        }
-        if let (Some(t), Some(m)) = (teams.last_mut(), member) {
-            t.members.push(m);
+impl From<strata_core::orgs::Detail> for OrgView {
+    fn from(d: strata_core::orgs::Detail) -> OrgView {
+        OrgView {
+            name: d.name,
+            members: d
+                .members
+                .into_iter()
+                .map(|(username, role)| Member {
+                    username,
+                    role: role.as_str().to_owned(),
+                })
+                .collect(),
+            teams: d
+                .teams
+                .into_iter()
+                .map(|(name, members)| TeamView { name, members })
+                .collect(),
         }
     }
-    Ok(OrgView {
-        name: org.name.clone(),
-        members,
-        teams,
-    })
 }
 
 /// Creates an organisation owned by the caller (engineers and admins).
@@ -100,33 +90,8 @@ pub async fn create_org(
 ) -> ApiResult<(StatusCode, Json<OrgView>)> {
     let user = who.full_user()?;
     let req: NewOrg = read_json(&headers, body, state.settings.max_json_body).await?;
-    if !Role::of(user).can_manage_members() {
-        return Err(ApiError::forbidden(
-            "only engineers and admins create organisations",
-        ));
-    }
-    strata_core::names::check_namespace(&req.name)
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    // Shared with users, case-insensitively; and a namespace holding datasets (of a deleted
-    // user, say) is not taken over by an organisation.
-    if state.db.namespace_taken(&req.name).await? {
-        return Err(ApiError::conflict(format!(
-            "the namespace {} is taken",
-            req.name
-        )));
-    }
-    let org = match state.db.create_org(&req.name, user.id).await {
-        Ok(org) => org,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict(format!(
-                "the namespace {} is taken",
-                req.name
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit(&state, "org.create", user, &org.name, json!({})).await?;
-    Ok((StatusCode::CREATED, Json(org_view(&state, &org).await?)))
+    let org = orgs::create(&state, user, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(org.into())))
 }
 
 /// An organisation with its members and teams (for signed-in users).
@@ -140,9 +105,8 @@ pub async fn read_org(
     who: Principal,
 ) -> ApiResult<Json<OrgView>> {
     // Members and teams are account-level information: a session or a `*` token.
-    who.full_user()?;
-    let org = org_named(&state, &org).await?;
-    Ok(Json(org_view(&state, &org).await?))
+    let user = who.full_user()?;
+    Ok(Json(orgs::detail(&state, user, &org).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -167,7 +131,7 @@ pub async fn set_member(
 ) -> ApiResult<StatusCode> {
     let user = who.full_user()?;
     let req: MemberRole = read_json(&headers, body, state.settings.max_json_body).await?;
-    set_member_role(&state, user, &org, &member, &req.role).await?;
+    orgs::set_member_role(&state, user, &org, &member, &req.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,29 +147,7 @@ pub async fn remove_member(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let user = who.full_user()?;
-    let org = owned_org(&state, user, &org).await?;
-    let target = user_named(&state, &member).await?;
-    if state.db.org_role(org.id, target.id).await?.as_deref() == Some("owner")
-        && state.db.owner_count(org.id).await? == 1
-    {
-        return Err(ApiError::unprocessable(
-            "an organisation keeps at least one owner",
-        ));
-    }
-    if !state.db.remove_org_member(org.id, target.id).await? {
-        return Err(ApiError::not_found(format!(
-            "{member} is not a member of {}",
-            org.name
-        )));
-    }
-    audit(
-        &state,
-        "org.member.remove",
-        user,
-        &format!("{}/{}", org.name, target.username),
-        json!({}),
-    )
-    .await?;
+    orgs::remove_member(&state, user, &org, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,7 +171,7 @@ pub async fn create_team(
 ) -> ApiResult<StatusCode> {
     let user = who.full_user()?;
     let req: NewTeam = read_json(&headers, body, state.settings.max_json_body).await?;
-    new_team(&state, user, &org, &req.name).await?;
+    orgs::new_team(&state, user, &org, &req.name).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -245,7 +187,7 @@ pub async fn add_team_member(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let user = who.full_user()?;
-    join_team(&state, user, &org, &team, &member).await?;
+    orgs::join_team(&state, user, &org, &team, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,26 +202,7 @@ pub async fn remove_team_member(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let user = who.full_user()?;
-    let org = owned_org(&state, user, &org).await?;
-    let team_id = state
-        .db
-        .team_id(org.id, &team)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("team {team} not found")))?;
-    let target = user_named(&state, &member).await?;
-    if !state.db.remove_team_member(team_id, target.id).await? {
-        return Err(ApiError::not_found(format!(
-            "{member} is not in team {team}"
-        )));
-    }
-    audit(
-        &state,
-        "org.team.member.remove",
-        user,
-        &format!("{}/{team}/{member}", org.name),
-        json!({}),
-    )
-    .await?;
+    orgs::leave_team(&state, user, &org, &team, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -303,20 +226,7 @@ pub async fn set_role(
     body: Body,
 ) -> ApiResult<StatusCode> {
     let user = who.full_user()?;
-    if !user.admin() {
-        return Err(ApiError::forbidden("only administrators change roles"));
-    }
     let req: RoleBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    let role: Role = req.role.parse().map_err(ApiError::unprocessable)?;
-    let target = user_named(&state, &name).await?;
-    state.db.set_role(target.id, role.as_str()).await?;
-    audit(
-        &state,
-        "user.role.set",
-        user,
-        &target.username,
-        json!({"role": req.role}),
-    )
-    .await?;
+    orgs::set_platform_role(&state, user, &name, &req.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }

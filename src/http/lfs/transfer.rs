@@ -103,21 +103,7 @@ pub async fn download(
     // The signature was minted by the read gate; the link must still hold (the URL names the
     // dataset's row id, so one deleted and made again under the same name does not inherit the
     // old one's objects).
-    if !state
-        .db
-        .linked_objects(dataset, &[oid])
-        .await?
-        .contains_key(&oid)
-    {
-        // A dataset deleted with its keys destroyed says so (only asked when the link is gone).
-        if state.storage.shredded(dataset).await? {
-            return Err(ApiError::new(
-                StatusCode::GONE,
-                "this dataset was deleted and its data key destroyed: the object is gone",
-            ));
-        }
-        return Err(ApiError::not_found("object not found in this dataset"));
-    }
+    state.storage.still_linked(dataset, &oid).await?;
     serve_object(&state, dataset, &oid, &headers, None).await
 }
 

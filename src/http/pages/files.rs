@@ -31,8 +31,7 @@ pub async fn drive(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
     let Some((_, s)) = session_of(&state, &headers).await? else {
         return Ok(see_other("/login?next=%2Fdrive", &[]));
     };
-    let name = strata_core::datasets::DRIVE;
-    if let Some(repo) = state.db.repo_by_path(&s.user.username, name).await? {
+    if let Some(repo) = strata_core::datasets::existing_drive(&state, &s.user).await? {
         return Ok(see_other(&format!("/datasets/{}", repo.path()), &[]));
     }
     let page = DrivePage {

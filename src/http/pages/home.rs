@@ -84,7 +84,7 @@ async fn home(
         })
         .collect();
     let mut namespaces = vec![s.user.username.clone()];
-    namespaces.extend(state.db.orgs_of(s.user.id).await?);
+    namespaces.extend(strata_core::orgs::of_user(state, &s.user).await?);
     let mut chrome = Chrome::new("Datasets", Some(s), "datasets");
     if let Some(error) = error {
         chrome = chrome.error(error);

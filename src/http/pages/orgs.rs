@@ -10,12 +10,11 @@ use serde::Deserialize;
 use askama::Template;
 
 use super::{read_form, render, see_other, Chrome};
-use crate::http::api::orgs::org_view;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
 use strata_core::db::SessionRow;
-use strata_core::orgs::{join_team, new_team, org_named, set_member_role};
+use strata_core::orgs::{self, join_team, new_team, set_member_role};
 
 #[derive(Template)]
 #[template(path = "org.html")]
@@ -37,11 +36,8 @@ async fn org_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> ApiResult<Response> {
-    let found = org_named(state, org).await?;
-    let view = org_view(state, &found).await?;
-    let owner =
-        s.user.admin() || state.db.org_role(found.id, s.user.id).await?.as_deref() == Some("owner");
-    let mut chrome = Chrome::new(format!("Organisation {}", found.name), Some(s), "");
+    let view = orgs::detail(state, &s.user, org).await?;
+    let mut chrome = Chrome::new(format!("Organisation {}", view.name), Some(s), "");
     if let Some(error) = error {
         chrome = chrome.error(error);
     }
@@ -49,18 +45,18 @@ async fn org_page(
         status,
         &OrgPage {
             chrome,
-            org: found.name.clone(),
             members: view
                 .members
                 .iter()
-                .map(|m| (m.username.clone(), m.role.clone()))
+                .map(|(name, role)| (name.clone(), role.as_str().to_owned()))
                 .collect(),
             teams: view
                 .teams
                 .iter()
-                .map(|t| (t.name.clone(), t.members.join(", ")))
+                .map(|(team, members)| (team.clone(), members.join(", ")))
                 .collect(),
-            owner,
+            owner: view.yours,
+            org: view.name,
         },
     ))
 }

@@ -330,17 +330,14 @@ pub async fn register_app(
         .map(str::to_owned)
         .collect();
     let confidential = form.confidential.is_some();
-    let made = strata_core::auth::clients::create_client(
-        &state.db,
-        &s.user,
-        &form.name,
-        &uris,
-        confidential,
-    )
-    .await?;
+    let who = crate::http::extract::session_principal(&s)?;
+    let made = strata_core::oauth::tokens::register(&state, &who, &form.name, &uris, confidential).await;
     let (client_id, secret) = match made {
         Ok(pair) => pair,
-        Err(reason) => return refused(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, &reason).await,
+        Err(e) => {
+            let (status, message) = super::refusal(e)?;
+            return refused(&state, &s, status, &message).await;
+        }
     };
     settings_page(&state, &s, StatusCode::OK, Shown::App(client_id, secret)).await
 }

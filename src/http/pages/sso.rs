@@ -17,11 +17,11 @@ use super::{read_form, render, see_other, with_cookie, Chrome, Message};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
-use strata_core::db::{now, PendingLogin};
+use strata_core::auth::sso::flow;
+use strata_core::db::User;
 
 const COOKIE: &str = "strata_sso";
-/// How long a started sign-in may take.
-const TTL_SECS: i64 = 600;
+use flow::TTL_SECS;
 
 fn redirect_uri(state: &AppState, provider: &str) -> String {
     format!(
@@ -82,7 +82,7 @@ async fn begin(
     state: &AppState,
     provider: &str,
     next: String,
-    link_user_id: Option<i64>,
+    link_to: Option<&User>,
 ) -> ApiResult<Response> {
     let Some(p) = state.sso.get(provider) else {
         return Ok(failed(
@@ -100,25 +100,11 @@ async fn begin(
             "Too many sign-ins from this address: wait a minute, then try again.",
         ));
     }
-    let begun = match state
-        .sso
-        .client
-        .begin(&p, &redirect_uri(state, &p.id))
-        .await
-    {
+    let redirect = redirect_uri(state, &p.id);
+    let begun = match flow::begin(state, &p, &redirect, next, link_to).await {
         Ok(b) => b,
         Err(e) => return Ok(from_error(e)),
     };
-    let pending = PendingLogin {
-        provider: p.id.clone(),
-        nonce: begun.nonce,
-        verifier: begun.verifier,
-        next,
-        link_user_id,
-        expires_at: now() + TTL_SECS,
-    };
-    let hash = strata_core::auth::secrets::stored(&begun.state);
-    state.db.start_sso_login(&hash, &pending).await?;
     // A page that moves on by itself rather than a redirect: the forms that start a sign-in may
     // only redirect to strata (CSP `form-action 'self'`), and the provider is elsewhere.
     let page = render(
@@ -191,71 +177,25 @@ async fn finish(
             &format!("This sign-in was not started in this browser. {again}"),
         ));
     }
-    let pending = state
-        .db
-        .take_sso_login(&strata_core::auth::secrets::stored(sent))
-        .await?;
-    let Some(pending) = pending.filter(|l| l.provider == p.id && l.expires_at >= now()) else {
-        return Ok(failed(
-            StatusCode::BAD_REQUEST,
-            &format!("This sign-in was used already or has expired. {again}"),
-        ));
-    };
-    if let Some(error) = &q.error {
-        let detail: String = q
-            .error_description
-            .as_deref()
-            .unwrap_or("")
-            .chars()
-            .take(300)
-            .collect();
-        let error: String = error.chars().take(100).collect();
-        return Ok(failed(
-            StatusCode::FORBIDDEN,
-            &format!("{} did not sign you in ({error}) {detail}", p.name),
-        ));
-    }
-    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
-        return Ok(failed(
-            StatusCode::BAD_REQUEST,
-            "The sign-in answer has no code.",
-        ));
-    };
     let current = crate::http::extract::session(state, headers).await?;
-    if let Some(uid) = pending.link_user_id {
-        // Linking is for the account that asked, still signed in here.
-        if current.as_ref().map(|(_, s)| s.user.id) != Some(uid) {
-            return Ok(failed(
-                StatusCode::FORBIDDEN,
-                "Sign in to the account you want to link first.",
-            ));
-        }
-    }
+    let answer = flow::Answer {
+        state: sent,
+        code: q.code.as_deref(),
+        error: q.error.as_deref(),
+        error_description: q.error_description.as_deref(),
+    };
+    let browser = flow::Browser {
+        session: current.as_ref().map(|(id, s)| (&s.user, id.as_str())),
+    };
     let redirect = redirect_uri(state, &p.id);
-    let claims = match state
-        .sso
-        .client
-        .finish(&p, &redirect, code, &pending.nonce, &pending.verifier)
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return Ok(from_error(e)),
-    };
-    let done = match strata_core::auth::sso::sign_in(state, &p, &claims, pending.link_user_id).await
-    {
-        Ok(d) => d,
-        Err(e) => return Ok(from_error(e)),
-    };
-    if done.linked {
-        return Ok(see_other("/settings#sign-in", &[]));
+    match flow::finish(state, &p, &redirect, answer, browser).await {
+        Ok(flow::Finished::Linked) => Ok(see_other("/settings#sign-in", &[])),
+        Ok(flow::Finished::SignedIn { cookie, next }) => {
+            let next = super::login::safe_next(&next).unwrap_or("/settings");
+            Ok(see_other(next, &[cookie]))
+        }
+        Err(e) => Ok(from_error(e)),
     }
-    // A new session id at every sign-in, as with passwords.
-    if let Some((old, _)) = current {
-        state.db.delete_session(&old).await?;
-    }
-    let session_cookie = session::start(&state.db, &state.settings, done.user.id).await?;
-    let next = super::login::safe_next(&pending.next).unwrap_or("/settings");
-    Ok(see_other(next, &[session_cookie]))
 }
 
 #[derive(Deserialize)]
@@ -294,7 +234,7 @@ pub async fn link(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    begin(&state, &provider, "/settings".into(), Some(s.user.id)).await
+    begin(&state, &provider, "/settings".into(), Some(&s.user)).await
 }
 
 /// `POST /settings/identities/unlink`: forget a linked account, if another way in remains.
@@ -307,28 +247,6 @@ pub async fn unlink(
         Ok(parts) => parts,
         Err(redirect) => return Ok(redirect),
     };
-    // Another way in must remain: a password, or another provider that is still configured.
-    let providers = state.sso.list();
-    let configured = state
-        .db
-        .identities_of(s.user.id)
-        .await?
-        .into_iter()
-        .filter(|i| i.issuer != form.issuer || i.subject != form.subject)
-        .filter(|i| providers.iter().any(|p| p.issuer_key() == i.issuer))
-        .count();
-    let has_password = state.settings.password_login
-        && state
-            .db
-            .user_with_password(&s.user.username)
-            .await?
-            .and_then(|(_, h)| h)
-            .is_some();
-    if configured == 0 && !has_password {
-        return Err(ApiError::unprocessable(
-            "this is your only way to sign in: set a password or link another account first",
-        ));
-    }
     strata_core::auth::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
     Ok(see_other("/settings#sign-in", &[]))
 }

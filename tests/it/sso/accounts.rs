@@ -122,7 +122,7 @@ async fn the_mapping_applies_at_every_sign_in() {
     // another team of acme (so acme stays too).
     rp.state
         .db
-        .set_org_member(other.id, carol.id, "member")
+        .set_org_member(other.id, carol.id, strata_core::db::OrgRole::Member)
         .await
         .unwrap();
     rp.state.db.add_team_member(ops, carol.id).await.unwrap();

@@ -20,7 +20,7 @@ use serde_json::json;
 use super::rules::{evaluate, Outcome};
 use super::{Claims, Provider};
 use crate::config::Signup;
-use crate::db::{is_unique_violation, Role, User};
+use crate::db::{Role, User};
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -153,7 +153,7 @@ async fn link(state: &Core, p: &Provider, who: &Claims, user_id: i64) -> Result<
         .link_identity(&who.issuer, &who.subject, &p.id, user_id, &who.login)
         .await
     {
-        Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!(
+        Err(crate::db::Error::Conflict) => Err(Error::conflict(format!(
             "this {} account is already linked to another strata account",
             p.name
         ))),
@@ -215,7 +215,7 @@ async fn create(state: &Core, p: &Provider, who: &Claims) -> Result<User> {
         }
         let user = match state.db.create_user(&name, email, false).await {
             Ok(user) => user,
-            Err(e) if is_unique_violation(&e) => continue,
+            Err(crate::db::Error::Conflict) => continue,
             Err(e) => return Err(e.into()),
         };
         if let Err(e) = link(state, p, who, user.id).await {
@@ -277,7 +277,9 @@ async fn settle_role(state: &Core, provider: &str, user: &User, was_mapped: bool
 }
 
 /// Forgets a linked identity and takes back what its provider's rules gave.
+/// It must not be the user's only way in ([`super::flow::another_way_in`]).
 pub async fn unlink(state: &Core, user: &User, issuer: &str, subject: &str) -> Result<()> {
+    super::flow::another_way_in(state, user, issuer, subject).await?;
     let Some(identity) = state
         .db
         .identity(issuer, subject)

@@ -9,9 +9,12 @@
 //!   against the provider's JWKS by `openidconnect`; GitHub's user API).
 //! - `accounts.rs`: who the provider's user is here (linked by issuer + subject, never by email),
 //!   new accounts and their usernames, and the rules applied at every sign-in.
+//! - `flow.rs`: one sign-in from start to callback (the pending record, the answer's checks, the
+//!   new session) and the "another way in" rule for unlinking.
 
 mod accounts;
 mod client;
+pub mod flow;
 mod rules;
 
 use std::path::{Path, PathBuf};
