@@ -43,9 +43,7 @@ pub async fn page(
     before: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<AuditEntry>, Option<i64>)> {
-    if !who.full_user()?.admin() {
-        return Err(Error::forbidden("the audit log is for administrators"));
-    }
+    core.require(who, crate::auth::Need::Admin).await?;
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::unprocessable(format!(
             "limit must be between 1 and {MAX_PAGE}"

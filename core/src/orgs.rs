@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::auth::Role;
+use crate::auth::{Need, Role};
 use crate::db::{Org, OrgRole, User};
 use crate::error::{Error, Result};
 use crate::audit::by as audit;
@@ -29,21 +29,11 @@ pub async fn org_named(core: &Core, name: &str) -> Result<Org> {
         .ok_or_else(|| Error::not_found(format!("organisation {name} not found")))
 }
 
-/// Whether `user` may change `org`: one of its owners, or a site admin.
-pub async fn may_change(core: &Core, user: &User, org: &Org) -> Result<bool> {
-    Ok(user.admin() || core.db.org_role(org.id, user.id).await? == Some(OrgRole::Owner))
-}
-
 /// The organisation, if `user` owns it (or is a site admin).
 pub async fn owned_org(core: &Core, user: &User, name: &str) -> Result<Org> {
     let org = org_named(core, name).await?;
-    if may_change(core, user, &org).await? {
-        Ok(org)
-    } else {
-        Err(Error::forbidden(format!(
-            "only owners of {name} may change it"
-        )))
-    }
+    core.require_of(user, Need::OrgOwner(&org)).await?;
+    Ok(org)
 }
 
 pub async fn user_named(core: &Core, name: &str) -> Result<User> {
@@ -67,7 +57,7 @@ pub async fn detail(core: &Core, viewer: &User, name: &str) -> Result<Detail> {
         }
     }
     Ok(Detail {
-        yours: may_change(core, viewer, &org).await?,
+        yours: core.has(viewer, Need::OrgOwner(&org)).await?,
         name: org.name,
         members,
         teams,
@@ -83,11 +73,7 @@ pub async fn of_user(core: &Core, user: &User) -> Result<Vec<String>> {
 /// users, case-insensitively, and a namespace still holding datasets (of a deleted user, say) is
 /// not taken over.
 pub async fn create(core: &Core, actor: &User, name: &str) -> Result<Detail> {
-    if !Role::of(actor).can_manage_members() {
-        return Err(Error::forbidden(
-            "only engineers and admins create organisations",
-        ));
-    }
+    core.require_of(actor, Need::ManageMembers).await?;
     crate::names::check_namespace(name).map_err(|e| Error::unprocessable(e.to_string()))?;
     let taken = || Error::conflict(format!("the namespace {name} is taken"));
     if core.db.namespace_taken(name).await? {
@@ -228,9 +214,7 @@ pub async fn leave_team(
 
 /// Sets user `name`'s platform role, for a site admin.
 pub async fn set_platform_role(core: &Core, actor: &User, name: &str, role: &str) -> Result<()> {
-    if !actor.admin() {
-        return Err(Error::forbidden("only administrators change roles"));
-    }
+    core.require_of(actor, Need::Admin).await?;
     let role: Role = role.parse().map_err(Error::unprocessable)?;
     let target = user_named(core, name).await?;
     core.db.set_role(target.id, role.as_str()).await?;

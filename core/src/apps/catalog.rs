@@ -10,7 +10,7 @@ use serde_json::json;
 use strata_apps::{Changes, Manifest, Runner};
 
 use super::{audit, Entry};
-use crate::auth::Role;
+use crate::auth::Need;
 use crate::db::User;
 use crate::error::{Error, Result};
 use crate::Core;
@@ -106,20 +106,10 @@ pub async fn entry(state: &Core, id: &str) -> Result<Entry> {
     })
 }
 
-fn may_manage(user: &User) -> Result<()> {
-    if Role::of(user).can_manage_apps() {
-        Ok(())
-    } else {
-        Err(Error::forbidden(
-            "only admins and engineers may add or remove apps",
-        ))
-    }
-}
-
 /// Whether `user` may change or remove the API-managed app `by` added: whoever added it, or a
 /// site admin.
 fn may_change(user: &User, id: &str, by: Option<i64>) -> Result<()> {
-    if by == Some(user.id) || Role::of(user) == Role::Admin {
+    if by == Some(user.id) || user.admin() {
         Ok(())
     } else {
         Err(Error::forbidden(format!(
@@ -146,12 +136,12 @@ pub struct Added {
 /// suspends every install until its owner consents again: their instances stop and their tokens
 /// stop working.
 pub async fn add(state: &Core, user: &User, text: &str) -> Result<Added> {
-    may_manage(user)?;
+    state.require_of(user, Need::ManageApps).await?;
     if text.len() > 64 * 1024 {
         return Err(Error::too_large("an app manifest is at most 64 KiB"));
     }
     let m = parse(text)?;
-    if matches!(m.runner, Runner::Process { .. }) && Role::of(user) != Role::Admin {
+    if matches!(m.runner, Runner::Process { .. }) && !state.has(user, Need::Admin).await? {
         return Err(Error::forbidden(
             "a process app runs a command on this server as strata's own user: only site admins \
              may add one (engineers add apps with kind = \"kubernetes\")",
@@ -251,7 +241,7 @@ fn runner_kind(m: &Manifest) -> &'static str {
 /// Removes an API-managed app (only whoever added it, or a site admin): its installs go, and its
 /// instances on this replica stop.
 pub async fn remove(state: &Core, user: &User, id: &str) -> Result<()> {
-    may_manage(user)?;
+    state.require_of(user, Need::ManageApps).await?;
     if state.apps.dir.iter().any(|d| d.id == id) {
         return Err(Error::conflict(format!(
             "app {id:?} comes from the server's --apps-dir: remove it there"

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod keys;
 pub mod password;
 pub mod pat;
+pub mod need;
 pub mod scope;
 pub mod secrets;
 pub mod session;
@@ -15,6 +16,7 @@ pub mod sso;
 use crate::db::User;
 use crate::error::Error;
 pub use access::{Authorized, Role};
+pub use need::Need;
 pub use scope::{Action, On, Scopes};
 
 /// The caller of a request.

@@ -116,7 +116,7 @@ pub async fn create_as(
     who: &Principal,
     new: NewDataset,
 ) -> Result<(Repo, strata_metastore::Revision, strata_metastore::Package)> {
-    use crate::auth::{Action, On, Role};
+    use crate::auth::{Action, On};
     let Principal::User { user, scopes, .. } = who else {
         return Err(if who.is_anonymous() {
             Error::unauthorized("authentication required")
@@ -129,9 +129,7 @@ pub async fn create_as(
     crate::names::check("dataset name", &new.name)
         .map_err(|e| Error::unprocessable(e.to_string()))?;
     let path = format!("{ns}/{}", new.name);
-    if !Role::of(user).can_create_datasets() {
-        return Err(Error::forbidden("your role may not create datasets"));
-    }
+    state.require_of(user, crate::auth::Need::CreateDatasets).await?;
     let own = user.username.eq_ignore_ascii_case(ns);
     let org = state.db.org_by_name(ns).await?;
     let in_org = match &org {

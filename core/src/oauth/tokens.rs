@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::audit;
-use crate::auth::{secrets, Action, On, Principal, Role, Scopes};
+use crate::auth::{secrets, Action, On, Principal, Scopes};
 use crate::datasets::gate;
 use crate::db::{now, OauthClient};
 use crate::error::{Error, Result};
@@ -112,10 +112,7 @@ pub async fn register(
     redirect_uris: &[String],
     confidential: bool,
 ) -> Result<(String, Option<String>)> {
-    let user = who.full_user()?;
-    if !Role::of(user).can_manage_apps() && !Role::of(user).can_create_datasets() {
-        return Err(Error::forbidden("your role may not register applications"));
-    }
+    let user = core.require(who, crate::auth::Need::RegisterClients).await?;
     crate::auth::clients::create_client(&core.db, user, name, redirect_uris, confidential)
         .await?
         .map_err(Error::unprocessable)
@@ -123,7 +120,7 @@ pub async fn register(
 
 /// `who`'s applications.
 pub async fn clients(core: &Core, who: &Principal) -> Result<Vec<OauthClient>> {
-    let user = who.full_user()?;
+    let user = core.require(who, crate::auth::Need::Account).await?;
     Ok(core.db.clients_of(user.id).await?)
 }
 

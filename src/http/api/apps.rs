@@ -17,6 +17,7 @@ use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::http::state::AppState;
+use strata_core::auth::Need;
 use strata_core::apps::{self, installed, installed::Installed};
 use strata_core::auth::Principal;
 use strata_core::db::rfc3339;
@@ -112,7 +113,7 @@ pub async fn add_app(
     who: Principal,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<AppView>)> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| ApiError::too_large("an app manifest is at most 64 KiB"))?;
@@ -139,7 +140,7 @@ pub async fn remove_app(
     Path(app): Path<String>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     apps::remove(&state, &user, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -187,7 +188,7 @@ pub async fn my_apps(
     State(state): State<AppState>,
     who: Principal,
 ) -> ApiResult<Json<Vec<InstallView>>> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     let installed = installed::installed(&state, &user).await?;
     Ok(Json(installed.into_iter().map(InstallView::from).collect()))
 }
@@ -201,7 +202,7 @@ pub async fn my_app(
     Path(app): Path<String>,
     who: Principal,
 ) -> ApiResult<Json<InstallView>> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     Ok(Json(
         installed::installed_one(&state, &user, &app).await?.into(),
     ))
@@ -228,7 +229,7 @@ pub async fn install_app(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<InstallView>> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     let consent: Consent = read_json(&headers, body, state.settings.max_json_body).await?;
     let row = apps::install(&state, &user, &app, &consent.scopes).await?;
     Ok(Json(
@@ -248,7 +249,7 @@ pub async fn uninstall_app(
     Path(app): Path<String>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     apps::uninstall(&state, &user, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -268,7 +269,7 @@ pub async fn stop_app(
     Path(app): Path<String>,
     who: Principal,
 ) -> ApiResult<Json<Stopped>> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     let log = installed::stop(&state, &user, &app).await?;
     Ok(Json(Stopped { log }))
 }
@@ -283,7 +284,7 @@ pub async fn share_app(
     Path((app, other)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     apps::share(&state, &user, &app, &other, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -298,7 +299,7 @@ pub async fn unshare_app(
     Path((app, other)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?.clone();
+    let user = state.require(&who, Need::Account).await?.clone();
     apps::share(&state, &user, &app, &other, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,6 +15,7 @@ use crate::http::api::ErrorBody;
 use crate::http::error::ApiResult;
 use crate::http::lfs::read_json;
 use crate::http::state::AppState;
+use strata_core::auth::Need;
 use strata_core::auth::Principal;
 use strata_core::orgs;
 
@@ -88,7 +89,7 @@ pub async fn create_org(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<OrgView>)> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     let req: NewOrg = read_json(&headers, body, state.settings.max_json_body).await?;
     let org = orgs::create(&state, user, &req.name).await?;
     Ok((StatusCode::CREATED, Json(org.into())))
@@ -105,7 +106,7 @@ pub async fn read_org(
     who: Principal,
 ) -> ApiResult<Json<OrgView>> {
     // Members and teams are account-level information: a session or a `*` token.
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     Ok(Json(orgs::detail(&state, user, &org).await?.into()))
 }
 
@@ -129,7 +130,7 @@ pub async fn set_member(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     let req: MemberRole = read_json(&headers, body, state.settings.max_json_body).await?;
     orgs::set_member_role(&state, user, &org, &member, &req.role).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -146,7 +147,7 @@ pub async fn remove_member(
     Path((org, member)): Path<(String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     orgs::remove_member(&state, user, &org, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -169,7 +170,7 @@ pub async fn create_team(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     let req: NewTeam = read_json(&headers, body, state.settings.max_json_body).await?;
     orgs::new_team(&state, user, &org, &req.name).await?;
     Ok(StatusCode::CREATED)
@@ -186,7 +187,7 @@ pub async fn add_team_member(
     Path((org, team, member)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     orgs::join_team(&state, user, &org, &team, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -201,7 +202,7 @@ pub async fn remove_team_member(
     Path((org, team, member)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     orgs::leave_team(&state, user, &org, &team, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -225,7 +226,7 @@ pub async fn set_role(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Admin).await?;
     let req: RoleBody = read_json(&headers, body, state.settings.max_json_body).await?;
     orgs::set_platform_role(&state, user, &name, &req.role).await?;
     Ok(StatusCode::NO_CONTENT)

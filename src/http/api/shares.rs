@@ -16,6 +16,7 @@ use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::http::state::AppState;
+use strata_core::auth::Need;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
 use strata_core::datasets::shares::{self, Access, Grantee, NewShare};
@@ -259,7 +260,7 @@ pub async fn my_shares(
     State(state): State<AppState>,
     who: Principal,
 ) -> ApiResult<Json<Vec<ShareView>>> {
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     let rows = shares::made_by(&state, user).await?;
     Ok(Json(rows.into_iter().map(ShareView::from).collect()))
 }

@@ -15,6 +15,7 @@ use crate::http::error::ApiResult;
 use crate::http::lfs::read_json;
 use crate::http::pages::read_form;
 use crate::http::state::AppState;
+use strata_core::auth::Need;
 use strata_core::auth::Principal;
 use strata_core::db::OauthClient;
 use strata_core::oauth::tokens;
@@ -120,7 +121,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    who.full_user()?;
+    state.require(&who, Need::Account).await?;
     let req: NewClient = read_json(&headers, body, state.settings.max_json_body).await?;
     let (name, uris) = (&req.name, &req.redirect_uris);
     let (client_id, secret) = tokens::register(&state, &who, name, uris, req.confidential).await?;

@@ -13,6 +13,7 @@ use super::{render, see_other, Chrome};
 use crate::http::error::ApiResult;
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
+use strata_core::auth::Need;
 use strata_core::datasets::shares;
 use strata_core::db::ShareRow;
 
@@ -67,7 +68,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
         return Ok(see_other("/login?next=%2Fshared", &[]));
     };
     let who = session_principal(&s)?;
-    let user = who.full_user()?;
+    let user = state.require(&who, Need::Account).await?;
     let scopes = who.scopes().cloned().unwrap_or_default();
     let mut received = Vec::new();
     for row in shares::shared_with(&state, user, &scopes).await? {
