@@ -17,7 +17,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; sleep 0.5; rm -rf "$work";
 trap cleanup EXIT
 
 echo "building strata and the load generator (release)" >&2
-cargo build -q --release --bin strata --example apps_bench
+cargo build -q --release --bin strata --features bench --example apps_bench
 strata=$root/target/release/strata
 load=$root/target/release/examples/apps_bench
 

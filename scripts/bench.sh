@@ -40,7 +40,7 @@ if [ ! -x "$rudolfs" ]; then
   cargo install -q --root "$root/bench/rudolfs" rudolfs --version 0.3.8 --locked
 fi
 echo "building strata (release)" >&2
-cargo build -q --release --bin strata --example lfs_bench
+cargo build -q --release --bin strata --features bench --example lfs_bench
 strata=$root/target/release/strata
 bench=$root/target/release/examples/lfs_bench
 

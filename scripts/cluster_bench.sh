@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building strata (release)" >&2
-cargo build -q --release --bin strata --example lfs_bench --example s3_server
+cargo build -q --release --bin strata --features bench --example lfs_bench --example s3_server
 strata=$root/target/release/strata
 bench=$root/target/release/examples/lfs_bench
 

@@ -15,7 +15,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
 echo "building strata (release)" >&2
-cargo build -q --release --bin strata -p strata -p strata-policy --example decide_bench --example table_bench
+cargo build -q --release --bin strata -p strata -p strata-policy --features strata/bench,strata-policy/bench --example decide_bench --example table_bench
 strata=$root/target/release/strata
 
 echo "== 1. policy decisions"

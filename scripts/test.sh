@@ -47,7 +47,7 @@ export STRATA_TEST_TOOLS=$tools
 
 echo "== rustfmt, clippy (warnings are errors)"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --features strata/bench,strata-policy/bench --locked -- -D warnings
 # The build without the Kubernetes runner (`--no-default-features`) compiles too, and says why
 # such apps can't start.
 cargo clippy -p strata --no-default-features --all-targets --locked -- -D warnings

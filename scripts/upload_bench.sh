@@ -9,5 +9,5 @@
 #   scripts/upload_bench.sh        # UPLOAD_MIB=1024 UPLOAD_BIG_GIB=5
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release --bin strata --example upload_bench
+cargo build -q --release --bin strata --features bench --example upload_bench
 exec target/release/examples/upload_bench "$PWD/target/release/strata" "${UPLOAD_MIB:-1024}" "${UPLOAD_BIG_GIB:-5}"

@@ -5,10 +5,10 @@
 
 use serde_json::json;
 
+use crate::audit::by as audit;
 use crate::auth::{Need, Role};
 use crate::db::{Org, OrgRole, User};
 use crate::error::{Error, Result};
-use crate::audit::by as audit;
 use crate::Core;
 
 /// An organisation as its members see it: members (owners first) and teams with their members.
@@ -204,9 +204,7 @@ pub async fn leave_team(
 ) -> Result<()> {
     let (org, team_id, target) = team_target(core, actor, org, team, member).await?;
     if !core.db.remove_team_member(team_id, target.id).await? {
-        return Err(Error::not_found(format!(
-            "{member} is not in team {team}"
-        )));
+        return Err(Error::not_found(format!("{member} is not in team {team}")));
     }
     let subject = format!("{}/{team}/{}", org.name, target.username);
     audit(core, "org.team.member.remove", actor, &subject, json!({})).await

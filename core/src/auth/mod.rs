@@ -5,9 +5,9 @@
 pub mod access;
 pub mod clients;
 pub mod keys;
+pub mod need;
 pub mod password;
 pub mod pat;
-pub mod need;
 pub mod scope;
 pub mod secrets;
 pub mod session;

@@ -36,7 +36,9 @@ impl Need<'_> {
     /// Why a user without it is refused.
     fn refusal(&self) -> String {
         match self {
-            Need::Account => "this needs a session or a personal access token with the * scope".into(),
+            Need::Account => {
+                "this needs a session or a personal access token with the * scope".into()
+            }
             Need::Admin => "only site administrators may do this".into(),
             Need::CreateDatasets => "your role may not create datasets".into(),
             Need::ManageMembers => "only engineers and admins create organisations".into(),

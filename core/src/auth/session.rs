@@ -3,9 +3,9 @@
 //! session id planted before login is worthless (no session fixation).
 
 use crate::config::Settings;
-use crate::Core;
 use crate::db::{now, SessionRow};
 use crate::error::Result;
+use crate::Core;
 
 pub const COOKIE_NAME: &str = "strata_session";
 /// The header that carries the CSRF token on cookie-authenticated API writes.

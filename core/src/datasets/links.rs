@@ -7,10 +7,10 @@
 use serde_json::json;
 
 use super::gate::{self, check_path, Gated};
+use crate::audit::by as audit;
 use crate::auth::{secrets, Principal};
 use crate::db::{now, LinkRow};
 use crate::error::{Error, Result};
-use crate::audit::by as audit;
 use crate::Core;
 
 /// Wrong passwords allowed per link, and per address, in [`GUESS_WINDOW`] seconds.

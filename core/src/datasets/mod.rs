@@ -129,7 +129,9 @@ pub async fn create_as(
     crate::names::check("dataset name", &new.name)
         .map_err(|e| Error::unprocessable(e.to_string()))?;
     let path = format!("{ns}/{}", new.name);
-    state.require_of(user, crate::auth::Need::CreateDatasets).await?;
+    state
+        .require_of(user, crate::auth::Need::CreateDatasets)
+        .await?;
     let own = user.username.eq_ignore_ascii_case(ns);
     let org = state.db.org_by_name(ns).await?;
     let in_org = match &org {

@@ -6,10 +6,10 @@
 use serde_json::json;
 
 use super::gate::Gated;
+use crate::audit::by as audit;
 use crate::auth::Principal;
 use crate::db::{Permission, Visibility};
 use crate::error::{Error, Result};
-use crate::audit::by as audit;
 use crate::orgs::{org_named, user_named};
 use crate::Core;
 

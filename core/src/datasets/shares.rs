@@ -6,10 +6,10 @@
 use serde_json::json;
 
 use super::gate::{check_path, Gated};
+use crate::audit::by as audit;
 use crate::auth::{On, Principal, Scopes};
 use crate::db::{ShareRow, User};
 use crate::error::{Error, Result};
-use crate::audit::by as audit;
 use crate::orgs::{org_named, user_named};
 use crate::Core;
 

@@ -54,13 +54,7 @@ pub async fn verify(
 }
 
 /// The dataset id a good signature names, if the href carries one.
-fn signed_dataset(
-    core: &Core,
-    path: &str,
-    oid: &Oid,
-    size: u64,
-    s: &Signature<'_>,
-) -> Option<i64> {
+fn signed_dataset(core: &Core, path: &str, oid: &Oid, size: u64, s: &Signature<'_>) -> Option<i64> {
     let (Some(dataset), Some(expires), Some(kid), Some(sig)) = (s.dataset, s.expires, s.kid, s.sig)
     else {
         return None;

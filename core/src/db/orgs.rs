@@ -148,7 +148,11 @@ impl Db {
         Ok(groups)
     }
 
-    pub async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<OrgRole>, sqlx::Error> {
+    pub async fn org_role(
+        &self,
+        org_id: i64,
+        user_id: i64,
+    ) -> Result<Option<OrgRole>, sqlx::Error> {
         let role: Option<String> =
             sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id)
@@ -203,11 +207,13 @@ impl Db {
     }
 
     pub async fn create_team(&self, org_id: i64, name: &str) -> Result<i64, super::Error> {
-        Ok(sqlx::query_scalar("INSERT INTO teams (org_id, name) VALUES ($1, $2) RETURNING id")
-            .bind(org_id)
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("INSERT INTO teams (org_id, name) VALUES ($1, $2) RETURNING id")
+                .bind(org_id)
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn team_id(&self, org_id: i64, name: &str) -> Result<Option<i64>, sqlx::Error> {

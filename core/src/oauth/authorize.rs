@@ -42,15 +42,16 @@ pub enum Refused {
     },
 }
 
-pub async fn check(core: &Core, req: &Request<'_>) -> Result<std::result::Result<Checked, Refused>> {
+pub async fn check(
+    core: &Core,
+    req: &Request<'_>,
+) -> Result<std::result::Result<Checked, Refused>> {
     let Some(client) = core.db.client(req.client_id).await? else {
         return Ok(Err(Refused::Page("Unknown client.")));
     };
     let registered: Vec<&str> = client.redirect_uris().collect();
     let redirect_uri = match req.redirect_uri {
-        Some(uri) if registered.iter().any(|r| clients::redirect_matches(r, uri)) => {
-            uri.to_owned()
-        }
+        Some(uri) if registered.iter().any(|r| clients::redirect_matches(r, uri)) => uri.to_owned(),
         Some(_) => {
             return Ok(Err(Refused::Page(
                 "The redirect URI is not registered for this client.",
@@ -67,7 +68,10 @@ pub async fn check(core: &Core, req: &Request<'_>) -> Result<std::result::Result
         }))
     };
     if req.response_type != "code" {
-        return fail("unsupported_response_type", "only the code flow is supported");
+        return fail(
+            "unsupported_response_type",
+            "only the code flow is supported",
+        );
     }
     match (req.code_challenge, req.code_challenge_method) {
         (Some(c), Some("S256")) if c.len() == 43 => {}

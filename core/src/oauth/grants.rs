@@ -70,7 +70,14 @@ pub async fn code(
         // A replay: whatever the first use got is revoked too.
         core.db.revoke_family(&row.family_id).await?;
         let detail = json!({"family": row.family_id});
-        audit::record(core, "oauth.code_replay", Some(&row.client_id), None, detail).await?;
+        audit::record(
+            core,
+            "oauth.code_replay",
+            Some(&row.client_id),
+            None,
+            detail,
+        )
+        .await?;
         return invalid_grant("the code was used already; the tokens it gave are revoked");
     }
     if row.client_id != client.client_id {
@@ -164,7 +171,14 @@ pub async fn refresh(
 async fn reused(core: &Core, row: &RefreshRow) -> Result<Granted<Tokens>> {
     core.db.revoke_family(&row.family_id).await?;
     let detail = json!({"family": row.family_id});
-    audit::record(core, "oauth.refresh_reuse", Some(&row.client_id), None, detail).await?;
+    audit::record(
+        core,
+        "oauth.refresh_reuse",
+        Some(&row.client_id),
+        None,
+        detail,
+    )
+    .await?;
     invalid_grant("the refresh token was used already; its family is revoked")
 }
 

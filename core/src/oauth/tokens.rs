@@ -39,8 +39,10 @@ pub async fn introspect(core: &Core, client: &OauthClient, token: &str) -> Resul
         {
             return inactive();
         }
-        return Ok(json!({"active": true, "token_type": "refresh_token", "scope": row.scope,
-                         "client_id": row.client_id, "exp": row.expires_at}));
+        return Ok(
+            json!({"active": true, "token_type": "refresh_token", "scope": row.scope,
+                         "client_id": row.client_id, "exp": row.expires_at}),
+        );
     }
     let Ok(claims) = core.jwt.verify(token) else {
         return inactive();
@@ -112,7 +114,9 @@ pub async fn register(
     redirect_uris: &[String],
     confidential: bool,
 ) -> Result<(String, Option<String>)> {
-    let user = core.require(who, crate::auth::Need::RegisterClients).await?;
+    let user = core
+        .require(who, crate::auth::Need::RegisterClients)
+        .await?;
     crate::auth::clients::create_client(&core.db, user, name, redirect_uris, confidential)
         .await?
         .map_err(Error::unprocessable)

@@ -207,7 +207,11 @@ impl Storage {
     /// it: the signature was minted by the read gate, but the link must still hold. A dataset
     /// deleted with its keys destroyed answers 410 (asked only when the link is gone).
     pub async fn still_linked(&self, repo_id: i64, oid: &Oid) -> Result<()> {
-        let linked = self.0.db.linked_objects(repo_id, std::slice::from_ref(oid)).await?;
+        let linked = self
+            .0
+            .db
+            .linked_objects(repo_id, std::slice::from_ref(oid))
+            .await?;
         if linked.contains_key(oid) {
             return Ok(());
         }
@@ -217,9 +221,7 @@ impl Storage {
                 "this dataset was deleted and its data key destroyed: the object is gone",
             ));
         }
-        Err(Error::not_found(
-            "object not found in this dataset",
-        ))
+        Err(Error::not_found("object not found in this dataset"))
     }
 
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else

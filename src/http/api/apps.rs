@@ -17,8 +17,8 @@ use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::lfs::read_json;
 use crate::http::state::AppState;
-use strata_core::auth::Need;
 use strata_core::apps::{self, installed, installed::Installed};
+use strata_core::auth::Need;
 use strata_core::auth::Principal;
 use strata_core::db::rfc3339;
 

@@ -331,7 +331,8 @@ pub async fn register_app(
         .collect();
     let confidential = form.confidential.is_some();
     let who = crate::http::extract::session_principal(&s)?;
-    let made = strata_core::oauth::tokens::register(&state, &who, &form.name, &uris, confidential).await;
+    let made =
+        strata_core::oauth::tokens::register(&state, &who, &form.name, &uris, confidential).await;
     let (client_id, secret) = match made {
         Ok(pair) => pair,
         Err(e) => {

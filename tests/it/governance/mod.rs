@@ -358,10 +358,9 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
     )
     .await
     .unwrap();
-    let alice_p =
-        strata_core::auth::authenticate(&gov.server.state, &gov.alice)
-            .await
-            .unwrap();
+    let alice_p = strata_core::auth::authenticate(&gov.server.state, &gov.alice)
+        .await
+        .unwrap();
     let link = strata_core::datasets::links::create(
         &gov.server.state,
         &alice_p,
