@@ -92,9 +92,12 @@ pub async fn log_in(
         ));
     }
     let ip = crate::context::current().ip;
+    // Failures count against the account whatever the spelling (logins ignore case), in a key
+    // space of their own (share-link password guesses are counted in the same table).
+    let key = format!("login:{}", username.to_lowercase());
     let (by_user, by_ip) = core
         .db
-        .login_failures(username, &ip, now() - WINDOW_SECS)
+        .login_failures(&key, &ip, now() - WINDOW_SECS)
         .await?;
     if by_user >= MAX_FAILURES_PER_USER || by_ip >= MAX_FAILURES_PER_IP {
         audit::record(core, "login.throttled", None, Some(username), json!({})).await?;
@@ -108,12 +111,12 @@ pub async fn log_in(
     let user = match (ok, found) {
         (true, Some((user, _))) => user,
         _ => {
-            core.db.record_login_failure(username, &ip).await?;
+            core.db.record_login_failure(&key, &ip).await?;
             audit::record(core, "login.failure", None, Some(username), json!({})).await?;
             return Err(Error::unauthorized("Wrong username or password."));
         }
     };
-    core.db.clear_login_failures(username).await?;
+    core.db.clear_login_failures(&key).await?;
     if let Some(old) = replaced {
         core.db.delete_session(old).await?;
     }

@@ -4,14 +4,13 @@
 //! domain's (`strata_core::datasets::files`), behind the path write gate, with the session's CSRF token.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::datasets::{failed, when};
-use super::{read_form, render, see_other, Chrome, Message};
+use super::{render, see_other, Chrome, CsrfForm, Message, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
@@ -40,25 +39,21 @@ pub async fn drive(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
     Ok(render(StatusCode::OK, &page))
 }
 
+/// A form with nothing in it but its CSRF token.
 #[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
+pub struct NoFields {}
 
 /// `POST /drive`: makes the visitor's drive (once), then opens it.
 pub async fn make_drive(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form: _,
+    }: CsrfForm<NoFields>,
 ) -> ApiResult<Response> {
-    let Some((_, s)) = session_of(&state, &headers).await? else {
-        return Ok(see_other("/login?next=%2Fdrive", &[]));
-    };
-    let form: CsrfForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
     let who = session_principal(&s)?;
     match strata_core::datasets::drive(&state, &who).await {
         Ok(repo) => Ok(see_other(&format!("/datasets/{}", repo.path()), &[])),
@@ -184,7 +179,6 @@ async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> ApiResult
 
 #[derive(Deserialize)]
 pub struct FileForm {
-    csrf: String,
     /// `folder`, `rename`, `delete` or `restore`.
     op: String,
     /// The file or folder acted on (for `folder`: the folder to make it in).
@@ -202,16 +196,14 @@ pub struct FileForm {
 pub async fn change(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<FileForm>,
 ) -> ApiResult<Response> {
-    let Some((_, s)) = session_of(&state, &headers).await? else {
-        return Ok(see_other("/login", &[]));
-    };
-    let form: FileForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
     let path = form.path.trim_matches('/').to_owned();
     let to = form.to.trim().trim_matches('/').to_owned();
     let who = session_principal(&s)?;

@@ -3,17 +3,15 @@
 //! that creates a dataset through the same domain function as `POST /api/v1/datasets`.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{read_form, render, see_other, Chrome};
+use super::{render, see_other, Chrome, CsrfForm, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::auth::session;
 use strata_core::datasets::{create_as, listing, NewDataset};
 use strata_core::db::{SessionRow, Visibility};
 
@@ -104,8 +102,6 @@ async fn home(
 
 #[derive(Deserialize)]
 pub struct CreateForm {
-    #[serde(default)]
-    csrf: String,
     namespace: String,
     name: String,
     visibility: String,
@@ -114,16 +110,14 @@ pub struct CreateForm {
 /// `POST /datasets`: the create form, through the same domain function as the REST API.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<CreateForm>,
 ) -> ApiResult<Response> {
-    let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
-        return Ok(see_other("/login", &[]));
-    };
-    let form: CreateForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
     let sent = (form.namespace.clone(), form.name.trim().to_owned());
     let refused = |status, message: String| {
         let sent = sent.clone();

@@ -17,6 +17,7 @@ mod orgs;
 mod revisions;
 mod settings;
 mod shared;
+mod signed_in;
 mod sso;
 mod tags;
 
@@ -33,6 +34,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
 use strata_core::db::SessionRow;
+
+pub(crate) use signed_in::{CsrfForm, SignedIn};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -253,10 +256,18 @@ pub(crate) async fn not_found(
 
 /// Reads a URL-encoded form body.
 pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM)
+    parse_form(&form_bytes(body).await?)
+}
+
+/// A form body's bytes, up to [`MAX_FORM`].
+async fn form_bytes(body: Body) -> ApiResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, MAX_FORM)
         .await
-        .map_err(|_| ApiError::too_large(format!("forms are at most {MAX_FORM} bytes")))?;
-    serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| ApiError::too_large(format!("forms are at most {MAX_FORM} bytes")))
+}
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_urlencoded::from_bytes(bytes)
         .map_err(|e| ApiError::unprocessable(format!("malformed form: {e}")))
 }
 

@@ -1,18 +1,16 @@
 //! The organisation page: members and teams for every signed-in user, and for its owners forms
 //! to add members, create teams and put members in them (the same operations as the REST API).
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use askama::Template;
 
-use super::{read_form, render, see_other, Chrome};
+use super::{render, see_other, Chrome, CsrfForm, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use strata_core::auth::session;
 use strata_core::db::SessionRow;
 use strata_core::orgs::{self, join_team, new_team, set_member_role};
 
@@ -61,32 +59,16 @@ async fn org_page(
     ))
 }
 
-async fn session_or_login(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> ApiResult<Result<SessionRow, Response>> {
-    Ok(match crate::http::extract::session(state, headers).await? {
-        Some((_, s)) => Ok(s),
-        None => Err(see_other("/login", &[])),
-    })
-}
-
 pub async fn show(
     State(state): State<AppState>,
     Path(org): Path<String>,
-    headers: HeaderMap,
+    signed_in: SignedIn,
 ) -> ApiResult<Response> {
-    let s = match session_or_login(&state, &headers).await? {
-        Ok(s) => s,
-        Err(redirect) => return Ok(redirect),
-    };
-    org_page(&state, &s, &org, StatusCode::OK, None).await
+    org_page(&state, &signed_in.session, &org, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
 pub struct OrgForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -98,19 +80,11 @@ pub struct OrgForm {
 /// Runs one owner operation from a form, then shows the page again (with what went wrong).
 async fn act(
     state: &AppState,
-    headers: &HeaderMap,
     org: &str,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<OrgForm>,
     what: &str,
 ) -> ApiResult<Response> {
-    let s = match session_or_login(state, headers).await? {
-        Ok(s) => s,
-        Err(redirect) => return Ok(redirect),
-    };
-    let form: OrgForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
+    let s = signed_in.session;
     let done = match what {
         "member" => set_member_role(state, &s.user, org, form.username.trim(), &form.role).await,
         "team" => new_team(state, &s.user, org, form.team.trim()).await,
@@ -128,26 +102,23 @@ async fn act(
 pub async fn add_member(
     State(state): State<AppState>,
     Path(org): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    form: CsrfForm<OrgForm>,
 ) -> ApiResult<Response> {
-    act(&state, &headers, &org, body, "member").await
+    act(&state, &org, form, "member").await
 }
 
 pub async fn add_team(
     State(state): State<AppState>,
     Path(org): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    form: CsrfForm<OrgForm>,
 ) -> ApiResult<Response> {
-    act(&state, &headers, &org, body, "team").await
+    act(&state, &org, form, "team").await
 }
 
 pub async fn add_team_member(
     State(state): State<AppState>,
     Path(org): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    form: CsrfForm<OrgForm>,
 ) -> ApiResult<Response> {
-    act(&state, &headers, &org, body, "team-member").await
+    act(&state, &org, form, "team-member").await
 }

@@ -3,7 +3,6 @@
 //! resources field by field, then the files. Both through the read gate.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -12,11 +11,11 @@ use serde_json::Value;
 use strata_metastore::{Diff, FileChangeKind};
 
 use super::datasets::{failed, open, when};
-use super::{read_form, render, see_other, Chrome};
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use super::{render, see_other, Chrome, CsrfForm, SignedIn};
+use crate::http::error::ApiResult;
+use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::auth::{session, Action, On};
+use strata_core::auth::{Action, On};
 use strata_core::datasets::{gate, git_on};
 
 /// Longest rendering of a changed value before it is cut.
@@ -214,7 +213,6 @@ pub async fn diff(
 
 #[derive(Deserialize)]
 pub struct RevertForm {
-    csrf: String,
     /// The revision whose content comes back.
     to: String,
     /// The head the visitor saw: a revert on a branch that moved since is refused.
@@ -226,16 +224,14 @@ pub struct RevertForm {
 pub async fn revert(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<RevertForm>,
 ) -> ApiResult<Response> {
-    let Some((_, s)) = session_of(&state, &headers).await? else {
-        return Ok(see_other("/login", &[]));
-    };
-    let form: RevertForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
     let who = session_principal(&s)?;
     let title = format!("{ns}/{name}");
     let repo = match gate::dataset(&state, &who, &ns, &name, Action::Write).await {

@@ -1,32 +1,19 @@
 //! The signed-in user's settings: change the password (which ends their other sessions), and
 //! create, list and revoke personal access tokens (a new token is shown once).
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use askama::Template;
 
-use super::{read_form, render, see_other, Chrome};
-use crate::http::error::{ApiError, ApiResult};
+use super::{render, see_other, Chrome, CsrfForm, SignedIn};
+use crate::http::error::ApiResult;
 use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
 use strata_core::accounts;
-use strata_core::auth::session;
 use strata_core::db::SessionRow;
-
-/// The session of a settings request, or a redirect to the login page.
-async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> ApiResult<Result<(String, SessionRow), Response>> {
-    Ok(match crate::http::extract::session(state, headers).await? {
-        Some(s) => Ok(s),
-        None => Err(see_other("/login", &[])),
-    })
-}
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -165,11 +152,8 @@ async fn settings_page(
     ))
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let (_, s) = match signed_in(&state, &headers).await? {
-        Ok(s) => s,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn show(State(state): State<AppState>, signed_in: SignedIn) -> ApiResult<Response> {
+    let s = signed_in.session;
     settings_page(&state, &s, StatusCode::OK, Shown::Nothing).await
 }
 
@@ -183,39 +167,8 @@ async fn refused(
     settings_page(state, s, status, Shown::Error(message.to_owned())).await
 }
 
-/// A settings form: it carries the session's CSRF token.
-trait SessionForm: serde::de::DeserializeOwned {
-    fn csrf(&self) -> &str;
-}
-
-/// The session and the form of a signed-in POST, after the CSRF check; `Err` is the redirect to
-/// the login page.
-async fn signed_in_form<T: SessionForm>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<Result<(String, SessionRow, T), Response>> {
-    let (id_hash, s) = match signed_in(state, headers).await? {
-        Ok(s) => s,
-        Err(redirect) => return Ok(Err(redirect)),
-    };
-    let form: T = read_form(body).await?;
-    check_csrf(form.csrf(), &s)?;
-    Ok(Ok((id_hash, s, form)))
-}
-
-fn check_csrf(sent: &str, s: &SessionRow) -> ApiResult<()> {
-    if session::same_secret(sent, &s.csrf) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("missing or wrong CSRF token"))
-    }
-}
-
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     current: String,
     new: String,
     new2: String,
@@ -223,13 +176,14 @@ pub struct PasswordForm {
 
 pub async fn password(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash,
+            session: s,
+        },
+        form,
+    }: CsrfForm<PasswordForm>,
 ) -> ApiResult<Response> {
-    let (id_hash, s, form) = match signed_in_form::<PasswordForm>(&state, &headers, body).await? {
-        Ok(parts) => parts,
-        Err(redirect) => return Ok(redirect),
-    };
     let (current, new, new2) = (&form.current, &form.new, &form.new2);
     if let Err(e) = accounts::change_password(&state, &s.user, &id_hash, current, new, new2).await {
         let (status, message) = super::refusal(e)?;
@@ -241,8 +195,6 @@ pub async fn password(
 
 #[derive(Deserialize)]
 pub struct TokenForm {
-    #[serde(default)]
-    csrf: String,
     name: String,
     scopes: String,
     #[serde(default)]
@@ -251,13 +203,14 @@ pub struct TokenForm {
 
 pub async fn create_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<TokenForm>,
 ) -> ApiResult<Response> {
-    let (_, s, form) = match signed_in_form::<TokenForm>(&state, &headers, body).await? {
-        Ok(parts) => parts,
-        Err(redirect) => return Ok(redirect),
-    };
     let days = match form.expires_in_days.trim() {
         "" => None,
         d => match d.parse::<i64>() {
@@ -284,28 +237,25 @@ pub async fn create_token(
 
 #[derive(Deserialize)]
 pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
     name: String,
 }
 
 pub async fn revoke_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<RevokeForm>,
 ) -> ApiResult<Response> {
-    let (_, s, form) = match signed_in_form::<RevokeForm>(&state, &headers, body).await? {
-        Ok(parts) => parts,
-        Err(redirect) => return Ok(redirect),
-    };
     accounts::revoke_token(&state, &s.user, &form.name).await?;
     Ok(see_other("/settings", &[]))
 }
 
 #[derive(Deserialize)]
 pub struct AppForm {
-    #[serde(default)]
-    csrf: String,
     name: String,
     redirect_uris: String,
     #[serde(default)]
@@ -315,13 +265,14 @@ pub struct AppForm {
 /// Registers an OAuth application; its id and (for a confidential one) secret are shown once.
 pub async fn register_app(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<AppForm>,
 ) -> ApiResult<Response> {
-    let (_, s, form) = match signed_in_form::<AppForm>(&state, &headers, body).await? {
-        Ok(parts) => parts,
-        Err(redirect) => return Ok(redirect),
-    };
     let uris: Vec<String> = form
         .redirect_uris
         .lines()
@@ -341,28 +292,4 @@ pub async fn register_app(
         }
     };
     settings_page(&state, &s, StatusCode::OK, Shown::App(client_id, secret)).await
-}
-
-impl SessionForm for PasswordForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl SessionForm for TokenForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl SessionForm for RevokeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl SessionForm for AppForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }

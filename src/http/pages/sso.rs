@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{read_form, render, see_other, with_cookie, Chrome, Message};
+use super::{read_form, render, see_other, with_cookie, Chrome, CsrfForm, Message};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
@@ -199,54 +199,29 @@ async fn finish(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+pub struct IdentityForm {
     #[serde(default)]
     issuer: String,
     #[serde(default)]
     subject: String,
 }
 
-async fn signed_in_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<Result<(strata_core::db::SessionRow, CsrfForm), Response>> {
-    let Some((_, s)) = crate::http::extract::session(state, headers).await? else {
-        return Ok(Err(see_other("/login?next=/settings", &[])));
-    };
-    let form: CsrfForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
-    Ok(Ok((s, form)))
-}
-
 /// `POST /settings/identities/{provider}`: link a provider's account to the signed-in one.
 pub async fn link(
     State(state): State<AppState>,
     Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, .. }: CsrfForm<IdentityForm>,
 ) -> ApiResult<Response> {
-    let (s, _) = match signed_in_form(&state, &headers, body).await? {
-        Ok(parts) => parts,
-        Err(redirect) => return Ok(redirect),
-    };
-    begin(&state, &provider, "/settings".into(), Some(&s.user)).await
+    let user = &signed_in.session.user;
+    begin(&state, &provider, "/settings".into(), Some(user)).await
 }
 
 /// `POST /settings/identities/unlink`: forget a linked account, if another way in remains.
 pub async fn unlink(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<IdentityForm>,
 ) -> ApiResult<Response> {
-    let (s, form) = match signed_in_form(&state, &headers, body).await? {
-        Ok(parts) => parts,
-        Err(redirect) => return Ok(redirect),
-    };
+    let s = signed_in.session;
     strata_core::auth::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
     Ok(see_other("/settings#sign-in", &[]))
 }
