@@ -75,8 +75,8 @@ pub async fn layer(
         // A page may send uploads to the bucket too: its CSP says which one.
         if let Some(origin) = state.storage.part_origin() {
             let csp = response.headers_mut().get_mut("content-security-policy");
-            if let Some(csp) = csp.filter(|v| **v == *crate::http::pages::CSP) {
-                let with_bucket = crate::http::pages::csp(Some(origin));
+            if let Some(csp) = csp.filter(|v| **v == *crate::http::csp::CSP) {
+                let with_bucket = crate::http::csp::csp(Some(origin));
                 if let Ok(v) = HeaderValue::from_str(&with_bucket) {
                     *csp = v;
                 }

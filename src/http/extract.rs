@@ -128,6 +128,11 @@ pub fn session_principal(session: &SessionRow) -> Result<Principal, ApiError> {
     })
 }
 
+/// The repository name in a URL, without the optional `.git` suffix.
+pub fn repo_name(segment: &str) -> &str {
+    segment.strip_suffix(".git").unwrap_or(segment)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

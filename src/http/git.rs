@@ -19,7 +19,7 @@ use tokio::process::{ChildStdin, ChildStdout};
 use tokio_util::io::ReaderStream;
 
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::repo_name;
+use crate::http::extract::repo_name;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;

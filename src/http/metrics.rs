@@ -178,6 +178,14 @@ impl Metrics {
         self.lfs_bytes.get_or_create(&labels).inc_by(bytes);
     }
 
+    /// Counts an upload the storage refused for its bytes (a wrong size or hash: 422, 413).
+    pub fn count_refusal(&self, e: &strata_core::error::Error) {
+        use strata_core::error::Kind;
+        if matches!(e.kind, Kind::Invalid | Kind::TooLarge) {
+            self.verify_failed();
+        }
+    }
+
     /// An upload refused because its bytes did not match.
     pub fn verify_failed(&self) {
         self.verify_failures

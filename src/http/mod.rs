@@ -6,11 +6,14 @@
 
 pub mod api;
 pub mod assets;
+pub mod csp;
 pub mod ctx;
+pub mod download;
 pub mod error;
 pub mod extract;
 pub mod flight;
 pub mod git;
+pub mod json;
 pub mod lfs;
 pub mod limits;
 pub mod metrics;

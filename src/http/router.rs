@@ -61,7 +61,7 @@ pub fn app(state: AppState) -> Router {
             flight::service(state.clone()),
         )
         // Browsers get the error page, API clients JSON.
-        .fallback(web::not_found)
+        .fallback(web::layout::not_found)
         // On --apps-origin, nothing but the apps.
         .layer(middleware::from_fn_with_state(
             state.clone(),

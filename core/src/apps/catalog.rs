@@ -61,8 +61,8 @@ pub fn parse(text: &str) -> Result<Manifest> {
 }
 
 /// The whole catalog: `--apps-dir` first, then the API's, by id.
-pub async fn catalog(state: &Core) -> Result<Vec<Entry>> {
-    let mut out: Vec<Entry> = state
+pub async fn catalog(core: &Core) -> Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = core
         .apps
         .dir
         .iter()
@@ -71,7 +71,7 @@ pub async fn catalog(state: &Core) -> Result<Vec<Entry>> {
             from_dir: true,
         })
         .collect();
-    for (id, text) in state.db.app_manifests().await? {
+    for (id, text) in core.db.app_manifests().await? {
         match parse(&text) {
             Ok(manifest) if !out.iter().any(|e| e.manifest.id == id) => out.push(Entry {
                 manifest,
@@ -88,14 +88,14 @@ pub async fn catalog(state: &Core) -> Result<Vec<Entry>> {
 }
 
 /// One catalog entry, or 404.
-pub async fn entry(state: &Core, id: &str) -> Result<Entry> {
-    if let Some(m) = state.apps.dir.iter().find(|m| m.id == id) {
+pub async fn entry(core: &Core, id: &str) -> Result<Entry> {
+    if let Some(m) = core.apps.dir.iter().find(|m| m.id == id) {
         return Ok(Entry {
             manifest: m.clone(),
             from_dir: true,
         });
     }
-    let text = state
+    let text = core
         .db
         .app_manifest(id)
         .await?
@@ -135,34 +135,34 @@ pub struct Added {
 /// only site admins add them. A change of what runs or what it may do ([`Changes::consent`])
 /// suspends every install until its owner consents again: their instances stop and their tokens
 /// stop working.
-pub async fn add(state: &Core, user: &User, text: &str) -> Result<Added> {
-    state.require_of(user, Need::ManageApps).await?;
+pub async fn add(core: &Core, user: &User, text: &str) -> Result<Added> {
+    core.require_of(user, Need::ManageApps).await?;
     if text.len() > 64 * 1024 {
         return Err(Error::too_large("an app manifest is at most 64 KiB"));
     }
     let m = parse(text)?;
-    if matches!(m.runner, Runner::Process { .. }) && !state.has(user, Need::Admin).await? {
+    if matches!(m.runner, Runner::Process { .. }) && !core.has(user, Need::Admin).await? {
         return Err(Error::forbidden(
             "a process app runs a command on this server as strata's own user: only site admins \
              may add one (engineers add apps with kind = \"kubernetes\")",
         ));
     }
-    if state.apps.dir.iter().any(|d| d.id == m.id) {
+    if core.apps.dir.iter().any(|d| d.id == m.id) {
         return Err(Error::conflict(format!(
             "app {:?} comes from the server's --apps-dir: change it there",
             m.id
         )));
     }
-    let Some((old_text, by)) = state.db.app_manifest_row(&m.id).await? else {
-        if !state.db.insert_app_manifest(&m.id, text, user.id).await? {
+    let Some((old_text, by)) = core.db.app_manifest_row(&m.id).await? else {
+        if !core.db.insert_app_manifest(&m.id, text, user.id).await? {
             return Err(Error::conflict(format!(
                 "app {:?} was added meanwhile: look at it and try again",
                 m.id
             )));
         }
-        state.apps.passes.clear();
+        core.apps.passes.clear();
         audit(
-            state,
+            core,
             "app.add",
             user,
             &m.id,
@@ -185,31 +185,27 @@ pub async fn add(state: &Core, user: &User, text: &str) -> Result<Added> {
             other: Vec::new(),
         },
     };
-    if !state
-        .db
-        .replace_app_manifest(&m.id, &old_text, text)
-        .await?
-    {
+    if !core.db.replace_app_manifest(&m.id, &old_text, text).await? {
         return Err(Error::conflict(format!(
             "app {:?} changed meanwhile: look at it and try again",
             m.id
         )));
     }
     let suspended = if changes.need_consent() {
-        let n = state.db.suspend_app_installs(&m.id).await?;
-        state.apps.passes.clear();
-        for i in state.apps.supervisor.list() {
+        let n = core.db.suspend_app_installs(&m.id).await?;
+        core.apps.passes.clear();
+        for i in core.apps.supervisor.list() {
             if i.app == m.id {
-                state.apps.supervisor.stop(&i.user, &i.app).await;
+                core.apps.supervisor.stop(&i.user, &i.app).await;
             }
         }
         n
     } else {
-        state.apps.passes.clear();
+        core.apps.passes.clear();
         0
     };
     audit(
-        state,
+        core,
         "app.change",
         user,
         &m.id,
@@ -240,25 +236,25 @@ fn runner_kind(m: &Manifest) -> &'static str {
 
 /// Removes an API-managed app (only whoever added it, or a site admin): its installs go, and its
 /// instances on this replica stop.
-pub async fn remove(state: &Core, user: &User, id: &str) -> Result<()> {
-    state.require_of(user, Need::ManageApps).await?;
-    if state.apps.dir.iter().any(|d| d.id == id) {
+pub async fn remove(core: &Core, user: &User, id: &str) -> Result<()> {
+    core.require_of(user, Need::ManageApps).await?;
+    if core.apps.dir.iter().any(|d| d.id == id) {
         return Err(Error::conflict(format!(
             "app {id:?} comes from the server's --apps-dir: remove it there"
         )));
     }
-    let Some((_, by)) = state.db.app_manifest_row(id).await? else {
+    let Some((_, by)) = core.db.app_manifest_row(id).await? else {
         return Err(Error::not_found(format!("no app {id:?} in the catalog")));
     };
     may_change(user, id, by)?;
-    if !state.db.delete_app_manifest(id).await? {
+    if !core.db.delete_app_manifest(id).await? {
         return Err(Error::not_found(format!("no app {id:?} in the catalog")));
     }
-    state.apps.passes.clear();
-    for i in state.apps.supervisor.list() {
+    core.apps.passes.clear();
+    for i in core.apps.supervisor.list() {
         if i.app == id {
-            state.apps.supervisor.stop(&i.user, &i.app).await;
+            core.apps.supervisor.stop(&i.user, &i.app).await;
         }
     }
-    audit(state, "app.remove", user, id, json!({})).await
+    audit(core, "app.remove", user, id, json!({})).await
 }

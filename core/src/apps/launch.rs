@@ -30,7 +30,7 @@ pub fn base_path(user: &str, app: &str) -> String {
 
 /// The status of `owner`'s instance of `m`, starting it unless it runs or is starting.
 pub async fn ensure(
-    state: &Arc<Core>,
+    core: &Arc<Core>,
     owner: &User,
     install: &InstallRow,
     m: &Manifest,
@@ -40,8 +40,8 @@ pub async fn ensure(
     }
     let idle = Duration::from_secs(m.idle_timeout_secs);
     // Worked out only when a start is due (a port, a fresh token), not on every request.
-    let (s, o, i, man) = (state.clone(), owner.clone(), install.clone(), m.clone());
-    let sup = &state.apps.supervisor;
+    let (s, o, i, man) = (core.clone(), owner.clone(), install.clone(), m.clone());
+    let sup = &core.apps.supervisor;
     let started = match &m.runner {
         Runner::Process { .. } => {
             let start = move |log: LogSlot| async move {
@@ -66,14 +66,14 @@ pub async fn ensure(
 }
 
 /// What a Kubernetes instance gets in its environment (its token comes as a file).
-fn kube_env(state: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String, String)> {
-    let api_url = format!("{}/api/v1", state.settings.public_url);
+fn kube_env(core: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String, String)> {
+    let api_url = format!("{}/api/v1", core.settings.public_url);
     [
         ("STRATA_BASE_URL", base_path(&owner.username, &m.id)),
         ("STRATA_PORT", port.to_string()),
         ("PORT", port.to_string()),
         ("STRATA_API_URL", api_url),
-        ("STRATA_URL", state.settings.public_url.clone()),
+        ("STRATA_URL", core.settings.public_url.clone()),
         ("STRATA_USER", owner.username.clone()),
         ("STRATA_APP", m.id.clone()),
     ]
@@ -86,7 +86,7 @@ fn kube_env(state: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String,
 // Without the `kubernetes` feature a `Cluster` has no values: the compiler then sees that nothing
 // after `cluster()` runs.
 #[cfg_attr(not(feature = "kubernetes"), allow(unused_variables))]
-async fn start_kube(state: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Started {
+async fn start_kube(core: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Started {
     let Runner::Kubernetes {
         image,
         port,
@@ -97,8 +97,8 @@ async fn start_kube(state: &Core, owner: &User, install: &InstallRow, m: &Manife
         return Err(("not a Kubernetes app".into(), Vec::new()));
     };
     let fail = |e: Error| (e.message, Vec::new());
-    let cluster = state.apps.cluster().await.map_err(fail)?;
-    let token = mint_token(state, owner, install).map_err(fail)?;
+    let cluster = core.apps.cluster().await.map_err(fail)?;
+    let token = mint_token(core, owner, install).map_err(fail)?;
     let base = base_path(&owner.username, &m.id);
     let spec = strata_apps::kube::Spec {
         name: strata_apps::kube::object_name(&owner.username, &m.id),
@@ -112,7 +112,7 @@ async fn start_kube(state: &Core, owner: &User, install: &InstallRow, m: &Manife
             Prefix::Keep => format!("{}{}", base.trim_end_matches('/'), m.health),
             Prefix::Strip => m.health.clone(),
         },
-        env: kube_env(state, owner, m, *port),
+        env: kube_env(core, owner, m, *port),
         token,
     };
     match cluster
@@ -121,7 +121,7 @@ async fn start_kube(state: &Core, owner: &User, install: &InstallRow, m: &Manife
     {
         Ok(addr) => {
             // A start is activity: the culling must not scale it down before any traffic.
-            let _ = state.db.app_active(owner.id, &m.id, crate::db::now()).await;
+            let _ = core.db.app_active(owner.id, &m.id, crate::db::now()).await;
             let running = strata_apps::kube::KubeInstance {
                 cluster: cluster.clone(),
                 name: spec.name,
@@ -141,7 +141,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(state: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Result<Plan> {
+    fn new(core: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Result<Plan> {
         let Runner::Process {
             command,
             args,
@@ -153,11 +153,11 @@ impl Plan {
         };
         let port = free_port().map_err(Error::internal)?;
         let base_url = base_path(&owner.username, &m.id);
-        let home = state.apps.root.join(&owner.username).join(&m.id);
+        let home = core.apps.root.join(&owner.username).join(&m.id);
         std::fs::create_dir_all(&home).map_err(Error::internal)?;
-        let token_file = token_path(&state.apps.tokens, &owner.username, &m.id);
-        write_token(state, owner, install, &token_file)?;
-        let api_url = format!("{}/api/v1", state.settings.public_url);
+        let token_file = token_path(&core.apps.tokens, &owner.username, &m.id);
+        write_token(core, owner, install, &token_file)?;
+        let api_url = format!("{}/api/v1", core.settings.public_url);
         let port_s = port.to_string();
         let home_s = home.display().to_string();
         let token_s = token_file.display().to_string();
@@ -177,7 +177,7 @@ impl Plan {
             ("STRATA_PORT", port_s.as_str()),
             ("PORT", port_s.as_str()),
             ("STRATA_API_URL", api_url.as_str()),
-            ("STRATA_URL", state.settings.public_url.as_str()),
+            ("STRATA_URL", core.settings.public_url.as_str()),
             ("STRATA_TOKEN_FILE", token_s.as_str()),
             ("STRATA_USER", owner.username.as_str()),
             ("STRATA_APP", m.id.as_str()),
@@ -195,7 +195,7 @@ impl Plan {
         std::fs::create_dir_all(&workdir)
             .map_err(|e| Error::conflict(format!("{}: {e}", workdir.display())))?;
         let token_dir = token_file.parent().expect("a token file has a directory");
-        let sandbox = state
+        let sandbox = core
             .apps
             .sandbox
             .for_instance(&[&home, &workdir], token_dir)?;
@@ -206,7 +206,7 @@ impl Plan {
                 env: all_env,
                 workdir,
                 log_lines: LOG_LINES,
-                memory: state.apps.memory,
+                memory: core.apps.memory,
                 sandbox,
             },
             port,
@@ -259,18 +259,18 @@ fn token_path(tokens: &Path, user: &str, app: &str) -> PathBuf {
 
 /// A fresh token for `owner`'s install: their access token narrowed to the consented scopes,
 /// carrying the install's family (an uninstall revokes it), short-lived.
-fn mint_token(state: &Core, owner: &User, install: &InstallRow) -> Result<String> {
-    let ttl = state.apps.token_ttl.as_secs() as i64;
-    let mut claims = state.jwt.claims(&owner.username, &install.scopes, ttl);
+fn mint_token(core: &Core, owner: &User, install: &InstallRow) -> Result<String> {
+    let ttl = core.apps.token_ttl.as_secs() as i64;
+    let mut claims = core.jwt.claims(&owner.username, &install.scopes, ttl);
     claims.uid = Some(owner.id);
     claims.client_id = Some(format!("app:{}", install.app_id));
     claims.fam = Some(install.family.clone());
-    state.jwt.sign(&claims).map_err(Error::internal)
+    core.jwt.sign(&claims).map_err(Error::internal)
 }
 
 /// Writes a fresh token for `owner`'s install: atomically, readable by its owner only.
-fn write_token(state: &Core, owner: &User, install: &InstallRow, path: &Path) -> Result<()> {
-    let token = mint_token(state, owner, install)?;
+fn write_token(core: &Core, owner: &User, install: &InstallRow, path: &Path) -> Result<()> {
+    let token = mint_token(core, owner, install)?;
     let dir = path.parent().expect("a token file has a directory");
     std::fs::create_dir_all(dir).map_err(Error::internal)?;
     let tmp = dir.join(format!(".token.{}", uuid::Uuid::new_v4().simple()));
@@ -291,13 +291,13 @@ fn write_token(state: &Core, owner: &User, install: &InstallRow, path: &Path) ->
 
 /// Renews the tokens of the instances running here; stops the ones whose install is gone or
 /// waits for renewed consent.
-pub async fn renew_tokens(state: &Core) {
-    for i in state.apps.supervisor.list() {
+pub async fn renew_tokens(core: &Core) {
+    for i in core.apps.supervisor.list() {
         if matches!(i.status, Status::Failed { .. }) {
             continue;
         }
-        let install = match state.db.user_by_name(&i.user).await {
-            Ok(Some(owner)) => match state.db.app_install(owner.id, &i.app).await {
+        let install = match core.db.user_by_name(&i.user).await {
+            Ok(Some(owner)) => match core.db.app_install(owner.id, &i.app).await {
                 Ok(Some(install)) => Some((owner, install)),
                 Ok(None) => None,
                 Err(_) => continue,
@@ -307,50 +307,50 @@ pub async fn renew_tokens(state: &Core) {
         };
         match install {
             Some((owner, install)) if !crate::apps::awaits_consent(&install) => {
-                if let Err(e) = renew(state, &owner, &install).await {
+                if let Err(e) = renew(core, &owner, &install).await {
                     tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
                 }
             }
-            _ => state.apps.supervisor.stop(&i.user, &i.app).await,
+            _ => core.apps.supervisor.stop(&i.user, &i.app).await,
         }
     }
 }
 
 /// Stops the instances running here whose install waits for renewed consent (its manifest was
 /// changed on this replica or another one).
-async fn stop_suspended(state: &Core) {
-    let listed = state.apps.supervisor.list();
+async fn stop_suspended(core: &Core) {
+    let listed = core.apps.supervisor.list();
     if listed.is_empty() {
         return;
     }
-    let Ok(suspended) = state.db.suspended_app_installs().await else {
+    let Ok(suspended) = core.db.suspended_app_installs().await else {
         return;
     };
     for i in listed {
         if suspended.iter().any(|(u, a)| *u == i.user && *a == i.app) {
             tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its manifest changed, it waits for renewed consent");
-            state.apps.supervisor.stop(&i.user, &i.app).await;
+            core.apps.supervisor.stop(&i.user, &i.app).await;
         }
     }
 }
 
 /// Gives `owner`'s running instance of the install a fresh token (a file, or its Secret).
-pub async fn renew(state: &Core, owner: &User, install: &InstallRow) -> Result<()> {
-    let kube = crate::apps::entry(state, &install.app_id)
+pub async fn renew(core: &Core, owner: &User, install: &InstallRow) -> Result<()> {
+    let kube = crate::apps::entry(core, &install.app_id)
         .await
         .is_ok_and(|e| matches!(e.manifest.runner, Runner::Kubernetes { .. }));
     if kube {
-        renew_kube(state, owner, install).await
+        renew_kube(core, owner, install).await
     } else {
-        let path = token_path(&state.apps.tokens, &owner.username, &install.app_id);
-        write_token(state, owner, install, &path)
+        let path = token_path(&core.apps.tokens, &owner.username, &install.app_id);
+        write_token(core, owner, install, &path)
     }
 }
 
-async fn renew_kube(state: &Core, owner: &User, install: &InstallRow) -> Result<()> {
-    let token = mint_token(state, owner, install)?;
+async fn renew_kube(core: &Core, owner: &User, install: &InstallRow) -> Result<()> {
+    let token = mint_token(core, owner, install)?;
     let name = strata_apps::kube::object_name(&owner.username, &install.app_id);
-    let cluster = state.apps.cluster().await?;
+    let cluster = core.apps.cluster().await?;
     cluster
         .put_token(&name, &token)
         .await
@@ -359,20 +359,20 @@ async fn renew_kube(state: &Core, owner: &User, install: &InstallRow) -> Result<
 
 /// Records the traffic this replica saw since the last look in the installs (what the culling
 /// of Kubernetes instances, which any replica may serve, goes by).
-async fn record_activity(state: &Core) {
+async fn record_activity(core: &Core) {
     // Only Kubernetes instances are shared by replicas; a process instance's own supervisor
     // knows all its traffic.
-    if !state.apps.kube_configured() {
+    if !core.apps.kube_configured() {
         return;
     }
     let now = crate::db::now();
-    for i in state.apps.supervisor.list() {
-        if i.idle_for > state.apps.cull_every * 2 || !matches!(i.status, Status::Ready { .. }) {
+    for i in core.apps.supervisor.list() {
+        if i.idle_for > core.apps.cull_every * 2 || !matches!(i.status, Status::Ready { .. }) {
             continue;
         }
-        if let Ok(Some(owner)) = state.db.user_by_name(&i.user).await {
+        if let Ok(Some(owner)) = core.db.user_by_name(&i.user).await {
             let at = now - i.idle_for.as_secs() as i64;
-            let _ = state.db.app_active(owner.id, &i.app, at).await;
+            let _ = core.db.app_active(owner.id, &i.app, at).await;
         }
     }
 }
@@ -380,16 +380,16 @@ async fn record_activity(state: &Core) {
 /// Scales down the Deployments no replica saw traffic for within their app's idle timeout, and
 /// removes the objects of installs that are gone (uninstalled elsewhere, or the app removed from
 /// the catalog). One replica at a time does it.
-async fn cull_kube(state: &Core) -> Result<()> {
-    let cluster = state.apps.cluster().await?;
+async fn cull_kube(core: &Core) -> Result<()> {
+    let cluster = core.apps.cluster().await?;
     let deployments = cluster
         .deployments()
         .await
         .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
     let now = crate::db::now();
     for (name, user, app, up) in deployments {
-        let install = match state.db.user_by_name(&user).await? {
-            Some(owner) => state.db.app_install(owner.id, &app).await?,
+        let install = match core.db.user_by_name(&user).await? {
+            Some(owner) => core.db.app_install(owner.id, &app).await?,
             None => None,
         };
         let Some(install) = install else {
@@ -402,18 +402,18 @@ async fn cull_kube(state: &Core) -> Result<()> {
         }
         if crate::apps::awaits_consent(&install) {
             tracing::info!(%user, %app, "app instance scaled down: it waits for renewed consent");
-            state.apps.supervisor.forget(&user, &app);
+            core.apps.supervisor.forget(&user, &app);
             if let Err(e) = cluster.scale_down(&name).await {
                 tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
             }
             continue;
         }
-        let idle = crate::apps::entry(state, &app)
+        let idle = crate::apps::entry(core, &app)
             .await
             .map(|e| e.manifest.idle_timeout_secs as i64)
             .unwrap_or(0);
         let last = install.active_at.unwrap_or(install.created_at);
-        let here = state
+        let here = core
             .apps
             .supervisor
             .list()
@@ -422,7 +422,7 @@ async fn cull_kube(state: &Core) -> Result<()> {
             .map(|i| now - i.idle_for.as_secs() as i64);
         if now - last.max(here.unwrap_or(0)) >= idle {
             tracing::info!(%user, %app, "app instance scaled down");
-            state.apps.supervisor.forget(&user, &app);
+            core.apps.supervisor.forget(&user, &app);
             if let Err(e) = cluster.scale_down(&name).await {
                 tracing::warn!(%user, %app, error = %e, "an app instance was not scaled down");
             }
@@ -432,11 +432,11 @@ async fn cull_kube(state: &Core) -> Result<()> {
 }
 
 /// Starts the background work of apps: the idle culler and the token renewal.
-pub fn background(state: &Arc<Core>) {
-    let s = state.clone();
-    state
+pub fn background(core: &Arc<Core>) {
+    let s = core.clone();
+    core
         .tasks
-        .every("app culling", state.apps.cull_every, move || {
+        .every("app culling", core.apps.cull_every, move || {
             let s = s.clone();
             async move {
                 record_activity(&s).await;
@@ -452,15 +452,14 @@ pub fn background(state: &Arc<Core>) {
                 }
             }
         });
-    let s = state.clone();
-    state
-        .tasks
-        .every("app tokens", state.apps.token_ttl / 3, move || {
+    let s = core.clone();
+    core.tasks
+        .every("app tokens", core.apps.token_ttl / 3, move || {
             let s = s.clone();
             async move { renew_tokens(&s).await }
         });
-    let s = state.clone();
-    state.tasks.spawn("app instances", move |stop| async move {
+    let s = core.clone();
+    core.tasks.spawn("app instances", move |stop| async move {
         stop.cancelled().await;
         s.apps.supervisor.stop_all().await;
     });

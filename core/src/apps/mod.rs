@@ -221,8 +221,8 @@ impl Apps {
             ("failed", 0),
         ];
         for i in self.supervisor.list() {
-            let (state, _) = state_of(Some(&i));
-            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state) {
+            let (core, _) = state_of(Some(&i));
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == core) {
                 c.1 += 1;
             }
         }
@@ -282,24 +282,24 @@ fn state_of(i: Option<&strata_apps::lifecycle::Listed>) -> (&'static str, Option
 }
 
 async fn audit(
-    state: &Core,
+    core: &Core,
     event: &str,
     actor: &User,
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
-    crate::audit::by(state, event, actor, subject, detail).await
+    crate::audit::by(core, event, actor, subject, detail).await
 }
 
 /// Installs `id` for `user`, who consented to exactly `consented` (the app's scopes); installing
 /// again renews the consent of an install that waits for it.
 pub async fn install(
-    state: &Core,
+    core: &Core,
     user: &User,
     id: &str,
     consented: &[String],
 ) -> Result<InstallRow> {
-    let consented_to = entry(state, id).await?;
+    let consented_to = entry(core, id).await?;
     let mut asked = consented_to.manifest.scopes.clone();
     let mut given = consented.to_vec();
     asked.sort();
@@ -314,40 +314,40 @@ pub async fn install(
     let scopes = consented_to.manifest.scopes.join(" ");
     Scopes::parse(&scopes).map_err(|e| Error::unprocessable(e.to_string()))?;
     let family = format!("app:{}", uuid::Uuid::new_v4());
-    let renewed = state
+    let renewed = core
         .db
         .app_install(user.id, id)
         .await?
         .is_some_and(|r| r.suspended_at.is_some());
-    state.db.install_app(user.id, id, &scopes, &family).await?;
+    core.db.install_app(user.id, id, &scopes, &family).await?;
     // The manifest may have changed between what was consented to and the write above: a change
     // suspends installs after it is written, so either it suspended this one, or it is seen here.
-    let now = entry(state, id).await?;
+    let now = entry(core, id).await?;
     if Changes::between(&consented_to.manifest, &now.manifest).need_consent() {
-        state.db.suspend_app_install(user.id, id).await?;
-        state.apps.passes.clear();
+        core.db.suspend_app_install(user.id, id).await?;
+        core.apps.passes.clear();
         return Err(Error::conflict(format!(
             "{id} changed while you consented to it: look at it again"
         )));
     }
-    state.apps.passes.clear();
+    core.apps.passes.clear();
     audit(
-        state,
+        core,
         "app.install",
         user,
         id,
         json!({ "scopes": consented_to.manifest.scopes, "renewed_consent": renewed }),
     )
     .await?;
-    let row = state
+    let row = core
         .db
         .app_install(user.id, id)
         .await?
         .ok_or_else(|| Error::internal("an install vanished"))?;
     // Installed again while it runs: its token follows the new consent (and family) at once.
-    let running = state.apps.supervisor.status(&user.username, id);
+    let running = core.apps.supervisor.status(&user.username, id);
     if matches!(running, Some(strata_apps::Status::Ready { .. })) {
-        launch::renew(state, user, &row).await?;
+        launch::renew(core, user, &row).await?;
     }
     Ok(row)
 }
@@ -367,19 +367,19 @@ pub fn consent_error(owner: &str, app: &str) -> Error {
 }
 
 /// Uninstalls `id` for `user`: its tokens stop working and its instance stops.
-pub async fn uninstall(state: &Core, user: &User, id: &str) -> Result<()> {
-    if !state.db.uninstall_app(user.id, id).await? {
+pub async fn uninstall(core: &Core, user: &User, id: &str) -> Result<()> {
+    if !core.db.uninstall_app(user.id, id).await? {
         return Err(Error::not_found(format!("you have not installed {id:?}")));
     }
-    state.apps.passes.clear();
-    state.apps.supervisor.stop(&user.username, id).await;
-    let kube = entry(state, id)
+    core.apps.passes.clear();
+    core.apps.supervisor.stop(&user.username, id).await;
+    let kube = entry(core, id)
         .await
         .is_ok_and(|e| matches!(e.manifest.runner, strata_apps::Runner::Kubernetes { .. }));
     if kube {
         // The install is gone either way; objects left behind are removed by the culler.
         let name = strata_apps::kube::object_name(&user.username, id);
-        let removed = match state.apps.cluster().await {
+        let removed = match core.apps.cluster().await {
             Ok(cluster) => cluster.remove(&name).await,
             Err(e) => Err(e.message),
         };
@@ -387,41 +387,41 @@ pub async fn uninstall(state: &Core, user: &User, id: &str) -> Result<()> {
             tracing::warn!(user = %user.username, app = %id, error = %e, "the app's Kubernetes objects stay until the culler removes them");
         }
     }
-    audit(state, "app.uninstall", user, id, json!({})).await
+    audit(core, "app.uninstall", user, id, json!({})).await
 }
 
 /// What a visitor may use: `owner`'s install of `app`, with the manifest, if the visitor is the
 /// owner or someone the owner shares it with. An install that waits for renewed consent comes
 /// back too ([`awaits_consent`]): the caller says so rather than starting it.
 pub async fn usable(
-    state: &Core,
+    core: &Core,
     visitor: &User,
     owner: &str,
     app: &str,
 ) -> Result<(User, InstallRow, Manifest)> {
     let nobody = || Error::not_found(format!("{owner} has no app {app:?} installed"));
-    let owner = state.db.user_by_name(owner).await?.ok_or_else(nobody)?;
-    let install = state
+    let owner = core.db.user_by_name(owner).await?.ok_or_else(nobody)?;
+    let install = core
         .db
         .app_install(owner.id, app)
         .await?
         .ok_or_else(nobody)?;
-    if visitor.id != owner.id && !state.db.app_shared_with(owner.id, app, visitor.id).await? {
+    if visitor.id != owner.id && !core.db.app_shared_with(owner.id, app, visitor.id).await? {
         return Err(Error::forbidden(format!(
             "only {} and the people they share it with may use {}'s {app}",
             owner.username, owner.username
         )));
     }
-    let manifest = entry(state, app).await?.manifest;
+    let manifest = entry(core, app).await?.manifest;
     Ok((owner, install, manifest))
 }
 
 /// Shares (or, with `on` false, stops sharing) `user`'s instance of `app` with `grantee`.
-pub async fn share(state: &Core, user: &User, app: &str, grantee: &str, on: bool) -> Result<()> {
-    if state.db.app_install(user.id, app).await?.is_none() {
+pub async fn share(core: &Core, user: &User, app: &str, grantee: &str, on: bool) -> Result<()> {
+    if core.db.app_install(user.id, app).await?.is_none() {
         return Err(Error::not_found(format!("you have not installed {app:?}")));
     }
-    let other = state
+    let other = core
         .db
         .user_by_name(grantee)
         .await?
@@ -432,13 +432,13 @@ pub async fn share(state: &Core, user: &User, app: &str, grantee: &str, on: bool
         ));
     }
     if on {
-        state.db.share_app(user.id, app, other.id).await?;
-    } else if !state.db.unshare_app(user.id, app, other.id).await? {
+        core.db.share_app(user.id, app, other.id).await?;
+    } else if !core.db.unshare_app(user.id, app, other.id).await? {
         return Err(Error::not_found(format!(
             "{app} is not shared with {grantee}"
         )));
     }
-    state.apps.passes.clear();
+    core.apps.passes.clear();
     let event = if on { "app.share" } else { "app.unshare" };
-    audit(state, event, user, app, json!({ "with": other.username })).await
+    audit(core, event, user, app, json!({ "with": other.username })).await
 }

@@ -12,18 +12,18 @@ use crate::Core;
 /// read gate let the user read that file and the app's consented scopes reach it (the app reads
 /// it through the API with its token).
 pub async fn open_with(
-    state: &Core,
+    core: &Core,
     user: &User,
     app: &str,
     dataset: &str,
     path: &str,
     rev: Option<&str>,
 ) -> Result<String> {
-    let base = state
+    let base = core
         .apps
-        .origin_of(&state.settings.public_url, &user.username, app)
+        .origin_of(&core.settings.public_url, &user.username, app)
         .ok_or_else(|| Error::not_found("apps are not served by this server"))?;
-    let install = state
+    let install = core
         .db
         .app_install(user.id, app)
         .await?
@@ -31,7 +31,7 @@ pub async fn open_with(
     if super::awaits_consent(&install) {
         return Err(super::consent_error(&user.username, app));
     }
-    let manifest = entry(state, app).await?.manifest;
+    let manifest = entry(core, app).await?.manifest;
     let (ns, name) = dataset
         .split_once('/')
         .ok_or_else(|| Error::bad_request("dataset is ns/name"))?;
@@ -41,15 +41,15 @@ pub async fn open_with(
         family: None,
     };
     let repo =
-        crate::datasets::gate::path(state, &who, ns, name, path, crate::auth::Action::Read).await?;
+        crate::datasets::gate::path(core, &who, ns, name, path, crate::auth::Action::Read).await?;
     repo.check_rev(rev)?;
     let (r, p) = (rev.map(str::to_owned), path.to_owned());
-    let data = crate::datasets::git_on(state, &repo, move |ms, ds| {
+    let data = crate::datasets::git_on(core, &repo, move |ms, ds| {
         ms.read_file(ds, r.as_deref(), &p)
     })
     .await?;
     let pointer = strata_lfs::pointer::lenient(&data);
-    repo.read_file(state, path, rev, pointer.as_ref()).await?;
+    repo.read_file(core, path, rev, pointer.as_ref()).await?;
     let ext = path
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -77,7 +77,7 @@ pub async fn open_with(
     let rev_q = rev.map(|r| format!("?rev={}", enc(r))).unwrap_or_default();
     let file_url = format!(
         "{}/api/v1/datasets/{}/raw/{}{rev_q}",
-        state.settings.public_url,
+        core.settings.public_url,
         repo.path(),
         crate::names::url_path(path)
     );
@@ -100,21 +100,20 @@ pub async fn open_with(
 /// "Open with" links for `path` of `dataset`: `user`'s installed apps that open its file type,
 /// as (name, link); empty when this server serves no apps.
 pub async fn openers(
-    state: &Core,
+    core: &Core,
     user: &User,
     dataset: &str,
     path: &str,
     rev: Option<&str>,
 ) -> Vec<(String, String)> {
-    if state.apps.origin == Origin::Off {
+    if core.apps.origin == Origin::Off {
         return Vec::new();
     }
     let ext = path
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
-    let (Ok(rows), Ok(catalog)) = (state.db.app_installs(user.id).await, catalog(state).await)
-    else {
+    let (Ok(rows), Ok(catalog)) = (core.db.app_installs(user.id).await, catalog(core).await) else {
         return Vec::new();
     };
     let mut query = vec![("dataset", dataset), ("path", path)];

@@ -39,7 +39,7 @@ pub struct Change {
 
 /// Makes `change` as one commit by `who`; returns the new revision.
 pub async fn commit(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     change: Change,
@@ -73,7 +73,7 @@ pub async fn commit(
     }
     let mut lfs_paths = lfs_paths;
     let mut vouched = vouched;
-    seal_contents(state, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
+    seal_contents(core, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
     // Metadata never points at bytes that are not there: the objects of LFS files and of the
     // datapackage's resources must have been uploaded to this dataset.
     let mut objects: Vec<(Oid, u64)> = Vec::new();
@@ -94,7 +94,7 @@ pub async fn commit(
             }
         }
     }
-    repo.check_linked(state, objects.into_iter()).await?;
+    repo.check_linked(core, objects.into_iter()).await?;
 
     let message = match description.as_deref() {
         Some(d) if !d.trim().is_empty() => format!("{summary}\n\n{d}"),
@@ -102,7 +102,7 @@ pub async fn commit(
     };
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
-    let revision = git_on(state, repo, move |ms, ds| {
+    let revision = git_on(core, repo, move |ms, ds| {
         let parent = match parent {
             Some(p) => Some(ms.resolve(ds, Some(&p))?),
             None if at_head => match ms.resolve(ds, Some(&branch)) {
@@ -123,14 +123,14 @@ pub async fn commit(
         ms.revision(ds, &id.to_string())
     })
     .await?;
-    super::governance::written(state, repo).await;
+    super::governance::written(core, repo).await;
     Ok(revision)
 }
 
 /// A new commit on `branch` (default: the default branch) on top of `parent`, whose content is
 /// that of revision `to`: a revert that keeps history. Needs a grant on the whole dataset.
 pub async fn revert(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     to: String,
@@ -145,7 +145,7 @@ pub async fn revert(
     }
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
-    let revision = git_on(state, repo, move |ms, ds| {
+    let revision = git_on(core, repo, move |ms, ds| {
         let parent = ms.resolve(ds, Some(&parent))?;
         let to = ms.resolve(ds, Some(&to))?.to_string();
         let message = message.unwrap_or_else(|| format!("Revert to {to}"));
@@ -159,7 +159,7 @@ pub async fn revert(
         ms.revision(ds, &id.to_string())
     })
     .await?;
-    super::governance::written(state, repo).await;
+    super::governance::written(core, repo).await;
     Ok(revision)
 }
 
@@ -170,14 +170,14 @@ pub async fn revert(
 /// server's own files (`datapackage.json`, `.gitattributes`, `.lfsconfig`), empty files and the
 /// policy dataset (whose `.rego` files the server reads from git) stay as they are.
 async fn seal_contents(
-    state: &Core,
+    core: &Core,
     repo: &Gated,
     ops: &mut [Op],
     lfs_paths: &mut Vec<String>,
     vouched: &mut Vec<Oid>,
 ) -> Result<()> {
-    if state.settings.encryption == crate::config::Encryption::Off
-        || state
+    if core.settings.encryption == crate::config::Encryption::Off
+        || core
             .governance
             .is_policy_dataset(&repo.namespace, &repo.name)
     {
@@ -194,8 +194,8 @@ async fn seal_contents(
         let bytes = bytes::Bytes::from(std::mem::take(data));
         let body =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
-        let (oid, size) = state.storage.ingest(repo.id, body, u64::MAX).await?;
-        state.db.link_object(repo.id, &oid, size).await?;
+        let (oid, size) = core.storage.ingest(repo.id, body, u64::MAX).await?;
+        core.db.link_object(repo.id, &oid, size).await?;
         *data = strata_lfs::pointer::Pointer { oid, size }
             .encode()
             .into_bytes();

@@ -60,10 +60,10 @@ fn check_writable(repo: &Gated, path: &str) -> Result<()> {
 /// Whether a file may be uploaded to `path`: checked before its bytes are stored. Besides the
 /// name and the share, a file in the way (`path` would go inside it) or a folder at `path` is a
 /// conflict; the commit refuses both anyway, asking first stores nothing in vain.
-pub async fn check_upload(state: &Core, repo: &Gated, path: &str) -> Result<()> {
+pub async fn check_upload(core: &Core, repo: &Gated, path: &str) -> Result<()> {
     check_writable(repo, path)?;
     let file = path.to_owned();
-    git_on(state, repo, move |ms, ds| {
+    git_on(core, repo, move |ms, ds| {
         let at = |p: &str| match ms.stat(ds, None, p) {
             Err(strata_metastore::Error::NotFound(_)) => Ok(None),
             other => other,
@@ -93,7 +93,7 @@ pub async fn check_upload(state: &Core, repo: &Gated, path: &str) -> Result<()> 
 /// Commits objects already stored (by `Storage::ingest`) as LFS files at `files` (path, oid,
 /// size), linking them to the dataset first.
 pub async fn upload(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     files: Vec<(String, Oid, u64)>,
@@ -105,8 +105,7 @@ pub async fn upload(
     let mut lfs_paths = Vec::new();
     for (path, oid, size) in &files {
         check_writable(repo, path)?;
-        state
-            .db
+        core.db
             .link_object(repo.id, oid, *size)
             .await
             .map_err(Error::from)?;
@@ -133,18 +132,18 @@ pub async fn upload(
         vouched: files.iter().map(|(_, oid, _)| *oid).collect(),
         ..Change::default()
     };
-    commit(state, who, repo, change).await
+    commit(core, who, repo, change).await
 }
 
 /// Makes an empty folder (a `.keep` file in it).
 pub async fn new_folder(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     folder: &str,
 ) -> Result<Revision> {
     check_target(folder)?;
-    let exists = stat(state, repo, folder).await?;
+    let exists = stat(core, repo, folder).await?;
     if exists.is_some() {
         return Err(Error::conflict(format!("{folder:?} exists already")));
     }
@@ -152,27 +151,19 @@ pub async fn new_folder(
         path: format!("{folder}/{KEEP}"),
         data: Vec::new(),
     }];
-    write(
-        state,
-        who,
-        repo,
-        format!("New folder {folder}"),
-        ops,
-        vec![],
-    )
-    .await
+    write(core, who, repo, format!("New folder {folder}"), ops, vec![]).await
 }
 
 /// The head of the default branch, and every file at or under `path` there with its bytes
 /// (pointers for LFS files). Writes built on them name that head as their parent, so a change to
 /// those files in between is a conflict, not a lost update.
 async fn files_at(
-    state: &Core,
+    core: &Core,
     repo: &Gated,
     path: &str,
 ) -> Result<(String, Vec<(String, Vec<u8>)>)> {
     let path = path.to_owned();
-    git_on(state, repo, move |ms, ds| {
+    git_on(core, repo, move |ms, ds| {
         let head = ms.resolve(ds, None)?.to_string();
         let files = match ms.stat(ds, Some(&head), &path)? {
             None => {
@@ -201,8 +192,8 @@ async fn files_at(
 
 /// Refuses (404) a path that is neither a file nor a folder at the head (shares and links name
 /// what exists).
-pub async fn check_exists(state: &Core, repo: &Gated, path: &str) -> Result<()> {
-    match stat(state, repo, path).await? {
+pub async fn check_exists(core: &Core, repo: &Gated, path: &str) -> Result<()> {
+    match stat(core, repo, path).await? {
         Some(_) => Ok(()),
         None => Err(Error::not_found(format!(
             "{path:?} is not a file or folder of {}",
@@ -212,9 +203,9 @@ pub async fn check_exists(state: &Core, repo: &Gated, path: &str) -> Result<()> 
 }
 
 /// What `path` is at the head: a folder (`true`), a file, or nothing (also in an empty dataset).
-async fn stat(state: &Core, repo: &Gated, path: &str) -> Result<Option<bool>> {
+async fn stat(core: &Core, repo: &Gated, path: &str) -> Result<Option<bool>> {
     let path = path.to_owned();
-    git_on(state, repo, move |ms, ds| match ms.stat(ds, None, &path) {
+    git_on(core, repo, move |ms, ds| match ms.stat(ds, None, &path) {
         Err(strata_metastore::Error::NotFound(_)) => Ok(None),
         other => other,
     })
@@ -223,7 +214,7 @@ async fn stat(state: &Core, repo: &Gated, path: &str) -> Result<Option<bool>> {
 
 /// Renames or moves a file or a folder (with everything in it) to `to`.
 pub async fn rename(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     from: &str,
@@ -239,10 +230,10 @@ pub async fn rename(
             "{from:?} cannot move into itself"
         )));
     }
-    if stat(state, repo, to).await?.is_some() {
+    if stat(core, repo, to).await?.is_some() {
         return Err(Error::conflict(format!("{to:?} exists already")));
     }
-    let (head, files) = files_at(state, repo, from).await?;
+    let (head, files) = files_at(core, repo, from).await?;
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     let mut vouched = Vec::new();
@@ -265,13 +256,13 @@ pub async fn rename(
         vouched,
         ..Change::default()
     };
-    commit(state, who, repo, change).await
+    commit(core, who, repo, change).await
 }
 
 /// Deletes a file or a folder; it stays in history and in [`deleted`].
-pub async fn delete(state: &Core, who: &Principal, repo: &Gated, path: &str) -> Result<Revision> {
+pub async fn delete(core: &Core, who: &Principal, repo: &Gated, path: &str) -> Result<Revision> {
     check_target(path)?;
-    let (head, files) = files_at(state, repo, path).await?;
+    let (head, files) = files_at(core, repo, path).await?;
     let change = Change {
         summary: format!("Delete {path}"),
         parent: Some(head),
@@ -281,13 +272,13 @@ pub async fn delete(state: &Core, who: &Principal, repo: &Gated, path: &str) -> 
             .collect(),
         ..Change::default()
     };
-    commit(state, who, repo, change).await
+    commit(core, who, repo, change).await
 }
 
 /// Writes the content `path` had at revision `rev` back at the head: restores an old version, or
 /// a deleted file.
 pub async fn restore(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     path: &str,
@@ -300,7 +291,7 @@ pub async fn restore(
         ));
     }
     let (file, at) = (path.to_owned(), rev.to_owned());
-    let (data, short) = git_on(state, repo, move |ms, ds| {
+    let (data, short) = git_on(core, repo, move |ms, ds| {
         let id = ms.resolve(ds, Some(&at))?;
         Ok((ms.read_file(ds, Some(&at), &file)?, id.to_string()))
     })
@@ -315,13 +306,13 @@ pub async fn restore(
         data,
     }];
     let summary = format!("Restore {path} from {}", &short[..10.min(short.len())]);
-    write(state, who, repo, summary, ops, lfs_paths).await
+    write(core, who, repo, summary, ops, lfs_paths).await
 }
 
 /// Files deleted on the default branch that are not back: at most one page (the deletions of
 /// 200 commits after `cursor`), only those the caller reaches. Returns the next cursor.
 pub async fn deleted(
-    state: &Core,
+    core: &Core,
     repo: &Gated,
     cursor: Option<String>,
 ) -> Result<(Vec<Deleted>, Option<String>)> {
@@ -330,7 +321,7 @@ pub async fn deleted(
             "recently deleted files are part of the history, which a share does not reach",
         ));
     }
-    let (mut list, next) = git_on(state, repo, move |ms, ds| {
+    let (mut list, next) = git_on(core, repo, move |ms, ds| {
         ms.deleted(ds, None, None, cursor.as_deref(), 200)
     })
     .await?;
@@ -339,7 +330,7 @@ pub async fn deleted(
 }
 
 async fn write(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     summary: String,
@@ -353,5 +344,5 @@ async fn write(
         lfs_paths,
         ..Change::default()
     };
-    commit(state, who, repo, change).await
+    commit(core, who, repo, change).await
 }

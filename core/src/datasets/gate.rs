@@ -70,14 +70,14 @@ pub enum Decision {
 /// Opens `{ns}/{name}` for `who`, who wants `action` on `reach`. For [`Reach::Objects`] it is
 /// enough to reach some object; the per-object answer comes from [`Gated::objects`].
 pub async fn open(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     ns: &str,
     name: &str,
     action: Action,
     reach: Reach,
 ) -> Result<Gated> {
-    let dataset = lookup(state, who, ns, name)
+    let dataset = lookup(core, who, ns, name)
         .await?
         .ok_or_else(|| denied(who, ns, name, action, reach, false))?;
     let passes = |action| match reach {
@@ -85,7 +85,7 @@ pub async fn open(
         Reach::Objects => who.can_some_object(&dataset, action),
     };
     if passes(action) {
-        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
+        crate::datasets::governance::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -123,12 +123,12 @@ fn refuse(
 }
 
 /// The dataset and the caller's grants on it; `None` when there is no such dataset.
-async fn lookup(state: &Core, who: &Principal, ns: &str, name: &str) -> Result<Option<Authorized>> {
-    let Some(repo) = state.db.repo_by_path(ns, name).await? else {
+async fn lookup(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<Option<Authorized>> {
+    let Some(repo) = core.db.repo_by_path(ns, name).await? else {
         return Ok(None);
     };
     let grant = match who {
-        Principal::User { user, .. } => access::user_grant(&state.db, user, &repo).await?,
+        Principal::User { user, .. } => access::user_grant(&core.db, user, &repo).await?,
         _ => access::Grant::default(),
     };
     Ok(Some(Authorized {
@@ -164,17 +164,17 @@ fn denied(
 /// caller's shares for `action` (files or folders). A caller who passes through shares reaches only
 /// what [`Gated::covers`] says; writes check each path they touch.
 pub async fn shared(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     ns: &str,
     name: &str,
     action: Action,
 ) -> Result<Gated> {
-    let dataset = lookup(state, who, ns, name)
+    let dataset = lookup(core, who, ns, name)
         .await?
         .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
     if who.can(&dataset, On::Dataset, action) {
-        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
+        crate::datasets::governance::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -193,7 +193,7 @@ pub async fn shared(
         .map(|(p, _)| p.clone())
         .collect();
     if scoped && !shared.is_empty() {
-        crate::datasets::governance::trust::check_write(state, who, &dataset, action)?;
+        crate::datasets::governance::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -218,7 +218,7 @@ pub async fn shared(
 /// The gate for one file or folder (`path`, without leading or trailing `/`; `""` is the root) of
 /// `{ns}/{name}`: [`shared`], then whether the caller reaches that path.
 pub async fn path(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     ns: &str,
     name: &str,
@@ -226,7 +226,7 @@ pub async fn path(
     action: Action,
 ) -> Result<Gated> {
     check_path(path)?;
-    let gated = shared(state, who, ns, name, action).await?;
+    let gated = shared(core, who, ns, name, action).await?;
     if gated.covers(path) {
         return Ok(gated);
     }
@@ -281,13 +281,13 @@ fn under(path: &str, share: &str) -> bool {
 
 /// The dataset gate: `open(…, Reach::Dataset)`.
 pub async fn dataset(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     ns: &str,
     name: &str,
     action: Action,
 ) -> Result<Gated> {
-    open(state, who, ns, name, action, Reach::Dataset).await
+    open(core, who, ns, name, action, Reach::Dataset).await
 }
 
 fn action_word(action: Action, reach: Reach) -> &'static str {
@@ -366,15 +366,15 @@ impl Gated {
     /// its raw bytes out.
     pub async fn objects(
         &self,
-        state: &Core,
+        core: &Core,
         oids: &[Oid],
         action: Action,
     ) -> Result<Vec<Decision>> {
-        let mut decisions = self.linked(state, oids, action).await?;
+        let mut decisions = self.linked(core, oids, action).await?;
         if action == Action::Read {
             let lfs = crate::datasets::governance::Surface::Lfs;
             if let Some(raw) =
-                crate::datasets::governance::raw_objects(state, self, lfs, oids).await?
+                crate::datasets::governance::raw_objects(core, self, lfs, oids).await?
             {
                 for (d, oid) in decisions.iter_mut().zip(oids) {
                     if *d != Decision::Denied && !raw.contains(oid) {
@@ -392,8 +392,8 @@ impl Gated {
     }
 
     /// [`Gated::objects`] without the policies.
-    async fn linked(&self, state: &Core, oids: &[Oid], action: Action) -> Result<Vec<Decision>> {
-        let linked = state.db.linked_objects(self.id, oids).await?;
+    async fn linked(&self, core: &Core, oids: &[Oid], action: Action) -> Result<Vec<Decision>> {
+        let linked = core.db.linked_objects(self.id, oids).await?;
         // A grant on all objects covers each; only object-scoped tokens need the check per oid.
         let all = self.allows(On::Objects, action);
         Ok(oids
@@ -414,8 +414,8 @@ impl Gated {
     /// The link check for one object named by a file of the dataset: allowed when the caller
     /// reads the dataset and the object is linked with this size. Raw reads go through
     /// [`Gated::read_file`], which adds the policies.
-    pub async fn read_object(&self, state: &Core, oid: &Oid, size: u64) -> Result<()> {
-        match self.linked(state, &[*oid], Action::Read).await?[0] {
+    pub async fn read_object(&self, core: &Core, oid: &Oid, size: u64) -> Result<()> {
+        match self.linked(core, &[*oid], Action::Read).await?[0] {
             Decision::Linked(s) if s == size => Ok(()),
             Decision::Denied => Err(Error::forbidden(
                 "your token does not grant reading this object",
@@ -431,10 +431,10 @@ impl Gated {
     /// be linked to this dataset with that size (422 listing the missing ones otherwise).
     pub async fn check_linked(
         &self,
-        state: &Core,
+        core: &Core,
         objects: impl Iterator<Item = (Oid, u64)>,
     ) -> Result<()> {
-        let missing = state.db.missing_objects(self.id, objects).await?;
+        let missing = core.db.missing_objects(self.id, objects).await?;
         if missing.is_empty() {
             return Ok(());
         }

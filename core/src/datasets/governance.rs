@@ -94,11 +94,11 @@ impl Governance {
     /// Whether reads must be decided: policies are loaded, or failed to load (which denies).
     /// False without `--policy-dataset` or with an empty policy set, so the read paths skip the
     /// catalog reads entirely.
-    async fn in_force(&self, state: &Core) -> bool {
+    async fn in_force(&self, core: &Core) -> bool {
         if self.dataset.is_none() {
             return false;
         }
-        !matches!(&self.current(state).await.policies, Ok(p) if p.is_empty())
+        !matches!(&self.current(core).await.policies, Ok(p) if p.is_empty())
     }
 
     /// How long one evaluation may run.
@@ -138,7 +138,7 @@ impl Governance {
     }
 
     /// The policies in force now, reloaded if the policy dataset's head moved.
-    async fn current(&self, state: &Core) -> Arc<Loaded> {
+    async fn current(&self, core: &Core) -> Arc<Loaded> {
         let Some((ns, name)) = &self.dataset else {
             return self.snapshot();
         };
@@ -153,9 +153,9 @@ impl Governance {
         }
         // A failure to read the policy dataset denies (and is tried again at the next read);
         // only a dataset that does not exist or has no revision yet means "no policies".
-        let looked = match state.db.repo_by_path(ns, name).await {
-            Ok(Some(repo)) => match trust::untrusted(state, &repo).await {
-                Ok(None) => match git_on(state, &repo, |ms, ds| ms.resolve(ds, None)).await {
+        let looked = match core.db.repo_by_path(ns, name).await {
+            Ok(Some(repo)) => match trust::untrusted(core, &repo).await {
+                Ok(None) => match git_on(core, &repo, |ms, ds| ms.resolve(ds, None)).await {
                     Ok(id) => Ok(Some(id.to_string())),
                     Err(e) if e.kind == crate::error::Kind::NotFound => Ok(None),
                     Err(e) => Err(e.message),
@@ -188,7 +188,7 @@ impl Governance {
         } else {
             let policies = match &head {
                 None => Ok(Policies::default()),
-                Some(rev) => self.load(state, ns, name, rev).await,
+                Some(rev) => self.load(core, ns, name, rev).await,
             };
             match &policies {
                 Ok(p) => {
@@ -233,24 +233,24 @@ impl Governance {
 
     /// Why governed reads are denied now, if they are (`/readyz`): the policy dataset cannot be
     /// read, its policies do not compile, or others than site admins may write it.
-    pub async fn failing(&self, state: &Core) -> Option<String> {
+    pub async fn failing(&self, core: &Core) -> Option<String> {
         self.dataset.as_ref()?;
-        self.current(state).await.policies.as_ref().err().cloned()
+        self.current(core).await.policies.as_ref().err().cloned()
     }
 
     /// Reads and compiles the `.rego` files of `ns/name` at `rev`.
     async fn load(
         &self,
-        state: &Core,
+        core: &Core,
         ns: &str,
         name: &str,
         rev: &str,
     ) -> std::result::Result<Policies, String> {
-        let Ok(Some(repo)) = state.db.repo_by_path(ns, name).await else {
+        let Ok(Some(repo)) = core.db.repo_by_path(ns, name).await else {
             return Err("the policy dataset could not be read".into());
         };
         let rev = rev.to_owned();
-        let files = git_on(state, &repo, move |ms, ds| read_policies(ms, ds, &rev))
+        let files = git_on(core, &repo, move |ms, ds| read_policies(ms, ds, &rev))
             .await
             .map_err(|e| e.to_string())?;
         let version = files.0.clone();
@@ -263,16 +263,16 @@ impl Governance {
 
     /// The policies' version and files, for `/api/v1/catalog`: only for callers who may read
     /// the policy dataset (its file names are its data), else `null`.
-    pub async fn describe(&self, state: &Core, who: &Principal) -> serde_json::Value {
+    pub async fn describe(&self, core: &Core, who: &Principal) -> serde_json::Value {
         let Some((ns, name)) = &self.dataset else {
             return serde_json::Value::Null;
         };
         let reads =
-            crate::datasets::gate::dataset(state, who, ns, name, crate::auth::Action::Read).await;
+            crate::datasets::gate::dataset(core, who, ns, name, crate::auth::Action::Read).await;
         if reads.is_err() {
             return serde_json::Value::Null;
         }
-        let l = self.current(state).await;
+        let l = self.current(core).await;
         match &l.policies {
             Ok(p) => json!({"version": l.head, "files": p.files(), "compiles": true}),
             Err(e) => json!({"version": l.head, "compiles": false, "error": e}),
@@ -282,9 +282,9 @@ impl Governance {
 
 /// After a write to `repo` through this server (REST, file manager, revert): the policies reload
 /// if it is the policy dataset, and the index of table objects catches up ([`index`]).
-pub async fn written(state: &Core, repo: &crate::db::Repo) {
-    state.governance.written(&repo.namespace, &repo.name);
-    index::written(state, repo).await;
+pub async fn written(core: &Core, repo: &crate::db::Repo) {
+    core.governance.written(&repo.namespace, &repo.name);
+    index::written(core, repo).await;
 }
 
 /// The `.rego` files of a dataset at `rev`, as text (LFS files and files that are not UTF-8 are
@@ -378,10 +378,10 @@ impl Surface {
 
 /// The catalog of `gated` at `rev` (default: the default branch's head), with the head's tags
 /// added. A dataset without a datapackage has an empty catalog.
-pub async fn catalog(state: &Core, gated: &Gated, rev: Option<&str>) -> Result<Catalog> {
+pub async fn catalog(core: &Core, gated: &Gated, rev: Option<&str>) -> Result<Catalog> {
     let path = gated.path();
     let rev = rev.map(str::to_owned);
-    let packages = git_on(state, gated, move |ms, ds| {
+    let packages = git_on(core, gated, move |ms, ds| {
         let head = match ms.fetch_any(ds, None) {
             Ok((r, p)) => Some((r.id, p)),
             Err(strata_metastore::Error::NotFound(_)) => None,
@@ -413,25 +413,25 @@ pub async fn catalog(state: &Core, gated: &Gated, rev: Option<&str>) -> Result<C
 /// The decision for `who` reading `table` of `catalog` (`None`: a file no resource lists) through
 /// `surface`. Decisions that fire a rule, deny or fail are audited.
 pub async fn decide(
-    state: &Core,
+    core: &Core,
     gated: &Gated,
     catalog: &Catalog,
     table: Option<&Table>,
     intent: Option<&str>,
     surface: Surface,
 ) -> Result<Decision> {
-    let gov = &state.governance;
+    let gov = &core.governance;
     if gov.is_policy_dataset(&gated.namespace, &gated.name) {
         return Ok(Decision::default());
     }
-    let loaded = gov.current(state).await;
+    let loaded = gov.current(core).await;
     let decision = match &loaded.policies {
         Ok(p) if p.is_empty() => return Ok(Decision::default()),
         Ok(_) => {
             // The subject is looked up once per gate (a batch decides for every resource).
             let subject = gated
                 .policy_subject
-                .get_or_try_init(|| subject(state, gated.who()))
+                .get_or_try_init(|| subject(core, gated.who()))
                 .await?
                 .clone();
             let input = Input {
@@ -467,8 +467,7 @@ pub async fn decide(
         let who = gated.who();
         let actor = (!who.is_anonymous()).then(|| who.display_name());
         let ip = crate::context::current().ip;
-        state
-            .db
+        core.db
             .audit(
                 if decision.denied() {
                     "policy.deny"
@@ -486,10 +485,10 @@ pub async fn decide(
 }
 
 /// The subject as policies see it.
-async fn subject(state: &Core, who: &Principal) -> Result<Subject> {
+async fn subject(core: &Core, who: &Principal) -> Result<Subject> {
     Ok(match who {
         Principal::User { user, .. } => {
-            let groups = state.db.groups_of(user.id).await?;
+            let groups = core.db.groups_of(user.id).await?;
             let (teams, organizations) = groups.into_iter().partition(|g| g.contains('/'));
             Subject {
                 user: Some(user.username.clone()),

@@ -27,7 +27,7 @@ pub struct NewLink {
 /// Makes a link to `path` (a file or folder at the head of the default branch; `""` is all of
 /// it) of a dataset the caller administers.
 pub async fn create(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     path: &str,
@@ -39,14 +39,14 @@ pub async fn create(
     if expires_at.is_some_and(|t| t <= now()) {
         return Err(Error::unprocessable("the expiry must be in the future"));
     }
-    super::files::check_exists(state, repo, &path).await?;
+    super::files::check_exists(core, repo, &path).await?;
     let password_hash = match password.filter(|p| !p.is_empty()) {
         Some(p) if p.chars().count() < 8 => {
             return Err(Error::unprocessable(
                 "a link password needs at least 8 characters",
             ))
         }
-        Some(p) => Some(state.hasher.hash(p).await?),
+        Some(p) => Some(core.hasher.hash(p).await?),
         None => None,
     };
     let secret = secrets::random_hex(24);
@@ -54,7 +54,7 @@ pub async fn create(
         Principal::User { user, .. } => Some(user),
         _ => None,
     };
-    let id = state
+    let id = core
         .db
         .create_link(
             &secrets::stored(&secret),
@@ -69,7 +69,7 @@ pub async fn create(
         let detail =
             json!({"link": id, "password": password_hash.is_some(), "expires_at": expires_at});
         audit(
-            state,
+            core,
             "dataset.link.create",
             user,
             &format!("{}:{path}", repo.path()),
@@ -77,7 +77,7 @@ pub async fn create(
         )
         .await?;
     }
-    let row = state
+    let row = core
         .db
         .links(repo.id)
         .await?
@@ -88,18 +88,18 @@ pub async fn create(
 }
 
 /// The live links of a dataset (its admins see them; never their secrets).
-pub async fn list(state: &Core, repo: &Gated) -> Result<Vec<LinkRow>> {
-    Ok(state.db.links(repo.id).await?)
+pub async fn list(core: &Core, repo: &Gated) -> Result<Vec<LinkRow>> {
+    Ok(core.db.links(repo.id).await?)
 }
 
 /// Ends a link at once.
-pub async fn revoke(state: &Core, who: &Principal, repo: &Gated, id: i64) -> Result<()> {
-    if !state.db.revoke_link(repo.id, id).await? {
+pub async fn revoke(core: &Core, who: &Principal, repo: &Gated, id: i64) -> Result<()> {
+    if !core.db.revoke_link(repo.id, id).await? {
         return Err(Error::not_found(format!("link {id} not found")));
     }
     if let Principal::User { user, .. } = who {
         audit(
-            state,
+            core,
             "dataset.link.revoke",
             user,
             &repo.path(),
@@ -117,17 +117,17 @@ pub struct Opened {
 }
 
 /// Opens the link with `secret`: 404 for a wrong, revoked or expired one (all alike).
-pub async fn open(state: &Core, secret: &str) -> Result<Opened> {
+pub async fn open(core: &Core, secret: &str) -> Result<Opened> {
     let gone = || Error::not_found("this link does not exist, has expired or was revoked");
     if secret.len() != 48 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(gone());
     }
-    let link = state
+    let link = core
         .db
         .live_link(&secrets::stored(secret))
         .await?
         .ok_or_else(gone)?;
-    let repo = state.db.repo_by_id(link.repo_id).await?.ok_or_else(gone)?;
+    let repo = core.db.repo_by_id(link.repo_id).await?.ok_or_else(gone)?;
     Ok(Opened {
         gated: gate::link(repo, link.path.clone()),
         link,
@@ -143,10 +143,10 @@ pub fn unlock_token(secret: &str, link: &LinkRow) -> Option<String> {
 }
 
 /// Checks a password for a link, counting wrong guesses (429 after too many).
-pub async fn check_password(state: &Core, link: &LinkRow, password: String) -> Result<bool> {
+pub async fn check_password(core: &Core, link: &LinkRow, password: String) -> Result<bool> {
     let ip = crate::context::current().ip;
     let key = format!("share-link:{}", link.id);
-    let (by_link, by_ip) = state
+    let (by_link, by_ip) = core
         .db
         .login_failures(&key, &ip, now() - GUESS_WINDOW)
         .await?;
@@ -155,12 +155,12 @@ pub async fn check_password(state: &Core, link: &LinkRow, password: String) -> R
             "too many wrong passwords: wait a few minutes, then try again",
         ));
     }
-    let ok = state
+    let ok = core
         .hasher
         .verify(password, link.password_hash.clone())
         .await?;
     if !ok {
-        state.db.record_login_failure(&key, &ip).await?;
+        core.db.record_login_failure(&key, &ip).await?;
     }
     Ok(ok)
 }

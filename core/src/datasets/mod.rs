@@ -23,12 +23,12 @@ use crate::error::{Error, Result};
 use crate::Core;
 
 /// Runs a metastore call on the blocking pool (gix is synchronous).
-pub async fn git<T, F>(state: &Core, f: F) -> Result<T>
+pub async fn git<T, F>(core: &Core, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&Metastore) -> strata_metastore::Result<T> + Send + 'static,
 {
-    let metastore = state.metastore.clone();
+    let metastore = core.metastore.clone();
     tokio::task::spawn_blocking(move || f(&metastore))
         .await
         .map_err(Error::internal)?
@@ -36,13 +36,13 @@ where
 }
 
 /// Runs a metastore call on dataset `repo` on the blocking pool.
-pub async fn git_on<T, F>(state: &Core, repo: &Repo, f: F) -> Result<T>
+pub async fn git_on<T, F>(core: &Core, repo: &Repo, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&Metastore, DatasetId<'_>) -> strata_metastore::Result<T> + Send + 'static,
 {
     let (ns, name) = (repo.namespace.clone(), repo.name.clone());
-    git(state, move |ms| {
+    git(core, move |ms| {
         f(
             ms,
             DatasetId {
@@ -56,13 +56,13 @@ where
 
 /// Creates the row and the repository of a new dataset; a failure leaves neither.
 pub async fn create(
-    state: &Core,
+    core: &Core,
     ns: &str,
     name: &str,
     owner_id: i64,
     visibility: Visibility,
 ) -> Result<Repo, CreateError> {
-    let repo = state
+    let repo = core
         .db
         .create_repo(ns, name, owner_id, visibility)
         .await
@@ -71,14 +71,14 @@ pub async fn create(
             e => CreateError::Db(e),
         })?;
     // The policy dataset only where nobody but site admins can write it.
-    if let Err(e) = governance::trust::check_created(state, &repo).await {
-        let _ = state.db.delete_repo(repo.id).await;
+    if let Err(e) = governance::trust::check_created(core, &repo).await {
+        let _ = core.db.delete_repo(repo.id).await;
         return Err(CreateError::Refused(e));
     }
     let (n, m) = (ns.to_owned(), name.to_owned());
-    let made = git(state, move |ms| ms.create(DatasetId { ns: &n, name: &m })).await;
+    let made = git(core, move |ms| ms.create(DatasetId { ns: &n, name: &m })).await;
     if let Err(e) = made {
-        let _ = state.db.delete_repo(repo.id).await;
+        let _ = core.db.delete_repo(repo.id).await;
         return Err(CreateError::Git(e));
     }
     Ok(repo)
@@ -86,11 +86,11 @@ pub async fn create(
 
 /// Deletes a dataset: its row (and with it the object links and locks), its data keys when
 /// objects are sealed (crypto-shredding: its objects are unreadable at once) and its repository.
-pub async fn delete(state: &Core, repo: &Repo) -> Result<()> {
-    state.db.delete_repo(repo.id).await?;
-    state.storage.shred(repo.id).await?;
+pub async fn delete(core: &Core, repo: &Repo) -> Result<()> {
+    core.db.delete_repo(repo.id).await?;
+    core.storage.shred(repo.id).await?;
     let (n, m) = (repo.namespace.clone(), repo.name.clone());
-    match git(state, move |ms| ms.delete(DatasetId { ns: &n, name: &m })).await {
+    match git(core, move |ms| ms.delete(DatasetId { ns: &n, name: &m })).await {
         Ok(()) => Ok(()),
         // A repository that never got its git side is deleted all the same.
         Err(e) if e.kind == crate::error::Kind::NotFound => Ok(()),
@@ -112,7 +112,7 @@ pub struct NewDataset {
 /// they belong to (admins anywhere), if their role creates datasets and their token's scopes
 /// administer the new path; with a first revision. A failure leaves nothing behind.
 pub async fn create_as(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     new: NewDataset,
 ) -> Result<(Repo, strata_metastore::Revision, strata_metastore::Package)> {
@@ -129,13 +129,12 @@ pub async fn create_as(
     crate::names::check("dataset name", &new.name)
         .map_err(|e| Error::unprocessable(e.to_string()))?;
     let path = format!("{ns}/{}", new.name);
-    state
-        .require_of(user, crate::auth::Need::CreateDatasets)
+    core.require_of(user, crate::auth::Need::CreateDatasets)
         .await?;
     let own = user.username.eq_ignore_ascii_case(ns);
-    let org = state.db.org_by_name(ns).await?;
+    let org = core.db.org_by_name(ns).await?;
     let in_org = match &org {
-        Some(org) => state.db.org_role(org.id, user.id).await?.is_some(),
+        Some(org) => core.db.org_role(org.id, user.id).await?.is_some(),
         None => false,
     };
     if !(user.admin() || own || in_org) || !scopes.allows(&path, On::Dataset, Action::Admin) {
@@ -155,7 +154,7 @@ pub async fn create_as(
     }
     // The namespace's user owns the dataset; in an organisation, whoever creates it. The
     // namespace is spelled as its user or organisation spells it.
-    let (owner, namespace) = match (state.db.user_by_name(ns).await?, &org) {
+    let (owner, namespace) = match (core.db.user_by_name(ns).await?, &org) {
         (Some(owner), _) => {
             let ns = owner.username.clone();
             (owner, ns)
@@ -169,15 +168,7 @@ pub async fn create_as(
         message,
         author: author(who),
     };
-    create_with(
-        state,
-        &namespace,
-        &new.name,
-        owner.id,
-        new.visibility,
-        first,
-    )
-    .await
+    create_with(core, &namespace, &new.name, owner.id, new.visibility, first).await
 }
 
 /// The first revision of a new dataset.
@@ -189,14 +180,14 @@ pub struct First {
 
 /// Creates a dataset with its first revision; a failure leaves nothing behind.
 pub async fn create_with(
-    state: &Core,
+    core: &Core,
     namespace: &str,
     name: &str,
     owner_id: i64,
     visibility: Visibility,
     first: First,
 ) -> Result<(Repo, strata_metastore::Revision, strata_metastore::Package)> {
-    let repo = create(state, namespace, name, owner_id, visibility)
+    let repo = create(core, namespace, name, owner_id, visibility)
         .await
         .map_err(|e| match e {
             CreateError::Exists => {
@@ -206,8 +197,8 @@ pub async fn create_with(
             CreateError::Git(e) | CreateError::Refused(e) => e,
         })?;
     let (n, m) = (repo.namespace.clone(), repo.name.clone());
-    let url = lfs_url(state, &repo);
-    let written = git(state, move |ms| {
+    let url = lfs_url(core, &repo);
+    let written = git(core, move |ms| {
         let id = DatasetId { ns: &n, name: &m };
         let meta = strata_metastore::WriteMeta {
             branch: strata_metastore::DEFAULT_BRANCH,
@@ -222,7 +213,7 @@ pub async fn create_with(
     match written {
         Ok((revision, package)) => Ok((repo, revision, package)),
         Err(e) => {
-            let _ = delete(state, &repo).await;
+            let _ = delete(core, &repo).await;
             Err(e)
         }
     }
@@ -234,13 +225,13 @@ pub async fn existing_drive(core: &Core, user: &crate::db::User) -> Result<Optio
 }
 
 /// The dataset that is `user`'s drive, `{user}/drive` (private), created on first use.
-pub async fn drive(state: &Core, who: &Principal) -> Result<Repo> {
+pub async fn drive(core: &Core, who: &Principal) -> Result<Repo> {
     let user = match who {
         Principal::User { user, .. } => user,
         Principal::Anonymous => return Err(Error::unauthorized("authentication required")),
         Principal::Jwt { .. } => return Err(Error::forbidden("a drive belongs to a user")),
     };
-    if let Some(repo) = state.db.repo_by_path(&user.username, DRIVE).await? {
+    if let Some(repo) = core.db.repo_by_path(&user.username, DRIVE).await? {
         return Ok(repo);
     }
     if crate::auth::Role::of(user) == crate::auth::Role::Viewer {
@@ -259,7 +250,7 @@ pub async fn drive(state: &Core, who: &Principal) -> Result<Repo> {
         author: author(who),
     };
     match create_with(
-        state,
+        core,
         &user.username,
         DRIVE,
         user.id,
@@ -271,7 +262,7 @@ pub async fn drive(state: &Core, who: &Principal) -> Result<Repo> {
         Ok((repo, ..)) => Ok(repo),
         // Two first visits at once: the other one made it.
         Err(e) if e.kind == crate::error::Kind::Conflict => {
-            state.db.repo_by_path(&user.username, DRIVE).await?.ok_or(e)
+            core.db.repo_by_path(&user.username, DRIVE).await?.ok_or(e)
         }
         Err(e) => Err(e),
     }
@@ -315,6 +306,6 @@ pub fn author(who: &Principal) -> Person {
 }
 
 /// The LFS endpoint of a dataset, written into its `.lfsconfig`.
-pub fn lfs_url(state: &Core, repo: &Repo) -> String {
-    format!("{}/{}.git/info/lfs", state.settings.public_url, repo.path())
+pub fn lfs_url(core: &Core, repo: &Repo) -> String {
+    format!("{}/{}.git/info/lfs", core.settings.public_url, repo.path())
 }

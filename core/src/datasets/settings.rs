@@ -14,40 +14,39 @@ use crate::orgs::{org_named, user_named};
 use crate::Core;
 
 /// `(kind, name, permission)` of each collaborator: `kind` is `user` or `team`.
-pub async fn collaborators(state: &Core, repo: &Gated) -> Result<Vec<(String, String, String)>> {
-    Ok(state.db.collaborators(repo.id).await?)
+pub async fn collaborators(core: &Core, repo: &Gated) -> Result<Vec<(String, String, String)>> {
+    Ok(core.db.collaborators(repo.id).await?)
 }
 
 /// The user or team `target` names: a username, or `team:{name}` of the dataset's organisation.
-async fn ids(state: &Core, repo: &Gated, target: &str) -> Result<(Option<i64>, Option<i64>)> {
+async fn ids(core: &Core, repo: &Gated, target: &str) -> Result<(Option<i64>, Option<i64>)> {
     if let Some(team) = target.strip_prefix("team:") {
-        let org = org_named(state, &repo.namespace).await?;
-        let id = state
+        let org = org_named(core, &repo.namespace).await?;
+        let id = core
             .db
             .team_id(org.id, team)
             .await?
             .ok_or_else(|| Error::not_found(format!("team {team} not found")))?;
         Ok((None, Some(id)))
     } else {
-        Ok((Some(user_named(state, target).await?.id), None))
+        Ok((Some(user_named(core, target).await?.id), None))
     }
 }
 
 /// Gives `target` `permission` on the dataset.
 pub async fn set_collaborator(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     target: &str,
     permission: Permission,
 ) -> Result<()> {
-    let (user_id, team_id) = ids(state, repo, target).await?;
-    state
-        .db
+    let (user_id, team_id) = ids(core, repo, target).await?;
+    core.db
         .set_collaborator(repo.id, user_id, team_id, permission)
         .await?;
     changed(
-        state,
+        core,
         who,
         "dataset.collaborator.set",
         &format!("{}:{target}", repo.path()),
@@ -58,13 +57,13 @@ pub async fn set_collaborator(
 
 /// Takes `target`'s grant away (404 when they had none).
 pub async fn remove_collaborator(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     target: &str,
 ) -> Result<()> {
-    let (user_id, team_id) = ids(state, repo, target).await?;
-    if !state
+    let (user_id, team_id) = ids(core, repo, target).await?;
+    if !core
         .db
         .remove_collaborator(repo.id, user_id, team_id)
         .await?
@@ -72,7 +71,7 @@ pub async fn remove_collaborator(
         return Err(Error::not_found(format!("{target} is not a collaborator")));
     }
     changed(
-        state,
+        core,
         who,
         "dataset.collaborator.remove",
         &format!("{}:{target}", repo.path()),
@@ -83,14 +82,14 @@ pub async fn remove_collaborator(
 
 /// Turns the default branch's protection (no force-push, no deletion) on or off.
 pub async fn set_protection(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     protect: bool,
 ) -> Result<()> {
-    state.db.set_protection(repo.id, protect).await?;
+    core.db.set_protection(repo.id, protect).await?;
     changed(
-        state,
+        core,
         who,
         "dataset.protection.set",
         &repo.path(),
@@ -101,14 +100,14 @@ pub async fn set_protection(
 
 /// Changes who may read the dataset.
 pub async fn set_visibility(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     visibility: Visibility,
 ) -> Result<()> {
-    state.db.set_visibility(repo.id, visibility).await?;
+    core.db.set_visibility(repo.id, visibility).await?;
     changed(
-        state,
+        core,
         who,
         "dataset.visibility.set",
         &repo.path(),
@@ -118,14 +117,14 @@ pub async fn set_visibility(
 }
 
 async fn changed(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     event: &str,
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
     if let Principal::User { user, .. } = who {
-        audit(state, event, user, subject, detail).await?;
+        audit(core, event, user, subject, detail).await?;
     }
     Ok(())
 }

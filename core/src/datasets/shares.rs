@@ -63,14 +63,13 @@ pub struct NewShare {
 
 /// Every share of the dataset, expired ones included (admins only: the caller passed the admin
 /// gate).
-pub async fn list(state: &Core, repo: &Gated) -> Result<Vec<ShareRow>> {
-    Ok(state.db.shares(repo.id).await?)
+pub async fn list(core: &Core, repo: &Gated) -> Result<Vec<ShareRow>> {
+    Ok(core.db.shares(repo.id).await?)
 }
 
 /// One share of the dataset.
-pub async fn get(state: &Core, repo: &Gated, id: i64) -> Result<ShareRow> {
-    state
-        .db
+pub async fn get(core: &Core, repo: &Gated, id: i64) -> Result<ShareRow> {
+    core.db
         .share(repo.id, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("share {id} not found")))
@@ -85,18 +84,13 @@ fn check_expiry(expires_at: Option<i64>) -> Result<()> {
 
 /// Shares `new.path` of the dataset with `new.grantee`. Sharing the same path with the same
 /// grantee again changes that share.
-pub async fn create(
-    state: &Core,
-    who: &Principal,
-    repo: &Gated,
-    new: NewShare,
-) -> Result<ShareRow> {
+pub async fn create(core: &Core, who: &Principal, repo: &Gated, new: NewShare) -> Result<ShareRow> {
     let path = new.path.trim_matches('/').to_owned();
     check_path(&path)?;
     check_expiry(new.expires_at)?;
     let (user_id, team_id, shown) = match &new.grantee {
         Grantee::User(name) => {
-            let user = user_named(state, name).await?;
+            let user = user_named(core, name).await?;
             if user.id == repo.owner_id {
                 return Err(Error::unprocessable(format!(
                     "{} owns {} already",
@@ -110,8 +104,8 @@ pub async fn create(
             let (org, team) = full.split_once('/').ok_or_else(|| {
                 Error::unprocessable(format!("{full:?} is not a team: write it as org/team"))
             })?;
-            let org = org_named(state, org).await?;
-            let id = state
+            let org = org_named(core, org).await?;
+            let id = core
                 .db
                 .team_id(org.id, team)
                 .await?
@@ -120,9 +114,9 @@ pub async fn create(
         }
     };
     if !path.is_empty() {
-        super::files::check_exists(state, repo, &path).await?;
+        super::files::check_exists(core, repo, &path).await?;
     }
-    let id = state
+    let id = core
         .db
         .put_share(
             repo.id,
@@ -135,50 +129,49 @@ pub async fn create(
         )
         .await?;
     changed(
-        state,
+        core,
         who,
         "dataset.share.create",
         &format!("{}:{path}", repo.path()),
         json!({"grantee": shown, "access": new.access.as_str(), "expires_at": new.expires_at}),
     )
     .await?;
-    get(state, repo, id).await
+    get(core, repo, id).await
 }
 
 /// Changes a share's access and expiry.
 pub async fn change(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     repo: &Gated,
     id: i64,
     access: Access,
     expires_at: Option<i64>,
 ) -> Result<ShareRow> {
-    let share = get(state, repo, id).await?;
+    let share = get(core, repo, id).await?;
     if expires_at != share.expires_at {
         check_expiry(expires_at)?;
     }
-    state
-        .db
+    core.db
         .update_share(share.id, access.as_str(), expires_at)
         .await?;
     changed(
-        state,
+        core,
         who,
         "dataset.share.change",
         &format!("{}:{}", repo.path(), share.path),
         json!({"grantee": share.grantee, "access": access.as_str(), "expires_at": expires_at}),
     )
     .await?;
-    get(state, repo, id).await
+    get(core, repo, id).await
 }
 
 /// Revokes a share; its grantee loses access with their next request.
-pub async fn revoke(state: &Core, who: &Principal, repo: &Gated, id: i64) -> Result<()> {
-    let share = get(state, repo, id).await?;
-    state.db.delete_share(repo.id, id).await?;
+pub async fn revoke(core: &Core, who: &Principal, repo: &Gated, id: i64) -> Result<()> {
+    let share = get(core, repo, id).await?;
+    core.db.delete_share(repo.id, id).await?;
     changed(
-        state,
+        core,
         who,
         "dataset.share.revoke",
         &format!("{}:{}", repo.path(), share.path),
@@ -188,8 +181,8 @@ pub async fn revoke(state: &Core, who: &Principal, repo: &Gated, id: i64) -> Res
 }
 
 /// The live shares `user` holds (directly or through a team) that `scopes` reach.
-pub async fn shared_with(state: &Core, user: &User, scopes: &Scopes) -> Result<Vec<ShareRow>> {
-    let rows = state.db.shared_with(user.id).await?;
+pub async fn shared_with(core: &Core, user: &User, scopes: &Scopes) -> Result<Vec<ShareRow>> {
+    let rows = core.db.shared_with(user.id).await?;
     Ok(rows
         .into_iter()
         .filter(|s| {
@@ -203,8 +196,8 @@ pub async fn shared_with(state: &Core, user: &User, scopes: &Scopes) -> Result<V
 }
 
 /// The shares `user` made, on datasets they still administer or not.
-pub async fn made_by(state: &Core, user: &User) -> Result<Vec<ShareRow>> {
-    Ok(state.db.shares_made_by(user.id).await?)
+pub async fn made_by(core: &Core, user: &User) -> Result<Vec<ShareRow>> {
+    Ok(core.db.shares_made_by(user.id).await?)
 }
 
 fn actor(who: &Principal) -> Option<&User> {
@@ -215,14 +208,14 @@ fn actor(who: &Principal) -> Option<&User> {
 }
 
 async fn changed(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     event: &str,
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
     if let Some(user) = actor(who) {
-        audit(state, event, user, subject, detail).await?;
+        audit(core, event, user, subject, detail).await?;
     }
     Ok(())
 }

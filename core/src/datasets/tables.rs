@@ -66,14 +66,14 @@ const CHUNK: usize = 256 * 1024;
 
 /// The resource `req.resource` of `gated`, read through the policies.
 pub async fn open(
-    state: &Core,
+    core: &Core,
     gated: &Gated,
     req: &Request,
     format: Format,
     surface: Surface,
 ) -> Result<Opened> {
     gated.check_rev(req.rev.as_deref())?;
-    let catalog = governance::catalog(state, gated, req.rev.as_deref()).await?;
+    let catalog = governance::catalog(core, gated, req.rev.as_deref()).await?;
     // A caller limited to some paths hears only of the resources inside them: one outside
     // answers as a missing one does.
     let reached = || catalog.resources.iter().filter(|t| gated.covers(&t.path));
@@ -106,9 +106,9 @@ pub async fn open(
     let (oid, size) = t
         .object
         .ok_or_else(|| Error::unprocessable(format!("resource {:?} names no object", t.name)))?;
-    gated.read_object(state, &oid, size).await?;
+    gated.read_object(core, &oid, size).await?;
     let decision = governance::decide(
-        state,
+        core,
         gated,
         &catalog,
         Some(t),
@@ -119,7 +119,7 @@ pub async fn open(
     if decision.denied() {
         return Err(governance::refusal(gated, Some(t), &decision));
     }
-    let body = match state.storage.read(gated.id, &oid, None).await? {
+    let body = match core.storage.read(gated.id, &oid, None).await? {
         Some(Read::Found { object, .. }) => object.body,
         _ => {
             return Err(Error::not_found(format!(
@@ -127,20 +127,20 @@ pub async fn open(
             )))
         }
     };
-    stream(state, t, req, format, decision, body).await
+    stream(core, t, req, format, decision, body).await
 }
 
 /// Starts the transform on the blocking pool; answers once the header is read and the plan made
 /// (so a bad request or table is an error status, not a cut stream).
 async fn stream(
-    state: &Core,
+    core: &Core,
     t: &Table,
     req: &Request,
     format: Format,
     decision: Decision,
     body: strata_lfs::storage::ByteStream,
 ) -> Result<Opened> {
-    let permit = state
+    let permit = core
         .governance
         .streams
         .clone()
@@ -155,7 +155,7 @@ async fn stream(
     let (ready, planned) = oneshot::channel();
     let types = t.types.clone();
     let want = req.columns.clone();
-    let hasher = state.governance.hasher().clone();
+    let hasher = core.governance.hasher().clone();
     let d = decision.clone();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {

@@ -131,7 +131,7 @@ impl Db {
 
     /// Removes an API-managed manifest with its installs and shares; whether it existed.
     pub async fn delete_app_manifest(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM app_installs WHERE app_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -201,7 +201,7 @@ impl Db {
 
     /// Uninstalls `app` for `user_id` (and drops its shares); whether it was installed.
     pub async fn uninstall_app(&self, user_id: i64, app: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM app_shares WHERE owner_id = $1 AND app_id = $2")
             .bind(user_id)
             .bind(app)

@@ -98,7 +98,7 @@ impl Db {
             Engine::Postgres => "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT CAST(e->>0 AS BIGINT), e->>1, $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (repo_id, oid) DO NOTHING",
         };
         let now = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for sql in [objects, links] {
             sqlx::query(sql)
                 .bind(&list)

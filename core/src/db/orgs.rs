@@ -83,7 +83,7 @@ impl Db {
     /// Creates organisation `name` with `owner_id` as its first owner; `Conflict` if the name is
     /// taken.
     pub async fn create_org(&self, name: &str, owner_id: i64) -> Result<Org, super::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let org: Org = sqlx::query_as(
             "INSERT INTO orgs (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at",
         )
@@ -182,7 +182,7 @@ impl Db {
 
     /// Removes a member (and their team memberships in the organisation).
     pub async fn remove_org_member(&self, org_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE org_id = $2)",
         )
@@ -270,7 +270,7 @@ impl Db {
         team_id: Option<i64>,
         permission: Permission,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "DELETE FROM collaborators WHERE repo_id = $1 AND (user_id = $2 OR team_id = $3)",
         )

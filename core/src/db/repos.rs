@@ -132,7 +132,7 @@ impl Db {
 
     /// Deletes a repository row; its object links and locks go with it.
     pub async fn delete_repo(&self, id: i64) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM locks WHERE repo_id = $1")
             .bind(id)
             .execute(&mut *tx)

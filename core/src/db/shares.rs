@@ -92,7 +92,7 @@ impl Db {
         expires_at: Option<i64>,
         created_by: Option<i64>,
     ) -> Result<i64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM shares WHERE repo_id = $1 AND path = $2
              AND (user_id = $3 OR team_id = $4)",

@@ -34,7 +34,7 @@ impl Db {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for o in objects {
             sqlx::query(
                 "INSERT INTO table_objects (repo_id, oid, resource, path, rev) VALUES ($1, $2, $3, $4, $5)

@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 
 use crate::http::api::ErrorBody;
 use crate::http::error::ApiResult;
-use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
+use strata_core::db::rfc3339;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::http::api::ErrorBody;
 use crate::http::error::ApiResult;
-use crate::http::lfs::read_json;
+use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Need;
 use strata_core::auth::Principal;

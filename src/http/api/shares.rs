@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::read_json;
+use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Need;
 use strata_core::auth::{Action, Principal};

@@ -10,8 +10,9 @@ use strata_lfs::wire::{
 };
 use strata_lfs::Oid;
 
-use super::{lfs_json, read_json, repo_name};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::repo_name;
+use crate::http::json::{lfs_json, read_json};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate::{self, Decision, Reach};

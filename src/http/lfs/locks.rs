@@ -11,12 +11,14 @@ use strata_lfs::wire::{
     VerifyLocksRequest, VerifyLocksResponse,
 };
 
-use super::{lfs_json, read_json, repo_name, rfc3339};
 use crate::http::ctx;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::repo_name;
+use crate::http::json::{lfs_json, read_json};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::locks;
+use strata_core::db::rfc3339;
 use strata_core::db::{LockFilter, LockRow};
 
 fn to_wire(row: &LockRow) -> Lock {

@@ -90,7 +90,7 @@ async fn finish(
         .await
         .inspect_err(|e| {
             if e.kind != strata_core::error::Kind::Conflict {
-                super::count_refusal(state, e)
+                state.http().metrics.count_refusal(e)
             }
         })?;
     tracing::info!(%oid, size, repo, "multipart object stored");

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use strata_lfs::wire::{self, VerifyRequest};
 use strata_lfs::Oid;
 
-use super::{lfs_json, read_json, repo_name};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::repo_name;
+use crate::http::json::{lfs_json, read_json};
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::datasets::verify::{self, Signature};
@@ -53,7 +54,7 @@ pub async fn verify(
     };
     let confirmed = verify::verify(&state, &who, (&ns, name), &oid, size, signature)
         .await
-        .inspect_err(|e| super::count_refusal(&state, e))?;
+        .inspect_err(|e| state.http().metrics.count_refusal(e))?;
     if confirmed == Confirmed::NewlyStored {
         tracing::info!(%oid, size, repo = %format!("{ns}/{name}"), "object verified and stored");
     }

@@ -9,8 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::http::csp::csp_with_form_target;
 use crate::http::error::ApiResult;
-use crate::http::pages::{self, read_form, see_other, Chrome};
+use crate::http::pages::forms::{read_form, see_other};
+use crate::http::pages::layout::{self, Chrome};
 use crate::http::state::AppState;
 use strata_core::auth::session;
 use strata_core::oauth::authorize::{self, Checked, Refused};
@@ -41,7 +43,7 @@ pub struct AuthRequest {
 }
 
 fn error_page(message: &str) -> Response {
-    pages::error_page(
+    layout::error_page(
         StatusCode::BAD_REQUEST,
         Chrome::new("Authorization failed", None, ""),
         message,
@@ -133,10 +135,10 @@ pub async fn show(
         scopes: checked.scope.split_whitespace().collect(),
         extra,
     };
-    let mut response = pages::render(StatusCode::OK, &consent);
+    let mut response = layout::render(StatusCode::OK, &consent);
     // The consent form's answer redirects to the client: the page's `form-action` must allow
     // that origin, or browsers stop the redirect.
-    if let Some(policy) = pages::csp_with_form_target(&checked.redirect_uri) {
+    if let Some(policy) = csp_with_form_target(&checked.redirect_uri) {
         response
             .headers_mut()
             .insert("content-security-policy", policy);

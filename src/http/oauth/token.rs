@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{client_auth, oauth_error, refusal};
 use crate::http::error::ApiResult;
-use crate::http::pages::read_form;
+use crate::http::pages::forms::read_form;
 use crate::http::state::AppState;
 use strata_core::oauth::{grants, Refusal};
 

@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{error_page, read_form, render, see_other, Chrome};
+use super::forms::{read_form, see_other};
+use super::layout::{error_page, render, Chrome};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::apps::{self, installed};

@@ -11,7 +11,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::datasets::{failed, when};
-use super::{read_form, render, see_other, Chrome};
+use super::forms::{read_form, see_other};
+use super::layout::{render, Chrome};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;

@@ -11,7 +11,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use strata_metastore::{Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 
-use super::{error_page, render, see_other, Chrome};
+use super::forms::see_other;
+use super::layout::{error_page, render, Chrome};
 use crate::http::error::ApiResult;
 use crate::http::extract::{session, session_principal};
 use crate::http::state::AppState;
@@ -310,7 +311,7 @@ pub(super) fn crumbs(repo: &Gated, folder: &str) -> Vec<Crumb> {
 
 /// A unix time as pages show it: `2026-11-22 14:52:30 UTC`.
 pub(super) fn when(unix: i64) -> String {
-    crate::http::lfs::rfc3339(unix)
+    strata_core::db::rfc3339(unix)
         .replace('T', " ")
         .replace('Z', " UTC")
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
-use super::{render, Chrome};
+use super::layout::{render, Chrome};
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::datasets::git_on;
@@ -68,7 +68,10 @@ pub async fn show(
     Query(q): Query<BrowseQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/files/{}", super::path_url(&path));
+    let here = format!(
+        "/datasets/{ns}/{name}/files/{}",
+        super::forms::path_url(&path)
+    );
     let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&path)).await? {
         Ok(pair) => pair,
         Err(page) => return Ok(page),
@@ -169,12 +172,12 @@ pub async fn show(
             Some((table, _, _)) => format!(
                 "/api/v1/datasets/{}/tables/{}{query}",
                 repo.path(),
-                super::path_url(table)
+                super::forms::path_url(table)
             ),
             None => format!(
                 "/api/v1/datasets/{}/raw/{}{query}",
                 repo.path(),
-                super::path_url(&path)
+                super::forms::path_url(&path)
             ),
         },
         governed: governed.is_some(),

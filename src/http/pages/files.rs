@@ -10,7 +10,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::datasets::{failed, when};
-use super::{render, see_other, Chrome, CsrfForm, Message, SignedIn};
+use super::forms::see_other;
+use super::layout::{render, Chrome, Message};
+use super::signed_in::{CsrfForm, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
@@ -230,7 +232,12 @@ pub async fn change(
             .map(|_| back.clone()),
         "restore" => files::restore(&state, &who, &repo, &path, form.rev.trim())
             .await
-            .map(|_| format!("/datasets/{ns}/{name}/files/{}", super::path_url(&path))),
+            .map(|_| {
+                format!(
+                    "/datasets/{ns}/{name}/files/{}",
+                    super::forms::path_url(&path)
+                )
+            }),
         other => Err(Error::unprocessable(format!("unknown action {other:?}"))),
     };
     match done {

@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{render, see_other, Chrome, CsrfForm, SignedIn};
+use super::forms::see_other;
+use super::layout::{render, Chrome};
+use super::signed_in::{CsrfForm, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;

@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::datasets::human_size;
-use super::{read_form, render, see_other, Chrome};
+use super::forms::{read_form, see_other};
+use super::layout::{render, Chrome};
+use crate::http::download::serve_file;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::transfer::serve_file;
 use crate::http::state::AppState;
 use strata_core::auth::secrets;
 use strata_core::datasets::gate::check_path;
@@ -97,7 +98,7 @@ fn as_page(result: ApiResult<Response>) -> Response {
         if e.status.is_server_error() {
             return e.into_response();
         }
-        super::error_page(
+        super::layout::error_page(
             e.status,
             Chrome::new("Shared link", None, "link"),
             &e.message,
@@ -188,7 +189,7 @@ async fn show_page(
             let url = if rel.is_empty() {
                 format!("/s/{secret}/raw")
             } else {
-                format!("/s/{secret}/raw/{}", super::path_url(&rel))
+                format!("/s/{secret}/raw/{}", super::forms::path_url(&rel))
             };
             page.file = Some((human_size(size), url));
         }

@@ -9,9 +9,8 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::{
-    error_page, form_token, form_token_ok, read_form, render, see_other, with_cookie, Chrome,
-};
+use super::forms::{form_token, form_token_ok, read_form, see_other, with_cookie};
+use super::layout::{error_page, render, Chrome};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::accounts::{self, NewAccount};
@@ -132,7 +131,7 @@ pub async fn submit(
     let session_cookie = match accounts::log_in(&state, username, &form.password, old).await {
         Ok((_, cookie)) => cookie,
         Err(e) => {
-            let (status, message) = super::refusal(e)?;
+            let (status, message) = super::forms::refusal(e)?;
             return Ok(again(status, &message));
         }
     };
@@ -142,7 +141,7 @@ pub async fn submit(
         next,
         &[
             session_cookie,
-            format!("{}=; Path=/; Max-Age=0", super::FORM_COOKIE),
+            format!("{}=; Path=/; Max-Age=0", super::forms::FORM_COOKIE),
         ],
     ))
 }
@@ -277,7 +276,7 @@ pub async fn signup(
     let session_cookie = match accounts::sign_up(&state, new).await {
         Ok((_, cookie)) => cookie,
         Err(e) => {
-            let (status, message) = super::refusal(e)?;
+            let (status, message) = super::forms::refusal(e)?;
             return Ok(again(status, &message));
         }
     };

@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::{render, see_other, Chrome, CsrfForm, SignedIn};
+use super::forms::see_other;
+use super::layout::{render, Chrome};
+use super::signed_in::{CsrfForm, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::db::SessionRow;

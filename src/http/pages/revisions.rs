@@ -11,7 +11,9 @@ use serde_json::Value;
 use strata_metastore::{Diff, FileChangeKind};
 
 use super::datasets::{failed, open, when};
-use super::{render, see_other, Chrome, CsrfForm, SignedIn};
+use super::forms::see_other;
+use super::layout::{render, Chrome};
+use super::signed_in::{CsrfForm, SignedIn};
 use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;

@@ -8,11 +8,13 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::{render, see_other, Chrome, CsrfForm, SignedIn};
+use super::forms::see_other;
+use super::layout::{render, Chrome};
+use super::signed_in::{CsrfForm, SignedIn};
 use crate::http::error::ApiResult;
-use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
 use strata_core::accounts;
+use strata_core::db::rfc3339;
 use strata_core::db::SessionRow;
 
 #[derive(Template)]
@@ -186,7 +188,7 @@ pub async fn password(
 ) -> ApiResult<Response> {
     let (current, new, new2) = (&form.current, &form.new, &form.new2);
     if let Err(e) = accounts::change_password(&state, &s.user, &id_hash, current, new, new2).await {
-        let (status, message) = super::refusal(e)?;
+        let (status, message) = super::forms::refusal(e)?;
         return refused(&state, &s, status, &message).await;
     }
     let notice = Shown::Notice("Password changed. Your other sessions were ended.");
@@ -227,7 +229,7 @@ pub async fn create_token(
     let secret = match created {
         Ok(secret) => secret,
         Err(e) => {
-            let (status, message) = super::refusal(e)?;
+            let (status, message) = super::forms::refusal(e)?;
             return refused(&state, &s, status, &message).await;
         }
     };
@@ -287,7 +289,7 @@ pub async fn register_app(
     let (client_id, secret) = match made {
         Ok(pair) => pair,
         Err(e) => {
-            let (status, message) = super::refusal(e)?;
+            let (status, message) = super::forms::refusal(e)?;
             return refused(&state, &s, status, &message).await;
         }
     };

@@ -9,7 +9,8 @@ use axum::response::Response;
 
 use super::dataset_settings::ShareLine;
 use super::datasets::when;
-use super::{render, see_other, Chrome};
+use super::forms::see_other;
+use super::layout::{render, Chrome};
 use crate::http::error::ApiResult;
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
@@ -79,7 +80,10 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
                 "/datasets/{dataset}?{}",
                 serde_urlencoded::to_string([("path", &row.path)]).unwrap_or_default()
             ),
-            Some(false) => format!("/datasets/{dataset}/files/{}", super::path_url(&row.path)),
+            Some(false) => format!(
+                "/datasets/{dataset}/files/{}",
+                super::forms::path_url(&row.path)
+            ),
             None => continue, // shared, but gone from the head: nothing to open
         };
         received.push(Received {

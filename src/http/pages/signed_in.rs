@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::see_other;
+use super::forms::{form_bytes, parse_form, see_other};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use strata_core::auth::session;
@@ -89,12 +89,12 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
     async fn from_request(req: Request, state: &AppState) -> PageResult<CsrfForm<T>> {
         let (mut parts, body) = req.into_parts();
         let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
-        let bytes = super::form_bytes(body).await?;
-        let token: Token = super::parse_form(&bytes)?;
+        let bytes = form_bytes(body).await?;
+        let token: Token = parse_form(&bytes)?;
         if !session::same_secret(&token.csrf, &signed_in.session.csrf) {
             return Err(ApiError::forbidden("missing or wrong CSRF token").into());
         }
-        let form = super::parse_form(&bytes)?;
+        let form = parse_form(&bytes)?;
         Ok(CsrfForm { signed_in, form })
     }
 }

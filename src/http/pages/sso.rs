@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{read_form, render, see_other, with_cookie, Chrome, CsrfForm, Message};
+use super::forms::{read_form, see_other, with_cookie};
+use super::layout::{render, Chrome, Message};
+use super::signed_in::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
@@ -68,7 +70,7 @@ pub async fn start(
     body: Body,
 ) -> ApiResult<Response> {
     let form: StartForm = read_form(body).await?;
-    if !super::form_token_ok(&headers, &form.csrf) {
+    if !super::forms::form_token_ok(&headers, &form.csrf) {
         return Ok(failed(
             StatusCode::FORBIDDEN,
             "This form has expired. Please try again.",

@@ -17,7 +17,7 @@ use strata_apps::{Manifest, Status};
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{cookie, from_authorization, session};
-use crate::http::pages::{render, Chrome};
+use crate::http::pages::layout::{render, Chrome};
 use crate::http::state::AppState;
 use strata_core::apps::ticket::{self, Pass};
 use strata_core::apps::{self, launch, Origin};

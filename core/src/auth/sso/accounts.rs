@@ -34,14 +34,14 @@ pub struct SignIn {
     pub linked: bool,
 }
 
-async fn audit(state: &Core, event: &str, user: &str, detail: serde_json::Value) -> Result<()> {
-    crate::audit::record(state, event, Some(user), Some(user), detail).await
+async fn audit(core: &Core, event: &str, user: &str, detail: serde_json::Value) -> Result<()> {
+    crate::audit::record(core, event, Some(user), Some(user), detail).await
 }
 
 /// Signs `who` in through `p`: the linked account, a new link to `link_to` (the account the
 /// browser is signed in to, when it asked to link), or a new account; then the rules.
 pub async fn sign_in(
-    state: &Core,
+    core: &Core,
     p: &Provider,
     who: &Claims,
     link_to: Option<i64>,
@@ -53,7 +53,7 @@ pub async fn sign_in(
         ));
     }
     let outcome = evaluate(&p.rules, who);
-    let existing = state.db.identity(&who.issuer, &who.subject).await?;
+    let existing = core.db.identity(&who.issuer, &who.subject).await?;
     let (user, created, linked, mapped_before) = match (existing, link_to) {
         (Some(identity), Some(uid)) if identity.user_id != uid => {
             return Err(Error::conflict(format!(
@@ -62,7 +62,7 @@ pub async fn sign_in(
             )));
         }
         (Some(identity), _) => {
-            let user = state
+            let user = core
                 .db
                 .user_by_id(identity.user_id)
                 .await?
@@ -70,14 +70,14 @@ pub async fn sign_in(
             (user, false, false, identity.mapped_role)
         }
         (None, Some(uid)) => {
-            let user = state
+            let user = core
                 .db
                 .user_by_id(uid)
                 .await?
                 .ok_or_else(|| Error::unauthorized("sign in again"))?;
-            link(state, p, who, user.id).await?;
+            link(core, p, who, user.id).await?;
             audit(
-                state,
+                core,
                 "sso.link",
                 &user.username,
                 json!({"provider": p.id, "subject": who.subject, "login": who.login}),
@@ -86,12 +86,11 @@ pub async fn sign_in(
             (user, false, true, None)
         }
         (None, None) => {
-            if state.settings.signup != Signup::Open && !outcome.matched {
+            if core.settings.signup != Signup::Open && !outcome.matched {
                 let ip = crate::context::current().ip;
                 let detail =
                     json!({"subject": who.subject, "login": who.login, "reason": "unmapped"});
-                state
-                    .db
+                core.db
                     .audit(
                         "sso.refused",
                         Some(&format!("sso:{}", p.id)),
@@ -105,7 +104,7 @@ pub async fn sign_in(
                     p.name
                 )));
             }
-            let user = create(state, p, who).await?;
+            let user = create(core, p, who).await?;
             (user, true, false, None)
         }
     };
@@ -115,8 +114,7 @@ pub async fn sign_in(
         None
     };
     let mapped = outcome.role.or(default);
-    state
-        .db
+    core.db
         .identity_signed_in(
             &who.issuer,
             &who.subject,
@@ -124,11 +122,11 @@ pub async fn sign_in(
             mapped.map(Role::as_str),
         )
         .await?;
-    settle_role(state, &p.id, &user, mapped_before.is_some()).await?;
-    memberships(state, p, &user, &outcome).await?;
-    let user = state.db.user_by_id(user.id).await?.unwrap_or(user);
+    settle_role(core, &p.id, &user, mapped_before.is_some()).await?;
+    memberships(core, p, &user, &outcome).await?;
+    let user = core.db.user_by_id(user.id).await?.unwrap_or(user);
     audit(
-        state,
+        core,
         "sso.login",
         &user.username,
         json!({
@@ -147,8 +145,8 @@ pub async fn sign_in(
     })
 }
 
-async fn link(state: &Core, p: &Provider, who: &Claims, user_id: i64) -> Result<()> {
-    match state
+async fn link(core: &Core, p: &Provider, who: &Claims, user_id: i64) -> Result<()> {
+    match core
         .db
         .link_identity(&who.issuer, &who.subject, &p.id, user_id, &who.login)
         .await
@@ -201,7 +199,7 @@ pub fn base_username(who: &Claims) -> String {
     }
 }
 
-async fn create(state: &Core, p: &Provider, who: &Claims) -> Result<User> {
+async fn create(core: &Core, p: &Provider, who: &Claims) -> Result<User> {
     let base = base_username(who);
     let mut candidates: Vec<String> = std::iter::once(base.clone())
         .chain((2..=20).map(|n| format!("{base}-{n}")))
@@ -210,19 +208,19 @@ async fn create(state: &Core, p: &Provider, who: &Claims) -> Result<User> {
     // Only an address the provider says it verified is kept; it finds no account either way.
     let email = who.email.as_deref().filter(|_| who.email_verified);
     for name in candidates {
-        if crate::names::check_namespace(&name).is_err() || state.db.namespace_taken(&name).await? {
+        if crate::names::check_namespace(&name).is_err() || core.db.namespace_taken(&name).await? {
             continue;
         }
-        let user = match state.db.create_user(&name, email, false).await {
+        let user = match core.db.create_user(&name, email, false).await {
             Ok(user) => user,
             Err(crate::db::Error::Conflict) => continue,
             Err(e) => return Err(e.into()),
         };
-        if let Err(e) = link(state, p, who, user.id).await {
+        if let Err(e) = link(core, p, who, user.id).await {
             // Another sign-in of the same identity won the race: keep its account.
-            state.db.delete_user(user.id).await?;
-            return match state.db.identity(&who.issuer, &who.subject).await? {
-                Some(i) => state
+            core.db.delete_user(user.id).await?;
+            return match core.db.identity(&who.issuer, &who.subject).await? {
+                Some(i) => core
                     .db
                     .user_by_id(i.user_id)
                     .await?
@@ -231,7 +229,7 @@ async fn create(state: &Core, p: &Provider, who: &Claims) -> Result<User> {
             };
         }
         audit(
-            state,
+            core,
             "sso.signup",
             &user.username,
             json!({"provider": p.id, "subject": who.subject, "login": who.login}),
@@ -247,8 +245,8 @@ async fn create(state: &Core, p: &Provider, who: &Claims) -> Result<User> {
 /// Sets the user's role to the highest any of their providers' rules gave at their last
 /// sign-in; with none, back to the platform default if a provider's rules had set it
 /// (`was_mapped`). The last admin is never demoted.
-async fn settle_role(state: &Core, provider: &str, user: &User, was_mapped: bool) -> Result<()> {
-    let best = state
+async fn settle_role(core: &Core, provider: &str, user: &User, was_mapped: bool) -> Result<()> {
+    let best = core
         .db
         .identities_of(user.id)
         .await?
@@ -262,13 +260,13 @@ async fn settle_role(state: &Core, provider: &str, user: &User, was_mapped: bool
     if now == role && (user.is_admin == 0 || role == Role::Admin) {
         return Ok(());
     }
-    if now == Role::Admin && state.db.admin_count().await? <= 1 {
+    if now == Role::Admin && core.db.admin_count().await? <= 1 {
         tracing::warn!(user = %user.username, "the rules would demote the last admin: kept");
         return Ok(());
     }
-    state.db.set_role(user.id, role.as_str()).await?;
+    core.db.set_role(user.id, role.as_str()).await?;
     audit(
-        state,
+        core,
         "sso.role",
         &user.username,
         json!({"provider": provider, "from": now.as_str(), "to": role.as_str()}),
@@ -278,9 +276,9 @@ async fn settle_role(state: &Core, provider: &str, user: &User, was_mapped: bool
 
 /// Forgets a linked identity and takes back what its provider's rules gave.
 /// It must not be the user's only way in ([`super::flow::another_way_in`]).
-pub async fn unlink(state: &Core, user: &User, issuer: &str, subject: &str) -> Result<()> {
-    super::flow::another_way_in(state, user, issuer, subject).await?;
-    let Some(identity) = state
+pub async fn unlink(core: &Core, user: &User, issuer: &str, subject: &str) -> Result<()> {
+    super::flow::another_way_in(core, user, issuer, subject).await?;
+    let Some(identity) = core
         .db
         .identity(issuer, subject)
         .await?
@@ -288,20 +286,20 @@ pub async fn unlink(state: &Core, user: &User, issuer: &str, subject: &str) -> R
     else {
         return Err(Error::not_found("no such linked account"));
     };
-    if !state.db.unlink_identity(user.id, issuer, subject).await? {
+    if !core.db.unlink_identity(user.id, issuer, subject).await? {
         return Err(Error::not_found("no such linked account"));
     }
-    let granted = state.db.sso_memberships(user.id, issuer).await?;
-    take_back(state, &identity.provider, user, issuer, granted).await?;
+    let granted = core.db.sso_memberships(user.id, issuer).await?;
+    take_back(core, &identity.provider, user, issuer, granted).await?;
     settle_role(
-        state,
+        core,
         &identity.provider,
         user,
         identity.mapped_role.is_some(),
     )
     .await?;
     audit(
-        state,
+        core,
         "sso.unlink",
         &user.username,
         json!({"provider": identity.provider, "subject": subject}),
@@ -309,17 +307,17 @@ pub async fn unlink(state: &Core, user: &User, issuer: &str, subject: &str) -> R
     .await
 }
 
-async fn memberships(state: &Core, p: &Provider, user: &User, outcome: &Outcome) -> Result<()> {
+async fn memberships(core: &Core, p: &Provider, user: &User, outcome: &Outcome) -> Result<()> {
     let issuer = p.issuer_key();
     let mut wanted = Vec::new();
     for (org_name, team) in &outcome.memberships {
-        let Some(org) = state.db.org_by_name(org_name).await? else {
+        let Some(org) = core.db.org_by_name(org_name).await? else {
             tracing::warn!(provider = %p.id, org = %org_name, "a rule names an organisation that does not exist");
             continue;
         };
         let team_id = match team {
             None => 0,
-            Some(t) => match state.db.team_id(org.id, t).await? {
+            Some(t) => match core.db.team_id(org.id, t).await? {
                 Some(id) => id,
                 None => {
                     tracing::warn!(provider = %p.id, org = %org_name, team = %t, "a rule names a team that does not exist");
@@ -329,32 +327,31 @@ async fn memberships(state: &Core, p: &Provider, user: &User, outcome: &Outcome)
         };
         wanted.push((org.id, team_id));
     }
-    let granted = state.db.sso_memberships(user.id, &issuer).await?;
+    let granted = core.db.sso_memberships(user.id, &issuer).await?;
     for &(org_id, team_id) in &wanted {
         if granted.contains(&(org_id, team_id)) {
             continue;
         }
         let added = if team_id == 0 {
-            state.db.add_org_member_if_absent(org_id, user.id).await?
+            core.db.add_org_member_if_absent(org_id, user.id).await?
         } else {
-            state.db.add_team_member(team_id, user.id).await?
+            core.db.add_team_member(team_id, user.id).await?
         };
         // A membership another provider's rules hold is held by these rules too; one added by
         // hand is nobody's to take back.
-        let held = state
+        let held = core
             .db
             .sso_membership_holders(user.id, org_id, team_id)
             .await?
             > 0;
         if added || held {
-            state
-                .db
+            core.db
                 .record_sso_membership(user.id, &issuer, org_id, team_id)
                 .await?;
         }
         if added {
             audit(
-                state,
+                core,
                 "sso.membership.add",
                 &user.username,
                 json!({"provider": p.id, "org_id": org_id, "team_id": team_id}),
@@ -366,14 +363,14 @@ async fn memberships(state: &Core, p: &Provider, user: &User, outcome: &Outcome)
         .into_iter()
         .filter(|g| !wanted.contains(g))
         .collect();
-    take_back(state, &p.id, user, &issuer, stale).await
+    take_back(core, &p.id, user, &issuer, stale).await
 }
 
 /// Takes back memberships an issuer's rules granted: teams first, then organisations, each only
 /// when no other provider's rules still hold it; an organisation stays while the user is in one
 /// of its teams, and an owner stays an owner.
 async fn take_back(
-    state: &Core,
+    core: &Core,
     provider: &str,
     user: &User,
     issuer: &str,
@@ -381,11 +378,10 @@ async fn take_back(
 ) -> Result<()> {
     stale.sort_by_key(|&(_, team)| team == 0);
     for (org_id, team_id) in stale {
-        state
-            .db
+        core.db
             .forget_sso_membership(user.id, issuer, org_id, team_id)
             .await?;
-        if state
+        if core
             .db
             .sso_membership_holders(user.id, org_id, team_id)
             .await?
@@ -394,15 +390,15 @@ async fn take_back(
             continue;
         }
         let removed = if team_id != 0 {
-            state.db.remove_team_member(team_id, user.id).await?
-        } else if state.db.teams_in_org_of(user.id, org_id).await? == 0 {
-            state.db.remove_plain_member(org_id, user.id).await?
+            core.db.remove_team_member(team_id, user.id).await?
+        } else if core.db.teams_in_org_of(user.id, org_id).await? == 0 {
+            core.db.remove_plain_member(org_id, user.id).await?
         } else {
             false
         };
         if removed {
             audit(
-                state,
+                core,
                 "sso.membership.remove",
                 &user.username,
                 json!({"provider": provider, "org_id": org_id, "team_id": team_id}),

@@ -58,10 +58,10 @@ impl Rows {
 
 /// Brings the index of `repo` up to its default branch's head: the revisions since the head it
 /// was indexed at (all of them at first sight).
-async fn catch_up(state: &Core, repo: &Repo) -> Result<()> {
-    let seen = state.db.table_index_head(repo.id).await?;
+async fn catch_up(core: &Core, repo: &Repo) -> Result<()> {
+    let seen = core.db.table_index_head(repo.id).await?;
     let from = seen.clone();
-    let walked = git_on(state, repo, move |ms, ds| {
+    let walked = git_on(core, repo, move |ms, ds| {
         let head = match ms.resolve(ds, None) {
             Ok(head) => head,
             // No revision yet: nothing to index.
@@ -78,8 +78,7 @@ async fn catch_up(state: &Core, repo: &Repo) -> Result<()> {
     })
     .await?;
     if let Some((head, rows)) = walked {
-        state
-            .db
+        core.db
             .record_table_objects(repo.id, &rows.into_vec(), seen.as_deref(), Some(&head))
             .await?;
     }
@@ -89,25 +88,25 @@ async fn catch_up(state: &Core, repo: &Repo) -> Result<()> {
 /// After a write to `repo` through this server (REST, file manager, revert): the index catches
 /// up with the default branch. The write stands whatever happens here; a failure is logged and
 /// the next governed read catches up instead.
-pub(crate) async fn written(state: &Core, repo: &Repo) {
-    if let Err(e) = catch_up(state, repo).await {
+pub(crate) async fn written(core: &Core, repo: &Repo) {
+    if let Err(e) = catch_up(core, repo).await {
         tracing::error!(dataset = %repo.path(), error = %e.message, "could not index the tables of a write");
     }
 }
 
 /// Of `asked`, the objects of `repo` that were the content of a table on its default branch,
 /// the index caught up first.
-pub(crate) async fn former(state: &Core, repo: &Repo, asked: &[Oid]) -> Result<Vec<TableObject>> {
+pub(crate) async fn former(core: &Core, repo: &Repo, asked: &[Oid]) -> Result<Vec<TableObject>> {
     if asked.is_empty() {
         return Ok(Vec::new());
     }
-    match catch_up(state, repo).await {
+    match catch_up(core, repo).await {
         Ok(()) => {}
         // A dataset without a repository has no history to index.
         Err(e) if e.kind == Kind::NotFound => {}
         Err(e) => return Err(e),
     }
-    Ok(state.db.table_objects(repo.id, asked).await?)
+    Ok(core.db.table_objects(repo.id, asked).await?)
 }
 
 /// A push moving the default branch of dataset `repo_id` from `old` (`None`: a new branch) to
@@ -151,7 +150,7 @@ fn pushed_rows(old: Option<&str>, new: &str) -> std::result::Result<Rows, String
     let names = commits
         .iter()
         .map(|c| format!("{c}:{}", strata_metastore::DATAPACKAGE));
-    let found = crate::hook::batch_check_as("%(objectname)", names)?;
+    let found = crate::hook::git::batch_check_as("%(objectname)", names)?;
     let mut blobs: BTreeMap<String, String> = BTreeMap::new();
     for (commit, id) in commits.iter().zip(found) {
         if let Some(id) = id {
@@ -160,7 +159,7 @@ fn pushed_rows(old: Option<&str>, new: &str) -> std::result::Result<Rows, String
     }
     let ids: Vec<String> = blobs.keys().cloned().collect();
     let mut rows = Rows::default();
-    for (id, data) in crate::hook::cat_blobs(ids.iter(), &ids)? {
+    for (id, data) in crate::hook::git::cat_blobs(ids.iter(), &ids)? {
         rows.add(&blobs[&id], &data);
     }
     Ok(rows)

@@ -50,12 +50,12 @@ impl Gated {
     /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
     /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
     /// refuses on its own.
-    pub async fn read_dataset(&self, state: &Core) -> Result<()> {
-        if !state.governance.in_force(state).await {
+    pub async fn read_dataset(&self, core: &Core) -> Result<()> {
+        if !core.governance.in_force(core).await {
             return Ok(());
         }
-        let catalog = catalog(state, self, None).await?;
-        let d = decide(state, self, &catalog, None, None, Surface::Git).await?;
+        let catalog = catalog(core, self, None).await?;
+        let d = decide(core, self, &catalog, None, None, Surface::Git).await?;
         if d.denied() {
             return Err(refusal(self, None, &d));
         }
@@ -67,27 +67,27 @@ impl Gated {
     /// transform what the file holds.
     pub async fn read_file(
         &self,
-        state: &Core,
+        core: &Core,
         path: &str,
         rev: Option<&str>,
         pointer: Option<&Pointer>,
     ) -> Result<()> {
         if let Some(p) = pointer {
-            self.read_object(state, &p.oid, p.size).await?;
+            self.read_object(core, &p.oid, p.size).await?;
         }
-        if !state.governance.in_force(state).await {
+        if !core.governance.in_force(core).await {
             return Ok(());
         }
-        let catalog = catalog(state, self, rev).await?;
+        let catalog = catalog(core, self, rev).await?;
         let table = catalog.table_at(path);
-        let d = decide(state, self, &catalog, table, None, Surface::Raw).await?;
+        let d = decide(core, self, &catalog, table, None, Surface::Raw).await?;
         if d.denied() || d.transforms() {
             return Err(refusal(self, table, &d));
         }
         // The same bytes under another name (a copy of a governed table) are refused as LFS
         // refuses them.
         if let Some(p) = pointer {
-            if raw_objects(state, self, Surface::Raw, &[p.oid])
+            if raw_objects(core, self, Surface::Raw, &[p.oid])
                 .await?
                 .is_some_and(|allowed| !allowed.contains(&p.oid))
             {
@@ -108,21 +108,21 @@ impl Gated {
 /// file at the head holds (an older version, perhaps of a governed table), and one of `asked`
 /// that was ever the content of a table a policy governs (wherever it is now) are refused.
 pub(crate) async fn raw_objects(
-    state: &Core,
+    core: &Core,
     gated: &Gated,
     surface: Surface,
     asked: &[Oid],
 ) -> Result<Option<HashSet<Oid>>> {
-    if !state.governance.in_force(state).await {
+    if !core.governance.in_force(core).await {
         return Ok(None);
     }
-    let catalog = catalog(state, gated, None).await?;
+    let catalog = catalog(core, gated, None).await?;
     let mut governed = Vec::new();
     let mut refused = HashSet::new();
-    let whole = decide(state, gated, &catalog, None, None, surface).await?;
+    let whole = decide(core, gated, &catalog, None, None, surface).await?;
     let mut any = whole.denied() || whole.transforms();
     for t in &catalog.resources {
-        let d = decide(state, gated, &catalog, Some(t), None, surface).await?;
+        let d = decide(core, gated, &catalog, Some(t), None, surface).await?;
         if d.denied() || d.transforms() {
             governed.push(t.path.clone());
             // Its bytes, wherever the tree holds them (a rename keeps the object).
@@ -132,7 +132,7 @@ pub(crate) async fn raw_objects(
             any = true;
         }
     }
-    for oid in formerly_governed(state, gated, &catalog, &governed, surface, asked).await? {
+    for oid in formerly_governed(core, gated, &catalog, &governed, surface, asked).await? {
         refused.insert(oid);
         any = true;
     }
@@ -140,7 +140,7 @@ pub(crate) async fn raw_objects(
         return Ok(None);
     }
     let whole_governed = whole.denied() || whole.transforms();
-    let tree = git_on(state, gated, |ms, ds| ms.tree(ds, None)).await;
+    let tree = git_on(core, gated, |ms, ds| ms.tree(ds, None)).await;
     let tree = match tree {
         Ok((_, t)) => t,
         Err(e) if e.kind == crate::error::Kind::NotFound => Vec::new(),
@@ -168,7 +168,7 @@ pub(crate) async fn raw_objects(
 /// [`Catalog::with_head`] matches them; `governed` are the paths of the head's governed tables),
 /// or for a table gone from the head, as it was at a revision that held it, with the head's tags.
 async fn formerly_governed(
-    state: &Core,
+    core: &Core,
     gated: &Gated,
     head: &Catalog,
     governed: &[String],
@@ -177,13 +177,13 @@ async fn formerly_governed(
 ) -> Result<Vec<Oid>> {
     let mut out = Vec::new();
     let mut older: HashMap<String, Option<Catalog>> = HashMap::new();
-    for o in index::former(state, gated, asked).await? {
+    for o in index::former(core, gated, asked).await? {
         let now = head.table(&o.resource).or_else(|| head.table_at(&o.path));
         let is_governed = match now {
             Some(t) => governed.contains(&t.path),
             None => {
                 if !older.contains_key(&o.rev) {
-                    let at = match catalog(state, gated, Some(&o.rev)).await {
+                    let at = match catalog(core, gated, Some(&o.rev)).await {
                         Ok(c) => Some(c),
                         // A revision rewritten away since: nothing says what governed it.
                         Err(e) if e.kind == crate::error::Kind::NotFound => None,
@@ -196,7 +196,7 @@ async fn formerly_governed(
                     .and_then(|c| Some((c, c.table(&o.resource)?)))
                 {
                     Some((c, t)) => {
-                        let d = decide(state, gated, c, Some(t), None, surface).await?;
+                        let d = decide(core, gated, c, Some(t), None, surface).await?;
                         d.denied() || d.transforms()
                     }
                     None => true,

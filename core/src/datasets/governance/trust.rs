@@ -24,14 +24,14 @@ fn site_admin(who: &Principal) -> bool {
 /// The gates' check: a caller who passed for `action` on `dataset` may do anything but read the
 /// policy dataset only as a site admin.
 pub(crate) fn check_write(
-    state: &Core,
+    core: &Core,
     who: &Principal,
     dataset: &Authorized,
     action: Action,
 ) -> Result<()> {
     if action == Action::Read
         || site_admin(who)
-        || !state
+        || !core
             .governance
             .is_policy_dataset(&dataset.namespace, &dataset.name)
     {
@@ -44,13 +44,13 @@ pub(crate) fn check_write(
 }
 
 /// The users other than site admins who may write `repo`, by the gates' rules.
-async fn writers(state: &Core, repo: &Repo) -> Result<Vec<String>> {
+async fn writers(core: &Core, repo: &Repo) -> Result<Vec<String>> {
     let mut writers = Vec::new();
-    for user in state.db.holders(repo.id, &repo.namespace).await? {
+    for user in core.db.holders(repo.id, &repo.namespace).await? {
         if user.admin() {
             continue;
         }
-        let grant = access::user_grant(&state.db, &user, repo).await?;
+        let grant = access::user_grant(&core.db, &user, repo).await?;
         let writes = grant.dataset.is_some_and(|g| g.covers(Action::Write))
             || grant.paths.iter().any(|(_, g)| g.covers(Action::Write));
         if writes {
@@ -72,8 +72,8 @@ fn named(repo: &Repo, writers: &[String]) -> String {
 
 /// Why the policies of `repo` (the policy dataset) must not be loaded: someone other than a site
 /// admin may write it. `None` when only site admins may.
-pub(crate) async fn untrusted(state: &Core, repo: &Repo) -> Result<Option<String>> {
-    let writers = writers(state, repo).await?;
+pub(crate) async fn untrusted(core: &Core, repo: &Repo) -> Result<Option<String>> {
+    let writers = writers(core, repo).await?;
     Ok((!writers.is_empty()).then(|| {
         format!(
             "the policy dataset {}: only site admins may write it, so its policies are not \
@@ -85,14 +85,14 @@ pub(crate) async fn untrusted(state: &Core, repo: &Repo) -> Result<Option<String
 
 /// The check of a new dataset's row before its repository is made: the policy dataset may be
 /// created only where nobody but site admins can write it.
-pub(crate) async fn check_created(state: &Core, repo: &Repo) -> Result<()> {
-    if !state
+pub(crate) async fn check_created(core: &Core, repo: &Repo) -> Result<()> {
+    if !core
         .governance
         .is_policy_dataset(&repo.namespace, &repo.name)
     {
         return Ok(());
     }
-    let writers = writers(state, repo).await?;
+    let writers = writers(core, repo).await?;
     if writers.is_empty() {
         return Ok(());
     }

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use super::dataset::parent_of;
 use super::{dataset, DatasetPath, ErrorBody, RevisionView};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::read_json;
+use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::commit::Change;

@@ -12,10 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::{read_json, rfc3339};
+use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::{self, author, git, lfs_url, NewDataset};
+use strata_core::db::rfc3339;
 use strata_core::db::{Repo, Visibility};
 
 /// A new dataset.

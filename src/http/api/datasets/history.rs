@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
+use crate::http::download::serve_file;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::transfer::serve_file;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::{gate, git};

@@ -7,10 +7,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::datasets::listing;
+use strata_core::db::rfc3339;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;

@@ -16,10 +16,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::ApiResult;
-use crate::http::lfs::rfc3339;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate::{self, Gated};
+use strata_core::db::rfc3339;
 use strata_core::db::Repo;
 
 /// The routes, and the OpenAPI document generated from their annotations.

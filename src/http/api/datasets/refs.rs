@@ -11,10 +11,11 @@ use utoipa::ToSchema;
 
 use super::{dataset, DatasetPath, ErrorBody, Names, PersonView};
 use crate::http::error::ApiResult;
-use crate::http::lfs::{read_json, rfc3339};
+use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::{author, git};
+use strata_core::db::rfc3339;
 
 /// An annotated tag (or a lightweight one pushed with git: no tagger, no date).
 #[derive(Serialize, ToSchema)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::json;
 use strata_core::db::Visibility;
 
-use super::gates::{call, try_run, API};
+use crate::access::gates::{call, try_run, API};
 use crate::common::*;
 
 /// Clones `ns/name` into `home/dir` with the stock git and git-lfs.

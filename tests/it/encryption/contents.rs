@@ -8,7 +8,7 @@ use strata_core::config::Encryption;
 use strata_core::db::Visibility;
 
 use crate::common::*;
-use crate::encryption::assert_no_plaintext;
+use crate::encryption::local::assert_no_plaintext;
 
 /// The blob at `path` on `main` of `repo`, read with git from the server's repository.
 fn blob(server: &TestServer, repo: &str, path: &str) -> String {

@@ -6,7 +6,7 @@
 //! giftless-client on top.
 
 use crate::common::*;
-use crate::multipart::{alice_big, batch, downloaded, linked, payload, post, put, PART};
+use crate::lfs::multipart::{alice_big, batch, downloaded, linked, payload, post, put, PART};
 use serde_json::{json, Value};
 
 fn parts_of(v: &Value) -> Vec<Value> {
@@ -191,7 +191,7 @@ async fn s3_multipart_resume_hash_and_refusals() {
 
 #[tokio::test]
 async fn giftless_client_uploads_to_s3_through_multipart_basic() {
-    crate::multipart::giftless_round_trip(Backend::S3).await;
+    crate::lfs::multipart::giftless_round_trip(Backend::S3).await;
 }
 
 #[tokio::test]
@@ -263,7 +263,7 @@ async fn azure_multipart_blocks_resume_hash_and_refusals() {
 
 #[tokio::test]
 async fn giftless_client_uploads_to_azure_through_multipart_basic() {
-    crate::multipart::giftless_round_trip(Backend::Azure).await;
+    crate::lfs::multipart::giftless_round_trip(Backend::Azure).await;
 }
 
 /// Past `CopyObject`'s limit, a checked object is moved into place with `UploadPartCopy` ranges

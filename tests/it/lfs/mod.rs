@@ -1,9 +1,14 @@
-//! The LFS HTTP API against the real server, one module per area. Every LFS response body is
+//! The LFS HTTP API against the real server, one module per area (the batch API, transfers,
+//! authentication, locks, `multipart-basic`, presigned bucket URLs, and the stock `git-lfs`). Every LFS response body is
 //! validated against the spec's JSON schemas. The helpers here are shared by the modules.
 
 mod auth;
 mod batch;
+mod git_lfs;
 mod locks;
+pub(crate) mod multipart;
+pub(crate) mod multipart_buckets;
+mod presigned;
 mod transfers;
 
 use crate::common::*;

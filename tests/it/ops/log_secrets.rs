@@ -10,7 +10,7 @@ use strata_core::db::Visibility;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::common::*;
-use crate::drive::upload_files;
+use crate::pages::drive::upload_files;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

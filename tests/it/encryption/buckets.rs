@@ -9,7 +9,7 @@ use strata_core::config::Encryption;
 use strata_core::db::Visibility;
 
 use crate::common::*;
-use crate::encryption::{assert_no_plaintext, data, download_url, get, read_all};
+use crate::encryption::local::{assert_no_plaintext, data, download_url, get, read_all};
 
 const CHUNK: usize = 64 * 1024;
 

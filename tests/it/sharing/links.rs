@@ -3,7 +3,7 @@
 //! revocation at once, audited.
 
 use crate::common::*;
-use crate::drive::upload_files;
+use crate::pages::drive::upload_files;
 
 #[tokio::test]
 async fn share_links() {

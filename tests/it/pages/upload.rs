@@ -174,6 +174,6 @@ async fn browser_upload_to_s3_resumes_after_a_cut_and_a_reload() {
     assert_eq!(cloned(&server).await, oid);
     // Nothing is left in the bucket's staging area.
     let staging = s3.object_path("staging");
-    let left = crate::multipart_buckets::walk(&staging);
+    let left = crate::lfs::multipart_buckets::walk(&staging);
     assert_eq!(left, 0, "staging objects left behind");
 }

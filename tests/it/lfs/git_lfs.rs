@@ -116,7 +116,7 @@ async fn round_trip_with(backend: Backend, sealed: bool) {
             .filter(|(_, d)| d.len() > 64)
             .flat_map(|(_, d)| d.chunks_exact(64).step_by(997).map(<[u8]>::to_vec))
             .collect();
-        crate::encryption::assert_no_plaintext(&server.dir.path().join("data"), &windows);
+        crate::encryption::local::assert_no_plaintext(&server.dir.path().join("data"), &windows);
     }
 }
 

@@ -1,0 +1,6 @@
+//! Accounts: passwords, sessions and tokens in the browser, the OAuth provider, sign-in through identity providers.
+
+mod oauth;
+mod passwords;
+mod sso;
+mod sso_browser;

@@ -1,0 +1,5 @@
+//! The project itself: the layout rules, every SQL statement on both engines, a newcomer's first steps.
+
+mod layout;
+mod newcomer;
+mod sql;

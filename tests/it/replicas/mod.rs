@@ -1,0 +1,4 @@
+//! Several strata on one database: the SQL ref ledger, and replicas behind NGINX (PostgreSQL phase).
+
+mod cluster;
+mod ledger;

@@ -1,0 +1,5 @@
+//! Shares and share links: REST, pages and Chromium.
+
+mod browser;
+mod links;
+mod shares;
