@@ -18,12 +18,16 @@
 //! those who may see it but not do what they asked get 403.
 
 use serde_json::json;
+use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 
 use crate::auth::access::{self, Authorized};
 use crate::auth::{Action, On, Principal};
+use crate::datasets::governance::{self, catalog, decide, raw_objects, refusal, Surface};
 use crate::error::{Error, Result};
 use crate::Core;
+
+pub use crate::datasets::gated::Gated;
 
 /// What part of a dataset a request reaches for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,23 +38,16 @@ pub enum Reach {
     Objects,
 }
 
-/// A dataset the caller passed a gate for, with what the caller may do to it.
-#[derive(Debug, Clone)]
-pub struct Gated {
-    pub dataset: Authorized,
-    who: Principal,
-    /// `None`: the caller reaches the whole dataset. `Some`: only the paths (files or folders)
-    /// shared with them for the action they asked for.
-    within: Option<(Vec<String>, Action)>,
-    /// The caller as policies see them, looked up once (`crate::datasets::governance`).
-    pub(crate) policy_subject: std::sync::Arc<tokio::sync::OnceCell<strata_policy::Subject>>,
-}
-
-impl std::ops::Deref for Gated {
-    type Target = crate::db::Repo;
-    fn deref(&self) -> &crate::db::Repo {
-        &self.dataset.repo
+/// The policies' version and files for `who`, if they may read the policy dataset (its file names
+/// are its data); else `null`.
+pub async fn policies(core: &Core, who: &Principal) -> serde_json::Value {
+    let Some((ns, name)) = core.governance.policy_dataset() else {
+        return serde_json::Value::Null;
+    };
+    if dataset(core, who, ns, name, Action::Read).await.is_err() {
+        return serde_json::Value::Null;
     }
+    core.governance.describe(core).await
 }
 
 /// What a gate says about one object.
@@ -85,7 +82,7 @@ pub async fn open(
         Reach::Objects => who.can_some_object(&dataset, action),
     };
     if passes(action) {
-        crate::datasets::governance::trust::check_write(core, who, &dataset, action)?;
+        governance::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -174,7 +171,7 @@ pub async fn shared(
         .await?
         .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
     if who.can(&dataset, On::Dataset, action) {
-        crate::datasets::governance::trust::check_write(core, who, &dataset, action)?;
+        governance::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -193,7 +190,7 @@ pub async fn shared(
         .map(|(p, _)| p.clone())
         .collect();
     if scoped && !shared.is_empty() {
-        crate::datasets::governance::trust::check_write(core, who, &dataset, action)?;
+        governance::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -270,15 +267,6 @@ pub fn check_path(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `path` is `share` or inside it.
-fn under(path: &str, share: &str) -> bool {
-    share.is_empty()
-        || path == share
-        || (path.len() > share.len()
-            && path.starts_with(share)
-            && path.as_bytes()[share.len()] == b'/')
-}
-
 /// The dataset gate: `open(…, Reach::Dataset)`.
 pub async fn dataset(
     core: &Core,
@@ -301,66 +289,6 @@ fn action_word(action: Action, reach: Reach) -> &'static str {
 }
 
 impl Gated {
-    /// Whether the caller reaches `path` (a file or folder): always, unless they came in through
-    /// [`path`] on a share, and then only inside what is shared with them.
-    pub fn covers(&self, path: &str) -> bool {
-        match &self.within {
-            None => true,
-            Some((shared, _)) => shared.iter().any(|p| under(path, p)),
-        }
-    }
-
-    /// Refuses another revision than the default branch's head to a caller who reaches only some
-    /// paths: a share (or a link) is of the current files, not of their history, branches or tags.
-    pub fn check_rev(&self, rev: Option<&str>) -> Result<()> {
-        match rev {
-            Some(r) if self.limited() && r != strata_metastore::DEFAULT_BRANCH => {
-                Err(Error::forbidden(
-                    "what is shared with you is the current version only: leave out rev",
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether the caller may write `path`: what `path(…, path, Action::Write)` would say,
-    /// from the grants this gate already looked up (pages ask it to show their forms).
-    pub fn writes(&self, path: &str) -> bool {
-        let (who, dataset) = (&self.who, &self.dataset);
-        who.can(dataset, On::Dataset, Action::Write)
-            || (who
-                .scopes()
-                .is_some_and(|s| s.allows(&dataset.path(), On::Dataset, Action::Write))
-                && dataset
-                    .path_grants
-                    .iter()
-                    .any(|(p, granted)| granted.covers(Action::Write) && under(path, p)))
-    }
-
-    /// Whether the caller reaches only some paths (through shares), not the whole dataset.
-    pub fn limited(&self) -> bool {
-        self.within.is_some()
-    }
-
-    /// Whether the caller may do `action` on `on` of this dataset. Through a share, that is what
-    /// the share and the token allow; the caller checks [`Gated::covers`] for the path first.
-    pub fn allows(&self, on: On<'_>, action: Action) -> bool {
-        match &self.within {
-            None => self.who.can(&self.dataset, on, action),
-            Some((_, granted)) => {
-                granted.covers(action)
-                    && match &self.who {
-                        // Only a share link makes an anonymous caller limited: the link is
-                        // the credential.
-                        Principal::Anonymous => true,
-                        who => who
-                            .scopes()
-                            .is_some_and(|s| s.allows(&self.dataset.path(), on, action)),
-                    }
-            }
-        }
-    }
-
     /// The object gate: for each of `oids`, whether the caller may do `action` on it and whether
     /// it is linked to this dataset (one query for all of them); for reads, whether policies let
     /// its raw bytes out.
@@ -372,10 +300,8 @@ impl Gated {
     ) -> Result<Vec<Decision>> {
         let mut decisions = self.linked(core, oids, action).await?;
         if action == Action::Read {
-            let lfs = crate::datasets::governance::Surface::Lfs;
-            if let Some(raw) =
-                crate::datasets::governance::raw_objects(core, self, lfs, oids).await?
-            {
+            let lfs = Surface::Lfs;
+            if let Some(raw) = raw_objects(core, self, lfs, oids).await? {
                 for (d, oid) in decisions.iter_mut().zip(oids) {
                     if *d != Decision::Denied && !raw.contains(oid) {
                         *d = Decision::Governed;
@@ -384,11 +310,6 @@ impl Gated {
             }
         }
         Ok(decisions)
-    }
-
-    /// The caller of this gate.
-    pub fn who(&self) -> &Principal {
-        &self.who
     }
 
     /// [`Gated::objects`] without the policies.
@@ -450,5 +371,59 @@ impl Gated {
             self.path()
         ))
         .with_extra(json!({ "missing": missing })))
+    }
+
+    /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
+    /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
+    /// refuses on its own.
+    pub async fn read_dataset(&self, core: &Core) -> Result<()> {
+        if !core.governance.in_force(core).await {
+            return Ok(());
+        }
+        let catalog = catalog(core, self, None).await?;
+        let d = decide(core, self, &catalog, None, None, Surface::Git).await?;
+        if d.denied() {
+            return Err(refusal(self, None, &d));
+        }
+        Ok(())
+    }
+
+    /// The read gate for one file of the dataset (raw reads, previews, share links): for an LFS
+    /// file its object must be linked ([`Gated::read_object`]), and no policy may deny or
+    /// transform what the file holds.
+    pub async fn read_file(
+        &self,
+        core: &Core,
+        path: &str,
+        rev: Option<&str>,
+        pointer: Option<&Pointer>,
+    ) -> Result<()> {
+        if let Some(p) = pointer {
+            self.read_object(core, &p.oid, p.size).await?;
+        }
+        if !core.governance.in_force(core).await {
+            return Ok(());
+        }
+        let catalog = catalog(core, self, rev).await?;
+        let table = catalog.table_at(path);
+        let d = decide(core, self, &catalog, table, None, Surface::Raw).await?;
+        if d.denied() || d.transforms() {
+            return Err(refusal(self, table, &d));
+        }
+        // The same bytes under another name (a copy of a governed table) are refused as LFS
+        // refuses them.
+        if let Some(p) = pointer {
+            if raw_objects(core, self, Surface::Raw, &[p.oid])
+                .await?
+                .is_some_and(|allowed| !allowed.contains(&p.oid))
+            {
+                return Err(Error::forbidden(format!(
+                    "these bytes belong to data a policy governs in {}: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
+                    self.path(),
+                    self.path()
+                )));
+            }
+        }
+        Ok(())
     }
 }

@@ -27,7 +27,7 @@ use strata_policy::{Decision, Input, Policies, PolicyFile, Subject};
 
 use crate::auth::Principal;
 use crate::datasets::catalog::{Catalog, Table};
-use crate::datasets::gate::Gated;
+use crate::datasets::gated::Gated;
 use crate::datasets::git_on;
 use crate::error::Result;
 use crate::Core;
@@ -94,7 +94,7 @@ impl Governance {
     /// Whether reads must be decided: policies are loaded, or failed to load (which denies).
     /// False without `--policy-dataset` or with an empty policy set, so the read paths skip the
     /// catalog reads entirely.
-    async fn in_force(&self, core: &Core) -> bool {
+    pub(crate) async fn in_force(&self, core: &Core) -> bool {
         if self.dataset.is_none() {
             return false;
         }
@@ -261,17 +261,16 @@ impl Governance {
             .map_err(|e| e.to_string())
     }
 
-    /// The policies' version and files, for `/api/v1/catalog`: only for callers who may read
-    /// the policy dataset (its file names are its data), else `null`.
-    pub async fn describe(&self, core: &Core, who: &Principal) -> serde_json::Value {
-        let Some((ns, name)) = &self.dataset else {
-            return serde_json::Value::Null;
-        };
-        let reads =
-            crate::datasets::gate::dataset(core, who, ns, name, crate::auth::Action::Read).await;
-        if reads.is_err() {
-            return serde_json::Value::Null;
-        }
+    /// The policy dataset, `(namespace, name)`, if there is one.
+    pub fn policy_dataset(&self) -> Option<(&str, &str)> {
+        self.dataset
+            .as_ref()
+            .map(|(ns, name)| (ns.as_str(), name.as_str()))
+    }
+
+    /// The policies' version and files, or why they do not compile (`/api/v1/catalog` shows
+    /// them to callers who may read the policy dataset: `crate::datasets::gate::policies`).
+    pub async fn describe(&self, core: &Core) -> serde_json::Value {
         let l = self.current(core).await;
         match &l.policies {
             Ok(p) => json!({"version": l.head, "files": p.files(), "compiles": true}),

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod commit;
 pub mod files;
 pub mod gate;
+pub mod gated;
 pub mod governance;
 pub mod ledger;
 pub mod links;

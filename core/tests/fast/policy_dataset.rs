@@ -72,7 +72,7 @@ fn the_policy_dataset_is_governed_by_permissions_and_written_by_site_admins_only
             );
         }
         // The policies' version and files are told to their readers only.
-        let shown = core.governance.describe(core, &steward).await;
+        let shown = gate::policies(core, &steward).await;
         t.eq(
             shown["compiles"].clone(),
             json!(true),
@@ -83,10 +83,7 @@ fn the_policy_dataset_is_governed_by_permissions_and_written_by_site_admins_only
             json!(["policy.rego"]),
             "the policy files",
         );
-        let hidden = core
-            .governance
-            .describe(core, f.principal("outsider"))
-            .await;
+        let hidden = gate::policies(core, f.principal("outsider")).await;
         t.eq(hidden, Value::Null, "described to an outsider");
         // A commit of policies that do not compile is refused, and the head stays.
         let write = gate::dataset(core, &steward, "steward", "policies", Action::Write)

@@ -123,7 +123,7 @@ pub async fn catalog(
     Ok(Json(CatalogPage {
         datasets: found,
         next_cursor,
-        policies: state.governance.describe(&state, &who).await,
+        policies: strata_core::datasets::gate::policies(&state, &who).await,
     }))
 }
 

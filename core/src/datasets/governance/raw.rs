@@ -7,13 +7,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 use strata_policy::Decision;
 
 use super::{catalog, decide, index, Surface};
 use crate::datasets::catalog::{Catalog, Table};
-use crate::datasets::gate::Gated;
+use crate::datasets::gated::Gated;
 use crate::datasets::git_on;
 use crate::error::{Error, Result};
 use crate::Core;
@@ -44,62 +43,6 @@ pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Err
         "a policy transforms this data ({}), so its raw bytes are not served: read it through {how}, or Arrow Flight",
         decision.policies.join("; ")
     ))
-}
-
-impl Gated {
-    /// The whole dataset's decision for reading it as a whole (git clones and fetches): a
-    /// denial refuses (residency, for instance). Transforms apply to tables, whose objects LFS
-    /// refuses on its own.
-    pub async fn read_dataset(&self, core: &Core) -> Result<()> {
-        if !core.governance.in_force(core).await {
-            return Ok(());
-        }
-        let catalog = catalog(core, self, None).await?;
-        let d = decide(core, self, &catalog, None, None, Surface::Git).await?;
-        if d.denied() {
-            return Err(refusal(self, None, &d));
-        }
-        Ok(())
-    }
-
-    /// The read gate for one file of the dataset (raw reads, previews, share links): for an LFS
-    /// file its object must be linked ([`Gated::read_object`]), and no policy may deny or
-    /// transform what the file holds.
-    pub async fn read_file(
-        &self,
-        core: &Core,
-        path: &str,
-        rev: Option<&str>,
-        pointer: Option<&Pointer>,
-    ) -> Result<()> {
-        if let Some(p) = pointer {
-            self.read_object(core, &p.oid, p.size).await?;
-        }
-        if !core.governance.in_force(core).await {
-            return Ok(());
-        }
-        let catalog = catalog(core, self, rev).await?;
-        let table = catalog.table_at(path);
-        let d = decide(core, self, &catalog, table, None, Surface::Raw).await?;
-        if d.denied() || d.transforms() {
-            return Err(refusal(self, table, &d));
-        }
-        // The same bytes under another name (a copy of a governed table) are refused as LFS
-        // refuses them.
-        if let Some(p) = pointer {
-            if raw_objects(core, self, Surface::Raw, &[p.oid])
-                .await?
-                .is_some_and(|allowed| !allowed.contains(&p.oid))
-            {
-                return Err(Error::forbidden(format!(
-                    "these bytes belong to data a policy governs in {}: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
-                    self.path(),
-                    self.path()
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Which of the objects of `gated` its caller may download raw (LFS, and raw reads of LFS files):
