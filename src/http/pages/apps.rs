@@ -7,11 +7,12 @@ use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::forms::{read_form, see_other};
 use super::layout::{error_page, render, Chrome};
+use super::signed_in::{PageError, PageResult};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::apps::{self, installed};
@@ -61,28 +62,21 @@ struct AppPage {
     needs_consent: bool,
 }
 
-async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-    here: &str,
-) -> ApiResult<Result<SessionRow, Response>> {
-    Ok(match crate::http::extract::session(state, headers).await? {
+async fn signed_in(state: &AppState, headers: &HeaderMap, here: &str) -> PageResult<SessionRow> {
+    match crate::http::extract::session(state, headers).await? {
         Some((_, s)) => Ok(s),
-        None => Err(see_other(
-            &format!(
-                "/login?{}",
-                serde_urlencoded::to_string([("next", here)]).unwrap_or_default()
-            ),
-            &[],
-        )),
-    })
+        None => Err(PageError::Redirect(format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("next", here)]).unwrap_or_default()
+        ))),
+    }
 }
 
 /// `GET /apps`.
 pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let s = match signed_in(&state, &headers, "/apps").await? {
+    let s = match signed_in(&state, &headers, "/apps").await {
         Ok(s) => s,
-        Err(r) => return Ok(r),
+        Err(e) => return Ok(e.into_response()),
     };
     Ok(render(StatusCode::OK, &apps_page(&state, &s, None).await?))
 }
@@ -133,9 +127,9 @@ pub async fn app(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/app-catalog/{id}");
-    let s = match signed_in(&state, &headers, &here).await? {
+    let s = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
-        Err(r) => return Ok(r),
+        Err(e) => return Ok(e.into_response()),
     };
     let entry = match apps::entry(&state, &id).await {
         Ok(e) => e,
@@ -191,9 +185,9 @@ pub async fn act(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let s = match signed_in(&state, &headers, "/apps").await? {
+    let s = match signed_in(&state, &headers, "/apps").await {
         Ok(s) => s,
-        Err(r) => return Ok(r),
+        Err(e) => return Ok(e.into_response()),
     };
     let form: AppForm = read_form(body).await?;
     if !session::same_secret(&form.csrf, &s.csrf) {
@@ -243,9 +237,9 @@ pub async fn open(
         serde_urlencoded::to_string([("dataset", &q.dataset), ("path", &q.path)])
             .unwrap_or_default()
     );
-    let s = match signed_in(&state, &headers, &here).await? {
+    let s = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
-        Err(r) => return Ok(r),
+        Err(e) => return Ok(e.into_response()),
     };
     let rev = q.rev.as_deref().filter(|r| !r.is_empty());
     match apps::open_with(&state, &s.user, &id, &q.dataset, &q.path, rev).await {

@@ -7,12 +7,13 @@ use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::datasets::{failed, when};
 use super::forms::{read_form, see_other};
 use super::layout::{render, Chrome};
+use super::signed_in::{PageError, PageResult};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
@@ -146,17 +147,21 @@ async fn admin(
     headers: &HeaderMap,
     ns: &str,
     name: &str,
-) -> ApiResult<Result<(SessionRow, Principal, Gated), Response>> {
+) -> PageResult<(SessionRow, Principal, Gated)> {
     let Some((_, s)) = session_of(state, headers).await? else {
         let next =
             serde_urlencoded::to_string([("next", format!("/datasets/{ns}/{name}/settings"))])
                 .unwrap_or_default();
-        return Ok(Err(see_other(&format!("/login?{next}"), &[])));
+        return Err(PageError::Answer(see_other(&format!("/login?{next}"), &[])));
     };
     let who = session_principal(&s)?;
     match gate::dataset(state, &who, ns, name, Action::Admin).await {
-        Ok(repo) => Ok(Ok((s, who, repo))),
-        Err(e) => Ok(Err(failed(Some(&s), &format!("{ns}/{name}"), e))),
+        Ok(repo) => Ok((s, who, repo)),
+        Err(e) => Err(PageError::Answer(failed(
+            Some(&s),
+            &format!("{ns}/{name}"),
+            e,
+        ))),
     }
 }
 
@@ -172,7 +177,7 @@ pub async fn show(
     Query(q): Query<SettingsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    match admin(&state, &headers, &ns, &name).await? {
+    match admin(&state, &headers, &ns, &name).await {
         Ok((s, _, repo)) => {
             let shown = Shown {
                 error: None,
@@ -181,7 +186,7 @@ pub async fn show(
             };
             settings_page(&state, &s, &repo, StatusCode::OK, shown).await
         }
-        Err(page) => Ok(page),
+        Err(e) => Ok(e.into_response()),
     }
 }
 
@@ -227,9 +232,9 @@ pub async fn change(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (s, who, repo) = match admin(&state, &headers, &ns, &name).await? {
+    let (s, who, repo) = match admin(&state, &headers, &ns, &name).await {
         Ok(parts) => parts,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let form: SettingsForm = read_form(body).await?;
     if !session::same_secret(&form.csrf, &s.csrf) {

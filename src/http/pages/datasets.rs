@@ -7,12 +7,13 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use strata_metastore::{Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 
 use super::forms::see_other;
 use super::layout::{error_page, render, Chrome};
+use super::signed_in::{PageError, PageResult};
 use crate::http::error::ApiResult;
 use crate::http::extract::{session, session_principal};
 use crate::http::state::AppState;
@@ -47,7 +48,7 @@ pub(super) async fn open(
     name: &str,
     here: &str,
     path: Option<&str>,
-) -> ApiResult<Result<(Option<SessionRow>, Gated), Response>> {
+) -> PageResult<(Option<SessionRow>, Gated)> {
     let s = session(state, headers).await?.map(|(_, s)| s);
     let who = match &s {
         Some(s) => session_principal(s)?,
@@ -58,12 +59,16 @@ pub(super) async fn open(
         None => gate::dataset(state, &who, ns, name, Action::Read).await,
     };
     match gated {
-        Ok(repo) => Ok(Ok((s, repo))),
+        Ok(repo) => Ok((s, repo)),
         Err(e) if e.kind == Kind::Unauthenticated => {
             let next = serde_urlencoded::to_string([("next", here)]).unwrap_or_default();
-            Ok(Err(see_other(&format!("/login?{next}"), &[])))
+            Err(PageError::Answer(see_other(&format!("/login?{next}"), &[])))
         }
-        Err(e) => Ok(Err(failed(s.as_ref(), &format!("{ns}/{name}"), e))),
+        Err(e) => Err(PageError::Answer(failed(
+            s.as_ref(),
+            &format!("{ns}/{name}"),
+            e,
+        ))),
     }
 }
 
@@ -153,9 +158,9 @@ pub async fn show(
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}");
     let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&folder)).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&folder)).await {
         Ok(pair) => pair,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let title = repo.path();
     let page_no = q.page.unwrap_or(1).max(1);
@@ -351,9 +356,9 @@ pub async fn history(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/history");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
         Ok(pair) => pair,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let title = format!("History of {}", repo.path());
     let filter = q

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
 use super::layout::{render, Chrome};
@@ -72,9 +72,9 @@ pub async fn show(
         "/datasets/{ns}/{name}/files/{}",
         super::forms::path_url(&path)
     );
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&path)).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&path)).await {
         Ok(pair) => pair,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let title = format!("{}/{path}", repo.path());
     if let Err(e) = repo.check_rev(q.rev.as_deref()) {

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use strata_metastore::{Diff, FileChangeKind};
@@ -136,9 +136,9 @@ pub async fn show(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/revisions/{rev}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
         Ok(pair) => pair,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let title = format!("Revision {}", rev.chars().take(10).collect::<String>());
     let found = git_on(&state, &repo, move |ms, ds| {
@@ -186,9 +186,9 @@ pub async fn diff(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/diff");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
         Ok(pair) => pair,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let title = format!("Compare revisions of {}", repo.path());
     let to =

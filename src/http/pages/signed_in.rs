@@ -20,6 +20,8 @@ use strata_core::db::SessionRow;
 pub enum PageError {
     Redirect(String),
     Api(ApiError),
+    /// A page to answer instead (the error where the content would be, say).
+    Answer(Response),
 }
 
 impl IntoResponse for PageError {
@@ -27,6 +29,7 @@ impl IntoResponse for PageError {
         match self {
             PageError::Redirect(to) => see_other(&to, &[]),
             PageError::Api(e) => e.into_response(),
+            PageError::Answer(page) => page,
         }
     }
 }

@@ -6,12 +6,13 @@ use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::datasets::{failed, open, when};
 use super::forms::{read_form, see_other};
 use super::layout::{render, Chrome};
+use super::signed_in::{PageError, PageResult};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
@@ -88,9 +89,9 @@ pub async fn show(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/tags");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await? {
+    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
         Ok(pair) => pair,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     tags_page(&state, s.as_ref(), &repo, StatusCode::OK, None).await
 }
@@ -115,18 +116,22 @@ async fn writer(
     ns: &str,
     name: &str,
     body: Body,
-) -> ApiResult<Result<(SessionRow, Gated, TagForm), Response>> {
+) -> PageResult<(SessionRow, Gated, TagForm)> {
     let Some((_, s)) = session_of(state, headers).await? else {
-        return Ok(Err(see_other("/login", &[])));
+        return Err(PageError::Answer(see_other("/login", &[])));
     };
     let form: TagForm = read_form(body).await?;
     if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
+        return Err(ApiError::forbidden("missing or wrong CSRF token").into());
     }
     let who = session_principal(&s)?;
     match gate::dataset(state, &who, ns, name, Action::Write).await {
-        Ok(repo) => Ok(Ok((s, repo, form))),
-        Err(e) => Ok(Err(failed(Some(&s), &format!("{ns}/{name}"), e))),
+        Ok(repo) => Ok((s, repo, form)),
+        Err(e) => Err(PageError::Answer(failed(
+            Some(&s),
+            &format!("{ns}/{name}"),
+            e,
+        ))),
     }
 }
 
@@ -156,9 +161,9 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await? {
+    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
         Ok(parts) => parts,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let tagger = author(&session_principal(&s)?);
     let rev = match form.revision.trim() {
@@ -180,9 +185,9 @@ pub async fn describe(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await? {
+    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
         Ok(parts) => parts,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let done = git_on(&state, &repo, move |ms, ds| {
         ms.update_tag(ds, &tag, Some(&form.description), None)
@@ -199,9 +204,9 @@ pub async fn delete(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await? {
+    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await {
         Ok(parts) => parts,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let done = git_on(&state, &repo, move |ms, ds| ms.delete_tag(ds, &tag)).await;
     after(&state, &s, &repo, done).await
@@ -214,9 +219,9 @@ pub async fn create_branch(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await? {
+    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
         Ok(parts) => parts,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let rev = match form.revision.trim() {
         "" => strata_metastore::DEFAULT_BRANCH.to_owned(),
@@ -236,9 +241,9 @@ pub async fn delete_branch(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await? {
+    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await {
         Ok(parts) => parts,
-        Err(page) => return Ok(page),
+        Err(e) => return Ok(e.into_response()),
     };
     let done = git_on(&state, &repo, move |ms, ds| ms.delete_branch(ds, &branch)).await;
     after(&state, &s, &repo, done).await
