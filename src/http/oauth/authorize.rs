@@ -6,13 +6,14 @@ use askama::Template;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::http::csp::csp_with_form_target;
 use crate::http::error::ApiResult;
 use crate::http::pages::forms::{read_form, see_other};
 use crate::http::pages::layout::{self, Chrome};
+use crate::http::pages::signed_in::{PageError, PageResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
 use strata_core::oauth::authorize::{self, Checked, Refused};
@@ -76,7 +77,7 @@ fn back(redirect_uri: &str, state: &Option<String>, params: &[(&str, &str)]) -> 
 
 /// Validates a request; `Err` is the response to give (an error page, or a redirect with an
 /// OAuth error once the redirect URI is trusted).
-async fn check(state: &AppState, req: &AuthRequest) -> ApiResult<Result<Checked, Response>> {
+async fn check(state: &AppState, req: &AuthRequest) -> PageResult<Checked> {
     let asked = authorize::Request {
         response_type: &req.response_type,
         client_id: &req.client_id,
@@ -85,19 +86,19 @@ async fn check(state: &AppState, req: &AuthRequest) -> ApiResult<Result<Checked,
         code_challenge: req.code_challenge.as_deref(),
         code_challenge_method: req.code_challenge_method.as_deref(),
     };
-    Ok(match authorize::check(state, &asked).await? {
+    match authorize::check(state, &asked).await? {
         Ok(checked) => Ok(checked),
-        Err(Refused::Page(message)) => Err(error_page(message)),
+        Err(Refused::Page(message)) => Err(PageError::Answer(error_page(message))),
         Err(Refused::Redirect {
             redirect_uri,
             error,
             description,
-        }) => Err(back(
+        }) => Err(PageError::Answer(back(
             &redirect_uri,
             &req.state,
             &[("error", error), ("error_description", description)],
-        )),
-    })
+        ))),
+    }
 }
 
 /// `GET /oauth/authorize`: the consent page (or the login page first).
@@ -108,9 +109,9 @@ pub async fn show(
 ) -> ApiResult<Response> {
     let query = query.unwrap_or_default();
     let req: AuthRequest = serde_urlencoded::from_str(&query).unwrap_or_default();
-    let checked = match check(&state, &req).await? {
+    let checked = match check(&state, &req).await {
         Ok(c) => c,
-        Err(response) => return Ok(response),
+        Err(e) => return Ok(e.into_response()),
     };
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
         let next = format!("/oauth/authorize?{query}");
@@ -153,9 +154,9 @@ pub async fn decide(
     body: Body,
 ) -> ApiResult<Response> {
     let req: AuthRequest = read_form(body).await?;
-    let checked = match check(&state, &req).await? {
+    let checked = match check(&state, &req).await {
         Ok(c) => c,
-        Err(response) => return Ok(response),
+        Err(e) => return Ok(e.into_response()),
     };
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
         return Ok(error_page(

@@ -14,6 +14,7 @@ use crate::http::api::ErrorBody;
 use crate::http::error::ApiResult;
 use crate::http::json::read_json;
 use crate::http::pages::forms::read_form;
+use crate::http::pages::signed_in::PageResult;
 use crate::http::state::AppState;
 use strata_core::auth::Need;
 use strata_core::auth::Principal;
@@ -34,12 +35,11 @@ async fn token_request(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> ApiResult<Result<(TokenParam, OauthClient), Response>> {
+) -> PageResult<(TokenParam, OauthClient)> {
     let form: TokenParam = read_form(body).await?;
     let (id, secret) = (form.client_id.as_deref(), form.client_secret.as_deref());
-    Ok(client_auth(state, headers, id, secret)
-        .await?
-        .map(|c| (form, c)))
+    let client = client_auth(state, headers, id, secret).await?;
+    Ok((form, client))
 }
 
 /// `POST /oauth/revoke`: a refresh token revokes its family; an access token is denied from now
@@ -49,9 +49,9 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (form, client) = match token_request(&state, &headers, body).await? {
+    let (form, client) = match token_request(&state, &headers, body).await {
         Ok(pair) => pair,
-        Err(response) => return Ok(response),
+        Err(e) => return Ok(e.into_response()),
     };
     tokens::revoke(&state, &client, &form.token).await?;
     Ok(StatusCode::OK.into_response())
@@ -63,7 +63,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let (form, client) = match token_request(&state, &headers, body).await? {
+    let (form, client) = match token_request(&state, &headers, body).await {
         Ok((form, c)) if c.is_confidential() => (form, c),
         Ok(_) => {
             return Ok(oauth_error(
@@ -72,7 +72,7 @@ pub async fn introspect(
                 "introspection is for confidential clients",
             ))
         }
-        Err(response) => return Ok(response),
+        Err(e) => return Ok(e.into_response()),
     };
     Ok(Json(tokens::introspect(&state, &client, &form.token).await?).into_response())
 }

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::http::ctx;
-use crate::http::error::ApiResult;
+use crate::http::pages::signed_in::{PageError, PageResult};
 use crate::http::state::AppState;
 use strata_core::db::OauthClient;
 use strata_core::oauth::Refusal;
@@ -113,16 +113,16 @@ pub(crate) async fn client_auth(
     headers: &HeaderMap,
     form_id: Option<&str>,
     form_secret: Option<&str>,
-) -> ApiResult<Result<OauthClient, Response>> {
+) -> PageResult<OauthClient> {
     let basic = crate::http::extract::basic_credentials(headers)
         .map(|(id, secret)| (percent_decode(&id), percent_decode(&secret)));
     let (id, secret) = match (basic, form_id) {
         (Some((id, secret)), _) => (id, Some(secret)),
         (None, Some(id)) => (id.to_owned(), form_secret.map(str::to_owned)),
-        (None, None) => return Ok(Err(refusal(&Refusal::InvalidClient))),
+        (None, None) => return Err(PageError::Answer(refusal(&Refusal::InvalidClient))),
     };
     let found = strata_core::oauth::authenticate_client(state, &id, secret.as_deref()).await?;
-    Ok(found.map_err(|r| refusal(&r)))
+    found.map_err(|r| PageError::Answer(refusal(&r)))
 }
 
 /// `application/x-www-form-urlencoded` decoding of one component (client ids and secrets in

@@ -43,9 +43,9 @@ pub async fn token(
         }
     };
     let (id, secret) = (form.client_id.as_deref(), form.client_secret.as_deref());
-    let client = match client_auth(&state, &headers, id, secret).await? {
+    let client = match client_auth(&state, &headers, id, secret).await {
         Ok(c) => c,
-        Err(response) => return Ok(response),
+        Err(e) => return Ok(e.into_response()),
     };
     let granted = match form.grant_type.as_str() {
         "authorization_code" => {

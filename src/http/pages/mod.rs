@@ -19,7 +19,7 @@ mod orgs;
 mod revisions;
 mod settings;
 mod shared;
-mod signed_in;
+pub(crate) mod signed_in;
 mod sso;
 mod tags;
 
