@@ -232,7 +232,7 @@ pub async fn drive(core: &Core, who: &Principal) -> Result<Repo> {
         Principal::Anonymous => return Err(Error::unauthorized("authentication required")),
         Principal::Jwt { .. } => return Err(Error::forbidden("a drive belongs to a user")),
     };
-    if let Some(repo) = core.db.repo_by_path(&user.username, DRIVE).await? {
+    if let Some(repo) = existing_drive(core, user).await? {
         return Ok(repo);
     }
     if crate::auth::Role::of(user) == crate::auth::Role::Viewer {
@@ -263,7 +263,7 @@ pub async fn drive(core: &Core, who: &Principal) -> Result<Repo> {
         Ok((repo, ..)) => Ok(repo),
         // Two first visits at once: the other one made it.
         Err(e) if e.kind == crate::error::Kind::Conflict => {
-            core.db.repo_by_path(&user.username, DRIVE).await?.ok_or(e)
+            existing_drive(core, user).await?.ok_or(e)
         }
         Err(e) => Err(e),
     }
