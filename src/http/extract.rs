@@ -74,27 +74,34 @@ impl FromRequestParts<AppState> for Principal {
 /// The caller a request's `Authorization` header names (Basic with a token as the password, or
 /// Bearer); anonymous without one. Surfaces without cookies (Arrow Flight) use this alone.
 pub async fn from_authorization(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    match bearer_or_basic(headers)? {
+        Some(secret) => Ok(authenticate(state, &secret).await?),
+        None => Ok(Principal::Anonymous),
+    }
+}
+
+/// The secret in a request's `Authorization` header: Bearer's token, or Basic's password (the
+/// username is not checked: the password alone identifies the token, so `_jwt:<token>` (giftless
+/// clients) and `<anything>:<pat>` both work). `None` without the header.
+pub fn bearer_or_basic(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get(AUTHORIZATION) else {
-        return Ok(Principal::Anonymous);
+        return Ok(None);
     };
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    let secret = if scheme.eq_ignore_ascii_case("basic") {
-        // The username is not checked: the password alone identifies the token, so
-        // `_jwt:<token>` (giftless clients) and `<anything>:<pat>` both work.
-        basic_credentials(headers)
-            .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?
-            .1
+    if scheme.eq_ignore_ascii_case("basic") {
+        let (_, password) = basic_credentials(headers)
+            .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+        Ok(Some(password))
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        rest.trim().to_owned()
+        Ok(Some(rest.trim().to_owned()))
     } else {
-        return Err(ApiError::unauthorized(
+        Err(ApiError::unauthorized(
             "unsupported authorization scheme: use Basic or Bearer",
-        ));
-    };
-    Ok(authenticate(state, &secret).await?)
+        ))
+    }
 }
 
 /// A browser session (cookie): the user with all their rights. Writes must also carry the

@@ -7,6 +7,7 @@
 //! `crate::http::proxy` (`/apps/{user}/{app}/…`).
 
 mod catalog;
+pub mod enter;
 pub mod installed;
 pub mod launch;
 mod open;
@@ -388,32 +389,6 @@ pub async fn uninstall(core: &Core, user: &User, id: &str) -> Result<()> {
         }
     }
     audit(core, "app.uninstall", user, id, json!({})).await
-}
-
-/// What a visitor may use: `owner`'s install of `app`, with the manifest, if the visitor is the
-/// owner or someone the owner shares it with. An install that waits for renewed consent comes
-/// back too ([`awaits_consent`]): the caller says so rather than starting it.
-pub async fn usable(
-    core: &Core,
-    visitor: &User,
-    owner: &str,
-    app: &str,
-) -> Result<(User, InstallRow, Manifest)> {
-    let nobody = || Error::not_found(format!("{owner} has no app {app:?} installed"));
-    let owner = core.db.user_by_name(owner).await?.ok_or_else(nobody)?;
-    let install = core
-        .db
-        .app_install(owner.id, app)
-        .await?
-        .ok_or_else(nobody)?;
-    if visitor.id != owner.id && !core.db.app_shared_with(owner.id, app, visitor.id).await? {
-        return Err(Error::forbidden(format!(
-            "only {} and the people they share it with may use {}'s {app}",
-            owner.username, owner.username
-        )));
-    }
-    let manifest = entry(core, app).await?.manifest;
-    Ok((owner, install, manifest))
 }
 
 /// Shares (or, with `on` false, stops sharing) `user`'s instance of `app` with `grantee`.

@@ -5,6 +5,7 @@
 
 mod access;
 mod accounts;
+mod apps_enter;
 mod common;
 mod governance;
 mod links;

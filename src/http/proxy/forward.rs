@@ -119,7 +119,10 @@ pub(super) async fn pass_on(
     if let Some(c) = cookies {
         headers.insert(header::COOKIE, c);
     }
-    if let Some(h) = host.as_deref().and_then(|h| HeaderValue::from_str(h).ok()) {
+    if let Some(h) = (!host.is_empty())
+        .then(|| HeaderValue::from_str(&host).ok())
+        .flatten()
+    {
         headers.insert(header::HOST, h.clone());
         headers.insert(HeaderName::from_static("x-forwarded-host"), h);
     }
