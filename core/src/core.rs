@@ -34,6 +34,8 @@ pub struct Core {
     pub governance: Arc<crate::datasets::governance::Governance>,
     /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
     pub apps: Arc<crate::apps::Apps>,
+    /// The table engine's limits and views in the making (`crate::tables`).
+    pub tables: Arc<crate::tables::Tables>,
     /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
     /// maintenance) stops between steps.
     pub draining: std::sync::atomic::AtomicBool,
@@ -157,6 +159,7 @@ impl Core {
         Ok(Core {
             governance,
             apps,
+            tables: Arc::new(crate::tables::Tables::default()),
             settings: Arc::new(Settings {
                 public_url,
                 action_ttl,

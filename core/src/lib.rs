@@ -25,6 +25,7 @@ pub mod orgs;
 pub mod process;
 pub mod readiness;
 pub mod storage;
+pub mod tables;
 pub mod tasks;
 
 pub use crate::core::{Core, Settings, StartError};

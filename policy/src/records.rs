@@ -32,6 +32,7 @@ pub struct Records<R> {
     scratch: Vec<u8>,
     ends: Vec<usize>,
     core: csv_core::Reader,
+    delimiter: u8,
     /// Records read so far (the header is record 1).
     count: u64,
     /// Fields per record (from the header; 0 until it is read).
@@ -70,6 +71,11 @@ impl Record<'_> {
 
 impl<R: Read> Records<R> {
     pub fn new(input: R) -> Records<R> {
+        Records::with_delimiter(input, b',')
+    }
+
+    /// Records separated by `delimiter` (a tab for TSV, a datapackage's `dialect`).
+    pub fn with_delimiter(input: R, delimiter: u8) -> Records<R> {
         Records {
             input,
             buf: vec![0; READ],
@@ -79,7 +85,8 @@ impl<R: Read> Records<R> {
             fields: Vec::new(),
             scratch: vec![0; 4096],
             ends: vec![0; 64],
-            core: csv_core::Reader::new(),
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            delimiter,
             count: 0,
             width: 0,
         }
@@ -146,7 +153,7 @@ impl<R: Read> Records<R> {
             }
             self.fields.clear();
             let mut at = from;
-            for comma in memchr::memchr_iter(b',', line) {
+            for comma in memchr::memchr_iter(self.delimiter, line) {
                 self.fields.push(at..from + comma);
                 at = from + comma + 1;
             }
@@ -171,7 +178,8 @@ impl<R: Read> Records<R> {
             data: if fast { &self.buf } else { &self.scratch },
             fields: &self.fields,
             number: self.count,
-            plain: fast,
+            // A span of plain fields is CSV as it stands only when commas separate them.
+            plain: fast && self.delimiter == b',',
         }))
     }
 

@@ -16,8 +16,10 @@ use crate::decision::{ColumnAction, Decision, Filter};
 use crate::records::write_field;
 
 mod arrow;
+mod batch;
 pub use crate::records::{Record, Records};
 pub use arrow::{batches, write_arrow};
+pub use batch::BatchPlan;
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "XXXXXXXXXX";
@@ -33,24 +35,70 @@ pub enum FieldType {
     Integer,
     Number,
     Boolean,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// ISO 8601 (`2024-05-01T12:00:00Z`, or without a zone: UTC).
+    Datetime,
 }
 
 impl FieldType {
+    /// The type a Frictionless name says (`integer`, `number`, `boolean`, `date`, `datetime`);
+    /// any other is text.
     pub fn from_frictionless(name: &str) -> FieldType {
         match name {
             "integer" => FieldType::Integer,
             "number" => FieldType::Number,
             "boolean" => FieldType::Boolean,
+            "date" => FieldType::Date,
+            "datetime" => FieldType::Datetime,
             _ => FieldType::String,
         }
     }
 
-    fn arrow(self) -> DataType {
+    /// The Frictionless name.
+    pub fn frictionless(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Integer => "integer",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+        }
+    }
+
+    /// The type of an Arrow column, as Frictionless names it.
+    pub fn of_arrow(t: &DataType) -> FieldType {
+        match t {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => FieldType::Integer,
+            DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..) => FieldType::Number,
+            DataType::Boolean => FieldType::Boolean,
+            DataType::Date32 | DataType::Date64 => FieldType::Date,
+            DataType::Timestamp(..) => FieldType::Datetime,
+            _ => FieldType::String,
+        }
+    }
+
+    /// The Arrow type values of this type are read into.
+    pub fn arrow(self) -> DataType {
         match self {
             FieldType::String => DataType::Utf8,
             FieldType::Integer => DataType::Int64,
             FieldType::Number => DataType::Float64,
             FieldType::Boolean => DataType::Boolean,
+            FieldType::Date => DataType::Date32,
+            FieldType::Datetime => DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None),
         }
     }
 }
@@ -64,6 +112,14 @@ pub enum TableError {
     /// The request or the table is not what it should be (422).
     #[error("{0}")]
     Invalid(String),
+    /// A value that is not of its column's type (422).
+    #[error("record {record}, column {column:?}: {message}")]
+    BadValue {
+        /// The record's number in the file (the header is 1).
+        record: u64,
+        column: String,
+        message: String,
+    },
     #[error("reading the table: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -249,7 +305,15 @@ impl Plan {
 
 /// A reader of the table's records over `input` (header row first), and the header.
 pub fn open<R: Read>(input: R) -> Result<(Records<R>, Vec<String>), TableError> {
-    let mut reader = Records::new(input);
+    open_with(input, b',')
+}
+
+/// [`open`] for fields separated by `delimiter`.
+pub fn open_with<R: Read>(
+    input: R,
+    delimiter: u8,
+) -> Result<(Records<R>, Vec<String>), TableError> {
+    let mut reader = Records::with_delimiter(input, delimiter);
     let header = match reader.next_record()? {
         None => return Err(TableError::Invalid("the table has no header row".into())),
         Some(h) => (0..h.len())

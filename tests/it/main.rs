@@ -17,3 +17,4 @@ mod pages;
 mod project;
 mod replicas;
 mod sharing;
+mod tables;

@@ -39,6 +39,9 @@ pub struct Table {
     pub types: HashMap<String, FieldType>,
     /// The resource's format (`format`, or else its path's extension), lower case.
     pub format: String,
+    /// The delimiter its `dialect` names (one ASCII character), if any.
+    #[serde(skip)]
+    pub delimiter: Option<u8>,
     /// The LFS object holding it, and its size.
     #[serde(skip)]
     pub object: Option<(strata_lfs::Oid, u64)>,
@@ -70,7 +73,14 @@ impl Catalog {
                 let mut types = HashMap::new();
                 for (name, f) in fields {
                     if let Some(t) = f.get("type").and_then(Value::as_str) {
-                        types.insert(name.clone(), FieldType::from_frictionless(t));
+                        // Dates and times in a pattern of their own stay text.
+                        let patterned =
+                            text(f, "format").is_some_and(|p| p != "default" && p != "any");
+                        let ty = FieldType::from_frictionless(t);
+                        let temporal = matches!(ty, FieldType::Date | FieldType::Datetime);
+                        if !(temporal && patterned) {
+                            types.insert(name.clone(), ty);
+                        }
                     }
                     columns.push(Column::new(name, tags_from_json(f.get("tags"))));
                 }
@@ -82,10 +92,17 @@ impl Catalog {
                 let object = text(r, "hash")
                     .and_then(|h| h.strip_prefix("sha256:")?.parse().ok())
                     .zip(r.get("bytes").and_then(Value::as_u64));
+                let delimiter = r
+                    .get("dialect")
+                    .and_then(|d| d.get("delimiter"))
+                    .and_then(Value::as_str)
+                    .filter(|d| d.len() == 1 && d.is_ascii() && !matches!(*d, "\"" | "\n" | "\r"))
+                    .map(|d| d.as_bytes()[0]);
                 Table {
                     name: text(r, "name").unwrap_or_default(),
                     path,
                     format,
+                    delimiter,
                     object,
                     tags: tags_from_json(r.get("tags")),
                     geography: text(r, "geography"),

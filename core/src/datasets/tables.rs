@@ -205,10 +205,13 @@ async fn stream(
     })
 }
 
-fn table_error(e: TableError) -> Error {
+/// A table's error as the domain's.
+pub(crate) fn table_error(e: TableError) -> Error {
     match e {
         TableError::Refused(m) => Error::forbidden(m),
-        TableError::Invalid(m) => Error::unprocessable(m),
+        e @ (TableError::Invalid(_) | TableError::BadValue { .. }) => {
+            Error::unprocessable(e.to_string())
+        }
         TableError::Io(e) => Error::internal(format!("reading a table: {e}")),
     }
 }

@@ -5,8 +5,13 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::types::Date32Type;
 use arrow_array::{ArrayRef, RecordBatch};
+use arrow_cast::parse::Parser;
 
 use super::{FieldType, How, Plan, Records, TableError, BATCH_ROWS, REDACTED};
 
@@ -15,6 +20,8 @@ enum Builder {
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Time(TimestampMicrosecondBuilder),
 }
 
 impl Builder {
@@ -26,6 +33,10 @@ impl Builder {
             }
             How::Keep(FieldType::Boolean) => {
                 Builder::Bool(BooleanBuilder::with_capacity(BATCH_ROWS))
+            }
+            How::Keep(FieldType::Date) => Builder::Date(Date32Builder::with_capacity(BATCH_ROWS)),
+            How::Keep(FieldType::Datetime) => {
+                Builder::Time(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS))
             }
             _ => Builder::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
         }
@@ -44,6 +55,14 @@ impl Builder {
                 "false" | "False" | "FALSE" | "0" => false,
                 _ => return Err(bad("a boolean")),
             }),
+            Builder::Date(b) => {
+                b.append_value(Date32Type::parse(cell.trim()).ok_or_else(|| bad("a date"))?)
+            }
+            Builder::Time(b) => b.append_value(
+                arrow_cast::parse::string_to_timestamp_nanos(cell.trim())
+                    .map_err(|_| bad("a datetime"))?
+                    / 1000,
+            ),
         }
         Ok(())
     }
@@ -54,6 +73,8 @@ impl Builder {
             Builder::Int(b) => b.append_null(),
             Builder::Float(b) => b.append_null(),
             Builder::Bool(b) => b.append_null(),
+            Builder::Date(b) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
         }
     }
 
@@ -63,6 +84,8 @@ impl Builder {
             Builder::Int(b) => Arc::new(b.finish()),
             Builder::Float(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Time(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -85,13 +108,15 @@ pub fn batches<R: Read>(
             continue;
         }
         let line = record.number;
-        for (o, b) in plan.out.iter().zip(builders.iter_mut()) {
+        for (n, (o, b)) in plan.out.iter().zip(builders.iter_mut()).enumerate() {
             let cell = std::str::from_utf8(record.get(o.source)).map_err(|_| {
                 TableError::Invalid(format!("record {line}: a value is not UTF-8 text"))
             })?;
             match o.how {
-                How::Keep(_) => b.push(cell).map_err(|m| {
-                    TableError::Invalid(format!("record {line}, column {}: {m}", o.source + 1))
+                How::Keep(_) => b.push(cell).map_err(|message| TableError::BadValue {
+                    record: line,
+                    column: plan.schema.field(n).name().clone(),
+                    message,
                 })?,
                 How::Redact => b.push(REDACTED).map_err(TableError::Invalid)?,
                 How::Hash => b

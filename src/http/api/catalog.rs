@@ -1,11 +1,7 @@
 //! Governance over REST: `GET /api/v1/catalog` (datasets by tag, geography and name, only those
-//! the caller may see) and `GET /api/v1/datasets/{ns}/{name}/tables/{resource}` (a CSV resource
-//! streamed through the policies as CSV or an Arrow IPC stream).
+//! the caller may see). Tables themselves are in `super::tables`.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,14 +13,11 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
-use strata_core::datasets::governance::{self, Surface};
+use strata_core::datasets::governance;
 use strata_core::datasets::listing;
-use strata_core::datasets::tables::{self, Chunk, Format};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(catalog))
-        .routes(routes!(table))
+    OpenApiRouter::new().routes(routes!(catalog))
 }
 
 /// How many datasets one catalog request looks at before it answers with a cursor.
@@ -125,99 +118,4 @@ pub async fn catalog(
         next_cursor,
         policies: strata_core::datasets::gate::policies(&state, &who).await,
     }))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TableQuery {
-    /// A revision id, branch or tag (default: the head of `main`).
-    rev: Option<String>,
-    /// Comma-separated columns to return, in that order (default: all the policies leave).
-    columns: Option<String>,
-    /// `csv` (default) or `arrow` (an Arrow IPC stream).
-    format: Option<String>,
-    /// Why you read: policies see it as `context.intent`.
-    intent: Option<String>,
-}
-
-/// A CSV resource of the dataset, streamed with the policies' obligations applied (redacted,
-/// removed and hashed columns, filtered rows) as CSV or an Arrow IPC stream.
-#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tables/{resource}", tag = "governance",
-    params(("ns" = String, Path), ("name" = String, Path), ("resource" = String, Path, description = "The resource's name in the datapackage"), TableQuery),
-    responses(
-        (status = 200, description = "The table", content_type = "text/csv"),
-        (status = 403, description = "A policy denies it, or a removed column was asked for", body = ErrorBody),
-        (status = 404, description = "No such dataset, revision or resource", body = ErrorBody),
-        (status = 422, description = "Not a CSV resource, an unknown column or format", body = ErrorBody),
-    ))]
-pub async fn table(
-    State(state): State<AppState>,
-    Path((ns, name, resource)): Path<(String, String, String)>,
-    Query(q): Query<TableQuery>,
-    who: Principal,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let format = match q.format.as_deref() {
-        Some("csv") => Format::Csv,
-        Some("arrow") => Format::Arrow,
-        None if accept.contains("application/vnd.apache.arrow.stream") => Format::Arrow,
-        None => Format::Csv,
-        Some(other) => {
-            return Err(ApiError::unprocessable(format!(
-                "format {other:?} is not served: use csv or arrow"
-            )))
-        }
-    };
-    let gated = gate::shared(&state, &who, &ns, &name, Action::Read).await?;
-    let req = tables::Request {
-        resource,
-        rev: q.rev,
-        columns: q.columns.map(|c| {
-            c.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        }),
-        intent: q.intent,
-    };
-    let opened = tables::open(&state, &gated, &req, format, Surface::Table).await?;
-    let chunks = tokio_stream_of(opened.chunks);
-    let mut response = Body::from_stream(chunks).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(match format {
-            Format::Arrow => "application/vnd.apache.arrow.stream",
-            _ => "text/csv; charset=utf-8",
-        }),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    if !opened.decision.policies.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&opened.decision.to_audit()["columns"].to_string()) {
-            h.insert("strata-policy-columns", v);
-        }
-    }
-    Ok(response)
-}
-
-/// The chunks as a body stream: bytes pass, an error cuts the stream.
-fn tokio_stream_of(
-    mut rx: tokio::sync::mpsc::Receiver<strata_core::error::Result<Chunk>>,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|next| {
-            next.map(|c| match c {
-                Ok(Chunk::Bytes(b)) => Ok(b),
-                Ok(Chunk::Batch(_)) => Err(std::io::Error::other("unexpected batch")),
-                Err(e) => Err(std::io::Error::other(e.message)),
-            })
-        })
-    })
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod datasets;
 pub mod orgs;
 pub mod shares;
+pub mod tables;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,0 +1,219 @@
+//! Column statistics of a view: per column its type, how many values and nulls, how many distinct
+//! values (exact up to [`EXACT_DISTINCT`] rows, else approximate), the smallest and largest, the
+//! mean of numbers, the most frequent values and, for numbers, a histogram. Computed once per
+//! view and kept with it; computed on the caller's view, so they only ever describe values the
+//! caller may see.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::functions_aggregate::expr_fn::{
+    approx_distinct, avg, count, count_distinct, max, min,
+};
+use datafusion::logical_expr::{cast, col, lit, Expr};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_policy::table::FieldType;
+
+use super::engine_error;
+use super::view::View;
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// Up to this many rows, distinct values are counted exactly.
+const EXACT_DISTINCT: u64 = 1_000_000;
+/// The most frequent values listed per column.
+const TOP: usize = 10;
+/// Buckets of a number column's histogram.
+const BUCKETS: usize = 20;
+
+/// One column's statistics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Values that are not null.
+    pub count: u64,
+    pub nulls: u64,
+    pub distinct: u64,
+    /// Whether `distinct` is an estimate.
+    pub distinct_approximate: bool,
+    pub min: Value,
+    pub max: Value,
+    /// Numbers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// The most frequent values with their counts, most frequent first.
+    pub top: Vec<(Value, u64)>,
+    /// Numbers only: `BUCKETS` equal-width buckets from min to max (`[lower, upper, count]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Vec<(f64, f64, u64)>>,
+}
+
+/// The statistics of a view's table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stats {
+    pub rows: u64,
+    pub columns: Vec<ColumnStats>,
+}
+
+/// The statistics of `view`: kept ones, or computed now and kept.
+pub async fn stats(core: &Core, view: &View) -> Result<Stats> {
+    if let Some(kept) = view
+        .stats
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+    {
+        return Ok(kept);
+    }
+    let computed = compute(core, view).await?;
+    let text = serde_json::to_string(&computed).map_err(|e| Error::internal(e.to_string()))?;
+    core.db.set_table_view_stats(&view.key, &text).await?;
+    Ok(computed)
+}
+
+async fn compute(core: &Core, view: &View) -> Result<Stats> {
+    let df = core.tables.session(core, view).await?;
+    let schema = df.schema().as_arrow().clone();
+    let exact = view.rows <= EXACT_DISTINCT;
+    // One pass for every column's count, nulls, distinct, min, max and mean.
+    let mut aggs = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        let c = col(quoted(f.name()));
+        let number = is_number(f.data_type());
+        aggs.push(count(c.clone()).alias(format!("n{i}")));
+        aggs.push(
+            if exact {
+                count_distinct(c.clone())
+            } else {
+                approx_distinct(c.clone())
+            }
+            .alias(format!("d{i}")),
+        );
+        // Min and max of text compare as text; of booleans as 0 and 1 would hide them.
+        let ordered = if matches!(f.data_type(), DataType::Boolean) {
+            cast(c.clone(), DataType::Utf8)
+        } else {
+            c.clone()
+        };
+        aggs.push(min(ordered.clone()).alias(format!("lo{i}")));
+        aggs.push(max(ordered).alias(format!("hi{i}")));
+        if number {
+            aggs.push(avg(cast(c, DataType::Float64)).alias(format!("m{i}")));
+        }
+    }
+    let one = df
+        .clone()
+        .aggregate(vec![], aggs)
+        .map_err(engine_error)?
+        .collect()
+        .await
+        .map_err(engine_error)?;
+    let row = super::rows::objects(&one)?;
+    let row = row.into_iter().next().unwrap_or_default();
+    let get = |name: &str| row.get(name).cloned().unwrap_or(Value::Null);
+    let mut columns = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        let ty = FieldType::of_arrow(f.data_type());
+        let n = get(&format!("n{i}")).as_u64().unwrap_or(0);
+        let (lo, hi) = (get(&format!("lo{i}")), get(&format!("hi{i}")));
+        let number = is_number(f.data_type());
+        let histogram = match (number, lo.as_f64(), hi.as_f64()) {
+            (true, Some(lo), Some(hi)) => Some(histogram(&df, f.name(), lo, hi).await?),
+            _ => None,
+        };
+        columns.push(ColumnStats {
+            name: f.name().clone(),
+            ty: ty.frictionless().to_owned(),
+            count: n,
+            nulls: view.rows.saturating_sub(n),
+            distinct: get(&format!("d{i}")).as_u64().unwrap_or(0),
+            distinct_approximate: !exact,
+            min: lo,
+            max: hi,
+            mean: number.then(|| get(&format!("m{i}")).as_f64()).flatten(),
+            top: top(&df, f.name()).await?,
+            histogram,
+        });
+    }
+    Ok(Stats {
+        rows: view.rows,
+        columns,
+    })
+}
+
+fn is_number(t: &DataType) -> bool {
+    matches!(
+        FieldType::of_arrow(t),
+        FieldType::Integer | FieldType::Number
+    )
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The most frequent values of `name` (nulls left out), most frequent first; ties by value.
+async fn top(df: &datafusion::prelude::DataFrame, name: &str) -> Result<Vec<(Value, u64)>> {
+    let c = col(quoted(name));
+    let found = df
+        .clone()
+        .filter(c.clone().is_not_null())
+        .and_then(|d| d.aggregate(vec![c.clone().alias("v")], vec![count(lit(1)).alias("n")]))
+        .and_then(|d| {
+            d.sort(vec![
+                col("n").sort(false, false),
+                col("v").sort(true, false),
+            ])
+        })
+        .and_then(|d| d.limit(0, Some(TOP)))
+        .map_err(engine_error)?
+        .collect()
+        .await
+        .map_err(engine_error)?;
+    Ok(super::rows::objects(&found)?
+        .into_iter()
+        .map(|mut o| {
+            (
+                o.remove("v").unwrap_or(Value::Null),
+                o.remove("n").and_then(|n| n.as_u64()).unwrap_or(0),
+            )
+        })
+        .collect())
+}
+
+/// `BUCKETS` equal-width buckets of `name` between `lo` and `hi`.
+async fn histogram(
+    df: &datafusion::prelude::DataFrame,
+    name: &str,
+    lo: f64,
+    hi: f64,
+) -> Result<Vec<(f64, f64, u64)>> {
+    let width = if hi > lo {
+        (hi - lo) / BUCKETS as f64
+    } else {
+        1.0
+    };
+    let x = cast(col(quoted(name)), DataType::Float64);
+    // The bucket of each value (a cut toward zero of a value never below zero is its floor);
+    // the largest falls in the last one.
+    let bucket: Expr = cast((x.clone() - lit(lo)) / lit(width), DataType::Int64);
+    let found = df
+        .clone()
+        .filter(x.is_not_null())
+        .and_then(|d| d.aggregate(vec![bucket.alias("b")], vec![count(lit(1)).alias("n")]))
+        .map_err(engine_error)?
+        .collect()
+        .await
+        .map_err(engine_error)?;
+    let mut counts = vec![0u64; BUCKETS];
+    for mut o in super::rows::objects(&found)? {
+        let b = o.remove("b").and_then(|b| b.as_f64()).unwrap_or(0.0);
+        let b = (b.max(0.0) as usize).min(BUCKETS - 1);
+        counts[b] += o.remove("n").and_then(|n| n.as_u64()).unwrap_or(0);
+    }
+    Ok(counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (lo + width * i as f64, lo + width * (i + 1) as f64, n))
+        .collect())
+}

@@ -1,0 +1,349 @@
+//! Views: a table read through one decision of the policies, stored once as Parquet.
+//!
+//! A view's key hashes all it is made from: the dataset, the object, its kind, the column types,
+//! and the decision's column transforms and row filters. Any change to those (a new commit, a
+//! declared type, a policy that now decides otherwise for this caller) finds no view under the
+//! new key, so a read is never served from a view of an older decision. The view is an object of
+//! the dataset's store (sealed when encryption is on), recorded in `table_views` with its row
+//! count; it is made at most once at a time per key, and at most [`super::MAKING`] at once in
+//! all (more wait no longer than it takes to say 503).
+//!
+//! Making one streams the table's object through the transform into Parquet and into the store
+//! together, in bounded memory. A column whose type was inferred (not declared) and whose later
+//! rows break that type is read again as text.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::json;
+use sha2::Digest;
+use strata_lfs::Oid;
+use strata_policy::table::{self, BatchPlan, FieldType, Plan, TableError};
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+
+use super::{infer, Kind, Opened, Tables};
+use crate::datasets::tables::table_error;
+use crate::error::{Error, Result};
+use crate::storage::Read;
+use crate::Core;
+
+/// Rows per Parquet row group: small enough that a page of rows reads little.
+const ROW_GROUP: usize = 128 * 1024;
+/// Bytes in flight between the writer and the store.
+const PIPE: usize = 1024 * 1024;
+
+/// A table's view for one decision.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub key: String,
+    pub repo_id: i64,
+    /// The Parquet object and its size.
+    pub oid: Oid,
+    pub size: u64,
+    pub rows: u64,
+    /// The column statistics (JSON), once computed.
+    pub stats: Option<String>,
+    /// The types the text columns were read as (declared or inferred), by name.
+    pub types: HashMap<String, FieldType>,
+}
+
+/// The view of `opened` for dataset `repo_id`, made now if there is none yet.
+pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
+    let types = match opened.kind {
+        Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?)?,
+        _ => HashMap::new(),
+    };
+    let key = key(repo_id, opened, &types);
+    if let Some(v) = stored(core, &key, repo_id, &types).await? {
+        return Ok(v);
+    }
+    let lock = core.tables.key_lock(&key);
+    let _turn = lock.lock().await;
+    if let Some(v) = stored(core, &key, repo_id, &types).await? {
+        return Ok(v);
+    }
+    let _permit = core
+        .tables
+        .making
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Tables::busy())?;
+    let mut types = types;
+    let (oid, size, rows) = loop {
+        match make(core, repo_id, opened, &types).await {
+            Ok(made) => break made,
+            // An inferred type the rows break: that column is text after all.
+            Err(Made::BadValue { column, error })
+                if !opened.table.types.contains_key(&column) && types.contains_key(&column) =>
+            {
+                tracing::debug!(%column, %error, "an inferred type does not hold: read as text");
+                types.insert(column, FieldType::String);
+            }
+            Err(Made::BadValue { error, .. }) | Err(Made::Other(error)) => return Err(*error),
+        }
+    };
+    let row = crate::db::TableView {
+        oid: oid.to_string(),
+        size: size as i64,
+        rows: rows as i64,
+        stats: None,
+    };
+    let source = format!("{}:{}", opened.table.name, opened.object.0);
+    core.db.put_table_view(&key, repo_id, &source, &row).await?;
+    Ok(View {
+        key,
+        repo_id,
+        oid,
+        size,
+        rows,
+        stats: None,
+        types,
+    })
+}
+
+/// The view recorded under `key`, if its object is still there.
+async fn stored(
+    core: &Core,
+    key: &str,
+    repo_id: i64,
+    types: &HashMap<String, FieldType>,
+) -> Result<Option<View>> {
+    let Some(row) = core.db.table_view(key).await? else {
+        return Ok(None);
+    };
+    let Ok(oid) = row.oid.parse::<Oid>() else {
+        return Ok(None);
+    };
+    Ok(Some(View {
+        key: key.to_owned(),
+        repo_id,
+        oid,
+        size: row.size as u64,
+        rows: row.rows as u64,
+        stats: row.stats,
+        types: types.clone(),
+    }))
+}
+
+/// The key of the view of `opened` read with `types`.
+fn key(repo_id: i64, opened: &Opened, types: &HashMap<String, FieldType>) -> String {
+    let mut types: Vec<(&String, &str)> =
+        types.iter().map(|(n, t)| (n, t.frictionless())).collect();
+    types.sort();
+    let what = json!({
+        "v": 1,
+        "dataset": repo_id,
+        "object": opened.object.0.to_string(),
+        "kind": opened.kind.name(),
+        "types": types,
+        "columns": opened.decision.columns,
+        "filters": opened.decision.filters.iter().map(|f| json!([f.column, format!("{:?}", f.op), f.value])).collect::<Vec<_>>(),
+    });
+    hex::encode(sha2::Sha256::digest(what.to_string()))
+}
+
+/// Why making a view failed.
+enum Made {
+    /// A value not of its column's type.
+    BadValue {
+        column: String,
+        error: Box<Error>,
+    },
+    Other(Box<Error>),
+}
+
+impl From<Error> for Made {
+    fn from(e: Error) -> Made {
+        Made::other(e)
+    }
+}
+
+impl Made {
+    fn other(e: Error) -> Made {
+        Made::Other(Box::new(e))
+    }
+}
+
+fn made(e: TableError) -> Made {
+    match e {
+        TableError::BadValue { ref column, .. } => {
+            let column = column.clone();
+            Made::BadValue {
+                column,
+                error: Box::new(table_error(e)),
+            }
+        }
+        e => Made::other(table_error(e)),
+    }
+}
+
+/// Reads the table through the decision into Parquet, stored as it is written: the view's oid,
+/// size and rows.
+async fn make(
+    core: &Core,
+    repo_id: i64,
+    opened: &Opened,
+    types: &HashMap<String, FieldType>,
+) -> std::result::Result<(Oid, u64, u64), Made> {
+    let (write, read) = tokio::io::duplex(PIPE);
+    let hasher = core.governance.hasher().clone();
+    let producer: tokio::task::JoinHandle<std::result::Result<u64, Made>> = match opened.kind {
+        Kind::Parquet => {
+            let (oid, size) = &opened.object;
+            let df = core
+                .tables
+                .read_parquet(core, repo_id, oid, *size)
+                .await
+                .map_err(|e| Made::other(not_parquet(e)))?;
+            let decision = opened.decision.clone();
+            tokio::spawn(async move {
+                let schema = df.schema().as_arrow().clone();
+                let plan = BatchPlan::new(&schema, &decision, hasher).map_err(made)?;
+                let mut batches = df
+                    .execute_stream()
+                    .await
+                    .map_err(|e| Made::other(not_parquet(e)))?;
+                let handle = tokio::runtime::Handle::current();
+                let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+                let writer = tokio::task::spawn_blocking(move || {
+                    write_batches(SyncIoBridge::new_with_handle(write, handle), plan, |sink| {
+                        while let Some(b) = rx.blocking_recv() {
+                            sink(b)?;
+                        }
+                        Ok(())
+                    })
+                });
+                while let Some(b) = batches.next().await {
+                    let b = b.map_err(|e| Made::other(not_parquet(e)))?;
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+                drop(tx);
+                writer
+                    .await
+                    .map_err(|e| Made::other(Error::internal(e.to_string())))?
+            })
+        }
+        kind => {
+            let body = match core.storage.read(repo_id, &opened.object.0, None).await? {
+                Some(Read::Found { object, .. }) => object.body,
+                _ => return Err(Made::other(infer::missing(&opened.object.0))),
+            };
+            let input = SyncIoBridge::new(StreamReader::new(body.map_err(std::io::Error::other)));
+            let output = SyncIoBridge::new(write);
+            let (types, decision) = (types.clone(), opened.decision.clone());
+            let sample = match kind {
+                Kind::Jsonl => infer::sample(core, repo_id, opened).await?,
+                _ => Vec::new(),
+            };
+            tokio::task::spawn_blocking(move || match kind {
+                Kind::Csv { delimiter } => {
+                    let (mut reader, header) = table::open_with(input, delimiter).map_err(made)?;
+                    let plan = Plan::new(&header, &types, &decision, None, hasher).map_err(made)?;
+                    let mut writer = parquet_writer(output, plan.schema())?;
+                    let rows = table::batches(&mut reader, &plan, |b| {
+                        writer.write(&b).map_err(parquet_error)
+                    })
+                    .map_err(made)?;
+                    writer.close().map_err(|e| made(parquet_error(e)))?;
+                    Ok(rows)
+                }
+                _ => jsonl(input, output, &sample, &decision, hasher),
+            })
+        }
+    };
+    let body = ReaderStream::with_capacity(read, 256 * 1024);
+    let limit = opened.object.1.saturating_mul(8).saturating_add(64 << 20);
+    let stored = core.storage.ingest(repo_id, body, limit).await;
+    let rows = producer
+        .await
+        .map_err(|e| Made::other(Error::internal(format!("making a view: {e}"))))??;
+    let (oid, size) = stored?;
+    Ok((oid, size, rows))
+}
+
+/// Writes the batches `feed` hands over through `plan` as Parquet to `out`; the rows written.
+fn write_batches<W: std::io::Write + Send>(
+    out: W,
+    plan: BatchPlan,
+    feed: impl FnOnce(
+        &mut dyn FnMut(
+            datafusion::arrow::record_batch::RecordBatch,
+        ) -> std::result::Result<(), Made>,
+    ) -> std::result::Result<(), Made>,
+) -> std::result::Result<u64, Made> {
+    let mut writer = parquet_writer(out, plan.schema())?;
+    let mut rows = 0u64;
+    feed(&mut |b| {
+        if let Some(kept) = plan.apply(&b).map_err(made)? {
+            rows += kept.num_rows() as u64;
+            writer.write(&kept).map_err(|e| made(parquet_error(e)))?;
+        }
+        Ok(())
+    })?;
+    writer.close().map_err(|e| made(parquet_error(e)))?;
+    Ok(rows)
+}
+
+/// JSON Lines: the schema from the sample, then every line; a line that is not an object, or a
+/// value not of its column's type, is an error naming the line.
+fn jsonl<R: std::io::Read, W: std::io::Write + Send>(
+    input: R,
+    output: W,
+    sample: &[u8],
+    decision: &strata_policy::Decision,
+    hasher: strata_policy::table::Hasher,
+) -> std::result::Result<u64, Made> {
+    let (schema, _) =
+        arrow_json::reader::infer_json_schema(std::io::BufReader::new(sample), Some(10_000))
+            .map_err(|e| Made::other(Error::unprocessable(format!("not JSON Lines: {e}"))))?;
+    let schema = Arc::new(schema);
+    let plan = BatchPlan::new(&schema, decision, hasher).map_err(made)?;
+    let reader = arrow_json::ReaderBuilder::new(schema)
+        .with_batch_size(table::BATCH_ROWS)
+        .build(std::io::BufReader::with_capacity(256 * 1024, input))
+        .map_err(|e| Made::other(Error::unprocessable(e.to_string())))?;
+    let mut read = 0u64;
+    write_batches(output, plan, |sink| {
+        for b in reader {
+            let b = b.map_err(|e| {
+                Made::other(Error::unprocessable(format!(
+                    "JSON Lines, after line {read}: {e}"
+                )))
+            })?;
+            read += b.num_rows() as u64;
+            sink(b)?;
+        }
+        Ok(())
+    })
+}
+
+fn parquet_writer<W: std::io::Write + Send>(
+    out: W,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> std::result::Result<ArrowWriter<W>, Made> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .build();
+    ArrowWriter::try_new(out, schema, Some(props))
+        .map_err(|e| Made::other(Error::internal(format!("writing Parquet: {e}"))))
+}
+
+fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> TableError {
+    match e {
+        datafusion::parquet::errors::ParquetError::External(e) => {
+            TableError::Io(std::io::Error::other(e))
+        }
+        e => TableError::Io(std::io::Error::other(e.to_string())),
+    }
+}
+
+fn not_parquet(e: impl std::fmt::Display) -> Error {
+    Error::unprocessable(format!("not a Parquet file this server can read: {e}"))
+}
