@@ -94,6 +94,59 @@ pub struct Query {
     pub columns: Option<Vec<String>>,
 }
 
+impl Query {
+    /// A page's parameters from a query string's pairs: `offset`, `limit` (default 100), `sort`
+    /// (`column` or `column:desc`, comma-separated or repeated), `filter` (repeated), `q`,
+    /// `columns`; `rev` and `intent` fill `at`. Keys in `also` are left to the caller; any other
+    /// is refused, as is a number that is not one (400).
+    pub fn parse(pairs: &[(String, String)], at: &mut super::At, also: &[&str]) -> Result<Query> {
+        let mut query = Query {
+            limit: 100,
+            ..Query::default()
+        };
+        let number = |k: &str, v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| Error::bad_request(format!("{k} must be a whole number, not {v:?}")))
+        };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "rev" => at.rev = Some(v.clone()).filter(|r| !r.is_empty()),
+                "intent" => at.intent = Some(v.clone()).filter(|i| !i.is_empty()),
+                "offset" => query.offset = number(k, v)?,
+                "limit" => query.limit = usize::try_from(number(k, v)?).unwrap_or(usize::MAX),
+                "q" => query.q = Some(v.clone()).filter(|q| !q.is_empty()),
+                "columns" => {
+                    query.columns = Some(
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|c| !c.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                }
+                "sort" => {
+                    for term in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        query.sort.push(match term.rsplit_once(':') {
+                            Some((c, "desc")) => (c.to_owned(), true),
+                            Some((c, "asc")) => (c.to_owned(), false),
+                            _ => (term.to_owned(), false),
+                        });
+                    }
+                }
+                "filter" if v.is_empty() => {}
+                "filter" => query.filters.push(v.parse()?),
+                other if also.contains(&other) => {}
+                other => {
+                    return Err(Error::bad_request(format!(
+                        "unknown parameter {other:?} (rev, offset, limit, sort, filter, q, columns, intent)"
+                    )))
+                }
+            }
+        }
+        Ok(query)
+    }
+}
+
 /// A column as the page names it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {

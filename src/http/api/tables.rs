@@ -244,47 +244,7 @@ fn rows_query(resource: String, raw: &str) -> ApiResult<(At, rows::Query)> {
         resource,
         ..At::default()
     };
-    let mut query = rows::Query {
-        limit: 100,
-        ..rows::Query::default()
-    };
-    let number = |k: &str, v: &str| {
-        v.parse::<u64>()
-            .map_err(|_| ApiError::bad_request(format!("{k} must be a whole number, not {v:?}")))
-    };
-    for (k, v) in pairs {
-        match k.as_str() {
-            "rev" => at.rev = Some(v),
-            "intent" => at.intent = Some(v),
-            "offset" => query.offset = number(&k, &v)?,
-            "limit" => query.limit = usize::try_from(number(&k, &v)?).unwrap_or(usize::MAX),
-            "q" => query.q = Some(v).filter(|q| !q.is_empty()),
-            "columns" => {
-                query.columns = Some(
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                )
-            }
-            "sort" => {
-                for term in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                    query.sort.push(match term.rsplit_once(':') {
-                        Some((c, "desc")) => (c.to_owned(), true),
-                        Some((c, "asc")) => (c.to_owned(), false),
-                        _ => (term.to_owned(), false),
-                    });
-                }
-            }
-            "filter" => query.filters.push(v.parse()?),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown parameter {other:?} (rev, offset, limit, sort, filter, q, columns, intent)"
-                )))
-            }
-        }
-    }
+    let query = rows::Query::parse(&pairs, &mut at, &[])?;
     Ok((at, query))
 }
 

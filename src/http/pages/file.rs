@@ -3,12 +3,13 @@
 //! and restore; through the path read gate, so whoever the file is shared with sees it too.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
 use super::layout::{render, Chrome};
+use super::table_view::{self, Viewer};
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::datasets::git_on;
@@ -42,6 +43,8 @@ struct FilePage {
     governed: bool,
     /// "Open with": (app name, link) of the visitor's apps that open this file type.
     open_with: Vec<(String, String)>,
+    /// The whole table, for a file that is one.
+    viewer: Option<Viewer>,
 }
 
 /// Versions listed on a file's page.
@@ -66,6 +69,7 @@ pub async fn show(
     State(state): State<AppState>,
     Path((ns, name, path)): Path<(String, String, String)>,
     Query(q): Query<BrowseQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!(
@@ -157,7 +161,10 @@ pub async fn show(
         }
         _ => Vec::new(),
     };
+    let pairs = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let viewer = table_view::viewer(&state, &repo, &path, &here, pairs).await;
     let page = FilePage {
+        viewer,
         open_with,
         versions,
         newest_is_current,

@@ -21,6 +21,7 @@ mod settings;
 mod shared;
 pub(crate) mod signed_in;
 mod sso;
+mod table_view;
 mod tags;
 
 use axum::routing::{get, post};

@@ -5,6 +5,7 @@
 //! `governed.rs`: the policies hold on every one of these routes.
 
 mod governed;
+mod viewer;
 
 use serde_json::{json, Value};
 

@@ -1,0 +1,303 @@
+//! The table viewer on a file's page: every row of a table a page at a time, sorted by clicking a
+//! column's heading, filtered, searched, with the column types, numbers aligned right and, on
+//! request, the column statistics. Server-rendered from the same domain calls as the REST rows
+//! and stats (`strata_core::tables`), so it works without scripts and shows only what the
+//! policies let the visitor see. Its state lives in the page's query string.
+
+use serde_json::Value;
+use strata_core::datasets::gate::Gated;
+use strata_core::datasets::governance;
+use strata_core::tables::{self, rows, At, Kind};
+
+use crate::http::state::AppState;
+
+/// Rows per page unless the visitor asks for another number.
+const PAGE_ROWS: usize = 50;
+
+/// A column's heading.
+pub struct Heading {
+    pub name: String,
+    pub ty: &'static str,
+    pub numeric: bool,
+    /// `ascending`, `descending` or `none` (for `aria-sort`).
+    pub sorted: &'static str,
+    /// The page sorted by this column the next way (ascending, descending, unsorted).
+    pub sort_link: String,
+}
+
+/// One cell.
+pub struct Cell {
+    pub text: String,
+    pub numeric: bool,
+    pub empty: bool,
+}
+
+/// A column's statistics, as shown.
+pub struct StatRow {
+    pub name: String,
+    pub ty: String,
+    pub count: u64,
+    pub nulls: u64,
+    pub distinct: String,
+    pub min: String,
+    pub max: String,
+    pub mean: String,
+    pub top: String,
+}
+
+/// What the viewer shows.
+pub struct Viewer {
+    pub resource: String,
+    pub headings: Vec<Heading>,
+    pub rows: Vec<Vec<Cell>>,
+    pub total: u64,
+    /// The rows shown, counted from 1 (`first > last` when there are none).
+    pub first: u64,
+    pub last: u64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub q: String,
+    /// Filters in force: (`column op value`, the page without it).
+    pub filters: Vec<(String, String)>,
+    /// The query string's pairs to keep in the search and filter forms (all but `q`, `filter`
+    /// and `offset`), and the filters in force as written.
+    pub keep: Vec<(String, String)>,
+    pub filter_raw: Vec<String>,
+    pub stats: Option<Vec<StatRow>>,
+    pub stats_link: String,
+    /// Why the table cannot be shown as asked.
+    pub error: Option<String>,
+}
+
+/// The viewer for the file at `path` of `gated`, if it is a table; `pairs` is the page's query
+/// string, `base` the page's path. The filter form's three fields (`fc`, `fo`, `fv`: column,
+/// op, value) become one more `filter`.
+pub async fn viewer(
+    state: &AppState,
+    gated: &Gated,
+    path: &str,
+    base: &str,
+    pairs: Vec<(String, String)>,
+) -> Option<Viewer> {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let added = match (field("fc"), field("fo")) {
+        (Some(c), Some(o)) if !c.is_empty() => {
+            Some(format!("{c}:{o}:{}", field("fv").unwrap_or_default()))
+        }
+        _ => None,
+    };
+    let mut pairs: Vec<(String, String)> = pairs
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "fc" | "fo" | "fv"))
+        .collect();
+    if let Some(f) = added {
+        pairs.retain(|(k, _)| k != "offset");
+        pairs.push(("filter".to_owned(), f));
+    }
+    let rev = pairs
+        .iter()
+        .find(|(k, _)| k == "rev")
+        .map(|(_, v)| v.clone())
+        .filter(|r| !r.is_empty());
+    let catalog = governance::catalog(state, gated, rev.as_deref())
+        .await
+        .ok()?;
+    let table = catalog.table_at(path)?;
+    Kind::of(table)?;
+    table.object?;
+    let mut at = At {
+        resource: table.name.clone(),
+        ..At::default()
+    };
+    let mut v = Viewer {
+        resource: table.name.clone(),
+        headings: Vec::new(),
+        rows: Vec::new(),
+        total: 0,
+        first: 1,
+        last: 0,
+        prev: None,
+        next: None,
+        q: String::new(),
+        filters: Vec::new(),
+        keep: pairs
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "q" | "filter" | "offset"))
+            .cloned()
+            .collect(),
+        filter_raw: pairs
+            .iter()
+            .filter(|(k, f)| k == "filter" && !f.is_empty())
+            .map(|(_, f)| f.clone())
+            .collect(),
+        stats: None,
+        stats_link: link(base, &pairs, &[("stats", Some("1"))]),
+        error: None,
+    };
+    let mut query = match rows::Query::parse(&pairs, &mut at, &["stats"]) {
+        Ok(q) => q,
+        Err(e) => {
+            v.error = Some(e.message);
+            return Some(v);
+        }
+    };
+    if !pairs.iter().any(|(k, _)| k == "limit") {
+        query.limit = PAGE_ROWS;
+    }
+    v.q = query.q.clone().unwrap_or_default();
+    v.filters = pairs
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, f))| k == "filter" && !f.is_empty())
+        .map(|(i, (_, f))| {
+            let without: Vec<(String, String)> = pairs
+                .iter()
+                .enumerate()
+                .filter(|(j, (k, _))| *j != i && k != "offset")
+                .map(|(_, p)| p.clone())
+                .collect();
+            (f.replacen(':', " ", 2), link(base, &without, &[]))
+        })
+        .collect();
+    let page = match tables::rows_of(state, gated, &at, &query).await {
+        Ok(p) => p,
+        Err(e) => {
+            v.error = Some(e.message);
+            return Some(v);
+        }
+    };
+    let sorted_by = query.sort.first().cloned();
+    v.headings = page
+        .columns
+        .iter()
+        .map(|c| {
+            let state = match &sorted_by {
+                Some((name, false)) if *name == c.name => "ascending",
+                Some((name, true)) if *name == c.name => "descending",
+                _ => "none",
+            };
+            let next = match state {
+                "none" => Some(c.name.clone()),
+                "ascending" => Some(format!("{}:desc", c.name)),
+                _ => None,
+            };
+            Heading {
+                sort_link: link(base, &pairs, &[("sort", next.as_deref()), ("offset", None)]),
+                numeric: matches!(c.ty, "integer" | "number"),
+                name: c.name.clone(),
+                ty: c.ty,
+                sorted: state,
+            }
+        })
+        .collect();
+    v.rows = page
+        .rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .zip(&v.headings)
+                .map(|(value, h)| Cell {
+                    text: text(value),
+                    numeric: h.numeric,
+                    empty: value.is_null(),
+                })
+                .collect()
+        })
+        .collect();
+    v.total = page.total;
+    v.first = page.offset + 1;
+    v.last = page.offset + page.rows.len() as u64;
+    let limit = page.limit as u64;
+    if page.offset > 0 {
+        let back = page.offset.saturating_sub(limit).to_string();
+        v.prev = Some(link(base, &pairs, &[("offset", Some(&back))]));
+    }
+    if v.last < page.total {
+        let on = (page.offset + limit).to_string();
+        v.next = Some(link(base, &pairs, &[("offset", Some(&on))]));
+    }
+    if pairs.iter().any(|(k, val)| k == "stats" && val == "1") {
+        match tables::stats_of(state, gated, &at).await {
+            Ok(s) => v.stats = Some(s.columns.into_iter().map(stat_row).collect()),
+            Err(e) => v.error = Some(e.message),
+        }
+    }
+    Some(v)
+}
+
+fn stat_row(c: tables::stats::ColumnStats) -> StatRow {
+    StatRow {
+        distinct: if c.distinct_approximate {
+            format!("≈ {}", c.distinct)
+        } else {
+            c.distinct.to_string()
+        },
+        min: text(&c.min),
+        max: text(&c.max),
+        mean: c.mean.map(|m| format!("{m:.4}")).unwrap_or_default(),
+        top: c
+            .top
+            .iter()
+            .take(3)
+            .map(|(v, n)| format!("{} ({n})", text(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        name: c.name,
+        ty: c.ty,
+        count: c.count,
+        nulls: c.nulls,
+    }
+}
+
+/// A value as a cell shows it.
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `base` with `pairs`, each key in `changes` replaced by its value (or removed for `None`).
+fn link(base: &str, pairs: &[(String, String)], changes: &[(&str, Option<&str>)]) -> String {
+    let mut out: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .cloned()
+        .collect();
+    for (k, v) in changes {
+        if let Some(v) = v {
+            out.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+    let query = serde_urlencoded::to_string(&out).unwrap_or_default();
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_state_and_change_one_thing() {
+        let pairs = vec![
+            ("rev".to_owned(), "main".to_owned()),
+            ("filter".to_owned(), "a:eq:1".to_owned()),
+            ("offset".to_owned(), "50".to_owned()),
+        ];
+        assert_eq!(
+            link("/x", &pairs, &[("offset", None), ("sort", Some("b:desc"))]),
+            "/x?rev=main&filter=a%3Aeq%3A1&sort=b%3Adesc"
+        );
+        assert_eq!(link("/x", &[], &[("offset", None)]), "/x");
+    }
+}
