@@ -2,7 +2,8 @@
 //! for notebooks: `get_flight_info` with a command `{"asset": "ns/name/resource"}` (optionally
 //! `rev`, `columns`, `intent`) answers the schema after the policies and one endpoint whose ticket
 //! is the same request; `do_get` streams the record batches through the policies; `get_schema`
-//! and `list_flights` (the CSV resources the caller may read) too. The caller is the bearer token
+//! and `list_flights` (the tables the caller may read) too. Parquet and JSON Lines tables come
+//! from their views. The caller is the bearer token
 //! (or Basic credentials) in the call's `authorization` header; without one, anonymous. Every
 //! call goes through the same gates and tabular reads as REST.
 
@@ -163,8 +164,8 @@ impl FlightService for Flight {
         ))
     }
 
-    /// The CSV resources of the datasets the caller may read, as descriptors (no schemas: those
-    /// need the policies and the table's header, in `get_flight_info`).
+    /// The tables (CSV, TSV, Parquet, JSON Lines) of the datasets the caller may read, as
+    /// descriptors (no schemas: those need the policies and the table, in `get_flight_info`).
     async fn list_flights(
         &self,
         request: Request<Criteria>,
@@ -190,7 +191,11 @@ impl FlightService for Flight {
             else {
                 continue;
             };
-            for t in c.resources.iter().filter(|t| t.format == "csv") {
+            for t in c
+                .resources
+                .iter()
+                .filter(|t| strata_core::tables::Kind::of(t).is_some() && g.covers(&t.path))
+            {
                 let cmd = serde_json::json!({"asset": format!("{}/{}", c.dataset, t.name)});
                 let descriptor = FlightDescriptor::new_cmd(cmd.to_string());
                 out.push(Ok(FlightInfo::new()

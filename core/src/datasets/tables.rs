@@ -1,5 +1,7 @@
-//! Tabular reads: a CSV resource of a dataset streamed through the decision of the policies, as
-//! CSV, an Arrow IPC stream, or Arrow record batches (for Arrow Flight), in bounded memory. The
+//! Tabular reads: a CSV or TSV resource of a dataset streamed through the decision of the
+//! policies, as CSV, an Arrow IPC stream, or Arrow record batches (for Arrow Flight), in bounded
+//! memory. Parquet and JSON Lines resources come the same ways from their view
+//! (`crate::tables::export::opened`). The
 //! object is read from storage as any download is; parsing and the transform run on the blocking
 //! pool and hand chunks over a small channel, so a slow client holds back the reading.
 
@@ -74,35 +76,23 @@ pub async fn open(
 ) -> Result<Opened> {
     gated.check_rev(req.rev.as_deref())?;
     let catalog = governance::catalog(core, gated, req.rev.as_deref()).await?;
-    // A caller limited to some paths hears only of the resources inside them: one outside
-    // answers as a missing one does.
-    let reached = || catalog.resources.iter().filter(|t| gated.covers(&t.path));
-    let Some(t) = reached().find(|t| t.name == req.resource) else {
-        let names: Vec<&str> = reached().map(|t| t.name.as_str()).collect();
-        return Err(Error::not_found(format!(
-            "{} has no resource {:?}{}",
-            gated.path(),
-            req.resource,
-            if names.is_empty() {
-                String::new()
-            } else if gated.limited() {
-                format!(" (resources shared with you: {})", names.join(", "))
-            } else {
-                format!(" (its resources: {})", names.join(", "))
-            }
-        )));
+    let t = crate::tables::find(gated, &catalog, &req.resource)?;
+    // Parquet and JSON Lines are read from their view (made once); text tables stream.
+    let delimiter = match crate::tables::Kind::of(t) {
+        Some(crate::tables::Kind::Csv { delimiter }) => delimiter,
+        Some(_) => return crate::tables::export::opened(core, gated, req, format, surface).await,
+        None => {
+            return Err(Error::unprocessable(format!(
+                "resource {:?} is {}, not a table: tables are CSV, TSV, Parquet or JSON Lines",
+                t.name,
+                if t.format.is_empty() {
+                    "of no known format"
+                } else {
+                    &t.format
+                }
+            )))
+        }
     };
-    if !matches!(t.format.as_str(), "csv") {
-        return Err(Error::unprocessable(format!(
-            "resource {:?} is {}, not CSV: tabular reads serve CSV resources",
-            t.name,
-            if t.format.is_empty() {
-                "of no known format"
-            } else {
-                &t.format
-            }
-        )));
-    }
     let (oid, size) = t
         .object
         .ok_or_else(|| Error::unprocessable(format!("resource {:?} names no object", t.name)))?;
@@ -127,7 +117,7 @@ pub async fn open(
             )))
         }
     };
-    stream(core, t, req, format, decision, body).await
+    stream(core, t, delimiter, req, format, decision, body).await
 }
 
 /// Starts the transform on the blocking pool; answers once the header is read and the plan made
@@ -135,6 +125,7 @@ pub async fn open(
 async fn stream(
     core: &Core,
     t: &Table,
+    delimiter: u8,
     req: &Request,
     format: Format,
     decision: Decision,
@@ -164,7 +155,7 @@ async fn stream(
             StreamReader::new(body.map_err(std::io::Error::other)),
             handle,
         );
-        let opened = table::open(input).and_then(|(reader, header)| {
+        let opened = table::open_with(input, delimiter).and_then(|(reader, header)| {
             let plan = Plan::new(&header, &types, &d, want.as_deref(), hasher)?;
             Ok((reader, plan))
         });

@@ -11,6 +11,7 @@
 pub mod export;
 pub mod infer;
 pub mod rows;
+pub mod schema;
 pub mod stats;
 pub mod store;
 pub mod view;

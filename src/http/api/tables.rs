@@ -1,7 +1,8 @@
 //! Tables over REST, all through the read gate and the policies: `GET …/tables` (the tables at a
 //! revision, with schemas and row counts), `GET …/tables/{resource}` (the whole table as CSV, an
 //! Arrow IPC stream, Parquet with `Range`, or JSON Lines), `GET …/tables/{resource}/rows` (a page
-//! of rows: sort, filters, search) and `GET …/tables/{resource}/stats` (column statistics).
+//! of rows: sort, filters, search), `GET …/tables/{resource}/stats` (column statistics) and
+//! `POST …/tables/{resource}/schema` (commit the column types).
 
 use axum::body::Body;
 use axum::extract::{Path, Query, RawQuery, State};
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(table))
         .routes(routes!(rows_page))
         .routes(routes!(stats))
+        .routes(routes!(commit_schema))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -279,4 +281,28 @@ pub async fn stats(
         intent: q.intent,
     };
     Ok(Json(tables::stats_of(&state, &gated, &at).await?))
+}
+
+/// Writes the column types of a table (declared, or inferred from its rows) into the resource's
+/// `schema.fields` in one commit at the head of the default branch. Fields the datapackage has
+/// keep what they say; columns a policy transforms for you are left untyped.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/tables/{resource}/schema", tag = "tables", operation_id = "commit_table_schema",
+    params(("ns" = String, Path), ("name" = String, Path), ("resource" = String, Path)),
+    responses((status = 200, description = "`revision` (the new head, or the head when nothing changed) and `typed` ([name, type] written)", body = Object),
+        (status = 403, description = "You may not write the dataset, or a policy denies the read", body = ErrorBody),
+        (status = 404, description = "No such dataset or resource", body = ErrorBody),
+        (status = 422, description = "Not a table, or a malformed one", body = ErrorBody)))]
+pub async fn commit_schema(
+    State(state): State<AppState>,
+    Path((ns, name, resource)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<Json<tables::schema::Committed>> {
+    let gated = gate::dataset(&state, &who, &ns, &name, Action::Write).await?;
+    let at = At {
+        resource,
+        ..At::default()
+    };
+    Ok(Json(
+        tables::schema::commit_schema(&state, &who, &gated, &at).await?,
+    ))
 }

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -55,6 +55,8 @@ struct LinkPage {
     total: usize,
     page: usize,
     more: bool,
+    /// A file that is a table: the viewer.
+    viewer: Option<super::table_view::Viewer>,
 }
 
 /// Opens the link for this request, or answers instead (rate limit, unknown link).
@@ -111,15 +113,18 @@ pub async fn show(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     Query(q): Query<LinkQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    as_page(show_page(&state, secret, q, &headers).await)
+    let pairs = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    as_page(show_page(&state, secret, q, pairs, &headers).await)
 }
 
 async fn show_page(
     state: &AppState,
     secret: String,
     q: LinkQuery,
+    pairs: Vec<(String, String)>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let state = state.clone();
@@ -135,6 +140,7 @@ async fn show_page(
         total: 0,
         page: 1,
         more: false,
+        viewer: None,
     };
     if !unlocked(headers, &secret, &o) {
         page.needs_password = true;
@@ -192,6 +198,8 @@ async fn show_page(
                 format!("/s/{secret}/raw/{}", super::forms::path_url(&rel))
             };
             page.file = Some((human_size(size), url));
+            let here = format!("/s/{secret}");
+            page.viewer = super::table_view::viewer(&state, &o.gated, &path, &here, pairs).await;
         }
     }
     page.rel = rel;
@@ -231,6 +239,7 @@ async fn unlock_page(state: AppState, secret: String, body: Body) -> ApiResult<R
             total: 0,
             page: 1,
             more: false,
+            viewer: None,
         };
         return Ok(render(StatusCode::FORBIDDEN, &page));
     }

@@ -87,6 +87,10 @@ pub fn router() -> Router<AppState> {
         .route("/s/{secret}/raw/{*path}", get(links::raw))
         .route("/datasets/{ns}/{name}/branches", post(tags::create_branch))
         .route(
+            "/datasets/{ns}/{name}/tables/{resource}/schema",
+            post(table_view::save_types),
+        )
+        .route(
             "/datasets/{ns}/{name}/branches/{branch}/delete",
             post(tags::delete_branch),
         )

@@ -4,12 +4,56 @@
 //! and stats (`strata_core::tables`), so it works without scripts and shows only what the
 //! policies let the visitor see. Its state lives in the page's query string.
 
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
 use serde_json::Value;
-use strata_core::datasets::gate::Gated;
+use strata_core::auth::Action;
+use strata_core::datasets::gate::{self, Gated};
 use strata_core::datasets::governance;
 use strata_core::tables::{self, rows, At, Kind};
 
+use super::datasets::failed;
+use super::forms::{path_url, see_other};
+use super::signed_in::{CsrfForm, SignedIn};
+use crate::http::error::ApiResult;
+use crate::http::extract::session_principal;
 use crate::http::state::AppState;
+
+#[derive(Deserialize)]
+pub struct SchemaForm {
+    /// The table's file, to go back to.
+    path: String,
+}
+
+/// `POST /datasets/{ns}/{name}/tables/{resource}/schema`: saves the column types the viewer
+/// shows into the datapackage, then back to the file's page.
+pub async fn save_types(
+    State(state): State<AppState>,
+    Path((ns, name, resource)): Path<(String, String, String)>,
+    CsrfForm {
+        signed_in: SignedIn { session: s, .. },
+        form,
+    }: CsrfForm<SchemaForm>,
+) -> ApiResult<Response> {
+    let who = session_principal(&s)?;
+    let at = At {
+        resource,
+        ..At::default()
+    };
+    let done = async {
+        let gated = gate::dataset(&state, &who, &ns, &name, Action::Write).await?;
+        tables::schema::commit_schema(&state, &who, &gated, &at).await
+    }
+    .await;
+    match done {
+        Ok(_) => Ok(see_other(
+            &format!("/datasets/{ns}/{name}/files/{}", path_url(&form.path)),
+            &[],
+        )),
+        Err(e) => Ok(failed(Some(&s), "Save the column types", e)),
+    }
+}
 
 /// Rows per page unless the visitor asks for another number.
 const PAGE_ROWS: usize = 50;
@@ -67,6 +111,10 @@ pub struct Viewer {
     pub stats_link: String,
     /// Why the table cannot be shown as asked.
     pub error: Option<String>,
+    /// For a writer, where to post to save the column types (some are only inferred).
+    pub save_types: Option<String>,
+    /// The table's file in the dataset.
+    pub file_path: String,
 }
 
 /// The viewer for the file at `path` of `gated`, if it is a table; `pairs` is the page's query
@@ -138,8 +186,11 @@ pub async fn viewer(
         stats: None,
         stats_link: link(base, &pairs, &[("stats", Some("1"))]),
         error: None,
+        save_types: None,
+        file_path: path.to_owned(),
     };
-    let mut query = match rows::Query::parse(&pairs, &mut at, &["stats"]) {
+    // `path` and `page` belong to the page around the viewer (a share link's).
+    let mut query = match rows::Query::parse(&pairs, &mut at, &["stats", "path", "page"]) {
         Ok(q) => q,
         Err(e) => {
             v.error = Some(e.message);
@@ -209,6 +260,18 @@ pub async fn viewer(
                 .collect()
         })
         .collect();
+    if gated.writes(path)
+        && page
+            .columns
+            .iter()
+            .any(|c| !table.types.contains_key(&c.name))
+    {
+        v.save_types = Some(format!(
+            "/datasets/{}/tables/{}/schema",
+            gated.path(),
+            path_url(&table.name)
+        ));
+    }
     v.total = page.total;
     v.first = page.offset + 1;
     v.last = page.offset + page.rows.len() as u64;

@@ -165,7 +165,7 @@ async fn tables_are_listed_paged_sorted_filtered_searched_and_described() {
         ),
         ("items", "items.jsonl", jsonl()),
     ];
-    let (_server, alice, api) = dataset(&files).await;
+    let (server, alice, api) = dataset(&files).await;
 
     // The listing: inferred types, row counts.
     let (status, v) = get(&format!("{api}/tables"), &alice).await;
@@ -280,6 +280,35 @@ async fn tables_are_listed_paged_sorted_filtered_searched_and_described() {
         json!([[499, "item 499", false], [497, "item 497", false]])
     );
 
+    // The streamed reads serve Parquet and JSON Lines tables too: CSV with columns picked,
+    // Arrow IPC, and Arrow Flight.
+    let r = client()
+        .get(format!("{api}/tables/events?columns=kind,id"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csv = r.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 3001);
+    assert!(csv.starts_with("kind,id\nbuy,0\n"), "{}", &csv[..40]);
+    let grpc = server.url.replace("http://", "grpc://");
+    let out = python(format!(
+        "import json, pyarrow.flight as fl\n\
+         c = fl.connect({grpc:?})\n\
+         o = fl.FlightCallOptions(headers=[(b'authorization', b'Bearer {alice}')])\n\
+         for a in ('items', 'events'):\n    \
+             info = c.get_flight_info(fl.FlightDescriptor.for_command(json.dumps({{'asset': 'alice/t/' + a}})), o)\n    \
+             t = c.do_get(info.endpoints[0].ticket, o).read_all()\n    \
+             print(a, t.num_rows, t.schema.names)\n"
+    ))
+    .await;
+    assert!(out.contains("items 500 ['n', 'label', 'ok']"), "{out}");
+    assert!(
+        out.contains("events 3000 ['id', 'kind', 'amount', 'at']"),
+        "{out}"
+    );
+
     // Statistics.
     let (status, s) = get(&format!("{api}/tables/people/stats"), &alice).await;
     assert_eq!(status, 200, "{s}");
@@ -307,6 +336,46 @@ async fn tables_are_listed_paged_sorted_filtered_searched_and_described() {
     assert_eq!(active["top"][0], json!([false, 167]));
     let (_, again) = get(&format!("{api}/tables/people/stats"), &alice).await;
     assert_eq!(again, s, "kept statistics answer the same");
+
+    // The inferred types committed in one call; a second call has nothing left to write.
+    let post = |url: String| client().post(url).bearer_auth(&alice).send();
+    let (status, _, v) = body(post(format!("{api}/tables/people/schema")).await.unwrap()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["typed"],
+        json!([
+            ["id", "integer"],
+            ["name", "string"],
+            ["score", "number"],
+            ["joined", "date"],
+            ["active", "boolean"]
+        ])
+    );
+    let (_, ds) = get(&api, &alice).await;
+    assert_eq!(ds["revision"]["id"], v["revision"], "{ds}");
+    assert_eq!(
+        ds["datapackage"]["resources"][0]["schema"]["fields"][3],
+        json!({"name": "joined", "type": "date"})
+    );
+    let (_, list) = get(&format!("{api}/tables"), &alice).await;
+    assert_eq!(list["tables"][0]["columns"][0]["declared"], true, "{list}");
+    let (status, _, again) = body(post(format!("{api}/tables/people/schema")).await.unwrap()).await;
+    assert_eq!(
+        (status, again["typed"].clone(), again["revision"].clone()),
+        (200, json!([]), v["revision"].clone())
+    );
+    let bob = server.user("bob").await;
+    let r = client()
+        .post(format!("{api}/tables/people/schema"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "a stranger learns nothing of a private dataset"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

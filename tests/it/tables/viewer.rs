@@ -141,6 +141,11 @@ async fn a_table_viewed_sorted_searched_filtered_and_described_in_chromium() {
     );
     screenshot(&c, "table-viewer").await;
 
+    // The inferred types saved to the datapackage from the page: the button goes.
+    click(&c, "#save-types button").await;
+    let saved = c.find(Locator::Css("#save-types")).await;
+    assert!(saved.is_err(), "every column's type is declared now");
+
     // On a phone: the table scrolls inside its box, the page does not.
     c.set_window_size(390, 844).await.unwrap();
     let fits = c
@@ -157,4 +162,61 @@ async fn a_table_viewed_sorted_searched_filtered_and_described_in_chromium() {
         console_errors(&c).await
     );
     c.close().await.unwrap();
+}
+
+/// A share link to a table shows the viewer to whoever has the link: pages, sort and filters in
+/// the link page's own address; nothing to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_link_to_a_table_shows_the_viewer() {
+    let (server, _alice, _api) =
+        super::dataset(&[("people", "people.csv", super::people().into_bytes())]).await;
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let mut alice = Browser::new(&server.url);
+    alice.login("alice", PASSWORD).await;
+    let settings = "/datasets/alice/t/settings";
+    let csrf = alice.get(settings).await.hidden("csrf");
+    let made = alice
+        .post(
+            settings,
+            &[
+                ("csrf", &csrf),
+                ("change", "link"),
+                ("path", "people.csv"),
+                ("password", ""),
+                ("expires", ""),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let link = made
+        .text
+        .split(&format!("{}/s/", server.url))
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stranger = Browser::new(&server.url);
+    let page = stranger.get(&format!("/s/{link}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Rows 1–50 of 250"), "{}", page.text);
+    assert!(
+        !page.text.contains("save-types"),
+        "nothing to write through a link"
+    );
+    let page = stranger
+        .get(&format!("/s/{link}?filter=id:le:3&sort=id:desc"))
+        .await;
+    assert!(page.text.contains("Rows 1–3 of 3"), "{}", page.text);
+    assert!(
+        page.text.contains(&format!(
+            "href=\"/s/{link}?filter=id%3Ale%3A3&amp;sort=id\""
+        )) || page.text.contains("aria-sort=\"descending\"")
+    );
+    let page = stranger.get(&format!("/s/{link}?filter=nope:eq:1")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("no column"), "{}", page.text);
 }

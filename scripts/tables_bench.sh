@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Tables benchmark, side by side with DuckDB on the same file, in one run on this machine:
+#   1. a TABLES_MIB (default 1024) MiB CSV (PaySim rows repeated) behind Fybrik's sample policy
+#      (3 PII columns redacted): its raw download from an untagged dataset; the governed read not
+#      yet materialized (/tables as CSV, streamed through the policy); the view being made (the
+#      first viewer page, cold); the view once made (Parquet, whole);
+#   2. the first viewer page once cached; a page sorted by a number column beside DuckDB's
+#      `ORDER BY … LIMIT 100` on the CSV; column statistics beside DuckDB's `SUMMARIZE`;
+#   3. strata's peak RSS through all of it.
+# Needs python3 with duckdb (scripts/test.sh installs it into target/test-tools/venv).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mib=${TABLES_MIB:-1024}
+py=${STRATA_TEST_TOOLS:-$root/target/test-tools}/venv/bin/python
+"$py" -c 'import duckdb' 2>/dev/null || { echo "error: $py has no duckdb: run scripts/test.sh once, or set STRATA_TEST_TOOLS" >&2; exit 1; }
+work=$(mktemp -d /tmp/strata-tables-bench.XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "building strata (release)" >&2
+cargo build -q --release --bin strata -p strata
+strata=$root/target/release/strata
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url=http://127.0.0.1:$port
+export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_URL=$url STRATA_LOG=warn \
+  STRATA_POLICY_DATASET=bench/policies STRATA_REGION=theshire
+"$strata" serve 2>"$work/strata.log" & pid=$!
+for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break; sleep 0.1; done
+"$strata" admin create-user bench >/dev/null
+token=$("$strata" admin token --user bench --name bench)
+api=$url/api/v1/datasets
+auth=(-H "Authorization: Bearer $token")
+
+echo "== a ${mib} MiB CSV, PaySim rows, Fybrik's sample policy" >&2
+"$py" - "$work/big.csv" "$mib" fixtures/governance/paysim/PS_20174392719_1491204439457_log.csv <<'PY'
+import sys
+out, mib, src = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lines = open(src, newline="").read().splitlines()
+header, rows = lines[0], "\n".join(lines[1:]) + "\n"
+with open(out, "w") as f:
+    f.write(header + "\n")
+    size = len(header) + 1
+    while size < mib << 20:
+        f.write(rows); size += len(rows)
+PY
+size=$(stat -c %s "$work/big.csv")
+oid=$(sha256sum "$work/big.csv" | cut -d' ' -f1)
+for ds in policies paysim plain; do
+  curl -s -o /dev/null "${auth[@]}" -H 'Content-Type: application/json' -X POST "$api" -d "{\"namespace\":\"bench\",\"name\":\"$ds\"}"
+done
+"$py" - "$api" "$token" fixtures/governance/policies <<'PY'
+import json, sys, urllib.request
+api, token, policies = sys.argv[1:]
+def call(method, url, body=None, ctype="application/json"):
+    req = urllib.request.Request(url, method=method, data=body, headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+head = call("GET", api + "/bench/policies")["revision"]["id"]
+lines = [{"key": "header", "value": {"summary": "policies", "parent": head}}]
+for f in ("sample-policy.rego", "lib.rego"):
+    lines.append({"key": "file", "value": {"path": f, "content": open(f"{policies}/{f}").read()}})
+call("POST", api + "/bench/policies/commit", "\n".join(map(json.dumps, lines)).encode(), "application/x-ndjson")
+PY
+for ds in paysim plain; do
+  href=$(curl -s "${auth[@]}" -H 'Content-Type: application/vnd.git-lfs+json' -X POST "$url/bench/$ds.git/info/lfs/objects/batch" \
+    -d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$oid\",\"size\":$size}]}" | python3 -c 'import json,sys; o=json.load(sys.stdin)["objects"][0]; print(o.get("actions",{}).get("upload",{}).get("href",""))')
+  [ -n "$href" ] && curl -s -o /dev/null -T "$work/big.csv" "$href"
+done
+"$py" - "$api" "$token" "$oid" "$size" <<'PY'
+import json, sys, urllib.request
+api, token, oid, size = sys.argv[1:]
+def call(method, url, body=None):
+    req = urllib.request.Request(url, method=method, data=body, headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+header = "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud,isFlaggedFraud".split(",")
+kind = lambda c: "integer" if c in ("step", "isFraud", "isFlaggedFraud") else "string" if c in ("type", "nameOrig", "nameDest") else "number"
+for name, tags in (("paysim", {"finance": True}), ("plain", {})):
+    fields = [{"name": c, "type": kind(c), "tags": {"PII": c in ("nameOrig", "oldbalanceOrg", "newbalanceOrig")}} for c in header]
+    pkg = {"name": name, "tags": tags, "geography": "theshire", "resources": [{"name": "big", "path": "big.csv", "format": "csv", "bytes": int(size), "hash": "sha256:" + oid, "schema": {"fields": fields}}]}
+    head = call("GET", f"{api}/bench/{name}")["revision"]["id"]
+    call("PUT", f"{api}/bench/{name}", json.dumps({"datapackage": pkg, "parent": head}).encode())
+PY
+t=$api/bench/paysim/tables/big
+seconds() { curl -s -o /dev/null -w '%{time_total}' "${auth[@]}" "$1"; }
+best() { local b=999999 s; for _ in $(seq "$2"); do s=$(seconds "$1"); b=$(python3 -c "print(min($b, $s))"); done; echo "$b"; }
+mibs() { python3 -c "print(f'{$size / 1048576 / $1:.0f}')"; }
+
+echo "== 1. reading the whole table" >&2
+raw=$(best "$api/bench/plain/raw/big.csv" 3)
+streamed=$(best "$t" 2)
+made=$(seconds "$t/rows?limit=100")
+view=$(curl -s -o /dev/null -w '%{size_download}' "${auth[@]}" "$t?format=parquet")
+parquet=$(best "$t?format=parquet" 3)
+printf '  %-58s %6s MiB/s\n' "raw download (untagged dataset)" "$(mibs "$raw")"
+printf '  %-58s %6s MiB/s  (%s of raw)\n' "governed, not materialized (CSV streamed through the policy)" "$(mibs "$streamed")" \
+  "$(python3 -c "print(f'{$raw / $streamed:.0%}')")"
+printf '  %-58s %6.1f s     (%s MiB/s of CSV)\n' "the view made (first viewer page, cold)" "$made" "$(mibs "$made")"
+printf '  %-58s %6s MiB/s  (%s of raw, in CSV MiB; the view is %d MiB)\n' "the view once made (Parquet, whole)" "$(mibs "$parquet")" \
+  "$(python3 -c "print(f'{$raw / $parquet:.0%}')")" "$((view >> 20))"
+
+echo "== 2. the viewer's queries beside DuckDB on the CSV" >&2
+page=$(best "$t/rows?limit=100" 5)
+sorted_cold=$(seconds "$t/rows?limit=100&sort=amount:desc")
+sorted=$(best "$t/rows?limit=100&sort=amount:desc" 3)
+stats_cold=$(seconds "$t/stats")
+stats=$(best "$t/stats" 3)
+"$py" - "$work/big.csv" "$page" "$sorted_cold" "$sorted" "$stats_cold" "$stats" <<'PY'
+import sys, time, duckdb
+csv, page, sorted_cold, sorted_, stats_cold, stats = sys.argv[1], *map(float, sys.argv[2:])
+def best(sql, n=3):
+    b = 1e9
+    for _ in range(n):
+        c = duckdb.connect(); t = time.perf_counter(); c.execute(sql).fetchall(); b = min(b, time.perf_counter() - t)
+    return b
+d_sort = best(f"SELECT * FROM read_csv('{csv}') ORDER BY amount DESC LIMIT 100")
+d_sum = best(f"SUMMARIZE SELECT * FROM read_csv('{csv}')", 1)
+print(f"  first page, cached                                         {page*1000:7.0f} ms")
+print(f"  sorted by amount, 100 rows: strata {sorted_cold*1000:.0f} ms first, {sorted_*1000:.0f} ms after; DuckDB {d_sort*1000:.0f} ms ({sorted_/d_sort:.1f}x)")
+print(f"  column statistics: strata {stats_cold*1000:.0f} ms computed, {stats*1000:.0f} ms kept; DuckDB SUMMARIZE {d_sum*1000:.0f} ms ({stats_cold/d_sum:.1f}x)")
+PY
+echo "  strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"
