@@ -27,7 +27,7 @@ export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_UR
   STRATA_POLICY_DATASET=bench/policies STRATA_REGION=theshire
 "$strata" serve 2>"$work/strata.log" & pid=$!
 for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break; sleep 0.1; done
-"$strata" admin create-user bench >/dev/null
+"$strata" admin create-user bench --admin >/dev/null
 token=$("$strata" admin token --user bench --name bench)
 
 echo "== 2. a ${mib} MiB CSV: raw download beside /tables through the policy" >&2

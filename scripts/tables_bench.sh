@@ -28,7 +28,7 @@ export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_UR
   STRATA_POLICY_DATASET=bench/policies STRATA_REGION=theshire
 "$strata" serve 2>"$work/strata.log" & pid=$!
 for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break; sleep 0.1; done
-"$strata" admin create-user bench >/dev/null
+"$strata" admin create-user bench --admin >/dev/null
 token=$("$strata" admin token --user bench --name bench)
 api=$url/api/v1/datasets
 auth=(-H "Authorization: Bearer $token")
@@ -92,12 +92,15 @@ echo "== 1. reading the whole table" >&2
 raw=$(best "$api/bench/plain/raw/big.csv" 3)
 streamed=$(best "$t" 2)
 made=$(seconds "$t/rows?limit=100")
+rows=$(curl -s "${auth[@]}" "$t/rows?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+lines=$(($(wc -l < "$work/big.csv") - 1))
+[ "$rows" = "$lines" ] || { echo "the view has $rows rows, the CSV $lines" >&2; exit 1; }
 view=$(curl -s -o /dev/null -w '%{size_download}' "${auth[@]}" "$t?format=parquet")
 parquet=$(best "$t?format=parquet" 3)
 printf '  %-58s %6s MiB/s\n' "raw download (untagged dataset)" "$(mibs "$raw")"
 printf '  %-58s %6s MiB/s  (%s of raw)\n' "governed, not materialized (CSV streamed through the policy)" "$(mibs "$streamed")" \
   "$(python3 -c "print(f'{$raw / $streamed:.0%}')")"
-printf '  %-58s %6.1f s     (%s MiB/s of CSV)\n' "the view made (first viewer page, cold)" "$made" "$(mibs "$made")"
+printf '  %-58s %6.1f s     (%s MiB/s of CSV; %s rows)\n' "the view made (first viewer page, cold)" "$made" "$(mibs "$made")" "$rows"
 printf '  %-58s %6s MiB/s  (%s of raw, in CSV MiB; the view is %d MiB)\n' "the view once made (Parquet, whole)" "$(mibs "$parquet")" \
   "$(python3 -c "print(f'{$raw / $parquet:.0%}')")" "$((view >> 20))"
 
@@ -107,6 +110,11 @@ sorted_cold=$(seconds "$t/rows?limit=100&sort=amount:desc")
 sorted=$(best "$t/rows?limit=100&sort=amount:desc" 3)
 stats_cold=$(seconds "$t/stats")
 stats=$(best "$t/stats" 3)
+counted=$(curl -s "${auth[@]}" "$t/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["columns"][2]["count"] + s["columns"][2]["nulls"] if "columns" in s else s)')
+[ "$counted" = "$lines" ] || { echo "the statistics count $counted rows, the CSV has $lines" >&2; exit 1; }
+top=$(curl -s "${auth[@]}" "$t/rows?limit=1&sort=amount:desc&columns=amount" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0][0])')
+want=$("$py" -c "import duckdb; print(duckdb.sql(\"SELECT max(amount) FROM read_csv('$work/big.csv')\").fetchone()[0])")
+python3 -c "assert abs($top - $want) < 1e-6, ($top, $want)" || { echo "the sorted page's top amount $top is not the CSV's $want" >&2; exit 1; }
 "$py" - "$work/big.csv" "$page" "$sorted_cold" "$sorted" "$stats_cold" "$stats" <<'PY'
 import sys, time, duckdb
 csv, page, sorted_cold, sorted_, stats_cold, stats = sys.argv[1], *map(float, sys.argv[2:])

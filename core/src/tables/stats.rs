@@ -84,6 +84,13 @@ async fn compute(core: &Core, view: &View) -> Result<Stats> {
         aggs.push(
             if exact {
                 count_distinct(c.clone())
+            } else if matches!(
+                f.data_type(),
+                DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Boolean
+            ) {
+                // The estimate hashes values, which floating-point numbers and booleans are not
+                // for DataFusion: their text is.
+                approx_distinct(cast(c.clone(), DataType::Utf8))
             } else {
                 approx_distinct(c.clone())
             }
