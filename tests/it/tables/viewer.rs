@@ -139,6 +139,12 @@ async fn a_table_viewed_sorted_searched_filtered_and_described_in_chromium() {
         stats.contains("score") && stats.contains("100.5") && stats.contains("225"),
         "{stats}"
     );
+    c.execute(
+        "document.getElementById('table-title').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     screenshot(&c, "table-viewer").await;
 
     // The inferred types saved to the datapackage from the page: the button goes.
