@@ -73,8 +73,12 @@ pub async fn stats(core: &Core, view: &View) -> Result<Stats> {
 
 async fn compute(core: &Core, view: &View) -> Result<Stats> {
     let df = core.tables.session(core, view).await?;
+    of_frame(df, view.rows, view.rows <= EXACT_DISTINCT).await
+}
+
+/// The statistics of `df` (`rows` rows), with exact or estimated distinct counts.
+async fn of_frame(df: datafusion::prelude::DataFrame, rows: u64, exact: bool) -> Result<Stats> {
     let schema = df.schema().as_arrow().clone();
-    let exact = view.rows <= EXACT_DISTINCT;
     // One pass for every column's count, nulls, distinct, min, max and mean.
     let mut aggs = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
@@ -132,7 +136,7 @@ async fn compute(core: &Core, view: &View) -> Result<Stats> {
             name: f.name().clone(),
             ty: ty.frictionless().to_owned(),
             count: n,
-            nulls: view.rows.saturating_sub(n),
+            nulls: rows.saturating_sub(n),
             distinct: get(&format!("d{i}")).as_u64().unwrap_or(0),
             distinct_approximate: !exact,
             min: lo,
@@ -142,10 +146,7 @@ async fn compute(core: &Core, view: &View) -> Result<Stats> {
             histogram,
         });
     }
-    Ok(Stats {
-        rows: view.rows,
-        columns,
-    })
+    Ok(Stats { rows, columns })
 }
 
 fn is_number(t: &DataType) -> bool {
@@ -223,4 +224,75 @@ async fn histogram(
         .enumerate()
         .map(|(i, n)| (lo + width * i as f64, lo + width * (i + 1) as f64, n))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    use super::*;
+
+    fn frame() -> datafusion::prelude::DataFrame {
+        let n = 1000;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "i",
+                Arc::new(Int64Array::from_iter((0..n).map(|i| Some(i % 7)))),
+            ),
+            (
+                "x",
+                Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| (i % 10 != 0).then_some(i as f64 / 4.0)),
+                )),
+            ),
+            (
+                "b",
+                Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 3 == 0)))),
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| Some(format!("v{}", i % 5))),
+                )),
+            ),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        datafusion::prelude::SessionContext::new()
+            .read_batch(batch)
+            .unwrap()
+    }
+
+    /// Both ways of counting distinct values, on every kind of column (the estimate cannot hash
+    /// floating-point numbers or booleans themselves).
+    #[tokio::test]
+    async fn exact_and_estimated_statistics_of_every_column_type() {
+        for exact in [true, false] {
+            let s = of_frame(frame(), 1000, exact).await.unwrap();
+            let by = |n: &str| s.columns.iter().find(|c| c.name == n).unwrap();
+            assert_eq!(by("i").distinct, 7, "exact: {exact}");
+            assert_eq!(by("b").distinct, 2, "exact: {exact}");
+            assert_eq!(by("s").distinct, 5, "exact: {exact}");
+            assert!(
+                (880..=920).contains(&by("x").distinct),
+                "{}",
+                by("x").distinct
+            );
+            assert_eq!(by("x").distinct_approximate, !exact);
+            assert_eq!((by("x").count, by("x").nulls), (900, 100));
+            assert_eq!(by("x").max, serde_json::json!(249.75));
+            assert_eq!(by("b").top[0], (serde_json::json!(false), 666));
+            let hist: u64 = by("x")
+                .histogram
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|b| b.2)
+                .sum();
+            assert_eq!(hist, 900);
+            assert!(by("s").histogram.is_none() && by("s").mean.is_none());
+        }
+    }
 }
