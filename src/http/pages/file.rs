@@ -45,6 +45,9 @@ struct FilePage {
     open_with: Vec<(String, String)>,
     /// The whole table, for a file that is one.
     viewer: Option<Viewer>,
+    /// Whether the bounded preview is shown: for files that are no table, and tables the viewer
+    /// cannot show.
+    show_preview: bool,
 }
 
 /// Versions listed on a file's page.
@@ -164,6 +167,7 @@ pub async fn show(
     let pairs = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let viewer = table_view::viewer(&state, &repo, &path, &here, pairs).await;
     let page = FilePage {
+        show_preview: viewer.as_ref().is_none_or(|v| v.headings.is_empty()),
         viewer,
         open_with,
         versions,
