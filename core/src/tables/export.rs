@@ -67,10 +67,7 @@ pub async fn opened(
                     "the table has no column {c:?}"
                 )));
             }
-            picked.push(datafusion::logical_expr::col(format!(
-                "\"{}\"",
-                c.replace('"', "\"\"")
-            )));
+            picked.push(datafusion::logical_expr::col(super::rows::quoted(c)));
         }
         if picked.is_empty() {
             return Err(Error::unprocessable(

@@ -14,6 +14,7 @@ use serde_json::Value;
 use strata_policy::table::FieldType;
 
 use super::engine_error;
+use super::rows::quoted;
 use super::view::View;
 use crate::error::{Error, Result};
 use crate::Core;
@@ -154,10 +155,6 @@ fn is_number(t: &DataType) -> bool {
         FieldType::of_arrow(t),
         FieldType::Integer | FieldType::Number
     )
-}
-
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The most frequent values of `name` (nulls left out), most frequent first; ties by value.

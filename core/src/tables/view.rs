@@ -1,7 +1,8 @@
 //! Views: a table read through one decision of the policies, stored once as Parquet.
 //!
-//! A view's key hashes all it is made from: the dataset, the object, its kind, the column types,
-//! and the decision's column transforms and row filters. Any change to those (a new commit, a
+//! A view's key hashes all it is made from: the dataset, the object, its kind, the declared
+//! column types (inferred ones follow from the object), and the decision's column transforms and
+//! row filters. Any change to those (a new commit, a
 //! declared type, a policy that now decides otherwise for this caller) finds no view under the
 //! new key, so a read is never served from a view of an older decision. The view is an object of
 //! the dataset's store (sealed when encryption is on), recorded in `table_views` with its row
@@ -47,23 +48,19 @@ pub struct View {
     pub rows: u64,
     /// The column statistics (JSON), once computed.
     pub stats: Option<String>,
-    /// The types the text columns were read as (declared or inferred), by name.
-    pub types: HashMap<String, FieldType>,
 }
 
 /// The view of `opened` for dataset `repo_id`, made now if there is none yet.
 pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
-    let types = match opened.kind {
-        Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?)?,
-        _ => HashMap::new(),
-    };
-    let key = key(repo_id, opened, &types);
-    if let Some(v) = stored(core, &key, repo_id, &types).await? {
+    // Inferred types follow from the object, which the key names: only declared ones go in it,
+    // so finding a view reads nothing of the table.
+    let key = key(repo_id, opened);
+    if let Some(v) = stored(core, &key, repo_id).await? {
         return Ok(v);
     }
     let lock = core.tables.key_lock(&key);
     let _turn = lock.lock().await;
-    if let Some(v) = stored(core, &key, repo_id, &types).await? {
+    if let Some(v) = stored(core, &key, repo_id).await? {
         return Ok(v);
     }
     let _permit = core
@@ -72,7 +69,10 @@ pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
         .clone()
         .try_acquire_owned()
         .map_err(|_| Tables::busy())?;
-    let mut types = types;
+    let mut types = match opened.kind {
+        Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?),
+        _ => HashMap::new(),
+    };
     let (oid, size, rows) = loop {
         match make(core, repo_id, opened, &types).await {
             Ok(made) => break made,
@@ -101,17 +101,11 @@ pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
         size,
         rows,
         stats: None,
-        types,
     })
 }
 
-/// The view recorded under `key`, if its object is still there.
-async fn stored(
-    core: &Core,
-    key: &str,
-    repo_id: i64,
-    types: &HashMap<String, FieldType>,
-) -> Result<Option<View>> {
+/// The view recorded under `key`, if any.
+async fn stored(core: &Core, key: &str, repo_id: i64) -> Result<Option<View>> {
     let Some(row) = core.db.table_view(key).await? else {
         return Ok(None);
     };
@@ -125,17 +119,20 @@ async fn stored(
         size: row.size as u64,
         rows: row.rows as u64,
         stats: row.stats,
-        types: types.clone(),
     }))
 }
 
-/// The key of the view of `opened` read with `types`.
-fn key(repo_id: i64, opened: &Opened, types: &HashMap<String, FieldType>) -> String {
-    let mut types: Vec<(&String, &str)> =
-        types.iter().map(|(n, t)| (n, t.frictionless())).collect();
+/// The key of the view of `opened`.
+fn key(repo_id: i64, opened: &Opened) -> String {
+    let mut types: Vec<(&String, &str)> = opened
+        .table
+        .types
+        .iter()
+        .map(|(n, t)| (n, t.frictionless()))
+        .collect();
     types.sort();
     let what = json!({
-        "v": 1,
+        "v": 2,
         "dataset": repo_id,
         "object": opened.object.0.to_string(),
         "kind": opened.kind.name(),
