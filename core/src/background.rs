@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
-//! abandoned multipart uploads), git maintenance, the apps' culling and token renewal, and the
-//! sealing of objects stored before encryption was on. Work that must run once among replicas
+//! abandoned multipart uploads, table views nobody reads), git maintenance, the apps' culling
+//! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
 use std::sync::Arc;
@@ -85,6 +85,14 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
         Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+    }
+    match db
+        .forget_table_views(crate::db::now() - crate::tables::view::IDLE)
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(views = n, "forgot table views nobody read for a week"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "forgetting idle table views failed"),
     }
     match storage.purge_multipart(idle).await {
         Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),

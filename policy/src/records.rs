@@ -92,6 +92,66 @@ impl<R: Read> Records<R> {
         }
     }
 
+    /// A reader that has read `data` from `input` already (`eof`: and all of it), for a table of
+    /// `width` fields, numbering records on from `count` read before (see
+    /// [`crate::table::parallel`]).
+    pub(crate) fn resume(
+        input: R,
+        data: Vec<u8>,
+        eof: bool,
+        delimiter: u8,
+        width: usize,
+        count: u64,
+    ) -> Records<R> {
+        let end = data.len();
+        let mut buf = data;
+        if !eof && buf.len() < READ {
+            buf.resize(READ, 0);
+        }
+        Records {
+            input,
+            buf,
+            start: 0,
+            end,
+            eof,
+            fields: Vec::new(),
+            scratch: vec![0; 4096],
+            ends: vec![0; 64],
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            delimiter,
+            count,
+            width,
+        }
+    }
+
+    /// All the bytes a [`Records::resume`]d reader of a whole chunk was given.
+    pub(crate) fn into_data(self) -> Vec<u8> {
+        let mut data = self.buf;
+        data.truncate(self.end);
+        data
+    }
+
+    /// Records read so far (the header is record 1).
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Fields per record (0 until the header is read).
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    pub(crate) fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// The bytes read but not parsed yet, and the input after them.
+    pub(crate) fn into_rest(mut self) -> (Vec<u8>, R) {
+        self.buf.truncate(self.end);
+        self.buf.drain(..self.start);
+        (self.buf, self.input)
+    }
+
     /// Moves the unread bytes to the front and reads more after them (growing the buffer when
     /// it is full). False at the end of the input.
     fn fill(&mut self) -> Result<bool, TableError> {

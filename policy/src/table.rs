@@ -17,6 +17,7 @@ use crate::records::write_field;
 
 mod arrow;
 mod batch;
+pub mod parallel;
 pub use crate::records::{Record, Records};
 pub use arrow::{batches, write_arrow};
 pub use batch::BatchPlan;
@@ -339,20 +340,39 @@ pub fn open_with<R: Read>(
 const OUT: usize = 256 * 1024;
 
 /// Writes the table as CSV (header first, `\n` line ends) through the plan; the number of rows
-/// written.
+/// written. ([`parallel::write_csv`] does it on several threads.)
 pub fn write_csv<R: Read, W: Write>(
     reader: &mut Records<R>,
     plan: &Plan,
     mut out: W,
 ) -> Result<u64, TableError> {
     let mut buf = Vec::with_capacity(OUT + 4096);
+    write_header(plan, &mut buf);
+    let rows = write_rows(reader, plan, &mut buf, &mut out)?;
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(rows)
+}
+
+/// The CSV header of what comes out.
+fn write_header(plan: &Plan, buf: &mut Vec<u8>) {
     for (n, f) in plan.schema.fields().iter().enumerate() {
         if n > 0 {
             buf.push(b',');
         }
-        write_field(&mut buf, f.name().as_bytes());
+        write_field(buf, f.name().as_bytes());
     }
     buf.push(b'\n');
+}
+
+/// The rows of `reader` as CSV into `buf`, written on to `out` whenever it holds [`OUT`] bytes;
+/// the number of rows.
+fn write_rows<R: Read, W: Write>(
+    reader: &mut Records<R>,
+    plan: &Plan,
+    buf: &mut Vec<u8>,
+    mut out: W,
+) -> Result<u64, TableError> {
     let mut rows = 0;
     while let Some(record) = reader.next_record()? {
         if !plan.keeps(&record) {
@@ -379,7 +399,7 @@ pub fn write_csv<R: Read, W: Write>(
                 }
                 let cell = record.get(o.source);
                 match o.how {
-                    How::Keep(_) => write_field(&mut buf, cell),
+                    How::Keep(_) => write_field(buf, cell),
                     How::Redact => buf.extend_from_slice(REDACTED.as_bytes()),
                     How::Hash => buf.extend_from_slice(plan.hasher.hash(cell).as_bytes()),
                 }
@@ -388,12 +408,10 @@ pub fn write_csv<R: Read, W: Write>(
         buf.push(b'\n');
         rows += 1;
         if buf.len() >= OUT {
-            out.write_all(&buf)?;
+            out.write_all(buf)?;
             buf.clear();
         }
     }
-    out.write_all(&buf)?;
-    out.flush()?;
     Ok(rows)
 }
 

@@ -2,8 +2,9 @@
 //! policies, as CSV, an Arrow IPC stream, or Arrow record batches (for Arrow Flight), in bounded
 //! memory. Parquet and JSON Lines resources come the same ways from their view
 //! (`crate::tables::export::opened`). The
-//! object is read from storage as any download is; parsing and the transform run on the blocking
-//! pool and hand chunks over a small channel, so a slow client holds back the reading.
+//! object is read from storage as any download is; parsing and the transform run off the async
+//! runtime, on every core (`strata_policy::table::parallel`), and hand chunks over a small
+//! channel, so a slow client holds back the reading.
 
 use std::io::Write;
 
@@ -159,7 +160,7 @@ async fn stream(
             let plan = Plan::new(&header, &types, &d, want.as_deref(), hasher)?;
             Ok((reader, plan))
         });
-        let (mut reader, plan) = match opened {
+        let (reader, plan) = match opened {
             Ok(pair) => pair,
             Err(e) => {
                 let _ = ready.send(Err(table_error(e)));
@@ -173,10 +174,11 @@ async fn stream(
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
+        let threads = table::parallel::threads();
         let done = match format {
-            Format::Csv => table::write_csv(&mut reader, &plan, &mut out),
-            Format::Arrow => table::write_arrow(&mut reader, &plan, &mut out),
-            Format::Batches => table::batches(&mut reader, &plan, |b| {
+            Format::Csv => table::parallel::write_csv(reader, &plan, &mut out, threads),
+            Format::Arrow => table::parallel::write_arrow(reader, &plan, &mut out, threads),
+            Format::Batches => table::parallel::batches(reader, &plan, threads, |b| {
                 tx.blocking_send(Ok(Chunk::Batch(b)))
                     .map_err(|_| TableError::Io(std::io::ErrorKind::BrokenPipe.into()))
             }),

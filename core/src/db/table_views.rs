@@ -12,20 +12,24 @@ pub struct TableView {
     pub rows: i64,
     /// The column statistics as JSON, once computed.
     pub stats: Option<String>,
+    /// When it was last read (unix seconds, to the hour).
+    pub used_at: i64,
 }
 
 impl Db {
     pub async fn table_view(&self, key: &str) -> Result<Option<TableView>, sqlx::Error> {
-        let row: Option<(String, i64, i64, Option<String>)> =
-            sqlx::query_as("SELECT oid, size, rows, stats FROM table_views WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(oid, size, rows, stats)| TableView {
+        let row: Option<(String, i64, i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT oid, size, rows, stats, used_at FROM table_views WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(oid, size, rows, stats, used_at)| TableView {
             oid,
             size,
             rows,
             stats,
+            used_at,
         }))
     }
 
@@ -38,10 +42,11 @@ impl Db {
         view: &TableView,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO table_views (key, repo_id, source, oid, size, rows, stats, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)
+            "INSERT INTO table_views (key, repo_id, source, oid, size, rows, stats, created_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)
              ON CONFLICT (key) DO UPDATE SET oid = excluded.oid, size = excluded.size,
-                 rows = excluded.rows, stats = NULL, created_at = excluded.created_at",
+                 rows = excluded.rows, stats = NULL, created_at = excluded.created_at,
+                 used_at = excluded.used_at",
         )
         .bind(key)
         .bind(repo_id)
@@ -63,5 +68,24 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Notes that a view was read now.
+    pub async fn touch_table_view(&self, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE table_views SET used_at = $1 WHERE key = $2")
+            .bind(now())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the views nobody read since `before` (unix seconds); how many went.
+    pub async fn forget_table_views(&self, before: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM table_views WHERE used_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }

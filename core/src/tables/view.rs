@@ -7,7 +7,9 @@
 //! new key, so a read is never served from a view of an older decision. The view is an object of
 //! the dataset's store (sealed when encryption is on), recorded in `table_views` with its row
 //! count; it is made at most once at a time per key, and at most [`super::MAKING`] at once in
-//! all (more wait no longer than it takes to say 503).
+//! all (more wait no longer than it takes to say 503). Views nobody read for [`IDLE`] are
+//! forgotten by the hourly purge; their bytes stay in the store (nothing links them to a dataset,
+//! so no read can reach them) until the store is collected.
 //!
 //! Making one streams the table's object through the transform into Parquet and into the store
 //! together, in bounded memory. A column whose type was inferred (not declared) and whose later
@@ -36,6 +38,13 @@ use crate::Core;
 const ROW_GROUP: usize = 128 * 1024;
 /// Bytes in flight between the writer and the store.
 const PIPE: usize = 1024 * 1024;
+
+/// How finely a view's last use is kept (seconds).
+const USE_KEPT_TO: i64 = 3600;
+
+/// Views nobody read for this long are forgotten (seconds): those of older objects, decisions or
+/// declared types are found by no new read, and any other is made again when next read.
+pub const IDLE: i64 = 7 * 86_400;
 
 /// A table's view for one decision.
 #[derive(Debug, Clone)]
@@ -91,6 +100,7 @@ pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
         size: size as i64,
         rows: rows as i64,
         stats: None,
+        used_at: 0,
     };
     let source = format!("{}:{}", opened.table.name, opened.object.0);
     core.db.put_table_view(&key, repo_id, &source, &row).await?;
@@ -109,6 +119,10 @@ async fn stored(core: &Core, key: &str, repo_id: i64) -> Result<Option<View>> {
     let Some(row) = core.db.table_view(key).await? else {
         return Ok(None);
     };
+    // Its use, kept to the hour (one write an hour, not one a read).
+    if row.used_at < crate::db::now() - USE_KEPT_TO {
+        core.db.touch_table_view(key).await?;
+    }
     let Ok(oid) = row.oid.parse::<Oid>() else {
         return Ok(None);
     };
@@ -240,10 +254,11 @@ async fn make(
             };
             tokio::task::spawn_blocking(move || match kind {
                 Kind::Csv { delimiter } => {
-                    let (mut reader, header) = table::open_with(input, delimiter).map_err(made)?;
+                    let (reader, header) = table::open_with(input, delimiter).map_err(made)?;
                     let plan = Plan::new(&header, &types, &decision, None, hasher).map_err(made)?;
                     let mut writer = parquet_writer(output, plan.schema())?;
-                    let rows = table::batches(&mut reader, &plan, |b| {
+                    let threads = table::parallel::threads();
+                    let rows = table::parallel::batches(reader, &plan, threads, |b| {
                         writer.write(&b).map_err(parquet_error)
                     })
                     .map_err(made)?;

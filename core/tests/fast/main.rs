@@ -18,3 +18,4 @@ mod paths;
 mod pats;
 mod policy_dataset;
 mod shares;
+mod table_views;

@@ -95,6 +95,16 @@ impl Builder {
 pub fn batches<R: Read>(
     reader: &mut Records<R>,
     plan: &Plan,
+    sink: impl FnMut(RecordBatch) -> Result<(), TableError>,
+) -> Result<u64, TableError> {
+    batches_of(reader, plan, true, sink)
+}
+
+/// [`batches`]; `empty_too`: a table without rows still hands on one (empty) batch.
+pub(super) fn batches_of<R: Read>(
+    reader: &mut Records<R>,
+    plan: &Plan,
+    empty_too: bool,
     mut sink: impl FnMut(RecordBatch) -> Result<(), TableError>,
 ) -> Result<u64, TableError> {
     let mut builders: Vec<Builder> = plan.out.iter().map(|o| Builder::new(o.how)).collect();
@@ -131,7 +141,7 @@ pub fn batches<R: Read>(
             pending = 0;
         }
     }
-    if pending > 0 || rows == 0 {
+    if pending > 0 || (rows == 0 && empty_too) {
         sink(flush(&mut builders)?)?;
     }
     Ok(rows)
