@@ -36,6 +36,8 @@ pub struct Core {
     pub apps: Arc<crate::apps::Apps>,
     /// The table engine's limits and views in the making (`crate::tables`).
     pub tables: Arc<crate::tables::Tables>,
+    /// The SQL queries running, by caller (`crate::sql`).
+    pub sql: Arc<crate::sql::Running>,
     /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
     /// maintenance) stops between steps.
     pub draining: std::sync::atomic::AtomicBool,
@@ -160,6 +162,7 @@ impl Core {
             governance,
             apps,
             tables: Arc::new(crate::tables::Tables::default()),
+            sql: Arc::default(),
             settings: Arc::new(Settings {
                 public_url,
                 action_ttl,

@@ -24,6 +24,7 @@ pub mod oauth;
 pub mod orgs;
 pub mod process;
 pub mod readiness;
+pub mod sql;
 pub mod storage;
 pub mod tables;
 pub mod tasks;

@@ -23,6 +23,9 @@ pub struct Catalog {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geography: Option<String>,
     pub resources: Vec<Table>,
+    /// The revision (commit id) it was read at; none for a dataset without revisions.
+    #[serde(skip)]
+    pub revision: Option<String>,
 }
 
 /// A resource of a dataset, with its columns.
@@ -118,6 +121,7 @@ impl Catalog {
             tags: tags_from_json(json.get("tags")),
             geography: text(json, "geography"),
             resources,
+            revision: None,
         }
     }
 

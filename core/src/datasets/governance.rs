@@ -359,6 +359,8 @@ pub enum Surface {
     Table,
     /// Arrow Flight.
     Flight,
+    /// SQL queries (REST and Flight SQL).
+    Sql,
     /// git clone and fetch.
     Git,
 }
@@ -370,6 +372,7 @@ impl Surface {
             Surface::Lfs => "lfs",
             Surface::Table => "table",
             Surface::Flight => "flight",
+            Surface::Sql => "sql",
             Surface::Git => "git",
         }
     }
@@ -401,11 +404,17 @@ pub async fn catalog(core: &Core, gated: &Gated, rev: Option<&str>) -> Result<Ca
                 ..Catalog::default()
             })
     };
-    let head = packages.0.as_ref().map(|(_, p)| read(p));
+    let mut head = packages.0.as_ref().map(|(_, p)| read(p));
+    if let (Some(h), Some((id, _))) = (&mut head, &packages.0) {
+        h.revision = Some(id.to_string());
+    }
     let head = head.unwrap_or_else(|| read(&None));
     Ok(match packages.1 {
         None => head,
-        Some((_, p)) => read(&p).with_head(&head),
+        Some((r, p)) => Catalog {
+            revision: Some(r.id.to_string()),
+            ..read(&p).with_head(&head)
+        },
     })
 }
 

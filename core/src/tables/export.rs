@@ -110,14 +110,14 @@ pub async fn opened(
 }
 
 /// Batches as CSV or Arrow IPC bytes.
-enum Encoder {
+pub(crate) enum Encoder {
     Csv(SchemaRef, bool),
     Arrow(Box<strata_policy::arrow_ipc_writer::StreamWriter<Vec<u8>>>),
     None,
 }
 
 impl Encoder {
-    fn new(format: streamed::Format, schema: &SchemaRef) -> Encoder {
+    pub(crate) fn new(format: streamed::Format, schema: &SchemaRef) -> Encoder {
         match format {
             streamed::Format::Csv => Encoder::Csv(schema.clone(), false),
             streamed::Format::Arrow => {
@@ -130,7 +130,7 @@ impl Encoder {
         }
     }
 
-    fn encode(&mut self, b: &RecordBatch) -> Result<Bytes> {
+    pub(crate) fn encode(&mut self, b: &RecordBatch) -> Result<Bytes> {
         let fail = |e: datafusion::arrow::error::ArrowError| {
             Error::internal(format!("encoding rows: {e}"))
         };
@@ -155,7 +155,7 @@ impl Encoder {
 
     /// What is left to send once the batches ended: a CSV header for a table without rows, the
     /// end of an Arrow IPC stream.
-    fn finish(&mut self) -> Result<Option<Bytes>> {
+    pub(crate) fn finish(&mut self) -> Result<Option<Bytes>> {
         let fail = |e: datafusion::arrow::error::ArrowError| {
             Error::internal(format!("encoding rows: {e}"))
         };

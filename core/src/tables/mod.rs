@@ -93,6 +93,18 @@ impl Tables {
             .clone()
     }
 
+    /// Makes `view` readable through the store; its path there (under [`store::URL`]).
+    pub(crate) fn know(&self, core: &Core, view: &view::View) -> object_store::path::Path {
+        let (_, objects) = self.engine(core);
+        objects.know(view.repo_id, &view.oid, view.size)
+    }
+
+    /// The store views are read from, alone, for sessions that must reach nothing else.
+    pub(crate) fn views_only(&self, core: &Core) -> Arc<store::OnlyViews> {
+        let (_, objects) = self.engine(core);
+        Arc::new(store::OnlyViews::new(objects))
+    }
+
     /// A DataFusion frame over `view`.
     pub(crate) async fn session(
         &self,

@@ -319,7 +319,7 @@ fn condition(f: &Filter, ty: &DataType) -> Result<Expr> {
 
 /// Record batches as rows of JSON values (numbers as numbers, dates and times as ISO text), in
 /// the order of `schema`'s columns.
-fn to_rows(
+pub(crate) fn to_rows(
     schema: &Schema,
     batches: &[datafusion::arrow::record_batch::RecordBatch],
 ) -> Result<Vec<Vec<Value>>> {

@@ -207,3 +207,35 @@ impl ObjectStore for Objects {
         Err(read_only("copy"))
     }
 }
+
+/// The stores of a SQL session: this one, and nothing else (no local files, no URLs), whatever a
+/// query names.
+#[derive(Debug)]
+pub struct OnlyViews {
+    objects: Objects,
+}
+
+impl OnlyViews {
+    pub fn new(objects: Objects) -> OnlyViews {
+        OnlyViews { objects }
+    }
+}
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for OnlyViews {
+    fn register_store(
+        &self,
+        _: &url::Url,
+        _: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        None
+    }
+
+    fn get_store(&self, url: &url::Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        if url.scheme() == "strata" && url.host_str() == Some("objects") {
+            return Ok(Arc::new(self.objects.clone()));
+        }
+        Err(datafusion::error::DataFusionError::Plan(format!(
+            "no store for {url}: queries read the tables they name, nothing else"
+        )))
+    }
+}

@@ -1,5 +1,5 @@
 //! The REST API under `/api/v1`: datasets (with their history, refs, collaborators and listing),
-//! organisations and roles, shares, and the audit log. OpenAPI annotations on the handlers build both the
+//! organisations and roles, shares, tables, SQL, and the audit log. OpenAPI annotations on the handlers build both the
 //! routes and the document at `/api/v1/openapi.json`.
 
 pub mod apps;
@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod datasets;
 pub mod orgs;
 pub mod shares;
+pub mod sql;
 pub mod tables;
 
 use serde::Serialize;

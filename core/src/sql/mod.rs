@@ -1,0 +1,390 @@
+//! SQL over the tables of every dataset a caller may read, at any revision, where every table a
+//! query names is the caller's governed view ([`crate::tables::view`]): removed columns do not
+//! exist, redacted and hashed ones hold their transformed values, and the policies' row filters
+//! were applied before the query sees a row. Filtering, ordering, grouping, joining, functions and
+//! error messages therefore only ever see what the caller may read.
+//!
+//! A table is named `"ns/name"."resource"` (the default branch's head) or
+//! `"ns/name@rev"."resource"` (a branch, tag or revision id), optionally under the catalog
+//! `strata`. Only queries run (`SELECT`, `WITH`, `VALUES`): no DDL, DML, `COPY`, `SET`, `EXPLAIN`
+//! or `SHOW`, and the engine has no store but the views' (no files, no URLs). A table the caller
+//! may not read is named as missing, the same as one that does not exist.
+//!
+//! Each query has limits ([`Limits`]): its own memory pool (sorts and aggregations spill to
+//! disk past it), a time limit, result rows and bytes, queries at once per caller and in all.
+//! Every query is audited (`sql.query`): the tables and revisions read and the decisions applied.
+
+mod names;
+pub mod out;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::auth::{Action, Principal};
+use crate::datasets::gate;
+use crate::datasets::governance::Surface;
+use crate::error::{Error, Kind, Result};
+use crate::tables::{self, engine_error, store};
+use crate::Core;
+
+pub use names::Name;
+pub use out::Format;
+
+/// What every query may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Memory for one query's sorts, joins and aggregations before they spill to disk.
+    pub memory: usize,
+    /// Wall-clock time from the query's start to its last row.
+    pub time: Duration,
+    /// Rows and bytes (in Arrow's memory) of a result.
+    pub rows: u64,
+    pub bytes: u64,
+    /// Queries running at once, per caller and in all.
+    pub per_caller: usize,
+    pub total: usize,
+    /// Tables one query may name.
+    pub tables: usize,
+}
+
+/// The limits of this server.
+pub const LIMITS: Limits = Limits {
+    memory: 256 << 20,
+    time: Duration::from_secs(300),
+    rows: 10_000_000,
+    bytes: 4 << 30,
+    per_caller: 2,
+    total: 3,
+    tables: 16,
+};
+
+/// The queries running now, by caller.
+#[derive(Debug, Default)]
+pub struct Running {
+    by_caller: Mutex<HashMap<String, usize>>,
+}
+
+/// A query's place among those running; freed when dropped (the result streamed or abandoned).
+struct Turn {
+    running: Arc<Running>,
+    caller: String,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut map = self
+            .running
+            .by_caller
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.caller);
+            }
+        }
+    }
+}
+
+impl Running {
+    fn take(self: &Arc<Running>, caller: &str) -> Result<Turn> {
+        let mut map = self.by_caller.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = map.values().sum();
+        let mine = map.get(caller).copied().unwrap_or(0);
+        if mine >= LIMITS.per_caller {
+            return Err(Error::new(
+                Kind::TooMany,
+                format!(
+                    "you have {} queries running already: wait for one to finish",
+                    LIMITS.per_caller
+                ),
+            ));
+        }
+        if total >= LIMITS.total {
+            return Err(Error::new(
+                Kind::Busy,
+                "the server is running as many queries as it can: try again shortly",
+            ));
+        }
+        *map.entry(caller.to_owned()).or_default() += 1;
+        Ok(Turn {
+            running: self.clone(),
+            caller: caller.to_owned(),
+        })
+    }
+}
+
+/// A table a query read, for the caller and the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRead {
+    /// As the query named it: `ns/name@rev.resource`.
+    pub table: String,
+    /// The revision read (a commit id).
+    pub revision: String,
+    /// What the policies did to it: columns transformed, row filters, the rules that fired.
+    pub columns: BTreeMap<String, strata_policy::ColumnAction>,
+    pub filters: usize,
+    pub policies: Vec<String>,
+}
+
+/// A query's answer: the result's schema, its batches (an error ends them: the result is cut,
+/// never silently short), and the tables read.
+pub struct Answer {
+    pub schema: SchemaRef,
+    pub batches: BoxStream<'static, Result<RecordBatch>>,
+    pub tables: Vec<TableRead>,
+}
+
+/// Runs `query` for `who`; `intent` is what the policies see as `context.intent`.
+pub async fn run(
+    core: &Core,
+    who: &Principal,
+    query: &str,
+    intent: Option<&str>,
+) -> Result<Answer> {
+    let caller = caller(who);
+    let turn = core.sql.take(&caller)?;
+    let (ctx, statement) = parse(query, core.tables.views_only(core))?;
+    let state = ctx.state();
+    let references = state
+        .resolve_table_references(&statement)
+        .map_err(plan_error)?;
+    if references.len() > LIMITS.tables {
+        return Err(Error::unprocessable(format!(
+            "a query may name at most {} tables",
+            LIMITS.tables
+        )));
+    }
+    let mut read = Vec::new();
+    let mut seen = HashMap::new();
+    for reference in references {
+        let name = Name::of(&reference)?;
+        if seen.contains_key(&name.key()) {
+            continue;
+        }
+        let table = register(core, who, &ctx, &name, intent).await?;
+        seen.insert(name.key(), ());
+        read.push(table);
+    }
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(plan_error)?;
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| {
+            Error::bad_request(format!("only queries run here: {}", e.strip_backtrace()))
+        })?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let stream = df.execute_stream().await.map_err(query_error)?;
+    crate::audit::record(
+        core,
+        "sql.query",
+        Some(&caller),
+        None,
+        serde_json::json!({"query": query, "tables": read, "intent": intent}),
+    )
+    .await?;
+    Ok(Answer {
+        schema,
+        batches: limited(stream, turn),
+        tables: read,
+    })
+}
+
+/// Who is asking, for the limits and the audit log.
+fn caller(who: &Principal) -> String {
+    match who {
+        Principal::Anonymous => "anonymous".into(),
+        Principal::User { user, .. } => user.username.clone(),
+        Principal::Jwt { sub, .. } => format!("jwt:{sub}"),
+    }
+}
+
+/// A session that knows nothing yet (no tables, no stores but the views'), and the one query of
+/// `text`. Anything but a query is refused.
+fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, DfStatement)> {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema("strata", "public")
+        .with_information_schema(false)
+        .with_target_partitions(2)
+        .with_batch_size(8192);
+    let options = config.options_mut();
+    // Column names are as the tables spell them (`nameOrig`, not `nameorig`).
+    options.sql_parser.enable_ident_normalization = false;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(LIMITS.memory)))
+        .with_object_store_registry(stores)
+        .build_arc()
+        .map_err(engine_error)?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let statement = ctx
+        .state()
+        .sql_to_statement(text, &datafusion::config::Dialect::Generic)
+        .map_err(|e| {
+            Error::bad_request(format!(
+                "not SQL this server reads: {}",
+                e.strip_backtrace()
+            ))
+        })?;
+    match &statement {
+        DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok((ctx, statement)),
+        DfStatement::Explain(_) => Err(Error::bad_request(
+            "EXPLAIN is not run here: only queries (SELECT, WITH, VALUES) are",
+        )),
+        _ => Err(Error::bad_request(
+            "only queries run here (SELECT, WITH, VALUES): no DDL, DML, COPY, SET or SHOW",
+        )),
+    }
+}
+
+/// Registers the caller's view of the table `name` in `ctx`.
+async fn register(
+    core: &Core,
+    who: &Principal,
+    ctx: &SessionContext,
+    name: &Name,
+    intent: Option<&str>,
+) -> Result<TableRead> {
+    let missing = || {
+        Error::not_found(format!(
+            "no table {name}: it does not exist, or you may not read it"
+        ))
+    };
+    let hidden = |e: Error| match e.kind {
+        Kind::NotFound | Kind::Forbidden | Kind::Unauthenticated | Kind::Gone => missing(),
+        _ => e,
+    };
+    let gated = gate::shared(core, who, &name.ns, &name.name, Action::Read)
+        .await
+        .map_err(hidden)?;
+    let opened = tables::open(
+        core,
+        &gated,
+        &name.resource,
+        name.rev.as_deref(),
+        intent,
+        Surface::Sql,
+    )
+    .await
+    .map_err(hidden)?;
+    let revision = opened.catalog.revision.clone().unwrap_or_default();
+    let view = tables::view::view(core, gated.id, &opened).await?;
+    let path = core.tables.know(core, &view);
+    let catalog = ctx
+        .catalog("strata")
+        .ok_or_else(|| Error::internal("the SQL session has no catalog"))?;
+    let schema_name = name.schema();
+    if catalog.schema(&schema_name).is_none() {
+        catalog
+            .register_schema(&schema_name, Arc::new(MemorySchemaProvider::new()))
+            .map_err(engine_error)?;
+    }
+    ctx.register_parquet(
+        name.reference(),
+        format!("{}{path}", store::URL),
+        ParquetReadOptions::default().file_extension(""),
+    )
+    .await
+    .map_err(engine_error)?;
+    Ok(TableRead {
+        table: name.to_string(),
+        revision,
+        columns: opened.decision.columns.clone(),
+        filters: opened.decision.filters.len(),
+        policies: opened.decision.policies.clone(),
+    })
+}
+
+/// A planning error: what the query got wrong (an unknown column, a type mismatch) is 400.
+fn plan_error(e: datafusion::error::DataFusionError) -> Error {
+    use datafusion::error::DataFusionError as E;
+    match e.find_root() {
+        E::SQL(..) | E::Plan(_) | E::SchemaError(..) | E::NotImplemented(_) => {
+            Error::bad_request(e.strip_backtrace())
+        }
+        _ => query_error(e),
+    }
+}
+
+/// An error while the query runs: out of memory is 503, a value the query cannot handle (a
+/// cast, a division by zero) 400.
+fn query_error(e: datafusion::error::DataFusionError) -> Error {
+    use datafusion::error::DataFusionError as E;
+    match e.find_root() {
+        E::ResourcesExhausted(m) => Error::new(
+            Kind::Busy,
+            format!(
+                "the query needs more memory than it may use ({} MiB, with spilling): {m}",
+                LIMITS.memory >> 20
+            ),
+        ),
+        E::ArrowError(..) | E::Execution(_) | E::Plan(_) | E::SchemaError(..) => {
+            Error::bad_request(format!("the query failed: {}", e.strip_backtrace()))
+        }
+        _ => engine_error(e),
+    }
+}
+
+/// The result's batches within the limits; `turn` is held until they end or are dropped
+/// (dropping them, as a client going away does, stops the query).
+fn limited(
+    stream: datafusion::execution::SendableRecordBatchStream,
+    turn: Turn,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let deadline = tokio::time::Instant::now() + LIMITS.time;
+    let state = (stream, turn, 0u64, 0u64, false);
+    futures_util::stream::unfold(
+        state,
+        move |(mut stream, turn, rows, bytes, done)| async move {
+            if done {
+                return None;
+            }
+            let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => Some(Err(Error::new(
+                    Kind::Busy,
+                    format!(
+                        "the query ran past its time limit ({} s): ask for less",
+                        LIMITS.time.as_secs()
+                    ),
+                ))),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => Some(Err(query_error(e))),
+                Ok(Some(Ok(b))) => {
+                    let (rows, bytes) = (
+                        rows + b.num_rows() as u64,
+                        bytes + b.get_array_memory_size() as u64,
+                    );
+                    if rows > LIMITS.rows || bytes > LIMITS.bytes {
+                        Some(Err(Error::too_large(format!(
+                            "the result has more than {} rows or {} MiB: add a LIMIT or aggregate",
+                            LIMITS.rows,
+                            LIMITS.bytes >> 20
+                        ))))
+                    } else {
+                        return Some((Ok(b), (stream, turn, rows, bytes, false)));
+                    }
+                }
+            }?;
+            Some((next, (stream, turn, rows, bytes, true)))
+        },
+    )
+    .boxed()
+}
