@@ -17,4 +17,5 @@ mod pages;
 mod project;
 mod replicas;
 mod sharing;
+mod sql;
 mod tables;

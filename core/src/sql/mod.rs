@@ -202,9 +202,19 @@ pub async fn run(
         serde_json::json!({"query": query, "tables": read, "intent": intent}),
     )
     .await?;
+    // The first batch is waited for, so that a query failing at once (a division by zero, a
+    // cast) answers its error instead of a result cut short.
+    let mut batches = limited(stream, turn);
+    let batches = match batches.next().await {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(first)) => futures_util::stream::once(async { Ok(first) })
+            .chain(batches)
+            .boxed(),
+        None => futures_util::stream::empty().boxed(),
+    };
     Ok(Answer {
         schema,
-        batches: limited(stream, turn),
+        batches,
         tables: read,
     })
 }
@@ -239,10 +249,14 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
         .state()
         .sql_to_statement(text, &datafusion::config::Dialect::Generic)
         .map_err(|e| {
-            Error::bad_request(format!(
-                "not SQL this server reads: {}",
-                e.strip_backtrace()
-            ))
+            let mut message = format!("not SQL this server reads: {}", e.strip_backtrace());
+            if !message.contains("Line: ") {
+                // The parser names no place when the text ends too soon: its end is the place.
+                let line = text.lines().count().max(1);
+                let column = text.lines().last().map_or(0, |l| l.chars().count()) + 1;
+                message.push_str(&format!(" at Line: {line}, Column: {column}"));
+            }
+            Error::bad_request(message)
         })?;
     match &statement {
         DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok((ctx, statement)),
@@ -387,4 +401,24 @@ fn limited(
         },
     )
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_at_once_are_limited_per_caller_and_in_all_and_freed_when_done() {
+        let running = Arc::new(Running::default());
+        let a1 = running.take("ann").unwrap();
+        let _a2 = running.take("ann").unwrap();
+        let e = running.take("ann").err().unwrap();
+        assert_eq!(e.kind, Kind::TooMany);
+        let _b1 = running.take("bea").unwrap();
+        let e = running.take("cid").err().unwrap();
+        assert_eq!(e.kind, Kind::Busy);
+        drop(a1);
+        let _c1 = running.take("cid").unwrap();
+        assert_eq!(running.take("ann").err().unwrap().kind, Kind::Busy);
+    }
 }
