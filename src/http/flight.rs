@@ -5,7 +5,8 @@
 //! and `list_flights` (the tables the caller may read) too. Parquet and JSON Lines tables come
 //! from their views. The caller is the bearer token
 //! (or Basic credentials) in the call's `authorization` header; without one, anonymous. Every
-//! call goes through the same gates and tabular reads as REST.
+//! call goes through the same gates and tabular reads as REST. Descriptors, tickets and actions
+//! of the Flight SQL protocol (protobuf `Any` messages) go to [`super::flight_sql`].
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use strata_policy::{arrow_ipc_writer, arrow_schema};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::flight_sql::{is_sql, FlightSql};
 use crate::http::state::AppState;
 use strata_core::auth::{self, Principal};
 use strata_core::datasets::gate;
@@ -28,11 +30,16 @@ use strata_core::error::{Error, Kind};
 
 /// The gRPC service, for the router.
 pub fn service(state: AppState) -> FlightServiceServer<Flight> {
-    FlightServiceServer::new(Flight { state })
+    let sql = FlightSql {
+        state: state.clone(),
+    };
+    FlightServiceServer::new(Flight { state, sql })
 }
 
 pub struct Flight {
     state: AppState,
+    /// Flight SQL: every message of its protocol goes there.
+    sql: FlightSql,
 }
 
 /// The command of a descriptor and the ticket of an endpoint.
@@ -46,7 +53,7 @@ struct Asset {
     intent: Option<String>,
 }
 
-fn status(e: Error) -> Status {
+pub(super) fn status(e: Error) -> Status {
     let rid = strata_core::context::current().request_id;
     let message = format!("{} (request id {rid})", e.message);
     match e.kind {
@@ -60,12 +67,47 @@ fn status(e: Error) -> Status {
     }
 }
 
+/// The caller of a call: its `authorization` header's token or credentials, else anonymous.
+pub(super) async fn caller<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Status> {
+    let headers = request.metadata().clone().into_headers();
+    crate::http::extract::from_authorization(state, &headers)
+        .await
+        .map_err(|e| status(Error::unauthorized(e.message.clone())))
+}
+
+/// The tables (CSV, TSV, Parquet, JSON Lines) of the datasets `who` may read, as (`ns/name`,
+/// resource), in the listing's order; only those inside a share when that is the access.
+pub(super) async fn readable_tables(
+    state: &AppState,
+    who: &Principal,
+) -> Result<Vec<(String, String)>, Status> {
+    let repos = strata_core::datasets::listing::list(state, who, 0, 200, None)
+        .await
+        .map_err(status)?;
+    let mut out = Vec::new();
+    for repo in repos.datasets {
+        let Ok(g) =
+            gate::dataset(state, who, &repo.namespace, &repo.name, auth::Action::Read).await
+        else {
+            continue;
+        };
+        let Ok(c) = strata_core::datasets::governance::catalog(state, &g, None).await else {
+            continue;
+        };
+        for t in c
+            .resources
+            .iter()
+            .filter(|t| strata_core::tables::Kind::of(t).is_some() && g.covers(&t.path))
+        {
+            out.push((c.dataset.clone(), t.name.clone()));
+        }
+    }
+    Ok(out)
+}
+
 impl Flight {
     async fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        let headers = request.metadata().clone().into_headers();
-        crate::http::extract::from_authorization(&self.state, &headers)
-            .await
-            .map_err(|e| status(Error::unauthorized(e.message.clone())))
+        caller(&self.state, request).await
     }
 
     /// Parses a command or ticket and opens its table through the gates and the policies.
@@ -171,39 +213,15 @@ impl FlightService for Flight {
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
         let who = self.caller(&request).await?;
-        let repos = strata_core::datasets::listing::list(&self.state, &who, 0, 200, None)
-            .await
-            .map_err(status)?;
         let mut out = Vec::new();
-        for repo in repos.datasets {
-            let Ok(g) = gate::dataset(
-                &self.state,
-                &who,
-                &repo.namespace,
-                &repo.name,
-                auth::Action::Read,
-            )
-            .await
-            else {
-                continue;
-            };
-            let Ok(c) = strata_core::datasets::governance::catalog(&self.state, &g, None).await
-            else {
-                continue;
-            };
-            for t in c
-                .resources
-                .iter()
-                .filter(|t| strata_core::tables::Kind::of(t).is_some() && g.covers(&t.path))
-            {
-                let cmd = serde_json::json!({"asset": format!("{}/{}", c.dataset, t.name)});
-                let descriptor = FlightDescriptor::new_cmd(cmd.to_string());
-                out.push(Ok(FlightInfo::new()
-                    .with_descriptor(descriptor.clone())
-                    .with_endpoint(FlightEndpoint::new().with_ticket(Ticket {
-                        ticket: descriptor.cmd,
-                    }))));
-            }
+        for (dataset, table) in readable_tables(&self.state, &who).await? {
+            let cmd = serde_json::json!({"asset": format!("{dataset}/{table}")});
+            let descriptor = FlightDescriptor::new_cmd(cmd.to_string());
+            out.push(Ok(FlightInfo::new()
+                .with_descriptor(descriptor.clone())
+                .with_endpoint(FlightEndpoint::new().with_ticket(Ticket {
+                    ticket: descriptor.cmd,
+                }))));
         }
         Ok(Response::new(futures_util::stream::iter(out).boxed()))
     }
@@ -212,6 +230,9 @@ impl FlightService for Flight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        if is_sql(&request.get_ref().cmd) {
+            return FlightService::get_flight_info(&self.sql, request).await;
+        }
         let (schema, descriptor) = self.schema(request).await?;
         Ok(Response::new(schema_info(&schema, descriptor)?))
     }
@@ -227,6 +248,9 @@ impl FlightService for Flight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
+        if is_sql(&request.get_ref().cmd) {
+            return FlightService::get_schema(&self.sql, request).await;
+        }
         let (schema, _) = self.schema(request).await?;
         let options = arrow_ipc_writer::IpcWriteOptions::default();
         let result = SchemaAsIpc::new(&schema, &options)
@@ -239,6 +263,9 @@ impl FlightService for Flight {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
+        if is_sql(&request.get_ref().ticket) {
+            return FlightService::do_get(&self.sql, request).await;
+        }
         let who = self.caller(&request).await?;
         let ticket = request.into_inner();
         let opened = self.open(&who, &ticket.ticket, Format::Batches).await?;
@@ -277,19 +304,18 @@ impl FlightService for Flight {
         Err(Status::unimplemented("strata's Flight service reads only"))
     }
 
+    /// The actions are Flight SQL's (prepared statements).
     async fn do_action(
         &self,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        Err(Status::unimplemented(
-            "strata's Flight service has no actions",
-        ))
+        FlightService::do_action(&self.sql, request).await
     }
 
     async fn list_actions(
         &self,
-        _request: Request<Empty>,
+        request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        Ok(Response::new(futures_util::stream::empty().boxed()))
+        FlightService::list_actions(&self.sql, request).await
     }
 }

@@ -12,6 +12,7 @@ pub mod download;
 pub mod error;
 pub mod extract;
 pub mod flight;
+pub mod flight_sql;
 pub mod git;
 pub mod json;
 pub mod lfs;

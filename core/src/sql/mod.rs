@@ -40,6 +40,7 @@ use crate::error::{Error, Kind, Result};
 use crate::tables::{self, engine_error, store};
 use crate::Core;
 
+pub use crate::tables::rows::quoted;
 pub use names::Name;
 pub use out::Format;
 
@@ -148,6 +149,28 @@ pub struct Answer {
     pub tables: Vec<TableRead>,
 }
 
+/// A query planned for a caller, not yet run: its session, plan and tables, and its place among
+/// the queries running.
+struct Planned {
+    ctx: SessionContext,
+    plan: datafusion::logical_expr::LogicalPlan,
+    tables: Vec<TableRead>,
+    caller: String,
+    turn: Turn,
+}
+
+/// The schema `query`'s result will have for `who`, planned through the same checks as [`run`]
+/// (its tables the caller's views), but not run.
+pub async fn schema(
+    core: &Core,
+    who: &Principal,
+    query: &str,
+    intent: Option<&str>,
+) -> Result<SchemaRef> {
+    let planned = plan(core, who, query, intent).await?;
+    Ok(Arc::new(planned.plan.schema().as_arrow().clone()))
+}
+
 /// Runs `query` for `who`; `intent` is what the policies see as `context.intent`.
 pub async fn run(
     core: &Core,
@@ -155,6 +178,43 @@ pub async fn run(
     query: &str,
     intent: Option<&str>,
 ) -> Result<Answer> {
+    let Planned {
+        ctx,
+        plan,
+        tables: read,
+        caller,
+        turn,
+    } = plan(core, who, query, intent).await?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let stream = df.execute_stream().await.map_err(query_error)?;
+    crate::audit::record(
+        core,
+        "sql.query",
+        Some(&caller),
+        None,
+        serde_json::json!({"query": query, "tables": read, "intent": intent}),
+    )
+    .await?;
+    // The first batch is waited for, so that a query failing at once (a division by zero, a
+    // cast) answers its error instead of a result cut short.
+    let mut batches = limited(stream, turn);
+    let batches = match batches.next().await {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(first)) => futures_util::stream::once(async { Ok(first) })
+            .chain(batches)
+            .boxed(),
+        None => futures_util::stream::empty().boxed(),
+    };
+    Ok(Answer {
+        schema,
+        batches,
+        tables: read,
+    })
+}
+
+/// `query` parsed, its tables registered as `who`'s views, and planned.
+async fn plan(core: &Core, who: &Principal, query: &str, intent: Option<&str>) -> Result<Planned> {
     let caller = caller(who);
     let turn = core.sql.take(&caller)?;
     let (ctx, statement) = parse(query, core.tables.views_only(core))?;
@@ -191,31 +251,12 @@ pub async fn run(
         .map_err(|e| {
             Error::bad_request(format!("only queries run here: {}", e.strip_backtrace()))
         })?;
-    let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let stream = df.execute_stream().await.map_err(query_error)?;
-    crate::audit::record(
-        core,
-        "sql.query",
-        Some(&caller),
-        None,
-        serde_json::json!({"query": query, "tables": read, "intent": intent}),
-    )
-    .await?;
-    // The first batch is waited for, so that a query failing at once (a division by zero, a
-    // cast) answers its error instead of a result cut short.
-    let mut batches = limited(stream, turn);
-    let batches = match batches.next().await {
-        Some(Err(e)) => return Err(e),
-        Some(Ok(first)) => futures_util::stream::once(async { Ok(first) })
-            .chain(batches)
-            .boxed(),
-        None => futures_util::stream::empty().boxed(),
-    };
-    Ok(Answer {
-        schema,
-        batches,
+    Ok(Planned {
+        ctx,
+        plan,
         tables: read,
+        caller,
+        turn,
     })
 }
 

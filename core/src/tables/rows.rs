@@ -255,7 +255,7 @@ pub async fn page(core: &Core, view: &View, query: &Query) -> Result<Page> {
 }
 
 /// A column name as DataFusion's `col` reads it (case and dots kept).
-pub(crate) fn quoted(name: &str) -> String {
+pub fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

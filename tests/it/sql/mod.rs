@@ -5,6 +5,7 @@
 //! each refused or answered on transformed values only. `flight.rs`: the same over Arrow Flight
 //! SQL, through the ADBC driver.
 
+mod flight;
 mod governed;
 
 use serde_json::{json, Value};

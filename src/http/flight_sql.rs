@@ -1,0 +1,330 @@
+//! Arrow Flight SQL on strata's port, beside the plain Flight service: `flight.rs` hands over
+//! every descriptor, ticket and action of the Flight SQL protocol. Statement queries and prepared
+//! statements run through `strata_core::sql`, so every table a query names is the caller's governed
+//! view; `GetCatalogs`, `GetDbSchemas` and `GetTables` list only the tables the caller may read
+//! (a schema is a dataset, `ns/name`). A prepared statement's handle is its query text, planned
+//! and checked again on every use. The policies' `context.intent` comes from the call header
+//! `x-strata-intent`.
+
+use std::sync::LazyLock;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc, Ticket,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use prost::Message;
+use strata_policy::{arrow_ipc_writer, arrow_schema};
+use tonic::{Request, Response, Status};
+
+use super::flight::{caller, readable_tables, status};
+use crate::http::state::AppState;
+use strata_core::auth::Principal;
+use strata_core::sql;
+
+/// The call header whose value policies see as `context.intent`.
+pub const INTENT: &str = "x-strata-intent";
+
+/// Whether `bytes` (a descriptor's command or a ticket) is a Flight SQL message.
+pub fn is_sql(bytes: &[u8]) -> bool {
+    arrow_flight::sql::Any::decode(bytes).is_ok_and(|a| {
+        a.type_url
+            .starts_with("type.googleapis.com/arrow.flight.protocol.sql.")
+    })
+}
+
+pub struct FlightSql {
+    pub(super) state: AppState,
+}
+
+/// What the server says of itself (`GetSqlInfo`).
+static INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, "strata");
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+    b.append(SqlInfo::FlightSqlServerReadOnly, true);
+    b.append(SqlInfo::FlightSqlServerSql, true);
+    b.append(SqlInfo::FlightSqlServerSubstrait, false);
+    b.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+    b.append(SqlInfo::FlightSqlServerCancel, false);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.build().expect("the server's SQL info builds")
+});
+
+fn intent<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get(INTENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn text(handle: &[u8]) -> Result<String, Status> {
+    String::from_utf8(handle.to_vec())
+        .map_err(|_| Status::invalid_argument("a statement handle is the query's text, in UTF-8"))
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+/// A flight of `schema` with one endpoint whose ticket is `ticket` (a Flight SQL message).
+fn info(
+    schema: &arrow_schema::Schema,
+    ticket: impl ProstMessageExt,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, Status> {
+    let ticket = Ticket::new(ticket.as_any().encode_to_vec());
+    Ok(Response::new(
+        FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(internal)?
+            .with_descriptor(descriptor)
+            .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+            .with_total_records(-1)
+            .with_total_bytes(-1),
+    ))
+}
+
+type DoGet = <FlightSql as FlightService>::DoGetStream;
+
+/// One batch as a `do_get` answer.
+fn one(batch: strata_policy::arrow_array::RecordBatch) -> Response<DoGet> {
+    let schema = batch.schema();
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(futures_util::stream::once(async { Ok(batch) }))
+        .map_err(internal);
+    Response::new(stream.boxed())
+}
+
+impl FlightSql {
+    /// The schema `query`'s result will have, planned (not run) for the caller.
+    async fn schema<T>(
+        &self,
+        request: &Request<T>,
+        query: &str,
+    ) -> Result<arrow_schema::SchemaRef, Status> {
+        let who = caller(&self.state, request).await?;
+        sql::schema(&self.state, &who, query, intent(request).as_deref())
+            .await
+            .map_err(status)
+    }
+
+    /// `query` run for the caller, its batches as Flight data.
+    async fn run(&self, request: &Request<Ticket>, query: &str) -> Result<Response<DoGet>, Status> {
+        let who = caller(&self.state, request).await?;
+        let answer = sql::run(&self.state, &who, query, intent(request).as_deref())
+            .await
+            .map_err(status)?;
+        let batches = answer
+            .batches
+            .map_err(|e| FlightError::Tonic(Box::new(status(e))));
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(answer.schema)
+            .build(batches)
+            .map_err(|e| match e {
+                FlightError::Tonic(s) => *s,
+                other => internal(other),
+            });
+        Ok(Response::new(stream.boxed()))
+    }
+
+    async fn who<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        caller(&self.state, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightSql {
+    type FlightService = FlightSql;
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = self.schema(&request, &query.query).await?;
+        let ticket = TicketStatementQuery {
+            statement_handle: query.query.into_bytes().into(),
+        };
+        info(&schema, ticket, request.into_inner())
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let query = text(&ticket.statement_handle)?;
+        self.run(&request, &query).await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let query = text(&cmd.prepared_statement_handle)?;
+        let schema = self.schema(&request, &query).await?;
+        let ticket = TicketStatementQuery {
+            statement_handle: cmd.prepared_statement_handle,
+        };
+        info(&schema, ticket, request.into_inner())
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let query = text(&cmd.prepared_statement_handle)?;
+        self.run(&request, &query).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let schema = self.schema(&request, &query.query).await?;
+        let options = arrow_ipc_writer::IpcWriteOptions::default();
+        let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &options)
+            .try_into()
+            .map_err(|e: arrow_schema::ArrowError| internal(e))?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: query.query.into_bytes().into(),
+            dataset_schema,
+            parameter_schema: Default::default(),
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        // Nothing is kept for a prepared statement: its handle is its text.
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request).await?;
+        let schema = query.into_builder().schema();
+        info(&schema, query, request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        self.who(&request).await?;
+        let mut b = query.into_builder();
+        b.append("strata");
+        Ok(one(b.build().map_err(internal)?))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request).await?;
+        let schema = query.clone().into_builder().schema();
+        info(&schema, query, request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let who = self.who(&request).await?;
+        let mut b = query.into_builder();
+        let mut datasets: Vec<String> = readable_tables(&self.state, &who)
+            .await?
+            .into_iter()
+            .map(|(dataset, _)| dataset)
+            .collect();
+        datasets.dedup();
+        for d in datasets {
+            b.append("strata", d);
+        }
+        Ok(one(b.build().map_err(internal)?))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request).await?;
+        let schema = query.clone().into_builder().schema();
+        info(&schema, query, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        let who = self.who(&request).await?;
+        let with_schemas = query.include_schema;
+        let mut b = query.into_builder();
+        let empty = arrow_schema::Schema::empty();
+        for (dataset, table) in readable_tables(&self.state, &who).await? {
+            let schema = if with_schemas {
+                let q = format!(
+                    "SELECT * FROM {}.{}",
+                    sql::quoted(&dataset),
+                    sql::quoted(&table)
+                );
+                match sql::schema(&self.state, &who, &q, intent(&request).as_deref()).await {
+                    Ok(s) => s,
+                    // A table the policies deny, or one that can't be read, is not listed.
+                    Err(_) => continue,
+                }
+            } else {
+                std::sync::Arc::new(empty.clone())
+            };
+            b.append("strata", &dataset, &table, "TABLE", &schema)
+                .map_err(internal)?;
+        }
+        Ok(one(b.build().map_err(internal)?))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&INFO).schema();
+        info(&schema, query, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        Ok(one(query.into_builder(&INFO).build().map_err(internal)?))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}

@@ -1,0 +1,125 @@
+//! SQL over Arrow Flight SQL through the ADBC driver (`adbc-driver-flightsql`) and pandas: a
+//! statement, a prepared statement, the catalog calls listing only what the caller may read, the
+//! policies (redaction, the intent as a call header), and errors as gRPC statuses.
+
+use crate::common::*;
+use crate::governance::Gov;
+
+const ADBC: &str = r#"
+import json, sys
+import adbc_driver_flightsql as fs
+import adbc_driver_flightsql.dbapi as flight_sql
+import pandas as pd
+uri, token = sys.argv[1], sys.argv[2]
+def connect(intent=None):
+    kw = {fs.DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer " + token}
+    if intent:
+        kw[fs.DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "x-strata-intent"] = intent
+    return flight_sql.connect(uri, db_kwargs=kw)
+out = {}
+with connect() as conn:
+    cur = conn.cursor()
+    cur.execute('SELECT "type", count(*) AS n FROM "alice/paysim"."paysim-csv" GROUP BY "type" ORDER BY n DESC')
+    out["groups"] = cur.fetchall()
+    cur.execute('SELECT DISTINCT "nameOrig" FROM "alice/paysim"."paysim-csv"')
+    out["redacted"] = cur.fetchall()
+    cur.adbc_prepare('SELECT count(*) FROM "alice/paysim@' + sys.argv[3] + '"."paysim-csv" WHERE amount > 1000')
+    cur.execute('SELECT count(*) FROM "alice/paysim@' + sys.argv[3] + '"."paysim-csv" WHERE amount > 1000')
+    out["prepared"] = cur.fetchall()
+    # A statement run without preparing it (Flight SQL's CommandStatementQuery).
+    import adbc_driver_manager, pyarrow
+    stmt = adbc_driver_manager.AdbcStatement(conn.adbc_connection)
+    stmt.set_sql_query('SELECT max(length("nameOrig")) AS m FROM "alice/paysim"."paysim-csv"')
+    handle, _ = stmt.execute_query()
+    out["statement"] = pyarrow.RecordBatchReader._import_from_c(handle.address).read_all().to_pylist()
+    stmt.close()
+    df = pd.read_sql('SELECT step, amount, "nameOrig" FROM "alice/paysim"."paysim-csv" ORDER BY amount DESC LIMIT 5', conn)
+    out["pandas"] = [len(df), str(df["amount"].dtype), sorted(set(df["nameOrig"]))]
+    objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+    out["objects"] = [[c["catalog_name"], s["db_schema_name"], [t["table_name"] for t in s["db_schema_tables"]]]
+                      for c in objects for s in c["catalog_db_schemas"]]
+    out["schema"] = conn.adbc_get_table_schema("paysim-csv", db_schema_filter="alice/paysim").names
+    for name, q in [("syntax", "SELEC 1"), ("missing", 'SELECT * FROM "alice/secret"."t"'), ("ddl", "CREATE TABLE x (a INT)")]:
+        try:
+            cur.execute(q)
+            out[name] = cur.fetchall()
+        except Exception as e:
+            out[name] = type(e).__name__ + ": " + str(e)
+    cur.close()
+with connect("marketing") as conn:
+    cur = conn.cursor()
+    try:
+        cur.execute('SELECT count(*) FROM "alice/paysim"."paysim-csv"')
+        out["denied"] = cur.fetchall()
+    except Exception as e:
+        out["denied"] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out))
+"#;
+
+const DENY_MARKETING: &str = r#"package dataapi.authz
+
+rule[{"action": {"name": "Deny"}, "policy": "no marketing"}] {
+  input.context.intent == "marketing"
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adbc_and_pandas_query_governed_tables_over_flight_sql() {
+    let gov = Gov::start().await;
+    let (status, v) = gov
+        .commit_files("steward/policies", &[("deny.rego", DENY_MARKETING)])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    gov.create("alice", "secret", &gov.alice.clone(), "private")
+        .await;
+    let head = gov.head("alice/paysim", &gov.alice).await;
+    let uri = gov.server.url.replace("http://", "grpc://");
+    let python = python_tool("python");
+    let bob = gov.bob.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(std::process::Command::new(python).args(["-c", ADBC, &uri, &bob, &head]))
+    })
+    .await
+    .unwrap();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or(&out);
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["groups"][0][0], "PAYMENT", "{v}");
+    let total: u64 = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 100, "{v}");
+    assert_eq!(v["redacted"], serde_json::json!([["XXXXXXXXXX"]]), "{v}");
+    assert!(v["prepared"][0][0].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["statement"], serde_json::json!([{"m": 10}]), "{v}");
+    assert_eq!(
+        v["pandas"],
+        serde_json::json!([5, "float64", ["XXXXXXXXXX"]]),
+        "{v}"
+    );
+    // The catalog lists alice's public dataset, not her private one.
+    let objects = v["objects"].to_string();
+    assert!(
+        objects.contains(r#"["strata","alice/paysim",["paysim-csv"]]"#),
+        "{v}"
+    );
+    assert!(!objects.contains("alice/secret"), "{v}");
+    assert!(v["schema"].to_string().contains("nameOrig"), "{v}");
+    assert!(
+        v["syntax"].as_str().unwrap().contains("Line: 1, Column: 1"),
+        "{v}"
+    );
+    assert!(v["missing"].as_str().unwrap().contains("no table"), "{v}");
+    assert!(
+        v["ddl"].as_str().unwrap().contains("only queries run here"),
+        "{v}"
+    );
+    assert!(v["denied"].as_str().unwrap().contains("no table"), "{v}");
+    assert!(!v.to_string().contains("C1231006815"), "{v}");
+}
