@@ -75,36 +75,6 @@ pub(super) async fn caller<T>(state: &AppState, request: &Request<T>) -> Result<
         .map_err(|e| status(Error::unauthorized(e.message.clone())))
 }
 
-/// The tables (CSV, TSV, Parquet, JSON Lines) of the datasets `who` may read, as (`ns/name`,
-/// resource), in the listing's order; only those inside a share when that is the access.
-pub(super) async fn readable_tables(
-    state: &AppState,
-    who: &Principal,
-) -> Result<Vec<(String, String)>, Status> {
-    let repos = strata_core::datasets::listing::list(state, who, 0, 200, None)
-        .await
-        .map_err(status)?;
-    let mut out = Vec::new();
-    for repo in repos.datasets {
-        let Ok(g) =
-            gate::dataset(state, who, &repo.namespace, &repo.name, auth::Action::Read).await
-        else {
-            continue;
-        };
-        let Ok(c) = strata_core::datasets::governance::catalog(state, &g, None).await else {
-            continue;
-        };
-        for t in c
-            .resources
-            .iter()
-            .filter(|t| strata_core::tables::Kind::of(t).is_some() && g.covers(&t.path))
-        {
-            out.push((c.dataset.clone(), t.name.clone()));
-        }
-    }
-    Ok(out)
-}
-
 impl Flight {
     async fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         caller(&self.state, request).await
@@ -214,8 +184,11 @@ impl FlightService for Flight {
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
         let who = self.caller(&request).await?;
         let mut out = Vec::new();
-        for (dataset, table) in readable_tables(&self.state, &who).await? {
-            let cmd = serde_json::json!({"asset": format!("{dataset}/{table}")});
+        for t in strata_core::sql::page::readable(&self.state, &who)
+            .await
+            .map_err(status)?
+        {
+            let cmd = serde_json::json!({"asset": format!("{}/{}", t.dataset, t.resource)});
             let descriptor = FlightDescriptor::new_cmd(cmd.to_string());
             out.push(Ok(FlightInfo::new()
                 .with_descriptor(descriptor.clone())

@@ -2,7 +2,7 @@
 //! every descriptor, ticket and action of the Flight SQL protocol. Statement queries and prepared
 //! statements run through `strata_core::sql`, so every table a query names is the caller's governed
 //! view; `GetCatalogs`, `GetDbSchemas` and `GetTables` list only the tables the caller may read
-//! (a schema is a dataset, `ns/name`). A prepared statement's handle is its query text, planned
+//! (a schema is a dataset, `ns/name`; every table's type is `TABLE`, `GetTableTypes`' one). A prepared statement's handle is its query text, planned
 //! and checked again on every use. The policies' `context.intent` comes from the call header
 //! `x-strata-intent`.
 
@@ -16,8 +16,8 @@ use arrow_flight::sql::server::FlightSqlService;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
-    ProstMessageExt, SqlInfo, TicketStatementQuery,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc, Ticket,
@@ -27,7 +27,7 @@ use prost::Message;
 use strata_policy::{arrow_ipc_writer, arrow_schema};
 use tonic::{Request, Response, Status};
 
-use super::flight::{caller, readable_tables, status};
+use super::flight::{caller, status};
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::sql;
@@ -95,6 +95,19 @@ fn info(
             .with_total_records(-1)
             .with_total_bytes(-1),
     ))
+}
+
+/// The table types there are (`GetTableTypes`): `TABLE`, in the column the protocol names.
+fn table_types() -> strata_policy::arrow_array::RecordBatch {
+    use strata_policy::arrow_array::{ArrayRef, RecordBatch, StringArray};
+    let schema = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        "table_type",
+        arrow_schema::DataType::Utf8,
+        false,
+    )]);
+    let types: ArrayRef = std::sync::Arc::new(StringArray::from(vec!["TABLE"]));
+    RecordBatch::try_new(std::sync::Arc::new(schema), vec![types])
+        .expect("one text column of one row")
 }
 
 type DoGet = <FlightSql as FlightService>::DoGetStream;
@@ -257,10 +270,11 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<DoGet>, Status> {
         let who = self.who(&request).await?;
         let mut b = query.into_builder();
-        let mut datasets: Vec<String> = readable_tables(&self.state, &who)
-            .await?
+        let mut datasets: Vec<String> = sql::page::readable(&self.state, &who)
+            .await
+            .map_err(status)?
             .into_iter()
-            .map(|(dataset, _)| dataset)
+            .map(|t| t.dataset)
             .collect();
         datasets.dedup();
         for d in datasets {
@@ -288,13 +302,12 @@ impl FlightSqlService for FlightSql {
         let with_schemas = query.include_schema;
         let mut b = query.into_builder();
         let empty = arrow_schema::Schema::empty();
-        for (dataset, table) in readable_tables(&self.state, &who).await? {
+        for t in sql::page::readable(&self.state, &who)
+            .await
+            .map_err(status)?
+        {
             let schema = if with_schemas {
-                let q = format!(
-                    "SELECT * FROM {}.{}",
-                    sql::quoted(&dataset),
-                    sql::quoted(&table)
-                );
+                let q = format!("SELECT * FROM {}", t.reference());
                 match sql::schema(&self.state, &who, &q, intent(&request).as_deref()).await {
                     Ok(s) => s,
                     // A table the policies deny, or one that can't be read, is not listed.
@@ -303,10 +316,28 @@ impl FlightSqlService for FlightSql {
             } else {
                 std::sync::Arc::new(empty.clone())
             };
-            b.append("strata", &dataset, &table, "TABLE", &schema)
+            b.append("strata", &t.dataset, &t.resource, "TABLE", &schema)
                 .map_err(internal)?;
         }
         Ok(one(b.build().map_err(internal)?))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request).await?;
+        info(&table_types().schema(), query, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGet>, Status> {
+        self.who(&request).await?;
+        Ok(one(table_types()))
     }
 
     async fn get_flight_info_sql_info(

@@ -1,6 +1,7 @@
 // strata's page behaviour, as progressive enhancement: every page works without it.
 // - [data-copy]: a button that copies the text of the element its value names.
 // - form[data-confirm]: asks before submitting (revert, delete).
+// - textarea[data-submit-keys]: Ctrl+Enter (or Cmd+Enter) submits its form (the SQL box).
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.hidden = false;
   button.addEventListener("click", async () => {
@@ -17,6 +18,14 @@ for (const button of document.querySelectorAll("[data-copy]")) {
 for (const form of document.querySelectorAll("form[data-confirm]")) {
   form.addEventListener("submit", (event) => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+}
+for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      box.form.requestSubmit();
+    }
   });
 }
 // form[data-upload]: files go from the browser straight to storage (upload.js: hashed in a

@@ -16,6 +16,7 @@
 
 mod names;
 pub mod out;
+pub mod page;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -188,14 +189,7 @@ pub async fn run(
     let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await.map_err(query_error)?;
-    crate::audit::record(
-        core,
-        "sql.query",
-        Some(&caller),
-        None,
-        serde_json::json!({"query": query, "tables": read, "intent": intent}),
-    )
-    .await?;
+    audit(core, &caller, query, &read, intent).await?;
     // The first batch is waited for, so that a query failing at once (a division by zero, a
     // cast) answers its error instead of a result cut short.
     let mut batches = limited(stream, turn);
@@ -211,6 +205,24 @@ pub async fn run(
         batches,
         tables: read,
     })
+}
+
+/// The audit entry of a query run for `caller`.
+async fn audit(
+    core: &Core,
+    caller: &str,
+    query: &str,
+    read: &[TableRead],
+    intent: Option<&str>,
+) -> Result<()> {
+    crate::audit::record(
+        core,
+        "sql.query",
+        Some(caller),
+        None,
+        serde_json::json!({"query": query, "tables": read, "intent": intent}),
+    )
+    .await
 }
 
 /// `query` parsed, its tables registered as `who`'s views, and planned.

@@ -1,5 +1,5 @@
 //! Server-rendered pages: the home page, sign-up, login, logout, settings (password, personal
-//! access tokens, OAuth applications), organisations, the dataset browser, and apps. HTML comes from
+//! access tokens, OAuth applications), organisations, the dataset browser, the SQL page, and apps. HTML comes from
 //! the auto-escaping askama templates in `ui/templates/` (every page extends `base.html` through
 //! [`Chrome`]); pages work as plain forms, and `ui/static/strata.js` only enhances them. Every
 //! form carries a CSRF token: the session's own once signed in, a double-submit cookie before
@@ -20,6 +20,7 @@ mod revisions;
 mod settings;
 mod shared;
 pub(crate) mod signed_in;
+mod sql;
 mod sso;
 mod table_view;
 mod tags;
@@ -71,6 +72,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/drive", get(files::drive).post(files::make_drive))
         .route("/shared", get(shared::show))
+        .route("/sql", get(sql::show))
         .route("/apps", get(apps::show))
         .route("/app-catalog/{app}", get(apps::app))
         .route("/app-catalog/{app}/open", get(apps::open))

@@ -222,44 +222,8 @@ pub async fn viewer(
             return Some(v);
         }
     };
-    let sorted_by = query.sort.first().cloned();
-    v.headings = page
-        .columns
-        .iter()
-        .map(|c| {
-            let state = match &sorted_by {
-                Some((name, false)) if *name == c.name => "ascending",
-                Some((name, true)) if *name == c.name => "descending",
-                _ => "none",
-            };
-            let next = match state {
-                "none" => Some(c.name.clone()),
-                "ascending" => Some(format!("{}:desc", c.name)),
-                _ => None,
-            };
-            Heading {
-                sort_link: link(base, &pairs, &[("sort", next.as_deref()), ("offset", None)]),
-                numeric: matches!(c.ty, "integer" | "number"),
-                name: c.name.clone(),
-                ty: c.ty,
-                sorted: state,
-            }
-        })
-        .collect();
-    v.rows = page
-        .rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .zip(&v.headings)
-                .map(|(value, h)| Cell {
-                    text: text(value),
-                    numeric: h.numeric,
-                    empty: value.is_null(),
-                })
-                .collect()
-        })
-        .collect();
+    v.headings = headings(&page.columns, query.sort.first(), base, &pairs);
+    v.rows = cells(&page.rows, &v.headings);
     if gated.writes(path)
         && page
             .columns
@@ -291,6 +255,54 @@ pub async fn viewer(
         }
     }
     Some(v)
+}
+
+/// The headings of `columns`, `sorted_by` one of them (descending when its flag is set), each
+/// linking to `base` with `pairs` sorted by it the next way (ascending, descending, unsorted).
+pub(super) fn headings(
+    columns: &[rows::Column],
+    sorted_by: Option<&(String, bool)>,
+    base: &str,
+    pairs: &[(String, String)],
+) -> Vec<Heading> {
+    columns
+        .iter()
+        .map(|c| {
+            let state = match sorted_by {
+                Some((name, false)) if *name == c.name => "ascending",
+                Some((name, true)) if *name == c.name => "descending",
+                _ => "none",
+            };
+            let next = match state {
+                "none" => Some(c.name.clone()),
+                "ascending" => Some(format!("{}:desc", c.name)),
+                _ => None,
+            };
+            Heading {
+                sort_link: link(base, pairs, &[("sort", next.as_deref()), ("offset", None)]),
+                numeric: matches!(c.ty, "integer" | "number"),
+                name: c.name.clone(),
+                ty: c.ty,
+                sorted: state,
+            }
+        })
+        .collect()
+}
+
+/// `rows` as cells under `headings`.
+pub(super) fn cells(rows: &[Vec<Value>], headings: &[Heading]) -> Vec<Vec<Cell>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(headings)
+                .map(|(value, h)| Cell {
+                    text: text(value),
+                    numeric: h.numeric,
+                    empty: value.is_null(),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn stat_row(c: tables::stats::ColumnStats) -> StatRow {
@@ -327,7 +339,11 @@ fn text(v: &Value) -> String {
 }
 
 /// `base` with `pairs`, each key in `changes` replaced by its value (or removed for `None`).
-fn link(base: &str, pairs: &[(String, String)], changes: &[(&str, Option<&str>)]) -> String {
+pub(super) fn link(
+    base: &str,
+    pairs: &[(String, String)],
+    changes: &[(&str, Option<&str>)],
+) -> String {
     let mut out: Vec<(String, String)> = pairs
         .iter()
         .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))

@@ -1,8 +1,11 @@
 //! SQL over Arrow Flight SQL through the ADBC driver (`adbc-driver-flightsql`) and pandas: a
-//! statement, a prepared statement, the catalog calls listing only what the caller may read, the
+//! statement, a prepared statement, the catalog calls listing only what the caller may read (and
+//! the one table type), the
 //! policies (redaction, the intent as a call header), and errors as gRPC statuses.
 
 use crate::common::*;
+use serde_json::Value;
+
 use crate::governance::Gov;
 
 const ADBC: &str = r#"
@@ -39,6 +42,7 @@ with connect() as conn:
     out["objects"] = [[c["catalog_name"], s["db_schema_name"], [t["table_name"] for t in s["db_schema_tables"]]]
                       for c in objects for s in c["catalog_db_schemas"]]
     out["schema"] = conn.adbc_get_table_schema("paysim-csv", db_schema_filter="alice/paysim").names
+    out["types"] = conn.adbc_get_table_types()
     for name, q in [("syntax", "SELEC 1"), ("missing", 'SELECT * FROM "alice/secret"."t"'), ("ddl", "CREATE TABLE x (a INT)")]:
         try:
             cur.execute(q)
@@ -111,6 +115,7 @@ async fn adbc_and_pandas_query_governed_tables_over_flight_sql() {
     );
     assert!(!objects.contains("alice/secret"), "{v}");
     assert!(v["schema"].to_string().contains("nameOrig"), "{v}");
+    assert_eq!(v["types"], serde_json::json!(["TABLE"]), "{v}");
     assert!(
         v["syntax"].as_str().unwrap().contains("Line: 1, Column: 1"),
         "{v}"
@@ -122,4 +127,51 @@ async fn adbc_and_pandas_query_governed_tables_over_flight_sql() {
     );
     assert!(v["denied"].as_str().unwrap().contains("no table"), "{v}");
     assert!(!v.to_string().contains("C1231006815"), "{v}");
+}
+
+const EACH: &str = r#"
+import json, sys
+import adbc_driver_flightsql as fs
+import adbc_driver_flightsql.dbapi as flight_sql
+uri, token, asked = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+conns = {}
+def conn(intent):
+    if intent not in conns:
+        kw = {fs.DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer " + token}
+        if intent:
+            kw[fs.DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "x-strata-intent"] = intent
+        conns[intent] = flight_sql.connect(uri, db_kwargs=kw)
+    return conns[intent]
+out = []
+for intent, q in asked:
+    cur = conn(intent).cursor()
+    try:
+        cur.execute(q)
+        out.append({"rows": [list(r) for r in cur.fetchall()]})
+    except Exception as e:
+        out.append({"error": type(e).__name__ + ": " + str(e)})
+    finally:
+        cur.close()
+for c in conns.values():
+    c.close()
+print(json.dumps(out, default=str))
+"#;
+
+/// Runs each query through the ADBC Flight SQL driver as `token`, with its intent (if any) as
+/// the call header: each one's `{"rows": …}`, or `{"error": "…"}`.
+pub async fn adbc_each(gov: &Gov, token: &str, asked: &[(Option<&str>, String)]) -> Vec<Value> {
+    let uri = gov.server.url.replace("http://", "grpc://");
+    let (python, token) = (python_tool("python"), token.to_owned());
+    let asked = serde_json::to_string(asked).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        run(std::process::Command::new(python).args(["-c", EACH, &uri, &token, &asked]))
+    })
+    .await
+    .unwrap();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('['))
+        .unwrap_or(&out);
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {out}"))
 }

@@ -162,6 +162,23 @@ async fn hidden_values_never_come_back_out_of_a_query() {
     assert_eq!(status, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains(REDACTED), "{v}");
 
+    // The same over Flight SQL, through the ADBC driver: the same rows, the same refusals.
+    let asked: Vec<(Option<&str>, String)> = answered
+        .iter()
+        .map(|(q, _)| q.clone())
+        .chain(refused.iter().cloned())
+        .map(|q| (None, q))
+        .collect();
+    let flight = super::flight::adbc_each(&gov, &bob, &asked).await;
+    for ((query, want), got) in answered.iter().zip(&flight) {
+        assert_eq!(&got["rows"], want, "{query} over Flight SQL: {got}");
+        holds(query, got, &secrets);
+    }
+    for (query, got) in refused.iter().zip(&flight[answered.len()..]) {
+        assert!(got["error"].is_string(), "{query} over Flight SQL: {got}");
+        holds(query, got, &secrets);
+    }
+
     // The answer says what the policies did; so does the audit entry.
     let (_, _, v) = sql(&base, &bob, &format!("SELECT count(*) FROM {T}"), json!({})).await;
     assert_eq!(v["tables"][0]["columns"]["nameOrig"], "Redact", "{v}");
@@ -348,5 +365,33 @@ async fn hashed_keys_removed_columns_filtered_rows_and_denials_hold_in_queries()
     assert_eq!(
         v["message"].as_str().unwrap().replace("paysim-csv", "nope"),
         missing["message"].as_str().unwrap(),
+    );
+
+    // The same over Flight SQL, the intent as the call's header.
+    let asked = [
+        (Some("hash"), guesses.clone()),
+        (Some("remove"), format!(r#"SELECT "nameDest" FROM {T}"#)),
+        (Some("remove"), format!("SELECT * FROM {T} LIMIT 1")),
+        (
+            Some("filter"),
+            format!(r#"SELECT "type", count(*) FROM {T} GROUP BY "type""#),
+        ),
+        (Some("marketing"), format!("SELECT count(*) FROM {T}")),
+    ];
+    let flight = super::flight::adbc_each(&gov, &bob, &asked).await;
+    assert_eq!(flight[0]["rows"], json!([[0]]), "{flight:?}");
+    holds(&guesses, &flight[0], &secrets);
+    assert!(
+        flight[1]["error"].as_str().unwrap().contains("nameDest"),
+        "{flight:?}"
+    );
+    let row = flight[2]["rows"][0].to_string();
+    assert!(!row.contains("M1979787155"), "{row}");
+    assert_eq!(flight[2]["rows"][0].as_array().unwrap().len(), 10, "{row}");
+    assert_eq!(flight[3]["rows"].as_array().unwrap().len(), 1, "{flight:?}");
+    assert_eq!(flight[3]["rows"][0][0], "PAYMENT");
+    assert!(
+        flight[4]["error"].as_str().unwrap().contains("no table"),
+        "{flight:?}"
     );
 }
