@@ -12,7 +12,8 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
     apps as apps_api, audit as audit_api, catalog as catalog_api, datasets as datasets_api,
-    orgs as orgs_api, shares as shares_api, sql as sql_api, tables as tables_api,
+    orgs as orgs_api, shares as shares_api, sql as sql_api, table_diff as table_diff_api,
+    tables as tables_api,
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
@@ -27,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(orgs_api::router())
         .merge(shares_api::router())
         .merge(tables_api::router())
+        .merge(table_diff_api::router())
         .merge(sql_api::router())
         .merge(oauth::api_router())
         .split_for_parts();

@@ -48,6 +48,9 @@ pub struct Table {
     /// The LFS object holding it, and its size.
     #[serde(skip)]
     pub object: Option<(strata_lfs::Oid, u64)>,
+    /// Its Table Schema's `primaryKey` (one column or several), if it declares one.
+    #[serde(skip)]
+    pub primary_key: Vec<String>,
 }
 
 fn text(o: &Map<String, Value>, key: &str) -> Option<String> {
@@ -101,8 +104,18 @@ impl Catalog {
                     .and_then(Value::as_str)
                     .filter(|d| d.len() == 1 && d.is_ascii() && !matches!(*d, "\"" | "\n" | "\r"))
                     .map(|d| d.as_bytes()[0]);
+                let primary_key = match r.get("schema").and_then(|s| s.get("primaryKey")) {
+                    Some(Value::String(k)) => vec![k.clone()],
+                    Some(Value::Array(ks)) => ks
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 Table {
                     name: text(r, "name").unwrap_or_default(),
+                    primary_key,
                     path,
                     format,
                     delimiter,

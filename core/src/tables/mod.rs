@@ -8,6 +8,7 @@
 //!
 //! Everything starts at [`open`]: the gate's reach, the resource, the decision.
 
+pub mod diff;
 pub mod export;
 pub mod infer;
 pub mod rows;

@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod orgs;
 pub mod shares;
 pub mod sql;
+pub mod table_diff;
 pub mod tables;
 
 use serde::Serialize;

@@ -22,6 +22,7 @@ mod shared;
 pub(crate) mod signed_in;
 mod sql;
 mod sso;
+mod table_diff;
 mod table_view;
 mod tags;
 
@@ -88,6 +89,10 @@ pub fn router() -> Router<AppState> {
         .route("/s/{secret}/raw", get(links::raw))
         .route("/s/{secret}/raw/{*path}", get(links::raw))
         .route("/datasets/{ns}/{name}/branches", post(tags::create_branch))
+        .route(
+            "/datasets/{ns}/{name}/tables/{resource}/diff",
+            get(table_diff::show),
+        )
         .route(
             "/datasets/{ns}/{name}/tables/{resource}/schema",
             post(table_view::save_types),

@@ -8,6 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
+use strata_core::datasets::gated::Gated;
+use strata_core::tables::diff::Counts;
 use strata_metastore::{Diff, FileChangeKind};
 
 use super::datasets::{failed, open, when};
@@ -33,6 +35,8 @@ struct ResourceRow {
     name: String,
     change: &'static str,
     fields: Vec<Change>,
+    /// For a table changed in place: its row counts and the link to its row changes.
+    rows: Option<(Counts, String)>,
 }
 
 struct FileRow {
@@ -66,6 +70,25 @@ fn shown(v: &Option<Value>) -> String {
     }
 }
 
+/// Tables whose rows a diff page counts (each is a diff of its own).
+const TABLES_COUNTED: usize = 5;
+
+impl DiffView {
+    /// Adds the row counts of the tables changed in place.
+    async fn with_rows(mut self, state: &AppState, repo: &Gated) -> DiffView {
+        let (from, to) = (self.from.clone(), self.to.clone());
+        for r in self
+            .resources
+            .iter_mut()
+            .filter(|r| r.change == "changed")
+            .take(TABLES_COUNTED)
+        {
+            r.rows = super::table_diff::summary(state, repo, &r.name, &from, &to).await;
+        }
+        self
+    }
+}
+
 impl From<Diff> for DiffView {
     fn from(d: Diff) -> DiffView {
         let changes = |list: Vec<strata_metastore::FieldChange>| {
@@ -88,6 +111,7 @@ impl From<Diff> for DiffView {
                     name: r.name,
                     change: r.change,
                     fields: changes(r.fields),
+                    rows: None,
                 })
                 .collect(),
             files: d
@@ -167,7 +191,10 @@ pub async fn show(
             author: revision.author.name,
             parents: revision.parents,
         }),
-        diff: diff.map(Into::into),
+        diff: match diff {
+            Some(d) => Some(DiffView::from(d).with_rows(&state, &repo).await),
+            None => None,
+        },
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -199,7 +226,7 @@ pub async fn diff(
         Some(from) => {
             let found = git_on(&state, &repo, move |ms, ds| ms.diff(ds, &from, &to)).await;
             match found {
-                Ok(d) => Some(d.into()),
+                Ok(d) => Some(DiffView::from(d).with_rows(&state, &repo).await),
                 Err(e) => return Ok(failed(s.as_ref(), &title, e)),
             }
         }

@@ -4,6 +4,7 @@
 //! (ranges, `ETag`) and JSON Lines by pandas and pyarrow. Every bad input answers a clear error.
 //! `governed.rs`: the policies hold on every one of these routes.
 
+mod diff;
 mod governed;
 mod viewer;
 

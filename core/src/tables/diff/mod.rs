@@ -1,0 +1,386 @@
+//! Row-level differences of one table between two revisions, as a caller may see them: the
+//! columns added, removed and retyped, the rows added, removed and changed (matched on the Table
+//! Schema's `primaryKey`, or as whole rows where there is none), and a page of those rows with
+//! their changed cells.
+//!
+//! Both revisions are read through views made for the diff: columns the caller's policies remove
+//! are gone and each side's row filters applied, but redacted and hashed columns are compared on
+//! their real values, so a change to them shows. What comes out goes through the policies again:
+//! such a column's cells hold the redaction or the hash, never the values. A column a policy
+//! transforms at either revision is transformed in both.
+//!
+//! Neither table is held in memory: DataFusion joins them sorted on the key (a sort-merge join),
+//! and sorts and groups spill to disk past the shared memory pool.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use strata_policy::table::FieldType;
+use strata_policy::{ColumnAction, Decision};
+
+mod out;
+mod query;
+
+use super::rows::{self, quoted};
+use super::view::{self, View};
+use super::{engine_error, open, store, Opened};
+use crate::datasets::gated::Gated;
+use crate::datasets::governance::Surface;
+use crate::error::{Error, Result};
+use crate::Core;
+use query::Query;
+
+/// The most changed rows one page shows.
+pub const MAX_LIMIT: usize = 1000;
+
+/// What a diff is asked for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub resource: String,
+    /// Revisions (branches, tags or ids): `to` defaults to the default branch's head.
+    pub from: String,
+    pub to: Option<String>,
+    pub intent: Option<String>,
+    pub offset: u64,
+    pub limit: usize,
+}
+
+/// A table's differences between two revisions.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableDiff {
+    pub resource: String,
+    /// The revisions compared (commit ids).
+    pub from: String,
+    pub to: String,
+    /// The columns rows are matched on (the Table Schema's `primaryKey`); empty when rows are
+    /// compared whole.
+    pub key: Vec<String>,
+    pub columns: ColumnChanges,
+    /// Every column a row may show, in order: the later revision's, then those it removed.
+    pub names: Vec<String>,
+    pub counts: Counts,
+    /// A page of the rows that differ, in key order.
+    pub rows: Vec<RowChange>,
+    pub offset: u64,
+    pub limit: usize,
+    /// The columns the policies transform for this caller: their changes show, their values
+    /// never.
+    pub governed: BTreeMap<String, ColumnAction>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ColumnChanges {
+    pub added: Vec<rows::Column>,
+    pub removed: Vec<rows::Column>,
+    pub retyped: Vec<Retyped>,
+}
+
+/// A column whose type changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retyped {
+    pub name: String,
+    pub before: &'static str,
+    pub after: &'static str,
+}
+
+/// Rows that differ, in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub added: u64,
+    pub removed: u64,
+    /// Rows whose key is in both revisions with a cell that differs (none when rows are compared
+    /// whole: a changed row is one removed and one added).
+    pub changed: u64,
+}
+
+/// One row that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowChange {
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    /// The row's key (when matched on one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Map<String, Value>>,
+    /// How many copies of the row were added or removed (when compared whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Its cells before: all of a removed row's, a changed row's changed ones (a null is absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Map<String, Value>>,
+    /// Its cells after: all of an added row's, a changed row's changed ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Map<String, Value>>,
+    /// A changed row's changed columns.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// Column names the diff's own query uses: none a table can collide with in practice, and
+/// checked.
+const A: &str = "\u{1}a:";
+const B: &str = "\u{1}b:";
+const D: &str = "\u{1}d:";
+const MARK: &str = "\u{1}mark";
+
+/// The differences `req` asks for of a table of `gated`.
+pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff> {
+    if req.limit == 0 || req.limit > MAX_LIMIT {
+        return Err(Error::unprocessable(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    let intent = req.intent.as_deref();
+    let before = open(
+        core,
+        gated,
+        &req.resource,
+        Some(&req.from),
+        intent,
+        Surface::Table,
+    )
+    .await?;
+    let after = open(
+        core,
+        gated,
+        &req.resource,
+        req.to.as_deref(),
+        intent,
+        Surface::Table,
+    )
+    .await?;
+    // A column transformed at either revision is transformed in both.
+    let mut governed = before.decision.columns.clone();
+    for (c, a) in &after.decision.columns {
+        let e = governed.entry(c.clone()).or_insert(*a);
+        *e = (*e).max(*a);
+    }
+    let (va, vb) = (
+        compared(core, gated, &before, &governed).await?,
+        compared(core, gated, &after, &governed).await?,
+    );
+    let ctx = context(core);
+    for (name, v) in [("a", &va), ("b", &vb)] {
+        let path = core.tables.know(core, v);
+        ctx.register_parquet(
+            name,
+            format!("{}{path}", store::URL),
+            ParquetReadOptions::default().file_extension(""),
+        )
+        .await
+        .map_err(engine_error)?;
+    }
+    let schema_of = |name: &str| {
+        let ctx = ctx.clone();
+        let name = name.to_owned();
+        async move {
+            let df = ctx.table(name.as_str()).await.map_err(engine_error)?;
+            Ok::<Schema, Error>(df.schema().as_arrow().clone())
+        }
+    };
+    let (sa, sb) = (schema_of("a").await?, schema_of("b").await?);
+    if sa
+        .fields()
+        .iter()
+        .chain(sb.fields())
+        .any(|f| f.name().starts_with('\u{1}'))
+    {
+        return Err(Error::unprocessable(
+            "a column name starts with the control character U+0001: such tables are not compared",
+        ));
+    }
+    let ty = |s: &Schema, name: &str| {
+        s.field_with_name(name)
+            .map(|f| FieldType::of_arrow(f.data_type()).frictionless())
+            .unwrap_or("string")
+    };
+    let mut columns = ColumnChanges::default();
+    let mut common = Vec::new();
+    for f in sa.fields() {
+        match sb.field_with_name(f.name()) {
+            Ok(g) => {
+                if f.data_type() != g.data_type() {
+                    columns.retyped.push(Retyped {
+                        name: f.name().clone(),
+                        before: ty(&sa, f.name()),
+                        after: ty(&sb, f.name()),
+                    });
+                }
+                common.push(f.name().clone());
+            }
+            Err(_) => columns.removed.push(rows::Column {
+                name: f.name().clone(),
+                ty: ty(&sa, f.name()),
+            }),
+        }
+    }
+    for f in sb.fields() {
+        if sa.field_with_name(f.name()).is_err() {
+            columns.added.push(rows::Column {
+                name: f.name().clone(),
+                ty: ty(&sb, f.name()),
+            });
+        }
+    }
+    if common.is_empty() {
+        return Err(Error::unprocessable(
+            "the two revisions of the table share no column: there are no rows to compare",
+        ));
+    }
+    let retyped: Vec<&str> = columns.retyped.iter().map(|r| r.name.as_str()).collect();
+    // The key: the Table Schema's, if every column of it is in both revisions and visible.
+    let declared = if after.table.primary_key.is_empty() {
+        &before.table.primary_key
+    } else {
+        &after.table.primary_key
+    };
+    let key: Vec<String> = if !declared.is_empty() && declared.iter().all(|k| common.contains(k)) {
+        declared.clone()
+    } else {
+        Vec::new()
+    };
+    let query = Query {
+        a: &sa,
+        b: &sb,
+        common: &common,
+        retyped: &retyped,
+        key: &key,
+    };
+    let counts = counts(&ctx, &query).await?;
+    let page = page(&ctx, &query, req.offset, req.limit).await?;
+    let rows = out::shown(core, &page, &query, &governed)?;
+    let names = sb
+        .fields()
+        .iter()
+        .chain(
+            sa.fields()
+                .iter()
+                .filter(|f| sb.field_with_name(f.name()).is_err()),
+        )
+        .map(|f| f.name().clone())
+        .collect();
+    Ok(TableDiff {
+        names,
+        resource: req.resource.clone(),
+        from: before.catalog.revision.clone().unwrap_or_default(),
+        to: after.catalog.revision.clone().unwrap_or_default(),
+        key,
+        columns,
+        counts,
+        rows,
+        offset: req.offset,
+        limit: req.limit,
+        // A removed column does not exist for the caller: it is not named either.
+        governed: governed
+            .into_iter()
+            .filter(|(_, a)| *a != ColumnAction::Remove)
+            .collect(),
+    })
+}
+
+/// The view a side is compared through: the policies' removals and this side's row filters,
+/// but no other transform (those apply to what comes out).
+async fn compared(
+    core: &Core,
+    gated: &Gated,
+    side: &Opened,
+    governed: &BTreeMap<String, ColumnAction>,
+) -> Result<View> {
+    let mut side = side.clone();
+    let present: Vec<&str> = side.table.columns.iter().map(|c| c.name.as_str()).collect();
+    side.decision = Decision {
+        columns: governed
+            .iter()
+            .filter(|(c, a)| **a == ColumnAction::Remove && present.contains(&c.as_str()))
+            .map(|(c, a)| (c.clone(), *a))
+            .collect(),
+        filters: side.decision.filters.clone(),
+        ..Decision::default()
+    };
+    view::view(core, gated.id, &side).await
+}
+
+/// A session over the shared runtime that joins sorted (spilling past the memory pool) rather
+/// than hashing one whole side into memory.
+fn context(core: &Core) -> SessionContext {
+    let (runtime, _) = core.tables.engine(core);
+    let mut config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_batch_size(8192);
+    let options = config.options_mut();
+    options.optimizer.prefer_hash_join = false;
+    options.sql_parser.enable_ident_normalization = false;
+    SessionContext::new_with_config_rt(config, runtime)
+}
+
+async fn counts(ctx: &SessionContext, q: &Query<'_>) -> Result<Counts> {
+    let (a, b) = (quoted(A), quoted(B));
+    let sql = if q.key.is_empty() {
+        format!(
+            "SELECT sum(CASE WHEN coalesce({b}, 0) > coalesce({a}, 0) THEN coalesce({b}, 0) - coalesce({a}, 0) ELSE 0 END), \
+             sum(CASE WHEN coalesce({a}, 0) > coalesce({b}, 0) THEN coalesce({a}, 0) - coalesce({b}, 0) ELSE 0 END), \
+             0 FROM ({})",
+            q.sql()
+        )
+    } else {
+        format!(
+            "SELECT sum(CASE WHEN {a} IS NULL THEN 1 ELSE 0 END), \
+             sum(CASE WHEN {b} IS NULL THEN 1 ELSE 0 END), \
+             sum(CASE WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN 1 ELSE 0 END) FROM ({})",
+            q.sql()
+        )
+    };
+    let batches = run(ctx, &sql).await?;
+    let row = rows::to_rows(&batches_schema(&batches), &batches)?;
+    let n = |i: usize| {
+        row.first()
+            .and_then(|r| r.get(i))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(Counts {
+        added: n(0),
+        removed: n(1),
+        changed: n(2),
+    })
+}
+
+async fn page(
+    ctx: &SessionContext,
+    q: &Query<'_>,
+    offset: u64,
+    limit: usize,
+) -> Result<Vec<RecordBatch>> {
+    let sql = format!(
+        "SELECT * FROM ({}) ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        q.sql(),
+        q.order()
+    );
+    run(ctx, &sql).await
+}
+
+async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let df = ctx.sql(sql).await.map_err(diff_error)?;
+    df.collect().await.map_err(diff_error)
+}
+
+fn diff_error(e: datafusion::error::DataFusionError) -> Error {
+    if let datafusion::error::DataFusionError::ResourcesExhausted(m) = e.find_root() {
+        return Error::new(
+            crate::error::Kind::Busy,
+            format!("the diff needs more memory than the server has free right now: {m}"),
+        );
+    }
+    engine_error(e)
+}
+
+fn batches_schema(batches: &[RecordBatch]) -> SchemaRef {
+    batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| Arc::new(Schema::empty()))
+}
