@@ -177,3 +177,11 @@ pub async fn console_errors(c: &fantoccini::Client) -> Vec<String> {
         .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Signs `user` in with the tests' password through the login form at `base`.
+pub async fn sign_in(c: &fantoccini::Client, base: &str, user: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "username", user).await;
+    fill(c, "password", super::PASSWORD).await;
+    click(c, "form[action=\"/login\"] button").await;
+}

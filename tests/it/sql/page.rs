@@ -75,10 +75,7 @@ async fn a_query_run_paged_sorted_downloaded_and_shared_from_the_sql_page_in_chr
         .unwrap();
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
     let c = browser(&driver, &gov.server.dir.path().join("profile")).await;
-    c.goto(&format!("{}/login", gov.server.url)).await.unwrap();
-    fill(&c, "username", "bob").await;
-    fill(&c, "password", PASSWORD).await;
-    click(&c, "form[action=\"/login\"] button").await;
+    sign_in(&c, &gov.server.url, "bob").await;
     click(&c, "nav a[href=\"/sql\"]").await;
 
     // The tables bob may read are listed; alice's private one is not.

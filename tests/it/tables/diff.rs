@@ -372,10 +372,7 @@ async fn row_changes_from_the_revision_page_in_chromium() {
         .unwrap();
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
     let c = browser(&driver, &server.dir.path().join("profile")).await;
-    c.goto(&format!("{}/login", server.url)).await.unwrap();
-    fill(&c, "username", "alice").await;
-    fill(&c, "password", PASSWORD).await;
-    click(&c, "form[action=\"/login\"] button").await;
+    sign_in(&c, &server.url, "alice").await;
     c.goto(&format!("{}/datasets/alice/t/revisions/{rev}", server.url))
         .await
         .unwrap();
