@@ -45,12 +45,12 @@ COPY (SELECT
   i % 4 + 1 AS l_linenumber, (hash(i + 2) % 50 + 1)::DOUBLE AS l_quantity,
   round(900 + (hash(i + 3) % 10400000) / 100.0, 2) AS l_extendedprice,
   (hash(i + 4) % 11) / 100.0 AS l_discount, (hash(i + 5) % 9) / 100.0 AS l_tax,
-  ['A', 'N', 'R'][hash(i + 6) % 3 + 1] AS l_returnflag, ['F', 'O'][hash(i + 7) % 2 + 1] AS l_linestatus,
+  ['A', 'N', 'R'][(hash(i + 6) % 3 + 1)::BIGINT] AS l_returnflag, ['F', 'O'][(hash(i + 7) % 2 + 1)::BIGINT] AS l_linestatus,
   DATE '1992-01-02' + (hash(i + 8) % 2526)::INTEGER AS l_shipdate,
   DATE '1992-01-02' + (hash(i + 8) % 2526)::INTEGER + (hash(i + 9) % 60)::INTEGER AS l_commitdate,
   DATE '1992-01-02' + (hash(i + 8) % 2526)::INTEGER + (hash(i + 10) % 30)::INTEGER + 1 AS l_receiptdate,
-  ['DELIVER IN PERSON', 'COLLECT COD', 'NONE', 'TAKE BACK RETURN'][hash(i + 11) % 4 + 1] AS l_shipinstruct,
-  ['AIR', 'FOB', 'MAIL', 'RAIL', 'REG AIR', 'SHIP', 'TRUCK'][hash(i + 12) % 7 + 1] AS l_shipmode,
+  ['DELIVER IN PERSON', 'COLLECT COD', 'NONE', 'TAKE BACK RETURN'][(hash(i + 11) % 4 + 1)::BIGINT] AS l_shipinstruct,
+  ['AIR', 'FOB', 'MAIL', 'RAIL', 'REG AIR', 'SHIP', 'TRUCK'][(hash(i + 12) % 7 + 1)::BIGINT] AS l_shipmode,
   'carefully ' || md5(i::VARCHAR)[1:24] AS l_comment
 FROM range({mib * 7600}) t(i)) TO '{out}' (HEADER)
 """)

@@ -261,13 +261,13 @@ impl FlightService for Flight {
         Ok(Response::new(stream.boxed()))
     }
 
+    /// Only Flight SQL's values bound to a prepared statement are taken (the SQL service
+    /// refuses every write).
     async fn do_put(
         &self,
-        _request: Request<Streaming<FlightData>>,
+        request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(Status::unimplemented(
-            "strata's Flight service reads; write datasets through git, LFS or the REST API",
-        ))
+        FlightService::do_put(&self.sql, request).await
     }
 
     async fn do_exchange(

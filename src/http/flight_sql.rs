@@ -2,22 +2,28 @@
 //! every descriptor, ticket and action of the Flight SQL protocol. Statement queries and prepared
 //! statements run through `strata_core::sql`, so every table a query names is the caller's governed
 //! view; `GetCatalogs`, `GetDbSchemas` and `GetTables` list only the tables the caller may read
-//! (a schema is a dataset, `ns/name`; every table's type is `TABLE`, `GetTableTypes`' one). A prepared statement's handle is its query text, planned
-//! and checked again on every use. The policies' `context.intent` comes from the call header
-//! `x-strata-intent`.
+//! (a schema is a dataset, `ns/name`; every table's type is `TABLE`, `GetTableTypes`' one). A
+//! prepared statement keeps nothing on the server: its handle is its query text, and values bound
+//! to its placeholders (`DoPut`) come back in a new handle ([`sql::Prepared`]); it is planned and
+//! checked again on every use. Nothing is written: updates and ingestion are refused. The
+//! policies' `context.intent` comes from the call header `x-strata-intent`.
 
 use std::sync::LazyLock;
 
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementIngest, CommandStatementQuery,
+    CommandStatementSubstraitPlan, CommandStatementUpdate, DoPutPreparedStatementResult,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc, Ticket,
@@ -70,9 +76,15 @@ fn intent<T>(request: &Request<T>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn text(handle: &[u8]) -> Result<String, Status> {
-    String::from_utf8(handle.to_vec())
-        .map_err(|_| Status::invalid_argument("a statement handle is the query's text, in UTF-8"))
+fn statement(handle: &[u8]) -> Result<sql::Prepared, Status> {
+    sql::Prepared::of(handle).map_err(status)
+}
+
+/// What Flight SQL calls that write are told.
+fn read_only() -> Status {
+    Status::unimplemented(
+        "strata's SQL reads only: write datasets through git, LFS or the REST API",
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
@@ -123,22 +135,28 @@ fn one(batch: strata_policy::arrow_array::RecordBatch) -> Response<DoGet> {
 }
 
 impl FlightSql {
-    /// The schema `query`'s result will have, planned (not run) for the caller.
+    /// The schema `statement`'s result will have, planned (not run) for the caller.
     async fn schema<T>(
         &self,
         request: &Request<T>,
-        query: &str,
+        statement: &sql::Prepared,
     ) -> Result<arrow_schema::SchemaRef, Status> {
         let who = caller(&self.state, request).await?;
-        sql::schema(&self.state, &who, query, intent(request).as_deref())
+        let (query, params) = (&statement.query, &statement.params);
+        sql::schema(&self.state, &who, query, params, intent(request).as_deref())
             .await
             .map_err(status)
     }
 
-    /// `query` run for the caller, its batches as Flight data.
-    async fn run(&self, request: &Request<Ticket>, query: &str) -> Result<Response<DoGet>, Status> {
+    /// `statement` run for the caller, its batches as Flight data.
+    async fn run(
+        &self,
+        request: &Request<Ticket>,
+        statement: &sql::Prepared,
+    ) -> Result<Response<DoGet>, Status> {
         let who = caller(&self.state, request).await?;
-        let answer = sql::run(&self.state, &who, query, intent(request).as_deref())
+        let (query, params) = (&statement.query, &statement.params);
+        let answer = sql::run(&self.state, &who, query, params, intent(request).as_deref())
             .await
             .map_err(status)?;
         let batches = answer
@@ -168,9 +186,13 @@ impl FlightSqlService for FlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = self.schema(&request, &query.query).await?;
+        let statement = sql::Prepared {
+            query: query.query,
+            params: sql::Params::none(),
+        };
+        let schema = self.schema(&request, &statement).await?;
         let ticket = TicketStatementQuery {
-            statement_handle: query.query.into_bytes().into(),
+            statement_handle: statement.handle().map_err(status)?.into(),
         };
         info(&schema, ticket, request.into_inner())
     }
@@ -180,8 +202,8 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGet>, Status> {
-        let query = text(&ticket.statement_handle)?;
-        self.run(&request, &query).await
+        let statement = statement(&ticket.statement_handle)?;
+        self.run(&request, &statement).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -189,8 +211,8 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let query = text(&cmd.prepared_statement_handle)?;
-        let schema = self.schema(&request, &query).await?;
+        let statement = statement(&cmd.prepared_statement_handle)?;
+        let schema = self.schema(&request, &statement).await?;
         let ticket = TicketStatementQuery {
             statement_handle: cmd.prepared_statement_handle,
         };
@@ -202,8 +224,96 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGet>, Status> {
-        let query = text(&cmd.prepared_statement_handle)?;
-        self.run(&request, &query).await
+        let statement = statement(&cmd.prepared_statement_handle)?;
+        self.run(&request, &statement).await
+    }
+
+    /// Values bound to a prepared statement: one row, a column per placeholder. The new handle
+    /// carries them; the statement is planned with them at once, so values that do not fit
+    /// are refused here.
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let mut statement = statement(&cmd.prepared_statement_handle)?;
+        let who = self.who(&request).await?;
+        let intent = intent(&request);
+        let data = request.into_inner().map_err(FlightError::from);
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+        let mut rows = Vec::new();
+        let mut bytes = 0;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| Status::invalid_argument(e.to_string()))?;
+            bytes += batch.get_array_memory_size();
+            if bytes > sql::params::MAX_BYTES {
+                return Err(status(strata_core::error::Error::too_large(format!(
+                    "bound values may take at most {} KiB",
+                    sql::params::MAX_BYTES >> 10
+                ))));
+            }
+            if batch.num_rows() > 0 {
+                rows.push(batch);
+            }
+        }
+        statement.params = match rows.as_slice() {
+            [one] => sql::Params::from_batch(one).map_err(status)?,
+            [] => sql::Params::none(),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "bind one row of values to a query (one value per placeholder)",
+                ))
+            }
+        };
+        let (query, params) = (&statement.query, &statement.params);
+        sql::schema(&self.state, &who, query, params, intent.as_deref())
+            .await
+            .map_err(status)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(statement.handle().map_err(status)?.into()),
+        })
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        _: CommandStatementUpdate,
+        _: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        _: CommandStatementIngest,
+        _: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        _: CommandPreparedStatementUpdate,
+        _: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_substrait_plan(
+        &self,
+        _: CommandStatementSubstraitPlan,
+        _: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::unimplemented(
+            "strata runs SQL text, not Substrait plans",
+        ))
+    }
+
+    async fn do_put_fallback(
+        &self,
+        _: Request<PeekableFlightDataStream>,
+        _: arrow_flight::sql::Any,
+    ) -> Result<Response<<Self as FlightService>::DoPutStream>, Status> {
+        Err(read_only())
     }
 
     async fn do_action_create_prepared_statement(
@@ -211,15 +321,30 @@ impl FlightSqlService for FlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let schema = self.schema(&request, &query.query).await?;
+        let who = self.who(&request).await?;
+        let described = sql::describe(&self.state, &who, &query.query, intent(&request).as_deref())
+            .await
+            .map_err(status)?;
         let options = arrow_ipc_writer::IpcWriteOptions::default();
-        let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &options)
-            .try_into()
-            .map_err(|e: arrow_schema::ArrowError| internal(e))?;
+        let ipc = |schema: &arrow_schema::Schema| -> Result<_, Status> {
+            let IpcMessage(bytes) = SchemaAsIpc::new(schema, &options)
+                .try_into()
+                .map_err(|e: arrow_schema::ArrowError| internal(e))?;
+            Ok(bytes)
+        };
+        let parameter_schema = if described.parameters.fields().is_empty() {
+            Default::default()
+        } else {
+            ipc(&described.parameters)?
+        };
+        let statement = sql::Prepared {
+            query: query.query,
+            params: sql::Params::none(),
+        };
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: query.query.into_bytes().into(),
-            dataset_schema,
-            parameter_schema: Default::default(),
+            prepared_statement_handle: statement.handle().map_err(status)?.into(),
+            dataset_schema: ipc(&described.result)?,
+            parameter_schema,
         })
     }
 
@@ -228,7 +353,7 @@ impl FlightSqlService for FlightSql {
         _query: ActionClosePreparedStatementRequest,
         _request: Request<Action>,
     ) -> Result<(), Status> {
-        // Nothing is kept for a prepared statement: its handle is its text.
+        // Nothing is kept for a prepared statement: its handle is all it is.
         Ok(())
     }
 
@@ -308,7 +433,8 @@ impl FlightSqlService for FlightSql {
         {
             let schema = if with_schemas {
                 let q = format!("SELECT * FROM {}", t.reference());
-                match sql::schema(&self.state, &who, &q, intent(&request).as_deref()).await {
+                let none = sql::Params::none();
+                match sql::schema(&self.state, &who, &q, &none, intent(&request).as_deref()).await {
                     Ok(s) => s,
                     // A table the policies deny, or one that can't be read, is not listed.
                     Err(_) => continue,

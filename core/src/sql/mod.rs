@@ -17,6 +17,7 @@
 mod names;
 pub mod out;
 pub mod page;
+pub mod params;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,7 @@ use crate::Core;
 pub use crate::tables::rows::quoted;
 pub use names::Name;
 pub use out::Format;
+pub use params::{Params, Prepared};
 
 /// What every query may use.
 #[derive(Debug, Clone, Copy)]
@@ -160,23 +162,47 @@ struct Planned {
     turn: Turn,
 }
 
-/// The schema `query`'s result will have for `who`, planned through the same checks as [`run`]
-/// (its tables the caller's views), but not run.
-pub async fn schema(
+/// What a query will answer, planned but not run: its result's schema, and its placeholders'
+/// (`$1`, `$2`, … with the types the query gives them).
+pub struct Described {
+    pub result: SchemaRef,
+    pub parameters: SchemaRef,
+}
+
+/// Describes `query` for `who`, planned through the same checks as [`run`] (its tables the
+/// caller's views), with its placeholders unbound.
+pub async fn describe(
     core: &Core,
     who: &Principal,
     query: &str,
     intent: Option<&str>,
+) -> Result<Described> {
+    let planned = plan(core, who, query, None, intent).await?;
+    Ok(Described {
+        result: Arc::new(planned.plan.schema().as_arrow().clone()),
+        parameters: params::schema(&planned.plan)?,
+    })
+}
+
+/// The schema `query`'s result will have for `who` with `params` bound, planned but not run.
+pub async fn schema(
+    core: &Core,
+    who: &Principal,
+    query: &str,
+    params: &Params,
+    intent: Option<&str>,
 ) -> Result<SchemaRef> {
-    let planned = plan(core, who, query, intent).await?;
+    let planned = plan(core, who, query, Some(params), intent).await?;
     Ok(Arc::new(planned.plan.schema().as_arrow().clone()))
 }
 
-/// Runs `query` for `who`; `intent` is what the policies see as `context.intent`.
+/// Runs `query` for `who` with `params` bound to its placeholders; `intent` is what the
+/// policies see as `context.intent`.
 pub async fn run(
     core: &Core,
     who: &Principal,
     query: &str,
+    params: &Params,
     intent: Option<&str>,
 ) -> Result<Answer> {
     let Planned {
@@ -185,11 +211,11 @@ pub async fn run(
         tables: read,
         caller,
         turn,
-    } = plan(core, who, query, intent).await?;
+    } = plan(core, who, query, Some(params), intent).await?;
     let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await.map_err(query_error)?;
-    audit(core, &caller, query, &read, intent).await?;
+    audit(core, &caller, query, params, &read, intent).await?;
     // The first batch is waited for, so that a query failing at once (a division by zero, a
     // cast) answers its error instead of a result cut short.
     let mut batches = limited(stream, turn);
@@ -207,11 +233,12 @@ pub async fn run(
     })
 }
 
-/// The audit entry of a query run for `caller`.
+/// The audit entry of a query run for `caller` (with how many values were bound, not the values).
 async fn audit(
     core: &Core,
     caller: &str,
     query: &str,
+    params: &Params,
     read: &[TableRead],
     intent: Option<&str>,
 ) -> Result<()> {
@@ -220,13 +247,20 @@ async fn audit(
         "sql.query",
         Some(caller),
         None,
-        serde_json::json!({"query": query, "tables": read, "intent": intent}),
+        serde_json::json!({"query": query, "params": params.len(), "tables": read, "intent": intent}),
     )
     .await
 }
 
-/// `query` parsed, its tables registered as `who`'s views, and planned.
-async fn plan(core: &Core, who: &Principal, query: &str, intent: Option<&str>) -> Result<Planned> {
+/// `query` parsed, its tables registered as `who`'s views, and planned; with `params` (`None`
+/// to describe it), the values bound to its placeholders.
+async fn plan(
+    core: &Core,
+    who: &Principal,
+    query: &str,
+    params: Option<&Params>,
+    intent: Option<&str>,
+) -> Result<Planned> {
     let caller = caller(who);
     let turn = core.sql.take(&caller)?;
     let (ctx, statement) = parse(query, core.tables.views_only(core))?;
@@ -255,6 +289,10 @@ async fn plan(core: &Core, who: &Principal, query: &str, intent: Option<&str>) -
         .statement_to_plan(statement)
         .await
         .map_err(plan_error)?;
+    let plan = match params {
+        Some(params) => params::bind(plan, params)?,
+        None => plan,
+    };
     datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -311,8 +349,11 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
             }
             Error::bad_request(message)
         })?;
-    match &statement {
-        DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok((ctx, statement)),
+    match statement {
+        DfStatement::Statement(mut s) if matches!(*s, Statement::Query(_)) => {
+            params::number_question_marks(&mut s)?;
+            Ok((ctx, DfStatement::Statement(s)))
+        }
         DfStatement::Explain(_) => Err(Error::bad_request(
             "EXPLAIN is not run here: only queries (SELECT, WITH, VALUES) are",
         )),

@@ -59,7 +59,7 @@ pub async fn page(
         tables: read,
         caller,
         turn,
-    } = plan(core, who, query, intent).await?;
+    } = plan(core, who, query, Some(&super::Params::none()), intent).await?;
     let mut df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
     if let Some((column, desc)) = &paging.sort {
         if df.schema().as_arrow().field_with_name(column).is_err() {
@@ -84,7 +84,7 @@ pub async fn page(
         .map_err(plan_error)?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await.map_err(query_error)?;
-    audit(core, &caller, query, &read, intent).await?;
+    audit(core, &caller, query, &super::Params::none(), &read, intent).await?;
     let batches: Vec<RecordBatch> = limited(stream, turn).try_collect().await?;
     let mut rows = rows::to_rows(&schema, &batches)?;
     let more = rows.len() > paging.limit;

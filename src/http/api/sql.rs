@@ -1,4 +1,4 @@
-//! SQL over REST: `POST /api/v1/sql` with `{"query", "format", "intent"}`, and the same as
+//! SQL over REST: `POST /api/v1/sql` with `{"query", "format", "intent", "params"}`, and the same as
 //! `GET /api/v1/sql?q=…&format=…` (a URL to share, or to hand to a tool that reads CSV or
 //! Parquet by URL). The result streams as it is computed (`strata_core::sql`).
 
@@ -38,6 +38,10 @@ pub struct SqlRequest {
     format: Option<String>,
     /// Why you read: policies see it as `context.intent`.
     intent: Option<String>,
+    /// Values for the query's placeholders (`$1`, `$2`, … or `?` in order): text, numbers,
+    /// `true`, `false` or `null`, each read as the type the query gives its placeholder.
+    #[schema(value_type = Vec<Object>)]
+    params: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -57,9 +61,9 @@ pub struct SqlQuery {
 #[utoipa::path(post, path = "/api/v1/sql", tag = "sql", operation_id = "sql",
     request_body = SqlRequest,
     responses((status = 200, description = "The result: JSON, CSV, Arrow IPC or Parquet"),
-        (status = 400, description = "Not a query this server runs (syntax errors name the line and column)", body = ErrorBody),
+        (status = 400, description = "Not a query this server runs (syntax errors name the line and column), or values that do not fit its placeholders", body = ErrorBody),
         (status = 404, description = "A table that does not exist or may not be read", body = ErrorBody),
-        (status = 413, description = "The query text is too long", body = ErrorBody),
+        (status = 413, description = "The query text or its bound values are too long", body = ErrorBody),
         (status = 429, description = "Too many of your queries running", body = ErrorBody),
         (status = 503, description = "The server is busy, or the query needs more memory than it may use", body = ErrorBody)))]
 async fn post_sql(
@@ -73,11 +77,14 @@ async fn post_sql(
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         only_type.insert(header::CONTENT_TYPE, ct.clone());
     }
-    let req: SqlRequest = read_json(&only_type, body, MAX_QUERY + 4096).await?;
+    let req: SqlRequest =
+        read_json(&only_type, body, MAX_QUERY + sql::params::MAX_BYTES * 2).await?;
+    let params = sql::Params::from_json(req.params.as_deref().unwrap_or_default())?;
     answer(
         &state,
         &who,
         &req.query,
+        &params,
         req.format.as_deref(),
         req.intent.as_deref(),
     )
@@ -95,13 +102,23 @@ async fn get_sql(
     who: Principal,
     Query(q): Query<SqlQuery>,
 ) -> ApiResult<Response> {
-    answer(&state, &who, &q.q, q.format.as_deref(), q.intent.as_deref()).await
+    let params = sql::Params::none();
+    answer(
+        &state,
+        &who,
+        &q.q,
+        &params,
+        q.format.as_deref(),
+        q.intent.as_deref(),
+    )
+    .await
 }
 
 async fn answer(
     state: &AppState,
     who: &Principal,
     query: &str,
+    params: &sql::Params,
     format: Option<&str>,
     intent: Option<&str>,
 ) -> ApiResult<Response> {
@@ -111,7 +128,7 @@ async fn answer(
         )));
     }
     let format = sql::Format::parse(format)?;
-    let answer = sql::run(state, who, query, intent).await?;
+    let answer = sql::run(state, who, query, params, intent).await?;
     let bytes = sql::out::bytes(answer, format)?.map_err(|e| std::io::Error::other(e.message));
     let mut response = Body::from_stream(bytes).into_response();
     let h = response.headers_mut();

@@ -1,5 +1,5 @@
 //! SQL over Arrow Flight SQL through the ADBC driver (`adbc-driver-flightsql`) and pandas: a
-//! statement, a prepared statement, the catalog calls listing only what the caller may read (and
+//! statement, a prepared statement, values bound to `?`, the catalog calls listing only what the caller may read (and
 //! the one table type), the
 //! policies (redaction, the intent as a call header), and errors as gRPC statuses.
 
@@ -29,6 +29,20 @@ with connect() as conn:
     cur.adbc_prepare('SELECT count(*) FROM "alice/paysim@' + sys.argv[3] + '"."paysim-csv" WHERE amount > 1000')
     cur.execute('SELECT count(*) FROM "alice/paysim@' + sys.argv[3] + '"."paysim-csv" WHERE amount > 1000')
     out["prepared"] = cur.fetchall()
+    # Values bound to placeholders (Flight SQL's DoPut on a prepared statement), beside the same
+    # values written into the query; a guess at a redacted value finds nothing.
+    q = 'SELECT count(*) FROM "alice/paysim"."paysim-csv" WHERE amount > {} AND "type" = {}'
+    cur.execute(q.format("?", "?"), parameters=(1000, "TRANSFER"))
+    out["bound"] = cur.fetchall()
+    cur.execute(q.format("1000", "'TRANSFER'"))
+    out["written"] = cur.fetchall()
+    cur.execute('SELECT count(*) FROM "alice/paysim"."paysim-csv" WHERE "nameOrig" = ?', parameters=("C1231006815",))
+    out["guess"] = cur.fetchall()
+    try:
+        cur.execute('SELECT count(*) FROM "alice/paysim"."paysim-csv" WHERE amount > ?', parameters=("lots",))
+        out["unfit"] = cur.fetchall()
+    except Exception as e:
+        out["unfit"] = type(e).__name__ + ": " + str(e)
     # A statement run without preparing it (Flight SQL's CommandStatementQuery).
     import adbc_driver_manager, pyarrow
     stmt = adbc_driver_manager.AdbcStatement(conn.adbc_connection)
@@ -101,6 +115,10 @@ async fn adbc_and_pandas_query_governed_tables_over_flight_sql() {
     assert_eq!(total, 100, "{v}");
     assert_eq!(v["redacted"], serde_json::json!([["XXXXXXXXXX"]]), "{v}");
     assert!(v["prepared"][0][0].as_u64().unwrap() > 0, "{v}");
+    assert!(v["bound"][0][0].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["bound"], v["written"], "{v}");
+    assert_eq!(v["guess"], serde_json::json!([[0]]), "{v}");
+    assert!(v["unfit"].as_str().unwrap().contains("parameter $1"), "{v}");
     assert_eq!(v["statement"], serde_json::json!([{"m": 10}]), "{v}");
     assert_eq!(
         v["pandas"],

@@ -368,6 +368,135 @@ async fn bad_queries_answer_clear_errors_and_reach_nothing_else() {
     assert_eq!(detail["tables"][0]["revision"].as_str().unwrap().len(), 40);
 }
 
+/// Values bound to `$1`, `$2` or `?`: the same rows as the values written into the query, each
+/// value read as its placeholder's type, and every mismatch refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placeholders_take_bound_values_and_refuse_what_does_not_fit() {
+    let (server, alice, _) = dataset(&[("people", "people.csv", people().into_bytes())]).await;
+    let base = server.url.clone();
+    let t = r#""alice/t"."people""#;
+    let want = rows(
+        &base,
+        &alice,
+        &format!("SELECT id, name FROM {t} WHERE score > 50 AND name LIKE 'person 1%' ORDER BY id"),
+        json!({}),
+    )
+    .await;
+    assert!(want.as_array().unwrap().len() > 3, "{want}");
+    for (query, params) in [
+        (
+            format!("SELECT id, name FROM {t} WHERE score > $1 AND name LIKE $2 ORDER BY id"),
+            json!([50, "person 1%"]),
+        ),
+        (
+            format!("SELECT id, name FROM {t} WHERE score > ? AND name LIKE ? ORDER BY id"),
+            json!([50, "person 1%"]),
+        ),
+        // Text read as the number its placeholder compares with.
+        (
+            format!("SELECT id, name FROM {t} WHERE score > $1 AND name LIKE $2 ORDER BY id"),
+            json!(["50", "person 1%"]),
+        ),
+    ] {
+        let got = rows(&base, &alice, &query, json!({ "params": params })).await;
+        assert_eq!(got, want, "{query}");
+    }
+    // A value is a value, never SQL.
+    let got = rows(
+        &base,
+        &alice,
+        &format!("SELECT count(*) FROM {t} WHERE name = $1"),
+        json!({"params": ["x' OR '1'='1"]}),
+    )
+    .await;
+    assert_eq!(got, json!([[0]]));
+    let got = rows(
+        &base,
+        &alice,
+        "SELECT $1 IS NULL",
+        json!({"params": [null]}),
+    )
+    .await;
+    assert_eq!(got, json!([[true]]));
+
+    let cases: Vec<(String, Value, u16, &str)> = vec![
+        (
+            format!("SELECT * FROM {t} WHERE id = $1"),
+            json!([]),
+            400,
+            "1 placeholder and 0 values were bound",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = ?"),
+            json!([1, 2]),
+            400,
+            "1 placeholder and 2 values were bound",
+        ),
+        (
+            format!("SELECT * FROM {t}"),
+            json!([1]),
+            400,
+            "0 placeholders and 1 value was bound",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = $1"),
+            json!(["one"]),
+            400,
+            "parameter $1",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = $1 AND name = ?"),
+            json!([1, "a"]),
+            400,
+            "not both",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = $2"),
+            json!([1]),
+            400,
+            "without gaps",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = $who"),
+            json!([1]),
+            400,
+            "placeholder $who",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = $1"),
+            json!([[1]]),
+            400,
+            "not a list or an object",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE id = $1"),
+            json!([{"a": 1}]),
+            400,
+            "not a list or an object",
+        ),
+        (
+            "SELECT * FROM $1".into(),
+            json!(["\"alice/t\".\"people\""]),
+            400,
+            "not SQL this server reads",
+        ),
+        (
+            format!("SELECT * FROM {t} WHERE name = $1"),
+            json!(["x".repeat(1_100_000)]),
+            413,
+            "bound values",
+        ),
+    ];
+    for (query, params, want, says) in &cases {
+        let (status, headers, v) = sql(&base, &alice, query, json!({ "params": params })).await;
+        assert_error_body(status, &headers, &v, *want);
+        assert!(v.to_string().contains(says), "{query} {params}: {v}");
+    }
+    // `params` is a list.
+    let (status, headers, v) = sql(&base, &alice, "SELECT 1", json!({"params": {"a": 1}})).await;
+    assert_error_body(status, &headers, &v, 422);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_share_reaches_only_the_tables_inside_it() {
     let hidden: String = people()
