@@ -32,6 +32,11 @@ pub struct Core {
     pub sso: crate::auth::sso::Providers,
     /// Governance: the policies of `--policy-dataset` (`crate::datasets::governance`).
     pub governance: Arc<crate::datasets::governance::Governance>,
+    /// The contract check of writes to protected default branches, attached to the core once it
+    /// is shared ([`Core::shared`]).
+    pub contracts: Arc<crate::datasets::contracts::OnWrite>,
+    /// Pushes whose hook may ask this server for a contract check.
+    pub pushes: crate::datasets::contracts::Pushes,
     /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
     pub apps: Arc<crate::apps::Apps>,
     /// The table engine's limits and views in the making (`crate::tables`).
@@ -64,6 +69,14 @@ pub enum StartError {
 }
 
 impl Core {
+    /// The core, shared: what needs the core itself at work (the contract check the metastore
+    /// asks before a protected branch moves) is attached to it.
+    pub fn shared(self) -> Arc<Core> {
+        let core = Arc::new(self);
+        core.contracts.attach(&core);
+        core
+    }
+
     pub async fn build(config: &Config) -> Result<Core, StartError> {
         let sso = crate::auth::sso::Providers::load(config.oidc_config.as_deref())
             .map_err(StartError::Sso)?;
@@ -152,13 +165,18 @@ impl Core {
                 email: "strata@localhost".into(),
             },
         );
-        metastore = metastore.with_head_check(governance.clone());
+        let contracts = Arc::new(crate::datasets::contracts::OnWrite::default());
+        metastore = metastore
+            .with_head_check(governance.clone())
+            .with_head_check(contracts.clone());
         if refs_sql {
             metastore = metastore.with_ledger(Arc::new(crate::datasets::ledger::SqlLedger::new(
                 db.clone(),
             )));
         }
         Ok(Core {
+            contracts,
+            pushes: Default::default(),
             governance,
             apps,
             tables: Arc::new(crate::tables::Tables::default()),

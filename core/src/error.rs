@@ -142,6 +142,8 @@ impl From<strata_metastore::Error> for Error {
             E::NotFound(m) => Error::not_found(m),
             E::Conflict(m) => Error::conflict(m),
             E::Invalid(m) => Error::unprocessable(m),
+            E::Refused { message, details } => Error::unprocessable(message).with_extra(details),
+            E::Busy(m) => Error::new(Kind::Busy, m),
             E::Git(m) => Error::internal(format!("git: {m}")),
         }
     }

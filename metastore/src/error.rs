@@ -15,6 +15,17 @@ pub enum Error {
     /// The input is not acceptable: a bad datapackage, path, name or revision.
     #[error("{0}")]
     Invalid(String),
+    /// A check asked before a branch moves ([`crate::HeadCheck`]) refused the write, with what it
+    /// found as JSON.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        details: serde_json::Value,
+    },
+    /// A check asked before a branch moves could not be made now (the server is busy): try
+    /// again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// git itself failed (I/O, a corrupt object): not the caller's fault.
     #[error("git: {0}")]
     Git(String),

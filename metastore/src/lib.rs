@@ -12,6 +12,7 @@ mod diff;
 mod error;
 mod history;
 mod ledger;
+pub mod lines;
 mod package;
 mod refs;
 mod trash;
@@ -54,7 +55,7 @@ pub struct Metastore {
     /// The authority for refs when there are several replicas.
     ledger: Option<Arc<dyn RefLedger>>,
     /// Asked before a write moves a default branch.
-    head_check: Option<Arc<dyn HeadCheck>>,
+    head_checks: Vec<Arc<dyn HeadCheck>>,
 }
 
 /// A check of what a write would make the head of a dataset's default branch, before the branch
@@ -83,29 +84,30 @@ impl Metastore {
             committer,
             writers: Mutex::new(HashMap::new()),
             ledger: None,
-            head_check: None,
+            head_checks: Vec::new(),
         }
     }
 
-    /// The same metastore, with `check` asked before every write to a default branch.
+    /// The same metastore, with `check` asked (after the checks added before it) before every
+    /// write to a default branch.
     pub fn with_head_check(mut self, check: Arc<dyn HeadCheck>) -> Metastore {
-        self.head_check = Some(check);
+        self.head_checks.push(check);
         self
     }
 
-    /// Runs the [`HeadCheck`] for a write of `commit` to `branch` (a full ref name).
+    /// Runs the [`HeadCheck`]s for a write of `commit` to `branch` (a full ref name).
     pub(crate) fn check_head(
         &self,
         ds: DatasetId<'_>,
         branch: &str,
         commit: ObjectId,
     ) -> Result<()> {
-        match &self.head_check {
-            Some(c) if branch == format!("refs/heads/{DEFAULT_BRANCH}") => {
-                c.check(self, ds, commit)
-            }
-            _ => Ok(()),
+        if branch != format!("refs/heads/{DEFAULT_BRANCH}") {
+            return Ok(());
         }
+        self.head_checks
+            .iter()
+            .try_for_each(|c| c.check(self, ds, commit))
     }
 
     /// The same metastore, with `ledger` deciding every ref update (see [`RefLedger`]).

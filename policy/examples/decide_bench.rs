@@ -50,6 +50,7 @@ fn main() {
             roles: vec!["scientist".into()],
             ..Subject::default()
         },
+        validated: true,
     };
     println!("policy decisions, {n} each (Fybrik's sample-policy.rego + lib.rego)");
     for (label, input) in [

@@ -1,5 +1,6 @@
 //! The input a policy sees, in the shape of Fybrik's policy manager (`action`, `resource`,
-//! `context`) extended with the subject asking. Tags are objects of flags (`{"PII": true}`);
+//! `context`) extended with the subject asking and whether the revision read holds its data
+//! contract (`resource.validated`). Tags are objects of flags (`{"PII": true}`);
 //! catalogs may write them as lists of names, which [`Tags::from_json`] turns into flags.
 
 use serde::Serialize;
@@ -56,6 +57,9 @@ pub struct Input {
     /// Why the caller reads (a request parameter), if they said.
     pub intent: Option<String>,
     pub subject: Subject,
+    /// Whether the revision read holds its data contract (checked, and every table kept its
+    /// Table Schema): `input.resource.validated`.
+    pub validated: bool,
 }
 
 impl Input {
@@ -72,7 +76,7 @@ impl Input {
         }
         serde_json::json!({
             "action": action,
-            "resource": { "metadata": self.metadata },
+            "resource": { "metadata": self.metadata, "validated": self.validated },
             "context": context,
             "subject": self.subject,
         })
@@ -141,9 +145,11 @@ mod tests {
                 user: Some("alice".into()),
                 ..Subject::default()
             },
+            validated: true,
         };
         let v = input.to_json();
         assert_eq!(v["action"]["actionType"], "read");
+        assert_eq!(v["resource"]["validated"], true);
         assert_eq!(v["action"]["processingLocation"], "theshire");
         assert_eq!(v["resource"]["metadata"]["tags"]["finance"], true);
         assert_eq!(v["resource"]["metadata"]["columns"][0]["tags"]["PII"], true);

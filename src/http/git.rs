@@ -30,6 +30,40 @@ pub fn router() -> Router<AppState> {
         .route("/{ns}/{repo}/info/refs", get(info_refs))
         .route("/{ns}/{repo}/git-upload-pack", post(upload_pack))
         .route("/{ns}/{repo}/git-receive-pack", post(receive_pack))
+        .route("/_hook/contracts", post(hook_contracts))
+}
+
+/// What a push's hook sends to have the contract checked.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushedPackage {
+    revision: String,
+    datapackage: String,
+}
+
+/// `POST /_hook/contracts`: the pre-receive hook of a push to a protected default branch asks
+/// for its contract check, with the push's token (`strata_core::datasets::contracts::push`).
+async fn hook_contracts(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> ApiResult<axum::Json<Option<strata_core::datasets::contracts::Report>>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("a push's token is needed"))?
+        .to_owned();
+    let limit = state.settings.max_json_body * 2 + 1024;
+    let pushed: PushedPackage = crate::http::json::read_json(&headers, body, limit).await?;
+    let report = strata_core::datasets::contracts::push::check_pushed(
+        &state,
+        &token,
+        &pushed.revision,
+        pushed.datapackage.as_bytes(),
+    )
+    .await?;
+    Ok(axum::Json(report))
 }
 
 async fn info_refs(
@@ -231,6 +265,16 @@ async fn backend(
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
         cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
     }
+    // A push to a protected default branch: its hook asks this server to check the contract,
+    // with a token good for this push only.
+    let receiving = parts.method == Method::POST && rest.ends_with("git-receive-pack");
+    let admitted = (receiving && dataset.protect_default_branch != 0)
+        .then(|| state.pushes.admit(dataset.id))
+        .flatten();
+    if let Some(a) = &admitted {
+        cmd.env(strata_core::hook::ENV_CONTRACTS_URL, &a.url)
+            .env(strata_core::hook::ENV_CONTRACTS_TOKEN, &a.token);
+    }
     // Its own process group, which ends with this request (see `strata_core::process`).
     let mut group = state
         .children
@@ -289,7 +333,7 @@ async fn backend(
     // When the output ends, git http-backend is reaped (the response owns its group: a client
     // that goes away ends it); a push to the policy dataset then reloads the policies (git has
     // moved the refs) before the client hears back.
-    let pushed = (parts.method == Method::POST && rest.ends_with("git-receive-pack")).then(|| {
+    let pushed = receiving.then(|| {
         (
             state.clone(),
             dataset.namespace.clone(),
@@ -307,6 +351,7 @@ async fn backend(
         if let Some((state, ns, name)) = &pushed {
             state.governance.written(ns, name);
         }
+        drop(admitted);
     })
     .filter_map(|()| std::future::ready(None));
     let stream = stream.chain(end);

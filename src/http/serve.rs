@@ -26,6 +26,7 @@ pub async fn run(
     let tasks = state.tasks.clone();
     let children = state.children.clone();
     strata_core::background::start(&state.core).await;
+    state.pushes.listening(listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.settings.public_url, "strata listening");
     let grace = state.settings.shutdown_grace;
     let drain_delay = state.settings.drain_delay;

@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod accounts;
 mod apps;
+mod changes;
 mod datasets;
 mod encryption;
 mod git;

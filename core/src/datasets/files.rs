@@ -17,6 +17,14 @@ use crate::Core;
 /// A placeholder that keeps an empty folder in git; listings hide it.
 pub const KEEP: &str = ".keep";
 
+/// Files the file browser does not list: git plumbing strata writes itself (`.gitattributes`,
+/// `.lfsconfig`), empty-folder placeholders, and in a drive its datapackage. Git and the REST API
+/// still show them.
+pub fn plumbing(path: &str, drive: bool) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == KEEP || path == GITATTRIBUTES || path == LFSCONFIG || (drive && path == DATAPACKAGE)
+}
+
 /// Files the server writes itself: never touched by the file manager.
 fn reserved(path: &str) -> bool {
     [DATAPACKAGE, GITATTRIBUTES, LFSCONFIG].contains(&path)

@@ -442,12 +442,17 @@ pub async fn decide(
                 .get_or_try_init(|| subject(core, gated.who()))
                 .await?
                 .clone();
+            let validated = match &catalog.revision {
+                Some(rev) => core.db.validated(gated.id, rev).await?.unwrap_or(false),
+                None => false,
+            };
             let input = Input {
                 action_type: "read".into(),
                 processing_location: gov.region.clone(),
                 metadata: catalog.metadata(table),
                 intent: intent.map(str::to_owned),
                 subject,
+                validated,
             };
             // Off the async workers: an evaluation may run up to its time limit.
             let policies = loaded.clone();

@@ -2,7 +2,9 @@
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
 pub mod catalog;
+pub mod changes;
 pub mod commit;
+pub mod contracts;
 pub mod files;
 pub mod gate;
 pub mod gated;

@@ -26,6 +26,7 @@ mod table_views;
 mod tokens;
 mod uploads;
 mod users;
+mod validations;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;

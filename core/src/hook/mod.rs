@@ -9,6 +9,8 @@
 //! - a new `datapackage.json` is not one the REST API would accept;
 //! - an LFS pointer (in any spelling git-lfs accepts) or a datapackage resource names an object
 //!   that was not uploaded to this dataset;
+//! - the default branch is protected and its new tables break their contract (asked of the
+//!   server that started the push: `crate::datasets::contracts::push`);
 //! - under `--encryption strict`, a new file other than `datapackage.json`, `.gitattributes` and
 //!   `.lfsconfig` holds its content in git rather than as an LFS pointer (git objects are never
 //!   sealed; the policy dataset's `.rego` files are exempt).
@@ -46,6 +48,12 @@ pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
 pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
 /// The dataset's path (`ns/name`), its name in the ref ledger.
 pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
+
+/// Where the hook asks the server that started the push to check the contract of the default
+/// branch's new `datapackage.json`, and the push's token (`crate::datasets::contracts::push`);
+/// set only for pushes to a protected default branch.
+pub const ENV_CONTRACTS_URL: &str = "STRATA_HOOK_CONTRACTS_URL";
+pub const ENV_CONTRACTS_TOKEN: &str = "STRATA_HOOK_CONTRACTS_TOKEN";
 
 /// `1` under `--encryption strict`: every content file of a push must be an LFS pointer.
 pub const ENV_STRICT: &str = "STRATA_HOOK_STRICT";
@@ -272,6 +280,27 @@ pub async fn pre_receive() -> Result<(), String> {
             missing.len(),
             shown.join("\n")
         ));
+    }
+    // The contract of a protected default branch, checked by the server that started the push.
+    if let (Some((_, new)), Ok(url), Ok(token)) = (
+        &main,
+        std::env::var(ENV_CONTRACTS_URL),
+        std::env::var(ENV_CONTRACTS_TOKEN),
+    ) {
+        let blob = |path: &str| {
+            git(&["cat-file", "blob", &format!("{new}:{path}")])
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| o.stdout)
+        };
+        if let Some(bytes) = blob(DATAPACKAGE) {
+            let mut package: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?;
+            crate::datasets::contracts::at_files(&mut package, blob);
+            let bytes = serde_json::to_vec(&package).map_err(|e| e.to_string())?;
+            crate::datasets::contracts::push::ask(&url, &token, new, bytes).await?;
+        }
     }
     // The tables of the revisions the default branch gets (governance refuses their objects raw).
     match main {

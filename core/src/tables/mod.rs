@@ -79,7 +79,7 @@ const QUERY_MEMORY: usize = 256 * 1024 * 1024;
 
 impl Tables {
     /// DataFusion's runtime and the object store it reads views through.
-    fn engine(&self, core: &Core) -> (Arc<RuntimeEnv>, store::Objects) {
+    pub(crate) fn engine(&self, core: &Core) -> (Arc<RuntimeEnv>, store::Objects) {
         self.engine
             .get_or_init(|| {
                 let objects = store::Objects::new(core.storage.clone());

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use strata_metastore::{Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+use strata_metastore::Revision;
 
 use super::forms::see_other;
 use super::layout::{error_page, render, Chrome};
@@ -176,7 +176,7 @@ pub async fn show(
                 // Pages and counts leave out the files the page hides.
                 let (_, listing) =
                     ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE, |p| {
-                        hidden(p, drive)
+                        strata_core::datasets::files::plumbing(p, drive)
                     })?;
                 Ok(Some((revision, package, listing)))
             }
@@ -271,17 +271,6 @@ pub async fn show(
         upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-/// Files a folder page does not list: git plumbing strata writes itself (`.gitattributes`,
-/// `.lfsconfig`), empty-folder placeholders, and in a drive its datapackage. Git and the REST API
-/// still show them.
-fn hidden(path: &str, drive: bool) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name == strata_core::datasets::files::KEEP
-        || path == GITATTRIBUTES
-        || path == LFSCONFIG
-        || (drive && path == DATAPACKAGE)
 }
 
 /// A step of a breadcrumb: a folder (the dataset's root has the path `""`), and whether the

@@ -1,6 +1,9 @@
 //! A revision's page (its message, author, parents and what it changed against its first parent)
-//! and the diff page between any two revisions (`?from=&to=`): the datapackage's metadata and
-//! resources field by field, then the files. Both through the read gate.
+//! and the compare page between any two revisions, branches or tags picked from lists
+//! (`?from=&to=`): the datapackage's metadata and resources field by field, a table's row counts,
+//! then each file with its sizes and its lines that changed (`strata_core::datasets::changes`);
+//! `?path=` shows one file or folder (the file page's versions link there). Git plumbing is left
+//! out as the file browser leaves it out. Both through the read gate.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -10,9 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use strata_core::datasets::gated::Gated;
 use strata_core::tables::diff::Counts;
-use strata_metastore::{Diff, FileChangeKind};
+use strata_metastore::lines::LineKind;
+use strata_metastore::FileChangeKind;
 
-use super::datasets::{failed, open, when};
+use super::datasets::{failed, human_size, open, when};
 use super::forms::see_other;
 use super::layout::{render, Chrome};
 use super::signed_in::{CsrfForm, SignedIn};
@@ -20,7 +24,7 @@ use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, On};
-use strata_core::datasets::{gate, git_on};
+use strata_core::datasets::{changes, gate, git_on};
 
 /// Longest rendering of a changed value before it is cut.
 const VALUE_CHARS: usize = 300;
@@ -43,12 +47,102 @@ struct FileRow {
     kind: &'static str,
     path: String,
     old_path: Option<String>,
+    /// `12 KiB → 14 KiB`, or one size.
+    sizes: String,
+    /// The LFS object before and after, when it changed.
+    oids: Option<(String, String)>,
+    /// Where the file can be opened at the newer revision (none when deleted).
+    href: Option<String>,
+    /// This page showing this file alone.
+    alone: String,
+    content: ContentView,
+}
+
+/// A file's content diff as the page shows it: hunks of lines, or a note saying why there are
+/// none.
+#[derive(Default)]
+struct ContentView {
+    note: Option<String>,
+    added: u32,
+    removed: u32,
+    hunks: Vec<HunkView>,
+    truncated: bool,
+}
+
+struct HunkView {
+    header: String,
+    lines: Vec<LineView>,
+}
+
+struct LineView {
+    /// `added`, `removed` or `context` (the row's class).
+    kind: &'static str,
+    old: String,
+    new: String,
+    text: String,
+}
+
+impl From<Option<changes::Content>> for ContentView {
+    fn from(c: Option<changes::Content>) -> ContentView {
+        use changes::Content as C;
+        let note = |n: &str| ContentView {
+            note: Some(n.to_owned()),
+            ..ContentView::default()
+        };
+        match c {
+            None => ContentView::default(),
+            Some(C::Unchanged) => note("The same content, under a new name."),
+            Some(C::Binary) => note("Not text: the sizes and objects above say what changed."),
+            Some(C::TooLarge { limit }) => note(&format!(
+                "Too large to compare line by line (over {}).",
+                human_size(limit)
+            )),
+            Some(C::Hidden { .. }) => note(
+                "A policy keeps this file's bytes: its table's row changes show what you may see.",
+            ),
+            Some(C::Skipped) => {
+                note("Not compared here: too much changed at once. Open this file's changes alone.")
+            }
+            Some(C::Lines(d)) => ContentView {
+                note: (d.hunks.is_empty() && !d.truncated).then(|| "No lines changed.".to_owned()),
+                added: d.added,
+                removed: d.removed,
+                truncated: d.truncated,
+                hunks: d
+                    .hunks
+                    .into_iter()
+                    .map(|h| HunkView {
+                        header: format!(
+                            "@@ -{},{} +{},{} @@",
+                            h.old_start, h.old_lines, h.new_start, h.new_lines
+                        ),
+                        lines: h
+                            .lines
+                            .into_iter()
+                            .map(|l| LineView {
+                                kind: match l.kind {
+                                    LineKind::Added => "added",
+                                    LineKind::Removed => "removed",
+                                    LineKind::Context => "context",
+                                },
+                                old: l.old.map(|n| n.to_string()).unwrap_or_default(),
+                                new: l.new.map(|n| n.to_string()).unwrap_or_default(),
+                                text: l.text,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            },
+        }
+    }
 }
 
 /// A diff as the page shows it.
 struct DiffView {
     from: String,
     to: String,
+    /// Only this file or folder, when the page was asked for one.
+    path: Option<String>,
     metadata: Vec<Change>,
     resources: Vec<ResourceRow>,
     files: Vec<FileRow>,
@@ -87,10 +181,9 @@ impl DiffView {
         }
         self
     }
-}
 
-impl From<Diff> for DiffView {
-    fn from(d: Diff) -> DiffView {
+    /// `d` as the page shows it; `base` is the page's address, to which `path=` is added.
+    fn of(d: changes::Compared, dataset: &str, base: &str, path: Option<String>) -> DiffView {
         let changes = |list: Vec<strata_metastore::FieldChange>| {
             list.into_iter()
                 .map(|c| Change {
@@ -100,9 +193,11 @@ impl From<Diff> for DiffView {
                 })
                 .collect()
         };
+        let to = d.to.clone();
         DiffView {
             from: d.from,
             to: d.to,
+            path,
             metadata: changes(d.metadata),
             resources: d
                 .resources
@@ -117,15 +212,46 @@ impl From<Diff> for DiffView {
             files: d
                 .files
                 .into_iter()
-                .map(|f| FileRow {
-                    kind: match f.kind {
+                .map(|f| {
+                    let sizes = match (&f.before, &f.after) {
+                        (Some(b), Some(a)) if b.size != a.size => {
+                            format!("{} → {}", human_size(b.size), human_size(a.size))
+                        }
+                        (_, Some(s)) | (Some(s), None) => human_size(s.size),
+                        (None, None) => String::new(),
+                    };
+                    let oids = match (&f.before, &f.after) {
+                        (Some(b), Some(a)) if b.oid != a.oid => Some((
+                            b.oid.clone().unwrap_or_else(|| "(in git)".into()),
+                            a.oid.clone().unwrap_or_else(|| "(in git)".into()),
+                        )),
+                        _ => None,
+                    };
+                    let kind = match f.change.kind {
                         FileChangeKind::Added => "added",
                         FileChangeKind::Modified => "modified",
                         FileChangeKind::Deleted => "deleted",
                         FileChangeKind::Renamed => "renamed",
-                    },
-                    path: f.path,
-                    old_path: f.old_path,
+                    };
+                    FileRow {
+                        kind,
+                        href: (f.after.is_some()).then(|| {
+                            format!(
+                                "/datasets/{dataset}/files/{}?rev={to}",
+                                super::forms::path_url(&f.change.path)
+                            )
+                        }),
+                        alone: format!(
+                            "{base}{}",
+                            serde_urlencoded::to_string([("path", &f.change.path)])
+                                .unwrap_or_default()
+                        ),
+                        path: f.change.path,
+                        old_path: f.change.old_path,
+                        sizes,
+                        oids,
+                        content: f.content.into(),
+                    }
                 })
                 .collect(),
         }
@@ -137,9 +263,66 @@ impl From<Diff> for DiffView {
 struct RevisionPage {
     chrome: Chrome,
     dataset: String,
-    /// The revision's own facts; `None` on the diff page.
+    /// The revision's own facts; `None` on the compare page.
     revision: Option<RevisionFacts>,
     diff: Option<DiffView>,
+    /// The revision's contract report, when one was made.
+    validation: Option<strata_core::datasets::contracts::Report>,
+    /// The compare page's two lists (`from`, then `to`); none on a revision's page.
+    pickers: Vec<Picker>,
+}
+
+/// A list to pick a side of a comparison from.
+struct Picker {
+    /// `from` or `to`.
+    field: &'static str,
+    label: &'static str,
+    groups: Vec<(&'static str, Vec<Choice>)>,
+    /// What is picked when it is in no group (a revision id typed in the address).
+    other: Option<String>,
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+impl Picker {
+    fn new(field: &'static str, label: &'static str, c: &changes::Choices, picked: &str) -> Picker {
+        let list = |items: &[changes::Choice], by_name: bool| -> Vec<Choice> {
+            items
+                .iter()
+                .map(|x| {
+                    let value = if by_name {
+                        x.name.clone()
+                    } else {
+                        x.revision.clone()
+                    };
+                    Choice {
+                        selected: value == picked,
+                        label: x.name.clone(),
+                        value,
+                    }
+                })
+                .collect()
+        };
+        let groups: Vec<(&'static str, Vec<Choice>)> = vec![
+            ("Branches", list(&c.branches, true)),
+            ("Tags", list(&c.tags, true)),
+            ("Recent revisions of main", list(&c.recent, false)),
+        ]
+        .into_iter()
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+        let listed = groups.iter().flat_map(|(_, l)| l).any(|x| x.selected);
+        Picker {
+            field,
+            label,
+            other: (!picked.is_empty() && !listed).then(|| picked.to_owned()),
+            groups,
+        }
+    }
 }
 
 struct RevisionFacts {
@@ -157,6 +340,7 @@ struct RevisionFacts {
 pub async fn show(
     State(state): State<AppState>,
     Path((ns, name, rev)): Path<(String, String, String)>,
+    Query(q): Query<DiffQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let here = format!("/datasets/{ns}/{name}/revisions/{rev}");
@@ -167,17 +351,33 @@ pub async fn show(
     let title = format!("Revision {}", rev.chars().take(10).collect::<String>());
     let found = git_on(&state, &repo, move |ms, ds| {
         let revision = ms.revision(ds, &rev)?;
-        let diff = match revision.parents.first() {
-            Some(parent) => Some(ms.diff(ds, parent, &revision.id)?),
-            None => None,
-        };
         let head = ms.resolve(ds, Some(strata_metastore::DEFAULT_BRANCH)).ok();
-        Ok((revision, diff, head.map(|h| h.to_string())))
+        Ok((revision, head.map(|h| h.to_string())))
     })
     .await;
-    let (revision, diff, head) = match found {
+    let (revision, head) = match found {
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
+    let validation =
+        match strata_core::datasets::contracts::stored(&state, &repo, &revision.id).await {
+            Ok(v) => v,
+            Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+        };
+    let path = q.path.filter(|p| !p.trim().is_empty());
+    let diff = match revision.parents.first() {
+        Some(parent) => {
+            let ask = ask(path.clone());
+            match changes::compare(&state, &repo, parent, &revision.id, &ask).await {
+                Ok(d) => {
+                    let base = format!("/datasets/{}/revisions/{}?", repo.path(), revision.id);
+                    let view = DiffView::of(d, &repo.path(), &base, path);
+                    Some(view.with_rows(&state, &repo).await)
+                }
+                Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+            }
+        }
+        None => None,
     };
     let page = RevisionPage {
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
@@ -191,18 +391,28 @@ pub async fn show(
             author: revision.author.name,
             parents: revision.parents,
         }),
-        diff: match diff {
-            Some(d) => Some(DiffView::from(d).with_rows(&state, &repo).await),
-            None => None,
-        },
+        diff,
+        validation,
+        pickers: Vec::new(),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// What the pages diff: contents too, without git plumbing.
+fn ask(path: Option<String>) -> changes::Ask {
+    changes::Ask {
+        content: true,
+        path,
+        hide_plumbing: true,
+    }
 }
 
 #[derive(Deserialize, Default)]
 pub struct DiffQuery {
     from: Option<String>,
     to: Option<String>,
+    /// Only this file or folder.
+    path: Option<String>,
 }
 
 /// `GET /datasets/{ns}/{name}/diff?from=&to=` (`to` defaults to the default branch).
@@ -221,21 +431,42 @@ pub async fn diff(
     let to =
         q.to.filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
-    let diff = match q.from.filter(|f| !f.trim().is_empty()) {
+    let path = q.path.filter(|p| !p.trim().is_empty());
+    let from = q.from.filter(|f| !f.trim().is_empty());
+    let diff = match &from {
         None => None,
-        Some(from) => {
-            let found = git_on(&state, &repo, move |ms, ds| ms.diff(ds, &from, &to)).await;
-            match found {
-                Ok(d) => Some(DiffView::from(d).with_rows(&state, &repo).await),
-                Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+        Some(from) => match changes::compare(&state, &repo, from, &to, &ask(path.clone())).await {
+            Ok(d) => {
+                let base = format!(
+                    "/datasets/{}/diff?{}&",
+                    repo.path(),
+                    serde_urlencoded::to_string([("from", from), ("to", &to)]).unwrap_or_default()
+                );
+                let view = DiffView::of(d, &repo.path(), &base, path);
+                Some(view.with_rows(&state, &repo).await)
             }
-        }
+            Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+        },
+    };
+    let choices = match changes::choices(&state, &repo).await {
+        Ok(c) => c,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
     let page = RevisionPage {
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
         dataset: repo.path(),
         revision: None,
         diff,
+        validation: None,
+        pickers: vec![
+            Picker::new(
+                "from",
+                "From",
+                &choices,
+                from.as_deref().unwrap_or_default(),
+            ),
+            Picker::new("to", "To", &choices, &to),
+        ],
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -331,6 +331,25 @@ async fn governed_diffs_show_changes_never_hidden_values() {
         "a plain column's change shows: {shown}"
     );
 
+    // The file's content diff is hidden: its lines would hold the values.
+    let (status, d) = get(
+        &format!("{}/alice/paysim/diff?from={from}&content=true", gov.api),
+        &gov.bob,
+    )
+    .await;
+    assert_eq!(status, 200, "{d}");
+    let csv = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with(".csv"))
+        .unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(csv["content"]["type"], "hidden", "{d}");
+    let shown = d.to_string();
+    for secret in [old[0][3].as_str(), "C9999999999", "12345.67"] {
+        assert!(!shown.contains(secret), "{secret} came out: {shown}");
+    }
+
     let (status, d) = get(&format!("{url}&intent=remove"), &gov.bob).await;
     assert_eq!(status, 200, "{d}");
     assert_eq!(

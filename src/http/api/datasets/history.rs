@@ -1,6 +1,7 @@
 //! Reading history: the revision list, one revision, the file tree, raw files (LFS files streamed
 //! from storage after the read gate) and the diff between two revisions.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -13,7 +14,7 @@ use crate::http::download::serve_file;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::{gate, git};
+use strata_core::datasets::{changes, gate, git};
 
 const MAX_PAGE: usize = 1000;
 
@@ -101,6 +102,26 @@ pub async fn revision(
     let names = Names::of(&repo);
     let revision = git(&state, move |ms| ms.revision(names.id(), &rev)).await?;
     Ok(Json(revision.into()))
+}
+
+/// The contract report of a revision: each table checked against its Table Schema's constraints,
+/// keys and the package's tag rules; `violations` name the resource, the first rows (1 is the
+/// first row after the header) and the column, never values. Stored when a write to a protected
+/// default branch was checked; otherwise checked now and stored.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions/{rev}/validation", tag = "datasets",
+    params(DatasetPath, ("rev" = String, Path, description = "A revision id, branch or tag")),
+    responses((status = 200, description = "The report: `revision`, `ok`, `tables` checked, `violations`", body = Object),
+        (status = 404, description = "No such dataset or revision (private datasets look missing too)", body = ErrorBody),
+        (status = 422, description = "The revision's contract cannot be read", body = ErrorBody)))]
+pub async fn validation(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<Json<strata_core::datasets::contracts::Report>> {
+    let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
+    Ok(Json(
+        strata_core::datasets::contracts::report(&state, &repo, &rev).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -216,24 +237,38 @@ pub struct DiffQuery {
     from: String,
     /// The newer revision (default: the head of `main`).
     to: Option<String>,
+    /// `true`: each file's content diff too (`content`: the lines of a text file that changed,
+    /// with context; or `binary`, `unchanged`, `too_large`, `hidden` by a policy, `skipped`).
+    #[serde(default)]
+    content: bool,
+    /// Only this file or folder (its path before or after).
+    path: Option<String>,
 }
 
 /// What changed between two revisions: `metadata` and `resources` (`added`, `removed`, or
 /// `changed` with the `fields` that differ, schema fields as `schema.fields.<name>`) from the
-/// datapackage, and `files` (`added`, `modified`, `deleted`, `renamed` with `old_path`).
+/// datapackage, and `files` (`added`, `modified`, `deleted`, `renamed` with `old_path`; the size
+/// and LFS oid `before` and `after`; with `content=true` the content diff). Contents are read
+/// through the read gate: a file a policy withholds or transforms is `hidden`.
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/diff", tag = "datasets",
     params(DatasetPath, DiffQuery),
-    responses((status = 200, description = "OK", body = Object), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Object), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    Query(q): Query<DiffQuery>,
+    query: Result<Query<DiffQuery>, QueryRejection>,
     who: Principal,
-) -> ApiResult<Json<strata_metastore::Diff>> {
+) -> ApiResult<Json<changes::Compared>> {
+    let Query(q) = query?;
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
-    let names = Names::of(&repo);
     let to =
         q.to.unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
-    let diff = git(&state, move |ms| ms.diff(names.id(), &q.from, &to)).await?;
-    Ok(Json(diff))
+    let ask = changes::Ask {
+        content: q.content,
+        path: q.path,
+        hide_plumbing: false,
+    };
+    Ok(Json(
+        changes::compare(&state, &repo, &q.from, &to, &ask).await?,
+    ))
 }

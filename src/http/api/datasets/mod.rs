@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commit::revert))
         .routes(routes!(history::revisions))
         .routes(routes!(history::revision))
+        .routes(routes!(history::validation))
         .routes(routes!(history::tree))
         // A wildcard path, which utoipa cannot route: documented through `ApiDoc` instead.
         .route(

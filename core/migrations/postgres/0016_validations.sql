@@ -1,0 +1,10 @@
+-- Contract reports: what checking a revision's tables against their Table Schemas found (the
+-- violations name resources, rows and columns, never values), one per (dataset, revision).
+CREATE TABLE validations (
+    repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+    revision TEXT NOT NULL,
+    ok BIGINT NOT NULL,
+    report TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (repo_id, revision)
+);

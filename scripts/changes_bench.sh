@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Changes benchmark, in one run on this machine:
+#   1. two revisions of a CHANGES_MIB (default 1024) MiB CSV with an `id` primary key, the second
+#      differing in 1 % of its rows (a cell changed in 0.8 %, 0.1 % removed, 0.1 % added);
+#   2. the row diff between them (GET …/tables/t/diff, the first call making both views), beside
+#      pandas `merge(indicator=True)` of the same two files (what a user would run instead), with
+#      both answers' counts checked against each other, and each one's peak memory;
+#   3. a contract check: the same table written to a protected branch with its Table Schema's
+#      constraints (required, minimum, maximum, enum, pattern, the primary key) — the write's time
+#      and its throughput; then a write breaking one row, refused;
+#   4. strata's peak RSS through all of it.
+# Needs python3 with pandas (scripts/test.sh installs it into target/test-tools/venv).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mib=${CHANGES_MIB:-1024}
+py=${STRATA_TEST_TOOLS:-$root/target/test-tools}/venv/bin/python
+"$py" -c 'import pandas' 2>/dev/null || { echo "error: $py has no pandas: run scripts/test.sh once, or set STRATA_TEST_TOOLS" >&2; exit 1; }
+work=$(mktemp -d /tmp/strata-changes-bench.XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "building strata (release)" >&2
+cargo build -q --release --bin strata -p strata
+strata=$root/target/release/strata
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url=http://127.0.0.1:$port
+export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_URL=$url STRATA_LOG=warn
+"$strata" serve 2>"$work/strata.log" & pid=$!
+for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break; sleep 0.1; done
+"$strata" admin create-user bench >/dev/null
+token=$("$strata" admin token --user bench --name bench)
+export BENCH_URL=$url BENCH_TOKEN=$token BENCH_WORK=$work BENCH_MIB=$mib PY=$py
+
+echo "== two revisions of a ${mib} MiB CSV, 1 % of the rows changed" >&2
+"$py" - <<'PY'
+import os, random
+work, mib = os.environ["BENCH_WORK"], int(os.environ["BENCH_MIB"])
+random.seed(7)
+codes = ["AB", "CD", "EF", "GH"]
+with open(f"{work}/a.csv", "w") as a, open(f"{work}/b.csv", "w") as b:
+    header = "id,name,age,code,amount,comment\n"
+    a.write(header); b.write(header)
+    size, i = len(header), 0
+    while size < mib << 20:
+        i += 1
+        row = f"{i},person {i * 7919 % 1000003},{i % 97},{codes[i % 4]},{(i * 2654435761 % 1000000) / 100:.2f},row {i} of the benchmark table\n"
+        a.write(row); size += len(row)
+        r = random.random()
+        if r < 0.008:
+            b.write(row.replace(f",{i % 97},", f",{(i + 1) % 97},", 1))
+        elif r < 0.009:
+            pass
+        else:
+            b.write(row)
+        if 0.009 <= r < 0.010:
+            j = 10_000_000_000 + i
+            b.write(f"{j},added {j},{j % 97},AB,1.00,added row\n")
+PY
+
+"$py" - <<'PY'
+import hashlib, json, os, resource, subprocess, threading, time, urllib.request
+url, token, work = os.environ["BENCH_URL"], os.environ["BENCH_TOKEN"], os.environ["BENCH_WORK"]
+api = f"{url}/api/v1/datasets"
+def call(method, path, body=None, ctype="application/json"):
+    req = urllib.request.Request(api + path, method=method, data=body,
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=3600) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+def oid_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+def upload(path):
+    oid, size = oid_of(path), os.path.getsize(path)
+    req = urllib.request.Request(f"{url}/bench/t.git/info/lfs/objects/batch", method="POST",
+        data=json.dumps({"operation": "upload", "objects": [{"oid": oid, "size": size}]}).encode(),
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/vnd.git-lfs+json"})
+    with urllib.request.urlopen(req) as r:
+        o = json.loads(r.read())["objects"][0]
+    href = o.get("actions", {}).get("upload", {}).get("href")
+    if href:
+        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-T", path, href], check=True)
+    return oid, size
+FIELDS = [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"},
+          {"name": "age", "type": "integer"}, {"name": "code", "type": "string"},
+          {"name": "amount", "type": "number"}, {"name": "comment", "type": "string"}]
+def put(path, constraints=False):
+    oid, size = upload(path)
+    fields = json.loads(json.dumps(FIELDS))
+    if constraints:
+        fields[1]["constraints"] = {"required": True}
+        fields[2]["constraints"] = {"minimum": 0, "maximum": 150}
+        fields[3]["constraints"] = {"enum": ["AB", "CD", "EF", "GH"], "pattern": "[A-Z]{2}"}
+    pkg = {"name": "t", "resources": [{"name": "t", "path": "t.csv", "format": "csv", "bytes": size,
+           "hash": "sha256:" + oid, "schema": {"primaryKey": "id", "fields": fields}}]}
+    _, head = call("GET", "/bench/t")
+    t = time.perf_counter()
+    status, v = call("PUT", "/bench/t", json.dumps({"datapackage": pkg, "parent": head["revision"]["id"]}).encode())
+    return time.perf_counter() - t, status, v
+call("POST", "", json.dumps({"namespace": "bench", "name": "t"}).encode())
+size = os.path.getsize(f"{work}/a.csv")
+_, s, v = put(f"{work}/a.csv"); assert s == 200, v
+rev_a = v["revision"]["id"]
+_, s, v = put(f"{work}/b.csv"); assert s == 200, v
+rev_b = v["revision"]["id"]
+
+print(f"== 2. the row diff of two revisions of {size / 1048576:.0f} MiB", flush=True)
+t = time.perf_counter()
+s, d = call("GET", f"/bench/t/tables/t/diff?from={rev_a}&to={rev_b}&limit=100")
+first = time.perf_counter() - t
+assert s == 200, d
+t = time.perf_counter()
+s, d = call("GET", f"/bench/t/tables/t/diff?from={rev_a}&to={rev_b}&limit=100")
+again = time.perf_counter() - t
+counts = d["counts"]
+print(f"  strata, first (makes both views)   {first:7.2f} s")
+print(f"  strata, the views made             {again:7.2f} s   counts {counts}")
+code = f"""
+import pandas as pd, resource, time
+t = time.perf_counter()
+a = pd.read_csv('{work}/a.csv'); b = pd.read_csv('{work}/b.csv')
+m = a.merge(b, on='id', how='outer', indicator=True, suffixes=('_a', '_b'))
+both = m[m['_merge'] == 'both']
+cols = [c for c in a.columns if c != 'id']
+changed = (both[[c + '_a' for c in cols]].values != both[[c + '_b' for c in cols]].values).any(axis=1).sum()
+print((m['_merge'] == 'right_only').sum(), (m['_merge'] == 'left_only').sum(), changed,
+      time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+out = subprocess.run([os.environ.get("PY", "python3"), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+added, removed, changed, secs, rss = int(out[0]), int(out[1]), int(out[2]), float(out[3]), int(out[4])
+print(f"  pandas merge(indicator=True)       {secs:7.2f} s   added {added}, removed {removed}, changed {changed}; peak {rss} MiB")
+assert (counts["added"], counts["removed"], counts["changed"]) == (added, removed, changed), (counts, added, removed, changed)
+print(f"  strata first / pandas: {first / secs:.2f}x; views made / pandas: {again / secs:.2f}x")
+
+print("== 3. a contract checked on a protected branch", flush=True)
+req = urllib.request.Request(f"{api}/bench/t/protection", method="PUT", data=b'{"default_branch": true}',
+                             headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+urllib.request.urlopen(req).read()
+secs, s, v = put(f"{work}/a.csv", constraints=True)
+assert s == 200, v
+print(f"  the write, its table checked ({size / 1048576:.0f} MiB, its view made)  {secs:7.2f} s = {size / 1048576 / secs:6.0f} MiB/s")
+with open(f"{work}/a.csv") as f, open(f"{work}/c.csv", "w") as g:
+    for n, line in enumerate(f):
+        g.write(line.replace(",AB,", ",ab,", 1) if n == 1000 else line)
+secs, s, v = put(f"{work}/c.csv", constraints=True)
+assert s == 422 and "row 1000" in v["message"], (s, v)
+print(f"  a write breaking row 1000, refused          {secs:7.2f} s = {size / 1048576 / secs:6.0f} MiB/s")
+PY
+echo "== 4. strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"
