@@ -295,6 +295,30 @@ impl Metastore {
         let data = entry.object()?.detach().data;
         Ok(data)
     }
+
+    /// The size of file `path` at revision `rev`, and its bytes when there are at most `limit`
+    /// of them (a larger file is not read).
+    pub fn read_file_upto(
+        &self,
+        ds: DatasetId<'_>,
+        rev: Option<&str>,
+        path: &str,
+        limit: u64,
+    ) -> Result<(u64, Option<Vec<u8>>)> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, rev)?;
+        let tree = repo.find_commit(id)?.tree()?;
+        let entry = tree
+            .lookup_entry_by_path(path)?
+            .filter(|e| e.mode().is_blob())
+            .ok_or_else(|| Error::NotFound(format!("{path:?} not found at {id}")))?;
+        let size = repo.find_header(entry.object_id())?.size();
+        if size > limit {
+            return Ok((size, None));
+        }
+        let data = entry.object()?.detach().data;
+        Ok((size, Some(data)))
+    }
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<ObjectId>> {

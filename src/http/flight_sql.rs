@@ -76,9 +76,9 @@ fn intent<T>(request: &Request<T>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn statement(handle: &[u8]) -> Result<sql::Prepared, Status> {
-    sql::Prepared::of(handle).map_err(status)
-}
+/// The most FlightData messages and bytes a `DoPut` of bound values may send.
+const PUT_MESSAGES: usize = 64;
+const PUT_BYTES: usize = 2 * sql::params::MAX_BYTES;
 
 /// What Flight SQL calls that write are told.
 fn read_only() -> Status {
@@ -135,26 +135,43 @@ fn one(batch: strata_policy::arrow_array::RecordBatch) -> Response<DoGet> {
 }
 
 impl FlightSql {
-    /// The schema `statement`'s result will have, planned (not run) for the caller.
+    /// The statement a handle stands for (read only once its caller is known: a handle with
+    /// values must carry this server's signature before they are read).
+    fn statement(&self, handle: &[u8]) -> Result<sql::Prepared, Status> {
+        sql::Prepared::of(handle, &sql::handle_key(&self.state)).map_err(status)
+    }
+
+    /// A statement's handle, signed when it carries values.
+    fn handle(&self, statement: &sql::Prepared) -> Result<prost::bytes::Bytes, Status> {
+        Ok(statement
+            .handle(&sql::handle_key(&self.state))
+            .map_err(status)?
+            .into())
+    }
+
+    /// The schema the result of the statement `handle` stands for will have, planned (not run)
+    /// for the caller.
     async fn schema<T>(
         &self,
         request: &Request<T>,
-        statement: &sql::Prepared,
+        handle: &[u8],
     ) -> Result<arrow_schema::SchemaRef, Status> {
         let who = caller(&self.state, request).await?;
+        let statement = self.statement(handle)?;
         let (query, params) = (&statement.query, &statement.params);
         sql::schema(&self.state, &who, query, params, intent(request).as_deref())
             .await
             .map_err(status)
     }
 
-    /// `statement` run for the caller, its batches as Flight data.
+    /// The statement `handle` stands for, run for the caller, its batches as Flight data.
     async fn run(
         &self,
         request: &Request<Ticket>,
-        statement: &sql::Prepared,
+        handle: &[u8],
     ) -> Result<Response<DoGet>, Status> {
         let who = caller(&self.state, request).await?;
+        let statement = self.statement(handle)?;
         let (query, params) = (&statement.query, &statement.params);
         let answer = sql::run(&self.state, &who, query, params, intent(request).as_deref())
             .await
@@ -186,13 +203,10 @@ impl FlightSqlService for FlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let statement = sql::Prepared {
-            query: query.query,
-            params: sql::Params::none(),
-        };
-        let schema = self.schema(&request, &statement).await?;
+        // A query's text is its own handle.
+        let schema = self.schema(&request, query.query.as_bytes()).await?;
         let ticket = TicketStatementQuery {
-            statement_handle: statement.handle().map_err(status)?.into(),
+            statement_handle: query.query.into_bytes().into(),
         };
         info(&schema, ticket, request.into_inner())
     }
@@ -202,8 +216,7 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGet>, Status> {
-        let statement = statement(&ticket.statement_handle)?;
-        self.run(&request, &statement).await
+        self.run(&request, &ticket.statement_handle).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -211,8 +224,9 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let statement = statement(&cmd.prepared_statement_handle)?;
-        let schema = self.schema(&request, &statement).await?;
+        let schema = self
+            .schema(&request, &cmd.prepared_statement_handle)
+            .await?;
         let ticket = TicketStatementQuery {
             statement_handle: cmd.prepared_statement_handle,
         };
@@ -224,8 +238,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGet>, Status> {
-        let statement = statement(&cmd.prepared_statement_handle)?;
-        self.run(&request, &statement).await
+        self.run(&request, &cmd.prepared_statement_handle).await
     }
 
     /// Values bound to a prepared statement: one row, a column per placeholder. The new handle
@@ -236,22 +249,29 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let mut statement = statement(&cmd.prepared_statement_handle)?;
         let who = self.who(&request).await?;
+        let mut statement = self.statement(&cmd.prepared_statement_handle)?;
         let intent = intent(&request);
-        let data = request.into_inner().map_err(FlightError::from);
-        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
-        let mut rows = Vec::new();
-        let mut bytes = 0;
-        while let Some(batch) = batches.next().await {
-            let batch = batch.map_err(|e| Status::invalid_argument(e.to_string()))?;
-            bytes += batch.get_array_memory_size();
-            if bytes > sql::params::MAX_BYTES {
+        // The messages are bounded before any is decoded (in number and in bytes, dictionaries
+        // included); `Params` bounds the values themselves.
+        let mut data = request.into_inner();
+        let (mut messages, mut bytes) = (Vec::new(), 0);
+        while let Some(m) = data.next().await {
+            let m = m?;
+            bytes += m.data_header.len() + m.data_body.len() + m.app_metadata.len();
+            if messages.len() >= PUT_MESSAGES || bytes > PUT_BYTES {
                 return Err(status(strata_core::error::Error::too_large(format!(
-                    "bound values may take at most {} KiB",
+                    "bind at most {} KiB of values, in one row",
                     sql::params::MAX_BYTES >> 10
                 ))));
             }
+            messages.push(Ok(m));
+        }
+        let mut batches =
+            FlightRecordBatchStream::new_from_flight_data(futures_util::stream::iter(messages));
+        let mut rows = Vec::new();
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| Status::invalid_argument(e.to_string()))?;
             if batch.num_rows() > 0 {
                 rows.push(batch);
             }
@@ -270,7 +290,7 @@ impl FlightSqlService for FlightSql {
             .await
             .map_err(status)?;
         Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(statement.handle().map_err(status)?.into()),
+            prepared_statement_handle: Some(self.handle(&statement)?),
         })
     }
 
@@ -337,12 +357,8 @@ impl FlightSqlService for FlightSql {
         } else {
             ipc(&described.parameters)?
         };
-        let statement = sql::Prepared {
-            query: query.query,
-            params: sql::Params::none(),
-        };
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: statement.handle().map_err(status)?.into(),
+            prepared_statement_handle: query.query.into_bytes().into(),
             dataset_schema: ipc(&described.result)?,
             parameter_schema,
         })

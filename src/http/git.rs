@@ -54,6 +54,10 @@ async fn hook_contracts(
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("a push's token is needed"))?
         .to_owned();
+    // The token first: nobody else's request body is read.
+    if !state.pushes.knows(&token) {
+        return Err(ApiError::unauthorized("no push in flight has this token"));
+    }
     let limit = state.settings.max_json_body * 2 + 1024;
     let pushed: PushedPackage = crate::http::json::read_json(&headers, body, limit).await?;
     let report = strata_core::datasets::contracts::push::check_pushed(

@@ -7,7 +7,8 @@
 //!
 //! Bounds: a side over [`MAX_TEXT`] bytes is `too_large`; at most [`MAX_LINES`] lines of hunks a
 //! file (`truncated` past them); contents of at most [`MAX_FILES`] files and [`MAX_READ`] bytes
-//! a request (`skipped` after: ask for one file with `path`).
+//! a request (`skipped` after: ask for one file with `path`). Without contents asked for, only
+//! the first bytes of each file are read (enough to tell an LFS pointer).
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -28,6 +29,8 @@ pub const MAX_LINES: usize = 2000;
 /// Files whose contents one request diffs, and the bytes it reads for them in all.
 pub const MAX_FILES: usize = 100;
 pub const MAX_READ: u64 = 16 << 20;
+/// The bytes of a file read to tell an LFS pointer (git-lfs reads no more).
+const POINTER: u64 = 1024;
 
 /// What is asked for.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +93,8 @@ pub enum Content {
     Hidden { reason: String },
     /// Past the files or bytes one request diffs: ask for this file with `path`.
     Skipped,
+    /// The bytes cannot be read: an LFS object this dataset never received, or gone from storage.
+    Unavailable { reason: String },
 }
 
 /// Revisions `from` and `to` of `gated` compared for its caller, as `ask` says.
@@ -111,19 +116,41 @@ pub async fn compare(
     let (diff, blobs) = git_on(core, gated, move |ms, ds| {
         let diff = ms.diff(ds, &from, &to)?;
         let mut blobs = Vec::new();
+        // What is read is bounded here: an LFS pointer's worth of each file, and whole files
+        // (up to MAX_TEXT each) only for contents asked for, within the request's budget.
+        let mut left = if wanted.content { MAX_READ } else { 0 };
+        let mut files_left = if wanted.content { MAX_FILES } else { 0 };
         for f in &diff.files {
             if !wanted.keeps(f, drive) {
                 continue;
             }
             let old_path = f.old_path.as_deref().unwrap_or(&f.path);
+            let whole = files_left > 0 && left > 0;
+            let limit = if whole { MAX_TEXT.min(left) } else { POINTER };
+            // A symlink, or a file git cannot read, has no content to compare: its side is
+            // empty rather than the whole comparison failing.
+            let read = |rev: &str, path: &str| match ms.read_file_upto(ds, Some(rev), path, limit) {
+                Ok(found) => Ok(found),
+                Err(strata_metastore::Error::NotFound(_)) => Ok((0, None)),
+                Err(e) => Err(e),
+            };
             let before = match f.kind {
                 FileChangeKind::Added => None,
-                _ => Some(ms.read_file(ds, Some(&diff.from), old_path)?),
+                _ => Some(read(&diff.from, old_path)?),
             };
             let after = match f.kind {
                 FileChangeKind::Deleted => None,
-                _ => Some(ms.read_file(ds, Some(&diff.to), &f.path)?),
+                _ => Some(read(&diff.to, &f.path)?),
             };
+            if whole {
+                let taken: u64 = [&before, &after]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, b)| b.as_ref().map(|b| b.len() as u64))
+                    .sum();
+                left = left.saturating_sub(taken);
+                files_left -= 1;
+            }
             blobs.push((f.clone(), before, after));
         }
         Ok((diff, blobs))
@@ -144,10 +171,13 @@ pub async fn compare(
             .unwrap_or_else(|| change.path.clone());
         let before = before.map(|b| File::of(b, old_path, &diff.from));
         let after = after.map(|b| File::of(b, change.path.clone(), &diff.to));
-        let content = if ask.content {
-            Some(content(core, gated, before.as_ref(), after.as_ref(), &mut budget).await?)
-        } else {
+        let content = if !ask.content {
             None
+        } else if change.kind == FileChangeKind::Renamed {
+            // Renames are exact: the same bytes under a new name.
+            Some(Content::Unchanged)
+        } else {
+            Some(content(core, gated, before.as_ref(), after.as_ref(), &mut budget).await?)
         };
         files.push(FileDiff {
             change,
@@ -190,25 +220,24 @@ struct Budget {
     bytes: u64,
 }
 
-/// A file at one revision: its git blob, which may be an LFS pointer.
+/// A file at one revision: its git blob (its size, and its bytes unless it is larger than a
+/// line diff reads), which may be an LFS pointer.
 struct File {
     path: String,
     rev: String,
-    blob: Vec<u8>,
+    size: u64,
+    blob: Option<Vec<u8>>,
     pointer: Option<Pointer>,
 }
 
 impl File {
-    fn of(blob: Vec<u8>, path: String, rev: &str) -> File {
+    fn of((size, blob): (u64, Option<Vec<u8>>), path: String, rev: &str) -> File {
         // An empty blob is an empty file, not an empty LFS object.
-        let pointer = if blob.is_empty() {
-            None
-        } else {
-            lenient(&blob)
-        };
+        let pointer = blob.as_deref().filter(|b| !b.is_empty()).and_then(lenient);
         File {
             path,
             rev: rev.to_owned(),
+            size,
             blob,
             pointer,
         }
@@ -221,7 +250,7 @@ impl File {
                 oid: Some(p.oid.to_string()),
             },
             None => Side {
-                size: self.blob.len() as u64,
+                size: self.size,
                 oid: None,
             },
         }
@@ -231,12 +260,13 @@ impl File {
         self.side().size
     }
 
-    /// The file's bytes, read through the read gate; `Err(reason)` when a policy keeps them.
+    /// The file's bytes, read through the read gate; `Err` with what to answer instead when a
+    /// policy keeps them or they cannot be read.
     async fn bytes(
         &self,
         core: &Core,
         gated: &Gated,
-    ) -> Result<std::result::Result<Vec<u8>, String>> {
+    ) -> Result<std::result::Result<Vec<u8>, Content>> {
         match gated
             .read_file(
                 core,
@@ -247,15 +277,22 @@ impl File {
             .await
         {
             Ok(()) => {}
-            Err(e) if e.kind == Kind::Forbidden => return Ok(Err(e.message)),
+            Err(e) if e.kind == Kind::Forbidden => {
+                return Ok(Err(Content::Hidden { reason: e.message }))
+            }
+            Err(e) if e.kind == Kind::NotFound => {
+                return Ok(Err(Content::Unavailable { reason: e.message }))
+            }
             Err(e) => return Err(e),
         }
         let Some(p) = &self.pointer else {
-            return Ok(Ok(self.blob.clone()));
+            return Ok(Ok(self.blob.clone().unwrap_or_default()));
         };
         let Some(Read::Found { object, .. }) = core.storage.read(gated.id, &p.oid, None).await?
         else {
-            return Ok(Err("the file's bytes are not in storage".into()));
+            return Ok(Err(Content::Unavailable {
+                reason: "the file's bytes are not in storage".into(),
+            }));
         };
         let mut out = Vec::with_capacity(p.size as usize);
         let mut body = object.body;
@@ -278,13 +315,15 @@ async fn content(
     budget: &mut Budget,
 ) -> Result<Content> {
     let sides: Vec<&File> = before.into_iter().chain(after).collect();
-    if let (Some(b), Some(a)) = (before, after) {
-        if b.blob == a.blob {
-            return Ok(Content::Unchanged);
-        }
-    }
     if sides.iter().any(|f| f.size() > MAX_TEXT) {
         return Ok(Content::TooLarge { limit: MAX_TEXT });
+    }
+    // A plain file the budget left unread (only its first bytes were, to tell a pointer).
+    if sides
+        .iter()
+        .any(|f| f.pointer.is_none() && f.blob.as_ref().is_none_or(|b| b.len() as u64 != f.size))
+    {
+        return Ok(Content::Skipped);
     }
     let bytes: u64 = sides.iter().map(|f| f.size()).sum();
     if budget.files == 0 || bytes > budget.bytes {
@@ -298,14 +337,19 @@ async fn content(
             None => Vec::new(),
             Some(f) => match f.bytes(core, gated).await? {
                 Ok(b) => b,
-                Err(reason) => return Ok(Content::Hidden { reason }),
+                Err(instead) => return Ok(instead),
             },
         });
     }
-    let (Some(old), Some(new)) = (lines::text(&texts[0]), lines::text(&texts[1])) else {
-        return Ok(Content::Binary);
-    };
-    Ok(Content::Lines(lines::diff(old, new, MAX_LINES)))
+    // Off the async workers: a line diff of two 1 MiB texts is work.
+    tokio::task::spawn_blocking(
+        move || match (lines::text(&texts[0]), lines::text(&texts[1])) {
+            (Some(old), Some(new)) => Content::Lines(lines::diff(old, new, MAX_LINES)),
+            _ => Content::Binary,
+        },
+    )
+    .await
+    .map_err(Error::internal)
 }
 
 /// What a compare form offers to pick from: branches, tags and recent revisions of the default

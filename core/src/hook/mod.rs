@@ -281,19 +281,37 @@ pub async fn pre_receive() -> Result<(), String> {
             shown.join("\n")
         ));
     }
-    // The contract of a protected default branch, checked by the server that started the push.
-    if let (Some((_, new)), Ok(url), Ok(token)) = (
-        &main,
-        std::env::var(ENV_CONTRACTS_URL),
-        std::env::var(ENV_CONTRACTS_TOKEN),
-    ) {
-        let blob = |path: &str| {
-            git(&["cat-file", "blob", &format!("{new}:{path}")])
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| o.stdout)
+    // The contract of a protected default branch, checked by the server that started the push;
+    // a push whose check cannot be asked for is refused.
+    if let (Some((_, new)), true) = (&main, protect) {
+        let (Ok(url), Ok(token)) = (
+            std::env::var(ENV_CONTRACTS_URL),
+            std::env::var(ENV_CONTRACTS_TOKEN),
+        ) else {
+            return Err(format!(
+                "push refused: {DEFAULT_BRANCH} is protected and its contract could not be checked \
+                 (the server gave this push no way to ask): try again"
+            ));
         };
-        if let Some(bytes) = blob(DATAPACKAGE) {
+        let listed = git(&["ls-tree", "--name-only", new, "--", DATAPACKAGE])?;
+        if !listed.status.success() {
+            return Err(format!(
+                "push refused: the contract could not be checked ({})",
+                String::from_utf8_lossy(&listed.stderr).trim()
+            ));
+        }
+        if !listed.stdout.is_empty() {
+            let blob = |path: &str| {
+                git(&["cat-file", "blob", &format!("{new}:{path}")])
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| o.stdout)
+            };
+            let bytes = blob(DATAPACKAGE).ok_or_else(|| {
+                format!(
+                    "push refused: the contract could not be checked ({DATAPACKAGE} unreadable)"
+                )
+            })?;
             let mut package: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&bytes)
                     .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?;

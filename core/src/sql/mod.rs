@@ -45,7 +45,7 @@ use crate::Core;
 pub use crate::tables::rows::quoted;
 pub use names::Name;
 pub use out::Format;
-pub use params::{Params, Prepared};
+pub use params::{handle_key, Params, Prepared};
 
 /// What every query may use.
 #[derive(Debug, Clone, Copy)]

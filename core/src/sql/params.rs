@@ -6,8 +6,10 @@
 //! caller's governed view.
 //!
 //! A Flight SQL prepared statement keeps nothing on the server: its handle is its query text, or,
-//! once values are bound, a NUL byte, the text's length, the text and the values as an Arrow IPC
-//! stream ([`Prepared`]). No query starts with a NUL byte.
+//! once values are bound, a NUL byte, the text's length, the text, the values as an Arrow IPC
+//! stream and an HMAC-SHA256 of all that under a key of this server's ([`Prepared`]): a handle
+//! with values is read only when this server made it, so no client's bytes reach the IPC reader.
+//! No query starts with a NUL byte.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -157,8 +159,8 @@ pub struct Prepared {
 
 impl Prepared {
     /// The handle: the query's text; with values, a NUL byte, the text's length (4 bytes, big
-    /// endian), the text and the values as Arrow IPC.
-    pub fn handle(&self) -> Result<Vec<u8>> {
+    /// endian), the text, the values as Arrow IPC, and their signature under `key`.
+    pub fn handle(&self, key: &[u8; 32]) -> Result<Vec<u8>> {
         if self.params.is_empty() {
             return Ok(self.query.clone().into_bytes());
         }
@@ -168,12 +170,27 @@ impl Prepared {
         out.extend(len.to_be_bytes());
         out.extend(self.query.as_bytes());
         out.extend(self.params.to_ipc()?);
+        let mac = signature(key, &out);
+        out.extend(mac);
         Ok(out)
     }
 
-    /// The statement a handle stands for.
-    pub fn of(handle: &[u8]) -> Result<Prepared> {
+    /// The statement a handle stands for; a handle with values must carry the signature under
+    /// `key` of what it holds, checked before anything of it is read.
+    pub fn of(handle: &[u8], key: &[u8; 32]) -> Result<Prepared> {
         let unreadable = || Error::bad_request("a statement handle this server did not make");
+        let handle = match handle {
+            [0, ..] => {
+                let (signed, mac) = handle.split_last_chunk::<32>().ok_or_else(unreadable)?;
+                use hmac::{KeyInit, Mac};
+                let mut check =
+                    hmac::Hmac::<sha2::Sha256>::new_from_slice(key).map_err(Error::internal)?;
+                check.update(signed);
+                check.verify_slice(mac).map_err(|_| unreadable())?;
+                signed
+            }
+            _ => handle,
+        };
         let (text, values) = match handle {
             [0, rest @ ..] => {
                 let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(unreadable)?;
@@ -195,6 +212,19 @@ impl Prepared {
         };
         Ok(Prepared { query, params })
     }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+fn signature(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// The key statement handles with values are signed under.
+pub fn handle_key(core: &crate::Core) -> [u8; 32] {
+    core.jwt.derive("strata sql statement handle")
 }
 
 /// Numbers the `?` placeholders of `statement` `$1`, `$2`, … in the order they appear in its
@@ -288,12 +318,23 @@ pub(super) fn bind(plan: LogicalPlan, params: &Params) -> Result<LogicalPlan> {
     let mut values = Vec::with_capacity(types.len());
     for (i, (v, t)) in params.0.iter().zip(types).enumerate() {
         values.push(match t {
-            Some(t) if v.data_type() != t && !v.is_null() => v.cast_to(&t).map_err(|_| {
-                Error::bad_request(format!(
-                    "parameter ${}: {v} cannot be read as {t}, the type the query gives it",
-                    i + 1
-                ))
-            })?,
+            Some(t) if v.data_type() != t && !v.is_null() => {
+                let unfit = || {
+                    Error::bad_request(format!(
+                        "parameter ${}: {v} cannot be read as {t}, the type the query gives it",
+                        i + 1
+                    ))
+                };
+                let cast = v.cast_to(&t).map_err(|_| unfit())?;
+                // A number read as another kind of number keeps its value (2.5 is no integer).
+                if v.data_type().is_numeric()
+                    && t.is_numeric()
+                    && cast.cast_to(&v.data_type()).ok().as_ref() != Some(v)
+                {
+                    return Err(unfit());
+                }
+                cast
+            }
             Some(t) if v.is_null() => ScalarValue::try_from(&t).unwrap_or(ScalarValue::Null),
             _ => v.clone(),
         });
@@ -307,22 +348,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_handle_carries_the_query_and_its_values() {
+    fn a_handle_carries_the_query_and_its_values_signed() {
+        let key = [7u8; 32];
         let p = Prepared {
             query: "SELECT $1, $2".into(),
             params: Params::from_json(&[serde_json::json!(5), serde_json::json!("a\0b")]).unwrap(),
         };
-        assert_eq!(Prepared::of(&p.handle().unwrap()).unwrap(), p);
+        let handle = p.handle(&key).unwrap();
+        assert_eq!(Prepared::of(&handle, &key).unwrap(), p);
+        // Another server's key, a changed byte, a cut: refused before any of it is read.
+        assert!(Prepared::of(&handle, &[8u8; 32]).is_err());
+        let mut changed = handle.clone();
+        changed[10] ^= 1;
+        assert!(Prepared::of(&changed, &key).is_err());
+        assert!(Prepared::of(&handle[..handle.len() - 1], &key).is_err());
         let bare = Prepared {
             query: "SELECT 1".into(),
             params: Params::none(),
         };
-        assert_eq!(bare.handle().unwrap(), b"SELECT 1");
-        assert_eq!(Prepared::of(b"SELECT 1").unwrap(), bare);
-        assert!(Prepared::of(b"\0\0\0\0\x08SELECT 1garbage").is_err());
-        assert!(Prepared::of(b"\0\0\0\xff\xffSELECT").is_err());
-        assert!(Prepared::of(&[0]).is_err());
-        assert!(Prepared::of(&[0xff, 0xfe]).is_err());
+        assert_eq!(bare.handle(&key).unwrap(), b"SELECT 1");
+        assert_eq!(Prepared::of(b"SELECT 1", &key).unwrap(), bare);
+        // Forged IPC claiming a huge body never reaches the reader.
+        let mut forged = vec![0, 0, 0, 0, 8];
+        forged.extend(b"SELECT 1");
+        forged.extend([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        forged.extend([0u8; 32]);
+        assert!(Prepared::of(&forged, &key).is_err());
+        assert!(Prepared::of(&[0], &key).is_err());
+        assert!(Prepared::of(&[0xff, 0xfe], &key).is_err());
     }
 
     #[test]

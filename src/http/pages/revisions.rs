@@ -100,6 +100,7 @@ impl From<Option<changes::Content>> for ContentView {
             Some(C::Hidden { .. }) => note(
                 "A policy keeps this file's bytes: its table's row changes show what you may see.",
             ),
+            Some(C::Unavailable { .. }) => note("Its bytes cannot be read here."),
             Some(C::Skipped) => {
                 note("Not compared here: too much changed at once. Open this file's changes alone.")
             }

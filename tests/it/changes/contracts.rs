@@ -147,6 +147,7 @@ async fn every_constraint_refuses_a_rest_write_naming_row_and_column() {
         (&["1,30,AB,10", "2,40,CD,99"], "foreignKey", "team", 2),
         (&["1,30,AB,10", "2,forty,CD,20"], "type", "age", 2),
     ];
+    // Text constraints on the second resource's name column.
     for (rows, rule, column, row) in cases {
         let (status, headers, v) = s.put(&people(rows)).await;
         assert_error_body(status, &headers, &v, 422);
@@ -167,12 +168,64 @@ async fn every_constraint_refuses_a_rest_write_naming_row_and_column() {
             .find(|x| x["rule"] == *rule)
             .unwrap_or_else(|| panic!("{rule}: {v}"));
         assert_eq!(violation["rows"][0], *row, "{rule}: {v}");
-        // No value is quoted back: "forty", "EF", "ab", "99" stay out of the refusal.
-        for value in ["forty", "\"EF\"", "\"ab\"", "99,"] {
-            assert!(!message.contains(value), "{rule}: {message}");
+        // No value is quoted back, in the message or the violations.
+        let whole = format!("{} {}", v["message"], v["violations"]);
+        for value in ["forty", "EF", "\"ab\"", "ab,", "99", "-4", "151"] {
+            assert!(!whole.contains(value), "{rule}: {value} in {whole}");
         }
         assert_eq!(s.head().await, before, "{rule}: the branch moved");
     }
+    // unique, minLength and maxLength, on the teams table.
+    for (teams, rule) in [
+        (&b"id,name\n10,red\n10,blue\n20,green\n"[..], "unique"),
+        (&b"id,name\n10,red\n20,b\n"[..], "minLength"),
+        (&b"id,name\n10,red\n20,bluegreenyellow\n"[..], "maxLength"),
+    ] {
+        s.upload(teams).await;
+        let mut pkg = package(&people(GOOD), teams);
+        pkg["resources"][1]["schema"]["fields"][1]["constraints"] =
+            json!({"minLength": 2, "maxLength": 8});
+        let r = client()
+            .put(s.at(""))
+            .bearer_auth(&s.alice)
+            .json(&json!({"datapackage": pkg, "parent": before}))
+            .send()
+            .await
+            .unwrap();
+        let (status, headers, v) = body(r).await;
+        assert_error_body(status, &headers, &v, 422);
+        let found = v["violations"].as_array().unwrap().iter().any(|x| {
+            x["rule"] == rule
+                && x["resource"] == "teams"
+                && x["rows"].as_array().unwrap().contains(&json!(2))
+        });
+        assert!(found, "{rule}: {v}");
+        let whole = format!("{} {}", v["message"], v["violations"]);
+        for value in ["bluegreenyellow", "\"b\"", "blue"] {
+            assert!(!whole.contains(value), "{rule}: {v}");
+        }
+    }
+    assert_eq!(s.head().await, before);
+    // The push hook's endpoint takes a push's token only, before it reads anything.
+    for token in [None, Some("made-up")] {
+        let mut req = client()
+            .post(format!("{}/_hook/contracts", s.server.url))
+            .json(&json!({"revision": before, "datapackage": "{}"}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let (status, headers, v) = body(req.send().await.unwrap()).await;
+        assert_error_body(status, &headers, &v, 401);
+    }
+    let r = client()
+        .post(format!("{}/_hook/contracts", s.server.url))
+        .bearer_auth(&s.alice)
+        .json(&json!({"revision": before, "datapackage": "{}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a user's token is no push's");
+
     // A contract that cannot be read is refused as the datapackage is committed.
     let mut pkg = package(&people(GOOD), &teams());
     pkg["resources"][0]["schema"]["fields"][1]["constraints"]["pattern"] = json!("(");
@@ -203,6 +256,27 @@ async fn every_constraint_refuses_a_rest_write_naming_row_and_column() {
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["revision"], head.as_str());
     assert_eq!(report["tables"], json!(["people", "teams"]), "{report}");
+    // The revision's page shows it.
+    strata::cli::admin::set_password(&s.server.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let (cookie, _) = browser_session(&s.server.url, "alice", PASSWORD).await;
+    let page = client()
+        .get(format!(
+            "{}/datasets/alice/c/revisions/{head}",
+            s.server.url
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"validation\"") && page.contains("Every table holds its Table Schema"),
+        "{page}"
+    );
     // A stranger hears of no report.
     let bob = s.server.user("bob").await;
     let r = client()

@@ -88,6 +88,7 @@ pub async fn survey() -> Survey {
     let oid_a = upload(&server, "alice/survey", &alice, &lfs_a).await;
     let oid_b = upload(&server, "alice/survey", &alice, &lfs_b).await;
     let big = |c: char| format!("{}\n", c.to_string().repeat(1_100_000));
+    let long = |c: char| (0..3000).map(|i| format!("{c}{i}\n")).collect::<String>();
     let first = commit(
         &server,
         &alice,
@@ -98,6 +99,7 @@ pub async fn survey() -> Survey {
             json!({"key": "file", "value": {"path": "old.txt", "content": "gone soon\n"}}),
             json!({"key": "file", "value": {"path": "bin/x", "content": "AAECAw==", "encoding": "base64"}}),
             json!({"key": "file", "value": {"path": "big.txt", "content": big('a')}}),
+            json!({"key": "file", "value": {"path": "long.txt", "content": long('a')}}),
             json!({"key": "lfsFile", "value": {"path": "data/t.csv", "oid": oid_a.to_string(), "size": lfs_a.len()}}),
         ]),
     )
@@ -121,6 +123,7 @@ pub async fn survey() -> Survey {
             json!({"key": "deletedFile", "value": {"path": "old.txt"}}),
             json!({"key": "file", "value": {"path": "bin/x", "content": "AAECBA==", "encoding": "base64"}}),
             json!({"key": "file", "value": {"path": "big.txt", "content": big('b')}}),
+            json!({"key": "file", "value": {"path": "long.txt", "content": long('b')}}),
             json!({"key": "lfsFile", "value": {"path": "data/t.csv", "oid": oid_b.to_string(), "size": lfs_b.len()}}),
             json!({"key": "lfsFile", "value": {"path": "data/u.csv", "oid": oid_a.to_string(), "size": lfs_a.len()}}),
         ]),
@@ -240,6 +243,21 @@ async fn content_diffs_show_lines_sizes_renames_and_their_bounds() {
         json!({"type": "too_large", "limit": 1048576})
     );
     assert_eq!(big["before"]["size"], 1_100_001);
+    // A text whose every line changed: at most 2,000 lines shown, and said to be cut.
+    let long = &file(&v, "long.txt")["content"];
+    assert_eq!(
+        (long["added"].as_u64(), long["removed"].as_u64()),
+        (Some(3000), Some(3000)),
+        "{long}"
+    );
+    assert_eq!(long["truncated"], true);
+    let shown: usize = long["hunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["lines"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(shown, 2000);
 
     // An LFS file: its objects on both sides, its lines read from storage.
     let t = file(&v, "data/t.csv");

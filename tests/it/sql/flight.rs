@@ -193,3 +193,92 @@ pub async fn adbc_each(gov: &Gov, token: &str, asked: &[(Option<&str>, String)])
         .unwrap_or(&out);
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
+
+const FORGED: &str = r#"
+import json, sys
+import pyarrow.flight as flight
+import adbc_driver_flightsql as fs
+import adbc_driver_flightsql.dbapi as flight_sql
+uri, token = sys.argv[1], sys.argv[2]
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+def field(num, data):
+    return bytes([num << 3 | 2]) + varint(len(data)) + data
+def ticket(handle):
+    inner = field(1, handle)
+    return field(1, b"type.googleapis.com/arrow.flight.protocol.sql.TicketStatementQuery") + field(2, inner)
+# Handles a client makes up: values claiming a huge Arrow body, a bad signature, a cut.
+forged = [
+    b"\x00\x00\x00\x00\x08SELECT 1" + b"\xff\xff\xff\xff" + b"\xff" * 8 + b"\x00" * 32,
+    b"\x00\x00\x00\x00\x08SELECT 1" + b"\x00" * 40,
+    b"\x00",
+]
+out = {"errors": []}
+options = flight.FlightCallOptions(headers=[(b"authorization", ("Bearer " + token).encode())])
+client = flight.FlightClient(uri)
+for h in forged:
+    try:
+        client.do_get(flight.Ticket(ticket(h)), options).read_all()
+        out["errors"].append("answered")
+    except Exception as e:
+        out["errors"].append(type(e).__name__ + ": " + str(e))
+# Without credentials, a forged handle is not even read.
+try:
+    client.do_get(flight.Ticket(ticket(forged[0]))).read_all()
+    out["anonymous"] = "answered"
+except Exception as e:
+    out["anonymous"] = type(e).__name__ + ": " + str(e)
+# The server is still there, and a real prepared statement with values still works.
+with flight_sql.connect(uri, db_kwargs={fs.DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer " + token}) as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT ? + 1 AS n", parameters=(41,))
+    out["after"] = cur.fetchall()
+    try:
+        cur.execute('SELECT count(*) FROM "alice/paysim"."paysim-csv" WHERE step = ?', parameters=(2.5,))
+        out["lossy"] = cur.fetchall()
+    except Exception as e:
+        out["lossy"] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out, default=str))
+"#;
+
+/// Statement handles a client makes up (values claiming a huge Arrow body, a bad signature, a
+/// cut) are refused before any of their values are read, a handle with values carrying the
+/// server's signature, with or without credentials; the server goes on answering, and a value
+/// that would lose its worth in its placeholder's type is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_statement_handles_are_refused_unread() {
+    let gov = Gov::start().await;
+    let uri = gov.server.url.replace("http://", "grpc://");
+    let (python, bob) = (python_tool("python"), gov.bob.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        run(std::process::Command::new(python).args(["-c", FORGED, &uri, &bob]))
+    })
+    .await
+    .unwrap();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or(&out);
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for e in v["errors"].as_array().unwrap() {
+        assert!(
+            e.as_str()
+                .unwrap()
+                .contains("a statement handle this server did not make"),
+            "{v}"
+        );
+    }
+    assert!(
+        v["anonymous"].as_str().unwrap().contains("did not make"),
+        "{v}"
+    );
+    assert_eq!(v["after"], serde_json::json!([[42]]), "{v}");
+    assert!(v["lossy"].as_str().unwrap().contains("parameter $1"), "{v}");
+}

@@ -1,6 +1,6 @@
 //! Data contracts: a dataset's tables checked against their own Table Schemas ([`rules`]) on
 //! every write to a protected default branch (REST commits and datapackage updates, browser
-//! uploads and the file manager, reverts, merges, and `git push` through the pre-receive hook),
+//! uploads and the file manager, reverts, and `git push` through the pre-receive hook),
 //! and refused with the resource, rows and column that break them. Each check leaves a
 //! [`Report`] stored per revision (`validations`), shown on the revision page and read over REST.
 //!
@@ -8,7 +8,8 @@
 //! reads use, made once per object), and asks DataFusion one aggregate query per table for every
 //! per-row rule at once; uniqueness and keys group (spilling past the memory pool); foreign keys
 //! are anti-joins. Only when something breaks does a second, ordered pass find the first rows.
-//! A report names rows and columns, never values: readers of a governed table may read it.
+//! A report names rows and columns, never values; a reader whose policies transform, filter or
+//! deny a table sees only which rule of it broke.
 
 pub mod push;
 mod rules;
@@ -298,12 +299,19 @@ async fn store(core: &Core, repo_id: i64, report: &Report) -> Result<()> {
 }
 
 /// The contract report of revision `rev` (a branch, tag or id) for a reader of `gated`: the
-/// stored one, or checked now and stored.
+/// stored one; a writer may have one made now (a check reads whole tables, so readers may not
+/// start one). What it says of a table the caller's policies transform, filter or deny is cut to
+/// the rule broken: rows and counts of data they may not read are not theirs to learn.
 pub async fn report(
     core: &Core,
     gated: &crate::datasets::gated::Gated,
     rev: &str,
 ) -> Result<Report> {
+    let report = made(core, gated, rev).await?;
+    governed(core, gated, report).await
+}
+
+async fn made(core: &Core, gated: &crate::datasets::gated::Gated, rev: &str) -> Result<Report> {
     gated.check_rev(Some(rev))?;
     let wanted = rev.to_owned();
     let (revision, package) = crate::datasets::git_on(core, gated, move |ms, ds| {
@@ -315,6 +323,12 @@ pub async fn report(
     if let Some(stored) = core.db.validation(gated.id, &revision).await? {
         return serde_json::from_str(&stored).map_err(Error::internal);
     }
+    if !gated.allows(crate::auth::On::Dataset, crate::auth::Action::Write) {
+        return Err(Error::not_found(format!(
+            "revision {revision} was never checked against its contract: a writer of {} can have it checked",
+            gated.path()
+        )));
+    }
     let package = match package {
         Some(p) => p.map_err(Error::unprocessable)?,
         None => Map::new(),
@@ -325,7 +339,9 @@ pub async fn report(
 }
 
 /// The contract check of every write to a protected default branch made through the metastore
-/// (REST, the file manager, reverts, merges): asked before the branch moves. It holds the
+/// (REST commits and datapackage updates, the file manager, reverts): asked before the branch
+/// moves, while the metastore holds the dataset's write lock (writes to one protected dataset
+/// wait for each other's checks). It holds the
 /// [`Core`] weakly (the core holds it), attached once the core is shared ([`OnWrite::attach`]).
 #[derive(Debug, Default)]
 pub struct OnWrite {
@@ -352,18 +368,22 @@ impl strata_metastore::HeadCheck for OnWrite {
             return Ok(());
         };
         let revision = commit.to_string();
+        let (ns, name) = (ds.ns.to_owned(), ds.name.to_owned());
+        // The metastore runs on the blocking pool (gix is synchronous): waiting here is allowed.
+        let found = handle.block_on(core.db.repo_by_path(&ns, &name));
+        let repo = match found {
+            Ok(Some(repo)) if repo.protect_default_branch != 0 => repo,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                return Err(strata_metastore::Error::Git(format!(
+                    "checking the contract: {e}"
+                )))
+            }
+        };
         let Some(package) = snapshot(ms, ds, &revision)? else {
             return Ok(());
         };
-        let (ns, name) = (ds.ns.to_owned(), ds.name.to_owned());
-        // The metastore runs on the blocking pool (gix is synchronous): waiting here is allowed.
         let checked = handle.block_on(async move {
-            let Some(repo) = core.db.repo_by_path(&ns, &name).await? else {
-                return Ok(());
-            };
-            if repo.protect_default_branch == 0 {
-                return Ok(());
-            }
             let package = package.map_err(Error::unprocessable)?;
             enforce(&core, &repo, &package, &revision).await.map(drop)
         });
@@ -376,22 +396,61 @@ impl strata_metastore::HeadCheck for OnWrite {
                 None => strata_metastore::Error::Invalid(e.message),
             },
             Kind::Conflict => strata_metastore::Error::Conflict(e.message),
+            Kind::NotFound => strata_metastore::Error::NotFound(e.message),
+            Kind::TooLarge | Kind::Forbidden => strata_metastore::Error::Invalid(e.message),
             Kind::Busy | Kind::TooMany => strata_metastore::Error::Busy(e.message),
             _ => strata_metastore::Error::Git(format!("checking the contract: {}", e.message)),
         })
     }
 }
 
-/// The stored report of revision `revision` (a commit id) of `gated`, if it was checked.
+/// The stored report of revision `revision` (a commit id) of `gated`, if it was checked, as its
+/// caller may read it.
 pub async fn stored(
     core: &Core,
     gated: &crate::datasets::gated::Gated,
     revision: &str,
 ) -> Result<Option<Report>> {
     match core.db.validation(gated.id, revision).await? {
-        Some(json) => Ok(Some(serde_json::from_str(&json).map_err(Error::internal)?)),
+        Some(json) => {
+            let report = serde_json::from_str(&json).map_err(Error::internal)?;
+            Ok(Some(governed(core, gated, report).await?))
+        }
         None => Ok(None),
     }
+}
+
+/// `report` as the caller of `gated` may read it: the violations of a table their policies
+/// transform, filter or deny keep the resource and rule, not the rows, counts or column.
+async fn governed(
+    core: &Core,
+    gated: &crate::datasets::gated::Gated,
+    mut report: Report,
+) -> Result<Report> {
+    use crate::datasets::governance::{self, Surface};
+    if report.violations.is_empty() || !core.governance.in_force(core).await {
+        return Ok(report);
+    }
+    let catalog = governance::catalog(core, gated, Some(&report.revision)).await?;
+    let mut hidden = std::collections::BTreeSet::new();
+    for t in &catalog.resources {
+        let d = governance::decide(core, gated, &catalog, Some(t), None, Surface::Table).await?;
+        if d.denied() || d.transforms() || !d.filters.is_empty() {
+            hidden.insert(t.name.clone());
+        }
+    }
+    for v in report
+        .violations
+        .iter_mut()
+        .filter(|v| hidden.contains(&v.resource))
+    {
+        v.rows.clear();
+        v.count = 0;
+        v.column = None;
+        v.message =
+            "a rule of the contract is broken (its policies keep the details from you)".into();
+    }
+    Ok(report)
 }
 
 /// `package` as the files of its revision hold it: each resource's `hash` and `bytes` are those

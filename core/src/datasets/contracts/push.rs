@@ -73,15 +73,23 @@ impl Pushes {
         })
     }
 
-    fn dataset(&self, token: &str) -> Option<i64> {
+    /// Whether `token` is a push's, good now (asked before its request's body is read).
+    pub fn knows(&self, token: &str) -> bool {
         let map = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&hash(token))
+            .is_some_and(|(_, until)| *until > Instant::now())
+    }
+
+    /// The dataset of a push's token, which is used up: one check per push.
+    fn take(&self, token: &str) -> Option<i64> {
+        let mut map = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&hash(token))
             .filter(|(_, until)| *until > Instant::now())
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
     }
 }
 
-/// The hook's request: check `package` (the pushed `datapackage.json`, its resources' `hash` and
+/// The hook's request (once per push): check `package` (the pushed `datapackage.json`, its resources' `hash` and
 /// `bytes` those of the files at their paths) as revision `revision` of the dataset `token` was
 /// made for.
 pub async fn check_pushed(
@@ -92,7 +100,7 @@ pub async fn check_pushed(
 ) -> Result<Option<Report>> {
     let repo_id = core
         .pushes
-        .dataset(token)
+        .take(token)
         .ok_or_else(|| Error::new(Kind::Unauthenticated, "no push in flight has this token"))?;
     let repo = core
         .db

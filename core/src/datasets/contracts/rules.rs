@@ -292,6 +292,20 @@ fn tag_rules(package: &Map<String, Value>) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Whether `s` is a `ty` (`date`, `datetime` or `time`) in ISO 8601.
+fn is_temporal(ty: &str, s: &str) -> bool {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+    match ty {
+        "date" => NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        "time" => NaiveTime::parse_from_str(s, "%H:%M:%S%.f").is_ok(),
+        _ => {
+            DateTime::parse_from_rfc3339(s).is_ok()
+                || NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+                || NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").is_ok()
+        }
+    }
+}
+
 /// The rules of one field's `constraints` object, checked against its type.
 fn constraints(c: &Map<String, Value>, ty: &str) -> std::result::Result<Vec<Rule>, String> {
     let numeric = matches!(ty, "integer" | "number" | "year");
@@ -304,11 +318,12 @@ fn constraints(c: &Map<String, Value>, ty: &str) -> std::result::Result<Vec<Rule
         };
         let count = || {
             v.as_u64()
+                .filter(|n| *n <= u64::from(u32::MAX))
                 .ok_or_else(|| format!("{k} must be a whole number of characters"))
         };
         let bound = || match v {
             Value::Number(_) if numeric => Ok(v.clone()),
-            Value::String(s) if temporal && !s.is_empty() && !s.contains('\'') => Ok(v.clone()),
+            Value::String(s) if temporal && is_temporal(ty, s) => Ok(v.clone()),
             _ if numeric => Err(format!("{k} of a {ty} field must be a number")),
             _ if temporal => Err(format!("{k} of a {ty} field must be a {ty} in ISO 8601")),
             _ => Err(format!(
@@ -334,14 +349,23 @@ fn constraints(c: &Map<String, Value>, ty: &str) -> std::result::Result<Vec<Rule
                 if list.iter().any(|x| !(x.is_string() || x.is_number())) {
                     return Err("enum lists text or numbers".into());
                 }
+                let fits = |x: &Value| match x {
+                    Value::Number(_) => !temporal,
+                    Value::String(s) => !numeric && (!temporal || is_temporal(ty, s)),
+                    _ => false,
+                };
+                if let Some(x) = list.iter().find(|x| !fits(x)) {
+                    return Err(format!("enum value {x} is not a {ty}"));
+                }
                 rules.push(Rule::Enum(list.clone()));
             }
             "minimum" => rules.push(Rule::Minimum(bound()?)),
             "maximum" => rules.push(Rule::Maximum(bound()?)),
             "pattern" => {
                 let p = v.as_str().ok_or("pattern must be a regular expression")?;
-                regex::Regex::new(&format!("^(?:{p})$"))
-                    .map_err(|e| format!("pattern does not compile: {e}"))?;
+                // Compiled alone: `a)|(b` compiles only once wrapped in `^(?:…)$`, and would
+                // then match otherwise than the whole value.
+                regex::Regex::new(p).map_err(|e| format!("pattern does not compile: {e}"))?;
                 rules.push(Rule::Pattern(p.to_owned()));
             }
             "minLength" => rules.push(Rule::MinLength(count()?)),
@@ -433,6 +457,22 @@ mod tests {
             (
                 json!({"name": "a", "type": "date", "constraints": {"minimum": "x' OR 1=1"}}),
                 "ISO 8601",
+            ),
+            (
+                json!({"name": "a", "type": "date", "constraints": {"maximum": "2024-13-45"}}),
+                "ISO 8601",
+            ),
+            (
+                json!({"name": "a", "type": "string", "constraints": {"pattern": "a)|(b"}}),
+                "pattern does not compile",
+            ),
+            (
+                json!({"name": "a", "type": "string", "constraints": {"maxLength": 18446744073709551615u64}}),
+                "whole number",
+            ),
+            (
+                json!({"name": "a", "type": "integer", "constraints": {"enum": [1, "two"]}}),
+                "is not a integer",
             ),
         ];
         for (field, says) in bad {

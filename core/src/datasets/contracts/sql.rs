@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::rules::{Rule, TableContract};
 use super::{Violation, ROWS_NAMED};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tables::{engine_error, rows::quoted};
 use crate::Core;
 
@@ -175,9 +175,21 @@ fn checks(c: &TableContract, present: &[String]) -> (Vec<Check>, Vec<Violation>)
     (out, missing)
 }
 
+/// Runs one check. The engine's own messages may quote a cell (a cast that fails), so none is
+/// passed on: the refusal says the table cannot be checked as its schema says, and the log has
+/// the cause for the operator.
 async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let df = ctx.sql(sql).await.map_err(engine_error)?;
-    df.collect().await.map_err(engine_error)
+    let failed = |e: datafusion::error::DataFusionError| {
+        if let datafusion::error::DataFusionError::ResourcesExhausted(_) = e.find_root() {
+            return engine_error(e);
+        }
+        tracing::warn!(error = %e, "a contract check failed");
+        Error::unprocessable(
+            "the table cannot be checked as its schema says: a value does not fit the type a rule compares it as",
+        )
+    };
+    let df = ctx.sql(sql).await.map_err(failed)?;
+    df.collect().await.map_err(failed)
 }
 
 /// The whole numbers of a result's first column.

@@ -106,13 +106,15 @@ pub async fn revision(
 
 /// The contract report of a revision: each table checked against its Table Schema's constraints,
 /// keys and the package's tag rules; `violations` name the resource, the first rows (1 is the
-/// first row after the header) and the column, never values. Stored when a write to a protected
-/// default branch was checked; otherwise checked now and stored.
+/// first row after the header) and the column, never values (for a table the caller's policies
+/// transform, filter or deny, only the rule). Stored when a write to a protected default branch
+/// was checked; a writer may have a revision never checked checked now (and stored).
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions/{rev}/validation", tag = "datasets",
     params(DatasetPath, ("rev" = String, Path, description = "A revision id, branch or tag")),
     responses((status = 200, description = "The report: `revision`, `ok`, `tables` checked, `violations`", body = Object),
-        (status = 404, description = "No such dataset or revision (private datasets look missing too)", body = ErrorBody),
-        (status = 422, description = "The revision's contract cannot be read", body = ErrorBody)))]
+        (status = 404, description = "No such dataset or revision (private datasets look missing too), or a revision never checked asked for by a reader", body = ErrorBody),
+        (status = 422, description = "The revision's contract cannot be read", body = ErrorBody),
+        (status = 503, description = "The server is busy making other tables' views", body = ErrorBody)))]
 pub async fn validation(
     State(state): State<AppState>,
     Path((ns, name, rev)): Path<(String, String, String)>,
@@ -252,7 +254,7 @@ pub struct DiffQuery {
 /// through the read gate: a file a policy withholds or transforms is `hidden`.
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/diff", tag = "datasets",
     params(DatasetPath, DiffQuery),
-    responses((status = 200, description = "OK", body = Object), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Object), (status = 400, description = "A query parameter that cannot be read", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 422, description = "Invalid input", body = ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
