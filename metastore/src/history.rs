@@ -285,15 +285,8 @@ impl Metastore {
 
     /// The bytes of file `path` at revision `rev` (for an LFS file, its pointer).
     pub fn read_file(&self, ds: DatasetId<'_>, rev: Option<&str>, path: &str) -> Result<Vec<u8>> {
-        let repo = self.open(ds)?;
-        let id = resolve(&repo, rev)?;
-        let tree = repo.find_commit(id)?.tree()?;
-        let entry = tree
-            .lookup_entry_by_path(path)?
-            .filter(|e| e.mode().is_blob())
-            .ok_or_else(|| Error::NotFound(format!("{path:?} not found at {id}")))?;
-        let data = entry.object()?.detach().data;
-        Ok(data)
+        let (_, data) = self.files(ds, rev)?.upto(path, u64::MAX)?;
+        Ok(data.unwrap_or_default())
     }
 
     /// The size of file `path` at revision `rev`, and its bytes when there are at most `limit`
@@ -305,18 +298,41 @@ impl Metastore {
         path: &str,
         limit: u64,
     ) -> Result<(u64, Option<Vec<u8>>)> {
+        self.files(ds, rev)?.upto(path, limit)
+    }
+
+    /// The files of revision `rev`, to read one after another with the repository opened and
+    /// the revision resolved once.
+    pub fn files(&self, ds: DatasetId<'_>, rev: Option<&str>) -> Result<Files> {
         let repo = self.open(ds)?;
-        let id = resolve(&repo, rev)?;
-        let tree = repo.find_commit(id)?.tree()?;
-        let entry = tree
+        let commit = resolve(&repo, rev)?;
+        let tree = repo.find_commit(commit)?.tree_id()?.detach();
+        Ok(Files { repo, commit, tree })
+    }
+}
+
+/// The files of one revision ([`Metastore::files`]).
+pub struct Files {
+    repo: gix::Repository,
+    commit: ObjectId,
+    tree: ObjectId,
+}
+
+impl Files {
+    /// The size of file `path`, and its bytes when there are at most `limit` of them (a larger
+    /// file is not read).
+    pub fn upto(&self, path: &str, limit: u64) -> Result<(u64, Option<Vec<u8>>)> {
+        let tree = self.repo.find_tree(self.tree)?;
+        let blob = tree
             .lookup_entry_by_path(path)?
             .filter(|e| e.mode().is_blob())
-            .ok_or_else(|| Error::NotFound(format!("{path:?} not found at {id}")))?;
-        let size = repo.find_header(entry.object_id())?.size();
+            .map(|e| e.object_id())
+            .ok_or_else(|| Error::NotFound(format!("{path:?} not found at {}", self.commit)))?;
+        let size = self.repo.find_header(blob)?.size();
         if size > limit {
             return Ok((size, None));
         }
-        let data = entry.object()?.detach().data;
+        let data = self.repo.find_object(blob)?.detach().data;
         Ok((size, Some(data)))
     }
 }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 pub use diff::{Diff, FieldChange, FileChange, FileChangeKind, ResourceChange};
 pub use error::{Error, Result};
 pub use gix::ObjectId;
-pub use history::{DirEntry, DirListing, Revision, TreeEntry};
+pub use history::{DirEntry, DirListing, Files, Revision, TreeEntry};
 pub use ledger::RefLedger;
 
 pub use package::{

@@ -115,6 +115,10 @@ pub async fn compare(
     let wanted = ask.clone();
     let (diff, blobs) = git_on(core, gated, move |ms, ds| {
         let diff = ms.diff(ds, &from, &to)?;
+        let (old, new) = (
+            ms.files(ds, Some(&diff.from))?,
+            ms.files(ds, Some(&diff.to))?,
+        );
         let mut blobs = Vec::new();
         // What is read is bounded here: an LFS pointer's worth of each file, and whole files
         // (up to MAX_TEXT each) only for contents asked for, within the request's budget.
@@ -129,18 +133,18 @@ pub async fn compare(
             let limit = if whole { MAX_TEXT.min(left) } else { POINTER };
             // A symlink, or a file git cannot read, has no content to compare: its side is
             // empty rather than the whole comparison failing.
-            let read = |rev: &str, path: &str| match ms.read_file_upto(ds, Some(rev), path, limit) {
+            let read = |files: &strata_metastore::Files, path: &str| match files.upto(path, limit) {
                 Ok(found) => Ok(found),
                 Err(strata_metastore::Error::NotFound(_)) => Ok((0, None)),
                 Err(e) => Err(e),
             };
             let before = match f.kind {
                 FileChangeKind::Added => None,
-                _ => Some(read(&diff.from, old_path)?),
+                _ => Some(read(&old, old_path)?),
             };
             let after = match f.kind {
                 FileChangeKind::Deleted => None,
-                _ => Some(read(&diff.to, &f.path)?),
+                _ => Some(read(&new, &f.path)?),
             };
             if whole {
                 let taken: u64 = [&before, &after]

@@ -76,6 +76,18 @@ impl Setup {
     }
 
     /// PUTs the datapackage over `people` rows (uploaded first): status and body.
+    /// Turns the default branch's protection on or off.
+    async fn protect(&self, on: bool) {
+        let r = client()
+            .put(self.at("/protection"))
+            .bearer_auth(&self.alice)
+            .json(&json!({"default_branch": on}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+
     async fn upload(&self, data: &[u8]) -> String {
         let oid = sha256_hex(data);
         if !self.uploaded.lock().unwrap().contains(&oid) {
@@ -119,14 +131,7 @@ async fn setup(protect: bool) -> Setup {
     let (status, _, v) = s.put(&people(GOOD)).await;
     assert_eq!(status, 200, "{v}");
     if protect {
-        let r = client()
-            .put(s.at("/protection"))
-            .bearer_auth(&s.alice)
-            .json(&json!({"default_branch": true}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 204);
+        s.protect(true).await;
     }
     s
 }
@@ -399,14 +404,7 @@ async fn commits_uploads_reverts_and_pushes_are_refused_alike() {
     assert_ne!(pushed, good_head);
 
     // A revert to a revision from before protection that breaks the contract.
-    let r = client()
-        .put(s.at("/protection"))
-        .bearer_auth(&s.alice)
-        .json(&json!({"default_branch": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    s.protect(false).await;
     let (status, _, v) = s.put(&bad).await;
     assert_eq!(status, 200, "unprotected, it lands: {v}");
     let broken = s.head().await;
@@ -424,14 +422,7 @@ async fn commits_uploads_reverts_and_pushes_are_refused_alike() {
     assert_eq!(report["violations"][0]["rows"], json!([2]), "{report}");
     let (status, _, v) = s.put(&people(GOOD)).await;
     assert_eq!(status, 200, "{v}");
-    let r = client()
-        .put(s.at("/protection"))
-        .bearer_auth(&s.alice)
-        .json(&json!({"default_branch": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    s.protect(true).await;
     let head = s.head().await;
     let r = client()
         .post(s.at("/revert"))

@@ -481,8 +481,9 @@ fn snapshot(
     ds: strata_metastore::DatasetId<'_>,
     revision: &str,
 ) -> strata_metastore::Result<Option<std::result::Result<Map<String, Value>, String>>> {
-    let bytes = match ms.read_file(ds, Some(revision), strata_metastore::DATAPACKAGE) {
-        Ok(b) => b,
+    let files = ms.files(ds, Some(revision))?;
+    let bytes = match files.upto(strata_metastore::DATAPACKAGE, u64::MAX) {
+        Ok((_, b)) => b.unwrap_or_default(),
         Err(strata_metastore::Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
@@ -490,8 +491,9 @@ fn snapshot(
         Ok(p) => p,
         Err(e) => return Ok(Some(Err(format!("datapackage.json is not JSON: {e}")))),
     };
+    // Only an LFS pointer's worth of each file is read: a larger file is no pointer.
     at_files(&mut package, |path| {
-        ms.read_file(ds, Some(revision), path).ok()
+        files.upto(path, 1024).ok().and_then(|(_, b)| b)
     });
     Ok(Some(Ok(package)))
 }
