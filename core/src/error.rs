@@ -144,6 +144,7 @@ impl From<strata_metastore::Error> for Error {
             E::Invalid(m) => Error::unprocessable(m),
             E::Refused { message, details } => Error::unprocessable(message).with_extra(details),
             E::Busy(m) => Error::new(Kind::Busy, m),
+            E::Forbidden(m) => Error::forbidden(m),
             E::Git(m) => Error::internal(format!("git: {m}")),
         }
     }

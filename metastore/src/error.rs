@@ -22,6 +22,10 @@ pub enum Error {
         message: String,
         details: serde_json::Value,
     },
+    /// A check asked before a branch moves refused the way the write came: a protected branch
+    /// that takes changes through merge requests only.
+    #[error("{0}")]
+    Forbidden(String),
     /// A check asked before a branch moves could not be made now (the server is busy): try
     /// again shortly.
     #[error("{0}")]

@@ -13,6 +13,7 @@ mod error;
 mod history;
 mod ledger;
 pub mod lines;
+mod merge;
 mod package;
 mod refs;
 mod trash;
@@ -27,6 +28,7 @@ pub use error::{Error, Result};
 pub use gix::ObjectId;
 pub use history::{DirEntry, DirListing, Files, Revision, TreeEntry};
 pub use ledger::RefLedger;
+pub use merge::{MergeMeta, PathSides, Sides};
 
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
@@ -61,7 +63,15 @@ pub struct Metastore {
 /// A check of what a write would make the head of a dataset's default branch, before the branch
 /// moves (the server refuses policies that do not compile this way). An error refuses the write.
 pub trait HeadCheck: Send + Sync + std::fmt::Debug {
-    fn check(&self, ms: &Metastore, ds: DatasetId<'_>, commit: ObjectId) -> Result<()>;
+    fn check(&self, ms: &Metastore, ds: DatasetId<'_>, commit: ObjectId, how: Write) -> Result<()>;
+}
+
+/// How a write reaches a branch: a commit (or a revert) on its head, or the merge of another
+/// branch into it ([`Metastore::write_merge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Commit,
+    Merge,
 }
 
 /// `{ns}/{name}` of a dataset.
@@ -101,13 +111,14 @@ impl Metastore {
         ds: DatasetId<'_>,
         branch: &str,
         commit: ObjectId,
+        how: Write,
     ) -> Result<()> {
         if branch != format!("refs/heads/{DEFAULT_BRANCH}") {
             return Ok(());
         }
         self.head_checks
             .iter()
-            .try_for_each(|c| c.check(self, ds, commit))
+            .try_for_each(|c| c.check(self, ds, commit, how))
     }
 
     /// The same metastore, with `ledger` deciding every ref update (see [`RefLedger`]).

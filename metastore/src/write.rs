@@ -72,30 +72,10 @@ impl Metastore {
             Some(id) => repo.find_commit(id)?.tree_id()?.detach(),
             None => repo.empty_tree().id,
         };
-        check_kinds(&repo, base_tree, ops)?;
-        let mut editor = repo.edit_tree(base_tree)?;
-        for op in ops {
-            match op {
-                Op::Delete { path } => {
-                    let tree = repo.find_tree(base_tree)?;
-                    if tree.lookup_entry_by_path(path)?.is_none() {
-                        return Err(Error::NotFound(format!("{path:?} does not exist")));
-                    }
-                    editor.remove(path.as_str())?;
-                }
-                Op::Put { .. } => {}
-            }
-        }
-        for op in ops {
-            if let Op::Put { path, data } = op {
-                let blob = repo.write_blob(data)?;
-                editor.upsert(path.as_str(), EntryKind::Blob, blob)?;
-            }
-        }
-        let tree = editor.write()?.detach();
-        let id = self.write_commit(&repo, tree, base, meta)?;
+        let tree = apply(&repo, base_tree, ops)?;
+        let id = self.write_commit(&repo, tree, base.into_iter().collect(), meta)?;
         let log = format!("commit: {}", meta.message.lines().next().unwrap_or(""));
-        self.check_head(ds, &branch, id)?;
+        self.check_head(ds, &branch, id, crate::Write::Commit)?;
         self.swap_ref(&repo, &branch, head, Some(id), &log)?;
         Ok(id)
     }
@@ -149,24 +129,24 @@ impl Metastore {
                 meta.branch
             )));
         }
-        let id = self.write_commit(&repo, target_tree, Some(parent), meta)?;
-        self.check_head(ds, &branch, id)?;
+        let id = self.write_commit(&repo, target_tree, vec![parent], meta)?;
+        self.check_head(ds, &branch, id, crate::Write::Commit)?;
         self.swap_ref(&repo, &branch, head, Some(id), "revert")?;
         Ok(id)
     }
 
     /// Writes a commit object (no ref changes): `meta`'s author, strata as committer, now.
-    fn write_commit(
+    pub(crate) fn write_commit(
         &self,
         repo: &gix::Repository,
         tree: ObjectId,
-        parent: Option<ObjectId>,
+        parents: Vec<ObjectId>,
         meta: &WriteMeta<'_>,
     ) -> Result<ObjectId> {
         let time = now();
         let commit = gix::objs::Commit {
             tree,
-            parents: parent.into_iter().collect(),
+            parents: parents.into(),
             author: meta.author.signature(time),
             committer: self.committer.signature(time),
             encoding: None,
@@ -175,6 +155,28 @@ impl Metastore {
         };
         Ok(repo.write_object(&commit)?.detach())
     }
+}
+
+/// The tree `base` becomes with `ops` applied (deletions first), written.
+pub(crate) fn apply(repo: &gix::Repository, base: ObjectId, ops: &[Op]) -> Result<ObjectId> {
+    check_kinds(repo, base, ops)?;
+    let mut editor = repo.edit_tree(base)?;
+    let tree = repo.find_tree(base)?;
+    for op in ops {
+        if let Op::Delete { path } = op {
+            if tree.lookup_entry_by_path(path)?.is_none() {
+                return Err(Error::NotFound(format!("{path:?} does not exist")));
+            }
+            editor.remove(path.as_str())?;
+        }
+    }
+    for op in ops {
+        if let Op::Put { path, data } = op {
+            let blob = repo.write_blob(data)?;
+            editor.upsert(path.as_str(), EntryKind::Blob, blob)?;
+        }
+    }
+    Ok(editor.write()?.detach())
 }
 
 /// The commit a write applies to: the parent itself, or the branch's newer head when none of the
@@ -222,6 +224,22 @@ fn rebase_target(
 /// Refuses a commit that would silently turn a file into a folder or a folder into a file: a
 /// file put inside a path that is a file, a file put where a folder is, or both in one commit.
 /// Deleting the file (or every file of the folder) in the same commit says it is meant.
+pub(crate) fn check_paths(ops: &[Op]) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for op in ops {
+        let path = op.path();
+        if ![DATAPACKAGE, GITATTRIBUTES, LFSCONFIG].contains(&path) {
+            check_path(path).map_err(Error::Invalid)?;
+        }
+        if !seen.insert(path) {
+            return Err(Error::Invalid(format!(
+                "{path:?} appears twice in one commit"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_kinds(repo: &gix::Repository, base: ObjectId, ops: &[Op]) -> Result<()> {
     let tree = repo.find_tree(base)?;
     let deleted: BTreeSet<&str> = ops
@@ -290,6 +308,10 @@ fn overlaps(a: &str, b: &str) -> bool {
     a == b || inside(a, b) || inside(b, a)
 }
 
-fn is_ancestor(repo: &gix::Repository, ancestor: ObjectId, of: ObjectId) -> Result<bool> {
+pub(crate) fn is_ancestor(
+    repo: &gix::Repository,
+    ancestor: ObjectId,
+    of: ObjectId,
+) -> Result<bool> {
     Ok(matches!(repo.merge_base(ancestor, of), Ok(Some(base)) if base.detach() == ancestor))
 }

@@ -248,6 +248,14 @@ async fn backend(
             },
         )
         .env(
+            strata_core::hook::ENV_MERGES_ONLY,
+            if dataset.require_merge_request != 0 {
+                "1"
+            } else {
+                "0"
+            },
+        )
+        .env(
             strata_core::hook::ENV_POLICY_LIMIT_MS,
             if state
                 .governance

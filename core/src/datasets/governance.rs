@@ -297,6 +297,7 @@ impl strata_metastore::HeadCheck for Governance {
         ms: &strata_metastore::Metastore,
         ds: strata_metastore::DatasetId<'_>,
         commit: strata_metastore::ObjectId,
+        _how: strata_metastore::Write,
     ) -> strata_metastore::Result<()> {
         if !self.is_policy_dataset(ds.ns, ds.name) {
             return Ok(());

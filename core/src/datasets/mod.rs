@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod links;
 pub mod listing;
 pub mod locks;
+pub mod merges;
 pub mod settings;
 pub mod shares;
 pub mod tables;

@@ -80,20 +80,43 @@ pub async fn remove_collaborator(
     .await
 }
 
-/// Turns the default branch's protection (no force-push, no deletion) on or off.
+/// How the default branch is protected.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Protection {
+    /// No force-push, no deletion, contracts checked on every write.
+    pub default_branch: bool,
+    /// Changes through merge requests only (`None`: unchanged).
+    pub require_merge_request: Option<bool>,
+    /// Approvals of other writers a merge into it needs, 0 to 10 (`None`: unchanged).
+    pub required_approvals: Option<i64>,
+}
+
+/// Sets the default branch's protection.
 pub async fn set_protection(
     core: &Core,
     who: &Principal,
     repo: &Gated,
-    protect: bool,
+    p: Protection,
 ) -> Result<()> {
-    core.db.set_protection(repo.id, protect).await?;
+    let approvals = p.required_approvals.unwrap_or(repo.required_approvals);
+    if !(0..=10).contains(&approvals) {
+        return Err(Error::unprocessable("required_approvals is 0 to 10"));
+    }
+    let merges = p
+        .require_merge_request
+        .unwrap_or(repo.require_merge_request != 0);
+    core.db.set_protection(repo.id, p.default_branch).await?;
+    core.db.set_merge_rules(repo.id, merges, approvals).await?;
     changed(
         core,
         who,
         "dataset.protection.set",
         &repo.path(),
-        json!({"default_branch": protect}),
+        json!({
+            "default_branch": p.default_branch,
+            "require_merge_request": merges,
+            "required_approvals": approvals,
+        }),
     )
     .await
 }

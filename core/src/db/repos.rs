@@ -60,6 +60,11 @@ pub struct Repo {
     pub created_at: i64,
     /// Non-zero: the default branch refuses force-pushes and deletion.
     pub protect_default_branch: i64,
+    /// Non-zero: the protected default branch takes changes through merge requests only.
+    pub require_merge_request: i64,
+    /// Approvals from writers other than its author a merge request into the protected default
+    /// branch needs.
+    pub required_approvals: i64,
 }
 
 impl Repo {
@@ -78,7 +83,7 @@ impl Repo {
 }
 
 /// `internal` is stored as the `internal` flag (see migration 0003); rows read as one string.
-const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch";
+const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch, require_merge_request, required_approvals";
 
 /// What the `visibility` column holds: internal datasets are `private` plus the flag.
 fn stored(v: Visibility) -> &'static str {
@@ -202,6 +207,24 @@ impl Db {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// What merges into the protected default branch need.
+    pub async fn set_merge_rules(
+        &self,
+        id: i64,
+        require_merge_request: bool,
+        required_approvals: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE repos SET require_merge_request = $1, required_approvals = $2 WHERE id = $3",
+        )
+        .bind(require_merge_request as i64)
+        .bind(required_approvals)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -44,6 +44,8 @@ pub const ENV_MAX_OBJECT_SIZE: &str = "STRATA_HOOK_MAX_OBJECT_SIZE";
 pub const ENV_MAX_PACKAGE: &str = "STRATA_HOOK_MAX_PACKAGE";
 /// `1` when the default branch may be neither deleted nor force-pushed.
 pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
+/// `1` when the protected default branch takes changes through merge requests only.
+pub const ENV_MERGES_ONLY: &str = "STRATA_HOOK_MERGES_ONLY";
 /// `sql` when the ref ledger decides ref updates (`--refs sql`).
 pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
 /// The dataset's path (`ns/name`), its name in the ref ledger.
@@ -249,6 +251,15 @@ pub async fn pre_receive() -> Result<(), String> {
         .ok()
         .and_then(|v| v.parse().ok());
     let default = format!("refs/heads/{DEFAULT_BRANCH}");
+    if protect
+        && std::env::var(ENV_MERGES_ONLY).is_ok_and(|v| v == "1")
+        && updates.iter().any(|u| u.name == default)
+    {
+        return Err(format!(
+            "push refused: {DEFAULT_BRANCH} takes changes through merge requests only: push a \
+             branch and open a merge request"
+        ));
+    }
     let main = updates
         .iter()
         .find(|u| u.name == default && u.new != ZERO)

@@ -61,9 +61,19 @@ pub struct View {
 
 /// The view of `opened` for dataset `repo_id`, made now if there is none yet.
 pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
+    view_as(core, repo_id, opened, false).await
+}
+
+/// The view of a CSV table with every column read as text, its cells exactly as written (a
+/// merge compares and writes them so): made now if there is none yet.
+pub async fn text_view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
+    view_as(core, repo_id, opened, true).await
+}
+
+async fn view_as(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Result<View> {
     // Inferred types follow from the object, which the key names: only declared ones go in it,
     // so finding a view reads nothing of the table.
-    let key = key(repo_id, opened);
+    let key = key(repo_id, opened, text);
     if let Some(v) = stored(core, &key, repo_id).await? {
         return Ok(v);
     }
@@ -82,6 +92,9 @@ pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
         Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?),
         _ => HashMap::new(),
     };
+    if text {
+        types.values_mut().for_each(|t| *t = FieldType::String);
+    }
     let (oid, size, rows) = loop {
         match make(core, repo_id, opened, &types).await {
             Ok(made) => break made,
@@ -137,7 +150,7 @@ async fn stored(core: &Core, key: &str, repo_id: i64) -> Result<Option<View>> {
 }
 
 /// The key of the view of `opened`.
-fn key(repo_id: i64, opened: &Opened) -> String {
+fn key(repo_id: i64, opened: &Opened, text: bool) -> String {
     let mut types: Vec<(&String, &str)> = opened
         .table
         .types
@@ -154,6 +167,10 @@ fn key(repo_id: i64, opened: &Opened) -> String {
         "columns": opened.decision.columns,
         "filters": opened.decision.filters.iter().map(|f| json!([f.column, format!("{:?}", f.op), f.value])).collect::<Vec<_>>(),
     });
+    let mut what = what;
+    if text {
+        what["text"] = json!(true);
+    }
     hex::encode(sha2::Sha256::digest(what.to_string()))
 }
 

@@ -30,6 +30,8 @@ struct SettingsPage {
     dataset: String,
     visibility: &'static str,
     protected: bool,
+    merges_only: bool,
+    approvals: i64,
     /// `(kind, name, permission)`.
     collaborators: Vec<(String, String, String)>,
     shares: Vec<ShareLine>,
@@ -99,6 +101,8 @@ async fn settings_page(
         dataset: repo.path(),
         visibility: repo.visibility.as_str(),
         protected: repo.protect_default_branch != 0,
+        merges_only: repo.require_merge_request != 0,
+        approvals: repo.required_approvals,
         collaborators: settings::collaborators(state, repo).await?,
         shares: shares::list(state, repo)
             .await?
@@ -202,6 +206,12 @@ pub struct SettingsForm {
     /// A checkbox: present when checked.
     #[serde(default)]
     protect: Option<String>,
+    /// A checkbox: merge requests only.
+    #[serde(default)]
+    merges_only: Option<String>,
+    /// Approvals a merge into the protected default branch needs.
+    #[serde(default)]
+    approvals: Option<String>,
     /// A username, or `team:{name}`.
     #[serde(default)]
     who: String,
@@ -246,7 +256,26 @@ pub async fn change(
             Ok(v) => settings::set_visibility(&state, &who, &repo, v).await,
             Err(e) => Err(strata_core::error::Error::unprocessable(e)),
         },
-        "protection" => settings::set_protection(&state, &who, &repo, form.protect.is_some()).await,
+        "protection" => match form
+            .approvals
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::parse::<i64>)
+            .transpose()
+        {
+            Ok(approvals) => {
+                let protection = settings::Protection {
+                    default_branch: form.protect.is_some(),
+                    require_merge_request: Some(form.merges_only.is_some()),
+                    required_approvals: approvals,
+                };
+                settings::set_protection(&state, &who, &repo, protection).await
+            }
+            Err(_) => Err(strata_core::error::Error::unprocessable(
+                "approvals is a number from 0 to 10",
+            )),
+        },
         "collaborator" => match form.permission.parse::<Permission>() {
             Ok(p) => settings::set_collaborator(&state, &who, &repo, target, p).await,
             Err(e) => Err(strata_core::error::Error::unprocessable(e)),

@@ -360,6 +360,7 @@ impl strata_metastore::HeadCheck for OnWrite {
         ms: &strata_metastore::Metastore,
         ds: strata_metastore::DatasetId<'_>,
         commit: strata_metastore::ObjectId,
+        how: strata_metastore::Write,
     ) -> strata_metastore::Result<()> {
         let Some(core) = self.core.get().and_then(std::sync::Weak::upgrade) else {
             return Ok(());
@@ -380,6 +381,14 @@ impl strata_metastore::HeadCheck for OnWrite {
                 )))
             }
         };
+        if repo.require_merge_request != 0 && how != strata_metastore::Write::Merge {
+            return Err(strata_metastore::Error::Forbidden(format!(
+                "{} of {} takes changes through merge requests only: write to a branch and open \
+                 a merge request",
+                strata_metastore::DEFAULT_BRANCH,
+                repo.path()
+            )));
+        }
         let Some(package) = snapshot(ms, ds, &revision)? else {
             return Ok(());
         };

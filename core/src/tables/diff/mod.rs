@@ -306,7 +306,7 @@ async fn compared(
 
 /// A session over the shared runtime that joins sorted (spilling past the memory pool) rather
 /// than hashing one whole side into memory.
-fn context(core: &Core) -> SessionContext {
+pub(crate) fn context(core: &Core) -> SessionContext {
     let (runtime, _) = core.tables.engine(core);
     let mut config = SessionConfig::new()
         .with_target_partitions(2)

@@ -97,8 +97,17 @@ pub async fn remove_collaborator(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectionBody {
-    /// Whether the default branch refuses force-pushes and deletion (default: true).
+    /// Whether the default branch refuses force-pushes and deletion and checks its contracts
+    /// on every write (default: true).
     default_branch: bool,
+    /// Whether the protected default branch takes changes through merge requests only
+    /// (omitted: unchanged).
+    #[serde(default)]
+    require_merge_request: Option<bool>,
+    /// Approvals from writers other than the author a merge request into the protected
+    /// default branch needs, 0 to 10 (omitted: unchanged).
+    #[serde(default)]
+    required_approvals: Option<i64>,
 }
 
 /// Turns the protection of the default branch on or off (dataset admins).
@@ -115,7 +124,12 @@ pub async fn set_protection(
 ) -> ApiResult<StatusCode> {
     let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
     let req: ProtectionBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    settings::set_protection(&state, &who, &repo, req.default_branch).await?;
+    let protection = settings::Protection {
+        default_branch: req.default_branch,
+        require_merge_request: req.require_merge_request,
+        required_approvals: req.required_approvals,
+    };
+    settings::set_protection(&state, &who, &repo, protection).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,647 @@
+//! Merge requests: a branch proposed for merging into another, shown with what it changes and
+//! what conflicts, approved by other writers, its conflicts resolved one by one, and merged as
+//! a compare-and-swap on the target (a merge commit with both heads as parents).
+//!
+//! Readers of the whole dataset see merge requests; writers open, resolve, approve and merge
+//! them (a share of some files reaches none of this). A protected default branch may take
+//! changes through merge requests only, and only with approvals from writers other than the
+//! author, given on the source head being merged; its contracts are checked on the merge as on
+//! every write ([`crate::datasets::contracts::OnWrite`]).
+
+pub mod plan;
+mod prepare;
+mod rows;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use strata_metastore::{MergeMeta, Revision, DEFAULT_BRANCH};
+
+use super::gated::Gated;
+use super::{author, git_on};
+use crate::audit::by as audit;
+use crate::auth::{Action, On, Principal};
+use crate::db::{rfc3339, MergeRow, NewMerge};
+use crate::error::{Error, Kind, Result};
+use crate::Core;
+pub use prepare::{Conflict, PathMerge, TableMerge, MAX_CONFLICTS};
+pub use rows::Pick;
+
+/// A merge request as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeRequest {
+    pub number: i64,
+    pub source: String,
+    pub target: String,
+    pub title: String,
+    pub description: String,
+    pub author: String,
+    /// `open`, `merged` or `closed`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip)]
+    pub(crate) id: i64,
+    #[serde(skip)]
+    pub(crate) author_id: Option<i64>,
+}
+
+impl From<MergeRow> for MergeRequest {
+    fn from(r: MergeRow) -> MergeRequest {
+        MergeRequest {
+            number: r.number,
+            source: r.source,
+            target: r.target,
+            title: r.title,
+            description: r.description,
+            author: r.author,
+            state: r.state,
+            merged_revision: r.merged_revision,
+            merged_by: r.merged_by,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+            id: r.id,
+            author_id: r.author_id,
+        }
+    }
+}
+
+/// An approval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    pub user: String,
+    /// The source head it was given on.
+    pub revision: String,
+    /// Whether that is still the source's head (an older approval does not count).
+    pub current: bool,
+    pub at: String,
+}
+
+/// A conflict's resolution.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    /// `ours` (the target's), `theirs` (the source's), `base`, or `value`.
+    pub take: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub by: String,
+}
+
+/// A conflict with its resolution, if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub conflict: Conflict,
+    pub resolution: Option<Resolution>,
+}
+
+/// Where a merge request stands now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    #[serde(flatten)]
+    pub request: MergeRequest,
+    /// The heads (commit ids) the status was worked out for, and their merge base.
+    pub target_head: String,
+    pub source_head: String,
+    pub base: Option<String>,
+    /// Each path either side changed since the base, and how it merges.
+    pub paths: Vec<PathMerge>,
+    /// Tables merged row by row.
+    pub tables: Vec<TableMerge>,
+    pub conflicts: Vec<Listed>,
+    /// More conflicts than are listed (the merge then cannot be made here).
+    pub more_conflicts: bool,
+    pub approvals: Vec<Approval>,
+    pub approvals_required: i64,
+    /// Whether the target takes changes through merge requests only.
+    pub protected: bool,
+    /// Why it cannot be merged now (empty: it can).
+    pub blockers: Vec<String>,
+    pub mergeable: bool,
+}
+
+fn writer(gated: &Gated) -> Result<()> {
+    if gated.limited() {
+        return Err(Error::forbidden(
+            "merge requests change whole branches: a share of some files does not reach them",
+        ));
+    }
+    if !gated.allows(On::Dataset, Action::Write) {
+        return Err(Error::forbidden(format!(
+            "this needs write access to {}",
+            gated.path()
+        )));
+    }
+    Ok(())
+}
+
+fn reader(gated: &Gated) -> Result<()> {
+    if gated.limited() {
+        return Err(Error::forbidden(
+            "merge requests change whole branches: a share of some files does not reach them",
+        ));
+    }
+    Ok(())
+}
+
+fn who_name(who: &Principal) -> String {
+    author(who).name
+}
+
+fn user_id(who: &Principal) -> Option<i64> {
+    match who {
+        Principal::User { user, .. } => Some(user.id),
+        _ => None,
+    }
+}
+
+/// What a new merge request says.
+#[derive(Debug, Clone, Default)]
+pub struct New {
+    pub source: String,
+    /// `None`: the default branch.
+    pub target: Option<String>,
+    pub title: String,
+    pub description: String,
+}
+
+/// Opens a merge request of `new.source` into `new.target`.
+pub async fn open(core: &Core, who: &Principal, gated: &Gated, new: New) -> Result<MergeRequest> {
+    writer(gated)?;
+    let target = new.target.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
+    let title = new.title.trim().to_owned();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(Error::unprocessable(
+            "a merge request needs a title of 1 to 200 characters",
+        ));
+    }
+    if new.description.len() > 64 * 1024 {
+        return Err(Error::unprocessable("the description is over 64 KiB"));
+    }
+    if new.source == target {
+        return Err(Error::unprocessable(
+            "a branch cannot be merged into itself",
+        ));
+    }
+    let (s, t) = (new.source.clone(), target.clone());
+    let sides = git_on(core, gated, move |ms, ds| ms.merge_sides(ds, &t, &s)).await?;
+    if sides.merged() {
+        return Err(Error::unprocessable(format!(
+            "{} has nothing {target} does not have already",
+            new.source
+        )));
+    }
+    let name = who_name(who);
+    let row = core
+        .db
+        .open_merge(&NewMerge {
+            repo_id: gated.id,
+            source: &new.source,
+            target: &target,
+            title: &title,
+            description: &new.description,
+            author: &name,
+            author_id: user_id(who),
+        })
+        .await
+        .map_err(|e| match e {
+            crate::db::Error::Conflict => Error::conflict(format!(
+                "a merge request of {} into {target} is open already",
+                new.source
+            )),
+            e => e.into(),
+        })?;
+    record(core, who, "merge_request.open", gated, row.number).await?;
+    Ok(row.into())
+}
+
+/// The merge requests of `gated` in `state` (`open`, `merged`, `closed`; `None`: all).
+pub async fn list(core: &Core, gated: &Gated, state: Option<&str>) -> Result<Vec<MergeRequest>> {
+    reader(gated)?;
+    if let Some(s) = state {
+        if !["open", "merged", "closed"].contains(&s) {
+            return Err(Error::unprocessable("state is open, merged, closed or all"));
+        }
+    }
+    let rows = core.db.merge_requests(gated.id, state, 500).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Merge request `number` of `gated`.
+pub async fn get(core: &Core, gated: &Gated, number: i64) -> Result<MergeRequest> {
+    reader(gated)?;
+    core.db
+        .merge_request(gated.id, number)
+        .await?
+        .map(Into::into)
+        .ok_or_else(|| Error::not_found(format!("{} has no merge request {number}", gated.path())))
+}
+
+/// Where merge request `number` stands, worked out for the heads of the moment.
+pub async fn status(core: &Core, gated: &Gated, number: i64) -> Result<Status> {
+    let request = get(core, gated, number).await?;
+    let repo = core
+        .db
+        .repo_by_id(gated.id)
+        .await?
+        .unwrap_or_else(|| (**gated).clone());
+    let protected = request.target == DEFAULT_BRANCH && repo.protect_default_branch != 0;
+    let mut blockers = Vec::new();
+    if request.state != "open" {
+        blockers.push(format!("the merge request is {}", request.state));
+    }
+    let prepared = match prepare::prepare(core, gated, &request.target, &request.source).await {
+        Ok(p) => Some(p),
+        Err(e) if request.state != "open" && e.kind == Kind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let resolutions: HashMap<String, Resolution> = core
+        .db
+        .resolutions(request.id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.conflict,
+                Resolution {
+                    take: r.take,
+                    value: r.value,
+                    by: r.resolved_by,
+                },
+            )
+        })
+        .collect();
+    let source_head = prepared.as_ref().map(|p| p.sides.theirs.to_string());
+    let approvals: Vec<Approval> = core
+        .db
+        .approvals(request.id)
+        .await?
+        .into_iter()
+        .map(|a| Approval {
+            current: Some(&a.source_head) == source_head.as_ref(),
+            user: a.username,
+            revision: a.source_head,
+            at: rfc3339(a.created_at),
+        })
+        .collect();
+    let approvals_required = if protected {
+        repo.required_approvals
+    } else {
+        0
+    };
+    let counted = approvals
+        .iter()
+        .filter(|a| a.current && Some(&a.user) != Some(&request.author))
+        .count() as i64;
+    if counted < approvals_required {
+        blockers.push(format!(
+            "{} needs {approvals_required} approval(s) of the source's head from writers other \
+             than the author; it has {counted}",
+            request.target
+        ));
+    }
+    let Some(p) = prepared else {
+        return Ok(Status {
+            request,
+            target_head: String::new(),
+            source_head: String::new(),
+            base: None,
+            paths: Vec::new(),
+            tables: Vec::new(),
+            conflicts: Vec::new(),
+            more_conflicts: false,
+            approvals,
+            approvals_required,
+            protected: protected && repo.require_merge_request != 0,
+            mergeable: false,
+            blockers,
+        });
+    };
+    if p.sides.merged() && request.state == "open" {
+        blockers.push(format!(
+            "{} has nothing {} does not have",
+            request.source, request.target
+        ));
+    }
+    let conflicts: Vec<Listed> = p
+        .conflicts
+        .iter()
+        .map(|c| Listed {
+            resolution: resolutions.get(&c.id).cloned(),
+            conflict: c.clone(),
+        })
+        .collect();
+    let open_conflicts = conflicts.iter().filter(|c| c.resolution.is_none()).count();
+    if open_conflicts > 0 {
+        blockers.push(format!("{open_conflicts} conflict(s) are not resolved"));
+    }
+    if p.more {
+        blockers.push(format!(
+            "more than {MAX_CONFLICTS} conflicts: merge {} into {} on a clone, resolve them there and push",
+            request.target, request.source
+        ));
+    }
+    Ok(Status {
+        target_head: p.sides.ours.to_string(),
+        source_head: p.sides.theirs.to_string(),
+        base: p.sides.base.map(|b| b.to_string()),
+        paths: p.paths.clone(),
+        tables: p.tables.clone(),
+        conflicts,
+        more_conflicts: p.more,
+        approvals,
+        approvals_required,
+        protected: protected && repo.require_merge_request != 0,
+        mergeable: blockers.is_empty(),
+        blockers,
+        request,
+    })
+}
+
+/// Changes the title and description, or closes or reopens merge request `number`.
+pub async fn edit(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    number: i64,
+    title: Option<String>,
+    description: Option<String>,
+    state: Option<String>,
+) -> Result<MergeRequest> {
+    writer(gated)?;
+    let request = get(core, gated, number).await?;
+    if title.is_some() || description.is_some() {
+        let title = title.unwrap_or(request.title.clone()).trim().to_owned();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(Error::unprocessable(
+                "a merge request needs a title of 1 to 200 characters",
+            ));
+        }
+        let description = description.unwrap_or(request.description.clone());
+        if description.len() > 64 * 1024 {
+            return Err(Error::unprocessable("the description is over 64 KiB"));
+        }
+        core.db.edit_merge(request.id, &title, &description).await?;
+    }
+    if let Some(state) = state.filter(|s| *s != request.state) {
+        let (from, event) = match state.as_str() {
+            "closed" => ("open", "merge_request.close"),
+            "open" => ("closed", "merge_request.reopen"),
+            _ => {
+                return Err(Error::unprocessable(
+                    "state is open or closed (a merge request is merged by merging it)",
+                ))
+            }
+        };
+        let moved = core
+            .db
+            .set_merge_state(request.id, from, &state, None)
+            .await
+            .map_err(|e| match e {
+                crate::db::Error::Conflict => Error::conflict(format!(
+                    "another merge request of {} into {} is open",
+                    request.source, request.target
+                )),
+                e => e.into(),
+            })?;
+        if !moved {
+            return Err(Error::conflict(format!(
+                "merge request {number} is {}: it cannot become {state}",
+                request.state
+            )));
+        }
+        record(core, who, event, gated, number).await?;
+    }
+    get(core, gated, number).await
+}
+
+/// Approves merge request `number` as it is now (its source's head), or withdraws the approval.
+pub async fn approve(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    number: i64,
+    on: bool,
+) -> Result<Status> {
+    writer(gated)?;
+    let request = get(core, gated, number).await?;
+    let Some(me) = user_id(who) else {
+        return Err(Error::forbidden(
+            "approvals are given by accounts, not by bare tokens",
+        ));
+    };
+    if on {
+        if request.state != "open" {
+            return Err(Error::conflict(format!(
+                "merge request {number} is {}",
+                request.state
+            )));
+        }
+        if request.author_id == Some(me) {
+            return Err(Error::forbidden(
+                "the author of a merge request cannot approve it",
+            ));
+        }
+        let source = request.source.clone();
+        let head = git_on(core, gated, move |ms, ds| ms.resolve(ds, Some(&source))).await?;
+        core.db.approve(request.id, me, &head.to_string()).await?;
+        record(core, who, "merge_request.approve", gated, number).await?;
+    } else if !core.db.unapprove(request.id, me).await? {
+        return Err(Error::not_found("you have not approved this merge request"));
+    }
+    status(core, gated, number).await
+}
+
+/// One resolution asked for: conflict `id` takes `take` (`ours`, `theirs`, `base`, `value`
+/// with `value`; `None`: forget its resolution).
+#[derive(Debug, Clone)]
+pub struct Resolve {
+    pub id: String,
+    pub take: Option<String>,
+    pub value: Option<String>,
+}
+
+/// Records resolutions of conflicts of merge request `number` (all or none).
+pub async fn resolve(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    number: i64,
+    asked: Vec<Resolve>,
+) -> Result<Status> {
+    writer(gated)?;
+    if asked.is_empty() || asked.len() > MAX_CONFLICTS {
+        return Err(Error::unprocessable(format!(
+            "name 1 to {MAX_CONFLICTS} resolutions"
+        )));
+    }
+    let request = get(core, gated, number).await?;
+    if request.state != "open" {
+        return Err(Error::conflict(format!(
+            "merge request {number} is {}",
+            request.state
+        )));
+    }
+    let p = prepare::prepare(core, gated, &request.target, &request.source).await?;
+    let mut rows = Vec::new();
+    for r in asked {
+        let Some(c) = p.conflicts.iter().find(|c| c.id == r.id) else {
+            return Err(Error::unprocessable(format!(
+                "{:?} is not a conflict of this merge now (the branches may have moved: look again)",
+                r.id
+            )));
+        };
+        match (r.take.as_deref(), &r.value) {
+            (None, _) => {}
+            (Some("ours" | "theirs" | "base"), None) => {}
+            (Some("value"), Some(v)) if c.kind == "cell" => {
+                if v.len() > 64 * 1024 {
+                    return Err(Error::unprocessable("a value is at most 64 KiB"));
+                }
+            }
+            (Some("value"), _) => {
+                return Err(Error::unprocessable(format!(
+                    "conflict {} is a {} conflict: it takes a side (ours, theirs or base); only a cell takes a value",
+                    c.id, c.kind
+                )))
+            }
+            (Some(t), _) => {
+                return Err(Error::unprocessable(format!(
+                    "take is ours, theirs, base or value (with a value), not {t:?}"
+                )))
+            }
+        }
+        rows.push((r.id, r.take, r.value));
+    }
+    core.db.resolve(request.id, &who_name(who), &rows).await?;
+    record(core, who, "merge_request.resolve", gated, number).await?;
+    status(core, gated, number).await
+}
+
+/// Merges merge request `number`: its source's head into its target, which must still be at
+/// `target_head` when given (and at the head the merge was worked out for in any case: a
+/// conflict otherwise, nothing written). Returns the merge request and the merge revision.
+pub async fn merge(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    number: i64,
+    target_head: Option<String>,
+    message: Option<String>,
+) -> Result<(MergeRequest, Revision)> {
+    writer(gated)?;
+    let status = status(core, gated, number).await?;
+    let request = status.request.clone();
+    if let Some(expected) = &target_head {
+        let target = request.target.clone();
+        let expected = expected.clone();
+        let (now, wanted) = git_on(core, gated, move |ms, ds| {
+            Ok((
+                ms.resolve(ds, Some(&target))?,
+                ms.resolve(ds, Some(&expected))?,
+            ))
+        })
+        .await?;
+        if now != wanted {
+            return Err(Error::conflict(format!(
+                "{} moved: it is at {now}, not at {wanted}",
+                request.target
+            )));
+        }
+    }
+    if !status.mergeable {
+        let kind = if status.blockers.iter().any(|b| b.contains("approval")) {
+            Kind::Forbidden
+        } else if request.state != "open" || !status.conflicts.is_empty() || status.more_conflicts {
+            Kind::Conflict
+        } else {
+            Kind::Invalid
+        };
+        return Err(Error::new(
+            kind,
+            format!(
+                "merge request {number} cannot be merged: {}",
+                status.blockers.join("; ")
+            ),
+        ));
+    }
+    let p = prepare::prepare(core, gated, &request.target, &request.source).await?;
+    if p.sides.ours.to_string() != status.target_head
+        || p.sides.theirs.to_string() != status.source_head
+    {
+        return Err(Error::conflict(
+            "a branch moved while the merge was prepared: look at it again",
+        ));
+    }
+    let picks: HashMap<String, Pick> = core
+        .db
+        .resolutions(request.id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let pick = match (r.take.as_str(), r.value) {
+                ("ours", _) => Pick::Ours,
+                ("theirs", _) => Pick::Theirs,
+                ("base", _) => Pick::Base,
+                (_, v) => Pick::Value(v),
+            };
+            (r.conflict, pick)
+        })
+        .collect();
+    let ops = p.ops(core, gated, &picks).await?;
+    let message = message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
+        format!(
+            "Merge {} into {} (merge request {number})\n\n{}",
+            request.source, request.target, request.title
+        )
+    });
+    let person = author(who);
+    let sides = p.sides;
+    let target = request.target.clone();
+    let revision = git_on(core, gated, move |ms, ds| {
+        let meta = MergeMeta {
+            branch: &target,
+            sides,
+            author: &person,
+            message: &message,
+        };
+        let id = ms.write_merge(ds, &meta, &ops)?;
+        ms.revision(ds, &id.to_string())
+    })
+    .await?;
+    super::governance::written(core, gated).await;
+    core.db
+        .set_merge_state(
+            request.id,
+            "open",
+            "merged",
+            Some((&revision.id, &who_name(who))),
+        )
+        .await?;
+    record(core, who, "merge_request.merge", gated, number).await?;
+    Ok((get(core, gated, number).await?, revision))
+}
+
+async fn record(
+    core: &Core,
+    who: &Principal,
+    event: &str,
+    gated: &Gated,
+    number: i64,
+) -> Result<()> {
+    if let Principal::User { user, .. } = who {
+        audit(
+            core,
+            event,
+            user,
+            &format!("{}!{number}", gated.path()),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
+    Ok(())
+}

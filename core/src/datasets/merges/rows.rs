@@ -1,0 +1,673 @@
+//! The rows of a CSV table both sides of a merge changed, merged row by row and cell by cell.
+//!
+//! The three revisions (base, ours = the target, theirs = the source) are read as text views
+//! (every cell exactly as written), stacked and grouped on the Table Schema's `primaryKey`: a
+//! cell one side changed takes that side's value; cells both changed to different values
+//! clash; a row one side deleted and the other changed clashes as a whole. Without a key (or
+//! when its columns are not in all three), rows are matched whole and counted: each distinct
+//! row ends with the copies the side that changed its count left (both changed: the sum of
+//! both changes). Columns a side added are kept, columns a side removed are gone.
+//!
+//! DataFusion groups the rows (spilling past the shared memory pool); the merged rows are
+//! streamed as CSV into the dataset's store in key order. Nothing holds a whole table.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use strata_lfs::Oid;
+use tokio_util::io::{ReaderStream, SyncIoBridge};
+
+use crate::error::{Error, Kind as ErrorKind, Result};
+use crate::tables::rows::quoted;
+use crate::tables::{diff, engine_error, store, view, Kind, Opened};
+use crate::Core;
+
+/// The three revisions of one table.
+pub struct Sides<'a> {
+    pub base: &'a Opened,
+    pub ours: &'a Opened,
+    pub theirs: &'a Opened,
+}
+
+/// What the merged table looks like.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    /// The columns rows are matched on (empty: whole rows).
+    pub key: Vec<String>,
+    /// The merged table's columns, in order: ours', less those theirs removed, then those theirs
+    /// added.
+    pub columns: Vec<String>,
+}
+
+/// A place in the rows both sides changed differently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowClash {
+    pub key: Map<String, Value>,
+    /// The cell's column; `None` for a row one side deleted and the other changed (the values
+    /// are then whole rows, `null` where deleted).
+    pub column: Option<String>,
+    pub base: Value,
+    pub ours: Value,
+    pub theirs: Value,
+}
+
+/// How a clash is resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    Ours,
+    Theirs,
+    Base,
+    /// A cell's own value (`None`: empty).
+    Value(Option<String>),
+}
+
+const S: &str = "\u{1}s";
+const ST: &str = "\u{1}st";
+const N: [&str; 3] = ["\u{1}bn", "\u{1}on", "\u{1}tn"];
+const CELL: [&str; 3] = ["\u{1}b:", "\u{1}o:", "\u{1}t:"];
+const MERGED: &str = "\u{1}m:";
+const CLASH: &str = "\u{1}x:";
+const COPIES: &str = "\u{1}n";
+
+/// The clashes of the merge (at most `limit`; `true` when there are more).
+pub async fn clashes(
+    core: &Core,
+    repo_id: i64,
+    sides: &Sides<'_>,
+    limit: usize,
+) -> Result<(Shape, Vec<RowClash>, bool)> {
+    let (ctx, shape) = prepare(core, repo_id, sides).await?;
+    if shape.key.is_empty() {
+        return Ok((shape, Vec::new(), false));
+    }
+    let q = Query { shape: &shape };
+    let flags: Vec<String> = std::iter::once(format!("{} IN ('x', 'u')", quoted(ST)))
+        .chain(q.cells().map(|c| quoted(&format!("{CLASH}{c}"))))
+        .collect();
+    let sql = format!(
+        "SELECT * FROM ({}) WHERE {} ORDER BY {} LIMIT {}",
+        q.keyed(),
+        flags.join(" OR "),
+        q.order(),
+        limit + 1
+    );
+    let df = ctx.sql(&sql).await.map_err(merge_error)?;
+    let batches = df.collect().await.map_err(merge_error)?;
+    let mut found = Vec::new();
+    for b in &batches {
+        let cols = Columns::of(b, &shape)?;
+        for i in 0..b.num_rows() {
+            found.extend(cols.clashes(i)?);
+        }
+    }
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok((shape, found, more))
+}
+
+/// Writes the merged table into the dataset's store, each clash resolved by `pick` (an
+/// unresolved clash fails the write): the object and its size.
+pub async fn write(
+    core: &Core,
+    repo_id: i64,
+    sides: &Sides<'_>,
+    pick: Arc<dyn Fn(&RowClash) -> Option<Pick> + Send + Sync>,
+) -> Result<(Oid, u64)> {
+    let (ctx, shape) = prepare(core, repo_id, sides).await?;
+    let q = Query { shape: &shape };
+    let sql = if shape.key.is_empty() {
+        format!("SELECT * FROM ({}) ORDER BY {}", q.whole(), q.order())
+    } else {
+        format!(
+            "SELECT * FROM ({}) WHERE {} <> 'd' ORDER BY {}",
+            q.keyed(),
+            quoted(ST),
+            q.order()
+        )
+    };
+    let df = ctx.sql(&sql).await.map_err(merge_error)?;
+    let mut stream = df.execute_stream().await.map_err(merge_error)?;
+    let delimiter = match sides.ours.kind {
+        Kind::Csv { delimiter } => delimiter,
+        _ => b',',
+    };
+    let schema: SchemaRef = Arc::new(Schema::new(
+        shape
+            .columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let (write, read) = tokio::io::duplex(1 << 20);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let handle = tokio::runtime::Handle::current();
+    let writer = tokio::task::spawn_blocking(move || {
+        let out = SyncIoBridge::new_with_handle(write, handle);
+        let mut csv = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .with_delimiter(delimiter)
+            .build(out);
+        while let Some(b) = rx.blocking_recv() {
+            csv.write(&b)
+                .map_err(|e| Error::internal(format!("writing the merged table: {e}")))?;
+        }
+        let mut out = csv.into_inner();
+        use std::io::Write as _;
+        out.flush()
+            .and_then(|()| out.shutdown())
+            .map_err(|e| Error::internal(format!("writing the merged table: {e}")))
+    });
+    let limit = [sides.base, sides.ours, sides.theirs]
+        .iter()
+        .map(|s| s.object.1)
+        .sum::<u64>()
+        .saturating_add(64 << 20);
+    let body = ReaderStream::with_capacity(read, 256 * 1024);
+    let stored = tokio::spawn({
+        let storage = core.storage.clone();
+        async move { storage.ingest(repo_id, body, limit).await }
+    });
+    let mut header_sent = false;
+    let produced: Result<()> = async {
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(merge_error)?;
+            let out = if shape.key.is_empty() {
+                whole_rows(&b, &shape, &schema)?
+            } else {
+                Columns::of(&b, &shape)?.merged(&schema, pick.as_ref())?
+            };
+            header_sent = true;
+            if tx.send(out).await.is_err() {
+                break;
+            }
+        }
+        if !header_sent {
+            let _ = tx.send(RecordBatch::new_empty(schema.clone())).await;
+        }
+        Ok(())
+    }
+    .await;
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| Error::internal(format!("writing the merged table: {e}")))?;
+    produced?;
+    written?;
+    let (oid, size) = stored
+        .await
+        .map_err(|e| Error::internal(format!("storing the merged table: {e}")))??;
+    Ok((oid, size))
+}
+
+/// Text views of the three sides registered as `b`, `o` and `t`, and the merged shape.
+async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(SessionContext, Shape)> {
+    let ctx = diff::context(core);
+    let mut headers = Vec::new();
+    for (name, side) in [("b", sides.base), ("o", sides.ours), ("t", sides.theirs)] {
+        let v = view::text_view(core, repo_id, side).await?;
+        let path = core.tables.know(core, &v);
+        ctx.register_parquet(
+            name,
+            format!("{}{path}", store::URL),
+            ParquetReadOptions::default().file_extension(""),
+        )
+        .await
+        .map_err(engine_error)?;
+        let df = ctx.table(name).await.map_err(engine_error)?;
+        let names: Vec<String> = df
+            .schema()
+            .as_arrow()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if names.iter().any(|n| n.starts_with('\u{1}')) {
+            return Err(Error::unprocessable(
+                "a column name starts with the control character U+0001: such tables are not merged",
+            ));
+        }
+        headers.push(names);
+    }
+    let [b, o, t] = [&headers[0], &headers[1], &headers[2]];
+    let mut columns: Vec<String> = o
+        .iter()
+        .filter(|c| !(b.contains(c) && !t.contains(c)))
+        .cloned()
+        .collect();
+    columns.extend(
+        t.iter()
+            .filter(|c| !o.contains(c) && !b.contains(c))
+            .cloned(),
+    );
+    let declared = &sides.ours.table.primary_key;
+    let key = if !declared.is_empty()
+        && declared
+            .iter()
+            .all(|k| b.contains(k) && o.contains(k) && t.contains(k))
+    {
+        declared.clone()
+    } else {
+        Vec::new()
+    };
+    let shape = Shape { key, columns };
+    // Each side's columns, every merged column named (absent ones empty).
+    let sel = |side: &[String], tag: &str| {
+        shape
+            .columns
+            .iter()
+            .map(|c| {
+                if side.contains(c) {
+                    format!("CAST({} AS VARCHAR) AS {}", quoted(c), quoted(c))
+                } else {
+                    format!("CAST(NULL AS VARCHAR) AS {}", quoted(c))
+                }
+            })
+            .chain([format!("'{tag}' AS {}", quoted(S))])
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let stacked = format!(
+        "SELECT {} FROM b UNION ALL SELECT {} FROM o UNION ALL SELECT {} FROM t",
+        sel(b, "b"),
+        sel(o, "o"),
+        sel(t, "t")
+    );
+    ctx.register_table(
+        "stacked",
+        ctx.sql(&stacked).await.map_err(merge_error)?.into_view(),
+    )
+    .map_err(engine_error)?;
+    Ok((ctx, shape))
+}
+
+/// The merge's SQL over the `stacked` rows.
+struct Query<'q> {
+    shape: &'q Shape,
+}
+
+impl Query<'_> {
+    /// The merged columns that are not the key.
+    fn cells(&self) -> impl Iterator<Item = &String> + '_ {
+        self.shape
+            .columns
+            .iter()
+            .filter(|c| !self.shape.key.contains(c))
+    }
+
+    fn counts(&self) -> String {
+        ["b", "o", "t"]
+            .iter()
+            .zip(N)
+            .map(|(tag, n)| {
+                format!(
+                    "sum(CASE WHEN {} = '{tag}' THEN 1 ELSE 0 END) AS {}",
+                    quoted(S),
+                    quoted(n)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Keyed: per key, each side's cells and copies, each cell's merged value and clash flag,
+    /// and the row's state: `k` kept, `d` dropped, `x` a whole-row clash, `u` a key not unique.
+    fn keyed(&self) -> String {
+        let keys: Vec<String> = self.shape.key.iter().map(|k| quoted(k)).collect();
+        let mut inner = keys.clone();
+        for c in self.cells() {
+            for (tag, prefix) in ["b", "o", "t"].iter().zip(CELL) {
+                inner.push(format!(
+                    "max(CASE WHEN {} = '{tag}' THEN {} END) AS {}",
+                    quoted(S),
+                    quoted(c),
+                    quoted(&format!("{prefix}{c}"))
+                ));
+            }
+        }
+        inner.push(self.counts());
+        let cell = |prefix: &str, c: &str| quoted(&format!("{prefix}{c}"));
+        let changed = |side: usize, c: &str| {
+            format!(
+                "({} IS DISTINCT FROM {})",
+                cell(CELL[side], c),
+                cell(CELL[0], c)
+            )
+        };
+        let any = |side: usize| {
+            let all: Vec<String> = self.cells().map(|c| changed(side, c)).collect();
+            if all.is_empty() {
+                "false".to_owned()
+            } else {
+                format!("({})", all.join(" OR "))
+            }
+        };
+        let [bn, on, tn] = N.map(quoted);
+        let state = format!(
+            "CASE WHEN {bn} > 1 OR {on} > 1 OR {tn} > 1 THEN 'u' \
+             WHEN {on} > 0 AND {tn} > 0 THEN 'k' \
+             WHEN {bn} > 0 AND {on} > 0 THEN CASE WHEN {} THEN 'x' ELSE 'd' END \
+             WHEN {bn} > 0 AND {tn} > 0 THEN CASE WHEN {} THEN 'x' ELSE 'd' END \
+             WHEN {bn} > 0 THEN 'd' ELSE 'k' END AS {}",
+            any(1),
+            any(2),
+            quoted(ST)
+        );
+        let mut outer = vec!["*".to_owned(), state];
+        for c in self.cells() {
+            outer.push(format!(
+                "CASE WHEN {} THEN {} ELSE {} END AS {}",
+                changed(1, c),
+                cell(CELL[1], c),
+                cell(CELL[2], c),
+                cell(MERGED, c)
+            ));
+            outer.push(format!(
+                "({} AND {} AND ({} IS DISTINCT FROM {})) AS {}",
+                changed(1, c),
+                changed(2, c),
+                cell(CELL[1], c),
+                cell(CELL[2], c),
+                cell(CLASH, c)
+            ));
+        }
+        format!(
+            "SELECT {} FROM (SELECT {} FROM stacked GROUP BY {})",
+            outer.join(", "),
+            inner.join(", "),
+            keys.join(", ")
+        )
+    }
+
+    /// Whole rows: each distinct row with the copies the merge keeps (`COPIES`), those kept.
+    fn whole(&self) -> String {
+        let cols: Vec<String> = self.shape.columns.iter().map(|c| quoted(c)).collect();
+        let [bn, on, tn] = N.map(quoted);
+        format!(
+            "SELECT * FROM (SELECT {cols}, CASE WHEN {on} = {bn} THEN {tn} WHEN {tn} = {bn} THEN {on} \
+             WHEN {on} = {tn} THEN {on} WHEN {on} + {tn} > {bn} THEN {on} + {tn} - {bn} ELSE 0 END \
+             AS {n} FROM (SELECT {cols}, {counts} FROM stacked GROUP BY {cols})) WHERE {n} > 0",
+            cols = cols.join(", "),
+            counts = self.counts(),
+            n = quoted(COPIES),
+        )
+    }
+
+    /// Key order (numbers as numbers), or whole rows' order.
+    fn order(&self) -> String {
+        let by = if self.shape.key.is_empty() {
+            &self.shape.columns
+        } else {
+            &self.shape.key
+        };
+        by.iter()
+            .map(|c| format!("try_cast({0} AS DOUBLE) NULLS LAST, {0}", quoted(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One batch of the keyed query, its columns as text, looked up once.
+struct Columns<'s> {
+    shape: &'s Shape,
+    state: ArrayRef,
+    counts: [ArrayRef; 3],
+    keys: Vec<ArrayRef>,
+    /// Per merged column that is not the key: each side's cells, the merged cells, the clashes.
+    cells: Vec<Cells>,
+}
+
+struct Cells {
+    name: String,
+    sides: [ArrayRef; 3],
+    merged: ArrayRef,
+    clash: ArrayRef,
+}
+
+fn text(b: &RecordBatch, name: &str) -> Result<ArrayRef> {
+    cast(b, name, &DataType::Utf8)
+}
+
+fn cast(b: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::internal(format!("the merge's query lost {name:?}")))?;
+    datafusion::arrow::compute::cast(a, ty)
+        .map_err(|e| Error::internal(format!("the merge's query: {e}")))
+}
+
+fn cell(a: &ArrayRef, i: usize) -> Option<&str> {
+    let s = a.as_string::<i32>();
+    (!s.is_null(i)).then(|| s.value(i))
+}
+
+fn json(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, |s| Value::String(s.to_owned()))
+}
+
+impl<'s> Columns<'s> {
+    fn of(batch: &RecordBatch, shape: &'s Shape) -> Result<Columns<'s>> {
+        let count = |n: &str| cast(batch, n, &DataType::Int64);
+        let cells = shape
+            .columns
+            .iter()
+            .filter(|c| !shape.key.contains(c))
+            .map(|c| {
+                Ok(Cells {
+                    name: c.clone(),
+                    sides: [
+                        text(batch, &format!("{}{c}", CELL[0]))?,
+                        text(batch, &format!("{}{c}", CELL[1]))?,
+                        text(batch, &format!("{}{c}", CELL[2]))?,
+                    ],
+                    merged: text(batch, &format!("{MERGED}{c}"))?,
+                    clash: cast(batch, &format!("{CLASH}{c}"), &DataType::Boolean)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Columns {
+            shape,
+            state: text(batch, ST)?,
+            counts: [count(N[0])?, count(N[1])?, count(N[2])?],
+            keys: shape
+                .key
+                .iter()
+                .map(|k| text(batch, k))
+                .collect::<Result<_>>()?,
+            cells,
+        })
+    }
+
+    fn present(&self, side: usize, i: usize) -> bool {
+        self.counts[side].as_primitive::<Int64Type>().value(i) > 0
+    }
+
+    fn key(&self, i: usize) -> Map<String, Value> {
+        self.shape
+            .key
+            .iter()
+            .zip(&self.keys)
+            .map(|(k, a)| (k.clone(), json(cell(a, i))))
+            .collect()
+    }
+
+    /// Side `side`'s whole row `i` (`null` when it has none).
+    fn row(&self, side: usize, i: usize) -> Value {
+        if !self.present(side, i) {
+            return Value::Null;
+        }
+        let mut row = self.key(i);
+        for c in &self.cells {
+            row.insert(c.name.clone(), json(cell(&c.sides[side], i)));
+        }
+        Value::Object(row)
+    }
+
+    /// The clashes of row `i`.
+    fn clashes(&self, i: usize) -> Result<Vec<RowClash>> {
+        match cell(&self.state, i) {
+            Some("u") => Err(self.not_unique(i)),
+            Some("x") => Ok(vec![RowClash {
+                key: self.key(i),
+                column: None,
+                base: self.row(0, i),
+                ours: self.row(1, i),
+                theirs: self.row(2, i),
+            }]),
+            _ => Ok(self
+                .cells
+                .iter()
+                .filter(|c| c.clash.as_boolean().value(i))
+                .map(|c| RowClash {
+                    key: self.key(i),
+                    column: Some(c.name.clone()),
+                    base: json(cell(&c.sides[0], i)),
+                    ours: json(cell(&c.sides[1], i)),
+                    theirs: json(cell(&c.sides[2], i)),
+                })
+                .collect()),
+        }
+    }
+
+    /// Whether row `i` holds a clash (checked before building any).
+    fn clashing(&self, i: usize) -> bool {
+        matches!(cell(&self.state, i), Some("u" | "x"))
+            || self.cells.iter().any(|c| c.clash.as_boolean().value(i))
+    }
+
+    fn not_unique(&self, i: usize) -> Error {
+        let side = (0..3)
+            .find(|s| self.counts[*s].as_primitive::<Int64Type>().value(i) > 1)
+            .map_or("a side", |s| ["the base", "the target", "the source"][s]);
+        Error::unprocessable(format!(
+            "the primaryKey {} is not unique in {side}: {} appears more than once",
+            self.shape.key.join(", "),
+            Value::Object(self.key(i))
+        ))
+    }
+
+    /// The merged rows of this batch, clashes resolved by `pick`.
+    fn merged(
+        &self,
+        schema: &SchemaRef,
+        pick: &(dyn Fn(&RowClash) -> Option<Pick> + Send + Sync),
+    ) -> Result<RecordBatch> {
+        let names = &self.shape.columns;
+        // Where each output column comes from: a key column, or a cell column's merged values.
+        let source: Vec<(Option<usize>, &ArrayRef)> = names
+            .iter()
+            .map(|c| match self.shape.key.iter().position(|k| k == c) {
+                Some(k) => (None, &self.keys[k]),
+                None => {
+                    let j = self.cells.iter().position(|x| &x.name == c).unwrap_or(0);
+                    (Some(j), &self.cells[j].merged)
+                }
+            })
+            .collect();
+        let mut out: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
+        let unresolved = |c: &RowClash| {
+            Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the clash at {}{} is not resolved",
+                    Value::Object(c.key.clone()),
+                    c.column
+                        .as_deref()
+                        .map(|c| format!(", column {c:?}"))
+                        .unwrap_or_default()
+                ),
+            )
+        };
+        for i in 0..self.state.len() {
+            if !self.clashing(i) {
+                for (j, (_, a)) in source.iter().enumerate() {
+                    out[j].append_option(cell(a, i));
+                }
+                continue;
+            }
+            let clashes = self.clashes(i)?;
+            if let Some(whole) = clashes.iter().find(|c| c.column.is_none()) {
+                let side = match pick(whole).ok_or_else(|| unresolved(whole))? {
+                    Pick::Base => 0,
+                    Pick::Ours => 1,
+                    Pick::Theirs => 2,
+                    Pick::Value(_) => {
+                        return Err(Error::unprocessable(
+                            "a row deleted on one side is resolved by taking a side",
+                        ))
+                    }
+                };
+                if !self.present(side, i) {
+                    continue;
+                }
+                for (j, (cells, a)) in source.iter().enumerate() {
+                    let v = match cells {
+                        None => cell(a, i),
+                        Some(k) => cell(&self.cells[*k].sides[side], i),
+                    };
+                    out[j].append_option(v);
+                }
+                continue;
+            }
+            for (j, c) in names.iter().enumerate() {
+                let clash = clashes.iter().find(|x| x.column.as_deref() == Some(c));
+                let v = match clash {
+                    None => cell(source[j].1, i).map(str::to_owned),
+                    Some(x) => match pick(x).ok_or_else(|| unresolved(x))? {
+                        Pick::Value(v) => v,
+                        Pick::Base => x.base.as_str().map(str::to_owned),
+                        Pick::Ours => x.ours.as_str().map(str::to_owned),
+                        Pick::Theirs => x.theirs.as_str().map(str::to_owned),
+                    },
+                };
+                out[j].append_option(v);
+            }
+        }
+        let arrays: Vec<ArrayRef> = out
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        RecordBatch::try_new(schema.clone(), arrays)
+            .map_err(|e| Error::internal(format!("the merged rows: {e}")))
+    }
+}
+
+/// Whole rows, each repeated as many times as the merge keeps it.
+fn whole_rows(b: &RecordBatch, shape: &Shape, schema: &SchemaRef) -> Result<RecordBatch> {
+    let copies = b
+        .column_by_name(COPIES)
+        .ok_or_else(|| Error::internal("the merge's query lost the copies"))?;
+    let copies = datafusion::arrow::compute::cast(copies, &DataType::UInt32)
+        .map_err(|e| Error::internal(format!("the merge's query: {e}")))?;
+    let copies = copies.as_primitive::<datafusion::arrow::datatypes::UInt32Type>();
+    let mut idx = Vec::new();
+    for i in 0..b.num_rows() {
+        idx.extend(std::iter::repeat_n(i as u32, copies.value(i) as usize));
+    }
+    let idx = datafusion::arrow::array::UInt32Array::from(idx);
+    let arrays: Vec<ArrayRef> = shape
+        .columns
+        .iter()
+        .map(|c| {
+            let a = text(b, c)?;
+            datafusion::arrow::compute::take(&a, &idx, None)
+                .map_err(|e| Error::internal(format!("the merged rows: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    RecordBatch::try_new(schema.clone(), arrays)
+        .map_err(|e| Error::internal(format!("the merged rows: {e}")))
+}
+
+fn merge_error(e: datafusion::error::DataFusionError) -> Error {
+    if let datafusion::error::DataFusionError::ResourcesExhausted(m) = e.find_root() {
+        return Error::new(
+            ErrorKind::Busy,
+            format!("the merge needs more memory than the server has free right now: {m}"),
+        );
+    }
+    engine_error(e)
+}
