@@ -7,6 +7,7 @@ mod commit;
 mod dataset;
 mod history;
 mod list;
+mod merges;
 mod refs;
 
 use serde::Serialize;
@@ -50,6 +51,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(collaborators::set_visibility))
         .routes(routes!(collaborators::set_protection))
+        .routes(routes!(merges::open, merges::list))
+        .routes(routes!(merges::read, merges::edit))
+        .routes(routes!(merges::resolve))
+        .routes(routes!(merges::approve, merges::unapprove))
+        .routes(routes!(merges::merge))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -58,7 +64,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         title = "strata",
         description = "Versioned datasets: a Frictionless datapackage and LFS pointer files in git, with revisions, tags, branches, diffs and reverts. Errors are `{message, request_id}`. Authenticate with a personal access token or a JWT, as `Bearer` or as the password of HTTP Basic."
     ),
-    tags((name = "datasets", description = "Datasets and their history")),
+    tags((name = "datasets", description = "Datasets and their history"),
+        (name = "merge requests", description = "Branches proposed for merging, their conflicts, approvals and merges")),
     paths(history::raw)
 )]
 struct ApiDoc;

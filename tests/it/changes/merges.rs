@@ -1,0 +1,802 @@
+//! Merge requests over REST: three-way merges of a table on its key (disjoint rows, an added
+//! column, a row deleted on one side), conflicts (the same cell, delete against update, a
+//! datapackage property) listed with base/ours/theirs and resolved per cell, the merge as a
+//! compare-and-swap on the target, a protected `main` that takes reviewed merge requests only
+//! (REST commits and pushes refused, approvals from another writer on the current head),
+//! contracts checked on the merge, tables without a key, and the hostile cases.
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const API: &str = "/api/v1/datasets";
+
+pub struct Setup {
+    pub server: TestServer,
+    pub alice: String,
+    pub bob: String,
+    uploaded: std::sync::Mutex<Vec<String>>,
+}
+
+/// `t.csv` with a header and rows.
+pub fn csv(header: &str, rows: &[&str]) -> Vec<u8> {
+    let mut s = format!("{header}\n");
+    for r in rows {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+pub const BASE: &[&str] = &["1,ann,10", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,50"];
+
+/// The datapackage over `t.csv` (`data`): key `id` when `keyed`, `extra` fields after the three.
+pub fn package(data: &[u8], title: &str, keyed: bool, extra: &[&str]) -> Value {
+    let mut fields = vec![
+        json!({"name": "id", "type": "integer"}),
+        json!({"name": "name", "type": "string"}),
+        json!({"name": "score", "type": "integer", "constraints": {"minimum": 0}}),
+    ];
+    fields.extend(extra.iter().map(|f| json!({"name": f, "type": "string"})));
+    let mut schema = json!({ "fields": fields });
+    if keyed {
+        schema["primaryKey"] = json!("id");
+    }
+    json!({
+        "name": "m",
+        "title": title,
+        "resources": [{"name": "t", "path": "t.csv", "format": "csv", "bytes": data.len(),
+            "hash": format!("sha256:{}", sha256_hex(data)), "schema": schema}]
+    })
+}
+
+impl Setup {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{API}/alice/m{path}", self.server.url)
+    }
+
+    pub async fn head(&self, branch: &str) -> String {
+        let r = client()
+            .get(self.at(&format!("?rev={branch}")))
+            .bearer_auth(&self.alice)
+            .send()
+            .await
+            .unwrap();
+        let (_, _, v) = body(r).await;
+        v["revision"]["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn upload(&self, data: &[u8]) {
+        let oid = sha256_hex(data);
+        if !self.uploaded.lock().unwrap().contains(&oid) {
+            upload(&self.server, "alice/m", &self.alice, data).await;
+            self.uploaded.lock().unwrap().push(oid);
+        }
+    }
+
+    /// Writes the table (and the package around it) on `branch`: status and body.
+    pub async fn write(&self, branch: &str, package: Value, data: &[u8]) -> (u16, Value) {
+        self.upload(data).await;
+        let parent = self.head(branch).await;
+        let r = client()
+            .put(self.at(""))
+            .bearer_auth(&self.alice)
+            .json(&json!({"datapackage": package, "parent": parent, "branch": branch}))
+            .send()
+            .await
+            .unwrap();
+        let (s, _, v) = body(r).await;
+        (s, v)
+    }
+
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        b: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = client().request(method, self.at(path)).bearer_auth(token);
+        if let Some(b) = b {
+            req = req.json(&b);
+        }
+        let (s, headers, v) = body(req.send().await.unwrap()).await;
+        if s >= 400 {
+            assert_error_body(s, &headers, &v, s);
+        }
+        (s, v)
+    }
+
+    /// The merged `t.csv` at `rev`.
+    pub async fn table(&self, rev: &str) -> String {
+        let r = client()
+            .get(self.at(&format!("/raw/t.csv?rev={rev}")))
+            .bearer_auth(&self.alice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
+    /// Opens a merge request of `feature` into `main`: its number.
+    pub async fn open(&self) -> i64 {
+        let (s, v) = self
+            .call(
+                &self.alice,
+                reqwest::Method::POST,
+                "/merge-requests",
+                Some(json!({"source": "feature", "title": "Feature rows", "description": "why"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["state"], "open");
+        v["number"].as_i64().unwrap()
+    }
+
+    pub async fn status(&self, n: i64) -> Value {
+        let (s, v) = self
+            .call(
+                &self.alice,
+                reqwest::Method::GET,
+                &format!("/merge-requests/{n}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+}
+
+/// `alice/m` with `t.csv` (keyed or not) on `main` and a branch `feature` at the same revision;
+/// bob writes to it.
+pub async fn setup(keyed: bool) -> Setup {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let s = Setup {
+        server,
+        alice,
+        bob,
+        uploaded: Default::default(),
+    };
+    let r = client()
+        .post(format!("{}{API}", s.server.url))
+        .bearer_auth(&s.alice)
+        .json(&json!({"namespace": "alice", "name": "m", "visibility": "private"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let data = csv("id,name,score", BASE);
+    let (st, v) = s
+        .write("main", package(&data, "M", keyed, &[]), &data)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            "/branches",
+            Some(json!({"name": "feature"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::PUT,
+            "/collaborators/bob",
+            Some(json!({"permission": "write"})),
+        )
+        .await;
+    assert_eq!(st, 204);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disjoint_rows_and_an_added_column_merge_cleanly() {
+    let s = setup(true).await;
+    // main: bo renamed.
+    let ours = csv(
+        "id,name,score",
+        &["1,ann,10", "2,bob,20", "3,cy,30", "4,di,40", "5,ed,50"],
+    );
+    let (st, v) = s.write("main", package(&ours, "M", true, &[]), &ours).await;
+    assert_eq!(st, 200, "{v}");
+    // feature: a column added, di's score changed, ed deleted, a row added.
+    let theirs = csv(
+        "id,name,score,tag",
+        &[
+            "1,ann,10,",
+            "2,bo,20,x",
+            "3,cy,30,",
+            "4,di,44,",
+            "6,fay,60,new",
+        ],
+    );
+    let (st, v) = s
+        .write("feature", package(&theirs, "M", true, &["tag"]), &theirs)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let n = s.open().await;
+    let status = s.status(n).await;
+    assert_eq!(status["mergeable"], true, "{status}");
+    assert_eq!(status["conflicts"], json!([]));
+    assert_eq!(status["tables"][0]["key"], json!(["id"]));
+    assert_eq!(
+        status["tables"][0]["columns"],
+        json!(["id", "name", "score", "tag"])
+    );
+    let main = s.head("main").await;
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({"target_head": main})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rev = v["revision"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        v["revision"]["parents"],
+        json!([main, s.head("feature").await])
+    );
+    assert_eq!(v["merge_request"]["state"], "merged");
+    assert_eq!(v["merge_request"]["merged_revision"], rev.as_str());
+    assert_eq!(
+        s.table(&rev).await,
+        "id,name,score,tag\n1,ann,10,\n2,bob,20,x\n3,cy,30,\n4,di,44,\n6,fay,60,new\n"
+    );
+    // The datapackage names the merged object, with the added field.
+    let (_, v) = s.call(&s.alice, reqwest::Method::GET, "", None).await;
+    let r = &v["datapackage"]["resources"][0];
+    assert_eq!(r["schema"]["fields"][3]["name"], "tag");
+    let merged = s.table(&rev).await;
+    assert_eq!(
+        r["hash"],
+        format!("sha256:{}", sha256_hex(merged.as_bytes()))
+    );
+    // Merged: the request lists as such and merges no more.
+    let (_, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::GET,
+            "/merge-requests?state=merged",
+            None,
+        )
+        .await;
+    assert_eq!(v["merge_requests"][0]["number"], n);
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_are_listed_and_resolved_per_cell() {
+    let s = setup(true).await;
+    // main: bo's score 21, cy deleted, the title changed.
+    let ours = csv(
+        "id,name,score",
+        &["1,ann,10", "2,bo,21", "4,di,40", "5,ed,50"],
+    );
+    let (st, v) = s
+        .write("main", package(&ours, "Ours", true, &[]), &ours)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // feature: bo's score 22, cy renamed, ed's score 55 (no conflict), the title changed.
+    let theirs = csv(
+        "id,name,score",
+        &["1,ann,10", "2,bo,22", "3,cyd,30", "4,di,40", "5,ed,55"],
+    );
+    let (st, v) = s
+        .write("feature", package(&theirs, "Theirs", true, &[]), &theirs)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let n = s.open().await;
+    let status = s.status(n).await;
+    assert_eq!(status["mergeable"], false);
+    let conflicts = status["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 3, "{status}");
+    let find = |kind: &str| {
+        conflicts
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind}: {status}"))
+    };
+    let cell = find("cell");
+    assert_eq!(cell["key"], json!({"id": "2"}));
+    assert_eq!(cell["column"], "score");
+    assert_eq!(
+        (&cell["base"], &cell["ours"], &cell["theirs"]),
+        (&json!("20"), &json!("21"), &json!("22"))
+    );
+    let row = find("row");
+    assert_eq!(row["key"], json!({"id": "3"}));
+    assert_eq!(row["ours"], Value::Null, "deleted on main");
+    assert_eq!(row["theirs"]["name"], "cyd");
+    let title = find("package");
+    assert_eq!(title["location"], "title");
+    assert_eq!(
+        (&title["ours"], &title["theirs"]),
+        (&json!("Ours"), &json!("Theirs"))
+    );
+
+    // Unresolved: the merge is refused and main does not move.
+    let main = s.head("main").await;
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("not resolved"),
+        "{v}"
+    );
+    assert_eq!(s.head("main").await, main);
+
+    // Bad resolutions are refused whole.
+    let path = format!("/merge-requests/{n}/resolutions");
+    let resolve = |body: Value| s.call(&s.alice, reqwest::Method::PUT, &path, Some(body));
+    let (st, _) = resolve(json!({"resolutions": [{"id": "nope", "take": "ours"}]})).await;
+    assert_eq!(st, 422);
+    let (st, _) =
+        resolve(json!({"resolutions": [{"id": row["id"], "take": "value", "value": "x"}]})).await;
+    assert_eq!(st, 422, "a row takes a side");
+    let (st, _) = resolve(json!({"resolutions": [{"id": cell["id"], "take": "mine"}]})).await;
+    assert_eq!(st, 422);
+    let (st, _) = resolve(json!({"resolutions": []})).await;
+    assert_eq!(st, 422);
+    let (st, _) =
+        resolve(json!({"resolutions": [{"id": cell["id"], "take": "ours", "extra": 1}]})).await;
+    assert_eq!(st, 422);
+
+    let (st, v) = resolve(json!({"resolutions": [
+        {"id": cell["id"], "take": "value", "value": "25"},
+        {"id": row["id"], "take": "theirs"},
+        {"id": title["id"], "take": "ours"}]}))
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["mergeable"], true, "{v}");
+    assert!(v["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["resolution"]["by"] == "alice"));
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rev = v["revision"]["id"].as_str().unwrap();
+    assert_eq!(
+        s.table(rev).await,
+        "id,name,score\n1,ann,10\n2,bo,25\n3,cyd,30\n4,di,40\n5,ed,55\n"
+    );
+    let (_, v) = s.call(&s.alice, reqwest::Method::GET, "", None).await;
+    assert_eq!(v["datapackage"]["title"], "Ours");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merge_is_a_compare_and_swap_on_the_target() {
+    let s = setup(true).await;
+    let theirs = csv(
+        "id,name,score",
+        &["1,ann,11", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,50"],
+    );
+    s.write("feature", package(&theirs, "M", true, &[]), &theirs)
+        .await;
+    let n = s.open().await;
+    let reviewed = s.head("main").await;
+    // main moves after the review.
+    let ours = csv(
+        "id,name,score",
+        &["1,ann,10", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,51"],
+    );
+    s.write("main", package(&ours, "M", true, &[]), &ours).await;
+    let moved = s.head("main").await;
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({"target_head": reviewed})),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("moved"), "{v}");
+    assert_eq!(s.head("main").await, moved);
+    // Looked at again, it merges both changes.
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({"target_head": moved})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rev = v["revision"]["id"].as_str().unwrap();
+    assert_eq!(
+        s.table(rev).await,
+        "id,name,score\n1,ann,11\n2,bo,20\n3,cy,30\n4,di,40\n5,ed,51\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_main_takes_merge_requests_approved_by_another_writer() {
+    let s = setup(true).await;
+    let (st, v) = s
+        .call(&s.alice, reqwest::Method::PUT, "/protection",
+            Some(json!({"default_branch": true, "require_merge_request": true, "required_approvals": 1})))
+        .await;
+    assert_eq!(st, 204, "{v}");
+    // A direct write to main is refused; the branch takes it.
+    let rows = csv(
+        "id,name,score",
+        &[
+            "1,ann,10", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,50", "6,fi,60",
+        ],
+    );
+    let (st, v) = s.write("main", package(&rows, "M", true, &[]), &rows).await;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("merge requests only"),
+        "{v}"
+    );
+    let (st, v) = s
+        .write("feature", package(&rows, "M", true, &[]), &rows)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let n = s.open().await;
+    let status = s.status(n).await;
+    assert_eq!(status["mergeable"], false);
+    assert_eq!(status["protected"], true);
+    assert!(
+        status["blockers"][0].as_str().unwrap().contains("approval"),
+        "{status}"
+    );
+    // Not approved: refused. The author cannot approve.
+    let merge = |token: String| {
+        let s = &s;
+        async move {
+            s.call(
+                &token,
+                reqwest::Method::POST,
+                &format!("/merge-requests/{n}/merge"),
+                Some(json!({})),
+            )
+            .await
+        }
+    };
+    assert_eq!(merge(s.alice.clone()).await.0, 403);
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/approval"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+    // bob approves the current head.
+    let (st, v) = s
+        .call(
+            &s.bob,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/approval"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["approvals"][0]["user"], "bob");
+    assert_eq!(v["mergeable"], true, "{v}");
+    // The source moves: the approval no longer counts.
+    let more = csv(
+        "id,name,score",
+        &[
+            "1,ann,10", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,50", "6,fi,61",
+        ],
+    );
+    s.write("feature", package(&more, "M", true, &[]), &more)
+        .await;
+    let status = s.status(n).await;
+    assert_eq!(status["approvals"][0]["current"], false);
+    assert_eq!(status["mergeable"], false);
+    let (st, _) = s
+        .call(
+            &s.bob,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/approval"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, v) = merge(s.alice.clone()).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(s.table("main").await, String::from_utf8(more).unwrap());
+
+    // A push to main is refused too; a push to a branch is not.
+    let home = tempfile::tempdir().unwrap();
+    setup_home(home.path(), &s.server.url, &s.alice);
+    let work = home.path().join("m");
+    run(git(home.path(), home.path()).args([
+        "clone",
+        &format!("{}/alice/m.git", s.server.url),
+        "m",
+    ]));
+    std::fs::write(work.join("notes.txt"), "a note\n").unwrap();
+    run(git(home.path(), &work).args(["add", "notes.txt"]));
+    run(git(home.path(), &work).args(["commit", "-qm", "note"]));
+    let out = git(home.path(), &work)
+        .args(["push", "origin", "HEAD:main"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("merge requests only"), "{err}");
+    run(git(home.path(), &work).args(["push", "origin", "HEAD:notes"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_that_breaks_the_contract_is_refused() {
+    let s = setup(true).await;
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::PUT,
+            "/protection",
+            Some(json!({"default_branch": true})),
+        )
+        .await;
+    assert_eq!(st, 204);
+    // Each side alone holds; feature's negative score breaks `minimum` once merged.
+    let theirs = csv(
+        "id,name,score",
+        &["1,ann,10", "2,bo,-1", "3,cy,30", "4,di,40", "5,ed,50"],
+    );
+    let (st, v) = s
+        .write("feature", package(&theirs, "M", true, &[]), &theirs)
+        .await;
+    assert_eq!(st, 200, "feature is not protected: {v}");
+    let n = s.open().await;
+    let main = s.head("main").await;
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("column \"score\""),
+        "{v}"
+    );
+    assert_eq!(v["violations"][0]["rule"], "minimum");
+    assert_eq!(s.head("main").await, main);
+    assert_eq!(s.status(n).await["state"], "open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_without_a_key_merge_whole() {
+    let s = setup(false).await;
+    let ours = csv(
+        "id,name,score",
+        &[
+            "1,ann,10", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,50", "7,gus,70",
+        ],
+    );
+    s.write("main", package(&ours, "M", false, &[]), &ours)
+        .await;
+    let theirs = csv(
+        "id,name,score",
+        &["1,ann,10", "2,bo,20", "3,cy,30", "5,ed,50", "6,fay,60"],
+    );
+    s.write("feature", package(&theirs, "M", false, &[]), &theirs)
+        .await;
+    let n = s.open().await;
+    let status = s.status(n).await;
+    assert_eq!(status["tables"][0]["key"], json!([]));
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rev = v["revision"]["id"].as_str().unwrap();
+    assert_eq!(
+        s.table(rev).await,
+        "id,name,score\n1,ann,10\n2,bo,20\n3,cy,30\n5,ed,50\n6,fay,60\n7,gus,70\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_readers_and_bad_requests_are_refused() {
+    let s = setup(true).await;
+    let carol = s.server.user("carol").await;
+    let dave = s.server.user("dave").await;
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::PUT,
+            "/collaborators/carol",
+            Some(json!({"permission": "read"})),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let open = |token: String, body: Value| {
+        let s = &s;
+        async move {
+            s.call(&token, reqwest::Method::POST, "/merge-requests", Some(body))
+                .await
+        }
+    };
+    let new = json!({"source": "feature", "title": "t"});
+    // Nothing to merge yet (feature is main).
+    assert_eq!(open(s.alice.clone(), new.clone()).await.0, 422);
+    let theirs = csv(
+        "id,name,score",
+        &["1,ann,11", "2,bo,20", "3,cy,30", "4,di,40", "5,ed,50"],
+    );
+    s.write("feature", package(&theirs, "M", true, &[]), &theirs)
+        .await;
+    assert_eq!(open(carol.clone(), new.clone()).await.0, 403, "a reader");
+    assert_eq!(
+        open(dave.clone(), new.clone()).await.0,
+        404,
+        "a stranger to a private dataset"
+    );
+    let anon = client()
+        .post(s.at("/merge-requests"))
+        .json(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    assert_eq!(
+        open(s.alice.clone(), json!({"source": "nope", "title": "t"}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        open(s.alice.clone(), json!({"source": "main", "title": "t"}))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        open(s.alice.clone(), json!({"source": "feature", "title": "  "}))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        open(s.alice.clone(), json!({"source": "feature"})).await.0,
+        422
+    );
+    let (st, v) = open(s.alice.clone(), new.clone()).await;
+    assert_eq!(st, 201, "{v}");
+    let n = v["number"].as_i64().unwrap();
+    assert_eq!(
+        open(s.alice.clone(), new.clone()).await.0,
+        409,
+        "one open per source and target"
+    );
+    // A reader sees it and cannot act on it.
+    let (st, v) = s
+        .call(
+            &carol,
+            reqwest::Method::GET,
+            &format!("/merge-requests/{n}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    for (method, path) in [
+        (reqwest::Method::POST, format!("/merge-requests/{n}/merge")),
+        (
+            reqwest::Method::POST,
+            format!("/merge-requests/{n}/approval"),
+        ),
+        (reqwest::Method::PATCH, format!("/merge-requests/{n}")),
+    ] {
+        let (st, _) = s.call(&carol, method, &path, Some(json!({}))).await;
+        assert_eq!(st, 403, "{path}");
+    }
+    let (st, _) = s
+        .call(
+            &dave,
+            reqwest::Method::GET,
+            &format!("/merge-requests/{n}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s
+        .call(&s.alice, reqwest::Method::GET, "/merge-requests/999", None)
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s
+        .call(&s.alice, reqwest::Method::GET, "/merge-requests/x", None)
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::GET,
+            "/merge-requests?state=bogus",
+            None,
+        )
+        .await;
+    assert_eq!(st, 422);
+    // Closed, then reopened; a merged one cannot be.
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::PATCH,
+            &format!("/merge-requests/{n}"),
+            Some(json!({"state": "closed"})),
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("closed")));
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 409);
+    let (st, _) = s
+        .call(
+            &s.alice,
+            reqwest::Method::PATCH,
+            &format!("/merge-requests/{n}"),
+            Some(json!({"state": "merged"})),
+        )
+        .await;
+    assert_eq!(st, 422);
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::PATCH,
+            &format!("/merge-requests/{n}"),
+            Some(json!({"state": "open", "title": "Renamed"})),
+        )
+        .await;
+    assert_eq!((st, v["title"].as_str()), (200, Some("Renamed")));
+    let (st, v) = s
+        .call(
+            &s.alice,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/merge"),
+            Some(json!({"target_head": "nope"})),
+        )
+        .await;
+    assert_eq!(st, 404, "{v}");
+}
