@@ -15,6 +15,7 @@ mod home;
 pub(crate) mod layout;
 mod links;
 mod login;
+mod merges;
 mod orgs;
 mod revisions;
 mod settings;
@@ -102,6 +103,18 @@ pub fn router() -> Router<AppState> {
             post(tags::delete_branch),
         )
         .route("/datasets/{ns}/{name}/revert", post(revisions::revert))
+        .route(
+            "/datasets/{ns}/{name}/merge-requests",
+            get(merges::list).post(merges::create),
+        )
+        .route(
+            "/datasets/{ns}/{name}/merge-requests/{number}",
+            get(merges::show),
+        )
+        .route(
+            "/datasets/{ns}/{name}/merge-requests/{number}/{action}",
+            post(merges::act),
+        )
         .route("/static/{file}", get(crate::http::assets::serve))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))
