@@ -3,19 +3,14 @@
 //! with a stable id. [`Prepared::ops`] turns it, with the conflicts' resolutions, into the
 //! merge commit's file operations.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
-use strata_lfs::pointer::Pointer;
-use strata_metastore::{
-    lfs_attribute_line, ObjectId, Op, Package, PathSides, Sides, DATAPACKAGE, GITATTRIBUTES,
-    LFSCONFIG,
-};
+use strata_metastore::{ObjectId, PathSides, Sides, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 use strata_policy::Decision;
 
 use super::plan::{self, Seg};
-use super::rows::{self, Pick, RowClash};
+use super::rows::{self, RowClash};
 use crate::datasets::catalog::Catalog;
 use crate::datasets::gated::Gated;
 use crate::datasets::git_on;
@@ -85,8 +80,8 @@ pub struct TableMerge {
 }
 
 pub(super) struct Table {
-    resource: String,
-    sides: [Opened; 3],
+    pub(super) resource: String,
+    pub(super) sides: [Opened; 3],
 }
 
 /// A merge worked out for the heads of the moment.
@@ -97,12 +92,12 @@ pub struct Prepared {
     /// More conflicts than [`MAX_CONFLICTS`].
     pub more: bool,
     pub tables: Vec<TableMerge>,
-    packages: [Option<Value>; 3],
-    merged: Option<Value>,
-    attributes: Option<String>,
-    ours_attributes: String,
-    takes: Vec<PathSides>,
-    row_tables: Vec<Table>,
+    pub(super) packages: [Option<Value>; 3],
+    pub(super) merged: Option<Value>,
+    pub(super) attributes: Option<String>,
+    pub(super) ours_attributes: String,
+    pub(super) takes: Vec<PathSides>,
+    pub(super) row_tables: Vec<Table>,
 }
 
 /// Works out the merge of branch `source` into `target` of `gated`.
@@ -409,7 +404,7 @@ fn data_conflict(packages: &[Option<Value>; 3], name: &str) -> Conflict {
     }
 }
 
-fn conflict_id(key: &[u8; 32], c: &Conflict) -> String {
+pub(super) fn conflict_id(key: &[u8; 32], c: &Conflict) -> String {
     use hmac::{KeyInit, Mac};
     let (base, ours, theirs, k) = match &c.place {
         Place::Row(r) => (&r.base, &r.ours, &r.theirs, Some(&r.key)),
@@ -419,237 +414,4 @@ fn conflict_id(key: &[u8; 32], c: &Conflict) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
     mac.update(what.to_string().as_bytes());
     hex::encode(&mac.finalize().into_bytes()[..16])
-}
-
-impl Prepared {
-    /// The merge commit's operations, every conflict resolved by `picks` (by conflict id).
-    pub async fn ops(
-        &self,
-        core: &Core,
-        gated: &Gated,
-        picks: &HashMap<String, Pick>,
-    ) -> Result<Vec<Op>> {
-        let mut merged = self.merged.clone();
-        let mut ops: BTreeMap<String, Op> = BTreeMap::new();
-        let mut rows: HashMap<String, Pick> = HashMap::new();
-        let mut blobs: Vec<(String, ObjectId)> = Vec::new();
-        let mut deletes: Vec<String> = Vec::new();
-        let mut take_blob = |path: &str, id: Option<ObjectId>| match id {
-            Some(id) => blobs.push((path.to_owned(), id)),
-            None => deletes.push(path.to_owned()),
-        };
-        for p in &self.takes {
-            take_blob(&p.path, p.theirs);
-        }
-        for c in &self.conflicts {
-            let pick = picks.get(&c.id).cloned().ok_or_else(|| {
-                Error::conflict(format!(
-                    "conflict {} ({} {}) is not resolved",
-                    c.id, c.kind, c.path
-                ))
-            })?;
-            let side = |p: &Pick, b: &Value, o: &Value, t: &Value| -> Result<Option<Value>> {
-                Ok(match p {
-                    Pick::Base => Some(b.clone()),
-                    Pick::Ours => Some(o.clone()),
-                    Pick::Theirs => Some(t.clone()),
-                    Pick::Value(_) => {
-                        return Err(Error::unprocessable(format!(
-                            "conflict {} is resolved by taking a side (ours, theirs or base): only a cell takes a value",
-                            c.id
-                        )))
-                    }
-                }
-                .filter(|v| !v.is_null()))
-            };
-            match &c.place {
-                Place::File(p) => match &pick {
-                    Pick::Ours => {}
-                    Pick::Theirs => take_blob(&p.path, p.theirs),
-                    Pick::Base => take_blob(&p.path, p.base),
-                    Pick::Value(_) => {
-                        side(&pick, &c.base, &c.ours, &c.theirs)?;
-                    }
-                },
-                Place::Package(at) => {
-                    let v = side(&pick, &c.base, &c.ours, &c.theirs)?;
-                    if let Some(json) = merged.as_mut() {
-                        plan::set_at(json, at, v);
-                    }
-                }
-                Place::Data(name) => {
-                    let v = side(&pick, &c.base, &c.ours, &c.theirs)?;
-                    if let Some(json) = merged.as_mut() {
-                        set_data(json, name, v.as_ref());
-                    }
-                }
-                Place::Row(_) => {
-                    rows.insert(c.id.clone(), pick);
-                }
-            }
-        }
-        // Tables merged row by row, written to the store and linked to the dataset.
-        let key = core.jwt.derive("strata merge conflict");
-        for t in &self.row_tables {
-            let rows = rows.clone();
-            let resource = t.resource.clone();
-            let path = t.sides[1].table.path.clone();
-            let pick: Arc<dyn Fn(&RowClash) -> Option<Pick> + Send + Sync> =
-                Arc::new(move |r: &RowClash| {
-                    let c = Conflict {
-                        id: String::new(),
-                        kind: if r.column.is_some() { "cell" } else { "row" },
-                        path: path.clone(),
-                        resource: Some(resource.clone()),
-                        location: None,
-                        key: None,
-                        column: r.column.clone(),
-                        base: Value::Null,
-                        ours: Value::Null,
-                        theirs: Value::Null,
-                        hidden: false,
-                        place: Place::Row(r.clone()),
-                    };
-                    rows.get(&conflict_id(&key, &c)).cloned()
-                });
-            let sides = rows::Sides {
-                base: &t.sides[0],
-                ours: &t.sides[1],
-                theirs: &t.sides[2],
-            };
-            let (oid, size) = rows::write(core, gated.id, &sides, pick).await?;
-            core.db.link_object(gated.id, &oid, size).await?;
-            if let Some(json) = merged.as_mut() {
-                let data = json!({"hash": format!("sha256:{oid}"), "bytes": size});
-                set_data(json, &t.resource, Some(&data));
-            }
-        }
-        // The datapackage and the files derived from it.
-        let mut attributes = self.attributes.clone();
-        if merged != self.packages[1] {
-            let ours = match &self.packages[1] {
-                Some(v) => Some(Package::from_json(v.clone())?),
-                None => None,
-            };
-            match &merged {
-                Some(json) => {
-                    let package = Package::from_json(json.clone()).map_err(|e| {
-                        Error::unprocessable(format!("the merged datapackage.json: {e}"))
-                    })?;
-                    ops.insert(
-                        DATAPACKAGE.into(),
-                        Op::Put {
-                            path: DATAPACKAGE.into(),
-                            data: package.to_bytes(),
-                        },
-                    );
-                    let before: BTreeMap<&str, (&strata_lfs::Oid, u64)> = ours
-                        .iter()
-                        .flat_map(|p| &p.resources)
-                        .map(|r| (r.path.as_str(), (&r.oid, r.size)))
-                        .collect();
-                    let mut lines = attributes
-                        .clone()
-                        .unwrap_or_else(|| self.ours_attributes.clone());
-                    for r in &package.resources {
-                        if before.get(r.path.as_str()) != Some(&(&r.oid, r.size)) {
-                            let pointer = Pointer {
-                                oid: r.oid,
-                                size: r.size,
-                            };
-                            ops.insert(
-                                r.path.clone(),
-                                Op::Put {
-                                    path: r.path.clone(),
-                                    data: pointer.encode().into_bytes(),
-                                },
-                            );
-                        }
-                        let line = lfs_attribute_line(&r.path);
-                        if !lines.lines().any(|l| format!("{l}\n") == line) {
-                            if !lines.is_empty() && !lines.ends_with('\n') {
-                                lines.push('\n');
-                            }
-                            lines.push_str(&line);
-                        }
-                    }
-                    if lines != self.ours_attributes {
-                        attributes = Some(lines);
-                    }
-                    let kept: BTreeSet<&str> =
-                        package.resources.iter().map(|r| r.path.as_str()).collect();
-                    for path in before.keys().filter(|p| !kept.contains(*p)) {
-                        deletes.push((*path).to_owned());
-                    }
-                }
-                None => deletes.push(DATAPACKAGE.into()),
-            }
-        }
-        if let Some(text) = attributes {
-            ops.insert(
-                GITATTRIBUTES.into(),
-                Op::Put {
-                    path: GITATTRIBUTES.into(),
-                    data: text.into_bytes(),
-                },
-            );
-        }
-        // Files taken from one side, read from git.
-        let wanted: Vec<(String, ObjectId)> = blobs
-            .into_iter()
-            .filter(|(p, _)| !ops.contains_key(p))
-            .collect();
-        let read = git_on(core, gated, move |ms, ds| {
-            wanted
-                .into_iter()
-                .map(|(p, id)| {
-                    let data = ms.blob_upto(ds, id, u64::MAX)?.unwrap_or_default();
-                    Ok(Op::Put { path: p, data })
-                })
-                .collect::<strata_metastore::Result<Vec<Op>>>()
-        })
-        .await?;
-        for op in read {
-            if let Op::Put { path, .. } = &op {
-                ops.insert(path.clone(), op);
-            }
-        }
-        for path in deletes {
-            ops.entry(path.clone()).or_insert(Op::Delete { path });
-        }
-        Ok(ops.into_values().collect())
-    }
-}
-
-/// Sets resource `name`'s `hash` and `bytes` from `data` (`{hash, bytes}`; `None`: removes the
-/// resource).
-fn set_data(json: &mut Value, name: &str, data: Option<&Value>) {
-    let Some(list) = json.get_mut("resources").and_then(Value::as_array_mut) else {
-        return;
-    };
-    let Some(i) = list
-        .iter()
-        .position(|r| r.get("name").and_then(Value::as_str) == Some(name))
-    else {
-        return;
-    };
-    match data {
-        Some(d) => {
-            if let Some(r) = list[i].as_object_mut() {
-                for k in ["hash", "bytes"] {
-                    match d.get(k) {
-                        Some(v) if !v.is_null() => {
-                            r.insert(k.into(), v.clone());
-                        }
-                        _ => {
-                            r.remove(k);
-                        }
-                    }
-                }
-            }
-        }
-        None => {
-            list.remove(i);
-        }
-    }
 }

@@ -50,7 +50,7 @@ pub struct NewBody {
 }
 
 /// Opens a merge request of one branch into another (writers of the whole dataset).
-#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/merge-requests", tag = "merge requests",
+#[utoipa::path(post, operation_id = "open_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests", tag = "merge requests",
     params(DatasetPath), request_body = NewBody,
     responses((status = 201, description = "Opened: the merge request", body = Object),
         (status = 403, description = "Not a writer of the whole dataset", body = ErrorBody),
@@ -90,7 +90,7 @@ pub struct MergeList {
 }
 
 /// The dataset's merge requests, newest first (at most 500).
-#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/merge-requests", tag = "merge requests",
+#[utoipa::path(get, operation_id = "list_merge_requests", path = "/api/v1/datasets/{ns}/{name}/merge-requests", tag = "merge requests",
     params(DatasetPath, ListQuery),
     responses((status = 200, description = "The merge requests", body = MergeList),
         (status = 404, description = "No such dataset", body = ErrorBody),
@@ -116,7 +116,7 @@ pub async fn list(
 /// tables merged row by row, the conflicts (row, column, base/ours/theirs; values withheld where
 /// the caller's policies transform the table) with their resolutions, the approvals, and what
 /// keeps it from being merged (`blockers`).
-#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}", tag = "merge requests",
+#[utoipa::path(get, operation_id = "read_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}", tag = "merge requests",
     params(MergePath),
     responses((status = 200, description = "The merge request's status", body = Object),
         (status = 404, description = "No such dataset or merge request", body = ErrorBody),
@@ -143,7 +143,7 @@ pub struct EditBody {
 }
 
 /// Changes a merge request's title or description, closes or reopens it (writers).
-#[utoipa::path(patch, path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}", tag = "merge requests",
+#[utoipa::path(patch, operation_id = "edit_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}", tag = "merge requests",
     params(MergePath), request_body = EditBody,
     responses((status = 200, description = "The merge request", body = Object),
         (status = 403, description = "Not a writer", body = ErrorBody),
@@ -194,7 +194,7 @@ pub struct ResolveBody {
 
 /// Resolves conflicts, all or none (writers). A resolution holds while its conflict is the
 /// same: when either branch changes the conflicting values, it is a new conflict.
-#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/resolutions", tag = "merge requests",
+#[utoipa::path(put, operation_id = "resolve_merge_conflicts", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/resolutions", tag = "merge requests",
     params(MergePath), request_body = ResolveBody,
     responses((status = 200, description = "The merge request's status", body = Object),
         (status = 403, description = "Not a writer", body = ErrorBody),
@@ -225,7 +225,7 @@ pub async fn resolve(
 }
 
 /// Approves the merge request as it is (its source's head), as a writer other than its author.
-#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/approval", tag = "merge requests",
+#[utoipa::path(post, operation_id = "approve_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/approval", tag = "merge requests",
     params(MergePath),
     responses((status = 200, description = "The merge request's status", body = Object),
         (status = 403, description = "Not a writer, a bare token, or the author", body = ErrorBody),
@@ -243,7 +243,7 @@ pub async fn approve(
 }
 
 /// Withdraws the caller's approval.
-#[utoipa::path(delete, path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/approval", tag = "merge requests",
+#[utoipa::path(delete, operation_id = "withdraw_merge_approval", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/approval", tag = "merge requests",
     params(MergePath),
     responses((status = 200, description = "The merge request's status", body = Object),
         (status = 404, description = "No such dataset, merge request or approval", body = ErrorBody)))]
@@ -279,7 +279,7 @@ pub struct Merged {
 /// Merges the merge request: a merge commit on the target with both heads as parents, made
 /// only if the target is still where it was (and at `target_head` when given), every conflict
 /// is resolved, the approvals a protected target needs are there, and its contracts hold.
-#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/merge", tag = "merge requests",
+#[utoipa::path(post, operation_id = "merge_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/merge", tag = "merge requests",
     params(MergePath), request_body = MergeBody,
     responses((status = 200, description = "Merged", body = Merged),
         (status = 403, description = "Not a writer, or approvals missing", body = ErrorBody),
