@@ -9,7 +9,11 @@
 #      Schema's constraints (required, minimum, maximum, enum, pattern, the primary key), each
 #      making its view and checking it: the write's time and throughput, for one that keeps the
 #      contract and one breaking row 1000 (refused, naming it);
-#   4. strata's peak RSS through all of it.
+#   4. a merge request of a branch changing another 1 % of the rows (comments changed, rows
+#      added, none the target changed) into the branch holding the second revision: the status
+#      (the three-way grouping that finds conflicts) and the merge (grouping again, writing the
+#      merged table into the store), the merged rows counted;
+#   5. strata's peak RSS through all of it.
 # Needs python3 with pandas (scripts/test.sh installs it into target/test-tools/venv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,9 +44,9 @@ import os, random
 work, mib = os.environ["BENCH_WORK"], int(os.environ["BENCH_MIB"])
 random.seed(7)
 codes = ["AB", "CD", "EF", "GH"]
-with open(f"{work}/a.csv", "w") as a, open(f"{work}/b.csv", "w") as b:
+with open(f"{work}/a.csv", "w") as a, open(f"{work}/b.csv", "w") as b, open(f"{work}/c.csv", "w") as c:
     header = "id,name,age,code,amount,comment\n"
-    a.write(header); b.write(header)
+    a.write(header); b.write(header); c.write(header)
     size, i = len(header), 0
     while size < mib << 20:
         i += 1
@@ -58,6 +62,14 @@ with open(f"{work}/a.csv", "w") as a, open(f"{work}/b.csv", "w") as b:
         if 0.009 <= r < 0.010:
             j = 10_000_000_000 + i
             b.write(f"{j},added {j},{j % 97},AB,1.00,added row\n")
+        # The merge's source: another 1 % (rows b leaves alone), comments changed and rows added.
+        if r >= 0.010 and i % 100 == 50:
+            c.write(row.replace(" of the benchmark table", " of the merged table"))
+        else:
+            c.write(row)
+        if r >= 0.010 and i % 1000 == 7:
+            j = 20_000_000_000 + i
+            c.write(f"{j},branch {j},{j % 97},CD,2.00,added on the branch\n")
 PY
 
 "$py" - <<'PY'
@@ -92,7 +104,7 @@ def upload(path):
 FIELDS = [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"},
           {"name": "age", "type": "integer"}, {"name": "code", "type": "string"},
           {"name": "amount", "type": "number"}, {"name": "comment", "type": "string"}]
-def put(path, constraints=False):
+def put(path, constraints=False, branch="main", parent=None):
     oid, size = upload(path)
     fields = json.loads(json.dumps(FIELDS))
     if constraints:
@@ -101,9 +113,11 @@ def put(path, constraints=False):
         fields[3]["constraints"] = {"enum": ["AB", "CD", "EF", "GH"], "pattern": "[A-Z]{2}"}
     pkg = {"name": "t", "resources": [{"name": "t", "path": "t.csv", "format": "csv", "bytes": size,
            "hash": "sha256:" + oid, "schema": {"primaryKey": "id", "fields": fields}}]}
-    _, head = call("GET", "/bench/t")
+    if parent is None:
+        _, head = call("GET", f"/bench/t?rev={branch}")
+        parent = head["revision"]["id"]
     t = time.perf_counter()
-    status, v = call("PUT", "/bench/t", json.dumps({"datapackage": pkg, "parent": head["revision"]["id"]}).encode())
+    status, v = call("PUT", "/bench/t", json.dumps({"datapackage": pkg, "parent": parent, "branch": branch}).encode())
     return time.perf_counter() - t, status, v
 def protect(on):
     req = urllib.request.Request(f"{api}/bench/t/protection", method="PUT", data=json.dumps({"default_branch": on}).encode(),
@@ -149,7 +163,34 @@ if s == 200:
     assert (counts["added"], counts["removed"], counts["changed"]) == (added, removed, changed), (counts, added, removed, changed)
     print(f"  strata first / pandas: {first / secs:.2f}x; views made / pandas: {again / secs:.2f}x")
 
-print("== 3. a contract checked on a protected branch", flush=True)
+print("== 3. a merge request of a branch changing another 1 % into main", flush=True)
+s, v = call("POST", "/bench/t/branches", json.dumps({"name": "feature", "revision": rev_a}).encode()); assert s == 201, v
+_, s, v = put(f"{work}/c.csv", branch="feature", parent=rev_a); assert s == 200, v
+s, v = call("POST", "/bench/t/merge-requests", json.dumps({"source": "feature", "title": "bench"}).encode()); assert s == 201, v
+n = v["number"]
+t = time.perf_counter()
+s, v = call("GET", f"/bench/t/merge-requests/{n}")
+status_secs = time.perf_counter() - t
+if s != 200:
+    print(f"  status: FAILED after {status_secs:.2f} s: {s} {v.get('message')}")
+else:
+    print(f"  status (views of the source made, three-way grouping)  {status_secs:7.2f} s   conflicts {len(v['conflicts'])}, mergeable {v['mergeable']}")
+    t = time.perf_counter()
+    s, v = call("POST", f"/bench/t/merge-requests/{n}/merge", json.dumps({}).encode())
+    merge_secs = time.perf_counter() - t
+    if s != 200:
+        print(f"  merge: FAILED after {merge_secs:.2f} s: {s} {v.get('message')}")
+    else:
+        rows = lambda p: sum(1 for _ in open(p)) - 1
+        expected = rows(f"{work}/b.csv") + rows(f"{work}/c.csv") - rows(f"{work}/a.csv")
+        _, pkg = call("GET", "/bench/t")
+        merged = pkg["datapackage"]["resources"][0]["bytes"]
+        got = subprocess.run(["curl", "-sf", "-H", "Authorization: Bearer " + token, f"{api}/bench/t/raw/t.csv"],
+                             capture_output=True, check=True).stdout.count(b"\n") - 1
+        assert got == expected, (got, expected)
+        print(f"  merge (grouping again, merged table written)            {merge_secs:7.2f} s = {size / 1048576 / merge_secs:6.0f} MiB/s of the base; {merged / 1048576:.0f} MiB merged, {got} rows, as expected")
+
+print("== 4. a contract checked on a protected branch", flush=True)
 protect(True)
 # New objects (their views are made by the check): a.csv with one more row, and a.csv with row
 # 1000's code in lower case (the pattern and the enum refuse it).
@@ -165,4 +206,4 @@ secs, s, v = put(f"{work}/bad.csv", constraints=True)
 assert s == 422 and "row 1000" in v["message"], (s, v)
 print(f"  a write breaking row 1000, refused naming it               {secs:7.2f} s = {size / 1048576 / secs:6.0f} MiB/s")
 PY
-echo "== 4. strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"
+echo "== 5. strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"
