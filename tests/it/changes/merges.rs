@@ -905,3 +905,144 @@ async fn a_merge_request_is_opened_resolved_and_merged_in_chromium() {
     assert!(errors.is_empty(), "{errors:?}");
     c.close().await.unwrap();
 }
+
+/// A governed table's conflicts: Fybrik's sample policy redacts the PII columns for every reader
+/// of `alice/paysim`, so its conflicts show where they are (kind, column) and never a key or a
+/// value (not even of a plain column: the key names the row); the writer resolves them by id
+/// and merges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governed_conflicts_never_show_the_values_a_policy_hides() {
+    use crate::governance::{Gov, PAYSIM, PII};
+    let gov = Gov::start().await;
+    let text = std::str::from_utf8(PAYSIM).unwrap();
+    let header = text.lines().next().unwrap();
+    let table = |edits: &[(usize, usize, &str)]| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        for (row, col, value) in edits {
+            let mut cells: Vec<String> = lines[*row].split(',').map(str::to_owned).collect();
+            cells[*col] = (*value).to_owned();
+            lines[*row] = cells.join(",");
+        }
+        format!("{}\n", lines.join("\n")).into_bytes()
+    };
+    let put = |branch: &'static str, data: Vec<u8>| {
+        let gov = &gov;
+        async move {
+            upload(&gov.server, "alice/paysim", &gov.alice, &data).await;
+            let fields: Vec<Value> = header
+                .split(',')
+                .map(|c| json!({"name": c, "type": "string", "tags": {"PII": PII.contains(&c)}}))
+                .collect();
+            let pkg = json!({"name": "paysim", "tags": ["finance"], "geography": "theshire",
+                "resources": [{"name": "paysim-csv", "path": "paysim.csv", "format": "csv",
+                    "bytes": data.len(), "hash": format!("sha256:{}", sha256_hex(&data)),
+                    "schema": {"fields": fields, "primaryKey": "nameOrig"}}]});
+            let r = client()
+                .get(format!("{}/alice/paysim?rev={branch}", gov.api))
+                .bearer_auth(&gov.alice)
+                .send()
+                .await
+                .unwrap();
+            let head: Value = r.json().await.unwrap();
+            let r = client()
+                .put(format!("{}/alice/paysim", gov.api))
+                .bearer_auth(&gov.alice)
+                .json(&json!({"datapackage": pkg, "parent": head["revision"]["id"], "branch": branch}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+    put("main", table(&[])).await;
+    let r = client()
+        .post(format!("{}/alice/paysim/branches", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(&json!({"name": "feature"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Row 1's oldbalanceOrg (PII) and row 2's amount (plain), changed differently on each side.
+    put("main", table(&[(1, 4, "111.11"), (2, 2, "1.11")])).await;
+    put("feature", table(&[(1, 4, "222.22"), (2, 2, "2.22")])).await;
+    let r = client()
+        .post(format!("{}/alice/paysim/merge-requests", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(&json!({"source": "feature", "title": "balances"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = body(r).await;
+    assert_eq!(status, 201, "{v}");
+    let status_url = format!("{}/alice/paysim/merge-requests/1", gov.api);
+    for token in [&gov.bob, &gov.alice] {
+        let r = client()
+            .get(&status_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, v) = body(r).await;
+        assert_eq!(status, 200, "{v}");
+        let conflicts = v["conflicts"].as_array().unwrap();
+        assert_eq!(conflicts.len(), 2, "{v}");
+        assert!(
+            conflicts
+                .iter()
+                .all(|c| c["hidden"] == true && c["key"].is_null()),
+            "{v}"
+        );
+        let columns: Vec<&str> = conflicts
+            .iter()
+            .map(|c| c["column"].as_str().unwrap())
+            .collect();
+        assert!(
+            columns.contains(&"oldbalanceOrg") && columns.contains(&"amount"),
+            "{v}"
+        );
+        let shown = v.to_string();
+        for secret in [
+            "C1231006815",
+            "C1666544295",
+            "111.11",
+            "222.22",
+            "170136",
+            "1.11",
+            "2.22",
+        ] {
+            assert!(!shown.contains(secret), "{secret} came out: {shown}");
+        }
+    }
+    // The writer resolves by id, blind, and merges.
+    let r = client()
+        .get(&status_url)
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let picks: Vec<Value> = v["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!({"id": c["id"], "take": "theirs"}))
+        .collect();
+    let r = client()
+        .put(format!("{status_url}/resolutions"))
+        .bearer_auth(&gov.alice)
+        .json(&json!({"resolutions": picks}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .post(format!("{status_url}/merge"))
+        .bearer_auth(&gov.alice)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = body(r).await;
+    assert_eq!(status, 200, "{v}");
+}
