@@ -164,8 +164,8 @@ pub async fn merge(
         ));
     }
     let p = prepare::prepare(core, gated, &request.target, &request.source).await?;
-    if p.sides.ours.to_string() != status.target_head
-        || p.sides.theirs.to_string() != status.source_head
+    if p.sides.ours.to_string().as_str() != status.target_head.as_str()
+        || p.sides.theirs.to_string().as_str() != status.source_head.as_str()
     {
         return Err(Error::conflict(
             "a branch moved while the merge was prepared: look at it again",

@@ -91,24 +91,23 @@ impl Prepared {
             let rows = rows.clone();
             let resource = t.resource.clone();
             let path = t.sides[1].table.path.clone();
-            let pick: Arc<dyn Fn(&RowClash) -> Option<Pick> + Send + Sync> =
-                Arc::new(move |r: &RowClash| {
-                    let c = Conflict {
-                        id: String::new(),
-                        kind: if r.column.is_some() { "cell" } else { "row" },
-                        path: path.clone(),
-                        resource: Some(resource.clone()),
-                        location: None,
-                        key: None,
-                        column: r.column.clone(),
-                        base: Value::Null,
-                        ours: Value::Null,
-                        theirs: Value::Null,
-                        hidden: false,
-                        place: Place::Row(r.clone()),
-                    };
-                    rows.get(&conflict_id(&key, &c)).cloned()
-                });
+            let pick: rows::Picker = Arc::new(move |r: &RowClash| {
+                let c = Conflict {
+                    id: String::new(),
+                    kind: if r.column.is_some() { "cell" } else { "row" },
+                    path: path.clone(),
+                    resource: Some(resource.clone()),
+                    location: None,
+                    key: None,
+                    column: r.column.clone(),
+                    base: Value::Null,
+                    ours: Value::Null,
+                    theirs: Value::Null,
+                    hidden: false,
+                    place: Place::Row(Box::new(r.clone())),
+                };
+                rows.get(&conflict_id(&key, &c)).cloned()
+            });
             let sides = rows::Sides {
                 base: &t.sides[0],
                 ours: &t.sides[1],

@@ -250,7 +250,7 @@ pub fn lines(base: &str, ours: &str, theirs: &str) -> String {
     let mut out: Vec<&str> = o
         .iter()
         .copied()
-        .filter(|l| !(b.contains(l) && !t.contains(l)))
+        .filter(|l| !b.contains(l) || t.contains(l))
         .collect();
     for l in theirs.lines() {
         if !b.contains(l) && !out.contains(&l) {

@@ -31,7 +31,7 @@ pub(super) enum Place {
     /// A resource's stored bytes both sides changed, where they are not a CSV table.
     Data(String),
     /// A row or a cell of a table.
-    Row(RowClash),
+    Row(Box<RowClash>),
 }
 
 /// A place both sides changed differently.
@@ -283,7 +283,7 @@ pub async fn prepare(core: &Core, gated: &Gated, target: &str, source: &str) -> 
                     c.theirs.clone()
                 },
                 hidden,
-                place: Place::Row(c),
+                place: Place::Row(Box::new(c)),
             });
         }
         out.tables.push(TableMerge {

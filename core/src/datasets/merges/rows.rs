@@ -27,6 +27,9 @@ use crate::tables::rows::quoted;
 use crate::tables::{diff, engine_error, store, view, Kind, Opened};
 use crate::Core;
 
+/// How each clash is resolved (`None`: it is not).
+pub type Picker = Arc<dyn Fn(&RowClash) -> Option<Pick> + Send + Sync>;
+
 /// The three revisions of one table.
 pub struct Sides<'a> {
     pub base: &'a Opened,
@@ -116,7 +119,7 @@ pub async fn write(
     core: &Core,
     repo_id: i64,
     sides: &Sides<'_>,
-    pick: Arc<dyn Fn(&RowClash) -> Option<Pick> + Send + Sync>,
+    pick: Picker,
 ) -> Result<(Oid, u64)> {
     let (ctx, shape) = prepare(core, repo_id, sides).await?;
     let q = Query { shape: &shape };
@@ -236,7 +239,7 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
     let [b, o, t] = [&headers[0], &headers[1], &headers[2]];
     let mut columns: Vec<String> = o
         .iter()
-        .filter(|c| !(b.contains(c) && !t.contains(c)))
+        .filter(|c| !b.contains(c) || t.contains(c))
         .cloned()
         .collect();
     columns.extend(
