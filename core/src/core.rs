@@ -41,6 +41,8 @@ pub struct Core {
     pub apps: Arc<crate::apps::Apps>,
     /// The table engine's limits and views in the making (`crate::tables`).
     pub tables: Arc<crate::tables::Tables>,
+    /// Merges worked out lately, by dataset and heads (a merge request's page reads them again).
+    pub merges: crate::datasets::merges::Cache,
     /// The SQL queries running, by caller (`crate::sql`).
     pub sql: Arc<crate::sql::Running>,
     /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
@@ -180,6 +182,7 @@ impl Core {
             governance,
             apps,
             tables: Arc::new(crate::tables::Tables::default()),
+            merges: crate::datasets::merges::Cache::default(),
             sql: Arc::default(),
             settings: Arc::new(Settings {
                 public_url,

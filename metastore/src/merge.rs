@@ -14,7 +14,7 @@ use crate::{DatasetId, Metastore, Person, Write};
 
 /// The revisions of a merge: the target's head (`ours`), the source's head (`theirs`) and their
 /// merge base (none when the branches share no history).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sides {
     pub ours: ObjectId,
     pub theirs: ObjectId,

@@ -28,7 +28,7 @@ use crate::db::{rfc3339, MergeRow, NewMerge};
 use crate::error::{Error, Kind, Result};
 use crate::Core;
 pub use actions::{approve, merge, resolve, Resolve};
-pub use prepare::{Conflict, PathMerge, TableMerge, MAX_CONFLICTS};
+pub use prepare::{Cache, Conflict, PathMerge, TableMerge, MAX_CONFLICTS};
 pub use rows::Pick;
 
 /// A merge request as the API shows it.
@@ -260,7 +260,13 @@ pub async fn status(core: &Core, gated: &Gated, number: i64) -> Result<Status> {
     }
     let prepared = match prepare::prepare(core, gated, &request.target, &request.source).await {
         Ok(p) => Some(p),
-        Err(e) if request.state != "open" && e.kind == Kind::NotFound => None,
+        // A branch deleted since: nothing to work out, and nothing to merge.
+        Err(e) if e.kind == Kind::NotFound => {
+            if request.state == "open" {
+                blockers.push(e.message);
+            }
+            None
+        }
         Err(e) => return Err(e),
     };
     let resolutions: HashMap<String, Resolution> = core
@@ -331,12 +337,12 @@ pub async fn status(core: &Core, gated: &Gated, number: i64) -> Result<Status> {
             request.source, request.target
         ));
     }
-    let conflicts: Vec<Listed> = p
-        .conflicts
-        .iter()
+    let conflicts: Vec<Listed> = prepare::shown(core, gated, &p)
+        .await?
+        .into_iter()
         .map(|c| Listed {
             resolution: resolutions.get(&c.id).cloned(),
-            conflict: c.clone(),
+            conflict: c,
         })
         .collect();
     let open_conflicts = conflicts.iter().filter(|c| c.resolution.is_none()).count();

@@ -3,7 +3,8 @@
 //! with a stable id. [`Prepared::ops`] turns it, with the conflicts' resolutions, into the
 //! merge commit's file operations.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 use strata_metastore::{ObjectId, PathSides, Sides, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
@@ -101,11 +102,81 @@ pub struct Prepared {
 }
 
 /// Works out the merge of branch `source` into `target` of `gated`.
-pub async fn prepare(core: &Core, gated: &Gated, target: &str, source: &str) -> Result<Prepared> {
+pub async fn prepare(
+    core: &Core,
+    gated: &Gated,
+    target: &str,
+    source: &str,
+) -> Result<Arc<Prepared>> {
     let (t, s) = (target.to_owned(), source.to_owned());
+    let sides = git_on(core, gated, move |ms, ds| ms.merge_sides(ds, &t, &s)).await?;
+    if let Some(p) = core.merges.get(gated.id, &sides) {
+        return Ok(p);
+    }
+    let p = Arc::new(work_out(core, gated, sides).await?);
+    core.merges.put(gated.id, p.clone());
+    Ok(p)
+}
+
+/// Merges worked out lately, by dataset and heads (all a merge depends on): a merge request's
+/// page read again, and the merge after it, do not group the tables again.
+#[derive(Default)]
+pub struct Cache(Mutex<HashMap<(i64, Sides), Arc<Prepared>>>);
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("merges::Cache")
+    }
+}
+
+/// Merges kept at most.
+const CACHED: usize = 32;
+
+impl Cache {
+    fn get(&self, repo_id: i64, sides: &Sides) -> Option<Arc<Prepared>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(repo_id, *sides)).cloned()
+    }
+
+    fn put(&self, repo_id: i64, p: Arc<Prepared>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= CACHED {
+            map.clear();
+        }
+        map.insert((repo_id, p.sides), p);
+    }
+}
+
+/// The conflicts of `p` as the caller may see them: those of a table the caller's policies
+/// transform, filter or deny say where they are (the column), never the row's key or a value.
+pub async fn shown(core: &Core, gated: &Gated, p: &Prepared) -> Result<Vec<Conflict>> {
+    let mut hidden = HashSet::new();
+    for t in &p.row_tables {
+        if hides(core, gated, &t.sides[1].catalog, &t.sides[1]).await? {
+            hidden.insert(t.resource.clone());
+        }
+    }
+    Ok(p.conflicts
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if matches!(c.place, Place::Row(_))
+                && c.resource.as_ref().is_some_and(|r| hidden.contains(r))
+            {
+                c.key = None;
+                c.base = Value::Null;
+                c.ours = Value::Null;
+                c.theirs = Value::Null;
+                c.hidden = true;
+            }
+            c
+        })
+        .collect())
+}
+
+async fn work_out(core: &Core, gated: &Gated, sides: Sides) -> Result<Prepared> {
     let limit = core.settings.max_json_body as u64;
     let (sides, paths, packages, attrs) = git_on(core, gated, move |ms, ds| {
-        let sides = ms.merge_sides(ds, &t, &s)?;
         let paths = ms.merge_paths(ds, &sides)?;
         let read =
             |rev: Option<ObjectId>, path: &str| -> strata_metastore::Result<Option<Vec<u8>>> {
@@ -265,7 +336,6 @@ pub async fn prepare(core: &Core, gated: &Gated, target: &str, source: &str) -> 
         let (shape, found, more) = rows::clashes(core, gated.id, &sides, room).await?;
         out.more |= more;
         let path = t.sides[1].table.path.clone();
-        let hidden = hides(core, gated, &catalogs[1], &t.sides[1]).await?;
         for c in found {
             out.conflicts.push(Conflict {
                 id: String::new(),
@@ -273,16 +343,12 @@ pub async fn prepare(core: &Core, gated: &Gated, target: &str, source: &str) -> 
                 path: path.clone(),
                 resource: Some(t.resource.clone()),
                 location: None,
-                key: (!hidden).then(|| c.key.clone()),
+                key: Some(c.key.clone()),
                 column: c.column.clone(),
-                base: if hidden { Value::Null } else { c.base.clone() },
-                ours: if hidden { Value::Null } else { c.ours.clone() },
-                theirs: if hidden {
-                    Value::Null
-                } else {
-                    c.theirs.clone()
-                },
-                hidden,
+                base: c.base.clone(),
+                ours: c.ours.clone(),
+                theirs: c.theirs.clone(),
+                hidden: false,
                 place: Place::Row(Box::new(c)),
             });
         }
