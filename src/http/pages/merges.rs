@@ -49,6 +49,10 @@ struct RequestPage {
     approved: bool,
     /// A page path's number.
     number: i64,
+    /// What the source changed since the base, as the compare page shows it.
+    diff: Option<super::revisions::DiffView>,
+    /// For the diff's template (a compare, not one revision).
+    revision: Option<String>,
 }
 
 fn text(v: &serde_json::Value) -> String {
@@ -127,6 +131,12 @@ async fn request_page(
     } else {
         contracts::stored(state, repo, &s.source_head).await?
     };
+    let diff = match &s.base {
+        Some(base) => super::revisions::changes_between(state, repo, base, &s.source_head)
+            .await
+            .ok(),
+        None => None,
+    };
     let me = sess.map(|x| x.user.username.clone()).unwrap_or_default();
     let mut chrome = Chrome::new(format!("{} · {title}", s.request.title), sess, "datasets");
     if let Some(error) = error {
@@ -150,6 +160,8 @@ async fn request_page(
         writer,
         report,
         number,
+        diff,
+        revision: None,
         s,
     };
     Ok(render(status, &page))

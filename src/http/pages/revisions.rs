@@ -29,57 +29,57 @@ use strata_core::datasets::{changes, gate, git_on};
 /// Longest rendering of a changed value before it is cut.
 const VALUE_CHARS: usize = 300;
 
-struct Change {
-    field: String,
-    before: String,
-    after: String,
+pub(super) struct Change {
+    pub(super) field: String,
+    pub(super) before: String,
+    pub(super) after: String,
 }
 
-struct ResourceRow {
-    name: String,
-    change: &'static str,
-    fields: Vec<Change>,
+pub(super) struct ResourceRow {
+    pub(super) name: String,
+    pub(super) change: &'static str,
+    pub(super) fields: Vec<Change>,
     /// For a table changed in place: its row counts and the link to its row changes.
-    rows: Option<(Counts, String)>,
+    pub(super) rows: Option<(Counts, String)>,
 }
 
-struct FileRow {
-    kind: &'static str,
-    path: String,
-    old_path: Option<String>,
+pub(super) struct FileRow {
+    pub(super) kind: &'static str,
+    pub(super) path: String,
+    pub(super) old_path: Option<String>,
     /// `12 KiB → 14 KiB`, or one size.
-    sizes: String,
+    pub(super) sizes: String,
     /// The LFS object before and after, when it changed.
-    oids: Option<(String, String)>,
+    pub(super) oids: Option<(String, String)>,
     /// Where the file can be opened at the newer revision (none when deleted).
-    href: Option<String>,
+    pub(super) href: Option<String>,
     /// This page showing this file alone.
-    alone: String,
-    content: ContentView,
+    pub(super) alone: String,
+    pub(super) content: ContentView,
 }
 
 /// A file's content diff as the page shows it: hunks of lines, or a note saying why there are
 /// none.
 #[derive(Default)]
-struct ContentView {
-    note: Option<String>,
-    added: u32,
-    removed: u32,
-    hunks: Vec<HunkView>,
-    truncated: bool,
+pub(super) struct ContentView {
+    pub(super) note: Option<String>,
+    pub(super) added: u32,
+    pub(super) removed: u32,
+    pub(super) hunks: Vec<HunkView>,
+    pub(super) truncated: bool,
 }
 
-struct HunkView {
-    header: String,
-    lines: Vec<LineView>,
+pub(super) struct HunkView {
+    pub(super) header: String,
+    pub(super) lines: Vec<LineView>,
 }
 
-struct LineView {
+pub(super) struct LineView {
     /// `added`, `removed` or `context` (the row's class).
-    kind: &'static str,
-    old: String,
-    new: String,
-    text: String,
+    pub(super) kind: &'static str,
+    pub(super) old: String,
+    pub(super) new: String,
+    pub(super) text: String,
 }
 
 impl From<Option<changes::Content>> for ContentView {
@@ -139,14 +139,14 @@ impl From<Option<changes::Content>> for ContentView {
 }
 
 /// A diff as the page shows it.
-struct DiffView {
-    from: String,
-    to: String,
+pub(super) struct DiffView {
+    pub(super) from: String,
+    pub(super) to: String,
     /// Only this file or folder, when the page was asked for one.
-    path: Option<String>,
-    metadata: Vec<Change>,
-    resources: Vec<ResourceRow>,
-    files: Vec<FileRow>,
+    pub(super) path: Option<String>,
+    pub(super) metadata: Vec<Change>,
+    pub(super) resources: Vec<ResourceRow>,
+    pub(super) files: Vec<FileRow>,
 }
 
 fn shown(v: &Option<Value>) -> String {
@@ -397,6 +397,24 @@ pub async fn show(
         pickers: Vec::new(),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The changes from `from` to `to` as the pages show them (a merge request's page).
+pub(super) async fn changes_between(
+    state: &AppState,
+    repo: &Gated,
+    from: &str,
+    to: &str,
+) -> strata_core::error::Result<DiffView> {
+    let d = changes::compare(state, repo, from, to, &ask(None)).await?;
+    let base = format!(
+        "/datasets/{}/diff?{}&",
+        repo.path(),
+        serde_urlencoded::to_string([("from", from), ("to", to)]).unwrap_or_default()
+    );
+    Ok(DiffView::of(d, &repo.path(), &base, None)
+        .with_rows(state, repo)
+        .await)
 }
 
 /// What the pages diff: contents too, without git plumbing.

@@ -852,6 +852,9 @@ async fn a_merge_request_is_opened_resolved_and_merged_in_chromium() {
     let page = text(&c).await;
     assert!(page.contains("Not ready to merge"), "{page}");
     assert!(page.contains("1 conflict(s) are not resolved"), "{page}");
+    // The source's changes since it left main, as the compare page shows them.
+    assert!(page.contains("changed t"), "{page}");
+    assert!(c.find(Locator::Css("#changed-files")).await.is_ok());
     // The three values, markup shown as text.
     let cells = c
         .execute(
