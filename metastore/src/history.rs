@@ -182,7 +182,8 @@ impl Metastore {
     }
 
     /// The versions of file `path` reachable from `rev`, newest first: the revisions that changed
-    /// it and have it as a file (not those that deleted it, or made it a folder), at most
+    /// it and have it as a file (not those that deleted it, or made it a folder), following it
+    /// back through exact renames (on the first page: a cursor starts from `path` again), at most
     /// `limit` of them after `cursor`, as in [`Metastore::revisions`].
     pub fn versions(
         &self,
@@ -195,9 +196,21 @@ impl Metastore {
         let repo = self.open(ds)?;
         let start = resolve(&repo, rev)?;
         let cursor = parse_cursor(cursor)?;
+        // The path it had: a revision that moved it (the same content, gone from another path)
+        // hands the older revisions the path it came from.
+        let path = std::cell::RefCell::new(path.to_owned());
         walk(&repo, start, cursor, limit, |id, parent| {
-            Ok(match at(&repo, id, path)? {
-                Some((oid, true)) => Some((oid, true)) != at_parent(&repo, parent, path)?,
+            let here = path.borrow().clone();
+            Ok(match at(&repo, id, &here)? {
+                Some((oid, true)) => {
+                    let before = at_parent(&repo, parent, &here)?;
+                    if let (None, Some(parent)) = (before, parent) {
+                        if let Some(old) = moved_from(&repo, id, parent, oid)? {
+                            *path.borrow_mut() = old;
+                        }
+                    }
+                    Some((oid, true)) != before
+                }
                 _ => false,
             })
         })
@@ -353,7 +366,7 @@ fn walk(
     start: ObjectId,
     cursor: Option<ObjectId>,
     limit: usize,
-    keep: impl Fn(ObjectId, Option<ObjectId>) -> Result<bool>,
+    mut keep: impl FnMut(ObjectId, Option<ObjectId>) -> Result<bool>,
 ) -> Result<(Vec<Revision>, Option<String>)> {
     let walk = repo
         .rev_walk([start])
@@ -390,6 +403,31 @@ fn walk(
         None
     };
     Ok((out, next))
+}
+
+/// Where blob `oid` was in `parent` when commit `id` has it at a new path: a file of `parent`
+/// holding the same content at a path `id` no longer has (an exact rename).
+fn moved_from(
+    repo: &gix::Repository,
+    id: ObjectId,
+    parent: ObjectId,
+    oid: ObjectId,
+) -> Result<Option<String>> {
+    let mut files = gix::traverse::tree::Recorder::default();
+    repo.find_commit(parent)?
+        .tree()?
+        .traverse()
+        .breadthfirst(&mut files)?;
+    let tree = repo.find_commit(id)?.tree()?;
+    for f in files.records {
+        if f.oid == oid && f.mode.is_blob() {
+            let old = f.filepath.to_string();
+            if tree.lookup_entry_by_path(&old)?.is_none() {
+                return Ok(Some(old));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// What commit `id` has at `path` (a file or a directory): its object, and whether it is a file.

@@ -147,6 +147,20 @@ async fn compare_picks_from_lists_and_shows_changed_lines_in_chromium() {
     click(&c, "#only-path a").await;
     assert!(shown_paths(&c).await.len() > 1);
 
+    // A moved file's versions go back through the move.
+    c.goto(&format!(
+        "{}/datasets/alice/survey/files/docs/notes.txt",
+        s.server.url
+    ))
+    .await
+    .unwrap();
+    let versions = c
+        .find_all(Locator::Css("#versions tbody tr"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(versions, 2, "the move and the first version");
+
     // A phone's width: the lines scroll inside their box, the page does not.
     c.set_window_size(390, 844).await.unwrap();
     let wide = c
