@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use gix::ObjectId;
 
 use crate::error::{Error, Result};
-use crate::refs::{current, resolve};
+use crate::refs::{check_ref_name, current, resolve};
 use crate::write::{apply, check_paths, is_ancestor, Op};
 use crate::{DatasetId, Metastore, Person, Write};
 
@@ -64,6 +64,8 @@ pub struct MergeMeta<'a> {
 impl Metastore {
     /// The heads of branches `target` and `source` and their merge base.
     pub fn merge_sides(&self, ds: DatasetId<'_>, target: &str, source: &str) -> Result<Sides> {
+        check_ref_name("branch", target)?;
+        check_ref_name("branch", source)?;
         let repo = self.open(ds)?;
         let head = |branch: &str| {
             current(&repo, &format!("refs/heads/{branch}"))?

@@ -688,6 +688,12 @@ async fn strangers_readers_and_bad_requests_are_refused() {
             .0,
         422
     );
+    for bad in ["../x", "a b", "", "x\u{0}"] {
+        let (st, v) = open(s.alice.clone(), json!({"source": bad, "title": "t"})).await;
+        assert_eq!(st, 422, "{bad:?}: {v}");
+    }
+    let target = json!({"source": "feature", "target": "../main", "title": "t"});
+    assert_eq!(open(s.alice.clone(), target).await.0, 422);
     assert_eq!(
         open(s.alice.clone(), json!({"source": "feature", "title": "  "}))
             .await
