@@ -24,7 +24,7 @@ use tokio_util::io::{ReaderStream, SyncIoBridge};
 use super::cells::{whole_rows, Columns};
 use crate::error::{Error, Kind as ErrorKind, Result};
 use crate::tables::rows::quoted;
-use crate::tables::{diff, engine_error, store, view, Kind, Opened};
+use crate::tables::{engine_error, store, view, Kind, Opened};
 use crate::Core;
 
 /// How each clash is resolved (`None`: it is not).
@@ -68,6 +68,10 @@ pub enum Pick {
     /// A cell's own value (`None`: empty).
     Value(Option<String>),
 }
+
+/// The longest a merge waits for its next rows (the first come after the whole grouping and
+/// sort): past it the merge gives up rather than hold its memory.
+const STALL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 const S: &str = "\u{1}s";
 pub(super) const ST: &str = "\u{1}st";
@@ -177,7 +181,14 @@ pub async fn write(
     });
     let mut header_sent = false;
     let produced: Result<()> = async {
-        while let Some(b) = stream.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(STALL, stream.next()).await else {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    "the merge of this table made no progress for 15 minutes: try again later",
+                ));
+            };
+            let Some(b) = next else { break };
             let b = b.map_err(merge_error)?;
             let out = if shape.key.is_empty() {
                 whole_rows(&b, &shape, &schema)?
@@ -209,7 +220,14 @@ pub async fn write(
 
 /// Text views of the three sides registered as `b`, `o` and `t`, and the merged shape.
 async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(SessionContext, Shape)> {
-    let ctx = diff::context(core);
+    // One partition: the merged rows are sorted once, by one sort that spills and merges its
+    // own runs (two partitions' sorts and their merge stalled at 1 GiB in a 256 MiB pool).
+    let (runtime, _) = core.tables.engine(core);
+    let mut config = datafusion::prelude::SessionConfig::new()
+        .with_target_partitions(1)
+        .with_batch_size(8192);
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     let mut headers = Vec::new();
     for (name, side) in [("b", sides.base), ("o", sides.ours), ("t", sides.theirs)] {
         let v = view::text_view(core, repo_id, side).await?;
