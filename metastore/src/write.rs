@@ -49,18 +49,7 @@ impl Metastore {
         if meta.message.trim().is_empty() {
             return Err(Error::Invalid("a commit needs a message".into()));
         }
-        let mut seen = BTreeSet::new();
-        for op in ops {
-            let path = op.path();
-            if ![DATAPACKAGE, GITATTRIBUTES, LFSCONFIG].contains(&path) {
-                check_path(path).map_err(Error::Invalid)?;
-            }
-            if !seen.insert(path) {
-                return Err(Error::Invalid(format!(
-                    "{path:?} appears twice in one commit"
-                )));
-            }
-        }
+        let seen = check_paths(ops)?;
         let path = self.repo_path(ds)?;
         let lock = self.lock(&path);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,10 +210,9 @@ fn rebase_target(
     }
 }
 
-/// Refuses a commit that would silently turn a file into a folder or a folder into a file: a
-/// file put inside a path that is a file, a file put where a folder is, or both in one commit.
-/// Deleting the file (or every file of the folder) in the same commit says it is meant.
-pub(crate) fn check_paths(ops: &[Op]) -> Result<()> {
+/// Checks each path `ops` write (the server's own files aside) and that none appears twice; the
+/// paths touched.
+pub(crate) fn check_paths(ops: &[Op]) -> Result<BTreeSet<&str>> {
     let mut seen = BTreeSet::new();
     for op in ops {
         let path = op.path();
@@ -237,9 +225,12 @@ pub(crate) fn check_paths(ops: &[Op]) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    Ok(seen)
 }
 
+/// Refuses a commit that would silently turn a file into a folder or a folder into a file: a
+/// file put inside a path that is a file, a file put where a folder is, or both in one commit.
+/// Deleting the file (or every file of the folder) in the same commit says it is meant.
 fn check_kinds(repo: &gix::Repository, base: ObjectId, ops: &[Op]) -> Result<()> {
     let tree = repo.find_tree(base)?;
     let deleted: BTreeSet<&str> = ops
