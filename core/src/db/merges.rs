@@ -222,7 +222,8 @@ impl Db {
         .await
     }
 
-    /// Records resolutions (`take` `None`: forget that conflict's resolution), all or none.
+    /// Records resolutions (`take` `None`: forget that conflict's resolution), all or none, and
+    /// withdraws every approval (they approved other resolutions).
     pub async fn resolve(
         &self,
         id: i64,
@@ -230,6 +231,11 @@ impl Db {
         resolutions: &[(String, Option<String>, Option<String>)],
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // What was approved is no longer what would be merged.
+        sqlx::query("DELETE FROM merge_approvals WHERE merge_request_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         for (conflict, take, value) in resolutions {
             match take {
                 Some(take) => {

@@ -214,6 +214,9 @@ pub struct MergeForm {
     /// Merge: the target head the page showed.
     #[serde(default)]
     target_head: String,
+    /// Approve: the source head the page showed.
+    #[serde(default)]
+    source_head: String,
 }
 
 /// A form of a signed-in writer: the session, the caller, the dataset through the write gate
@@ -308,10 +311,13 @@ pub async fn act(
                 .await
                 .map(drop)
         }
-        "approve" => merges::approve(&state, &who, &repo, n, true)
-            .await
-            .map(drop),
-        "unapprove" => merges::approve(&state, &who, &repo, n, false)
+        "approve" => {
+            let seen = Some(form.source_head.clone()).filter(|h| !h.is_empty());
+            merges::approve(&state, &who, &repo, n, true, seen)
+                .await
+                .map(drop)
+        }
+        "unapprove" => merges::approve(&state, &who, &repo, n, false, None)
             .await
             .map(drop),
         "merge" => {

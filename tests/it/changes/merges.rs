@@ -497,13 +497,24 @@ async fn a_protected_main_takes_merge_requests_approved_by_another_writer() {
         )
         .await;
     assert_eq!(st, 403);
-    // bob approves the current head.
+    // bob approves the head he saw: a head other than the current one is refused.
+    let stale = json!({"source_head": status["base"]});
+    let (st, _) = s
+        .call(
+            &s.bob,
+            reqwest::Method::POST,
+            &format!("/merge-requests/{n}/approval"),
+            Some(stale),
+        )
+        .await;
+    assert_eq!(st, 409);
+    let seen = json!({"source_head": status["source_head"]});
     let (st, v) = s
         .call(
             &s.bob,
             reqwest::Method::POST,
             &format!("/merge-requests/{n}/approval"),
-            None,
+            Some(seen),
         )
         .await;
     assert_eq!(st, 200, "{v}");

@@ -13,13 +13,15 @@ use crate::datasets::{author, git_on};
 use crate::error::{Error, Kind, Result};
 use crate::Core;
 
-/// Approves merge request `number` as it is now (its source's head), or withdraws the approval.
+/// Approves merge request `number` as it is now (its source's head, which must be `seen` when
+/// given: what the approver looked at), or withdraws the approval.
 pub async fn approve(
     core: &Core,
     who: &Principal,
     gated: &Gated,
     number: i64,
     on: bool,
+    seen: Option<String>,
 ) -> Result<Status> {
     writer(gated)?;
     let request = get(core, gated, number).await?;
@@ -42,6 +44,13 @@ pub async fn approve(
         }
         let source = request.source.clone();
         let head = git_on(core, gated, move |ms, ds| ms.resolve(ds, Some(&source))).await?;
+        let now = head.to_string();
+        if let Some(seen) = seen.filter(|s| *s != now) {
+            return Err(Error::conflict(format!(
+                "{} moved since you looked at it ({seen}; it is at {head}): look at it again",
+                request.source
+            )));
+        }
         core.db.approve(request.id, me, &head.to_string()).await?;
         record(core, who, "merge_request.approve", gated, number).await?;
     } else if !core.db.unapprove(request.id, me).await? {
@@ -148,10 +157,16 @@ pub async fn merge(
         }
     }
     if !status.mergeable {
-        let kind = if status.blockers.iter().any(|b| b.contains("approval")) {
-            Kind::Forbidden
-        } else if request.state != "open" || !status.conflicts.is_empty() || status.more_conflicts {
+        let unresolved = status.conflicts.iter().any(|c| c.resolution.is_none());
+        let approvals = status
+            .approvals
+            .iter()
+            .filter(|a| a.current && a.user != request.author)
+            .count() as i64;
+        let kind = if request.state != "open" || unresolved || status.more_conflicts {
             Kind::Conflict
+        } else if approvals < status.approvals_required {
+            Kind::Forbidden
         } else {
             Kind::Invalid
         };
@@ -208,14 +223,18 @@ pub async fn merge(
     })
     .await?;
     crate::datasets::governance::written(core, gated).await;
-    core.db
-        .set_merge_state(
-            request.id,
-            "open",
-            "merged",
-            Some((&revision.id, &who_name(who))),
-        )
-        .await?;
+    let by = who_name(who);
+    let merged = Some((revision.id.as_str(), by.as_str()));
+    // Closed while the merge ran: the merge happened all the same, and the request says so.
+    if !core
+        .db
+        .set_merge_state(request.id, "open", "merged", merged)
+        .await?
+    {
+        core.db
+            .set_merge_state(request.id, "closed", "merged", merged)
+            .await?;
+    }
     record(core, who, "merge_request.merge", gated, number).await?;
     Ok((get(core, gated, number).await?, revision))
 }

@@ -144,10 +144,10 @@ impl<'s> Columns<'s> {
         let side = (0..3)
             .find(|s| self.counts[*s].as_primitive::<Int64Type>().value(i) > 1)
             .map_or("a side", |s| ["the base", "the target", "the source"][s]);
+        // The key's values are not quoted: whoever reads this may not read the table.
         Error::unprocessable(format!(
-            "the primaryKey {} is not unique in {side}: {} appears more than once",
-            self.shape.key.join(", "),
-            Value::Object(self.key(i))
+            "the primaryKey {} is not unique in {side}: rows are matched on it, so it must be",
+            self.shape.key.join(", ")
         ))
     }
 

@@ -152,8 +152,12 @@ impl Cache {
 pub async fn shown(core: &Core, gated: &Gated, p: &Prepared) -> Result<Vec<Conflict>> {
     let mut hidden = HashSet::new();
     for t in &p.row_tables {
-        if hides(core, gated, &t.sides[1].catalog, &t.sides[1]).await? {
-            hidden.insert(t.resource.clone());
+        // Any side's tags may bring a policy to bear: hidden if one side's decision hides.
+        for side in &t.sides {
+            if hides(core, gated, &side.catalog, side).await? {
+                hidden.insert(t.resource.clone());
+                break;
+            }
         }
     }
     Ok(p.conflicts

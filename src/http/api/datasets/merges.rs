@@ -224,9 +224,25 @@ pub async fn resolve(
     ))
 }
 
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// The source head the approver looked at: refused (409) when the source moved since.
+    #[serde(default)]
+    source_head: Option<String>,
+}
+
+/// No body, or an empty one.
+fn body_is_empty(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .is_none_or(|l| l == "0")
+        && !headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+}
+
 /// Approves the merge request as it is (its source's head), as a writer other than its author.
 #[utoipa::path(post, operation_id = "approve_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/approval", tag = "merge requests",
-    params(MergePath),
+    params(MergePath), request_body(content = ApproveBody, description = "Optional"),
     responses((status = 200, description = "The merge request's status", body = Object),
         (status = 403, description = "Not a writer, a bare token, or the author", body = ErrorBody),
         (status = 404, description = "No such dataset or merge request", body = ErrorBody),
@@ -235,10 +251,17 @@ pub async fn approve(
     State(state): State<AppState>,
     Path((ns, name, number)): Path<(String, String, String)>,
     who: Principal,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Status>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
+    let req: ApproveBody = if body_is_empty(&headers) {
+        ApproveBody::default()
+    } else {
+        read_json(&headers, body, state.settings.max_json_body).await?
+    };
     Ok(Json(
-        merges::approve(&state, &who, &repo, parse(&number)?, true).await?,
+        merges::approve(&state, &who, &repo, parse(&number)?, true, req.source_head).await?,
     ))
 }
 
@@ -254,7 +277,7 @@ pub async fn unapprove(
 ) -> ApiResult<Json<Status>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     Ok(Json(
-        merges::approve(&state, &who, &repo, parse(&number)?, false).await?,
+        merges::approve(&state, &who, &repo, parse(&number)?, false, None).await?,
     ))
 }
 
