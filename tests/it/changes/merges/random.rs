@@ -116,13 +116,11 @@ async fn random_merges_agree_with_an_oracle() {
         let from = 100 + g.next(2) * 2;
         let theirs = edit(&base, &mut g, from);
         let write = |branch: &'static str, rows: Rows| {
-            let (s, at) = (&s, &at);
+            let (s, at, repo) = (&s, &at, name.clone());
             async move {
                 let data = render(&rows);
                 let oid = sha256_hex(&data);
-                let repo = at("").rsplit('/').next().unwrap().to_owned();
-                let _ =
-                    upload_once(&s.server, &format!("alice/{repo}"), &s.alice, &data, &oid).await;
+                upload_once(&s.server, &format!("alice/{repo}"), &s.alice, &data, &oid).await;
                 let head: Value = client()
                     .get(at(&format!("?rev={branch}")))
                     .bearer_auth(&s.alice)
