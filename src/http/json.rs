@@ -66,6 +66,25 @@ pub async fn read_json<T: DeserializeOwned>(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))?;
-    serde_json::from_slice(&bytes)
+    parse(&bytes)
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::unprocessable(format!("malformed request body: {e}")))
+}
+
+/// [`read_json`] for a body that may be left out: no bytes at all read as `T::default()`.
+pub async fn read_optional_json<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))?;
+    if bytes.is_empty() {
+        return Ok(T::default());
+    }
+    read_json(headers, Body::from(bytes), limit).await
 }

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{dataset, DatasetPath, ErrorBody, RevisionView};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::read_json;
+use crate::http::json::{read_json, read_optional_json};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::merges::{self, MergeRequest, Status};
@@ -232,14 +232,6 @@ pub struct ApproveBody {
     source_head: Option<String>,
 }
 
-/// No body, or an empty one.
-fn body_is_empty(headers: &HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .is_none_or(|l| l == "0")
-        && !headers.contains_key(axum::http::header::TRANSFER_ENCODING)
-}
-
 /// Approves the merge request as it is (its source's head), as a writer other than its author.
 #[utoipa::path(post, operation_id = "approve_merge_request", path = "/api/v1/datasets/{ns}/{name}/merge-requests/{number}/approval", tag = "merge requests",
     params(MergePath), request_body(content = ApproveBody, description = "Optional"),
@@ -255,11 +247,7 @@ pub async fn approve(
     body: Body,
 ) -> ApiResult<Json<Status>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let req: ApproveBody = if body_is_empty(&headers) {
-        ApproveBody::default()
-    } else {
-        read_json(&headers, body, state.settings.max_json_body).await?
-    };
+    let req: ApproveBody = read_optional_json(&headers, body, state.settings.max_json_body).await?;
     Ok(Json(
         merges::approve(&state, &who, &repo, parse(&number)?, true, req.source_head).await?,
     ))
