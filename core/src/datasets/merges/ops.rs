@@ -45,39 +45,35 @@ impl Prepared {
                     c.id, c.kind, c.path
                 ))
             })?;
-            let side = |p: &Pick, b: &Value, o: &Value, t: &Value| -> Result<Option<Value>> {
-                Ok(match p {
-                    Pick::Base => Some(b.clone()),
-                    Pick::Ours => Some(o.clone()),
-                    Pick::Theirs => Some(t.clone()),
-                    Pick::Value(_) => {
-                        return Err(Error::unprocessable(format!(
-                            "conflict {} is resolved by taking a side (ours, theirs or base): only a cell takes a value",
-                            c.id
-                        )))
-                    }
+            // The side taken (`None`: absent there); a value of one's own is for cells only.
+            let taken = match &pick {
+                Pick::Base => Some(&c.base),
+                Pick::Ours => Some(&c.ours),
+                Pick::Theirs => Some(&c.theirs),
+                Pick::Value(_) if matches!(c.place, Place::Row(_)) => None,
+                Pick::Value(_) => {
+                    return Err(Error::unprocessable(format!(
+                        "conflict {} is resolved by taking a side (ours, theirs or base): only a cell takes a value",
+                        c.id
+                    )))
                 }
-                .filter(|v| !v.is_null()))
-            };
+            }
+            .filter(|v| !v.is_null())
+            .cloned();
             match &c.place {
                 Place::File(p) => match &pick {
-                    Pick::Ours => {}
                     Pick::Theirs => take_blob(&p.path, p.theirs),
                     Pick::Base => take_blob(&p.path, p.base),
-                    Pick::Value(_) => {
-                        side(&pick, &c.base, &c.ours, &c.theirs)?;
-                    }
+                    _ => {}
                 },
                 Place::Package(at) => {
-                    let v = side(&pick, &c.base, &c.ours, &c.theirs)?;
                     if let Some(json) = merged.as_mut() {
-                        plan::set_at(json, at, v);
+                        plan::set_at(json, at, taken);
                     }
                 }
                 Place::Data(name) => {
-                    let v = side(&pick, &c.base, &c.ours, &c.theirs)?;
                     if let Some(json) = merged.as_mut() {
-                        set_data(json, name, v.as_ref());
+                        set_data(json, name, taken.as_ref());
                     }
                 }
                 Place::Row(_) => {
