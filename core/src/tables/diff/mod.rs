@@ -9,13 +9,14 @@
 //! such a column's cells hold the redaction or the hash, never the values. A column a policy
 //! transforms at either revision is transformed in both.
 //!
-//! Neither table is held in memory: DataFusion joins them sorted on the key (a sort-merge join),
-//! and sorts and groups spill to disk past the shared memory pool.
+//! Neither table is held in memory: DataFusion groups both sides' rows on the key, each row's
+//! other cells reduced to a digest ([`digest`]), spilling past the shared memory pool; the rows
+//! that differ stream out in key order, counted, and only a page of them is kept. That page's
+//! rows are then read from each side and compared cell by cell ([`scan`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use serde::Serialize;
@@ -23,10 +24,12 @@ use serde_json::{Map, Value};
 use strata_policy::table::FieldType;
 use strata_policy::{ColumnAction, Decision};
 
+mod digest;
 mod out;
 mod query;
+mod scan;
 
-use super::rows::{self, quoted};
+use super::rows;
 use super::view::{self, View};
 use super::{engine_error, open, store, Opened};
 use crate::datasets::gated::Gated;
@@ -126,6 +129,10 @@ const A: &str = "\u{1}a:";
 const B: &str = "\u{1}b:";
 const D: &str = "\u{1}d:";
 const MARK: &str = "\u{1}mark";
+const H: &str = "\u{1}h";
+const KH: &str = "\u{1}kh";
+const NA: &str = "\u{1}na";
+const NB: &str = "\u{1}nb";
 
 /// The differences `req` asks for of a table of `gated`.
 pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff> {
@@ -243,16 +250,31 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
     } else {
         Vec::new()
     };
-    let query = Query {
-        a: &sa,
-        b: &sb,
-        common: &common,
-        retyped: &retyped,
-        key: &key,
+    // Keyed rows are compared on their key only while it is one: a key with more than one row
+    // on a side has the rows compared whole.
+    let mut key = key;
+    let (found, query) = loop {
+        let query = Query {
+            a: &sa,
+            b: &sb,
+            common: &common,
+            retyped: &retyped,
+            key: &key,
+        };
+        if let Some(found) = scan::differing(&ctx, &query, req.offset, req.limit).await? {
+            break (found, query);
+        }
+        key = Vec::new();
     };
-    let counts = counts(&ctx, &query).await?;
-    let page = page(&ctx, &query, req.offset, req.limit).await?;
-    let rows = out::shown(core, &page, &query, &governed)?;
+    let rows = if found.page.is_empty() {
+        Vec::new()
+    } else {
+        let small = scan::page_rows(&ctx, &query, &found).await?;
+        let page = run(&small, &query.page()).await?;
+        out::shown(core, &page, &query, &governed)?
+    };
+    let counts = found.counts;
+    let key = query.key.to_vec();
     let names = sb
         .fields()
         .iter()
@@ -304,63 +326,16 @@ async fn compared(
     view::view(core, gated.id, &side).await
 }
 
-/// A session over the shared runtime that joins sorted (spilling past the memory pool) rather
-/// than hashing one whole side into memory.
-pub(crate) fn context(core: &Core) -> SessionContext {
+/// A session over the shared runtime, with the row digest.
+fn context(core: &Core) -> SessionContext {
     let (runtime, _) = core.tables.engine(core);
     let mut config = SessionConfig::new()
         .with_target_partitions(2)
         .with_batch_size(8192);
-    let options = config.options_mut();
-    options.optimizer.prefer_hash_join = false;
-    options.sql_parser.enable_ident_normalization = false;
-    SessionContext::new_with_config_rt(config, runtime)
-}
-
-async fn counts(ctx: &SessionContext, q: &Query<'_>) -> Result<Counts> {
-    let (a, b) = (quoted(A), quoted(B));
-    let sql = if q.key.is_empty() {
-        format!(
-            "SELECT sum(CASE WHEN coalesce({b}, 0) > coalesce({a}, 0) THEN coalesce({b}, 0) - coalesce({a}, 0) ELSE 0 END), \
-             sum(CASE WHEN coalesce({a}, 0) > coalesce({b}, 0) THEN coalesce({a}, 0) - coalesce({b}, 0) ELSE 0 END), \
-             0 FROM ({})",
-            q.sql()
-        )
-    } else {
-        format!(
-            "SELECT sum(CASE WHEN {a} IS NULL THEN 1 ELSE 0 END), \
-             sum(CASE WHEN {b} IS NULL THEN 1 ELSE 0 END), \
-             sum(CASE WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN 1 ELSE 0 END) FROM ({})",
-            q.sql()
-        )
-    };
-    let batches = run(ctx, &sql).await?;
-    let row = rows::to_rows(&batches_schema(&batches), &batches)?;
-    let n = |i: usize| {
-        row.first()
-            .and_then(|r| r.get(i))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Ok(Counts {
-        added: n(0),
-        removed: n(1),
-        changed: n(2),
-    })
-}
-
-async fn page(
-    ctx: &SessionContext,
-    q: &Query<'_>,
-    offset: u64,
-    limit: usize,
-) -> Result<Vec<RecordBatch>> {
-    let sql = format!(
-        "SELECT * FROM ({}) ORDER BY {} LIMIT {limit} OFFSET {offset}",
-        q.sql(),
-        q.order()
-    );
-    run(ctx, &sql).await
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_udf(digest::udf());
+    ctx
 }
 
 async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -376,11 +351,4 @@ fn diff_error(e: datafusion::error::DataFusionError) -> Error {
         );
     }
     engine_error(e)
-}
-
-fn batches_schema(batches: &[RecordBatch]) -> SchemaRef {
-    batches
-        .first()
-        .map(|b| b.schema())
-        .unwrap_or_else(|| Arc::new(Schema::empty()))
 }
