@@ -2,7 +2,8 @@
 //! deleted, added and changed, cells emptied, text with commas, quotes and accents, a column
 //! added, a table without a primary key and with duplicate rows), each diffed by strata and by
 //! `pandas.merge(indicator=True)`, which must agree on every added, removed and changed row and
-//! changed column. Then a retyped column, the paging, and every bad request.
+//! changed column. Then a retyped column, the paging, every bad request, and a declared key that
+//! is not one.
 
 use serde_json::{json, Value};
 
@@ -269,6 +270,75 @@ async fn a_retyped_column_paging_and_bad_requests() {
         assert_error_body(status, &headers, &v, want);
         let _: &Value = &v;
     }
+
+    // A declared key that is not one (id 2 twice, written where no contract is checked): the
+    // rows are compared whole.
+    let r = client()
+        .put(format!("{api}/protection"))
+        .bearer_auth(&alice)
+        .json(&json!({"default_branch": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let dup = "id,code,amount\n1,a,10\n2,b,20\n2,b,20\n3,c,30\n";
+    let dup_after = "id,code,amount\n1,a,10\n2,b,20\n3,c,31\n";
+    let extra = json!({"t": {"schema": {"primaryKey": ["id"]}}});
+    let mut revisions = Vec::new();
+    for data in [dup, dup_after] {
+        put_resources(
+            &server,
+            &alice,
+            &[("t", "t.csv", data.as_bytes().to_vec())],
+            extra.clone(),
+        )
+        .await;
+        let (_, head) = get(&api, &alice).await;
+        revisions.push(head["revision"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, d) = get(
+        &format!(
+            "{api}/tables/t/diff?from={}&to={}",
+            revisions[0], revisions[1]
+        ),
+        &alice,
+    )
+    .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["key"], json!([]), "{d}");
+    assert_eq!(
+        d["counts"],
+        json!({"added": 1, "removed": 2, "changed": 0}),
+        "{d}"
+    );
+    let rows: Vec<(&str, u64, &Value)> = d["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let cells = if r["change"] == "added" {
+                &r["after"]
+            } else {
+                &r["before"]
+            };
+            (
+                r["change"].as_str().unwrap(),
+                r["count"].as_u64().unwrap(),
+                &cells["id"],
+            )
+        })
+        .collect();
+    let mut rows = rows;
+    rows.sort_by_key(|r| (r.0, r.2.as_i64()));
+    assert_eq!(
+        rows,
+        [
+            ("added", 1, &json!(3)),
+            ("removed", 1, &json!(2)),
+            ("removed", 1, &json!(3))
+        ],
+        "{d}"
+    );
 }
 
 const REMOVE_NAME_DEST: &str = r#"package dataapi.authz
