@@ -69,6 +69,8 @@ pub struct Settings {
     pub signup: Signup,
     /// Whether the login page takes usernames and passwords (off: identity providers only).
     pub password_login: bool,
+    /// Where webhooks may point.
+    pub webhooks: crate::events::Targets,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long a client may take to send its headers, and to send each part of a body.
@@ -286,6 +288,15 @@ pub struct Config {
     /// identity providers as the only way in for browsers; tokens and OAuth clients still work.
     #[arg(long, env = "STRATA_PASSWORD_LOGIN", value_enum, default_value = "on")]
     pub password_login: Switch,
+    /// Whether webhooks may point to loopback, private and link-local addresses, and use plain
+    /// `http` (for receivers inside your own network). Off, they reach public `https` only.
+    #[arg(
+        long,
+        env = "STRATA_WEBHOOKS_ALLOW_PRIVATE",
+        value_enum,
+        default_value = "off"
+    )]
+    pub webhooks_allow_private: Switch,
 
     /// Encryption at rest. `on`: objects on the local disk are sealed with their dataset's data
     /// key (AES-256-GCM over 64 KiB chunks; deleting a dataset destroys its key), and a bucket is

@@ -43,6 +43,8 @@ pub struct Core {
     pub tables: Arc<crate::tables::Tables>,
     /// Merges worked out lately, by dataset and heads (a merge request's page reads them again).
     pub merges: crate::datasets::merges::Cache,
+    /// Rung when this replica records events: the dispatcher wakes.
+    pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
     pub sql: Arc<crate::sql::Running>,
     /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
@@ -171,9 +173,16 @@ impl Core {
         metastore = metastore
             .with_head_check(governance.clone())
             .with_head_check(contracts.clone());
+        let events = Arc::new(crate::events::Bell::default());
         if refs_sql {
             metastore = metastore.with_ledger(Arc::new(crate::datasets::ledger::SqlLedger::new(
                 db.clone(),
+                events.clone(),
+            )));
+        } else {
+            metastore = metastore.with_ref_listener(Arc::new(crate::events::GitRefs::new(
+                db.clone(),
+                events.clone(),
             )));
         }
         Ok(Core {
@@ -183,6 +192,7 @@ impl Core {
             apps,
             tables: Arc::new(crate::tables::Tables::default()),
             merges: crate::datasets::merges::Cache::default(),
+            events,
             sql: Arc::default(),
             settings: Arc::new(Settings {
                 public_url,
@@ -198,6 +208,9 @@ impl Core {
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
                 password_login: config.password_login == crate::config::Switch::On,
+                webhooks: crate::events::Targets {
+                    allow_private: config.webhooks_allow_private == crate::config::Switch::On,
+                },
                 trusted_proxies: config.trusted_proxies.clone(),
                 header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
                 body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),

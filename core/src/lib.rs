@@ -18,6 +18,7 @@ pub mod core;
 pub mod datasets;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod hook;
 pub mod names;
 pub mod oauth;

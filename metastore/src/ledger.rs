@@ -29,6 +29,11 @@ pub trait RefLedger: Send + Sync + std::fmt::Debug {
     fn forget(&self, dataset: &str) -> Result<()>;
 }
 
+/// Hears of the ref moves the files decide, once made (`dataset` is `ns/name`).
+pub trait RefListener: Send + Sync + std::fmt::Debug {
+    fn moved(&self, dataset: &str, name: &str, old: Option<ObjectId>, new: Option<ObjectId>);
+}
+
 /// The branches and tags of a repository's files.
 pub(crate) fn file_refs(repo: &gix::Repository) -> Result<Vec<(String, ObjectId)>> {
     let mut out = Vec::new();
@@ -121,6 +126,11 @@ impl Metastore {
     /// The ledger's name of the repository `repo` (`ns/name`), when there is a ledger.
     pub(crate) fn ledger_key(&self, repo: &gix::Repository) -> Option<String> {
         self.ledger.as_ref()?;
+        self.dataset_key(repo)
+    }
+
+    /// The `ns/name` of dataset repository `repo`.
+    pub(crate) fn dataset_key(&self, repo: &gix::Repository) -> Option<String> {
         let rel = repo.path().strip_prefix(&self.root).ok()?;
         let rel = rel.to_str()?.trim_end_matches('/');
         Some(rel.strip_suffix(".git").unwrap_or(rel).to_owned())

@@ -27,7 +27,7 @@ pub use diff::{Diff, FieldChange, FileChange, FileChangeKind, ResourceChange};
 pub use error::{Error, Result};
 pub use gix::ObjectId;
 pub use history::{DirEntry, DirListing, Files, Revision, TreeEntry};
-pub use ledger::RefLedger;
+pub use ledger::{RefLedger, RefListener};
 pub use merge::{MergeMeta, PathSides, Sides};
 
 pub use package::{
@@ -58,6 +58,8 @@ pub struct Metastore {
     ledger: Option<Arc<dyn RefLedger>>,
     /// Asked before a write moves a default branch.
     head_checks: Vec<Arc<dyn HeadCheck>>,
+    /// Told of each ref move the files decide (none go through it with a ledger).
+    listener: Option<Arc<dyn RefListener>>,
 }
 
 /// A check of what a write would make the head of a dataset's default branch, before the branch
@@ -95,6 +97,7 @@ impl Metastore {
             writers: Mutex::new(HashMap::new()),
             ledger: None,
             head_checks: Vec::new(),
+            listener: None,
         }
     }
 
@@ -122,6 +125,13 @@ impl Metastore {
     }
 
     /// The same metastore, with `ledger` deciding every ref update (see [`RefLedger`]).
+    /// Tells `listener` of every ref move made without a ledger (with one, the ledger hears of
+    /// each).
+    pub fn with_ref_listener(mut self, listener: Arc<dyn RefListener>) -> Metastore {
+        self.listener = Some(listener);
+        self
+    }
+
     pub fn with_ledger(mut self, ledger: Arc<dyn RefLedger>) -> Metastore {
         self.ledger = Some(ledger);
         self

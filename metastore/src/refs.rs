@@ -83,7 +83,12 @@ impl Metastore {
                 deref: false,
             };
             match repo.edit_reference(edit) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let (Some(l), Some(key)) = (&self.listener, self.dataset_key(repo)) {
+                        l.moved(&key, name, old, new);
+                    }
+                    return Ok(());
+                }
                 Err(e) => {
                     if current(repo, name)? != old {
                         return Err(Error::Conflict(format!(

@@ -38,6 +38,7 @@ pub async fn layer(
         request_id: request_id.clone(),
         lfs,
         ip,
+        actor: Default::default(),
     };
     req.extensions_mut().insert(ctx.clone());
     // The route's template, never the path itself: metrics name no user or dataset.

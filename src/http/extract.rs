@@ -64,10 +64,15 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(AUTHORIZATION) {
-            return from_session(parts, state).await;
+        let who = if parts.headers.contains_key(AUTHORIZATION) {
+            from_authorization(state, &parts.headers).await?
+        } else {
+            from_session(parts, state).await?
+        };
+        if !matches!(who, Principal::Anonymous) {
+            strata_core::context::set_actor(&who.display_name());
         }
-        from_authorization(state, &parts.headers).await
+        Ok(who)
     }
 }
 

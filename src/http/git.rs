@@ -362,6 +362,8 @@ async fn backend(
         }
         if let Some((state, ns, name)) = &pushed {
             state.governance.written(ns, name);
+            // The push's events are recorded: the dispatcher wakes.
+            state.events.ring();
         }
         drop(admitted);
     })

@@ -10,6 +10,7 @@ mod apps;
 mod changes;
 mod datasets;
 mod encryption;
+mod events;
 mod git;
 mod governance;
 mod lfs;

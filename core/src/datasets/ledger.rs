@@ -3,23 +3,28 @@
 //! blocking pool, so each call waits for its query there. Pushes reach the same ledger from git's
 //! `reference-transaction` hook (`hook.rs`).
 
+use std::sync::Arc;
+
 use strata_metastore::{Error, ObjectId, RefLedger, Result};
 
 use crate::db::{Db, RefEdit, SwapError};
+use crate::events::Bell;
 
 /// The ledger in the database.
 #[derive(Debug)]
 pub struct SqlLedger {
     db: Db,
     runtime: tokio::runtime::Handle,
+    bell: Arc<Bell>,
 }
 
 impl SqlLedger {
     /// Must be made inside the server's runtime.
-    pub fn new(db: Db) -> SqlLedger {
+    pub fn new(db: Db, bell: Arc<Bell>) -> SqlLedger {
         SqlLedger {
             db,
             runtime: tokio::runtime::Handle::current(),
+            bell,
         }
     }
 
@@ -75,8 +80,17 @@ impl RefLedger for SqlLedger {
             let name = name.strip_prefix("refs/heads/").unwrap_or(name);
             name.strip_prefix("refs/tags/").unwrap_or(name).to_owned()
         };
-        match self.runtime.block_on(self.db.ledger_swap(dataset, &[edit])) {
-            Ok(()) => Ok(()),
+        // The move's event is recorded with it.
+        let edits = [edit];
+        let events = crate::events::of_refs(dataset, &edits, crate::context::current().actor());
+        match self
+            .runtime
+            .block_on(self.db.ledger_swap(dataset, &edits, &events))
+        {
+            Ok(()) => {
+                self.bell.ring();
+                Ok(())
+            }
             Err(SwapError::Moved(_)) => Err(Error::Conflict(match old {
                 None => format!("{} exists already", short(name)),
                 Some(_) => format!("{} moved while this write was prepared", short(name)),

@@ -33,7 +33,8 @@ where
     F: FnOnce(&Metastore) -> strata_metastore::Result<T> + Send + 'static,
 {
     let metastore = core.metastore.clone();
-    tokio::task::spawn_blocking(move || f(&metastore))
+    let ctx = crate::context::current();
+    tokio::task::spawn_blocking(move || crate::context::blocking(ctx, || f(&metastore)))
         .await
         .map_err(Error::internal)?
         .map_err(Error::from)

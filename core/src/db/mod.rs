@@ -12,6 +12,7 @@ macro_rules! sql {
 
 mod accounts;
 mod apps;
+mod events;
 mod identities;
 mod keys;
 mod locks;
@@ -31,6 +32,7 @@ mod validations;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;
+pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NewWebhook, WebhookRow};
 pub use identities::{Identity, PendingLogin};
 pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};

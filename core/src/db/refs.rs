@@ -78,8 +78,13 @@ impl Db {
     }
 
     /// Applies `edits` to the refs of `dataset` all together or not at all: each is a
-    /// compare-and-swap from its `old` value.
-    pub async fn ledger_swap(&self, dataset: &str, edits: &[RefEdit]) -> Result<(), SwapError> {
+    /// compare-and-swap from its `old` value. `events` (of the moves) are recorded with them.
+    pub async fn ledger_swap(
+        &self,
+        dataset: &str,
+        edits: &[RefEdit],
+        events: &[super::NewEvent],
+    ) -> Result<(), SwapError> {
         let mut tx = self.write_tx().await?;
         // Only a dataset the ledger took over (a deleted one's refs are not moved again). On
         // PostgreSQL its row is locked: swaps of one dataset queue, so the name checks below see
@@ -142,6 +147,7 @@ impl Db {
                 return Err(SwapError::Moved(edit.name.clone()));
             }
         }
+        super::events::record_in(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }

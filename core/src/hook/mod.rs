@@ -88,9 +88,10 @@ pub fn install(data_dir: &Path) -> std::io::Result<PathBuf> {
     );
     write_hook(&script, &text)?;
     // With the ref ledger, git asks it before moving any ref: a refused swap aborts the push.
+    // Either way the moves' events are recorded.
     let text = format!(
-        "#!/bin/sh\n# Written by strata at start-up: with --refs sql, pushed refs move in the ledger.\n\
-         [ \"${ENV_REFS}\" = sql ] || exit 0\nexec \"${ENV_EXE}\" hook reference-transaction \"$1\"\n"
+        "#!/bin/sh\n# Written by strata at start-up: pushed refs move in the ledger (--refs sql) and\n\
+         # their events are recorded.\nexec \"${ENV_EXE}\" hook reference-transaction \"$1\"\n"
     );
     write_hook(&dir.join("reference-transaction"), &text)?;
     Ok(dir)
@@ -165,9 +166,7 @@ struct Update {
 /// meanwhile is refused. Should git fail after that (a full disk), the ledger keeps the push and
 /// the files catch up at the next read.
 pub async fn reference_transaction(state: &str) -> Result<(), String> {
-    if std::env::var(ENV_REFS).ok().as_deref() != Some("sql") {
-        return Ok(());
-    }
+    let sql = std::env::var(ENV_REFS).ok().as_deref() == Some("sql");
     let dataset = std::env::var(ENV_DATASET).map_err(|_| "no dataset for the hook")?;
     let url = database_url()?;
     let absent = |v: &str| (v != ZERO).then(|| v.to_owned());
@@ -191,6 +190,21 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
             new: absent(new),
         });
     }
+    // http-backend names the pusher (strata authenticated them).
+    let events = crate::events::of_refs(&dataset, &edits, std::env::var("REMOTE_USER").ok());
+    // Without the ledger, the files moved: their events are recorded once git committed them (a
+    // crash in between loses them).
+    if !sql {
+        if state != "committed" || edits.is_empty() {
+            return Ok(());
+        }
+        let db = Db::connect_existing(&url)
+            .await
+            .map_err(|e| format!("strata: the database is unreachable: {e}"))?;
+        let recorded = db.record_events(&events).await;
+        db.close().await;
+        return recorded.map_err(|e| format!("strata: the push's events were not recorded: {e}"));
+    }
     // Only `prepared` acts. git runs `aborted` when `prepared` failed, and then the ledger's
     // transaction was rolled back already: undoing "our" swap would undo another replica's.
     if state != "prepared" || edits.is_empty() {
@@ -199,7 +213,7 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
     let db = Db::connect_existing(&url)
         .await
         .map_err(|e| format!("strata: the ref ledger is unreachable: {e}"))?;
-    let result = db.ledger_swap(&dataset, &edits).await;
+    let result = db.ledger_swap(&dataset, &edits, &events).await;
     db.close().await;
     match result {
         Ok(()) => Ok(()),

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, BinaryArray, BooleanArray, Int64Array};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::{ident, lit, SessionConfig, SessionContext};
 use futures_util::StreamExt;
 
 use super::query::Query;
@@ -78,9 +80,10 @@ pub(super) async fn page_rows(
         wanted.extend(kh.iter().flatten().map(<[u8]>::to_vec));
     }
     let whole = q.key.is_empty();
+    let range = span(q, &found.page)?;
     let (a, b) = tokio::try_join!(
-        rows_of(ctx, q, "a", wanted.clone(), whole),
-        rows_of(ctx, q, "b", wanted, whole)
+        rows_of(ctx, q, "a", wanted.clone(), whole, range.clone()),
+        rows_of(ctx, q, "b", wanted, whole, range)
     )?;
     let mut config = SessionConfig::new().with_target_partitions(1);
     config.options_mut().sql_parser.enable_ident_normalization = false;
@@ -97,15 +100,47 @@ pub(super) async fn page_rows(
     Ok(small)
 }
 
-/// The rows of view `side` whose digest is `wanted`; compared whole, one row per digest.
+/// The bounds of the page's first key column, to skip the parts of a view (Parquet row groups)
+/// that cannot hold its rows: the page is in key order, so its first and last rows bound that
+/// column (a null, last in order, bounds nothing). None when the column was retyped.
+fn span(q: &Query<'_>, page: &[RecordBatch]) -> Result<Option<Expr>> {
+    let Some(k) = q.key.first().filter(|k| !q.retyped.contains(&k.as_str())) else {
+        return Ok(None);
+    };
+    let at = |b: &RecordBatch, i: usize| -> Result<ScalarValue> {
+        let column = b
+            .column_by_name(k)
+            .ok_or_else(|| Error::internal("the diff's key is missing"))?;
+        ScalarValue::try_from_array(column, i).map_err(engine_error)
+    };
+    let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        return Ok(None);
+    };
+    let (low, high) = (at(first, 0)?, at(last, last.num_rows().saturating_sub(1))?);
+    if low.is_null() {
+        return Ok(None);
+    }
+    let mut bound = ident(k.as_str()).gt_eq(lit(low));
+    if !high.is_null() {
+        bound = bound.and(ident(k.as_str()).lt_eq(lit(high)));
+    }
+    Ok(Some(bound))
+}
+
+/// The rows of view `side` whose digest is `wanted` (within `span`); compared whole, one row per
+/// digest.
 async fn rows_of(
     ctx: &SessionContext,
     q: &Query<'_>,
     side: &str,
     mut wanted: HashSet<Vec<u8>>,
     whole: bool,
+    span: Option<Expr>,
 ) -> Result<Vec<RecordBatch>> {
-    let df = ctx.sql(&q.fetch(side)).await.map_err(diff_error)?;
+    let mut df = ctx.sql(&q.fetch(side)).await.map_err(diff_error)?;
+    if let Some(span) = span {
+        df = df.filter(span).map_err(diff_error)?;
+    }
     let mut stream = df.execute_stream().await.map_err(diff_error)?;
     let mut out = vec![RecordBatch::new_empty(stream.schema())];
     while !wanted.is_empty() {

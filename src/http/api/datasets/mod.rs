@@ -9,6 +9,7 @@ mod history;
 mod list;
 mod merges;
 mod refs;
+mod webhooks;
 
 use serde::Serialize;
 use strata_metastore::{DatasetId, Person, Revision};
@@ -56,6 +57,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(merges::resolve))
         .routes(routes!(merges::approve, merges::unapprove))
         .routes(routes!(merges::merge))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::read, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::set_active))
+        .routes(routes!(webhooks::redeliver))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -65,7 +71,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         description = "Versioned datasets: a Frictionless datapackage and LFS pointer files in git, with revisions, tags, branches, diffs and reverts. Errors are `{message, request_id}`. Authenticate with a personal access token or a JWT, as `Bearer` or as the password of HTTP Basic."
     ),
     tags((name = "datasets", description = "Datasets and their history"),
-        (name = "merge requests", description = "Branches proposed for merging, their conflicts, approvals and merges")),
+        (name = "merge requests", description = "Branches proposed for merging, their conflicts, approvals and merges"),
+        (name = "webhooks", description = "A dataset's events delivered to URLs, signed the Standard Webhooks way")),
     paths(history::raw)
 )]
 struct ApiDoc;

@@ -1,0 +1,158 @@
+//! Where webhooks may point: `https` to public addresses only, unless the admin allows private
+//! ones (`--webhooks-allow-private`: loopback, private ranges, and plain `http`), so a webhook
+//! cannot probe strata's own network. A host name is checked at each delivery by the resolver
+//! the client connects through (the addresses checked are the ones connected to: no second
+//! lookup to race); addresses nobody may reach (unspecified, multicast, broadcast) never are.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// The rule targets are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    pub allow_private: bool,
+}
+
+impl Targets {
+    /// Whether `url` may be a webhook's target (its host's addresses are checked when it is
+    /// delivered to): why not, if not.
+    pub fn check_url(&self, url: &str) -> Result<url::Url, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("the URL is not valid: {e}"))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            "http" => return Err("the URL must be https".into()),
+            other => return Err(format!("the URL must be https, not {other}")),
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err("the URL may not hold credentials".into());
+        }
+        match parsed.host() {
+            None => return Err("the URL has no host".into()),
+            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip))?,
+            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip))?,
+            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+                self.check_ip(IpAddr::from([127, 0, 0, 1]))?
+            }
+            Some(url::Host::Domain(_)) => {}
+        }
+        if url.len() > 2048 {
+            return Err("the URL is longer than 2048 bytes".into());
+        }
+        Ok(parsed)
+    }
+
+    /// Whether a delivery may connect to `ip`.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let never = match ip {
+            IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
+            IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+        };
+        if never {
+            return Err(format!("{ip} cannot be a webhook's address"));
+        }
+        let private = match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, ..] = v4.octets();
+                v4.is_loopback()
+                    || v4.is_private()
+                    || v4.is_link_local()
+                    || a == 0
+                    || (a == 100 && (64..128).contains(&b))
+                    || (a == 192 && b == 0)
+                    || (a == 198 && (18..20).contains(&b))
+                    || a >= 240
+            }
+            IpAddr::V6(v6) => {
+                let first = v6.segments()[0];
+                v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+            }
+        };
+        if private && !self.allow_private {
+            return Err(format!(
+                "{ip} is a private, loopback or link-local address: webhooks may not reach it"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A resolver that answers only with addresses webhooks may reach.
+    pub(super) fn resolver(&self) -> Arc<Checked> {
+        Arc::new(Checked(*self))
+    }
+}
+
+/// The system's resolver, its answers checked.
+pub(super) struct Checked(Targets);
+
+impl Resolve for Checked {
+    fn resolve(&self, name: Name) -> Resolving {
+        let targets = self.0;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| match targets.check_ip(a.ip()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refused = Some(e);
+                        false
+                    }
+                })
+                .collect();
+            // One address nobody may reach refuses the name: a name that answers with public
+            // and private addresses is no way in.
+            if let Some(e) = refused {
+                return Err(format!("{host}: {e}").into());
+            }
+            if allowed.is_empty() {
+                return Err(format!("{host} has no address").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_https_only_unless_private_is_allowed() {
+        let strict = Targets {
+            allow_private: false,
+        };
+        assert!(strict.check_url("https://hooks.example.com/x").is_ok());
+        for bad in [
+            "http://hooks.example.com/x",
+            "ftp://hooks.example.com/x",
+            "https://127.0.0.1/x",
+            "https://localhost:8080/x",
+            "https://10.1.2.3/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://[fd00::1]/x",
+            "https://0.0.0.0/x",
+            "https://user:pw@hooks.example.com/x",
+            "not a url",
+        ] {
+            assert!(strict.check_url(bad).is_err(), "{bad}");
+        }
+        let open = Targets {
+            allow_private: true,
+        };
+        assert!(open.check_url("http://127.0.0.1:9/x").is_ok());
+        assert!(open.check_url("https://0.0.0.0/x").is_err());
+        assert!(open.check_url("https://224.0.0.1/x").is_err());
+    }
+}

@@ -1,0 +1,139 @@
+//! Events: what happened to a dataset, told to the webhooks subscribed to it.
+//!
+//! A change records its events in the `events` table (the outbox): with `--refs sql` in the very
+//! transaction that moves the refs (the ledger's, the push hook's), so an event exists exactly
+//! when its change does, whichever replica dies when; with `--refs git` right after the move.
+//! One dispatcher at a time (a leader among replicas, [`dispatch`]) completes each event (the
+//! changed paths and datapackage fields, read from git) and fans it out to the matching webhooks'
+//! deliveries, which it then sends, signed the Standard Webhooks way ([`deliver`]), retrying with
+//! backoff for a day. Webhooks are managed by the dataset's admins ([`webhooks`]).
+
+use serde_json::json;
+
+use crate::db::{NewEvent, RefEdit};
+
+mod deliver;
+mod dispatch;
+mod guard;
+pub mod webhooks;
+
+pub use dispatch::start;
+pub use guard::Targets;
+
+/// Every kind of event, as subscriptions name them.
+pub const KINDS: &[&str] = &[
+    "branch.created",
+    "branch.updated",
+    "branch.deleted",
+    "tag.created",
+    "tag.updated",
+    "tag.deleted",
+];
+
+/// The events of ref moves `edits` of `dataset` (`namespace/name`) by `actor`.
+pub fn of_refs(dataset: &str, edits: &[RefEdit], actor: Option<String>) -> Vec<NewEvent> {
+    edits
+        .iter()
+        .filter_map(|e| {
+            let (what, name) = if let Some(b) = e.name.strip_prefix("refs/heads/") {
+                ("branch", b)
+            } else if let Some(t) = e.name.strip_prefix("refs/tags/") {
+                ("tag", t)
+            } else {
+                return None;
+            };
+            let how = match (&e.old, &e.new) {
+                (None, Some(_)) => "created",
+                (Some(_), Some(_)) => "updated",
+                (Some(_), None) => "deleted",
+                (None, None) => return None,
+            };
+            Some(NewEvent {
+                kind: format!("{what}.{how}"),
+                dataset: dataset.to_owned(),
+                actor: actor.clone(),
+                data: json!({what: name, "before": e.old, "after": e.new}).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `--refs git`: each ref move the metastore made, recorded right after it (a crash between the
+/// two loses the event; `--refs sql` records it in the move's own transaction).
+#[derive(Debug)]
+pub struct GitRefs {
+    db: crate::db::Db,
+    runtime: tokio::runtime::Handle,
+    bell: std::sync::Arc<Bell>,
+}
+
+impl GitRefs {
+    /// Must be made inside the server's runtime.
+    pub fn new(db: crate::db::Db, bell: std::sync::Arc<Bell>) -> GitRefs {
+        GitRefs {
+            db,
+            runtime: tokio::runtime::Handle::current(),
+            bell,
+        }
+    }
+}
+
+impl strata_metastore::RefListener for GitRefs {
+    fn moved(
+        &self,
+        dataset: &str,
+        name: &str,
+        old: Option<strata_metastore::ObjectId>,
+        new: Option<strata_metastore::ObjectId>,
+    ) {
+        let edit = RefEdit {
+            name: name.to_owned(),
+            old: old.map(|id| id.to_string()),
+            new: new.map(|id| id.to_string()),
+        };
+        let events = of_refs(dataset, &[edit], crate::context::current().actor());
+        if let Err(e) = self.runtime.block_on(self.db.record_events(&events)) {
+            tracing::error!(error = %e, dataset, name, "an event was lost: it could not be recorded");
+        }
+        self.bell.ring();
+    }
+}
+
+/// Wakes the dispatcher: events were just recorded here.
+#[derive(Debug, Default)]
+pub struct Bell(tokio::sync::Notify);
+
+impl Bell {
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_moves_name_their_kind() {
+        let edit = |name: &str, old: Option<&str>, new: Option<&str>| RefEdit {
+            name: name.into(),
+            old: old.map(Into::into),
+            new: new.map(Into::into),
+        };
+        let events = of_refs(
+            "ann/d",
+            &[
+                edit("refs/heads/main", Some("a"), Some("b")),
+                edit("refs/tags/v1", None, Some("b")),
+                edit("refs/heads/x", Some("a"), None),
+                edit("refs/notes/x", Some("a"), None),
+            ],
+            Some("ann".into()),
+        );
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["branch.updated", "tag.created", "branch.deleted"]);
+        assert!(kinds.iter().all(|k| KINDS.contains(k)));
+        let data: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
+        assert_eq!(data, json!({"tag": "v1", "before": null, "after": "b"}));
+    }
+}
