@@ -274,11 +274,13 @@ impl Db {
         reason: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
-            "UPDATE webhooks SET active = $1, paused_reason = $2, \
-             failures = CASE WHEN $1 = 1 THEN 0 ELSE failures END, updated_at = $3 WHERE id = $4",
+            "UPDATE webhooks SET active = $1, paused_reason = $2, failures = failures * $3, \
+             updated_at = $4 WHERE id = $5",
         )
         .bind(i64::from(active))
         .bind(reason)
+        // Resumed: its failures forgotten.
+        .bind(i64::from(!active))
         .bind(now())
         .bind(id)
         .execute(&self.pool)
