@@ -12,8 +12,8 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
     apps as apps_api, audit as audit_api, catalog as catalog_api, datasets as datasets_api,
-    orgs as orgs_api, shares as shares_api, sql as sql_api, table_diff as table_diff_api,
-    tables as tables_api,
+    events as events_api, orgs as orgs_api, shares as shares_api, sql as sql_api,
+    table_diff as table_diff_api, tables as tables_api,
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = datasets_api::router()
         .merge(apps_api::router())
         .merge(audit_api::router())
+        .merge(events_api::router())
         .merge(catalog_api::router())
         .merge(orgs_api::router())
         .merge(shares_api::router())

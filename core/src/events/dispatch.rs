@@ -33,7 +33,7 @@ pub fn start(core: &Arc<Core>) {
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = core.events.0.notified() => {}
+                () = core.events.recorded.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             let turn = core.db.as_leader("events", turn(&core, &sender)).await;
@@ -85,6 +85,7 @@ async fn fan_out(core: &Core, e: &EventRow) -> crate::error::Result<()> {
         }
     }
     core.db.fan_out(e.id, &data.to_string(), &to).await?;
+    core.events.fanned.send_modify(|n| *n += 1);
     Ok(())
 }
 
@@ -178,7 +179,7 @@ async fn owner_reads(core: &Core, w: &WebhookRow, ns: &str, name: &str) -> bool 
     };
     crate::datasets::gate::dataset(core, &owner, ns, name, crate::auth::scope::Action::Read)
         .await
-        .is_ok()
+        .is_ok_and(|g| !g.limited())
 }
 
 /// One attempt of delivery `d`.

@@ -15,6 +15,7 @@ use crate::db::{NewEvent, RefEdit};
 mod deliver;
 mod dispatch;
 mod guard;
+pub mod stream;
 pub mod webhooks;
 
 pub use dispatch::start;
@@ -99,13 +100,27 @@ impl strata_metastore::RefListener for GitRefs {
     }
 }
 
-/// Wakes the dispatcher: events were just recorded here.
-#[derive(Debug, Default)]
-pub struct Bell(tokio::sync::Notify);
+/// Wakes the dispatcher when events were just recorded here, and the streams when it fanned
+/// some out.
+#[derive(Debug)]
+pub struct Bell {
+    recorded: tokio::sync::Notify,
+    /// Bumped by each fan-out.
+    pub(crate) fanned: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Bell {
+    fn default() -> Bell {
+        Bell {
+            recorded: tokio::sync::Notify::new(),
+            fanned: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
 
 impl Bell {
     pub fn ring(&self) {
-        self.0.notify_one();
+        self.recorded.notify_one();
     }
 }
 

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod catalog;
 pub mod datasets;
+pub mod events;
 pub mod orgs;
 pub mod shares;
 pub mod sql;
