@@ -596,3 +596,70 @@ async fn the_event_stream_resumes_and_shows_only_what_the_caller_reads() {
     let (status, headers, v) = body_of(r).await;
     assert_error_body(status, &headers, &v, 400);
 }
+
+/// A `git push` of a commit and a tag: their events name the pusher and the pushed paths.
+async fn pushes_are_events(refs: Refs) {
+    let server = TestServer::start_with(Backend::Local, |c| c.refs = refs).await;
+    let alice = server.user("alice").await;
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}{API}", server.url),
+        &alice,
+        Some(json!({"namespace": "alice", "name": "d", "visibility": "private"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (root, url, token) = (
+        server.dir.path().to_owned(),
+        server.url.clone(),
+        alice.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let home = root.join("home");
+        setup_home(&home, &url, &token);
+        let clone = root.join("clone");
+        run(git(&home, &root).args([
+            "clone",
+            "-q",
+            &format!("{url}/alice/d.git"),
+            clone.to_str().unwrap(),
+        ]));
+        std::fs::write(clone.join("pushed.txt"), "from git\n").unwrap();
+        run(git(&home, &clone).args(["add", "pushed.txt"]));
+        run(git(&home, &clone).args(["commit", "-q", "-m", "pushed"]));
+        run(git(&home, &clone).args(["tag", "v9"]));
+        run(git(&home, &clone).args(["push", "-q", "origin", "main", "v9"]));
+    })
+    .await
+    .unwrap();
+    let r = client()
+        .get(format!("{}/api/v1/events", server.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    let got = sse_events(r, 3).await;
+    let kinds: Vec<&str> = got.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(kinds[0], "branch.created", "{got:?}");
+    let pushed = got
+        .iter()
+        .find(|e| e.1 == "branch.updated")
+        .expect("the push's event");
+    assert_eq!(pushed.2["data"]["actor"], "alice", "{got:?}");
+    assert_eq!(pushed.2["data"]["paths"], json!(["pushed.txt"]), "{got:?}");
+    let tag = got
+        .iter()
+        .find(|e| e.1 == "tag.created")
+        .expect("the tag's event");
+    assert_eq!(tag.2["data"]["tag"], "v9");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_are_events_with_git_refs() {
+    pushes_are_events(Refs::Git).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_are_events_in_the_ledgers_transaction() {
+    pushes_are_events(Refs::Sql).await;
+}
