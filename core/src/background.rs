@@ -1,5 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
-//! abandoned multipart uploads, table views nobody reads), git maintenance, the apps' culling
+//! abandoned multipart uploads, table views nobody reads, events older than 30 days), the event
+//! dispatcher, git maintenance, the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -95,6 +96,14 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
         Ok(n) if n > 0 => tracing::info!(views = n, "forgot table views nobody read for a week"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "forgetting idle table views failed"),
+    }
+    match db
+        .forget_events(crate::db::now() - crate::events::KEPT_SECS)
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(events = n, "forgot events older than 30 days"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "forgetting old events failed"),
     }
     match storage.purge_multipart(idle).await {
         Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),

@@ -177,6 +177,28 @@ impl Db {
         .await
     }
 
+    /// Forgets the fanned-out events recorded before `before`, their deliveries with them (the
+    /// last one stays: the stream's places go on from it).
+    pub async fn forget_events(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE event_id IN (SELECT id FROM events \
+             WHERE seq > 0 AND created_at < $1 AND seq < (SELECT max(seq) FROM events))",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "DELETE FROM events WHERE seq > 0 AND created_at < $1 \
+             AND seq < (SELECT max(seq) FROM events)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn event(&self, id: i64) -> Result<Option<EventRow>, sqlx::Error> {
         sqlx::query_as(sql!("SELECT {EVENT} FROM events WHERE id = $1"))
             .bind(id)

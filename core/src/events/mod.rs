@@ -21,6 +21,10 @@ pub mod webhooks;
 pub use dispatch::start;
 pub use guard::Targets;
 
+/// How long events and their deliveries are kept (seconds): a stream resumed after an older one
+/// goes on from the oldest kept.
+pub const KEPT_SECS: i64 = 30 * 86_400;
+
 /// Every kind of event, as subscriptions name them.
 pub const KINDS: &[&str] = &[
     "branch.created",
