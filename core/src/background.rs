@@ -105,6 +105,18 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "forgetting old events failed"),
     }
+    let now = crate::db::now();
+    match db
+        .forget_notifications(
+            now - crate::events::KEPT_SECS,
+            now - 6 * crate::events::KEPT_SECS,
+        )
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(notifications = n, "forgot old notifications"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "forgetting old notifications failed"),
+    }
     match storage.purge_multipart(idle).await {
         Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),
         Ok(_) => {}

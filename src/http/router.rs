@@ -12,8 +12,8 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
     apps as apps_api, audit as audit_api, catalog as catalog_api, datasets as datasets_api,
-    events as events_api, orgs as orgs_api, shares as shares_api, sql as sql_api,
-    table_diff as table_diff_api, tables as tables_api,
+    events as events_api, namespace_webhooks, notifications as notifications_api, orgs as orgs_api,
+    shares as shares_api, sql as sql_api, table_diff as table_diff_api, tables as tables_api,
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
@@ -25,6 +25,8 @@ pub fn app(state: AppState) -> Router {
         .merge(apps_api::router())
         .merge(audit_api::router())
         .merge(events_api::router())
+        .merge(notifications_api::router())
+        .merge(namespace_webhooks::router())
         .merge(catalog_api::router())
         .merge(orgs_api::router())
         .merge(shares_api::router())
@@ -33,8 +35,10 @@ pub fn app(state: AppState) -> Router {
         .merge(sql_api::router())
         .merge(oauth::api_router())
         .split_for_parts();
-    // Generated from the handlers' annotations; serialised once.
-    let openapi = openapi.to_json().unwrap_or_default();
+    // Generated from the handlers' annotations, with the webhooks strata sends; serialised once.
+    let openapi = events_api::with_webhooks(openapi)
+        .to_json()
+        .unwrap_or_default();
     Router::new()
         // Git LFS: /{ns}/{repo}.git/info/lfs/{objects/batch, verify, locks…} and /_transfer/…
         .merge(lfs_api::router())
@@ -43,7 +47,8 @@ pub fn app(state: AppState) -> Router {
         // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
         // …/shares, /api/v1/shared-with-me, /api/v1/shares, /api/v1/audit, /api/v1/orgs/…,
         // /api/v1/users/{user}/role, /api/v1/catalog, /api/v1/datasets/{ns}/{name}/tables/{resource},
-        // /api/v1/apps, /api/v1/user/apps/{app}/{stop, shares/{user}}
+        // /api/v1/apps, /api/v1/user/apps/{app}/{stop, shares/{user}}, /api/v1/events,
+        // /api/v1/notifications, /api/v1/namespaces/{ns}/webhooks
         .merge(api)
         .route(
             "/api/v1/openapi.json",

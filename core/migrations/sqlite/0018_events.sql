@@ -16,10 +16,12 @@ CREATE TABLE events (
 CREATE INDEX events_pending ON events (id) WHERE seq = 0;
 CREATE INDEX events_seq ON events (seq);
 
--- A dataset's webhooks: where its events are delivered, signed with the secret.
+-- Webhooks: where events are delivered, signed with the secret. A webhook is a dataset's
+-- (repo_id) or a namespace's: every dataset of a user or an organisation (namespace).
 CREATE TABLE webhooks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+    repo_id INTEGER REFERENCES repos(id) ON DELETE CASCADE,
+    namespace TEXT,
     -- deliveries carry only what this account may read
     owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     url TEXT NOT NULL,
@@ -40,6 +42,7 @@ CREATE TABLE webhooks (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX webhooks_repo ON webhooks (repo_id);
+CREATE INDEX webhooks_namespace ON webhooks (lower(namespace));
 
 -- Each event's delivery to each webhook, retried until delivered or 24 hours old.
 CREATE TABLE webhook_deliveries (

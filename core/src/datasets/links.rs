@@ -65,6 +65,9 @@ pub async fn create(
             creator.map(|u| u.id),
         )
         .await?;
+    let told = json!({"link": id, "path": path, "password": password_hash.is_some(),
+        "expires_at": expires_at});
+    crate::events::record(core, Some(who), "share_link.created", &repo.path(), told).await;
     if let Some(user) = creator {
         let detail =
             json!({"link": id, "password": password_hash.is_some(), "expires_at": expires_at});

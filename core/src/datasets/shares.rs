@@ -128,6 +128,13 @@ pub async fn create(core: &Core, who: &Principal, repo: &Gated, new: NewShare) -
             actor(who).map(|u| u.id),
         )
         .await?;
+    let kind = match new.grantee {
+        Grantee::User(_) => "user",
+        Grantee::Team(_) => "team",
+    };
+    let told = json!({"share": id, "path": path, "grantee": shown, "grantee_kind": kind,
+        "access": new.access.as_str(), "expires_at": new.expires_at});
+    crate::events::record(core, Some(who), "share.granted", &repo.path(), told).await;
     changed(
         core,
         who,
@@ -170,6 +177,9 @@ pub async fn change(
 pub async fn revoke(core: &Core, who: &Principal, repo: &Gated, id: i64) -> Result<()> {
     let share = get(core, repo, id).await?;
     core.db.delete_share(repo.id, id).await?;
+    let told = json!({"share": id, "path": share.path, "grantee": share.grantee,
+        "grantee_kind": share.kind, "access": share.access});
+    crate::events::record(core, Some(who), "share.revoked", &repo.path(), told).await;
     changed(
         core,
         who,

@@ -21,6 +21,8 @@ pub struct SessionRow {
     pub user: User,
     pub csrf: String,
     pub expires_at: i64,
+    /// The user's unread notifications (the header's badge).
+    pub unread: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -34,6 +36,7 @@ struct SessionJoin {
     #[sqlx(try_from = "String")]
     role: super::Role,
     created_at: i64,
+    unread: i64,
 }
 
 impl Db {
@@ -83,7 +86,9 @@ impl Db {
     /// The live (unexpired) session with this hash.
     pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
         let row: Option<SessionJoin> = sqlx::query_as(
-            "SELECT s.csrf, s.expires_at, u.id, u.username, u.email, u.is_admin, u.created_at, u.role
+            "SELECT s.csrf, s.expires_at, u.id, u.username, u.email, u.is_admin, u.created_at, u.role,
+                    (SELECT count(*) FROM notifications n
+                     WHERE n.user_id = u.id AND n.read_at IS NULL) AS unread
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
@@ -102,6 +107,7 @@ impl Db {
             },
             csrf: r.csrf,
             expires_at: r.expires_at,
+            unread: r.unread,
         }))
     }
 

@@ -33,7 +33,10 @@ pub struct EventRow {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct WebhookRow {
     pub id: i64,
-    pub repo_id: i64,
+    /// A dataset's webhook; or else
+    pub repo_id: Option<i64>,
+    /// a namespace's: every dataset of a user or an organisation.
+    pub namespace: Option<String>,
     pub owner_id: i64,
     pub url: String,
     pub kinds: String,
@@ -50,9 +53,39 @@ pub struct WebhookRow {
     pub updated_at: i64,
 }
 
+/// What a webhook hears of: one dataset, or every dataset of a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hooked<'a> {
+    /// A dataset (its `repos` id).
+    Dataset(i64),
+    /// A user's or an organisation's name (compared case-insensitively).
+    Namespace(&'a str),
+}
+
+impl Hooked<'_> {
+    /// The `(repo_id, namespace)` columns.
+    fn columns(&self) -> (Option<i64>, Option<String>) {
+        match self {
+            Hooked::Dataset(id) => (Some(*id), None),
+            Hooked::Namespace(ns) => (None, Some((*ns).to_owned())),
+        }
+    }
+
+    /// Whether webhook `w` is one of these.
+    pub fn holds(&self, w: &WebhookRow) -> bool {
+        match self {
+            Hooked::Dataset(id) => w.repo_id == Some(*id),
+            Hooked::Namespace(ns) => w
+                .namespace
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(ns)),
+        }
+    }
+}
+
 /// A new webhook.
 pub struct NewWebhook<'a> {
-    pub repo_id: i64,
+    pub hooked: Hooked<'a>,
     pub owner_id: i64,
     pub url: &'a str,
     pub kinds: &'a str,
@@ -79,6 +112,19 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
+/// What fanning an event out writes.
+#[derive(Debug, Default)]
+pub struct FanOut {
+    /// The event's completed data (JSON).
+    pub data: String,
+    /// The webhooks that get a delivery of it.
+    pub webhooks: Vec<i64>,
+    /// The users told of it.
+    pub notify: Vec<i64>,
+    /// Events it gives rise to (a policy set changed by a branch's move).
+    pub derived: Vec<NewEvent>,
+}
+
 /// How an attempt went.
 pub struct Attempt<'a> {
     pub state: &'a str,
@@ -89,7 +135,8 @@ pub struct Attempt<'a> {
 }
 
 const EVENT: &str = "id, kind, dataset, actor, data, created_at, seq";
-const WEBHOOK: &str = "id, repo_id, owner_id, url, kinds, branches, tags, paths, secret, \
+const WEBHOOK: &str =
+    "id, repo_id, namespace, owner_id, url, kinds, branches, tags, paths, secret, \
      old_secret, old_secret_until, active, failures, paused_reason, created_at, updated_at";
 const DELIVERY: &str = "id, webhook_id, event_id, message_id, state, attempts, next_at, status, \
      millis, error, created_at, updated_at";
@@ -133,36 +180,54 @@ impl Db {
         .await
     }
 
-    /// Fans event `id` out: its completed `data`, its place in the stream, and a pending
-    /// delivery to each of `webhooks` (message ids `msg_<event>_<webhook>`), all at once.
-    pub async fn fan_out(&self, id: i64, data: &str, webhooks: &[i64]) -> Result<(), sqlx::Error> {
+    /// Fans event `e` out, all at once: its completed `data` and its place in the stream, a
+    /// pending delivery to each of `out.webhooks` (message ids `msg_<event>_<webhook>`), a
+    /// notification to each of `out.notify`, and the events `out.derived` it gives rise to.
+    pub async fn fan_out(&self, e: &EventRow, out: &FanOut) -> Result<(), sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let at = now();
         let done = sqlx::query(
             "UPDATE events SET data = $1, \
              seq = (SELECT coalesce(max(seq), 0) + 1 FROM events) WHERE id = $2 AND seq = 0",
         )
-        .bind(data)
-        .bind(id)
+        .bind(&out.data)
+        .bind(e.id)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
             // Another dispatcher got there first.
             return Ok(());
         }
-        for w in webhooks {
+        for w in &out.webhooks {
             sqlx::query(
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, message_id, state, \
                  next_at, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4, $4) \
                  ON CONFLICT (webhook_id, event_id) DO NOTHING",
             )
             .bind(w)
-            .bind(id)
-            .bind(format!("msg_{id}_{w}"))
+            .bind(e.id)
+            .bind(format!("msg_{}_{w}", e.id))
             .bind(at)
             .execute(&mut *tx)
             .await?;
         }
+        for user in &out.notify {
+            sqlx::query(
+                "INSERT INTO notifications (user_id, kind, dataset, actor, data, event_id, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (user_id, event_id) DO NOTHING",
+            )
+            .bind(user)
+            .bind(&e.kind)
+            .bind(&e.dataset)
+            .bind(&e.actor)
+            .bind(&out.data)
+            .bind(e.id)
+            .bind(e.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        record_in(&mut tx, &out.derived).await?;
         tx.commit().await
     }
 
@@ -208,12 +273,14 @@ impl Db {
 
     pub async fn create_webhook(&self, w: &NewWebhook<'_>) -> Result<WebhookRow, sqlx::Error> {
         let at = now();
+        let (repo_id, namespace) = w.hooked.columns();
         sqlx::query_as(sql!(
-            "INSERT INTO webhooks (repo_id, owner_id, url, kinds, branches, tags, paths, secret, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-             RETURNING {WEBHOOK}"
+            "INSERT INTO webhooks (repo_id, namespace, owner_id, url, kinds, branches, tags, \
+             paths, secret, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {WEBHOOK}"
         ))
-        .bind(w.repo_id)
+        .bind(repo_id)
+        .bind(namespace)
         .bind(w.owner_id)
         .bind(w.url)
         .bind(w.kinds)
@@ -226,25 +293,30 @@ impl Db {
         .await
     }
 
-    /// A dataset's webhooks, oldest first.
-    pub async fn webhooks(&self, repo_id: i64) -> Result<Vec<WebhookRow>, sqlx::Error> {
+    /// A dataset's or a namespace's webhooks, oldest first.
+    pub async fn webhooks(&self, hooked: Hooked<'_>) -> Result<Vec<WebhookRow>, sqlx::Error> {
+        let (repo_id, namespace) = hooked.columns();
         sqlx::query_as(sql!(
-            "SELECT {WEBHOOK} FROM webhooks WHERE repo_id = $1 ORDER BY id"
+            "SELECT {WEBHOOK} FROM webhooks WHERE repo_id = $1 \
+             OR (repo_id IS NULL AND lower(namespace) = lower($2)) ORDER BY id"
         ))
         .bind(repo_id)
+        .bind(namespace)
         .fetch_all(&self.pool)
         .await
     }
 
-    /// The active webhooks of the dataset `namespace/name`.
+    /// The active webhooks that hear of the dataset `namespace/name`: its own, and its
+    /// namespace's.
     pub async fn active_webhooks(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Vec<WebhookRow>, sqlx::Error> {
         sqlx::query_as(sql!(
-            "SELECT {WEBHOOK} FROM webhooks WHERE active = 1 AND repo_id = \
-             (SELECT id FROM repos WHERE namespace = $1 AND name = $2) ORDER BY id"
+            "SELECT {WEBHOOK} FROM webhooks WHERE active = 1 AND (repo_id = \
+             (SELECT id FROM repos WHERE namespace = $1 AND name = $2) \
+             OR (repo_id IS NULL AND lower(namespace) = lower($1))) ORDER BY id"
         ))
         .bind(namespace)
         .bind(name)
@@ -259,9 +331,9 @@ impl Db {
             .await
     }
 
-    pub async fn delete_webhook(&self, repo_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE repo_id = $1 AND id = $2")
-            .bind(repo_id)
+    /// Deletes webhook `id`, its deliveries with it (callers checked it is theirs).
+    pub async fn delete_webhook(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;

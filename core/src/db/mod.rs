@@ -17,6 +17,7 @@ mod identities;
 mod keys;
 mod locks;
 mod merges;
+mod notifications;
 mod oauth;
 mod objects;
 mod orgs;
@@ -32,11 +33,14 @@ mod validations;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;
-pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NewWebhook, WebhookRow};
+pub use events::{
+    Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,
+};
 pub use identities::{Identity, PendingLogin};
 pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use merges::{ApprovalRow, MergeRow, NewMerge, ResolutionRow};
+pub use notifications::NotificationRow;
 pub use oauth::{CodeRow, OauthClient, RefreshRow};
 pub use objects::LinkError;
 pub use orgs::{Org, OrgRole, Permission};

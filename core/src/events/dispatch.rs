@@ -13,9 +13,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::deliver::Sender;
-use crate::auth::scope::Scopes;
-use crate::auth::Principal;
-use crate::db::{Attempt, DeliveryRow, EventRow, WebhookRow};
+use crate::db::{Attempt, DeliveryRow, EventRow, FanOut, NewEvent, WebhookRow};
 use crate::Core;
 
 /// Failed attempts in a row that pause a webhook.
@@ -68,7 +66,8 @@ async fn turn(core: &Core, sender: &Sender) {
         .await;
 }
 
-/// Completes `e` and gives each matching webhook a delivery of it.
+/// Completes `e` and gives each matching webhook a delivery of it, tells the people concerned,
+/// and derives what it gives rise to (all in one transaction).
 async fn fan_out(core: &Core, e: &EventRow) -> crate::error::Result<()> {
     let (ns, name) = e.dataset.split_once('/').unwrap_or((&e.dataset, ""));
     let mut data: Value = serde_json::from_str(&e.data).unwrap_or_else(|_| json!({}));
@@ -78,15 +77,51 @@ async fn fan_out(core: &Core, e: &EventRow) -> crate::error::Result<()> {
         data["datapackage"] = package.clone();
     }
     let paths: Option<Vec<String>> = changes.map(|(p, _)| p);
-    let mut to = Vec::new();
+    let mut out = FanOut::default();
+    let need = super::needs(&e.kind);
     for w in core.db.active_webhooks(ns, name).await? {
-        if matches(&w, &e.kind, &data, paths.as_deref()) && owner_reads(core, &w, ns, name).await {
-            to.push(w.id);
+        if matches(&w, &e.kind, &data, paths.as_deref())
+            && owner_holds(core, &w, ns, name, need).await
+        {
+            out.webhooks.push(w.id);
         }
     }
-    core.db.fan_out(e.id, &data.to_string(), &to).await?;
+    out.notify = super::notify::recipients(core, e, &data).await;
+    out.derived = policy_change(core, e, &data, paths.as_deref());
+    out.data = data.to_string();
+    core.db.fan_out(e, &out).await?;
     core.events.fanned.send_modify(|n| *n += 1);
     Ok(())
+}
+
+/// A move of the policy dataset's default branch that changed its `.rego` files changes the
+/// policy set every governed read is decided by: a `policy.changed` event of its own.
+fn policy_change(
+    core: &Core,
+    e: &EventRow,
+    data: &Value,
+    paths: Option<&[String]>,
+) -> Vec<NewEvent> {
+    let (ns, name) = e.dataset.split_once('/').unwrap_or((&e.dataset, ""));
+    let files: Vec<&String> = paths
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.ends_with(".rego"))
+        .collect();
+    if e.kind != "branch.updated"
+        || data["branch"] != strata_metastore::DEFAULT_BRANCH
+        || files.is_empty()
+        || !core.governance.is_policy_dataset(ns, name)
+    {
+        return Vec::new();
+    }
+    vec![NewEvent {
+        kind: "policy.changed".into(),
+        dataset: e.dataset.clone(),
+        actor: e.actor.clone(),
+        data: json!({"branch": data["branch"], "revision": data["after"], "files": files})
+            .to_string(),
+    }]
 }
 
 /// A branch update's changed paths and datapackage changes (none when either revision is gone).
@@ -164,20 +199,19 @@ pub(super) fn matches(w: &WebhookRow, kind: &str, data: &Value, paths: Option<&[
     }
 }
 
-/// Whether the webhook's owner may still read the dataset: deliveries carry only what they may.
-async fn owner_reads(core: &Core, w: &WebhookRow, ns: &str, name: &str) -> bool {
-    let Ok(Some(user)) = core.db.user_by_id(w.owner_id).await else {
+/// Whether the webhook's owner still holds `need` on the whole dataset: deliveries carry only
+/// what they may see.
+async fn owner_holds(
+    core: &Core,
+    w: &WebhookRow,
+    ns: &str,
+    name: &str,
+    need: crate::auth::scope::Action,
+) -> bool {
+    let Some(owner) = super::notify::account(core, w.owner_id).await else {
         return false;
     };
-    let Ok(scopes) = Scopes::parse("*") else {
-        return false;
-    };
-    let owner = Principal::User {
-        user,
-        scopes,
-        family: None,
-    };
-    crate::datasets::gate::dataset(core, &owner, ns, name, crate::auth::scope::Action::Read)
+    crate::datasets::gate::dataset(core, &owner, ns, name, need)
         .await
         .is_ok_and(|g| !g.limited())
 }
@@ -231,6 +265,21 @@ async fn send(core: &Core, sender: &Sender, d: &DeliveryRow) {
                 outcome.error.as_deref().unwrap_or("")
             );
             let _ = core.db.set_webhook_active(w.id, false, Some(&why)).await;
+            let (hooked, page) = match &w.namespace {
+                Some(ns) => match core.db.org_by_name(ns).await {
+                    Ok(Some(org)) => (org.name.clone(), format!("/orgs/{}/webhooks", org.name)),
+                    _ => (ns.clone(), "/settings/webhooks".to_owned()),
+                },
+                None => (
+                    e.dataset.clone(),
+                    format!("/datasets/{}/settings/webhooks", e.dataset),
+                ),
+            };
+            let told = json!({"webhook": w.id, "url": w.url, "reason": why, "page": page});
+            let _ = core
+                .db
+                .notify(w.owner_id, "webhook.paused", &hooked, &told.to_string())
+                .await;
             let _ = crate::audit::record(
                 core,
                 "webhook.pause",

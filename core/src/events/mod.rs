@@ -6,7 +6,11 @@
 //! One dispatcher at a time (a leader among replicas, [`dispatch`]) completes each event (the
 //! changed paths and datapackage fields, read from git) and fans it out to the matching webhooks'
 //! deliveries, which it then sends, signed the Standard Webhooks way ([`deliver`]), retrying with
-//! backoff for a day. Webhooks are managed by the dataset's admins ([`webhooks`]).
+//! backoff for a day. Webhooks are managed by the dataset's admins, or a namespace's for all of
+//! its datasets ([`webhooks`]). Events that are no ref move (merge requests, shares, share links,
+//! failed contracts) are recorded with [`record`] right after their change; a policy set change
+//! is derived by the dispatcher from the policy dataset's move. As it fans out, the dispatcher
+//! tells the people concerned ([`notify`]).
 
 use serde_json::json;
 
@@ -15,6 +19,7 @@ use crate::db::{NewEvent, RefEdit};
 mod deliver;
 mod dispatch;
 mod guard;
+pub mod notify;
 pub mod stream;
 pub mod webhooks;
 
@@ -33,7 +38,52 @@ pub const KINDS: &[&str] = &[
     "tag.created",
     "tag.updated",
     "tag.deleted",
+    "merge_request.opened",
+    "merge_request.merged",
+    "merge_request.closed",
+    "merge_request.reopened",
+    "share.granted",
+    "share.revoked",
+    "share_link.created",
+    "policy.changed",
+    "contract.failed",
 ];
+
+/// What a subscriber must hold on the whole dataset to hear of an event of `kind`: shares and
+/// links are their admins' business (as the lists of them are); the rest, its readers'.
+pub fn needs(kind: &str) -> crate::auth::scope::Action {
+    if kind.starts_with("share") {
+        crate::auth::scope::Action::Admin
+    } else {
+        crate::auth::scope::Action::Read
+    }
+}
+
+/// Records an event of `kind` that is no ref move, by `who` (or else the request's actor),
+/// right after its change (a failure to record is logged: the change stands).
+pub async fn record(
+    core: &crate::Core,
+    who: Option<&crate::auth::Principal>,
+    kind: &str,
+    dataset: &str,
+    data: serde_json::Value,
+) {
+    debug_assert!(KINDS.contains(&kind), "{kind}");
+    let actor = match who {
+        Some(crate::auth::Principal::User { user, .. }) => Some(user.username.clone()),
+        _ => crate::context::current().actor(),
+    };
+    let event = NewEvent {
+        kind: kind.to_owned(),
+        dataset: dataset.to_owned(),
+        actor,
+        data: data.to_string(),
+    };
+    if let Err(e) = core.db.record_events(&[event]).await {
+        tracing::error!(error = %e, dataset, kind, "an event was lost: it could not be recorded");
+    }
+    core.events.ring();
+}
 
 /// The events of ref moves `edits` of `dataset` (`namespace/name`) by `actor`.
 pub fn of_refs(dataset: &str, edits: &[RefEdit], actor: Option<String>) -> Vec<NewEvent> {

@@ -1,5 +1,5 @@
 //! The event stream (`GET /api/v1/events`): the events fanned out after a place in it, in order,
-//! of the datasets the caller may read whole (their token's scopes and grants, checked again
+//! of the datasets the caller may read whole (administer, for shares and links) (their token's scopes and grants, checked again
 //! each minute), then each new one as the dispatcher fans it out. Ids are the stream's own
 //! order, so a client resumes where it stopped (`Last-Event-ID`). The stream ends when the
 //! server drains.
@@ -36,7 +36,8 @@ struct Follow {
     who: Principal,
     after: i64,
     queue: VecDeque<Entry>,
-    readable: HashMap<String, bool>,
+    /// Per dataset and the right an event needs: whether the caller holds it.
+    readable: HashMap<(String, Action), bool>,
     checked: Instant,
     fanned: tokio::sync::watch::Receiver<u64>,
 }
@@ -100,20 +101,23 @@ pub fn follow(
 
 impl Follow {
     /// Whether the caller may read all of `e`'s dataset (a caller reaching only some of its
-    /// paths sees none of its events: they name paths).
+    /// paths sees none of its events: they name paths), or administer it for the events of its
+    /// shares and links ([`super::needs`]).
     async fn may_read(&mut self, e: &EventRow) -> bool {
         if self.checked.elapsed() > RECHECK {
             self.readable.clear();
             self.checked = Instant::now();
         }
-        if let Some(known) = self.readable.get(&e.dataset) {
+        let need = super::needs(&e.kind);
+        let key = (e.dataset.clone(), need);
+        if let Some(known) = self.readable.get(&key) {
             return *known;
         }
         let (ns, name) = e.dataset.split_once('/').unwrap_or((&e.dataset, ""));
-        let may = gate::dataset(&self.core, &self.who, ns, name, Action::Read)
+        let may = gate::dataset(&self.core, &self.who, ns, name, need)
             .await
             .is_ok_and(|g| !g.limited());
-        self.readable.insert(e.dataset.clone(), may);
+        self.readable.insert(key, may);
         may
     }
 }

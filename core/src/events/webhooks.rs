@@ -1,6 +1,8 @@
-//! A dataset's webhooks, managed by its admins: created (the secret shown once), listed, paused
-//! and resumed, their secret rotated (the old one signs too for a day), deleted; their delivery
-//! log read and a delivery sent again. Also the payload every delivery carries.
+//! Webhooks, of a dataset (managed by its admins) or of a namespace (every dataset of a user,
+//! managed by that user, or of an organisation, managed by its owners): created (the secret
+//! shown once), listed, paused and resumed, their secret rotated (the old one signs too for a
+//! day), deleted; their delivery log read and a delivery sent again. Also the payload every
+//! delivery carries.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -10,12 +12,19 @@ use super::KINDS;
 use crate::auth::scope::Action;
 use crate::auth::Principal;
 use crate::datasets::gate;
-use crate::db::{DeliveryRow, EventRow, NewWebhook, WebhookRow};
+use crate::db::{DeliveryRow, EventRow, Hooked, NewWebhook, WebhookRow};
 use crate::error::{Error, Result};
 use crate::Core;
 
-/// The most webhooks a dataset has.
+/// The most webhooks a dataset, or a namespace, has.
 pub const MAX_PER_DATASET: usize = 20;
+
+/// Whose webhooks: a dataset's, or a namespace's (every dataset of a user or an organisation).
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Dataset { ns: &'a str, name: &'a str },
+    Namespace(&'a str),
+}
 /// How long a rotated-out secret still signs (seconds).
 pub const OVERLAP: i64 = 24 * 3600;
 /// The most globs of each kind a webhook filters by.
@@ -46,6 +55,9 @@ pub struct Input {
 #[derive(Debug, Clone, Serialize)]
 pub struct Webhook {
     pub id: i64,
+    /// Set for a namespace's webhook (every dataset of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub url: String,
     pub events: Vec<String>,
     pub branches: Vec<String>,
@@ -90,6 +102,7 @@ impl From<WebhookRow> for Webhook {
     fn from(w: WebhookRow) -> Webhook {
         Webhook {
             id: w.id,
+            namespace: w.namespace,
             events: list(&w.kinds),
             branches: list(&w.branches),
             tags: list(&w.tags),
@@ -138,22 +151,42 @@ pub fn payload(e: &EventRow, message_id: &str) -> String {
     .to_string()
 }
 
-/// The dataset's admin check: the dataset's id, and the caller's (the webhook's owner is the
-/// admin who creates it).
-async fn repo_id(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<(i64, i64)> {
-    let gated = gate::dataset(core, who, ns, name, Action::Admin).await?;
-    match who {
-        Principal::User { user, .. } => Ok((gated.dataset.repo.id, user.id)),
-        _ => Err(Error::forbidden(
-            "webhooks belong to an account: use a session or a personal access token",
-        )),
+/// The admin check of `target`: its webhooks, and the caller's account (the webhook's owner
+/// is the admin who creates it).
+async fn scope<'a>(core: &Core, who: &Principal, target: Target<'a>) -> Result<(Hooked<'a>, i64)> {
+    match target {
+        Target::Dataset { ns, name } => {
+            let gated = gate::dataset(core, who, ns, name, Action::Admin).await?;
+            match who {
+                Principal::User { user, .. } => {
+                    Ok((Hooked::Dataset(gated.dataset.repo.id), user.id))
+                }
+                _ => Err(Error::forbidden(
+                    "webhooks belong to an account: use a session or a personal access token",
+                )),
+            }
+        }
+        Target::Namespace(ns) => {
+            let user = core.require(who, crate::auth::Need::Account).await?;
+            if let Some(org) = core.db.org_by_name(ns).await? {
+                core.require(who, crate::auth::Need::OrgOwner(&org)).await?;
+            } else if !user.username.eq_ignore_ascii_case(ns) {
+                return Err(match core.db.user_by_name(ns).await? {
+                    Some(_) => Error::forbidden(format!(
+                        "only {ns} manages the webhooks of {ns}'s datasets"
+                    )),
+                    None => Error::not_found(format!("no user or organisation named {ns}")),
+                });
+            }
+            Ok((Hooked::Namespace(ns), user.id))
+        }
     }
 }
 
-/// The webhook `id` of the dataset (404 for another dataset's).
-async fn one(core: &Core, repo_id: i64, id: i64) -> Result<WebhookRow> {
+/// The webhook `id` of `hooked` (404 for another's).
+async fn one(core: &Core, hooked: Hooked<'_>, id: i64) -> Result<WebhookRow> {
     match core.db.webhook(id).await? {
-        Some(w) if w.repo_id == repo_id => Ok(w),
+        Some(w) if hooked.holds(&w) => Ok(w),
         _ => Err(Error::not_found("no such webhook")),
     }
 }
@@ -202,22 +235,21 @@ fn checked(core: &Core, input: &Input) -> Result<[String; 4]> {
 pub async fn create(
     core: &Core,
     who: &Principal,
-    ns: &str,
-    name: &str,
+    target: Target<'_>,
     input: &Input,
 ) -> Result<(Webhook, String)> {
-    let (repo_id, owner_id) = repo_id(core, who, ns, name).await?;
+    let (hooked, owner_id) = scope(core, who, target).await?;
     let [kinds, branches, tags, paths] = checked(core, input)?;
-    if core.db.webhooks(repo_id).await?.len() >= MAX_PER_DATASET {
+    if core.db.webhooks(hooked).await?.len() >= MAX_PER_DATASET {
         return Err(Error::unprocessable(format!(
-            "a dataset has at most {MAX_PER_DATASET} webhooks"
+            "a dataset or namespace has at most {MAX_PER_DATASET} webhooks"
         )));
     }
     let secret = new_secret();
     let row = core
         .db
         .create_webhook(&NewWebhook {
-            repo_id,
+            hooked,
             owner_id,
             url: &input.url,
             kinds: &kinds,
@@ -227,16 +259,16 @@ pub async fn create(
             secret: &secret,
         })
         .await?;
-    audit(core, who, "webhook.create", ns, name, row.id).await?;
+    audit(core, who, "webhook.create", target, row.id).await?;
     Ok((row.into(), secret))
 }
 
 /// The dataset's webhooks.
-pub async fn list_all(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<Vec<Webhook>> {
-    let (repo_id, _) = repo_id(core, who, ns, name).await?;
+pub async fn list_all(core: &Core, who: &Principal, target: Target<'_>) -> Result<Vec<Webhook>> {
+    let (hooked, _) = scope(core, who, target).await?;
     Ok(core
         .db
-        .webhooks(repo_id)
+        .webhooks(hooked)
         .await?
         .into_iter()
         .map(Webhook::from)
@@ -247,12 +279,11 @@ pub async fn list_all(core: &Core, who: &Principal, ns: &str, name: &str) -> Res
 pub async fn get(
     core: &Core,
     who: &Principal,
-    ns: &str,
-    name: &str,
+    target: Target<'_>,
     id: i64,
 ) -> Result<(Webhook, Vec<Delivery>)> {
-    let (repo_id, _) = repo_id(core, who, ns, name).await?;
-    let w = one(core, repo_id, id).await?;
+    let (hooked, _) = scope(core, who, target).await?;
+    let w = one(core, hooked, id).await?;
     let deliveries = core.db.deliveries(w.id, 100).await?;
     Ok((
         w.into(),
@@ -261,43 +292,42 @@ pub async fn get(
 }
 
 /// Deletes a webhook (its deliveries with it).
-pub async fn delete(core: &Core, who: &Principal, ns: &str, name: &str, id: i64) -> Result<()> {
-    let (repo_id, _) = repo_id(core, who, ns, name).await?;
-    if !core.db.delete_webhook(repo_id, id).await? {
+pub async fn delete(core: &Core, who: &Principal, target: Target<'_>, id: i64) -> Result<()> {
+    let (hooked, _) = scope(core, who, target).await?;
+    one(core, hooked, id).await?;
+    if !core.db.delete_webhook(id).await? {
         return Err(Error::not_found("no such webhook"));
     }
-    audit(core, who, "webhook.delete", ns, name, id).await
+    audit(core, who, "webhook.delete", target, id).await
 }
 
 /// A new secret for a webhook (shown this once); the old one signs too for [`OVERLAP`].
 pub async fn rotate(
     core: &Core,
     who: &Principal,
-    ns: &str,
-    name: &str,
+    target: Target<'_>,
     id: i64,
 ) -> Result<(Webhook, String)> {
-    let (repo_id, _) = repo_id(core, who, ns, name).await?;
-    one(core, repo_id, id).await?;
+    let (hooked, _) = scope(core, who, target).await?;
+    one(core, hooked, id).await?;
     let secret = new_secret();
     core.db
         .rotate_webhook_secret(id, &secret, crate::db::now() + OVERLAP)
         .await?;
-    audit(core, who, "webhook.rotate", ns, name, id).await?;
-    Ok((one(core, repo_id, id).await?.into(), secret))
+    audit(core, who, "webhook.rotate", target, id).await?;
+    Ok((one(core, hooked, id).await?.into(), secret))
 }
 
 /// Pauses or resumes a webhook (resumed, its failures are forgotten and due deliveries go).
 pub async fn set_active(
     core: &Core,
     who: &Principal,
-    ns: &str,
-    name: &str,
+    target: Target<'_>,
     id: i64,
     active: bool,
 ) -> Result<Webhook> {
-    let (repo_id, _) = repo_id(core, who, ns, name).await?;
-    one(core, repo_id, id).await?;
+    let (hooked, _) = scope(core, who, target).await?;
+    one(core, hooked, id).await?;
     let reason = (!active).then_some("paused by an admin");
     core.db.set_webhook_active(id, active, reason).await?;
     let event = if active {
@@ -305,22 +335,21 @@ pub async fn set_active(
     } else {
         "webhook.pause"
     };
-    audit(core, who, event, ns, name, id).await?;
+    audit(core, who, event, target, id).await?;
     core.events.ring();
-    Ok(one(core, repo_id, id).await?.into())
+    Ok(one(core, hooked, id).await?.into())
 }
 
 /// Sends delivery `delivery` of a webhook again, now.
 pub async fn redeliver(
     core: &Core,
     who: &Principal,
-    ns: &str,
-    name: &str,
+    target: Target<'_>,
     id: i64,
     delivery: i64,
 ) -> Result<()> {
-    let (repo_id, _) = repo_id(core, who, ns, name).await?;
-    one(core, repo_id, id).await?;
+    let (hooked, _) = scope(core, who, target).await?;
+    one(core, hooked, id).await?;
     if !core.db.redeliver(id, delivery).await? {
         return Err(Error::not_found("no such delivery"));
     }
@@ -332,15 +361,18 @@ async fn audit(
     core: &Core,
     who: &Principal,
     event: &str,
-    ns: &str,
-    name: &str,
+    target: Target<'_>,
     id: i64,
 ) -> Result<()> {
+    let subject = match target {
+        Target::Dataset { ns, name } => format!("{ns}/{name}"),
+        Target::Namespace(ns) => ns.to_owned(),
+    };
     crate::audit::record(
         core,
         event,
         Some(&who.display_name()),
-        Some(&format!("{ns}/{name}")),
+        Some(&subject),
         json!({"webhook": id}),
     )
     .await

@@ -7,6 +7,8 @@ pub mod audit;
 pub mod catalog;
 pub mod datasets;
 pub mod events;
+pub mod namespace_webhooks;
+pub mod notifications;
 pub mod orgs;
 pub mod shares;
 pub mod sql;

@@ -19,6 +19,8 @@ use strata_core::db::SessionRow;
 pub struct Chrome {
     pub title: String,
     pub user: Option<String>,
+    /// The signed-in user's unread notifications.
+    pub unread: i64,
     pub csrf: String,
     pub nav: &'static str,
     pub error: Option<String>,
@@ -35,6 +37,7 @@ impl Chrome {
         Chrome {
             title: title.into(),
             user: s.map(|s| s.user.username.clone()),
+            unread: s.map_or(0, |s| s.unread),
             csrf: s.map(|s| s.csrf.clone()).unwrap_or_default(),
             nav,
             error: None,

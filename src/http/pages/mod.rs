@@ -16,6 +16,7 @@ pub(crate) mod layout;
 mod links;
 mod login;
 mod merges;
+mod notifications;
 mod orgs;
 mod revisions;
 mod settings;
@@ -26,6 +27,7 @@ mod sso;
 mod table_diff;
 mod table_view;
 mod tags;
+mod webhooks;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -74,6 +76,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/drive", get(files::drive).post(files::make_drive))
         .route("/shared", get(shared::show))
+        .route("/notifications", get(notifications::show))
+        .route("/notifications/read", post(notifications::mark_read))
+        .route(
+            "/settings/webhooks",
+            get(webhooks::mine).post(webhooks::change_mine),
+        )
+        .route(
+            "/datasets/{ns}/{name}/settings/webhooks",
+            get(webhooks::dataset).post(webhooks::change_dataset),
+        )
         .route("/sql", get(sql::show))
         .route("/apps", get(apps::show))
         .route("/app-catalog/{app}", get(apps::app))
@@ -120,4 +132,8 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/members", post(orgs::add_member))
         .route("/orgs/{org}/teams", post(orgs::add_team))
         .route("/orgs/{org}/teams/members", post(orgs::add_team_member))
+        .route(
+            "/orgs/{org}/webhooks",
+            get(webhooks::org).post(webhooks::change_org),
+        )
 }

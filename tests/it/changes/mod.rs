@@ -5,7 +5,7 @@
 //! shown, git plumbing left out).
 
 mod contracts;
-mod merges;
+pub mod merges;
 mod pages;
 
 use serde_json::{json, Value};

@@ -139,6 +139,8 @@ impl Cluster {
             .env("STRATA_DRAIN_DELAY_SECS", "1")
             .env("STRATA_SHUTDOWN_GRACE_SECS", "30")
             .env("STRATA_LOG", "warn")
+            // Webhooks to the tests' receiver on loopback.
+            .env("STRATA_WEBHOOKS_ALLOW_PRIVATE", "on")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -3,7 +3,9 @@
 //! filtered by kind, branch and path; the delivery log, failures retried and redelivered by hand,
 //! redirects not followed; with both ref keepers (the ledger records events in the move's own
 //! transaction). Then every bad request: targets that would probe the server's own network,
-//! unknown kinds, bad globs, strangers and non-admins.
+//! unknown kinds, bad globs, strangers and non-admins. `kinds`: the events that are no ref move
+//! (shares, links, merge requests, contracts, policies), namespace webhooks, notifications and
+//! the pages.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +15,9 @@ use serde_json::{json, Value};
 use strata_core::config::{Refs, Switch};
 
 use crate::common::*;
+
+mod kinds;
+mod replicas;
 
 const API: &str = "/api/v1/datasets";
 
@@ -127,11 +132,22 @@ async fn body_of(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Valu
     body(r).await
 }
 
-/// Commits `files` (path → content) on `branch`: the new revision.
+/// Commits `files` (path → content) on `branch` of `alice/d`: the new revision.
 async fn commit(server: &TestServer, token: &str, branch: &str, files: &[(&str, &str)]) -> String {
+    commit_to(server, token, "alice/d", branch, files).await
+}
+
+/// Commits `files` (path → content) on `branch` of `dataset`: the new revision.
+async fn commit_to(
+    server: &TestServer,
+    token: &str,
+    dataset: &str,
+    branch: &str,
+    files: &[(&str, &str)],
+) -> String {
     let (_, head) = call(
         reqwest::Method::GET,
-        &format!("{}{API}/alice/d?rev={branch}", server.url),
+        &format!("{}{API}/{dataset}?rev={branch}", server.url),
         token,
         None,
     )
@@ -145,7 +161,7 @@ async fn commit(server: &TestServer, token: &str, branch: &str, files: &[(&str, 
     }
     let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let r = client()
-        .post(format!("{}{API}/alice/d/commit", server.url))
+        .post(format!("{}{API}/{dataset}/commit", server.url))
         .bearer_auth(token)
         .header("content-type", "application/x-ndjson")
         .body(ndjson)
@@ -489,11 +505,19 @@ async fn webhooks_refuse_bad_targets_and_strangers() {
 
 /// Reads `n` events of an event stream response: (id, kind, payload).
 async fn sse_events(r: reqwest::Response, n: usize) -> Vec<(i64, String, Value)> {
+    sse_until(r, |got| got.len() >= n).await
+}
+
+/// Reads server-sent events `(id, kind, payload)` until `done` says so of all read (30 s at most).
+async fn sse_until(
+    r: reqwest::Response,
+    done: impl Fn(&[(i64, String, Value)]) -> bool,
+) -> Vec<(i64, String, Value)> {
     use futures_util::StreamExt;
     let mut stream = r.bytes_stream();
     let (mut buf, mut out) = (String::new(), Vec::new());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while out.len() < n {
+    while !done(&out) {
         let chunk = tokio::time::timeout_at(deadline, stream.next())
             .await
             .expect("events in time")

@@ -284,6 +284,18 @@ pub async fn enforce(
     }
     let report = check(core, repo.id, &repo.path(), package, revision).await?;
     if !report.ok {
+        // Where, never a value: subscribers may be readers a policy keeps from the rows.
+        let broken: Vec<Value> = report
+            .violations
+            .iter()
+            .map(|v| {
+                serde_json::json!({"resource": v.resource, "column": v.column,
+                "rule": v.rule, "count": v.count})
+            })
+            .collect();
+        let data = serde_json::json!({"branch": strata_metastore::DEFAULT_BRANCH,
+            "revision": revision, "violations": broken});
+        crate::events::record(core, None, "contract.failed", &repo.path(), data).await;
         return Err(report.refusal());
     }
     store(core, repo.id, &report).await?;

@@ -236,5 +236,7 @@ pub async fn merge(
             .await?;
     }
     record(core, who, "merge_request.merge", gated, number).await?;
-    Ok((get(core, gated, number).await?, revision))
+    let merged = get(core, gated, number).await?;
+    super::told(core, who, "merge_request.merged", gated, &merged).await;
+    Ok((merged, revision))
 }

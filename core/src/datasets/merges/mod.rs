@@ -216,7 +216,9 @@ pub async fn open(core: &Core, who: &Principal, gated: &Gated, new: New) -> Resu
             e => e.into(),
         })?;
     record(core, who, "merge_request.open", gated, row.number).await?;
-    Ok(row.into())
+    let request: MergeRequest = row.into();
+    told(core, who, "merge_request.opened", gated, &request).await;
+    Ok(request)
 }
 
 /// The merge requests of `gated` in `state` (`open`, `merged`, `closed`; `None`: all).
@@ -419,6 +421,19 @@ pub async fn edit(
         record(core, who, event, gated, number).await?;
     }
     get(core, gated, number).await
+}
+
+/// The event of merge request `r` (`kind`), for webhooks, the stream and notifications.
+pub(super) async fn told(
+    core: &Core,
+    who: &Principal,
+    kind: &str,
+    gated: &Gated,
+    r: &MergeRequest,
+) {
+    let data = serde_json::json!({"number": r.number, "title": r.title, "source": r.source,
+        "target": r.target, "author": r.author, "revision": r.merged_revision});
+    crate::events::record(core, Some(who), kind, &gated.path(), data).await;
 }
 
 async fn record(

@@ -9,7 +9,7 @@ mod history;
 mod list;
 mod merges;
 mod refs;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use serde::Serialize;
 use strata_metastore::{DatasetId, Person, Revision};

@@ -1,5 +1,7 @@
 //! `…/webhooks`: a dataset's webhooks (its admins'): create one (its secret shown once), list,
-//! read with its delivery log, pause and resume, rotate the secret, delete, redeliver.
+//! read with its delivery log, pause and resume, rotate the secret, delete, redeliver. The same
+//! handlers serve a namespace's webhooks (`crate::http::api::namespace_webhooks`): the path says
+//! whose.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -13,13 +15,36 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
-use strata_core::events::webhooks::{self, Delivery, Input, Webhook};
+use strata_core::events::webhooks::{self, Delivery, Input, Target, Webhook};
+
+/// The path of a webhook route: a dataset's (`ns`, `name`) or a namespace's (`ns`), and the
+/// webhook and delivery it names.
+#[derive(Deserialize)]
+pub struct HookPath {
+    ns: String,
+    name: Option<String>,
+    id: Option<String>,
+    delivery: Option<String>,
+}
+
+impl HookPath {
+    fn target(&self) -> Target<'_> {
+        match &self.name {
+            Some(name) => Target::Dataset { ns: &self.ns, name },
+            None => Target::Namespace(&self.ns),
+        }
+    }
+
+    fn id(&self) -> ApiResult<i64> {
+        parse("webhook", self.id.as_deref().unwrap_or_default())
+    }
+}
 
 /// A webhook's path parameters.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
-struct WebhookPath {
+pub struct WebhookPath {
     ns: String,
     name: String,
     /// The webhook's id.
@@ -30,7 +55,7 @@ struct WebhookPath {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
-struct DeliveryPath {
+pub struct DeliveryPath {
     ns: String,
     name: String,
     id: i64,
@@ -48,11 +73,14 @@ fn parse(what: &str, id: &str) -> ApiResult<i64> {
 /// A webhook's fields (as created).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
-struct WebhookBody {
+pub struct WebhookBody {
     /// `https` (plain `http` and private addresses only where the admin allows them).
     url: String,
     /// Event kinds (empty: all): `branch.created`, `branch.updated`, `branch.deleted`,
-    /// `tag.created`, `tag.updated`, `tag.deleted`.
+    /// `tag.created`, `tag.updated`, `tag.deleted`, `merge_request.opened`,
+    /// `merge_request.merged`, `merge_request.closed`, `merge_request.reopened`,
+    /// `share.granted`, `share.revoked`, `share_link.created`, `policy.changed`,
+    /// `contract.failed`.
     events: Vec<String>,
     /// Globs on the branch (`branch.*` events).
     branches: Vec<String>,
@@ -96,13 +124,13 @@ pub struct WebhookLog {
         (status = 422, description = "A URL that is not https or reaches a private address, an unknown event kind, a bad glob, or too many webhooks", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<WithSecret>)> {
     let input: Input = read_json(&headers, body, state.settings.max_json_body).await?;
-    let (webhook, secret) = webhooks::create(&state, &who, &ns, &name, &input).await?;
+    let (webhook, secret) = webhooks::create(&state, &who, p.target(), &input).await?;
     Ok((StatusCode::CREATED, Json(WithSecret { webhook, secret })))
 }
 
@@ -113,10 +141,10 @@ pub async fn create(
         (status = 404, description = "No such dataset", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
 ) -> ApiResult<Json<WebhookList>> {
-    let webhooks = webhooks::list_all(&state, &who, &ns, &name).await?;
+    let webhooks = webhooks::list_all(&state, &who, p.target()).await?;
     Ok(Json(WebhookList { webhooks }))
 }
 
@@ -127,11 +155,11 @@ pub async fn list(
         (status = 404, description = "No such dataset or webhook", body = ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
-    Path((ns, name, id)): Path<(String, String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
 ) -> ApiResult<Json<WebhookLog>> {
-    let id = parse("webhook", &id)?;
-    let (webhook, deliveries) = webhooks::get(&state, &who, &ns, &name, id).await?;
+    let id = p.id()?;
+    let (webhook, deliveries) = webhooks::get(&state, &who, p.target(), id).await?;
     Ok(Json(WebhookLog {
         webhook,
         deliveries,
@@ -145,11 +173,11 @@ pub async fn read(
         (status = 404, description = "No such dataset or webhook", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path((ns, name, id)): Path<(String, String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let id = parse("webhook", &id)?;
-    webhooks::delete(&state, &who, &ns, &name, id).await?;
+    let id = p.id()?;
+    webhooks::delete(&state, &who, p.target(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,11 +188,11 @@ pub async fn delete(
         (status = 404, description = "No such dataset or webhook", body = ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
-    Path((ns, name, id)): Path<(String, String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
 ) -> ApiResult<Json<WithSecret>> {
-    let id = parse("webhook", &id)?;
-    let (webhook, secret) = webhooks::rotate(&state, &who, &ns, &name, id).await?;
+    let id = p.id()?;
+    let (webhook, secret) = webhooks::rotate(&state, &who, p.target(), id).await?;
     Ok(Json(WithSecret { webhook, secret }))
 }
 
@@ -183,14 +211,14 @@ pub struct ActiveBody {
         (status = 404, description = "No such dataset or webhook", body = ErrorBody)))]
 pub async fn set_active(
     State(state): State<AppState>,
-    Path((ns, name, id)): Path<(String, String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Webhook>> {
-    let id = parse("webhook", &id)?;
+    let id = p.id()?;
     let req: ActiveBody = read_json(&headers, body, state.settings.max_json_body).await?;
-    let w = webhooks::set_active(&state, &who, &ns, &name, id, req.active).await?;
+    let w = webhooks::set_active(&state, &who, p.target(), id, req.active).await?;
     Ok(Json(w))
 }
 
@@ -201,11 +229,11 @@ pub async fn set_active(
         (status = 404, description = "No such dataset, webhook or delivery", body = ErrorBody)))]
 pub async fn redeliver(
     State(state): State<AppState>,
-    Path((ns, name, id, delivery)): Path<(String, String, String, String)>,
+    Path(p): Path<HookPath>,
     who: Principal,
 ) -> ApiResult<StatusCode> {
-    let id = parse("webhook", &id)?;
-    let delivery = parse("delivery", &delivery)?;
-    webhooks::redeliver(&state, &who, &ns, &name, id, delivery).await?;
+    let id = p.id()?;
+    let delivery = parse("delivery", p.delivery.as_deref().unwrap_or_default())?;
+    webhooks::redeliver(&state, &who, p.target(), id, delivery).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -157,7 +157,11 @@ impl Setup {
 /// `alice/m` with `t.csv` (keyed or not) on `main` and a branch `feature` at the same revision;
 /// bob writes to it.
 pub async fn setup(keyed: bool) -> Setup {
-    let server = TestServer::start().await;
+    setup_on(TestServer::start().await, keyed).await
+}
+
+/// [`setup`] on `server`.
+pub async fn setup_on(server: TestServer, keyed: bool) -> Setup {
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let s = Setup {

@@ -1,0 +1,232 @@
+//! Notifications: what the web interface tells a user (the header's badge and
+//! `/notifications`), worked out by the dispatcher as it fans an event out (in the same
+//! transaction, so each event notifies once): a share granted to them or their team, a merge
+//! request opened on a dataset they write (waiting for their review), one of theirs merged, a
+//! contract failed on a dataset they administer; and, outside events, a webhook of theirs paused.
+//! Nobody is told of what they did themselves.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::scope::{Action, Scopes};
+use crate::auth::Principal;
+use crate::db::{EventRow, NotificationRow};
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// The most notifications a page holds.
+pub const MAX_PAGE: i64 = 200;
+
+/// A notification as its user sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub id: i64,
+    /// The event kind (`share.granted`, `merge_request.opened`, `merge_request.merged`,
+    /// `contract.failed`) or `webhook.paused`.
+    pub kind: String,
+    pub dataset: String,
+    pub actor: Option<String>,
+    /// One line saying what happened.
+    pub text: String,
+    /// Where to look (a page of this server).
+    pub link: String,
+    pub created_at: i64,
+    pub read: bool,
+}
+
+/// Who is told of event `e` (its completed `data`): user ids, never its actor.
+pub(super) async fn recipients(core: &Core, e: &EventRow, data: &Value) -> Vec<i64> {
+    let (ns, name) = e.dataset.split_once('/').unwrap_or((&e.dataset, ""));
+    let mut ids = match e.kind.as_str() {
+        "share.granted" => grantees(core, data).await,
+        "merge_request.opened" => holding(core, ns, name, Action::Write).await,
+        "merge_request.merged" => named(core, data["author"].as_str()).await,
+        "contract.failed" => holding(core, ns, name, Action::Admin).await,
+        _ => Vec::new(),
+    };
+    if let Some(actor) = &e.actor {
+        if let Ok(Some(u)) = core.db.user_by_name(actor).await {
+            ids.retain(|id| *id != u.id);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+async fn named(core: &Core, name: Option<&str>) -> Vec<i64> {
+    match name {
+        Some(n) => core
+            .db
+            .user_by_name(n)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| vec![u.id])
+            .unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+/// The user a share names, or its team's members.
+async fn grantees(core: &Core, data: &Value) -> Vec<i64> {
+    let grantee = data["grantee"].as_str().unwrap_or_default();
+    if data["grantee_kind"] != "team" {
+        return named(core, Some(grantee)).await;
+    }
+    let Some((org, team)) = grantee.split_once('/') else {
+        return Vec::new();
+    };
+    let Ok(Some(org)) = core.db.org_by_name(org).await else {
+        return Vec::new();
+    };
+    match core.db.team_id(org.id, team).await {
+        Ok(Some(id)) => core.db.team_member_ids(id).await.unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The accounts that hold `action` on the whole of dataset `ns/name`, as the gate decides.
+async fn holding(core: &Core, ns: &str, name: &str, action: Action) -> Vec<i64> {
+    let Ok(Some(repo)) = core.db.repo_by_path(ns, name).await else {
+        return Vec::new();
+    };
+    let people = core
+        .db
+        .dataset_people(repo.id, &repo.namespace)
+        .await
+        .unwrap_or_default();
+    let mut ids = Vec::new();
+    for id in people {
+        if let Some(who) = account(core, id).await {
+            let gated = crate::datasets::gate::dataset(core, &who, ns, name, action).await;
+            if gated.is_ok_and(|g| !g.limited()) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// User `id` with all of their rights (as their session has them).
+pub(super) async fn account(core: &Core, id: i64) -> Option<Principal> {
+    let user = core.db.user_by_id(id).await.ok().flatten()?;
+    Some(Principal::User {
+        user,
+        scopes: Scopes::parse("*").ok()?,
+        family: None,
+    })
+}
+
+/// A page of the caller's notifications, newest first (`before`: older than that id), and how
+/// many are unread.
+pub async fn list(
+    core: &Core,
+    who: &Principal,
+    unread_only: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<Notification>, i64)> {
+    let user = core.require(who, crate::auth::Need::Account).await?;
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::unprocessable(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let rows = core
+        .db
+        .notifications(user.id, unread_only, before, limit)
+        .await?;
+    let unread = core.db.unread_notifications(user.id).await?;
+    Ok((rows.into_iter().map(shown).collect(), unread))
+}
+
+/// Marks the caller's notifications `ids` read (`None`: all of them); how many were unread.
+pub async fn mark_read(core: &Core, who: &Principal, ids: Option<&[i64]>) -> Result<u64> {
+    let user = core.require(who, crate::auth::Need::Account).await?;
+    if ids.is_some_and(|ids| ids.len() > MAX_PAGE as usize) {
+        return Err(Error::unprocessable(format!(
+            "at most {MAX_PAGE} notifications at once"
+        )));
+    }
+    Ok(core.db.mark_notifications_read(user.id, ids).await?)
+}
+
+fn shown(n: NotificationRow) -> Notification {
+    let data: Value = serde_json::from_str(&n.data).unwrap_or_default();
+    let s = |k: &str| data[k].as_str().unwrap_or_default().to_owned();
+    let by = n.actor.clone().unwrap_or_else(|| "someone".into());
+    let page = format!("/datasets/{}", n.dataset);
+    let request = |number: &Value| format!("{page}/merge-requests/{number}");
+    let (text, link) = match n.kind.as_str() {
+        "share.granted" => {
+            let what = match s("path").as_str() {
+                "" => n.dataset.clone(),
+                p => format!("{p} of {}", n.dataset),
+            };
+            let whom = match data["grantee_kind"].as_str() {
+                Some("team") => format!("your team {}", s("grantee")),
+                _ => "you".into(),
+            };
+            let link = match s("path").as_str() {
+                "" => page.clone(),
+                p => format!("{page}/files/{p}"),
+            };
+            (
+                format!("{by} shared {what} with {whom} ({})", s("access")),
+                link,
+            )
+        }
+        "merge_request.opened" => (
+            format!(
+                "{by} asks to merge {} into {} of {}: {}",
+                s("source"),
+                s("target"),
+                n.dataset,
+                s("title")
+            ),
+            request(&data["number"]),
+        ),
+        "merge_request.merged" => (
+            format!(
+                "{by} merged your merge request {} of {}: {}",
+                data["number"],
+                n.dataset,
+                s("title")
+            ),
+            request(&data["number"]),
+        ),
+        "contract.failed" => {
+            let broken = data["violations"].as_array().map_or(0, Vec::len);
+            (
+                format!(
+                    "a write by {by} to {} of {} broke its contract ({broken} rule{} broken); it was refused",
+                    s("branch"),
+                    n.dataset,
+                    if broken == 1 { "" } else { "s" }
+                ),
+                page.clone(),
+            )
+        }
+        "webhook.paused" => (
+            format!(
+                "your webhook to {} on {} was paused: {}",
+                s("url"),
+                n.dataset,
+                s("reason")
+            ),
+            s("page"),
+        ),
+        other => (format!("{other} on {}", n.dataset), page.clone()),
+    };
+    Notification {
+        id: n.id,
+        kind: n.kind,
+        dataset: n.dataset,
+        actor: n.actor,
+        text,
+        link,
+        created_at: n.created_at,
+        read: n.read_at.is_some(),
+    }
+}

@@ -1,0 +1,91 @@
+//! `/notifications`: what the visitor was told (something shared with them, a merge request
+//! waiting for their review, one of theirs merged, a failed contract on a dataset they
+//! administer, a paused webhook), newest first, unread ones marked; each marked read alone or
+//! all at once. The header's badge counts the unread ones. The same domain calls as
+//! `/api/v1/notifications` (`strata_core::events::notify`).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::datasets::when;
+use super::forms::see_other;
+use super::layout::{render, Chrome};
+use super::signed_in::{CsrfForm, PageResult, SignedIn};
+use crate::http::extract::session_principal;
+use crate::http::state::AppState;
+use strata_core::events::notify::{self, Notification};
+
+/// Notifications a page shows.
+const PAGE: i64 = 100;
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+struct NotificationsPage {
+    chrome: Chrome,
+    notifications: Vec<(Notification, String)>,
+    unread: i64,
+    /// Only the unread ones are listed.
+    unread_only: bool,
+    /// The `before` of the next page.
+    next: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    unread: Option<String>,
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+/// `GET /notifications`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn { session: s, .. }: SignedIn,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let who = session_principal(&s)?;
+    let unread_only = q.unread.is_some();
+    let (list, unread) = notify::list(&state, &who, unread_only, q.before, PAGE).await?;
+    let next = (list.len() as i64 == PAGE)
+        .then(|| list.last().map(|n| n.id))
+        .flatten();
+    let mut chrome = Chrome::new("Notifications", Some(&s), "notifications");
+    // The badge counts what is unread now (the session was read before any was marked).
+    chrome.unread = unread;
+    let page = NotificationsPage {
+        chrome,
+        notifications: list
+            .into_iter()
+            .map(|n| {
+                let at = when(n.created_at);
+                (n, at)
+            })
+            .collect(),
+        unread,
+        unread_only,
+        next,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct ReadForm {
+    /// One notification; all of them when absent.
+    #[serde(default)]
+    id: Option<i64>,
+}
+
+/// `POST /notifications/read`: marks one notification read, or all.
+pub async fn mark_read(
+    State(state): State<AppState>,
+    CsrfForm { signed_in, form }: CsrfForm<ReadForm>,
+) -> PageResult {
+    let who = session_principal(&signed_in.session)?;
+    let ids = form.id.map(|id| vec![id]);
+    notify::mark_read(&state, &who, ids.as_deref()).await?;
+    Ok::<Response, _>(see_other("/notifications", &[]))
+}
