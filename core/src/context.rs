@@ -48,10 +48,16 @@ pub fn set_actor(name: &str) {
 
 /// Runs `f` (on a blocking thread) with `ctx` as the current context.
 pub fn blocking<T>(ctx: RequestCtx, f: impl FnOnce() -> T) -> T {
-    let before = BLOCKING.with(|b| b.replace(Some(ctx)));
-    let out = f();
-    BLOCKING.with(|b| *b.borrow_mut() = before);
-    out
+    /// Puts the thread's previous context back, even when `f` panics (the thread is reused).
+    struct Restore(Option<RequestCtx>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            BLOCKING.with(|b| *b.borrow_mut() = before);
+        }
+    }
+    let _restore = Restore(BLOCKING.with(|b| b.replace(Some(ctx))));
+    f()
 }
 
 /// Runs `fut` with `ctx` as the current context.

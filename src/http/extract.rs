@@ -51,10 +51,15 @@ pub async fn session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> ApiResult<Option<(String, SessionRow)>> {
-    match session_cookie(headers) {
-        Some(id) => Ok(session::lookup(state, &id).await?),
-        None => Ok(None),
+    let found = match session_cookie(headers) {
+        Some(id) => session::lookup(state, &id).await?,
+        None => None,
+    };
+    // Whoever a page acts for is the request's actor (the audit log, events), as for the API.
+    if let Some((_, s)) = &found {
+        strata_core::context::set_actor(&s.user.username);
     }
+    Ok(found)
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -15,6 +15,8 @@ CREATE TABLE events (
 );
 CREATE INDEX events_pending ON events (id) WHERE seq = 0;
 CREATE INDEX events_seq ON events (seq);
+-- one event per place in the stream, whichever dispatcher fanned it out
+CREATE UNIQUE INDEX events_seq_unique ON events (seq) WHERE seq > 0;
 
 -- Webhooks: where events are delivered, signed with the secret. A webhook is a dataset's
 -- (repo_id) or a namespace's: every dataset of a user or an organisation (namespace).

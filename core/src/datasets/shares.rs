@@ -116,6 +116,13 @@ pub async fn create(core: &Core, who: &Principal, repo: &Gated, new: NewShare) -
     if !path.is_empty() {
         super::files::check_exists(core, repo, &path).await?;
     }
+    // The same share made again, unchanged: no event (nor a notification) of it.
+    let unchanged = core.db.shares(repo.id).await?.iter().any(|s| {
+        s.path == path
+            && s.grantee.eq_ignore_ascii_case(&shown)
+            && s.access == new.access.as_str()
+            && s.expires_at == new.expires_at
+    });
     let id = core
         .db
         .put_share(
@@ -134,7 +141,9 @@ pub async fn create(core: &Core, who: &Principal, repo: &Gated, new: NewShare) -
     };
     let told = json!({"share": id, "path": path, "grantee": shown, "grantee_kind": kind,
         "access": new.access.as_str(), "expires_at": new.expires_at});
-    crate::events::record(core, Some(who), "share.granted", &repo.path(), told).await;
+    if !unchanged {
+        crate::events::record(core, Some(who), "share.granted", &repo.path(), told).await;
+    }
     changed(
         core,
         who,

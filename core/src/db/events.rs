@@ -382,6 +382,21 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Pauses an active webhook after its failures, saying why: `false` when it was paused
+    /// already.
+    pub async fn pause_webhook(&self, id: i64, reason: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET active = 0, paused_reason = $1, updated_at = $2 \
+             WHERE id = $3 AND active = 1",
+        )
+        .bind(reason)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deliveries due now, oldest first, of active webhooks.
     pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRow>, sqlx::Error> {
         sqlx::query_as(sql!(

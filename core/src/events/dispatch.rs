@@ -1,15 +1,17 @@
-//! The dispatcher: one at a time among replicas (a leader lock), woken by the [`super::Bell`]
-//! when this replica records events and every second otherwise. Each turn it completes pending
-//! events and fans each out to the matching webhooks (a delivery each, in one transaction with
-//! the event's place in the stream), then sends the deliveries due, a few at once. A failed
-//! attempt is retried after 10 s, doubling up to an hour, until the delivery is a day old; a
-//! webhook whose deliveries failed [`PAUSE_AFTER`] times in a row is paused, and its page says
-//! why.
+//! The dispatcher, two loops each run by one replica at a time (a leader lock of its own):
+//! the fan-out, woken by the [`super::Bell`] when this replica records events and every second
+//! otherwise, completes pending events and fans each out to the matching webhooks (a delivery
+//! each, in one transaction with the event's place in the stream and its notifications); the
+//! sender, woken by each fan-out and every second, sends the deliveries due, each on its own
+//! task: at most [`AT_ONCE`] at a time, and [`PER_WEBHOOK`] per webhook, so a slow receiver
+//! delays its own deliveries, never the fan-out or other webhooks'. A failed attempt is retried
+//! after 10 s, doubling up to an hour, until the delivery is a day old; a webhook whose
+//! deliveries failed [`PAUSE_AFTER`] times in a row is paused, and its owner told.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::deliver::Sender;
@@ -20,29 +22,49 @@ use crate::Core;
 pub const PAUSE_AFTER: i64 = 20;
 /// How long a delivery is retried (seconds).
 const GIVE_UP_AFTER: i64 = 24 * 3600;
-/// Deliveries sent at once.
-const AT_ONCE: usize = 8;
+/// Deliveries in flight at once, and per webhook.
+const AT_ONCE: usize = 32;
+const PER_WEBHOOK: usize = 2;
+/// The most changed paths a payload names (`paths_truncated` says when there were more).
+const MAX_PATHS: usize = 1000;
 
-/// Starts the dispatcher.
+/// Starts the dispatcher's two loops.
 pub fn start(core: &Arc<Core>) {
-    let core = core.clone();
-    let sender = Sender::new(core.settings.webhooks);
+    let fan = core.clone();
     core.tasks.clone().spawn("events", move |stop| async move {
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = core.events.recorded.notified() => {}
+                () = fan.events.recorded.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
-            let turn = core.db.as_leader("events", turn(&core, &sender)).await;
-            if let Err(e) = turn {
-                tracing::warn!(error = %e, "the event dispatcher could not take its turn");
+            if let Err(e) = fan.db.as_leader("events", fan_turn(&fan)).await {
+                tracing::warn!(error = %e, "the event fan-out could not take its turn");
             }
         }
     });
+    let send = core.clone();
+    let sender = Arc::new(Sender::new(core.settings.webhooks));
+    let flight = Arc::new(InFlight::default());
+    let mut fanned = core.events.fanned.subscribe();
+    core.tasks
+        .clone()
+        .spawn("deliveries", move |stop| async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = fanned.changed() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                let turn = send_turn(&send, &sender, &flight);
+                if let Err(e) = send.db.as_leader("deliveries", turn).await {
+                    tracing::warn!(error = %e, "the webhook sender could not take its turn");
+                }
+            }
+        });
 }
 
-async fn turn(core: &Core, sender: &Sender) {
+async fn fan_turn(core: &Core) {
     match core.db.pending_events(100).await {
         Ok(events) => {
             for e in events {
@@ -54,16 +76,59 @@ async fn turn(core: &Core, sender: &Sender) {
         }
         Err(e) => tracing::warn!(error = %e, "pending events unreadable"),
     }
-    let due = match core.db.due_deliveries(100).await {
+}
+
+/// The deliveries in flight from this replica, in all and per webhook.
+#[derive(Default)]
+struct InFlight {
+    per_webhook: Mutex<HashMap<i64, usize>>,
+}
+
+impl InFlight {
+    /// Takes a place for a delivery of `webhook`, if one is free.
+    fn take(&self, webhook: i64) -> bool {
+        let mut m = self.per_webhook.lock().unwrap_or_else(|p| p.into_inner());
+        if m.values().sum::<usize>() >= AT_ONCE {
+            return false;
+        }
+        let n = m.entry(webhook).or_default();
+        if *n >= PER_WEBHOOK {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn done(&self, webhook: i64) {
+        let mut m = self.per_webhook.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&webhook) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&webhook);
+            }
+        }
+    }
+}
+
+/// Starts sending the deliveries due that have a free place, each on its own task.
+async fn send_turn(core: &Arc<Core>, sender: &Arc<Sender>, flight: &Arc<InFlight>) {
+    let due = match core.db.due_deliveries(200).await {
         Ok(due) => due,
         Err(e) => {
             tracing::warn!(error = %e, "due deliveries unreadable");
             return;
         }
     };
-    futures_util::stream::iter(due)
-        .for_each_concurrent(AT_ONCE, |d| async move { send(core, sender, &d).await })
-        .await;
+    for d in due {
+        if !flight.take(d.webhook_id) {
+            continue;
+        }
+        let (core, sender, flight) = (core.clone(), sender.clone(), flight.clone());
+        tokio::spawn(async move {
+            send(&core, &sender, &d).await;
+            flight.done(d.webhook_id);
+        });
+    }
 }
 
 /// Completes `e` and gives each matching webhook a delivery of it, tells the people concerned,
@@ -73,7 +138,10 @@ async fn fan_out(core: &Core, e: &EventRow) -> crate::error::Result<()> {
     let mut data: Value = serde_json::from_str(&e.data).unwrap_or_else(|_| json!({}));
     let changes = changes_of(core, ns, name, &data).await;
     if let Some((paths, package)) = &changes {
-        data["paths"] = json!(paths);
+        data["paths"] = json!(paths.iter().take(MAX_PATHS).collect::<Vec<_>>());
+        if paths.len() > MAX_PATHS {
+            data["paths_truncated"] = json!(true);
+        }
         data["datapackage"] = package.clone();
     }
     let paths: Option<Vec<String>> = changes.map(|(p, _)| p);
@@ -168,33 +236,37 @@ async fn changes_of(
 /// that change any: path globs filter only those).
 pub(super) fn matches(w: &WebhookRow, kind: &str, data: &Value, paths: Option<&[String]>) -> bool {
     let list = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
-    let any = |globs: &[String], s: &str| {
-        let options = glob::MatchOptions {
-            require_literal_separator: true,
-            ..glob::MatchOptions::new()
-        };
-        globs.is_empty()
-            || globs
-                .iter()
-                .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches_with(s, options)))
+    // Each glob compiled once (they were checked when the webhook was made).
+    let globs = |json: &str| -> Vec<glob::Pattern> {
+        list(json)
+            .iter()
+            .filter_map(|g| glob::Pattern::new(g).ok())
+            .collect()
+    };
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    let any = |globs: &[glob::Pattern], s: &str| {
+        globs.is_empty() || globs.iter().any(|p| p.matches_with(s, options))
     };
     let kinds = list(&w.kinds);
     if !kinds.is_empty() && !kinds.iter().any(|k| k == kind) {
         return false;
     }
     if let Some(branch) = data["branch"].as_str() {
-        if !any(&list(&w.branches), branch) {
+        if !any(&globs(&w.branches), branch) {
             return false;
         }
     }
     if let Some(tag) = data["tag"].as_str() {
-        if !any(&list(&w.tags), tag) {
+        if !any(&globs(&w.tags), tag) {
             return false;
         }
     }
-    let globs = list(&w.paths);
+    let wanted = globs(&w.paths);
     match paths {
-        Some(paths) if !globs.is_empty() => paths.iter().any(|p| any(&globs, p)),
+        Some(paths) if !wanted.is_empty() => paths.iter().any(|p| any(&wanted, p)),
         _ => true,
     }
 }
@@ -234,6 +306,22 @@ async fn send(core: &Core, sender: &Sender, d: &DeliveryRow) {
     ) else {
         return;
     };
+    // Its owner's access, checked again at each attempt: a retry or a redelivery after they
+    // lost it carries nothing.
+    let (ns, name) = e.dataset.split_once('/').unwrap_or((&e.dataset, ""));
+    if !owner_holds(core, &w, ns, name, super::needs(&e.kind)).await {
+        let refused = Attempt {
+            state: "failed",
+            next_at: now,
+            status: None,
+            millis: 0,
+            error: Some("not sent: the webhook's owner may no longer read this dataset"),
+        };
+        if let Err(e) = core.db.attempted(d, &refused).await {
+            tracing::warn!(error = %e, "a delivery's refusal was not recorded");
+        }
+        return;
+    }
     let body = super::webhooks::payload(&e, &d.message_id);
     let mut secrets = vec![w.secret.as_str()];
     if let (Some(old), Some(until)) = (&w.old_secret, w.old_secret_until) {
@@ -264,7 +352,10 @@ async fn send(core: &Core, sender: &Sender, d: &DeliveryRow) {
                 "paused after {failures} failed deliveries in a row; the last: {}",
                 outcome.error.as_deref().unwrap_or("")
             );
-            let _ = core.db.set_webhook_active(w.id, false, Some(&why)).await;
+            // Several failures in flight at once: only the one that pauses it tells.
+            if !core.db.pause_webhook(w.id, &why).await.unwrap_or(false) {
+                return;
+            }
             let (hooked, page) = match &w.namespace {
                 Some(ns) => match core.db.org_by_name(ns).await {
                     Ok(Some(org)) => (org.name.clone(), format!("/orgs/{}/webhooks", org.name)),

@@ -44,10 +44,11 @@ impl Targets {
         Ok(parsed)
     }
 
-    /// Whether a delivery may connect to `ip`.
+    /// Whether a delivery may connect to `ip`. An IPv6 address that carries an IPv4 one
+    /// (mapped, compatible, NAT64, 6to4) is judged by the IPv4 address it reaches.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
         let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
             v4 => v4,
         };
         let never = match ip {
@@ -71,7 +72,11 @@ impl Targets {
             }
             IpAddr::V6(v6) => {
                 let first = v6.segments()[0];
-                v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+                v6.is_loopback()
+                    // unique local, link-local and the deprecated site-local
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || (first & 0xffc0) == 0xfec0
             }
         };
         if private && !self.allow_private {
@@ -85,6 +90,25 @@ impl Targets {
     /// A resolver that answers only with addresses webhooks may reach.
     pub(super) fn resolver(&self) -> Arc<Checked> {
         Arc::new(Checked(*self))
+    }
+}
+
+/// The IPv4 address an IPv6 one leads to: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) and 6to4 (`2002:AABB:CCDD::/48`).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let o = v6.octets();
+    let tail = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    match s {
+        // ::a.b.c.d (not :: and ::1, which are themselves)
+        [0, 0, 0, 0, 0, 0, _, _] if !v6.is_unspecified() && !v6.is_loopback() => Some(tail),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
+        [0x64, 0xff9b, 1, ..] => Some(tail),
+        [0x2002, ..] => Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        _ => None,
     }
 }
 
@@ -110,9 +134,19 @@ impl Resolve for Checked {
                 })
                 .collect();
             // One address nobody may reach refuses the name: a name that answers with public
-            // and private addresses is no way in.
+            // and private addresses is no way in. The address is logged, not told: the delivery
+            // log would otherwise map strata's own network for whoever owns the webhook.
             if let Some(e) = refused {
-                return Err(format!("{host}: {e}").into());
+                tracing::info!(
+                    host,
+                    reason = e,
+                    "a webhook's host resolved to a refused address"
+                );
+                return Err(format!(
+                    "{host} resolves to an address webhooks may not reach (private, loopback, \
+                     link-local or reserved)"
+                )
+                .into());
             }
             if allowed.is_empty() {
                 return Err(format!("{host} has no address").into());
@@ -142,6 +176,12 @@ mod tests {
             "https://[::1]/x",
             "https://[::ffff:127.0.0.1]/x",
             "https://[fd00::1]/x",
+            "https://[fec0::1]/x",
+            "https://[::10.0.0.5]/x",
+            "https://[64:ff9b::a00:5]/x",
+            "https://[64:ff9b:1::a00:5]/x",
+            "https://[2002:a00:5::1]/x",
+            "https://[2002:a9fe:a9fe::1]/x",
             "https://0.0.0.0/x",
             "https://user:pw@hooks.example.com/x",
             "not a url",
@@ -154,5 +194,9 @@ mod tests {
         assert!(open.check_url("http://127.0.0.1:9/x").is_ok());
         assert!(open.check_url("https://0.0.0.0/x").is_err());
         assert!(open.check_url("https://224.0.0.1/x").is_err());
+        // Public IPv4 behind NAT64 or 6to4 is public.
+        assert!(strict.check_url("https://[64:ff9b::808:808]/x").is_ok());
+        assert!(strict.check_url("https://[2002:808:808::1]/x").is_ok());
+        assert!(strict.check_url("https://[2606:4700::1111]/x").is_ok());
     }
 }

@@ -49,10 +49,11 @@ pub const KINDS: &[&str] = &[
     "contract.failed",
 ];
 
-/// What a subscriber must hold on the whole dataset to hear of an event of `kind`: shares and
-/// links are their admins' business (as the lists of them are); the rest, its readers'.
+/// What a subscriber must hold on the whole dataset to hear of an event of `kind`: shares,
+/// links and refused writes are its admins' business (as the lists of shares and links are); the
+/// rest, its readers'.
 pub fn needs(kind: &str) -> crate::auth::scope::Action {
-    if kind.starts_with("share") {
+    if kind.starts_with("share") || kind == "contract.failed" {
         crate::auth::scope::Action::Admin
     } else {
         crate::auth::scope::Action::Read

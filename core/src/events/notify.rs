@@ -16,6 +16,8 @@ use crate::Core;
 
 /// The most notifications a page holds.
 pub const MAX_PAGE: i64 = 200;
+/// The most accounts told of one event of a dataset.
+const MAX_TOLD: usize = 500;
 
 /// A notification as its user sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -40,7 +42,10 @@ pub(super) async fn recipients(core: &Core, e: &EventRow, data: &Value) -> Vec<i
     let mut ids = match e.kind.as_str() {
         "share.granted" => grantees(core, data).await,
         "merge_request.opened" => holding(core, ns, name, Action::Write).await,
-        "merge_request.merged" => named(core, data["author"].as_str()).await,
+        "merge_request.merged" => {
+            let author = named(core, data["author"].as_str()).await;
+            readers(core, ns, name, author, Action::Read).await
+        }
         "contract.failed" => holding(core, ns, name, Action::Admin).await,
         _ => Vec::new(),
     };
@@ -91,21 +96,30 @@ async fn holding(core: &Core, ns: &str, name: &str, action: Action) -> Vec<i64> 
     let Ok(Some(repo)) = core.db.repo_by_path(ns, name).await else {
         return Vec::new();
     };
-    let people = core
+    let mut people = core
         .db
         .dataset_people(repo.id, &repo.namespace)
         .await
         .unwrap_or_default();
-    let mut ids = Vec::new();
-    for id in people {
+    // Each is a decision of the gate: a dataset of a very large organisation tells the first
+    // ones (by account age) rather than hold the dispatcher up.
+    people.sort_unstable();
+    people.truncate(MAX_TOLD);
+    readers(core, ns, name, people, action).await
+}
+
+/// Those of `ids` who hold `action` on the whole of dataset `ns/name`.
+async fn readers(core: &Core, ns: &str, name: &str, ids: Vec<i64>, action: Action) -> Vec<i64> {
+    let mut out = Vec::new();
+    for id in ids {
         if let Some(who) = account(core, id).await {
             let gated = crate::datasets::gate::dataset(core, &who, ns, name, action).await;
             if gated.is_ok_and(|g| !g.limited()) {
-                ids.push(id);
+                out.push(id);
             }
         }
     }
-    ids
+    out
 }
 
 /// User `id` with all of their rights (as their session has them).

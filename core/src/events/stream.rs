@@ -2,7 +2,7 @@
 //! of the datasets the caller may read whole (administer, for shares and links) (their token's scopes and grants, checked again
 //! each minute), then each new one as the dispatcher fans it out. Ids are the stream's own
 //! order, so a client resumes where it stopped (`Last-Event-ID`). The stream ends when the
-//! server drains.
+//! server drains, and after [`LIFETIME`] (its caller checked again when it reconnects).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -30,6 +30,10 @@ pub struct Entry {
 
 /// How long an answer on who may read a dataset is kept.
 const RECHECK: Duration = Duration::from_secs(60);
+/// How long one stream lasts: then it ends, and the client reconnects with `Last-Event-ID`
+/// (browsers' `EventSource` does so by itself), its credentials checked again, so a revoked
+/// token or an ended session stops hearing.
+pub const LIFETIME: Duration = Duration::from_secs(600);
 
 struct Follow {
     core: Arc<Core>,
@@ -39,6 +43,7 @@ struct Follow {
     /// Per dataset and the right an event needs: whether the caller holds it.
     readable: HashMap<(String, Action), bool>,
     checked: Instant,
+    started: Instant,
     fanned: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -66,6 +71,7 @@ pub fn follow(
         queue: VecDeque::new(),
         readable: HashMap::new(),
         checked: Instant::now(),
+        started: Instant::now(),
         fanned,
     };
     Ok(futures_util::stream::unfold(state, |mut s| async move {
@@ -73,7 +79,7 @@ pub fn follow(
             if let Some(e) = s.queue.pop_front() {
                 return Some((e, s));
             }
-            if s.core.draining.load(Ordering::Relaxed) {
+            if s.core.draining.load(Ordering::Relaxed) || s.started.elapsed() > LIFETIME {
                 return None;
             }
             match s.core.db.events_after(s.after, 100).await {

@@ -167,6 +167,10 @@ struct Update {
 /// the files catch up at the next read.
 pub async fn reference_transaction(state: &str) -> Result<(), String> {
     let sql = std::env::var(ENV_REFS).ok().as_deref() == Some("sql");
+    // Without the ledger only `committed` acts: nothing before it may fail a push.
+    if !sql && state != "committed" {
+        return Ok(());
+    }
     let dataset = std::env::var(ENV_DATASET).map_err(|_| "no dataset for the hook")?;
     let url = database_url()?;
     let absent = |v: &str| (v != ZERO).then(|| v.to_owned());

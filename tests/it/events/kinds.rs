@@ -74,6 +74,8 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
         "share.revoked",
         "share_link.created",
         "merge_request.opened",
+        "merge_request.closed",
+        "merge_request.reopened",
         "merge_request.merged",
         "contract.failed",
     ];
@@ -88,15 +90,19 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
     assert_eq!(created["webhook"]["namespace"], "alice");
     let secret = created["secret"].as_str().unwrap().to_owned();
 
-    // A share of t.csv with carol, then revoked.
-    let (status, share) = call(
-        reqwest::Method::POST,
-        &s.at("/shares"),
-        &s.alice,
-        Some(json!({"path": "t.csv", "user": "carol", "access": "read"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{share}");
+    // A share of t.csv with carol (made twice, unchanged: one event), then revoked.
+    let mut share = Value::Null;
+    for _ in 0..2 {
+        let (status, made) = call(
+            reqwest::Method::POST,
+            &s.at("/shares"),
+            &s.alice,
+            Some(json!({"path": "t.csv", "user": "carol", "access": "read"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        share = made;
+    }
     let (status, _) = call(
         reqwest::Method::DELETE,
         &s.at(&format!("/shares/{}", share["id"])),
@@ -152,6 +158,18 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
         wait_notified(&s, &s.alice, 1).await,
         ["merge_request.opened"]
     );
+    // Closed and reopened by bob.
+    for state in ["closed", "open"] {
+        let (status, v) = s
+            .call(
+                &s.bob,
+                reqwest::Method::PATCH,
+                "/merge-requests/1",
+                Some(json!({"state": state})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
     let (status, merged) = s
         .call(
             &s.alice,
@@ -184,8 +202,18 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
     let (status, headers, v) = body(r).await;
     assert_error_body(status, &headers, &v, 422);
 
-    // Six deliveries, each verified by the reference verifier.
-    let got = receiver.wait_for(6).await.to_vec();
+    // A tag: an event every reader hears of, the stream's last below.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &s.at("/tags"),
+        &s.alice,
+        Some(json!({"name": "done"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // Eight deliveries, each verified by the reference verifier.
+    let got = receiver.wait_for(8).await.to_vec();
     let verdicts = tokio::task::spawn_blocking(move || verify(&got, &secret))
         .await
         .unwrap();
@@ -204,7 +232,18 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
     assert_eq!(granted["grantee"], "carol");
     assert_eq!(granted["access"], "read");
     assert_eq!(by_kind("share.revoked")["data"]["grantee"], "carol");
+    assert_eq!(by_kind("merge_request.closed")["data"]["actor"], "bob");
+    assert_eq!(by_kind("merge_request.reopened")["data"]["number"], 1);
+    assert_eq!(
+        payloads
+            .iter()
+            .filter(|p| p["type"] == "share.granted")
+            .count(),
+        1,
+        "an unchanged share made again is no event"
+    );
     let link = &by_kind("share_link.created")["data"];
+    assert_eq!(link["actor"], "alice");
     assert_eq!(link["path"], "t.csv");
     assert_eq!(link["password"], false);
     let opened = &by_kind("merge_request.opened")["data"];
@@ -274,13 +313,13 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
     assert_eq!((status, &v["marked"]), (200, &json!(1)), "{v}");
     assert_eq!(notifications(&s, &s.alice, "").await["unread"], 0);
 
-    // The stream: alice (an admin) sees the share events; bob (a writer) does not, though he
-    // sees the merge request's.
+    // The stream: alice (an admin) sees the share events and the refused write; bob (a
+    // writer) does not, though he sees the merge request's.
     let stream = |token: String| {
         let url = format!("{base}/api/v1/events");
         async move {
             let r = client().get(url).bearer_auth(token).send().await.unwrap();
-            sse_until(r, |got| got.iter().any(|e| e.1 == "contract.failed")).await
+            sse_until(r, |got| got.iter().any(|e| e.1 == "tag.created")).await
         }
     };
     let alices: Vec<String> = stream(s.alice.clone())
@@ -288,11 +327,9 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
         .into_iter()
         .map(|e| e.1)
         .collect();
-    assert!(alices.contains(&"share.granted".to_owned()), "{alices:?}");
-    assert!(
-        alices.contains(&"share_link.created".to_owned()),
-        "{alices:?}"
-    );
+    for k in ["share.granted", "share_link.created", "contract.failed"] {
+        assert!(alices.contains(&k.to_owned()), "{k}: {alices:?}");
+    }
     let bobs: Vec<String> = stream(s.bob.clone())
         .await
         .into_iter()
@@ -302,7 +339,12 @@ async fn shares_links_merge_requests_and_contracts_are_events_and_notifications(
         bobs.contains(&"merge_request.merged".to_owned()),
         "{bobs:?}"
     );
-    assert!(!bobs.iter().any(|k| k.starts_with("share")), "{bobs:?}");
+    assert!(
+        !bobs
+            .iter()
+            .any(|k| k.starts_with("share") || k == "contract.failed"),
+        "{bobs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,4 +543,59 @@ async fn a_changed_policy_set_is_an_event() {
     assert_eq!(p["data"]["revision"], rev.as_str());
     assert_eq!(p["data"]["files"], json!(["lib.rego"]));
     assert_eq!(p["data"]["actor"], "root");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_dataset_takes_its_events_with_it() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let create = |visibility: &'static str| {
+        let (url, alice) = (format!("{}{API}", server.url), alice.clone());
+        async move {
+            let (status, v) = call(
+                reqwest::Method::POST,
+                &url,
+                &alice,
+                Some(json!({"namespace": "alice", "name": "d", "visibility": visibility})),
+            )
+            .await;
+            assert_eq!(status, 201, "{v}");
+        }
+    };
+    // A private dataset with a secret path in its history, then deleted; made again, public.
+    create("private").await;
+    commit_to(
+        &server,
+        &alice,
+        "alice/d",
+        "main",
+        &[("secret-plans.txt", "x\n")],
+    )
+    .await;
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        &format!("{}{API}/alice/d", server.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    create("public").await;
+    commit_to(&server, &alice, "alice/d", "main", &[("public.txt", "y\n")]).await;
+    // bob, who may read the new one, hears of its two events only.
+    let r = client()
+        .get(format!("{}/api/v1/events", server.url))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    let got = sse_until(r, |got| {
+        got.iter()
+            .any(|e| e.2["data"]["paths"] == json!(["public.txt"]))
+    })
+    .await;
+    let all = format!("{got:?}");
+    assert!(!all.contains("secret-plans"), "{all}");
+    assert_eq!(got.len(), 2, "{all}");
 }

@@ -419,6 +419,12 @@ pub async fn edit(
             )));
         }
         record(core, who, event, gated, number).await?;
+        let kind = if state == "closed" {
+            "merge_request.closed"
+        } else {
+            "merge_request.reopened"
+        };
+        told(core, who, kind, gated, &request).await;
     }
     get(core, gated, number).await
 }
