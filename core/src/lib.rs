@@ -12,6 +12,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod background;
+pub mod compat;
 pub mod config;
 pub mod context;
 pub mod core;

@@ -27,6 +27,8 @@ pub struct Revision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeEntry {
     pub path: String,
+    /// The git blob's id.
+    pub oid: String,
     /// Size of the file in git (for an LFS file, of its pointer).
     pub size: u64,
     /// For LFS files: the object the pointer names.
@@ -267,6 +269,7 @@ impl Metastore {
             };
             out.push(TreeEntry {
                 path: entry.filepath.to_string(),
+                oid: entry.oid.to_string(),
                 size: object.data.len() as u64,
                 lfs,
             });

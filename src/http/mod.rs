@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod compat;
 pub mod csp;
 pub mod ctx;
 pub mod download;

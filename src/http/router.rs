@@ -61,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router())
         // Account pages: /login, /logout, /signup, /settings…
         .merge(web::router())
+        // The Hugging Face Hub's client API: /api/datasets/…, /datasets/{ns}/{name}/resolve/…
+        .merge(super::compat::hf::router())
         // Apps: /apps/{user}/{app}/… (the reverse proxy to a user's instance) and /_apps/enter
         .merge(proxy::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)

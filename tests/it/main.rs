@@ -8,6 +8,7 @@ mod access;
 mod accounts;
 mod apps;
 mod changes;
+mod compat;
 mod datasets;
 mod encryption;
 mod events;

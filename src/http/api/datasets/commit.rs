@@ -45,6 +45,9 @@ enum Line {
         path: String,
         oid: String,
         size: u64,
+        /// Hugging Face's clients name the hash (`sha256`, the only one).
+        #[serde(default)]
+        algo: Option<String>,
     },
     DeletedFile {
         path: String,
@@ -53,14 +56,14 @@ enum Line {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Header {
-    summary: String,
+pub(crate) struct Header {
+    pub(crate) summary: String,
     #[serde(default)]
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default, alias = "parentCommit")]
-    parent: Option<String>,
+    pub(crate) parent: Option<String>,
     #[serde(default)]
-    branch: Option<String>,
+    pub(crate) branch: Option<String>,
 }
 
 /// The revision a write made.
@@ -88,7 +91,31 @@ pub async fn commit(
 ) -> ApiResult<Json<CommitResult>> {
     // Everyone who may write some path passes here; the commit checks each path it touches.
     let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
-    let limit = state.settings.max_json_body;
+    let (header, ops, lfs_paths) = read_commit(body, state.settings.max_json_body).await?;
+    let change = Change {
+        summary: header.summary,
+        description: header.description,
+        parent: parent_of(header.parent.as_deref(), &headers)?,
+        at_head: false,
+        branch: header.branch,
+        ops,
+        lfs_paths,
+        // The REST API vouches for no object: through a share, LFS files are uploaded in the
+        // browser.
+        vouched: Vec::new(),
+    };
+    let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
+    Ok(Json(CommitResult {
+        revision: revision.into(),
+    }))
+}
+
+/// A commit's NDJSON body, read: its header, its operations, and the paths of those that are LFS
+/// files. Bounded by `limit` bytes and [`MAX_OPS`] operations.
+pub(crate) async fn read_commit(
+    body: Body,
+    limit: usize,
+) -> ApiResult<(Header, Vec<Op>, Vec<String>)> {
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))?;
@@ -132,7 +159,17 @@ pub async fn commit(
                 };
                 Op::Put { path, data }
             }
-            Line::LfsFile { path, oid, size } => {
+            Line::LfsFile {
+                path,
+                oid,
+                size,
+                algo,
+            } => {
+                if algo.as_deref().is_some_and(|a| a != "sha256") {
+                    return Err(ApiError::unprocessable(format!(
+                        "line {at}: LFS objects are named by sha256"
+                    )));
+                }
                 let oid: Oid = oid
                     .parse()
                     .map_err(|e| ApiError::unprocessable(format!("line {at}: invalid oid: {e}")))?;
@@ -149,22 +186,7 @@ pub async fn commit(
             )));
         }
     }
-    let change = Change {
-        summary: header.summary,
-        description: header.description,
-        parent: parent_of(header.parent.as_deref(), &headers)?,
-        at_head: false,
-        branch: header.branch,
-        ops,
-        lfs_paths,
-        // The REST API vouches for no object: through a share, LFS files are uploaded in the
-        // browser.
-        vouched: Vec::new(),
-    };
-    let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
-    Ok(Json(CommitResult {
-        revision: revision.into(),
-    }))
+    Ok((header, ops, lfs_paths))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -3,7 +3,7 @@
 //! tree and raw files. JSON in and out; errors are `{message, request_id}`.
 
 mod collaborators;
-mod commit;
+pub(crate) mod commit;
 mod dataset;
 mod history;
 mod list;

@@ -1,0 +1,392 @@
+//! The Hugging Face Hub API subset `huggingface_hub` uses for datasets, with `HF_ENDPOINT`
+//! pointed at strata and a strata token as the Hub token:
+//!
+//! | route | client call |
+//! |---|---|
+//! | `GET /api/datasets/{ns}/{name}[/revision/{rev}]` | `dataset_info`, `snapshot_download` |
+//! | `GET /api/datasets/{ns}/{name}/tree/{rev}[/{path}]` | `list_repo_tree`, `list_repo_files` |
+//! | `GET /api/datasets/{ns}/{name}/commits/{rev}` | `list_repo_commits` |
+//! | `GET /api/datasets/{ns}/{name}/refs` | `list_repo_refs` |
+//! | `GET`, `HEAD /datasets/{ns}/{name}/resolve/{rev}/{path}` | `hf_hub_download` |
+//! | `POST /api/datasets/{ns}/{name}/preupload/{rev}`, `…/commit/{rev}` | `upload_file`, `upload_folder`, `create_commit` |
+//! | `POST /datasets/{ns}/{name}.git/info/lfs/objects/batch` | the LFS upload before a commit |
+//! | `POST /api/repos/create`, `GET /api/whoami-v2` | `create_repo`, `whoami` |
+//! | `POST /api/validate-yaml` | `upload_folder` with a `README.md` (strata checks no card metadata) |
+//!
+//! Files are read through the same gate and `serve_file` as `…/raw/{path}`: a governed table
+//! answers as it does there. Pages of lists follow with a `Link: <…>; rel="next"` header, as the
+//! Hub's do.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::http::api::datasets::commit::read_commit;
+use crate::http::download::serve_file;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::read_json;
+use crate::http::state::AppState;
+use strata_core::auth::{Action, Principal};
+use strata_core::compat::hf;
+use strata_core::datasets::commit::Change;
+use strata_core::datasets::{self, gate, git_on, NewDataset};
+
+/// Files up to this size that are text go inline in a commit; the rest through LFS.
+const MAX_INLINE: u64 = 1 << 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/datasets/{ns}/{name}", get(info))
+        .route("/api/datasets/{ns}/{name}/revision/{rev}", get(info_at))
+        .route("/api/datasets/{ns}/{name}/tree/{rev}", get(tree))
+        .route("/api/datasets/{ns}/{name}/tree/{rev}/{*path}", get(tree_in))
+        .route("/api/datasets/{ns}/{name}/commits/{rev}", get(commits))
+        .route("/api/datasets/{ns}/{name}/refs", get(refs))
+        .route("/datasets/{ns}/{name}/resolve/{rev}/{*path}", get(resolve))
+        .route("/api/datasets/{ns}/{name}/preupload/{rev}", post(preupload))
+        .route("/api/datasets/{ns}/{name}/commit/{rev}", post(commit))
+        .route(
+            "/datasets/{ns}/{name}/info/lfs/objects/batch",
+            post(crate::http::lfs::batch::batch),
+        )
+        .route("/api/repos/create", post(create_repo))
+        .route("/api/whoami-v2", get(whoami))
+        .route("/api/validate-yaml", post(validate_yaml))
+}
+
+/// `Link: <url>; rel="next"`.
+fn with_next(mut response: Response, next: Option<String>) -> Response {
+    if let Some(url) = next {
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    response
+}
+
+async fn info(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<Json<hf::Info>> {
+    Ok(Json(hf::info(&state, &who, &ns, &name, "main").await?))
+}
+
+async fn info_at(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<Json<hf::Info>> {
+    Ok(Json(hf::info(&state, &who, &ns, &name, &rev).await?))
+}
+
+#[derive(Deserialize)]
+struct TreeQuery {
+    #[serde(default)]
+    recursive: Option<String>,
+    #[serde(default)]
+    cursor: Option<usize>,
+    /// The Hub adds last commits and security scans; strata has neither, and ignores it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    expand: Option<String>,
+}
+
+async fn tree(
+    state: State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+    q: Query<TreeQuery>,
+) -> ApiResult<Response> {
+    listing(state, (ns, name, rev, String::new()), who, q).await
+}
+
+async fn tree_in(
+    state: State<AppState>,
+    Path(p): Path<(String, String, String, String)>,
+    who: Principal,
+    q: Query<TreeQuery>,
+) -> ApiResult<Response> {
+    listing(state, p, who, q).await
+}
+
+async fn listing(
+    State(state): State<AppState>,
+    (ns, name, rev, path): (String, String, String, String),
+    who: Principal,
+    Query(q): Query<TreeQuery>,
+) -> ApiResult<Response> {
+    let recursive = q
+        .recursive
+        .as_deref()
+        .is_some_and(|r| r.eq_ignore_ascii_case("true") || r == "1");
+    let cursor = q.cursor.unwrap_or(0);
+    let listing = hf::Listing {
+        path: path.clone(),
+        recursive,
+        cursor,
+    };
+    let (entries, next) = hf::tree(&state, &who, &ns, &name, &rev, &listing).await?;
+    let next = next.map(|c| {
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!("/{path}")
+        };
+        format!(
+            "{}/api/datasets/{ns}/{name}/tree/{rev}{at}?recursive={recursive}&cursor={c}",
+            state.settings.public_url
+        )
+    });
+    Ok(with_next(Json(entries).into_response(), next))
+}
+
+#[derive(Deserialize)]
+struct CommitsQuery {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn commits(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+    Query(q): Query<CommitsQuery>,
+) -> ApiResult<Response> {
+    let (list, next) = hf::commits(&state, &who, &ns, &name, &rev, q.cursor).await?;
+    let next = next.map(|c| {
+        format!(
+            "{}/api/datasets/{ns}/{name}/commits/{rev}?cursor={c}",
+            state.settings.public_url
+        )
+    });
+    Ok(with_next(Json(list).into_response(), next))
+}
+
+async fn refs(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(hf::refs(&state, &who, &ns, &name).await?))
+}
+
+/// A file at a revision, with the headers `hf_hub_download` reads: `X-Repo-Commit` (the
+/// revision's commit), `ETag` and, for an LFS file, `X-Linked-Etag` (its sha256) and
+/// `X-Linked-Size`. `HEAD` answers the same headers.
+async fn resolve(
+    State(state): State<AppState>,
+    Path((ns, name, rev, path)): Path<(String, String, String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read).await?;
+    repo.check_rev(Some(&rev))?;
+    let (at, file) = (rev.clone(), path.clone());
+    let (commit, data) = git_on(&state, &repo, move |ms, ds| {
+        let commit = ms.resolve(ds, Some(&at))?.to_string();
+        let data = ms.read_file(ds, Some(&commit), &file)?;
+        Ok((commit, data))
+    })
+    .await?;
+    let pointer = strata_lfs::pointer::lenient(&data);
+    let etag = match &pointer {
+        Some(p) => p.oid.to_string(),
+        None => strata_lfs::Oid::of(&data).to_string(),
+    };
+    let mut response = serve_file(&state, &repo, &path, Some(&commit), data, &headers).await?;
+    let h = response.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("x-repo-commit", &commit);
+    set("etag", &format!("\"{etag}\""));
+    if let Some(p) = &pointer {
+        set("x-linked-etag", &format!("\"{etag}\""));
+        set("x-linked-size", &p.size.to_string());
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct PreuploadBody {
+    files: Vec<PreuploadFile>,
+    /// What the client's `.gitignore` says; strata ignores nothing.
+    #[serde(default, rename = "gitIgnore")]
+    #[allow(dead_code)]
+    git_ignore: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PreuploadFile {
+    path: String,
+    /// The file's first bytes, base64.
+    #[serde(default)]
+    sample: String,
+    size: u64,
+}
+
+/// How each file of a coming commit is to be sent: `lfs` (through the LFS batch API, into
+/// object storage) or `regular` (inline in the commit: small text).
+async fn preupload(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
+    repo.check_rev(Some(&rev))?;
+    let req: PreuploadBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    if req.files.len() > 1000 {
+        return Err(ApiError::too_large("at most 1,000 files at once"));
+    }
+    let mut files = Vec::new();
+    for f in req.files {
+        let sample = base64::engine::general_purpose::STANDARD
+            .decode(&f.sample)
+            .map_err(|e| ApiError::unprocessable(format!("{}: sample: {e}", f.path)))?;
+        files.push(json!({
+            "path": f.path,
+            "uploadMode": hf::upload_mode(&f.path, &sample, f.size, MAX_INLINE),
+            "shouldIgnore": false,
+        }));
+    }
+    Ok(Json(json!({"files": files})))
+}
+
+/// A commit, in the Hub's NDJSON (strata's own commit format is shaped like it): on branch
+/// `rev`, at its head unless the header names a `parentCommit`.
+async fn commit(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
+    let (header, ops, lfs_paths) = read_commit(body, state.settings.max_json_body).await?;
+    let change = Change {
+        summary: header.summary,
+        description: header.description,
+        at_head: header.parent.is_none(),
+        parent: header.parent,
+        branch: Some(rev),
+        ops,
+        lfs_paths,
+        vouched: Vec::new(),
+    };
+    let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
+    Ok(Json(json!({
+        "commitUrl": format!("{}/datasets/{ns}/{name}/commit/{}", state.settings.public_url, revision.id),
+        "commitOid": revision.id,
+        "success": true,
+    })))
+}
+
+#[derive(Deserialize)]
+struct CreateRepo {
+    /// `dataset` (strata holds datasets only).
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    name: String,
+    /// The namespace (else the caller's own).
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    private: Option<bool>,
+}
+
+/// `create_repo(repo_type="dataset")`: a new dataset (409 when it exists, which
+/// `exist_ok=True` accepts).
+async fn create_repo(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let req: CreateRepo = read_json(&headers, body, state.settings.max_json_body).await?;
+    if req.kind.as_deref() != Some("dataset") {
+        return Err(ApiError::unprocessable(
+            "strata holds datasets: create it with repo_type=\"dataset\"",
+        ));
+    }
+    let user = match &who {
+        Principal::User { user, .. } => user.username.clone(),
+        _ => return Err(ApiError::unauthorized("creating a dataset needs a token")),
+    };
+    let namespace = req.organization.unwrap_or(user);
+    let visibility = if req.private.unwrap_or(true) {
+        strata_core::db::Visibility::Private
+    } else {
+        strata_core::db::Visibility::Public
+    };
+    let new = NewDataset {
+        namespace: namespace.clone(),
+        name: req.name.clone(),
+        visibility,
+        datapackage: None,
+        message: None,
+    };
+    let url = format!(
+        "{}/datasets/{namespace}/{}",
+        state.settings.public_url, req.name
+    );
+    match datasets::create_as(&state, &who, new).await {
+        Ok(_) => {}
+        // The Hub names the dataset in its 409, and `exist_ok=True` reads it.
+        Err(e) if e.kind == strata_core::error::Kind::Conflict => {
+            return Err(e.with_extra(json!({"url": url})).into())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok((
+        StatusCode::OK,
+        Json(json!({"url": url, "name": format!("{namespace}/{}", req.name)})),
+    )
+        .into_response())
+}
+
+/// `whoami`: the token's account.
+async fn whoami(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
+    let Principal::User { user, .. } = &who else {
+        return Err(ApiError::unauthorized("no token"));
+    };
+    let orgs = state
+        .db
+        .orgs_of(user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "type": "user",
+        "name": user.username,
+        "fullname": user.username,
+        "email": user.email,
+        "orgs": orgs.into_iter().map(|o| json!({"type": "org", "name": o})).collect::<Vec<_>>(),
+        "auth": {"type": "access_token"},
+    })))
+}
+
+#[derive(Deserialize)]
+struct YamlBody {
+    #[allow(dead_code)]
+    content: String,
+}
+
+/// The dataset card check `upload_folder` asks for before it uploads a `README.md`: strata keeps
+/// a dataset's metadata in its datapackage and checks no card, so none has errors.
+async fn validate_yaml(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let _: YamlBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    Ok(Json(json!({"errors": [], "warnings": []})))
+}

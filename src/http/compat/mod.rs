@@ -1,0 +1,5 @@
+//! Other systems' client APIs on strata's port, so their stock clients work against it: the
+//! Hugging Face Hub's ([`hf`]). Their routes are theirs (not under `/api/v1`, not in strata's
+//! OpenAPI document); the domain answers them (`strata_core::compat`).
+
+pub mod hf;

@@ -1,0 +1,89 @@
+"""The Hugging Face Hub tests' client: `huggingface_hub` itself, pointed at strata with
+HF_ENDPOINT and a strata token (the caller sets both, and HF_HUB_DISABLE_XET=1: strata takes
+uploads through Git LFS, not Xet).
+
+`roundtrip REPO FOLDER`: create_repo, upload_folder, then every read the client offers, printed
+as one JSON object. `denied REPO FILE`: what each read and a write answer, as error class names
+and statuses.
+"""
+import hashlib
+import json
+import os
+import sys
+
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def roundtrip(repo, folder):
+    api = HfApi()
+    out = {}
+    out["created"] = str(api.create_repo(repo, repo_type="dataset", private=True))
+    # Again, exist_ok: no error.
+    api.create_repo(repo, repo_type="dataset", exist_ok=True)
+    info = api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=folder,
+                             commit_message="First files", commit_description="From the Hub client")
+    out["commit"] = info.oid
+    out["files"] = sorted(api.list_repo_files(repo, repo_type="dataset"))
+    d = api.dataset_info(repo)
+    out["info"] = {"id": d.id, "sha": d.sha, "private": d.private,
+                   "siblings": sorted(s.rfilename for s in d.siblings)}
+    tree = api.list_repo_tree(repo, repo_type="dataset", recursive=True)
+    out["tree"] = sorted(
+        [e.path, type(e).__name__, getattr(e, "size", None), e.lfs.sha256 if getattr(e, "lfs", None) else None]
+        for e in tree)
+    top = api.list_repo_tree(repo, repo_type="dataset")
+    out["top"] = sorted([e.path, type(e).__name__] for e in top)
+    out["commits"] = [[c.commit_id, c.title, c.message, c.authors] for c in api.list_repo_commits(repo, repo_type="dataset")]
+    refs = api.list_repo_refs(repo, repo_type="dataset")
+    out["branches"] = sorted([b.name, b.target_commit] for b in refs.branches)
+    out["downloads"] = {}
+    for f in out["files"]:
+        p = hf_hub_download(repo, f, repo_type="dataset")
+        out["downloads"][f] = sha(p)
+    # Pinned to the first commit, after a second one changed a file.
+    api.upload_file(path_or_fileobj=b"id,name\n9,zed\n", path_in_repo="data/a.csv",
+                    repo_id=repo, repo_type="dataset", commit_message="Replace a")
+    old = hf_hub_download(repo, "data/a.csv", repo_type="dataset", revision=out["commit"])
+    new = hf_hub_download(repo, "data/a.csv", repo_type="dataset")
+    out["pinned"] = [sha(old), sha(new)]
+    snap = snapshot_download(repo, repo_type="dataset", revision=out["commit"])
+    out["snapshot"] = {os.path.relpath(os.path.join(r, n), snap): sha(os.path.join(r, n))
+                       for r, _, names in os.walk(snap) for n in names}
+    api.delete_file("README.md", repo_id=repo, repo_type="dataset", commit_message="No readme")
+    out["after_delete"] = sorted(api.list_repo_files(repo, repo_type="dataset"))
+    out["whoami"] = api.whoami()["name"]
+    print(json.dumps(out))
+
+
+def denied(repo, file):
+    api = HfApi()
+    out = {}
+
+    def attempt(name, f):
+        try:
+            f()
+            out[name] = "ok"
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            # hf_hub_download wraps its HEAD request's HTTP error in a ValueError.
+            http = e if isinstance(e, HfHubHTTPError) else e.__cause__
+            if isinstance(http, HfHubHTTPError) and http.response is not None:
+                out[name] = [type(http).__name__, http.response.status_code]
+            else:
+                out[name] = [type(e).__name__, None, str(e)[:300]]
+
+    attempt("info", lambda: api.dataset_info(repo))
+    attempt("files", lambda: api.list_repo_files(repo, repo_type="dataset"))
+    attempt("download", lambda: hf_hub_download(repo, file, repo_type="dataset", force_download=True))
+    attempt("upload", lambda: api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo,
+                                              repo_type="dataset"))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    {"roundtrip": roundtrip, "denied": denied}[sys.argv[1]](*sys.argv[2:])

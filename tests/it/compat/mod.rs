@@ -1,0 +1,3 @@
+//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`).
+
+mod hf;
