@@ -15,6 +15,7 @@
 #      merged table into the store), the merged rows counted;
 #   5. strata's peak RSS through all of it.
 # Needs python3 with pandas (scripts/test.sh installs it into target/test-tools/venv).
+# CHANGES_ONLY=diff stops after step 2 (the row diff beside pandas).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -163,6 +164,8 @@ if s == 200:
     assert (counts["added"], counts["removed"], counts["changed"]) == (added, removed, changed), (counts, added, removed, changed)
     print(f"  strata first / pandas: {first / secs:.2f}x; views made / pandas: {again / secs:.2f}x")
 
+if os.environ.get("CHANGES_ONLY") == "diff":
+    raise SystemExit(0)
 print("== 3. a merge request of a branch changing another 1 % into main", flush=True)
 s, v = call("POST", "/bench/t/branches", json.dumps({"name": "feature", "revision": rev_a}).encode()); assert s == 201, v
 _, s, v = put(f"{work}/c.csv", branch="feature", parent=rev_a); assert s == 200, v
