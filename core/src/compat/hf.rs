@@ -101,8 +101,9 @@ pub struct Commit {
 }
 
 /// The dataset `ns/name` for a reader: through the read gate of its whole, or of the parts a
-/// share gives.
-async fn reader(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<Gated> {
+/// share gives. (The calls below take it, so a caller can tell a dataset that is not there from
+/// a revision or a file that is not.)
+pub async fn reader(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<Gated> {
     gate::shared(core, who, ns, name, Action::Read).await
 }
 
@@ -134,11 +135,10 @@ fn size_of(e: &TreeEntry) -> u64 {
 }
 
 /// `dataset_info`: the dataset at `rev`.
-pub async fn info(core: &Core, who: &Principal, ns: &str, name: &str, rev: &str) -> Result<Info> {
-    let gated = reader(core, who, ns, name).await?;
-    let (commit, entries) = files(core, &gated, rev).await?;
+pub async fn info(core: &Core, gated: &Gated, rev: &str) -> Result<Info> {
+    let (commit, entries) = files(core, gated, rev).await?;
     let at = commit.clone();
-    let (revision, package) = git_on(core, &gated, move |ms, ds| ms.fetch(ds, Some(&at))).await?;
+    let (revision, package) = git_on(core, gated, move |ms, ds| ms.fetch(ds, Some(&at))).await?;
     let package = Value::Object(package.json);
     let tags = package["keywords"]
         .as_array()
@@ -191,23 +191,21 @@ pub struct Listing {
 }
 
 /// `list_repo_tree`: what is inside a folder at `rev` (everything under it when recursive),
-/// sorted by path, one page of [`TREE_PER_PAGE`], and the next page's cursor.
+/// sorted by path, one page of [`TREE_PER_PAGE`], and the next page's cursor; `None` when there
+/// is no such folder.
 pub async fn tree(
     core: &Core,
-    who: &Principal,
-    ns: &str,
-    name: &str,
+    gated: &Gated,
     rev: &str,
     listing: &Listing,
-) -> Result<(Vec<Entry>, Option<usize>)> {
+) -> Result<Option<(Vec<Entry>, Option<usize>)>> {
     let Listing {
         path,
         recursive,
         cursor,
     } = listing;
     let (recursive, cursor) = (*recursive, *cursor);
-    let gated = reader(core, who, ns, name).await?;
-    let (commit, entries) = files(core, &gated, rev).await?;
+    let (commit, entries) = files(core, gated, rev).await?;
     let dir = path.trim_matches('/');
     let prefix = if dir.is_empty() {
         String::new()
@@ -237,7 +235,7 @@ pub async fn tree(
         }
     }
     if out.is_empty() && folders.is_empty() && !dir.is_empty() {
-        return Err(Error::not_found(format!("no folder {dir:?} at {rev}")));
+        return Ok(None);
     }
     out.extend(folders.into_iter().map(|path| Entry {
         kind: "directory",
@@ -249,19 +247,16 @@ pub async fn tree(
     out.sort_by(|a, b| a.path.cmp(&b.path));
     let next = (out.len() > cursor + TREE_PER_PAGE).then_some(cursor + TREE_PER_PAGE);
     let page = out.into_iter().skip(cursor).take(TREE_PER_PAGE).collect();
-    Ok((page, next))
+    Ok(Some((page, next)))
 }
 
 /// `list_repo_commits`: the commits reachable from `rev`, newest first, a page after `cursor`.
 pub async fn commits(
     core: &Core,
-    who: &Principal,
-    ns: &str,
-    name: &str,
+    gated: &Gated,
     rev: &str,
     cursor: Option<String>,
 ) -> Result<(Vec<Commit>, Option<String>)> {
-    let gated = reader(core, who, ns, name).await?;
     gated.check_rev(Some(rev))?;
     if gated.limited() {
         // Commit messages name paths: a share of some of them shows no history.
@@ -270,7 +265,7 @@ pub async fn commits(
         ));
     }
     let rev = rev.to_owned();
-    let (revisions, next) = git_on(core, &gated, move |ms, ds| {
+    let (revisions, next) = git_on(core, gated, move |ms, ds| {
         ms.revisions(ds, Some(&rev), cursor.as_deref(), COMMITS_PER_PAGE, None)
     })
     .await?;
@@ -292,10 +287,9 @@ fn commit_of(r: Revision) -> Commit {
 }
 
 /// `list_repo_refs`: the branches and tags, each with the commit it names.
-pub async fn refs(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<Value> {
-    let gated = reader(core, who, ns, name).await?;
+pub async fn refs(core: &Core, gated: &Gated) -> Result<Value> {
     let (branches, tags) =
-        git_on(core, &gated, |ms, ds| Ok((ms.branches(ds)?, ms.tags(ds)?))).await?;
+        git_on(core, gated, |ms, ds| Ok((ms.branches(ds)?, ms.tags(ds)?))).await?;
     let branch = |(name, id): (String, String)| json!({"name": name, "ref": format!("refs/heads/{name}"), "targetCommit": id});
     let tag = |t: strata_metastore::Tag| json!({"name": t.name, "ref": format!("refs/tags/{}", t.name), "targetCommit": t.revision});
     Ok(json!({

@@ -15,7 +15,9 @@
 //!
 //! Files are read through the same gate and `serve_file` as `…/raw/{path}`: a governed table
 //! answers as it does there. Pages of lists follow with a `Link: <…>; rel="next"` header, as the
-//! Hub's do.
+//! Hub's do. Errors are strata's (`{message, request_id}`), with the Hub's `X-Error-Code` when
+//! a dataset, revision or file is not there ([`HubError`]), so the client raises
+//! `RepositoryNotFoundError`, `RevisionNotFoundError` or `EntryNotFoundError`.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -39,6 +41,65 @@ use strata_core::datasets::{self, gate, git_on, NewDataset};
 
 /// Files up to this size that are text go inline in a commit; the rest through LFS.
 const MAX_INLINE: u64 = 1 << 20;
+
+/// An error as the Hub's clients read it: strata's, and when something is not there (404, or
+/// 401 for a dataset the anonymous may not see), the Hub's `X-Error-Code` saying what.
+pub struct HubError {
+    error: ApiError,
+    missing: Option<&'static str>,
+}
+
+type HubResult<T> = Result<T, HubError>;
+
+impl<E: Into<ApiError>> From<E> for HubError {
+    fn from(e: E) -> HubError {
+        HubError {
+            error: e.into(),
+            missing: None,
+        }
+    }
+}
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        let status = self.error.status;
+        let code = self.missing.filter(|code| {
+            status == StatusCode::NOT_FOUND
+                || (status == StatusCode::UNAUTHORIZED && *code == "RepoNotFound")
+        });
+        let mut response = self.error.into_response();
+        if let Some(code) = code {
+            response
+                .headers_mut()
+                .insert("x-error-code", HeaderValue::from_static(code));
+        }
+        response
+    }
+}
+
+/// `e`, where what is missing would be the dataset.
+fn no_repo(e: impl Into<ApiError>) -> HubError {
+    HubError {
+        error: e.into(),
+        missing: Some("RepoNotFound"),
+    }
+}
+
+/// `e`, where what is missing would be the revision.
+fn no_revision(e: impl Into<ApiError>) -> HubError {
+    HubError {
+        error: e.into(),
+        missing: Some("RevisionNotFound"),
+    }
+}
+
+/// `e`, where what is missing would be the file or folder.
+fn no_entry(e: impl Into<ApiError>) -> HubError {
+    HubError {
+        error: e.into(),
+        missing: Some("EntryNotFound"),
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -71,19 +132,23 @@ fn with_next(mut response: Response, next: Option<String>) -> Response {
 }
 
 async fn info(
-    State(state): State<AppState>,
+    state: State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
-) -> ApiResult<Json<hf::Info>> {
-    Ok(Json(hf::info(&state, &who, &ns, &name, "main").await?))
+) -> HubResult<Json<hf::Info>> {
+    info_at(state, Path((ns, name, "main".into())), who).await
 }
 
 async fn info_at(
     State(state): State<AppState>,
     Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
-) -> ApiResult<Json<hf::Info>> {
-    Ok(Json(hf::info(&state, &who, &ns, &name, &rev).await?))
+) -> HubResult<Json<hf::Info>> {
+    let gated = hf::reader(&state, &who, &ns, &name)
+        .await
+        .map_err(no_repo)?;
+    let info = hf::info(&state, &gated, &rev).await.map_err(no_revision)?;
+    Ok(Json(info))
 }
 
 #[derive(Deserialize)]
@@ -103,7 +168,7 @@ async fn tree(
     Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
     q: Query<TreeQuery>,
-) -> ApiResult<Response> {
+) -> HubResult<Response> {
     listing(state, (ns, name, rev, String::new()), who, q).await
 }
 
@@ -112,7 +177,7 @@ async fn tree_in(
     Path(p): Path<(String, String, String, String)>,
     who: Principal,
     q: Query<TreeQuery>,
-) -> ApiResult<Response> {
+) -> HubResult<Response> {
     listing(state, p, who, q).await
 }
 
@@ -121,7 +186,7 @@ async fn listing(
     (ns, name, rev, path): (String, String, String, String),
     who: Principal,
     Query(q): Query<TreeQuery>,
-) -> ApiResult<Response> {
+) -> HubResult<Response> {
     let recursive = q
         .recursive
         .as_deref()
@@ -132,7 +197,17 @@ async fn listing(
         recursive,
         cursor,
     };
-    let (entries, next) = hf::tree(&state, &who, &ns, &name, &rev, &listing).await?;
+    let gated = hf::reader(&state, &who, &ns, &name)
+        .await
+        .map_err(no_repo)?;
+    let listed = hf::tree(&state, &gated, &rev, &listing)
+        .await
+        .map_err(no_revision)?;
+    let (entries, next) = listed.ok_or_else(|| {
+        no_entry(ApiError::not_found(format!(
+            "there is no folder {path:?} at {rev}"
+        )))
+    })?;
     let next = next.map(|c| {
         let at = if path.is_empty() {
             String::new()
@@ -158,8 +233,13 @@ async fn commits(
     Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
     Query(q): Query<CommitsQuery>,
-) -> ApiResult<Response> {
-    let (list, next) = hf::commits(&state, &who, &ns, &name, &rev, q.cursor).await?;
+) -> HubResult<Response> {
+    let gated = hf::reader(&state, &who, &ns, &name)
+        .await
+        .map_err(no_repo)?;
+    let (list, next) = hf::commits(&state, &gated, &rev, q.cursor)
+        .await
+        .map_err(no_revision)?;
     let next = next.map(|c| {
         format!(
             "{}/api/datasets/{ns}/{name}/commits/{rev}?cursor={c}",
@@ -173,8 +253,11 @@ async fn refs(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     who: Principal,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(hf::refs(&state, &who, &ns, &name).await?))
+) -> HubResult<Json<Value>> {
+    let gated = hf::reader(&state, &who, &ns, &name)
+        .await
+        .map_err(no_repo)?;
+    Ok(Json(hf::refs(&state, &gated).await?))
 }
 
 /// A file at a revision, with the headers `hf_hub_download` reads: `X-Repo-Commit` (the
@@ -185,16 +268,27 @@ async fn resolve(
     Path((ns, name, rev, path)): Path<(String, String, String, String)>,
     who: Principal,
     headers: HeaderMap,
-) -> ApiResult<Response> {
-    let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read).await?;
-    repo.check_rev(Some(&rev))?;
-    let (at, file) = (rev.clone(), path.clone());
-    let (commit, data) = git_on(&state, &repo, move |ms, ds| {
-        let commit = ms.resolve(ds, Some(&at))?.to_string();
-        let data = ms.read_file(ds, Some(&commit), &file)?;
-        Ok((commit, data))
+) -> HubResult<Response> {
+    // The dataset first: a path it does not reach, or a dataset not there, is one answer.
+    hf::reader(&state, &who, &ns, &name)
+        .await
+        .map_err(no_repo)?;
+    let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read)
+        .await
+        .map_err(no_entry)?;
+    repo.check_rev(Some(&rev)).map_err(no_revision)?;
+    let at = rev.clone();
+    let commit = git_on(&state, &repo, move |ms, ds| {
+        Ok(ms.resolve(ds, Some(&at))?.to_string())
     })
-    .await?;
+    .await
+    .map_err(no_revision)?;
+    let (at, file) = (commit.clone(), path.clone());
+    let data = git_on(&state, &repo, move |ms, ds| {
+        ms.read_file(ds, Some(&at), &file)
+    })
+    .await
+    .map_err(no_entry)?;
     let pointer = strata_lfs::pointer::lenient(&data);
     let etag = match &pointer {
         Some(p) => p.oid.to_string(),
@@ -242,12 +336,14 @@ async fn preupload(
     who: Principal,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
-    repo.check_rev(Some(&rev))?;
+) -> HubResult<Json<Value>> {
+    let repo = gate::shared(&state, &who, &ns, &name, Action::Write)
+        .await
+        .map_err(no_repo)?;
+    repo.check_rev(Some(&rev)).map_err(no_revision)?;
     let req: PreuploadBody = read_json(&headers, body, state.settings.max_json_body).await?;
     if req.files.len() > 1000 {
-        return Err(ApiError::too_large("at most 1,000 files at once"));
+        return Err(ApiError::too_large("at most 1,000 files at once").into());
     }
     let mut files = Vec::new();
     for f in req.files {
@@ -270,8 +366,10 @@ async fn commit(
     Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
+) -> HubResult<Json<Value>> {
+    let repo = gate::shared(&state, &who, &ns, &name, Action::Write)
+        .await
+        .map_err(no_repo)?;
     let (header, ops, lfs_paths) = read_commit(body, state.settings.max_json_body).await?;
     let change = Change {
         summary: header.summary,

@@ -147,6 +147,10 @@ async fn huggingface_hub_writes_and_reads_a_dataset() {
         .unwrap()
         .contains(&json!("README.md")));
     assert_eq!(out["whoami"], "alice");
+    assert_eq!(out["missing_file"], "RemoteEntryNotFoundError", "{out}");
+    assert_eq!(out["missing_revision"], "RevisionNotFoundError", "{out}");
+    assert_eq!(out["missing_dataset"], "RepositoryNotFoundError", "{out}");
+    assert_eq!(out["missing_folder"], "RemoteEntryNotFoundError", "{out}");
 
     // A stranger and the anonymous: the private dataset is not there. bob as a reader: reads
     // work, the write is refused.
@@ -158,7 +162,11 @@ async fn huggingface_hub_writes_and_reads_a_dataset() {
         for call in ["info", "files", "download", "upload"] {
             assert_ne!(out[call], "ok", "{call}: {out}");
         }
-        assert_eq!(out["info"][1], status, "{out}");
+        assert_eq!(
+            out["info"],
+            json!(["RepositoryNotFoundError", status]),
+            "{out}"
+        );
         assert_eq!(out["upload"][1], status, "{out}");
     }
     let r = client()

@@ -58,6 +58,18 @@ def roundtrip(repo, folder):
     api.delete_file("README.md", repo_id=repo, repo_type="dataset", commit_message="No readme")
     out["after_delete"] = sorted(api.list_repo_files(repo, repo_type="dataset"))
     out["whoami"] = api.whoami()["name"]
+    # What is not there, as the client's own errors.
+    for name, f in [
+        ("missing_file", lambda: hf_hub_download(repo, "nope.csv", repo_type="dataset")),
+        ("missing_revision", lambda: api.dataset_info(repo, revision="no-such-branch")),
+        ("missing_dataset", lambda: api.dataset_info(repo + "-not")),
+        ("missing_folder", lambda: list(api.list_repo_tree(repo, path_in_repo="nope", repo_type="dataset"))),
+    ]:
+        try:
+            f()
+            out[name] = "ok"
+        except Exception as e:  # noqa: BLE001 - the class is the answer
+            out[name] = type(e).__name__
     print(json.dumps(out))
 
 
