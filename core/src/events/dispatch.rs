@@ -32,14 +32,24 @@ const MAX_PATHS: usize = 1000;
 pub fn start(core: &Arc<Core>) {
     let fan = core.clone();
     core.tasks.clone().spawn("events", move |stop| async move {
+        let mut more = false;
         loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = fan.events.recorded.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            // A full batch fanned out: the next at once; otherwise when woken.
+            if !more {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = fan.events.recorded.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            } else if stop.is_cancelled() {
+                break;
             }
-            if let Err(e) = fan.db.as_leader("events", fan_turn(&fan)).await {
-                tracing::warn!(error = %e, "the event fan-out could not take its turn");
+            match fan.db.as_leader("events", fan_turn(&fan)).await {
+                Ok(done) => more = done == Some(true),
+                Err(e) => {
+                    more = false;
+                    tracing::warn!(error = %e, "the event fan-out could not take its turn");
+                }
             }
         }
     });
@@ -54,6 +64,8 @@ pub fn start(core: &Arc<Core>) {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = fanned.changed() => {}
+                    // A delivery done: its place is free for the next due one.
+                    () = flight.freed.notified() => {}
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
                 let turn = send_turn(&send, &sender, &flight);
@@ -64,17 +76,24 @@ pub fn start(core: &Arc<Core>) {
         });
 }
 
-async fn fan_turn(core: &Core) {
-    match core.db.pending_events(100).await {
+/// Fans out the pending events, a batch at a time: whether the batch was full (more wait).
+async fn fan_turn(core: &Core) -> bool {
+    const BATCH: usize = 100;
+    match core.db.pending_events(BATCH as i64).await {
         Ok(events) => {
+            let full = events.len() == BATCH;
             for e in events {
                 if let Err(e) = fan_out(core, &e).await {
                     tracing::warn!(event = e.message, "an event was not fanned out");
-                    break;
+                    return false;
                 }
             }
+            full
         }
-        Err(e) => tracing::warn!(error = %e, "pending events unreadable"),
+        Err(e) => {
+            tracing::warn!(error = %e, "pending events unreadable");
+            false
+        }
     }
 }
 
@@ -82,6 +101,8 @@ async fn fan_turn(core: &Core) {
 #[derive(Default)]
 struct InFlight {
     per_webhook: Mutex<HashMap<i64, usize>>,
+    /// Rung when a delivery is done.
+    freed: tokio::sync::Notify,
 }
 
 impl InFlight {
@@ -100,13 +121,16 @@ impl InFlight {
     }
 
     fn done(&self, webhook: i64) {
-        let mut m = self.per_webhook.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&webhook) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&webhook);
+        {
+            let mut m = self.per_webhook.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = m.get_mut(&webhook) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&webhook);
+                }
             }
         }
+        self.freed.notify_one();
     }
 }
 
