@@ -261,16 +261,17 @@ impl Metastore {
             if !entry.mode.is_blob() {
                 continue;
             }
-            let object = repo.find_object(entry.oid)?;
-            let lfs = if object.data.len() < strata_lfs::pointer::MAX_POINTER_LEN {
-                Pointer::parse(&object.data).ok()
+            // The size from the object's header; only what could be a pointer is read.
+            let size = repo.find_header(entry.oid)?.size();
+            let lfs = if size < strata_lfs::pointer::MAX_POINTER_LEN as u64 {
+                Pointer::parse(&repo.find_object(entry.oid)?.data).ok()
             } else {
                 None
             };
             out.push(TreeEntry {
                 path: entry.filepath.to_string(),
                 oid: entry.oid.to_string(),
-                size: object.data.len() as u64,
+                size,
                 lfs,
             });
         }

@@ -138,8 +138,10 @@ fn size_of(e: &TreeEntry) -> u64 {
 pub async fn info(core: &Core, gated: &Gated, rev: &str) -> Result<Info> {
     let (commit, entries) = files(core, gated, rev).await?;
     let at = commit.clone();
-    let (revision, package) = git_on(core, gated, move |ms, ds| ms.fetch(ds, Some(&at))).await?;
-    let package = Value::Object(package.json);
+    // A revision without a datapackage (pushed over git, say) has files all the same.
+    let (revision, package) =
+        git_on(core, gated, move |ms, ds| ms.fetch_any(ds, Some(&at))).await?;
+    let package = package.map_or(Value::Null, |p| Value::Object(p.json));
     let tags = package["keywords"]
         .as_array()
         .map(|k| {
@@ -245,7 +247,8 @@ pub async fn tree(
         lfs: None,
     }));
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    let next = (out.len() > cursor + TREE_PER_PAGE).then_some(cursor + TREE_PER_PAGE);
+    let end = cursor.saturating_add(TREE_PER_PAGE);
+    let next = (out.len() > end).then_some(end);
     let page = out.into_iter().skip(cursor).take(TREE_PER_PAGE).collect();
     Ok(Some((page, next)))
 }
@@ -287,6 +290,8 @@ fn commit_of(r: Revision) -> Commit {
 }
 
 /// `list_repo_refs`: the branches and tags, each with the commit it names.
+/// A reader of some paths only (a share) sees `main` alone, as strata's own routes show them no
+/// other branch or tag.
 pub async fn refs(core: &Core, gated: &Gated) -> Result<Value> {
     let (branches, tags) =
         git_on(core, gated, |ms, ds| Ok((ms.branches(ds)?, ms.tags(ds)?))).await?;
@@ -294,8 +299,23 @@ pub async fn refs(core: &Core, gated: &Gated) -> Result<Value> {
     let tag = |t: strata_metastore::Tag| json!({"name": t.name, "ref": format!("refs/tags/{}", t.name), "targetCommit": t.revision});
     Ok(json!({
         "branches": branches.into_iter().filter(|(b, _)| gated.check_rev(Some(b)).is_ok()).map(branch).collect::<Vec<_>>(),
-        "tags": tags.into_iter().map(tag).collect::<Vec<_>>(),
+        "tags": tags.into_iter().filter(|_| !gated.limited()).map(tag).collect::<Vec<_>>(),
         "converts": [],
+    }))
+}
+
+/// `whoami`: the account behind a token with all of its rights (name, e-mail, organisations, as
+/// `/oauth/userinfo` gives them only for their scopes).
+pub async fn whoami(core: &Core, who: &Principal) -> Result<Value> {
+    let user = who.full_user()?;
+    let orgs = core.db.orgs_of(user.id).await?;
+    Ok(json!({
+        "type": "user",
+        "name": user.username,
+        "fullname": user.username,
+        "email": user.email,
+        "orgs": orgs.into_iter().map(|o| json!({"type": "org", "name": o})).collect::<Vec<_>>(),
+        "auth": {"type": "access_token"},
     }))
 }
 

@@ -149,23 +149,28 @@ impl Db {
         // Its events and what was told of them go too: a dataset made later under the same
         // name must not show them. The events stay as blank tombstones, keeping their places in
         // the stream (a new event must never take a place a client has seen).
-        let path = "(SELECT lower(namespace || '/' || name) FROM repos WHERE id = $1)";
-        for sql in [
-            format!("DELETE FROM notifications WHERE lower(dataset) = {path}"),
-            format!(
-                "DELETE FROM webhook_deliveries WHERE event_id IN \
-                 (SELECT id FROM events WHERE lower(dataset) = {path})"
-            ),
-            format!(
-                "UPDATE events SET dataset = '-/-', actor = NULL, data = '{{}}' \
-                 WHERE lower(dataset) = {path}"
-            ),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query(
+            "DELETE FROM notifications WHERE lower(dataset) = \
+             (SELECT lower(namespace || '/' || name) FROM repos WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE event_id IN (SELECT id FROM events \
+             WHERE lower(dataset) = (SELECT lower(namespace || '/' || name) FROM repos WHERE id = $1))",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE events SET dataset = '-/-', actor = NULL, data = $2 \
+             WHERE lower(dataset) = (SELECT lower(namespace || '/' || name) FROM repos WHERE id = $1)",
+        )
+        .bind(id)
+        .bind("{}")
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM repos WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -12,6 +12,7 @@
 //! | `POST /datasets/{ns}/{name}.git/info/lfs/objects/batch` | the LFS upload before a commit |
 //! | `POST /api/repos/create`, `GET /api/whoami-v2` | `create_repo`, `whoami` |
 //! | `POST /api/validate-yaml` | `upload_folder` with a `README.md` (strata checks no card metadata) |
+//! | `GET /datasets/{ns}/{name}/commit/{id}` | a commit's `commitUrl`: the revision page |
 //!
 //! Files are read through the same gate and `serve_file` as `…/raw/{path}`: a governed table
 //! answers as it does there. Pages of lists follow with a `Link: <…>; rel="next"` header, as the
@@ -21,7 +22,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,7 +41,9 @@ use strata_core::datasets::commit::Change;
 use strata_core::datasets::{self, gate, git_on, NewDataset};
 
 /// Files up to this size that are text go inline in a commit; the rest through LFS.
-const MAX_INLINE: u64 = 1 << 20;
+const MAX_INLINE: u64 = 256 << 10;
+/// The most bytes a commit's NDJSON holds (inline files are base64, a third larger).
+const MAX_COMMIT: usize = 64 << 20;
 
 /// An error as the Hub's clients read it: strata's, and when something is not there (404, or
 /// 401 for a dataset the anonymous may not see), the Hub's `X-Error-Code` saying what.
@@ -119,6 +122,43 @@ pub fn router() -> Router<AppState> {
         .route("/api/repos/create", post(create_repo))
         .route("/api/whoami-v2", get(whoami))
         .route("/api/validate-yaml", post(validate_yaml))
+        .route("/datasets/{ns}/{name}/commit/{id}", get(commit_page))
+}
+
+/// A commit's `commitUrl`: its revision page.
+async fn commit_page(Path((ns, name, id)): Path<(String, String, String)>) -> Response {
+    let to = format!(
+        "/datasets/{}/{}/revisions/{}",
+        segment(&ns),
+        segment(&name),
+        segment(&id)
+    );
+    axum::response::Redirect::to(&to).into_response()
+}
+
+/// The revision `rev` as the gate should judge it: a reader of some paths only (a share) may
+/// read `main`, and names its head by its commit id too (`snapshot_download` pins the commit
+/// `dataset_info` gave it).
+async fn rev_for(state: &AppState, repo: &gate::Gated, rev: String) -> HubResult<String> {
+    let commit_id = rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+    if !repo.limited() || !commit_id {
+        return Ok(rev);
+    }
+    let head = git_on(state, repo, |ms, ds| {
+        Ok(ms.resolve(ds, Some("main"))?.to_string())
+    })
+    .await
+    .map_err(no_revision)?;
+    Ok(if head.eq_ignore_ascii_case(&rev) {
+        "main".to_owned()
+    } else {
+        rev
+    })
+}
+
+/// A revision or path as one URL path segment (`/` encoded too).
+fn segment(s: &str) -> String {
+    strata_core::names::url_path(s).replace('/', "%2F")
 }
 
 /// `Link: <url>; rel="next"`.
@@ -147,6 +187,7 @@ async fn info_at(
     let gated = hf::reader(&state, &who, &ns, &name)
         .await
         .map_err(no_repo)?;
+    let rev = rev_for(&state, &gated, rev).await?;
     let info = hf::info(&state, &gated, &rev).await.map_err(no_revision)?;
     Ok(Json(info))
 }
@@ -200,6 +241,7 @@ async fn listing(
     let gated = hf::reader(&state, &who, &ns, &name)
         .await
         .map_err(no_repo)?;
+    let rev = rev_for(&state, &gated, rev).await?;
     let listed = hf::tree(&state, &gated, &rev, &listing)
         .await
         .map_err(no_revision)?;
@@ -212,11 +254,12 @@ async fn listing(
         let at = if path.is_empty() {
             String::new()
         } else {
-            format!("/{path}")
+            format!("/{}", strata_core::names::url_path(&path))
         };
         format!(
-            "{}/api/datasets/{ns}/{name}/tree/{rev}{at}?recursive={recursive}&cursor={c}",
-            state.settings.public_url
+            "{}/api/datasets/{ns}/{name}/tree/{}{at}?recursive={recursive}&cursor={c}",
+            state.settings.public_url,
+            segment(&rev)
         )
     });
     Ok(with_next(Json(entries).into_response(), next))
@@ -242,8 +285,10 @@ async fn commits(
         .map_err(no_revision)?;
     let next = next.map(|c| {
         format!(
-            "{}/api/datasets/{ns}/{name}/commits/{rev}?cursor={c}",
-            state.settings.public_url
+            "{}/api/datasets/{ns}/{name}/commits/{}?cursor={}",
+            state.settings.public_url,
+            segment(&rev),
+            segment(&c)
         )
     });
     Ok(with_next(Json(list).into_response(), next))
@@ -267,6 +312,7 @@ async fn resolve(
     State(state): State<AppState>,
     Path((ns, name, rev, path)): Path<(String, String, String, String)>,
     who: Principal,
+    method: Method,
     headers: HeaderMap,
 ) -> HubResult<Response> {
     // The dataset first: a path it does not reach, or a dataset not there, is one answer.
@@ -276,6 +322,7 @@ async fn resolve(
     let repo = gate::path(&state, &who, &ns, &name, &path, Action::Read)
         .await
         .map_err(no_entry)?;
+    let rev = rev_for(&state, &repo, rev).await?;
     repo.check_rev(Some(&rev)).map_err(no_revision)?;
     let at = rev.clone();
     let commit = git_on(&state, &repo, move |ms, ds| {
@@ -294,7 +341,28 @@ async fn resolve(
         Some(p) => p.oid.to_string(),
         None => strata_lfs::Oid::of(&data).to_string(),
     };
-    let mut response = serve_file(&state, &repo, &path, Some(&commit), data, &headers).await?;
+    // A reader of some paths only is judged at `main` (the commit it named is its head).
+    let judged = if repo.limited() {
+        rev.as_str()
+    } else {
+        commit.as_str()
+    };
+    let mut response = if method == Method::HEAD {
+        // `hf_hub_download` asks before each download: the same gate, no storage read.
+        repo.read_file(&state, &path, Some(judged), pointer.as_ref())
+            .await?;
+        let size = pointer.as_ref().map_or(data.len() as u64, |p| p.size);
+        let mut r = StatusCode::OK.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::http::download::content_type_of(&path)),
+        );
+        r
+    } else {
+        serve_file(&state, &repo, &path, Some(judged), data, &headers).await?
+    };
     let h = response.headers_mut();
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -370,7 +438,12 @@ async fn commit(
     let repo = gate::shared(&state, &who, &ns, &name, Action::Write)
         .await
         .map_err(no_repo)?;
-    let (header, ops, lfs_paths) = read_commit(body, state.settings.max_json_body).await?;
+    // A branch that is not there is the Hub's 404 (create it first), not a new one.
+    let at = rev.clone();
+    git_on(&state, &repo, move |ms, ds| ms.resolve(ds, Some(&at)))
+        .await
+        .map_err(no_revision)?;
+    let (header, ops, lfs_paths) = read_commit(body, MAX_COMMIT).await?;
     let change = Change {
         summary: header.summary,
         description: header.description,
@@ -454,22 +527,7 @@ async fn create_repo(
 
 /// `whoami`: the token's account.
 async fn whoami(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
-    let Principal::User { user, .. } = &who else {
-        return Err(ApiError::unauthorized("no token"));
-    };
-    let orgs = state
-        .db
-        .orgs_of(user.id)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "type": "user",
-        "name": user.username,
-        "fullname": user.username,
-        "email": user.email,
-        "orgs": orgs.into_iter().map(|o| json!({"type": "org", "name": o})).collect::<Vec<_>>(),
-        "auth": {"type": "access_token"},
-    })))
+    Ok(Json(hf::whoami(&state, &who).await?))
 }
 
 #[derive(Deserialize)]

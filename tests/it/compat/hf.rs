@@ -184,6 +184,31 @@ async fn huggingface_hub_writes_and_reads_a_dataset() {
     assert_eq!(out["info"], "ok", "{out}");
     assert_eq!(out["download"], "ok", "{out}");
     assert_eq!(out["upload"][1], 403, "{out}");
+
+    // carol, who was shared the data folder: a snapshot of it alone, `main` alone (no tag).
+    let carol = server.user("carol").await;
+    for (path, body) in [
+        ("/tags", json!({"name": "v1"})),
+        (
+            "/shares",
+            json!({"path": "data", "user": "carol", "access": "read"}),
+        ),
+    ] {
+        let r = client()
+            .post(format!("{}/api/v1/datasets/alice/survey{path}", server.url))
+            .bearer_auth(&alice)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{path}");
+    }
+    let out = hf(Some(carol), strings(&["shared", "alice/survey"]))
+        .await
+        .unwrap();
+    assert_eq!(out["files"], json!(["data/a.csv", "data/b.bin"]), "{out}");
+    assert_eq!(out["branches"], json!(["main"]), "{out}");
+    assert_eq!(out["tags"], json!([]), "{out}");
 }
 
 /// A governed table answers `hf_hub_download` as it answers `…/raw`: refused, naming the

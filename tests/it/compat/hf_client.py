@@ -97,5 +97,15 @@ def denied(repo, file):
     print(json.dumps(out))
 
 
+def shared(repo):
+    """What a reader of one folder gets: a snapshot, the refs."""
+    api = HfApi()
+    snap = snapshot_download(repo, repo_type="dataset")
+    files = sorted(os.path.relpath(os.path.join(r, n), snap) for r, _, names in os.walk(snap) for n in names)
+    refs = api.list_repo_refs(repo, repo_type="dataset")
+    print(json.dumps({"files": files, "branches": [b.name for b in refs.branches],
+                      "tags": [t.name for t in refs.tags]}))
+
+
 if __name__ == "__main__":
-    {"roundtrip": roundtrip, "denied": denied}[sys.argv[1]](*sys.argv[2:])
+    {"roundtrip": roundtrip, "denied": denied, "shared": shared}[sys.argv[1]](*sys.argv[2:])
