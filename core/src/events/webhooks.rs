@@ -291,6 +291,26 @@ pub async fn get(
     ))
 }
 
+/// Every webhook of `target` with its latest `shown` deliveries (newest first): the admin
+/// check made once (the webhooks pages).
+pub async fn logs(
+    core: &Core,
+    who: &Principal,
+    target: Target<'_>,
+    shown: i64,
+) -> Result<Vec<(Webhook, Vec<Delivery>)>> {
+    let (hooked, _) = scope(core, who, target).await?;
+    let mut out = Vec::new();
+    for w in core.db.webhooks(hooked).await? {
+        let deliveries = core.db.deliveries(w.id, shown).await?;
+        out.push((
+            w.into(),
+            deliveries.into_iter().map(Delivery::from).collect(),
+        ));
+    }
+    Ok(out)
+}
+
 /// Deletes a webhook (its deliveries with it).
 pub async fn delete(core: &Core, who: &Principal, target: Target<'_>, id: i64) -> Result<()> {
     let (hooked, _) = scope(core, who, target).await?;

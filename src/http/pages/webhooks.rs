@@ -22,7 +22,7 @@ use strata_core::events::webhooks::{self, Delivery, Input, Target, Webhook};
 use strata_core::events::KINDS;
 
 /// Deliveries shown per webhook.
-const SHOWN: usize = 20;
+const SHOWN: i64 = 20;
 
 #[derive(Template)]
 #[template(path = "webhooks.html")]
@@ -108,19 +108,20 @@ async fn page(
 ) -> Result<Response> {
     let who = session_principal(s).map_err(|e| Error::internal(e.message))?;
     let target = whose.target(s);
-    let mut hooks = Vec::new();
-    for w in webhooks::list_all(state, &who, target).await? {
-        let (w, deliveries) = webhooks::get(state, &who, target, w.id).await?;
-        let deliveries = deliveries
-            .into_iter()
-            .take(SHOWN)
-            .map(|d| {
-                let at = when(d.updated_at);
-                (d, at)
-            })
-            .collect();
-        hooks.push((w, deliveries));
-    }
+    let hooks = webhooks::logs(state, &who, target, SHOWN)
+        .await?
+        .into_iter()
+        .map(|(w, deliveries)| {
+            let deliveries = deliveries
+                .into_iter()
+                .map(|d| {
+                    let at = when(d.updated_at);
+                    (d, at)
+                })
+                .collect();
+            (w, deliveries)
+        })
+        .collect();
     let (scope, back) = whose.scope(s);
     let mut chrome = Chrome::new(format!("Webhooks of {scope}"), Some(s), "settings");
     if let Some(e) = error {
