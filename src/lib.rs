@@ -10,5 +10,6 @@
 pub mod cli;
 pub mod http;
 
+pub use http::compat::s3::run as run_s3;
 pub use http::state::AppState;
 pub use http::{app, run};

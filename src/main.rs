@@ -50,7 +50,26 @@ async fn serve(config: strata_core::config::Config) -> Result<(), Box<dyn std::e
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    strata::run(listener, state, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(addr) = config.s3_listen {
+        let s3 = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} for the S3 gateway: {e}"))?;
+        let (state, until) = (state.clone(), until(stopped.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = strata::run_s3(s3, state, until).await {
+                tracing::error!(error = %e, "the S3 gateway stopped");
+            }
+        });
+    }
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    strata::run(listener, state, until(stopped)).await?;
     Ok(())
 }
 

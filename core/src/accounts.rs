@@ -220,7 +220,7 @@ pub async fn create_token(
             "a token needs a name of 1 to 100 characters",
         ));
     }
-    let secret = crate::auth::pat::generate();
+    let secret = crate::auth::pat::generate(&core.jwt.derive(crate::auth::pat::PURPOSE));
     let expires_at = expires_in_days.map(|d| now() + d * 86400);
     let hash = crate::auth::pat::hash(&secret);
     match core

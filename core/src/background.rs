@@ -117,6 +117,11 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "forgetting old notifications failed"),
     }
+    match crate::compat::s3::uploads::purge(storage, idle).await {
+        Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned S3 multipart uploads"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.message, "purging S3 multipart uploads failed"),
+    }
     match storage.purge_multipart(idle).await {
         Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned multipart uploads"),
         Ok(_) => {}

@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "STRATA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address of the S3 gateway (off when not set): the S3 API over datasets, path-style, for
+    /// the AWS CLI, boto3, s3fs, DuckDB and DVC (docs/clients.md).
+    #[arg(long, env = "STRATA_S3_LISTEN")]
+    pub s3_listen: Option<SocketAddr>,
+
     /// Public base URL of this server, used in every link it hands out (default: http://<listen>).
     #[arg(long, env = "STRATA_PUBLIC_URL")]
     pub public_url: Option<String>,

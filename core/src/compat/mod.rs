@@ -2,3 +2,4 @@
 //! dataset, decided by the same gates as strata's own routes.
 
 pub mod hf;
+pub mod s3;

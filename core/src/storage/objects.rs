@@ -63,6 +63,15 @@ impl Storage {
         }
     }
 
+    /// Where bytes wait before they are an object: the local store's temporary folder, or the
+    /// system's for a bucket.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        match &self.0.backend {
+            Backend::Local(store) => store.tmp_dir().to_path_buf(),
+            Backend::Cloud(_) => std::env::temp_dir(),
+        }
+    }
+
     /// Stores bytes whose oid nobody knows yet (a browser's form upload, which strata receives
     /// itself): spools them to a temporary file while hashing, refusing more than `limit` bytes,
     /// then stores them under the oid they hash to. Returns that oid and the size. Nothing is
@@ -74,10 +83,7 @@ impl Storage {
     {
         use sha2::Digest;
         use tokio::io::AsyncWriteExt;
-        let dir = match &self.0.backend {
-            Backend::Local(store) => store.tmp_dir().to_path_buf(),
-            Backend::Cloud(_) => std::env::temp_dir(),
-        };
+        let dir = self.spool_dir();
         let spool = TempFile::new(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
         let file = tokio::fs::File::create(spool.path()).await.map_err(io)?;
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);

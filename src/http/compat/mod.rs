@@ -3,3 +3,4 @@
 //! OpenAPI document); the domain answers them (`strata_core::compat`).
 
 pub mod hf;
+pub mod s3;

@@ -25,8 +25,8 @@ struct SettingsPage {
     email: Option<String>,
     tokens: Vec<TokenRow>,
     apps: Vec<AppRow>,
-    /// `(name, secret)` of a token made just now.
-    new_token: Option<(String, String)>,
+    /// `(name, secret, S3 access key id)` of a token made just now.
+    new_token: Option<(String, String, String)>,
     /// `(client id, secret)` of an application registered just now.
     new_app: Option<(String, Option<String>)>,
     /// Provider accounts linked to this one, and `(id, name)` of the providers it may link.
@@ -132,7 +132,10 @@ async fn settings_page(
         Shown::Nothing => {}
         Shown::Error(m) => chrome = chrome.error(m),
         Shown::Notice(m) => chrome = chrome.notice(m),
-        Shown::Token(name, secret) => new_token = Some((name, secret)),
+        Shown::Token(name, secret) => {
+            let key = strata_core::auth::pat::access_key_id(&secret).to_owned();
+            new_token = Some((name, secret, key))
+        }
         Shown::App(id, secret) => new_app = Some((id, secret)),
     }
     Ok(render(

@@ -1,0 +1,321 @@
+//! The S3 gateway's view of datasets (the S3 API itself is `crate::http::compat::s3`, outside
+//! the core): a **bucket** is a dataset, named `{ns}.{name}`; a **key** is `{ref}/{path}`, a
+//! branch, a tag or a commit id and then a file's path. Reads go through the same gates as REST
+//! (shares, scopes, policies: a governed table is served as its governed view, never raw);
+//! writes go to branches only, each object (or each batch of deletes) one commit, through the
+//! same commit as REST (links, contracts, protected branches).
+//!
+//! A dataset name may hold dots, so `a.b.c` could be `a/b.c` or `a.b/c`: the shortest namespace
+//! whose dataset the caller can see wins. A branch may hold `/`; git never lets a branch and
+//! a branch inside it (`x` and `x/y`) both exist, and the shortest ref a key starts with wins
+//! (branches before tags, then a 40-character commit id).
+
+pub mod objects;
+pub mod uploads;
+
+use std::collections::BTreeSet;
+
+use strata_metastore::DEFAULT_BRANCH;
+
+use crate::auth::{Action, Principal};
+use crate::datasets::gate::{self, Gated};
+use crate::datasets::git_on;
+use crate::error::{Error, Kind, Result};
+use crate::Core;
+
+/// Keys a listing page holds at most (S3's limit).
+pub const MAX_KEYS: usize = 1000;
+
+/// A bucket as `ListBuckets` shows it.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// The bucket name of dataset `ns/name`.
+pub fn bucket_name(ns: &str, name: &str) -> String {
+    format!("{ns}.{name}")
+}
+
+/// The datasets the caller may read, as buckets (at most 10,000).
+pub async fn buckets(core: &Core, who: &Principal) -> Result<Vec<Bucket>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = crate::datasets::listing::list(core, who, after, 500, None).await?;
+        out.extend(page.datasets.iter().map(|r| Bucket {
+            name: bucket_name(&r.namespace, &r.name),
+            created_at: r.created_at,
+        }));
+        match page.next_cursor {
+            Some(next) if out.len() < 10_000 => after = next,
+            _ => break,
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The dataset bucket `bucket` names, through the gate for `action` (a caller who reaches only
+/// shared paths passes, limited to them). Not found: no dataset the caller may see has the name.
+pub async fn open(core: &Core, who: &Principal, bucket: &str, action: Action) -> Result<Gated> {
+    for (i, _) in bucket.match_indices('.') {
+        let (ns, name) = (&bucket[..i], &bucket[i + 1..]);
+        if ns.is_empty() || name.is_empty() {
+            continue;
+        }
+        match gate::shared(core, who, ns, name, action).await {
+            Err(e) if e.kind == Kind::NotFound || e.kind == Kind::Unauthenticated => continue,
+            other => return other,
+        }
+    }
+    Err(no_bucket(bucket))
+}
+
+fn no_bucket(bucket: &str) -> Error {
+    Error::not_found(format!(
+        "no dataset you may see is bucket {bucket:?}: a bucket is a dataset, named {{namespace}}.{{name}}"
+    ))
+}
+
+/// A key split into the revision it names and the path in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The branch, tag or commit id the key starts with.
+    pub rev: String,
+    /// Whether `rev` is a branch (writes need one).
+    pub branch: bool,
+    /// The file's path (may be empty: the key is the revision's root).
+    pub path: String,
+}
+
+/// The refs of a dataset the caller may address: `(name, is_branch)`, branches first (the
+/// default branch even before the first commit). A caller who reaches only shared paths reaches
+/// the default branch alone.
+pub async fn refs(core: &Core, gated: &Gated) -> Result<Vec<(String, bool)>> {
+    if gated.limited() {
+        return Ok(vec![(DEFAULT_BRANCH.to_owned(), true)]);
+    }
+    let (branches, tags) =
+        git_on(core, gated, |ms, ds| Ok((ms.branches(ds)?, ms.tags(ds)?))).await?;
+    let mut out: Vec<(String, bool)> = branches.into_iter().map(|(b, _)| (b, true)).collect();
+    // A dataset without a commit yet takes its first one on the default branch.
+    if out.is_empty() {
+        out.push((DEFAULT_BRANCH.to_owned(), true));
+    }
+    out.extend(tags.into_iter().map(|t| (t.name, false)));
+    Ok(out)
+}
+
+/// Where `key` points: the shortest ref it starts with (`{ref}/…`), branches before tags, then a
+/// commit id. `None`: no ref of the dataset starts the key.
+pub fn locate(refs: &[(String, bool)], key: &str, limited: bool) -> Option<Located> {
+    let mut ends: Vec<usize> = key.match_indices('/').map(|(i, _)| i).collect();
+    ends.push(key.len());
+    for end in ends {
+        let head = &key[..end];
+        let path = key.get(end + 1..).unwrap_or("").to_owned();
+        for want_branch in [true, false] {
+            if refs.iter().any(|(r, b)| *b == want_branch && r == head) {
+                return Some(Located {
+                    rev: head.to_owned(),
+                    branch: want_branch,
+                    path,
+                });
+            }
+        }
+        if !limited && head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(Located {
+                rev: head.to_ascii_lowercase(),
+                branch: false,
+                path,
+            });
+        }
+    }
+    None
+}
+
+/// [`locate`] for a file: the key must name a ref and a path in it, and the path must be one a
+/// dataset can hold.
+pub async fn locate_file(core: &Core, gated: &Gated, key: &str) -> Result<Located> {
+    let refs = refs(core, gated).await?;
+    let at = locate(&refs, key, gated.limited()).ok_or_else(|| {
+        Error::not_found(format!(
+            "no branch, tag or commit of {} starts key {key:?}: keys are {{branch, tag or commit}}/{{path}}",
+            gated.path()
+        ))
+    })?;
+    if at.path.is_empty() {
+        return Err(Error::not_found(format!(
+            "key {key:?} names revision {:?}, not a file in it",
+            at.rev
+        )));
+    }
+    gate::check_path(&at.path)?;
+    if !gated.covers(&at.path) {
+        return Err(Error::forbidden(format!(
+            "{:?} of {} is not shared with you",
+            at.path,
+            gated.path()
+        )));
+    }
+    Ok(at)
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    /// The file's size (an LFS file's object's).
+    pub size: u64,
+    /// The object's sha256 for an LFS file, the git blob id otherwise.
+    pub etag: String,
+    /// When its revision was made (the ref's head commit).
+    pub modified: i64,
+}
+
+/// What a listing asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Keys after this one only (a continuation token or `start-after`).
+    pub after: Option<String>,
+    pub max_keys: usize,
+}
+
+/// One page of a listing: objects, common prefixes, and the last key given if more follow.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<Listed>,
+    pub prefixes: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// `ListObjects`: the keys of every ref the prefix can reach, in key order. With a delimiter,
+/// keys with it past the prefix collapse into one common prefix (refs with `/` included).
+pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage> {
+    let refs = refs(core, gated).await?;
+    let mut keys: Vec<(String, Option<Listed>)> = Vec::new();
+    let mut prefixes = BTreeSet::new();
+    let delim = q.delimiter.as_deref().filter(|d| !d.is_empty());
+    let collapse = |key: &str| -> Option<String> {
+        let rest = key.get(q.prefix.len()..)?;
+        let d = delim?;
+        rest.find(d)
+            .map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()]))
+    };
+    for (r, _) in &refs {
+        let root = format!("{r}/");
+        if !(q.prefix.starts_with(&root) || root.starts_with(&q.prefix)) {
+            continue;
+        }
+        // A prefix that stops inside the ref's name collapses before the files are read.
+        if !q.prefix.starts_with(&root) {
+            if let Some(p) = collapse(&root) {
+                if p.len() <= root.len() {
+                    prefixes.insert(p);
+                    continue;
+                }
+            }
+        }
+        let rev = r.clone();
+        let (commit, entries) =
+            match git_on(core, gated, move |ms, ds| ms.tree(ds, Some(&rev))).await {
+                Ok(tree) => tree,
+                // The default branch of a dataset without a commit yet: nothing in it.
+                Err(e) if e.kind == Kind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+        let modified = {
+            let c = commit.clone();
+            git_on(core, gated, move |ms, ds| ms.revision(ds, &c))
+                .await?
+                .time
+        };
+        for e in entries {
+            if !gated.covers(&e.path) {
+                continue;
+            }
+            let key = format!("{root}{}", e.path);
+            if !key.starts_with(&q.prefix) {
+                continue;
+            }
+            if let Some(p) = collapse(&key) {
+                prefixes.insert(p);
+                continue;
+            }
+            let (size, etag) = match &e.lfs {
+                Some(p) => (p.size, p.oid.to_string()),
+                None => (e.size, e.oid.clone()),
+            };
+            keys.push((
+                key.clone(),
+                Some(Listed {
+                    key,
+                    size,
+                    etag,
+                    modified,
+                }),
+            ));
+        }
+    }
+    keys.extend(prefixes.into_iter().map(|p| (p, None)));
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys.dedup_by(|a, b| a.0 == b.0);
+    let after = q.after.as_deref().unwrap_or("");
+    let max = q.max_keys.min(MAX_KEYS);
+    let mut page = ListPage::default();
+    let mut rest = keys.into_iter().filter(|(k, _)| k.as_str() > after);
+    let mut last = None;
+    for (key, listed) in rest.by_ref().take(max) {
+        match listed {
+            Some(l) => page.objects.push(l),
+            None => page.prefixes.push(key.clone()),
+        }
+        last = Some(key);
+    }
+    if rest.next().is_some() {
+        page.next = last;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs() -> Vec<(String, bool)> {
+        vec![
+            ("main".into(), true),
+            ("feature/x".into(), true),
+            ("v1".into(), false),
+            ("main".into(), false),
+        ]
+    }
+
+    #[test]
+    fn a_key_is_the_shortest_ref_it_starts_with_and_a_path() {
+        let at = |key: &str| locate(&refs(), key, false);
+        let main = at("main/data/a.csv").unwrap();
+        assert_eq!(
+            (main.rev.as_str(), main.branch, main.path.as_str()),
+            ("main", true, "data/a.csv")
+        );
+        let feature = at("feature/x/a.csv").unwrap();
+        assert_eq!(
+            (feature.rev.as_str(), feature.path.as_str()),
+            ("feature/x", "a.csv")
+        );
+        let tag = at("v1/a.csv").unwrap();
+        assert!(!tag.branch);
+        assert_eq!(at("feature/a.csv"), None);
+        assert_eq!(at("nope/a.csv"), None);
+        assert_eq!(at("main").unwrap().path, "");
+        let id = "AB".repeat(20);
+        let c = at(&format!("{id}/a.csv")).unwrap();
+        assert_eq!((c.rev, c.branch), ("ab".repeat(20), false));
+        assert_eq!(locate(&refs(), &format!("{id}/a.csv"), true), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! S3 multipart uploads: each part spooled to `{spool}/s3-uploads/{upload id}/{n}` (written to a
+//! temporary name and renamed, so a cut-off part never counts), its ETag its sha256; completing
+//! streams the named parts in order through the same hashing as every upload, so nothing is an
+//! object before all of its bytes hash to it, and then commits it. An upload belongs to the
+//! user who started it and to its dataset and key; abandoned ones are purged with LFS's.
+//! The parts live on the replica that took them: behind a load balancer, keep a client's
+//! multipart upload on one replica (or use one replica for the S3 gateway).
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::datasets::gate::Gated;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use crate::Core;
+
+/// The most parts an upload has (S3's limit).
+pub const MAX_PARTS: i32 = 10_000;
+
+/// Who started an upload, and of what.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Meta {
+    repo_id: i64,
+    key: String,
+    user: i64,
+}
+
+fn root(storage: &Storage) -> PathBuf {
+    storage.spool_dir().join("s3-uploads")
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::internal(e)
+}
+
+/// The folder of upload `id`, if `id` is one this server could have made (32 hex characters).
+fn dir(storage: &Storage, id: &str) -> Result<PathBuf> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::not_found(format!("no multipart upload {id:?}")));
+    }
+    Ok(root(storage).join(id))
+}
+
+/// Starts an upload of `key` to `gated` by user `user`; its id.
+pub async fn create(core: &Core, gated: &Gated, key: &str, user: i64) -> Result<String> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = dir(&core.storage, &id)?;
+    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+    let meta = Meta {
+        repo_id: gated.id,
+        key: key.to_owned(),
+        user,
+    };
+    let json = serde_json::to_vec(&meta).map_err(Error::internal)?;
+    tokio::fs::write(dir.join("meta.json"), json)
+        .await
+        .map_err(io)?;
+    Ok(id)
+}
+
+/// Upload `id`'s folder, when it is the caller's upload of `key` to `gated`.
+async fn owned(core: &Core, gated: &Gated, key: &str, id: &str, user: i64) -> Result<PathBuf> {
+    let dir = dir(&core.storage, id)?;
+    let missing = || Error::not_found(format!("no multipart upload {id:?} of this key"));
+    let raw = tokio::fs::read(dir.join("meta.json"))
+        .await
+        .map_err(|_| missing())?;
+    let meta: Meta = serde_json::from_slice(&raw).map_err(|_| missing())?;
+    let want = Meta {
+        repo_id: gated.id,
+        key: key.to_owned(),
+        user,
+    };
+    if meta != want {
+        return Err(missing());
+    }
+    Ok(dir)
+}
+
+/// Stores part `n` of upload `id`, bounded by the server's object size limit; its ETag (the
+/// part's sha256).
+pub async fn part<S, E>(
+    core: &Core,
+    gated: &Gated,
+    key: &str,
+    id: &str,
+    user: i64,
+    n: i32,
+    body: S,
+) -> Result<String>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    if !(1..=MAX_PARTS).contains(&n) {
+        return Err(Error::unprocessable(format!(
+            "a part number is from 1 to {MAX_PARTS}, not {n}"
+        )));
+    }
+    let dir = owned(core, gated, key, id, user).await?;
+    let limit = match core.settings.max_object_size {
+        0 => u64::MAX,
+        l => l,
+    };
+    let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
+    let result = async {
+        let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_request(format!("upload cut off: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(Error::too_large(format!(
+                    "an object here may have at most {limit} bytes"
+                )));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(io)?;
+        }
+        out.flush().await.map_err(io)?;
+        Ok(strata_lfs::lower_hex(&hasher.finalize()))
+    }
+    .await;
+    match result {
+        Ok(etag) => {
+            tokio::fs::rename(&tmp, dir.join(format!("{n}")))
+                .await
+                .map_err(io)?;
+            tokio::fs::write(dir.join(format!("{n}.etag")), &etag)
+                .await
+                .map_err(io)?;
+            Ok(etag)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
+}
+
+/// The parts stored so far: `(n, etag, size)`, in order.
+pub async fn parts(
+    core: &Core,
+    gated: &Gated,
+    key: &str,
+    id: &str,
+    user: i64,
+) -> Result<Vec<(i32, String, u64)>> {
+    let dir = owned(core, gated, key, id, user).await?;
+    let mut out = Vec::new();
+    let mut entries = tokio::fs::read_dir(&dir).await.map_err(io)?;
+    while let Some(e) = entries.next_entry().await.map_err(io)? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(n) = name.parse::<i32>() else { continue };
+        let etag = tokio::fs::read_to_string(dir.join(format!("{n}.etag")))
+            .await
+            .unwrap_or_default();
+        let size = e.metadata().await.map_err(io)?.len();
+        out.push((n, etag, size));
+    }
+    out.sort_by_key(|p| p.0);
+    Ok(out)
+}
+
+/// Stores the object the named parts make, in their order (each named with its ETag, as the
+/// client got it), and forgets the upload. Its oid and size; the caller commits it.
+pub async fn complete(
+    core: &Core,
+    gated: &Gated,
+    key: &str,
+    id: &str,
+    user: i64,
+    named: &[(i32, String)],
+) -> Result<(strata_lfs::Oid, u64)> {
+    let dir = owned(core, gated, key, id, user).await?;
+    if named.is_empty() {
+        return Err(Error::unprocessable(
+            "a multipart upload completes with at least one part",
+        ));
+    }
+    let stored = parts(core, gated, key, id, user).await?;
+    let mut files = Vec::new();
+    let mut last = 0;
+    for (n, etag) in named {
+        if *n <= last {
+            return Err(Error::unprocessable(
+                "the parts must be listed in ascending order",
+            ));
+        }
+        last = *n;
+        let etag = etag.trim_matches('"');
+        match stored.iter().find(|p| p.0 == *n) {
+            Some((_, e, _)) if e == etag => files.push(dir.join(format!("{n}"))),
+            _ => {
+                return Err(Error::unprocessable(format!(
+                    "part {n} with ETag {etag:?} was not uploaded"
+                )))
+            }
+        }
+    }
+    let body = futures_util::stream::iter(files)
+        .then(|f| async move {
+            match tokio::fs::File::open(f).await {
+                Ok(file) => {
+                    tokio_util::io::ReaderStream::with_capacity(file, 256 << 10).left_stream()
+                }
+                Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
+            }
+        })
+        .flatten();
+    let limit = match core.settings.max_object_size {
+        0 => u64::MAX,
+        l => l,
+    };
+    let stored = core.storage.ingest(gated.id, body, limit).await?;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    Ok(stored)
+}
+
+/// Throws away upload `id` and its parts.
+pub async fn abort(core: &Core, gated: &Gated, key: &str, id: &str, user: i64) -> Result<()> {
+    let dir = owned(core, gated, key, id, user).await?;
+    tokio::fs::remove_dir_all(&dir).await.map_err(io)
+}
+
+/// Throws away uploads nothing was added to for `idle`; how many.
+pub async fn purge(storage: &Storage, idle: std::time::Duration) -> Result<usize> {
+    let Ok(mut entries) = tokio::fs::read_dir(root(storage)).await else {
+        return Ok(0);
+    };
+    let mut purged = 0;
+    while let Some(e) = entries.next_entry().await.map_err(io)? {
+        let mut newest = e.metadata().await.and_then(|m| m.modified()).ok();
+        if let Ok(mut inside) = tokio::fs::read_dir(e.path()).await {
+            while let Ok(Some(f)) = inside.next_entry().await {
+                let m = f.metadata().await.and_then(|m| m.modified()).ok();
+                newest = newest.max(m);
+            }
+        }
+        if newest.is_some_and(|t| t.elapsed().unwrap_or_default() > idle)
+            && tokio::fs::remove_dir_all(e.path()).await.is_ok()
+        {
+            purged += 1;
+        }
+    }
+    Ok(purged)
+}

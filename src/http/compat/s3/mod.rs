@@ -1,0 +1,197 @@
+//! The S3 gateway: the S3 API (through `s3s`, which parses requests and checks SigV4 and SigV2
+//! signatures, presigned URLs included) on a listener of its own (`--s3-listen`), path-style:
+//! `http://{gateway}/{bucket}/{key}`. A bucket is a dataset (`{ns}.{name}`), a key
+//! `{branch, tag or commit}/{path}` (`strata_core::compat::s3`).
+//!
+//! Credentials: the access key id is a personal access token's first 20 characters, the secret
+//! access key the token; the server derives the token again from the id (`auth::pat`), so SigV4
+//! can be checked without storing the token, and its scopes apply to every call. Unsigned
+//! requests are anonymous: they read public datasets only. Every answer carries a request id
+//! (`x-amz-request-id` and `x-request-id`, and the `RequestId` of an error's body).
+
+mod ops;
+
+use std::future::Future;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
+use strata_core::auth::{self, pat, Principal};
+use strata_core::error::{Error, Kind};
+use tokio::net::TcpListener;
+
+use crate::http::state::AppState;
+
+/// The request id of one call, put in the request's extensions for the operations to name.
+#[derive(Clone)]
+struct RequestId(String);
+
+/// Serves the S3 gateway for `state` on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+
+    tracing::info!(addr = %listener.local_addr()?, "strata S3 gateway listening");
+    let mut builder = s3s::service::S3ServiceBuilder::new(ops::Gateway {
+        state: state.clone(),
+    });
+    builder.set_auth(Auth {
+        state: state.clone(),
+    });
+    builder.set_access(Open);
+    builder.set_validation(Names);
+    let service = builder.build();
+    let mut http = Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.settings.header_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "S3 gateway: accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = service.clone();
+        let svc = hyper::service::service_fn(
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let service = service.clone();
+                let id = uuid::Uuid::new_v4().to_string();
+                req.extensions_mut().insert(RequestId(id.clone()));
+                async move {
+                    let method = req.method().clone();
+                    let path = req.uri().path().to_owned();
+                    let mut response = match service.call(req.map(s3s::Body::from)).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::warn!(error = ?e, request_id = %id, "S3 gateway: unanswerable request");
+                            let mut r = hyper::Response::new(s3s::Body::from(format!(
+                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>the request could not be answered</Message><RequestId>{id}</RequestId></Error>"
+                        )));
+                            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                            r
+                        }
+                    };
+                    tracing::info!(%method, %path, status = response.status().as_u16(), request_id = %id, "s3");
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
+                        response.headers_mut().insert("x-amz-request-id", v.clone());
+                        response.headers_mut().insert("x-request-id", v);
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            },
+        );
+        let conn = http.serve_connection(TokioIo::new(tcp), svc);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(state.settings.shutdown_grace) => {}
+    }
+    Ok(())
+}
+
+/// Access key ids are tokens' ids; the secret is the token, derived again under the server's key.
+struct Auth {
+    state: AppState,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Auth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        let key = self.state.jwt.derive(pat::PURPOSE);
+        let unknown = || {
+            s3_error!(
+                InvalidAccessKeyId,
+                "the access key id is a strata personal access token's first 20 characters \
+                 (stp_ and 16 more), of a live token made for this server"
+            )
+        };
+        let secret = pat::derive(&key, access_key).ok_or_else(unknown)?;
+        match auth::authenticate(&self.state, &secret).await {
+            Ok(_) => Ok(SecretKey::from(secret)),
+            Err(_) => Err(unknown()),
+        }
+    }
+}
+
+/// Every call reaches the operations, which decide through the gates (anonymous callers too:
+/// public datasets are theirs to read).
+struct Open;
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for Open {
+    async fn check(&self, _cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        Ok(())
+    }
+}
+
+/// Bucket names are dataset names: letters of either case, digits, `_`, `.` and `-`.
+struct Names;
+
+impl s3s::validation::NameValidation for Names {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        (3..=129).contains(&name.len())
+            && name.contains('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    }
+}
+
+/// The caller of a request: the token its access key names (its scopes apply), or anonymous.
+async fn principal<T>(state: &AppState, req: &s3s::S3Request<T>) -> S3Result<Principal> {
+    let Some(c) = &req.credentials else {
+        return Ok(Principal::Anonymous);
+    };
+    let key = state.jwt.derive(pat::PURPOSE);
+    let secret = pat::derive(&key, &c.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+    auth::authenticate(state, &secret)
+        .await
+        .map_err(|e| s3_error!(InvalidAccessKeyId, "{}", e.message))
+}
+
+/// What a missing thing is, for the error code a client expects.
+#[derive(Clone, Copy)]
+enum Missing {
+    Bucket,
+    Key,
+    Upload,
+}
+
+/// A domain error as S3's: the code S3 clients expect for its kind, the message, the request id.
+fn s3_err<T>(req: &s3s::S3Request<T>, missing: Missing, e: Error) -> S3Error {
+    let code = match e.kind {
+        Kind::NotFound | Kind::Gone => match missing {
+            Missing::Bucket => S3ErrorCode::NoSuchBucket,
+            Missing::Key => S3ErrorCode::NoSuchKey,
+            Missing::Upload => S3ErrorCode::NoSuchUpload,
+        },
+        Kind::Unauthenticated | Kind::Forbidden => S3ErrorCode::AccessDenied,
+        Kind::Conflict => S3ErrorCode::OperationAborted,
+        Kind::BadRequest => S3ErrorCode::InvalidRequest,
+        Kind::Invalid => S3ErrorCode::InvalidArgument,
+        Kind::TooLarge => S3ErrorCode::EntityTooLarge,
+        Kind::TooMany | Kind::Busy => S3ErrorCode::SlowDown,
+        Kind::Upstream | Kind::Internal => S3ErrorCode::InternalError,
+    };
+    let mut err = S3Error::with_message(code, e.message);
+    if let Some(RequestId(id)) = req.extensions.get::<RequestId>() {
+        err.set_request_id(id.clone());
+    }
+    err
+}
