@@ -60,17 +60,21 @@ pub async fn buckets(core: &Core, who: &Principal) -> Result<Vec<Bucket>> {
 /// The dataset bucket `bucket` names, through the gate for `action` (a caller who reaches only
 /// shared paths passes, limited to them). Not found: no dataset the caller may see has the name.
 pub async fn open(core: &Core, who: &Principal, bucket: &str, action: Action) -> Result<Gated> {
+    // An unsigned caller is told to sign (for any dataset that is not public, and for writes),
+    // never whether the dataset exists.
+    let mut unsigned = None;
     for (i, _) in bucket.match_indices('.') {
         let (ns, name) = (&bucket[..i], &bucket[i + 1..]);
         if ns.is_empty() || name.is_empty() {
             continue;
         }
         match gate::shared(core, who, ns, name, action).await {
-            Err(e) if e.kind == Kind::NotFound || e.kind == Kind::Unauthenticated => continue,
+            Err(e) if e.kind == Kind::NotFound => continue,
+            Err(e) if e.kind == Kind::Unauthenticated => unsigned = Some(e),
             other => return other,
         }
     }
-    Err(no_bucket(bucket))
+    Err(unsigned.unwrap_or_else(|| no_bucket(bucket)))
 }
 
 fn no_bucket(bucket: &str) -> Error {

@@ -64,34 +64,10 @@ pub async fn run(
         };
         let _ = tcp.set_nodelay(true);
         let service = service.clone();
-        let svc = hyper::service::service_fn(
-            move |mut req: hyper::Request<hyper::body::Incoming>| {
-                let service = service.clone();
-                let id = uuid::Uuid::new_v4().to_string();
-                req.extensions_mut().insert(RequestId(id.clone()));
-                async move {
-                    let method = req.method().clone();
-                    let path = req.uri().path().to_owned();
-                    let mut response = match service.call(req.map(s3s::Body::from)).await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::warn!(error = ?e, request_id = %id, "S3 gateway: unanswerable request");
-                            let mut r = hyper::Response::new(s3s::Body::from(format!(
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>the request could not be answered</Message><RequestId>{id}</RequestId></Error>"
-                        )));
-                            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-                            r
-                        }
-                    };
-                    tracing::info!(%method, %path, status = response.status().as_u16(), request_id = %id, "s3");
-                    if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
-                        response.headers_mut().insert("x-amz-request-id", v.clone());
-                        response.headers_mut().insert("x-request-id", v);
-                    }
-                    Ok::<_, std::convert::Infallible>(response)
-                }
-            },
-        );
+        let svc = hyper::service::service_fn(move |req| {
+            let service = service.clone();
+            async move { Ok::<_, std::convert::Infallible>(answer(&service, req).await) }
+        });
         let conn = http.serve_connection(TokioIo::new(tcp), svc);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
@@ -103,6 +79,125 @@ pub async fn run(
         () = tokio::time::sleep(state.settings.shutdown_grace) => {}
     }
     Ok(())
+}
+
+/// One request: a request id for it, the S3 service's answer (or S3's error for a request it
+/// could not answer), logged.
+async fn answer(
+    service: &s3s::service::S3Service,
+    mut req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<s3s::Body> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let read = std::sync::Arc::new(AtomicBool::new(false));
+    let has_body = !hyper::body::Body::is_end_stream(req.body());
+    let req = req.map(|inner| {
+        s3s::Body::http_body_unsync(Tracked {
+            inner,
+            read: read.clone(),
+        })
+    });
+    let mut response = match service.call(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = ?e, request_id = %id, "S3 gateway: unanswerable request");
+            let mut r = hyper::Response::new(s3s::Body::from(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+                 <Message>the request could not be answered</Message><RequestId>{id}</RequestId></Error>"
+            )));
+            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    };
+    if response.status().as_u16() >= 400 {
+        name_error(&mut response, &id);
+    }
+    let status = response.status().as_u16();
+    tracing::info!(%method, %path, status, request_id = %id, "s3");
+    let h = response.headers_mut();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
+        h.insert("x-amz-request-id", v.clone());
+        h.insert("x-request-id", v);
+    }
+    // A body left unread (a write refused before its bytes were needed) must not be read as the
+    // next request: the connection ends with this answer.
+    if has_body && !read.load(Ordering::Acquire) {
+        h.insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// Gives an error `s3s` answered itself (a signature that does not match, a malformed request)
+/// what strata's errors have: a message and the request id.
+fn name_error(response: &mut hyper::Response<s3s::Body>, id: &str) {
+    let Some(xml) = response.body().bytes() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&xml) else {
+        return;
+    };
+    if !text.ends_with("</Error>") || text.contains("<RequestId>") {
+        return;
+    }
+    let mut text = text.trim_end_matches("</Error>").to_owned();
+    if !text.contains("<Message>") {
+        let code = text
+            .split("<Code>")
+            .nth(1)
+            .and_then(|c| c.split("</Code>").next())
+            .unwrap_or("");
+        let message = match code {
+            "SignatureDoesNotMatch" => {
+                "the signature does not match this request: sign with a strata token as the \
+                 secret access key and its first 20 characters as the access key id"
+            }
+            "AccessDenied" => "you may not do this",
+            _ => "the request was refused",
+        };
+        text.push_str(&format!("<Message>{message}</Message>"));
+    }
+    text.push_str(&format!("<RequestId>{id}</RequestId></Error>"));
+    let len = text.len();
+    *response.body_mut() = s3s::Body::from(text);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(len),
+    );
+}
+
+/// A request body that says when it was read to its end.
+struct Tracked {
+    inner: hyper::body::Incoming,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.read.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Access key ids are tokens' ids; the secret is the token, derived again under the server's key.

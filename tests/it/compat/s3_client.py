@@ -1,0 +1,167 @@
+"""The S3 gateway tests' clients: boto3, s3fs, pyarrow's S3 filesystem, DuckDB and pandas, each
+unchanged, pointed at the gateway (`S3_ENDPOINT`) with a strata token's access key id (its first
+20 characters) and the token as the secret (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, set by
+the caller). Every check is an assert: a failure exits non-zero with the reason.
+
+`roundtrip BUCKET FOLDER`: writes and reads with every client, printing one JSON object of what
+they saw. `hostile BUCKET OTHER_BUCKET`: the refusals a stranger's calls get (with the token
+given, a read-only one), printed as error codes. `read BUCKET KEY`: one object's bytes (hex).
+"""
+import hashlib
+import io
+import json
+import os
+import sys
+import urllib.request
+
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ENDPOINT = os.environ["S3_ENDPOINT"]
+
+
+def s3(**kw):
+    # No credentials in the environment: unsigned requests (an anonymous caller).
+    unsigned = {} if os.environ.get("AWS_ACCESS_KEY_ID") else {"signature_version": UNSIGNED}
+    return boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                                      **unsigned), **kw)
+
+
+def code(f):
+    """The S3 error code (and HTTP status) of calling f, or None if it succeeds."""
+    try:
+        f()
+    except ClientError as e:
+        return f'{e.response["Error"]["Code"]} {e.response["ResponseMetadata"]["HTTPStatusCode"]}'
+    return None
+
+
+def keys(client, bucket, prefix, **kw):
+    out, token = [], None
+    while True:
+        args = dict(Bucket=bucket, Prefix=prefix, **kw)
+        if token:
+            args["ContinuationToken"] = token
+        page = client.list_objects_v2(**args)
+        out += [o["Key"] for o in page.get("Contents", [])]
+        out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        if not page["IsTruncated"]:
+            return out
+        token = page["NextContinuationToken"]
+
+
+def roundtrip(bucket, folder):
+    c = s3()
+    out = {}
+    out["buckets"] = [b["Name"] for b in c.list_buckets()["Buckets"]]
+    csv = b"id,name,score\n1,ann,3.5\n2,bo,4.0\n3,cy,2.25\n"
+    c.put_object(Bucket=bucket, Key="main/data/a.csv", Body=csv, Metadata={"message": "Add a.csv"})
+    c.put_object(Bucket=bucket, Key="main/README.md", Body=b"# Survey\n")
+    blob = bytes((i * 2654435761 >> 13) & 0xFF for i in range(300_000))
+    c.put_object(Bucket=bucket, Key="main/data/blob.bin", Body=blob)
+    # A multipart upload (boto3 cuts at 5 MiB parts here).
+    big = bytes((i * 40503 >> 7) & 0xFF for i in range(12 * 1024 * 1024))
+    from boto3.s3.transfer import TransferConfig
+    c.upload_fileobj(io.BytesIO(big), bucket, "main/data/big.bin",
+                     Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    head = c.head_object(Bucket=bucket, Key="main/data/big.bin")
+    assert head["ContentLength"] == len(big), head
+    assert head["ETag"].strip('"') == hashlib.sha256(big).hexdigest(), head["ETag"]
+    got = c.get_object(Bucket=bucket, Key="main/data/big.bin")["Body"].read()
+    assert got == big
+    # Ranges: a middle, an open end, a suffix; of an LFS object and of a file kept in git.
+    r = c.get_object(Bucket=bucket, Key="main/data/blob.bin", Range="bytes=100-199")
+    assert r["Body"].read() == blob[100:200] and r["ContentRange"] == f"bytes 100-199/{len(blob)}", r
+    assert c.get_object(Bucket=bucket, Key="main/data/blob.bin", Range="bytes=-10")["Body"].read() == blob[-10:]
+    assert c.get_object(Bucket=bucket, Key="main/README.md", Range="bytes=2-")["Body"].read() == b"Survey\n"
+    out["invalid_range"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv", Range="bytes=9999-"))
+    # Conditional reads.
+    etag = c.head_object(Bucket=bucket, Key="main/data/a.csv")["ETag"]
+    assert etag.strip('"') == hashlib.sha256(csv).hexdigest()
+    out["if_none_match"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv", IfNoneMatch=etag))
+    out["if_match_other"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv", IfMatch='"abc"'))
+    assert c.get_object(Bucket=bucket, Key="main/data/a.csv", IfMatch=etag)["Body"].read() == csv
+    # Listings: the refs at the root, folders with a delimiter, pages of 2.
+    out["root"] = keys(c, bucket, "", Delimiter="/")
+    out["data"] = keys(c, bucket, "main/data/", Delimiter="/")
+    out["paged"] = keys(c, bucket, "main/", MaxKeys=2)
+    v1 = c.list_objects(Bucket=bucket, Prefix="main/data/")
+    out["v1"] = [o["Key"] for o in v1["Contents"]]
+    # Copy within the dataset; delete one and a batch (one commit).
+    c.copy_object(Bucket=bucket, Key="main/data/copy.csv", CopySource={"Bucket": bucket, "Key": "main/data/a.csv"})
+    assert c.get_object(Bucket=bucket, Key="main/data/copy.csv")["Body"].read() == csv
+    c.delete_object(Bucket=bucket, Key="main/data/copy.csv")
+    c.put_object(Bucket=bucket, Key="main/tmp/x.txt", Body=b"x")
+    c.put_object(Bucket=bucket, Key="main/tmp/y.txt", Body=b"y")
+    d = c.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "main/tmp/x.txt"}, {"Key": "main/tmp/y.txt"},
+                                                            {"Key": "main/tmp/never.txt"}]})
+    out["deleted"] = sorted(o["Key"] for o in d.get("Deleted", []))
+    out["after_delete"] = keys(c, bucket, "main/tmp/")
+    out["missing"] = code(lambda: c.head_object(Bucket=bucket, Key="main/data/copy.csv"))
+    # A presigned GET works for anybody holding the URL, for its key only.
+    url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "main/data/a.csv"}, ExpiresIn=300)
+    assert urllib.request.urlopen(url).read() == csv
+    # s3fs (fsspec), and pandas through it.
+    import s3fs
+    import pandas as pd
+    fs = s3fs.S3FileSystem(key=os.environ["AWS_ACCESS_KEY_ID"], secret=os.environ["AWS_SECRET_ACCESS_KEY"],
+                           endpoint_url=ENDPOINT, client_kwargs={"region_name": "us-east-1"})
+    out["s3fs_ls"] = sorted(fs.ls(f"{bucket}/main/data"))
+    with fs.open(f"{bucket}/main/data/blob.bin", "rb") as f:
+        f.seek(1000)
+        assert f.read(50) == blob[1000:1050]
+    fs.pipe(f"{bucket}/main/data/from_s3fs.txt", b"written by s3fs\n")
+    assert fs.cat(f"{bucket}/main/data/from_s3fs.txt") == b"written by s3fs\n"
+    opts = {"key": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "client_kwargs": {"endpoint_url": ENDPOINT, "region_name": "us-east-1"}}
+    df = pd.read_csv(f"s3://{bucket}/main/data/a.csv", storage_options=opts)
+    out["pandas"] = df.to_dict(orient="list")
+    df.to_parquet(f"s3://{bucket}/main/data/a.parquet", storage_options=opts, index=False)
+    # pyarrow's own S3 filesystem.
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+    host = ENDPOINT.removeprefix("http://")
+    pfs = pafs.S3FileSystem(access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                            endpoint_override=host, scheme="http", region="us-east-1", force_virtual_addressing=False)
+    out["pyarrow"] = pq.read_table(f"{bucket}/main/data/a.parquet", filesystem=pfs).to_pydict()
+    infos = pfs.get_file_info(pafs.FileSelector(f"{bucket}/main/data"))
+    out["pyarrow_ls"] = sorted(i.path for i in infos)
+    # DuckDB's httpfs.
+    import duckdb, duckdb_ext, glob
+    # The httpfs extension from PyPI, loaded from its file (no download).
+    ext = glob.glob(os.path.join(list(duckdb_ext.__path__)[0], "extensions", "v*", "*", "httpfs.duckdb_extension"))[0]
+    con = duckdb.connect()
+    con.execute(f"LOAD '{ext}'")
+    con.execute(f"""CREATE SECRET (TYPE s3, KEY_ID '{os.environ["AWS_ACCESS_KEY_ID"]}',
+        SECRET '{os.environ["AWS_SECRET_ACCESS_KEY"]}', ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false,
+        REGION 'us-east-1')""")
+    out["duckdb"] = con.execute(f"SELECT sum(score), count(*) FROM read_csv('s3://{bucket}/main/data/a.csv')").fetchall()[0]
+    out["duckdb_parquet"] = con.execute(f"SELECT max(id) FROM 's3://{bucket}/main/data/a.parquet'").fetchall()[0]
+    out["duckdb_glob"] = sorted(r[0] for r in con.execute(f"SELECT file FROM glob('s3://{bucket}/main/data/*.csv')").fetchall())
+    print(json.dumps(out, default=str))
+
+
+def hostile(bucket, other):
+    c = s3()
+    out = {}
+    out["put"] = code(lambda: c.put_object(Bucket=bucket, Key="main/data/evil.csv", Body=b"x"))
+    out["delete"] = code(lambda: c.delete_object(Bucket=bucket, Key="main/data/a.csv"))
+    out["multipart"] = code(lambda: c.create_multipart_upload(Bucket=bucket, Key="main/evil.bin"))
+    out["read"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv"))
+    out["other"] = code(lambda: c.list_objects_v2(Bucket=other))
+    out["no_bucket"] = code(lambda: c.list_objects_v2(Bucket="nobody.nothing"))
+    out["no_ref"] = code(lambda: c.get_object(Bucket=bucket, Key="nope/data/a.csv"))
+    out["dotdot"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/../data/a.csv"))
+    out["buckets"] = sorted(b["Name"] for b in c.list_buckets()["Buckets"])
+    print(json.dumps(out))
+
+
+def read(bucket, key):
+    print(json.dumps({"hex": s3().get_object(Bucket=bucket, Key=key)["Body"].read().hex()}))
+
+
+if __name__ == "__main__":
+    {"roundtrip": roundtrip, "hostile": hostile, "read": read}[sys.argv[1]](*sys.argv[2:])
