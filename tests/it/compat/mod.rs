@@ -2,4 +2,5 @@
 //! through the S3 gateway (`s3`).
 
 mod hf;
-mod s3;
+pub mod s3;
+mod s3_more;

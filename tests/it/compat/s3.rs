@@ -25,8 +25,8 @@ pub fn with_token(cmd: &mut Command, endpoint: &str, token: Option<&str>) {
     cmd.env("S3_ENDPOINT", endpoint)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
     match token {
         Some(t) => cmd
             .env("AWS_ACCESS_KEY_ID", &t[..20])

@@ -198,14 +198,14 @@ impl Gov {
 }
 
 /// The line of a script's output that holds its JSON (Python may warn around it).
-fn json_line(out: &str) -> &str {
+pub(crate) fn json_line(out: &str) -> &str {
     out.lines()
         .find(|l| l.starts_with('[') || l.starts_with('{'))
         .unwrap_or_else(|| panic!("no JSON in {out}"))
 }
 
 /// What the PaySim rows look like after the sample policy: PII columns redacted, others intact.
-fn check_redacted(rows: &Value) {
+pub(crate) fn check_redacted(rows: &Value) {
     let original: Vec<Vec<&str>> = std::str::from_utf8(PAYSIM)
         .unwrap()
         .lines()
