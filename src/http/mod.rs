@@ -10,6 +10,7 @@ pub mod compat;
 pub mod csp;
 pub mod ctx;
 pub mod download;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod flight;

@@ -79,6 +79,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             proxy::apps_host_only,
         ))
+        // A refused request's body is read before the answer (no broken pipe for its client).
+        .layer(middleware::from_fn(super::drain::layer))
         // A body that sends nothing for this long is cut off (a slow client pins nothing).
         .layer(RequestBodyTimeoutLayer::new(
             state.settings.body_idle_timeout,

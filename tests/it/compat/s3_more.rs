@@ -165,3 +165,37 @@ async fn dvc_pushes_and_pulls_through_the_s3_gateway() {
         .count();
     assert_eq!(uploads, 6, "{listing}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_is_read_before_the_answer_and_dvc_http_urls_say_where_to_go() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    server.repo("alice/survey", Visibility::Private).await;
+    // DVC's HTTP remote POSTs each file to {url}/files/md5/…: 30 MiB sent whole, then the answer.
+    let big = vec![7u8; 30 << 20];
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/alice/survey/files/md5/ab/cdef0123456789abcdef0123456789",
+            server.url
+        ))
+        .bearer_auth(&alice)
+        .body(big.clone())
+        .send()
+        .await
+        .expect("the answer, not a broken pipe");
+    let (status, headers, v) = body(r).await;
+    assert_error_body(status, &headers, &v, 404);
+    assert!(
+        v["message"].as_str().unwrap().contains("not a DVC HTTP remote"),
+        "{v}"
+    );
+    // Any refusal of a body it did not read: an upload to a route that is not there.
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/v1/datasets/alice/survey/nowhere", server.url))
+        .bearer_auth(&alice)
+        .body(big)
+        .send()
+        .await
+        .expect("the answer, not a broken pipe");
+    assert_eq!(r.status(), 404);
+}
