@@ -63,6 +63,8 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router())
         // The Hugging Face Hub's client API: /api/datasets/…, /datasets/{ns}/{name}/resolve/…
         .merge(super::compat::hf::router())
+        // CKAN's Action API: /api/3/action/{action}, /api/action/{action}
+        .merge(super::compat::ckan::router())
         // Apps: /apps/{user}/{app}/… (the reverse proxy to a user's instance) and /_apps/enter
         .merge(proxy::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)

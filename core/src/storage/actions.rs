@@ -31,6 +31,8 @@ pub struct Actions<'a> {
     ttl: i64,
     /// `issued + ttl` as RFC 3339.
     expires_at: String,
+    /// Whether uploads that need no confirming get a verify action all the same.
+    always_verify: bool,
 }
 
 impl Storage {
@@ -45,6 +47,7 @@ impl Storage {
             issued,
             ttl,
             expires_at: crate::db::rfc3339(issued + ttl),
+            always_verify: false,
         }
     }
 
@@ -57,6 +60,12 @@ impl Storage {
     ) -> Result<(), SignError> {
         self.0.signer.verify(grant, kid, sig, now())
     }
+}
+
+/// A verify action's header: what the call sends, and so a `header` for clients that expect one
+/// in every action (giftless's always have one).
+fn verify_header() -> BTreeMap<String, String> {
+    BTreeMap::from([("Accept".to_owned(), strata_lfs::wire::MEDIA_TYPE.to_owned())])
 }
 
 impl Actions<'_> {
@@ -166,6 +175,14 @@ impl Actions<'_> {
         }
     }
 
+    /// Verify actions for every upload: clients written for giftless (`ckan-client`) call the
+    /// verify action they expect in every answer. git-lfs does not need one where strata checks
+    /// the bytes as they stream in, and is spared the extra request.
+    pub fn always_verify(mut self) -> Self {
+        self.always_verify = true;
+        self
+    }
+
     /// The upload action for `oid`, and a verify action where the upload needs confirming; the
     /// caller passed the write gate. A local upload is checked against its oid and linked while
     /// it streams, so it has nothing to verify (one request per object, not two); a bucket upload
@@ -184,7 +201,7 @@ impl Actions<'_> {
                 );
                 Ok(LfsActions {
                     upload: Some(self.action(signed.url, signed.headers)),
-                    verify: Some(self.action(verify, BTreeMap::new())),
+                    verify: Some(self.action(verify, verify_header())),
                     ..Default::default()
                 })
             }
@@ -195,8 +212,18 @@ impl Actions<'_> {
                     "Content-Type".to_owned(),
                     "application/octet-stream".to_owned(),
                 )]);
+                let verify = self.always_verify.then(|| {
+                    let href = format!(
+                        "{}/{}.git/info/lfs/verify?{}",
+                        self.storage.0.public_url,
+                        self.path,
+                        self.signed_query(SignedOp::Verify, oid, size)
+                    );
+                    self.action(href, verify_header())
+                });
                 Ok(LfsActions {
                     upload: Some(self.action(href, header)),
+                    verify,
                     ..Default::default()
                 })
             }

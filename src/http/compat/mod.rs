@@ -2,5 +2,6 @@
 //! Hugging Face Hub's ([`hf`]). Their routes are theirs (not under `/api/v1`, not in strata's
 //! OpenAPI document); the domain answers them (`strata_core::compat`).
 
+pub mod ckan;
 pub mod hf;
 pub mod s3;

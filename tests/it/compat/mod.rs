@@ -1,6 +1,7 @@
-//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`), and S3 clients
+//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`), CKAN's (`ckan`), and S3 clients
 //! through the S3 gateway (`s3`).
 
+mod ckan;
 mod hf;
 pub mod s3;
 mod s3_more;

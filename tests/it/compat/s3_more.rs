@@ -186,12 +186,18 @@ async fn a_refused_upload_is_read_before_the_answer_and_dvc_http_urls_say_where_
     let (status, headers, v) = body(r).await;
     assert_error_body(status, &headers, &v, 404);
     assert!(
-        v["message"].as_str().unwrap().contains("not a DVC HTTP remote"),
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a DVC HTTP remote"),
         "{v}"
     );
     // Any refusal of a body it did not read: an upload to a route that is not there.
     let r = reqwest::Client::new()
-        .put(format!("{}/api/v1/datasets/alice/survey/nowhere", server.url))
+        .put(format!(
+            "{}/api/v1/datasets/alice/survey/nowhere",
+            server.url
+        ))
         .bearer_auth(&alice)
         .body(big)
         .send()

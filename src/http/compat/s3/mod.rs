@@ -10,6 +10,7 @@
 //! (`x-amz-request-id` and `x-request-id`, and the `RequestId` of an error's body).
 
 mod ops;
+mod writes;
 
 use std::future::Future;
 

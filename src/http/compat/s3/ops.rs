@@ -1,13 +1,14 @@
 //! The S3 operations the gateway answers, each the gate and one domain call
-//! (`strata_core::compat::s3`): buckets, listings, reads (ranges, conditional requests), puts,
-//! multipart uploads, deletes and copies. Anything else answers `NotImplemented`.
+//! (`strata_core::compat::s3`): buckets, listings and reads here (ranges, conditional requests);
+//! puts, multipart uploads, deletes and copies in `writes.rs`. Anything else answers
+//! `NotImplemented`.
 
 use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use strata_core::auth::{Action, Principal};
 use strata_core::compat::s3::objects::{self, Content, Written};
-use strata_core::compat::s3::{self as gateway, uploads, ListQuery, Located};
+use strata_core::compat::s3::{self as gateway, ListQuery, Located};
 use strata_core::datasets::gate::Gated;
 use strata_core::storage::Read;
 
@@ -18,13 +19,13 @@ pub struct Gateway {
     pub state: AppState,
 }
 
-fn time(secs: i64) -> Timestamp {
+pub(super) fn time(secs: i64) -> Timestamp {
     Timestamp::from(
         time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
     )
 }
 
-fn etag(value: &str) -> ETag {
+pub(super) fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
 }
 
@@ -37,7 +38,7 @@ fn matches(cond: &ETagCondition, value: &str) -> bool {
 }
 
 /// The user id behind a write (anonymous callers never write).
-fn writer<T>(req: &S3Request<T>, who: &Principal) -> S3Result<i64> {
+pub(super) fn writer<T>(req: &S3Request<T>, who: &Principal) -> S3Result<i64> {
     match who {
         Principal::User { user, .. } => Ok(user.id),
         _ => Err(s3_err(
@@ -49,7 +50,7 @@ fn writer<T>(req: &S3Request<T>, who: &Principal) -> S3Result<i64> {
 }
 
 /// A body stream that is `Sync` (as `s3s` wants), fed from one that need not be.
-fn blob<S, E>(body: S) -> StreamingBlob
+pub(super) fn blob<S, E>(body: S) -> StreamingBlob
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
@@ -71,7 +72,7 @@ where
 
 impl Gateway {
     /// The caller and the dataset of `bucket`, through the gate for `action`.
-    async fn open<T>(
+    pub(super) async fn open<T>(
         &self,
         req: &S3Request<T>,
         bucket: &str,
@@ -85,7 +86,7 @@ impl Gateway {
     }
 
     /// The file `key` names, for `action`.
-    async fn file<T>(
+    pub(super) async fn file<T>(
         &self,
         req: &S3Request<T>,
         bucket: &str,
@@ -103,7 +104,7 @@ impl Gateway {
     }
 
     /// What a read of `key` finds, after `If-Match`/`If-None-Match`.
-    async fn found<T>(
+    pub(super) async fn found<T>(
         &self,
         req: &S3Request<T>,
         bucket: &str,
@@ -127,7 +128,7 @@ impl Gateway {
     }
 
     /// Stores a put's body: small text whole (kept in git), anything else as an object.
-    async fn store<T>(
+    pub(super) async fn store<T>(
         &self,
         req: &S3Request<T>,
         gated: &Gated,
@@ -182,7 +183,7 @@ fn range_header(range: Option<&Range>) -> Option<String> {
 }
 
 /// The message of a write (`x-amz-meta-message`), if the client gave one.
-fn message(metadata: Option<&Metadata>) -> Option<String> {
+pub(super) fn message(metadata: Option<&Metadata>) -> Option<String> {
     metadata
         .and_then(|m| m.get("message").cloned())
         .filter(|m| !m.trim().is_empty())
@@ -451,314 +452,63 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
-        writer(&req, &who)?;
-        let mut req = req;
-        let body = req.input.body.take();
-        let written = self
-            .store(&req, &gated, &at, body, req.input.content_length)
-            .await?;
-        let tag = match &written {
-            Written::Stored(oid, _) => oid.to_string(),
-            Written::Inline(d) => strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(d)),
-        };
-        let msg = message(req.input.metadata.as_ref());
-        objects::put(&self.state, &who, &gated, &at, written, msg)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Key, e))?;
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(etag(&tag)),
-            ..Default::default()
-        }))
+        self.put(req).await
     }
 
     async fn delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
-        writer(&req, &who)?;
-        objects::delete(&self.state, &who, &gated, &at.rev, vec![at.path])
-            .await
-            .map_err(|e| s3_err(&req, Missing::Key, e))?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        self.delete(req).await
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        let bucket = req.input.bucket.clone();
-        let (who, gated) = self.open(&req, &bucket, Action::Write).await?;
-        writer(&req, &who)?;
-        let refs = gateway::refs(&self.state, &gated)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Bucket, e))?;
-        let mut errors = Vec::new();
-        // One commit per branch named: `(branch, [(key, path)])`.
-        let mut batches: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        for o in &req.input.delete.objects {
-            let refused = |code: &str, message: String| Error {
-                code: Some(code.to_owned()),
-                key: Some(o.key.clone()),
-                message: Some(message),
-                version_id: None,
-            };
-            match gateway::locate(&refs, &o.key, gated.limited()) {
-                Some(at) if !at.path.is_empty() => match objects::check_write(&gated, &at) {
-                    Ok(()) => match batches.iter_mut().find(|(b, _)| *b == at.rev) {
-                        Some((_, keys)) => keys.push((o.key.clone(), at.path)),
-                        None => batches.push((at.rev, vec![(o.key.clone(), at.path)])),
-                    },
-                    Err(e) => errors.push(refused("AccessDenied", e.message)),
-                },
-                _ => errors.push(refused(
-                    "NoSuchKey",
-                    "keys are {branch}/{path}, of a branch of the dataset".into(),
-                )),
-            }
-        }
-        let mut deleted = Vec::new();
-        for (branch, keys) in batches {
-            let paths = keys.iter().map(|(_, p)| p.clone()).collect();
-            match objects::delete(&self.state, &who, &gated, &branch, paths).await {
-                Ok(_) => deleted.extend(keys.into_iter().map(|(key, _)| DeletedObject {
-                    key: Some(key),
-                    ..Default::default()
-                })),
-                Err(e) => errors.extend(keys.into_iter().map(|(key, _)| Error {
-                    code: Some("OperationAborted".into()),
-                    key: Some(key),
-                    message: Some(e.message.clone()),
-                    version_id: None,
-                })),
-            }
-        }
-        let quiet = req.input.delete.quiet.unwrap_or(false);
-        Ok(S3Response::new(DeleteObjectsOutput {
-            deleted: (!quiet).then_some(deleted),
-            errors: Some(errors),
-            ..Default::default()
-        }))
+        self.delete_many(req).await
     }
 
     async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let (src_bucket, src_key) = match &req.input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "copy from a bucket of this gateway"
-                ))
-            }
-        };
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
-        writer(&req, &who)?;
-        let found = self.found(&req, &src_bucket, &src_key, None, None).await?;
-        let written = match found.content {
-            Content::Object { repo_id, oid, size } if repo_id == gated.id => {
-                Written::Stored(oid, size)
-            }
-            Content::Inline(d) => Written::Inline(d),
-            // Another dataset's bytes (or a governed view) are copied through, hashed again.
-            content => {
-                let body = match content {
-                    Content::Object { repo_id, oid, .. } => {
-                        match self.state.storage.read(repo_id, &oid, None).await {
-                            Ok(Some(Read::Found { object, .. })) => blob(object.body),
-                            _ => {
-                                return Err(s3_error!(
-                                    InternalError,
-                                    "the source object is missing from storage"
-                                ))
-                            }
-                        }
-                    }
-                    Content::Governed(mut rx) => {
-                        use futures_util::StreamExt;
-                        blob(
-                            futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
-                                .map(objects::chunk_bytes),
-                        )
-                    }
-                    Content::Inline(_) => unreachable!("handled above"),
-                };
-                let (oid, size) = objects::ingest(&self.state, &gated, body)
-                    .await
-                    .map_err(|e| s3_err(&req, Missing::Key, e))?;
-                Written::Stored(oid, size)
-            }
-        };
-        let tag = match &written {
-            Written::Stored(oid, _) => oid.to_string(),
-            Written::Inline(d) => strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(d)),
-        };
-        let msg = Some(
-            message(req.input.metadata.as_ref())
-                .unwrap_or_else(|| format!("Copy {src_key} to {}", at.path)),
-        );
-        objects::put(&self.state, &who, &gated, &at, written, msg)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Key, e))?;
-        Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&tag)),
-                last_modified: Some(time(strata_core::db::now())),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        self.copy(req).await
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
-        let user = writer(&req, &who)?;
-        let id = uploads::create(&self.state, &gated, &key, user)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Upload, e))?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
-            bucket: Some(bucket),
-            key: Some(key),
-            upload_id: Some(id),
-            ..Default::default()
-        }))
+        self.start_upload(req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
-        let user = writer(&req, &who)?;
-        let mut req = req;
-        let body = req
-            .input
-            .body
-            .take()
-            .ok_or_else(|| s3_error!(IncompleteBody))?;
-        let tag = uploads::part(
-            &self.state,
-            &gated,
-            &key,
-            &req.input.upload_id,
-            user,
-            req.input.part_number,
-            body,
-        )
-        .await
-        .map_err(|e| s3_err(&req, Missing::Upload, e))?;
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(etag(&tag)),
-            ..Default::default()
-        }))
+        self.part(req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
-        let user = writer(&req, &who)?;
-        let parts = uploads::parts(&self.state, &gated, &key, &req.input.upload_id, user)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Upload, e))?;
-        Ok(S3Response::new(ListPartsOutput {
-            bucket: Some(bucket),
-            key: Some(key),
-            upload_id: Some(req.input.upload_id.clone()),
-            is_truncated: Some(false),
-            parts: Some(
-                parts
-                    .into_iter()
-                    .map(|(n, tag, size)| Part {
-                        part_number: Some(n),
-                        e_tag: Some(etag(&tag)),
-                        size: Some(size as i64),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        }))
+        self.parts(req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
-        let user = writer(&req, &who)?;
-        let named: Vec<(i32, String)> = req
-            .input
-            .multipart_upload
-            .as_ref()
-            .and_then(|m| m.parts.as_ref())
-            .map(|parts| {
-                parts
-                    .iter()
-                    .map(|p| {
-                        let tag = p
-                            .e_tag
-                            .as_ref()
-                            .map(|e| e.value().to_owned())
-                            .unwrap_or_default();
-                        (p.part_number.unwrap_or(0), tag)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (oid, size) = uploads::complete(
-            &self.state,
-            &gated,
-            &key,
-            &req.input.upload_id,
-            user,
-            &named,
-        )
-        .await
-        .map_err(|e| s3_err(&req, Missing::Upload, e))?;
-        objects::put(
-            &self.state,
-            &who,
-            &gated,
-            &at,
-            Written::Stored(oid, size),
-            None,
-        )
-        .await
-        .map_err(|e| s3_err(&req, Missing::Key, e))?;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(bucket),
-            key: Some(key),
-            e_tag: Some(etag(&oid.to_string())),
-            ..Default::default()
-        }))
+        self.complete(req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
-        let user = writer(&req, &who)?;
-        uploads::abort(&self.state, &gated, &key, &req.input.upload_id, user)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Upload, e))?;
-        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+        self.abort(req).await
     }
 }
 
