@@ -46,6 +46,8 @@ if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, a
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q "${python_tools[@]}"
 fi
+# strata's own Python package, from this checkout (its fsspec entry point needs an install).
+"$tools/venv/bin/pip" install -q --no-deps --force-reinstall ./clients/python
 export STRATA_TEST_TOOLS=$tools
 
 echo "== rustfmt, clippy (warnings are errors)"

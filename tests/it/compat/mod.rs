@@ -3,5 +3,6 @@
 
 mod ckan;
 mod hf;
+mod python_pkg;
 pub mod s3;
 mod s3_more;
