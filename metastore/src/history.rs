@@ -339,6 +339,11 @@ impl Files {
     /// The size of file `path`, and its bytes when there are at most `limit` of them (a larger
     /// file is not read).
     pub fn upto(&self, path: &str, limit: u64) -> Result<(u64, Option<Vec<u8>>)> {
+        self.blob(path, limit).map(|(_, size, data)| (size, data))
+    }
+
+    /// [`Files::upto`] with the file's git blob id.
+    pub fn blob(&self, path: &str, limit: u64) -> Result<(String, u64, Option<Vec<u8>>)> {
         let tree = self.repo.find_tree(self.tree)?;
         let blob = tree
             .lookup_entry_by_path(path)?
@@ -347,10 +352,10 @@ impl Files {
             .ok_or_else(|| Error::NotFound(format!("{path:?} not found at {}", self.commit)))?;
         let size = self.repo.find_header(blob)?.size();
         if size > limit {
-            return Ok((size, None));
+            return Ok((blob.to_string(), size, None));
         }
         let data = self.repo.find_object(blob)?.detach().data;
-        Ok((size, Some(data)))
+        Ok((blob.to_string(), size, Some(data)))
     }
 }
 

@@ -244,3 +244,10 @@ impl Person {
         }
     }
 }
+
+/// The git blob id `data` has (what a file with these bytes is named by in a tree).
+pub fn blob_id(data: &[u8]) -> String {
+    gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, data)
+        .map(|id| id.to_string())
+        .unwrap_or_default()
+}

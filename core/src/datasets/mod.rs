@@ -67,6 +67,9 @@ pub async fn create(
     owner_id: i64,
     visibility: Visibility,
 ) -> Result<Repo, CreateError> {
+    crate::compat::s3::check_new_bucket(core, ns, name)
+        .await
+        .map_err(CreateError::Refused)?;
     let repo = core
         .db
         .create_repo(ns, name, owner_id, visibility)

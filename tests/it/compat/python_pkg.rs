@@ -43,13 +43,20 @@ async fn the_python_package_reads_and_writes_through_fsspec_and_metastore_lib() 
     let v = check(&server.url, Some(&alice), &["roundtrip"]).await;
     assert_eq!(
         v["ls"],
-        json!(["alice/survey/.gitattributes", "alice/survey/data", "alice/survey/notes"])
+        json!([
+            "alice/survey/.gitattributes",
+            "alice/survey/data",
+            "alice/survey/notes"
+        ])
     );
     assert_eq!(
         v["ls_data"],
         json!(["alice/survey/data/a.csv", "alice/survey/data/blob.bin"])
     );
-    assert_eq!(v["info"], json!({"size": 256000, "type": "file", "lfs": true}));
+    assert_eq!(
+        v["info"],
+        json!({"size": 256000, "type": "file", "lfs": true})
+    );
     assert_eq!(v["read_csv"], json!({"id": [1, 2], "name": ["ann", "bo"]}));
     assert_eq!(v["read_parquet"], json!([1.5, 2.5]));
     assert_eq!(

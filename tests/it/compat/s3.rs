@@ -108,6 +108,10 @@ async fn s3_clients_write_and_read_a_dataset() {
         serde_json::json!(["main/tmp/never.txt", "main/tmp/x.txt", "main/tmp/y.txt"])
     );
     assert_eq!(v["after_delete"], serde_json::json!([]));
+    assert_eq!(v["odd_listed"], serde_json::json!(["main/odd/a+b %41&c.txt"]));
+    assert_eq!(v["put_if_none_match"], "PreconditionFailed 412");
+    assert_eq!(v["put_if_match_other"], "PreconditionFailed 412");
+    assert_eq!(v["presigned_too_long"], 403);
     assert_eq!(v["missing"], "404 404");
     assert!(v["s3fs_ls"]
         .as_array()
@@ -363,5 +367,41 @@ async fn s3_refuses_strangers_narrow_tokens_and_moved_signatures() {
     )
     .await;
     assert_eq!(status / 100, 4, "{code}");
-    let _ = bob;
+    // A browser form upload (POST Object) is refused before its body is read.
+    let form = reqwest::multipart::Form::new()
+        .text("key", "main/evil.txt")
+        .part("file", reqwest::multipart::Part::bytes(vec![0u8; 1 << 20]));
+    let (status, code, _) = refused(
+        http.post(format!("{s3}/alice.open"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (501, "NotImplemented"));
+
+    // A bucket name is one dataset's: bob's `bob/x.y` takes `bob.x.y`, so nobody can make
+    // `bob.x/y` (it would answer to the same bucket).
+    let api = format!("{}/api/v1/datasets", server.url);
+    let made = http
+        .post(&api)
+        .bearer_auth(&bob)
+        .json(&serde_json::json!({"namespace": "bob", "name": "x.y", "visibility": "private"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let squatter = server.user("bob.x").await;
+    let (status, headers, v) = body(
+        http.post(&api)
+            .bearer_auth(&squatter)
+            .json(&serde_json::json!({"namespace": "bob.x", "name": "y", "visibility": "public"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 409);
+    assert!(v["message"].as_str().unwrap().contains("bucket"), "{v}");
 }

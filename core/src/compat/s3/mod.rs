@@ -57,24 +57,55 @@ pub async fn buckets(core: &Core, who: &Principal) -> Result<Vec<Bucket>> {
     Ok(out)
 }
 
-/// The dataset bucket `bucket` names, through the gate for `action` (a caller who reaches only
-/// shared paths passes, limited to them). Not found: no dataset the caller may see has the name.
-pub async fn open(core: &Core, who: &Principal, bucket: &str, action: Action) -> Result<Gated> {
-    // An unsigned caller is told to sign (for any dataset that is not public, and for writes),
-    // never whether the dataset exists.
-    let mut unsigned = None;
+/// The datasets whose bucket name is `bucket`: `(ns, name)` for each way of cutting it at a dot
+/// that names a dataset.
+async fn named(core: &Core, bucket: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
     for (i, _) in bucket.match_indices('.') {
         let (ns, name) = (&bucket[..i], &bucket[i + 1..]);
-        if ns.is_empty() || name.is_empty() {
-            continue;
-        }
-        match gate::shared(core, who, ns, name, action).await {
-            Err(e) if e.kind == Kind::NotFound => continue,
-            Err(e) if e.kind == Kind::Unauthenticated => unsigned = Some(e),
-            other => return other,
+        if !ns.is_empty() && !name.is_empty() && core.db.repo_by_path(ns, name).await?.is_some() {
+            out.push((ns.to_owned(), name.to_owned()));
         }
     }
-    Err(unsigned.unwrap_or_else(|| no_bucket(bucket)))
+    Ok(out)
+}
+
+/// Refuses a new dataset `ns/name` whose bucket name another dataset has already (`a/b.c` and
+/// `a.b/c` are both `a.b.c`): a bucket names one dataset, and nobody can take another's.
+pub async fn check_new_bucket(core: &Core, ns: &str, name: &str) -> Result<()> {
+    let bucket = bucket_name(ns, name);
+    if named(core, &bucket)
+        .await?
+        .iter()
+        .any(|(n, m)| (n.as_str(), m.as_str()) != (ns, name))
+    {
+        return Err(Error::conflict(format!(
+            "{ns}/{name} would have the S3 bucket name {bucket:?} of another dataset: pick another name"
+        )));
+    }
+    Ok(())
+}
+
+/// The dataset bucket `bucket` names, through the gate for `action` (a caller who reaches only
+/// shared paths passes, limited to them). Not found: no dataset the caller may see has the name.
+/// A name two datasets share (made before names were checked for it) names neither.
+pub async fn open(core: &Core, who: &Principal, bucket: &str, action: Action) -> Result<Gated> {
+    match named(core, bucket).await?.as_slice() {
+        [(ns, name)] => match gate::shared(core, who, ns, name, action).await {
+            // An unsigned caller is told to sign, never whether the dataset exists.
+            Err(e) if e.kind == Kind::NotFound => Err(no_bucket(bucket)),
+            other => other,
+        },
+        [] => Err(match who {
+            Principal::Anonymous => Error::unauthorized(
+                "sign your request: anonymous callers read public datasets only",
+            ),
+            _ => no_bucket(bucket),
+        }),
+        _ => Err(Error::conflict(format!(
+            "bucket {bucket:?} names more than one dataset: rename one of them in strata"
+        ))),
+    }
 }
 
 fn no_bucket(bucket: &str) -> Error {
@@ -210,16 +241,39 @@ pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage>
         rest.find(d)
             .map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()]))
     };
-    for (r, _) in &refs {
-        let root = format!("{r}/");
+    // In key order: each ref's keys start with `{ref}/`, so a page stops reading refs once it is
+    // full and the next ref's keys all come after it.
+    let mut roots: Vec<String> = refs.iter().map(|(r, _)| format!("{r}/")).collect();
+    roots.sort();
+    roots.dedup();
+    let after = q.after.as_deref().unwrap_or("");
+    let max = q.max_keys.min(MAX_KEYS);
+    for root in roots {
+        let r = root.trim_end_matches('/').to_owned();
         if !(q.prefix.starts_with(&root) || root.starts_with(&q.prefix)) {
             continue;
+        }
+        // Every key of this ref comes before where the page starts.
+        if after > root.as_str() && !after.starts_with(&root) {
+            continue;
+        }
+        let listed = keys.len() + prefixes.len();
+        let last = keys
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(prefixes.iter().map(String::as_str))
+            .max()
+            .unwrap_or("");
+        if listed > max && root.as_str() > last {
+            break;
         }
         // A prefix that stops inside the ref's name collapses before the files are read.
         if !q.prefix.starts_with(&root) {
             if let Some(p) = collapse(&root) {
                 if p.len() <= root.len() {
-                    prefixes.insert(p);
+                    if p.as_str() > after {
+                        prefixes.insert(p);
+                    }
                     continue;
                 }
             }
@@ -247,7 +301,12 @@ pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage>
                 continue;
             }
             if let Some(p) = collapse(&key) {
-                prefixes.insert(p);
+                if p.as_str() > after {
+                    prefixes.insert(p);
+                }
+                continue;
+            }
+            if key.as_str() <= after {
                 continue;
             }
             let (size, etag) = match &e.lfs {
@@ -268,8 +327,6 @@ pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage>
     keys.extend(prefixes.into_iter().map(|p| (p, None)));
     keys.sort_by(|a, b| a.0.cmp(&b.0));
     keys.dedup_by(|a, b| a.0 == b.0);
-    let after = q.after.as_deref().unwrap_or("");
-    let max = q.max_keys.min(MAX_KEYS);
     let mut page = ListPage::default();
     let mut rest = keys.into_iter().filter(|(k, _)| k.as_str() > after);
     let mut last = None;

@@ -35,8 +35,8 @@ pub enum Content {
 /// A key as a reader sees it.
 pub struct Found {
     pub content: Content,
-    /// The sha256 of an LFS object, the git blob id of a file in git, the revision and path of a
-    /// governed view (whose bytes depend on who reads).
+    /// The sha256 of an LFS object, the git blob id of a file kept in git (as listings give
+    /// them), the revision and table of a governed view (whose bytes depend on who reads).
     pub etag: String,
     /// When the revision was made.
     pub modified: i64,
@@ -48,14 +48,15 @@ pub struct Found {
 /// linked, no policy denying it); a table a policy transforms is its governed view, never raw.
 pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
     let (rev, path) = (at.rev.clone(), at.path.clone());
-    let (revision, data) = git_on(core, gated, move |ms, ds| {
+    let (revision, blob, data) = git_on(core, gated, move |ms, ds| {
         let revision = ms.revision(ds, &rev)?;
-        let (_, data) = ms.read_file_upto(ds, Some(&revision.id), &path, 1024)?;
+        let files = ms.files(ds, Some(&revision.id))?;
+        let (blob, _, data) = files.blob(&path, 1024)?;
         let data = match data {
             Some(d) => d,
-            None => ms.read_file(ds, Some(&revision.id), &path)?,
+            None => files.blob(&path, u64::MAX)?.2.unwrap_or_default(),
         };
-        Ok((revision, data))
+        Ok((revision, blob, data))
     })
     .await?;
     let pointer = strata_lfs::pointer::lenient(&data);
@@ -124,10 +125,8 @@ pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
             },
             p.oid.to_string(),
         ),
-        None => {
-            let etag = strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(&data));
-            found(Content::Inline(data), etag)
-        }
+        // A file kept in git: its blob id, as listings name it.
+        None => found(Content::Inline(data), blob),
     })
 }
 
@@ -204,36 +203,47 @@ pub async fn delete(
     branch: &str,
     paths: Vec<String>,
 ) -> Result<Option<String>> {
-    let rev = branch.to_owned();
-    let wanted = paths.clone();
-    let present: Vec<String> = git_on(core, gated, move |ms, ds| {
-        let mut out = Vec::new();
-        for p in wanted {
-            if let Ok(Some(false)) = ms.stat(ds, Some(&rev), &p) {
-                out.push(p);
+    // Which of them exist is asked again on each try: another writer may have deleted some.
+    for tries in 0.. {
+        let (rev, wanted) = (branch.to_owned(), paths.clone());
+        let present: Vec<String> = git_on(core, gated, move |ms, ds| {
+            let mut out = Vec::new();
+            for p in wanted {
+                if let Ok(Some(false)) = ms.stat(ds, Some(&rev), &p) {
+                    out.push(p);
+                }
             }
+            Ok(out)
+        })
+        .await?;
+        if present.is_empty() {
+            return Ok(None);
         }
-        Ok(out)
-    })
-    .await?;
-    if present.is_empty() {
-        return Ok(None);
+        let summary = match present.as_slice() {
+            [one] => format!("Delete {one}"),
+            many => format!("Delete {} files", many.len()),
+        };
+        let change = Change {
+            summary,
+            at_head: true,
+            branch: Some(branch.to_owned()),
+            ops: present
+                .into_iter()
+                .map(|path| Op::Delete { path })
+                .collect(),
+            ..Change::default()
+        };
+        match commit::commit(core, who, gated, change).await {
+            Err(e) if e.kind == Kind::Conflict && tries < 8 => backoff(tries).await,
+            other => return other.map(|r| Some(r.id)),
+        }
     }
-    let summary = match present.as_slice() {
-        [one] => format!("Delete {one}"),
-        many => format!("Delete {} files", many.len()),
-    };
-    let change = Change {
-        summary,
-        at_head: true,
-        branch: Some(branch.to_owned()),
-        ops: present
-            .into_iter()
-            .map(|path| Op::Delete { path })
-            .collect(),
-        ..Change::default()
-    };
-    commit_retrying(core, who, gated, change).await.map(Some)
+    unreachable!("the loop returns")
+}
+
+/// A pause before trying a commit again, longer each time.
+async fn backoff(tries: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(10 << tries.min(5))).await;
 }
 
 /// [`commit::commit`], again when the branch moved between reading its head and writing (other
@@ -249,7 +259,7 @@ async fn commit_retrying(
         match commit::commit(core, who, gated, change.clone()).await {
             Err(e) if e.kind == Kind::Conflict && tries < 8 => {
                 tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(10 << tries.min(5))).await;
+                backoff(tries).await;
             }
             other => return other.map(|r| r.id),
         }

@@ -1,7 +1,9 @@
-//! S3 multipart uploads: each part spooled to `{spool}/s3-uploads/{upload id}/{n}` (written to a
-//! temporary name and renamed, so a cut-off part never counts), its ETag its sha256; completing
-//! streams the named parts in order through the same hashing as every upload, so nothing is an
-//! object before all of its bytes hash to it, and then commits it. An upload belongs to the
+//! S3 multipart uploads: each part spooled to `{spool}/s3-uploads/{upload id}/{n}-{etag}` (written
+//! to a temporary name and renamed, so a cut-off part never counts; its ETag is its sha256, and
+//! in its name, so a part sent twice at once cannot pair one's bytes with the other's ETag);
+//! completing streams the named parts in order through the same hashing as every upload, so
+//! nothing is an object before all of its bytes hash to it; the upload is forgotten once the
+//! object is committed (a refused commit can be completed again). An upload belongs to the
 //! user who started it and to its dataset and key; abandoned ones are purged with LFS's.
 //! The parts live on the replica that took them: behind a load balancer, keep a client's
 //! multipart upload on one replica (or use one replica for the S3 gateway).
@@ -130,10 +132,7 @@ where
     .await;
     match result {
         Ok(etag) => {
-            tokio::fs::rename(&tmp, dir.join(format!("{n}")))
-                .await
-                .map_err(io)?;
-            tokio::fs::write(dir.join(format!("{n}.etag")), &etag)
+            tokio::fs::rename(&tmp, dir.join(format!("{n}-{etag}")))
                 .await
                 .map_err(io)?;
             Ok(etag)
@@ -156,21 +155,26 @@ pub async fn parts(
     let dir = owned(core, gated, key, id, user).await?;
     let mut out = Vec::new();
     let mut entries = tokio::fs::read_dir(&dir).await.map_err(io)?;
+    let mut found: Vec<(i32, std::time::SystemTime, String, u64)> = Vec::new();
     while let Some(e) = entries.next_entry().await.map_err(io)? {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Ok(n) = name.parse::<i32>() else { continue };
-        let etag = tokio::fs::read_to_string(dir.join(format!("{n}.etag")))
-            .await
-            .unwrap_or_default();
-        let size = e.metadata().await.map_err(io)?.len();
-        out.push((n, etag, size));
+        let Some((n, etag)) = name.split_once('-') else {
+            continue;
+        };
+        let Ok(n) = n.parse::<i32>() else { continue };
+        let meta = e.metadata().await.map_err(io)?;
+        let at = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        found.push((n, at, etag.to_owned(), meta.len()));
     }
-    out.sort_by_key(|p| p.0);
+    // A part sent more than once: its last.
+    found.sort_by(|a, b| (a.0, b.1).cmp(&(b.0, a.1)));
+    found.dedup_by_key(|p| p.0);
+    out.extend(found.into_iter().map(|(n, _, etag, size)| (n, etag, size)));
     Ok(out)
 }
 
 /// Stores the object the named parts make, in their order (each named with its ETag, as the
-/// client got it), and forgets the upload. Its oid and size; the caller commits it.
+/// client got it). Its oid and size; the caller commits it, then [`forget`]s the upload.
 pub async fn complete(
     core: &Core,
     gated: &Gated,
@@ -185,7 +189,6 @@ pub async fn complete(
             "a multipart upload completes with at least one part",
         ));
     }
-    let stored = parts(core, gated, key, id, user).await?;
     let mut files = Vec::new();
     let mut last = 0;
     for (n, etag) in named {
@@ -196,14 +199,14 @@ pub async fn complete(
         }
         last = *n;
         let etag = etag.trim_matches('"');
-        match stored.iter().find(|p| p.0 == *n) {
-            Some((_, e, _)) if e == etag => files.push(dir.join(format!("{n}"))),
-            _ => {
-                return Err(Error::unprocessable(format!(
-                    "part {n} with ETag {etag:?} was not uploaded"
-                )))
-            }
+        let file = dir.join(format!("{n}-{etag}"));
+        let hex = etag.len() == 64 && etag.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex || !tokio::fs::try_exists(&file).await.unwrap_or(false) {
+            return Err(Error::unprocessable(format!(
+                "part {n} with ETag {etag:?} was not uploaded"
+            )));
         }
+        files.push(file);
     }
     let body = futures_util::stream::iter(files)
         .then(|f| async move {
@@ -219,9 +222,14 @@ pub async fn complete(
         0 => u64::MAX,
         l => l,
     };
-    let stored = core.storage.ingest(gated.id, body, limit).await?;
+    core.storage.ingest(gated.id, body, limit).await
+}
+
+/// Forgets upload `id` once its object is committed.
+pub async fn forget(core: &Core, gated: &Gated, key: &str, id: &str, user: i64) -> Result<()> {
+    let dir = owned(core, gated, key, id, user).await?;
     let _ = tokio::fs::remove_dir_all(&dir).await;
-    Ok(stored)
+    Ok(())
 }
 
 /// Throws away upload `id` and its parts.

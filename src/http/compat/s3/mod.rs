@@ -65,9 +65,10 @@ pub async fn run(
         };
         let _ = tcp.set_nodelay(true);
         let service = service.clone();
+        let idle = state.settings.body_idle_timeout;
         let svc = hyper::service::service_fn(move |req| {
             let service = service.clone();
-            async move { Ok::<_, std::convert::Infallible>(answer(&service, req).await) }
+            async move { Ok::<_, std::convert::Infallible>(answer(&service, req, idle).await) }
         });
         let conn = http.serve_connection(TokioIo::new(tcp), svc);
         let conn = graceful.watch(conn.into_owned());
@@ -87,17 +88,35 @@ pub async fn run(
 async fn answer(
     service: &s3s::service::S3Service,
     mut req: hyper::Request<hyper::body::Incoming>,
+    timeout: std::time::Duration,
 ) -> hyper::Response<s3s::Body> {
     use std::sync::atomic::{AtomicBool, Ordering};
     let id = uuid::Uuid::new_v4().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    // Browser form uploads (POST Object): `s3s` would hold the whole file in memory before any
+    // check, and their policies are not strata's. Refused before the body is read.
+    let form = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if method == hyper::Method::POST && form {
+        return refusal(
+            hyper::StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "browser form uploads (POST Object) are not taken: use PutObject or a multipart upload",
+            &id,
+        );
+    }
     let read = std::sync::Arc::new(AtomicBool::new(false));
     let has_body = !hyper::body::Body::is_end_stream(req.body());
     let req = req.map(|inner| {
         s3s::Body::http_body_unsync(Tracked {
             inner,
             read: read.clone(),
+            idle: timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
         })
     });
     let mut response = match service.call(req).await {
@@ -171,25 +190,71 @@ fn name_error(response: &mut hyper::Response<s3s::Body>, id: &str) {
     );
 }
 
-/// A request body that says when it was read to its end.
+/// An S3 error answered before `s3s` sees the request; the connection ends with it.
+fn refusal(
+    status: hyper::StatusCode,
+    code: &str,
+    message: &str,
+    id: &str,
+) -> hyper::Response<s3s::Body> {
+    tracing::info!(status = status.as_u16(), code, request_id = %id, "s3 request refused");
+    let mut r = hyper::Response::new(s3s::Body::from(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+         <Message>{message}</Message><RequestId>{id}</RequestId></Error>"
+    )));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(id) {
+        h.insert("x-amz-request-id", v.clone());
+        h.insert("x-request-id", v);
+    }
+    r
+}
+
+/// A request body that says when it was read to its end, and is cut off when it sends nothing
+/// for the server's body idle timeout (a slow sender pins nothing).
 struct Tracked {
     inner: hyper::body::Incoming,
     read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    idle: std::time::Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl hyper::body::Body for Tracked {
     type Data = bytes::Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>>> {
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            self.read.store(true, std::sync::atomic::Ordering::Release);
+        match &polled {
+            Poll::Ready(None) => self.read.store(true, std::sync::atomic::Ordering::Release),
+            Poll::Ready(Some(_)) => {
+                let deadline = tokio::time::Instant::now() + self.idle;
+                self.timer.as_mut().reset(deadline);
+            }
+            Poll::Pending => {
+                if self.timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body sent nothing for too long",
+                    ))));
+                }
+            }
         }
-        polled
+        polled.map(|f| f.map(|r| r.map_err(std::io::Error::other)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -226,12 +291,33 @@ impl S3Auth for Auth {
 }
 
 /// Every call reaches the operations, which decide through the gates (anonymous callers too:
-/// public datasets are theirs to read).
+/// public datasets are theirs to read); only presigned URLs' lifetimes are checked here.
 struct Open;
+
+/// The longest a presigned URL may live (S3's own limit).
+const MAX_PRESIGNED_SECS: i64 = 7 * 24 * 3600;
 
 #[async_trait::async_trait]
 impl s3s::access::S3Access for Open {
-    async fn check(&self, _cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        // A presigned URL lives at most a week, as S3's do (SigV4's X-Amz-Expires, SigV2's
+        // Expires); otherwise it would live as long as its token.
+        let query = cx.uri().query().unwrap_or("");
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let too_long = match k.as_ref() {
+                "X-Amz-Expires" => v.parse::<i64>().map_or(true, |s| s > MAX_PRESIGNED_SECS),
+                "Expires" => v
+                    .parse::<i64>()
+                    .map_or(true, |t| t > strata_core::db::now() + MAX_PRESIGNED_SECS),
+                _ => false,
+            };
+            if too_long {
+                return Err(s3_error!(
+                    AccessDenied,
+                    "a presigned URL lives at most 7 days (604800 seconds)"
+                ));
+            }
+        }
         Ok(())
     }
 }

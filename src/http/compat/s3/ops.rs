@@ -30,7 +30,7 @@ pub(super) fn etag(value: &str) -> ETag {
 }
 
 /// Whether `cond` (an `If-Match` or `If-None-Match`) names `value`.
-fn matches(cond: &ETagCondition, value: &str) -> bool {
+pub(super) fn matches(cond: &ETagCondition, value: &str) -> bool {
     match cond {
         ETagCondition::Any => true,
         ETagCondition::ETag(e) => e.value() == value,
@@ -251,24 +251,27 @@ impl S3 for Gateway {
             .map_err(|e| s3_err(&req, Missing::Bucket, e))?;
         let count = page.objects.len() + page.prefixes.len();
         let input = req.input;
+        let e = Encode::of(input.encoding_type.as_ref());
         Ok(S3Response::new(ListObjectsV2Output {
             key_count: Some(count as i32),
             max_keys: Some(q.max_keys as i32),
             is_truncated: Some(page.next.is_some()),
-            contents: Some(page.objects.into_iter().map(listed).collect()),
+            contents: Some(page.objects.into_iter().map(|l| listed(l, e)).collect()),
             common_prefixes: Some(
                 page.prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(e.key(p)),
+                    })
                     .collect(),
             ),
             continuation_token: input.continuation_token,
             next_continuation_token: page.next,
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.map(|d| e.key(d)),
             encoding_type: input.encoding_type,
             name: Some(input.bucket),
-            prefix: input.prefix,
-            start_after: input.start_after,
+            prefix: input.prefix.map(|p| e.key(p)),
+            start_after: input.start_after.map(|a| e.key(a)),
             ..Default::default()
         }))
     }
@@ -289,22 +292,25 @@ impl S3 for Gateway {
             .await
             .map_err(|e| s3_err(&req, Missing::Bucket, e))?;
         let input = req.input;
+        let e = Encode::of(input.encoding_type.as_ref());
         Ok(S3Response::new(ListObjectsOutput {
             max_keys: Some(q.max_keys as i32),
             is_truncated: Some(page.next.is_some()),
-            contents: Some(page.objects.into_iter().map(listed).collect()),
+            contents: Some(page.objects.into_iter().map(|l| listed(l, e)).collect()),
             common_prefixes: Some(
                 page.prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(e.key(p)),
+                    })
                     .collect(),
             ),
-            next_marker: page.next,
-            marker: input.marker,
-            delimiter: input.delimiter,
+            next_marker: page.next.map(|m| e.key(m)),
+            marker: input.marker.map(|m| e.key(m)),
+            delimiter: input.delimiter.map(|d| e.key(d)),
             encoding_type: input.encoding_type,
             name: Some(input.bucket),
-            prefix: input.prefix,
+            prefix: input.prefix.map(|p| e.key(p)),
             ..Default::default()
         }))
     }
@@ -512,9 +518,35 @@ impl S3 for Gateway {
     }
 }
 
-fn listed(l: gateway::Listed) -> Object {
+/// Whether a listing's keys go out URL-encoded (`encoding-type=url`, which botocore asks for and
+/// decodes: a `+` or a `%` in a key would otherwise come back as another key).
+#[derive(Clone, Copy)]
+struct Encode(bool);
+
+impl Encode {
+    fn of(t: Option<&EncodingType>) -> Encode {
+        Encode(t.is_some_and(|t| t.as_str().eq_ignore_ascii_case("url")))
+    }
+
+    fn key(self, k: String) -> String {
+        if !self.0 {
+            return k;
+        }
+        k.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+}
+
+fn listed(l: gateway::Listed, e: Encode) -> Object {
     Object {
-        key: Some(l.key),
+        key: Some(e.key(l.key)),
         size: Some(l.size as i64),
         e_tag: Some(etag(&l.etag)),
         last_modified: Some(time(l.modified)),

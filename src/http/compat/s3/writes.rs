@@ -17,8 +17,35 @@ impl Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        // A folder marker (`main/data/`, empty): folders exist while files are in them.
+        if key.ends_with('/') && req.input.content_length.unwrap_or(0) == 0 {
+            let (who, _) = self.open(&req, &bucket, Action::Write).await?;
+            writer(&req, &who)?;
+            return Ok(S3Response::new(PutObjectOutput::default()));
+        }
         let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
         writer(&req, &who)?;
+        // Conditional writes: checked before the commit (a write that lands in between wins).
+        let (if_match, if_none) = (&req.input.if_match, &req.input.if_none_match);
+        if if_match.is_some() || if_none.is_some() {
+            let current = objects::read(&self.state, &gated, &at).await;
+            let fails = match (&current, if_match, if_none) {
+                (Ok(_), _, Some(_)) => true,
+                (Ok(f), Some(c), None) => !super::ops::matches(c, &f.etag),
+                (Err(e), Some(_), _) if e.kind == strata_core::error::Kind::NotFound => true,
+                (Err(e), ..) if e.kind != strata_core::error::Kind::NotFound => {
+                    return Err(s3_err(
+                        &req,
+                        Missing::Key,
+                        strata_core::error::Error::new(e.kind, e.message.clone()),
+                    ));
+                }
+                _ => false,
+            };
+            if fails {
+                return Err(s3_error!(PreconditionFailed));
+            }
+        }
         let mut req = req;
         let body = req.input.body.take();
         let written = self
@@ -26,7 +53,7 @@ impl Gateway {
             .await?;
         let tag = match &written {
             Written::Stored(oid, _) => oid.to_string(),
-            Written::Inline(d) => strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(d)),
+            Written::Inline(d) => strata_metastore::blob_id(d),
         };
         let msg = message(req.input.metadata.as_ref());
         objects::put(&self.state, &who, &gated, &at, written, msg)
@@ -162,7 +189,7 @@ impl Gateway {
         };
         let tag = match &written {
             Written::Stored(oid, _) => oid.to_string(),
-            Written::Inline(d) => strata_lfs::lower_hex(&<sha2::Sha256 as sha2::Digest>::digest(d)),
+            Written::Inline(d) => strata_metastore::blob_id(d),
         };
         let msg = Some(
             message(req.input.metadata.as_ref())
@@ -305,6 +332,7 @@ impl Gateway {
         )
         .await
         .map_err(|e| s3_err(&req, Missing::Key, e))?;
+        let _ = uploads::forget(&self.state, &gated, &key, &req.input.upload_id, user).await;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(bucket),
             key: Some(key),
