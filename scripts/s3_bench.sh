@@ -7,6 +7,7 @@
 #   2. ListObjectsV2 over a dataset of 10,000 files, every page (boto3's paginator);
 #   3. `aws s3 sync` of 1,000 small files up and down beside `git lfs push` and a clone with
 #      `git lfs pull` of the same files;
+#      and what a verify action (sent to clients other than git-lfs) costs 1,000 uploads;
 #   4. `snapshot_download` (huggingface_hub) of the 1 GiB dataset beside `git clone` (LFS smudge).
 # Needs curl, git, git-lfs and the test tools' Python (scripts/test.sh installs them:
 # STRATA_TEST_TOOLS, default target/test-tools).

@@ -108,7 +108,10 @@ async fn s3_clients_write_and_read_a_dataset() {
         serde_json::json!(["main/tmp/never.txt", "main/tmp/x.txt", "main/tmp/y.txt"])
     );
     assert_eq!(v["after_delete"], serde_json::json!([]));
-    assert_eq!(v["odd_listed"], serde_json::json!(["main/odd/a+b %41&c.txt"]));
+    assert_eq!(
+        v["odd_listed"],
+        serde_json::json!(["main/odd/a+b %41&c.txt"])
+    );
     assert_eq!(v["put_if_none_match"], "PreconditionFailed 412");
     assert_eq!(v["put_if_match_other"], "PreconditionFailed 412");
     assert_eq!(v["presigned_too_long"], 403);

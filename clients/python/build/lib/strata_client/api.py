@@ -51,7 +51,8 @@ class Client:
     def head(self, dataset, rev=None):
         """The revision id `rev` (default: the default branch) names; `None` before any commit."""
         params = {"rev": rev} if rev else {}
-        return self.json("GET", self.api(dataset), params=params)["revision"]["id"]
+        revision = self.json("GET", self.api(dataset), params=params)["revision"]
+        return revision["id"] if revision else None
 
     def tree(self, dataset, rev=None, path=""):
         params = {"path": path} if path else {}
@@ -103,10 +104,13 @@ class Client:
         if branch:
             header["branch"] = branch
         try:
-            header["parent"] = self.head(dataset, branch)
+            parent = self.head(dataset, branch)
         except StrataError as e:
-            if e.status != 404:
+            if e.status != 404 or not branch:
                 raise
+            parent = None  # a new branch's first commit
+        if parent:
+            header["parent"] = parent
         body = "\n".join(json.dumps(x) for x in [{"key": "header", "value": header}] + lines)
         return self.json("POST", self.api(dataset) + "/commit", data=body,
                          headers={"Content-Type": "application/x-ndjson"})

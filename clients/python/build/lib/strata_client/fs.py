@@ -11,6 +11,30 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from .api import Client, StrataError
 
 
+def refused(e, path):
+    """A refusal as the error fsspec's callers expect: missing, or not allowed."""
+    if e.status == 404:
+        return FileNotFoundError(path)
+    if e.status in (401, 403):
+        return PermissionError(f"{path}: {e.message}")
+    return e
+
+
+class _Writes:
+    """Turns strata's refusals of a write into fsspec's errors."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if isinstance(e, StrataError) and refused(e, self.path) is not e:
+            raise refused(e, self.path) from e
+        return False
+
+
 def split(path):
     """(`ns/name`, rev or None, path inside) of a stripped path."""
     parts = path.strip("/").split("/", 2)
@@ -101,18 +125,17 @@ class StrataFileSystem(AbstractFileSystem):
         try:
             return self.client.raw(dataset, inside, rev, start, end)
         except StrataError as e:
-            if e.status == 404:
-                raise FileNotFoundError(path) from e
-            raise
+            raise refused(e, path) from e
 
     def pipe_file(self, path, value, **kw):
         dataset, rev, inside = split(self._strip_protocol(path))
-        self.client.put_bytes(dataset, inside, value, branch=rev, message=kw.get("message"))
+        with _Writes(path):
+            self.client.put_bytes(dataset, inside, value, branch=rev, message=kw.get("message"))
         self.invalidate_cache()
 
     def put_file(self, lpath, rpath, callback=None, **kw):
         dataset, rev, inside = split(self._strip_protocol(rpath))
-        with open(lpath, "rb") as f:
+        with open(lpath, "rb") as f, _Writes(rpath):
             self.client.put(dataset, inside, f, branch=rev, message=kw.get("message"))
         self.invalidate_cache()
 
@@ -131,7 +154,8 @@ class StrataFileSystem(AbstractFileSystem):
             by_dataset.setdefault((dataset, rev), []).extend(files)
         for (dataset, rev), files in by_dataset.items():
             if files:
-                self.client.delete(dataset, files, branch=rev)
+                with _Writes(dataset):
+                    self.client.delete(dataset, files, branch=rev)
         self.invalidate_cache()
 
     def rm_file(self, path):
@@ -172,6 +196,7 @@ class StrataFile(AbstractBufferedFile):
         self._spool.write(self.buffer.getvalue())
         if final:
             dataset, rev, inside = split(self.path)
-            self.fs.client.put(dataset, inside, self._spool, branch=rev)
+            with _Writes(self.path):
+                self.fs.client.put(dataset, inside, self._spool, branch=rev)
             self.fs.invalidate_cache()
         return True
