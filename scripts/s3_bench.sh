@@ -37,11 +37,11 @@ export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_S3_LISTEN
   STRATA_STORAGE=s3 STRATA_BUCKET=strata-test STRATA_S3_ENDPOINT=$storage STRATA_S3_PATH_STYLE=true \
   STRATA_S3_ACCESS_KEY_ID=AKIASTRATATEST STRATA_S3_SECRET_ACCESS_KEY=strata-test-secret-key-0123456789 \
   STRATA_LOG=warn
+"$strata" serve 2>"$work/strata.log" & pids+=($!)
+for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && break; sleep 0.1; done
 "$strata" admin create-user bench >/dev/null
 for d in big many small; do "$strata" admin create-repo "bench/$d" >/dev/null; done
 token=$("$strata" admin token --user bench --name bench --scopes '*' 2>/dev/null | tail -n 1)
-"$strata" serve 2>"$work/strata.log" & pids+=($!)
-for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && break; sleep 0.1; done
 
 STRATA_URL=http://127.0.0.1:$port S3_ENDPOINT=http://127.0.0.1:$gport TOKEN=$token WORK=$work \
   PATH="$tools/venv/bin:$PATH" "$py" "$root/scripts/s3_bench.py"

@@ -43,6 +43,8 @@ pub struct Core {
     pub tables: Arc<crate::tables::Tables>,
     /// Merges worked out lately, by dataset and heads (a merge request's page reads them again).
     pub merges: crate::datasets::merges::Cache,
+    /// The S3 gateway's writes, one dataset's at a time on this server.
+    pub s3_writes: crate::compat::s3::Writes,
     /// Rung when this replica records events: the dispatcher wakes.
     pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
@@ -192,6 +194,7 @@ impl Core {
             apps,
             tables: Arc::new(crate::tables::Tables::default()),
             merges: crate::datasets::merges::Cache::default(),
+            s3_writes: crate::compat::s3::Writes::default(),
             events,
             sql: Arc::default(),
             settings: Arc::new(Settings {

@@ -4,8 +4,8 @@
 //! ↔ `url`, `keywords` ↔ `tags`, the first licence ↔ `license_*`, resources' `path`, `bytes`,
 //! `mediatype` ↔ `url`, `size`, `mimetype`, any other property ↔ `extras`). A package's `id` is
 //! `{ns}/{name}`, its `owner_org` the namespace; a resource's `id` is `{ns}/{name}/{resource}`
-//! and its `url` where strata serves it (governed tables through their governed route). Every
-//! call passes the same gates as REST.
+//! and its `url` the raw route that serves its bytes (refused for a table a policy governs: read
+//! it through the tables route). Every call passes the same gates as REST.
 
 use serde_json::{json, Map, Value};
 use strata_metastore::{Package, Revision, WriteMeta, DEFAULT_BRANCH};
@@ -54,7 +54,7 @@ const CKAN_KEYS: &[&str] = &[
 ];
 
 /// The most packages one `package_search` page holds.
-pub const MAX_ROWS: usize = 1000;
+pub const MAX_ROWS: usize = 100;
 
 /// `ns/name` of a package id; a bare name is the caller's own namespace's.
 fn split_id<'a>(who: &'a Principal, id: &'a str) -> Result<(String, String)> {
@@ -76,9 +76,11 @@ fn split_id<'a>(who: &'a Principal, id: &'a str) -> Result<(String, String)> {
 }
 
 /// The dataset a package id names, through the gate for `action`.
+/// (A package is its datapackage, which names every file: someone only some files are shared
+/// with does not see it, as strata's own dataset route does not show it to them.)
 pub async fn open(core: &Core, who: &Principal, id: &str, action: Action) -> Result<Gated> {
     let (ns, name) = split_id(who, id)?;
-    gate::shared(core, who, &ns, &name, action).await
+    gate::dataset(core, who, &ns, &name, action).await
 }
 
 /// The head of the default branch and its datapackage (`None` before the first commit).
@@ -119,6 +121,20 @@ pub fn to_ckan(base: &str, repo: &Repo, rev: Option<&Revision>, pkg: &Map<String
                 }
             }
             "resources" => {}
+            // As the mapper reads them: the first author (or role-less) and maintainer; the
+            // list itself goes in `extras` too, so nothing is lost on the way back.
+            "contributors" => {
+                for (role, field) in [("author", "author"), ("maintainer", "maintainer")] {
+                    let first = v.as_array().into_iter().flatten().find(|c| {
+                        c["role"] == role || (role == "author" && c.get("role").is_none())
+                    });
+                    if let Some(c) = first {
+                        out.insert(field.into(), c["title"].clone());
+                        out.insert(format!("{field}_email"), c["email"].clone());
+                    }
+                }
+                extras.push(json!({"key": k, "value": v.to_string()}));
+            }
             "name" | "title" | "version" => {
                 out.insert(k.clone(), v.clone());
             }
@@ -195,7 +211,7 @@ fn resource(base: &str, repo: &Repo, i: usize, r: &Value) -> Value {
 
 /// A CKAN package (as a client sends it to `package_create` or `package_update`) as a
 /// datapackage; properties of `base` the package does not mention stay.
-pub fn from_ckan(body: &Value, base: Option<&Map<String, Value>>) -> Result<Value> {
+pub fn from_ckan(body: &Value, base: Option<&Map<String, Value>>, raw: &str) -> Result<Value> {
     let Some(obj) = body.as_object() else {
         return Err(Error::unprocessable("a package is a JSON object"));
     };
@@ -213,6 +229,19 @@ pub fn from_ckan(body: &Value, base: Option<&Map<String, Value>>) -> Result<Valu
             }
             "title" | "version" => {
                 out.insert(k.clone(), v.clone());
+            }
+            "author" | "maintainer" => {
+                let role = k.as_str();
+                let email = obj.get(&format!("{role}_email")).filter(|e| !e.is_null());
+                let mut c = json!({"title": v, "role": role});
+                if let Some(e) = email {
+                    c["email"] = e.clone();
+                }
+                let list = out.entry("contributors").or_insert_with(|| json!([]));
+                if let Some(list) = list.as_array_mut() {
+                    list.retain(|x| x["role"] != role);
+                    list.push(c);
+                }
             }
             "tags" | "keywords" => {
                 let words: Vec<Value> = v
@@ -238,7 +267,8 @@ pub fn from_ckan(body: &Value, base: Option<&Map<String, Value>>) -> Result<Valu
                 let list = v
                     .as_array()
                     .ok_or_else(|| Error::unprocessable("resources is a list of resources"))?;
-                let resources: Result<Vec<Value>> = list.iter().map(resource_from_ckan).collect();
+                let resources: Result<Vec<Value>> =
+                    list.iter().map(|r| resource_from_ckan(r, raw)).collect();
                 out.insert("resources".into(), Value::Array(resources?));
             }
             "extras" => {
@@ -276,7 +306,7 @@ pub fn from_ckan(body: &Value, base: Option<&Map<String, Value>>) -> Result<Valu
 
 /// A CKAN resource as a datapackage resource: `url` (a strata URL) or `path` is its path in the
 /// dataset, `size` its bytes, `hash` its sha256.
-fn resource_from_ckan(r: &Value) -> Result<Value> {
+fn resource_from_ckan(r: &Value, raw: &str) -> Result<Value> {
     let Some(obj) = r.as_object() else {
         return Err(Error::unprocessable("a resource is a JSON object"));
     };
@@ -296,9 +326,13 @@ fn resource_from_ckan(r: &Value) -> Result<Value> {
                 out.insert("mediatype".into(), v.clone());
             }
             "url" => {
-                // A strata raw URL names the path; anything else is the path as given.
+                // This dataset's raw URL names the path (percent-encoded); anything else is the
+                // path as given.
                 let url = v.as_str().unwrap_or("");
-                let path = url.split("/raw/").nth(1).unwrap_or(url);
+                let path = match url.strip_prefix(raw) {
+                    Some(encoded) => percent_decode(encoded),
+                    None => url.to_owned(),
+                };
                 out.entry("path").or_insert_with(|| json!(path));
             }
             "id" | "package_id" | "position" | "state" | "url_type" | "datastore_active"
@@ -309,6 +343,40 @@ fn resource_from_ckan(r: &Value) -> Result<Value> {
         }
     }
     Ok(Value::Object(out))
+}
+
+/// `%XX` escapes decoded (a URL's path as `names::url_path` wrote it).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).and_then(|c| hex(*c)),
+            b.get(i + 2).and_then(|c| hex(*c)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, ..) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where `repo`'s files are served raw: resources' URLs start with it.
+fn raw_base(core: &Core, repo: &Repo) -> String {
+    format!(
+        "{}/api/v1/datasets/{}/raw/",
+        core.settings.public_url,
+        repo.path()
+    )
 }
 
 /// `package_show`: the package at the head of the default branch.
@@ -375,8 +443,11 @@ pub async fn search(
     let count = found.len();
     let mut results = Vec::new();
     for repo in found.into_iter().skip(start).take(rows.min(MAX_ROWS)) {
-        let gated = gate::shared(core, who, &repo.namespace, &repo.name, Action::Read).await?;
-        results.push(show(core, &gated).await?);
+        // Listed but not readable whole (a narrower token, a share of some files): left out.
+        if let Ok(gated) = gate::dataset(core, who, &repo.namespace, &repo.name, Action::Read).await
+        {
+            results.push(show(core, &gated).await?);
+        }
     }
     Ok(
         json!({"count": count, "results": results, "sort": "name asc", "facets": {}, "search_facets": {}}),
@@ -398,7 +469,11 @@ pub async fn create(core: &Core, who: &Principal, body: &Value) -> Result<Value>
     let private = !matches!(body["private"], Value::Bool(false))
         && body["private"].as_str() != Some("False")
         && body["private"].as_str() != Some("false");
-    let mut package = from_ckan(body, None)?;
+    let raw = format!(
+        "{}/api/v1/datasets/{ns}/{name}/raw/",
+        core.settings.public_url
+    );
+    let mut package = from_ckan(body, None, &raw)?;
     package["name"] = json!(name);
     if package["resources"]
         .as_array()
@@ -445,10 +520,10 @@ pub async fn update(core: &Core, who: &Principal, body: &Value, patch: bool) -> 
     let parent = current.as_ref().map(|(r, _)| r.id.clone());
     let base = current.map(|(_, p)| p).unwrap_or_default();
     let mut json = if patch {
-        from_ckan(body, Some(&base))?
+        from_ckan(body, Some(&base), &raw_base(core, &gated))?
     } else {
         // An update replaces the metadata; the dataset's name stays.
-        from_ckan(body, None)?
+        from_ckan(body, None, &raw_base(core, &gated))?
     };
     json["name"] = base.get("name").cloned().unwrap_or(json!(name));
     let package = Package::from_json(json)?;
@@ -482,35 +557,30 @@ pub async fn update(core: &Core, who: &Principal, body: &Value, patch: bool) -> 
 pub const AUTHZ_TTL: i64 = 15 * 60;
 
 /// `authz_authorize` (ckanext-authz-service's action, which `ckan-client` asks before uploading):
-/// a JWT for the caller with the scopes asked for (`obj:{ns}/{name}/*:write`…). It acts for the
-/// caller within their rights, and never beyond the credential that asked: a token with all of
-/// its user's rights gets every scope asked for, a narrower one only those it holds itself.
+/// a JWT for the caller with the scopes asked for (`obj:{ns}/{name}/*:write`…), acting for the
+/// caller within their rights. Only a credential with all of its user's rights asks: a narrower
+/// token, or a token minted here, cannot (so nothing minted outlives what minted it by more than
+/// its 15 minutes, and nothing mints itself a new life).
 pub async fn authorize(core: &Core, who: &Principal, requested: &[String]) -> Result<Value> {
-    let Principal::User {
-        user,
-        scopes,
-        family,
-    } = who
-    else {
-        return Err(if who.is_anonymous() {
-            Error::unauthorized("authentication required")
-        } else {
-            Error::forbidden("tokens are handed out to users")
-        });
+    // Only a credential with all of its user's rights (a session, a `*` token) mints: a
+    // minted token (never `*`) cannot mint itself a new life, nor can a narrower token.
+    let user = who.full_user()?;
+    let Principal::User { family, .. } = who else {
+        return Err(Error::forbidden("tokens are handed out to users"));
     };
     let mut granted = Vec::new();
     for raw in requested {
         let scope = crate::auth::scope::Scope::parse(raw)
             .map_err(|e| Error::unprocessable(e.to_string()))?;
-        let held = scopes.allows_everything() || scopes.0.iter().any(|s| s == &scope);
-        if held && scope.to_string() != "*" {
-            granted.push(raw.clone());
+        if scope.to_string() == "*" {
+            return Err(Error::forbidden(
+                "scopes: * is not handed out: ask for what you need",
+            ));
         }
+        granted.push(raw.clone());
     }
     if granted.is_empty() {
-        return Err(Error::forbidden(
-            "scopes: your token holds none of the scopes asked for",
-        ));
+        return Err(Error::unprocessable("scopes: ask for at least one scope"));
     }
     let scope = granted.join(" ");
     let mut claims = core.jwt.claims(&user.username, &scope, AUTHZ_TTL);
@@ -569,7 +639,7 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!({"key": "geography", "value": "theshire"})));
-        let back = from_ckan(&ckan, None).unwrap();
+        let back = from_ckan(&ckan, None, "http://s/api/v1/datasets/alice/survey/raw/").unwrap();
         assert_eq!(back["description"], "Answers");
         assert_eq!(back["keywords"], json!(["a", "b"]));
         assert_eq!(back["licenses"][0]["path"], "https://l");

@@ -123,7 +123,7 @@ async fn run(state: &AppState, who: &Principal, name: &str, p: &Value) -> Result
                     .iter()
                     .filter_map(|s| s.as_str().map(str::to_owned))
                     .collect(),
-                Value::String(s) => s.split([' ', ',']).map(str::to_owned).collect(),
+                Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
                 _ => return Err(Error::unprocessable("scopes: a list of scopes")),
             };
             ckan::authorize(state, who, &scopes).await
@@ -177,15 +177,18 @@ fn refused(e: Error, help: &str) -> Response {
         Kind::Unauthenticated | Kind::Forbidden => (StatusCode::FORBIDDEN, "Authorization Error"),
         Kind::Invalid | Kind::Conflict => (StatusCode::CONFLICT, "Validation Error"),
         Kind::BadRequest | Kind::TooLarge => (StatusCode::BAD_REQUEST, "Bad request"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        Kind::TooMany => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        Kind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Kind::Upstream => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
+        Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
-    let message = e.message;
+    let (message, extra) = (e.message, e.extra);
     let request_id = strata_core::context::current().request_id;
     tracing::info!(status = status.as_u16(), %message, "request refused");
     let body = json!({
         "help": help,
         "success": false,
-        "error": {"__type": kind, "message": message},
+        "error": {"__type": kind, "message": message, "detail": extra},
         "message": message,
         "request_id": request_id,
     });

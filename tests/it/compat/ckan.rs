@@ -54,6 +54,7 @@ async fn ckan_clients_create_upload_update_and_read_a_package() {
     );
     assert_eq!(v["again"], "ValidationError");
     assert_eq!(v["pushed"], true, "{v}");
+    assert_eq!(v["mint_again"], 403, "{v}");
     assert_eq!(
         v["updated"],
         json!({"title": "Survey 2026", "num_resources": 1})
@@ -71,7 +72,7 @@ async fn ckan_clients_create_upload_update_and_read_a_package() {
     assert_eq!(v["resource_show"], true);
     assert_eq!(v["search"], 1);
     assert_eq!(v["list"], json!(["alice/survey", "bob/open"]));
-    assert_eq!(v["patched"], json!(["Patched", 1]));
+    assert_eq!(v["patched"], json!(["Patched", 2]));
     assert_eq!(v["retrieved"], "survey");
     assert_eq!(v["form_create"], "alice/notes");
     assert_eq!(v["no_package"], "NotFound");
@@ -92,6 +93,7 @@ async fn ckan_clients_create_upload_update_and_read_a_package() {
     assert_eq!(dp["keywords"], json!(["poll", "2026"]));
     assert_eq!(dp["geography"], "theshire");
     assert_eq!(dp["resources"][0]["path"], "data/answers.csv");
+    assert_eq!(dp["resources"][1]["path"], "data/raw/my file.csv");
     assert_eq!(dp["resources"][0]["bytes"], 29);
 
     // A stranger: alice's private package is not there; what they mint reaches nothing of hers.

@@ -51,6 +51,19 @@ def roundtrip(url, path):
                                          tags=[{"name": "poll"}, {"name": "2026"}], resources=[resource],
                                          extras=[{"key": "geography", "value": "theshire"}])
     out["updated"] = {k: updated[k] for k in ("title", "num_resources")}
+    # A token minted here cannot mint itself another (nor can anything narrower than `*`).
+    minted = ckan.action.authz_authorize(scopes=["obj:alice/survey/*:write"])["token"]
+    again = requests.post(f"{url}/api/3/action/authz_authorize", headers={"Authorization": f"Bearer {minted}"},
+                          json={"scopes": ["obj:alice/survey/*:write"]})
+    out["mint_again"] = again.status_code
+    # Resources as package_show gives them go back unchanged through package_update (their
+    # URLs are their paths), a path with a space and a folder named raw included.
+    second = dict(resource, name="copy", url="data/raw/my file.csv")
+    ckan.action.package_update(id="alice/survey", title="Survey 2026", notes="Answers of 2026",
+                               tags=[{"name": "poll"}, {"name": "2026"}], resources=[resource, second],
+                               extras=[{"key": "geography", "value": "theshire"}])
+    shown = ckan.action.package_show(id="alice/survey")
+    ckan.action.package_update(**shown)
     shown = ckan.action.package_show(id="alice/survey")
     out["tags"] = sorted(t["name"] for t in shown["tags"])
     out["extras"] = shown["extras"]

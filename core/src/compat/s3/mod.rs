@@ -23,6 +23,29 @@ use crate::datasets::git_on;
 use crate::error::{Error, Kind, Result};
 use crate::Core;
 
+/// The S3 gateway's commits, one dataset's at a time on this server: S3 clients send many objects
+/// at once (`aws s3 sync`: ten), each its own commit on the same branch, which would otherwise
+/// race for the branch's head (and its `.gitattributes`) and retry each other out.
+#[derive(Default)]
+pub struct Writes(
+    std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl Writes {
+    /// Waits for dataset `id`'s turn; it lasts as long as the guard.
+    pub async fn turn(&self, id: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            // Locks nobody holds or waits for are dropped as the map grows.
+            if locks.len() > 1024 {
+                locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+            }
+            locks.entry(id).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// Keys a listing page holds at most (S3's limit).
 pub const MAX_KEYS: usize = 1000;
 

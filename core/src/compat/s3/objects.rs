@@ -204,6 +204,7 @@ pub async fn delete(
     paths: Vec<String>,
 ) -> Result<Option<String>> {
     // Which of them exist is asked again on each try: another writer may have deleted some.
+    let _turn = core.s3_writes.turn(gated.id).await;
     for tries in 0.. {
         let (rev, wanted) = (branch.to_owned(), paths.clone());
         let present: Vec<String> = git_on(core, gated, move |ms, ds| {
@@ -246,14 +247,15 @@ async fn backoff(tries: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(10 << tries.min(5))).await;
 }
 
-/// [`commit::commit`], again when the branch moved between reading its head and writing (other
-/// writers of the same branch: `aws s3 sync` sends ten files at once).
+/// [`commit::commit`] in the dataset's turn ([`super::Writes`]), again when the branch moved
+/// between reading its head and writing (other replicas, other surfaces).
 async fn commit_retrying(
     core: &Core,
     who: &Principal,
     gated: &Gated,
     change: Change,
 ) -> Result<String> {
+    let _turn = core.s3_writes.turn(gated.id).await;
     let mut tries = 0;
     loop {
         match commit::commit(core, who, gated, change.clone()).await {

@@ -105,10 +105,19 @@ where
         )));
     }
     let dir = owned(core, gated, key, id, user).await?;
-    let limit = match core.settings.max_object_size {
+    let max = match core.settings.max_object_size {
         0 => u64::MAX,
         l => l,
     };
+    // The upload's other parts count against the object size limit: no upload holds more on
+    // disk than one object may have.
+    let others: u64 = parts(core, gated, key, id, user)
+        .await?
+        .iter()
+        .filter(|p| p.0 != n)
+        .map(|p| p.2)
+        .sum();
+    let limit = max.saturating_sub(others);
     let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
     let result = async {
         let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
@@ -132,9 +141,20 @@ where
     .await;
     match result {
         Ok(etag) => {
-            tokio::fs::rename(&tmp, dir.join(format!("{n}-{etag}")))
-                .await
-                .map_err(io)?;
+            let name = format!("{n}-{etag}");
+            tokio::fs::rename(&tmp, dir.join(&name)).await.map_err(io)?;
+            // The part sent before under this number is superseded.
+            let mut entries = tokio::fs::read_dir(&dir).await.map_err(io)?;
+            while let Some(e) = entries.next_entry().await.map_err(io)? {
+                let other = e.file_name().to_string_lossy().into_owned();
+                if other != name
+                    && other
+                        .split_once('-')
+                        .is_some_and(|(m, _)| m == n.to_string())
+                {
+                    let _ = tokio::fs::remove_file(e.path()).await;
+                }
+            }
             Ok(etag)
         }
         Err(e) => {

@@ -102,6 +102,20 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if method == hyper::Method::POST && form {
+        // Read (and drop) what the client is sending, so it reads the answer, not a broken pipe.
+        let mut body = req.into_body();
+        let drain = async {
+            use hyper::body::Body as _;
+            let mut read = 0u64;
+            while read <= crate::http::drain::MAX_DRAIN {
+                match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+                {
+                    Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, drain).await;
         return refusal(
             hyper::StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
@@ -116,7 +130,7 @@ async fn answer(
             inner,
             read: read.clone(),
             idle: timeout,
-            timer: Box::pin(tokio::time::sleep(timeout)),
+            timer: None,
         })
     });
     let mut response = match service.call(req).await {
@@ -225,7 +239,8 @@ struct Tracked {
     inner: hyper::body::Incoming,
     read: std::sync::Arc<std::sync::atomic::AtomicBool>,
     idle: std::time::Duration,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Armed when the body is first read (not while the request waits on its checks).
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl hyper::body::Body for Tracked {
@@ -243,10 +258,16 @@ impl hyper::body::Body for Tracked {
             Poll::Ready(None) => self.read.store(true, std::sync::atomic::Ordering::Release),
             Poll::Ready(Some(_)) => {
                 let deadline = tokio::time::Instant::now() + self.idle;
-                self.timer.as_mut().reset(deadline);
+                if let Some(t) = self.timer.as_mut() {
+                    t.as_mut().reset(deadline);
+                }
             }
             Poll::Pending => {
-                if self.timer.as_mut().poll(cx).is_ready() {
+                let idle = self.idle;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Some(Err(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
                         "the request body sent nothing for too long",
