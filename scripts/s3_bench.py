@@ -101,7 +101,8 @@ run("git", "config", "--global", "user.name", "bench")
 run("git", "config", "--global", "user.email", "bench@example.org")
 run("git", "lfs", "install")
 repo = os.path.join(WORK, "lfsrepo")
-run("git", "clone", "-q", f"{URL}/bench/small.git", repo)
+# (Another dataset than the sync's: its objects would already be there.)
+run("git", "clone", "-q", f"{URL}/bench/lfs.git", repo)
 run("git", "lfs", "track", "lfs/*.bin", cwd=repo)
 os.makedirs(os.path.join(repo, "lfs"))
 for name in os.listdir(small):
@@ -113,7 +114,7 @@ run("git", "push", "-q", "origin", "HEAD:main", cwd=repo)
 t_push = time.perf_counter() - t
 clone = os.path.join(WORK, "clone")
 t = time.perf_counter()
-subprocess.run(["git", "clone", "-q", f"{URL}/bench/small.git", clone], env={**ENV, "GIT_LFS_SKIP_SMUDGE": "1"}, check=True)
+subprocess.run(["git", "clone", "-q", f"{URL}/bench/lfs.git", clone], env={**ENV, "GIT_LFS_SKIP_SMUDGE": "1"}, check=True)
 run("git", "lfs", "pull", cwd=clone)
 t_pull = time.perf_counter() - t
 print(f"1,000 files of 4 KiB: aws s3 sync up {t_up:.1f} s, down {t_down:.1f} s; "
@@ -130,7 +131,7 @@ objs = [{"oid": hashlib.sha256(b).hexdigest(), "size": len(b)} for b in blobs]
 lfs_headers = {**AUTH, "Content-Type": "application/vnd.git-lfs+json", "Accept": "application/vnd.git-lfs+json"}
 actions = []
 for i in range(0, 1000, 100):
-    answer = requests.post(f"{URL}/bench/small.git/info/lfs/objects/batch", headers=lfs_headers,
+    answer = requests.post(f"{URL}/bench/verify.git/info/lfs/objects/batch", headers=lfs_headers,
                            json={"operation": "upload", "objects": objs[i:i + 100]}).json()
     actions += [o["actions"] for o in answer["objects"]]
 with ThreadPoolExecutor(8) as pool:

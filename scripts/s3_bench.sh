@@ -40,7 +40,7 @@ export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_S3_LISTEN
 "$strata" serve 2>"$work/strata.log" & pids+=($!)
 for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && break; sleep 0.1; done
 "$strata" admin create-user bench >/dev/null
-for d in big many small; do "$strata" admin create-repo "bench/$d" >/dev/null; done
+for d in big many small lfs verify; do "$strata" admin create-repo "bench/$d" >/dev/null; done
 token=$("$strata" admin token --user bench --name bench --scopes '*' 2>/dev/null | tail -n 1)
 
 STRATA_URL=http://127.0.0.1:$port S3_ENDPOINT=http://127.0.0.1:$gport TOKEN=$token WORK=$work \

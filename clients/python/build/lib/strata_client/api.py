@@ -67,7 +67,11 @@ class Client:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         params = {"rev": rev} if rev else {}
         url = self.api(dataset) + "/raw/" + quote(path)
-        return self.request("GET", url, ok=(200, 206), params=params, headers=headers).content
+        r = self.request("GET", url, ok=(200, 206), params=params, headers=headers)
+        if start is not None and r.status_code == 200:
+            # A file kept in git comes whole: the range is cut here.
+            return r.content[start:end]
+        return r.content
 
     def upload(self, dataset, fileobj):
         """Uploads a file object's bytes as an LFS object of `dataset`: its (oid, size)."""
@@ -92,9 +96,12 @@ class Client:
             if r.status_code not in (200, 201):
                 raise StrataError(r.status_code, r.text[:300])
         if "verify" in actions:
+            # The href is signed: the token stays home (the href may name another host).
             v = actions["verify"]
             headers = {"Content-Type": LFS, **v.get("header", {})}
-            self.request("POST", v["href"], headers=headers, data=json.dumps({"oid": oid, "size": size}))
+            r = requests.post(v["href"], headers=headers, data=json.dumps({"oid": oid, "size": size}))
+            if r.status_code != 200:
+                raise StrataError(r.status_code, r.text[:300])
         return oid, size
 
     def commit(self, dataset, lines, summary, branch=None):
@@ -106,9 +113,9 @@ class Client:
         try:
             parent = self.head(dataset, branch)
         except StrataError as e:
-            if e.status != 404 or not branch:
-                raise
-            parent = None  # a new branch's first commit
+            if e.status == 404 and branch:
+                raise StrataError(404, f"{dataset} has no branch {branch!r}: create it first", e.request_id) from e
+            raise
         if parent:
             header["parent"] = parent
         body = "\n".join(json.dumps(x) for x in [{"key": "header", "value": header}] + lines)

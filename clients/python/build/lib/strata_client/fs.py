@@ -4,7 +4,7 @@ go through the same gates as REST (a governed table's raw bytes are refused: rea
 `read_arrow`); each write (`put`, `pipe`, a file opened for writing and closed, `rm`) is one
 commit on the branch, its data an LFS object."""
 import tempfile
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
@@ -62,7 +62,7 @@ class StrataFileSystem(AbstractFileSystem):
         return path.rstrip("/")
 
     def _prefix(self, dataset, rev):
-        return dataset + (f"@{rev}" if rev else "")
+        return dataset + (f"@{quote(rev, safe='')}" if rev else "")
 
     def ls(self, path, detail=True, **kw):
         path = self._strip_protocol(path)
@@ -105,6 +105,10 @@ class StrataFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         dataset, rev, inside = split(path)
         if not inside:
+            try:
+                self.client.head(dataset, rev)
+            except StrataError as e:
+                raise refused(e, path) from e
             return {"name": path, "size": 0, "type": "directory"}
         parent = path.rsplit("/", 1)[0]
         for e in self.ls(parent, detail=True):
@@ -113,15 +117,21 @@ class StrataFileSystem(AbstractFileSystem):
         raise FileNotFoundError(path)
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kw):
+        if mode not in ("rb", "wb"):
+            raise ValueError(f"mode {mode!r}: strata files open for reading (rb) or writing whole (wb)")
         return StrataFile(self, self._strip_protocol(path), mode, block_size or 4 << 20,
                           autocommit=autocommit, cache_options=cache_options, **kw)
 
     def cat_file(self, path, start=None, end=None, **kw):
         dataset, rev, inside = split(self._strip_protocol(path))
+        if start is None and end is not None:
+            start = 0
         if start is not None and start < 0 or end is not None and end < 0:
             size = self.info(path)["size"]
             start = size + start if start is not None and start < 0 else start
             end = size + end if end is not None and end < 0 else end
+        if start is not None and end is not None and start >= end:
+            return b""
         try:
             return self.client.raw(dataset, inside, rev, start, end)
         except StrataError as e:

@@ -46,10 +46,11 @@ class StrataStorage(StorageBackend):
         if message:
             body["message"] = message
         try:
-            self.client.json("POST", f"{self.client.url}/api/v1/datasets", ok=(201,), json=body)
+            v = self.client.json("POST", f"{self.client.url}/api/v1/datasets", ok=(201,), json=body)
         except StrataError as e:
             _raise(e, package_id)
-        return self.fetch(package_id)
+        # The revision this call made, not whatever the head is by now.
+        return self._revision(package_id, v["revision"], v["datapackage"])
 
     def fetch(self, package_id, revision_ref=None):
         try:
@@ -57,6 +58,8 @@ class StrataStorage(StorageBackend):
                                  params={"rev": revision_ref} if revision_ref else {})
         except StrataError as e:
             _raise(e, package_id)
+        if not v.get("revision"):
+            raise NotFound(f"{package_id} has no revision yet")
         return self._revision(package_id, v["revision"], v["datapackage"])
 
     def update(self, package_id, metadata, author=None, partial=False, message=None, base_revision_ref=None):
@@ -66,10 +69,10 @@ class StrataStorage(StorageBackend):
         if message:
             body["message"] = message
         try:
-            self.client.json("PUT", self.client.api(package_id), json=body)
+            v = self.client.json("PUT", self.client.api(package_id), json=body)
         except StrataError as e:
             _raise(e, package_id)
-        return self.fetch(package_id)
+        return self._revision(package_id, v["revision"], v["datapackage"])
 
     def delete(self, package_id):
         try:
