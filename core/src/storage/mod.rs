@@ -26,7 +26,7 @@ use crate::config::{Config, StorageBackend};
 
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
 pub use multipart::plan as multipart_plan;
-pub use objects::{Confirmed, Read};
+pub use objects::{spool_to, Confirmed, Read};
 
 /// The configured object storage, with the URL signer and the lifetime of the actions it issues.
 #[derive(Debug, Clone)]

@@ -81,29 +81,9 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        use sha2::Digest;
-        use tokio::io::AsyncWriteExt;
         let dir = self.spool_dir();
         let spool = TempFile::new(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
-        let file = tokio::fs::File::create(spool.path()).await.map_err(io)?;
-        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
-        let mut hasher = sha2::Sha256::new();
-        let mut size = 0u64;
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::bad_request(format!("upload cut off: {e}")))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(Error::too_large(format!(
-                    "a file uploaded here may have at most {limit} bytes"
-                )));
-            }
-            hasher.update(&chunk);
-            out.write_all(&chunk).await.map_err(io)?;
-        }
-        out.flush().await.map_err(io)?;
-        drop(out);
-        let oid = Oid::from_digest(hasher.finalize().into());
+        let (oid, size) = spool_to(spool.path(), body, limit).await?;
         let bytes = ReaderStream::with_capacity(
             tokio::fs::File::open(spool.path()).await.map_err(io)?,
             256 * 1024,
@@ -313,6 +293,35 @@ fn not_here() -> Error {
 }
 
 /// How an upload that failed verification is reported.
+/// Writes `body` to a new file at `path` while hashing it, refusing more than `limit` bytes (the
+/// caller removes the file on an error): the sha256 it hashes to, and its size.
+pub async fn spool_to<S, E>(path: &std::path::Path, body: S, limit: u64) -> Result<(Oid, u64)>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    let file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::bad_request(format!("upload cut off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(Error::too_large(format!(
+                "a file uploaded here may have at most {limit} bytes"
+            )));
+        }
+        hasher.update(&chunk);
+        out.write_all(&chunk).await.map_err(io)?;
+    }
+    out.flush().await.map_err(io)?;
+    Ok((Oid::from_digest(hasher.finalize().into()), size))
+}
+
 pub fn put_error(e: PutError) -> Error {
     match e {
         PutError::TooLong { .. } => Error::too_large(e.to_string()),

@@ -316,6 +316,20 @@ pub fn run(cmd: &mut std::process::Command) -> String {
     text
 }
 
+/// Runs `cmd` (a client script of the compat tests) off the async workers; it must succeed, and
+/// its answer is the last line of its output that is a JSON object.
+pub async fn json_answer(mut cmd: std::process::Command) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .unwrap();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in {out}"));
+    serde_json::from_str(line).unwrap()
+}
+
 /// Status, headers and JSON body (or the text as a JSON string) of a response.
 pub async fn body(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
     let status = resp.status().as_u16();

@@ -23,15 +23,7 @@ async fn check(url: &str, token: Option<&str>, args: &[&str]) -> Value {
     if let Some(t) = token {
         cmd.env("STRATA_TOKEN", t);
     }
-    let out = tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .unwrap();
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON in {out}"));
-    serde_json::from_str(line).unwrap()
+    json_answer(cmd).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,15 +46,7 @@ pub async fn client(endpoint: &str, token: Option<&str>, args: &[&str]) -> Value
     ))
     .args(args);
     with_token(&mut cmd, endpoint, token);
-    let out = tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .unwrap();
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON in {out}"));
-    serde_json::from_str(line).unwrap()
+    json_answer(cmd).await
 }
 
 /// The AWS CLI with `token`'s credentials against the gateway; its output.

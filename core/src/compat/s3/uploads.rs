@@ -13,8 +13,6 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::datasets::gate::Gated;
 use crate::error::{Error, Result};
@@ -119,26 +117,9 @@ where
         .sum();
     let limit = max.saturating_sub(others);
     let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
-    let result = async {
-        let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::bad_request(format!("upload cut off: {e}")))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(Error::too_large(format!(
-                    "an object here may have at most {limit} bytes"
-                )));
-            }
-            hasher.update(&chunk);
-            out.write_all(&chunk).await.map_err(io)?;
-        }
-        out.flush().await.map_err(io)?;
-        Ok(strata_lfs::lower_hex(&hasher.finalize()))
-    }
-    .await;
+    let result = crate::storage::spool_to(&tmp, body, limit)
+        .await
+        .map(|(oid, _)| oid.to_string());
     match result {
         Ok(etag) => {
             let name = format!("{n}-{etag}");

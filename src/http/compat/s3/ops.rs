@@ -170,6 +170,57 @@ impl Gateway {
     }
 }
 
+/// One page of a listing (V1 and V2 alike), its keys encoded as the client asked.
+struct Page {
+    contents: Vec<Object>,
+    prefixes: Vec<CommonPrefix>,
+    next: Option<String>,
+    max_keys: i32,
+}
+
+impl Gateway {
+    #[allow(clippy::too_many_arguments)]
+    async fn page<T>(
+        &self,
+        req: &S3Request<T>,
+        bucket: &str,
+        prefix: &Option<String>,
+        delimiter: &Option<String>,
+        after: Option<String>,
+        max_keys: Option<i32>,
+        encoding: Option<&EncodingType>,
+    ) -> S3Result<(Page, Encode)> {
+        let (_, gated) = self.open(req, bucket, Action::Read).await?;
+        let q = ListQuery {
+            prefix: prefix.clone().unwrap_or_default(),
+            delimiter: delimiter.clone(),
+            after,
+            max_keys: max_keys.unwrap_or(1000).max(0) as usize,
+        };
+        let listed_page = gateway::list(&self.state, &gated, &q)
+            .await
+            .map_err(|e| s3_err(req, Missing::Bucket, e))?;
+        let e = Encode::of(encoding);
+        let page = Page {
+            contents: listed_page
+                .objects
+                .into_iter()
+                .map(|l| listed(l, e))
+                .collect(),
+            prefixes: listed_page
+                .prefixes
+                .into_iter()
+                .map(|p| CommonPrefix {
+                    prefix: Some(e.key(p)),
+                })
+                .collect(),
+            next: listed_page.next,
+            max_keys: q.max_keys as i32,
+        };
+        Ok((page, e))
+    }
+}
+
 /// The range header `s3s` parsed, as storage reads it.
 fn range_header(range: Option<&Range>) -> Option<String> {
     range.map(|r| match r {
@@ -234,37 +285,29 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let (_, gated) = self.open(&req, &req.input.bucket, Action::Read).await?;
-        let input = &req.input;
-        let after = match (&input.continuation_token, &input.start_after) {
-            (Some(c), _) => Some(c.clone()),
-            (None, s) => s.clone(),
-        };
-        let q = ListQuery {
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            after,
-            max_keys: input.max_keys.unwrap_or(1000).max(0) as usize,
-        };
-        let page = gateway::list(&self.state, &gated, &q)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Bucket, e))?;
-        let count = page.objects.len() + page.prefixes.len();
+        let i = &req.input;
+        let after = i
+            .continuation_token
+            .clone()
+            .or_else(|| i.start_after.clone());
+        let (page, e) = self
+            .page(
+                &req,
+                &i.bucket,
+                &i.prefix,
+                &i.delimiter,
+                after,
+                i.max_keys,
+                i.encoding_type.as_ref(),
+            )
+            .await?;
         let input = req.input;
-        let e = Encode::of(input.encoding_type.as_ref());
         Ok(S3Response::new(ListObjectsV2Output {
-            key_count: Some(count as i32),
-            max_keys: Some(q.max_keys as i32),
+            key_count: Some((page.contents.len() + page.prefixes.len()) as i32),
+            max_keys: Some(page.max_keys),
             is_truncated: Some(page.next.is_some()),
-            contents: Some(page.objects.into_iter().map(|l| listed(l, e)).collect()),
-            common_prefixes: Some(
-                page.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(e.key(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.prefixes),
             continuation_token: input.continuation_token,
             next_continuation_token: page.next,
             delimiter: input.delimiter.map(|d| e.key(d)),
@@ -280,31 +323,24 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let (_, gated) = self.open(&req, &req.input.bucket, Action::Read).await?;
-        let input = &req.input;
-        let q = ListQuery {
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            after: input.marker.clone(),
-            max_keys: input.max_keys.unwrap_or(1000).max(0) as usize,
-        };
-        let page = gateway::list(&self.state, &gated, &q)
-            .await
-            .map_err(|e| s3_err(&req, Missing::Bucket, e))?;
+        let i = &req.input;
+        let (page, e) = self
+            .page(
+                &req,
+                &i.bucket,
+                &i.prefix,
+                &i.delimiter,
+                i.marker.clone(),
+                i.max_keys,
+                i.encoding_type.as_ref(),
+            )
+            .await?;
         let input = req.input;
-        let e = Encode::of(input.encoding_type.as_ref());
         Ok(S3Response::new(ListObjectsOutput {
-            max_keys: Some(q.max_keys as i32),
+            max_keys: Some(page.max_keys),
             is_truncated: Some(page.next.is_some()),
-            contents: Some(page.objects.into_iter().map(|l| listed(l, e)).collect()),
-            common_prefixes: Some(
-                page.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(e.key(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.prefixes),
             next_marker: page.next.map(|m| e.key(m)),
             marker: input.marker.map(|m| e.key(m)),
             delimiter: input.delimiter.map(|d| e.key(d)),
