@@ -45,6 +45,8 @@ pub struct Core {
     pub merges: crate::datasets::merges::Cache,
     /// The S3 gateway's writes, one dataset's at a time on this server.
     pub s3_writes: crate::compat::s3::Writes,
+    /// The files of commits the S3 gateway listed lately.
+    pub s3_listings: crate::compat::s3::Listings,
     /// Rung when this replica records events: the dispatcher wakes.
     pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
@@ -195,6 +197,7 @@ impl Core {
             tables: Arc::new(crate::tables::Tables::default()),
             merges: crate::datasets::merges::Cache::default(),
             s3_writes: crate::compat::s3::Writes::default(),
+            s3_listings: crate::compat::s3::Listings::default(),
             events,
             sql: Arc::default(),
             settings: Arc::new(Settings {

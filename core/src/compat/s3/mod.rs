@@ -10,10 +10,11 @@
 //! a branch inside it (`x` and `x/y`) both exist, and the shortest ref a key starts with wins
 //! (branches before tags, then a 40-character commit id).
 
+mod listing;
 pub mod objects;
 pub mod uploads;
 
-use std::collections::BTreeSet;
+pub use listing::{list, ListPage, ListQuery, Listed, Listings};
 
 use strata_metastore::DEFAULT_BRANCH;
 
@@ -219,151 +220,6 @@ pub async fn locate_file(core: &Core, gated: &Gated, key: &str) -> Result<Locate
         )));
     }
     Ok(at)
-}
-
-/// One object of a listing.
-#[derive(Debug, Clone)]
-pub struct Listed {
-    pub key: String,
-    /// The file's size (an LFS file's object's).
-    pub size: u64,
-    /// The object's sha256 for an LFS file, the git blob id otherwise.
-    pub etag: String,
-    /// When its revision was made (the ref's head commit).
-    pub modified: i64,
-}
-
-/// What a listing asks for.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub prefix: String,
-    pub delimiter: Option<String>,
-    /// Keys after this one only (a continuation token or `start-after`).
-    pub after: Option<String>,
-    pub max_keys: usize,
-}
-
-/// One page of a listing: objects, common prefixes, and the last key given if more follow.
-#[derive(Debug, Clone, Default)]
-pub struct ListPage {
-    pub objects: Vec<Listed>,
-    pub prefixes: Vec<String>,
-    pub next: Option<String>,
-}
-
-/// `ListObjects`: the keys of every ref the prefix can reach, in key order. With a delimiter,
-/// keys with it past the prefix collapse into one common prefix (refs with `/` included).
-pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage> {
-    let refs = refs(core, gated).await?;
-    let mut keys: Vec<(String, Option<Listed>)> = Vec::new();
-    let mut prefixes = BTreeSet::new();
-    let delim = q.delimiter.as_deref().filter(|d| !d.is_empty());
-    let collapse = |key: &str| -> Option<String> {
-        let rest = key.get(q.prefix.len()..)?;
-        let d = delim?;
-        rest.find(d)
-            .map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()]))
-    };
-    // In key order: each ref's keys start with `{ref}/`, so a page stops reading refs once it is
-    // full and the next ref's keys all come after it.
-    let mut roots: Vec<String> = refs.iter().map(|(r, _)| format!("{r}/")).collect();
-    roots.sort();
-    roots.dedup();
-    let after = q.after.as_deref().unwrap_or("");
-    let max = q.max_keys.min(MAX_KEYS);
-    for root in roots {
-        let r = root.trim_end_matches('/').to_owned();
-        if !(q.prefix.starts_with(&root) || root.starts_with(&q.prefix)) {
-            continue;
-        }
-        // Every key of this ref comes before where the page starts.
-        if after > root.as_str() && !after.starts_with(&root) {
-            continue;
-        }
-        let listed = keys.len() + prefixes.len();
-        let last = keys
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .chain(prefixes.iter().map(String::as_str))
-            .max()
-            .unwrap_or("");
-        if listed > max && root.as_str() > last {
-            break;
-        }
-        // A prefix that stops inside the ref's name collapses before the files are read.
-        if !q.prefix.starts_with(&root) {
-            if let Some(p) = collapse(&root) {
-                if p.len() <= root.len() {
-                    if p.as_str() > after {
-                        prefixes.insert(p);
-                    }
-                    continue;
-                }
-            }
-        }
-        let rev = r.clone();
-        let (commit, entries) =
-            match git_on(core, gated, move |ms, ds| ms.tree(ds, Some(&rev))).await {
-                Ok(tree) => tree,
-                // The default branch of a dataset without a commit yet: nothing in it.
-                Err(e) if e.kind == Kind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-        let modified = {
-            let c = commit.clone();
-            git_on(core, gated, move |ms, ds| ms.revision(ds, &c))
-                .await?
-                .time
-        };
-        for e in entries {
-            if !gated.covers(&e.path) {
-                continue;
-            }
-            let key = format!("{root}{}", e.path);
-            if !key.starts_with(&q.prefix) {
-                continue;
-            }
-            if let Some(p) = collapse(&key) {
-                if p.as_str() > after {
-                    prefixes.insert(p);
-                }
-                continue;
-            }
-            if key.as_str() <= after {
-                continue;
-            }
-            let (size, etag) = match &e.lfs {
-                Some(p) => (p.size, p.oid.to_string()),
-                None => (e.size, e.oid.clone()),
-            };
-            keys.push((
-                key.clone(),
-                Some(Listed {
-                    key,
-                    size,
-                    etag,
-                    modified,
-                }),
-            ));
-        }
-    }
-    keys.extend(prefixes.into_iter().map(|p| (p, None)));
-    keys.sort_by(|a, b| a.0.cmp(&b.0));
-    keys.dedup_by(|a, b| a.0 == b.0);
-    let mut page = ListPage::default();
-    let mut rest = keys.into_iter().filter(|(k, _)| k.as_str() > after);
-    let mut last = None;
-    for (key, listed) in rest.by_ref().take(max) {
-        match listed {
-            Some(l) => page.objects.push(l),
-            None => page.prefixes.push(key.clone()),
-        }
-        last = Some(key);
-    }
-    if rest.next().is_some() {
-        page.next = last;
-    }
-    Ok(page)
 }
 
 #[cfg(test)]
