@@ -47,6 +47,8 @@ pub struct Core {
     pub s3_writes: crate::compat::s3::Writes,
     /// The files of commits the S3 gateway listed lately.
     pub s3_listings: crate::compat::s3::Listings,
+    /// Dataset cards worked out lately (`crate::datasets::card`).
+    pub cards: crate::datasets::card::Cards,
     /// Rung when this replica records events: the dispatcher wakes.
     pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
@@ -198,6 +200,7 @@ impl Core {
             merges: crate::datasets::merges::Cache::default(),
             s3_writes: crate::compat::s3::Writes::default(),
             s3_listings: crate::compat::s3::Listings::default(),
+            cards: crate::datasets::card::Cards::default(),
             events,
             sql: Arc::default(),
             settings: Arc::new(Settings {

@@ -1,6 +1,7 @@
 //! Datasets as the rest of the server sees them: a `repos` row (owner, visibility, object links)
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
+pub mod card;
 pub mod catalog;
 pub mod changes;
 pub mod commit;

@@ -36,6 +36,8 @@ pub struct BrowseQuery {
     cursor: Option<String>,
     /// The page of a folder listing, from 1.
     page: Option<usize>,
+    /// What was just done, for its notice (`card`: the card was saved).
+    done: Option<String>,
 }
 
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
@@ -131,6 +133,12 @@ struct DatasetPage {
     first: usize,
     more: bool,
     description: String,
+    /// The datapackage's card fields, as the edit form shows them.
+    card: strata_core::datasets::card::Card,
+    /// The folder's `README.md`, rendered (`super::markdown`).
+    readme: Option<String>,
+    /// Whether the card may be edited here (a writer, at the root of the default branch).
+    edit_card: bool,
     /// Catalog tags of the dataset (`name` or `name: value`) and its geography.
     tags: Vec<String>,
     geography: String,
@@ -178,7 +186,8 @@ pub async fn show(
                     ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE, |p| {
                         strata_core::datasets::files::plumbing(p, drive)
                     })?;
-                Ok(Some((revision, package, listing)))
+                let readme = readme_of(ms, ds, &revision.id, &dir, &listing)?;
+                Ok(Some((revision, package, listing, readme)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
             Err(e) => Err(e),
@@ -189,9 +198,36 @@ pub async fn show(
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
-    let (head, entries, total, description, resources, catalog) = match fetched {
-        None => (None, Vec::new(), 0, String::new(), Vec::new(), None),
-        Some((revision, package, listing)) => {
+    let (head, entries, total, description, resources, catalog, card, readme) = match fetched {
+        None => (
+            None,
+            Vec::new(),
+            0,
+            String::new(),
+            Vec::new(),
+            None,
+            Default::default(),
+            None,
+        ),
+        Some((revision, package, listing, readme)) => {
+            let card = strata_core::datasets::card::of_package(&package.json);
+            // The README is read as its file page would be: through the same read gate.
+            let readme = match readme {
+                Some((p, text))
+                    if repo
+                        .read_file(&state, &p, q.rev.as_deref(), None)
+                        .await
+                        .is_ok() =>
+                {
+                    let base = super::markdown::Base {
+                        dataset: &title,
+                        folder: &folder,
+                        rev: q.rev.as_deref(),
+                    };
+                    Some(super::markdown::render(&text, &base))
+                }
+                _ => None,
+            };
             let catalog = strata_core::datasets::catalog::Catalog::read(&title, &package.json);
             let description = ["title", "description"]
                 .iter()
@@ -231,6 +267,8 @@ pub async fn show(
                 description,
                 resources,
                 Some(catalog),
+                card,
+                readme,
             )
         }
     };
@@ -247,8 +285,13 @@ pub async fn show(
         && s.as_ref()
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace));
     let nav = if own_drive { "drive" } else { "datasets" };
+    let edit_card = writer && folder.is_empty() && !limited && !drive && head.is_some();
+    let mut chrome = Chrome::new(title.clone(), s.as_ref(), nav);
+    if q.done.as_deref() == Some("card") {
+        chrome = chrome.notice("The card is saved.");
+    }
     let page = DatasetPage {
-        chrome: Chrome::new(title.clone(), s.as_ref(), nav),
+        chrome,
         total,
         page: page_no,
         first: first + 1,
@@ -261,6 +304,9 @@ pub async fn show(
         folder,
         entries,
         description,
+        edit_card,
+        card,
+        readme,
         tags,
         geography,
         resources,
@@ -271,6 +317,40 @@ pub async fn show(
         upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The largest `README.md` a folder's page renders.
+const README_LIMIT: u64 = 512 * 1024;
+
+/// The path and text of the `README.md` (any case) of the folder `listing` shows, if it has one
+/// of at most [`README_LIMIT`] bytes of UTF-8 kept in git.
+fn readme_of(
+    ms: &strata_metastore::Metastore,
+    ds: strata_metastore::DatasetId<'_>,
+    rev: &str,
+    folder: &str,
+    listing: &strata_metastore::DirListing,
+) -> strata_metastore::Result<Option<(String, String)>> {
+    // The page's entries, or in a folder of several pages the usual name.
+    let path = match listing
+        .entries
+        .iter()
+        .find(|e| !e.folder && e.name.eq_ignore_ascii_case("readme.md"))
+    {
+        Some(e) if e.lfs.is_some() => return Ok(None),
+        Some(e) => e.path.clone(),
+        None if folder.is_empty() => "README.md".to_owned(),
+        None => format!("{folder}/README.md"),
+    };
+    let data = match ms.read_file_upto(ds, Some(rev), &path, README_LIMIT) {
+        Ok((_, data)) => data,
+        Err(strata_metastore::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(data
+        .filter(|d| strata_lfs::pointer::lenient(d).is_none())
+        .and_then(|d| String::from_utf8(d).ok())
+        .map(|text| (path, text)))
 }
 
 /// A step of a breadcrumb: a folder (the dataset's root has the path `""`), and whether the

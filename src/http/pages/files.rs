@@ -78,7 +78,7 @@ fn parent_of(path: &str) -> &str {
 }
 
 /// A failed action as a page: what went wrong, and the way back to where it was tried.
-fn refused(s: &SessionRow, back: String, e: Error) -> ApiResult<Response> {
+pub(super) fn refused(s: &SessionRow, back: String, e: Error) -> ApiResult<Response> {
     let e = ApiError::from(e);
     if e.status.is_server_error() {
         return Err(e);

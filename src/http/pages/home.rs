@@ -1,6 +1,9 @@
-//! `GET /`: the landing page. Signed out: what strata is and a way in. Signed in: the datasets
-//! the user may see (the same query as `GET /api/v1/datasets`, `?q=` filters by name) and a form
-//! that creates a dataset through the same domain function as `POST /api/v1/datasets`.
+//! `GET /`: the landing page. Signed out: what strata is, the public datasets with a search, and
+//! a way in. Signed in, the home page: what was shared with the user lately, their unread
+//! notifications, the datasets they may see (the same query as `GET /api/v1/datasets`, `?q=`
+//! filters by name), most recently changed first, each with its card (title, description,
+//! licence, size, last change, owner), and a form that creates a dataset through the same
+//! domain function as `POST /api/v1/datasets`.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -8,20 +11,24 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::datasets::{human_size, when};
 use super::forms::see_other;
 use super::layout::{render, Chrome};
 use super::signed_in::{CsrfForm, SignedIn};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::datasets::{create_as, listing, NewDataset};
+use strata_core::auth::Principal;
+use strata_core::datasets::{card, create_as, listing, NewDataset};
 use strata_core::db::{SessionRow, Visibility};
+use strata_core::events::notify;
 
 #[derive(Template)]
 #[template(path = "landing.html")]
 struct Landing {
     chrome: Chrome,
-    base: String,
+    q: String,
+    datasets: Vec<Row>,
 }
 
 #[derive(Template)]
@@ -31,6 +38,11 @@ struct Home {
     base: String,
     q: String,
     datasets: Vec<Row>,
+    /// The latest things shared with the user, and whether there are more.
+    shared: Vec<super::shared::Received>,
+    /// Unread notifications, the latest first, and how many in all.
+    unread: Vec<strata_core::events::notify::Notification>,
+    unread_count: i64,
     /// Where the signed-in user may create datasets: their own namespace and their
     /// organisations.
     namespaces: Vec<String>,
@@ -38,9 +50,65 @@ struct Home {
     form: (String, String),
 }
 
+/// A dataset in a list, with its card.
 struct Row {
     path: String,
+    /// Its account or organisation.
+    owner: String,
     visibility: &'static str,
+    title: String,
+    description: String,
+    licence: String,
+    size: String,
+    files: usize,
+    /// When it last changed, or when it was made if it has no revision yet.
+    updated: String,
+    updated_at: i64,
+    id: i64,
+}
+
+/// Datasets a list shows at most.
+const LISTED: i64 = 200;
+/// Of a description, the characters a list shows.
+const SUMMARY: usize = 240;
+
+/// The datasets `who` may see whose name holds `q`, most recently changed first, with cards.
+async fn rows(state: &AppState, who: &Principal, q: &str) -> ApiResult<Vec<Row>> {
+    let filter = (!q.is_empty()).then_some(q);
+    let repos = listing::list(state, who, 0, LISTED, filter).await?.datasets;
+    let cards = card::cards(state, &repos).await?;
+    let mut rows: Vec<Row> = repos
+        .iter()
+        .zip(cards)
+        .map(|(r, c)| {
+            let c = c.as_deref().cloned().unwrap_or_default();
+            let updated_at = if c.updated_at > 0 {
+                c.updated_at
+            } else {
+                r.created_at
+            };
+            let mut description: String = c.description.chars().take(SUMMARY).collect();
+            if description.len() < c.description.len() {
+                description.push('…');
+            }
+            Row {
+                path: r.path(),
+                owner: r.namespace.clone(),
+                visibility: r.visibility.as_str(),
+                title: c.title,
+                description,
+                licence: c.licence,
+                size: human_size(c.size),
+                files: c.files,
+                updated: when(updated_at),
+                updated_at,
+                id: r.id,
+            }
+        })
+        .collect();
+    // Git keeps seconds: within one, the newer dataset first.
+    rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
+    Ok(rows)
 }
 
 #[derive(Deserialize, Default)]
@@ -54,14 +122,24 @@ pub async fn show(
     Query(query): Query<HomeQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let base = state.settings.public_url.clone();
+    let q = query.q.trim().to_owned();
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
         let chrome = Chrome::new("strata", None, "");
-        return Ok(render(StatusCode::OK, &Landing { chrome, base }));
+        let datasets = rows(&state, &Principal::Anonymous, &q).await?;
+        return Ok(render(
+            StatusCode::OK,
+            &Landing {
+                chrome,
+                q,
+                datasets,
+            },
+        ));
     };
-    let q = query.q.trim().to_owned();
     home(&state, &s, StatusCode::OK, q, None, Default::default()).await
 }
+
+/// Shared things and notifications the home page shows at most.
+const RECENT: usize = 5;
 
 /// The signed-in home page; `error` and `form` show a refused create form again.
 async fn home(
@@ -72,17 +150,11 @@ async fn home(
     error: Option<&str>,
     form: (String, String),
 ) -> ApiResult<Response> {
-    let filter = (!q.is_empty()).then_some(q.as_str());
     let who = crate::http::extract::session_principal(s)?;
-    let datasets = listing::list(state, &who, 0, 200, filter)
-        .await?
-        .datasets
-        .iter()
-        .map(|r| Row {
-            path: r.path(),
-            visibility: r.visibility.as_str(),
-        })
-        .collect();
+    let datasets = rows(state, &who, &q).await?;
+    let scopes = who.scopes().cloned().unwrap_or_default();
+    let shared = super::shared::received(state, &s.user, &scopes, RECENT).await?;
+    let (unread, unread_count) = notify::list(state, &who, true, None, RECENT as i64).await?;
     let mut namespaces = vec![s.user.username.clone()];
     namespaces.extend(strata_core::orgs::of_user(state, &s.user).await?);
     let mut chrome = Chrome::new("Datasets", Some(s), "datasets");
@@ -96,6 +168,9 @@ async fn home(
             base: state.settings.public_url.clone(),
             q,
             datasets,
+            shared,
+            unread,
+            unread_count,
             namespaces,
             form,
         },

@@ -136,7 +136,7 @@ pub async fn submit(
         }
     };
     // Back to where the login was asked for (the OAuth consent page), if that is on this server.
-    let next = safe_next(&form.next).unwrap_or("/settings");
+    let next = safe_next(&form.next).unwrap_or("/");
     Ok(see_other(
         next,
         &[
@@ -280,5 +280,5 @@ pub async fn signup(
             return Ok(again(status, &message));
         }
     };
-    Ok(see_other("/settings", &[session_cookie]))
+    Ok(see_other("/", &[session_cookie]))
 }

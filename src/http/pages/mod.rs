@@ -6,6 +6,7 @@
 //! (so nobody can log a victim into another account either).
 
 mod apps;
+mod card;
 mod dataset_settings;
 mod datasets;
 mod file;
@@ -15,6 +16,7 @@ mod home;
 pub(crate) mod layout;
 mod links;
 mod login;
+mod markdown;
 mod merges;
 mod notifications;
 mod orgs;
@@ -97,6 +99,7 @@ pub fn router() -> Router<AppState> {
             post(files::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/datasets/{ns}/{name}/files", post(files::change))
+        .route("/datasets/{ns}/{name}/card", post(card::save))
         .route("/datasets/{ns}/{name}/trash", get(files::trash))
         .route("/s/{secret}", get(links::show).post(links::unlock))
         .route("/s/{secret}/raw", get(links::raw))

@@ -18,15 +18,16 @@ use strata_core::auth::Need;
 use strata_core::datasets::shares;
 use strata_core::db::ShareRow;
 
-struct Received {
-    dataset: String,
-    path: String,
+/// One thing shared with the visitor, as the lists show it.
+pub(super) struct Received {
+    pub(super) dataset: String,
+    pub(super) path: String,
     /// Where it opens: the folder page or the file page.
-    href: String,
-    from: String,
-    since: String,
-    access: String,
-    until: String,
+    pub(super) href: String,
+    pub(super) from: String,
+    pub(super) since: String,
+    pub(super) access: String,
+    pub(super) until: String,
 }
 
 struct Made {
@@ -71,10 +72,39 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
     let who = session_principal(&s)?;
     let user = state.require(&who, Need::Account).await?;
     let scopes = who.scopes().cloned().unwrap_or_default();
+    let received = received(&state, user, &scopes, usize::MAX).await?;
+    let made = shares::made_by(&state, user)
+        .await?
+        .into_iter()
+        .map(|row| Made {
+            dataset: format!("{}/{}", row.namespace, row.name),
+            line: ShareLine::from(row),
+        })
+        .collect();
+    let page = SharedPage {
+        chrome: Chrome::new("Shared with me", Some(&s), "shared"),
+        received,
+        made,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// Up to `limit` things shared with `user` that are still there, newest first.
+pub(super) async fn received(
+    state: &AppState,
+    user: &strata_core::db::User,
+    scopes: &strata_core::auth::Scopes,
+    limit: usize,
+) -> ApiResult<Vec<Received>> {
     let mut received = Vec::new();
-    for row in shares::shared_with(&state, user, &scopes).await? {
+    let mut rows = shares::shared_with(state, user, scopes).await?;
+    rows.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+    for row in rows {
+        if received.len() >= limit {
+            break;
+        }
         let dataset = format!("{}/{}", row.namespace, row.name);
-        let href = match kind(&state, &row).await {
+        let href = match kind(state, &row).await {
             Some(true) if row.path.is_empty() => format!("/datasets/{dataset}"),
             Some(true) => format!(
                 "/datasets/{dataset}?{}",
@@ -96,18 +126,5 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
             until: row.expires_at.map(when).unwrap_or_else(|| "no end".into()),
         });
     }
-    let made = shares::made_by(&state, user)
-        .await?
-        .into_iter()
-        .map(|row| Made {
-            dataset: format!("{}/{}", row.namespace, row.name),
-            line: ShareLine::from(row),
-        })
-        .collect();
-    let page = SharedPage {
-        chrome: Chrome::new("Shared with me", Some(&s), "shared"),
-        received,
-        made,
-    };
-    Ok(render(StatusCode::OK, &page))
+    Ok(received)
 }

@@ -193,7 +193,7 @@ async fn finish(
     match flow::finish(state, &p, &redirect, answer, browser).await {
         Ok(flow::Finished::Linked) => Ok(see_other("/settings#sign-in", &[])),
         Ok(flow::Finished::SignedIn { cookie, next }) => {
-            let next = super::login::safe_next(&next).unwrap_or("/settings");
+            let next = super::login::safe_next(&next).unwrap_or("/");
             Ok(see_other(next, &[cookie]))
         }
         Err(e) => Ok(from_error(e)),

@@ -11,7 +11,7 @@ async fn login_settings_tokens_and_logout() {
     let mut b = Browser::new(&server.url);
     let page = b.login("alice", PASSWORD).await;
     assert_eq!(page.status, 303, "{}", page.text);
-    assert_eq!(page.headers["location"], "/settings");
+    assert_eq!(page.headers["location"], "/");
     let cookie = page
         .set_cookies()
         .into_iter()

@@ -88,12 +88,14 @@ async fn sign_in_through_another_strata_in_chromium() {
             let page = text(&c).await;
             assert!(page.contains("Relying strata"), "{page}");
             click(&c, "button[name=\"decision\"][value=\"allow\"]").await;
+            // Signed in, the home page; the identity shows on Settings.
             wait_until(
                 &c,
-                &format!("location.href.startsWith('{rp_url}/settings')"),
+                &format!("location.href === '{rp_url}/'"),
                 "location.href",
             )
             .await;
+            c.goto(&format!("{rp_url}/settings")).await.unwrap();
             c
         }
     };

@@ -24,8 +24,12 @@ async fn a_person_in_chromium() {
     fill(&c, "password", password).await;
     fill(&c, "password2", password).await;
     click(&c, "form[action=\"/signup\"] button").await;
-    let body = text(&c).await;
+    // A new account lands on its home page, then opens Settings.
     let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/", "{url}");
+    assert!(text(&c).await.contains("Sign out (dana)"));
+    c.goto(&format!("{}/settings", server.url)).await.unwrap();
+    let body = text(&c).await;
     assert!(body.contains("Signed in as dana"), "{url}: {body}");
 
     // Make a token in the page and use it against the API.
@@ -84,6 +88,8 @@ async fn a_person_in_chromium() {
     fill(&c, "username", "dana").await;
     fill(&c, "password", password).await;
     click(&c, "form[action=\"/login\"] button").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    c.goto(&format!("{}/settings", server.url)).await.unwrap();
     assert!(text(&c).await.contains("Signed in as dana"));
 
     // Change the password.
@@ -117,7 +123,7 @@ async fn browsing_a_dataset_in_chromium() {
     click(&c, "form[action=\"/signup\"] button").await;
     // The home page's form makes a dataset (through the REST API's domain function); a bad
     // name is refused where it was typed, the form kept.
-    assert!(text(&c).await.contains("Signed in as erin"));
+    assert!(text(&c).await.contains("Sign out (erin)"));
     c.goto(&server.url).await.unwrap();
     fill(&c, "name", "bad name<script>").await;
     click(&c, "form[action=\"/datasets\"] button").await;
@@ -196,7 +202,6 @@ async fn browsing_a_dataset_in_chromium() {
     // Home lists it; its page shows the title as text, the folder, the clone URL.
     c.goto(&server.url).await.unwrap();
     assert!(text(&c).await.contains("erin/survey"));
-    screenshot(&c, "home").await;
     click(&c, "a[href=\"/datasets/erin/survey\"]").await;
     let page = text(&c).await;
     assert!(page.contains("<script>alert(1)</script> survey"), "{page}");

@@ -1,6 +1,8 @@
-//! The pages over HTTP and in Chromium: browsing, dataset pages, the drive, the browser upload.
+//! The pages over HTTP and in Chromium: browsing, dataset pages and cards, landing and home, the
+//! drive, the browser upload.
 
 mod browser;
+mod cards;
 mod dataset;
 pub(crate) mod drive;
 mod upload;
