@@ -290,10 +290,23 @@ pub(crate) fn current(repo: &gix::Repository, name: &str) -> Result<Option<Objec
         .and_then(|r| r.target().try_id().map(|id| id.to_owned())))
 }
 
-/// The commit a caller means: the default branch's head for `None`, else a branch, a tag, or a
-/// commit id (at least 7 hex digits).
+/// The commit a caller means: the default branch's head for `None`, else a full commit id, a
+/// branch, a tag, or an abbreviated commit id (at least 7 hex digits). A full id wins over a
+/// branch or tag of the same name, as in git: a commit id resolved once and passed on always
+/// means that commit, whatever anyone names a branch.
 pub(crate) fn resolve(repo: &gix::Repository, rev: Option<&str>) -> Result<ObjectId> {
     let rev = rev.unwrap_or(DEFAULT_BRANCH);
+    if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(id) = ObjectId::from_hex(rev.to_ascii_lowercase().as_bytes()) {
+            let commit = repo
+                .find_object(id)
+                .ok()
+                .and_then(|o| o.peel_to_commit().ok());
+            if let Some(commit) = commit {
+                return Ok(commit.id);
+            }
+        }
+    }
     for prefix in ["refs/heads/", "refs/tags/"] {
         let name = format!("{prefix}{rev}");
         if check_ref_name("ref", rev).is_err() {

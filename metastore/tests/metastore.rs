@@ -340,6 +340,13 @@ fn tags_and_branches() {
         store.read_file(DS, None, "draft.txt"),
         Err(Error::NotFound(_))
     ));
+    // A branch named after main's head commit id does not stand for that commit: a full id
+    // always means its commit (as in git), so an id resolved once can be passed on safely.
+    let head = store.resolve(DS, None).unwrap().to_string();
+    store.create_branch(DS, &head, "draft").unwrap();
+    assert_eq!(store.resolve(DS, Some(&head)).unwrap().to_string(), head);
+    assert!(store.read_file(DS, Some(&head), "draft.txt").is_err());
+    store.delete_branch(DS, &head).unwrap();
     let branches = store.branches(DS).unwrap();
     assert_eq!(branches[0].0, "main");
     assert_eq!(branches.len(), 2);

@@ -93,13 +93,17 @@ pub async fn card(core: &Core, repo: &Repo) -> Result<Option<Arc<Card>>> {
     Ok(Some(card))
 }
 
-/// The cards of `repos`, in their order.
-pub async fn cards(core: &Core, repos: &[Repo]) -> Result<Vec<Option<Arc<Card>>>> {
+/// The cards of `repos`, in their order. A dataset whose card cannot be read (its repository
+/// damaged) is listed without one, and logged: one dataset never takes a list down.
+pub async fn cards(core: &Core, repos: &[Repo]) -> Vec<Option<Arc<Card>>> {
     let mut out = Vec::with_capacity(repos.len());
     for r in repos {
-        out.push(card(core, r).await?);
+        out.push(card(core, r).await.unwrap_or_else(|e| {
+            tracing::error!(dataset = %r.path(), error = %e, "a dataset's card could not be read");
+            None
+        }));
     }
-    Ok(out)
+    out
 }
 
 /// The card fields of a datapackage.
@@ -188,23 +192,45 @@ pub async fn describe(core: &Core, who: &Principal, repo: &Gated, d: Describe) -
             "at most {MAX_KEYWORDS} keywords of at most {MAX_KEYWORD} characters each"
         )));
     }
+    if repo.name == super::DRIVE {
+        return Err(Error::unprocessable(
+            "a drive has no card: its files are all it holds",
+        ));
+    }
     let parent = d.parent.trim().to_owned();
     if parent.is_empty() {
         return Err(Error::unprocessable(
             "the revision the card was edited on is missing (parent)",
         ));
     }
+    // Resolved once: the fields are read at, and the commit is built on, that very commit (a
+    // branch name sent as the parent could move in between).
     let (name, at) = (repo.name.clone(), parent.clone());
-    let mut json = git_on(core, repo, move |ms, ds| {
-        let (_, package) = ms.fetch_any(ds, Some(&at))?;
-        Ok(package.map(|p| p.json).unwrap_or_else(
-            || match json!({"name": name, "resources": []}) {
-                Value::Object(m) => m,
-                _ => unreachable!("a JSON object literal"),
-            },
-        ))
+    let (parent, mut json) = git_on(core, repo, move |ms, ds| {
+        let id = ms.resolve(ds, Some(&at))?.to_string();
+        let (_, package) = ms.fetch_any(ds, Some(&id))?;
+        let json =
+            package.map(|p| p.json).unwrap_or_else(
+                || match json!({"name": name, "resources": []}) {
+                    Value::Object(m) => m,
+                    _ => unreachable!("a JSON object literal"),
+                },
+            );
+        Ok((id, json))
     })
     .await?;
+    // Fields sent back as the form showed them stay as they are in the datapackage (keywords
+    // holding commas, a title on two lines).
+    let before = of_package(&json);
+    let title_kept = one_line(&before.title) == title;
+    let description_kept = before.description.replace("\r\n", "\n") == description;
+    let keywords_kept = before
+        .keywords
+        .join(",")
+        .split(',')
+        .map(one_line)
+        .filter(|k| !k.is_empty())
+        .eq(keywords.iter().cloned());
     // A licence kept as it was stays as it was (with its title and path); a new one is named.
     let same_licence = of_package(&json).licence == licence;
     if !same_licence && (licence.len() > MAX_KEYWORD || licence.chars().any(char::is_whitespace)) {
@@ -220,12 +246,18 @@ pub async fn describe(core: &Core, who: &Principal, repo: &Gated, d: Describe) -
             json.remove(key);
         }
     };
-    set("title", (!title.is_empty()).then(|| json!(title)));
-    set(
-        "description",
-        (!description.is_empty()).then(|| json!(description)),
-    );
-    set("keywords", (!keywords.is_empty()).then(|| json!(keywords)));
+    if !title_kept {
+        set("title", (!title.is_empty()).then(|| json!(title)));
+    }
+    if !description_kept {
+        set(
+            "description",
+            (!description.is_empty()).then(|| json!(description)),
+        );
+    }
+    if !keywords_kept {
+        set("keywords", (!keywords.is_empty()).then(|| json!(keywords)));
+    }
     if !same_licence {
         set(
             "licenses",

@@ -162,37 +162,42 @@ pub async fn new_folder(
     write(core, who, repo, format!("New folder {folder}"), ops, vec![]).await
 }
 
-/// The head of the default branch, and every file at or under `path` there with its bytes
-/// (pointers for LFS files). Writes built on them name that head as their parent, so a change to
-/// those files in between is a conflict, not a lost update.
+/// The head of the default branch, and every file at or under each of `paths` there with its
+/// bytes (pointers for LFS files). Writes built on them name that head as their parent, so a
+/// change to those files in between is a conflict, not a lost update.
 async fn files_at(
     core: &Core,
     repo: &Gated,
-    path: &str,
+    paths: &[String],
 ) -> Result<(String, Vec<(String, Vec<u8>)>)> {
-    let path = path.to_owned();
+    let paths = paths.to_vec();
     git_on(core, repo, move |ms, ds| {
         let head = ms.resolve(ds, None)?.to_string();
-        let files = match ms.stat(ds, Some(&head), &path)? {
-            None => {
-                return Err(strata_metastore::Error::NotFound(format!(
-                    "{path:?} not found"
-                )))
+        let mut files = Vec::new();
+        let mut tree = None;
+        for path in paths {
+            match ms.stat(ds, Some(&head), &path)? {
+                None => {
+                    return Err(strata_metastore::Error::NotFound(format!(
+                        "{path:?} not found"
+                    )))
+                }
+                Some(false) => files.push((path.clone(), ms.read_file(ds, Some(&head), &path)?)),
+                Some(true) => {
+                    if tree.is_none() {
+                        tree = Some(ms.tree(ds, Some(&head))?.1);
+                    }
+                    let prefix = format!("{path}/");
+                    for e in tree
+                        .iter()
+                        .flatten()
+                        .filter(|e| e.path.starts_with(&prefix))
+                    {
+                        files.push((e.path.clone(), ms.read_file(ds, Some(&head), &e.path)?));
+                    }
+                }
             }
-            Some(false) => vec![(path.clone(), ms.read_file(ds, Some(&head), &path)?)],
-            Some(true) => {
-                let (_, entries) = ms.tree(ds, Some(&head))?;
-                let prefix = format!("{path}/");
-                entries
-                    .into_iter()
-                    .filter(|e| e.path.starts_with(&prefix))
-                    .map(|e| {
-                        let data = ms.read_file(ds, Some(&head), &e.path)?;
-                        Ok((e.path, data))
-                    })
-                    .collect::<strata_metastore::Result<_>>()?
-            }
-        };
+        }
         Ok((head, files))
     })
     .await
@@ -220,32 +225,58 @@ async fn stat(core: &Core, repo: &Gated, path: &str) -> Result<Option<bool>> {
     .await
 }
 
-/// Renames or moves a file or a folder (with everything in it) to `to`.
+/// Renames or moves files and folders (with everything in them), each `(from, to)`, as one
+/// revision.
 pub async fn rename(
     core: &Core,
     who: &Principal,
     repo: &Gated,
-    from: &str,
-    to: &str,
+    moves: &[(String, String)],
 ) -> Result<Revision> {
-    check_target(from)?;
-    check_target(to)?;
-    if from == to {
-        return Err(Error::unprocessable("the new name is the old one"));
+    if moves.is_empty() {
+        return Err(Error::unprocessable("choose what to move"));
     }
-    if to.starts_with(&format!("{from}/")) {
-        return Err(Error::unprocessable(format!(
-            "{from:?} cannot move into itself"
-        )));
+    for (from, to) in moves {
+        check_target(from)?;
+        check_target(to)?;
+        if from == to {
+            return Err(Error::unprocessable(format!(
+                "{from:?}: the new name is the old one"
+            )));
+        }
+        if to.starts_with(&format!("{from}/")) {
+            return Err(Error::unprocessable(format!(
+                "{from:?} cannot move into itself"
+            )));
+        }
+        if stat(core, repo, to).await?.is_some() {
+            return Err(Error::conflict(format!("{to:?} exists already")));
+        }
     }
-    if stat(core, repo, to).await?.is_some() {
-        return Err(Error::conflict(format!("{to:?} exists already")));
+    for (a, _) in moves {
+        if moves
+            .iter()
+            .any(|(b, _)| a.starts_with(&format!("{b}/")) || (a == b && !std::ptr::eq(a, b)))
+        {
+            return Err(Error::unprocessable(format!(
+                "{a:?} is picked twice, or with its folder: pick one of them"
+            )));
+        }
     }
-    let (head, files) = files_at(core, repo, from).await?;
+    let targets: std::collections::HashSet<&String> = moves.iter().map(|(_, to)| to).collect();
+    if targets.len() < moves.len() {
+        return Err(Error::conflict("two of the items would get the same name"));
+    }
+    let froms: Vec<String> = moves.iter().map(|(from, _)| from.clone()).collect();
+    let (head, files) = files_at(core, repo, &froms).await?;
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     let mut vouched = Vec::new();
     for (path, data) in files {
+        let (from, to) = moves
+            .iter()
+            .find(|(from, _)| path == *from || path.starts_with(&format!("{from}/")))
+            .ok_or_else(|| Error::internal(format!("{path:?} was not asked for")))?;
         let target = format!("{to}{}", &path[from.len()..]);
         check_target(&target)?;
         if let Some(pointer) = strata_lfs::pointer::lenient(&data) {
@@ -256,8 +287,12 @@ pub async fn rename(
         ops.push(Op::Delete { path });
         ops.push(Op::Put { path: target, data });
     }
+    let summary = match moves {
+        [(from, to)] => format!("Move {from} to {to}"),
+        _ => format!("Move {} items", moves.len()),
+    };
     let change = Change {
-        summary: format!("Move {from} to {to}"),
+        summary,
         parent: Some(head),
         ops,
         lfs_paths,
@@ -267,20 +302,44 @@ pub async fn rename(
     commit(core, who, repo, change).await
 }
 
-/// Deletes a file or a folder; it stays in history and in [`deleted`].
-pub async fn delete(core: &Core, who: &Principal, repo: &Gated, path: &str) -> Result<Revision> {
-    check_target(path)?;
-    let (head, files) = files_at(core, repo, path).await?;
+/// Deletes files and folders as one revision; they stay in history and in [`deleted`].
+pub async fn delete(
+    core: &Core,
+    who: &Principal,
+    repo: &Gated,
+    paths: &[String],
+) -> Result<Revision> {
+    if paths.is_empty() {
+        return Err(Error::unprocessable("choose what to delete"));
+    }
+    for path in paths {
+        check_target(path)?;
+    }
+    let (head, files) = files_at(core, repo, paths).await?;
+    let summary = match paths {
+        [path] => format!("Delete {path}"),
+        _ => format!("Delete {} items", paths.len()),
+    };
+    let mut ops: Vec<Op> = files
+        .into_iter()
+        .map(|(path, _)| Op::Delete { path })
+        .collect();
+    // A folder and a file in it both picked: deleted once.
+    ops.sort_by(|a, b| op_key(a).cmp(op_key(b)));
+    ops.dedup_by(|a, b| op_key(a) == op_key(b));
     let change = Change {
-        summary: format!("Delete {path}"),
+        summary,
         parent: Some(head),
-        ops: files
-            .into_iter()
-            .map(|(path, _)| Op::Delete { path })
-            .collect(),
+        ops,
         ..Change::default()
     };
     commit(core, who, repo, change).await
+}
+
+fn op_key(op: &Op) -> &str {
+    match op {
+        Op::Put { path, .. } | Op::Delete { path } => path,
+    }
 }
 
 /// Writes the content `path` had at revision `rev` back at the head: restores an old version, or

@@ -38,6 +38,17 @@ pub struct BrowseQuery {
     page: Option<usize>,
     /// What was just done, for its notice (`card`: the card was saved).
     done: Option<String>,
+    /// The revision a file manager change just made: its notice, and the way to undo it.
+    undo: Option<String>,
+    /// Set after an undo.
+    undone: Option<String>,
+}
+
+/// A change the visitor just made, said on the folder's page, with what undoing it takes: the
+/// revision to go back to and the revision that must still be the head.
+struct Undo {
+    summary: String,
+    back_to: Option<(String, String)>,
 }
 
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
@@ -137,6 +148,10 @@ struct DatasetPage {
     card: strata_core::datasets::card::Card,
     /// The folder's `README.md`, rendered (`super::markdown`).
     readme: Option<String>,
+    /// The change just made (`?undo=`), when it is the visitor's and still the head.
+    undo: Option<Undo>,
+    /// This page's own URL, where an undo comes back to.
+    here: String,
     /// Whether the card may be edited here (a writer, at the root of the default branch).
     edit_card: bool,
     /// Catalog tags of the dataset (`name` or `name: value`) and its geography.
@@ -200,7 +215,7 @@ pub async fn show(
     };
     let (head, entries, total, description, resources, catalog, card, readme) = match fetched {
         None => (
-            None,
+            None::<RevisionRow>,
             Vec::new(),
             0,
             String::new(),
@@ -290,6 +305,27 @@ pub async fn show(
     if q.done.as_deref() == Some("card") {
         chrome = chrome.notice("The card is saved.");
     }
+    if q.undone.is_some() {
+        chrome = chrome.notice("Undone.");
+    }
+    let undo = match (&q.undo, &head, &s) {
+        (Some(id), Some(h), Some(s)) if writer && h.id == *id => {
+            undo_of(&state, &repo, id, &s.user.username).await
+        }
+        _ => None,
+    };
+    let here_url = {
+        let mut pairs = Vec::new();
+        if !folder.is_empty() {
+            pairs.push(("path", folder.clone()));
+        }
+        let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        if q.is_empty() {
+            format!("/datasets/{title}")
+        } else {
+            format!("/datasets/{title}?{q}")
+        }
+    };
     let page = DatasetPage {
         chrome,
         total,
@@ -305,6 +341,8 @@ pub async fn show(
         entries,
         description,
         edit_card,
+        undo,
+        here: here_url,
         card,
         readme,
         tags,
@@ -317,6 +355,25 @@ pub async fn show(
         upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// What the visitor's revision `id` did, if they made it; undoable by whoever writes the whole
+/// dataset (a revert to its parent), said only to those who reach part of it.
+async fn undo_of(state: &AppState, repo: &Gated, id: &str, username: &str) -> Option<Undo> {
+    let at = id.to_owned();
+    let revision = git_on(state, repo, move |ms, ds| ms.revision(ds, &at))
+        .await
+        .ok()?;
+    if revision.author.name != username {
+        return None;
+    }
+    let summary = revision.message.lines().next().unwrap_or("").to_owned();
+    let whole = !repo.limited() && repo.allows(strata_core::auth::On::Dataset, Action::Write);
+    let back_to = match revision.parents.as_slice() {
+        [parent] if whole => Some((parent.clone(), revision.id.clone())),
+        _ => None,
+    };
+    Some(Undo { summary, back_to })
 }
 
 /// The largest `README.md` a folder's page renders.

@@ -181,20 +181,58 @@ async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> ApiResult
 
 #[derive(Deserialize)]
 pub struct FileForm {
-    /// `folder`, `rename`, `delete` or `restore`.
+    /// `folder`, `move`, `rename`, `delete`, `share` or `restore`.
     op: String,
     /// The file or folder acted on (for `folder`: the folder to make it in).
     #[serde(default)]
     path: String,
-    /// `folder`: the new folder's name; `rename`: the new path.
+    /// The folder the form was on, where the visitor goes back to.
+    #[serde(default)]
+    folder: Option<String>,
+    /// `folder`: the new folder's name; `move`: the folder to move into (`""`: the top);
+    /// `rename`: the new name (in the same folder) or, with a `/`, the new path.
     #[serde(default)]
     to: String,
     /// `restore`: the revision to restore from.
     #[serde(default)]
     rev: String,
+    /// The items picked in a folder's list: `p1`, `p2`, … (their paths).
+    #[serde(flatten)]
+    picked: std::collections::BTreeMap<String, String>,
 }
 
-/// `POST /datasets/{ns}/{name}/files`: new folder, rename or move, delete, restore.
+/// Items a form may act on at once.
+const MAX_PICKED: usize = 1000;
+
+impl FileForm {
+    /// The paths acted on: the picked items, or the one `path`.
+    fn paths(&self) -> Result<Vec<String>, Error> {
+        let mut paths: Vec<String> = self
+            .picked
+            .iter()
+            .filter(|(k, _)| {
+                k.strip_prefix('p')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|(_, v)| v.trim_matches('/').to_owned())
+            .collect();
+        if paths.is_empty() && !self.path.trim_matches('/').is_empty() {
+            paths.push(self.path.trim_matches('/').to_owned());
+        }
+        if paths.len() > MAX_PICKED {
+            return Err(Error::unprocessable(format!(
+                "at most {MAX_PICKED} items at once"
+            )));
+        }
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+}
+
+/// `POST /datasets/{ns}/{name}/files`: new folder, move, rename, delete (the picked items as one
+/// revision), share (to the sharing form), restore. After a change, the folder's page says what
+/// was done and offers to undo it.
 pub async fn change(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -206,36 +244,90 @@ pub async fn change(
         form,
     }: CsrfForm<FileForm>,
 ) -> ApiResult<Response> {
-    let path = form.path.trim_matches('/').to_owned();
     let to = form.to.trim().trim_matches('/').to_owned();
     let who = session_principal(&s)?;
-    let back = match form.op.as_str() {
-        "folder" => folder_url(&ns, &name, &path),
-        _ => folder_url(&ns, &name, parent_of(&path)),
+    let paths = form.paths();
+    let first = paths
+        .as_ref()
+        .ok()
+        .and_then(|p| p.first().cloned())
+        .unwrap_or_default();
+    let folder = match &form.folder {
+        Some(f) => f.trim_matches('/').to_owned(),
+        None if form.op == "folder" => first.clone(),
+        None => parent_of(&first).to_owned(),
     };
-    let repo = match gate::path(&state, &who, &ns, &name, &path, Action::Write).await {
+    let back = folder_url(&ns, &name, &folder);
+    let paths = match paths {
+        Ok(p) => p,
+        Err(e) => return refused(&s, back, e),
+    };
+    // One item: its own gate (a share of that file reaches it); several: the folder's.
+    let gated_at = match paths.as_slice() {
+        [one] => one.clone(),
+        _ => folder.clone(),
+    };
+    let repo = match gate::path(&state, &who, &ns, &name, &gated_at, Action::Write).await {
         Ok(repo) => repo,
         Err(e) => return refused(&s, back, e),
     };
     let done = match form.op.as_str() {
-        "folder" => match files::join(&path, &to) {
-            Ok(folder) => files::new_folder(&state, &who, &repo, &folder)
+        "folder" => match files::join(&first, &to) {
+            Ok(made) => files::new_folder(&state, &who, &repo, &made)
                 .await
-                .map(|_| folder_url(&ns, &name, &folder)),
+                .map(|_| folder_url(&ns, &name, &made)),
             Err(e) => Err(e),
         },
-        "rename" => files::rename(&state, &who, &repo, &path, &to)
+        "move" => {
+            let moves: Result<Vec<_>, _> = paths
+                .iter()
+                .map(|p| {
+                    let base = p.rsplit('/').next().unwrap_or(p);
+                    files::join(&to, base).map(|t| (p.clone(), t))
+                })
+                .collect();
+            match moves {
+                Ok(moves) => files::rename(&state, &who, &repo, &moves)
+                    .await
+                    .map(|r| undo_url(&back, &r.id)),
+                Err(e) => Err(e),
+            }
+        }
+        "rename" => match paths.as_slice() {
+            [from] => {
+                let target = if to.contains('/') {
+                    Ok(to.clone())
+                } else {
+                    files::join(parent_of(from), &to)
+                };
+                match target {
+                    Ok(target) => {
+                        let moves = [(from.clone(), target.clone())];
+                        files::rename(&state, &who, &repo, &moves)
+                            .await
+                            .map(|r| undo_url(&folder_url(&ns, &name, parent_of(&target)), &r.id))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Err(Error::unprocessable("pick one item to rename")),
+        },
+        "delete" => files::delete(&state, &who, &repo, &paths)
             .await
-            .map(|_| folder_url(&ns, &name, parent_of(&to))),
-        "delete" => files::delete(&state, &who, &repo, &path)
-            .await
-            .map(|_| back.clone()),
-        "restore" => files::restore(&state, &who, &repo, &path, form.rev.trim())
+            .map(|r| undo_url(&back, &r.id)),
+        "share" => match paths.as_slice() {
+            [one] => {
+                let q = serde_urlencoded::to_string([("path", one)]).unwrap_or_default();
+                Ok(format!("/datasets/{ns}/{name}/settings?{q}#sharing"))
+            }
+            _ => Err(Error::unprocessable("pick one item to share")),
+        },
+        "restore" => files::restore(&state, &who, &repo, &first, form.rev.trim())
             .await
             .map(|_| {
                 format!(
                     "/datasets/{ns}/{name}/files/{}",
-                    super::forms::path_url(&path)
+                    super::forms::path_url(&first)
                 )
             }),
         other => Err(Error::unprocessable(format!("unknown action {other:?}"))),
@@ -244,6 +336,12 @@ pub async fn change(
         Ok(next) => Ok(see_other(&next, &[])),
         Err(e) => refused(&s, back, e),
     }
+}
+
+/// The folder's page after a change: it names the revision, to say what was done and undo it.
+fn undo_url(folder_url: &str, revision: &str) -> String {
+    let sep = if folder_url.contains('?') { '&' } else { '?' };
+    format!("{folder_url}{sep}undo={revision}")
 }
 
 #[derive(Deserialize, Default)]

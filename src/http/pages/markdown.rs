@@ -1,12 +1,13 @@
 //! A `README.md` as the dataset's card: CommonMark with tables, strikethrough, footnotes and
 //! task lists (pulldown-cmark). Safe by construction, with the page's CSP unchanged: raw HTML
-//! in the Markdown is shown as text, never passed through; a link or image whose URL is not
-//! `http(s)`, `mailto` or relative loses its URL and keeps its text. Relative links lead to the
+//! in the Markdown is shown as text, never passed through; a link whose URL is not `http(s)`,
+//! `mailto` or a path on this site, or an image from anywhere but the dataset, loses its URL
+//! and keeps its text. Relative links lead to the
 //! dataset's file pages and relative images to its raw route, at the page's revision. Headings
 //! move down a level (the page has its own `h1`); a YAML front matter block (as Hugging Face
 //! cards start with) is not shown.
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 
 /// Where relative URLs of a README lead.
 pub struct Base<'a> {
@@ -57,7 +58,11 @@ pub fn render(markdown: &str, base: &Base<'_>) -> String {
             title,
             id,
         }) => {
-            let url = resolve(&dest_url, base, false);
+            // An email autolink's URL is the address; the writer adds `mailto:`.
+            let url = match link_type {
+                LinkType::Email => Some(dest_url.to_string()),
+                _ => resolve(&dest_url, base, false),
+            };
             dropped.push(url.is_none());
             url.map(|url| {
                 Event::Start(Tag::Link {
@@ -116,14 +121,19 @@ fn resolve(url: &CowStr<'_>, base: &Base<'_>, image: bool) -> Option<String> {
             .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
             .collect::<String>()
             .to_ascii_lowercase();
+        // Images from elsewhere would not load under the page's CSP: their alt text stays.
         let allowed: &[&str] = if image {
-            &["http", "https"]
+            &[]
         } else {
             &["http", "https", "mailto"]
         };
         return allowed.contains(&scheme.as_str()).then(|| url.to_owned());
     }
     if url.chars().any(|c| c.is_ascii_control()) {
+        return None;
+    }
+    // `//host` and `/\\host` lead to another site while looking like this one's.
+    if url.starts_with("//") || url.starts_with("/\\") {
         return None;
     }
     if url.starts_with('#') || url.starts_with('/') || url.is_empty() {
@@ -221,9 +231,16 @@ mod tests {
             assert!(!out.contains("<img"), "{url}: {out}");
             assert!(out.contains("click"), "{out}");
         }
-        let out = html("[site](https://example.org/a) [mail](mailto:a@b.c)");
+        let out = html("[site](https://example.org/a) [mail](mailto:a@b.c) <ann@example.org>");
         assert!(out.contains("href=\"https://example.org/a\""), "{out}");
         assert!(out.contains("href=\"mailto:a@b.c\""), "{out}");
+        assert!(out.contains("href=\"mailto:ann@example.org\""), "{out}");
+        for url in ["//evil.example/x", "/\\evil.example/x"] {
+            let out = html(&format!("[x]({url}) ![y]({url})"));
+            assert!(!out.contains("evil"), "{url}: {out}");
+        }
+        let out = html("![far](https://example.org/p.png)");
+        assert!(!out.contains("<img") && out.contains("far"), "{out}");
     }
 
     #[test]

@@ -496,6 +496,9 @@ pub struct RevertForm {
     to: String,
     /// The head the visitor saw: a revert on a branch that moved since is refused.
     parent: String,
+    /// Where to go after (a folder's page, for an Undo), instead of the new revision's page.
+    #[serde(default)]
+    next: String,
 }
 
 /// `POST /datasets/{ns}/{name}/revert`: a new revision on the default branch with the content of
@@ -521,10 +524,14 @@ pub async fn revert(
     match strata_core::datasets::commit::revert(&state, &who, &repo, to, form.parent, None, None)
         .await
     {
-        Ok(revision) => Ok(see_other(
-            &format!("/datasets/{}/revisions/{}", repo.path(), revision.id),
-            &[],
-        )),
+        Ok(revision) => {
+            let prefix = format!("/datasets/{}", repo.path());
+            let next = super::login::safe_next(&form.next)
+                .filter(|n| n.starts_with(&prefix))
+                .map(|n| format!("{n}{}undone=1", if n.contains('?') { '&' } else { '?' }))
+                .unwrap_or_else(|| format!("{prefix}/revisions/{}", revision.id));
+            Ok(see_other(&next, &[]))
+        }
         Err(e) => Ok(failed(Some(&s), &title, e)),
     }
 }

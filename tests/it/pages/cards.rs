@@ -6,7 +6,7 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-async fn api(
+pub(crate) async fn api(
     server: &TestServer,
     token: &str,
     method: reqwest::Method,
@@ -24,11 +24,11 @@ async fn api(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn send(form: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn send(form: &[(String, String)]) -> Vec<(&str, &str)> {
     form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-async fn commit(server: &TestServer, token: &str, repo: &str, files: &[(&str, &str)]) {
+pub(crate) async fn commit(server: &TestServer, token: &str, repo: &str, files: &[(&str, &str)]) {
     let parent = server.head(token, repo).await;
     let mut body =
         vec![json!({"key": "header", "value": {"summary": "files", "parent": parent}}).to_string()];

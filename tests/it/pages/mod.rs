@@ -5,4 +5,5 @@ mod browser;
 mod cards;
 mod dataset;
 pub(crate) mod drive;
+mod picks;
 mod upload;
