@@ -25,6 +25,8 @@ use strata_core::error::{Error, Kind};
 
 /// Revisions per history page.
 const HISTORY_PAGE: usize = 50;
+/// Branches, and tags, the dataset page's switcher lists at most.
+const SWITCHER: usize = 30;
 /// Entries per page of a folder listing.
 const LISTING_PAGE: usize = 200;
 
@@ -148,6 +150,11 @@ struct DatasetPage {
     card: strata_core::datasets::card::Card,
     /// The folder's `README.md`, rendered (`super::markdown`).
     readme: Option<String>,
+    /// Branches (`true`) and tags to switch to, at most [`SWITCHER`] of each.
+    branches: Vec<String>,
+    tags_list: Vec<String>,
+    /// More refs than the switcher shows.
+    more_refs: bool,
     /// The change just made (`?undo=`), when it is the visitor's and still the head.
     undo: Option<Undo>,
     /// This page's own URL, where an undo comes back to.
@@ -202,7 +209,13 @@ pub async fn show(
                         strata_core::datasets::files::plumbing(p, drive)
                     })?;
                 let readme = readme_of(ms, ds, &revision.id, &dir, &listing)?;
-                Ok(Some((revision, package, listing, readme)))
+                let mut refs: Vec<(String, bool)> = ms
+                    .branches(ds)?
+                    .into_iter()
+                    .map(|(b, _)| (b, true))
+                    .collect();
+                refs.extend(ms.tags(ds)?.into_iter().map(|t| (t.name, false)));
+                Ok(Some((revision, package, listing, readme, refs)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
             Err(e) => Err(e),
@@ -213,7 +226,8 @@ pub async fn show(
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
-    let (head, entries, total, description, resources, catalog, card, readme) = match fetched {
+    let (head, entries, total, description, resources, catalog, card, readme, refs) = match fetched
+    {
         None => (
             None::<RevisionRow>,
             Vec::new(),
@@ -223,8 +237,9 @@ pub async fn show(
             None,
             Default::default(),
             None,
+            Vec::new(),
         ),
-        Some((revision, package, listing, readme)) => {
+        Some((revision, package, listing, readme, refs)) => {
             let card = strata_core::datasets::card::of_package(&package.json);
             // The README is read as its file page would be: through the same read gate.
             let readme = match readme {
@@ -284,6 +299,7 @@ pub async fn show(
                 Some(catalog),
                 card,
                 readme,
+                refs,
             )
         }
     };
@@ -341,6 +357,20 @@ pub async fn show(
         entries,
         description,
         edit_card,
+        more_refs: refs.iter().filter(|(_, b)| *b).count() > SWITCHER
+            || refs.iter().filter(|(_, b)| !*b).count() > SWITCHER,
+        branches: refs
+            .iter()
+            .filter(|(_, b)| *b)
+            .take(SWITCHER)
+            .map(|(r, _)| r.clone())
+            .collect(),
+        tags_list: refs
+            .iter()
+            .filter(|(_, b)| !*b)
+            .take(SWITCHER)
+            .map(|(r, _)| r.clone())
+            .collect(),
         undo,
         here: here_url,
         card,

@@ -68,9 +68,35 @@ async fn picked_items_move_rename_delete_and_undo() {
         ],
     )
     .await;
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/datasets/alice/box/branches",
+        json!({"name": "draft<x>"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/datasets/alice/box/branches",
+        json!({"name": "draft"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
     let mut alice = Browser::new(&server.url);
     alice.login("alice", PASSWORD).await;
     let page = alice.get("/datasets/alice/box").await;
+    // The switcher: main is where the page is, draft a link away.
+    assert!(
+        page.text
+            .contains("href=\"/datasets/alice/box?rev=main\" aria-current=\"page\"")
+            && page.text.contains("href=\"/datasets/alice/box?rev=draft\""),
+        "{}",
+        page.text
+    );
     assert!(
         page.text.contains("form=\"picked\" name=\"p1\""),
         "{}",
