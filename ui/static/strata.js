@@ -29,47 +29,110 @@ for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {
   });
 }
 // form[data-upload]: files go from the browser straight to storage (upload.js: hashed in a
-// worker, multipart, resumable), then one commit adds them to the folder. Without script, the
-// same form posts the files through strata.
+// worker, multipart, resumable), then one commit adds them to the folder, with the message typed
+// or a default one. Files and folders dropped anywhere on the page go the same way. A name the
+// folder has already is kept beside it ("a (1).csv") unless "replace" is chosen. Each file shows
+// its progress bar, and the whole upload its own. Without script, the same form posts the files
+// through strata.
 for (const form of document.querySelectorAll("form[data-upload]")) {
+  const input = form.querySelector("input[type=file]");
+  const zone = document.querySelector("main") || document.body;
+  zone.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+    event.preventDefault();
+    zone.classList.add("dropping");
+  });
+  zone.addEventListener("dragleave", (event) => {
+    if (event.target === zone) zone.classList.remove("dropping");
+  });
+  zone.addEventListener("drop", async (event) => {
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    zone.classList.remove("dropping");
+    form.strataItems = await dropped(event.dataTransfer);
+    // Not requestSubmit: the empty file input would fail the form's validation.
+    form.dispatchEvent(new Event("submit", { cancelable: true }));
+  });
+  input.addEventListener("change", () => { form.strataItems = null; });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const input = form.querySelector("input[type=file]");
-    const files = Array.from(input.files || []);
-    if (!files.length) return;
+    const items = form.strataItems || Array.from(input.files || []).map((file) => ({ file, path: file.name }));
+    form.strataItems = null;
+    if (!items.length) return;
     const status = document.getElementById(form.dataset.status);
     const cancel = form.querySelector("[data-cancel]");
     const controller = new AbortController();
-    const say = (text) => { status.hidden = false; status.textContent = text; };
+    const folder = form.querySelector("input[name=folder]").value;
+    const headline = document.createElement("p");
+    const overall = document.createElement("progress");
+    const list = document.createElement("ul");
+    list.className = "plain uploads";
+    status.replaceChildren(headline, overall, list);
+    status.hidden = false;
     status.classList.remove("error");
+    const say = (text) => { headline.textContent = text; };
     // Files strata writes itself are not uploaded over (the form without script refuses them too).
-    const reserved = files.find((f) => !form.querySelector("input[name=folder]").value
-      && [".gitattributes", ".lfsconfig", "datapackage.json"].includes(f.name));
-    if (reserved) { say(`Upload failed: ${reserved.name} is written by strata itself`); status.classList.add("error"); return; }
+    const reserved = items.find((i) => !folder && [".gitattributes", ".lfsconfig", "datapackage.json"].includes(i.path));
+    if (reserved) { say(`Upload failed: ${reserved.path} is written by strata itself`); overall.hidden = true; status.classList.add("error"); return; }
     const buttons = form.querySelectorAll("button[type=submit]");
     buttons.forEach((b) => (b.disabled = true));
     if (cancel) { cancel.hidden = false; cancel.onclick = () => controller.abort(); }
+    const total = items.reduce((n, i) => n + i.file.size, 0) || 1;
+    const done = new Map();
+    const rows = items.map((item) => {
+      const li = document.createElement("li");
+      const name = document.createElement("span");
+      const bar = document.createElement("progress");
+      const state = document.createElement("span");
+      name.textContent = item.path;
+      bar.max = 100; bar.value = 0;
+      bar.setAttribute("aria-label", `Progress of ${item.path}`);
+      state.className = "muted";
+      li.append(name, " ", bar, " ", state);
+      list.append(li);
+      return { bar, state };
+    });
+    overall.max = 100; overall.value = 0;
+    overall.setAttribute("aria-label", "Progress of the whole upload");
+    const tally = () => {
+      const sent = Array.from(done.values()).reduce((n, v) => n + v, 0);
+      overall.value = Math.floor((100 * sent) / total);
+    };
     let sent = 0;
     try {
       const { upload } = await import(form.dataset.module);
       const headers = { "X-CSRF-Token": form.querySelector("input[name=csrf]").value };
-      const done = [];
-      for (const [i, file] of files.entries()) {
-        const label = files.length > 1 ? `${file.name} (${i + 1} of ${files.length})` : file.name;
-        const result = await upload(file, {
+      const paths = await placed(form, folder, items, headers);
+      const uploaded = [];
+      for (const [i, item] of items.entries()) {
+        const label = items.length > 1 ? `${item.path} (${i + 1} of ${items.length})` : item.path;
+        const row = rows[i];
+        const result = await upload(item.file, {
           batch: form.dataset.batch, headers, worker: form.dataset.worker, sha256: form.dataset.sha256,
           signal: controller.signal,
-          onProgress: (p) => { if (p.phase === "uploading") sent += p.done; say(describe(label, p)); },
+          onProgress: (p) => {
+            if (p.phase === "uploading") sent += p.done;
+            const pct = p.total ? Math.floor((100 * p.done) / p.total) : 100;
+            row.bar.value = p.phase === "hashing" ? 0 : pct;
+            row.state.textContent = describe("", p);
+            if (p.phase !== "hashing") done.set(i, p.phase === "done" ? item.file.size : (p.done || 0));
+            tally();
+            say(describe(label, p));
+          },
         });
-        done.push({ file, ...result });
+        row.bar.value = 100;
+        row.state.textContent = "uploaded";
+        done.set(i, item.file.size);
+        tally();
+        uploaded.push({ ...result, path: paths[i] });
         window.strataLastUpload = result;
       }
       say("Adding to the folder…");
-      const folder = form.querySelector("input[name=folder]").value;
+      const typed = (form.querySelector("input[name=message]") || {}).value || "";
       const lines = [{ key: "header", value: {
-        summary: done.length === 1 ? `Upload ${join(folder, done[0].file.name)}` : `Upload ${done.length} files`,
+        summary: typed.trim() || (uploaded.length === 1 ? `Upload ${uploaded[0].path}` : `Upload ${uploaded.length} files`),
         parent: form.dataset.head } }];
-      for (const d of done) lines.push({ key: "lfsFile", value: { path: join(folder, d.file.name), oid: d.oid, size: d.size } });
+      for (const d of uploaded) lines.push({ key: "lfsFile", value: { path: d.path, oid: d.oid, size: d.size } });
       const r = await fetch(form.dataset.commit, {
         method: "POST", credentials: "same-origin",
         headers: { ...headers, "Content-Type": "application/x-ndjson" },
@@ -83,8 +146,10 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
       window.location.reload();
     } catch (e) {
       // Nothing sent yet and no answer from the server (storage on another origin, a blocked
-      // request, no WebAssembly for the hash): send the files through strata instead.
-      if (e.name !== "AbortError" && !e.status && sent === 0) {
+      // request, no WebAssembly for the hash): send the files through strata instead, when they
+      // are the form's own (dropped folders need the script).
+      if (e.name !== "AbortError" && !e.status && sent === 0 && !items.some((i) => i.path.includes("/"))
+          && input.files && input.files.length === items.length) {
         say("Sending through the server…");
         form.submit();
         return;
@@ -98,6 +163,53 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
   });
 }
 
+// What was dropped: files, and the files inside dropped folders with their paths.
+async function dropped(transfer) {
+  const entries = Array.from(transfer.items || [])
+    .map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  if (!entries.length || entries.some((e) => !e)) {
+    return Array.from(transfer.files).map((file) => ({ file, path: file.name }));
+  }
+  const out = [];
+  const walk = async (entry, prefix) => {
+    if (entry.isFile) {
+      const file = await new Promise((ok, fail) => entry.file(ok, fail));
+      out.push({ file, path: prefix + file.name });
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+      }
+    }
+  };
+  for (const entry of entries) await walk(entry, "");
+  return out;
+}
+
+// Where each item goes in the dataset: its path in the folder, or beside a file of that name
+// ("a (1).csv") unless the form says to replace it.
+async function placed(form, folder, items, headers) {
+  const paths = items.map((i) => join(folder, i.path));
+  const replace = (form.querySelector("input[name=clash]:checked") || {}).value === "replace";
+  if (replace || !form.dataset.tree) return paths;
+  const url = `${form.dataset.tree}${folder ? `?path=${encodeURIComponent(folder)}` : ""}`;
+  const r = await fetch(url, { credentials: "same-origin", headers });
+  if (!r.ok) return paths;
+  const taken = new Set(((await r.json()).files || []).map((f) => f.path));
+  return paths.map((path) => {
+    if (!taken.has(path)) { taken.add(path); return path; }
+    const slash = path.lastIndexOf("/");
+    const dot = path.lastIndexOf(".");
+    const cut = dot > slash + 1 ? dot : path.length;
+    for (let n = 1; ; n++) {
+      const other = `${path.slice(0, cut)} (${n})${path.slice(cut)}`;
+      if (!taken.has(other)) { taken.add(other); return other; }
+    }
+  });
+}
+
 function join(folder, name) {
   return folder ? `${folder}/${name}` : name;
 }
@@ -105,10 +217,11 @@ function join(folder, name) {
 function describe(label, p) {
   const mib = (n) => (n / 1048576).toFixed(1);
   const pct = p.total ? Math.floor((100 * p.done) / p.total) : 100;
-  if (p.phase === "hashing") return `Checking ${label}: ${pct}% (${mib(p.rate)} MiB/s)`;
+  const of = label ? `${label}: ` : "";
+  if (p.phase === "hashing") return `Checking ${of}${pct}% (${mib(p.rate)} MiB/s)`;
   if (p.phase === "uploading") {
     const left = p.left == null ? "" : `, about ${Math.ceil(p.left)} s left`;
-    return `Uploading ${label}: ${pct}% of ${mib(p.total)} MiB (${mib(p.rate)} MiB/s${left})`;
+    return `Uploading ${of}${pct}% of ${mib(p.total)} MiB (${mib(p.rate)} MiB/s${left})`;
   }
-  return `Uploaded ${label}.`;
+  return label ? `Uploaded ${label}.` : "uploaded";
 }

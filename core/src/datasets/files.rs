@@ -98,13 +98,37 @@ pub async fn check_upload(core: &Core, repo: &Gated, path: &str) -> Result<()> {
     .await
 }
 
+/// `path`, or when a file or folder is there already (or in `taken`) the first free name beside
+/// it: `a (1).csv`, `a (2).csv`, …
+pub async fn free_path(core: &Core, repo: &Gated, path: &str, taken: &[String]) -> Result<String> {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((d, n)) => (format!("{d}/"), n),
+        None => (String::new(), path),
+    };
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    let mut candidate = path.to_owned();
+    for n in 1..=1000 {
+        if !taken.contains(&candidate) && stat(core, repo, &candidate).await?.is_none() {
+            return Ok(candidate);
+        }
+        candidate = format!("{dir}{stem} ({n}){ext}");
+    }
+    Err(Error::conflict(format!(
+        "{path:?} and a thousand names beside it are taken"
+    )))
+}
+
 /// Commits objects already stored (by `Storage::ingest`) as LFS files at `files` (path, oid,
-/// size), linking them to the dataset first.
+/// size), linking them to the dataset first; `message` is the revision's, or one is made up.
 pub async fn upload(
     core: &Core,
     who: &Principal,
     repo: &Gated,
     files: Vec<(String, Oid, u64)>,
+    message: Option<String>,
 ) -> Result<Revision> {
     if files.is_empty() {
         return Err(Error::unprocessable("choose at least one file to upload"));
@@ -128,9 +152,10 @@ pub async fn upload(
         });
         lfs_paths.push(path.clone());
     }
-    let summary = match files.as_slice() {
-        [(path, ..)] => format!("Upload {path}"),
-        _ => format!("Upload {} files", files.len()),
+    let summary = match (message, files.as_slice()) {
+        (Some(m), _) => m,
+        (None, [(path, ..)]) => format!("Upload {path}"),
+        (None, _) => format!("Upload {} files", files.len()),
     };
     let change = Change {
         summary,

@@ -90,8 +90,9 @@ pub(super) fn refused(s: &SessionRow, back: String, e: Error) -> ApiResult<Respo
     Ok(render(e.status, &page))
 }
 
-/// `POST /datasets/{ns}/{name}/upload` (multipart: `csrf`, then `folder`, then `file` fields):
-/// uploads files into a folder as one commit.
+/// `POST /datasets/{ns}/{name}/upload` (multipart: `csrf`, then `folder`, then optionally
+/// `message` and `clash` (`keep`: a name the folder has already is kept beside it, the default;
+/// `replace`), then `file` fields): uploads files into a folder as one commit.
 pub async fn upload(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -126,16 +127,28 @@ pub async fn upload(
         0 => u64::MAX,
         n => n,
     };
-    let mut stored = Vec::new();
+    let mut stored: Vec<(String, strata_lfs::Oid, u64)> = Vec::new();
+    // A form without the choice (an older page, a script) replaces, as uploads always did.
+    let (mut message, mut replace) = (String::new(), true);
     while let Some(field) = form.next_field().await.map_err(bad)? {
         let Some(file_name) = field.file_name().map(str::to_owned) else {
+            match field.name() {
+                Some("message") => message = small_text(field).await?,
+                Some("clash") => replace = small_text(field).await? == "replace",
+                _ => {}
+            }
             continue;
         };
         if file_name.is_empty() {
             continue; // the form was sent without a file chosen
         }
         // Every name is checked before its bytes are stored.
+        let taken: Vec<String> = stored.iter().map(|(p, _, _)| p.clone()).collect();
         let path = match files::join(&folder, &file_name) {
+            Ok(p) if !replace => files::free_path(&state, &repo, &p, &taken).await,
+            other => other,
+        };
+        let path = match path {
             Ok(p) => files::check_upload(&state, &repo, &p).await.map(|()| p),
             Err(e) => Err(e),
         };
@@ -153,7 +166,8 @@ pub async fn upload(
         };
         stored.push((path, oid, size));
     }
-    match files::upload(&state, &who, &repo, stored).await {
+    let message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
+    match files::upload(&state, &who, &repo, stored, message).await {
         Ok(_) => Ok(see_other(&back, &[])),
         Err(e) => refused(&s, back, e),
     }

@@ -178,6 +178,53 @@ pub async fn console_errors(c: &fantoccini::Client) -> Vec<String> {
         .collect()
 }
 
+/// A Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = serde_json::json!({"cmd": self.0, "params": self.1});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Drags the files at `paths` from outside the browser and drops them at the middle of the
+/// element `selector`, as a person does (DevTools' `Input.dispatchDragEvent`: enter, over,
+/// drop).
+pub async fn drop_files(c: &fantoccini::Client, selector: &str, paths: &[&std::path::Path]) {
+    let at = c
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect();\
+             return [r.x + r.width / 2, r.y + Math.min(r.height / 2, 20)];",
+            vec![serde_json::json!(selector)],
+        )
+        .await
+        .unwrap();
+    let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let data = serde_json::json!({"items": [], "files": files, "dragOperationsMask": 1});
+    for kind in ["dragEnter", "dragOver", "drop"] {
+        c.issue_cmd(Cdp(
+            "Input.dispatchDragEvent",
+            serde_json::json!({"type": kind, "x": x, "y": y, "data": data}),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+}
+
 /// Signs `user` in with the tests' password through the login form at `base`.
 pub async fn sign_in(c: &fantoccini::Client, base: &str, user: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();

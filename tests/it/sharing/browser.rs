@@ -60,12 +60,39 @@ async fn drive_and_sharing_in_chromium() {
     wait_until(&c, FILES_HAVE_RESULTS, UPLOAD_STATUS).await;
     screenshot(&c, "drive").await;
 
+    // Two files dropped on the page (DevTools' drag events): uploaded as one revision with the
+    // message typed, the one whose name is taken kept beside it, each with its progress bar.
+    let notes = files.join("notes.txt");
+    std::fs::write(&notes, "dropped\n").unwrap();
+    fill(&c, "message", "Dropped in").await;
+    c.execute("window.beforeDrop = true", vec![]).await.unwrap();
+    drop_files(&c, "main", &[&notes, &v1]).await;
+    wait_until(
+        &c,
+        "!window.beforeDrop && document.readyState === 'complete' \
+         && document.getElementById('files').textContent.includes('results (1).csv')",
+        UPLOAD_STATUS,
+    )
+    .await;
+    let page = text(&c).await;
+    assert!(
+        page.contains("notes.txt") && page.contains("Dropped in"),
+        "{page}"
+    );
+
     // A second version of the same file, then the first one restored from its page.
     std::fs::write(&v1, "trial,score\n1,0.9\n").unwrap();
     let input = c.find(Locator::Css("#upload-files")).await.unwrap();
     input.send_keys(&v1.display().to_string()).await.unwrap();
     // The page reloads once the upload is committed: a mark on this window goes with it.
     c.execute("window.beforeUpload = true", vec![])
+        .await
+        .unwrap();
+    // A file of that name is there: this time it is replaced (a new version), not kept beside.
+    c.find(Locator::Css("input[name=\"clash\"][value=\"replace\"]"))
+        .await
+        .unwrap()
+        .click()
         .await
         .unwrap();
     c.find(Locator::Css("form[action$=\"/upload\"] button"))
@@ -110,7 +137,20 @@ async fn drive_and_sharing_in_chromium() {
         .await
         .unwrap();
     click(&c, "form input[value=\"delete\"] ~ button").await;
-    assert!(text(&c).await.contains("This folder is empty"));
+    // Back on the folder: what was done, with Undo; the file gone from the list.
+    let page = text(&c).await;
+    assert!(
+        page.contains("Done: Delete final.csv.") && page.contains("Undo"),
+        "{page}"
+    );
+    let listed = c
+        .find(Locator::Id("files"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains("final.csv"), "{listed}");
     c.goto(&format!("{}/datasets/bob/drive/trash", server.url))
         .await
         .unwrap();
