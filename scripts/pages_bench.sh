@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # How long the dataset page takes to render the first page of a folder of 10,000 files (and a
 # later page), measured with curl against the release build on 127.0.0.1: the median and the
-# slowest of 21 requests. Not a test: nothing here passes or fails on timing.
+# slowest of 21 requests. Then what a writer gets (the file manager's page): the HTML's weight
+# for a folder of 200 files and for the 10,000-file folder, and, in headless Chromium driven over
+# WebDriver (chromedriver), the navigation timings of those pages (DOM interactive and load
+# event, median of 5). Not a test: nothing here passes or fails on timing.
 #
-#   scripts/pages_bench.sh        # PAGES_FILES=10000
+#   scripts/pages_bench.sh        # PAGES_FILES=10000; needs chromium and chromedriver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=${PAGES_FILES:-10000}
@@ -29,6 +32,8 @@ n, parent = int(sys.argv[1]), sys.argv[2]
 print(json.dumps({"key": "header", "value": {"summary": f"{n} files", "parent": parent}}))
 for i in range(n):
     print(json.dumps({"key": "file", "value": {"path": f"big/file-{i:05d}.csv", "content": f"id\n{i}\n"}}))
+for i in range(200):
+    print(json.dumps({"key": "file", "value": {"path": f"small/file-{i:03d}.csv", "content": f"id\n{i}\n"}}))
 PY
 curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/x-ndjson' \
   --data-binary "@$work/commit.ndjson" "$api/bench/many/commit"
@@ -47,3 +52,56 @@ echo "|---|---|---|"
 echo "| first page of the folder (200 entries) | $first_med | $first_max |"
 echo "| page 40 of the folder | $later_med | $later_max |"
 echo "| the dataset's root (one folder entry) | $root_med | $root_max |"
+
+# The writer's view: signed in as the dataset's owner, so every row carries its pick box and the
+# folder its file manager.
+echo 'a long bench passphrase' | "$strata" admin set-password bench >/dev/null
+driver_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+chromedriver --port="$driver_port" >/dev/null 2>&1 & driver=$!
+trap 'kill $driver 2>/dev/null || true; cleanup' EXIT
+python3 - "http://127.0.0.1:$port" "http://127.0.0.1:$driver_port" <<'PY'
+import http.cookiejar, json, re, statistics, sys, time, urllib.parse, urllib.request
+base, driver = sys.argv[1], sys.argv[2]
+jar = http.cookiejar.CookieJar()
+web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+login = web.open(f"{base}/login").read().decode()
+csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
+form = urllib.parse.urlencode({"csrf": csrf, "username": "bench", "password": "a long bench passphrase"})
+web.open(f"{base}/login", form.encode())
+session = next(c.value for c in jar if c.name == "strata_session")
+pages = {"200-file folder": "/datasets/bench/many?path=small", "10,000-file folder (first 200)": "/datasets/bench/many?path=big"}
+weight = {name: len(web.open(base + path).read()) for name, path in pages.items()}
+
+def wd(method, path, body=None):
+    req = urllib.request.Request(driver + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))["value"]
+
+for _ in range(50):
+    try:
+        wd("GET", "/status"); break
+    except Exception:
+        time.sleep(0.1)
+caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+    "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu"]}}}}
+sid = wd("POST", "/session", caps)["sessionId"]
+try:
+    wd("POST", f"/session/{sid}/url", {"url": f"{base}/healthz"})
+    wd("POST", f"/session/{sid}/cookie", {"cookie": {"name": "strata_session", "value": session, "path": "/"}})
+    timing = "const n = performance.getEntriesByType('navigation')[0]; return [n.domInteractive, n.loadEventEnd, document.querySelectorAll('#files tbody tr').length];"
+    print("Writer's view (signed in as the owner), headless Chromium, ms (median of 5):")
+    print("| page | HTML | rows | DOM interactive | load event |")
+    print("|---|---|---|---|---|")
+    for name, path in pages.items():
+        runs = []
+        for _ in range(6):
+            wd("POST", f"/session/{sid}/url", {"url": base + path})
+            runs.append(wd("POST", f"/session/{sid}/execute/sync", {"script": timing, "args": []}))
+        runs = runs[1:]
+        inter = statistics.median(r[0] for r in runs)
+        load = statistics.median(r[1] for r in runs)
+        print(f"| {name} | {weight[name] / 1024:.1f} KiB | {runs[0][2]} | {inter:.0f} | {load:.0f} |")
+finally:
+    wd("DELETE", f"/session/{sid}")
+PY

@@ -64,6 +64,24 @@ pub async fn detail(core: &Core, viewer: &User, name: &str) -> Result<Detail> {
     })
 }
 
+/// Whom `user` would share with, for the share form's completion: the people of the
+/// organisations they belong to, and those organisations' teams (`team:org/team`), by name. Only
+/// who they can already see on the organisations' pages: no directory of every account.
+pub async fn people_near(core: &Core, user: &User) -> Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for name in of_user(core, user).await? {
+        let d = detail(core, user, &name).await?;
+        out.extend(
+            d.members
+                .into_iter()
+                .map(|(m, _)| m)
+                .filter(|m| *m != user.username),
+        );
+        out.extend(d.teams.into_iter().map(|(t, _)| format!("team:{name}/{t}")));
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// The names of the organisations `user` belongs to, by name.
 pub async fn of_user(core: &Core, user: &User) -> Result<Vec<String>> {
     Ok(core.db.orgs_of(user.id).await?)

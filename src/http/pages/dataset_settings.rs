@@ -40,6 +40,8 @@ struct SettingsPage {
     new_link: Option<String>,
     /// A path to prefill the share forms with (`?path=` from a file or folder page).
     prefill: String,
+    /// Whom the share form completes: the people and teams of the visitor's organisations.
+    people: Vec<String>,
 }
 
 pub(super) struct ShareLine {
@@ -122,6 +124,7 @@ async fn settings_page(
             .collect(),
         new_link: shown.new_link,
         prefill: shown.prefill,
+        people: strata_core::orgs::people_near(state, &s.user).await?,
     };
     Ok(render(status, &page))
 }

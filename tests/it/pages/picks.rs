@@ -1,6 +1,6 @@
 //! The folder page's picked items over HTTP: several files and folders moved, renamed or deleted
 //! as one revision, the notice naming it with an Undo that reverts it (only for its author, only
-//! while it is the head), Share sending to the sharing form. Hostile picks throughout: a folder
+//! while it is the head), Share sending to the sharing form (which completes people and teams). Hostile picks throughout: a folder
 //! with a file inside it, two items to one name, the datapackage, a stale Undo.
 
 use super::cards::{api, commit, send};
@@ -184,6 +184,48 @@ async fn picked_items_move_rename_delete_and_undo() {
         r.headers["location"],
         "/datasets/alice/box/settings?path=b.txt#sharing"
     );
+    // The sharing form completes the people and teams of alice's organisation, nobody else.
+    server.user("carol").await;
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/orgs",
+        json!({"name": "lab"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::PUT,
+        "/orgs/lab/members/bob",
+        json!({"role": "member"}),
+    )
+    .await;
+    assert!(status < 300, "{status} {v}");
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/orgs/lab/teams",
+        json!({"name": "eng"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let form = alice.get("/datasets/alice/box/settings?path=b.txt").await;
+    assert!(
+        form.text.contains("name=\"path\" value=\"b.txt\""),
+        "{}",
+        form.text
+    );
+    assert!(
+        form.text.contains("<option value=\"bob\">")
+            && form.text.contains("<option value=\"team:lab/eng\">"),
+        "{}",
+        form.text
+    );
+    assert!(!form.text.contains("<option value=\"carol\">"));
 
     // Hostile picks: each refused with its reason, nothing changed.
     let before = files(&server, &token).await;
