@@ -48,6 +48,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
   zone.addEventListener("drop", async (event) => {
     if (!event.dataTransfer || !event.dataTransfer.files.length) return;
     event.preventDefault();
+    if (form.strataBusy) return; // one upload at a time
     zone.classList.remove("dropping");
     form.strataItems = await dropped(event.dataTransfer);
     // Not requestSubmit: the empty file input would fail the form's validation.
@@ -56,6 +57,8 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
   input.addEventListener("change", () => { form.strataItems = null; });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (form.strataBusy) return;
+    const fromInput = !form.strataItems;
     const items = form.strataItems || Array.from(input.files || []).map((file) => ({ file, path: file.name }));
     form.strataItems = null;
     if (!items.length) return;
@@ -74,6 +77,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
     // Files strata writes itself are not uploaded over (the form without script refuses them too).
     const reserved = items.find((i) => !folder && [".gitattributes", ".lfsconfig", "datapackage.json"].includes(i.path));
     if (reserved) { say(`Upload failed: ${reserved.path} is written by strata itself`); overall.hidden = true; status.classList.add("error"); return; }
+    form.strataBusy = true;
     const buttons = form.querySelectorAll("button[type=submit]");
     buttons.forEach((b) => (b.disabled = true));
     if (cancel) { cancel.hidden = false; cancel.onclick = () => controller.abort(); }
@@ -148,8 +152,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
       // Nothing sent yet and no answer from the server (storage on another origin, a blocked
       // request, no WebAssembly for the hash): send the files through strata instead, when they
       // are the form's own (dropped folders need the script).
-      if (e.name !== "AbortError" && !e.status && sent === 0 && !items.some((i) => i.path.includes("/"))
-          && input.files && input.files.length === items.length) {
+      if (e.name !== "AbortError" && !e.status && sent === 0 && fromInput) {
         say("Sending through the server…");
         form.submit();
         return;
@@ -157,6 +160,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
       say(e.name === "AbortError" ? "Cancelled. Upload the same file again to go on where it stopped." : `Upload failed: ${e.message}`);
       status.classList.add("error");
     } finally {
+      form.strataBusy = false;
       buttons.forEach((b) => (b.disabled = false));
       if (cancel) cancel.hidden = true;
     }

@@ -98,6 +98,9 @@ pub async fn check_upload(core: &Core, repo: &Gated, path: &str) -> Result<()> {
     .await
 }
 
+/// Names beside a taken one [`free_path`] tries.
+const KEEP_BOTH: usize = 100;
+
 /// `path`, or when a file or folder is there already (or in `taken`) the first free name beside
 /// it: `a (1).csv`, `a (2).csv`, …
 pub async fn free_path(core: &Core, repo: &Gated, path: &str, taken: &[String]) -> Result<String> {
@@ -110,14 +113,14 @@ pub async fn free_path(core: &Core, repo: &Gated, path: &str, taken: &[String]) 
         _ => (name, ""),
     };
     let mut candidate = path.to_owned();
-    for n in 1..=1000 {
+    for n in 1..=KEEP_BOTH {
         if !taken.contains(&candidate) && stat(core, repo, &candidate).await?.is_none() {
             return Ok(candidate);
         }
         candidate = format!("{dir}{stem} ({n}){ext}");
     }
     Err(Error::conflict(format!(
-        "{path:?} and a thousand names beside it are taken"
+        "{path:?} and the {KEEP_BOTH} names beside it are taken: choose replace, or another name"
     )))
 }
 
@@ -261,9 +264,13 @@ pub async fn rename(
     if moves.is_empty() {
         return Err(Error::unprocessable("choose what to move"));
     }
+    // Every source and target is checked against the caller's reach before anything is looked
+    // up: outside a share, a path answers the same whether it exists or not.
     for (from, to) in moves {
-        check_target(from)?;
-        check_target(to)?;
+        check_writable(repo, from)?;
+        check_writable(repo, to)?;
+    }
+    for (from, to) in moves {
         if from == to {
             return Err(Error::unprocessable(format!(
                 "{from:?}: the new name is the old one"
@@ -338,7 +345,7 @@ pub async fn delete(
         return Err(Error::unprocessable("choose what to delete"));
     }
     for path in paths {
-        check_target(path)?;
+        check_writable(repo, path)?;
     }
     let (head, files) = files_at(core, repo, paths).await?;
     let summary = match paths {

@@ -274,6 +274,33 @@ async fn picked_items_move_rename_delete_and_undo() {
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(files(&server, &token).await, before);
+    // Bob writes through a share of `sub` only: picks outside it are refused alike, whether
+    // they exist or not, and nothing is looked up or written there.
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/datasets/alice/box/shares",
+        json!({"path": "sub", "user": "bob", "access": "write"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let bob_csrf = bob.get("/datasets/alice/box?path=sub").await.hidden("csrf");
+    let mut answers = Vec::new();
+    for outside in ["b.txt", "nowhere.txt"] {
+        let mut form = picks(&bob_csrf, "delete", "", &["sub/d.txt", outside]);
+        form[1].1 = "sub".into();
+        let r = bob.post(url, &send(&form)).await;
+        assert_eq!(r.status, 403, "{outside}: {}", r.text);
+        answers.push(r.text.contains("is not shared with you"));
+        let mut form = picks(&bob_csrf, "move", "", &["sub/d.txt"]);
+        form[1].1 = "sub".into();
+        form[3].1 = outside.into();
+        let r = bob.post(url, &send(&form)).await;
+        assert_eq!(r.status, 403, "{outside}: {}", r.text);
+    }
+    assert_eq!(answers, [true, true]);
+    assert_eq!(files(&server, &token).await, before);
     // Without the CSRF token: refused.
     let mut forged = picks("", "delete", "", &["b.txt"]);
     forged.remove(0);
