@@ -9,6 +9,7 @@
 #      `git lfs pull` of the same files;
 #      and what a verify action (sent to clients other than git-lfs) costs 1,000 uploads;
 #   4. `snapshot_download` (huggingface_hub) of the 1 GiB dataset beside `git clone` (LFS smudge).
+# S3_BENCH_ONLY=get|list|sync runs that step alone (hub needs get's dataset).
 # Needs curl, git, git-lfs and the test tools' Python (scripts/test.sh installs them:
 # STRATA_TEST_TOOLS, default target/test-tools).
 set -euo pipefail
