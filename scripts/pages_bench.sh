@@ -32,11 +32,19 @@ n, parent = int(sys.argv[1]), sys.argv[2]
 print(json.dumps({"key": "header", "value": {"summary": f"{n} files", "parent": parent}}))
 for i in range(n):
     print(json.dumps({"key": "file", "value": {"path": f"big/file-{i:05d}.csv", "content": f"id\n{i}\n"}}))
+PY
+curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/x-ndjson' \
+  --data-binary "@$work/commit.ndjson" "$api/bench/many/commit"
+# And a folder of 200 files beside it (a second commit: one holds at most 10,000 operations).
+head=$(curl -sf -H "Authorization: Bearer $token" "$api/bench/many" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"]["id"])')
+python3 - "$head" > "$work/small.ndjson" <<'PY'
+import json, sys
+print(json.dumps({"key": "header", "value": {"summary": "200 files", "parent": sys.argv[1]}}))
 for i in range(200):
     print(json.dumps({"key": "file", "value": {"path": f"small/file-{i:03d}.csv", "content": f"id\n{i}\n"}}))
 PY
 curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/x-ndjson' \
-  --data-binary "@$work/commit.ndjson" "$api/bench/many/commit"
+  --data-binary "@$work/small.ndjson" "$api/bench/many/commit"
 measure() { # url -> "median max" in ms over 21 requests (after one warm-up)
   curl -sf -o /dev/null "$1"
   for _ in $(seq 21); do curl -s -o /dev/null -w '%{time_total}\n' "$1"; done \
