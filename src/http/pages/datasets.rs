@@ -330,18 +330,7 @@ pub async fn show(
         }
         _ => None,
     };
-    let here_url = {
-        let mut pairs = Vec::new();
-        if !folder.is_empty() {
-            pairs.push(("path", folder.clone()));
-        }
-        let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
-        if q.is_empty() {
-            format!("/datasets/{title}")
-        } else {
-            format!("/datasets/{title}?{q}")
-        }
-    };
+    let here_url = super::files::folder_url(&repo.namespace, &repo.name, &folder);
     let page = DatasetPage {
         chrome,
         total,

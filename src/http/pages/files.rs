@@ -64,7 +64,7 @@ pub async fn make_drive(
 }
 
 /// The folder page a path belongs to.
-fn folder_url(ns: &str, name: &str, folder: &str) -> String {
+pub(super) fn folder_url(ns: &str, name: &str, folder: &str) -> String {
     if folder.is_empty() {
         format!("/datasets/{ns}/{name}")
     } else {
