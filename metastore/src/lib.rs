@@ -15,6 +15,7 @@ mod ledger;
 pub mod lines;
 mod merge;
 mod package;
+mod recent;
 mod refs;
 mod trash;
 mod write;
@@ -33,6 +34,7 @@ pub use merge::{MergeMeta, PathSides, Sides};
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };
+pub use recent::Changed;
 pub use refs::Tag;
 pub use trash::Deleted;
 pub use write::{Op, WriteMeta};

@@ -129,6 +129,8 @@ pub fn content_type_of(path: &str) -> &'static str {
         "gz" => "application/gzip",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
         "pdf" => "application/pdf",
         _ => "application/octet-stream",
     }

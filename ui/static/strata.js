@@ -133,9 +133,12 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
       }
       say("Adding to the folder…");
       const typed = (form.querySelector("input[name=message]") || {}).value || "";
-      const lines = [{ key: "header", value: {
+      const header = {
         summary: typed.trim() || (uploaded.length === 1 ? `Upload ${uploaded[0].path}` : `Upload ${uploaded.length} files`),
-        parent: form.dataset.head } }];
+        parent: form.dataset.head };
+      if (form.dataset.branch) header.branch = form.dataset.branch;
+      header.describe = true;
+      const lines = [{ key: "header", value: header }];
       for (const d of uploaded) lines.push({ key: "lfsFile", value: { path: d.path, oid: d.oid, size: d.size } });
       const r = await fetch(form.dataset.commit, {
         method: "POST", credentials: "same-origin",
@@ -198,7 +201,10 @@ async function placed(form, folder, items, headers) {
   const paths = items.map((i) => join(folder, i.path));
   const replace = (form.querySelector("input[name=clash]:checked") || {}).value === "replace";
   if (replace || !form.dataset.tree) return paths;
-  const url = `${form.dataset.tree}${folder ? `?path=${encodeURIComponent(folder)}` : ""}`;
+  const query = new URLSearchParams();
+  if (folder) query.set("path", folder);
+  if (form.dataset.branch) query.set("rev", form.dataset.branch);
+  const url = `${form.dataset.tree}${query.size ? `?${query}` : ""}`;
   const r = await fetch(url, { credentials: "same-origin", headers });
   if (!r.ok) return paths;
   const taken = new Set(((await r.json()).files || []).map((f) => f.path));

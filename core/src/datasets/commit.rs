@@ -35,6 +35,9 @@ pub struct Change {
     /// path the caller reaches. A caller who reaches only some paths may name no other object
     /// (knowing an oid must never be enough to read it through a share).
     pub vouched: Vec<Oid>,
+    /// The LFS files written become datapackage resources, and its tables get their inferred
+    /// column types (browser uploads; not in a drive) — `super::describe`.
+    pub describe: bool,
 }
 
 /// Makes `change` as one commit by `who`; returns the new revision.
@@ -53,7 +56,9 @@ pub async fn commit(
         mut ops,
         lfs_paths,
         vouched,
+        describe,
     } = change;
+    let describe = describe && repo.name != super::DRIVE && !repo.limited();
     if ops.is_empty() {
         return Err(Error::unprocessable("the commit has no operations"));
     }
@@ -102,7 +107,8 @@ pub async fn commit(
     };
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
-    let revision = git_on(core, repo, move |ms, ds| {
+    let on_default = branch == DEFAULT_BRANCH;
+    let (revision, tables) = git_on(core, repo, move |ms, ds| {
         let parent = match parent {
             Some(p) => Some(ms.resolve(ds, Some(&p))?),
             None if at_head => match ms.resolve(ds, Some(&branch)) {
@@ -112,6 +118,10 @@ pub async fn commit(
             },
             None => None,
         };
+        let tables = match describe {
+            true => super::describe::add_resources(ms, ds, parent, &lfs_paths, &mut ops)?,
+            false => Vec::new(),
+        };
         route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
         let meta = WriteMeta {
             branch: &branch,
@@ -120,10 +130,13 @@ pub async fn commit(
             message: &message,
         };
         let id = ms.commit(ds, &meta, &ops)?;
-        ms.revision(ds, &id.to_string())
+        Ok((ms.revision(ds, &id.to_string())?, tables))
     })
     .await?;
     super::governance::written(core, repo).await;
+    if on_default && !tables.is_empty() {
+        super::describe::type_tables(core, who, repo, &tables).await;
+    }
     Ok(revision)
 }
 

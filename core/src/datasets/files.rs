@@ -1,7 +1,8 @@
 //! The file manager: upload, new folder, rename or move, delete, restore a version or a deleted
-//! file. Each action is one commit through [`super::commit`], made by the caller on the default
-//! branch, so every file keeps its history; nothing is ever purged. The caller passed the write
-//! gate for a path (`gate::path` or `gate::shared`); the commit checks each path it touches.
+//! file, edit a text file. Each action is one commit through [`super::commit`], made by the caller
+//! on the default branch or another existing branch ([`Branch`]; a share reaches the default
+//! branch only), so every file keeps its history; nothing is ever purged. The caller passed the
+//! write gate for a path (`gate::path` or `gate::shared`); the commit checks each path it touches.
 
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
@@ -55,7 +56,35 @@ fn check_target(path: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_writable(repo: &Gated, path: &str) -> Result<()> {
+/// The branch a file manager change goes to: `None` is the default branch.
+pub type Branch<'a> = Option<&'a str>;
+
+/// The head of `branch`, refused (404) unless it is an existing branch: a change never starts a
+/// new branch, nor lands on a tag.
+pub(super) async fn head_of(
+    core: &Core,
+    repo: &Gated,
+    branch: Branch<'_>,
+) -> Result<Option<String>> {
+    let branch = branch.map(str::to_owned);
+    git_on(core, repo, move |ms, ds| {
+        if let Some(b) = &branch {
+            if !ms.branches(ds)?.iter().any(|(name, _)| name == b) {
+                return Err(strata_metastore::Error::NotFound(format!(
+                    "no branch {b:?}"
+                )));
+            }
+        }
+        match ms.resolve(ds, branch.as_deref()) {
+            Ok(id) => Ok(Some(id.to_string())),
+            Err(strata_metastore::Error::NotFound(_)) if branch.is_none() => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+pub(super) fn check_writable(repo: &Gated, path: &str) -> Result<()> {
     check_target(path)?;
     if !repo.covers(path) {
         return Err(Error::forbidden(format!(
@@ -68,11 +97,14 @@ fn check_writable(repo: &Gated, path: &str) -> Result<()> {
 /// Whether a file may be uploaded to `path`: checked before its bytes are stored. Besides the
 /// name and the share, a file in the way (`path` would go inside it) or a folder at `path` is a
 /// conflict; the commit refuses both anyway, asking first stores nothing in vain.
-pub async fn check_upload(core: &Core, repo: &Gated, path: &str) -> Result<()> {
+pub async fn check_upload(core: &Core, repo: &Gated, branch: Branch<'_>, path: &str) -> Result<()> {
     check_writable(repo, path)?;
+    let Some(head) = head_of(core, repo, branch).await? else {
+        return Ok(());
+    };
     let file = path.to_owned();
     git_on(core, repo, move |ms, ds| {
-        let at = |p: &str| match ms.stat(ds, None, p) {
+        let at = |p: &str| match ms.stat(ds, Some(&head), p) {
             Err(strata_metastore::Error::NotFound(_)) => Ok(None),
             other => other,
         };
@@ -103,7 +135,13 @@ const KEEP_BOTH: usize = 100;
 
 /// `path`, or when a file or folder is there already (or in `taken`) the first free name beside
 /// it: `a (1).csv`, `a (2).csv`, …
-pub async fn free_path(core: &Core, repo: &Gated, path: &str, taken: &[String]) -> Result<String> {
+pub async fn free_path(
+    core: &Core,
+    repo: &Gated,
+    branch: Branch<'_>,
+    path: &str,
+    taken: &[String],
+) -> Result<String> {
     let (dir, name) = match path.rsplit_once('/') {
         Some((d, n)) => (format!("{d}/"), n),
         None => (String::new(), path),
@@ -114,7 +152,7 @@ pub async fn free_path(core: &Core, repo: &Gated, path: &str, taken: &[String]) 
     };
     let mut candidate = path.to_owned();
     for n in 1..=KEEP_BOTH {
-        if !taken.contains(&candidate) && stat(core, repo, &candidate).await?.is_none() {
+        if !taken.contains(&candidate) && stat(core, repo, branch, &candidate).await?.is_none() {
             return Ok(candidate);
         }
         candidate = format!("{dir}{stem} ({n}){ext}");
@@ -130,6 +168,7 @@ pub async fn upload(
     core: &Core,
     who: &Principal,
     repo: &Gated,
+    branch: Branch<'_>,
     files: Vec<(String, Oid, u64)>,
     message: Option<String>,
 ) -> Result<Revision> {
@@ -162,10 +201,13 @@ pub async fn upload(
     };
     let change = Change {
         summary,
+        parent: head_of(core, repo, branch).await?,
         at_head: true,
+        branch: branch.map(str::to_owned),
         ops,
         lfs_paths,
         vouched: files.iter().map(|(_, oid, _)| *oid).collect(),
+        describe: true,
         ..Change::default()
     };
     commit(core, who, repo, change).await
@@ -176,10 +218,11 @@ pub async fn new_folder(
     core: &Core,
     who: &Principal,
     repo: &Gated,
+    branch: Branch<'_>,
     folder: &str,
 ) -> Result<Revision> {
     check_target(folder)?;
-    let exists = stat(core, repo, folder).await?;
+    let exists = stat(core, repo, branch, folder).await?;
     if exists.is_some() {
         return Err(Error::conflict(format!("{folder:?} exists already")));
     }
@@ -187,20 +230,27 @@ pub async fn new_folder(
         path: format!("{folder}/{KEEP}"),
         data: Vec::new(),
     }];
-    write(core, who, repo, format!("New folder {folder}"), ops, vec![]).await
+    let summary = format!("New folder {folder}");
+    write(core, who, repo, branch, summary, ops, vec![]).await
 }
 
-/// The head of the default branch, and every file at or under each of `paths` there with its
-/// bytes (pointers for LFS files). Writes built on them name that head as their parent, so a
-/// change to those files in between is a conflict, not a lost update.
+/// The head of `branch`, and every file at or under each of `paths` there with its bytes
+/// (pointers for LFS files). Writes built on them name that head as their parent, so a change to
+/// those files in between is a conflict, not a lost update.
 async fn files_at(
     core: &Core,
     repo: &Gated,
+    branch: Branch<'_>,
     paths: &[String],
 ) -> Result<(String, Vec<(String, Vec<u8>)>)> {
     let paths = paths.to_vec();
+    let Some(head) = head_of(core, repo, branch).await? else {
+        return Err(Error::not_found(format!(
+            "{} has no files yet",
+            repo.path()
+        )));
+    };
     git_on(core, repo, move |ms, ds| {
-        let head = ms.resolve(ds, None)?.to_string();
         let mut files = Vec::new();
         let mut tree = None;
         for path in paths {
@@ -234,7 +284,7 @@ async fn files_at(
 /// Refuses (404) a path that is neither a file nor a folder at the head (shares and links name
 /// what exists).
 pub async fn check_exists(core: &Core, repo: &Gated, path: &str) -> Result<()> {
-    match stat(core, repo, path).await? {
+    match stat(core, repo, None, path).await? {
         Some(_) => Ok(()),
         None => Err(Error::not_found(format!(
             "{path:?} is not a file or folder of {}",
@@ -243,12 +293,16 @@ pub async fn check_exists(core: &Core, repo: &Gated, path: &str) -> Result<()> {
     }
 }
 
-/// What `path` is at the head: a folder (`true`), a file, or nothing (also in an empty dataset).
-async fn stat(core: &Core, repo: &Gated, path: &str) -> Result<Option<bool>> {
+/// What `path` is at the head of `branch`: a folder (`true`), a file, or nothing (also in an
+/// empty dataset).
+async fn stat(core: &Core, repo: &Gated, branch: Branch<'_>, path: &str) -> Result<Option<bool>> {
     let path = path.to_owned();
-    git_on(core, repo, move |ms, ds| match ms.stat(ds, None, &path) {
-        Err(strata_metastore::Error::NotFound(_)) => Ok(None),
-        other => other,
+    let branch = branch.map(str::to_owned);
+    git_on(core, repo, move |ms, ds| {
+        match ms.stat(ds, branch.as_deref(), &path) {
+            Err(strata_metastore::Error::NotFound(_)) => Ok(None),
+            other => other,
+        }
     })
     .await
 }
@@ -259,6 +313,7 @@ pub async fn rename(
     core: &Core,
     who: &Principal,
     repo: &Gated,
+    branch: Branch<'_>,
     moves: &[(String, String)],
 ) -> Result<Revision> {
     if moves.is_empty() {
@@ -281,7 +336,7 @@ pub async fn rename(
                 "{from:?} cannot move into itself"
             )));
         }
-        if stat(core, repo, to).await?.is_some() {
+        if stat(core, repo, branch, to).await?.is_some() {
             return Err(Error::conflict(format!("{to:?} exists already")));
         }
     }
@@ -300,7 +355,7 @@ pub async fn rename(
         return Err(Error::conflict("two of the items would get the same name"));
     }
     let froms: Vec<String> = moves.iter().map(|(from, _)| from.clone()).collect();
-    let (head, files) = files_at(core, repo, &froms).await?;
+    let (head, files) = files_at(core, repo, branch, &froms).await?;
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     let mut vouched = Vec::new();
@@ -326,6 +381,7 @@ pub async fn rename(
     let change = Change {
         summary,
         parent: Some(head),
+        branch: branch.map(str::to_owned),
         ops,
         lfs_paths,
         vouched,
@@ -339,6 +395,7 @@ pub async fn delete(
     core: &Core,
     who: &Principal,
     repo: &Gated,
+    branch: Branch<'_>,
     paths: &[String],
 ) -> Result<Revision> {
     if paths.is_empty() {
@@ -347,7 +404,7 @@ pub async fn delete(
     for path in paths {
         check_writable(repo, path)?;
     }
-    let (head, files) = files_at(core, repo, paths).await?;
+    let (head, files) = files_at(core, repo, branch, paths).await?;
     let summary = match paths {
         [path] => format!("Delete {path}"),
         _ => format!("Delete {} items", paths.len()),
@@ -362,6 +419,7 @@ pub async fn delete(
     let change = Change {
         summary,
         parent: Some(head),
+        branch: branch.map(str::to_owned),
         ops,
         ..Change::default()
     };
@@ -405,7 +463,7 @@ pub async fn restore(
         data,
     }];
     let summary = format!("Restore {path} from {}", &short[..10.min(short.len())]);
-    write(core, who, repo, summary, ops, lfs_paths).await
+    write(core, who, repo, None, summary, ops, lfs_paths).await
 }
 
 /// Files deleted on the default branch that are not back: at most one page (the deletions of
@@ -432,13 +490,16 @@ async fn write(
     core: &Core,
     who: &Principal,
     repo: &Gated,
+    branch: Branch<'_>,
     summary: String,
     ops: Vec<Op>,
     lfs_paths: Vec<String>,
 ) -> Result<Revision> {
     let change = Change {
         summary,
+        parent: head_of(core, repo, branch).await?,
         at_head: true,
+        branch: branch.map(str::to_owned),
         ops,
         lfs_paths,
         ..Change::default()

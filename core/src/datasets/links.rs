@@ -1,6 +1,8 @@
 //! Share links: a read-only URL to a file or folder of a dataset's default branch that works
 //! without an account, optionally until an expiry and behind a password. The secret is in the URL
-//! (`/s/{secret}`); only its sha256 is stored, and the password as argon2id. Wrong passwords are
+//! (`/s/{secret}`): it is the HMAC of a random nonce under a key derived from the server's private
+//! key, so the dataset's admins can copy the link again ([`secret_of`]) while the database keeps
+//! only the nonce and the secret's sha256; the password is stored as argon2id. Wrong passwords are
 //! counted per link and per address in the database (every replica sees them); the pages also
 //! limit requests per address. Revoking a link (or its dataset going away) ends it at once.
 
@@ -49,7 +51,8 @@ pub async fn create(
         Some(p) => Some(core.hasher.hash(p).await?),
         None => None,
     };
-    let secret = secrets::random_hex(24);
+    let nonce = secrets::random_hex(16);
+    let secret = derive(core, &nonce);
     let creator = match who {
         Principal::User { user, .. } => Some(user),
         _ => None,
@@ -57,7 +60,7 @@ pub async fn create(
     let id = core
         .db
         .create_link(
-            &secrets::stored(&secret),
+            (&secrets::stored(&secret), &nonce),
             repo.id,
             &path,
             password_hash.as_deref(),
@@ -90,7 +93,24 @@ pub async fn create(
     Ok(NewLink { row, secret })
 }
 
-/// The live links of a dataset (its admins see them; never their secrets).
+/// A link's secret from its nonce: 48 hex digits, like the random secrets of older links.
+fn derive(core: &Core, nonce: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let key = core.jwt.derive("strata share link");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(nonce.as_bytes());
+    strata_lfs::lower_hex(&mac.finalize().into_bytes()[..24])
+}
+
+/// The secret of `link`, for the dataset's admins to copy again; `None` for a link made before
+/// links kept what that takes (or one made with another server key, which no longer opens).
+pub fn secret_of(core: &Core, link: &LinkRow) -> Option<String> {
+    let nonce = link.nonce.as_deref()?;
+    let secret = derive(core, nonce);
+    secrets::same(&secrets::stored(&secret), &link.token_hash).then_some(secret)
+}
+
+/// The live links of a dataset (its admins see them, and may copy them again).
 pub async fn list(core: &Core, repo: &Gated) -> Result<Vec<LinkRow>> {
     Ok(core.db.links(repo.id).await?)
 }

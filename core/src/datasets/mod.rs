@@ -1,15 +1,19 @@
 //! Datasets as the rest of the server sees them: a `repos` row (owner, visibility, object links)
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
+pub mod archive;
 pub mod card;
 pub mod catalog;
 pub mod changes;
 pub mod commit;
 pub mod contracts;
+pub mod describe;
+pub mod edit;
 pub mod files;
 pub mod gate;
 pub mod gated;
 pub mod governance;
+pub mod invites;
 pub mod ledger;
 pub mod links;
 pub mod listing;

@@ -14,6 +14,7 @@ mod accounts;
 mod apps;
 mod events;
 mod identities;
+mod invites;
 mod keys;
 mod locks;
 mod merges;
@@ -37,6 +38,7 @@ pub use events::{
     Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,
 };
 pub use identities::{Identity, PendingLogin};
+pub use invites::InviteRow;
 pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use merges::{ApprovalRow, MergeRow, NewMerge, ResolutionRow};

@@ -49,10 +49,22 @@ pub struct LinkRow {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What the link's secret is derived from (`datasets::links::secret_of`); none for links
+    /// made before links could be shown again.
+    pub nonce: Option<String>,
+    /// The sha256 of the secret.
+    pub token_hash: String,
+}
+
+impl LinkRow {
+    /// Neither revoked nor expired.
+    pub fn live(&self) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| t > now())
+    }
 }
 
 const LINK_COLUMNS: &str = "l.id, l.repo_id, l.path, l.password_hash, l.expires_at,
-    c.username AS created_by, l.created_at, l.revoked_at
+    c.username AS created_by, l.created_at, l.revoked_at, l.nonce, l.token_hash
     FROM share_links l LEFT JOIN users c ON c.id = l.created_by";
 
 impl Db {
@@ -203,7 +215,7 @@ impl Db {
 
     pub async fn create_link(
         &self,
-        token_hash: &str,
+        (token_hash, nonce): (&str, &str),
         repo_id: i64,
         path: &str,
         password_hash: Option<&str>,
@@ -211,8 +223,8 @@ impl Db {
         created_by: Option<i64>,
     ) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
-            "INSERT INTO share_links (token_hash, repo_id, path, password_hash, expires_at, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO share_links (token_hash, repo_id, path, password_hash, expires_at, created_by, created_at, nonce)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(token_hash)
         .bind(repo_id)
@@ -221,6 +233,7 @@ impl Db {
         .bind(expires_at)
         .bind(created_by)
         .bind(now())
+        .bind(nonce)
         .fetch_one(&self.pool)
         .await
     }

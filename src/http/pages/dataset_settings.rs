@@ -35,6 +35,8 @@ struct SettingsPage {
     /// `(kind, name, permission)`.
     collaborators: Vec<(String, String, String)>,
     shares: Vec<ShareLine>,
+    /// Invitations of addresses without an account: `(id, what, address, access, until)`.
+    invites: Vec<(i64, String, String, String, String)>,
     links: Vec<LinkLine>,
     /// The URL of a link just made (shown once).
     new_link: Option<String>,
@@ -51,11 +53,14 @@ pub(super) struct ShareLine {
     pub access: String,
     pub expires: String,
     pub expired: bool,
+    /// It reaches the item the page was opened for.
+    pub here: bool,
 }
 
 impl From<ShareRow> for ShareLine {
     fn from(r: ShareRow) -> ShareLine {
         ShareLine {
+            here: false,
             expired: !r.live(),
             id: r.id,
             grantee: if r.kind == "team" {
@@ -71,6 +76,8 @@ impl From<ShareRow> for ShareLine {
 }
 
 struct LinkLine {
+    /// The link, to copy again (none for links made before links could be shown again).
+    url: Option<String>,
     id: i64,
     path: String,
     password: bool,
@@ -96,7 +103,7 @@ async fn settings_page(
         chrome = chrome.error(error);
     }
     if shown.new_link.is_some() {
-        chrome = chrome.notice("Link made. Copy it now: it is shown only once.");
+        chrome = chrome.notice("Link made: copy it below, now or later, from the list of links.");
     }
     let page = SettingsPage {
         chrome,
@@ -106,15 +113,36 @@ async fn settings_page(
         merges_only: repo.require_merge_request != 0,
         approvals: repo.required_approvals,
         collaborators: settings::collaborators(state, repo).await?,
-        shares: shares::list(state, repo)
+        shares: {
+            // Opened for one item (its Share button): what reaches that item comes first.
+            let mut lines: Vec<ShareLine> = shares::list(state, repo)
+                .await?
+                .into_iter()
+                .map(ShareLine::from)
+                .collect();
+            let item = shown.prefill.trim_matches('/');
+            if !item.is_empty() {
+                for l in &mut lines {
+                    l.here = reaches(&l.path, item);
+                }
+                lines.sort_by_key(|l| !l.here);
+            }
+            lines
+        },
+        invites: strata_core::datasets::invites::list(state, repo)
             .await?
             .into_iter()
-            .map(ShareLine::from)
+            .map(|i| {
+                let until = i.expires_at.map(when).unwrap_or_else(|| "never".into());
+                (i.id, i.path, i.email, i.access, until)
+            })
             .collect(),
         links: links::list(state, repo)
             .await?
             .into_iter()
             .map(|l| LinkLine {
+                url: links::secret_of(state, &l)
+                    .map(|secret| format!("{}/s/{secret}", state.settings.public_url)),
                 id: l.id,
                 path: l.path,
                 password: l.password_hash.is_some(),
@@ -127,6 +155,15 @@ async fn settings_page(
         people: strata_core::orgs::people_near(state, &s.user).await?,
     };
     Ok(render(status, &page))
+}
+
+/// Whether a share of `shared` reaches `item` (the item itself, a folder above it, or all).
+pub(super) fn reaches(shared: &str, item: &str) -> bool {
+    shared.is_empty()
+        || shared == item
+        || item
+            .strip_prefix(shared)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A date from a form (`YYYY-MM-DD`, the end of that day UTC), or none when empty.
@@ -286,6 +323,7 @@ pub async fn change(
         "remove" => settings::remove_collaborator(&state, &who, &repo, target).await,
         "share" => share(&state, &who, &repo, &form).await,
         "unshare" => shares::revoke(&state, &who, &repo, form.id).await,
+        "uninvite" => strata_core::datasets::invites::revoke(&state, &who, &repo, form.id).await,
         "link" => {
             let made = match expiry(&form.expires) {
                 Ok(expires) => {
@@ -337,6 +375,13 @@ async fn share(
     form: &SettingsForm,
 ) -> strata_core::error::Result<()> {
     let target = form.who.trim();
+    if target.contains('@') && !target.starts_with("team:") {
+        // An address: an invitation, delivered when its owner signs in through a provider.
+        let terms = (form.access.parse::<Access>()?, expiry(&form.expires)?);
+        return strata_core::datasets::invites::invite(state, who, repo, target, &form.path, terms)
+            .await
+            .map(drop);
+    }
     let grantee = match target.strip_prefix("team:") {
         Some(team) => Grantee::Team(team.trim().to_owned()),
         None => Grantee::User(target.to_owned()),

@@ -39,7 +39,7 @@ pub struct BrowseQuery {
     /// The page of a folder listing, from 1.
     page: Option<usize>,
     /// What was just done, for its notice (`card`: the card was saved).
-    done: Option<String>,
+    pub(super) done: Option<String>,
     /// The revision a file manager change just made: its notice, and the way to undo it.
     undo: Option<String>,
     /// Set after an undo.
@@ -125,6 +125,57 @@ struct Entry {
     folder: bool,
     lfs: bool,
     size: String,
+    /// When it last changed, and by whom (empty when that is further back than the page looks).
+    modified: String,
+    by: String,
+    /// With whom it is shared (`""`: nobody), for those who manage the dataset's sharing.
+    shared: String,
+}
+
+/// Commits the "Modified" column looks back through.
+const MODIFIED_DEPTH: usize = 2000;
+
+/// The paths of a dataset shared with people, teams or by link, each with whom, for those who
+/// manage its sharing (nobody else is told).
+async fn shared_paths(state: &AppState, repo: &Gated) -> Vec<(String, String)> {
+    use strata_core::datasets::{links, shares};
+    if repo.limited() || !repo.allows(strata_core::auth::On::Dataset, Action::Admin) {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, String)> = shares::list(state, repo)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.live())
+        .map(|s| (s.path, s.grantee))
+        .collect();
+    out.extend(
+        links::list(state, repo)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.live())
+            .map(|l| (l.path, "a link".to_owned())),
+    );
+    out
+}
+
+/// Whom the item at `path` is shared with, itself or through a folder above it.
+fn shared_with(shared: &[(String, String)], path: &str) -> String {
+    let mut whom: Vec<&str> = shared
+        .iter()
+        .filter(|(p, _)| {
+            p.is_empty()
+                || p == path
+                || path
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+        .map(|(_, w)| w.as_str())
+        .collect();
+    whom.sort_unstable();
+    whom.dedup();
+    whom.join(", ")
 }
 
 #[derive(Template)]
@@ -159,6 +210,8 @@ struct DatasetPage {
     undo: Option<Undo>,
     /// This page's own URL, where an undo comes back to.
     here: String,
+    /// The branch the page's forms write (`""`: the default branch).
+    branch: String,
     /// Whether the card may be edited here (a writer, at the root of the default branch).
     edit_card: bool,
     /// Catalog tags of the dataset (`name` or `name: value`) and its geography.
@@ -174,6 +227,9 @@ struct DatasetPage {
     limited: bool,
     /// A drive: a file manager, without the datapackage's resources.
     drive: bool,
+    /// The dataset's owner, and whether that is the visitor (a drive's "Owner" column).
+    owner: String,
+    own: bool,
     /// The browser upload's module, worker and sha256 (hashed URLs), when files may go straight
     /// to storage (not through a share, and on a backend that takes multipart uploads).
     upload: Option<[String; 3]>,
@@ -209,13 +265,15 @@ pub async fn show(
                         strata_core::datasets::files::plumbing(p, drive)
                     })?;
                 let readme = readme_of(ms, ds, &revision.id, &dir, &listing)?;
+                let names: Vec<String> = listing.entries.iter().map(|e| e.name.clone()).collect();
+                let changed = ms.last_changed(ds, &revision.id, &dir, &names, MODIFIED_DEPTH)?;
                 let mut refs: Vec<(String, bool)> = ms
                     .branches(ds)?
                     .into_iter()
                     .map(|(b, _)| (b, true))
                     .collect();
                 refs.extend(ms.tags(ds)?.into_iter().map(|t| (t.name, false)));
-                Ok(Some((revision, package, listing, readme, refs)))
+                Ok(Some((revision, package, listing, readme, refs, changed)))
             }
             Err(strata_metastore::Error::NotFound(_)) if rev.is_none() => Ok(None),
             Err(e) => Err(e),
@@ -239,7 +297,7 @@ pub async fn show(
             None,
             Vec::new(),
         ),
-        Some((revision, package, listing, readme, refs)) => {
+        Some((revision, package, listing, readme, refs, changed)) => {
             let card = strata_core::datasets::card::of_package(&package.json);
             // The README is read as its file page would be: through the same read gate.
             let readme = match readme {
@@ -275,19 +333,26 @@ pub async fn show(
                     (r.name.clone(), r.path.clone(), human_size(r.size), tagged)
                 })
                 .collect();
+            let shared = shared_paths(&state, &repo).await;
             let entries = listing
                 .entries
                 .into_iter()
-                .map(|e| Entry {
-                    size: if e.folder {
-                        "folder".into()
-                    } else {
-                        human_size(e.lfs.as_ref().map_or(e.size, |p| p.size))
-                    },
-                    lfs: e.lfs.is_some(),
-                    name: e.name,
-                    path: e.path,
-                    folder: e.folder,
+                .map(|e| {
+                    let last = changed.get(&e.name);
+                    Entry {
+                        size: if e.folder {
+                            "folder".into()
+                        } else {
+                            human_size(e.lfs.as_ref().map_or(e.size, |p| p.size))
+                        },
+                        lfs: e.lfs.is_some(),
+                        modified: last.map(|c| when(c.time)).unwrap_or_default(),
+                        by: last.map(|c| c.author.clone()).unwrap_or_default(),
+                        shared: shared_with(&shared, &e.path),
+                        name: e.name,
+                        path: e.path,
+                        folder: e.folder,
+                    }
                 })
                 .collect();
             (
@@ -310,7 +375,13 @@ pub async fn show(
     let geography = catalog.and_then(|c| c.geography).unwrap_or_default();
     let first = skip.min(total);
     let more = total > first + LISTING_PAGE;
-    let writer = q.rev.is_none() && repo.writes(&folder);
+    // Writable: the default branch, or another branch (not a tag or a commit) for those who
+    // reach the whole dataset.
+    let branch = q
+        .rev
+        .as_deref()
+        .filter(|r| !repo.limited() && refs.iter().any(|(b, is_branch)| *is_branch && b == r));
+    let writer = (q.rev.is_none() || branch.is_some()) && repo.writes(&folder);
     let limited = repo.limited();
     let own_drive = repo.name == strata_core::datasets::DRIVE
         && s.as_ref()
@@ -330,7 +401,8 @@ pub async fn show(
         }
         _ => None,
     };
-    let here_url = super::files::folder_url(&repo.namespace, &repo.name, &folder);
+    let here_url = super::files::folder_on(&repo.namespace, &repo.name, &folder, branch);
+    let branch = branch.unwrap_or_default().to_owned();
     let page = DatasetPage {
         chrome,
         total,
@@ -362,6 +434,7 @@ pub async fn show(
             .collect(),
         undo,
         here: here_url,
+        branch,
         card,
         readme,
         tags,
@@ -371,6 +444,10 @@ pub async fn show(
         writer,
         limited,
         drive,
+        owner: repo.namespace.clone(),
+        own: s
+            .as_ref()
+            .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace)),
         upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
     };
     Ok(render(StatusCode::OK, &page))

@@ -15,7 +15,7 @@ use crate::http::state::AppState;
 use strata_core::datasets::git_on;
 
 /// Bytes of a file read for its preview.
-const PREVIEW_BYTES: u64 = 64 * 1024;
+pub(super) const PREVIEW_BYTES: u64 = 64 * 1024;
 /// Rows of a CSV/TSV preview.
 const PREVIEW_ROWS: usize = 50;
 
@@ -38,6 +38,14 @@ struct FilePage {
     newest_is_current: bool,
     /// Whether the visitor may rename, delete or restore it.
     writer: bool,
+    /// Whether it opens in the text editor (a writer's text file of at most 1 MiB).
+    editable: bool,
+    /// An image, shown from its download URL.
+    image: bool,
+    /// Whether the visitor manages the dataset's sharing (the Share button).
+    share: bool,
+    /// The branch the page's forms write (`""`: the default branch).
+    branch: String,
     limited: bool,
     /// A table a policy transforms: shown and downloaded through the policies.
     governed: bool,
@@ -54,7 +62,7 @@ struct FilePage {
 const VERSIONS: usize = 20;
 
 /// What a file's page shows of its content.
-enum Preview {
+pub(super) enum Preview {
     /// The first rows of a CSV or TSV file; `cut` when there are more.
     Table {
         header: Vec<String>,
@@ -157,7 +165,29 @@ pub async fn show(
         .map(|(list, current)| (list.into_iter().map(RevisionRow::from).collect(), current))
         .unwrap_or_default()
     };
-    let writer = repo.writes(&path);
+    // Written on the default branch, or on the branch the page shows (not a tag or a commit).
+    let branch = match q.rev.as_deref() {
+        Some(r) if !repo.limited() => {
+            let r = r.to_owned();
+            git_on(&state, &repo, move |ms, ds| ms.branches(ds))
+                .await
+                .ok()
+                .filter(|bs| bs.iter().any(|(b, _)| *b == r))
+                .map(|_| q.rev.clone().unwrap_or_default())
+        }
+        Some(_) => None,
+        None => Some(String::new()),
+    };
+    let writer = branch.is_some() && repo.writes(&path);
+    let editable = writer
+        && governed.is_none()
+        && size <= strata_core::datasets::edit::MAX_TEXT
+        && match &preview {
+            // A NUL byte says binary, as it does to git.
+            Preview::Text { text, .. } => !text.contains('\0'),
+            Preview::Table { .. } => true,
+            Preview::None(_) => false,
+        };
     let open_with = match &s {
         Some(s) if governed.is_none() => {
             strata_core::apps::openers(&state, &s.user, &repo.path(), &path, q.rev.as_deref()).await
@@ -166,7 +196,24 @@ pub async fn show(
     };
     let pairs = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let viewer = table_view::viewer(&state, &repo, &path, &here, pairs).await;
+    let mut chrome = Chrome::new(
+        path.rsplit('/').next().unwrap_or(&path).to_owned(),
+        s.as_ref(),
+        "datasets",
+    );
+    if q.done.as_deref() == Some("saved") {
+        chrome = chrome.notice("Saved as a new revision.");
+    }
     let page = FilePage {
+        chrome,
+        editable,
+        image: governed.is_none() && is_image(&path),
+        share: !repo.limited()
+            && repo.allows(
+                strata_core::auth::On::Dataset,
+                strata_core::auth::Action::Admin,
+            ),
+        branch: branch.unwrap_or_default(),
         show_preview: viewer.as_ref().is_none_or(|v| v.headings.is_empty()),
         viewer,
         open_with,
@@ -174,11 +221,6 @@ pub async fn show(
         newest_is_current,
         writer,
         limited: repo.limited(),
-        chrome: Chrome::new(
-            path.rsplit('/').next().unwrap_or(&path).to_owned(),
-            s.as_ref(),
-            "datasets",
-        ),
         download: match &governed {
             Some((table, _, _)) => format!(
                 "/api/v1/datasets/{}/tables/{}{query}",
@@ -243,7 +285,7 @@ async fn through_policies(
 }
 
 /// The first [`PREVIEW_BYTES`] of an object, or why there are none.
-async fn read_head(
+pub(super) async fn read_head(
     state: &AppState,
     repo_id: i64,
     oid: &strata_lfs::Oid,
@@ -272,7 +314,7 @@ async fn read_head(
 }
 
 /// The preview of `bytes`, the start of the file at `path` (`cut` when the file goes on).
-fn preview(path: &str, bytes: &[u8], cut: bool) -> Preview {
+pub(super) fn preview(path: &str, bytes: &[u8], cut: bool) -> Preview {
     let lower = path.to_ascii_lowercase();
     // A cut may fall inside a UTF-8 sequence: drop the partial character.
     let text = match std::str::from_utf8(bytes) {
@@ -310,6 +352,15 @@ fn preview(path: &str, bytes: &[u8], cut: bool) -> Preview {
         text: text.to_owned(),
         cut,
     }
+}
+
+/// Whether a file is an image a page may show (by its extension; formats a browser draws
+/// without script, served with their own content type).
+pub(super) fn is_image(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// Records of delimited text (RFC 4180 quoting); when `cut`, the last, possibly partial,

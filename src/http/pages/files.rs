@@ -65,10 +65,22 @@ pub async fn make_drive(
 
 /// The folder page a path belongs to.
 pub(super) fn folder_url(ns: &str, name: &str, folder: &str) -> String {
-    if folder.is_empty() {
+    folder_on(ns, name, folder, None)
+}
+
+/// The folder page on a branch (`None`: the default branch).
+pub(super) fn folder_on(ns: &str, name: &str, folder: &str, branch: Option<&str>) -> String {
+    let mut pairs = Vec::new();
+    if !folder.is_empty() {
+        pairs.push(("path", folder));
+    }
+    if let Some(b) = branch {
+        pairs.push(("rev", b));
+    }
+    if pairs.is_empty() {
         format!("/datasets/{ns}/{name}")
     } else {
-        let q = serde_urlencoded::to_string([("path", folder)]).unwrap_or_default();
+        let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
         format!("/datasets/{ns}/{name}?{q}")
     }
 }
@@ -91,8 +103,9 @@ pub(super) fn refused(s: &SessionRow, back: String, e: Error) -> ApiResult<Respo
 }
 
 /// `POST /datasets/{ns}/{name}/upload` (multipart: `csrf`, then `folder`, then optionally
-/// `message` and `clash` (`keep`: a name the folder has already is kept beside it, the default;
-/// `replace`), then `file` fields): uploads files into a folder as one commit.
+/// `branch` (an existing branch; the default branch without it), `message` and `clash` (`keep`:
+/// a name the folder has already is kept beside it, the default; `replace`), then `file`
+/// fields): uploads files into a folder as one commit.
 pub async fn upload(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -116,7 +129,7 @@ pub async fn upload(
         _ => return Err(ApiError::unprocessable("the form names no folder")),
     };
     let folder = folder.trim_matches('/').to_owned();
-    let back = folder_url(&ns, &name, &folder);
+    let mut back = folder_url(&ns, &name, &folder);
     let who = session_principal(&s)?;
     let repo = match gate::path(&state, &who, &ns, &name, &folder, Action::Write).await {
         Ok(repo) => repo,
@@ -129,27 +142,39 @@ pub async fn upload(
     };
     let mut stored: Vec<(String, strata_lfs::Oid, u64)> = Vec::new();
     // A form without the choice (an older page, a script) replaces, as uploads always did.
-    let (mut message, mut replace) = (String::new(), true);
+    let (mut message, mut replace, mut branch) = (String::new(), true, None::<String>);
     while let Some(field) = form.next_field().await.map_err(bad)? {
         let Some(file_name) = field.file_name().map(str::to_owned) else {
             match field.name() {
                 Some("message") => message = small_text(field).await?,
                 Some("clash") => replace = small_text(field).await? == "replace",
+                Some("branch") if stored.is_empty() => {
+                    let b = small_text(field).await?.trim().to_owned();
+                    branch = Some(b).filter(|b| !b.is_empty());
+                    back = folder_on(&ns, &name, &folder, branch.as_deref());
+                }
+                Some("branch") => {
+                    let e = Error::unprocessable("the branch comes before the files");
+                    return refused(&s, back, e);
+                }
                 _ => {}
             }
             continue;
         };
+        let branch = branch.as_deref();
         if file_name.is_empty() {
             continue; // the form was sent without a file chosen
         }
         // Every name is checked before its bytes are stored.
         let taken: Vec<String> = stored.iter().map(|(p, _, _)| p.clone()).collect();
         let path = match files::join(&folder, &file_name) {
-            Ok(p) if !replace => files::free_path(&state, &repo, &p, &taken).await,
+            Ok(p) if !replace => files::free_path(&state, &repo, branch, &p, &taken).await,
             other => other,
         };
         let path = match path {
-            Ok(p) => files::check_upload(&state, &repo, &p).await.map(|()| p),
+            Ok(p) => files::check_upload(&state, &repo, branch, &p)
+                .await
+                .map(|()| p),
             Err(e) => Err(e),
         };
         let path = match path {
@@ -167,7 +192,7 @@ pub async fn upload(
         stored.push((path, oid, size));
     }
     let message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
-    match files::upload(&state, &who, &repo, stored, message).await {
+    match files::upload(&state, &who, &repo, branch.as_deref(), stored, message).await {
         Ok(_) => Ok(see_other(&back, &[])),
         Err(e) => refused(&s, back, e),
     }
@@ -210,6 +235,9 @@ pub struct FileForm {
     /// `restore`: the revision to restore from.
     #[serde(default)]
     rev: String,
+    /// The branch changed (`""`: the default branch; not for `restore`).
+    #[serde(default)]
+    branch: String,
     /// The items picked in a folder's list: `p1`, `p2`, … (their paths).
     #[serde(flatten)]
     picked: std::collections::BTreeMap<String, String>,
@@ -271,7 +299,8 @@ pub async fn change(
         None if form.op == "folder" => first.clone(),
         None => parent_of(&first).to_owned(),
     };
-    let back = folder_url(&ns, &name, &folder);
+    let branch = Some(form.branch.trim()).filter(|b| !b.is_empty());
+    let back = folder_on(&ns, &name, &folder, branch);
     let paths = match paths {
         Ok(p) => p,
         Err(e) => return refused(&s, back, e),
@@ -287,9 +316,9 @@ pub async fn change(
     };
     let done = match form.op.as_str() {
         "folder" => match files::join(&first, &to) {
-            Ok(made) => files::new_folder(&state, &who, &repo, &made)
+            Ok(made) => files::new_folder(&state, &who, &repo, branch, &made)
                 .await
-                .map(|_| folder_url(&ns, &name, &made)),
+                .map(|_| folder_on(&ns, &name, &made, branch)),
             Err(e) => Err(e),
         },
         "move" => {
@@ -301,7 +330,7 @@ pub async fn change(
                 })
                 .collect();
             match moves {
-                Ok(moves) => files::rename(&state, &who, &repo, &moves)
+                Ok(moves) => files::rename(&state, &who, &repo, branch, &moves)
                     .await
                     .map(|r| undo_url(&back, &r.id)),
                 Err(e) => Err(e),
@@ -317,16 +346,17 @@ pub async fn change(
                 match target {
                     Ok(target) => {
                         let moves = [(from.clone(), target.clone())];
-                        files::rename(&state, &who, &repo, &moves)
+                        let there = folder_on(&ns, &name, parent_of(&target), branch);
+                        files::rename(&state, &who, &repo, branch, &moves)
                             .await
-                            .map(|r| undo_url(&folder_url(&ns, &name, parent_of(&target)), &r.id))
+                            .map(|r| undo_url(&there, &r.id))
                     }
                     Err(e) => Err(e),
                 }
             }
             _ => Err(Error::unprocessable("pick one item to rename")),
         },
-        "delete" => files::delete(&state, &who, &repo, &paths)
+        "delete" => files::delete(&state, &who, &repo, branch, &paths)
             .await
             .map(|r| undo_url(&back, &r.id)),
         "share" => match paths.as_slice() {
@@ -336,6 +366,9 @@ pub async fn change(
             }
             _ => Err(Error::unprocessable("pick one item to share")),
         },
+        "restore" if branch.is_some() => Err(Error::unprocessable(
+            "versions are restored on the default branch: open the file there",
+        )),
         "restore" => files::restore(&state, &who, &repo, &first, form.rev.trim())
             .await
             .map(|_| {

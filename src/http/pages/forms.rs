@@ -13,19 +13,19 @@ use strata_core::auth::session;
 
 /// The cookie of the double-submit CSRF token of the login and sign-up forms.
 pub(super) const FORM_COOKIE: &str = "strata_form";
-/// Largest form body accepted.
-const MAX_FORM: usize = 64 * 1024;
+/// Largest form body accepted (the text editor's form takes more: `CsrfForm`'s bound).
+pub(super) const MAX_FORM: usize = 64 * 1024;
 
 /// Reads a URL-encoded form body.
 pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
-    parse_form(&form_bytes(body).await?)
+    parse_form(&form_bytes(body, MAX_FORM).await?)
 }
 
-/// A form body's bytes, up to [`MAX_FORM`].
-pub(super) async fn form_bytes(body: Body) -> ApiResult<axum::body::Bytes> {
-    axum::body::to_bytes(body, MAX_FORM)
+/// A form body's bytes, up to `max`.
+pub(super) async fn form_bytes(body: Body, max: usize) -> ApiResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, max)
         .await
-        .map_err(|_| ApiError::too_large(format!("forms are at most {MAX_FORM} bytes")))
+        .map_err(|_| ApiError::too_large(format!("this form is at most {max} bytes")))
 }
 
 pub(super) fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::datasets::human_size;
+use super::file::Preview;
 use super::forms::{read_form, see_other};
 use super::layout::{render, Chrome};
 use crate::http::download::serve_file;
@@ -57,6 +58,61 @@ struct LinkPage {
     more: bool,
     /// A file that is a table: the viewer.
     viewer: Option<super::table_view::Viewer>,
+    /// A file that is no table: the start of it, or an image.
+    preview: Option<Preview>,
+    image: bool,
+    /// Who made the link, and until when it works (`""`: no end).
+    shared_by: String,
+    until: String,
+}
+
+impl LinkPage {
+    fn new(o: &Opened, secret: String) -> LinkPage {
+        LinkPage {
+            chrome: Chrome::new(title_of(o), None, "link"),
+            secret,
+            needs_password: false,
+            rel: String::new(),
+            up: None,
+            file: None,
+            items: Vec::new(),
+            total: 0,
+            page: 1,
+            more: false,
+            viewer: None,
+            preview: None,
+            image: false,
+            shared_by: o.link.created_by.clone().unwrap_or_default(),
+            until: o
+                .link
+                .expires_at
+                .map(super::datasets::when)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The start of a linked file, as a file's page previews it; read through the link's gate.
+async fn preview_of(state: &AppState, o: &Opened, path: &str, data: &[u8]) -> Preview {
+    use super::file::{preview, read_head, PREVIEW_BYTES};
+    let pointer = strata_lfs::pointer::lenient(data);
+    if o.gated
+        .read_file(state, path, None, pointer.as_ref())
+        .await
+        .is_err()
+    {
+        return Preview::None("Download the file to see it.".into());
+    }
+    match pointer {
+        Some(p) => match read_head(state, o.gated.id, &p.oid, p.size).await {
+            Ok(bytes) => preview(path, &bytes, p.size > bytes.len() as u64),
+            Err(why) => Preview::None(why),
+        },
+        None => {
+            let n = data.len().min(PREVIEW_BYTES as usize);
+            preview(path, &data[..n], data.len() > n)
+        }
+    }
 }
 
 /// Opens the link for this request, or answers instead (rate limit, unknown link).
@@ -129,19 +185,7 @@ async fn show_page(
 ) -> ApiResult<Response> {
     let state = state.clone();
     let o = opened(&state, &secret).await?;
-    let mut page = LinkPage {
-        chrome: Chrome::new(title_of(&o), None, "link"),
-        secret: secret.clone(),
-        needs_password: false,
-        rel: String::new(),
-        up: None,
-        file: None,
-        items: Vec::new(),
-        total: 0,
-        page: 1,
-        more: false,
-        viewer: None,
-    };
+    let mut page = LinkPage::new(&o, secret.clone());
     if !unlocked(headers, &secret, &o) {
         page.needs_password = true;
         return Ok(render(StatusCode::OK, &page));
@@ -197,9 +241,15 @@ async fn show_page(
             } else {
                 format!("/s/{secret}/raw/{}", super::forms::path_url(&rel))
             };
-            page.file = Some((human_size(size), url));
             let here = format!("/s/{secret}");
             page.viewer = super::table_view::viewer(&state, &o.gated, &path, &here, pairs).await;
+            if page.viewer.as_ref().is_none_or(|v| v.headings.is_empty()) {
+                page.image = super::file::is_image(&path);
+                if !page.image {
+                    page.preview = Some(preview_of(&state, &o, &path, &data).await);
+                }
+            }
+            page.file = Some((human_size(size), url));
         }
     }
     page.rel = rel;
@@ -228,19 +278,9 @@ async fn unlock_page(state: AppState, secret: String, body: Body) -> ApiResult<R
         return Ok(see_other(&format!("/s/{secret}"), &[]));
     };
     if !links::check_password(&state, &o.link, form.password).await? {
-        let page = LinkPage {
-            chrome: Chrome::new(title_of(&o), None, "link").error("That is not the password."),
-            secret,
-            needs_password: true,
-            rel: String::new(),
-            up: None,
-            file: None,
-            items: Vec::new(),
-            total: 0,
-            page: 1,
-            more: false,
-            viewer: None,
-        };
+        let mut page = LinkPage::new(&o, secret);
+        page.chrome = page.chrome.error("That is not the password.");
+        page.needs_password = true;
         return Ok(render(StatusCode::FORBIDDEN, &page));
     }
     let secure = state.settings.cookie_secure();
@@ -248,6 +288,24 @@ async fn unlock_page(state: AppState, secret: String, body: Body) -> ApiResult<R
         "{COOKIE}={token}; Path=/s/{secret}; HttpOnly; SameSite=Lax; Max-Age=43200{secure}"
     );
     Ok(see_other(&format!("/s/{secret}"), &[cookie]))
+}
+
+/// The link of `secret`, opened for this request (its password given, when it has one), and
+/// the dataset path of `rel` inside it.
+pub(super) async fn reach(
+    state: &AppState,
+    secret: &str,
+    rel: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<(Opened, String)> {
+    let o = opened(state, secret).await?;
+    if !unlocked(headers, secret, &o) {
+        return Err(ApiError::forbidden(
+            "this link has a password: open the link and give it first",
+        ));
+    }
+    let path = target(&o, rel.unwrap_or(""))?;
+    Ok((o, path))
 }
 
 /// `GET /s/{secret}/raw` and `/s/{secret}/raw/{*path}`: a file's bytes.
@@ -264,13 +322,7 @@ pub async fn raw(
             .unwrap_or_default()
     };
     let secret = get("secret");
-    let o = opened(&state, &secret).await?;
-    if !unlocked(&headers, &secret, &o) {
-        return Err(ApiError::forbidden(
-            "this link has a password: open the link and give it first",
-        ));
-    }
-    let path = target(&o, &get("path"))?;
+    let (o, path) = reach(&state, &secret, Some(&get("path")), &headers).await?;
     let file = path.clone();
     let data = git_on(&state, &o.gated, move |ms, ds| {
         ms.read_file(ds, None, &file)

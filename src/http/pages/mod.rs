@@ -6,9 +6,11 @@
 //! (so nobody can log a victim into another account either).
 
 mod apps;
+mod archive;
 mod card;
 mod dataset_settings;
 mod datasets;
+mod edit;
 mod file;
 mod files;
 pub(crate) mod forms;
@@ -99,10 +101,18 @@ pub fn router() -> Router<AppState> {
             post(files::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/datasets/{ns}/{name}/files", post(files::change))
+        .route("/datasets/{ns}/{name}/edit", post(edit::save))
+        .route("/datasets/{ns}/{name}/edit/{*path}", get(edit::show))
+        .route("/datasets/{ns}/{name}/new", get(edit::new))
         .route("/datasets/{ns}/{name}/card", post(card::save))
         .route("/datasets/{ns}/{name}/trash", get(files::trash))
         .route("/s/{secret}", get(links::show).post(links::unlock))
         .route("/s/{secret}/raw", get(links::raw))
+        .route("/s/{secret}/zip", get(archive::link))
+        .route(
+            "/datasets/{ns}/{name}/zip",
+            get(archive::folder).post(archive::picked),
+        )
         .route("/s/{secret}/raw/{*path}", get(links::raw))
         .route("/datasets/{ns}/{name}/branches", post(tags::create_branch))
         .route(

@@ -499,10 +499,13 @@ pub struct RevertForm {
     /// Where to go after (a folder's page, for an Undo), instead of the new revision's page.
     #[serde(default)]
     next: String,
+    /// The branch reverted (`""`: the default branch).
+    #[serde(default)]
+    branch: String,
 }
 
-/// `POST /datasets/{ns}/{name}/revert`: a new revision on the default branch with the content of
-/// `to`, after the page's confirmation.
+/// `POST /datasets/{ns}/{name}/revert`: a new revision on the default branch (or `branch`) with
+/// the content of `to`, after the page's confirmation.
 pub async fn revert(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -521,7 +524,8 @@ pub async fn revert(
         Err(e) => return Ok(failed(Some(&s), &title, e)),
     };
     let to = form.to.trim().to_owned();
-    match strata_core::datasets::commit::revert(&state, &who, &repo, to, form.parent, None, None)
+    let branch = Some(form.branch.trim().to_owned()).filter(|b| !b.is_empty());
+    match strata_core::datasets::commit::revert(&state, &who, &repo, to, form.parent, branch, None)
         .await
     {
         Ok(revision) => {

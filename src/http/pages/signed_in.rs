@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::forms::{form_bytes, parse_form, see_other};
+use super::forms::{form_bytes, parse_form, see_other, MAX_FORM};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use strata_core::auth::session;
@@ -73,9 +73,9 @@ fn login_then(parts: &Parts) -> String {
 }
 
 /// A form posted by a signed-in visitor whose `csrf` field matches the session's token; a
-/// missing or wrong one is refused (403) before the form is used.
+/// missing or wrong one is refused (403) before the form is used. Its body is at most `MAX` bytes.
 #[derive(Debug)]
-pub struct CsrfForm<T> {
+pub struct CsrfForm<T, const MAX: usize = MAX_FORM> {
     pub signed_in: SignedIn,
     pub form: T,
 }
@@ -86,13 +86,13 @@ struct Token {
     csrf: String,
 }
 
-impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+impl<T: DeserializeOwned + Send, const MAX: usize> FromRequest<AppState> for CsrfForm<T, MAX> {
     type Rejection = PageError;
 
-    async fn from_request(req: Request, state: &AppState) -> PageResult<CsrfForm<T>> {
+    async fn from_request(req: Request, state: &AppState) -> PageResult<CsrfForm<T, MAX>> {
         let (mut parts, body) = req.into_parts();
         let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
-        let bytes = form_bytes(body).await?;
+        let bytes = form_bytes(body, MAX).await?;
         let token: Token = parse_form(&bytes)?;
         if !session::same_secret(&token.csrf, &signed_in.session.csrf) {
             return Err(ApiError::forbidden("missing or wrong CSRF token").into());

@@ -5,5 +5,6 @@ mod browser;
 mod cards;
 mod dataset;
 pub(crate) mod drive;
+mod edits;
 mod picks;
 mod upload;

@@ -125,6 +125,10 @@ pub async fn sign_in(
     settle_role(core, &p.id, &user, mapped_before.is_some()).await?;
     memberships(core, p, &user, &outcome).await?;
     let user = core.db.user_by_id(user.id).await?.unwrap_or(user);
+    // Shares waiting for an address the provider verified are this account's now.
+    if let Some(email) = who.email.as_deref().filter(|_| who.email_verified) {
+        crate::datasets::invites::deliver(core, &user, email).await?;
+    }
     audit(
         core,
         "sso.login",

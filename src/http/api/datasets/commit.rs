@@ -64,6 +64,10 @@ pub(crate) struct Header {
     pub(crate) parent: Option<String>,
     #[serde(default)]
     pub(crate) branch: Option<String>,
+    /// The LFS files written become datapackage resources, tables with their inferred column
+    /// types (what the browser's upload asks for).
+    #[serde(default)]
+    pub(crate) describe: bool,
 }
 
 /// The revision a write made.
@@ -73,7 +77,8 @@ pub struct CommitResult {
 }
 
 /// One commit of many file operations, all or nothing. The body is NDJSON: a `header` line
-/// (`summary`, `description`, `parent`, `branch`), then `file` (`path`, `content`, `encoding`
+/// (`summary`, `description`, `parent`, `branch`, and `describe`: the LFS files become
+/// datapackage resources), then `file` (`path`, `content`, `encoding`
 /// utf-8 or base64), `lfsFile` (`path`, `oid`, `size`; the object must be uploaded to this
 /// dataset) and `deletedFile` (`path`) lines.
 #[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/commit", tag = "datasets",
@@ -103,6 +108,7 @@ pub async fn commit(
         // The REST API vouches for no object: through a share, LFS files are uploaded in the
         // browser.
         vouched: Vec::new(),
+        describe: header.describe,
     };
     let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(CommitResult {

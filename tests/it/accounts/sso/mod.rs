@@ -10,6 +10,7 @@
 //!   sign-in, linking and unlinking.
 
 mod accounts;
+mod invites;
 mod protocol;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,242 @@
+//! Files as one zip archive, made while it is sent: the file manager's "Download" of picked items
+//! or a folder, and a share link's "Download all". [`gather`] lists the files at or under the
+//! paths asked for at one revision, each through the read gate (a file a policy withholds raw
+//! refuses the archive, naming it; through a share only what it covers), without the server's
+//! plumbing; [`Archive::stream`] writes them stored (no compression: data files mostly come
+//! compressed, and the archive goes out at the speed of storage), zip64 for large ones, with
+//! LFS objects read from storage as they are written. Bounded in files and in bytes kept in git.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use strata_lfs::Oid;
+use tokio::sync::mpsc;
+
+use super::gate::Gated;
+use super::git_on;
+use crate::error::{Error, Result};
+use crate::storage::{Read, Storage};
+use crate::Core;
+
+/// Files one archive holds at most.
+pub const MAX_FILES: usize = 10_000;
+/// Bytes of files kept in git (not LFS) one archive holds at most: they are read before it starts.
+const MAX_INLINE: u64 = 256 * 1024 * 1024;
+
+/// What an archive will hold: names inside it, and where each file's bytes are.
+pub struct Archive {
+    repo_id: i64,
+    files: Vec<(String, Source)>,
+}
+
+enum Source {
+    Inline(Vec<u8>),
+    Object(Oid, u64),
+}
+
+impl Archive {
+    /// How many files it holds.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Its bytes, made as they are read: a stream that ends with an error (so the download
+    /// fails, never passing for whole) when a file cannot be read.
+    pub fn stream(
+        self,
+        storage: Storage,
+    ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let out = Sender {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            if let Err(e) = write(self, &storage, &handle, out) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        receiver_stream(rx)
+    }
+}
+
+fn receiver_stream(
+    mut rx: mpsc::Receiver<std::io::Result<Bytes>>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Bytes sent at once.
+const CHUNK: usize = 256 * 1024;
+
+/// The archive's bytes, into a channel in [`CHUNK`]s (a receiver gone stops the writing).
+struct Sender {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for Sender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "download stopped"))
+    }
+}
+
+fn write(
+    archive: Archive,
+    storage: &Storage,
+    handle: &tokio::runtime::Handle,
+    out: Sender,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new_stream(out);
+    for (name, source) in archive.files {
+        let size = match &source {
+            Source::Inline(data) => data.len() as u64,
+            Source::Object(_, size) => *size,
+        };
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(size >= u64::from(u32::MAX));
+        zip.start_file(name.as_str(), options)
+            .map_err(std::io::Error::other)?;
+        match source {
+            Source::Inline(data) => zip.write_all(&data)?,
+            Source::Object(oid, _) => {
+                let read = handle
+                    .block_on(storage.read(archive.repo_id, &oid, None))
+                    .map_err(|e| std::io::Error::other(e.message))?;
+                let Some(Read::Found { object, .. }) = read else {
+                    return Err(std::io::Error::other(format!(
+                        "the bytes of {name} are not in storage"
+                    )));
+                };
+                let mut body = object.body;
+                while let Some(chunk) = handle.block_on(body.next()) {
+                    zip.write_all(&chunk.map_err(std::io::Error::other)?)?;
+                }
+            }
+        }
+    }
+    let mut out = zip.finish().map_err(std::io::Error::other)?.into_inner();
+    out.flush()
+}
+
+/// The files at or under each of `paths` at `rev` (`None`: the default branch's head), named in
+/// the archive by their path below `base` (a folder; `""`: the root), each passing the read gate.
+/// Refuses (404) a path that is not there, and (422) more than [`MAX_FILES`] files.
+pub async fn gather(
+    core: &Core,
+    repo: &Gated,
+    rev: Option<&str>,
+    paths: &[String],
+    base: &str,
+) -> Result<Archive> {
+    for p in paths {
+        if !repo.covers(p) {
+            return Err(Error::forbidden(format!("{p:?} is not shared with you")));
+        }
+    }
+    let drive = repo.name == super::DRIVE;
+    let (at, wanted) = (rev.map(str::to_owned), paths.to_vec());
+    let found = git_on(core, repo, move |ms, ds| {
+        let (commit, tree) = ms.tree(ds, at.as_deref())?;
+        let files = ms.files(ds, Some(&commit))?;
+        let mut out = Vec::new();
+        let mut inline = 0u64;
+        for want in &wanted {
+            let prefix = format!("{want}/");
+            let mut any = false;
+            for e in tree
+                .iter()
+                .filter(|e| want.is_empty() || e.path == *want || e.path.starts_with(&prefix))
+            {
+                any = true;
+                if super::files::plumbing(&e.path, drive) {
+                    continue;
+                }
+                if out.len() == MAX_FILES {
+                    return Err(strata_metastore::Error::Invalid(format!(
+                        "an archive holds at most {MAX_FILES} files: pick fewer, or clone the dataset"
+                    )));
+                }
+                let source = match &e.lfs {
+                    Some(p) => (Some(*p), None),
+                    None => {
+                        inline += e.size;
+                        if inline > MAX_INLINE {
+                            return Err(strata_metastore::Error::Invalid(
+                                "these files hold too many bytes kept in git for one archive: \
+                                 pick fewer, or clone the dataset"
+                                    .into(),
+                            ));
+                        }
+                        let (_, data) = files.upto(&e.path, u64::MAX)?;
+                        (None, data)
+                    }
+                };
+                out.push((e.path.clone(), source));
+            }
+            if !any {
+                return Err(strata_metastore::Error::NotFound(format!(
+                    "{want:?} not found"
+                )));
+            }
+        }
+        Ok((commit, out))
+    })
+    .await?;
+    let (commit, found) = found;
+    let mut files = Vec::with_capacity(found.len());
+    let mut seen = std::collections::HashSet::new();
+    for (path, (pointer, data)) in found {
+        if !seen.insert(path.clone()) {
+            continue; // a file picked beside its folder
+        }
+        if !repo.covers(&path) {
+            continue;
+        }
+        repo.read_file(core, &path, Some(&commit), pointer.as_ref())
+            .await
+            .map_err(|e| match e.kind {
+                crate::error::Kind::Forbidden => Error::forbidden(format!(
+                    "{path:?} is not given out as it is stored (a policy governs it): \
+                     leave it out of the download"
+                )),
+                _ => e,
+            })?;
+        // Below `base`; a file picked or linked on its own goes by its name.
+        let name = match path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
+            Some(rel) if !base.is_empty() => rel.to_owned(),
+            _ if path == base => path.rsplit('/').next().unwrap_or(&path).to_owned(),
+            _ => path.clone(),
+        };
+        let source = match (pointer, data) {
+            (Some(p), _) => Source::Object(p.oid, p.size),
+            (None, Some(d)) => Source::Inline(d),
+            (None, None) => return Err(Error::internal(format!("{path:?} could not be read"))),
+        };
+        files.push((name, source));
+    }
+    Ok(Archive {
+        repo_id: repo.id,
+        files,
+    })
+}

@@ -1,0 +1,188 @@
+//! Files uploaded in the browser become datapackage resources: in the same commit, each LFS file
+//! the upload writes gets a resource (or, already one, its new size and hash) named after the
+//! file, with its format; then tables (CSV, TSV) get the column types the table engine infers,
+//! as the schema commit does after a publishing flow. Not in a drive, whose datapackage nobody
+//! reads; never for what a push writes (its datapackage is its author's).
+
+use serde_json::{json, Map, Value};
+use strata_metastore::{DatasetId, Metastore, ObjectId, Op, DATAPACKAGE};
+
+use super::gated::Gated;
+use crate::auth::Principal;
+use crate::Core;
+
+/// Tables typed after one upload at most (each is read through the table engine).
+const TYPED: usize = 10;
+
+/// Adds to `ops` the datapackage of `parent` with a resource for each LFS file `ops` writes at
+/// `lfs_paths`; returns the names of the tables among them. Does nothing when `ops` writes the
+/// datapackage itself.
+pub(super) fn add_resources(
+    ms: &Metastore,
+    ds: DatasetId<'_>,
+    parent: Option<ObjectId>,
+    lfs_paths: &[String],
+    ops: &mut Vec<Op>,
+) -> strata_metastore::Result<Vec<String>> {
+    if ops
+        .iter()
+        .any(|op| matches!(op, Op::Put { path, .. } if path == DATAPACKAGE))
+    {
+        return Ok(Vec::new());
+    }
+    let mut json = match parent.map(|p| ms.fetch(ds, Some(&p.to_string()))) {
+        Some(Ok((_, package))) => package.json,
+        Some(Err(strata_metastore::Error::NotFound(_))) | None => Map::new(),
+        Some(Err(e)) => return Err(e),
+    };
+    let mut tables = Vec::new();
+    let mut changed = false;
+    for op in ops.iter() {
+        let Op::Put { path, data } = op else { continue };
+        if !lfs_paths.contains(path) || path == DATAPACKAGE {
+            continue;
+        }
+        let Some(pointer) = strata_lfs::pointer::lenient(data) else {
+            continue;
+        };
+        let name = describe(&mut json, path, &pointer.oid.to_string(), pointer.size);
+        changed = true;
+        if is_table(path) {
+            tables.push(name);
+        }
+    }
+    if changed {
+        let package = strata_metastore::Package::from_json(Value::Object(json))?;
+        ops.push(Op::Put {
+            path: DATAPACKAGE.to_owned(),
+            data: package.to_bytes(),
+        });
+    }
+    Ok(tables)
+}
+
+/// Puts the file at `path` into `json`'s resources; returns its resource's name.
+fn describe(json: &mut Map<String, Value>, path: &str, oid: &str, size: u64) -> String {
+    let resources = json
+        .entry("resources")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !resources.is_array() {
+        *resources = Value::Array(Vec::new());
+    }
+    let list = resources.as_array_mut().expect("an array");
+    let hash = format!("sha256:{oid}");
+    if let Some(r) = list
+        .iter_mut()
+        .filter_map(Value::as_object_mut)
+        .find(|r| r.get("path").and_then(Value::as_str) == Some(path))
+    {
+        r.insert("bytes".into(), json!(size));
+        r.insert("hash".into(), json!(hash));
+        return r
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+    }
+    let taken: Vec<String> = list
+        .iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let name = free_name(&base_name(path), &taken);
+    let mut r = Map::new();
+    r.insert("name".into(), json!(name));
+    r.insert("path".into(), json!(path));
+    if let Some((_, ext)) = path.rsplit('/').next().unwrap_or(path).rsplit_once('.') {
+        r.insert("format".into(), json!(ext.to_ascii_lowercase()));
+    }
+    r.insert("bytes".into(), json!(size));
+    r.insert("hash".into(), json!(hash));
+    list.push(Value::Object(r));
+    name
+}
+
+/// A Frictionless resource name from a file's path: its name without the extension, lower
+/// case, other characters than letters, digits, `-`, `_` and `.` as `-`.
+fn base_name(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem = match file.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s,
+        _ => file,
+    };
+    let name: String = stem
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches(['-', '.']).to_owned();
+    if name.is_empty() {
+        "file".into()
+    } else {
+        name
+    }
+}
+
+fn free_name(base: &str, taken: &[String]) -> String {
+    let mut name = base.to_owned();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+fn is_table(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".csv") || lower.ends_with(".tsv")
+}
+
+/// Commits the inferred column types of `tables` (at most [`TYPED`]) at the default branch's
+/// head, one schema commit each; a table that cannot be typed is left for its readers to infer.
+pub(super) async fn type_tables(core: &Core, who: &Principal, repo: &Gated, tables: &[String]) {
+    for name in tables.iter().take(TYPED) {
+        let at = crate::tables::At {
+            resource: name.clone(),
+            rev: None,
+            intent: None,
+        };
+        if let Err(e) = crate::tables::schema::commit_schema(core, who, repo, &at).await {
+            tracing::info!(table = %name, error = %e.message, "an uploaded table was not typed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_files_and_stay_unique() {
+        assert_eq!(base_name("data/Sales 2026.CSV"), "sales-2026");
+        assert_eq!(base_name(".hidden"), "hidden");
+        assert_eq!(base_name("日本.csv"), "file");
+        let taken = vec!["sales".to_owned(), "sales-2".to_owned()];
+        assert_eq!(free_name("sales", &taken), "sales-3");
+    }
+
+    #[test]
+    fn a_file_already_described_keeps_its_name_and_gets_its_new_hash() {
+        let mut json = Map::new();
+        let a = "a".repeat(64);
+        let first = describe(&mut json, "x/a.csv", &a, 10);
+        let again = describe(&mut json, "x/a.csv", &"b".repeat(64), 20);
+        assert_eq!((first.as_str(), again.as_str()), ("a", "a"));
+        let list = json["resources"].as_array().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["bytes"], 20);
+        assert_eq!(list[0]["format"], "csv");
+        let other = describe(&mut json, "y/a.csv", &a, 1);
+        assert_eq!(other, "a-2");
+    }
+}
