@@ -386,15 +386,20 @@ async fn cards_in_chromium() {
     screenshot(&c, "home").await;
 
     // The README edited in the browser: Edit on its page, the text changed, a message, Save.
-    c.goto(&format!("{}/datasets/alice/people/files/README.md", server.url))
-        .await
-        .unwrap();
+    c.goto(&format!(
+        "{}/datasets/alice/people/files/README.md",
+        server.url
+    ))
+    .await
+    .unwrap();
     click(&c, "#edit-file").await;
     let area = c.find(Locator::Css("#editor-text")).await.unwrap();
     let before = area.prop("value").await.unwrap().unwrap_or_default();
     assert!(before.starts_with("# People\n"), "{before:?}");
     area.clear().await.unwrap();
-    area.send_keys("# People\n\nEdited in the browser.\n").await.unwrap();
+    area.send_keys("# People\n\nEdited in the browser.\n")
+        .await
+        .unwrap();
     fill(&c, "message", "Say where it was edited").await;
     c.execute("window.scrollTo(0, 0); return true", vec![])
         .await
@@ -404,7 +409,10 @@ async fn cards_in_chromium() {
     let page = text(&c).await;
     assert!(page.contains("Saved as a new revision."), "{page}");
     let saved = client()
-        .get(format!("{}/api/v1/datasets/alice/people/raw/README.md", server.url))
+        .get(format!(
+            "{}/api/v1/datasets/alice/people/raw/README.md",
+            server.url
+        ))
         .bearer_auth(&token)
         .send()
         .await
