@@ -10,7 +10,10 @@
 //     parallel: 4,                                        // parts in flight at once
 //   });
 //
-// It hashes the file in a Web Worker (hash-wasm's sha256 in WebAssembly, read in slices), asks the
+// With `staged: "/api/v1/datasets/{ns}/{name}/uploads"` (strata's own disk), the parts go up at
+// once and strata hashes them as they arrive: nothing is hashed in the browser, and a cut upload
+// goes on with the parts still missing. Otherwise:
+// it hashes the file in a Web Worker (hash-wasm's sha256 in WebAssembly, read in slices), asks the
 // batch API for a `multipart-basic` upload (or `basic`), sends the parts 4 at a time with
 // progress, retries network errors and 5xx with backoff, asks for fresh URLs when one expired
 // (403), and commits. Resuming is the server's: a new batch for the same file lists only the parts
@@ -38,6 +41,7 @@ export async function upload(file, options) {
 }
 
 async function run(file, options, progress, signal) {
+  if (options.staged) return staged(file, options, progress, signal);
   const remembered = await recall(file);
   const oid = remembered || (await hash(file, options, progress, signal));
   if (!remembered) await remember(file, oid);
@@ -97,6 +101,60 @@ async function run(file, options, progress, signal) {
     object = answer.objects[0];
     if (object.error) throw new Error(object.error.message);
     if (!object.actions) { meter.finish(); return { oid, size: total, transfer: answer.transfer }; }
+  }
+  throw new Error("the upload could not be completed: try again");
+}
+
+// A staged upload (strata's own disk): the parts go up at once and strata hashes them as they
+// come, so nothing is hashed here. The upload's id is remembered (IndexedDB, by file, as hashes
+// are), so a new page asks which parts are missing and sends only those.
+async function staged(file, options, progress, signal) {
+  const base = options.staged;
+  const headers = { ...(options.headers || {}) };
+  const remembered = `staged\u0000${base}\u0000${key(file)}`;
+  const total = file.size;
+  const meter = rate(total, progress);
+  let upload = null;
+  const id = await recallKey(remembered);
+  if (id) {
+    const r = await request(`${base}/${id}`, "GET", headers, null, signal, true);
+    if (r.status === 200) upload = JSON.parse(r.text);
+  }
+  if (!upload) {
+    const r = await retry(() => request(base, "POST", { ...headers, "Content-Type": "application/json" },
+      JSON.stringify({ size: total }), signal), signal);
+    upload = JSON.parse(r.text);
+    await rememberKey(remembered, upload.id);
+  }
+  let sentParts = 0;
+  for (let round = 0; round < 3; round++) {
+    const parts = upload.missing;
+    meter.already(total - parts.reduce((n, p) => n + p.len, 0));
+    const queue = parts.slice();
+    const workers = Array.from({ length: options.parallel || PARALLEL }, async () => {
+      while (queue.length) {
+        const part = queue.shift();
+        const slice = file.slice(part.pos, part.pos + part.len);
+        await retry(() => send(part.href, "PUT", headers, slice,
+          (n) => meter.part(part.pos, n), signal), signal);
+        sentParts += 1;
+      }
+    });
+    await Promise.all(workers);
+    const done = await request(`${base}/${upload.id}/complete`, "POST", headers, null, signal, true);
+    if (done.status >= 200 && done.status < 300) {
+      await forgetKey(remembered);
+      meter.finish();
+      const { oid, size } = JSON.parse(done.text);
+      return { oid, size, transfer: "staged", sentParts };
+    }
+    if (done.status !== 409) {
+      if (done.status === 404) await forgetKey(remembered);
+      throw failure(done);
+    }
+    // Parts went missing: ask again for what is left.
+    const r = await request(`${base}/${upload.id}`, "GET", headers, null, signal);
+    upload = JSON.parse(r.text);
   }
   throw new Error("the upload could not be completed: try again");
 }
@@ -221,24 +279,28 @@ function key(file) {
   return [file.name, file.size, file.lastModified].join("\u0000");
 }
 
-async function recall(file) {
+const recall = (file) => recallKey(key(file));
+const forget = (file) => forgetKey(key(file));
+const remember = (file, oid) => rememberKey(key(file), oid);
+
+async function recallKey(k) {
   const db = await store();
   if (!db) return null;
   return new Promise((resolve) => {
-    const get = db.transaction("hashes").objectStore("hashes").get(key(file));
+    const get = db.transaction("hashes").objectStore("hashes").get(k);
     get.onsuccess = () => resolve(get.result || null);
     get.onerror = () => resolve(null);
   });
 }
 
-async function forget(file) {
+async function forgetKey(k) {
   const db = await store();
   if (!db) return;
-  db.transaction("hashes", "readwrite").objectStore("hashes").delete(key(file));
+  db.transaction("hashes", "readwrite").objectStore("hashes").delete(k);
 }
 
-async function remember(file, oid) {
+async function rememberKey(k, value) {
   const db = await store();
   if (!db) return;
-  db.transaction("hashes", "readwrite").objectStore("hashes").put(oid, key(file));
+  db.transaction("hashes", "readwrite").objectStore("hashes").put(value, k);
 }

@@ -20,12 +20,19 @@ use crate::Core;
 /// Files one archive holds at most.
 pub const MAX_FILES: usize = 10_000;
 /// Bytes of files kept in git (not LFS) one archive holds at most: they are read before it starts.
-const MAX_INLINE: u64 = 256 * 1024 * 1024;
+const MAX_INLINE: u64 = 32 * 1024 * 1024;
+/// Archives made at once: each holds a blocking thread while its client reads.
+const AT_ONCE: usize = 8;
+static ARCHIVES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
+/// How long a client may leave the archive's next bytes unread before it is cut off.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What an archive will hold: names inside it, and where each file's bytes are.
 pub struct Archive {
     repo_id: i64,
     files: Vec<(String, Source)>,
+    /// One of the [`AT_ONCE`] archives being made, until its last byte is sent.
+    _turn: tokio::sync::SemaphorePermit<'static>,
 }
 
 enum Source {
@@ -55,6 +62,7 @@ impl Archive {
             let out = Sender {
                 tx: tx.clone(),
                 buf: Vec::with_capacity(CHUNK),
+                handle: handle.clone(),
             };
             if let Err(e) = write(self, &storage, &handle, out) {
                 let _ = tx.blocking_send(Err(e));
@@ -77,6 +85,7 @@ const CHUNK: usize = 256 * 1024;
 struct Sender {
     tx: mpsc::Sender<std::io::Result<Bytes>>,
     buf: Vec<u8>,
+    handle: tokio::runtime::Handle,
 }
 
 impl std::io::Write for Sender {
@@ -93,9 +102,15 @@ impl std::io::Write for Sender {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "download stopped"))
+        let stopped = |why| std::io::Error::new(std::io::ErrorKind::BrokenPipe, why);
+        match self
+            .handle
+            .block_on(tokio::time::timeout(STALLED, self.tx.send(Ok(chunk))))
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(stopped("download stopped")),
+            Err(_) => Err(stopped("the client stopped reading")),
+        }
     }
 }
 
@@ -154,6 +169,12 @@ pub async fn gather(
             return Err(Error::forbidden(format!("{p:?} is not shared with you")));
         }
     }
+    let turn = ARCHIVES.try_acquire().map_err(|_| {
+        Error::new(
+            crate::error::Kind::Busy,
+            "too many archives are being made right now: try again in a minute",
+        )
+    })?;
     let drive = repo.name == super::DRIVE;
     let (at, wanted) = (rev.map(str::to_owned), paths.to_vec());
     let found = git_on(core, repo, move |ms, ds| {
@@ -203,25 +224,17 @@ pub async fn gather(
         Ok((commit, out))
     })
     .await?;
-    let (commit, found) = found;
-    let mut files = Vec::with_capacity(found.len());
+    let (commit, mut found) = found;
+    // A file picked beside its folder goes in once; through a share, only what it covers.
     let mut seen = std::collections::HashSet::new();
+    found.retain(|(path, _)| seen.insert(path.clone()) && repo.covers(path));
+    let checked: Vec<(String, Option<strata_lfs::pointer::Pointer>)> = found
+        .iter()
+        .map(|(path, (p, _))| (path.clone(), *p))
+        .collect();
+    repo.read_files(core, Some(&commit), &checked).await?;
+    let mut files = Vec::with_capacity(found.len());
     for (path, (pointer, data)) in found {
-        if !seen.insert(path.clone()) {
-            continue; // a file picked beside its folder
-        }
-        if !repo.covers(&path) {
-            continue;
-        }
-        repo.read_file(core, &path, Some(&commit), pointer.as_ref())
-            .await
-            .map_err(|e| match e.kind {
-                crate::error::Kind::Forbidden => Error::forbidden(format!(
-                    "{path:?} is not given out as it is stored (a policy governs it): \
-                     leave it out of the download"
-                )),
-                _ => e,
-            })?;
         // Below `base`; a file picked or linked on its own goes by its name.
         let name = match path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
             Some(rel) if !base.is_empty() => rel.to_owned(),
@@ -238,5 +251,6 @@ pub async fn gather(
     Ok(Archive {
         repo_id: repo.id,
         files,
+        _turn: turn,
     })
 }

@@ -35,9 +35,8 @@ pub struct Change {
     /// path the caller reaches. A caller who reaches only some paths may name no other object
     /// (knowing an oid must never be enough to read it through a share).
     pub vouched: Vec<Oid>,
-    /// The LFS files written become datapackage resources, and its tables get their inferred
-    /// column types (browser uploads; not in a drive) — `super::describe`.
-    pub describe: bool,
+    /// What happens to the datapackage's resources for the files written (not in a drive).
+    pub describe: super::describe::Describe,
 }
 
 /// Makes `change` as one commit by `who`; returns the new revision.
@@ -58,7 +57,10 @@ pub async fn commit(
         vouched,
         describe,
     } = change;
-    let describe = describe && repo.name != super::DRIVE && !repo.limited();
+    let describe = match repo.name == super::DRIVE || repo.limited() {
+        true => super::describe::Describe::Off,
+        false => describe,
+    };
     if ops.is_empty() {
         return Err(Error::unprocessable("the commit has no operations"));
     }
@@ -118,10 +120,7 @@ pub async fn commit(
             },
             None => None,
         };
-        let tables = match describe {
-            true => super::describe::add_resources(ms, ds, parent, &lfs_paths, &mut ops)?,
-            false => Vec::new(),
-        };
+        let tables = super::describe::follow(ms, ds, parent, &lfs_paths, &mut ops, describe)?;
         route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
         let meta = WriteMeta {
             branch: &branch,

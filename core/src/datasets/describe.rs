@@ -1,8 +1,9 @@
-//! Files uploaded in the browser become datapackage resources: in the same commit, each LFS file
-//! the upload writes gets a resource (or, already one, its new size and hash) named after the
-//! file, with its format; then tables (CSV, TSV) get the column types the table engine infers,
-//! as the schema commit does after a publishing flow. Not in a drive, whose datapackage nobody
-//! reads; never for what a push writes (its datapackage is its author's).
+//! The datapackage kept in step with the file manager: in the same commit, each LFS file a
+//! browser upload writes gets a resource (or, already one, its new size and hash) named after the
+//! file, with its format, and its tables (CSV, TSV) then get the column types the table engine
+//! infers, as the schema commit does after a publishing flow; a resource's file moved, deleted or
+//! edited in the browser takes its resource along. Not in a drive, whose datapackage nobody reads;
+//! never for what a push writes (its datapackage is its author's).
 
 use serde_json::{json, Map, Value};
 use strata_metastore::{DatasetId, Metastore, ObjectId, Op, DATAPACKAGE};
@@ -14,19 +15,34 @@ use crate::Core;
 /// Tables typed after one upload at most (each is read through the table engine).
 const TYPED: usize = 10;
 
-/// Adds to `ops` the datapackage of `parent` with a resource for each LFS file `ops` writes at
-/// `lfs_paths`; returns the names of the tables among them. Does nothing when `ops` writes the
-/// datapackage itself.
-pub(super) fn add_resources(
+/// What a commit does to the datapackage's resources for the files it writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Describe {
+    /// Nothing (pushes, the Hub, the REST API unless asked).
+    #[default]
+    Off,
+    /// Resources follow their files: a rewritten file's resource gets its new size and hash, a
+    /// moved one its new path, a deleted one goes (the file manager, the editor).
+    Follow,
+    /// As [`Describe::Follow`], and every new LFS file becomes a resource (browser uploads).
+    Add,
+}
+
+/// Adds to `ops` the datapackage of `parent` with its resources following what `ops` does (see
+/// [`Describe`]); returns the names of the tables it added. Does nothing when `ops` writes the
+/// datapackage itself, or leaves the resources as they are.
+pub(super) fn follow(
     ms: &Metastore,
     ds: DatasetId<'_>,
     parent: Option<ObjectId>,
     lfs_paths: &[String],
     ops: &mut Vec<Op>,
+    how: Describe,
 ) -> strata_metastore::Result<Vec<String>> {
-    if ops
-        .iter()
-        .any(|op| matches!(op, Op::Put { path, .. } if path == DATAPACKAGE))
+    if how == Describe::Off
+        || ops
+            .iter()
+            .any(|op| matches!(op, Op::Put { path, .. } if path == DATAPACKAGE))
     {
         return Ok(Vec::new());
     }
@@ -35,19 +51,74 @@ pub(super) fn add_resources(
         Some(Err(strata_metastore::Error::NotFound(_))) | None => Map::new(),
         Some(Err(e)) => return Err(e),
     };
-    let mut tables = Vec::new();
+    // The LFS files written (path, oid, size), and the paths removed.
+    let written: Vec<(String, String, u64)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Put { path, data } if lfs_paths.contains(path) && path != DATAPACKAGE => {
+                strata_lfs::pointer::lenient(data)
+                    .map(|p| (path.clone(), p.oid.to_string(), p.size))
+            }
+            _ => None,
+        })
+        .collect();
+    let removed: Vec<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Delete { path } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut changed = false;
-    for op in ops.iter() {
-        let Op::Put { path, data } = op else { continue };
-        if !lfs_paths.contains(path) || path == DATAPACKAGE {
+    let mut placed: Vec<&str> = Vec::new();
+    if let Some(list) = json.get_mut("resources").and_then(Value::as_array_mut) {
+        list.retain_mut(|r| {
+            let Some(r) = r.as_object_mut() else {
+                return true;
+            };
+            let path = r
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if !removed.contains(&path.as_str()) {
+                return true;
+            }
+            changed = true;
+            // Moved: the same object written at a new path that is nobody's resource yet.
+            let hash = r
+                .get("hash")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let to = written.iter().find(|(p, oid, _)| {
+                format!("sha256:{oid}") == hash && !placed.contains(&p.as_str())
+            });
+            match to {
+                Some((p, ..)) => {
+                    placed.push(p.as_str());
+                    r.insert("path".into(), json!(p));
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+    let mut tables = Vec::new();
+    for (path, oid, size) in &written {
+        let known = json
+            .get("resources")
+            .and_then(Value::as_array)
+            .is_some_and(|l| {
+                l.iter()
+                    .any(|r| r.get("path").and_then(Value::as_str) == Some(path))
+            });
+        if !known && how != Describe::Add {
             continue;
         }
-        let Some(pointer) = strata_lfs::pointer::lenient(data) else {
-            continue;
-        };
-        let name = describe(&mut json, path, &pointer.oid.to_string(), pointer.size);
+        let name = describe(&mut json, path, oid, *size);
         changed = true;
-        if is_table(path) {
+        if !known && is_table(path) {
             tables.push(name);
         }
     }

@@ -136,9 +136,6 @@ pub async fn save(
         message,
     } = edit;
     check_writable(repo, &path)?;
-    if text.len() as u64 > MAX_TEXT {
-        return Err(too_large(&path));
-    }
     let before = open(core, repo, branch, &path).await?;
     // A browser sends a text area's line breaks as CRLF: a file written with LF keeps LF.
     let text = if before.text.contains("\r\n") {
@@ -146,6 +143,9 @@ pub async fn save(
     } else {
         text.replace("\r\n", "\n")
     };
+    if text.len() as u64 > MAX_TEXT {
+        return Err(too_large(&path));
+    }
     if text == before.text {
         return Err(Error::unprocessable(
             "nothing changed: the text is as it was",
@@ -176,6 +176,7 @@ pub async fn save(
         ops: vec![Op::Put { path, data }],
         lfs_paths,
         vouched,
+        describe: super::describe::Describe::Follow,
         ..Change::default()
     };
     commit(core, who, repo, change).await
@@ -196,6 +197,7 @@ pub async fn create(
         message,
     } = edit;
     super::files::check_upload(core, repo, branch, &path).await?;
+    let text = text.replace("\r\n", "\n");
     if text.len() as u64 > MAX_TEXT {
         return Err(too_large(&path));
     }
@@ -221,7 +223,7 @@ pub async fn create(
         branch: branch.map(str::to_owned),
         ops: vec![Op::Put {
             path,
-            data: text.replace("\r\n", "\n").into_bytes(),
+            data: text.into_bytes(),
         }],
         ..Change::default()
     };

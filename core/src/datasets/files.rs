@@ -9,6 +9,7 @@ use strata_lfs::Oid;
 use strata_metastore::{Deleted, Op, Revision, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
 
 use super::commit::{commit, Change};
+use super::describe::Describe;
 use super::gate::{check_path, Gated};
 use super::git_on;
 use crate::auth::Principal;
@@ -60,26 +61,27 @@ fn check_target(path: &str) -> Result<()> {
 pub type Branch<'a> = Option<&'a str>;
 
 /// The head of `branch`, refused (404) unless it is an existing branch: a change never starts a
-/// new branch, nor lands on a tag.
+/// new branch, nor lands on a tag (nor on a commit whose id a branch's name spells). Through a
+/// share only the default branch is reached.
 pub(super) async fn head_of(
     core: &Core,
     repo: &Gated,
     branch: Branch<'_>,
 ) -> Result<Option<String>> {
+    repo.check_rev(branch)?;
     let branch = branch.map(str::to_owned);
-    git_on(core, repo, move |ms, ds| {
-        if let Some(b) = &branch {
-            if !ms.branches(ds)?.iter().any(|(name, _)| name == b) {
-                return Err(strata_metastore::Error::NotFound(format!(
-                    "no branch {b:?}"
-                )));
-            }
-        }
-        match ms.resolve(ds, branch.as_deref()) {
+    git_on(core, repo, move |ms, ds| match &branch {
+        Some(b) => match ms.branches(ds)?.into_iter().find(|(name, _)| name == b) {
+            Some((_, id)) => Ok(Some(id.to_string())),
+            None => Err(strata_metastore::Error::NotFound(format!(
+                "no branch {b:?}"
+            ))),
+        },
+        None => match ms.resolve(ds, None) {
             Ok(id) => Ok(Some(id.to_string())),
-            Err(strata_metastore::Error::NotFound(_)) if branch.is_none() => Ok(None),
+            Err(strata_metastore::Error::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
-        }
+        },
     })
     .await
 }
@@ -150,9 +152,17 @@ pub async fn free_path(
         Some(i) if i > 0 => (&name[..i], &name[i..]),
         _ => (name, ""),
     };
+    let head = match branch {
+        Some(_) => head_of(core, repo, branch).await?,
+        None => None,
+    };
     let mut candidate = path.to_owned();
     for n in 1..=KEEP_BOTH {
-        if !taken.contains(&candidate) && stat(core, repo, branch, &candidate).await?.is_none() {
+        if !taken.contains(&candidate)
+            && stat_at(core, repo, head.clone(), &candidate)
+                .await?
+                .is_none()
+        {
             return Ok(candidate);
         }
         candidate = format!("{dir}{stem} ({n}){ext}");
@@ -207,7 +217,7 @@ pub async fn upload(
         ops,
         lfs_paths,
         vouched: files.iter().map(|(_, oid, _)| *oid).collect(),
-        describe: true,
+        describe: Describe::Add,
         ..Change::default()
     };
     commit(core, who, repo, change).await
@@ -296,10 +306,23 @@ pub async fn check_exists(core: &Core, repo: &Gated, path: &str) -> Result<()> {
 /// What `path` is at the head of `branch`: a folder (`true`), a file, or nothing (also in an
 /// empty dataset).
 async fn stat(core: &Core, repo: &Gated, branch: Branch<'_>, path: &str) -> Result<Option<bool>> {
+    let head = match branch {
+        Some(_) => head_of(core, repo, branch).await?,
+        None => None,
+    };
+    stat_at(core, repo, head, path).await
+}
+
+/// What `path` is at commit `head` (`None`: the default branch's head).
+async fn stat_at(
+    core: &Core,
+    repo: &Gated,
+    head: Option<String>,
+    path: &str,
+) -> Result<Option<bool>> {
     let path = path.to_owned();
-    let branch = branch.map(str::to_owned);
     git_on(core, repo, move |ms, ds| {
-        match ms.stat(ds, branch.as_deref(), &path) {
+        match ms.stat(ds, head.as_deref(), &path) {
             Err(strata_metastore::Error::NotFound(_)) => Ok(None),
             other => other,
         }
@@ -385,6 +408,7 @@ pub async fn rename(
         ops,
         lfs_paths,
         vouched,
+        describe: Describe::Follow,
         ..Change::default()
     };
     commit(core, who, repo, change).await
@@ -421,6 +445,7 @@ pub async fn delete(
         parent: Some(head),
         branch: branch.map(str::to_owned),
         ops,
+        describe: Describe::Follow,
         ..Change::default()
     };
     commit(core, who, repo, change).await
@@ -502,6 +527,7 @@ async fn write(
         branch: branch.map(str::to_owned),
         ops,
         lfs_paths,
+        describe: Describe::Follow,
         ..Change::default()
     };
     commit(core, who, repo, change).await

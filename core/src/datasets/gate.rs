@@ -426,4 +426,72 @@ impl Gated {
         }
         Ok(())
     }
+
+    /// [`Gated::read_file`] for many files of one revision at once (an archive): the objects
+    /// looked up together, the catalog read once, a decision per table (and one for the files
+    /// that are no table), and one check of the objects policies govern. Refuses naming the
+    /// first file refused.
+    pub async fn read_files(
+        &self,
+        core: &Core,
+        rev: Option<&str>,
+        files: &[(String, Option<Pointer>)],
+    ) -> Result<()> {
+        let lfs: Vec<(&String, Pointer)> = files
+            .iter()
+            .filter_map(|(path, p)| p.map(|p| (path, p)))
+            .collect();
+        for chunk in lfs.chunks(1000) {
+            let oids: Vec<Oid> = chunk.iter().map(|(_, p)| p.oid).collect();
+            let decided = self.linked(core, &oids, Action::Read).await?;
+            for ((path, p), d) in chunk.iter().zip(decided) {
+                match d {
+                    Decision::Linked(s) if s == p.size => {}
+                    Decision::Denied => {
+                        return Err(Error::forbidden(format!(
+                            "{path:?}: your token does not grant reading it"
+                        )))
+                    }
+                    _ => {
+                        return Err(Error::not_found(format!(
+                            "{path:?}: its object was never uploaded to {}",
+                            self.path()
+                        )))
+                    }
+                }
+            }
+        }
+        let oids: Vec<Oid> = lfs.iter().map(|(_, p)| p.oid).collect();
+        if !core.governance.in_force(core).await {
+            return Ok(());
+        }
+        let catalog = catalog(core, self, rev).await?;
+        // One decision per table, and one for the files that are no table.
+        let mut decided: std::collections::HashSet<Option<String>> = Default::default();
+        for (path, _) in files {
+            let table = catalog.table_at(path);
+            if !decided.insert(table.map(|t| t.name.clone())) {
+                continue;
+            }
+            let d = decide(core, self, &catalog, table, None, Surface::Raw).await?;
+            if d.denied() || d.transforms() {
+                return Err(refusal(self, table, &d)).map_err(|e: Error| Error {
+                    message: format!("{path:?}: {}", e.message),
+                    ..e
+                });
+            }
+        }
+        if let Some(allowed) = raw_objects(core, self, Surface::Raw, &oids).await? {
+            if let Some((path, _)) = files
+                .iter()
+                .find(|(_, p)| p.is_some_and(|p| !allowed.contains(&p.oid)))
+            {
+                return Err(Error::forbidden(format!(
+                    "{path:?} holds bytes of data a policy governs in {}: leave it out, or read its table through the tables API",
+                    self.path()
+                )));
+            }
+        }
+        Ok(())
+    }
 }

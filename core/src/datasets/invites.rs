@@ -108,23 +108,33 @@ pub async fn revoke(core: &Core, who: &Principal, repo: &Gated, id: i64) -> Resu
 }
 
 /// Turns the invitations to `email` (an address a provider verified for `user`) into shares
-/// with `user`; expired ones, and those of a dataset `user` owns, are dropped. Returns how many
-/// shares were made.
+/// with `user`, each removed as it is delivered; expired ones, and those of a dataset `user`
+/// owns, are dropped, and one for a path `user` has a share of already leaves that share as it
+/// is. Returns how many shares were made.
 pub async fn deliver(core: &Core, user: &User, email: &str) -> Result<usize> {
     let Ok(email) = address(email) else {
         return Ok(0);
     };
     let mut made = 0;
-    for invite in core.db.take_invites(&email).await? {
-        if invite.expires_at.is_some_and(|t| t <= crate::db::now()) {
-            continue;
-        }
-        let Some(repo) = core.db.repo_by_id(invite.repo_id).await? else {
+    for invite in core.db.invites_to(&email).await? {
+        let expired = invite.expires_at.is_some_and(|t| t <= crate::db::now());
+        let repo = core.db.repo_by_id(invite.repo_id).await?;
+        let Some(repo) = repo.filter(|r| !expired && r.owner_id != user.id) else {
+            core.db.take_invite(invite.id).await?;
             continue;
         };
-        if repo.owner_id == user.id {
+        let has = core.db.shares(repo.id).await?.into_iter().any(|s| {
+            s.kind == "user"
+                && s.grantee.eq_ignore_ascii_case(&user.username)
+                && s.path == invite.path
+        });
+        if has {
+            core.db.take_invite(invite.id).await?;
             continue;
         }
+        // The share first, then the invitation goes: a failure in between delivers it again at
+        // the next sign-in (the same share), never loses it; of two sign-ins at once, the one
+        // that removes it tells.
         let id = core
             .db
             .put_share(
@@ -137,6 +147,9 @@ pub async fn deliver(core: &Core, user: &User, email: &str) -> Result<usize> {
                 invite.created_by,
             )
             .await?;
+        if !core.db.take_invite(invite.id).await? {
+            continue;
+        }
         let told = json!({"share": id, "path": invite.path, "grantee": user.username,
             "grantee_kind": "user", "access": invite.access, "expires_at": invite.expires_at,
             "invited": email});

@@ -103,7 +103,8 @@ fn derive(core: &Core, nonce: &str) -> String {
 }
 
 /// The secret of `link`, for the dataset's admins to copy again; `None` for a link made before
-/// links kept what that takes (or one made with another server key, which no longer opens).
+/// links kept what that takes, or under another server key (it still opens: only its hash is
+/// looked up; it just cannot be shown again).
 pub fn secret_of(core: &Core, link: &LinkRow) -> Option<String> {
     let nonce = link.nonce.as_deref()?;
     let secret = derive(core, nonce);

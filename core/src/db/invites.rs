@@ -67,13 +67,23 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Takes every invitation to `email` (lower case): returned, and removed.
-    pub async fn take_invites(&self, email: &str) -> Result<Vec<InviteRow>, sqlx::Error> {
+    /// Every invitation to `email` (lower case).
+    pub async fn invites_to(&self, email: &str) -> Result<Vec<InviteRow>, sqlx::Error> {
         sqlx::query_as(sql!(
-            "DELETE FROM share_invites WHERE email = $1 RETURNING {COLUMNS}"
+            "SELECT {COLUMNS} FROM share_invites WHERE email = $1 ORDER BY id"
         ))
         .bind(email)
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// Removes an invitation once it is delivered; whether this call removed it (two sign-ins
+    /// at once deliver it once).
+    pub async fn take_invite(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM share_invites WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 }

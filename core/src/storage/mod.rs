@@ -9,6 +9,7 @@ pub mod keys;
 mod multipart;
 mod objects;
 mod sealed;
+mod staged;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use crate::config::{Config, StorageBackend};
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
 pub use multipart::plan as multipart_plan;
 pub use objects::{spool_to, Confirmed, Read};
+pub use staged::StagedUpload;
 
 /// The configured object storage, with the URL signer and the lifetime of the actions it issues.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ struct Inner {
     /// With `--encryption on` (local disk) or `strict` (any backend): where sealed objects are
     /// kept and the keys they are sealed with. Every transfer then passes through strata.
     sealed: Option<sealed::Sealed>,
+    /// The hashing state of staged uploads in progress (`staged`).
+    staging: staged::Staging,
 }
 
 #[derive(Debug)]
@@ -121,6 +125,7 @@ impl Storage {
             db,
             part_origin,
             sealed,
+            staging: staged::Staging::default(),
         })))
     }
 

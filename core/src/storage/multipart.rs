@@ -249,27 +249,36 @@ impl Storage {
         let Backend::Local(store) = &self.0.backend else {
             return Ok(0);
         };
-        let root = store.root().join("parts");
-        let mut entries = match tokio::fs::read_dir(&root).await {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(io(e)),
-        };
+        // `multipart-basic`'s parts, and staged uploads (`super::staged`).
         let mut purged = 0;
-        while let Some(entry) = entries.next_entry().await.map_err(io)? {
-            let path = entry.path();
-            // A commit in progress owns its directory; one left by a crash goes much later.
-            let committing = path.to_string_lossy().contains(".committing.");
-            let idle = if committing { idle * 7 } else { idle };
-            let newest = latest_change(&path).await;
-            if newest.is_some_and(|t| t.elapsed().is_ok_and(|age| age > idle))
-                && tokio::fs::remove_dir_all(&path).await.is_ok()
-            {
-                purged += 1;
-            }
+        for root in [store.root().join("parts"), store.root().join("staged")] {
+            purged += purge_idle(&root, idle).await?;
         }
         Ok(purged)
     }
+}
+
+/// Removes the upload directories under `root` nobody touched for `idle`; returns how many.
+async fn purge_idle(root: &std::path::Path, idle: std::time::Duration) -> Result<usize> {
+    let mut entries = match tokio::fs::read_dir(root).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e)),
+    };
+    let mut purged = 0;
+    while let Some(entry) = entries.next_entry().await.map_err(io)? {
+        let path = entry.path();
+        // A commit in progress owns its directory; one left by a crash goes much later.
+        let committing = path.to_string_lossy().contains(".committing.");
+        let idle = if committing { idle * 7 } else { idle };
+        let newest = latest_change(&path).await;
+        if newest.is_some_and(|t| t.elapsed().is_ok_and(|age| age > idle))
+            && tokio::fs::remove_dir_all(&path).await.is_ok()
+        {
+            purged += 1;
+        }
+    }
+    Ok(purged)
 }
 
 /// Where the parts still missing go: strata's own part URLs, or an upload in the bucket.

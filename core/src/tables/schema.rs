@@ -6,13 +6,13 @@
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use strata_metastore::{Package, WriteMeta};
+use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
 
 use super::{open, view, At};
 use crate::auth::Principal;
 use crate::datasets::gated::Gated;
 use crate::datasets::governance::{self, Surface};
-use crate::datasets::{author, git_on, lfs_url};
+use crate::datasets::{author, git_on};
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -60,7 +60,7 @@ pub async fn commit_schema(
         .map(|c| (c.name, c.ty))
         .collect();
     let (resource, path) = (opened.table.name.clone(), gated.path());
-    let (who_wrote, url) = (author(who), lfs_url(core, gated));
+    let who_wrote = author(who);
     let (revision, typed) = git_on(core, gated, move |ms, ds| {
         let (head, package) = ms.fetch(ds, None)?;
         let mut json = package.json.clone();
@@ -76,7 +76,13 @@ pub async fn commit_schema(
             author: &who_wrote,
             message: &message,
         };
-        let id = ms.update(ds, &meta, &package, Some(&url))?;
+        // Only the datapackage changes: the files, their pointers and `.gitattributes` stay as
+        // they are (a file the datapackage does not describe keeps its LFS line).
+        let ops = [Op::Put {
+            path: DATAPACKAGE.to_owned(),
+            data: package.to_bytes(),
+        }];
+        let id = ms.commit(ds, &meta, &ops)?;
         Ok((id.to_string(), typed))
     })
     .await?;

@@ -208,6 +208,30 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// Moves `file` into the store as `oid`: its bytes were hashed as they were written (by the
+    /// caller, who found them hashing to `oid`) and synced. Refused unless it has exactly `size`
+    /// bytes (an object already stored is replaced by the same bytes, atomically).
+    pub async fn adopt(&self, oid: &Oid, size: u64, file: PathBuf) -> Result<(), PutError> {
+        let actual = tokio::fs::metadata(&file)
+            .await
+            .map_err(StoreError::from)?
+            .len();
+        if actual != size {
+            return Err(PutError::SizeMismatch {
+                expected: size,
+                actual,
+            });
+        }
+        let dest = self.path_of(oid);
+        tokio::task::spawn_blocking(move || rename_into_place(&file, &dest))
+            .await
+            .map_err(|e| StoreError::from(io::Error::other(e)))?
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
 /// What [`LocalStore::open_read`] found.
 #[derive(Debug)]
 pub enum Opened {

@@ -453,7 +453,7 @@ async fn commit(
         ops,
         lfs_paths,
         vouched: Vec::new(),
-        describe: false,
+        describe: strata_core::datasets::describe::Describe::Off,
     };
     let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(json!({

@@ -233,6 +233,8 @@ struct DatasetPage {
     /// The browser upload's module, worker and sha256 (hashed URLs), when files may go straight
     /// to storage (not through a share, and on a backend that takes multipart uploads).
     upload: Option<[String; 3]>,
+    /// Whether the browser stages its uploads (`/api/v1/datasets/…/uploads`) instead of hashing.
+    staged: bool,
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -256,6 +258,8 @@ pub async fn show(
     }
     let (rev, dir) = (q.rev.clone(), folder.clone());
     let drive = repo.name == strata_core::datasets::DRIVE;
+    // Who changed what when is history, which a share does not reach.
+    let dated = !repo.limited();
     let fetched = git_on(&state, &repo, move |ms, ds| {
         match ms.fetch(ds, rev.as_deref()) {
             Ok((revision, package)) => {
@@ -266,7 +270,10 @@ pub async fn show(
                     })?;
                 let readme = readme_of(ms, ds, &revision.id, &dir, &listing)?;
                 let names: Vec<String> = listing.entries.iter().map(|e| e.name.clone()).collect();
-                let changed = ms.last_changed(ds, &revision.id, &dir, &names, MODIFIED_DEPTH)?;
+                let changed = match dated {
+                    true => ms.last_changed(ds, &revision.id, &dir, &names, MODIFIED_DEPTH)?,
+                    false => Default::default(),
+                };
                 let mut refs: Vec<(String, bool)> = ms
                     .branches(ds)?
                     .into_iter()
@@ -449,6 +456,10 @@ pub async fn show(
             .as_ref()
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace)),
         upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
+        // Straight to strata's disk, hashed as the parts arrive (whole-dataset writers).
+        staged: !limited
+            && state.storage.stages()
+            && repo.allows(strata_core::auth::On::Dataset, Action::Write),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -34,8 +34,9 @@ struct EditPage {
     crumbs: Vec<Crumb>,
     /// The file edited, or for a new file the folder it goes in.
     path: String,
-    /// A new file: its name is typed.
+    /// A new file: its name is typed (and kept when the form comes back).
     new: bool,
+    name: String,
     /// The branch written (`""`: the default branch).
     branch: String,
     parent: String,
@@ -146,6 +147,7 @@ async fn editor(
         crumbs: crumbs(&repo, &folder),
         path,
         new,
+        name: String::new(),
         branch: branch.unwrap_or_default(),
         parent: text.parent,
         text: text.text,
@@ -231,10 +233,23 @@ pub async fn save(
         Err(e) => e,
     };
     // Refused (a conflict, a name taken, nothing changed): the editor again, with the text as
-    // it was typed and why, so nothing typed is lost.
-    let e = crate::http::error::ApiError::from(e);
+    // it was typed and why, so nothing typed is lost. After a conflict the form names the new
+    // head: saving again replaces the other change knowingly.
+    let conflict = e.kind == strata_core::error::Kind::Conflict && !new;
+    let mut e = crate::http::error::ApiError::from(e);
     if e.status.is_server_error() {
         return Err(e);
+    }
+    let mut parent = form.parent;
+    if conflict {
+        if let Ok(head) = edit::head(&state, &repo, branch).await {
+            parent = head;
+            e.message = format!(
+                "{} Your text is below: Save again to replace their version with it, or Cancel \
+                 to keep theirs.",
+                e.message
+            );
+        }
     }
     let folder = if new {
         folder_or_file.clone()
@@ -247,8 +262,9 @@ pub async fn save(
         crumbs: crumbs(&repo, &folder),
         path: folder_or_file,
         new,
+        name: form.name.unwrap_or_default(),
         branch: branch.unwrap_or_default().to_owned(),
-        parent: form.parent,
+        parent,
         text: form.text,
         back,
     };

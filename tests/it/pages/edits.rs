@@ -66,6 +66,7 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
         &[
             ("docs/plan.md", "# Plan\n\nfirst\n"),
             ("bin.dat", "\u{0}\u{1}"),
+            ("lead.txt", "\nstarts blank\n"),
         ],
     )
     .await;
@@ -147,6 +148,78 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
     assert_eq!(
         history["revisions"][0]["message"], "Second draft",
         "{history}"
+    );
+    // A text that starts with a blank line keeps it (the text area's first newline is the
+    // template's); a file kept in LFS stays in LFS, with its new bytes.
+    let lead = alice.get("/datasets/alice/notes/edit/lead.txt").await;
+    assert!(
+        lead.text
+            .contains("class=\"mono\">\n\nstarts blank\n</textarea>"),
+        "{}",
+        lead.text
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("path", "lead.txt"),
+        ("parent", &lead.hidden("parent")),
+        ("text", "\r\nstarts blank\r\nmore\r\n"),
+    ];
+    assert_eq!(
+        alice.post("/datasets/alice/notes/edit", &form).await.status,
+        303
+    );
+    assert_eq!(
+        raw(&server, &token, "lead.txt", "main").await.1,
+        "\nstarts blank\nmore\n"
+    );
+    let main_page = alice.get("/datasets/alice/notes").await;
+    let up = upload_files(
+        &mut alice,
+        &format!("{}/datasets/alice/notes", server.url),
+        &main_page.hidden("csrf"),
+        "",
+        &[("big.txt", b"kept in LFS\n")],
+    )
+    .await;
+    assert_eq!(up.status, 303, "{}", up.text);
+    let big = alice.get("/datasets/alice/notes/edit/big.txt").await;
+    assert_eq!(big.status, 200, "{}", big.text);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("path", "big.txt"),
+        ("parent", &big.hidden("parent")),
+        ("text", "still in LFS\r\n"),
+    ];
+    assert_eq!(
+        alice.post("/datasets/alice/notes/edit", &form).await.status,
+        303
+    );
+    assert_eq!(
+        raw(&server, &token, "big.txt", "main").await.1,
+        "still in LFS\n"
+    );
+    let entry = tree(&server, &token, "main").await["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "big.txt")
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["type"], "lfs", "{entry}");
+    // It is a resource (uploaded in the browser), and its resource follows the edit.
+    let (_, pkg) = raw(&server, &token, "datapackage.json", "main").await;
+    let pkg: Value = serde_json::from_str(&pkg).unwrap();
+    let big_resource = pkg["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "big.txt")
+        .cloned()
+        .unwrap_or_else(|| panic!("{pkg}"));
+    assert_eq!(
+        big_resource["hash"],
+        format!("sha256:{}", entry["oid"].as_str().unwrap()),
+        "{pkg}"
     );
     assert!(alice
         .get("/datasets/alice/notes/files/docs/plan.md?done=saved")
@@ -271,7 +344,33 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
             .status,
         404
     );
-    assert!(!has(&tree(&server, &token, "main").await, "nowhere"));
+    let (_, branches) = api(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        "/datasets/alice/notes/branches",
+        Value::Null,
+    )
+    .await;
+    assert!(!branches.to_string().contains("nowhere"), "{branches}");
+    // A commit id is no branch either, for the editor or a save.
+    let id = editor.hidden("parent");
+    assert_eq!(
+        alice
+            .get(&format!("/datasets/alice/notes/edit/docs/plan.md?rev={id}"))
+            .await
+            .status,
+        404
+    );
+    let mut on_commit = form;
+    on_commit[2].1 = &id;
+    assert_eq!(
+        alice
+            .post("/datasets/alice/notes/edit", &on_commit)
+            .await
+            .status,
+        404
+    );
 
     // A new file, on the branch; a name taken, or strata's own, is refused with the text kept.
     let new = alice
@@ -358,7 +457,7 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
     );
     assert!(has(&tree(&server, &token, "draft").await, "docs/table.csv"));
     assert!(!has(&tree(&server, &token, "main").await, "docs/table.csv"));
-    // A branch named after the files: refused before anything is stored.
+    // A branch named after the files: refused, nothing committed.
     let late = Form::new()
         .text("csrf", csrf.clone())
         .text("folder", "docs")
@@ -457,6 +556,65 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
         numbers["schema"]["fields"][0]["type"], "integer",
         "{numbers}"
     );
+    // The typing changed the datapackage only: every LFS file keeps its line.
+    let attributes = raw(&server, &token, ".gitattributes", "main").await.1;
+    assert!(
+        attributes.contains("big.txt") && attributes.contains("top.txt"),
+        "{attributes}"
+    );
+
+    // Resources follow their files: renamed, then deleted; a later upload brings nothing back.
+    let csrf = main.hidden("csrf");
+    let picks = [
+        ("csrf", csrf.as_str()),
+        ("folder", ""),
+        ("op", "rename"),
+        ("to", "renamed.csv"),
+        ("p1", "Numbers 2026.csv"),
+    ];
+    assert_eq!(
+        alice
+            .post("/datasets/alice/notes/files", &picks)
+            .await
+            .status,
+        303
+    );
+    let r = upload_files(
+        &mut alice,
+        &format!("{}{url}", server.url),
+        &csrf,
+        "",
+        &[("later.csv", b"a\n1\n")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let main_tree = tree(&server, &token, "main").await;
+    assert!(!has(&main_tree, "Numbers 2026.csv") && has(&main_tree, "renamed.csv"));
+    let pkg = package("main").await;
+    assert_eq!(named(&pkg, "numbers-2026")["path"], "renamed.csv", "{pkg}");
+    let picks = [
+        ("csrf", csrf.as_str()),
+        ("folder", ""),
+        ("op", "delete"),
+        ("p1", "renamed.csv"),
+    ];
+    assert_eq!(
+        alice
+            .post("/datasets/alice/notes/files", &picks)
+            .await
+            .status,
+        303
+    );
+    let pkg = package("main").await;
+    assert!(
+        pkg["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["name"] != "numbers-2026"),
+        "{pkg}"
+    );
+    assert!(!has(&tree(&server, &token, "main").await, "renamed.csv"));
 }
 
 fn pairs(v: Vec<(&'static str, String)>) -> Vec<(String, String)> {

@@ -1,8 +1,10 @@
-//! Browser direct upload in headless Chromium, 1 GiB chosen through the drive's file input: hashed
-//! in a worker, sent as `multipart-basic` parts in parallel, committed, and read back byte for byte
-//! through `git clone`. To the local disk; and to S3 (s3s-fs) with the network to the bucket cut
-//! half-way and the page reloaded: the upload goes on from where it stopped and every part is
-//! stored exactly once (counted by the bucket), and expired part URLs are renewed, not fatal.
+//! Browser direct upload in headless Chromium, 1 GiB chosen through the drive's file input, sent
+//! in parts in parallel, committed, and read back byte for byte through `git clone`. To the local
+//! disk staged (strata hashes the parts as they come; nothing is hashed in the page), cancelled
+//! part-way and resumed after a reload: only the missing parts are sent. To S3 (s3s-fs), hashed
+//! in a worker and sent as `multipart-basic` parts, with the network to the bucket cut half-way
+//! and the page reloaded: the upload goes on from where it stopped and every part is stored
+//! exactly once (counted by the bucket), and expired part URLs are renewed, not fatal.
 
 use std::sync::atomic::Ordering;
 
@@ -105,19 +107,91 @@ async fn cloned(server: &TestServer, oid: &str) -> String {
     hex_of(hash)
 }
 
+/// Staged parts the server has stored (204 answers to their `PUT`), from `/metrics`.
+async fn parts_stored(server: &TestServer) -> u64 {
+    let metrics = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("strata_http_requests_total{")
+                && l.contains("method=\"PUT\"")
+                && l.contains("/uploads/{id}/parts/{n}")
+                && l.contains("status=\"204\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browser_uploads_a_gib_to_the_local_disk() {
+async fn browser_uploads_a_gib_to_the_local_disk_and_resumes_after_a_cancel() {
     let _turn = ONE_GIB_AT_A_TIME.lock().await;
     let server = TestServer::start().await;
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
     let c = drive(&server, &driver).await;
     let path = server.dir.path().join("big.bin");
     let oid = big_file(&path);
-    choose_and_upload(&c, &path).await;
-    wait_for(&c, LISTED, STATUS, 600).await;
     let token = strata::cli::admin::create_token(&server.state, "alice", "t", "*", None)
         .await
         .unwrap();
+    choose_and_upload(&c, &path).await;
+
+    // Staged: strata hashes the parts as they come. Once some are in, Cancel.
+    let staged = server.dir.path().join("data/objects/staged");
+    let assembled = || {
+        std::fs::read_dir(&staged)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::metadata(e.ok()?.path().join("assembled")).ok())
+            .map_or(0, |m| m.len())
+    };
+    let part = (GIB / PARTS) as u64;
+    for _ in 0..3000 {
+        if assembled() >= 6 * part {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        assembled() >= 6 * part,
+        "hashed before the cancel: {}",
+        assembled()
+    );
+    click(&c, "[data-cancel]").await;
+    wait_for(&c, &format!("{STATUS}.includes('Cancelled')"), STATUS, 120).await;
+    // What strata has kept: the upload and the parts it still needs.
+    let dir = std::fs::read_dir(&staged).unwrap().next().unwrap().unwrap();
+    let name = dir.file_name().into_string().unwrap();
+    let id = name.split_once('-').unwrap().1.to_owned();
+    let status: serde_json::Value = client()
+        .get(format!(
+            "{}/api/v1/datasets/alice/drive/uploads/{id}",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let missing = status["missing"].as_array().unwrap().len();
+    assert!((1..PARTS - 5).contains(&missing), "{status}");
+
+    // The page reloaded, the same file chosen again: only the missing parts go, each once
+    // (counted by the server's metrics: parts stored).
+    let before = parts_stored(&server).await;
+    c.refresh().await.unwrap();
+    choose_and_upload(&c, &path).await;
+    wait_for(&c, LISTED, STATUS, 600).await;
+    let sent = parts_stored(&server).await - before;
+    assert_eq!(sent, missing as u64, "parts sent after the cancel");
     let history = client()
         .get(format!(
             "{}/api/v1/datasets/alice/drive/revisions",
@@ -134,9 +208,14 @@ async fn browser_uploads_a_gib_to_the_local_disk() {
     c.close().await.unwrap();
     std::fs::remove_file(&path).unwrap();
     assert_eq!(cloned(&server, &oid).await, oid);
-    // No part or temporary file is left behind.
-    let parts = server.dir.path().join("data/objects/parts");
-    assert!(!parts.exists() || std::fs::read_dir(parts).unwrap().count() == 0);
+    // No part, staged upload or temporary file is left behind.
+    for left in ["data/objects/parts", "data/objects/staged"] {
+        let dir = server.dir.path().join(left);
+        assert!(
+            !dir.exists() || std::fs::read_dir(&dir).unwrap().count() == 0,
+            "{left}"
+        );
+    }
     assert_eq!(server.temp_files(), 0);
 }
 

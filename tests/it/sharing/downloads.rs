@@ -147,11 +147,11 @@ async fn zips_links_and_what_a_folder_says() {
         404
     );
     let mut stranger = Browser::new(&server.url);
-    assert!(
+    assert_eq!(
         bytes_of(&mut stranger, &server, "/datasets/alice/drive/zip")
             .await
-            .0
-            >= 400
+            .0,
+        401
     );
 
     // Shared with bob: docs/deep. He gets it, and only it.

@@ -126,8 +126,11 @@ pub async fn sign_in(
     memberships(core, p, &user, &outcome).await?;
     let user = core.db.user_by_id(user.id).await?.unwrap_or(user);
     // Shares waiting for an address the provider verified are this account's now.
+    // A failure here leaves the invitation for the next sign-in; it never stops this one.
     if let Some(email) = who.email.as_deref().filter(|_| who.email_verified) {
-        crate::datasets::invites::deliver(core, &user, email).await?;
+        if let Err(e) = crate::datasets::invites::deliver(core, &user, email).await {
+            tracing::warn!(user = %user.username, error = %e.message, "invitations not delivered");
+        }
     }
     audit(
         core,

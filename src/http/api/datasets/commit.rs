@@ -26,6 +26,7 @@ use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::commit::Change;
+use strata_core::datasets::describe::Describe;
 use strata_core::datasets::gate;
 
 /// Most operations in one commit.
@@ -108,7 +109,10 @@ pub async fn commit(
         // The REST API vouches for no object: through a share, LFS files are uploaded in the
         // browser.
         vouched: Vec::new(),
-        describe: header.describe,
+        describe: match header.describe {
+            true => Describe::Add,
+            false => Describe::Off,
+        },
     };
     let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(CommitResult {

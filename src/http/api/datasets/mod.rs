@@ -1,6 +1,6 @@
 //! The REST API of datasets under `/api/v1/datasets`: create, read, update and delete a dataset's
 //! datapackage, atomic multi-file commits, revisions, tags, branches, diffs, reverts, the file
-//! tree and raw files. JSON in and out; errors are `{message, request_id}`.
+//! tree and raw files, staged uploads. JSON in and out; errors are `{message, request_id}`.
 
 mod collaborators;
 pub(crate) mod commit;
@@ -9,6 +9,7 @@ mod history;
 mod list;
 mod merges;
 mod refs;
+mod uploads;
 pub(crate) mod webhooks;
 
 use serde::Serialize;
@@ -41,6 +42,10 @@ pub fn router() -> OpenApiRouter<AppState> {
             axum::routing::get(history::raw),
         )
         .routes(routes!(history::diff))
+        .routes(routes!(uploads::start))
+        .routes(routes!(uploads::status, uploads::abort))
+        .routes(routes!(uploads::part))
+        .routes(routes!(uploads::complete))
         .routes(routes!(refs::list_tags, refs::create_tag))
         .routes(routes!(refs::read_tag, refs::update_tag, refs::delete_tag))
         .routes(routes!(refs::list_branches, refs::create_branch))

@@ -157,6 +157,30 @@ async fn shares_with_an_address_reach_its_verified_owner() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    // Dana is told (the event's fan-out runs in the background).
+    let dana = strata::cli::admin::create_token(&rp.state, "dana", "t", "*", None)
+        .await
+        .unwrap();
+    let mut told = String::new();
+    for _ in 0..100 {
+        told = client()
+            .get(format!("{url}/api/v1/notifications"))
+            .bearer_auth(&dana)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if told.contains("share.granted") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        told.contains("share.granted") && told.contains("alice/survey"),
+        "{told}"
+    );
     // Signing in again delivers nothing twice.
     let r = sign_in(url, &idp, |s| {
         idp.sign(&claims(
