@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser upload benchmark: headless Chromium sends a file through the drive page's upload module
-# (sha256 in a worker, multipart-basic parts, commit) to a release strata on the local disk and on
+# (staged parts hashed by strata on the local disk; sha256 in a worker and multipart-basic parts
+# on S3) to a release strata on the local disk and on
 # S3 (s3s-fs), beside `curl -T` of a file of the same size to the same place; then strata's peak
 # RSS while the browser sends a larger file to the local disk. Prints Markdown. Not a test:
 # nothing here passes or fails on timing. Needs chromium and chromium-driver (scripts/test.sh

@@ -112,7 +112,7 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
         const label = items.length > 1 ? `${item.path} (${i + 1} of ${items.length})` : item.path;
         const row = rows[i];
         const result = await upload(item.file, {
-          batch: form.dataset.batch, staged: form.dataset.staged, headers,
+          batch: form.dataset.batch, staged: form.dataset.staged, target: paths[i], headers,
           worker: form.dataset.worker, sha256: form.dataset.sha256,
           signal: controller.signal,
           onProgress: (p) => {

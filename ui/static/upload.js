@@ -111,7 +111,8 @@ async function run(file, options, progress, signal) {
 async function staged(file, options, progress, signal) {
   const base = options.staged;
   const headers = { ...(options.headers || {}) };
-  const remembered = `staged\u0000${base}\u0000${key(file)}`;
+  // By dataset, destination and file: another file of the same name goes up on its own.
+  const remembered = `staged\u0000${base}\u0000${options.target || ""}\u0000${key(file)}`;
   const total = file.size;
   const meter = rate(total, progress);
   let upload = null;

@@ -37,6 +37,8 @@ pub struct Change {
     pub vouched: Vec<Oid>,
     /// What happens to the datapackage's resources for the files written (not in a drive).
     pub describe: super::describe::Describe,
+    /// Files this change moves (from, to), whose resources move with them.
+    pub moved: Vec<(String, String)>,
 }
 
 /// Makes `change` as one commit by `who`; returns the new revision.
@@ -56,6 +58,7 @@ pub async fn commit(
         lfs_paths,
         vouched,
         describe,
+        moved,
     } = change;
     let describe = match repo.name == super::DRIVE || repo.limited() {
         true => super::describe::Describe::Off,
@@ -120,7 +123,8 @@ pub async fn commit(
             },
             None => None,
         };
-        let tables = super::describe::follow(ms, ds, parent, &lfs_paths, &mut ops, describe)?;
+        let paths = (lfs_paths.as_slice(), moved.as_slice());
+        let tables = super::describe::follow(ms, ds, parent, paths, &mut ops, describe)?;
         route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
         let meta = WriteMeta {
             branch: &branch,

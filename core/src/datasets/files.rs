@@ -382,6 +382,7 @@ pub async fn rename(
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     let mut vouched = Vec::new();
+    let mut moved = Vec::new();
     for (path, data) in files {
         let (from, to) = moves
             .iter()
@@ -394,6 +395,7 @@ pub async fn rename(
             vouched.push(pointer.oid);
             lfs_paths.push(target.clone());
         }
+        moved.push((path.clone(), target.clone()));
         ops.push(Op::Delete { path });
         ops.push(Op::Put { path: target, data });
     }
@@ -409,6 +411,7 @@ pub async fn rename(
         lfs_paths,
         vouched,
         describe: Describe::Follow,
+        moved,
         ..Change::default()
     };
     commit(core, who, repo, change).await

@@ -250,22 +250,23 @@ impl Storage {
             return Ok(0);
         };
         // `multipart-basic`'s parts, and staged uploads (`super::staged`).
-        let mut purged = 0;
-        for root in [store.root().join("parts"), store.root().join("staged")] {
-            purged += purge_idle(&root, idle).await?;
+        let mut purged = purge_idle(&store.root().join("parts"), idle).await?.len();
+        for dir in purge_idle(&store.root().join("staged"), idle).await? {
+            self.0.staging.forget(&dir);
+            purged += 1;
         }
         Ok(purged)
     }
 }
 
-/// Removes the upload directories under `root` nobody touched for `idle`; returns how many.
-async fn purge_idle(root: &std::path::Path, idle: std::time::Duration) -> Result<usize> {
+/// Removes the upload directories under `root` nobody touched for `idle`; returns them.
+async fn purge_idle(root: &std::path::Path, idle: std::time::Duration) -> Result<Vec<PathBuf>> {
     let mut entries = match tokio::fs::read_dir(root).await {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(e)),
     };
-    let mut purged = 0;
+    let mut purged = Vec::new();
     while let Some(entry) = entries.next_entry().await.map_err(io)? {
         let path = entry.path();
         // A commit in progress owns its directory; one left by a crash goes much later.
@@ -275,7 +276,7 @@ async fn purge_idle(root: &std::path::Path, idle: std::time::Duration) -> Result
         if newest.is_some_and(|t| t.elapsed().is_ok_and(|age| age > idle))
             && tokio::fs::remove_dir_all(&path).await.is_ok()
         {
-            purged += 1;
+            purged.push(path);
         }
     }
     Ok(purged)

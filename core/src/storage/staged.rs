@@ -32,9 +32,12 @@ struct Progress {
     hasher: Sha256,
 }
 
-/// The hashing state of uploads in progress, by directory.
+/// The hashing state of uploads in progress, by directory. Each upload's is behind an async
+/// lock taken before its blocking work starts, so waiting for it holds no thread.
 #[derive(Default)]
-pub(super) struct Staging(Mutex<HashMap<PathBuf, Arc<Mutex<Progress>>>>);
+pub(super) struct Staging(Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Progress>>>>);
+
+type Held = tokio::sync::OwnedMutexGuard<Progress>;
 
 impl std::fmt::Debug for Staging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,12 +46,16 @@ impl std::fmt::Debug for Staging {
 }
 
 impl Staging {
-    fn of(&self, dir: &Path) -> Arc<Mutex<Progress>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(dir.to_owned()).or_default().clone()
+    /// The upload's state, locked for this caller.
+    async fn hold(&self, dir: &Path) -> Held {
+        let progress = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(dir.to_owned()).or_default().clone()
+        };
+        progress.lock_owned().await
     }
 
-    fn forget(&self, dir: &Path) {
+    pub(super) fn forget(&self, dir: &Path) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
     }
 }
@@ -96,6 +103,13 @@ impl Storage {
         }
         let id = crate::auth::secrets::random_hex(16);
         let dir = self.staged_dir(dataset, &id)?;
+        if let Some(root) = dir.parent() {
+            if open_uploads(root, dataset).await >= AT_ONCE {
+                return Err(Error::too_many(format!(
+                    "this dataset has {AT_ONCE} uploads in progress: finish or cancel one first"
+                )));
+            }
+        }
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         tokio::fs::write(dir.join("size"), size.to_string())
             .await
@@ -112,19 +126,10 @@ impl Storage {
     pub async fn stage_status(&self, dataset: i64, id: &str) -> Result<StagedUpload> {
         let dir = self.staged_dir(dataset, id)?;
         let size = size_of(&dir).await?;
-        let progress = self.0.staging.of(&dir);
+        let mut held = self.0.staging.hold(&dir).await;
         let missing = run(move || {
-            let next = advance(&dir, size, &progress)?;
-            Ok(plan(size)
-                .into_iter()
-                .filter(|(n, _, len)| {
-                    *n >= next
-                        && std::fs::metadata(dir.join(n.to_string()))
-                            .map(|m| m.len())
-                            .ok()
-                            != Some(*len)
-                })
-                .collect())
+            let next = advance(&dir, size, &mut held)?;
+            Ok(missing(&dir, size, next))
         })
         .await?;
         Ok(StagedUpload {
@@ -147,7 +152,8 @@ impl Storage {
         };
         let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
         let guard = super::TempFile::new(tmp.clone());
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        // The upload finished, or was cancelled or purged, meanwhile: it is gone.
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(gone_or_io)?;
         let mut seen = 0u64;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
@@ -170,10 +176,10 @@ impl Storage {
         drop(file);
         tokio::fs::rename(&tmp, dir.join(n.to_string()))
             .await
-            .map_err(io)?;
+            .map_err(gone_or_io)?;
         guard.keep();
-        let progress = self.0.staging.of(&dir);
-        run(move || advance(&dir, size, &progress).map(drop)).await
+        let mut held = self.0.staging.hold(&dir).await;
+        run(move || advance(&dir, size, &mut held).map(drop)).await
     }
 
     /// Finishes an upload whose parts are all in: the object under the sha256 its bytes hash to,
@@ -184,30 +190,33 @@ impl Storage {
         };
         let dir = self.staged_dir(dataset, id)?;
         let size = size_of(&dir).await?;
-        let progress = self.0.staging.of(&dir);
-        let (at, finished) = (dir.clone(), progress.clone());
-        let oid = run(move || {
-            let next = advance(&at, size, &finished)?;
-            let parts = plan(size);
-            let missing: Vec<Part> = parts.into_iter().filter(|p| p.0 >= next).collect();
+        // Held to the end: a part, a status or another completion waits, then finds it gone.
+        let mut held = self.0.staging.hold(&dir).await;
+        let at = dir.clone();
+        let (oid, held) = run(move || {
+            let next = advance(&at, size, &mut held)?;
+            let missing = missing(&at, size, next);
             if !missing.is_empty() {
-                return Err(super::multipart::missing_error(&missing));
+                let numbers: Vec<u32> = missing.iter().map(|p| p.0).collect();
+                return Err(Error::conflict(format!(
+                    "parts {numbers:?} are not uploaded: send them, then complete again"
+                ))
+                .with_extra(serde_json::json!({ "missing_parts": numbers })));
             }
-            let p = finished.lock().unwrap_or_else(|e| e.into_inner());
-            let hex = strata_lfs::lower_hex(&p.hasher.clone().finalize());
-            std::fs::File::open(at.join("assembled"))
-                .and_then(|f| f.sync_all())
-                .map_err(io)?;
-            hex.parse::<Oid>()
-                .map_err(|_| Error::internal("a sha256 that is no oid"))
+            let hex = strata_lfs::lower_hex(&held.hasher.clone().finalize());
+            let oid = hex
+                .parse::<Oid>()
+                .map_err(|_| Error::internal("a sha256 that is no oid"))?;
+            Ok((oid, held))
         })
         .await?;
         store
             .adopt(&oid, size, dir.join("assembled"))
             .await
             .map_err(super::objects::put_error)?;
-        self.0.staging.forget(&dir);
         let _ = tokio::fs::remove_dir_all(&dir).await;
+        self.0.staging.forget(&dir);
+        drop(held);
         self.0.db.link_object(dataset, &oid, size).await?;
         Ok((oid, size))
     }
@@ -215,13 +224,57 @@ impl Storage {
     /// Throws an upload away.
     pub async fn stage_abort(&self, dataset: i64, id: &str) -> Result<()> {
         let dir = self.staged_dir(dataset, id)?;
+        let held = self.0.staging.hold(&dir).await;
+        let removed = tokio::fs::remove_dir_all(&dir).await;
         self.0.staging.forget(&dir);
-        match tokio::fs::remove_dir_all(&dir).await {
+        drop(held);
+        match removed {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(Error::not_found("no such upload"))
             }
             other => other.map_err(io),
         }
+    }
+}
+
+/// The parts after `next` (the first not appended) that are not stored whole.
+fn missing(dir: &Path, size: u64, next: u32) -> Vec<Part> {
+    plan(size)
+        .into_iter()
+        .filter(|(n, _, len)| {
+            *n >= next
+                && std::fs::metadata(dir.join(n.to_string()))
+                    .map(|m| m.len())
+                    .ok()
+                    != Some(*len)
+        })
+        .collect()
+}
+
+/// Uploads in progress one dataset may have at once.
+const AT_ONCE: usize = 16;
+
+/// The uploads in progress of `dataset` under `root`.
+async fn open_uploads(root: &Path, dataset: i64) -> usize {
+    let prefix = format!("{dataset}-");
+    let Ok(mut entries) = tokio::fs::read_dir(root).await else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some(e)) = entries.next_entry().await {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A file of an upload's directory that cannot be made: the upload is gone (404), or the disk
+/// failed.
+fn gone_or_io(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::not_found("no such upload: start it again"),
+        _ => io(e),
     }
 }
 
@@ -245,17 +298,25 @@ async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) 
 }
 
 /// Appends the parts that are next in order to `assembled`, hashing them; returns the first part
-/// not appended yet. The first call after a start or a restart reads `assembled` back (cut to the
-/// last whole part) to rebuild the hash.
-fn advance(dir: &Path, size: u64, progress: &Mutex<Progress>) -> Result<u32> {
-    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+/// not appended yet. The first call after a start or a restart, or after any failure, reads
+/// `assembled` back (cut to the last whole part) to rebuild the hash, so the hash never counts
+/// bytes the file does not hold.
+fn advance(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
+    let done = append(dir, size, p);
+    if done.is_err() {
+        p.next = 0;
+    }
+    done
+}
+
+fn append(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
     let parts = plan(size);
     let path = dir.join("assembled");
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
-        .map_err(io)?;
+        .map_err(gone_or_io)?;
     let mut buf = vec![0; 1024 * 1024];
     if p.next == 0 {
         let have = out.metadata().map_err(io)?.len();
@@ -279,6 +340,7 @@ fn advance(dir: &Path, size: u64, progress: &Mutex<Progress>) -> Result<u32> {
         p.hasher = hasher;
         p.next = whole.last().map_or(1, |(n, ..)| n + 1);
     }
+    let mut appended = Vec::new();
     while let Some((n, _, len)) = parts.iter().find(|(n, ..)| *n == p.next).copied() {
         let part = dir.join(n.to_string());
         match std::fs::metadata(&part) {
@@ -291,11 +353,19 @@ fn advance(dir: &Path, size: u64, progress: &Mutex<Progress>) -> Result<u32> {
             if read == 0 {
                 break;
             }
-            p.hasher.update(&buf[..read]);
+            // Written first, then counted: a failed write leaves the hash as the file is.
             out.write_all(&buf[..read]).map_err(io)?;
+            p.hasher.update(&buf[..read]);
         }
         p.next = n + 1;
-        let _ = std::fs::remove_file(&part);
+        appended.push(part);
+    }
+    if !appended.is_empty() {
+        // On disk before the parts go: a crash never leaves holes where parts were.
+        out.sync_data().map_err(io)?;
+    }
+    for part in appended {
+        let _ = std::fs::remove_file(part);
     }
     // Parts sent again after they were appended: nothing to keep.
     for (n, ..) in parts.iter().filter(|(n, ..)| *n < p.next) {

@@ -211,7 +211,7 @@ impl LocalStore {
 impl LocalStore {
     /// Moves `file` into the store as `oid`: its bytes were hashed as they were written (by the
     /// caller, who found them hashing to `oid`) and synced. Refused unless it has exactly `size`
-    /// bytes (an object already stored is replaced by the same bytes, atomically).
+    /// bytes. An object already stored stays as it is (never replaced), and the file goes.
     pub async fn adopt(&self, oid: &Oid, size: u64, file: PathBuf) -> Result<(), PutError> {
         let actual = tokio::fs::metadata(&file)
             .await
@@ -224,6 +224,13 @@ impl LocalStore {
             });
         }
         let dest = self.path_of(oid);
+        if tokio::fs::metadata(&dest)
+            .await
+            .is_ok_and(|m| m.len() == size)
+        {
+            let _ = tokio::fs::remove_file(&file).await;
+            return Ok(());
+        }
         tokio::task::spawn_blocking(move || rename_into_place(&file, &dest))
             .await
             .map_err(|e| StoreError::from(io::Error::other(e)))?

@@ -454,6 +454,7 @@ async fn commit(
         lfs_paths,
         vouched: Vec::new(),
         describe: strata_core::datasets::describe::Describe::Off,
+        moved: Vec::new(),
     };
     let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(json!({

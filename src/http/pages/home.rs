@@ -29,6 +29,8 @@ struct Landing {
     chrome: Chrome,
     q: String,
     datasets: Vec<Row>,
+    /// The next datasets' page, when there are more.
+    more: Option<String>,
 }
 
 #[derive(Template)]
@@ -38,6 +40,7 @@ struct Home {
     base: String,
     q: String,
     datasets: Vec<Row>,
+    more: Option<String>,
     /// The latest things shared with the user, and whether there are more.
     shared: Vec<super::shared::Received>,
     /// Unread notifications, the latest first, and how many in all.
@@ -72,10 +75,27 @@ const LISTED: i64 = 200;
 /// Of a description, the characters a list shows.
 const SUMMARY: usize = 240;
 
-/// The datasets `who` may see whose name holds `q`, most recently changed first, with cards.
-async fn rows(state: &AppState, who: &Principal, q: &str) -> ApiResult<Vec<Row>> {
+/// The datasets `who` may see whose name holds `q`, [`LISTED`] at a time after dataset `after`
+/// (by id), most recently changed first, with cards; and the link to the next ones.
+async fn rows(
+    state: &AppState,
+    who: &Principal,
+    q: &str,
+    after: i64,
+) -> ApiResult<(Vec<Row>, Option<String>)> {
     let filter = (!q.is_empty()).then_some(q);
-    let repos = listing::list(state, who, 0, LISTED, filter).await?.datasets;
+    let page = listing::list(state, who, after.max(0), LISTED, filter).await?;
+    let more = page.next_cursor.map(|next| {
+        let mut pairs = vec![("after", next.to_string())];
+        if !q.is_empty() {
+            pairs.push(("q", q.to_owned()));
+        }
+        format!(
+            "/?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    });
+    let repos = page.datasets;
     let cards = card::cards(state, &repos).await;
     let mut rows: Vec<Row> = repos
         .iter()
@@ -108,13 +128,16 @@ async fn rows(state: &AppState, who: &Principal, q: &str) -> ApiResult<Vec<Row>>
         .collect();
     // Git keeps seconds: within one, the newer dataset first.
     rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
-    Ok(rows)
+    Ok((rows, more))
 }
 
 #[derive(Deserialize, Default)]
 pub struct HomeQuery {
     #[serde(default)]
     q: String,
+    /// The list goes on after this dataset (the "More datasets" link).
+    #[serde(default)]
+    after: i64,
 }
 
 pub async fn show(
@@ -125,17 +148,19 @@ pub async fn show(
     let q = query.q.trim().to_owned();
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
         let chrome = Chrome::new("strata", None, "");
-        let datasets = rows(&state, &Principal::Anonymous, &q).await?;
+        let (datasets, more) = rows(&state, &Principal::Anonymous, &q, query.after).await?;
         return Ok(render(
             StatusCode::OK,
             &Landing {
                 chrome,
                 q,
                 datasets,
+                more,
             },
         ));
     };
-    home(&state, &s, StatusCode::OK, q, None, Default::default()).await
+    let listed = (q, query.after);
+    home(&state, &s, StatusCode::OK, listed, None, Default::default()).await
 }
 
 /// Shared things and notifications the home page shows at most.
@@ -146,12 +171,12 @@ async fn home(
     state: &AppState,
     s: &SessionRow,
     status: StatusCode,
-    q: String,
+    (q, after): (String, i64),
     error: Option<&str>,
     form: (String, String),
 ) -> ApiResult<Response> {
     let who = crate::http::extract::session_principal(s)?;
-    let datasets = rows(state, &who, &q).await?;
+    let (datasets, more) = rows(state, &who, &q, after).await?;
     let scopes = who.scopes().cloned().unwrap_or_default();
     let shared = super::shared::received(state, &s.user, &scopes, RECENT).await?;
     let (unread, unread_count) = notify::list(state, &who, true, None, RECENT as i64).await?;
@@ -168,6 +193,7 @@ async fn home(
             base: state.settings.public_url.clone(),
             q,
             datasets,
+            more,
             shared,
             unread,
             unread_count,
@@ -199,7 +225,7 @@ pub async fn create(
     let refused = |status, message: String| {
         let sent = sent.clone();
         let (state, s) = (&state, &s);
-        async move { home(state, s, status, String::new(), Some(&message), sent).await }
+        async move { home(state, s, status, (String::new(), 0), Some(&message), sent).await }
     };
     let visibility: Visibility = match form.visibility.parse() {
         Ok(v) => v,

@@ -7,4 +7,5 @@ mod dataset;
 pub(crate) mod drive;
 mod edits;
 mod picks;
+mod staged;
 mod upload;

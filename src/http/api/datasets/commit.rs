@@ -113,6 +113,7 @@ pub async fn commit(
             true => Describe::Add,
             false => Describe::Off,
         },
+        moved: Vec::new(),
     };
     let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
     Ok(Json(CommitResult {
