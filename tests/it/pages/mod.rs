@@ -6,6 +6,7 @@ mod cards;
 mod dataset;
 pub(crate) mod drive;
 mod edits;
+mod lists;
 mod picks;
 mod staged;
 mod upload;
