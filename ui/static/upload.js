@@ -136,8 +136,9 @@ async function staged(file, options, progress, signal) {
       while (queue.length) {
         const part = queue.shift();
         const slice = file.slice(part.pos, part.pos + part.len);
+        // 409: the server is still writing this part from a request cut before (a cancel).
         await retry(() => send(part.href, "PUT", headers, slice,
-          (n) => meter.part(part.pos, n), signal), signal);
+          (n) => meter.part(part.pos, n), signal), signal, (e) => e.status === 409);
         sentParts += 1;
       }
     });
@@ -230,13 +231,14 @@ function failure(r) {
   return Object.assign(new Error(message), { status: r.status });
 }
 
-// Retries network errors and 5xx with exponential backoff; anything else fails at once.
-async function retry(attempt, signal) {
+// Retries network errors and 5xx (and what `also` says) with exponential backoff; anything else
+// fails at once.
+async function retry(attempt, signal, also = () => false) {
   for (let i = 0; ; i++) {
     try {
       return await attempt();
     } catch (e) {
-      const transient = e.status === 0 || e.status >= 500;
+      const transient = e.status === 0 || e.status >= 500 || also(e);
       if (!transient || i + 1 >= TRIES || (signal && signal.aborted)) throw e;
       await new Promise((r) => setTimeout(r, 500 * 2 ** i));
     }

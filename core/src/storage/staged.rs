@@ -1,17 +1,18 @@
 //! Staged uploads: the browser's upload to the local disk, hashed by strata while the parts come
 //! in, so a person waits for the slower of sending and hashing, not their sum, and the browser
 //! hashes nothing. An upload is started with its size (`{root}/staged/{dataset}-{id}/`), its parts
-//! are cut as `multipart-basic` cuts them ([`super::multipart::plan`]) and stored each under its
-//! number (a temporary name renamed, so a cut-off part never counts); as soon as the next part in
-//! order is there it is hashed and appended to `assembled`, then removed. Completing appends what
-//! is left, and the assembled file becomes the object under the sha256 it hashed to, linked to
-//! the dataset. Parts may come in any order and again (a part already appended is dropped);
-//! a new page asks which parts are still missing and sends only those (resume). The hashing state
-//! lives in memory; after a restart it is rebuilt by hashing `assembled` once. Idle uploads are
+//! are cut as `multipart-basic` cuts them ([`super::multipart::plan`]) and each is written in
+//! place into `assembled` by a blocking writer as it streams in (one write of every byte, memory a
+//! few chunks), synced, and then marked done by an empty file named after its number. As soon as
+//! the next part in order is done it is read back and hashed; completing hashes what is left, and
+//! `assembled` becomes the object under the sha256 it hashed to, linked to the dataset. Parts may
+//! come in any order; a part sent again once done is taken as delivered (its bytes are not written
+//! twice, so what was hashed stays what is stored), and one still being written answers 409. A new
+//! page asks which parts are missing and sends only those (resume). The hashing state lives in
+//! memory; after a restart, or any failure, it is rebuilt from the done parts. Idle uploads are
 //! purged with `multipart-basic`'s.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -24,12 +25,14 @@ use super::multipart::{plan, Part};
 use super::{io, Backend, Storage};
 use crate::error::{Error, Result};
 
-/// Where an upload's hashing has got to: parts before `next` are in `assembled`.
+/// Where an upload's hashing has got to: the parts before `next` are hashed.
 #[derive(Default)]
 struct Progress {
-    /// `0`: not read back yet (a new upload, or the first touch after a restart).
+    /// `0`: not read back yet (a new upload, or the first touch after a restart or a failure).
     next: u32,
     hasher: Sha256,
+    /// Parts being written now.
+    writing: std::collections::HashSet<u32>,
 }
 
 /// The hashing state of uploads in progress, by directory. Each upload's is behind an async
@@ -114,6 +117,11 @@ impl Storage {
         tokio::fs::write(dir.join("size"), size.to_string())
             .await
             .map_err(io)?;
+        // Sparse: the disk fills as the parts come.
+        let assembled = tokio::fs::File::create(dir.join("assembled"))
+            .await
+            .map_err(io)?;
+        assembled.set_len(size).await.map_err(io)?;
         Ok(StagedUpload {
             id,
             size,
@@ -139,7 +147,9 @@ impl Storage {
         })
     }
 
-    /// Stores part `n` of an upload (exactly its length, or nothing), then hashes what is in order.
+    /// Writes part `n` of an upload in place (exactly its length, or it stays missing), then
+    /// hashes what is done in order. A part done already is taken as delivered; one being
+    /// written answers 409.
     pub async fn stage_part<S, E>(&self, dataset: i64, id: &str, n: u32, body: S) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, E>>,
@@ -147,38 +157,29 @@ impl Storage {
     {
         let dir = self.staged_dir(dataset, id)?;
         let size = size_of(&dir).await?;
-        let Some((_, _, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
+        let Some((_, pos, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
             return Err(Error::not_found(format!("this upload has no part {n}")));
         };
-        let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
-        let guard = super::TempFile::new(tmp.clone());
-        // The upload finished, or was cancelled or purged, meanwhile: it is gone.
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(gone_or_io)?;
-        let mut seen = 0u64;
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
-            seen += chunk.len() as u64;
-            if seen > len {
-                return Err(Error::unprocessable(format!(
-                    "part {n} has {len} bytes; more were sent"
-                )));
+        {
+            let mut held = self.0.staging.hold(&dir).await;
+            if held.writing.contains(&n) {
+                return Err(Error::conflict(format!("part {n} is being sent already")));
             }
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            if tokio::fs::try_exists(dir.join(n.to_string()))
                 .await
-                .map_err(io)?;
+                .unwrap_or(false)
+            {
+                return Ok(()); // done before: its answer was lost on the way
+            }
+            held.writing.insert(n);
         }
-        if seen != len {
-            return Err(Error::unprocessable(format!(
-                "part {n} has {len} bytes; {seen} were sent"
-            )));
-        }
-        drop(file);
-        tokio::fs::rename(&tmp, dir.join(n.to_string()))
+        let written = write_part(&dir, pos, len, body).await;
+        let mut held = self.0.staging.hold(&dir).await;
+        held.writing.remove(&n);
+        written?;
+        tokio::fs::File::create(dir.join(n.to_string()))
             .await
             .map_err(gone_or_io)?;
-        guard.keep();
-        let mut held = self.0.staging.hold(&dir).await;
         run(move || advance(&dir, size, &mut held).map(drop)).await
     }
 
@@ -237,18 +238,63 @@ impl Storage {
     }
 }
 
-/// The parts after `next` (the first not appended) that are not stored whole.
+/// The parts after `next` (the first not hashed) that are not done.
 fn missing(dir: &Path, size: u64, next: u32) -> Vec<Part> {
     plan(size)
         .into_iter()
-        .filter(|(n, _, len)| {
-            *n >= next
-                && std::fs::metadata(dir.join(n.to_string()))
-                    .map(|m| m.len())
-                    .ok()
-                    != Some(*len)
-        })
+        .filter(|(n, ..)| *n >= next && !dir.join(n.to_string()).exists())
         .collect()
+}
+
+/// Streams `body` into `assembled` at `pos`, exactly `len` bytes, synced: one blocking task writes
+/// the chunks as they come, so a part costs a few chunks of memory whatever its size.
+async fn write_part<S, E>(dir: &Path, pos: u64, len: u64, body: S) -> Result<()>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("assembled"))
+        .map_err(gone_or_io)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut at = pos;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all_at(&chunk, at)?;
+            at += chunk.len() as u64;
+        }
+        file.sync_data()
+    });
+    let mut seen = 0u64;
+    let mut body = std::pin::pin!(body);
+    let received = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
+            seen += chunk.len() as u64;
+            if seen > len {
+                return Err(Error::unprocessable(format!(
+                    "this part has {len} bytes; more were sent"
+                )));
+            }
+            if tx.send(chunk).await.is_err() {
+                break; // the writer failed: its error is below
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(tx);
+    let written = writer.await.map_err(|e| io(std::io::Error::other(e)))?;
+    received?;
+    written.map_err(io)?;
+    if seen != len {
+        return Err(Error::unprocessable(format!(
+            "this part has {len} bytes; {seen} were sent"
+        )));
+    }
+    Ok(())
 }
 
 /// Uploads in progress one dataset may have at once.
@@ -297,79 +343,38 @@ async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) 
         .map_err(|e| io(std::io::Error::other(e)))?
 }
 
-/// Appends the parts that are next in order to `assembled`, hashing them; returns the first part
-/// not appended yet. The first call after a start or a restart, or after any failure, reads
-/// `assembled` back (cut to the last whole part) to rebuild the hash, so the hash never counts
-/// bytes the file does not hold.
+/// Hashes the parts that are done, next in order; returns the first part not hashed yet. The
+/// first call after a start or a restart, or after any failure, hashes from the first part again,
+/// so the hash only ever counts bytes that are in `assembled`.
 fn advance(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
-    let done = append(dir, size, p);
+    let done = hash_done(dir, size, p);
     if done.is_err() {
         p.next = 0;
     }
     done
 }
 
-fn append(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
-    let parts = plan(size);
-    let path = dir.join("assembled");
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(gone_or_io)?;
-    let mut buf = vec![0; 1024 * 1024];
+fn hash_done(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
+    use std::os::unix::fs::FileExt;
     if p.next == 0 {
-        let have = out.metadata().map_err(io)?.len();
-        let whole: Vec<&Part> = parts
-            .iter()
-            .take_while(|(_, pos, len)| pos + len <= have)
-            .collect();
-        let keep = whole.last().map_or(0, |(_, pos, len)| pos + len);
-        if have != keep {
-            out.set_len(keep).map_err(io)?;
-        }
-        let mut hasher = Sha256::new();
-        let mut back = std::fs::File::open(&path).map_err(io)?.take(keep);
-        loop {
-            let n = back.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        p.hasher = hasher;
-        p.next = whole.last().map_or(1, |(n, ..)| n + 1);
+        p.hasher = Sha256::new();
+        p.next = 1;
     }
-    let mut appended = Vec::new();
-    while let Some((n, _, len)) = parts.iter().find(|(n, ..)| *n == p.next).copied() {
-        let part = dir.join(n.to_string());
-        match std::fs::metadata(&part) {
-            Ok(m) if m.len() == len => {}
-            _ => break,
+    let file = std::fs::File::open(dir.join("assembled")).map_err(gone_or_io)?;
+    let mut buf = vec![0; 1024 * 1024];
+    let from = p.next;
+    for (n, pos, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
+        if n != p.next || p.writing.contains(&n) || !dir.join(n.to_string()).exists() {
+            break;
         }
-        let mut file = std::fs::File::open(&part).map_err(io)?;
-        loop {
-            let read = file.read(&mut buf).map_err(io)?;
-            if read == 0 {
-                break;
-            }
-            // Written first, then counted: a failed write leaves the hash as the file is.
-            out.write_all(&buf[..read]).map_err(io)?;
-            p.hasher.update(&buf[..read]);
+        let mut at = pos;
+        while at < pos + len {
+            let want = (pos + len - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..want], at).map_err(io)?;
+            p.hasher.update(&buf[..want]);
+            at += want as u64;
         }
         p.next = n + 1;
-        appended.push(part);
-    }
-    if !appended.is_empty() {
-        // On disk before the parts go: a crash never leaves holes where parts were.
-        out.sync_data().map_err(io)?;
-    }
-    for part in appended {
-        let _ = std::fs::remove_file(part);
-    }
-    // Parts sent again after they were appended: nothing to keep.
-    for (n, ..) in parts.iter().filter(|(n, ..)| *n < p.next) {
-        let _ = std::fs::remove_file(dir.join(n.to_string()));
     }
     Ok(p.next)
 }
