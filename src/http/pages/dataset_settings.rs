@@ -321,7 +321,16 @@ pub async fn change(
             Err(e) => Err(strata_core::error::Error::unprocessable(e)),
         },
         "remove" => settings::remove_collaborator(&state, &who, &repo, target).await,
-        "share" => share(&state, &who, &repo, &form).await,
+        "share" => {
+            let terms = (
+                form.who.as_str(),
+                form.access.as_str(),
+                form.expires.as_str(),
+            );
+            share_with(&state, &who, &repo, &form.path, terms)
+                .await
+                .map(drop)
+        }
         "unshare" => shares::revoke(&state, &who, &repo, form.id).await,
         "uninvite" => strata_core::datasets::invites::revoke(&state, &who, &repo, form.id).await,
         "link" => {
@@ -367,30 +376,35 @@ pub async fn change(
     }
 }
 
-/// The share form: `who` is a username or `team:{org}/{team}`.
-async fn share(
+/// A share of `path` as the share forms word it: `who` is a username, `team:{org}/{team}`, or
+/// an e-mail address (an invitation, delivered when its owner signs in through a provider that
+/// verified it); then the access and an optional end date. Says which was made: `shared` or
+/// `invited`.
+pub(super) async fn share_with(
     state: &AppState,
     who: &Principal,
     repo: &Gated,
-    form: &SettingsForm,
-) -> strata_core::error::Result<()> {
-    let target = form.who.trim();
+    path: &str,
+    (target, access, expires): (&str, &str, &str),
+) -> strata_core::error::Result<&'static str> {
+    let target = target.trim();
     if target.contains('@') && !target.starts_with("team:") {
-        // An address: an invitation, delivered when its owner signs in through a provider.
-        let terms = (form.access.parse::<Access>()?, expiry(&form.expires)?);
-        return strata_core::datasets::invites::invite(state, who, repo, target, &form.path, terms)
+        let terms = (access.parse::<Access>()?, expiry(expires)?);
+        return strata_core::datasets::invites::invite(state, who, repo, target, path, terms)
             .await
-            .map(drop);
+            .map(|_| "invited");
     }
     let grantee = match target.strip_prefix("team:") {
         Some(team) => Grantee::Team(team.trim().to_owned()),
         None => Grantee::User(target.to_owned()),
     };
     let new = NewShare {
-        path: form.path.clone(),
+        path: path.to_owned(),
         grantee,
-        access: form.access.parse::<Access>()?,
-        expires_at: expiry(&form.expires)?,
+        access: access.parse::<Access>()?,
+        expires_at: expiry(expires)?,
     };
-    shares::create(state, who, repo, new).await.map(drop)
+    shares::create(state, who, repo, new)
+        .await
+        .map(|_| "shared")
 }

@@ -41,16 +41,21 @@ pub struct BrowseQuery {
     /// What was just done, for its notice (`card`: the card was saved).
     pub(super) done: Option<String>,
     /// The revision a file manager change just made: its notice, and the way to undo it.
-    undo: Option<String>,
+    pub(super) undo: Option<String>,
     /// Set after an undo.
-    undone: Option<String>,
+    pub(super) undone: Option<String>,
 }
 
 /// A change the visitor just made, said on the folder's page, with what undoing it takes: the
 /// revision to go back to and the revision that must still be the head.
-struct Undo {
-    summary: String,
-    back_to: Option<(String, String)>,
+pub(super) struct Undo {
+    pub(super) summary: String,
+    pub(super) back_to: Option<(String, String)>,
+    /// The revert form's action, and the page it comes back to.
+    pub(super) revert: String,
+    pub(super) next: String,
+    /// The branch undone (`""`: the default branch).
+    pub(super) branch: String,
 }
 
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
@@ -208,8 +213,6 @@ struct DatasetPage {
     more_refs: bool,
     /// The change just made (`?undo=`), when it is the visitor's and still the head.
     undo: Option<Undo>,
-    /// This page's own URL, where an undo comes back to.
-    here: String,
     /// The branch the page's forms write (`""`: the default branch).
     branch: String,
     /// Whether the card may be edited here (a writer, at the root of the default branch).
@@ -402,13 +405,14 @@ pub async fn show(
     if q.undone.is_some() {
         chrome = chrome.notice("Undone.");
     }
+    let here_url = super::files::folder_on(&repo.namespace, &repo.name, &folder, branch);
     let undo = match (&q.undo, &head, &s) {
         (Some(id), Some(h), Some(s)) if writer && h.id == *id => {
-            undo_of(&state, &repo, id, &s.user.username).await
+            let on = (here_url.as_str(), branch.unwrap_or_default());
+            undo_of(&state, &repo, id, &s.user.username, on).await
         }
         _ => None,
     };
-    let here_url = super::files::folder_on(&repo.namespace, &repo.name, &folder, branch);
     let branch = branch.unwrap_or_default().to_owned();
     let page = DatasetPage {
         chrome,
@@ -440,7 +444,6 @@ pub async fn show(
             .map(|(r, _)| r.clone())
             .collect(),
         undo,
-        here: here_url,
         branch,
         card,
         readme,
@@ -466,7 +469,15 @@ pub async fn show(
 
 /// What the visitor's revision `id` did, if they made it; undoable by whoever writes the whole
 /// dataset (a revert to its parent), said only to those who reach part of it.
-async fn undo_of(state: &AppState, repo: &Gated, id: &str, username: &str) -> Option<Undo> {
+/// The notice of the change `id` on a page at `next`: only its author is offered it, and Undo only
+/// where a revert of that one revision is theirs to make (a revert refused once the head moved).
+pub(super) async fn undo_of(
+    state: &AppState,
+    repo: &Gated,
+    id: &str,
+    username: &str,
+    (next, branch): (&str, &str),
+) -> Option<Undo> {
     let at = id.to_owned();
     let revision = git_on(state, repo, move |ms, ds| ms.revision(ds, &at))
         .await
@@ -480,7 +491,13 @@ async fn undo_of(state: &AppState, repo: &Gated, id: &str, username: &str) -> Op
         [parent] if whole => Some((parent.clone(), revision.id.clone())),
         _ => None,
     };
-    Some(Undo { summary, back_to })
+    Some(Undo {
+        summary,
+        back_to,
+        revert: format!("/datasets/{}/revert", repo.path()),
+        next: next.to_owned(),
+        branch: branch.to_owned(),
+    })
 }
 
 /// The largest `README.md` a folder's page renders.

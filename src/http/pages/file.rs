@@ -56,6 +56,8 @@ struct FilePage {
     /// Whether the bounded preview is shown: for files that are no table, and tables the viewer
     /// cannot show.
     show_preview: bool,
+    /// A version just restored (`?undo=`): its notice, with Undo.
+    undo: Option<super::datasets::Undo>,
 }
 
 /// Versions listed on a file's page.
@@ -204,7 +206,18 @@ pub async fn show(
     if q.done.as_deref() == Some("saved") {
         chrome = chrome.notice("Saved as a new revision.");
     }
+    // A restore just made here, while it is still this file's newest version.
+    let undo = match (&q.undo, &s, versions.first()) {
+        (Some(id), Some(s), Some(newest)) if writer && q.rev.is_none() && newest.id == *id => {
+            super::datasets::undo_of(&state, &repo, id, &s.user.username, (&here, "")).await
+        }
+        _ => None,
+    };
+    if q.undone.is_some() {
+        chrome = chrome.notice("Undone.");
+    }
     let page = FilePage {
+        undo,
         chrome,
         editable,
         image: governed.is_none() && is_image(&path),

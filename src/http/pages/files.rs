@@ -235,6 +235,9 @@ pub struct FileForm {
     /// `restore`: the revision to restore from.
     #[serde(default)]
     rev: String,
+    /// `restore`: `trash` when restored from Recently deleted (back to the file's folder).
+    #[serde(default)]
+    from: String,
     /// The branch changed (`""`: the default branch; not for `restore`).
     #[serde(default)]
     branch: String,
@@ -273,7 +276,7 @@ impl FileForm {
 }
 
 /// `POST /datasets/{ns}/{name}/files`: new folder, move, rename, delete (the picked items as one
-/// revision), share (to the sharing form), restore. After a change, the folder's page says what
+/// revision), share (to the item's share dialog), restore. After a change, the folder's page says what
 /// was done and offers to undo it.
 pub async fn change(
     State(state): State<AppState>,
@@ -362,20 +365,26 @@ pub async fn change(
         "share" => match paths.as_slice() {
             [one] => {
                 let q = serde_urlencoded::to_string([("path", one)]).unwrap_or_default();
-                Ok(format!("/datasets/{ns}/{name}/settings?{q}#sharing"))
+                Ok(format!("/datasets/{ns}/{name}/share?{q}"))
             }
             _ => Err(Error::unprocessable("pick one item to share")),
         },
         "restore" if branch.is_some() => Err(Error::unprocessable(
             "versions are restored on the default branch: open the file there",
         )),
+        // From Recently deleted: back to the file's folder; from the file's versions: its page.
+        // Either says what was done, with Undo.
         "restore" => files::restore(&state, &who, &repo, &first, form.rev.trim())
             .await
-            .map(|_| {
-                format!(
-                    "/datasets/{ns}/{name}/files/{}",
-                    super::forms::path_url(&first)
-                )
+            .map(|r| match form.from.as_str() {
+                "trash" => undo_url(&folder_on(&ns, &name, parent_of(&first), None), &r.id),
+                _ => undo_url(
+                    &format!(
+                        "/datasets/{ns}/{name}/files/{}",
+                        super::forms::path_url(&first)
+                    ),
+                    &r.id,
+                ),
             }),
         other => Err(Error::unprocessable(format!("unknown action {other:?}"))),
     };

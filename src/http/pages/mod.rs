@@ -24,6 +24,7 @@ mod notifications;
 mod orgs;
 mod revisions;
 mod settings;
+mod share;
 mod shared;
 pub(crate) mod signed_in;
 mod sql;
@@ -77,6 +78,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/datasets/{ns}/{name}/tags/{tag}/delete",
             post(tags::delete),
+        )
+        .route(
+            "/datasets/{ns}/{name}/share",
+            get(share::show).post(share::change),
         )
         .route("/drive", get(files::drive).post(files::make_drive))
         .route("/shared", get(shared::show))

@@ -172,6 +172,19 @@ async fn drive_file_manager() {
         )
         .await;
     assert_eq!(restored.status, 303, "{}", restored.text);
+    // Back on the file's page, which says what was done and offers to undo it.
+    let location = restored.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/datasets/bob/drive/files/reports/cities.csv?undo="),
+        "{location}"
+    );
+    let notice = bob.get(&location).await;
+    assert!(
+        notice.text.contains("Done: Restore reports/cities.csv")
+            && notice.text.contains(">Undo</button>"),
+        "{}",
+        notice.text
+    );
     assert_eq!(
         raw(&server, &bob_token, "bob/drive", "reports/cities.csv")
             .await
@@ -206,12 +219,25 @@ async fn drive_file_manager() {
             &[
                 ("csrf", &csrf),
                 ("op", "restore"),
+                ("from", "trash"),
                 ("path", "notes.txt"),
                 ("rev", &before),
             ],
         )
         .await;
     assert_eq!(back.status, 303);
+    // From Recently deleted: back to the file's folder, with the notice and Undo.
+    let location = back.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/datasets/bob/drive?undo="),
+        "{location}"
+    );
+    let notice = bob.get(&location).await;
+    assert!(
+        notice.text.contains("Done: Restore notes.txt") && notice.text.contains(">Undo</button>"),
+        "{}",
+        notice.text
+    );
     assert_eq!(
         raw(&server, &bob_token, "bob/drive", "notes.txt").await.1,
         b"first notes".to_vec()

@@ -2,7 +2,7 @@
 //! drive, the browser upload.
 
 mod browser;
-mod cards;
+pub(crate) mod cards;
 mod dataset;
 pub(crate) mod drive;
 mod edits;

@@ -1,6 +1,6 @@
 //! The folder page's picked items over HTTP: several files and folders moved, renamed or deleted
 //! as one revision, the notice naming it with an Undo that reverts it (only for its author, only
-//! while it is the head), Share sending to the sharing form (which completes people and teams). Hostile picks throughout: a folder
+//! while it is the head), Share sending to the item's share dialog (which completes people and teams). Hostile picks throughout: a folder
 //! with a file inside it, two items to one name, the datapackage, a stale Undo.
 
 use super::cards::{api, commit, send};
@@ -175,14 +175,14 @@ async fn picked_items_move_rename_delete_and_undo() {
     let page = alice.get(r.headers["location"].to_str().unwrap()).await;
     assert!(page.text.contains("Done: Delete 2 items."), "{}", page.text);
 
-    // Share: to the sharing form for that item.
+    // Share: to that item's share dialog.
     let r = alice
         .post(url, &send(&picks(&csrf, "share", "", &["b.txt"])))
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(
         r.headers["location"],
-        "/datasets/alice/box/settings?path=b.txt#sharing"
+        "/datasets/alice/box/share?path=b.txt"
     );
     // The sharing form completes the people and teams of alice's organisation, nobody else.
     server.user("carol").await;
@@ -213,7 +213,7 @@ async fn picked_items_move_rename_delete_and_undo() {
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    let form = alice.get("/datasets/alice/box/settings?path=b.txt").await;
+    let form = alice.get("/datasets/alice/box/share?path=b.txt").await;
     assert!(
         form.text.contains("name=\"path\" value=\"b.txt\""),
         "{}",

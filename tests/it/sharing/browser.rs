@@ -122,9 +122,21 @@ async fn drive_and_sharing_in_chromium() {
     click(&c, "#versions form button").await;
     let page = text(&c).await;
     assert!(page.contains("0.7") && !page.contains("0.9"), "{page}");
+    // The page says what was done, with Undo.
+    assert!(
+        page.contains("Done: Restore results.csv") && page.contains("Undo"),
+        "{page}"
+    );
 
     // Rename it, delete it, bring it back from Recently deleted.
-    fill(&c, "to", "final.csv").await;
+    let to = c
+        .find(Locator::Css(
+            "form:has(input[value=\"rename\"]) input[name=\"to\"]",
+        ))
+        .await
+        .unwrap();
+    to.clear().await.unwrap();
+    to.send_keys("final.csv").await.unwrap();
     click(&c, "form input[value=\"rename\"] ~ button").await;
     assert!(text(&c).await.contains("final.csv"));
     c.goto(&format!(
@@ -157,6 +169,18 @@ async fn drive_and_sharing_in_chromium() {
     assert!(text(&c).await.contains("final.csv"));
     screenshot(&c, "recently-deleted").await;
     click(&c, "#deleted form button").await;
+    // Back on its folder, listed again, with the notice and Undo.
+    let page = text(&c).await;
+    assert!(
+        page.contains("Done: Restore final.csv") && page.contains("Undo"),
+        "{page}"
+    );
+    c.find(Locator::LinkText("final.csv"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert!(text(&c).await.contains("0.7"));
 
     // Alice's dataset with a shared folder and a private sibling.
@@ -195,35 +219,34 @@ async fn drive_and_sharing_in_chromium() {
     let a = browser(&driver, &server.dir.path().join("profile-alice")).await;
     a.set_window_size(1200, 900).await.unwrap();
     let a = login(a, "alice").await;
-    a.goto(&format!("{}/datasets/alice/study/settings", server.url))
+    // The folder's page has a Share button: its dialog shares that folder and nothing else.
+    a.goto(&format!("{}/datasets/alice/study?path=shared", server.url))
         .await
         .unwrap();
-    let share_form = "form input[value=\"share\"]";
-    a.find(Locator::Css(share_form)).await.unwrap();
-    let set = |name: &'static str, value: &'static str| {
-        let a = a.clone();
-        async move {
-            let field = a
-                .find(Locator::Css(&format!(
-                    "form:has(input[value=\"share\"]) [name=\"{name}\"]"
-                )))
-                .await
-                .unwrap();
-            field.clear().await.unwrap();
-            field.send_keys(value).await.unwrap();
-        }
-    };
-    set("path", "shared").await;
-    set("who", "bob").await;
-    click(&a, "form:has(input[value=\"share\"]) button").await;
+    click(&a, "a.share-here").await;
     let page = text(&a).await;
-    assert!(page.contains("shared") && page.contains("bob"), "{page}");
-    a.execute(
-        "document.getElementById('sharing').scrollIntoView()",
-        vec![],
-    )
-    .await
-    .unwrap();
+    assert!(
+        page.contains("Share “shared”") && page.contains("Not shared with anyone yet"),
+        "{page}"
+    );
+    fill(&a, "who", "bob").await;
+    click(&a, "#share-form button").await;
+    let page = text(&a).await;
+    assert!(
+        page.contains("Shared: they find it under Shared with me."),
+        "{page}"
+    );
+    let access = a
+        .find(Locator::Id("who-has-access"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        access.contains("bob") && access.contains("this item") && access.contains("owner"),
+        "{access}"
+    );
     screenshot(&a, "sharing").await;
 
     // Bob finds it, reads inside it, and not beside it.
@@ -273,14 +296,18 @@ async fn drive_and_sharing_in_chromium() {
         "{page}"
     );
 
-    // Alice revokes: bob's next request is refused.
-    a.goto(&format!("{}/datasets/alice/study/settings", server.url))
-        .await
-        .unwrap();
+    // Alice revokes in the folder's dialog: bob's next request is refused.
+    a.goto(&format!(
+        "{}/datasets/alice/study/share?path=shared",
+        server.url
+    ))
+    .await
+    .unwrap();
     a.execute("window.confirm = () => true", vec![])
         .await
         .unwrap();
-    click(&a, "#shares form button").await;
+    click(&a, "#who-has-access tr.share form button").await;
+    assert!(text(&a).await.contains("The share is revoked."));
     c.goto(&format!(
         "{}/datasets/alice/study/files/shared/readme.txt",
         server.url
@@ -295,7 +322,11 @@ async fn drive_and_sharing_in_chromium() {
     c.goto(&format!("{}/shared", server.url)).await.unwrap();
     assert!(text(&c).await.contains("Nothing is shared with you yet"));
 
-    // A link with a password and an end date, opened by someone without an account.
+    // A link with a password and an end date, made on the settings page, opened by someone
+    // without an account.
+    a.goto(&format!("{}/datasets/alice/study/settings", server.url))
+        .await
+        .unwrap();
     let link_form = "form:has(input[value=\"link\"])";
     for (name, value) in [
         ("path", "shared"),
