@@ -158,11 +158,15 @@ struct Timing {
     staged: bool,
 }
 
-/// Signs in to a fresh Chromium profile, starts the drive and uploads `file` through the page's
-/// upload module, timing its phases in the page.
-async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path) -> Timing {
-    let profile = tempfile::tempdir().unwrap();
-    let c = chromium::browser(driver, profile.path()).await;
+/// Signs in to a fresh Chromium profile (kept in `profile`), starts the drive and chooses `file`
+/// in its upload form.
+async fn drive_page(
+    driver: &chromium::Driver,
+    strata: &Strata,
+    file: &Path,
+    profile: &Path,
+) -> fantoccini::Client {
+    let c = chromium::browser(driver, profile).await;
     c.goto(&format!("{}/login", strata.url)).await.unwrap();
     chromium::fill(&c, "username", "bench").await;
     chromium::fill(&c, "password", PASSWORD).await;
@@ -176,6 +180,29 @@ async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path)
     }
     let input = c.find(Locator::Css("#upload-files")).await.unwrap();
     input.send_keys(&file.display().to_string()).await.unwrap();
+    c
+}
+
+/// Waits for the page's `window.benchDone`.
+async fn bench_done(c: &fantoccini::Client) -> Value {
+    loop {
+        let v = c
+            .execute("return window.benchDone || null", vec![])
+            .await
+            .unwrap();
+        if !v.is_null() {
+            assert!(v.get("error").is_none(), "the upload failed: {v}");
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Uploads `file` through the drive page's upload module in a fresh profile, timing its phases
+/// in the page.
+async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path) -> Timing {
+    let profile = tempfile::tempdir().unwrap();
+    let c = drive_page(driver, strata, file, profile.path()).await;
     let script = r#"
         const form = document.querySelector("form[data-upload]");
         const file = form.querySelector("input[type=file]").files[0];
@@ -202,17 +229,7 @@ async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path)
     let parallel = std::env::var("UPLOAD_PARALLEL").unwrap_or_else(|_| "4".into());
     let script = script.replace("PARALLEL", &parallel);
     c.execute(&script, vec![]).await.unwrap();
-    let done = loop {
-        let v = c
-            .execute("return window.benchDone || null", vec![])
-            .await
-            .unwrap();
-        if !v.is_null() {
-            break v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    assert!(done.get("error").is_none(), "the upload failed: {done}");
+    let done = bench_done(&c).await;
     c.close().await.unwrap();
     Timing {
         hash: done["hash"].as_f64().unwrap(),
@@ -220,6 +237,89 @@ async fn browser_upload(driver: &chromium::Driver, strata: &Strata, file: &Path)
         total: done["total"].as_f64().unwrap(),
         staged: done["staged"].as_bool().unwrap_or(false),
     }
+}
+
+/// What a cut upload sends again: the bytes that left the page (the last upload progress of
+/// every part request, cut ones included) before and after the cut, and the parts strata stored.
+struct Resume {
+    before: f64,
+    after: f64,
+    parts_after: u64,
+    stored: u64,
+}
+
+/// Starts a staged upload of `file` in the drive page, cuts it (aborts every request) once half
+/// of it is sent, then sends the same file again from the same page, as the upload form does.
+async fn browser_resume(driver: &chromium::Driver, strata: &Strata, file: &Path) -> Resume {
+    let profile = tempfile::tempdir().unwrap();
+    let c = drive_page(driver, strata, file, profile.path()).await;
+    let stored_before = parts_stored(strata).await;
+    let script = r#"
+        const form = document.querySelector("form[data-upload]");
+        const file = form.querySelector("input[type=file]").files[0];
+        // Every byte a part request gets out, cut requests included.
+        const wire = new Map();
+        const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function (body) {
+          if (body instanceof Blob) {
+            wire.set(this, 0);
+            this.upload.addEventListener("progress", (e) => wire.set(this, e.loaded));
+            this.upload.addEventListener("load", () => wire.set(this, body.size));
+          }
+          return send.call(this, body);
+        };
+        const sent = () => { let n = 0; for (const v of wire.values()) n += v; wire.clear(); return n; };
+        window.benchDone = null;
+        import(form.dataset.module).then(async ({ upload }) => {
+          const options = {
+            batch: form.dataset.batch, staged: form.dataset.staged,
+            worker: form.dataset.worker, sha256: form.dataset.sha256,
+            headers: { "X-CSRF-Token": form.querySelector("input[name=csrf]").value },
+          };
+          const cut = new AbortController();
+          try {
+            await upload(file, { ...options, signal: cut.signal,
+              onProgress: (p) => { if (p.done * 2 >= p.total) cut.abort(); } });
+            throw new Error("the upload was not cut");
+          } catch (e) {
+            if (e.name !== "AbortError") throw e;
+          }
+          const before = sent();
+          // What strata still writes of the cut parts is dropped; then the same file again.
+          await new Promise((r) => setTimeout(r, 1000));
+          const done = await upload(file, options);
+          window.benchDone = { before, after: sent(), parts: done.sentParts };
+        }).catch((e) => { window.benchDone = { error: String(e) }; });
+        return true;"#;
+    c.execute(script, vec![]).await.unwrap();
+    let done = bench_done(&c).await;
+    c.close().await.unwrap();
+    Resume {
+        before: done["before"].as_f64().unwrap(),
+        after: done["after"].as_f64().unwrap(),
+        parts_after: done["parts"].as_u64().unwrap_or(0),
+        stored: parts_stored(strata).await - stored_before,
+    }
+}
+
+/// Staged parts strata has stored (204 answers to their `PUT`), from `/metrics`.
+async fn parts_stored(strata: &Strata) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", strata.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("strata_http_requests_total{")
+                && l.contains("method=\"PUT\"")
+                && l.contains("/uploads/{id}/parts/{n}")
+                && l.contains("status=\"204\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Seconds for `curl -T` of `file` to the `basic` upload URL the batch API gives for it.
@@ -324,6 +424,30 @@ async fn main() {
         );
     }
     let _ = std::fs::remove_file(&curl_file);
+
+    // A staged upload to the disk cut half-way, then sent again: what goes twice.
+    let strata = Strata::start(&bin, work.path().join("strata-resume"), vec![]);
+    make_file(&browser_file, mib, 77);
+    settle();
+    let r = browser_resume(&driver, &strata, &browser_file).await;
+    let size = (mib * 1024 * 1024) as f64;
+    let parts = (mib as u64).div_ceil(16);
+    let again = r.before + r.after - size;
+    println!(
+        "\nResume: {mib} MiB to the local disk, cut once half of it was sent, then sent again from \
+         the same page. Before the cut {:.0} MiB left the page, after it {:.0} MiB in {} parts; \
+         {:.1} MiB sent twice ({:.1} % of the file: the parts in flight at the cut); \
+         {} parts stored for {parts} parts of the file ({} stored twice).",
+        r.before / 1048576.0,
+        r.after / 1048576.0,
+        r.parts_after,
+        again / 1048576.0,
+        100.0 * again / size,
+        r.stored,
+        r.stored.saturating_sub(parts),
+    );
+    drop(strata);
+
     if big_gib == 0 {
         return;
     }

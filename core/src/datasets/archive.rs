@@ -22,8 +22,42 @@ pub const MAX_FILES: usize = 10_000;
 /// Bytes of files kept in git (not LFS) one archive holds at most: they are read before it starts.
 const MAX_INLINE: u64 = 32 * 1024 * 1024;
 /// Archives made at once: each holds a blocking thread while its client reads.
-const AT_ONCE: usize = 8;
+const AT_ONCE: usize = 16;
 static ARCHIVES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
+/// Archives one client address has in the making at once, so that a few slow readers cannot
+/// take every turn.
+const EACH: usize = 2;
+static CLIENTS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, usize>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// One of a client's [`EACH`] archives, given back when the archive is dropped.
+struct ClientTurn(String);
+
+impl ClientTurn {
+    fn take(client: &str) -> Result<ClientTurn> {
+        let mut map = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(client.to_owned()).or_default();
+        if *n >= EACH {
+            return Err(Error::too_many(format!(
+                "you are downloading {EACH} archives already: wait for one to finish"
+            )));
+        }
+        *n += 1;
+        Ok(ClientTurn(client.to_owned()))
+    }
+}
+
+impl Drop for ClientTurn {
+    fn drop(&mut self) {
+        let mut map = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.0);
+            }
+        }
+    }
+}
 /// How long a client may leave the archive's next bytes unread before it is cut off.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -31,8 +65,9 @@ const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Archive {
     repo_id: i64,
     files: Vec<(String, Source)>,
-    /// One of the [`AT_ONCE`] archives being made, until its last byte is sent.
-    _turn: tokio::sync::SemaphorePermit<'static>,
+    /// One of the [`AT_ONCE`] archives being made, and one of its client's, until its last byte
+    /// is sent.
+    _turn: (tokio::sync::SemaphorePermit<'static>, ClientTurn),
 }
 
 enum Source {
@@ -169,6 +204,7 @@ pub async fn gather(
             return Err(Error::forbidden(format!("{p:?} is not shared with you")));
         }
     }
+    let client = ClientTurn::take(&crate::context::current().ip)?;
     let turn = ARCHIVES.try_acquire().map_err(|_| {
         Error::new(
             crate::error::Kind::Busy,
@@ -251,6 +287,6 @@ pub async fn gather(
     Ok(Archive {
         repo_id: repo.id,
         files,
-        _turn: turn,
+        _turn: (turn, client),
     })
 }

@@ -128,6 +128,58 @@ pub(super) fn follow(
     Ok(tables)
 }
 
+/// A deleted file brought back from revision `at` (a restore) brings its resource back too:
+/// the datapackage of `head` with the resource `path` had at `at` (its schema, description and
+/// the rest; renamed if its name is taken), sized and hashed as `pointer` says. `None` when
+/// `head` describes the file already (the commit's [`Describe::Follow`] updates it), `at` had no
+/// resource for it, or either datapackage is one strata cannot read.
+pub(super) fn bring_back(
+    ms: &Metastore,
+    ds: DatasetId<'_>,
+    (head, at): (&str, &str),
+    path: &str,
+    pointer: &strata_lfs::pointer::Pointer,
+) -> strata_metastore::Result<Option<Op>> {
+    let of = |json: &Map<String, Value>| -> Option<Map<String, Value>> {
+        json.get("resources")?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_object)
+            .find(|r| r.get("path").and_then(Value::as_str) == Some(path))
+            .cloned()
+    };
+    let (Ok((_, now)), Ok((_, then))) = (ms.fetch(ds, Some(head)), ms.fetch(ds, Some(at))) else {
+        return Ok(None);
+    };
+    let mut json = now.json;
+    let (None, Some(mut resource)) = (of(&json), of(&then.json)) else {
+        return Ok(None);
+    };
+    let list = json
+        .entry("resources")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Some(list) = list.as_array_mut() else {
+        return Ok(None);
+    };
+    let taken: Vec<String> = list
+        .iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let name = resource
+        .get("name")
+        .and_then(Value::as_str)
+        .map_or_else(|| base_name(path), str::to_owned);
+    resource.insert("name".into(), json!(free_name(&name, &taken)));
+    list.push(Value::Object(resource));
+    describe(&mut json, path, &pointer.oid.to_string(), pointer.size);
+    Ok(strata_metastore::Package::from_json(Value::Object(json))
+        .ok()
+        .map(|package| Op::Put {
+            path: DATAPACKAGE.to_owned(),
+            data: package.to_bytes(),
+        }))
+}
+
 /// Puts the file at `path` into `json`'s resources; returns its resource's name.
 fn describe(json: &mut Map<String, Value>, path: &str, oid: &str, size: u64) -> String {
     let resources = json

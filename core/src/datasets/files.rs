@@ -476,9 +476,21 @@ pub async fn restore(
         ));
     }
     let (file, at) = (path.to_owned(), rev.to_owned());
-    let (data, short) = git_on(core, repo, move |ms, ds| {
+    let head = head_of(core, repo, None).await?;
+    let describes = repo.name != super::DRIVE;
+    let at_head = head.clone();
+    let (data, short, package) = git_on(core, repo, move |ms, ds| {
         let id = ms.resolve(ds, Some(&at))?;
-        Ok((ms.read_file(ds, Some(&at), &file)?, id.to_string()))
+        let data = ms.read_file(ds, Some(&at), &file)?;
+        // A deleted file's resource comes back with it.
+        let package = match (strata_lfs::pointer::lenient(&data), &at_head) {
+            (Some(pointer), Some(head)) if describes => {
+                let revs = (head.as_str(), id.to_string());
+                super::describe::bring_back(ms, ds, (revs.0, &revs.1), &file, &pointer)?
+            }
+            _ => None,
+        };
+        Ok((data, id.to_string(), package))
     })
     .await?;
     let lfs_paths = if strata_lfs::pointer::lenient(&data).is_some() {
@@ -486,12 +498,22 @@ pub async fn restore(
     } else {
         vec![]
     };
-    let ops = vec![Op::Put {
+    let mut ops = vec![Op::Put {
         path: path.to_owned(),
         data,
     }];
+    ops.extend(package);
     let summary = format!("Restore {path} from {}", &short[..10.min(short.len())]);
-    write(core, who, repo, None, summary, ops, lfs_paths).await
+    let change = Change {
+        summary,
+        parent: head,
+        at_head: true,
+        ops,
+        lfs_paths,
+        describe: Describe::Follow,
+        ..Change::default()
+    };
+    commit(core, who, repo, change).await
 }
 
 /// Files deleted on the default branch that are not back: at most one page (the deletions of

@@ -36,9 +36,13 @@ struct Progress {
 }
 
 /// The hashing state of uploads in progress, by directory. Each upload's is behind an async
-/// lock taken before its blocking work starts, so waiting for it holds no thread.
+/// lock taken before its blocking work starts, so waiting for it holds no thread. Starts take
+/// turns (the second lock), so two at once cannot both pass the count of uploads in progress.
 #[derive(Default)]
-pub(super) struct Staging(Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Progress>>>>);
+pub(super) struct Staging(
+    Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Progress>>>>,
+    tokio::sync::Mutex<()>,
+);
 
 type Held = tokio::sync::OwnedMutexGuard<Progress>;
 
@@ -97,8 +101,16 @@ impl Storage {
         }
     }
 
-    /// Starts an upload of `size` bytes (at most `limit`) to `dataset`.
-    pub async fn stage_start(&self, dataset: i64, size: u64, limit: u64) -> Result<StagedUpload> {
+    /// Starts an upload of `size` bytes (at most `limit`) to `dataset` for `owner` (a
+    /// [`crate::auth::Principal::key`]): only they send its parts, see it, complete or cancel it.
+    pub async fn stage_start(
+        &self,
+        dataset: i64,
+        owner: &str,
+        size: u64,
+        limit: u64,
+    ) -> Result<StagedUpload> {
+        let limit = limit.min(MAX_STAGED);
         if size > limit {
             return Err(Error::too_large(format!(
                 "this server takes objects of at most {limit} bytes"
@@ -106,22 +118,39 @@ impl Storage {
         }
         let id = crate::auth::secrets::random_hex(16);
         let dir = self.staged_dir(dataset, &id)?;
+        let _turn = self.0.staging.1.lock().await;
         if let Some(root) = dir.parent() {
-            if open_uploads(root, dataset).await >= AT_ONCE {
+            let (all, theirs) = open_uploads(root, dataset, owner).await;
+            if all >= AT_ONCE {
                 return Err(Error::too_many(format!(
                     "this dataset has {AT_ONCE} uploads in progress: finish or cancel one first"
                 )));
             }
+            if theirs >= AT_ONCE_EACH {
+                return Err(Error::too_many(format!(
+                    "you have {AT_ONCE_EACH} uploads in progress here: finish or cancel one first"
+                )));
+            }
         }
-        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
-        tokio::fs::write(dir.join("size"), size.to_string())
-            .await
-            .map_err(io)?;
-        // Sparse: the disk fills as the parts come.
-        let assembled = tokio::fs::File::create(dir.join("assembled"))
-            .await
-            .map_err(io)?;
-        assembled.set_len(size).await.map_err(io)?;
+        let made = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::write(dir.join("owner"), owner).await?;
+            tokio::fs::write(dir.join("size"), size.to_string()).await?;
+            // Sparse: the disk fills as the parts come.
+            let assembled = tokio::fs::File::create(dir.join("assembled")).await?;
+            assembled.set_len(size).await
+        }
+        .await;
+        if let Err(e) = made {
+            // Nothing half made stays behind to count against the dataset.
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(match e.kind() {
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => {
+                    Error::too_large("this disk cannot hold a file of that size")
+                }
+                _ => io(e),
+            });
+        }
         Ok(StagedUpload {
             id,
             size,
@@ -131,9 +160,9 @@ impl Storage {
 
     /// An upload in progress and the parts it still needs (404 for one unknown, finished or
     /// purged).
-    pub async fn stage_status(&self, dataset: i64, id: &str) -> Result<StagedUpload> {
+    pub async fn stage_status(&self, dataset: i64, owner: &str, id: &str) -> Result<StagedUpload> {
         let dir = self.staged_dir(dataset, id)?;
-        let size = size_of(&dir).await?;
+        let size = opened(&dir, owner).await?;
         let mut held = self.0.staging.hold(&dir).await;
         let missing = run(move || {
             let next = advance(&dir, size, &mut held)?;
@@ -150,13 +179,19 @@ impl Storage {
     /// Writes part `n` of an upload in place (exactly its length, or it stays missing), then
     /// hashes what is done in order. A part done already is taken as delivered; one being
     /// written answers 409.
-    pub async fn stage_part<S, E>(&self, dataset: i64, id: &str, n: u32, body: S) -> Result<()>
+    pub async fn stage_part<S, E>(
+        &self,
+        dataset: i64,
+        owner: &str,
+        (id, n): (&str, u32),
+        body: S,
+    ) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, E>>,
         E: std::fmt::Display,
     {
         let dir = self.staged_dir(dataset, id)?;
-        let size = size_of(&dir).await?;
+        let size = opened(&dir, owner).await?;
         let Some((_, pos, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
             return Err(Error::not_found(format!("this upload has no part {n}")));
         };
@@ -164,6 +199,11 @@ impl Storage {
             let mut held = self.0.staging.hold(&dir).await;
             if held.writing.contains(&n) {
                 return Err(Error::conflict(format!("part {n} is being sent already")));
+            }
+            if held.writing.len() >= PARTS_AT_ONCE {
+                return Err(Error::too_many(format!(
+                    "at most {PARTS_AT_ONCE} parts of an upload at once"
+                )));
             }
             if tokio::fs::try_exists(dir.join(n.to_string()))
                 .await
@@ -176,21 +216,32 @@ impl Storage {
         let written = write_part(&dir, pos, len, body).await;
         let mut held = self.0.staging.hold(&dir).await;
         held.writing.remove(&n);
-        written?;
-        tokio::fs::File::create(dir.join(n.to_string()))
-            .await
-            .map_err(gone_or_io)?;
+        let marked = match written {
+            Ok(()) => tokio::fs::File::create(dir.join(n.to_string()))
+                .await
+                .map(drop)
+                .map_err(gone_or_io),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = marked {
+            if !tokio::fs::try_exists(&dir).await.unwrap_or(true) {
+                // Completed, cancelled or purged meanwhile: its state is not kept again.
+                drop(held);
+                self.0.staging.forget(&dir);
+            }
+            return Err(e);
+        }
         run(move || advance(&dir, size, &mut held).map(drop)).await
     }
 
     /// Finishes an upload whose parts are all in: the object under the sha256 its bytes hash to,
     /// linked to `dataset`. Parts missing are a conflict (409) naming them.
-    pub async fn stage_complete(&self, dataset: i64, id: &str) -> Result<(Oid, u64)> {
+    pub async fn stage_complete(&self, dataset: i64, owner: &str, id: &str) -> Result<(Oid, u64)> {
         let Backend::Local(store) = &self.0.backend else {
             return Err(Error::unprocessable("no staged uploads here"));
         };
         let dir = self.staged_dir(dataset, id)?;
-        let size = size_of(&dir).await?;
+        let size = opened(&dir, owner).await?;
         // Held to the end: a part, a status or another completion waits, then finds it gone.
         let mut held = self.0.staging.hold(&dir).await;
         let at = dir.clone();
@@ -223,8 +274,9 @@ impl Storage {
     }
 
     /// Throws an upload away.
-    pub async fn stage_abort(&self, dataset: i64, id: &str) -> Result<()> {
+    pub async fn stage_abort(&self, dataset: i64, owner: &str, id: &str) -> Result<()> {
         let dir = self.staged_dir(dataset, id)?;
+        opened(&dir, owner).await?;
         let held = self.0.staging.hold(&dir).await;
         let removed = tokio::fs::remove_dir_all(&dir).await;
         self.0.staging.forget(&dir);
@@ -246,73 +298,76 @@ fn missing(dir: &Path, size: u64, next: u32) -> Vec<Part> {
         .collect()
 }
 
-/// Streams `body` into `assembled` at `pos`, exactly `len` bytes, synced: one blocking task writes
-/// the chunks as they come, so a part costs a few chunks of memory whatever its size.
+/// Streams `body` into `assembled` at `pos`, exactly `len` bytes, synced. Each chunk is written
+/// as it comes (a short blocking write each), so a part costs a chunk of memory whatever its size
+/// and a slow sender holds no thread.
 async fn write_part<S, E>(dir: &Path, pos: u64, len: u64, body: S) -> Result<()>
 where
     S: Stream<Item = std::result::Result<Bytes, E>>,
     E: std::fmt::Display,
 {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::OpenOptions::new()
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .open(dir.join("assembled"))
+        .await
         .map_err(gone_or_io)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut at = pos;
-        while let Some(chunk) = rx.blocking_recv() {
-            file.write_all_at(&chunk, at)?;
-            at += chunk.len() as u64;
-        }
-        file.sync_data()
-    });
+    file.seek(std::io::SeekFrom::Start(pos)).await.map_err(io)?;
     let mut seen = 0u64;
     let mut body = std::pin::pin!(body);
-    let received = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
-            seen += chunk.len() as u64;
-            if seen > len {
-                return Err(Error::unprocessable(format!(
-                    "this part has {len} bytes; more were sent"
-                )));
-            }
-            if tx.send(chunk).await.is_err() {
-                break; // the writer failed: its error is below
-            }
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::bad_request(format!("part cut off: {e}")))?;
+        seen += chunk.len() as u64;
+        if seen > len {
+            return Err(Error::unprocessable(format!(
+                "this part has {len} bytes; more were sent"
+            )));
         }
-        Ok(())
+        file.write_all(&chunk).await.map_err(io)?;
     }
-    .await;
-    drop(tx);
-    let written = writer.await.map_err(|e| io(std::io::Error::other(e)))?;
-    received?;
-    written.map_err(io)?;
     if seen != len {
         return Err(Error::unprocessable(format!(
             "this part has {len} bytes; {seen} were sent"
         )));
     }
-    Ok(())
+    file.flush().await.map_err(io)?;
+    file.sync_data().await.map_err(io)
 }
 
-/// Uploads in progress one dataset may have at once.
+/// Uploads in progress one dataset may have at once, and one person in one dataset.
 const AT_ONCE: usize = 16;
+const AT_ONCE_EACH: usize = 8;
+/// Parts of one upload written at once (the page sends 4).
+const PARTS_AT_ONCE: usize = 8;
+/// The largest staged upload whatever the server's limit (1 TiB).
+const MAX_STAGED: u64 = 1 << 40;
 
-/// The uploads in progress of `dataset` under `root`.
-async fn open_uploads(root: &Path, dataset: i64) -> usize {
+/// The uploads in progress of `dataset` under `root`: all of them, and `owner`'s.
+async fn open_uploads(root: &Path, dataset: i64, owner: &str) -> (usize, usize) {
     let prefix = format!("{dataset}-");
     let Ok(mut entries) = tokio::fs::read_dir(root).await else {
-        return 0;
+        return (0, 0);
     };
-    let mut n = 0;
+    let (mut all, mut theirs) = (0, 0);
     while let Ok(Some(e)) = entries.next_entry().await {
         if e.file_name().to_string_lossy().starts_with(&prefix) {
-            n += 1;
+            all += 1;
+            let by = tokio::fs::read_to_string(e.path().join("owner")).await;
+            theirs += usize::from(by.is_ok_and(|by| by == owner));
         }
     }
-    n
+    (all, theirs)
+}
+
+/// The size of an upload `owner` started (another's answers as missing: 404).
+async fn opened(dir: &Path, owner: &str) -> Result<u64> {
+    let size = size_of(dir).await?;
+    match tokio::fs::read_to_string(dir.join("owner")).await {
+        Ok(by) if by == owner => Ok(size),
+        // Started before uploads named their owner.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(size),
+        _ => Err(Error::not_found("no such upload: start it again")),
+    }
 }
 
 /// A file of an upload's directory that cannot be made: the upload is gone (404), or the disk

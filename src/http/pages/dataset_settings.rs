@@ -55,12 +55,15 @@ pub(super) struct ShareLine {
     pub expired: bool,
     /// It reaches the item the page was opened for.
     pub here: bool,
+    /// It is of something inside the item the share dialog is for.
+    pub inside: bool,
 }
 
 impl From<ShareRow> for ShareLine {
     fn from(r: ShareRow) -> ShareLine {
         ShareLine {
             here: false,
+            inside: false,
             expired: !r.live(),
             id: r.id,
             grantee: if r.kind == "team" {

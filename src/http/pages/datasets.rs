@@ -46,18 +46,6 @@ pub struct BrowseQuery {
     pub(super) undone: Option<String>,
 }
 
-/// A change the visitor just made, said on the folder's page, with what undoing it takes: the
-/// revision to go back to and the revision that must still be the head.
-pub(super) struct Undo {
-    pub(super) summary: String,
-    pub(super) back_to: Option<(String, String)>,
-    /// The revert form's action, and the page it comes back to.
-    pub(super) revert: String,
-    pub(super) next: String,
-    /// The branch undone (`""`: the default branch).
-    pub(super) branch: String,
-}
-
 /// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
 /// error where the content would be). With `path`, a file or folder: whoever it is shared with
 /// passes too (for that path only).
@@ -212,7 +200,7 @@ struct DatasetPage {
     /// More refs than the switcher shows.
     more_refs: bool,
     /// The change just made (`?undo=`), when it is the visitor's and still the head.
-    undo: Option<Undo>,
+    undo: Option<super::undo::Undo>,
     /// The branch the page's forms write (`""`: the default branch).
     branch: String,
     /// Whether the card may be edited here (a writer, at the root of the default branch).
@@ -409,7 +397,7 @@ pub async fn show(
     let undo = match (&q.undo, &head, &s) {
         (Some(id), Some(h), Some(s)) if writer && h.id == *id => {
             let on = (here_url.as_str(), branch.unwrap_or_default());
-            undo_of(&state, &repo, id, &s.user.username, on).await
+            super::undo::undo_of(&state, &repo, id, &s.user.username, on).await
         }
         _ => None,
     };
@@ -465,39 +453,6 @@ pub async fn show(
             && repo.allows(strata_core::auth::On::Dataset, Action::Write),
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-/// What the visitor's revision `id` did, if they made it; undoable by whoever writes the whole
-/// dataset (a revert to its parent), said only to those who reach part of it.
-/// The notice of the change `id` on a page at `next`: only its author is offered it, and Undo only
-/// where a revert of that one revision is theirs to make (a revert refused once the head moved).
-pub(super) async fn undo_of(
-    state: &AppState,
-    repo: &Gated,
-    id: &str,
-    username: &str,
-    (next, branch): (&str, &str),
-) -> Option<Undo> {
-    let at = id.to_owned();
-    let revision = git_on(state, repo, move |ms, ds| ms.revision(ds, &at))
-        .await
-        .ok()?;
-    if revision.author.name != username {
-        return None;
-    }
-    let summary = revision.message.lines().next().unwrap_or("").to_owned();
-    let whole = !repo.limited() && repo.allows(strata_core::auth::On::Dataset, Action::Write);
-    let back_to = match revision.parents.as_slice() {
-        [parent] if whole => Some((parent.clone(), revision.id.clone())),
-        _ => None,
-    };
-    Some(Undo {
-        summary,
-        back_to,
-        revert: format!("/datasets/{}/revert", repo.path()),
-        next: next.to_owned(),
-        branch: branch.to_owned(),
-    })
 }
 
 /// The largest `README.md` a folder's page renders.

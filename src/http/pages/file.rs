@@ -57,7 +57,7 @@ struct FilePage {
     /// cannot show.
     show_preview: bool,
     /// A version just restored (`?undo=`): its notice, with Undo.
-    undo: Option<super::datasets::Undo>,
+    undo: Option<super::undo::Undo>,
 }
 
 /// Versions listed on a file's page.
@@ -206,10 +206,19 @@ pub async fn show(
     if q.done.as_deref() == Some("saved") {
         chrome = chrome.notice("Saved as a new revision.");
     }
-    // A restore just made here, while it is still this file's newest version.
-    let undo = match (&q.undo, &s, versions.first()) {
-        (Some(id), Some(s), Some(newest)) if writer && q.rev.is_none() && newest.id == *id => {
-            super::datasets::undo_of(&state, &repo, id, &s.user.username, (&here, "")).await
+    // A restore just made here, while it is still the head (a revert of it needs that).
+    let undo = match (&q.undo, &s) {
+        (Some(id), Some(s)) if writer && q.rev.is_none() => {
+            let head = git_on(&state, &repo, |ms, ds| ms.resolve(ds, None))
+                .await
+                .ok()
+                .map(|h| h.to_string());
+            match head.as_deref() == Some(id.as_str()) {
+                true => {
+                    super::undo::undo_of(&state, &repo, id, &s.user.username, (&here, "")).await
+                }
+                false => None,
+            }
         }
         _ => None,
     };

@@ -32,6 +32,7 @@ mod sso;
 mod table_diff;
 mod table_view;
 mod tags;
+mod undo;
 mod webhooks;
 
 use axum::routing::{get, post};

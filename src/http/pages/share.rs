@@ -1,7 +1,8 @@
 //! The share dialog of one item: `/datasets/{ns}/{name}/share?path=` (a file, a folder, or with
 //! no path the whole dataset or drive), where every Share button leads. It lists who can reach
-//! that item (the owner and collaborators, each share and invitation that reaches it, with its
-//! revoke button) and the item's links (copyable again), and takes new shares (people and teams
+//! that item (the owner and collaborators, each share, invitation and link that reaches it, and
+//! for a folder those of what is inside it, each with its revoke button; links copyable again),
+//! and takes new shares (people and teams
 //! completed from the visitor's organisations, or an e-mail address: an invitation) and links.
 //! For the dataset's admins, through the admin gate and the domain's `shares`, `invites` and
 //! `links`, as the settings page and the REST API are; every form carries the CSRF token.
@@ -42,8 +43,8 @@ struct SharePage {
     collaborators: Vec<(String, String)>,
     /// The shares that reach the item: its own, then those of a folder above it or all of it.
     shares: Vec<ShareLine>,
-    /// `(id, address, access, until, reaches from)` of invitations that reach the item.
-    invites: Vec<(i64, String, String, String, String)>,
+    /// `(id, address, access, until, where)` of invitations that reach the item or are inside it.
+    invites: Vec<(i64, String, String, String, Reach)>,
     links: Vec<LinkLine>,
     /// Whom the form completes: the people and teams of the visitor's organisations.
     people: Vec<String>,
@@ -51,7 +52,32 @@ struct SharePage {
     again: (String, String, String),
 }
 
+/// Where a link or an invitation is, seen from the item.
+enum Reach {
+    Here,
+    /// A folder above it, or the whole dataset (`""`).
+    Above(String),
+    Inside(String),
+}
+
+impl Reach {
+    fn here(&self) -> bool {
+        matches!(self, Reach::Here)
+    }
+    fn inside(&self) -> bool {
+        matches!(self, Reach::Inside(_))
+    }
+    /// The other item's path (`""`: the item itself, or the whole dataset above it).
+    fn path(&self) -> &str {
+        match self {
+            Reach::Here => "",
+            Reach::Above(p) | Reach::Inside(p) => p,
+        }
+    }
+}
+
 struct LinkLine {
+    what: Reach,
     id: i64,
     /// The link, to copy again (none for links that cannot be shown again).
     url: Option<String>,
@@ -159,17 +185,27 @@ async fn page(
     if let Some(e) = shown.error {
         chrome = chrome.error(e);
     }
+    // What reaches the item, and (for a folder or the whole dataset) what is shared inside it.
+    let near = |path: &str| reaches(path, item) || reaches(item, path);
     let mut lines: Vec<ShareLine> = shares::list(state, repo)
         .await?
         .into_iter()
-        .filter(|r| reaches(&r.path, item))
+        .filter(|r| near(&r.path))
         .map(ShareLine::from)
         .collect();
-    // The item's own shares first, then the folders above it, the whole dataset last.
-    lines.sort_by_key(|l| std::cmp::Reverse(l.path.len()));
     for l in &mut lines {
         l.here = l.path == item;
+        l.inside = !l.here && reaches(item, &l.path);
     }
+    // The item's own shares first, then the folders above it (nearest first), then inside it.
+    lines.sort_by(|a, b| {
+        (!a.here, a.inside, std::cmp::Reverse(a.path.len()), &a.path).cmp(&(
+            !b.here,
+            b.inside,
+            std::cmp::Reverse(b.path.len()),
+            &b.path,
+        ))
+    });
     let page = SharePage {
         chrome,
         item_url: if item.is_empty() {
@@ -193,17 +229,27 @@ async fn page(
         invites: invites::list(state, repo)
             .await?
             .into_iter()
-            .filter(|i| reaches(&i.path, item))
+            .filter(|i| near(&i.path))
             .map(|i| {
                 let until = i.expires_at.map(when).unwrap_or_else(|| "never".into());
-                (i.id, i.email, i.access, until, i.path)
+                let what = match i.path.as_str() {
+                    p if p == item => Reach::Here,
+                    p if reaches(item, p) => Reach::Inside(p.to_owned()),
+                    p => Reach::Above(p.to_owned()),
+                };
+                (i.id, i.email, i.access, until, what)
             })
             .collect(),
         links: links::list(state, repo)
             .await?
             .into_iter()
-            .filter(|l| l.path.trim_matches('/') == item)
+            .filter(|l| near(l.path.trim_matches('/')))
             .map(|l| LinkLine {
+                what: match l.path.trim_matches('/') {
+                    p if p == item => Reach::Here,
+                    p if reaches(item, p) => Reach::Inside(p.to_owned()),
+                    p => Reach::Above(p.to_owned()),
+                },
                 url: links::secret_of(state, &l)
                     .map(|secret| format!("{}/s/{secret}", state.settings.public_url)),
                 id: l.id,

@@ -592,6 +592,11 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
     assert!(!has(&main_tree, "Numbers 2026.csv") && has(&main_tree, "renamed.csv"));
     let pkg = package("main").await;
     assert_eq!(named(&pkg, "numbers-2026")["path"], "renamed.csv", "{pkg}");
+    let before_delete = pkg.clone();
+    assert!(
+        named(&before_delete, "numbers-2026")["schema"].is_object(),
+        "{before_delete}"
+    );
     let picks = [
         ("csrf", csrf.as_str()),
         ("folder", ""),
@@ -615,6 +620,32 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
         "{pkg}"
     );
     assert!(!has(&tree(&server, &token, "main").await, "renamed.csv"));
+    let schema = named(&before_delete, "numbers-2026")["schema"].clone();
+
+    // Restored from Recently deleted, it brings its resource back, schema and all.
+    let trash = alice.get("/datasets/alice/notes/trash").await;
+    let rev = trash
+        .text
+        .split("name=\"path\" value=\"renamed.csv\"")
+        .nth(1)
+        .and_then(|rest| rest.split("name=\"rev\" value=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("{}", trash.text))
+        .to_owned();
+    let back = [
+        ("csrf", csrf.as_str()),
+        ("op", "restore"),
+        ("from", "trash"),
+        ("path", "renamed.csv"),
+        ("rev", rev.as_str()),
+    ];
+    let r = alice.post("/datasets/alice/notes/files", &back).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let pkg = package("main").await;
+    let resource = named(&pkg, "numbers-2026");
+    assert_eq!(resource["path"], "renamed.csv", "{pkg}");
+    assert_eq!(resource["schema"], schema, "{pkg}");
+    assert!(has(&tree(&server, &token, "main").await, "renamed.csv"));
 }
 
 fn pairs(v: Vec<(&'static str, String)>) -> Vec<(String, String)> {

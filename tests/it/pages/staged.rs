@@ -2,7 +2,8 @@
 //! Chromium): parts in any order and again, the missing ones listed, completion answering the
 //! sha256 of exactly the bytes sent, the object linked and committable. Hostile: wrong lengths,
 //! parts that do not exist, another dataset's upload, readers, sizes over the limit, completing
-//! early or twice, too many at once, a cancelled upload.
+//! early or twice, too many at once (for the dataset and for one person), another writer's
+//! requests to an upload that is not theirs, a cancelled upload.
 
 use super::cards::api;
 use crate::common::*;
@@ -286,15 +287,76 @@ async fn staged_uploads_hash_what_arrives_and_refuse_the_rest() {
             .0,
         404
     );
-    // At most 16 at once per dataset.
-    let mut statuses = Vec::new();
-    for _ in 0..17 {
-        statuses.push(start(1).await.0);
+    // An upload is its starter's: another writer of the dataset neither sees, feeds, completes
+    // nor cancels it.
+    let carol = server.user("carol").await;
+    let (status, v) = call(
+        &server,
+        &token,
+        reqwest::Method::PUT,
+        "alice/box/collaborators/carol",
+        Some(json!({"permission": "write"}).to_string().into_bytes()),
+    )
+    .await;
+    assert_eq!(status, 204, "{v}");
+    let (status, up) = start(10).await;
+    assert_eq!(status, 201, "{up}");
+    let mine = format!("alice/box/uploads/{}", up["id"].as_str().unwrap());
+    for (method, path, body) in [
+        (reqwest::Method::GET, mine.clone(), None),
+        (
+            reqwest::Method::PUT,
+            format!("{mine}/parts/1"),
+            Some(b"0123456789".to_vec()),
+        ),
+        (reqwest::Method::POST, format!("{mine}/complete"), None),
+        (reqwest::Method::DELETE, mine.clone(), None),
+    ] {
+        let (status, v) = call(&server, &carol, method.clone(), &path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {v}");
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        16,
-        "{statuses:?}"
+    let (status, v) = call(&server, &token, reqwest::Method::GET, &mine, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["missing"].as_array().unwrap().len(), 1, "untouched: {v}");
+    // Larger than any staged upload (1 TiB): refused before anything is made.
+    let (status, v) = start(1 << 41).await;
+    assert_eq!(status, 413, "{v}");
+
+    // At most 8 at once for one person, 16 for the dataset.
+    let mut refused = None;
+    for _ in 0..9 {
+        let (status, v) = start(1).await;
+        if status != 201 {
+            refused = Some((status, v));
+            break;
+        }
+    }
+    let (status, v) = refused.expect("alice is refused her 9th");
+    assert_eq!(status, 429, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("you have 8"), "{v}");
+    let carol_starts = || {
+        let (server, carol) = (&server, &carol);
+        async move {
+            call(
+                server,
+                carol,
+                reqwest::Method::POST,
+                "alice/box/uploads",
+                Some(json!({ "size": 1 }).to_string().into_bytes()),
+            )
+            .await
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..9 {
+        statuses.push(carol_starts().await);
+    }
+    let made = statuses.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(made, 8, "{statuses:?}");
+    let (status, last) = statuses.last().unwrap();
+    assert_eq!(*status, 429);
+    assert!(
+        last["message"].as_str().unwrap().contains("16 uploads"),
+        "{last}"
     );
-    assert_eq!(statuses.last(), Some(&429));
 }

@@ -92,7 +92,7 @@ async fn the_share_dialog_of_one_item() {
     // What reaches sub/d.txt: alice owns it, carol through `sub`, bob through all of it; carol's
     // share of b.txt does not.
     assert!(table.contains("<td>alice</td><td>owner</td>"), "{table}");
-    assert!(table.contains("a share of <a href=\"/datasets/alice/box?path=sub\">sub</a>"));
+    assert!(table.contains("a share of <a href=\"/datasets/alice/box/share?path=sub\">sub</a>"));
     assert!(table.contains("a share of the whole dataset"), "{table}");
     assert_eq!(
         table.matches("name=\"change\" value=\"unshare\"").count(),
@@ -186,6 +186,29 @@ async fn the_share_dialog_of_one_item() {
     );
     let sibling = alice.get("/datasets/alice/box/share?path=sub/e.txt").await;
     assert!(!sibling.text.contains(&link), "{}", sibling.text);
+    // The folder's dialog shows what is shared and linked inside it, so nothing hides there.
+    let folder = alice.get("/datasets/alice/box/share?path=sub").await;
+    assert!(folder.text.contains(&link), "{}", folder.text);
+    assert!(
+        folder.text.contains("sub/d.txt</a>, inside it"),
+        "{}",
+        folder.text
+    );
+    // And a link to the folder shows on its file's dialog, from above.
+    let form = post(vec![("change", "link".into()), ("path", "sub".into())]);
+    assert_eq!(alice.post(to, &pairs(&form)).await.status, 303);
+    let file = alice.get("/datasets/alice/box/share?path=sub/e.txt").await;
+    assert!(
+        file.text
+            .contains("<a href=\"/datasets/alice/box/share?path=sub\">sub</a></td>"),
+        "{}",
+        file.text
+    );
+    assert!(
+        file.text.contains("and whoever has one of its links"),
+        "{}",
+        file.text
+    );
     let opened = client().get(&link).send().await.unwrap();
     assert_eq!(opened.status(), 200);
 
@@ -312,7 +335,9 @@ async fn the_share_dialog_of_one_item() {
     assert_eq!(r.status, 303, "{}", r.text);
     let page = alice.get(r.headers["location"].to_str().unwrap()).await;
     assert!(page.text.contains("The share is revoked."));
-    assert!(!page.text.contains("<td>this item</td>"), "{}", page.text);
+    let access = page.text.split("id=\"who-has-access\"").nth(1).unwrap();
+    let access = access.split("</table>").next().unwrap();
+    assert!(!access.contains("<td>this item</td>"), "{access}");
     let _ = bob;
 }
 

@@ -2,7 +2,8 @@
 //! strata's local disk without hashing it first. Start one with its size, send its parts in any
 //! order (several at once), ask which are still missing after a cut, and complete it: strata has
 //! hashed the parts as they came and answers the object's oid, linked to the dataset and ready
-//! for a commit's `lfsFile` line. Whole-dataset writers only (the session needs its
+//! for a commit's `lfsFile` line. An upload is its starter's alone (another writer's request
+//! answers 404). Whole-dataset writers only (the session needs its
 //! `X-CSRF-Token`, as for every write); other backends answer 422 (use the LFS batch API).
 
 use axum::body::Body;
@@ -110,7 +111,10 @@ pub async fn start(
         0 => u64::MAX,
         n => n,
     };
-    let started = state.storage.stage_start(repo.id, req.size, limit).await?;
+    let started = state
+        .storage
+        .stage_start(repo.id, &who.key(), req.size, limit)
+        .await?;
     Ok((StatusCode::CREATED, Json(view(&ns, &name, started))))
 }
 
@@ -125,7 +129,7 @@ pub async fn status(
     who: Principal,
 ) -> ApiResult<Json<UploadView>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let found = state.storage.stage_status(repo.id, &id).await?;
+    let found = state.storage.stage_status(repo.id, &who.key(), &id).await?;
     Ok(Json(view(&ns, &name, found)))
 }
 
@@ -144,7 +148,7 @@ pub async fn part(
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     state
         .storage
-        .stage_part(repo.id, &id, n, body.into_data_stream())
+        .stage_part(repo.id, &who.key(), (&id, n), body.into_data_stream())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -161,7 +165,10 @@ pub async fn complete(
     who: Principal,
 ) -> ApiResult<Json<UploadedView>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let (oid, size) = state.storage.stage_complete(repo.id, &id).await?;
+    let (oid, size) = state
+        .storage
+        .stage_complete(repo.id, &who.key(), &id)
+        .await?;
     Ok(Json(UploadedView {
         oid: oid.to_string(),
         size,
@@ -179,6 +186,6 @@ pub async fn abort(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    state.storage.stage_abort(repo.id, &id).await?;
+    state.storage.stage_abort(repo.id, &who.key(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
