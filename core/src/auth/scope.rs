@@ -29,8 +29,16 @@ use std::fmt;
 use strata_lfs::Oid;
 
 /// The OpenID Connect scopes, accepted beside strata's own (`groups`: the user's organisations
-/// and teams, as `org` and `org/team`, in the id token and userinfo).
-pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
+/// and teams, as `org` and `org/team`, in the id token and userinfo; `roles`, as `profile`
+/// does: the user's platform role).
+pub const OIDC_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "groups",
+    "roles",
+];
 
 /// What a request wants to do to a repository or one of its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

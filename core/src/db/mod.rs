@@ -43,7 +43,7 @@ pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use merges::{ApprovalRow, MergeRow, NewMerge, ResolutionRow};
 pub use notifications::NotificationRow;
-pub use oauth::{CodeRow, OauthClient, RefreshRow};
+pub use oauth::{CodeRow, ConsentRow, OauthClient, RefreshRow};
 pub use objects::LinkError;
 pub use orgs::{Org, OrgRole, Permission};
 pub use refs::{RefEdit, SwapError};

@@ -52,6 +52,18 @@ pub struct RefreshRow {
     pub revoked_at: Option<i64>,
 }
 
+/// A consent a user gave a client, remembered.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConsentRow {
+    pub client_id: String,
+    /// The client's name.
+    pub name: String,
+    /// Space-separated, sorted.
+    pub scope: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 const CLIENT_COLUMNS: &str =
     "client_id, secret_hash, name, redirect_uris, confidential, owner_id, created_at";
 
@@ -104,6 +116,77 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Remembers that `user_id` allowed `client_id` the scopes `scope` (replacing what it
+    /// allowed before).
+    pub async fn remember_consent(
+        &self,
+        user_id: i64,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(), sqlx::Error> {
+        let at = now();
+        sqlx::query(
+            "INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, client_id) \
+             DO UPDATE SET scope = $3, updated_at = $4",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The scopes `user_id` allowed `client_id`, if it remembers any.
+    pub async fn consent(
+        &self,
+        user_id: i64,
+        client_id: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// The consents `user_id` gave, newest first, with each client's name.
+    pub async fn consents_of(&self, user_id: i64) -> Result<Vec<ConsentRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT c.client_id, k.name, c.scope, c.created_at, c.updated_at \
+             FROM oauth_consents c JOIN oauth_clients k ON k.client_id = c.client_id \
+             WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Forgets a consent and revokes every grant family of that client for that user (their
+    /// refresh and access tokens stop working). Whether there was a consent to forget.
+    pub async fn forget_consent(&self, user_id: i64, client_id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let gone = sqlx::query("DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE oauth_families SET revoked_at = $1 \
+             WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(gone > 0)
     }
 
     /// Revokes a family: its refresh tokens stop working, and so do its access tokens.

@@ -68,6 +68,16 @@ impl User {
     pub fn admin(&self) -> bool {
         self.is_admin != 0 || self.role == Role::Admin
     }
+
+    /// The platform roles as apps and OpenID clients see them (the `roles` claim,
+    /// `X-Strata-Roles`): the user's role, and `admin` for a site admin of another role.
+    pub fn roles(&self) -> Vec<&'static str> {
+        let mut roles = vec![self.role.as_str()];
+        if self.admin() && self.role != Role::Admin {
+            roles.push(Role::Admin.as_str());
+        }
+        roles
+    }
 }
 
 const COLUMNS: &str = "id, username, email, is_admin, created_at, role";

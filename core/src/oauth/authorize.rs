@@ -2,7 +2,11 @@
 //! (known client, a registered redirect URI compared as a URL, the code flow only, PKCE S256,
 //! required of public clients, and a scope that is known and narrower than `*`), and an
 //! allowed consent becomes a one-minute code bound to its client, redirect URI, scope,
-//! PKCE challenge and nonce, in a grant family of its own.
+//! PKCE challenge and nonce, in a grant family of its own. Consents are remembered per user and
+//! client: a later request for scopes already allowed skips the page, until the user forgets it
+//! (which revokes that client's grants for them too).
+
+use std::collections::BTreeSet;
 
 use serde_json::json;
 
@@ -97,13 +101,43 @@ pub async fn check(
     }))
 }
 
-/// `user` allowed `checked`: the code to send back to the client.
+/// Whether `user` allowed `checked`'s client every scope it asks for now before, so that the
+/// consent page need not ask again (a consent remembered by [`allow`], until the user forgets it).
+pub async fn remembered(core: &Core, user: &User, checked: &Checked) -> Result<bool> {
+    let Some(given) = core.db.consent(user.id, &checked.client.client_id).await? else {
+        return Ok(false);
+    };
+    let given: BTreeSet<&str> = given.split_whitespace().collect();
+    Ok(checked.scope.split_whitespace().all(|s| given.contains(s)))
+}
+
+/// The clients `user` allowed, with the scopes each was allowed.
+pub async fn consents(core: &Core, user: &User) -> Result<Vec<crate::db::ConsentRow>> {
+    Ok(core.db.consents_of(user.id).await?)
+}
+
+/// Forgets `user`'s consent to `client_id` and revokes that client's grants for them: its tokens
+/// stop working, and its next sign-in asks again.
+pub async fn forget(core: &Core, user: &User, client_id: &str) -> Result<()> {
+    if !core.db.forget_consent(user.id, client_id).await? {
+        return Err(crate::error::Error::not_found(
+            "that application has no consent of yours",
+        ));
+    }
+    let actor = Some(user.username.as_str());
+    let detail = json!({ "client_id": client_id });
+    audit::record(core, "oauth.consent.revoke", actor, Some(client_id), detail).await
+}
+
+/// `user` allowed `checked` (on the consent page, or `asked: false` through a consent
+/// remembered): the code to send back to the client. The consent is remembered, its scopes
+/// joined to those allowed before.
 pub async fn allow(
     core: &Core,
     user: &User,
     checked: &Checked,
-    code_challenge: Option<&str>,
-    nonce: Option<&str>,
+    (code_challenge, nonce): (Option<&str>, Option<&str>),
+    asked: bool,
 ) -> Result<String> {
     let family = uuid::Uuid::new_v4().simple().to_string();
     let client_id = &checked.client.client_id;
@@ -124,7 +158,20 @@ pub async fn allow(
             CODE_TTL,
         )
         .await?;
-    let detail = json!({"client_id": client_id, "scope": checked.scope});
+    let before = core
+        .db
+        .consent(user.id, client_id)
+        .await?
+        .unwrap_or_default();
+    let scopes: BTreeSet<&str> = before
+        .split_whitespace()
+        .chain(checked.scope.split_whitespace())
+        .collect();
+    let joined = scopes.into_iter().collect::<Vec<_>>().join(" ");
+    core.db
+        .remember_consent(user.id, client_id, &joined)
+        .await?;
+    let detail = json!({"client_id": client_id, "scope": checked.scope, "asked": asked});
     let actor = Some(user.username.as_str());
     audit::record(core, "oauth.consent", actor, Some(client_id), detail).await?;
     Ok(code)

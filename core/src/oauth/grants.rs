@@ -45,6 +45,9 @@ struct IdClaims<'a> {
     /// With the `groups` scope: the user's organisations and teams (`org`, `org/team`).
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<String>>,
+    /// With the `profile` or `roles` scope: the user's platform roles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<&'static str>>,
 }
 
 fn invalid_grant(description: &str) -> Result<Granted<Tokens>> {
@@ -273,6 +276,7 @@ async fn issue(
             preferred_username: &user.username,
             email: user.email.as_deref().filter(|_| scopes.has_oidc("email")),
             groups,
+            roles: (scopes.has_oidc("profile") || scopes.has_oidc("roles")).then(|| user.roles()),
         };
         tokens.id_token = Some(core.jwt.sign(&id).map_err(Error::internal)?);
     }

@@ -102,6 +102,9 @@ pub async fn userinfo(core: &Core, token: &str) -> Result<Option<Value>> {
     if scopes.has_oidc("groups") {
         info["groups"] = json!(core.db.groups_of(user.id).await?);
     }
+    if scopes.has_oidc("profile") || scopes.has_oidc("roles") {
+        info["roles"] = json!(user.roles());
+    }
     Ok(Some(info))
 }
 

@@ -37,7 +37,7 @@ async fn consent(core: &Core, user: &User, client_id: &str, scope: &str) -> Stri
         panic!("the request passes");
     };
     let nonce = Some("n-0S6_WzA2Mj");
-    authorize::allow(core, user, &checked, Some(&c), nonce)
+    authorize::allow(core, user, &checked, (Some(&c), nonce), true)
         .await
         .unwrap()
 }

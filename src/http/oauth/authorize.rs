@@ -1,6 +1,8 @@
 //! The authorization endpoint: checks the client and its exact redirect URI (an unknown client
-//! or URI is shown an error page, never redirected to), asks the signed-in user for consent, and
-//! redirects back with a one-time code bound to the client, the URI and the PKCE challenge.
+//! or URI is shown an error page, never redirected to), asks the signed-in user for consent (once:
+//! a consent is remembered until they forget it in their settings; `prompt=consent` asks again,
+//! `prompt=none` never asks), and redirects back with a one-time code bound to the client, the
+//! URI and the PKCE challenge.
 
 use askama::Template;
 use axum::body::Body;
@@ -36,6 +38,10 @@ pub struct AuthRequest {
     code_challenge_method: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
+    /// OpenID Connect's `prompt`: `consent` asks again whatever was remembered; `none` never
+    /// shows a page (an error goes back to the client instead).
+    #[serde(default)]
+    prompt: Option<String>,
     /// Only in the consent form: the user's answer and the session's CSRF token.
     #[serde(default)]
     decision: Option<String>,
@@ -113,11 +119,32 @@ pub async fn show(
         Ok(c) => c,
         Err(e) => return Ok(e.into_response()),
     };
+    let prompt = req.prompt.as_deref().unwrap_or("");
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
+        if prompt == "none" {
+            let error = [
+                ("error", "login_required"),
+                ("error_description", "nobody is signed in"),
+            ];
+            return Ok(back(&checked.redirect_uri, &req.state, &error));
+        }
         let next = format!("/oauth/authorize?{query}");
         let target = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
         return Ok(see_other(&format!("/login?{target}"), &[]));
     };
+    // Allowed before for every scope asked: no page, unless the client asks for one.
+    if prompt != "consent" && authorize::remembered(&state, &s.user, &checked).await? {
+        let pkce = (req.code_challenge.as_deref(), req.nonce.as_deref());
+        let code = authorize::allow(&state, &s.user, &checked, pkce, false).await?;
+        return Ok(back(&checked.redirect_uri, &req.state, &[("code", &code)]));
+    }
+    if prompt == "none" {
+        let error = [
+            ("error", "consent_required"),
+            ("error_description", "the user has not allowed this yet"),
+        ];
+        return Ok(back(&checked.redirect_uri, &req.state, &error));
+    }
     let extra = [
         ("state", &req.state),
         ("code_challenge", &req.code_challenge),
@@ -178,7 +205,7 @@ pub async fn decide(
             ],
         ));
     }
-    let (challenge, nonce) = (req.code_challenge.as_deref(), req.nonce.as_deref());
-    let code = authorize::allow(&state, &s.user, &checked, challenge, nonce).await?;
+    let pkce = (req.code_challenge.as_deref(), req.nonce.as_deref());
+    let code = authorize::allow(&state, &s.user, &checked, pkce, true).await?;
     Ok(back(&checked.redirect_uri, &req.state, &[("code", &code)]))
 }

@@ -65,8 +65,8 @@ async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access", "groups", "dataset:{ns}/{name}:{read|write|admin}", "obj:{ns}/{name}/*:{read|write}"],
-        "claims_supported": ["sub", "preferred_username", "email", "name", "nonce", "auth_time", "groups"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "groups", "roles", "dataset:{ns}/{name}:{read|write|admin}", "obj:{ns}/{name}/*:{read|write}"],
+        "claims_supported": ["sub", "preferred_username", "email", "name", "nonce", "auth_time", "groups", "roles"],
     }))
 }
 

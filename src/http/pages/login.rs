@@ -137,13 +137,20 @@ pub async fn submit(
     };
     // Back to where the login was asked for (the OAuth consent page), if that is on this server.
     let next = safe_next(&form.next).unwrap_or("/");
-    Ok(see_other(
-        next,
-        &[
-            session_cookie,
-            format!("{}=; Path=/; Max-Age=0", super::forms::FORM_COOKIE),
-        ],
-    ))
+    let cookies = [
+        session_cookie,
+        format!("{}=; Path=/; Max-Age=0", super::forms::FORM_COOKIE),
+    ];
+    if next.starts_with("/oauth/authorize") {
+        // A consent remembered sends the browser straight on to the application, elsewhere: a
+        // redirect this form's CSP (`form-action 'self'`) would stop, so a page that moves on.
+        let mut page = super::sso::onward("the application", next);
+        for c in &cookies {
+            page = with_cookie(page, c);
+        }
+        return Ok(page);
+    }
+    Ok(see_other(next, &cookies))
 }
 
 #[derive(Deserialize)]

@@ -55,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/revoke", post(settings::revoke_token))
         .route("/settings/apps", post(settings::register_app))
+        .route("/settings/consents/revoke", post(settings::forget_app))
         .route("/datasets", post(home::create))
         .route("/datasets/{ns}/{name}", get(datasets::show))
         .route("/datasets/{ns}/{name}/history", get(datasets::history))

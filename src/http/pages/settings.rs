@@ -25,6 +25,8 @@ struct SettingsPage {
     email: Option<String>,
     tokens: Vec<TokenRow>,
     apps: Vec<AppRow>,
+    /// Applications this user allowed: `(name, client id, scopes, last allowed)`.
+    consents: Vec<(String, String, String, String)>,
     /// `(name, secret, S3 access key id)` of a token made just now.
     new_token: Option<(String, String, String)>,
     /// `(client id, secret)` of an application registered just now.
@@ -102,6 +104,11 @@ async fn settings_page(
             redirect_uris: c.redirect_uris().map(str::to_owned).collect(),
         })
         .collect();
+    let consents = strata_core::oauth::authorize::consents(state, &s.user)
+        .await?
+        .into_iter()
+        .map(|c| (c.name, c.client_id, c.scope, rfc3339(c.updated_at)))
+        .collect();
     let linked = &overview.identities;
     let providers = state.sso.list();
     let name_of = |id: &str| {
@@ -146,6 +153,7 @@ async fn settings_page(
             email: s.user.email.clone(),
             tokens,
             apps,
+            consents,
             new_token,
             new_app,
             identities,
@@ -257,6 +265,35 @@ pub async fn revoke_token(
 ) -> ApiResult<Response> {
     accounts::revoke_token(&state, &s.user, &form.name).await?;
     Ok(see_other("/settings", &[]))
+}
+
+#[derive(Deserialize)]
+pub struct ForgetForm {
+    client_id: String,
+}
+
+/// Takes back the access given to an application: its tokens stop working, and its next sign-in
+/// asks again.
+pub async fn forget_app(
+    State(state): State<AppState>,
+    CsrfForm {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        form,
+    }: CsrfForm<ForgetForm>,
+) -> ApiResult<Response> {
+    match strata_core::oauth::authorize::forget(&state, &s.user, &form.client_id).await {
+        Ok(()) => {
+            let done = "Access taken back: its tokens stop working, and it asks again next time.";
+            settings_page(&state, &s, StatusCode::OK, Shown::Notice(done)).await
+        }
+        Err(e) => {
+            let (status, message) = super::forms::refusal(e)?;
+            refused(&state, &s, status, &message).await
+        }
+    }
 }
 
 #[derive(Deserialize)]

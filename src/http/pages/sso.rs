@@ -109,15 +109,21 @@ async fn begin(
     };
     // A page that moves on by itself rather than a redirect: the forms that start a sign-in may
     // only redirect to strata (CSP `form-action 'self'`), and the provider is elsewhere.
-    let page = render(
+    let page = onward(&p.name, &begun.url);
+    Ok(with_cookie(page, &cookie(state, &begun.state, TTL_SECS)))
+}
+
+/// A page that moves on to `url` by itself (a link too), taking the visitor to `whom`: what a
+/// form answers instead of a redirect elsewhere, which its CSP `form-action 'self'` would stop.
+pub(super) fn onward(whom: &str, url: &str) -> Response {
+    render(
         StatusCode::OK,
         &Onward {
             chrome: Chrome::new("Signing in", None, "login"),
-            provider: &p.name,
-            url: &begun.url,
+            provider: whom,
+            url,
         },
-    );
-    Ok(with_cookie(page, &cookie(state, &begun.state, TTL_SECS)))
+    )
 }
 
 #[derive(askama::Template)]

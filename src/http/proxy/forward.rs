@@ -1,7 +1,7 @@
 //! The pass to an instance: the request streamed to it through hyper-util's pooled client
 //! (hop-by-hop headers, strata's cookies, `Authorization`, `X-CSRF-Token` and any header that
-//! could be read as one strata sets, however spelt, dropped; `X-Forwarded-*` and `X-Strata-User`
-//! added), its response streamed back (a stripped prefix put back on redirects and cookie paths;
+//! could be read as one strata sets, however spelt, dropped; `X-Forwarded-*`, `X-Strata-User`
+//! and `X-Strata-Roles` (the visitor's platform roles, comma-separated) added), its response streamed back (a stripped prefix put back on redirects and cookie paths;
 //! `strata_*` cookies refused), websockets tunnelled after the 101, and every chunk either way
 //! counted as the instance's activity.
 
@@ -145,6 +145,9 @@ pub(super) async fn pass_on(
     if let Ok(v) = HeaderValue::from_str(&visitor.username) {
         headers.insert(HeaderName::from_static("x-strata-user"), v);
     }
+    if let Ok(v) = HeaderValue::from_str(&visitor.roles().join(",")) {
+        headers.insert(HeaderName::from_static("x-strata-roles"), v);
+    }
     if websocket {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -170,8 +173,20 @@ pub(super) async fn pass_on(
         Ok(Err(e)) => {
             tracing::warn!(user = %owner.username, app = %m.id, error = %e, "the app did not answer");
             if matches!(m.runner, strata_apps::Runner::Kubernetes { .. }) {
-                // Scaled down elsewhere (another replica's culling): the next request scales up.
+                // Scaled down elsewhere (another replica's culling), or a replica the Deployment
+                // still counted as ready while it was being scaled down: the next request scales
+                // up and waits for it, so the client is told to come back (503, Retry-After).
                 state.apps.supervisor.forget(&owner.username, &m.id);
+                if e.is_connect() {
+                    let mut r = ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{} is starting again: try again shortly", m.name),
+                    )
+                    .into_response();
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return r;
+                }
             }
             return ApiError::new(
                 StatusCode::BAD_GATEWAY,

@@ -1,5 +1,6 @@
 //! Accounts: passwords, sessions and tokens in the browser, the OAuth provider, sign-in through identity providers.
 
+mod consents;
 mod oauth;
 mod passwords;
 mod sso;

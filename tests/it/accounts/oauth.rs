@@ -6,15 +6,15 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "oauth test password";
-const REDIRECT: &str = "http://127.0.0.1/callback";
+pub(super) const PASSWORD: &str = "oauth test password";
+pub(super) const REDIRECT: &str = "http://127.0.0.1/callback";
 
-struct Setup {
-    server: TestServer,
-    pat: String,
+pub(super) struct Setup {
+    pub(super) server: TestServer,
+    pub(super) pat: String,
 }
 
-async fn setup() -> Setup {
+pub(super) async fn setup() -> Setup {
     let server = TestServer::start().await;
     let pat = server.user("alice").await;
     strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
@@ -33,7 +33,7 @@ async fn setup() -> Setup {
     Setup { server, pat }
 }
 
-async fn register(s: &Setup, confidential: bool) -> Value {
+pub(super) async fn register(s: &Setup, confidential: bool) -> Value {
     let r = client()
         .post(format!("{}/api/v1/oauth/clients", s.server.url))
         .bearer_auth(&s.pat)
@@ -48,7 +48,7 @@ async fn register(s: &Setup, confidential: bool) -> Value {
 }
 
 /// The PKCE challenge of a verifier.
-fn challenge(verifier: &str) -> String {
+pub(super) fn challenge(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -56,7 +56,7 @@ fn challenge(verifier: &str) -> String {
 }
 
 /// Runs the consent with `params`; returns the redirect `Location`.
-async fn consent(
+pub(super) async fn consent(
     url: &str,
     session: &(String, String),
     params: &[(&str, &str)],
@@ -75,7 +75,7 @@ async fn consent(
         .unwrap()
 }
 
-fn code_of(location: &str) -> String {
+pub(super) fn code_of(location: &str) -> String {
     let query = location.split_once('?').unwrap().1;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
     pairs
@@ -85,7 +85,7 @@ fn code_of(location: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {location}"))
 }
 
-async fn token(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(super) async fn token(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let r = client()
         .post(format!("{url}/oauth/token"))
         .header("content-type", "application/x-www-form-urlencoded")

@@ -54,6 +54,15 @@ async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_every
         "strata's cookies reached the app"
     );
     assert_eq!(headers["x-strata-user"], "alice");
+    let alice = lab
+        .server
+        .state
+        .db
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(headers["x-strata-roles"], alice.role.as_str());
     assert_eq!(headers["x-forwarded-prefix"], "/apps/alice/echo");
     assert_eq!(lab.status(&lab.alice, "echo").await, "running");
     let metrics = client()
@@ -256,6 +265,7 @@ async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
         .get(lab.url("/apps/alice/echo/headers"))
         .bearer_auth(&lab.bob)
         .header("X_Strata_User", "alice")
+        .header("X-Strata-Roles", "admin")
         .header("x-strata-user", "alice")
         .header("X-STRATA_USER", "alice")
         .header("x_strata_app", "other")
@@ -270,6 +280,7 @@ async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
     let seen: Value = r.json().await.unwrap();
     let ours = [
         "x-strata-user",
+        "x-strata-roles",
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
@@ -285,6 +296,17 @@ async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
         }
     }
     assert_eq!(seen["x-strata-user"], "bob", "{seen}");
+    // bob's own platform role, never the one he claimed.
+    let bob = lab
+        .server
+        .state
+        .db
+        .user_by_name("bob")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen["x-strata-roles"], bob.roles().join(","), "{seen}");
+    assert!(!bob.admin());
     assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "{seen}");
     assert_eq!(seen["x-forwarded-prefix"], "/apps/alice/echo", "{seen}");
     assert_eq!(
