@@ -167,7 +167,8 @@ impl Db {
     }
 
     /// Forgets a consent and revokes every grant family of that client for that user (their
-    /// refresh and access tokens stop working). Whether there was a consent to forget.
+    /// refresh and access tokens stop working), not the client's own `client_credentials` ones.
+    /// Whether there was a consent or a live grant to take back.
     pub async fn forget_consent(&self, user_id: i64, client_id: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let gone = sqlx::query("DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2")
@@ -176,17 +177,18 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
+        let revoked = sqlx::query(
             "UPDATE oauth_families SET revoked_at = $1 \
-             WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+             WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL AND id NOT LIKE 'cc-%'",
         )
         .bind(now())
         .bind(user_id)
         .bind(client_id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(gone > 0)
+        Ok(gone + revoked > 0)
     }
 
     /// Revokes a family: its refresh tokens stop working, and so do its access tokens.
@@ -236,7 +238,8 @@ impl Db {
     pub async fn code(&self, code_hash: &str) -> Result<Option<CodeRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT family_id, client_id, user_id, redirect_uri, scope, challenge, nonce, auth_time, expires_at, used_at
-             FROM oauth_codes WHERE code_hash = $1",
+             FROM oauth_codes WHERE code_hash = $1
+             AND family_id NOT IN (SELECT id FROM oauth_families WHERE revoked_at IS NOT NULL)",
         )
         .bind(code_hash)
         .fetch_optional(&self.pool)

@@ -103,7 +103,24 @@ pub async fn check(
 
 /// Whether `user` allowed `checked`'s client every scope it asks for now before, so that the
 /// consent page need not ask again (a consent remembered by [`allow`], until the user forgets it).
+///
+/// Only for a client whose identity its redirect URI proves (RFC 8252 §8.6): a confidential
+/// one, or an `https` URI off this machine. A public client answering on a loopback port or a
+/// custom scheme could be anything running there, so it is asked every time.
 pub async fn remembered(core: &Core, user: &User, checked: &Checked) -> Result<bool> {
+    let proven = checked.client.is_confidential()
+        || url::Url::parse(&checked.redirect_uri).is_ok_and(|u| {
+            u.scheme() == "https"
+                && match u.host() {
+                    Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+                    Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost"),
+                    None => false,
+                }
+        });
+    if !proven {
+        return Ok(false);
+    }
     let Some(given) = core.db.consent(user.id, &checked.client.client_id).await? else {
         return Ok(false);
     };

@@ -185,6 +185,10 @@ async fn reused(core: &Core, row: &RefreshRow) -> Result<Granted<Tokens>> {
     invalid_grant("the refresh token was used already; its family is revoked")
 }
 
+/// What the grant families of `client_credentials` start with (the families of a user's
+/// consent are bare uuids).
+pub const CLIENT_FAMILY: &str = "cc-";
+
 /// `grant_type=client_credentials`: confidential clients only, with the dataset or object
 /// scopes named (never `*`).
 pub async fn client_credentials(
@@ -210,7 +214,8 @@ pub async fn client_credentials(
     let Some(owner) = core.db.user_by_id(client.owner_id).await? else {
         return invalid_grant("the client's owner is gone");
     };
-    let family = uuid::Uuid::new_v4().simple().to_string();
+    // Marked: the owner's consent to their own client, taken back, does not reach these.
+    let family = format!("{CLIENT_FAMILY}{}", uuid::Uuid::new_v4().simple());
     core.db
         .create_family(&family, &client.client_id, Some(owner.id))
         .await?;

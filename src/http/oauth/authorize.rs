@@ -38,10 +38,15 @@ pub struct AuthRequest {
     code_challenge_method: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
-    /// OpenID Connect's `prompt`: `consent` asks again whatever was remembered; `none` never
-    /// shows a page (an error goes back to the client instead).
+    /// OpenID Connect's `prompt`, space-separated: `consent`, `login` or `select_account` ask
+    /// again whatever was remembered; `none` (alone) never shows a page (an error goes back to
+    /// the client instead).
     #[serde(default)]
     prompt: Option<String>,
+    /// OpenID Connect's `max_age`: given, the page is shown (strata does not keep when a session
+    /// signed in, so it cannot vouch for a recent one).
+    #[serde(default)]
+    max_age: Option<String>,
     /// Only in the consent form: the user's answer and the session's CSRF token.
     #[serde(default)]
     decision: Option<String>,
@@ -119,9 +124,22 @@ pub async fn show(
         Ok(c) => c,
         Err(e) => return Ok(e.into_response()),
     };
-    let prompt = req.prompt.as_deref().unwrap_or("");
+    let prompts: std::collections::BTreeSet<&str> = req
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let silent = prompts.contains("none");
+    if silent && prompts.len() > 1 {
+        let error = [
+            ("error", "invalid_request"),
+            ("error_description", "prompt=none goes alone"),
+        ];
+        return Ok(back(&checked.redirect_uri, &req.state, &error));
+    }
     let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
-        if prompt == "none" {
+        if silent {
             let error = [
                 ("error", "login_required"),
                 ("error_description", "nobody is signed in"),
@@ -133,12 +151,16 @@ pub async fn show(
         return Ok(see_other(&format!("/login?{target}"), &[]));
     };
     // Allowed before for every scope asked: no page, unless the client asks for one.
-    if prompt != "consent" && authorize::remembered(&state, &s.user, &checked).await? {
+    let ask = ["consent", "login", "select_account"]
+        .iter()
+        .any(|p| prompts.contains(p))
+        || req.max_age.is_some();
+    if !ask && authorize::remembered(&state, &s.user, &checked).await? {
         let pkce = (req.code_challenge.as_deref(), req.nonce.as_deref());
         let code = authorize::allow(&state, &s.user, &checked, pkce, false).await?;
         return Ok(back(&checked.redirect_uri, &req.state, &[("code", &code)]));
     }
-    if prompt == "none" {
+    if silent {
         let error = [
             ("error", "consent_required"),
             ("error_description", "the user has not allowed this yet"),

@@ -42,8 +42,11 @@ fn location(r: &reqwest::Response) -> String {
 async fn consents_are_remembered_until_taken_back() {
     let s = setup().await;
     let url = s.server.url.as_str();
-    let c = register(&s, false).await;
+    // A confidential client (a server keeping a secret, as JupyterHub is): its identity is
+    // proven, so its consents are remembered.
+    let c = register(&s, true).await;
     let id = c["client_id"].as_str().unwrap();
+    let secret = c["client_secret"].as_str().unwrap();
     let session = browser_session(url, "alice", PASSWORD).await;
     let verifier = "v".repeat(50);
     let verifier = verifier.as_str();
@@ -53,6 +56,7 @@ async fn consents_are_remembered_until_taken_back() {
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
             ("client_id", id),
+            ("client_secret", secret),
             ("code_verifier", verifier),
         ];
         let (status, v) = token(url, &form).await;
@@ -104,8 +108,28 @@ async fn consents_are_remembered_until_taken_back() {
     // Wider, or the client asks for the page: the page.
     let wider = "openid dataset:alice/a:read dataset:alice/b:read";
     assert_eq!(ask(url, Some(&session), id, wider, &[]).await.status(), 200);
-    let r = ask(url, Some(&session), id, scope, &[("prompt", "consent")]).await;
-    assert_eq!(r.status(), 200);
+    for asks in [
+        &[("prompt", "consent")][..],
+        &[("prompt", "login consent")],
+        &[("prompt", "select_account")],
+        &[("max_age", "60")],
+    ] {
+        let r = ask(url, Some(&session), id, scope, asks).await;
+        assert_eq!(r.status(), 200, "{asks:?}");
+    }
+    let r = ask(
+        url,
+        Some(&session),
+        id,
+        scope,
+        &[("prompt", "none consent")],
+    )
+    .await;
+    assert!(
+        location(&r).contains("error=invalid_request"),
+        "{}",
+        location(&r)
+    );
     // prompt=none: never a page; what is missing goes back to the client.
     let r = ask(url, Some(&session), id, wider, &[("prompt", "none")]).await;
     assert_eq!(r.status(), 303);
@@ -171,6 +195,32 @@ async fn consents_are_remembered_until_taken_back() {
     assert_eq!(info["roles"], serde_json::json!(alice.roles()), "{info}");
     assert!(claims(first["id_token"].as_str().unwrap())["roles"].is_null());
 
+    // A public client answering on a loopback port could be anything running on this machine
+    // (RFC 8252 §8.6): asked every time, whatever was allowed before.
+    let public = register(&s, false).await;
+    let public_id = public["client_id"].as_str().unwrap();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", public_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("code_challenge", ch.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    assert_eq!(consent(url, &session, &params, None).await.status(), 303);
+    assert_eq!(
+        ask(url, Some(&session), public_id, scope, &[])
+            .await
+            .status(),
+        200
+    );
+    let r = ask(url, Some(&session), public_id, scope, &[("prompt", "none")]).await;
+    assert!(
+        location(&r).contains("error=consent_required"),
+        "{}",
+        location(&r)
+    );
+
     // Listed in Settings, for alice only.
     let settings = |cookie: String| async move {
         client()
@@ -232,10 +282,18 @@ async fn consents_are_remembered_until_taken_back() {
         ("grant_type", "refresh_token"),
         ("refresh_token", first["refresh_token"].as_str().unwrap()),
         ("client_id", id),
+        ("client_secret", secret),
     ];
     assert_eq!(token(url, &refresh).await.0, 400);
     assert_eq!(ask(url, Some(&session), id, scope, &[]).await.status(), 200);
-    assert!(!settings(session.0.clone())
-        .await
-        .contains("id=\"consents\""));
+    let page = settings(session.0.clone()).await;
+    let listed = page
+        .split("id=\"consents\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"));
+    let listed = listed.split("</table>").next().unwrap();
+    assert!(
+        !listed.contains(id) && listed.contains(public_id),
+        "{listed}"
+    );
 }
