@@ -2,8 +2,10 @@
 //! in, so a person waits for the slower of sending and hashing, not their sum, and the browser
 //! hashes nothing. An upload is started with its size (`{root}/staged/{dataset}-{id}/`), its parts
 //! are cut as `multipart-basic` cuts them ([`super::multipart::plan`]) and each is written in
-//! place into `assembled` by a blocking writer as it streams in (one write of every byte, memory a
-//! few chunks), synced, and then marked done by an empty file named after its number. As soon as
+//! place into `assembled` chunk by chunk as it streams in (one write of every byte, memory a
+//! chunk, no thread held by a slow sender), synced, and then marked done by an empty file named
+//! after its number. An upload is its starter's alone; starts are counted and bounded (per
+//! dataset and per person) under one lock, parts in flight per upload too. As soon as
 //! the next part in order is done it is read back and hashed; completing hashes what is left, and
 //! `assembled` becomes the object under the sha256 it hashed to, linked to the dataset. Parts may
 //! come in any order; a part sent again once done is taken as delivered (its bytes are not written
