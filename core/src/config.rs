@@ -88,6 +88,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The largest object taken, in bytes: `max_object_size`, or no limit for its 0.
+    pub fn object_limit(&self) -> u64 {
+        match self.max_object_size {
+            0 => u64::MAX,
+            n => n,
+        }
+    }
+
     /// `"; Secure"` for cookies when strata is served over https, else nothing.
     pub fn cookie_secure(&self) -> &'static str {
         if self.public_url.starts_with("https://") {

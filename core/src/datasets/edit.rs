@@ -152,10 +152,7 @@ pub async fn save(
         ));
     }
     let (data, lfs_paths, vouched) = if before.lfs {
-        let limit = match core.settings.max_object_size {
-            0 => u64::MAX,
-            n => n,
-        };
+        let limit = core.settings.object_limit();
         let body = futures_util::stream::once(async move {
             Ok::<_, std::convert::Infallible>(Bytes::from(text))
         });

@@ -135,11 +135,7 @@ pub async fn upload(
         Ok(repo) => repo,
         Err(e) => return refused(&s, back, e),
     };
-    // 0 is no limit, as for LFS uploads.
-    let limit = match state.settings.max_object_size {
-        0 => u64::MAX,
-        n => n,
-    };
+    let limit = state.settings.object_limit();
     let mut stored: Vec<(String, strata_lfs::Oid, u64)> = Vec::new();
     // A form without the choice (an older page, a script) replaces, as uploads always did.
     let (mut message, mut replace, mut branch) = (String::new(), true, None::<String>);

@@ -61,6 +61,15 @@ enum Reach {
 }
 
 impl Reach {
+    /// Where `path` (which reaches `item` or is inside it) is, seen from `item`.
+    fn of(path: &str, item: &str) -> Reach {
+        match path {
+            p if p == item => Reach::Here,
+            p if reaches(item, p) => Reach::Inside(p.to_owned()),
+            p => Reach::Above(p.to_owned()),
+        }
+    }
+
     fn here(&self) -> bool {
         matches!(self, Reach::Here)
     }
@@ -232,12 +241,7 @@ async fn page(
             .filter(|i| near(&i.path))
             .map(|i| {
                 let until = i.expires_at.map(when).unwrap_or_else(|| "never".into());
-                let what = match i.path.as_str() {
-                    p if p == item => Reach::Here,
-                    p if reaches(item, p) => Reach::Inside(p.to_owned()),
-                    p => Reach::Above(p.to_owned()),
-                };
-                (i.id, i.email, i.access, until, what)
+                (i.id, i.email, i.access, until, Reach::of(&i.path, item))
             })
             .collect(),
         links: links::list(state, repo)
@@ -245,11 +249,7 @@ async fn page(
             .into_iter()
             .filter(|l| near(l.path.trim_matches('/')))
             .map(|l| LinkLine {
-                what: match l.path.trim_matches('/') {
-                    p if p == item => Reach::Here,
-                    p if reaches(item, p) => Reach::Inside(p.to_owned()),
-                    p => Reach::Above(p.to_owned()),
-                },
+                what: Reach::of(l.path.trim_matches('/'), item),
                 url: links::secret_of(state, &l)
                     .map(|secret| format!("{}/s/{secret}", state.settings.public_url)),
                 id: l.id,

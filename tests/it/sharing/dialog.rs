@@ -12,7 +12,7 @@ use serde_json::json;
 #[tokio::test]
 async fn the_share_dialog_of_one_item() {
     let server = server_with_alice().await;
-    let bob = server.user("bob").await;
+    server.user("bob").await;
     strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
         .await
         .unwrap();
@@ -338,7 +338,6 @@ async fn the_share_dialog_of_one_item() {
     let access = page.text.split("id=\"who-has-access\"").nth(1).unwrap();
     let access = access.split("</table>").next().unwrap();
     assert!(!access.contains("<td>this item</td>"), "{access}");
-    let _ = bob;
 }
 
 fn pairs<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {

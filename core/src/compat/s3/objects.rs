@@ -284,9 +284,6 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>>,
     E: std::fmt::Display,
 {
-    let limit = match core.settings.max_object_size {
-        0 => u64::MAX,
-        n => n,
-    };
+    let limit = core.settings.object_limit();
     core.storage.ingest(gated.id, body, limit).await
 }

@@ -103,10 +103,7 @@ where
         )));
     }
     let dir = owned(core, gated, key, id, user).await?;
-    let max = match core.settings.max_object_size {
-        0 => u64::MAX,
-        l => l,
-    };
+    let max = core.settings.object_limit();
     // The upload's other parts count against the object size limit: no upload holds more on
     // disk than one object may have.
     let others: u64 = parts(core, gated, key, id, user)
@@ -219,10 +216,7 @@ pub async fn complete(
             }
         })
         .flatten();
-    let limit = match core.settings.max_object_size {
-        0 => u64::MAX,
-        l => l,
-    };
+    let limit = core.settings.object_limit();
     core.storage.ingest(gated.id, body, limit).await
 }
 

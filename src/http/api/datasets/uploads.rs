@@ -107,10 +107,7 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: StartUpload = read_json(&headers, body, state.settings.max_json_body).await?;
-    let limit = match state.settings.max_object_size {
-        0 => u64::MAX,
-        n => n,
-    };
+    let limit = state.settings.object_limit();
     let started = state
         .storage
         .stage_start(repo.id, &who.key(), req.size, limit)
