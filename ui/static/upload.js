@@ -136,9 +136,10 @@ async function staged(file, options, progress, signal) {
       while (queue.length) {
         const part = queue.shift();
         const slice = file.slice(part.pos, part.pos + part.len);
-        // 409: the server is still writing this part from a request cut before (a cancel).
+        // 409: the server is still writing this part from a request cut before (a cancel):
+        // tried for about a minute, as a loaded server may notice the cut late.
         await retry(() => send(part.href, "PUT", headers, slice,
-          (n) => meter.part(part.pos, n), signal), signal, (e) => e.status === 409);
+          (n) => meter.part(part.pos, n), signal), signal, (e) => e.status === 409, 15);
         sentParts += 1;
       }
     });
@@ -233,14 +234,15 @@ function failure(r) {
 
 // Retries network errors and 5xx (and what `also` says) with exponential backoff; anything else
 // fails at once.
-async function retry(attempt, signal, also = () => false) {
+// `tries` bounds the attempts (a busy server may take a while to drop a part cut before).
+async function retry(attempt, signal, also = () => false, tries = TRIES) {
   for (let i = 0; ; i++) {
     try {
       return await attempt();
     } catch (e) {
       const transient = e.status === 0 || e.status >= 500 || also(e);
-      if (!transient || i + 1 >= TRIES || (signal && signal.aborted)) throw e;
-      await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+      if (!transient || i + 1 >= tries || (signal && signal.aborted)) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** i, 5000)));
     }
   }
 }
