@@ -33,8 +33,27 @@ struct Progress {
     /// `0`: not read back yet (a new upload, or the first touch after a restart or a failure).
     next: u32,
     hasher: Sha256,
-    /// Parts being written now.
-    writing: std::collections::HashSet<u32>,
+    /// Parts being written now, each taken out by its [`Sending`] guard when its request ends
+    /// however it ends (a request cut off is dropped mid-write, and its part may be sent again).
+    writing: Arc<Mutex<std::collections::HashSet<u32>>>,
+}
+
+impl Progress {
+    fn writing(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<u32>> {
+        self.writing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A part being written: out of [`Progress::writing`] when dropped.
+struct Sending(Arc<Mutex<std::collections::HashSet<u32>>>, u32);
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 /// The hashing state of uploads in progress, by directory. Each upload's is behind an async
@@ -197,12 +216,12 @@ impl Storage {
         let Some((_, pos, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
             return Err(Error::not_found(format!("this upload has no part {n}")));
         };
-        {
-            let mut held = self.0.staging.hold(&dir).await;
-            if held.writing.contains(&n) {
+        let sending = {
+            let held = self.0.staging.hold(&dir).await;
+            if held.writing().contains(&n) {
                 return Err(Error::conflict(format!("part {n} is being sent already")));
             }
-            if held.writing.len() >= PARTS_AT_ONCE {
+            if held.writing().len() >= PARTS_AT_ONCE {
                 return Err(Error::too_many(format!(
                     "at most {PARTS_AT_ONCE} parts of an upload at once"
                 )));
@@ -213,11 +232,12 @@ impl Storage {
             {
                 return Ok(()); // done before: its answer was lost on the way
             }
-            held.writing.insert(n);
-        }
+            held.writing().insert(n);
+            Sending(held.writing.clone(), n)
+        };
         let written = write_part(&dir, pos, len, body).await;
         let mut held = self.0.staging.hold(&dir).await;
-        held.writing.remove(&n);
+        drop(sending);
         let marked = match written {
             Ok(()) => tokio::fs::File::create(dir.join(n.to_string()))
                 .await
@@ -421,7 +441,7 @@ fn hash_done(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
     let mut buf = vec![0; 1024 * 1024];
     let from = p.next;
     for (n, pos, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
-        if n != p.next || p.writing.contains(&n) || !dir.join(n.to_string()).exists() {
+        if n != p.next || p.writing().contains(&n) || !dir.join(n.to_string()).exists() {
             break;
         }
         let mut at = pos;

@@ -18,4 +18,5 @@ mod paths;
 mod pats;
 mod policy_dataset;
 mod shares;
+mod staged;
 mod table_views;
