@@ -277,12 +277,12 @@ async fn backend(
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
         cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
     }
-    // A push to a protected default branch: its hook asks this server to check the contract,
-    // with a token good for this push only.
+    // A push to a protected default branch, or while policies are in force: its hook asks this
+    // server to check the contract and the policies on writes, with a token for this push only.
     let receiving = parts.method == Method::POST && rest.ends_with("git-receive-pack");
-    let admitted = (receiving && dataset.protect_default_branch != 0)
-        .then(|| state.pushes.admit(dataset.id))
-        .flatten();
+    let checked = receiving
+        && (dataset.protect_default_branch != 0 || state.governance.in_force(state).await);
+    let admitted = checked.then(|| state.pushes.admit(&dataset)).flatten();
     if let Some(a) = &admitted {
         cmd.env(strata_core::hook::ENV_CONTRACTS_URL, &a.url)
             .env(strata_core::hook::ENV_CONTRACTS_TOKEN, &a.token);

@@ -3,7 +3,8 @@
 //! them through a dataset grant, or each inside a write share), every object its pointers or its
 //! datapackage name must be linked to the dataset, and LFS files get their `.gitattributes` line.
 //! With encryption at rest on, file contents become LFS objects (sealed, or in an encrypting
-//! bucket) before the commit, so git holds pointers only ([`seal_contents`]).
+//! bucket) before the commit, so git holds pointers only ([`seal_contents`]). The policies
+//! decide the tables written, refusing or rewriting them (`super::governance::write`).
 
 use strata_lfs::Oid;
 use strata_metastore::{
@@ -84,6 +85,11 @@ pub async fn commit(
     let mut lfs_paths = lfs_paths;
     let mut vouched = vouched;
     seal_contents(core, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
+    // The policies decide the tables written (`actionType` write): refused, or rewritten.
+    let base = parent.as_deref().or(branch.as_deref());
+    let governed =
+        super::governance::write::govern(core, repo, base, &mut ops, &mut lfs_paths, &mut vouched)
+            .await?;
     // Metadata never points at bytes that are not there: the objects of LFS files and of the
     // datapackage's resources must have been uploaded to this dataset.
     let mut objects: Vec<(Oid, u64)> = Vec::new();
@@ -106,10 +112,11 @@ pub async fn commit(
     }
     repo.check_linked(core, objects.into_iter()).await?;
 
-    let message = match description.as_deref() {
+    let message = governed.message(match description.as_deref() {
         Some(d) if !d.trim().is_empty() => format!("{summary}\n\n{d}"),
         _ => summary,
-    };
+    });
+    let applied = governed.applied;
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
     let on_default = branch == DEFAULT_BRANCH;
@@ -126,6 +133,7 @@ pub async fn commit(
         let paths = (lfs_paths.as_slice(), moved.as_slice());
         let tables = super::describe::follow(ms, ds, parent, paths, &mut ops, describe)?;
         route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
+        super::governance::write::patch_package(ms, ds, parent, &mut ops, &applied)?;
         let meta = WriteMeta {
             branch: &branch,
             parent,

@@ -35,6 +35,7 @@ use crate::Core;
 pub(crate) mod index;
 mod raw;
 pub(crate) mod trust;
+pub(crate) mod write;
 
 pub(crate) use raw::raw_objects;
 pub use raw::refusal;
@@ -94,7 +95,7 @@ impl Governance {
     /// Whether reads must be decided: policies are loaded, or failed to load (which denies).
     /// False without `--policy-dataset` or with an empty policy set, so the read paths skip the
     /// catalog reads entirely.
-    pub(crate) async fn in_force(&self, core: &Core) -> bool {
+    pub async fn in_force(&self, core: &Core) -> bool {
         if self.dataset.is_none() {
             return false;
         }
@@ -364,6 +365,8 @@ pub enum Surface {
     Sql,
     /// git clone and fetch.
     Git,
+    /// A write of a table (REST commits, uploads, the file manager, the S3 gateway, pushes).
+    Write,
 }
 
 impl Surface {
@@ -375,6 +378,7 @@ impl Surface {
             Surface::Flight => "flight",
             Surface::Sql => "sql",
             Surface::Git => "git",
+            Surface::Write => "write",
         }
     }
 }
@@ -420,7 +424,7 @@ pub async fn catalog(core: &Core, gated: &Gated, rev: Option<&str>) -> Result<Ca
 }
 
 /// The decision for `who` reading `table` of `catalog` (`None`: a file no resource lists) through
-/// `surface`. Decisions that fire a rule, deny or fail are audited.
+/// `surface`, or writing it ([`Surface::Write`]: `actionType` `write`). Decisions that fire a rule, deny or fail are audited.
 pub async fn decide(
     core: &Core,
     gated: &Gated,
@@ -448,7 +452,11 @@ pub async fn decide(
                 None => false,
             };
             let input = Input {
-                action_type: "read".into(),
+                action_type: match surface {
+                    Surface::Write => "write",
+                    _ => "read",
+                }
+                .into(),
                 processing_location: gov.region.clone(),
                 metadata: catalog.metadata(table),
                 intent: intent.map(str::to_owned),

@@ -11,6 +11,8 @@
 //!   that was not uploaded to this dataset;
 //! - the default branch is protected and its new tables break their contract (asked of the
 //!   server that started the push: `crate::datasets::contracts::push`);
+//! - a policy denies writing a table the default branch's new datapackage changes, or would
+//!   transform it on write (a push cannot be rewritten; asked the same way);
 //! - under `--encryption strict`, a new file other than `datapackage.json`, `.gitattributes` and
 //!   `.lfsconfig` holds its content in git rather than as an LFS pointer (git objects are never
 //!   sealed; the policy dataset's `.rego` files are exempt).
@@ -310,13 +312,15 @@ pub async fn pre_receive() -> Result<(), String> {
             shown.join("\n")
         ));
     }
-    // The contract of a protected default branch, checked by the server that started the push;
-    // a push whose check cannot be asked for is refused.
-    if let (Some((_, new)), true) = (&main, protect) {
-        let (Ok(url), Ok(token)) = (
-            std::env::var(ENV_CONTRACTS_URL),
-            std::env::var(ENV_CONTRACTS_TOKEN),
-        ) else {
+    // The contract of a protected default branch and the policies on writes, checked by the
+    // server that started the push (which gives the hook a way to ask when either applies); a
+    // push to a protected branch whose check cannot be asked for is refused.
+    let asking = (
+        std::env::var(ENV_CONTRACTS_URL),
+        std::env::var(ENV_CONTRACTS_TOKEN),
+    );
+    if let (Some((_, new)), true) = (&main, protect || asking.0.is_ok()) {
+        let (Ok(url), Ok(token)) = asking else {
             return Err(format!(
                 "push refused: {DEFAULT_BRANCH} is protected and its contract could not be checked \
                  (the server gave this push no way to ask): try again"

@@ -6,12 +6,14 @@
 //! audit entries, and the catalog search. `trust.rs`: only site admins create and write the policy
 //! dataset; anyone else holding write on it makes governance fail closed. `shared.rs`: tables
 //! through a folder share, where a resource outside it answers as a missing one. `versions.rs`:
-//! older versions of a governed table refused raw wherever they are committed.
+//! older versions of a governed table refused raw wherever they are committed. `writes.rs`: the
+//! sample's write rule applied to what is stored; a Deny on write refusing commits and pushes.
 
 mod actions;
 mod shared;
 mod trust;
 mod versions;
+mod writes;
 
 use serde_json::{json, Value};
 
@@ -120,6 +122,19 @@ impl Gov {
             .unwrap();
         let (status, _, v) = body(r).await;
         (status, v)
+    }
+
+    /// Fybrik's sample without its write rule (for tests of what reads see of writes the
+    /// sample would rewrite).
+    pub async fn reads_only(&self) {
+        let second = SAMPLE_POLICY.rfind("\nrule[").unwrap();
+        let (status, v) = self
+            .commit_files(
+                "steward/policies",
+                &[("sample-policy.rego", &SAMPLE_POLICY[..second])],
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
     }
 
     /// alice's datapackage: the PaySim resource with Fybrik's tags, `tags` and `geography` on

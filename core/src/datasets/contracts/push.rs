@@ -1,8 +1,10 @@
-//! Contract checks of pushes. git runs the pre-receive hook in a process of its own, with the
-//! pushed objects in quarantine; the hook reads the new `datapackage.json` of the default branch
-//! and hands it back to the server that started the push ([`Pushes`]: a one-push token and the
-//! server's own loopback address, both passed in the hook's environment), which checks it as it
-//! checks every other write ([`super::enforce`]). A push whose check cannot be made is refused.
+//! Contract and policy checks of pushes. git runs the pre-receive hook in a process of its own,
+//! with the pushed objects in quarantine; the hook reads the new `datapackage.json` of the default
+//! branch and hands it back to the server that started the push ([`Pushes`]: a one-push token and
+//! the server's own loopback address, both passed in the hook's environment), which checks it as
+//! it checks every other write: the policies on the tables it changes, as the pusher
+//! (`crate::datasets::governance::write::pushed`), and the contract of a protected branch
+//! ([`super::enforce`]). A push whose check cannot be made is refused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use super::Report;
+use crate::datasets::gated::Gated;
 use crate::error::{Error, Kind, Result};
 use crate::Core;
 
@@ -20,8 +23,8 @@ const TTL: Duration = Duration::from_secs(3600);
 /// The pushes in flight that may ask for a contract check.
 #[derive(Debug, Default)]
 pub struct Pushes {
-    /// sha256 of each token → the dataset and when the token ends.
-    tokens: Arc<Mutex<HashMap<String, (i64, Instant)>>>,
+    /// sha256 of each token → the dataset as its pusher passed its gate, and when the token ends.
+    tokens: Arc<Mutex<HashMap<String, (Gated, Instant)>>>,
     /// Where the hook reaches this server: `http://127.0.0.1:{port}` (set when it listens).
     url: OnceLock<String>,
 }
@@ -32,7 +35,7 @@ fn hash(token: &str) -> String {
 
 /// A push's right to ask for checks, ended when dropped (the push is over).
 pub struct Admitted {
-    tokens: Arc<Mutex<HashMap<String, (i64, Instant)>>>,
+    tokens: Arc<Mutex<HashMap<String, (Gated, Instant)>>>,
     pub url: String,
     pub token: String,
 }
@@ -58,14 +61,14 @@ impl Pushes {
         let _ = self.url.set(format!("http://{host}:{port}"));
     }
 
-    /// A token for one push to dataset `repo_id`; `None` before the server listens.
-    pub fn admit(&self, repo_id: i64) -> Option<Admitted> {
+    /// A token for one push to `dataset`; `None` before the server listens.
+    pub fn admit(&self, dataset: &Gated) -> Option<Admitted> {
         let url = format!("{}/_hook/contracts", self.url.get()?);
         let token = crate::auth::secrets::random_hex(32);
         let mut map = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         map.retain(|_, (_, until)| *until > now);
-        map.insert(hash(&token), (repo_id, now + TTL));
+        map.insert(hash(&token), (dataset.clone(), now + TTL));
         Some(Admitted {
             tokens: self.tokens.clone(),
             url,
@@ -81,11 +84,11 @@ impl Pushes {
     }
 
     /// The dataset of a push's token, which is used up: one check per push.
-    fn take(&self, token: &str) -> Option<i64> {
+    fn take(&self, token: &str) -> Option<Gated> {
         let mut map = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&hash(token))
             .filter(|(_, until)| *until > Instant::now())
-            .map(|(id, _)| id)
+            .map(|(gated, _)| gated)
     }
 }
 
@@ -98,13 +101,13 @@ pub async fn check_pushed(
     revision: &str,
     package: &[u8],
 ) -> Result<Option<Report>> {
-    let repo_id = core
+    let gated = core
         .pushes
         .take(token)
         .ok_or_else(|| Error::new(Kind::Unauthenticated, "no push in flight has this token"))?;
     let repo = core
         .db
-        .repo_by_id(repo_id)
+        .repo_by_id(gated.id)
         .await?
         .ok_or_else(|| Error::not_found("the dataset is gone"))?;
     if revision.len() != 40 || !revision.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -112,6 +115,7 @@ pub async fn check_pushed(
     }
     let package: Map<String, Value> = serde_json::from_slice(package)
         .map_err(|e| Error::unprocessable(format!("datapackage.json is not JSON: {e}")))?;
+    crate::datasets::governance::write::pushed(core, &gated, &package).await?;
     super::enforce(core, &repo, &package, revision).await
 }
 

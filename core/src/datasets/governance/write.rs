@@ -1,0 +1,427 @@
+//! Governed writes: every table a write changes is decided with `actionType` `write` (Fybrik's
+//! sample has a rule for it), as reads are. A Deny refuses the write naming its policies. Column
+//! transforms and row filters are applied to what is stored: the table is read through the
+//! decision (a view, as reads make them) and written back in its own format (CSV with its
+//! delimiter, Parquet, JSON Lines) as a new LFS object, committed in place of what was sent; its
+//! resource's hash and size follow, a redacted or hashed column becomes text in its schema, a
+//! removed one leaves it, and the revision's message says what was applied under which policy.
+//! What was sent is never committed, and it is indexed as that table's object, so no raw read
+//! serves it while the policy governs the table. A table sent as a plain git file is stored as
+//! an LFS object first. Pushes cannot be rewritten (their commits are the pusher's): a push
+//! whose tables a policy would transform or deny is refused ([`pushed`]).
+//!
+//! A write's tables are the resources of the datapackage it leaves (the one it writes, or else
+//! the one it builds on) whose file it writes with new content; tags are those of that
+//! datapackage and of the default branch's head together, so a write cannot untag what it writes.
+//! A datapackage update that only names another object for a resource is metadata, not decided
+//! as a write (what it names was uploaded raw through LFS, and every read of it is governed).
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
+use strata_lfs::pointer::Pointer;
+use strata_lfs::Oid;
+use strata_metastore::{DatasetId, Metastore, ObjectId, Op, DATAPACKAGE};
+use strata_policy::{ColumnAction, Decision};
+
+use super::{catalog, decide, Surface};
+use crate::datasets::catalog::{Catalog, Table};
+use crate::datasets::gated::Gated;
+use crate::datasets::git_on;
+use crate::error::{Error, Result};
+use crate::tables::{self, view, Kind, Opened};
+use crate::Core;
+
+/// What a write's policies did to one table: its new object, and its columns' fate.
+#[derive(Debug, Clone)]
+pub(crate) struct Applied {
+    pub resource: String,
+    pub oid: Oid,
+    pub size: u64,
+    pub columns: BTreeMap<String, ColumnAction>,
+}
+
+/// What the policies did to a write: the tables rewritten, and a line for each in the message.
+#[derive(Debug, Default)]
+pub(crate) struct Governed {
+    pub applied: Vec<Applied>,
+    pub notes: Vec<String>,
+}
+
+impl Governed {
+    /// The commit message with a `Governed-Write:` line per table rewritten.
+    pub fn message(&self, message: String) -> String {
+        if self.notes.is_empty() {
+            return message;
+        }
+        format!("{message}\n\n{}", self.notes.join("\n"))
+    }
+}
+
+/// Decides the tables `ops` changes on top of `base` (a revision or branch; `None`: the default
+/// branch), refusing a denied one and rewriting a transformed one in `ops`.
+pub(crate) async fn govern(
+    core: &Core,
+    repo: &Gated,
+    base: Option<&str>,
+    ops: &mut Vec<Op>,
+    lfs_paths: &mut Vec<String>,
+    vouched: &mut Vec<Oid>,
+) -> Result<Governed> {
+    let mut governed = Governed::default();
+    if !core.governance.in_force(core).await
+        || core
+            .governance
+            .is_policy_dataset(&repo.namespace, &repo.name)
+    {
+        return Ok(governed);
+    }
+    let path = repo.path();
+    let base_rev = base.map(str::to_owned);
+    let before: Map<String, Value> = git_on(core, repo, move |ms, ds| {
+        match ms.fetch_any(ds, base_rev.as_deref()) {
+            Ok((_, p)) => Ok(p.map(|p| p.json).unwrap_or_default()),
+            Err(strata_metastore::Error::NotFound(_)) => Ok(Map::new()),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+    .unwrap_or_default();
+    let written_package = ops.iter().find_map(|op| match op {
+        Op::Put { path, data } if path == DATAPACKAGE => {
+            serde_json::from_slice::<Map<String, Value>>(data).ok()
+        }
+        _ => None,
+    });
+    let head = catalog(core, repo, None).await?;
+    let before = Catalog::read(&path, &before);
+    let after = match &written_package {
+        Some(json) => Catalog::read(&path, json),
+        None => before.clone(),
+    }
+    .with_head(&head);
+    // The objects the tables' files hold before the write: a table is written when what it
+    // reads from changes (its file, or the object its resource names).
+    let held = held_at(core, repo, base, &after).await;
+    for table in &after.resources {
+        let Some(kind) = Kind::of(table) else {
+            continue;
+        };
+        let before_oid = held.get(&table.path);
+        let at = ops
+            .iter()
+            .position(|op| matches!(op, Op::Put { path, .. } if *path == table.path));
+        let sent = match at.map(|i| &ops[i]) {
+            Some(Op::Put { data, .. }) => match strata_lfs::pointer::lenient(data) {
+                Some(p) if Some(&p.oid) == before_oid => continue,
+                Some(p) => Sent::Object(p.oid, p.size),
+                None if data.is_empty() => continue,
+                None => Sent::Plain,
+            },
+            // A datapackage naming another object for a resource is metadata: its reads are
+            // governed as every read is.
+            _ => continue,
+        };
+        let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;
+        if decision.denied() {
+            return Err(refusal(table, &decision));
+        }
+        if !decision.transforms() {
+            continue;
+        }
+        let (oid, size) = match sent {
+            Sent::Object(oid, size) => (oid, size),
+            Sent::Plain => {
+                // Stored as an LFS object first: a governed table is read from one.
+                let i = at.unwrap_or_default();
+                let Op::Put { data, .. } = &mut ops[i] else {
+                    continue;
+                };
+                let bytes = bytes::Bytes::from(std::mem::take(data));
+                let body =
+                    futures_util::stream::once(
+                        async move { Ok::<_, std::convert::Infallible>(bytes) },
+                    );
+                let limit = core.settings.object_limit();
+                let (oid, size) = core.storage.ingest(repo.id, body, limit).await?;
+                core.db.link_object(repo.id, &oid, size).await?;
+                (oid, size)
+            }
+        };
+        let applied = rewrite(core, repo, &after, table, kind, (oid, size), &decision).await?;
+        // What was sent counts as that table's object for raw reads (a revision that held the
+        // table stands for its catalog).
+        if let Some(rev) = &head.revision {
+            let sent_row = crate::db::TableObject {
+                oid,
+                resource: table.name.clone(),
+                path: table.path.clone(),
+                rev: rev.clone(),
+            };
+            core.db
+                .record_table_objects(repo.id, &[sent_row], None, None)
+                .await?;
+        }
+        let pointer = Pointer {
+            oid: applied.oid,
+            size: applied.size,
+        }
+        .encode()
+        .into_bytes();
+        match at {
+            Some(i) => {
+                ops[i] = Op::Put {
+                    path: table.path.clone(),
+                    data: pointer,
+                }
+            }
+            None => ops.push(Op::Put {
+                path: table.path.clone(),
+                data: pointer,
+            }),
+        }
+        if !lfs_paths.contains(&table.path) {
+            lfs_paths.push(table.path.clone());
+        }
+        vouched.push(applied.oid);
+        governed.notes.push(note(table, &decision));
+        governed.applied.push(applied);
+    }
+    Ok(governed)
+}
+
+/// The objects the files of `catalog`'s tables hold at `base` (`None`: the default branch).
+async fn held_at(
+    core: &Core,
+    repo: &Gated,
+    base: Option<&str>,
+    catalog: &Catalog,
+) -> BTreeMap<String, Oid> {
+    let paths: Vec<String> = catalog
+        .resources
+        .iter()
+        .filter(|t| Kind::of(t).is_some())
+        .map(|t| t.path.clone())
+        .collect();
+    let base = base.map(str::to_owned);
+    git_on(core, repo, move |ms, ds| {
+        let mut held = BTreeMap::new();
+        for path in paths {
+            if let Ok(data) = ms.read_file(ds, base.as_deref(), &path) {
+                if let Some(p) = strata_lfs::pointer::lenient(&data) {
+                    held.insert(path, p.oid);
+                }
+            }
+        }
+        Ok(held)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// What a write sent for a table.
+enum Sent {
+    Object(Oid, u64),
+    /// Its bytes, in the op (a plain git file).
+    Plain,
+}
+
+/// The refusal of a denied write.
+fn refusal(table: &Table, decision: &Decision) -> Error {
+    if decision.error.is_some() {
+        return Error::forbidden(format!(
+            "the policies could not decide on writing resource {:?}, so the write is refused; \
+             the audit log has the details",
+            table.name
+        ));
+    }
+    Error::forbidden(format!(
+        "a policy denies writing resource {:?}: {}",
+        table.name,
+        decision.deny.join("; ")
+    ))
+}
+
+/// The message line for one rewritten table.
+fn note(table: &Table, decision: &Decision) -> String {
+    let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (column, action) in &decision.columns {
+        by.entry(action.name()).or_default().push(column);
+    }
+    let mut done: Vec<String> = by
+        .into_iter()
+        .map(|(action, columns)| format!("{action} {}", columns.join(", ")))
+        .collect();
+    if !decision.filters.is_empty() {
+        done.push(format!("rows filtered ({})", decision.filters.len()));
+    }
+    format!(
+        "Governed-Write: {}: {} (policy: {})",
+        table.name,
+        done.join("; "),
+        decision.policies.join("; ")
+    )
+}
+
+/// Reads `object` as `table` through `decision` and stores the result in the table's format.
+async fn rewrite(
+    core: &Core,
+    repo: &Gated,
+    catalog: &Catalog,
+    table: &Table,
+    kind: Kind,
+    object: (Oid, u64),
+    decision: &Decision,
+) -> Result<Applied> {
+    let mut table = table.clone();
+    table.object = Some(object);
+    let opened = Opened {
+        catalog: catalog.clone(),
+        table,
+        kind,
+        object,
+        decision: decision.clone(),
+    };
+    let made = view::view(core, repo.id, &opened).await?;
+    let (oid, size) = match kind {
+        Kind::Parquet => (made.oid, made.size),
+        kind => {
+            let df = core.tables.session(core, &made).await?;
+            let batches = df.execute_stream().await.map_err(tables::engine_error)?;
+            let mut header = true;
+            let body = batches.map(move |b| {
+                let b = b.map_err(std::io::Error::other)?;
+                let mut out = Vec::with_capacity(b.get_array_memory_size());
+                match kind {
+                    Kind::Csv { delimiter } => {
+                        let mut w = arrow_csv::WriterBuilder::new()
+                            .with_header(header)
+                            .with_delimiter(delimiter)
+                            .build(&mut out);
+                        w.write(&b).map_err(std::io::Error::other)?;
+                    }
+                    _ => {
+                        let mut w = arrow_json::LineDelimitedWriter::new(&mut out);
+                        w.write(&b).map_err(std::io::Error::other)?;
+                        w.finish().map_err(std::io::Error::other)?;
+                    }
+                }
+                header = false;
+                Ok::<_, std::io::Error>(bytes::Bytes::from(out))
+            });
+            let limit = made.size.saturating_mul(16).saturating_add(64 << 20);
+            core.storage.ingest(repo.id, body, limit).await?
+        }
+    };
+    core.db.link_object(repo.id, &oid, size).await?;
+    Ok(Applied {
+        resource: opened.table.name,
+        oid,
+        size,
+        columns: decision.columns.clone(),
+    })
+}
+
+/// Brings the datapackage `ops` leaves in step with the tables rewritten: their hash and size,
+/// and their schema (a redacted or hashed column is text, a removed one gone).
+pub(crate) fn patch_package(
+    ms: &Metastore,
+    ds: DatasetId<'_>,
+    parent: Option<ObjectId>,
+    ops: &mut Vec<Op>,
+    applied: &[Applied],
+) -> strata_metastore::Result<()> {
+    if applied.is_empty() {
+        return Ok(());
+    }
+    let at = ops
+        .iter()
+        .position(|op| matches!(op, Op::Put { path, .. } if path == DATAPACKAGE));
+    let mut json: Map<String, Value> = match at.map(|i| &ops[i]) {
+        Some(Op::Put { data, .. }) => serde_json::from_slice(data)
+            .map_err(|e| strata_metastore::Error::Invalid(format!("{DATAPACKAGE}: {e}")))?,
+        _ => match parent.map(|p| ms.fetch_any(ds, Some(&p.to_string()))) {
+            Some(Ok((_, package))) => package.map(|p| p.json).unwrap_or_default(),
+            Some(Err(e)) => return Err(e),
+            None => Map::new(),
+        },
+    };
+    if let Some(Value::Array(resources)) = json.get_mut("resources") {
+        for r in resources.iter_mut().filter_map(Value::as_object_mut) {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+            let Some(a) = applied.iter().find(|a| a.resource == name) else {
+                continue;
+            };
+            r.insert("hash".into(), json!(format!("sha256:{}", a.oid)));
+            r.insert("bytes".into(), json!(a.size));
+            let fields = r
+                .get_mut("schema")
+                .and_then(|s| s.get_mut("fields"))
+                .and_then(Value::as_array_mut);
+            if let Some(fields) = fields {
+                fields.retain(|f| {
+                    let n = f.get("name").and_then(Value::as_str).unwrap_or_default();
+                    a.columns.get(n) != Some(&ColumnAction::Remove)
+                });
+                for f in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    let n = f.get("name").and_then(Value::as_str).unwrap_or_default();
+                    if a.columns.contains_key(n) {
+                        f.insert("type".into(), json!("string"));
+                        f.remove("format");
+                        f.remove("constraints");
+                    }
+                }
+            }
+        }
+    }
+    let data = serde_json::to_vec_pretty(&Value::Object(json))
+        .map_err(|e| strata_metastore::Error::Invalid(e.to_string()))?;
+    let op = Op::Put {
+        path: DATAPACKAGE.into(),
+        data,
+    };
+    match at {
+        Some(i) => ops[i] = op,
+        None => ops.push(op),
+    }
+    Ok(())
+}
+
+/// A push's check: the tables of `package` (the default branch's new datapackage, its resources'
+/// hash and bytes those of their files) whose objects differ from the head's are decided as
+/// writes by the pusher; one a policy denies or would transform refuses the push (git cannot
+/// store what the pusher did not commit).
+pub(crate) async fn pushed(core: &Core, repo: &Gated, package: &Map<String, Value>) -> Result<()> {
+    if !core.governance.in_force(core).await
+        || core
+            .governance
+            .is_policy_dataset(&repo.namespace, &repo.name)
+    {
+        return Ok(());
+    }
+    let head = catalog(core, repo, None).await?;
+    let after = Catalog::read(&repo.path(), package).with_head(&head);
+    let held = held_at(core, repo, None, &after).await;
+    for table in &after.resources {
+        if Kind::of(table).is_none()
+            || table.object.is_none()
+            || table.object.map(|o| o.0).as_ref() == held.get(&table.path)
+            || head.table(&table.name).and_then(|t| t.object) == table.object
+        {
+            continue;
+        }
+        let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;
+        if decision.denied() {
+            return Err(Error::unprocessable(refusal(table, &decision).message));
+        }
+        if decision.transforms() {
+            return Err(Error::unprocessable(format!(
+                "{} when written, and a push cannot change the commits it brings: write this \
+                 table through the REST API or the browser, which apply it",
+                note(table, &decision).trim_start_matches("Governed-Write: ")
+            )));
+        }
+    }
+    Ok(())
+}
