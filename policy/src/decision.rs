@@ -142,6 +142,30 @@ fn compare(cell: &str, value: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// `AggregateOnly`: no rows are read, only differentially private aggregates, each costing
+/// `epsilon` of a `budget` kept per subject and dataset. Several rules: the smallest of each.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AggregateOnly {
+    pub epsilon: f64,
+    pub budget: f64,
+}
+
+impl AggregateOnly {
+    fn parse(props: &Map<String, Value>) -> Result<AggregateOnly, String> {
+        let positive = |key: &str| {
+            props
+                .get(key)
+                .and_then(Value::as_f64)
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("AggregateOnly needs a positive number {key:?}"))
+        };
+        Ok(AggregateOnly {
+            epsilon: positive("epsilon")?,
+            budget: positive("budget")?,
+        })
+    }
+}
+
 /// The combined decision of every rule that fired.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Decision {
@@ -151,6 +175,9 @@ pub struct Decision {
     pub columns: BTreeMap<String, ColumnAction>,
     /// Rows must pass all of these.
     pub filters: Vec<Filter>,
+    /// Only noisy aggregates may be read (then every read of rows or bytes is denied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<AggregateOnly>,
     /// The description of every rule that fired, in order.
     pub policies: Vec<String>,
     /// Why the policies could not decide (then the read is denied); for the audit log only.
@@ -226,10 +253,20 @@ impl Decision {
                         .filters
                         .push(Filter::parse(&Value::Object(props.clone()))?),
                 },
+                "AggregateOnly" => {
+                    let a = AggregateOnly::parse(&props)?;
+                    d.aggregate = Some(match d.aggregate {
+                        Some(b) => AggregateOnly {
+                            epsilon: a.epsilon.min(b.epsilon),
+                            budget: a.budget.min(b.budget),
+                        },
+                        None => a,
+                    });
+                }
                 other => {
                     return Err(format!(
                         "unknown action {other:?} (strata knows Deny, RedactAction, RemoveAction, \
-                         HashAction and FilterAction)"
+                         HashAction, FilterAction and AggregateOnly)"
                     ))
                 }
             }
@@ -238,9 +275,9 @@ impl Decision {
         Ok(d)
     }
 
-    /// Whether a rule denied the read.
+    /// Whether rows and bytes may not be read: a rule denied the read, or allows aggregates only.
     pub fn denied(&self) -> bool {
-        !self.deny.is_empty()
+        !self.deny.is_empty() || self.aggregate.is_some()
     }
 
     /// Whether the data must be transformed on its way out (so its raw bytes may not be served).
@@ -268,6 +305,7 @@ impl Decision {
             "deny": self.deny,
             "columns": columns,
             "filters": self.filters,
+            "aggregate": self.aggregate,
             "policies": self.policies,
             "error": self.error,
         })
@@ -298,6 +336,30 @@ mod tests {
         .unwrap();
         assert!(d.denied());
         assert_eq!(d.deny, ["no"]);
+    }
+
+    #[test]
+    fn aggregate_only_denies_rows_and_keeps_the_smallest_epsilon_and_budget() {
+        let d = Decision::from_rules(&json!([
+            {"action": {"name": "AggregateOnly", "epsilon": 0.5, "budget": 10}, "policy": "a"},
+            {"action": {"name": "AggregateOnly", "AggregateOnly": {"epsilon": 1, "budget": 2}}},
+        ]))
+        .unwrap();
+        assert!(d.denied() && d.deny.is_empty());
+        assert_eq!(
+            d.aggregate,
+            Some(AggregateOnly {
+                epsilon: 0.5,
+                budget: 2.0
+            })
+        );
+        for bad in [
+            json!([{"action": {"name": "AggregateOnly", "budget": 1}}]),
+            json!([{"action": {"name": "AggregateOnly", "epsilon": 0, "budget": 1}}]),
+            json!([{"action": {"name": "AggregateOnly", "epsilon": "1", "budget": 1}}]),
+        ] {
+            assert!(Decision::from_rules(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

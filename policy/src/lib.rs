@@ -10,7 +10,7 @@ mod input;
 mod records;
 pub mod table;
 
-pub use decision::{ColumnAction, Decision, Filter, Op};
+pub use decision::{AggregateOnly, ColumnAction, Decision, Filter, Op};
 pub use engine::{CompileError, Policies, PolicyFile, RULE};
 pub use input::{tags_from_json, Column, Input, Metadata, Subject, Tags};
 

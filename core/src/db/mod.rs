@@ -12,6 +12,7 @@ macro_rules! sql {
 
 mod accounts;
 mod apps;
+mod budgets;
 mod events;
 mod identities;
 mod invites;

@@ -10,6 +10,7 @@
 //! sample's write rule applied to what is stored; a Deny on write refusing commits and pushes.
 
 mod actions;
+mod aggregates;
 mod shared;
 mod trust;
 mod versions;

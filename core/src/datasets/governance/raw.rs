@@ -26,6 +26,17 @@ pub fn refusal(gated: &Gated, table: Option<&Table>, decision: &Decision) -> Err
              audit log has the details",
         );
     }
+    if let (true, Some(a)) = (decision.deny.is_empty(), decision.aggregate) {
+        let path = gated.path();
+        let resource = table.map_or("<resource>", |t| t.name.as_str());
+        return Error::forbidden(format!(
+            "a policy allows only differentially private aggregates of this ({}): ask GET \
+             /api/v1/datasets/{path}/tables/{resource}/aggregate (ε = {} each, of a budget of {})",
+            decision.policies.join("; "),
+            a.epsilon,
+            a.budget
+        ));
+    }
     if decision.denied() {
         return Error::forbidden(format!(
             "a policy denies reading this: {}",
