@@ -5,12 +5,15 @@
 //! [`sandbox`] that keeps it out of strata's data; the Kubernetes runner
 //! ([`kube`]: a Deployment per (user, app) scaled between 0 and 1); and the [`lifecycle`] of
 //! instances per (user, app): one start under concurrent requests, idle stops, per-user limits.
+//! A manifest's [`access`]: roles mapped into the app, who may install it, its declared workload.
 
+pub mod access;
 pub mod kube;
 pub mod lifecycle;
 pub mod manifest;
 pub mod process;
 pub mod sandbox;
 
+pub use access::{Roles, Workload};
 pub use lifecycle::{OnIdle, Status, Supervisor};
 pub use manifest::{Changes, Manifest, ManifestError, Prefix, Runner};

@@ -95,6 +95,12 @@ pub struct Manifest {
     /// What an idle instance becomes: `stop` (default) or `pause`.
     #[serde(default)]
     pub on_idle: crate::lifecycle::OnIdle,
+    /// Platform roles mapped to the app's, who may install it, its OAuth client.
+    #[serde(default)]
+    pub roles: crate::access::Roles,
+    /// The intent, datasets and protocol it declares (policies see them).
+    #[serde(default)]
+    pub workload: Option<crate::access::Workload>,
 }
 
 fn keep() -> Prefix {
@@ -160,6 +166,10 @@ impl Manifest {
             return bad(format!("open {:?} must start with /", self.open));
         }
         check_names(&self.open, &OPEN_PLACEHOLDERS)?;
+        self.roles.check()?;
+        if let Some(w) = &self.workload {
+            w.check()?;
+        }
         for ext in &self.opens {
             if ext.is_empty()
                 || !ext
@@ -297,6 +307,8 @@ impl Changes {
         note(old.opens != new.opens, false, "opens");
         note(old.open != new.open, false, "open");
         note(old.on_idle != new.on_idle, false, "on_idle");
+        note(old.roles != new.roles, false, "roles");
+        note(old.workload != new.workload, false, "workload");
         c
     }
 

@@ -44,6 +44,14 @@ pub struct Subject {
     pub organizations: Vec<String>,
     /// Teams, as `org/team`.
     pub teams: Vec<String>,
+    /// The app whose token asks (its manifest's id), if an app's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The workload that app declares (`intent`, `datasets`, `protocol`): policies see it as
+    /// `input.context.workload`, and its intent as `input.context.intent` when the request
+    /// names none.
+    #[serde(skip)]
+    pub workload: Option<Value>,
 }
 
 /// The whole input of one decision.
@@ -71,8 +79,17 @@ impl Input {
             action.insert("processingLocation".into(), Value::from(loc.clone()));
         }
         let mut context = Map::new();
-        if let Some(intent) = &self.intent {
-            context.insert("intent".into(), Value::from(intent.clone()));
+        let declared = self
+            .subject
+            .workload
+            .as_ref()
+            .and_then(|w| w.get("intent"))
+            .and_then(Value::as_str);
+        if let Some(intent) = self.intent.as_deref().or(declared) {
+            context.insert("intent".into(), Value::from(intent));
+        }
+        if let Some(w) = &self.subject.workload {
+            context.insert("workload".into(), w.clone());
         }
         serde_json::json!({
             "action": action,

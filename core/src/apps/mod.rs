@@ -301,6 +301,13 @@ pub async fn install(
     consented: &[String],
 ) -> Result<InstallRow> {
     let consented_to = entry(core, id).await?;
+    if !consented_to.manifest.roles.may_install(&user.roles()) {
+        return Err(Error::forbidden(format!(
+            "your role ({}) may not install {id}: the roles that may are {}",
+            user.roles().join(", "),
+            consented_to.manifest.roles.install.join(", ")
+        )));
+    }
     let mut asked = consented_to.manifest.scopes.clone();
     let mut given = consented.to_vec();
     asked.sort();
@@ -416,4 +423,21 @@ pub async fn share(core: &Core, user: &User, app: &str, grantee: &str, on: bool)
     core.apps.passes.clear();
     let event = if on { "app.share" } else { "app.unshare" };
     audit(core, event, user, app, json!({ "with": other.username })).await
+}
+
+/// The roles `user` has in the app whose manifest names `client_id` as its OAuth client
+/// (`[roles] client`), as the manifest maps their platform roles; `None` when no manifest names it.
+pub async fn roles_for_client(
+    core: &Core,
+    client_id: &str,
+    user: &User,
+) -> Result<Option<Vec<String>>> {
+    for (_, text) in core.db.app_manifests().await? {
+        if let Ok(m) = strata_apps::Manifest::parse(&text) {
+            if m.roles.client.as_deref() == Some(client_id) {
+                return Ok(Some(m.roles.of(&user.roles())));
+            }
+        }
+    }
+    Ok(None)
 }

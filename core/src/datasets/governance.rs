@@ -12,7 +12,8 @@
 //!
 //! A read's input is the dataset's catalog (`crate::datasets::catalog`) at the revision read,
 //! with the tags of the default branch's head added, the subject (user, role, organisations,
-//! teams), `--region` as the processing location, and the caller's intent. Decisions that fire a
+//! teams, and for an app's token the app), `--region` as the processing location, the caller's
+//! intent (or else the one the app's manifest declares) and the app's declared workload. Decisions that fire a
 //! rule, deny, or fail are written to the audit log with the policies' version and files.
 //!
 //! Raw bytes ([`raw`]) are refused while a decision governs them, and so are the objects that
@@ -509,14 +510,31 @@ pub async fn decide(
 /// The subject as policies see it.
 async fn subject(core: &Core, who: &Principal) -> Result<Subject> {
     Ok(match who {
-        Principal::User { user, .. } => {
+        Principal::User { user, family, .. } => {
             let groups = core.db.groups_of(user.id).await?;
             let (teams, organizations) = groups.into_iter().partition(|g| g.contains('/'));
+            // An app's token: the app, and the workload its manifest declares.
+            let app = match family.as_deref().filter(|f| f.starts_with("app:")) {
+                Some(f) => core.db.app_of_family(f).await?,
+                None => None,
+            };
+            let workload = match &app {
+                Some(id) => core
+                    .db
+                    .app_manifest(id)
+                    .await?
+                    .and_then(|t| strata_apps::Manifest::parse(&t).ok())
+                    .and_then(|m| m.workload)
+                    .and_then(|w| serde_json::to_value(w).ok()),
+                None => None,
+            };
             Subject {
                 user: Some(user.username.clone()),
                 roles: vec![user.role.as_str().to_owned()],
                 organizations,
                 teams,
+                app,
+                workload,
             }
         }
         _ => Subject::default(),

@@ -243,6 +243,14 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// The app of an install's token family, if the install is there.
+    pub async fn app_of_family(&self, family: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT app_id FROM app_installs WHERE family = $1")
+            .bind(family)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Shares `owner_id`'s instance of `app` with `grantee_id`.
     pub async fn share_app(
         &self,

@@ -48,6 +48,10 @@ struct IdClaims<'a> {
     /// With the `profile` or `roles` scope: the user's platform roles.
     #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<Vec<&'static str>>,
+    /// With those scopes, for the OAuth client an app's manifest names: the user's roles in the
+    /// app, as the manifest maps them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_roles: Option<Vec<String>>,
 }
 
 fn invalid_grant(description: &str) -> Result<Granted<Tokens>> {
@@ -270,6 +274,7 @@ async fn issue(
         } else {
             None
         };
+        let roles_scope = scopes.has_oidc("profile") || scopes.has_oidc("roles");
         let id = IdClaims {
             iss: core.jwt.issuer(),
             sub: user.username.clone(),
@@ -281,7 +286,11 @@ async fn issue(
             preferred_username: &user.username,
             email: user.email.as_deref().filter(|_| scopes.has_oidc("email")),
             groups,
-            roles: (scopes.has_oidc("profile") || scopes.has_oidc("roles")).then(|| user.roles()),
+            roles: roles_scope.then(|| user.roles()),
+            app_roles: match roles_scope {
+                true => crate::apps::roles_for_client(core, &client.client_id, user).await?,
+                false => None,
+            },
         };
         tokens.id_token = Some(core.jwt.sign(&id).map_err(Error::internal)?);
     }

@@ -104,6 +104,10 @@ pub async fn userinfo(core: &Core, token: &str) -> Result<Option<Value>> {
     }
     if scopes.has_oidc("profile") || scopes.has_oidc("roles") {
         info["roles"] = json!(user.roles());
+        let client = claims.client_id.as_deref().unwrap_or_default();
+        if let Some(app) = crate::apps::roles_for_client(core, client, &user).await? {
+            info["app_roles"] = json!(app);
+        }
     }
     Ok(Some(info))
 }

@@ -1,7 +1,7 @@
 //! The pass to an instance: the request streamed to it through hyper-util's pooled client
 //! (hop-by-hop headers, strata's cookies, `Authorization`, `X-CSRF-Token` and any header that
 //! could be read as one strata sets, however spelt, dropped; `X-Forwarded-*`, `X-Strata-User`
-//! and `X-Strata-Roles` (the visitor's platform roles, comma-separated) added), its response streamed back (a stripped prefix put back on redirects and cookie paths;
+//! and `X-Strata-Roles` (the visitor's platform roles, comma-separated) and `X-Strata-App-Roles` (those the manifest maps them to) added), its response streamed back (a stripped prefix put back on redirects and cookie paths;
 //! `strata_*` cookies refused), websockets tunnelled after the 101, and every chunk either way
 //! counted as the instance's activity.
 
@@ -147,6 +147,10 @@ pub(super) async fn pass_on(
     }
     if let Ok(v) = HeaderValue::from_str(&visitor.roles().join(",")) {
         headers.insert(HeaderName::from_static("x-strata-roles"), v);
+    }
+    // The visitor's roles in the app, as its manifest maps them (none: an empty header).
+    if let Ok(v) = HeaderValue::from_str(&m.roles.of(&visitor.roles()).join(",")) {
+        headers.insert(HeaderName::from_static("x-strata-app-roles"), v);
     }
     if websocket {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -14,6 +14,7 @@ mod aggregates;
 mod shared;
 mod trust;
 mod versions;
+mod workloads;
 mod writes;
 
 use serde_json::{json, Value};
