@@ -14,7 +14,9 @@ use crate::common::*;
 async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_everything_but_strata_secrets(
 ) {
     let lab = Lab::start(|_| {}).await;
-    lab.add(&echo_manifest("echo", "", "")).await;
+    // Its roles: each platform role mapped to one of the app's.
+    let roles = "[roles]\nmap = { admin = \"boss\", engineer = \"builder\", scientist = \"builder\", analyst = \"reader\", viewer = \"reader\" }\n";
+    lab.add(&echo_manifest("echo", roles, "")).await;
     lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
     lab.alice_data().await;
     let mut waits = Vec::new();
@@ -63,6 +65,12 @@ async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_every
         .unwrap()
         .unwrap();
     assert_eq!(headers["x-strata-roles"], alice.role.as_str());
+    let in_app = match alice.role.as_str() {
+        "admin" => "boss",
+        "engineer" | "scientist" => "builder",
+        _ => "reader",
+    };
+    assert_eq!(headers["x-strata-app-roles"], in_app, "{headers}");
     assert_eq!(headers["x-forwarded-prefix"], "/apps/alice/echo");
     assert_eq!(lab.status(&lab.alice, "echo").await, "running");
     let metrics = client()
@@ -269,6 +277,7 @@ async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
         .header("x-strata-user", "alice")
         .header("X-STRATA_USER", "alice")
         .header("x_strata_app", "other")
+        .header("X-Strata-App-Roles", "boss")
         .header("X_Forwarded_For", "10.9.8.7")
         .header("x-forwarded_prefix", "/apps/alice/other")
         .header("X-Forwarded-Host", "evil.example")
@@ -281,6 +290,7 @@ async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
     let ours = [
         "x-strata-user",
         "x-strata-roles",
+        "x-strata-app-roles",
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
@@ -306,6 +316,8 @@ async fn headers_spelt_like_strata_s_own_never_reach_the_app() {
         .unwrap()
         .unwrap();
     assert_eq!(seen["x-strata-roles"], bob.roles().join(","), "{seen}");
+    // No role in an app whose manifest maps none, whatever he claimed.
+    assert_eq!(seen["x-strata-app-roles"], "", "{seen}");
     assert!(!bob.admin());
     assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "{seen}");
     assert_eq!(seen["x-forwarded-prefix"], "/apps/alice/echo", "{seen}");
