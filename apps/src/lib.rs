@@ -16,4 +16,4 @@ pub mod sandbox;
 
 pub use access::{Roles, Workload};
 pub use lifecycle::{OnIdle, Status, Supervisor};
-pub use manifest::{Changes, Manifest, ManifestError, Prefix, Runner};
+pub use manifest::{image_digest, Changes, Manifest, ManifestError, Prefix, Runner};

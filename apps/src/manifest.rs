@@ -52,6 +52,10 @@ pub enum Runner {
         #[serde(default)]
         env: BTreeMap<String, String>,
         workdir: Option<String>,
+        /// The sha256 of the executable `command` names (lower-case hex): an instance starts
+        /// only from an executable that hashes to it.
+        #[serde(default)]
+        sha256: Option<String>,
     },
     /// A Deployment and Service per (user, app), scaled between 0 and 1.
     Kubernetes {
@@ -187,7 +191,11 @@ impl Manifest {
                 args,
                 env,
                 workdir,
+                sha256,
             } => {
+                if sha256.as_deref().is_some_and(|h| !is_sha256(h)) {
+                    return bad("runner.sha256 must be 64 lower-case hex digits".into());
+                }
                 if command.trim().is_empty() {
                     return bad("runner.command must not be empty".into());
                 }
@@ -226,7 +234,8 @@ impl Manifest {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Changes of what runs and what it may do: the runner's kind, `command`, `args`, `env`,
-    /// `workdir`, `image`, and the scopes (compared as a set). Installs wait for renewed consent.
+    /// `workdir`, `image`, the scopes (compared as a set), `[roles]` and `[workload]`. Installs
+    /// wait for renewed consent.
     pub consent: Vec<&'static str>,
     /// Everything else (name, description, version, timeouts, prefix, health, port, cpu...).
     pub other: Vec<&'static str>,
@@ -253,14 +262,17 @@ impl Changes {
                     args: a1,
                     env: e1,
                     workdir: w1,
+                    sha256: h1,
                 },
                 Process {
                     command: c2,
                     args: a2,
                     env: e2,
                     workdir: w2,
+                    sha256: h2,
                 },
             ) => {
+                note(h1 != h2, true, "sha256");
                 note(c1 != c2, true, "command");
                 note(a1 != a2, true, "args");
                 note(e1 != e2, true, "env");
@@ -307,8 +319,9 @@ impl Changes {
         note(old.opens != new.opens, false, "opens");
         note(old.open != new.open, false, "open");
         note(old.on_idle != new.on_idle, false, "on_idle");
-        note(old.roles != new.roles, false, "roles");
-        note(old.workload != new.workload, false, "workload");
+        // Who is what in the app, and what policies are told it does: consented to again.
+        note(old.roles != new.roles, true, "roles");
+        note(old.workload != new.workload, true, "workload");
         c
     }
 
@@ -475,4 +488,17 @@ env = { JUPYTER_TOKEN = "" }
             assert!(e.to_string().contains(words), "{words}: {e}");
         }
     }
+}
+
+fn is_sha256(h: &str) -> bool {
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The digest an image reference pins (`name@sha256:<64 hex>`), if it pins one.
+pub fn image_digest(image: &str) -> Option<&str> {
+    let (_, digest) = image.rsplit_once('@')?;
+    let hex = digest.strip_prefix("sha256:")?;
+    is_sha256(hex).then_some(digest)
 }

@@ -435,6 +435,11 @@ pub struct Config {
     #[arg(long, env = "STRATA_APPS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub apps_token_ttl_secs: u64,
 
+    /// Let Kubernetes app manifests name images by tag; without it they must pin a digest
+    /// (`image@sha256:…`), so what runs is what the admin reviewed.
+    #[arg(long, env = "STRATA_APPS_ALLOW_IMAGE_TAGS")]
+    pub apps_allow_image_tags: bool,
+
     /// Seconds between two looks for idle app instances.
     #[arg(long, env = "STRATA_APPS_CULL_SECS", default_value_t = 5)]
     pub apps_cull_secs: u64,

@@ -152,12 +152,15 @@ pub struct AggregateOnly {
 
 impl AggregateOnly {
     fn parse(props: &Map<String, Value>) -> Result<AggregateOnly, String> {
+        // Budgets are kept in millionths: ε and the budget are at least one.
         let positive = |key: &str| {
             props
                 .get(key)
                 .and_then(Value::as_f64)
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| format!("AggregateOnly needs a positive number {key:?}"))
+                .filter(|v| v.is_finite() && *v >= 1e-6 && *v <= 1e6)
+                .ok_or_else(|| {
+                    format!("AggregateOnly needs a number {key:?} from 0.000001 to 1000000")
+                })
         };
         Ok(AggregateOnly {
             epsilon: positive("epsilon")?,

@@ -283,6 +283,13 @@ async fn backend(
     let checked = receiving
         && (dataset.protect_default_branch != 0 || state.governance.in_force(state).await);
     let admitted = checked.then(|| state.pushes.admit(&dataset)).flatten();
+    if checked && admitted.is_none() {
+        // Its checks could not be asked for: refused, never let through unchecked.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this push must be checked and the server cannot yet: try again shortly",
+        ));
+    }
     if let Some(a) = &admitted {
         cmd.env(strata_core::hook::ENV_CONTRACTS_URL, &a.url)
             .env(strata_core::hook::ENV_CONTRACTS_TOKEN, &a.token);

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::Core;
 
 /// The manifests of a directory, checked; a bad one stops the start with its file's name.
-pub(super) fn read_dir(dir: &Path) -> std::result::Result<Vec<Manifest>, String> {
+pub(super) fn read_dir(dir: &Path, tags: bool) -> std::result::Result<Vec<Manifest>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("--apps-dir {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries
@@ -28,13 +28,28 @@ pub(super) fn read_dir(dir: &Path) -> std::result::Result<Vec<Manifest>, String>
     for path in paths {
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let m = parse(&text).map_err(|e| format!("{}: {}", path.display(), e.message))?;
+        let m = parse(&text)
+            .and_then(|m| pinned(&m, tags).map(|()| m))
+            .map_err(|e| format!("{}: {}", path.display(), e.message))?;
         if out.iter().any(|o| o.id == m.id) {
             return Err(format!("{}: app id {:?} is taken", path.display(), m.id));
         }
         out.push(m);
     }
     Ok(out)
+}
+
+/// A Kubernetes manifest's image must pin a digest, unless tags are allowed.
+fn pinned(m: &Manifest, tags: bool) -> Result<()> {
+    match &m.runner {
+        Runner::Kubernetes { image, .. } if !tags && strata_apps::image_digest(image).is_none() => {
+            Err(Error::unprocessable(format!(
+                "runner.image {image:?} names no digest: pin it (name@sha256:…), so what runs is \
+                 what was reviewed; tags need --apps-allow-image-tags"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Parses a manifest and checks its scopes against strata's grammar.
@@ -141,6 +156,7 @@ pub async fn add(core: &Core, user: &User, text: &str) -> Result<Added> {
         return Err(Error::too_large("an app manifest is at most 64 KiB"));
     }
     let m = parse(text)?;
+    pinned(&m, core.apps.allow_image_tags)?;
     if matches!(m.runner, Runner::Process { .. }) && !core.has(user, Need::Admin).await? {
         return Err(Error::forbidden(
             "a process app runs a command on this server as strata's own user: only site admins \
@@ -152,6 +168,28 @@ pub async fn add(core: &Core, user: &User, text: &str) -> Result<Added> {
             "app {:?} comes from the server's --apps-dir: change it there",
             m.id
         )));
+    }
+    if let Some(client) = &m.roles.client {
+        // The roles its tokens carry are the manifest's to say: only for a client of the
+        // manifest's author (or any, for a site admin), named by one app only.
+        let owned = core.db.client(client).await?;
+        let admin = core.has(user, Need::Admin).await?;
+        match owned {
+            Some(c) if c.owner_id == user.id || admin => {}
+            _ => {
+                return Err(Error::forbidden(format!(
+                    "roles.client: {client} is no OAuth client of yours"
+                )))
+            }
+        }
+        let taken = catalog(core).await?.into_iter().any(|e| {
+            e.manifest.id != m.id && e.manifest.roles.client.as_deref() == Some(client.as_str())
+        });
+        if taken {
+            return Err(Error::conflict(format!(
+                "roles.client: another app names {client} already"
+            )));
+        }
     }
     let Some((old_text, by)) = core.db.app_manifest_row(&m.id).await? else {
         if !core.db.insert_app_manifest(&m.id, text, user.id).await? {

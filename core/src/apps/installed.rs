@@ -1,6 +1,6 @@
 //! The apps a user installed, as the Apps page and `/api/v1/user/apps` show them: each with its
 //! catalog entry, its instance's status (or that it waits for renewed consent), where it is
-//! served, its last start's log and whom it is shared with.
+//! served, its last start's log, whom it is shared with, and what runs with its digest.
 
 use crate::apps::{awaits_consent, catalog, consent_error, launch, Entry};
 use crate::db::{InstallRow, User};
@@ -25,6 +25,11 @@ pub struct Installed {
     pub log: Vec<String>,
     /// Users the instance is shared with.
     pub shared_with: Vec<String>,
+    /// What runs: the image (Kubernetes) or the executable's path as the manifest names it.
+    pub runs: String,
+    /// Its digest: the pinned image's, or the sha256 of the executable the instance was last
+    /// started from on this replica (else the manifest's pin, if any).
+    pub digest: Option<String>,
 }
 
 /// `row` (an install of `username`) as it stands.
@@ -58,6 +63,27 @@ async fn describe_with(
         .log(username, &row.app_id)
         .unwrap_or_default();
     let shared_with = core.db.app_sharees(row.user_id, &row.app_id).await?;
+    let (runs, digest) = match &entry.manifest.runner {
+        strata_apps::Runner::Kubernetes { image, .. } => (
+            image.clone(),
+            strata_apps::image_digest(image).map(str::to_owned),
+        ),
+        strata_apps::Runner::Process {
+            command, sha256, ..
+        } => {
+            let started = core
+                .apps
+                .digests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(username.to_owned(), row.app_id.clone()))
+                .cloned();
+            (
+                command.clone(),
+                started.or_else(|| sha256.as_ref().map(|h| format!("sha256:{h}"))),
+            )
+        }
+    };
     Ok(Installed {
         row,
         entry,
@@ -67,6 +93,8 @@ async fn describe_with(
         url,
         log,
         shared_with,
+        runs,
+        digest,
     })
 }
 

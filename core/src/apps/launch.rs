@@ -6,6 +6,7 @@
 //! Kubernetes the start scales a Deployment up (`strata_apps::kube`), the token goes into a
 //! Secret, and the culling goes by the traffic every replica recorded, one replica at a time.
 
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +148,7 @@ impl Plan {
             args,
             env,
             workdir,
+            sha256,
         } = &m.runner
         else {
             return Err(Error::internal("not a process app"));
@@ -199,9 +201,17 @@ impl Plan {
             .apps
             .sandbox
             .for_instance(&[&home, &workdir], token_dir)?;
+        // Started from the executable as found now, by its path, hashed first: a pinned one
+        // only if it hashes to the pin; the digest is shown with the instance.
+        let (command, digest) = executable(&expand(command, &vars), sha256.as_deref())?;
+        core.apps
+            .digests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((owner.username.clone(), m.id.clone()), digest);
         Ok(Plan {
             launch: Launch {
-                command: expand(command, &vars),
+                command,
                 args: args.iter().map(|a| expand(a, &vars)).collect(),
                 env: all_env,
                 workdir,
@@ -250,6 +260,42 @@ impl Plan {
         instance.stop(Duration::from_secs(2)).await;
         Err((error, lines))
     }
+}
+
+/// The executable `command` names (a path, or a name looked up in `PATH`) and its sha256;
+/// one that does not hash to `pin` is refused.
+fn executable(command: &str, pin: Option<&str>) -> Result<(String, String)> {
+    let path = if command.contains('/') {
+        PathBuf::from(command)
+    } else {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join(command))
+            .find(|p| p.is_file())
+            .ok_or_else(|| Error::conflict(format!("{command}: not found in PATH")))?
+    };
+    // Run by the path found (a virtualenv's interpreter knows itself by it), hashed through it.
+    let mut file = std::fs::File::open(&path)
+        .map_err(|e| Error::conflict(format!("{}: {e}", path.display())))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        use std::io::Read;
+        let n = file.read(&mut buf).map_err(Error::internal)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let hex = hex::encode(hasher.finalize());
+    if let Some(pin) = pin.filter(|p| *p != hex) {
+        return Err(Error::conflict(format!(
+            "{} hashes to sha256:{hex}, not to the manifest's pin sha256:{pin}: not started",
+            path.display()
+        )));
+    }
+    Ok((path.display().to_string(), format!("sha256:{hex}")))
 }
 
 /// Where `user`'s `app` finds its token: outside every working directory.

@@ -6,7 +6,7 @@
 //! The HTTP side is `crate::http::api::apps` (REST), `crate::http::pages::apps` (pages) and
 //! `crate::http::proxy` (`/apps/{user}/{app}/…`).
 
-mod catalog;
+pub(crate) mod catalog;
 pub mod enter;
 pub mod installed;
 pub mod launch;
@@ -114,6 +114,10 @@ pub struct Apps {
     pub sandbox: sandbox::Policy,
     pub token_ttl: Duration,
     pub cull_every: Duration,
+    /// Kubernetes images may be named by tag (`--apps-allow-image-tags`).
+    pub allow_image_tags: bool,
+    /// The sha256 of the executable each process instance was started from, by (user, app).
+    pub digests: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
     /// The Kubernetes runner's cluster, connected on first use.
     kube: tokio::sync::OnceCell<strata_apps::kube::Cluster>,
     kube_url: Option<String>,
@@ -163,7 +167,7 @@ impl Apps {
             (None, false) => Origin::Off,
         };
         let dir = match &config.apps_dir {
-            Some(dir) => catalog::read_dir(dir)?,
+            Some(dir) => catalog::read_dir(dir, config.apps_allow_image_tags)?,
             None => Vec::new(),
         };
         let sandbox = sandbox::Policy::load(config);
@@ -187,6 +191,8 @@ impl Apps {
             sandbox,
             token_ttl: Duration::from_secs(config.apps_token_ttl_secs.clamp(60, 86_400)),
             cull_every: Duration::from_secs(config.apps_cull_secs.clamp(1, 3600)),
+            allow_image_tags: config.apps_allow_image_tags,
+            digests: Default::default(),
             kube: tokio::sync::OnceCell::new(),
             kube_url: config.apps_kube_url.clone(),
             kube_namespace: config.apps_kube_namespace.clone(),
@@ -432,12 +438,16 @@ pub async fn roles_for_client(
     client_id: &str,
     user: &User,
 ) -> Result<Option<Vec<String>>> {
-    for (_, text) in core.db.app_manifests().await? {
-        if let Ok(m) = strata_apps::Manifest::parse(&text) {
-            if m.roles.client.as_deref() == Some(client_id) {
-                return Ok(Some(m.roles.of(&user.roles())));
-            }
-        }
-    }
-    Ok(None)
+    let naming: Vec<strata_apps::Manifest> = catalog::catalog(core)
+        .await?
+        .into_iter()
+        .map(|e| e.manifest)
+        .filter(|m| m.roles.client.as_deref() == Some(client_id))
+        .collect();
+    // One app names a client at most (`catalog::add`); two (an --apps-dir manifest beside an
+    // API one) say nothing rather than pick.
+    Ok(match naming.as_slice() {
+        [m] => Some(m.roles.of(&user.roles())),
+        _ => None,
+    })
 }

@@ -38,8 +38,8 @@ mod raw;
 pub(crate) mod trust;
 pub(crate) mod write;
 
-pub(crate) use raw::raw_objects;
 pub use raw::refusal;
+pub(crate) use raw::{governed_among, raw_objects};
 
 /// Tables streaming at once, per process.
 const MAX_STREAMS: usize = 64;
@@ -519,12 +519,10 @@ async fn subject(core: &Core, who: &Principal) -> Result<Subject> {
                 None => None,
             };
             let workload = match &app {
-                Some(id) => core
-                    .db
-                    .app_manifest(id)
-                    .await?
-                    .and_then(|t| strata_apps::Manifest::parse(&t).ok())
-                    .and_then(|m| m.workload)
+                Some(id) => crate::apps::catalog::entry(core, id)
+                    .await
+                    .ok()
+                    .and_then(|e| e.manifest.workload)
                     .and_then(|w| serde_json::to_value(w).ok()),
                 None => None,
             };

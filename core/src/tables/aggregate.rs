@@ -11,6 +11,7 @@
 //! it): each answered, and spent, as above, and the answers combined.
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::functions::math::expr_fn::isnan;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{cast, col, lit, when, Expr};
 use rand::RngExt;
@@ -26,6 +27,8 @@ use crate::Core;
 
 /// Bins of a histogram, at most.
 pub const MAX_BINS: u32 = 100;
+/// The largest magnitude of a bound (past it sums and noise scales stop being finite numbers).
+pub const MAX_BOUND: f64 = 1e15;
 /// Tables one aggregator query may ask, at most.
 pub const MAX_TABLES: usize = 100;
 
@@ -102,11 +105,11 @@ fn check(ask: &Ask, noisy: bool) -> Result<Checked> {
         (_, None) => return Err(Error::bad_request(format!("{statistic:?} needs a column"))),
     };
     let bounds = match (ask.lower, ask.upper) {
-        (Some(l), Some(u)) if l.is_finite() && u.is_finite() && l < u => Some((l, u)),
+        (Some(l), Some(u)) if l.abs() <= MAX_BOUND && u.abs() <= MAX_BOUND && l < u => Some((l, u)),
         (None, None) => None,
         _ => {
             return Err(Error::bad_request(
-                "lower and upper are finite numbers, lower below upper",
+                "lower and upper are numbers within ±1e15, lower below upper",
             ))
         }
     };
@@ -146,6 +149,10 @@ pub async fn aggregate(core: &Core, gated: &Gated, at: &At, ask: &Ask) -> Result
     .await?;
     let private = opened.decision.aggregate;
     let checked = check(ask, private.is_some())?;
+    if let Some(p) = private {
+        // A spent budget is refused before any work.
+        spend(core, gated, p, true).await?;
+    }
     let view = view::view(core, gated.id, &opened).await?;
     let df = core.tables.session(core, &view).await?;
     if let Some(c) = &checked.column {
@@ -164,7 +171,7 @@ pub async fn aggregate(core: &Core, gated: &Gated, at: &At, ask: &Ask) -> Result
     }
     // Spent before anything is computed: a failure after it costs the budget still.
     let spent = match private {
-        Some(p) => Some(spend(core, gated, p).await?),
+        Some(p) => Some(spend(core, gated, p, false).await?),
         None => None,
     };
     let (exact, parts) = compute(&df, &checked).await?;
@@ -175,15 +182,24 @@ pub async fn aggregate(core: &Core, gated: &Gated, at: &At, ask: &Ask) -> Result
 }
 
 /// Spends ε of the caller's budget on this dataset: what is left, or 403 when it is spent.
-async fn spend(core: &Core, gated: &Gated, p: AggregateOnly) -> Result<f64> {
-    let micro = |v: f64| (v * 1e6).round() as i64;
+async fn spend(core: &Core, gated: &Gated, p: AggregateOnly, dry: bool) -> Result<f64> {
+    // A query costs ε rounded up to a millionth (never nothing); the budget is rounded down.
+    let cost = ((p.epsilon * 1e6).ceil() as i64).max(1);
+    let budget = (p.budget * 1e6).floor() as i64;
     let subject = gated.who().key();
-    match core
-        .db
-        .spend_privacy(gated.id, &subject, micro(p.epsilon), micro(p.budget))
-        .await?
-    {
-        Some(spent) => Ok((micro(p.budget) - spent) as f64 / 1e6),
+    let spent = match dry {
+        true => {
+            let spent = core.db.privacy_spent(gated.id, &subject).await?;
+            (spent + cost <= budget).then_some(spent)
+        }
+        false => {
+            core.db
+                .spend_privacy(gated.id, &subject, cost, budget)
+                .await?
+        }
+    };
+    match spent {
+        Some(spent) => Ok((budget - spent) as f64 / 1e6),
         None => {
             let spent = core.db.privacy_spent(gated.id, &subject).await? as f64 / 1e6;
             Err(Error::forbidden(format!(
@@ -201,6 +217,16 @@ async fn compute(df: &datafusion::prelude::DataFrame, c: &Checked) -> Result<(An
         .column
         .as_ref()
         .map(|name| cast(col(quoted(name)), DataType::Float64));
+    // NaN is no number to sum or place: left out (a NaN would make the answer NaN whatever the
+    // noise, and so tell that one is there).
+    let df = match (&x, c.statistic) {
+        (Some(x), Statistic::Sum | Statistic::Mean | Statistic::Histogram) => df
+            .clone()
+            .filter(isnan(x.clone()).is_not_true())
+            .map_err(engine_error)?,
+        _ => df.clone(),
+    };
+    let df = &df;
     let clamped = |x: Expr| match c.bounds {
         Some((l, u)) => when(x.clone().lt(lit(l)), lit(l))
             .when(x.clone().gt(lit(u)), lit(u))
@@ -235,8 +261,10 @@ async fn compute(df: &datafusion::prelude::DataFrame, c: &Checked) -> Result<(An
             let o = one(vec![count(lit(1)).alias("n")]).await?;
             answer.value = o.get("n").and_then(|v| v.as_f64()).or(Some(0.0));
         }
-        (Statistic::Count, Some(x)) => {
-            let o = one(vec![count(x).alias("n")]).await?;
+        (Statistic::Count, Some(_)) => {
+            // The column's values, whatever their type.
+            let column = col(quoted(c.column.as_deref().unwrap_or_default()));
+            let o = one(vec![count(column).alias("n")]).await?;
             answer.value = o.get("n").and_then(|v| v.as_f64()).or(Some(0.0));
         }
         (Statistic::Sum | Statistic::Mean, Some(x)) => {

@@ -163,6 +163,10 @@ pub struct InstallView {
     error: Option<String>,
     /// Users the instance is shared with.
     shared_with: Vec<String>,
+    /// What runs: the image, or the executable the manifest names.
+    runs: String,
+    /// Its digest (`sha256:…`): the pinned image's, or the executable's as last started here.
+    digest: Option<String>,
 }
 
 impl From<Installed> for InstallView {
@@ -176,6 +180,8 @@ impl From<Installed> for InstallView {
             needs_consent: i.needs_consent,
             error: i.error,
             shared_with: i.shared_with,
+            runs: i.runs,
+            digest: i.digest,
         }
     }
 }

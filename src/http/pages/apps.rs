@@ -28,6 +28,8 @@ struct Installed {
     error: Option<String>,
     log: Vec<String>,
     shared_with: Vec<String>,
+    runs: String,
+    digest: Option<String>,
 }
 
 struct Available {
@@ -97,6 +99,8 @@ async fn apps_page(state: &AppState, s: &SessionRow, error: Option<String>) -> A
             error: i.error.filter(|_| !i.needs_consent),
             log: i.log,
             shared_with: i.shared_with,
+            runs: i.runs,
+            digest: i.digest,
         })
         .collect();
     let available = catalog

@@ -4,7 +4,8 @@
 //! admin, engineer and scientist → user, viewer → none) and lets only admins and engineers
 //! install it. The hub reads `app_roles` from strata's userinfo: a site admin becomes a hub admin
 //! through the role alone, a scientist signs in as a plain user, a viewer is refused by the hub;
-//! only admins and engineers may install the app. The consent is asked once per user.
+//! only admins and engineers may install the app; no other app may name the hub's client. The
+//! consent is asked once per user.
 
 use super::oauth::{consent, PASSWORD};
 use crate::common::*;
@@ -205,7 +206,37 @@ async fn jupyterhub_takes_its_admins_and_users_from_strata_roles_and_refuses_vie
     }
     // The hub's OAuth client (a confidential one: it keeps its secret), named by the app
     // manifest with the role mapping and who may install it; then the hub.
-    let hub = start_registered(&server, &steward).await;
+    let (hub, client_id) = start_registered(&server, &steward).await;
+    // Another app may not name the hub's client to hand out its own roles there.
+    let hijack = format!(
+        "id = \"aaa\"\nname = \"Mine\"\nscopes = [\"openid\"]\n[runner]\nkind = \"kubernetes\"\n\
+         image = \"example/app@sha256:{}\"\nport = 8080\n[roles]\nmap = {{ viewer = \"admin\" }}\n\
+         client = \"{client_id}\"\n",
+        "ef".repeat(32)
+    );
+    let r = client()
+        .post(format!("{url}/api/v1/apps"))
+        .bearer_auth(&tokens["eve"])
+        .header("content-type", "application/toml")
+        .body(hijack.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    let r = client()
+        .post(format!("{url}/api/v1/apps"))
+        .bearer_auth(&steward)
+        .header("content-type", "application/toml")
+        .body(hijack)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        409,
+        "one app names a client: {}",
+        r.text().await.unwrap()
+    );
 
     // Installs: admins and engineers only.
     for (token, allowed) in [
@@ -249,7 +280,7 @@ async fn jupyterhub_takes_its_admins_and_users_from_strata_roles_and_refuses_vie
 
 /// Registers the hub's OAuth client for a hub on ports picked now, names it in the `jupyterhub`
 /// manifest, and starts the hub.
-async fn start_registered(server: &TestServer, steward: &str) -> Hub {
+async fn start_registered(server: &TestServer, steward: &str) -> (Hub, String) {
     let url = &server.url;
     let proxy = free_port();
     let redirect = format!("http://127.0.0.1:{proxy}/hub/oauth_callback");
@@ -288,5 +319,5 @@ client = "{id}"
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    Hub::start_on(proxy, url, id, secret).await
+    (Hub::start_on(proxy, url, id, secret).await, id.to_owned())
 }

@@ -13,7 +13,7 @@ use crate::common::*;
 fn container_manifest(id: &str, name: &str) -> String {
     format!(
         "id = \"{id}\"\nname = \"{name}\"\nscopes = [\"dataset:*:read\"]\n\
-         [runner]\nkind = \"kubernetes\"\nimage = \"example/app:1\"\nport = 8080\n"
+         [runner]\nkind = \"kubernetes\"\nimage = \"example/app@sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\"\nport = 8080\n"
     )
 }
 

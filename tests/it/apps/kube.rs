@@ -67,7 +67,15 @@ impl Drop for Emulator {
     }
 }
 
+/// A pinned image: manifests name digests unless the server allows tags.
+const IMAGE: &str =
+    "registry.example/echo@sha256:abababababababababababababababababababababababababababababababab";
+
 fn manifest(id: &str, port: u16, health: &str, timeout: u64) -> String {
+    manifest_of(id, port, health, timeout, IMAGE)
+}
+
+fn manifest_of(id: &str, port: u16, health: &str, timeout: u64, image: &str) -> String {
     format!(
         r#"id = "{id}"
 name = "Echo on Kubernetes"
@@ -78,7 +86,7 @@ idle_timeout_secs = 5
 scopes = ["dataset:*:read"]
 [runner]
 kind = "kubernetes"
-image = "registry.example/echo:1"
+image = "{image}"
 port = {port}
 memory = "256Mi"
 "#
@@ -95,6 +103,21 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
     })
     .await;
     let port = strata_apps::process::free_port().unwrap();
+    // A tag is refused: what runs must be what was reviewed.
+    let (s, v) = lab
+        .add(&manifest_of(
+            "tagged",
+            port,
+            "/health",
+            120,
+            "registry.example/echo:1",
+        ))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("names no digest"),
+        "{v}"
+    );
     let (s, v) = lab.add(&manifest("web", port, "/health", 120)).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["runner"], "kubernetes");
@@ -121,7 +144,16 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
         "strata"
     );
     let pod = &d["spec"]["template"]["spec"];
-    assert_eq!(pod["containers"][0]["image"], "registry.example/echo:1");
+    assert_eq!(pod["containers"][0]["image"], IMAGE);
+    // The Apps API shows what runs and its digest.
+    let r = lab.get(&lab.alice, "/api/v1/user/apps").await;
+    let apps: Value = r.json().await.unwrap();
+    assert_eq!(apps[0]["runs"], IMAGE, "{apps}");
+    assert_eq!(
+        apps[0]["digest"],
+        IMAGE.split_once('@').unwrap().1,
+        "{apps}"
+    );
     assert_eq!(
         pod["containers"][0]["resources"]["limits"]["memory"],
         "256Mi"

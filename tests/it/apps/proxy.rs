@@ -73,6 +73,23 @@ async fn concurrent_first_requests_start_one_instance_and_the_proxy_passes_every
     assert_eq!(headers["x-strata-app-roles"], in_app, "{headers}");
     assert_eq!(headers["x-forwarded-prefix"], "/apps/alice/echo");
     assert_eq!(lab.status(&lab.alice, "echo").await, "running");
+    // What runs, with the sha256 of the executable it was started from.
+    let one: Value = lab
+        .get(&lab.alice, "/api/v1/user/apps/echo")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let python = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+        .unwrap();
+    assert_eq!(one["runs"], "python3", "{one}");
+    assert_eq!(
+        one["digest"],
+        format!("sha256:{}", sha256_hex(&std::fs::read(&python).unwrap())),
+        "{one}"
+    );
     let metrics = client()
         .get(lab.url("/metrics"))
         .send()
@@ -367,4 +384,37 @@ pub async fn ws_round_trip(s: &mut tokio::net::TcpStream, msg: &[u8]) -> Vec<u8>
     let mut data = vec![0u8; (h[1] & 0x7f) as usize];
     s.read_exact(&mut data).await.unwrap();
     data
+}
+
+#[tokio::test]
+async fn a_process_app_pinned_to_another_executable_does_not_start() {
+    let lab = Lab::start(|_| {}).await;
+    let pinned = format!(
+        "{}sha256 = \"{}\"\n",
+        echo_manifest("echo", "", ""),
+        "0".repeat(64)
+    );
+    let (s, v) = lab.add(&pinned).await;
+    assert_eq!(s, 201, "{v}");
+    lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
+    let r = client()
+        .get(lab.url("/apps/alice/echo/health"))
+        .bearer_auth(&lab.alice)
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_success(), "{}", r.status());
+    let one: Value = lab
+        .get(&lab.alice, "/api/v1/user/apps/echo")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let error = one["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not to the manifest's pin"), "{one}");
+    assert_eq!(lab.starts("alice", "echo"), 0, "nothing ran");
+    // A pin that is no sha256 is refused with the manifest.
+    let bad = format!("{}sha256 = \"abc\"\n", echo_manifest("echo2", "", ""));
+    let (s, v) = lab.add(&bad).await;
+    assert_eq!(s, 422, "{v}");
 }

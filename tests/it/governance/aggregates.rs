@@ -85,6 +85,7 @@ async fn aggregate_only_answers_noisy_figures_from_a_budget_and_nothing_else() {
         "statistic=sum&column=nameOrig&lower=0&upper=1",
         "statistic=sum&column=oldbalanceOrg&lower=0&upper=1",
         "statistic=count&surprise=1",
+        "statistic=sum&column=amount&lower=-1e308&upper=1e308",
     ] {
         let (status, v) = gov.aggregate(&bob, bad).await;
         assert_eq!(status, 400, "{bad}: {v}");

@@ -59,6 +59,11 @@ impl Gov {
         };
         gov.create("steward", "policies", &gov.steward.clone(), "private")
             .await;
+        // The table is there before the policies (their write rule would have redacted it).
+        gov.create("alice", "paysim", &gov.alice.clone(), "public")
+            .await;
+        upload(&gov.server, "alice/paysim", &gov.alice, PAYSIM).await;
+        gov.set_package(json!(["finance"]), "theshire").await;
         let (status, v) = gov
             .commit_files(
                 "steward/policies",
@@ -66,10 +71,6 @@ impl Gov {
             )
             .await;
         assert_eq!(status, 200, "{v}");
-        gov.create("alice", "paysim", &gov.alice.clone(), "public")
-            .await;
-        upload(&gov.server, "alice/paysim", &gov.alice, PAYSIM).await;
-        gov.set_package(json!(["finance"]), "theshire").await;
         gov
     }
 

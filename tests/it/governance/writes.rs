@@ -77,6 +77,25 @@ impl Gov {
     }
 }
 
+/// The head's datapackage with a second resource, `copy` at `copy.csv`, holding `data`, tagged as
+/// the first.
+async fn copy_package(gov: &Gov, data: &[u8]) -> String {
+    let r = client()
+        .get(format!("{}/alice/paysim/raw/datapackage.json", gov.api))
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap();
+    let mut package: Value = r.json().await.unwrap();
+    let mut copy = package["resources"][0].clone();
+    copy["name"] = json!("copy");
+    copy["path"] = json!("copy.csv");
+    copy["hash"] = json!(format!("sha256:{}", sha256_hex(data)));
+    copy["bytes"] = json!(data.len());
+    package["resources"].as_array_mut().unwrap().push(copy);
+    package.to_string()
+}
+
 /// `stored` is `sent` with the PII columns redacted and every other value as it was.
 fn redacted_copy_of(sent: &str, stored: &str) {
     let header: Vec<&str> = sent.lines().next().unwrap().split(',').collect();
@@ -149,6 +168,43 @@ async fn fybriks_write_rule_redacts_what_is_stored_and_a_deny_refuses_every_way_
     assert_eq!(status, 200, "{v}");
     let (_, stored) = gov.stored_table().await;
     redacted_copy_of(&v3, &stored);
+
+    // Hostile: naming as another table's content an object a policy keeps from the writer (the
+    // first version, which alice reads redacted), or one of another dataset.
+    let (status, v) = gov
+        .commit(
+            "alice/paysim",
+            &gov.alice,
+            vec![
+                json!({"key": "file", "value": {"path": "datapackage.json",
+                "content": copy_package(&gov, PAYSIM).await}}),
+                json!({"key": "lfsFile", "value": {"path": "copy.csv",
+                "oid": sha256_hex(PAYSIM), "size": PAYSIM.len()}}),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("keeps from you"),
+        "{v}"
+    );
+    gov.create("bob", "elsewhere", &gov.bob.clone(), "private")
+        .await;
+    let theirs = transactions(5, "9.75");
+    upload(&gov.server, "bob/elsewhere", &gov.bob, theirs.as_bytes()).await;
+    let (status, v) = gov
+        .commit(
+            "alice/paysim",
+            &gov.alice,
+            vec![
+                json!({"key": "file", "value": {"path": "datapackage.json",
+                "content": copy_package(&gov, theirs.as_bytes()).await}}),
+                json!({"key": "lfsFile", "value": {"path": "copy.csv",
+                "oid": sha256_hex(theirs.as_bytes()), "size": theirs.len()}}),
+            ],
+        )
+        .await;
+    assert!(status == 403 || status == 422, "{v}");
 
     // A push of a version the write rule would rewrite is refused: git cannot store what the
     // pusher did not commit.
@@ -225,6 +281,10 @@ rule[{"action": {"name": "Deny"}, "policy": "Frozen tables take no writes"}] {
         .await;
     assert_eq!(status, 403, "{v}");
     assert_eq!(gov.head("alice/paysim", &gov.alice).await, before);
+    // Any file of the frozen dataset, table or not.
+    let notes = json!({"key": "file", "value": {"path": "notes.txt", "content": "hello"}});
+    let (status, v) = gov.commit("alice/paysim", &gov.alice, vec![notes]).await;
+    assert_eq!(status, 403, "{v}");
     // The push, again: refused by the Deny.
     assert!(git_in(&["fetch", "-q", "origin"]).status.success());
     assert!(git_in(&["reset", "-q", "--hard", "origin/main"])

@@ -117,6 +117,31 @@ pub(crate) async fn raw_objects(
     Ok(Some(allowed))
 }
 
+/// Of `asked`, the objects a policy governs for the caller: those of the head's tables whose
+/// reads it denies or transforms, and those that were ever such a table's content. A write may
+/// not name them as the content of another table (its rewrite would be a way to read them).
+pub(crate) async fn governed_among(
+    core: &Core,
+    gated: &Gated,
+    asked: &[Oid],
+) -> Result<HashSet<Oid>> {
+    let catalog = catalog(core, gated, None).await?;
+    let mut governed = Vec::new();
+    let mut out = HashSet::new();
+    for t in &catalog.resources {
+        let d = decide(core, gated, &catalog, Some(t), None, Surface::Raw).await?;
+        if d.denied() || d.transforms() {
+            governed.push(t.path.clone());
+            if let Some((oid, _)) = t.object {
+                out.insert(oid);
+            }
+        }
+    }
+    out.extend(formerly_governed(core, gated, &catalog, &governed, Surface::Raw, asked).await?);
+    out.retain(|o| asked.contains(o));
+    Ok(out)
+}
+
 /// Of `asked`, the objects that were the content of a table on the default branch that a policy
 /// governs for this caller: the table as the head has it (by name, or else by path, as
 /// [`Catalog::with_head`] matches them; `governed` are the paths of the head's governed tables),

@@ -11,10 +11,12 @@
 //! whose tables a policy would transform or deny is refused ([`pushed`]).
 //!
 //! A write's tables are the resources of the datapackage it leaves (the one it writes, or else
-//! the one it builds on) whose file it writes with new content; tags are those of that
-//! datapackage and of the default branch's head together, so a write cannot untag what it writes.
-//! A datapackage update that only names another object for a resource is metadata, not decided
-//! as a write (what it names was uploaded raw through LFS, and every read of it is governed).
+//! the one it builds on) whose file it writes with new content, or whose datapackage entry names
+//! another object; tags are those of that datapackage and of the default branch's head together,
+//! so a write cannot untag what it writes. The dataset as a whole is decided too, so a Deny on a
+//! dataset refuses files that are no table yet (a browser upload makes them resources after).
+//! An object a write names must be linked to the dataset, reached by the writer, and none a
+//! policy keeps from them (else its rewrite would be a way to read it).
 
 use std::collections::BTreeMap;
 
@@ -86,8 +88,7 @@ pub(crate) async fn govern(
             Err(e) => Err(e),
         }
     })
-    .await
-    .unwrap_or_default();
+    .await?;
     let written_package = ops.iter().find_map(|op| match op {
         Op::Put { path, data } if path == DATAPACKAGE => {
             serde_json::from_slice::<Map<String, Value>>(data).ok()
@@ -103,7 +104,13 @@ pub(crate) async fn govern(
     .with_head(&head);
     // The objects the tables' files hold before the write: a table is written when what it
     // reads from changes (its file, or the object its resource names).
-    let held = held_at(core, repo, base, &after).await;
+    let held = held_at(core, repo, base, &after).await?;
+    // A write of any file to a dataset a policy denies writing (not only its tables: a file an
+    // upload is about to make a resource of too).
+    let whole = decide(core, repo, &after, None, None, Surface::Write).await?;
+    if !whole.deny.is_empty() || whole.error.is_some() {
+        return Err(refusal(None, &whole));
+    }
     for table in &after.resources {
         let Some(kind) = Kind::of(table) else {
             continue;
@@ -119,19 +126,46 @@ pub(crate) async fn govern(
                 None if data.is_empty() => continue,
                 None => Sent::Plain,
             },
-            // A datapackage naming another object for a resource is metadata: its reads are
-            // governed as every read is.
-            _ => continue,
+            // A datapackage naming another object for a table: a write of it all the same.
+            _ => match table.object {
+                Some((oid, size))
+                    if Some(&oid) != before_oid
+                        && before.table(&table.name).and_then(|t| t.object) != table.object =>
+                {
+                    Sent::Object(oid, size)
+                }
+                _ => continue,
+            },
         };
         let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;
         if decision.denied() {
-            return Err(refusal(table, &decision));
+            return Err(refusal(Some(table), &decision));
         }
         if !decision.transforms() {
             continue;
         }
         let (oid, size) = match sent {
-            Sent::Object(oid, size) => (oid, size),
+            Sent::Object(oid, size) => {
+                // Only an object of this dataset the writer reaches, and none a policy keeps
+                // from them: a rewrite would be a way to read it.
+                if repo.limited() && !vouched.contains(&oid) {
+                    return Err(Error::forbidden(format!(
+                        "{:?} names an LFS object: through a share, upload files in the browser \
+                         instead",
+                        table.path
+                    )));
+                }
+                repo.check_linked(core, std::iter::once((oid, size)))
+                    .await?;
+                if !super::governed_among(core, repo, &[oid]).await?.is_empty() {
+                    return Err(Error::forbidden(format!(
+                        "resource {:?} names an object a policy keeps from you: it cannot be \
+                         written as a table",
+                        table.name
+                    )));
+                }
+                (oid, size)
+            }
             Sent::Plain => {
                 // Stored as an LFS object first: a governed table is read from one.
                 let i = at.unwrap_or_default();
@@ -197,7 +231,7 @@ async fn held_at(
     repo: &Gated,
     base: Option<&str>,
     catalog: &Catalog,
-) -> BTreeMap<String, Oid> {
+) -> Result<BTreeMap<String, Oid>> {
     let paths: Vec<String> = catalog
         .resources
         .iter()
@@ -208,16 +242,19 @@ async fn held_at(
     git_on(core, repo, move |ms, ds| {
         let mut held = BTreeMap::new();
         for path in paths {
-            if let Ok(data) = ms.read_file(ds, base.as_deref(), &path) {
-                if let Some(p) = strata_lfs::pointer::lenient(&data) {
-                    held.insert(path, p.oid);
+            match ms.read_file(ds, base.as_deref(), &path) {
+                Ok(data) => {
+                    if let Some(p) = strata_lfs::pointer::lenient(&data) {
+                        held.insert(path, p.oid);
+                    }
                 }
+                Err(strata_metastore::Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(held)
     })
     .await
-    .unwrap_or_default()
 }
 
 /// What a write sent for a table.
@@ -228,17 +265,19 @@ enum Sent {
 }
 
 /// The refusal of a denied write.
-fn refusal(table: &Table, decision: &Decision) -> Error {
+fn refusal(table: Option<&Table>, decision: &Decision) -> Error {
+    let what = match table {
+        Some(t) => format!("resource {:?}", t.name),
+        None => "this dataset".to_owned(),
+    };
     if decision.error.is_some() {
         return Error::forbidden(format!(
-            "the policies could not decide on writing resource {:?}, so the write is refused; \
-             the audit log has the details",
-            table.name
+            "the policies could not decide on writing {what}, so the write is refused; the \
+             audit log has the details"
         ));
     }
     Error::forbidden(format!(
-        "a policy denies writing resource {:?}: {}",
-        table.name,
+        "a policy denies writing {what}: {}",
         decision.deny.join("; ")
     ))
 }
@@ -402,7 +441,7 @@ pub(crate) async fn pushed(core: &Core, repo: &Gated, package: &Map<String, Valu
     }
     let head = catalog(core, repo, None).await?;
     let after = Catalog::read(&repo.path(), package).with_head(&head);
-    let held = held_at(core, repo, None, &after).await;
+    let held = held_at(core, repo, None, &after).await?;
     for table in &after.resources {
         if Kind::of(table).is_none()
             || table.object.is_none()
@@ -413,7 +452,9 @@ pub(crate) async fn pushed(core: &Core, repo: &Gated, package: &Map<String, Valu
         }
         let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;
         if decision.denied() {
-            return Err(Error::unprocessable(refusal(table, &decision).message));
+            return Err(Error::unprocessable(
+                refusal(Some(table), &decision).message,
+            ));
         }
         if decision.transforms() {
             return Err(Error::unprocessable(format!(
