@@ -366,6 +366,19 @@ pub fn expand(s: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+fn is_sha256(h: &str) -> bool {
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The digest an image reference pins (`name@sha256:<64 hex>`), if it pins one.
+pub fn image_digest(image: &str) -> Option<&str> {
+    let (_, digest) = image.rsplit_once('@')?;
+    let hex = digest.strip_prefix("sha256:")?;
+    is_sha256(hex).then_some(digest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,17 +501,4 @@ env = { JUPYTER_TOKEN = "" }
             assert!(e.to_string().contains(words), "{words}: {e}");
         }
     }
-}
-
-fn is_sha256(h: &str) -> bool {
-    h.len() == 64
-        && h.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// The digest an image reference pins (`name@sha256:<64 hex>`), if it pins one.
-pub fn image_digest(image: &str) -> Option<&str> {
-    let (_, digest) = image.rsplit_once('@')?;
-    let hex = digest.strip_prefix("sha256:")?;
-    is_sha256(hex).then_some(digest)
 }
