@@ -465,6 +465,11 @@ pub struct Config {
         default_value = "app.kubernetes.io/name=strata"
     )]
     pub apps_kube_proxy_labels: String,
+
+    /// The StorageClass of Kubernetes app instances' home volumes (default: the cluster's
+    /// default class). Name an encrypted one to keep each user's app storage private at rest.
+    #[arg(long, env = "STRATA_APPS_KUBE_STORAGE_CLASS")]
+    pub apps_kube_storage_class: Option<String>,
 }
 
 impl Config {

@@ -288,6 +288,35 @@ impl Decision {
         !self.columns.is_empty() || !self.filters.is_empty()
     }
 
+    /// What this decision has that `other` does not: its denials, column actions, filters and
+    /// policies not in `other` (an error of either stays). Aggregates are for reads only.
+    pub fn beyond(self, other: &Decision) -> Decision {
+        Decision {
+            deny: self
+                .deny
+                .into_iter()
+                .filter(|d| !other.deny.contains(d))
+                .collect(),
+            columns: self
+                .columns
+                .into_iter()
+                .filter(|(c, a)| other.columns.get(c) != Some(a))
+                .collect(),
+            filters: self
+                .filters
+                .into_iter()
+                .filter(|f| !other.filters.contains(f))
+                .collect(),
+            aggregate: None,
+            policies: self
+                .policies
+                .into_iter()
+                .filter(|p| !other.policies.contains(p))
+                .collect(),
+            error: self.error.or_else(|| other.error.clone()),
+        }
+    }
+
     /// A failed evaluation: fail closed.
     pub fn failed(why: &str) -> Decision {
         Decision {
@@ -363,6 +392,25 @@ mod tests {
         ] {
             assert!(Decision::from_rules(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn beyond_keeps_what_only_one_decision_has() {
+        let write = Decision::from_rules(&json!([
+            {"action": {"name": "RedactAction", "columns": ["a", "b"]}, "policy": "w"},
+            {"action": {"name": "Deny"}, "policy": "frozen"},
+            {"action": {"name": "HashAction", "columns": ["c"]}, "policy": "any"},
+        ]))
+        .unwrap();
+        let any = Decision::from_rules(&json!([
+            {"action": {"name": "HashAction", "columns": ["c"]}, "policy": "any"},
+        ]))
+        .unwrap();
+        let d = write.beyond(&any);
+        assert_eq!(d.deny, ["frozen"]);
+        assert_eq!(d.columns.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(d.policies, ["w", "frozen"]);
+        assert_eq!(any.clone().beyond(&any), Decision::default());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Cluster {
     namespace: String,
     /// The labels of strata's pods: the only ones an instance's NetworkPolicy admits.
     proxy_labels: BTreeMap<String, String>,
+    /// The StorageClass of the instances' home volumes (an encrypted one keeps them private).
+    storage_class: Option<String>,
 }
 
 /// The object `name`, or `None` when the API server answers 404 (whatever its `reason` says).
@@ -45,6 +47,7 @@ impl Cluster {
         url: Option<&str>,
         namespace: &str,
         proxy_labels: &str,
+        storage_class: Option<&str>,
     ) -> Result<Cluster, String> {
         let mut labels = BTreeMap::new();
         for pair in proxy_labels.split(',').filter(|p| !p.trim().is_empty()) {
@@ -69,6 +72,7 @@ impl Cluster {
             client,
             namespace: namespace.to_owned(),
             proxy_labels: labels,
+            storage_class: storage_class.map(str::to_owned),
         })
     }
 
@@ -90,11 +94,14 @@ impl Cluster {
             .map_err(|x| e("PVC", x))?
             .is_none()
         {
-            let pvc = json!({
+            let mut pvc = json!({
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": spec.name, "labels": labels(spec)},
                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
             });
+            if let Some(class) = &self.storage_class {
+                pvc["spec"]["storageClassName"] = json!(class);
+            }
             let pvc: PersistentVolumeClaim =
                 serde_json::from_value(pvc).map_err(|x| e("PVC", x))?;
             pvcs.create(&PostParams::default(), &pvc)

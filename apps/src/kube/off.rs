@@ -19,6 +19,7 @@ impl Cluster {
         _url: Option<&str>,
         _namespace: &str,
         _proxy_labels: &str,
+        _storage_class: Option<&str>,
     ) -> Result<Cluster, String> {
         Err(NOT_BUILT.to_owned())
     }

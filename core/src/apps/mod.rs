@@ -10,6 +10,7 @@ pub(crate) mod catalog;
 pub mod enter;
 pub mod installed;
 pub mod launch;
+pub mod offers;
 mod open;
 pub mod sandbox;
 pub mod ticket;
@@ -123,6 +124,7 @@ pub struct Apps {
     kube_url: Option<String>,
     kube_namespace: String,
     kube_proxy_labels: String,
+    kube_storage_class: Option<String>,
 }
 
 /// A catalog entry: the manifest, and whether it came from `--apps-dir` (then the API cannot
@@ -197,6 +199,10 @@ impl Apps {
             kube_url: config.apps_kube_url.clone(),
             kube_namespace: config.apps_kube_namespace.clone(),
             kube_proxy_labels: config.apps_kube_proxy_labels.clone(),
+            kube_storage_class: config
+                .apps_kube_storage_class
+                .clone()
+                .filter(|c| !c.trim().is_empty()),
         })
     }
 
@@ -208,6 +214,7 @@ impl Apps {
                     self.kube_url.as_deref(),
                     &self.kube_namespace,
                     &self.kube_proxy_labels,
+                    self.kube_storage_class.as_deref(),
                 )
             })
             .await
@@ -399,6 +406,16 @@ pub async fn uninstall(core: &Core, user: &User, id: &str) -> Result<()> {
         };
         if let Err(e) = removed {
             tracing::warn!(user = %user.username, app = %id, error = %e, "the app's Kubernetes objects stay until the culler removes them");
+        }
+    } else {
+        // A process instance's working directory and token file go with the install.
+        for dir in [&core.apps.root, &core.apps.tokens] {
+            let at = dir.join(&user.username).join(id);
+            if let Err(e) = tokio::fs::remove_dir_all(&at).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %at.display(), error = %e, "an uninstalled app's files stay");
+                }
+            }
         }
     }
     audit(core, "app.uninstall", user, id, json!({})).await

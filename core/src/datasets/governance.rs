@@ -466,7 +466,18 @@ pub async fn decide(
             };
             // Off the async workers: an evaluation may run up to its time limit.
             let policies = loaded.clone();
+            let write = matches!(surface, Surface::Write);
             tokio::task::spawn_blocking(move || match &policies.policies {
+                // A write is decided by the rules that are about writes: what fires for
+                // `write` and not for an input that names no action (rules that do not look
+                // at `actionType` are read rules, as they were before writes were decided).
+                Ok(p) if write => {
+                    let neutral = Input {
+                        action_type: String::new(),
+                        ..input.clone()
+                    };
+                    p.decide(&input).beyond(&p.decide(&neutral))
+                }
                 Ok(p) => p.decide(&input),
                 Err(e) => Decision::failed(e),
             })

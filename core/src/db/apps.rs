@@ -319,4 +319,54 @@ impl Db {
         .await?;
         Ok(n > 0)
     }
+
+    /// The apps every account is offered, by id.
+    pub async fn default_apps(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT app_id FROM default_apps ORDER BY app_id")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Names `app` a default app (`on`) or no longer.
+    pub async fn set_default_app(&self, app: &str, by: i64, on: bool) -> Result<(), sqlx::Error> {
+        if on {
+            sqlx::query(
+                "INSERT INTO default_apps (app_id, named_by, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (app_id) DO NOTHING",
+            )
+            .bind(app)
+            .bind(by)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM default_apps WHERE app_id = $1")
+                .bind(app)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The default apps `user_id` declined.
+    pub async fn declined_apps(&self, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT app_id FROM app_declines WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Records that `user_id` declined `app`.
+    pub async fn decline_app(&self, user_id: i64, app: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO app_declines (user_id, app_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, app_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(app)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

@@ -36,9 +36,13 @@ async fn apps_core(change: impl FnOnce(&mut Config)) -> (Core, tempfile::TempDir
         new_user(&core, "bob", Role::Scientist).await,
         new_user(&core, "cy", Role::Scientist).await,
     ];
-    apps::add(&core, &admin, &manifest("example/viewer:1"))
-        .await
-        .expect("the manifest");
+    apps::add(
+        &core,
+        &admin,
+        &manifest(&format!("example/viewer@sha256:{}", "1".repeat(64))),
+    )
+    .await
+    .expect("the manifest");
     apps::install(&core, &ann, APP, &["dataset:*:read".into()])
         .await
         .expect("ann installs it");
@@ -214,9 +218,13 @@ fn a_changed_app_waits_for_its_owners_consent_and_sharing_is_undone_at_once() {
             said(&try_ask(&core, "ann", Credential::Session(sb.clone()), STRATA).await),
             "pass bob"
         );
-        apps::add(&core, &admin, &manifest("example/viewer:2"))
-            .await
-            .expect("the change");
+        apps::add(
+            &core,
+            &admin,
+            &manifest(&format!("example/viewer@sha256:{}", "2".repeat(64))),
+        )
+        .await
+        .expect("the change");
         for (who, s, consent) in [("ann", &sa, true), ("bob", &sb, false)] {
             match ask(&core, "ann", Credential::Session(s.clone()), STRATA).await {
                 Decision::NeedsConsent {

@@ -53,7 +53,7 @@ pub struct AppView {
 }
 
 impl AppView {
-    fn new(m: &Manifest, from_dir: bool) -> AppView {
+    pub(crate) fn new(m: &Manifest, from_dir: bool) -> AppView {
         AppView {
             id: m.id.clone(),
             name: m.name.clone(),

@@ -3,6 +3,7 @@
 //! routes and the document at `/api/v1/openapi.json`.
 
 pub mod aggregates;
+pub mod app_offers;
 pub mod apps;
 pub mod audit;
 pub mod catalog;

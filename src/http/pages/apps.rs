@@ -204,6 +204,7 @@ pub async fn act(
             apps::install(&state, user, &id, &scopes).await.map(|_| ())
         }
         "uninstall" => apps::uninstall(&state, user, &id).await,
+        "decline" => apps::offers::decline(&state, user, &id).await,
         "stop" => {
             state.apps.supervisor.stop(&user.username, &id).await;
             Ok(())

@@ -51,6 +51,18 @@ struct Home {
     namespaces: Vec<String>,
     /// The create form as sent, `(namespace, name)`, when it is shown again with an error.
     form: (String, String),
+    /// The default apps offered to the user, not yet installed or declined.
+    offers: Vec<Offer>,
+}
+
+/// A default app offered on the home page, with the scopes installing it consents to.
+struct Offer {
+    id: String,
+    name: String,
+    description: String,
+    scopes: Vec<String>,
+    /// The scopes as the install form sends them.
+    scope_value: String,
 }
 
 /// A dataset in a list, with its card.
@@ -182,6 +194,17 @@ async fn home(
     let (unread, unread_count) = notify::list(state, &who, true, None, RECENT as i64).await?;
     let mut namespaces = vec![s.user.username.clone()];
     namespaces.extend(strata_core::orgs::of_user(state, &s.user).await?);
+    let offers = strata_core::apps::offers::offers(state, &s.user)
+        .await?
+        .into_iter()
+        .map(|e| Offer {
+            id: e.manifest.id,
+            name: e.manifest.name,
+            description: e.manifest.description,
+            scope_value: e.manifest.scopes.join(" "),
+            scopes: e.manifest.scopes,
+        })
+        .collect();
     let mut chrome = Chrome::new("Datasets", Some(s), "datasets");
     if let Some(error) = error {
         chrome = chrome.error(error);
@@ -199,6 +222,7 @@ async fn home(
             unread_count,
             namespaces,
             form,
+            offers,
         },
     ))
 }

@@ -100,6 +100,7 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
     let lab = Lab::start(move |c| {
         c.apps_kube_url = Some(url);
         c.apps_kube_namespace = NS.into();
+        c.apps_kube_storage_class = Some("encrypted-gp3".into());
     })
     .await;
     let port = strata_apps::process::free_port().unwrap();
@@ -165,6 +166,13 @@ async fn deployments_scale_between_one_and_zero_with_the_traffic() {
             .await;
         assert_eq!(s, 200, "{kind}");
     }
+    // Its home volume in the StorageClass the admin named (an encrypted one: private storage).
+    let (_, pvc) = emu
+        .get(&format!(
+            "/api/v1/namespaces/{NS}/persistentvolumeclaims/{name}"
+        ))
+        .await;
+    assert_eq!(pvc["spec"]["storageClassName"], "encrypted-gp3", "{pvc}");
     // Only strata's pods may reach the instance (the proxy is the way in).
     let (s, policy) = emu
         .get(&format!(

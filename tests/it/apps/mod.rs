@@ -9,6 +9,7 @@
 
 mod catalog;
 mod consent;
+mod defaults;
 mod jupyter;
 mod kube;
 mod lifecycle;

@@ -413,6 +413,17 @@ async fn a_process_app_pinned_to_another_executable_does_not_start() {
     let error = one["error"].as_str().unwrap_or_default();
     assert!(error.contains("not to the manifest's pin"), "{one}");
     assert_eq!(lab.starts("alice", "echo"), 0, "nothing ran");
+    // Uninstalled, its working directory and token file go with it.
+    let home = lab.server.dir.path().join("data/apps/alice/echo");
+    assert!(home.exists(), "{}", home.display());
+    let r = client()
+        .delete(lab.url("/api/v1/user/apps/echo"))
+        .bearer_auth(&lab.alice)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(!home.exists(), "{}", home.display());
     // A pin that is no sha256 is refused with the manifest.
     let bad = format!("{}sha256 = \"abc\"\n", echo_manifest("echo2", "", ""));
     let (s, v) = lab.add(&bad).await;

@@ -199,7 +199,8 @@ fn the_chart_renders_valid_manifests() {
     assert!(kind(&render(production()), "Role").is_none());
     assert!(deployment["spec"]["template"]["spec"]["automountServiceAccountToken"].is_null());
     let mut apps = production();
-    apps["apps"] = json!({"kubernetes": {"enabled": true, "namespace": "notebooks"}});
+    apps["apps"] = json!({"kubernetes": {"enabled": true, "namespace": "notebooks",
+        "storageClass": "encrypted-gp3"}});
     let objects = render(apps);
     let role = kind(&objects, "Role").unwrap();
     assert_eq!(role["metadata"]["namespace"], "notebooks");
@@ -221,6 +222,10 @@ fn the_chart_renders_valid_manifests() {
     assert!(env
         .iter()
         .any(|(n, e)| n == "STRATA_APPS_KUBE_NAMESPACE" && e["value"] == "notebooks"));
+    // The apps' home volumes in the StorageClass named (an encrypted one).
+    assert!(env
+        .iter()
+        .any(|(n, e)| n == "STRATA_APPS_KUBE_STORAGE_CLASS" && e["value"] == "encrypted-gp3"));
     let labels = env
         .iter()
         .find(|(n, _)| n == "STRATA_APPS_KUBE_PROXY_LABELS")
