@@ -58,7 +58,7 @@ mod tests {
     #[tokio::test]
     async fn connecting_says_the_build_has_no_kubernetes() {
         // `Ok` holds a value of a type that has none: only `Err` can come back.
-        let Err(err) = super::Cluster::connect(None, "apps", "").await;
+        let Err(err) = super::Cluster::connect(None, "apps", "", None).await;
         assert!(err.contains("without the `kubernetes` feature"), "{err}");
     }
 }
