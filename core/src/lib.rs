@@ -30,5 +30,6 @@ pub mod sql;
 pub mod storage;
 pub mod tables;
 pub mod tasks;
+pub mod workloads;
 
 pub use crate::core::{Core, Settings, StartError};

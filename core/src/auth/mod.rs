@@ -138,7 +138,9 @@ pub async fn authenticate(core: &crate::Core, secret: &str) -> Result<Principal,
             let family = claims.fam.as_deref().unwrap_or("");
             let revoked = db.access_revoked(&claims.jti, family).await?
                 // An app's token lives as long as the install it was minted for.
-                || (family.starts_with("app:") && !db.app_family_live(family).await?);
+                || (family.starts_with("app:") && !db.app_family_live(family).await?)
+                // A registered workload's, as long as the workload.
+                || (family.starts_with("wl:") && db.workload(family).await?.is_none());
             let user = db.user_by_id(uid).await?;
             return match user {
                 Some(user) if !revoked => Ok(Principal::User {

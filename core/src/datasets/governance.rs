@@ -529,7 +529,7 @@ async fn subject(core: &Core, who: &Principal) -> Result<Subject> {
                 Some(f) => core.db.app_of_family(f).await?,
                 None => None,
             };
-            let workload = match &app {
+            let mut workload = match &app {
                 Some(id) => crate::apps::catalog::entry(core, id)
                     .await
                     .ok()
@@ -537,6 +537,14 @@ async fn subject(core: &Core, who: &Principal) -> Result<Subject> {
                     .and_then(|w| serde_json::to_value(w).ok()),
                 None => None,
             };
+            // A workload registered over REST: its name stands for the app.
+            let mut app = app;
+            if let Some(f) = family.as_deref().filter(|f| f.starts_with("wl:")) {
+                if let Some(w) = core.db.workload(f).await? {
+                    app = Some(w.name.clone());
+                    workload = Some(crate::workloads::policy_view(&w));
+                }
+            }
             Subject {
                 user: Some(user.username.clone()),
                 roles: vec![user.role.as_str().to_owned()],

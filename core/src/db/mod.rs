@@ -32,6 +32,7 @@ mod tokens;
 mod uploads;
 mod users;
 mod validations;
+mod workloads;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;
@@ -55,6 +56,7 @@ pub use table_views::TableView;
 pub use tokens::TokenRow;
 pub use uploads::UploadRow;
 pub use users::{Memberships, Role, User};
+pub use workloads::WorkloadRow;
 
 use std::time::Duration;
 

@@ -16,6 +16,7 @@ pub mod shares;
 pub mod sql;
 pub mod table_diff;
 pub mod tables;
+pub mod workloads;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -3,7 +3,8 @@
 //! be read by the fraud-detection app only: its token passes (policies see `subject.app`,
 //! `context.workload`, and the declared intent when the request names none), while the same
 //! user's other app, the same user's own token, and the fraud app asking with another intent
-//! are refused.
+//! are refused. The same over REST: a registered workload's token (read access to its declared
+//! datasets only) is told apart from the user's other workload, and ends with its registration.
 
 use super::*;
 
@@ -111,4 +112,111 @@ async fn a_policy_tells_the_registered_fraud_workload_from_the_same_users_other_
         assert_eq!(status, 403, "{v}");
         assert!(v.contains("fraud-detection workload"), "{v}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_registered_over_rest_is_told_apart_and_ends_with_its_registration() {
+    let gov = Gov::start().await;
+    let (status, v) = gov
+        .commit_files("steward/policies", &[("workloads.rego", WORKLOADS)])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let url = format!("{}/api/v1/user/workloads", gov.server.url);
+    let register = |token: String, declared: Value| {
+        let url = url.clone();
+        async move {
+            let r = client()
+                .post(url)
+                .bearer_auth(token)
+                .json(&declared)
+                .send()
+                .await
+                .unwrap();
+            let (status, _, v) = body(r).await;
+            (status, v)
+        }
+    };
+    let fraud = json!({"name": "fraud", "intent": "Fraud Detection",
+        "datasets": ["alice/paysim"], "protocol": "arrow-flight"});
+    let (status, v) = register(gov.alice.clone(), fraud.clone()).await;
+    assert_eq!(status, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    // The same name again, a malformed one, and a narrower token minting a wider one: refused.
+    assert_eq!(register(gov.alice.clone(), fraud.clone()).await.0, 409);
+    for bad in [
+        json!({"name": "Bad Name", "datasets": ["alice/paysim"]}),
+        json!({"name": "x", "datasets": []}),
+        json!({"name": "x", "datasets": ["nons"]}),
+        json!({"name": "x", "datasets": ["alice/paysim"], "ttl_days": 0}),
+        json!({"name": "x", "datasets": ["alice/paysim"], "surprise": 1}),
+    ] {
+        let (status, v) = register(gov.alice.clone(), bad.clone()).await;
+        assert!(status == 400 || status == 422, "{bad}: {v}");
+    }
+    let narrow = strata::cli::admin::create_token(
+        &gov.server.state,
+        "alice",
+        "narrow",
+        "dataset:alice/paysim:read",
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, v) = register(narrow, json!({"name": "wide", "datasets": ["alice/other"]})).await;
+    assert_eq!(status, 403, "{v}");
+
+    // Its token: the policy tells the fraud workload apart; the sample still redacts.
+    let (status, csv) = gov.table(Some(&token), "").await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.contains("XXXXXXXXXX"), "{csv}");
+    let (status, _) = gov.table(Some(&token), "intent=Marketing").await;
+    assert_eq!(status, 403);
+    let (status, v) = register(
+        gov.alice.clone(),
+        json!({"name": "other",
+        "intent": "Fraud Detection", "datasets": ["alice/paysim"], "protocol": "rest"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _) = gov.table(Some(v["token"].as_str().unwrap()), "").await;
+    assert_eq!(status, 403, "another workload of the same user");
+    // It reads the declared datasets only.
+    gov.create("alice", "elsewhere", &gov.alice.clone(), "private")
+        .await;
+    let r = client()
+        .get(format!("{}/alice/elsewhere", gov.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 403 || r.status() == 404, "{}", r.status());
+    // Listed without tokens; deleted, its token stops at once.
+    let listed: Value = client()
+        .get(&url)
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert!(listed[0].get("token").is_none(), "{listed}");
+    let r = client()
+        .delete(format!("{url}/fraud"))
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = gov.table(Some(&token), "").await;
+    assert_eq!(status, 401);
+    // bob cannot delete alice's.
+    let r = client()
+        .delete(format!("{url}/other"))
+        .bearer_auth(&gov.bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
