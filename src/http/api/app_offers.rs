@@ -36,7 +36,7 @@ pub struct DefaultBody {
 
 /// Names an app of the catalog a default app (offered to every account once), or no longer.
 /// Site admins only.
-#[utoipa::path(put, path = "/api/v1/apps/{app}/default", tag = "apps", params(("app" = String, Path)),
+#[utoipa::path(put, path = "/api/v1/apps/{app}/default", tag = "apps", operation_id = "set_default_app", params(("app" = String, Path)),
     request_body = DefaultBody,
     responses((status = 204, description = "Done"),
         (status = 403, description = "Not a site admin", body = ErrorBody),
@@ -56,7 +56,7 @@ pub async fn set_default(
 
 /// The default apps offered to the caller: not installed, not declined, and installable by
 /// their role; each with the scopes installing it consents to.
-#[utoipa::path(get, path = "/api/v1/user/app-offers", tag = "apps",
+#[utoipa::path(get, path = "/api/v1/user/app-offers", tag = "apps", operation_id = "app_offers",
     responses((status = 200, description = "OK", body = Vec<AppView>),
         (status = 401, description = "Not signed in", body = ErrorBody)))]
 pub async fn my_offers(
@@ -74,7 +74,7 @@ pub async fn my_offers(
 }
 
 /// Declines an offered app: it is not offered again (it can still be installed).
-#[utoipa::path(post, path = "/api/v1/user/app-offers/{app}/decline", tag = "apps", params(("app" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/user/app-offers/{app}/decline", tag = "apps", operation_id = "decline_app_offer", params(("app" = String, Path)),
     responses((status = 204, description = "Declined"),
         (status = 404, description = "Not offered to you", body = ErrorBody)))]
 pub async fn decline(

@@ -41,7 +41,7 @@ pub struct Registration {
 
 /// Registers a workload, as a FybrikApplication declares one, and answers its token (once): read
 /// access to the declared datasets only, within your rights. Needs a session or a `*` token.
-#[utoipa::path(post, path = "/api/v1/user/workloads", tag = "governance",
+#[utoipa::path(post, path = "/api/v1/user/workloads", tag = "governance", operation_id = "register_workload",
     request_body = Registration,
     responses((status = 201, description = "The workload with its `token`", body = Object),
         (status = 400, description = "A malformed declaration", body = ErrorBody),
@@ -68,14 +68,14 @@ pub async fn register(
 }
 
 /// Your registered workloads (without tokens).
-#[utoipa::path(get, path = "/api/v1/user/workloads", tag = "governance",
+#[utoipa::path(get, path = "/api/v1/user/workloads", tag = "governance", operation_id = "workloads",
     responses((status = 200, description = "OK", body = Vec<Object>)))]
 pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Vec<Workload>>> {
     Ok(Json(workloads::list(&state, &who).await?))
 }
 
 /// Deletes a workload: its tokens stop working at once.
-#[utoipa::path(delete, path = "/api/v1/user/workloads/{name}", tag = "governance", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/user/workloads/{name}", tag = "governance", operation_id = "delete_workload", params(("name" = String, Path)),
     responses((status = 204, description = "Deleted"),
         (status = 404, description = "No such workload of yours", body = ErrorBody)))]
 pub async fn delete(
