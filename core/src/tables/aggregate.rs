@@ -285,29 +285,15 @@ async fn compute(df: &datafusion::prelude::DataFrame, c: &Checked) -> Result<(An
         (Statistic::Histogram, Some(x)) => {
             let (lo, hi) = c.bounds.unwrap_or((0.0, 1.0));
             let width = (hi - lo) / f64::from(c.bins);
-            let bucket: Expr = cast((clamped(x.clone()) - lit(lo)) / lit(width), DataType::Int64);
-            let found = df
-                .clone()
-                .filter(x.is_not_null())
-                .and_then(|d| d.aggregate(vec![bucket.alias("b")], vec![count(lit(1)).alias("n")]))
-                .map_err(engine_error)?
-                .collect()
-                .await
-                .map_err(engine_error)?;
-            let last = c.bins as usize - 1;
-            let mut counts = vec![0.0; c.bins as usize];
-            for o in super::rows::objects(&found)? {
-                let b = o.get("b").and_then(|b| b.as_f64()).unwrap_or(0.0);
-                counts[(b.max(0.0) as usize).min(last)] +=
-                    o.get("n").and_then(|n| n.as_f64()).unwrap_or(0.0);
-            }
+            let placed = clamped(x.clone());
+            let counts = super::stats::buckets(df, x, placed, (lo, width), c.bins as usize).await?;
             answer.bins = counts
                 .into_iter()
                 .enumerate()
                 .map(|(i, n)| Bin {
                     lower: lo + width * i as f64,
                     upper: lo + width * (i + 1) as f64,
-                    count: n,
+                    count: n as f64,
                 })
                 .collect();
         }

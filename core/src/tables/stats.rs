@@ -199,9 +199,27 @@ async fn histogram(
         1.0
     };
     let x = cast(col(quoted(name)), DataType::Float64);
-    // The bucket of each value (a cut toward zero of a value never below zero is its floor);
-    // the largest falls in the last one.
-    let bucket: Expr = cast((x.clone() - lit(lo)) / lit(width), DataType::Int64);
+    // The largest value falls in the last bucket.
+    let counts = buckets(df, x.clone(), x, (lo, width), BUCKETS).await?;
+    Ok(counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (lo + width * i as f64, lo + width * (i + 1) as f64, n))
+        .collect())
+}
+
+/// How many non-null values of `x` fall in each of `bins` buckets of `width` from `lo`, each value
+/// placed where `placed` says (the value itself, or clamped to the range); values past the last
+/// bucket count in it, values before the first in the first.
+pub(super) async fn buckets(
+    df: &datafusion::prelude::DataFrame,
+    x: Expr,
+    placed: Expr,
+    (lo, width): (f64, f64),
+    bins: usize,
+) -> Result<Vec<u64>> {
+    // The bucket of each value (a cut toward zero of a value never below zero is its floor).
+    let bucket: Expr = cast((placed - lit(lo)) / lit(width), DataType::Int64);
     let found = df
         .clone()
         .filter(x.is_not_null())
@@ -210,17 +228,13 @@ async fn histogram(
         .collect()
         .await
         .map_err(engine_error)?;
-    let mut counts = vec![0u64; BUCKETS];
+    let mut counts = vec![0u64; bins];
     for mut o in super::rows::objects(&found)? {
         let b = o.remove("b").and_then(|b| b.as_f64()).unwrap_or(0.0);
-        let b = (b.max(0.0) as usize).min(BUCKETS - 1);
+        let b = (b.max(0.0) as usize).min(bins - 1);
         counts[b] += o.remove("n").and_then(|n| n.as_u64()).unwrap_or(0);
     }
-    Ok(counts
-        .into_iter()
-        .enumerate()
-        .map(|(i, n)| (lo + width * i as f64, lo + width * (i + 1) as f64, n))
-        .collect())
+    Ok(counts)
 }
 
 #[cfg(test)]

@@ -71,21 +71,9 @@ pub(crate) async fn raw_objects(
         return Ok(None);
     }
     let catalog = catalog(core, gated, None).await?;
-    let mut governed = Vec::new();
-    let mut refused = HashSet::new();
     let whole = decide(core, gated, &catalog, None, None, surface).await?;
-    let mut any = whole.denied() || whole.transforms();
-    for t in &catalog.resources {
-        let d = decide(core, gated, &catalog, Some(t), None, surface).await?;
-        if d.denied() || d.transforms() {
-            governed.push(t.path.clone());
-            // Its bytes, wherever the tree holds them (a rename keeps the object).
-            if let Some((oid, _)) = t.object {
-                refused.insert(oid);
-            }
-            any = true;
-        }
-    }
+    let (governed, mut refused) = governed_tables(core, gated, &catalog, surface).await?;
+    let mut any = whole.denied() || whole.transforms() || !governed.is_empty();
     for oid in formerly_governed(core, gated, &catalog, &governed, surface, asked).await? {
         refused.insert(oid);
         any = true;
@@ -126,20 +114,32 @@ pub(crate) async fn governed_among(
     asked: &[Oid],
 ) -> Result<HashSet<Oid>> {
     let catalog = catalog(core, gated, None).await?;
-    let mut governed = Vec::new();
-    let mut out = HashSet::new();
-    for t in &catalog.resources {
-        let d = decide(core, gated, &catalog, Some(t), None, Surface::Raw).await?;
-        if d.denied() || d.transforms() {
-            governed.push(t.path.clone());
-            if let Some((oid, _)) = t.object {
-                out.insert(oid);
-            }
-        }
-    }
+    let (governed, mut out) = governed_tables(core, gated, &catalog, Surface::Raw).await?;
     out.extend(formerly_governed(core, gated, &catalog, &governed, Surface::Raw, asked).await?);
     out.retain(|o| asked.contains(o));
     Ok(out)
+}
+
+/// The paths of the head's tables whose reads through `surface` a policy denies or transforms for
+/// the caller, and their objects (refused wherever the tree holds them: a rename keeps them).
+async fn governed_tables(
+    core: &Core,
+    gated: &Gated,
+    catalog: &Catalog,
+    surface: Surface,
+) -> Result<(Vec<String>, HashSet<Oid>)> {
+    let mut paths = Vec::new();
+    let mut objects = HashSet::new();
+    for t in &catalog.resources {
+        let d = decide(core, gated, catalog, Some(t), None, surface).await?;
+        if d.denied() || d.transforms() {
+            paths.push(t.path.clone());
+            if let Some((oid, _)) = t.object {
+                objects.insert(oid);
+            }
+        }
+    }
+    Ok((paths, objects))
 }
 
 /// Of `asked`, the objects that were the content of a table on the default branch that a policy
