@@ -41,9 +41,18 @@ struct Hub {
 }
 
 impl Drop for Hub {
+    /// Stops the hub; when the test failed, prints what the hub logged, so a failure says why.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            for file in ["hub.err", "hub.log"] {
+                let log = std::fs::read_to_string(self._dir.path().join(file)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(80).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                eprintln!("---- JupyterHub's {file} (last lines) ----\n{}", tail.join("\n"));
+            }
+        }
     }
 }
 
@@ -80,6 +89,7 @@ c.GenericOAuthenticator.authorize_url = "{strata}/oauth/authorize"
 c.GenericOAuthenticator.token_url = "{strata}/oauth/token"
 c.GenericOAuthenticator.userdata_url = "{strata}/oauth/userinfo"
 c.GenericOAuthenticator.scope = ["openid", "profile"]
+c.GenericOAuthenticator.http_request_kwargs = {{"request_timeout": 120, "connect_timeout": 60}}
 c.GenericOAuthenticator.username_claim = "preferred_username"
 c.GenericOAuthenticator.manage_groups = True
 c.GenericOAuthenticator.auth_state_groups_key = "oauth_user.app_roles"
@@ -168,7 +178,12 @@ c.JupyterHub.load_roles = [{{"name": "probe", "scopes": ["read:users"], "service
             .send()
             .await
             .unwrap();
-        (r.status().as_u16(), asked)
+        let status = r.status().as_u16();
+        if status != 302 {
+            // Shown only if the test fails: what the hub answered.
+            eprintln!("{user}'s callback: {status} {}", r.text().await.unwrap_or_default());
+        }
+        (status, asked)
     }
 
     /// The hub's record of `user`.
