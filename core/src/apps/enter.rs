@@ -90,12 +90,42 @@ pub async fn enter(core: &Core, visit: Visit<'_>) -> Result<Decision> {
     let pass = match cached {
         Some(pass) => pass,
         None => {
-            let visitor = match visitor(core, &visit, on_apps_origin).await? {
-                Ok(visitor) => visitor,
-                Err(to) => return Ok(Decision::SignIn { to }),
+            // Who asks comes first: nobody learns which instances exist before signing in,
+            // except that a public shared instance lets anyone in.
+            let (visitor, target) = match visitor(core, &visit, on_apps_origin).await? {
+                Ok(visitor) => (Some(visitor), target(core, visit.owner, visit.app).await?),
+                Err(to) => {
+                    let public = match visit.credential {
+                        Credential::None => target(core, visit.owner, visit.app)
+                            .await
+                            .ok()
+                            .filter(|t| t.public),
+                        _ => None,
+                    };
+                    let Some(target) = public else {
+                        return Ok(Decision::SignIn { to });
+                    };
+                    if !on_apps_origin {
+                        // Anyone may use it, at its own host.
+                        let origin = apps.shared_origin(visit.app).unwrap_or_default();
+                        return Ok(Decision::Moved {
+                            to: format!("{origin}{}", visit.target),
+                        });
+                    }
+                    (None, target)
+                }
             };
-            let (owner, install, manifest) = usable(core, &visitor, visit.owner, visit.app).await?;
-            let pass = (visitor, owner, install, manifest);
+            if let Some(visitor) = &visitor {
+                admitted(core, visitor, &target).await?;
+            }
+            let pass = Pass {
+                visitor,
+                owner: target.owner,
+                runs_as: target.runs_as,
+                install: target.install,
+                manifest: target.manifest,
+                shared: target.shared.is_some(),
+            };
             if let Some(k) = key.as_deref() {
                 apps.passes
                     .put(k, visit.owner, visit.app, generation, pass.clone());
@@ -103,30 +133,113 @@ pub async fn enter(core: &Core, visit: Visit<'_>) -> Result<Decision> {
             pass
         }
     };
-    let (visitor, owner, install, manifest) = &pass;
-    if owner.username != visit.owner {
+    if pass.owner != visit.owner {
         return Ok(Decision::Moved {
-            to: respelled(visit.target, &owner.username, visit.app),
+            to: respelled(visit.target, &pass.owner, visit.app),
         });
     }
-    if !apps.serves_on(visit.host, &owner.username, visit.app) {
+    if !apps.serves_on(visit.host, &pass.owner, visit.app, pass.shared) {
         return Err(Error::not_found("this host serves another app"));
     }
-    if awaits_consent(install) {
+    if awaits_consent(&pass.install) {
+        let publisher = &pass.runs_as;
         return Ok(Decision::NeedsConsent {
-            owner: owner.username.clone(),
-            consent_url: (visitor.id == owner.id)
-                .then(|| format!("{}/app-catalog/{}", core.settings.public_url, manifest.id)),
-            manifest: Box::new(manifest.clone()),
-            error: consent_error(&owner.username, &manifest.id),
+            owner: publisher.username.clone(),
+            consent_url: (pass.visitor.as_ref().map(|v| v.id) == Some(publisher.id)).then(|| {
+                format!(
+                    "{}/app-catalog/{}",
+                    core.settings.public_url, pass.manifest.id
+                )
+            }),
+            manifest: Box::new(pass.manifest.clone()),
+            error: consent_error(&publisher.username, &pass.manifest.id),
         });
     }
-    if let (Origin::Separate(_), Credential::Session(id)) = (&apps.origin, &visit.credential) {
+    if let (Origin::Separate(_), Credential::Session(id), Some(visitor)) =
+        (&apps.origin, &visit.credential, &pass.visitor)
+    {
         if !on_apps_origin {
-            return ticket_to(core, id, visitor, owner, visit.app, visit.target).await;
+            return ticket_to(core, id, visitor, &pass, visit.target).await;
         }
     }
     Ok(Decision::Pass(Box::new(pass)))
+}
+
+/// The instance a request names: a user's own, or an organisation's shared one.
+struct Target {
+    /// The name it is kept under, as spelled here.
+    owner: String,
+    runs_as: User,
+    install: InstallRow,
+    manifest: Manifest,
+    /// The shared instance's publication.
+    shared: Option<crate::db::SharedAppRow>,
+    /// Anyone may use it.
+    public: bool,
+}
+
+/// `owner`'s install of `app`, or the shared instance of `app` kept under `owner`. An install
+/// that waits for renewed consent comes back too.
+async fn target(core: &Core, owner: &str, app: &str) -> Result<Target> {
+    let nobody = || Error::not_found(format!("{owner} has no app {app:?} installed"));
+    let manifest = || async { entry(core, app).await.map(|e| e.manifest) };
+    if let Some(user) = core.db.user_by_name(owner).await? {
+        let install = core
+            .db
+            .app_install(user.id, app)
+            .await?
+            .ok_or_else(nobody)?;
+        return Ok(Target {
+            owner: user.username.clone(),
+            runs_as: user,
+            install,
+            manifest: manifest().await?,
+            shared: None,
+            public: false,
+        });
+    }
+    let (row, publisher, install) = super::shared::instance(core, owner, app)
+        .await?
+        .ok_or_else(nobody)?;
+    if core.apps.shared_origin(app).is_none() {
+        return Err(Error::not_found(
+            "shared instances are served at their own host under --apps-origin, which this server does not set",
+        ));
+    }
+    Ok(Target {
+        owner: row.org.clone(),
+        runs_as: publisher,
+        install,
+        manifest: manifest().await?,
+        public: row.is_public(),
+        shared: Some(row),
+    })
+}
+
+/// Whether `visitor` may use `target`: its owner and those the owner shares it with; for a
+/// shared instance, the organisation's members (anyone, when public).
+async fn admitted(core: &Core, visitor: &User, target: &Target) -> Result<()> {
+    let ok = match &target.shared {
+        None => {
+            visitor.id == target.runs_as.id
+                || core
+                    .db
+                    .app_shared_with(target.runs_as.id, &target.manifest.id, visitor.id)
+                    .await?
+        }
+        Some(row) => row.is_public() || core.db.org_role(row.org_id, visitor.id).await?.is_some(),
+    };
+    if ok {
+        return Ok(());
+    }
+    let app = &target.manifest.id;
+    Err(Error::forbidden(match &target.shared {
+        None => format!(
+            "only {0} and the people they share it with may use {0}'s {app}",
+            target.owner
+        ),
+        Some(row) => format!("only members of {} may use its {app}", row.org),
+    }))
 }
 
 /// The visitor, or (as `Ok(Err(to))`) where a browser goes to sign in.
@@ -168,31 +281,6 @@ fn sign_in(public_url: &str, target: &str) -> String {
     format!("{public_url}/login?{next}")
 }
 
-/// `owner`'s install of `app` and its manifest, if `visitor` is the owner or someone the owner
-/// shares it with. An install that waits for renewed consent comes back too.
-async fn usable(
-    core: &Core,
-    visitor: &User,
-    owner: &str,
-    app: &str,
-) -> Result<(User, InstallRow, Manifest)> {
-    let nobody = || Error::not_found(format!("{owner} has no app {app:?} installed"));
-    let owner = core.db.user_by_name(owner).await?.ok_or_else(nobody)?;
-    let install = core
-        .db
-        .app_install(owner.id, app)
-        .await?
-        .ok_or_else(nobody)?;
-    if visitor.id != owner.id && !core.db.app_shared_with(owner.id, app, visitor.id).await? {
-        return Err(Error::forbidden(format!(
-            "only {} and the people they share it with may use {}'s {app}",
-            owner.username, owner.username
-        )));
-    }
-    let manifest = entry(core, app).await?.manifest;
-    Ok((owner, install, manifest))
-}
-
 /// `target` (`/apps/{any spelling}/{app}/rest?query`) under the owner's one spelling.
 fn respelled(target: &str, owner: &str, app: &str) -> String {
     let (path, query) = target
@@ -208,17 +296,17 @@ async fn ticket_to(
     core: &Core,
     session_id: &str,
     visitor: &User,
-    owner: &User,
-    app: &str,
+    to: &Pass,
     target: &str,
 ) -> Result<Decision> {
+    let (owner, app) = (to.owner.as_str(), to.manifest.id.as_str());
     let Some((session, _)) = session::lookup(core, session_id).await? else {
         return Err(Error::unauthorized("sign in to strata first"));
     };
     let pass = Ticket {
         visitor: visitor.id,
         session,
-        owner: owner.username.clone(),
+        owner: owner.to_owned(),
         app: app.to_owned(),
     };
     let key = core.jwt.derive("strata app passes");
@@ -227,10 +315,12 @@ async fn ticket_to(
         ("next", target),
     ])
     .unwrap_or_default();
-    let origin = core
-        .apps
-        .origin_of(&core.settings.public_url, &owner.username, app)
-        .unwrap_or_default();
+    let origin = if to.shared {
+        core.apps.shared_origin(app)
+    } else {
+        core.apps.origin_of(&core.settings.public_url, owner, app)
+    }
+    .unwrap_or_default();
     Ok(Decision::Ticket {
         to: format!("{origin}/_apps/enter?{query}"),
     })
@@ -253,7 +343,7 @@ pub struct Admitted {
 }
 
 /// `GET /_apps/enter?ticket=…&next=…` on `host`: trades strata's ticket for the app's cookie.
-pub fn admit(core: &Core, host: &str, ticket_value: &str, next: &str) -> Result<Admitted> {
+pub async fn admit(core: &Core, host: &str, ticket_value: &str, next: &str) -> Result<Admitted> {
     let apps = &core.apps;
     let Origin::Separate(url) = &apps.origin else {
         return Err(Error::not_found("no such endpoint"));
@@ -264,7 +354,10 @@ pub fn admit(core: &Core, host: &str, ticket_value: &str, next: &str) -> Result<
     let key = core.jwt.derive("strata app passes");
     let pass = ticket::verify(&key, "ticket", ticket_value)
         .ok_or_else(|| Error::forbidden("this link to the app expired: open the app again"))?;
-    if !apps.serves_on(host, &pass.owner, &pass.app) {
+    let shared = super::shared::instance(core, &pass.owner, &pass.app)
+        .await?
+        .is_some();
+    if !apps.serves_on(host, &pass.owner, &pass.app, shared) {
         return Err(Error::not_found("this host serves another app"));
     }
     let prefix = super::launch::base_path(&pass.owner, &pass.app);
@@ -292,21 +385,26 @@ impl Apps {
             None => url.host_str().unwrap_or_default().to_owned(),
         }
         .to_ascii_lowercase();
-        match want.strip_prefix('*') {
-            None => (host == want).then(String::new),
-            Some(suffix) => host
-                .strip_suffix(suffix)
-                .filter(|label| !label.is_empty() && !label.contains('.'))
-                .map(str::to_owned),
+        if host == want {
+            return Some(String::new());
         }
+        // One label before the apps host (`*.` or not): an instance's own host, or a shared one's.
+        let suffix = format!(".{}", want.strip_prefix("*.").unwrap_or(&want));
+        host.strip_suffix(&suffix)
+            .filter(|label| !label.is_empty() && !label.contains('.'))
+            .map(str::to_owned)
     }
 
-    /// Whether a request to `host` may reach `owner`'s `app`: under a wildcard apps origin, an
-    /// instance answers on its own host only.
-    pub fn serves_on(&self, host: &str, owner: &str, app: &str) -> bool {
+    /// Whether a request to `host` may reach the instance of `app` kept under `owner`: on the
+    /// apps origin, a shared instance answers on `{app}.…` only, a user's on its own host under a
+    /// wildcard apps origin, else on the one apps origin. (On strata's origin, API clients reach
+    /// any; browsers are sent over with a ticket.)
+    pub fn serves_on(&self, host: &str, owner: &str, app: &str, shared: bool) -> bool {
         match self.host_label(host) {
+            None => true,
+            Some(label) if shared => label == app,
             Some(label) if self.per_instance() => label == super::instance_label(owner, app),
-            _ => true,
+            Some(label) => label.is_empty(),
         }
     }
 }

@@ -29,19 +29,25 @@ pub fn base_path(user: &str, app: &str) -> String {
     format!("/apps/{user}/{app}/")
 }
 
-/// The status of `owner`'s instance of `m`, starting it unless it runs or is starting.
+/// The status of the instance of `m` kept under `owner` (a user, or a shared instance's
+/// organisation), acting as `runs_as`, starting it unless it runs or is starting.
 pub async fn ensure(
     core: &Arc<Core>,
-    owner: &User,
+    owner: &str,
+    runs_as: &User,
     install: &InstallRow,
     m: &Manifest,
 ) -> Result<watch::Receiver<Status>> {
     if crate::apps::awaits_consent(install) {
-        return Err(crate::apps::consent_error(&owner.username, &m.id));
+        return Err(crate::apps::consent_error(&runs_as.username, &m.id));
     }
     let idle = Duration::from_secs(m.idle_timeout_secs);
     // Worked out only when a start is due (a port, a fresh token), not on every request.
-    let (s, o, i, man) = (core.clone(), owner.clone(), install.clone(), m.clone());
+    let (s, i, man) = (core.clone(), install.clone(), m.clone());
+    let o = Runs {
+        owner: owner.to_owned(),
+        user: runs_as.clone(),
+    };
     let sup = &core.apps.supervisor;
     let started = match &m.runner {
         Runner::Process { .. } => {
@@ -54,28 +60,33 @@ pub async fn ensure(
                     )),
                 }
             };
-            sup.ensure(&owner.username, &m.id, idle, m.on_idle, start)
-                .await
+            sup.ensure(owner, &m.id, idle, m.on_idle, start).await
         }
         Runner::Kubernetes { .. } => {
             let start = move |_: LogSlot| async move { start_kube(&s, &o, &i, &man).await };
-            sup.ensure(&owner.username, &m.id, idle, m.on_idle, start)
-                .await
+            sup.ensure(owner, &m.id, idle, m.on_idle, start).await
         }
     };
     started.map_err(|e| Error::too_many(e.to_string()))
 }
 
+/// Whom an instance is kept under and whose token it acts with.
+struct Runs {
+    /// A user, or a shared instance's organisation.
+    owner: String,
+    user: User,
+}
+
 /// What a Kubernetes instance gets in its environment (its token comes as a file).
-fn kube_env(core: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String, String)> {
+fn kube_env(core: &Core, owner: &str, m: &Manifest, port: u16) -> Vec<(String, String)> {
     let api_url = format!("{}/api/v1", core.settings.public_url);
     [
-        ("STRATA_BASE_URL", base_path(&owner.username, &m.id)),
+        ("STRATA_BASE_URL", base_path(owner, &m.id)),
         ("STRATA_PORT", port.to_string()),
         ("PORT", port.to_string()),
         ("STRATA_API_URL", api_url),
         ("STRATA_URL", core.settings.public_url.clone()),
-        ("STRATA_USER", owner.username.clone()),
+        ("STRATA_USER", owner.to_owned()),
         ("STRATA_APP", m.id.clone()),
     ]
     .into_iter()
@@ -87,7 +98,8 @@ fn kube_env(core: &Core, owner: &User, m: &Manifest, port: u16) -> Vec<(String, 
 // Without the `kubernetes` feature a `Cluster` has no values: the compiler then sees that nothing
 // after `cluster()` runs.
 #[cfg_attr(not(feature = "kubernetes"), allow(unused_variables))]
-async fn start_kube(core: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Started {
+async fn start_kube(core: &Core, runs: &Runs, install: &InstallRow, m: &Manifest) -> Started {
+    let owner = runs.owner.as_str();
     let Runner::Kubernetes {
         image,
         port,
@@ -99,11 +111,11 @@ async fn start_kube(core: &Core, owner: &User, install: &InstallRow, m: &Manifes
     };
     let fail = |e: Error| (e.message, Vec::new());
     let cluster = core.apps.cluster().await.map_err(fail)?;
-    let token = mint_token(core, owner, install).map_err(fail)?;
-    let base = base_path(&owner.username, &m.id);
+    let token = mint_token(core, &runs.user, install).map_err(fail)?;
+    let base = base_path(owner, &m.id);
     let spec = strata_apps::kube::Spec {
-        name: strata_apps::kube::object_name(&owner.username, &m.id),
-        user: owner.username.clone(),
+        name: strata_apps::kube::object_name(owner, &m.id),
+        user: owner.to_owned(),
         app: m.id.clone(),
         image: image.clone(),
         port: *port,
@@ -122,7 +134,10 @@ async fn start_kube(core: &Core, owner: &User, install: &InstallRow, m: &Manifes
     {
         Ok(addr) => {
             // A start is activity: the culling must not scale it down before any traffic.
-            let _ = core.db.app_active(owner.id, &m.id, crate::db::now()).await;
+            let _ = core
+                .db
+                .app_active(runs.user.id, &m.id, crate::db::now())
+                .await;
             let running = strata_apps::kube::KubeInstance {
                 cluster: cluster.clone(),
                 name: spec.name,
@@ -142,7 +157,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(core: &Core, owner: &User, install: &InstallRow, m: &Manifest) -> Result<Plan> {
+    fn new(core: &Core, runs: &Runs, install: &InstallRow, m: &Manifest) -> Result<Plan> {
+        let owner = runs.owner.as_str();
         let Runner::Process {
             command,
             args,
@@ -154,11 +170,11 @@ impl Plan {
             return Err(Error::internal("not a process app"));
         };
         let port = free_port().map_err(Error::internal)?;
-        let base_url = base_path(&owner.username, &m.id);
-        let home = core.apps.root.join(&owner.username).join(&m.id);
+        let base_url = base_path(owner, &m.id);
+        let home = core.apps.root.join(owner).join(&m.id);
         std::fs::create_dir_all(&home).map_err(Error::internal)?;
-        let token_file = token_path(&core.apps.tokens, &owner.username, &m.id);
-        write_token(core, owner, install, &token_file)?;
+        let token_file = token_path(&core.apps.tokens, owner, &m.id);
+        write_token(core, &runs.user, install, &token_file)?;
         let api_url = format!("{}/api/v1", core.settings.public_url);
         let port_s = port.to_string();
         let home_s = home.display().to_string();
@@ -181,7 +197,7 @@ impl Plan {
             ("STRATA_API_URL", api_url.as_str()),
             ("STRATA_URL", core.settings.public_url.as_str()),
             ("STRATA_TOKEN_FILE", token_s.as_str()),
-            ("STRATA_USER", owner.username.as_str()),
+            ("STRATA_USER", owner),
             ("STRATA_APP", m.id.as_str()),
         ] {
             all_env.push((k.to_owned(), v.to_owned()));
@@ -208,7 +224,7 @@ impl Plan {
             .digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((owner.username.clone(), m.id.clone()), digest);
+            .insert((owner.to_owned(), m.id.clone()), digest);
         Ok(Plan {
             launch: Launch {
                 command,
@@ -336,24 +352,18 @@ fn write_token(core: &Core, owner: &User, install: &InstallRow, path: &Path) -> 
 }
 
 /// Renews the tokens of the instances running here; stops the ones whose install is gone or
-/// waits for renewed consent.
+/// waits for renewed consent (a shared instance's: its publisher's).
 pub async fn renew_tokens(core: &Core) {
     for i in core.apps.supervisor.list() {
         if matches!(i.status, Status::Failed { .. }) {
             continue;
         }
-        let install = match core.db.user_by_name(&i.user).await {
-            Ok(Some(owner)) => match core.db.app_install(owner.id, &i.app).await {
-                Ok(Some(install)) => Some((owner, install)),
-                Ok(None) => None,
-                Err(_) => continue,
-            },
-            Ok(None) => None,
-            Err(_) => continue,
+        let Ok(runner) = crate::apps::shared::runner(core, &i.user, &i.app).await else {
+            continue;
         };
-        match install {
-            Some((owner, install)) if !crate::apps::awaits_consent(&install) => {
-                if let Err(e) = renew(core, &owner, &install).await {
+        match runner {
+            Some((runs_as, install)) if !crate::apps::awaits_consent(&install) => {
+                if let Err(e) = renew(core, &i.user, &runs_as, &install).await {
                     tracing::error!(user = %i.user, app = %i.app, error = %e.message, "an app token could not be renewed");
                 }
             }
@@ -363,7 +373,7 @@ pub async fn renew_tokens(core: &Core) {
 }
 
 /// Stops the instances running here whose install waits for renewed consent (its manifest was
-/// changed on this replica or another one).
+/// changed on this replica or another one), a shared instance's being its publisher's.
 async fn stop_suspended(core: &Core) {
     let listed = core.apps.supervisor.list();
     if listed.is_empty() {
@@ -372,35 +382,37 @@ async fn stop_suspended(core: &Core) {
     let Ok(suspended) = core.db.suspended_app_installs().await else {
         return;
     };
+    let shared = core.db.shared_apps().await.unwrap_or_default();
     for i in listed {
-        if suspended.iter().any(|(u, a)| *u == i.user && *a == i.app) {
+        let runs_as = shared
+            .iter()
+            .find(|s| s.app_id == i.app && s.org == i.user)
+            .map_or(i.user.as_str(), |s| s.published_by.as_str());
+        if suspended.iter().any(|(u, a)| u == runs_as && *a == i.app) {
             tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its manifest changed, it waits for renewed consent");
             core.apps.supervisor.stop(&i.user, &i.app).await;
         }
     }
 }
 
-/// Gives `owner`'s running instance of the install a fresh token (a file, or its Secret).
-pub async fn renew(core: &Core, owner: &User, install: &InstallRow) -> Result<()> {
+/// Gives the running instance kept under `owner` a fresh token of `runs_as`'s install (a file,
+/// or its Secret).
+pub async fn renew(core: &Core, owner: &str, runs_as: &User, install: &InstallRow) -> Result<()> {
     let kube = crate::apps::entry(core, &install.app_id)
         .await
         .is_ok_and(|e| matches!(e.manifest.runner, Runner::Kubernetes { .. }));
     if kube {
-        renew_kube(core, owner, install).await
+        let token = mint_token(core, runs_as, install)?;
+        let name = strata_apps::kube::object_name(owner, &install.app_id);
+        let cluster = core.apps.cluster().await?;
+        cluster
+            .put_token(&name, &token)
+            .await
+            .map_err(|e| Error::new(crate::error::Kind::Upstream, e))
     } else {
-        let path = token_path(&core.apps.tokens, &owner.username, &install.app_id);
-        write_token(core, owner, install, &path)
+        let path = token_path(&core.apps.tokens, owner, &install.app_id);
+        write_token(core, runs_as, install, &path)
     }
-}
-
-async fn renew_kube(core: &Core, owner: &User, install: &InstallRow) -> Result<()> {
-    let token = mint_token(core, owner, install)?;
-    let name = strata_apps::kube::object_name(&owner.username, &install.app_id);
-    let cluster = core.apps.cluster().await?;
-    cluster
-        .put_token(&name, &token)
-        .await
-        .map_err(|e| Error::new(crate::error::Kind::Upstream, e))
 }
 
 /// Records the traffic this replica saw since the last look in the installs (what the culling
@@ -416,9 +428,9 @@ async fn record_activity(core: &Core) {
         if i.idle_for > core.apps.cull_every * 2 || !matches!(i.status, Status::Ready { .. }) {
             continue;
         }
-        if let Ok(Some(owner)) = core.db.user_by_name(&i.user).await {
+        if let Ok(Some((runs_as, _))) = crate::apps::shared::runner(core, &i.user, &i.app).await {
             let at = now - i.idle_for.as_secs() as i64;
-            let _ = core.db.app_active(owner.id, &i.app, at).await;
+            let _ = core.db.app_active(runs_as.id, &i.app, at).await;
         }
     }
 }
@@ -434,10 +446,9 @@ async fn cull_kube(core: &Core) -> Result<()> {
         .map_err(|e| Error::new(crate::error::Kind::Upstream, e))?;
     let now = crate::db::now();
     for (name, user, app, up) in deployments {
-        let install = match core.db.user_by_name(&user).await? {
-            Some(owner) => core.db.app_install(owner.id, &app).await?,
-            None => None,
-        };
+        let install = crate::apps::shared::runner(core, &user, &app)
+            .await?
+            .map(|(_, install)| install);
         let Some(install) = install else {
             // Uninstalled, or the app left the catalog: nothing of it stays.
             let _ = cluster.remove(&name).await;

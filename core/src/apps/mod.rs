@@ -13,6 +13,7 @@ pub mod launch;
 pub mod offers;
 mod open;
 pub mod sandbox;
+pub mod shared;
 pub mod ticket;
 
 pub use catalog::{add, catalog, entry, parse, remove, Added};
@@ -43,8 +44,22 @@ pub enum Origin {
     Separate(url::Url),
 }
 
-/// Who may use which instance, as decided a moment ago: (visitor, owner, install, manifest).
-pub type Pass = (User, User, InstallRow, Manifest);
+/// Who may use which instance, as decided a moment ago.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    /// Who asks: `None` for an anonymous visitor of a public shared instance.
+    pub visitor: Option<User>,
+    /// The name the instance is kept under (its path's owner): a user, or the organisation of a
+    /// shared instance.
+    pub owner: String,
+    /// Whose token the instance acts with: the owner, or a shared instance's publisher.
+    pub runs_as: User,
+    /// `runs_as`'s install of the app.
+    pub install: InstallRow,
+    pub manifest: Manifest,
+    /// A shared instance (served at its app's own host).
+    pub shared: bool,
+}
 
 /// The proxy's decisions for a second, by credential and instance: a page of a notebook loads
 /// dozens of files, and each would otherwise cost a few queries. Any change to installs,
@@ -366,9 +381,20 @@ pub async fn install(
         .await?
         .ok_or_else(|| Error::internal("an install vanished"))?;
     // Installed again while it runs: its token follows the new consent (and family) at once.
-    let running = core.apps.supervisor.status(&user.username, id);
-    if matches!(running, Some(strata_apps::Status::Ready { .. })) {
-        launch::renew(core, user, &row).await?;
+    // The instances it runs (theirs, and what they published) follow the new consent at once.
+    let mut owners = vec![user.username.clone()];
+    owners.extend(
+        core.db
+            .shared_apps_run_as(user.id, id)
+            .await?
+            .into_iter()
+            .map(|s| s.org),
+    );
+    for owner in owners {
+        let running = core.apps.supervisor.status(&owner, id);
+        if matches!(running, Some(strata_apps::Status::Ready { .. })) {
+            launch::renew(core, &owner, user, &row).await?;
+        }
     }
     Ok(row)
 }
@@ -393,32 +419,38 @@ pub async fn uninstall(core: &Core, user: &User, id: &str) -> Result<()> {
         return Err(Error::not_found(format!("you have not installed {id:?}")));
     }
     core.apps.passes.clear();
-    core.apps.supervisor.stop(&user.username, id).await;
+    remove_instance(core, &user.username, id).await;
+    shared::unpublish_all(core, user, id).await?;
+    audit(core, "app.uninstall", user, id, json!({})).await
+}
+
+/// Stops the instance kept under `owner` (a user, or a shared instance's organisation) of `id`
+/// and removes what it kept: its Kubernetes objects, or its working directory and token file.
+pub(crate) async fn remove_instance(core: &Core, owner: &str, id: &str) {
+    core.apps.supervisor.stop(owner, id).await;
     let kube = entry(core, id)
         .await
         .is_ok_and(|e| matches!(e.manifest.runner, strata_apps::Runner::Kubernetes { .. }));
     if kube {
         // The install is gone either way; objects left behind are removed by the culler.
-        let name = strata_apps::kube::object_name(&user.username, id);
+        let name = strata_apps::kube::object_name(owner, id);
         let removed = match core.apps.cluster().await {
             Ok(cluster) => cluster.remove(&name).await,
             Err(e) => Err(e.message),
         };
         if let Err(e) = removed {
-            tracing::warn!(user = %user.username, app = %id, error = %e, "the app's Kubernetes objects stay until the culler removes them");
+            tracing::warn!(%owner, app = %id, error = %e, "the app's Kubernetes objects stay until the culler removes them");
         }
     } else {
-        // A process instance's working directory and token file go with the install.
         for dir in [&core.apps.root, &core.apps.tokens] {
-            let at = dir.join(&user.username).join(id);
+            let at = dir.join(owner).join(id);
             if let Err(e) = tokio::fs::remove_dir_all(&at).await {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %at.display(), error = %e, "an uninstalled app's files stay");
+                    tracing::warn!(path = %at.display(), error = %e, "an ended app instance's files stay");
                 }
             }
         }
     }
-    audit(core, "app.uninstall", user, id, json!({})).await
 }
 
 /// Shares (or, with `on` false, stops sharing) `user`'s instance of `app` with `grantee`.

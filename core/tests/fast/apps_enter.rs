@@ -98,7 +98,10 @@ async fn try_ask(
 /// What a decision is, in a word, with the visitor's name for a pass.
 fn said(d: &strata_core::error::Result<Decision>) -> String {
     match d {
-        Ok(Decision::Pass(p)) => format!("pass {}", p.0.username),
+        Ok(Decision::Pass(p)) => format!(
+            "pass {}",
+            p.visitor.as_ref().map_or("nobody", |v| v.username.as_str())
+        ),
         Ok(Decision::SignIn { .. }) => "sign in".into(),
         Ok(Decision::Moved { .. }) => "moved".into(),
         Ok(Decision::Ticket { .. }) => "ticket".into(),
@@ -336,12 +339,14 @@ fn a_wildcard_apps_origin_hands_a_ticket_over_to_the_instances_own_host() {
             ),
             ("on its own host", own.as_str(), ticket, next, None),
         ] {
-            let got = refused(enter::admit(&core, host, ticket, next));
+            let got = refused(enter::admit(&core, host, ticket, next).await);
             tally.check(got == want, || {
                 format!("admit {case}: {got:?}, want {want:?}")
             });
         }
-        let admitted = enter::admit(&core, &own, ticket, next).expect("admitted");
+        let admitted = enter::admit(&core, &own, ticket, next)
+            .await
+            .expect("admitted");
         tally.check(
             admitted.prefix == "/apps/ann/viewer/" && !admitted.secure,
             || format!("{admitted:?}"),

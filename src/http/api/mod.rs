@@ -12,6 +12,7 @@ pub mod events;
 pub mod namespace_webhooks;
 pub mod notifications;
 pub mod orgs;
+pub mod shared_apps;
 pub mod shares;
 pub mod sql;
 pub mod table_diff;

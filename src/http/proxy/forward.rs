@@ -65,13 +65,13 @@ fn app_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
 
 pub(super) async fn pass_on(
     state: &AppState,
-    owner: &User,
-    visitor: &User,
+    owner: &str,
+    visitor: Option<&User>,
     m: &Manifest,
     addr: std::net::SocketAddr,
     mut req: Request,
 ) -> Response {
-    let prefix = launch::base_path(&owner.username, &m.id);
+    let prefix = launch::base_path(owner, &m.id);
     let query = req
         .uri()
         .query()
@@ -142,15 +142,18 @@ pub(super) async fn pass_on(
     if let Ok(v) = HeaderValue::from_str(prefix.trim_end_matches('/')) {
         headers.insert(HeaderName::from_static("x-forwarded-prefix"), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&visitor.username) {
-        headers.insert(HeaderName::from_static("x-strata-user"), v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&visitor.roles().join(",")) {
-        headers.insert(HeaderName::from_static("x-strata-roles"), v);
-    }
-    // The visitor's roles in the app, as its manifest maps them (none: an empty header).
-    if let Ok(v) = HeaderValue::from_str(&m.roles.of(&visitor.roles()).join(",")) {
-        headers.insert(HeaderName::from_static("x-strata-app-roles"), v);
+    // Who asks (nobody, for an anonymous visitor of a public shared instance).
+    if let Some(visitor) = visitor {
+        if let Ok(v) = HeaderValue::from_str(&visitor.username) {
+            headers.insert(HeaderName::from_static("x-strata-user"), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&visitor.roles().join(",")) {
+            headers.insert(HeaderName::from_static("x-strata-roles"), v);
+        }
+        // The visitor's roles in the app, as its manifest maps them (none: an empty header).
+        if let Ok(v) = HeaderValue::from_str(&m.roles.of(&visitor.roles()).join(",")) {
+            headers.insert(HeaderName::from_static("x-strata-app-roles"), v);
+        }
     }
     if websocket {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -175,12 +178,12 @@ pub(super) async fn pass_on(
         }
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            tracing::warn!(user = %owner.username, app = %m.id, error = %e, "the app did not answer");
+            tracing::warn!(user = %owner, app = %m.id, error = %e, "the app did not answer");
             if matches!(m.runner, strata_apps::Runner::Kubernetes { .. }) {
                 // Scaled down elsewhere (another replica's culling), or a replica the Deployment
                 // still counted as ready while it was being scaled down: the next request scales
                 // up and waits for it, so the client is told to come back (503, Retry-After).
-                state.apps.supervisor.forget(&owner.username, &m.id);
+                state.apps.supervisor.forget(owner, &m.id);
                 if e.is_connect() {
                     let mut r = ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -199,7 +202,7 @@ pub(super) async fn pass_on(
             .into_response();
         }
     };
-    let (user, app) = (owner.username.clone(), m.id.clone());
+    let (user, app) = (owner.to_owned(), m.id.clone());
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let mut response = response;

@@ -20,8 +20,7 @@ use crate::http::extract::{bearer_or_basic, cookie, session_cookie};
 use crate::http::pages::layout::{render, Chrome};
 use crate::http::state::AppState;
 use strata_core::apps::enter::{self, Credential, Decision, Visit, COOKIE_SECS};
-use strata_core::apps::launch;
-use strata_core::db::User;
+use strata_core::apps::{launch, shared};
 
 mod forward;
 
@@ -83,6 +82,15 @@ pub async fn apps_host_only(
     let app_path =
         path.starts_with("/apps/") || path == "/_apps/enter" || path.starts_with("/static/");
     if !app_path && on_apps_origin(&state, req.headers(), req.uri()) {
+        // A shared instance's own host leads to it.
+        if path == "/" {
+            let host = request_host(req.headers(), req.uri());
+            match shared::home_at(&state.core, &host).await {
+                Ok(Some(home)) => return see_other(home),
+                Ok(None) => {}
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
         return ApiError::not_found(
             "this host serves apps only: strata itself is at its public URL",
         )
@@ -161,8 +169,10 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
         }) => return needs_consent(&manifest, owner, consent_url, error, headers),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let (visitor, owner, install, manifest) = *pass;
-    let mut status = match launch::ensure(&state.core, &owner, &install, &manifest).await {
+    let pass = *pass;
+    let (owner, manifest) = (&pass.owner, &pass.manifest);
+    let started = launch::ensure(&state.core, owner, &pass.runs_as, &pass.install, manifest).await;
+    let mut status = match started {
         Ok(rx) => rx,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -170,13 +180,13 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
     let now = status.borrow().clone();
     match now {
         Status::Ready { addr } => {
-            state.apps.supervisor.touch(&owner.username, &app);
-            forward::pass_on(&state, &owner, &visitor, &manifest, addr, req).await
+            state.apps.supervisor.touch(owner, &app);
+            forward::pass_on(&state, owner, pass.visitor.as_ref(), manifest, addr, req).await
         }
-        Status::Starting => starting(&state, &owner, &manifest, req.headers()),
+        Status::Starting => starting(&state, owner, manifest, req.headers()),
         Status::Failed { error, log } => {
-            state.apps.supervisor.failure_shown(&owner.username, &app);
-            failed(&manifest, req.headers(), &error, &log)
+            state.apps.supervisor.failure_shown(owner, &app);
+            failed(manifest, req.headers(), &error, &log)
         }
     }
 }
@@ -213,11 +223,9 @@ struct FailedPage {
     log: Vec<String>,
 }
 
-fn starting(state: &AppState, owner: &User, m: &Manifest, headers: &HeaderMap) -> Response {
+fn starting(state: &AppState, owner: &str, m: &Manifest, headers: &HeaderMap) -> Response {
     let listed = state.apps.supervisor.list();
-    let me = listed
-        .iter()
-        .find(|i| i.user == owner.username && i.app == m.id);
+    let me = listed.iter().find(|i| i.user == owner && i.app == m.id);
     let elapsed = me.map_or(0, |i| i.up_for.as_secs());
     let mut response = if browser(headers) {
         let page = StartingPage {
@@ -225,11 +233,7 @@ fn starting(state: &AppState, owner: &User, m: &Manifest, headers: &HeaderMap) -
             app: m.name.clone(),
             elapsed,
             timeout: m.start_timeout_secs,
-            log: state
-                .apps
-                .supervisor
-                .log(&owner.username, &m.id)
-                .unwrap_or_default(),
+            log: state.apps.supervisor.log(owner, &m.id).unwrap_or_default(),
         };
         render(StatusCode::SERVICE_UNAVAILABLE, &page)
     } else {
@@ -298,7 +302,7 @@ async fn enter(
     Query(q): Query<Enter>,
 ) -> ApiResult<Response> {
     let host = request_host(&headers, &uri);
-    let admitted = enter::admit(&state.core, &host, &q.ticket, &q.next)?;
+    let admitted = enter::admit(&state.core, &host, &q.ticket, &q.next).await?;
     let secure = if admitted.secure { "; Secure" } else { "" };
     let cookie = format!(
         "{APP_COOKIE}={}; Path={}; HttpOnly; SameSite=Lax; Max-Age={COOKIE_SECS}{secure}",

@@ -50,7 +50,10 @@ impl Drop for Hub {
                 let log = std::fs::read_to_string(self._dir.path().join(file)).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(80).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                eprintln!("---- JupyterHub's {file} (last lines) ----\n{}", tail.join("\n"));
+                eprintln!(
+                    "---- JupyterHub's {file} (last lines) ----\n{}",
+                    tail.join("\n")
+                );
             }
         }
     }
@@ -181,7 +184,10 @@ c.JupyterHub.load_roles = [{{"name": "probe", "scopes": ["read:users"], "service
         let status = r.status().as_u16();
         if status != 302 {
             // Shown only if the test fails: what the hub answered.
-            eprintln!("{user}'s callback: {status} {}", r.text().await.unwrap_or_default());
+            eprintln!(
+                "{user}'s callback: {status} {}",
+                r.text().await.unwrap_or_default()
+            );
         }
         (status, asked)
     }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod origin;
 mod proxy;
 mod sandbox;
+mod shared;
 
 use std::time::Duration;
 
