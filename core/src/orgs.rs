@@ -121,6 +121,8 @@ pub async fn set_member_role(
         last_owner_stays(core, &org, &target).await?;
     }
     core.db.set_org_member(org.id, target.id, role).await?;
+    // Who may use (or publish) the organisation's shared app instances follows at once.
+    core.apps.passes.clear();
     let subject = format!("{}/{}", org.name, target.username);
     audit(
         core,
@@ -155,6 +157,7 @@ pub async fn remove_member(core: &Core, actor: &User, org: &str, member: &str) -
             org.name
         )));
     }
+    core.apps.passes.clear();
     let subject = format!("{}/{}", org.name, target.username);
     audit(core, "org.member.remove", actor, &subject, json!({})).await
 }

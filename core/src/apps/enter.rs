@@ -233,13 +233,17 @@ async fn admitted(core: &Core, visitor: &User, target: &Target) -> Result<()> {
         return Ok(());
     }
     let app = &target.manifest.id;
-    Err(Error::forbidden(match &target.shared {
-        None => format!(
+    match &target.shared {
+        None => Err(Error::forbidden(format!(
             "only {0} and the people they share it with may use {0}'s {app}",
             target.owner
-        ),
-        Some(row) => format!("only members of {} may use its {app}", row.org),
-    }))
+        ))),
+        // An organisation's instance is not announced to those outside it.
+        Some(row) => Err(Error::not_found(format!(
+            "{} has no app {app:?} installed",
+            row.org
+        ))),
+    }
 }
 
 /// The visitor, or (as `Ok(Err(to))`) where a browser goes to sign in.

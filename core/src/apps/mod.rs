@@ -173,6 +173,16 @@ impl Apps {
                     ));
                 }
                 let public = url::Url::parse(&config.public_url()).ok();
+                let apps_host = host.strip_prefix("*.").unwrap_or(host).to_ascii_lowercase();
+                let under = public
+                    .as_ref()
+                    .and_then(|p| p.host_str())
+                    .is_some_and(|h| h.to_ascii_lowercase().ends_with(&format!(".{apps_host}")));
+                if under {
+                    return Err(format!(
+                        "--apps-origin {o:?}: strata's own host is under it, where apps would be served: give apps a host of their own"
+                    ));
+                }
                 if public.is_some_and(|p| p.origin() == url.origin()) {
                     return Err(format!(
                         "--apps-origin {o:?} is strata's own origin: use --apps-same-origin to mean that"

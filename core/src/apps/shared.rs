@@ -43,12 +43,23 @@ pub async fn publish(
     if super::awaits_consent(&install) {
         return Err(super::consent_error(&user.username, app));
     }
+    if public && !user.admin() {
+        return Err(Error::forbidden(
+            "only a site admin may make an app instance public: everyone on the internet could use it, with your consent",
+        ));
+    }
+    let before = core.db.shared_app(app).await?;
     if !core.db.put_shared_app(app, org.id, public, user.id).await? {
         return Err(Error::conflict(format!(
             "{app} has a shared instance already, published by another organisation"
         )));
     }
     core.apps.passes.clear();
+    // Published again by someone else: what ran with the other publisher's token and kept their
+    // files ends before anyone reaches it with this one's.
+    if before.is_some_and(|b| b.runs_as != user.id) {
+        end(core, &org.name, app).await;
+    }
     crate::audit::by(
         core,
         "app.publish",
@@ -125,6 +136,13 @@ pub async fn instance(
     let Some(publisher) = core.db.user_by_id(row.runs_as).await? else {
         return Ok(None);
     };
+    // A publisher no longer an owner of the organisation (removed, or a member now) speaks for
+    // it no more: the instance is not served, and the token renewal stops it.
+    let owns = publisher.admin()
+        || core.db.org_role(row.org_id, publisher.id).await? == Some(crate::db::OrgRole::Owner);
+    if !owns {
+        return Ok(None);
+    }
     let Some(install) = core.db.app_install(publisher.id, app).await? else {
         return Ok(None);
     };
@@ -166,9 +184,11 @@ pub async fn home_at(core: &Core, host: &str) -> Result<Option<String>> {
     let Some(label) = core.apps.host_label(host).filter(|l| !l.is_empty()) else {
         return Ok(None);
     };
+    // Public ones only: an organisation's instance is not announced to whoever asks.
     Ok(core
         .db
         .shared_app(&label)
         .await?
+        .filter(|row| row.is_public())
         .map(|row| super::launch::base_path(&row.org, &row.app_id)))
 }

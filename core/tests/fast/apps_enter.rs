@@ -434,3 +434,46 @@ fn a_wildcard_apps_origin_hands_a_ticket_over_to_the_instances_own_host() {
         tally.finish("apps-origin entries");
     })
 }
+
+#[test]
+fn an_apps_origin_that_would_hold_strata_or_be_strata_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |public: &str, apps: &str| {
+        let mut c = Config::with_data_dir(dir.path());
+        c.public_url = Some(public.into());
+        c.apps_origin = Some(apps.into());
+        strata_core::apps::Apps::load(&c).err().unwrap_or_default()
+    };
+    let mut tally = Tally::default();
+    for (public, apps, refused) in [
+        // Shared instances live at `{app}.{apps host}`: strata's own host may not be one of them.
+        (
+            "https://data.example.org",
+            "https://example.org",
+            "under it",
+        ),
+        (
+            "https://data.example.org",
+            "https://*.example.org",
+            "under it",
+        ),
+        (
+            "https://example.org",
+            "https://example.org",
+            "strata's own origin",
+        ),
+        ("https://example.org", "https://apps.example.org", ""),
+        ("https://example.org", "https://*.apps.example.org", ""),
+    ] {
+        let got = with(public, apps);
+        tally.check(
+            if refused.is_empty() {
+                got.is_empty()
+            } else {
+                got.contains(refused)
+            },
+            || format!("{public} with apps at {apps}: {got:?}"),
+        );
+    }
+    tally.finish("apps origins");
+}

@@ -171,6 +171,8 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
     };
     let pass = *pass;
     let (owner, manifest) = (&pass.owner, &pass.manifest);
+    // A shared instance's log is for its publisher, not for every visitor.
+    let show_log = !pass.shared || pass.visitor.as_ref().map(|v| v.id) == Some(pass.runs_as.id);
     let started = launch::ensure(&state.core, owner, &pass.runs_as, &pass.install, manifest).await;
     let mut status = match started {
         Ok(rx) => rx,
@@ -183,9 +185,10 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
             state.apps.supervisor.touch(owner, &app);
             forward::pass_on(&state, owner, pass.visitor.as_ref(), manifest, addr, req).await
         }
-        Status::Starting => starting(&state, owner, manifest, req.headers()),
+        Status::Starting => starting(&state, owner, manifest, req.headers(), show_log),
         Status::Failed { error, log } => {
             state.apps.supervisor.failure_shown(owner, &app);
+            let log = if show_log { log } else { Vec::new() };
             failed(manifest, req.headers(), &error, &log)
         }
     }
@@ -223,7 +226,13 @@ struct FailedPage {
     log: Vec<String>,
 }
 
-fn starting(state: &AppState, owner: &str, m: &Manifest, headers: &HeaderMap) -> Response {
+fn starting(
+    state: &AppState,
+    owner: &str,
+    m: &Manifest,
+    headers: &HeaderMap,
+    show_log: bool,
+) -> Response {
     let listed = state.apps.supervisor.list();
     let me = listed.iter().find(|i| i.user == owner && i.app == m.id);
     let elapsed = me.map_or(0, |i| i.up_for.as_secs());
@@ -233,7 +242,11 @@ fn starting(state: &AppState, owner: &str, m: &Manifest, headers: &HeaderMap) ->
             app: m.name.clone(),
             elapsed,
             timeout: m.start_timeout_secs,
-            log: state.apps.supervisor.log(owner, &m.id).unwrap_or_default(),
+            log: if show_log {
+                state.apps.supervisor.log(owner, &m.id).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         };
         render(StatusCode::SERVICE_UNAVAILABLE, &page)
     } else {

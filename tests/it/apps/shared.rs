@@ -146,15 +146,14 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
     let r = publish(&lab, &lab.steward, "beta", "echo", json!({"public": true})).await;
     expect_error(r, 409, "another organisation").await;
 
-    // Its host leads to it; a member gets in with a token, as themselves, in the instance
-    // kept under acme (its own directory), acting with alice's consent.
+    // Its host does not announce an organisation's instance; a member gets in with a token, as
+    // themselves, in the instance kept under acme (its own directory), acting with alice's consent.
     let r = shared_client()
         .get(format!("{shared}/"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/apps/acme/echo/");
+    expect_error(r, 404, "apps only").await;
     let r = ready(
         &format!("{shared}/apps/acme/echo/headers"),
         Some(&lab.bob),
@@ -203,7 +202,7 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         .send()
         .await
         .unwrap();
-    expect_error(r, 403, "only members of acme").await;
+    expect_error(r, 404, "no app").await;
     let r = shared_client()
         .get(format!("{shared}/apps/acme/echo/headers"))
         .send()
@@ -269,10 +268,49 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         .unwrap();
     expect_error(r, 404, "another app").await;
 
-    // Public: carol, and anyone at all, get in; an anonymous request on strata's origin is sent
-    // to the instance's host.
+    // A publisher who no longer owns the organisation speaks for it no more.
+    let role = |role: &'static str| {
+        let lab = &lab;
+        async move {
+            let r = client()
+                .put(lab.url("/api/v1/orgs/acme/members/alice"))
+                .bearer_auth(&lab.steward)
+                .json(&json!({ "role": role }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+        }
+    };
+    role("member").await;
+    let r = shared_client()
+        .get(format!("{shared}/apps/acme/echo/headers"))
+        .bearer_auth(&lab.bob)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "no app").await;
+    role("owner").await;
+
+    // Public: only a site admin may open it to everyone (it then acts with their consent, the
+    // instance alice's token ran in ended first); carol, and anyone at all, get in; its host
+    // leads to it; an anonymous request on strata's origin is sent to the instance's host.
     let r = publish(&lab, &lab.alice, "acme", "echo", json!({"public": true})).await;
-    assert_eq!(r.status(), 200);
+    expect_error(r, 403, "site admin").await;
+    let r = publish(&lab, &lab.steward, "acme", "echo", json!({"public": true})).await;
+    let (s, _, v) = body(r).await;
+    assert_eq!(
+        (s, v["published_by"].as_str()),
+        (200, Some("steward")),
+        "{v}"
+    );
+    let r = shared_client()
+        .get(format!("{shared}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/apps/acme/echo/");
     assert_eq!(
         listed(carol.clone(), "/api/v1/user/shared-apps").await.1[0]["app"],
         "echo"
@@ -312,8 +350,19 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         .get("x-strata-user")
         .is_none());
 
-    // alice's uninstall ends it, with what it kept.
+    // Back to alice's install, for acme only; her uninstall ends it, with what it kept.
+    let r = publish(&lab, &lab.alice, "acme", "echo", json!({"public": false})).await;
+    assert_eq!(r.status(), 200);
+    let r = ready(
+        &format!("{shared}/apps/acme/echo/headers"),
+        Some(&lab.bob),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
     let home = lab.server.dir.path().join("data/apps/acme/echo");
+    let token_dir = lab.server.dir.path().join("data/app-tokens/acme/echo");
+    assert!(token_dir.exists());
     assert!(home.exists());
     let r = client()
         .delete(lab.url("/api/v1/user/apps/echo"))
@@ -333,7 +382,7 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         listed(lab.bob.clone(), "/api/v1/orgs/acme/apps").await.1,
         json!([])
     );
-    assert!(!home.exists());
+    assert!(!home.exists() && !token_dir.exists());
 
     // Published again, then ended by its owner: gone, and gone once only.
     lab.install(&lab.alice, "echo", &["dataset:*:read"]).await;
