@@ -99,7 +99,7 @@ pub async fn enter(core: &Core, visit: Visit<'_>) -> Result<Decision> {
                         Credential::None => target(core, visit.owner, visit.app)
                             .await
                             .ok()
-                            .filter(|t| t.public),
+                            .filter(Target::public),
                         _ => None,
                     };
                     let Some(target) = public else {
@@ -174,8 +174,13 @@ struct Target {
     manifest: Manifest,
     /// The shared instance's publication.
     shared: Option<crate::db::SharedAppRow>,
-    /// Anyone may use it.
-    public: bool,
+}
+
+impl Target {
+    /// Anyone may use it (a public shared instance).
+    fn public(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.is_public())
+    }
 }
 
 /// `owner`'s install of `app`, or the shared instance of `app` kept under `owner`. An install
@@ -195,7 +200,6 @@ async fn target(core: &Core, owner: &str, app: &str) -> Result<Target> {
             install,
             manifest: manifest().await?,
             shared: None,
-            public: false,
         });
     }
     let (row, publisher, install) = super::shared::instance(core, owner, app)
@@ -211,7 +215,6 @@ async fn target(core: &Core, owner: &str, app: &str) -> Result<Target> {
         runs_as: publisher,
         install,
         manifest: manifest().await?,
-        public: row.is_public(),
         shared: Some(row),
     })
 }

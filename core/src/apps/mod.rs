@@ -61,6 +61,14 @@ pub struct Pass {
     pub shared: bool,
 }
 
+impl Pass {
+    /// Whether the visitor may see the instance's log (on its starting and failure pages): a
+    /// shared instance's is its publisher's only.
+    pub fn shows_log(&self) -> bool {
+        !self.shared || self.visitor.as_ref().map(|v| v.id) == Some(self.runs_as.id)
+    }
+}
+
 /// The proxy's decisions for a second, by credential and instance: a page of a notebook loads
 /// dozens of files, and each would otherwise cost a few queries. Any change to installs,
 /// shares or the catalog on this replica clears it; on other replicas it lasts that second.
@@ -393,13 +401,7 @@ pub async fn install(
     // Installed again while it runs: its token follows the new consent (and family) at once.
     // The instances it runs (theirs, and what they published) follow the new consent at once.
     let mut owners = vec![user.username.clone()];
-    owners.extend(
-        core.db
-            .shared_apps_run_as(user.id, id)
-            .await?
-            .into_iter()
-            .map(|s| s.org),
-    );
+    owners.extend(shared::published_by(core, user, id).await?.map(|s| s.org));
     for owner in owners {
         let running = core.apps.supervisor.status(&owner, id);
         if matches!(running, Some(strata_apps::Status::Ready { .. })) {

@@ -87,9 +87,18 @@ pub async fn unpublish(core: &Core, user: &User, org: &str, app: &str) -> Result
     crate::audit::by(core, "app.unpublish", user, app, json!({ "org": org.name })).await
 }
 
+/// The shared instance of `app`, if `user` published it (there is one per app at most).
+pub async fn published_by(core: &Core, user: &User, app: &str) -> Result<Option<SharedAppRow>> {
+    Ok(core
+        .db
+        .shared_app(app)
+        .await?
+        .filter(|row| row.runs_as == user.id))
+}
+
 /// Ends what `user` published of `app` (they uninstalled it).
 pub async fn unpublish_all(core: &Core, user: &User, app: &str) -> Result<()> {
-    for row in core.db.shared_apps_run_as(user.id, app).await? {
+    if let Some(row) = published_by(core, user, app).await? {
         if core.db.delete_shared_app(app, row.org_id).await? {
             end(core, &row.org, app).await;
         }

@@ -94,21 +94,6 @@ impl Db {
         .await
     }
 
-    /// The instances `user_id` published of `app` (at most one).
-    pub async fn shared_apps_run_as(
-        &self,
-        user_id: i64,
-        app: &str,
-    ) -> Result<Vec<SharedAppRow>, sqlx::Error> {
-        sqlx::query_as(sql!(
-            "SELECT {SHARED_COLUMNS} FROM {SHARED_FROM} WHERE s.runs_as = $1 AND s.app_id = $2"
-        ))
-        .bind(user_id)
-        .bind(app)
-        .fetch_all(&self.pool)
-        .await
-    }
-
     /// Unpublishes `app` of `org_id`; `false` when it was not published there.
     pub async fn delete_shared_app(&self, app: &str, org_id: i64) -> Result<bool, sqlx::Error> {
         let done = sqlx::query("DELETE FROM shared_apps WHERE app_id = $1 AND org_id = $2")

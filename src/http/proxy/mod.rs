@@ -171,8 +171,7 @@ async fn proxy(state: AppState, user: String, app: String, req: Request) -> Resp
     };
     let pass = *pass;
     let (owner, manifest) = (&pass.owner, &pass.manifest);
-    // A shared instance's log is for its publisher, not for every visitor.
-    let show_log = !pass.shared || pass.visitor.as_ref().map(|v| v.id) == Some(pass.runs_as.id);
+    let show_log = pass.shows_log();
     let started = launch::ensure(&state.core, owner, &pass.runs_as, &pass.install, manifest).await;
     let mut status = match started {
         Ok(rx) => rx,

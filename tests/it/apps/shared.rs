@@ -21,18 +21,23 @@ fn shared_client() -> reqwest::Client {
         .unwrap()
 }
 
-/// GET `url` with `auth` (a token, or a cookie header), retrying while the instance starts.
+/// One GET of `url` (on any host of this server) with a token, a cookie header, or neither.
+async fn get(url: &str, token: Option<&str>, cookie: Option<&str>) -> reqwest::Response {
+    let mut r = shared_client().get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    r.send().await.unwrap()
+}
+
+/// [`get`], retrying while the instance starts.
 async fn ready(url: &str, token: Option<&str>, cookie: Option<&str>) -> reqwest::Response {
     let deadline = tokio::time::Instant::now() + START_BOUND;
     loop {
-        let mut r = shared_client().get(url);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(c) = cookie {
-            r = r.header("cookie", c);
-        }
-        let r = r.send().await.unwrap();
+        let r = get(url, token, cookie).await;
         if r.status() != 503 {
             return r;
         }
@@ -148,11 +153,7 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
 
     // Its host does not announce an organisation's instance; a member gets in with a token, as
     // themselves, in the instance kept under acme (its own directory), acting with alice's consent.
-    let r = shared_client()
-        .get(format!("{shared}/"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&format!("{shared}/"), None, None).await;
     expect_error(r, 404, "apps only").await;
     let r = ready(
         &format!("{shared}/apps/acme/echo/headers"),
@@ -196,39 +197,31 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         (Some(200), Some("a,b\n1,2\n"))
     );
     // Not a member: refused; nobody: sent to strata to sign in (a browser) or told to (an API).
-    let r = shared_client()
-        .get(format!("{shared}/apps/acme/echo/headers"))
-        .bearer_auth(&carol)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &format!("{shared}/apps/acme/echo/headers"),
+        Some(&carol),
+        None,
+    )
+    .await;
     expect_error(r, 404, "no app").await;
-    let r = shared_client()
-        .get(format!("{shared}/apps/acme/echo/headers"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&format!("{shared}/apps/acme/echo/headers"), None, None).await;
     assert_eq!(r.status(), 401);
     // Only at its own host: not on the apps origin, and no personal instance on its host.
-    let r = shared_client()
-        .get(format!("http://localhost:{port}/apps/acme/echo/headers"))
-        .bearer_auth(&lab.bob)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &format!("http://localhost:{port}/apps/acme/echo/headers"),
+        Some(&lab.bob),
+        None,
+    )
+    .await;
     expect_error(r, 404, "another app").await;
-    let r = shared_client()
-        .get(format!("{shared}/apps/alice/echo/headers"))
-        .bearer_auth(&lab.alice)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &format!("{shared}/apps/alice/echo/headers"),
+        Some(&lab.alice),
+        None,
+    )
+    .await;
     expect_error(r, 404, "another app").await;
-    let r = shared_client()
-        .get(format!("{shared}/api/v1/user"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&format!("{shared}/api/v1/user"), None, None).await;
     expect_error(r, 404, "apps only").await;
 
     // A member's browser: from strata's origin with its session, over with a ticket, back with a
@@ -247,7 +240,7 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         enter.starts_with(&format!("{shared}/_apps/enter?ticket=")),
         "{enter}"
     );
-    let r = shared_client().get(&enter).send().await.unwrap();
+    let r = get(&enter, None, None).await;
     assert_eq!(r.status(), 303);
     let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set.contains("Path=/apps/acme/echo/;"), "{set}");
@@ -283,12 +276,12 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         }
     };
     role("member").await;
-    let r = shared_client()
-        .get(format!("{shared}/apps/acme/echo/headers"))
-        .bearer_auth(&lab.bob)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &format!("{shared}/apps/acme/echo/headers"),
+        Some(&lab.bob),
+        None,
+    )
+    .await;
     expect_error(r, 404, "no app").await;
     role("owner").await;
 
@@ -304,11 +297,7 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         (200, Some("steward")),
         "{v}"
     );
-    let r = shared_client()
-        .get(format!("{shared}/"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&format!("{shared}/"), None, None).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/apps/acme/echo/");
     assert_eq!(
@@ -371,12 +360,12 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let r = shared_client()
-        .get(format!("{shared}/apps/acme/echo/headers"))
-        .bearer_auth(&lab.bob)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &format!("{shared}/apps/acme/echo/headers"),
+        Some(&lab.bob),
+        None,
+    )
+    .await;
     expect_error(r, 404, "no app").await;
     assert_eq!(
         listed(lab.bob.clone(), "/api/v1/orgs/acme/apps").await.1,
@@ -412,11 +401,7 @@ async fn an_organisations_shared_instance_at_its_own_host_for_members_then_every
             .unwrap();
         assert_eq!(r.status(), status);
     }
-    let r = shared_client()
-        .get(format!("{shared}/"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&format!("{shared}/"), None, None).await;
     expect_error(r, 404, "apps only").await;
     // Without --apps-origin there is no host to publish at.
     let same = Lab::start(|_| {}).await;
