@@ -12,7 +12,8 @@ mod pages;
 use serde_json::{json, Value};
 use strata_core::config::Switch;
 
-use super::{call, commit_to, sse_until, verify, Receiver, API};
+use super::stream::sse_until;
+use super::{call, commit_to, verify, Receiver, API};
 use crate::changes::merges::{csv, package, setup_on, Setup, BASE};
 use crate::common::forms::{Browser, PASSWORD};
 use crate::common::*;
