@@ -384,6 +384,19 @@ pub struct Config {
     #[arg(long, env = "STRATA_REGION")]
     pub region: Option<String>,
 
+    /// The region the default store (`--storage`) is in, where datasets' bytes are held
+    /// (default: `--region`). Needed with `--store`.
+    #[arg(long, env = "STRATA_STORAGE_REGION")]
+    pub storage_region: Option<String>,
+
+    /// A region store, `NAME=URL` (repeat it; comma-separated in the variable): `s3://bucket/prefix`
+    /// or `file:///path`, with `?region=` and for S3 `endpoint=`, `s3_region=`, `path_style=true`.
+    /// When this server's `--region` has a store and a policy lets it read a table held in
+    /// another region only transformed, the governed view is written there once and read from
+    /// there (`docs/governance.md#residency-copies`).
+    #[arg(long = "store", env = "STRATA_STORES", value_delimiter = ',')]
+    pub stores: Vec<crate::storage::StoreSpec>,
+
     /// Milliseconds one policy evaluation may run; past it the read is denied.
     #[arg(long, env = "STRATA_POLICY_TIMEOUT_MS", default_value_t = 100)]
     pub policy_timeout_ms: u64,
@@ -485,6 +498,11 @@ impl Config {
         self.repos_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("repos"))
+    }
+
+    /// The region of the default store: `--storage-region`, or else `--region`.
+    pub fn storage_region(&self) -> Option<&str> {
+        self.storage_region.as_deref().or(self.region.as_deref())
     }
 
     pub fn database_url(&self) -> String {

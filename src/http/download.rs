@@ -9,13 +9,13 @@ use strata_lfs::Oid;
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use strata_core::storage::Read;
+use strata_core::storage::{Place, Read};
 
 /// Streams `oid` (or the requested range of it) with `ETag`, `Accept-Ranges` and 304/206/416
 /// answers; `filename` makes it an attachment. The raw-file endpoint serves through this too.
 pub async fn serve_object(
     state: &AppState,
-    repo_id: i64,
+    place: impl Into<Place>,
     oid: &Oid,
     headers: &HeaderMap,
     filename: Option<&str>,
@@ -29,7 +29,7 @@ pub async fn serve_object(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (object, partial) = match state.storage.read(repo_id, oid, range).await? {
+    let (object, partial) = match state.storage.read(place, oid, range).await? {
         None => return Err(ApiError::not_found("object is missing from storage")),
         Some(Read::Unsatisfiable { len }) => {
             let mut response = ApiError::new(

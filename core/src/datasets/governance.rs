@@ -103,6 +103,16 @@ impl Governance {
         !matches!(&self.current(core).await.policies, Ok(p) if p.is_empty())
     }
 
+    /// Where this server processes data (`--region`).
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The policy dataset's revision the policies in force were read at.
+    pub async fn version(&self, core: &Core) -> Option<String> {
+        self.current(core).await.head.clone()
+    }
+
     /// How long one evaluation may run.
     pub fn limit(&self) -> Duration {
         self.limit

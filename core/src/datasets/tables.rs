@@ -1,7 +1,8 @@
 //! Tabular reads: a CSV or TSV resource of a dataset streamed through the decision of the
 //! policies, as CSV, an Arrow IPC stream, or Arrow record batches (for Arrow Flight), in bounded
 //! memory. Parquet and JSON Lines resources come the same ways from their view
-//! (`crate::tables::export::opened`). The
+//! (`crate::tables::export::opened`), and so does a table read from a residency copy
+//! (`crate::tables::residency`). The
 //! object is read from storage as any download is; parsing and the transform run off the async
 //! runtime, on every core (`strata_policy::table::parallel`), and hand chunks over a small
 //! channel, so a slow client holds back the reading.
@@ -109,6 +110,17 @@ pub async fn open(
     .await?;
     if decision.denied() {
         return Err(governance::refusal(gated, Some(t), &decision));
+    }
+    // Read here only transformed, held in another region: from this region's copy.
+    if crate::tables::residency::store_for(core, &decision).is_some() {
+        let opened = crate::tables::Opened {
+            table: t.clone(),
+            kind: crate::tables::Kind::Csv { delimiter },
+            object: (oid, size),
+            decision,
+            catalog,
+        };
+        return crate::tables::export::serve(core, gated.id, opened, req, format).await;
     }
     let body = match core.storage.read(gated.id, &oid, None).await? {
         Some(Read::Found { object, .. }) => object.body,

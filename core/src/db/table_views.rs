@@ -14,23 +14,28 @@ pub struct TableView {
     pub stats: Option<String>,
     /// When it was last read (unix seconds, to the hour).
     pub used_at: i64,
+    /// The region store holding it (a residency copy); `None`: the dataset's store.
+    pub store: Option<String>,
 }
 
 impl Db {
     pub async fn table_view(&self, key: &str) -> Result<Option<TableView>, sqlx::Error> {
-        let row: Option<(String, i64, i64, Option<String>, i64)> = sqlx::query_as(
-            "SELECT oid, size, rows, stats, used_at FROM table_views WHERE key = $1",
+        let row: Option<(String, i64, i64, Option<String>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT oid, size, rows, stats, used_at, store FROM table_views WHERE key = $1",
         )
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(oid, size, rows, stats, used_at)| TableView {
-            oid,
-            size,
-            rows,
-            stats,
-            used_at,
-        }))
+        Ok(
+            row.map(|(oid, size, rows, stats, used_at, store)| TableView {
+                oid,
+                size,
+                rows,
+                stats,
+                used_at,
+                store,
+            }),
+        )
     }
 
     /// Records a view (a view made again under the same key replaces the old one).
@@ -42,11 +47,11 @@ impl Db {
         view: &TableView,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO table_views (key, repo_id, source, oid, size, rows, stats, created_at, used_at)
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)
+            "INSERT INTO table_views (key, repo_id, source, oid, size, rows, stats, created_at, used_at, store)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8)
              ON CONFLICT (key) DO UPDATE SET oid = excluded.oid, size = excluded.size,
                  rows = excluded.rows, stats = NULL, created_at = excluded.created_at,
-                 used_at = excluded.used_at",
+                 used_at = excluded.used_at, store = excluded.store",
         )
         .bind(key)
         .bind(repo_id)
@@ -55,6 +60,7 @@ impl Db {
         .bind(view.size)
         .bind(view.rows)
         .bind(now())
+        .bind(&view.store)
         .execute(&self.pool)
         .await?;
         Ok(())

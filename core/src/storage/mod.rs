@@ -8,6 +8,7 @@ mod bucket;
 pub mod keys;
 mod multipart;
 mod objects;
+mod regions;
 mod sealed;
 mod staged;
 
@@ -28,6 +29,7 @@ use crate::config::{Config, StorageBackend};
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
 pub use multipart::plan as multipart_plan;
 pub use objects::{spool_to, Confirmed, Read};
+pub use regions::{Location, StoreSpec};
 pub use staged::StagedUpload;
 
 /// The configured object storage, with the URL signer and the lifetime of the actions it issues.
@@ -51,6 +53,23 @@ struct Inner {
     sealed: Option<sealed::Sealed>,
     /// The hashing state of staged uploads in progress (`staged`).
     staging: staged::Staging,
+    /// The default store's region (`--storage-region`), and the region stores (`regions`).
+    home: Option<String>,
+    regions: Vec<regions::Region>,
+}
+
+/// Where an object is: among a dataset's objects in the default store, or in a region store
+/// (a residency copy, named by the store).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Place {
+    Dataset(i64),
+    Copy(String),
+}
+
+impl From<i64> for Place {
+    fn from(repo_id: i64) -> Place {
+        Place::Dataset(repo_id)
+    }
 }
 
 #[derive(Debug)]
@@ -73,6 +92,8 @@ pub enum StorageConfigError {
     ObjectStore(#[from] object_store::Error),
     #[error("encryption at rest: {0}")]
     Encryption(String),
+    #[error("region stores: {0}")]
+    Stores(String),
 }
 
 impl Storage {
@@ -126,6 +147,8 @@ impl Storage {
             part_origin,
             sealed,
             staging: staged::Staging::default(),
+            home: config.storage_region().map(str::to_owned),
+            regions: regions::open(config).await?,
         })))
     }
 
@@ -149,20 +172,7 @@ impl Storage {
             }
             StorageBackend::S3 => {
                 let bucket = bucket()?;
-                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-                let key_id = config
-                    .s3_access_key_id
-                    .clone()
-                    .or_else(|| env("AWS_ACCESS_KEY_ID"));
-                let secret = config
-                    .s3_secret_access_key
-                    .as_deref()
-                    .map(str::to_owned)
-                    .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
-                let (Some(key_id), Some(secret)) = (key_id, secret) else {
-                    return Err(StorageConfigError::MissingCredentials);
-                };
-                let token = env("AWS_SESSION_TOKEN");
+                let (key_id, secret, token) = s3_credentials(config)?;
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(&bucket)
                     .with_region(&config.s3_region)
@@ -247,6 +257,24 @@ impl Storage {
             }
         })
     }
+}
+
+/// The S3 credentials: the access key id, the secret and a session token.
+fn s3_credentials(config: &Config) -> Result<(String, String, Option<String>), StorageConfigError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let key_id = config
+        .s3_access_key_id
+        .clone()
+        .or_else(|| env("AWS_ACCESS_KEY_ID"));
+    let secret = config
+        .s3_secret_access_key
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+    let (Some(key_id), Some(secret)) = (key_id, secret) else {
+        return Err(StorageConfigError::MissingCredentials);
+    };
+    Ok((key_id, secret, env("AWS_SESSION_TOKEN")))
 }
 
 /// The server-side encryption headers S3 writes carry with `--encryption on`: SSE-KMS under

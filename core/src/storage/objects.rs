@@ -8,7 +8,7 @@ use strata_lfs::Oid;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{io, Backend, Storage, TempFile};
+use super::{io, Backend, Place, Storage, TempFile};
 use crate::error::{Error, Result};
 
 /// What confirming an upload found.
@@ -81,6 +81,15 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
+        self.ingest_at(&Place::Dataset(repo_id), body, limit).await
+    }
+
+    /// [`Storage::ingest`] into `place`: a dataset's store, or a region store.
+    pub async fn ingest_at<S, E>(&self, place: &Place, body: S, limit: u64) -> Result<(Oid, u64)>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
         let dir = self.spool_dir();
         let spool = TempFile::new(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
         let (oid, size) = spool_to(spool.path(), body, limit).await?;
@@ -88,11 +97,17 @@ impl Storage {
             tokio::fs::File::open(spool.path()).await.map_err(io)?,
             256 * 1024,
         );
-        if let Some(sealed) = &self.0.sealed {
-            sealed.receive(repo_id, &oid, size, bytes).await?;
-            return Ok((oid, size));
-        }
-        match &self.0.backend {
+        let backend = match place {
+            Place::Dataset(repo_id) => {
+                if let Some(sealed) = &self.0.sealed {
+                    sealed.receive(*repo_id, &oid, size, bytes).await?;
+                    return Ok((oid, size));
+                }
+                &self.0.backend
+            }
+            Place::Copy(store) => self.region(store)?,
+        };
+        match backend {
             Backend::Local(store) => store
                 .put_verified(&oid, size, bytes)
                 .await
@@ -212,7 +227,13 @@ impl Storage {
 
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
     /// reads the whole object). `None` when the object is missing from storage.
-    pub async fn read(&self, repo_id: i64, oid: &Oid, range: Option<&str>) -> Result<Option<Read>> {
+    pub async fn read(
+        &self,
+        place: impl Into<Place>,
+        oid: &Oid,
+        range: Option<&str>,
+    ) -> Result<Option<Read>> {
+        let place = place.into();
         if *oid == Oid::EMPTY {
             return Ok(Some(match range.map(|r| parse_range(r, 0)) {
                 Some(RangeSpec::Unsatisfiable) => Read::Unsatisfiable { len: 0 },
@@ -227,13 +248,19 @@ impl Storage {
                 },
             }));
         }
-        if let Some(sealed) = &self.0.sealed {
-            if let Some(found) = sealed.read(repo_id, oid, range).await? {
-                return Ok(Some(found));
+        let backend = match &place {
+            Place::Dataset(repo_id) => {
+                if let Some(sealed) = &self.0.sealed {
+                    if let Some(found) = sealed.read(*repo_id, oid, range).await? {
+                        return Ok(Some(found));
+                    }
+                    // Not sealed (yet): an object from before encryption, until it is sealed.
+                }
+                &self.0.backend
             }
-            // Not sealed (yet): an object from before encryption, until it is sealed.
-        }
-        match &self.0.backend {
+            Place::Copy(store) => self.region(store)?,
+        };
+        match backend {
             Backend::Local(store) => {
                 let Some((opened, len)) = store.open_read(oid).await? else {
                     return Ok(None);

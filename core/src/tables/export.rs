@@ -33,8 +33,8 @@ pub async fn jsonl(
     }))
 }
 
-/// A Parquet or JSON Lines table for the streamed reads (REST `tables/{resource}` as CSV or
-/// Arrow, Arrow Flight): its view, projected to the columns asked for, as the chunks those reads
+/// A Parquet or JSON Lines table (or a residency copy's) for the streamed reads (REST
+/// `tables/{resource}` as CSV or Arrow, Arrow Flight): its view, projected to the columns asked for, as the chunks those reads
 /// send on. A column the policies remove is refused if asked for, as for CSV tables.
 pub async fn opened(
     core: &Core,
@@ -52,7 +52,18 @@ pub async fn opened(
         surface,
     )
     .await?;
-    let view = super::view::view(core, gated.id, &opened).await?;
+    serve(core, gated.id, opened, req, format).await
+}
+
+/// The streamed read of `opened` (a table of dataset `repo_id`, decided) from its view.
+pub async fn serve(
+    core: &Core,
+    repo_id: i64,
+    opened: super::Opened,
+    req: &streamed::Request,
+    format: streamed::Format,
+) -> Result<streamed::Opened> {
+    let view = super::view::view(core, repo_id, &opened).await?;
     let mut df = core.tables.session(core, &view).await?;
     if let Some(columns) = &req.columns {
         let mut picked = Vec::new();

@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod diff;
 pub mod export;
 pub mod infer;
+pub mod residency;
 pub mod rows;
 pub mod schema;
 pub mod stats;
@@ -98,7 +99,7 @@ impl Tables {
     /// Makes `view` readable through the store; its path there (under [`store::URL`]).
     pub(crate) fn know(&self, core: &Core, view: &view::View) -> object_store::path::Path {
         let (_, objects) = self.engine(core);
-        objects.know(view.repo_id, &view.oid, view.size)
+        objects.know(&view.place(), &view.oid, view.size)
     }
 
     /// The store views are read from, alone, for sessions that must reach nothing else.
@@ -113,21 +114,21 @@ impl Tables {
         core: &Core,
         view: &view::View,
     ) -> Result<datafusion::prelude::DataFrame> {
-        self.read_parquet(core, view.repo_id, &view.oid, view.size)
+        self.read_parquet(core, view.place(), &view.oid, view.size)
             .await
             .map_err(engine_error)
     }
 
-    /// A DataFusion frame over the Parquet object `oid` (`size` bytes) of dataset `repo_id`.
+    /// A DataFusion frame over the Parquet object `oid` (`size` bytes) at `place`.
     pub(crate) async fn read_parquet(
         &self,
         core: &Core,
-        repo_id: i64,
+        place: impl Into<crate::storage::Place>,
         oid: &Oid,
         size: u64,
     ) -> datafusion::error::Result<datafusion::prelude::DataFrame> {
         let (runtime, objects) = self.engine(core);
-        let path = objects.know(repo_id, oid, size);
+        let path = objects.know(&place.into(), oid, size);
         let config = SessionConfig::new()
             .with_target_partitions(2)
             .with_batch_size(8192);

@@ -1,5 +1,6 @@
 //! The dataset store as DataFusion and the Parquet reader see it: a read-only `ObjectStore` whose
-//! objects are `{repo_id}/{oid}`, read through the storage facade (so sealed objects are opened,
+//! objects are `{repo_id}/{oid}` (a dataset's) or `@{store}/{oid}` (a residency copy in a region
+//! store), read through the storage facade (so sealed objects are opened,
 //! and every backend answers ranged reads). Only the objects it was told of ([`Objects::know`])
 //! exist for it; writes are not implemented.
 
@@ -17,7 +18,7 @@ use object_store::{
 };
 use strata_lfs::Oid;
 
-use crate::storage::{Read, Storage};
+use crate::storage::{Place, Read, Storage};
 
 /// The URL DataFusion knows this store by.
 pub const URL: &str = "strata://objects/";
@@ -41,9 +42,22 @@ impl fmt::Display for Objects {
     }
 }
 
-/// The path of `oid` of dataset `repo_id` in the store.
-pub fn path(repo_id: i64, oid: &Oid) -> Path {
-    Path::from(format!("{repo_id}/{oid}"))
+/// The path of `oid` at `place` in the store.
+pub fn path(place: &Place, oid: &Oid) -> Path {
+    match place {
+        Place::Dataset(repo_id) => Path::from(format!("{repo_id}/{oid}")),
+        Place::Copy(store) => Path::from(format!("@{store}/{oid}")),
+    }
+}
+
+/// The place and oid a path names.
+fn parse(location: &Path) -> Option<(Place, Oid)> {
+    let (at, oid) = location.as_ref().split_once('/')?;
+    let place = match at.strip_prefix('@') {
+        Some(store) => Place::Copy(store.to_owned()),
+        None => Place::Dataset(at.parse().ok()?),
+    };
+    Some((place, oid.parse().ok()?))
 }
 
 impl Objects {
@@ -55,9 +69,9 @@ impl Objects {
         }
     }
 
-    /// Makes `oid` of dataset `repo_id` (`size` bytes) readable; its path.
-    pub fn know(&self, repo_id: i64, oid: &Oid, size: u64) -> Path {
-        let p = path(repo_id, oid);
+    /// Makes `oid` at `place` (`size` bytes) readable; its path.
+    pub fn know(&self, place: &Place, oid: &Oid, size: u64) -> Path {
+        let p = path(place, oid);
         let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
         // Objects are kept for the queries of the moment, not forever.
         if known.len() > 4096 {
@@ -147,15 +161,11 @@ impl ObjectStore for Objects {
                 attributes: Default::default(),
             });
         }
-        let (repo, oid) = location
-            .as_ref()
-            .split_once('/')
-            .and_then(|(r, o)| Some((r.parse::<i64>().ok()?, o.parse::<Oid>().ok()?)))
-            .ok_or_else(|| not_found(location))?;
+        let (place, oid) = parse(location).ok_or_else(|| not_found(location))?;
         let header = format!("bytes={}-{}", range.start, range.end - 1);
         let read = self
             .storage
-            .read(repo, &oid, Some(&header))
+            .read(place, &oid, Some(&header))
             .await
             .map_err(|e| generic(e.message))?;
         let body = match read {

@@ -31,7 +31,7 @@ use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 use super::{infer, Kind, Opened, Tables};
 use crate::datasets::tables::table_error;
 use crate::error::{Error, Result};
-use crate::storage::Read;
+use crate::storage::{Place, Read};
 use crate::Core;
 
 /// Rows per Parquet row group: small enough that a page of rows reads little.
@@ -57,6 +57,19 @@ pub struct View {
     pub rows: u64,
     /// The column statistics (JSON), once computed.
     pub stats: Option<String>,
+    /// The region store holding it, for a residency copy ([`super::residency`]); `None`: the
+    /// dataset's store.
+    pub store: Option<String>,
+}
+
+impl View {
+    /// Where its Parquet object is.
+    pub fn place(&self) -> Place {
+        match &self.store {
+            Some(store) => Place::Copy(store.clone()),
+            None => Place::Dataset(self.repo_id),
+        }
+    }
 }
 
 /// The view of `opened` for dataset `repo_id`, made now if there is none yet.
@@ -73,7 +86,10 @@ pub async fn text_view(core: &Core, repo_id: i64, opened: &Opened) -> Result<Vie
 async fn view_as(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Result<View> {
     // Inferred types follow from the object, which the key names: only declared ones go in it,
     // so finding a view reads nothing of the table.
-    let key = key(repo_id, opened, text);
+    // Read in one region from a store in another only transformed: the copy goes to this
+    // region's store.
+    let copy = super::residency::store_for(core, &opened.decision);
+    let key = key(repo_id, opened, text, copy.as_deref());
     if let Some(v) = stored(core, &key, repo_id).await? {
         return Ok(v);
     }
@@ -96,7 +112,7 @@ async fn view_as(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Resu
         types.values_mut().for_each(|t| *t = FieldType::String);
     }
     let (oid, size, rows) = loop {
-        match make(core, repo_id, opened, &types).await {
+        match make(core, repo_id, opened, &types, copy.as_deref()).await {
             Ok(made) => break made,
             // An inferred type the rows break: that column is text after all.
             Err(Made::BadValue { column, error })
@@ -114,17 +130,23 @@ async fn view_as(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Resu
         rows: rows as i64,
         stats: None,
         used_at: 0,
+        store: copy.clone(),
     };
     let source = format!("{}:{}", opened.table.name, opened.object.0);
     core.db.put_table_view(&key, repo_id, &source, &row).await?;
-    Ok(View {
+    let view = View {
         key,
         repo_id,
         oid,
         size,
         rows,
         stats: None,
-    })
+        store: copy,
+    };
+    if view.store.is_some() {
+        super::residency::record(core, opened, &view).await?;
+    }
+    Ok(view)
 }
 
 /// The view recorded under `key`, if any.
@@ -146,11 +168,12 @@ async fn stored(core: &Core, key: &str, repo_id: i64) -> Result<Option<View>> {
         size: row.size as u64,
         rows: row.rows as u64,
         stats: row.stats,
+        store: row.store,
     }))
 }
 
 /// The key of the view of `opened`.
-fn key(repo_id: i64, opened: &Opened, text: bool) -> String {
+fn key(repo_id: i64, opened: &Opened, text: bool, store: Option<&str>) -> String {
     let mut types: Vec<(&String, &str)> = opened
         .table
         .types
@@ -170,6 +193,9 @@ fn key(repo_id: i64, opened: &Opened, text: bool) -> String {
     let mut what = what;
     if text {
         what["text"] = json!(true);
+    }
+    if let Some(store) = store {
+        what["store"] = json!(store);
     }
     hex::encode(sha2::Sha256::digest(what.to_string()))
 }
@@ -216,6 +242,7 @@ async fn make(
     repo_id: i64,
     opened: &Opened,
     types: &HashMap<String, FieldType>,
+    store: Option<&str>,
 ) -> std::result::Result<(Oid, u64, u64), Made> {
     let (write, read) = tokio::io::duplex(PIPE);
     let hasher = core.governance.hasher().clone();
@@ -288,7 +315,11 @@ async fn make(
     };
     let body = ReaderStream::with_capacity(read, 256 * 1024);
     let limit = opened.object.1.saturating_mul(8).saturating_add(64 << 20);
-    let stored = core.storage.ingest(repo_id, body, limit).await;
+    let place = match store {
+        Some(s) => Place::Copy(s.to_owned()),
+        None => Place::Dataset(repo_id),
+    };
+    let stored = core.storage.ingest_at(&place, body, limit).await;
     let rows = producer
         .await
         .map_err(|e| Made::other(Error::internal(format!("making a view: {e}"))))??;

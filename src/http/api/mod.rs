@@ -7,6 +7,7 @@ pub mod app_offers;
 pub mod apps;
 pub mod audit;
 pub mod catalog;
+pub mod copies;
 pub mod datasets;
 pub mod events;
 pub mod namespace_webhooks;

@@ -125,7 +125,7 @@ pub async fn table(
             let view = tables::view_of(&state, &gated, &at).await?;
             if f == "parquet" {
                 let file = format!("{}.parquet", at.resource);
-                return serve_object(&state, view.repo_id, &view.oid, &headers, Some(&file)).await;
+                return serve_object(&state, view.place(), &view.oid, &headers, Some(&file)).await;
             }
             let lines = tables::export::jsonl(&state, &view).await?;
             let mut response = Body::from_stream(lines).into_response();

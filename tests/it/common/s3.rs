@@ -2,11 +2,11 @@
 //! enforced (forged, tampered or expired signatures get 403). In front of it, what a real bucket
 //! adds or a test needs: the bucket's CORS rule (any origin may GET, PUT, POST and HEAD and read
 //! `ETag`, as the README asks of a bucket that takes browser uploads), a count of the parts it
-//! stored, a switch that cuts every connection (the network gone), and a number of part uploads to
-//! refuse as S3 refuses an expired URL.
+//! stored, a switch that cuts every connection (the network gone), a number of part uploads to
+//! refuse as S3 refuses an expired URL, and an access log (`METHOD /bucket/key?query`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -26,6 +26,8 @@ pub struct S3Server {
     pub offline: Arc<AtomicBool>,
     /// The next this many part uploads get S3's 403 for an expired URL.
     pub expire_parts: Arc<AtomicUsize>,
+    /// Every request it answered, as `METHOD /path?query`.
+    pub log: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -43,10 +45,12 @@ impl S3Server {
         let parts_stored = Arc::new(AtomicUsize::new(0));
         let offline = Arc::new(AtomicBool::new(false));
         let expire_parts = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let switches = Switches {
             parts: parts_stored.clone(),
             offline: offline.clone(),
             expire: expire_parts.clone(),
+            log: log.clone(),
         };
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
@@ -74,8 +78,14 @@ impl S3Server {
             parts_stored,
             offline,
             expire_parts,
+            log,
             task,
         }
+    }
+
+    /// The access log since the last call, emptied.
+    pub fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
     }
 
     /// Files stored below the bucket (objects and s3s-fs metadata), for consistency checks.
@@ -89,6 +99,7 @@ struct Switches {
     parts: Arc<AtomicUsize>,
     offline: Arc<AtomicBool>,
     expire: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// One request through the bucket's CORS rule to s3s, counting stored parts; an error (the
@@ -102,6 +113,11 @@ async fn cors_bucket(
     if switches.offline.load(Ordering::SeqCst) {
         return Err(std::io::Error::other("the network is cut"));
     }
+    switches
+        .log
+        .lock()
+        .unwrap()
+        .push(format!("{} {}", req.method(), req.uri()));
     let origin = req.headers().get("origin").cloned();
     let allow = |response: &mut hyper::Response<s3s::Body>| {
         if let Some(origin) = &origin {

@@ -11,6 +11,7 @@
 
 mod actions;
 mod aggregates;
+mod residency;
 mod shared;
 mod trust;
 mod versions;
@@ -41,9 +42,19 @@ pub struct Gov {
 
 impl Gov {
     pub async fn start() -> Gov {
-        let server = TestServer::start_with(Backend::Local, |c| {
+        Gov::start_with(Backend::Local, |_| {}).await
+    }
+
+    /// [`Gov::start`] on `backend`, the configuration changed by `tweak` after the governance
+    /// settings.
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut strata_core::config::Config),
+    ) -> Gov {
+        let server = TestServer::start_with(backend, |c| {
             c.policy_dataset = Some("steward/policies".into());
             c.region = Some("theshire".into());
+            tweak(c);
         })
         .await;
         let steward = server.user_with("steward", true, "*").await;

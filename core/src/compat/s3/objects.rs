@@ -16,6 +16,7 @@ use crate::datasets::git_on;
 use crate::datasets::governance::{catalog, decide, raw_objects, refusal, Surface};
 use crate::datasets::tables::{self as streamed, Chunk, Format};
 use crate::error::{Error, Kind, Result};
+use crate::storage::Place;
 use crate::Core;
 
 /// Small text that is no data (a datapackage, a README) is kept in git when at most this big;
@@ -24,8 +25,9 @@ pub const MAX_INLINE: u64 = 256 << 10;
 
 /// What a key's bytes are.
 pub enum Content {
-    /// An LFS object (of `repo_id`: a governed Parquet table's view is another dataset's).
-    Object { repo_id: i64, oid: Oid, size: u64 },
+    /// An LFS object where it is: a dataset's (a governed Parquet table's view may be in another
+    /// dataset's store, or a residency copy in a region store).
+    Object { place: Place, oid: Oid, size: u64 },
     /// A file kept in git.
     Inline(Vec<u8>),
     /// A governed text table: its governed view as CSV, streamed (its size is known once read).
@@ -86,7 +88,7 @@ pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
                 };
                 let view = crate::tables::view_of(core, gated, &at).await?;
                 let content = Content::Object {
-                    repo_id: view.repo_id,
+                    place: view.place(),
                     oid: view.oid,
                     size: view.size,
                 };
@@ -119,7 +121,7 @@ pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
     Ok(match pointer {
         Some(p) => found(
             Content::Object {
-                repo_id: gated.id,
+                place: Place::Dataset(gated.id),
                 oid: p.oid,
                 size: p.size,
             },

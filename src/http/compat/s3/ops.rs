@@ -412,12 +412,12 @@ impl S3 for Gateway {
             ..Default::default()
         };
         match found.content {
-            Content::Object { repo_id, oid, .. } => {
+            Content::Object { place, oid, .. } => {
                 let range = range_header(i.range.as_ref());
                 let read = self
                     .state
                     .storage
-                    .read(repo_id, &oid, range.as_deref())
+                    .read(place, &oid, range.as_deref())
                     .await
                     .map_err(|e| s3_err(&req, Missing::Key, e))?;
                 match read {

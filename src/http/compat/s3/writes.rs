@@ -6,7 +6,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use strata_core::auth::Action;
 use strata_core::compat::s3::objects::{self, Content, Written};
 use strata_core::compat::s3::{self as gateway, uploads};
-use strata_core::storage::Read;
+use strata_core::storage::{Place, Read};
 
 use super::ops::{blob, etag, message, time, writer, Gateway};
 use super::{s3_err, Missing};
@@ -154,15 +154,15 @@ impl Gateway {
         writer(&req, &who)?;
         let found = self.found(&req, &src_bucket, &src_key, None, None).await?;
         let written = match found.content {
-            Content::Object { repo_id, oid, size } if repo_id == gated.id => {
+            Content::Object { place, oid, size } if place == Place::Dataset(gated.id) => {
                 Written::Stored(oid, size)
             }
             Content::Inline(d) => Written::Inline(d),
             // Another dataset's bytes (or a governed view) are copied through, hashed again.
             content => {
                 let body = match content {
-                    Content::Object { repo_id, oid, .. } => {
-                        match self.state.storage.read(repo_id, &oid, None).await {
+                    Content::Object { place, oid, .. } => {
+                        match self.state.storage.read(place, &oid, None).await {
                             Ok(Some(Read::Found { object, .. })) => blob(object.body),
                             _ => {
                                 return Err(s3_error!(

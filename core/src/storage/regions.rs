@@ -1,0 +1,255 @@
+//! Region stores (`--store NAME=URL`): object stores tagged with the region they are in, beside
+//! the default store (whose region is `--storage-region`). They hold residency copies only: a
+//! governed view written once into the store of the region that reads it
+//! (`crate::tables::residency`), never a dataset's raw bytes.
+//!
+//! A store is `s3://bucket/prefix` or `file:///absolute/path`, its query saying `region=` (the
+//! name policies compare with a dataset's `geography`, required) and, for S3, `endpoint=`,
+//! `s3_region=` (default `us-east-1`) and `path_style=true`. S3 credentials are the default
+//! store's (`--s3-access-key-id`, `--s3-secret-access-key`, or the `AWS_*` variables).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use strata_lfs::s3sign::{S3Credentials, S3Presigner};
+use strata_lfs::storage::CloudSigner;
+use strata_lfs::{CloudStore, LocalStore};
+
+use super::{Backend, StorageConfigError};
+use crate::config::Config;
+
+/// A `--store` as written: its name, its region and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    pub name: String,
+    pub region: String,
+    pub at: Location,
+}
+
+/// Where a region store keeps its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        s3_region: String,
+        path_style: bool,
+    },
+    Dir(PathBuf),
+}
+
+/// A name or a region: a short lowercase label.
+fn label(what: &str, s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !s.starts_with('-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "a store's {what} is 1 to 32 lowercase letters, digits, '-' or '_', not {s:?}"
+        ))
+    }
+}
+
+impl FromStr for StoreSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreSpec, String> {
+        let (name, url) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--store is NAME=URL, not {s:?}"))?;
+        let name = label("name", name.trim())?;
+        let url = url::Url::parse(url.trim()).map_err(|e| format!("--store {name}: {e}"))?;
+        let mut region = None;
+        let (mut endpoint, mut s3_region, mut path_style) = (None, None, false);
+        for (k, v) in url.query_pairs() {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "region" => region = Some(label("region", &v)?),
+                "endpoint" if url.scheme() == "s3" => {
+                    url::Url::parse(&v)
+                        .map_err(|e| format!("--store {name}: endpoint {v:?}: {e}"))?;
+                    endpoint = Some(v)
+                }
+                "s3_region" if url.scheme() == "s3" => s3_region = Some(v),
+                "path_style" if url.scheme() == "s3" => {
+                    path_style = match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(format!("--store {name}: path_style is true or false")),
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "--store {name}: unknown setting {other:?} (region; for s3: endpoint, s3_region, path_style)"
+                    ))
+                }
+            }
+        }
+        let region = region.ok_or_else(|| {
+            format!("--store {name}: say which region it is in with ?region=NAME")
+        })?;
+        let at = match url.scheme() {
+            "s3" => {
+                let bucket = url.host_str().unwrap_or_default().to_owned();
+                if bucket.is_empty() {
+                    return Err(format!(
+                        "--store {name}: s3://BUCKET/PREFIX names no bucket"
+                    ));
+                }
+                Location::S3 {
+                    bucket,
+                    prefix: url.path().trim_matches('/').to_owned(),
+                    endpoint,
+                    s3_region: s3_region.unwrap_or_else(|| "us-east-1".into()),
+                    path_style,
+                }
+            }
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|_| format!("--store {name}: file:///ABSOLUTE/PATH, not {url}"))?;
+                Location::Dir(path)
+            }
+            other => {
+                return Err(format!(
+                    "--store {name}: {other}:// is not a store strata opens (s3:// or file://)"
+                ))
+            }
+        };
+        Ok(StoreSpec { name, region, at })
+    }
+}
+
+/// An opened region store.
+#[derive(Debug)]
+pub(super) struct Region {
+    pub name: String,
+    pub region: String,
+    pub backend: Backend,
+}
+
+/// Checks the stores against each other and the default store's region, and opens them.
+pub(super) async fn open(config: &Config) -> Result<Vec<Region>, StorageConfigError> {
+    let bad = |m: String| StorageConfigError::Stores(m);
+    let home = config.storage_region();
+    let mut out: Vec<Region> = Vec::new();
+    for spec in &config.stores {
+        if out.iter().any(|r| r.name == spec.name) {
+            return Err(bad(format!("two stores are named {:?}", spec.name)));
+        }
+        if out.iter().any(|r| r.region == spec.region) {
+            return Err(bad(format!("two stores are in region {:?}", spec.region)));
+        }
+        match home {
+            None => {
+                return Err(bad(
+                    "--store needs the default store's region: set --storage-region (or --region)"
+                        .into(),
+                ))
+            }
+            Some(h) if h == spec.region => {
+                return Err(bad(format!(
+                    "store {:?} is in region {:?}, where the default store is",
+                    spec.name, spec.region
+                )))
+            }
+            Some(_) => {}
+        }
+        if config.encryption == crate::config::Encryption::Strict {
+            return Err(bad(
+                "--store with --encryption strict: residency copies are not sealed, so strict \
+                 encryption cannot be kept in region stores"
+                    .into(),
+            ));
+        }
+        let backend = match &spec.at {
+            Location::Dir(path) => Backend::Local(LocalStore::open(path.clone()).await?),
+            Location::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                s3_region,
+                path_style,
+            } => {
+                let (key_id, secret, token) = super::s3_credentials(config)?;
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(s3_region)
+                    .with_access_key_id(&key_id)
+                    .with_secret_access_key(&secret)
+                    .with_virtual_hosted_style_request(!path_style);
+                if let Some(endpoint) = endpoint {
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let Some(token) = &token {
+                    builder = builder.with_token(token);
+                }
+                let signer = CloudSigner::S3 {
+                    presigner: S3Presigner::new(
+                        endpoint.as_deref(),
+                        bucket,
+                        s3_region,
+                        S3Credentials {
+                            access_key_id: key_id,
+                            secret_access_key: secret,
+                            session_token: token,
+                        },
+                        *path_style,
+                    )?,
+                    pin_checksums: false,
+                };
+                Backend::Cloud(Box::new(CloudStore::new(
+                    Arc::new(builder.build()?),
+                    signer,
+                    prefix,
+                )))
+            }
+        };
+        tracing::info!(store = %spec.name, region = %spec.region, "region store");
+        out.push(Region {
+            name: spec.name.clone(),
+            region: spec.region.clone(),
+            backend,
+        });
+    }
+    Ok(out)
+}
+
+impl super::Storage {
+    /// The region the default store is in (`--storage-region`, or else `--region`).
+    pub fn home_region(&self) -> Option<&str> {
+        self.0.home.as_deref()
+    }
+
+    /// The name of the store in `region`, other than the default store.
+    pub fn store_in(&self, region: &str) -> Option<&str> {
+        self.0
+            .regions
+            .iter()
+            .find(|r| r.region == region)
+            .map(|r| r.name.as_str())
+    }
+
+    /// The region store named `name`.
+    pub(super) fn region(&self, name: &str) -> crate::error::Result<&Backend> {
+        self.0
+            .regions
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| &r.backend)
+            .ok_or_else(|| {
+                crate::error::Error::internal(format!(
+                    "no region store is named {name:?} (was --store {name}=… removed?)"
+                ))
+            })
+    }
+}
