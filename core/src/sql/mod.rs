@@ -13,11 +13,15 @@
 //! Each query has limits ([`Limits`]): its own memory pool (sorts and aggregations spill to
 //! disk past it), a time limit, result rows and bytes, queries at once per caller and in all.
 //! Every query is audited (`sql.query`): the tables and revisions read and the decisions applied.
+//!
+//! A table a policy allows the caller aggregates only (`AggregateOnly`) answers one form of
+//! query, with noise and from a budget ([`private`]); any other query of it is refused.
 
 mod names;
 pub mod out;
 pub mod page;
 pub mod params;
+pub mod private;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -142,6 +146,9 @@ pub struct TableRead {
     pub columns: BTreeMap<String, strata_policy::ColumnAction>,
     pub filters: usize,
     pub policies: Vec<String>,
+    /// A table read aggregates only: the answer is noisy, and what it spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private: Option<private::Spent>,
 }
 
 /// A query's answer: the result's schema, its batches (an error ends them: the result is cut,
@@ -160,6 +167,8 @@ struct Planned {
     tables: Vec<TableRead>,
     caller: String,
     turn: Turn,
+    /// A query of a table read aggregates only: `plan` is its exact figures, to be made noisy.
+    private: Option<private::Private>,
 }
 
 /// What a query will answer, planned but not run: its result's schema, and its placeholders'
@@ -179,7 +188,7 @@ pub async fn describe(
 ) -> Result<Described> {
     let planned = plan(core, who, query, None, intent).await?;
     Ok(Described {
-        result: Arc::new(planned.plan.schema().as_arrow().clone()),
+        result: planned.result(),
         parameters: params::schema(&planned.plan)?,
     })
 }
@@ -193,7 +202,7 @@ pub async fn schema(
     intent: Option<&str>,
 ) -> Result<SchemaRef> {
     let planned = plan(core, who, query, Some(params), intent).await?;
-    Ok(Arc::new(planned.plan.schema().as_arrow().clone()))
+    Ok(planned.result())
 }
 
 /// Runs `query` for `who` with `params` bound to its placeholders; `intent` is what the
@@ -211,7 +220,18 @@ pub async fn run(
         tables: read,
         caller,
         turn,
+        private,
     } = plan(core, who, query, Some(params), intent).await?;
+    if let Some(private) = private {
+        return run_private(
+            core,
+            (ctx, plan),
+            private,
+            (&caller, query, params, intent),
+            read,
+        )
+        .await;
+    }
     let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await.map_err(query_error)?;
@@ -231,6 +251,43 @@ pub async fn run(
         batches,
         tables: read,
     })
+}
+
+/// A private query run: the budget spent first, then the exact figures made noisy.
+async fn run_private(
+    core: &Core,
+    (ctx, plan): (SessionContext, datafusion::logical_expr::LogicalPlan),
+    private: private::Private,
+    (caller, query, params, intent): (&str, &str, &Params, Option<&str>),
+    mut read: Vec<TableRead>,
+) -> Result<Answer> {
+    // Spent before anything is computed: a failure after it costs the budget still.
+    let spent = private.spend(core).await?;
+    if let Some(t) = read.first_mut() {
+        t.private = Some(spent);
+    }
+    audit(core, caller, query, params, &read, intent).await?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
+    let exact = tokio::time::timeout(LIMITS.time, df.collect())
+        .await
+        .map_err(|_| Error::new(Kind::Busy, "the query ran past its time limit"))?
+        .map_err(query_error)?;
+    let batch = private.answer(&exact)?;
+    Ok(Answer {
+        schema: batch.schema(),
+        batches: futures_util::stream::once(async { Ok(batch) }).boxed(),
+        tables: read,
+    })
+}
+
+impl Planned {
+    /// The schema of the answer.
+    fn result(&self) -> SchemaRef {
+        match &self.private {
+            Some(p) => private::schema(&p.shape),
+            None => Arc::new(self.plan.schema().as_arrow().clone()),
+        }
+    }
 }
 
 /// The audit entry of a query run for `caller` (with how many values were bound, not the values).
@@ -274,21 +331,53 @@ async fn plan(
             LIMITS.tables
         )));
     }
+    let count = references.len();
     let mut read = Vec::new();
     let mut seen = HashMap::new();
+    let mut terms = None;
     for reference in references {
         let name = Name::of(&reference)?;
         if seen.contains_key(&name.key()) {
             continue;
         }
-        let table = register(core, who, &ctx, &name, intent).await?;
+        let (table, aggregates_only) = register(core, who, &ctx, &name, intent).await?;
+        if let Some(t) = aggregates_only {
+            terms = Some((name.clone(), t));
+        }
         seen.insert(name.key(), ());
         read.push(table);
     }
+    let (statement, private) = match terms {
+        None => (statement, None),
+        Some((name, (gated, terms))) => {
+            let refused = |why: &str| {
+                Error::forbidden(format!(
+                    "you may read aggregates of {name} only, each differentially private: ask                      {} ({why})",
+                    private::FORM
+                ))
+            };
+            let shape = private::shape(&statement).map_err(|why| refused(&why))?;
+            if count != 1 {
+                return Err(refused("one table"));
+            }
+            private::check_columns(&ctx, &name, &shape).await?;
+            let (_, exact) = parse(&private::exact_sql(&shape), core.tables.views_only(core))?;
+            let private = private::Private {
+                shape,
+                gated,
+                terms,
+            };
+            private.affordable(core).await?;
+            (exact, Some(private))
+        }
+    };
     let plan = state
         .statement_to_plan(statement)
         .await
         .map_err(plan_error)?;
+    if private.is_some() {
+        private::check_plan(&plan)?;
+    }
     let plan = match params {
         Some(params) => params::bind(plan, params)?,
         None => plan,
@@ -307,6 +396,7 @@ async fn plan(
         tables: read,
         caller,
         turn,
+        private,
     })
 }
 
@@ -370,7 +460,10 @@ async fn register(
     ctx: &SessionContext,
     name: &Name,
     intent: Option<&str>,
-) -> Result<TableRead> {
+) -> Result<(
+    TableRead,
+    Option<(gate::Gated, strata_policy::AggregateOnly)>,
+)> {
     let missing = || {
         Error::not_found(format!(
             "no table {name}: it does not exist, or you may not read it"
@@ -383,13 +476,13 @@ async fn register(
     let gated = gate::shared(core, who, &name.ns, &name.name, Action::Read)
         .await
         .map_err(hidden)?;
-    let opened = tables::open(
+    // A decision allowing aggregates only opens too: such a table answers private queries only.
+    let opened = tables::open_as(
         core,
         &gated,
-        &name.resource,
-        name.rev.as_deref(),
-        intent,
+        (&name.resource, name.rev.as_deref(), intent),
         Surface::Sql,
+        true,
     )
     .await
     .map_err(hidden)?;
@@ -412,13 +505,15 @@ async fn register(
     )
     .await
     .map_err(engine_error)?;
-    Ok(TableRead {
+    let read = TableRead {
         table: name.to_string(),
         revision,
         columns: opened.decision.columns.clone(),
         filters: opened.decision.filters.len(),
         policies: opened.decision.policies.clone(),
-    })
+        private: None,
+    };
+    Ok((read, opened.decision.aggregate.map(|terms| (gated, terms))))
 }
 
 /// A planning error: what the query got wrong (an unknown column, a type mismatch) is 400.

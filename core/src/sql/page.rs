@@ -59,7 +59,28 @@ pub async fn page(
         tables: read,
         caller,
         turn,
+        private,
     } = plan(core, who, query, Some(&super::Params::none()), intent).await?;
+    if let Some(private) = private {
+        // One row of noisy figures: nothing to sort or page.
+        let none = super::Params::none();
+        let answer = super::run_private(
+            core,
+            (ctx, plan),
+            private,
+            (&caller, query, &none, intent),
+            read,
+        )
+        .await?;
+        let batches: Vec<RecordBatch> = answer.batches.try_collect().await?;
+        return Ok(Shown {
+            columns: rows::columns_of(&answer.schema),
+            rows: rows::to_rows(&answer.schema, &batches)?,
+            offset: 0,
+            more: false,
+            tables: answer.tables,
+        });
+    }
     let mut df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
     if let Some((column, desc)) = &paging.sort {
         if df.schema().as_arrow().field_with_name(column).is_err() {

@@ -182,7 +182,7 @@ pub async fn aggregate(core: &Core, gated: &Gated, at: &At, ask: &Ask) -> Result
 }
 
 /// Spends ε of the caller's budget on this dataset: what is left, or 403 when it is spent.
-async fn spend(core: &Core, gated: &Gated, p: AggregateOnly, dry: bool) -> Result<f64> {
+pub(crate) async fn spend(core: &Core, gated: &Gated, p: AggregateOnly, dry: bool) -> Result<f64> {
     // A query costs ε rounded up to a millionth (never nothing); the budget is rounded down.
     let cost = ((p.epsilon * 1e6).ceil() as i64).max(1);
     let budget = (p.budget * 1e6).floor() as i64;

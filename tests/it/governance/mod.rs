@@ -11,6 +11,7 @@
 
 mod actions;
 mod aggregates;
+mod private_sql;
 mod residency;
 mod shared;
 mod trust;

@@ -1,0 +1,361 @@
+//! Noisy answers in SQL. A table a policy allows the caller aggregates only (`AggregateOnly`) may
+//! be asked, in SQL, what `…/tables/{resource}/aggregate` answers: a query of the form [`FORM`]
+//! over that one table. Each aggregate costs ε of the caller's budget for the dataset (spent
+//! before anything is computed, as there); values are clamped to the bounds the query names;
+//! Laplace noise is added as [`crate::tables::aggregate`] adds it (count 1/ε, sum
+//! max(|lower|, |upper|)/ε, a mean a noisy sum over a noisy count with ε split in two). The
+//! `WHERE` clause is a row filter (no subqueries: a condition computed from other rows could tell
+//! through the count what it found), so each row still changes each answer by at most its bound.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr as Logical, LogicalPlan};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr, Statement,
+};
+use serde::Serialize;
+use strata_policy::AggregateOnly;
+
+use crate::datasets::gated::Gated;
+use crate::error::{Error, Result};
+use crate::tables::aggregate::{laplace, MAX_BOUND};
+
+/// The one form a query of an aggregates-only table may take.
+pub const FORM: &str = "SELECT count(*), count(col), sum(col, lower, upper), avg(col, lower, \
+    upper) FROM table [WHERE …]: aggregates of that one table, values clamped to the bounds, no \
+    GROUP BY, ORDER BY, LIMIT, joins or subqueries";
+
+/// Aggregates one query may ask at most.
+const MAX_ASKED: usize = 16;
+
+/// One aggregate asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Agg {
+    /// `count(*)`, or `count(col)` (the column as written).
+    Count(Option<String>),
+    Sum(String, f64, f64),
+    Mean(String, f64, f64),
+}
+
+/// An aggregate and the name of its column in the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    pub agg: Agg,
+    pub name: String,
+}
+
+/// A private query: what it asks, of which table (as written), with which row filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub asked: Vec<Asked>,
+    pub from: String,
+    pub selection: Option<String>,
+}
+
+/// The shape of `statement` if it is a private query, or why it is not.
+pub fn shape(statement: &DfStatement) -> std::result::Result<Shape, String> {
+    let DfStatement::Statement(s) = statement else {
+        return Err("not a query".into());
+    };
+    let Statement::Query(q) = s.as_ref() else {
+        return Err("not a query".into());
+    };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return Err("not one SELECT".into());
+    };
+    // WITH, ORDER BY, LIMIT, FETCH…: the query is more than its SELECT.
+    if q.to_string() != select.to_string() {
+        return Err("a clause besides SELECT … FROM … WHERE".into());
+    }
+    if select.from.len() != 1 || !select.from[0].joins.is_empty() {
+        return Err("not one table".into());
+    }
+    let from = select.from[0].to_string();
+    let selection = select.selection.as_ref().map(ToString::to_string);
+    let mut asked = Vec::new();
+    let mut items = Vec::new();
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => return Err(format!("{other} is no aggregate")),
+        };
+        let agg = aggregate(expr)?;
+        asked.push(Asked {
+            agg,
+            name: alias.unwrap_or_else(|| expr.to_string()),
+        });
+        items.push(item.to_string());
+    }
+    if asked.is_empty() || asked.len() > MAX_ASKED {
+        return Err(format!("1 to {MAX_ASKED} aggregates"));
+    }
+    // GROUP BY, HAVING, DISTINCT, QUALIFY…: anything the canonical form lacks.
+    let canonical = format!(
+        "SELECT {} FROM {from}{}",
+        items.join(", "),
+        selection
+            .as_ref()
+            .map(|w| format!(" WHERE {w}"))
+            .unwrap_or_default()
+    );
+    if canonical != select.to_string() {
+        return Err("a clause besides SELECT … FROM … WHERE".into());
+    }
+    Ok(Shape {
+        asked,
+        from,
+        selection,
+    })
+}
+
+/// The aggregate `expr` asks: a plain call of count, sum or avg.
+fn aggregate(expr: &Expr) -> std::result::Result<Agg, String> {
+    let Expr::Function(f) = expr else {
+        return Err(format!("{expr} is no aggregate"));
+    };
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(format!("{expr}: not a plain call"));
+    };
+    let args: Vec<String> = list.args.iter().map(ToString::to_string).collect();
+    // FILTER, OVER, DISTINCT, ORDER BY inside…: the call is more than its name and arguments.
+    if list.duplicate_treatment.is_some()
+        || !list.clauses.is_empty()
+        || f.to_string() != format!("{}({})", f.name, args.join(", "))
+    {
+        return Err(format!("{expr}: not a plain call"));
+    }
+    let column = |a: &FunctionArg| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => Some(i.to_string()),
+        _ => None,
+    };
+    let number = |a: &FunctionArg| {
+        let text = a.to_string().replace(' ', "");
+        text.parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && n.abs() <= MAX_BOUND)
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    match (name.as_str(), list.args.as_slice()) {
+        ("count", [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) => Ok(Agg::Count(None)),
+        ("count", [a]) => column(a)
+            .map(|c| Agg::Count(Some(c)))
+            .ok_or_else(|| format!("{expr}: count a column or *")),
+        ("sum" | "avg" | "mean", [c, lo, hi]) => {
+            let (Some(c), Some(lo), Some(hi)) = (column(c), number(lo), number(hi)) else {
+                return Err(format!(
+                    "{expr}: {name}(column, lower, upper) with numbers within ±1e15"
+                ));
+            };
+            if lo >= hi {
+                return Err(format!("{expr}: lower must be below upper"));
+            }
+            Ok(match name.as_str() {
+                "sum" => Agg::Sum(c, lo, hi),
+                _ => Agg::Mean(c, lo, hi),
+            })
+        }
+        ("sum" | "avg" | "mean", _) => Err(format!(
+            "{expr}: {name}(column, lower, upper): the bounds each value is clamped to scale the noise"
+        )),
+        _ => Err(format!("{expr}: only count, sum and avg")),
+    }
+}
+
+/// The exact query the noisy answers are made from: for aggregate `i`, `a{i}` (and a mean's
+/// count `n{i}`), every value a number or NULL.
+pub fn exact_sql(shape: &Shape) -> String {
+    let number = |c: &str| format!("CAST({c} AS DOUBLE)");
+    let kept = |c: &str| {
+        let x = number(c);
+        format!("CASE WHEN {x} IS NULL OR isnan({x}) THEN NULL ELSE {x} END")
+    };
+    let clamped =
+        |c: &str, lo: f64, hi: f64| format!("least(greatest({}, {lo:?}), {hi:?})", kept(c));
+    let mut items = Vec::new();
+    for (i, a) in shape.asked.iter().enumerate() {
+        match &a.agg {
+            Agg::Count(None) => items.push(format!("CAST(count(*) AS DOUBLE) AS a{i}")),
+            Agg::Count(Some(c)) => items.push(format!("CAST(count({c}) AS DOUBLE) AS a{i}")),
+            Agg::Sum(c, lo, hi) => {
+                items.push(format!("sum({}) AS a{i}", clamped(c, *lo, *hi)));
+            }
+            Agg::Mean(c, lo, hi) => {
+                items.push(format!("sum({}) AS a{i}", clamped(c, *lo, *hi)));
+                items.push(format!("CAST(count({}) AS DOUBLE) AS n{i}", kept(c)));
+            }
+        }
+    }
+    format!(
+        "SELECT {} FROM {}{}",
+        items.join(", "),
+        shape.from,
+        shape
+            .selection
+            .as_ref()
+            .map(|w| format!(" WHERE {w}"))
+            .unwrap_or_default()
+    )
+}
+
+/// A column as a query writes it (`amount`, `"nameOrig"`), as the table names it.
+fn unquoted(c: &str) -> String {
+    match c.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => c.to_owned(),
+    }
+}
+
+/// Refuses sums and means of columns that hold no numbers as the caller reads them (redacted
+/// and hashed columns are text), and columns the table does not have.
+pub async fn check_columns(
+    ctx: &datafusion::prelude::SessionContext,
+    table: &super::Name,
+    shape: &Shape,
+) -> Result<()> {
+    let provider = ctx
+        .table_provider(table.reference())
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let schema = provider.schema();
+    for a in &shape.asked {
+        let (column, numeric) = match &a.agg {
+            Agg::Count(None) => continue,
+            Agg::Count(Some(c)) => (c, false),
+            Agg::Sum(c, ..) | Agg::Mean(c, ..) => (c, true),
+        };
+        let name = unquoted(column);
+        let field = schema.field_with_name(&name).map_err(|_| {
+            Error::bad_request(format!("the table has no column {name:?} you may read"))
+        })?;
+        if numeric && !field.data_type().is_numeric() {
+            return Err(Error::bad_request(format!(
+                "column {name:?} holds no numbers (as you read it)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a plan that reads more than its one table or holds a subquery.
+pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
+    let mut scans = 0;
+    let mut subquery = false;
+    plan.apply_with_subqueries(|p| {
+        match p {
+            LogicalPlan::TableScan(_) => scans += 1,
+            LogicalPlan::Subquery(_) => subquery = true,
+            _ => {}
+        }
+        for e in p.expressions() {
+            let _ = e.apply(|x| {
+                if matches!(
+                    x,
+                    Logical::ScalarSubquery(_) | Logical::Exists(_) | Logical::InSubquery(_)
+                ) {
+                    subquery = true;
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(|e| Error::internal(e.to_string()))?;
+    if scans != 1 || subquery {
+        return Err(Error::forbidden(format!(
+            "a table you may read aggregates of only is asked as {FORM}"
+        )));
+    }
+    Ok(())
+}
+
+/// The answer's schema: one number per aggregate asked.
+pub fn schema(shape: &Shape) -> SchemaRef {
+    Arc::new(Schema::new(
+        shape
+            .asked
+            .iter()
+            .map(|a| Field::new(&a.name, DataType::Float64, false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A private query planned: its shape, the caller's gate of the table and the policy's terms.
+pub struct Private {
+    pub shape: Shape,
+    pub gated: Gated,
+    pub terms: AggregateOnly,
+}
+
+/// What a private query spent, for the answer and the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spent {
+    pub exact: bool,
+    /// ε of each aggregate, in all, and the budget and what is left of it.
+    pub epsilon: f64,
+    pub spent: f64,
+    pub budget: f64,
+    pub remaining: f64,
+}
+
+impl Private {
+    /// ε this query costs.
+    fn cost(&self) -> AggregateOnly {
+        AggregateOnly {
+            epsilon: self.terms.epsilon * self.shape.asked.len() as f64,
+            budget: self.terms.budget,
+        }
+    }
+
+    /// Refuses the query before any work when the budget cannot pay for it.
+    pub async fn affordable(&self, core: &crate::Core) -> Result<()> {
+        crate::tables::aggregate::spend(core, &self.gated, self.cost(), true)
+            .await
+            .map(drop)
+    }
+
+    /// Spends what the query costs: what it spent and what is left.
+    pub async fn spend(&self, core: &crate::Core) -> Result<Spent> {
+        let cost = self.cost();
+        let remaining = crate::tables::aggregate::spend(core, &self.gated, cost, false).await?;
+        Ok(Spent {
+            exact: false,
+            epsilon: self.terms.epsilon,
+            spent: cost.epsilon,
+            budget: cost.budget,
+            remaining,
+        })
+    }
+
+    /// The noisy answer from the exact one (`exact`: the one row of [`exact_sql`]).
+    pub fn answer(&self, exact: &[RecordBatch]) -> Result<RecordBatch> {
+        let rows = crate::tables::rows::objects(exact)?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        let get = |k: String| row.get(&k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let eps = self.terms.epsilon;
+        let mut rng = rand::rng();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (i, a) in self.shape.asked.iter().enumerate() {
+            let value = match a.agg {
+                Agg::Count(_) => get(format!("a{i}")) + laplace(&mut rng, 1.0 / eps),
+                Agg::Sum(_, lo, hi) => {
+                    get(format!("a{i}")) + laplace(&mut rng, lo.abs().max(hi.abs()) / eps)
+                }
+                Agg::Mean(_, lo, hi) => {
+                    let bound = lo.abs().max(hi.abs());
+                    let s = get(format!("a{i}")) + laplace(&mut rng, 2.0 * bound / eps);
+                    let n = get(format!("n{i}")) + laplace(&mut rng, 2.0 / eps);
+                    (s / n.max(1.0)).clamp(lo, hi)
+                }
+            };
+            columns.push(Arc::new(Float64Array::from(vec![value])));
+        }
+        RecordBatch::try_new(schema(&self.shape), columns)
+            .map_err(|e| Error::internal(format!("a private answer: {e}")))
+    }
+}
