@@ -73,6 +73,16 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
             let user = create_user(state, &username, email.as_deref(), admin).await?;
             println!("created user {} (id {})", user.username, user.id);
         }
+        AdminCommand::DeleteUser { username, confirm } => {
+            let gone =
+                strata_core::accounts::delete::delete(state, None, &username, &confirm).await?;
+            println!(
+                "deleted {}: {} app instance(s) and their storage destroyed, {} dataset(s) handed over",
+                gone.username,
+                gone.apps.len(),
+                gone.handed_over.len()
+            );
+        }
         AdminCommand::CreateRepo {
             path,
             visibility,

@@ -75,6 +75,15 @@ pub enum AdminCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Delete an account: its app instances stop and their storage is destroyed, datasets it
+    /// made in organisations pass to another owner. Refused while it owns datasets of its own,
+    /// owns an organisation alone, or is the last site admin.
+    DeleteUser {
+        username: String,
+        /// The username typed again.
+        #[arg(long)]
+        confirm: String,
+    },
     /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
     CreateRepo {
         /// `{namespace}/{name}`

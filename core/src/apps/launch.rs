@@ -373,7 +373,8 @@ pub async fn renew_tokens(core: &Core) {
 }
 
 /// Stops the instances running here whose install waits for renewed consent (its manifest was
-/// changed on this replica or another one), a shared instance's being its publisher's.
+/// changed on this replica or another one), a shared instance's being its publisher's, and
+/// removes those whose install is gone.
 async fn stop_suspended(core: &Core) {
     let listed = core.apps.supervisor.list();
     if listed.is_empty() {
@@ -391,6 +392,14 @@ async fn stop_suspended(core: &Core) {
         if suspended.iter().any(|(u, a)| u == runs_as && *a == i.app) {
             tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its manifest changed, it waits for renewed consent");
             core.apps.supervisor.stop(&i.user, &i.app).await;
+        } else if matches!(
+            crate::apps::shared::runner(core, &i.user, &i.app).await,
+            Ok(None)
+        ) {
+            // Uninstalled elsewhere (another replica, or its account deleted by `strata admin
+            // delete-user`): it stops, and what it kept goes.
+            tracing::info!(user = %i.user, app = %i.app, "app instance stopped: its install is gone");
+            crate::apps::remove_instance(core, &i.user, &i.app).await;
         }
     }
 }

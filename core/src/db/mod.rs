@@ -17,6 +17,7 @@ mod events;
 mod identities;
 mod invites;
 mod keys;
+mod leaving;
 mod locks;
 mod merges;
 mod notifications;

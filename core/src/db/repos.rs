@@ -128,6 +128,16 @@ impl Db {
         .await
     }
 
+    /// The datasets whose owner is `user_id` (their own, and those they made in organisations).
+    pub async fn repos_owned_by(&self, user_id: i64) -> Result<Vec<Repo>, sqlx::Error> {
+        sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM repos WHERE owner_id = $1 ORDER BY namespace, name"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     pub async fn repo_by_id(&self, id: i64) -> Result<Option<Repo>, sqlx::Error> {
         sqlx::query_as(sql!("SELECT {COLUMNS} FROM repos WHERE id = $1"))
             .bind(id)

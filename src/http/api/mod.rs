@@ -2,6 +2,7 @@
 //! organisations and roles, shares, tables, SQL, and the audit log. OpenAPI annotations on the handlers build both the
 //! routes and the document at `/api/v1/openapi.json`.
 
+pub mod accounts;
 pub mod aggregates;
 pub mod app_offers;
 pub mod apps;

@@ -10,6 +10,7 @@
 mod catalog;
 mod consent;
 mod defaults;
+mod erase;
 mod jupyter;
 mod kube;
 mod lifecycle;

@@ -2,8 +2,11 @@
 //! throttling, and logout. Failed logins are throttled per username and per client address; the
 //! answer and its timing are the same whether or not the username exists. Each refusal is an
 //! [`Error`] whose kind says the status and whose message is meant for the person at the form.
+//! Deleting an account: [`delete`].
 
 use serde_json::json;
+
+pub mod delete;
 
 use crate::audit;
 use crate::auth::{password, secrets, session};
