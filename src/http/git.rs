@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct PushedPackage {
     revision: String,
+    /// The branch it moves.
+    branch: String,
     datapackage: String,
 }
 
@@ -64,6 +66,7 @@ async fn hook_contracts(
         &state,
         &token,
         &pushed.revision,
+        &pushed.branch,
         pushed.datapackage.as_bytes(),
     )
     .await?;

@@ -284,6 +284,13 @@ pub async fn pre_receive() -> Result<(), String> {
         .iter()
         .find(|u| u.name == default && u.new != ZERO)
         .map(|u| ((u.old != ZERO).then(|| u.old.clone()), u.new.clone()));
+    // The branches the push moves (not deletes), the default one first.
+    let mut branches: Vec<(String, String)> = updates
+        .iter()
+        .filter(|u| u.name.starts_with("refs/heads/") && u.new != ZERO)
+        .map(|u| (u.name.clone(), u.new.clone()))
+        .collect();
+    branches.sort_by_key(|(name, _)| *name != default);
     let named = tokio::task::spawn_blocking(move || {
         let named = inspect(&updates, protect, limits)?;
         if let Some(ms) = policy_limit {
@@ -293,7 +300,7 @@ pub async fn pre_receive() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())??;
-    if named.is_empty() && main.is_none() {
+    if named.is_empty() && branches.is_empty() {
         return Ok(());
     }
     let db = Db::connect_existing(&url)
@@ -312,19 +319,24 @@ pub async fn pre_receive() -> Result<(), String> {
             shown.join("\n")
         ));
     }
-    // The contract of a protected default branch and the policies on writes, checked by the
-    // server that started the push (which gives the hook a way to ask when either applies); a
-    // push to a protected branch whose check cannot be asked for is refused.
+    // The policies on writes (every branch a push moves) and the contract of a protected
+    // default branch, checked by the server that started the push (which gives the hook a way
+    // to ask when either applies); a push to a protected branch whose check cannot be asked for
+    // is refused.
     let asking = (
         std::env::var(ENV_CONTRACTS_URL),
         std::env::var(ENV_CONTRACTS_TOKEN),
     );
-    if let (Some((_, new)), true) = (&main, protect || asking.0.is_ok()) {
-        let (Ok(url), Ok(token)) = asking else {
-            return Err(format!(
-                "push refused: {DEFAULT_BRANCH} is protected and its contract could not be checked \
-                 (the server gave this push no way to ask): try again"
-            ));
+    for (branch, new) in &branches {
+        let is_default = *branch == default;
+        let (Ok(url), Ok(token)) = (&asking.0, &asking.1) else {
+            if is_default && protect {
+                return Err(format!(
+                    "push refused: {DEFAULT_BRANCH} is protected and its contract could not be \
+                     checked (the server gave this push no way to ask): try again"
+                ));
+            }
+            continue;
         };
         let listed = git(&["ls-tree", "--name-only", new, "--", DATAPACKAGE])?;
         if !listed.status.success() {
@@ -333,25 +345,25 @@ pub async fn pre_receive() -> Result<(), String> {
                 String::from_utf8_lossy(&listed.stderr).trim()
             ));
         }
-        if !listed.stdout.is_empty() {
-            let blob = |path: &str| {
-                git(&["cat-file", "blob", &format!("{new}:{path}")])
-                    .ok()
-                    .filter(|o| o.status.success())
-                    .map(|o| o.stdout)
-            };
-            let bytes = blob(DATAPACKAGE).ok_or_else(|| {
-                format!(
-                    "push refused: the contract could not be checked ({DATAPACKAGE} unreadable)"
-                )
-            })?;
-            let mut package: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?;
-            crate::datasets::contracts::at_files(&mut package, blob);
-            let bytes = serde_json::to_vec(&package).map_err(|e| e.to_string())?;
-            crate::datasets::contracts::push::ask(&url, &token, new, bytes).await?;
+        if listed.stdout.is_empty() {
+            continue;
         }
+        let blob = |path: &str| {
+            git(&["cat-file", "blob", &format!("{new}:{path}")])
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| o.stdout)
+        };
+        let bytes = blob(DATAPACKAGE).ok_or_else(|| {
+            format!("push refused: the contract could not be checked ({DATAPACKAGE} unreadable)")
+        })?;
+        let mut package: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?;
+        crate::datasets::contracts::at_files(&mut package, blob);
+        let bytes = serde_json::to_vec(&package).map_err(|e| e.to_string())?;
+        let name = branch.trim_start_matches("refs/heads/");
+        crate::datasets::contracts::push::ask(url, token, new, name, bytes).await?;
     }
     // The tables of the revisions the default branch gets (governance refuses their objects raw).
     match main {

@@ -242,6 +242,31 @@ async fn fybriks_write_rule_redacts_what_is_stored_and_a_deny_refuses_every_way_
         "{said}"
     );
     assert_eq!(gov.head("alice/paysim", &gov.alice).await, before);
+    // To another branch too (a merge would bring it to main unrewritten), and with main and
+    // the branch in one push.
+    for refs in [
+        &["HEAD:refs/heads/raw"][..],
+        &["main", "HEAD:refs/heads/raw2"],
+    ] {
+        let mut args = vec!["push", "--no-verify", "origin"];
+        args.extend_from_slice(refs);
+        let push = git_in(&args);
+        let said = String::from_utf8_lossy(&push.stderr);
+        assert!(!push.status.success(), "{refs:?}: {said}");
+        assert!(said.contains("a push cannot change"), "{refs:?}: {said}");
+    }
+    let r = client()
+        .get(format!("{}/alice/paysim/branches", gov.api))
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = r.text().await.unwrap();
+    assert!(
+        r.contains("main") && !r.contains("raw"),
+        "a refused branch exists: {r}"
+    );
 
     // A Deny on write, beside the sample: REST commits and pushes are refused, naming it.
     let frozen = r#"package dataapi.authz

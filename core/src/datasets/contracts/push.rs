@@ -1,10 +1,11 @@
 //! Contract and policy checks of pushes. git runs the pre-receive hook in a process of its own,
-//! with the pushed objects in quarantine; the hook reads the new `datapackage.json` of the default
-//! branch and hands it back to the server that started the push ([`Pushes`]: a one-push token and
-//! the server's own loopback address, both passed in the hook's environment), which checks it as
-//! it checks every other write: the policies on the tables it changes, as the pusher
-//! (`crate::datasets::governance::write::pushed`), and the contract of a protected branch
-//! ([`super::enforce`]). A push whose check cannot be made is refused.
+//! with the pushed objects in quarantine; the hook reads the new `datapackage.json` of each branch
+//! the push moves and hands it back to the server that started the push ([`Pushes`]: a token good
+//! while the push lasts and the server's own loopback address, both passed in the hook's
+//! environment), which checks it as it checks every other write: the policies on the tables it
+//! changes, as the pusher (`crate::datasets::governance::write::pushed`), on every branch, and
+//! the contract of a protected default branch ([`super::enforce`]). A push whose check cannot be
+//! made is refused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -83,27 +84,29 @@ impl Pushes {
             .is_some_and(|(_, until)| *until > Instant::now())
     }
 
-    /// The dataset of a push's token, which is used up: one check per push.
-    fn take(&self, token: &str) -> Option<Gated> {
-        let mut map = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&hash(token))
+    /// The dataset of a push's token (good for each branch the push moves, while it lasts).
+    fn dataset(&self, token: &str) -> Option<Gated> {
+        let map = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&hash(token))
             .filter(|(_, until)| *until > Instant::now())
-            .map(|(gated, _)| gated)
+            .map(|(gated, _)| gated.clone())
     }
 }
 
-/// The hook's request (once per push): check `package` (the pushed `datapackage.json`, its resources' `hash` and
-/// `bytes` those of the files at their paths) as revision `revision` of the dataset `token` was
-/// made for.
+/// The hook's request (once per branch a push moves): check `package` (the pushed
+/// `datapackage.json`, its resources' `hash` and `bytes` those of the files at their paths) as
+/// revision `revision` of `branch` of the dataset `token` was made for: the policies on writes
+/// on every branch, the contract on the default one.
 pub async fn check_pushed(
     core: &Core,
     token: &str,
     revision: &str,
+    branch: &str,
     package: &[u8],
 ) -> Result<Option<Report>> {
     let gated = core
         .pushes
-        .take(token)
+        .dataset(token)
         .ok_or_else(|| Error::new(Kind::Unauthenticated, "no push in flight has this token"))?;
     let repo = core
         .db
@@ -116,6 +119,9 @@ pub async fn check_pushed(
     let package: Map<String, Value> = serde_json::from_slice(package)
         .map_err(|e| Error::unprocessable(format!("datapackage.json is not JSON: {e}")))?;
     crate::datasets::governance::write::pushed(core, &gated, &package).await?;
+    if branch != strata_metastore::DEFAULT_BRANCH {
+        return Ok(None);
+    }
     super::enforce(core, &repo, &package, revision).await
 }
 
@@ -125,6 +131,7 @@ pub async fn ask(
     url: &str,
     token: &str,
     revision: &str,
+    branch: &str,
     package: Vec<u8>,
 ) -> std::result::Result<(), String> {
     let client = reqwest::Client::builder()
@@ -133,6 +140,7 @@ pub async fn ask(
         .map_err(|e| e.to_string())?;
     let body = serde_json::json!({
         "revision": revision,
+        "branch": branch,
         "datapackage": String::from_utf8_lossy(&package),
     });
     let r = client
