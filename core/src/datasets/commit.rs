@@ -169,6 +169,22 @@ pub async fn revert(
     }
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
+    // The tables it brings back are decided as writes (a revert cannot rewrite them).
+    let at = to.clone();
+    let package = git_on(core, repo, move |ms, ds| {
+        let mut json = match ms.fetch_any(ds, Some(&at)) {
+            Ok((_, p)) => p.map(|p| p.json).unwrap_or_default(),
+            Err(strata_metastore::Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        super::contracts::at_files(&mut json, |path| ms.read_file(ds, Some(&at), path).ok());
+        Ok(Some(json))
+    })
+    .await?;
+    if let Some(package) = package {
+        use super::governance::moved::{moved, Unrewritable};
+        moved(core, repo, Some(&branch), &package, Unrewritable::Revert).await?;
+    }
     let revision = git_on(core, repo, move |ms, ds| {
         let parent = ms.resolve(ds, Some(&parent))?;
         let to = ms.resolve(ds, Some(&to))?.to_string();
@@ -237,7 +253,7 @@ fn op_path(op: &Op) -> &str {
 
 /// Adds the LFS paths missing from the parent's `.gitattributes`, so that a clone smudges them
 /// like every other LFS file (unless the commit writes `.gitattributes` itself).
-fn route_through_lfs(
+pub(crate) fn route_through_lfs(
     ms: &Metastore,
     ds: DatasetId<'_>,
     parent: Option<ObjectId>,
@@ -275,4 +291,64 @@ fn route_through_lfs(
         });
     }
     Ok(())
+}
+
+/// Replaces the datapackage of `branch` (default: the default branch) on top of `parent`, with
+/// the pointers and `.gitattributes` lines its resources need. Tables it names with new objects
+/// are governed writes (`actionType` write): refused, or rewritten with the datapackage following
+/// them, as a commit's are. The new revision and the datapackage it holds.
+pub async fn update_package(
+    core: &Core,
+    who: &Principal,
+    repo: &Gated,
+    json: serde_json::Value,
+    parent: Option<String>,
+    branch: Option<String>,
+    message: Option<String>,
+) -> Result<(Revision, strata_metastore::Package)> {
+    let package = Package::from_json(json)?;
+    repo.check_linked(core, package.resources.iter().map(|r| (r.oid, r.size)))
+        .await?;
+    let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
+    let base = parent.clone().unwrap_or_else(|| branch.clone());
+    let mut ops = vec![Op::Put {
+        path: DATAPACKAGE.into(),
+        data: package.to_bytes(),
+    }];
+    let (mut lfs_paths, mut vouched) = (Vec::new(), Vec::new());
+    let governed = super::governance::write::govern(
+        core,
+        repo,
+        Some(&base),
+        &mut ops,
+        &mut lfs_paths,
+        &mut vouched,
+    )
+    .await?;
+    let message = governed.message(message.unwrap_or_else(|| "Update datapackage".into()));
+    let applied = governed.applied;
+    let meta_author = author(who);
+    let url = super::lfs_url(core, repo);
+    let (revision, package) = git_on(core, repo, move |ms, ds| {
+        let parent = parent.map(|p| ms.resolve(ds, Some(&p))).transpose()?;
+        super::governance::write::patch_package(ms, ds, parent, &mut ops, &applied)?;
+        let package = match ops.into_iter().find_map(|op| match op {
+            Op::Put { path, data } if path == DATAPACKAGE => Some(data),
+            _ => None,
+        }) {
+            Some(data) => Package::from_bytes(&data)?,
+            None => package,
+        };
+        let meta = WriteMeta {
+            branch: &branch,
+            parent,
+            author: &meta_author,
+            message: &message,
+        };
+        let id = ms.update(ds, &meta, &package, Some(&url))?;
+        ms.fetch(ds, Some(&id.to_string()))
+    })
+    .await?;
+    super::governance::written(core, repo).await;
+    Ok((revision, package))
 }

@@ -34,6 +34,7 @@ use crate::error::Result;
 use crate::Core;
 
 pub(crate) mod index;
+pub(crate) mod moved;
 mod raw;
 pub(crate) mod trust;
 pub(crate) mod write;

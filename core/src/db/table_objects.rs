@@ -1,6 +1,7 @@
 //! `table_objects`: the objects that were ever the content of a table on a dataset's default
 //! branch, and `table_index`: how far each default branch is indexed
-//! (`crate::datasets::governance::index` keeps them).
+//! (`crate::datasets::governance::index` keeps them); `governed_writes`: what governed writes
+//! stored (`crate::datasets::governance::write`).
 
 use strata_lfs::Oid;
 
@@ -104,5 +105,46 @@ impl Db {
                 })
             })
             .collect())
+    }
+}
+
+impl Db {
+    /// Records that `oid` is what a governed write of dataset `repo_id` stored under the
+    /// decision `fingerprint` names.
+    pub async fn record_governed_write(
+        &self,
+        repo_id: i64,
+        oid: &Oid,
+        fingerprint: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO governed_writes (repo_id, oid, fingerprint, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(oid.to_string())
+        .bind(fingerprint)
+        .bind(super::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `oid` is what a governed write of dataset `repo_id` stored under `fingerprint`.
+    pub async fn is_governed_write(
+        &self,
+        repo_id: i64,
+        oid: &Oid,
+        fingerprint: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM governed_writes WHERE repo_id = $1 AND oid = $2 AND fingerprint = $3",
+        )
+        .bind(repo_id)
+        .bind(oid.to_string())
+        .bind(fingerprint)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found > 0)
     }
 }

@@ -32,7 +32,7 @@ pub struct CopyList {
 /// written once into its region store (the dataset's admins).
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/copies", tag = "governance", operation_id = "list_region_copies",
     params(("ns" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = CopyList),
+    responses((status = 200, description = "The copies", body = CopyList),
         (status = 403, description = "You do not administer the dataset", body = ErrorBody),
         (status = 404, description = "No such dataset", body = ErrorBody)))]
 pub async fn list_copies(

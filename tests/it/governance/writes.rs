@@ -3,7 +3,9 @@
 //! becomes an LFS object), the revision says so, the schema follows, the bytes sent are never
 //! served raw; a push it would rewrite is refused. A Deny on write (a policy added beside the
 //! sample) refuses REST commits and pushes naming the policy, even when the same commit drops
-//! the tag the policy reads; nothing moves.
+//! the tag the policy reads; nothing moves. Pushes to any branch are decided; a revert to the raw
+//! version is refused, one to a governed version keeps it as stored; a merge bringing a raw
+//! version into main rewrites it, and so does a datapackage naming a raw object.
 
 use super::versions::pointer;
 use super::*;
@@ -275,12 +277,37 @@ rule[{"action": {"name": "Deny"}, "policy": "Frozen tables take no writes"}] {
   input.resource.metadata.tags.frozen
 }
 "#;
+    // (Tagged first: the tag is written to the datapackage, which the Deny would refuse.)
+    let mut package = gov.get("").await["datapackage"].clone();
+    package["tags"] = json!(["finance", "frozen"]);
+    let r = client()
+        .put(format!("{}/alice/paysim", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(
+            &json!({"datapackage": package, "parent": gov.head("alice/paysim", &gov.alice).await}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let (status, v) = gov
         .commit_files("steward/policies", &[("frozen.rego", frozen)])
         .await;
     assert_eq!(status, 200, "{v}");
-    gov.set_package(json!(["finance", "frozen"]), "theshire")
-        .await;
+    // Retagging is a write of the dataset too: refused.
+    let r = client()
+        .put(format!("{}/alice/paysim", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(&json!({"datapackage": gov.get("").await["datapackage"], "parent": gov.head("alice/paysim", &gov.alice).await}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Frozen tables take no writes"));
     let before = gov.head("alice/paysim", &gov.alice).await;
     let line = json!({"key": "lfsFile",
         "value": {"path": "paysim.csv", "oid": sha256_hex(v4.as_bytes()), "size": v4.len()}});
@@ -322,4 +349,137 @@ rule[{"action": {"name": "Deny"}, "policy": "Frozen tables take no writes"}] {
     assert!(!push.status.success(), "{said}");
     assert!(said.contains("Frozen tables take no writes"), "{said}");
     assert_eq!(gov.head("alice/paysim", &gov.alice).await, before);
+}
+
+/// POSTs `body` to `path` of alice/paysim as alice: status and JSON.
+async fn post(gov: &Gov, path: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/alice/paysim{path}", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = crate::common::body(r).await;
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverts_and_merges_are_governed_writes_and_governed_versions_are_not_rewritten_again() {
+    let gov = Gov::start().await;
+    // The raw version from before the policies is the first revision's.
+    let raw_rev = gov.head("alice/paysim", &gov.alice).await;
+    let commit_version = |amount: &'static str| {
+        let gov = &gov;
+        async move {
+            let data = transactions(30, amount);
+            upload(&gov.server, "alice/paysim", &gov.alice, data.as_bytes()).await;
+            let line = json!({"key": "lfsFile",
+                "value": {"path": "paysim.csv", "oid": sha256_hex(data.as_bytes()), "size": data.len()}});
+            let (status, v) = gov.commit("alice/paysim", &gov.alice, vec![line]).await;
+            assert_eq!(status, 200, "{v}");
+            data
+        }
+    };
+    let v2 = commit_version("2.5").await;
+    let (governed, stored) = gov.stored_table().await;
+    redacted_copy_of(&v2, &stored);
+    let governed_rev = gov.head("alice/paysim", &gov.alice).await;
+    commit_version("3.5").await;
+
+    // Reverting to the raw version would store it raw: refused, nothing moves.
+    let head = gov.head("alice/paysim", &gov.alice).await;
+    let (status, v) = post(&gov, "/revert", json!({"to": raw_rev, "parent": head})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("a revert cannot rewrite"),
+        "{v}"
+    );
+    assert_eq!(gov.head("alice/paysim", &gov.alice).await, head);
+    // Back to the governed version: what a governed write stored, kept as it is.
+    let (status, v) = post(&gov, "/revert", json!({"to": governed_rev, "parent": head})).await;
+    assert_eq!(status, 200, "{v}");
+    let (resource, again) = gov.stored_table().await;
+    assert_eq!(resource["hash"], governed["hash"], "rewritten again");
+    assert_eq!(again, stored);
+
+    // A branch written while the write rule was away holds a raw version; merging it into main
+    // rewrites it there, and the merge says so.
+    gov.reads_only().await;
+    let main = gov.head("alice/paysim", &gov.alice).await;
+    let (status, v) = post(&gov, "/branches", json!({"name": "dev", "revision": main})).await;
+    assert_eq!(status, 201, "{v}");
+    let v5 = transactions(20, "5.5");
+    upload(&gov.server, "alice/paysim", &gov.alice, v5.as_bytes()).await;
+    let dev_head = {
+        let r: Value = client()
+            .get(format!("{}/alice/paysim?rev=dev", gov.api))
+            .bearer_auth(&gov.alice)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["revision"]["id"].as_str().unwrap().to_owned()
+    };
+    let header = json!({"key": "header", "value": {"summary": "raw on dev", "parent": dev_head, "branch": "dev"}});
+    let line = json!({"key": "lfsFile",
+        "value": {"path": "paysim.csv", "oid": sha256_hex(v5.as_bytes()), "size": v5.len()}});
+    // Its datapackage names the new version (a merge takes a table's version from it).
+    let mut package = gov.get("").await["datapackage"].clone();
+    package["resources"][0]["hash"] = json!(format!("sha256:{}", sha256_hex(v5.as_bytes())));
+    package["resources"][0]["bytes"] = json!(v5.len());
+    let package_line = json!({"key": "file",
+        "value": {"path": "datapackage.json", "content": package.to_string()}});
+    let r = client()
+        .post(format!("{}/alice/paysim/commit", gov.api))
+        .bearer_auth(&gov.alice)
+        .header("content-type", "application/x-ndjson")
+        .body(format!("{header}\n{line}\n{package_line}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (status, v) = gov
+        .commit_files(
+            "steward/policies",
+            &[("sample-policy.rego", SAMPLE_POLICY), ("lib.rego", LIB)],
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = post(
+        &gov,
+        "/merge-requests",
+        json!({"source": "dev", "title": "bring dev in"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let number = v["number"].as_i64().unwrap();
+    let (status, v) = post(&gov, &format!("/merge-requests/{number}/merge"), json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    let (resource, stored) = gov.stored_table().await;
+    redacted_copy_of(&v5, &stored);
+    assert_ne!(
+        resource["hash"],
+        json!(format!("sha256:{}", sha256_hex(v5.as_bytes())))
+    );
+    let dataset = gov.get("").await;
+    let message = dataset["revision"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Governed-Write: paysim-csv"), "{dataset}");
+
+    // A datapackage naming a raw object (PUT …/{ns}/{name}) is a governed write too.
+    let v6 = transactions(12, "6.5");
+    upload(&gov.server, "alice/paysim", &gov.alice, v6.as_bytes()).await;
+    gov.set_table(json!(["finance"]), "theshire", v6.as_bytes())
+        .await;
+    let (resource, stored) = gov.stored_table().await;
+    redacted_copy_of(&v6, &stored);
+    assert_eq!(resource["bytes"], json!(stored.len()));
+    let dataset = gov.get("").await;
+    let message = dataset["revision"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Governed-Write: paysim-csv"), "{dataset}");
 }

@@ -355,6 +355,8 @@ rule[{"action": {"name": "RemoveAction", "columns": ["nameDest"]}, "policy": "re
 async fn governed_diffs_show_changes_never_hidden_values() {
     use crate::governance::{Gov, PAYSIM};
     let gov = Gov::start().await;
+    // The sample's read rule only: the new version is stored as sent.
+    gov.reads_only().await;
     let (status, v) = gov
         .commit_files("steward/policies", &[("remove.rego", REMOVE_NAME_DEST)])
         .await;

@@ -3,7 +3,7 @@
 //! the push moves and hands it back to the server that started the push ([`Pushes`]: a token good
 //! while the push lasts and the server's own loopback address, both passed in the hook's
 //! environment), which checks it as it checks every other write: the policies on the tables it
-//! changes, as the pusher (`crate::datasets::governance::write::pushed`), on every branch, and
+//! changes, as the pusher (`crate::datasets::governance::moved`), on every branch, and
 //! the contract of a protected default branch ([`super::enforce`]). A push whose check cannot be
 //! made is refused.
 
@@ -118,7 +118,8 @@ pub async fn check_pushed(
     }
     let package: Map<String, Value> = serde_json::from_slice(package)
         .map_err(|e| Error::unprocessable(format!("datapackage.json is not JSON: {e}")))?;
-    crate::datasets::governance::write::pushed(core, &gated, &package).await?;
+    use crate::datasets::governance::moved::{moved, Unrewritable};
+    moved(core, &gated, Some(branch), &package, Unrewritable::Push).await?;
     if branch != strata_metastore::DEFAULT_BRANCH {
         return Ok(None);
     }

@@ -7,8 +7,10 @@
 //! removed one leaves it, and the revision's message says what was applied under which policy.
 //! What was sent is never committed, and it is indexed as that table's object, so no raw read
 //! serves it while the policy governs the table. A table sent as a plain git file is stored as
-//! an LFS object first. Pushes cannot be rewritten (their commits are the pusher's): a push
-//! whose tables a policy would transform or deny is refused ([`pushed`]).
+//! an LFS object first. What a rewrite stored is recorded with the decision's fingerprint
+//! (`governed_writes`): sent again under the same decision (a move, a merge), it is kept as it
+//! is. Merges are governed as commits are; pushes and reverts, which cannot be rewritten, are
+//! checked by [`super::moved`].
 //!
 //! A write's tables are the resources of the datapackage it leaves (the one it writes, or else
 //! the one it builds on) whose file it writes with new content, or whose datapackage entry names
@@ -144,6 +146,17 @@ pub(crate) async fn govern(
         if !decision.transforms() {
             continue;
         }
+        let fingerprint = fingerprint(&decision);
+        if let Sent::Object(oid, _) = &sent {
+            // What a governed write stored under this decision already (a move, a merge).
+            if core
+                .db
+                .is_governed_write(repo.id, oid, &fingerprint)
+                .await?
+            {
+                continue;
+            }
+        }
         let (oid, size) = match sent {
             Sent::Object(oid, size) => {
                 // Only an object of this dataset the writer reaches, and none a policy keeps
@@ -184,6 +197,9 @@ pub(crate) async fn govern(
             }
         };
         let applied = rewrite(core, repo, &after, table, kind, (oid, size), &decision).await?;
+        core.db
+            .record_governed_write(repo.id, &applied.oid, &fingerprint)
+            .await?;
         // What was sent counts as that table's object for raw reads (a revision that held the
         // table stands for its catalog).
         if let Some(rev) = &head.revision {
@@ -226,7 +242,7 @@ pub(crate) async fn govern(
 }
 
 /// The objects the files of `catalog`'s tables hold at `base` (`None`: the default branch).
-async fn held_at(
+pub(crate) async fn held_at(
     core: &Core,
     repo: &Gated,
     base: Option<&str>,
@@ -264,8 +280,18 @@ enum Sent {
     Plain,
 }
 
+/// What a decision does to a table's values, as a key: its column transforms and row filters.
+pub(crate) fn fingerprint(decision: &Decision) -> String {
+    use sha2::Digest;
+    let what = json!({
+        "columns": decision.columns,
+        "filters": decision.filters.iter().map(|f| json!([f.column, format!("{:?}", f.op), f.value])).collect::<Vec<_>>(),
+    });
+    hex::encode(sha2::Sha256::digest(what.to_string()))
+}
+
 /// The refusal of a denied write.
-fn refusal(table: Option<&Table>, decision: &Decision) -> Error {
+pub(crate) fn refusal(table: Option<&Table>, decision: &Decision) -> Error {
     let what = match table {
         Some(t) => format!("resource {:?}", t.name),
         None => "this dataset".to_owned(),
@@ -283,7 +309,7 @@ fn refusal(table: Option<&Table>, decision: &Decision) -> Error {
 }
 
 /// The message line for one rewritten table.
-fn note(table: &Table, decision: &Decision) -> String {
+pub(crate) fn note(table: &Table, decision: &Decision) -> String {
     let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (column, action) in &decision.columns {
         by.entry(action.name()).or_default().push(column);
@@ -423,46 +449,6 @@ pub(crate) fn patch_package(
     match at {
         Some(i) => ops[i] = op,
         None => ops.push(op),
-    }
-    Ok(())
-}
-
-/// A push's check: the tables of `package` (the default branch's new datapackage, its resources'
-/// hash and bytes those of their files) whose objects differ from the head's are decided as
-/// writes by the pusher; one a policy denies or would transform refuses the push (git cannot
-/// store what the pusher did not commit).
-pub(crate) async fn pushed(core: &Core, repo: &Gated, package: &Map<String, Value>) -> Result<()> {
-    if !core.governance.in_force(core).await
-        || core
-            .governance
-            .is_policy_dataset(&repo.namespace, &repo.name)
-    {
-        return Ok(());
-    }
-    let head = catalog(core, repo, None).await?;
-    let after = Catalog::read(&repo.path(), package).with_head(&head);
-    let held = held_at(core, repo, None, &after).await?;
-    for table in &after.resources {
-        if Kind::of(table).is_none()
-            || table.object.is_none()
-            || table.object.map(|o| o.0).as_ref() == held.get(&table.path)
-            || head.table(&table.name).and_then(|t| t.object) == table.object
-        {
-            continue;
-        }
-        let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;
-        if decision.denied() {
-            return Err(Error::unprocessable(
-                refusal(Some(table), &decision).message,
-            ));
-        }
-        if decision.transforms() {
-            return Err(Error::unprocessable(format!(
-                "{} when written, and a push cannot change the commits it brings: write this \
-                 table through the REST API or the browser, which apply it",
-                note(table, &decision).trim_start_matches("Governed-Write: ")
-            )));
-        }
     }
     Ok(())
 }

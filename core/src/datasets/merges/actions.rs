@@ -201,17 +201,34 @@ pub async fn merge(
             (r.conflict, pick)
         })
         .collect();
-    let ops = p.ops(core, gated, &picks).await?;
-    let message = message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
+    let mut ops = p.ops(core, gated, &picks).await?;
+    // The tables the merge writes into the target are governed as a commit's are: refused, or
+    // rewritten (what a governed write stored under the same decision is kept as it is).
+    let ours = p.sides.ours.to_string();
+    let (mut lfs_paths, mut vouched) = (Vec::new(), Vec::new());
+    let governed = crate::datasets::governance::write::govern(
+        core,
+        gated,
+        Some(&ours),
+        &mut ops,
+        &mut lfs_paths,
+        &mut vouched,
+    )
+    .await?;
+    let message = governed.message(message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
         format!(
             "Merge {} into {} (merge request {number})\n\n{}",
             request.source, request.target, request.title
         )
-    });
+    }));
+    let applied = governed.applied;
     let person = author(who);
     let sides = p.sides;
     let target = request.target.clone();
     let revision = git_on(core, gated, move |ms, ds| {
+        let parent = Some(sides.ours);
+        crate::datasets::commit::route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
+        crate::datasets::governance::write::patch_package(ms, ds, parent, &mut ops, &applied)?;
         let meta = MergeMeta {
             branch: &target,
             sides,

@@ -7,15 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_metastore::{Package, WriteMeta};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{branch_or_default, dataset, DatasetPath, ErrorBody, Names, RevisionView};
+use super::{dataset, DatasetPath, ErrorBody, Names, RevisionView};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::{self, author, git, lfs_url, NewDataset};
+use strata_core::datasets::{self, git, NewDataset};
 use strata_core::db::rfc3339;
 use strata_core::db::{Repo, Visibility};
 
@@ -151,29 +150,16 @@ pub async fn update(
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: UpdateBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?;
-    let package = Package::from_json(req.datapackage)?;
-    repo.check_linked(&state, package.resources.iter().map(|r| (r.oid, r.size)))
-        .await?;
-    let names = Names::of(&repo);
-    let meta_author = author(&who);
-    let message = req.message.unwrap_or_else(|| "Update datapackage".into());
-    let branch = branch_or_default(req.branch.as_deref()).to_owned();
-    let url = lfs_url(&state, &repo);
-    let (revision, package) = git(&state, move |ms| {
-        let parent = parent
-            .map(|p| ms.resolve(names.id(), Some(&p)))
-            .transpose()?;
-        let meta = WriteMeta {
-            branch: &branch,
-            parent,
-            author: &meta_author,
-            message: &message,
-        };
-        let id = ms.update(names.id(), &meta, &package, Some(&url))?;
-        ms.fetch(names.id(), Some(&id.to_string()))
-    })
+    let (revision, package) = strata_core::datasets::commit::update_package(
+        &state,
+        &who,
+        &repo,
+        req.datapackage,
+        parent,
+        req.branch,
+        req.message,
+    )
     .await?;
-    strata_core::datasets::governance::written(&state, &repo).await;
     let etag = revision.id.clone();
     let body = view(
         &repo,

@@ -169,8 +169,3 @@ impl From<Revision> for RevisionView {
         }
     }
 }
-
-/// The branch a request writes to, `main` unless it says otherwise.
-fn branch_or_default(branch: Option<&str>) -> &str {
-    branch.unwrap_or(strata_metastore::DEFAULT_BRANCH)
-}

@@ -1,0 +1,84 @@
+//! Writes strata cannot rewrite, decided as writes all the same: a push (its commits are the
+//! pusher's) and a revert (a commit whose content is an earlier revision's). Each table whose
+//! object the write changes is decided with `actionType` `write`; a Deny refuses it, and so does
+//! a decision that would transform the table, unless the object is what a governed write stored
+//! under that same decision (`governed_writes`: a redacted version brought back is fine, the raw
+//! version from before the policy is not).
+
+use serde_json::{Map, Value};
+
+use super::write::{fingerprint, held_at, note, refusal};
+use super::{catalog, decide, Surface};
+use crate::datasets::catalog::Catalog;
+use crate::datasets::gated::Gated;
+use crate::error::{Error, Result};
+use crate::tables::Kind;
+use crate::Core;
+
+/// What cannot rewrite what it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrewritable {
+    Push,
+    Revert,
+}
+
+/// Decides the tables of `package` (the datapackage the write leaves, its resources' hash and
+/// bytes those of their files) whose objects differ from those at `base` (a branch; `None` or
+/// a branch not there yet: the default branch) and from the default branch's head.
+pub(crate) async fn moved(
+    core: &Core,
+    repo: &Gated,
+    base: Option<&str>,
+    package: &Map<String, Value>,
+    how: Unrewritable,
+) -> Result<()> {
+    if !core.governance.in_force(core).await
+        || core
+            .governance
+            .is_policy_dataset(&repo.namespace, &repo.name)
+    {
+        return Ok(());
+    }
+    let head = catalog(core, repo, None).await?;
+    let after = Catalog::read(&repo.path(), package).with_head(&head);
+    let held = held_at(core, repo, base, &after).await?;
+    for table in &after.resources {
+        let Some((oid, _)) = table.object else {
+            continue;
+        };
+        if Kind::of(table).is_none()
+            || held.get(&table.path) == Some(&oid)
+            || head.table(&table.name).and_then(|t| t.object) == table.object
+        {
+            continue;
+        }
+        let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;
+        if decision.denied() {
+            return Err(Error::unprocessable(
+                refusal(Some(table), &decision).message,
+            ));
+        }
+        if decision.transforms()
+            && !core
+                .db
+                .is_governed_write(repo.id, &oid, &fingerprint(&decision))
+                .await?
+        {
+            let why = match how {
+                Unrewritable::Push => {
+                    "a push cannot change the commits it brings: write this table through the \
+                     REST API or the browser, which apply it"
+                }
+                Unrewritable::Revert => {
+                    "a revert cannot rewrite the version it brings back: commit that version \
+                     through the REST API, which applies it"
+                }
+            };
+            return Err(Error::unprocessable(format!(
+                "{} when written, and {why}",
+                note(table, &decision).trim_start_matches("Governed-Write: ")
+            )));
+        }
+    }
+    Ok(())
+}
