@@ -4,7 +4,7 @@
 use super::{now, Db};
 
 /// A stored view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TableView {
     /// The Parquet object's oid (in the dataset's store) and size.
     pub oid: String,
@@ -20,22 +20,12 @@ pub struct TableView {
 
 impl Db {
     pub async fn table_view(&self, key: &str) -> Result<Option<TableView>, sqlx::Error> {
-        let row: Option<(String, i64, i64, Option<String>, i64, Option<String>)> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT oid, size, rows, stats, used_at, store FROM table_views WHERE key = $1",
         )
         .bind(key)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(
-            row.map(|(oid, size, rows, stats, used_at, store)| TableView {
-                oid,
-                size,
-                rows,
-                stats,
-                used_at,
-                store,
-            }),
-        )
+        .await
     }
 
     /// Records a view (a view made again under the same key replaces the old one).

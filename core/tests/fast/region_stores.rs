@@ -58,6 +58,9 @@ fn store_specs_parse_or_say_why_not() {
     t.finish("store specs");
 }
 
+/// A change to a configuration.
+type Change<'a> = Box<dyn Fn(&mut Config) + 'a>;
+
 #[test]
 fn start_refuses_stores_that_cannot_hold_copies() {
     run(async {
@@ -69,7 +72,7 @@ fn start_refuses_stores_that_cannot_hold_copies() {
                 .parse()
                 .unwrap()
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut Config)>, &str)> = vec![
+        let cases: Vec<(&str, Change<'_>, &str)> = vec![
             (
                 "no region for the default store",
                 Box::new(|c: &mut Config| c.stores = vec![store("b", "neverland")]),
