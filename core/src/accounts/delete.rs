@@ -3,10 +3,13 @@
 //! namespace (delete them first), organisations it alone owns, the server's last site admin.
 //! Then every app instance of the account stops and what it kept is destroyed (its working
 //! directory and token file, or its Kubernetes objects with its volume claim), instances it
-//! published for organisations end, datasets it made in organisations pass to another owner of
-//! each, and the account's row goes with everything keyed to it: sessions, tokens (OAuth ones
-//! stop at once: they name the account), grants and consents, installs, shares, memberships,
-//! webhooks, notifications, identities, its privacy budgets. Audited as `account.delete`.
+//! published for organisations end, datasets it made in organisations and the webhooks it set on
+//! them pass to another owner of each, and the account's row goes with everything keyed to it:
+//! sessions, tokens (OAuth ones stop at once: they name the account), grants and consents, the
+//! OAuth applications it registered (with every token issued through them), installs, shares,
+//! memberships, its own webhooks, notifications, identities, its privacy budgets. Every check
+//! and every heir is found first; the database changes are one transaction; then the instances
+//! stop. Audited as `account.delete`.
 
 use serde::Serialize;
 use serde_json::json;
@@ -24,6 +27,8 @@ pub struct Deleted {
     pub apps: Vec<String>,
     /// Datasets made in organisations, and the owner each passed to.
     pub handed_over: Vec<(String, String)>,
+    /// The OAuth applications it registered, gone with it (their tokens with them).
+    pub oauth_clients: Vec<String>,
 }
 
 /// Deletes `target`'s account for `by` (themselves, or a site admin; `None`: the server's
@@ -80,8 +85,9 @@ pub async fn delete(
             "this is the server's last site admin: make someone else a site admin first",
         ));
     }
-    // Datasets made in organisations: to another owner of each (there is one: checked above).
+    // Who takes what the account holds in organisations: found before anything changes.
     let mut handed_over = Vec::new();
+    let mut heirs = Vec::new();
     for repo in owned {
         let Some(heir) = core.db.other_org_owner(&repo.namespace, user.id).await? else {
             return Err(Error::conflict(format!(
@@ -90,36 +96,61 @@ pub async fn delete(
                 repo.path()
             )));
         };
-        core.db.set_repo_owner(repo.id, heir).await?;
         let name = core
             .db
             .user_by_id(heir)
             .await?
             .map(|u| u.username)
             .unwrap_or_default();
+        heirs.push((repo.id, heir));
         handed_over.push((repo.path(), name));
     }
-    // Every instance stops and its storage goes, shared ones included.
+    let mut org_heirs = Vec::new();
+    for org in core.db.orgs_of(user.id).await? {
+        if let Some(heir) = core.db.other_org_owner(&org, user.id).await? {
+            org_heirs.push((org, heir));
+        }
+    }
+    let clients: Vec<String> = core
+        .db
+        .clients_of(user.id)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     let installs = core.db.app_installs(user.id).await?;
+    let published: Vec<(String, String)> = core
+        .db
+        .shared_apps()
+        .await?
+        .into_iter()
+        .filter(|s| s.runs_as == user.id)
+        .map(|s| (s.org, s.app_id))
+        .collect();
+    // One transaction: datasets and organisation webhooks handed over, the account gone.
+    core.db.delete_account(user.id, &heirs, &org_heirs).await?;
+    // Then what ran for it stops, and what it kept goes.
+    core.apps.passes.clear();
     let mut apps = Vec::new();
     for install in installs {
-        crate::apps::shared::unpublish_all(core, &user, &install.app_id).await?;
         crate::apps::remove_instance(core, &user.username, &install.app_id).await;
         apps.push(install.app_id);
     }
-    core.db.delete_account(user.id).await?;
-    core.apps.passes.clear();
+    for (org, app) in published {
+        crate::apps::remove_instance(core, &org, &app).await;
+    }
     audit::record(
         core,
         "account.delete",
         Some(by.map_or("admin-cli", |a| a.username.as_str())),
         Some(&user.username),
-        json!({"apps": apps, "handed_over": handed_over}),
+        json!({"apps": apps, "handed_over": handed_over, "oauth_clients": clients}),
     )
     .await?;
     Ok(Deleted {
         username: user.username,
         apps,
         handed_over,
+        oauth_clients: clients,
     })
 }

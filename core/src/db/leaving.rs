@@ -44,20 +44,37 @@ impl Db {
             .await
     }
 
-    /// Hands dataset `repo_id` to `owner_id`.
-    pub async fn set_repo_owner(&self, repo_id: i64, owner_id: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE repos SET owner_id = $1 WHERE id = $2")
-            .bind(owner_id)
-            .bind(repo_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Deletes the account `user_id` (every row keyed to it goes with it, or forgets it) and
-    /// what is kept under its subject key with no foreign key: its privacy budgets.
-    pub async fn delete_account(&self, user_id: i64) -> Result<(), sqlx::Error> {
+    /// Deletes the account `user_id` in one transaction: the datasets of `heirs` (dataset,
+    /// new owner) handed over, its webhooks on each organisation of `org_heirs` (organisation,
+    /// new owner) and on that organisation's datasets handed to that owner, what is kept under
+    /// its subject key with no foreign key (its privacy budgets) removed, then its row, with
+    /// every row keyed to it going or forgetting it.
+    pub async fn delete_account(
+        &self,
+        user_id: i64,
+        heirs: &[(i64, i64)],
+        org_heirs: &[(String, i64)],
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        for (repo_id, heir) in heirs {
+            sqlx::query("UPDATE repos SET owner_id = $1 WHERE id = $2 AND owner_id = $3")
+                .bind(heir)
+                .bind(repo_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (org, heir) in org_heirs {
+            sqlx::query(
+                "UPDATE webhooks SET owner_id = $1 WHERE owner_id = $2
+                 AND (namespace = $3 OR repo_id IN (SELECT id FROM repos WHERE namespace = $3))",
+            )
+            .bind(heir)
+            .bind(user_id)
+            .bind(org)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM privacy_budgets WHERE subject = $1")
             .bind(format!("user:{user_id}"))
             .execute(&mut *tx)

@@ -267,12 +267,17 @@ async fn run_private(
         t.private = Some(spent);
     }
     audit(core, caller, query, params, &read, intent).await?;
-    let df = ctx.execute_logical_plan(plan).await.map_err(plan_error)?;
-    let exact = tokio::time::timeout(LIMITS.time, df.collect())
-        .await
-        .map_err(|_| Error::new(Kind::Busy, "the query ran past its time limit"))?
-        .map_err(query_error)?;
-    let batch = private.answer(&exact)?;
+    // From here on, every failure says the same (a reason could tell what the noise hides).
+    let exact = async {
+        let df = ctx.execute_logical_plan(plan).await.ok()?;
+        tokio::time::timeout(LIMITS.time, df.collect())
+            .await
+            .ok()?
+            .ok()
+    }
+    .await
+    .ok_or_else(private::failed)?;
+    let batch = private.answer(&exact).map_err(|_| private::failed())?;
     Ok(Answer {
         schema: batch.schema(),
         batches: futures_util::stream::once(async { Ok(batch) }).boxed(),
@@ -350,15 +355,9 @@ async fn plan(
     let (statement, private) = match terms {
         None => (statement, None),
         Some((name, (gated, terms))) => {
-            let refused = |why: &str| {
-                Error::forbidden(format!(
-                    "you may read aggregates of {name} only, each differentially private: ask                      {} ({why})",
-                    private::FORM
-                ))
-            };
-            let shape = private::shape(&statement).map_err(|why| refused(&why))?;
+            let shape = private::shape(&statement).map_err(|why| private::refused(&name, &why))?;
             if count != 1 {
-                return Err(refused("one table"));
+                return Err(private::refused(&name, "one table"));
             }
             private::check_columns(&ctx, &name, &shape).await?;
             let (_, exact) = parse(&private::exact_sql(&shape), core.tables.views_only(core))?;
@@ -366,6 +365,7 @@ async fn plan(
                 shape,
                 gated,
                 terms,
+                name,
             };
             private.affordable(core).await?;
             (exact, Some(private))
@@ -375,8 +375,8 @@ async fn plan(
         .statement_to_plan(statement)
         .await
         .map_err(plan_error)?;
-    if private.is_some() {
-        private::check_plan(&plan)?;
+    if let Some(p) = &private {
+        private::check_plan(&p.name, &plan)?;
     }
     let plan = match params {
         Some(params) => params::bind(plan, params)?,

@@ -4,8 +4,11 @@
 //! before anything is computed, as there); values are clamped to the bounds the query names;
 //! Laplace noise is added as [`crate::tables::aggregate`] adds it (count 1/ε, sum
 //! max(|lower|, |upper|)/ε, a mean a noisy sum over a noisy count with ε split in two). The
-//! `WHERE` clause is a row filter (no subqueries: a condition computed from other rows could tell
-//! through the count what it found), so each row still changes each answer by at most its bound.
+//! `WHERE` clause is a row filter of plain comparisons of columns with literals of their own kind
+//! (`=`, `<>`, `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN (…)`, `LIKE`, `IS [NOT] NULL`, `AND`, `OR`,
+//! `NOT`), so each row still changes each answer by at most its bound, and nothing the filter
+//! does can fail on a value (a failure, or a subquery's finding, would tell what is in the rows
+//! without noise). Once ε is spent, any failure answers one fixed message.
 
 use std::sync::Arc;
 
@@ -16,7 +19,8 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{Expr as Logical, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr, Statement,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr,
+    Statement, TableFactor, UnaryOperator, Value,
 };
 use serde::Serialize;
 use strata_policy::AggregateOnly;
@@ -27,8 +31,10 @@ use crate::tables::aggregate::{laplace, MAX_BOUND};
 
 /// The one form a query of an aggregates-only table may take.
 pub const FORM: &str = "SELECT count(*), count(col), sum(col, lower, upper), avg(col, lower, \
-    upper) FROM table [WHERE …]: aggregates of that one table, values clamped to the bounds, no \
-    GROUP BY, ORDER BY, LIMIT, joins or subqueries";
+    upper) FROM table [WHERE …]: aggregates of that one table, values clamped to the bounds, a \
+    WHERE of comparisons of columns with literals of their kind (=, <>, <, <=, >, >=, BETWEEN, \
+    IN (…), LIKE, IS NULL, AND, OR, NOT), no GROUP BY, ORDER BY, LIMIT, joins, subqueries, casts \
+    or functions";
 
 /// Aggregates one query may ask at most.
 const MAX_ASKED: usize = 16;
@@ -54,7 +60,7 @@ pub struct Asked {
 pub struct Shape {
     pub asked: Vec<Asked>,
     pub from: String,
-    pub selection: Option<String>,
+    pub selection: Option<Expr>,
 }
 
 /// The shape of `statement` if it is a private query, or why it is not.
@@ -75,8 +81,15 @@ pub fn shape(statement: &DfStatement) -> std::result::Result<Shape, String> {
     if select.from.len() != 1 || !select.from[0].joins.is_empty() {
         return Err("not one table".into());
     }
+    // A table by name: no subquery, no table function.
+    if !matches!(
+        &select.from[0].relation,
+        TableFactor::Table { args: None, .. }
+    ) {
+        return Err("not a table by its name".into());
+    }
     let from = select.from[0].to_string();
-    let selection = select.selection.as_ref().map(ToString::to_string);
+    let selection = select.selection.clone();
     let mut asked = Vec::new();
     let mut items = Vec::new();
     for item in &select.projection {
@@ -99,10 +112,7 @@ pub fn shape(statement: &DfStatement) -> std::result::Result<Shape, String> {
     let canonical = format!(
         "SELECT {} FROM {from}{}",
         items.join(", "),
-        selection
-            .as_ref()
-            .map(|w| format!(" WHERE {w}"))
-            .unwrap_or_default()
+        where_clause(&selection)
     );
     if canonical != select.to_string() {
         return Err("a clause besides SELECT … FROM … WHERE".into());
@@ -195,12 +205,121 @@ pub fn exact_sql(shape: &Shape) -> String {
         "SELECT {} FROM {}{}",
         items.join(", "),
         shape.from,
-        shape
-            .selection
-            .as_ref()
-            .map(|w| format!(" WHERE {w}"))
-            .unwrap_or_default()
+        where_clause(&shape.selection)
     )
+}
+
+/// ` WHERE …`, or nothing.
+fn where_clause(selection: &Option<Expr>) -> String {
+    selection
+        .as_ref()
+        .map(|w| format!(" WHERE {w}"))
+        .unwrap_or_default()
+}
+
+/// What a value in a row filter is, for comparing like with like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    Number,
+    Text,
+    Boolean,
+    /// NULL, or a placeholder (bound to the type of what it is compared with).
+    Any,
+}
+
+/// The kind of a column or literal of a row filter.
+fn sort_of(e: &Expr, schema: &Schema) -> std::result::Result<Sort, String> {
+    match e {
+        Expr::Nested(inner) => sort_of(inner, schema),
+        Expr::Identifier(i) => {
+            let f = schema
+                .field_with_name(&i.value)
+                .map_err(|_| format!("the table has no column {:?} you may read", i.value))?;
+            let t = f.data_type();
+            Ok(if t.is_numeric() {
+                Sort::Number
+            } else if *t == DataType::Boolean {
+                Sort::Boolean
+            } else if matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+                Sort::Text
+            } else {
+                return Err(format!("column {:?} cannot be compared here", i.value));
+            })
+        }
+        Expr::Value(v) => Ok(match &v.value {
+            Value::Number(..) => Sort::Number,
+            Value::SingleQuotedString(_) => Sort::Text,
+            Value::Boolean(_) => Sort::Boolean,
+            Value::Null | Value::Placeholder(_) => Sort::Any,
+            other => return Err(format!("{other} is no literal this filter takes")),
+        }),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } if matches!(expr.as_ref(), Expr::Value(v) if matches!(v.value, Value::Number(..))) => {
+            Ok(Sort::Number)
+        }
+        other => Err(format!("{other} is neither a column nor a literal")),
+    }
+}
+
+/// Checks a row filter against the table's columns: plain comparisons of like with like.
+fn check_filter(e: &Expr, schema: &Schema) -> std::result::Result<(), String> {
+    let alike = |a: &Expr, b: &Expr| -> std::result::Result<(), String> {
+        let (x, y) = (sort_of(a, schema)?, sort_of(b, schema)?);
+        if x == y || x == Sort::Any || y == Sort::Any {
+            Ok(())
+        } else {
+            Err(format!("{a} and {b} are not of one kind"))
+        }
+    };
+    match e {
+        Expr::Nested(inner) => check_filter(inner, schema),
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => check_filter(expr, schema),
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And | BinaryOperator::Or => {
+                check_filter(left, schema)?;
+                check_filter(right, schema)
+            }
+            BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq => alike(left, right),
+            other => Err(format!("{other} is not a comparison this filter takes")),
+        },
+        Expr::IsNull(x) | Expr::IsNotNull(x) => sort_of(x, schema).map(drop),
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            alike(expr, low)?;
+            alike(expr, high)
+        }
+        Expr::InList { expr, list, .. } => {
+            if list.len() > 1000 {
+                return Err("IN takes at most 1,000 values".into());
+            }
+            list.iter().try_for_each(|v| match v {
+                Expr::Value(_) | Expr::UnaryOp { .. } => alike(expr, v),
+                other => Err(format!("{other} is no literal")),
+            })
+        }
+        Expr::Like {
+            expr,
+            pattern,
+            any: false,
+            escape_char: None,
+            ..
+        } => match (sort_of(expr, schema)?, sort_of(pattern, schema)?) {
+            (Sort::Text, Sort::Text | Sort::Any) => Ok(()),
+            _ => Err(format!("{e}: LIKE compares text with a text pattern")),
+        },
+        other => Err(format!("{other} is not a comparison this filter takes")),
+    }
 }
 
 /// A column as a query writes it (`amount`, `"nameOrig"`), as the table names it.
@@ -239,18 +358,40 @@ pub async fn check_columns(
             )));
         }
     }
+    if let Some(filter) = &shape.selection {
+        check_filter(filter, &schema).map_err(|why| refused(table, &why))?;
+    }
     Ok(())
 }
 
-/// Refuses a plan that reads more than its one table or holds a subquery.
-pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
+/// The refusal of a query of `table` not of the private form.
+pub fn refused(table: &super::Name, why: &str) -> Error {
+    Error::forbidden(format!(
+        "you may read aggregates of {table} only, each differentially private: ask {FORM} ({why})"
+    ))
+}
+
+/// What any failure of a private query answers once ε is spent: nothing of why (a value in an
+/// error, or whether one happened for some rows, would tell what the noise hides).
+pub fn failed() -> Error {
+    Error::unprocessable(
+        "the private query could not be answered (its ε is spent): ask it again, or another",
+    )
+}
+
+/// Refuses a plan of anything but aggregates of one table's filtered rows (the exact query
+/// [`exact_sql`] makes): projections, one aggregation, a filter, the scan.
+pub fn check_plan(table: &super::Name, plan: &LogicalPlan) -> Result<()> {
     let mut scans = 0;
-    let mut subquery = false;
+    let mut aggregates = 0;
+    let mut other = None;
     plan.apply_with_subqueries(|p| {
         match p {
             LogicalPlan::TableScan(_) => scans += 1,
-            LogicalPlan::Subquery(_) => subquery = true,
-            _ => {}
+            LogicalPlan::Aggregate(_) => aggregates += 1,
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            }
+            p => other = Some(p.display().to_string()),
         }
         for e in p.expressions() {
             let _ = e.apply(|x| {
@@ -258,7 +399,7 @@ pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
                     x,
                     Logical::ScalarSubquery(_) | Logical::Exists(_) | Logical::InSubquery(_)
                 ) {
-                    subquery = true;
+                    other = Some("a subquery".into());
                 }
                 Ok(TreeNodeRecursion::Continue)
             });
@@ -266,12 +407,11 @@ pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
         Ok(TreeNodeRecursion::Continue)
     })
     .map_err(|e| Error::internal(e.to_string()))?;
-    if scans != 1 || subquery {
-        return Err(Error::forbidden(format!(
-            "a table you may read aggregates of only is asked as {FORM}"
-        )));
+    match other {
+        Some(what) => Err(refused(table, &what)),
+        None if scans != 1 || aggregates != 1 => Err(refused(table, "not one table aggregated")),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The answer's schema: one number per aggregate asked.
@@ -285,11 +425,13 @@ pub fn schema(shape: &Shape) -> SchemaRef {
     ))
 }
 
-/// A private query planned: its shape, the caller's gate of the table and the policy's terms.
+/// A private query planned: its shape, the caller's gate of the table, the policy's terms and
+/// the table's name.
 pub struct Private {
     pub shape: Shape,
     pub gated: Gated,
     pub terms: AggregateOnly,
+    pub name: super::Name,
 }
 
 /// What a private query spent, for the answer and the audit log.

@@ -72,23 +72,34 @@ impl View {
     }
 }
 
-/// The view of `opened` for dataset `repo_id`, made now if there is none yet.
+/// The view of `opened` for dataset `repo_id` as its caller reads it, made now if there is none
+/// yet: in this region's store when it is a residency copy ([`super::residency`]).
 pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
-    view_as(core, repo_id, opened, false).await
+    let copy = super::residency::store_for(core, &opened.decision);
+    view_as(core, repo_id, opened, false, copy).await
+}
+
+/// The view of `opened` for strata's own work on the dataset (a governed write's rewrite, a
+/// contract check), always in the dataset's store: never a residency copy.
+pub async fn view_in_place(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
+    view_as(core, repo_id, opened, false, None).await
 }
 
 /// The view of a CSV table with every column read as text, its cells exactly as written (a
-/// merge compares and writes them so): made now if there is none yet.
+/// merge compares and writes them so): made now if there is none yet, in the dataset's store.
 pub async fn text_view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
-    view_as(core, repo_id, opened, true).await
+    view_as(core, repo_id, opened, true, None).await
 }
 
-async fn view_as(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Result<View> {
+async fn view_as(
+    core: &Core,
+    repo_id: i64,
+    opened: &Opened,
+    text: bool,
+    copy: Option<String>,
+) -> Result<View> {
     // Inferred types follow from the object, which the key names: only declared ones go in it,
     // so finding a view reads nothing of the table.
-    // Read in one region from a store in another only transformed: the copy goes to this
-    // region's store.
-    let copy = super::residency::store_for(core, &opened.decision);
     let key = key(repo_id, opened, text, copy.as_deref());
     if let Some(v) = stored(core, &key, repo_id).await? {
         return Ok(v);

@@ -180,6 +180,7 @@ async fn deleting_an_account_destroys_its_app_storage_and_leaves_nothing_ownerle
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["apps"], json!(["echo"]), "{v}");
     assert_eq!(v["handed_over"], json!([["acme/shared", "steward"]]), "{v}");
+    assert_eq!(v["oauth_clients"], json!([]), "{v}");
     eventually("bob's app storage destroyed", || async {
         !home.exists() && !token_file.exists()
     })

@@ -1,7 +1,8 @@
 //! Noisy answers in SQL for a table a policy gives bob aggregates of only (ε 0.5 each, a budget
 //! of 200): any other query is refused with the form it must take (GROUP BY, ORDER BY, LIMIT,
-//! joins, subqueries, bare sums, DISTINCT, other functions, windows, text columns), before
-//! anything is spent; `count(*)`, `sum(col, lower, upper)` and `avg(col, lower, upper)` with a
+//! joins, subqueries in the filter or as the table, bare sums, DISTINCT, other functions,
+//! windows, text columns, casts, arithmetic and mixed kinds in the filter), before anything is
+//! spent; `count(*)`, `sum(col, lower, upper)` and `avg(col, lower, upper)` with a
 //! row filter answer noisy figures and say what they spent; counts carry Laplace noise of scale
 //! 1/ε (checked statistically over 300 queries); the budget pays for exactly budget/ε
 //! aggregates, then 403, a query costing more than what is left refused whole. The SQL page
@@ -58,6 +59,18 @@ async fn aggregate_only_tables_answer_noisy_sql_from_the_budget_and_nothing_else
         format!("SELECT DISTINCT count(*) FROM {T}"),
         format!("SELECT count(*) FROM {T} HAVING count(*) > 5"),
         format!("SELECT count(*) FROM {T} UNION SELECT count(*) FROM {T}"),
+        // A subquery as the table, casts, functions, arithmetic, CASE and mixed kinds in the
+        // filter: anything that could count something else or fail on a value.
+        format!("SELECT count(*) FROM (SELECT * FROM {T} LIMIT 1) s"),
+        format!(
+            "SELECT count(*) FROM (SELECT unnest(array_repeat(1, CAST(amount AS BIGINT))) AS x FROM {T}) s"
+        ),
+        format!("SELECT count(*) FROM {T} WHERE CAST(\"nameDest\" AS INT) = 1"),
+        format!("SELECT count(*) FROM {T} WHERE length(\"nameDest\") > 3"),
+        format!("SELECT count(*) FROM {T} WHERE amount / 0 > 1"),
+        format!("SELECT count(*) FROM {T} WHERE CASE WHEN amount > 5 THEN 1 ELSE 0 END = 1"),
+        format!("SELECT count(*) FROM {T} WHERE \"nameDest\" = 5"),
+        format!("SELECT count(*) FROM {T} WHERE amount > step + 1"),
     ] {
         let (status, _, v) = crate::sql::sql(&url, &bob, &bad, json!({})).await;
         assert_eq!(status, 403, "{bad}: {v}");
@@ -83,7 +96,8 @@ async fn aggregate_only_tables_answer_noisy_sql_from_the_budget_and_nothing_else
     // The form: noisy figures of the rows the filter keeps, and what they cost.
     let query = format!(
         "SELECT count(*) AS n, sum(amount, 0, 10000) AS s, avg(amount, 0, 10000) AS m \
-         FROM {T} WHERE \"type\" = 'PAYMENT'"
+         FROM {T} WHERE \"type\" = 'PAYMENT' AND (amount BETWEEN -1 AND 1e9 OR amount IS NULL) \
+         AND \"nameDest\" NOT IN ('nobody') AND NOT \"nameDest\" LIKE 'Z%'"
     );
     let (status, _, v) = crate::sql::sql(&url, &bob, &query, json!({})).await;
     assert_eq!(status, 200, "{v}");

@@ -277,4 +277,35 @@ async fn neverland_reads_theshire_data_from_its_own_copy_and_raw_bytes_never_go_
         .await
         .unwrap();
     assert_eq!(copies["copies"].as_array().unwrap().len(), 2, "{copies}");
+
+    // A governed write here is rewritten into the dataset's own store, never into a copy.
+    let v2: String = std::str::from_utf8(PAYSIM)
+        .unwrap()
+        .lines()
+        .take(11)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    upload(&gov.server, "alice/paysim", &gov.alice, v2.as_bytes()).await;
+    let line = json!({"key": "lfsFile",
+        "value": {"path": "paysim.csv", "oid": strata_lfs::Oid::of(v2.as_bytes()).to_string(), "size": v2.len()}});
+    let (status, v) = gov.commit("alice/paysim", &gov.alice, vec![line]).await;
+    assert_eq!(status, 200, "{v}");
+    b.take_log();
+    let (status, csv) = gov.table(Some(&gov.bob), "").await;
+    assert_eq!(status, 200, "{csv}");
+    assert_eq!(csv.lines().count(), 11, "{csv}");
+    let copies: Value = client()
+        .get(format!("{}/alice/paysim/copies", gov.api))
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        copies["copies"].as_array().unwrap().len(),
+        3,
+        "one copy for the read, none for the write: {copies}"
+    );
 }

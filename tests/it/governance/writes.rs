@@ -482,4 +482,45 @@ async fn reverts_and_merges_are_governed_writes_and_governed_versions_are_not_re
     let dataset = gov.get("").await;
     let message = dataset["revision"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("Governed-Write: paysim-csv"), "{dataset}");
+
+    // A file committed as no table, then listed as one by the datapackage: a write of the table.
+    let v7 = transactions(8, "7.5");
+    upload(&gov.server, "alice/paysim", &gov.alice, v7.as_bytes()).await;
+    let line = json!({"key": "lfsFile",
+        "value": {"path": "other.csv", "oid": sha256_hex(v7.as_bytes()), "size": v7.len()}});
+    let (status, v) = gov.commit("alice/paysim", &gov.alice, vec![line]).await;
+    assert_eq!(status, 200, "{v}");
+    let mut package = gov.get("").await["datapackage"].clone();
+    let mut other = package["resources"][0].clone();
+    other["name"] = json!("other");
+    other["path"] = json!("other.csv");
+    other["hash"] = json!(format!("sha256:{}", sha256_hex(v7.as_bytes())));
+    other["bytes"] = json!(v7.len());
+    package["resources"].as_array_mut().unwrap().push(other);
+    let r = client()
+        .put(format!("{}/alice/paysim", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(
+            &json!({"datapackage": package, "parent": gov.head("alice/paysim", &gov.alice).await}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let package = gov.get("").await["datapackage"].clone();
+    let listed = package["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "other")
+        .unwrap()
+        .clone();
+    assert_ne!(
+        listed["hash"],
+        json!(format!("sha256:{}", sha256_hex(v7.as_bytes()))),
+        "the file became a table raw: {package}"
+    );
+    let dataset = gov.get("").await;
+    let message = dataset["revision"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Governed-Write: other"), "{dataset}");
 }

@@ -222,7 +222,7 @@ async fn register(
         object,
         decision: Decision::default(),
     };
-    let made = match view::view(core, repo_id, &opened).await {
+    let made = match view::view_in_place(core, repo_id, &opened).await {
         Ok(v) => v,
         Err(e) if e.kind == Kind::Invalid => return Ok(Some(bad_value(resource, table, &e))),
         Err(e) => return Err(e),

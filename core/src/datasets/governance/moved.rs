@@ -40,16 +40,30 @@ pub(crate) async fn moved(
         return Ok(());
     }
     let head = catalog(core, repo, None).await?;
+    // What the branch holds now (a branch not there yet: the default branch's head).
+    let before = match base {
+        Some(b) => match catalog(core, repo, Some(b)).await {
+            Ok(c) => c,
+            Err(e) if e.kind == crate::error::Kind::NotFound => head.clone(),
+            Err(e) => return Err(e),
+        },
+        None => head.clone(),
+    };
     let after = Catalog::read(&repo.path(), package).with_head(&head);
     let held = held_at(core, repo, base, &after).await?;
+    let listed = |c: &Catalog, path: &str, oid| {
+        c.resources
+            .iter()
+            .any(|t| t.path == path && Kind::of(t).is_some() && t.object.map(|o| o.0) == Some(oid))
+    };
     for table in &after.resources {
         let Some((oid, _)) = table.object else {
             continue;
         };
-        if Kind::of(table).is_none()
-            || held.get(&table.path) == Some(&oid)
-            || head.table(&table.name).and_then(|t| t.object) == table.object
-        {
+        // Unchanged: the same object was this table already (a file that was no table before
+        // is written as one now, whatever it holds).
+        let kept = held.get(&table.path) == Some(&oid) && listed(&before, &table.path, oid);
+        if Kind::of(table).is_none() || kept || listed(&head, &table.path, oid) {
             continue;
         }
         let decision = decide(core, repo, &after, Some(table), None, Surface::Write).await?;

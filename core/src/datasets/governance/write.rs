@@ -118,12 +118,17 @@ pub(crate) async fn govern(
             continue;
         };
         let before_oid = held.get(&table.path);
+        // A file that was no table before is written as one now, whatever it holds.
+        let was_table = before
+            .resources
+            .iter()
+            .any(|t| t.path == table.path && Kind::of(t).is_some());
         let at = ops
             .iter()
             .position(|op| matches!(op, Op::Put { path, .. } if *path == table.path));
         let sent = match at.map(|i| &ops[i]) {
             Some(Op::Put { data, .. }) => match strata_lfs::pointer::lenient(data) {
-                Some(p) if Some(&p.oid) == before_oid => continue,
+                Some(p) if Some(&p.oid) == before_oid && was_table => continue,
                 Some(p) => Sent::Object(p.oid, p.size),
                 None if data.is_empty() => continue,
                 None => Sent::Plain,
@@ -131,8 +136,10 @@ pub(crate) async fn govern(
             // A datapackage naming another object for a table: a write of it all the same.
             _ => match table.object {
                 Some((oid, size))
-                    if Some(&oid) != before_oid
-                        && before.table(&table.name).and_then(|t| t.object) != table.object =>
+                    if !was_table
+                        || (Some(&oid) != before_oid
+                            && before.table(&table.name).and_then(|t| t.object)
+                                != table.object) =>
                 {
                     Sent::Object(oid, size)
                 }
@@ -283,10 +290,14 @@ enum Sent {
 /// What a decision does to a table's values, as a key: its column transforms and row filters.
 pub(crate) fn fingerprint(decision: &Decision) -> String {
     use sha2::Digest;
-    let what = json!({
-        "columns": decision.columns,
-        "filters": decision.filters.iter().map(|f| json!([f.column, format!("{:?}", f.op), f.value])).collect::<Vec<_>>(),
-    });
+    // Filters combine with AND: their order does not matter.
+    let mut filters: Vec<String> = decision
+        .filters
+        .iter()
+        .map(|f| json!([f.column, format!("{:?}", f.op), f.value]).to_string())
+        .collect();
+    filters.sort();
+    let what = json!({"columns": decision.columns, "filters": filters});
     hex::encode(sha2::Sha256::digest(what.to_string()))
 }
 
@@ -348,7 +359,7 @@ async fn rewrite(
         object,
         decision: decision.clone(),
     };
-    let made = view::view(core, repo.id, &opened).await?;
+    let made = view::view_in_place(core, repo.id, &opened).await?;
     let (oid, size) = match kind {
         Kind::Parquet => (made.oid, made.size),
         kind => {
