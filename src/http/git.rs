@@ -283,8 +283,8 @@ async fn backend(
     // A push to a protected default branch, or while policies are in force: its hook asks this
     // server to check the contract and the policies on writes, with a token for this push only.
     let receiving = parts.method == Method::POST && rest.ends_with("git-receive-pack");
-    let checked = receiving
-        && (dataset.protect_default_branch != 0 || state.governance.in_force(state).await);
+    let governed = receiving && state.governance.in_force(state).await;
+    let checked = receiving && (dataset.protect_default_branch != 0 || governed);
     let admitted = checked.then(|| state.pushes.admit(&dataset)).flatten();
     if checked && admitted.is_none() {
         // Its checks could not be asked for: refused, never let through unchecked.
@@ -295,7 +295,11 @@ async fn backend(
     }
     if let Some(a) = &admitted {
         cmd.env(strata_core::hook::ENV_CONTRACTS_URL, &a.url)
-            .env(strata_core::hook::ENV_CONTRACTS_TOKEN, &a.token);
+            .env(strata_core::hook::ENV_CONTRACTS_TOKEN, &a.token)
+            .env(
+                strata_core::hook::ENV_GOVERNED,
+                if governed { "1" } else { "0" },
+            );
     }
     // Its own process group, which ends with this request (see `strata_core::process`).
     let mut group = state

@@ -59,6 +59,10 @@ pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
 pub const ENV_CONTRACTS_URL: &str = "STRATA_HOOK_CONTRACTS_URL";
 pub const ENV_CONTRACTS_TOKEN: &str = "STRATA_HOOK_CONTRACTS_TOKEN";
 
+/// `1` while policies are in force: the hook asks for every branch the push moves (only for the
+/// protected default branch's contract otherwise).
+pub const ENV_GOVERNED: &str = "STRATA_HOOK_GOVERNED";
+
 /// `1` under `--encryption strict`: every content file of a push must be an LFS pointer.
 pub const ENV_STRICT: &str = "STRATA_HOOK_STRICT";
 
@@ -327,8 +331,13 @@ pub async fn pre_receive() -> Result<(), String> {
         std::env::var(ENV_CONTRACTS_URL),
         std::env::var(ENV_CONTRACTS_TOKEN),
     );
+    let governed = std::env::var(ENV_GOVERNED).is_ok_and(|v| v == "1");
     for (branch, new) in &branches {
         let is_default = *branch == default;
+        if !is_default && !governed {
+            // Only the policies look at other branches.
+            continue;
+        }
         let (Ok(url), Ok(token)) = (&asking.0, &asking.1) else {
             if is_default && protect {
                 return Err(format!(
