@@ -51,6 +51,8 @@ pub struct Settings {
     /// Lifetime announced in batch actions; signatures live a minute longer.
     pub action_ttl: std::time::Duration,
     pub max_batch_objects: usize,
+    /// The default quota of a namespace, in stored bytes (0: none).
+    pub quota_bytes: u64,
     pub max_json_body: usize,
     /// 0 means no limit.
     pub max_object_size: u64,
@@ -378,6 +380,12 @@ pub struct Config {
     /// see `docs/governance.md`). Unset: no policies.
     #[arg(long, env = "STRATA_POLICY_DATASET")]
     pub policy_dataset: Option<String>,
+
+    /// Stored bytes each namespace (a user's or an organisation's datasets) may hold, unless a
+    /// site admin set its own quota; 0: no limit. Unique bytes count: an object in several of a
+    /// namespace's datasets counts once.
+    #[arg(long, env = "STRATA_QUOTA_BYTES", default_value_t = 0)]
+    pub quota_bytes: u64,
 
     /// Where this server processes data: policies see it as `action.processingLocation`
     /// (residency rules compare it with a dataset's `geography`).

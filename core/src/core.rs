@@ -207,6 +207,7 @@ impl Core {
                 public_url,
                 action_ttl,
                 max_batch_objects: config.max_batch_objects.max(1),
+                quota_bytes: config.quota_bytes,
                 max_json_body: config.max_json_body.max(1024),
                 max_object_size: config.max_object_size,
                 hooks_dir,

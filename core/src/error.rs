@@ -27,6 +27,8 @@ pub enum Kind {
     TooMany,
     /// Saturated: try again shortly (503).
     Busy,
+    /// Past a storage quota (507).
+    Quota,
     /// A server strata depends on (an identity provider) failed or answered wrongly (502).
     Upstream,
     /// A failure on our side (500); the cause was logged.

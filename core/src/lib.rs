@@ -25,6 +25,7 @@ pub mod names;
 pub mod oauth;
 pub mod orgs;
 pub mod process;
+pub mod quotas;
 pub mod readiness;
 pub mod sql;
 pub mod storage;

@@ -73,6 +73,26 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
             let user = create_user(state, &username, email.as_deref(), admin).await?;
             println!("created user {} (id {})", user.username, user.id);
         }
+        AdminCommand::Usage { namespace } => {
+            let u = strata_core::quotas::usage_of(state, &namespace).await?;
+            let quota = u
+                .quota
+                .map_or("no quota".to_owned(), |q| format!("{q} bytes"));
+            println!("{}: {} bytes stored of {quota}", u.namespace, u.used);
+            for (dataset, bytes) in u.datasets {
+                println!("  {}/{dataset}: {bytes} bytes", u.namespace);
+            }
+        }
+        AdminCommand::Quota {
+            namespace, bytes, ..
+        } => {
+            strata_core::quotas::set_by_operator(state, &namespace, bytes).await?;
+            let u = strata_core::quotas::usage_of(state, &namespace).await?;
+            let quota = u
+                .quota
+                .map_or("no quota".to_owned(), |q| format!("{q} bytes"));
+            println!("{}: {} bytes stored of {quota}", u.namespace, u.used);
+        }
         AdminCommand::DeleteUser { username, confirm } => {
             let gone =
                 strata_core::accounts::delete::delete(state, None, &username, &confirm).await?;

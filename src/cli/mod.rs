@@ -84,6 +84,16 @@ pub enum AdminCommand {
         #[arg(long)]
         confirm: String,
     },
+    /// Print a namespace's stored bytes (unique objects), its quota and each dataset's bytes.
+    Usage { namespace: String },
+    /// Set a namespace's storage quota in bytes (`--default`: back to --quota-bytes).
+    Quota {
+        namespace: String,
+        #[arg(long, conflicts_with = "default", required_unless_present = "default")]
+        bytes: Option<u64>,
+        #[arg(long)]
+        default: bool,
+    },
     /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
     CreateRepo {
         /// `{namespace}/{name}`

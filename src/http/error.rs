@@ -133,6 +133,7 @@ impl From<Error> for ApiError {
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Quota => StatusCode::INSUFFICIENT_STORAGE,
             Kind::Upstream => StatusCode::BAD_GATEWAY,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };

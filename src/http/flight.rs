@@ -63,6 +63,7 @@ pub(super) fn status(e: Error) -> Status {
         Kind::BadRequest | Kind::Invalid | Kind::TooLarge => Status::invalid_argument(message),
         Kind::Conflict => Status::failed_precondition(message),
         Kind::TooMany | Kind::Busy => Status::unavailable(message),
+        Kind::Quota => Status::resource_exhausted(message),
         Kind::Upstream | Kind::Internal => Status::internal(message),
     }
 }

@@ -24,6 +24,7 @@ mod notifications;
 mod oauth;
 mod objects;
 mod orgs;
+mod quotas;
 mod refs;
 mod region_copies;
 mod repos;

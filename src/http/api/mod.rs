@@ -14,6 +14,7 @@ pub mod events;
 pub mod namespace_webhooks;
 pub mod notifications;
 pub mod orgs;
+pub mod quotas;
 pub mod shared_apps;
 pub mod shares;
 pub mod sql;

@@ -179,6 +179,7 @@ fn refused(e: Error, help: &str) -> Response {
         Kind::BadRequest | Kind::TooLarge => (StatusCode::BAD_REQUEST, "Bad request"),
         Kind::TooMany => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
         Kind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Kind::Quota => (StatusCode::INSUFFICIENT_STORAGE, "Insufficient Storage"),
         Kind::Upstream => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
         Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };

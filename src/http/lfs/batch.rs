@@ -104,6 +104,21 @@ pub async fn batch(
     if !git_lfs {
         issuer = issuer.always_verify();
     }
+    // New objects past the namespace's quota are refused one by one (507), in the batch's order.
+    let new: Vec<(Oid, u64)> = match req.operation {
+        Operation::Upload => checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .filter(|(oid, _)| matches!(decisions.get(oid), Some(Decision::Unlinked)))
+            .copied()
+            .collect(),
+        Operation::Download => Vec::new(),
+    };
+    let admitted: std::collections::HashMap<Oid, Result<(), String>> = new
+        .iter()
+        .map(|(oid, _)| *oid)
+        .zip(strata_core::quotas::admit(&state, &repo, &new).await?)
+        .collect();
     let mut part_actions = 0;
     let mut objects = Vec::with_capacity(req.objects.len());
     for (raw, check) in req.objects.iter().zip(checked) {
@@ -178,6 +193,10 @@ pub async fn batch(
                 })
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
+            (Operation::Upload, None) if matches!(admitted.get(&oid), Some(Err(_))) => {
+                let why = admitted.get(&oid).and_then(|r| r.clone().err());
+                out.error = Some(object_error(507, why.unwrap_or_default()));
+            }
             (Operation::Upload, None) if transfer == "multipart-basic" => {
                 // One answer hands out at most MAX_PART_ACTIONS part URLs: ask again for more.
                 let parts = strata_core::storage::multipart_plan(size).len();

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use askama::Template;
 
+use super::datasets::human_size;
 use super::forms::see_other;
 use super::layout::{render, Chrome};
 use super::signed_in::{CsrfForm, SignedIn};
@@ -38,6 +39,8 @@ struct SettingsPage {
     can_unlink: bool,
     password_login: bool,
     has_password: bool,
+    /// Stored bytes of this user's datasets, and their quota.
+    storage: String,
 }
 
 struct IdentityRow {
@@ -109,6 +112,11 @@ async fn settings_page(
         .into_iter()
         .map(|c| (c.name, c.client_id, c.scope, rfc3339(c.updated_at)))
         .collect();
+    let usage = strata_core::quotas::usage_of(state, &s.user.username).await?;
+    let storage = match usage.quota {
+        Some(q) => format!("{} of {} used", human_size(usage.used), human_size(q)),
+        None => format!("{} used", human_size(usage.used)),
+    };
     let linked = &overview.identities;
     let providers = state.sso.list();
     let name_of = |id: &str| {
@@ -161,6 +169,7 @@ async fn settings_page(
             can_unlink,
             password_login: state.settings.password_login,
             has_password: overview.has_password,
+            storage,
         },
     ))
 }

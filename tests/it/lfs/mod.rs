@@ -9,6 +9,7 @@ mod locks;
 pub(crate) mod multipart;
 pub(crate) mod multipart_buckets;
 mod presigned;
+mod quotas;
 mod transfers;
 
 use crate::common::*;

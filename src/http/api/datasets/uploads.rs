@@ -107,6 +107,7 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: StartUpload = read_json(&headers, body, state.settings.max_json_body).await?;
+    strata_core::quotas::check(&state, &repo, None, req.size).await?;
     let limit = state.settings.object_limit();
     let started = state
         .storage

@@ -388,7 +388,7 @@ fn s3_err<T>(req: &s3s::S3Request<T>, missing: Missing, e: Error) -> S3Error {
         Kind::Conflict => S3ErrorCode::OperationAborted,
         Kind::BadRequest => S3ErrorCode::InvalidRequest,
         Kind::Invalid => S3ErrorCode::InvalidArgument,
-        Kind::TooLarge => S3ErrorCode::EntityTooLarge,
+        Kind::TooLarge | Kind::Quota => S3ErrorCode::EntityTooLarge,
         Kind::TooMany | Kind::Busy => S3ErrorCode::SlowDown,
         Kind::Upstream | Kind::Internal => S3ErrorCode::InternalError,
     };

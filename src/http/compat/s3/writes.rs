@@ -46,6 +46,14 @@ impl Gateway {
                 return Err(s3_error!(PreconditionFailed));
             }
         }
+        strata_core::quotas::check(
+            &self.state,
+            &gated,
+            None,
+            req.input.content_length.unwrap_or(0).max(0) as u64,
+        )
+        .await
+        .map_err(|e| s3_err(&req, Missing::Key, e))?;
         let mut req = req;
         let body = req.input.body.take();
         let written = self

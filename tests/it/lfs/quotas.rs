@@ -1,0 +1,119 @@
+//! Quotas and usage: a site admin gives alice's namespace 100 bytes (the server's default is
+//! 1,000); the batch API admits objects in order until the next would pass it and answers the
+//! rest 507 per object (an object the namespace holds already adds nothing, in any dataset of
+//! it); a browser upload past it is refused 507; usage counts unique bytes per namespace and per
+//! dataset, for the namespace's user and site admins only; only site admins set quotas, of
+//! namespaces that exist; the default applies where none was set.
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+async fn batch(server: &TestServer, repo: &str, token: &str, objects: &[&[u8]]) -> Value {
+    let objects: Vec<Value> = objects
+        .iter()
+        .map(|d| json!({"oid": sha256_hex(d), "size": d.len()}))
+        .collect();
+    let req = json!({"operation": "upload", "transfers": ["basic"], "objects": objects});
+    let (status, _, v) = body(lfs_post(&server.batch_url(repo), Some(token), &req).await).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn usage(server: &TestServer, token: &str, ns: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}/api/v1/namespaces/{ns}/usage", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = body(r).await;
+    (status, v)
+}
+
+async fn set_quota(server: &TestServer, token: &str, ns: &str, bytes: Value) -> u16 {
+    client()
+        .put(format!("{}/api/v1/namespaces/{ns}/quota", server.url))
+        .bearer_auth(token)
+        .json(&json!({ "bytes": bytes }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_what_would_pass_them_and_usage_counts_unique_bytes() {
+    let server = TestServer::start_with(Backend::Local, |c| c.quota_bytes = 1000).await;
+    let admin = server.user_with("root", true, "*").await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    for name in ["q", "q2"] {
+        server
+            .repo(
+                &format!("alice/{name}"),
+                strata_core::db::Visibility::Private,
+            )
+            .await;
+    }
+    // Only site admins set quotas, of namespaces that exist.
+    assert_eq!(
+        set_quota(&server, &alice, "alice", json!(1_000_000)).await,
+        403
+    );
+    assert_eq!(set_quota(&server, &admin, "nobody", json!(100)).await, 404);
+    assert_eq!(set_quota(&server, &admin, "alice", json!(100)).await, 204);
+
+    let a = vec![b'a'; 60];
+    let b = vec![b'b'; 30];
+    let c = vec![b'c'; 40];
+    let v = batch(&server, "alice/q", &alice, &[&a, &b, &c]).await;
+    let objects = v["objects"].as_array().unwrap();
+    assert!(objects[0]["actions"]["upload"].is_object(), "{v}");
+    assert!(objects[1]["actions"]["upload"].is_object(), "{v}");
+    assert_eq!(objects[2]["error"]["code"], 507, "{v}");
+    assert!(
+        objects[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over its storage quota"),
+        "{v}"
+    );
+    upload(&server, "alice/q", &alice, &a).await;
+    upload(&server, "alice/q", &alice, &b).await;
+    let (status, u) = usage(&server, &alice, "alice").await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(u["used"], 90, "{u}");
+    assert_eq!(u["quota"], 100, "{u}");
+    assert_eq!(u["datasets"][0], json!(["q", 90]), "{u}");
+    // Past the quota: refused per object; what the namespace holds adds nothing, in another
+    // dataset of it too.
+    let v = batch(&server, "alice/q", &alice, &[&c]).await;
+    assert_eq!(v["objects"][0]["error"]["code"], 507, "{v}");
+    let v = batch(&server, "alice/q2", &alice, &[&a]).await;
+    assert!(v["objects"][0]["actions"]["upload"].is_object(), "{v}");
+    upload(&server, "alice/q2", &alice, &a).await;
+    let (_, u) = usage(&server, &alice, "alice").await;
+    assert_eq!(u["used"], 90, "unique bytes: {u}");
+    // A browser upload past it: refused before anything is stored.
+    let r = client()
+        .post(format!("{}/api/v1/datasets/alice/q/uploads", server.url))
+        .bearer_auth(&alice)
+        .json(&json!({"size": 40}))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, v) = body(r).await;
+    assert_error_body(status, &headers, &v, 507);
+    // Usage: the namespace's user and site admins; anyone else hears of nothing.
+    assert_eq!(usage(&server, &bob, "alice").await.0, 404);
+    assert_eq!(usage(&server, &admin, "alice").await.0, 200);
+    assert_eq!(usage(&server, &bob, "nobody").await.0, 404);
+    // Back to the server's default: 1,000 bytes.
+    assert_eq!(set_quota(&server, &admin, "alice", Value::Null).await, 204);
+    let (_, u) = usage(&server, &alice, "alice").await;
+    assert_eq!(u["quota"], 1000, "{u}");
+    let v = batch(&server, "alice/q", &alice, &[&c]).await;
+    assert!(v["objects"][0]["actions"]["upload"].is_object(), "{v}");
+}
