@@ -223,7 +223,7 @@ pub async fn run(
         private,
     } = plan(core, who, query, Some(params), intent).await?;
     if let Some(private) = private {
-        return run_private(
+        return private::run(
             core,
             (ctx, plan),
             private,
@@ -249,38 +249,6 @@ pub async fn run(
     Ok(Answer {
         schema,
         batches,
-        tables: read,
-    })
-}
-
-/// A private query run: the budget spent first, then the exact figures made noisy.
-async fn run_private(
-    core: &Core,
-    (ctx, plan): (SessionContext, datafusion::logical_expr::LogicalPlan),
-    private: private::Private,
-    (caller, query, params, intent): (&str, &str, &Params, Option<&str>),
-    mut read: Vec<TableRead>,
-) -> Result<Answer> {
-    // Spent before anything is computed: a failure after it costs the budget still.
-    let spent = private.spend(core).await?;
-    if let Some(t) = read.first_mut() {
-        t.private = Some(spent);
-    }
-    audit(core, caller, query, params, &read, intent).await?;
-    // From here on, every failure says the same (a reason could tell what the noise hides).
-    let exact = async {
-        let df = ctx.execute_logical_plan(plan).await.ok()?;
-        tokio::time::timeout(LIMITS.time, df.collect())
-            .await
-            .ok()?
-            .ok()
-    }
-    .await
-    .ok_or_else(private::failed)?;
-    let batch = private.answer(&exact).map_err(|_| private::failed())?;
-    Ok(Answer {
-        schema: batch.schema(),
-        batches: futures_util::stream::once(async { Ok(batch) }).boxed(),
         tables: read,
     })
 }

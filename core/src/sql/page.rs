@@ -64,7 +64,7 @@ pub async fn page(
     if let Some(private) = private {
         // One row of noisy figures: nothing to sort or page.
         let none = super::Params::none();
-        let answer = super::run_private(
+        let answer = super::private::run(
             core,
             (ctx, plan),
             private,

@@ -501,3 +501,36 @@ impl Private {
             .map_err(|e| Error::internal(format!("a private answer: {e}")))
     }
 }
+
+/// A private query run: the budget spent first, then the exact figures made noisy.
+pub(super) async fn run(
+    core: &crate::Core,
+    (ctx, plan): (datafusion::prelude::SessionContext, LogicalPlan),
+    private: Private,
+    (caller, query, params, intent): (&str, &str, &super::Params, Option<&str>),
+    mut read: Vec<super::TableRead>,
+) -> Result<super::Answer> {
+    use futures_util::StreamExt;
+    // Spent before anything is computed: a failure after it costs the budget still.
+    let spent = private.spend(core).await?;
+    if let Some(t) = read.first_mut() {
+        t.private = Some(spent);
+    }
+    super::audit(core, caller, query, params, &read, intent).await?;
+    // From here on, every failure says the same (a reason could tell what the noise hides).
+    let exact = async {
+        let df = ctx.execute_logical_plan(plan).await.ok()?;
+        tokio::time::timeout(super::LIMITS.time, df.collect())
+            .await
+            .ok()?
+            .ok()
+    }
+    .await
+    .ok_or_else(failed)?;
+    let batch = private.answer(&exact).map_err(|_| failed())?;
+    Ok(super::Answer {
+        schema: batch.schema(),
+        batches: futures_util::stream::once(async { Ok(batch) }).boxed(),
+        tables: read,
+    })
+}

@@ -44,6 +44,19 @@ fn files(root: &std::path::Path) -> Vec<(std::path::PathBuf, String, Vec<u8>)> {
     out
 }
 
+/// alice/paysim's residency copies, as its admin lists them.
+async fn list_copies(gov: &Gov) -> Value {
+    client()
+        .get(format!("{}/alice/paysim/copies", gov.api))
+        .bearer_auth(&gov.alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn get(gov: &Gov, token: &str, path: &str) -> (u16, Vec<u8>) {
     let r = client()
         .get(format!("{}/alice/paysim/{path}", gov.api))
@@ -201,15 +214,7 @@ async fn neverland_reads_theshire_data_from_its_own_copy_and_raw_bytes_never_go_
 
     // The copy as its dataset's admin sees it, and the audit log.
     let head = gov.head("alice/paysim", &gov.alice).await;
-    let copies: Value = client()
-        .get(format!("{}/alice/paysim/copies", gov.api))
-        .bearer_auth(&gov.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let copies = list_copies(&gov).await;
     let list = copies["copies"].as_array().expect("copies");
     assert_eq!(list.len(), 1, "{copies}");
     let c = &list[0];
@@ -267,15 +272,7 @@ async fn neverland_reads_theshire_data_from_its_own_copy_and_raw_bytes_never_go_
         &csv[..200.min(csv.len())]
     );
     assert!(a.take_log().iter().any(|l| l.contains(&raw)));
-    let copies: Value = client()
-        .get(format!("{}/alice/paysim/copies", gov.api))
-        .bearer_auth(&gov.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let copies = list_copies(&gov).await;
     assert_eq!(copies["copies"].as_array().unwrap().len(), 2, "{copies}");
 
     // A governed write here is rewritten into the dataset's own store, never into a copy.
@@ -294,15 +291,7 @@ async fn neverland_reads_theshire_data_from_its_own_copy_and_raw_bytes_never_go_
     let (status, csv) = gov.table(Some(&gov.bob), "").await;
     assert_eq!(status, 200, "{csv}");
     assert_eq!(csv.lines().count(), 11, "{csv}");
-    let copies: Value = client()
-        .get(format!("{}/alice/paysim/copies", gov.api))
-        .bearer_auth(&gov.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let copies = list_copies(&gov).await;
     assert_eq!(
         copies["copies"].as_array().unwrap().len(),
         3,

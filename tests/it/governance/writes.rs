@@ -280,28 +280,14 @@ rule[{"action": {"name": "Deny"}, "policy": "Frozen tables take no writes"}] {
     // (Tagged first: the tag is written to the datapackage, which the Deny would refuse.)
     let mut package = gov.get("").await["datapackage"].clone();
     package["tags"] = json!(["finance", "frozen"]);
-    let r = client()
-        .put(format!("{}/alice/paysim", gov.api))
-        .bearer_auth(&gov.alice)
-        .json(
-            &json!({"datapackage": package, "parent": gov.head("alice/paysim", &gov.alice).await}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = put_package(&gov, &package).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let (status, v) = gov
         .commit_files("steward/policies", &[("frozen.rego", frozen)])
         .await;
     assert_eq!(status, 200, "{v}");
     // Retagging is a write of the dataset too: refused.
-    let r = client()
-        .put(format!("{}/alice/paysim", gov.api))
-        .bearer_auth(&gov.alice)
-        .json(&json!({"datapackage": gov.get("").await["datapackage"], "parent": gov.head("alice/paysim", &gov.alice).await}))
-        .send()
-        .await
-        .unwrap();
+    let r = put_package(&gov, &gov.get("").await["datapackage"]).await;
     assert_eq!(r.status(), 403);
     assert!(r
         .text()
@@ -349,6 +335,18 @@ rule[{"action": {"name": "Deny"}, "policy": "Frozen tables take no writes"}] {
     assert!(!push.status.success(), "{said}");
     assert!(said.contains("Frozen tables take no writes"), "{said}");
     assert_eq!(gov.head("alice/paysim", &gov.alice).await, before);
+}
+
+/// PUTs `package` as alice/paysim's datapackage, on its head, as alice.
+async fn put_package(gov: &Gov, package: &Value) -> reqwest::Response {
+    let parent = gov.head("alice/paysim", &gov.alice).await;
+    client()
+        .put(format!("{}/alice/paysim", gov.api))
+        .bearer_auth(&gov.alice)
+        .json(&json!({"datapackage": package, "parent": parent}))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// POSTs `body` to `path` of alice/paysim as alice: status and JSON.
@@ -497,15 +495,7 @@ async fn reverts_and_merges_are_governed_writes_and_governed_versions_are_not_re
     other["hash"] = json!(format!("sha256:{}", sha256_hex(v7.as_bytes())));
     other["bytes"] = json!(v7.len());
     package["resources"].as_array_mut().unwrap().push(other);
-    let r = client()
-        .put(format!("{}/alice/paysim", gov.api))
-        .bearer_auth(&gov.alice)
-        .json(
-            &json!({"datapackage": package, "parent": gov.head("alice/paysim", &gov.alice).await}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = put_package(&gov, &package).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let package = gov.get("").await["datapackage"].clone();
     let listed = package["resources"]
