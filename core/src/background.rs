@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
 //! abandoned multipart uploads, table views nobody reads, events older than 30 days), the event
-//! dispatcher, git maintenance, the apps' culling
+//! dispatcher, git maintenance, garbage collection (`crate::gc`), the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -50,6 +50,31 @@ pub async fn start(core: &Arc<Core>) {
             }
         },
     );
+    // Garbage collection on its schedule (one run at a time among replicas; see `crate::gc`).
+    if !core.settings.gc_interval.is_zero() {
+        tasks.every("gc", core.settings.gc_interval, {
+            let core = core.clone();
+            move || {
+                let core = core.clone();
+                async move {
+                    let options = crate::gc::Options {
+                        dry_run: false,
+                        grace: core.settings.gc_grace,
+                    };
+                    match crate::gc::run(&core, &options, None).await {
+                        Ok(r) => tracing::info!(
+                            links = r.links_removed,
+                            objects = r.objects_removed,
+                            bytes = r.bytes_freed,
+                            marked = r.marked,
+                            "garbage collection done"
+                        ),
+                        Err(e) => tracing::info!(error = %e.message, "garbage collection skipped"),
+                    }
+                }
+            }
+        });
+    }
     // Events fanned out to webhooks and delivered.
     crate::events::start(core);
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.

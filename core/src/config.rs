@@ -53,6 +53,9 @@ pub struct Settings {
     pub max_batch_objects: usize,
     /// The default quota of a namespace, in stored bytes (0: none).
     pub quota_bytes: u64,
+    /// Garbage collection's period (zero: never by itself) and grace.
+    pub gc_interval: std::time::Duration,
+    pub gc_grace: std::time::Duration,
     pub max_json_body: usize,
     /// 0 means no limit.
     pub max_object_size: u64,
@@ -386,6 +389,17 @@ pub struct Config {
     /// namespace's datasets counts once.
     #[arg(long, env = "STRATA_QUOTA_BYTES", default_value_t = 0)]
     pub quota_bytes: u64,
+
+    /// How often garbage collection runs (seconds; 0: only when an admin runs it). It deletes
+    /// the objects no ref reaches within each dataset's retention (see `docs/storage.md`).
+    #[arg(long, env = "STRATA_GC_INTERVAL_SECS", default_value_t = 86400)]
+    pub gc_interval_secs: u64,
+
+    /// How long an object found unreachable stays before garbage collection deletes it
+    /// (seconds): anything that uses it meanwhile keeps it, and so does a push or upload in
+    /// flight that long.
+    #[arg(long, env = "STRATA_GC_GRACE_SECS", default_value_t = 86400)]
+    pub gc_grace_secs: u64,
 
     /// Where this server processes data: policies see it as `action.processingLocation`
     /// (residency rules compare it with a dataset's `geography`).

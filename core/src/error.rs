@@ -126,6 +126,10 @@ impl From<crate::db::LinkError> for Error {
     fn from(e: crate::db::LinkError) -> Error {
         match e {
             crate::db::LinkError::NoDataset => Error::not_found("dataset not found"),
+            crate::db::LinkError::Collecting => Error::new(
+                Kind::Busy,
+                "garbage collection was deleting this object's earlier copy: upload it again",
+            ),
             crate::db::LinkError::Db(e) => e.into(),
         }
     }

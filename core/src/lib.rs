@@ -20,6 +20,7 @@ pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod gc;
 pub mod hook;
 pub mod names;
 pub mod oauth;

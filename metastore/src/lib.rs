@@ -15,6 +15,7 @@ mod ledger;
 pub mod lines;
 mod merge;
 mod package;
+mod reach;
 mod recent;
 mod refs;
 mod trash;
@@ -34,6 +35,7 @@ pub use merge::{MergeMeta, PathSides, Sides};
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };
+pub use reach::Reached;
 pub use recent::Changed;
 pub use refs::Tag;
 pub use trash::Deleted;

@@ -93,6 +93,36 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
                 .map_or("no quota".to_owned(), |q| format!("{q} bytes"));
             println!("{}: {} bytes stored of {quota}", u.namespace, u.used);
         }
+        AdminCommand::Gc {
+            dry_run,
+            grace_secs,
+            json,
+        } => {
+            let options = strata_core::gc::Options {
+                dry_run,
+                grace: grace_secs.map_or(state.settings.gc_grace, std::time::Duration::from_secs),
+            };
+            let r = strata_core::gc::run(state, &options, Some("admin-cli")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                return Ok(());
+            }
+            for item in &r.items {
+                let at = item.dataset.as_deref().unwrap_or("-");
+                println!(
+                    "{} {} {} ({} bytes): {}",
+                    item.action, at, item.oid, item.size, item.reason
+                );
+            }
+            let verb = if dry_run { "would be" } else { "were" };
+            println!(
+                "{} dataset(s), {} ref(s), {} revision(s), {} reachable object(s); {} marked, {} link(s) and {} object(s) {verb} removed, {} bytes freed",
+                r.datasets, r.refs, r.revisions, r.reachable, r.marked, r.links_removed, r.objects_removed, r.bytes_freed
+            );
+            for e in &r.errors {
+                eprintln!("error: {e}");
+            }
+        }
         AdminCommand::DeleteUser { username, confirm } => {
             let gone =
                 strata_core::accounts::delete::delete(state, None, &username, &confirm).await?;

@@ -94,6 +94,19 @@ pub enum AdminCommand {
         #[arg(long)]
         default: bool,
     },
+    /// Collect garbage: delete the objects no ref reaches within each dataset's retention
+    /// (`--dry-run`: only print what would go and why).
+    Gc {
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds between marking an object and deleting it (default: --gc-grace-secs); 0
+        /// deletes what is unreachable now.
+        #[arg(long)]
+        grace_secs: Option<u64>,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
     CreateRepo {
         /// `{namespace}/{name}`

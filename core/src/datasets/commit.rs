@@ -235,7 +235,7 @@ async fn seal_contents(
         let body =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
         let (oid, size) = core.storage.ingest(repo.id, body, u64::MAX).await?;
-        core.db.link_object(repo.id, &oid, size).await?;
+        core.storage.link(repo.id, &oid, size).await?;
         *data = strata_lfs::pointer::Pointer { oid, size }
             .encode()
             .into_bytes();

@@ -157,7 +157,7 @@ pub async fn save(
             Ok::<_, std::convert::Infallible>(Bytes::from(text))
         });
         let (oid, size) = core.storage.ingest(repo.id, body, limit).await?;
-        core.db.link_object(repo.id, &oid, size).await?;
+        core.storage.link(repo.id, &oid, size).await?;
         let pointer = Pointer { oid, size }.encode().into_bytes();
         (pointer, vec![path.clone()], vec![oid])
     } else {

@@ -189,10 +189,7 @@ pub async fn upload(
     let mut lfs_paths = Vec::new();
     for (path, oid, size) in &files {
         check_writable(repo, path)?;
-        core.db
-            .link_object(repo.id, oid, *size)
-            .await
-            .map_err(Error::from)?;
+        core.storage.link(repo.id, oid, *size).await?;
         ops.push(Op::Put {
             path: path.clone(),
             data: Pointer {

@@ -1,5 +1,5 @@
 //! A dataset's administration: collaborators (users, or `team:{name}` of its organisation, with
-//! read, write or admin), visibility and default-branch protection. The REST API and the settings
+//! read, write or admin), visibility, default-branch protection and history retention. The REST API and the settings
 //! page both call these, on a dataset the caller passed the admin gate for; every change is
 //! audited when a user made it (a bare JWT has no account to name).
 
@@ -117,6 +117,31 @@ pub async fn set_protection(
             "require_merge_request": merges,
             "required_approvals": approvals,
         }),
+    )
+    .await
+}
+
+/// How many days of each branch's history the dataset keeps reachable for garbage collection
+/// (`None`: all of it; refs' own revisions and tags are always kept). See `crate::gc`.
+pub async fn retention(core: &Core, repo: &Gated) -> Result<Option<i64>> {
+    Ok(core.db.retention(repo.id).await?)
+}
+
+/// Sets [`retention`]: 0 to 36,500 days, or `None`.
+pub async fn set_retention(
+    core: &Core,
+    who: &Principal,
+    repo: &Gated,
+    keep_days: Option<i64>,
+) -> Result<()> {
+    let days = crate::gc::check_retention(keep_days)?;
+    core.db.set_retention(repo.id, days).await?;
+    changed(
+        core,
+        who,
+        "dataset.retention.set",
+        &repo.path(),
+        json!({ "keep_days": days }),
     )
     .await
 }

@@ -14,6 +14,7 @@ mod accounts;
 mod apps;
 mod budgets;
 mod events;
+mod gc;
 mod identities;
 mod invites;
 mod keys;
@@ -43,6 +44,7 @@ pub use apps::InstallRow;
 pub use events::{
     Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,
 };
+pub use gc::{GcLink, GcRepo, GcRunRow};
 pub use identities::{Identity, PendingLogin};
 pub use invites::InviteRow;
 pub use keys::KeyRow;
@@ -50,7 +52,7 @@ pub use locks::{LockFilter, LockRow, NewLock};
 pub use merges::{ApprovalRow, MergeRow, NewMerge, ResolutionRow};
 pub use notifications::NotificationRow;
 pub use oauth::{CodeRow, ConsentRow, OauthClient, RefreshRow};
-pub use objects::LinkError;
+pub use objects::{LinkError, Linked};
 pub use orgs::{Org, OrgRole, Permission};
 pub use refs::{RefEdit, SwapError};
 pub use region_copies::RegionCopy;

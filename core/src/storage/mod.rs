@@ -5,6 +5,7 @@
 
 mod actions;
 mod bucket;
+mod collect;
 pub mod keys;
 mod multipart;
 mod objects;

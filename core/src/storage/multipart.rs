@@ -185,7 +185,7 @@ impl Storage {
             }
             Err(e) => return Err(e),
         }
-        self.0.db.link_object(dataset, oid, size).await?;
+        self.link(dataset, oid, size).await?;
         Ok(())
     }
 

@@ -45,7 +45,7 @@ impl Storage {
         E: std::fmt::Display,
     {
         self.store_received(repo_id, oid, size, body).await?;
-        self.0.db.link_object(repo_id, oid, size).await?;
+        self.link(repo_id, oid, size).await?;
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl Storage {
             .confirm(repo_id, oid, size, scope, linked, nonce, not_uploaded)
             .await?;
         if confirmed == Confirmed::NewlyStored {
-            self.0.db.link_object(repo_id, oid, size).await?;
+            self.link(repo_id, oid, size).await?;
         }
         Ok(confirmed)
     }

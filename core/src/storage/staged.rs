@@ -291,7 +291,7 @@ impl Storage {
         let _ = tokio::fs::remove_dir_all(&dir).await;
         self.0.staging.forget(&dir);
         drop(held);
-        self.0.db.link_object(dataset, &oid, size).await?;
+        self.link(dataset, &oid, size).await?;
         Ok((oid, size))
     }
 

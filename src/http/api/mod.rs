@@ -1,5 +1,5 @@
 //! The REST API under `/api/v1`: datasets (with their history, refs, collaborators and listing),
-//! organisations and roles, shares, tables, SQL, and the audit log. OpenAPI annotations on the handlers build both the
+//! organisations and roles, shares, tables, SQL, usage and garbage collection, and the audit log. OpenAPI annotations on the handlers build both the
 //! routes and the document at `/api/v1/openapi.json`.
 
 pub mod accounts;
@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod copies;
 pub mod datasets;
 pub mod events;
+pub mod gc;
 pub mod namespace_webhooks;
 pub mod notifications;
 pub mod orgs;

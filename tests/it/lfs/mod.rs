@@ -4,6 +4,7 @@
 
 mod auth;
 mod batch;
+mod gc;
 mod git_lfs;
 mod locks;
 pub(crate) mod multipart;

@@ -179,7 +179,7 @@ pub async fn put(
     let (data, lfs_paths, vouched) = match bytes {
         Written::Inline(data) => (data, vec![], vec![]),
         Written::Stored(oid, size) => {
-            core.db.link_object(gated.id, &oid, size).await?;
+            core.storage.link(gated.id, &oid, size).await?;
             let data = Pointer { oid, size }.encode().into_bytes();
             (data, vec![path.clone()], vec![oid])
         }

@@ -199,7 +199,7 @@ pub(crate) async fn govern(
                     );
                 let limit = core.settings.object_limit();
                 let (oid, size) = core.storage.ingest(repo.id, body, limit).await?;
-                core.db.link_object(repo.id, &oid, size).await?;
+                core.storage.link(repo.id, &oid, size).await?;
                 (oid, size)
             }
         };
@@ -390,7 +390,7 @@ async fn rewrite(
             core.storage.ingest(repo.id, body, limit).await?
         }
     };
-    core.db.link_object(repo.id, &oid, size).await?;
+    core.storage.link(repo.id, &oid, size).await?;
     Ok(Applied {
         resource: opened.table.name,
         oid,

@@ -110,7 +110,7 @@ impl Prepared {
                 theirs: &t.sides[2],
             };
             let (oid, size) = rows::write(core, gated.id, &sides, pick).await?;
-            core.db.link_object(gated.id, &oid, size).await?;
+            core.storage.link(gated.id, &oid, size).await?;
             if let Some(json) = merged.as_mut() {
                 let data = json!({"hash": format!("sha256:{oid}"), "bytes": size});
                 set_data(json, &t.resource, Some(&data));

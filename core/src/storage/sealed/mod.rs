@@ -97,6 +97,20 @@ impl Sealed {
         }
     }
 
+    /// Removes the dataset's sealed copy of `oid`, and the plain copy from before encryption
+    /// when `plain` (garbage collection).
+    pub(super) async fn remove(&self, repo_id: i64, oid: &Oid, plain: bool) -> Result<()> {
+        let result = if plain {
+            match self.place.remove_plain(oid).await {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        } else {
+            self.place.remove(repo_id, oid).await
+        };
+        result.map_err(|e| self.io_error(repo_id, oid, e))
+    }
+
     /// Reads an object of the dataset's scope, or the range of it a `Range` header asks for.
     /// `None` when the dataset has no sealed copy of it (a plain object from before encryption
     /// may still be).

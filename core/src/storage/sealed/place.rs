@@ -162,6 +162,28 @@ impl Place {
         Ok(oids)
     }
 
+    /// Removes the dataset's sealed copy of `oid` (there being none is no error).
+    pub(super) async fn remove(&self, repo_id: i64, oid: &Oid) -> std::io::Result<()> {
+        match self {
+            Place::Disk(store) => {
+                match tokio::fs::remove_file(Self::disk_path(store, repo_id, oid)).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            }
+            Place::Bucket(cloud) => {
+                match cloud
+                    .object_store()
+                    .delete(&Self::bucket_path(cloud, repo_id, oid))
+                    .await
+                {
+                    Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+                    Err(e) => Err(std::io::Error::other(e)),
+                }
+            }
+        }
+    }
+
     /// Removes every sealed copy of the dataset (best effort: they are unreadable already).
     pub(super) async fn remove_all(&self, repo_id: i64) -> std::io::Result<()> {
         match self {
@@ -266,11 +288,16 @@ impl Place {
             Place::Disk(store) => {
                 tokio::fs::remove_file(store.root().join(oid.fanout_path())).await
             }
-            Place::Bucket(cloud) => cloud
+            Place::Bucket(cloud) => match cloud
                 .object_store()
                 .delete(&cloud.prefixed(&oid.fanout_path()))
                 .await
-                .map_err(std::io::Error::other),
+            {
+                Err(object_store::Error::NotFound { path, .. }) => {
+                    Err(std::io::Error::new(std::io::ErrorKind::NotFound, path))
+                }
+                other => other.map_err(std::io::Error::other),
+            },
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Who may use a dataset: its collaborators (users, or `team:{name}` of its organisation, with
 //! read, write or admin), its visibility (public, internal, private) and default-branch
-//! protection, over HTTP; the rules and the audit entries are in `strata_core::datasets::settings`.
+//! protection and history retention, over HTTP; the rules and the audit entries are in `strata_core::datasets::settings`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -156,5 +156,46 @@ pub async fn set_visibility(
     let req: VisibilityBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let visibility: Visibility = req.visibility.parse().map_err(ApiError::unprocessable)?;
     settings::set_visibility(&state, &who, &repo, visibility).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionBody {
+    /// Days of each branch's history garbage collection keeps (0 to 36500; refs' own revisions
+    /// and tags are always kept); `null`: all history.
+    keep_days: Option<i64>,
+}
+
+/// How much history a dataset keeps from garbage collection (dataset admins).
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/retention", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "The retention", body = RetentionBody), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody)))]
+pub async fn get_retention(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+) -> ApiResult<Json<RetentionBody>> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let keep_days = settings::retention(&state, &repo).await?;
+    Ok(Json(RetentionBody { keep_days }))
+}
+
+/// Sets how much history a dataset keeps from garbage collection (dataset admins).
+#[utoipa::path(put, path = "/api/v1/datasets/{ns}/{name}/retention", tag = "datasets",
+    params(("ns" = String, Path), ("name" = String, Path)), request_body = RetentionBody,
+    responses((status = 204, description = "Done"), (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody), (status = 422, description = "Out of range", body = ErrorBody)))]
+pub async fn set_retention(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let req: RetentionBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    settings::set_retention(&state, &who, &repo, req.keep_days).await?;
     Ok(StatusCode::NO_CONTENT)
 }

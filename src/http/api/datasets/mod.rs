@@ -57,6 +57,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(collaborators::set_visibility))
         .routes(routes!(collaborators::set_protection))
+        .routes(routes!(
+            collaborators::get_retention,
+            collaborators::set_retention
+        ))
         .routes(routes!(merges::open, merges::list))
         .routes(routes!(merges::read, merges::edit))
         .routes(routes!(merges::resolve))
