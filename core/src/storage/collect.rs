@@ -42,7 +42,7 @@ impl Storage {
     /// Deletes bytes garbage collection let go: with `repo_id` 0 the object's plain bytes (and,
     /// when sealing, none are left to delete but those from before encryption); otherwise the
     /// dataset's sealed copy. Deleting what is not there is no error.
-    pub(crate) async fn delete_bytes(&self, repo_id: i64, oid: &Oid) -> Result<()> {
+    pub async fn delete_bytes(&self, repo_id: i64, oid: &Oid) -> Result<()> {
         if let Some(sealed) = &self.0.sealed {
             return sealed.remove(repo_id, oid, repo_id == 0).await;
         }

@@ -5,6 +5,7 @@
 mod auth;
 mod batch;
 mod gc;
+mod gc_rules;
 mod git_lfs;
 mod locks;
 pub(crate) mod multipart;
