@@ -151,3 +151,33 @@ async fn store(core: &Core, by: &str, namespace: &str, bytes: Option<u64>) -> Re
     )
     .await
 }
+
+/// The whole server's storage, for `/metrics` (no namespace named).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// Objects stored and their bytes (each once).
+    pub objects: u64,
+    pub bytes: u64,
+    /// Namespaces holding at least 90 % of their quota.
+    pub near_quota: u64,
+}
+
+pub async fn totals(core: &Core) -> Result<Totals> {
+    let (objects, bytes) = core.db.stored_totals().await?;
+    let default = core.settings.quota_bytes;
+    let near_quota = core
+        .db
+        .namespaces_usage()
+        .await?
+        .into_iter()
+        .filter(|(_, used, set)| {
+            let quota = set.map_or(default, |q| q.max(0) as u64);
+            quota > 0 && (*used).max(0) as u128 * 10 >= quota as u128 * 9
+        })
+        .count() as u64;
+    Ok(Totals {
+        objects: objects.max(0) as u64,
+        bytes: bytes.max(0) as u64,
+        near_quota,
+    })
+}

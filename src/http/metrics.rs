@@ -1,6 +1,6 @@
 //! Prometheus metrics (`/metrics`, OpenMetrics text): requests by route and status with latency
 //! histograms, LFS objects and bytes by operation and backend, verification failures, git
-//! operations, the database pool. Labels carry route templates (`/{ns}/{repo}/…`), never names
+//! operations, the database pool, what is stored (objects, bytes, namespaces near their quota). Labels carry route templates (`/{ns}/{repo}/…`), never names
 //! of users or datasets, so the page says how busy strata is, not who uses it.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -64,6 +64,9 @@ pub struct Metrics {
     git: Family<GitLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
     apps: Family<PoolLabels, Gauge>,
+    stored_objects: Gauge,
+    stored_bytes: Gauge,
+    near_quota: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,6 +130,24 @@ impl Metrics {
             "App instances on this replica, by state (starting, running, paused, failed)",
             apps.clone(),
         );
+        let stored_objects = Gauge::default();
+        registry.register(
+            "storage_objects",
+            "LFS objects stored (each once, however many datasets link it)",
+            stored_objects.clone(),
+        );
+        let stored_bytes = Gauge::default();
+        registry.register(
+            "storage_bytes",
+            "Bytes of the LFS objects stored (each once)",
+            stored_bytes.clone(),
+        );
+        let near_quota = Gauge::default();
+        registry.register(
+            "storage_namespaces_near_quota",
+            "Namespaces holding at least 90 % of their storage quota",
+            near_quota.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -147,6 +168,9 @@ impl Metrics {
             git,
             pool,
             apps,
+            stored_objects,
+            stored_bytes,
+            near_quota,
         }
     }
 
@@ -205,9 +229,19 @@ impl Metrics {
             .inc();
     }
 
-    /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`) and the
-    /// app instances by state read now.
-    pub fn encode(&self, pool: (u32, u32, u32), apps: &[(&str, usize)]) -> String {
+    /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`), the
+    /// app instances by state and the storage totals (when they could be read) read now.
+    pub fn encode(
+        &self,
+        pool: (u32, u32, u32),
+        apps: &[(&str, usize)],
+        storage: Option<strata_core::quotas::Totals>,
+    ) -> String {
+        if let Some(t) = storage {
+            self.stored_objects.set(t.objects as i64);
+            self.stored_bytes.set(t.bytes as i64);
+            self.near_quota.set(t.near_quota as i64);
+        }
         for (state, n) in apps {
             self.apps
                 .get_or_create(&PoolLabels {

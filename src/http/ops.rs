@@ -50,6 +50,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Read now, within a second (a slow database leaves the last values).
+    let totals = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        strata_core::quotas::totals(&state),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
     (
         [(
             header::CONTENT_TYPE,
@@ -58,6 +66,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state
             .http()
             .metrics
-            .encode(state.pool_stats(), &state.apps.counts()),
+            .encode(state.pool_stats(), &state.apps.counts(), totals),
     )
 }

@@ -231,6 +231,7 @@ async fn seal_contents(
         {
             continue;
         }
+        crate::quotas::check(core, repo, None, data.len() as u64).await?;
         let bytes = bytes::Bytes::from(std::mem::take(data));
         let body =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });

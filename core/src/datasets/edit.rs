@@ -153,6 +153,7 @@ pub async fn save(
     }
     let (data, lfs_paths, vouched) = if before.lfs {
         let limit = core.settings.object_limit();
+        crate::quotas::check(core, repo, None, text.len() as u64).await?;
         let body = futures_util::stream::once(async move {
             Ok::<_, std::convert::Infallible>(Bytes::from(text))
         });

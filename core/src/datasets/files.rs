@@ -185,6 +185,11 @@ pub async fn upload(
     if files.is_empty() {
         return Err(Error::unprocessable("choose at least one file to upload"));
     }
+    // Past the namespace's quota, nothing is linked (the stored bytes are collected).
+    let objects: Vec<(Oid, u64)> = files.iter().map(|(_, o, s)| (*o, *s)).collect();
+    for admitted in crate::quotas::admit(core, repo, &objects).await? {
+        admitted.map_err(|m| Error::new(crate::error::Kind::Quota, m))?;
+    }
     let mut ops = Vec::new();
     let mut lfs_paths = Vec::new();
     for (path, oid, size) in &files {

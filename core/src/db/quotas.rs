@@ -83,4 +83,25 @@ impl Db {
         .await?;
         Ok(n > 0)
     }
+
+    /// Every object stored: how many, and their bytes.
+    pub async fn stored_totals(&self) -> Result<(i64, i64), sqlx::Error> {
+        sqlx::query_as("SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Each namespace holding objects: its unique stored bytes and the quota set for it.
+    pub async fn namespaces_usage(&self) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT u.ns, u.bytes, q.bytes FROM (
+                 SELECT n.ns AS ns, CAST(SUM(o.size) AS BIGINT) AS bytes FROM (
+                     SELECT DISTINCT lower(r.namespace) AS ns, ro.oid AS oid
+                     FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id) n
+                 JOIN objects o ON o.oid = n.oid GROUP BY n.ns) u
+             LEFT JOIN quotas q ON lower(q.namespace) = u.ns",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
 }

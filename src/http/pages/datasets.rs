@@ -224,6 +224,8 @@ struct DatasetPage {
     /// The browser upload's module, worker and sha256 (hashed URLs), when files may go straight
     /// to storage (not through a share, and on a backend that takes multipart uploads).
     upload: Option<[String; 3]>,
+    /// On the visitor's own drive: what their datasets store, against their quota.
+    storage: Option<String>,
     /// Whether the browser stages its uploads (`/api/v1/datasets/…/uploads`) instead of hashing.
     staged: bool,
 }
@@ -402,7 +404,12 @@ pub async fn show(
         _ => None,
     };
     let branch = branch.unwrap_or_default().to_owned();
+    let storage = match own_drive {
+        true => Some(super::settings::storage_line(&state, &repo.namespace).await?),
+        false => None,
+    };
     let page = DatasetPage {
+        storage,
         chrome,
         total,
         page: page_no,

@@ -112,11 +112,7 @@ async fn settings_page(
         .into_iter()
         .map(|c| (c.name, c.client_id, c.scope, rfc3339(c.updated_at)))
         .collect();
-    let usage = strata_core::quotas::usage_of(state, &s.user.username).await?;
-    let storage = match usage.quota {
-        Some(q) => format!("{} of {} used", human_size(usage.used), human_size(q)),
-        None => format!("{} used", human_size(usage.used)),
-    };
+    let storage = storage_line(state, &s.user.username).await?;
     let linked = &overview.identities;
     let providers = state.sso.list();
     let name_of = |id: &str| {
@@ -343,4 +339,13 @@ pub async fn register_app(
         }
     };
     settings_page(&state, &s, StatusCode::OK, Shown::App(client_id, secret)).await
+}
+
+/// What `namespace`'s datasets store, against its quota: "1.2 MB of 10 GB used".
+pub(super) async fn storage_line(state: &AppState, namespace: &str) -> ApiResult<String> {
+    let usage = strata_core::quotas::usage_of(state, namespace).await?;
+    Ok(match usage.quota {
+        Some(q) => format!("{} of {} used", human_size(usage.used), human_size(q)),
+        None => format!("{} used", human_size(usage.used)),
+    })
 }

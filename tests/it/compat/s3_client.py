@@ -180,9 +180,24 @@ def hostile(bucket, other):
     print(json.dumps(out))
 
 
+def quota(bucket, size):
+    """A put and a multipart upload of `size` bytes each: their error codes."""
+    c, body = s3(), b"q" * int(size)
+    out = {"put": code(lambda: c.put_object(Bucket=bucket, Key="main/put.bin", Body=body))}
+
+    def multipart():
+        up = c.create_multipart_upload(Bucket=bucket, Key="main/multi.bin")["UploadId"]
+        etag = c.upload_part(Bucket=bucket, Key="main/multi.bin", UploadId=up, PartNumber=1,
+                             Body=body + b"m")["ETag"]
+        c.complete_multipart_upload(Bucket=bucket, Key="main/multi.bin", UploadId=up,
+                                    MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": 1}]})
+    out["multipart"] = code(multipart)
+    print(json.dumps(out))
+
+
 def read(bucket, key):
     print(json.dumps({"hex": s3().get_object(Bucket=bucket, Key=key)["Body"].read().hex()}))
 
 
 if __name__ == "__main__":
-    {"roundtrip": roundtrip, "hostile": hostile, "read": read}[sys.argv[1]](*sys.argv[2:])
+    {"roundtrip": roundtrip, "hostile": hostile, "read": read, "quota": quota}[sys.argv[1]](*sys.argv[2:])

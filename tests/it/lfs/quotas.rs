@@ -3,7 +3,9 @@
 //! rest 507 per object (an object the namespace holds already adds nothing, in any dataset of
 //! it); a browser upload past it is refused 507; usage counts unique bytes per namespace and per
 //! dataset, for the namespace's user and site admins only; only site admins set quotas, of
-//! namespaces that exist; the default applies where none was set.
+//! namespaces that exist; the default applies where none was set. The other write paths refuse
+//! past it too: the S3 gateway's puts and multipart uploads (boto3), and REST commits of plain
+//! content stored as objects under encryption.
 
 use serde_json::{json, Value};
 
@@ -110,10 +112,60 @@ async fn quotas_refuse_what_would_pass_them_and_usage_counts_unique_bytes() {
     assert_eq!(usage(&server, &bob, "alice").await.0, 404);
     assert_eq!(usage(&server, &admin, "alice").await.0, 200);
     assert_eq!(usage(&server, &bob, "nobody").await.0, 404);
+    // /metrics counts what is stored, and the namespaces near their quota, naming none.
+    let metrics = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("strata_storage_bytes 90"), "{metrics}");
+    assert!(metrics.contains("strata_storage_objects 2"), "{metrics}");
+    assert!(
+        metrics.contains("strata_storage_namespaces_near_quota 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("alice"), "{metrics}");
     // Back to the server's default: 1,000 bytes.
     assert_eq!(set_quota(&server, &admin, "alice", Value::Null).await, 204);
     let (_, u) = usage(&server, &alice, "alice").await;
     assert_eq!(u["quota"], 1000, "{u}");
     let v = batch(&server, "alice/q", &alice, &[&c]).await;
     assert!(v["objects"][0]["actions"]["upload"].is_object(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_write_path_refuses_past_the_quota() {
+    let server = TestServer::start_with(Backend::Local, |c| {
+        c.quota_bytes = 100;
+        c.encryption = strata_core::config::Encryption::On;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    server
+        .repo("alice/w", strata_core::db::Visibility::Private)
+        .await;
+    upload(&server, "alice/w", &alice, &[b'x'; 80]).await;
+    // The S3 gateway: a put and a multipart upload that would pass it.
+    let s3 = crate::compat::s3::gateway(&server).await;
+    let v = crate::compat::s3::client(&s3, Some(&alice), &["quota", "alice.w", "30"]).await;
+    assert_eq!(v["put"], "EntityTooLarge 400", "{v}");
+    assert_eq!(v["multipart"], "EntityTooLarge 400", "{v}");
+    // A REST commit of plain content (stored as an object under encryption).
+    let header = json!({"key": "header", "value": {"summary": "too much"}});
+    let file = json!({"key": "file", "value": {"path": "big.txt", "content": "y".repeat(40)}});
+    let r = client()
+        .post(format!("{}/api/v1/datasets/alice/w/commit", server.url))
+        .bearer_auth(&alice)
+        .header("content-type", "application/x-ndjson")
+        .body(format!("{header}\n{file}"))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, v) = body(r).await;
+    assert_error_body(status, &headers, &v, 507);
+    let (_, u) = usage(&server, &alice, "alice").await;
+    assert_eq!(u["used"], 80, "nothing else was linked: {u}");
 }

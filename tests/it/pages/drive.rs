@@ -92,6 +92,13 @@ async fn drive_file_manager() {
     let page = bob.get("/datasets/bob/drive").await;
     assert!(page.text.contains(">cities.csv</a>"), "{}", page.text);
     assert!(page.text.contains(">notes.txt</a>"));
+    // What bob's datasets store, on his drive (and nobody else's).
+    let stored = csv.len() + b"first notes".len();
+    assert!(
+        page.text.contains(&format!("Storage: {stored} B used")),
+        "{}",
+        page.text
+    );
     assert_eq!(
         raw(&server, &bob_token, "bob/drive", "cities.csv").await,
         (200, csv.to_vec())

@@ -206,6 +206,12 @@ pub async fn complete(
         }
         files.push(file);
     }
+    // The namespace's quota, before anything is stored (the parts wait outside it).
+    let mut total = 0u64;
+    for f in &files {
+        total += tokio::fs::metadata(f).await.map_err(io)?.len();
+    }
+    crate::quotas::check(core, gated, None, total).await?;
     let body = futures_util::stream::iter(files)
         .then(|f| async move {
             match tokio::fs::File::open(f).await {
