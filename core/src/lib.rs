@@ -18,6 +18,7 @@ pub mod context;
 pub mod core;
 pub mod datasets;
 pub mod db;
+pub mod erase;
 pub mod error;
 pub mod events;
 pub mod gc;

@@ -18,6 +18,7 @@ mod package;
 mod reach;
 mod recent;
 mod refs;
+mod rewrite;
 mod trash;
 mod write;
 
@@ -38,6 +39,7 @@ pub use package::{
 pub use reach::Reached;
 pub use recent::Changed;
 pub use refs::Tag;
+pub use rewrite::{Edit, Rewrite};
 pub use trash::Deleted;
 pub use write::{Op, WriteMeta};
 

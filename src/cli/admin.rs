@@ -123,6 +123,23 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
                 eprintln!("error: {e}");
             }
         }
+        AdminCommand::Erase {
+            dataset,
+            paths,
+            confirm,
+        } => {
+            if confirm != dataset {
+                return Err(
+                    "confirm with the dataset's name: erasure cannot be undone; nothing was erased"
+                        .into(),
+                );
+            }
+            let Some((ns, name)) = dataset.split_once('/') else {
+                return Err("name the dataset as {namespace}/{name}".into());
+            };
+            let r = strata_core::erase::erase(state, "admin-cli", ns, name, &paths).await?;
+            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        }
         AdminCommand::DeleteUser { username, confirm } => {
             let gone =
                 strata_core::accounts::delete::delete(state, None, &username, &confirm).await?;

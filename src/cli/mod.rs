@@ -107,6 +107,18 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Erase files or folders from a dataset's whole history (cannot be undone): prints the
+    /// report (revisions rewritten, refs moved, objects removed, key versions destroyed).
+    Erase {
+        /// `{namespace}/{name}`
+        dataset: String,
+        /// A file or folder to erase (repeat for more).
+        #[arg(long = "path", required = true)]
+        paths: Vec<String>,
+        /// The dataset's `{namespace}/{name}` typed again.
+        #[arg(long)]
+        confirm: String,
+    },
     /// Create a repository `{ns}/{name}` owned by the user `ns` (or by --owner).
     CreateRepo {
         /// `{namespace}/{name}`

@@ -13,10 +13,10 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use super::api::{
     accounts as accounts_api, aggregates as aggregates_api, app_offers as app_offers_api,
     apps as apps_api, audit as audit_api, catalog as catalog_api, copies as copies_api,
-    datasets as datasets_api, events as events_api, gc as gc_api, namespace_webhooks,
-    notifications as notifications_api, orgs as orgs_api, quotas as quotas_api, shared_apps,
-    shares as shares_api, sql as sql_api, table_diff as table_diff_api, tables as tables_api,
-    workloads as workloads_api,
+    datasets as datasets_api, erase as erase_api, events as events_api, gc as gc_api,
+    namespace_webhooks, notifications as notifications_api, orgs as orgs_api, quotas as quotas_api,
+    shared_apps, shares as shares_api, sql as sql_api, table_diff as table_diff_api,
+    tables as tables_api, workloads as workloads_api,
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
@@ -39,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts_api::router())
         .merge(quotas_api::router())
         .merge(gc_api::router())
+        .merge(erase_api::router())
         .merge(copies_api::router())
         .merge(app_offers_api::router())
         .merge(shared_apps::router())

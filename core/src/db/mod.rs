@@ -13,6 +13,7 @@ macro_rules! sql {
 mod accounts;
 mod apps;
 mod budgets;
+mod erasure;
 mod events;
 mod gc;
 mod identities;
@@ -41,6 +42,7 @@ mod workloads;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;
+pub use erasure::Derived;
 pub use events::{
     Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,
 };

@@ -1,5 +1,6 @@
-//! The storage side of garbage collection (`crate::gc`): linking an object with the check that
-//! its bytes survived a collection racing the upload, and deleting bytes.
+//! The storage side of garbage collection (`crate::gc`) and erasure (`crate::erase`): linking an
+//! object with the check that its bytes survived a collection racing the upload, deleting bytes
+//! (objects', and views' and residency copies'), and re-keying a dataset's sealed objects.
 
 use object_store::ObjectStoreExt;
 use strata_lfs::Oid;
@@ -68,4 +69,70 @@ impl Storage {
             }
         }
     }
+
+    /// Deletes the bytes of a table view or residency copy (`store`: the region store; `None`:
+    /// the dataset's own store), unless something else still records them.
+    pub async fn delete_derived(&self, repo_id: i64, oid: &str, store: Option<&str>) -> Result<()> {
+        if !self.0.db.gc_known(&[oid.to_owned()]).await?.is_empty() {
+            return Ok(());
+        }
+        let Ok(parsed) = oid.parse::<Oid>() else {
+            return Ok(());
+        };
+        let backend = match store {
+            Some(name) => self.region(name)?,
+            None if self.0.sealed.is_some() => {
+                if self.0.db.links_of(oid).await? > 0 {
+                    return Ok(());
+                }
+                return self.delete_bytes(repo_id, &parsed).await;
+            }
+            None => &self.0.backend,
+        };
+        match backend {
+            Backend::Local(store) => {
+                match tokio::fs::remove_file(store.root().join(parsed.fanout_path())).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(super::io(e)),
+                    _ => Ok(()),
+                }
+            }
+            Backend::Cloud(cloud) => {
+                match cloud
+                    .object_store()
+                    .delete(&cloud.prefixed(&parsed.fanout_path()))
+                    .await
+                {
+                    Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+                    Err(e) => Err(Error::internal(format!("deleting {oid}: {e}"))),
+                }
+            }
+        }
+    }
+
+    /// Seals every object of a dataset again under a new data-key version and destroys the
+    /// versions before it (erasure): whatever ciphertext of the dataset survives anywhere under an
+    /// older version can no longer be opened. `None` when nothing is sealed.
+    pub async fn rekey(&self, repo_id: i64) -> Result<Option<Rekeyed>> {
+        let Some(sealed) = &self.0.sealed else {
+            return Ok(None);
+        };
+        let key = sealed.keys().rotate(repo_id).await?;
+        let (resealed, _) = sealed.reseal(repo_id).await?;
+        let destroyed = sealed.keys().destroy_before(repo_id, key.version).await?;
+        Ok(Some(Rekeyed {
+            version: key.version,
+            resealed,
+            destroyed,
+        }))
+    }
+}
+
+/// What [`Storage::rekey`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rekeyed {
+    /// The data-key version every object of the dataset is sealed under now.
+    pub version: u32,
+    pub resealed: u64,
+    /// The versions destroyed.
+    pub destroyed: Vec<u32>,
 }

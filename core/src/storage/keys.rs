@@ -256,6 +256,17 @@ impl KeyRing {
         Ok(())
     }
 
+    /// Destroys a dataset's key versions before `version` (erasure); the versions destroyed.
+    pub async fn destroy_before(&self, repo_id: i64, version: u32) -> Result<Vec<u32>> {
+        let gone = self
+            .db
+            .destroy_data_keys_before(repo_id, i64::from(version))
+            .await?;
+        let mut cache = self.unwrapped.lock().unwrap_or_else(|e| e.into_inner());
+        cache.clear();
+        Ok(gone.into_iter().map(|v| v as u32).collect())
+    }
+
     /// Whether a dataset's keys were destroyed.
     pub async fn shredded(&self, repo_id: i64) -> Result<bool> {
         Ok(self

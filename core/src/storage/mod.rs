@@ -28,6 +28,7 @@ use strata_lfs::{CloudStore, LocalStore};
 use crate::config::{Config, StorageBackend};
 
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
+pub use collect::Rekeyed;
 pub use multipart::plan as multipart_plan;
 pub use objects::{spool_to, Confirmed, Read};
 pub use regions::{Location, StoreSpec};

@@ -216,6 +216,18 @@ impl Storage {
         if linked.contains_key(oid) {
             return Ok(());
         }
+        if !self
+            .0
+            .db
+            .erased(repo_id, &[oid.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Err(Error::new(
+                crate::error::Kind::Gone,
+                "this object was erased from the dataset",
+            ));
+        }
         if self.shredded(repo_id).await? {
             return Err(Error::new(
                 crate::error::Kind::Gone,

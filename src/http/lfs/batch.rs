@@ -114,6 +114,19 @@ pub async fn batch(
             .collect(),
         Operation::Download => Vec::new(),
     };
+    // Objects erased from the dataset: gone for good (410), not missing.
+    let erased = match req.operation {
+        Operation::Download => {
+            let unlinked: Vec<Oid> = checked
+                .iter()
+                .filter_map(|c| c.as_ref().ok())
+                .filter(|(oid, _)| matches!(decisions.get(oid), Some(Decision::Unlinked)))
+                .map(|(oid, _)| *oid)
+                .collect();
+            strata_core::erase::erased(&state, repo.id, &unlinked).await?
+        }
+        Operation::Upload => Default::default(),
+    };
     let admitted: std::collections::HashMap<Oid, Result<(), String>> = new
         .iter()
         .map(|(oid, _)| *oid)
@@ -182,6 +195,9 @@ pub async fn batch(
                     422,
                     format!("size {size} does not match the stored object's size {stored}"),
                 ));
+            }
+            (Operation::Download, None) if erased.contains(&oid) => {
+                out.error = Some(object_error(410, "this object was erased from the dataset"))
             }
             (Operation::Download, None) => {
                 out.error = Some(object_error(404, "object does not exist"))

@@ -4,6 +4,7 @@
 
 mod auth;
 mod batch;
+mod erase;
 mod gc;
 mod gc_rules;
 mod git_lfs;
