@@ -40,15 +40,13 @@ impl Db {
         oids: &[String],
     ) -> Result<Vec<String>, sqlx::Error> {
         let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        let (rescue, linked) = match self.engine {
-            Engine::Sqlite => (
-                "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid IN (SELECT value FROM json_each($2))",
-                "SELECT oid FROM repo_objects WHERE repo_id = $1 AND oid IN (SELECT value FROM json_each($2))",
-            ),
-            Engine::Postgres => (
-                "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
-                "SELECT oid FROM repo_objects WHERE repo_id = $1 AND oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
-            ),
+        let rescue = match self.engine {
+            Engine::Sqlite => "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid IN (SELECT value FROM json_each($2))",
+            Engine::Postgres => "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
+        };
+        let linked = match self.engine {
+            Engine::Sqlite => "SELECT oid FROM repo_objects WHERE repo_id = $1 AND oid IN (SELECT value FROM json_each($2))",
+            Engine::Postgres => "SELECT oid FROM repo_objects WHERE repo_id = $1 AND oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
         };
         sqlx::query(rescue)
             .bind(repo_id)
@@ -189,16 +187,13 @@ impl Db {
             return Ok(());
         }
         let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        let values = match self.engine {
-            Engine::Sqlite => "SELECT value AS oid FROM json_each($2)",
-            Engine::Postgres => "SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb) AS oid",
+        // (repo_id 0: objects no dataset links; otherwise links of that dataset.)
+        let sql = match (self.engine, repo_id == 0) {
+            (Engine::Sqlite, true) => "INSERT INTO gc_candidates (repo_id, oid, marked_at) SELECT $1, v.value, $3 FROM json_each($2) v WHERE NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.oid = v.value) AND EXISTS (SELECT 1 FROM objects o WHERE o.oid = v.value AND o.created_at < $4) ON CONFLICT (repo_id, oid) DO NOTHING",
+            (Engine::Sqlite, false) => "INSERT INTO gc_candidates (repo_id, oid, marked_at) SELECT $1, v.value, $3 FROM json_each($2) v WHERE EXISTS (SELECT 1 FROM repo_objects r WHERE r.repo_id = $1 AND r.oid = v.value AND r.created_at < $4) ON CONFLICT (repo_id, oid) DO NOTHING",
+            (Engine::Postgres, true) => "INSERT INTO gc_candidates (repo_id, oid, marked_at) SELECT $1, v.oid, $3 FROM (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb) AS oid) v WHERE NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.oid = v.oid) AND EXISTS (SELECT 1 FROM objects o WHERE o.oid = v.oid AND o.created_at < $4) ON CONFLICT (repo_id, oid) DO NOTHING",
+            (Engine::Postgres, false) => "INSERT INTO gc_candidates (repo_id, oid, marked_at) SELECT $1, v.oid, $3 FROM (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb) AS oid) v WHERE EXISTS (SELECT 1 FROM repo_objects r WHERE r.repo_id = $1 AND r.oid = v.oid AND r.created_at < $4) ON CONFLICT (repo_id, oid) DO NOTHING",
         };
-        let still = if repo_id == 0 {
-            "NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.oid = v.oid) AND EXISTS (SELECT 1 FROM objects o WHERE o.oid = v.oid AND o.created_at < $4)"
-        } else {
-            "EXISTS (SELECT 1 FROM repo_objects r WHERE r.repo_id = $1 AND r.oid = v.oid AND r.created_at < $4)"
-        };
-        let sql = sql!("INSERT INTO gc_candidates (repo_id, oid, marked_at) SELECT $1, v.oid, $3 FROM ({values}) v WHERE {still} ON CONFLICT (repo_id, oid) DO NOTHING");
         sqlx::query(sql)
             .bind(repo_id)
             .bind(list)
@@ -342,15 +337,14 @@ impl Db {
         )
     }
 
-    /// Whether `oid` is recorded as an object, or as a table view's or residency copy's bytes
-    /// (what a store listing keeps).
+    /// Of `oids`, those recorded as an object, or as a table view's or residency copy's bytes
+    /// (bytes still needed).
     pub async fn gc_known(&self, oids: &[String]) -> Result<Vec<String>, sqlx::Error> {
         let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        let values = match self.engine {
-            Engine::Sqlite => "SELECT value AS oid FROM json_each($1)",
-            Engine::Postgres => "SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb) AS oid",
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT v.value FROM json_each($1) v WHERE EXISTS (SELECT 1 FROM objects o WHERE o.oid = v.value) OR EXISTS (SELECT 1 FROM table_views t WHERE t.oid = v.value) OR EXISTS (SELECT 1 FROM region_copies c WHERE c.oid = v.value)",
+            Engine::Postgres => "SELECT v.oid FROM (SELECT jsonb_array_elements_text(CAST($1 AS TEXT)::jsonb) AS oid) v WHERE EXISTS (SELECT 1 FROM objects o WHERE o.oid = v.oid) OR EXISTS (SELECT 1 FROM table_views t WHERE t.oid = v.oid) OR EXISTS (SELECT 1 FROM region_copies c WHERE c.oid = v.oid)",
         };
-        let sql = sql!("SELECT v.oid FROM ({values}) v WHERE EXISTS (SELECT 1 FROM objects o WHERE o.oid = v.oid) OR EXISTS (SELECT 1 FROM table_views t WHERE t.oid = v.oid) OR EXISTS (SELECT 1 FROM region_copies c WHERE c.oid = v.oid) OR EXISTS (SELECT 1 FROM gc_tombstones g WHERE g.oid = v.oid AND g.state = 'deleting')");
         sqlx::query_scalar(sql)
             .bind(list)
             .fetch_all(&self.pool)

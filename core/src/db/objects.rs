@@ -129,23 +129,28 @@ impl Db {
     /// parameter per statement. Rolled back when any of the bytes are being deleted.
     async fn insert_links(&self, rows: &[(i64, String, u64)]) -> Result<Written, sqlx::Error> {
         let list = serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        let (objects, links, rescue, tombs) = match self.engine {
-            Engine::Sqlite => (
-                "INSERT INTO objects (oid, size, created_at) SELECT json_extract(value, '$[1]'), json_extract(value, '$[2]'), $2 FROM json_each($1) WHERE true ON CONFLICT (oid) DO NOTHING",
-                "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true ON CONFLICT (repo_id, oid) DO UPDATE SET created_at = excluded.created_at",
-                "DELETE FROM gc_candidates WHERE $2 >= 0 AND EXISTS (SELECT 1 FROM json_each($1) WHERE json_extract(value, '$[1]') = gc_candidates.oid AND (gc_candidates.repo_id = 0 OR json_extract(value, '$[0]') = gc_candidates.repo_id))",
-                "SELECT t.oid, t.state FROM gc_tombstones t WHERE $2 >= 0 AND EXISTS (SELECT 1 FROM json_each($1) WHERE json_extract(value, '$[1]') = t.oid AND (t.repo_id = 0 OR json_extract(value, '$[0]') = t.repo_id))",
-            ),
-            Engine::Postgres => (
-                "INSERT INTO objects (oid, size, created_at) SELECT e->>1, CAST(e->>2 AS BIGINT), $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO NOTHING",
-                "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT CAST(e->>0 AS BIGINT), e->>1, $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (repo_id, oid) DO UPDATE SET created_at = excluded.created_at",
-                "DELETE FROM gc_candidates c WHERE $2 >= 0 AND EXISTS (SELECT 1 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e WHERE e->>1 = c.oid AND (c.repo_id = 0 OR CAST(e->>0 AS BIGINT) = c.repo_id))",
-                "SELECT t.oid, t.state FROM gc_tombstones t WHERE $2 >= 0 AND EXISTS (SELECT 1 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e WHERE e->>1 = t.oid AND (t.repo_id = 0 OR CAST(e->>0 AS BIGINT) = t.repo_id))",
-            ),
+        // Candidates first: the order a collection takes its locks in (no deadlock).
+        let rescue = match self.engine {
+            Engine::Sqlite => "DELETE FROM gc_candidates WHERE $2 >= 0 AND EXISTS (SELECT 1 FROM json_each($1) WHERE json_extract(value, '$[1]') = gc_candidates.oid AND (gc_candidates.repo_id = 0 OR json_extract(value, '$[0]') = gc_candidates.repo_id))",
+            Engine::Postgres => "DELETE FROM gc_candidates c WHERE $2 >= 0 AND EXISTS (SELECT 1 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e WHERE e->>1 = c.oid AND (c.repo_id = 0 OR CAST(e->>0 AS BIGINT) = c.repo_id))",
+        };
+        let objects = match self.engine {
+            Engine::Sqlite => "INSERT INTO objects (oid, size, created_at) SELECT json_extract(value, '$[1]'), json_extract(value, '$[2]'), $2 FROM json_each($1) WHERE true ON CONFLICT (oid) DO NOTHING",
+            Engine::Postgres => "INSERT INTO objects (oid, size, created_at) SELECT e->>1, CAST(e->>2 AS BIGINT), $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO NOTHING",
+        };
+        let links = match self.engine {
+            Engine::Sqlite => "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true ON CONFLICT (repo_id, oid) DO UPDATE SET created_at = excluded.created_at",
+            Engine::Postgres => "INSERT INTO repo_objects (repo_id, oid, created_at) SELECT CAST(e->>0 AS BIGINT), e->>1, $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (repo_id, oid) DO UPDATE SET created_at = excluded.created_at",
+        };
+        // A tombstone being deleted for longer than a run may take is one whose run died: its
+        // bytes may be gone or not, as after a deletion (the link checks them).
+        let tombs = match self.engine {
+            Engine::Sqlite => "SELECT t.oid, CASE WHEN t.state = 'deleting' AND t.at >= $2 - 600 THEN 'deleting' ELSE 'deleted' END FROM gc_tombstones t WHERE EXISTS (SELECT 1 FROM json_each($1) WHERE json_extract(value, '$[1]') = t.oid AND (t.repo_id = 0 OR json_extract(value, '$[0]') = t.repo_id))",
+            Engine::Postgres => "SELECT t.oid, CASE WHEN t.state = 'deleting' AND t.at >= $2 - 600 THEN 'deleting' ELSE 'deleted' END FROM gc_tombstones t WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e WHERE e->>1 = t.oid AND (t.repo_id = 0 OR CAST(e->>0 AS BIGINT) = t.repo_id))",
         };
         let now = now();
         let mut tx = self.write_tx().await?;
-        for sql in [objects, links, rescue] {
+        for sql in [rescue, objects, links] {
             sqlx::query(sql)
                 .bind(&list)
                 .bind(now)
