@@ -16,6 +16,9 @@ pub struct RequestCtx {
     pub ip: String,
     /// Who made the request, once authenticated (shared by every copy of the context).
     pub actor: Arc<OnceLock<String>>,
+    /// The refs this work moves are a history rewrite (an erasure): their events say so and
+    /// list no changed paths.
+    pub rewriting: bool,
 }
 
 impl RequestCtx {

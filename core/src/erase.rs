@@ -6,17 +6,19 @@
 //! unlinked and recorded (a signed URL or download naming one answers 410), their table views
 //! and residency copies deleted, their bytes deleted (kept only while another dataset links the
 //! same bytes, which the report says). The repository's old objects are pruned (reflogs expired,
-//! `git gc --prune=now`). Under encryption every surviving object is sealed again under a new
+//! `git gc` pruning what is older than the erasure). Under encryption every surviving object is sealed again under a new
 //! data-key version and the older versions are destroyed, so no ciphertext left anywhere can be
 //! opened. The report lists the revisions rewritten, refs moved, objects removed and key versions
 //! destroyed. Clones and fetches made before cannot be reached: the report says so.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use strata_lfs::Oid;
-use strata_metastore::{check_path, DatasetId, Edit, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG};
+use strata_metastore::{
+    check_path, DatasetId, Edit, Rewrite, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
+};
 
 use crate::error::{Error, Result};
 use crate::storage::Rekeyed;
@@ -59,7 +61,9 @@ const NOT_REACHED: &str = "clones, fetches and downloads made before the erasure
     they copied; strata cannot reach them. Commit messages are kept as they were.";
 
 /// Erases `paths` (files, or folders and all in them) from the whole history of dataset
-/// `ns/name`, for a site admin or the operator (`by`).
+/// `ns/name`, for a site admin or the operator (`by`). What the paths name is recorded before
+/// any ref moves: an erasure that stops half-way (a conflict, a crash) is finished by the next
+/// one of the dataset, which takes its paths and objects too.
 pub async fn erase(
     core: &Core,
     by: &str,
@@ -73,7 +77,36 @@ pub async fn erase(
         .repo_by_path(ns, name)
         .await?
         .ok_or_else(|| Error::not_found(format!("dataset {ns}/{name} not found")))?;
-    let reached = || {
+    crate::audit::record(
+        core,
+        "dataset.erase.start",
+        Some(by),
+        Some(&repo.path()),
+        json!({ "paths": hashed(&paths) }),
+    )
+    .await?;
+    let started_at = crate::db::now();
+    let unfinished = core.db.unfinished_erasures(repo.id).await?;
+    let mut all: BTreeSet<String> = paths.iter().cloned().collect();
+    let mut named: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, p, o) in &unfinished {
+        all.extend(p.iter().cloned());
+        named.extend(o.iter().map(|oid| (oid.clone(), 0)));
+    }
+    let all: Vec<String> = all.into_iter().collect();
+    // The plan first (no ref moves): what the paths name, recorded.
+    let (_, planned, mut resources) = rewrite(core, &repo, &all, false).await?;
+    named.extend(planned);
+    let job = core
+        .db
+        .start_erasure(repo.id, &all, &keys(&named), by)
+        .await?;
+    let (rewritten, more, names) = rewrite(core, &repo, &all, true).await?;
+    named.extend(more);
+    resources.extend(names);
+    core.db.erasure_oids(job, &keys(&named)).await?;
+    // What another path or revision still reaches stays.
+    let after = {
         let (ns, name) = (repo.namespace.clone(), repo.name.clone());
         crate::datasets::git(core, move |ms| {
             ms.reached(
@@ -84,41 +117,12 @@ pub async fn erase(
                 None,
             )
         })
-    };
-    let before = reached().await?;
-    let rewritten = {
-        let (ns, name, erased) = (repo.namespace.clone(), repo.name.clone(), paths.clone());
-        crate::datasets::git(core, move |ms| {
-            let hit = |p: &str| {
-                erased
-                    .iter()
-                    .any(|e| p == e || p.starts_with(&format!("{e}/")))
-            };
-            let wants = |p: &str| hit(p) || p == DATAPACKAGE || p == GITATTRIBUTES;
-            let mut edit = |p: &str, data: &[u8]| -> strata_metastore::Result<Edit> {
-                Ok(match p {
-                    DATAPACKAGE => package_without(data, &hit),
-                    GITATTRIBUTES => attributes_without(data, &hit),
-                    _ => Edit::Drop,
-                })
-            };
-            ms.rewrite_history(
-                DatasetId {
-                    ns: &ns,
-                    name: &name,
-                },
-                &wants,
-                &mut edit,
-            )
-        })
         .await?
     };
-    let after = reached().await?;
-    let gone: Vec<(Oid, u64)> = before
-        .objects
+    let gone: Vec<(Oid, u64)> = named
         .iter()
-        .filter(|(oid, _)| !after.objects.contains_key(oid))
-        .map(|(o, s)| (*o, *s))
+        .filter_map(|(o, s)| o.parse::<Oid>().ok().map(|o| (o, *s)))
+        .filter(|(o, _)| !after.objects.contains_key(o))
         .collect();
     let oids: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
     let derived = core.db.erase_links(repo.id, &oids).await?;
@@ -146,12 +150,12 @@ pub async fn erase(
             linked_elsewhere: elsewhere,
         });
     }
-    removed.sort_by(|a, b| a.oid.cmp(&b.oid));
-    let history_pruned = prune(core, &repo.namespace, &repo.name).await;
+    let history_pruned = prune(core, &repo.namespace, &repo.name, started_at).await;
+    scrub_events(core, &repo.path(), &all, &resources).await?;
     let keys = core.storage.rekey(repo.id).await?;
     let report = Report {
         dataset: repo.path(),
-        paths,
+        paths: all,
         revisions_rewritten: rewritten.revisions,
         refs_moved: rewritten.refs,
         objects_removed: removed,
@@ -160,21 +164,163 @@ pub async fn erase(
         history_pruned,
         not_reached: NOT_REACHED,
     };
+    let mut done: Vec<i64> = unfinished.iter().map(|(id, _, _)| *id).collect();
+    done.push(job);
+    // What is kept of it names the paths by their hashes only.
+    let mut kept = serde_json::to_value(&report).map_err(Error::internal)?;
+    kept["paths"] = json!(hashed(&report.paths));
+    core.db.finish_erasures(&done, &kept.to_string()).await?;
     crate::audit::record(
         core,
         "dataset.erase",
         Some(by),
         Some(&report.dataset),
         json!({
-            "paths": report.paths,
+            "paths": hashed(&report.paths),
             "revisions_rewritten": report.revisions_rewritten.len(),
             "refs_moved": report.refs_moved.len(),
             "objects_removed": report.objects_removed.iter().map(|r| &r.oid).collect::<Vec<_>>(),
             "key_versions_destroyed": report.keys.as_ref().map(|k| k.destroyed.clone()),
+            "history_pruned": report.history_pruned,
         }),
     )
     .await?;
     Ok(report)
+}
+
+/// Takes the erased paths out of the dataset's events and notifications (the paths a change
+/// touched, the resources of its datapackage): their names may be what had to go.
+async fn scrub_events(
+    core: &Core,
+    dataset: &str,
+    paths: &[String],
+    resources: &BTreeSet<String>,
+) -> Result<()> {
+    let hit = |p: &str| {
+        paths
+            .iter()
+            .any(|e| p == e || p.starts_with(&format!("{e}/")))
+    };
+    let named = |o: &serde_json::Map<String, Value>| {
+        o.get("path").and_then(Value::as_str).is_some_and(hit)
+            || o.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| resources.contains(n))
+    };
+    let needles = paths
+        .iter()
+        .chain(resources.iter().filter(|r| !r.is_empty()));
+    for needle in needles {
+        for (note, id, data) in core.db.event_data_mentioning(dataset, needle).await? {
+            let Ok(mut value) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            scrub(&mut value, &hit, &named);
+            core.db.set_event_data(note, id, &value.to_string()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes from `v`, wherever it is, every string naming an erased path and every object that
+/// names one, or an erased resource (`named`).
+fn scrub(
+    v: &mut Value,
+    hit: &dyn Fn(&str) -> bool,
+    named: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) {
+    match v {
+        Value::Array(items) => {
+            items.retain(|i| match i {
+                Value::String(s) => !hit(s),
+                Value::Object(o) => !named(o),
+                _ => true,
+            });
+            items.iter_mut().for_each(|i| scrub(i, hit, named));
+        }
+        Value::Object(o) => {
+            for (_, field) in o.iter_mut() {
+                match field {
+                    Value::String(s) if hit(s) => *field = Value::Null,
+                    other => scrub(other, hit, named),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The paths as the audit log and the erasure's record keep them: `sha256:` of each (an auditor
+/// can check a path was erased without the log naming it).
+fn hashed(paths: &[String]) -> Vec<String> {
+    use sha2::Digest;
+    paths
+        .iter()
+        .map(|p| format!("sha256:{}", hex::encode(sha2::Sha256::digest(p.as_bytes()))))
+        .collect()
+}
+
+fn keys(named: &BTreeMap<String, u64>) -> Vec<String> {
+    named.keys().cloned().collect()
+}
+
+/// Rewrites (or, without `move_refs`, plans) the history of `repo` without `paths`; the objects
+/// the dropped files and resources named, with their sizes. Ref moves are marked as a rewrite
+/// (their events name no paths).
+async fn rewrite(
+    core: &Core,
+    repo: &crate::db::Repo,
+    paths: &[String],
+    move_refs: bool,
+) -> Result<(Rewrite, BTreeMap<String, u64>, BTreeSet<String>)> {
+    let (ns, name, erased) = (repo.namespace.clone(), repo.name.clone(), paths.to_vec());
+    let mut ctx = crate::context::current();
+    ctx.rewriting = true;
+    crate::context::scope(
+        ctx,
+        crate::datasets::git(core, move |ms| {
+            let hit = |p: &str| {
+                erased
+                    .iter()
+                    .any(|e| p == e || p.starts_with(&format!("{e}/")))
+            };
+            let wants = |p: &str| hit(p) || p == DATAPACKAGE || p == GITATTRIBUTES;
+            let mut named = BTreeMap::new();
+            let mut resources = BTreeSet::new();
+            let mut edit = |p: &str, data: &[u8]| -> strata_metastore::Result<Edit> {
+                Ok(match p {
+                    DATAPACKAGE => {
+                        let (edit, gone) = package_without(data, &hit);
+                        for (name, oid, size) in gone {
+                            resources.insert(name);
+                            if let Some(oid) = oid {
+                                named.insert(oid.to_string(), size);
+                            }
+                        }
+                        edit
+                    }
+                    GITATTRIBUTES => attributes_without(data, &hit),
+                    _ => {
+                        if let Some(p) = strata_lfs::pointer::lenient(data) {
+                            named.insert(p.oid.to_string(), p.size);
+                        }
+                        Edit::Drop
+                    }
+                })
+            };
+            let done = ms.rewrite_history(
+                DatasetId {
+                    ns: &ns,
+                    name: &name,
+                },
+                &wants,
+                &mut edit,
+                move_refs,
+            )?;
+            Ok((done, named, resources))
+        }),
+    )
+    .await
 }
 
 /// The paths, checked: relative, not the server's own files, at most [`MAX_PATHS`].
@@ -200,29 +346,45 @@ fn check(paths: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The datapackage without the resources whose path is erased (unchanged when none is).
-fn package_without(data: &[u8], hit: &dyn Fn(&str) -> bool) -> Edit {
+/// The datapackage without the resources whose path is erased (unchanged when none is), and
+/// those resources: name, and the object they named with its size.
+type Gone = (String, Option<Oid>, u64);
+fn package_without(data: &[u8], hit: &dyn Fn(&str) -> bool) -> (Edit, Vec<Gone>) {
     let Ok(mut value) = serde_json::from_slice::<Value>(data) else {
-        return Edit::Keep;
+        return (Edit::Keep, Vec::new());
     };
     let Some(resources) = value.get_mut("resources").and_then(Value::as_array_mut) else {
-        return Edit::Keep;
+        return (Edit::Keep, Vec::new());
     };
-    let before = resources.len();
-    resources.retain(|r| {
-        let erased = |v: &Value| v.as_str().is_some_and(hit);
+    let erased = |r: &Value| {
+        let hit_path = |v: &Value| v.as_str().is_some_and(hit);
         match r.get("path") {
-            Some(Value::Array(parts)) => !parts.iter().any(erased),
-            Some(p) => !erased(p),
-            None => true,
+            Some(Value::Array(parts)) => parts.iter().any(hit_path),
+            Some(p) => hit_path(p),
+            None => false,
         }
-    });
+    };
+    let gone: Vec<Gone> = resources
+        .iter()
+        .filter(|r| erased(r))
+        .map(|r| {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+            let oid = r
+                .get("hash")
+                .and_then(Value::as_str)
+                .and_then(|h| h.strip_prefix("sha256:").unwrap_or(h).parse().ok());
+            let size = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+            (name.to_owned(), oid, size)
+        })
+        .collect();
+    let before = resources.len();
+    resources.retain(|r| !erased(r));
     if resources.len() == before {
-        return Edit::Keep;
+        return (Edit::Keep, gone);
     }
     let mut text = serde_json::to_vec_pretty(&value).unwrap_or_default();
     text.push(b'\n');
-    Edit::Replace(text)
+    (Edit::Replace(text), gone)
 }
 
 /// `.gitattributes` without the lines naming an erased path (their names may say too much).
@@ -231,7 +393,9 @@ fn attributes_without(data: &[u8], hit: &dyn Fn(&str) -> bool) -> Edit {
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {
+            // strata writes spaces as [[:space:]] and escapes [ ] * ? with a backslash.
             let pattern = l.split_whitespace().next().unwrap_or("");
+            let pattern = pattern.replace("[[:space:]]", " ").replace('\\', "");
             !hit(pattern.trim_start_matches('/'))
         })
         .collect();
@@ -243,8 +407,10 @@ fn attributes_without(data: &[u8], hit: &dyn Fn(&str) -> bool) -> Edit {
     Edit::Replace(out.into_bytes())
 }
 
-/// Expires the repository's reflogs and prunes every object no ref reaches; whether it worked.
-async fn prune(core: &Core, ns: &str, name: &str) -> bool {
+/// Expires the repository's reflogs and prunes every object no ref reaches that is older than
+/// `before` (unix seconds: what a push during the erasure wrote stays); whether it worked.
+async fn prune(core: &Core, ns: &str, name: &str, before: i64) -> bool {
+    let prune = format!("--prune=@{before} +0000");
     let Ok(path) = core.metastore.repo_path(DatasetId { ns, name }) else {
         return false;
     };
@@ -256,7 +422,7 @@ async fn prune(core: &Core, ns: &str, name: &str) -> bool {
             "--expire-unreachable=now",
             "--all",
         ][..],
-        &["-c", "gc.autoDetach=false", "gc", "--prune=now", "--quiet"][..],
+        &["-c", "gc.autoDetach=false", "gc", prune.as_str(), "--quiet"][..],
     ] {
         let mut git = tokio::process::Command::new("git");
         git.arg("-C").arg(&path).args(args);

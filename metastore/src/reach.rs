@@ -26,20 +26,32 @@ pub struct Reached {
 
 impl Metastore {
     /// The objects the refs of `ds` reach: each ref's revision, and the revisions behind it made
-    /// (committed) at or after `since` (unix seconds; `None`: all of them). A dataset without a
-    /// repository reaches nothing.
+    /// (committed) at or after `since` (unix seconds; `None`: all of them). Fails closed: a
+    /// missing repository, or a ref whose objects cannot be read, is an error, never "nothing".
     pub fn reached(&self, ds: DatasetId<'_>, since: Option<i64>) -> Result<Reached> {
         let repo = match self.open(ds) {
             Ok(repo) => repo,
-            Err(Error::NotFound(_)) => return Ok(Reached::default()),
+            Err(Error::NotFound(_)) => {
+                return Err(Error::Git(format!(
+                    "the repository of {ds} is missing: nothing of it is collected"
+                )))
+            }
             Err(e) => return Err(e),
         };
         let mut tips = Vec::new();
         for r in repo.references()?.all()? {
             let mut r = r.map_err(Error::git)?;
-            // A ref that names no commit (a tag of a blob) reaches no revision.
-            if let Ok(commit) = r.peel_to_commit() {
-                tips.push(commit.id);
+            let name = r.name().as_bstr().to_string();
+            let id = r
+                .peel_to_id()
+                .map_err(|e| Error::Git(format!("{name} cannot be read: {e}")))?
+                .detach();
+            let kind = self
+                .object_kind(&repo, id)
+                .map_err(|e| Error::Git(format!("{name} names {id}, which cannot be read: {e}")))?;
+            // A ref that names no commit (a tag of a blob or tree) reaches no revision.
+            if kind == gix::objs::Kind::Commit {
+                tips.push(id);
             }
         }
         let mut out = Reached {
@@ -74,6 +86,12 @@ impl Metastore {
         }
         out.revisions = commits.len();
         Ok(out)
+    }
+}
+
+impl Metastore {
+    fn object_kind(&self, repo: &gix::Repository, id: ObjectId) -> Result<gix::objs::Kind> {
+        Ok(repo.find_header(id)?.kind())
     }
 }
 

@@ -33,12 +33,14 @@ impl Metastore {
     /// `edit` (once per distinct content and path), which keeps, drops or replaces it. A folder
     /// left empty goes. Refs move last, each from the value read at the start: one that moved
     /// meanwhile (another replica's write) is a conflict, and the refs moved before it stay
-    /// moved (running the rewrite again finishes it).
+    /// moved (running the rewrite again finishes it). Without `move_refs`, a plan: the new
+    /// objects are written (unreachable) and the moves listed, but no ref moves.
     pub fn rewrite_history(
         &self,
         ds: DatasetId<'_>,
         wants: &dyn Fn(&str) -> bool,
         edit: &mut dyn FnMut(&str, &[u8]) -> Result<Edit>,
+        move_refs: bool,
     ) -> Result<Rewrite> {
         let path = self.repo_path(ds)?;
         let lock = self.lock(&path);
@@ -78,13 +80,15 @@ impl Metastore {
         };
         out.revisions.sort();
         for (name, old, new) in moves {
-            self.swap_ref(
-                &repo,
-                &name,
-                Some(old),
-                Some(new),
-                "erase: history rewritten",
-            )?;
+            if move_refs {
+                self.swap_ref(
+                    &repo,
+                    &name,
+                    Some(old),
+                    Some(new),
+                    "erase: history rewritten",
+                )?;
+            }
             out.refs.push((name, old.to_string(), new.to_string()));
         }
         Ok(out)

@@ -39,6 +39,7 @@ pub async fn layer(
         lfs,
         ip,
         actor: Default::default(),
+        rewriting: false,
     };
     req.extensions_mut().insert(ctx.clone());
     // The route's template, never the path itself: metrics name no user or dataset.

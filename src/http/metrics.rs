@@ -67,6 +67,8 @@ pub struct Metrics {
     stored_objects: Gauge,
     stored_bytes: Gauge,
     near_quota: Gauge,
+    /// When the storage totals were last read (they are read at most once a minute).
+    storage_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,6 +173,7 @@ impl Metrics {
             stored_objects,
             stored_bytes,
             near_quota,
+            storage_read: Default::default(),
         }
     }
 
@@ -227,6 +230,17 @@ impl Metrics {
                 outcome: if ok { "ok" } else { "error" }.to_owned(),
             })
             .inc();
+    }
+
+    /// Whether the storage totals are due to be read again (at most once a minute: they count
+    /// every object), noting that they are.
+    pub fn storage_due(&self) -> bool {
+        let mut last = self.storage_read.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`), the

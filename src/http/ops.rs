@@ -50,14 +50,17 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    // Read now, within a second (a slow database leaves the last values).
-    let totals = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        strata_core::quotas::totals(&state),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok);
+    // Read at most once a minute, within a second (a slow database leaves the last values).
+    let totals = match state.http().metrics.storage_due() {
+        true => tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            strata_core::quotas::totals(&state),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok),
+        false => None,
+    };
     (
         [(
             header::CONTENT_TYPE,

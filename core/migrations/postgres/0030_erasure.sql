@@ -6,3 +6,16 @@ CREATE TABLE erased_objects (
     erased_at BIGINT NOT NULL,
     PRIMARY KEY (repo_id, oid)
 );
+
+-- Each erasure, from before any ref moves: its paths and the objects they named, so one that
+-- stopped half-way is finished by the next (its objects are erased then too).
+CREATE TABLE erasures (
+    id BIGSERIAL PRIMARY KEY,
+    repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+    paths TEXT NOT NULL,
+    oids TEXT NOT NULL,
+    started_by TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    report TEXT
+);

@@ -126,4 +126,118 @@ impl Db {
         versions.sort();
         Ok(versions)
     }
+
+    /// Records an erasure about to move refs: its paths and the objects they name.
+    pub async fn start_erasure(
+        &self,
+        repo_id: i64,
+        paths: &[String],
+        oids: &[String],
+        by: &str,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("INSERT INTO erasures (repo_id, paths, oids, started_by, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(repo_id)
+            .bind(serde_json::to_string(paths).unwrap_or_default())
+            .bind(serde_json::to_string(oids).unwrap_or_default())
+            .bind(by)
+            .bind(now())
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Adds to the objects an erasure names.
+    pub async fn erasure_oids(&self, id: i64, oids: &[String]) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE erasures SET oids = $1 WHERE id = $2")
+            .bind(serde_json::to_string(oids).unwrap_or_default())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The erasures of a dataset that did not finish: (id, paths, oids).
+    pub async fn unfinished_erasures(
+        &self,
+        repo_id: i64,
+    ) -> Result<Vec<(i64, Vec<String>, Vec<String>)>, sqlx::Error> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT id, paths, oids FROM erasures WHERE repo_id = $1 AND finished_at IS NULL ORDER BY id",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, p, o)| {
+                (
+                    id,
+                    serde_json::from_str(&p).unwrap_or_default(),
+                    serde_json::from_str(&o).unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// Marks erasures finished with their report.
+    pub async fn finish_erasures(&self, ids: &[i64], report: &str) -> Result<(), sqlx::Error> {
+        for id in ids {
+            sqlx::query(
+                "UPDATE erasures SET finished_at = $1, report = $2, paths = '[]' WHERE id = $3",
+            )
+            .bind(now())
+            .bind(report)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Events and notifications of `dataset` whose data holds `needle`: (is a notification, id,
+    /// data).
+    pub async fn event_data_mentioning(
+        &self,
+        dataset: &str,
+        needle: &str,
+    ) -> Result<Vec<(bool, i64, String)>, sqlx::Error> {
+        let events: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, data FROM events WHERE dataset = $1 AND data LIKE '%' || $2 || '%'",
+        )
+        .bind(dataset)
+        .bind(needle)
+        .fetch_all(&self.pool)
+        .await?;
+        let notes: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, data FROM notifications WHERE dataset = $1 AND data LIKE '%' || $2 || '%'",
+        )
+        .bind(dataset)
+        .bind(needle)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(events
+            .into_iter()
+            .map(|(id, d)| (false, id, d))
+            .chain(notes.into_iter().map(|(id, d)| (true, id, d)))
+            .collect())
+    }
+
+    /// Replaces an event's (or notification's) data.
+    pub async fn set_event_data(
+        &self,
+        notification: bool,
+        id: i64,
+        data: &str,
+    ) -> Result<(), sqlx::Error> {
+        let sql = if notification {
+            "UPDATE notifications SET data = $1 WHERE id = $2"
+        } else {
+            "UPDATE events SET data = $1 WHERE id = $2"
+        };
+        sqlx::query(sql)
+            .bind(data)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

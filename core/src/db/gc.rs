@@ -214,14 +214,15 @@ impl Db {
 
     /// Removes the link of a candidate marked by `due` (unix seconds) and still a candidate,
     /// with what was derived from it (table views, residency copies, the table index, governed
-    /// writes); with `sealed`, its sealed copy becomes a tombstone being deleted. Whether it went.
+    /// writes); with `sealed`, its sealed copy becomes a tombstone being deleted. `None` when it
+    /// stays; otherwise the derived bytes to delete.
     pub async fn gc_unlink(
         &self,
         repo_id: i64,
         oid: &str,
         due: i64,
         sealed: bool,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Option<Vec<super::Derived>>, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let taken = sqlx::query(
             "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid = $2 AND marked_at <= $3",
@@ -233,8 +234,24 @@ impl Db {
         .await?
         .rows_affected();
         if taken == 0 {
-            return Ok(false);
+            return Ok(None);
         }
+        let views: Vec<super::Derived> = sqlx::query_as(
+            "SELECT oid, store FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
+        )
+        .bind(repo_id)
+        .bind(oid)
+        .fetch_all(&mut *tx)
+        .await?;
+        let copies: Vec<(String, String)> = sqlx::query_as(
+            "SELECT oid, store FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
+        )
+        .bind(repo_id)
+        .bind(oid)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut derived = views;
+        derived.extend(copies.into_iter().map(|(o, s)| (o, Some(s))));
         for sql in [
             "DELETE FROM repo_objects WHERE repo_id = $1 AND oid = $2",
             "DELETE FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
@@ -252,7 +269,18 @@ impl Db {
             tombstone(&mut tx, repo_id, oid).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(derived))
+    }
+
+    /// Forgets candidates and tombstones of datasets deleted since.
+    pub async fn gc_forget_deleted(&self) -> Result<(), sqlx::Error> {
+        for sql in [
+            "DELETE FROM gc_candidates WHERE repo_id <> 0 AND repo_id NOT IN (SELECT id FROM repos)",
+            "DELETE FROM gc_tombstones WHERE repo_id <> 0 AND repo_id NOT IN (SELECT id FROM repos)",
+        ] {
+            sqlx::query(sql).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// Removes one link (a link whose bytes turned out collected).

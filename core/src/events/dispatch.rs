@@ -226,6 +226,9 @@ async fn changes_of(
     let (Some(before), Some(after)) = (data["before"].as_str(), data["after"].as_str()) else {
         return None;
     };
+    if data["rewritten"] == true {
+        return None;
+    }
     let (before, after) = (before.to_owned(), after.to_owned());
     let (ns, name) = (ns.to_owned(), name.to_owned());
     let diff = crate::datasets::git(core, move |ms| {

@@ -88,6 +88,7 @@ pub async fn record(
 
 /// The events of ref moves `edits` of `dataset` (`namespace/name`) by `actor`.
 pub fn of_refs(dataset: &str, edits: &[RefEdit], actor: Option<String>) -> Vec<NewEvent> {
+    let rewritten = crate::context::current().rewriting;
     edits
         .iter()
         .filter_map(|e| {
@@ -108,7 +109,13 @@ pub fn of_refs(dataset: &str, edits: &[RefEdit], actor: Option<String>) -> Vec<N
                 kind: format!("{what}.{how}"),
                 dataset: dataset.to_owned(),
                 actor: actor.clone(),
-                data: json!({what: name, "before": e.old, "after": e.new}).to_string(),
+                data: if rewritten {
+                    // (What changed is what was erased: not named.)
+                    json!({what: name, "before": e.old, "after": e.new, "rewritten": true})
+                } else {
+                    json!({what: name, "before": e.old, "after": e.new})
+                }
+                .to_string(),
             })
         })
         .collect()

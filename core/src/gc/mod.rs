@@ -75,6 +75,9 @@ pub struct Item {
     pub reason: String,
 }
 
+/// The longest grace period a run takes (ten years).
+pub const MAX_GRACE_SECS: u64 = 10 * 365 * 86_400;
+
 /// The most items a report lists.
 pub const MAX_ITEMS: usize = 1000;
 
@@ -91,6 +94,11 @@ impl Report {
 /// Runs a collection; `by` names who asked (`None`: the server's schedule). A second real run
 /// while one runs is refused (409).
 pub async fn run(core: &Core, options: &Options, by: Option<&str>) -> Result<Report> {
+    if options.grace.as_secs() > MAX_GRACE_SECS {
+        return Err(Error::unprocessable(format!(
+            "the grace period is at most {MAX_GRACE_SECS} seconds (ten years)"
+        )));
+    }
     let Some(id) = core.db.gc_claim(options.dry_run, by).await? else {
         return Err(Error::conflict(
             "a garbage collection is running already: wait for it to finish",
@@ -102,7 +110,13 @@ pub async fn run(core: &Core, options: &Options, by: Option<&str>) -> Result<Rep
     let outcome = if options.dry_run {
         Some(work.await)
     } else {
-        core.db.as_leader("gc", work).await?
+        match core.db.as_leader("gc", work).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let _ = core.db.gc_finish(id, "failed", "{}").await;
+                return Err(e.into());
+            }
+        }
     };
     let Some(outcome) = outcome else {
         core.db.gc_finish(id, "failed", "{}").await?;

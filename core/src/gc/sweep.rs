@@ -35,9 +35,12 @@ pub(super) async fn run(core: &Core, id: i64, options: &Options) -> Result<Repor
             delete(core, &mut report, repo_id, &oid).await;
         }
     }
+    if !options.dry_run {
+        core.db.gc_forget_deleted().await?;
+    }
     let repos = core.db.gc_repos().await?;
     for (n, repo) in repos.iter().enumerate() {
-        if n % 50 == 49 && !options.dry_run {
+        if n % 10 == 9 && !options.dry_run {
             core.db.gc_heartbeat(id).await?;
         }
         if let Err(e) = dataset(core, &mut report, repo, options, cutoff).await {
@@ -165,13 +168,23 @@ async fn dataset(
             report.kept += 1;
             continue;
         }
-        if !core
+        let Some(derived) = core
             .db
             .gc_unlink(repo.id, &oid, due_by(options, cutoff), sealed)
             .await?
-        {
+        else {
             report.kept += 1;
             continue;
+        };
+        // Its Parquet views and residency copies go with it.
+        for (view, store) in derived {
+            if let Err(e) = core
+                .storage
+                .delete_derived(repo.id, &view, store.as_deref())
+                .await
+            {
+                report.errors.push(format!("{view}: {}", e.message));
+            }
         }
         report.links_removed += 1;
         let size = sizes.get(oid.as_str()).copied().unwrap_or(0) as u64;
@@ -238,9 +251,12 @@ async fn objects(core: &Core, report: &mut Report, options: &Options, cutoff: i6
     }
     core.db.gc_mark(0, &to_mark, cutoff).await?;
     let mut seen = HashSet::new();
-    for oid in due {
+    for (n, oid) in due.into_iter().enumerate() {
         if !seen.insert(oid.clone()) {
             continue;
+        }
+        if n % 200 == 199 {
+            core.db.gc_heartbeat(report.run).await?;
         }
         // A link made since (an upload of the same bytes) fails this, and keeps the object.
         let forgotten = match core
@@ -291,7 +307,19 @@ async fn delete(core: &Core, report: &mut Report, repo_id: i64, oid: &str) -> bo
         report.errors.push(format!("{oid}: not an object id"));
         return false;
     };
-    let done = match core.storage.delete_bytes(repo_id, &parsed).await {
+    // Bytes a table view or residency copy also is (someone uploaded a view) stay for it.
+    let needed = repo_id == 0
+        && !core
+            .db
+            .gc_known(&[oid.to_owned()])
+            .await
+            .unwrap_or_default()
+            .is_empty();
+    let deleted = match needed {
+        true => Ok(()),
+        false => core.storage.delete_bytes(repo_id, &parsed).await,
+    };
+    let done = match deleted {
         Ok(()) => core.db.gc_deleted(repo_id, oid).await.map_err(Into::into),
         Err(e) => Err(e),
     };

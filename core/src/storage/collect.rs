@@ -14,6 +14,19 @@ impl Storage {
     /// if they are stored again by now (written after the deletion); otherwise it is undone and
     /// the caller told to upload again.
     pub async fn link(&self, repo_id: i64, oid: &Oid, size: u64) -> Result<()> {
+        // What was erased from a dataset does not come back to it (a stale clone's push).
+        if !self
+            .0
+            .db
+            .erased(repo_id, &[oid.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Err(Error::new(
+                Kind::Gone,
+                format!("{oid} was erased from this dataset and cannot be stored in it again"),
+            ));
+        }
         let linked = self.0.db.link_object(repo_id, oid, size).await?;
         if linked.collected_lately && !self.holds(repo_id, oid).await? {
             self.0.db.unlink_object(repo_id, &oid.to_string()).await?;

@@ -55,7 +55,13 @@ pub async fn erase_paths(
             "confirm with the dataset's name, {ns}/{name}: erasure cannot be undone"
         )));
     }
-    Ok(Json(
-        erase::erase(&state, &user.username, &ns, &name, &req.paths).await?,
-    ))
+    // Detached from the request: a client that goes away does not stop it half-way.
+    let (by, ctx) = (user.username.clone(), strata_core::context::current());
+    let work = tokio::spawn(strata_core::context::scope(ctx, async move {
+        erase::erase(&state, &by, &ns, &name, &req.paths).await
+    }));
+    let report = work
+        .await
+        .map_err(|e| ApiError::from(strata_core::error::Error::internal(e)))??;
+    Ok(Json(report))
 }

@@ -114,19 +114,14 @@ pub async fn batch(
             .collect(),
         Operation::Download => Vec::new(),
     };
-    // Objects erased from the dataset: gone for good (410), not missing.
-    let erased = match req.operation {
-        Operation::Download => {
-            let unlinked: Vec<Oid> = checked
-                .iter()
-                .filter_map(|c| c.as_ref().ok())
-                .filter(|(oid, _)| matches!(decisions.get(oid), Some(Decision::Unlinked)))
-                .map(|(oid, _)| *oid)
-                .collect();
-            strata_core::erase::erased(&state, repo.id, &unlinked).await?
-        }
-        Operation::Upload => Default::default(),
-    };
+    // Objects erased from the dataset: gone for good (410), neither missing nor uploadable.
+    let unlinked: Vec<Oid> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter(|(oid, _)| matches!(decisions.get(oid), Some(Decision::Unlinked)))
+        .map(|(oid, _)| *oid)
+        .collect();
+    let erased = strata_core::erase::erased(&state, repo.id, &unlinked).await?;
     let admitted: std::collections::HashMap<Oid, Result<(), String>> = new
         .iter()
         .map(|(oid, _)| *oid)
@@ -209,6 +204,12 @@ pub async fn batch(
                 })
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
+            (Operation::Upload, None) if erased.contains(&oid) => {
+                out.error = Some(object_error(
+                    410,
+                    "this object was erased from the dataset and cannot be uploaded to it again",
+                ))
+            }
             (Operation::Upload, None) if matches!(admitted.get(&oid), Some(Err(_))) => {
                 let why = admitted.get(&oid).and_then(|r| r.clone().err());
                 out.error = Some(object_error(507, why.unwrap_or_default()));

@@ -18,7 +18,7 @@ use crate::common::*;
 
 mod kinds;
 mod replicas;
-mod stream;
+pub(crate) mod stream;
 
 use stream::sse_events;
 

@@ -15,7 +15,7 @@ pub(super) async fn sse_events(r: reqwest::Response, n: usize) -> Vec<(i64, Stri
 }
 
 /// Reads server-sent events `(id, kind, payload)` until `done` says so of all read (30 s at most).
-pub(super) async fn sse_until(
+pub(crate) async fn sse_until(
     r: reqwest::Response,
     done: impl Fn(&[(i64, String, Value)]) -> bool,
 ) -> Vec<(i64, String, Value)> {

@@ -397,7 +397,31 @@ async fn erasure(backend: Backend, sealed: bool) {
     );
     assert!(!listed.1.contains(&sha256_hex(&v1)), "{}", listed.1);
 
-    // Audited.
+    // What was erased cannot come back: not through the batch API (a stale clone's push).
+    let req =
+        json!({"operation": "upload", "objects": [{"oid": sha256_hex(&v1), "size": v1.len()}]});
+    let (_, _, v) =
+        body(lfs_post(&server.batch_url("alice/people"), Some(&alice), &req).await).await;
+    assert_eq!(v["objects"][0]["error"]["code"], 410, "{v}");
+
+    // The dataset's events name the erased paths nowhere (the erasure's own say "rewritten").
+    let r = client()
+        .get(format!("{}/api/v1/events", server.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    let events = crate::events::stream::sse_until(r, |got| {
+        got.iter().any(|e| e.2["data"]["rewritten"] == true)
+    })
+    .await;
+    let text = format!("{events:?}");
+    assert!(
+        !text.contains("secret/") && !text.contains("patients"),
+        "{text}"
+    );
+
+    // Audited, naming the paths by their hashes only.
     let r = client()
         .get(format!("{}/api/v1/audit", server.url))
         .bearer_auth(&root)
@@ -413,6 +437,11 @@ async fn erasure(backend: Backend, sealed: bool) {
         .unwrap_or_else(|| panic!("{audit}"));
     assert_eq!(entry["actor"], "root");
     assert_eq!(entry["subject"], "alice/people");
+    assert!(!audit.to_string().contains("secret"), "{audit}");
+    assert!(entry["detail"]["paths"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +452,59 @@ async fn an_erased_file_is_gone_from_every_revision_the_disk_and_the_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_file_is_gone_from_every_revision_and_the_bucket() {
     erasure(Backend::S3, false).await;
+}
+
+/// An erasure that stopped after its refs moved (a crash, a conflict) is finished by the next
+/// erasure of the dataset: the objects its paths named are erased then too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_stopped_half_way_is_finished_by_the_next() {
+    let server = TestServer::start_with(Backend::Local, |c| c.gc_interval_secs = 0).await;
+    let root = server.user_with("root", true, "*").await;
+    let alice = server.user("alice").await;
+    let repo = server.repo("alice/people", Visibility::Private).await;
+    let (a, b) = (b"first erased\n".to_vec(), b"second erased\n".to_vec());
+    for data in [&a, &b] {
+        upload(&server, "alice/people", &alice, data).await;
+    }
+    commit(
+        &server,
+        &alice,
+        vec![lfs("a.bin", &a), lfs("b.bin", &b)],
+        "main",
+    )
+    .await;
+    // The first erasure recorded what it names and moved its refs, then stopped.
+    server
+        .state
+        .db
+        .start_erasure(repo.id, &["a.bin".into()], &[sha256_hex(&a)], "root")
+        .await
+        .unwrap();
+    let ms = server.state.metastore.clone();
+    tokio::task::spawn_blocking(move || {
+        let ds = strata_metastore::DatasetId {
+            ns: "alice",
+            name: "people",
+        };
+        let wants = |p: &str| p == "a.bin";
+        let mut drop = |_: &str, _: &[u8]| Ok(strata_metastore::Edit::Drop);
+        ms.rewrite_history(ds, &wants, &mut drop, true).unwrap();
+    })
+    .await
+    .unwrap();
+    assert!(
+        download(&server, &alice, &a).await.is_ok(),
+        "not erased yet"
+    );
+    let (status, _, report) = erase(
+        &server,
+        &root,
+        "alice/people",
+        json!({"paths": ["b.bin"], "confirm": "alice/people"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["paths"], json!(["a.bin", "b.bin"]), "{report}");
+    assert_eq!(download(&server, &alice, &a).await, Err(410));
+    assert_eq!(download(&server, &alice, &b).await, Err(410));
 }

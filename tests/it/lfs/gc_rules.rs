@@ -394,7 +394,8 @@ async fn a_link_racing_a_deletion_is_refused_or_checks_its_bytes() {
     assert!(db
         .gc_unlink(repo.id, &oid.to_string(), later, false)
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
     db.gc_mark(0, &[oid.to_string()], later).await.unwrap();
     assert!(db.gc_forget_object(&oid.to_string(), later).await.unwrap());
     // An upload of the same bytes meanwhile is refused (503), and nothing is linked.
@@ -475,4 +476,39 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A dataset whose repository cannot be read keeps everything (the run says why): reachability
+/// fails closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_repository_keeps_its_objects() {
+    let server = TestServer::start_with(Backend::Local, |c| c.gc_interval_secs = 0).await;
+    let root = server.user_with("root", true, "*").await;
+    let alice = server.user("alice").await;
+    server.repo("alice/lost", Visibility::Private).await;
+    let data = b"kept while the repository is away\n".to_vec();
+    upload(&server, "alice/lost", &alice, &data).await;
+    let repos = server.state.metastore.root().join("alice");
+    std::fs::rename(repos.join("lost.git"), repos.join("away")).unwrap();
+    next_second().await;
+    let (status, _, v) = gc(&server, &root, json!({"grace_secs": 0})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["links_removed"], 0, "{v}");
+    assert!(
+        v["errors"][0].as_str().unwrap().contains("alice/lost"),
+        "{v}"
+    );
+    assert_eq!(
+        server
+            .state
+            .db
+            .object_link_count(&Oid::of(&data))
+            .await
+            .unwrap(),
+        (true, 1)
+    );
+    // Back in place, the object (never committed) goes.
+    std::fs::rename(repos.join("away"), repos.join("lost.git")).unwrap();
+    let v = gc_ok(&server, &root, json!({"grace_secs": 0})).await;
+    assert_eq!(v["links_removed"], 1, "{v}");
 }
