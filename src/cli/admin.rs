@@ -126,6 +126,8 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
         AdminCommand::Erase {
             dataset,
             paths,
+            resource,
+            keys,
             confirm,
         } => {
             if confirm != dataset {
@@ -137,7 +139,20 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
             let Some((ns, name)) = dataset.split_once('/') else {
                 return Err("name the dataset as {namespace}/{name}".into());
             };
-            let r = strata_core::erase::erase(state, "admin-cli", ns, name, &paths).await?;
+            let r = match resource {
+                Some(resource) => {
+                    let mut parsed = Vec::new();
+                    for k in &keys {
+                        match serde_json::from_str(k) {
+                            Ok(serde_json::Value::Object(m)) => parsed.push(m),
+                            _ => return Err(format!("--key {k}: a JSON object naming the key columns; nothing was erased").into()),
+                        }
+                    }
+                    strata_core::erase::erase_rows(state, "admin-cli", ns, name, &resource, &parsed)
+                        .await?
+                }
+                None => strata_core::erase::erase(state, "admin-cli", ns, name, &paths).await?,
+            };
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         }
         AdminCommand::DeleteUser { username, confirm } => {

@@ -113,8 +113,14 @@ pub enum AdminCommand {
         /// `{namespace}/{name}`
         dataset: String,
         /// A file or folder to erase (repeat for more).
-        #[arg(long = "path", required = true)]
+        #[arg(long = "path", required_unless_present = "resource")]
         paths: Vec<String>,
+        /// Erase rows of this table (a CSV resource with a primaryKey) instead of files.
+        #[arg(long, conflicts_with = "paths", requires = "keys")]
+        resource: Option<String>,
+        /// A row's primary key as JSON, e.g. '{"id": 7}' (repeat for more).
+        #[arg(long = "key")]
+        keys: Vec<String>,
         /// The dataset's `{namespace}/{name}` typed again.
         #[arg(long)]
         confirm: String,

@@ -1,5 +1,6 @@
 //! Erasure for site admins (`strata_core::erase`): `POST /api/v1/admin/datasets/{ns}/{name}/erase`
-//! removes files or folders from a dataset's whole history and answers the report.
+//! removes files or folders, or a table's rows by primary key, from a dataset's whole history and
+//! answers the report.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,10 +25,24 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseBody {
-    /// Files or folders to remove from every revision (1 to 100).
-    paths: Vec<String>,
+    /// Files or folders to remove from every revision (1 to 100); or `rows`.
+    #[serde(default)]
+    paths: Option<Vec<String>>,
+    /// Rows to remove from every version of a CSV table with a `primaryKey`.
+    #[serde(default)]
+    rows: Option<RowsBody>,
     /// The dataset's `ns/name` typed again: erasure cannot be undone.
     confirm: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowsBody {
+    /// The table (a resource name at the head of `main`).
+    resource: String,
+    /// Each row by its primary key: an object naming every key column (1 to 10,000).
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Erases files or folders from a dataset's whole history: every revision rewritten, every ref
@@ -58,7 +73,15 @@ pub async fn erase_paths(
     // Detached from the request: a client that goes away does not stop it half-way.
     let (by, ctx) = (user.username.clone(), strata_core::context::current());
     let work = tokio::spawn(strata_core::context::scope(ctx, async move {
-        erase::erase(&state, &by, &ns, &name, &req.paths).await
+        match (req.paths, req.rows) {
+            (Some(paths), None) => erase::erase(&state, &by, &ns, &name, &paths).await,
+            (None, Some(rows)) => {
+                erase::erase_rows(&state, &by, &ns, &name, &rows.resource, &rows.keys).await
+            }
+            _ => Err(strata_core::error::Error::unprocessable(
+                "name either paths (files or folders) or rows (a table's rows by key)",
+            )),
+        }
     }));
     let report = work
         .await

@@ -11,6 +11,8 @@
 //! opened. The report lists the revisions rewritten, refs moved, objects removed and key versions
 //! destroyed. Clones and fetches made before cannot be reached: the report says so.
 
+mod rows;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
@@ -22,7 +24,9 @@ use strata_metastore::{
 
 use crate::error::{Error, Result};
 use crate::storage::Rekeyed;
+
 use crate::Core;
+pub use rows::erase_rows;
 
 /// The most paths one erasure takes.
 pub const MAX_PATHS: usize = 100;
@@ -32,6 +36,8 @@ pub const MAX_PATHS: usize = 100;
 pub struct Report {
     pub dataset: String,
     pub paths: Vec<String>,
+    /// For an erasure of rows: how many rows went, over every version of the table.
+    pub rows_removed: Option<u64>,
     /// Revisions rewritten (old id, new id), and refs moved (name, from, to).
     pub revisions_rewritten: Vec<(String, String)>,
     pub refs_moved: Vec<(String, String, String)>,
@@ -105,6 +111,37 @@ pub async fn erase(
     named.extend(more);
     resources.extend(names);
     core.db.erasure_oids(job, &keys(&named)).await?;
+    let mut jobs: Vec<i64> = unfinished.iter().map(|(id, _, _)| *id).collect();
+    jobs.push(job);
+    let done = Done {
+        jobs,
+        named,
+        rewritten,
+        started_at,
+        paths: all,
+        resources,
+        rows_removed: None,
+    };
+    finish(core, by, &repo, done).await
+}
+
+/// What a rewrite left to finish an erasure with.
+struct Done {
+    /// The erasures (this one, and those it finishes).
+    jobs: Vec<i64>,
+    /// The objects the erased paths or rows were in, with their sizes.
+    named: BTreeMap<String, u64>,
+    rewritten: Rewrite,
+    started_at: i64,
+    paths: Vec<String>,
+    resources: BTreeSet<String>,
+    rows_removed: Option<u64>,
+}
+
+/// The rest of an erasure once the history is rewritten: the objects named that nothing reaches
+/// any more are erased with what derives from them, the repository pruned, events scrubbed,
+/// keys rotated, the erasures marked finished, audited.
+async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Result<Report> {
     // What another path or revision still reaches stays.
     let after = {
         let (ns, name) = (repo.namespace.clone(), repo.name.clone());
@@ -119,7 +156,8 @@ pub async fn erase(
         })
         .await?
     };
-    let gone: Vec<(Oid, u64)> = named
+    let gone: Vec<(Oid, u64)> = done
+        .named
         .iter()
         .filter_map(|(o, s)| o.parse::<Oid>().ok().map(|o| (o, *s)))
         .filter(|(o, _)| !after.objects.contains_key(o))
@@ -150,26 +188,27 @@ pub async fn erase(
             linked_elsewhere: elsewhere,
         });
     }
-    let history_pruned = prune(core, &repo.namespace, &repo.name, started_at).await;
-    scrub_events(core, &repo.path(), &all, &resources).await?;
+    let history_pruned = prune(core, &repo.namespace, &repo.name, done.started_at).await;
+    scrub_events(core, &repo.path(), &done.paths, &done.resources).await?;
     let keys = core.storage.rekey(repo.id).await?;
     let report = Report {
         dataset: repo.path(),
-        paths: all,
-        revisions_rewritten: rewritten.revisions,
-        refs_moved: rewritten.refs,
+        paths: done.paths,
+        rows_removed: done.rows_removed,
+        revisions_rewritten: done.rewritten.revisions,
+        refs_moved: done.rewritten.refs,
         objects_removed: removed,
         derived_removed: derived.len(),
         keys,
         history_pruned,
         not_reached: NOT_REACHED,
     };
-    let mut done: Vec<i64> = unfinished.iter().map(|(id, _, _)| *id).collect();
-    done.push(job);
     // What is kept of it names the paths by their hashes only.
     let mut kept = serde_json::to_value(&report).map_err(Error::internal)?;
     kept["paths"] = json!(hashed(&report.paths));
-    core.db.finish_erasures(&done, &kept.to_string()).await?;
+    core.db
+        .finish_erasures(&done.jobs, &kept.to_string())
+        .await?;
     crate::audit::record(
         core,
         "dataset.erase",
@@ -177,6 +216,7 @@ pub async fn erase(
         Some(&report.dataset),
         json!({
             "paths": hashed(&report.paths),
+            "rows_removed": report.rows_removed,
             "revisions_rewritten": report.revisions_rewritten.len(),
             "refs_moved": report.refs_moved.len(),
             "objects_removed": report.objects_removed.iter().map(|r| &r.oid).collect::<Vec<_>>(),
