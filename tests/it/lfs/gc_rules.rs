@@ -131,6 +131,7 @@ async fn retention_keeps_tags_and_recent_history_and_dry_runs_delete_nothing() {
         vec![lfs_file("a.bin", &a), lfs_file("b.bin", &b)],
     )
     .await;
+    let first = server.head(&alice, "alice/ret").await.unwrap();
     let tag = client()
         .post(format!("{}/api/v1/datasets/alice/ret/tags", server.url))
         .bearer_auth(&alice)
@@ -236,6 +237,25 @@ async fn retention_keeps_tags_and_recent_history_and_dry_runs_delete_nothing() {
     assert!(readable(&server, "alice/ret", &alice, &c).await);
     assert!(!server.state.storage.holds(0, &Oid::of(&a)).await.unwrap());
     assert!(server.state.storage.holds(0, &Oid::of(&c)).await.unwrap());
+    // The first revision's objects are gone: it can no longer be tagged or branched.
+    for (what, b) in [
+        ("tags", json!({"name": "late", "revision": first})),
+        ("branches", json!({"name": "late", "revision": first})),
+    ] {
+        let r = client()
+            .post(format!("{}/api/v1/datasets/alice/ret/{what}", server.url))
+            .bearer_auth(&alice)
+            .json(&b)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers, v) = body(r).await;
+        assert_error_body(status, &headers, &v, 409);
+        assert!(
+            v["message"].as_str().unwrap().contains("no longer stored"),
+            "{v}"
+        );
+    }
     let run = v["run"].as_i64().unwrap();
 
     // Runs are listed (without items) and read one by one (with them), by site admins only.

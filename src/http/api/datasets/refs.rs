@@ -112,6 +112,7 @@ pub async fn create_tag(
     let rev = req
         .revision
         .unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
+    strata_core::gc::check_whole(&state, &repo, &rev).await?;
     let tag = git(&state, move |ms| {
         ms.create_tag(names.id(), &req.name, &rev, &tagger, &req.description)
     })
@@ -232,6 +233,7 @@ pub async fn create_branch(
     let rev = req
         .revision
         .unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
+    strata_core::gc::check_whole(&state, &repo, &rev).await?;
     let branch = req.name.clone();
     let revision = git(&state, move |ms| {
         ms.create_branch(names.id(), &branch, &rev)
