@@ -3,7 +3,7 @@
 //! rest committed on a branch that is then deleted (garbage for a collection to find).
 //!
 //! ```text
-//! gc_bench seed <server-url> <token> <datasets> <objects-per-dataset> <concurrency>
+//! gc_bench seed <server-url> <user> <token> <datasets> <objects-per-dataset> <concurrency>
 //! ```
 
 use futures_util::StreamExt;
@@ -134,31 +134,20 @@ impl Seeder {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 7 || args[1] != "seed" {
-        eprintln!("usage: gc_bench seed <server-url> <token> <datasets> <objects-per-dataset> <concurrency>");
+    if args.len() != 8 || args[1] != "seed" {
+        eprintln!("usage: gc_bench seed <server-url> <user> <token> <datasets> <objects-per-dataset> <concurrency>");
         std::process::exit(2);
     }
-    let client = reqwest::Client::new();
-    let token = args[3].clone();
-    let me: Value = client
-        .get(format!("{}/api/v1/user", args[2]))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let seeder = Seeder {
-        client,
+        client: reqwest::Client::new(),
         url: args[2].clone(),
-        token,
-        user: me["username"].as_str().expect("username").to_owned(),
+        user: args[3].clone(),
+        token: args[4].clone(),
     };
     let (datasets, objects, concurrency): (usize, usize, usize) = (
-        args[4].parse().unwrap(),
         args[5].parse().unwrap(),
         args[6].parse().unwrap(),
+        args[7].parse().unwrap(),
     );
     let started = std::time::Instant::now();
     futures_util::stream::iter(0..datasets)

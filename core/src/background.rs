@@ -60,6 +60,7 @@ pub async fn start(core: &Arc<Core>) {
                     let options = crate::gc::Options {
                         dry_run: false,
                         grace: core.settings.gc_grace,
+                        pace: crate::gc::PACE,
                     };
                     match crate::gc::run(&core, &options, None).await {
                         Ok(r) => tracing::info!(

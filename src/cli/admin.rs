@@ -97,10 +97,12 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
             dry_run,
             grace_secs,
             json,
+            pace,
         } => {
             let options = strata_core::gc::Options {
                 dry_run,
                 grace: grace_secs.map_or(state.settings.gc_grace, std::time::Duration::from_secs),
+                pace,
             };
             let r = strata_core::gc::run(state, &options, Some("admin-cli")).await?;
             if json {

@@ -106,6 +106,10 @@ pub enum AdminCommand {
         /// Print the whole report as JSON.
         #[arg(long)]
         json: bool,
+        /// How gently it runs: after each piece of work it waits this many times as long as the
+        /// work took (0: flat out, as in a maintenance window).
+        #[arg(long, default_value_t = 3.0)]
+        pace: f64,
     },
     /// Erase files or folders from a dataset's whole history (cannot be undone): prints the
     /// report (revisions rewritten, refs moved, objects removed, key versions destroyed).

@@ -2,6 +2,9 @@
 -- reachable (NULL: all of it; refs' own revisions and tags are always kept).
 ALTER TABLE repos ADD COLUMN retention_days INTEGER;
 
+-- Who links an object (collection asks for objects no dataset links).
+CREATE INDEX repo_objects_by_oid ON repo_objects (oid);
+
 -- What a run found unreachable: a dataset's link (repo_id > 0) or an object no dataset links
 -- (repo_id = 0). Anything that uses the link or links the object again deletes the row, so a
 -- later sweep leaves it be.

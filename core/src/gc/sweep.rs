@@ -43,11 +43,13 @@ pub(super) async fn run(core: &Core, id: i64, options: &Options) -> Result<Repor
         if n % 10 == 9 && !options.dry_run {
             core.db.gc_heartbeat(id).await?;
         }
+        let started = std::time::Instant::now();
         if let Err(e) = dataset(core, &mut report, repo, options, cutoff).await {
             report
                 .errors
                 .push(format!("{}/{}: {}", repo.namespace, repo.name, e.message));
         }
+        pace(options, started).await;
     }
     report.datasets = repos.len() as u64;
     objects(core, &mut report, options, cutoff).await?;
@@ -251,7 +253,12 @@ async fn objects(core: &Core, report: &mut Report, options: &Options, cutoff: i6
     }
     core.db.gc_mark(0, &to_mark, cutoff).await?;
     let mut seen = HashSet::new();
+    let mut started = std::time::Instant::now();
     for (n, oid) in due.into_iter().enumerate() {
+        if n % 50 == 49 {
+            pace(options, started).await;
+            started = std::time::Instant::now();
+        }
         if !seen.insert(oid.clone()) {
             continue;
         }
@@ -288,6 +295,13 @@ async fn objects(core: &Core, report: &mut Report, options: &Options, cutoff: i6
         }
     }
     Ok(())
+}
+
+/// Waits `options.pace` times as long as the work since `started` took.
+async fn pace(options: &Options, started: std::time::Instant) {
+    if options.pace > 0.0 {
+        tokio::time::sleep(started.elapsed().mul_f64(options.pace)).await;
+    }
 }
 
 /// Candidates marked by when are due: those marked before the cut-off, or with no grace, all

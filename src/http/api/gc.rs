@@ -34,6 +34,10 @@ pub struct GcBody {
     /// `--gc-grace-secs`); 0 deletes what is unreachable now.
     #[serde(default)]
     grace_secs: Option<u64>,
+    /// How gently it runs, 0 to 20: after each piece of work it waits this many times as long
+    /// as the work took (default 3; 0: flat out).
+    #[serde(default)]
+    pace: Option<f64>,
 }
 
 /// Runs garbage collection now, or with `dry_run` reports what it would do (site admins).
@@ -55,6 +59,7 @@ pub async fn run(
         grace: req
             .grace_secs
             .map_or(state.settings.gc_grace, std::time::Duration::from_secs),
+        pace: req.pace.unwrap_or(gc::PACE),
     };
     Ok(Json(gc::run(&state, &options, Some(&user.username)).await?))
 }
