@@ -4,7 +4,8 @@
 
 mod auth;
 mod batch;
-mod erase;
+pub(crate) mod erase;
+mod erase_rows;
 mod gc;
 mod gc_rules;
 mod git_lfs;
