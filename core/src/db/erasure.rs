@@ -24,36 +24,7 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let views: Vec<Derived> = sqlx::query_as(
-                "SELECT oid, store FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
-            )
-            .bind(repo_id)
-            .bind(oid)
-            .fetch_all(&mut *tx)
-            .await?;
-            let copies: Vec<(String, String)> = sqlx::query_as(
-                "SELECT oid, store FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
-            )
-            .bind(repo_id)
-            .bind(oid)
-            .fetch_all(&mut *tx)
-            .await?;
-            derived.extend(views);
-            derived.extend(copies.into_iter().map(|(o, s)| (o, Some(s))));
-            for sql in [
-                "DELETE FROM repo_objects WHERE repo_id = $1 AND oid = $2",
-                "DELETE FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
-                "DELETE FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
-                "DELETE FROM table_objects WHERE repo_id = $1 AND oid = $2",
-                "DELETE FROM governed_writes WHERE repo_id = $1 AND oid = $2",
-                "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid = $2",
-            ] {
-                sqlx::query(sql)
-                    .bind(repo_id)
-                    .bind(oid)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            derived.extend(super::gc::drop_link(&mut tx, repo_id, oid).await?);
         }
         tx.commit().await?;
         Ok(derived)
@@ -63,24 +34,9 @@ impl Db {
     /// deleted; whether it went (`false`: another dataset links it).
     pub async fn erase_object(&self, oid: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM gc_candidates WHERE repo_id = 0 AND oid = $1")
-            .bind(oid)
-            .execute(&mut *tx)
-            .await?;
-        let gone = sqlx::query("DELETE FROM objects WHERE oid = $1 AND NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.oid = $1)")
-            .bind(oid)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if gone > 0 {
-            sqlx::query("INSERT INTO gc_tombstones (repo_id, oid, state, at) VALUES (0, $1, 'deleting', $2) ON CONFLICT (repo_id, oid) DO UPDATE SET state = 'deleting', at = excluded.at")
-                .bind(oid)
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let gone = super::gc::forget_unlinked(&mut tx, oid).await?;
         tx.commit().await?;
-        Ok(gone > 0)
+        Ok(gone)
     }
 
     /// How many datasets link `oid`.

@@ -236,35 +236,7 @@ impl Db {
         if taken == 0 {
             return Ok(None);
         }
-        let views: Vec<super::Derived> = sqlx::query_as(
-            "SELECT oid, store FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
-        )
-        .bind(repo_id)
-        .bind(oid)
-        .fetch_all(&mut *tx)
-        .await?;
-        let copies: Vec<(String, String)> = sqlx::query_as(
-            "SELECT oid, store FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
-        )
-        .bind(repo_id)
-        .bind(oid)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut derived = views;
-        derived.extend(copies.into_iter().map(|(o, s)| (o, Some(s))));
-        for sql in [
-            "DELETE FROM repo_objects WHERE repo_id = $1 AND oid = $2",
-            "DELETE FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
-            "DELETE FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
-            "DELETE FROM table_objects WHERE repo_id = $1 AND oid = $2",
-            "DELETE FROM governed_writes WHERE repo_id = $1 AND oid = $2",
-        ] {
-            sqlx::query(sql)
-                .bind(repo_id)
-                .bind(oid)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let derived = drop_link(&mut tx, repo_id, oid).await?;
         if sealed {
             tombstone(&mut tx, repo_id, oid).await?;
         }
@@ -319,18 +291,9 @@ impl Db {
         if taken == 0 {
             return Ok(false);
         }
-        let gone = sqlx::query("DELETE FROM objects WHERE oid = $1 AND NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.oid = $1)")
-            .bind(oid)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if gone == 0 {
-            tx.commit().await?;
-            return Ok(false);
-        }
-        tombstone(&mut tx, 0, oid).await?;
+        let gone = forget_unlinked(&mut tx, oid).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(gone)
     }
 
     /// The bytes of a tombstone are deleted.
@@ -378,6 +341,67 @@ impl Db {
             .fetch_all(&self.pool)
             .await
     }
+}
+
+/// Removes dataset `repo_id`'s link to `oid` and what derives from it (its table views and
+/// residency copies, the table index, governed writes, a candidate row); returns the derived
+/// bytes to delete. Garbage collection and erasure both drop links through here.
+pub(super) async fn drop_link(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    repo_id: i64,
+    oid: &str,
+) -> Result<Vec<super::Derived>, sqlx::Error> {
+    let mut derived: Vec<super::Derived> = sqlx::query_as(
+        "SELECT oid, store FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
+    )
+    .bind(repo_id)
+    .bind(oid)
+    .fetch_all(&mut **tx)
+    .await?;
+    let copies: Vec<(String, String)> = sqlx::query_as(
+        "SELECT oid, store FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
+    )
+    .bind(repo_id)
+    .bind(oid)
+    .fetch_all(&mut **tx)
+    .await?;
+    derived.extend(copies.into_iter().map(|(o, s)| (o, Some(s))));
+    for sql in [
+        "DELETE FROM repo_objects WHERE repo_id = $1 AND oid = $2",
+        "DELETE FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",
+        "DELETE FROM region_copies WHERE repo_id = $1 AND source_oid = $2",
+        "DELETE FROM table_objects WHERE repo_id = $1 AND oid = $2",
+        "DELETE FROM governed_writes WHERE repo_id = $1 AND oid = $2",
+        "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(repo_id)
+            .bind(oid)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(derived)
+}
+
+/// Forgets object `oid` if no dataset links it, its bytes becoming a tombstone being deleted;
+/// whether it went.
+pub(super) async fn forget_unlinked(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    oid: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM gc_candidates WHERE repo_id = 0 AND oid = $1")
+        .bind(oid)
+        .execute(&mut **tx)
+        .await?;
+    let gone = sqlx::query("DELETE FROM objects WHERE oid = $1 AND NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.oid = $1)")
+        .bind(oid)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if gone > 0 {
+        tombstone(tx, 0, oid).await?;
+    }
+    Ok(gone > 0)
 }
 
 /// Records that the bytes of (`repo_id`, `oid`) are being deleted.

@@ -304,6 +304,13 @@ fn keys(named: &BTreeMap<String, u64>) -> Vec<String> {
     named.keys().cloned().collect()
 }
 
+/// Runs `work` with its ref moves marked as a history rewrite (their events name no paths).
+async fn as_rewrite<T>(work: impl std::future::Future<Output = T>) -> T {
+    let mut ctx = crate::context::current();
+    ctx.rewriting = true;
+    crate::context::scope(ctx, work).await
+}
+
 /// Rewrites (or, without `move_refs`, plans) the history of `repo` without `paths`; the objects
 /// the dropped files and resources named, with their sizes. Ref moves are marked as a rewrite
 /// (their events name no paths).
@@ -314,52 +321,47 @@ async fn rewrite(
     move_refs: bool,
 ) -> Result<(Rewrite, BTreeMap<String, u64>, BTreeSet<String>)> {
     let (ns, name, erased) = (repo.namespace.clone(), repo.name.clone(), paths.to_vec());
-    let mut ctx = crate::context::current();
-    ctx.rewriting = true;
-    crate::context::scope(
-        ctx,
-        crate::datasets::git(core, move |ms| {
-            let hit = |p: &str| {
-                erased
-                    .iter()
-                    .any(|e| p == e || p.starts_with(&format!("{e}/")))
-            };
-            let wants = |p: &str| hit(p) || p == DATAPACKAGE || p == GITATTRIBUTES;
-            let mut named = BTreeMap::new();
-            let mut resources = BTreeSet::new();
-            let mut edit = |p: &str, data: &[u8]| -> strata_metastore::Result<Edit> {
-                Ok(match p {
-                    DATAPACKAGE => {
-                        let (edit, gone) = package_without(data, &hit);
-                        for (name, oid, size) in gone {
-                            resources.insert(name);
-                            if let Some(oid) = oid {
-                                named.insert(oid.to_string(), size);
-                            }
+    as_rewrite(crate::datasets::git(core, move |ms| {
+        let hit = |p: &str| {
+            erased
+                .iter()
+                .any(|e| p == e || p.starts_with(&format!("{e}/")))
+        };
+        let wants = |p: &str| hit(p) || p == DATAPACKAGE || p == GITATTRIBUTES;
+        let mut named = BTreeMap::new();
+        let mut resources = BTreeSet::new();
+        let mut edit = |p: &str, data: &[u8]| -> strata_metastore::Result<Edit> {
+            Ok(match p {
+                DATAPACKAGE => {
+                    let (edit, gone) = package_without(data, &hit);
+                    for (name, oid, size) in gone {
+                        resources.insert(name);
+                        if let Some(oid) = oid {
+                            named.insert(oid.to_string(), size);
                         }
-                        edit
                     }
-                    GITATTRIBUTES => attributes_without(data, &hit),
-                    _ => {
-                        if let Some(p) = strata_lfs::pointer::lenient(data) {
-                            named.insert(p.oid.to_string(), p.size);
-                        }
-                        Edit::Drop
+                    edit
+                }
+                GITATTRIBUTES => attributes_without(data, &hit),
+                _ => {
+                    if let Some(p) = strata_lfs::pointer::lenient(data) {
+                        named.insert(p.oid.to_string(), p.size);
                     }
-                })
-            };
-            let done = ms.rewrite_history(
-                DatasetId {
-                    ns: &ns,
-                    name: &name,
-                },
-                &wants,
-                &mut edit,
-                move_refs,
-            )?;
-            Ok((done, named, resources))
-        }),
-    )
+                    Edit::Drop
+                }
+            })
+        };
+        let done = ms.rewrite_history(
+            DatasetId {
+                ns: &ns,
+                name: &name,
+            },
+            &wants,
+            &mut edit,
+            move_refs,
+        )?;
+        Ok((done, named, resources))
+    }))
     .await
 }
 

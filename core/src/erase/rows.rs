@@ -11,12 +11,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 use strata_metastore::{DatasetId, Edit, DATAPACKAGE};
-use tokio::io::AsyncWriteExt;
 
 use super::{finish, Done, Report};
 use crate::error::{Error, Result};
@@ -222,16 +220,7 @@ async fn without(
             "version {oid} of the table is not stored"
         )));
     };
-    let mut file = tokio::fs::File::create(&input.0)
-        .await
-        .map_err(Error::internal)?;
-    let mut body = object.body;
-    while let Some(chunk) = body.next().await {
-        file.write_all(&chunk.map_err(Error::internal)?)
-            .await
-            .map_err(Error::internal)?;
-    }
-    file.flush().await.map_err(Error::internal)?;
+    crate::storage::spool_to(&input.0, object.body, u64::MAX).await?;
     let (key, delimiter, wanted) = (table.key.clone(), table.delimiter, wanted.clone());
     let (inp, out) = (input.0.clone(), output.0.clone());
     let removed = tokio::task::spawn_blocking(move || filter(&inp, &out, &key, delimiter, &wanted))
@@ -346,41 +335,36 @@ async fn rewrite(
     replaced: HashMap<Oid, (Oid, u64)>,
 ) -> Result<strata_metastore::Rewrite> {
     let (ns, name, path) = (ds.0.clone(), ds.1.clone(), path.to_owned());
-    let mut ctx = crate::context::current();
-    ctx.rewriting = true;
-    crate::context::scope(
-        ctx,
-        crate::datasets::git(core, move |ms| {
-            let wants = |p: &str| p == path || p == DATAPACKAGE;
-            let mut edit = |p: &str, data: &[u8]| -> strata_metastore::Result<Edit> {
-                if p == DATAPACKAGE {
-                    return Ok(package_with(data, &path, &replaced));
-                }
-                Ok(
-                    match strata_lfs::pointer::lenient(data).and_then(|p| replaced.get(&p.oid)) {
-                        Some((oid, size)) => Edit::Replace(
-                            Pointer {
-                                oid: *oid,
-                                size: *size,
-                            }
-                            .encode()
-                            .into_bytes(),
-                        ),
-                        None => Edit::Keep,
-                    },
-                )
-            };
-            ms.rewrite_history(
-                DatasetId {
-                    ns: &ns,
-                    name: &name,
+    super::as_rewrite(crate::datasets::git(core, move |ms| {
+        let wants = |p: &str| p == path || p == DATAPACKAGE;
+        let mut edit = |p: &str, data: &[u8]| -> strata_metastore::Result<Edit> {
+            if p == DATAPACKAGE {
+                return Ok(package_with(data, &path, &replaced));
+            }
+            Ok(
+                match strata_lfs::pointer::lenient(data).and_then(|p| replaced.get(&p.oid)) {
+                    Some((oid, size)) => Edit::Replace(
+                        Pointer {
+                            oid: *oid,
+                            size: *size,
+                        }
+                        .encode()
+                        .into_bytes(),
+                    ),
+                    None => Edit::Keep,
                 },
-                &wants,
-                &mut edit,
-                true,
             )
-        }),
-    )
+        };
+        ms.rewrite_history(
+            DatasetId {
+                ns: &ns,
+                name: &name,
+            },
+            &wants,
+            &mut edit,
+            true,
+        )
+    }))
     .await
 }
 

@@ -322,13 +322,17 @@ async fn delete(core: &Core, report: &mut Report, repo_id: i64, oid: &str) -> bo
         return false;
     };
     // Bytes a table view or residency copy also is (someone uploaded a view) stay for it.
-    let needed = repo_id == 0
-        && !core
-            .db
-            .gc_known(&[oid.to_owned()])
-            .await
-            .unwrap_or_default()
-            .is_empty();
+    // (Unknown when the database cannot say: kept, and tried again next run.)
+    let needed = match repo_id {
+        0 => match core.db.gc_known(&[oid.to_owned()]).await {
+            Ok(known) => !known.is_empty(),
+            Err(e) => {
+                report.errors.push(format!("{oid}: {e}"));
+                return false;
+            }
+        },
+        _ => false,
+    };
     let deleted = match needed {
         true => Ok(()),
         false => core.storage.delete_bytes(repo_id, &parsed).await,
