@@ -159,9 +159,15 @@ impl FlightSql {
         let who = caller(&self.state, request).await?;
         let statement = self.statement(handle)?;
         let (query, params) = (&statement.query, &statement.params);
-        sql::schema(&self.state, &who, query, params, intent(request).as_deref())
-            .await
-            .map_err(status)
+        sql::schema(
+            &self.state.core,
+            &who,
+            query,
+            params,
+            intent(request).as_deref(),
+        )
+        .await
+        .map_err(status)
     }
 
     /// The statement `handle` stands for, run for the caller, its batches as Flight data.
@@ -173,9 +179,15 @@ impl FlightSql {
         let who = caller(&self.state, request).await?;
         let statement = self.statement(handle)?;
         let (query, params) = (&statement.query, &statement.params);
-        let answer = sql::run(&self.state, &who, query, params, intent(request).as_deref())
-            .await
-            .map_err(status)?;
+        let answer = sql::run(
+            &self.state.core,
+            &who,
+            query,
+            params,
+            intent(request).as_deref(),
+        )
+        .await
+        .map_err(status)?;
         let batches = answer
             .batches
             .map_err(|e| FlightError::Tonic(Box::new(status(e))));
@@ -286,7 +298,7 @@ impl FlightSqlService for FlightSql {
             }
         };
         let (query, params) = (&statement.query, &statement.params);
-        sql::schema(&self.state, &who, query, params, intent.as_deref())
+        sql::schema(&self.state.core, &who, query, params, intent.as_deref())
             .await
             .map_err(status)?;
         Ok(DoPutPreparedStatementResult {
@@ -342,9 +354,14 @@ impl FlightSqlService for FlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let who = self.who(&request).await?;
-        let described = sql::describe(&self.state, &who, &query.query, intent(&request).as_deref())
-            .await
-            .map_err(status)?;
+        let described = sql::describe(
+            &self.state.core,
+            &who,
+            &query.query,
+            intent(&request).as_deref(),
+        )
+        .await
+        .map_err(status)?;
         let options = arrow_ipc_writer::IpcWriteOptions::default();
         let ipc = |schema: &arrow_schema::Schema| -> Result<_, Status> {
             let IpcMessage(bytes) = SchemaAsIpc::new(schema, &options)
@@ -450,7 +467,15 @@ impl FlightSqlService for FlightSql {
             let schema = if with_schemas {
                 let q = format!("SELECT * FROM {}", t.reference());
                 let none = sql::Params::none();
-                match sql::schema(&self.state, &who, &q, &none, intent(&request).as_deref()).await {
+                match sql::schema(
+                    &self.state.core,
+                    &who,
+                    &q,
+                    &none,
+                    intent(&request).as_deref(),
+                )
+                .await
+                {
                     Ok(s) => s,
                     // A table the policies deny, or one that can't be read, is not listed.
                     Err(_) => continue,

@@ -100,6 +100,8 @@ pub async fn run(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; dropping open connections"),
     }
+    // SQL queries still running (their clients' connections are gone or going) stop now.
+    core.sql.stop();
     if !tasks.shutdown(grace).await {
         tracing::warn!("background tasks did not stop within the grace period");
     }

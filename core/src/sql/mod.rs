@@ -17,14 +17,17 @@
 //! A table a policy allows the caller aggregates only (`AggregateOnly`) answers one form of
 //! query, with noise and from a budget ([`private`]); any other query of it is refused.
 
+pub mod bounds;
+mod engine;
 mod names;
 pub mod out;
 pub mod page;
 pub mod params;
 pub mod private;
+mod values;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -47,6 +50,8 @@ use crate::tables::{self, engine_error, store};
 use crate::Core;
 
 pub use crate::tables::rows::quoted;
+pub use engine::Running;
+use engine::Turn;
 pub use names::Name;
 pub use out::Format;
 pub use params::{handle_key, Params, Prepared};
@@ -78,62 +83,6 @@ pub const LIMITS: Limits = Limits {
     total: 3,
     tables: 16,
 };
-
-/// The queries running now, by caller.
-#[derive(Debug, Default)]
-pub struct Running {
-    by_caller: Mutex<HashMap<String, usize>>,
-}
-
-/// A query's place among those running; freed when dropped (the result streamed or abandoned).
-struct Turn {
-    running: Arc<Running>,
-    caller: String,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let mut map = self
-            .running
-            .by_caller
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.caller) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.caller);
-            }
-        }
-    }
-}
-
-impl Running {
-    fn take(self: &Arc<Running>, caller: &str) -> Result<Turn> {
-        let mut map = self.by_caller.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = map.values().sum();
-        let mine = map.get(caller).copied().unwrap_or(0);
-        if mine >= LIMITS.per_caller {
-            return Err(Error::new(
-                Kind::TooMany,
-                format!(
-                    "you have {} queries running already: wait for one to finish",
-                    LIMITS.per_caller
-                ),
-            ));
-        }
-        if total >= LIMITS.total {
-            return Err(Error::new(
-                Kind::Busy,
-                "the server is running as many queries as it can: try again shortly",
-            ));
-        }
-        *map.entry(caller.to_owned()).or_default() += 1;
-        Ok(Turn {
-            running: self.clone(),
-            caller: caller.to_owned(),
-        })
-    }
-}
 
 /// A table a query read, for the caller and the audit log.
 #[derive(Debug, Clone, Serialize)]
@@ -181,38 +130,98 @@ pub struct Described {
 /// Describes `query` for `who`, planned through the same checks as [`run`] (its tables the
 /// caller's views), with its placeholders unbound.
 pub async fn describe(
-    core: &Core,
+    core: &Arc<Core>,
     who: &Principal,
     query: &str,
     intent: Option<&str>,
 ) -> Result<Described> {
-    let planned = plan(core, who, query, None, intent).await?;
-    Ok(Described {
-        result: planned.result(),
-        parameters: params::schema(&planned.plan)?,
-    })
+    let (core, who, query, intent) = owned(core, who, query, intent);
+    let deadline = deadline();
+    core.clone()
+        .sql
+        .apart(deadline, async move {
+            let planned = plan(&core, &who, &query, None, intent.as_deref()).await?;
+            Ok(Described {
+                result: planned.result(),
+                parameters: params::schema(&planned.plan)?,
+            })
+        })
+        .await
 }
 
 /// The schema `query`'s result will have for `who` with `params` bound, planned but not run.
 pub async fn schema(
-    core: &Core,
+    core: &Arc<Core>,
     who: &Principal,
     query: &str,
     params: &Params,
     intent: Option<&str>,
 ) -> Result<SchemaRef> {
-    let planned = plan(core, who, query, Some(params), intent).await?;
-    Ok(planned.result())
+    let (core, who, query, intent) = owned(core, who, query, intent);
+    let params = params.clone();
+    core.clone()
+        .sql
+        .apart(deadline(), async move {
+            let planned = plan(&core, &who, &query, Some(&params), intent.as_deref()).await?;
+            Ok(planned.result())
+        })
+        .await
 }
 
 /// Runs `query` for `who` with `params` bound to its placeholders; `intent` is what the
-/// policies see as `context.intent`.
+/// policies see as `context.intent`. Everything from parsing to the last batch happens on the
+/// SQL runtime ([`engine`]); the answer's batches are handed over from there.
 pub async fn run(
+    core: &Arc<Core>,
+    who: &Principal,
+    query: &str,
+    params: &Params,
+    intent: Option<&str>,
+) -> Result<Answer> {
+    let (core, who, query, intent) = owned(core, who, query, intent);
+    let params = params.clone();
+    let deadline = deadline();
+    core.clone()
+        .sql
+        .apart(deadline, async move {
+            let answer =
+                run_here(&core, &who, &query, &params, intent.as_deref(), deadline).await?;
+            Ok(Answer {
+                batches: core.sql.forward(answer.batches),
+                ..answer
+            })
+        })
+        .await
+}
+
+/// What a query's work on the SQL runtime needs, owned.
+fn owned(
+    core: &Arc<Core>,
+    who: &Principal,
+    query: &str,
+    intent: Option<&str>,
+) -> (Arc<Core>, Principal, String, Option<String>) {
+    (
+        core.clone(),
+        who.clone(),
+        query.to_owned(),
+        intent.map(str::to_owned),
+    )
+}
+
+/// When a query starting now must have ended.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + LIMITS.time
+}
+
+/// [`run`], on the runtime it is called on.
+async fn run_here(
     core: &Core,
     who: &Principal,
     query: &str,
     params: &Params,
     intent: Option<&str>,
+    deadline: tokio::time::Instant,
 ) -> Result<Answer> {
     let Planned {
         ctx,
@@ -238,7 +247,7 @@ pub async fn run(
     audit(core, &caller, query, params, &read, intent).await?;
     // The first batch is waited for, so that a query failing at once (a division by zero, a
     // cast) answers its error instead of a result cut short.
-    let mut batches = limited(stream, turn);
+    let mut batches = limited(stream, turn, deadline);
     let batches = match batches.next().await {
         Some(Err(e)) => return Err(e),
         Some(Ok(first)) => futures_util::stream::once(async { Ok(first) })
@@ -291,6 +300,7 @@ async fn plan(
     params: Option<&Params>,
     intent: Option<&str>,
 ) -> Result<Planned> {
+    bounds::check_text(query)?;
     let caller = caller(who);
     let turn = core.sql.take(&caller)?;
     let (ctx, statement) = parse(query, core.tables.views_only(core))?;
@@ -394,6 +404,7 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
         .build_arc()
         .map_err(engine_error)?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    values::bound(&ctx);
     let statement = ctx
         .state()
         .sql_to_statement(text, &datafusion::config::Dialect::Generic)
@@ -407,6 +418,7 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
             }
             Error::bad_request(message)
         })?;
+    bounds::check(&statement)?;
     match statement {
         DfStatement::Statement(mut s) if matches!(*s, Statement::Query(_)) => {
             params::number_question_marks(&mut s)?;
@@ -519,8 +531,8 @@ fn query_error(e: datafusion::error::DataFusionError) -> Error {
 fn limited(
     stream: datafusion::execution::SendableRecordBatchStream,
     turn: Turn,
+    deadline: tokio::time::Instant,
 ) -> BoxStream<'static, Result<RecordBatch>> {
-    let deadline = tokio::time::Instant::now() + LIMITS.time;
     let state = (stream, turn, 0u64, 0u64, false);
     futures_util::stream::unfold(
         state,
@@ -529,13 +541,7 @@ fn limited(
                 return None;
             }
             let next = match tokio::time::timeout_at(deadline, stream.next()).await {
-                Err(_) => Some(Err(Error::new(
-                    Kind::Busy,
-                    format!(
-                        "the query ran past its time limit ({} s): ask for less",
-                        LIMITS.time.as_secs()
-                    ),
-                ))),
+                Err(_) => Some(Err(engine::past_deadline())),
                 Ok(None) => None,
                 Ok(Some(Err(e))) => Some(Err(query_error(e))),
                 Ok(Some(Ok(b))) => {
@@ -558,24 +564,4 @@ fn limited(
         },
     )
     .boxed()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queries_at_once_are_limited_per_caller_and_in_all_and_freed_when_done() {
-        let running = Arc::new(Running::default());
-        let a1 = running.take("ann").unwrap();
-        let _a2 = running.take("ann").unwrap();
-        let e = running.take("ann").err().unwrap();
-        assert_eq!(e.kind, Kind::TooMany);
-        let _b1 = running.take("bea").unwrap();
-        let e = running.take("cid").err().unwrap();
-        assert_eq!(e.kind, Kind::Busy);
-        drop(a1);
-        let _c1 = running.take("cid").unwrap();
-        assert_eq!(running.take("ann").err().unwrap().kind, Kind::Busy);
-    }
 }

@@ -40,13 +40,32 @@ pub struct Shown {
     pub tables: Vec<TableRead>,
 }
 
-/// The page `paging` asks for of `query`'s result for `who`.
+/// The page `paging` asks for of `query`'s result for `who`, worked out on the SQL runtime.
 pub async fn page(
+    core: &Arc<Core>,
+    who: &Principal,
+    query: &str,
+    intent: Option<&str>,
+    paging: &Paging,
+) -> Result<Shown> {
+    let (core, who, query, intent) = super::owned(core, who, query, intent);
+    let paging = paging.clone();
+    let deadline = super::deadline();
+    core.clone()
+        .sql
+        .apart(deadline, async move {
+            page_here(&core, &who, &query, intent.as_deref(), &paging, deadline).await
+        })
+        .await
+}
+
+async fn page_here(
     core: &Core,
     who: &Principal,
     query: &str,
     intent: Option<&str>,
     paging: &Paging,
+    deadline: tokio::time::Instant,
 ) -> Result<Shown> {
     if paging.limit == 0 || paging.limit > MAX_ROWS {
         return Err(Error::unprocessable(format!(
@@ -106,7 +125,7 @@ pub async fn page(
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await.map_err(query_error)?;
     audit(core, &caller, query, &super::Params::none(), &read, intent).await?;
-    let batches: Vec<RecordBatch> = limited(stream, turn).try_collect().await?;
+    let batches: Vec<RecordBatch> = limited(stream, turn, deadline).try_collect().await?;
     let mut rows = rows::to_rows(&schema, &batches)?;
     let more = rows.len() > paging.limit;
     rows.truncate(paging.limit);

@@ -128,7 +128,7 @@ async fn answer(
         )));
     }
     let format = sql::Format::parse(format)?;
-    let answer = sql::run(state, who, query, params, intent).await?;
+    let answer = sql::run(&state.core, who, query, params, intent).await?;
     let bytes = sql::out::bytes(answer, format)?.map_err(|e| std::io::Error::other(e.message));
     let mut response = Body::from_stream(bytes).into_response();
     let h = response.headers_mut();

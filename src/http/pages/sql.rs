@@ -93,7 +93,7 @@ pub async fn show(
     let mut result = None;
     if !q.is_empty() {
         let ran = match paging(&field) {
-            Ok(paging) => page::page(&state, &who, &q, intent.as_deref(), &paging)
+            Ok(paging) => page::page(&state.core, &who, &q, intent.as_deref(), &paging)
                 .await
                 .map(|shown| (paging, shown)),
             Err(e) => Err(e),

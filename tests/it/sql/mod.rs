@@ -7,6 +7,7 @@
 
 mod flight;
 mod governed;
+mod hostile;
 mod page;
 
 use serde_json::{json, Value};
