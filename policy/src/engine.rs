@@ -3,7 +3,9 @@
 //! compiled engine (cheap: its modules are shared), sets the input and evaluates
 //! [`RULE`] under a time limit.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use regorus::utils::limits::ExecutionTimerConfig;
@@ -37,6 +39,8 @@ pub struct Policies {
     files: Vec<String>,
     version: String,
     limit: Duration,
+    /// Every string literal of the files ([`Policies::names`]).
+    names: Arc<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Policies {
@@ -72,7 +76,9 @@ impl Policies {
             check_interval: NonZeroU32::new(32).unwrap_or(NonZeroU32::MIN),
         });
         let mut names = Vec::with_capacity(files.len());
+        let mut literals = BTreeSet::new();
         for f in files {
+            literals.extend(crate::literals::strings(&f.text));
             engine
                 .add_policy(f.path.clone(), f.text)
                 .map_err(|e| CompileError {
@@ -102,6 +108,7 @@ impl Policies {
             files: names,
             version,
             limit,
+            names: Arc::new(literals),
         };
         // A trial evaluation finds what parsing does not (unknown functions, bad references).
         policies
@@ -124,6 +131,12 @@ impl Policies {
     /// The files the policies came from.
     pub fn files(&self) -> &[String] {
         &self.files
+    }
+
+    /// Every string the policies' text names (their string literals): a column or resource
+    /// whose name is among them may be what a rule looks for.
+    pub fn names(&self) -> &BTreeSet<String> {
+        &self.names
     }
 
     /// What the policies were compiled from (a commit id).

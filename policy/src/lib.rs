@@ -7,6 +7,7 @@
 mod decision;
 mod engine;
 mod input;
+mod literals;
 mod records;
 pub mod table;
 

@@ -1,8 +1,9 @@
 """`strata://{ns}/{name}@{rev}/{path}`: strata's datasets as an fsspec filesystem. `@{rev}` (a
 branch, a tag or a commit id; a `/` in it written `%2F`) is optional: the default branch. Reads
 go through the same gates as REST (a governed table's raw bytes are refused: read it with
-`read_arrow`); each write (`put`, `pipe`, a file opened for writing and closed, `rm`) is one
-commit on the branch, its data an LFS object."""
+`read_arrow`); every refusal, of a read or a write, is `FileNotFoundError` (404) or
+`PermissionError` (401, 403), whichever call meets it. Each write (`put`, `pipe`, a file opened
+for writing and closed, `rm`) is one commit on the branch, its data an LFS object."""
 import tempfile
 from urllib.parse import quote, unquote
 
@@ -20,8 +21,9 @@ def refused(e, path):
     return e
 
 
-class _Writes:
-    """Turns strata's refusals of a write into fsspec's errors."""
+class _Refused:
+    """Turns strata's refusals of a read or a write of `path` into fsspec's errors (every call
+    the filesystem and its files make goes through one)."""
 
     def __init__(self, path):
         self.path = path
@@ -67,12 +69,8 @@ class StrataFileSystem(AbstractFileSystem):
     def ls(self, path, detail=True, **kw):
         path = self._strip_protocol(path)
         dataset, rev, inside = split(path)
-        try:
+        with _Refused(path):
             tree = self.client.tree(dataset, rev)
-        except StrataError as e:
-            if e.status == 404:
-                raise FileNotFoundError(path) from e
-            raise
         prefix = self._prefix(dataset, rev)
         base = inside.strip("/")
         entries, dirs = [], set()
@@ -105,10 +103,8 @@ class StrataFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         dataset, rev, inside = split(path)
         if not inside:
-            try:
+            with _Refused(path):
                 self.client.head(dataset, rev)
-            except StrataError as e:
-                raise refused(e, path) from e
             return {"name": path, "size": 0, "type": "directory"}
         parent = path.rsplit("/", 1)[0]
         for e in self.ls(parent, detail=True):
@@ -132,20 +128,18 @@ class StrataFileSystem(AbstractFileSystem):
             end = size + end if end is not None and end < 0 else end
         if start is not None and end is not None and start >= end:
             return b""
-        try:
+        with _Refused(path):
             return self.client.raw(dataset, inside, rev, start, end)
-        except StrataError as e:
-            raise refused(e, path) from e
 
     def pipe_file(self, path, value, **kw):
         dataset, rev, inside = split(self._strip_protocol(path))
-        with _Writes(path):
+        with _Refused(path):
             self.client.put_bytes(dataset, inside, value, branch=rev, message=kw.get("message"))
         self.invalidate_cache()
 
     def put_file(self, lpath, rpath, callback=None, **kw):
         dataset, rev, inside = split(self._strip_protocol(rpath))
-        with open(lpath, "rb") as f, _Writes(rpath):
+        with open(lpath, "rb") as f, _Refused(rpath):
             self.client.put(dataset, inside, f, branch=rev, message=kw.get("message"))
         self.invalidate_cache()
 
@@ -164,7 +158,7 @@ class StrataFileSystem(AbstractFileSystem):
             by_dataset.setdefault((dataset, rev), []).extend(files)
         for (dataset, rev), files in by_dataset.items():
             if files:
-                with _Writes(dataset):
+                with _Refused(dataset):
                     self.client.delete(dataset, files, branch=rev)
         self.invalidate_cache()
 
@@ -179,7 +173,8 @@ class StrataFileSystem(AbstractFileSystem):
 
     def read_arrow(self, dataset, resource, rev=None, columns=None, intent=None):
         """Table `resource` of `dataset` as an Arrow table, as the caller may read it."""
-        return self.client.table_arrow(dataset, resource, rev, columns, intent)
+        with _Refused(f"{dataset}/{resource}"):
+            return self.client.table_arrow(dataset, resource, rev, columns, intent)
 
     def read_pandas(self, dataset, resource, **kw):
         return self.read_arrow(dataset, resource, **kw).to_pandas()
@@ -197,7 +192,8 @@ class StrataFile(AbstractBufferedFile):
         dataset, rev, inside = split(self.path)
         if start >= end:
             return b""
-        return self.fs.client.raw(dataset, inside, rev, start, end)
+        with _Refused(self.path):
+            return self.fs.client.raw(dataset, inside, rev, start, end)
 
     def _initiate_upload(self):
         self._spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
@@ -206,7 +202,7 @@ class StrataFile(AbstractBufferedFile):
         self._spool.write(self.buffer.getvalue())
         if final:
             dataset, rev, inside = split(self.path)
-            with _Writes(self.path):
+            with _Refused(self.path):
                 self.fs.client.put(dataset, inside, self._spool, branch=rev)
             self.fs.invalidate_cache()
         return True

@@ -1,8 +1,9 @@
 //! The Hugging Face Hub's view of a dataset, for `huggingface_hub` pointed at strata
 //! (`HF_ENDPOINT`): the dataset's info at a revision (its files as `siblings`), the tree listing
-//! (files and folders, LFS files with their sha256), the commits, the refs. `repo_id` is
-//! `{ns}/{name}`; revisions are strata's (a branch, a tag or a commit id). Every answer comes
-//! through the read gate: a caller who reaches only some paths (a share) sees only those.
+//! (files and folders, LFS files with their sha256), the paths asked about (`paths-info`), the
+//! commits, the refs. `repo_id` is `{ns}/{name}`; revisions are strata's (a branch, a tag or a
+//! commit id). Every answer comes through the read gate: a caller who reaches only some paths (a
+//! share) sees only those.
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -88,6 +89,9 @@ pub struct Entry {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lfs: Option<Lfs>,
+    /// The last commit that changed it (`id`, `title`, `date`), when asked for (`expand`).
+    #[serde(rename = "lastCommit", skip_serializing_if = "Option::is_none")]
+    pub last_commit: Option<Value>,
 }
 
 /// One commit, as `list_repo_commits` reads it.
@@ -233,6 +237,7 @@ pub async fn tree(
                 size: size_of(e),
                 path: e.path.clone(),
                 lfs: lfs_of(e),
+                last_commit: None,
             });
         }
     }
@@ -245,12 +250,85 @@ pub async fn tree(
         size: 0,
         path,
         lfs: None,
+        last_commit: None,
     }));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     let end = cursor.saturating_add(TREE_PER_PAGE);
     let next = (out.len() > end).then_some(end);
     let page = out.into_iter().skip(cursor).take(TREE_PER_PAGE).collect();
     Ok(Some((page, next)))
+}
+
+/// Paths one `get_paths_info` may ask about.
+pub const MAX_PATHS: usize = 1000;
+/// Paths one `get_paths_info` with `expand` may ask about (each walks the history).
+pub const MAX_EXPANDED: usize = 50;
+
+/// `get_paths_info` (and `HfFileSystem.info(…, refresh=True)`): each of `paths` at `rev` the
+/// caller may read, as a tree listing shows it (a file, or a folder), in the order asked; a path
+/// that is not there, or not the caller's to read, is left out, as the Hub leaves it out. With
+/// `expand`, each has the last commit that changed it (not for a reader of some paths only, who
+/// sees no history).
+pub async fn paths_info(
+    core: &Core,
+    gated: &Gated,
+    rev: &str,
+    paths: &[String],
+    expand: bool,
+) -> Result<Vec<Entry>> {
+    let most = if expand { MAX_EXPANDED } else { MAX_PATHS };
+    if paths.len() > most {
+        return Err(Error::bad_request(format!(
+            "at most {most} paths at once{}",
+            if expand { " with expand" } else { "" }
+        )));
+    }
+    let (commit, entries) = files(core, gated, rev).await?;
+    let mut out: Vec<Entry> = Vec::new();
+    for asked in paths {
+        let path = asked.trim_matches('/');
+        if path.is_empty() || out.iter().any(|e| e.path == path) {
+            continue;
+        }
+        let prefix = format!("{path}/");
+        if let Some(e) = entries.iter().find(|e| e.path == path) {
+            out.push(Entry {
+                kind: "file",
+                oid: e.oid.clone(),
+                size: size_of(e),
+                path: e.path.clone(),
+                lfs: lfs_of(e),
+                last_commit: None,
+            });
+        } else if entries.iter().any(|e| e.path.starts_with(&prefix)) {
+            out.push(Entry {
+                kind: "directory",
+                oid: commit.clone(),
+                size: 0,
+                path: path.to_owned(),
+                lfs: None,
+                last_commit: None,
+            });
+        }
+    }
+    if expand && !out.is_empty() && !gated.limited() {
+        let wanted: Vec<String> = out.iter().map(|e| e.path.clone()).collect();
+        let at = commit.clone();
+        let lasts = git_on(core, gated, move |ms, ds| {
+            wanted
+                .iter()
+                .map(|p| Ok(ms.revisions(ds, Some(&at), None, 1, Some(p))?.0.pop()))
+                .collect::<strata_metastore::Result<Vec<Option<Revision>>>>()
+        })
+        .await?;
+        for (e, last) in out.iter_mut().zip(lasts) {
+            e.last_commit = last.map(|r| {
+                let c = commit_of(r);
+                json!({"id": c.id, "title": c.title, "date": c.date})
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// `list_repo_commits`: the commits reachable from `rev`, newest first, a page after `cursor`.

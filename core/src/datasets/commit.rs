@@ -87,9 +87,16 @@ pub async fn commit(
     seal_contents(core, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
     // The policies decide the tables written (`actionType` write): refused, or rewritten.
     let base = parent.as_deref().or(branch.as_deref());
-    let governed =
-        super::governance::write::govern(core, repo, base, &mut ops, &mut lfs_paths, &mut vouched)
-            .await?;
+    let governed = super::governance::write::govern(
+        core,
+        repo,
+        base,
+        branch.as_deref(),
+        &mut ops,
+        &mut lfs_paths,
+        &mut vouched,
+    )
+    .await?;
     // Metadata never points at bytes that are not there: the objects of LFS files and of the
     // datapackage's resources must have been uploaded to this dataset.
     let mut objects: Vec<(Oid, u64)> = Vec::new();
@@ -321,6 +328,7 @@ pub async fn update_package(
         core,
         repo,
         Some(&base),
+        Some(&branch),
         &mut ops,
         &mut lfs_paths,
         &mut vouched,

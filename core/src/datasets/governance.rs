@@ -36,6 +36,7 @@ use crate::Core;
 pub(crate) mod index;
 pub(crate) mod moved;
 mod raw;
+pub(crate) mod retag;
 pub(crate) mod trust;
 pub(crate) mod write;
 

@@ -12,6 +12,9 @@
 //!    each candidate still unreachable and still a candidate, then deletes its bytes (the
 //!    object's, once no dataset links it; a dataset's sealed copy with its link).
 //!
+//! Times are whole seconds: a run with a grace of 0 starts at the next second (it waits for it),
+//! so what was linked before it, in the second it was asked for too, goes in that same run.
+//!
 //! Whatever uses a candidate meanwhile takes it back: the LFS batch API and every read asking
 //! whether it is linked, a push's check of the objects it names, a new link (`db::objects`).
 //! Bytes being deleted carry a tombstone: a link written meanwhile is refused, and one written

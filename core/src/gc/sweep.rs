@@ -19,7 +19,7 @@ const DAY: i64 = 86_400;
 const TOMBSTONE_DAYS: i64 = 7;
 
 pub(super) async fn run(core: &Core, id: i64, options: &Options) -> Result<Report> {
-    let now = now();
+    let now = start(options).await;
     let grace = options.grace.as_secs() as i64;
     let cutoff = now - grace;
     let mut report = Report {
@@ -59,6 +59,30 @@ pub(super) async fn run(core: &Core, id: i64, options: &Options) -> Result<Repor
             .await?;
     }
     Ok(report)
+}
+
+/// When the run starts (unix seconds), its cut-off being that minus the grace. Links are timed
+/// in whole seconds, and a run marks only those made before its cut-off (one made during the
+/// run never is). With no grace the run starts at the next whole second, waited for: whatever
+/// was linked before the run (a commit just before it, in the same second) is before the
+/// cut-off and goes in this run, and what is linked once it started is not.
+async fn start(options: &Options) -> i64 {
+    let first = now();
+    if !options.grace.is_zero() {
+        return first;
+    }
+    loop {
+        let into = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let rest = std::time::Duration::from_nanos(u64::from(1_000_000_000 - into));
+        tokio::time::sleep(rest + std::time::Duration::from_millis(1)).await;
+        let at = now();
+        if at > first {
+            return at;
+        }
+    }
 }
 
 /// What the refs of `repo` reach now, within its retention.

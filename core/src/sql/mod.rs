@@ -25,6 +25,7 @@ pub mod page;
 pub mod params;
 pub mod private;
 mod values;
+mod yields;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -403,7 +404,13 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
         .with_object_store_registry(stores)
         .build_arc()
         .map_err(engine_error)?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(yields::EveryOperatorYields))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     values::bound(&ctx);
     let statement = ctx
         .state()

@@ -33,8 +33,8 @@ use crate::tables::aggregate::{laplace, MAX_BOUND};
 pub const FORM: &str = "SELECT count(*), count(col), sum(col, lower, upper), avg(col, lower, \
     upper) FROM table [WHERE …]: aggregates of that one table, values clamped to the bounds, a \
     WHERE of comparisons of columns with literals of their kind (=, <>, <, <=, >, >=, BETWEEN, \
-    IN (…), LIKE, IS NULL, AND, OR, NOT), no GROUP BY, ORDER BY, LIMIT, joins, subqueries, casts \
-    or functions";
+    IN (…), LIKE, IS NULL, AND, OR, NOT), no GROUP BY, ORDER BY, LIMIT, joins, subqueries, casts, \
+    functions, samples (TABLESAMPLE) or aliases of the table";
 
 /// Aggregates one query may ask at most.
 const MAX_ASKED: usize = 16;
@@ -81,12 +81,27 @@ pub fn shape(statement: &DfStatement) -> std::result::Result<Shape, String> {
     if select.from.len() != 1 || !select.from[0].joins.is_empty() {
         return Err("not one table".into());
     }
-    // A table by name: no subquery, no table function.
-    if !matches!(
-        &select.from[0].relation,
-        TableFactor::Table { args: None, .. }
-    ) {
-        return Err("not a table by its name".into());
+    // A table by its name and nothing else: no subquery or table function, and none of what a
+    // name may carry (a sample of its rows, an alias, another version, hints, partitions).
+    match &select.from[0].relation {
+        TableFactor::Table {
+            name: _,
+            alias: None,
+            args: None,
+            with_hints,
+            version: None,
+            with_ordinality: false,
+            partitions,
+            json_path: None,
+            sample: None,
+            index_hints,
+        } if with_hints.is_empty() && partitions.is_empty() && index_hints.is_empty() => {}
+        TableFactor::Table {
+            sample: Some(_), ..
+        } => return Err("a sample of the table's rows (TABLESAMPLE)".into()),
+        TableFactor::Table { alias: Some(_), .. } => return Err("an alias of the table".into()),
+        TableFactor::Table { .. } => return Err("more than the table's name".into()),
+        _ => return Err("not a table by its name".into()),
     }
     let from = select.from[0].to_string();
     let selection = select.selection.clone();
@@ -156,7 +171,7 @@ fn aggregate(expr: &Expr) -> std::result::Result<Agg, String> {
         ("count", [a]) => column(a)
             .map(|c| Agg::Count(Some(c)))
             .ok_or_else(|| format!("{expr}: count a column or *")),
-        ("sum" | "avg" | "mean", [c, lo, hi]) => {
+        ("sum" | "avg", [c, lo, hi]) => {
             let (Some(c), Some(lo), Some(hi)) = (column(c), number(lo), number(hi)) else {
                 return Err(format!(
                     "{expr}: {name}(column, lower, upper) with numbers within ±1e15"
@@ -170,7 +185,7 @@ fn aggregate(expr: &Expr) -> std::result::Result<Agg, String> {
                 _ => Agg::Mean(c, lo, hi),
             })
         }
-        ("sum" | "avg" | "mean", _) => Err(format!(
+        ("sum" | "avg", _) => Err(format!(
             "{expr}: {name}(column, lower, upper): the bounds each value is clamped to scale the noise"
         )),
         _ => Err(format!("{expr}: only count, sum and avg")),
@@ -533,4 +548,47 @@ pub(super) async fn run(
         batches: futures_util::stream::once(async { Ok(batch) }).boxed(),
         tables: read,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::parser::DFParser;
+
+    fn shape_of(sql: &str) -> std::result::Result<Shape, String> {
+        let mut statements = DFParser::parse_sql(sql).expect("it parses");
+        shape(&statements.pop_front().expect("one statement"))
+    }
+
+    const T: &str = r#""alice/paysim"."paysim-csv""#;
+
+    #[test]
+    fn the_documented_form_only() {
+        let good = format!(
+            "SELECT count(*) AS n, count(\"nameDest\"), sum(amount, 0, 10000) AS s, \
+             avg(amount, 0, 10000) FROM {T} WHERE \"type\" = 'PAYMENT'"
+        );
+        let s = shape_of(&good).unwrap();
+        assert_eq!(s.asked.len(), 4);
+        assert_eq!(s.from, T);
+        for bad in [
+            // A sample of the rows, before or after an alias, by any spelling.
+            format!("SELECT count(*) FROM {T} TABLESAMPLE SYSTEM (50)"),
+            format!("SELECT count(*) FROM {T} TABLESAMPLE BERNOULLI (10) REPEATABLE (1)"),
+            format!("SELECT count(*) FROM {T} AS t TABLESAMPLE (5 ROWS)"),
+            // An alias of the table, an undocumented aggregate's name.
+            format!("SELECT count(*) FROM {T} AS t"),
+            format!("SELECT count(*) FROM {T} t"),
+            format!("SELECT mean(amount, 0, 1) FROM {T}"),
+            // The table as a function.
+            format!("SELECT count(*) FROM {T}(1)"),
+        ] {
+            assert!(shape_of(&bad).is_err(), "{bad} passed");
+        }
+        assert!(
+            shape_of(&format!("SELECT count(*) FROM {T} TABLESAMPLE SYSTEM (50)"))
+                .unwrap_err()
+                .contains("TABLESAMPLE")
+        );
+    }
 }

@@ -439,7 +439,14 @@ impl AnalyzerRule for ConcatOperator {
     }
 }
 
+/// Whether `e` is text: a concatenation rewritten already is (found without typing it again,
+/// which would make a chain of `||` quadratic to rewrite).
 fn text(e: &Expr, schema: &datafusion::common::DFSchema) -> bool {
+    if let Expr::ScalarFunction(f) = e {
+        if f.func.name() == CONCAT_OPERATOR {
+            return true;
+        }
+    }
     e.get_type(schema)
         .is_ok_and(|t| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
 }

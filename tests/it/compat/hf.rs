@@ -1,6 +1,7 @@
 //! `huggingface_hub` (the Hub's own Python client, pinned in `scripts/test.sh`) with
 //! `HF_ENDPOINT` pointed at strata and a strata token: a dataset created, a folder uploaded
-//! (small prose inline, data through Git LFS), listed, described, its commits and refs read,
+//! (small prose inline, data through Git LFS), listed, described, its paths asked about
+//! (`get_paths_info`, `HfFileSystem.info(refresh=True)`), its commits and refs read,
 //! every file downloaded and checked, a revision pinned, a snapshot taken, a file deleted; then
 //! a stranger and an anonymous caller refused on every call, and a reader refused a write.
 
@@ -128,6 +129,46 @@ async fn huggingface_hub_writes_and_reads_a_dataset() {
     assert_eq!(commits[0][1], "First files");
     assert_eq!(commits[0][2], "From the Hub client");
     assert_eq!(out["branches"], json!([["main", commit]]));
+    // HfFileSystem's info(refresh=True) and get_paths_info: POST …/paths-info/{rev}.
+    let fs_info = out["fs_info"].as_array().unwrap();
+    assert!(
+        fs_info[0][0]
+            .as_str()
+            .unwrap()
+            .ends_with("alice/survey/data/a.csv"),
+        "{out}"
+    );
+    assert_eq!(
+        (&fs_info[0][1], &fs_info[0][2]),
+        (&json!("file"), &json!(19)),
+        "{out}"
+    );
+    assert!(
+        fs_info[1][0]
+            .as_str()
+            .unwrap()
+            .ends_with("alice/survey/data"),
+        "{out}"
+    );
+    assert_eq!(
+        (&fs_info[1][1], &fs_info[1][2]),
+        (&json!("directory"), &json!(0)),
+        "{out}"
+    );
+    assert_eq!(
+        out["paths_info"],
+        json!([
+            [
+                "RepoFile",
+                "data/b.bin",
+                4096,
+                sha256_hex(&files[2].1),
+                commit
+            ],
+            ["RepoFolder", "nested", null, null, commit]
+        ]),
+        "{out}"
+    );
     // Every file downloaded whole, as uploaded.
     for (path, data) in &files {
         assert_eq!(out["downloads"][path], sha256_hex(data), "{path}");

@@ -2,8 +2,8 @@
 HF_ENDPOINT and a strata token (the caller sets both, and HF_HUB_DISABLE_XET=1: strata takes
 uploads through Git LFS, not Xet).
 
-`roundtrip REPO FOLDER`: create_repo, upload_folder, then every read the client offers, printed
-as one JSON object. `denied REPO FILE`: what each read and a write answer, as error class names
+`roundtrip REPO FOLDER`: create_repo, upload_folder, then every read the client offers (HfFileSystem's
+`info(refresh=True)` and `get_paths_info` too), printed as one JSON object. `denied REPO FILE`: what each read and a write answer, as error class names
 and statuses.
 """
 import hashlib
@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, HfFileSystem, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
 
@@ -42,6 +42,19 @@ def roundtrip(repo, folder):
     out["commits"] = [[c.commit_id, c.title, c.message, c.authors] for c in api.list_repo_commits(repo, repo_type="dataset")]
     refs = api.list_repo_refs(repo, repo_type="dataset")
     out["branches"] = sorted([b.name, b.target_commit] for b in refs.branches)
+    # paths-info: what `datasets` asks through HfFileSystem.info(refresh=True), and the call
+    # itself (a path that is not there left out; expand adds each one's last commit).
+    fs = HfFileSystem()
+    out["fs_info"] = [[i["name"], i["type"], i["size"]] for i in (
+        fs.info(f"datasets/{repo}/data/a.csv", refresh=True),
+        fs.info(f"datasets/{repo}/data", refresh=True),
+    )]
+    paths = api.get_paths_info(repo, ["data/b.bin", "nope.txt", "nested"], repo_type="dataset", expand=True)
+    out["paths_info"] = [
+        [type(p).__name__, p.path, getattr(p, "size", None),
+         p.lfs.sha256 if getattr(p, "lfs", None) else None,
+         p.last_commit.oid if p.last_commit else None]
+        for p in paths]
     out["downloads"] = {}
     for f in out["files"]:
         p = hf_hub_download(repo, f, repo_type="dataset")

@@ -1,8 +1,9 @@
 //! strata's Python package (`clients/python`, installed by `scripts/test.sh`; the sources come
 //! first on `PYTHONPATH`): its fsspec filesystem as pandas opens `strata://` URLs (ls, info,
 //! ranged reads, writes and deletes as commits, a pinned revision), its metastore-lib backend
-//! (create, patch, revisions, tags, delete), a stranger refused, and a governed table refused raw
-//! and read governed.
+//! (create, patch, revisions, tags, delete), a stranger and the anonymous refused with fsspec's
+//! errors (`FileNotFoundError`, `PermissionError`) on every call, and a governed table refused
+//! raw by every read (`cat`, a file opened and read, `head`, `get`) and read governed.
 
 use std::process::Command;
 
@@ -67,9 +68,16 @@ async fn the_python_package_reads_and_writes_through_fsspec_and_metastore_lib() 
     let v = check(&server.url, Some(&bob), &["stranger"]).await;
     assert_eq!(
         v,
-        json!({"ls": "FileNotFoundError", "cat": "FileNotFoundError", "pipe": "FileNotFoundError",
-            "rm": "FileNotFoundError", "meta": "NotFound"})
+        json!({"ls": "FileNotFoundError", "cat": "FileNotFoundError",
+            "open": "FileNotFoundError", "table": "FileNotFoundError",
+            "pipe": "FileNotFoundError", "rm": "FileNotFoundError", "meta": "NotFound"})
     );
+    // The anonymous are asked for credentials (401): a PermissionError on every call, never
+    // strata's own error.
+    let v = check(&server.url, None, &["stranger"]).await;
+    for call in ["ls", "cat", "open", "table", "pipe", "rm"] {
+        assert_eq!(v[call], "PermissionError", "{call}: {v}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,6 +89,8 @@ async fn the_python_package_reads_a_governed_table_governed_never_raw() {
         &["governed", "alice/paysim", "paysim-csv", "paysim.csv"],
     )
     .await;
-    assert_eq!(v["raw"], "PermissionError", "{v}");
+    for read in ["raw", "open", "head", "get"] {
+        assert_eq!(v[read], "PermissionError", "{read}: {v}");
+    }
     check_redacted(&v["rows"]);
 }

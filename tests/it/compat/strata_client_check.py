@@ -2,11 +2,14 @@
 STRATA_URL with STRATA_TOKEN, through fsspec URLs as pandas opens them and through its
 metastore-lib backend. Every check is an assert; what it saw is printed as one JSON object.
 
-`roundtrip`: writes and reads of alice/survey. `stranger`: what another user gets.
-`governed DATASET RESOURCE PATH`: a governed table read raw (refused) and as a table.
+`roundtrip`: writes and reads of alice/survey. `stranger`: what another user (or, without a
+token, the anonymous) gets. `governed DATASET RESOURCE PATH`: a governed table read raw
+(refused, by every read) and as a table.
 """
 import json
+import os
 import sys
+import tempfile
 import warnings
 
 warnings.filterwarnings("ignore")
@@ -73,6 +76,8 @@ def stranger():
     out = {
         "ls": type_of(lambda: fs.ls("strata://alice/survey")),
         "cat": type_of(lambda: fs.cat("strata://alice/survey/data/a.csv")),
+        "open": type_of(lambda: fs.open("strata://alice/survey/data/a.csv", "rb").read()),
+        "table": type_of(lambda: fs.read_arrow("alice/survey", "a")),
         "pipe": type_of(lambda: fs.pipe("strata://alice/survey/data/evil.csv", b"x")),
         "rm": type_of(lambda: fs.rm("strata://alice/survey/data/a.csv")),
         "meta": type_of(lambda: create_metastore("strata_client.metastore:StrataStorage", {}).fetch("alice/survey")),
@@ -81,7 +86,14 @@ def stranger():
 
 
 def governed(dataset, resource, path):
-    out = {"raw": type_of(lambda: fs.cat(f"strata://{dataset}/{path}"))}
+    url = f"strata://{dataset}/{path}"
+    # Every way to the raw bytes answers the same error: cat, a file opened and read, head.
+    out = {
+        "raw": type_of(lambda: fs.cat(url)),
+        "open": type_of(lambda: fs.open(url, "rb").read()),
+        "head": type_of(lambda: fs.head(url, 10)),
+        "get": type_of(lambda: fs.get_file(url, os.path.join(tempfile.mkdtemp(), "t.csv"))),
+    }
     df = fs.read_pandas(dataset, resource)
     out["rows"] = json.loads(df.to_json(orient="records"))
     print(json.dumps(out))

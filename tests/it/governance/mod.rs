@@ -8,11 +8,15 @@
 //! through a folder share, where a resource outside it answers as a missing one. `versions.rs`:
 //! older versions of a governed table refused raw wherever they are committed. `writes.rs`: the
 //! sample's write rule applied to what is stored; a Deny on write refusing commits and pushes.
+//! `retag.rs`: a writer the policies redact cannot untag what they read (REST, commits, pushes).
+//! `references.rs`: a contract's foreign key into a governed column is no oracle on its values.
 
 mod actions;
 mod aggregates;
 mod private_sql;
+mod references;
 mod residency;
+mod retag;
 mod shared;
 mod trust;
 mod versions;

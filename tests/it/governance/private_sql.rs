@@ -1,12 +1,12 @@
 //! Noisy answers in SQL for a table a policy gives bob aggregates of only (ε 0.5 each, a budget
 //! of 200): any other query is refused with the form it must take (GROUP BY, ORDER BY, LIMIT,
 //! joins, subqueries in the filter or as the table, bare sums, DISTINCT, other functions,
-//! windows, text columns, casts, arithmetic and mixed kinds in the filter), before anything is
-//! spent; `count(*)`, `sum(col, lower, upper)` and `avg(col, lower, upper)` with a
-//! row filter answer noisy figures and say what they spent; counts carry Laplace noise of scale
-//! 1/ε (checked statistically over 300 queries); the budget pays for exactly budget/ε
-//! aggregates, then 403, a query costing more than what is left refused whole. The SQL page
-//! shows the same one row.
+//! windows, text columns, casts, arithmetic and mixed kinds in the filter, TABLESAMPLE, an alias
+//! of the table, `mean`), before anything is spent; `count(*)`, `sum(col, lower, upper)` and
+//! `avg(col, lower, upper)` with a row filter answer noisy figures and say what they spent;
+//! counts carry Laplace noise of scale 1/ε (checked statistically over 300 queries); the budget
+//! pays for exactly budget/ε aggregates, then 403, a query costing more than what is left
+//! refused whole. The SQL page shows the same one row.
 
 use super::*;
 
@@ -71,6 +71,12 @@ async fn aggregate_only_tables_answer_noisy_sql_from_the_budget_and_nothing_else
         format!("SELECT count(*) FROM {T} WHERE CASE WHEN amount > 5 THEN 1 ELSE 0 END = 1"),
         format!("SELECT count(*) FROM {T} WHERE \"nameDest\" = 5"),
         format!("SELECT count(*) FROM {T} WHERE amount > step + 1"),
+        // Nothing the form does not name: a sample of the rows, an alias, another aggregate's
+        // name.
+        format!("SELECT count(*) FROM {T} TABLESAMPLE SYSTEM (50)"),
+        format!("SELECT sum(amount, 0, 10000) FROM {T} TABLESAMPLE BERNOULLI (10) REPEATABLE (7)"),
+        format!("SELECT count(*) FROM {T} AS t"),
+        format!("SELECT mean(amount, 0, 10000) FROM {T}"),
     ] {
         let (status, _, v) = crate::sql::sql(&url, &bob, &bad, json!({})).await;
         assert_eq!(status, 403, "{bad}: {v}");

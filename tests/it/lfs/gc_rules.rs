@@ -1,8 +1,8 @@
 //! Garbage collection's rules, one at a time: retention (tags always kept, history back N days),
 //! dry runs that list what would go and why and delete nothing, the admin API and command line
 //! (hostile callers and bodies, one run at a time, runs listed and audited), the grace period
-//! with a use taking a candidate back, a deleted dataset's objects, a link racing a deletion,
-//! and sealed copies.
+//! with a use taking a candidate back, no grace deleting what a commit just left unreachable, a
+//! deleted dataset's objects, a link racing a deletion, and sealed copies.
 
 use serde_json::{json, Value};
 use strata_core::db::Visibility;
@@ -10,8 +10,8 @@ use strata_lfs::Oid;
 
 use crate::common::*;
 
-/// Waits for the next second: links and commits are timed in seconds, and a run keeps what was
-/// made in the second it starts.
+/// Waits for the next second: links and commits are timed in seconds (a run with a grace marks
+/// only what was linked before the second it starts).
 async fn next_second() {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -107,6 +107,33 @@ fn items_of<'a>(report: &'a Value, action: &str) -> Vec<&'a str> {
         .filter(|i| i["action"] == action)
         .map(|i| i["oid"].as_str().unwrap())
         .collect()
+}
+
+/// A run with no grace deletes what is unreachable now, in that run: a version a commit replaced
+/// a moment before, in the very second the run is asked for, included (links are timed in whole
+/// seconds: the run waits for the next one to begin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_grace_deletes_what_a_commit_just_left_unreachable() {
+    let server = TestServer::start_with(Backend::Local, |c| c.gc_interval_secs = 0).await;
+    let root = server.user_with("root", true, "*").await;
+    let alice = server.user("alice").await;
+    server.repo("alice/now", Visibility::Private).await;
+    let (status, _, v) = put_retention(&server, &alice, "alice/now", r#"{"keep_days": 0}"#).await;
+    assert_eq!(status, 204, "{v}");
+    let (old, new) = (b"old version\n".to_vec(), b"new version\n".to_vec());
+    // At the start of a second: the uploads, the commits and the run's request all fall in it.
+    next_second().await;
+    upload(&server, "alice/now", &alice, &old).await;
+    commit(&server, &alice, "alice/now", vec![lfs_file("f.bin", &old)]).await;
+    upload(&server, "alice/now", &alice, &new).await;
+    commit(&server, &alice, "alice/now", vec![lfs_file("f.bin", &new)]).await;
+    let v = gc_ok(&server, &root, json!({"grace_secs": 0})).await;
+    assert_eq!(v["links_removed"], 1, "{v}");
+    assert_eq!(v["objects_removed"], 1, "{v}");
+    assert_eq!(items_of(&v, "removed").len(), 2, "{v}");
+    assert!(!readable(&server, "alice/now", &alice, &old).await);
+    assert!(!server.state.storage.holds(0, &Oid::of(&old)).await.unwrap());
+    assert!(readable(&server, "alice/now", &alice, &new).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

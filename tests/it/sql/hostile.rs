@@ -40,7 +40,7 @@ async fn public_numbers() -> (TestServer, String) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     (server, alice)
 }
 
@@ -53,7 +53,7 @@ async fn alive(base: &str) {
         .send()
         .await
         .expect("/livez answers");
-    assert_eq!(r.status(), 200);
+    assert!(r.status().is_success(), "{}", r.status());
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "/livez took {took:?}");
 }
@@ -97,20 +97,23 @@ async fn statements_as_deep_as_they_are_long_are_refused_and_the_server_lives() 
             assert!(headers.contains_key("x-request-id"), "{shape}");
             let message = v["message"].as_str().unwrap_or_default();
             assert!(message.contains("at most 1000"), "{shape} × {n}: {message}");
-            // GET, and the SQL page.
+            // GET, and the SQL page (where a URL can hold the query).
+            if query.len() > 20 * 1024 {
+                continue;
+            }
             let r = client()
                 .get(format!("{base}/api/v1/sql"))
                 .query(&[("q", query.as_str())])
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("{shape} × {n} (GET): {e}"));
+                .unwrap_or_else(|_| panic!("{shape} × {n} (GET): the server went away"));
             assert_eq!(r.status(), 400, "{shape} × {n} (GET)");
             let r = client()
                 .get(format!("{base}/sql"))
                 .query(&[("q", query.as_str())])
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("{shape} × {n} (page): {e}"));
+                .unwrap_or_else(|_| panic!("{shape} × {n} (page): the server went away"));
             assert_eq!(r.status(), 400, "{shape} × {n} (page)");
             let page = r.text().await.unwrap();
             assert!(page.contains("at most 1000"), "{shape} × {n} (page)");
@@ -119,6 +122,7 @@ async fn statements_as_deep_as_they_are_long_are_refused_and_the_server_lives() 
     }
     // Within the bounds, the same shapes answer.
     for (shape, query) in chains(900) {
+        let t = Instant::now();
         let r = client()
             .post(format!("{base}/api/v1/sql"))
             .json(&json!({ "query": query }))
@@ -126,6 +130,7 @@ async fn statements_as_deep_as_they_are_long_are_refused_and_the_server_lives() 
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{shape}: {}", r.text().await.unwrap());
+        eprintln!("{shape} × 900: {:?}", t.elapsed());
     }
     // Flight SQL, through the ADBC driver.
     let deep = chains(2_500).remove(0).1;

@@ -12,11 +12,11 @@ mod map;
 pub use map::{from_ckan, to_ckan};
 
 use serde_json::{json, Map, Value};
-use strata_metastore::{Package, Revision, WriteMeta, DEFAULT_BRANCH};
+use strata_metastore::Revision;
 
 use crate::auth::{Action, Principal};
 use crate::datasets::gate::{self, Gated};
-use crate::datasets::{author, git_on, lfs_url, NewDataset};
+use crate::datasets::{git_on, NewDataset};
 use crate::db::{rfc3339, Repo, Visibility};
 use crate::error::{Error, Result};
 use crate::Core;
@@ -216,25 +216,18 @@ pub async fn update(core: &Core, who: &Principal, body: &Value, patch: bool) -> 
         from_ckan(body, None, &raw_base(core, &gated))?
     };
     json["name"] = base.get("name").cloned().unwrap_or(json!(name));
-    let package = Package::from_json(json)?;
-    gated
-        .check_linked(core, package.resources.iter().map(|r| (r.oid, r.size)))
-        .await?;
-    let meta_author = author(who);
-    let url = lfs_url(core, &gated);
-    let (rev, package) = git_on(core, &gated, move |ms, ds| {
-        let parent = parent.map(|p| ms.resolve(ds, Some(&p))).transpose()?;
-        let meta = WriteMeta {
-            branch: DEFAULT_BRANCH,
-            parent,
-            author: &meta_author,
-            message: "Update datapackage (CKAN package_update)",
-        };
-        let id = ms.update(ds, &meta, &package, Some(&url))?;
-        ms.fetch(ds, Some(&id.to_string()))
-    })
+    // Through the datapackage update every other surface uses: its objects linked, its tables
+    // governed as writes, and a change of what the policies read governed too.
+    let (rev, package) = crate::datasets::commit::update_package(
+        core,
+        who,
+        &gated,
+        json,
+        parent,
+        None,
+        Some("Update datapackage (CKAN package_update)".into()),
+    )
     .await?;
-    crate::datasets::governance::written(core, &gated).await;
     Ok(to_ckan(
         &core.settings.public_url,
         &gated,

@@ -9,11 +9,17 @@
 //! per-row rule at once; uniqueness and keys group (spilling past the memory pool); foreign keys
 //! are anti-joins. Only when something breaks does a second, ordered pass find the first rows.
 //! A report names rows and columns, never values; a reader whose policies transform, filter or
-//! deny a table sees only which rule of it broke.
+//! deny a table, or the columns a foreign key refers to, sees only which rule of it broke; and a
+//! writer those policies keep from a foreign key's referenced columns is refused the check
+//! altogether (`governed.rs`: trying values would tell which are there).
 
+mod governed;
 pub mod push;
 mod rules;
 mod sql;
+
+use governed::governed;
+pub(crate) use governed::references;
 
 pub use push::Pushes;
 pub use rules::{read, ForeignKey, Rule, TableContract};
@@ -345,6 +351,8 @@ async fn made(core: &Core, gated: &crate::datasets::gated::Gated, rev: &str) -> 
         Some(p) => p.map_err(Error::unprocessable)?,
         None => Map::new(),
     };
+    // Not a way to learn values a policy keeps from this writer (foreign keys into them).
+    references(core, gated, &package, false).await?;
     let report = check(core, gated.id, &gated.path(), &package, &revision).await?;
     store(core, gated.id, &report).await?;
     Ok(report)
@@ -439,39 +447,6 @@ pub async fn stored(
         }
         None => Ok(None),
     }
-}
-
-/// `report` as the caller of `gated` may read it: the violations of a table their policies
-/// transform, filter or deny keep the resource and rule, not the rows, counts or column.
-async fn governed(
-    core: &Core,
-    gated: &crate::datasets::gated::Gated,
-    mut report: Report,
-) -> Result<Report> {
-    use crate::datasets::governance::{self, Surface};
-    if report.violations.is_empty() || !core.governance.in_force(core).await {
-        return Ok(report);
-    }
-    let catalog = governance::catalog(core, gated, Some(&report.revision)).await?;
-    let mut hidden = std::collections::BTreeSet::new();
-    for t in &catalog.resources {
-        let d = governance::decide(core, gated, &catalog, Some(t), None, Surface::Table).await?;
-        if d.denied() || d.transforms() || !d.filters.is_empty() {
-            hidden.insert(t.name.clone());
-        }
-    }
-    for v in report
-        .violations
-        .iter_mut()
-        .filter(|v| hidden.contains(&v.resource))
-    {
-        v.rows.clear();
-        v.count = 0;
-        v.column = None;
-        v.message =
-            "a rule of the contract is broken (its policies keep the details from you)".into();
-    }
-    Ok(report)
 }
 
 /// `package` as the files of its revision hold it: each resource's `hash` and `bytes` are those

@@ -3,7 +3,9 @@
 //! object the write changes is decided with `actionType` `write`; a Deny refuses it, and so does
 //! a decision that would transform the table, unless the object is what a governed write stored
 //! under that same decision (`governed_writes`: a redacted version brought back is fine, the raw
-//! version from before the policy is not).
+//! version from before the policy is not). A change of what the policies read is governed as
+//! every write's is (`super::retag`), and so is a contract's reach into governed columns
+//! (`crate::datasets::contracts::references`); a push hears those refusals as a 422's message.
 
 use serde_json::{Map, Value};
 
@@ -49,7 +51,31 @@ pub(crate) async fn moved(
         },
         None => head.clone(),
     };
-    let after = Catalog::read(&repo.path(), package).with_head(&head);
+    let own = Catalog::read(&repo.path(), package);
+    // What the policies read may change with it (on the default branch the datapackage becomes
+    // the head; elsewhere the head's tags stay). A push hears the refusal as a 422's message.
+    let to_default = base.is_none_or(|b| b == strata_metastore::DEFAULT_BRANCH);
+    let will_see = match to_default {
+        true => own.clone(),
+        false => own.clone().with_head(&head),
+    };
+    let refused = |e: Error| match how {
+        Unrewritable::Push if e.kind == crate::error::Kind::Forbidden => {
+            Error::unprocessable(e.message)
+        }
+        _ => e,
+    };
+    super::retag::check(core, repo, &before, &will_see)
+        .await
+        .map_err(&refused)?;
+    // The contract of a protected default branch: not checked for a writer its foreign keys
+    // would tell values a policy keeps from.
+    if to_default && repo.protect_default_branch != 0 {
+        crate::datasets::contracts::references(core, repo, package, true)
+            .await
+            .map_err(&refused)?;
+    }
+    let after = own.with_head(&head);
     let held = held_at(core, repo, base, &after).await?;
     let listed = |c: &Catalog, path: &str, oid| {
         c.resources

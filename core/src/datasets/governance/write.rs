@@ -18,7 +18,10 @@
 //! so a write cannot untag what it writes. The dataset as a whole is decided too, so a Deny on a
 //! dataset refuses files that are no table yet (a browser upload makes them resources after).
 //! An object a write names must be linked to the dataset, reached by the writer, and none a
-//! policy keeps from them (else its rewrite would be a way to read it).
+//! policy keeps from them (else its rewrite would be a way to read it). A datapackage written
+//! may change what the policies read: governed by `super::retag`; a write to a protected default
+//! branch may not have its contract's foreign keys tell values a policy keeps from the writer
+//! (`crate::datasets::contracts::references`).
 
 use std::collections::BTreeMap;
 
@@ -26,7 +29,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
-use strata_metastore::{DatasetId, Metastore, ObjectId, Op, DATAPACKAGE};
+use strata_metastore::{DatasetId, Metastore, ObjectId, Op, DATAPACKAGE, DEFAULT_BRANCH};
 use strata_policy::{ColumnAction, Decision};
 
 use super::{catalog, decide, Surface};
@@ -64,11 +67,14 @@ impl Governed {
 }
 
 /// Decides the tables `ops` changes on top of `base` (a revision or branch; `None`: the default
-/// branch), refusing a denied one and rewriting a transformed one in `ops`.
+/// branch) for a write to `branch` (`None`: the default branch), refusing a denied one and
+/// rewriting a transformed one in `ops`. A change of what the policies read is governed too
+/// ([`super::retag`]).
 pub(crate) async fn govern(
     core: &Core,
     repo: &Gated,
     base: Option<&str>,
+    branch: Option<&str>,
     ops: &mut Vec<Op>,
     lfs_paths: &mut Vec<String>,
     vouched: &mut Vec<Oid>,
@@ -83,7 +89,7 @@ pub(crate) async fn govern(
     }
     let path = repo.path();
     let base_rev = base.map(str::to_owned);
-    let before: Map<String, Value> = git_on(core, repo, move |ms, ds| {
+    let before_json: Map<String, Value> = git_on(core, repo, move |ms, ds| {
         match ms.fetch_any(ds, base_rev.as_deref()) {
             Ok((_, p)) => Ok(p.map(|p| p.json).unwrap_or_default()),
             Err(strata_metastore::Error::NotFound(_)) => Ok(Map::new()),
@@ -98,7 +104,7 @@ pub(crate) async fn govern(
         _ => None,
     });
     let head = catalog(core, repo, None).await?;
-    let before = Catalog::read(&path, &before);
+    let before = Catalog::read(&path, &before_json);
     let after = match &written_package {
         Some(json) => Catalog::read(&path, json),
         None => before.clone(),
@@ -112,6 +118,35 @@ pub(crate) async fn govern(
     let whole = decide(core, repo, &after, None, None, Surface::Write).await?;
     if !whole.deny.is_empty() || whole.error.is_some() {
         return Err(refusal(None, &whole));
+    }
+    // A datapackage written (or deleted): what the policies read may change with it.
+    let deleted = ops
+        .iter()
+        .any(|op| matches!(op, Op::Delete { path } if path == DATAPACKAGE));
+    let empty = Map::new();
+    let package = match &written_package {
+        Some(p) => p,
+        None if deleted => &empty,
+        None => &before_json,
+    };
+    let to_default = branch.is_none_or(|b| b == DEFAULT_BRANCH);
+    if written_package.is_some() || deleted {
+        let seen = match catalog(core, repo, base).await {
+            Ok(c) => c,
+            Err(e) if e.kind == crate::error::Kind::NotFound => head.clone(),
+            Err(e) => return Err(e),
+        };
+        let own = Catalog::read(&path, package);
+        let will_see = match to_default {
+            true => own,
+            false => own.with_head(&head),
+        };
+        super::retag::check(core, repo, &seen, &will_see).await?;
+    }
+    // The contract a protected default branch is checked against: not by a writer its foreign
+    // keys would tell values a policy keeps from.
+    if to_default && repo.protect_default_branch != 0 {
+        crate::datasets::contracts::references(core, repo, package, true).await?;
     }
     for table in &after.resources {
         let Some(kind) = Kind::of(table) else {

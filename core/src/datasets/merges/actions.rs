@@ -210,6 +210,7 @@ pub async fn merge(
         core,
         gated,
         Some(&ours),
+        Some(&request.target),
         &mut ops,
         &mut lfs_paths,
         &mut vouched,
