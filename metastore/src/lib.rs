@@ -12,6 +12,7 @@ mod diff;
 mod error;
 mod history;
 mod ledger;
+pub mod lfsconfig;
 pub mod lines;
 mod merge;
 mod package;

@@ -32,11 +32,22 @@ pub struct Package {
 impl Package {
     /// Validates `value` as a datapackage strata can store.
     pub fn from_json(value: Value) -> Result<Package> {
+        Package::from_json_in(value, |_| None)
+    }
+
+    /// [`Package::from_json`] for a datapackage read along with the files of its revision: a
+    /// resource without `bytes` or `hash` (a hand-written datapackage, or one `frictionless
+    /// describe` wrote) takes them from the LFS pointer at its path, which `pointer_at` reads,
+    /// and the JSON gets them too. Those given are taken as they are.
+    pub fn from_json_in(
+        value: Value,
+        mut pointer_at: impl FnMut(&str) -> Option<Pointer>,
+    ) -> Result<Package> {
         let invalid = |m: String| Error::Invalid(m);
-        let Value::Object(json) = value else {
+        let Value::Object(mut json) = value else {
             return Err(invalid("datapackage.json must be a JSON object".into()));
         };
-        let list = match json.get("resources") {
+        let list = match json.get_mut("resources") {
             Some(Value::Array(list)) => list,
             _ => {
                 return Err(invalid(
@@ -47,9 +58,9 @@ impl Package {
         let mut names = BTreeSet::new();
         let mut paths = BTreeSet::new();
         let mut resources = Vec::with_capacity(list.len());
-        for (i, r) in list.iter().enumerate() {
+        for (i, r) in list.iter_mut().enumerate() {
             let at = |m: &str| invalid(format!("resources[{i}]: {m}"));
-            let r = r.as_object().ok_or_else(|| at("must be an object"))?;
+            let r = r.as_object_mut().ok_or_else(|| at("must be an object"))?;
             let text = |key: &str| r.get(key).and_then(Value::as_str);
             let name = text("name").ok_or_else(|| at("\"name\" is required"))?;
             if name.is_empty() {
@@ -58,24 +69,53 @@ impl Package {
             if !names.insert(name.to_owned()) {
                 return Err(at(&format!("the name {name:?} is used twice")));
             }
+            let name = name.to_owned();
             let path = text("path").ok_or_else(|| at("\"path\" must be a string"))?;
             check_path(path).map_err(|m| at(&m))?;
             if !paths.insert(path.to_owned()) {
                 return Err(at(&format!("the path {path:?} is used twice")));
             }
-            let size = r
-                .get("bytes")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| at("\"bytes\" must be a non-negative integer"))?;
-            let hash =
-                text("hash").ok_or_else(|| at("\"hash\" is required, as \"sha256:<oid>\""))?;
-            let oid = hash
-                .strip_prefix("sha256:")
-                .and_then(|h| h.parse::<Oid>().ok())
-                .ok_or_else(|| at("\"hash\" must be \"sha256:\" and 64 lowercase hex digits"))?;
+            let path = path.to_owned();
+            let given = |key: &str| r.get(key).filter(|v| !v.is_null()).cloned();
+            let (bytes, hash) = (given("bytes"), given("hash"));
+            let pointer = match (&bytes, &hash) {
+                (Some(_), Some(_)) => None,
+                _ => pointer_at(&path),
+            };
+            let size = match &bytes {
+                Some(v) => v
+                    .as_u64()
+                    .ok_or_else(|| at("\"bytes\" must be a non-negative integer"))?,
+                None => pointer.map(|p| p.size).ok_or_else(|| {
+                    at(&format!(
+                        "\"bytes\" is required (or an LFS pointer at {path:?} to take it from)"
+                    ))
+                })?,
+            };
+            let oid = match &hash {
+                Some(v) => v
+                    .as_str()
+                    .and_then(|h| h.strip_prefix("sha256:"))
+                    .and_then(|h| h.parse::<Oid>().ok())
+                    .ok_or_else(|| {
+                        at("\"hash\" must be \"sha256:\" and 64 lowercase hex digits")
+                    })?,
+                None => pointer.map(|p| p.oid).ok_or_else(|| {
+                    at(&format!(
+                        "\"hash\" is required, as \"sha256:<oid>\" (or an LFS pointer at \
+                         {path:?} to take it from)"
+                    ))
+                })?,
+            };
+            if bytes.is_none() {
+                r.insert("bytes".into(), Value::from(size));
+            }
+            if hash.is_none() {
+                r.insert("hash".into(), Value::from(format!("sha256:{oid}")));
+            }
             resources.push(Resource {
-                name: name.to_owned(),
-                path: path.to_owned(),
+                name,
+                path,
                 oid,
                 size,
             });
@@ -85,9 +125,17 @@ impl Package {
 
     /// Parses and validates the bytes of a stored `datapackage.json`.
     pub fn from_bytes(data: &[u8]) -> Result<Package> {
+        Package::from_bytes_in(data, |_| None)
+    }
+
+    /// [`Package::from_bytes`] with the revision's files: see [`Package::from_json_in`].
+    pub fn from_bytes_in(
+        data: &[u8],
+        pointer_at: impl FnMut(&str) -> Option<Pointer>,
+    ) -> Result<Package> {
         let value: Value = serde_json::from_slice(data)
             .map_err(|e| Error::Invalid(format!("datapackage.json is not valid JSON: {e}")))?;
-        Package::from_json(value)
+        Package::from_json_in(value, pointer_at)
     }
 
     /// `datapackage.json` as strata writes it: pretty, with a final newline.
@@ -198,14 +246,22 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The datapackage of revision `id`, if it has one.
+/// The datapackage of revision `id`, if it has one; a resource without `bytes` or `hash` takes
+/// them from the LFS pointer at its path in the same revision.
 pub(crate) fn read_package(repo: &gix::Repository, id: gix::ObjectId) -> Result<Option<Package>> {
     let tree = repo.find_commit(id)?.tree()?;
     let Some(entry) = tree.lookup_entry_by_path(DATAPACKAGE)? else {
         return Ok(None);
     };
-    let blob = entry.object()?;
-    Package::from_bytes(&blob.data).map(Some)
+    let data = entry.object()?.detach().data;
+    let pointer_at = |path: &str| {
+        let entry = tree.lookup_entry_by_path(path).ok()??;
+        if !entry.mode().is_blob() {
+            return None;
+        }
+        strata_lfs::pointer::lenient(&entry.object().ok()?.data)
+    };
+    Package::from_bytes_in(&data, pointer_at).map(Some)
 }
 
 #[cfg(test)]
@@ -235,6 +291,35 @@ mod tests {
         // Key order is kept as given.
         let text = String::from_utf8(p.to_bytes()).unwrap();
         assert!(text.find("\"name\"").unwrap() < text.find("\"resources\"").unwrap());
+    }
+
+    #[test]
+    fn takes_absent_bytes_and_hash_from_the_pointer_at_the_path() {
+        let pointer = Pointer {
+            oid: Oid::of(b"x"),
+            size: 1,
+        };
+        let at = |path: &str| (path == "a.csv").then_some(pointer);
+        let p = Package::from_json_in(json!({"resources": [{"name": "a", "path": "a.csv"}]}), at)
+            .unwrap();
+        assert_eq!((p.resources[0].oid, p.resources[0].size), (pointer.oid, 1));
+        assert_eq!(p.json["resources"][0]["bytes"], 1);
+        assert_eq!(p.json["resources"][0]["hash"], oid());
+        // Those given are kept; wrong ones, or none and no pointer to take them from: refused.
+        let given =
+            json!({"resources": [{"name": "a", "path": "a.csv", "bytes": 7, "hash": oid()}]});
+        assert_eq!(
+            Package::from_json_in(given, at).unwrap().resources[0].size,
+            7
+        );
+        for bad in [
+            json!({"resources": [{"name": "b", "path": "b.csv"}]}),
+            json!({"resources": [{"name": "a", "path": "a.csv", "hash": "md5:abc"}]}),
+            json!({"resources": [{"name": "a", "path": "a.csv", "bytes": -1}]}),
+        ] {
+            assert!(Package::from_json_in(bad.clone(), at).is_err(), "{bad}");
+            assert!(Package::from_json(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Writes: one atomic commit per call, based on a named parent revision. When the branch moved
 //! since that parent, the write is applied on top of the new head only if none of the paths it
 //! touches changed in between; otherwise it is refused as a conflict. Two writers on the same
-//! parent never both win silently.
+//! parent never both win silently. A write that changes nothing (its tree is the one it builds
+//! on) makes no revision: it answers the revision it would have built on.
 
 use std::collections::BTreeSet;
 
@@ -43,7 +44,8 @@ pub struct WriteMeta<'a> {
 }
 
 impl Metastore {
-    /// Commits `ops` as one commit on `meta.branch`. Returns the new revision's id.
+    /// Commits `ops` as one commit on `meta.branch`. Returns the new revision's id, or, when
+    /// `ops` change nothing, the branch's head as it is (no revision is made, no ref moves).
     pub fn commit(&self, ds: DatasetId<'_>, meta: &WriteMeta<'_>, ops: &[Op]) -> Result<ObjectId> {
         check_ref_name("branch", meta.branch)?;
         if meta.message.trim().is_empty() {
@@ -62,6 +64,9 @@ impl Metastore {
             None => repo.empty_tree().id,
         };
         let tree = apply(&repo, base_tree, ops)?;
+        if let (Some(base), true) = (base, tree == base_tree) {
+            return Ok(base);
+        }
         let id = self.write_commit(&repo, tree, base.into_iter().collect(), meta)?;
         let log = format!("commit: {}", meta.message.lines().next().unwrap_or(""));
         self.check_head(ds, &branch, id, crate::Write::Commit)?;
@@ -97,7 +102,8 @@ impl Metastore {
         self.commit(ds, meta, &ops)
     }
 
-    /// A new commit on top of `meta.parent` whose tree is that of revision `to`.
+    /// A new commit on top of `meta.parent` whose tree is that of revision `to`; `meta.parent`
+    /// itself when its tree is that already (nothing to revert).
     pub fn revert(&self, ds: DatasetId<'_>, meta: &WriteMeta<'_>, to: &str) -> Result<ObjectId> {
         let path = self.repo_path(ds)?;
         let lock = self.lock(&path);
@@ -118,10 +124,52 @@ impl Metastore {
                 meta.branch
             )));
         }
+        if repo.find_commit(parent)?.tree_id()?.detach() == target_tree {
+            return Ok(parent);
+        }
         let id = self.write_commit(&repo, target_tree, vec![parent], meta)?;
         self.check_head(ds, &branch, id, crate::Write::Commit)?;
         self.swap_ref(&repo, &branch, head, Some(id), "revert")?;
         Ok(id)
+    }
+
+    /// The bytes the files `ops` put would add to git on top of revision `base` (`None`: on
+    /// nothing): each one `counts` takes (by path, size and content) whose content is not at its
+    /// path in `base` already.
+    pub fn added_bytes(
+        &self,
+        ds: DatasetId<'_>,
+        base: Option<ObjectId>,
+        ops: &[Op],
+        counts: impl Fn(&str, u64, &[u8]) -> bool,
+    ) -> Result<u64> {
+        let repo = self.open(ds)?;
+        let tree = match base {
+            Some(id) => Some(repo.find_commit(id)?.tree()?),
+            None => None,
+        };
+        let mut total = 0u64;
+        for op in ops {
+            let Op::Put { path, data } = op else {
+                continue;
+            };
+            let size = data.len() as u64;
+            if !counts(path.as_str(), size, data.as_slice()) {
+                continue;
+            }
+            let id = gix::objs::compute_hash(repo.object_hash(), gix::objs::Kind::Blob, data)
+                .map_err(Error::git)?;
+            let kept = match &tree {
+                Some(tree) => tree
+                    .lookup_entry_by_path(path.as_str())?
+                    .is_some_and(|e| e.object_id() == id),
+                None => false,
+            };
+            if !kept {
+                total = total.saturating_add(size);
+            }
+        }
+        Ok(total)
     }
 
     /// Writes a commit object (no ref changes): `meta`'s author, strata as committer, now.

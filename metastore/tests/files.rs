@@ -124,3 +124,79 @@ fn versions_are_the_revisions_that_have_the_file() {
     let (touched, _) = store.revisions(DS, None, None, 10, Some("a.txt")).unwrap();
     assert_eq!(messages(touched), ["two", "back", "gone", "one"]);
 }
+
+#[test]
+fn a_write_that_changes_nothing_makes_no_revision() {
+    let (_dir, store) = store();
+    let bob = person("bob");
+    let put = |path: &str, data: &[u8]| Op::Put {
+        path: path.into(),
+        data: data.to_vec(),
+    };
+    let first = store
+        .commit(
+            DS,
+            &meta(None, &bob, "first"),
+            &[put("a.txt", b"1"), put("b.txt", b"2")],
+        )
+        .unwrap();
+    // The same content again: the head is the answer, and history is as it was.
+    let again = store
+        .commit(DS, &meta(Some(first), &bob, "again"), &[put("a.txt", b"1")])
+        .unwrap();
+    assert_eq!(again, first);
+    let reverted = store
+        .revert(DS, &meta(Some(first), &bob, "revert"), &first.to_string())
+        .unwrap();
+    assert_eq!(reverted, first);
+    assert_eq!(store.resolve(DS, None).unwrap(), first);
+    let (all, _) = store.revisions(DS, None, None, 10, None).unwrap();
+    assert_eq!(all.len(), 1);
+    // What a write would add to git: the content not at its path already.
+    let counts = |_: &str, _: u64, _: &[u8]| true;
+    let ops = [
+        put("a.txt", b"1"),
+        put("b.txt", b"22"),
+        put("c.txt", b"333"),
+    ];
+    assert_eq!(store.added_bytes(DS, Some(first), &ops, counts).unwrap(), 5);
+    assert_eq!(store.added_bytes(DS, None, &ops, counts).unwrap(), 6);
+    let none = |_: &str, _: u64, _: &[u8]| false;
+    assert_eq!(store.added_bytes(DS, None, &ops, none).unwrap(), 0);
+}
+
+#[test]
+fn a_datapackage_without_bytes_and_hash_takes_them_from_its_pointers() {
+    let (_dir, store) = store();
+    let bob = person("bob");
+    let data = b"x,y\n1,2\n";
+    let pointer = strata_lfs::pointer::Pointer {
+        oid: strata_lfs::Oid::of(data),
+        size: data.len() as u64,
+    };
+    let package = serde_json::json!({"name": "d", "resources": [{"name": "t", "path": "t.csv"}]});
+    store
+        .commit(
+            DS,
+            &meta(None, &bob, "hand-written"),
+            &[
+                Op::Put {
+                    path: "datapackage.json".into(),
+                    data: package.to_string().into_bytes(),
+                },
+                Op::Put {
+                    path: "t.csv".into(),
+                    data: pointer.encode().into_bytes(),
+                },
+            ],
+        )
+        .unwrap();
+    let (_, read) = store.fetch(DS, None).unwrap();
+    let r = &read.resources[0];
+    assert_eq!((r.oid, r.size), (pointer.oid, pointer.size));
+    assert_eq!(
+        read.json["resources"][0]["hash"],
+        format!("sha256:{}", pointer.oid)
+    );
+    assert_eq!(read.json["resources"][0]["bytes"], data.len());
+}

@@ -283,6 +283,18 @@ async fn backend(
     // A push to a protected default branch, or while policies are in force: its hook asks this
     // server to check the contract and the policies on writes, with a token for this push only.
     let receiving = parts.method == Method::POST && rest.ends_with("git-receive-pack");
+    if receiving {
+        // What the hook checks the push's content against: the namespace's quota and the
+        // dataset's own LFS endpoint (`.lfsconfig` points there).
+        cmd.env(
+            strata_core::hook::ENV_QUOTA,
+            strata_core::hook::quota_for(state, &dataset).await?,
+        )
+        .env(
+            strata_core::hook::ENV_LFS_URL,
+            strata_core::datasets::lfs_url(state, &dataset),
+        );
+    }
     let governed = receiving && state.governance.in_force(state).await;
     let checked = receiving && (dataset.protect_default_branch != 0 || governed);
     let admitted = checked.then(|| state.pushes.admit(&dataset)).flatten();

@@ -4,18 +4,21 @@
 //! datapackage name must be linked to the dataset, and LFS files get their `.gitattributes` line.
 //! With encryption at rest on, file contents become LFS objects (sealed, or in an encrypting
 //! bucket) before the commit, so git holds pointers only ([`seal_contents`]). The policies
-//! decide the tables written, refusing or rewriting them (`super::governance::write`).
+//! decide the tables written, refusing or rewriting them (`super::governance::write`). Content
+//! the commit keeps in git counts toward the namespace's quota (refused past it, 507); a write
+//! may not repoint `.lfsconfig` (`strata_metastore::lfsconfig`, 403); a commit that changes
+//! nothing makes no revision and answers the head it would have built on.
 
 use strata_lfs::Oid;
 use strata_metastore::{
     lfs_attribute_line, DatasetId, Metastore, ObjectId, Op, Package, Revision, WriteMeta,
-    DATAPACKAGE, DEFAULT_BRANCH, GITATTRIBUTES,
+    DATAPACKAGE, DEFAULT_BRANCH, GITATTRIBUTES, LFSCONFIG,
 };
 
 use super::gate::Gated;
 use super::{author, git_on};
 use crate::auth::Principal;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::Core;
 
 /// A commit to make.
@@ -42,7 +45,8 @@ pub struct Change {
     pub moved: Vec<(String, String)>,
 }
 
-/// Makes `change` as one commit by `who`; returns the new revision.
+/// Makes `change` as one commit by `who`; returns the new revision (the head it builds on when
+/// the change changes nothing).
 pub async fn commit(
     core: &Core,
     who: &Principal,
@@ -112,7 +116,14 @@ pub async fn commit(
                 objects.push((pointer.oid, pointer.size));
             }
             if path == DATAPACKAGE {
-                let package = Package::from_bytes(data)?;
+                // A resource without `bytes` or `hash` takes them from its pointer in the commit.
+                let pointer_in_commit = |at: &str| {
+                    ops.iter().find_map(|op| match op {
+                        Op::Put { path, data } if path == at => strata_lfs::pointer::lenient(data),
+                        _ => None,
+                    })
+                };
+                let package = Package::from_bytes_in(data, pointer_in_commit)?;
                 objects.extend(package.resources.iter().map(|r| (r.oid, r.size)));
             }
         }
@@ -127,7 +138,11 @@ pub async fn commit(
     let meta_author = author(who);
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());
     let on_default = branch == DEFAULT_BRANCH;
-    let (revision, tables) = git_on(core, repo, move |ms, ds| {
+    // What the namespace may still take, for the content the commit keeps in git (measured
+    // against its parent once the commit's files are all known).
+    let room = crate::quotas::room(core, repo).await?;
+    let own_url = super::lfs_url(core, repo);
+    let written = git_on(core, repo, move |ms, ds| {
         let parent = match parent {
             Some(p) => Some(ms.resolve(ds, Some(&p))?),
             None if at_head => match ms.resolve(ds, Some(&branch)) {
@@ -137,10 +152,15 @@ pub async fn commit(
             },
             None => None,
         };
+        check_lfsconfig(ms, ds, parent, &ops, &own_url)?;
         let paths = (lfs_paths.as_slice(), moved.as_slice());
         let tables = super::describe::follow(ms, ds, parent, paths, &mut ops, describe)?;
         route_through_lfs(ms, ds, parent, &lfs_paths, &mut ops)?;
         super::governance::write::patch_package(ms, ds, parent, &mut ops, &applied)?;
+        let kept = ms.added_bytes(ds, parent, &ops, crate::quotas::counts_in_git)?;
+        if let Err(why) = room.admits(kept) {
+            return Ok(Err(why));
+        }
         let meta = WriteMeta {
             branch: &branch,
             parent,
@@ -148,9 +168,11 @@ pub async fn commit(
             message: &message,
         };
         let id = ms.commit(ds, &meta, &ops)?;
-        Ok((ms.revision(ds, &id.to_string())?, tables))
+        Ok(Ok((ms.revision(ds, &id.to_string())?, tables, kept)))
     })
     .await?;
+    let (revision, tables, kept) = written.map_err(|why| Error::new(Kind::Quota, why))?;
+    crate::quotas::kept_in_git(core, repo, kept).await;
     super::governance::written(core, repo).await;
     if on_default && !tables.is_empty() {
         super::describe::type_tables(core, who, repo, &tables).await;
@@ -251,6 +273,35 @@ async fn seal_contents(
         vouched.push(oid);
     }
     Ok(())
+}
+
+/// Refuses a write that would repoint `.lfsconfig` (strata's: every clone's git-lfs reads it) or
+/// remove it: compared with the parent's, only settings other than where git-lfs goes may change,
+/// or it may point at `own_url`, the dataset's own LFS endpoint.
+fn check_lfsconfig(
+    ms: &Metastore,
+    ds: DatasetId<'_>,
+    parent: Option<ObjectId>,
+    ops: &[Op],
+    own_url: &str,
+) -> strata_metastore::Result<()> {
+    let Some(op) = ops.iter().find(|op| op_path(op) == LFSCONFIG) else {
+        return Ok(());
+    };
+    let before = match parent {
+        Some(p) => match ms.read_file(ds, Some(&p.to_string()), LFSCONFIG) {
+            Ok(bytes) => Some(bytes),
+            Err(strata_metastore::Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let after = match op {
+        Op::Put { data, .. } => Some(data.as_slice()),
+        Op::Delete { .. } => None,
+    };
+    strata_metastore::lfsconfig::check_change(before.as_deref(), after, Some(own_url))
+        .map_err(strata_metastore::Error::Forbidden)
 }
 
 fn op_path(op: &Op) -> &str {

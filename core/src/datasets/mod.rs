@@ -22,6 +22,7 @@ pub mod merges;
 pub mod settings;
 pub mod shares;
 pub mod tables;
+pub mod uploads;
 pub mod verify;
 
 use strata_metastore::{DatasetId, Metastore, Person};

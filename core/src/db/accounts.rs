@@ -249,8 +249,8 @@ impl Db {
     }
 
     /// Deletes what has expired: sessions, unused invitations, login failures older than a day,
-    /// OAuth codes, refresh tokens and the revocation entries of expired access tokens. Returns
-    /// how many rows went.
+    /// OAuth codes, refresh tokens, the revocation entries of expired access tokens and expired
+    /// quota reservations. Returns how many rows went.
     pub async fn purge_expired(&self) -> Result<u64, sqlx::Error> {
         let now = now();
         let mut gone = 0;
@@ -270,6 +270,9 @@ impl Db {
                 "DELETE FROM oauth_revoked_tokens WHERE expires_at < $1",
                 now - 300,
             ),
+            // Room kept for uploads that ended or were given up (`crate::quotas`).
+            ("DELETE FROM quota_reservations WHERE expires_at < $1", now),
+            ("DELETE FROM quota_turns WHERE at < $1", now - 86_400),
         ] {
             gone += sqlx::query(sql)
                 .bind(cutoff)

@@ -1,5 +1,7 @@
 //! The git plumbing the push hook and the table index share: `git` run in the repository the
-//! hook runs in, ancestry, `cat-file --batch-check` and streaming blobs out of `cat-file --batch`.
+//! hook runs in, ancestry, `cat-file --batch-check` and streaming blobs out of `cat-file --batch`,
+//! the blobs and the changes to one file the new commits bring, and which objects the repository
+//! held before the push.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
@@ -46,8 +48,78 @@ pub(crate) fn batch_check_as(
     format: &str,
     names: impl Iterator<Item = String>,
 ) -> Result<Vec<Option<String>>, String> {
+    batch_check_in(Command::new("git"), format, names)
+}
+
+/// Which of the objects `ids` the repository held before this push. git receives a push's
+/// objects into a quarantine directory and runs the hook with it as the object directory (the
+/// repository's own as an alternate): they are looked up without it. Outside a quarantine,
+/// none is known to be older.
+pub(crate) fn held_before(ids: &[String]) -> Result<BTreeSet<String>, String> {
+    if ids.is_empty() || std::env::var_os("GIT_QUARANTINE_PATH").is_none() {
+        return Ok(BTreeSet::new());
+    }
+    let mut cmd = Command::new("git");
+    cmd.env_remove("GIT_OBJECT_DIRECTORY")
+        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
+        .env_remove("GIT_QUARANTINE_PATH");
+    let found = batch_check_in(cmd, "%(objectname)", ids.iter().cloned())?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// The changes the commits reachable from `tips`, and from no existing ref, make to the file at
+/// `path` (a merge's against each of its parents): (commit, blob before, blob after), `None`
+/// where there is no file.
+pub(crate) fn changes_to(
+    path: &str,
+    tips: &[&str],
+) -> Result<Vec<(String, Option<String>, Option<String>)>, String> {
+    if tips.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = Command::new("git")
+        .args([
+            "log",
+            "-m",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--format=%H",
+        ])
+        .args(tips)
+        .args(["--not", "--all", "--", path])
+        .output()
+        .map_err(|e| format!("git log: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("git log: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let blob = |id: &str| (!id.bytes().all(|b| b == b'0')).then(|| id.to_owned());
+    let mut commit = String::new();
+    let mut changes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // Raw lines: ":<mode> <mode> <old blob> <new blob> <status>\t<path>".
+        let Some((meta, at)) = line.strip_prefix(':').and_then(|l| l.split_once('\t')) else {
+            if line.len() >= 40 && line.bytes().all(|b| b.is_ascii_hexdigit()) {
+                commit = line.to_owned();
+            }
+            continue;
+        };
+        let fields: Vec<&str> = meta.split(' ').collect();
+        if at == path && fields.len() >= 4 {
+            changes.push((commit.clone(), blob(fields[2]), blob(fields[3])));
+        }
+    }
+    Ok(changes)
+}
+
+/// [`batch_check_as`] with the `git` command given (its environment set).
+fn batch_check_in(
+    mut cmd: Command,
+    format: &str,
+    names: impl Iterator<Item = String>,
+) -> Result<Vec<Option<String>>, String> {
     let input: String = names.map(|n| format!("{n}\n")).collect();
-    let mut child = Command::new("git")
+    let mut child = cmd
         .args(["cat-file", &format!("--batch-check={format}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

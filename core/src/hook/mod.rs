@@ -15,7 +15,14 @@
 //!   transform it on write (a push cannot be rewritten; asked the same way);
 //! - under `--encryption strict`, a new file other than `datapackage.json`, `.gitattributes` and
 //!   `.lfsconfig` holds its content in git rather than as an LFS pointer (git objects are never
-//!   sealed; the policy dataset's `.rego` files are exempt).
+//!   sealed; the policy dataset's `.rego` files are exempt);
+//! - a new commit, or a branch moved, removes `.lfsconfig` or changes where it points git-lfs
+//!   (`content::check_lfsconfig`);
+//! - the content the push keeps in git (new blobs that are no LFS pointers) would take the
+//!   dataset's namespace past its quota (`crate::quotas`); a push that passes counts it.
+//!
+//! A new `datapackage.json` whose resources leave out `bytes` and `hash` takes them from the LFS
+//! pointers of its commit (`content::packages`).
 //!
 //! git-lfs uploads objects before it pushes, so a normal push passes; a push without `git lfs
 //! push` gets a message saying what is missing. A push that passes records the tables of the
@@ -26,10 +33,11 @@ use std::path::{Path, PathBuf};
 
 use strata_lfs::pointer::{self};
 use strata_lfs::Oid;
-use strata_metastore::{Package, DATAPACKAGE, DEFAULT_BRANCH};
+use strata_metastore::{DATAPACKAGE, DEFAULT_BRANCH};
 
 use crate::db::Db;
 
+mod content;
 pub(crate) mod git;
 use git::{batch_check, cat_blobs, git, introduced_blobs, is_ancestor};
 
@@ -65,6 +73,21 @@ pub const ENV_GOVERNED: &str = "STRATA_HOOK_GOVERNED";
 
 /// `1` under `--encryption strict`: every content file of a push must be an LFS pointer.
 pub const ENV_STRICT: &str = "STRATA_HOOK_STRICT";
+
+/// The dataset's namespace's quota in bytes when the push started (empty: none), for the content
+/// a push keeps in git.
+pub const ENV_QUOTA: &str = "STRATA_HOOK_QUOTA_BYTES";
+
+/// The dataset's own LFS endpoint, the one `.lfsconfig` may always point at.
+pub const ENV_LFS_URL: &str = "STRATA_HOOK_LFS_URL";
+
+/// [`ENV_QUOTA`]'s value for a push to `repo`.
+pub async fn quota_for(core: &crate::Core, repo: &crate::db::Repo) -> crate::error::Result<String> {
+    Ok(crate::quotas::quota_of(core, &repo.namespace)
+        .await?
+        .map(|q| q.to_string())
+        .unwrap_or_default())
+}
 
 /// [`ENV_STRICT`]'s value for a push to `ns/name`: `1` under `--encryption strict`, except for
 /// the policy dataset, whose `.rego` files the server reads from git.
@@ -271,6 +294,8 @@ pub async fn pre_receive() -> Result<(), String> {
         package: max_package,
         strict: std::env::var(ENV_STRICT).is_ok_and(|v| v == "1"),
     };
+    let quota: Option<u64> = std::env::var(ENV_QUOTA).ok().and_then(|v| v.parse().ok());
+    let own_url = std::env::var(ENV_LFS_URL).ok().filter(|u| !u.is_empty());
     let policy_limit: Option<u64> = std::env::var(ENV_POLICY_LIMIT_MS)
         .ok()
         .and_then(|v| v.parse().ok());
@@ -295,21 +320,42 @@ pub async fn pre_receive() -> Result<(), String> {
         .map(|u| (u.name.clone(), u.new.clone()))
         .collect();
     branches.sort_by_key(|(name, _)| *name != default);
-    let named = tokio::task::spawn_blocking(move || {
-        let named = inspect(&updates, protect, limits)?;
+    let (named, kept) = tokio::task::spawn_blocking(move || {
+        let inspected = inspect(&updates, protect, limits)?;
+        content::check_lfsconfig(&updates, own_url.as_deref())?;
         if let Some(ms) = policy_limit {
-            check_policies(&updates, std::time::Duration::from_millis(ms))?;
+            content::check_policies(&updates, std::time::Duration::from_millis(ms))?;
         }
-        Ok::<_, String>(named)
+        Ok::<_, String>(inspected)
     })
     .await
     .map_err(|e| e.to_string())??;
-    if named.is_empty() && branches.is_empty() {
+    if named.is_empty() && branches.is_empty() && kept == 0 {
         return Ok(());
     }
     let db = Db::connect_existing(&url)
         .await
         .map_err(|e| format!("database: {e}"))?;
+    // The content kept in git counts toward the namespace's quota, as a REST commit's does.
+    if let (Some(quota), true) = (quota, kept > 0) {
+        let namespace = std::env::var(ENV_DATASET)
+            .ok()
+            .and_then(|d| d.split_once('/').map(|(ns, _)| ns.to_owned()))
+            .ok_or("no dataset for the hook")?;
+        let used = db
+            .namespace_used(&namespace)
+            .await
+            .map_err(|e| format!("database: {e}"))?
+            .max(0) as u64;
+        if used.saturating_add(kept) > quota {
+            return Err(format!(
+                "push refused: {namespace} is over its storage quota: it holds {used} of {quota} \
+                 bytes and this push keeps {kept} more in git. Track large files with git lfs \
+                 (git lfs track; git lfs migrate import for commits already made), delete \
+                 data, or ask a site admin for more."
+            ));
+        }
+    }
     let missing = db
         .missing_objects(repo_id, named.into_iter())
         .await
@@ -375,12 +421,16 @@ pub async fn pre_receive() -> Result<(), String> {
         crate::datasets::contracts::push::ask(url, token, new, name, bytes).await?;
     }
     // The tables of the revisions the default branch gets (governance refuses their objects raw).
-    match main {
-        Some((old, new)) => {
-            crate::datasets::governance::index::pushed(&db, repo_id, old.as_deref(), &new).await
-        }
-        None => Ok(()),
+    if let Some((old, new)) = main {
+        crate::datasets::governance::index::pushed(&db, repo_id, old.as_deref(), &new).await?;
     }
+    // The push passed: what it keeps in git counts from now on.
+    if kept > 0 {
+        db.add_git_bytes(repo_id, i64::try_from(kept).unwrap_or(i64::MAX))
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Size limits of a push, in bytes.
@@ -400,8 +450,13 @@ pub fn plain_allowed(path: &str) -> bool {
 }
 
 /// Checks the refs and the new blobs of a push; returns the objects its pointers and
-/// datapackages name, which must be linked to the dataset.
-fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid, u64)>, String> {
+/// datapackages name, which must be linked to the dataset, and the bytes of content it keeps in
+/// git (for the namespace's quota).
+fn inspect(
+    updates: &[Update],
+    protect: bool,
+    limits: Limits,
+) -> Result<(Vec<(Oid, u64)>, u64), String> {
     let max_size = limits.object;
     let default = format!("refs/heads/{DEFAULT_BRANCH}");
     for u in updates {
@@ -433,7 +488,7 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
         .map(|u| u.new.as_str())
         .collect();
     if tips.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     // Every new ref must be (or peel to) a commit.
     let peeled = batch_check(tips.iter().map(|t| format!("{t}^{{commit}}")))?;
@@ -447,14 +502,16 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
     }
     let blobs = introduced_blobs(&tips)?;
     if blobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     let ids: Vec<&String> = blobs.keys().collect();
     let sizes = batch_check(ids.iter().map(|id| id.to_string()))?;
     let mut small = Vec::new();
     let mut packages = Vec::new();
+    let mut size_of = std::collections::BTreeMap::new();
     for (id, size) in ids.iter().zip(sizes) {
         let size = size.map(|(_, s)| s).unwrap_or(0);
+        size_of.insert((*id).clone(), size);
         let paths = &blobs[*id];
         if max_size > 0 && size > max_size {
             return Err(format!(
@@ -477,7 +534,15 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
         }
     }
     let mut named = Vec::new();
+    let mut counted = Vec::new();
     for (id, data) in cat_blobs(small.iter().chain(&packages), &packages)? {
+        let size = size_of.get(&id).copied().unwrap_or(0);
+        if blobs[&id]
+            .iter()
+            .any(|p| crate::quotas::counts_in_git(p, size, &data))
+        {
+            counted.push(id.clone());
+        }
         let plain = pointer::lenient(&data).is_none() && !data.is_empty();
         if let Some(path) = blobs[&id].iter().find(|p| plain && !plain_allowed(p)) {
             if limits.strict {
@@ -490,61 +555,16 @@ fn inspect(updates: &[Update], protect: bool, limits: Limits) -> Result<Vec<(Oid
             }
         }
         if packages.contains(&id) {
-            let package = Package::from_bytes(&data)
-                .map_err(|e| format!("push refused: {DATAPACKAGE} ({id}): {e}"))?;
-            named.extend(package.resources.iter().map(|r| (r.oid, r.size)));
+            for package in content::packages(&id, &data, &tips)? {
+                named.extend(package.resources.iter().map(|r| (r.oid, r.size)));
+            }
         }
         if let Some(p) = pointer::lenient(&data) {
             named.push((p.oid, p.size));
         }
     }
-    Ok(named)
-}
-
-/// A push to the policy dataset: the `.rego` files of the new default branch must compile, as
-/// the server would load them (`crate::datasets::governance`).
-fn check_policies(updates: &[Update], limit: std::time::Duration) -> Result<(), String> {
-    let default = format!("refs/heads/{DEFAULT_BRANCH}");
-    if updates.iter().any(|u| u.name == default && u.new == ZERO) {
-        return Err(format!(
-            "push refused: {DEFAULT_BRANCH} of the policy dataset holds the policies in force and cannot be deleted"
-        ));
-    }
-    for u in updates.iter().filter(|u| u.name == default) {
-        let out = git(&["ls-tree", "-r", "-z", &u.new])?;
-        if !out.status.success() {
-            return Err(format!(
-                "git ls-tree: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let mut files = Vec::new();
-        for entry in out.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()) {
-            let entry = String::from_utf8_lossy(entry);
-            let Some((meta, path)) = entry.split_once('\t') else {
-                continue;
-            };
-            let fields: Vec<&str> = meta.split(' ').collect();
-            if !path.ends_with(".rego") || fields.get(1) != Some(&"blob") {
-                continue;
-            }
-            let blob = git(&["cat-file", "blob", fields[2]])?;
-            if pointer::lenient(&blob.stdout).is_some() {
-                return Err(format!(
-                    "push refused: {path} is an LFS object; policies must be plain files in git"
-                ));
-            }
-            let text = String::from_utf8(blob.stdout)
-                .map_err(|_| format!("push refused: {path} is not UTF-8 text"))?;
-            files.push(strata_policy::PolicyFile {
-                path: path.to_owned(),
-                text,
-            });
-        }
-        strata_policy::Policies::compile(u.new.clone(), files, limit)
-            .map_err(|e| format!("push refused: the policies do not compile: {e}"))?;
-    }
-    Ok(())
+    let kept = content::kept_in_git(&counted, &size_of)?;
+    Ok((named, kept))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod orgs;
 mod paths;
 mod pats;
 mod policy_dataset;
+mod quotas;
 mod region_stores;
 mod shares;
 mod staged;

@@ -104,7 +104,8 @@ pub async fn batch(
     if !git_lfs {
         issuer = issuer.always_verify();
     }
-    // New objects past the namespace's quota are refused one by one (507), in the batch's order.
+    // New objects past the namespace's quota are refused one by one (507), in the batch's order;
+    // those admitted get their room reserved (`strata_core::quotas::admit`).
     let new: Vec<(Oid, u64)> = match req.operation {
         Operation::Upload => checked
             .iter()
@@ -122,6 +123,11 @@ pub async fn batch(
         .map(|(oid, _)| *oid)
         .collect();
     let erased = strata_core::erase::erased(&state, repo.id, &unlinked).await?;
+    // Admitted objects keep their room until their URLs expire: none for those refused as erased.
+    let new: Vec<(Oid, u64)> = new
+        .into_iter()
+        .filter(|(oid, _)| !erased.contains(oid))
+        .collect();
     let admitted: std::collections::HashMap<Oid, Result<(), String>> = new
         .iter()
         .map(|(oid, _)| *oid)

@@ -501,7 +501,9 @@ async fn a_policy_can_require_a_validated_revision() {
             .send()
     };
     assert_eq!(protection(false).await.unwrap().status(), 204);
-    gov.set_table(json!(["finance"]), "theshire", PAYSIM).await;
+    // (A write that changes nothing makes no revision: this one adds a tag.)
+    gov.set_table(json!(["finance", "unchecked"]), "theshire", PAYSIM)
+        .await;
     let (status, text) = gov.table(Some(&gov.bob), "intent=audited").await;
     assert_eq!(status, 403, "an unchecked revision: {text}");
     assert!(text.contains("validated data only"), "{text}");

@@ -1,5 +1,6 @@
 //! The LFS HTTP API against the real server, one module per area (the batch API, transfers,
-//! authentication, locks, `multipart-basic`, presigned bucket URLs, and the stock `git-lfs`). Every LFS response body is
+//! authentication, locks, `multipart-basic`, presigned bucket URLs, quotas (of objects and of
+//! bytes kept in git), and the stock `git-lfs`). Every LFS response body is
 //! validated against the spec's JSON schemas. The helpers here are shared by the modules.
 
 mod auth;
@@ -14,6 +15,7 @@ pub(crate) mod multipart;
 pub(crate) mod multipart_buckets;
 mod presigned;
 mod quotas;
+mod quotas_git;
 mod transfers;
 
 use crate::common::*;

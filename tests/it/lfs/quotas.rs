@@ -5,7 +5,9 @@
 //! dataset, for the namespace's user and site admins only; only site admins set quotas, of
 //! namespaces that exist; the default applies where none was set. The other write paths refuse
 //! past it too: the S3 gateway's puts and multipart uploads (boto3), and REST commits of plain
-//! content stored as objects under encryption.
+//! content stored as objects under encryption. Bytes on their way count: separate batches asked
+//! before any upload lands share one room (each admitted object keeps its room until it lands,
+//! counted once however often it is asked for), and so do browser uploads while they run.
 
 use serde_json::{json, Value};
 
@@ -168,4 +170,84 @@ async fn every_other_write_path_refuses_past_the_quota() {
     assert_error_body(status, &headers, &v, 507);
     let (_, u) = usage(&server, &alice, "alice").await;
     assert_eq!(u["used"], 80, "nothing else was linked: {u}");
+}
+
+async fn start_upload(server: &TestServer, token: &str, repo: &str, size: usize) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/api/v1/datasets/{repo}/uploads", server.url))
+        .bearer_auth(token)
+        .json(&json!({ "size": size }))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = body(r).await;
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_batches_share_one_room_until_their_objects_land() {
+    const KIB: usize = 1024;
+    let server = TestServer::start_with(Backend::Local, |c| c.quota_bytes = 1 << 20).await;
+    let alice = server.user("alice").await;
+    for name in ["r", "r2"] {
+        server
+            .repo(
+                &format!("alice/{name}"),
+                strata_core::db::Visibility::Private,
+            )
+            .await;
+    }
+    let objects: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 400 * KIB]).collect();
+    // Four batches of one 400 KiB object each, asked before any upload landed (to two datasets
+    // of the namespace): two fit in 1 MiB, the others are refused.
+    let mut admitted = Vec::new();
+    for (i, data) in objects.iter().enumerate() {
+        let repo = if i % 2 == 0 { "alice/r" } else { "alice/r2" };
+        let v = batch(&server, repo, &alice, &[data]).await;
+        let given = v["objects"][0]["actions"]["upload"].is_object();
+        if !given {
+            assert_eq!(v["objects"][0]["error"]["code"], 507, "{v}");
+        }
+        admitted.push(given);
+    }
+    assert_eq!(admitted, [true, true, false, false]);
+    // An object asked for again counts once: 200 KiB more still fit (800 + 200 KiB).
+    let v = batch(&server, "alice/r", &alice, &[&objects[0]]).await;
+    assert!(v["objects"][0]["actions"]["upload"].is_object(), "{v}");
+    let small = vec![b'z'; 200 * KIB];
+    let v = batch(&server, "alice/r", &alice, &[&small]).await;
+    assert!(v["objects"][0]["actions"]["upload"].is_object(), "{v}");
+    // The admitted objects land and count as stored (once); the room stays taken.
+    upload(&server, "alice/r", &alice, &objects[0]).await;
+    upload(&server, "alice/r2", &alice, &objects[1]).await;
+    let (_, u) = usage(&server, &alice, "alice").await;
+    assert_eq!(u["used"], 800 * KIB, "{u}");
+    let v = batch(&server, "alice/r2", &alice, &[&objects[2]]).await;
+    assert_eq!(v["objects"][0]["error"]["code"], 507, "{v}");
+    // A browser upload is admitted as it starts, its size kept until it ends: 24 KiB are left.
+    let (status, first) = start_upload(&server, &alice, "alice/r", 20 * KIB).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, v) = start_upload(&server, &alice, "alice/r", 20 * KIB).await;
+    assert_eq!(status, 507, "{v}");
+    let r = client()
+        .delete(format!(
+            "{}/api/v1/datasets/alice/r/uploads/{}",
+            server.url,
+            first["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, v) = start_upload(&server, &alice, "alice/r", 20 * KIB).await;
+    assert_eq!(status, 201, "cancelled, the first gave its room back: {v}");
+    // Everything admitted landed within the quota.
+    upload(&server, "alice/r", &alice, &small).await;
+    let (_, u) = usage(&server, &alice, "alice").await;
+    assert_eq!(u["used"], 1000 * KIB, "{u}");
+    assert!(
+        u["used"].as_u64().unwrap() <= u["quota"].as_u64().unwrap(),
+        "{u}"
+    );
 }

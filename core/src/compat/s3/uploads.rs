@@ -206,12 +206,16 @@ pub async fn complete(
         }
         files.push(file);
     }
-    // The namespace's quota, before anything is stored (the parts wait outside it).
+    // The namespace's quota, before anything is stored (the parts wait outside it): room for
+    // the whole object is reserved, and becomes the object's once its bytes hash to it (linked
+    // by the commit that follows, it counts as an object).
     let mut total = 0u64;
     for f in &files {
         total += tokio::fs::metadata(f).await.map_err(io)?.len();
     }
-    crate::quotas::check(core, gated, None, total).await?;
+    let room = format!("s3:{id}");
+    let hold = crate::quotas::batch_hold(core);
+    crate::quotas::reserve(core, gated, &room, total, hold).await?;
     let body = futures_util::stream::iter(files)
         .then(|f| async move {
             match tokio::fs::File::open(f).await {
@@ -223,7 +227,14 @@ pub async fn complete(
         })
         .flatten();
     let limit = core.settings.object_limit();
-    core.storage.ingest(gated.id, body, limit).await
+    let stored = core.storage.ingest(gated.id, body, limit).await;
+    match &stored {
+        Ok((oid, _)) => crate::quotas::convert(core, gated, &room, oid).await?,
+        Err(_) => {
+            let _ = crate::quotas::release(core, gated, &room).await;
+        }
+    }
+    stored
 }
 
 /// Forgets upload `id` once its object is committed.

@@ -107,12 +107,8 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: StartUpload = read_json(&headers, body, state.settings.max_json_body).await?;
-    strata_core::quotas::check(&state, &repo, None, req.size).await?;
-    let limit = state.settings.object_limit();
-    let started = state
-        .storage
-        .stage_start(repo.id, &who.key(), req.size, limit)
-        .await?;
+    let started =
+        strata_core::datasets::uploads::start(&state, &repo, &who.key(), req.size).await?;
     Ok((StatusCode::CREATED, Json(view(&ns, &name, started))))
 }
 
@@ -163,10 +159,8 @@ pub async fn complete(
     who: Principal,
 ) -> ApiResult<Json<UploadedView>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let (oid, size) = state
-        .storage
-        .stage_complete(repo.id, &who.key(), &id)
-        .await?;
+    let (oid, size) =
+        strata_core::datasets::uploads::complete(&state, &repo, &who.key(), &id).await?;
     Ok(Json(UploadedView {
         oid: oid.to_string(),
         size,
@@ -184,6 +178,6 @@ pub async fn abort(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    state.storage.stage_abort(repo.id, &who.key(), &id).await?;
+    strata_core::datasets::uploads::abort(&state, &repo, &who.key(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
