@@ -67,13 +67,12 @@ pub(crate) fn held_before(ids: &[String]) -> Result<BTreeSet<String>, String> {
     Ok(found.into_iter().flatten().collect())
 }
 
+/// A commit's change to a file: (commit, blob before, blob after), `None` where there is no file.
+pub(crate) type Change = (String, Option<String>, Option<String>);
+
 /// The changes the commits reachable from `tips`, and from no existing ref, make to the file at
-/// `path` (a merge's against each of its parents): (commit, blob before, blob after), `None`
-/// where there is no file.
-pub(crate) fn changes_to(
-    path: &str,
-    tips: &[&str],
-) -> Result<Vec<(String, Option<String>, Option<String>)>, String> {
+/// `path` (a merge's against each of its parents).
+pub(crate) fn changes_to(path: &str, tips: &[&str]) -> Result<Vec<Change>, String> {
     if tips.is_empty() {
         return Ok(Vec::new());
     }
