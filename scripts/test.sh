@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests against SQLite, then the integration tests
-# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL, NGINX, Node.js
-# and headless Chromium with chromedriver from Debian's packages when they are missing (as root), or
-# says what to install; Azurite (the Azure Storage emulator) and configurable-http-proxy from npm,
-# and from PyPI JupyterHub with oauthenticator, the
+# again against a throwaway PostgreSQL cluster. Installs git, git-lfs, PostgreSQL, NGINX, Node.js,
+# headless Chromium with chromedriver and the S3 tools rclone and s3cmd from Debian's packages when
+# they are missing (as root), or says what to install; Azurite (the Azure Storage emulator) and
+# configurable-http-proxy from npm, and from PyPI JupyterHub with oauthenticator, the
 # Frictionless validator, an OpenAPI validator, Authlib (an OAuth client), Helm's SDK,
 # kubernetes-validate, a Prometheus text parser, DuckDB with its httpfs extension and the ADBC
 # Flight SQL driver, the standardwebhooks verifier, huggingface_hub, and the S3 clients (boto3,
@@ -22,6 +22,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -x /usr/bin/rclone ] || missing+=(rclone)
+[ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"

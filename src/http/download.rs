@@ -1,6 +1,8 @@
 //! Every byte response: an LFS object streamed from storage ([`serve_object`]: `ETag`, `Range`,
 //! 304/206/416, cache rules) and a dataset file as a download ([`serve_file`]: REST raw, share
-//! links), with its content type by extension and an RFC 6266 attachment name.
+//! links), with its content type by extension and an RFC 6266 attachment name. Bytes never act
+//! as a page of strata's origin ([`confine`]: the main port's downloads and the S3 gateway's
+//! reads alike).
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -67,6 +69,7 @@ pub async fn serve_object(
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
+    confine(h, content_type, filename.unwrap_or(""));
     if let Some(disposition) = filename.and_then(attachment) {
         h.insert(header::CONTENT_DISPOSITION, disposition);
     }
@@ -103,6 +106,7 @@ pub async fn serve_file(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type_of(path)),
     );
+    confine(h, content_type_of(path), path);
     if let Some(disposition) = attachment(path) {
         h.insert(header::CONTENT_DISPOSITION, disposition);
     }
@@ -133,6 +137,58 @@ pub fn content_type_of(path: &str) -> &'static str {
         "webp" => "image/webp",
         "pdf" => "application/pdf",
         _ => "application/octet-stream",
+    }
+}
+
+/// Whether a browser shows `content_type` without running anything in it: text, data formats,
+/// the pictures it decodes, sound and video. Anything else — HTML, SVG, XML and its kin, PDF,
+/// JavaScript, a type it does not know — may run script as a page of the origin serving it.
+pub fn inert(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/plain"
+            | "text/csv"
+            | "text/tab-separated-values"
+            | "application/json"
+            | "application/x-ndjson"
+            | "application/octet-stream"
+            | "application/vnd.apache.parquet"
+            | "application/vnd.apache.arrow.file"
+            | "application/yaml"
+            | "application/zip"
+            | "application/gzip"
+            | "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+    ) || essence.starts_with("audio/")
+        || essence.starts_with("video/")
+}
+
+/// Keeps bytes strata serves as `content_type` (the file at `path`) from acting as a page of its
+/// origin, where they could read or set its cookies: `X-Content-Type-Options: nosniff`,
+/// `Content-Security-Policy: sandbox` (no script, an origin of its own even when shown) and, for
+/// a type that is not [`inert`], `Content-Disposition: attachment`. The one rule of the main
+/// port's downloads and of the S3 gateway's reads (whose signed callers choose the type).
+pub fn confine(h: &mut HeaderMap, content_type: &str, path: &str) {
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    if !inert(content_type) {
+        let disposition =
+            attachment(path).unwrap_or_else(|| HeaderValue::from_static("attachment"));
+        h.insert(header::CONTENT_DISPOSITION, disposition);
     }
 }
 

@@ -344,8 +344,8 @@ impl Db {
 }
 
 /// Removes dataset `repo_id`'s link to `oid` and what derives from it (its table views and
-/// residency copies, the table index, governed writes, a candidate row); returns the derived
-/// bytes to delete. Garbage collection and erasure both drop links through here.
+/// residency copies, the table index, governed writes, its S3 ETag, a candidate row); returns
+/// the derived bytes to delete. Garbage collection and erasure both drop links through here.
 pub(super) async fn drop_link(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     repo_id: i64,
@@ -373,6 +373,7 @@ pub(super) async fn drop_link(
         "DELETE FROM table_objects WHERE repo_id = $1 AND oid = $2",
         "DELETE FROM governed_writes WHERE repo_id = $1 AND oid = $2",
         "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid = $2",
+        "DELETE FROM s3_etags WHERE repo_id = $1 AND oid = $2",
     ] {
         sqlx::query(sql)
             .bind(repo_id)

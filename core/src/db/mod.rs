@@ -30,6 +30,7 @@ mod quotas;
 mod refs;
 mod region_copies;
 mod repos;
+mod s3_etags;
 mod shared_apps;
 mod shares;
 mod table_objects;

@@ -156,6 +156,10 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM s3_etags WHERE repo_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         // Its events and what was told of them go too: a dataset made later under the same
         // name must not show them. The events stay as blank tombstones, keeping their places in
         // the stream (a new event must never take a place a client has seen).

@@ -1,8 +1,9 @@
 //! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`), CKAN's (`ckan`), and S3 clients
-//! through the S3 gateway (`s3`).
+//! through the S3 gateway (`s3`, `s3_more`; rclone and s3cmd in `s3_tools`).
 
 mod ckan;
 mod hf;
 mod python_pkg;
 pub mod s3;
 mod s3_more;
+mod s3_tools;

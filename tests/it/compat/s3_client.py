@@ -6,6 +6,9 @@ the caller). Every check is an assert: a failure exits non-zero with the reason.
 `roundtrip BUCKET FOLDER`: writes and reads with every client, printing one JSON object of what
 they saw. `hostile BUCKET OTHER_BUCKET`: the refusals a stranger's calls get (with the token
 given, a read-only one), printed as error codes. `read BUCKET KEY`: one object's bytes (hex).
+`etags BUCKET`: the ETags of puts, parts, multipart uploads, heads, gets, listings and copies,
+checked against S3's (MD5s); `again BUCKET` puts the same bytes again. `presign BUCKET KEY
+PARAMS`: a presigned GET URL with extra parameters (JSON). `mkbucket BUCKET`: CreateBucket's code.
 """
 import hashlib
 import io
@@ -70,7 +73,7 @@ def roundtrip(bucket, folder):
                      Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
     head = c.head_object(Bucket=bucket, Key="main/data/big.bin")
     assert head["ContentLength"] == len(big), head
-    assert head["ETag"].strip('"') == hashlib.sha256(big).hexdigest(), head["ETag"]
+    assert head["ETag"].strip('"') == multipart_etag(big, 5 << 20), head["ETag"]
     got = c.get_object(Bucket=bucket, Key="main/data/big.bin")["Body"].read()
     assert got == big
     # Ranges: a middle, an open end, a suffix; of an LFS object and of a file kept in git.
@@ -81,7 +84,7 @@ def roundtrip(bucket, folder):
     out["invalid_range"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv", Range="bytes=9999-"))
     # Conditional reads.
     etag = c.head_object(Bucket=bucket, Key="main/data/a.csv")["ETag"]
-    assert etag.strip('"') == hashlib.sha256(csv).hexdigest()
+    assert etag.strip('"') == hashlib.md5(csv).hexdigest(), etag
     out["if_none_match"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv", IfNoneMatch=etag))
     out["if_match_other"] = code(lambda: c.get_object(Bucket=bucket, Key="main/data/a.csv", IfMatch='"abc"'))
     assert c.get_object(Bucket=bucket, Key="main/data/a.csv", IfMatch=etag)["Body"].read() == csv
@@ -195,9 +198,105 @@ def quota(bucket, size):
     print(json.dumps(out))
 
 
+def multipart_etag(data, chunk):
+    """S3's ETag of `data` uploaded in parts of `chunk` bytes: the MD5 of the parts' MD5s, `-`,
+    their count."""
+    parts = [data[i:i + chunk] for i in range(0, len(data), chunk)]
+    return hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest() + f"-{len(parts)}"
+
+
+# What `etags` puts, and `again` puts again.
+ONE = bytes((i * 7 + 3) & 0xFF for i in range(70_000))
+README = b"# ETags\n"
+PARTS = [bytes((i * 13) & 0xFF for i in range(300_000)), bytes((i * 5) & 0xFF for i in range(1_000))]
+
+
+def put_parts(c, bucket, key):
+    """A multipart upload of PARTS: each part's ETag (checked to be its MD5), then the completion's
+    answer."""
+    up = c.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    named = []
+    for n, part in enumerate(PARTS, 1):
+        tag = c.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=n, Body=part)["ETag"]
+        assert tag == f'"{hashlib.md5(part).hexdigest()}"', (n, tag)
+        named.append({"ETag": tag, "PartNumber": n})
+    listed = c.list_parts(Bucket=bucket, Key=key, UploadId=up)["Parts"]
+    assert [p["ETag"] for p in listed] == [p["ETag"] for p in named], listed
+    return c.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up,
+                                       MultipartUpload={"Parts": named})
+
+
+def etags(bucket):
+    c = s3()
+    md5 = lambda b: f'"{hashlib.md5(b).hexdigest()}"'
+    key = "main/etags/one.bin"
+    put = c.put_object(Bucket=bucket, Key=key, Body=ONE)["ETag"]
+    assert put == md5(ONE), put
+    got = c.get_object(Bucket=bucket, Key=key)
+    assert got["ETag"] == put and got["Body"].read() == ONE, got["ETag"]
+    assert c.head_object(Bucket=bucket, Key=key)["ETag"] == put
+    # A file kept in git: the MD5 of its bytes too.
+    assert c.put_object(Bucket=bucket, Key="main/etags/README.md", Body=README)["ETag"] == md5(README)
+    assert c.head_object(Bucket=bucket, Key="main/etags/README.md")["ETag"] == md5(README)
+    # Multipart: the MD5 of the parts' MD5s and their count, from the completion and every read.
+    whole = '"' + hashlib.md5(b"".join(hashlib.md5(p).digest() for p in PARTS)).hexdigest() + f'-{len(PARTS)}"'
+    done = put_parts(c, bucket, "main/etags/parts.bin")["ETag"]
+    assert done == whole, (done, whole)
+    out = {"one": put, "readme": md5(README), "parts": done}
+    assert c.head_object(Bucket=bucket, Key="main/etags/parts.bin")["ETag"] == whole
+    assert c.get_object(Bucket=bucket, Key="main/etags/parts.bin")["Body"].read() == b"".join(PARTS)
+    # Copies within the dataset keep the object's ETag.
+    copy = c.copy_object(Bucket=bucket, Key="main/etags/copy.bin",
+                         CopySource={"Bucket": bucket, "Key": key})["CopyObjectResult"]["ETag"]
+    assert copy == put, copy
+    # Listings (both versions) give what reads give.
+    v2 = {o["Key"]: o["ETag"] for o in c.list_objects_v2(Bucket=bucket, Prefix="main/etags/")["Contents"]}
+    v1 = {o["Key"]: o["ETag"] for o in c.list_objects(Bucket=bucket, Prefix="main/etags/")["Contents"]}
+    want = {key: put, "main/etags/README.md": md5(README), "main/etags/parts.bin": whole,
+            "main/etags/copy.bin": put}
+    assert v2 == want and v1 == want, (v2, v1)
+    # Conditions name these ETags.
+    assert c.get_object(Bucket=bucket, Key=key, IfMatch=put)["Body"].read() == ONE
+    out["if_none_match"] = code(lambda: c.get_object(Bucket=bucket, Key=key, IfNoneMatch=put))
+    out["if_none_match_parts"] = code(lambda: c.head_object(Bucket=bucket, Key="main/etags/parts.bin",
+                                                            IfNoneMatch=whole))
+    out["if_match_sha256"] = code(lambda: c.get_object(Bucket=bucket, Key=key,
+                                                       IfMatch=f'"{hashlib.sha256(ONE).hexdigest()}"'))
+    out["put_if_match"] = code(lambda: c.put_object(Bucket=bucket, Key=key, Body=ONE, IfMatch=put))
+    print(json.dumps(out))
+
+
+def again(bucket):
+    """Puts again what `etags` put: each answer's ETag, and the revisions they say the branch is at
+    (`x-strata-revision`)."""
+    c = s3()
+    answers = {"one": c.put_object(Bucket=bucket, Key="main/etags/one.bin", Body=ONE),
+               "readme": c.put_object(Bucket=bucket, Key="main/etags/README.md", Body=README),
+               "parts": put_parts(c, bucket, "main/etags/parts.bin"),
+               # A copy onto itself (as rclone sets a modification time).
+               "copy": c.copy_object(Bucket=bucket, Key="main/etags/copy.bin", MetadataDirective="REPLACE",
+                                     CopySource={"Bucket": bucket, "Key": "main/etags/copy.bin"},
+                                     Metadata={"mtime": "1700000000"})}
+    out = {k: a.get("CopyObjectResult", a)["ETag"] for k, a in answers.items()}
+    out["revisions"] = sorted({a["ResponseMetadata"]["HTTPHeaders"].get("x-strata-revision", "")
+                               for a in answers.values()})
+    print(json.dumps(out))
+
+
+def presign(bucket, key, params):
+    url = s3().generate_presigned_url("get_object", ExpiresIn=300,
+                                      Params=dict(Bucket=bucket, Key=key, **json.loads(params)))
+    print(json.dumps({"url": url}))
+
+
+def mkbucket(bucket):
+    print(json.dumps({"code": code(lambda: s3().create_bucket(Bucket=bucket))}))
+
+
 def read(bucket, key):
     print(json.dumps({"hex": s3().get_object(Bucket=bucket, Key=key)["Body"].read().hex()}))
 
 
 if __name__ == "__main__":
-    {"roundtrip": roundtrip, "hostile": hostile, "read": read, "quota": quota}[sys.argv[1]](*sys.argv[2:])
+    {"roundtrip": roundtrip, "hostile": hostile, "read": read, "quota": quota, "etags": etags,
+     "again": again, "presign": presign, "mkbucket": mkbucket}[sys.argv[1]](*sys.argv[2:])

@@ -1,16 +1,21 @@
 //! `ListObjects` over a dataset's refs. A ref's files are read from git once per commit and
 //! kept ([`Listings`]): an S3 client pages through a large dataset a thousand keys at a time,
 //! and reading every file's pointer again for each page made listing 10,000 files take seconds.
+//! The ETags of a page's objects are asked once per page (an upload may record one after the
+//! commit's files were kept: a put of bytes the key held already makes no commit).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+
+use strata_lfs::Oid;
 
 use crate::datasets::gated::Gated;
 use crate::datasets::git_on;
 use crate::error::{Kind, Result};
 use crate::Core;
 
-use super::{refs, MAX_KEYS};
+use super::objects::MAX_INLINE;
+use super::{etags, refs, MAX_KEYS};
 
 /// One object of a listing.
 #[derive(Debug, Clone)]
@@ -18,7 +23,7 @@ pub struct Listed {
     pub key: String,
     /// The file's size (an LFS file's object's).
     pub size: u64,
-    /// The object's sha256 for an LFS file, the git blob id otherwise.
+    /// The S3 ETag, as a read answers it (`super::etags`).
     pub etag: String,
     /// When its revision was made (the ref's head commit).
     pub modified: i64,
@@ -42,10 +47,19 @@ pub struct ListPage {
     pub next: Option<String>,
 }
 
-/// Every file of one commit, sorted by path: (path, size, etag).
+/// What a file's ETag comes from.
+#[derive(Debug, Clone)]
+enum Tag {
+    /// An LFS file: its object's, asked for per page.
+    Object(Oid),
+    /// A file kept in git: known from its bytes.
+    Known(String),
+}
+
+/// Every file of one commit, sorted by path: (path, size, tag).
 struct Files {
     modified: i64,
-    files: Vec<(String, u64, String)>,
+    files: Vec<(String, u64, Tag)>,
 }
 
 /// The files of commits listed lately, by dataset and commit id (a commit's files never change).
@@ -97,13 +111,23 @@ async fn files_of(core: &Core, gated: &Gated, rev: &str) -> Result<Option<Arc<Fi
     let files = git_on(core, gated, move |ms, ds| {
         let modified = ms.revision(ds, &commit)?.time;
         let (_, entries) = ms.tree(ds, Some(&commit))?;
-        let files = entries
-            .into_iter()
-            .map(|e| match e.lfs {
-                Some(p) => (e.path, p.size, p.oid.to_string()),
-                None => (e.path, e.size, e.oid),
-            })
-            .collect();
+        let blobs = ms.files(ds, Some(&commit))?;
+        let mut files = Vec::with_capacity(entries.len());
+        for e in entries {
+            files.push(match e.lfs {
+                Some(p) => (e.path, p.size, Tag::Object(p.oid)),
+                None => {
+                    // Small files are read for their MD5, as a read answers it.
+                    let data = if e.size <= MAX_INLINE {
+                        blobs.blob(&e.path, MAX_INLINE)?.2
+                    } else {
+                        None
+                    };
+                    let tag = Tag::Known(etags::of_blob(&e.oid, data.as_deref()));
+                    (e.path, e.size, tag)
+                }
+            });
+        }
         Ok(Files { modified, files })
     })
     .await?;
@@ -116,7 +140,7 @@ async fn files_of(core: &Core, gated: &Gated, rev: &str) -> Result<Option<Arc<Fi
 /// keys with it past the prefix collapse into one common prefix (refs with `/` included).
 pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage> {
     let refs = refs(core, gated).await?;
-    let mut keys: Vec<(String, Option<Listed>)> = Vec::new();
+    let mut keys: Vec<(String, Option<(Listed, Tag)>)> = Vec::new();
     let mut prefixes = BTreeSet::new();
     let delim = q.delimiter.as_deref().filter(|d| !d.is_empty());
     let collapse = |key: &str| -> Option<String> {
@@ -170,7 +194,7 @@ pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage>
             Some(path) => files.files.partition_point(|(p, ..)| p.as_str() <= path),
             None => 0,
         };
-        for (path, size, etag) in &files.files[from..] {
+        for (path, size, tag) in &files.files[from..] {
             if !gated.covers(path) {
                 continue;
             }
@@ -186,12 +210,15 @@ pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage>
             }
             keys.push((
                 key.clone(),
-                Some(Listed {
-                    key,
-                    size: *size,
-                    etag: etag.clone(),
-                    modified: files.modified,
-                }),
+                Some((
+                    Listed {
+                        key,
+                        size: *size,
+                        etag: String::new(),
+                        modified: files.modified,
+                    },
+                    tag.clone(),
+                )),
             ));
         }
     }
@@ -199,17 +226,38 @@ pub async fn list(core: &Core, gated: &Gated, q: &ListQuery) -> Result<ListPage>
     keys.sort_by(|a, b| a.0.cmp(&b.0));
     keys.dedup_by(|a, b| a.0 == b.0);
     let mut page = ListPage::default();
+    let mut tags = Vec::new();
     let mut rest = keys.into_iter().filter(|(k, _)| k.as_str() > after);
     let mut last = None;
     for (key, listed) in rest.by_ref().take(max) {
         match listed {
-            Some(l) => page.objects.push(l),
+            Some((l, tag)) => {
+                page.objects.push(l);
+                tags.push(tag);
+            }
             None => page.prefixes.push(key.clone()),
         }
         last = Some(key);
     }
     if rest.next().is_some() {
         page.next = last;
+    }
+    let oids: Vec<Oid> = tags
+        .iter()
+        .filter_map(|t| match t {
+            Tag::Object(oid) => Some(*oid),
+            Tag::Known(_) => None,
+        })
+        .collect();
+    let known = etags::objects(core, gated.id, &oids).await?;
+    for (listed, tag) in page.objects.iter_mut().zip(tags) {
+        listed.etag = match tag {
+            Tag::Object(oid) => known
+                .get(&oid)
+                .cloned()
+                .unwrap_or_else(|| etags::opaque(&oid.to_string())),
+            Tag::Known(etag) => etag,
+        };
     }
     Ok(page)
 }

@@ -8,8 +8,10 @@
 //! A dataset name may hold dots, so `a.b.c` could be `a/b.c` or `a.b/c`: the shortest namespace
 //! whose dataset the caller can see wins. A branch may hold `/`; git never lets a branch and
 //! a branch inside it (`x` and `x/y`) both exist, and the shortest ref a key starts with wins
-//! (branches before tags, then a 40-character commit id).
+//! (branches before tags, then a 40-character commit id). `CreateBucket` makes a dataset as
+//! REST does ([`create_bucket`]).
 
+pub mod etags;
 mod listing;
 pub mod objects;
 pub mod uploads;
@@ -21,6 +23,8 @@ use strata_metastore::DEFAULT_BRANCH;
 use crate::auth::{Action, Principal};
 use crate::datasets::gate::{self, Gated};
 use crate::datasets::git_on;
+use crate::datasets::NewDataset;
+use crate::db::Visibility;
 use crate::error::{Error, Kind, Result};
 use crate::Core;
 
@@ -130,6 +134,88 @@ pub async fn open(core: &Core, who: &Principal, bucket: &str, action: Action) ->
             "bucket {bucket:?} names more than one dataset: rename one of them in strata"
         ))),
     }
+}
+
+/// What `CreateBucket` found or made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeBucket {
+    /// A new dataset, with its first revision on the default branch.
+    Created,
+    /// The dataset exists and the caller may write it (S3's `BucketAlreadyOwnedByYou`, which
+    /// clients that create a bucket before writing to it take as done).
+    Yours,
+    /// The dataset exists and the caller may not write it (S3's `BucketAlreadyExists`).
+    Taken,
+}
+
+/// `CreateBucket`: the dataset bucket `bucket` names, made for the caller as REST makes one
+/// ([`crate::datasets::create_as`]: in their namespace or an organisation's where their role
+/// creates datasets, if their token's scopes allow it), private unless `public`. `a.b.c` is made
+/// in the first of `a` and `a.b` that is a user's or organisation's namespace the caller may
+/// create datasets in. A bucket that exists already is [`MadeBucket::Yours`] or
+/// [`MadeBucket::Taken`]; one the caller cannot see is answered as if it were to be made (a
+/// stranger is refused making datasets in its namespace, never told it exists).
+pub async fn create_bucket(
+    core: &Core,
+    who: &Principal,
+    bucket: &str,
+    public: bool,
+) -> Result<MadeBucket> {
+    if who.is_anonymous() {
+        return Err(Error::unauthorized(
+            "sign your request: anonymous callers only read",
+        ));
+    }
+    match named(core, bucket).await?.as_slice() {
+        [] => {}
+        [(ns, name)] => match gate::shared(core, who, ns, name, Action::Write).await {
+            Ok(_) => return Ok(MadeBucket::Yours),
+            Err(e) if e.kind == Kind::NotFound => {}
+            Err(_) => return Ok(MadeBucket::Taken),
+        },
+        _ => {
+            return Err(Error::conflict(format!(
+                "bucket {bucket:?} names more than one dataset: rename one of them in strata"
+            )))
+        }
+    }
+    let mut refused = None;
+    for (i, _) in bucket.match_indices('.') {
+        let (ns, name) = (&bucket[..i], &bucket[i + 1..]);
+        let valid = crate::names::check_namespace(ns).is_ok()
+            && crate::names::check("dataset name", name).is_ok();
+        if !valid
+            || (core.db.user_by_name(ns).await?.is_none()
+                && core.db.org_by_name(ns).await?.is_none())
+        {
+            continue;
+        }
+        let new = NewDataset {
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+            visibility: if public {
+                Visibility::Public
+            } else {
+                Visibility::Private
+            },
+            datapackage: None,
+            message: Some("Create dataset (S3 CreateBucket)".into()),
+        };
+        match crate::datasets::create_as(core, who, new).await {
+            Ok(_) => return Ok(MadeBucket::Created),
+            // Made meanwhile, or under the same bucket name by someone else.
+            Err(e) if e.kind == Kind::Conflict => return Ok(MadeBucket::Taken),
+            // Another way of cutting the name may be a namespace of the caller's.
+            Err(e) if e.kind == Kind::Forbidden => refused = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(refused.unwrap_or_else(|| {
+        Error::unprocessable(format!(
+            "bucket {bucket:?} names no namespace: a bucket is {{namespace}}.{{name}}, \
+             {{namespace}} a user or an organisation"
+        ))
+    }))
 }
 
 fn no_bucket(bucket: &str) -> Error {

@@ -1,14 +1,16 @@
 //! Reading and writing one key of the S3 gateway: what a file is to a reader (an LFS object, a
-//! file kept in git, or a governed table's view), and a write to a branch as one commit (an
-//! object through the same hashing as every upload, a delete, a copy).
+//! file kept in git, or a governed table's view) and its ETag (`super::etags`), and a write to a
+//! branch as one commit (an object through the same hashing as every upload, a delete, a copy).
+//! A put of what the key holds already changes nothing: no commit (`rclone sync`, `aws s3 cp`
+//! of unchanged files).
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 use strata_metastore::Op;
 
-use super::Located;
+use super::{etags, Located};
 use crate::auth::Principal;
 use crate::datasets::commit::{self, Change};
 use crate::datasets::gate::Gated;
@@ -37,8 +39,9 @@ pub enum Content {
 /// A key as a reader sees it.
 pub struct Found {
     pub content: Content,
-    /// The sha256 of an LFS object, the git blob id of a file kept in git (as listings give
-    /// them), the revision and table of a governed view (whose bytes depend on who reads).
+    /// The S3 ETag (`super::etags`), as listings give it: an LFS object's the upload recorded,
+    /// a file kept in git its MD5; a governed view's names the revision and table (its bytes
+    /// depend on who reads).
     pub etag: String,
     /// When the revision was made.
     pub modified: i64,
@@ -79,7 +82,7 @@ pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
             return Err(refusal(gated, table, &d));
         }
         if let (true, Some(t)) = (d.transforms(), table) {
-            let etag = format!("{}:{}:governed", revision.id, t.name);
+            let etag = etags::opaque(&format!("{}:{}:governed", revision.id, t.name));
             if at.path.to_ascii_lowercase().ends_with(".parquet") {
                 let at = crate::tables::At {
                     resource: t.name.clone(),
@@ -92,7 +95,7 @@ pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
                     oid: view.oid,
                     size: view.size,
                 };
-                return Ok(found(content, view.oid.to_string()));
+                return Ok(found(content, etags::opaque(&view.oid.to_string())));
             }
             let req = streamed::Request {
                 resource: t.name.clone(),
@@ -125,10 +128,13 @@ pub async fn read(core: &Core, gated: &Gated, at: &Located) -> Result<Found> {
                 oid: p.oid,
                 size: p.size,
             },
-            p.oid.to_string(),
+            etags::object(core, gated.id, &p.oid).await?,
         ),
-        // A file kept in git: its blob id, as listings name it.
-        None => found(Content::Inline(data), blob),
+        // A file kept in git: the MD5 of its bytes, as listings give it.
+        None => {
+            let etag = etags::of_blob(&blob, Some(data.as_slice()));
+            found(Content::Inline(data), etag)
+        }
     })
 }
 
@@ -160,12 +166,26 @@ pub fn check_write(gated: &Gated, at: &Located) -> Result<()> {
 pub enum Written {
     /// Small text, whole.
     Inline(Vec<u8>),
-    /// An object already stored by `Storage::ingest`.
-    Stored(Oid, u64),
+    /// An object already stored (by [`ingest`], or a multipart upload's completion), with the
+    /// ETag its upload makes it answer (`None`: a copy of an object the dataset holds, which
+    /// keeps its own).
+    Stored {
+        oid: Oid,
+        size: u64,
+        etag: Option<String>,
+    },
+}
+
+/// A put done: the revision the branch is at (the one made, or the head when the key held
+/// these bytes already) and the object's ETag.
+#[derive(Debug, Clone)]
+pub struct Put {
+    pub revision: String,
+    pub etag: String,
 }
 
 /// Writes one file to a branch as one commit with `message` (default `Upload {path}`), retried
-/// on a branch that moved meanwhile. Returns the revision made.
+/// on a branch that moved meanwhile; no commit when the file holds these bytes already.
 pub async fn put(
     core: &Core,
     who: &Principal,
@@ -173,27 +193,94 @@ pub async fn put(
     at: &Located,
     bytes: Written,
     message: Option<String>,
-) -> Result<String> {
+) -> Result<Put> {
     check_write(gated, at)?;
     let path = at.path.clone();
-    let (data, lfs_paths, vouched) = match bytes {
-        Written::Inline(data) => (data, vec![], vec![]),
-        Written::Stored(oid, size) => {
+    let (data, lfs_paths, vouched, etag) = match bytes {
+        Written::Inline(data) => {
+            let etag = etags::md5_hex(&data);
+            (data, vec![], vec![], etag)
+        }
+        Written::Stored { oid, size, etag } => {
             core.storage.link(gated.id, &oid, size).await?;
+            // Recorded before the commit: a reader who sees the commit sees its ETag.
+            let etag = match etag {
+                Some(e) => {
+                    etags::record(core, gated.id, &oid, &e).await?;
+                    e
+                }
+                None => etags::object(core, gated.id, &oid).await?,
+            };
             let data = Pointer { oid, size }.encode().into_bytes();
-            (data, vec![path.clone()], vec![oid])
+            (data, vec![path.clone()], vec![oid], etag)
         }
     };
     let change = Change {
         summary: message.unwrap_or_else(|| format!("Upload {path}")),
         at_head: true,
         branch: Some(at.rev.clone()),
-        ops: vec![Op::Put { path, data }],
+        ops: vec![Op::Put {
+            path: path.clone(),
+            data: data.clone(),
+        }],
         lfs_paths,
         vouched,
         ..Change::default()
     };
-    commit_retrying(core, who, gated, change).await
+    let _turn = core.s3_writes.turn(gated.id).await;
+    let mut tries = 0;
+    loop {
+        if let Some(head) = holding(core, gated, &at.rev, &path, &data).await? {
+            return Ok(Put {
+                revision: head,
+                etag,
+            });
+        }
+        match commit::commit(core, who, gated, change.clone()).await {
+            Err(e) if e.kind == Kind::Conflict && tries < 8 => {
+                tries += 1;
+                backoff(tries).await;
+            }
+            other => {
+                return other.map(|r| Put {
+                    revision: r.id,
+                    etag,
+                })
+            }
+        }
+    }
+}
+
+/// The head of `branch` when file `path` holds `data` there already (an LFS file: a pointer to
+/// the same object, in any spelling); `None` when a put of `data` would change something.
+async fn holding(
+    core: &Core,
+    gated: &Gated,
+    branch: &str,
+    path: &str,
+    data: &[u8],
+) -> Result<Option<String>> {
+    use strata_metastore::Error as GitError;
+    let (branch, path, want) = (branch.to_owned(), path.to_owned(), data.to_vec());
+    git_on(core, gated, move |ms, ds| {
+        let head = match ms.resolve(ds, Some(&branch)) {
+            Ok(id) => id.to_string(),
+            // A branch without a commit yet holds nothing.
+            Err(GitError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let files = ms.files(ds, Some(&head))?;
+        let current = match files.blob(&path, want.len() as u64 + 1024) {
+            Ok((_, _, Some(current))) => current,
+            Ok(_) | Err(GitError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let lenient = strata_lfs::pointer::lenient;
+        let same = current == want
+            || matches!((lenient(&want), lenient(&current)), (Some(a), Some(b)) if a == b);
+        Ok(same.then_some(head))
+    })
+    .await
 }
 
 /// Deletes the files among `paths` (of one branch) that exist, as one commit; deleting what is
@@ -249,27 +336,6 @@ async fn backoff(tries: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(10 << tries.min(5))).await;
 }
 
-/// [`commit::commit`] in the dataset's turn ([`super::Writes`]), again when the branch moved
-/// between reading its head and writing (other replicas, other surfaces).
-async fn commit_retrying(
-    core: &Core,
-    who: &Principal,
-    gated: &Gated,
-    change: Change,
-) -> Result<String> {
-    let _turn = core.s3_writes.turn(gated.id).await;
-    let mut tries = 0;
-    loop {
-        match commit::commit(core, who, gated, change.clone()).await {
-            Err(e) if e.kind == Kind::Conflict && tries < 8 => {
-                tries += 1;
-                backoff(tries).await;
-            }
-            other => return other.map(|r| r.id),
-        }
-    }
-}
-
 /// The chunks of a governed view as bytes.
 pub fn chunk_bytes(c: Result<Chunk>) -> std::result::Result<Bytes, std::io::Error> {
     match c {
@@ -279,13 +345,24 @@ pub fn chunk_bytes(c: Result<Chunk>) -> std::result::Result<Bytes, std::io::Erro
     }
 }
 
-/// Stores a body as an object of `gated` (sha256 computed on the way), bounded by the server's
-/// object size limit.
-pub async fn ingest<S, E>(core: &Core, gated: &Gated, body: S) -> Result<(Oid, u64)>
+/// Stores a body as an object of `gated` (its sha256 and its MD5, the ETag, taken on the way),
+/// bounded by the server's object size limit.
+pub async fn ingest<S, E>(core: &Core, gated: &Gated, body: S) -> Result<Written>
 where
     S: Stream<Item = std::result::Result<Bytes, E>>,
     E: std::fmt::Display,
 {
     let limit = core.settings.object_limit();
-    core.storage.ingest(gated.id, body, limit).await
+    let mut md5 = etags::Md5Sum::default();
+    let body = body.inspect(|chunk| {
+        if let Ok(bytes) = chunk {
+            md5.update(bytes);
+        }
+    });
+    let (oid, size) = core.storage.ingest(gated.id, body, limit).await?;
+    Ok(Written::Stored {
+        oid,
+        size,
+        etag: Some(md5.hex()),
+    })
 }

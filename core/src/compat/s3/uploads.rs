@@ -1,10 +1,11 @@
 //! S3 multipart uploads: each part spooled to `{spool}/s3-uploads/{upload id}/{n}-{etag}` (written
-//! to a temporary name and renamed, so a cut-off part never counts; its ETag is its sha256, and
-//! in its name, so a part sent twice at once cannot pair one's bytes with the other's ETag);
+//! to a temporary name and renamed, so a cut-off part never counts; its ETag is its MD5, as S3's,
+//! and in its name, so a part sent twice at once cannot pair one's bytes with the other's ETag);
 //! completing streams the named parts in order through the same hashing as every upload, so
-//! nothing is an object before all of its bytes hash to it; the upload is forgotten once the
-//! object is committed (a refused commit can be completed again). An upload belongs to the
-//! user who started it and to its dataset and key; abandoned ones are purged with LFS's.
+//! nothing is an object before all of its bytes hash to it, and answers S3's ETag of the whole
+//! (`super::etags::multipart`); the upload is forgotten once the object is committed (a refused
+//! commit can be completed again). An upload belongs to the user who started it and to its
+//! dataset and key; abandoned ones are purged with LFS's.
 //! The parts live on the replica that took them: behind a load balancer, keep a client's
 //! multipart upload on one replica (or use one replica for the S3 gateway).
 
@@ -14,6 +15,8 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::etags;
+use super::objects::Written;
 use crate::datasets::gate::Gated;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -83,7 +86,7 @@ async fn owned(core: &Core, gated: &Gated, key: &str, id: &str, user: i64) -> Re
 }
 
 /// Stores part `n` of upload `id`, bounded by the server's object size limit; its ETag (the
-/// part's sha256).
+/// part's MD5).
 pub async fn part<S, E>(
     core: &Core,
     gated: &Gated,
@@ -114,11 +117,16 @@ where
         .sum();
     let limit = max.saturating_sub(others);
     let tmp = dir.join(format!("{n}.{}", uuid::Uuid::new_v4().simple()));
-    let result = crate::storage::spool_to(&tmp, body, limit)
-        .await
-        .map(|(oid, _)| oid.to_string());
+    let mut md5 = etags::Md5Sum::default();
+    let body = body.inspect(|chunk| {
+        if let Ok(bytes) = chunk {
+            md5.update(bytes);
+        }
+    });
+    let result = crate::storage::spool_to(&tmp, body, limit).await;
     match result {
-        Ok(etag) => {
+        Ok(_) => {
+            let etag = md5.hex();
             let name = format!("{n}-{etag}");
             tokio::fs::rename(&tmp, dir.join(&name)).await.map_err(io)?;
             // The part sent before under this number is superseded.
@@ -172,7 +180,7 @@ pub async fn parts(
 }
 
 /// Stores the object the named parts make, in their order (each named with its ETag, as the
-/// client got it). Its oid and size; the caller commits it, then [`forget`]s the upload.
+/// client got it), with the upload's ETag; the caller commits it, then [`forget`]s the upload.
 pub async fn complete(
     core: &Core,
     gated: &Gated,
@@ -180,7 +188,7 @@ pub async fn complete(
     id: &str,
     user: i64,
     named: &[(i32, String)],
-) -> Result<(strata_lfs::Oid, u64)> {
+) -> Result<Written> {
     let dir = owned(core, gated, key, id, user).await?;
     if named.is_empty() {
         return Err(Error::unprocessable(
@@ -188,6 +196,7 @@ pub async fn complete(
         ));
     }
     let mut files = Vec::new();
+    let mut tags = Vec::new();
     let mut last = 0;
     for (n, etag) in named {
         if *n <= last {
@@ -197,14 +206,15 @@ pub async fn complete(
         }
         last = *n;
         let etag = etag.trim_matches('"');
+        let etag = etag.to_ascii_lowercase();
         let file = dir.join(format!("{n}-{etag}"));
-        let hex = etag.len() == 64 && etag.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hex || !tokio::fs::try_exists(&file).await.unwrap_or(false) {
+        if !etags::is_md5(&etag) || !tokio::fs::try_exists(&file).await.unwrap_or(false) {
             return Err(Error::unprocessable(format!(
                 "part {n} with ETag {etag:?} was not uploaded"
             )));
         }
         files.push(file);
+        tags.push(etag);
     }
     // The namespace's quota, before anything is stored (the parts wait outside it): room for
     // the whole object is reserved, and becomes the object's once its bytes hash to it (linked
@@ -234,7 +244,12 @@ pub async fn complete(
             let _ = crate::quotas::release(core, gated, &room).await;
         }
     }
-    stored
+    let (oid, size) = stored?;
+    Ok(Written::Stored {
+        oid,
+        size,
+        etag: etags::multipart(&tags),
+    })
 }
 
 /// Forgets upload `id` once its object is committed.

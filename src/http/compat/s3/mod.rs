@@ -7,8 +7,11 @@
 //! access key the token; the server derives the token again from the id (`auth::pat`), so SigV4
 //! can be checked without storing the token, and its scopes apply to every call. Unsigned
 //! requests are anonymous: they read public datasets only. Every answer carries a request id
-//! (`x-amz-request-id` and `x-request-id`, and the `RequestId` of an error's body).
+//! (`x-amz-request-id` and `x-request-id`, and the `RequestId` of an error's body) and
+//! `X-Content-Type-Options: nosniff`; the bytes of a read are confined as the main port's
+//! downloads are (`crate::http::download::confine`).
 
+mod listing;
 mod ops;
 mod writes;
 
@@ -155,6 +158,10 @@ async fn answer(
         h.insert("x-amz-request-id", v.clone());
         h.insert("x-request-id", v);
     }
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
+    );
     // A body left unread (a write refused before its bytes were needed) must not be read as the
     // next request: the connection ends with this answer.
     if has_body && !read.load(Ordering::Acquire) {

@@ -1,14 +1,15 @@
 //! The S3 operations the gateway answers, each the gate and one domain call
-//! (`strata_core::compat::s3`): buckets, listings and reads here (ranges, conditional requests);
-//! puts, multipart uploads, deletes and copies in `writes.rs`. Anything else answers
-//! `NotImplemented`.
+//! (`strata_core::compat::s3`): buckets and reads here (ranges, conditional requests, `response-*`
+//! overrides on signed requests only, bytes confined as the main port's downloads are);
+//! listings in `listing.rs`; bucket creation, puts, multipart uploads, deletes and copies in
+//! `writes.rs`. Anything else answers `NotImplemented`.
 
 use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use strata_core::auth::{Action, Principal};
 use strata_core::compat::s3::objects::{self, Content, Written};
-use strata_core::compat::s3::{self as gateway, ListQuery, Located};
+use strata_core::compat::s3::{self as gateway, Located};
 use strata_core::datasets::gate::Gated;
 use strata_core::storage::Read;
 
@@ -154,70 +155,17 @@ impl Gateway {
             if objects::inline(&at.path, &data, data.len() as u64) {
                 return Ok(Written::Inline(data));
             }
-            let stored = objects::ingest(
+            return objects::ingest(
                 &self.state,
                 gated,
                 futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(data))]),
             )
             .await
-            .map_err(|e| s3_err(req, Missing::Key, e))?;
-            return Ok(Written::Stored(stored.0, stored.1));
+            .map_err(|e| s3_err(req, Missing::Key, e));
         }
-        let (oid, size) = objects::ingest(&self.state, gated, body)
+        objects::ingest(&self.state, gated, body)
             .await
-            .map_err(|e| s3_err(req, Missing::Key, e))?;
-        Ok(Written::Stored(oid, size))
-    }
-}
-
-/// One page of a listing (V1 and V2 alike), its keys encoded as the client asked.
-struct Page {
-    contents: Vec<Object>,
-    prefixes: Vec<CommonPrefix>,
-    next: Option<String>,
-    max_keys: i32,
-}
-
-impl Gateway {
-    #[allow(clippy::too_many_arguments)]
-    async fn page<T>(
-        &self,
-        req: &S3Request<T>,
-        bucket: &str,
-        prefix: &Option<String>,
-        delimiter: &Option<String>,
-        after: Option<String>,
-        max_keys: Option<i32>,
-        encoding: Option<&EncodingType>,
-    ) -> S3Result<(Page, Encode)> {
-        let (_, gated) = self.open(req, bucket, Action::Read).await?;
-        let q = ListQuery {
-            prefix: prefix.clone().unwrap_or_default(),
-            delimiter: delimiter.clone(),
-            after,
-            max_keys: max_keys.unwrap_or(1000).max(0) as usize,
-        };
-        let listed_page = gateway::list(&self.state, &gated, &q)
-            .await
-            .map_err(|e| s3_err(req, Missing::Bucket, e))?;
-        let e = Encode::of(encoding);
-        let page = Page {
-            contents: listed_page
-                .objects
-                .into_iter()
-                .map(|l| listed(l, e))
-                .collect(),
-            prefixes: listed_page
-                .prefixes
-                .into_iter()
-                .map(|p| CommonPrefix {
-                    prefix: Some(e.key(p)),
-                })
-                .collect(),
-            next: listed_page.next,
-            max_keys: q.max_keys as i32,
-        };
-        Ok((page, e))
+            .map_err(|e| s3_err(req, Missing::Key, e))
     }
 }
 
@@ -231,6 +179,42 @@ fn range_header(range: Option<&Range>) -> Option<String> {
         Range::Int { first, last: None } => format!("bytes={first}-"),
         Range::Suffix { length } => format!("bytes=-{length}"),
     })
+}
+
+/// Whether a read asks for `response-*` overrides (`response-content-type`, `-disposition`, …).
+macro_rules! asks_overrides {
+    ($input:expr) => {
+        $input.response_cache_control.is_some()
+            || $input.response_content_disposition.is_some()
+            || $input.response_content_encoding.is_some()
+            || $input.response_content_language.is_some()
+            || $input.response_content_type.is_some()
+            || $input.response_expires.is_some()
+    };
+}
+
+/// Refuses `response-*` overrides on an unsigned request, as S3 does (`InvalidRequest`): a link
+/// anybody can make never chooses how a browser shows strata's bytes. Signed ones (presigned
+/// URLs included) are honoured, and [`confine`]d.
+fn check_overrides<T>(req: &S3Request<T>, asked: bool) -> S3Result<()> {
+    if asked && req.credentials.is_none() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Request specific response headers cannot be used for anonymous GET requests: \
+             sign the request (or presign its URL) to use response-content-type and the others"
+        ));
+    }
+    Ok(())
+}
+
+/// The headers that keep the bytes of `key` from acting as a page of strata's origin
+/// ([`crate::http::download::confine`]), for the content type the answer has: `asked` (a signed
+/// `response-content-type`) or the key's by its extension.
+fn confine(key: &str, asked: Option<&str>) -> hyper::HeaderMap {
+    let shown = asked.unwrap_or_else(|| crate::http::download::content_type_of(key));
+    let mut headers = hyper::HeaderMap::new();
+    crate::http::download::confine(&mut headers, shown, key);
+    headers
 }
 
 /// The message of a write (`x-amz-meta-message`), if the client gave one.
@@ -273,6 +257,13 @@ impl S3 for Gateway {
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.make_bucket(req).await
+    }
+
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
@@ -285,70 +276,14 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let i = &req.input;
-        let after = i
-            .continuation_token
-            .clone()
-            .or_else(|| i.start_after.clone());
-        let (page, e) = self
-            .page(
-                &req,
-                &i.bucket,
-                &i.prefix,
-                &i.delimiter,
-                after,
-                i.max_keys,
-                i.encoding_type.as_ref(),
-            )
-            .await?;
-        let input = req.input;
-        Ok(S3Response::new(ListObjectsV2Output {
-            key_count: Some((page.contents.len() + page.prefixes.len()) as i32),
-            max_keys: Some(page.max_keys),
-            is_truncated: Some(page.next.is_some()),
-            contents: Some(page.contents),
-            common_prefixes: Some(page.prefixes),
-            continuation_token: input.continuation_token,
-            next_continuation_token: page.next,
-            delimiter: input.delimiter.map(|d| e.key(d)),
-            encoding_type: input.encoding_type,
-            name: Some(input.bucket),
-            prefix: input.prefix.map(|p| e.key(p)),
-            start_after: input.start_after.map(|a| e.key(a)),
-            ..Default::default()
-        }))
+        self.list_v2(req).await
     }
 
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let i = &req.input;
-        let (page, e) = self
-            .page(
-                &req,
-                &i.bucket,
-                &i.prefix,
-                &i.delimiter,
-                i.marker.clone(),
-                i.max_keys,
-                i.encoding_type.as_ref(),
-            )
-            .await?;
-        let input = req.input;
-        Ok(S3Response::new(ListObjectsOutput {
-            max_keys: Some(page.max_keys),
-            is_truncated: Some(page.next.is_some()),
-            contents: Some(page.contents),
-            common_prefixes: Some(page.prefixes),
-            next_marker: page.next.map(|m| e.key(m)),
-            marker: input.marker.map(|m| e.key(m)),
-            delimiter: input.delimiter.map(|d| e.key(d)),
-            encoding_type: input.encoding_type,
-            name: Some(input.bucket),
-            prefix: input.prefix.map(|p| e.key(p)),
-            ..Default::default()
-        }))
+        self.list_v1(req).await
     }
 
     async fn head_object(
@@ -356,6 +291,7 @@ impl S3 for Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = &req.input;
+        check_overrides(&req, asks_overrides!(i))?;
         let found = self
             .found(
                 &req,
@@ -379,14 +315,16 @@ impl S3 for Gateway {
                 n
             }
         };
-        Ok(S3Response::new(HeadObjectOutput {
+        let mut response = S3Response::new(HeadObjectOutput {
             content_length: Some(size as i64),
             e_tag: Some(etag(&found.etag)),
             last_modified: Some(time(found.modified)),
             content_type: Some(crate::http::download::content_type_of(&i.key).to_owned()),
             accept_ranges: Some("bytes".into()),
             ..Default::default()
-        }))
+        });
+        response.headers = confine(&i.key, i.response_content_type.as_deref());
+        Ok(response)
     }
 
     async fn get_object(
@@ -394,6 +332,7 @@ impl S3 for Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
+        check_overrides(&req, asks_overrides!(i))?;
         let found = self
             .found(
                 &req,
@@ -487,6 +426,9 @@ impl S3 for Gateway {
         if i.range.is_some() {
             response.status = Some(hyper::StatusCode::PARTIAL_CONTENT);
         }
+        // Applied after `s3s` applies the overrides: a signed `response-content-disposition` of
+        // an active type is an attachment all the same.
+        response.headers = confine(&i.key, i.response_content_type.as_deref());
         Ok(response)
     }
 
@@ -551,44 +493,5 @@ impl S3 for Gateway {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.abort(req).await
-    }
-}
-
-/// Whether a listing's keys go out URL-encoded (`encoding-type=url`, which botocore asks for and
-/// decodes: a `+` or a `%` in a key would otherwise come back as another key).
-#[derive(Clone, Copy)]
-struct Encode(bool);
-
-impl Encode {
-    fn of(t: Option<&EncodingType>) -> Encode {
-        Encode(t.is_some_and(|t| t.as_str().eq_ignore_ascii_case("url")))
-    }
-
-    fn key(self, k: String) -> String {
-        if !self.0 {
-            return k;
-        }
-        k.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    }
-}
-
-fn listed(l: gateway::Listed, e: Encode) -> Object {
-    Object {
-        key: Some(e.key(l.key)),
-        size: Some(l.size as i64),
-        e_tag: Some(etag(&l.etag)),
-        last_modified: Some(time(l.modified)),
-        storage_class: Some(ObjectStorageClass::from_static(
-            ObjectStorageClass::STANDARD,
-        )),
-        ..Default::default()
     }
 }

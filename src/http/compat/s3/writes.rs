@@ -1,17 +1,55 @@
-//! The S3 gateway's writes (`ops.rs` routes them here): puts, multipart uploads, deletes and
-//! copies, each the write gate and one domain call (`strata_core::compat::s3`).
+//! The S3 gateway's writes (`ops.rs` routes them here): bucket creation (a dataset), puts,
+//! multipart uploads, deletes and copies, each the write gate and one domain call
+//! (`strata_core::compat::s3`). Every ETag answered is S3's (`strata_core::compat::s3::etags`).
 
 use s3s::dto::*;
-use s3s::{s3_error, S3Request, S3Response, S3Result};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_core::auth::Action;
 use strata_core::compat::s3::objects::{self, Content, Written};
-use strata_core::compat::s3::{self as gateway, uploads};
+use strata_core::compat::s3::{self as gateway, uploads, MadeBucket};
+use strata_core::error::Kind;
 use strata_core::storage::{Place, Read};
 
 use super::ops::{blob, etag, message, time, writer, Gateway};
-use super::{s3_err, Missing};
+use super::{principal, s3_err, Missing};
 
 impl Gateway {
+    /// `CreateBucket`: a new dataset where the caller may make one; S3's answers for a bucket
+    /// that exists (`BucketAlreadyOwnedByYou` when the caller may write it, which clients that
+    /// create a bucket before uploading take as done).
+    pub(super) async fn make_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let who = principal(&self.state, &req).await?;
+        let bucket = req.input.bucket.clone();
+        let public = req.input.acl.as_ref().is_some_and(|acl| {
+            matches!(
+                acl.as_str(),
+                BucketCannedACL::PUBLIC_READ | BucketCannedACL::PUBLIC_READ_WRITE
+            )
+        });
+        let made = gateway::create_bucket(&self.state, &who, &bucket, public)
+            .await
+            .map_err(|e| match e.kind {
+                Kind::Invalid => S3Error::with_message(S3ErrorCode::InvalidBucketName, e.message),
+                _ => s3_err(&req, Missing::Bucket, e),
+            })?;
+        match made {
+            MadeBucket::Created => Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{bucket}")),
+            })),
+            MadeBucket::Yours => Err(s3_error!(
+                BucketAlreadyOwnedByYou,
+                "bucket {bucket:?} is a dataset you may write already"
+            )),
+            MadeBucket::Taken => Err(s3_error!(
+                BucketAlreadyExists,
+                "bucket {bucket:?} is a dataset you may not write: pick another name"
+            )),
+        }
+    }
+
     pub(super) async fn put(
         &self,
         req: S3Request<PutObjectInput>,
@@ -59,18 +97,15 @@ impl Gateway {
         let written = self
             .store(&req, &gated, &at, body, req.input.content_length)
             .await?;
-        let tag = match &written {
-            Written::Stored(oid, _) => oid.to_string(),
-            Written::Inline(d) => strata_metastore::blob_id(d),
-        };
         let msg = message(req.input.metadata.as_ref());
-        objects::put(&self.state, &who, &gated, &at, written, msg)
+        let put = objects::put(&self.state, &who, &gated, &at, written, msg)
             .await
             .map_err(|e| s3_err(&req, Missing::Key, e))?;
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(etag(&tag)),
+        let output = PutObjectOutput {
+            e_tag: Some(etag(&put.etag)),
             ..Default::default()
-        }))
+        };
+        Ok(at_revision(output, &put.revision))
     }
 
     pub(super) async fn delete(
@@ -162,8 +197,13 @@ impl Gateway {
         writer(&req, &who)?;
         let found = self.found(&req, &src_bucket, &src_key, None, None).await?;
         let written = match found.content {
+            // The dataset's own object keeps its ETag.
             Content::Object { place, oid, size } if place == Place::Dataset(gated.id) => {
-                Written::Stored(oid, size)
+                Written::Stored {
+                    oid,
+                    size,
+                    etag: None,
+                }
             }
             Content::Inline(d) => Written::Inline(d),
             // Another dataset's bytes (or a governed view) are copied through, hashed again.
@@ -189,31 +229,27 @@ impl Gateway {
                     }
                     Content::Inline(_) => unreachable!("handled above"),
                 };
-                let (oid, size) = objects::ingest(&self.state, &gated, body)
+                objects::ingest(&self.state, &gated, body)
                     .await
-                    .map_err(|e| s3_err(&req, Missing::Key, e))?;
-                Written::Stored(oid, size)
+                    .map_err(|e| s3_err(&req, Missing::Key, e))?
             }
-        };
-        let tag = match &written {
-            Written::Stored(oid, _) => oid.to_string(),
-            Written::Inline(d) => strata_metastore::blob_id(d),
         };
         let msg = Some(
             message(req.input.metadata.as_ref())
                 .unwrap_or_else(|| format!("Copy {src_key} to {}", at.path)),
         );
-        objects::put(&self.state, &who, &gated, &at, written, msg)
+        let put = objects::put(&self.state, &who, &gated, &at, written, msg)
             .await
             .map_err(|e| s3_err(&req, Missing::Key, e))?;
-        Ok(S3Response::new(CopyObjectOutput {
+        let output = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&tag)),
+                e_tag: Some(etag(&put.etag)),
                 last_modified: Some(time(strata_core::db::now())),
                 ..Default::default()
             }),
             ..Default::default()
-        }))
+        };
+        Ok(at_revision(output, &put.revision))
     }
 
     pub(super) async fn start_upload(
@@ -320,7 +356,7 @@ impl Gateway {
                     .collect()
             })
             .unwrap_or_default();
-        let (oid, size) = uploads::complete(
+        let written = uploads::complete(
             &self.state,
             &gated,
             &key,
@@ -330,23 +366,17 @@ impl Gateway {
         )
         .await
         .map_err(|e| s3_err(&req, Missing::Upload, e))?;
-        objects::put(
-            &self.state,
-            &who,
-            &gated,
-            &at,
-            Written::Stored(oid, size),
-            None,
-        )
-        .await
-        .map_err(|e| s3_err(&req, Missing::Key, e))?;
+        let put = objects::put(&self.state, &who, &gated, &at, written, None)
+            .await
+            .map_err(|e| s3_err(&req, Missing::Key, e))?;
         let _ = uploads::forget(&self.state, &gated, &key, &req.input.upload_id, user).await;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
+        let output = CompleteMultipartUploadOutput {
             bucket: Some(bucket),
             key: Some(key),
-            e_tag: Some(etag(&oid.to_string())),
+            e_tag: Some(etag(&put.etag)),
             ..Default::default()
-        }))
+        };
+        Ok(at_revision(output, &put.revision))
     }
 
     pub(super) async fn abort(
@@ -361,4 +391,14 @@ impl Gateway {
             .map_err(|e| s3_err(&req, Missing::Upload, e))?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
+}
+
+/// A write's answer with the revision it left the branch at (`x-strata-revision`: the commit it
+/// made, or the branch's head when the key held these bytes already and nothing was committed).
+fn at_revision<T>(output: T, revision: &str) -> S3Response<T> {
+    let mut response = S3Response::new(output);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(revision) {
+        response.headers.insert("x-strata-revision", v);
+    }
+    response
 }
