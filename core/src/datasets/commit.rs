@@ -89,6 +89,7 @@ pub async fn commit(
     let mut lfs_paths = lfs_paths;
     let mut vouched = vouched;
     seal_contents(core, repo, &mut ops, &mut lfs_paths, &mut vouched).await?;
+    fill_from_pointers(&mut ops);
     // The policies decide the tables written (`actionType` write): refused, or rewritten.
     let base = parent.as_deref().or(branch.as_deref());
     let governed = super::governance::write::govern(
@@ -411,4 +412,34 @@ pub async fn update_package(
     .await?;
     super::governance::written(core, repo).await;
     Ok((revision, package))
+}
+
+/// A datapackage written without `bytes` or `hash` for a resource takes them from the resource's
+/// pointer in the same commit, before the policies see it: what they decide on (and what
+/// `retag` compares) is what reads will see. A datapackage that does not parse is left as it is,
+/// to be refused later in its own words.
+fn fill_from_pointers(ops: &mut [Op]) {
+    let pointers: std::collections::HashMap<String, strata_lfs::pointer::Pointer> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Put { path, data } => strata_lfs::pointer::lenient(data).map(|p| (path.clone(), p)),
+            _ => None,
+        })
+        .collect();
+    for op in ops.iter_mut() {
+        let Op::Put { path, data } = op else { continue };
+        if path != DATAPACKAGE {
+            continue;
+        }
+        let Ok(before) = serde_json::from_slice::<serde_json::Value>(data) else {
+            continue;
+        };
+        let Ok(package) = Package::from_json_in(before.clone(), |p| pointers.get(p).copied())
+        else {
+            continue;
+        };
+        if serde_json::Value::Object(package.json.clone()) != before {
+            *data = package.to_bytes();
+        }
+    }
 }

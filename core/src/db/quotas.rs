@@ -131,18 +131,26 @@ impl Db {
             .await?;
         let mut out = Vec::with_capacity(wanted.len());
         for (key, size) in wanted {
-            let held: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
-                         WHERE lower(r.namespace) = $1 AND ro.oid = $2)
-                      + (SELECT COUNT(*) FROM quota_reservations
-                         WHERE namespace = $1 AND oid = $2 AND expires_at > $3)",
+            let linked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
+                 WHERE lower(r.namespace) = $1 AND ro.oid = $2",
+            )
+            .bind(&ns)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+            // Room held already for this key counts for as much as it holds: asking for more
+            // (the same oid again with a larger size) needs the difference.
+            let reserved: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(size), 0) FROM quota_reservations
+                 WHERE namespace = $1 AND oid = $2 AND expires_at > $3",
             )
             .bind(&ns)
             .bind(key)
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            if held > 0 {
+            if linked > 0 || (reserved > 0 && reserved >= *size) {
                 sqlx::query(
                     "UPDATE quota_reservations SET expires_at = $3
                      WHERE namespace = $1 AND oid = $2 AND expires_at < $3",
@@ -155,7 +163,8 @@ impl Db {
                 out.push(Ok(()));
                 continue;
             }
-            if used.saturating_add(*size) > quota {
+            let more = size.saturating_sub(reserved);
+            if used.saturating_add(more) > quota {
                 out.push(Err(used));
                 continue;
             }
@@ -171,7 +180,7 @@ impl Db {
             .bind(until)
             .execute(&mut *tx)
             .await?;
-            used = used.saturating_add(*size);
+            used = used.saturating_add(more);
             out.push(Ok(()));
         }
         tx.commit().await?;

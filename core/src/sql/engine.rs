@@ -174,13 +174,15 @@ impl Running {
     }
 
     /// Hands `batches`, made on the SQL runtime (the caller runs there), over through a channel:
-    /// their work goes on there, and stops when the receiver is dropped, at shutdown, or when
-    /// they end (their deadline is theirs: see `limited`).
+    /// their work goes on there, and stops when the receiver is dropped, at shutdown, when they
+    /// end, and at `deadline`, also while a reader that does not read holds a batch back.
     pub(super) fn forward(
         &self,
         mut batches: BoxStream<'static, Result<RecordBatch>>,
+        deadline: Instant,
     ) -> BoxStream<'static, Result<RecordBatch>> {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let (cut_tx, cut_rx) = tokio::sync::oneshot::channel();
         let stop = self.stop.clone();
         tokio::spawn(async move {
             loop {
@@ -192,13 +194,32 @@ impl Running {
                 };
                 let Some(next) = next else { break };
                 let last = next.is_err();
-                if tx.send(next).await.is_err() || last {
-                    break;
+                let sent = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => Err(shutting_down()),
+                    () = tokio::time::sleep_until(deadline) => Err(past_deadline()),
+                    sent = tx.send(next) => Ok(sent.is_ok()),
+                };
+                match sent {
+                    // The reader is told why its answer ends here: never silently short.
+                    Err(why) => {
+                        let _ = cut_tx.send(why);
+                        break;
+                    }
+                    Ok(false) => break,
+                    Ok(true) if last => break,
+                    Ok(true) => {}
                 }
             }
         });
-        futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|next| (next, rx))
+        futures_util::stream::unfold((rx, Some(cut_rx)), |(mut rx, cut)| async move {
+            match rx.recv().await {
+                Some(next) => Some((next, (rx, cut))),
+                None => match cut?.try_recv() {
+                    Ok(why) => Some((Err(why), (rx, None))),
+                    Err(_) => None,
+                },
+            }
         })
         .boxed()
     }

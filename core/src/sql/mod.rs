@@ -188,7 +188,7 @@ pub async fn run(
             let answer =
                 run_here(&core, &who, &query, &params, intent.as_deref(), deadline).await?;
             Ok(Answer {
-                batches: core.sql.forward(answer.batches),
+                batches: core.sql.forward(answer.batches, deadline),
                 ..answer
             })
         })

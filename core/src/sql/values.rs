@@ -2,7 +2,8 @@
 //! accounts for what sorts, joins and aggregations keep, not for the values functions return:
 //! `repeat('x', 100000000)` would make 100 MB per row before anything counted it. So each
 //! function that makes a value longer than its inputs (`repeat`, `lpad`, `rpad`, `replace`,
-//! `regexp_replace`, `overlay`, `concat`, `concat_ws`, and the `||` operator) runs here wrapped:
+//! `regexp_replace`, `overlay`, `concat`, `concat_ws`, the `||` operator, and `translate`,
+//! `upper`, `lower`, `initcap`, which nested would grow a value without end) runs here wrapped:
 //!
 //! - before it runs, the longest value each row can give is worked out from the arguments; a
 //!   row that could give more than [`MAX_VALUE`] bytes is refused;
@@ -49,6 +50,9 @@ enum Growth {
     Sum,
     /// `concat_ws(sep, …)`: the arguments and a separator between each.
     SumWithSeparator,
+    /// `translate`, `upper`, `lower`, `initcap`: each character becomes at most this many
+    /// times its bytes (nested, they would grow without end).
+    Times(u64),
 }
 
 /// A function of DataFusion's, run within the bounds.
@@ -87,6 +91,10 @@ pub fn bound(ctx: &SessionContext) {
     wrap("overlay", Growth::Sum);
     wrap("concat", Growth::Sum);
     wrap("concat_ws", Growth::SumWithSeparator);
+    wrap("translate", Growth::Times(4));
+    for case in ["upper", "lower", "initcap"] {
+        wrap(case, Growth::Times(3));
+    }
     if let Some(inner) = functions.get("concat") {
         let operator = Arc::new(ScalarUDF::new_from_impl(Bounded {
             inner: inner.clone(),
@@ -255,6 +263,12 @@ impl Bounded {
                         .saturating_add(1)
                         .saturating_mul(t.saturating_add(1))
                         .saturating_add(s);
+                }
+            }
+            Growth::Times(k) => {
+                let s = len(0)?;
+                for (r, o) in out.iter_mut().enumerate() {
+                    *o = s.at(r).saturating_mul(k);
                 }
             }
             Growth::Sum | Growth::SumWithSeparator => {
@@ -508,6 +522,9 @@ mod tests {
             "SELECT length(regexp_replace(repeat('x', 1000000), 'x', repeat('y', 100), 'g'))",
             "SELECT length(concat(x, x, x, x, x)) FROM (SELECT repeat('x', 8000000) AS x)",
             "SELECT length(x || x || x || x || x) FROM (SELECT repeat('x', 8000000) AS x)",
+            "SELECT length(translate(translate(translate(x, 'a', 'ü'), 'ü', 'üü'), 'ü', 'üü')) \
+             FROM (SELECT repeat('a', 8000000) AS x)",
+            "SELECT length(upper(upper(x))) FROM (SELECT repeat('ß', 4000000) AS x)",
         ] {
             let e = refused(query).await;
             assert!(e.contains("at most 16777216 bytes"), "{query}: {e}");

@@ -251,3 +251,46 @@ async fn separate_batches_share_one_room_until_their_objects_land() {
         "{u}"
     );
 }
+
+/// Room held for an oid counts for the size it was held for: the same oid asked again with a
+/// larger size (in the same batch or the next) needs the difference, and is refused past the
+/// quota (a small size first no longer opens the door to a large one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oid_asked_again_larger_needs_the_room_it_adds() {
+    let server = TestServer::start_with(Backend::Local, |c| c.quota_bytes = 1 << 20).await;
+    let alice = server.user("alice").await;
+    server
+        .repo("alice/r", strata_core::db::Visibility::Private)
+        .await;
+    let oid = "ab".repeat(32);
+    let ask = |sizes: &[u64]| {
+        let objects: Vec<serde_json::Value> = sizes
+            .iter()
+            .map(|s| serde_json::json!({"oid": oid, "size": s}))
+            .collect();
+        serde_json::json!({"operation": "upload", "transfers": ["basic"], "objects": objects})
+    };
+    let r = lfs_post(
+        &server.batch_url("alice/r"),
+        Some(&alice),
+        &ask(&[1, 5 << 20]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // One answer per oid: the larger size is past the quota, so neither gets a URL.
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["objects"][0]["error"]["code"], 507, "{v}");
+    assert_eq!(v["objects"][1]["error"]["code"], 507, "{v}");
+    let r = lfs_post(&server.batch_url("alice/r"), Some(&alice), &ask(&[2 << 20])).await;
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["objects"][0]["error"]["code"], 507, "{v}");
+    // Within the quota, a larger size is admitted for what it adds.
+    let r = lfs_post(
+        &server.batch_url("alice/r"),
+        Some(&alice),
+        &ask(&[512 << 10]),
+    )
+    .await;
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["objects"][0]["actions"]["upload"].is_object(), "{v}");
+}

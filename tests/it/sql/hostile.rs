@@ -44,7 +44,8 @@ async fn public_numbers() -> (TestServer, String) {
     (server, alice)
 }
 
-/// `/livez` answers within a second.
+/// `/livez` answers, and soon (not a timing goal: before the fix it stopped answering for
+/// minutes; the figures are in the benchmarks).
 async fn alive(base: &str) {
     let started = Instant::now();
     let r = client()
@@ -55,7 +56,7 @@ async fn alive(base: &str) {
         .expect("/livez answers");
     assert!(r.status().is_success(), "{}", r.status());
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "/livez took {took:?}");
+    assert!(took < Duration::from_secs(5), "/livez took {took:?}");
 }
 
 fn chains(n: usize) -> Vec<(&'static str, String)> {
