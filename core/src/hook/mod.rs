@@ -400,21 +400,26 @@ pub async fn pre_receive() -> Result<(), String> {
                 String::from_utf8_lossy(&listed.stderr).trim()
             ));
         }
-        if listed.stdout.is_empty() {
-            continue;
-        }
         let blob = |path: &str| {
             git(&["cat-file", "blob", &format!("{new}:{path}")])
                 .ok()
                 .filter(|o| o.status.success())
                 .map(|o| o.stdout)
         };
-        let bytes = blob(DATAPACKAGE).ok_or_else(|| {
-            format!("push refused: the contract could not be checked ({DATAPACKAGE} unreadable)")
-        })?;
-        let mut package: serde_json::Map<String, serde_json::Value> =
+        // A revision without a datapackage describes nothing: asked about as an empty one, so
+        // that pushing the datapackage away (its tags with it) is governed like untagging it.
+        let mut package: serde_json::Map<String, serde_json::Value> = if listed.stdout.is_empty() {
+            serde_json::from_value(serde_json::json!({"resources": []}))
+                .map_err(|e| e.to_string())?
+        } else {
+            let bytes = blob(DATAPACKAGE).ok_or_else(|| {
+                format!(
+                    "push refused: the contract could not be checked ({DATAPACKAGE} unreadable)"
+                )
+            })?;
             serde_json::from_slice(&bytes)
-                .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?;
+                .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?
+        };
         crate::datasets::contracts::at_files(&mut package, blob);
         let bytes = serde_json::to_vec(&package).map_err(|e| e.to_string())?;
         let name = branch.trim_start_matches("refs/heads/");

@@ -131,6 +131,19 @@ async fn a_writer_the_policies_redact_cannot_untag_what_they_read() {
     assert!(!push.status.success(), "{said}");
     assert!(said.contains("what the governance policies read"), "{said}");
     assert_eq!(gov.head("alice/paysim", &bob).await, head);
+    // Nor by pushing the datapackage away (its tags with it).
+    assert!(git_in(&["reset", "-q", "--hard", "HEAD~1"])
+        .status
+        .success());
+    assert!(git_in(&["rm", "-q", "datapackage.json"]).status.success());
+    assert!(git_in(&["commit", "-qm", "no datapackage"])
+        .status
+        .success());
+    let push = git_in(&["push", "--no-verify", "origin", "main"]);
+    let said = String::from_utf8_lossy(&push.stderr);
+    assert!(!push.status.success(), "{said}");
+    assert!(said.contains("what the governance policies read"), "{said}");
+    assert_eq!(gov.head("alice/paysim", &bob).await, head);
     let (status, csv) = gov.table(Some(&bob), "").await;
     assert_eq!(status, 200, "{csv}");
     assert!(csv.contains(REDACTED), "still redacted: {csv}");
