@@ -270,53 +270,19 @@ async fn listing(
     Ok(with_next(Json(entries).into_response(), next))
 }
 
-/// What `get_paths_info` asks, as JSON (the client sends a form: `paths` once per path).
-#[derive(Deserialize)]
-struct PathsBody {
-    #[serde(default)]
-    paths: Vec<String>,
-    #[serde(default)]
-    expand: Value,
-}
-
 /// `get_paths_info`: the paths asked about at `rev` the caller may read, each a file or a folder
 /// (with `expand`, its last commit); those that are not there are left out.
 async fn paths_info(
     State(state): State<AppState>,
     Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
-    headers: HeaderMap,
-    body: Body,
+    asked: super::hf_paths::PathsAsked,
 ) -> HubResult<Json<Vec<hf::Entry>>> {
     let gated = hf::reader(&state, &who, &ns, &name)
         .await
         .map_err(no_repo)?;
-    let yes = |v: &str| v.eq_ignore_ascii_case("true") || v == "1";
-    let limit = state.settings.max_json_body;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.trim_start().starts_with("application/json"));
-    let (paths, expand) = if json {
-        let b: PathsBody = read_json(&headers, body, limit).await?;
-        let expand = b.expand == Value::Bool(true) || b.expand.as_str().is_some_and(yes);
-        (b.paths, expand)
-    } else {
-        let bytes = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| ApiError::too_large(format!("the form is larger than {limit} bytes")))?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("a malformed form: {e}")))?;
-        let paths = pairs
-            .iter()
-            .filter(|(k, _)| k == "paths" || k == "paths[]")
-            .map(|(_, v)| v.clone())
-            .collect();
-        let expand = pairs.iter().any(|(k, v)| k == "expand" && yes(v.as_str()));
-        (paths, expand)
-    };
     let rev = rev_for(&state, &gated, rev).await?;
-    let entries = hf::paths_info(&state, &gated, &rev, &paths, expand)
+    let entries = hf::paths_info(&state, &gated, &rev, &asked.paths, asked.expand)
         .await
         .map_err(no_revision)?;
     Ok(Json(entries))

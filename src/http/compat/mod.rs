@@ -4,4 +4,5 @@
 
 pub mod ckan;
 pub mod hf;
+mod hf_paths;
 pub mod s3;
