@@ -270,7 +270,12 @@ async fn store(core: &Core, by: &str, namespace: &str, bytes: Option<u64>) -> Re
     if !known {
         return Err(Error::not_found(format!("namespace {namespace} not found")));
     }
-    let bytes = bytes.map(as_i64);
+    let bytes = bytes
+        .map(|b| {
+            i64::try_from(b)
+                .map_err(|_| Error::unprocessable(format!("a quota is at most {} bytes", i64::MAX)))
+        })
+        .transpose()?;
     core.db.set_quota(namespace, bytes, by).await?;
     crate::audit::record(
         core,

@@ -208,3 +208,109 @@ pub struct UnlockRequest {
 pub fn size_of(n: &serde_json::Number) -> Option<u64> {
     n.as_u64()
 }
+
+impl ObjectError {
+    pub fn new(code: u16, message: impl Into<String>) -> ObjectError {
+        ObjectError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl BatchRequest {
+    /// Each object's oid and size, or its error as the batch answers it: 409 for a hash other
+    /// than sha256, 422 for an oid that is not 64 lowercase hex digits, a size that is not a
+    /// non-negative integer, or (uploads) a size over `max_size` bytes (0: no limit).
+    pub fn checked(&self, max_size: u64) -> Vec<Result<(crate::Oid, u64), ObjectError>> {
+        let hash_ok = self.hash_algo.as_deref().is_none_or(|h| h == "sha256");
+        self.objects
+            .iter()
+            .map(|o| {
+                if !hash_ok {
+                    return Err(ObjectError::new(
+                        409,
+                        format!(
+                            "hash algorithm {:?} is not supported; use sha256",
+                            self.hash_algo.as_deref().unwrap_or("")
+                        ),
+                    ));
+                }
+                let oid: crate::Oid = o
+                    .oid
+                    .parse()
+                    .map_err(|e| ObjectError::new(422, format!("invalid oid: {e}")))?;
+                let size = size_of(&o.size)
+                    .ok_or_else(|| ObjectError::new(422, "size must be a non-negative integer"))?;
+                if self.operation == Operation::Upload && max_size > 0 && size > max_size {
+                    return Err(ObjectError::new(
+                        422,
+                        format!("object is larger than this server's limit of {max_size} bytes"),
+                    ));
+                }
+                Ok((oid, size))
+            })
+            .collect()
+    }
+
+    /// The first transfer adapter the client offers that the server has: `basic` (git-lfs's,
+    /// and the default when none is offered), or giftless's `multipart-basic` for uploads where
+    /// `multipart` (the store takes them). `Err` says what is supported.
+    pub fn transfer(&self, multipart: bool) -> Result<&'static str, String> {
+        let multipart = multipart && self.operation == Operation::Upload;
+        let Some(offered) = &self.transfers else {
+            return Ok("basic");
+        };
+        for t in offered {
+            match t.as_str() {
+                "basic" => return Ok("basic"),
+                "multipart-basic" if multipart => return Ok("multipart-basic"),
+                _ => {}
+            }
+        }
+        Err(format!(
+            "none of the offered transfer adapters {offered:?} is supported here; strata supports basic{}",
+            if multipart { " and multipart-basic" } else { "" }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(json: &str) -> BatchRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn each_object_is_checked_and_a_transfer_chosen() {
+        let oid = "a".repeat(64);
+        let b = batch(&format!(
+            r#"{{"operation":"upload","objects":[{{"oid":"{oid}","size":3}},{{"oid":"x","size":1}},
+            {{"oid":"{oid}","size":-1}},{{"oid":"{oid}","size":1.5}},{{"oid":"{oid}","size":11}}]}}"#
+        ));
+        let codes: Vec<Option<u16>> = b
+            .checked(10)
+            .iter()
+            .map(|c| c.as_ref().err().map(|e| e.code))
+            .collect();
+        assert_eq!(codes, [None, Some(422), Some(422), Some(422), Some(422)]);
+        assert_eq!(b.checked(0).iter().filter(|c| c.is_ok()).count(), 2);
+        let sha1 = batch(&format!(
+            r#"{{"operation":"download","hash_algo":"sha1","objects":[{{"oid":"{oid}","size":3}}]}}"#
+        ));
+        assert_eq!(sha1.checked(0)[0].as_ref().unwrap_err().code, 409);
+        assert_eq!(b.transfer(false), Ok("basic"));
+        let offered =
+            batch(r#"{"operation":"upload","transfers":["tus","multipart-basic"],"objects":[]}"#);
+        assert_eq!(offered.transfer(true), Ok("multipart-basic"));
+        assert!(offered
+            .transfer(false)
+            .unwrap_err()
+            .contains("supports basic"));
+        let down =
+            batch(r#"{"operation":"download","transfers":["multipart-basic"],"objects":[]}"#);
+        assert!(down.transfer(true).is_err());
+    }
+}

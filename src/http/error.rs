@@ -76,6 +76,23 @@ impl ApiError {
     }
 }
 
+/// axum's own refusals (a path, query or body its extractors cannot read, a body over the limit)
+/// are plain text; on the REST API they answer `{message, request_id}` as every other error does.
+pub async fn json_refusals(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    ApiError::new(status, String::from_utf8_lossy(&text).trim().to_owned()).into_response()
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     message: &'a str,

@@ -13,7 +13,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use super::api::{
     accounts as accounts_api, aggregates as aggregates_api, app_offers as app_offers_api,
     apps as apps_api, audit as audit_api, catalog as catalog_api, copies as copies_api,
-    datasets as datasets_api, erase as erase_api, events as events_api, gc as gc_api,
+    datasets as datasets_api, document, erase as erase_api, events as events_api, gc as gc_api,
     namespace_webhooks, notifications as notifications_api, orgs as orgs_api, quotas as quotas_api,
     shared_apps, shares as shares_api, sql as sql_api, table_diff as table_diff_api,
     tables as tables_api, workloads as workloads_api,
@@ -47,8 +47,9 @@ pub fn app(state: AppState) -> Router {
         .merge(sql_api::router())
         .merge(oauth::api_router())
         .split_for_parts();
-    // Generated from the handlers' annotations, with the webhooks strata sends; serialised once.
-    let openapi = events_api::with_webhooks(openapi)
+    // Generated from the handlers' annotations, with the webhooks strata sends, the security
+    // schemes and the errors every operation shares; serialised once.
+    let openapi = document::finish(events_api::with_webhooks(openapi))
         .to_json()
         .unwrap_or_default();
     Router::new()
@@ -61,7 +62,7 @@ pub fn app(state: AppState) -> Router {
         // /api/v1/users/{user}/role, /api/v1/catalog, /api/v1/datasets/{ns}/{name}/tables/{resource},
         // /api/v1/apps, /api/v1/user/apps/{app}/{stop, shares/{user}}, /api/v1/events,
         // /api/v1/notifications, /api/v1/namespaces/{ns}/webhooks
-        .merge(api)
+        .merge(api.layer(middleware::map_response(crate::http::error::json_refusals)))
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([("content-type", "application/json")], openapi) }),

@@ -12,6 +12,7 @@ mod compat;
 mod datasets;
 mod encryption;
 mod events;
+mod fuzz;
 mod git;
 mod governance;
 mod lfs;

@@ -19,6 +19,7 @@ pub mod links;
 pub mod listing;
 pub mod locks;
 pub mod merges;
+pub mod ndjson;
 pub mod settings;
 pub mod shares;
 pub mod tables;

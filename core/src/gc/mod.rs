@@ -197,7 +197,10 @@ impl From<GcRunRow> for RunSummary {
 
 /// The latest runs, newest first (their reports without items).
 pub async fn runs(core: &Core, limit: i64) -> Result<Vec<RunSummary>> {
-    let rows = core.db.gc_runs(limit.clamp(1, 100)).await?;
+    if !(1..=100).contains(&limit) {
+        return Err(Error::unprocessable("limit must be between 1 and 100"));
+    }
+    let rows = core.db.gc_runs(limit).await?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -388,32 +388,47 @@ fn caller(who: &Principal) -> String {
     }
 }
 
-/// A session that knows nothing yet (no tables, no stores but the views'), and the one query of
-/// `text`. Anything but a query is refused.
-fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, DfStatement)> {
+/// The session options every query is parsed and planned with.
+fn config() -> SessionConfig {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema("strata", "public")
         .with_information_schema(false)
         .with_target_partitions(2)
         .with_batch_size(8192);
-    let options = config.options_mut();
     // Column names are as the tables spell them (`nameOrig`, not `nameorig`).
-    options.sql_parser.enable_ident_normalization = false;
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    config
+}
+
+/// A session to plan `text` in, whose only store is the caller's views, and the statement.
+fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, DfStatement)> {
+    let statement = statement(text)?;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(LIMITS.memory)))
         .with_object_store_registry(stores)
         .build_arc()
         .map_err(engine_error)?;
     let state = datafusion::execution::SessionStateBuilder::new()
-        .with_config(config)
+        .with_config(config())
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(yields::EveryOperatorYields))
         .build();
     let ctx = SessionContext::new_with_state(state);
     values::bound(&ctx);
-    let statement = ctx
-        .state()
+    Ok((ctx, statement))
+}
+
+/// A query's text parsed and checked as every query is before any table is read: SQL this
+/// server reads (400 with the place otherwise), inside the [`bounds`], a query (no DDL, DML,
+/// `COPY`, `SET`, `EXPLAIN` or `SHOW`), its `?` placeholders numbered. The text's length is
+/// [`bounds::check_text`]'s to check first; the parse itself recurses, so it runs where a deep
+/// statement has room (the SQL runtime's threads).
+pub fn statement(text: &str) -> Result<DfStatement> {
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config())
+        .build();
+    let statement = state
         .sql_to_statement(text, &datafusion::config::Dialect::Generic)
         .map_err(|e| {
             let mut message = format!("not SQL this server reads: {}", e.strip_backtrace());
@@ -429,7 +444,7 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
     match statement {
         DfStatement::Statement(mut s) if matches!(*s, Statement::Query(_)) => {
             params::number_question_marks(&mut s)?;
-            Ok((ctx, DfStatement::Statement(s)))
+            Ok(DfStatement::Statement(s))
         }
         DfStatement::Explain(_) => Err(Error::bad_request(
             "EXPLAIN is not run here: only queries (SELECT, WITH, VALUES) are",

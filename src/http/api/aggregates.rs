@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct AggregateQuery {
     /// `count`, `sum`, `mean` or `histogram`.
-    #[param(value_type = String)]
+    #[param(value_type = Option<StatisticName>)]
     statistic: Option<Statistic>,
     /// The column (all but `count`, which counts rows without one and a column's values with).
     column: Option<String>,
@@ -41,6 +41,7 @@ pub struct AggregateQuery {
     lower: Option<f64>,
     upper: Option<f64>,
     /// A histogram's bins, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     bins: Option<u32>,
     /// A revision id, branch or tag (default: the head of `main`).
     rev: Option<String>,
@@ -85,15 +86,28 @@ pub async fn table_aggregate(
 #[serde(deny_unknown_fields)]
 pub struct AcrossBody {
     /// The tables: `{"dataset": "ns/name", "resource": "…"}`, 1 to 100.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 100)]
     tables: Vec<Source>,
     /// `count`, `sum`, `mean` or `histogram`.
-    #[schema(value_type = String)]
+    #[schema(value_type = Option<StatisticName>)]
     statistic: Option<Statistic>,
     column: Option<String>,
     lower: Option<f64>,
     upper: Option<f64>,
+    /// A histogram's bins, 1 to 100 (default 10).
+    #[schema(minimum = 1, maximum = 100)]
     bins: Option<u32>,
+}
+
+/// The statistics (documentation: the API reads them as [`Statistic`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum StatisticName {
+    Count,
+    Sum,
+    Mean,
+    Histogram,
 }
 
 /// The same statistic of many tables (each through its own gate and policies, noisy ones spending

@@ -24,6 +24,7 @@ pub struct AuditQuery {
     /// Entries older than this id (the `next_before` of the previous page).
     before: Option<i64>,
     /// Entries per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -51,6 +52,7 @@ pub struct AuditPage {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, description = "OK", body = AuditPage),
+        (status = 422, description = "A limit out of bounds", body = ErrorBody),
         (status = 401, description = "Authentication required", body = ErrorBody),
         (status = 403, description = "Not an administrator", body = ErrorBody),
     ))]

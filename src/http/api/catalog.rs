@@ -35,6 +35,7 @@ pub struct CatalogQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Matches per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
 }
 
@@ -48,7 +49,7 @@ pub struct CatalogPage {
     next_cursor: Option<String>,
     /// The policies in force, their version (the policy dataset's head) and files; `null` for
     /// callers who may not read the policy dataset.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     policies: serde_json::Value,
 }
 

@@ -126,13 +126,25 @@ pub fn with_webhooks(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::
     openapi
 }
 
+/// One server-sent event of `/api/v1/events` (documentation: the fields of the stream's text).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct StreamedEvent {
+    /// The place in the stream: send it back as `Last-Event-ID` to resume after it.
+    id: String,
+    /// The kind (`branch.created`, …).
+    event: String,
+    /// The payload, an [`EventPayload`] as JSON text.
+    data: String,
+}
+
 /// The events of the datasets the caller may read, from the place after `Last-Event-ID` (the
 /// start without it), then each new one as it happens. Server-sent events; a comment every 15 s
 /// keeps the connection open.
 #[utoipa::path(get, operation_id = "follow_events", path = "/api/v1/events", tag = "events",
     params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
     responses(
-        (status = 200, description = "A stream of events (text/event-stream): `id` the place in the stream, `event` the kind, `data` the payload", content_type = "text/event-stream", body = EventPayload),
+        (status = 200, description = "A stream of events (text/event-stream): `id` the place in the stream, `event` the kind, `data` the payload", content_type = "text/event-stream", body = StreamedEvent),
         (status = 400, description = "A Last-Event-ID that is no place in the stream", body = ErrorBody),
         (status = 401, description = "Authentication required", body = ErrorBody),
     ))]

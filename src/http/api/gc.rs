@@ -68,14 +68,16 @@ pub async fn run(
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// How many runs, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
 /// The latest garbage collection runs, newest first, without their items (site admins).
 #[utoipa::path(get, path = "/api/v1/admin/gc", tag = "admin", operation_id = "list_gc_runs",
     params(RunsQuery),
-    responses((status = 200, description = "Runs: state, times, who started them, their reports' counts", body = Object),
-        (status = 403, description = "Not a site admin", body = ErrorBody)))]
+    responses((status = 200, description = "Runs: state, times, who started them, their reports' counts", body = Vec<Object>),
+        (status = 403, description = "Not a site admin", body = ErrorBody),
+        (status = 422, description = "A limit out of bounds", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<RunsQuery>,

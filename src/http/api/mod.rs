@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 pub mod copies;
 pub mod datasets;
+pub mod document;
 pub mod erase;
 pub mod events;
 pub mod gc;

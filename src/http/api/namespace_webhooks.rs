@@ -80,7 +80,8 @@ pub async fn create(
 #[utoipa::path(get, operation_id = "list_namespace_webhooks", path = "/api/v1/namespaces/{ns}/webhooks", tag = "webhooks",
     params(NsPath),
     responses((status = 200, description = "The webhooks, without their secrets", body = WebhookList),
-        (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody)))]
+        (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
+        (status = 404, description = "No such user or organisation", body = ErrorBody)))]
 pub async fn list(
     state: State<AppState>,
     p: Path<HookPath>,

@@ -34,6 +34,7 @@ pub struct ListQuery {
     /// Older than this notification (the `next_before` of the previous page).
     before: Option<i64>,
     /// At most this many (1 to 200; 50 unless given).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

@@ -162,6 +162,7 @@ pub struct NewTeam {
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/teams", tag = "orgs", params(("org" = String, Path)),
     request_body = NewTeam,
     responses((status = 201, description = "Created"), (status = 403, description = "Not an owner", body = ErrorBody),
+        (status = 404, description = "No such organisation", body = ErrorBody),
         (status = 409, description = "The team exists", body = ErrorBody), (status = 422, description = "Invalid name", body = ErrorBody)))]
 pub async fn create_team(
     State(state): State<AppState>,

@@ -35,6 +35,7 @@ pub struct SqlRequest {
     query: String,
     /// `json` (default: `columns`, `tables` read, `rows`), `csv`, `arrow` (an IPC stream) or
     /// `parquet`.
+    #[schema(pattern = "^(json|csv|arrow|parquet)$")]
     format: Option<String>,
     /// Why you read: policies see it as `context.intent`.
     intent: Option<String>,
@@ -50,6 +51,7 @@ pub struct SqlQuery {
     /// The query.
     q: String,
     /// `json` (default), `csv`, `arrow` or `parquet`.
+    #[param(pattern = "^(json|csv|arrow|parquet)$")]
     format: Option<String>,
     /// Why you read: policies see it as `context.intent`.
     intent: Option<String>,
@@ -64,6 +66,7 @@ pub struct SqlQuery {
         (status = 400, description = "Not a query this server runs (syntax errors name the line and column), or values that do not fit its placeholders", body = ErrorBody),
         (status = 404, description = "A table that does not exist or may not be read", body = ErrorBody),
         (status = 413, description = "The query text or its bound values are too long", body = ErrorBody),
+        (status = 422, description = "A format this server does not answer in", body = ErrorBody),
         (status = 429, description = "Too many of your queries running", body = ErrorBody),
         (status = 503, description = "The server is busy, or the query needs more memory than it may use", body = ErrorBody)))]
 async fn post_sql(
@@ -96,7 +99,10 @@ async fn post_sql(
     params(SqlQuery),
     responses((status = 200, description = "The result: JSON, CSV, Arrow IPC or Parquet"),
         (status = 400, description = "Not a query this server runs", body = ErrorBody),
-        (status = 404, description = "A table that does not exist or may not be read", body = ErrorBody)))]
+        (status = 404, description = "A table that does not exist or may not be read", body = ErrorBody),
+        (status = 413, description = "The query text is too long", body = ErrorBody),
+        (status = 422, description = "A format this server does not answer in", body = ErrorBody),
+        (status = 429, description = "Too many of your queries running", body = ErrorBody)))]
 async fn get_sql(
     State(state): State<AppState>,
     who: Principal,

@@ -31,6 +31,7 @@ pub struct DiffQuery {
     /// Changed rows to skip (default 0).
     offset: Option<u64>,
     /// Changed rows in the page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Why you read: policies see it as `context.intent`.
     intent: Option<String>,

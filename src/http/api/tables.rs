@@ -79,6 +79,7 @@ pub struct TableQuery {
     columns: Option<String>,
     /// `csv` (default), `arrow` (an Arrow IPC stream), `parquet` (with `Content-Length`, `ETag`
     /// and `Range`) or `jsonl` (JSON Lines).
+    #[param(pattern = "^(csv|arrow|parquet|jsonl)$")]
     format: Option<String>,
     /// Why you read: policies see it as `context.intent`.
     intent: Option<String>,
@@ -203,6 +204,7 @@ pub struct RowsQuery {
     /// Rows to skip (default 0).
     offset: Option<u64>,
     /// Rows in the page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `column` or `column:desc`; repeat (or separate with commas) to sort by several.
     sort: Option<String>,

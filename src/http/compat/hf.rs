@@ -466,7 +466,11 @@ async fn commit(
     git_on(&state, &repo, move |ms, ds| ms.resolve(ds, Some(&at)))
         .await
         .map_err(no_revision)?;
-    let (header, ops, lfs_paths) = read_commit(body, MAX_COMMIT).await?;
+    let strata_core::datasets::ndjson::Commit {
+        header,
+        ops,
+        lfs_paths,
+    } = read_commit(body, MAX_COMMIT).await?;
     let change = Change {
         summary: header.summary,
         description: header.description,

@@ -36,58 +36,16 @@ pub async fn batch(
         Operation::Download => Action::Read,
         Operation::Upload => Action::Write,
     };
-    let hash_algo_ok = req.hash_algo.as_deref().is_none_or(|h| h == "sha256");
     // Validate every object first, so that one query can look up all the valid ones.
-    let checked: Vec<Result<(Oid, u64), ObjectError>> = req
-        .objects
-        .iter()
-        .map(|o| {
-            if !hash_algo_ok {
-                return Err(object_error(
-                    409,
-                    format!(
-                        "hash algorithm {:?} is not supported; use sha256",
-                        req.hash_algo.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-            let oid: Oid = o
-                .oid
-                .parse()
-                .map_err(|e| object_error(422, format!("invalid oid: {e}")))?;
-            let size = wire::size_of(&o.size)
-                .ok_or_else(|| object_error(422, "size must be a non-negative integer"))?;
-            let max = state.settings.max_object_size;
-            if req.operation == Operation::Upload && max > 0 && size > max {
-                return Err(object_error(
-                    422,
-                    format!("object is larger than this server's limit of {max} bytes"),
-                ));
-            }
-            Ok((oid, size))
-        })
-        .collect();
+    let checked = req.checked(state.settings.max_object_size);
     let valid: Vec<Oid> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok().map(|(oid, _)| *oid))
         .collect();
     let repo = gate::open(&state, &who, &ns, repo_name(&repo), action, Reach::Objects).await?;
-    // The first transfer the client offers that this server does: `basic` (git-lfs), or
-    // giftless's `multipart-basic` for uploads where the backend takes them.
-    let multipart_ok = req.operation == Operation::Upload && state.storage.multipart();
-    let transfer = match &req.transfers {
-        None => "basic",
-        Some(offered) => offered
-            .iter()
-            .map(String::as_str)
-            .find(|t| *t == "basic" || (*t == "multipart-basic" && multipart_ok))
-            .ok_or_else(|| {
-                ApiError::unprocessable(format!(
-                    "none of the offered transfer adapters {offered:?} is supported here; strata supports basic{}",
-                    if multipart_ok { " and multipart-basic" } else { "" }
-                ))
-            })?,
-    };
+    let transfer = req
+        .transfer(state.storage.multipart())
+        .map_err(ApiError::unprocessable)?;
     let decisions: std::collections::HashMap<Oid, Decision> = valid
         .iter()
         .copied()
@@ -159,7 +117,7 @@ pub async fn batch(
                     size,
                     authenticated: None,
                     actions: None,
-                    error: Some(object_error(
+                    error: Some(ObjectError::new(
                         403,
                         format!(
                             "a policy governs this object's data, so its raw bytes are not served: read its table through GET /api/v1/datasets/{}/tables/<resource>, or Arrow Flight",
@@ -175,7 +133,7 @@ pub async fn batch(
                     size,
                     authenticated: None,
                     actions: None,
-                    error: Some(object_error(
+                    error: Some(ObjectError::new(
                         403,
                         "your token does not grant this operation on this object",
                     )),
@@ -192,16 +150,19 @@ pub async fn batch(
         };
         match (req.operation, stored) {
             (_, Some(stored)) if stored != size => {
-                out.error = Some(object_error(
+                out.error = Some(ObjectError::new(
                     422,
                     format!("size {size} does not match the stored object's size {stored}"),
                 ));
             }
             (Operation::Download, None) if erased.contains(&oid) => {
-                out.error = Some(object_error(410, "this object was erased from the dataset"))
+                out.error = Some(ObjectError::new(
+                    410,
+                    "this object was erased from the dataset",
+                ))
             }
             (Operation::Download, None) => {
-                out.error = Some(object_error(404, "object does not exist"))
+                out.error = Some(ObjectError::new(404, "object does not exist"))
             }
             (Operation::Download, Some(_)) => {
                 out.actions = Some(Actions {
@@ -211,20 +172,20 @@ pub async fn batch(
             }
             (Operation::Upload, Some(_)) => {} // already here: nothing to do
             (Operation::Upload, None) if erased.contains(&oid) => {
-                out.error = Some(object_error(
+                out.error = Some(ObjectError::new(
                     410,
                     "this object was erased from the dataset and cannot be uploaded to it again",
                 ))
             }
             (Operation::Upload, None) if matches!(admitted.get(&oid), Some(Err(_))) => {
                 let why = admitted.get(&oid).and_then(|r| r.clone().err());
-                out.error = Some(object_error(507, why.unwrap_or_default()));
+                out.error = Some(ObjectError::new(507, why.unwrap_or_default()));
             }
             (Operation::Upload, None) if transfer == "multipart-basic" => {
                 // One answer hands out at most MAX_PART_ACTIONS part URLs: ask again for more.
                 let parts = strata_core::storage::multipart_plan(size).len();
                 if part_actions + parts > MAX_PART_ACTIONS {
-                    out.error = Some(object_error(
+                    out.error = Some(ObjectError::new(
                         413,
                         "this batch asks for too many parts at once: send fewer objects per batch",
                     ));
@@ -256,10 +217,3 @@ pub async fn batch(
 
 /// The most `multipart-basic` part URLs one batch answer holds.
 const MAX_PART_ACTIONS: usize = 10_000;
-
-fn object_error(code: u16, message: impl Into<String>) -> ObjectError {
-    ObjectError {
-        code,
-        message: message.into(),
-    }
-}

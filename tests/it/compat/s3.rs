@@ -351,6 +351,35 @@ async fn s3_refuses_strangers_narrow_tokens_and_moved_signatures() {
         .unwrap();
     let (status, code, _) = refused(http.get(&url).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (403, "InvalidAccessKeyId"));
+    // A date that is not one (the signature's, in a header or a presigned URL's query) is
+    // refused as S3 refuses it; the gateway goes on (fuzz/regressions/s3_sigv4).
+    let dated = format!(
+        "{s3}/alice.survey/main/data/a.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=\
+         {}%2F20261126%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=%24261126T120000Z&\
+         X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature={}",
+        &alice[..20],
+        "ab".repeat(32)
+    );
+    let (status, code, _) = refused(http.get(&dated).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidRequest"));
+    let (status, code, _) = refused(
+        http.get(format!("{s3}/alice.survey/main/data/a.csv"))
+            .header("x-amz-date", "2$261126T120000Z")
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={}/20261126/us-east-1/s3/aws4_request, \
+                     SignedHeaders=host;x-amz-date, Signature={}",
+                    &alice[..20],
+                    "ab".repeat(32)
+                ),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (400, "InvalidRequest"));
     // Not S3 at all: the landing page of the gateway is S3's error, not strata's HTML.
     let (status, code, _) = refused(
         http.put(format!("{s3}/alice.survey/main/x"))

@@ -67,6 +67,17 @@ async fn quotas_refuse_what_would_pass_them_and_usage_counts_unique_bytes() {
         403
     );
     assert_eq!(set_quota(&server, &admin, "nobody", json!(100)).await, 404);
+    // More than the database holds is refused, not stored as something else.
+    assert_eq!(
+        set_quota(
+            &server,
+            &admin,
+            "alice",
+            json!(9_223_372_036_854_775_808u64)
+        )
+        .await,
+        422
+    );
     assert_eq!(set_quota(&server, &admin, "alice", json!(100)).await, 204);
 
     let a = vec![b'a'; 60];

@@ -308,6 +308,22 @@ pub async fn locate_file(core: &Core, gated: &Gated, key: &str) -> Result<Locate
     Ok(at)
 }
 
+/// The longest a presigned URL may live (S3's own limit: a week).
+pub const MAX_PRESIGNED_SECS: i64 = 7 * 24 * 3600;
+
+/// Whether a request's query string makes a presigned URL live longer than S3 lets one (SigV4's
+/// `X-Amz-Expires` in seconds, SigV2's `Expires` a Unix time, `now` being the time now), or
+/// gives either as something other than a number. Otherwise a URL would live as long as its token.
+pub fn presigned_too_long(query: &str, now: i64) -> bool {
+    url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| match k.as_ref() {
+        "X-Amz-Expires" => v.parse::<i64>().map_or(true, |s| s > MAX_PRESIGNED_SECS),
+        "Expires" => v
+            .parse::<i64>()
+            .map_or(true, |t| t > now.saturating_add(MAX_PRESIGNED_SECS)),
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +359,20 @@ mod tests {
         let c = at(&format!("{id}/a.csv")).unwrap();
         assert_eq!((c.rev, c.branch), ("ab".repeat(20), false));
         assert_eq!(locate(&refs(), &format!("{id}/a.csv"), true), None);
+    }
+
+    #[test]
+    fn presigned_urls_live_a_week_at_most() {
+        let now = 1_700_000_000;
+        assert!(!presigned_too_long("X-Amz-Expires=604800&a=b", now));
+        assert!(presigned_too_long("X-Amz-Expires=604801", now));
+        assert!(presigned_too_long("X-Amz-Expires=soon", now));
+        assert!(!presigned_too_long(&format!("Expires={}", now + 3600), now));
+        assert!(presigned_too_long(
+            &format!("Expires={}", now + 604_801),
+            now
+        ));
+        assert!(presigned_too_long("Expires=9223372036854775807", now));
+        assert!(!presigned_too_long("", now));
     }
 }

@@ -1,22 +1,11 @@
 //! Writes other than a datapackage replacement: the atomic multi-file commit (NDJSON, in the style
-//! of Hugging Face's commit API) and revert.
-//!
-//! ```text
-//! {"key": "header", "value": {"summary": "…", "description": "…", "parent": "<rev>", "branch": "main"}}
-//! {"key": "file", "value": {"path": "README.md", "content": "…", "encoding": "utf-8" | "base64"}}
-//! {"key": "lfsFile", "value": {"path": "data/a.csv", "oid": "<sha256>", "size": 123}}
-//! {"key": "deletedFile", "value": {"path": "old.csv"}}
-//! ```
+//! of Hugging Face's commit API, read by [`ndjson`]) and revert.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
-use strata_lfs::pointer::Pointer;
-use strata_lfs::Oid;
-use strata_metastore::Op;
 use utoipa::ToSchema;
 
 use super::dataset::parent_of;
@@ -28,48 +17,7 @@ use strata_core::auth::{Action, Principal};
 use strata_core::datasets::commit::Change;
 use strata_core::datasets::describe::Describe;
 use strata_core::datasets::gate;
-
-/// Most operations in one commit.
-const MAX_OPS: usize = 10_000;
-
-#[derive(Deserialize)]
-#[serde(tag = "key", content = "value", rename_all = "camelCase")]
-enum Line {
-    Header(Header),
-    File {
-        path: String,
-        content: String,
-        #[serde(default)]
-        encoding: Option<String>,
-    },
-    LfsFile {
-        path: String,
-        oid: String,
-        size: u64,
-        /// Hugging Face's clients name the hash (`sha256`, the only one).
-        #[serde(default)]
-        algo: Option<String>,
-    },
-    DeletedFile {
-        path: String,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct Header {
-    pub(crate) summary: String,
-    #[serde(default)]
-    pub(crate) description: Option<String>,
-    #[serde(default, alias = "parentCommit")]
-    pub(crate) parent: Option<String>,
-    #[serde(default)]
-    pub(crate) branch: Option<String>,
-    /// The LFS files written become datapackage resources, tables with their inferred column
-    /// types (what the browser's upload asks for).
-    #[serde(default)]
-    pub(crate) describe: bool,
-}
+use strata_core::datasets::ndjson;
 
 /// The revision a write made.
 #[derive(Serialize, ToSchema)]
@@ -97,7 +45,11 @@ pub async fn commit(
 ) -> ApiResult<Json<CommitResult>> {
     // Everyone who may write some path passes here; the commit checks each path it touches.
     let repo = gate::shared(&state, &who, &ns, &name, Action::Write).await?;
-    let (header, ops, lfs_paths) = read_commit(body, state.settings.max_json_body).await?;
+    let ndjson::Commit {
+        header,
+        ops,
+        lfs_paths,
+    } = read_commit(body, state.settings.max_json_body).await?;
     let change = Change {
         summary: header.summary,
         description: header.description,
@@ -121,83 +73,12 @@ pub async fn commit(
     }))
 }
 
-/// A commit's NDJSON body, read: its header, its operations, and the paths of those that are LFS
-/// files. Bounded by `limit` bytes and [`MAX_OPS`] operations.
-pub(crate) async fn read_commit(
-    body: Body,
-    limit: usize,
-) -> ApiResult<(Header, Vec<Op>, Vec<String>)> {
+/// A commit's NDJSON body ([`ndjson`]), read: at most `limit` bytes.
+pub(crate) async fn read_commit(body: Body, limit: usize) -> ApiResult<ndjson::Commit> {
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::unprocessable("the commit must be UTF-8 NDJSON"))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).enumerate();
-    let parse = |(i, line): (usize, &str)| {
-        serde_json::from_str::<Line>(line)
-            .map_err(|e| ApiError::unprocessable(format!("line {}: {e}", i + 1)))
-    };
-    let Some(Line::Header(header)) = lines.next().map(parse).transpose()? else {
-        return Err(ApiError::unprocessable(
-            "the first line must be {\"key\": \"header\", …}",
-        ));
-    };
-    let mut ops = Vec::new();
-    let mut lfs_paths: Vec<String> = Vec::new();
-    for item in lines {
-        let at = item.0 + 1;
-        let op = match parse(item)? {
-            Line::Header(_) => {
-                return Err(ApiError::unprocessable(format!(
-                    "line {at}: a second header"
-                )))
-            }
-            Line::File {
-                path,
-                content,
-                encoding,
-            } => {
-                let data = match encoding.as_deref() {
-                    None | Some("utf-8") => content.into_bytes(),
-                    Some("base64") => base64::engine::general_purpose::STANDARD
-                        .decode(content)
-                        .map_err(|e| ApiError::unprocessable(format!("line {at}: {e}")))?,
-                    Some(other) => {
-                        return Err(ApiError::unprocessable(format!(
-                            "line {at}: unknown encoding {other:?}: use utf-8 or base64"
-                        )))
-                    }
-                };
-                Op::Put { path, data }
-            }
-            Line::LfsFile {
-                path,
-                oid,
-                size,
-                algo,
-            } => {
-                if algo.as_deref().is_some_and(|a| a != "sha256") {
-                    return Err(ApiError::unprocessable(format!(
-                        "line {at}: LFS objects are named by sha256"
-                    )));
-                }
-                let oid: Oid = oid
-                    .parse()
-                    .map_err(|e| ApiError::unprocessable(format!("line {at}: invalid oid: {e}")))?;
-                lfs_paths.push(path.clone());
-                let data = Pointer { oid, size }.encode().into_bytes();
-                Op::Put { path, data }
-            }
-            Line::DeletedFile { path } => Op::Delete { path },
-        };
-        ops.push(op);
-        if ops.len() > MAX_OPS {
-            return Err(ApiError::too_large(format!(
-                "a commit may hold at most {MAX_OPS} operations"
-            )));
-        }
-    }
-    Ok((header, ops, lfs_paths))
+    Ok(ndjson::parse(&bytes)?)
 }
 
 #[derive(Deserialize, ToSchema)]

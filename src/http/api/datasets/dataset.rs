@@ -24,7 +24,9 @@ use strata_core::db::{Repo, Visibility};
 pub struct CreateBody {
     namespace: String,
     name: String,
+    /// `public`, `internal` or `private` (the default).
     #[serde(default)]
+    #[schema(pattern = "^(public|internal|private)$")]
     visibility: Option<String>,
     /// The first revision's datapackage (default: `{"name": <name>, "resources": []}`).
     #[serde(default)]

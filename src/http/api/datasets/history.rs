@@ -26,6 +26,7 @@ pub struct RevisionsQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Revisions per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Only revisions that changed this file or directory.
     path: Option<String>,
@@ -210,7 +211,7 @@ pub async fn tree(
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/raw/{path}", tag = "datasets",
     params(DatasetPath, ("path" = String, Path, description = "The file's path in the dataset"), RevQuery),
     responses(
-        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 200, description = "The file's bytes, typed by its name (`text/csv` for a .csv, `application/octet-stream` where nothing says)", content_type = "*/*"),
         (status = 206, description = "The requested range of an LFS file's bytes"),
         (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
     ))]

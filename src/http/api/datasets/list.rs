@@ -23,6 +23,7 @@ pub struct ListQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Datasets per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

@@ -121,7 +121,8 @@ pub async fn create_tag(
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/tags/{tag}", tag = "datasets",
-    params(DatasetPath, TagPath), responses((status = 200, description = "OK", body = TagView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody)))]
+    params(DatasetPath, TagPath), responses((status = 200, description = "OK", body = TagView), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody),
+        (status = 422, description = "Not a tag name git allows", body = ErrorBody)))]
 pub async fn read_tag(
     State(state): State<AppState>,
     Path((ns, name, tag)): Path<(String, String, String)>,

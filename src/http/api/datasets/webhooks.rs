@@ -72,6 +72,7 @@ fn parse(what: &str, id: &str) -> ApiResult<i64> {
 
 /// A webhook's fields (as created).
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct WebhookBody {
     /// `https` (plain `http` and private addresses only where the admin allows them).
@@ -81,12 +82,16 @@ pub struct WebhookBody {
     /// `merge_request.merged`, `merge_request.closed`, `merge_request.reopened`,
     /// `share.granted`, `share.revoked`, `share_link.created`, `policy.changed`,
     /// `contract.failed`.
+    #[serde(default)]
     events: Vec<String>,
-    /// Globs on the branch (`branch.*` events).
+    /// Globs on the branch (`branch.*` events; empty: all).
+    #[serde(default)]
     branches: Vec<String>,
-    /// Globs on the tag (`tag.*` events).
+    /// Globs on the tag (`tag.*` events; empty: all).
+    #[serde(default)]
     tags: Vec<String>,
-    /// Globs on the changed paths.
+    /// Globs on the changed paths (empty: all).
+    #[serde(default)]
     paths: Vec<String>,
 }
 

@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 use strata_core::auth::{self, pat, Principal};
+use strata_core::compat::s3;
 use strata_core::error::{Error, Kind};
 use tokio::net::TcpListener;
 
@@ -322,29 +323,15 @@ impl S3Auth for Auth {
 /// public datasets are theirs to read); only presigned URLs' lifetimes are checked here.
 struct Open;
 
-/// The longest a presigned URL may live (S3's own limit).
-const MAX_PRESIGNED_SECS: i64 = 7 * 24 * 3600;
-
 #[async_trait::async_trait]
 impl s3s::access::S3Access for Open {
     async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
-        // A presigned URL lives at most a week, as S3's do (SigV4's X-Amz-Expires, SigV2's
-        // Expires); otherwise it would live as long as its token.
         let query = cx.uri().query().unwrap_or("");
-        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-            let too_long = match k.as_ref() {
-                "X-Amz-Expires" => v.parse::<i64>().map_or(true, |s| s > MAX_PRESIGNED_SECS),
-                "Expires" => v
-                    .parse::<i64>()
-                    .map_or(true, |t| t > strata_core::db::now() + MAX_PRESIGNED_SECS),
-                _ => false,
-            };
-            if too_long {
-                return Err(s3_error!(
-                    AccessDenied,
-                    "a presigned URL lives at most 7 days (604800 seconds)"
-                ));
-            }
+        if s3::presigned_too_long(query, strata_core::db::now()) {
+            return Err(s3_error!(
+                AccessDenied,
+                "a presigned URL lives at most 7 days (604800 seconds)"
+            ));
         }
         Ok(())
     }
