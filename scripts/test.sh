@@ -25,6 +25,8 @@ command -v chromedriver >/dev/null || missing+=(chromium-driver)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/rclone ] || missing+=(rclone)
 [ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
+# libFuzzer (the cargo fuzz targets' engine) is C++.
+command -v c++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${missing[*]}"

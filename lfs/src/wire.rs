@@ -204,9 +204,10 @@ pub struct UnlockRequest {
     pub git_ref: Option<RefSpec>,
 }
 
-/// Reads a JSON number as a byte size: a non-negative integer that fits in `u64`.
+/// Reads a JSON number as a byte size: a non-negative integer within `i64` (as git-lfs reads
+/// sizes, and as the database keeps them).
 pub fn size_of(n: &serde_json::Number) -> Option<u64> {
-    n.as_u64()
+    n.as_u64().filter(|s| i64::try_from(*s).is_ok())
 }
 
 impl ObjectError {
@@ -240,8 +241,12 @@ impl BatchRequest {
                     .oid
                     .parse()
                     .map_err(|e| ObjectError::new(422, format!("invalid oid: {e}")))?;
-                let size = size_of(&o.size)
-                    .ok_or_else(|| ObjectError::new(422, "size must be a non-negative integer"))?;
+                let size = size_of(&o.size).ok_or_else(|| {
+                    ObjectError::new(
+                        422,
+                        "size must be a non-negative integer of at most 9223372036854775807",
+                    )
+                })?;
                 if self.operation == Operation::Upload && max_size > 0 && size > max_size {
                     return Err(ObjectError::new(
                         422,
@@ -288,14 +293,18 @@ mod tests {
         let oid = "a".repeat(64);
         let b = batch(&format!(
             r#"{{"operation":"upload","objects":[{{"oid":"{oid}","size":3}},{{"oid":"x","size":1}},
-            {{"oid":"{oid}","size":-1}},{{"oid":"{oid}","size":1.5}},{{"oid":"{oid}","size":11}}]}}"#
+            {{"oid":"{oid}","size":-1}},{{"oid":"{oid}","size":1.5}},{{"oid":"{oid}","size":11}},
+            {{"oid":"{oid}","size":9223372036854775808}}]}}"#
         ));
         let codes: Vec<Option<u16>> = b
             .checked(10)
             .iter()
             .map(|c| c.as_ref().err().map(|e| e.code))
             .collect();
-        assert_eq!(codes, [None, Some(422), Some(422), Some(422), Some(422)]);
+        assert_eq!(
+            codes,
+            [None, Some(422), Some(422), Some(422), Some(422), Some(422)]
+        );
         assert_eq!(b.checked(0).iter().filter(|c| c.is_ok()).count(), 2);
         let sha1 = batch(&format!(
             r#"{{"operation":"download","hash_algo":"sha1","objects":[{{"oid":"{oid}","size":3}}]}}"#

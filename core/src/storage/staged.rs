@@ -131,6 +131,12 @@ impl Storage {
         size: u64,
         limit: u64,
     ) -> Result<StagedUpload> {
+        if i64::try_from(size).is_err() {
+            return Err(Error::unprocessable(format!(
+                "size must be a byte count of at most {}",
+                i64::MAX
+            )));
+        }
         let limit = limit.min(MAX_STAGED);
         if size > limit {
             return Err(Error::too_large(format!(
