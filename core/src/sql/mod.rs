@@ -402,7 +402,6 @@ fn config() -> SessionConfig {
 
 /// A session to plan `text` in, whose only store is the caller's views, and the statement.
 fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, DfStatement)> {
-    let statement = statement(text)?;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(LIMITS.memory)))
         .with_object_store_registry(stores)
@@ -414,6 +413,7 @@ fn parse(text: &str, stores: Arc<store::OnlyViews>) -> Result<(SessionContext, D
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(yields::EveryOperatorYields))
         .build();
+    let statement = checked(&state, text)?;
     let ctx = SessionContext::new_with_state(state);
     values::bound(&ctx);
     Ok((ctx, statement))
@@ -428,6 +428,11 @@ pub fn statement(text: &str) -> Result<DfStatement> {
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config())
         .build();
+    checked(&state, text)
+}
+
+/// [`statement`], parsed in `state` (a query's own session: one session a query).
+fn checked(state: &datafusion::execution::SessionState, text: &str) -> Result<DfStatement> {
     let statement = state
         .sql_to_statement(text, &datafusion::config::Dialect::Generic)
         .map_err(|e| {
