@@ -77,7 +77,7 @@ pub async fn start(core: &Arc<Core>) {
         });
     }
     // Events fanned out to webhooks and delivered.
-    crate::events::start(core);
+    crate::delivery::start(core);
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
     crate::apps::launch::background(core);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.

@@ -29,20 +29,20 @@ pub struct Core {
     /// Child processes (`git http-backend`, `git gc`), each group killed at shutdown.
     pub children: crate::process::Children,
     /// External identity providers (`--oidc-config`).
-    pub sso: crate::auth::sso::Providers,
-    /// Governance: the policies of `--policy-dataset` (`crate::datasets::governance`).
-    pub governance: Arc<crate::datasets::governance::Governance>,
+    pub sso: crate::sso::Providers,
+    /// Governance: the policies of `--policy-dataset` (`crate::datasets::policies`).
+    pub governance: Arc<crate::datasets::policies::Governance>,
     /// The contract check of writes to protected default branches, attached to the core once it
     /// is shared ([`Core::shared`]).
-    pub contracts: Arc<crate::datasets::contracts::OnWrite>,
+    pub contracts: Arc<crate::contracts::OnWrite>,
     /// Pushes whose hook may ask this server for a contract check.
-    pub pushes: crate::datasets::contracts::Pushes,
+    pub pushes: crate::hook::push::Pushes,
     /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
     pub apps: Arc<crate::apps::Apps>,
     /// The table engine's limits and views in the making (`crate::tables`).
     pub tables: Arc<crate::tables::Tables>,
     /// Merges worked out lately, by dataset and heads (a merge request's page reads them again).
-    pub merges: crate::datasets::merges::Cache,
+    pub merges: crate::changes::merges::Cache,
     /// The S3 gateway's writes, one dataset's at a time on this server.
     pub s3_writes: crate::compat::s3::Writes,
     /// The files of commits the S3 gateway listed lately.
@@ -88,8 +88,8 @@ impl Core {
     }
 
     pub async fn build(config: &Config) -> Result<Core, StartError> {
-        let sso = crate::auth::sso::Providers::load(config.oidc_config.as_deref())
-            .map_err(StartError::Sso)?;
+        let sso =
+            crate::sso::Providers::load(config.oidc_config.as_deref()).map_err(StartError::Sso)?;
         if config.password_login == crate::config::Switch::Off && sso.is_empty() {
             return Err(StartError::Sso(
                 "--password-login off needs at least one provider in --oidc-config: nobody could sign in in a browser".into(),
@@ -162,7 +162,7 @@ impl Core {
                 }
             },
         };
-        let governance = Arc::new(crate::datasets::governance::Governance::new(
+        let governance = Arc::new(crate::datasets::policies::Governance::new(
             policy_dataset,
             config.region.clone(),
             Duration::from_millis(config.policy_timeout_ms.clamp(1, 10_000)),
@@ -175,7 +175,7 @@ impl Core {
                 email: "strata@localhost".into(),
             },
         );
-        let contracts = Arc::new(crate::datasets::contracts::OnWrite::default());
+        let contracts = Arc::new(crate::contracts::OnWrite::default());
         metastore = metastore
             .with_head_check(governance.clone())
             .with_head_check(contracts.clone());
@@ -197,7 +197,7 @@ impl Core {
             governance,
             apps,
             tables: Arc::new(crate::tables::Tables::default()),
-            merges: crate::datasets::merges::Cache::default(),
+            merges: crate::changes::merges::Cache::default(),
             s3_writes: crate::compat::s3::Writes::default(),
             s3_listings: crate::compat::s3::Listings::default(),
             cards: crate::datasets::card::Cards::default(),
@@ -220,7 +220,7 @@ impl Core {
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
                 password_login: config.password_login == crate::config::Switch::On,
-                webhooks: crate::events::Targets {
+                webhooks: crate::targets::Targets {
                     allow_private: config.webhooks_allow_private == crate::config::Switch::On,
                 },
                 trusted_proxies: config.trusted_proxies.clone(),

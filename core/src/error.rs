@@ -155,9 +155,3 @@ impl From<strata_metastore::Error> for Error {
         }
     }
 }
-
-impl From<crate::auth::password::Busy> for Error {
-    fn from(e: crate::auth::password::Busy) -> Error {
-        Error::new(Kind::Busy, e.to_string())
-    }
-}

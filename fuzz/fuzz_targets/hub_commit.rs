@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata_core::datasets::ndjson::{self, MAX_OPS};
+use strata_core::commits::ndjson::{self, MAX_OPS};
 use strata_core::error::Kind;
 use strata_lfs::pointer::Pointer;
 use strata_metastore::Op;

@@ -24,9 +24,9 @@ use super::flight_sql::{is_sql, FlightSql};
 use crate::http::state::AppState;
 use strata_core::auth::{self, Principal};
 use strata_core::datasets::gate;
-use strata_core::datasets::governance::Surface;
-use strata_core::datasets::tables::{self, Chunk, Format};
+use strata_core::datasets::policies::Surface;
 use strata_core::error::{Error, Kind};
+use strata_core::tables::stream::{self as tables, Chunk, Format};
 
 /// The gRPC service, for the router.
 pub fn service(state: AppState) -> FlightServiceServer<Flight> {

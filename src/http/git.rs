@@ -44,12 +44,12 @@ struct PushedPackage {
 }
 
 /// `POST /_hook/contracts`: the pre-receive hook of a push to a protected default branch asks
-/// for its contract check, with the push's token (`strata_core::datasets::contracts::push`).
+/// for its contract check, with the push's token (`strata_core::hook::push`).
 async fn hook_contracts(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     body: Body,
-) -> ApiResult<axum::Json<Option<strata_core::datasets::contracts::Report>>> {
+) -> ApiResult<axum::Json<Option<strata_core::contracts::Report>>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -62,7 +62,7 @@ async fn hook_contracts(
     }
     let limit = state.settings.max_json_body * 2 + 1024;
     let pushed: PushedPackage = crate::http::json::read_json(&headers, body, limit).await?;
-    let report = strata_core::datasets::contracts::push::check_pushed(
+    let report = strata_core::hook::push::check_pushed(
         &state,
         &token,
         &pushed.revision,

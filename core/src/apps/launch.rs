@@ -17,17 +17,13 @@ use strata_apps::process::{free_port, wait_healthy, Instance, Launch};
 use strata_apps::{Manifest, Prefix, Runner, Status};
 use tokio::sync::watch;
 
+pub use crate::apps::shared::base_path;
 use crate::db::{InstallRow, User};
 use crate::error::{Error, Result};
 use crate::Core;
 
 /// Log lines kept per instance.
 const LOG_LINES: usize = 500;
-
-/// The path prefix of `user`'s `app`.
-pub fn base_path(user: &str, app: &str) -> String {
-    format!("/apps/{user}/{app}/")
-}
 
 /// The status of the instance of `m` kept under `owner` (a user, or a shared instance's
 /// organisation), acting as `runs_as`, starting it unless it runs or is starting.

@@ -19,6 +19,7 @@ pub mod ticket;
 pub use catalog::{add, catalog, entry, parse, remove, Added};
 pub use open::{open_with, openers};
 
+pub use crate::manifests::Entry;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -123,7 +124,7 @@ impl Passes {
 
 /// The apps of a server: the catalog's files, the instances, and the settings.
 pub struct Apps {
-    dir: Vec<Manifest>,
+    pub(crate) dir: Vec<Manifest>,
     /// The proxy's recent decisions.
     pub passes: Passes,
     pub supervisor: Supervisor,
@@ -148,14 +149,6 @@ pub struct Apps {
     kube_namespace: String,
     kube_proxy_labels: String,
     kube_storage_class: Option<String>,
-}
-
-/// A catalog entry: the manifest, and whether it came from `--apps-dir` (then the API cannot
-/// change or remove it).
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub manifest: Manifest,
-    pub from_dir: bool,
 }
 
 impl Apps {

@@ -158,6 +158,11 @@ pub async fn instance(
     Ok(Some((row, publisher, install)))
 }
 
+/// The path prefix of `user`'s `app`.
+pub fn base_path(user: &str, app: &str) -> String {
+    format!("/apps/{user}/{app}/")
+}
+
 /// Whose token the instance kept under `owner` of `app` acts with, and the install it carries:
 /// the owner's own install, or for a shared instance its publisher's. `None` when neither is
 /// there any more.
@@ -199,5 +204,5 @@ pub async fn home_at(core: &Core, host: &str) -> Result<Option<String>> {
         .shared_app(&label)
         .await?
         .filter(|row| row.is_public())
-        .map(|row| super::launch::base_path(&row.org, &row.app_id)))
+        .map(|row| base_path(&row.org, &row.app_id)))
 }

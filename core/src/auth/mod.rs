@@ -11,7 +11,6 @@ pub mod pat;
 pub mod scope;
 pub mod secrets;
 pub mod session;
-pub mod sso;
 
 use crate::db::User;
 use crate::error::Error;

@@ -98,6 +98,13 @@ impl Hasher {
     }
 }
 
+/// A busy hasher is the server's `Kind::Busy`.
+impl From<Busy> for crate::error::Error {
+    fn from(e: Busy) -> crate::error::Error {
+        crate::error::Error::new(crate::error::Kind::Busy, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! an oid is never enough. Path shares come in through [`path`]: a user whose only grant is a share
 //! of a file or folder passes it for exactly that subtree ([`Gated::covers`]), and every other
 //! gate refuses them. Policies are one more input of the read gate: [`Gated::objects`] for LFS
-//! reads and [`Gated::read_file`] for raw files ask `crate::datasets::governance`, and only site
+//! reads and [`Gated::read_file`] for raw files ask `crate::datasets::policies`, and only site
 //! admins pass for anything but reading the policy dataset itself.
 //!
 //! Refusals answer as a careful server does: strangers get 401 (so git asks for credentials) and
@@ -23,7 +23,7 @@ use strata_lfs::Oid;
 
 use crate::auth::access::{self, Authorized};
 use crate::auth::{Action, On, Principal};
-use crate::datasets::governance::{self, catalog, decide, raw_objects, refusal, Surface};
+use crate::datasets::policies::{self, catalog, decide, raw_objects, refusal, Surface};
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -60,7 +60,7 @@ pub enum Decision {
     /// The caller's token does not reach this object.
     Denied,
     /// A policy governs the file it belongs to (or it is in no file at the head of a governed
-    /// dataset): its raw bytes are not served (`crate::datasets::governance`).
+    /// dataset): its raw bytes are not served (`crate::datasets::policies`).
     Governed,
 }
 
@@ -82,7 +82,7 @@ pub async fn open(
         Reach::Objects => who.can_some_object(&dataset, action),
     };
     if passes(action) {
-        governance::trust::check_write(core, who, &dataset, action)?;
+        policies::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -171,7 +171,7 @@ pub async fn shared(
         .await?
         .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
     if who.can(&dataset, On::Dataset, action) {
-        governance::trust::check_write(core, who, &dataset, action)?;
+        policies::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -190,7 +190,7 @@ pub async fn shared(
         .map(|(p, _)| p.clone())
         .collect();
     if scoped && !shared.is_empty() {
-        governance::trust::check_write(core, who, &dataset, action)?;
+        policies::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -239,7 +239,7 @@ pub async fn path(
 }
 
 /// The gate of a share link: reading `path` (a file or folder) of `repo`, for whoever holds the
-/// link's secret, without an account. The caller found the link live (`crate::datasets::links`).
+/// link's secret, without an account. The caller found the link live (`crate::sharing::links`).
 pub fn link(repo: crate::db::Repo, path: String) -> Gated {
     Gated {
         dataset: Authorized {

@@ -15,7 +15,7 @@ pub struct Gated {
     /// `None`: the caller reaches the whole dataset. `Some`: only the paths (files or folders)
     /// shared with them for the action they asked for.
     pub(crate) within: Option<(Vec<String>, Action)>,
-    /// The caller as policies see them, looked up once (`crate::datasets::governance`).
+    /// The caller as policies see them, looked up once (`crate::datasets::policies`).
     pub(crate) policy_subject: std::sync::Arc<tokio::sync::OnceCell<strata_policy::Subject>>,
 }
 

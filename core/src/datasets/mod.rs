@@ -1,29 +1,18 @@
 //! Datasets as the rest of the server sees them: a `repos` row (owner, visibility, object links)
 //! plus a bare git repository in the metastore. Creating and deleting keeps the two together.
 
-pub mod archive;
+pub mod buckets;
 pub mod card;
 pub mod catalog;
-pub mod changes;
-pub mod commit;
-pub mod contracts;
-pub mod describe;
-pub mod edit;
-pub mod files;
 pub mod gate;
 pub mod gated;
-pub mod governance;
-pub mod invites;
 pub mod ledger;
-pub mod links;
 pub mod listing;
 pub mod locks;
-pub mod merges;
-pub mod ndjson;
+pub mod paths;
+pub mod plumbing;
+pub mod policies;
 pub mod settings;
-pub mod shares;
-pub mod tables;
-pub mod uploads;
 pub mod verify;
 
 use strata_metastore::{DatasetId, Metastore, Person};
@@ -74,7 +63,7 @@ pub async fn create(
     owner_id: i64,
     visibility: Visibility,
 ) -> Result<Repo, CreateError> {
-    crate::compat::s3::check_new_bucket(core, ns, name)
+    buckets::check_new_bucket(core, ns, name)
         .await
         .map_err(CreateError::Refused)?;
     let repo = core
@@ -86,7 +75,7 @@ pub async fn create(
             e => CreateError::Db(e),
         })?;
     // The policy dataset only where nobody but site admins can write it.
-    if let Err(e) = governance::trust::check_created(core, &repo).await {
+    if let Err(e) = policies::trust::check_created(core, &repo).await {
         let _ = core.db.delete_repo(repo.id).await;
         return Err(CreateError::Refused(e));
     }

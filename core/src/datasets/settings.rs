@@ -134,7 +134,7 @@ pub async fn set_retention(
     repo: &Gated,
     keep_days: Option<i64>,
 ) -> Result<()> {
-    let days = crate::gc::check_retention(keep_days)?;
+    let days = check_retention(keep_days)?;
     core.db.set_retention(repo.id, days).await?;
     changed(
         core,
@@ -175,4 +175,17 @@ async fn changed(
         audit(core, event, user, subject, detail).await?;
     }
     Ok(())
+}
+
+/// The longest retention a dataset can ask for, in days (a hundred years).
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
+
+/// Checks a retention in days: 0 keeps only what refs point at, `None` all history.
+pub fn check_retention(days: Option<i64>) -> Result<Option<i64>> {
+    match days {
+        Some(d) if !(0..=MAX_RETENTION_DAYS).contains(&d) => Err(Error::unprocessable(format!(
+            "keep_days must be between 0 and {MAX_RETENTION_DAYS} (or null: keep all history)"
+        ))),
+        other => Ok(other),
+    }
 }

@@ -1,6 +1,6 @@
 //! `merge_requests`, `merge_approvals` and `merge_resolutions`: merge requests of a dataset
 //! (numbered per dataset), who approved which source head, and how conflicts were resolved
-//! (`crate::datasets::merges`).
+//! (`crate::changes::merges`).
 
 use super::{now, Db};
 

@@ -1,5 +1,5 @@
 //! `notifications`: what each user is told in the web interface, written by the event
-//! dispatcher with the fan-out of the event (`crate::events::notify`), read and marked read by
+//! dispatcher with the fan-out of the event (`crate::delivery::notify`), read and marked read by
 //! their user; and the accounts that may be told of a dataset's events.
 
 use super::{now, Db};

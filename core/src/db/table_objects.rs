@@ -1,7 +1,7 @@
 //! `table_objects`: the objects that were ever the content of a table on a dataset's default
 //! branch, and `table_index`: how far each default branch is indexed
-//! (`crate::datasets::governance::index` keeps them); `governed_writes`: what governed writes
-//! stored (`crate::datasets::governance::write`).
+//! (`crate::datasets::policies::index` keeps them); `governed_writes`: what governed writes
+//! stored (`crate::governance::write`).
 
 use strata_lfs::Oid;
 

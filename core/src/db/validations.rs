@@ -1,5 +1,5 @@
 //! `validations`: the contract report of each checked revision of a dataset
-//! (`crate::datasets::contracts`), as JSON.
+//! (`crate::contracts`), as JSON.
 
 use super::{now, Db};
 

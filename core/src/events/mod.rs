@@ -1,30 +1,18 @@
-//! Events: what happened to a dataset, told to the webhooks subscribed to it.
+//! Events: what happened to a dataset, kept in the outbox for delivery.
 //!
 //! A change records its events in the `events` table (the outbox): with `--refs sql` in the very
 //! transaction that moves the refs (the ledger's, the push hook's), so an event exists exactly
-//! when its change does, whichever replica dies when; with `--refs git` right after the move.
-//! One dispatcher at a time (a leader among replicas, [`dispatch`]) completes each event (the
-//! changed paths and datapackage fields, read from git) and fans it out to the matching webhooks'
-//! deliveries, which it then sends, signed the Standard Webhooks way ([`deliver`]), retrying with
-//! backoff for a day. Webhooks are managed by the dataset's admins, or a namespace's for all of
-//! its datasets ([`webhooks`]). Events that are no ref move (merge requests, shares, share links,
-//! failed contracts) are recorded with [`record`] right after their change; a policy set change
-//! is derived by the dispatcher from the policy dataset's move. As it fans out, the dispatcher
-//! tells the people concerned ([`notify`]).
+//! when its change does, whichever replica dies when; with `--refs git` right after the move
+//! ([`GitRefs`]). Events that are no ref move (merge requests, shares, share links, failed
+//! contracts) are recorded with [`record`] right after their change. Delivering them (webhooks,
+//! notifications, the live stream) is `crate::delivery`'s, a floor above the datasets.
+//!
+//! May use: the database, `auth`'s scopes and the context. It sits below the datasets floor so
+//! that every room that changes a dataset can record what it did.
 
 use serde_json::json;
 
 use crate::db::{NewEvent, RefEdit};
-
-mod deliver;
-mod dispatch;
-mod guard;
-pub mod notify;
-pub mod stream;
-pub mod webhooks;
-
-pub use dispatch::start;
-pub use guard::Targets;
 
 /// How long events and their deliveries are kept (seconds): a stream resumed after an older one
 /// goes on from the oldest kept.
@@ -166,7 +154,7 @@ impl strata_metastore::RefListener for GitRefs {
 /// some out.
 #[derive(Debug)]
 pub struct Bell {
-    recorded: tokio::sync::Notify,
+    pub(crate) recorded: tokio::sync::Notify,
     /// Bumped by each fan-out.
     pub(crate) fanned: tokio::sync::watch::Sender<u64>,
 }

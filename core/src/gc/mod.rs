@@ -222,19 +222,6 @@ pub async fn run_by_id(core: &Core, id: i64) -> Result<RunSummary> {
         .ok_or_else(|| Error::not_found(format!("garbage collection run {id} not found")))
 }
 
-/// The longest retention a dataset can ask for, in days (a hundred years).
-pub const MAX_RETENTION_DAYS: i64 = 36_500;
-
-/// Checks a retention in days: 0 keeps only what refs point at, `None` all history.
-pub fn check_retention(days: Option<i64>) -> Result<Option<i64>> {
-    match days {
-        Some(d) if !(0..=MAX_RETENTION_DAYS).contains(&d) => Err(Error::unprocessable(format!(
-            "keep_days must be between 0 and {MAX_RETENTION_DAYS} (or null: keep all history)"
-        ))),
-        other => Ok(other),
-    }
-}
-
 /// Refuses a new tag or branch at revision `rev` of `repo` when its objects are no longer all
 /// linked (garbage collection removed them past the dataset's retention, or they were erased):
 /// a ref is only made where every file it shows can be read.

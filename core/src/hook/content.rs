@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use strata_lfs::pointer::{self, Pointer};
 use strata_metastore::{Package, DATAPACKAGE, DEFAULT_BRANCH, LFSCONFIG};
 
-use super::git::{cat_blobs, changes_to, git, held_before};
 use super::{Update, ZERO};
+use crate::datasets::plumbing::{cat_blobs, changes_to, git, held_before};
 
 /// Refuses a push that removes `.lfsconfig` or changes where it points, in any new commit
 /// (against each of its parents) or between a branch's old and new head; `own` is the dataset's
@@ -160,7 +160,7 @@ pub(super) fn kept_in_git(
 }
 
 /// A push to the policy dataset: the `.rego` files of the new default branch must compile, as
-/// the server would load them (`crate::datasets::governance`).
+/// the server would load them (`crate::datasets::policies`).
 pub(super) fn check_policies(updates: &[Update], limit: std::time::Duration) -> Result<(), String> {
     let default = format!("refs/heads/{DEFAULT_BRANCH}");
     if updates.iter().any(|u| u.name == default && u.new == ZERO) {

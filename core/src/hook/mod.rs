@@ -10,7 +10,7 @@
 //! - an LFS pointer (in any spelling git-lfs accepts) or a datapackage resource names an object
 //!   that was not uploaded to this dataset;
 //! - the default branch is protected and its new tables break their contract (asked of the
-//!   server that started the push: `crate::datasets::contracts::push`);
+//!   server that started the push: `crate::hook::push`);
 //! - a policy denies writing a table the default branch's new datapackage changes, or would
 //!   transform it on write (a push cannot be rewritten; asked the same way);
 //! - under `--encryption strict`, a new file other than `datapackage.json`, `.gitattributes` and
@@ -26,7 +26,7 @@
 //!
 //! git-lfs uploads objects before it pushes, so a normal push passes; a push without `git lfs
 //! push` gets a message saying what is missing. A push that passes records the tables of the
-//! revisions the default branch gets (`crate::datasets::governance::index`).
+//! revisions the default branch gets (`crate::datasets::policies::index`).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -38,8 +38,9 @@ use strata_metastore::{DATAPACKAGE, DEFAULT_BRANCH};
 use crate::db::Db;
 
 mod content;
-pub(crate) mod git;
-use git::{batch_check, cat_blobs, git, introduced_blobs, is_ancestor};
+pub mod push;
+use crate::datasets::paths::plain_allowed;
+use crate::datasets::plumbing::{batch_check, cat_blobs, git, introduced_blobs, is_ancestor};
 
 /// Environment the hook reads: which dataset (its row id) and which database. The database URL
 /// (which may carry a password) is not in the environment, which any process of the same user
@@ -62,7 +63,7 @@ pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
 pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
 
 /// Where the hook asks the server that started the push to check the contract of the default
-/// branch's new `datapackage.json`, and the push's token (`crate::datasets::contracts::push`);
+/// branch's new `datapackage.json`, and the push's token (`crate::hook::push`);
 /// set only for pushes to a protected default branch.
 pub const ENV_CONTRACTS_URL: &str = "STRATA_HOOK_CONTRACTS_URL";
 pub const ENV_CONTRACTS_TOKEN: &str = "STRATA_HOOK_CONTRACTS_TOKEN";
@@ -420,14 +421,14 @@ pub async fn pre_receive() -> Result<(), String> {
             serde_json::from_slice(&bytes)
                 .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?
         };
-        crate::datasets::contracts::at_files(&mut package, blob);
+        crate::contracts::at_files(&mut package, blob);
         let bytes = serde_json::to_vec(&package).map_err(|e| e.to_string())?;
         let name = branch.trim_start_matches("refs/heads/");
-        crate::datasets::contracts::push::ask(url, token, new, name, bytes).await?;
+        crate::hook::push::ask(url, token, new, name, bytes).await?;
     }
     // The tables of the revisions the default branch gets (governance refuses their objects raw).
     if let Some((old, new)) = main {
-        crate::datasets::governance::index::pushed(&db, repo_id, old.as_deref(), &new).await?;
+        crate::datasets::policies::index::pushed(&db, repo_id, old.as_deref(), &new).await?;
     }
     // The push passed: what it keeps in git counts from now on.
     if kept > 0 {
@@ -446,12 +447,6 @@ struct Limits {
     package: u64,
     /// `--encryption strict`: content files must be LFS pointers.
     strict: bool,
-}
-
-/// Files that stay plain git blobs under encryption: the server's own metadata.
-pub fn plain_allowed(path: &str) -> bool {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    path == DATAPACKAGE || path == strata_metastore::LFSCONFIG || base == ".gitattributes"
 }
 
 /// Checks the refs and the new blobs of a push; returns the objects its pointers and

@@ -45,7 +45,7 @@ use serde::Serialize;
 
 use crate::auth::{Action, Principal};
 use crate::datasets::gate;
-use crate::datasets::governance::Surface;
+use crate::datasets::policies::Surface;
 use crate::error::{Error, Kind, Result};
 use crate::tables::{self, engine_error, store};
 use crate::Core;

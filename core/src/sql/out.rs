@@ -10,10 +10,10 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
 use super::Answer;
-use crate::datasets::tables::Format as Streamed;
 use crate::error::{Error, Result};
 use crate::tables::export::Encoder;
 use crate::tables::rows;
+use crate::tables::stream::Format as Streamed;
 
 /// What a result is written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::{audit, limited, plan, plan_error, query_error, Planned, TableRead};
 use crate::auth::{Action, Principal};
-use crate::datasets::{gate, governance, listing};
+use crate::datasets::policies;
+use crate::datasets::{gate, listing};
 use crate::error::{Error, Result};
 use crate::tables::{self, rows};
 use crate::Core;
@@ -169,7 +170,7 @@ pub async fn readable(core: &Core, who: &Principal) -> Result<Vec<Readable>> {
         else {
             continue;
         };
-        let Ok(c) = governance::catalog(core, &g, None).await else {
+        let Ok(c) = policies::catalog(core, &g, None).await else {
             continue;
         };
         for t in c

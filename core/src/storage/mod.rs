@@ -27,11 +27,11 @@ use strata_lfs::{CloudStore, LocalStore};
 
 use crate::config::{Config, StorageBackend};
 
+pub use crate::config::{Location, StoreSpec};
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
 pub use collect::Rekeyed;
 pub use multipart::plan as multipart_plan;
 pub use objects::{spool_to, Confirmed, Read};
-pub use regions::{Location, StoreSpec};
 pub use staged::StagedUpload;
 
 /// The configured object storage, with the URL signer and the lifetime of the actions it issues.

@@ -21,7 +21,7 @@ use strata_policy::AggregateOnly;
 use super::rows::quoted;
 use super::{engine_error, open_as, view, At};
 use crate::datasets::gated::Gated;
-use crate::datasets::governance::Surface;
+use crate::datasets::policies::Surface;
 use crate::error::{Error, Result};
 use crate::Core;
 

@@ -10,8 +10,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures_util::{Stream, StreamExt};
 
 use super::engine_error;
+use super::reads as streamed;
 use super::view::View;
-use crate::datasets::tables as streamed;
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -41,7 +41,7 @@ pub async fn opened(
     gated: &crate::datasets::gated::Gated,
     req: &streamed::Request,
     format: streamed::Format,
-    surface: crate::datasets::governance::Surface,
+    surface: crate::datasets::policies::Surface,
 ) -> Result<streamed::Opened> {
     let opened = super::open(
         core,

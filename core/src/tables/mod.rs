@@ -12,11 +12,13 @@ pub mod aggregate;
 pub mod diff;
 pub mod export;
 pub mod infer;
+pub mod reads;
 pub mod residency;
 pub mod rows;
 pub mod schema;
 pub mod stats;
 pub mod store;
+pub mod stream;
 pub mod view;
 
 use std::collections::HashMap;
@@ -27,7 +29,7 @@ use strata_policy::Decision;
 
 use crate::datasets::catalog::{Catalog, Table};
 use crate::datasets::gated::Gated;
-use crate::datasets::governance::{self, Surface};
+use crate::datasets::policies::{self, Surface};
 use crate::error::{Error, Kind as ErrorKind, Result};
 use crate::Core;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -229,7 +231,7 @@ pub(crate) async fn open_as(
     aggregates: bool,
 ) -> Result<Opened> {
     gated.check_rev(rev)?;
-    let catalog = governance::catalog(core, gated, rev).await?;
+    let catalog = policies::catalog(core, gated, rev).await?;
     let table = find(gated, &catalog, resource)?.clone();
     let kind = Kind::of(&table).ok_or_else(|| not_a_table(&table))?;
     let object = table.object.ok_or_else(|| {
@@ -240,9 +242,9 @@ pub(crate) async fn open_as(
         ))
     })?;
     gated.read_object(core, &object.0, object.1).await?;
-    let decision = governance::decide(core, gated, &catalog, Some(&table), intent, surface).await?;
+    let decision = policies::decide(core, gated, &catalog, Some(&table), intent, surface).await?;
     if decision.denied() && !(aggregates && decision.deny.is_empty()) {
-        return Err(governance::refusal(gated, Some(&table), &decision));
+        return Err(policies::refusal(gated, Some(&table), &decision));
     }
     Ok(Opened {
         catalog,
@@ -256,7 +258,7 @@ pub(crate) async fn open_as(
 /// The tables of `gated` at `rev` the caller reaches (a path share reaches those inside it).
 pub async fn list(core: &Core, gated: &Gated, rev: Option<&str>) -> Result<(Catalog, Vec<Table>)> {
     gated.check_rev(rev)?;
-    let catalog = governance::catalog(core, gated, rev).await?;
+    let catalog = policies::catalog(core, gated, rev).await?;
     let tables = catalog
         .resources
         .iter()

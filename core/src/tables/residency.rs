@@ -9,11 +9,8 @@
 //! it was derived from (`region_copies`, listed to the dataset's admins) and audited
 //! (`governance.copy`).
 
-use serde_json::json;
 use strata_policy::Decision;
 
-use super::view::View;
-use super::Opened;
 use crate::datasets::gated::Gated;
 use crate::db::RegionCopy;
 use crate::error::Result;
@@ -29,49 +26,6 @@ pub fn store_for(core: &Core, decision: &Decision) -> Option<String> {
         return None;
     }
     core.storage.store_in(here).map(str::to_owned)
-}
-
-/// Records the copy `view` just made of `opened`, and audits it.
-pub(super) async fn record(core: &Core, opened: &Opened, view: &View) -> Result<()> {
-    let Some(store) = &view.store else {
-        return Ok(());
-    };
-    let copy = RegionCopy {
-        key: view.key.clone(),
-        repo_id: view.repo_id,
-        store: store.clone(),
-        region: core.governance.region().unwrap_or_default().to_owned(),
-        resource: opened.table.name.clone(),
-        revision: opened.catalog.revision.clone().unwrap_or_default(),
-        source_oid: opened.object.0.to_string(),
-        decision: opened.decision.to_audit().to_string(),
-        policies: core.governance.version(core).await,
-        oid: view.oid.to_string(),
-        size: view.size as i64,
-        rows: view.rows as i64,
-        created_at: 0,
-    };
-    core.db.put_region_copy(&copy).await?;
-    let ctx = crate::context::current();
-    core.db
-        .audit(
-            "governance.copy",
-            ctx.actor().as_deref(),
-            Some(&opened.catalog.dataset),
-            Some(&ctx.ip),
-            &json!({
-                "store": copy.store,
-                "region": copy.region,
-                "resource": copy.resource,
-                "revision": copy.revision,
-                "source": copy.source_oid,
-                "copy": copy.oid,
-                "decision": opened.decision.to_audit(),
-                "policies": copy.policies,
-            }),
-        )
-        .await?;
-    Ok(())
 }
 
 /// A residency copy as its dataset's admins see it: the decision as JSON.

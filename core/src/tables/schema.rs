@@ -11,7 +11,7 @@ use strata_metastore::{Op, Package, WriteMeta, DATAPACKAGE};
 use super::{open, view, At};
 use crate::auth::Principal;
 use crate::datasets::gated::Gated;
-use crate::datasets::governance::{self, Surface};
+use crate::datasets::policies::{self, Surface};
 use crate::datasets::{author, git_on};
 use crate::error::{Error, Result};
 use crate::Core;
@@ -87,7 +87,7 @@ pub async fn commit_schema(
     })
     .await?;
     tracing::debug!(dataset = %path, columns = typed.len(), "schema committed");
-    governance::written(core, gated).await;
+    policies::written(core, gated).await;
     Ok(Committed { revision, typed })
 }
 

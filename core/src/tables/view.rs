@@ -29,7 +29,7 @@ use strata_policy::table::{self, BatchPlan, FieldType, Plan, TableError};
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
 use super::{infer, Kind, Opened, Tables};
-use crate::datasets::tables::table_error;
+use crate::db::RegionCopy;
 use crate::error::{Error, Result};
 use crate::storage::{Place, Read};
 use crate::Core;
@@ -155,7 +155,7 @@ async fn view_as(
         store: copy,
     };
     if view.store.is_some() {
-        super::residency::record(core, opened, &view).await?;
+        record_copy(core, opened, &view).await?;
     }
     Ok(view)
 }
@@ -417,4 +417,58 @@ fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> TableError {
 
 fn not_parquet(e: impl std::fmt::Display) -> Error {
     Error::unprocessable(format!("not a Parquet file this server can read: {e}"))
+}
+
+/// A table's error as the domain's.
+pub(crate) fn table_error(e: TableError) -> Error {
+    match e {
+        TableError::Refused(m) => Error::forbidden(m),
+        e @ (TableError::Invalid(_) | TableError::BadValue { .. }) => {
+            Error::unprocessable(e.to_string())
+        }
+        TableError::Io(e) => Error::internal(format!("reading a table: {e}")),
+    }
+}
+
+/// Records the copy `view` just made of `opened`, and audits it.
+async fn record_copy(core: &Core, opened: &Opened, view: &View) -> Result<()> {
+    let Some(store) = &view.store else {
+        return Ok(());
+    };
+    let copy = RegionCopy {
+        key: view.key.clone(),
+        repo_id: view.repo_id,
+        store: store.clone(),
+        region: core.governance.region().unwrap_or_default().to_owned(),
+        resource: opened.table.name.clone(),
+        revision: opened.catalog.revision.clone().unwrap_or_default(),
+        source_oid: opened.object.0.to_string(),
+        decision: opened.decision.to_audit().to_string(),
+        policies: core.governance.version(core).await,
+        oid: view.oid.to_string(),
+        size: view.size as i64,
+        rows: view.rows as i64,
+        created_at: 0,
+    };
+    core.db.put_region_copy(&copy).await?;
+    let ctx = crate::context::current();
+    core.db
+        .audit(
+            "governance.copy",
+            ctx.actor().as_deref(),
+            Some(&opened.catalog.dataset),
+            Some(&ctx.ip),
+            &json!({
+                "store": copy.store,
+                "region": copy.region,
+                "resource": copy.resource,
+                "revision": copy.revision,
+                "source": copy.source_oid,
+                "copy": copy.oid,
+                "decision": opened.decision.to_audit(),
+                "policies": copy.policies,
+            }),
+        )
+        .await?;
+    Ok(())
 }

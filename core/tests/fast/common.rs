@@ -13,10 +13,12 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use strata_core::auth::{self, Action, Principal};
+use strata_core::commits;
 use strata_core::config::{Config, Signup};
-use strata_core::datasets::{self, commit, gate, shares};
+use strata_core::datasets::{self, gate};
 use strata_core::db::{Permission, Repo, User, Visibility};
 use strata_core::error::{Kind, Result};
+use strata_core::sharing::shares;
 use strata_core::{accounts, orgs, Core};
 use strata_metastore::{Op, Package, Person};
 
@@ -276,13 +278,13 @@ pub async fn put(
             data: text.as_bytes().to_vec(),
         })
         .collect();
-    let change = commit::Change {
+    let change = commits::Change {
         summary: "files".into(),
         at_head: true,
         ops,
-        ..commit::Change::default()
+        ..commits::Change::default()
     };
-    commit::commit(core, who, gated, change).await
+    commits::commit(core, who, gated, change).await
 }
 
 pub fn now() -> i64 {

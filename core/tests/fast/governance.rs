@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use strata_core::auth::{Action, Principal, Role};
 use strata_core::datasets::catalog::Catalog;
 use strata_core::datasets::gate::{self, Decision, Gated};
-use strata_core::datasets::governance::{self, Surface};
+use strata_core::datasets::policies::{self, Surface};
 use strata_core::db::Visibility;
 use strata_core::error::Kind;
 use strata_core::Core;
@@ -192,14 +192,14 @@ async fn governed(core: &Core, owner: &strata_core::db::User, name: &str, fields
             data: package.to_string().into_bytes(),
         },
     ];
-    let change = strata_core::datasets::commit::Change {
+    let change = strata_core::commits::Change {
         summary: "tables".into(),
         at_head: true,
         ops,
         lfs_paths: vec!["t.csv".into(), "copy.bin".into()],
         ..Default::default()
     };
-    strata_core::datasets::commit::commit(core, &who, &gated, change)
+    strata_core::commits::commit(core, &who, &gated, change)
         .await
         .expect("committed");
 }
@@ -213,11 +213,11 @@ fn owner_principal(user: &strata_core::db::User) -> Principal {
 }
 
 pub async fn decide(core: &Core, gated: &Gated, table: bool, intent: Option<&str>) -> String {
-    let catalog: Catalog = governance::catalog(core, gated, None)
+    let catalog: Catalog = policies::catalog(core, gated, None)
         .await
         .expect("a catalog");
     let t = if table { catalog.table("t") } else { None };
-    let d = governance::decide(core, gated, &catalog, t, intent, Surface::Table)
+    let d = policies::decide(core, gated, &catalog, t, intent, Surface::Table)
         .await
         .expect("decided");
     summary(&d)

@@ -5,9 +5,10 @@
 //! paths, short passwords, past expiries, and secrets of every wrong shape.
 
 use strata_core::auth::{Action, On, Role};
-use strata_core::datasets::{self, gate, links};
+use strata_core::datasets::{self, gate};
 use strata_core::db::Visibility;
 use strata_core::error::Kind;
+use strata_core::sharing::links;
 
 use crate::common::*;
 use crate::matrix::under;

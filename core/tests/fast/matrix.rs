@@ -6,9 +6,9 @@
 
 use strata_core::auth::{Action, Role};
 use strata_core::datasets::gate::Reach;
-use strata_core::datasets::shares::Access;
 use strata_core::db::Permission;
 use strata_core::error::Kind;
+use strata_core::sharing::shares::Access;
 
 /// What a grant on a whole dataset lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

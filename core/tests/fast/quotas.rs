@@ -5,7 +5,8 @@
 //! and counts nothing; and no commit may repoint or remove `.lfsconfig`.
 
 use strata_core::auth::{Action, Role};
-use strata_core::datasets::{commit, gate};
+use strata_core::commits;
+use strata_core::datasets::gate;
 use strata_core::db::Visibility;
 use strata_core::error::Kind;
 use strata_core::quotas;
@@ -100,13 +101,13 @@ fn commits_count_what_they_keep_in_git() {
                 path: ".lfsconfig".into(),
             },
         ] {
-            let change = commit::Change {
+            let change = commits::Change {
                 summary: "elsewhere".into(),
                 at_head: true,
                 ops: vec![op],
-                ..commit::Change::default()
+                ..commits::Change::default()
             };
-            let refused = commit::commit(&core, &who, &gated, change).await;
+            let refused = commits::commit(&core, &who, &gated, change).await;
             assert_eq!(kind(&refused), Some(Kind::Forbidden));
         }
     })

@@ -7,10 +7,10 @@
 
 use strata_core::auth::{Action, Role};
 use strata_core::datasets::gate;
-use strata_core::datasets::shares::{self, Access, Grantee, NewShare};
 use strata_core::db::Visibility;
 use strata_core::error::Kind;
 use strata_core::orgs;
+use strata_core::sharing::shares::{self, Access, Grantee, NewShare};
 
 use crate::common::*;
 

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use serde_json::json;
 use strata_core::auth::{Action, Principal, Role, Scopes};
-use strata_core::datasets::{commit, gate};
+use strata_core::commits;
+use strata_core::datasets::gate;
 use strata_core::db::Visibility;
 use strata_core::tables::{self, At};
 use strata_lfs::pointer::Pointer;
@@ -45,7 +46,7 @@ fn views_are_made_once_and_forgotten_once_idle() {
             .unwrap();
         let package = json!({"name": "t", "resources": [{"name": "t", "path": "t.csv",
             "format": "csv", "bytes": p.size, "hash": format!("sha256:{}", p.oid)}]});
-        let change = commit::Change {
+        let change = commits::Change {
             summary: "a table".into(),
             at_head: true,
             ops: vec![
@@ -61,7 +62,7 @@ fn views_are_made_once_and_forgotten_once_idle() {
             lfs_paths: vec!["t.csv".into()],
             ..Default::default()
         };
-        commit::commit(core, &who, &gated, change)
+        commits::commit(core, &who, &gated, change)
             .await
             .expect("committed");
 

@@ -13,8 +13,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
-use strata_core::datasets::governance;
 use strata_core::datasets::listing;
+use strata_core::datasets::policies;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(catalog))
@@ -100,7 +100,7 @@ pub async fn catalog(
             if let Ok(gated) =
                 gate::dataset(&state, &who, &repo.namespace, &repo.name, Action::Read).await
             {
-                let entry = governance::catalog(&state, &gated, None).await?;
+                let entry = policies::catalog(&state, &gated, None).await?;
                 if entry.matches(&tags, geography, text) {
                     found.push(entry);
                 }

@@ -18,7 +18,7 @@ use crate::http::api::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
-use strata_core::events::stream;
+use strata_core::delivery::stream;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(follow))

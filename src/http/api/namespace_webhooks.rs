@@ -17,7 +17,7 @@ use super::ErrorBody;
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
-use strata_core::events::webhooks::Webhook;
+use strata_core::delivery::webhooks::Webhook;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@ use crate::http::error::ApiResult;
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
-use strata_core::events::notify::{self, Notification};
+use strata_core::delivery::notify::{self, Notification};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

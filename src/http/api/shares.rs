@@ -1,7 +1,7 @@
 //! Shares over HTTP: a dataset's shares (`/api/v1/datasets/{ns}/{name}/shares`: list, create,
 //! read, change, revoke; its admins only), what is shared with the caller
 //! (`/api/v1/shared-with-me`) and the shares the caller made (`/api/v1/shares`). The rules and
-//! audit entries are in `strata_core::datasets::shares`.
+//! audit entries are in `strata_core::sharing::shares`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -19,8 +19,8 @@ use crate::http::state::AppState;
 use strata_core::auth::Need;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
-use strata_core::datasets::shares::{self, Access, Grantee, NewShare};
 use strata_core::db::{rfc3339, ShareRow};
+use strata_core::sharing::shares::{self, Access, Grantee, NewShare};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

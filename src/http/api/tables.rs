@@ -20,8 +20,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
-use strata_core::datasets::governance::Surface;
-use strata_core::datasets::tables::{self as streamed, Chunk, Format};
+use strata_core::datasets::policies::Surface;
+use strata_core::tables::stream::{self as streamed, Chunk, Format};
 use strata_core::tables::{self, rows, At};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -37,8 +37,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
+use strata_core::commits::Change;
 use strata_core::compat::hf;
-use strata_core::datasets::commit::Change;
 use strata_core::datasets::{self, gate, git_on, NewDataset};
 
 /// Files up to this size that are text go inline in a commit; the rest through LFS.
@@ -466,7 +466,7 @@ async fn commit(
     git_on(&state, &repo, move |ms, ds| ms.resolve(ds, Some(&at)))
         .await
         .map_err(no_revision)?;
-    let strata_core::datasets::ndjson::Commit {
+    let strata_core::commits::ndjson::Commit {
         header,
         ops,
         lfs_paths,
@@ -480,10 +480,10 @@ async fn commit(
         ops,
         lfs_paths,
         vouched: Vec::new(),
-        describe: strata_core::datasets::describe::Describe::Off,
+        describe: strata_core::commits::describe::Describe::Off,
         moved: Vec::new(),
     };
-    let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
+    let revision = strata_core::commits::commit(&state, &who, &repo, change).await?;
     Ok(Json(json!({
         "commitUrl": format!("{}/datasets/{ns}/{name}/commit/{}", state.settings.public_url, revision.id),
         "commitOid": revision.id,

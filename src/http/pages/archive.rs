@@ -1,4 +1,4 @@
-//! Zip downloads (`strata_core::datasets::archive`): `GET /datasets/{ns}/{name}/zip?path=&rev=`
+//! Zip downloads (`strata_core::drive::archive`): `GET /datasets/{ns}/{name}/zip?path=&rev=`
 //! a folder (or the whole dataset) for whoever may read it, `POST /datasets/{ns}/{name}/zip` the
 //! items picked in a folder's list (with the session's CSRF token, so picks never ride in a URL),
 //! and `GET /s/{secret}/zip?path=` a share link's folder ("Download all"). The archive streams as
@@ -15,8 +15,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session, session_principal};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::archive::{self, Archive};
 use strata_core::datasets::gate;
+use strata_core::drive::archive::{self, Archive};
 
 #[derive(Deserialize, Default)]
 pub struct ZipQuery {

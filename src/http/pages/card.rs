@@ -1,6 +1,6 @@
 //! `POST /datasets/{ns}/{name}/card`: the dataset card's fields (title, description, licence,
 //! keywords) as edited on the dataset page, written to its datapackage as one revision by
-//! `strata_core::datasets::card::describe`, behind the dataset write gate, with the session's
+//! `strata_core::drive::card::describe`, behind the dataset write gate, with the session's
 //! CSRF token. A card changed since the form was shown is a conflict, not overwritten.
 
 use axum::extract::{Path, State};
@@ -14,8 +14,8 @@ use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::Action;
-use strata_core::datasets::card::{self, Describe};
 use strata_core::datasets::gate;
+use strata_core::drive::card::{self as edit_card, Describe};
 
 #[derive(Deserialize)]
 pub struct CardForm {
@@ -55,7 +55,7 @@ pub async fn save(
         keywords: form.keywords,
         parent: form.parent,
     };
-    match card::describe(&state, &who, &repo, d).await {
+    match edit_card::describe(&state, &who, &repo, d).await {
         Ok(_) => Ok(see_other(&format!("{back}?done=card"), &[])),
         Err(e) => refused(&s, back, e),
     }

@@ -19,9 +19,10 @@ use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
 use strata_core::auth::{session, Action, Principal};
 use strata_core::datasets::gate::{self, Gated};
-use strata_core::datasets::shares::{self, Access, Grantee, NewShare};
-use strata_core::datasets::{links, settings};
+use strata_core::datasets::settings;
 use strata_core::db::{Permission, SessionRow, ShareRow, Visibility};
+use strata_core::sharing::links;
+use strata_core::sharing::shares::{self, Access, Grantee, NewShare};
 
 #[derive(Template)]
 #[template(path = "dataset_settings.html")]
@@ -132,7 +133,7 @@ async fn settings_page(
             }
             lines
         },
-        invites: strata_core::datasets::invites::list(state, repo)
+        invites: strata_core::sharing::invites::list(state, repo)
             .await?
             .into_iter()
             .map(|i| {
@@ -335,7 +336,7 @@ pub async fn change(
                 .map(drop)
         }
         "unshare" => shares::revoke(&state, &who, &repo, form.id).await,
-        "uninvite" => strata_core::datasets::invites::revoke(&state, &who, &repo, form.id).await,
+        "uninvite" => strata_core::sharing::invites::revoke(&state, &who, &repo, form.id).await,
         "link" => {
             let made = match expiry(&form.expires) {
                 Ok(expires) => {
@@ -393,7 +394,7 @@ pub(super) async fn share_with(
     let target = target.trim();
     if target.contains('@') && !target.starts_with("team:") {
         let terms = (access.parse::<Access>()?, expiry(expires)?);
-        return strata_core::datasets::invites::invite(state, who, repo, target, path, terms)
+        return strata_core::sharing::invites::invite(state, who, repo, target, path, terms)
             .await
             .map(|_| "invited");
     }

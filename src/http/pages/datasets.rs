@@ -131,7 +131,8 @@ const MODIFIED_DEPTH: usize = 2000;
 /// The paths of a dataset shared with people, teams or by link, each with whom, for those who
 /// manage its sharing (nobody else is told).
 async fn shared_paths(state: &AppState, repo: &Gated) -> Vec<(String, String)> {
-    use strata_core::datasets::{links, shares};
+    use strata_core::sharing::links;
+    use strata_core::sharing::shares;
     if repo.limited() || !repo.allows(strata_core::auth::On::Dataset, Action::Admin) {
         return Vec::new();
     }
@@ -259,7 +260,7 @@ pub async fn show(
                 // Pages and counts leave out the files the page hides.
                 let (_, listing) =
                     ms.list_dir(ds, Some(&revision.id), &dir, skip, LISTING_PAGE, |p| {
-                        strata_core::datasets::files::plumbing(p, drive)
+                        strata_core::datasets::paths::plumbing(p, drive)
                     })?;
                 let readme = readme_of(ms, ds, &revision.id, &dir, &listing)?;
                 let names: Vec<String> = listing.entries.iter().map(|e| e.name.clone()).collect();

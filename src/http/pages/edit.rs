@@ -1,7 +1,7 @@
 //! The text editor: `GET /datasets/{ns}/{name}/edit/{*path}?rev=` opens a text file of a branch
 //! (`rev`: a branch, the default branch without it) in a text area, `GET …/new?path=&rev=` an empty
 //! one for a new file in a folder, and `POST /datasets/{ns}/{name}/edit` saves either as one
-//! revision with the message typed (`strata_core::datasets::edit`), behind the path write gate,
+//! revision with the message typed (`strata_core::drive::edit`), behind the path write gate,
 //! with the session's CSRF token. The editor's revision is the parent: a file changed meanwhile
 //! is a conflict, said on the page, never overwritten.
 
@@ -20,8 +20,8 @@ use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::edit::{self, Edit};
 use strata_core::datasets::gate;
+use strata_core::drive::edit::{self, Edit};
 
 /// The editor's form: the text, URL-encoded, may take three bytes per byte of text.
 const MAX_EDIT_FORM: usize = 3 * edit::MAX_TEXT as usize + 64 * 1024;
@@ -195,7 +195,7 @@ pub async fn save(
         .unwrap_or_default();
     let folder_or_file = form.path.trim_matches('/').to_owned();
     let path = match &form.name {
-        Some(n) => strata_core::datasets::files::join(&folder_or_file, n),
+        Some(n) => strata_core::drive::files::join(&folder_or_file, n),
         None => Ok(folder_or_file.clone()),
     };
     let back = match &form.name {

@@ -183,7 +183,7 @@ pub async fn show(
     let writer = branch.is_some() && repo.writes(&path);
     let editable = writer
         && governed.is_none()
-        && size <= strata_core::datasets::edit::MAX_TEXT
+        && size <= strata_core::drive::edit::MAX_TEXT
         && match &preview {
             // A NUL byte says binary, as it does to git.
             Preview::Text { text, .. } => !text.contains('\0'),
@@ -277,18 +277,19 @@ async fn through_policies(
     rev: Option<&str>,
     refused: &strata_core::error::Error,
 ) -> Option<(String, Vec<u8>, bool)> {
-    use strata_core::datasets::{governance, tables};
+    use strata_core::datasets::policies;
+    use strata_core::tables::stream as tables;
     if refused.kind != strata_core::error::Kind::Forbidden {
         return None;
     }
-    let catalog = governance::catalog(state, repo, rev).await.ok()?;
+    let catalog = policies::catalog(state, repo, rev).await.ok()?;
     let table = catalog.table_at(path)?;
     let req = tables::Request {
         resource: table.name.clone(),
         rev: rev.map(str::to_owned),
         ..tables::Request::default()
     };
-    let surface = governance::Surface::Table;
+    let surface = policies::Surface::Table;
     let mut opened = tables::open(state, repo, &req, tables::Format::Csv, surface)
         .await
         .ok()?;

@@ -1,7 +1,7 @@
 //! The file manager's forms on a dataset's pages: upload (multipart, spooled and hashed by the
 //! storage facade), new folder, rename or move, delete, restore a version or a deleted file, the
 //! recently deleted list, and `/drive` (the visitor's own `{user}/drive`). The actions are the
-//! domain's (`strata_core::datasets::files`), behind the path write gate, with the session's CSRF token.
+//! domain's (`strata_core::drive::files`), behind the path write gate, with the session's CSRF token.
 
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -17,8 +17,9 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
 use strata_core::auth::{session, Action, Principal};
-use strata_core::datasets::{files, gate};
+use strata_core::datasets::gate;
 use strata_core::db::SessionRow;
+use strata_core::drive::files;
 use strata_core::error::Error;
 
 #[derive(Template)]

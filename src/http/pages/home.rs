@@ -21,7 +21,7 @@ use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::datasets::{card, create_as, listing, NewDataset};
 use strata_core::db::{SessionRow, Visibility};
-use strata_core::events::notify;
+use strata_core::delivery::notify;
 
 #[derive(Template)]
 #[template(path = "landing.html")]
@@ -44,7 +44,7 @@ struct Home {
     /// The latest things shared with the user, and whether there are more.
     shared: Vec<super::shared::Received>,
     /// Unread notifications, the latest first, and how many in all.
-    unread: Vec<strata_core::events::notify::Notification>,
+    unread: Vec<strata_core::delivery::notify::Notification>,
     unread_count: i64,
     /// Where the signed-in user may create datasets: their own namespace and their
     /// organisations.

@@ -19,9 +19,10 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::secrets;
 use strata_core::datasets::gate::check_path;
-use strata_core::datasets::links::{self, Opened};
-use strata_core::datasets::{files::KEEP, git_on};
+use strata_core::datasets::git_on;
+use strata_core::datasets::paths::KEEP;
 use strata_core::error::Error;
+use strata_core::sharing::links::{self, Opened};
 
 const COOKIE: &str = "strata_link";
 /// Entries per page of a shared folder.

@@ -2,7 +2,7 @@
 //! merge request: what it changes (linked to the compare page's content and row diffs), its
 //! conflicts with a resolution form each, the contract report of its source, approvals, and the
 //! merge, close and reopen buttons. The same domain calls as the REST API
-//! (`strata_core::datasets::merges`); every form carries the session's CSRF token.
+//! (`strata_core::changes::merges`); every form carries the session's CSRF token.
 
 use askama::Template;
 use axum::body::Body;
@@ -19,10 +19,10 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
 use strata_core::auth::{session, Action, On, Principal};
-use strata_core::datasets::contracts::{self, Report};
+use strata_core::changes::merges::{self, MergeRequest, Status};
+use strata_core::contracts::{self, Report};
 use strata_core::datasets::gate::{self, Gated};
 use strata_core::datasets::git_on;
-use strata_core::datasets::merges::{self, MergeRequest, Status};
 use strata_core::db::SessionRow;
 
 #[derive(Template)]

@@ -2,7 +2,7 @@
 //! waiting for their review, one of theirs merged, a failed contract on a dataset they
 //! administer, a paused webhook), newest first, unread ones marked; each marked read alone or
 //! all at once. The header's badge counts the unread ones. The same domain calls as
-//! `/api/v1/notifications` (`strata_core::events::notify`).
+//! `/api/v1/notifications` (`strata_core::delivery::notify`).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -16,7 +16,7 @@ use super::layout::{render, Chrome};
 use super::signed_in::{CsrfForm, PageResult, SignedIn};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::events::notify::{self, Notification};
+use strata_core::delivery::notify::{self, Notification};
 
 /// Notifications a page shows.
 const PAGE: i64 = 100;

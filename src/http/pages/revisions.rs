@@ -1,7 +1,7 @@
 //! A revision's page (its message, author, parents and what it changed against its first parent)
 //! and the compare page between any two revisions, branches or tags picked from lists
 //! (`?from=&to=`): the datapackage's metadata and resources field by field, a table's row counts,
-//! then each file with its sizes and its lines that changed (`strata_core::datasets::changes`);
+//! then each file with its sizes and its lines that changed (`strata_core::changes::diffs`);
 //! `?path=` shows one file or folder (the file page's versions link there). Git plumbing is left
 //! out as the file browser leaves it out. Both through the read gate.
 
@@ -24,7 +24,8 @@ use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, On};
-use strata_core::datasets::{changes, gate, git_on};
+use strata_core::changes::diffs as changes;
+use strata_core::datasets::{gate, git_on};
 
 /// Longest rendering of a changed value before it is cut.
 const VALUE_CHARS: usize = 300;
@@ -268,7 +269,7 @@ struct RevisionPage {
     revision: Option<RevisionFacts>,
     diff: Option<DiffView>,
     /// The revision's contract report, when one was made.
-    validation: Option<strata_core::datasets::contracts::Report>,
+    validation: Option<strata_core::contracts::Report>,
     /// The compare page's two lists (`from`, then `to`); none on a revision's page.
     pickers: Vec<Picker>,
 }
@@ -360,11 +361,10 @@ pub async fn show(
         Ok(f) => f,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
-    let validation =
-        match strata_core::datasets::contracts::stored(&state, &repo, &revision.id).await {
-            Ok(v) => v,
-            Err(e) => return Ok(failed(s.as_ref(), &title, e)),
-        };
+    let validation = match strata_core::contracts::stored(&state, &repo, &revision.id).await {
+        Ok(v) => v,
+        Err(e) => return Ok(failed(s.as_ref(), &title, e)),
+    };
     let path = q.path.filter(|p| !p.trim().is_empty());
     let diff = match revision.parents.first() {
         Some(parent) => {
@@ -525,9 +525,7 @@ pub async fn revert(
     };
     let to = form.to.trim().to_owned();
     let branch = Some(form.branch.trim().to_owned()).filter(|b| !b.is_empty());
-    match strata_core::datasets::commit::revert(&state, &who, &repo, to, form.parent, branch, None)
-        .await
-    {
+    match strata_core::commits::revert(&state, &who, &repo, to, form.parent, branch, None).await {
         Ok(revision) => {
             let prefix = format!("/datasets/{}", repo.path());
             let next = super::login::safe_next(&form.next)

@@ -22,8 +22,11 @@ use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate::{self, Gated};
-use strata_core::datasets::{invites, links, settings, shares};
+use strata_core::datasets::settings;
 use strata_core::db::SessionRow;
+use strata_core::sharing::invites;
+use strata_core::sharing::links;
+use strata_core::sharing::shares;
 
 #[derive(Template)]
 #[template(path = "share.html")]

@@ -1,6 +1,6 @@
 //! `/shared`: what others shared with the visitor (or the visitor's teams), and every share the
 //! visitor made, each with a way to open or manage it. The lists come from
-//! `strata_core::datasets::shares`, like `/api/v1/shared-with-me` and `/api/v1/shares`.
+//! `strata_core::sharing::shares`, like `/api/v1/shared-with-me` and `/api/v1/shares`.
 
 use askama::Template;
 use axum::extract::State;
@@ -15,8 +15,8 @@ use crate::http::error::ApiResult;
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
 use strata_core::auth::Need;
-use strata_core::datasets::shares;
 use strata_core::db::ShareRow;
+use strata_core::sharing::shares;
 
 /// One thing shared with the visitor, as the lists show it.
 pub(super) struct Received {

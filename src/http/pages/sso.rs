@@ -1,4 +1,4 @@
-//! Sign-in through an external identity provider (`strata_core::auth::sso`): the start, the callback,
+//! Sign-in through an external identity provider (`strata_core::sso`): the start, the callback,
 //! and linking or unlinking a provider's account from the settings page.
 //!
 //! The start records the sign-in (state hash, nonce, PKCE verifier, where to go after) for ten
@@ -19,8 +19,8 @@ use super::signed_in::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
-use strata_core::auth::sso::flow;
 use strata_core::db::User;
+use strata_core::sso::flow;
 
 const COOKIE: &str = "strata_sso";
 use flow::TTL_SECS;
@@ -230,6 +230,6 @@ pub async fn unlink(
     CsrfForm { signed_in, form }: CsrfForm<IdentityForm>,
 ) -> ApiResult<Response> {
     let s = signed_in.session;
-    strata_core::auth::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
+    strata_core::sso::unlink(&state, &s.user, &form.issuer, &form.subject).await?;
     Ok(see_other("/settings#sign-in", &[]))
 }

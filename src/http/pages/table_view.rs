@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use strata_core::auth::Action;
 use strata_core::datasets::gate::{self, Gated};
-use strata_core::datasets::governance;
+use strata_core::datasets::policies;
 use strata_core::tables::{self, rows, At, Kind};
 
 use super::datasets::failed;
@@ -152,9 +152,7 @@ pub async fn viewer(
         .find(|(k, _)| k == "rev")
         .map(|(_, v)| v.clone())
         .filter(|r| !r.is_empty());
-    let catalog = governance::catalog(state, gated, rev.as_deref())
-        .await
-        .ok()?;
+    let catalog = policies::catalog(state, gated, rev.as_deref()).await.ok()?;
     let table = catalog.table_at(path)?;
     Kind::of(table)?;
     table.object?;

@@ -3,7 +3,7 @@
 //! (`/orgs/{org}/webhooks`, its owners'). Each lists the webhooks with their filters, state and
 //! latest deliveries, and has a form to add one (its secret shown once), and buttons to pause,
 //! resume, rotate the secret, delete and redeliver. The same domain calls as the REST API
-//! (`strata_core::events::webhooks`); every form carries the session's CSRF token.
+//! (`strata_core::delivery::webhooks`); every form carries the session's CSRF token.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -17,8 +17,8 @@ use super::signed_in::{CsrfForm, PageResult, SignedIn};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::db::SessionRow;
+use strata_core::delivery::webhooks::{self, Delivery, Input, Target, Webhook};
 use strata_core::error::{Error, Result};
-use strata_core::events::webhooks::{self, Delivery, Input, Target, Webhook};
 use strata_core::events::KINDS;
 
 /// Deliveries shown per webhook.

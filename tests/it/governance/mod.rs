@@ -399,7 +399,7 @@ async fn fybriks_notebook_sample_redacts_pii_on_every_tabular_path_and_refuses_r
     let alice_p = strata_core::auth::authenticate(&gov.server.state, &gov.alice)
         .await
         .unwrap();
-    let link = strata_core::datasets::links::create(
+    let link = strata_core::sharing::links::create(
         &gov.server.state,
         &alice_p,
         &gated,

@@ -97,7 +97,7 @@ async fn an_old_version_of_a_governed_table_is_refused_raw_wherever_it_is_commit
     let alice_p = strata_core::auth::authenticate(&gov.server.state, &gov.alice)
         .await
         .unwrap();
-    let link = strata_core::datasets::links::create(
+    let link = strata_core::sharing::links::create(
         &gov.server.state,
         &alice_p,
         &gated,

@@ -218,7 +218,7 @@ pub async fn update(core: &Core, who: &Principal, body: &Value, patch: bool) -> 
     json["name"] = base.get("name").cloned().unwrap_or(json!(name));
     // Through the datapackage update every other surface uses: its objects linked, its tables
     // governed as writes, and a change of what the policies read governed too.
-    let (rev, package) = crate::datasets::commit::update_package(
+    let (rev, package) = crate::commits::update_package(
         core,
         who,
         &gated,

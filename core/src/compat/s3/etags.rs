@@ -14,9 +14,12 @@ use std::collections::HashMap;
 use md5::Digest;
 use strata_lfs::Oid;
 
-use super::objects::MAX_INLINE;
 use crate::error::Result;
 use crate::Core;
+
+/// Small text that is no data (a datapackage, a README) is kept in git when at most this big;
+/// everything else becomes an LFS object.
+pub const MAX_INLINE: u64 = 256 << 10;
 
 /// An MD5 taken as bytes go by.
 #[derive(Default)]

@@ -14,7 +14,7 @@ use crate::datasets::git_on;
 use crate::error::{Kind, Result};
 use crate::Core;
 
-use super::objects::MAX_INLINE;
+use super::etags::MAX_INLINE;
 use super::{etags, refs, MAX_KEYS};
 
 /// One object of a listing.

@@ -21,6 +21,8 @@ pub use listing::{list, ListPage, ListQuery, Listed, Listings};
 use strata_metastore::DEFAULT_BRANCH;
 
 use crate::auth::{Action, Principal};
+pub use crate::datasets::buckets::bucket_name;
+use crate::datasets::buckets::named;
 use crate::datasets::gate::{self, Gated};
 use crate::datasets::git_on;
 use crate::datasets::NewDataset;
@@ -61,11 +63,6 @@ pub struct Bucket {
     pub created_at: i64,
 }
 
-/// The bucket name of dataset `ns/name`.
-pub fn bucket_name(ns: &str, name: &str) -> String {
-    format!("{ns}.{name}")
-}
-
 /// The datasets the caller may read, as buckets (at most 10,000).
 pub async fn buckets(core: &Core, who: &Principal) -> Result<Vec<Bucket>> {
     let mut out = Vec::new();
@@ -83,35 +80,6 @@ pub async fn buckets(core: &Core, who: &Principal) -> Result<Vec<Bucket>> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-/// The datasets whose bucket name is `bucket`: `(ns, name)` for each way of cutting it at a dot
-/// that names a dataset.
-async fn named(core: &Core, bucket: &str) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (i, _) in bucket.match_indices('.') {
-        let (ns, name) = (&bucket[..i], &bucket[i + 1..]);
-        if !ns.is_empty() && !name.is_empty() && core.db.repo_by_path(ns, name).await?.is_some() {
-            out.push((ns.to_owned(), name.to_owned()));
-        }
-    }
-    Ok(out)
-}
-
-/// Refuses a new dataset `ns/name` whose bucket name another dataset has already (`a/b.c` and
-/// `a.b/c` are both `a.b.c`): a bucket names one dataset, and nobody can take another's.
-pub async fn check_new_bucket(core: &Core, ns: &str, name: &str) -> Result<()> {
-    let bucket = bucket_name(ns, name);
-    if named(core, &bucket)
-        .await?
-        .iter()
-        .any(|(n, m)| (n.as_str(), m.as_str()) != (ns, name))
-    {
-        return Err(Error::conflict(format!(
-            "{ns}/{name} would have the S3 bucket name {bucket:?} of another dataset: pick another name"
-        )));
-    }
-    Ok(())
 }
 
 /// The dataset bucket `bucket` names, through the gate for `action` (a caller who reaches only

@@ -10,20 +10,17 @@ use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 use strata_metastore::Op;
 
+pub use super::etags::MAX_INLINE;
 use super::{etags, Located};
 use crate::auth::Principal;
-use crate::datasets::commit::{self, Change};
+use crate::commits::{self, Change};
 use crate::datasets::gate::Gated;
 use crate::datasets::git_on;
-use crate::datasets::governance::{catalog, decide, raw_objects, refusal, Surface};
-use crate::datasets::tables::{self as streamed, Chunk, Format};
+use crate::datasets::policies::{catalog, decide, raw_objects, refusal, Surface};
 use crate::error::{Error, Kind, Result};
 use crate::storage::Place;
+use crate::tables::stream::{self as streamed, Chunk, Format};
 use crate::Core;
-
-/// Small text that is no data (a datapackage, a README) is kept in git when at most this big;
-/// everything else becomes an LFS object.
-pub const MAX_INLINE: u64 = 256 << 10;
 
 /// What a key's bytes are.
 pub enum Content {
@@ -236,7 +233,7 @@ pub async fn put(
                 etag,
             });
         }
-        match commit::commit(core, who, gated, change.clone()).await {
+        match commits::commit(core, who, gated, change.clone()).await {
             Err(e) if e.kind == Kind::Conflict && tries < 8 => {
                 tries += 1;
                 backoff(tries).await;
@@ -323,7 +320,7 @@ pub async fn delete(
                 .collect(),
             ..Change::default()
         };
-        match commit::commit(core, who, gated, change).await {
+        match commits::commit(core, who, gated, change).await {
             Err(e) if e.kind == Kind::Conflict && tries < 8 => backoff(tries).await,
             other => return other.map(|r| Some(r.id)),
         }

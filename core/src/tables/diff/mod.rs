@@ -33,7 +33,7 @@ use super::rows;
 use super::view::{self, View};
 use super::{engine_error, open, store, Opened};
 use crate::datasets::gated::Gated;
-use crate::datasets::governance::Surface;
+use crate::datasets::policies::Surface;
 use crate::error::{Error, Result};
 use crate::Core;
 use query::Query;

@@ -14,10 +14,10 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::commit::Change;
-use strata_core::datasets::describe::Describe;
+use strata_core::commits::describe::Describe;
+use strata_core::commits::ndjson;
+use strata_core::commits::Change;
 use strata_core::datasets::gate;
-use strata_core::datasets::ndjson;
 
 /// The revision a write made.
 #[derive(Serialize, ToSchema)]
@@ -67,7 +67,7 @@ pub async fn commit(
         },
         moved: Vec::new(),
     };
-    let revision = strata_core::datasets::commit::commit(&state, &who, &repo, change).await?;
+    let revision = strata_core::commits::commit(&state, &who, &repo, change).await?;
     Ok(Json(CommitResult {
         revision: revision.into(),
     }))
@@ -110,16 +110,9 @@ pub async fn revert(
     let req: RevertBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?
         .ok_or_else(|| ApiError::unprocessable("name the parent revision (parent or If-Match)"))?;
-    let revision = strata_core::datasets::commit::revert(
-        &state,
-        &who,
-        &repo,
-        req.to,
-        parent,
-        req.branch,
-        req.message,
-    )
-    .await?;
+    let revision =
+        strata_core::commits::revert(&state, &who, &repo, req.to, parent, req.branch, req.message)
+            .await?;
     Ok(Json(CommitResult {
         revision: revision.into(),
     }))

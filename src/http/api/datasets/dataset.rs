@@ -152,7 +152,7 @@ pub async fn update(
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: UpdateBody = read_json(&headers, body, state.settings.max_json_body).await?;
     let parent = parent_of(req.parent.as_deref(), &headers)?;
-    let (revision, package) = strata_core::datasets::commit::update_package(
+    let (revision, package) = strata_core::commits::update_package(
         &state,
         &who,
         &repo,

@@ -14,7 +14,8 @@ use crate::http::download::serve_file;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::{changes, gate, git};
+use strata_core::changes::diffs as changes;
+use strata_core::datasets::{gate, git};
 
 const MAX_PAGE: usize = 1000;
 
@@ -120,10 +121,10 @@ pub async fn validation(
     State(state): State<AppState>,
     Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
-) -> ApiResult<Json<strata_core::datasets::contracts::Report>> {
+) -> ApiResult<Json<strata_core::contracts::Report>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Read).await?;
     Ok(Json(
-        strata_core::datasets::contracts::report(&state, &repo, &rev).await?,
+        strata_core::contracts::report(&state, &repo, &rev).await?,
     ))
 }
 

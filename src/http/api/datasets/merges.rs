@@ -14,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{read_json, read_optional_json};
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::merges::{self, MergeRequest, Status};
+use strata_core::changes::merges::{self, MergeRequest, Status};
 
 /// A merge request's path parameters.
 #[derive(utoipa::IntoParams)]

@@ -107,8 +107,7 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: StartUpload = read_json(&headers, body, state.settings.max_json_body).await?;
-    let started =
-        strata_core::datasets::uploads::start(&state, &repo, &who.key(), req.size).await?;
+    let started = strata_core::drive::uploads::start(&state, &repo, &who.key(), req.size).await?;
     Ok((StatusCode::CREATED, Json(view(&ns, &name, started))))
 }
 
@@ -159,8 +158,7 @@ pub async fn complete(
     who: Principal,
 ) -> ApiResult<Json<UploadedView>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let (oid, size) =
-        strata_core::datasets::uploads::complete(&state, &repo, &who.key(), &id).await?;
+    let (oid, size) = strata_core::drive::uploads::complete(&state, &repo, &who.key(), &id).await?;
     Ok(Json(UploadedView {
         oid: oid.to_string(),
         size,
@@ -178,6 +176,6 @@ pub async fn abort(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    strata_core::datasets::uploads::abort(&state, &repo, &who.key(), &id).await?;
+    strata_core::drive::uploads::abort(&state, &repo, &who.key(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

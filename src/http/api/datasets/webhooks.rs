@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
-use strata_core::events::webhooks::{self, Delivery, Input, Target, Webhook};
+use strata_core::delivery::webhooks::{self, Delivery, Input, Target, Webhook};
 
 /// The path of a webhook route: a dataset's (`ns`, `name`) or a namespace's (`ns`), and the
 /// webhook and delivery it names.

@@ -1,0 +1,15 @@
+//! Events delivered, on top of the datasets floor: the dispatcher that completes each event the
+//! outbox (`crate::events`) holds and fans it out ([`start`]), the webhooks it is sent to, signed
+//! the Standard Webhooks way and retried with backoff ([`webhooks`]), the people it tells
+//! ([`notify`]) and the live event stream ([`stream`]). Who may see an event is the read gate's
+//! decision (`crate::datasets::gate`).
+//!
+//! May use: the foundation (`datasets`) and everything below it. Not the other rooms on its floor.
+
+mod deliver;
+mod dispatch;
+pub mod notify;
+pub mod stream;
+pub mod webhooks;
+
+pub use dispatch::start;

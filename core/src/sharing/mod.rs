@@ -1,0 +1,11 @@
+//! Sharing, on top of the datasets floor: shares with users and teams ([`shares`]), invitations
+//! to addresses without an account ([`invites`]) and share links that work without one
+//! ([`links`]). The gates evaluate what these write (`crate::datasets::gate`); this room only
+//! makes, lists and revokes them.
+//!
+//! May use: the foundation (`datasets`) and everything below it (the event outbox, audit, the
+//! database). Not the other rooms on its floor.
+
+pub mod invites;
+pub mod links;
+pub mod shares;
