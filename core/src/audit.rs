@@ -32,6 +32,21 @@ pub async fn by(
     record(core, event, Some(&actor.username), Some(subject), detail).await
 }
 
+/// [`by`] for a change `who` made, recorded when a user made it: a bare JWT or a share link has
+/// no account to name, and its change goes unrecorded here (the request log still has it).
+pub async fn changed(
+    core: &Core,
+    who: &Principal,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    match who {
+        Principal::User { user, .. } => by(core, event, user, subject, detail).await,
+        _ => Ok(()),
+    }
+}
+
 /// The most entries one page holds.
 pub const MAX_PAGE: i64 = 500;
 

@@ -32,11 +32,13 @@ pub struct Core {
     pub sso: crate::sso::Providers,
     /// Governance: the policies of `--policy-dataset` (`crate::datasets::policies`).
     pub governance: Arc<crate::datasets::policies::Governance>,
-    /// The contract check of writes to protected default branches, attached to the core once it
-    /// is shared ([`Core::shared`]).
+    /// The contract and protection check of writes to protected default branches, attached to
+    /// the core as it is built ([`Core::build`]).
     pub contracts: Arc<crate::contracts::OnWrite>,
     /// Pushes whose hook may ask this server for a contract check.
     pub pushes: crate::hook::push::Pushes,
+    /// Signs each push's rules for its hook (`crate::hook::rules`).
+    pub hook_key: crate::hook::rules::HookKey,
     /// Apps: the catalog's files, the instances, their settings (`crate::apps`).
     pub apps: Arc<crate::apps::Apps>,
     /// The table engine's limits and views in the making (`crate::tables`).
@@ -79,15 +81,17 @@ pub enum StartError {
 }
 
 impl Core {
-    /// The core, shared: what needs the core itself at work (the contract check the metastore
-    /// asks before a protected branch moves) is attached to it.
-    pub fn shared(self) -> Arc<Core> {
-        let core = Arc::new(self);
+    /// The core of `config`, shared, with what needs the core itself at work (the contract and
+    /// branch-protection check the metastore asks before a protected branch moves) attached to
+    /// it: there is no core without it, so no caller (the server, `strata admin`, the tests)
+    /// can move a protected branch unchecked.
+    pub async fn build(config: &Config) -> Result<Arc<Core>, StartError> {
+        let core = Arc::new(Core::parts(config).await?);
         core.contracts.attach(&core);
-        core
+        Ok(core)
     }
 
-    pub async fn build(config: &Config) -> Result<Core, StartError> {
+    async fn parts(config: &Config) -> Result<Core, StartError> {
         let sso =
             crate::sso::Providers::load(config.oidc_config.as_deref()).map_err(StartError::Sso)?;
         if config.password_login == crate::config::Switch::Off && sso.is_empty() {
@@ -115,6 +119,8 @@ impl Core {
         let hook_database_file =
             crate::hook::write_database_url(&config.data_dir, &database_url)
                 .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let hook_key = crate::hook::rules::HookKey::load_or_make(&hook_database_file)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let hooks_dir = crate::hook::install(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let hook_exe = match &config.hook_exe {
@@ -194,6 +200,7 @@ impl Core {
         Ok(Core {
             contracts,
             pushes: Default::default(),
+            hook_key,
             governance,
             apps,
             tables: Arc::new(crate::tables::Tables::default()),

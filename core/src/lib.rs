@@ -4,14 +4,18 @@
 //! [`Core`] holds the server's parts (settings, database, storage facade, metastore, keys,
 //! background tasks, governance, apps) and every domain function takes it: the gate that decides
 //! each read and write (`datasets::gate`), the storage facade (`storage`), accounts and tokens
-//! (`auth`), organisations (`orgs`), governance (`datasets::governance`), apps (`apps`) and the
+//! (`auth`), organisations (`orgs`), the policies (`datasets::policies`), apps (`apps`) and the
 //! SQL state (`db`). The `strata` crate puts HTTP, the command line and `main` on top.
+//!
+//! The modules are rooms on floors (ARCHITECTURE.md, "Floors"): each may use only the rooms on
+//! the floors below it, which `tests/it/project/floors.rs` checks.
 
 pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod background;
+pub mod batch;
 pub mod changes;
 pub mod commits;
 pub mod compat;

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 use strata_lfs::Oid;
 
+use crate::auth::Need;
 use crate::db::{Repo, User};
 use crate::error::{Error, Kind, Result};
 use crate::Core;
@@ -50,13 +51,7 @@ pub async fn quota_of(core: &Core, namespace: &str) -> Result<Option<u64>> {
 /// `namespace`'s usage, for the namespace's user, its organisation's members and site admins
 /// (anyone else: 404).
 pub async fn usage(core: &Core, viewer: &User, namespace: &str) -> Result<Usage> {
-    let allowed = viewer.admin()
-        || viewer.username.eq_ignore_ascii_case(namespace)
-        || match core.db.org_by_name(namespace).await? {
-            Some(org) => core.db.org_role(org.id, viewer.id).await?.is_some(),
-            None => false,
-        };
-    if !allowed {
+    if !core.has(viewer, Need::InNamespace(namespace)).await? {
         return Err(Error::not_found(format!("namespace {namespace} not found")));
     }
     usage_of(core, namespace).await

@@ -6,6 +6,7 @@
 
 mod decision;
 mod engine;
+mod error;
 mod input;
 mod literals;
 mod records;

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::ops::Range;
 
-use crate::table::TableError;
+use crate::error::TableError;
 
 /// Input is read this much at a time (a line longer than this grows the buffer).
 const READ: usize = 1 << 20;

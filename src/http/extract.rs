@@ -1,16 +1,18 @@
 //! Who is calling, read from the request: the `Authorization` header (HTTP Basic with a token as
-//! the password, or `Bearer`) or the session cookie, handed to `strata_core::auth::authenticate`. One
-//! parser each for Basic credentials and the session cookie, used by every surface.
+//! the password, or `Bearer`) or the session cookie (read by `crate::http::cookies`), handed to
+//! `strata_core::auth::authenticate`. One parser each for Basic credentials and the session
+//! cookie, used by every surface.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use base64::Engine;
 
 use crate::http::error::{ApiError, ApiResult};
+pub use crate::http::session::{session, session_cookie};
 use crate::http::state::AppState;
-use strata_core::auth::{authenticate, session, Principal, Scopes};
+use strata_core::auth::{authenticate, Principal, Scopes};
 use strata_core::db::SessionRow;
 
 /// `(user, password)` of an `Authorization: Basic …` header, if it is one and well-formed.
@@ -26,40 +28,6 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let pair = String::from_utf8(raw).ok()?;
     let (user, password) = pair.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
-}
-
-/// The value of cookie `name` in a request, if any: the one cookie parser.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// The session cookie's value in a request, if any (and well-formed).
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, session::COOKIE_NAME)
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// The live session a request carries, with the hash of its id.
-pub async fn session(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> ApiResult<Option<(String, SessionRow)>> {
-    let found = match session_cookie(headers) {
-        Some(id) => session::lookup(state, &id).await?,
-        None => None,
-    };
-    // Whoever a page acts for is the request's actor (the audit log, events), as for the API.
-    if let Some((_, s)) = &found {
-        strata_core::context::set_actor(&s.user.username);
-    }
-    Ok(found)
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -115,24 +83,12 @@ pub fn bearer_or_basic(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 /// A browser session (cookie): the user with all their rights. Writes must also carry the
-/// session's CSRF token in `X-CSRF-Token`, which another site cannot read or send.
+/// session's CSRF token in `X-CSRF-Token` (`crate::http::csrf::check_header`).
 async fn from_session(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let Some((_, session)) = session(state, &parts.headers).await? else {
         return Ok(Principal::Anonymous);
     };
-    let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
-    if !safe {
-        let sent = parts
-            .headers
-            .get(session::CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !session::same_secret(sent, &session.csrf) {
-            return Err(ApiError::forbidden(
-                "a write with a session cookie needs the session's X-CSRF-Token",
-            ));
-        }
-    }
+    crate::http::csrf::check_header(parts, &session)?;
     session_principal(&session)
 }
 
@@ -153,6 +109,7 @@ pub fn repo_name(segment: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header::COOKIE;
 
     #[test]
     fn reads_only_well_formed_session_cookies() {
@@ -160,14 +117,14 @@ mod tests {
         let id = "a".repeat(64);
         h.insert(
             COOKIE,
-            format!("x=1; {}={id}; y=2", session::COOKIE_NAME)
+            format!("x=1; {}={id}; y=2", strata_core::auth::session::COOKIE_NAME)
                 .parse()
                 .unwrap(),
         );
         assert_eq!(session_cookie(&h), Some(id));
         h.insert(
             COOKIE,
-            format!("{}=../../etc", session::COOKIE_NAME)
+            format!("{}=../../etc", strata_core::auth::session::COOKIE_NAME)
                 .parse()
                 .unwrap(),
         );

@@ -23,6 +23,7 @@ use crate::http::extract::repo_name;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
+use strata_core::hook::rules::{Ask, Rules, ENV_RULES};
 use strata_core::process::Killer;
 
 pub fn router() -> Router<AppState> {
@@ -219,59 +220,10 @@ async fn backend(
         // and on a shared volume replicas would collect at once. strata's maintenance task runs it.
         .env("GIT_CONFIG_KEY_3", "receive.autogc")
         .env("GIT_CONFIG_VALUE_3", "false")
-        .env(
-            strata_core::hook::ENV_REFS,
-            if state.settings.refs_sql {
-                "sql"
-            } else {
-                "git"
-            },
-        )
-        .env(strata_core::hook::ENV_DATASET, dataset.path())
         .env(strata_core::hook::ENV_EXE, &state.settings.hook_exe)
-        .env(strata_core::hook::ENV_REPO_ID, dataset.id.to_string())
         .env(
             strata_core::hook::ENV_DATABASE_FILE,
             &state.settings.hook_database_file,
-        )
-        .env(
-            strata_core::hook::ENV_MAX_OBJECT_SIZE,
-            state.settings.max_object_size.to_string(),
-        )
-        .env(
-            strata_core::hook::ENV_MAX_PACKAGE,
-            state.settings.max_json_body.to_string(),
-        )
-        .env(
-            strata_core::hook::ENV_PROTECT_DEFAULT,
-            if dataset.protect_default_branch != 0 {
-                "1"
-            } else {
-                "0"
-            },
-        )
-        .env(
-            strata_core::hook::ENV_MERGES_ONLY,
-            if dataset.require_merge_request != 0 {
-                "1"
-            } else {
-                "0"
-            },
-        )
-        .env(
-            strata_core::hook::ENV_POLICY_LIMIT_MS,
-            if state
-                .governance
-                .is_policy_dataset(&dataset.namespace, &dataset.name)
-            {
-                state.governance.limit().as_millis().to_string()
-            } else {
-                String::new()
-            },
-        )
-        .env(
-            strata_core::hook::ENV_STRICT,
-            strata_core::hook::strict_for(state, &dataset.namespace, &dataset.name),
         )
         .env("HOME", state.metastore.root())
         .stdin(Stdio::piped())
@@ -283,18 +235,6 @@ async fn backend(
     // A push to a protected default branch, or while policies are in force: its hook asks this
     // server to check the contract and the policies on writes, with a token for this push only.
     let receiving = parts.method == Method::POST && rest.ends_with("git-receive-pack");
-    if receiving {
-        // What the hook checks the push's content against: the namespace's quota and the
-        // dataset's own LFS endpoint (`.lfsconfig` points there).
-        cmd.env(
-            strata_core::hook::ENV_QUOTA,
-            strata_core::hook::quota_for(state, &dataset).await?,
-        )
-        .env(
-            strata_core::hook::ENV_LFS_URL,
-            strata_core::datasets::lfs_url(state, &dataset),
-        );
-    }
     let governed = receiving && state.governance.in_force(state).await;
     let checked = receiving && (dataset.protect_default_branch != 0 || governed);
     let admitted = checked.then(|| state.pushes.admit(&dataset)).flatten();
@@ -305,14 +245,14 @@ async fn backend(
             "this push must be checked and the server cannot yet: try again shortly",
         ));
     }
-    if let Some(a) = &admitted {
-        cmd.env(strata_core::hook::ENV_CONTRACTS_URL, &a.url)
-            .env(strata_core::hook::ENV_CONTRACTS_TOKEN, &a.token)
-            .env(
-                strata_core::hook::ENV_GOVERNED,
-                if governed { "1" } else { "0" },
-            );
-    }
+    let ask = admitted.as_ref().map(|a| Ask {
+        url: a.url.clone(),
+        token: a.token.clone(),
+        governed,
+    });
+    // What the hook holds the push to, as one request this server signed.
+    let rules = Rules::of(state, &dataset, receiving, ask).await?;
+    cmd.env(ENV_RULES, rules.seal(&state.hook_key));
     // Its own process group, which ends with this request (see `strata_core::process`).
     let mut group = state
         .children

@@ -7,7 +7,9 @@
 pub mod api;
 pub mod assets;
 pub mod compat;
+pub mod cookies;
 pub mod csp;
+pub mod csrf;
 pub mod ctx;
 pub mod download;
 pub mod drain;
@@ -26,6 +28,7 @@ pub mod pages;
 pub mod proxy;
 pub mod router;
 pub mod serve;
+pub mod session;
 pub mod state;
 
 pub use router::app;

@@ -44,7 +44,7 @@ impl AppState {
             core.engine_name(),
         );
         Ok(AppState {
-            core: core.shared(),
+            core,
             http: Arc::new(HttpParts {
                 link_requests: Limiter::new(300, 60),
                 sso_starts: Limiter::new(60, 60),

@@ -37,7 +37,7 @@ pub struct NewAccount<'a> {
 }
 
 /// Makes an account from the sign-up form, with its password set, and starts its session: the
-/// user and the session cookie.
+/// user and the session's id (its cookie's value).
 pub async fn sign_up(core: &Core, form: NewAccount<'_>) -> Result<(User, String)> {
     if signup_closed(core) {
         return Err(Error::forbidden("Sign-up is closed on this server."));
@@ -77,11 +77,11 @@ pub async fn sign_up(core: &Core, form: NewAccount<'_>) -> Result<(User, String)
     let hash = core.hasher.hash(form.password.to_owned()).await?;
     core.db.set_password(user.id, &hash).await?;
     audit::record(core, "signup", Some(username), Some(username), json!({})).await?;
-    let cookie = session::start(core, user.id).await?;
-    Ok((user, cookie))
+    let session = session::start(core, user.id).await?;
+    Ok((user, session))
 }
 
-/// Signs `username` in with `password`: the user and a new session cookie. The browser's old
+/// Signs `username` in with `password`: the user and a new session's id. The browser's old
 /// session (`replaced`, its id hash), if any, ends: a new session id at every login.
 pub async fn log_in(
     core: &Core,
@@ -123,18 +123,18 @@ pub async fn log_in(
     if let Some(old) = replaced {
         core.db.delete_session(old).await?;
     }
-    let cookie = session::start(core, user.id).await?;
+    let session = session::start(core, user.id).await?;
     let name = Some(user.username.as_str());
     audit::record(core, "login.success", name, name, json!({})).await?;
-    Ok((user, cookie))
+    Ok((user, session))
 }
 
-/// Ends `user`'s session (`id_hash`): the cookie that clears it in the browser.
-pub async fn log_out(core: &Core, id_hash: &str, user: &User) -> Result<String> {
-    let cleared = session::end(core, id_hash).await?;
+/// Ends `user`'s session (`id_hash`).
+pub async fn log_out(core: &Core, id_hash: &str, user: &User) -> Result<()> {
+    session::end(core, id_hash).await?;
     let name = Some(user.username.as_str());
     audit::record(core, "logout", name, name, json!({})).await?;
-    Ok(cleared)
+    Ok(())
 }
 
 /// What the settings page shows of an account.

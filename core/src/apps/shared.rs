@@ -115,7 +115,10 @@ async fn end(core: &Core, org: &str, app: &str) {
 /// `org`'s shared instances, for its members (and site admins).
 pub async fn of_org(core: &Core, user: &User, org: &str) -> Result<Vec<SharedAppRow>> {
     let org = crate::orgs::org_named(core, org).await?;
-    if !user.admin() && core.db.org_role(org.id, user.id).await?.is_none() {
+    if !core
+        .has(user, crate::auth::Need::InNamespace(&org.name))
+        .await?
+    {
         return Err(Error::not_found(format!(
             "organisation {} not found",
             org.name

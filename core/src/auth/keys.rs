@@ -3,32 +3,39 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::KeyPair as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{RsaKeyPair, RsaPublicKeyComponents};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use strata_lfs::signing::UrlSigner;
 
 use super::scope::{ScopeError, Scopes};
 
-/// A new 2048-bit RSA key as PKCS#8 PEM.
+/// A new 2048-bit RSA key as PKCS#8 PEM. Generated with the `rsa` crate (ring cannot generate
+/// RSA keys): once, on this machine, where its timing is no one's to observe; every signature
+/// with it is ring's ([`super::jwt_crypto`]).
 pub fn generate_pem() -> Result<String, KeyError> {
-    let key = KeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Generate(e.to_string()))?;
-    let der = key
-        .as_der()
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
         .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    Ok(to_pem("PRIVATE KEY", der.as_bytes()))
+}
+
+/// `der` as a PEM block labelled `label`.
+fn to_pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
     for line in body.as_bytes().chunks(64) {
         pem.push_str(std::str::from_utf8(line).unwrap_or_default());
         pem.push('\n');
     }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    Ok(pem)
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
 }
 
 /// The label and the decoded bytes of the first PEM block in `pem`.
@@ -157,18 +164,20 @@ impl JwtKeys {
 
     /// Keys from an RSA private key in PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
     pub fn from_pem(pem: &str, issuer: String, audience: String) -> Result<JwtKeys, KeyError> {
+        // Before any token is signed or checked (see there).
+        super::jwt_crypto::install();
         let bad = |reason: String| KeyError::BadPem {
             path: PathBuf::new(),
             reason,
         };
         let (label, der) = pem_body(pem).ok_or_else(|| bad("no PEM block".into()))?;
         let key = match label.as_str() {
-            "PRIVATE KEY" => KeyPair::from_pkcs8(&der),
-            "RSA PRIVATE KEY" => KeyPair::from_der(&der),
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
             other => return Err(bad(format!("a {other} block"))),
         }
         .map_err(|e| bad(e.to_string()))?;
-        let public = PublicKeyComponents::<Vec<u8>>::from(key.public_key());
+        let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
         let n = URL_SAFE_NO_PAD.encode(&public.n);
         let e = URL_SAFE_NO_PAD.encode(&public.e);
         // RFC 7638 thumbprint: sha256 of the required members in lexicographic order.
@@ -208,22 +217,7 @@ impl JwtKeys {
 
     /// Issues a token for `sub` with `scopes`, valid for `ttl_secs` from now.
     pub fn issue(&self, sub: &str, scopes: &Scopes, ttl_secs: i64) -> Result<String, KeyError> {
-        let now = crate::db::now();
-        let claims = Claims {
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            sub: sub.to_owned(),
-            exp: now + ttl_secs,
-            nbf: now,
-            iat: now,
-            jti: uuid::Uuid::new_v4().to_string(),
-            scope: scopes.to_string(),
-            scopes: None,
-            uid: None,
-            client_id: None,
-            fam: None,
-        };
-        self.sign(&claims)
+        self.sign(&self.claims(sub, &scopes.to_string(), ttl_secs))
     }
 
     /// The claims of a new access token (to be completed, then [`JwtKeys::sign`]ed).
@@ -324,6 +318,64 @@ pub(crate) fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RS256 through jsonwebtoken on ring: a token verifies under the key that signed it (and
+    /// under its published JWKS modulus and exponent), a changed one or another key's does not,
+    /// and an algorithm other than RS256 is refused.
+    #[test]
+    fn rs256_tokens_sign_and_verify() {
+        let keys = |pem: &str| JwtKeys::from_pem(pem, "iss".into(), "aud".into()).unwrap();
+        let pem = generate_pem().unwrap();
+        let a = keys(&pem);
+        let token = a
+            .issue("alice", &Scopes::parse("obj:*:read").unwrap(), 60)
+            .unwrap();
+        assert_eq!(a.verify(&token).unwrap().sub, "alice");
+        // The same key from its PKCS#1 form: the same kid, and it accepts the token.
+        let pkcs1 = {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            use rsa::pkcs8::DecodePrivateKey;
+            let key = rsa::RsaPrivateKey::from_pkcs8_der(&pem_body(&pem).unwrap().1).unwrap();
+            to_pem("RSA PRIVATE KEY", key.to_pkcs1_der().unwrap().as_bytes())
+        };
+        let a1 = keys(&pkcs1);
+        assert_eq!(a1.kid, a.kid);
+        assert_eq!(a1.verify(&token).unwrap().sub, "alice");
+        // Checked as a relying party does: with the JWKS's n and e.
+        let jwk = &a.jwks()["keys"][0];
+        let decoding = DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["aud"]);
+        let header = jsonwebtoken::decode::<Claims>(&token, &decoding, &v)
+            .unwrap()
+            .header;
+        assert_eq!(header.kid.as_deref(), Some(a.kid.as_str()));
+        // A changed payload, a changed signature, another key.
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged = format!(
+            "{head}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(br#"{"iss":"iss","aud":"aud","sub":"mallory","exp":9999999999,"nbf":0,"iat":0,"jti":"j"}"#)
+        );
+        assert!(a.verify(&forged).is_err());
+        let (signed, _) = token.rsplit_once('.').unwrap();
+        let other = if sig.starts_with('A') { 'B' } else { 'A' };
+        let bad_sig = format!("{signed}.{other}{}", &sig[1..]);
+        assert!(a.verify(&bad_sig).is_err());
+        let b = keys(&generate_pem().unwrap());
+        assert!(b.verify(&token).is_err());
+        // Only RS256 is provided.
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "x"}),
+            &EncodingKey::from_secret(b"secret"),
+        );
+        assert!(hs.is_err());
+    }
 
     /// A bad `--url-signing-keys` entry is named by its place and key id, never with its secret.
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clients;
+mod jwt_crypto;
 pub mod keys;
 pub mod need;
 pub mod password;

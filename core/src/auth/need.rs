@@ -30,6 +30,9 @@ pub enum Need<'a> {
     RegisterClients,
     /// An owner of this organisation, or a site admin.
     OrgOwner(&'a Org),
+    /// One who acts in this namespace: its own user, a member of the organisation of that name,
+    /// or a site admin. (What they may do there is each dataset's or the role's to say.)
+    InNamespace(&'a str),
 }
 
 impl Need<'_> {
@@ -45,6 +48,7 @@ impl Need<'_> {
             Need::ManageApps => "only admins and engineers may add or remove apps".into(),
             Need::RegisterClients => "your role may not register applications".into(),
             Need::OrgOwner(org) => format!("only owners of {} may change it", org.name),
+            Need::InNamespace(ns) => format!("you are not a member of {ns}"),
         }
     }
 }
@@ -80,6 +84,14 @@ impl Core {
             Need::OrgOwner(org) => {
                 role == Role::Admin
                     || self.db.org_role(org.id, user.id).await? == Some(OrgRole::Owner)
+            }
+            Need::InNamespace(ns) => {
+                role == Role::Admin
+                    || user.username.eq_ignore_ascii_case(ns)
+                    || match self.db.org_by_name(ns).await? {
+                        Some(org) => self.db.org_role(org.id, user.id).await?.is_some(),
+                        None => false,
+                    }
             }
         })
     }

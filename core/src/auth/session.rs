@@ -1,8 +1,8 @@
-//! Browser sessions: a random id in a `Secure` (on https), `HttpOnly`, `SameSite=Lax` cookie, stored
-//! server-side as its sha256, with a CSRF token of its own. A new id is issued at every login, so a
-//! session id planted before login is worthless (no session fixation).
+//! Browser sessions: a random id, the value of the `strata_session` cookie (which the HTTP layer
+//! sets: `Secure` on https, `HttpOnly`, `SameSite=Lax`), stored server-side as its sha256, with a
+//! CSRF token of its own. A new id is issued at every login, so a session id planted before login
+//! is worthless (no session fixation).
 
-use crate::config::Settings;
 use crate::db::{now, SessionRow};
 use crate::error::Result;
 use crate::Core;
@@ -25,25 +25,21 @@ pub async fn lookup(core: &Core, id: &str) -> Result<Option<(String, SessionRow)
     Ok(core.db.session(&id_hash).await?.map(|s| (id_hash, s)))
 }
 
-/// Starts a session for `user_id`; returns the `Set-Cookie` value.
+/// Starts a session for `user_id`, good for `session_ttl_secs`; returns its id (the cookie's
+/// value).
 pub async fn start(core: &Core, user_id: i64) -> Result<String> {
-    let (db, settings) = (&core.db, &core.settings);
     let id = random_hex();
-    let ttl = settings.session_ttl_secs;
-    db.create_session(&hash(&id), user_id, &random_hex(), now() + ttl)
+    let ttl = core.settings.session_ttl_secs;
+    core.db
+        .create_session(&hash(&id), user_id, &random_hex(), now() + ttl)
         .await?;
-    Ok(set_cookie(settings, &id, ttl))
+    Ok(id)
 }
 
-/// Ends the session with this hash; returns the `Set-Cookie` value that clears the cookie.
-pub async fn end(core: &Core, id_hash: &str) -> Result<String> {
+/// Ends the session with this hash.
+pub async fn end(core: &Core, id_hash: &str) -> Result<()> {
     core.db.delete_session(id_hash).await?;
-    Ok(set_cookie(&core.settings, "", 0))
-}
-
-fn set_cookie(settings: &Settings, value: &str, max_age: i64) -> String {
-    let secure = settings.cookie_secure();
-    format!("{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    Ok(())
 }
 
 pub use super::secrets::same as same_secret;

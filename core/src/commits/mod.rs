@@ -10,7 +10,7 @@
 //! nothing makes no revision and answers the head it would have built on.
 //!
 //! The one write path, on top of the rules a write must pass: it may use governed writes
-//! (`governance`), the contracts (`changes::contracts`), the table plane (for the column types of
+//! (`governance`), the contracts (`contracts`), the table plane (for the column types of
 //! the datapackage kept in step, [`describe`]) and everything below them. The drive, the REST and
 //! Hub commit APIs and restores call it; it calls none of them.
 

@@ -1,6 +1,6 @@
 //! A commit written as NDJSON, strata's format and the Hugging Face Hub's (`create_commit`): a
 //! header line, then one line per file operation. [`parse`] reads it into the operations a
-//! [`super::commit::Change`] carries; it refuses (422) what is not UTF-8, a line that is not one
+//! [`super::Change`] carries; it refuses (422) what is not UTF-8, a line that is not one
 //! of the four kinds, a second header, an encoding or hash it does not know, and (413) more than
 //! [`MAX_OPS`] operations.
 //!

@@ -104,13 +104,9 @@ impl Settings {
         }
     }
 
-    /// `"; Secure"` for cookies when strata is served over https, else nothing.
-    pub fn cookie_secure(&self) -> &'static str {
-        if self.public_url.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        }
+    /// Whether cookies are `Secure`: strata is served over https.
+    pub fn cookie_secure(&self) -> bool {
+        self.public_url.starts_with("https://")
     }
 }
 

@@ -359,8 +359,9 @@ async fn made(core: &Core, gated: &crate::datasets::gated::Gated, rev: &str) -> 
 /// The contract check of every write to a protected default branch made through the metastore
 /// (REST commits and datapackage updates, the file manager, reverts): asked before the branch
 /// moves, while the metastore holds the dataset's write lock (writes to one protected dataset
-/// wait for each other's checks). It holds the
-/// [`Core`] weakly (the core holds it), attached once the core is shared ([`OnWrite::attach`]).
+/// wait for each other's checks), and the only place the default branch's protection is decided
+/// for those writes (merges only, [`enforce`]). It holds the [`Core`] weakly (the core holds it),
+/// attached as the core is built (`Core::build`); a write it cannot check is refused.
 #[derive(Debug, Default)]
 pub struct OnWrite {
     core: std::sync::OnceLock<std::sync::Weak<Core>>,
@@ -380,11 +381,17 @@ impl strata_metastore::HeadCheck for OnWrite {
         commit: strata_metastore::ObjectId,
         how: strata_metastore::Write,
     ) -> strata_metastore::Result<()> {
+        // Fail closed: a default branch never moves without its protection and contract checked.
+        let unchecked = |why: &str| {
+            Err(strata_metastore::Error::Git(format!(
+                "the default branch of {ds} cannot move: its protection cannot be checked ({why})"
+            )))
+        };
         let Some(core) = self.core.get().and_then(std::sync::Weak::upgrade) else {
-            return Ok(());
+            return unchecked("the server is shutting down");
         };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return Ok(());
+            return unchecked("no runtime");
         };
         let revision = commit.to_string();
         let (ns, name) = (ds.ns.to_owned(), ds.name.to_owned());

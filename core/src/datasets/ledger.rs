@@ -1,7 +1,7 @@
 //! `--refs sql`: the SQL ref ledger behind the metastore's compare-and-swap (`RefLedger`), for
 //! several replicas on one database and one repositories directory. The metastore runs on the
 //! blocking pool, so each call waits for its query there. Pushes reach the same ledger from git's
-//! `reference-transaction` hook (`hook.rs`).
+//! `reference-transaction` hook (`crate::hook`).
 
 use std::sync::Arc;
 

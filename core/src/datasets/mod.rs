@@ -12,6 +12,7 @@ pub mod locks;
 pub mod paths;
 pub mod plumbing;
 pub mod policies;
+pub mod refs;
 pub mod settings;
 pub mod verify;
 
@@ -135,13 +136,9 @@ pub async fn create_as(
     let path = format!("{ns}/{}", new.name);
     core.require_of(user, crate::auth::Need::CreateDatasets)
         .await?;
-    let own = user.username.eq_ignore_ascii_case(ns);
+    let member = core.has(user, crate::auth::Need::InNamespace(ns)).await?;
     let org = core.db.org_by_name(ns).await?;
-    let in_org = match &org {
-        Some(org) => core.db.org_role(org.id, user.id).await?.is_some(),
-        None => false,
-    };
-    if !(user.admin() || own || in_org) || !scopes.allows(&path, On::Dataset, Action::Admin) {
+    if !member || !scopes.allows(&path, On::Dataset, Action::Admin) {
         return Err(Error::forbidden(format!(
             "you may not create datasets in {ns}"
         )));
@@ -163,7 +160,7 @@ pub async fn create_as(
             let ns = owner.username.clone();
             (owner, ns)
         }
-        (None, Some(org)) if in_org || user.admin() => (user.clone(), org.name.clone()),
+        (None, Some(org)) if member => (user.clone(), org.name.clone()),
         _ => return Err(Error::unprocessable(format!("no namespace {ns}"))),
     };
     let message = new.message.unwrap_or_else(|| "Create dataset".into());

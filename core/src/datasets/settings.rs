@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::gate::Gated;
-use crate::audit::by as audit;
+use crate::audit::changed;
 use crate::auth::Principal;
 use crate::db::{Permission, Visibility};
 use crate::error::{Error, Result};
@@ -162,19 +162,6 @@ pub async fn set_visibility(
         json!({"visibility": visibility.as_str()}),
     )
     .await
-}
-
-async fn changed(
-    core: &Core,
-    who: &Principal,
-    event: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    if let Principal::User { user, .. } = who {
-        audit(core, event, user, subject, detail).await?;
-    }
-    Ok(())
 }
 
 /// The longest retention a dataset can ask for, in days (a hundred years).

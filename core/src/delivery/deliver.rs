@@ -2,7 +2,7 @@
 //! `webhook-id` (the same on every attempt: receivers drop repeats), `webhook-timestamp` (unix
 //! seconds) and `webhook-signature` (`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`
 //! under the secret; during a rotation's overlap, one signature per secret, space-separated).
-//! Redirects are not followed, the target's addresses are checked ([`super::guard`]), and an
+//! Redirects are not followed, the target's addresses are checked ((`crate::targets`)), and an
 //! attempt gives up after [`TIMEOUT`].
 
 use std::time::{Duration, Instant};

@@ -221,31 +221,3 @@ pub async fn run_by_id(core: &Core, id: i64) -> Result<RunSummary> {
         .map(RunSummary::from)
         .ok_or_else(|| Error::not_found(format!("garbage collection run {id} not found")))
 }
-
-/// Refuses a new tag or branch at revision `rev` of `repo` when its objects are no longer all
-/// linked (garbage collection removed them past the dataset's retention, or they were erased):
-/// a ref is only made where every file it shows can be read.
-pub async fn check_whole(core: &Core, repo: &crate::db::Repo, rev: &str) -> Result<()> {
-    let (ns, name, at) = (repo.namespace.clone(), repo.name.clone(), rev.to_owned());
-    let (_, files) = crate::datasets::git(core, move |ms| {
-        ms.tree(
-            strata_metastore::DatasetId {
-                ns: &ns,
-                name: &name,
-            },
-            Some(&at),
-        )
-    })
-    .await?;
-    let named = files.iter().filter_map(|f| f.lfs).map(|p| (p.oid, p.size));
-    let missing = core.db.missing_objects(repo.id, named).await?;
-    if let Some(first) = missing.first() {
-        return Err(Error::conflict(format!(
-            "revision {rev} names {} object(s) no longer stored (garbage collection removed them \
-             past the dataset's retention, or they were erased), {first} first: it cannot be \
-             tagged or branched",
-            missing.len()
-        )));
-    }
-    Ok(())
-}

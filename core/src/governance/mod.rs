@@ -5,7 +5,7 @@
 //! a change to what the policies read (tags, geography, names a policy mentions) is governed
 //! itself ([`retag`]).
 //!
-//! May use: the table plane (`tables`), the contracts' reference rules (`changes::contracts`),
+//! May use: the table plane (`tables`), the contracts' reference rules (`contracts`),
 //! the foundation (`datasets`, its policies and gates) and everything below them. The one write
 //! path (`crate::commits`) and the push hook call it; it calls neither.
 

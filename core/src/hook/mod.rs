@@ -39,71 +39,17 @@ use crate::db::Db;
 
 mod content;
 pub mod push;
+pub mod rules;
 use crate::datasets::paths::plain_allowed;
 use crate::datasets::plumbing::{batch_check, cat_blobs, git, introduced_blobs, is_ancestor};
 
-/// Environment the hook reads: which dataset (its row id) and which database. The database URL
-/// (which may carry a password) is not in the environment, which any process of the same user
-/// can read under `/proc`: the hook reads it from a file only strata's user may read
-/// ([`write_database_url`]), named by [`ENV_DATABASE_FILE`].
-pub const ENV_REPO_ID: &str = "STRATA_HOOK_REPO_ID";
+/// Environment the hook reads: where this server's files for it are, and the push's rules. The
+/// database URL (which may carry a password) is not in the environment, which any process of the
+/// same user can read under `/proc`: the hook reads it from a file only strata's user may read
+/// ([`write_database_url`]), named by [`ENV_DATABASE_FILE`]; the hook key is beside it. What the
+/// push is held to is one signed request, [`rules::ENV_RULES`].
 pub const ENV_DATABASE_FILE: &str = "STRATA_HOOK_DATABASE_FILE";
 pub const ENV_EXE: &str = "STRATA_HOOK_EXE";
-/// The largest plain blob a push may add, in bytes (0: no limit).
-pub const ENV_MAX_OBJECT_SIZE: &str = "STRATA_HOOK_MAX_OBJECT_SIZE";
-/// The largest `datapackage.json` a push may add, in bytes (the REST API's body limit).
-pub const ENV_MAX_PACKAGE: &str = "STRATA_HOOK_MAX_PACKAGE";
-/// `1` when the default branch may be neither deleted nor force-pushed.
-pub const ENV_PROTECT_DEFAULT: &str = "STRATA_HOOK_PROTECT_DEFAULT";
-/// `1` when the protected default branch takes changes through merge requests only.
-pub const ENV_MERGES_ONLY: &str = "STRATA_HOOK_MERGES_ONLY";
-/// `sql` when the ref ledger decides ref updates (`--refs sql`).
-pub const ENV_REFS: &str = "STRATA_HOOK_REFS";
-/// The dataset's path (`ns/name`), its name in the ref ledger.
-pub const ENV_DATASET: &str = "STRATA_HOOK_DATASET";
-
-/// Where the hook asks the server that started the push to check the contract of the default
-/// branch's new `datapackage.json`, and the push's token (`crate::hook::push`);
-/// set only for pushes to a protected default branch.
-pub const ENV_CONTRACTS_URL: &str = "STRATA_HOOK_CONTRACTS_URL";
-pub const ENV_CONTRACTS_TOKEN: &str = "STRATA_HOOK_CONTRACTS_TOKEN";
-
-/// `1` while policies are in force: the hook asks for every branch the push moves (only for the
-/// protected default branch's contract otherwise).
-pub const ENV_GOVERNED: &str = "STRATA_HOOK_GOVERNED";
-
-/// `1` under `--encryption strict`: every content file of a push must be an LFS pointer.
-pub const ENV_STRICT: &str = "STRATA_HOOK_STRICT";
-
-/// The dataset's namespace's quota in bytes when the push started (empty: none), for the content
-/// a push keeps in git.
-pub const ENV_QUOTA: &str = "STRATA_HOOK_QUOTA_BYTES";
-
-/// The dataset's own LFS endpoint, the one `.lfsconfig` may always point at.
-pub const ENV_LFS_URL: &str = "STRATA_HOOK_LFS_URL";
-
-/// [`ENV_QUOTA`]'s value for a push to `repo`.
-pub async fn quota_for(core: &crate::Core, repo: &crate::db::Repo) -> crate::error::Result<String> {
-    Ok(crate::quotas::quota_of(core, &repo.namespace)
-        .await?
-        .map(|q| q.to_string())
-        .unwrap_or_default())
-}
-
-/// [`ENV_STRICT`]'s value for a push to `ns/name`: `1` under `--encryption strict`, except for
-/// the policy dataset, whose `.rego` files the server reads from git.
-pub fn strict_for(core: &crate::Core, ns: &str, name: &str) -> &'static str {
-    let strict = core.settings.encryption == crate::config::Encryption::Strict;
-    if strict && !core.governance.is_policy_dataset(ns, name) {
-        "1"
-    } else {
-        "0"
-    }
-}
-
-/// Set (to the evaluation limit in milliseconds) when the dataset is the policy dataset: the
-/// policies of a pushed default branch must compile.
-pub const ENV_POLICY_LIMIT_MS: &str = "STRATA_HOOK_POLICY_LIMIT_MS";
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
@@ -147,15 +93,23 @@ pub fn write_database_url(data_dir: &Path, url: &str) -> std::io::Result<PathBuf
     Ok(path)
 }
 
+/// The file where strata left the database URL for the hook (the hook key is beside it).
+fn database_file() -> Result<std::path::PathBuf, String> {
+    std::env::var_os(ENV_DATABASE_FILE)
+        .map(Into::into)
+        .ok_or_else(|| "the hook runs only inside a push to strata".to_owned())
+}
+
 /// The database URL strata left for the hook.
 fn database_url() -> Result<String, String> {
-    let path = std::env::var_os(ENV_DATABASE_FILE).ok_or("no database for the hook")?;
-    std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "the hook's database file {}: {e}",
-            Path::new(&path).display()
-        )
-    })
+    let path = database_file()?;
+    std::fs::read_to_string(&path)
+        .map_err(|e| format!("the hook's database file {}: {e}", path.display()))
+}
+
+/// The rules of the push the hook runs in, signed by the server that received it.
+fn push_rules() -> Result<rules::Rules, String> {
+    rules::Rules::from_env(&database_file()?)
 }
 
 /// Writes a hook script whole and executable before it takes the name (replicas sharing the
@@ -196,12 +150,13 @@ struct Update {
 /// meanwhile is refused. Should git fail after that (a full disk), the ledger keeps the push and
 /// the files catch up at the next read.
 pub async fn reference_transaction(state: &str) -> Result<(), String> {
-    let sql = std::env::var(ENV_REFS).ok().as_deref() == Some("sql");
+    let rules = push_rules()?;
+    let sql = rules.refs_sql;
     // Without the ledger only `committed` acts: nothing before it may fail a push.
     if !sql && state != "committed" {
         return Ok(());
     }
-    let dataset = std::env::var(ENV_DATASET).map_err(|_| "no dataset for the hook")?;
+    let dataset = rules.dataset;
     let url = database_url()?;
     let absent = |v: &str| (v != ZERO).then(|| v.to_owned());
     let mut edits = Vec::new();
@@ -264,20 +219,10 @@ pub async fn reference_transaction(state: &str) -> Result<(), String> {
 
 /// `strata hook pre-receive`: reads git's ref updates on stdin; `Err` is shown to the pusher.
 pub async fn pre_receive() -> Result<(), String> {
-    let repo_id: i64 = std::env::var(ENV_REPO_ID)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or("the hook runs only inside a push to strata")?;
+    let rules = push_rules()?;
+    let repo_id = rules.repo_id;
     let url = database_url()?;
-    let max_size: u64 = std::env::var(ENV_MAX_OBJECT_SIZE)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let max_package: u64 = std::env::var(ENV_MAX_PACKAGE)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1 << 20);
-    let protect = std::env::var(ENV_PROTECT_DEFAULT).is_ok_and(|v| v == "1");
+    let protect = rules.protect_default;
     let mut updates = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| e.to_string())?;
@@ -291,20 +236,15 @@ pub async fn pre_receive() -> Result<(), String> {
         }
     }
     let limits = Limits {
-        object: max_size,
-        package: max_package,
-        strict: std::env::var(ENV_STRICT).is_ok_and(|v| v == "1"),
+        object: rules.max_object_size,
+        package: rules.max_package,
+        strict: rules.strict,
     };
-    let quota: Option<u64> = std::env::var(ENV_QUOTA).ok().and_then(|v| v.parse().ok());
-    let own_url = std::env::var(ENV_LFS_URL).ok().filter(|u| !u.is_empty());
-    let policy_limit: Option<u64> = std::env::var(ENV_POLICY_LIMIT_MS)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let quota = rules.quota;
+    let own_url = rules.lfs_url.clone();
+    let policy_limit = rules.policy_limit_ms;
     let default = format!("refs/heads/{DEFAULT_BRANCH}");
-    if protect
-        && std::env::var(ENV_MERGES_ONLY).is_ok_and(|v| v == "1")
-        && updates.iter().any(|u| u.name == default)
-    {
+    if protect && rules.merges_only && updates.iter().any(|u| u.name == default) {
         return Err(format!(
             "push refused: {DEFAULT_BRANCH} takes changes through merge requests only: push a \
              branch and open a merge request"
@@ -339,9 +279,10 @@ pub async fn pre_receive() -> Result<(), String> {
         .map_err(|e| format!("database: {e}"))?;
     // The content kept in git counts toward the namespace's quota, as a REST commit's does.
     if let (Some(quota), true) = (quota, kept > 0) {
-        let namespace = std::env::var(ENV_DATASET)
-            .ok()
-            .and_then(|d| d.split_once('/').map(|(ns, _)| ns.to_owned()))
+        let namespace = rules
+            .dataset
+            .split_once('/')
+            .map(|(ns, _)| ns.to_owned())
             .ok_or("no dataset for the hook")?;
         let used = db
             .namespace_used(&namespace)
@@ -374,18 +315,14 @@ pub async fn pre_receive() -> Result<(), String> {
     // default branch, checked by the server that started the push (which gives the hook a way
     // to ask when either applies); a push to a protected branch whose check cannot be asked for
     // is refused.
-    let asking = (
-        std::env::var(ENV_CONTRACTS_URL),
-        std::env::var(ENV_CONTRACTS_TOKEN),
-    );
-    let governed = std::env::var(ENV_GOVERNED).is_ok_and(|v| v == "1");
+    let governed = rules.ask.as_ref().is_some_and(|a| a.governed);
     for (branch, new) in &branches {
         let is_default = *branch == default;
         if !is_default && !governed {
             // Only the policies look at other branches.
             continue;
         }
-        let (Ok(url), Ok(token)) = (&asking.0, &asking.1) else {
+        let Some(rules::Ask { url, token, .. }) = &rules.ask else {
             if is_default && protect {
                 return Err(format!(
                     "push refused: {DEFAULT_BRANCH} is protected and its contract could not be \

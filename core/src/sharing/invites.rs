@@ -1,7 +1,7 @@
 //! Shares with an e-mail address that has no account here yet: a dataset's admins invite the
 //! address to a file, a folder or the whole dataset (read or write, optionally until an end
 //! date), see and revoke the invitations, and the share is made for the account that next signs
-//! in through a provider that verified that address (`auth::sso::accounts::sign_in`). An address
+//! in through a provider that verified that address (`crate::sso::accounts::sign_in`). An address
 //! a person typed into their own profile proves nothing, so sign-up with a password does not
 //! receive them.
 

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::audit::by as audit;
+use crate::audit::changed;
 use crate::auth::{On, Principal, Scopes};
 use crate::datasets::gate::{check_path, Gated};
 use crate::db::{ShareRow, User};
@@ -224,17 +224,4 @@ fn actor(who: &Principal) -> Option<&User> {
         Principal::User { user, .. } => Some(user),
         _ => None,
     }
-}
-
-async fn changed(
-    core: &Core,
-    who: &Principal,
-    event: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    if let Some(user) = actor(who) {
-        audit(core, event, user, subject, detail).await?;
-    }
-    Ok(())
 }

@@ -56,8 +56,9 @@ pub struct Browser<'a> {
 pub enum Finished {
     /// The identity is now linked to the signed-in account.
     Linked,
-    /// Signed in: the new session's cookie, and where the sign-in asked to go after.
-    SignedIn { cookie: String, next: String },
+    /// Signed in: the new session's id (its cookie's value), and where the sign-in asked to go
+    /// after.
+    SignedIn { session: String, next: String },
 }
 
 /// Finishes the sign-in `answer.state` names: the record is taken whatever happens next.
@@ -115,9 +116,9 @@ pub async fn finish(
     if let Some((_, old)) = browser.session {
         core.db.delete_session(old).await?;
     }
-    let cookie = session::start(core, done.user.id).await?;
+    let session = session::start(core, done.user.id).await?;
     Ok(Finished::SignedIn {
-        cookie,
+        session,
         next: pending.next,
     })
 }

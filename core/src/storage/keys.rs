@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use base64::Engine;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Digest;
 use strata_lfs::storage::sealed_io::DataKey;
 
@@ -61,7 +62,9 @@ impl KeyRing {
                 Ok(text) => parse_hex(&text).map_err(|e| format!("{}: {e}", path.display()))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let mut key = [0u8; 32];
-                    aws_lc_rs::rand::fill(&mut key).map_err(|_| "no randomness".to_owned())?;
+                    SystemRandom::new()
+                        .fill(&mut key)
+                        .map_err(|_| "no randomness".to_owned())?;
                     crate::auth::keys::write_secret(path, hex::encode(key).as_bytes())
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                     tracing::info!(path = %path.display(), "generated a new master key: back it up, the sealed objects are unreadable without it");
@@ -88,7 +91,7 @@ impl KeyRing {
 
     fn wrap(&self, repo_id: i64, version: i64, key: &[u8; 32]) -> String {
         let mut nonce = [0u8; 12];
-        aws_lc_rs::rand::fill(&mut nonce).expect("randomness");
+        SystemRandom::new().fill(&mut nonce).expect("randomness");
         let mut sealed = key.to_vec();
         self.master
             .seal_in_place_append_tag(
@@ -162,7 +165,9 @@ impl KeyRing {
     /// A new key version `version` for a dataset; `None` when another one took it first.
     async fn make(&self, repo_id: i64, version: i64) -> Result<Option<DataKey>> {
         let mut key = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut key).map_err(|_| Error::internal("no randomness"))?;
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| Error::internal("no randomness"))?;
         let wrapped = self.wrap(repo_id, version, &key);
         let Some(row) = self
             .db

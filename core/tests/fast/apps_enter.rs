@@ -24,7 +24,9 @@ fn manifest(image: &str) -> String {
 
 /// A core serving apps as `change` says, with `ann`'s install of the viewer shared with `bob`
 /// (and not with `cy`): the core, its directory, and ann, bob, cy, the admin.
-async fn apps_core(change: impl FnOnce(&mut Config)) -> (Core, tempfile::TempDir, [User; 4]) {
+async fn apps_core(
+    change: impl FnOnce(&mut Config),
+) -> (std::sync::Arc<Core>, tempfile::TempDir, [User; 4]) {
     let (core, dir) = own_core(|c| {
         c.public_url = Some(format!("http://{STRATA}"));
         change(c)
@@ -54,9 +56,7 @@ async fn apps_core(change: impl FnOnce(&mut Config)) -> (Core, tempfile::TempDir
 
 /// A signed-in session of `user`: its cookie's value.
 async fn session_of(core: &Core, user: &User) -> String {
-    let set_cookie = session::start(core, user.id).await.expect("a session");
-    let pair = set_cookie.split(';').next().unwrap_or_default();
-    pair.split_once('=').expect("name=value").1.to_owned()
+    session::start(core, user.id).await.expect("a session")
 }
 
 async fn token(core: &Core, user: &User, scopes: &str) -> String {

@@ -53,7 +53,7 @@ pub fn run<F: Future>(fut: F) -> F::Output {
 }
 
 pub struct Fixture {
-    pub core: Core,
+    pub core: std::sync::Arc<Core>,
     _dir: tempfile::TempDir,
     users: std::collections::HashMap<&'static str, User>,
     principals: std::collections::HashMap<&'static str, Principal>,
@@ -97,7 +97,9 @@ pub fn data_dir() -> tempfile::TempDir {
 }
 
 /// A core of its own for a test that needs another configuration; drop the directory after it.
-pub async fn own_core(change: impl FnOnce(&mut Config)) -> (Core, tempfile::TempDir) {
+pub async fn own_core(
+    change: impl FnOnce(&mut Config),
+) -> (std::sync::Arc<Core>, tempfile::TempDir) {
     let dir = data_dir();
     let mut config = Config::with_data_dir(dir.path());
     change(&mut config);

@@ -22,8 +22,8 @@ pub use multipart::{BucketPart, BucketUpload};
 /// How a [`CloudStore`] presigns URLs.
 #[derive(Clone)]
 pub enum CloudSigner {
-    /// strata's own SigV4 presigner, which can pin `x-amz-checksum-sha256` on uploads (for stores
-    /// that check it) and presign multipart parts.
+    /// The SigV4 presigner of [`crate::s3sign`], which can pin `x-amz-checksum-sha256` on uploads
+    /// (for stores that check it) and presign multipart parts.
     S3 {
         presigner: S3Presigner,
         pin_checksums: bool,
@@ -299,13 +299,17 @@ impl CloudStore {
         size: u64,
     ) -> Result<bool, PutError> {
         use base64::Engine;
-        let head = s3.presign(
-            "HEAD",
-            staging.as_ref(),
-            &[("x-amz-checksum-mode", "ENABLED")],
-            60,
-            time::OffsetDateTime::now_utc(),
-        );
+        // Signed in headers: a presigned URL would leave `x-amz-checksum-mode` unsigned.
+        let head = s3
+            .sign_request(
+                "HEAD",
+                staging.as_ref(),
+                &[],
+                &[("x-amz-checksum-mode", "ENABLED")],
+                b"",
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| StoreError::Presign(format!("HEAD {staging}: {e}")))?;
         let mut request = self.http.head(&head.url);
         for (name, value) in &head.headers {
             request = request.header(name, value);
@@ -414,13 +418,15 @@ impl CloudStore {
         ttl: Duration,
     ) -> Result<Presigned, StoreError> {
         match &self.signer {
-            CloudSigner::S3 { presigner: s3, .. } => Ok(s3.presign(
-                method,
-                key,
-                headers,
-                ttl.as_secs(),
-                time::OffsetDateTime::now_utc(),
-            )),
+            CloudSigner::S3 { presigner: s3, .. } => s3
+                .presign(
+                    method,
+                    key,
+                    headers,
+                    ttl.as_secs(),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .map_err(|e| StoreError::Presign(format!("{method} {key}: {e}"))),
             CloudSigner::Azure(azure) => {
                 let mut signed = sign(azure.as_ref(), method, key, ttl).await?;
                 if method == "PUT" {

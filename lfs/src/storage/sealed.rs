@@ -18,8 +18,8 @@
 //! - The data key itself (which dataset's, which version) is the caller's business: the header
 //!   names it by id and version, unencrypted and authenticated.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::hkdf::{Salt, HKDF_SHA256};
 
 pub const MAGIC: &[u8; 8] = b"STRSEAL1";
 pub const HEADER_LEN: usize = 64;

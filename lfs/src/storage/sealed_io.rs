@@ -51,7 +51,7 @@ where
     E: std::fmt::Display,
 {
     let mut salt = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut salt)
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
         .map_err(|_| StoreError::from(io::Error::other("no randomness")))?;
     let mut sealer = Sealer::new(&key.key, key.id, key.version, salt, size);
     out.write_all(sealer.header())

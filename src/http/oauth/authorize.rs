@@ -5,19 +5,18 @@
 //! URI and the PKCE challenge.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::http::csp::csp_with_form_target;
+use crate::http::csrf::{self, CsrfForm};
 use crate::http::error::ApiResult;
-use crate::http::pages::forms::{read_form, see_other};
+use crate::http::pages::forms::see_other;
 use crate::http::pages::layout::{self, Chrome};
 use crate::http::pages::signed_in::{PageError, PageResult};
 use crate::http::state::AppState;
-use strata_core::auth::session;
 use strata_core::oauth::authorize::{self, Checked, Refused};
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -47,11 +46,9 @@ pub struct AuthRequest {
     /// signed in, so it cannot vouch for a recent one).
     #[serde(default)]
     max_age: Option<String>,
-    /// Only in the consent form: the user's answer and the session's CSRF token.
+    /// Only in the consent form (with the session's CSRF token): the user's answer.
     #[serde(default)]
     decision: Option<String>,
-    #[serde(default)]
-    csrf: Option<String>,
 }
 
 fn error_page(message: &str) -> Response {
@@ -196,27 +193,30 @@ pub async fn show(
     Ok(response)
 }
 
-/// `POST /oauth/authorize`: the user's answer.
+/// `POST /oauth/authorize`: the user's answer. A refused form is an error page here, never a
+/// redirect.
 pub async fn decide(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    form: Result<CsrfForm<AuthRequest>, csrf::Refused>,
 ) -> ApiResult<Response> {
-    let req: AuthRequest = read_form(body).await?;
+    let (s, req) = match form {
+        Ok(CsrfForm { signed_in, form }) => (signed_in.session, form),
+        Err(csrf::Refused::SignedOut(_)) => {
+            return Ok(error_page(
+                "Your session ended: start again from the application.",
+            ))
+        }
+        Err(csrf::Refused::Forged) => {
+            return Ok(error_page(
+                "This form was not sent by your browser session.",
+            ))
+        }
+        Err(csrf::Refused::Failed(e)) => return Ok(e.into_response()),
+    };
     let checked = match check(&state, &req).await {
         Ok(c) => c,
         Err(e) => return Ok(e.into_response()),
     };
-    let Some((_, s)) = crate::http::extract::session(&state, &headers).await? else {
-        return Ok(error_page(
-            "Your session ended: start again from the application.",
-        ));
-    };
-    if !session::same_secret(req.csrf.as_deref().unwrap_or(""), &s.csrf) {
-        return Ok(error_page(
-            "This form was not sent by your browser session.",
-        ));
-    }
     if req.decision.as_deref() != Some("allow") {
         return Ok(back(
             &checked.redirect_uri,

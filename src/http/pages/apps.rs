@@ -4,19 +4,18 @@
 //! goes through `/app-catalog/{app}/open`. The rules are in `strata_core::apps`.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::forms::{read_form, see_other};
+use super::forms::see_other;
 use super::layout::{error_page, render, Chrome};
 use super::signed_in::{PageError, PageResult};
+use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::apps::{self, installed};
-use strata_core::auth::session;
 use strata_core::db::SessionRow;
 
 struct Installed {
@@ -172,8 +171,6 @@ pub async fn app(
 
 #[derive(Deserialize)]
 pub struct AppForm {
-    #[serde(default)]
-    csrf: String,
     /// Install: the scopes shown on the consent page, space-separated.
     #[serde(default)]
     scopes: String,
@@ -186,17 +183,9 @@ pub struct AppForm {
 pub async fn act(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<AppForm>,
 ) -> ApiResult<Response> {
-    let s = match signed_in(&state, &headers, "/apps").await {
-        Ok(s) => s,
-        Err(e) => return Ok(e.into_response()),
-    };
-    let form: AppForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
+    let s = signed_in.session;
     let user = &s.user;
     let done = match action.as_str() {
         "install" => {

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::files::refused;
 use super::forms::see_other;
-use super::signed_in::{CsrfForm, SignedIn};
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;

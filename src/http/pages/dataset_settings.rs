@@ -4,20 +4,20 @@
 //! CSRF token.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::datasets::{failed, when};
-use super::forms::{read_form, see_other};
+use super::forms::see_other;
 use super::layout::{render, Chrome};
+use super::show::{failed, when};
 use super::signed_in::{PageError, PageResult};
+use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
-use strata_core::auth::{session, Action, Principal};
+use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate::{self, Gated};
 use strata_core::datasets::settings;
 use strata_core::db::{Permission, SessionRow, ShareRow, Visibility};
@@ -202,6 +202,16 @@ async fn admin(
                 .unwrap_or_default();
         return Err(PageError::Answer(see_other(&format!("/login?{next}"), &[])));
     };
+    admin_of(state, s, ns, name).await
+}
+
+/// `{ns}/{name}` through the admin gate for the signed-in `s`, or the page to answer instead.
+async fn admin_of(
+    state: &AppState,
+    s: SessionRow,
+    ns: &str,
+    name: &str,
+) -> PageResult<(SessionRow, Principal, Gated)> {
     let who = session_principal(&s)?;
     match gate::dataset(state, &who, ns, name, Action::Admin).await {
         Ok(repo) => Ok((s, who, repo)),
@@ -240,8 +250,6 @@ pub async fn show(
 
 #[derive(Deserialize)]
 pub struct SettingsForm {
-    #[serde(default)]
-    csrf: String,
     /// Which change: `visibility`, `protection`, `collaborator`, `remove`, `share`, `unshare`,
     /// `link` or `unlink`.
     change: String,
@@ -283,17 +291,12 @@ pub struct SettingsForm {
 pub async fn change(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<SettingsForm>,
 ) -> ApiResult<Response> {
-    let (s, who, repo) = match admin(&state, &headers, &ns, &name).await {
+    let (s, who, repo) = match admin_of(&state, signed_in.session, &ns, &name).await {
         Ok(parts) => parts,
         Err(e) => return Ok(e.into_response()),
     };
-    let form: SettingsForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
     let target = form.who.trim();
     let done = match form.change.as_str() {
         "visibility" => match form.visibility.parse::<Visibility>() {

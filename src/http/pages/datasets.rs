@@ -1,27 +1,24 @@
 //! The dataset browser: a dataset's files at any revision (one folder at a time, paged, so a
 //! folder of many files costs one tree read; sizes, its datapackage's resources, the clone URL), a file's page with a bounded preview (CSV/TSV as a table, JSON and
 //! text as text) and download, and the history with paging and a path filter. Every page asks
-//! the same read gate as the REST API; a stranger is sent to sign in, and a private dataset looks
-//! missing to those who may not read it.
+//! the same read gate as the REST API (`super::reader`); a stranger is sent to sign in, and
+//! a private dataset looks missing to those who may not read it.
 
+use super::show::{failed, human_size, when};
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use strata_metastore::Revision;
 
-use super::forms::see_other;
-use super::layout::{error_page, render, Chrome};
-use super::signed_in::{PageError, PageResult};
+use super::layout::{render, Chrome};
+use super::reader::{Item, Reader};
 use crate::http::error::ApiResult;
-use crate::http::extract::{session, session_principal};
 use crate::http::state::AppState;
 use strata_core::auth::Action;
-use strata_core::datasets::gate::{self, Gated};
+use strata_core::datasets::gate::Gated;
 use strata_core::datasets::git_on;
-use strata_core::db::SessionRow;
-use strata_core::error::{Error, Kind};
 
 /// Revisions per history page.
 const HISTORY_PAGE: usize = 50;
@@ -44,49 +41,6 @@ pub struct BrowseQuery {
     pub(super) undo: Option<String>,
     /// Set after an undo.
     pub(super) undone: Option<String>,
-}
-
-/// The visitor's session and the gated dataset, or the page to answer instead (sign in, or the
-/// error where the content would be). With `path`, a file or folder: whoever it is shared with
-/// passes too (for that path only).
-pub(super) async fn open(
-    state: &AppState,
-    headers: &HeaderMap,
-    ns: &str,
-    name: &str,
-    here: &str,
-    path: Option<&str>,
-) -> PageResult<(Option<SessionRow>, Gated)> {
-    let s = session(state, headers).await?.map(|(_, s)| s);
-    let who = match &s {
-        Some(s) => session_principal(s)?,
-        None => strata_core::auth::Principal::Anonymous,
-    };
-    let gated = match path {
-        Some(path) => gate::path(state, &who, ns, name, path, Action::Read).await,
-        None => gate::dataset(state, &who, ns, name, Action::Read).await,
-    };
-    match gated {
-        Ok(repo) => Ok((s, repo)),
-        Err(e) if e.kind == Kind::Unauthenticated => {
-            let next = serde_urlencoded::to_string([("next", here)]).unwrap_or_default();
-            Err(PageError::Answer(see_other(&format!("/login?{next}"), &[])))
-        }
-        Err(e) => Err(PageError::Answer(failed(
-            s.as_ref(),
-            &format!("{ns}/{name}"),
-            e,
-        ))),
-    }
-}
-
-/// A domain error as a page.
-pub(super) fn failed(s: Option<&SessionRow>, title: &str, e: Error) -> Response {
-    let e = crate::http::error::ApiError::from(e);
-    if e.status.is_server_error() {
-        tracing::error!(error = %e.message, "page failed");
-    }
-    error_page(e.status, Chrome::new(title, s, "datasets"), &e.message)
 }
 
 /// A revision as the pages show it.
@@ -234,16 +188,12 @@ struct DatasetPage {
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
 pub async fn show(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
     Query(q): Query<BrowseQuery>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader<Item>,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}");
     let folder = q.path.as_deref().unwrap_or("").trim_matches('/').to_owned();
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&folder)).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let title = repo.path();
     let page_no = q.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(LISTING_PAGE);
@@ -527,28 +477,6 @@ pub(super) fn crumbs(repo: &Gated, folder: &str) -> Vec<Crumb> {
     out
 }
 
-/// A unix time as pages show it: `2026-11-22 14:52:30 UTC`.
-pub(super) fn when(unix: i64) -> String {
-    strata_core::db::rfc3339(unix)
-        .replace('T', " ")
-        .replace('Z', " UTC")
-}
-
-/// `1.2 MiB`-style sizes.
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[derive(Template)]
 #[template(path = "history.html")]
 struct HistoryPage {
@@ -564,15 +492,11 @@ struct HistoryPage {
 /// `GET /datasets/{ns}/{name}/history?rev=&path=&cursor=`: revisions, newest first.
 pub async fn history(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
     Query(q): Query<BrowseQuery>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/history");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let title = format!("History of {}", repo.path());
     let filter = q
         .path

@@ -7,15 +7,18 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 
-use super::datasets::{crumbs, failed, open, Crumb};
+use super::datasets::{crumbs, Crumb};
 use super::files::{folder_url, refused};
 use super::forms::{path_url, see_other};
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::reader::{Item, Reader};
+use super::show::failed;
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
@@ -57,11 +60,10 @@ pub async fn show(
     State(state): State<AppState>,
     Path((ns, name, path)): Path<(String, String, String)>,
     Query(q): Query<EditQuery>,
-    headers: HeaderMap,
+    reader: Reader<Item>,
 ) -> ApiResult<Response> {
     let path = path.trim_matches('/').to_owned();
-    let here = format!("/datasets/{ns}/{name}/edit/{}", path_url(&path));
-    editor(&state, &headers, (&ns, &name), &here, path, q.rev, false).await
+    editor(&state, reader, (&ns, &name), path, q.rev, false).await
 }
 
 /// `GET /datasets/{ns}/{name}/new?path=&rev=`: the editor for a new text file in a folder.
@@ -69,26 +71,23 @@ pub async fn new(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<EditQuery>,
-    headers: HeaderMap,
+    reader: Reader<Item>,
 ) -> ApiResult<Response> {
     let folder = q.path.unwrap_or_default().trim_matches('/').to_owned();
-    let here = format!("/datasets/{ns}/{name}/new");
-    editor(&state, &headers, (&ns, &name), &here, folder, q.rev, true).await
+    editor(&state, reader, (&ns, &name), folder, q.rev, true).await
 }
 
+/// The editor of `path` (a file; for a new file, its folder), for a `reader` who may also write
+/// it.
 async fn editor(
     state: &AppState,
-    headers: &HeaderMap,
+    reader: Reader<Item>,
     (ns, name): (&str, &str),
-    here: &str,
     path: String,
     rev: Option<String>,
     new: bool,
 ) -> ApiResult<Response> {
-    let (s, _) = match open(state, headers, ns, name, here, Some(&path)).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
+    let s = reader.session;
     let who = match &s {
         Some(s) => session_principal(s)?,
         None => Principal::Anonymous,

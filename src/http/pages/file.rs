@@ -4,11 +4,13 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
-use super::datasets::{crumbs, failed, human_size, open, BrowseQuery, Crumb, RevisionRow};
+use super::datasets::{crumbs, BrowseQuery, Crumb, RevisionRow};
 use super::layout::{render, Chrome};
+use super::reader::{File, Reader};
+use super::show::{failed, human_size};
 use super::table_view::{self, Viewer};
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
@@ -83,16 +85,14 @@ pub async fn show(
     Path((ns, name, path)): Path<(String, String, String)>,
     Query(q): Query<BrowseQuery>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader<File>,
 ) -> ApiResult<Response> {
     let here = format!(
         "/datasets/{ns}/{name}/files/{}",
         super::forms::path_url(&path)
     );
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, Some(&path)).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let title = format!("{}/{path}", repo.path());
     if let Err(e) = repo.check_rev(q.rev.as_deref()) {
         return Ok(failed(s.as_ref(), &title, e));

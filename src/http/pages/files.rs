@@ -4,19 +4,20 @@
 //! domain's (`strata_core::drive::files`), behind the path write gate, with the session's CSRF token.
 
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::datasets::{failed, when};
-use super::forms::see_other;
+use super::forms::{see_other, small_text};
 use super::layout::{render, Chrome, Message};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::show::{failed, when};
+use super::signed_in::SignedIn;
+use crate::http::csrf::{CsrfForm, CsrfMultipart, NoFields};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
-use strata_core::auth::{session, Action, Principal};
+use strata_core::auth::{Action, Principal};
 use strata_core::datasets::gate;
 use strata_core::db::SessionRow;
 use strata_core::drive::files;
@@ -41,10 +42,6 @@ pub async fn drive(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
     };
     Ok(render(StatusCode::OK, &page))
 }
-
-/// A form with nothing in it but its CSRF token.
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// `POST /drive`: makes the visitor's drive (once), then opens it.
 pub async fn make_drive(
@@ -110,21 +107,15 @@ pub(super) fn refused(s: &SessionRow, back: String, e: Error) -> ApiResult<Respo
 pub async fn upload(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    mut form: Multipart,
+    CsrfMultipart {
+        signed_in: SignedIn {
+            id_hash: _,
+            session: s,
+        },
+        mut form,
+    }: CsrfMultipart,
 ) -> ApiResult<Response> {
-    let Some((_, s)) = session_of(&state, &headers).await? else {
-        return Ok(see_other("/login", &[]));
-    };
     let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request(e.body_text());
-    // The CSRF token comes first, so nothing is stored for a forged form.
-    let csrf = match form.next_field().await.map_err(bad)? {
-        Some(f) if f.name() == Some("csrf") => small_text(f).await?,
-        _ => return Err(ApiError::forbidden("missing or wrong CSRF token")),
-    };
-    if !session::same_secret(&csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
     let folder = match form.next_field().await.map_err(bad)? {
         Some(f) if f.name() == Some("folder") => small_text(f).await?,
         _ => return Err(ApiError::unprocessable("the form names no folder")),
@@ -193,26 +184,6 @@ pub async fn upload(
         Ok(_) => Ok(see_other(&back, &[])),
         Err(e) => refused(&s, back, e),
     }
-}
-
-/// A short text field of a multipart form (the CSRF token, a folder), read with a bound: the
-/// body limit is off for uploads, so nothing else caps it.
-async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> ApiResult<String> {
-    const MAX: usize = 4096;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| ApiError::bad_request(e.body_text()))?
-    {
-        if bytes.len() + chunk.len() > MAX {
-            return Err(ApiError::too_large(format!(
-                "a form field here has at most {MAX} bytes"
-            )));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    String::from_utf8(bytes).map_err(|_| ApiError::unprocessable("a form field is not UTF-8"))
 }
 
 #[derive(Deserialize)]

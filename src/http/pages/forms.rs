@@ -1,20 +1,16 @@
-//! Forms and what answers them: reading a URL-encoded body, the double-submit token of the
-//! forms shown before sign-in, the redirect after a POST (with its cookies), and a domain refusal
-//! turned into what the form shows again.
+//! Forms and what answers them: reading a URL-encoded body or a multipart form's short fields,
+//! the redirect after a POST (with its cookies), and a domain refusal turned into what the form
+//! shows again. Their CSRF tokens are checked in `crate::http::csrf`.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::state::AppState;
-use strata_core::auth::session;
 
-/// The cookie of the double-submit CSRF token of the login and sign-up forms.
-pub(super) const FORM_COOKIE: &str = "strata_form";
 /// Largest form body accepted (the text editor's form takes more: `CsrfForm`'s bound).
-pub(super) const MAX_FORM: usize = 64 * 1024;
+pub(crate) const MAX_FORM: usize = 64 * 1024;
 
 /// Reads a URL-encoded form body.
 pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
@@ -22,30 +18,37 @@ pub(crate) async fn read_form<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
 }
 
 /// A form body's bytes, up to `max`.
-pub(super) async fn form_bytes(body: Body, max: usize) -> ApiResult<axum::body::Bytes> {
+pub(crate) async fn form_bytes(body: Body, max: usize) -> ApiResult<axum::body::Bytes> {
     axum::body::to_bytes(body, max)
         .await
         .map_err(|_| ApiError::too_large(format!("this form is at most {max} bytes")))
 }
 
-pub(super) fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_urlencoded::from_bytes(bytes)
         .map_err(|e| ApiError::unprocessable(format!("malformed form: {e}")))
 }
 
-/// A fresh double-submit token and the `Set-Cookie` value that pairs with it.
-pub(super) fn form_token(state: &AppState) -> (String, String) {
-    let token = strata_core::auth::secrets::random_hex(32);
-    let secure = state.settings.cookie_secure();
-    let cookie =
-        format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
-    (token, cookie)
-}
-
-/// Whether a submitted pre-login form carries the token of its double-submit cookie.
-pub(super) fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
-    let cookie = crate::http::extract::cookie(headers, FORM_COOKIE);
-    matches!(cookie, Some(c) if c.len() == 64 && session::same_secret(&c, sent))
+/// A short text field of a multipart form (the CSRF token, a folder), read with a bound: the
+/// body limit is off for uploads, so nothing else caps it.
+pub(crate) async fn small_text(
+    mut field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<String> {
+    const MAX: usize = 4096;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?
+    {
+        if bytes.len() + chunk.len() > MAX {
+            return Err(ApiError::too_large(format!(
+                "a form field here has at most {MAX} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::unprocessable("a form field is not UTF-8"))
 }
 
 /// A dataset path as it goes into a URL path: every byte but unreserved ones and `/` encoded, so
@@ -87,4 +90,13 @@ pub(super) fn refusal(e: strata_core::error::Error) -> ApiResult<(StatusCode, St
             Ok((e.status, e.message))
         }
     }
+}
+
+/// Where to go after logging in: only paths on this server (no `//host` or scheme tricks).
+pub(super) fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then_some(next)
 }

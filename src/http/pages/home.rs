@@ -11,10 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::datasets::{human_size, when};
 use super::forms::see_other;
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::show::{human_size, when};
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;

@@ -10,10 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::datasets::human_size;
 use super::file::Preview;
 use super::forms::{read_form, see_other};
 use super::layout::{render, Chrome};
+use super::show::human_size;
+use crate::http::cookies::{self, SameSite};
 use crate::http::download::serve_file;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
@@ -84,11 +85,7 @@ impl LinkPage {
             preview: None,
             image: false,
             shared_by: o.link.created_by.clone().unwrap_or_default(),
-            until: o
-                .link
-                .expires_at
-                .map(super::datasets::when)
-                .unwrap_or_default(),
+            until: o.link.expires_at.map(super::show::when).unwrap_or_default(),
         }
     }
 }
@@ -130,7 +127,7 @@ fn unlocked(headers: &HeaderMap, secret: &str, o: &Opened) -> bool {
     let Some(expected) = links::unlock_token(secret, &o.link) else {
         return true;
     };
-    crate::http::extract::cookie(headers, COOKIE).is_some_and(|v| secrets::same(&v, &expected))
+    cookies::get(headers, COOKIE).is_some_and(|v| secrets::same(&v, &expected))
 }
 
 /// The dataset path of `rel` inside the link.
@@ -284,11 +281,10 @@ async fn unlock_page(state: AppState, secret: String, body: Body) -> ApiResult<R
         page.needs_password = true;
         return Ok(render(StatusCode::FORBIDDEN, &page));
     }
+    let here = format!("/s/{secret}");
     let secure = state.settings.cookie_secure();
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/s/{secret}; HttpOnly; SameSite=Lax; Max-Age=43200{secure}"
-    );
-    Ok(see_other(&format!("/s/{secret}"), &[cookie]))
+    let cookie = cookies::set(COOKIE, &token, &here, SameSite::Lax, 43200, secure);
+    Ok(see_other(&here, &[cookie]))
 }
 
 /// The link of `secret`, opened for this request (its password given, when it has one), and

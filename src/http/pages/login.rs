@@ -1,7 +1,6 @@
 //! Login, logout and sign-up pages. The rules (throttling, invitations, password checks) are
 //! `strata_core::accounts`; a refusal is shown on the form again with its status.
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -9,22 +8,18 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::forms::{form_token, form_token_ok, read_form, see_other, with_cookie};
+use super::forms::{safe_next, see_other, with_cookie};
 use super::layout::{error_page, render, Chrome};
-use crate::http::error::{ApiError, ApiResult};
+use super::signed_in::SignedIn;
+use crate::http::cookies;
+use crate::http::csrf::{
+    guest_token, guest_token_spent, CsrfForm, GuestForm, GuestRefused, NoFields, EXPIRED,
+};
+use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::accounts::{self, NewAccount};
-use strata_core::auth::{password, session};
+use strata_core::auth::password;
 use strata_core::config::Signup;
-
-/// Where to go after logging in: only paths on this server (no `//host` or scheme tricks).
-pub(super) fn safe_next(next: &str) -> Option<&str> {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.chars().any(|c| c.is_control() || c == '\\');
-    ok.then_some(next)
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -79,7 +74,7 @@ pub async fn form(
 ) -> Response {
     let q: NextQuery = serde_urlencoded::from_str(&query.unwrap_or_default()).unwrap_or_default();
     let next = safe_next(&q.next).unwrap_or("");
-    let (token, cookie) = form_token(&state);
+    let (token, cookie) = guest_token(&state);
     let chrome = Chrome::new("Log in", None, "login");
     with_cookie(
         login_page(&state, StatusCode::OK, chrome, &token, "", next),
@@ -89,8 +84,6 @@ pub async fn form(
 
 #[derive(Deserialize)]
 pub struct LoginForm {
-    #[serde(default)]
-    csrf: String,
     username: String,
     password: String,
     #[serde(default)]
@@ -100,10 +93,15 @@ pub struct LoginForm {
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Body,
+    form: Result<GuestForm<LoginForm>, GuestRefused<LoginForm>>,
 ) -> ApiResult<Response> {
-    let form: LoginForm = read_form(body).await?;
-    let (token, cookie) = form_token(&state);
+    // An expired form is said on the form again, after what else is wrong with it.
+    let (form, expired) = match form {
+        Ok(GuestForm(form)) => (form, false),
+        Err(GuestRefused::Expired(form)) => (form, true),
+        Err(GuestRefused::Unreadable(e)) => return Err(e),
+    };
+    let (token, cookie) = guest_token(&state);
     let again = |status, message: &str| {
         let chrome = Chrome::new("Log in", None, "login").error(message);
         let next = safe_next(&form.next).unwrap_or("");
@@ -118,18 +116,15 @@ pub async fn submit(
             "Password sign-in is turned off on this server: use a sign-in provider.",
         ));
     }
-    if !form_token_ok(&headers, &form.csrf) {
-        return Ok(again(
-            StatusCode::FORBIDDEN,
-            "This form has expired. Please try again.",
-        ));
+    if expired {
+        return Ok(again(StatusCode::FORBIDDEN, EXPIRED));
     }
     let username = form.username.trim();
     // A new session id at every login: whatever session id the browser had is dropped.
     let old = crate::http::extract::session(&state, &headers).await?;
     let old = old.as_ref().map(|(id_hash, _)| id_hash.as_str());
-    let session_cookie = match accounts::log_in(&state, username, &form.password, old).await {
-        Ok((_, cookie)) => cookie,
+    let session = match accounts::log_in(&state, username, &form.password, old).await {
+        Ok((_, session)) => session,
         Err(e) => {
             let (status, message) = super::forms::refusal(e)?;
             return Ok(again(status, &message));
@@ -137,42 +132,33 @@ pub async fn submit(
     };
     // Back to where the login was asked for (the OAuth consent page), if that is on this server.
     let next = safe_next(&form.next).unwrap_or("/");
-    let cookies = [
-        session_cookie,
-        format!("{}=; Path=/; Max-Age=0", super::forms::FORM_COOKIE),
+    let set = [
+        cookies::session(&state, Some(session.as_str())),
+        guest_token_spent(),
     ];
     if next.starts_with("/oauth/authorize") {
         // A consent remembered sends the browser straight on to the application, elsewhere: a
         // redirect this form's CSP (`form-action 'self'`) would stop, so a page that moves on.
         let mut page = super::sso::onward("the application", next);
-        for c in &cookies {
+        for c in &set {
             page = with_cookie(page, c);
         }
         return Ok(page);
     }
-    Ok(see_other(next, &cookies))
+    Ok(see_other(next, &set))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
+/// `POST /logout` (signed out already: to the login page).
 pub async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, .. }: CsrfForm<NoFields>,
 ) -> ApiResult<Response> {
-    let form: CsrfOnly = read_form(body).await?;
-    let Some((id_hash, s)) = crate::http::extract::session(&state, &headers).await? else {
-        return Ok(see_other("/login", &[]));
-    };
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token"));
-    }
-    let cleared = accounts::log_out(&state, &id_hash, &s.user).await?;
-    Ok(see_other("/login", &[cleared]))
+    let SignedIn {
+        id_hash,
+        session: s,
+    } = signed_in;
+    accounts::log_out(&state, &id_hash, &s.user).await?;
+    Ok(see_other("/login", &[cookies::session(&state, None)]))
 }
 
 #[derive(Template)]
@@ -228,7 +214,7 @@ pub async fn signup_form(State(state): State<AppState>) -> Response {
     if signup_closed(&state) {
         return closed(&state);
     }
-    let (token, cookie) = form_token(&state);
+    let (token, cookie) = guest_token(&state);
     let chrome = Chrome::new("Sign up", None, "signup");
     with_cookie(
         signup_page(&state, StatusCode::OK, chrome, &token, "", ""),
@@ -238,8 +224,6 @@ pub async fn signup_form(State(state): State<AppState>) -> Response {
 
 #[derive(Deserialize)]
 pub struct SignupForm {
-    #[serde(default)]
-    csrf: String,
     username: String,
     email: String,
     password: String,
@@ -250,14 +234,17 @@ pub struct SignupForm {
 
 pub async fn signup(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    form: Result<GuestForm<SignupForm>, GuestRefused<SignupForm>>,
 ) -> ApiResult<Response> {
     if signup_closed(&state) {
         return Ok(closed(&state));
     }
-    let form: SignupForm = read_form(body).await?;
-    let (token, cookie) = form_token(&state);
+    let (form, expired) = match form {
+        Ok(GuestForm(form)) => (form, false),
+        Err(GuestRefused::Expired(form)) => (form, true),
+        Err(GuestRefused::Unreadable(e)) => return Err(e),
+    };
+    let (token, cookie) = guest_token(&state);
     let username = form.username.trim().to_owned();
     let email = form.email.trim().to_owned();
     let again = |status, message: &str| {
@@ -267,11 +254,8 @@ pub async fn signup(
             &cookie,
         )
     };
-    if !form_token_ok(&headers, &form.csrf) {
-        return Ok(again(
-            StatusCode::FORBIDDEN,
-            "This form has expired. Please try again.",
-        ));
+    if expired {
+        return Ok(again(StatusCode::FORBIDDEN, EXPIRED));
     }
     let new = NewAccount {
         username: &username,
@@ -280,12 +264,13 @@ pub async fn signup(
         password2: &form.password2,
         invite: &form.invite,
     };
-    let session_cookie = match accounts::sign_up(&state, new).await {
-        Ok((_, cookie)) => cookie,
+    let session = match accounts::sign_up(&state, new).await {
+        Ok((_, session)) => session,
         Err(e) => {
             let (status, message) = super::forms::refusal(e)?;
             return Ok(again(status, &message));
         }
     };
+    let session_cookie = cookies::session(&state, Some(session.as_str()));
     Ok(see_other("/", &[session_cookie]))
 }

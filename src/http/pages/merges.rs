@@ -5,20 +5,21 @@
 //! (`strata_core::changes::merges`); every form carries the session's CSRF token.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::datasets::{failed, open};
-use super::forms::{read_form, see_other};
+use super::forms::see_other;
 use super::layout::{render, Chrome};
+use super::reader::Reader;
+use super::show::failed;
 use super::signed_in::{PageError, PageResult};
+use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::auth::{session, Action, On, Principal};
+use strata_core::auth::{Action, On, Principal};
 use strata_core::changes::merges::{self, MergeRequest, Status};
 use strata_core::contracts::{self, Report};
 use strata_core::datasets::gate::{self, Gated};
@@ -97,14 +98,10 @@ async fn list_page(
 /// `GET /datasets/{ns}/{name}/merge-requests`.
 pub async fn list(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/merge-requests");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     list_page(&state, s.as_ref(), &repo, StatusCode::OK, None).await
 }
 
@@ -174,14 +171,11 @@ fn number(n: &str) -> Option<i64> {
 /// `GET /datasets/{ns}/{name}/merge-requests/{number}`.
 pub async fn show(
     State(state): State<AppState>,
-    Path((ns, name, n)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    Path((_, _, n)): Path<(String, String, String)>,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/merge-requests/{n}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let Some(n) = number(&n) else {
         return Ok(failed(
             s.as_ref(),
@@ -194,8 +188,6 @@ pub async fn show(
 
 #[derive(Deserialize, Default)]
 pub struct MergeForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     source: String,
     #[serde(default)]
@@ -219,27 +211,19 @@ pub struct MergeForm {
     source_head: String,
 }
 
-/// A form of a signed-in writer: the session, the caller, the dataset through the write gate
-/// and the form. `Err` is the page to answer instead.
+/// The caller of a signed-in writer's form and the dataset, through the write gate. `Err` is
+/// the page to answer instead.
 async fn writer(
     state: &AppState,
-    headers: &HeaderMap,
+    s: &SessionRow,
     ns: &str,
     name: &str,
-    body: Body,
-) -> PageResult<(SessionRow, Principal, Gated, MergeForm)> {
-    let Some((_, s)) = session_of(state, headers).await? else {
-        return Err(PageError::Answer(see_other("/login", &[])));
-    };
-    let form: MergeForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token").into());
-    }
-    let who = session_principal(&s)?;
+) -> PageResult<(Principal, Gated)> {
+    let who = session_principal(s)?;
     match gate::dataset(state, &who, ns, name, Action::Write).await {
-        Ok(repo) => Ok((s, who, repo, form)),
+        Ok(repo) => Ok((who, repo)),
         Err(e) => Err(PageError::Answer(failed(
-            Some(&s),
+            Some(s),
             &format!("{ns}/{name}"),
             e,
         ))),
@@ -250,10 +234,10 @@ async fn writer(
 pub async fn create(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<MergeForm>,
 ) -> ApiResult<Response> {
-    let (s, who, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
+    let s = signed_in.session;
+    let (who, repo) = match writer(&state, &s, &ns, &name).await {
         Ok(parts) => parts,
         Err(e) => return Ok(e.into_response()),
     };
@@ -283,10 +267,10 @@ pub async fn create(
 pub async fn act(
     State(state): State<AppState>,
     Path((ns, name, n, action)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<MergeForm>,
 ) -> ApiResult<Response> {
-    let (s, who, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
+    let s = signed_in.session;
+    let (who, repo) = match writer(&state, &s, &ns, &name).await {
         Ok(parts) => parts,
         Err(e) => return Ok(e.into_response()),
     };

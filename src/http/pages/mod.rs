@@ -3,7 +3,8 @@
 //! the auto-escaping askama templates in `ui/templates/` (every page extends `base.html` through
 //! [`Chrome`]); pages work as plain forms, and `ui/static/strata.js` only enhances them. Every
 //! form carries a CSRF token: the session's own once signed in, a double-submit cookie before
-//! (so nobody can log a victim into another account either).
+//! (so nobody can log a victim into another account either), checked by the form extractors of
+//! `crate::http::csrf`.
 
 mod apps;
 mod archive;
@@ -22,10 +23,12 @@ mod markdown;
 mod merges;
 mod notifications;
 mod orgs;
+mod reader;
 mod revisions;
 mod settings;
 mod share;
 mod shared;
+mod show;
 pub(crate) mod signed_in;
 mod sql;
 mod sso;

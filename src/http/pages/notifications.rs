@@ -10,10 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::datasets::when;
 use super::forms::see_other;
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, PageResult, SignedIn};
+use super::show::when;
+use super::signed_in::{PageResult, SignedIn};
+use crate::http::csrf::CsrfForm;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::delivery::notify::{self, Notification};

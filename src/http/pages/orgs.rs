@@ -10,7 +10,8 @@ use askama::Template;
 
 use super::forms::see_other;
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::db::SessionRow;

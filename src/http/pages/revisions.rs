@@ -7,8 +7,8 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use strata_core::datasets::gated::Gated;
@@ -16,10 +16,12 @@ use strata_core::tables::diff::Counts;
 use strata_metastore::lines::LineKind;
 use strata_metastore::FileChangeKind;
 
-use super::datasets::{failed, human_size, open, when};
 use super::forms::see_other;
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::reader::Reader;
+use super::show::{failed, human_size, when};
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
@@ -341,15 +343,12 @@ struct RevisionFacts {
 /// `GET /datasets/{ns}/{name}/revisions/{rev}`.
 pub async fn show(
     State(state): State<AppState>,
-    Path((ns, name, rev)): Path<(String, String, String)>,
+    Path((_, _, rev)): Path<(String, String, String)>,
     Query(q): Query<DiffQuery>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/revisions/{rev}");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let title = format!("Revision {}", rev.chars().take(10).collect::<String>());
     let found = git_on(&state, &repo, move |ms, ds| {
         let revision = ms.revision(ds, &rev)?;
@@ -437,15 +436,11 @@ pub struct DiffQuery {
 /// `GET /datasets/{ns}/{name}/diff?from=&to=` (`to` defaults to the default branch).
 pub async fn diff(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
     Query(q): Query<DiffQuery>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/diff");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let title = format!("Compare revisions of {}", repo.path());
     let to =
         q.to.filter(|t| !t.trim().is_empty())
@@ -528,7 +523,7 @@ pub async fn revert(
     match strata_core::commits::revert(&state, &who, &repo, to, form.parent, branch, None).await {
         Ok(revision) => {
             let prefix = format!("/datasets/{}", repo.path());
-            let next = super::login::safe_next(&form.next)
+            let next = super::forms::safe_next(&form.next)
                 .filter(|n| n.starts_with(&prefix))
                 .map(|n| format!("{n}{}undone=1", if n.contains('?') { '&' } else { '?' }))
                 .unwrap_or_else(|| format!("{prefix}/revisions/{}", revision.id));

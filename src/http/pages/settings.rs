@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::datasets::human_size;
 use super::forms::see_other;
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::show::human_size;
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::accounts;

@@ -14,10 +14,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::dataset_settings::{expiry, reaches, share_with, ShareLine};
-use super::datasets::{failed, when};
 use super::forms::{path_url, refusal, see_other};
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, PageError, PageResult, SignedIn};
+use super::show::{failed, when};
+use super::signed_in::{PageError, PageResult, SignedIn};
+use crate::http::csrf::CsrfForm;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};

@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::dataset_settings::ShareLine;
-use super::datasets::when;
 use super::forms::see_other;
 use super::layout::{render, Chrome};
+use super::show::when;
 use crate::http::error::ApiResult;
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;

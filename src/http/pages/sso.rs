@@ -7,15 +7,15 @@
 //! works once, in the browser that started it. Starts are limited per client address, since
 //! each leaves a row for ten minutes.
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::forms::{read_form, see_other, with_cookie};
+use super::forms::{see_other, with_cookie};
 use super::layout::{render, Chrome, Message};
-use super::signed_in::CsrfForm;
+use crate::http::cookies::{self, SameSite};
+use crate::http::csrf::{CsrfForm, GuestForm, GuestRefused, EXPIRED};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use strata_core::auth::session;
@@ -34,7 +34,7 @@ fn redirect_uri(state: &AppState, provider: &str) -> String {
 
 fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
     let secure = state.settings.cookie_secure();
-    format!("{COOKIE}={value}; Path=/login/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    cookies::set(COOKIE, value, "/login/sso", SameSite::Lax, max_age, secure)
 }
 
 /// A page that says why a sign-in failed, with a way back to the login page.
@@ -56,8 +56,6 @@ fn from_error(e: strata_core::error::Error) -> Response {
 #[derive(Deserialize, Default)]
 pub struct StartForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     next: String,
 }
 
@@ -66,17 +64,14 @@ pub struct StartForm {
 pub async fn start(
     State(state): State<AppState>,
     Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    form: Result<GuestForm<StartForm>, GuestRefused<StartForm>>,
 ) -> ApiResult<Response> {
-    let form: StartForm = read_form(body).await?;
-    if !super::forms::form_token_ok(&headers, &form.csrf) {
-        return Ok(failed(
-            StatusCode::FORBIDDEN,
-            "This form has expired. Please try again.",
-        ));
-    }
-    let next = super::login::safe_next(&form.next).unwrap_or("").to_owned();
+    let form = match form {
+        Ok(GuestForm(form)) => form,
+        Err(GuestRefused::Expired(_)) => return Ok(failed(StatusCode::FORBIDDEN, EXPIRED)),
+        Err(GuestRefused::Unreadable(e)) => return Err(e),
+    };
+    let next = super::forms::safe_next(&form.next).unwrap_or("").to_owned();
     begin(&state, &provider, next, None).await
 }
 
@@ -177,7 +172,7 @@ async fn finish(
     };
     // Only the browser that started the sign-in may finish it; then the record goes, whatever
     // happens next: a state is good for one answer.
-    let ours = crate::http::extract::cookie(headers, COOKIE);
+    let ours = cookies::get(headers, COOKIE);
     let again = "Start again from the login page.";
     if !ours.is_some_and(|c| session::same_secret(&c, sent)) {
         return Ok(failed(
@@ -198,8 +193,9 @@ async fn finish(
     let redirect = redirect_uri(state, &p.id);
     match flow::finish(state, &p, &redirect, answer, browser).await {
         Ok(flow::Finished::Linked) => Ok(see_other("/settings#sign-in", &[])),
-        Ok(flow::Finished::SignedIn { cookie, next }) => {
-            let next = super::login::safe_next(&next).unwrap_or("/");
+        Ok(flow::Finished::SignedIn { session, next }) => {
+            let next = super::forms::safe_next(&next).unwrap_or("/");
+            let cookie = cookies::session(state, Some(session.as_str()));
             Ok(see_other(next, &[cookie]))
         }
         Err(e) => Ok(from_error(e)),

@@ -7,15 +7,16 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use strata_core::datasets::gated::Gated;
 use strata_core::tables::diff::{self, Counts, TableDiff};
 
-use super::datasets::{failed, open};
 use super::layout::{render, Chrome};
+use super::reader::Reader;
+use super::show::failed;
 use super::table_view::link;
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
@@ -61,16 +62,14 @@ pub struct DiffQuery {
 /// `GET /datasets/{ns}/{name}/tables/{resource}/diff?from=&to=&offset=`.
 pub async fn show(
     State(state): State<AppState>,
-    Path((ns, name, resource)): Path<(String, String, String)>,
+    Path((_, _, resource)): Path<(String, String, String)>,
     Query(q): Query<DiffQuery>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/tables/{resource}/diff");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     let title = format!("Row changes in {resource}");
+    let here = format!("/datasets/{}/tables/{resource}/diff", repo.path());
     let from = q.from.unwrap_or_default();
     let to = q.to.filter(|t| !t.is_empty());
     let req = diff::Request {

@@ -13,9 +13,10 @@ use strata_core::datasets::gate::{self, Gated};
 use strata_core::datasets::policies;
 use strata_core::tables::{self, rows, At, Kind};
 
-use super::datasets::failed;
 use super::forms::{path_url, see_other};
-use super::signed_in::{CsrfForm, SignedIn};
+use super::show::failed;
+use super::signed_in::SignedIn;
+use crate::http::csrf::CsrfForm;
 use crate::http::error::ApiResult;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;

@@ -3,22 +3,23 @@
 //! calls as the REST tag API; every form carries the session's CSRF token.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::datasets::{failed, open, when};
-use super::forms::{read_form, see_other};
+use super::forms::see_other;
 use super::layout::{render, Chrome};
+use super::reader::Reader;
+use super::show::{failed, when};
 use super::signed_in::{PageError, PageResult};
+use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::auth::{session, Action, On};
+use strata_core::auth::{Action, On};
 use strata_core::datasets::gate::{self, Gated};
-use strata_core::datasets::{author, git_on};
+use strata_core::datasets::{git_on, refs};
 use strata_core::db::SessionRow;
 
 struct TagRow {
@@ -85,21 +86,15 @@ async fn tags_page(
 /// `GET /datasets/{ns}/{name}/tags`.
 pub async fn show(
     State(state): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    Reader {
+        session: s, repo, ..
+    }: Reader,
 ) -> ApiResult<Response> {
-    let here = format!("/datasets/{ns}/{name}/tags");
-    let (s, repo) = match open(&state, &headers, &ns, &name, &here, None).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(e.into_response()),
-    };
     tags_page(&state, s.as_ref(), &repo, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
 pub struct TagForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -108,27 +103,14 @@ pub struct TagForm {
     description: String,
 }
 
-/// A tag form of a signed-in writer: the session, the dataset through the write gate, the
-/// form. `Err` is the page to answer instead.
-async fn writer(
-    state: &AppState,
-    headers: &HeaderMap,
-    ns: &str,
-    name: &str,
-    body: Body,
-) -> PageResult<(SessionRow, Gated, TagForm)> {
-    let Some((_, s)) = session_of(state, headers).await? else {
-        return Err(PageError::Answer(see_other("/login", &[])));
-    };
-    let form: TagForm = read_form(body).await?;
-    if !session::same_secret(&form.csrf, &s.csrf) {
-        return Err(ApiError::forbidden("missing or wrong CSRF token").into());
-    }
-    let who = session_principal(&s)?;
+/// The dataset of a signed-in writer's tag form, through the write gate. `Err` is the page to
+/// answer instead.
+async fn writer(state: &AppState, s: &SessionRow, ns: &str, name: &str) -> PageResult<Gated> {
+    let who = session_principal(s)?;
     match gate::dataset(state, &who, ns, name, Action::Write).await {
-        Ok(repo) => Ok((s, repo, form)),
+        Ok(repo) => Ok(repo),
         Err(e) => Err(PageError::Answer(failed(
-            Some(&s),
+            Some(s),
             &format!("{ns}/{name}"),
             e,
         ))),
@@ -158,23 +140,25 @@ async fn after(
 pub async fn create(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<TagForm>,
 ) -> ApiResult<Response> {
-    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
-        Ok(parts) => parts,
+    let s = signed_in.session;
+    let repo = match writer(&state, &s, &ns, &name).await {
+        Ok(repo) => repo,
         Err(e) => return Ok(e.into_response()),
     };
-    let tagger = author(&session_principal(&s)?);
-    let rev = match form.revision.trim() {
-        "" => strata_metastore::DEFAULT_BRANCH.to_owned(),
-        r => r.to_owned(),
-    };
-    let done = git_on(&state, &repo, move |ms, ds| {
-        ms.create_tag(ds, form.name.trim(), &rev, &tagger, &form.description)
-            .map(drop)
-    })
-    .await;
+    let who = session_principal(&s)?;
+    let rev = Some(form.revision.trim()).filter(|r| !r.is_empty());
+    let done = refs::create_tag(
+        &state,
+        &who,
+        &repo,
+        form.name.trim(),
+        rev,
+        &form.description,
+    )
+    .await
+    .map(drop);
     after(&state, &s, &repo, done).await
 }
 
@@ -182,18 +166,16 @@ pub async fn create(
 pub async fn describe(
     State(state): State<AppState>,
     Path((ns, name, tag)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<TagForm>,
 ) -> ApiResult<Response> {
-    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
-        Ok(parts) => parts,
+    let s = signed_in.session;
+    let repo = match writer(&state, &s, &ns, &name).await {
+        Ok(repo) => repo,
         Err(e) => return Ok(e.into_response()),
     };
-    let done = git_on(&state, &repo, move |ms, ds| {
-        ms.update_tag(ds, &tag, Some(&form.description), None)
-            .map(drop)
-    })
-    .await;
+    let done = refs::update_tag(&state, &repo, &tag, Some(&form.description), None)
+        .await
+        .map(drop);
     after(&state, &s, &repo, done).await
 }
 
@@ -201,14 +183,14 @@ pub async fn describe(
 pub async fn delete(
     State(state): State<AppState>,
     Path((ns, name, tag)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, .. }: CsrfForm<TagForm>,
 ) -> ApiResult<Response> {
-    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await {
-        Ok(parts) => parts,
+    let s = signed_in.session;
+    let repo = match writer(&state, &s, &ns, &name).await {
+        Ok(repo) => repo,
         Err(e) => return Ok(e.into_response()),
     };
-    let done = git_on(&state, &repo, move |ms, ds| ms.delete_tag(ds, &tag)).await;
+    let done = refs::delete_tag(&state, &repo, &tag).await;
     after(&state, &s, &repo, done).await
 }
 
@@ -216,21 +198,17 @@ pub async fn delete(
 pub async fn create_branch(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, form }: CsrfForm<TagForm>,
 ) -> ApiResult<Response> {
-    let (s, repo, form) = match writer(&state, &headers, &ns, &name, body).await {
-        Ok(parts) => parts,
+    let s = signed_in.session;
+    let repo = match writer(&state, &s, &ns, &name).await {
+        Ok(repo) => repo,
         Err(e) => return Ok(e.into_response()),
     };
-    let rev = match form.revision.trim() {
-        "" => strata_metastore::DEFAULT_BRANCH.to_owned(),
-        r => r.to_owned(),
-    };
-    let done = git_on(&state, &repo, move |ms, ds| {
-        ms.create_branch(ds, form.name.trim(), &rev).map(drop)
-    })
-    .await;
+    let rev = Some(form.revision.trim()).filter(|r| !r.is_empty());
+    let done = refs::create_branch(&state, &repo, form.name.trim(), rev)
+        .await
+        .map(drop);
     after(&state, &s, &repo, done).await
 }
 
@@ -238,13 +216,13 @@ pub async fn create_branch(
 pub async fn delete_branch(
     State(state): State<AppState>,
     Path((ns, name, branch)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfForm { signed_in, .. }: CsrfForm<TagForm>,
 ) -> ApiResult<Response> {
-    let (s, repo, _) = match writer(&state, &headers, &ns, &name, body).await {
-        Ok(parts) => parts,
+    let s = signed_in.session;
+    let repo = match writer(&state, &s, &ns, &name).await {
+        Ok(repo) => repo,
         Err(e) => return Ok(e.into_response()),
     };
-    let done = git_on(&state, &repo, move |ms, ds| ms.delete_branch(ds, &branch)).await;
+    let done = refs::delete_branch(&state, &repo, &branch).await;
     after(&state, &s, &repo, done).await
 }

@@ -10,10 +10,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::datasets::{failed, when};
 use super::forms::see_other;
 use super::layout::{render, Chrome};
-use super::signed_in::{CsrfForm, PageResult, SignedIn};
+use super::show::{failed, when};
+use super::signed_in::{PageResult, SignedIn};
+use crate::http::csrf::CsrfForm;
 use crate::http::extract::session_principal;
 use crate::http::state::AppState;
 use strata_core::db::SessionRow;

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use cookie::Cookie;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use strata_apps::{Manifest, Prefix};
 
@@ -48,15 +49,17 @@ fn strata_header(name: &HeaderName) -> bool {
     n.starts_with("x-strata-") || n.starts_with("x-forwarded-") || n == "forwarded"
 }
 
-/// The `Cookie` header without strata's own cookies.
+/// The `Cookie` header without strata's own cookies (every name that starts with `strata_`): the
+/// app's `name=value` pairs.
 fn app_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
-    let kept: Vec<&str> = headers
+    let kept: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.starts_with("strata_"))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|c| !c.name().starts_with("strata_"))
+        .map(|c| c.stripped().to_string())
         .collect();
     (!kept.is_empty())
         .then(|| HeaderValue::from_str(&kept.join("; ")).ok())
@@ -115,7 +118,7 @@ pub(super) async fn pass_on(
     let cookies = app_cookies(&headers);
     headers.remove(header::COOKIE);
     headers.remove(header::AUTHORIZATION);
-    headers.remove("x-csrf-token");
+    headers.remove(strata_core::auth::session::CSRF_HEADER);
     if let Some(c) = cookies {
         headers.insert(header::COOKIE, c);
     }
@@ -271,26 +274,26 @@ fn rewrite_response(
 }
 
 /// Whether an app may set this cookie: a name of its own (never empty, never `strata_…`, which
-/// browsers would send back to strata), for its own host only (no `Domain`).
-fn app_may_set(cookie: &str) -> bool {
-    let mut parts = cookie.split(';');
-    let name = parts
-        .next()
-        .and_then(|pair| pair.split_once('='))
-        .map(|(n, _)| n.trim())
-        .unwrap_or("");
-    !name.is_empty()
-        && !name.to_ascii_lowercase().starts_with("strata_")
+/// browsers would send back to strata), for its own host only: no `Domain` attribute at all (one
+/// with an empty value too, which the crate's parser would pass over).
+fn app_may_set(set_cookie: &str) -> bool {
+    let Ok(cookie) = Cookie::parse(set_cookie) else {
+        return false; // no `name=value`, or an empty name
+    };
+    let name = cookie.name();
+    let domain = set_cookie.split(';').skip(1).any(|a| {
+        a.split('=')
+            .next()
+            .is_some_and(|k| k.trim().eq_ignore_ascii_case("domain"))
+    });
+    !name.to_ascii_lowercase().starts_with("strata_")
         && !name.starts_with("__Host-strata")
-        && !parts.any(|a| {
-            a.trim()
-                .split('=')
-                .next()
-                .is_some_and(|k| k.trim().eq_ignore_ascii_case("domain"))
-        })
+        && !domain
 }
 
-/// `Path=/x` of a cookie set by a stripped-prefix app becomes `Path={prefix}x`.
+/// `Path=/x` of a cookie set by a stripped-prefix app becomes `Path={prefix}x`. Rewritten in
+/// place, every other attribute as the app wrote it (the crate would write back only those it
+/// knows).
 fn strip_cookie_path(cookie: &str, prefix: &str) -> String {
     cookie
         .split(';')

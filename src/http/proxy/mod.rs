@@ -15,8 +15,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use strata_apps::{Manifest, Status};
 
+use crate::http::cookies::{self, SameSite};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{bearer_or_basic, cookie, session_cookie};
+use crate::http::extract::{bearer_or_basic, session_cookie};
 use crate::http::pages::layout::{render, Chrome};
 use crate::http::state::AppState;
 use strata_core::apps::enter::{self, Credential, Decision, Visit, COOKIE_SECS};
@@ -127,7 +128,7 @@ fn credential(state: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Cre
         });
     }
     let found = if on_apps_origin(state, headers, uri) {
-        cookie(headers, APP_COOKIE).map(Credential::AppCookie)
+        cookies::get(headers, APP_COOKIE).map(Credential::AppCookie)
     } else {
         session_cookie(headers).map(Credential::Session)
     };
@@ -315,10 +316,13 @@ async fn enter(
 ) -> ApiResult<Response> {
     let host = request_host(&headers, &uri);
     let admitted = enter::admit(&state.core, &host, &q.ticket, &q.next).await?;
-    let secure = if admitted.secure { "; Secure" } else { "" };
-    let cookie = format!(
-        "{APP_COOKIE}={}; Path={}; HttpOnly; SameSite=Lax; Max-Age={COOKIE_SECS}{secure}",
-        admitted.cookie, admitted.prefix
+    let cookie = cookies::set(
+        APP_COOKIE,
+        &admitted.cookie,
+        &admitted.prefix,
+        SameSite::Lax,
+        COOKIE_SECS,
+        admitted.secure,
     );
     Ok((
         StatusCode::SEE_OTHER,

@@ -183,4 +183,48 @@ async fn pushes_are_checked_like_rest_writes() {
     )
     .await;
     assert_ne!(v["revision"]["id"], head.as_str());
+
+    hook_runs_only_on_the_servers_rules(&server, &work);
+}
+
+/// The hook, run by hand in the dataset's repository as a local process could (with the way to
+/// the database, but rules of its own), refuses: without rules, and with rules signed by another
+/// key (here, the protection lifted).
+fn hook_runs_only_on_the_servers_rules(server: &TestServer, work: &Path) {
+    use strata_core::hook::rules::{HookKey, Rules, ENV_RULES};
+    let db_file = &server.state.settings.hook_database_file;
+    let other = tempfile::tempdir().unwrap();
+    let forged = Rules {
+        dataset: "alice/p".into(),
+        repo_id: 1,
+        refs_sql: false,
+        max_object_size: 0,
+        max_package: 1 << 20,
+        protect_default: false,
+        merges_only: false,
+        policy_limit_ms: None,
+        strict: false,
+        quota: None,
+        lfs_url: None,
+        ask: None,
+    }
+    .seal(&HookKey::load_or_make(&other.path().join("database-url")).unwrap());
+    for (rules, says) in [
+        (None, "only inside a push"),
+        (Some(forged), "not this server's"),
+    ] {
+        let mut hook = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
+        hook.args(["hook", "pre-receive"])
+            .current_dir(work)
+            .env_remove(ENV_RULES)
+            .env(strata_core::hook::ENV_DATABASE_FILE, db_file)
+            .stdin(std::process::Stdio::null());
+        if let Some(r) = &rules {
+            hook.env(ENV_RULES, r);
+        }
+        let out = hook.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{rules:?} passed");
+        assert!(err.contains(says), "{rules:?}: {err}");
+    }
 }

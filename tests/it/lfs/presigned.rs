@@ -142,8 +142,10 @@ async fn s3_refuses_what_strata_did_not_sign() {
     )
     .unwrap();
     let then = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let fresh = signer.presign("GET", "lfs/x", &[], 60, time::OffsetDateTime::now_utc());
-    let old = signer.presign("GET", "lfs/x", &[], 60, then);
+    let fresh = signer
+        .presign("GET", "lfs/x", &[], 60, time::OffsetDateTime::now_utc())
+        .unwrap();
+    let old = signer.presign("GET", "lfs/x", &[], 60, then).unwrap();
     assert_eq!(
         client().get(fresh.url).send().await.unwrap().status(),
         404,

@@ -35,7 +35,7 @@ const FLOORS: &[&[&str]] = &[
     // 6: rooms on the foundation.
     &["apps", "delivery", "erase", "gc", "sharing", "tables"],
     // 7: on the table plane, sharing and apps.
-    &["accounts", "contracts", "oauth", "sql", "sso"],
+    &["accounts", "batch", "contracts", "oauth", "sql", "sso"],
     // 8: governed writes.
     &["governance"],
     // 9: the one write path, and the push hook.

@@ -110,14 +110,17 @@ impl CloudStore {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Result<(u16, String), StoreError> {
-        let signed = self.s3()?.presign_query(
-            method.as_str(),
-            key,
-            params,
-            headers,
-            60,
-            time::OffsetDateTime::now_utc(),
-        );
+        let signed = self
+            .s3()?
+            .presign_query(
+                method.as_str(),
+                key,
+                params,
+                headers,
+                60,
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| StoreError::Presign(format!("{method} {key}: {e}")))?;
         let mut request = self.http.request(method.clone(), &signed.url);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -196,14 +199,16 @@ impl CloudStore {
             return self.presign_block(&key, n, ttl).await;
         }
         let number = n.to_string();
-        Ok(self.s3()?.presign_query(
-            "PUT",
-            &key,
-            &[("partNumber", &number), ("uploadId", &upload.upload_id)],
-            &[],
-            ttl.as_secs(),
-            time::OffsetDateTime::now_utc(),
-        ))
+        self.s3()?
+            .presign_query(
+                "PUT",
+                &key,
+                &[("partNumber", &number), ("uploadId", &upload.upload_id)],
+                &[],
+                ttl.as_secs(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| StoreError::Presign(format!("PUT {key}: {e}")))
     }
 
     /// The parts the bucket holds for `upload`, in order; `None` when the upload is gone.

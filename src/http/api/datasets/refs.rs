@@ -14,7 +14,7 @@ use crate::http::error::ApiResult;
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::{Action, Principal};
-use strata_core::datasets::{author, git};
+use strata_core::datasets::{git, refs};
 use strata_core::db::rfc3339;
 
 /// An annotated tag (or a lightweight one pushed with git: no tagger, no date).
@@ -107,15 +107,14 @@ pub async fn create_tag(
 ) -> ApiResult<(StatusCode, Json<TagView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: CreateTag = read_json(&headers, body, state.settings.max_json_body).await?;
-    let names = Names::of(&repo);
-    let tagger = author(&who);
-    let rev = req
-        .revision
-        .unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
-    strata_core::gc::check_whole(&state, &repo, &rev).await?;
-    let tag = git(&state, move |ms| {
-        ms.create_tag(names.id(), &req.name, &rev, &tagger, &req.description)
-    })
+    let tag = refs::create_tag(
+        &state,
+        &who,
+        &repo,
+        &req.name,
+        req.revision.as_deref(),
+        &req.description,
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(tag.into())))
 }
@@ -164,16 +163,14 @@ pub async fn update_tag(
 ) -> ApiResult<Json<TagView>> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: UpdateTag = read_json(&headers, body, state.settings.max_json_body).await?;
-    let names = Names::of(&repo);
     let description = req.description.map(|d| d.unwrap_or_default());
-    let updated = git(&state, move |ms| {
-        ms.update_tag(
-            names.id(),
-            &tag,
-            description.as_deref(),
-            req.name.as_deref(),
-        )
-    })
+    let updated = refs::update_tag(
+        &state,
+        &repo,
+        &tag,
+        description.as_deref(),
+        req.name.as_deref(),
+    )
     .await?;
     Ok(Json(updated.into()))
 }
@@ -186,8 +183,7 @@ pub async fn delete_tag(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let names = Names::of(&repo);
-    git(&state, move |ms| ms.delete_tag(names.id(), &tag)).await?;
+    refs::delete_tag(&state, &repo, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,16 +226,7 @@ pub async fn create_branch(
 ) -> ApiResult<(StatusCode, Json<BranchView>)> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
     let req: CreateBranch = read_json(&headers, body, state.settings.max_json_body).await?;
-    let names = Names::of(&repo);
-    let rev = req
-        .revision
-        .unwrap_or_else(|| strata_metastore::DEFAULT_BRANCH.to_owned());
-    strata_core::gc::check_whole(&state, &repo, &rev).await?;
-    let branch = req.name.clone();
-    let revision = git(&state, move |ms| {
-        ms.create_branch(names.id(), &branch, &rev)
-    })
-    .await?;
+    let revision = refs::create_branch(&state, &repo, &req.name, req.revision.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(BranchView {
@@ -259,7 +246,6 @@ pub async fn delete_branch(
     who: Principal,
 ) -> ApiResult<StatusCode> {
     let repo = dataset(&state, &who, &ns, &name, Action::Write).await?;
-    let names = Names::of(&repo);
-    git(&state, move |ms| ms.delete_branch(names.id(), &branch)).await?;
+    refs::delete_branch(&state, &repo, &branch).await?;
     Ok(StatusCode::NO_CONTENT)
 }
