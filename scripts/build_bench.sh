@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The first build as a newcomer meets it: `cargo build --release` from nothing, in a fresh target
+# directory (crates already downloaded, so the network is not timed), with cargo's timings report.
+# Prints the wall time, the crates built, and the ten longest-compiling crates.
+#
+#   scripts/build_bench.sh                          # the README's build (default features)
+#   scripts/build_bench.sh --no-default-features    # without the Kubernetes runner
+#
+# It takes as long as it reports (about three quarters of an hour on 2 cores): run it alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=$(mktemp -d /tmp/strata-build.XXXXXX)
+trap 'rm -rf "$target"' EXIT
+cargo fetch --locked >/dev/null
+echo "== cargo build --release --locked $* (cold, $(nproc) cores)"
+start=$(date +%s)
+CARGO_TARGET_DIR="$target" cargo build --release --locked --bin strata --timings "$@" 2>&1 \
+  | grep -E '^(error|warning: unused)' || true
+end=$(date +%s)
+[ -x "$target/release/strata" ] || { echo "the build failed"; exit 1; }
+echo "wall time: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s"
+report=$(ls "$target"/cargo-timings/cargo-timing-*.html | head -n 1)
+python3 - "$report" <<'EOF'
+import json, re, sys
+html = open(sys.argv[1]).read()
+units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);", html, re.S).group(1))
+print(f"crates built: {len(units)}")
+print("longest to compile (seconds, each on one core):")
+for u in sorted(units, key=lambda u: -u["duration"])[:10]:
+    print(f"  {u['duration']:7.1f}  {u['name']} {u['version']}")
+EOF
