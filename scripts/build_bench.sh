@@ -14,10 +14,14 @@ trap 'rm -rf "$target"' EXIT
 cargo fetch --locked >/dev/null
 echo "== cargo build --release --locked $* (cold, $(nproc) cores)"
 start=$(date +%s)
-CARGO_TARGET_DIR="$target" cargo build --release --locked --bin strata --timings "$@" 2>&1 \
-  | grep -E '^(error|warning: unused)' || true
+CARGO_TARGET_DIR="$target" cargo build --release --locked --bin strata --timings "$@" \
+  >"$target/build.log" 2>&1 || true
 end=$(date +%s)
-[ -x "$target/release/strata" ] || { echo "the build failed"; exit 1; }
+if [ ! -x "$target/release/strata" ]; then
+  tail -n 40 "$target/build.log"
+  echo "the build failed (is there room in $(dirname "$target")? a cold release build takes several GB)"
+  exit 1
+fi
 echo "wall time: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s"
 report=$(ls "$target"/cargo-timings/cargo-timing-*.html | head -n 1)
 python3 - "$report" <<'EOF'

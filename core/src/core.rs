@@ -92,6 +92,8 @@ impl Core {
     }
 
     async fn parts(config: &Config) -> Result<Core, StartError> {
+        // jsonwebtoken's provider, before anything could make or check a token.
+        crate::auth::jwt_crypto::install();
         let sso =
             crate::sso::Providers::load(config.oidc_config.as_deref()).map_err(StartError::Sso)?;
         if config.password_login == crate::config::Switch::Off && sso.is_empty() {

@@ -96,6 +96,12 @@ impl S3Presigner {
             .split_once("://")
             .ok_or_else(|| EndpointError(endpoint.clone()))?;
         let authority = rest.trim_end_matches('/');
+        // A scheme's own port is left out of the URLs, as clients leave it out of `Host` (git-lfs
+        // keeps a port the URL names): the signed host is then the one every client sends.
+        let authority = match (scheme, authority.rsplit_once(':')) {
+            ("https", Some((host, "443"))) | ("http", Some((host, "80"))) => host,
+            _ => authority,
+        };
         if !(scheme == "http" || scheme == "https")
             || authority.is_empty()
             || authority.contains('/')
@@ -518,5 +524,25 @@ mod tests {
         assert!(S3Presigner::new(Some("ftp://x"), "b", "r", creds(), true).is_err());
         assert!(S3Presigner::new(Some("http://x/y"), "b", "r", creds(), true).is_err());
         assert!(S3Presigner::new(Some("http://x y"), "b", "r", creds(), true).is_err());
+    }
+
+    /// A scheme's own port is not in the URLs (nor so in the signed host), so the `Host` a client
+    /// sends is the one signed whether or not it would have kept the port; another port stays.
+    #[test]
+    fn a_schemes_own_port_is_left_out() {
+        let creds = || S3Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+            session_token: None,
+        };
+        let at = |endpoint: &str| {
+            S3Presigner::new(Some(endpoint), "b", "r", creds(), true)
+                .unwrap()
+                .origin()
+        };
+        assert_eq!(at("https://s3.example.com:443"), "https://s3.example.com");
+        assert_eq!(at("http://127.0.0.1:80/"), "http://127.0.0.1");
+        assert_eq!(at("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(at("https://s3.example.com:80"), "https://s3.example.com:80");
     }
 }

@@ -4,7 +4,7 @@
 
 pub mod access;
 pub mod clients;
-mod jwt_crypto;
+pub(crate) mod jwt_crypto;
 pub mod keys;
 pub mod need;
 pub mod password;

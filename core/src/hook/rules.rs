@@ -157,17 +157,24 @@ impl HookKey {
     /// read it.
     pub fn load_or_make(database_file: &Path) -> std::io::Result<HookKey> {
         let path = key_file(database_file);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut file) => {
-                file.write_all(crate::auth::secrets::random_hex(32).as_bytes())?;
-                file.sync_all()?;
+        if !path.exists() {
+            // Written whole under a name of its own, then linked into place only if no other
+            // replica's key got there first: the key file is never seen half-written.
+            let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            file.write_all(crate::auth::secrets::random_hex(32).as_bytes())?;
+            file.sync_all()?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            std::fs::remove_file(&tmp)?;
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
         }
         HookKey::read(&path).map_err(std::io::Error::other)
     }
@@ -223,6 +230,12 @@ mod tests {
         let key = HookKey::load_or_make(&db).unwrap();
         // A second start (or a replica) reads the same key.
         let again = HookKey::load_or_make(&db).unwrap();
+        // Only the key is left behind, no file it was written through.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["hook-key"], "{names:?}");
         let sealed = rules().seal(&key);
         assert_eq!(Rules::open(&sealed, &again), Ok(rules()));
 
