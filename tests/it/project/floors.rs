@@ -8,7 +8,9 @@
 //! A new room fails this test until it is given a floor here and in ARCHITECTURE.md.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use super::layout::rust_files;
 
 /// The floors, bottom first. Keep in step with ARCHITECTURE.md.
 const FLOORS: &[&[&str]] = &[
@@ -48,17 +50,6 @@ const FLOORS: &[&[&str]] = &[
 
 /// Names of the frame (`core.rs` and what `lib.rs` re-exports of it): every room may take them.
 const FRAME: &[&str] = &["Core", "Settings", "StartError", "core"];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The code of a file without its comments (line comments and doc comments).
 fn code(text: &str) -> String {
