@@ -7,10 +7,17 @@
 #   scripts/build_bench.sh --no-default-features    # without the Kubernetes runner
 #
 # It takes as long as it reports (about three quarters of an hour on 2 cores): run it alone.
+# STRATA_BUILD_TARGET=DIR builds in DIR (which must not exist) and keeps it, to use the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=$(mktemp -d /tmp/strata-build.XXXXXX)
-trap 'rm -rf "$target"' EXIT
+if [ -n "${STRATA_BUILD_TARGET:-}" ]; then
+  target=$STRATA_BUILD_TARGET
+  [ ! -e "$target" ] || { echo "$target exists: the build would not be cold" >&2; exit 1; }
+  mkdir -p "$target"
+else
+  target=$(mktemp -d /tmp/strata-build.XXXXXX)
+  trap 'rm -rf "$target"' EXIT
+fi
 cargo fetch --locked >/dev/null
 echo "== cargo build --release --locked $* (cold, $(nproc) cores)"
 start=$(date +%s)

@@ -1,6 +1,7 @@
 //! Policy decision latency with Fybrik's sample policy and `lib.rego` loaded: one decision per
 //! iteration for the PaySim resource (the rule fires) and for an untagged one (no rule fires),
-//! each reported as median and p99 in microseconds.
+//! each reported as median and p99 in microseconds, cold (every input new: evaluated by regorus)
+//! and warm (the same input again: the decision kept by the compiled set).
 //!
 //! `cargo run --release -p strata-policy --example decide_bench [iterations]`
 
@@ -27,7 +28,7 @@ fn main() {
         .collect();
     let policies = Policies::compile("bench", files, Duration::from_millis(100)).unwrap();
     let header = "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud,isFlaggedFraud";
-    let input = |finance: bool| Input {
+    let input = |finance: bool, n: usize| Input {
         action_type: "read".into(),
         processing_location: Some("theshire".into()),
         metadata: Metadata {
@@ -44,7 +45,8 @@ fn main() {
                 })
                 .collect(),
         },
-        intent: Some("fraud detection".into()),
+        // Another intent each time makes an input the policies have not decided yet.
+        intent: Some(format!("fraud detection {n}")),
         subject: Subject {
             user: Some("alice".into()),
             roles: vec!["scientist".into()],
@@ -53,26 +55,38 @@ fn main() {
         validated: true,
     };
     println!("policy decisions, {n} each (Fybrik's sample-policy.rego + lib.rego)");
-    for (label, input) in [
-        ("finance (redacts 3 columns)", input(true)),
-        ("untagged (no rule)", input(false)),
+    for (label, finance) in [
+        ("finance (redacts 3 columns)", true),
+        ("untagged (no rule)", false),
     ] {
-        for _ in 0..n / 10 {
-            std::hint::black_box(policies.decide(&input));
+        for (how, fresh) in [("cold", true), ("warm", false)] {
+            let inputs: Vec<Input> = (0..n + n / 10)
+                .map(|i| input(finance, if fresh { i + 1 } else { 0 }))
+                .collect();
+            let (warmup, timed) = inputs.split_at(n / 10);
+            for i in warmup {
+                std::hint::black_box(policies.decide(i));
+            }
+            let mut times: Vec<Duration> = timed
+                .iter()
+                .map(|i| {
+                    let t = Instant::now();
+                    std::hint::black_box(policies.decide(i));
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+            println!(
+                "  {label:30} {how}  median {:>7.1} µs   p99 {:>7.1} µs",
+                at(0.5).as_secs_f64() * 1e6,
+                at(0.99).as_secs_f64() * 1e6
+            );
         }
-        let mut times: Vec<Duration> = (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(policies.decide(&input));
-                t.elapsed()
-            })
-            .collect();
-        times.sort();
-        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-        println!(
-            "  {label:30} median {:>7.1} µs   p99 {:>7.1} µs",
-            at(0.5).as_secs_f64() * 1e6,
-            at(0.99).as_secs_f64() * 1e6
-        );
     }
+    let counts = policies.counts();
+    println!(
+        "  decisions found kept: {}, made: {}",
+        counts.found, counts.made
+    );
 }

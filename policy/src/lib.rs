@@ -13,7 +13,7 @@ mod records;
 pub mod table;
 
 pub use decision::{AggregateOnly, ColumnAction, Decision, Filter, Op};
-pub use engine::{CompileError, Policies, PolicyFile, RULE};
+pub use engine::{CompileError, DecisionCounts, Policies, PolicyFile, KEPT, RULE};
 pub use input::{tags_from_json, Column, Input, Metadata, Subject, Tags};
 
 pub use arrow_array;

@@ -1,5 +1,6 @@
-//! The shared fixture of the fast tier: one runtime and one `Core` (SQLite and local storage in a
-//! directory under the target directory) for the whole binary, built once by whichever test
+//! The shared fixture of the fast tier: one runtime and one `Core` (SQLite, or PostgreSQL when
+//! `STRATA_TEST_DATABASE_URL` names a server, and local storage in a directory under the target
+//! directory) for the whole binary, built once by whichever test
 //! asks first, plus the helpers every module uses: users, tokens, datasets with files, error
 //! kinds and a tally that collects every failing case of a table into one assertion.
 //!
@@ -20,6 +21,7 @@ use strata_core::db::{Permission, Repo, User, Visibility};
 use strata_core::error::{Kind, Result};
 use strata_core::sharing::shares;
 use strata_core::{accounts, orgs, Core};
+use strata_lfs::pointer::Pointer;
 use strata_metastore::{Op, Package, Person};
 
 use crate::matrix::{Subject, SUBJECTS};
@@ -96,12 +98,40 @@ pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(&root).expect("a data directory")
 }
 
+/// The configuration of a core in `dir`: SQLite there, or a new database of its own on the
+/// PostgreSQL server `STRATA_TEST_DATABASE_URL` names (scripts/test.sh's second phase).
+pub async fn config(dir: &std::path::Path) -> Config {
+    let mut config = Config::with_data_dir(dir);
+    let Some(base) = std::env::var("STRATA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return config;
+    };
+    use sqlx::Connection;
+    let name = format!("strata_fast_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("STRATA_TEST_DATABASE_URL must reach a PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("a database");
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, format!("?{q}")),
+        None => (base.as_str(), String::new()),
+    };
+    let (server, _) = head.rsplit_once('/').expect("a URL ending in /dbname");
+    config.database_url = Some(format!("{server}/{name}{query}").into());
+    config
+}
+
 /// A core of its own for a test that needs another configuration; drop the directory after it.
 pub async fn own_core(
     change: impl FnOnce(&mut Config),
 ) -> (std::sync::Arc<Core>, tempfile::TempDir) {
     let dir = data_dir();
-    let mut config = Config::with_data_dir(dir.path());
+    let mut config = config(dir.path()).await;
     change(&mut config);
     let core = Core::build(&config).await.expect("a core");
     (core, dir)
@@ -109,7 +139,7 @@ pub async fn own_core(
 
 async fn build() -> Fixture {
     let dir = data_dir();
-    let mut config = Config::with_data_dir(dir.path());
+    let mut config = config(dir.path()).await;
     config.signup = Signup::Open;
     config.policy_dataset = Some("steward/policies".into());
     config.region = Some("theshire".into());
@@ -287,6 +317,99 @@ pub async fn put(
         ..commits::Change::default()
     };
     commits::commit(core, who, gated, change).await
+}
+
+/// Stores `bytes` as an object linked to dataset `repo_id`: its LFS pointer.
+pub async fn stored(core: &Core, repo_id: i64, bytes: &[u8]) -> Pointer {
+    let p = Pointer {
+        oid: strata_lfs::Oid::of(bytes),
+        size: bytes.len() as u64,
+    };
+    let body = bytes::Bytes::copy_from_slice(bytes);
+    core.storage
+        .receive(
+            repo_id,
+            &p.oid,
+            p.size,
+            futures_util::stream::iter([Ok::<_, std::io::Error>(body)]),
+        )
+        .await
+        .expect("stored");
+    p
+}
+
+/// A datapackage resource over `bytes` stored at `path`, with `schema` (`null`: none).
+pub fn resource(
+    name: &str,
+    path: &str,
+    bytes: &[u8],
+    schema: serde_json::Value,
+) -> serde_json::Value {
+    let mut r = serde_json::json!({"name": name, "path": path, "format": "csv",
+        "bytes": bytes.len(), "hash": format!("sha256:{}", strata_lfs::Oid::of(bytes))});
+    if !schema.is_null() {
+        r["schema"] = schema;
+    }
+    r
+}
+
+/// Commits `package` as the datapackage and `tables` (path, bytes) as LFS files, stored first, at
+/// the head of `branch` (`None`: the default branch).
+pub async fn commit_tables(
+    core: &Core,
+    who: &Principal,
+    gated: &gate::Gated,
+    branch: Option<&str>,
+    package: &serde_json::Value,
+    tables: &[(&str, &[u8])],
+) -> Result<strata_metastore::Revision> {
+    let mut ops = vec![Op::Put {
+        path: "datapackage.json".into(),
+        data: package.to_string().into_bytes(),
+    }];
+    for (path, bytes) in tables {
+        let p = stored(core, gated.id, bytes).await;
+        ops.push(Op::Put {
+            path: (*path).into(),
+            data: p.encode().into_bytes(),
+        });
+    }
+    let change = commits::Change {
+        summary: "tables".into(),
+        at_head: true,
+        branch: branch.map(str::to_owned),
+        ops,
+        lfs_paths: tables.iter().map(|(p, _)| (*p).to_owned()).collect(),
+        ..commits::Change::default()
+    };
+    commits::commit(core, who, gated, change).await
+}
+
+/// Runs `f` again while it answers `Busy` (at most two table views are made at once, and the
+/// tests of the binary run side by side: "try again shortly"), for up to 20 seconds.
+pub async fn patiently<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    for _ in 0..400 {
+        match f().await {
+            Err(e) if e.kind == Kind::Busy => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            done => return done,
+        }
+    }
+    f().await
+}
+
+/// `user` with every right of theirs (a `*` scope), as a session would be.
+pub fn as_user(user: &User) -> Principal {
+    Principal::User {
+        user: user.clone(),
+        scopes: auth::Scopes::parse("*").unwrap(),
+        family: None,
+    }
 }
 
 pub fn now() -> i64 {

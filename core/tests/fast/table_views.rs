@@ -73,7 +73,9 @@ fn views_are_made_once_and_forgotten_once_idle() {
             resource: "t".into(),
             ..At::default()
         };
-        let made = tables::view_of(core, &gated, &at).await.expect("a view");
+        let made = patiently(|| tables::view_of(core, &gated, &at))
+            .await
+            .expect("a view");
         assert_eq!(made.rows, 3);
         let row = core
             .db
@@ -86,7 +88,9 @@ fn views_are_made_once_and_forgotten_once_idle() {
             "used now: {}",
             row.used_at
         );
-        let found = tables::view_of(core, &gated, &at).await.expect("found");
+        let found = patiently(|| tables::view_of(core, &gated, &at))
+            .await
+            .expect("found");
         assert_eq!(
             (found.key.as_str(), found.oid),
             (made.key.as_str(), made.oid)
@@ -97,7 +101,7 @@ fn views_are_made_once_and_forgotten_once_idle() {
         assert!(core.db.table_view(&made.key).await.unwrap().is_some());
         assert!(core.db.forget_table_views(now() + 1).await.unwrap() >= 1);
         assert!(core.db.table_view(&made.key).await.unwrap().is_none());
-        let again = tables::view_of(core, &gated, &at)
+        let again = patiently(|| tables::view_of(core, &gated, &at))
             .await
             .expect("made again");
         assert_eq!(

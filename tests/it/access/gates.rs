@@ -1,7 +1,8 @@
 //! Regression tests for the gates: a token does exactly what its scopes say on every surface
-//! (REST, git, LFS, token minting), REST file pointers are link-checked, the shared namespace
-//! compares case-insensitively, and the listing shows only what the caller may see. Pushes are
-//! in `push.rs`.
+//! (REST, git, LFS, token minting), and the listing shows only what the caller may see (the whole
+//! site's listing: a server of its own). Pushes are in `push.rs`; REST file pointers link-checked
+//! and the shared case-insensitive namespace are in the API tier (`api/commits.rs`,
+//! `api/access.rs`).
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -295,121 +296,6 @@ async fn a_dataset_scoped_token_can_push_but_not_elsewhere() {
         try_run(git(&home, &home).args(["clone", &format!("{}/alice/b.git", server.url), "b"]));
     assert!(!ok, "{out}");
     drop(alice);
-}
-
-#[tokio::test]
-async fn rest_file_pointers_are_checked_like_lfs_files() {
-    let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    create(&server, &alice, "alice", "r").await;
-    let (_, v) = call(
-        &server,
-        &alice,
-        reqwest::Method::GET,
-        &format!("{API}/alice/r"),
-        None,
-    )
-    .await;
-    let head = v["revision"]["id"].as_str().unwrap().to_owned();
-    let ghost = strata_lfs::Oid::of(b"never uploaded");
-    for content in [
-        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{ghost}\nsize 14\n"),
-        format!("version https://git-lfs.github.com/spec/v1\r\noid sha256:{ghost}\r\nsize 14"),
-    ] {
-        let line = json!({"key": "file", "value": {"path": "x.bin", "content": content}});
-        let resp = client()
-            .post(format!("{}{API}/alice/r/commit", server.url))
-            .bearer_auth(&alice)
-            .body(format!("{{\"key\":\"header\",\"value\":{{\"summary\":\"x\",\"parent\":\"{head}\"}}}}\n{line}\n"))
-            .send()
-            .await
-            .unwrap();
-        let (status, _, v) = body(resp).await;
-        assert_eq!(status, 422, "{v}");
-        assert!(v["missing"].is_array(), "{v}");
-    }
-}
-
-#[tokio::test]
-async fn the_namespace_is_shared_and_case_insensitive() {
-    let server = TestServer::start().await;
-    let admin = server.user_with("root", true, "*").await;
-    let alice = server.user("alice").await;
-    server.repo("alice/survey", Visibility::Private).await;
-    // The dataset answers to any spelling of its path.
-    let (status, v) = call(
-        &server,
-        &alice,
-        reqwest::Method::GET,
-        &format!("{API}/ALICE/Survey"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["namespace"], "alice", "{v}");
-    // An organisation cannot take a user's name in another case.
-    let (status, v) = call(
-        &server,
-        &admin,
-        reqwest::Method::POST,
-        "/api/v1/orgs",
-        Some(json!({"name": "Alice"})),
-    )
-    .await;
-    assert_eq!(status, 409, "{v}");
-    // Nor a namespace that still holds datasets.
-    let owner = server
-        .state
-        .db
-        .user_by_name("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    server
-        .state
-        .db
-        .create_repo("ghosts", "old", owner.id, Visibility::Private)
-        .await
-        .unwrap();
-    let (status, v) = call(
-        &server,
-        &admin,
-        reqwest::Method::POST,
-        "/api/v1/orgs",
-        Some(json!({"name": "ghosts"})),
-    )
-    .await;
-    assert_eq!(status, 409, "{v}");
-    // Nor can a user be made over an organisation in another case.
-    let (status, _) = call(
-        &server,
-        &admin,
-        reqwest::Method::POST,
-        "/api/v1/orgs",
-        Some(json!({"name": "acme"})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    assert!(
-        strata::cli::admin::create_user(&server.state, "ACME", None, false)
-            .await
-            .is_err()
-    );
-    assert!(
-        strata::cli::admin::create_user(&server.state, "ALICE", None, false)
-            .await
-            .is_err()
-    );
-    // Two datasets differing only in case cannot exist.
-    let (status, v) = call(
-        &server,
-        &alice,
-        reqwest::Method::POST,
-        API,
-        Some(json!({"namespace": "alice", "name": "SURVEY"})),
-    )
-    .await;
-    assert_eq!(status, 409, "{v}");
 }
 
 #[tokio::test]

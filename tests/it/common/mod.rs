@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod api;
 pub mod azure;
 pub mod chromium;
 pub mod cluster;

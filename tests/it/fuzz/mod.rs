@@ -2,4 +2,4 @@
 //! anonymous and signed in. The parsers' own fuzzers are `cargo fuzz` targets under `fuzz/`
 //! (`scripts/fuzz.sh`).
 
-mod openapi;
+mod operations;

@@ -2,8 +2,9 @@
 //! `.lfsconfig` keeps pointing every clone's git-lfs at the dataset (REST and Hub commits that
 //! repoint or delete it are refused, 403, and so are pushes, with the reason; its other settings
 //! may change); a `datapackage.json` pushed without `bytes` and `hash` takes them from the LFS
-//! pointers of its commit (given ones that disagree with the pointer are refused); a REST or Hub
-//! commit that changes nothing answers the current revision and adds none.
+//! pointers of its commit (given ones that disagree with the pointer are refused). A REST or Hub
+//! commit that changes nothing (answering the current revision, adding none) is in the API tier,
+//! `api/commits.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -115,63 +116,6 @@ async fn lfsconfig_keeps_pointing_at_the_dataset() {
     std::fs::write(work.join("README.md"), "# c, pushed\n").unwrap();
     commit_all(&home, &work, "readme");
     run(git(&home, &work).args(["push", "-q", "origin", "main"]));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_that_change_nothing_make_no_revision() {
-    let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    server.repo("alice/n", Visibility::Private).await;
-    let rest = format!("{}/api/v1/datasets/alice/n/commit", server.url);
-    let hub = format!("{}/api/datasets/alice/n/commit/main", server.url);
-    let line = json!({"key": "file", "value": {"path": "notes.txt", "content": "the same\n"}});
-    let (status, v) = ndjson(
-        &server,
-        "alice/n",
-        &rest,
-        &alice,
-        std::slice::from_ref(&line),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    let id = v["revision"]["id"].as_str().unwrap().to_owned();
-    // The same write again, through REST and through the Hub: the current revision, no new one.
-    let (status, v) = ndjson(
-        &server,
-        "alice/n",
-        &rest,
-        &alice,
-        std::slice::from_ref(&line),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["revision"]["id"], id.as_str(), "{v}");
-    let (status, v) = ndjson(
-        &server,
-        "alice/n",
-        &hub,
-        &alice,
-        std::slice::from_ref(&line),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["commitOid"], id.as_str(), "{v}");
-    let r = client()
-        .get(format!("{}/api/v1/datasets/alice/n/revisions", server.url))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    let (status, _, v) = body(r).await;
-    assert_eq!(status, 200, "{v}");
-    let ids: Vec<&str> = v["revisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["id"].as_str())
-        .collect();
-    assert_eq!(ids.len(), 1, "one write, made once: {v}");
-    assert_eq!(ids[0], id, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

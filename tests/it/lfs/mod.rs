@@ -1,16 +1,16 @@
 //! The LFS HTTP API against the real server, one module per area (the batch API, transfers,
-//! authentication, locks, `multipart-basic`, presigned bucket URLs, quotas (of objects and of
-//! bytes kept in git), and the stock `git-lfs`). Every LFS response body is
-//! validated against the spec's JSON schemas. The helpers here are shared by the modules.
+//! `multipart-basic`, presigned bucket URLs, quotas (of objects and of bytes kept in git), and
+//! the stock `git-lfs`). Every LFS response body is validated against the spec's JSON schemas.
+//! The helpers here are shared by the modules. Authentication, locks, per-object errors, signed
+//! URLs and link isolation are tested in process, in the API tier (`api/lfs.rs`,
+//! `api/transfers.rs`, `api/access.rs`).
 
-mod auth;
 mod batch;
 pub(crate) mod erase;
 mod erase_rows;
 mod gc;
 mod gc_rules;
 mod git_lfs;
-mod locks;
 pub(crate) mod multipart;
 pub(crate) mod multipart_buckets;
 mod presigned;

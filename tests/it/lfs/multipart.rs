@@ -2,7 +2,7 @@
 //! parts a batch hands out, resume (a second batch lists only the missing parts), commit with
 //! missing parts, parts of the wrong size, a tampered part (nothing visible, parts discarded),
 //! signatures bound to one part of one object of one dataset, abort, and giftless-client (PyPI)
-//! uploading through it unchanged.
+//! uploading through it unchanged. Expired part and commit URLs: `api/transfers.rs`.
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -241,61 +241,6 @@ async fn multipart_parts_resume_and_refusals() {
     assert_eq!(storage.purge_multipart(idle).await.unwrap(), 1);
     let parts = server.dir.path().join("data/objects/parts");
     assert!(!parts.exists() || std::fs::read_dir(parts).unwrap().count() == 0);
-}
-
-/// Part and commit URLs signed with strata's own key but expired are refused with a 403 that says
-/// so (the client then asks the batch API again).
-#[tokio::test]
-async fn expired_part_and_commit_urls_are_refused() {
-    use strata_lfs::signing::{Grant, SignedOp};
-    let server = TestServer::start().await;
-    let token = server.user_with("alice", true, "*").await;
-    let repo = server
-        .repo("alice/big", strata_core::db::Visibility::Private)
-        .await
-        .id;
-    let data = payload(1000);
-    let oid = sha256_hex(&data);
-    let signer = strata_core::auth::keys::url_signer(
-        &[],
-        &server.dir.path().join("data/keys/url-signing.key"),
-    )
-    .unwrap();
-    let url = |op: SignedOp, tail: &str, expires: i64| {
-        let sig = signer.sign(&Grant {
-            op,
-            repo: "alice/big",
-            dataset: repo,
-            oid: oid.parse().unwrap(),
-            size: 1000,
-            expires,
-        });
-        format!(
-            "{}/_transfer/alice/big/{oid}/{tail}?size=1000&ds={repo}&exp={expires}&kid={}&sig={}",
-            server.url, sig.kid, sig.sig
-        )
-    };
-    let past = strata_core::db::now() - 10;
-    let r = client()
-        .put(url(SignedOp::Part(1), "parts/1", past))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let v: Value = r.json().await.unwrap();
-    assert!(v["message"].as_str().unwrap().contains("expired"), "{v}");
-    let (status, v) = post(&url(SignedOp::Commit, "commit", past)).await;
-    assert_eq!(status, 403);
-    assert!(v["message"].as_str().unwrap().contains("expired"), "{v}");
-    // The same URLs, not yet expired, work: the key and the layout above are the real ones.
-    let future = strata_core::db::now() + 600;
-    assert_eq!(
-        put(&url(SignedOp::Part(1), "parts/1", future), data).await,
-        200
-    );
-    assert_eq!(post(&url(SignedOp::Commit, "commit", future)).await.0, 200);
-    assert!(linked(&server, &token, &oid, 1000).await);
 }
 
 /// A client that offers no transfer strata has gets a clear 422 naming the ones it has.

@@ -1,7 +1,8 @@
 //! What a new user meets: the landing page, `strata admin` refusing to start a second, empty
-//! installation, token names, giftless's URL layout, partial clones, and pandas reading a raw file
+//! installation, partial clones, and pandas reading a raw file
 //! from a dataset on S3 (its urllib forwards `Authorization`; strata streams the bytes itself, so
-//! the token never reaches the bucket).
+//! the token never reaches the bucket). Token names and giftless's URL layout: the API tier
+//! (`api/access.rs`, `api/lfs.rs`).
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -58,59 +59,6 @@ async fn admin_commands_refuse_an_empty_data_dir() {
         !dir.path().join("strata-data").exists(),
         "it made a data dir"
     );
-}
-
-#[tokio::test]
-async fn token_names_are_unique_per_user() {
-    let server = TestServer::start().await;
-    server.user("alice").await;
-    server.user("bob").await;
-    strata::cli::admin::create_token(&server.state, "alice", "ci", "*", None)
-        .await
-        .unwrap();
-    let again = strata::cli::admin::create_token(&server.state, "alice", "ci", "*", None).await;
-    assert!(again.unwrap_err().to_string().contains("already"));
-    strata::cli::admin::create_token(&server.state, "bob", "ci", "*", None)
-        .await
-        .unwrap();
-    strata::cli::admin::revoke_token(&server.state, "alice", "ci")
-        .await
-        .unwrap();
-    strata::cli::admin::create_token(&server.state, "alice", "ci", "*", None)
-        .await
-        .unwrap();
-    assert!(
-        strata::cli::admin::create_token(&server.state, "alice", " ", "*", None)
-            .await
-            .is_err()
-    );
-}
-
-#[tokio::test]
-async fn giftless_clients_find_the_batch_api_at_their_own_layout() {
-    let server = TestServer::start().await;
-    let token = server.user("alice").await;
-    server
-        .repo("alice/g", strata_core::db::Visibility::Private)
-        .await;
-    let data = b"giftless layout".to_vec();
-    let req = json!({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": sha256_hex(&data), "size": data.len()}]});
-    let (status, headers, v) = body(
-        lfs_post(
-            &format!("{}/alice/g/objects/batch", server.url),
-            Some(&token),
-            &req,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(headers["content-type"], "application/vnd.git-lfs+json");
-    assert_schema("http-batch-response-schema.json", &v);
-    let (status, headers, v) =
-        body(lfs_post(&format!("{}/alice/g/objects/batch", server.url), None, &req).await).await;
-    assert_eq!(status, 401);
-    assert_error_body(status, &headers, &v, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,8 @@
 //! cell one side changed takes that side's value; cells both changed to different values
 //! clash; a row one side deleted and the other changed clashes as a whole. Without a key (or
 //! when its columns are not in all three), rows are matched whole and counted: each distinct
-//! row ends with the copies the side that changed its count left (both changed: the sum of
-//! both changes). Columns a side added are kept, columns a side removed are gone.
+//! row ends with the copies the side that changed its count left (both changed it alike: that
+//! count, once; differently: both changes, the base's count plus each side's change). Columns a side added are kept, columns a side removed are gone.
 //!
 //! DataFusion groups the rows (spilling past the shared memory pool); the merged rows are
 //! streamed as CSV into the dataset's store in key order. Nothing holds a whole table.

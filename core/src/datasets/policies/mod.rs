@@ -112,6 +112,15 @@ impl Governance {
         self.current(core).await.head.clone()
     }
 
+    /// How many decisions the policies in force found kept and made afresh since they were
+    /// loaded ([`strata_policy::Policies::counts`]).
+    pub async fn decision_counts(&self, core: &Core) -> strata_policy::DecisionCounts {
+        match &self.current(core).await.policies {
+            Ok(p) => p.counts(),
+            Err(_) => strata_policy::DecisionCounts::default(),
+        }
+    }
+
     /// How long one evaluation may run.
     pub fn limit(&self) -> Duration {
         self.limit
@@ -473,25 +482,36 @@ pub async fn decide(
                 subject,
                 validated,
             };
-            // Off the async workers: an evaluation may run up to its time limit.
-            let policies = loaded.clone();
-            let write = matches!(surface, Surface::Write);
-            tokio::task::spawn_blocking(move || match &policies.policies {
-                // A write is decided by the rules that are about writes: what fires for
-                // `write` and not for an input that names no action (rules that do not look
-                // at `actionType` are read rules, as they were before writes were decided).
-                Ok(p) if write => {
-                    let neutral = Input {
-                        action_type: String::new(),
-                        ..input.clone()
-                    };
-                    p.decide(&input).beyond(&p.decide(&neutral))
+            // A write is decided by the rules that are about writes: what fires for `write` and
+            // not for an input that names no action (rules that do not look at `actionType` are
+            // read rules, as they were before writes were decided).
+            let neutral = matches!(surface, Surface::Write).then(|| Input {
+                action_type: String::new(),
+                ..input.clone()
+            });
+            let kept = loaded.policies.as_ref().ok().and_then(|p| {
+                let d = p.kept_decision(&input)?;
+                match &neutral {
+                    Some(n) => Some(d.beyond(&p.kept_decision(n)?)),
+                    None => Some(d),
                 }
-                Ok(p) => p.decide(&input),
-                Err(e) => Decision::failed(e),
-            })
-            .await
-            .unwrap_or_else(|e| Decision::failed(&e.to_string()))
+            });
+            match kept {
+                Some(d) => d,
+                // Off the async workers: an evaluation may run up to its time limit.
+                None => {
+                    let policies = loaded.clone();
+                    tokio::task::spawn_blocking(move || match &policies.policies {
+                        Ok(p) => match neutral {
+                            Some(n) => p.decide(&input).beyond(&p.decide(&n)),
+                            None => p.decide(&input),
+                        },
+                        Err(e) => Decision::failed(e),
+                    })
+                    .await
+                    .unwrap_or_else(|e| Decision::failed(&e.to_string()))
+                }
+            }
         }
         Err(e) => Decision::failed(e),
     };
