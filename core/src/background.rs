@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
 //! abandoned multipart uploads, table views nobody reads, events older than 30 days), the event
-//! dispatcher, git maintenance, garbage collection (`crate::gc`), the apps' culling
+//! dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), git maintenance, garbage collection (`crate::gc`), the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -78,6 +78,8 @@ pub async fn start(core: &Arc<Core>) {
     }
     // Events fanned out to webhooks and delivered.
     crate::delivery::start(core);
+    // The views of tables new revisions hold, made ahead of their first reader.
+    views_ahead(core).await;
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
     crate::apps::launch::background(core);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
@@ -106,6 +108,35 @@ pub async fn start(core: &Arc<Core>) {
             }
         });
     }
+}
+
+/// Follows the event stream every second and makes the views of the tables new revisions hold
+/// (`crate::tables::ahead`), one replica at a time.
+async fn views_ahead(core: &Arc<Core>) {
+    // Where the stream stands before the first request: every write from now on is followed.
+    let mut state = crate::tables::ahead::State::default();
+    if let Err(e) = crate::tables::ahead::start(core, &mut state).await {
+        tracing::warn!(error = %e.message, "views ahead of time: the event stream is unreadable");
+    }
+    let core = core.clone();
+    core.tasks
+        .clone()
+        .spawn("views ahead", move |stop| async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+                let turn = crate::tables::ahead::turn(&core, &mut state);
+                match core.db.as_leader("views-ahead", turn).await {
+                    Ok(Some(Err(e))) => {
+                        tracing::warn!(error = %e.message, "views ahead of time: a turn failed")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "views ahead of time: no turn"),
+                    Ok(_) => {}
+                }
+            }
+        });
 }
 
 /// The hourly purge: expired rows, and multipart uploads idle for `idle`.

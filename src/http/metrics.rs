@@ -46,6 +46,11 @@ struct PoolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
     backend: String,
@@ -67,6 +72,7 @@ pub struct Metrics {
     stored_objects: Gauge,
     stored_bytes: Gauge,
     near_quota: Gauge,
+    views_ahead: Family<OutcomeLabels, Counter>,
     /// When the storage totals were last read (they are read at most once a minute).
     storage_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -150,6 +156,13 @@ impl Metrics {
             "Namespaces holding at least 90 % of their storage quota",
             near_quota.clone(),
         );
+        let views_ahead = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "table_views_ahead",
+            "Table views of new revisions made ahead of their first reader, by outcome: made, \
+             found made already, failed (left for the first reader), retried",
+            views_ahead.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -173,6 +186,7 @@ impl Metrics {
             stored_objects,
             stored_bytes,
             near_quota,
+            views_ahead,
             storage_read: Default::default(),
         }
     }
@@ -244,13 +258,29 @@ impl Metrics {
     }
 
     /// The metrics as OpenMetrics text, with the pool's state (`idle`, `in_use`, `max`), the
-    /// app instances by state and the storage totals (when they could be read) read now.
+    /// app instances by state, the views made ahead of time and the storage totals (when they
+    /// could be read) read now.
     pub fn encode(
         &self,
         pool: (u32, u32, u32),
         apps: &[(&str, usize)],
+        ahead: strata_core::tables::ahead::Figures,
         storage: Option<strata_core::quotas::Totals>,
     ) -> String {
+        for (outcome, n) in [
+            ("made", ahead.made),
+            ("found", ahead.found),
+            ("failed", ahead.failed),
+            ("retried", ahead.retried),
+        ] {
+            // The core counts; the counter shows its count.
+            self.views_ahead
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inner()
+                .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(t) = storage {
             self.stored_objects.set(t.objects as i64);
             self.stored_bytes.set(t.bytes as i64);

@@ -66,9 +66,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state
-            .http()
-            .metrics
-            .encode(state.pool_stats(), &state.apps.counts(), totals),
+        state.http().metrics.encode(
+            state.pool_stats(),
+            &state.apps.counts(),
+            state.tables.ahead.figures(),
+            totals,
+        ),
     )
 }

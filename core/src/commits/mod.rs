@@ -215,7 +215,9 @@ pub async fn revert(
             Err(strata_metastore::Error::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        crate::contracts::at_files(&mut json, |path| ms.read_file(ds, Some(&at), path).ok());
+        crate::datasets::packaged::at_files(&mut json, |path| {
+            ms.read_file(ds, Some(&at), path).ok()
+        });
         Ok(Some(json))
     })
     .await?;

@@ -141,7 +141,7 @@ pub(super) async fn governed(core: &Core, gated: &Gated, mut report: Report) -> 
     if keyed {
         let revision = report.revision.clone();
         let package = crate::datasets::git_on(core, gated, move |ms, ds| {
-            super::snapshot(ms, ds, &revision)
+            crate::datasets::packaged::at(ms, ds, &revision)
         })
         .await?;
         let contracts = match package {

@@ -9,6 +9,7 @@ pub mod gated;
 pub mod ledger;
 pub mod listing;
 pub mod locks;
+pub mod packaged;
 pub mod paths;
 pub mod plumbing;
 pub mod policies;

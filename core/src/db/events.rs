@@ -242,6 +242,14 @@ impl Db {
         .await
     }
 
+    /// The place of the last fanned-out event (0: none yet).
+    pub async fn last_event_seq(&self) -> Result<i64, sqlx::Error> {
+        let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
     /// Forgets the fanned-out events recorded before `before`, their deliveries with them (the
     /// last one stays: the stream's places go on from it).
     pub async fn forget_events(&self, before: i64) -> Result<u64, sqlx::Error> {

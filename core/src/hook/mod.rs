@@ -358,7 +358,7 @@ pub async fn pre_receive() -> Result<(), String> {
             serde_json::from_slice(&bytes)
                 .map_err(|e| format!("push refused: {DATAPACKAGE} is not JSON: {e}"))?
         };
-        crate::contracts::at_files(&mut package, blob);
+        crate::datasets::packaged::at_files(&mut package, blob);
         let bytes = serde_json::to_vec(&package).map_err(|e| e.to_string())?;
         let name = branch.trim_start_matches("refs/heads/");
         crate::hook::push::ask(url, token, new, name, bytes).await?;

@@ -9,6 +9,7 @@
 //! Everything starts at [`open`]: the gate's reach, the resource, the decision.
 
 pub mod aggregate;
+pub mod ahead;
 pub mod diff;
 pub mod export;
 pub mod infer;
@@ -57,6 +58,8 @@ const MAKING: usize = 2;
 /// callers needing the same view make it once.
 pub struct Tables {
     making: Arc<tokio::sync::Semaphore>,
+    /// The views made ahead of time ([`ahead`]): what became of them.
+    pub ahead: ahead::Counts,
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// DataFusion's runtime (one memory pool for every query) and the store it reads views from.
     engine: std::sync::OnceLock<(Arc<RuntimeEnv>, store::Objects)>,
@@ -72,6 +75,7 @@ impl Default for Tables {
     fn default() -> Tables {
         Tables {
             making: Arc::new(tokio::sync::Semaphore::new(MAKING)),
+            ahead: ahead::Counts::default(),
             keys: Mutex::new(HashMap::new()),
             engine: std::sync::OnceLock::new(),
         }

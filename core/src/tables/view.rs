@@ -91,12 +91,43 @@ pub async fn text_view(core: &Core, repo_id: i64, opened: &Opened) -> Result<Vie
     view_as(core, repo_id, opened, true, None).await
 }
 
+/// The unrestricted view of `opened` (its decision is the default), made now by the background
+/// ([`super::ahead`]) unless it is made already: whether it was made now. Only while no reader is
+/// making a view (else `Busy`, to be tried again), and without taking a reader's place.
+pub async fn ahead(core: &Core, repo_id: i64, opened: &Opened) -> Result<bool> {
+    let key = key(repo_id, opened, false, None);
+    if stored(core, &key, repo_id).await?.is_some() {
+        return Ok(false);
+    }
+    view_with(core, repo_id, opened, false, None, Turn::Ahead).await?;
+    Ok(true)
+}
+
+/// Whose turn making a view is: a reader's (one of [`super::MAKING`] places, or `Busy` at once)
+/// or the background's (only while every reader's place is free).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Reader,
+    Ahead,
+}
+
 async fn view_as(
     core: &Core,
     repo_id: i64,
     opened: &Opened,
     text: bool,
     copy: Option<String>,
+) -> Result<View> {
+    view_with(core, repo_id, opened, text, copy, Turn::Reader).await
+}
+
+async fn view_with(
+    core: &Core,
+    repo_id: i64,
+    opened: &Opened,
+    text: bool,
+    copy: Option<String>,
+    turn: Turn,
 ) -> Result<View> {
     // Inferred types follow from the object, which the key names: only declared ones go in it,
     // so finding a view reads nothing of the table.
@@ -109,12 +140,19 @@ async fn view_as(
     if let Some(v) = stored(core, &key, repo_id).await? {
         return Ok(v);
     }
-    let _permit = core
-        .tables
-        .making
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Tables::busy())?;
+    let _permit = match turn {
+        Turn::Reader => Some(
+            core.tables
+                .making
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| Tables::busy())?,
+        ),
+        Turn::Ahead if core.tables.making.available_permits() < super::MAKING => {
+            return Err(Tables::busy())
+        }
+        Turn::Ahead => None,
+    };
     let mut types = match opened.kind {
         Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?),
         _ => HashMap::new(),

@@ -31,3 +31,4 @@ mod shares;
 mod sql_refusals;
 mod staged;
 mod table_views;
+mod views_ahead;

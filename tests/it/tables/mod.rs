@@ -4,6 +4,7 @@
 //! (ranges, `ETag`) and JSON Lines by pandas and pyarrow. Every bad input answering a clear error
 //! is in the API tier (`api/tables.rs`). `governed.rs`: the policies hold on every one of these routes.
 
+mod ahead;
 mod diff;
 mod governed;
 mod viewer;

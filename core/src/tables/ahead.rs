@@ -1,0 +1,199 @@
+//! Views made ahead of time. When a branch moves to a new revision (any write: a push, REST, the
+//! browser, the S3 gateway, a merge), the unrestricted view ([`super::view`], the decision that
+//! transforms nothing) of each table that revision holds is made in the background, so the first
+//! reader, the first SQL query and the first diff of an ungoverned table find it made.
+//!
+//! The work follows the event stream (`branch.created`, `branch.updated`: every ref move records
+//! one) from where it stood when the server started; `crate::background` runs [`turn`] on one
+//! replica at a time. One view at a time, and only while no reader is making one: a reader never
+//! waits for this work, which waits its turn instead. At most [`QUEUED`] revisions wait; past
+//! that the oldest are left for their first reader. A view that could not be made for a passing
+//! reason (the database, the store) is tried again up to [`TRIES`] times, a minute apart; a table
+//! that cannot be read as its schema says is left for its first reader, who hears why (422 naming
+//! row and column). What became of each is counted ([`Counts`], on `/metrics`).
+//!
+//! May use: the datasets (the revision's datapackage), the database, and this room's views.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use strata_policy::Decision;
+
+use super::{view, Kind, Opened};
+use crate::datasets::catalog::Catalog;
+use crate::error::{Kind as ErrorKind, Result};
+use crate::Core;
+
+/// Revisions waiting for their views, at most.
+pub const QUEUED: usize = 256;
+/// Times a view is tried before it is left for its first reader.
+pub const TRIES: u32 = 3;
+/// Seconds between tries.
+const AGAIN_AFTER: i64 = 60;
+
+/// What became of the views made ahead of time, since the server started.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Made here.
+    pub made: AtomicU64,
+    /// Found made already (by a reader, or an earlier revision holding the same table).
+    pub found: AtomicU64,
+    /// Left for the first reader: the table cannot be read as its schema says, or every try
+    /// failed.
+    pub failed: AtomicU64,
+    /// Tried again after a passing failure.
+    pub retried: AtomicU64,
+}
+
+/// A snapshot of [`Counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Figures {
+    pub made: u64,
+    pub found: u64,
+    pub failed: u64,
+    pub retried: u64,
+}
+
+impl Counts {
+    pub fn figures(&self) -> Figures {
+        Figures {
+            made: self.made.load(Ordering::Relaxed),
+            found: self.found.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One revision whose tables want views.
+#[derive(Debug, Clone)]
+struct Job {
+    /// `ns/name`.
+    dataset: String,
+    revision: String,
+    tries: u32,
+    /// Not before this time (seconds).
+    due: i64,
+}
+
+/// Where the work stands: the last event seen, and the revisions waiting.
+#[derive(Debug, Default)]
+pub struct State {
+    seen: Option<i64>,
+    waiting: VecDeque<Job>,
+}
+
+/// Starts following the event stream from where it stands now (revisions written before are
+/// made when first read). [`turn`] does it too when it was not done.
+pub async fn start(core: &Core, state: &mut State) -> Result<()> {
+    state.seen = Some(core.db.last_event_seq().await?);
+    Ok(())
+}
+
+/// Takes the new ref moves from the event stream, then makes the views of the revisions due, one
+/// at a time; returns once nothing more is due or a reader is making a view.
+pub async fn turn(core: &Core, state: &mut State) -> Result<()> {
+    if state.seen.is_none() {
+        start(core, state).await?;
+    }
+    let seen = state.seen.unwrap_or_default();
+    let events = core.db.events_after(seen, 500).await?;
+    for e in events {
+        state.seen = Some(e.seq);
+        if e.kind != "branch.created" && e.kind != "branch.updated" {
+            continue;
+        }
+        let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+        let Some(revision) = data["after"].as_str() else {
+            continue;
+        };
+        if state.waiting.len() >= QUEUED {
+            state.waiting.pop_front();
+            core.tables.ahead.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        state.waiting.push_back(Job {
+            dataset: e.dataset.clone(),
+            revision: revision.to_owned(),
+            tries: 0,
+            due: 0,
+        });
+    }
+    let now = crate::db::now();
+    let mut later = VecDeque::new();
+    while let Some(mut job) = state.waiting.pop_front() {
+        if job.due > now {
+            later.push_back(job);
+            continue;
+        }
+        match views_of(core, &job).await {
+            Ok(()) => {}
+            // A reader is making a view: this revision waits, untried, for the next turn.
+            Err(e) if e.kind == ErrorKind::Busy => {
+                state.waiting.push_front(job);
+                break;
+            }
+            Err(e) => {
+                job.tries += 1;
+                if job.tries >= TRIES {
+                    tracing::warn!(dataset = %job.dataset, revision = %job.revision, error = %e.message,
+                        "views ahead of time: given up, left for the first reader");
+                    core.tables.ahead.failed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    tracing::info!(dataset = %job.dataset, error = %e.message,
+                        "views ahead of time: tried again in a minute");
+                    core.tables.ahead.retried.fetch_add(1, Ordering::Relaxed);
+                    job.due = now + AGAIN_AFTER;
+                    later.push_back(job);
+                }
+            }
+        }
+    }
+    state.waiting.extend(later);
+    Ok(())
+}
+
+/// Makes the unrestricted view of every table `job`'s revision holds (each at most once: a view
+/// already made, here or by a reader, is found).
+async fn views_of(core: &Core, job: &Job) -> Result<()> {
+    let Some((ns, name)) = job.dataset.split_once('/') else {
+        return Ok(());
+    };
+    // A dataset deleted since has nothing to make.
+    let Some(repo) = core.db.repo_by_path(ns, name).await? else {
+        return Ok(());
+    };
+    let revision = job.revision.clone();
+    let package = crate::datasets::git_on(core, &repo, move |ms, ds| {
+        crate::datasets::packaged::at(ms, ds, &revision)
+    })
+    .await?;
+    let Some(Ok(package)) = package else {
+        return Ok(());
+    };
+    let catalog = Catalog::read(&job.dataset, &package);
+    for table in &catalog.resources {
+        let (Some(kind), Some(object)) = (Kind::of(table), table.object) else {
+            continue;
+        };
+        let opened = Opened {
+            catalog: catalog.clone(),
+            table: table.clone(),
+            kind,
+            object,
+            decision: Decision::default(),
+        };
+        let counter = match view::ahead(core, repo.id, &opened).await {
+            Ok(true) => &core.tables.ahead.made,
+            Ok(false) => &core.tables.ahead.found,
+            // Read as its schema says, the table breaks it: its first reader hears why.
+            Err(e) if e.kind == ErrorKind::Invalid => {
+                tracing::debug!(dataset = %job.dataset, table = %table.name, error = %e.message,
+                    "no view ahead of time");
+                &core.tables.ahead.failed
+            }
+            Err(e) => return Err(e),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
