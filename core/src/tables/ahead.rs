@@ -15,7 +15,7 @@
 //! May use: the datasets (the revision's datapackage), the database, and this room's views.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use strata_policy::Decision;
 
@@ -43,6 +43,10 @@ pub struct Counts {
     pub failed: AtomicU64,
     /// Tried again after a passing failure.
     pub retried: AtomicU64,
+    /// Revisions waiting after the last turn.
+    pub waiting: AtomicU64,
+    /// The place in the event stream the last turn took events up to.
+    pub seen: AtomicI64,
 }
 
 /// A snapshot of [`Counts`].
@@ -149,7 +153,25 @@ pub async fn turn(core: &Core, state: &mut State) -> Result<()> {
         }
     }
     state.waiting.extend(later);
+    let ahead = &core.tables.ahead;
+    ahead
+        .waiting
+        .store(state.waiting.len() as u64, Ordering::Relaxed);
+    ahead
+        .seen
+        .store(state.seen.unwrap_or_default(), Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether the work is done for now: every event recorded is fanned out, taken by a turn, and
+/// no revision waits (tests and benchmarks wait for it before they count reads).
+pub async fn settled(core: &Core) -> Result<bool> {
+    if !core.db.pending_events(1).await?.is_empty() {
+        return Ok(false);
+    }
+    let ahead = &core.tables.ahead;
+    Ok(ahead.waiting.load(Ordering::Relaxed) == 0
+        && ahead.seen.load(Ordering::Relaxed) >= core.db.last_event_seq().await?)
 }
 
 /// Makes the unrestricted view of every table `job`'s revision holds (each at most once: a view

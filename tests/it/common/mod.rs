@@ -173,6 +173,24 @@ impl TestServer {
         }
     }
 
+    /// Waits (10 s at most) until the views of new revisions' tables made in the background are
+    /// done, so a test counting what reads the store counts its own reads only.
+    pub async fn views_settled(&self) {
+        for _ in 0..100 {
+            if strata_core::tables::ahead::settled(&self.state)
+                .await
+                .unwrap()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the views made ahead never settled: {:?}",
+            self.state.tables.ahead.figures()
+        );
+    }
+
     /// Signals the server to stop, without waiting for it (it drains, then stops).
     pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
