@@ -173,6 +173,18 @@ impl TestServer {
         }
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Waits (10 s at most) until the views of new revisions' tables made in the background are
     /// done, so a test counting what reads the store counts its own reads only.
     pub async fn views_settled(&self) {
@@ -429,6 +441,12 @@ pub fn git(home: &Path, dir: &Path) -> std::process::Command {
         .env("GIT_COMMITTER_NAME", "Test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com");
     cmd
+}
+
+/// `git add -A` and `git commit -qm message` in `work`.
+pub fn commit_all(home: &Path, work: &Path, message: &str) {
+    run(git(home, work).args(["add", "-A"]));
+    run(git(home, work).args(["commit", "-qm", message]));
 }
 
 pub fn setup_home(home: &Path, server_url: &str, token: &str) {

@@ -16,11 +16,6 @@ fn clone(server: &TestServer, home: &Path, repo: &str, dir: &str) -> std::path::
     home.join(dir)
 }
 
-fn commit_all(home: &Path, work: &Path, message: &str) {
-    run(git(home, work).args(["add", "-A"]));
-    run(git(home, work).args(["commit", "-qm", message]));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_are_checked_like_rest_writes() {
     let server = TestServer::start_with(Backend::Local, |c| c.max_object_size = 64 * 1024).await;

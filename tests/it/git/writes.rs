@@ -47,11 +47,6 @@ fn clone(server: &TestServer, home: &Path, repo: &str, dir: &str) -> PathBuf {
     home.join(dir)
 }
 
-fn commit_all(home: &Path, work: &Path, message: &str) {
-    run(git(home, work).args(["add", "-A"]));
-    run(git(home, work).args(["commit", "-qm", message]));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lfsconfig_keeps_pointing_at_the_dataset() {
     let server = TestServer::start().await;

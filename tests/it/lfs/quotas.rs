@@ -126,14 +126,7 @@ async fn quotas_refuse_what_would_pass_them_and_usage_counts_unique_bytes() {
     assert_eq!(usage(&server, &admin, "alice").await.0, 200);
     assert_eq!(usage(&server, &bob, "nobody").await.0, 404);
     // /metrics counts what is stored, and the namespaces near their quota, naming none.
-    let metrics = client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(metrics.contains("strata_storage_bytes 90"), "{metrics}");
     assert!(metrics.contains("strata_storage_objects 2"), "{metrics}");
     assert!(

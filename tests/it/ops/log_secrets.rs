@@ -203,14 +203,7 @@ async fn exercise() -> (Vec<(&'static str, String)>, String, String) {
         .json()
         .await
         .unwrap();
-    let metrics = client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     server.stop().await;
     (secrets, audit.to_string(), metrics)
 }

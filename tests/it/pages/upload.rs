@@ -109,14 +109,7 @@ async fn cloned(server: &TestServer, oid: &str) -> String {
 
 /// Staged parts the server has stored (204 answers to their `PUT`), from `/metrics`.
 async fn parts_stored(server: &TestServer) -> u64 {
-    let metrics = client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     metrics
         .lines()
         .filter(|l| {

@@ -2,7 +2,6 @@
 //! the pushed table's view in the background (counted on `/metrics`) before anyone reads it, and
 //! the first read of its rows answers from it.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,21 +9,9 @@ use strata_core::db::Visibility;
 
 use crate::common::*;
 
-fn commit_all(home: &Path, work: &Path, message: &str) {
-    run(git(home, work).args(["add", "-A"]));
-    run(git(home, work).args(["commit", "-qm", message]));
-}
-
 /// `strata_table_views_ahead_total{outcome=…}` on `/metrics`.
 async fn counted(server: &TestServer, outcome: &str) -> Option<u64> {
-    let text = client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     let line = format!("strata_table_views_ahead_total{{outcome=\"{outcome}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(line.as_str()))
