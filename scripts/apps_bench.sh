@@ -18,8 +18,8 @@ trap cleanup EXIT
 
 echo "building strata and the load generator (release)" >&2
 cargo build -q --release --bin strata --features bench --example apps_bench
-strata=$root/target/release/strata
-load=$root/target/release/examples/apps_bench
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
+load=${CARGO_TARGET_DIR:-$root/target}/release/examples/apps_bench
 
 mkdir -p "$work/apps"
 cat > "$work/apps/echo.toml" <<TOML

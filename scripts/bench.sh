@@ -41,8 +41,8 @@ if [ ! -x "$rudolfs" ]; then
 fi
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata --features bench --example lfs_bench
-strata=$root/target/release/strata
-bench=$root/target/release/examples/lfs_bench
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
+bench=${CARGO_TARGET_DIR:-$root/target}/release/examples/lfs_bench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }

@@ -27,8 +27,8 @@ trap cleanup EXIT
 
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata --features bench --example lfs_bench --example s3_server
-strata=$root/target/release/strata
-bench=$root/target/release/examples/lfs_bench
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
+bench=${CARGO_TARGET_DIR:-$root/target}/release/examples/lfs_bench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/readyz")" = 200 ] && return 0; sleep 0.1; done; echo "$1 did not get ready" >&2; exit 1; }
@@ -37,7 +37,7 @@ wait_ready() { for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -o "-k $work -c listen_addresses='' -c max_connections=200" -l "$work/pg.log" start >/dev/null
 pg="postgres://postgres@localhost/postgres?host=$work"
 
-"$root/target/release/examples/s3_server" > "$work/s3.endpoint" & pids+=($!)
+"${CARGO_TARGET_DIR:-$root/target}/release/examples/s3_server" > "$work/s3.endpoint" & pids+=($!)
 for _ in $(seq 100); do [ -s "$work/s3.endpoint" ] && break; sleep 0.1; done
 s3=$(head -n 1 "$work/s3.endpoint")
 

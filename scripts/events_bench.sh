@@ -16,7 +16,7 @@ pid=
 cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 cargo build -q --release --bin strata
-strata=$PWD/target/release/strata
+strata=${CARGO_TARGET_DIR:-$PWD/target}/release/strata
 echo "Events, $(nproc) cores, $(git rev-parse --short HEAD): $commits commits one by one to one webhook; $burst commits to $hooks webhooks"
 echo "| refs | commit request → delivery p50 | p99 | max | commit answer → delivery p50 | p99 | deliveries/s ($burst × $hooks) |"
 echo "|---|---|---|---|---|---|---|"

@@ -26,9 +26,9 @@ trap cleanup EXIT
 
 echo "building strata and the load generators (release)" >&2
 cargo build -q --release --bin strata --features bench --example lfs_bench --example gc_bench
-strata=$root/target/release/strata
-lfs=$root/target/release/examples/lfs_bench
-seed=$root/target/release/examples/gc_bench
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
+lfs=${CARGO_TARGET_DIR:-$root/target}/release/examples/lfs_bench
+seed=${CARGO_TARGET_DIR:-$root/target}/release/examples/gc_bench
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port

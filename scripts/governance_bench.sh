@@ -16,10 +16,10 @@ trap cleanup EXIT
 
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata -p strata -p strata-policy --features strata/bench,strata-policy/bench --example decide_bench --example table_bench
-strata=$root/target/release/strata
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
 
 echo "== 1. policy decisions"
-"$root/target/release/examples/decide_bench" 20000
+"${CARGO_TARGET_DIR:-$root/target}/release/examples/decide_bench" 20000
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
@@ -98,5 +98,5 @@ csv=$(measure "/tables, Fybrik policy, CSV out" "$api/bench/paysim/tables/big")
 arrow=$(measure "/tables, Fybrik policy, Arrow IPC out" "$api/bench/paysim/tables/big?format=arrow")
 python3 -c "print(f'  ratio to raw: CSV {$csv/$raw:.0%}, Arrow {$arrow/$raw:.0%}')"
 echo "  the transform alone, file to sink (no HTTP):"
-"$root/target/release/examples/table_bench" "$work/big.csv" | sed 's/^/    /'
+"${CARGO_TARGET_DIR:-$root/target}/release/examples/table_bench" "$work/big.csv" | sed 's/^/    /'
 echo "  strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"

@@ -15,7 +15,7 @@ pid=
 cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 cargo build -q --release --bin strata --features bench
-strata=$PWD/target/release/strata
+strata=${CARGO_TARGET_DIR:-$PWD/target}/release/strata
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_LOG=warn
 mkdir -p "$work/data"

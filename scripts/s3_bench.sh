@@ -27,10 +27,10 @@ trap cleanup EXIT
 
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata --features bench --example s3_server
-strata=$root/target/release/strata
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-"$root/target/release/examples/s3_server" > "$work/s3.endpoint" & pids+=($!)
+"${CARGO_TARGET_DIR:-$root/target}/release/examples/s3_server" > "$work/s3.endpoint" & pids+=($!)
 for _ in $(seq 100); do [ -s "$work/s3.endpoint" ] && break; sleep 0.1; done
 storage=$(head -n 1 "$work/s3.endpoint")
 port=$(free_port); gport=$(free_port)

@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 echo "building strata (release)" >&2
 cargo build -q --release --bin strata -p strata
-strata=$root/target/release/strata
+strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
 export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_URL=$url STRATA_LOG=warn \

@@ -11,4 +11,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release --bin strata --features bench --example upload_bench
-exec target/release/examples/upload_bench "$PWD/target/release/strata" "${UPLOAD_MIB:-1024}" "${UPLOAD_BIG_GIB:-5}"
+exec "${CARGO_TARGET_DIR:-target}"/release/examples/upload_bench "${CARGO_TARGET_DIR:-$PWD/target}/release/strata" "${UPLOAD_MIB:-1024}" "${UPLOAD_BIG_GIB:-5}"

@@ -60,12 +60,42 @@ impl Record<'_> {
         &self.data[self.fields[first].start..self.fields[last].end]
     }
 
+    /// The record's fields as text: one UTF-8 check for the whole record, each field then a
+    /// slice of it. `None` when the record is not all UTF-8: its fields are to be checked one by
+    /// one.
+    pub fn text(&self) -> Option<Text<'_>> {
+        let (first, last) = (self.fields.first()?, self.fields.last()?);
+        let text = std::str::from_utf8(&self.data[first.start..last.end]).ok()?;
+        Some(Text {
+            text,
+            at: first.start,
+            fields: self.fields,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.fields.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+}
+
+/// A record's fields as text ([`Record::text`]).
+pub struct Text<'a> {
+    text: &'a str,
+    /// Where `text` starts in the record's data.
+    at: usize,
+    fields: &'a [Range<usize>],
+}
+
+impl<'a> Text<'a> {
+    /// Field `i`; `None` when it does not start and end on a character (it is not UTF-8 on its
+    /// own).
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let f = &self.fields[i];
+        self.text.get(f.start - self.at..f.end - self.at)
     }
 }
 
@@ -375,6 +405,24 @@ mod tests {
         assert!(all(b"a,b\n1\n", 4096).is_err());
         assert!(all(b"a,b\n\"open,2\n", 4096).is_err());
         assert!(all(b"", 4096).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_record_as_text_or_its_fields_one_by_one() {
+        let text = b"a,b\nx,caf\xc3\xa9\n\"\xc3\",\"\xa9\"\ny,\xff\n";
+        let mut r = Records::new(&text[..]);
+        r.next_record().unwrap();
+        let rec = r.next_record().unwrap().unwrap();
+        let t = rec.text().unwrap();
+        assert_eq!((t.get(0), t.get(1)), (Some("x"), Some("caf\u{e9}")));
+        // Two quoted halves of one character: the record reads as text, neither field does.
+        let rec = r.next_record().unwrap().unwrap();
+        let t = rec.text().unwrap();
+        assert_eq!((t.get(0), t.get(1)), (None, None));
+        // Not UTF-8 at all: its fields are for the caller to check one by one.
+        let rec = r.next_record().unwrap().unwrap();
+        assert!(rec.text().is_none());
+        assert_eq!(rec.get(0), b"y");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the table's header, the decision and the columns asked for, what each output column is (kept,
 //! redacted, hashed; removed ones are absent) and which rows the filters keep. [`write_csv`],
 //! [`batches`] and [`write_arrow`] then read records one at a time and write CSV, Arrow record
-//! batches or an Arrow IPC stream. Filters look at the original values, before any transform.
+//! batches or an Arrow IPC stream; [`write_parquet`] writes Parquet on several threads. Filters look at the original values, before any transform.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -18,9 +18,11 @@ use crate::records::write_field;
 mod arrow;
 mod batch;
 pub mod parallel;
+pub mod parquet;
 pub use crate::records::{Record, Records};
 pub use arrow::{batches, write_arrow};
 pub use batch::BatchPlan;
+pub use parquet::write_parquet;
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "XXXXXXXXXX";

@@ -1,7 +1,9 @@
 //! Views made ahead of time. When a branch moves to a new revision (any write: a push, REST, the
 //! browser, the S3 gateway, a merge), the unrestricted view ([`super::view`], the decision that
 //! transforms nothing) of each table that revision holds is made in the background, so the first
-//! reader, the first SQL query and the first diff of an ungoverned table find it made.
+//! reader, the first SQL query and the first diff of an ungoverned table find it made; a table
+//! with a primary key gets its digest index too ([`super::diff`]), so its first diff is a
+//! merge-join of two indexes.
 //!
 //! The work follows the event stream (`branch.created`, `branch.updated`: every ref move records
 //! one) from where it stood when the server started; `crate::background` runs [`turn`] on one
@@ -205,8 +207,22 @@ async fn views_of(core: &Core, job: &Job) -> Result<()> {
             decision: Decision::default(),
         };
         let counter = match view::ahead(core, repo.id, &opened).await {
-            Ok(true) => &core.tables.ahead.made,
-            Ok(false) => &core.tables.ahead.found,
+            Ok((view, made)) => {
+                // A keyed table's digest index too, for its first diff.
+                if !table.primary_key.is_empty() {
+                    let source = format!("{}:{}", table.name, object.0);
+                    if let Err(e) =
+                        super::diff::index_ahead(core, &view, &source, &table.primary_key).await
+                    {
+                        tracing::debug!(dataset = %job.dataset, table = %table.name,
+                            error = %e.message, "no digest index ahead of time");
+                    }
+                }
+                match made {
+                    true => &core.tables.ahead.made,
+                    false => &core.tables.ahead.found,
+                }
+            }
             // Read as its schema says, the table breaks it: its first reader hears why.
             Err(e) if e.kind == ErrorKind::Invalid => {
                 tracing::debug!(dataset = %job.dataset, table = %table.name, error = %e.message,

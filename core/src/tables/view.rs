@@ -12,15 +12,14 @@
 //! so no read can reach them) until the store is collected.
 //!
 //! Making one streams the table's object through the transform into Parquet and into the store
-//! together, in bounded memory. A column whose type was inferred (not declared) and whose later
+//! together, in bounded memory; a CSV is parsed and encoded on every core
+//! ([`strata_policy::table::parquet`]). A column whose type was inferred (not declared) and whose later
 //! rows break that type is read again as text.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sha2::Digest;
@@ -34,8 +33,6 @@ use crate::error::{Error, Result};
 use crate::storage::{Place, Read};
 use crate::Core;
 
-/// Rows per Parquet row group: small enough that a page of rows reads little.
-const ROW_GROUP: usize = 128 * 1024;
 /// Bytes in flight between the writer and the store.
 const PIPE: usize = 1024 * 1024;
 
@@ -92,15 +89,16 @@ pub async fn text_view(core: &Core, repo_id: i64, opened: &Opened) -> Result<Vie
 }
 
 /// The unrestricted view of `opened` (its decision is the default), made now by the background
-/// ([`super::ahead`]) unless it is made already: whether it was made now. Only while no reader is
-/// making a view (else `Busy`, to be tried again), and without taking a reader's place.
-pub async fn ahead(core: &Core, repo_id: i64, opened: &Opened) -> Result<bool> {
+/// ([`super::ahead`]) unless it is made already: the view, and whether it was made now. Only
+/// while no reader is making a view (else `Busy`, to be tried again), and without taking a
+/// reader's place.
+pub async fn ahead(core: &Core, repo_id: i64, opened: &Opened) -> Result<(View, bool)> {
     let key = key(repo_id, opened, false, None);
-    if stored(core, &key, repo_id).await?.is_some() {
-        return Ok(false);
+    if let Some(view) = stored(core, &key, repo_id).await? {
+        return Ok((view, false));
     }
-    view_with(core, repo_id, opened, false, None, Turn::Ahead).await?;
-    Ok(true)
+    let view = view_with(core, repo_id, opened, false, None, Turn::Ahead).await?;
+    Ok((view, true))
 }
 
 /// Whose turn making a view is: a reader's (one of [`super::MAKING`] places, or `Busy` at once)
@@ -346,17 +344,12 @@ async fn make(
                 _ => Vec::new(),
             };
             tokio::task::spawn_blocking(move || match kind {
+                // Parsed and encoded on every core, a row group per chunk of the CSV.
                 Kind::Csv { delimiter } => {
                     let (reader, header) = table::open_with(input, delimiter).map_err(made)?;
                     let plan = Plan::new(&header, &types, &decision, None, hasher).map_err(made)?;
-                    let mut writer = parquet_writer(output, plan.schema())?;
-                    let threads = table::parallel::threads();
-                    let rows = table::parallel::batches(reader, &plan, threads, |b| {
-                        writer.write(&b).map_err(parquet_error)
-                    })
-                    .map_err(made)?;
-                    writer.close().map_err(|e| made(parquet_error(e)))?;
-                    Ok(rows)
+                    table::write_parquet(reader, &plan, output, table::parallel::threads())
+                        .map_err(made)
                 }
                 _ => jsonl(input, output, &sample, &decision, hasher),
             })
@@ -436,11 +429,7 @@ fn parquet_writer<W: std::io::Write + Send>(
     out: W,
     schema: datafusion::arrow::datatypes::SchemaRef,
 ) -> std::result::Result<ArrowWriter<W>, Made> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP))
-        .build();
-    ArrowWriter::try_new(out, schema, Some(props))
+    ArrowWriter::try_new(out, schema, Some(table::parquet::properties()))
         .map_err(|e| Made::other(Error::internal(format!("writing Parquet: {e}"))))
 }
 

@@ -94,6 +94,7 @@ fn a_commit_is_answered_first_then_its_tables_view_is_made_for_the_first_reader(
         t.eq(
             view::ahead(core, read.id, &opened)
                 .await
+                .map(|(_, made)| made)
                 .map_err(|e| e.kind),
             Ok(false),
             "the reader's view is made already",

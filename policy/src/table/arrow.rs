@@ -48,18 +48,18 @@ impl Builder {
         match self {
             Builder::Text(b) => b.append_value(cell),
             _ if cell.is_empty() => self.push_null(),
-            Builder::Int(b) => b.append_value(cell.trim().parse().map_err(|_| bad("an integer"))?),
-            Builder::Float(b) => b.append_value(cell.trim().parse().map_err(|_| bad("a number"))?),
-            Builder::Bool(b) => b.append_value(match cell.trim() {
+            Builder::Int(b) => b.append_value(trim(cell).parse().map_err(|_| bad("an integer"))?),
+            Builder::Float(b) => b.append_value(trim(cell).parse().map_err(|_| bad("a number"))?),
+            Builder::Bool(b) => b.append_value(match trim(cell) {
                 "true" | "True" | "TRUE" | "1" => true,
                 "false" | "False" | "FALSE" | "0" => false,
                 _ => return Err(bad("a boolean")),
             }),
             Builder::Date(b) => {
-                b.append_value(Date32Type::parse(cell.trim()).ok_or_else(|| bad("a date"))?)
+                b.append_value(Date32Type::parse(trim(cell)).ok_or_else(|| bad("a date"))?)
             }
             Builder::Time(b) => b.append_value(
-                arrow_cast::parse::string_to_timestamp_nanos(cell.trim())
+                arrow_cast::parse::string_to_timestamp_nanos(trim(cell))
                     .map_err(|_| bad("a datetime"))?
                     / 1000,
             ),
@@ -87,6 +87,15 @@ impl Builder {
             Builder::Date(b) => Arc::new(b.finish()),
             Builder::Time(b) => Arc::new(b.finish()),
         }
+    }
+}
+
+/// `cell` without the whitespace around it: as `str::trim`, at once when it starts and ends
+/// with a visible ASCII character (as nearly every value does).
+fn trim(cell: &str) -> &str {
+    match (cell.as_bytes().first(), cell.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => cell,
+        _ => cell.trim(),
     }
 }
 
@@ -118,10 +127,16 @@ pub(super) fn batches_of<R: Read>(
             continue;
         }
         let line = record.number;
+        // One UTF-8 check for the record; cell by cell only when it fails (a cell the plan does
+        // not read may be any bytes).
+        let text = record.text();
         for (n, (o, b)) in plan.out.iter().zip(builders.iter_mut()).enumerate() {
-            let cell = std::str::from_utf8(record.get(o.source)).map_err(|_| {
-                TableError::Invalid(format!("record {line}: a value is not UTF-8 text"))
-            })?;
+            let cell = match text.as_ref().and_then(|t| t.get(o.source)) {
+                Some(cell) => cell,
+                None => std::str::from_utf8(record.get(o.source)).map_err(|_| {
+                    TableError::Invalid(format!("record {line}: a value is not UTF-8 text"))
+                })?,
+            };
             match o.how {
                 How::Keep(_) => b.push(cell).map_err(|message| TableError::BadValue {
                     record: line,

@@ -46,13 +46,13 @@ pub fn write_csv<R: Read + Send, W: std::io::Write>(
     in_chunks(
         reader,
         threads,
-        |records| {
+        |records, out| {
             // A chunk's rows, gathered (they are about as long as the chunk).
             let mut buf = Vec::with_capacity(super::OUT + 4096);
             let mut rows = Vec::with_capacity(CHUNK + CHUNK / 4);
             let n = super::write_rows(records, plan, &mut buf, &mut rows)?;
             rows.extend_from_slice(&buf);
-            Ok((rows, n))
+            out((rows, n))
         },
         |(buf, n)| {
             rows += n;
@@ -75,20 +75,10 @@ pub fn batches<R: Read + Send>(
     in_chunks(
         reader,
         threads,
-        |records| {
-            let mut out = Vec::new();
-            super::arrow::batches_of(records, plan, false, |b| {
-                out.push(b);
-                Ok(())
-            })?;
-            Ok(out)
-        },
-        |out| {
-            for b in out {
-                rows += b.num_rows() as u64;
-                sink(b)?;
-            }
-            Ok(())
+        |records, out| super::arrow::batches_of(records, plan, false, out).map(|_| ()),
+        |b| {
+            rows += b.num_rows() as u64;
+            sink(b)
         },
     )?;
     if rows == 0 {
@@ -120,26 +110,31 @@ struct Piece {
     data: Vec<u8>,
 }
 
-/// What a worker made of a piece: the result and the records it read, or the piece back.
-type Done<T> = (u64, Result<(T, u64), Vec<u8>>);
+/// What a worker made of a piece: its results and the records it read, or the piece back.
+type Done<T> = (u64, Result<(Vec<T>, u64), Vec<u8>>);
+
+/// Where a worker hands its results on: gathered for a chunk, to `emit` for the rest.
+pub(crate) type Out<'a, T> = &'a mut dyn FnMut(T) -> Result<(), TableError>;
 
 /// Runs `work` over the records after the header, chunk by chunk on up to `threads` threads, and
 /// `emit` over each result in the order of the file (on the calling thread).
 fn in_chunks<R: Read + Send, T: Send>(
     reader: Records<R>,
     threads: usize,
-    work: impl Fn(&mut Records<Input<'_>>) -> Result<T, TableError> + Sync,
+    work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
     emit: impl FnMut(T) -> Result<(), TableError>,
 ) -> Result<(), TableError> {
     in_chunks_of(CHUNK, reader, threads, work, emit)
 }
 
-/// [`in_chunks`] with chunks of at least `size` bytes.
-fn in_chunks_of<R: Read + Send, T: Send>(
+/// [`in_chunks`] with chunks of at least `size` bytes. `work` hands on as many results as it
+/// likes: a chunk's are gathered until their turn; where cutting stopped, the rest's go to
+/// `emit` as they come, so memory stays bounded there too.
+pub(crate) fn in_chunks_of<R: Read + Send, T: Send>(
     size: usize,
     reader: Records<R>,
     threads: usize,
-    work: impl Fn(&mut Records<Input<'_>>) -> Result<T, TableError> + Sync,
+    work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
     mut emit: impl FnMut(T) -> Result<(), TableError>,
 ) -> Result<(), TableError> {
     let (delimiter, width, mut count) = (reader.delimiter(), reader.width(), reader.count());
@@ -192,8 +187,12 @@ fn in_chunks_of<R: Read + Send, T: Send>(
                     return;
                 }
                 let mut records = chunk(data, delimiter, width, 0);
-                let result = match work(&mut records) {
-                    Ok(t) => Ok((t, records.count())),
+                let mut made = Vec::new();
+                let result = match work(&mut records, &mut |t| {
+                    made.push(t);
+                    Ok(())
+                }) {
+                    Ok(()) => Ok((made, records.count())),
                     Err(_) => Err(records.into_data()),
                 };
                 if done_tx.send((seq, result)).is_err() {
@@ -210,14 +209,16 @@ fn in_chunks_of<R: Read + Send, T: Send>(
                 early.insert(seq, result);
                 while let Some(result) = early.remove(&want) {
                     match result {
-                        Ok((t, read)) => {
-                            emit(t)?;
+                        Ok((made, read)) => {
+                            for t in made {
+                                emit(t)?;
+                            }
                             count += read;
                         }
                         // Read again where it stands in the file, for the error's record number.
                         Err(data) => {
                             let mut again = chunk(data, delimiter, width, count);
-                            work(&mut again)?;
+                            work(&mut again, &mut |_| Ok(()))?;
                             return Err(TableError::Invalid(
                                 "a part of the table failed to read once and not twice".into(),
                             ));
@@ -245,7 +246,7 @@ fn in_chunks_of<R: Read + Send, T: Send>(
     if let Some((carry, input)) = rest {
         let input: Input<'_> = Box::new(input);
         let mut records = Records::resume(input, carry, false, delimiter, width, count);
-        emit(work(&mut records)?)?;
+        work(&mut records, &mut emit)?;
     }
     Ok(())
 }
@@ -391,10 +392,10 @@ mod tests {
             size,
             many,
             3,
-            |r| {
+            |r, out| {
                 let mut buf = Vec::new();
                 table::write_rows(r, &p, &mut buf, std::io::sink())?;
-                Ok(buf)
+                out(buf)
             },
             |buf| {
                 b.extend_from_slice(&buf);
@@ -476,7 +477,7 @@ mod tests {
                 size,
                 many,
                 2,
-                |r| table::arrow::batches_of(r, &p, false, |_| Ok(())),
+                |r, _: Out<'_, ()>| table::arrow::batches_of(r, &p, false, |_| Ok(())).map(|_| ()),
                 |_| Ok(()),
             )
             .unwrap_err()

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BinaryBuilder};
+use datafusion::arrow::array::{ArrayRef, BinaryArray, BinaryBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{exec_err, DataFusionError, Result};
@@ -54,20 +54,25 @@ impl ScalarUDFImpl for RowDigest {
             .iter()
             .map(|v| v.to_array(args.number_rows))
             .collect::<Result<_>>()?;
-        let fields = columns
-            .iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect();
-        let rows = RowConverter::new(fields)
-            .and_then(|c| c.convert_columns(&columns))
-            .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))?;
-        let mut out = BinaryBuilder::with_capacity(args.number_rows, args.number_rows * KEPT);
-        for row in rows.iter() {
-            let hash = sha2::Sha256::digest(row.as_ref());
-            out.append_value(&hash[..KEPT]);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        Ok(ColumnarValue::Array(Arc::new(digests(&columns)?)))
     }
+}
+
+/// The digest of each row of `columns` (all of one length), as the function computes it.
+pub(super) fn digests(columns: &[ArrayRef]) -> Result<BinaryArray> {
+    let fields = columns
+        .iter()
+        .map(|c| SortField::new(c.data_type().clone()))
+        .collect();
+    let rows = RowConverter::new(fields)
+        .and_then(|c| c.convert_columns(columns))
+        .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))?;
+    let mut out = BinaryBuilder::with_capacity(rows.num_rows(), rows.num_rows() * KEPT);
+    for row in rows.iter() {
+        let hash = sha2::Sha256::digest(row.as_ref());
+        out.append_value(&hash[..KEPT]);
+    }
+    Ok(out.finish())
 }
 
 #[cfg(test)]

@@ -9,10 +9,13 @@
 //! such a column's cells hold the redaction or the hash, never the values. A column a policy
 //! transforms at either revision is transformed in both.
 //!
-//! Neither table is held in memory: DataFusion groups both sides' rows on the key, each row's
-//! other cells reduced to a digest ([`digest`]), spilling past the shared memory pool; the rows
-//! that differ stream out in key order, counted, and only a page of them is kept. That page's
-//! rows are then read from each side and compared cell by cell ([`scan`]).
+//! Neither table is held in memory. Keyed, each side's view has a digest index made once
+//! ([`index`]: the key and a digest of the other cells, in key order), and the two indexes are
+//! merge-joined. Otherwise (no key, a key that repeats, a retyped column) DataFusion groups both
+//! sides' rows on the key, each row's other cells reduced to a digest ([`digest`]), spilling past
+//! the shared memory pool. Either way the rows that differ come in key order, counted, and only a
+//! page of them is kept. That page's rows are then read from each side and compared cell by
+//! cell ([`scan`]).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +28,7 @@ use strata_policy::table::FieldType;
 use strata_policy::{ColumnAction, Decision};
 
 mod digest;
+mod index;
 mod out;
 mod query;
 mod scan;
@@ -37,6 +41,8 @@ use crate::datasets::policies::Surface;
 use crate::error::{Error, Result};
 use crate::Core;
 use query::Query;
+
+pub(crate) use index::ahead as index_ahead;
 
 /// The most changed rows one page shows.
 pub const MAX_LIMIT: usize = 1000;
@@ -250,6 +256,29 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
     } else {
         Vec::new()
     };
+    // Keyed, with no column retyped: by the two views' digest indexes, a merge-join.
+    let mut indexed = match key.is_empty() || !retyped.is_empty() {
+        true => None,
+        false => {
+            let cells: Vec<String> = common
+                .iter()
+                .filter(|c| !key.contains(c))
+                .cloned()
+                .collect();
+            let source = |o: &Opened| format!("{}:{}", o.table.name, o.object.0);
+            let (sa, sb) = (source(&before), source(&after));
+            let (ia, ib) = tokio::try_join!(
+                index::index(core, &va, &sa, &key, &cells),
+                index::index(core, &vb, &sb, &key, &cells),
+            )?;
+            match (ia, ib) {
+                (Some(ia), Some(ib)) => Some(
+                    index::differing(core, (&ia, &ib), key.len(), req.offset, req.limit).await?,
+                ),
+                _ => None,
+            }
+        }
+    };
     // Keyed rows are compared on their key only while it is one: a key with more than one row
     // on a side has the rows compared whole.
     let mut key = key;
@@ -261,6 +290,9 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
             retyped: &retyped,
             key: &key,
         };
+        if let Some(found) = indexed.take() {
+            break (found, query);
+        }
         if let Some(found) = scan::differing(&ctx, &query, req.offset, req.limit).await? {
             break (found, query);
         }
