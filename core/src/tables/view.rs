@@ -196,8 +196,8 @@ async fn view_with(
     Ok(view)
 }
 
-/// The view recorded under `key`, if any.
-async fn stored(core: &Core, key: &str, repo_id: i64) -> Result<Option<View>> {
+/// The view recorded under `key`, if any (a digest index too, [`super::diff`]).
+pub(super) async fn stored(core: &Core, key: &str, repo_id: i64) -> Result<Option<View>> {
     let Some(row) = core.db.table_view(key).await? else {
         return Ok(None);
     };

@@ -118,14 +118,7 @@ async fn a_retyped_column_paging_and_bad_requests() {
 
     // A declared key that is not one (id 2 twice, written where no contract is checked): the
     // rows are compared whole.
-    let r = t
-        .api
-        .put(format!("{api}/protection"))
-        .bearer(alice)
-        .json(&json!({"default_branch": false}))
-        .send()
-        .await;
-    assert_eq!(r.status, 204);
+    unprotect(&t).await;
     let dup = "id,code,amount\n1,a,10\n2,b,20\n2,b,20\n3,c,30\n";
     let dup_after = "id,code,amount\n1,a,10\n2,b,20\n3,c,31\n";
     let extra = json!({"t": {"schema": {"primaryKey": ["id"]}}});
@@ -182,6 +175,18 @@ async fn a_retyped_column_paging_and_bad_requests() {
     );
 }
 
+/// Takes the default branch's protection off: writes check no contract (nor make views).
+async fn unprotect(t: &super::tables::Tables) {
+    let r = t
+        .api
+        .put(format!("{}/protection", t.base))
+        .bearer(&t.token)
+        .json(&json!({"default_branch": false}))
+        .send()
+        .await;
+    assert_eq!(r.status, 204);
+}
+
 /// The views and digest indexes recorded for the test's dataset (`table_views` holds both).
 async fn recorded(t: &super::tables::Tables) -> i64 {
     let user = t.user.clone();
@@ -230,14 +235,7 @@ async fn keyed_diffs_merge_two_digest_indexes_made_once() {
         .chain(front.into_iter().chain(back).map(|(_, r)| r.clone()))
         .collect();
     // Unprotected: the writes check no contract, so the diff makes both views and indexes.
-    let r = t
-        .api
-        .put(format!("{api}/protection"))
-        .bearer(alice)
-        .json(&json!({"default_branch": false}))
-        .send()
-        .await;
-    assert_eq!(r.status, 204);
+    unprotect(&t).await;
     let extra = json!({"t": {"schema": {"primaryKey": ["id"]}}});
     let mut revisions = Vec::new();
     for data in [&before, &after] {

@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures_util::StreamExt;
 use serde_json::json;
 use sha2::Digest;
@@ -31,7 +31,7 @@ use super::scan::Found;
 use super::{diff_error, Counts, KH, NA, NB};
 use crate::error::{Error, Result};
 use crate::tables::rows::quoted;
-use crate::tables::view::View;
+use crate::tables::view::{stored, View};
 use crate::tables::{engine_error, store};
 use crate::Core;
 
@@ -57,13 +57,13 @@ pub(super) async fn index(
     let name = hex::encode(sha2::Sha256::digest(
         json!({"v": 1, "index": view.key, "key": key, "cells": cells}).to_string(),
     ));
-    if let Some(found) = stored(core, &name, view).await? {
-        return Ok(Some(found));
+    if let Some(view) = stored(core, &name, view.repo_id).await? {
+        return Ok(Some(Index { view }));
     }
     let lock = core.tables.key_lock(&name);
     let _turn = lock.lock().await;
-    if let Some(found) = stored(core, &name, view).await? {
-        return Ok(Some(found));
+    if let Some(view) = stored(core, &name, view.repo_id).await? {
+        return Ok(Some(Index { view }));
     }
     let ctx = session(core, view).await?;
     let keys: Vec<String> = key.iter().map(|k| quoted(k)).collect();
@@ -153,38 +153,9 @@ pub(crate) async fn ahead(core: &Core, view: &View, source: &str, key: &[String]
     index(core, view, source, key, &cells).await.map(|_| ())
 }
 
-async fn stored(core: &Core, name: &str, view: &View) -> Result<Option<Index>> {
-    let Some(row) = core.db.table_view(name).await? else {
-        return Ok(None);
-    };
-    if row.used_at < crate::db::now() - 3600 {
-        core.db.touch_table_view(name).await?;
-    }
-    let Ok(oid) = row.oid.parse::<Oid>() else {
-        return Ok(None);
-    };
-    Ok(Some(Index {
-        view: View {
-            key: name.to_owned(),
-            repo_id: view.repo_id,
-            oid,
-            size: row.size as u64,
-            rows: row.rows as u64,
-            stats: None,
-            store: row.store,
-        },
-    }))
-}
-
 /// A session of one partition (so rows come in the file's order) over `view`, as `v`.
 async fn session(core: &Core, view: &View) -> Result<SessionContext> {
-    let (runtime, _) = core.tables.engine(core);
-    let mut config = SessionConfig::new()
-        .with_target_partitions(1)
-        .with_batch_size(8192);
-    config.options_mut().sql_parser.enable_ident_normalization = false;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    ctx.register_udf(digest::udf());
+    let ctx = super::context(core, 1);
     let path = core.tables.know(core, view);
     ctx.register_parquet(
         "v",

@@ -176,7 +176,7 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
         compared(core, gated, &before, &governed).await?,
         compared(core, gated, &after, &governed).await?,
     );
-    let ctx = context(core);
+    let ctx = context(core, 2);
     for (name, v) in [("a", &va), ("b", &vb)] {
         let path = core.tables.know(core, v);
         ctx.register_parquet(
@@ -358,11 +358,11 @@ async fn compared(
     view::view(core, gated.id, &side).await
 }
 
-/// A session over the shared runtime, with the row digest.
-fn context(core: &Core) -> SessionContext {
+/// A session over the shared runtime with `partitions` partitions, with the row digest.
+fn context(core: &Core, partitions: usize) -> SessionContext {
     let (runtime, _) = core.tables.engine(core);
     let mut config = SessionConfig::new()
-        .with_target_partitions(2)
+        .with_target_partitions(partitions)
         .with_batch_size(8192);
     config.options_mut().sql_parser.enable_ident_normalization = false;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
