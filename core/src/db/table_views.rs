@@ -56,6 +56,17 @@ impl Db {
         Ok(())
     }
 
+    /// Forgets the view under `key`: its oid and store, if there was one.
+    pub async fn drop_table_view(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+        sqlx::query_as("DELETE FROM table_views WHERE key = $1 RETURNING oid, store")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Keeps the statistics of a view.
     pub async fn set_table_view_stats(&self, key: &str, stats: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE table_views SET stats = $1 WHERE key = $2")

@@ -163,6 +163,9 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
         .filter(|(o, _)| !after.objects.contains_key(o))
         .collect();
     let oids: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
+    // No view or digest index of the dataset is being made meanwhile (one being made from an
+    // erased object is recorded before this and deleted here, or finds the object gone).
+    let making = core.tables.erasing(repo.id).await;
     let derived = core.db.erase_links(repo.id, &oids).await?;
     for (oid, store) in &derived {
         core.storage
@@ -191,6 +194,7 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
     let history_pruned = prune(core, &repo.namespace, &repo.name, done.started_at).await;
     scrub_events(core, &repo.path(), &done.paths, &done.resources).await?;
     let keys = core.storage.rekey(repo.id).await?;
+    drop(making);
     let report = Report {
         dataset: repo.path(),
         paths: done.paths,

@@ -3,7 +3,7 @@
 //! transforms nothing) of each table that revision holds is made in the background, so the first
 //! reader, the first SQL query and the first diff of an ungoverned table find it made; a table
 //! with a primary key gets its digest index too ([`super::diff`]), so its first diff is a
-//! merge-join of two indexes.
+//! merge-join of two indexes, and a keyed CSV its text view, which merges read.
 //!
 //! The work follows the event stream (`branch.created`, `branch.updated`: every ref move records
 //! one) from where it stood when the server started; `crate::background` runs [`turn`] on one
@@ -206,16 +206,27 @@ async fn views_of(core: &Core, job: &Job) -> Result<()> {
             object,
             decision: Decision::default(),
         };
-        let counter = match view::ahead(core, repo.id, &opened).await {
+        let counter = match view::ahead(core, repo.id, &opened, false).await {
             Ok((view, made)) => {
-                // A keyed table's digest index too, for its first diff.
+                // A keyed table's digest index too, for its first diff, and a keyed CSV's text
+                // view, for its first merge.
                 if !table.primary_key.is_empty() {
                     let source = format!("{}:{}", table.name, object.0);
-                    if let Err(e) =
-                        super::diff::index_ahead(core, &view, &source, &table.primary_key).await
-                    {
-                        tracing::debug!(dataset = %job.dataset, table = %table.name,
-                            error = %e.message, "no digest index ahead of time");
+                    // A reader making a view: the revision waits for the next turn (what is
+                    // made already is found then).
+                    match super::diff::index_ahead(core, &view, &source, &table.primary_key).await {
+                        Err(e) if e.kind == ErrorKind::Busy => return Err(e),
+                        Err(e) => tracing::debug!(dataset = %job.dataset, table = %table.name,
+                            error = %e.message, "no digest index ahead of time"),
+                        Ok(()) => {}
+                    }
+                    if matches!(kind, Kind::Csv { .. }) {
+                        match view::ahead(core, repo.id, &opened, true).await {
+                            Err(e) if e.kind == ErrorKind::Busy => return Err(e),
+                            Err(e) => tracing::debug!(dataset = %job.dataset, table = %table.name,
+                                error = %e.message, "no text view ahead of time"),
+                            Ok(_) => {}
+                        }
                     }
                 }
                 match made {

@@ -61,6 +61,8 @@ pub struct Tables {
     /// The views made ahead of time ([`ahead`]): what became of them.
     pub ahead: ahead::Counts,
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per dataset: views being made hold it shared, an erasure's deletions alone ([`Tables::making_in`]).
+    erasing: Mutex<HashMap<i64, Arc<tokio::sync::RwLock<()>>>>,
     /// DataFusion's runtime (one memory pool for every query) and the store it reads views from.
     engine: std::sync::OnceLock<(Arc<RuntimeEnv>, store::Objects)>,
 }
@@ -77,6 +79,7 @@ impl Default for Tables {
             making: Arc::new(tokio::sync::Semaphore::new(MAKING)),
             ahead: ahead::Counts::default(),
             keys: Mutex::new(HashMap::new()),
+            erasing: Mutex::new(HashMap::new()),
             engine: std::sync::OnceLock::new(),
         }
     }
@@ -151,6 +154,27 @@ impl Tables {
             keys.retain(|_, l| Arc::strong_count(l) > 1);
         }
         keys.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Held while a view or digest index of dataset `repo_id` is made and recorded: an erasure
+    /// of that dataset ([`Tables::erasing`]) waits for what is being made from the objects it
+    /// erases, and what starts after it finds them gone.
+    pub(crate) async fn making_in(&self, repo_id: i64) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.erasing_lock(repo_id).read_owned().await
+    }
+
+    /// Held by an erasure of dataset `repo_id` while it deletes what derives from the objects
+    /// it erases: no view of that dataset is being made meanwhile.
+    pub(crate) async fn erasing(&self, repo_id: i64) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.erasing_lock(repo_id).write_owned().await
+    }
+
+    fn erasing_lock(&self, repo_id: i64) -> Arc<tokio::sync::RwLock<()>> {
+        let mut locks = self.erasing.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(repo_id).or_default().clone()
     }
 
     fn busy() -> Error {

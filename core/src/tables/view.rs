@@ -92,12 +92,13 @@ pub async fn text_view(core: &Core, repo_id: i64, opened: &Opened) -> Result<Vie
 /// ([`super::ahead`]) unless it is made already: the view, and whether it was made now. Only
 /// while no reader is making a view (else `Busy`, to be tried again), and without taking a
 /// reader's place.
-pub async fn ahead(core: &Core, repo_id: i64, opened: &Opened) -> Result<(View, bool)> {
-    let key = key(repo_id, opened, false, None);
+/// `text`: the text view ([`text_view`]) instead, which merges read.
+pub async fn ahead(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Result<(View, bool)> {
+    let key = key(repo_id, opened, text, None);
     if let Some(view) = stored(core, &key, repo_id).await? {
         return Ok((view, false));
     }
-    let view = view_with(core, repo_id, opened, false, None, Turn::Ahead).await?;
+    let view = view_with(core, repo_id, opened, text, None, Turn::Ahead).await?;
     Ok((view, true))
 }
 
@@ -151,6 +152,7 @@ async fn view_with(
         }
         Turn::Ahead => None,
     };
+    let _made_in = core.tables.making_in(repo_id).await;
     let mut types = match opened.kind {
         Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?),
         _ => HashMap::new(),
@@ -180,7 +182,7 @@ async fn view_with(
         store: copy.clone(),
     };
     let source = format!("{}:{}", opened.table.name, opened.object.0);
-    core.db.put_table_view(&key, repo_id, &source, &row).await?;
+    record(core, &key, repo_id, &source, &row).await?;
     let view = View {
         key,
         repo_id,
@@ -194,6 +196,38 @@ async fn view_with(
         record_copy(core, opened, &view).await?;
     }
     Ok(view)
+}
+
+/// Records a view or digest index made from the object `source` names (`table:object`) under
+/// `key`, unless an erasure took that object meanwhile: then it is deleted again and the caller
+/// hears the object is gone (410). Checked after recording, so an erasure that recorded the
+/// object too late to be seen here finds this view among those it deletes.
+pub(super) async fn record(
+    core: &Core,
+    key: &str,
+    repo_id: i64,
+    source: &str,
+    row: &crate::db::TableView,
+) -> Result<()> {
+    core.db.put_table_view(key, repo_id, source, row).await?;
+    let from = source.rsplit_once(':').map_or(source, |(_, oid)| oid);
+    if core
+        .db
+        .erased(repo_id, &[from.to_owned()])
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    if let Some((oid, store)) = core.db.drop_table_view(key).await? {
+        core.storage
+            .delete_derived(repo_id, &oid, store.as_deref())
+            .await?;
+    }
+    Err(Error::new(
+        crate::error::Kind::Gone,
+        "the table's file was erased from this dataset",
+    ))
 }
 
 /// The view recorded under `key`, if any (a digest index too, [`super::diff`]).

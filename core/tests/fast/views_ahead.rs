@@ -1,7 +1,8 @@
 //! Views made ahead of time (a core of its own, its event dispatcher running): a commit of a
 //! table is answered before any view exists, the background then makes the table's unrestricted
 //! view, and the first reader finds it made; a table that breaks its schema fails in the
-//! background (counted), never the write, and its first reader hears why (422).
+//! background (counted), never the write, and its first reader hears why (422); a view made
+//! from an object erased meanwhile is not kept.
 
 use std::time::Duration;
 
@@ -92,7 +93,7 @@ fn a_commit_is_answered_first_then_its_tables_view_is_made_for_the_first_reader(
             .await
             .expect("the table opens");
         t.eq(
-            view::ahead(core, read.id, &opened)
+            view::ahead(core, read.id, &opened, false)
                 .await
                 .map(|(_, made)| made)
                 .map_err(|e| e.kind),
@@ -116,6 +117,19 @@ fn a_commit_is_answered_first_then_its_tables_view_is_made_for_the_first_reader(
         t.eq(branch.is_ok(), true, "a branch");
         let again = turns_until(core, &mut state, |f| f.found >= 1).await;
         t.eq(again.made, 1, "nothing made twice");
+        // A view made from an object an erasure takes meanwhile is not kept: recorded after the
+        // erasure deleted what derives from the object, it deletes itself, and says so.
+        let opened = tables::open(core, &read, "good", None, None, Surface::Table)
+            .await
+            .expect("the table opens");
+        core.db
+            .erase_links(read.id, &[opened.object.0.to_string()])
+            .await
+            .expect("the object erased");
+        for round in ["made", "made again, not found"] {
+            let made = view::text_view(core, read.id, &opened).await;
+            t.eq(kind(&made), Some(Kind::Gone), round);
+        }
         t.finish("views ahead of time");
         assert!(core.tasks.shutdown(Duration::from_secs(5)).await, "stopped");
     })

@@ -15,6 +15,7 @@ mod ops;
 pub mod plan;
 mod prepare;
 mod rows;
+mod sorted;
 
 use std::collections::HashMap;
 

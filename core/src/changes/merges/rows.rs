@@ -8,8 +8,10 @@
 //! row ends with the copies the side that changed its count left (both changed it alike: that
 //! count, once; differently: both changes, the base's count plus each side's change). Columns a side added are kept, columns a side removed are gone.
 //!
-//! DataFusion groups the rows (spilling past the shared memory pool); the merged rows are
-//! streamed as CSV into the dataset's store in key order. Nothing holds a whole table.
+//! DataFusion groups the rows (spilling past the shared memory pool) — or, when every side is
+//! already in key order, the three are merge-joined as they stream ([`super::sorted`]), with
+//! no grouping and no sort; the merged rows are streamed as CSV into the dataset's store in key
+//! order. Nothing holds a whole table.
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use tokio_util::io::{ReaderStream, SyncIoBridge};
 use super::cells::{whole_rows, Columns};
 pub use super::marks::{Pick, RowClash, Shape};
 use super::marks::{CELL, CLASH, COPIES, MERGED, N, ST};
+use super::sorted;
 use crate::error::{Error, Kind as ErrorKind, Result};
 use crate::tables::rows::quoted;
 use crate::tables::{engine_error, store, view, Kind, Opened};
@@ -55,24 +58,38 @@ pub async fn clashes(
     if shape.key.is_empty() {
         return Ok((shape, Vec::new(), false));
     }
-    let q = Query { shape: &shape };
-    let flags: Vec<String> = std::iter::once(format!("{} IN ('x', 'u')", quoted(ST)))
-        .chain(q.cells().map(|c| quoted(&format!("{CLASH}{c}"))))
-        .collect();
-    let sql = format!(
-        "SELECT * FROM ({}) WHERE {} ORDER BY {} LIMIT {}",
-        q.keyed(),
-        flags.join(" OR "),
-        q.order(),
-        limit + 1
-    );
-    let df = ctx.sql(&sql).await.map_err(merge_error)?;
-    let batches = df.collect().await.map_err(merge_error)?;
     let mut found = Vec::new();
-    for b in &batches {
-        let cols = Columns::of(b, &shape)?;
-        for i in 0..b.num_rows() {
-            found.extend(cols.clashes(i)?);
+    if let Some(plan) = sorted::plan(&ctx, &shape).await? {
+        let mut merged = sorted::Sorted::start(&ctx, &shape, plan).await?;
+        while let Some(b) = merged.next().await {
+            let b = b?;
+            let cols = Columns::of(&b, &shape)?;
+            for i in 0..b.num_rows() {
+                found.extend(cols.clashes(i)?);
+            }
+            if found.len() > limit {
+                break;
+            }
+        }
+    } else {
+        let q = Query { shape: &shape };
+        let flags: Vec<String> = std::iter::once(format!("{} IN ('x', 'u')", quoted(ST)))
+            .chain(q.cells().map(|c| quoted(&format!("{CLASH}{c}"))))
+            .collect();
+        let sql = format!(
+            "SELECT * FROM ({}) WHERE {} ORDER BY {} LIMIT {}",
+            q.keyed(),
+            flags.join(" OR "),
+            q.order(),
+            limit + 1
+        );
+        let df = ctx.sql(&sql).await.map_err(merge_error)?;
+        let batches = df.collect().await.map_err(merge_error)?;
+        for b in &batches {
+            let cols = Columns::of(b, &shape)?;
+            for i in 0..b.num_rows() {
+                found.extend(cols.clashes(i)?);
+            }
         }
     }
     let more = found.len() > limit;
@@ -89,19 +106,23 @@ pub async fn write(
     pick: Picker,
 ) -> Result<(Oid, u64)> {
     let (ctx, shape) = prepare(core, repo_id, sides).await?;
-    let q = Query { shape: &shape };
-    let sql = if shape.key.is_empty() {
-        format!("SELECT * FROM ({}) ORDER BY {}", q.whole(), q.order())
+    let mut stream = if let Some(plan) = sorted::plan(&ctx, &shape).await? {
+        Merged::Sorted(Box::new(sorted::Sorted::start(&ctx, &shape, plan).await?))
     } else {
-        format!(
-            "SELECT * FROM ({}) WHERE {} <> 'd' ORDER BY {}",
-            q.keyed(),
-            quoted(ST),
-            q.order()
-        )
+        let q = Query { shape: &shape };
+        let sql = if shape.key.is_empty() {
+            format!("SELECT * FROM ({}) ORDER BY {}", q.whole(), q.order())
+        } else {
+            format!(
+                "SELECT * FROM ({}) WHERE {} <> 'd' ORDER BY {}",
+                q.keyed(),
+                quoted(ST),
+                q.order()
+            )
+        };
+        let df = ctx.sql(&sql).await.map_err(merge_error)?;
+        Merged::Query(df.execute_stream().await.map_err(merge_error)?)
     };
-    let df = ctx.sql(&sql).await.map_err(merge_error)?;
-    let mut stream = df.execute_stream().await.map_err(merge_error)?;
     let delimiter = match sides.ours.kind {
         Kind::Csv { delimiter } => delimiter,
         _ => b',',
@@ -152,7 +173,7 @@ pub async fn write(
                 ));
             };
             let Some(b) = next else { break };
-            let b = b.map_err(merge_error)?;
+            let b = b?;
             let out = if shape.key.is_empty() {
                 whole_rows(&b, &shape, &schema)?
             } else {
@@ -181,6 +202,22 @@ pub async fn write(
     Ok((oid, size))
 }
 
+/// The merged rows: by the merge query, or merge-joined as the sides stream when they are in
+/// key order ([`sorted`]).
+enum Merged {
+    Query(datafusion::physical_plan::SendableRecordBatchStream),
+    Sorted(Box<sorted::Sorted>),
+}
+
+impl Merged {
+    async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        match self {
+            Merged::Query(s) => s.next().await.map(|b| b.map_err(merge_error)),
+            Merged::Sorted(s) => s.next().await,
+        }
+    }
+}
+
 /// Text views of the three sides registered as `b`, `o` and `t`, and the merged shape.
 async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(SessionContext, Shape)> {
     // One partition: the merged rows are sorted once, by one sort that spills and merges its
@@ -191,7 +228,6 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
         .with_batch_size(8192);
     config.options_mut().sql_parser.enable_ident_normalization = false;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
-    let mut headers = Vec::new();
     for (name, side) in [("b", sides.base), ("o", sides.ours), ("t", sides.theirs)] {
         let v = view::text_view(core, repo_id, side).await?;
         let path = core.tables.know(core, &v);
@@ -202,6 +238,16 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
         )
         .await
         .map_err(engine_error)?;
+    }
+    let shape = stack(&ctx, &sides.ours.table.primary_key).await?;
+    Ok((ctx, shape))
+}
+
+/// The merged shape of the sides registered as `b`, `o` and `t` (`declared`: the target's
+/// primary key), and their rows registered as `stacked`, each tagged with its side.
+pub(super) async fn stack(ctx: &SessionContext, declared: &[String]) -> Result<Shape> {
+    let mut headers = Vec::new();
+    for name in ["b", "o", "t"] {
         let df = ctx.table(name).await.map_err(engine_error)?;
         let names: Vec<String> = df
             .schema()
@@ -228,13 +274,12 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
             .filter(|c| !o.contains(c) && !b.contains(c))
             .cloned(),
     );
-    let declared = &sides.ours.table.primary_key;
     let key = if !declared.is_empty()
         && declared
             .iter()
             .all(|k| b.contains(k) && o.contains(k) && t.contains(k))
     {
-        declared.clone()
+        declared.to_vec()
     } else {
         Vec::new()
     };
@@ -266,12 +311,12 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
         ctx.sql(&stacked).await.map_err(merge_error)?.into_view(),
     )
     .map_err(engine_error)?;
-    Ok((ctx, shape))
+    Ok(shape)
 }
 
 /// The merge's SQL over the `stacked` rows.
-struct Query<'q> {
-    shape: &'q Shape,
+pub(super) struct Query<'q> {
+    pub(super) shape: &'q Shape,
 }
 
 impl Query<'_> {
@@ -300,7 +345,7 @@ impl Query<'_> {
 
     /// Keyed: per key, each side's cells and copies, each cell's merged value and clash flag,
     /// and the row's state: `k` kept, `d` dropped, `x` a whole-row clash, `u` a key not unique.
-    fn keyed(&self) -> String {
+    pub(super) fn keyed(&self) -> String {
         let keys: Vec<String> = self.shape.key.iter().map(|k| quoted(k)).collect();
         let mut inner = keys.clone();
         for c in self.cells() {
@@ -381,21 +426,28 @@ impl Query<'_> {
         )
     }
 
-    /// Key order (numbers as numbers), or whole rows' order.
-    fn order(&self) -> String {
+    /// Key order (numbers as numbers, then as text), or whole rows' order.
+    pub(super) fn order(&self) -> String {
         let by = if self.shape.key.is_empty() {
             &self.shape.columns
         } else {
             &self.shape.key
         };
         by.iter()
-            .map(|c| format!("try_cast({0} AS DOUBLE) NULLS LAST, {0}", quoted(c)))
+            // `|| ''`: DataFusion takes a grouped key's own sort for implied by a sort on an
+            // expression of it and drops it, which left keys equal as numbers unordered.
+            .map(|c| {
+                format!(
+                    "try_cast({0} AS DOUBLE) NULLS LAST, {0} || '' NULLS LAST",
+                    quoted(c)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
 }
 
-fn merge_error(e: datafusion::error::DataFusionError) -> Error {
+pub(super) fn merge_error(e: datafusion::error::DataFusionError) -> Error {
     if let datafusion::error::DataFusionError::ResourcesExhausted(m) = e.find_root() {
         return Error::new(
             ErrorKind::Busy,

@@ -31,7 +31,7 @@ use super::scan::Found;
 use super::{diff_error, Counts, KH, NA, NB};
 use crate::error::{Error, Result};
 use crate::tables::rows::quoted;
-use crate::tables::view::{stored, View};
+use crate::tables::view::{record, stored, View};
 use crate::tables::{engine_error, store};
 use crate::Core;
 
@@ -65,6 +65,7 @@ pub(super) async fn index(
     if let Some(view) = stored(core, &name, view.repo_id).await? {
         return Ok(Some(Index { view }));
     }
+    let _made_in = core.tables.making_in(view.repo_id).await;
     let ctx = session(core, view).await?;
     let keys: Vec<String> = key.iter().map(|k| quoted(k)).collect();
     let keys = keys.join(", ");
@@ -118,9 +119,7 @@ pub(super) async fn index(
         used_at: 0,
         store: view.store.clone(),
     };
-    core.db
-        .put_table_view(&name, view.repo_id, source, &row)
-        .await?;
+    record(core, &name, view.repo_id, source, &row).await?;
     Ok(Some(Index {
         view: View {
             key: name,
