@@ -11,10 +11,12 @@
 #      making its view and checking it: the write's time and throughput, for one that keeps the
 #      contract and one breaking row 1000 (refused, naming it);
 #   4. a merge request of a branch changing another 1 % of the rows (comments changed, rows
-#      added, none the target changed) into the branch holding the second revision: the status
-#      (the three-way grouping that finds conflicts) and the merge (grouping again, writing the
-#      merged table into the store), the merged rows counted;
-#   5. strata's peak RSS through all of it.
+#      added, none the target changed) into the branch holding the second revision, once the
+#      source's views are made in the background: the status (the three sides merge-joined on
+#      the key, finding conflicts) and the merge (merge-joined again, writing the merged table
+#      into the store), the merged rows counted;
+#   5. strata's peak RSS through all of it, and of the diff, the status, the merge and the
+#      contract check each (the peak started again before each: /proc/PID/clear_refs).
 # Needs python3 with pandas (scripts/test.sh installs it into target/test-tools/venv).
 # CHANGES_ONLY=diff stops after step 2 (the row diff beside pandas).
 set -euo pipefail
@@ -38,7 +40,7 @@ export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_UR
 for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break; sleep 0.1; done
 "$strata" admin create-user bench >/dev/null
 token=$("$strata" admin token --user bench --name bench)
-export BENCH_URL=$url BENCH_TOKEN=$token BENCH_WORK=$work BENCH_MIB=$mib PY=$py
+export BENCH_URL=$url BENCH_TOKEN=$token BENCH_WORK=$work BENCH_MIB=$mib PY=$py BENCH_PID=$pid
 
 echo "== two revisions of a ${mib} MiB CSV, 1 % of the rows changed" >&2
 "$py" - <<'PY'
@@ -86,6 +88,13 @@ def call(method, path, body=None, ctype="application/json"):
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
+def peak_reset():
+    # The process's peak RSS starts again from what it holds now (Linux: clear_refs 5).
+    with open(f"/proc/{os.environ['BENCH_PID']}/clear_refs", "w") as f:
+        f.write("5")
+def peak():
+    with open(f"/proc/{os.environ['BENCH_PID']}/status") as f:
+        return next(int(l.split()[1]) // 1024 for l in f if l.startswith("VmHWM"))
 def oid_of(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -144,6 +153,7 @@ t = time.perf_counter()
 while ahead("made") < 2 and ahead("failed") == 0 and time.perf_counter() - t < 600:
     time.sleep(0.2)
 print(f"  views and digest indexes made ahead (background, both revisions, from the second write) {time.perf_counter() - t:7.2f} s")
+peak_reset()
 t = time.perf_counter()
 s, d = call("GET", f"/bench/t/tables/t/diff?from={rev_a}&to={rev_b}&limit=100")
 first = time.perf_counter() - t
@@ -155,7 +165,7 @@ else:
     again = time.perf_counter() - t
     counts = d["counts"]
     print(f"  strata, first (made ahead)         {first:7.2f} s")
-    print(f"  strata, again                      {again:7.2f} s   counts {counts}")
+    print(f"  strata, again                      {again:7.2f} s   counts {counts}; peak RSS of the two {peak()} MiB")
 code = f"""
 import pandas as pd, resource, time
 t = time.perf_counter()
@@ -178,16 +188,25 @@ if os.environ.get("CHANGES_ONLY") == "diff":
     raise SystemExit(0)
 print("== 3. a merge request of a branch changing another 1 % into main", flush=True)
 s, v = call("POST", "/bench/t/branches", json.dumps({"name": "feature", "revision": rev_a}).encode()); assert s == 201, v
+made = ahead("made")
 _, s, v = put(f"{work}/c.csv", branch="feature", parent=rev_a); assert s == 200, v
+# The source's views (typed, digest index, and the text view merges read) are made in the
+# background as it lands, like the target's and the base's: wait for them.
+t = time.perf_counter()
+while ahead("made") <= made and ahead("failed") == 0 and time.perf_counter() - t < 600:
+    time.sleep(0.2)
+print(f"  the source's views made ahead (background)               {time.perf_counter() - t:7.2f} s")
 s, v = call("POST", "/bench/t/merge-requests", json.dumps({"source": "feature", "title": "bench"}).encode()); assert s == 201, v
 n = v["number"]
+peak_reset()
 t = time.perf_counter()
 s, v = call("GET", f"/bench/t/merge-requests/{n}")
 status_secs = time.perf_counter() - t
 if s != 200:
     print(f"  status: FAILED after {status_secs:.2f} s: {s} {v.get('message')}")
 else:
-    print(f"  status (views of the source made, three-way grouping)  {status_secs:7.2f} s   conflicts {len(v['conflicts'])}, mergeable {v['mergeable']}")
+    print(f"  status (the three sides merge-joined on the key)         {status_secs:7.2f} s   conflicts {len(v['conflicts'])}, mergeable {v['mergeable']}; peak RSS {peak()} MiB")
+    peak_reset()
     t = time.perf_counter()
     s, v = call("POST", f"/bench/t/merge-requests/{n}/merge", json.dumps({}).encode())
     merge_secs = time.perf_counter() - t
@@ -201,7 +220,7 @@ else:
         got = subprocess.run(["curl", "-sf", "-H", "Authorization: Bearer " + token, f"{api}/bench/t/raw/t.csv"],
                              capture_output=True, check=True).stdout.count(b"\n") - 1
         assert got == expected, (got, expected)
-        print(f"  merge (grouping again, merged table written)            {merge_secs:7.2f} s = {size / 1048576 / merge_secs:6.0f} MiB/s of the base; {merged / 1048576:.0f} MiB merged, {got} rows, as expected")
+        print(f"  merge (merge-joined again, merged table written)         {merge_secs:7.2f} s = {size / 1048576 / merge_secs:6.0f} MiB/s of the base; {merged / 1048576:.0f} MiB merged, {got} rows, as expected; peak RSS {peak()} MiB")
 
 print("== 4. a contract checked on a protected branch", flush=True)
 protect(True)
@@ -212,8 +231,10 @@ with open(f"{work}/a.csv") as f, open(f"{work}/good.csv", "w") as g, open(f"{wor
         g.write(line)
         h.write(line.replace(",AB,", ",ab,", 1).replace(",CD,", ",cd,", 1) if n == 1000 else line)
     g.write("99999999999,one more,40,AB,1.00,one more row\n")
+peak_reset()
 secs, s, v = put(f"{work}/good.csv", constraints=True)
 assert s == 200, v
+print(f"  (peak RSS of the check {peak()} MiB)")
 print(f"  a write that keeps the contract (view made, then checked)  {secs:7.2f} s = {size / 1048576 / secs:6.0f} MiB/s")
 secs, s, v = put(f"{work}/bad.csv", constraints=True)
 assert s == 422 and "row 1000" in v["message"], (s, v)

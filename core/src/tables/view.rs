@@ -102,6 +102,9 @@ pub async fn ahead(core: &Core, repo_id: i64, opened: &Opened, text: bool) -> Re
     Ok((view, true))
 }
 
+/// The longest a reader waits for a place to make a view in.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Whose turn making a view is: a reader's (one of [`super::MAKING`] places, or `Busy` at once)
 /// or the background's (only while every reader's place is free).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -140,12 +143,14 @@ async fn view_with(
         return Ok(v);
     }
     let _permit = match turn {
+        // A reader waits a while for a place (a few readers of new tables at once share the
+        // two), then hears the server is busy.
         Turn::Reader => Some(
-            core.tables
-                .making
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| Tables::busy())?,
+            tokio::time::timeout(WAIT, core.tables.making.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(std::result::Result::ok)
+                .ok_or_else(Tables::busy)?,
         ),
         Turn::Ahead if core.tables.making.available_permits() < super::MAKING => {
             return Err(Tables::busy())

@@ -62,7 +62,18 @@ fn schemathesis(server: &TestServer, who: &str, headers: &[String], exclude: &[&
     for op in exclude {
         cmd.args(["--exclude-operation-id", op]);
     }
-    let out = cmd.output().unwrap();
+    let mut out = cmd.output().unwrap();
+    // CPython's AST constructor can report a recursion depth mismatch when two threads parse
+    // at once (python/cpython#106905; seen here with 3.11.7): hypothesis then reports it as a
+    // runtime error of its own, no request behind it. Such a run, with nothing else found, is
+    // run again once.
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("AST constructor recursion depth mismatch") && !text.contains("FAILURES") {
+            eprintln!("schemathesis ({who}): hypothesis hit CPython's AST bug; run again once");
+            out = cmd.output().unwrap();
+        }
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         // The failures, and the summary; never the whole report (it can be long).
