@@ -1,10 +1,11 @@
 //! Browser upload benchmark for `scripts/upload_bench.sh`: headless Chromium uploads a file through
-//! the drive page's own module (`upload.js`: staged parts on strata's disk, hashed by strata as
-//! they arrive; on S3 sha256 in a worker and `multipart-basic` parts 4 at a
-//! time, then the commit) to a release strata on the local disk and on S3 (s3s-fs in process, the
-//! same server and CORS rule as the tests), beside `curl -T` of a file of the same size to the same
-//! place (a `basic` upload URL from the batch API). Then strata's peak RSS while the browser sends
-//! a larger file to the local disk. Prints Markdown; nothing here passes or fails on timing.
+//! the drive page's own module (`upload.js`: staged parts through strata to its disk or the
+//! bucket, hashed by strata as they arrive; with `--browser-uploads direct` on S3, sha256 in a
+//! worker and `multipart-basic` parts 4 at a time straight to the bucket, then the commit) to a
+//! release strata on the local disk and on S3 (s3s-fs in process, the same server and CORS rule
+//! as the tests), beside `curl -T` of a file of the same size to the same place (a `basic`
+//! upload URL from the batch API). Then strata's peak RSS while the browser sends a larger file
+//! to the local disk. Prints Markdown; nothing here passes or fails on timing.
 //!
 //! ```text
 //! upload_bench <strata-binary> <MiB for the throughput runs> <GiB for the RSS run>
@@ -367,19 +368,21 @@ async fn main() {
         .await
         .unwrap();
     let bucket = s3::S3Server::start().await;
+    let on_s3 = |uploads: &str| {
+        vec![
+            ("STRATA_STORAGE", "s3".to_owned()),
+            ("STRATA_BUCKET", bucket.bucket.clone()),
+            ("STRATA_S3_ENDPOINT", bucket.endpoint.clone()),
+            ("STRATA_S3_PATH_STYLE", "true".to_owned()),
+            ("STRATA_S3_ACCESS_KEY_ID", s3::ACCESS_KEY.to_owned()),
+            ("STRATA_S3_SECRET_ACCESS_KEY", s3::SECRET_KEY.to_owned()),
+            ("STRATA_BROWSER_UPLOADS", uploads.to_owned()),
+        ]
+    };
     let backends = [
         ("local disk", vec![]),
-        (
-            "S3 (s3s-fs)",
-            vec![
-                ("STRATA_STORAGE", "s3".to_owned()),
-                ("STRATA_BUCKET", bucket.bucket.clone()),
-                ("STRATA_S3_ENDPOINT", bucket.endpoint.clone()),
-                ("STRATA_S3_PATH_STYLE", "true".to_owned()),
-                ("STRATA_S3_ACCESS_KEY_ID", s3::ACCESS_KEY.to_owned()),
-                ("STRATA_S3_SECRET_ACCESS_KEY", s3::SECRET_KEY.to_owned()),
-            ],
-        ),
+        ("S3 (s3s-fs), staged through strata", on_s3("staged")),
+        ("S3 (s3s-fs), `--browser-uploads direct`", on_s3("direct")),
     ];
     let browser_file = work.path().join("browser.bin");
     let curl_file = work.path().join("curl.bin");

@@ -17,6 +17,10 @@
 #      into the store), the merged rows counted;
 #   5. strata's peak RSS through all of it, and of the diff, the status, the merge and the
 #      contract check each (the peak started again before each: /proc/PID/clear_refs).
+# strata runs under a process memory limit the kernel enforces, CHANGES_MEMORY_LIMIT_MIB
+# (default 768) of data (RLIMIT_DATA through prlimit: heap and private anonymous memory; past it
+# allocations fail and the server dies), so every step above, the 1 GiB merge among them,
+# completing is the test that it stays inside it; the script fails otherwise.
 # Needs python3 with pandas (scripts/test.sh installs it into target/test-tools/venv).
 # CHANGES_ONLY=diff stops after step 2 (the row diff beside pandas).
 set -euo pipefail
@@ -27,7 +31,14 @@ py=${STRATA_TEST_TOOLS:-$root/target/test-tools}/venv/bin/python
 "$py" -c 'import pandas' 2>/dev/null || { echo "error: $py has no pandas: run scripts/test.sh once, or set STRATA_TEST_TOOLS" >&2; exit 1; }
 work=$(mktemp -d /tmp/strata-changes-bench.XXXXXX)
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    echo "strata is not running (its data limit: ${limit:-?} MiB); the end of its log:" >&2
+    tail -5 "$work/strata.log" >&2 || true
+  fi
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 echo "building strata (release)" >&2
@@ -36,7 +47,8 @@ strata=${CARGO_TARGET_DIR:-$root/target}/release/strata
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
 export STRATA_DATA_DIR=$work/data STRATA_LISTEN=127.0.0.1:$port STRATA_PUBLIC_URL=$url STRATA_LOG=warn
-"$strata" serve 2>"$work/strata.log" & pid=$!
+limit=${CHANGES_MEMORY_LIMIT_MIB:-768}
+prlimit --data=$((limit * 1048576)) "$strata" serve 2>"$work/strata.log" & pid=$!
 for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break; sleep 0.1; done
 "$strata" admin create-user bench >/dev/null
 token=$("$strata" admin token --user bench --name bench)
@@ -240,4 +252,5 @@ secs, s, v = put(f"{work}/bad.csv", constraints=True)
 assert s == 422 and "row 1000" in v["message"], (s, v)
 print(f"  a write breaking row 1000, refused naming it               {secs:7.2f} s = {size / 1048576 / secs:6.0f} MiB/s")
 PY
-echo "== 5. strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB"
+kill -0 "$pid" 2>/dev/null || { echo "error: strata died under its ${limit} MiB data limit:" >&2; tail -5 "$work/strata.log" >&2; exit 1; }
+echo "== 5. strata peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print int($2/1024)}') MiB; all of it under a ${limit} MiB data limit (RLIMIT_DATA), held"

@@ -238,6 +238,7 @@ impl Core {
                 shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
                 drain_delay: Duration::from_secs(config.drain_delay_secs),
                 multipart_idle: Duration::from_secs(config.multipart_idle_hours.max(1) * 3600),
+                browser_uploads: config.browser_uploads,
                 encryption: config.encryption,
             }),
             db,

@@ -28,8 +28,9 @@ for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {
     }
   });
 }
-// form[data-upload]: files go from the browser straight to storage (upload.js: hashed in a
-// worker, multipart, resumable), then one commit adds them to the folder, with the message typed
+// form[data-upload]: files go from the browser to storage in parts (upload.js: staged through
+// strata, which hashes them as they come, or hashed in a worker and sent straight to the bucket;
+// resumable either way), then one commit adds them to the folder, with the message typed
 // or a default one. Files and folders dropped anywhere on the page go the same way. A name the
 // folder has already is kept beside it ("a (1).csv") unless "replace" is chosen. Each file shows
 // its progress bar, and the whole upload its own. Without script, the same form posts the files

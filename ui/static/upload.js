@@ -10,7 +10,7 @@
 //     parallel: 4,                                        // parts in flight at once
 //   });
 //
-// With `staged: "/api/v1/datasets/{ns}/{name}/uploads"` (strata's own disk), the parts go up at
+// With `staged: "/api/v1/datasets/{ns}/{name}/uploads"` (through strata, to any backend), the parts go up at
 // once and strata hashes them as they arrive: nothing is hashed in the browser, and a cut upload
 // goes on with the parts still missing. Otherwise:
 // it hashes the file in a Web Worker (hash-wasm's sha256 in WebAssembly, read in slices), asks the
@@ -105,7 +105,7 @@ async function run(file, options, progress, signal) {
   throw new Error("the upload could not be completed: try again");
 }
 
-// A staged upload (strata's own disk): the parts go up at once and strata hashes them as they
+// A staged upload (through strata, to its disk or its bucket): the parts go up at once and strata hashes them as they
 // come, so nothing is hashed here. The upload's id is remembered (IndexedDB, by file, as hashes
 // are), so a new page asks which parts are missing and sends only those.
 async function staged(file, options, progress, signal) {

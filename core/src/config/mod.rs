@@ -90,6 +90,8 @@ pub struct Settings {
     pub drain_delay: std::time::Duration,
     /// How long a multipart upload may sit untouched before its parts are purged.
     pub multipart_idle: std::time::Duration,
+    /// How the drive page sends files.
+    pub browser_uploads: BrowserUploads,
     /// Encryption at rest: when not `Off`, file contents written through strata become LFS
     /// objects (sealed or bucket-encrypted), never plain git blobs.
     pub encryption: Encryption,
@@ -166,6 +168,20 @@ pub enum Encryption {
     /// As `on` on the local disk; with a bucket, bytes pass through strata and are stored
     /// sealed in its format, so the bucket never holds plaintext (no presigned URLs).
     Strict,
+}
+
+/// How the drive page sends a file (`--browser-uploads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BrowserUploads {
+    /// To strata, in parts several at a time: strata hashes them as they come and then stores
+    /// the object (on a bucket, one upload from strata once the last part is hashed). Nothing is
+    /// hashed in the browser and nothing read back, so a person waits about as long as the
+    /// sending takes; the bytes cross strata.
+    Staged,
+    /// Through the LFS batch API: on a bucket, the page hashes the whole file first and sends
+    /// the parts straight to the bucket (presigned URLs), and strata reads the object back once
+    /// to check it. Spares strata the bytes; a person waits for hashing, sending and the check.
+    Direct,
 }
 
 /// Settings shared by `serve` and `admin`.
@@ -349,6 +365,12 @@ pub struct Config {
     /// Hours a multipart upload may sit untouched before its parts are purged.
     #[arg(long, env = "STRATA_MULTIPART_IDLE_HOURS", default_value_t = 24)]
     pub multipart_idle_hours: u64,
+
+    /// How the drive page sends files: `staged` (through strata, hashed as the parts come) or
+    /// `direct` (on a bucket, hashed in the browser and sent straight to the bucket). Sealed
+    /// storage takes whole uploads through strata either way.
+    #[arg(long, env = "STRATA_BROWSER_UPLOADS", value_enum, default_value_t = BrowserUploads::Staged)]
+    pub browser_uploads: BrowserUploads,
 
     /// Largest object accepted, in bytes (0: no limit).
     #[arg(long, env = "STRATA_MAX_OBJECT_SIZE", default_value_t = 0)]

@@ -53,8 +53,11 @@ struct Inner {
     /// With `--encryption on` (local disk) or `strict` (any backend): where sealed objects are
     /// kept and the keys they are sealed with. Every transfer then passes through strata.
     sealed: Option<sealed::Sealed>,
-    /// The hashing state of staged uploads in progress (`staged`).
+    /// The hashing state of staged uploads in progress (`staged`), and where they are kept:
+    /// beside the objects on the local disk, in the data directory for a bucket (shared by
+    /// replicas, as the repositories are).
     staging: staged::Staging,
+    staged_root: std::path::PathBuf,
     /// The default store's region (`--storage-region`), and the region stores (`regions`).
     home: Option<String>,
     regions: Vec<regions::Region>,
@@ -140,7 +143,12 @@ impl Storage {
             Backend::Cloud(cloud) if sealed.is_none() => cloud.part_origin().await,
             _ => None,
         };
+        let staged_root = match &backend {
+            Backend::Local(store) => store.root().join("staged"),
+            Backend::Cloud(_) => config.data_dir.join("staged"),
+        };
         Ok(Storage(Arc::new(Inner {
+            staged_root,
             backend,
             signer,
             public_url,

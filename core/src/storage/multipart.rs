@@ -243,15 +243,16 @@ impl Storage {
 
     /// Removes uploads nobody touched for `idle`; returns how many.
     pub async fn purge_multipart(&self, idle: std::time::Duration) -> Result<usize> {
-        if let Some(cloud) = self.bucket() {
-            return self.bucket_purge(cloud, idle).await;
-        }
-        let Backend::Local(store) = &self.0.backend else {
-            return Ok(0);
+        // `multipart-basic`'s parts (in the bucket, or on the local disk), and staged uploads
+        // (`super::staged`).
+        let mut purged = match (self.bucket(), &self.0.backend) {
+            (Some(cloud), _) => self.bucket_purge(cloud, idle).await?,
+            (None, Backend::Local(store)) => {
+                purge_idle(&store.root().join("parts"), idle).await?.len()
+            }
+            (None, Backend::Cloud(_)) => 0,
         };
-        // `multipart-basic`'s parts, and staged uploads (`super::staged`).
-        let mut purged = purge_idle(&store.root().join("parts"), idle).await?.len();
-        for dir in purge_idle(&store.root().join("staged"), idle).await? {
+        for dir in purge_idle(&self.0.staged_root, idle).await? {
             self.0.staging.forget(&dir);
             purged += 1;
         }

@@ -93,6 +93,20 @@ impl Storage {
         let dir = self.spool_dir();
         let spool = TempFile::new(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
         let (oid, size) = spool_to(spool.path(), body, limit).await?;
+        if let (Place::Dataset(_), None, Backend::Local(store)) =
+            (place, &self.0.sealed, &self.0.backend)
+        {
+            // Hashed as it was spooled, beside the objects (`spool_dir`): synced and renamed
+            // into place, not read, hashed and written a second time.
+            let file = tokio::fs::File::open(spool.path()).await.map_err(io)?;
+            file.sync_all().await.map_err(io)?;
+            store
+                .adopt(&oid, size, spool.path().to_owned())
+                .await
+                .map_err(put_error)?;
+            spool.keep();
+            return Ok((oid, size));
+        }
         let bytes = ReaderStream::with_capacity(
             tokio::fs::File::open(spool.path()).await.map_err(io)?,
             256 * 1024,

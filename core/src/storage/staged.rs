@@ -1,18 +1,21 @@
-//! Staged uploads: the browser's upload to the local disk, hashed by strata while the parts come
+//! Staged uploads: the browser's upload through strata, hashed by strata while the parts come
 //! in, so a person waits for the slower of sending and hashing, not their sum, and the browser
-//! hashes nothing. An upload is started with its size (`{root}/staged/{dataset}-{id}/`), its parts
+//! hashes nothing. An upload is started with its size (`{staged}/{dataset}-{id}/`, beside the
+//! objects on the local disk, in the data directory for a bucket), its parts
 //! are cut as `multipart-basic` cuts them ([`super::multipart::plan`]) and each is written in
 //! place into `assembled` chunk by chunk as it streams in (one write of every byte, memory a
 //! chunk, no thread held by a slow sender), synced, and then marked done by an empty file named
 //! after its number. An upload is its starter's alone; starts are counted and bounded (per
 //! dataset and per person) under one lock, parts in flight per upload too. As soon as
 //! the next part in order is done it is read back and hashed; completing hashes what is left, and
-//! `assembled` becomes the object under the sha256 it hashed to, linked to the dataset. Parts may
+//! `assembled` becomes the object under the sha256 it hashed to (moved into place on the disk;
+//! on a bucket, sent to the object's key in one multipart upload, visible when it completes),
+//! linked to the dataset. Parts may
 //! come in any order; a part sent again once done is taken as delivered (its bytes are not written
 //! twice, so what was hashed stays what is stored), and one still being written answers 409. A new
 //! page asks which parts are missing and sends only those (resume). The hashing state lives in
 //! memory; after a restart, or any failure, it is rebuilt from the done parts. Idle uploads are
-//! purged with `multipart-basic`'s.
+//! purged with `multipart-basic`'s. Sealed storage stages nothing (parts would wait unsealed).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -97,10 +100,10 @@ pub struct StagedUpload {
 }
 
 impl Storage {
-    /// Whether uploads may be staged here: the local disk, unsealed (sealed storage takes whole
+    /// Whether uploads may be staged here: any backend, unsealed (sealed storage takes whole
     /// uploads only, as with `multipart-basic`).
     pub fn stages(&self) -> bool {
-        self.0.sealed.is_none() && matches!(self.0.backend, Backend::Local(_))
+        self.0.sealed.is_none()
     }
 
     fn staged_dir(&self, dataset: i64, id: &str) -> Result<PathBuf> {
@@ -112,14 +115,12 @@ impl Storage {
         {
             return Err(gone());
         }
-        match &self.0.backend {
-            Backend::Local(store) if self.stages() => {
-                Ok(store.root().join("staged").join(format!("{dataset}-{id}")))
-            }
-            _ => Err(Error::unprocessable(
-                "this server stages uploads on its local disk only: use the LFS batch API",
-            )),
+        if !self.stages() {
+            return Err(Error::unprocessable(
+                "this server's storage is sealed and takes whole uploads only: use the LFS batch API",
+            ));
         }
+        Ok(self.0.staged_root.join(format!("{dataset}-{id}")))
     }
 
     /// Starts an upload of `size` bytes (at most `limit`) to `dataset` for `owner` (a
@@ -265,9 +266,6 @@ impl Storage {
     /// Finishes an upload whose parts are all in: the object under the sha256 its bytes hash to,
     /// linked to `dataset`. Parts missing are a conflict (409) naming them.
     pub async fn stage_complete(&self, dataset: i64, owner: &str, id: &str) -> Result<(Oid, u64)> {
-        let Backend::Local(store) = &self.0.backend else {
-            return Err(Error::unprocessable("no staged uploads here"));
-        };
         let dir = self.staged_dir(dataset, id)?;
         let size = opened(&dir, owner).await?;
         // Held to the end: a part, a status or another completion waits, then finds it gone.
@@ -290,10 +288,25 @@ impl Storage {
             Ok((oid, held))
         })
         .await?;
-        store
-            .adopt(&oid, size, dir.join("assembled"))
-            .await
-            .map_err(super::objects::put_error)?;
+        let assembled = dir.join("assembled");
+        match &self.0.backend {
+            Backend::Local(store) => store
+                .adopt(&oid, size, assembled)
+                .await
+                .map_err(super::objects::put_error)?,
+            Backend::Cloud(cloud) => {
+                // Parts done are never written again and none is being written (all are done,
+                // and this upload is held): the bytes sent are the bytes hashed.
+                if cloud.size(&oid).await? != Some(size) {
+                    let file = tokio::fs::File::open(&assembled).await.map_err(io)?;
+                    let bytes = tokio_util::io::ReaderStream::with_capacity(file, 1024 * 1024);
+                    cloud
+                        .put_hashed(&oid, bytes)
+                        .await
+                        .map_err(super::objects::put_error)?;
+                }
+            }
+        }
         let _ = tokio::fs::remove_dir_all(&dir).await;
         self.0.staging.forget(&dir);
         drop(held);

@@ -334,6 +334,12 @@ pub async fn show(
         .filter(|r| !repo.limited() && refs.iter().any(|(b, is_branch)| *is_branch && b == r));
     let writer = (q.rev.is_none() || branch.is_some()) && repo.writes(&folder);
     let limited = repo.limited();
+    // Through strata, hashed as the parts arrive (whole-dataset writers), unless the server
+    // sends browsers straight to the bucket (`--browser-uploads direct`).
+    let staged = !limited
+        && state.storage.stages()
+        && state.settings.browser_uploads == strata_core::config::BrowserUploads::Staged
+        && repo.allows(strata_core::auth::On::Dataset, Action::Write);
     let own_drive = repo.name == strata_core::datasets::DRIVE
         && s.as_ref()
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace));
@@ -404,11 +410,9 @@ pub async fn show(
         own: s
             .as_ref()
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace)),
-        upload: (!limited && state.storage.multipart()).then(crate::http::assets::upload),
-        // Straight to strata's disk, hashed as the parts arrive (whole-dataset writers).
-        staged: !limited
-            && state.storage.stages()
-            && repo.allows(strata_core::auth::On::Dataset, Action::Write),
+        upload: (!limited && (state.storage.multipart() || staged))
+            .then(crate::http::assets::upload),
+        staged,
     };
     Ok(render(StatusCode::OK, &page))
 }

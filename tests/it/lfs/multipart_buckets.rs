@@ -30,10 +30,10 @@ fn open_uploads(server: &TestServer) -> usize {
         .count()
 }
 
-/// Objects under the bucket's staging prefix.
+/// Objects under the bucket's staging prefix (`lfs/staging`, below the default `--storage-prefix`).
 fn staged(server: &TestServer) -> usize {
     let s3 = server.s3.as_ref().unwrap();
-    let dir = s3.object_path("staging");
+    let dir = s3.object_path("lfs/staging");
     walk(&dir)
 }
 

@@ -1,9 +1,11 @@
-//! Staged uploads over HTTP (the browser's way to strata's disk; `pages::upload` drives them in
-//! Chromium): parts in any order and again, the missing ones listed, completion answering the
-//! sha256 of exactly the bytes sent, the object linked and committable. Hostile: wrong lengths,
-//! parts that do not exist, another dataset's upload, readers, sizes over the limit, completing
-//! early or twice, too many at once (for the dataset and for one person), another writer's
-//! requests to an upload that is not theirs, a cancelled upload.
+//! Staged uploads over HTTP (the browser's way through strata to its disk or bucket;
+//! `pages::upload` drives them in Chromium): parts in any order and again, the missing ones
+//! listed, completion answering the sha256 of exactly the bytes sent, the object linked and
+//! committable. Hostile: wrong lengths, parts that do not exist, another dataset's upload,
+//! readers, sizes over the limit, completing early or twice, too many at once (for the dataset
+//! and for one person), another writer's requests to an upload that is not theirs, a cancelled
+//! upload. On a bucket: the object stored once under its oid, nothing left behind, and the
+//! page's choice of path.
 
 use super::cards::api;
 use crate::common::*;
@@ -369,4 +371,164 @@ async fn staged_uploads_hash_what_arrives_and_refuse_the_rest() {
         last["message"].as_str().unwrap().contains("16 uploads"),
         "{last}"
     );
+}
+
+/// On a bucket, staged uploads go through strata too: hashed as the parts come, then stored
+/// under their oid in one upload from strata (nothing under a staging key, nothing left in the
+/// data directory), once: the same bytes staged again are not sent to the bucket twice. The
+/// drive page stages on the bucket unless `--browser-uploads direct` sends browsers straight to
+/// it (the Chromium test of that path is `pages::upload`).
+#[tokio::test]
+async fn staged_uploads_to_a_bucket_are_hashed_by_strata_and_stored_once() {
+    use strata_core::config::BrowserUploads;
+    let server = TestServer::start_with(Backend::S3, |_| {}).await;
+    let s3 = server.s3.as_ref().unwrap();
+    let token = server.user_with("alice", true, "*").await;
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/datasets",
+        json!({"namespace": "alice", "name": "box"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let mut browser = Browser::new(&server.url);
+    browser.login("alice", PASSWORD).await;
+    let page = browser.get("/datasets/alice/box").await;
+    assert!(
+        page.text
+            .contains("data-staged=\"/api/v1/datasets/alice/box/uploads\""),
+        "the page stages on a bucket by default: {} {}",
+        page.status,
+        &page.text[page.text.find("<form").unwrap_or(0)..][..600.min(page.text.len())]
+    );
+
+    // 20 MiB: two parts, sent last first.
+    let data: Vec<u8> = (0..20 * MIB).map(|i| (i * 17 % 241) as u8).collect();
+    let oid: String = Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let upload = |data: &[u8]| {
+        let (server, token, data) = (&server, &token, data.to_vec());
+        async move {
+            let body = json!({ "size": data.len() }).to_string().into_bytes();
+            let (status, up) = call(
+                server,
+                token,
+                reqwest::Method::POST,
+                "alice/box/uploads",
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, 201, "{up}");
+            let id = up["id"].as_str().unwrap().to_owned();
+            let mut parts: Vec<(u64, usize, usize)> = up["missing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let at = |k: &str| p[k].as_u64().unwrap();
+                    (at("n"), at("pos") as usize, at("len") as usize)
+                })
+                .collect();
+            parts.reverse();
+            for (n, pos, len) in parts {
+                let path = format!("alice/box/uploads/{id}/parts/{n}");
+                let slice = data[pos..pos + len].to_vec();
+                let (status, v) =
+                    call(server, token, reqwest::Method::PUT, &path, Some(slice)).await;
+                assert_eq!(status, 204, "part {n}: {v}");
+            }
+            let done = format!("alice/box/uploads/{id}/complete");
+            call(server, token, reqwest::Method::POST, &done, None).await
+        }
+    };
+    let (status, object) = upload(&data).await;
+    assert_eq!(status, 200, "{object}");
+    assert_eq!(object["oid"], oid.as_str());
+    let stored = s3.object_path(&format!("lfs/{}/{}/{oid}", &oid[..2], &oid[2..4]));
+    assert_eq!(
+        std::fs::read(&stored).expect("the object is under its oid in the bucket"),
+        data
+    );
+    let sends = || {
+        s3.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| !l.starts_with("GET") && !l.starts_with("HEAD") && l.contains(&oid))
+            .count()
+    };
+    let sent = sends();
+    assert!(sent > 0, "strata sent the object to the bucket");
+
+    // The same bytes again: hashed to the same oid, and the bucket is not sent them twice.
+    let (status, again) = upload(&data).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["oid"], oid.as_str());
+    assert_eq!(sends(), sent, "the object was in the bucket already");
+
+    // Nothing is left behind: no upload directory, nothing under the bucket's staging key.
+    let staged = server.dir.path().join("data/staged");
+    let left = std::fs::read_dir(&staged).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "upload directories left in {}", staged.display());
+    let staging = s3.object_path("lfs/staging");
+    assert_eq!(crate::lfs::multipart_buckets::walk(&staging), 0);
+
+    // Committed, and read back through strata: the bytes sent.
+    let head = server.head(&token, "alice/box").await;
+    let lines = [
+        json!({"key": "header", "value": {"summary": "Staged", "parent": head}}),
+        json!({"key": "lfsFile", "value": {"path": "s.bin", "oid": oid, "size": data.len()}}),
+    ];
+    let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let r = client()
+        .post(format!("{}/api/v1/datasets/alice/box/commit", server.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-ndjson")
+        .body(body.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let raw = client()
+        .get(format!(
+            "{}/api/v1/datasets/alice/box/raw/s.bin",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.bytes().await.unwrap().as_ref() == data.as_slice());
+
+    // `--browser-uploads direct`: the page hashes in the browser and sends to the bucket.
+    let direct = TestServer::start_with(Backend::S3, |c| {
+        c.browser_uploads = BrowserUploads::Direct;
+    })
+    .await;
+    let token = direct.user_with("alice", true, "*").await;
+    strata::cli::admin::set_password(&direct.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let (status, v) = api(
+        &direct,
+        &token,
+        reqwest::Method::POST,
+        "/datasets",
+        json!({"namespace": "alice", "name": "box"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let mut browser = Browser::new(&direct.url);
+    browser.login("alice", PASSWORD).await;
+    let page = browser.get("/datasets/alice/box").await;
+    assert!(page.text.contains("data-upload"), "the page still uploads");
+    assert!(!page.text.contains("data-staged"), "straight to the bucket");
 }

@@ -1,10 +1,11 @@
 //! Browser direct upload in headless Chromium, 1 GiB chosen through the drive's file input, sent
 //! in parts in parallel, committed, and read back byte for byte through `git clone`. To the local
 //! disk staged (strata hashes the parts as they come; nothing is hashed in the page), cancelled
-//! part-way and resumed after a reload: only the missing parts are sent. To S3 (s3s-fs), hashed
-//! in a worker and sent as `multipart-basic` parts, with the network to the bucket cut half-way
-//! and the page reloaded: the upload goes on from where it stopped and every part is stored
-//! exactly once (counted by the bucket), and expired part URLs are renewed, not fatal.
+//! part-way and resumed after a reload: only the missing parts are sent. To S3 (s3s-fs) with
+//! `--browser-uploads direct`, hashed in a worker and sent as `multipart-basic` parts, with the
+//! network to the bucket cut half-way and the page reloaded: the upload goes on from where it
+//! stopped and every part is stored exactly once (counted by the bucket), and expired part URLs
+//! are renewed, not fatal. (Staged uploads to a bucket: `pages::staged`.)
 
 use std::sync::atomic::Ordering;
 
@@ -214,7 +215,11 @@ async fn browser_uploads_a_gib_to_the_local_disk_and_resumes_after_a_cancel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_upload_to_s3_resumes_after_a_cut_and_a_reload() {
     let _turn = ONE_GIB_AT_A_TIME.lock().await;
-    let server = TestServer::start_with(Backend::S3, |_| {}).await;
+    // Straight to the bucket: the page hashes in a worker and sends `multipart-basic` parts.
+    let server = TestServer::start_with(Backend::S3, |c| {
+        c.browser_uploads = strata_core::config::BrowserUploads::Direct;
+    })
+    .await;
     let s3 = server.s3.as_ref().unwrap();
     let driver = tokio::task::spawn_blocking(Driver::start).await.unwrap();
     let c = drive(&server, &driver).await;
@@ -259,7 +264,7 @@ async fn browser_upload_to_s3_resumes_after_a_cut_and_a_reload() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(cloned(&server, &oid).await, oid);
     // Nothing is left in the bucket's staging area.
-    let staging = s3.object_path("staging");
+    let staging = s3.object_path("lfs/staging");
     let left = crate::lfs::multipart_buckets::walk(&staging);
     assert_eq!(left, 0, "staging objects left behind");
 }

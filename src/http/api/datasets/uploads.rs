@@ -1,10 +1,10 @@
-//! Staged uploads (`strata_core::storage::StagedUpload`): the browser's way to put a file on
-//! strata's local disk without hashing it first. Start one with its size, send its parts in any
+//! Staged uploads (`strata_core::storage::StagedUpload`): the browser's way to put a file in
+//! strata's storage (the local disk or a bucket) without hashing it first. Start one with its size, send its parts in any
 //! order (several at once), ask which are still missing after a cut, and complete it: strata has
 //! hashed the parts as they came and answers the object's oid, linked to the dataset and ready
 //! for a commit's `lfsFile` line. An upload is its starter's alone (another writer's request
 //! answers 404). Whole-dataset writers only (the session needs its
-//! `X-CSRF-Token`, as for every write); other backends answer 422 (use the LFS batch API).
+//! `X-CSRF-Token`, as for every write); sealed storage answers 422 (use the LFS batch API).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -97,7 +97,7 @@ struct PartPath {
     responses((status = 201, description = "Started", body = UploadView),
         (status = 404, description = "No such dataset", body = ErrorBody),
         (status = 413, description = "Larger than this server takes", body = ErrorBody),
-        (status = 422, description = "Not on this backend: use the LFS batch API", body = ErrorBody)))]
+        (status = 422, description = "Sealed storage: use the LFS batch API", body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
