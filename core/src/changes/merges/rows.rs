@@ -54,12 +54,12 @@ pub async fn clashes(
     sides: &Sides<'_>,
     limit: usize,
 ) -> Result<(Shape, Vec<RowClash>, bool)> {
-    let (ctx, shape) = prepare(core, repo_id, sides).await?;
+    let (ctx, shape, named) = prepare(core, repo_id, sides).await?;
     if shape.key.is_empty() {
         return Ok((shape, Vec::new(), false));
     }
     let mut found = Vec::new();
-    if let Some(plan) = sorted::plan(&ctx, &shape).await? {
+    if let Some(plan) = sorted::plan(&ctx, &shape, &named).await? {
         let mut merged = sorted::Sorted::start(&ctx, &shape, plan).await?;
         while let Some(b) = merged.next().await {
             let b = b?;
@@ -105,8 +105,8 @@ pub async fn write(
     sides: &Sides<'_>,
     pick: Picker,
 ) -> Result<(Oid, u64)> {
-    let (ctx, shape) = prepare(core, repo_id, sides).await?;
-    let mut stream = if let Some(plan) = sorted::plan(&ctx, &shape).await? {
+    let (ctx, shape, named) = prepare(core, repo_id, sides).await?;
+    let mut stream = if let Some(plan) = sorted::plan(&ctx, &shape, &named).await? {
         Merged::Sorted(Box::new(sorted::Sorted::start(&ctx, &shape, plan).await?))
     } else {
         let q = Query { shape: &shape };
@@ -219,7 +219,13 @@ impl Merged {
 }
 
 /// Text views of the three sides registered as `b`, `o` and `t`, and the merged shape.
-async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(SessionContext, Shape)> {
+/// The three sides registered as `b`, `o` and `t`, their merged shape, and their name (the
+/// three views', for [`sorted::plan`]).
+async fn prepare(
+    core: &Core,
+    repo_id: i64,
+    sides: &Sides<'_>,
+) -> Result<(SessionContext, Shape, String)> {
     // One partition: the merged rows are sorted once, by one sort that spills and merges its
     // own runs (two partitions' sorts and their merge stalled at 1 GiB in a 256 MiB pool).
     let (runtime, _) = core.tables.engine(core);
@@ -228,9 +234,12 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
         .with_batch_size(8192);
     config.options_mut().sql_parser.enable_ident_normalization = false;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let mut named = String::new();
     for (name, side) in [("b", sides.base), ("o", sides.ours), ("t", sides.theirs)] {
         let v = view::text_view(core, repo_id, side).await?;
         let path = core.tables.know(core, &v);
+        named.push_str(path.as_ref());
+        named.push('\u{1}');
         ctx.register_parquet(
             name,
             format!("{}{path}", store::URL),
@@ -240,7 +249,7 @@ async fn prepare(core: &Core, repo_id: i64, sides: &Sides<'_>) -> Result<(Sessio
         .map_err(engine_error)?;
     }
     let shape = stack(&ctx, &sides.ours.table.primary_key).await?;
-    Ok((ctx, shape))
+    Ok((ctx, shape, named))
 }
 
 /// The merged shape of the sides registered as `b`, `o` and `t` (`declared`: the target's

@@ -2,7 +2,8 @@
 //! the rows out of order found and set aside ([`plan`]), and rows compared wherever they are.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
@@ -22,22 +23,74 @@ use crate::tables::rows::quoted;
 const ASIDE: usize = 32 << 20;
 
 /// What each side sets aside to be read in key order, when every side can be: `None` when one
-/// cannot (too many rows out of order) and the query must group and sort.
+/// cannot (too many rows out of order) and the query must group and sort. `sides` names the
+/// three views registered (content-addressed: the same name, the same rows): the last plan made
+/// is kept for a while when it is small, so a merge after its status (or a second look at the
+/// status) reads each side once, not twice.
 pub(in crate::changes::merges) async fn plan(
     ctx: &SessionContext,
     shape: &Shape,
-) -> Result<Option<Vec<Aside>>> {
+    sides: &str,
+) -> Result<Option<Vec<Arc<Aside>>>> {
+    if shape.key.is_empty() {
+        return Ok(None);
+    }
+    let name = format!(
+        "{sides}\u{1}{}\u{1}{}",
+        shape.key.join("\u{2}"),
+        shape.columns.join("\u{2}")
+    );
+    if let Some(plan) = kept(&name) {
+        return Ok(plan);
+    }
+    let plan = make(ctx, shape).await?;
+    keep(name, plan.clone());
+    Ok(plan)
+}
+
+/// [`plan`], made afresh.
+pub(super) async fn make(ctx: &SessionContext, shape: &Shape) -> Result<Option<Vec<Arc<Aside>>>> {
     if shape.key.is_empty() {
         return Ok(None);
     }
     let mut plan = Vec::new();
     for tag in TAGS {
         match aside(ctx, shape, tag).await? {
-            Some(a) => plan.push(a),
+            Some(a) => plan.push(Arc::new(a)),
             None => return Ok(None),
         }
     }
     Ok(Some(plan))
+}
+
+/// The last plan made, by the name of its sides, while it is fresh.
+struct Kept {
+    name: String,
+    made: Instant,
+    plan: Option<Vec<Arc<Aside>>>,
+}
+
+static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+
+/// How long a plan is kept, and the most it may hold (its rows set aside, all sides).
+const KEEP_FOR: Duration = Duration::from_secs(15 * 60);
+const KEEP_BYTES: usize = 16 << 20;
+
+fn kept(name: &str) -> Option<Option<Vec<Arc<Aside>>>> {
+    let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    kept.as_ref()
+        .filter(|k| k.name == name && k.made.elapsed() < KEEP_FOR)
+        .map(|k| k.plan.clone())
+}
+
+fn keep(name: String, plan: Option<Vec<Arc<Aside>>>) {
+    let bytes: usize = plan.iter().flatten().map(|a| a.bytes).sum();
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    *kept = (bytes <= KEEP_BYTES).then(|| Kept {
+        name,
+        made: Instant::now(),
+        plan,
+    });
 }
 
 /// One side's rows out of key order: their places in the side (in order) and the rows, sorted.
@@ -47,6 +100,8 @@ pub(in crate::changes::merges) async fn plan(
 pub(in crate::changes::merges) struct Aside {
     pub(super) places: Vec<u64>,
     pub(super) rows: Vec<Row>,
+    /// What the rows hold, about.
+    bytes: usize,
 }
 
 async fn aside(ctx: &SessionContext, shape: &Shape, tag: &str) -> Result<Option<Aside>> {
@@ -99,7 +154,11 @@ async fn aside(ctx: &SessionContext, shape: &Shape, tag: &str) -> Result<Option<
         }
     }
     rows.sort_by(|a, b| compare(&At::Row(a), &At::Row(b), key));
-    Ok(Some(Aside { places, rows }))
+    Ok(Some(Aside {
+        places,
+        rows,
+        bytes,
+    }))
 }
 
 /// A side's rows: every merged column as text (absent ones null), then the key's ordering

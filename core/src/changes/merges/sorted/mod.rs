@@ -6,7 +6,8 @@
 //!
 //! Each side is read twice. First to find its rows out of key order (a row added in the middle
 //! with a new key, say), which are set aside and sorted; past [`ASIDE`] of them the merge
-//! query takes over. Then the merge: each side's rows in file order, less those set aside,
+//! query takes over. (That plan is kept a while for the same three views, so the merge that
+//! follows a status reads each side once.) Then the merge: each side's rows in file order, less those set aside,
 //! merged with those set aside, and the three merge-joined. A key twice in a side is refused
 //! as the query refuses it.
 
@@ -43,7 +44,7 @@ struct Side {
     row: usize,
     /// The place in the side of the batch's current row.
     place: u64,
-    aside: Aside,
+    aside: Arc<Aside>,
     /// The next of `aside.places` to skip, and the next of its rows to merge in.
     skip: usize,
     next: usize,
@@ -130,7 +131,7 @@ impl Sorted {
     pub(super) async fn start(
         ctx: &SessionContext,
         shape: &Shape,
-        plan: Vec<Aside>,
+        plan: Vec<Arc<Aside>>,
     ) -> Result<Sorted> {
         let mut sides = Vec::new();
         for (which, (tag, aside)) in TAGS.into_iter().zip(plan).enumerate() {

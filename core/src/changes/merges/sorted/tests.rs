@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 
-use super::aside::{cast, compare_part};
+use super::aside::{cast, compare_part, make};
 use super::{plan, Sorted, ST};
 use crate::tables::rows::quoted;
 use datafusion::datasource::MemTable;
@@ -156,7 +156,7 @@ async fn the_merge_join_gives_the_query_s_rows() {
             q.order()
         );
         let want = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-        let plan = plan(&ctx, &shape).await.unwrap().expect("a plan");
+        let plan = make(&ctx, &shape).await.unwrap().expect("a plan");
         let mut merged = Sorted::start(&ctx, &shape, plan).await.unwrap();
         let mut got = Vec::new();
         while let Some(b) = merged.next().await {
@@ -192,7 +192,7 @@ async fn a_key_twice_is_refused() {
     let shape = super::super::rows::stack(&ctx, &["id".to_owned()])
         .await
         .unwrap();
-    let plan = plan(&ctx, &shape).await.unwrap().expect("a plan");
+    let plan = make(&ctx, &shape).await.unwrap().expect("a plan");
     let mut merged = Sorted::start(&ctx, &shape, plan).await.unwrap();
     let mut error = None;
     while let Some(b) = merged.next().await {
@@ -205,5 +205,40 @@ async fn a_key_twice_is_refused() {
         e.message.contains("not unique in the target"),
         "{}",
         e.message
+    );
+}
+
+/// The plan made for three sides is kept for the same three (by name): asked again, it is not
+/// made again, even with the sides' rows gone; other sides get their own.
+#[tokio::test]
+async fn a_plan_is_kept_for_the_same_sides() {
+    let row = |k: &str| vec![Some(k.to_owned()), Some("v".to_owned())];
+    let side: Side = (
+        vec!["id", "a"],
+        vec![row("1"), row("3"), row("2"), row("4")],
+    );
+    let ctx = SessionContext::new();
+    for name in ["b", "o", "t"] {
+        ctx.register_table(name, table(&side)).unwrap();
+    }
+    let shape = super::super::rows::stack(&ctx, &["id".to_owned()])
+        .await
+        .unwrap();
+    let first = plan(&ctx, &shape, "kept: the first sides")
+        .await
+        .unwrap()
+        .expect("a plan");
+    assert_eq!(first[0].places.len(), 1, "row 2 set aside");
+    for name in ["b", "o", "t"] {
+        ctx.deregister_table(name).unwrap();
+    }
+    let again = plan(&ctx, &shape, "kept: the first sides")
+        .await
+        .unwrap()
+        .expect("the plan kept");
+    assert!(Arc::ptr_eq(&first[0], &again[0]), "not made again");
+    assert!(
+        plan(&ctx, &shape, "kept: other sides").await.is_err(),
+        "other sides are read (and are gone here)"
     );
 }
