@@ -9,7 +9,7 @@
 //! dataset and per person) under one lock, parts in flight per upload too. As soon as
 //! the next part in order is done it is read back and hashed; completing hashes what is left, and
 //! `assembled` becomes the object under the sha256 it hashed to (moved into place on the disk;
-//! on a bucket, sent to the object's key in one multipart upload, visible when it completes),
+//! on a bucket, sent to the object's key in one upload, visible when it completes),
 //! linked to the dataset. Parts may
 //! come in any order; a part sent again once done is taken as delivered (its bytes are not written
 //! twice, so what was hashed stays what is stored), and one still being written answers 409. A new
@@ -47,8 +47,13 @@ impl Progress {
     }
 }
 
-/// A part being written: out of [`Progress::writing`] when dropped.
-struct Sending(Arc<Mutex<std::collections::HashSet<u32>>>, u32);
+/// A part being written: out of [`Progress::writing`] when dropped, and its `{n}.sending` file
+/// (which tells other replicas sharing the directory) removed.
+struct Sending(
+    Arc<Mutex<std::collections::HashSet<u32>>>,
+    u32,
+    Option<PathBuf>,
+);
 
 impl Drop for Sending {
     fn drop(&mut self) {
@@ -56,8 +61,51 @@ impl Drop for Sending {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.1);
+        if let Some(claim) = self.2.take() {
+            let _ = std::fs::remove_file(claim);
+        }
     }
 }
+
+/// Claims part `n` of the upload in `dir` for this writer, across replicas: `{n}.sending`,
+/// made only if absent (one left by a writer that died is taken over once it is [`STALE`]).
+/// `Ok(false)`: the part is done already (found done after the claim, so nothing is written
+/// over what may have been hashed).
+async fn claim(dir: &Path, n: u32) -> Result<bool> {
+    let path = dir.join(format!("{n}.sending"));
+    let made = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await;
+    match made {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let stale = tokio::fs::metadata(&path)
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t.elapsed().is_ok_and(|age| age > STALE));
+            if !stale {
+                return Err(Error::conflict(format!("part {n} is being sent already")));
+            }
+            // Touched again, so two writers taking over at once do not both find it stale.
+            tokio::fs::write(&path, b"").await.map_err(gone_or_io)?;
+        }
+        Err(e) => return Err(gone_or_io(e)),
+    }
+    if tokio::fs::try_exists(dir.join(n.to_string()))
+        .await
+        .unwrap_or(false)
+    {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// How long a `{n}.sending` claim holds without its writer finishing.
+const STALE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The hashing state of uploads in progress, by directory. Each upload's is behind an async
 /// lock taken before its blocking work starts, so waiting for it holds no thread. Starts take
@@ -240,11 +288,15 @@ impl Storage {
                 return Ok(()); // done before: its answer was lost on the way
             }
             held.writing().insert(n);
-            Sending(held.writing.clone(), n)
+            let mut sending = Sending(held.writing.clone(), n, None);
+            if !claim(&dir, n).await? {
+                return Ok(()); // done by another replica meanwhile
+            }
+            sending.2 = Some(dir.join(format!("{n}.sending")));
+            sending
         };
         let written = write_part(&dir, pos, len, body).await;
         let mut held = self.0.staging.hold(&dir).await;
-        drop(sending);
         let marked = match written {
             Ok(()) => tokio::fs::File::create(dir.join(n.to_string()))
                 .await
@@ -252,6 +304,8 @@ impl Storage {
                 .map_err(gone_or_io),
             Err(e) => Err(e),
         };
+        // Only now: a writer claiming the part next finds it done, never a gap to write in.
+        drop(sending);
         if let Err(e) = marked {
             if !tokio::fs::try_exists(&dir).await.unwrap_or(true) {
                 // Completed, cancelled or purged meanwhile: its state is not kept again.
@@ -298,10 +352,8 @@ impl Storage {
                 // Parts done are never written again and none is being written (all are done,
                 // and this upload is held): the bytes sent are the bytes hashed.
                 if cloud.size(&oid).await? != Some(size) {
-                    let file = tokio::fs::File::open(&assembled).await.map_err(io)?;
-                    let bytes = tokio_util::io::ReaderStream::with_capacity(file, 1024 * 1024);
                     cloud
-                        .put_hashed(&oid, bytes)
+                        .put_file(&oid, size, &assembled)
                         .await
                         .map_err(super::objects::put_error)?;
                 }
@@ -460,7 +512,11 @@ fn hash_done(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
     let mut buf = vec![0; 1024 * 1024];
     let from = p.next;
     for (n, pos, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
-        if n != p.next || p.writing().contains(&n) || !dir.join(n.to_string()).exists() {
+        if n != p.next
+            || p.writing().contains(&n)
+            || !dir.join(n.to_string()).exists()
+            || dir.join(format!("{n}.sending")).exists()
+        {
             break;
         }
         let mut at = pos;

@@ -211,6 +211,65 @@ impl CloudStore {
         }
     }
 
+    /// Stores the file at `path` (`size` bytes the caller hashed to `oid`) under `oid`'s key. On
+    /// S3, up to 5 GiB, in one streamed `PUT` the bucket writes once (checking its sha256 where
+    /// checksums are pinned); elsewhere, and beyond, in one multipart upload
+    /// ([`CloudStore::put_hashed`]). Nothing is visible under the key before all of it is there.
+    pub async fn put_file(
+        &self,
+        oid: &Oid,
+        size: u64,
+        path: &std::path::Path,
+    ) -> Result<(), PutError> {
+        use base64::Engine;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(StoreError::from)?;
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 1024 * 1024);
+        if !matches!(self.signer, CloudSigner::S3 { .. }) || size > copy::COPY_LIMIT {
+            return self.put_hashed(oid, body).await;
+        }
+        let key = self.key(oid);
+        let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+        let mut headers: Vec<(&str, &str)> = self
+            .sse
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if self.pins_content() {
+            headers.push(("x-amz-checksum-sha256", checksum.as_str()));
+        }
+        let signed = self
+            .s3()?
+            .presign_query(
+                "PUT",
+                &key,
+                &[],
+                &headers,
+                3600,
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| StoreError::Presign(format!("PUT {key}: {e}")))?;
+        let mut request = self
+            .http
+            .put(&signed.url)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body));
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| StoreError::Presign(format!("PUT {key}: {e}")))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            return Err(Self::refused(&format!("PUT {key}"), status, &text).into());
+        }
+        Ok(())
+    }
+
     /// Writes `body` to `oid`'s final key in one multipart upload, which becomes visible only when
     /// it completes. For bytes the caller has already hashed to `oid` (a spooled browser upload).
     pub async fn put_hashed<S, E>(&self, oid: &Oid, body: S) -> Result<(), PutError>

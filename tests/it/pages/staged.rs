@@ -532,3 +532,88 @@ async fn staged_uploads_to_a_bucket_are_hashed_by_strata_and_stored_once() {
     assert!(page.text.contains("data-upload"), "the page still uploads");
     assert!(!page.text.contains("data-staged"), "straight to the bucket");
 }
+
+/// Replicas sharing the data directory do not write one part at once: a part claimed by another
+/// writer (its `{n}.sending`) answers 409 until that writer finishes, or until the claim is
+/// stale (a writer that died), when it is taken over; the upload then completes to the sha256 of
+/// the bytes sent.
+#[tokio::test]
+async fn a_part_claimed_elsewhere_is_not_written_over() {
+    let server = TestServer::start().await;
+    let token = server.user_with("alice", true, "*").await;
+    let (status, v) = api(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/datasets",
+        json!({"namespace": "alice", "name": "box"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let data: Vec<u8> = (0..20 * MIB).map(|i| (i * 13 % 239) as u8).collect();
+    let body = json!({ "size": data.len() }).to_string().into_bytes();
+    let (status, up) = call(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "alice/box/uploads",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{up}");
+    let id = up["id"].as_str().unwrap().to_owned();
+    let dir = std::fs::read_dir(server.dir.path().join("data/objects/staged"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("-{id}")))
+        .expect("the upload's directory");
+    let parts: Vec<(u64, usize, usize)> = up["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let at = |k: &str| p[k].as_u64().unwrap();
+            (at("n"), at("pos") as usize, at("len") as usize)
+        })
+        .collect();
+    assert_eq!(parts.len(), 2, "{up}");
+    let send = |n: u64| {
+        let (_, pos, len) = parts[n as usize - 1];
+        let (server, token) = (&server, &token);
+        let slice = data[pos..pos + len].to_vec();
+        let path = format!("alice/box/uploads/{id}/parts/{n}");
+        async move { call(server, token, reqwest::Method::PUT, &path, Some(slice)).await }
+    };
+
+    // Another replica is writing part 1.
+    let claim = dir.join("1.sending");
+    std::fs::write(&claim, b"").unwrap();
+    let (status, v) = send(1).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("being sent"), "{v}");
+    assert!(!dir.join("1").exists(), "nothing marked done");
+    // Part 2 goes meanwhile; completing says part 1 is missing.
+    assert_eq!(send(2).await.0, 204);
+    let done = format!("alice/box/uploads/{id}/complete");
+    let (status, v) = call(&server, &token, reqwest::Method::POST, &done, None).await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["missing_parts"], json!([1]), "{v}");
+    // That writer died: once its claim is stale, part 1 is taken over, and the claim is gone.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(16 * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&claim)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (status, v) = send(1).await;
+    assert_eq!(status, 204, "{v}");
+    assert!(!claim.exists(), "the claim is dropped with the write");
+    let (status, object) = call(&server, &token, reqwest::Method::POST, &done, None).await;
+    assert_eq!(status, 200, "{object}");
+    let oid: String = Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(object["oid"], oid.as_str());
+}

@@ -83,7 +83,7 @@ impl CloudStore {
         Some(url.origin().ascii_serialization())
     }
 
-    fn s3(&self) -> Result<&S3Presigner, StoreError> {
+    pub(super) fn s3(&self) -> Result<&S3Presigner, StoreError> {
         match &self.signer {
             CloudSigner::S3 { presigner, .. } => Ok(presigner),
             _ => Err(StoreError::Presign("this is no S3 bucket".into())),
