@@ -1,21 +1,22 @@
 //! Staged uploads: the browser's upload through strata, hashed by strata while the parts come
 //! in, so a person waits for the slower of sending and hashing, not their sum, and the browser
 //! hashes nothing. An upload is started with its size (`{staged}/{dataset}-{id}/`, beside the
-//! objects on the local disk, in the data directory for a bucket), its parts
-//! are cut as `multipart-basic` cuts them ([`super::multipart::plan`]) and each is written in
-//! place into `assembled` chunk by chunk as it streams in (one write of every byte, memory a
-//! chunk, no thread held by a slow sender), synced, and then marked done by an empty file named
-//! after its number. An upload is its starter's alone; starts are counted and bounded (per
-//! dataset and per person) under one lock, parts in flight per upload too. As soon as
-//! the next part in order is done it is read back and hashed; completing hashes what is left, and
-//! `assembled` becomes the object under the sha256 it hashed to (moved into place on the disk;
-//! on a bucket, sent to the object's key in one upload, visible when it completes),
-//! linked to the dataset. Parts may
-//! come in any order; a part sent again once done is taken as delivered (its bytes are not written
-//! twice, so what was hashed stays what is stored), and one still being written answers 409. A new
-//! page asks which parts are missing and sends only those (resume). The hashing state lives in
-//! memory; after a restart, or any failure, it is rebuilt from the done parts. Idle uploads are
-//! purged with `multipart-basic`'s. Sealed storage stages nothing (parts would wait unsealed).
+//! objects on the local disk, in the data directory for a bucket, on the volume replicas share).
+//! Its parts are cut as `multipart-basic` cuts them ([`super::multipart::plan`]); each request
+//! streams its part into a file of its own (`part.{n}.{token}`: memory a chunk, no thread held by
+//! a slow sender), syncs it and links it as `part.{n}`, which only the first writer of a part
+//! can make: a part is never written over once it is in, so what was hashed stays what is stored,
+//! whichever replica a request lands on. An upload is its starter's alone; starts are counted and
+//! bounded (per dataset and per person) under one lock, parts in flight per upload too. As soon
+//! as the next part in order is in it is read back and hashed; completing hashes what is left,
+//! and the parts become the object under the sha256 they hash to (on the disk written into one
+//! file and moved into place; on a bucket sent to the object's key in one upload, visible when
+//! it completes), linked to the dataset. Parts may come in any order; a part sent again once in
+//! is taken as delivered, and one this replica is still writing answers 409. A new page asks
+//! which parts are missing and sends only those (resume). The hashing state lives in memory;
+//! after a restart, on another replica, or after any failure, it is rebuilt from the parts in.
+//! Idle uploads are purged with `multipart-basic`'s. Sealed storage stages nothing (parts would
+//! wait unsealed).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,13 +48,8 @@ impl Progress {
     }
 }
 
-/// A part being written: out of [`Progress::writing`] when dropped, and its `{n}.sending` file
-/// (which tells other replicas sharing the directory) removed.
-struct Sending(
-    Arc<Mutex<std::collections::HashSet<u32>>>,
-    u32,
-    Option<PathBuf>,
-);
+/// A part being written here: out of [`Progress::writing`] when dropped.
+struct Sending(Arc<Mutex<std::collections::HashSet<u32>>>, u32);
 
 impl Drop for Sending {
     fn drop(&mut self) {
@@ -61,51 +57,22 @@ impl Drop for Sending {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.1);
-        if let Some(claim) = self.2.take() {
-            let _ = std::fs::remove_file(claim);
-        }
     }
 }
 
-/// Claims part `n` of the upload in `dir` for this writer, across replicas: `{n}.sending`,
-/// made only if absent (one left by a writer that died is taken over once it is [`STALE`]).
-/// `Ok(false)`: the part is done already (found done after the claim, so nothing is written
-/// over what may have been hashed).
-async fn claim(dir: &Path, n: u32) -> Result<bool> {
-    let path = dir.join(format!("{n}.sending"));
-    let made = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .await;
-    match made {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let stale = tokio::fs::metadata(&path)
-                .await
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .is_some_and(|t| t.elapsed().is_ok_and(|age| age > STALE));
-            if !stale {
-                return Err(Error::conflict(format!("part {n} is being sent already")));
-            }
-            // Touched again, so two writers taking over at once do not both find it stale.
-            tokio::fs::write(&path, b"").await.map_err(gone_or_io)?;
-        }
-        Err(e) => return Err(gone_or_io(e)),
+/// A writer's own file for a part, removed when dropped (linked as the part, or abandoned).
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
-    if tokio::fs::try_exists(dir.join(n.to_string()))
-        .await
-        .unwrap_or(false)
-    {
-        let _ = tokio::fs::remove_file(&path).await;
-        return Ok(false);
-    }
-    Ok(true)
 }
 
-/// How long a `{n}.sending` claim holds without its writer finishing.
-const STALE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Part `n`'s file once it is in.
+fn part_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("part.{n}"))
+}
 
 /// The hashing state of uploads in progress, by directory. Each upload's is behind an async
 /// lock taken before its blocking work starts, so waiting for it holds no thread. Starts take
@@ -252,9 +219,9 @@ impl Storage {
         })
     }
 
-    /// Writes part `n` of an upload in place (exactly its length, or it stays missing), then
-    /// hashes what is done in order. A part done already is taken as delivered; one being
-    /// written answers 409.
+    /// Writes part `n` of an upload (exactly its length, or it stays missing) into a file of its
+    /// own, links it as the part unless another writer's is in first, then hashes what is in, in
+    /// order. A part in already is taken as delivered; one this replica is writing answers 409.
     pub async fn stage_part<S, E>(
         &self,
         dataset: i64,
@@ -268,7 +235,7 @@ impl Storage {
     {
         let dir = self.staged_dir(dataset, id)?;
         let size = opened(&dir, owner).await?;
-        let Some((_, pos, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
+        let Some((_, _, len)) = plan(size).into_iter().find(|p| p.0 == n) else {
             return Err(Error::not_found(format!("this upload has no part {n}")));
         };
         let sending = {
@@ -281,39 +248,32 @@ impl Storage {
                     "at most {PARTS_AT_ONCE} parts of an upload at once"
                 )));
             }
-            if tokio::fs::try_exists(dir.join(n.to_string()))
+            if tokio::fs::try_exists(part_path(&dir, n))
                 .await
                 .unwrap_or(false)
             {
-                return Ok(()); // done before: its answer was lost on the way
+                return Ok(()); // in before: its answer was lost on the way
             }
             held.writing().insert(n);
-            let mut sending = Sending(held.writing.clone(), n, None);
-            if !claim(&dir, n).await? {
-                return Ok(()); // done by another replica meanwhile
-            }
-            sending.2 = Some(dir.join(format!("{n}.sending")));
-            sending
+            Sending(held.writing.clone(), n)
         };
-        let written = write_part(&dir, pos, len, body).await;
-        let mut held = self.0.staging.hold(&dir).await;
-        let marked = match written {
-            Ok(()) => tokio::fs::File::create(dir.join(n.to_string()))
-                .await
-                .map(drop)
-                .map_err(gone_or_io),
-            Err(e) => Err(e),
-        };
-        // Only now: a writer claiming the part next finds it done, never a gap to write in.
-        drop(sending);
-        if let Err(e) = marked {
-            if !tokio::fs::try_exists(&dir).await.unwrap_or(true) {
-                // Completed, cancelled or purged meanwhile: its state is not kept again.
-                drop(held);
-                self.0.staging.forget(&dir);
+        let own = Partial(dir.join(format!("part.{n}.{}", crate::auth::secrets::random_hex(8))));
+        write_part(&own.0, len, body).await?;
+        // Only the first writer's file becomes the part: a part is never written over.
+        match tokio::fs::hard_link(&own.0, part_path(&dir, n)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                drop(sending);
+                if !tokio::fs::try_exists(&dir).await.unwrap_or(true) {
+                    // Completed, cancelled or purged meanwhile: its state is not kept again.
+                    self.0.staging.forget(&dir);
+                }
+                return Err(gone_or_io(e));
             }
-            return Err(e);
+            _ => {}
         }
+        drop(own);
+        let mut held = self.0.staging.hold(&dir).await;
+        drop(sending);
         run(move || advance(&dir, size, &mut held).map(drop)).await
     }
 
@@ -335,6 +295,11 @@ impl Storage {
                 ))
                 .with_extra(serde_json::json!({ "missing_parts": numbers })));
             }
+            if next as usize != plan(size).len() + 1 {
+                return Err(Error::internal(
+                    "an upload's parts are in but not all hashed",
+                ));
+            }
             let hex = strata_lfs::lower_hex(&held.hasher.clone().finalize());
             let oid = hex
                 .parse::<Oid>()
@@ -342,18 +307,32 @@ impl Storage {
             Ok((oid, held))
         })
         .await?;
-        let assembled = dir.join("assembled");
+        let parts: Vec<PathBuf> = plan(size).iter().map(|p| part_path(&dir, p.0)).collect();
         match &self.0.backend {
-            Backend::Local(store) => store
-                .adopt(&oid, size, assembled)
-                .await
-                .map_err(super::objects::put_error)?,
+            Backend::Local(store) => {
+                let assembled = dir.join("assembled");
+                let (file, from) = (assembled.clone(), parts.clone());
+                run(move || assemble(&file, &from)).await?;
+                store
+                    .adopt(&oid, size, assembled)
+                    .await
+                    .map_err(super::objects::put_error)?;
+            }
             Backend::Cloud(cloud) => {
-                // Parts done are never written again and none is being written (all are done,
-                // and this upload is held): the bytes sent are the bytes hashed.
+                // The parts, in order: the bytes hashed (a part in is never written again).
                 if cloud.size(&oid).await? != Some(size) {
+                    use futures_util::TryStreamExt;
+                    let body = futures_util::stream::iter(parts)
+                        .then(|part| async move {
+                            let file = tokio::fs::File::open(part).await?;
+                            Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
+                                file,
+                                1024 * 1024,
+                            ))
+                        })
+                        .try_flatten();
                     cloud
-                        .put_file(&oid, size, &assembled)
+                        .put_sized(&oid, size, body)
                         .await
                         .map_err(super::objects::put_error)?;
                 }
@@ -383,29 +362,29 @@ impl Storage {
     }
 }
 
-/// The parts after `next` (the first not hashed) that are not done.
+/// The parts after `next` (the first not hashed) that are not in.
 fn missing(dir: &Path, size: u64, next: u32) -> Vec<Part> {
     plan(size)
         .into_iter()
-        .filter(|(n, ..)| *n >= next && !dir.join(n.to_string()).exists())
+        .filter(|(n, ..)| *n >= next && !part_path(dir, *n).exists())
         .collect()
 }
 
-/// Streams `body` into `assembled` at `pos`, exactly `len` bytes, synced. Each chunk is written
+/// Streams `body` into a new file at `path`, exactly `len` bytes, synced. Each chunk is written
 /// as it comes (a short blocking write each), so a part costs a chunk of memory whatever its size
 /// and a slow sender holds no thread.
-async fn write_part<S, E>(dir: &Path, pos: u64, len: u64, body: S) -> Result<()>
+async fn write_part<S, E>(path: &Path, len: u64, body: S) -> Result<()>
 where
     S: Stream<Item = std::result::Result<Bytes, E>>,
     E: std::fmt::Display,
 {
-    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
-        .open(dir.join("assembled"))
+        .create_new(true)
+        .open(path)
         .await
         .map_err(gone_or_io)?;
-    file.seek(std::io::SeekFrom::Start(pos)).await.map_err(io)?;
     let mut seen = 0u64;
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
@@ -425,6 +404,17 @@ where
     }
     file.flush().await.map_err(io)?;
     file.sync_data().await.map_err(io)
+}
+
+/// Writes `parts` one after the other into `file` (made afresh), synced: the object on the disk.
+fn assemble(file: &Path, parts: &[PathBuf]) -> Result<()> {
+    let mut out = std::fs::File::create(file).map_err(io)?;
+    for part in parts {
+        let mut from = std::fs::File::open(part).map_err(gone_or_io)?;
+        // `copy_file_range` on Linux: the kernel copies, nothing passes through here.
+        std::io::copy(&mut from, &mut out).map_err(io)?;
+    }
+    out.sync_all().map_err(io)
 }
 
 /// Uploads in progress one dataset may have at once, and one person in one dataset.
@@ -493,7 +483,7 @@ async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) 
 
 /// Hashes the parts that are done, next in order; returns the first part not hashed yet. The
 /// first call after a start or a restart, or after any failure, hashes from the first part again,
-/// so the hash only ever counts bytes that are in `assembled`.
+/// so the hash only ever counts bytes of parts that are in.
 fn advance(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
     let done = hash_done(dir, size, p);
     if done.is_err() {
@@ -503,28 +493,30 @@ fn advance(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
 }
 
 fn hash_done(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
-    use std::os::unix::fs::FileExt;
+    use std::io::Read;
     if p.next == 0 {
         p.hasher = Sha256::new();
         p.next = 1;
     }
-    let file = std::fs::File::open(dir.join("assembled")).map_err(gone_or_io)?;
     let mut buf = vec![0; 1024 * 1024];
     let from = p.next;
-    for (n, pos, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
-        if n != p.next
-            || p.writing().contains(&n)
-            || !dir.join(n.to_string()).exists()
-            || dir.join(format!("{n}.sending")).exists()
-        {
-            break;
+    for (n, _, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
+        let file = match std::fs::File::open(part_path(dir, n)) {
+            Ok(f) if n == p.next => f,
+            _ => break,
+        };
+        if file.metadata().map_err(io)?.len() != len {
+            return Err(Error::internal(format!(
+                "part {n} of an upload has the wrong size"
+            )));
         }
-        let mut at = pos;
-        while at < pos + len {
-            let want = (pos + len - at).min(buf.len() as u64) as usize;
-            file.read_exact_at(&mut buf[..want], at).map_err(io)?;
+        let mut file = file;
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            file.read_exact(&mut buf[..want]).map_err(io)?;
             p.hasher.update(&buf[..want]);
-            at += want as u64;
+            left -= want as u64;
         }
         p.next = n + 1;
     }

@@ -19,6 +19,10 @@ mod scope;
 
 pub use multipart::{BucketPart, BucketUpload};
 
+/// The largest object [`CloudStore::put_sized`] sends in one `PUT` (S3 takes 5 GiB; strata's
+/// own calls to the bucket time out after 10 minutes, so a single request is kept short).
+const ONE_PUT: u64 = 1024 * 1024 * 1024;
+
 /// The part size and the parts in flight of [`CloudStore::put_hashed`].
 const PUT_PART: usize = 16 * 1024 * 1024;
 const PUT_PARTS_AT_ONCE: usize = 4;
@@ -211,22 +215,16 @@ impl CloudStore {
         }
     }
 
-    /// Stores the file at `path` (`size` bytes the caller hashed to `oid`) under `oid`'s key. On
-    /// S3, up to 5 GiB, in one streamed `PUT` the bucket writes once (checking its sha256 where
+    /// Stores `body` (`size` bytes the caller hashed to `oid`) under `oid`'s key. On S3, up to
+    /// [`ONE_PUT`], in one streamed `PUT` the bucket writes once (checking its sha256 where
     /// checksums are pinned); elsewhere, and beyond, in one multipart upload
     /// ([`CloudStore::put_hashed`]). Nothing is visible under the key before all of it is there.
-    pub async fn put_file(
-        &self,
-        oid: &Oid,
-        size: u64,
-        path: &std::path::Path,
-    ) -> Result<(), PutError> {
+    pub async fn put_sized<S>(&self, oid: &Oid, size: u64, body: S) -> Result<(), PutError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+    {
         use base64::Engine;
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(StoreError::from)?;
-        let body = tokio_util::io::ReaderStream::with_capacity(file, 1024 * 1024);
-        if !matches!(self.signer, CloudSigner::S3 { .. }) || size > copy::COPY_LIMIT {
+        if !matches!(self.signer, CloudSigner::S3 { .. }) || size > ONE_PUT {
             return self.put_hashed(oid, body).await;
         }
         let key = self.key(oid);

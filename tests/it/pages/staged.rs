@@ -473,12 +473,12 @@ async fn staged_uploads_to_a_bucket_are_hashed_by_strata_and_stored_once() {
     assert_eq!(again["oid"], oid.as_str());
     assert_eq!(sends(), sent, "the object was in the bucket already");
 
-    // Nothing is left behind: no upload directory, nothing under the bucket's staging key.
+    // Nothing is left behind in the data directory, where the uploads were kept.
     let staged = server.dir.path().join("data/staged");
-    let left = std::fs::read_dir(&staged).map(|d| d.count()).unwrap_or(0);
+    let left = std::fs::read_dir(&staged)
+        .expect("uploads are kept here")
+        .count();
     assert_eq!(left, 0, "upload directories left in {}", staged.display());
-    let staging = s3.object_path("lfs/staging");
-    assert_eq!(crate::lfs::multipart_buckets::walk(&staging), 0);
 
     // Committed, and read back through strata: the bytes sent.
     let head = server.head(&token, "alice/box").await;
@@ -533,12 +533,12 @@ async fn staged_uploads_to_a_bucket_are_hashed_by_strata_and_stored_once() {
     assert!(!page.text.contains("data-staged"), "straight to the bucket");
 }
 
-/// Replicas sharing the data directory do not write one part at once: a part claimed by another
-/// writer (its `{n}.sending`) answers 409 until that writer finishes, or until the claim is
-/// stale (a writer that died), when it is taken over; the upload then completes to the sha256 of
-/// the bytes sent.
+/// A part in is never written over, whichever replica a request lands on: each writer streams
+/// into a file of its own and only the first becomes the part. Here another replica got part 1
+/// in first (with other bytes); this one's part 1 is taken as delivered, a writer's file left by
+/// a crash counts for nothing, and the object is exactly the bytes hashed.
 #[tokio::test]
-async fn a_part_claimed_elsewhere_is_not_written_over() {
+async fn a_part_in_is_never_written_over() {
     let server = TestServer::start().await;
     let token = server.user_with("alice", true, "*").await;
     let (status, v) = api(
@@ -585,35 +585,50 @@ async fn a_part_claimed_elsewhere_is_not_written_over() {
         async move { call(server, token, reqwest::Method::PUT, &path, Some(slice)).await }
     };
 
-    // Another replica is writing part 1.
-    let claim = dir.join("1.sending");
-    std::fs::write(&claim, b"").unwrap();
-    let (status, v) = send(1).await;
-    assert_eq!(status, 409, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("being sent"), "{v}");
-    assert!(!dir.join("1").exists(), "nothing marked done");
-    // Part 2 goes meanwhile; completing says part 1 is missing.
+    // Another replica's part 1, in first; a writer's own file left by a crash for part 2.
+    let (_, _, len1) = parts[0];
+    let theirs: Vec<u8> = vec![7; len1];
+    std::fs::write(dir.join("part.1"), &theirs).unwrap();
+    std::fs::write(dir.join("part.2.0123456789abcdef"), b"half a part").unwrap();
+    let status_of = || {
+        let (server, token) = (&server, &token);
+        let path = format!("alice/box/uploads/{id}");
+        async move { call(server, token, reqwest::Method::GET, &path, None).await }
+    };
+    let (status, v) = status_of().await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["missing"].as_array().unwrap().len(),
+        1,
+        "only part 2: {v}"
+    );
+    assert_eq!(v["missing"][0]["n"], 2, "{v}");
+
+    // This replica's part 1: taken as delivered, the part that is in stays as it is.
+    assert_eq!(send(1).await.0, 204);
+    assert_eq!(std::fs::read(dir.join("part.1")).unwrap(), theirs);
     assert_eq!(send(2).await.0, 204);
     let done = format!("alice/box/uploads/{id}/complete");
-    let (status, v) = call(&server, &token, reqwest::Method::POST, &done, None).await;
-    assert_eq!(status, 409, "{v}");
-    assert_eq!(v["missing_parts"], json!([1]), "{v}");
-    // That writer died: once its claim is stale, part 1 is taken over, and the claim is gone.
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(16 * 60);
-    std::fs::File::options()
-        .write(true)
-        .open(&claim)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-    let (status, v) = send(1).await;
-    assert_eq!(status, 204, "{v}");
-    assert!(!claim.exists(), "the claim is dropped with the write");
     let (status, object) = call(&server, &token, reqwest::Method::POST, &done, None).await;
     assert_eq!(status, 200, "{object}");
-    let oid: String = Sha256::digest(&data)
+    let mut stored = theirs.clone();
+    stored.extend_from_slice(&data[len1..]);
+    let oid: String = Sha256::digest(&stored)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(object["oid"], oid.as_str());
+    assert_eq!(
+        object["oid"],
+        oid.as_str(),
+        "the oid of the parts that are in"
+    );
+    let path = server
+        .dir
+        .path()
+        .join(format!("data/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]));
+    assert!(
+        std::fs::read(&path).expect("stored under its oid") == stored,
+        "the object is the bytes hashed"
+    );
+    assert!(!dir.exists(), "nothing of the upload is left");
 }

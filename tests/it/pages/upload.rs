@@ -138,15 +138,18 @@ async fn browser_uploads_a_gib_to_the_local_disk_and_resumes_after_a_cancel() {
 
     // Staged: strata hashes the parts as they come. Once some are done, Cancel.
     let staged = server.dir.path().join("data/objects/staged");
-    // Parts done: the empty files named after their numbers.
+    // Parts in: `part.{n}` (a part still being written is `part.{n}.{token}`).
     let done = || {
         std::fs::read_dir(&staged)
             .ok()
             .and_then(|mut d| d.next())
             .and_then(|e| std::fs::read_dir(e.ok()?.path()).ok())
             .map_or(0, |d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<u32>().ok())
-                    .count()
+                d.filter_map(|e| {
+                    let name = e.ok()?.file_name().into_string().ok()?;
+                    name.strip_prefix("part.")?.parse::<u32>().ok()
+                })
+                .count()
             })
     };
     for _ in 0..3000 {

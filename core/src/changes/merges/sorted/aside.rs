@@ -35,11 +35,8 @@ pub(in crate::changes::merges) async fn plan(
     if shape.key.is_empty() {
         return Ok(None);
     }
-    let name = format!(
-        "{sides}\u{1}{}\u{1}{}",
-        shape.key.join("\u{2}"),
-        shape.columns.join("\u{2}")
-    );
+    // Debug quotes and escapes each name: no two shapes print alike.
+    let name = format!("{sides:?} {:?} {:?}", shape.key, shape.columns);
     if let Some(plan) = kept(&name) {
         return Ok(plan);
     }
