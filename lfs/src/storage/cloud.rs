@@ -190,20 +190,28 @@ impl CloudStore {
         scope: &str,
         ttl: Duration,
     ) -> Result<(Presigned, String), StoreError> {
-        use base64::Engine;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let key = self.staging_key(oid, scope, &nonce);
-        let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
-        let mut signed: Vec<(&str, &str)> = self
-            .sse
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        if self.pins_content() {
-            signed.push(("x-amz-checksum-sha256", checksum.as_str()));
-        }
+        let headers = self.put_headers(oid);
+        let signed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let presigned = self.presign("PUT", &key, &signed, ttl).await?;
         Ok((presigned, nonce))
+    }
+
+    /// What a `PUT` of `oid` carries, signed: the bucket's encryption headers, and its sha256
+    /// where the bucket checks it.
+    fn put_headers(&self, oid: &Oid) -> Vec<(&str, String)> {
+        use base64::Engine;
+        let mut headers: Vec<(&str, String)> = self
+            .sse
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        if self.pins_content() {
+            let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
+            headers.push(("x-amz-checksum-sha256", checksum));
+        }
+        headers
     }
 
     fn staging_key(&self, oid: &Oid, scope: &str, nonce: &str) -> String {
@@ -223,20 +231,12 @@ impl CloudStore {
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
     {
-        use base64::Engine;
         if !matches!(self.signer, CloudSigner::S3 { .. }) || size > ONE_PUT {
             return self.put_hashed(oid, body).await;
         }
         let key = self.key(oid);
-        let checksum = base64::engine::general_purpose::STANDARD.encode(oid.as_bytes());
-        let mut headers: Vec<(&str, &str)> = self
-            .sse
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        if self.pins_content() {
-            headers.push(("x-amz-checksum-sha256", checksum.as_str()));
-        }
+        let owned = self.put_headers(oid);
+        let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let signed = self
             .s3()?
             .presign_query(
