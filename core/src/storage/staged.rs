@@ -10,7 +10,7 @@
 //! bounded (per dataset and per person) under one lock, parts in flight per upload too. As soon
 //! as the next part in order is in it is read back and hashed; completing hashes what is left,
 //! and the parts become the object under the sha256 they hash to (on the disk written into one
-//! file and moved into place; on a bucket sent to the object's key in one upload, visible when
+//! file as they are hashed, moved into place on completion; on a bucket sent to the object's key in one upload, visible when
 //! it completes), linked to the dataset. Parts may come in any order; a part sent again once in
 //! is taken as delivered, and one this replica is still writing answers 409. A new page asks
 //! which parts are missing and sends only those (resume). The hashing state lives in memory;
@@ -121,6 +121,11 @@ impl Storage {
         self.0.sealed.is_none()
     }
 
+    /// Whether hashing also writes the object (on the disk; a bucket is sent the parts).
+    fn assembles(&self) -> bool {
+        matches!(self.0.backend, Backend::Local(_))
+    }
+
     fn staged_dir(&self, dataset: i64, id: &str) -> Result<PathBuf> {
         let gone = || Error::not_found("no such upload: start it again");
         if id.len() != 32
@@ -180,7 +185,7 @@ impl Storage {
             tokio::fs::write(dir.join("owner"), owner).await?;
             tokio::fs::write(dir.join("size"), size.to_string()).await?;
             // Sparse, no block used: proof the filesystem takes a file this size (413 if not);
-            // on the disk, completing writes the parts into it.
+            // on the disk, the parts are written into it as they are hashed.
             let assembled = tokio::fs::File::create(dir.join("assembled")).await?;
             assembled.set_len(size).await
         }
@@ -208,8 +213,9 @@ impl Storage {
         let dir = self.staged_dir(dataset, id)?;
         let size = opened(&dir, owner).await?;
         let mut held = self.0.staging.hold(&dir).await;
+        let into = self.assembles();
         let missing = run(move || {
-            let next = advance(&dir, size, &mut held)?;
+            let next = advance(&dir, size, into, &mut held)?;
             Ok(missing(&dir, size, next))
         })
         .await?;
@@ -275,7 +281,8 @@ impl Storage {
         drop(own);
         let mut held = self.0.staging.hold(&dir).await;
         drop(sending);
-        run(move || advance(&dir, size, &mut held).map(drop)).await
+        let into = self.assembles();
+        run(move || advance(&dir, size, into, &mut held).map(drop)).await
     }
 
     /// Finishes an upload whose parts are all in: the object under the sha256 its bytes hash to,
@@ -286,8 +293,9 @@ impl Storage {
         // Held to the end: a part, a status or another completion waits, then finds it gone.
         let mut held = self.0.staging.hold(&dir).await;
         let at = dir.clone();
+        let into = self.assembles();
         let (oid, held) = run(move || {
-            let next = advance(&at, size, &mut held)?;
+            let next = advance(&at, size, into, &mut held)?;
             let missing = missing(&at, size, next);
             if !missing.is_empty() {
                 let numbers: Vec<u32> = missing.iter().map(|p| p.0).collect();
@@ -308,12 +316,17 @@ impl Storage {
             Ok((oid, held))
         })
         .await?;
-        let parts: Vec<PathBuf> = plan(size).iter().map(|p| part_path(&dir, p.0)).collect();
         match &self.0.backend {
             Backend::Local(store) => {
+                // Written part by part as they were hashed, each synced: the object is made.
                 let assembled = dir.join("assembled");
-                let (file, from) = (assembled.clone(), parts.clone());
-                run(move || assemble(&file, &from)).await?;
+                let file = assembled.clone();
+                run(move || {
+                    std::fs::File::open(file)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io)
+                })
+                .await?;
                 store
                     .adopt(&oid, size, assembled)
                     .await
@@ -323,6 +336,8 @@ impl Storage {
                 // The parts, in order: the bytes hashed (a part in is never written again).
                 if cloud.size(&oid).await? != Some(size) {
                     use futures_util::TryStreamExt;
+                    let parts: Vec<PathBuf> =
+                        plan(size).iter().map(|p| part_path(&dir, p.0)).collect();
                     let body = futures_util::stream::iter(parts)
                         .then(|part| async move {
                             let file = tokio::fs::File::open(part).await?;
@@ -407,17 +422,6 @@ where
     file.sync_data().await.map_err(io)
 }
 
-/// Writes `parts` one after the other into `file` (made afresh), synced: the object on the disk.
-fn assemble(file: &Path, parts: &[PathBuf]) -> Result<()> {
-    let mut out = std::fs::File::create(file).map_err(io)?;
-    for part in parts {
-        let mut from = std::fs::File::open(part).map_err(gone_or_io)?;
-        // `copy_file_range` on Linux: the kernel copies, nothing passes through here.
-        std::io::copy(&mut from, &mut out).map_err(io)?;
-    }
-    out.sync_all().map_err(io)
-}
-
 /// Uploads in progress one dataset may have at once, and one person in one dataset.
 const AT_ONCE: usize = 16;
 const AT_ONCE_EACH: usize = 8;
@@ -485,23 +489,28 @@ async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) 
 /// Hashes the parts that are done, next in order; returns the first part not hashed yet. The
 /// first call after a start or a restart, or after any failure, hashes from the first part again,
 /// so the hash only ever counts bytes of parts that are in.
-fn advance(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
-    let done = hash_done(dir, size, p);
+fn advance(dir: &Path, size: u64, into: bool, p: &mut Progress) -> Result<u32> {
+    let done = hash_done(dir, size, into, p);
     if done.is_err() {
         p.next = 0;
     }
     done
 }
 
-fn hash_done(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
+/// With `into`, each part hashed is also written at its place in the upload's `assembled` file
+/// and synced (the object on the disk, made as the parts come: the same bytes, read once; a part
+/// written again after a restart is the same bytes at the same place).
+fn hash_done(dir: &Path, size: u64, into: bool, p: &mut Progress) -> Result<u32> {
     use std::io::Read;
+    use std::os::unix::fs::FileExt;
     if p.next == 0 {
         p.hasher = Sha256::new();
         p.next = 1;
     }
     let mut buf = vec![0; 1024 * 1024];
     let from = p.next;
-    for (n, _, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
+    let mut out = None;
+    for (n, at, len) in plan(size).into_iter().filter(|(n, ..)| *n >= from) {
         let file = match std::fs::File::open(part_path(dir, n)) {
             Ok(f) if n == p.next => f,
             _ => break,
@@ -511,13 +520,26 @@ fn hash_done(dir: &Path, size: u64, p: &mut Progress) -> Result<u32> {
                 "part {n} of an upload has the wrong size"
             )));
         }
+        if into && out.is_none() {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("assembled"));
+            out = Some(file.map_err(gone_or_io)?);
+        }
         let mut file = file;
         let mut left = len;
         while left > 0 {
             let want = left.min(buf.len() as u64) as usize;
             file.read_exact(&mut buf[..want]).map_err(io)?;
             p.hasher.update(&buf[..want]);
+            if let Some(out) = &out {
+                out.write_all_at(&buf[..want], at + (len - left))
+                    .map_err(io)?;
+            }
             left -= want as u64;
+        }
+        if let Some(out) = &out {
+            out.sync_data().map_err(io)?;
         }
         p.next = n + 1;
     }
