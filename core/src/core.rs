@@ -49,6 +49,8 @@ pub struct Core {
     pub s3_writes: crate::compat::s3::Writes,
     /// The files of commits the S3 gateway listed lately.
     pub s3_listings: crate::compat::s3::Listings,
+    /// The Iceberg catalog: where engines reach the S3 gateway, recent loads.
+    pub iceberg: crate::compat::iceberg::Iceberg,
     /// Dataset cards worked out lately (`crate::datasets::card`).
     pub cards: crate::datasets::card::Cards,
     /// Rung when this replica records events: the dispatcher wakes.
@@ -209,6 +211,7 @@ impl Core {
             merges: crate::changes::merges::Cache::default(),
             s3_writes: crate::compat::s3::Writes::default(),
             s3_listings: crate::compat::s3::Listings::default(),
+            iceberg: crate::compat::iceberg::Iceberg::default(),
             cards: crate::datasets::card::Cards::default(),
             events,
             sql: Arc::default(),
@@ -239,6 +242,10 @@ impl Core {
                 drain_delay: Duration::from_secs(config.drain_delay_secs),
                 multipart_idle: Duration::from_secs(config.multipart_idle_hours.max(1) * 3600),
                 browser_uploads: config.browser_uploads,
+                s3_public_url: config
+                    .s3_public_url
+                    .as_ref()
+                    .map(|u| u.trim_end_matches('/').to_owned()),
                 encryption: config.encryption,
             }),
             db,

@@ -78,6 +78,8 @@ pub fn app(state: AppState) -> Router {
         .merge(super::compat::hf::router())
         // CKAN's Action API: /api/3/action/{action}, /api/action/{action}
         .merge(super::compat::ckan::router())
+        // The Iceberg REST catalog: /iceberg/v1/…
+        .merge(super::compat::iceberg::router())
         // Apps: /apps/{user}/{app}/… (the reverse proxy to a user's instance) and /_apps/enter
         .merge(proxy::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)

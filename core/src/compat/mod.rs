@@ -3,4 +3,5 @@
 
 pub mod ckan;
 pub mod hf;
+pub mod iceberg;
 pub mod s3;

@@ -92,6 +92,8 @@ pub struct Settings {
     pub multipart_idle: std::time::Duration,
     /// How the drive page sends files.
     pub browser_uploads: BrowserUploads,
+    /// The S3 gateway's URL as clients reach it (`--s3-public-url`), if set.
+    pub s3_public_url: Option<String>,
     /// Encryption at rest: when not `Off`, file contents written through strata become LFS
     /// objects (sealed or bucket-encrypted), never plain git blobs.
     pub encryption: Encryption,
@@ -195,6 +197,11 @@ pub struct Config {
     /// the AWS CLI, boto3, s3fs, DuckDB and DVC (docs/clients.md).
     #[arg(long, env = "STRATA_S3_LISTEN")]
     pub s3_listen: Option<SocketAddr>,
+
+    /// The S3 gateway's URL as clients reach it, which the Iceberg catalog hands engines for
+    /// the tables' files (default: http://<s3-listen>).
+    #[arg(long, env = "STRATA_S3_PUBLIC_URL")]
+    pub s3_public_url: Option<String>,
 
     /// Public base URL of this server, used in every link it hands out (default: http://<listen>).
     #[arg(long, env = "STRATA_PUBLIC_URL")]

@@ -16,6 +16,7 @@ mod budgets;
 mod erasure;
 mod events;
 mod gc;
+mod iceberg;
 mod identities;
 mod invites;
 mod keys;

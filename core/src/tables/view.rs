@@ -76,6 +76,13 @@ pub async fn view(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {
     view_as(core, repo_id, opened, false, copy).await
 }
 
+/// The view of `opened` for dataset `repo_id` as [`view`] finds it, if it is made: nothing is
+/// made now.
+pub async fn find(core: &Core, repo_id: i64, opened: &Opened) -> Result<Option<View>> {
+    let copy = super::residency::store_for(core, &opened.decision);
+    stored(core, &key(repo_id, opened, false, copy.as_deref()), repo_id).await
+}
+
 /// The view of `opened` for strata's own work on the dataset (a governed write's rewrite, a
 /// contract check), always in the dataset's store: never a residency copy.
 pub async fn view_in_place(core: &Core, repo_id: i64, opened: &Opened) -> Result<View> {

@@ -5,4 +5,5 @@
 pub mod ckan;
 pub mod hf;
 mod hf_paths;
+pub mod iceberg;
 pub mod s3;

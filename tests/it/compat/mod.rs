@@ -3,6 +3,7 @@
 
 mod ckan;
 mod hf;
+mod iceberg;
 mod python_pkg;
 pub mod s3;
 mod s3_more;

@@ -386,6 +386,8 @@ pub enum Surface {
     Git,
     /// A write of a table (REST commits, uploads, the file manager, the S3 gateway, pushes).
     Write,
+    /// The Iceberg catalog and the files it names.
+    Iceberg,
 }
 
 impl Surface {
@@ -398,6 +400,7 @@ impl Surface {
             Surface::Sql => "sql",
             Surface::Git => "git",
             Surface::Write => "write",
+            Surface::Iceberg => "iceberg",
         }
     }
 }

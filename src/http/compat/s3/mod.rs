@@ -20,7 +20,8 @@ use std::future::Future;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
-use strata_core::auth::{self, pat, Principal};
+use strata_core::auth::{self, pat, Action, Principal};
+use strata_core::compat::iceberg;
 use strata_core::compat::s3;
 use strata_core::error::{Error, Kind};
 use tokio::net::TcpListener;
@@ -40,7 +41,10 @@ pub async fn run(
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
 
-    tracing::info!(addr = %listener.local_addr()?, "strata S3 gateway listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "strata S3 gateway listening");
+    // Where the Iceberg catalog sends engines for tables' files (unless `--s3-public-url`).
+    state.core.iceberg.set_gateway(format!("http://{addr}"));
     let mut builder = s3s::service::S3ServiceBuilder::new(ops::Gateway {
         state: state.clone(),
     });
@@ -303,6 +307,15 @@ struct Auth {
 #[async_trait::async_trait]
 impl S3Auth for Auth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        if iceberg::creds::is_vended(access_key) {
+            return match iceberg::creds::check(&self.state, access_key) {
+                Some((_, secret)) => Ok(SecretKey::from(secret)),
+                None => Err(s3_error!(
+                    InvalidAccessKeyId,
+                    "this Iceberg catalog key has expired or was not made here: load the table again"
+                )),
+            };
+        }
         let key = self.state.jwt.derive(pat::PURPOSE);
         let unknown = || {
             s3_error!(
@@ -355,11 +368,57 @@ async fn principal<T>(state: &AppState, req: &s3s::S3Request<T>) -> S3Result<Pri
     let Some(c) = &req.credentials else {
         return Ok(Principal::Anonymous);
     };
+    if iceberg::creds::is_vended(&c.access_key) {
+        return Err(s3_error!(
+            AccessDenied,
+            "an Iceberg catalog's key reads its table's files (under .iceberg/) and nothing else"
+        ));
+    }
     let key = state.jwt.derive(pat::PURPOSE);
     let secret = pat::derive(&key, &c.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
     auth::authenticate(state, &secret)
         .await
         .map_err(|e| s3_error!(InvalidAccessKeyId, "{}", e.message))
+}
+
+/// The caller of a read of `key` (under `.iceberg/`) in `bucket`: an Iceberg catalog's key for
+/// that table of that dataset, or any caller [`principal`] takes.
+pub(super) async fn iceberg_caller<T>(
+    state: &AppState,
+    req: &s3s::S3Request<T>,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Principal> {
+    let Some(c) = req
+        .credentials
+        .as_ref()
+        .filter(|c| iceberg::creds::is_vended(&c.access_key))
+    else {
+        return principal(state, req).await;
+    };
+    let denied = || {
+        s3_error!(
+            AccessDenied,
+            "this Iceberg catalog key is for another table's files"
+        )
+    };
+    let (vended, _) = iceberg::creds::check(state, &c.access_key)
+        .ok_or_else(|| s3_error!(InvalidAccessKeyId, "this Iceberg catalog key has expired"))?;
+    let table = iceberg::files::table_of(key).ok_or_else(denied)?;
+    if iceberg::creds::table_tag(table) != vended.table {
+        return Err(denied());
+    }
+    let who = iceberg::creds::principal(state, &vended)
+        .await
+        .map_err(|e| s3_error!(InvalidAccessKeyId, "{}", e.message))?;
+    // The key is for one dataset: its bucket and no other.
+    let gated = strata_core::compat::s3::open(state, &who, bucket, Action::Read)
+        .await
+        .map_err(|_| denied())?;
+    if gated.id != vended.repo_id {
+        return Err(denied());
+    }
+    Ok(who)
 }
 
 /// What a missing thing is, for the error code a client expects.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use strata_core::auth::{Action, Principal};
+use strata_core::compat::iceberg;
 use strata_core::compat::s3::objects::{self, Content, Written};
 use strata_core::compat::s3::{self as gateway, Located};
 use strata_core::datasets::gate::Gated;
@@ -113,10 +114,21 @@ impl Gateway {
         if_match: Option<&ETagCondition>,
         if_none_match: Option<&ETagCondition>,
     ) -> S3Result<objects::Found> {
-        let (_, gated, at) = self.file(req, bucket, key, Action::Read).await?;
-        let found = objects::read(&self.state, &gated, &at)
-            .await
-            .map_err(|e| s3_err(req, Missing::Key, e))?;
+        let found = if key.starts_with(iceberg::files::ROOT) {
+            // A file an Iceberg catalog's load named: made for its caller again.
+            let who = super::iceberg_caller(&self.state, req, bucket, key).await?;
+            let gated = gateway::open(&self.state, &who, bucket, Action::Read)
+                .await
+                .map_err(|e| s3_err(req, Missing::Bucket, e))?;
+            iceberg::files::read(&self.state, &gated, key)
+                .await
+                .map_err(|e| s3_err(req, Missing::Key, e))?
+        } else {
+            let (_, gated, at) = self.file(req, bucket, key, Action::Read).await?;
+            objects::read(&self.state, &gated, &at)
+                .await
+                .map_err(|e| s3_err(req, Missing::Key, e))?
+        };
         if if_match.is_some_and(|c| !matches(c, &found.etag)) {
             return Err(s3_error!(PreconditionFailed));
         }
