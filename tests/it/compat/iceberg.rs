@@ -315,6 +315,114 @@ async fn pyiceberg_and_duckdb_read_a_table_at_every_revision_and_strangers_nothi
         nobody["error"].as_str().unwrap().starts_with("NoSuch"),
         "{nobody}"
     );
+
+    // A key past its time is refused by the gateway.
+    let fields: Vec<&str> = key.trim_start_matches("stv_").split('_').collect();
+    let (user, repo) = (
+        i64::from_str_radix(fields[0], 16).unwrap(),
+        i64::from_str_radix(fields[1], 16).unwrap(),
+    );
+    let old = strata_core::compat::iceberg::creds::mint_until(
+        &server.state.core,
+        user,
+        repo,
+        "orders",
+        strata_core::db::now() - 1,
+    );
+    let expired = aws_with(&s3, &old.id, &old.secret, data);
+    assert!(!expired.status.success());
+    assert!(
+        String::from_utf8_lossy(&expired.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&expired.stderr)
+    );
+
+    // A share of the table's file: bob reads its current version, and no history.
+    let r = client()
+        .post(format!("{}/api/v1/datasets/alice/sales/shares", server.url))
+        .bearer_auth(&alice)
+        .json(&json!({"path": "orders.csv", "user": "bob", "access": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let shared = engine(
+        "pyiceberg",
+        &server.url,
+        Some(&bob),
+        "alice.sales.orders",
+        "",
+    )
+    .await;
+    assert!(shared.get("error").is_none(), "{shared}");
+    let shared_rows: Vec<String> = serde_json::from_value(shared["rows"].clone()).unwrap();
+    assert_eq!(shared_rows, now);
+    assert_eq!(shared["snapshots"].as_array().unwrap().len(), 1, "{shared}");
+    assert!(shared["refs"].get("v1").is_none(), "{shared}");
+}
+
+/// `aws s3 cp FILE -` against the gateway at `s3` with a key and secret.
+fn aws_with(s3: &str, id: &str, secret: &str, file: &str) -> std::process::Output {
+    let mut cmd = Command::new(python_tool("aws"));
+    cmd.args(["--endpoint-url", s3, "s3", "cp", file, "-"])
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governed_table_loads_as_the_callers_view_and_a_policy_change_is_the_next_load() {
+    use crate::governance::{Gov, SAMPLE_POLICY};
+    let gov = Gov::start().await;
+    let s3 = crate::compat::s3::gateway(&gov.server).await;
+    let url = gov.server.url.clone();
+    let table = "alice.paysim.paysim-csv";
+    // A PII value of the first row: in no byte the catalog hands a caller the policy redacts.
+    let canary = "C1231006815";
+    let py = engine("pyiceberg", &url, Some(&gov.bob), table, "").await;
+    assert!(py.get("error").is_none(), "{py}");
+    assert_eq!(py["rows"].as_array().unwrap().len(), 100);
+    assert!(!py.to_string().contains(canary), "{py}");
+    let blobs = py["blobs"].as_array().unwrap();
+    assert!(blobs.len() >= 3);
+    let hex_canary = hex::encode(canary);
+    assert!(blobs
+        .iter()
+        .all(|b| !b.as_str().unwrap().contains(&hex_canary)));
+    let duck = engine("duckdb", &url, Some(&gov.bob), table, "").await;
+    assert_eq!(duck["rows"].as_array().unwrap().len(), 100, "{duck}");
+    assert!(!duck.to_string().contains(canary));
+
+    // The read rule gone: the very next load reads the values, and the files the first load
+    // named are no longer served.
+    let second = SAMPLE_POLICY.rfind("\nrule[").unwrap();
+    let writes_only = format!("package dataapi.authz\n{}", &SAMPLE_POLICY[second..]);
+    let (status, v) = gov
+        .commit_files("steward/policies", &[("sample-policy.rego", &writes_only)])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let open = engine("pyiceberg", &url, Some(&gov.bob), table, "").await;
+    assert!(open.to_string().contains(canary), "{open}");
+    let data = py["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .find(|f| f.ends_with(".parquet"))
+        .unwrap();
+    let (id, secret) = (
+        py["config"]["s3.access-key-id"].as_str().unwrap(),
+        py["config"]["s3.secret-access-key"].as_str().unwrap(),
+    );
+    let stale = aws_with(&s3, id, secret, data);
+    assert!(!stale.status.success());
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ def pyiceberg(url, token, name, warehouse, _at):
     out["refs"] = {k: v.snapshot_id for k, v in t.refs().items()}
     out["current"] = t.metadata.current_snapshot_id
     out["properties"] = dict(t.properties)
+    out["metadata"] = json.loads(t.metadata.model_dump_json())
     # Every file the load names, through the gateway with the vended key.
     io = t.io
     files = []

@@ -50,7 +50,11 @@ fn secret_of(core: &Core, id: &str) -> String {
 
 /// A key for `user_id` to read table `table` of dataset `repo_id` through the S3 gateway.
 pub fn mint(core: &Core, user_id: i64, repo_id: i64, table: &str) -> Key {
-    let expires = crate::db::now() + LIFETIME;
+    mint_until(core, user_id, repo_id, table, crate::db::now() + LIFETIME)
+}
+
+/// [`mint`], expiring at `expires` (Unix seconds).
+pub fn mint_until(core: &Core, user_id: i64, repo_id: i64, table: &str, expires: i64) -> Key {
     let id = format!(
         "{PREFIX}{user_id:x}_{repo_id:x}_{expires:x}_{}",
         table_tag(table)

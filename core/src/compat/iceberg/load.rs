@@ -240,7 +240,13 @@ async fn make(
             }
         }
     }
-    let ids = core.db.iceberg_field_ids(gated.id, table, &paths).await?;
+    let kept = core.db.iceberg_field_ids(gated.id, table, &paths).await?;
+    // Only the fields this caller's views have: one a policy removes for them is not named.
+    let last_id = schema::last_id(&kept);
+    let ids: HashMap<String, i32> = kept
+        .into_iter()
+        .filter(|(p, _)| paths.contains(p))
+        .collect();
     let bucket = crate::compat::s3::bucket_name(&gated.namespace, &gated.name);
     let location = format!("s3://{bucket}/.iceberg/{table}");
     let mut schemas: Vec<Value> = Vec::new();
@@ -353,7 +359,7 @@ async fn make(
         "location": location,
         "last-sequence-number": snaps.len(),
         "last-updated-ms": updated,
-        "last-column-id": schema::last_id(&ids),
+        "last-column-id": last_id,
         "schemas": schemas,
         "current-schema-id": current_schema,
         "partition-specs": [{"spec-id": 0, "fields": []}],

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{json, Value};
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, On, Principal};
 use crate::datasets::gate::{self, Gated};
 use crate::datasets::listing;
 use crate::error::{Error, Result};
@@ -133,9 +133,24 @@ async fn visible(core: &Core, who: &Principal) -> Result<Vec<Vec<String>>> {
         }
         match page.next_cursor {
             Some(c) if (out.len() as i64) < LISTED => after = c,
-            _ => return Ok(out),
+            _ => break,
         }
     }
+    // Datasets shared with them in part (files, folders) too, as far as their token reaches.
+    if let Principal::User { user, scopes, .. } = who {
+        for s in core.db.shared_with(user.id).await? {
+            let path = format!("{}/{}", s.namespace, s.name);
+            if !scopes.allows_everything() && !scopes.allows(&path, On::Dataset, Action::Read) {
+                continue;
+            }
+            let mut parts = vec![s.namespace.clone()];
+            parts.extend(s.name.split('/').map(str::to_owned));
+            if !out.contains(&parts) {
+                out.push(parts);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn no_namespace(ns: &[String]) -> Error {
