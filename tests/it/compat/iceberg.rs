@@ -206,6 +206,8 @@ async fn pyiceberg_and_duckdb_read_a_table_at_every_revision_and_strangers_nothi
     assert_eq!(py["refs"]["main"], by_rev(&second)["id"]);
     assert_eq!(py["current"], by_rev(&second)["id"]);
     assert!(py["refs"]["dev"].is_i64());
+    // The manifests bound each column: no file has an id above 100, the current one has 3.
+    assert_eq!(py["planned"], json!({"id > 100": 0, "id >= 3": 1}), "{py}");
     // Every file came through the gateway; the key is for this table's files alone.
     let files = py["files"].as_array().unwrap();
     assert!(

@@ -48,6 +48,9 @@ def pyiceberg(url, token, name, warehouse, _at):
             "schema": [f.name for f in t.schemas()[s.schema_id].fields] if s.schema_id is not None else None,
         })
     out["refs"] = {k: v.snapshot_id for k, v in t.refs().items()}
+    # Column bounds in the manifests: files a filter cannot match are not planned.
+    if "id" in out["columns"]:
+        out["planned"] = {f: len(list(t.scan(row_filter=f).plan_files())) for f in ("id > 100", "id >= 3")}
     out["current"] = t.metadata.current_snapshot_id
     out["properties"] = dict(t.properties)
     out["metadata"] = json.loads(t.metadata.model_dump_json())

@@ -127,7 +127,8 @@ pub struct ColumnStats {
     pub id: i32,
     pub size: u64,
     pub values: u64,
-    pub nulls: u64,
+    /// `None` when a row group does not say.
+    pub nulls: Option<u64>,
     pub lower: Option<Vec<u8>>,
     pub upper: Option<Vec<u8>>,
 }
@@ -212,7 +213,7 @@ pub fn manifest(snap: &Snapshot<'_>, file: &DataFile) -> Result<Vec<u8>> {
         ),
         (
             "null_value_counts".into(),
-            stats_map(s, |c| Some(long(c.nulls))),
+            stats_map(s, |c| c.nulls.map(long)),
         ),
         (
             "lower_bounds".into(),
@@ -304,7 +305,7 @@ mod tests {
                 id: 1,
                 size: 80,
                 values: 10,
-                nulls: 0,
+                nulls: Some(0),
                 lower: Some(1i64.to_le_bytes().to_vec()),
                 upper: Some(10i64.to_le_bytes().to_vec()),
             }],

@@ -157,7 +157,7 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
         path: format!("{location}/{}", name.path(Which::Data)),
         rows: view.rows,
         size: view.size,
-        stats: Vec::new(),
+        stats: super::stats::of(core, &view, &columns, &ids).await?,
     };
     let manifest = avro::manifest(&snap, &file)?;
     let bytes = match which {

@@ -20,6 +20,7 @@ pub mod creds;
 pub mod files;
 mod load;
 mod schema;
+mod stats;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
