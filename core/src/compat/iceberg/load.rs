@@ -1,5 +1,5 @@
 //! Loading a table: its snapshots (the revisions of the default branch that changed it, newest
-//! [`SNAPSHOTS`], and the revision each branch and tag reads it at), each opened for the caller
+//! [`SNAPSHOTS`], and the revision each branch and tag reads it at, for at most [`REFS`] refs), each opened for the caller
 //! at its revision, its view and that view's columns; the Iceberg metadata of all of it, with
 //! the ids kept for its columns. A load is kept a minute for the same caller, heads and
 //! policies; the files it names decide again when read ([`super::files`]).
@@ -26,8 +26,13 @@ pub const SNAPSHOTS: usize = 1000;
 /// Views one load makes at most (the newest snapshots first); snapshots beyond wait for a later
 /// load, and the metadata says how many.
 const MAKES: usize = 4;
-/// How long a load is kept for the same caller, heads and policies.
+/// How long a load is kept for the same caller, heads and policies, and how many are kept.
 const KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+const KEPT_LOADS: usize = 100;
+/// Branches and tags a load names at most (each is a walk back to where it last changed the
+/// table), and fields (each given an id on first sight).
+const REFS: usize = 200;
+const FIELDS: usize = 10_000;
 
 /// A table as one caller loads it.
 #[derive(Debug)]
@@ -104,8 +109,16 @@ pub async fn load(
         None => {
             let l = Arc::new(make(core, &gated, &found.path, table, warehouse).await?);
             let mut loads = core.iceberg.loads.lock().unwrap_or_else(|e| e.into_inner());
-            if loads.len() > 1000 {
-                loads.retain(|_, (at, _)| at.elapsed() < KEPT);
+            loads.retain(|_, (at, _)| at.elapsed() < KEPT);
+            while loads.len() >= KEPT_LOADS {
+                let oldest = loads
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => loads.remove(&k),
+                    None => break,
+                };
             }
             loads.insert(key, (std::time::Instant::now(), l.clone()));
             l
@@ -161,7 +174,11 @@ async fn history(
         if !limited {
             let tags = ms.tags(ds)?.into_iter().map(|t| (t.name, true));
             let branches = ms.branches(ds)?.into_iter().map(|(b, _)| (b, false));
-            for (name, tag) in branches.chain(tags) {
+            // The default branch first, then the others, as many as a load names.
+            let mut all: Vec<(String, bool)> = branches.chain(tags).collect();
+            all.sort_by_key(|(name, tag)| (name != DEFAULT_BRANCH, *tag));
+            all.truncate(REFS);
+            for (name, tag) in all {
                 if let Ok((revs, _)) = ms.revisions(ds, Some(&name), None, 1, Some(&path)) {
                     if let Some(r) = revs.into_iter().next() {
                         refs.push((name, tag, r));
@@ -239,6 +256,12 @@ async fn make(
                 paths.push(p);
             }
         }
+    }
+    if paths.len() > FIELDS {
+        return Err(Error::unprocessable(format!(
+            "{table:?} has {} fields over its revisions: an Iceberg table here has at most {FIELDS}",
+            paths.len()
+        )));
     }
     let kept = core.db.iceberg_field_ids(gated.id, table, &paths).await?;
     // Only the fields this caller's views have: one a policy removes for them is not named.
