@@ -8,7 +8,7 @@
 //! can make: a part is never written over once it is in, so what was hashed stays what is stored,
 //! whichever replica a request lands on. An upload is its starter's alone; starts are counted and
 //! bounded (per dataset and per person) under one lock, parts in flight per upload too. As soon
-//! as the next part in order is in it is read back and hashed; completing hashes what is left,
+//! as the next part in order is in it is read back and hashed, after the part's answer; completing hashes what is left,
 //! and the parts become the object under the sha256 they hash to (on the disk written into one
 //! file as they are hashed, moved into place on completion; on a bucket sent to the object's key in one upload, visible when
 //! it completes), linked to the dataset. Parts may come in any order; a part sent again once in
@@ -279,10 +279,22 @@ impl Storage {
             _ => {}
         }
         drop(own);
-        let mut held = self.0.staging.hold(&dir).await;
         drop(sending);
-        let into = self.assembles();
-        run(move || advance(&dir, size, into, &mut held).map(drop)).await
+        // Hashed (and on the disk written into the object) after the answer, so the sender's
+        // next part does not wait for it; completing waits, and hashes what is left.
+        let (storage, into) = (self.clone(), self.assembles());
+        tokio::spawn(async move {
+            let mut held = storage.0.staging.hold(&dir).await;
+            let at = dir.clone();
+            if let Err(e) = run(move || advance(&at, size, into, &mut held).map(drop)).await {
+                tracing::debug!(error = %e.message, "hashing an upload's parts");
+                if !dir.exists() {
+                    // Completed, cancelled or purged meanwhile: its state is not kept again.
+                    storage.0.staging.forget(&dir);
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Finishes an upload whose parts are all in: the object under the sha256 its bytes hash to,
