@@ -179,25 +179,15 @@ fn stats_map(stats: &[ColumnStats], pick: impl Fn(&ColumnStats) -> Option<Value>
 
 /// The manifest naming `file` as added by `snap`.
 pub fn manifest(snap: &Snapshot<'_>, file: &DataFile) -> Result<Vec<u8>> {
-    let schema = &schemas().1;
-    let mut w = Writer::builder()
-        .schema(schema)
-        .writer(Vec::new())
-        .codec(codec())
-        .marker(marker(snap.id, 1))
-        .build()
-        .map_err(avro_error)?;
     let schema_id = snap.schema["schema-id"].as_i64().unwrap_or(0);
-    for (k, v) in [
+    let header = [
         ("schema", snap.schema.to_string()),
         ("schema-id", schema_id.to_string()),
         ("partition-spec", "[]".to_owned()),
         ("partition-spec-id", "0".to_owned()),
         ("format-version", "2".to_owned()),
         ("content", "data".to_owned()),
-    ] {
-        w.add_user_metadata(k.to_owned(), v).map_err(avro_error)?;
-    }
+    ];
     let s = &file.stats;
     let data_file = Value::Record(vec![
         ("content".into(), Value::Int(0)),
@@ -235,28 +225,17 @@ pub fn manifest(snap: &Snapshot<'_>, file: &DataFile) -> Result<Vec<u8>> {
         ("file_sequence_number".into(), none()),
         ("data_file".into(), data_file),
     ]);
-    w.append_value(entry).map_err(avro_error)?;
-    w.into_inner().map_err(avro_error)
+    one_entry(&schemas().1, marker(snap.id, 1), &header, entry)
 }
 
 /// The manifest list of `snap`: the one manifest at `path`, `length` bytes, adding `rows`.
 pub fn manifest_list(snap: &Snapshot<'_>, path: &str, length: u64, rows: u64) -> Result<Vec<u8>> {
-    let schema = &schemas().0;
-    let mut w = Writer::builder()
-        .schema(schema)
-        .writer(Vec::new())
-        .codec(codec())
-        .marker(marker(snap.id, 2))
-        .build()
-        .map_err(avro_error)?;
-    for (k, v) in [
+    let header = [
         ("snapshot-id", snap.id.to_string()),
         ("parent-snapshot-id", "null".to_owned()),
         ("sequence-number", snap.sequence.to_string()),
         ("format-version", "2".to_owned()),
-    ] {
-        w.add_user_metadata(k.to_owned(), v).map_err(avro_error)?;
-    }
+    ];
     let entry = Value::Record(vec![
         ("manifest_path".into(), Value::String(path.to_owned())),
         ("manifest_length".into(), long(length)),
@@ -274,6 +253,27 @@ pub fn manifest_list(snap: &Snapshot<'_>, path: &str, length: u64, rows: u64) ->
         ("partitions".into(), some(Value::Array(Vec::new()))),
         ("key_metadata".into(), none()),
     ]);
+    one_entry(&schemas().0, marker(snap.id, 2), &header, entry)
+}
+
+/// An Avro file of `schema` holding `entry`, its header carrying `header` too.
+fn one_entry(
+    schema: &Schema,
+    marker: [u8; 16],
+    header: &[(&str, String)],
+    entry: Value,
+) -> Result<Vec<u8>> {
+    let mut w = Writer::builder()
+        .schema(schema)
+        .writer(Vec::new())
+        .codec(codec())
+        .marker(marker)
+        .build()
+        .map_err(avro_error)?;
+    for (k, v) in header {
+        w.add_user_metadata((*k).to_owned(), v)
+            .map_err(avro_error)?;
+    }
     w.append_value(entry).map_err(avro_error)?;
     w.into_inner().map_err(avro_error)
 }

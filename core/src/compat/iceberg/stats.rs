@@ -100,20 +100,20 @@ pub async fn of(
         .into_iter()
         .map(|(_, mut stats, bounds)| {
             if let Bounds::Some(lower, upper) = bounds {
-                stats.lower = Some(lower);
-                stats.upper = Some(upper);
+                stats.lower = Some(lower.bytes());
+                stats.upper = Some(upper.bytes());
             }
             stats
         })
         .collect())
 }
 
-/// A column's bounds so far, as Iceberg encodes them, with what they compare by.
+/// A column's bounds so far.
 enum Bounds {
     Empty,
     /// A row group without exact statistics: no bounds at all.
     Unknown,
-    Some(Vec<u8>, Vec<u8>),
+    Some(Value, Value),
 }
 
 /// A value as Iceberg writes a bound, and how it orders.
@@ -137,17 +137,6 @@ impl Value {
             Value::Double(v) => v.to_le_bytes().to_vec(),
             Value::Text(v) => v.clone(),
         }
-    }
-
-    fn decode(bytes: &[u8], like: &Value) -> Option<Value> {
-        Some(match like {
-            Value::Bool(_) => Value::Bool(*bytes.first()? != 0),
-            Value::Int(_) => Value::Int(i32::from_le_bytes(bytes.try_into().ok()?)),
-            Value::Long(_) => Value::Long(i64::from_le_bytes(bytes.try_into().ok()?)),
-            Value::Float(_) => Value::Float(f32::from_le_bytes(bytes.try_into().ok()?)),
-            Value::Double(_) => Value::Double(f64::from_le_bytes(bytes.try_into().ok()?)),
-            Value::Text(_) => Value::Text(bytes.to_vec()),
-        })
     }
 }
 
@@ -205,16 +194,9 @@ impl Bounds {
         };
         *self = match std::mem::replace(self, Bounds::Empty) {
             Bounds::Some(l, u) => {
-                let (l, u) = (Value::decode(&l, &lo), Value::decode(&u, &hi));
-                let (Some(l), Some(u)) = (l, u) else {
-                    *self = Bounds::Unknown;
-                    return;
-                };
-                let low = if lo < l { lo } else { l };
-                let high = if hi > u { hi } else { u };
-                Bounds::Some(low.bytes(), high.bytes())
+                Bounds::Some(if lo < l { lo } else { l }, if hi > u { hi } else { u })
             }
-            _ => Bounds::Some(lo.bytes(), hi.bytes()),
+            _ => Bounds::Some(lo, hi),
         };
     }
 }
