@@ -174,6 +174,14 @@ async fn purge(db: &crate::db::Db, storage: &crate::storage::Storage, idle: std:
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "forgetting old notifications failed"),
     }
+    match db
+        .iceberg_purge_staged(crate::db::now() - crate::compat::iceberg::staged::KEPT_SECS)
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(files = n, "forgot files staged for Iceberg commits"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "forgetting staged Iceberg files failed"),
+    }
     match crate::compat::s3::uploads::purge(storage, idle).await {
         Ok(n) if n > 0 => tracing::info!(uploads = n, "purged abandoned S3 multipart uploads"),
         Ok(_) => {}

@@ -47,6 +47,11 @@ pub fn app(state: AppState) -> Router {
         .merge(sql_api::router())
         .merge(oauth::api_router())
         .split_for_parts();
+    // The Iceberg REST catalog's routes answer the spec's errors, not the API's: apart, with
+    // their part of the document.
+    let (iceberg, iceberg_doc) = super::compat::iceberg::router().split_for_parts();
+    let mut openapi = openapi;
+    openapi.merge(iceberg_doc);
     // Generated from the handlers' annotations, with the webhooks strata sends, the security
     // schemes and the errors every operation shares; serialised once.
     let openapi = document::finish(events_api::with_webhooks(openapi))
@@ -79,7 +84,7 @@ pub fn app(state: AppState) -> Router {
         // CKAN's Action API: /api/3/action/{action}, /api/action/{action}
         .merge(super::compat::ckan::router())
         // The Iceberg REST catalog: /iceberg/v1/…
-        .merge(super::compat::iceberg::router())
+        .merge(iceberg)
         // Apps: /apps/{user}/{app}/… (the reverse proxy to a user's instance) and /_apps/enter
         .merge(proxy::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)

@@ -58,3 +58,103 @@ impl Db {
         Ok(rows.into_iter().collect())
     }
 }
+
+/// A file staged for a commit through the Iceberg catalog (`iceberg_staged`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IcebergStaged {
+    pub key: String,
+    pub oid: String,
+    pub size: i64,
+    pub etag: String,
+    pub created: i64,
+}
+
+impl Db {
+    /// Records (or replaces) file `key` staged by `user_id` in dataset `repo_id`.
+    pub async fn iceberg_stage(
+        &self,
+        repo_id: i64,
+        user_id: i64,
+        file: &IcebergStaged,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO iceberg_staged (repo_id, user_id, key, oid, size, etag, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (repo_id, user_id, key) DO UPDATE
+             SET oid = excluded.oid, size = excluded.size, etag = excluded.etag,
+                 created = excluded.created",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .bind(&file.key)
+        .bind(&file.oid)
+        .bind(file.size)
+        .bind(&file.etag)
+        .bind(file.created)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// File `key` as `user_id` staged it in dataset `repo_id`.
+    pub async fn iceberg_staged(
+        &self,
+        repo_id: i64,
+        user_id: i64,
+        key: &str,
+    ) -> Result<Option<IcebergStaged>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT key, oid, size, etag, created FROM iceberg_staged
+             WHERE repo_id = $1 AND user_id = $2 AND key = $3",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// How many files `user_id` has staged in dataset `repo_id`.
+    pub async fn iceberg_staged_count(
+        &self,
+        repo_id: i64,
+        user_id: i64,
+    ) -> Result<i64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM iceberg_staged WHERE repo_id = $1 AND user_id = $2",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// Forgets the files `user_id` staged in dataset `repo_id` under `prefix` (a commit's table).
+    pub async fn iceberg_unstage(
+        &self,
+        repo_id: i64,
+        user_id: i64,
+        prefix: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM iceberg_staged WHERE repo_id = $1 AND user_id = $2
+             AND substr(key, 1, length($3)) = $3",
+        )
+        .bind(repo_id)
+        .bind(user_id)
+        .bind(prefix)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Forgets staged files older than `before` (Unix seconds), however many.
+    pub async fn iceberg_purge_staged(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM iceberg_staged WHERE created < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -49,6 +49,7 @@ pub use events::{
     Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,
 };
 pub use gc::{GcLink, GcRepo, GcRunRow};
+pub use iceberg::IcebergStaged;
 pub use identities::{Identity, PendingLogin};
 pub use invites::InviteRow;
 pub use keys::KeyRow;

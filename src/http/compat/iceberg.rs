@@ -9,6 +9,7 @@
 //! | `GET`, `HEAD /iceberg/v1/{prefix}/namespaces/{ns}` | a namespace and its properties |
 //! | `GET /iceberg/v1/{prefix}/namespaces/{ns}/tables` | a dataset's tables |
 //! | `GET`, `HEAD /iceberg/v1/{prefix}/namespaces/{ns}/tables/{table}` | load a table: its metadata for this caller, and how to read its files |
+//! | `POST /iceberg/v1/{prefix}/namespaces/{ns}/tables/{table}` | commit an append or an overwrite whose files were staged through the S3 gateway |
 //!
 //! A namespace of several parts comes as one path segment, its parts joined by the unit
 //! separator (`%1F`). Callers authenticate as everywhere (a Bearer token; `Bearer None`, which
@@ -19,30 +20,27 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header::AUTHORIZATION, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::compat::iceberg::{self, Warehouse};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/iceberg/v1/config", get(config))
-        .route("/iceberg/v1/oauth/tokens", post(tokens))
-        .route("/iceberg/v1/{prefix}/namespaces", get(namespaces))
-        .route(
-            "/iceberg/v1/{prefix}/namespaces/{ns}",
-            get(namespace).head(namespace_exists),
-        )
-        .route("/iceberg/v1/{prefix}/namespaces/{ns}/tables", get(tables))
-        .route(
-            "/iceberg/v1/{prefix}/namespaces/{ns}/tables/{table}",
-            get(load).head(table_exists),
-        )
+/// The routes, with their part of the OpenAPI document (tag `iceberg`; the spec's own document
+/// is Apache Iceberg's `rest-catalog-open-api.yaml`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(config))
+        .routes(routes!(tokens))
+        .routes(routes!(namespaces))
+        .routes(routes!(namespace, namespace_exists))
+        .routes(routes!(tables))
+        .routes(routes!(load, table_exists, commit))
 }
 
 /// What is missing when a call answers 404, as the spec's error types name it.
@@ -144,6 +142,8 @@ struct ConfigQuery {
     warehouse: Option<String>,
 }
 
+#[utoipa::path(get, path = "/iceberg/v1/config", tag = "iceberg", operation_id = "iceberg_config", params(("warehouse" = Option<String>, Query)),
+    responses((status = 200, description = "The prefix of the warehouse and the calls served", body = Object)))]
 async fn config(Query(q): Query<ConfigQuery>, _who: Caller) -> IcebergResult<Json<Value>> {
     let w = Warehouse::named(q.warehouse.as_deref())?;
     Ok(Json(iceberg::config(&w)))
@@ -157,6 +157,9 @@ struct TokenForm {
 
 /// Client credentials: the secret (in the form, or Basic's password) is a strata token, which
 /// becomes the bearer of the calls that follow.
+#[utoipa::path(post, path = "/iceberg/v1/oauth/tokens", tag = "iceberg", operation_id = "iceberg_tokens",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, the client secret a strata token"),
+    responses((status = 200, description = "The token as the bearer", body = Object), (status = 401, description = "Not a live token", body = Object)))]
 async fn tokens(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let refuse = |status, error: &str, description: &str| {
         crate::http::oauth::oauth_error(status, error, description)
@@ -199,6 +202,8 @@ struct ListQuery {
     parent: Option<String>,
 }
 
+#[utoipa::path(get, path = "/iceberg/v1/{prefix}/namespaces", tag = "iceberg", operation_id = "iceberg_namespaces", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("parent" = Option<String>, Query)),
+    responses((status = 200, description = "`namespaces`", body = Object), (status = 404, description = "NoSuchNamespaceException", body = Object)))]
 async fn namespaces(
     State(state): State<AppState>,
     Path(prefix): Path<String>,
@@ -217,6 +222,8 @@ async fn namespaces(
     Ok(Json(json!({ "namespaces": list })))
 }
 
+#[utoipa::path(get, path = "/iceberg/v1/{prefix}/namespaces/{ns}", tag = "iceberg", operation_id = "iceberg_namespace", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("ns" = String, Path, description = "The namespace, its parts joined by %1F")),
+    responses((status = 200, description = "The namespace and its properties", body = Object), (status = 404, description = "NoSuchNamespaceException", body = Object)))]
 async fn namespace(
     State(state): State<AppState>,
     Path((prefix, ns)): Path<(String, String)>,
@@ -230,6 +237,8 @@ async fn namespace(
     Ok(Json(json!({ "namespace": ns, "properties": properties })))
 }
 
+#[utoipa::path(head, path = "/iceberg/v1/{prefix}/namespaces/{ns}", tag = "iceberg", operation_id = "iceberg_namespace_exists", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("ns" = String, Path, description = "The namespace, its parts joined by %1F")),
+    responses((status = 204, description = "It exists"), (status = 404, description = "It does not, for you")))]
 async fn namespace_exists(
     state: State<AppState>,
     path: Path<(String, String)>,
@@ -239,6 +248,8 @@ async fn namespace_exists(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/iceberg/v1/{prefix}/namespaces/{ns}/tables", tag = "iceberg", operation_id = "iceberg_tables", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("ns" = String, Path, description = "The namespace, its parts joined by %1F")),
+    responses((status = 200, description = "`identifiers`", body = Object), (status = 404, description = "NoSuchNamespaceException", body = Object)))]
 async fn tables(
     State(state): State<AppState>,
     Path((prefix, ns)): Path<(String, String)>,
@@ -256,6 +267,10 @@ async fn tables(
     Ok(Json(json!({ "identifiers": identifiers })))
 }
 
+#[utoipa::path(get, path = "/iceberg/v1/{prefix}/namespaces/{ns}/tables/{table}", tag = "iceberg", operation_id = "iceberg_load", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("ns" = String, Path, description = "The namespace, its parts joined by %1F"), ("table" = String, Path)),
+    responses((status = 200, description = "`metadata-location`, `metadata` (the caller's own) and `config` (the S3 gateway and a key for this table's files)", body = Object),
+        (status = 404, description = "NoSuchTableException, NoSuchNamespaceException", body = Object),
+        (status = 503, description = "The S3 gateway is off", body = Object)))]
 async fn load(
     State(state): State<AppState>,
     Path((prefix, ns, table)): Path<(String, String, String)>,
@@ -270,6 +285,8 @@ async fn load(
     })))
 }
 
+#[utoipa::path(head, path = "/iceberg/v1/{prefix}/namespaces/{ns}/tables/{table}", tag = "iceberg", operation_id = "iceberg_table_exists", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("ns" = String, Path, description = "The namespace, its parts joined by %1F"), ("table" = String, Path)),
+    responses((status = 204, description = "It exists"), (status = 404, description = "It does not, for you")))]
 async fn table_exists(
     State(state): State<AppState>,
     Path((prefix, ns, table)): Path<(String, String, String)>,
@@ -278,4 +295,30 @@ async fn table_exists(
     let w = warehouse(&prefix)?;
     iceberg::exists(&state, &who, &parts(&ns), &table, &w).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/iceberg/v1/{prefix}/namespaces/{ns}/tables/{table}", tag = "iceberg", operation_id = "iceberg_commit", params(("prefix" = String, Path, description = "The warehouse: a branch or tag, `/` as `~`"), ("ns" = String, Path, description = "The namespace, its parts joined by %1F"), ("table" = String, Path)),
+    request_body(content = Object, description = "The spec's CommitTableRequest: requirements, and updates adding a snapshot whose files were staged and setting `main` to it"),
+    responses((status = 200, description = "`metadata-location` and `metadata` after the commit", body = Object),
+        (status = 400, description = "A malformed commit, or one of what is not taken (deletes, schema changes)", body = Object),
+        (status = 401, description = "No token", body = Object),
+        (status = 403, description = "A reader; a tag's warehouse; an overwrite through a governed view", body = Object),
+        (status = 404, description = "NoSuchTableException, NoSuchNamespaceException", body = Object),
+        (status = 409, description = "CommitFailedException: a stale requirement", body = Object),
+        (status = 422, description = "ValidationException: the contract or a governed write refuses it", body = Object)))]
+async fn commit(
+    State(state): State<AppState>,
+    Path((prefix, ns, table)): Path<(String, String, String)>,
+    Caller(who): Caller,
+    body: axum::body::Bytes,
+) -> IcebergResult<Json<Value>> {
+    let w = warehouse(&prefix)?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        strata_core::error::Error::bad_request(format!("the commit is not JSON: {e}"))
+    })?;
+    let (loaded, _) = iceberg::commit(&state, &who, &parts(&ns), &table, &w, &body).await?;
+    Ok(Json(json!({
+        "metadata-location": loaded.metadata_location,
+        "metadata": loaded.metadata,
+    })))
 }

@@ -25,7 +25,7 @@ async fn engine(
 }
 
 /// [`engine`], reading each snapshot of `at` (ids, comma-separated) too.
-async fn engine_at(
+pub(super) async fn engine_at(
     engine: &str,
     url: &str,
     token: Option<&str>,
@@ -352,6 +352,7 @@ async fn pyiceberg_and_duckdb_read_a_table_at_every_revision_and_strangers_nothi
         repo,
         "orders",
         strata_core::db::now() - 1,
+        false,
     );
     let expired = aws_with(&s3, &old.id, &old.secret, data);
     assert!(!expired.status.success());
@@ -386,7 +387,7 @@ async fn pyiceberg_and_duckdb_read_a_table_at_every_revision_and_strangers_nothi
 }
 
 /// `aws s3 cp FILE -` against the gateway at `s3` with a key and secret.
-fn aws_with(s3: &str, id: &str, secret: &str, file: &str) -> std::process::Output {
+pub(super) fn aws_with(s3: &str, id: &str, secret: &str, file: &str) -> std::process::Output {
     let mut cmd = Command::new(python_tool("aws"));
     cmd.args(["--endpoint-url", s3, "s3", "cp", file, "-"])
         .env("AWS_ACCESS_KEY_ID", id)

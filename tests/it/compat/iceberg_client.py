@@ -9,6 +9,9 @@ prints JSON. TOKEN "-" is no token. TABLE is "ns.dataset.table".
 - polars: `scan_iceberg` of the table PyIceberg loads: the rows now and at each snapshot of IDS.
 - duckdb: the extension (from PyPI, offline) attached to the catalog: the rows now and at each
   snapshot of IDS (comma-separated; `AT (VERSION => id)`).
+- write: PyIceberg writes; IDS is JSON `{"op": "append"|"overwrite"|"stale", "rows": [...]}`
+  ("stale": two loads, an append through the first, then one through the second). Prints the
+  refusal if any, and the rows and snapshot count a new load reads after.
 """
 
 import json
@@ -102,6 +105,40 @@ def duckdb(url, token, name, warehouse, at):
     return out
 
 
+def write(url, token, name, warehouse, spec):
+    import pyarrow as pa
+    from pyiceberg.catalog import load_catalog
+
+    props = {"type": "rest", "uri": url + "/iceberg"}
+    if token != "-":
+        props["token"] = token
+    if warehouse:
+        props["warehouse"] = warehouse
+    cat = load_catalog("strata", **props)
+    spec = json.loads(spec)
+    t = cat.load_table(name)
+    df = pa.Table.from_pylist(spec["rows"], schema=t.schema().as_arrow())
+    out = {}
+    try:
+        if spec["op"] == "stale":
+            other = cat.load_table(name)
+            t.append(df)
+            other.append(df)
+        elif spec["op"] == "overwrite":
+            t.overwrite(df)
+        else:
+            t.append(df)
+        out["after"] = t.metadata.current_snapshot_id
+    except Exception as e:  # the refusal, as the client raises it
+        out["error"] = type(e).__name__
+        out["message"] = str(e)
+    again = cat.load_table(name)
+    out["rows"] = sorted(json.dumps(r, default=str, sort_keys=True) for r in again.scan().to_arrow().to_pylist())
+    out["snapshots"] = len(again.snapshots())
+    out["current"] = again.metadata.current_snapshot_id
+    return out
+
+
 def ray_data(url, token, name, warehouse, at):
     import ray
 
@@ -150,8 +187,9 @@ def polars(url, token, name, warehouse, at):
 if __name__ == "__main__":
     engine, url, token, name = sys.argv[1:5]
     warehouse = sys.argv[5] if len(sys.argv) > 5 else ""
-    at = sys.argv[6].split(",") if len(sys.argv) > 6 else []
-    engines = {"pyiceberg": pyiceberg, "duckdb": duckdb, "ray": ray_data, "polars": polars}
+    at = sys.argv[6] if len(sys.argv) > 6 else ""
+    at = at if engine == "write" else at.split(",")
+    engines = {"pyiceberg": pyiceberg, "duckdb": duckdb, "ray": ray_data, "polars": polars, "write": write}
     out = engines[engine](url, token, name, warehouse, at)
     print(json.dumps(out))
     sys.stdout.flush()

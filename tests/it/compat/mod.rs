@@ -4,6 +4,7 @@
 mod ckan;
 mod hf;
 mod iceberg;
+mod iceberg_writes;
 mod python_pkg;
 pub mod s3;
 mod s3_more;

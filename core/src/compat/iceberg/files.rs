@@ -89,6 +89,23 @@ impl FileName {
     }
 }
 
+/// Whether `path` (under a table's location) is a name the catalog gives its own files.
+pub fn is_made_here(path: &str) -> bool {
+    FileName::parse(path).is_some()
+        || (path.starts_with("metadata/") && path.ends_with(".metadata.json"))
+}
+
+/// The data file of the snapshot whose manifest list is at `url` (`{location}/metadata/snap-…`),
+/// when the catalog made that list.
+pub(super) fn data_of_list(url: &str) -> Option<String> {
+    let at = url.rfind("/metadata/snap-")?;
+    let (location, rel) = (&url[..at], &url[at + 1..]);
+    match FileName::parse(rel)? {
+        (Which::List, name) => Some(format!("{location}/{}", name.path(Which::Data))),
+        _ => None,
+    }
+}
+
 /// The table a key under [`ROOT`] is of.
 pub fn table_of(key: &str) -> Option<&str> {
     key.strip_prefix(ROOT)?.split_once('/').map(|(t, _)| t)
@@ -101,12 +118,19 @@ fn missing() -> Error {
     )
 }
 
-/// The file `key` (under [`ROOT`]) of the dataset of `gated`, as its caller reads it.
+/// The file `key` (under [`ROOT`]) of the dataset of `gated`, as its caller reads it: one the
+/// catalog makes, or one they staged for a commit ([`super::staged`]).
 pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
     let (table, path) = key
         .strip_prefix(ROOT)
         .and_then(|k| k.split_once('/'))
         .ok_or_else(missing)?;
+    if !is_made_here(path) {
+        return match super::staged::find(core, gated, key).await? {
+            Some((_, _, found)) => Ok(found),
+            None => Err(missing()),
+        };
+    }
     let mut ns = vec![gated.namespace.clone()];
     ns.extend(gated.name.split('/').map(str::to_owned));
     if let Some(file) = path

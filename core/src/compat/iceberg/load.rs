@@ -13,8 +13,8 @@ use strata_metastore::{Revision, DEFAULT_BRANCH};
 
 use super::files::{FileName, Which};
 use super::{at, creds, dataset, schema, Warehouse};
-use crate::auth::Principal;
-use crate::datasets::gate::Gated;
+use crate::auth::{Action, Principal};
+use crate::datasets::gate::{self, Gated};
 use crate::datasets::git_on;
 use crate::datasets::policies::Surface;
 use crate::error::{Error, Kind, Result};
@@ -133,7 +133,11 @@ pub async fn load(
         "client.region": region,
     });
     if let Principal::User { user, .. } = who {
-        let key = creds::mint(core, user.id, gated.id, table);
+        // A caller who may write the dataset may stage a commit's files with it too.
+        let writes = gate::shared(core, who, &gated.namespace, &gated.name, Action::Write)
+            .await
+            .is_ok();
+        let key = creds::mint(core, user.id, gated.id, table, writes);
         config["s3.access-key-id"] = json!(key.id);
         config["s3.secret-access-key"] = json!(key.secret);
         config["strata.credentials-expire-at-ms"] = json!((key.expires * 1000).to_string());

@@ -14,12 +14,19 @@
 //! seen by the next read, never served from an older load. Column ids are kept per table
 //! (`iceberg_columns`), so a column keeps its id across revisions; the name mapping tells
 //! readers which Parquet column is which.
+//!
+//! Writes: an engine stages a snapshot's files under the table's location ([`staged`]) and
+//! commits it here ([`commit`]): an append or an overwrite becomes a revision of the table's
+//! resource, through the write gate, governed writes and the dataset's contract.
 
 pub mod avro;
+mod commit;
+mod content;
 pub mod creds;
 pub mod files;
 mod load;
 mod schema;
+pub mod staged;
 mod stats;
 
 use std::collections::{BTreeSet, HashMap};
@@ -34,6 +41,7 @@ use crate::error::{Error, Result};
 use crate::tables;
 use crate::Core;
 
+pub use commit::commit;
 pub use load::{load, Loaded};
 
 /// The catalog's state on this server: where engines reach the S3 gateway, and the work of
@@ -114,6 +122,7 @@ pub fn config(warehouse: &Warehouse) -> Value {
             "GET /v1/{prefix}/namespaces/{namespace}/tables",
             "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
             "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+            "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
         ],
     })
 }

@@ -13,6 +13,7 @@
 
 mod listing;
 mod ops;
+mod staging;
 mod writes;
 
 use std::future::Future;
@@ -381,8 +382,9 @@ async fn principal<T>(state: &AppState, req: &s3s::S3Request<T>) -> S3Result<Pri
         .map_err(|e| s3_error!(InvalidAccessKeyId, "{}", e.message))
 }
 
-/// The caller of a read of `key` (under `.iceberg/`) in `bucket`: an Iceberg catalog's key for
-/// that table of that dataset, or any caller [`principal`] takes.
+/// The caller of a read or a staging write of `key` (under `.iceberg/`) in `bucket`: an Iceberg
+/// catalog's key for that table of that dataset (a read-only key's holder may not write), or any
+/// caller [`principal`] takes.
 pub(super) async fn iceberg_caller<T>(
     state: &AppState,
     req: &s3s::S3Request<T>,

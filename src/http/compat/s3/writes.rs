@@ -55,6 +55,9 @@ impl Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if key.starts_with(strata_core::compat::iceberg::files::ROOT) {
+            return self.stage(req).await;
+        }
         // A folder marker (`main/data/`, empty): folders exist while files are in them.
         if key.ends_with('/') && req.input.content_length.unwrap_or(0) == 0 {
             let (who, _) = self.open(&req, &bucket, Action::Write).await?;
@@ -257,7 +260,7 @@ impl Gateway {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
+        let (who, gated, _) = self.writable(&req, &bucket, &key).await?;
         let user = writer(&req, &who)?;
         let id = uploads::create(&self.state, &gated, &key, user)
             .await
@@ -275,7 +278,7 @@ impl Gateway {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
+        let (who, gated, _) = self.writable(&req, &bucket, &key).await?;
         let user = writer(&req, &who)?;
         let mut req = req;
         let body = req
@@ -305,7 +308,7 @@ impl Gateway {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
+        let (who, gated, _) = self.writable(&req, &bucket, &key).await?;
         let user = writer(&req, &who)?;
         let parts = uploads::parts(&self.state, &gated, &key, &req.input.upload_id, user)
             .await
@@ -335,7 +338,7 @@ impl Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
+        let (who, gated, at) = self.writable(&req, &bucket, &key).await?;
         let user = writer(&req, &who)?;
         let named: Vec<(i32, String)> = req
             .input
@@ -366,6 +369,20 @@ impl Gateway {
         )
         .await
         .map_err(|e| s3_err(&req, Missing::Upload, e))?;
+        let Some(at) = at else {
+            // A file staged for an Iceberg commit: recorded, in no revision.
+            let tag =
+                strata_core::compat::iceberg::staged::record(&self.state, &gated, &key, written)
+                    .await
+                    .map_err(|e| s3_err(&req, Missing::Key, e))?;
+            let _ = uploads::forget(&self.state, &gated, &key, &req.input.upload_id, user).await;
+            return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                bucket: Some(bucket),
+                key: Some(key),
+                e_tag: Some(etag(&tag)),
+                ..Default::default()
+            }));
+        };
         let put = objects::put(&self.state, &who, &gated, &at, written, None)
             .await
             .map_err(|e| s3_err(&req, Missing::Key, e))?;
@@ -384,7 +401,7 @@ impl Gateway {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let (who, gated, _) = self.file(&req, &bucket, &key, Action::Write).await?;
+        let (who, gated, _) = self.writable(&req, &bucket, &key).await?;
         let user = writer(&req, &who)?;
         uploads::abort(&self.state, &gated, &key, &req.input.upload_id, user)
             .await
