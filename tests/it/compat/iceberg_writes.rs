@@ -332,6 +332,17 @@ async fn pyiceberg_appends_and_overwrites_land_as_revisions_through_the_contract
     assert!(ok && said.contains("staged bytes"), "{said}");
     let (ok, said) = aws_cp(&s3, &bobs, staged, "-");
     assert!(!ok && said.contains("404"), "{said}");
+    // A large file comes as a multipart upload (the CLI splits past 8 MiB): staged the same way.
+    let big = dir.path().join("big.parquet");
+    let bytes: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&big, &bytes).unwrap();
+    let big_key = "s3://alice.sales/.iceberg/orders/data/big.parquet";
+    let (ok, said) = aws_cp(&s3, &alices, big.to_str().unwrap(), big_key);
+    assert!(ok, "{said}");
+    let back = dir.path().join("back.parquet");
+    let (ok, said) = aws_cp(&s3, &alices, big_key, back.to_str().unwrap());
+    assert!(ok, "{said}");
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
     let (ok, said) = aws_cp(
         &s3,
         &bobs,
