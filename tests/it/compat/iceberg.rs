@@ -4,7 +4,8 @@
 //! key each load hands out; the rows are strata's SQL's on the same revision. A stranger and an
 //! anonymous caller find nothing, a path share the current version only; the vended key reads
 //! its table's files and nothing else, and not once expired. Under Fybrik's policy a redacted
-//! value is in no byte a restricted caller is handed, and a policy change is the next load's.
+//! value is in no byte a restricted caller is handed, and a policy change is the next load's; a
+//! writer the policy shows less may append (the stored rows kept as they are), not overwrite.
 //! The spec's error shapes.
 
 use std::process::Command;
@@ -420,6 +421,18 @@ async fn a_governed_table_loads_as_the_callers_view_and_a_policy_change_is_the_n
     assert_eq!(duck["rows"].as_array().unwrap().len(), 100, "{duck}");
     assert!(!duck.to_string().contains(canary));
 
+    // Alice writes the table but reads it through the policy: she may append, not replace rows
+    // she cannot all see.
+    let row = json!({"op": "overwrite", "rows": [{"step": 9, "type": "PAYMENT", "amount": 1.5}]});
+    let over = engine_at("write", &url, Some(&gov.alice), table, "", &row.to_string()).await;
+    assert_eq!(over["error"], "ForbiddenError", "{over}");
+    assert_eq!(over["rows"].as_array().unwrap().len(), 100);
+    let row = json!({"op": "append", "rows": [{"step": 9, "type": "PAYMENT", "amount": 1.5}]});
+    let app = engine_at("write", &url, Some(&gov.alice), table, "", &row.to_string()).await;
+    assert!(app.get("error").is_none(), "{app}");
+    assert_eq!(app["rows"].as_array().unwrap().len(), 101);
+    assert!(!app.to_string().contains(canary));
+
     // The read rule gone: the very next load reads the values, and the files the first load
     // named are no longer served.
     let second = SAMPLE_POLICY.rfind("\nrule[").unwrap();
@@ -429,7 +442,9 @@ async fn a_governed_table_loads_as_the_callers_view_and_a_policy_change_is_the_n
         .await;
     assert_eq!(status, 200, "{v}");
     let open = engine("pyiceberg", &url, Some(&gov.bob), table, "").await;
+    // The append kept the stored rows: their values are there for who may now read them.
     assert!(open.to_string().contains(canary), "{open}");
+    assert_eq!(open["rows"].as_array().unwrap().len(), 101);
     let data = py["files"]
         .as_array()
         .unwrap()
