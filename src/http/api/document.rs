@@ -4,7 +4,8 @@
 //! may read what is public), and the errors any operation can answer, whatever it does: a request
 //! its path, query or body cannot be read from (400), credentials that are not valid (401), a
 //! server too busy to answer now (503), and for an operation with a body, one too large (413), of
-//! another media type (415) or not of its schema (422). Each is `{message, request_id}`.
+//! another media type (415) or not of its schema (422). Each is `{message, request_id}`; under
+//! `/iceberg/` (the Iceberg REST catalog) the spec's `{error: {message, type, code}, request_id}`.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -58,8 +59,13 @@ pub fn finish(mut openapi: OpenApi) -> OpenApi {
         .map(ComponentsBuilder::from)
         .unwrap_or_default();
     for (_, name, description) in EVERY.iter().chain(WITH_BODY) {
-        components = components.response(*name, error(description));
+        components = components.response(*name, error(description, "ErrorBody"));
+        components = components.response(
+            format!("Iceberg{name}"),
+            error(description, "IcebergErrorBody"),
+        );
     }
+    components = components.schema("IcebergErrorBody", iceberg_error());
     let mut bearer = Http::new(HttpAuthScheme::Bearer);
     bearer.description = Some(
         "A personal access token (stp_…), a JWT this server signed, or an OAuth 2.0 access token"
@@ -77,7 +83,12 @@ pub fn finish(mut openapi: OpenApi) -> OpenApi {
         SecurityRequirement::new("basic", Vec::<String>::new()),
         SecurityRequirement::default(),
     ]);
-    for item in openapi.paths.paths.values_mut() {
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let prefix = if path.starts_with("/iceberg/") {
+            "Iceberg"
+        } else {
+            ""
+        };
         let ops = [
             &mut item.get,
             &mut item.put,
@@ -87,14 +98,14 @@ pub fn finish(mut openapi: OpenApi) -> OpenApi {
             &mut item.head,
         ];
         for op in ops.into_iter().flatten() {
-            shared_errors(op);
+            shared_errors(op, prefix);
         }
     }
     openapi
 }
 
-/// Adds the shared error answers an operation does not describe itself.
-fn shared_errors(op: &mut Operation) {
+/// Adds the shared error answers an operation does not describe itself (named with `prefix`).
+fn shared_errors(op: &mut Operation, prefix: &str) {
     let body = op.request_body.is_some();
     let answers = EVERY
         .iter()
@@ -104,20 +115,42 @@ fn shared_errors(op: &mut Operation) {
         op.responses
             .responses
             .entry(status.to_string())
-            .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+            .or_insert_with(|| {
+                RefOr::Ref(Ref::new(format!("#/components/responses/{prefix}{name}")))
+            });
     }
 }
 
-/// An error answer: `{message, request_id}`.
-fn error(description: &str) -> Response {
+/// An error answer whose body is the schema `schema`.
+fn error(description: &str, schema: &str) -> Response {
     let mut response = Response::new(description);
     response.content.insert(
         "application/json".into(),
         RefOr::T(
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         ),
     );
     response
+}
+
+/// The Iceberg REST spec's error model, with strata's request id.
+fn iceberg_error() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let inner = ObjectBuilder::new()
+        .property("message", text())
+        .property("type", text())
+        .property("code", ObjectBuilder::new().schema_type(Type::Integer))
+        .required("message")
+        .required("type")
+        .required("code");
+    ObjectBuilder::new()
+        .description(Some("The Iceberg REST catalog's error model"))
+        .property("error", inner)
+        .property("request_id", text())
+        .required("error")
+        .build()
+        .into()
 }

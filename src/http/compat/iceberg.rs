@@ -159,7 +159,9 @@ struct TokenForm {
 /// becomes the bearer of the calls that follow.
 #[utoipa::path(post, path = "/iceberg/v1/oauth/tokens", tag = "iceberg", operation_id = "iceberg_tokens",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, the client secret a strata token"),
-    responses((status = 200, description = "The token as the bearer", body = Object), (status = 401, description = "Not a live token", body = Object)))]
+    responses((status = 200, description = "The token as the bearer", body = Object),
+        (status = 400, description = "OAuth's `invalid_request`, `unsupported_grant_type`", body = Object),
+        (status = 401, description = "OAuth's `invalid_client`: not a live token", body = Object)))]
 async fn tokens(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let refuse = |status, error: &str, description: &str| {
         crate::http::oauth::oauth_error(status, error, description)
