@@ -5,7 +5,8 @@
 //! (`data/{rev}-{view}.parquet`). Each name says what it is made from; a read opens the table at
 //! that revision for the caller again, through the gate and the policies, and serves only if the
 //! caller's view there is still the one named (else 404: load the table again). The Avro files
-//! are made again on each read, the same bytes each time.
+//! are made again on each read, the same bytes each time; a data file's ranges, read one after
+//! another, share what the first read found for [`DATA_KEPT`] (same caller, scopes, policies).
 
 use super::avro::{self, DataFile, Snapshot};
 use super::load::{self, snapshot_id};
@@ -147,6 +148,9 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
         return Ok(inline(bytes, 0, String::new()));
     }
     let (which, name) = FileName::parse(path).ok_or_else(missing)?;
+    if which == Which::Data {
+        return data(core, gated, table, &name).await;
+    }
     let at = (!gated.limited()).then_some(name.rev.as_str());
     let opened = tables::open(core, gated, table, at, None, Surface::Iceberg).await?;
     let view = view::view(core, gated.id, &opened).await?;
@@ -155,18 +159,6 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
     }
     let rev = name.rev.clone();
     let revision = git_on(core, gated, move |ms, ds| ms.revision(ds, &rev)).await?;
-    if which == Which::Data {
-        return Ok(Found {
-            content: Content::Object {
-                place: view.place(),
-                oid: view.oid,
-                size: view.size,
-            },
-            etag: view.oid.to_string()[..32].to_owned(),
-            modified: revision.time,
-            commit: revision.id,
-        });
-    }
     let columns = load::columns(core, &view).await?;
     let ids = load::ids(core, gated.id, table, &columns).await?;
     let schema = schema::iceberg(&columns, &ids, name.schema);
@@ -194,6 +186,78 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
         )?,
     };
     Ok(inline(bytes, revision.time, revision.id))
+}
+
+/// What a read of a data file found: the view, the table's path and the revision's time and id.
+#[derive(Debug, Clone)]
+pub(super) struct DataHit {
+    view: view::View,
+    path: String,
+    time: i64,
+    commit: String,
+}
+
+/// How long a data file's read is kept for the same caller, scopes and policies (an engine reads
+/// a file in many ranges, each deciding again would open the table each time), and how many.
+const DATA_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
+const DATA_KEPT_MOST: usize = 1000;
+
+/// A data file (the caller's view of `table` at the named revision): opened and decided for the
+/// caller, or as a read a moment ago found it for the same caller, scopes and policies (the gate
+/// has let them into the dataset again for this request; a share of some files is checked again
+/// against the table's path).
+async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Result<Found> {
+    let key = format!(
+        "{}|{:?}|{}|{table}|{}|{}|{:?}",
+        gated.who.key(),
+        gated.who.scopes().map(ToString::to_string),
+        gated.id,
+        name.rev,
+        name.key,
+        core.governance.version(core).await
+    );
+    let kept = {
+        let data = core.iceberg.data.lock().unwrap_or_else(|e| e.into_inner());
+        data.get(&key)
+            .filter(|(at, _)| at.elapsed() < DATA_KEPT)
+            .map(|(_, hit)| hit.clone())
+    };
+    let hit = match kept {
+        Some(hit) if gated.covers(&hit.path) => hit,
+        Some(_) => return Err(missing()),
+        None => {
+            let at = (!gated.limited()).then_some(name.rev.as_str());
+            let opened = tables::open(core, gated, table, at, None, Surface::Iceberg).await?;
+            let view = view::view(core, gated.id, &opened).await?;
+            if view.key != name.key {
+                return Err(missing());
+            }
+            let rev = name.rev.clone();
+            let revision = git_on(core, gated, move |ms, ds| ms.revision(ds, &rev)).await?;
+            let hit = DataHit {
+                view,
+                path: opened.table.path,
+                time: revision.time,
+                commit: revision.id,
+            };
+            let mut data = core.iceberg.data.lock().unwrap_or_else(|e| e.into_inner());
+            data.retain(|_, (at, _)| at.elapsed() < DATA_KEPT);
+            if data.len() < DATA_KEPT_MOST {
+                data.insert(key, (std::time::Instant::now(), hit.clone()));
+            }
+            hit
+        }
+    };
+    Ok(Found {
+        content: Content::Object {
+            place: hit.view.place(),
+            oid: hit.view.oid,
+            size: hit.view.size,
+        },
+        etag: hit.view.oid.to_string()[..32].to_owned(),
+        modified: hit.time,
+        commit: hit.commit,
+    })
 }
 
 fn inline(bytes: Vec<u8>, modified: i64, commit: String) -> Found {

@@ -50,6 +50,8 @@ pub use load::{load, Loaded};
 pub struct Iceberg {
     gateway: RwLock<Option<String>>,
     loads: Mutex<HashMap<String, (std::time::Instant, Arc<Loaded>)>>,
+    /// What a data file's reads found (`files`): an engine reads one file in many ranges.
+    data: Mutex<HashMap<String, (std::time::Instant, files::DataHit)>>,
     schemas: Mutex<HashMap<strata_lfs::Oid, datafusion::arrow::datatypes::SchemaRef>>,
 }
 
