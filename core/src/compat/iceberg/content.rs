@@ -141,6 +141,31 @@ fn csv_bytes(batch: &RecordBatch, delimiter: u8, header: bool) -> Result<Vec<u8>
     Ok(w.into_inner())
 }
 
+/// The longest first line read as a CSV table's header.
+const HEADER_MOST: usize = 1 << 20;
+
+/// The column names a CSV file's first line (in `head`) gives.
+fn header(head: &[u8], delimiter: u8) -> Option<Vec<String>> {
+    let line = head.split(|b| *b == b'\n').next()?;
+    let format = datafusion::arrow::csv::reader::Format::default()
+        .with_header(true)
+        .with_delimiter(delimiter);
+    let (schema, _) = format
+        .infer_schema(std::io::Cursor::new(line), Some(0))
+        .ok()?;
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            f.name()
+                .trim_start_matches('\u{feff}')
+                .trim_end_matches('\r')
+                .to_owned()
+        })
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
 fn piped(e: std::io::Error) -> Error {
     Error::internal(format!("storing the table's new object: {e}"))
 }
@@ -155,20 +180,13 @@ async fn csv(
     delimiter: u8,
     out: &mut tokio::io::DuplexStream,
 ) -> Result<u64> {
-    let names: Vec<&str> = opened
+    let (oid, size) = opened.object;
+    let mut names: Vec<String> = opened
         .table
         .columns
         .iter()
-        .map(|c| c.name.as_str())
+        .map(|c| c.name.clone())
         .collect();
-    // The table's columns, typed as text where the new rows do not say otherwise.
-    let into: SchemaRef = Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let (oid, size) = opened.object;
     if keep && size > 0 {
         let Some(Read::Found { mut object, .. }) = core.storage.read(gated.id, &oid, None).await?
         else {
@@ -176,18 +194,48 @@ async fn csv(
                 "the table's object is missing from storage",
             ));
         };
+        // The file's own header names the columns, in its order (a first line too long to be a
+        // header leaves the table's columns as described).
+        let mut head: Vec<u8> = Vec::new();
+        let mut headed = false;
         let mut last = b'\n';
         while let Some(chunk) = object.body.next().await {
             let chunk: Bytes = chunk.map_err(Error::internal)?;
             if let Some(b) = chunk.last() {
                 last = *b;
             }
-            out.write_all(&chunk).await.map_err(piped)?;
+            if headed {
+                out.write_all(&chunk).await.map_err(piped)?;
+                continue;
+            }
+            head.extend_from_slice(&chunk);
+            if head.contains(&b'\n') || head.len() >= HEADER_MOST {
+                headed = true;
+                if let Some(found) = header(&head, delimiter) {
+                    names = found;
+                }
+                out.write_all(&head).await.map_err(piped)?;
+            }
+        }
+        if !headed {
+            // The whole file is one line: its header.
+            if let Some(found) = header(&head, delimiter) {
+                names = found;
+            }
+            out.write_all(&head).await.map_err(piped)?;
         }
         if last != b'\n' {
             out.write_all(b"\n").await.map_err(piped)?;
         }
-    } else {
+    }
+    // The table's columns, typed as text where the new rows do not say otherwise.
+    let into: SchemaRef = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    if !(keep && size > 0) {
         let empty = RecordBatch::new_empty(into.clone());
         out.write_all(&csv_bytes(&empty, delimiter, true)?)
             .await
@@ -263,4 +311,17 @@ async fn parquet(
     }
     writer.close().await.map_err(fail)?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_header_names_its_columns_in_its_order() {
+        let names = |head: &[u8], d| header(head, d).unwrap();
+        assert_eq!(names(b"b,a,c\n1,2,3\n", b','), ["b", "a", "c"]);
+        assert_eq!(names(b"\xef\xbb\xbfid;name\r\n1;x\r\n", b';'), ["id", "name"]);
+        assert_eq!(names(b"\"q,1\",z", b','), ["q,1", "z"]);
+    }
 }
