@@ -234,6 +234,9 @@ async fn pyiceberg_appends_and_overwrites_land_as_revisions_through_the_contract
         vec![r#"{"id": 9, "item": "lime", "qty": 2}"#.to_owned()]
     );
     assert_eq!(rows_of(&over), sql(&server, &alice).await);
+    assert!(message(&server, &alice)
+        .await
+        .starts_with("Iceberg overwrite of orders: 1 rows"));
 
     // A reader: their key stages nothing (the gateway refuses the data file), and the catalog
     // refuses their commit; an anonymous caller must sign in.

@@ -497,7 +497,9 @@ async fn put(
 ) -> Result<()> {
     let path = opened.table.path.clone();
     core.storage.link(gated.id, &made.oid, made.size).await?;
-    let verb = if request.operation == "append" {
+    // What it does to the rows, whatever the engine calls its last snapshot (an overwrite is a
+    // delete and an append).
+    let verb = if made.kept {
         "append to"
     } else {
         "overwrite of"

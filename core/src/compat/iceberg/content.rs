@@ -30,6 +30,8 @@ pub(super) struct Made {
     pub size: u64,
     /// Rows the staged files added.
     pub added: u64,
+    /// Whether the table's rows were kept (an append) or replaced (an overwrite).
+    pub kept: bool,
 }
 
 /// Makes the table of `opened` again: its current rows when `keep`, then the rows of the staged
@@ -69,6 +71,7 @@ pub(super) async fn make(
         oid,
         size,
         added: added_rows,
+        kept: keep,
     })
 }
 
@@ -321,7 +324,10 @@ mod tests {
     fn a_csv_header_names_its_columns_in_its_order() {
         let names = |head: &[u8], d| header(head, d).unwrap();
         assert_eq!(names(b"b,a,c\n1,2,3\n", b','), ["b", "a", "c"]);
-        assert_eq!(names(b"\xef\xbb\xbfid;name\r\n1;x\r\n", b';'), ["id", "name"]);
+        assert_eq!(
+            names(b"\xef\xbb\xbfid;name\r\n1;x\r\n", b';'),
+            ["id", "name"]
+        );
         assert_eq!(names(b"\"q,1\",z", b','), ["q,1", "z"]);
     }
 }
