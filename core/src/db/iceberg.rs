@@ -130,23 +130,25 @@ impl Db {
         Ok(n)
     }
 
-    /// Forgets the files `user_id` staged in dataset `repo_id` under `prefix` (a commit's table).
+    /// Forgets the files `keys` that `user_id` staged in dataset `repo_id` (a commit took them).
     pub async fn iceberg_unstage(
         &self,
         repo_id: i64,
         user_id: i64,
-        prefix: &str,
-    ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(
-            "DELETE FROM iceberg_staged WHERE repo_id = $1 AND user_id = $2
-             AND substr(key, 1, length($3)) = $3",
-        )
-        .bind(repo_id)
-        .bind(user_id)
-        .bind(prefix)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        keys: &[String],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            sqlx::query(
+                "DELETE FROM iceberg_staged WHERE repo_id = $1 AND user_id = $2 AND key = $3",
+            )
+            .bind(repo_id)
+            .bind(user_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// Forgets staged files older than `before` (Unix seconds), however many.

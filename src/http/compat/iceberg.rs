@@ -318,7 +318,7 @@ async fn commit(
     let body: Value = serde_json::from_slice(&body).map_err(|e| {
         strata_core::error::Error::bad_request(format!("the commit is not JSON: {e}"))
     })?;
-    let (loaded, _) = iceberg::commit(&state, &who, &parts(&ns), &table, &w, &body).await?;
+    let loaded = iceberg::commit(&state, &who, &parts(&ns), &table, &w, &body).await?;
     Ok(Json(json!({
         "metadata-location": loaded.metadata_location,
         "metadata": loaded.metadata,

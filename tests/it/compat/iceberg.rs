@@ -82,7 +82,7 @@ async fn put_orders(server: &TestServer, token: &str, csv: &str, branch: &str, f
 }
 
 /// The rows of strata's SQL on `alice/sales` at `rev`, as the engines print them (sorted JSON).
-async fn sql_rows(server: &TestServer, token: &str, rev: &str) -> Vec<String> {
+pub(super) async fn sql_rows(server: &TestServer, token: &str, rev: &str) -> Vec<String> {
     let r = client()
         .post(format!("{}/api/v1/sql", server.url))
         .bearer_auth(token)
@@ -355,7 +355,7 @@ async fn pyiceberg_and_duckdb_read_a_table_at_every_revision_and_strangers_nothi
         strata_core::db::now() - 1,
         false,
     );
-    let expired = aws_with(&s3, &old.id, &old.secret, data);
+    let expired = aws_s3(&s3, &old.id, &old.secret, &["cp", data, "-"]);
     assert!(!expired.status.success());
     assert!(
         String::from_utf8_lossy(&expired.stderr).contains("403"),
@@ -387,10 +387,11 @@ async fn pyiceberg_and_duckdb_read_a_table_at_every_revision_and_strangers_nothi
     assert!(shared["refs"].get("v1").is_none(), "{shared}");
 }
 
-/// `aws s3 cp FILE -` against the gateway at `s3` with a key and secret.
-pub(super) fn aws_with(s3: &str, id: &str, secret: &str, file: &str) -> std::process::Output {
+/// `aws s3 ARGS…` against the gateway at `s3` with a key and secret.
+pub(super) fn aws_s3(s3: &str, id: &str, secret: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(python_tool("aws"));
-    cmd.args(["--endpoint-url", s3, "s3", "cp", file, "-"])
+    cmd.args(["--endpoint-url", s3, "s3"])
+        .args(args)
         .env("AWS_ACCESS_KEY_ID", id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -456,7 +457,7 @@ async fn a_governed_table_loads_as_the_callers_view_and_a_policy_change_is_the_n
         py["config"]["s3.access-key-id"].as_str().unwrap(),
         py["config"]["s3.secret-access-key"].as_str().unwrap(),
     );
-    let stale = aws_with(&s3, id, secret, data);
+    let stale = aws_s3(&s3, id, secret, &["cp", data, "-"]);
     assert!(!stale.status.success());
     assert!(
         String::from_utf8_lossy(&stale.stderr).contains("404"),

@@ -4,7 +4,8 @@
 //! changes nothing, a commit from a stale load is 409 CommitFailed (PyIceberg retries it on a new
 //! load: two writers' appends both land), and a reader can neither
 //! stage a file (the gateway refuses their read-only key) nor commit (403); an anonymous caller
-//! is 401; malformed commits are 400 in the spec's error model.
+//! is 401; malformed commits are 400 in the spec's error model. Staged files are their stager's
+//! alone, deleted by them, and a commit takes only the ones it names.
 
 use serde_json::{json, Value};
 
@@ -25,30 +26,9 @@ async fn write(server: &TestServer, token: &str, op: &str, rows: Value) -> Value
     .await
 }
 
-/// strata's SQL's rows of `orders` at the head, as the client prints them.
+/// strata's SQL's rows of `orders` at the head of `main`, as the client prints them.
 async fn sql(server: &TestServer, token: &str) -> Vec<String> {
-    let r = client()
-        .post(format!("{}/api/v1/sql", server.url))
-        .bearer_auth(token)
-        .json(&json!({"query": "SELECT id, item, qty FROM \"alice/sales\".\"orders\""}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, v) = body(r).await;
-    assert_eq!(status, 200, "{v}");
-    let mut rows: Vec<String> = v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            serde_json::to_string(&json!({"id": r[0], "item": r[1], "qty": r[2]}))
-                .unwrap()
-                .replace(",", ", ")
-                .replace(":", ": ")
-        })
-        .collect();
-    rows.sort();
-    rows
+    super::iceberg::sql_rows(server, token, "main").await
 }
 
 /// The head revision's message.
@@ -88,16 +68,9 @@ async fn keys_of(server: &TestServer, token: &str) -> (String, String) {
     )
 }
 
-/// `aws s3 cp FROM TO` against the gateway with a key pair; whether it worked, and what it said.
-fn aws_cp(s3: &str, (id, secret): &(String, String), from: &str, to: &str) -> (bool, String) {
-    let out = std::process::Command::new(python_tool("aws"))
-        .args(["--endpoint-url", s3, "s3", "cp", from, to])
-        .env("AWS_ACCESS_KEY_ID", id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+/// `aws s3 ARGS…` against the gateway with a key pair; whether it worked, and what it said.
+fn aws(s3: &str, (id, secret): &(String, String), args: &[&str]) -> (bool, String) {
+    let out = super::iceberg::aws_s3(s3, id, secret, args);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -329,43 +302,56 @@ async fn pyiceberg_appends_and_overwrites_land_as_revisions_through_the_contract
     std::fs::write(&local, b"staged bytes").unwrap();
     let local = local.to_str().unwrap();
     let staged = "s3://alice.sales/.iceberg/orders/data/probe.parquet";
-    let (ok, said) = aws_cp(&s3, &alices, local, staged);
+    let (ok, said) = aws(&s3, &alices, &["cp", local, staged]);
     assert!(ok, "{said}");
-    let (ok, said) = aws_cp(&s3, &alices, staged, "-");
+    let (ok, said) = aws(&s3, &alices, &["cp", staged, "-"]);
     assert!(ok && said.contains("staged bytes"), "{said}");
-    let (ok, said) = aws_cp(&s3, &bobs, staged, "-");
+    let (ok, said) = aws(&s3, &bobs, &["cp", staged, "-"]);
     assert!(!ok && said.contains("404"), "{said}");
     // A large file comes as a multipart upload (the CLI splits past 8 MiB): staged the same way.
     let big = dir.path().join("big.parquet");
     let bytes: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
     std::fs::write(&big, &bytes).unwrap();
     let big_key = "s3://alice.sales/.iceberg/orders/data/big.parquet";
-    let (ok, said) = aws_cp(&s3, &alices, big.to_str().unwrap(), big_key);
+    let (ok, said) = aws(&s3, &alices, &["cp", big.to_str().unwrap(), big_key]);
     assert!(ok, "{said}");
     let back = dir.path().join("back.parquet");
-    let (ok, said) = aws_cp(&s3, &alices, big_key, back.to_str().unwrap());
+    let (ok, said) = aws(&s3, &alices, &["cp", big_key, back.to_str().unwrap()]);
     assert!(ok, "{said}");
     assert_eq!(std::fs::read(&back).unwrap(), bytes);
-    let (ok, said) = aws_cp(
-        &s3,
-        &bobs,
-        local,
-        "s3://alice.sales/.iceberg/orders/data/bob.parquet",
-    );
+    let bob_key = "s3://alice.sales/.iceberg/orders/data/bob.parquet";
+    let (ok, said) = aws(&s3, &bobs, &["cp", local, bob_key]);
     assert!(!ok && said.contains("AccessDenied"), "{said}");
     for elsewhere in [
         "s3://alice.sales/.iceberg/other/data/x.parquet",
         "s3://alice.sales/main/x.parquet",
     ] {
-        let (ok, said) = aws_cp(&s3, &alices, local, elsewhere);
+        let (ok, said) = aws(&s3, &alices, &["cp", local, elsewhere]);
         assert!(!ok && said.contains("AccessDenied"), "{elsewhere}: {said}");
     }
-    let (ok, said) = aws_cp(
-        &s3,
-        &alices,
-        local,
-        "s3://alice.sales/.iceberg/orders/elsewhere/x",
-    );
+    let outside = "s3://alice.sales/.iceberg/orders/elsewhere/x";
+    let (ok, said) = aws(&s3, &alices, &["cp", local, outside]);
     assert!(!ok, "{said}");
+    // A staged file its stager deletes is gone; a reader deletes nothing.
+    let (ok, said) = aws(&s3, &bobs, &["rm", staged]);
+    assert!(!ok && said.contains("AccessDenied"), "{said}");
+    let (ok, said) = aws(&s3, &alices, &["rm", staged]);
+    assert!(ok, "{said}");
+    let (ok, said) = aws(&s3, &alices, &["cp", staged, "-"]);
+    assert!(!ok && said.contains("404"), "{said}");
     assert_eq!(server.head(&alice, "alice/sales").await.unwrap(), head);
+
+    // A commit takes the staged files it names, not the others its stager staged meanwhile.
+    let (ok, said) = aws(&s3, &alices, &["cp", local, staged]);
+    assert!(ok, "{said}");
+    let more = write(
+        &server,
+        &alice,
+        "append",
+        json!([{"id": 10, "item": "date", "qty": 1}]),
+    )
+    .await;
+    assert!(more.get("error").is_none(), "{more}");
+    let (ok, said) = aws(&s3, &alices, &["cp", staged, "-"]);
+    assert!(ok && said.contains("staged bytes"), "{said}");
 }

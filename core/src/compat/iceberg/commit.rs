@@ -273,24 +273,22 @@ fn records(bytes: &[u8], what: &str) -> Result<Vec<Avro>> {
     Ok(out)
 }
 
-/// The file at `url` under the table's location: made here for the caller, or staged by them.
+/// The file at `url` under the table's location: made here for the caller, or staged by them
+/// (its key then added to `staged`).
 async fn avro_file(
     core: &Core,
     gated: &Gated,
     url: &str,
     location: &str,
     what: &str,
+    staged: &mut Vec<String>,
 ) -> Result<Vec<u8>> {
-    let key = key_of(gated, url, location).ok_or_else(|| {
+    let (key, path) = key_of(gated, url, location).ok_or_else(|| {
         bad(format!(
             "the {what} {url:?} is not under the table's location {location}"
         ))
     })?;
-    let path = key
-        .split_once('/')
-        .and_then(|(_, r)| r.split_once('/'))
-        .map_or("", |(_, p)| p);
-    if files::is_made_here(path) {
+    if files::is_made_here(&path) {
         let found = files::read(core, gated, &key)
             .await
             .map_err(|e| match e.kind {
@@ -302,34 +300,49 @@ async fn avro_file(
             _ => Err(bad(format!("{url:?} is a data file, not a {what}"))),
         };
     }
-    staged::bytes(core, gated, &key, MANIFEST_BYTES)
+    let bytes = staged::bytes(core, gated, &key, MANIFEST_BYTES)
         .await?
-        .ok_or_else(|| bad(format!("the {what} {url:?} was not staged by you: put it through the S3 gateway with the load's key first")))
+        .ok_or_else(|| bad(format!("the {what} {url:?} was not staged by you: put it through the S3 gateway with the load's key first")))?;
+    staged.push(key);
+    Ok(bytes)
 }
 
-/// The bucket key of `url`, when it is under `location` (`s3://{bucket}/.iceberg/{table}`).
-fn key_of(gated: &Gated, url: &str, location: &str) -> Option<String> {
+/// The bucket key of `url` and its path under `location` (`s3://{bucket}/.iceberg/{table}`),
+/// when it is under it.
+fn key_of(gated: &Gated, url: &str, location: &str) -> Option<(String, String)> {
     let rest = url.strip_prefix(location)?.strip_prefix('/')?;
     let bucket = crate::compat::s3::bucket_name(&gated.namespace, &gated.name);
     let key = url.strip_prefix(&format!("s3://{bucket}/"))?;
-    (!rest.is_empty()).then(|| key.to_owned())
+    (!rest.is_empty()).then(|| (key.to_owned(), rest.to_owned()))
 }
 
-/// What a snapshot's live data files are: whether the current view file is among them, and
-/// the staged files (objects of the dataset) with their keys.
+/// What a snapshot's live data files are.
+struct Live {
+    /// Whether the current view file is among them (the table's rows kept).
+    keep: bool,
+    /// The staged data files (objects of the dataset).
+    added: Vec<(Oid, u64)>,
+    /// The keys of every staged file the snapshot names: the commit takes them.
+    staged: Vec<String>,
+}
+
+/// The live data files of the snapshot `request` sets `main` to; `current` is the current view
+/// file's URL.
 async fn live_files(
     core: &Core,
     gated: &Gated,
     request: &Request,
     location: &str,
     current: Option<&str>,
-) -> Result<(bool, Vec<(Oid, u64)>)> {
+) -> Result<Live> {
+    let mut staged = Vec::new();
     let list = avro_file(
         core,
         gated,
         &request.manifest_list,
         location,
         "manifest list",
+        &mut staged,
     )
     .await?;
     let manifests = records(&list, "manifest list")?;
@@ -345,7 +358,7 @@ async fn live_files(
         }
         let path = text(field(m, "manifest_path"))
             .ok_or_else(|| bad("a manifest list entry needs its manifest_path"))?;
-        let bytes = avro_file(core, gated, path, location, "manifest").await?;
+        let bytes = avro_file(core, gated, path, location, "manifest", &mut staged).await?;
         for entry in records(&bytes, "manifest")? {
             // 2: deleted in this snapshot.
             if int(field(&entry, "status")) == Some(2) {
@@ -368,13 +381,12 @@ async fn live_files(
                 keep = true;
                 continue;
             }
-            let key = key_of(gated, url, location).ok_or_else(|| {
+            let (key, path) = key_of(gated, url, location).ok_or_else(|| {
                 bad(format!(
                     "data file {url:?} is not under the table's location {location}"
                 ))
             })?;
-            let rel = key.splitn(3, '/').nth(2).unwrap_or("");
-            if files::is_made_here(rel) {
+            if files::is_made_here(&path) {
                 return Err(failed(format!(
                     "data file {url:?} is of a snapshot that is not the table's current one: load \
                      the table again"
@@ -395,9 +407,14 @@ async fn live_files(
             if !added.iter().any(|(o, _)| *o == oid) {
                 added.push((oid, size));
             }
+            staged.push(key);
         }
     }
-    Ok((keep, added))
+    Ok(Live {
+        keep,
+        added,
+        staged,
+    })
 }
 
 fn deletes() -> Error {
@@ -423,7 +440,7 @@ pub async fn commit(
     table: &str,
     warehouse: &Warehouse,
     body: &Value,
-) -> Result<(Arc<Loaded>, Value)> {
+) -> Result<Arc<Loaded>> {
     // Strangers hear that nothing is there; readers that they may not write.
     let read = dataset(core, who, ns).await?;
     if matches!(who, Principal::Anonymous) {
@@ -451,14 +468,17 @@ pub async fn commit(
             .unwrap_or_default()
             .to_owned();
         let current = current_data(&loaded.metadata);
-        let (keep, added) =
-            live_files(core, &gated, &request, &location, current.as_deref()).await?;
-        let at = (!gated.limited()).then_some(head.as_deref()).flatten();
-        let opened = tables::open(core, &gated, table, at, None, Surface::Iceberg).await?;
+        let Live {
+            keep,
+            added,
+            staged: taken,
+        } = live_files(core, &gated, &request, &location, current.as_deref()).await?;
         if keep && added.is_empty() {
             // Nothing changes: the table as it is.
-            return load::load(core, who, ns, table, warehouse).await;
+            return Ok(loaded);
         }
+        let at = (!gated.limited()).then_some(head.as_deref()).flatten();
+        let opened = tables::open(core, &gated, table, at, None, Surface::Iceberg).await?;
         if !keep && (!opened.decision.columns.is_empty() || !opened.decision.filters.is_empty()) {
             return Err(Error::forbidden(format!(
                 "the policies shape your view of {table:?}: you may append rows to it, not \
@@ -476,11 +496,14 @@ pub async fn commit(
                 return Err(failed(format!("the branch kept moving: {}", e.message)))
             }
             Err(e) => return Err(e),
-            Ok(()) => break,
+            Ok(()) => {
+                // The files it took; what the caller staged for another commit stays.
+                staged::forget(core, &gated, &taken).await?;
+                break;
+            }
         }
     }
-    staged::forget(core, &gated, table).await?;
-    load::load(core, who, ns, table, warehouse).await
+    Ok(load::load(core, who, ns, table, warehouse).await?.0)
 }
 
 /// Commits the table's new object on `branch`, on top of `head`.

@@ -3,9 +3,9 @@
 //! table's location (`.iceberg/{table}/…`, through the S3 gateway, with a staging key from the
 //! load, [`super::creds`]) and then ask the catalog to commit the snapshot ([`super::commit`]).
 //! Here they are stored as objects of the dataset (hashed as every upload is, inside the
-//! namespace's quota) and recorded per user (`iceberg_staged`): in no revision, read back only by
-//! the user who put them, forgotten by the commit and, unclaimed, after [`KEPT_SECS`]; the objects
-//! a commit does not link are the garbage collector's.
+//! namespace's quota) and recorded per user (`iceberg_staged`): in no revision, read back and
+//! deleted only by the user who put them, forgotten by the commit that takes them and, unclaimed,
+//! after [`KEPT_SECS`]; the objects a commit does not link are the garbage collector's.
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -174,12 +174,10 @@ pub(super) async fn read_object(
     Ok(out)
 }
 
-/// Forgets what the caller staged for `table` (their commit took it).
-pub async fn forget(core: &Core, gated: &Gated, table: &str) -> Result<()> {
+/// Forgets the files `keys` the caller staged (their commit took them).
+pub async fn forget(core: &Core, gated: &Gated, keys: &[String]) -> Result<()> {
     let user = user_of(gated)?;
-    core.db
-        .iceberg_unstage(gated.id, user, &format!("{ROOT}{table}/"))
-        .await?;
+    core.db.iceberg_unstage(gated.id, user, keys).await?;
     Ok(())
 }
 

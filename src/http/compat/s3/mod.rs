@@ -372,7 +372,7 @@ async fn principal<T>(state: &AppState, req: &s3s::S3Request<T>) -> S3Result<Pri
     if iceberg::creds::is_vended(&c.access_key) {
         return Err(s3_error!(
             AccessDenied,
-            "an Iceberg catalog's key reads its table's files (under .iceberg/) and nothing else"
+            "an Iceberg catalog's key reaches its table's files (under .iceberg/) and nothing else"
         ));
     }
     let key = state.jwt.derive(pat::PURPOSE);

@@ -1,7 +1,7 @@
 //! Writes under `.iceberg/{table}/`: the files an engine stages for a commit through the Iceberg
 //! catalog (`strata_core::compat::iceberg::staged`), with the staging key a load hands a caller
-//! who may write the dataset (or their own token's key). They land in no revision: the catalog's
-//! commit decides what becomes one.
+//! who may write the dataset (or their own token's key), and deleted by them. They land in no
+//! revision: the catalog's commit decides what becomes one.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -55,5 +55,19 @@ impl Gateway {
             e_tag: Some(etag(&tag)),
             ..Default::default()
         }))
+    }
+
+    /// `DeleteObject` under [`ROOT`]: a staged file the caller no longer needs (engines clean up
+    /// after a failed commit); deleting what is not staged is no error, as S3's.
+    pub(super) async fn unstage(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let (_, gated, _) = self.writable(&req, &bucket, &key).await?;
+        staged::forget(&self.state, &gated, &[key])
+            .await
+            .map_err(|e| s3_err(&req, Missing::Key, e))?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 }

@@ -116,6 +116,9 @@ impl Gateway {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if key.starts_with(strata_core::compat::iceberg::files::ROOT) {
+            return self.unstage(req).await;
+        }
         let (who, gated, at) = self.file(&req, &bucket, &key, Action::Write).await?;
         writer(&req, &who)?;
         objects::delete(&self.state, &who, &gated, &at.rev, vec![at.path])
