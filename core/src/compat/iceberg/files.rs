@@ -208,21 +208,13 @@ const DATA_KEPT_MOST: usize = 1000;
 /// against the table's path).
 async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Result<Found> {
     let key = format!(
-        "{}|{:?}|{}|{table}|{}|{}|{:?}",
-        gated.who.key(),
-        gated.who.scopes().map(ToString::to_string),
+        "{}|{}|{table}|{}|{}",
+        super::caller_key(core, &gated.who).await,
         gated.id,
         name.rev,
         name.key,
-        core.governance.version(core).await
     );
-    let kept = {
-        let data = core.iceberg.data.lock().unwrap_or_else(|e| e.into_inner());
-        data.get(&key)
-            .filter(|(at, _)| at.elapsed() < DATA_KEPT)
-            .map(|(_, hit)| hit.clone())
-    };
-    let hit = match kept {
+    let hit = match core.iceberg.data.get(&key, DATA_KEPT) {
         Some(hit) if gated.covers(&hit.path) => hit,
         Some(_) => return Err(missing()),
         None => {
@@ -240,11 +232,9 @@ async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Resul
                 time: revision.time,
                 commit: revision.id,
             };
-            let mut data = core.iceberg.data.lock().unwrap_or_else(|e| e.into_inner());
-            data.retain(|_, (at, _)| at.elapsed() < DATA_KEPT);
-            if data.len() < DATA_KEPT_MOST {
-                data.insert(key, (std::time::Instant::now(), hit.clone()));
-            }
+            core.iceberg
+                .data
+                .put(key, hit.clone(), DATA_KEPT, DATA_KEPT_MOST);
             hit
         }
     };

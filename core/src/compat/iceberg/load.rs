@@ -90,37 +90,16 @@ pub async fn load(
     };
     let heads = heads(core, &gated).await?;
     let key = format!(
-        "{}|{:?}|{}|{table}|{}|{heads:?}|{:?}",
-        who.key(),
-        who.scopes().map(ToString::to_string),
+        "{}|{}|{table}|{}|{heads:?}",
+        super::caller_key(core, who).await,
         gated.id,
         warehouse.0,
-        core.governance.version(core).await
     );
-    let kept = {
-        let loads = core.iceberg.loads.lock().unwrap_or_else(|e| e.into_inner());
-        loads
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < KEPT)
-            .map(|(_, l)| l.clone())
-    };
-    let loaded = match kept {
+    let loaded = match core.iceberg.loads.get(&key, KEPT) {
         Some(l) => l,
         None => {
             let l = Arc::new(make(core, &gated, &found.path, table, warehouse).await?);
-            let mut loads = core.iceberg.loads.lock().unwrap_or_else(|e| e.into_inner());
-            loads.retain(|_, (at, _)| at.elapsed() < KEPT);
-            while loads.len() >= KEPT_LOADS {
-                let oldest = loads
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => loads.remove(&k),
-                    None => break,
-                };
-            }
-            loads.insert(key, (std::time::Instant::now(), l.clone()));
+            core.iceberg.loads.put(key, l.clone(), KEPT, KEPT_LOADS);
             l
         }
     };

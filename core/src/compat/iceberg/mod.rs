@@ -49,9 +49,9 @@ pub use load::{load, Loaded};
 #[derive(Default)]
 pub struct Iceberg {
     gateway: RwLock<Option<String>>,
-    loads: Mutex<HashMap<String, (std::time::Instant, Arc<Loaded>)>>,
+    loads: Kept<Arc<Loaded>>,
     /// What a data file's reads found (`files`): an engine reads one file in many ranges.
-    data: Mutex<HashMap<String, (std::time::Instant, files::DataHit)>>,
+    data: Kept<files::DataHit>,
     schemas: Mutex<HashMap<strata_lfs::Oid, datafusion::arrow::datatypes::SchemaRef>>,
 }
 
@@ -74,6 +74,52 @@ impl Iceberg {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// Values kept a while by key (a caller's load, a data file's read), at most so many of them: the
+/// expired go first, then the oldest.
+struct Kept<V>(Mutex<HashMap<String, (std::time::Instant, V)>>);
+
+impl<V> Default for Kept<V> {
+    fn default() -> Kept<V> {
+        Kept(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<V: Clone> Kept<V> {
+    fn get(&self, key: &str, ttl: std::time::Duration) -> Option<V> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: String, value: V, ttl: std::time::Duration, most: usize) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (at, _)| at.elapsed() < ttl);
+        while map.len() >= most.max(1) {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => map.remove(&k),
+                None => break,
+            };
+        }
+        map.insert(key, (std::time::Instant::now(), value));
+    }
+}
+
+/// What a caller's kept work is keyed by besides what it is of: who, through which scopes, under
+/// which version of the policies.
+async fn caller_key(core: &Core, who: &Principal) -> String {
+    format!(
+        "{}|{:?}|{:?}",
+        who.key(),
+        who.scopes().map(ToString::to_string),
+        core.governance.version(core).await
+    )
 }
 
 /// The warehouse a client names: a branch or a tag (empty: `main`). Its prefix in the catalog's
