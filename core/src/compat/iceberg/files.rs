@@ -5,8 +5,9 @@
 //! (`data/{rev}-{view}.parquet`). Each name says what it is made from; a read opens the table at
 //! that revision for the caller again, through the gate and the policies, and serves only if the
 //! caller's view there is still the one named (else 404: load the table again). The Avro files
-//! are made again on each read, the same bytes each time; a data file's ranges, read one after
-//! another, share what the first read found for [`DATA_KEPT`] (same caller, scopes, policies).
+//! are made again on each read, the same bytes each time; reads of a snapshot's files (a data
+//! file's ranges, its manifests) share what the first one found for [`DATA_KEPT`] (same caller,
+//! scopes, policies).
 
 use super::avro::{self, DataFile, Snapshot};
 use super::load::{self, snapshot_id};
@@ -148,18 +149,21 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
         return Ok(inline(bytes, 0, String::new()));
     }
     let (which, name) = FileName::parse(path).ok_or_else(missing)?;
+    let hit = view_at(core, gated, table, &name).await?;
+    let view = &hit.view;
     if which == Which::Data {
-        return data(core, gated, table, &name).await;
+        return Ok(Found {
+            content: Content::Object {
+                place: view.place(),
+                oid: view.oid,
+                size: view.size,
+            },
+            etag: view.oid.to_string()[..32].to_owned(),
+            modified: hit.time,
+            commit: hit.commit,
+        });
     }
-    let at = (!gated.limited()).then_some(name.rev.as_str());
-    let opened = tables::open(core, gated, table, at, None, Surface::Iceberg).await?;
-    let view = view::view(core, gated.id, &opened).await?;
-    if view.key != name.key {
-        return Err(missing());
-    }
-    let rev = name.rev.clone();
-    let revision = git_on(core, gated, move |ms, ds| ms.revision(ds, &rev)).await?;
-    let columns = load::columns(core, &view).await?;
+    let columns = load::columns(core, view).await?;
     let ids = load::ids(core, gated.id, table, &columns).await?;
     let schema = schema::iceberg(&columns, &ids, name.schema);
     let snap = Snapshot {
@@ -173,7 +177,7 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
         path: format!("{location}/{}", name.path(Which::Data)),
         rows: view.rows,
         size: view.size,
-        stats: super::stats::of(core, &view, &columns, &ids).await?,
+        stats: super::stats::of(core, view, &columns, &ids).await?,
     };
     let manifest = avro::manifest(&snap, &file)?;
     let bytes = match which {
@@ -185,28 +189,30 @@ pub async fn read(core: &Core, gated: &Gated, key: &str) -> Result<Found> {
             view.rows,
         )?,
     };
-    Ok(inline(bytes, revision.time, revision.id))
+    Ok(inline(bytes, hit.time, hit.commit))
 }
 
-/// What a read of a data file found: the view, the table's path and the revision's time and id.
+/// What a read of a snapshot's file found: the caller's view, the table's path and the
+/// revision's time and id.
 #[derive(Debug, Clone)]
-pub(super) struct DataHit {
+pub(super) struct Hit {
     view: view::View,
     path: String,
     time: i64,
     commit: String,
 }
 
-/// How long a data file's read is kept for the same caller, scopes and policies (an engine reads
-/// a file in many ranges, each deciding again would open the table each time), and how many.
+/// How long what a read found is kept for the same caller, scopes and policies (an engine reads
+/// a data file in many ranges, and the three files of a snapshot one after another: each deciding
+/// again would open the table each time), and how many.
 const DATA_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
 const DATA_KEPT_MOST: usize = 1000;
 
-/// A data file (the caller's view of `table` at the named revision): opened and decided for the
-/// caller, or as a read a moment ago found it for the same caller, scopes and policies (the gate
-/// has let them into the dataset again for this request; a share of some files is checked again
-/// against the table's path).
-async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Result<Found> {
+/// The caller's view of `table` at the revision `name` is made from, while it is the one named
+/// (else 404): opened and decided for the caller, or as a read a moment ago found it for the same
+/// caller, scopes and policies (the gate has let them into the dataset again for this request; a
+/// share of some files is checked again against the table's path).
+async fn view_at(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Result<Hit> {
     let key = format!(
         "{}|{}|{table}|{}|{}",
         super::caller_key(core, &gated.who).await,
@@ -214,9 +220,9 @@ async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Resul
         name.rev,
         name.key,
     );
-    let hit = match core.iceberg.data.get(&key, DATA_KEPT) {
-        Some(hit) if gated.covers(&hit.path) => hit,
-        Some(_) => return Err(missing()),
+    match core.iceberg.data.get(&key, DATA_KEPT) {
+        Some(hit) if gated.covers(&hit.path) => Ok(hit),
+        Some(_) => Err(missing()),
         None => {
             let at = (!gated.limited()).then_some(name.rev.as_str());
             let opened = tables::open(core, gated, table, at, None, Surface::Iceberg).await?;
@@ -226,7 +232,7 @@ async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Resul
             }
             let rev = name.rev.clone();
             let revision = git_on(core, gated, move |ms, ds| ms.revision(ds, &rev)).await?;
-            let hit = DataHit {
+            let hit = Hit {
                 view,
                 path: opened.table.path,
                 time: revision.time,
@@ -235,19 +241,9 @@ async fn data(core: &Core, gated: &Gated, table: &str, name: &FileName) -> Resul
             core.iceberg
                 .data
                 .put(key, hit.clone(), DATA_KEPT, DATA_KEPT_MOST);
-            hit
+            Ok(hit)
         }
-    };
-    Ok(Found {
-        content: Content::Object {
-            place: hit.view.place(),
-            oid: hit.view.oid,
-            size: hit.view.size,
-        },
-        etag: hit.view.oid.to_string()[..32].to_owned(),
-        modified: hit.time,
-        commit: hit.commit,
-    })
+    }
 }
 
 fn inline(bytes: Vec<u8>, modified: i64, commit: String) -> Found {

@@ -50,8 +50,8 @@ pub use load::{load, Loaded};
 pub struct Iceberg {
     gateway: RwLock<Option<String>>,
     loads: Kept<Arc<Loaded>>,
-    /// What a data file's reads found (`files`): an engine reads one file in many ranges.
-    data: Kept<files::DataHit>,
+    /// What reads of a snapshot's files found (`files`): an engine reads them one after another.
+    data: Kept<files::Hit>,
     schemas: Mutex<HashMap<strata_lfs::Oid, datafusion::arrow::datatypes::SchemaRef>>,
 }
 
