@@ -207,7 +207,9 @@ impl Core {
             hook_key,
             governance,
             apps,
-            tables: Arc::new(crate::tables::Tables::default()),
+            tables: Arc::new(crate::tables::Tables::new(
+                config.table_memory_mb.clamp(16, 1 << 20) << 20,
+            )),
             merges: crate::changes::merges::Cache::default(),
             s3_writes: crate::compat::s3::Writes::default(),
             s3_listings: crate::compat::s3::Listings::default(),

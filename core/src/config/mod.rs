@@ -451,6 +451,12 @@ pub struct Config {
     #[arg(long, env = "STRATA_POLICY_TIMEOUT_MS", default_value_t = 100)]
     pub policy_timeout_ms: u64,
 
+    /// MiB the table engine's queries share (the viewer's pages and statistics, diffs, merges,
+    /// contract checks; SQL queries have limits of their own): past it their sorts and groupings
+    /// spill to disk, and a query that cannot spill answers 503. At least 16.
+    #[arg(long, env = "STRATA_TABLE_MEMORY_MB", default_value_t = 256)]
+    pub table_memory_mb: usize,
+
     /// A directory of app manifests (`*.toml`, see `docs/apps.md`) for the app catalog, beside the
     /// ones admins and engineers add through the API.
     #[arg(long, env = "STRATA_APPS_DIR")]

@@ -63,6 +63,8 @@ pub struct Tables {
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Per dataset: views being made hold it shared, an erasure's deletions alone ([`Tables::making_in`]).
     erasing: Mutex<HashMap<i64, Arc<tokio::sync::RwLock<()>>>>,
+    /// The bytes every query shares ([`QUERY_MEMORY`] unless configured).
+    memory: usize,
     /// DataFusion's runtime (one memory pool for every query) and the store it reads views from.
     engine: std::sync::OnceLock<(Arc<RuntimeEnv>, store::Objects)>,
 }
@@ -75,7 +77,15 @@ impl std::fmt::Debug for Tables {
 
 impl Default for Tables {
     fn default() -> Tables {
+        Tables::new(QUERY_MEMORY)
+    }
+}
+
+impl Tables {
+    /// The engine's state, its queries sharing `memory` bytes.
+    pub fn new(memory: usize) -> Tables {
         Tables {
+            memory,
             making: Arc::new(tokio::sync::Semaphore::new(MAKING)),
             ahead: ahead::Counts::default(),
             keys: Mutex::new(HashMap::new()),
@@ -85,7 +95,7 @@ impl Default for Tables {
     }
 }
 
-/// The memory all queries share; past it, sorts and aggregations spill to disk.
+/// The memory all queries share by default; past it, sorts and aggregations spill to disk.
 const QUERY_MEMORY: usize = 256 * 1024 * 1024;
 
 impl Tables {
@@ -95,7 +105,7 @@ impl Tables {
             .get_or_init(|| {
                 let objects = store::Objects::new(core.storage.clone());
                 let runtime = RuntimeEnvBuilder::new()
-                    .with_memory_pool(Arc::new(FairSpillPool::new(QUERY_MEMORY)))
+                    .with_memory_pool(Arc::new(FairSpillPool::new(self.memory)))
                     .build_arc()
                     .expect("a DataFusion runtime");
                 let url = url::Url::parse(store::URL).expect("the store's URL");

@@ -7,6 +7,7 @@
 //! the shared setup; the cases are in the modules below.
 
 mod access;
+mod memory;
 mod pages;
 mod random;
 mod scenarios;
