@@ -149,6 +149,8 @@ pub async fn check(
             });
         }
     }
+    // A write waits for this: the views ahead of time wait for it (`tables::ahead::Priority`).
+    let _first = core.tables.priority.foreground();
     // Every table a rule reads, and the tables foreign keys refer to, registered as views.
     let ctx = sql::context(core);
     let ordered = sql::ordered(core);

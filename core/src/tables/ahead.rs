@@ -7,8 +7,9 @@
 //!
 //! The work follows the event stream (`branch.created`, `branch.updated`: every ref move records
 //! one) from where it stood when the server started; `crate::background` runs [`turn`] on one
-//! replica at a time. One view at a time, and only while no reader is making one: a reader never
-//! waits for this work, which waits its turn instead. At most [`QUEUED`] revisions wait; past
+//! replica at a time. One view at a time, and only while no foreground work runs ([`Priority`]: a
+//! reader making a view, a contract check, a diff, a merge): a reader never waits for this work,
+//! which stops when one starts and waits its turn instead. At most [`QUEUED`] revisions wait; past
 //! that the oldest are left for their first reader. A view that could not be made for a passing
 //! reason (the database, the store) is tried again up to [`TRIES`] times, a minute apart; a table
 //! that cannot be read as its schema says is left for its first reader, who hears why (422 naming
@@ -32,6 +33,53 @@ pub const QUEUED: usize = 256;
 pub const TRIES: u32 = 3;
 /// Seconds between tries.
 const AGAIN_AFTER: i64 = 60;
+
+/// Who goes first: table work a request waits for (a reader making a view, a contract check, a
+/// diff, a merge) is foreground; while any runs, the work here does not start, and work here
+/// under way when one starts is dropped (what it had written is no view: never recorded) and
+/// its revision tried again on a later turn. Two table scans at once on top of each other's
+/// memory is what this keeps a server under its memory limit from.
+#[derive(Debug, Default)]
+pub struct Priority {
+    running: std::sync::atomic::AtomicUsize,
+    came: tokio::sync::Notify,
+}
+
+/// Held while foreground work runs ([`Priority::foreground`]).
+pub struct Foreground<'a>(&'a Priority);
+
+impl Drop for Foreground<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Priority {
+    /// Marks foreground work until the guard drops, stopping the background's work under way.
+    pub fn foreground(&self) -> Foreground<'_> {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        self.came.notify_waiters();
+        Foreground(self)
+    }
+
+    /// `work`, unless foreground work is running or starts meanwhile: then `Busy`, and `work` is
+    /// dropped where it stands.
+    pub async fn background<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let came = self.came.notified();
+        tokio::pin!(came);
+        came.as_mut().enable();
+        if self.running.load(Ordering::SeqCst) > 0 {
+            return Err(super::Tables::busy());
+        }
+        tokio::select! {
+            done = work => done,
+            () = came => Err(super::Tables::busy()),
+        }
+    }
+}
 
 /// What became of the views made ahead of time, since the server started.
 #[derive(Debug, Default)]
@@ -131,9 +179,10 @@ pub async fn turn(core: &Core, state: &mut State) -> Result<()> {
             later.push_back(job);
             continue;
         }
-        match views_of(core, &job).await {
+        match core.tables.priority.background(views_of(core, &job)).await {
             Ok(()) => {}
-            // A reader is making a view: this revision waits, untried, for the next turn.
+            // Foreground work (a reader making a view, a check, a diff, a merge) is running or
+            // started: this revision waits, untried, for the next turn.
             Err(e) if e.kind == ErrorKind::Busy => {
                 state.waiting.push_front(job);
                 break;
@@ -245,4 +294,46 @@ async fn views_of(core: &Core, job: &Job) -> Result<()> {
         counter.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn foreground_work_keeps_the_background_from_starting_and_stops_it() {
+        let p = Priority::default();
+        // Alone, the background's work runs to its end.
+        assert_eq!(p.background(async { Ok(7) }).await.unwrap(), 7);
+        // While foreground work runs, it does not start.
+        let started = std::sync::atomic::AtomicBool::new(false);
+        {
+            let _first = p.foreground();
+            let e = p
+                .background(async {
+                    started.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Busy);
+        }
+        assert!(!started.load(Ordering::SeqCst));
+        // Under way when foreground work starts, it is dropped where it stands.
+        let (under_way, told) = tokio::sync::oneshot::channel();
+        let work = p.background(async {
+            let _ = under_way.send(());
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let first = async {
+            told.await.unwrap();
+            let _first = p.foreground();
+            tokio::task::yield_now().await;
+        };
+        let (stopped, ()) = tokio::join!(work, first);
+        assert_eq!(stopped.unwrap_err().kind, ErrorKind::Busy);
+        // Once the foreground work is over, the background's runs again.
+        assert_eq!(p.background(async { Ok(8) }).await.unwrap(), 8);
+    }
 }

@@ -60,6 +60,8 @@ pub struct Tables {
     making: Arc<tokio::sync::Semaphore>,
     /// The views made ahead of time ([`ahead`]): what became of them.
     pub ahead: ahead::Counts,
+    /// Foreground table work before the background's ([`ahead::Priority`]).
+    pub priority: ahead::Priority,
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Per dataset: views being made hold it shared, an erasure's deletions alone ([`Tables::making_in`]).
     erasing: Mutex<HashMap<i64, Arc<tokio::sync::RwLock<()>>>>,
@@ -88,6 +90,7 @@ impl Tables {
             memory,
             making: Arc::new(tokio::sync::Semaphore::new(MAKING)),
             ahead: ahead::Counts::default(),
+            priority: ahead::Priority::default(),
             keys: Mutex::new(HashMap::new()),
             erasing: Mutex::new(HashMap::new()),
             engine: std::sync::OnceLock::new(),
@@ -187,7 +190,7 @@ impl Tables {
         locks.entry(repo_id).or_default().clone()
     }
 
-    fn busy() -> Error {
+    pub(crate) fn busy() -> Error {
         Error::new(
             ErrorKind::Busy,
             "the server is preparing other tables right now: try again shortly",

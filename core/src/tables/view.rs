@@ -164,6 +164,8 @@ async fn view_with(
         }
         Turn::Ahead => None,
     };
+    // A reader's view goes before the background's work, which stops meanwhile.
+    let _first = (turn == Turn::Reader).then(|| core.tables.priority.foreground());
     let _made_in = core.tables.making_in(repo_id).await;
     let mut types = match opened.kind {
         Kind::Csv { .. } => infer::csv_types(opened, &infer::sample(core, repo_id, opened).await?),

@@ -54,6 +54,8 @@ pub async fn clashes(
     sides: &Sides<'_>,
     limit: usize,
 ) -> Result<(Shape, Vec<RowClash>, bool)> {
+    // A request waits for this: the views ahead of time wait for it.
+    let _first = core.tables.priority.foreground();
     let (ctx, shape, named) = prepare(core, repo_id, sides).await?;
     if shape.key.is_empty() {
         return Ok((shape, Vec::new(), false));
@@ -105,6 +107,7 @@ pub async fn write(
     sides: &Sides<'_>,
     pick: Picker,
 ) -> Result<(Oid, u64)> {
+    let _first = core.tables.priority.foreground();
     let (ctx, shape, named) = prepare(core, repo_id, sides).await?;
     let mut stream = if let Some(plan) = sorted::plan(&ctx, &shape, &named).await? {
         Merged::Sorted(Box::new(sorted::Sorted::start(&ctx, &shape, plan).await?))

@@ -147,6 +147,8 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
             "limit must be 1 to {MAX_LIMIT}"
         )));
     }
+    // A request waits for this: the views ahead of time wait for it.
+    let _first = core.tables.priority.foreground();
     let intent = req.intent.as_deref();
     let before = open(
         core,
