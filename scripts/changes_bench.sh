@@ -40,7 +40,8 @@ cleanup() {
     echo "strata is not running (its data limit: ${limit:-?} MiB); the end of its log:" >&2
     tail -5 "$work/strata.log" >&2 || true
   fi
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  # Stopped before its files go (its background work may be writing views).
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
