@@ -22,7 +22,8 @@ pub struct Cluster {
     signing_key: String,
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now, for a server started as its own process.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

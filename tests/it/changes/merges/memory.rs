@@ -41,11 +41,7 @@ impl Drop for Strata {
 impl Strata {
     fn start() -> Strata {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::cluster::free_port();
         let url = format!("http://127.0.0.1:{port}");
         let data = dir.path().join("data");
         let exe = env!("CARGO_BIN_EXE_strata");
