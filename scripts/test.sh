@@ -6,7 +6,7 @@
 # configurable-http-proxy from npm, and from PyPI JupyterHub with oauthenticator, the
 # Frictionless validator, an OpenAPI validator, Authlib (an OAuth client), Helm's SDK,
 # kubernetes-validate, a Prometheus text parser, DuckDB with its httpfs, avro and iceberg
-# extensions, PyIceberg, Ray Data, Polars, the ADBC Flight SQL driver, the standardwebhooks verifier, huggingface_hub, and the S3 clients (boto3,
+# extensions, PyIceberg, Ray Data, Polars, the ADBC Flight SQL driver, the standardwebhooks verifier, huggingface_hub, Delta Sharing's client (in a venv of its own), and the S3 clients (boto3,
 # the AWS CLI, s3fs, DVC with its S3 remote), CKAN's (ckanapi, Datopian's ckan-client),
 # metastore-lib and schemathesis, into target/test-tools; and cargo-fuzz from crates.io. Last, the
 # cargo fuzz targets run 20 s each (scripts/fuzz.sh runs them longer).
@@ -52,6 +52,13 @@ if ! "$tools/venv/bin/python" -c 'import frictionless, openapi_spec_validator, a
   echo "installing ${python_tools[*]} into $tools/venv"
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q "${python_tools[@]}"
+fi
+# Delta Sharing's Python client pins pandas < 3 and pyarrow <= 23: a venv of its own.
+delta_tools=(delta-sharing==1.4.2 pandas==2.3.3 pyarrow==23.0.1 fsspec==2026.2.0)
+if ! "$tools/ds-venv/bin/python" -c 'import delta_sharing' 2>/dev/null; then
+  echo "installing ${delta_tools[*]} into $tools/ds-venv"
+  python3 -m venv "$tools/ds-venv"
+  "$tools/ds-venv/bin/pip" install -q "${delta_tools[@]}"
 fi
 # strata's own Python package, from this checkout (its fsspec entry point needs an install).
 "$tools/venv/bin/pip" install -q --no-deps --force-reinstall ./clients/python

@@ -51,6 +51,8 @@ pub struct Core {
     pub s3_listings: crate::compat::s3::Listings,
     /// The Iceberg catalog: where engines reach the S3 gateway, recent loads.
     pub iceberg: crate::compat::iceberg::Iceberg,
+    /// Delta Sharing's recently decided files.
+    pub delta_sharing: crate::compat::delta_sharing::DeltaSharing,
     /// Dataset cards worked out lately (`crate::datasets::card`).
     pub cards: crate::datasets::card::Cards,
     /// Rung when this replica records events: the dispatcher wakes.
@@ -214,6 +216,7 @@ impl Core {
             s3_writes: crate::compat::s3::Writes::default(),
             s3_listings: crate::compat::s3::Listings::default(),
             iceberg: crate::compat::iceberg::Iceberg::default(),
+            delta_sharing: Default::default(),
             cards: crate::datasets::card::Cards::default(),
             events,
             sql: Arc::default(),

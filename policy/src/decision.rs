@@ -70,7 +70,9 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn parse(v: &Value) -> Result<Filter, String> {
+    /// A filter as policies (and Delta Sharing shares) write it: `{"column", "op", "value"}`,
+    /// `op` one of `eq` (the default), `ne`, `lt`, `le`, `gt`, `ge`, `in`, `not_in`.
+    pub fn parse(v: &Value) -> Result<Filter, String> {
         let o = v
             .as_object()
             .ok_or_else(|| format!("a filter must be an object, not {v}"))?;

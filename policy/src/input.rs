@@ -52,6 +52,14 @@ pub struct Subject {
     /// names none.
     #[serde(skip)]
     pub workload: Option<Value>,
+    /// A Delta Sharing recipient's name, when one reads (`crate::sharing::recipients` in
+    /// strata-core): its organisation is in `organizations`, its purpose below.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// The purpose a recipient declared: policies see it as `input.context.intent` when the
+    /// request names none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
 
 /// The whole input of one decision.
@@ -84,7 +92,8 @@ impl Input {
             .workload
             .as_ref()
             .and_then(|w| w.get("intent"))
-            .and_then(Value::as_str);
+            .and_then(Value::as_str)
+            .or(self.subject.purpose.as_deref());
         if let Some(intent) = self.intent.as_deref().or(declared) {
             context.insert("intent".into(), Value::from(intent));
         }

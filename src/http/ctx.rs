@@ -90,9 +90,13 @@ pub async fn layer(
     .await
 }
 
-/// `path` as a log line may show it. A share link's secret (`/s/{secret}/…`) is the one credential
-/// strata takes in a path; it becomes `{secret}`.
+/// `path` as a log line may show it. A share link's secret (`/s/{secret}/…`) and a Delta Sharing
+/// file's token (`/api/delta-sharing/files/{token}`) are the credentials strata takes in a path;
+/// they become `{secret}` and `{token}`.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.starts_with("/api/delta-sharing/files/") {
+        return "/api/delta-sharing/files/{token}".into();
+    }
     match path.strip_prefix("/s/") {
         Some(rest) => {
             let tail = rest.find('/').map_or("", |i| &rest[i..]);

@@ -13,10 +13,10 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use super::api::{
     accounts as accounts_api, aggregates as aggregates_api, app_offers as app_offers_api,
     apps as apps_api, audit as audit_api, catalog as catalog_api, copies as copies_api,
-    datasets as datasets_api, document, erase as erase_api, events as events_api, gc as gc_api,
-    namespace_webhooks, notifications as notifications_api, orgs as orgs_api, quotas as quotas_api,
-    shared_apps, shares as shares_api, sql as sql_api, table_diff as table_diff_api,
-    tables as tables_api, workloads as workloads_api,
+    datasets as datasets_api, delta_sharing as delta_sharing_api, document, erase as erase_api,
+    events as events_api, gc as gc_api, namespace_webhooks, notifications as notifications_api,
+    orgs as orgs_api, quotas as quotas_api, shared_apps, shares as shares_api, sql as sql_api,
+    table_diff as table_diff_api, tables as tables_api, workloads as workloads_api,
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
@@ -33,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .merge(catalog_api::router())
         .merge(orgs_api::router())
         .merge(shares_api::router())
+        .merge(delta_sharing_api::router())
         .merge(tables_api::router())
         .merge(table_diff_api::router())
         .merge(aggregates_api::router())
@@ -50,8 +51,11 @@ pub fn app(state: AppState) -> Router {
     // The Iceberg REST catalog's routes answer the spec's errors, not the API's: apart, with
     // their part of the document.
     let (iceberg, iceberg_doc) = super::compat::iceberg::router().split_for_parts();
+    let (delta_sharing, delta_sharing_doc) =
+        super::compat::delta_sharing::router().split_for_parts();
     let mut openapi = openapi;
     openapi.merge(iceberg_doc);
+    openapi.merge(delta_sharing_doc);
     // Generated from the handlers' annotations, with the webhooks strata sends, the security
     // schemes and the errors every operation shares; serialised once.
     let openapi = document::finish(events_api::with_webhooks(openapi))
@@ -85,6 +89,8 @@ pub fn app(state: AppState) -> Router {
         .merge(super::compat::ckan::router())
         // The Iceberg REST catalog: /iceberg/v1/…
         .merge(iceberg)
+        // Delta Sharing: /api/delta-sharing/shares/…, /api/delta-sharing/files/{token}
+        .merge(delta_sharing)
         // Apps: /apps/{user}/{app}/… (the reverse proxy to a user's instance) and /_apps/enter
         .merge(proxy::router())
         // Operations: /livez, /readyz, /metrics (and /healthz, the old name of /livez)

@@ -21,6 +21,8 @@ pub struct AppState {
 pub struct HttpParts {
     /// Requests to share links, per client address.
     pub link_requests: Limiter,
+    /// Delta Sharing calls, per client address.
+    pub delta_requests: Limiter,
     /// Sign-ins started through identity providers, per client address (each is a row until it
     /// expires).
     pub sso_starts: Limiter,
@@ -47,6 +49,7 @@ impl AppState {
             core,
             http: Arc::new(HttpParts {
                 link_requests: Limiter::new(300, 60),
+                delta_requests: Limiter::new(1200, 60),
                 sso_starts: Limiter::new(60, 60),
                 metrics,
             }),

@@ -13,6 +13,7 @@ macro_rules! sql {
 mod accounts;
 mod apps;
 mod budgets;
+mod delta_sharing;
 mod erasure;
 mod events;
 mod gc;
@@ -44,6 +45,7 @@ mod workloads;
 
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;
+pub use delta_sharing::{DeltaShare, DeltaTable, NewDeltaTable, NewRecipient, Recipient};
 pub use erasure::Derived;
 pub use events::{
     Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,

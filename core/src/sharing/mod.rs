@@ -1,6 +1,6 @@
 //! Sharing, on top of the datasets floor: shares with users and teams ([`shares`]), invitations
-//! to addresses without an account ([`invites`]) and share links that work without one
-//! ([`links`]). The gates evaluate what these write (`crate::datasets::gate`); this room only
+//! to addresses without an account ([`invites`]), share links that work without one
+//! ([`links`]) and Delta Sharing recipients ([`recipients`]). The gates evaluate what these write (`crate::datasets::gate`); this room only
 //! makes, lists and revokes them.
 //!
 //! May use: the foundation (`datasets`) and everything below it (the event outbox, audit, the
@@ -8,4 +8,5 @@
 
 pub mod invites;
 pub mod links;
+pub mod recipients;
 pub mod shares;

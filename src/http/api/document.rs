@@ -5,7 +5,8 @@
 //! its path, query or body cannot be read from (400), credentials that are not valid (401), a
 //! server too busy to answer now (503), and for an operation with a body, one too large (413), of
 //! another media type (415) or not of its schema (422). Each is `{message, request_id}`; under
-//! `/iceberg/` (the Iceberg REST catalog) the spec's `{error: {message, type, code}, request_id}`.
+//! `/iceberg/` (the Iceberg REST catalog) the spec's `{error: {message, type, code}, request_id}`,
+//! and under `/api/delta-sharing/` Delta Sharing's `{errorCode, message, request_id}`.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -64,8 +65,11 @@ pub fn finish(mut openapi: OpenApi) -> OpenApi {
             format!("Iceberg{name}"),
             error(description, "IcebergErrorBody"),
         );
+        components =
+            components.response(format!("Delta{name}"), error(description, "DeltaErrorBody"));
     }
     components = components.schema("IcebergErrorBody", iceberg_error());
+    components = components.schema("DeltaErrorBody", delta_error());
     let mut bearer = Http::new(HttpAuthScheme::Bearer);
     bearer.description = Some(
         "A personal access token (stp_…), a JWT this server signed, or an OAuth 2.0 access token"
@@ -86,6 +90,8 @@ pub fn finish(mut openapi: OpenApi) -> OpenApi {
     for (path, item) in openapi.paths.paths.iter_mut() {
         let prefix = if path.starts_with("/iceberg/") {
             "Iceberg"
+        } else if path.starts_with("/api/delta-sharing/") {
+            "Delta"
         } else {
             ""
         };
@@ -151,6 +157,21 @@ fn iceberg_error() -> utoipa::openapi::Schema {
         .property("error", inner)
         .property("request_id", text())
         .required("error")
+        .build()
+        .into()
+}
+
+/// Delta Sharing's error model, with strata's request id.
+fn delta_error() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .description(Some("Delta Sharing's error model"))
+        .property("errorCode", text())
+        .property("message", text())
+        .property("request_id", text())
+        .required("errorCode")
+        .required("message")
         .build()
         .into()
 }

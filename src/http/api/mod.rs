@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 pub mod copies;
 pub mod datasets;
+pub mod delta_sharing;
 pub mod document;
 pub mod erase;
 pub mod events;

@@ -3,6 +3,7 @@
 //! OpenAPI document); the domain answers them (`strata_core::compat`).
 
 pub mod ckan;
+pub mod delta_sharing;
 pub mod hf;
 mod hf_paths;
 pub mod iceberg;

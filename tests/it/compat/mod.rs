@@ -1,7 +1,9 @@
-//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`), CKAN's (`ckan`), and S3 clients
+//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`), CKAN's (`ckan`),
+//! Delta Sharing's (`delta_sharing`), PyIceberg and the engines (`iceberg`), and S3 clients
 //! through the S3 gateway (`s3`, `s3_more`; rclone and s3cmd in `s3_tools`).
 
 mod ckan;
+mod delta_sharing;
 mod hf;
 mod iceberg;
 mod iceberg_writes;

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{json, Value};
 
+use super::Kept;
 use crate::auth::{Action, On, Principal};
 use crate::datasets::gate::{self, Gated};
 use crate::datasets::listing;
@@ -73,41 +74,6 @@ impl Iceberg {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-}
-
-/// Values kept a while by key (a caller's load, a data file's read), at most so many of them: the
-/// expired go first, then the oldest.
-struct Kept<V>(Mutex<HashMap<String, (std::time::Instant, V)>>);
-
-impl<V> Default for Kept<V> {
-    fn default() -> Kept<V> {
-        Kept(Mutex::new(HashMap::new()))
-    }
-}
-
-impl<V: Clone> Kept<V> {
-    fn get(&self, key: &str, ttl: std::time::Duration) -> Option<V> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|(at, _)| at.elapsed() < ttl)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, key: String, value: V, ttl: std::time::Duration, most: usize) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, (at, _)| at.elapsed() < ttl);
-        while map.len() >= most.max(1) {
-            let oldest = map
-                .iter()
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => map.remove(&k),
-                None => break,
-            };
-        }
-        map.insert(key, (std::time::Instant::now(), value));
     }
 }
 

@@ -388,6 +388,8 @@ pub enum Surface {
     Write,
     /// The Iceberg catalog and the files it names.
     Iceberg,
+    /// Delta Sharing: a recipient's metadata, files and change feed.
+    DeltaSharing,
 }
 
 impl Surface {
@@ -401,6 +403,7 @@ impl Surface {
             Surface::Git => "git",
             Surface::Write => "write",
             Surface::Iceberg => "iceberg",
+            Surface::DeltaSharing => "delta_sharing",
         }
     }
 }
@@ -584,6 +587,7 @@ async fn subject(core: &Core, who: &Principal) -> Result<Subject> {
                 teams,
                 app,
                 workload,
+                ..Subject::default()
             }
         }
         _ => Subject::default(),

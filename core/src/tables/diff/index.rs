@@ -17,14 +17,12 @@ use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordB
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures_util::StreamExt;
 use serde_json::json;
 use sha2::Digest;
 use strata_lfs::Oid;
-use tokio_util::io::{ReaderStream, SyncIoBridge};
 
 use super::digest::{self, NAME as DIGEST};
 use super::scan::Found;
@@ -247,52 +245,20 @@ async fn in_order(mut stream: SendableRecordBatchStream, width: usize) -> Result
 async fn write(
     core: &Core,
     view: &View,
-    mut stream: SendableRecordBatchStream,
+    stream: SendableRecordBatchStream,
     width: usize,
 ) -> Result<Option<(Oid, u64, u64)>> {
-    let (write, read) = tokio::io::duplex(1 << 20);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
-    let schema = stream.schema();
-    let handle = tokio::runtime::Handle::current();
-    let writer = tokio::task::spawn_blocking(move || -> Result<()> {
-        let out = SyncIoBridge::new_with_handle(write, handle);
-        let props = strata_policy::table::parquet::properties();
-        let mut w = ArrowWriter::try_new(out, schema, Some(props)).map_err(parquet_error)?;
-        while let Some(b) = rx.blocking_recv() {
-            w.write(&b).map_err(parquet_error)?;
+    let mut keys = Keys::new(width);
+    let mut repeated = false;
+    let made = super::feed::write_parquet(core, &view.place(), stream, |batch| {
+        if !matches!(keys.follow(batch)?, Order::Sorted) {
+            repeated = true;
         }
-        w.close().map_err(parquet_error)?;
         Ok(())
-    });
-    let place = view.place();
-    let stored = {
-        let body = ReaderStream::with_capacity(read, 256 * 1024);
-        let ingest = core.storage.ingest_at(&place, body, u64::MAX);
-        let feed = async move {
-            let mut keys = Keys::new(width);
-            let (mut rows, mut repeated) = (0u64, false);
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(diff_error)?;
-                if !matches!(keys.follow(&batch)?, Order::Sorted) {
-                    repeated = true;
-                }
-                rows += batch.num_rows() as u64;
-                if tx.send(batch).await.is_err() {
-                    break;
-                }
-            }
-            drop(tx);
-            Ok::<_, Error>((rows, repeated))
-        };
-        tokio::join!(ingest, feed)
-    };
-    writer
-        .await
-        .map_err(|e| Error::internal(format!("writing a digest index: {e}")))??;
-    let (oid, size) = stored.0?;
-    let (rows, repeated) = stored.1?;
+    })
+    .await?;
     // The object stays unlinked (collection takes it): a key that repeats indexes nothing.
-    Ok((!repeated).then_some((oid, size, rows)))
+    Ok((!repeated).then_some(made))
 }
 
 /// The rows that differ between two views by their indexes, as the grouping pass would find
@@ -484,8 +450,4 @@ fn page_batch(page: Vec<(RecordBatch, i64, i64)>) -> Result<Option<RecordBatch>>
 
 fn arrow_error(e: datafusion::arrow::error::ArrowError) -> Error {
     Error::internal(format!("a digest index: {e}"))
-}
-
-fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> Error {
-    Error::internal(format!("writing a digest index: {e}"))
 }

@@ -28,6 +28,7 @@ use strata_policy::table::FieldType;
 use strata_policy::{ColumnAction, Decision};
 
 mod digest;
+pub mod feed;
 mod index;
 mod out;
 mod query;
