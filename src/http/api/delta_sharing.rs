@@ -231,7 +231,7 @@ fn parse_time(text: &str) -> ApiResult<i64> {
 }
 
 /// A namespace's shares with their tables.
-#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/delta-shares", tag = "delta-sharing",
+#[utoipa::path(get, operation_id = "list_delta_shares", path = "/api/v1/namespaces/{ns}/delta-shares", tag = "delta-sharing",
     params(("ns" = String, Path)),
     responses((status = 200, description = "OK", body = Vec<ShareView>),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -246,7 +246,7 @@ pub async fn list_shares(
 }
 
 /// Makes a share (tables are added to it one by one).
-#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/delta-shares", tag = "delta-sharing",
+#[utoipa::path(post, operation_id = "create_delta_share", path = "/api/v1/namespaces/{ns}/delta-shares", tag = "delta-sharing",
     params(("ns" = String, Path)), request_body = CreateShare,
     responses((status = 201, description = "Made", body = ShareView),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -265,7 +265,7 @@ pub async fn create_share(
 }
 
 /// One share with its tables.
-#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/delta-shares/{share}", tag = "delta-sharing",
+#[utoipa::path(get, operation_id = "read_delta_share", path = "/api/v1/namespaces/{ns}/delta-shares/{share}", tag = "delta-sharing",
     params(("ns" = String, Path), ("share" = String, Path)),
     responses((status = 200, description = "OK", body = ShareView),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -279,7 +279,7 @@ pub async fn read_share(
 }
 
 /// Removes a share: its recipients read nothing of it from their next call on.
-#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/delta-shares/{share}", tag = "delta-sharing",
+#[utoipa::path(delete, operation_id = "delete_delta_share", path = "/api/v1/namespaces/{ns}/delta-shares/{share}", tag = "delta-sharing",
     params(("ns" = String, Path), ("share" = String, Path)),
     responses((status = 204, description = "Removed"),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -294,7 +294,7 @@ pub async fn delete_share(
 }
 
 /// Adds a table of one of the namespace's datasets to a share (its admins only).
-#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/delta-shares/{share}/tables", tag = "delta-sharing",
+#[utoipa::path(post, operation_id = "add_delta_share_table", path = "/api/v1/namespaces/{ns}/delta-shares/{share}/tables", tag = "delta-sharing",
     params(("ns" = String, Path), ("share" = String, Path)), request_body = AddTable,
     responses((status = 201, description = "Added", body = TableView),
         (status = 403, description = "Not an admin of the namespace or the dataset", body = ErrorBody),
@@ -323,7 +323,7 @@ pub async fn add_table(
 }
 
 /// Removes a table from a share.
-#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/delta-shares/{share}/tables/{schema}/{table}", tag = "delta-sharing",
+#[utoipa::path(delete, operation_id = "remove_delta_share_table", path = "/api/v1/namespaces/{ns}/delta-shares/{share}/tables/{schema}/{table}", tag = "delta-sharing",
     params(("ns" = String, Path), ("share" = String, Path), ("schema" = String, Path), ("table" = String, Path)),
     responses((status = 204, description = "Removed"),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -338,7 +338,7 @@ pub async fn remove_table(
 }
 
 /// A namespace's recipients (never their tokens).
-#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/recipients", tag = "delta-sharing",
+#[utoipa::path(get, operation_id = "list_recipients", path = "/api/v1/namespaces/{ns}/recipients", tag = "delta-sharing",
     params(("ns" = String, Path)),
     responses((status = 200, description = "OK", body = Vec<RecipientView>),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -353,7 +353,7 @@ pub async fn list_recipients(
 }
 
 /// Makes a recipient: the answer holds its profile file, shown this once.
-#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/recipients", tag = "delta-sharing",
+#[utoipa::path(post, operation_id = "create_recipient", path = "/api/v1/namespaces/{ns}/recipients", tag = "delta-sharing",
     params(("ns" = String, Path)), request_body = CreateRecipient,
     responses((status = 201, description = "Made, with its profile file", body = WithProfile),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -382,7 +382,7 @@ pub async fn create_recipient(
 }
 
 /// One recipient: its shares and its use.
-#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/recipients/{recipient}", tag = "delta-sharing",
+#[utoipa::path(get, operation_id = "read_recipient", path = "/api/v1/namespaces/{ns}/recipients/{recipient}", tag = "delta-sharing",
     params(("ns" = String, Path), ("recipient" = String, Path)),
     responses((status = 200, description = "OK", body = RecipientView),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -398,7 +398,7 @@ pub async fn read_recipient(
 }
 
 /// Sets the shares a recipient reads.
-#[utoipa::path(patch, path = "/api/v1/namespaces/{ns}/recipients/{recipient}", tag = "delta-sharing",
+#[utoipa::path(patch, operation_id = "change_recipient", path = "/api/v1/namespaces/{ns}/recipients/{recipient}", tag = "delta-sharing",
     params(("ns" = String, Path), ("recipient" = String, Path)), request_body = ChangeRecipient,
     responses((status = 200, description = "Changed", body = RecipientView),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -416,7 +416,7 @@ pub async fn change_recipient(
 }
 
 /// Revokes a recipient: its token is refused from the next call on, by every replica.
-#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/recipients/{recipient}", tag = "delta-sharing",
+#[utoipa::path(delete, operation_id = "revoke_recipient", path = "/api/v1/namespaces/{ns}/recipients/{recipient}", tag = "delta-sharing",
     params(("ns" = String, Path), ("recipient" = String, Path)),
     responses((status = 204, description = "Revoked"),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
@@ -431,7 +431,7 @@ pub async fn revoke_recipient(
 }
 
 /// A new token (and profile file) for a recipient; the old token stops at once.
-#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/recipients/{recipient}/rotate", tag = "delta-sharing",
+#[utoipa::path(post, operation_id = "rotate_recipient", path = "/api/v1/namespaces/{ns}/recipients/{recipient}/rotate", tag = "delta-sharing",
     params(("ns" = String, Path), ("recipient" = String, Path)), request_body = Rotate,
     responses((status = 200, description = "The new profile file, shown this once", body = WithProfile),
         (status = 403, description = "Not that user, nor an owner of that organisation", body = ErrorBody),
