@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::common::*;
 
 mod governed;
+mod recipients;
 
 /// The client's venv (`scripts/test.sh` makes it beside the other tools).
 fn delta_python() -> std::path::PathBuf {
