@@ -7,9 +7,15 @@
 //! reader may not see is compared or written. The feed is kept as views are (`table_views`,
 //! under a key of both views and the key), so erasure, the idle purge and collection treat it
 //! as a view, and a second reader of the same pair finds it made.
+//!
+//! Two passes, as the row diff does, so that neither table is held in memory: the first groups
+//! both sides on the key (or on each row's digest) with a digest standing for the other cells,
+//! spilling past the memory pool, and keeps only the groups that differ; the second joins that
+//! small set with each side to write the changed rows out.
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::datasource::MemTable;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -19,7 +25,8 @@ use sha2::Digest;
 use strata_lfs::Oid;
 use tokio_util::io::{ReaderStream, SyncIoBridge};
 
-use super::{context, diff_error, run};
+use super::digest::NAME as DIGEST;
+use super::{context, diff_error};
 use crate::error::{Error, Result};
 use crate::storage::Place;
 use crate::tables::rows::quoted;
@@ -76,7 +83,13 @@ pub async fn feed(core: &Core, a: &View, b: &View, key: &[String], source: &str)
         }
     };
     let (sa, sb) = (schema("a").await?, schema("b").await?);
-    if sa.fields() != sb.fields() {
+    let shape = |s: &Schema| -> Vec<(String, datafusion::arrow::datatypes::DataType)> {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    };
+    if shape(&sa) != shape(&sb) {
         return Err(Error::unprocessable(
             "the table's columns changed between these versions: its changes are read from the \
              version after the change on",
@@ -88,13 +101,22 @@ pub async fn feed(core: &Core, a: &View, b: &View, key: &[String], source: &str)
             "the table has a column named {CHANGE_TYPE}: its changes cannot be told apart from it"
         )));
     }
-    let keyed = !key.is_empty()
-        && key.iter().all(|k| columns.contains(k))
-        && unique(&ctx, "a", key).await?
-        && unique(&ctx, "b", key).await?;
-    let sql = match keyed {
-        true => keyed_sql(&columns, key),
-        false => whole_sql(&columns),
+    let keyed = !key.is_empty() && key.iter().all(|k| columns.contains(k));
+    let mut sql = None;
+    if keyed {
+        let d = groups(&ctx, &keyed_differing(&columns, key)).await?;
+        // A key with two rows on a side is no key: compare whole rows.
+        if !repeats(&d.1)? {
+            differing_table(&ctx, d)?;
+            sql = Some(keyed_rows(&columns, key));
+        }
+    }
+    let sql = match sql {
+        Some(sql) => sql,
+        None => {
+            differing_table(&ctx, groups(&ctx, &whole_differing(&columns)).await?)?;
+            whole_rows(&columns)
+        }
     };
     let df = ctx.sql(&sql).await.map_err(diff_error)?;
     let stream = df.execute_stream().await.map_err(diff_error)?;
@@ -119,75 +141,150 @@ pub async fn feed(core: &Core, a: &View, b: &View, key: &[String], source: &str)
     })
 }
 
-/// Whether no value of `key` has two rows in `side`.
-async fn unique(ctx: &SessionContext, side: &str, key: &[String]) -> Result<bool> {
-    let k: Vec<String> = key.iter().map(|c| quoted(c)).collect();
-    let sql = format!(
-        "SELECT 1 FROM {side} GROUP BY {} HAVING count(*) > 1 LIMIT 1",
-        k.join(", ")
-    );
-    Ok(run(ctx, &sql).await?.iter().all(|b| b.num_rows() == 0))
-}
+const NA: &str = "\u{1}na";
+const NB: &str = "\u{1}nb";
+const H: &str = "\u{1}h";
+const IA: &str = "\u{1}ia";
+const IB: &str = "\u{1}ib";
+const RN: &str = "\u{1}rn";
+const M: &str = "\u{1}m";
 
-fn side_columns(side: &str, columns: &[String]) -> String {
+fn list(columns: &[String], side: Option<&str>) -> String {
     columns
         .iter()
-        .map(|c| format!("{side}.{q} AS {q}", q = quoted(c)))
+        .map(|c| match side {
+            Some(s) => format!("{s}.{q} AS {q}", q = quoted(c)),
+            None => quoted(c),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Keyed: a key on one side only is a delete or an insert; on both with another cell, an
-/// update's two images.
-fn keyed_sql(columns: &[String], key: &[String]) -> String {
-    let on = key
-        .iter()
-        .map(|k| format!("(a.{q} = b.{q})", q = quoted(k)))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let differs = columns
-        .iter()
-        .filter(|c| !key.contains(c))
-        .map(|c| format!("(a.{q} IS DISTINCT FROM b.{q})", q = quoted(c)))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let (ca, cb) = (side_columns("a", columns), side_columns("b", columns));
-    let t = quoted(CHANGE_TYPE);
-    let mut sql = format!(
-        "SELECT {ca}, 'delete' AS {t} FROM a LEFT ANTI JOIN b ON {on} \
-         UNION ALL SELECT {cb}, 'insert' AS {t} FROM b LEFT ANTI JOIN a ON {on}"
-    );
-    if !differs.is_empty() {
-        sql.push_str(&format!(
-            " UNION ALL SELECT {ca}, 'update_preimage' AS {t} FROM a JOIN b ON {on} WHERE {differs} \
-             UNION ALL SELECT {cb}, 'update_postimage' AS {t} FROM a JOIN b ON {on} WHERE {differs}"
-        ));
-    }
-    sql
+/// Both sides stacked: each row's `key` columns (none: none), the digest of `cells` and its side.
+fn stacked(key: &[String], cells: &[String]) -> String {
+    let digest = match cells.is_empty() {
+        true => "CAST(NULL AS BYTEA)".to_owned(),
+        false => format!("{DIGEST}({})", list(cells, None)),
+    };
+    let keys: String = key.iter().map(|k| format!("{}, ", quoted(k))).collect();
+    let (h, ia, ib) = (quoted(H), quoted(IA), quoted(IB));
+    format!(
+        "SELECT {keys}{digest} AS {h}, 1 AS {ia}, 0 AS {ib} FROM a \
+         UNION ALL SELECT {keys}{digest} AS {h}, 0 AS {ia}, 1 AS {ib} FROM b"
+    )
 }
 
-/// Keyless: each row numbered among its equals on its side; a row whose number the other side
-/// lacks is a delete (from `a`) or an insert (into `b`).
-fn whole_sql(columns: &[String]) -> String {
-    let n = quoted("\u{1}n");
-    let all = columns
+/// Keyed, the first pass: each key whose rows differ, with its rows on each side.
+fn keyed_differing(columns: &[String], key: &[String]) -> String {
+    let cells: Vec<String> = columns
         .iter()
-        .map(|c| quoted(c))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let on = columns
-        .iter()
-        .map(|c| format!("(x.{q} IS NOT DISTINCT FROM y.{q})", q = quoted(c)))
-        .chain(std::iter::once(format!("(x.{n} = y.{n})")))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let numbered =
-        |side: &str| format!("SELECT *, row_number() OVER (PARTITION BY {all}) AS {n} FROM {side}");
-    let t = quoted(CHANGE_TYPE);
-    let (cx, na, nb) = (side_columns("x", columns), numbered("a"), numbered("b"));
+        .filter(|c| !key.contains(c))
+        .cloned()
+        .collect();
+    let (h, ia, ib) = (quoted(H), quoted(IA), quoted(IB));
+    let keys = list(key, None);
     format!(
-        "SELECT {cx}, 'delete' AS {t} FROM ({na}) x LEFT ANTI JOIN ({nb}) y ON {on} \
-         UNION ALL SELECT {cx}, 'insert' AS {t} FROM ({nb}) x LEFT ANTI JOIN ({na}) y ON {on}"
+        "SELECT {keys}, sum({ia}) AS {na}, sum({ib}) AS {nb} FROM ({s}) GROUP BY {keys} \
+         HAVING sum({ia}) <> 1 OR sum({ib}) <> 1 \
+         OR max(CASE WHEN {ia} = 1 THEN {h} END) IS DISTINCT FROM max(CASE WHEN {ib} = 1 THEN {h} END)",
+        s = stacked(key, &cells),
+        na = quoted(NA),
+        nb = quoted(NB),
+    )
+}
+
+/// Keyless, the first pass: each distinct row whose count differs, with its counts.
+fn whole_differing(columns: &[String]) -> String {
+    let (h, ia, ib) = (quoted(H), quoted(IA), quoted(IB));
+    format!(
+        "SELECT {h}, sum({ia}) AS {na}, sum({ib}) AS {nb} FROM ({s}) GROUP BY {h} \
+         HAVING sum({ia}) <> sum({ib})",
+        s = stacked(&[], columns),
+        na = quoted(NA),
+        nb = quoted(NB),
+    )
+}
+
+/// Whether a key has more than one row on a side in the first pass's groups.
+fn repeats(groups: &[RecordBatch]) -> Result<bool> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    for b in groups {
+        for name in [NA, NB] {
+            let c = b
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                .ok_or_else(|| Error::internal("a change feed's counts are missing"))?;
+            if (0..c.len()).any(|i| c.is_valid(i) && c.value(i) > 1) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The first pass's groups (few: those of the rows that changed), in memory.
+async fn groups(ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let df = ctx.sql(sql).await.map_err(diff_error)?;
+    let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
+    Ok((schema, df.collect().await.map_err(diff_error)?))
+}
+
+/// Registers the first pass's groups as `d`.
+fn differing_table(
+    ctx: &SessionContext,
+    (schema, groups): (SchemaRef, Vec<RecordBatch>),
+) -> Result<()> {
+    let table = MemTable::try_new(schema, vec![groups]).map_err(engine_error)?;
+    ctx.register_table("d", std::sync::Arc::new(table))
+        .map_err(engine_error)?;
+    Ok(())
+}
+
+/// Keyed, the second pass: the changed keys' rows, each side joined with `d` (the small side).
+fn keyed_rows(columns: &[String], key: &[String]) -> String {
+    let on = |side: &str| {
+        key.iter()
+            .map(|k| format!("(d.{q} = {side}.{q})", q = quoted(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let (na, nb, t) = (quoted(NA), quoted(NB), quoted(CHANGE_TYPE));
+    format!(
+        "SELECT {ca}, CASE WHEN d.{nb} = 0 THEN 'delete' ELSE 'update_preimage' END AS {t} \
+         FROM d JOIN a ON {oa} \
+         UNION ALL SELECT {cb}, CASE WHEN d.{na} = 0 THEN 'insert' ELSE 'update_postimage' END AS {t} \
+         FROM d JOIN b ON {ob}",
+        ca = list(columns, Some("a")),
+        cb = list(columns, Some("b")),
+        oa = on("a"),
+        ob = on("b"),
+    )
+}
+
+/// Keyless, the second pass: of each changed row, as many copies as one side has more of it.
+fn whole_rows(columns: &[String]) -> String {
+    let (na, nb, h, rn, m, t) = (
+        quoted(NA),
+        quoted(NB),
+        quoted(H),
+        quoted(RN),
+        quoted(M),
+        quoted(CHANGE_TYPE),
+    );
+    let all = list(columns, None);
+    let side = |s: &str, more: &str, less: &str, change: &str| {
+        format!(
+            "SELECT {all}, '{change}' AS {t} FROM (SELECT {x}, row_number() OVER (PARTITION BY d.{h}) AS {rn}, \
+             d.{more} - d.{less} AS {m} FROM d JOIN (SELECT *, {DIGEST}({all}) AS {h} FROM {s}) x \
+             ON d.{h} = x.{h} WHERE d.{more} > d.{less}) WHERE {rn} <= {m}",
+            x = list(columns, Some("x")),
+        )
+    };
+    format!(
+        "{} UNION ALL {}",
+        side("a", &na, &nb, "delete"),
+        side("b", &nb, &na, "insert")
     )
 }
 
