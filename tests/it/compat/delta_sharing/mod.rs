@@ -467,6 +467,42 @@ async fn the_delta_sharing_client_reads_a_share_at_every_version_and_its_changes
     assert!(text.contains("MALFORMED_REQUEST"), "{text}");
     let (status, text) = query(r#"{"version": 0, "timestamp": "2026-01-01T00:00:00Z"}"#).await;
     assert_eq!(status, 400, "{text}");
+    // From a starting version (as streaming readers ask): each version's file added, the one
+    // before removed.
+    let (status, text) = query(r#"{"startingVersion": 0}"#).await;
+    assert_eq!(status, 200, "{text}");
+    let actions: Vec<(String, i64)> = text
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let (k, a) = v.as_object().unwrap().iter().next().unwrap();
+            (k.clone(), a["version"].as_i64().unwrap())
+        })
+        .collect();
+    let want = [("add", 0), ("remove", 1), ("add", 1)];
+    assert_eq!(
+        actions,
+        want.map(|(k, v)| (k.to_owned(), v)).to_vec(),
+        "{text}"
+    );
+    // Only the parquet format is answered; a request for delta alone says so.
+    let r = client()
+        .get(format!("{}/api/delta-sharing/{base}/metadata", server.url))
+        .bearer_auth(&token)
+        .header(
+            "delta-sharing-capabilities",
+            "responseformat=delta;readerfeatures=deletionvectors",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("UNSUPPORTED_OPERATION"));
+    let (status, _, text) = call(&server, &token, "shares/SALES").await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["share"]["name"], "sales");
     // Hints are hints: a malformed one is ignored, every file answered.
     let (status, text) = query(r#"{"predicateHints": ["id = 1; DROP TABLE x"], "jsonPredicateHints": "{", "limitHint": 1}"#).await;
     assert_eq!(status, 200, "{text}");
