@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
-//! abandoned multipart uploads, table views nobody reads, events older than 30 days), the event
-//! dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), git maintenance, garbage collection (`crate::gc`), the apps' culling
+//! abandoned multipart uploads, table views nobody reads, events older than 30 days), the sweep of
+//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), git maintenance, garbage collection (`crate::gc`), the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -76,6 +76,28 @@ pub async fn start(core: &Arc<Core>) {
             }
         });
     }
+    // Access requests to gated datasets: reminded, then expired; grants that ran out told.
+    tasks.every("access requests", std::time::Duration::from_secs(600), {
+        let core = core.clone();
+        move || {
+            let core = core.clone();
+            async move {
+                let at = crate::db::now();
+                let sweep = crate::sharing::access::requests::sweep(&core, at);
+                match core.db.as_leader("access-requests", sweep).await {
+                    Ok(Some(Ok(s))) if s.reminded + s.expired > 0 => tracing::info!(
+                        reminded = s.reminded,
+                        expired = s.expired,
+                        "access requests swept"
+                    ),
+                    Ok(Some(Err(e))) => {
+                        tracing::warn!(error = %e.message, "sweeping access requests failed")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
     // Events fanned out to webhooks and delivered.
     crate::delivery::start(core);
     // The views of tables new revisions hold, made ahead of their first reader.

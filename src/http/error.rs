@@ -23,6 +23,11 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// The extra JSON fields of the body, if any.
+    pub fn extra(&self) -> Option<&serde_json::Value> {
+        self.extra.as_ref()
+    }
+
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,

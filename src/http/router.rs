@@ -11,12 +11,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
-    accounts as accounts_api, aggregates as aggregates_api, app_offers as app_offers_api,
-    apps as apps_api, audit as audit_api, catalog as catalog_api, copies as copies_api,
-    datasets as datasets_api, delta_sharing as delta_sharing_api, document, erase as erase_api,
-    events as events_api, gc as gc_api, namespace_webhooks, notifications as notifications_api,
-    orgs as orgs_api, quotas as quotas_api, shared_apps, shares as shares_api, sql as sql_api,
-    table_diff as table_diff_api, tables as tables_api, workloads as workloads_api,
+    access as access_api, accounts as accounts_api, aggregates as aggregates_api,
+    app_offers as app_offers_api, apps as apps_api, audit as audit_api, catalog as catalog_api,
+    copies as copies_api, datasets as datasets_api, delta_sharing as delta_sharing_api, document,
+    erase as erase_api, events as events_api, gc as gc_api, namespace_webhooks,
+    notifications as notifications_api, orgs as orgs_api, quotas as quotas_api, shared_apps,
+    shares as shares_api, sql as sql_api, table_diff as table_diff_api, tables as tables_api,
+    workloads as workloads_api,
 };
 use super::{ctx, flight, git as git_http, lfs as lfs_api, oauth, ops, pages as web, proxy};
 use crate::http::error::ApiError;
@@ -33,6 +34,7 @@ pub fn app(state: AppState) -> Router {
         .merge(catalog_api::router())
         .merge(orgs_api::router())
         .merge(shares_api::router())
+        .merge(access_api::router())
         .merge(delta_sharing_api::router())
         .merge(tables_api::router())
         .merge(table_diff_api::router())

@@ -12,7 +12,8 @@
 //! A user's grant on a dataset is the highest of: administer for its owner, for the owners of its
 //! organisation and for site admins; read for members of its organisation; what its collaborators
 //! list or its whole-dataset shares give them directly or through a team; read on `public` and
-//! `internal` datasets. A viewer's grant is capped at read, and an analyst never administers.
+//! `internal` datasets that are not gated, and to those whose access request to a gated one was
+//! accepted (until the grant runs out; `crate::sharing::access`). A viewer's grant is capped at read, and an analyst never administers.
 //! Shares of a file or folder are kept apart as path grants: the gates let them reach exactly
 //! those paths and nothing beside them.
 
@@ -130,6 +131,10 @@ pub async fn user_grant(db: &Db, user: &User, repo: &Repo) -> Result<Grant, sqlx
             None => None,
         };
         let mut grant = max(from_org, from_collab);
+        if held.accepted {
+            // An accepted access request is a read grant until it runs out.
+            grant = max(grant, Some(Action::Read));
+        }
         for (path, access) in held.shares {
             let access = if access == "write" {
                 Action::Write
@@ -145,7 +150,7 @@ pub async fn user_grant(db: &Db, user: &User, repo: &Repo) -> Result<Grant, sqlx
         }
         grant
     };
-    if repo.is_public() || repo.is_internal() {
+    if (repo.is_public() || repo.is_internal()) && !repo.is_gated() {
         grant = max(grant, Some(Action::Read));
     }
     Ok(Grant {

@@ -77,7 +77,7 @@ impl Principal {
     /// The permission check: may this caller do `action` on `on` (the dataset, all its objects,
     /// or one object) of `repo`? The gates (`crate::datasets::gate`) are its only callers.
     pub fn can(&self, repo: &Authorized, on: On<'_>, action: Action) -> bool {
-        let public_read = repo.is_public() && action == Action::Read;
+        let public_read = repo.is_public() && !repo.is_gated() && action == Action::Read;
         match self {
             Principal::Anonymous => public_read,
             Principal::User { scopes, .. } => {
@@ -90,7 +90,7 @@ impl Principal {
 
     /// Whether the caller may do `action` to at least some object of `repo`.
     pub fn can_some_object(&self, repo: &Authorized, action: Action) -> bool {
-        let public_read = repo.is_public() && action == Action::Read;
+        let public_read = repo.is_public() && !repo.is_gated() && action == Action::Read;
         match self {
             Principal::Anonymous => public_read,
             Principal::User { scopes, .. } => {

@@ -34,7 +34,8 @@ pub struct Info {
     pub created_at: String,
     pub last_modified: String,
     pub private: bool,
-    pub gated: bool,
+    /// `false`, or how access requests are answered (`manual`, `auto`).
+    pub gated: Value,
     pub disabled: bool,
     pub downloads: u64,
     pub likes: u64,
@@ -162,7 +163,11 @@ pub async fn info(core: &Core, gated: &Gated, rev: &str) -> Result<Info> {
         created_at: rfc3339(gated.created_at),
         last_modified: rfc3339(revision.time),
         private: gated.visibility != Visibility::Public,
-        gated: false,
+        gated: if gated.is_gated() {
+            Value::from(gated.gated.clone())
+        } else {
+            Value::Bool(false)
+        },
         disabled: false,
         downloads: 0,
         likes: 0,

@@ -13,6 +13,9 @@
 //! reads and [`Gated::read_file`] for raw files ask `crate::datasets::policies`, and only site
 //! admins pass for anything but reading the policy dataset itself.
 //!
+//! A gated dataset (`crate::sharing::access`) refuses visitors without a grant with a 401 or
+//! 403 that says where to request access.
+//!
 //! Refusals answer as a careful server does: strangers get 401 (so git asks for credentials) and
 //! cannot tell a private dataset from a missing one; signed-in users who may not see it get 404;
 //! those who may see it but not do what they asked get 403.
@@ -103,6 +106,11 @@ fn refuse(
     sees: bool,
 ) -> Error {
     let (ns, name) = (&dataset.namespace, &dataset.name);
+    if !sees {
+        if let Some(e) = gated(who, dataset) {
+            return e;
+        }
+    }
     if !sees && reach == Reach::Dataset && who.can_some_object(dataset, Action::Read) {
         // A token that reaches only objects: say so rather than pretend the dataset is missing.
         return Error::forbidden(format!(
@@ -117,6 +125,35 @@ fn refuse(
         ));
     }
     denied(who, ns, name, action, reach, sees)
+}
+
+/// The refusal of a gated dataset to a visitor who sees it (anyone on a public one, a signed-in
+/// user on an internal one) but holds no grant: it says where to ask for access
+/// (`crate::sharing::access`), with `gated` in the error's body. `None` for anyone else.
+fn gated(who: &Principal, dataset: &Authorized) -> Option<Error> {
+    let sees = match who {
+        Principal::Anonymous => dataset.is_public(),
+        Principal::User { .. } => {
+            dataset.user_grant.is_none() && (dataset.is_public() || dataset.is_internal())
+        }
+        Principal::Jwt { .. } => false,
+    };
+    if !dataset.is_gated() || !sees {
+        return None;
+    }
+    let path = dataset.path();
+    let extra =
+        json!({"gated": dataset.gated.clone(), "access": format!("/datasets/{path}/access")});
+    let e = if who.is_anonymous() {
+        Error::unauthorized(format!(
+            "{path} is gated: sign in and request access at /datasets/{path}/access"
+        ))
+    } else {
+        Error::forbidden(format!(
+            "{path} is gated: request access at /datasets/{path}/access (or POST /api/v1/datasets/{path}/access/requests)"
+        ))
+    };
+    Some(e.with_extra(extra))
 }
 
 /// The dataset and the caller's grants on it; `None` when there is no such dataset.

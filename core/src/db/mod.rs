@@ -10,6 +10,7 @@ macro_rules! sql {
     };
 }
 
+mod access;
 mod accounts;
 mod apps;
 mod budgets;
@@ -43,6 +44,7 @@ mod users;
 mod validations;
 mod workloads;
 
+pub use access::{AccessRequestRow, GateRow, RequestChange};
 pub use accounts::{AuditEntry, SessionRow};
 pub use apps::InstallRow;
 pub use delta_sharing::{DeltaShare, DeltaTable, NewDeltaTable, NewRecipient, Recipient};

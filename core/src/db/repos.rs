@@ -65,6 +65,9 @@ pub struct Repo {
     /// Approvals from writers other than its author a merge request into the protected default
     /// branch needs.
     pub required_approvals: i64,
+    /// How access requests are answered when the dataset is gated (`manual` or `auto`), or
+    /// `""`: not gated (`crate::sharing::access`).
+    pub gated: String,
 }
 
 impl Repo {
@@ -80,10 +83,15 @@ impl Repo {
     pub fn is_internal(&self) -> bool {
         self.visibility == Visibility::Internal
     }
+
+    /// Whether reading it takes an accepted access request (or another grant).
+    pub fn is_gated(&self) -> bool {
+        !self.gated.is_empty()
+    }
 }
 
 /// `internal` is stored as the `internal` flag (see migration 0003); rows read as one string.
-const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch, require_merge_request, required_approvals";
+const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch, require_merge_request, required_approvals, gated";
 
 /// What the `visibility` column holds: internal datasets are `private` plus the flag.
 fn stored(v: Visibility) -> &'static str {

@@ -171,8 +171,9 @@ impl Db {
         .await
     }
 
-    /// A user's role in the organisation named `org` (if it is one) and their best collaborator
-    /// permission on repository `repo_id` (3 admin, 2 write, 1 read), directly or through a team.
+    /// A user's role in the organisation named `org` (if it is one), their best collaborator
+    /// permission on repository `repo_id` (3 admin, 2 write, 1 read), directly or through a team,
+    /// their live shares and whether an accepted access request grants them reading it.
     pub async fn memberships(
         &self,
         user_id: i64,
@@ -181,17 +182,21 @@ impl Db {
     ) -> Result<Memberships, sqlx::Error> {
         // One statement for the three inputs of a grant: this runs on every gate.
         let sql = match self.engine {
-            Engine::Sqlite => "SELECT (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($1) AND m.user_id = $2), (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT) FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)), (SELECT json_group_array(json_array(s.path, s.access)) FROM shares s WHERE s.repo_id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4) AND (s.user_id = $2 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2)))",
-            Engine::Postgres => "SELECT (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($1) AND m.user_id = $2), (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT) FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)), (SELECT COALESCE(CAST(json_agg(json_build_array(s.path, s.access)) AS TEXT), '[]') FROM shares s WHERE s.repo_id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4) AND (s.user_id = $2 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2)))",
+            Engine::Sqlite => "SELECT (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($1) AND m.user_id = $2), (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT) FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)), (SELECT json_group_array(json_array(s.path, s.access)) FROM shares s WHERE s.repo_id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4) AND (s.user_id = $2 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))), (SELECT COUNT(*) FROM access_requests a WHERE a.repo_id = $3 AND a.user_id = $2 AND a.status = 'accepted' AND (a.grant_expires_at IS NULL OR a.grant_expires_at > $4))",
+            Engine::Postgres => "SELECT (SELECT m.role FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE lower(o.name) = lower($1) AND m.user_id = $2), (SELECT CAST(MAX(CASE c.permission WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END) AS BIGINT) FROM collaborators c LEFT JOIN team_members t ON t.team_id = c.team_id WHERE c.repo_id = $3 AND (c.user_id = $2 OR t.user_id = $2)), (SELECT COALESCE(CAST(json_agg(json_build_array(s.path, s.access)) AS TEXT), '[]') FROM shares s WHERE s.repo_id = $3 AND (s.expires_at IS NULL OR s.expires_at > $4) AND (s.user_id = $2 OR s.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))), (SELECT COUNT(*) FROM access_requests a WHERE a.repo_id = $3 AND a.user_id = $2 AND a.status = 'accepted' AND (a.grant_expires_at IS NULL OR a.grant_expires_at > $4))",
         };
-        let (org_role, collaborator, shares): (Option<String>, Option<i64>, Option<String>) =
-            sqlx::query_as(sql)
-                .bind(org)
-                .bind(user_id)
-                .bind(repo_id)
-                .bind(now())
-                .fetch_one(&self.pool)
-                .await?;
+        let (org_role, collaborator, shares, accepted): (
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            i64,
+        ) = sqlx::query_as(sql)
+            .bind(org)
+            .bind(user_id)
+            .bind(repo_id)
+            .bind(now())
+            .fetch_one(&self.pool)
+            .await?;
         let shares = match shares {
             Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?,
             None => Vec::new(),
@@ -200,6 +205,7 @@ impl Db {
             org_role: org_role.as_deref().map(super::OrgRole::stored),
             collaborator,
             shares,
+            accepted: accepted > 0,
         })
     }
 }
@@ -213,4 +219,6 @@ pub struct Memberships {
     pub collaborator: Option<i64>,
     /// Live shares as `(path, access)`; `""` is the whole dataset.
     pub shares: Vec<(String, String)>,
+    /// Whether their access request is accepted and its grant live (gated datasets).
+    pub accepted: bool,
 }

@@ -2,7 +2,8 @@
 //! `/notifications`), worked out by the dispatcher as it fans an event out (in the same
 //! transaction, so each event notifies once): a share granted to them or their team, a merge
 //! request opened on a dataset they write (waiting for their review), one of theirs merged, a
-//! contract failed on a dataset they administer; and, outside events, a webhook of theirs paused.
+//! contract failed on a dataset they administer, an access request to a dataset they administer
+//! filed or waiting, theirs accepted, declined or expired; and, outside events, a webhook of theirs paused.
 //! Nobody is told of what they did themselves.
 
 use serde::Serialize;
@@ -24,7 +25,7 @@ const MAX_TOLD: usize = 500;
 pub struct Notification {
     pub id: i64,
     /// The event kind (`share.granted`, `merge_request.opened`, `merge_request.merged`,
-    /// `contract.failed`) or `webhook.paused`.
+    /// `contract.failed`, `access.*`) or `webhook.paused`.
     pub kind: String,
     pub dataset: String,
     pub actor: Option<String>,
@@ -46,7 +47,12 @@ pub(super) async fn recipients(core: &Core, e: &EventRow, data: &Value) -> Vec<i
             let author = named(core, data["author"].as_str()).await;
             readers(core, ns, name, author, Action::Read).await
         }
-        "contract.failed" => holding(core, ns, name, Action::Admin).await,
+        "contract.failed" | "access.requested" | "access.reminded" => {
+            holding(core, ns, name, Action::Admin).await
+        }
+        "access.accepted" | "access.rejected" | "access.expired" => {
+            named(core, data["user"].as_str()).await
+        }
         _ => Vec::new(),
     };
     if let Some(actor) = &e.actor {
@@ -222,6 +228,60 @@ fn shown(n: NotificationRow) -> Notification {
                 page.clone(),
             )
         }
+        "access.requested" => (
+            format!(
+                "{} asks for access to {}{}",
+                s("user"),
+                n.dataset,
+                if data["auto"] == true {
+                    " (accepted at once)"
+                } else {
+                    ""
+                }
+            ),
+            format!("{page}/settings/access"),
+        ),
+        "access.reminded" => (
+            format!(
+                "{}'s request for access to {} waits for an answer since {} days",
+                s("user"),
+                n.dataset,
+                data["days"]
+            ),
+            format!("{page}/settings/access"),
+        ),
+        "access.accepted" => (
+            format!(
+                "you may read {} now{}",
+                n.dataset,
+                match data["expires_at"].as_str() {
+                    Some(t) => format!(", until {t}"),
+                    None => String::new(),
+                }
+            ),
+            page.clone(),
+        ),
+        "access.rejected" => (
+            format!(
+                "your request for access to {} was declined{}",
+                n.dataset,
+                match data["reason"].as_str() {
+                    Some(r) => format!(": {r}"),
+                    None => String::new(),
+                }
+            ),
+            format!("{page}/access"),
+        ),
+        "access.expired" => (
+            match data["was"].as_str() {
+                Some("accepted") => format!("your access to {} ran out", n.dataset),
+                _ => format!(
+                    "your request for access to {} expired unanswered",
+                    n.dataset
+                ),
+            },
+            format!("{page}/access"),
+        ),
         "webhook.paused" => (
             format!(
                 "your webhook to {} on {} was paused: {}",

@@ -35,13 +35,18 @@ pub const KINDS: &[&str] = &[
     "share_link.created",
     "policy.changed",
     "contract.failed",
+    "access.requested",
+    "access.accepted",
+    "access.rejected",
+    "access.reminded",
+    "access.expired",
 ];
 
 /// What a subscriber must hold on the whole dataset to hear of an event of `kind`: shares,
-/// links and refused writes are its admins' business (as the lists of shares and links are); the
-/// rest, its readers'.
+/// links, access requests and refused writes are its admins' business (as the lists of shares,
+/// links and requests are); the rest, its readers'.
 pub fn needs(kind: &str) -> crate::auth::scope::Action {
-    if kind.starts_with("share") || kind == "contract.failed" {
+    if kind.starts_with("share") || kind.starts_with("access.") || kind == "contract.failed" {
         crate::auth::scope::Action::Admin
     } else {
         crate::auth::scope::Action::Read

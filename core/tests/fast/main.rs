@@ -13,6 +13,7 @@ mod common;
 mod contracts;
 mod decisions_kept;
 mod event_filters;
+mod gated;
 mod gc;
 mod governance;
 mod links;

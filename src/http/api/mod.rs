@@ -1,7 +1,8 @@
 //! The REST API under `/api/v1`: datasets (with their history, refs, collaborators and listing),
-//! organisations and roles, shares, tables, SQL, usage and garbage collection, and the audit log. OpenAPI annotations on the handlers build both the
+//! organisations and roles, shares, gated datasets' access requests, tables, SQL, usage and garbage collection, and the audit log. OpenAPI annotations on the handlers build both the
 //! routes and the document at `/api/v1/openapi.json`.
 
+pub mod access;
 pub mod accounts;
 pub mod aggregates;
 pub mod app_offers;

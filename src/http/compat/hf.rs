@@ -14,12 +14,14 @@
 //! | `POST /api/repos/create`, `GET /api/whoami-v2` | `create_repo`, `whoami` |
 //! | `POST /api/validate-yaml` | `upload_folder` with a `README.md` (strata checks no card metadata) |
 //! | `GET /datasets/{ns}/{name}/commit/{id}` | a commit's `commitUrl`: the revision page |
+//! | `GET /api/datasets/{ns}/{name}/user-access-request/{status}`, `POST …/handle`, `…/grant` | gated datasets: `list_pending_access_requests` and the others, `accept_access_request`, `reject_access_request`, `cancel_access_request`, `grant_access` ([`super::hf_access`]) |
 //!
 //! Files are read through the same gate and `serve_file` as `…/raw/{path}`: a governed table
 //! answers as it does there. Pages of lists follow with a `Link: <…>; rel="next"` header, as the
 //! Hub's do. Errors are strata's (`{message, request_id}`), with the Hub's `X-Error-Code` when
 //! a dataset, revision or file is not there ([`HubError`]), so the client raises
-//! `RepositoryNotFoundError`, `RevisionNotFoundError` or `EntryNotFoundError`.
+//! `RepositoryNotFoundError`, `RevisionNotFoundError` or `EntryNotFoundError`; a gated dataset
+//! refuses with `GatedRepo`, so it raises `GatedRepoError`.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -53,7 +55,7 @@ pub struct HubError {
     missing: Option<&'static str>,
 }
 
-type HubResult<T> = Result<T, HubError>;
+pub(super) type HubResult<T> = Result<T, HubError>;
 
 impl<E: Into<ApiError>> From<E> for HubError {
     fn from(e: E) -> HubError {
@@ -71,6 +73,9 @@ impl IntoResponse for HubError {
             status == StatusCode::NOT_FOUND
                 || (status == StatusCode::UNAUTHORIZED && *code == "RepoNotFound")
         });
+        // A gated dataset's refusal: the client raises `GatedRepoError`.
+        let gated = self.error.extra().is_some_and(|x| x.get("gated").is_some());
+        let code = if gated { Some("GatedRepo") } else { code };
         let mut response = self.error.into_response();
         if let Some(code) = code {
             response
@@ -82,7 +87,7 @@ impl IntoResponse for HubError {
 }
 
 /// `e`, where what is missing would be the dataset.
-fn no_repo(e: impl Into<ApiError>) -> HubError {
+pub(super) fn no_repo(e: impl Into<ApiError>) -> HubError {
     HubError {
         error: e.into(),
         missing: Some("RepoNotFound"),
@@ -128,6 +133,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/whoami-v2", get(whoami))
         .route("/api/validate-yaml", post(validate_yaml))
         .route("/datasets/{ns}/{name}/commit/{id}", get(commit_page))
+        .merge(super::hf_access::router())
 }
 
 /// A commit's `commitUrl`: its revision page.
@@ -167,7 +173,7 @@ fn segment(s: &str) -> String {
 }
 
 /// `Link: <url>; rel="next"`.
-fn with_next(mut response: Response, next: Option<String>) -> Response {
+pub(super) fn with_next(mut response: Response, next: Option<String>) -> Response {
     if let Some(url) = next {
         if let Ok(v) = HeaderValue::from_str(&format!("<{url}>; rel=\"next\"")) {
             response.headers_mut().insert(header::LINK, v);

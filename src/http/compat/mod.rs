@@ -5,6 +5,7 @@
 pub mod ckan;
 pub mod delta_sharing;
 pub mod hf;
+mod hf_access;
 mod hf_paths;
 pub mod iceberg;
 pub mod s3;

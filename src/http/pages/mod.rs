@@ -6,6 +6,7 @@
 //! (so nobody can log a victim into another account either), checked by the form extractors of
 //! `crate::http::csrf`.
 
+mod access;
 mod apps;
 mod archive;
 mod card;
@@ -23,6 +24,7 @@ mod markdown;
 mod merges;
 mod notifications;
 mod orgs;
+mod outside;
 mod reader;
 mod revisions;
 mod settings;
@@ -71,6 +73,23 @@ pub fn router() -> Router<AppState> {
         .route(
             "/datasets/{ns}/{name}/settings",
             get(dataset_settings::show).post(dataset_settings::change),
+        )
+        .route(
+            "/datasets/{ns}/{name}/access",
+            get(access::show).post(access::file),
+        )
+        .route(
+            "/datasets/{ns}/{name}/share-outside",
+            get(outside::show).post(outside::change),
+        )
+        .route("/datasets/{ns}/{name}/settings/access", get(access::queue))
+        .route(
+            "/datasets/{ns}/{name}/settings/access/gate",
+            post(access::set_gate),
+        )
+        .route(
+            "/datasets/{ns}/{name}/settings/access/answer",
+            post(access::answer),
         )
         .route(
             "/datasets/{ns}/{name}/tags",

@@ -1,6 +1,7 @@
 //! What every page of a dataset starts with, as one extractor: [`Reader`], the visitor's session
 //! (if any) and the route's dataset `{ns}/{name}` through the read gate, or the page to
-//! answer instead: a stranger is sent to sign in and brought back; any other refusal is the error
+//! answer instead: a visitor of a gated dataset without access is sent to its access page; a
+//! stranger is sent to sign in and brought back; any other refusal is the error
 //! page, where the content would be. A private dataset so looks missing to those who may not
 //! read it. [`Shows`] says what the gate is asked for: the whole dataset ([`Whole`]), or one
 //! file or folder ([`Item`], [`File`]), which whoever it is shared with may read too.
@@ -110,6 +111,10 @@ impl<R: Shows> FromRequestParts<AppState> for Reader<R> {
                 repo,
                 shows: PhantomData,
             }),
+            // A gated dataset the visitor may not read (yet): its access page, to ask.
+            Err(e) if strata_core::sharing::access::is_gated(&e) => {
+                Err(PageError::Redirect(format!("/datasets/{ns}/{name}/access")))
+            }
             // Signed out: to the login page, then back to this page (its path, without a query).
             Err(e) if e.kind == Kind::Unauthenticated => {
                 let next =

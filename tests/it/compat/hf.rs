@@ -13,7 +13,7 @@ use crate::common::*;
 
 /// Runs `hf_client.py` with `args` as `token`'s holder against the server at `url`: its JSON
 /// answer.
-fn client_run(url: &str, token: Option<&str>, args: &[&str]) -> Value {
+pub(super) fn client_run(url: &str, token: Option<&str>, args: &[&str]) -> Value {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(python_tool("python"));
     cmd.arg(format!(

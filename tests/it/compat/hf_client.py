@@ -4,7 +4,9 @@ uploads through Git LFS, not Xet).
 
 `roundtrip REPO FOLDER`: create_repo, upload_folder, then every read the client offers (HfFileSystem's
 `info(refresh=True)` and `get_paths_info` too), printed as one JSON object. `denied REPO FILE`: what each read and a write answer, as error class names
-and statuses.
+and statuses. `access REPO ACTION [USER [REASON]]`: a gated dataset's requests as its admin
+answers them (`list` every status, `accept`, `reject`, `cancel`, `grant`), or as a visitor
+(`read FILE`: `dataset_info`'s `gated` and a download), as JSON.
 """
 import hashlib
 import json
@@ -110,6 +112,42 @@ def denied(repo, file):
     print(json.dumps(out))
 
 
+def access(repo, action, user=None, reason=None):
+    api = HfApi()
+    out = {}
+    try:
+        if action == "list":
+            for status in ("pending", "accepted", "rejected"):
+                listed = getattr(api, f"list_{status}_access_requests")(repo, repo_type="dataset")
+                out[status] = [[r.username, r.fullname, r.email, r.status, r.fields,
+                                r.timestamp.isoformat()] for r in listed]
+        elif action == "accept":
+            api.accept_access_request(repo, user, repo_type="dataset")
+        elif action == "reject":
+            api.reject_access_request(repo, user, repo_type="dataset", rejection_reason=reason)
+        elif action == "cancel":
+            api.cancel_access_request(repo, user, repo_type="dataset")
+        elif action == "grant":
+            out["granted"] = api.grant_access(repo, user, repo_type="dataset")
+        elif action == "read":
+            try:
+                out["gated"] = api.dataset_info(repo).gated
+            except Exception as e:  # noqa: BLE001 - the class is the answer
+                out["gated"] = type(e).__name__
+            p = hf_hub_download(repo, user, repo_type="dataset", force_download=True)
+            with open(p, "rb") as f:
+                out["read"] = f.read().decode()
+        out["ok"] = True
+    except Exception as e:  # noqa: BLE001 - the class and status are the answer
+        # hf_hub_download wraps its HEAD request's HTTP error in a ValueError: the cause's class.
+        http = e if isinstance(e, HfHubHTTPError) else e.__cause__
+        if isinstance(http, HfHubHTTPError) and http.response is not None:
+            out["error"] = [type(http).__name__, http.response.status_code]
+        else:
+            out["error"] = [type(e).__name__, None, str(e)[:300]]
+    print(json.dumps(out))
+
+
 def shared(repo):
     """What a reader of one folder gets: a snapshot, the refs."""
     api = HfApi()
@@ -121,4 +159,4 @@ def shared(repo):
 
 
 if __name__ == "__main__":
-    {"roundtrip": roundtrip, "denied": denied, "shared": shared}[sys.argv[1]](*sys.argv[2:])
+    {"roundtrip": roundtrip, "denied": denied, "shared": shared, "access": access}[sys.argv[1]](*sys.argv[2:])

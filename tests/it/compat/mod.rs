@@ -1,10 +1,12 @@
-//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`), CKAN's (`ckan`),
+//! Other systems' clients, unchanged, against strata: `huggingface_hub` (`hf`; gated datasets in
+//! `hf_gated`), CKAN's (`ckan`),
 //! Delta Sharing's (`delta_sharing`), PyIceberg and the engines (`iceberg`), and S3 clients
 //! through the S3 gateway (`s3`, `s3_more`; rclone and s3cmd in `s3_tools`).
 
 mod ckan;
 mod delta_sharing;
 mod hf;
+mod hf_gated;
 mod iceberg;
 mod iceberg_writes;
 mod python_pkg;

@@ -1,7 +1,10 @@
-//! Shares and share links: REST, pages and Chromium.
+//! Shares, share links and gated datasets: REST, pages and Chromium.
 
 mod browser;
 mod dialog;
 mod downloads;
+pub(crate) mod gated;
+mod gated_browser;
 mod links;
+mod outside_browser;
 mod shares;

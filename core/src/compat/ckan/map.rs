@@ -344,6 +344,7 @@ mod tests {
             protect_default_branch: 0,
             require_merge_request: 0,
             required_approvals: 0,
+            gated: String::new(),
         };
         let ckan = to_ckan("http://s", &repo, None, pkg.as_object().unwrap());
         assert_eq!(ckan["id"], "alice/survey");
