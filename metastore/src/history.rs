@@ -23,6 +23,9 @@ pub struct Revision {
     pub message: String,
 }
 
+/// A version of a file and the path the file had in it.
+pub type Named = (Revision, String);
+
 /// A file of a revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeEntry {
@@ -195,15 +198,30 @@ impl Metastore {
         limit: usize,
         path: &str,
     ) -> Result<(Vec<Revision>, Option<String>)> {
+        let (named, next) = self.versions_named(ds, rev, cursor, limit, path)?;
+        Ok((named.into_iter().map(|(r, _)| r).collect(), next))
+    }
+
+    /// [`Metastore::versions`], each with the path the file had in it (its older name, before a
+    /// rename): where that version is read, downloaded and restored from.
+    pub fn versions_named(
+        &self,
+        ds: DatasetId<'_>,
+        rev: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+        path: &str,
+    ) -> Result<(Vec<Named>, Option<String>)> {
         let repo = self.open(ds)?;
         let start = resolve(&repo, rev)?;
         let cursor = parse_cursor(cursor)?;
         // The path it had: a revision that moved it (the same content, gone from another path)
         // hands the older revisions the path it came from.
         let path = std::cell::RefCell::new(path.to_owned());
-        walk(&repo, start, cursor, limit, |id, parent| {
+        let mut named = std::collections::HashMap::new();
+        let (list, next) = walk(&repo, start, cursor, limit, |id, parent| {
             let here = path.borrow().clone();
-            Ok(match at(&repo, id, &here)? {
+            let kept = match at(&repo, id, &here)? {
                 Some((oid, true)) => {
                     let before = at_parent(&repo, parent, &here)?;
                     if let (None, Some(parent)) = (before, parent) {
@@ -214,8 +232,20 @@ impl Metastore {
                     Some((oid, true)) != before
                 }
                 _ => false,
+            };
+            if kept {
+                named.insert(id.to_string(), here);
+            }
+            Ok(kept)
+        })?;
+        let list = list
+            .into_iter()
+            .map(|r| {
+                let at = named.remove(&r.id).unwrap_or_default();
+                (r, at)
             })
-        })
+            .collect();
+        Ok((list, next))
     }
 
     /// Calls `f` with each distinct `datapackage.json` of the commits reachable from `head` and

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod assets;
 pub mod compat;
+pub mod compress;
 pub mod cookies;
 pub mod csp;
 pub mod csrf;

@@ -83,8 +83,8 @@ pub fn app(state: AppState) -> Router {
         // OAuth 2.0 / OpenID Connect: /oauth/{authorize, token, revoke, introspect, userinfo},
         // /.well-known/openid-configuration, /api/v1/oauth/clients, …/upload-token
         .merge(oauth::router())
-        // Account pages: /login, /logout, /signup, /settings…
-        .merge(web::router())
+        // Account pages: /login, /logout, /signup, /settings…, compressed for the browser
+        .merge(web::router().layer(super::compress::layer()))
         // The Hugging Face Hub's client API: /api/datasets/…, /datasets/{ns}/{name}/resolve/…
         .merge(super::compat::hf::router())
         // CKAN's Action API: /api/3/action/{action}, /api/action/{action}

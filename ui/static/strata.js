@@ -1,6 +1,7 @@
 // strata's page behaviour, as progressive enhancement: every page works without it.
 // - [data-copy]: a button that copies the text of the element its value names.
-// - form[data-confirm]: asks before submitting (revert, delete).
+// - form[data-confirm]: asks before submitting (revert, delete); button[data-confirm]: asks
+//   before that one of a form's buttons submits it.
 // - textarea[data-submit-keys]: Ctrl+Enter (or Cmd+Enter) submits its form (the SQL box).
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.hidden = false;
@@ -18,6 +19,11 @@ for (const button of document.querySelectorAll("[data-copy]")) {
 for (const form of document.querySelectorAll("form[data-confirm]")) {
   form.addEventListener("submit", (event) => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+}
+for (const button of document.querySelectorAll("button[data-confirm]")) {
+  button.addEventListener("click", (event) => {
+    if (!window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 }
 for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {

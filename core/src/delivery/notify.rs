@@ -161,6 +161,29 @@ pub async fn list(
     Ok((rows.into_iter().map(shown).collect(), unread))
 }
 
+/// Opens the caller's notification `id`: marks it read and answers where it leads (a page of
+/// this server). 404 for another's, or none.
+pub async fn open(core: &Core, who: &Principal, id: i64) -> Result<String> {
+    let user = core.require(who, crate::auth::Need::Account).await?;
+    let row = core
+        .db
+        .notifications(user.id, false, id.checked_add(1), 1)
+        .await?
+        .into_iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| Error::not_found(format!("you have no notification {id}")))?;
+    core.db
+        .mark_notifications_read(user.id, Some(&[id]))
+        .await?;
+    let link = shown(row).link;
+    // Only ever a page of this server.
+    Ok(if link.starts_with('/') && !link.starts_with("//") {
+        link
+    } else {
+        "/notifications".into()
+    })
+}
+
 /// Marks the caller's notifications `ids` read (`None`: all of them); how many were unread.
 pub async fn mark_read(core: &Core, who: &Principal, ids: Option<&[i64]>) -> Result<u64> {
     let user = core.require(who, crate::auth::Need::Account).await?;

@@ -385,27 +385,33 @@ fn op_key(op: &Op) -> &str {
 }
 
 /// Writes the content `path` had at revision `rev` back at the head: restores an old version, or
-/// a deleted file.
+/// a deleted file. `named`: the path the file had at `rev`, when it was renamed since (its
+/// versions follow it back through renames); `None`: `path`.
 pub async fn restore(
     core: &Core,
     who: &Principal,
     repo: &Gated,
     path: &str,
     rev: &str,
+    named: Option<&str>,
 ) -> Result<Revision> {
     check_target(path)?;
+    if let Some(n) = named {
+        check_target(n)?;
+    }
     if repo.limited() {
         return Err(Error::forbidden(
             "what is shared with you is the current version only: its owner restores old ones",
         ));
     }
     let (file, at) = (path.to_owned(), rev.to_owned());
+    let then = named.unwrap_or(path).to_owned();
     let head = head_of(core, repo, None).await?;
     let describes = repo.name != crate::datasets::DRIVE;
     let at_head = head.clone();
     let (data, short, package) = git_on(core, repo, move |ms, ds| {
         let id = ms.resolve(ds, Some(&at))?;
-        let data = ms.read_file(ds, Some(&at), &file)?;
+        let data = ms.read_file(ds, Some(&at), &then)?;
         // A deleted file's resource comes back with it.
         let package = match (strata_lfs::pointer::lenient(&data), &at_head) {
             (Some(pointer), Some(head)) if describes => {

@@ -75,6 +75,7 @@ impl From<Gate> for GateBody {
     params(("ns" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "OK", body = Object),
         (status = 401, description = "Sign in to see it", body = ErrorBody),
+        (status = 403, description = "Only some files of it are shared with you", body = ErrorBody),
         (status = 404, description = "No such dataset", body = ErrorBody)))]
 pub async fn preview(
     State(state): State<AppState>,
@@ -154,6 +155,7 @@ pub struct RequestPage {
     params(("ns" = String, Path), ("name" = String, Path), ListQuery),
     responses((status = 200, description = "OK", body = RequestPage),
         (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody),
         (status = 422, description = "Unknown status or bad limit", body = ErrorBody)))]
 pub async fn list_requests(
     State(state): State<AppState>,
@@ -191,6 +193,7 @@ pub struct FileRequest {
     responses((status = 201, description = "Filed (pending or accepted)", body = Object),
         (status = 401, description = "Sign in first", body = ErrorBody),
         (status = 403, description = "Declined before", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody),
         (status = 409, description = "Pending already, or you may read it", body = ErrorBody),
         (status = 422, description = "An answer missing or unknown", body = ErrorBody),
         (status = 429, description = "Too many requests this hour", body = ErrorBody)))]
@@ -234,6 +237,7 @@ pub struct Answered {
     request_body = AnswerBody,
     responses((status = 200, description = "Each user's outcome", body = Vec<Answered>),
         (status = 403, description = "You do not administer it", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody),
         (status = 422, description = "Bad status, time or list", body = ErrorBody)))]
 pub async fn answer_requests(
     State(state): State<AppState>,

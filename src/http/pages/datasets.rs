@@ -252,20 +252,29 @@ pub async fn show(
             let card = strata_core::datasets::card::of_package(&package.json);
             // The README is read as its file page would be: through the same read gate.
             let readme = match readme {
-                Some((p, text))
-                    if repo
-                        .read_file(&state, &p, q.rev.as_deref(), None)
-                        .await
-                        .is_ok() =>
-                {
-                    let base = super::markdown::Base {
-                        dataset: &title,
-                        folder: &folder,
-                        rev: q.rev.as_deref(),
+                Some((p, found)) => {
+                    let pointer = match &found {
+                        Readme::Lfs(pointer) => Some(*pointer),
+                        Readme::Text(_) => None,
                     };
-                    Some(super::markdown::render(&text, &base))
+                    let gate = repo.read_file(&state, &p, q.rev.as_deref(), pointer.as_ref());
+                    let text = match (gate.await, found) {
+                        (Err(_), _) => None,
+                        (Ok(()), Readme::Text(text)) => Some(text),
+                        (Ok(()), Readme::Lfs(pointer)) => {
+                            stored_text(&state, repo.id, &pointer).await
+                        }
+                    };
+                    text.map(|text| {
+                        let base = super::markdown::Base {
+                            dataset: &title,
+                            folder: &folder,
+                            rev: q.rev.as_deref(),
+                        };
+                        super::markdown::render(&text, &base)
+                    })
                 }
-                _ => None,
+                None => None,
             };
             let catalog = strata_core::datasets::catalog::Catalog::read(&title, &package.json);
             let description = ["title", "description"]
@@ -421,22 +430,29 @@ pub async fn show(
 const README_LIMIT: u64 = 512 * 1024;
 
 /// The path and text of the `README.md` (any case) of the folder `listing` shows, if it has one
-/// of at most [`README_LIMIT`] bytes of UTF-8 kept in git.
+/// of at most [`README_LIMIT`] bytes of UTF-8, kept in git or (uploaded through the browser or
+/// git-lfs) in storage.
 fn readme_of(
     ms: &strata_metastore::Metastore,
     ds: strata_metastore::DatasetId<'_>,
     rev: &str,
     folder: &str,
     listing: &strata_metastore::DirListing,
-) -> strata_metastore::Result<Option<(String, String)>> {
+) -> strata_metastore::Result<Option<(String, Readme)>> {
     // The page's entries, or in a folder of several pages the usual name.
     let path = match listing
         .entries
         .iter()
         .find(|e| !e.folder && e.name.eq_ignore_ascii_case("readme.md"))
     {
-        Some(e) if e.lfs.is_some() => return Ok(None),
-        Some(e) => e.path.clone(),
+        // Uploaded through the browser (or git-lfs): its bytes are in storage.
+        Some(e) => match &e.lfs {
+            Some(p) if p.size <= README_LIMIT => {
+                return Ok(Some((e.path.clone(), Readme::Lfs(*p))))
+            }
+            Some(_) => return Ok(None),
+            None => e.path.clone(),
+        },
         None if folder.is_empty() => "README.md".to_owned(),
         None => format!("{folder}/README.md"),
     };
@@ -448,7 +464,40 @@ fn readme_of(
     Ok(data
         .filter(|d| strata_lfs::pointer::lenient(d).is_none())
         .and_then(|d| String::from_utf8(d).ok())
-        .map(|text| (path, text)))
+        .map(|text| (path, Readme::Text(text))))
+}
+
+/// A folder's README: its text from git, or the pointer of its bytes in storage.
+enum Readme {
+    Text(String),
+    Lfs(strata_lfs::pointer::Pointer),
+}
+
+/// The text of a README kept in storage (at most [`README_LIMIT`] bytes of UTF-8).
+async fn stored_text(
+    state: &AppState,
+    repo_id: i64,
+    p: &strata_lfs::pointer::Pointer,
+) -> Option<String> {
+    use futures_util::StreamExt;
+    if p.size == 0 {
+        return Some(String::new());
+    }
+    let range = format!("bytes=0-{}", p.size.min(README_LIMIT) - 1);
+    let Ok(Some(strata_core::storage::Read::Found { object, .. })) =
+        state.storage.read(repo_id, &p.oid, Some(&range)).await
+    else {
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut body = object.body;
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk.ok()?);
+        if out.len() as u64 > README_LIMIT {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A step of a breadcrumb: a folder (the dataset's root has the path `""`), and whether the

@@ -35,7 +35,8 @@ struct FilePage {
     preview: Preview,
     /// The revisions that changed this file and have it, newest first (not for visitors
     /// through a share): each one's download and restore work.
-    versions: Vec<RevisionRow>,
+    /// Each version, and the path the file had in it (an older name before a rename).
+    versions: Vec<(RevisionRow, String)>,
     /// Whether the newest version is the file at the head (nothing to restore), not a deleted one.
     newest_is_current: bool,
     /// Whether the visitor may rename, delete or restore it.
@@ -159,12 +160,18 @@ pub async fn show(
     } else {
         let file = path.clone();
         git_on(&state, &repo, move |ms, ds| {
-            let (list, _) = ms.versions(ds, None, None, VERSIONS, &file)?;
+            let (list, _) = ms.versions_named(ds, None, None, VERSIONS, &file)?;
             let current = ms.stat(ds, None, &file)? == Some(false);
             Ok((list, current))
         })
         .await
-        .map(|(list, current)| (list.into_iter().map(RevisionRow::from).collect(), current))
+        .map(|(list, current)| {
+            let list = list
+                .into_iter()
+                .map(|(r, at)| (RevisionRow::from(r), at))
+                .collect();
+            (list, current)
+        })
         .unwrap_or_default()
     };
     // Written on the default branch, or on the branch the page shows (not a tag or a commit).

@@ -206,6 +206,9 @@ pub struct FileForm {
     /// `restore`: `trash` when restored from Recently deleted (back to the file's folder).
     #[serde(default)]
     from: String,
+    /// `restore`: the path the file had at `rev`, when it was renamed since.
+    #[serde(default)]
+    named: String,
     /// The branch changed (`""`: the default branch; not for `restore`).
     #[serde(default)]
     branch: String,
@@ -342,18 +345,25 @@ pub async fn change(
         )),
         // From Recently deleted: back to the file's folder; from the file's versions: its page.
         // Either says what was done, with Undo.
-        "restore" => files::restore(&state, &who, &repo, &first, form.rev.trim())
-            .await
-            .map(|r| match form.from.as_str() {
-                "trash" => undo_url(&folder_on(&ns, &name, parent_of(&first), None), &r.id),
-                _ => undo_url(
-                    &format!(
-                        "/datasets/{ns}/{name}/files/{}",
-                        super::forms::path_url(&first)
-                    ),
-                    &r.id,
+        "restore" => files::restore(
+            &state,
+            &who,
+            &repo,
+            &first,
+            form.rev.trim(),
+            Some(form.named.trim()).filter(|n| !n.is_empty()),
+        )
+        .await
+        .map(|r| match form.from.as_str() {
+            "trash" => undo_url(&folder_on(&ns, &name, parent_of(&first), None), &r.id),
+            _ => undo_url(
+                &format!(
+                    "/datasets/{ns}/{name}/files/{}",
+                    super::forms::path_url(&first)
                 ),
-            }),
+                &r.id,
+            ),
+        }),
         other => Err(Error::unprocessable(format!("unknown action {other:?}"))),
     };
     match done {

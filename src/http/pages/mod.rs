@@ -111,6 +111,7 @@ pub fn router() -> Router<AppState> {
         .route("/shared", get(shared::show))
         .route("/notifications", get(notifications::show))
         .route("/notifications/read", post(notifications::mark_read))
+        .route("/notifications/{id}", get(notifications::open))
         .route(
             "/settings/webhooks",
             get(webhooks::mine).post(webhooks::change_mine),

@@ -1,11 +1,12 @@
 //! `/notifications`: what the visitor was told (something shared with them, a merge request
 //! waiting for their review, one of theirs merged, a failed contract on a dataset they
-//! administer, a paused webhook), newest first, unread ones marked; each marked read alone or
-//! all at once. The header's badge counts the unread ones. The same domain calls as
+//! administer, an access request, a paused webhook), newest first, unread ones marked; each
+//! marked read alone, all at once, or by opening it (`/notifications/{id}` marks it read and
+//! leads on). The header's badge counts the unread ones. The same domain calls as
 //! `/api/v1/notifications` (`strata_core::delivery::notify`).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -89,4 +90,15 @@ pub async fn mark_read(
     let ids = form.id.map(|id| vec![id]);
     notify::mark_read(&state, &who, ids.as_deref()).await?;
     Ok::<Response, _>(see_other("/notifications", &[]))
+}
+
+/// `GET /notifications/{id}`: marks the notification read and goes where it leads.
+pub async fn open(
+    State(state): State<AppState>,
+    SignedIn { session: s, .. }: SignedIn,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let who = session_principal(&s)?;
+    let to = notify::open(&state, &who, id).await?;
+    Ok::<Response, _>(see_other(&to, &[]))
 }

@@ -211,7 +211,7 @@ pub async fn viewer(
                 .filter(|(j, (k, _))| *j != i && k != "offset")
                 .map(|(_, p)| p.clone())
                 .collect();
-            (f.replacen(':', " ", 2), link(base, &without, &[]))
+            (chip(f), link(base, &without, &[]))
         })
         .collect();
     let page = match tables::rows_of(state, gated, &at, &query).await {
@@ -361,8 +361,38 @@ pub(super) fn link(
     }
 }
 
+/// A filter (`column:op:value`) as its chip reads: `price ≥ 10`, `name contains ann`.
+fn chip(filter: &str) -> String {
+    let mut parts = filter.splitn(3, ':');
+    let (column, op, value) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let op = match op {
+        "eq" => "=",
+        "ne" => "≠",
+        "lt" => "<",
+        "le" => "≤",
+        "gt" => ">",
+        "ge" => "≥",
+        "in" => "is one of",
+        "is_null" => "is empty:",
+        other => other,
+    };
+    format!("{column} {op} {value}").trim_end().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn chips_say_what_filters_do() {
+        assert_eq!(super::chip("price:ge:10"), "price ≥ 10");
+        assert_eq!(super::chip("name:contains:a:b"), "name contains a:b");
+        assert_eq!(super::chip("x:in:1,2"), "x is one of 1,2");
+        assert_eq!(super::chip("x:is_null:true"), "x is empty: true");
+    }
     use super::*;
 
     #[test]

@@ -3,10 +3,12 @@
 
 mod browser;
 pub(crate) mod cards;
+mod compressed;
 mod dataset;
 pub(crate) mod drive;
 mod edits;
 mod lists;
 mod picks;
+mod renamed;
 mod staged;
 mod upload;

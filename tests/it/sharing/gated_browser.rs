@@ -2,7 +2,7 @@
 //! dataset on its access page; a stranger's visit goes to the access page (card, schemas, "sign
 //! in to request access"); bob, signed in, is sent there from the dataset's page, fills the form
 //! (markup in an answer stays text), sees his request pending; alice ticks it in her queue and
-//! accepts it; bob is told, opens the files; his access runs out and the dataset's page sends him
+//! accepts it; bob is told (opening the notification marks it read), opens the files; his access runs out and the dataset's page sends him
 //! back to ask again.
 
 use fantoccini::Locator;
@@ -133,6 +133,14 @@ async fn request_and_approve_in_chromium() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(told.contains("you may read alice/survey"), "{told}");
+    // Opening it marks it read, and leads to the dataset.
+    click(&b, "#notifications a").await;
+    assert_eq!(
+        b.current_url().await.unwrap().path(),
+        "/datasets/alice/survey"
+    );
+    b.goto(&format!("{base}/notifications")).await.unwrap();
+    assert!(text(&b).await.contains("Nothing unread"));
     b.goto(&format!("{base}/datasets/alice/survey/files/answers.csv"))
         .await
         .unwrap();

@@ -106,6 +106,15 @@ async fn a_table_viewed_sorted_searched_filtered_and_described_in_chromium() {
     click(&c, "#table-filter button").await;
     assert_eq!(count(&c).await, "Rows 1–50 of 83");
     assert!(column(&c, 5).await.iter().all(|v| v == "true"));
+    // The chip says what the filter does, not its code.
+    let chips = c
+        .find(Locator::Css("#table-filters"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(chips.contains("active = true"), "{chips}");
     click(&c, "th:nth-child(1) a").await;
     assert_eq!(count(&c).await, "Rows 1–50 of 83", "the filter stays");
     click(&c, "#table-filters a").await;
