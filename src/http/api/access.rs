@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::shares::parse_time;
 use super::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::read_json;
@@ -289,14 +290,6 @@ pub fn parse_answer(
             "unknown status {other:?}: use accepted, rejected or pending"
         ))),
     }
-}
-
-fn parse_time(text: &str) -> ApiResult<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|e| {
-            ApiError::unprocessable(format!("expires_at {text:?} is not an RFC 3339 time ({e})"))
-        })
 }
 
 #[derive(Deserialize, ToSchema)]

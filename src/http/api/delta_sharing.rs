@@ -15,8 +15,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::shares::parse_time;
 use super::ErrorBody;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::json::{read_json, read_optional_json};
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
@@ -220,14 +221,6 @@ pub struct Rotate {
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
-}
-
-fn parse_time(text: &str) -> ApiResult<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|e| {
-            ApiError::unprocessable(format!("expires_at {text:?} is not an RFC 3339 time ({e})"))
-        })
 }
 
 /// A namespace's shares with their tables.

@@ -100,7 +100,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-fn parse_time(text: &str) -> ApiResult<i64> {
+/// An `expires_at` in RFC 3339, as unix seconds (the access and Delta Sharing APIs read theirs
+/// with it too).
+pub(crate) fn parse_time(text: &str) -> ApiResult<i64> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
         .map_err(|e| {

@@ -12,18 +12,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::dataset_settings::admin_of;
 use super::dataset_settings::expiry;
 use super::forms::see_other;
 use super::layout::{render, Chrome};
 use super::markdown::{self, Base};
 use super::show::{failed, human_size};
-use super::signed_in::PageError;
+use super::signed_in::SignedIn;
 use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{session as session_of, session_principal};
 use crate::http::state::AppState;
-use strata_core::auth::{Action, Principal};
-use strata_core::datasets::gate::{self, Gated};
+use strata_core::auth::Principal;
+use strata_core::datasets::gate::Gated;
 use strata_core::db::SessionRow;
 use strata_core::sharing::access::requests::{self, Answer, Request};
 use strata_core::sharing::access::{self, Gate, Mode, Preview, Question};
@@ -160,14 +161,6 @@ struct QueuePage {
     answers: Vec<Vec<(String, String)>>,
 }
 
-/// The dataset of an admin's form, through the admin gate; `Err` is the page to answer instead.
-async fn admin(state: &AppState, s: &SessionRow, ns: &str, name: &str) -> Result<Gated, Response> {
-    let who = session_principal(s).map_err(IntoResponse::into_response)?;
-    gate::dataset(state, &who, ns, name, Action::Admin)
-        .await
-        .map_err(|e| failed(Some(s), &format!("{ns}/{name}"), e))
-}
-
 /// The queue page, with `error` (or `notice`) where the content starts.
 async fn queue_page(
     state: &AppState,
@@ -226,18 +219,12 @@ async fn queue_page(
 pub async fn queue(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    SignedIn { session, .. }: SignedIn,
 ) -> ApiResult<Response> {
-    let Some((_, s)) = session_of(&state, &headers).await? else {
-        let next = format!("/datasets/{ns}/{name}/settings/access");
-        let to = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
-        return Ok(PageError::Redirect(format!("/login?{to}")).into_response());
-    };
-    let repo = match admin(&state, &s, &ns, &name).await {
-        Ok(repo) => repo,
-        Err(page) => return Ok(page),
-    };
-    queue_page(&state, &s, &repo, StatusCode::OK, None, None).await
+    match admin_of(&state, session, &ns, &name).await {
+        Ok((s, _, repo)) => queue_page(&state, &s, &repo, StatusCode::OK, None, None).await,
+        Err(page) => Ok(page.into_response()),
+    }
 }
 
 /// After an admin's form: the queue again, with what happened or what went wrong.
@@ -260,12 +247,10 @@ pub async fn set_gate(
     Path((ns, name)): Path<(String, String)>,
     CsrfForm { signed_in, form }: CsrfForm<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
-    let s = signed_in.session;
-    let repo = match admin(&state, &s, &ns, &name).await {
-        Ok(repo) => repo,
-        Err(page) => return Ok(page),
+    let (s, who, repo) = match admin_of(&state, signed_in.session, &ns, &name).await {
+        Ok(found) => found,
+        Err(page) => return Ok(page.into_response()),
     };
-    let who = session_principal(&s)?;
     let done = match gate_from(&form) {
         Ok(gate) => access::set_gate(&state, &who, &repo, gate)
             .await
@@ -347,12 +332,10 @@ pub async fn answer(
     Path((ns, name)): Path<(String, String)>,
     CsrfForm { signed_in, form }: CsrfForm<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
-    let s = signed_in.session;
-    let repo = match admin(&state, &s, &ns, &name).await {
-        Ok(repo) => repo,
-        Err(page) => return Ok(page),
+    let (s, who, repo) = match admin_of(&state, signed_in.session, &ns, &name).await {
+        Ok(found) => found,
+        Err(page) => return Ok(page.into_response()),
     };
-    let who = session_principal(&s)?;
     let users: Vec<&str> = form.keys().filter_map(|k| k.strip_prefix("u_")).collect();
     let done = answer_all(&state, &who, &repo, &form, &users).await;
     after(&state, &s, &repo, done).await

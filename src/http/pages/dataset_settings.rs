@@ -205,8 +205,9 @@ async fn admin(
     admin_of(state, s, ns, name).await
 }
 
-/// `{ns}/{name}` through the admin gate for the signed-in `s`, or the page to answer instead.
-async fn admin_of(
+/// `{ns}/{name}` through the admin gate for the signed-in `s`, or the page to answer instead
+/// (the access queue and the Share outside panel use it too).
+pub(super) async fn admin_of(
     state: &AppState,
     s: SessionRow,
     ns: &str,

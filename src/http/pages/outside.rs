@@ -11,20 +11,21 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::dataset_settings::admin_of;
 use super::dataset_settings::expiry;
 use super::layout::{render, Chrome};
 use super::show::{failed, when};
-use super::signed_in::PageError;
+use super::signed_in::SignedIn;
 use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use crate::http::extract::session_principal;
 use crate::http::state::AppState;
-use strata_core::auth::{Action, Principal};
+use strata_core::auth::Principal;
 use strata_core::compat::delta_sharing::shares::{self, TableInput};
-use strata_core::datasets::gate::{self, Gated};
+use strata_core::datasets::gate::Gated;
 use strata_core::db::SessionRow;
 use strata_core::sharing::recipients::{self, RecipientInput};
 
@@ -164,42 +165,15 @@ struct Said {
     profile: Option<(String, String)>,
 }
 
-/// The dataset, through the admin gate, for a signed-in visitor; `Err` is the page to answer.
-async fn admin_of(
-    state: &AppState,
-    headers: &HeaderMap,
-    s: Option<SessionRow>,
-    ns: &str,
-    name: &str,
-) -> Result<(SessionRow, Gated), Response> {
-    let s = match s {
-        Some(s) => s,
-        None => match session_of(state, headers).await {
-            Ok(Some((_, s))) => s,
-            Ok(None) => {
-                let next = format!("/datasets/{ns}/{name}/share-outside");
-                let to = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
-                return Err(PageError::Redirect(format!("/login?{to}")).into_response());
-            }
-            Err(e) => return Err(e.into_response()),
-        },
-    };
-    let who = session_principal(&s).map_err(IntoResponse::into_response)?;
-    match gate::dataset(state, &who, ns, name, Action::Admin).await {
-        Ok(repo) => Ok((s, repo)),
-        Err(e) => Err(failed(Some(&s), &format!("{ns}/{name}"), e)),
-    }
-}
-
 /// `GET /datasets/{ns}/{name}/share-outside`.
 pub async fn show(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    SignedIn { session, .. }: SignedIn,
 ) -> ApiResult<Response> {
-    match admin_of(&state, &headers, None, &ns, &name).await {
-        Ok((s, repo)) => panel(&state, &s, &repo, StatusCode::OK, Said::default()).await,
-        Err(page) => Ok(page),
+    match admin_of(&state, session, &ns, &name).await {
+        Ok((s, _, repo)) => panel(&state, &s, &repo, StatusCode::OK, Said::default()).await,
+        Err(page) => Ok(page.into_response()),
     }
 }
 
@@ -208,14 +182,12 @@ pub async fn show(
 pub async fn change(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
-    headers: HeaderMap,
     CsrfForm { signed_in, form }: CsrfForm<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
-    let (s, repo) = match admin_of(&state, &headers, Some(signed_in.session), &ns, &name).await {
+    let (s, who, repo) = match admin_of(&state, signed_in.session, &ns, &name).await {
         Ok(found) => found,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(page.into_response()),
     };
-    let who = session_principal(&s)?;
     let said = act(&state, &who, &repo, &form).await;
     let status = match &said.words {
         Some(Err(_)) => StatusCode::UNPROCESSABLE_ENTITY,
