@@ -4,7 +4,10 @@
 # slowest of 21 requests. Then what a writer gets (the file manager's page): the HTML's weight
 # for a folder of 200 files and for the 10,000-file folder, and, in headless Chromium driven over
 # WebDriver (chromedriver), the navigation timings of those pages (DOM interactive and load
-# event, median of 5). Not a test: nothing here passes or fails on timing.
+# event, median of 5). Last, a dataset's front (its README, the viewer of a 20,000-row table with
+# a chart in every heading, "Use this dataset"): what it transfers compressed (the page, its CSS
+# and script) and when it is interactive, on loopback and on an emulated 10 Mbit/s link (20 ms).
+# Not a test: nothing here passes or fails on timing.
 #
 #   scripts/pages_bench.sh        # PAGES_FILES=10000; needs chromium and chromedriver
 set -euo pipefail
@@ -61,6 +64,36 @@ echo "| first page of the folder (200 entries) | $first_med | $first_max |"
 echo "| page 40 of the folder | $later_med | $later_max |"
 echo "| the dataset's root (one folder entry) | $root_med | $root_max |"
 
+# A dataset whose front shows a 20,000-row table: uploaded as the browser does (an LFS object,
+# then a commit that describes it, so it is a typed resource).
+python3 - "$work" <<'PY'
+import sys
+with open(f"{sys.argv[1]}/stations.csv", "w") as f:
+    f.write("id,name,region,temp,reading\n")
+    for i in range(1, 20001):
+        f.write(f"{i},station {i},{['north', 'south', 'east', 'west', ''][i % 5]},{(i * 7) % 40 - 5},{i * 0.37:.2f}\n")
+with open(f"{sys.argv[1]}/README.md", "w") as f:
+    f.write("---\nlicense: cc-by-4.0\ntags: [climate]\n---\n# Stations\n\nHourly readings of 20,000 stations.\n")
+PY
+curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$api" \
+  -d '{"namespace": "bench", "name": "front", "visibility": "public"}'
+lines=""
+for f in stations.csv README.md; do
+  oid=$(sha256sum "$work/$f" | cut -d' ' -f1); size=$(stat -c %s "$work/$f")
+  href=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/vnd.git-lfs+json' \
+    "http://127.0.0.1:$port/bench/front.git/info/lfs/objects/batch" \
+    -d "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$oid\", \"size\": $size}]}" \
+    | python3 -c 'import json,sys; o=json.load(sys.stdin)["objects"][0]; print(o.get("actions", {}).get("upload", {}).get("href", ""))')
+  [ -z "$href" ] || curl -sf -o /dev/null -H "Authorization: Bearer $token" -T "$work/$f" "$href"
+  lines="$lines{\"key\": \"lfsFile\", \"value\": {\"path\": \"$f\", \"oid\": \"$oid\", \"size\": $size}}"$'\n'
+done
+head=$(curl -sf -H "Authorization: Bearer $token" "$api/bench/front" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"]["id"])')
+printf '{"key": "header", "value": {"summary": "Upload", "parent": "%s", "describe": true}}\n%s' "$head" "$lines" \
+  | curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/x-ndjson' \
+    --data-binary @- "$api/bench/front/commit"
+# The views and statistics are made once per table: a first visit makes them.
+curl -sf -o /dev/null "http://127.0.0.1:$port/datasets/bench/front"
+
 # The writer's view: signed in as the dataset's owner, so every row carries its pick box and the
 # folder its file manager.
 echo 'a long bench passphrase' | "$strata" admin set-password bench >/dev/null
@@ -110,6 +143,31 @@ try:
         inter = statistics.median(r[0] for r in runs)
         load = statistics.median(r[1] for r in runs)
         print(f"| {name} | {weight[name] / 1024:.1f} KiB | {runs[0][2]} | {inter:.0f} | {load:.0f} |")
+    # The dataset's front: bytes transferred (compressed, as the browser got them: the page, its
+    # style sheet and scripts; a fresh load each time) and DOM interactive, on loopback and on
+    # an emulated 10 Mbit/s link with 20 ms of latency.
+    front = "/datasets/bench/front"
+    weigh = ("const n = performance.getEntriesByType('navigation')[0]; "
+             "const r = performance.getEntriesByType('resource'); "
+             "return [n.domInteractive, n.transferSize + r.reduce((s, e) => s + e.transferSize, 0), "
+             "n.decodedBodySize, document.querySelectorAll('#table-rows svg.chart').length];")
+    print()
+    print("Dataset front (README, viewer of a 20,000-row table with charts, snippets), headless Chromium, median of 5:")
+    print("| link | transferred (page, CSS, JS) | HTML decoded | charts | DOM interactive (ms) |")
+    print("|---|---|---|---|---|")
+    for label, conditions in [("loopback", None), ("10 Mbit/s, 20 ms", {"offline": False, "latency": 20,
+            "download_throughput": 1_250_000, "upload_throughput": 1_250_000})]:
+        if conditions:
+            wd("POST", f"/session/{sid}/chromium/network_conditions", {"network_conditions": conditions})
+        runs = []
+        for _ in range(6):
+            wd("POST", f"/session/{sid}/goog/cdp/execute", {"cmd": "Network.clearBrowserCache", "params": {}})
+            wd("POST", f"/session/{sid}/url", {"url": base + front})
+            runs.append(wd("POST", f"/session/{sid}/execute/sync", {"script": weigh, "args": []}))
+        runs = runs[1:]
+        inter = statistics.median(r[0] for r in runs)
+        sent = statistics.median(r[1] for r in runs)
+        print(f"| {label} | {sent / 1024:.1f} KiB | {runs[0][2] / 1024:.1f} KiB | {runs[0][3]} | {inter:.0f} |")
 finally:
     wd("DELETE", f"/session/{sid}")
 PY

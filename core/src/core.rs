@@ -236,6 +236,7 @@ impl Core {
                 database_url: database_url.into(),
                 session_ttl_secs: (config.session_ttl_hours.max(1) * 3600) as i64,
                 signup: config.signup,
+                people: config.people,
                 password_login: config.password_login == crate::config::Switch::On,
                 webhooks: crate::targets::Targets {
                     allow_private: config.webhooks_allow_private == crate::config::Switch::On,

@@ -65,10 +65,20 @@ pub async fn detail(core: &Core, viewer: &User, name: &str) -> Result<Detail> {
 }
 
 /// Whom `user` would share with, for the share form's completion: the people of the
-/// organisations they belong to, and those organisations' teams (`team:org/team`), by name. Only
-/// who they can already see on the organisations' pages: no directory of every account.
+/// organisations they belong to, and those organisations' teams (`team:org/team`), by name; with
+/// `--people everyone`, every account too (the first [`DIRECTORY`] by name). Otherwise only who
+/// they can already see on the organisations' pages: no directory of every account.
 pub async fn people_near(core: &Core, user: &User) -> Result<Vec<String>> {
     let mut out = std::collections::BTreeSet::new();
+    if core.settings.people == crate::config::People::Everyone {
+        out.extend(
+            core.db
+                .usernames(DIRECTORY)
+                .await?
+                .into_iter()
+                .filter(|m| *m != user.username),
+        );
+    }
     for name in of_user(core, user).await? {
         let d = detail(core, user, &name).await?;
         out.extend(
@@ -81,6 +91,9 @@ pub async fn people_near(core: &Core, user: &User) -> Result<Vec<String>> {
     }
     Ok(out.into_iter().collect())
 }
+
+/// The most accounts the share forms list with `--people everyone`.
+const DIRECTORY: i64 = 5000;
 
 /// The names of the organisations `user` belongs to, by name.
 pub async fn of_user(core: &Core, user: &User) -> Result<Vec<String>> {

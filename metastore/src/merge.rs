@@ -79,6 +79,36 @@ impl Metastore {
         Ok(Sides { ours, theirs, base })
     }
 
+    /// The sides a merge commit `merged` was made for: its first parent (the target then), its
+    /// second (the source then) and their merge base. A commit of one parent (a merge that only
+    /// moved the target forward) had its parent as the target and base, and itself as the
+    /// source.
+    pub fn sides_of(&self, ds: DatasetId<'_>, merged: &str) -> Result<Sides> {
+        let repo = self.open(ds)?;
+        let id = resolve(&repo, Some(merged))?;
+        let commit = repo.find_commit(id)?;
+        let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        match parents.as_slice() {
+            [ours, theirs, ..] => {
+                let base = repo
+                    .merge_base(*ours, *theirs)
+                    .map_err(|e| Error::Git(e.to_string()))?
+                    .map(|b| b.detach());
+                Ok(Sides {
+                    ours: *ours,
+                    theirs: *theirs,
+                    base,
+                })
+            }
+            [parent] => Ok(Sides {
+                ours: *parent,
+                theirs: id,
+                base: Some(*parent),
+            }),
+            [] => Err(Error::Invalid(format!("{merged} has no parent"))),
+        }
+    }
+
     /// Every file whose blob differs between the base and either head, in path order.
     pub fn merge_paths(&self, ds: DatasetId<'_>, sides: &Sides) -> Result<Vec<PathSides>> {
         let repo = self.open(ds)?;

@@ -3,6 +3,9 @@
 // - form[data-confirm]: asks before submitting (revert, delete); button[data-confirm]: asks
 //   before that one of a form's buttons submits it.
 // - textarea[data-submit-keys]: Ctrl+Enter (or Cmd+Enter) submits its form (the SQL box).
+// - form[data-selection]: the file manager's actions on the picked items, each enabled only when
+//   the pick suits it (data-needs="one": exactly one item; "some": at least one), with a line
+//   saying how many are picked.
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.hidden = false;
   button.addEventListener("click", async () => {
@@ -26,6 +29,24 @@ for (const button of document.querySelectorAll("button[data-confirm]")) {
     if (!window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 }
+for (const form of document.querySelectorAll("form[data-selection]")) {
+  const boxes = Array.from(document.querySelectorAll(`input[type=checkbox][form="${form.id}"]`));
+  const count = form.querySelector("#picked-count");
+  const hint = count ? count.textContent : "";
+  const update = () => {
+    const n = boxes.filter((b) => b.checked).length;
+    for (const button of form.querySelectorAll("button[data-needs]")) {
+      button.disabled = button.dataset.needs === "one" ? n !== 1 : n === 0;
+    }
+    form.classList.toggle("picking", n > 0);
+    if (count) {
+      count.hidden = false;
+      count.textContent = n === 0 ? hint : `${n} picked`;
+    }
+  };
+  for (const box of boxes) box.addEventListener("change", update);
+  update();
+}
 for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {
   box.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -44,6 +65,9 @@ for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {
 for (const form of document.querySelectorAll("form[data-upload]")) {
   const input = form.querySelector("input[type=file]");
   const zone = document.querySelector("main") || document.body;
+  const hint = document.getElementById("drop-zone");
+  if (hint) hint.hidden = false;
+  shown(form);
   zone.addEventListener("dragover", (event) => {
     if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
     event.preventDefault();
@@ -158,7 +182,13 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
         throw new Error(body.message || `HTTP ${r.status}`);
       }
       say("Done.");
-      window.location.reload();
+      const made = await r.json().catch(() => ({}));
+      // The folder's page again, saying what was done (with Undo), and this list kept on it.
+      sessionStorage.setItem("strataUploaded", JSON.stringify({
+        page: location.pathname, files: uploaded.map((d) => d.path) }));
+      const next = new URL(location.href);
+      if (made.revision && made.revision.id) next.searchParams.set("undo", made.revision.id);
+      window.location.assign(next.toString());
     } catch (e) {
       // Nothing sent yet and no answer from the server (storage on another origin, a blocked
       // request, no WebAssembly for the hash): send the files through strata instead, when they
@@ -175,6 +205,104 @@ for (const form of document.querySelectorAll("form[data-upload]")) {
       buttons.forEach((b) => (b.disabled = false));
       if (cancel) cancel.hidden = true;
     }
+  });
+}
+
+// The list of the upload that just ended, kept on the page it came back to.
+function shown(form) {
+  const kept = sessionStorage.getItem("strataUploaded");
+  if (!kept) return;
+  sessionStorage.removeItem("strataUploaded");
+  let last;
+  try { last = JSON.parse(kept); } catch { return; }
+  if (!last || last.page !== location.pathname || !Array.isArray(last.files)) return;
+  const status = document.getElementById(form.dataset.status);
+  if (!status) return;
+  const headline = document.createElement("p");
+  headline.textContent = last.files.length === 1 ? `Uploaded ${last.files[0]}.` : `Uploaded ${last.files.length} files.`;
+  const list = document.createElement("ul");
+  list.className = "plain uploads";
+  for (const f of last.files.slice(0, 50)) {
+    const li = document.createElement("li");
+    li.textContent = `${f}: uploaded`;
+    list.append(li);
+  }
+  const close = document.createElement("button");
+  close.type = "button"; close.className = "quiet"; close.textContent = "Close";
+  close.onclick = () => { status.hidden = true; };
+  status.replaceChildren(headline, list, close);
+  status.id = status.id || "upload-status";
+  status.dataset.done = "1";
+  status.hidden = false;
+}
+
+// form[data-post-upload]: where files go through strata's own form (through a share, say), a drop
+// on the page or the form's button sends them with the form's fields in one request, its
+// progress shown; the folder's page follows. Without script the form posts as it is.
+for (const form of document.querySelectorAll("form[data-post-upload]")) {
+  const input = form.querySelector("input[type=file]");
+  const zone = document.querySelector("main") || document.body;
+  const hint = document.getElementById("drop-zone");
+  if (hint) hint.hidden = false;
+  const send = (items) => {
+    if (form.strataBusy || !items.length) return;
+    form.strataBusy = true;
+    const status = document.getElementById(form.dataset.status);
+    const headline = document.createElement("p");
+    const bar = document.createElement("progress");
+    bar.max = 100; bar.value = 0;
+    bar.setAttribute("aria-label", "Progress of the upload");
+    status.replaceChildren(headline, bar);
+    status.hidden = false;
+    status.classList.remove("error");
+    headline.textContent = `Uploading ${items.length === 1 ? items[0].path : `${items.length} files`}…`;
+    const data = new FormData();
+    // The server reads the folder first and the files last.
+    for (const name of ["csrf", "folder", "branch", "message", "clash"]) {
+      const field = form.querySelector(`[name=${name}]:not([type=radio]), [name=${name}][type=radio]:checked`);
+      if (field) data.append(name, field.value);
+    }
+    for (const item of items) data.append("file", item.file, item.path);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.floor((100 * e.loaded) / e.total); };
+    xhr.onload = () => {
+      form.strataBusy = false;
+      if (xhr.status < 400) {
+        bar.value = 100;
+        headline.textContent = "Done.";
+        window.location.assign(xhr.responseURL || window.location.href);
+        return;
+      }
+      const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      const why = page.querySelector("[role=alert], .error, main p");
+      headline.textContent = `Upload failed: ${why ? why.textContent.trim() : `HTTP ${xhr.status}`}`;
+      status.classList.add("error");
+    };
+    xhr.onerror = () => {
+      form.strataBusy = false;
+      headline.textContent = "Upload failed: the connection was lost.";
+      status.classList.add("error");
+    };
+    xhr.send(data);
+  };
+  zone.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+    event.preventDefault();
+    zone.classList.add("dropping");
+  });
+  zone.addEventListener("dragleave", (event) => {
+    if (event.target === zone) zone.classList.remove("dropping");
+  });
+  zone.addEventListener("drop", async (event) => {
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    zone.classList.remove("dropping");
+    send(await dropped(event.dataTransfer));
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send(Array.from(input.files || []).map((file) => ({ file, path: file.name })));
   });
 }
 

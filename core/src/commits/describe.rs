@@ -1,9 +1,10 @@
-//! The datapackage kept in step with the file manager: in the same commit, each LFS file a
-//! browser upload writes gets a resource (or, already one, its new size and hash) named after the
-//! file, with its format, and its tables (CSV, TSV) then get the column types the table engine
-//! infers, as the schema commit does after a publishing flow; a resource's file moved, deleted or
-//! edited in the browser takes its resource along. Not in a drive, whose datapackage nobody reads;
-//! never for what a push writes (its datapackage is its author's).
+//! The datapackage kept in step with the file manager: in the same commit, each table (CSV, TSV,
+//! Parquet, JSON lines) a browser upload writes gets a resource (or, already one, its new size
+//! and hash) named after the file, with its format, and the new tables then get the column
+//! types the table engine infers, in one schema commit for the whole upload, as after a
+//! publishing flow (images, documents and other files stay plain files); a resource's file moved, deleted or
+//! edited in the browser takes its resource along (in a drive too: its tables open in the table
+//! viewer). Not through a share; never for what a push writes (its datapackage is its author's).
 
 use serde_json::{json, Map, Value};
 use strata_metastore::{DatasetId, Metastore, ObjectId, Op, DATAPACKAGE};
@@ -24,7 +25,7 @@ pub enum Describe {
     /// Resources follow their files: a rewritten file's resource gets its new size and hash, a
     /// moved one its new path, a deleted one goes (the file manager, the editor).
     Follow,
-    /// As [`Describe::Follow`], and every new LFS file becomes a resource (browser uploads).
+    /// As [`Describe::Follow`], and every new table becomes a resource (browser uploads).
     Add,
 }
 
@@ -105,12 +106,12 @@ pub(super) fn follow(
                 l.iter()
                     .any(|r| r.get("path").and_then(Value::as_str) == Some(path))
             });
-        if !known && how != Describe::Add {
+        if !known && (how != Describe::Add || !is_table(path)) {
             continue;
         }
         let name = describe(&mut json, path, oid, *size);
         changed = true;
-        if !known && is_table(path) {
+        if !known {
             tables.push(name);
         }
     }
@@ -257,23 +258,26 @@ fn free_name(base: &str, taken: &[String]) -> String {
     name
 }
 
-fn is_table(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.ends_with(".csv") || lower.ends_with(".tsv")
+/// Whether a file is a table the table engine reads, by its extension.
+pub fn is_table(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.rsplit_once('.').is_some_and(|(_, ext)| {
+        matches!(
+            ext.to_ascii_lowercase().as_str(),
+            "csv" | "tsv" | "tab" | "parquet" | "pq" | "jsonl" | "ndjson"
+        )
+    })
 }
 
-/// Commits the inferred column types of `tables` (at most [`TYPED`]) at the default branch's
-/// head, one schema commit each; a table that cannot be typed is left for its readers to infer.
+/// Commits the inferred column types of `tables` (the first [`TYPED`]) at the default branch's
+/// head in one schema commit; a table that cannot be typed is left for its readers to infer.
 pub(super) async fn type_tables(core: &Core, who: &Principal, repo: &Gated, tables: &[String]) {
-    for name in tables.iter().take(TYPED) {
-        let at = crate::tables::At {
-            resource: name.clone(),
-            rev: None,
-            intent: None,
-        };
-        if let Err(e) = crate::tables::schema::commit_schema(core, who, repo, &at).await {
-            tracing::info!(table = %name, error = %e.message, "an uploaded table was not typed");
-        }
+    if tables.is_empty() {
+        return;
+    }
+    let first = &tables[..tables.len().min(TYPED)];
+    if let Err(e) = crate::tables::schema::commit_schemas(core, who, repo, first).await {
+        tracing::info!(error = %e.message, "uploaded tables were not typed");
     }
 }
 
@@ -288,6 +292,16 @@ mod tests {
         assert_eq!(base_name("日本.csv"), "file");
         let taken = vec!["sales".to_owned(), "sales-2".to_owned()];
         assert_eq!(free_name("sales", &taken), "sales-3");
+    }
+
+    #[test]
+    fn only_tables_are_tables() {
+        for t in ["a.csv", "d/B.TSV", "x.parquet", "l.jsonl", "n.ndjson"] {
+            assert!(is_table(t), "{t}");
+        }
+        for t in ["a.png", "csv", "d.csv/readme.md", "notes.txt", "report.pdf"] {
+            assert!(!is_table(t), "{t}");
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub struct Change {
     /// path the caller reaches. A caller who reaches only some paths may name no other object
     /// (knowing an oid must never be enough to read it through a share).
     pub vouched: Vec<Oid>,
-    /// What happens to the datapackage's resources for the files written (not in a drive).
+    /// What happens to the datapackage's resources for the files written (not through a share).
     pub describe: self::describe::Describe,
     /// Files this change moves (from, to), whose resources move with them.
     pub moved: Vec<(String, String)>,
@@ -73,7 +73,7 @@ pub async fn commit(
         describe,
         moved,
     } = change;
-    let describe = match repo.name == crate::datasets::DRIVE || repo.limited() {
+    let describe = match repo.limited() {
         true => self::describe::Describe::Off,
         false => describe,
     };

@@ -75,6 +75,8 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// Who may create an account in the browser.
     pub signup: Signup,
+    /// Whom the share forms suggest: people of one's organisations, or every account.
+    pub people: People,
     /// Whether the login page takes usernames and passwords (off: identity providers only).
     pub password_login: bool,
     /// Where webhooks may point.
@@ -136,6 +138,15 @@ pub enum Signup {
     Invite,
     /// Nobody: administrators create accounts with `strata admin create-user`.
     Admin,
+}
+
+/// Whom the share forms complete names from (sharing with anyone by name works either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum People {
+    /// The members and teams of the organisations one belongs to.
+    Organisations,
+    /// Every account of the server, and one's organisations' teams.
+    Everyone,
 }
 
 /// A setting that is on or off.
@@ -318,6 +329,16 @@ pub struct Config {
     /// Who may sign up in the browser.
     #[arg(long, env = "STRATA_SIGNUP", value_enum, default_value = "admin")]
     pub signup: Signup,
+
+    /// Whom the share forms suggest as one types: `organisations` (the people and teams of the
+    /// organisations one belongs to) or `everyone` (every account of the server).
+    #[arg(
+        long,
+        env = "STRATA_PEOPLE",
+        value_enum,
+        default_value = "organisations"
+    )]
+    pub people: People,
 
     /// External identity providers people sign in through (OpenID Connect, GitHub) and their
     /// role mapping: a TOML file, read again when it changes (see `docs/accounts.md`).

@@ -1,5 +1,7 @@
 //! A dataset's card: what lists and its page show of it besides its files. From its
-//! datapackage: title, description, licence and keywords; from its default branch's head: when
+//! datapackage: title, description, licence and keywords, completed by its README's YAML front
+//! matter (licence, tags, languages, size category, pretty name: [`super::front`]) where the
+//! datapackage says nothing; the columns its tables declare; from its default branch's head: when
 //! it last changed, how many files it holds and their size (LFS files at their objects' size).
 //! Worked out once per head commit and kept ([`Cards`]), so a list of datasets reads git only
 //! for those that changed. Editing them is `crate::drive::card`'s.
@@ -22,6 +24,13 @@ pub struct Card {
     /// The first licence's name (its identifier), or its title.
     pub licence: String,
     pub keywords: Vec<String>,
+    /// From the README's front matter.
+    pub languages: Vec<String>,
+    pub size_category: String,
+    /// The columns the datapackage's tables declare, by name, and the start of the README's
+    /// text (for the search).
+    pub columns: Vec<String>,
+    pub readme: String,
     /// When the default branch's head was made (unix seconds).
     pub updated_at: i64,
     pub files: usize,
@@ -38,8 +47,10 @@ impl std::fmt::Debug for Cards {
     }
 }
 
-/// Cards kept at most (a few hundred bytes each).
+/// Cards kept at most (a few kilobytes each).
 const KEPT: usize = 4096;
+/// Of a README, the characters the search looks at.
+const README_SEARCHED: usize = 4096;
 
 impl Cards {
     fn get(&self, key: &(i64, String)) -> Option<Arc<Card>> {
@@ -73,6 +84,10 @@ pub async fn card(core: &Core, repo: &Repo) -> Result<Option<Arc<Card>>> {
         let (_, files) = ms.tree(ds, Some(&head))?;
         let mut card = package.map(|p| of_package(&p.json)).unwrap_or_default();
         card.updated_at = revision.time;
+        let readme = files
+            .iter()
+            .find(|f| f.path.eq_ignore_ascii_case("readme.md"))
+            .map(|f| (f.path.clone(), f.lfs));
         // What the dataset holds for its readers: its data, not git's plumbing or the datapackage.
         let data = files
             .iter()
@@ -81,9 +96,26 @@ pub async fn card(core: &Core, repo: &Repo) -> Result<Option<Arc<Card>>> {
             card.files += 1;
             card.size += f.lfs.as_ref().map_or(f.size, |p| p.size);
         }
-        Ok(card)
+        let text = match &readme {
+            Some((path, None)) => ms
+                .read_file_upto(ds, Some(&head), path, super::front::README_LIMIT)?
+                .1
+                .and_then(|d| String::from_utf8(d).ok()),
+            _ => None,
+        };
+        Ok((card, text, readme.and_then(|r| r.1)))
     })
     .await?;
+    let (mut card, text, stored) = card;
+    let text = match (text, stored) {
+        (Some(t), _) => Some(t),
+        (None, Some(p)) => super::front::stored_text(core, repo.id, &p).await,
+        (None, None) => None,
+    };
+    if let Some(text) = text {
+        with_front(&mut card, &super::front::of(&text));
+        card.readme = text.chars().take(README_SEARCHED).collect();
+    }
     let card = Arc::new(card);
     core.cards.put(key, card.clone());
     Ok(Some(card))
@@ -100,6 +132,24 @@ pub async fn cards(core: &Core, repos: &[Repo]) -> Vec<Option<Arc<Card>>> {
         }));
     }
     out
+}
+
+/// `card` completed by a README's front matter: its licence and pretty name where the
+/// datapackage has none, its tags after the keywords, its languages and size category.
+pub fn with_front(card: &mut Card, front: &super::front::Front) {
+    if card.licence.is_empty() {
+        card.licence = front.licence.clone();
+    }
+    if card.title.is_empty() {
+        card.title = front.pretty_name.clone();
+    }
+    for t in &front.tags {
+        if !card.keywords.contains(t) {
+            card.keywords.push(t.clone());
+        }
+    }
+    card.languages = front.languages.clone();
+    card.size_category = front.size.clone();
 }
 
 /// The card fields of a datapackage.
@@ -132,7 +182,18 @@ pub fn of_package(json: &serde_json::Map<String, Value>) -> Card {
                 .collect()
         })
         .unwrap_or_default();
+    let columns = json
+        .get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.pointer("/schema/fields")?.as_array())
+        .flatten()
+        .filter_map(|f| f.get("name")?.as_str().map(str::to_owned))
+        .take(1000)
+        .collect();
     Card {
+        columns,
         title: text("title"),
         description: text("description"),
         licence,

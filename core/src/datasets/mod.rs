@@ -4,6 +4,7 @@
 pub mod buckets;
 pub mod card;
 pub mod catalog;
+pub mod front;
 pub mod gate;
 pub mod gated;
 pub mod ledger;
@@ -14,6 +15,7 @@ pub mod paths;
 pub mod plumbing;
 pub mod policies;
 pub mod refs;
+pub mod search;
 pub mod settings;
 pub mod verify;
 

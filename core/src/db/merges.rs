@@ -1,6 +1,6 @@
-//! `merge_requests`, `merge_approvals` and `merge_resolutions`: merge requests of a dataset
-//! (numbered per dataset), who approved which source head, and how conflicts were resolved
-//! (`crate::changes::merges`).
+//! `merge_requests`, `merge_approvals`, `merge_resolutions` and `merge_comments`: merge requests
+//! of a dataset (numbered per dataset), who approved which source head, how conflicts were
+//! resolved, and what was said (`crate::changes::merges`).
 
 use super::{now, Db};
 
@@ -29,6 +29,18 @@ pub struct ApprovalRow {
     pub user_id: i64,
     pub username: String,
     pub source_head: String,
+    pub created_at: i64,
+}
+
+/// A comment on a merge request (on a file when `path` is set, on a row of it when `row_key`
+/// is).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct CommentRow {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    pub path: String,
+    pub row_key: String,
     pub created_at: i64,
 }
 
@@ -267,5 +279,52 @@ impl Db {
             }
         }
         tx.commit().await
+    }
+
+    /// The comments on merge request `id`, oldest first, at most `limit`.
+    pub async fn comments(&self, id: i64, limit: i64) -> Result<Vec<CommentRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, author, body, path, row_key, created_at FROM merge_comments
+             WHERE merge_request_id = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Adds a comment to merge request `id` unless it has `most` already; its id, or `None`
+    /// when it is full.
+    pub async fn comment(
+        &self,
+        id: i64,
+        (author, author_id): (&str, Option<i64>),
+        (body, path, row_key): (&str, &str, &str),
+        most: i64,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM merge_comments WHERE merge_request_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if n >= most {
+            return Ok(None);
+        }
+        let made: i64 = sqlx::query_scalar(
+            "INSERT INTO merge_comments (merge_request_id, author, author_id, body, path, row_key,
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(id)
+        .bind(author)
+        .bind(author_id)
+        .bind(body)
+        .bind(path)
+        .bind(row_key)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(made))
     }
 }

@@ -58,7 +58,7 @@ pub use identities::{Identity, PendingLogin};
 pub use invites::InviteRow;
 pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
-pub use merges::{ApprovalRow, MergeRow, NewMerge, ResolutionRow};
+pub use merges::{ApprovalRow, CommentRow, MergeRow, NewMerge, ResolutionRow};
 pub use notifications::NotificationRow;
 pub use oauth::{CodeRow, ConsentRow, OauthClient, RefreshRow};
 pub use objects::{LinkError, Linked};

@@ -123,6 +123,14 @@ impl Db {
         .await
     }
 
+    /// The usernames of people (not organisations), by name, at most `limit`.
+    pub async fn usernames(&self, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT username FROM users ORDER BY username LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
         sqlx::query_as(sql!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)

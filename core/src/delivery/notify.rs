@@ -47,6 +47,10 @@ pub(super) async fn recipients(core: &Core, e: &EventRow, data: &Value) -> Vec<i
             let author = named(core, data["author"].as_str()).await;
             readers(core, ns, name, author, Action::Read).await
         }
+        "merge_request.commented" => {
+            let author = named(core, data["author"].as_str()).await;
+            readers(core, ns, name, author, Action::Read).await
+        }
         "contract.failed" | "access.requested" | "access.reminded" => {
             holding(core, ns, name, Action::Admin).await
         }
@@ -238,6 +242,15 @@ fn shown(n: NotificationRow) -> Notification {
                 s("title")
             ),
             request(&data["number"]),
+        ),
+        "merge_request.commented" => (
+            format!(
+                "{by} commented on merge request {} of {}: {}",
+                data["number"],
+                n.dataset,
+                s("title")
+            ),
+            format!("{}#comments", request(&data["number"])),
         ),
         "contract.failed" => {
             let broken = data["violations"].as_array().map_or(0, Vec::len);

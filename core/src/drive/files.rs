@@ -407,14 +407,13 @@ pub async fn restore(
     let (file, at) = (path.to_owned(), rev.to_owned());
     let then = named.unwrap_or(path).to_owned();
     let head = head_of(core, repo, None).await?;
-    let describes = repo.name != crate::datasets::DRIVE;
     let at_head = head.clone();
     let (data, short, package) = git_on(core, repo, move |ms, ds| {
         let id = ms.resolve(ds, Some(&at))?;
         let data = ms.read_file(ds, Some(&at), &then)?;
         // A deleted file's resource comes back with it.
         let package = match (strata_lfs::pointer::lenient(&data), &at_head) {
-            (Some(pointer), Some(head)) if describes => {
+            (Some(pointer), Some(head)) => {
                 let revs = (head.as_str(), id.to_string());
                 crate::commits::describe::bring_back(ms, ds, (revs.0, &revs.1), &file, &pointer)?
             }

@@ -30,6 +30,7 @@ pub const KINDS: &[&str] = &[
     "merge_request.merged",
     "merge_request.closed",
     "merge_request.reopened",
+    "merge_request.commented",
     "share.granted",
     "share.revoked",
     "share_link.created",

@@ -385,6 +385,17 @@ pub async fn stats_of(core: &Core, gated: &Gated, at: &At) -> Result<stats::Stat
     stats::stats(core, &view).await
 }
 
+/// The column statistics of the rows of the table `at` names that `query` filters and finds.
+pub async fn stats_of_rows(
+    core: &Core,
+    gated: &Gated,
+    at: &At,
+    query: &rows::Query,
+) -> Result<stats::Stats> {
+    let view = view_of(core, gated, at).await?;
+    stats::filtered(core, &view, query).await
+}
+
 /// A table as the listing describes it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Described {

@@ -194,33 +194,9 @@ pub async fn page(core: &Core, view: &View, query: &Query) -> Result<Page> {
     }
     let df = core.tables.session(core, view).await?;
     let schema = df.schema().as_arrow().clone();
-    let known = |name: &str| -> Result<DataType> {
-        schema
-            .field_with_name(name)
-            .map(|f| f.data_type().clone())
-            .map_err(|_| {
-                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                Error::unprocessable(format!(
-                    "the table has no column {name:?} (its columns: {})",
-                    names.join(", ")
-                ))
-            })
-    };
-    let mut df = df;
+    let known = |name: &str| known(&schema, name);
     let unfiltered = query.filters.is_empty() && query.q.is_none();
-    for f in &query.filters {
-        let ty = known(&f.column)?;
-        df = df.filter(condition(f, &ty)?).map_err(engine_error)?;
-    }
-    if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-        let any = schema
-            .fields()
-            .iter()
-            .map(|f| contains(text_of(f.name()), q))
-            .reduce(Expr::or)
-            .unwrap_or_else(|| lit(false));
-        df = df.filter(any).map_err(engine_error)?;
-    }
+    let mut df = filtered(df, query)?;
     let total = if unfiltered {
         view.rows
     } else {
@@ -252,6 +228,43 @@ pub async fn page(core: &Core, view: &View, query: &Query) -> Result<Page> {
         offset: query.offset,
         limit: query.limit,
     })
+}
+
+/// The type of the column `name` of `schema`, or a refusal naming the columns it has.
+fn known(schema: &Schema, name: &str) -> Result<DataType> {
+    schema
+        .field_with_name(name)
+        .map(|f| f.data_type().clone())
+        .map_err(|_| {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            Error::unprocessable(format!(
+                "the table has no column {name:?} (its columns: {})",
+                names.join(", ")
+            ))
+        })
+}
+
+/// `df`'s rows that `query`'s filters and search keep.
+pub(super) fn filtered(
+    df: datafusion::prelude::DataFrame,
+    query: &Query,
+) -> Result<datafusion::prelude::DataFrame> {
+    let schema = df.schema().as_arrow().clone();
+    let mut df = df;
+    for f in &query.filters {
+        let ty = known(&schema, &f.column)?;
+        df = df.filter(condition(f, &ty)?).map_err(engine_error)?;
+    }
+    if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
+        let any = schema
+            .fields()
+            .iter()
+            .map(|f| contains(text_of(f.name()), q))
+            .reduce(Expr::or)
+            .unwrap_or_else(|| lit(false));
+        df = df.filter(any).map_err(engine_error)?;
+    }
+    Ok(df)
 }
 
 /// A column name as DataFusion's `col` reads it (case and dots kept).

@@ -1,6 +1,7 @@
 //! Committing a table's inferred schema: the column types the writer's view shows become the
 //! resource's `schema.fields` in the datapackage, in one commit at the head of the default
-//! branch (what a publishing flow does after an upload). Fields the datapackage has keep what
+//! branch (what a publishing flow does after an upload; one commit for all the tables of one
+//! upload). Fields the datapackage has keep what
 //! they say (a declared type, tags, a description); columns a policy transforms for the writer
 //! are not typed from what the writer sees.
 
@@ -37,6 +38,126 @@ pub async fn commit_schema(
             "a schema is committed at the head of the default branch: leave rev out",
         ));
     }
+    let typed = columns_of(core, gated, at).await?;
+    commit_types(core, who, gated, vec![typed]).await
+}
+
+/// Declares `key` (one column or more) the `primaryKey` of the table `at.resource`, in one commit
+/// at the head of the default branch, after checking on `who`'s view that every row has a
+/// value in it and no two rows the same (422 otherwise, naming the column).
+pub async fn commit_key(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    at: &At,
+    key: &[String],
+) -> Result<Committed> {
+    if at.rev.is_some() {
+        return Err(Error::unprocessable(
+            "a key is declared at the head of the default branch: leave rev out",
+        ));
+    }
+    if key.is_empty() || key.len() > 8 {
+        return Err(Error::unprocessable("a key is one to eight columns"));
+    }
+    let opened = open(core, gated, &at.resource, None, None, Surface::Table).await?;
+    if !gated.writes(&opened.table.path) {
+        return Err(Error::forbidden(format!(
+            "you may read {} but not change its datapackage",
+            gated.path()
+        )));
+    }
+    let made = view::view(core, gated.id, &opened).await?;
+    let stats = super::stats::stats(core, &made).await?;
+    for k in key {
+        let Some(c) = stats.columns.iter().find(|c| &c.name == k) else {
+            return Err(Error::unprocessable(format!(
+                "{} has no column {k:?}",
+                at.resource
+            )));
+        };
+        if c.nulls > 0 {
+            return Err(Error::unprocessable(format!(
+                "{k} is empty in {} rows: a key has a value in every row",
+                c.nulls
+            )));
+        }
+    }
+    if key.len() == 1 && !super::stats::candidate_keys(&stats).contains(&key[0]) {
+        return Err(Error::unprocessable(format!(
+            "{} repeats in {}: a key is different in every row",
+            key[0], at.resource
+        )));
+    }
+    let (resource, path, key) = (opened.table.name.clone(), gated.path(), key.to_vec());
+    let who_wrote = author(who);
+    let revision = git_on(core, gated, move |ms, ds| {
+        let (head, package) = ms.fetch(ds, None)?;
+        let mut json = package.json.clone();
+        let Some(r) = json
+            .get_mut("resources")
+            .and_then(Value::as_array_mut)
+            .and_then(|rs| rs.iter_mut().find(|r| r["name"] == resource.as_str()))
+        else {
+            return Ok(head.id);
+        };
+        if !r.get("schema").is_some_and(Value::is_object) {
+            r["schema"] = json!({});
+        }
+        if r["schema"]["primaryKey"] == json!(key) {
+            return Ok(head.id);
+        }
+        r["schema"]["primaryKey"] = json!(key);
+        let package = Package::from_json(Value::Object(json))?;
+        let message = format!("Key of {resource}: {}", key.join(", "));
+        let meta = WriteMeta {
+            branch: strata_metastore::DEFAULT_BRANCH,
+            parent: Some(ms.resolve(ds, Some(&head.id))?),
+            author: &who_wrote,
+            message: &message,
+        };
+        let ops = [Op::Put {
+            path: DATAPACKAGE.to_owned(),
+            data: package.to_bytes(),
+        }];
+        Ok(ms.commit(ds, &meta, &ops)?.to_string())
+    })
+    .await?;
+    tracing::debug!(dataset = %path, "key committed");
+    policies::written(core, gated).await;
+    Ok(Committed {
+        revision,
+        typed: Vec::new(),
+    })
+}
+
+/// Writes the types of several tables (the resources named) in one commit, as after an upload
+/// of many tables; a table that cannot be typed is left out (its readers infer it), and the
+/// tables typed are returned in `typed` as `table.column`.
+pub async fn commit_schemas(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    resources: &[String],
+) -> Result<Committed> {
+    let mut all = Vec::new();
+    for name in resources {
+        let at = At {
+            resource: name.clone(),
+            rev: None,
+            intent: None,
+        };
+        match columns_of(core, gated, &at).await {
+            Ok(typed) => all.push(typed),
+            Err(e) => tracing::info!(table = %name, error = %e.message, "a table was not typed"),
+        }
+    }
+    commit_types(core, who, gated, all).await
+}
+
+/// The columns (name, type) `gated`'s caller sees in `at.resource`, leaving out the columns a
+/// policy transforms for them; with the resource's name.
+async fn columns_of(core: &Core, gated: &Gated, at: &At) -> Result<(String, Columns)> {
     let opened = open(
         core,
         gated,
@@ -54,22 +175,50 @@ pub async fn commit_schema(
     }
     let made = view::view(core, gated.id, &opened).await?;
     let df = core.tables.session(core, &made).await?;
-    let columns: Vec<(String, &'static str)> = super::rows::columns_of(df.schema().as_arrow())
+    let columns = super::rows::columns_of(df.schema().as_arrow())
         .into_iter()
         .filter(|c| !opened.decision.columns.contains_key(&c.name))
         .map(|c| (c.name, c.ty))
         .collect();
-    let (resource, path) = (opened.table.name.clone(), gated.path());
+    Ok((opened.table.name.clone(), columns))
+}
+
+type Columns = Vec<(String, &'static str)>;
+
+/// One commit at the head of the default branch typing each table's columns where its fields
+/// say none; the head's id when nothing needed typing.
+async fn commit_types(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    tables: Vec<(String, Columns)>,
+) -> Result<Committed> {
+    let path = gated.path();
     let who_wrote = author(who);
     let (revision, typed) = git_on(core, gated, move |ms, ds| {
         let (head, package) = ms.fetch(ds, None)?;
         let mut json = package.json.clone();
-        let typed = set_types(&mut json, &resource, &columns);
+        let mut typed = Vec::new();
+        let mut names = Vec::new();
+        for (resource, columns) in &tables {
+            let now = set_types(&mut json, resource, columns);
+            if !now.is_empty() {
+                names.push(resource.clone());
+            }
+            let one = tables.len() == 1;
+            typed.extend(now.into_iter().map(|(c, ty)| match one {
+                true => (c, ty),
+                false => (format!("{resource}.{c}"), ty),
+            }));
+        }
         if typed.is_empty() {
             return Ok((head.id, typed));
         }
         let package = Package::from_json(Value::Object(json))?;
-        let message = format!("Types of {resource}'s columns");
+        let message = match names.as_slice() {
+            [one] => format!("Types of {one}'s columns"),
+            many => format!("Types of the columns of {} tables", many.len()),
+        };
         let meta = WriteMeta {
             branch: strata_metastore::DEFAULT_BRANCH,
             parent: Some(ms.resolve(ds, Some(&head.id))?),

@@ -1,10 +1,13 @@
-//! Column statistics of a view: per column its type, how many values and nulls, how many distinct
+//! Column statistics of a view: per column its type, how many values and nulls (an empty text
+//! counts as empty, not as a value), how many distinct
 //! values (exact up to [`EXACT_DISTINCT`] rows, else approximate), the smallest and largest, the
 //! mean of numbers, the most frequent values and, for numbers, a histogram. Computed once per
 //! view and kept with it; computed on the caller's view, so they only ever describe values the
-//! caller may see.
+//! caller may see. Rows a page filters or searches get statistics of those rows, computed each
+//! time. A column whose values are all there and all different is a candidate key.
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::functions::expr_fn::nullif;
 use datafusion::functions_aggregate::expr_fn::{
     approx_distinct, avg, count, count_distinct, max, min,
 };
@@ -77,13 +80,70 @@ async fn compute(core: &Core, view: &View) -> Result<Stats> {
     of_frame(df, view.rows, view.rows <= EXACT_DISTINCT).await
 }
 
+/// The statistics of the rows of `view` that `query`'s filters and search keep (those of the
+/// whole view when it has none).
+pub async fn filtered(core: &Core, view: &View, query: &super::rows::Query) -> Result<Stats> {
+    if query.filters.is_empty() && query.q.is_none() {
+        return stats(core, view).await;
+    }
+    let df = core.tables.session(core, view).await?;
+    let df = super::rows::filtered(df, query)?;
+    let rows = df.clone().count().await.map_err(engine_error)? as u64;
+    of_frame(df, rows, rows <= EXACT_DISTINCT).await
+}
+
+/// The columns that could be the table's key: every row has a value and no two the same
+/// (counted exactly), in the table's order; none for a table without rows. Floating-point
+/// numbers are left out (a key compares exactly).
+pub fn candidate_keys(stats: &Stats) -> Vec<String> {
+    if stats.rows == 0 {
+        return Vec::new();
+    }
+    stats
+        .columns
+        .iter()
+        .filter(|c| {
+            !c.distinct_approximate
+                && c.nulls == 0
+                && c.distinct == stats.rows
+                && matches!(c.ty.as_str(), "integer" | "string" | "date" | "datetime")
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// The column a key is best inferred from among `candidates`: one called `id`, else one whose
+/// name ends in `id`, `key` or `code`, else the first.
+pub fn likely_key(candidates: &[String]) -> Option<&String> {
+    let lower = |c: &String| c.to_ascii_lowercase();
+    candidates
+        .iter()
+        .find(|c| lower(c) == "id")
+        .or_else(|| {
+            candidates.iter().find(|c| {
+                let l = lower(c);
+                l.ends_with("id") || l.ends_with("key") || l.ends_with("code")
+            })
+        })
+        .or_else(|| candidates.first())
+}
+
+/// A column's values as the statistics count them: an empty text is no value.
+fn value_of(f: &datafusion::arrow::datatypes::Field) -> Expr {
+    let c = col(quoted(f.name()));
+    match f.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => nullif(c, lit("")),
+        _ => c,
+    }
+}
+
 /// The statistics of `df` (`rows` rows), with exact or estimated distinct counts.
 async fn of_frame(df: datafusion::prelude::DataFrame, rows: u64, exact: bool) -> Result<Stats> {
     let schema = df.schema().as_arrow().clone();
     // One pass for every column's count, nulls, distinct, min, max and mean.
     let mut aggs = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
-        let c = col(quoted(f.name()));
+        let c = value_of(f);
         let number = is_number(f.data_type());
         aggs.push(count(c.clone()).alias(format!("n{i}")));
         aggs.push(
@@ -143,7 +203,7 @@ async fn of_frame(df: datafusion::prelude::DataFrame, rows: u64, exact: bool) ->
             min: lo,
             max: hi,
             mean: number.then(|| get(&format!("m{i}")).as_f64()).flatten(),
-            top: top(&df, f.name()).await?,
+            top: top(&df, value_of(f)).await?,
             histogram,
         });
     }
@@ -158,8 +218,7 @@ fn is_number(t: &DataType) -> bool {
 }
 
 /// The most frequent values of `name` (nulls left out), most frequent first; ties by value.
-async fn top(df: &datafusion::prelude::DataFrame, name: &str) -> Result<Vec<(Value, u64)>> {
-    let c = col(quoted(name));
+async fn top(df: &datafusion::prelude::DataFrame, c: Expr) -> Result<Vec<(Value, u64)>> {
     let found = df
         .clone()
         .filter(c.clone().is_not_null())
@@ -305,5 +364,30 @@ mod tests {
             assert_eq!(hist, 900);
             assert!(by("s").histogram.is_none() && by("s").mean.is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn empty_text_is_no_value_and_unique_full_columns_are_candidate_keys() {
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from_iter((0..4).map(Some)))),
+            ("n", Arc::new(StringArray::from(vec!["a", "", "b", "c"]))),
+            ("sku", Arc::new(StringArray::from(vec!["a", "b", "c", "d"]))),
+            ("x", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0]))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let df = datafusion::prelude::SessionContext::new()
+            .read_batch(batch)
+            .unwrap();
+        let s = of_frame(df, 4, true).await.unwrap();
+        let n = &s.columns[1];
+        assert_eq!((n.count, n.nulls, n.distinct), (3, 1, 3));
+        assert!(!n.top.iter().any(|(v, _)| v == ""));
+        let keys = candidate_keys(&s);
+        assert_eq!(keys, ["id", "sku"]);
+        assert_eq!(likely_key(&keys).unwrap(), "id");
+        assert_eq!(
+            likely_key(&["name".into(), "sku_code".into()]).unwrap(),
+            "sku_code"
+        );
     }
 }

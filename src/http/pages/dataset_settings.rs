@@ -29,6 +29,8 @@ use strata_core::sharing::shares::{self, Access, Grantee, NewShare};
 struct SettingsPage {
     chrome: Chrome,
     dataset: String,
+    /// The dataset's name alone (typed again to delete it).
+    name: String,
     visibility: &'static str,
     protected: bool,
     merges_only: bool,
@@ -112,6 +114,7 @@ async fn settings_page(
     let page = SettingsPage {
         chrome,
         dataset: repo.path(),
+        name: repo.name.clone(),
         visibility: repo.visibility.as_str(),
         protected: repo.protect_default_branch != 0,
         merges_only: repo.require_merge_request != 0,
@@ -285,6 +288,9 @@ pub struct SettingsForm {
     /// `unshare` and `unlink`: which one.
     #[serde(default)]
     id: i64,
+    /// `delete`: the dataset's name typed again.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// `POST /datasets/{ns}/{name}/settings`: one change, then the page again (with what went
@@ -299,6 +305,27 @@ pub async fn change(
         Err(e) => return Ok(e.into_response()),
     };
     let target = form.who.trim();
+    if form.change == "delete" {
+        let done = match form.confirm.trim() == repo.name {
+            true => strata_core::datasets::delete(&state, &repo).await,
+            false => Err(strata_core::error::Error::unprocessable(format!(
+                "type the dataset's name, {}, to delete it",
+                repo.name
+            ))),
+        };
+        return match done.map_err(ApiError::from) {
+            Ok(()) => Ok(see_other("/", &[])),
+            Err(e) if e.status.is_client_error() => {
+                let shown = Shown {
+                    error: Some(&e.message),
+                    new_link: None,
+                    prefill: String::new(),
+                };
+                settings_page(&state, &s, &repo, e.status, shown).await
+            }
+            Err(e) => Err(e),
+        };
+    }
     let done = match form.change.as_str() {
         "visibility" => match form.visibility.parse::<Visibility>() {
             Ok(v) => settings::set_visibility(&state, &who, &repo, v).await,

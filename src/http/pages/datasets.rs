@@ -6,7 +6,7 @@
 
 use super::show::{failed, human_size, when};
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use super::reader::{Item, Reader};
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::auth::Action;
+use strata_core::datasets::front::README_LIMIT;
 use strata_core::datasets::gate::Gated;
 use strata_core::datasets::git_on;
 
@@ -149,6 +150,8 @@ struct DatasetPage {
     card: strata_core::datasets::card::Card,
     /// The folder's `README.md`, rendered (`super::markdown`).
     readme: Option<String>,
+    /// At a dataset's root: its table viewer and the ways to use it.
+    front: Option<super::front::Front>,
     /// Branches (`true`) and tags to switch to, at most [`SWITCHER`] of each.
     branches: Vec<String>,
     tags_list: Vec<String>,
@@ -189,6 +192,7 @@ struct DatasetPage {
 pub async fn show(
     State(state): State<AppState>,
     Query(q): Query<BrowseQuery>,
+    RawQuery(raw): RawQuery,
     Reader {
         session: s, repo, ..
     }: Reader<Item>,
@@ -249,7 +253,7 @@ pub async fn show(
             Vec::new(),
         ),
         Some((revision, package, listing, readme, refs, changed)) => {
-            let card = strata_core::datasets::card::of_package(&package.json);
+            let mut card = strata_core::datasets::card::of_package(&package.json);
             // The README is read as its file page would be: through the same read gate.
             let readme = match readme {
                 Some((p, found)) => {
@@ -262,9 +266,14 @@ pub async fn show(
                         (Err(_), _) => None,
                         (Ok(()), Readme::Text(text)) => Some(text),
                         (Ok(()), Readme::Lfs(pointer)) => {
-                            stored_text(&state, repo.id, &pointer).await
+                            strata_core::datasets::front::stored_text(&state, repo.id, &pointer)
+                                .await
                         }
                     };
+                    if let (Some(text), true) = (&text, folder.is_empty()) {
+                        let front = strata_core::datasets::front::of(text);
+                        strata_core::datasets::card::with_front(&mut card, &front);
+                    }
                     text.map(|text| {
                         let base = super::markdown::Base {
                             dataset: &title,
@@ -363,7 +372,7 @@ pub async fn show(
     }
     let here_url = super::files::folder_on(&repo.namespace, &repo.name, &folder, branch);
     let undo = match (&q.undo, &head, &s) {
-        (Some(id), Some(h), Some(s)) if writer && h.id == *id => {
+        (Some(id), Some(_), Some(s)) if writer => {
             let on = (here_url.as_str(), branch.unwrap_or_default());
             super::undo::undo_of(&state, &repo, id, &s.user.username, on).await
         }
@@ -374,7 +383,16 @@ pub async fn show(
         true => Some(super::settings::storage_line(&state, &repo.namespace).await?),
         false => None,
     };
+    let front = match folder.is_empty() && !limited && !drive && head.is_some() {
+        true => {
+            let pairs =
+                serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+            Some(super::front::front(&state, &repo, q.rev.as_deref(), pairs).await)
+        }
+        false => None,
+    };
     let page = DatasetPage {
+        front,
         storage,
         chrome,
         total,
@@ -426,9 +444,6 @@ pub async fn show(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// The largest `README.md` a folder's page renders.
-const README_LIMIT: u64 = 512 * 1024;
-
 /// The path and text of the `README.md` (any case) of the folder `listing` shows, if it has one
 /// of at most [`README_LIMIT`] bytes of UTF-8, kept in git or (uploaded through the browser or
 /// git-lfs) in storage.
@@ -471,33 +486,6 @@ fn readme_of(
 enum Readme {
     Text(String),
     Lfs(strata_lfs::pointer::Pointer),
-}
-
-/// The text of a README kept in storage (at most [`README_LIMIT`] bytes of UTF-8).
-async fn stored_text(
-    state: &AppState,
-    repo_id: i64,
-    p: &strata_lfs::pointer::Pointer,
-) -> Option<String> {
-    use futures_util::StreamExt;
-    if p.size == 0 {
-        return Some(String::new());
-    }
-    let range = format!("bytes=0-{}", p.size.min(README_LIMIT) - 1);
-    let Ok(Some(strata_core::storage::Read::Found { object, .. })) =
-        state.storage.read(repo_id, &p.oid, Some(&range)).await
-    else {
-        return None;
-    };
-    let mut out = Vec::new();
-    let mut body = object.body;
-    while let Some(chunk) = body.next().await {
-        out.extend_from_slice(&chunk.ok()?);
-        if out.len() as u64 > README_LIMIT {
-            return None;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A step of a breadcrumb: a folder (the dataset's root has the path `""`), and whether the

@@ -1,7 +1,7 @@
 //! `GET /`: the landing page. Signed out: what strata is, the public datasets with a search, and
 //! a way in. Signed in, the home page: what was shared with the user lately, their unread
-//! notifications, the datasets they may see (the same query as `GET /api/v1/datasets`, `?q=`
-//! filters by name), most recently changed first, each with its card (title, description,
+//! notifications, the datasets they may see (the same query as `GET /api/v1/datasets`; `?q=`
+//! searches their cards: `strata_core::datasets::search`), most recently changed first, each with its card (title, description,
 //! licence, size, last change, owner), and a form that creates a dataset through the same
 //! domain function as `POST /api/v1/datasets`.
 
@@ -96,20 +96,27 @@ async fn rows(
     q: &str,
     after: i64,
 ) -> ApiResult<(Vec<Row>, Option<String>)> {
-    let filter = (!q.is_empty()).then_some(q);
-    let page = listing::list(state, who, after.max(0), LISTED, filter).await?;
-    let more = page.next_cursor.map(|next| {
-        let mut pairs = vec![("after", next.to_string())];
-        if !q.is_empty() {
-            pairs.push(("q", q.to_owned()));
-        }
-        format!(
-            "/?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    });
-    let repos = page.datasets;
-    let cards = card::cards(state, &repos).await;
+    let search = strata_core::datasets::search::Search::parse(q);
+    let (repos, cards, more) = if search.is_empty() {
+        let page = listing::list(state, who, after.max(0), LISTED, None).await?;
+        let more = page.next_cursor.map(|next| format!("/?after={next}"));
+        let cards = card::cards(state, &page.datasets).await;
+        (page.datasets, cards, more)
+    } else {
+        // A search looks at the cards (names, tags, licence, columns, text).
+        let found =
+            strata_core::datasets::search::find(state, who, &search, after.max(0), LISTED as usize);
+        let found = found.await?;
+        let more = found.next_cursor.map(|next| {
+            let pairs = [("after", next.to_string()), ("q", q.to_owned())];
+            format!(
+                "/?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
+        });
+        let (repos, cards) = found.datasets.into_iter().unzip();
+        (repos, cards, more)
+    };
     let mut rows: Vec<Row> = repos
         .iter()
         .zip(cards)

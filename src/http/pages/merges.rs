@@ -54,6 +54,10 @@ struct RequestPage {
     diff: Option<super::revisions::DiffView>,
     /// For the diff's template (a compare, not one revision).
     revision: Option<String>,
+    comments: Vec<merges::Comment>,
+    /// Whether the visitor may comment (signed in), and a refused comment as typed.
+    commenter: bool,
+    typed: String,
 }
 
 fn text(v: &serde_json::Value) -> String {
@@ -112,7 +116,7 @@ async fn request_page(
     repo: &Gated,
     number: i64,
     status: StatusCode,
-    error: Option<&str>,
+    (error, typed): (Option<&str>, &str),
 ) -> ApiResult<Response> {
     let title = format!("{} merge request {number}", repo.path());
     let s = match merges::status(state, repo, number).await {
@@ -135,6 +139,7 @@ async fn request_page(
         None => None,
     };
     let me = sess.map(|x| x.user.username.clone()).unwrap_or_default();
+    let comments = merges::comments(state, repo, number).await?;
     let mut chrome = Chrome::new(format!("{} · {title}", s.request.title), sess, "datasets");
     if let Some(error) = error {
         chrome = chrome.error(error);
@@ -159,6 +164,9 @@ async fn request_page(
         number,
         diff,
         revision: None,
+        comments,
+        commenter: sess.is_some(),
+        typed: typed.to_owned(),
         s,
     };
     Ok(render(status, &page))
@@ -183,7 +191,7 @@ pub async fn show(
             strata_core::error::Error::not_found("there is no such merge request"),
         ));
     };
-    request_page(&state, s.as_ref(), &repo, n, StatusCode::OK, None).await
+    request_page(&state, s.as_ref(), &repo, n, StatusCode::OK, (None, "")).await
 }
 
 #[derive(Deserialize, Default)]
@@ -209,6 +217,13 @@ pub struct MergeForm {
     /// Approve: the source head the page showed.
     #[serde(default)]
     source_head: String,
+    /// Comment: its text, and the file and row it is about.
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    row: String,
 }
 
 /// The caller of a signed-in writer's form and the dataset, through the write gate. `Err` is
@@ -219,8 +234,27 @@ async fn writer(
     ns: &str,
     name: &str,
 ) -> PageResult<(Principal, Gated)> {
+    gated(state, s, (ns, name), Action::Write).await
+}
+
+/// As [`writer`], through the read gate (comments).
+async fn reader(
+    state: &AppState,
+    s: &SessionRow,
+    ns: &str,
+    name: &str,
+) -> PageResult<(Principal, Gated)> {
+    gated(state, s, (ns, name), Action::Read).await
+}
+
+async fn gated(
+    state: &AppState,
+    s: &SessionRow,
+    (ns, name): (&str, &str),
+    action: Action,
+) -> PageResult<(Principal, Gated)> {
     let who = session_principal(s)?;
-    match gate::dataset(state, &who, ns, name, Action::Write).await {
+    match gate::dataset(state, &who, ns, name, action).await {
         Ok(repo) => Ok((who, repo)),
         Err(e) => Err(PageError::Answer(failed(
             Some(s),
@@ -263,14 +297,20 @@ pub async fn create(
 }
 
 /// `POST /datasets/{ns}/{name}/merge-requests/{number}/{action}`: `resolve`, `approve`,
-/// `unapprove`, `merge`, `close` or `reopen`; then the page again (with what went wrong).
+/// `unapprove`, `merge`, `close`, `reopen` (writers) or `comment` (readers); then the page again
+/// (with what went wrong, and a refused comment as typed).
 pub async fn act(
     State(state): State<AppState>,
     Path((ns, name, n, action)): Path<(String, String, String, String)>,
     CsrfForm { signed_in, form }: CsrfForm<MergeForm>,
 ) -> ApiResult<Response> {
     let s = signed_in.session;
-    let (who, repo) = match writer(&state, &s, &ns, &name).await {
+    // Readers of the whole dataset comment; the rest is for writers.
+    let gated = match action.as_str() {
+        "comment" => reader(&state, &s, &ns, &name).await,
+        _ => writer(&state, &s, &ns, &name).await,
+    };
+    let (who, repo) = match gated {
         Ok(parts) => parts,
         Err(e) => return Ok(e.into_response()),
     };
@@ -316,19 +356,41 @@ pub async fn act(
         "reopen" => merges::edit(&state, &who, &repo, n, None, None, state_to("open"))
             .await
             .map(drop),
+        "comment" => {
+            let terms = (form.body.as_str(), form.path.as_str(), form.row.as_str());
+            merges::comment(&state, &who, &repo, n, terms)
+                .await
+                .map(drop)
+        }
         _ => Err(strata_core::error::Error::not_found("no such action")),
     };
     match done {
-        Ok(()) => Ok(see_other(
-            &format!("/datasets/{}/merge-requests/{n}", repo.path()),
-            &[],
-        )),
+        Ok(()) => {
+            let at = if action == "comment" { "#comments" } else { "" };
+            Ok(see_other(
+                &format!("/datasets/{}/merge-requests/{n}{at}", repo.path()),
+                &[],
+            ))
+        }
         Err(e) => {
             let e = ApiError::from(e);
             if e.status.is_server_error() {
                 return Err(e);
             }
-            request_page(&state, Some(&s), &repo, n, e.status, Some(&e.message)).await
+            let typed = if action == "comment" {
+                form.body.as_str()
+            } else {
+                ""
+            };
+            request_page(
+                &state,
+                Some(&s),
+                &repo,
+                n,
+                e.status,
+                (Some(&e.message), typed),
+            )
+            .await
         }
     }
 }

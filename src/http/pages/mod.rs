@@ -16,6 +16,7 @@ mod edit;
 mod file;
 mod files;
 pub(crate) mod forms;
+mod front;
 mod home;
 pub(crate) mod layout;
 mod links;
@@ -154,6 +155,10 @@ pub fn router() -> Router<AppState> {
             post(table_view::save_types),
         )
         .route(
+            "/datasets/{ns}/{name}/tables/{resource}/key",
+            post(table_view::save_key),
+        )
+        .route(
             "/datasets/{ns}/{name}/branches/{branch}/delete",
             post(tags::delete_branch),
         )
@@ -171,6 +176,7 @@ pub fn router() -> Router<AppState> {
             post(merges::act),
         )
         .route("/static/{file}", get(crate::http::assets::serve))
+        .route("/orgs", post(orgs::create))
         .route("/orgs/{org}", get(orgs::show))
         .route("/orgs/{org}/members", post(orgs::add_member))
         .route("/orgs/{org}/teams", post(orgs::add_team))

@@ -1,5 +1,6 @@
 //! The organisation page: members and teams for every signed-in user, and for its owners forms
-//! to add members, create teams and put members in them (the same operations as the REST API).
+//! to add members, create teams and put members in them (the same operations as the REST API);
+//! organisations are made from the settings page.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -60,6 +61,32 @@ async fn org_page(
             org: view.name,
         },
     ))
+}
+
+#[derive(Deserialize)]
+pub struct NewOrg {
+    name: String,
+}
+
+/// `POST /orgs`: makes an organisation owned by the visitor, then opens its page; a refusal
+/// (a name taken or not allowed, a role that may not) shows the settings page again with the
+/// name as typed.
+pub async fn create(
+    State(state): State<AppState>,
+    CsrfForm { signed_in, form }: CsrfForm<NewOrg>,
+) -> ApiResult<Response> {
+    let s = signed_in.session;
+    let name = form.name.trim();
+    match orgs::create(&state, &s.user, name)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(made) => Ok(see_other(&format!("/orgs/{}", made.name), &[])),
+        Err(e) if e.status.is_client_error() => {
+            super::settings::org_refused(&state, &s, e.status, &e.message, name).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn show(

@@ -274,6 +274,8 @@ struct RevisionPage {
     validation: Option<strata_core::contracts::Report>,
     /// The compare page's two lists (`from`, then `to`); none on a revision's page.
     pickers: Vec<Picker>,
+    /// A drive: its pages speak of versions, not revisions and branches.
+    drive: bool,
 }
 
 /// A list to pick a side of a comparison from.
@@ -382,6 +384,7 @@ pub async fn show(
     let page = RevisionPage {
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
         dataset: repo.path(),
+        drive: repo.name == strata_core::datasets::DRIVE,
         revision: Some(RevisionFacts {
             revert_from: head
                 .filter(|h| *h != revision.id && repo.allows(On::Dataset, Action::Write)),
@@ -469,6 +472,7 @@ pub async fn diff(
     let page = RevisionPage {
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
         dataset: repo.path(),
+        drive: repo.name == strata_core::datasets::DRIVE,
         revision: None,
         diff,
         validation: None,

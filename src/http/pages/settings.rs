@@ -42,6 +42,12 @@ struct SettingsPage {
     has_password: bool,
     /// Stored bytes of this user's datasets, and their quota.
     storage: String,
+    /// The organisations this user belongs to, and the new one's name as typed (after a
+    /// refusal).
+    orgs: Vec<String>,
+    org_typed: String,
+    /// Whether this user's role makes organisations (engineers and admins).
+    makes_orgs: bool,
 }
 
 struct IdentityRow {
@@ -75,6 +81,8 @@ enum Shown {
     Notice(&'static str),
     Token(String, String),
     App(String, Option<String>),
+    /// A new organisation refused: why, and its name as typed.
+    Org(String, String),
 }
 
 async fn settings_page(
@@ -114,6 +122,9 @@ async fn settings_page(
         .map(|c| (c.name, c.client_id, c.scope, rfc3339(c.updated_at)))
         .collect();
     let storage = storage_line(state, &s.user.username).await?;
+    let orgs = strata_core::orgs::of_user(state, &s.user).await?;
+    let need = strata_core::auth::Need::ManageMembers;
+    let makes_orgs = state.has(&s.user, need).await?;
     let linked = &overview.identities;
     let providers = state.sso.list();
     let name_of = |id: &str| {
@@ -139,9 +150,13 @@ async fn settings_page(
         .collect();
     let can_unlink = overview.can_unlink;
     let mut chrome = Chrome::new("Settings", Some(s), "settings");
-    let (mut new_token, mut new_app) = (None, None);
+    let (mut new_token, mut new_app, mut org_typed) = (None, None, String::new());
     match shown {
         Shown::Nothing => {}
+        Shown::Org(m, typed) => {
+            chrome = chrome.error(m);
+            org_typed = typed;
+        }
         Shown::Error(m) => chrome = chrome.error(m),
         Shown::Notice(m) => chrome = chrome.notice(m),
         Shown::Token(name, secret) => {
@@ -167,6 +182,9 @@ async fn settings_page(
             password_login: state.settings.password_login,
             has_password: overview.has_password,
             storage,
+            orgs,
+            org_typed,
+            makes_orgs,
         },
     ))
 }
@@ -174,6 +192,18 @@ async fn settings_page(
 pub async fn show(State(state): State<AppState>, signed_in: SignedIn) -> ApiResult<Response> {
     let s = signed_in.session;
     settings_page(&state, &s, StatusCode::OK, Shown::Nothing).await
+}
+
+/// The settings page again, with why a new organisation was refused and its name as typed.
+pub(super) async fn org_refused(
+    state: &AppState,
+    s: &SessionRow,
+    status: StatusCode,
+    message: &str,
+    typed: &str,
+) -> ApiResult<Response> {
+    let shown = Shown::Org(message.to_owned(), typed.to_owned());
+    settings_page(state, s, status, shown).await
 }
 
 /// The settings page again, with what was wrong.

@@ -50,6 +50,9 @@ struct DiffPage {
     lines: Vec<Line>,
     prev: Option<String>,
     next: Option<String>,
+    /// For a writer of a table without a declared key: where to declare one of
+    /// `d.candidate_keys`, and this page to come back to.
+    key_form: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -90,7 +93,15 @@ pub async fn show(
     }
     let total = d.counts.added + d.counts.removed + d.counts.changed;
     let shown = d.offset + d.rows.len() as u64;
+    let writes = repo.writes("datapackage.json");
     let page = DiffPage {
+        key_form: (writes && !d.candidate_keys.is_empty() && (d.key.is_empty() || d.key_inferred))
+            .then(|| {
+                (
+                    format!("/datasets/{}/tables/{resource}/key", repo.path()),
+                    link(&here, &pairs, &[]),
+                )
+            }),
         chrome: Chrome::new(title, s.as_ref(), "datasets"),
         dataset: repo.path(),
         prev: (d.offset > 0).then(|| {

@@ -1,6 +1,9 @@
 //! The table viewer on a file's page: every row of a table a page at a time, sorted by clicking a
 //! column's heading, filtered, searched, with the column types, numbers aligned right and, on
-//! request, the column statistics. Server-rendered from the same domain calls as the REST rows
+//! the column statistics of the rows shown (filters and search included) with a chart of each
+//! column in its heading (a histogram of numbers, the most frequent values of the rest, as the
+//! Hub's viewer draws them). A writer of a table that declares no key is offered the columns
+//! that could be its key, one click to declare. Server-rendered from the same domain calls as the REST rows
 //! and stats (`strata_core::tables`), so it works without scripts and shows only what the
 //! policies let the visitor see. Its state lives in the page's query string.
 
@@ -56,8 +59,49 @@ pub async fn save_types(
     }
 }
 
+#[derive(Deserialize)]
+pub struct KeyForm {
+    /// The column declared the key.
+    key: String,
+    /// Where to go back to: a page of the same dataset.
+    back: String,
+}
+
+/// `POST /datasets/{ns}/{name}/tables/{resource}/key`: declares a column the table's
+/// `primaryKey` (checked unique and never empty), then back to the page it was asked from.
+pub async fn save_key(
+    State(state): State<AppState>,
+    Path((ns, name, resource)): Path<(String, String, String)>,
+    CsrfForm {
+        signed_in: SignedIn { session: s, .. },
+        form,
+    }: CsrfForm<KeyForm>,
+) -> ApiResult<Response> {
+    let who = session_principal(&s)?;
+    let at = At {
+        resource,
+        ..At::default()
+    };
+    let done = async {
+        let gated = gate::dataset(&state, &who, &ns, &name, Action::Write).await?;
+        tables::schema::commit_key(&state, &who, &gated, &at, std::slice::from_ref(&form.key)).await
+    }
+    .await;
+    let own = format!("/datasets/{ns}/{name}");
+    let back = match form.back.strip_prefix(&own) {
+        Some(rest) if rest.starts_with('/') && !rest.starts_with("//") => form.back.clone(),
+        _ => own,
+    };
+    match done {
+        Ok(_) => Ok(see_other(&back, &[])),
+        Err(e) => Ok(failed(Some(&s), "Declare the key", e)),
+    }
+}
+
 /// Rows per page unless the visitor asks for another number.
 const PAGE_ROWS: usize = 50;
+/// Tables up to this many rows show their charts without being asked.
+const CHARTED_ROWS: u64 = 250_000;
 
 /// A column's heading.
 pub struct Heading {
@@ -68,6 +112,23 @@ pub struct Heading {
     pub sorted: &'static str,
     /// The page sorted by this column the next way (ascending, descending, unsorted).
     pub sort_link: String,
+    /// Its chart, once the statistics are known.
+    pub chart: Option<Chart>,
+}
+
+/// A column's values drawn small: bars in a 100 × 24 box, each with what it counts, and a line
+/// under it (`0 – 250`, `7 values`, `3 empty`).
+pub struct Chart {
+    pub bars: Vec<Bar>,
+    pub caption: String,
+}
+
+pub struct Bar {
+    pub x: String,
+    pub y: String,
+    pub width: String,
+    pub height: String,
+    pub title: String,
 }
 
 /// One cell.
@@ -114,6 +175,11 @@ pub struct Viewer {
     pub error: Option<String>,
     /// For a writer, where to post to save the column types (some are only inferred).
     pub save_types: Option<String>,
+    /// For a writer of a table without a declared key: where to post one, and the columns that
+    /// could be it.
+    pub key_form: Option<(String, Vec<String>)>,
+    /// This page (to come back to after a form).
+    pub here: String,
     /// The table's file in the dataset.
     pub file_path: String,
 }
@@ -186,10 +252,12 @@ pub async fn viewer(
         stats_link: link(base, &pairs, &[("stats", Some("1"))]),
         error: None,
         save_types: None,
+        key_form: None,
+        here: link(base, &pairs, &[]),
         file_path: path.to_owned(),
     };
     // `path` and `page` belong to the page around the viewer (a share link's).
-    let mut query = match rows::Query::parse(&pairs, &mut at, &["stats", "path", "page"]) {
+    let mut query = match rows::Query::parse(&pairs, &mut at, &["stats", "path", "page", "table"]) {
         Ok(q) => q,
         Err(e) => {
             v.error = Some(e.message);
@@ -247,9 +315,31 @@ pub async fn viewer(
         let on = (page.offset + limit).to_string();
         v.next = Some(link(base, &pairs, &[("offset", Some(&on))]));
     }
-    if pairs.iter().any(|(k, val)| k == "stats" && val == "1") {
-        match tables::stats_of(state, gated, &at).await {
-            Ok(s) => v.stats = Some(s.columns.into_iter().map(stat_row).collect()),
+    // The charts come with the statistics: always for a table of up to [`CHARTED_ROWS`] rows
+    // (kept with its view), on request past that.
+    let asked = pairs.iter().any(|(k, val)| k == "stats" && val == "1");
+    if asked || page.total <= CHARTED_ROWS {
+        match tables::stats_of_rows(state, gated, &at, &query).await {
+            Ok(s) => {
+                for h in &mut v.headings {
+                    h.chart = s.columns.iter().find(|c| c.name == h.name).map(chart);
+                }
+                let unfiltered = query.filters.is_empty() && query.q.is_none();
+                if unfiltered && table.primary_key.is_empty() && gated.writes(path) {
+                    let keys = tables::stats::candidate_keys(&s);
+                    if !keys.is_empty() {
+                        let to = format!(
+                            "/datasets/{}/tables/{}/key",
+                            gated.path(),
+                            path_url(&table.name)
+                        );
+                        v.key_form = Some((to, keys));
+                    }
+                }
+                if asked {
+                    v.stats = Some(s.columns.into_iter().map(stat_row).collect());
+                }
+            }
             Err(e) => v.error = Some(e.message),
         }
     }
@@ -283,6 +373,7 @@ pub(super) fn headings(
                 name: c.name.clone(),
                 ty: c.ty,
                 sorted: state,
+                chart: None,
             }
         })
         .collect()
@@ -302,6 +393,55 @@ pub(super) fn cells(rows: &[Vec<Value>], headings: &[Heading]) -> Vec<Vec<Cell>>
                 .collect()
         })
         .collect()
+}
+
+/// A column's chart: its histogram's buckets for numbers, else its most frequent values.
+fn chart(c: &tables::stats::ColumnStats) -> Chart {
+    let counted: Vec<(String, u64)> = match &c.histogram {
+        Some(h) => h
+            .iter()
+            .map(|(lo, hi, n)| (format!("{} – {}", short(*lo), short(*hi)), *n))
+            .collect(),
+        None => c.top.iter().map(|(v, n)| (text(v), *n)).collect(),
+    };
+    let most = counted.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let width = 100.0 / counted.len().max(1) as f64;
+    let bars = counted
+        .iter()
+        .enumerate()
+        .map(|(i, (label, n))| {
+            let height = (*n as f64 / most as f64 * 24.0).max(if *n > 0 { 1.0 } else { 0.0 });
+            Bar {
+                x: format!("{:.2}", i as f64 * width),
+                y: format!("{:.2}", 24.0 - height),
+                width: format!("{:.2}", (width - 1.0).max(0.5)),
+                height: format!("{height:.2}"),
+                title: format!("{label}: {n}"),
+            }
+        })
+        .collect();
+    let mut caption = match (&c.histogram, c.min.is_null()) {
+        (Some(_), false) => format!("{} – {}", text(&c.min), text(&c.max)),
+        _ if c.distinct_approximate => format!("≈ {} values", c.distinct),
+        _ if c.distinct == 1 => "1 value".to_owned(),
+        _ => format!("{} values", c.distinct),
+    };
+    if c.nulls > 0 {
+        caption.push_str(&format!(" · {} empty", c.nulls));
+    }
+    Chart { bars, caption }
+}
+
+/// A bucket's bound, short: whole numbers as they are, others to three significant places.
+fn short(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    }
 }
 
 fn stat_row(c: tables::stats::ColumnStats) -> StatRow {

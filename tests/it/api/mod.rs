@@ -10,6 +10,7 @@
 mod access;
 mod commits;
 mod datasets;
+mod keys;
 mod lfs;
 mod refusal_cases;
 mod refusals;

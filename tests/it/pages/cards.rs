@@ -180,7 +180,8 @@ async fn landing_home_readme_and_the_card_form() {
     assert!(page.text.contains("The card is saved."));
     assert!(page.text.contains("licence: CC-BY-4.0"), "{}", page.text);
     assert!(
-        page.text.contains("<li class=\"tag keyword\">census</li>"),
+        page.text
+            .contains("<li class=\"tag keyword\"><a href=\"/?q=tag:census\">census</a></li>"),
         "{}",
         page.text
     );

@@ -178,42 +178,42 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
         &format!("{}/datasets/alice/notes", server.url),
         &main_page.hidden("csrf"),
         "",
-        &[("big.txt", b"kept in LFS\n")],
+        &[("big.csv", b"kept,in LFS\n")],
     )
     .await;
     assert_eq!(up.status, 303, "{}", up.text);
-    let big = alice.get("/datasets/alice/notes/edit/big.txt").await;
+    let big = alice.get("/datasets/alice/notes/edit/big.csv").await;
     assert_eq!(big.status, 200, "{}", big.text);
     let form = [
         ("csrf", csrf.as_str()),
-        ("path", "big.txt"),
+        ("path", "big.csv"),
         ("parent", &big.hidden("parent")),
-        ("text", "still in LFS\r\n"),
+        ("text", "still,in LFS\r\n"),
     ];
     assert_eq!(
         alice.post("/datasets/alice/notes/edit", &form).await.status,
         303
     );
     assert_eq!(
-        raw(&server, &token, "big.txt", "main").await.1,
-        "still in LFS\n"
+        raw(&server, &token, "big.csv", "main").await.1,
+        "still,in LFS\n"
     );
     let entry = tree(&server, &token, "main").await["files"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["path"] == "big.txt")
+        .find(|f| f["path"] == "big.csv")
         .cloned()
         .unwrap();
     assert_eq!(entry["type"], "lfs", "{entry}");
-    // It is a resource (uploaded in the browser), and its resource follows the edit.
+    // It is a resource (a table uploaded in the browser), and its resource follows the edit.
     let (_, pkg) = raw(&server, &token, "datapackage.json", "main").await;
     let pkg: Value = serde_json::from_str(&pkg).unwrap();
     let big_resource = pkg["resources"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["path"] == "big.txt")
+        .find(|r| r["path"] == "big.csv")
         .cloned()
         .unwrap_or_else(|| panic!("{pkg}"));
     assert_eq!(
@@ -549,7 +549,15 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
         .unwrap()
         .iter()
         .all(|r| r["name"] != "table"));
-    assert_eq!(named(&main_pkg, "top")["bytes"], 3);
+    // Only tables become resources: a text file stays a plain file.
+    assert!(
+        main_pkg["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["path"] != "top.txt"),
+        "{main_pkg}"
+    );
     let numbers = named(&main_pkg, "numbers-2026");
     assert_eq!(numbers["schema"]["fields"][0]["name"], "n", "{numbers}");
     assert_eq!(
@@ -559,7 +567,7 @@ async fn text_files_are_edited_in_the_browser_and_branches_are_written() {
     // The typing changed the datapackage only: every LFS file keeps its line.
     let attributes = raw(&server, &token, ".gitattributes", "main").await.1;
     assert!(
-        attributes.contains("big.txt") && attributes.contains("top.txt"),
+        attributes.contains("big.csv") && attributes.contains("top.txt"),
         "{attributes}"
     );
 

@@ -10,5 +10,6 @@ mod edits;
 mod lists;
 mod picks;
 mod renamed;
+mod round_two;
 mod staged;
 mod upload;

@@ -254,7 +254,14 @@ pub async fn status(core: &Core, gated: &Gated, number: i64) -> Result<Status> {
     if request.state != "open" {
         blockers.push(format!("the merge request is {}", request.state));
     }
-    let prepared = match prepare::prepare(core, gated, &request.target, &request.source).await {
+    // A merged request shows what its merge commit merged, not the branches as they are now.
+    let worked_out = match &request.merged_revision {
+        Some(merged) if request.state == "merged" => {
+            prepare::prepare_merged(core, gated, merged).await
+        }
+        _ => prepare::prepare(core, gated, &request.target, &request.source).await,
+    };
+    let prepared = match worked_out {
         Ok(p) => Some(p),
         // A branch deleted since: nothing to work out, and nothing to merge.
         Err(e) if e.kind == Kind::NotFound => {
@@ -429,6 +436,109 @@ pub async fn edit(
         told(core, who, kind, gated, &request).await;
     }
     get(core, gated, number).await
+}
+
+/// The most comments one merge request takes, and the longest comment.
+pub const MAX_COMMENTS: i64 = 1000;
+pub const MAX_COMMENT: usize = 10_000;
+
+/// A comment on a merge request, as the API and the page show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comment {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    /// The file it is about (empty: the request itself), and the row of it (its key).
+    pub path: String,
+    pub row: String,
+    pub created_at: String,
+}
+
+/// The comments on merge request `number`, oldest first.
+pub async fn comments(core: &Core, gated: &Gated, number: i64) -> Result<Vec<Comment>> {
+    let request = get(core, gated, number).await?;
+    Ok(core
+        .db
+        .comments(request.id, MAX_COMMENTS)
+        .await?
+        .into_iter()
+        .map(|c| Comment {
+            id: c.id,
+            author: c.author,
+            body: c.body,
+            path: c.path,
+            row: c.row_key,
+            created_at: rfc3339(c.created_at),
+        })
+        .collect())
+}
+
+/// Comments on merge request `number` (on `path`, and its row `row`, when given): for an
+/// account that reads the whole dataset; an empty or over-long comment, or one past
+/// [`MAX_COMMENTS`], is refused. Its author is notified.
+pub async fn comment(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    number: i64,
+    (body, path, row): (&str, &str, &str),
+) -> Result<Comment> {
+    let request = get(core, gated, number).await?;
+    if matches!(who, Principal::Anonymous) {
+        return Err(Error::unauthorized("sign in to comment"));
+    }
+    let Some(me) = user_id(who) else {
+        return Err(Error::forbidden(
+            "comments are made by accounts, not by bare tokens",
+        ));
+    };
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > MAX_COMMENT {
+        return Err(Error::unprocessable(format!(
+            "a comment is 1 to {MAX_COMMENT} characters"
+        )));
+    }
+    let (path, row) = (path.trim().trim_matches('/'), row.trim());
+    if path.len() > 1000 || row.len() > 1000 || (path.is_empty() && !row.is_empty()) {
+        return Err(Error::unprocessable(
+            "a comment is about the request, a file of it (path), or a row of a file (path and row)",
+        ));
+    }
+    let name = who_name(who);
+    let made = core
+        .db
+        .comment(
+            request.id,
+            (&name, Some(me)),
+            (body, path, row),
+            MAX_COMMENTS,
+        )
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(format!(
+                "merge request {number} has {MAX_COMMENTS} comments, the most it takes"
+            ))
+        })?;
+    record(core, who, "merge_request.comment", gated, number).await?;
+    let data = serde_json::json!({"number": request.number, "title": request.title,
+        "source": request.source, "target": request.target, "author": request.author,
+        "revision": request.merged_revision, "comment": made, "path": path, "row": row});
+    crate::events::record(
+        core,
+        Some(who),
+        "merge_request.commented",
+        &gated.path(),
+        data,
+    )
+    .await;
+    Ok(Comment {
+        id: made,
+        author: name,
+        body: body.to_owned(),
+        path: path.to_owned(),
+        row: row.to_owned(),
+        created_at: rfc3339(crate::db::now()),
+    })
 }
 
 /// The event of merge request `r` (`kind`), for webhooks, the stream and notifications.

@@ -110,6 +110,18 @@ pub async fn prepare(
 ) -> Result<Arc<Prepared>> {
     let (t, s) = (target.to_owned(), source.to_owned());
     let sides = git_on(core, gated, move |ms, ds| ms.merge_sides(ds, &t, &s)).await?;
+    prepared(core, gated, sides).await
+}
+
+/// The merge a merge commit made, worked out again from its parents (a merged request's record:
+/// what it merged, as it was then).
+pub async fn prepare_merged(core: &Core, gated: &Gated, merged: &str) -> Result<Arc<Prepared>> {
+    let m = merged.to_owned();
+    let sides = git_on(core, gated, move |ms, ds| ms.sides_of(ds, &m)).await?;
+    prepared(core, gated, sides).await
+}
+
+async fn prepared(core: &Core, gated: &Gated, sides: Sides) -> Result<Arc<Prepared>> {
     if let Some(p) = core.merges.get(gated.id, &sides) {
         return Ok(p);
     }

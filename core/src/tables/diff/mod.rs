@@ -1,7 +1,9 @@
 //! Row-level differences of one table between two revisions, as a caller may see them: the
 //! columns added, removed and retyped, the rows added, removed and changed (matched on the Table
 //! Schema's `primaryKey`, or as whole rows where there is none), and a page of those rows with
-//! their changed cells.
+//! their changed cells. Without a declared key, rows are matched on a column that has a value
+//! in every row and no two the same in both revisions, when there is one (and the diff says it
+//! was inferred), so an edited row reads as changed rather than removed and added.
 //!
 //! Both revisions are read through views made for the diff: columns the caller's policies remove
 //! are gone and each side's row filters applied, but redacted and hashed columns are compared on
@@ -70,6 +72,12 @@ pub struct TableDiff {
     /// The columns rows are matched on (the Table Schema's `primaryKey`); empty when rows are
     /// compared whole.
     pub key: Vec<String>,
+    /// Whether `key` was inferred (unique and never empty in both revisions) rather than
+    /// declared by the Table Schema.
+    pub key_inferred: bool,
+    /// Columns unique and never empty at the later revision, that could be declared its key
+    /// (only when it declares none; tables of more than a million rows are not looked at).
+    pub candidate_keys: Vec<String>,
     pub columns: ColumnChanges,
     /// Every column a row may show, in order: the later revision's, then those it removed.
     pub names: Vec<String>,
@@ -254,11 +262,22 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
     } else {
         &after.table.primary_key
     };
-    let key: Vec<String> = if !declared.is_empty() && declared.iter().all(|k| common.contains(k)) {
-        declared.clone()
-    } else {
-        Vec::new()
-    };
+    let (mut key, mut key_inferred, mut candidate_keys) = (Vec::new(), false, Vec::new());
+    if !declared.is_empty() && declared.iter().all(|k| common.contains(k)) {
+        key = declared.clone();
+    } else if declared.is_empty() {
+        // A column a policy transforms for the caller is never a key: keys are shown as they are.
+        let open: Vec<String> = common
+            .iter()
+            .filter(|c| !governed.contains_key(*c))
+            .cloned()
+            .collect();
+        let found = inferred_keys(core, (&va, &vb), &open, &retyped).await?;
+        candidate_keys = found.1;
+        if let Some(k) = found.0 {
+            (key, key_inferred) = (vec![k], true);
+        }
+    }
     // Keyed, with no column retyped: by the two views' digest indexes, a merge-join.
     let mut indexed = match key.is_empty() || !retyped.is_empty() {
         true => None,
@@ -284,7 +303,6 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
     };
     // Keyed rows are compared on their key only while it is one: a key with more than one row
     // on a side has the rows compared whole.
-    let mut key = key;
     let (found, query) = loop {
         let query = Query {
             a: &sa,
@@ -300,6 +318,7 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
             break (found, query);
         }
         key = Vec::new();
+        key_inferred = false;
     };
     let rows = if found.page.is_empty() {
         Vec::new()
@@ -326,6 +345,8 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
         from: before.catalog.revision.clone().unwrap_or_default(),
         to: after.catalog.revision.clone().unwrap_or_default(),
         key,
+        key_inferred,
+        candidate_keys,
         columns,
         counts,
         rows,
@@ -338,6 +359,43 @@ pub async fn diff(core: &Core, gated: &Gated, req: &Request) -> Result<TableDiff
             .collect(),
     })
 }
+
+/// The column rows are best matched on when no key is declared (one unique and never empty on
+/// both sides, in both and of the same type), and the later side's candidate keys among
+/// `common` (the columns no policy transforms for the caller); nothing for
+/// tables of more than [`INFER_ROWS`] rows, whose statistics would cost a read of each.
+async fn inferred_keys(
+    core: &Core,
+    (a, b): (&View, &View),
+    common: &[String],
+    retyped: &[&str],
+) -> Result<(Option<String>, Vec<String>)> {
+    if a.rows > INFER_ROWS || b.rows > INFER_ROWS {
+        return Ok((None, Vec::new()));
+    }
+    let (sa, sb) = (
+        super::stats::stats(core, a).await?,
+        super::stats::stats(core, b).await?,
+    );
+    let later: Vec<String> = super::stats::candidate_keys(&sb)
+        .into_iter()
+        .filter(|c| common.contains(c))
+        .collect();
+    let earlier = super::stats::candidate_keys(&sa);
+    let both: Vec<String> = later
+        .iter()
+        .filter(|c| earlier.contains(c) && common.contains(c) && !retyped.contains(&c.as_str()))
+        .cloned()
+        .collect();
+    // A table of one row has every column unique: nothing to infer from.
+    let key = (sa.rows > 1 && sb.rows > 1)
+        .then(|| super::stats::likely_key(&both).cloned())
+        .flatten();
+    Ok((key, later))
+}
+
+/// The most rows a side may have for its key to be inferred.
+const INFER_ROWS: u64 = 1_000_000;
 
 /// The view a side is compared through: the policies' removals and this side's row filters,
 /// but no other transform (those apply to what comes out).

@@ -20,7 +20,7 @@ use strata_core::changes::merges::{self, MergeRequest, Status};
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
-struct MergePath {
+pub(super) struct MergePath {
     ns: String,
     name: String,
     /// The merge request's number in its dataset.
@@ -28,7 +28,7 @@ struct MergePath {
 }
 
 /// A merge request's number: anything else names none.
-fn parse(number: &str) -> ApiResult<i64> {
+pub(super) fn parse(number: &str) -> ApiResult<i64> {
     number
         .parse()
         .ok()

@@ -7,6 +7,7 @@ pub(crate) mod commit;
 mod dataset;
 mod history;
 mod list;
+mod merge_comments;
 mod merges;
 mod refs;
 mod uploads;
@@ -66,6 +67,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(merges::resolve))
         .routes(routes!(merges::approve, merges::unapprove))
         .routes(routes!(merges::merge))
+        .routes(routes!(merge_comments::list, merge_comments::add))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::read, webhooks::delete))
         .routes(routes!(webhooks::rotate))
