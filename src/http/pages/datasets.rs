@@ -42,6 +42,8 @@ pub struct BrowseQuery {
     pub(super) undo: Option<String>,
     /// Set after an undo.
     pub(super) undone: Option<String>,
+    /// What was typed in the file manager's name field before a refusal.
+    to: Option<String>,
 }
 
 /// A revision as the pages show it.
@@ -152,6 +154,8 @@ struct DatasetPage {
     readme: Option<String>,
     /// At a dataset's root: its table viewer and the ways to use it.
     front: Option<super::front::Front>,
+    /// The file manager's name field as typed before a refusal.
+    typed_to: String,
     /// Branches (`true`) and tags to switch to, at most [`SWITCHER`] of each.
     branches: Vec<String>,
     tags_list: Vec<String>,
@@ -392,6 +396,7 @@ pub async fn show(
         false => None,
     };
     let page = DatasetPage {
+        typed_to: q.to.clone().unwrap_or_default(),
         front,
         storage,
         chrome,

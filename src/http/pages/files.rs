@@ -275,10 +275,25 @@ pub async fn change(
     };
     let branch = Some(form.branch.trim()).filter(|b| !b.is_empty());
     let back = folder_on(&ns, &name, &folder, branch);
+    // A refusal's way back keeps what was typed (the folder's page fills it in again).
+    let typed_back = match to.is_empty() || form.op == "folder" {
+        true => back.clone(),
+        false => {
+            let sep = if back.contains('?') { '&' } else { '?' };
+            let q = serde_urlencoded::to_string([("to", to.as_str())]).unwrap_or_default();
+            format!("{back}{sep}{q}")
+        }
+    };
     let paths = match paths {
         Ok(p) => p,
-        Err(e) => return refused(&s, back, e),
+        Err(e) => return refused(&s, typed_back, e),
     };
+    if paths.is_empty() && matches!(form.op.as_str(), "move" | "rename" | "delete" | "share") {
+        let e = Error::unprocessable(
+            "nothing is picked: tick the boxes of the files or folders in the list first",
+        );
+        return refused(&s, typed_back, e);
+    }
     // One item: its own gate (a share of that file reaches it); several: the folder's.
     let gated_at = match paths.as_slice() {
         [one] => one.clone(),
@@ -368,7 +383,7 @@ pub async fn change(
     };
     match done {
         Ok(next) => Ok(see_other(&next, &[])),
-        Err(e) => refused(&s, back, e),
+        Err(e) => refused(&s, typed_back, e),
     }
 }
 

@@ -256,7 +256,7 @@ async fn picked_items_move_rename_delete_and_undo() {
             404,
             "not found",
         ),
-        (picks(&csrf, "delete", "", &[]), 422, "choose"),
+        (picks(&csrf, "delete", "", &[]), 422, "nothing is picked"),
         (
             picks(&csrf, "explode", "", &["b.txt"]),
             422,

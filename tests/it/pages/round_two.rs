@@ -599,3 +599,46 @@ async fn the_share_form_suggests_whom_the_site_allows() {
         );
     }
 }
+
+/// Without script, the file manager's actions with nothing picked are refused in words, and the
+/// way back fills in what was typed.
+#[tokio::test]
+async fn nothing_picked_is_refused_in_words_and_the_name_typed_is_kept() {
+    use crate::common::forms::Browser;
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/v1/datasets",
+        Some(&alice),
+        Some(json!({"namespace": "alice", "name": "box", "visibility": "private"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut b = Browser::new(&server.url);
+    b.login("alice", PASSWORD).await;
+    let page = b.get("/datasets/alice/box").await;
+    let csrf = page.hidden("csrf");
+    for op in ["rename", "move", "delete", "share"] {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("folder", ""),
+            ("op", op),
+            ("to", "q3 report"),
+        ];
+        let r = b.post("/datasets/alice/box/files", &form).await;
+        assert_eq!(r.status, 422, "{op}: {}", r.text);
+        assert!(r.text.contains("nothing is picked"), "{op}: {}", r.text);
+        assert!(
+            r.text.contains("href=\"/datasets/alice/box?to=q3+report\""),
+            "{op}: {}",
+            r.text
+        );
+    }
+    let back = b.get("/datasets/alice/box?to=q3+report").await;
+    assert!(back.text.contains("value=\"q3 report\""), "{}", back.text);
+}
