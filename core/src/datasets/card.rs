@@ -1,7 +1,8 @@
 //! A dataset's card: what lists and its page show of it besides its files. From its
 //! datapackage: title, description, licence and keywords, completed by its README's YAML front
 //! matter (licence, tags, languages, size category, pretty name: [`super::front`]) where the
-//! datapackage says nothing; the columns its tables declare; from its default branch's head: when
+//! datapackage says nothing (its text is not kept: the page reads it through the read gate); the
+//! columns its tables declare; from its default branch's head: when
 //! it last changed, how many files it holds and their size (LFS files at their objects' size).
 //! Worked out once per head commit and kept ([`Cards`]), so a list of datasets reads git only
 //! for those that changed. Editing them is `crate::drive::card`'s.
@@ -27,10 +28,8 @@ pub struct Card {
     /// From the README's front matter.
     pub languages: Vec<String>,
     pub size_category: String,
-    /// The columns the datapackage's tables declare, by name, and the start of the README's
-    /// text (for the search).
+    /// The columns the datapackage's tables declare, by name (for the search).
     pub columns: Vec<String>,
-    pub readme: String,
     /// When the default branch's head was made (unix seconds).
     pub updated_at: i64,
     pub files: usize,
@@ -47,10 +46,8 @@ impl std::fmt::Debug for Cards {
     }
 }
 
-/// Cards kept at most (a few kilobytes each).
+/// Cards kept at most (a few hundred bytes each).
 const KEPT: usize = 4096;
-/// Of a README, the characters the search looks at.
-const README_SEARCHED: usize = 4096;
 
 impl Cards {
     fn get(&self, key: &(i64, String)) -> Option<Arc<Card>> {
@@ -113,8 +110,9 @@ pub async fn card(core: &Core, repo: &Repo) -> Result<Option<Arc<Card>>> {
         (None, None) => None,
     };
     if let Some(text) = text {
+        // Only the front matter's fields, metadata as the datapackage's are: the README's text
+        // is read through the read gate, on the dataset's page.
         with_front(&mut card, &super::front::of(&text));
-        card.readme = text.chars().take(README_SEARCHED).collect();
     }
     let card = Arc::new(card);
     core.cards.put(key, card.clone());

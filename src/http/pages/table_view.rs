@@ -89,7 +89,11 @@ pub async fn save_key(
     .await;
     let own = format!("/datasets/{ns}/{name}");
     let back = match form.back.strip_prefix(&own) {
-        Some(rest) if rest.starts_with('/') && !rest.starts_with("//") => form.back.clone(),
+        Some(rest)
+            if (rest.starts_with('/') && !rest.starts_with("//")) || rest.starts_with('?') =>
+        {
+            form.back.clone()
+        }
         _ => own,
     };
     match done {
@@ -326,7 +330,9 @@ pub async fn viewer(
                 }
                 let unfiltered = query.filters.is_empty() && query.q.is_none();
                 if unfiltered && table.primary_key.is_empty() && gated.writes(path) {
-                    let keys = tables::stats::candidate_keys(&s);
+                    let keys = tables::schema::keys_offered(state, gated, &at, &s)
+                        .await
+                        .unwrap_or_default();
                     if !keys.is_empty() {
                         let to = format!(
                             "/datasets/{}/tables/{}/key",

@@ -273,7 +273,8 @@ async fn the_card_is_the_page_and_the_file_manager_follows_the_pick() {
         ("tag:climate", true),
         ("licence:cc-by-4.0", true),
         ("column:temp", true),
-        ("stations", true),
+        ("temp", true),
+        ("readings", false),
         ("size:>1TB", false),
         ("tag:finance", false),
     ] {
