@@ -6,7 +6,8 @@
 # WebDriver (chromedriver), the navigation timings of those pages (DOM interactive and load
 # event, median of 5). Last, a dataset's front (its README, the viewer of a 20,000-row table with
 # a chart in every heading, "Use this dataset"): what it transfers compressed (the page, its CSS
-# and script) and when it is interactive, on loopback and on an emulated 10 Mbit/s link (20 ms).
+# and script) and when it is interactive, on loopback and on an emulated 10 Mbit/s link (20 ms);
+# and the grid of a 1,000-photo folder: when the thumbnails in view have arrived.
 # Not a test: nothing here passes or fails on timing.
 #
 #   scripts/pages_bench.sh        # PAGES_FILES=10000; needs chromium and chromedriver
@@ -94,6 +95,26 @@ printf '{"key": "header", "value": {"summary": "Upload", "parent": "%s", "descri
 # The views and statistics are made once per table: a first visit makes them.
 curl -sf -o /dev/null "http://127.0.0.1:$port/datasets/bench/front"
 
+# A folder of 1,000 photos (320x240 PNGs, each its own colours) for the grid of thumbnails.
+curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$api" \
+  -d '{"namespace": "bench", "name": "photos", "visibility": "public"}'
+head=$(curl -sf -H "Authorization: Bearer $token" "$api/bench/photos" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"]["id"])')
+python3 - "$head" > "$work/photos.ndjson" <<'PY'
+import base64, json, struct, sys, zlib
+def png(w, h, seed):
+    rows = b"".join(b"\0" + bytes(((x * seed) % 256, (y * 3 + seed) % 256, (x + y + seed * 7) % 256)
+                                    for x in range(w)) for y in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
+print(json.dumps({"key": "header", "value": {"summary": "1,000 photos", "parent": sys.argv[1]}}))
+for i in range(1000):
+    data = base64.b64encode(png(320, 240, i + 1)).decode()
+    print(json.dumps({"key": "file", "value": {"path": f"photos/p-{i:04d}.png", "content": data, "encoding": "base64"}}))
+PY
+curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/x-ndjson' \
+  --data-binary "@$work/photos.ndjson" "$api/bench/photos/commit"
+
 # The writer's view: signed in as the dataset's owner, so every row carries its pick box and the
 # folder its file manager.
 echo 'a long bench passphrase' | "$strata" admin set-password bench >/dev/null
@@ -168,6 +189,42 @@ try:
         inter = statistics.median(r[0] for r in runs)
         sent = statistics.median(r[1] for r in runs)
         print(f"| {label} | {sent / 1024:.1f} KiB | {runs[0][2] / 1024:.1f} KiB | {runs[0][3]} | {inter:.0f} |")
+    # The grid of a 1,000-photo folder (its first page of 200): DOM interactive, and when every
+    # thumbnail in view has arrived (made on the first visit, kept after); 1280x800 window.
+    grid = "/datasets/bench/photos?path=photos&view=grid"
+    shown = ("const n = performance.getEntriesByType('navigation')[0]; "
+             "const imgs = [...document.querySelectorAll('#grid img')]; "
+             "const seen = imgs.filter(i => i.getBoundingClientRect().top < innerHeight); "
+             "const done = seen.every(i => i.complete && i.naturalWidth > 0); "
+             "const t = performance.getEntriesByType('resource').filter(e => e.name.includes('/thumbnails/')); "
+             "return [n.domInteractive, done, Math.max(0, ...t.map(e => e.responseEnd)), seen.length, imgs.length, "
+             "n.transferSize + t.reduce((s, e) => s + e.transferSize, 0)];")
+    print()
+    print("Grid of a 1,000-photo folder (first 200, thumbnails in view), headless Chromium, median of 5 (first visit apart):")
+    print("| link | visit | DOM interactive (ms) | thumbnails in view done (ms) | in view / on page | transferred |")
+    print("|---|---|---|---|---|---|")
+    wd("POST", f"/session/{sid}/window/rect", {"width": 1280, "height": 800})
+    for label, conditions in [("loopback", None), ("10 Mbit/s, 20 ms", {"offline": False, "latency": 20,
+            "download_throughput": 1_250_000, "upload_throughput": 1_250_000})]:
+        wd("POST", f"/session/{sid}/chromium/network_conditions",
+           {"network_conditions": conditions or {"offline": False, "latency": 0,
+                                                 "download_throughput": -1, "upload_throughput": -1}})
+        runs = []
+        for _ in range(6):
+            wd("POST", f"/session/{sid}/goog/cdp/execute", {"cmd": "Network.clearBrowserCache", "params": {}})
+            wd("POST", f"/session/{sid}/url", {"url": base + grid})
+            for _ in range(200):
+                r = wd("POST", f"/session/{sid}/execute/sync", {"script": shown, "args": []})
+                if r[1]:
+                    break
+                time.sleep(0.05)
+            runs.append(r)
+        first, runs = runs[0], runs[1:]
+        for visit, rs in [("first" if label == "loopback" else "first (kept)", [first]), ("later", runs)]:
+            inter = statistics.median(r[0] for r in rs)
+            done = statistics.median(r[2] for r in rs)
+            sent = statistics.median(r[5] for r in rs)
+            print(f"| {label} | {visit} | {inter:.0f} | {done:.0f} | {rs[0][3]} / {rs[0][4]} | {sent / 1024:.1f} KiB |")
 finally:
     wd("DELETE", f"/session/{sid}")
 PY

@@ -55,6 +55,8 @@ pub struct Core {
     pub delta_sharing: crate::compat::delta_sharing::DeltaSharing,
     /// Dataset cards worked out lately (`crate::datasets::card`).
     pub cards: crate::datasets::card::Cards,
+    /// Thumbnails of images made lately (`crate::drive::thumbnails`).
+    pub thumbnails: crate::drive::thumbnails::Thumbnails,
     /// Rung when this replica records events: the dispatcher wakes.
     pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
@@ -218,6 +220,7 @@ impl Core {
             iceberg: crate::compat::iceberg::Iceberg::default(),
             delta_sharing: Default::default(),
             cards: crate::datasets::card::Cards::default(),
+            thumbnails: Default::default(),
             events,
             sql: Arc::default(),
             settings: Arc::new(Settings {

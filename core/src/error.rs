@@ -17,6 +17,9 @@ pub enum Kind {
     NotFound,
     /// Gone for good (410).
     Gone,
+    /// A dataset's old name, after it was renamed: answered with a redirect (307) to the same
+    /// address under the new name (`extra` holds `moved_from` and `moved_to`).
+    Moved,
     /// A stale parent, an existing name (409).
     Conflict,
     /// Well-formed but unacceptable (422).
@@ -68,6 +71,20 @@ impl Error {
 
     pub fn not_found(message: impl Into<String>) -> Error {
         Error::new(Kind::NotFound, message)
+    }
+
+    /// The old name `from` (`ns/name`) of the dataset now named `to`.
+    pub fn moved(from: &str, to: &str) -> Error {
+        Error::new(Kind::Moved, format!("dataset {from} is now {to}"))
+            .with_extra(serde_json::json!({"moved_from": from, "moved_to": to}))
+    }
+
+    /// The new `ns/name` of a [`Kind::Moved`] error.
+    pub fn moved_to(&self) -> Option<&str> {
+        match self.kind {
+            Kind::Moved => self.extra.as_ref()?.get("moved_to")?.as_str(),
+            _ => None,
+        }
     }
 
     pub fn conflict(message: impl Into<String>) -> Error {

@@ -206,6 +206,25 @@ impl Metastore {
         }
     }
 
+    /// Moves the repository of `from` to `to`. Its ref files are brought to the ledger first and
+    /// the ledger forgets both names: the next open under `to` takes it over from those files.
+    pub fn rename(&self, from: DatasetId<'_>, to: DatasetId<'_>) -> Result<()> {
+        let (old, new) = (self.repo_path(from)?, self.repo_path(to)?);
+        let lock = self.lock(&old);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if new.exists() {
+            return Err(Error::Conflict(format!("dataset {to} exists already")));
+        }
+        self.open(from)?;
+        std::fs::create_dir_all(new.parent().unwrap_or(&self.root))?;
+        std::fs::rename(&old, &new)?;
+        if let Some(ledger) = &self.ledger {
+            ledger.forget(&from.to_string())?;
+            ledger.forget(&to.to_string())?;
+        }
+        Ok(())
+    }
+
     pub fn exists(&self, ds: DatasetId<'_>) -> bool {
         self.repo_path(ds).is_ok_and(|p| p.join("HEAD").exists())
     }

@@ -5,13 +5,14 @@
 use axum::http::HeaderValue;
 
 /// The one Content-Security-Policy of every page: own styles and scripts only, no inline code,
-/// never framed. WebAssembly (the upload's sha256) may compile; no JavaScript `eval` may run.
+/// never framed, framing only strata's own (a PDF for the browser's viewer). WebAssembly (the
+/// upload's sha256) may compile; no JavaScript `eval` may run.
 /// Scripts may connect to strata and to `part_origin`, the bucket browser uploads go to.
 pub fn csp(part_origin: Option<&str>) -> String {
     let connect = part_origin.map_or(String::new(), |o| format!(" {o}"));
     format!(
         "default-src 'none'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-         worker-src 'self'; img-src 'self' data:; connect-src 'self'{connect}; form-action 'self'; \
+         worker-src 'self'; img-src 'self' data:; frame-src 'self'; connect-src 'self'{connect}; form-action 'self'; \
          base-uri 'none'; frame-ancestors 'none'"
     )
 }

@@ -61,9 +61,11 @@ pub async fn layer(
         "OPTIONS" => "OPTIONS",
         _ => "other",
     };
+    let uri = req.uri().clone();
     async move {
         let started = std::time::Instant::now();
         let mut response = strata_core::context::scope(ctx, next.run(req)).await;
+        crate::http::moved::answer(&uri, &mut response);
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         tracing::debug!(status, elapsed_ms = elapsed.as_millis() as u64, "done");

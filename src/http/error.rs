@@ -130,6 +130,12 @@ impl IntoResponse for ApiError {
             "application/json"
         };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if self.status == StatusCode::TEMPORARY_REDIRECT {
+            // The request's layer makes the `Location` of the address it answers (`ctx::layer`).
+            if let Some(v) = moved(body.get("moved_from"), body.get("moved_to")) {
+                headers.insert(MOVED_HEADER, v);
+            }
+        }
         if self.challenge {
             let challenge = HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\"");
             if ctx.lfs {
@@ -142,6 +148,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The internal header from an answer for a dataset's old name to `ctx::layer`: `from to`.
+pub const MOVED_HEADER: &str = "x-strata-moved";
+
+fn moved(from: Option<&serde_json::Value>, to: Option<&serde_json::Value>) -> Option<HeaderValue> {
+    let (from, to) = (from?.as_str()?, to?.as_str()?);
+    HeaderValue::from_str(&format!("{from} {to}")).ok()
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let status = match e.kind {
@@ -150,6 +164,7 @@ impl From<Error> for ApiError {
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Gone => StatusCode::GONE,
+            Kind::Moved => StatusCode::TEMPORARY_REDIRECT,
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

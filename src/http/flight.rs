@@ -59,7 +59,7 @@ pub(super) fn status(e: Error) -> Status {
     match e.kind {
         Kind::Unauthenticated => Status::unauthenticated(message),
         Kind::Forbidden => Status::permission_denied(message),
-        Kind::NotFound | Kind::Gone => Status::not_found(message),
+        Kind::NotFound | Kind::Gone | Kind::Moved => Status::not_found(message),
         Kind::BadRequest | Kind::Invalid | Kind::TooLarge => Status::invalid_argument(message),
         Kind::Conflict => Status::failed_precondition(message),
         Kind::TooMany | Kind::Busy => Status::unavailable(message),

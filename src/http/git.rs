@@ -156,7 +156,16 @@ async fn backend(
     request: Request,
 ) -> ApiResult<Response> {
     let name = repo_name(repo);
-    let dataset = gate::dataset(state, who, ns, name, action).await?;
+    let dataset = match gate::dataset(state, who, ns, name, action).await {
+        // git follows a redirect only on its first request, and not at all when that one asked
+        // for credentials: a renamed dataset's old address (for those who see it) is served as
+        // the new one.
+        Err(e) => match e.moved_to().and_then(|to| to.split_once('/')) {
+            Some((ns, name)) => gate::dataset(state, who, ns, name, action).await?,
+            None => return Err(e.into()),
+        },
+        Ok(dataset) => dataset,
+    };
     if action == Action::Read {
         dataset.read_dataset(state).await?;
     }

@@ -23,6 +23,7 @@ pub mod json;
 pub mod lfs;
 pub mod limits;
 pub mod metrics;
+pub mod moved;
 pub mod oauth;
 pub mod ops;
 pub mod pages;

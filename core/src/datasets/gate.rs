@@ -77,9 +77,9 @@ pub async fn open(
     action: Action,
     reach: Reach,
 ) -> Result<Gated> {
-    let dataset = lookup(core, who, ns, name)
-        .await?
-        .ok_or_else(|| denied(who, ns, name, action, reach, false))?;
+    let Some(dataset) = lookup(core, who, ns, name).await? else {
+        return Err(missing(core, who, ns, name, action, reach).await);
+    };
     let passes = |action| match reach {
         Reach::Dataset => who.can(&dataset, On::Dataset, action),
         Reach::Objects => who.can_some_object(&dataset, action),
@@ -172,6 +172,30 @@ async fn lookup(core: &Core, who: &Principal, ns: &str, name: &str) -> Result<Op
     }))
 }
 
+/// The refusal of a name no dataset has: where it is the old name of a dataset `who` sees,
+/// the way there ([`Error::moved`]); otherwise as missing as any name.
+async fn missing(
+    core: &Core,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    action: Action,
+    reach: Reach,
+) -> Error {
+    if let Ok(Some(repo)) = super::rename::moved_to(core, ns, name).await {
+        if let Ok(Some(now)) = lookup(core, who, &repo.namespace, &repo.name).await {
+            let sees = who.can(&now, On::Dataset, Action::Read)
+                || who.can_some_object(&now, Action::Read)
+                || !now.path_grants.is_empty()
+                || gated(who, &now).is_some();
+            if sees {
+                return Error::moved(&format!("{ns}/{name}"), &now.path());
+            }
+        }
+    }
+    denied(who, ns, name, action, reach, false)
+}
+
 /// How a refusal answers: strangers get 401, those who may not see the dataset 404, those who
 /// see it but may not do this 403.
 fn denied(
@@ -204,9 +228,9 @@ pub async fn shared(
     name: &str,
     action: Action,
 ) -> Result<Gated> {
-    let dataset = lookup(core, who, ns, name)
-        .await?
-        .ok_or_else(|| denied(who, ns, name, action, Reach::Dataset, false))?;
+    let Some(dataset) = lookup(core, who, ns, name).await? else {
+        return Err(missing(core, who, ns, name, action, Reach::Dataset).await);
+    };
     if who.can(&dataset, On::Dataset, action) {
         policies::trust::check_write(core, who, &dataset, action)?;
         return Ok(Gated {

@@ -15,6 +15,7 @@ pub mod paths;
 pub mod plumbing;
 pub mod policies;
 pub mod refs;
+pub mod rename;
 pub mod search;
 pub mod settings;
 pub mod verify;
@@ -70,6 +71,11 @@ pub async fn create(
     buckets::check_new_bucket(core, ns, name)
         .await
         .map_err(CreateError::Refused)?;
+    // An old name of another dataset leads there no more.
+    core.db
+        .drop_redirect(ns, name)
+        .await
+        .map_err(|e| CreateError::Db(e.into()))?;
     let repo = core
         .db
         .create_repo(ns, name, owner_id, visibility)

@@ -305,12 +305,11 @@ impl Db {
         // Counted and added under a lock, so concurrent comments never pass the cap: SQLite's
         // write lock, taken at once; PostgreSQL's lock on the request's row.
         let mut tx = self.write_tx().await?;
-        if self.engine == super::Engine::Postgres {
-            sqlx::query("SELECT id FROM merge_requests WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let lock = match self.engine {
+            super::Engine::Postgres => "SELECT id FROM merge_requests WHERE id = $1 FOR UPDATE",
+            super::Engine::Sqlite => "SELECT id FROM merge_requests WHERE id = $1",
+        };
+        sqlx::query(lock).bind(id).execute(&mut *tx).await?;
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM merge_comments WHERE merge_request_id = $1")
                 .bind(id)

@@ -193,6 +193,10 @@ impl Db {
         .bind("{}")
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM dataset_redirects WHERE repo_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM repos WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

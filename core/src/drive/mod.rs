@@ -8,4 +8,6 @@ pub mod archive;
 pub mod card;
 pub mod edit;
 pub mod files;
+pub mod marks;
+pub mod thumbnails;
 pub mod uploads;

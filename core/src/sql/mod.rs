@@ -478,6 +478,8 @@ async fn register(
     };
     let hidden = |e: Error| match e.kind {
         Kind::NotFound | Kind::Forbidden | Kind::Unauthenticated | Kind::Gone => missing(),
+        // Renamed, and the caller sees it: say the new name.
+        Kind::Moved => Error::not_found(format!("{}: query it by that name", e.message)),
         _ => e,
     };
     let gated = gate::shared(core, who, &name.ns, &name.name, Action::Read)

@@ -100,42 +100,27 @@ pub async fn commit_key(
             at.resource
         )));
     }
-    let (resource, path, key) = (opened.table.name.clone(), gated.path(), key.to_vec());
-    let who_wrote = author(who);
-    let revision = git_on(core, gated, move |ms, ds| {
-        let (head, package) = ms.fetch(ds, None)?;
-        let mut json = package.json.clone();
+    let (resource, key) = (opened.table.name.clone(), vec![k.clone()]);
+    let message = format!("Key of {resource}: {k}");
+    let (revision, ()) = edit_package(core, who, gated, move |json| {
         let Some(r) = json
             .get_mut("resources")
             .and_then(Value::as_array_mut)
             .and_then(|rs| rs.iter_mut().find(|r| r["name"] == resource.as_str()))
         else {
-            return Ok(head.id);
+            return (None, ());
         };
         if !r.get("schema").is_some_and(Value::is_object) {
             r["schema"] = json!({});
         }
         if r["schema"]["primaryKey"] == json!(key) {
-            return Ok(head.id);
+            return (None, ());
         }
         r["schema"]["primaryKey"] = json!(key);
-        let package = Package::from_json(Value::Object(json))?;
-        let message = format!("Key of {resource}: {}", key.join(", "));
-        let meta = WriteMeta {
-            branch: strata_metastore::DEFAULT_BRANCH,
-            parent: Some(ms.resolve(ds, Some(&head.id))?),
-            author: &who_wrote,
-            message: &message,
-        };
-        let ops = [Op::Put {
-            path: DATAPACKAGE.to_owned(),
-            data: package.to_bytes(),
-        }];
-        Ok(ms.commit(ds, &meta, &ops)?.to_string())
+        (Some(message), ())
     })
     .await?;
-    tracing::debug!(dataset = %path, "key committed");
-    policies::written(core, gated).await;
+    tracing::debug!(dataset = %gated.path(), "key committed");
     Ok(Committed {
         revision,
         typed: Vec::new(),
@@ -233,15 +218,11 @@ async fn commit_types(
     gated: &Gated,
     tables: Vec<(String, Columns)>,
 ) -> Result<Committed> {
-    let path = gated.path();
-    let who_wrote = author(who);
-    let (revision, typed) = git_on(core, gated, move |ms, ds| {
-        let (head, package) = ms.fetch(ds, None)?;
-        let mut json = package.json.clone();
+    let (revision, typed) = edit_package(core, who, gated, move |json| {
         let mut typed = Vec::new();
         let mut names = Vec::new();
         for (resource, columns) in &tables {
-            let now = set_types(&mut json, resource, columns);
+            let now = set_types(json, resource, columns);
             if !now.is_empty() {
                 names.push(resource.clone());
             }
@@ -251,33 +232,57 @@ async fn commit_types(
                 false => (format!("{resource}.{c}"), ty),
             }));
         }
-        if typed.is_empty() {
-            return Ok((head.id, typed));
-        }
-        let package = Package::from_json(Value::Object(json))?;
         let message = match names.as_slice() {
-            [one] => format!("Types of {one}'s columns"),
-            many => format!("Types of the columns of {} tables", many.len()),
+            [] => None,
+            [one] => Some(format!("Types of {one}'s columns")),
+            many => Some(format!("Types of the columns of {} tables", many.len())),
         };
+        (message, typed)
+    })
+    .await?;
+    tracing::debug!(dataset = %gated.path(), columns = typed.len(), "schema committed");
+    Ok(Committed { revision, typed })
+}
+
+/// One commit at the head of the default branch of the datapackage as `edit` changes it, with
+/// the message `edit` gives (`None`: nothing to write, and the head's id is the revision); what
+/// `edit` returns beside it. Only the datapackage changes: the files, their pointers and
+/// `.gitattributes` stay as they are (a file the datapackage does not describe keeps its LFS
+/// line).
+async fn edit_package<T, F>(
+    core: &Core,
+    who: &Principal,
+    gated: &Gated,
+    edit: F,
+) -> Result<(String, T)>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Map<String, Value>) -> (Option<String>, T) + Send + 'static,
+{
+    let who_wrote = author(who);
+    let written = git_on(core, gated, move |ms, ds| {
+        let (head, package) = ms.fetch(ds, None)?;
+        let mut json = package.json.clone();
+        let (message, out) = edit(&mut json);
+        let Some(message) = message else {
+            return Ok((head.id, out));
+        };
+        let package = Package::from_json(Value::Object(json))?;
         let meta = WriteMeta {
             branch: strata_metastore::DEFAULT_BRANCH,
             parent: Some(ms.resolve(ds, Some(&head.id))?),
             author: &who_wrote,
             message: &message,
         };
-        // Only the datapackage changes: the files, their pointers and `.gitattributes` stay as
-        // they are (a file the datapackage does not describe keeps its LFS line).
         let ops = [Op::Put {
             path: DATAPACKAGE.to_owned(),
             data: package.to_bytes(),
         }];
-        let id = ms.commit(ds, &meta, &ops)?;
-        Ok((id.to_string(), typed))
+        Ok((ms.commit(ds, &meta, &ops)?.to_string(), out))
     })
     .await?;
-    tracing::debug!(dataset = %path, columns = typed.len(), "schema committed");
     policies::written(core, gated).await;
-    Ok(Committed { revision, typed })
+    Ok(written)
 }
 
 /// Types `columns` of `resource` in a datapackage's JSON where its fields say none (adding the

@@ -173,7 +173,7 @@ async fn action(
 /// A domain error in CKAN's envelope: its `__type`, strata's message and request id.
 fn refused(e: Error, help: &str) -> Response {
     let (status, kind) = match e.kind {
-        Kind::NotFound | Kind::Gone => (StatusCode::NOT_FOUND, "Not Found Error"),
+        Kind::NotFound | Kind::Gone | Kind::Moved => (StatusCode::NOT_FOUND, "Not Found Error"),
         Kind::Unauthenticated | Kind::Forbidden => (StatusCode::FORBIDDEN, "Authorization Error"),
         Kind::Invalid | Kind::Conflict => (StatusCode::CONFLICT, "Validation Error"),
         Kind::BadRequest | Kind::TooLarge => (StatusCode::BAD_REQUEST, "Bad request"),

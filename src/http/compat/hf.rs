@@ -130,6 +130,7 @@ pub fn router() -> Router<AppState> {
             post(crate::http::lfs::batch::batch),
         )
         .route("/api/repos/create", post(create_repo))
+        .route("/api/repos/move", post(move_repo))
         .route("/api/whoami-v2", get(whoami))
         .route("/api/validate-yaml", post(validate_yaml))
         .route("/datasets/{ns}/{name}/commit/{id}", get(commit_page))
@@ -558,6 +559,50 @@ async fn create_repo(
         Json(json!({"url": url, "name": format!("{namespace}/{}", req.name)})),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct MoveRepo {
+    #[serde(rename = "fromRepo")]
+    from: String,
+    #[serde(rename = "toRepo")]
+    to: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// `move_repo(from_id, to_id, repo_type="dataset")`: a rename in the dataset's namespace (the
+/// old id leads to the new one); a move to another namespace is refused.
+async fn move_repo(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let req: MoveRepo = read_json(&headers, body, state.settings.max_json_body).await?;
+    if req.kind.as_deref() != Some("dataset") {
+        return Err(ApiError::unprocessable(
+            "strata holds datasets: move it with repo_type=\"dataset\"",
+        ));
+    }
+    let split = |id: &str| {
+        id.split_once('/')
+            .map(|(n, m)| (n.to_owned(), m.to_owned()))
+    };
+    let (Some((ns, name)), Some((to_ns, to_name))) = (split(&req.from), split(&req.to)) else {
+        return Err(ApiError::unprocessable(
+            "fromRepo and toRepo are namespace/name",
+        ));
+    };
+    let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    if !to_ns.eq_ignore_ascii_case(&repo.namespace) {
+        return Err(ApiError::unprocessable(format!(
+            "a dataset is renamed in its namespace, {}: moving it to another is not supported",
+            repo.namespace
+        )));
+    }
+    datasets::rename::rename(&state, &who, &repo, &to_name).await?;
+    Ok(StatusCode::OK)
 }
 
 /// `whoami`: the token's account.

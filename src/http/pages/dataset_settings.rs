@@ -291,6 +291,9 @@ pub struct SettingsForm {
     /// `delete`: the dataset's name typed again.
     #[serde(default)]
     confirm: String,
+    /// `rename`: the new name.
+    #[serde(default)]
+    new_name: String,
 }
 
 /// `POST /datasets/{ns}/{name}/settings`: one change, then the page again (with what went
@@ -305,16 +308,23 @@ pub async fn change(
         Err(e) => return Ok(e.into_response()),
     };
     let target = form.who.trim();
-    if form.change == "delete" {
-        let done = match form.confirm.trim() == repo.name {
-            true => strata_core::datasets::delete(&state, &repo).await,
-            false => Err(strata_core::error::Error::unprocessable(format!(
+    if form.change == "delete" || form.change == "rename" {
+        let done = match form.change.as_str() {
+            "rename" => {
+                strata_core::datasets::rename::rename(&state, &who, &repo, form.new_name.trim())
+                    .await
+                    .map(|r| format!("/datasets/{}/settings", r.path()))
+            }
+            _ if form.confirm.trim() == repo.name => strata_core::datasets::delete(&state, &repo)
+                .await
+                .map(|()| "/".to_owned()),
+            _ => Err(strata_core::error::Error::unprocessable(format!(
                 "type the dataset's name, {}, to delete it",
                 repo.name
             ))),
         };
         return match done.map_err(ApiError::from) {
-            Ok(()) => Ok(see_other("/", &[])),
+            Ok(to) => Ok(see_other(&to, &[])),
             Err(e) if e.status.is_client_error() => {
                 let shown = Shown {
                     error: Some(&e.message),

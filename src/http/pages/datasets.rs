@@ -36,6 +36,8 @@ pub struct BrowseQuery {
     cursor: Option<String>,
     /// The page of a folder listing, from 1.
     page: Option<usize>,
+    /// `grid`: the folder as a grid of thumbnails (else a list).
+    view: Option<String>,
     /// What was just done, for its notice (`card`: the card was saved).
     pub(super) done: Option<String>,
     /// The revision a file manager change just made: its notice, and the way to undo it.
@@ -80,6 +82,20 @@ struct Entry {
     by: String,
     /// With whom it is shared (`""`: nobody), for those who manage the dataset's sharing.
     shared: String,
+    /// For the grid: a thumbnail is shown (an image), or else this label of its kind.
+    thumbnail: bool,
+    badge: String,
+}
+
+/// What the grid shows of a file that is no image: its kind, in a word.
+fn badge(name: &str, folder: bool) -> String {
+    if folder {
+        return "Folder".into();
+    }
+    match name.rsplit_once('.') {
+        Some((_, ext)) if (1..=4).contains(&ext.len()) => ext.to_ascii_uppercase(),
+        _ => "File".into(),
+    }
 }
 
 /// Commits the "Modified" column looks back through.
@@ -156,6 +172,10 @@ struct DatasetPage {
     front: Option<super::front::Front>,
     /// The file manager's name field as typed before a refusal.
     typed_to: String,
+    /// The folder shown as a grid of thumbnails (`?view=grid`), not a list.
+    grid: bool,
+    /// The visitor starred this folder (the whole dataset at its root).
+    starred: bool,
     /// Branches (`true`) and tags to switch to, at most [`SWITCHER`] of each.
     branches: Vec<String>,
     tags_list: Vec<String>,
@@ -322,6 +342,11 @@ pub async fn show(
                         modified: last.map(|c| when(c.time)).unwrap_or_default(),
                         by: last.map(|c| c.author.clone()).unwrap_or_default(),
                         shared: shared_with(&shared, &e.path),
+                        thumbnail: !e.folder
+                            && super::file::is_image(&e.name)
+                            && e.lfs.as_ref().map_or(e.size, |p| p.size)
+                                <= strata_core::drive::thumbnails::SOURCE_MAX,
+                        badge: badge(&e.name, e.folder),
                         name: e.name,
                         path: e.path,
                         folder: e.folder,
@@ -367,6 +392,13 @@ pub async fn show(
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace));
     let nav = if own_drive { "drive" } else { "datasets" };
     let edit_card = writer && folder.is_empty() && !limited && !drive && head.is_some();
+    let starred = match &s {
+        Some(s) => {
+            let who = crate::http::extract::session_principal(s)?;
+            strata_core::drive::marks::is_starred(&state, &who, &repo, &folder, true).await
+        }
+        None => false,
+    };
     let mut chrome = Chrome::new(title.clone(), s.as_ref(), nav);
     if q.done.as_deref() == Some("card") {
         chrome = chrome.notice("The card is saved.");
@@ -396,6 +428,8 @@ pub async fn show(
         false => None,
     };
     let page = DatasetPage {
+        grid: q.view.as_deref() == Some("grid"),
+        starred,
         typed_to: q.to.clone().unwrap_or_default(),
         front,
         storage,

@@ -15,6 +15,7 @@ use super::table_view::{self, Viewer};
 use crate::http::error::ApiResult;
 use crate::http::state::AppState;
 use strata_core::datasets::git_on;
+use strata_core::drive::marks;
 
 /// Bytes of a file read for its preview.
 pub(super) const PREVIEW_BYTES: u64 = 64 * 1024;
@@ -45,6 +46,11 @@ struct FilePage {
     editable: bool,
     /// An image, shown from its download URL.
     image: bool,
+    /// A PDF, shown in a frame by the browser's viewer (`super::previews::pdf`).
+    pdf: bool,
+    /// The visitor starred it (their drive's Starred), and this page's own address to come back.
+    starred: bool,
+    here: String,
     /// Whether the visitor manages the dataset's sharing (the Share button).
     share: bool,
     /// The branch the page's forms write (`""`: the default branch).
@@ -107,6 +113,13 @@ pub async fn show(
         Ok(d) => d,
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
+    // Opened: in the visitor's Recent.
+    let who = match &s {
+        Some(s) => crate::http::extract::session_principal(s)?,
+        None => strata_core::auth::Principal::Anonymous,
+    };
+    marks::seen(&state, &who, &repo, &path).await;
+    let starred = marks::is_starred(&state, &who, &repo, &path, false).await;
     let pointer = strata_lfs::pointer::lenient(&data);
     // A table whose raw bytes a policy withholds is shown as the policies let it out.
     let mut governed = None;
@@ -237,6 +250,12 @@ pub async fn show(
         chrome,
         editable,
         image: governed.is_none() && is_image(&path),
+        pdf: governed.is_none() && super::previews::is_pdf(&path),
+        starred,
+        here: match &raw {
+            Some(q) => format!("{here}?{q}"),
+            None => here.clone(),
+        },
         share: !repo.limited()
             && repo.allows(
                 strata_core::auth::On::Dataset,

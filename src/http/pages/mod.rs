@@ -22,10 +22,12 @@ pub(crate) mod layout;
 mod links;
 mod login;
 mod markdown;
+mod marks;
 mod merges;
 mod notifications;
 mod orgs;
 mod outside;
+mod previews;
 mod reader;
 mod revisions;
 mod settings;
@@ -66,6 +68,11 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{ns}/{name}", get(datasets::show))
         .route("/datasets/{ns}/{name}/history", get(datasets::history))
         .route("/datasets/{ns}/{name}/files/{*path}", get(file::show))
+        .route(
+            "/datasets/{ns}/{name}/thumbnails/{*path}",
+            get(previews::thumbnail),
+        )
+        .route("/datasets/{ns}/{name}/preview/{*path}", get(previews::pdf))
         .route(
             "/datasets/{ns}/{name}/revisions/{rev}",
             get(revisions::show),
@@ -109,6 +116,9 @@ pub fn router() -> Router<AppState> {
             get(share::show).post(share::change),
         )
         .route("/drive", get(files::drive).post(files::make_drive))
+        .route("/drive/starred", get(marks::starred))
+        .route("/drive/recent", get(marks::recent))
+        .route("/starred", post(marks::star))
         .route("/shared", get(shared::show))
         .route("/notifications", get(notifications::show))
         .route("/notifications/read", post(notifications::mark_read))

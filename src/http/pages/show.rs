@@ -10,6 +10,10 @@ use super::layout::{error_page, Chrome};
 /// A domain error as a page.
 pub(super) fn failed(s: Option<&SessionRow>, title: &str, e: Error) -> Response {
     let e = crate::http::error::ApiError::from(e);
+    // A renamed dataset's old name: to the page under its new name.
+    if e.status.is_redirection() {
+        return axum::response::IntoResponse::into_response(e);
+    }
     if e.status.is_server_error() {
         tracing::error!(error = %e.message, "page failed");
     }

@@ -14,6 +14,7 @@ mod keys;
 mod lfs;
 mod refusal_cases;
 mod refusals;
+mod rename;
 mod sql;
 mod table_diff;
 mod tables;

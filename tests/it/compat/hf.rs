@@ -192,6 +192,13 @@ async fn huggingface_hub_writes_and_reads_a_dataset() {
     assert_eq!(out["missing_revision"], "RevisionNotFoundError", "{out}");
     assert_eq!(out["missing_dataset"], "RepositoryNotFoundError", "{out}");
     assert_eq!(out["missing_folder"], "RemoteEntryNotFoundError", "{out}");
+    // move_repo renames (and back); the old id leads to the new; no move to another namespace.
+    assert_eq!(
+        out["moved"],
+        json!(["alice/survey-moved", sha256_hex(b"id,name\n9,zed\n")]),
+        "{out}"
+    );
+    assert_eq!(out["moved_away"], 422, "{out}");
 
     // A stranger and the anonymous: the private dataset is not there. bob as a reader: reads
     // work, the write is refused.

@@ -3,7 +3,7 @@ HF_ENDPOINT and a strata token (the caller sets both, and HF_HUB_DISABLE_XET=1: 
 uploads through Git LFS, not Xet).
 
 `roundtrip REPO FOLDER`: create_repo, upload_folder, then every read the client offers (HfFileSystem's
-`info(refresh=True)` and `get_paths_info` too), printed as one JSON object. `denied REPO FILE`: what each read and a write answer, as error class names
+`info(refresh=True)` and `get_paths_info` too), and move_repo last, printed as one JSON object. `denied REPO FILE`: what each read and a write answer, as error class names
 and statuses. `access REPO ACTION [USER [REASON]]`: a gated dataset's requests as its admin
 answers them (`list` every status, `accept`, `reject`, `cancel`, `grant`), or as a visitor
 (`read FILE`: `dataset_info`'s `gated` and a download), as JSON.
@@ -85,6 +85,16 @@ def roundtrip(repo, folder):
             out[name] = "ok"
         except Exception as e:  # noqa: BLE001 - the class is the answer
             out[name] = type(e).__name__
+    # Renamed: the old id still reads, under the new one.
+    api.move_repo(repo, repo + "-moved", repo_type="dataset")
+    moved = hf_hub_download(repo, "data/a.csv", repo_type="dataset")
+    out["moved"] = [api.dataset_info(repo + "-moved").id, sha(moved)]
+    try:
+        api.move_repo(repo + "-moved", "elsewhere/x", repo_type="dataset")
+        out["moved_away"] = "ok"
+    except HfHubHTTPError as e:
+        out["moved_away"] = e.response.status_code
+    api.move_repo(repo + "-moved", repo, repo_type="dataset")
     print(json.dumps(out))
 
 

@@ -1,7 +1,8 @@
 //! git hosting end to end with the stock `git` and `git-lfs`: files uploaded through the batch API
 //! and committed through REST come back byte-identical through `git clone` + `git lfs pull`; a
 //! `git push` shows up in the REST revision list, and a REST commit is what the next `git pull`
-//! brings. Permissions are the same as everywhere else.
+//! brings; renamed, the old address keeps working for git and git-lfs. Permissions are the same
+//! as everywhere else.
 
 use crate::common;
 use crate::common::*;
@@ -170,16 +171,62 @@ async fn rest_and_git_see_the_same_history() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    tokio::task::spawn_blocking(move || {
+    let pulled = tokio::task::spawn_blocking(move || {
         run(git(&home, &clone).args(["pull", "-q", "origin", "main"]));
         let notes = std::fs::read_to_string(clone.join("NOTES.md")).unwrap();
         assert_eq!(notes, "from the API\n");
         // An LFS file committed through the API is smudged like the others.
         let got = std::fs::read(clone.join("extra/more data.csv")).unwrap();
         assert_eq!(got, extra);
+        (clone, home)
     })
     .await
     .unwrap();
+    let (clone, home) = pulled;
+
+    // Renamed: the clone's remote and its .lfsconfig still name alice/survey, and git and
+    // git-lfs follow the redirects to alice/study for a push of a new LFS file and a new clone.
+    rest(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/alice/survey/rename",
+        Some(json!({"name": "study"})),
+    )
+    .await;
+    let root = server.dir.path().to_owned();
+    let url = server.url.clone();
+    let pushed = tokio::task::spawn_blocking(move || {
+        std::fs::write(clone.join("after.bin"), vec![9u8; 40_000]).unwrap();
+        run(git(&home, &clone).args(["add", "after.bin"]));
+        run(git(&home, &clone).args(["commit", "-q", "-m", "after the rename"]));
+        run(git(&home, &clone).args(["push", "-q", "origin", "main"]));
+        let again = root.join("again");
+        run(git(&home, &root).args([
+            "clone",
+            "-q",
+            &format!("{url}/alice/survey.git"),
+            again.to_str().unwrap(),
+        ]));
+        assert_eq!(
+            std::fs::read(again.join("after.bin")).unwrap(),
+            vec![9u8; 40_000]
+        );
+        run(git(&home, &clone).args(["rev-parse", "HEAD"]))
+            .trim()
+            .to_owned()
+    })
+    .await
+    .unwrap();
+    let v = rest(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        "/alice/study/revisions",
+        None,
+    )
+    .await;
+    assert_eq!(v["revisions"][0]["id"], pushed.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,9 @@
 //! addresses; statistics of the filtered rows only, empty text counted as empty; a key offered
 //! and declared in one click from the table; search by tag, licence, column and size; the file
 //! manager's controls enabled by the pick; a dropped file's upload that ends on its folder with
-//! the list kept and Undo; organisations made and datasets deleted from pages.
+//! the list kept and Undo; organisations made, datasets renamed (the old address leading to the
+//! new) and deleted from pages; the drive's grid of thumbnails, a PDF in the browser's viewer,
+//! Starred and Recent.
 
 use fantoccini::Locator;
 use reqwest::Method;
@@ -47,6 +49,59 @@ async fn type_into(c: &fantoccini::Client, selector: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Alice, with the tests' password, and her private dataset `alice/{name}`: her token.
+async fn alice_with(server: &TestServer, name: &str) -> String {
+    let alice = server.user("alice").await;
+    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let (status, v) = call(
+        server,
+        Method::POST,
+        "/api/v1/datasets",
+        Some(&alice),
+        Some(json!({"namespace": "alice", "name": name, "visibility": "private"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    alice
+}
+
+/// A one-page PDF that says "Hello PDF".
+fn pdf() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        {
+            let text = "BT /F1 24 Tf 40 100 Td (Hello PDF) Tj ET";
+            format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len())
+        },
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.push_str(&format!("{} 0 obj\n{o}\nendobj\n", i + 1));
+    }
+    let xref = out.len();
+    out.push_str(&format!(
+        "xref\n0 {}\n0000000000 65535 f \n",
+        objects.len() + 1
+    ));
+    for o in offsets {
+        out.push_str(&format!("{o:010} 00000 n \n"));
+    }
+    out.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    out.into_bytes()
+}
+
 fn stations() -> Vec<u8> {
     let mut out = String::from("id,name,region,temp\n");
     for i in 1..=200 {
@@ -63,19 +118,7 @@ fn stations() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_card_is_the_page_and_the_file_manager_follows_the_pick() {
     let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
-        .await
-        .unwrap();
-    let (status, v) = call(
-        &server,
-        Method::POST,
-        "/api/v1/datasets",
-        Some(&alice),
-        Some(json!({"namespace": "alice", "name": "weather", "visibility": "private"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{v}");
+    let alice = alice_with(&server, "weather").await;
     let readme = b"---\nlicense: cc-by-4.0\ntags:\n- climate\nlanguage: [en]\n\
         size_categories: [n<1K]\n---\n# Weather stations\n\nReadings *every hour*.\n";
     let lines = vec![
@@ -402,6 +445,42 @@ async fn the_card_is_the_page_and_the_file_manager_follows_the_pick() {
     assert_eq!(kept.as_deref(), Some("alice"));
     assert!(text(&c).await.contains("weatherco"), "listed as hers");
 
+    // Renamed from its settings page (a drive's name refused in words): the old address leads
+    // to the new; renamed back for what follows.
+    c.goto(&format!("{base}/datasets/alice/weather/settings"))
+        .await
+        .unwrap();
+    for (to, at) in [
+        ("drive", None),
+        ("weather-2", Some("/datasets/alice/weather-2/settings")),
+    ] {
+        c.execute("window.confirm = () => true", vec![])
+            .await
+            .unwrap();
+        fill(&c, "new_name", to).await;
+        click(&c, "#rename-dataset button[type=submit]").await;
+        match at {
+            Some(at) => assert_eq!(c.current_url().await.unwrap().path(), at),
+            None => assert!(text(&c).await.contains("name of a person's drive")),
+        }
+    }
+    c.goto(&format!("{base}/datasets/alice/weather?path="))
+        .await
+        .unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(
+        (url.path(), url.query()),
+        ("/datasets/alice/weather-2", Some("path="))
+    );
+    c.goto(&format!("{base}/datasets/alice/weather-2/settings"))
+        .await
+        .unwrap();
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    fill(&c, "new_name", "weather").await;
+    click(&c, "#rename-dataset button[type=submit]").await;
+
     // A dataset deleted from its settings page, only with its name typed again.
     c.goto(&format!("{base}/datasets/alice/weather/settings"))
         .await
@@ -427,13 +506,13 @@ async fn the_card_is_the_page_and_the_file_manager_follows_the_pick() {
     )
     .await;
     assert_eq!(status, 404);
-    // The two refusals asked for above are the only errors.
+    // The three refusals asked for above are the only errors.
     let errors = console_errors(&c).await;
     let unexpected: Vec<&String> = errors
         .iter()
         .filter(|e| !e.contains("409 (Conflict)") && !e.contains("422 (Unprocessable"))
         .collect();
-    assert!(unexpected.is_empty() && errors.len() == 2, "{errors:?}");
+    assert!(unexpected.is_empty() && errors.len() == 3, "{errors:?}");
     let _ = c.close().await;
 }
 
@@ -498,6 +577,95 @@ async fn the_drive_views_tables_and_a_share_writer_drops_files() {
         page.contains("Bring everything back to this version") && !page.contains(&first),
         "{page}"
     );
+
+    // An image and a PDF dropped in: the grid shows the image's thumbnail and the PDF's kind;
+    // the PDF opens in the browser's viewer, in a frame; starred and opened files are listed.
+    let photo = server.dir.path().join("photo.png");
+    std::fs::copy("docs/screenshots/file.png", &photo).unwrap();
+    let report = server.dir.path().join("report.pdf");
+    std::fs::write(&report, pdf()).unwrap();
+    c.goto(&format!("{base}/datasets/alice/drive"))
+        .await
+        .unwrap();
+    drop_files(&c, "main", &[&photo, &report]).await;
+    wait_until(
+        &c,
+        "location.search.includes('undo=') && document.readyState === 'complete'",
+        "location.href + ' ' + document.getElementById('upload-status').textContent",
+    )
+    .await;
+    click(&c, "#view-grid").await;
+    wait_until(
+        &c,
+        "(() => { const i = document.querySelector('#grid img'); return !!i && i.complete && i.naturalWidth === 240; })()",
+        "document.querySelector('#grid') && document.querySelector('#grid').innerHTML",
+    )
+    .await;
+    let tiles = c
+        .execute(
+            "return Object.fromEntries([...document.querySelectorAll('#grid .tile')].map(t => [t.querySelector('.tile-name').textContent, t.querySelector('.badge') ? t.querySelector('.badge').textContent : 'thumbnail']))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tiles["photo.png"], "thumbnail", "{tiles}");
+    assert_eq!(
+        (&tiles["report.pdf"], &tiles["budget.csv"]),
+        (&json!("PDF"), &json!("CSV"))
+    );
+    screenshot(&c, "drive-grid").await;
+    c.goto(&format!("{base}/datasets/alice/drive/files/report.pdf"))
+        .await
+        .unwrap();
+    // Served inline as a PDF only (a document that could hold no script even if taken for a
+    // page), framed by strata's own pages only.
+    let served = c
+        .execute_async(
+            "const done = arguments[0]; fetch(document.getElementById('pdf-preview').src).then(r => \
+             done(['content-type', 'content-disposition', 'x-content-type-options', \
+             'content-security-policy'].map(h => r.headers.get(h))))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        served,
+        json!([
+            "application/pdf",
+            "inline; filename=\"report.pdf\"; filename*=UTF-8''report.pdf",
+            "nosniff",
+            "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+        ])
+    );
+    c.enter_frame(0).await.unwrap();
+    wait_until(
+        &c,
+        "document.contentType === 'application/pdf'",
+        "document.contentType",
+    )
+    .await;
+    c.enter_parent_frame().await.unwrap();
+    click(&c, "#star-file button").await;
+    assert!(text(&c).await.contains("Starred"));
+    c.goto(&format!("{base}/drive/starred")).await.unwrap();
+    let starred = text(&c).await;
+    assert!(
+        starred.contains("report.pdf") && !starred.contains("budget.csv"),
+        "{starred}"
+    );
+    c.goto(&format!("{base}/drive/recent")).await.unwrap();
+    let recent = c
+        .execute(
+            "return [...document.querySelectorAll('#recent tbody td:first-child')].map(t => t.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(recent, json!(["report.pdf", "budget.csv"]));
+    // Unstarred from the list.
+    c.goto(&format!("{base}/drive/starred")).await.unwrap();
+    click(&c, "#starred button").await;
+    assert!(text(&c).await.contains("Nothing starred yet"));
     let _ = c.close().await;
 
     // Bob writes alice's inbox folder through a share: a drop uploads into it.
@@ -574,20 +742,8 @@ async fn the_share_form_suggests_whom_the_site_allows() {
         (strata_core::config::People::Everyone, true),
     ] {
         let server = TestServer::start_with(Backend::Local, |c| c.people = people).await;
-        let alice = server.user("alice").await;
+        alice_with(&server, "box").await;
         server.user("zed").await;
-        strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
-            .await
-            .unwrap();
-        let (status, _) = call(
-            &server,
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&alice),
-            Some(json!({"namespace": "alice", "name": "box", "visibility": "private"})),
-        )
-        .await;
-        assert_eq!(status, 201);
         let mut b = Browser::new(&server.url);
         b.login("alice", PASSWORD).await;
         let page = b.get("/datasets/alice/box/share?path=").await;
@@ -607,19 +763,7 @@ async fn the_share_form_suggests_whom_the_site_allows() {
 async fn nothing_picked_is_refused_in_words_and_the_name_typed_is_kept() {
     use crate::common::forms::Browser;
     let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
-        .await
-        .unwrap();
-    let (status, _) = call(
-        &server,
-        Method::POST,
-        "/api/v1/datasets",
-        Some(&alice),
-        Some(json!({"namespace": "alice", "name": "box", "visibility": "private"})),
-    )
-    .await;
-    assert_eq!(status, 201);
+    alice_with(&server, "box").await;
     let mut b = Browser::new(&server.url);
     b.login("alice", PASSWORD).await;
     let page = b.get("/datasets/alice/box").await;

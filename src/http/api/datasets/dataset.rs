@@ -185,6 +185,33 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A dataset's new name.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    /// The new name, in the same namespace.
+    name: String,
+}
+
+/// Renames the dataset in its namespace. Its old name leads to it from then on (`307` to the
+/// same address under the new name, for whoever may see it) until a dataset takes that name.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/rename", tag = "datasets",
+    params(DatasetPath),
+    request_body = RenameBody,
+    responses((status = 200, description = "Renamed (or already so named)", body = DatasetView), (status = 401, description = "Authentication required", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "No such dataset, revision or object (private datasets look missing too)", body = ErrorBody), (status = 409, description = "A dataset of that name (or of that S3 bucket name) exists", body = ErrorBody), (status = 422, description = "Not a dataset name, or a name that cannot change (a drive, the policy dataset)", body = ErrorBody)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<DatasetView>> {
+    let req: RenameBody = read_json(&headers, body, state.settings.max_json_body).await?;
+    let repo = dataset(&state, &who, &ns, &name, Action::Admin).await?;
+    let renamed = datasets::rename::rename(&state, &who, &repo, &req.name).await?;
+    Ok(Json(view(&renamed, None, None)))
+}
+
 /// The parent revision a write names: the body's `parent`, else `If-Match` (an ETag of a read).
 pub(super) fn parent_of(body: Option<&str>, headers: &HeaderMap) -> ApiResult<Option<String>> {
     if let Some(p) = body {

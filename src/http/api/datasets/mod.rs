@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(dataset::create, list::list))
         .routes(routes!(dataset::read, dataset::update, dataset::delete))
+        .routes(routes!(dataset::rename))
         .routes(routes!(commit::commit))
         .routes(routes!(commit::revert))
         .routes(routes!(history::revisions))

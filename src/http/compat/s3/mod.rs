@@ -434,7 +434,7 @@ enum Missing {
 /// A domain error as S3's: the code S3 clients expect for its kind, the message, the request id.
 fn s3_err<T>(req: &s3s::S3Request<T>, missing: Missing, e: Error) -> S3Error {
     let code = match e.kind {
-        Kind::NotFound | Kind::Gone => match missing {
+        Kind::NotFound | Kind::Gone | Kind::Moved => match missing {
             Missing::Bucket => S3ErrorCode::NoSuchBucket,
             Missing::Key => S3ErrorCode::NoSuchKey,
             Missing::Upload => S3ErrorCode::NoSuchUpload,
