@@ -150,12 +150,6 @@ pub async fn star(
     let folder = form.folder.is_some();
     marks::star(&state, &who, &dataset, path, folder, form.star == "on").await?;
     // Only a path of this server: never a way out to another site.
-    let back = match form.back.starts_with('/')
-        && !form.back.starts_with("//")
-        && !form.back.contains('\\')
-    {
-        true => form.back,
-        false => "/drive/starred".to_owned(),
-    };
-    Ok::<Response, _>(see_other(&back, &[]))
+    let back = super::forms::safe_next(&form.back).unwrap_or("/drive/starred");
+    Ok::<Response, _>(see_other(back, &[]))
 }

@@ -787,3 +787,121 @@ async fn nothing_picked_is_refused_in_words_and_the_name_typed_is_kept() {
     let back = b.get("/datasets/alice/box?to=q3+report").await;
     assert!(back.text.contains("value=\"q3 report\""), "{}", back.text);
 }
+
+/// Starred and Recent as a stranger would try them: nothing starred that the visitor may not
+/// read, no way back to another site, and a share taken away takes its items off both lists;
+/// a thumbnail is refused as the file's bytes would be, and for bytes that are no image.
+#[tokio::test]
+async fn starred_and_recent_list_only_what_may_still_be_read() {
+    use crate::common::forms::Browser;
+    let server = TestServer::start().await;
+    let alice = alice_with(&server, "box").await;
+    server.user("bob").await;
+    strata::cli::admin::set_password(&server.state, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let png = std::fs::read("docs/screenshots/file.png").unwrap();
+    let (photo, fake) = (
+        lfs(&server, &alice, "alice/box", "in/photo.png", &png).await,
+        lfs(
+            &server,
+            &alice,
+            "alice/box",
+            "in/fake.png",
+            b"<svg onload=alert(1)>",
+        )
+        .await,
+    );
+    commit(&server, &alice, "alice/box", "Files", &[photo, fake]).await;
+    let mut bob = Browser::new(&server.url);
+    bob.login("bob", PASSWORD).await;
+    let csrf = bob.get("/drive/starred").await.hidden("csrf");
+    let star = |dataset: &'static str, path: &'static str, back: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("dataset", dataset.to_owned()),
+            ("path", path.to_owned()),
+            ("star", "on".to_owned()),
+            ("back", back.to_owned()),
+        ]
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        serde_urlencoded::to_string(form).unwrap()
+    };
+    // Not shared with bob yet: refused as missing, nothing starred; no thumbnail either.
+    let page = bob
+        .send(
+            client()
+                .post(format!("{}/starred", server.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(post(star("alice/box", "in/photo.png", "/"))),
+        )
+        .await;
+    assert_eq!(page.status, 404, "{}", page.text);
+    assert!(page.text.contains("request_id"), "{}", page.text);
+    let thumb = bob.get("/datasets/alice/box/thumbnails/in/photo.png").await;
+    assert_eq!(thumb.status, 404);
+    // Shared: starred (the way back only to this server), opened, listed.
+    let (status, v) = call(
+        &server,
+        Method::POST,
+        "/api/v1/datasets/alice/box/shares",
+        Some(&alice),
+        Some(json!({"path": "in", "user": "bob", "access": "read"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    for back in [
+        "//evil.example/x",
+        "/\t/evil.example",
+        "https://evil.example/",
+    ] {
+        let page = bob
+            .send(
+                client()
+                    .post(format!("{}/starred", server.url))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(post(star("alice/box", "in/photo.png", back))),
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.text);
+        assert_eq!(page.headers["location"], "/drive/starred", "{back:?}");
+    }
+    let thumb = bob.get("/datasets/alice/box/thumbnails/in/photo.png").await;
+    assert_eq!(thumb.status, 200);
+    assert_eq!(thumb.headers["content-type"], "image/jpeg");
+    let fake = bob.get("/datasets/alice/box/thumbnails/in/fake.png").await;
+    assert_eq!(fake.status, 422, "{}", fake.text);
+    assert!(fake.text.contains("not an image"), "{}", fake.text);
+    assert_eq!(
+        bob.get("/datasets/alice/box/files/in/photo.png")
+            .await
+            .status,
+        200
+    );
+    assert!(bob.get("/drive/starred").await.text.contains("photo.png"));
+    assert!(bob.get("/drive/recent").await.text.contains("photo.png"));
+    // The share taken away: off both lists, and the thumbnail refused again.
+    let id = v["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        &format!("/api/v1/datasets/alice/box/shares/{id}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    for list in ["/drive/starred", "/drive/recent"] {
+        let page = bob.get(list).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.text.contains("photo.png"), "{list}: {}", page.text);
+    }
+    assert_eq!(
+        bob.get("/datasets/alice/box/thumbnails/in/photo.png")
+            .await
+            .status,
+        404
+    );
+}
