@@ -206,21 +206,28 @@ impl Metastore {
         }
     }
 
-    /// Moves the repository of `from` to `to`. Its ref files are brought to the ledger first and
-    /// the ledger forgets both names: the next open under `to` takes it over from those files.
+    /// Moves the repository of `from` to `to` (a new spelling of the same name too, through a
+    /// name of its own). Its ref files are brought to the ledger first; the ledger's rows are
+    /// the caller's to move under the new name (`strata_core::db::Db::rename_repo`).
     pub fn rename(&self, from: DatasetId<'_>, to: DatasetId<'_>) -> Result<()> {
         let (old, new) = (self.repo_path(from)?, self.repo_path(to)?);
         let lock = self.lock(&old);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if new.exists() {
+        let respelled = from.to_string().eq_ignore_ascii_case(&to.to_string());
+        if new.exists() && !respelled {
             return Err(Error::Conflict(format!("dataset {to} exists already")));
         }
         self.open(from)?;
         std::fs::create_dir_all(new.parent().unwrap_or(&self.root))?;
-        std::fs::rename(&old, &new)?;
-        if let Some(ledger) = &self.ledger {
-            ledger.forget(&from.to_string())?;
-            ledger.forget(&to.to_string())?;
+        if respelled {
+            let aside = old.with_extension(format!("renaming-{}", now()));
+            std::fs::rename(&old, &aside)?;
+            if let Err(e) = std::fs::rename(&aside, &new) {
+                let _ = std::fs::rename(&aside, &old);
+                return Err(e.into());
+            }
+        } else {
+            std::fs::rename(&old, &new)?;
         }
         Ok(())
     }

@@ -132,10 +132,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if self.status == StatusCode::TEMPORARY_REDIRECT {
             // The request's layer makes the `Location` of the address it answers (`ctx::layer`).
-            if let Some(v) = moved(body.get("moved_from"), body.get("moved_to")) {
-                headers.insert(MOVED_HEADER, v);
+            if let Some(moved) = moved(body.get("moved_from"), body.get("moved_to")) {
+                response.extensions_mut().insert(moved);
             }
         }
+        let headers = response.headers_mut();
         if self.challenge {
             let challenge = HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\"");
             if ctx.lfs {
@@ -148,12 +149,19 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The internal header from an answer for a dataset's old name to `ctx::layer`: `from to`.
-pub const MOVED_HEADER: &str = "x-strata-moved";
+/// What an answer for a dataset's old name tells `ctx::layer` (a response extension, never a
+/// header: nothing outside strata can send it): the old `ns/name` and the new.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+}
 
-fn moved(from: Option<&serde_json::Value>, to: Option<&serde_json::Value>) -> Option<HeaderValue> {
-    let (from, to) = (from?.as_str()?, to?.as_str()?);
-    HeaderValue::from_str(&format!("{from} {to}")).ok()
+fn moved(from: Option<&serde_json::Value>, to: Option<&serde_json::Value>) -> Option<Moved> {
+    Some(Moved {
+        from: from?.as_str()?.to_owned(),
+        to: to?.as_str()?.to_owned(),
+    })
 }
 
 impl From<Error> for ApiError {

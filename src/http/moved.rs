@@ -1,5 +1,5 @@
 //! Answers for a renamed dataset's old name. The gate refuses an old name with `Kind::Moved`;
-//! its answer carries [`MOVED_HEADER`] (`from to`), and here, where the request's address is
+//! its answer carries a [`Moved`] extension, and here, where the request's address is
 //! known, it becomes a `307` to the same address under the new name (the method and body go
 //! along: pages, REST, LFS). git's own requests are served at the old address instead
 //! (`crate::http::git`: git follows a redirect only on its first request). An address that names
@@ -9,18 +9,15 @@
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 
-pub use crate::http::error::MOVED_HEADER;
+pub use crate::http::error::Moved;
 
 /// Turns an answer for an old name into its redirect, or else leaves it.
 pub fn answer(uri: &Uri, response: &mut Response) {
-    let Some(moved) = response.headers_mut().remove(MOVED_HEADER) else {
+    let Some(moved) = response.extensions_mut().remove::<Moved>() else {
         return;
     };
-    let moved = moved.to_str().unwrap_or_default();
-    let to = moved
-        .split_once(' ')
-        .and_then(|(from, to)| location(uri, from, to));
-    match to.and_then(|to| HeaderValue::from_str(&to).ok()) {
+    let to = location(uri, &moved.from, &moved.to).and_then(|to| HeaderValue::from_str(&to).ok());
+    match to {
         Some(to) => {
             response.headers_mut().insert(header::LOCATION, to);
         }

@@ -71,11 +71,6 @@ pub async fn create(
     buckets::check_new_bucket(core, ns, name)
         .await
         .map_err(CreateError::Refused)?;
-    // An old name of another dataset leads there no more.
-    core.db
-        .drop_redirect(ns, name)
-        .await
-        .map_err(|e| CreateError::Db(e.into()))?;
     let repo = core
         .db
         .create_repo(ns, name, owner_id, visibility)
@@ -94,6 +89,10 @@ pub async fn create(
     if let Err(e) = made {
         let _ = core.db.delete_repo(repo.id).await;
         return Err(CreateError::Git(e));
+    }
+    // An old name of another dataset leads there no more (found first anyway: this one is).
+    if let Err(e) = core.db.drop_redirect(ns, name).await {
+        tracing::warn!(error = %e, "an old name's redirect was left behind");
     }
     Ok(repo)
 }

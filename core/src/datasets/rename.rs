@@ -6,8 +6,11 @@
 
 use strata_metastore::DatasetId;
 
+use serde_json::json;
+
 use super::{buckets, git, DRIVE};
-use crate::auth::{Action, On, Principal};
+use crate::audit;
+use crate::auth::{Action, Need, On, Principal};
 use crate::db::Repo;
 use crate::error::{Error, Result};
 use crate::Core;
@@ -31,12 +34,29 @@ pub async fn rename(core: &Core, who: &Principal, repo: &Repo, name: &str) -> Re
             "the policy dataset keeps the name the server is started with (--policy-dataset)",
         ));
     }
-    if let Principal::User { scopes, .. } = who {
-        if !scopes.allows(&format!("{ns}/{name}"), On::Dataset, Action::Admin) {
-            return Err(Error::forbidden(format!(
-                "your token may not administer {ns}/{name}"
-            )));
-        }
+    // Those who may make datasets here (its owner, the organisation's members, site admins),
+    // with a token that administers the new name too.
+    let (maker, admin) = match who {
+        Principal::User { user, .. } => (
+            core.has(user, Need::InNamespace(ns)).await?,
+            core.has(user, Need::Admin).await?,
+        ),
+        _ => (false, false),
+    };
+    // Policies may name datasets: where they are in force, a name is changed by site admins,
+    // who answer for the policies, so that nobody renames a dataset out of one.
+    if !admin && core.governance.in_force(core).await {
+        return Err(Error::forbidden(
+            "policies are in force on this server, and may name datasets: a site administrator renames them",
+        ));
+    }
+    let scoped = who
+        .scopes()
+        .is_some_and(|s| s.allows(&format!("{ns}/{name}"), On::Dataset, Action::Admin));
+    if !maker || !scoped {
+        return Err(Error::forbidden(format!(
+            "you may not name a dataset {ns}/{name}: renaming is for those who make datasets in {ns}"
+        )));
     }
     let taken = |_| Error::conflict(format!("a dataset {ns}/{name} exists already"));
     if let Some(other) = core.db.repo_by_path(ns, name).await? {
@@ -44,40 +64,56 @@ pub async fn rename(core: &Core, who: &Principal, repo: &Repo, name: &str) -> Re
             return Err(taken(()));
         }
     }
+    // An old name still leads to another dataset: its links and clones are that one's.
+    if core
+        .db
+        .redirect_of(ns, name)
+        .await?
+        .is_some_and(|id| id != repo.id)
+    {
+        return Err(Error::conflict(format!(
+            "{ns}/{name} is an old name of another dataset, and leads there: pick another name"
+        )));
+    }
     buckets::check_new_bucket(core, ns, name).await?;
     let (n, from, to) = (ns.to_owned(), old.to_owned(), name.to_owned());
-    // Only the spelling changes: the directory is the same on a case-blind disk.
-    if !old.eq_ignore_ascii_case(name) {
-        git(core, move |ms| {
-            ms.rename(
-                DatasetId {
-                    ns: &n,
-                    name: &from,
-                },
-                DatasetId { ns: &n, name: &to },
-            )
-        })
-        .await?;
-    }
+    git(core, move |ms| {
+        ms.rename(
+            DatasetId {
+                ns: &n,
+                name: &from,
+            },
+            DatasetId { ns: &n, name: &to },
+        )
+    })
+    .await?;
     match core.db.rename_repo(repo, name).await {
-        Ok(renamed) => Ok(renamed),
+        Ok(renamed) => {
+            audit::changed(
+                core,
+                who,
+                "dataset.renamed",
+                &renamed.path(),
+                json!({"from": repo.path()}),
+            )
+            .await?;
+            Ok(renamed)
+        }
         Err(e) => {
             // The row stayed: so does the repository.
             let (n, from, to) = (ns.to_owned(), old.to_owned(), name.to_owned());
-            if !from.eq_ignore_ascii_case(&to) {
-                let back = git(core, move |ms| {
-                    ms.rename(
-                        DatasetId { ns: &n, name: &to },
-                        DatasetId {
-                            ns: &n,
-                            name: &from,
-                        },
-                    )
-                })
-                .await;
-                if let Err(b) = back {
-                    tracing::error!(error = %b, "a failed rename could not move the repository back");
-                }
+            let back = git(core, move |ms| {
+                ms.rename(
+                    DatasetId { ns: &n, name: &to },
+                    DatasetId {
+                        ns: &n,
+                        name: &from,
+                    },
+                )
+            })
+            .await;
+            if let Err(b) = back {
+                tracing::error!(error = %b, "a failed rename could not move the repository back");
             }
             Err(match e {
                 crate::db::Error::Conflict => taken(()),

@@ -62,10 +62,31 @@ impl Db {
             .bind(&new)
             .execute(&mut *tx)
             .await?;
+        // The ref ledger's rows (`--refs sql`) go under the new name as they are: nothing the
+        // ledger holds is lost, and whatever a replica adopted meanwhile under the new name
+        // makes way.
+        sqlx::query("DELETE FROM ref_ledger WHERE dataset = $1")
+            .bind(&new)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM ref_ledger_datasets WHERE dataset = $1")
+            .bind(&new)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE ref_ledger SET dataset = $2 WHERE dataset = $1")
+            .bind(&old)
+            .bind(&new)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE ref_ledger_datasets SET dataset = $2 WHERE dataset = $1")
+            .bind(&old)
+            .bind(&new)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        self.repo_by_id(repo.id)
-            .await?
-            .ok_or(super::Error::NotFound)
+        let mut renamed = repo.clone();
+        renamed.name = name.to_owned();
+        Ok(renamed)
     }
 
     /// Forgets the old names of a dataset that makes way for another of one of them.

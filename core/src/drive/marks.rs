@@ -8,10 +8,12 @@ use crate::db::Mark;
 use crate::error::{Error, Result};
 use crate::Core;
 
-/// The most a person may star.
-pub const STARRED_MOST: usize = 1000;
-/// The most a list shows.
-const SHOWN: i64 = 200;
+/// The most a person may star (each listed).
+pub const STARRED_MOST: usize = 500;
+/// The most files Recent shows.
+const RECENT_SHOWN: i64 = 100;
+/// The longest path starred.
+const PATH_MOST: usize = 1024;
 
 /// One starred or recent item a person may read.
 #[derive(Debug, Clone)]
@@ -35,7 +37,7 @@ fn item(path: &str, folder: bool) -> String {
 }
 
 /// Stars (`on`) or unstars `path` (a folder when `folder`; `""`: the whole dataset) of
-/// `dataset`, which the caller's read gate let `who` into for that path.
+/// `dataset`, which the caller's read gate let `who` into for that path ([`unstar`] needs none).
 pub async fn star(
     core: &Core,
     who: &Principal,
@@ -47,6 +49,11 @@ pub async fn star(
     let Principal::User { user, .. } = who else {
         return Err(Error::unauthorized("sign in to star"));
     };
+    if path.len() > PATH_MOST {
+        return Err(Error::unprocessable(format!(
+            "a path starred has at most {PATH_MOST} bytes"
+        )));
+    }
     let path = item(path, folder);
     if on && core.db.starred(user.id, STARRED_MOST as i64).await?.len() >= STARRED_MOST {
         return Err(Error::unprocessable(format!(
@@ -54,6 +61,26 @@ pub async fn star(
         )));
     }
     core.db.star(user.id, dataset.id, &path, on).await?;
+    Ok(())
+}
+
+/// Unstars `path` (a folder when `folder`; `""`: the whole dataset) of dataset `ns/name` for
+/// `who`: their own mark, removed whether or not they may still read it (it was theirs to make).
+pub async fn unstar(
+    core: &Core,
+    who: &Principal,
+    (ns, name): (&str, &str),
+    path: &str,
+    folder: bool,
+) -> Result<()> {
+    let Principal::User { user, .. } = who else {
+        return Err(Error::unauthorized("sign in to unstar"));
+    };
+    if let Some(repo) = core.db.repo_by_path(ns, name).await? {
+        core.db
+            .star(user.id, repo.id, &item(path, folder), false)
+            .await?;
+    }
     Ok(())
 }
 
@@ -90,7 +117,12 @@ pub async fn starred(core: &Core, who: &Principal) -> Result<Vec<Marked>> {
     let Principal::User { user, .. } = who else {
         return Ok(Vec::new());
     };
-    readable(core, who, core.db.starred(user.id, SHOWN).await?).await
+    readable(
+        core,
+        who,
+        core.db.starred(user.id, STARRED_MOST as i64).await?,
+    )
+    .await
 }
 
 /// The files `who` opened lately and may still read, newest first.
@@ -98,7 +130,7 @@ pub async fn recent(core: &Core, who: &Principal) -> Result<Vec<Marked>> {
     let Principal::User { user, .. } = who else {
         return Ok(Vec::new());
     };
-    readable(core, who, core.db.recent(user.id, SHOWN).await?).await
+    readable(core, who, core.db.recent(user.id, RECENT_SHOWN).await?).await
 }
 
 /// The marks whose item `who` may read now.

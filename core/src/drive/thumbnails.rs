@@ -42,14 +42,14 @@ pub struct Thumbnail {
 #[derive(Debug)]
 pub struct Thumbnails {
     kept: Mutex<(usize, HashMap<Oid, Arc<Thumbnail>>)>,
-    turns: tokio::sync::Semaphore,
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Thumbnails {
     fn default() -> Self {
         Thumbnails {
             kept: Mutex::default(),
-            turns: tokio::sync::Semaphore::new(2),
+            turns: Arc::new(tokio::sync::Semaphore::new(2)),
         }
     }
 }
@@ -64,52 +64,59 @@ pub async fn of_file(
 ) -> Result<Arc<Thumbnail>> {
     dataset.check_rev(rev)?;
     let (at, file) = (rev.map(str::to_owned), path.to_owned());
-    let data = git_on(core, dataset, move |ms, ds| {
-        ms.read_file(ds, at.as_deref(), &file)
+    let (_, data) = git_on(core, dataset, move |ms, ds| {
+        ms.read_file_upto(ds, at.as_deref(), &file, SOURCE_MAX)
     })
     .await?;
+    // A file past the limit is no LFS pointer (those are a few lines): too large, unread.
+    let data = data.ok_or_else(too_large)?;
     let pointer = strata_lfs::pointer::lenient(&data);
     dataset.read_file(core, path, rev, pointer.as_ref()).await?;
     match pointer {
-        Some(p) => of(core, dataset.id, &p.oid, p.size).await,
-        None if data.len() as u64 > SOURCE_MAX => Err(too_large()),
-        None => {
-            let _turn = core
-                .thumbnails
-                .turns
-                .acquire()
-                .await
-                .map_err(Error::internal)?;
-            Ok(Arc::new(made(data).await?))
-        }
+        Some(p) if p.size > SOURCE_MAX => Err(too_large()),
+        Some(p) => kept_or_made(core, p.oid, read_all(core, dataset.id, &p.oid)).await,
+        None => kept_or_made(core, Oid::of(&data), async { Ok(data) }).await,
     }
 }
 
-/// The thumbnail of object `oid` (`size` bytes) of dataset `repo_id`, the caller having been let
-/// read it; 413 past [`SOURCE_MAX`], 422 for bytes that are no image this server decodes.
-pub async fn of(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Result<Arc<Thumbnail>> {
+/// The thumbnail of the bytes `key` names: kept, or made of what `bytes` reads, in turn (the
+/// turn held until the decoder is done, even past [`TIME`]).
+async fn kept_or_made(
+    core: &Core,
+    key: Oid,
+    bytes: impl std::future::Future<Output = Result<Vec<u8>>>,
+) -> Result<Arc<Thumbnail>> {
     let cache = &core.thumbnails;
     if let Some(t) = cache
         .kept
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .1
-        .get(oid)
+        .get(&key)
     {
         return Ok(t.clone());
     }
-    if size > SOURCE_MAX {
-        return Err(too_large());
-    }
-    let _turn = cache.turns.acquire().await.map_err(Error::internal)?;
-    let bytes = read_all(core, repo_id, oid).await?;
-    let thumbnail = Arc::new(made(bytes).await?);
+    let turn = cache
+        .turns
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(Error::internal)?;
+    let bytes = bytes.await?;
+    let made = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        make(&bytes)
+    });
+    let thumbnail = match tokio::time::timeout(TIME, made).await {
+        Ok(joined) => Arc::new(joined.map_err(Error::internal)??),
+        Err(_) => return Err(Error::new(Kind::Busy, "the thumbnail took too long")),
+    };
     let mut kept = cache.kept.lock().unwrap_or_else(|e| e.into_inner());
     if kept.0 + thumbnail.bytes.len() > CACHE_BYTES {
         *kept = Default::default();
     }
     kept.0 += thumbnail.bytes.len();
-    kept.1.insert(*oid, thumbnail.clone());
+    kept.1.insert(key, thumbnail.clone());
     Ok(thumbnail)
 }
 
@@ -118,15 +125,6 @@ fn too_large() -> Error {
         "thumbnails are made of images up to {} MiB",
         SOURCE_MAX >> 20
     ))
-}
-
-/// [`make`] on the blocking pool, within [`TIME`].
-async fn made(bytes: Vec<u8>) -> Result<Thumbnail> {
-    let made = tokio::task::spawn_blocking(move || make(&bytes));
-    match tokio::time::timeout(TIME, made).await {
-        Ok(joined) => joined.map_err(Error::internal)?,
-        Err(_) => Err(Error::new(Kind::Busy, "the thumbnail took too long")),
-    }
 }
 
 /// The whole object, at most [`SOURCE_MAX`] bytes of it.

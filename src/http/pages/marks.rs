@@ -143,12 +143,16 @@ pub async fn star(
         );
     };
     let path = form.path.trim_matches('/');
-    let dataset = match path.is_empty() {
-        true => gate::dataset(&state, &who, ns, name, Action::Read).await?,
-        false => gate::path(&state, &who, ns, name, path, Action::Read).await?,
-    };
     let folder = form.folder.is_some();
-    marks::star(&state, &who, &dataset, path, folder, form.star == "on").await?;
+    if form.star == "on" {
+        let dataset = match path.is_empty() {
+            true => gate::dataset(&state, &who, ns, name, Action::Read).await?,
+            false => gate::path(&state, &who, ns, name, path, Action::Read).await?,
+        };
+        marks::star(&state, &who, &dataset, path, folder, true).await?;
+    } else {
+        marks::unstar(&state, &who, (ns, name), path, folder).await?;
+    }
     // Only a path of this server: never a way out to another site.
     let back = super::forms::safe_next(&form.back).unwrap_or("/drive/starred");
     Ok::<Response, _>(see_other(back, &[]))
