@@ -7,6 +7,7 @@ mod compressed;
 mod dataset;
 pub(crate) mod drive;
 mod edits;
+mod everything;
 mod lists;
 mod picks;
 mod renamed;

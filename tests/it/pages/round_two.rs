@@ -613,7 +613,6 @@ async fn the_drive_views_tables_and_a_share_writer_drops_files() {
         (&tiles["report.pdf"], &tiles["budget.csv"]),
         (&json!("PDF"), &json!("CSV"))
     );
-    screenshot(&c, "drive-grid").await;
     c.goto(&format!("{base}/datasets/alice/drive/files/report.pdf"))
         .await
         .unwrap();
