@@ -101,6 +101,14 @@ pub fn session_principal(session: &SessionRow) -> Result<Principal, ApiError> {
     })
 }
 
+/// Who a page's visitor is: the signed-in user (as [`session_principal`]) or anonymous.
+pub fn visitor(session: Option<&SessionRow>) -> Result<Principal, ApiError> {
+    match session {
+        Some(s) => session_principal(s),
+        None => Ok(Principal::Anonymous),
+    }
+}
+
 /// The repository name in a URL, without the optional `.git` suffix.
 pub fn repo_name(segment: &str) -> &str {
     segment.strip_suffix(".git").unwrap_or(segment)

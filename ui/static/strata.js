@@ -5,7 +5,9 @@
 // - textarea[data-submit-keys]: Ctrl+Enter (or Cmd+Enter) submits its form (the SQL box).
 // - form[data-selection]: the file manager's actions on the picked items, each enabled only when
 //   the pick suits it (data-needs="one": exactly one item; "some": at least one), with a line
-//   saying how many are picked.
+//   saying how many are picked. A right click (or the context-menu key) on an item's row or tile
+//   picks that item alone and opens a menu of the actions that suit it, each pressing the
+//   toolbar's own button (a new name is asked for first), so the server checks it as ever.
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.hidden = false;
   button.addEventListener("click", async () => {
@@ -46,6 +48,73 @@ for (const form of document.querySelectorAll("form[data-selection]")) {
   };
   for (const box of boxes) box.addEventListener("change", update);
   update();
+  contextMenu(form, boxes, update);
+}
+function contextMenu(form, boxes, update) {
+  const menu = document.createElement("div");
+  menu.id = "item-menu";
+  menu.className = "item-menu";
+  menu.setAttribute("role", "menu");
+  menu.hidden = true;
+  document.body.append(menu);
+  const close = () => { menu.hidden = true; };
+  const typed = form.querySelector("input[name=to]");
+  const open = (box, x, y) => {
+    for (const b of boxes) b.checked = b === box;
+    update();
+    const entries = [];
+    const link = box.closest("li, tr")?.querySelector("a[href]");
+    if (link) entries.push(["Open", () => { window.location.href = link.href; }]);
+    for (const button of form.querySelectorAll("button[data-needs]")) {
+      if (button.disabled) continue;
+      const op = button.value;
+      const asks = op === "rename" || op === "move";
+      entries.push([button.textContent.trim(), () => {
+        if (asks && typed) {
+          const name = box.value.split("/").pop();
+          const answer = window.prompt(op === "rename" ? "New name" : "Move into folder", op === "rename" ? name : "");
+          if (answer === null || answer.trim() === "") return;
+          typed.value = answer.trim();
+        }
+        button.click();
+      }]);
+    }
+    menu.replaceChildren(...entries.map(([label, act]) => {
+      const item = document.createElement("button");
+      item.type = "button";
+      item.setAttribute("role", "menuitem");
+      item.textContent = label;
+      item.addEventListener("click", () => { close(); act(); });
+      return item;
+    }));
+    menu.hidden = false;
+    const room = menu.getBoundingClientRect();
+    menu.style.left = `${Math.min(x, window.innerWidth - room.width - 8) + window.scrollX}px`;
+    menu.style.top = `${Math.min(y, window.innerHeight - room.height - 8) + window.scrollY}px`;
+    menu.querySelector("button")?.focus();
+  };
+  for (const box of boxes) {
+    const item = box.closest("li, tr");
+    if (!item) continue;
+    item.addEventListener("contextmenu", (event) => {
+      event.preventDefault();
+      const r = item.getBoundingClientRect();
+      const at = event.clientX || event.clientY ? [event.clientX, event.clientY] : [r.left + 16, r.bottom];
+      open(box, ...at);
+    });
+  }
+  document.addEventListener("click", (event) => { if (!menu.contains(event.target)) close(); });
+  document.addEventListener("keydown", (event) => {
+    if (menu.hidden) return;
+    if (event.key === "Escape") { close(); return; }
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    event.preventDefault();
+    const items = Array.from(menu.querySelectorAll("button"));
+    const at = items.indexOf(document.activeElement);
+    const next = event.key === "ArrowDown" ? at + 1 : at - 1;
+    items[(next + items.length) % items.length]?.focus();
+  });
+  window.addEventListener("scroll", close, { passive: true });
 }
 for (const box of document.querySelectorAll("textarea[data-submit-keys]")) {
   box.addEventListener("keydown", (event) => {

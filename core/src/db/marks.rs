@@ -59,14 +59,7 @@ impl Db {
 
     /// What `user_id` starred, newest first, at most `limit`.
     pub async fn starred(&self, user_id: i64, limit: i64) -> Result<Vec<Mark>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT repo_id, path, created_at FROM starred WHERE user_id = $1 \
-             ORDER BY created_at DESC, repo_id, path LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+        self.marks(List::Starred, user_id, limit).await
     }
 
     /// Notes that `user_id` opened `path` of dataset `repo_id` now; only the newest
@@ -96,13 +89,30 @@ impl Db {
 
     /// What `user_id` opened lately, newest first, at most `limit`.
     pub async fn recent(&self, user_id: i64, limit: i64) -> Result<Vec<Mark>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT repo_id, path, seen_at FROM recent WHERE user_id = $1 \
-             ORDER BY seen_at DESC, repo_id, path LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+        self.marks(List::Recent, user_id, limit).await
     }
+
+    async fn marks(&self, list: List, user_id: i64, limit: i64) -> Result<Vec<Mark>, sqlx::Error> {
+        let sql = match list {
+            List::Starred => {
+                "SELECT repo_id, path, created_at FROM starred WHERE user_id = $1 \
+                 ORDER BY created_at DESC, repo_id, path LIMIT $2"
+            }
+            List::Recent => {
+                "SELECT repo_id, path, seen_at FROM recent WHERE user_id = $1 \
+                 ORDER BY seen_at DESC, repo_id, path LIMIT $2"
+            }
+        };
+        sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+}
+
+/// The two lists of marks.
+enum List {
+    Starred,
+    Recent,
 }

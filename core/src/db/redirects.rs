@@ -32,13 +32,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         // The new name is its own from now on; the old one leads here.
-        sqlx::query(
-            "DELETE FROM dataset_redirects WHERE lower(namespace) = lower($1) AND lower(name) = lower($2)",
-        )
-        .bind(&repo.namespace)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
+        forget(&mut *tx, &repo.namespace, name).await?;
         // A new spelling of the same name needs none: names are found whatever their case.
         let respelled = repo.name.to_lowercase() == name.to_lowercase();
         if !respelled {
@@ -91,13 +85,22 @@ impl Db {
 
     /// Forgets the old names of a dataset that makes way for another of one of them.
     pub async fn drop_redirect(&self, namespace: &str, name: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "DELETE FROM dataset_redirects WHERE lower(namespace) = lower($1) AND lower(name) = lower($2)",
-        )
-        .bind(namespace)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        forget(&self.pool, namespace, name).await
     }
+}
+
+/// Deletes the redirect from the old name `{namespace}/{name}`, if there is one.
+async fn forget<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    namespace: &str,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM dataset_redirects WHERE lower(namespace) = lower($1) AND lower(name) = lower($2)",
+    )
+    .bind(namespace)
+    .bind(name)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -7,5 +7,6 @@ pub mod delta_sharing;
 pub mod hf;
 mod hf_access;
 mod hf_paths;
+mod hf_repos;
 pub mod iceberg;
 pub mod s3;

@@ -21,7 +21,7 @@ use super::show::{failed, human_size};
 use super::signed_in::SignedIn;
 use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use crate::http::extract::{session as session_of, session_principal, visitor};
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::datasets::gate::Gated;
@@ -55,10 +55,7 @@ async fn access_page(
     error: Option<&str>,
     typed: BTreeMap<String, String>,
 ) -> ApiResult<Response> {
-    let who = match s {
-        Some(s) => session_principal(s)?,
-        None => Principal::Anonymous,
-    };
+    let who = visitor(s)?;
     let title = format!("Access to {ns}/{name}");
     let p = match access::preview(state, &who, ns, name).await {
         Ok(p) => p,

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use super::signed_in::SignedIn;
 use crate::http::csrf::CsrfForm;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session, session_principal};
+use crate::http::extract::{session, session_principal, visitor};
 use crate::http::state::AppState;
-use strata_core::auth::{Action, Principal};
+use strata_core::auth::Action;
 use strata_core::datasets::gate;
 use strata_core::drive::archive::{self, Archive};
 
@@ -58,10 +58,7 @@ pub async fn folder(
     Query(q): Query<ZipQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let who = match session(&state, &headers).await? {
-        Some((_, s)) => session_principal(&s)?,
-        None => Principal::Anonymous,
-    };
+    let who = visitor(session(&state, &headers).await?.map(|(_, s)| s).as_ref())?;
     let folder = q.path.unwrap_or_default().trim_matches('/').to_owned();
     let repo = gate::path(&state, &who, &ns, &name, &folder, Action::Read).await?;
     repo.check_rev(q.rev.as_deref())?;

@@ -392,13 +392,8 @@ pub async fn show(
             .is_some_and(|s| s.user.username.eq_ignore_ascii_case(&repo.namespace));
     let nav = if own_drive { "drive" } else { "datasets" };
     let edit_card = writer && folder.is_empty() && !limited && !drive && head.is_some();
-    let starred = match &s {
-        Some(s) => {
-            let who = crate::http::extract::session_principal(s)?;
-            strata_core::drive::marks::is_starred(&state, &who, &repo, &folder, true).await
-        }
-        None => false,
-    };
+    let who = crate::http::extract::visitor(s.as_ref())?;
+    let starred = strata_core::drive::marks::is_starred(&state, &who, &repo, &folder, true).await;
     let mut chrome = Chrome::new(title.clone(), s.as_ref(), nav);
     if q.done.as_deref() == Some("card") {
         chrome = chrome.notice("The card is saved.");

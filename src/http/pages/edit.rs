@@ -20,9 +20,9 @@ use super::show::failed;
 use super::signed_in::SignedIn;
 use crate::http::csrf::CsrfForm;
 use crate::http::error::ApiResult;
-use crate::http::extract::session_principal;
+use crate::http::extract::{session_principal, visitor};
 use crate::http::state::AppState;
-use strata_core::auth::{Action, Principal};
+use strata_core::auth::Action;
 use strata_core::datasets::gate;
 use strata_core::drive::edit::{self, Edit};
 
@@ -88,10 +88,7 @@ async fn editor(
     new: bool,
 ) -> ApiResult<Response> {
     let s = reader.session;
-    let who = match &s {
-        Some(s) => session_principal(s)?,
-        None => Principal::Anonymous,
-    };
+    let who = visitor(s.as_ref())?;
     let title = format!("{ns}/{name}/{path}");
     let repo = match gate::path(state, &who, ns, name, &path, Action::Write).await {
         Ok(repo) => repo,

@@ -114,10 +114,7 @@ pub async fn show(
         Err(e) => return Ok(failed(s.as_ref(), &title, e)),
     };
     // Opened: in the visitor's Recent.
-    let who = match &s {
-        Some(s) => crate::http::extract::session_principal(s)?,
-        None => strata_core::auth::Principal::Anonymous,
-    };
+    let who = crate::http::extract::visitor(s.as_ref())?;
     marks::seen(&state, &who, &repo, &path).await;
     let starred = marks::is_starred(&state, &who, &repo, &path, false).await;
     let pointer = strata_lfs::pointer::lenient(&data);

@@ -15,9 +15,9 @@ use super::show::{failed, when};
 use super::signed_in::SignedIn;
 use crate::http::csrf::{CsrfForm, CsrfMultipart, NoFields};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use crate::http::extract::{session as session_of, session_principal, visitor};
 use crate::http::state::AppState;
-use strata_core::auth::{Action, Principal};
+use strata_core::auth::Action;
 use strata_core::datasets::gate;
 use strata_core::db::SessionRow;
 use strata_core::drive::files;
@@ -423,10 +423,7 @@ pub async fn trash(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let s = session_of(&state, &headers).await?.map(|(_, s)| s);
-    let who = match &s {
-        Some(s) => session_principal(s)?,
-        None => Principal::Anonymous,
-    };
+    let who = visitor(s.as_ref())?;
     let title = format!("{ns}/{name}");
     let repo = match gate::shared(&state, &who, &ns, &name, Action::Read).await {
         Ok(repo) => repo,

@@ -15,9 +15,9 @@ use serde::Deserialize;
 
 use super::show::failed;
 use super::signed_in::{PageError, PageResult};
-use crate::http::extract::{session, session_principal};
+use crate::http::extract::{session, visitor};
 use crate::http::state::AppState;
-use strata_core::auth::{Action, Principal};
+use strata_core::auth::Action;
 use strata_core::datasets::gate::{self, Gated};
 use strata_core::db::SessionRow;
 use strata_core::error::Kind;
@@ -96,10 +96,7 @@ impl<R: Shows> FromRequestParts<AppState> for Reader<R> {
             .map_err(|e| PageError::Answer(e.into_response()))?;
         let item = R::item(parts, route.path.as_deref());
         let s = session(state, &parts.headers).await?.map(|(_, s)| s);
-        let who = match &s {
-            Some(s) => session_principal(s)?,
-            None => Principal::Anonymous,
-        };
+        let who = visitor(s.as_ref())?;
         let (ns, name) = (route.ns.as_str(), route.name.as_str());
         let gated = match &item {
             Some(path) => gate::path(state, &who, ns, name, path, Action::Read).await,

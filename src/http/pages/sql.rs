@@ -8,13 +8,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use strata_core::auth::Principal;
 use strata_core::sql::page::{self, Paging, Readable};
 
 use super::layout::{render, Chrome};
 use super::table_view::{cells, headings, link, Cell, Heading};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{session as session_of, session_principal};
+use crate::http::extract::{session as session_of, visitor};
 use crate::http::state::AppState;
 
 /// Rows per page unless the visitor asks for another number.
@@ -70,10 +69,7 @@ pub async fn show(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let s = session_of(&state, &headers).await?.map(|(_, s)| s);
-    let who = match &s {
-        Some(s) => session_principal(s)?,
-        None => Principal::Anonymous,
-    };
+    let who = visitor(s.as_ref())?;
     let field = |name: &str| {
         pairs
             .iter()

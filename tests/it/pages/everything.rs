@@ -68,7 +68,7 @@ async fn paste(c: &fantoccini::Client, selector: &str, value: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_does_every_task_from_the_browser() {
+async fn a_person_does_every_task_in_chromium() {
     // Open sign-up: the account is made on the sign-up page.
     let server = TestServer::start_with(Backend::Local, |c| {
         c.signup = strata_core::config::Signup::Open;

@@ -43,7 +43,7 @@ fn file(path: &str, content: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn versions_from_before_a_rename_open_download_and_restore() {
+async fn versions_from_before_a_rename_open_download_and_restore_in_chromium() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     strata::cli::admin::set_password(&server.state, "alice", PASSWORD)
