@@ -107,14 +107,16 @@ trap stop_pg EXIT
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
   -o "-c listen_addresses='' -k $pgdir -c fsync=off -c max_connections=400" start >/dev/null
 # Every test again, with the fast tier's core on PostgreSQL too, but those whose subject is not
-# the database, which ran above: the Helm chart (no server), the GiB browser uploads (bytes
-# through the browser; smaller uploads, their sessions and parts run here), garbage collection
-# on S3 and Azure (the storage backends; the same collection on the local disk runs here), and
-# SQL statements as deep as they are long (the SQL parser). schemathesis runs 20 s per run here
-# (45 s above).
+# the database, which ran above: the Helm chart (no server), the tests in headless Chromium
+# (named `…in_chromium`: what a page shows and does; the pages' queries are those the REST and
+# HTTP tests run here, and every statement is prepared on PostgreSQL by project::sql), the GiB
+# browser uploads (bytes through the browser; smaller uploads, their sessions and parts run
+# here), garbage collection on S3 and Azure (the storage backends; the same collection on the
+# local disk runs here), and SQL statements as deep as they are long (the SQL parser).
+# schemathesis runs 20 s per run here (45 s above).
 STRATA_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pgdir" STRATA_FUZZ_SECONDS=20 \
   cargo test --workspace --locked --tests -- --test-threads=4 \
-  --skip ops::chart:: --skip pages::upload::browser_ \
+  --skip ops::chart:: --skip in_chromium --skip pages::upload::browser_ \
   --skip lfs::gc::collection_never_deletes_a_live_object_on_s3 \
   --skip lfs::gc::collection_never_deletes_a_live_object_on_azure \
   --skip sql::hostile::statements_as_deep_as_they_are_long

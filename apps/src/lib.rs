@@ -6,8 +6,10 @@
 //! ([`kube`]: a Deployment per (user, app) scaled between 0 and 1); and the [`lifecycle`] of
 //! instances per (user, app): one start under concurrent requests, idle stops, per-user limits.
 //! A manifest's [`access`]: roles mapped into the app, who may install it, its declared workload.
+//! A [`job`] declared in a dataset: validated here, run by strata's core.
 
 pub mod access;
+pub mod job;
 pub mod kube;
 pub mod lifecycle;
 pub mod manifest;

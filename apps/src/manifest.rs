@@ -339,7 +339,7 @@ fn check_placeholders(s: &str) -> Result<(), ManifestError> {
     check_names(s, &PLACEHOLDERS)
 }
 
-fn check_names(s: &str, known: &[&str]) -> Result<(), ManifestError> {
+pub(crate) fn check_names(s: &str, known: &[&str]) -> Result<(), ManifestError> {
     let mut rest = s;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {

@@ -7,8 +7,8 @@
 //! denied path is left out, and each of its other entries is allowed with every right (the
 //! entries that exist when the instance starts; a symlink is followed and left out too when it
 //! leads into or above a denied path). Beneath a denied directory, the instance's own working
-//! directory is allowed again with every right, and its token's directory for reading. The
-//! instance also cannot signal processes outside its sandbox (strata among them) or reach their
+//! directory is allowed again with every right, and its token's directory (a job's inputs) for
+//! reading. The instance also cannot signal processes outside its sandbox (strata among them) or reach their
 //! memory and files through `/proc` (Landlock's ptrace rule).
 
 use std::collections::BTreeSet;
@@ -30,7 +30,8 @@ pub struct Sandbox {
     pub deny: Vec<PathBuf>,
     /// Where it may do anything, even beneath a denied directory (its working directory).
     pub read_write: Vec<PathBuf>,
-    /// Where it may only read files, even beneath a denied directory (its token's directory).
+    /// Where it may only read files and list folders, even beneath a denied directory (an app's
+    /// token directory, a job's inputs).
     pub read_only: Vec<PathBuf>,
 }
 
@@ -157,7 +158,7 @@ impl Sandbox {
             let access = if rule.write {
                 rights(all, &rule.path)
             } else {
-                AccessFs::ReadFile.into()
+                AccessFs::ReadFile | AccessFs::ReadDir
             };
             let fd = match PathFd::new(&rule.path) {
                 Ok(fd) => fd,

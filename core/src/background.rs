@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
 //! abandoned multipart uploads, table views nobody reads, events older than 30 days), the sweep of
-//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), git maintenance, garbage collection (`crate::gc`), the apps' culling
+//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), the runs commits start (`crate::jobs::trigger`), git maintenance, garbage collection (`crate::gc`), the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -102,6 +102,7 @@ pub async fn start(core: &Arc<Core>) {
     crate::delivery::start(core);
     // The views of tables new revisions hold, made ahead of their first reader.
     views_ahead(core).await;
+    jobs_on_push(core).await;
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
     crate::apps::launch::background(core);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.
@@ -155,6 +156,32 @@ async fn views_ahead(core: &Arc<Core>) {
                         tracing::warn!(error = %e.message, "views ahead of time: a turn failed")
                     }
                     Err(e) => tracing::warn!(error = %e, "views ahead of time: no turn"),
+                    Ok(_) => {}
+                }
+            }
+        });
+}
+
+/// Follows the event stream every second: keeps the jobs datasets declare and starts the runs
+/// commits start (`crate::jobs::trigger`), one replica at a time.
+async fn jobs_on_push(core: &Arc<Core>) {
+    let mut state = crate::jobs::trigger::Follow::default();
+    if let Err(e) = crate::jobs::trigger::start(core, &mut state).await {
+        tracing::warn!(error = %e.message, "jobs: the event stream is unreadable");
+    }
+    let core = core.clone();
+    core.tasks
+        .clone()
+        .spawn("jobs on push", move |stop| async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+                let turn = crate::jobs::trigger::turn(&core, &mut state);
+                match core.db.as_leader("jobs-on-push", turn).await {
+                    Ok(Some(Err(e))) => tracing::warn!(error = %e.message, "jobs: a turn failed"),
+                    Err(e) => tracing::warn!(error = %e, "jobs: no turn"),
                     Ok(_) => {}
                 }
             }

@@ -57,6 +57,8 @@ pub struct Core {
     pub cards: crate::datasets::card::Cards,
     /// Thumbnails of images made lately (`crate::drive::thumbnails`).
     pub thumbnails: crate::drive::thumbnails::Thumbnails,
+    /// The jobs' settings and the runs under way here (`crate::jobs`).
+    pub jobs: Arc<crate::jobs::Jobs>,
     /// Rung when this replica records events: the dispatcher wakes.
     pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
@@ -221,6 +223,7 @@ impl Core {
             delta_sharing: Default::default(),
             cards: crate::datasets::card::Cards::default(),
             thumbnails: Default::default(),
+            jobs: Arc::new(crate::jobs::Jobs::new(config)),
             events,
             sql: Arc::default(),
             settings: Arc::new(Settings {

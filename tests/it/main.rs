@@ -17,6 +17,7 @@ mod events;
 mod fuzz;
 mod git;
 mod governance;
+mod jobs;
 mod lfs;
 mod ops;
 mod pages;

@@ -133,6 +133,7 @@ pub async fn commit(
                     })
                 };
                 let package = Package::from_bytes_in(data, pointer_in_commit)?;
+                crate::datasets::packaged::jobs(&package.json)?;
                 objects.extend(package.resources.iter().map(|r| (r.oid, r.size)));
             }
         }
@@ -377,6 +378,7 @@ pub async fn update_package(
     message: Option<String>,
 ) -> Result<(Revision, strata_metastore::Package)> {
     let package = Package::from_json(json)?;
+    crate::datasets::packaged::jobs(&package.json)?;
     repo.check_linked(core, package.resources.iter().map(|r| (r.oid, r.size)))
         .await?;
     let branch = branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned());

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+mod jobs;
 mod stores;
+pub use jobs::{Interpreter, JobsConfig};
 pub use stores::{Location, StoreSpec};
 
 /// A setting that must never show in a log line or in `Debug` output: keys, and the database URL
@@ -524,6 +526,9 @@ pub struct Config {
     /// of that while the instance runs.
     #[arg(long, env = "STRATA_APPS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub apps_token_ttl_secs: u64,
+
+    #[command(flatten)]
+    pub jobs: JobsConfig,
 
     /// Let Kubernetes app manifests name images by tag; without it they must pin a digest
     /// (`image@sha256:…`), so what runs is what the admin reviewed.

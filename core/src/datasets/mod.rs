@@ -155,6 +155,7 @@ pub async fn create_as(
         .datapackage
         .unwrap_or_else(|| serde_json::json!({"name": new.name, "resources": []}));
     let package = strata_metastore::Package::from_json(package_json)?;
+    packaged::jobs(&package.json)?;
     if !package.resources.is_empty() {
         // Nothing can be linked to a dataset that does not exist yet.
         return Err(Error::unprocessable(

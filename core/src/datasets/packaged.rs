@@ -1,7 +1,8 @@
 //! A revision's datapackage as its files hold it: each table resource's `hash` and `bytes` taken
 //! from the LFS pointer at its path, so what a revision's files say wins over a datapackage entry
 //! a write left behind (the file manager, a push replacing a table's file alone). Read by the
-//! contract checks, the write path, the push hook and the views made ahead of time.
+//! contract checks, the write path, the push hook and the views made ahead of time; and the
+//! [`jobs`] a datapackage declares, checked wherever one is written.
 
 use serde_json::{Map, Value};
 
@@ -49,4 +50,9 @@ pub fn at(
         files.upto(path, 1024).ok().and_then(|(_, b)| b)
     });
     Ok(Some(Ok(package)))
+}
+
+/// The jobs `package` declares (its `jobs` object); a wrong one is refused (422) naming its field.
+pub fn jobs(package: &Map<String, Value>) -> crate::error::Result<Vec<strata_apps::job::Job>> {
+    strata_apps::job::declared(package).map_err(crate::error::Error::unprocessable)
 }

@@ -3,7 +3,8 @@
 //! transaction, so each event notifies once): a share granted to them or their team, a merge
 //! request opened on a dataset they write (waiting for their review), one of theirs merged, a
 //! contract failed on a dataset they administer, an access request to a dataset they administer
-//! filed or waiting, theirs accepted, declined or expired; and, outside events, a webhook of theirs paused.
+//! filed or waiting, theirs accepted, declined or expired, a run of a job they started failed;
+//! and, outside events, a webhook of theirs paused.
 //! Nobody is told of what they did themselves.
 
 use serde::Serialize;
@@ -57,6 +58,7 @@ pub(super) async fn recipients(core: &Core, e: &EventRow, data: &Value) -> Vec<i
         "access.accepted" | "access.rejected" | "access.expired" => {
             named(core, data["user"].as_str()).await
         }
+        "run.failed" => named(core, data["started_by"].as_str()).await,
         _ => Vec::new(),
     };
     if let Some(actor) = &e.actor {
@@ -317,6 +319,16 @@ fn shown(n: NotificationRow) -> Notification {
                 ),
             },
             format!("{page}/access"),
+        ),
+        "run.failed" => (
+            format!(
+                "run {} of job {} of {} failed: {}",
+                data["run"],
+                s("job"),
+                n.dataset,
+                s("error")
+            ),
+            format!("/api/v1/datasets/{}/runs/{}", n.dataset, data["run"]),
         ),
         "webhook.paused" => (
             format!(

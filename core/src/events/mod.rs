@@ -41,6 +41,9 @@ pub const KINDS: &[&str] = &[
     "access.rejected",
     "access.reminded",
     "access.expired",
+    "run.started",
+    "run.succeeded",
+    "run.failed",
 ];
 
 /// What a subscriber must hold on the whole dataset to hear of an event of `kind`: shares,

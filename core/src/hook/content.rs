@@ -97,15 +97,16 @@ pub(super) fn packages(id: &str, data: &[u8], tips: &[&str]) -> Result<Vec<Packa
         }
     }
     if commits.is_empty() {
-        return Package::from_json(value)
-            .map(|p| vec![p])
-            .map_err(|e| refused(id, e.to_string()));
+        let package = Package::from_json(value).map_err(|e| refused(id, e.to_string()))?;
+        crate::datasets::packaged::jobs(&package.json).map_err(|e| refused(id, e.message))?;
+        return Ok(vec![package]);
     }
     let mut out = Vec::with_capacity(commits.len());
     for commit in commits {
         let pointers = pointers_at(&commit, &paths)?;
         let package = Package::from_json_in(value.clone(), |p| pointers.get(p).copied())
             .map_err(|e| refused(&commit, e.to_string()))?;
+        crate::datasets::packaged::jobs(&package.json).map_err(|e| refused(&commit, e.message))?;
         for r in &package.resources {
             let Some(p) = pointers.get(&r.path) else {
                 continue;

@@ -70,7 +70,7 @@ print(urllib.request.urlopen(req).read().decode(), end="")
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_with_its_token() {
+async fn jupyterlab_runs_a_cell_over_the_proxy_and_reads_alices_data_in_chromium() {
     let lab = Lab::start(|_| {}).await;
     let (s, v) = lab.add(&jupyter_manifest()).await;
     assert_eq!(s, 201, "{v}");

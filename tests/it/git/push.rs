@@ -91,6 +91,9 @@ async fn pushes_are_checked_like_rest_writes() {
     let bad_packages = [
         "{not json".to_owned(),
         json!({"name": "p", "resources": [{"name": "r", "path": "x.csv", "bytes": 14, "hash": format!("sha256:{ghost}")}]}).to_string(),
+        // A job declared wrong: refused naming its field.
+        json!({"name": "p", "resources": [], "jobs": {"j": {"inputs": [{"dataset": "nobody"}],
+            "run": {"interpreter": "python", "script": "j.py"}, "output": {"dataset": "alice/out"}}}}).to_string(),
     ];
     for (i, text) in bad_packages.iter().enumerate() {
         run(git(&home, &work).args(["checkout", "-q", "-B", &format!("pkg{i}"), "main"]));
@@ -98,6 +101,7 @@ async fn pushes_are_checked_like_rest_writes() {
         commit_all(&home, &work, "package");
         let (ok, out) = try_run(git(&home, &work).args(["push", "origin", &format!("pkg{i}")]));
         assert!(!ok, "package {i} passed:\n{out}");
+        assert!(i < 2 || out.contains("jobs.j.inputs[0].dataset"), "{out}");
     }
     run(git(&home, &work).args(["checkout", "-q", "main"]));
 

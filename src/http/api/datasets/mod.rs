@@ -1,11 +1,13 @@
 //! The REST API of datasets under `/api/v1/datasets`: create, read, update and delete a dataset's
 //! datapackage, atomic multi-file commits, revisions, tags, branches, diffs, reverts, the file
-//! tree and raw files, staged uploads. JSON in and out; errors are `{message, request_id}`.
+//! tree and raw files, staged uploads, jobs and their runs. JSON in and out; errors are
+//! `{message, request_id}`.
 
 mod collaborators;
 pub(crate) mod commit;
 mod dataset;
 mod history;
+mod jobs;
 mod list;
 mod merge_comments;
 mod merges;
@@ -74,6 +76,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::rotate))
         .routes(routes!(webhooks::set_active))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::start, jobs::job_runs))
+        .routes(routes!(jobs::runs))
+        .routes(routes!(jobs::run))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::provenance))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -84,7 +92,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     tags((name = "datasets", description = "Datasets and their history"),
         (name = "merge requests", description = "Branches proposed for merging, their conflicts, approvals and merges"),
-        (name = "webhooks", description = "A dataset's events delivered to URLs, signed the Standard Webhooks way")),
+        (name = "webhooks", description = "A dataset's events delivered to URLs, signed the Standard Webhooks way"),
+        (name = "jobs", description = "Jobs a dataset declares, their runs, and the provenance of what they committed")),
     paths(history::raw)
 )]
 struct ApiDoc;
