@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub const MOST_JOBS: usize = 16;
 pub const MOST_INPUTS: usize = 16;
 /// The placeholders of `run.args`.
-pub const ARG_PLACEHOLDERS: [&str; 3] = ["inputs", "output", "script"];
+pub const ARG_PLACEHOLDERS: [&str; 4] = ["inputs", "output", "script", "changes"];
 /// The most a run may be given: a day, 64 GiB.
 pub const LONGEST_SECS: u64 = 86_400;
 pub const MOST_MEMORY_MB: u64 = 65_536;
@@ -50,6 +50,10 @@ pub struct Job {
     pub triggers: Vec<Trigger>,
     #[serde(default)]
     pub limits: Limits,
+    /// Whether a run is given only what changed since the job's last success (its inputs'
+    /// added and modified files, and a list of every change).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental: bool,
 }
 
 /// A dataset the job reads, at a branch, only the files its globs match (every file without).
@@ -100,12 +104,30 @@ pub struct Output {
     pub path: String,
 }
 
-/// What starts a run besides a person asking: a commit to an input's branch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What starts a run besides a person asking: a commit to an input's branch (`"push"`), or a
+/// cron schedule (`{"schedule": "0 3 * * *"}`: five fields, or six with seconds first; UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     Push,
     Manual,
+    Schedule(String),
+}
+
+/// A schedule's cron expression as the `cron` crate reads it (seconds first): five fields are
+/// standard cron, run at second 0.
+pub fn cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 => expr.to_owned(),
+        _ => {
+            return Err(format!(
+            "{expr:?}: five cron fields (minute hour day month weekday), or six with seconds first"
+        ))
+        }
+    };
+    full.parse().map_err(|e| format!("{expr:?}: {e}"))
 }
 
 /// A run's limits (the server's defaults where not given).
@@ -127,6 +149,14 @@ fn process() -> String {
 }
 
 impl Job {
+    /// The cron expressions of its schedules.
+    pub fn schedules(&self) -> impl Iterator<Item = &str> {
+        self.triggers.iter().filter_map(|t| match t {
+            Trigger::Schedule(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
     /// Whether a commit to `branch` of `dataset` starts it.
     pub fn on_push(&self, dataset: &str, branch: &str) -> Option<&Input> {
         if !self.triggers.contains(&Trigger::Push) {
@@ -270,6 +300,27 @@ fn check(job: &Job) -> Result<(), String> {
             i.dataset,
             i.branch
         ));
+    }
+    if job.schedules().count() > 1 {
+        return Err(format!("{}: one schedule per job", at("triggers")));
+    }
+    for (i, t) in job.triggers.iter().enumerate() {
+        if let Trigger::Schedule(expr) = t {
+            if expr.len() > 200 {
+                return Err(format!(
+                    "{}: at most 200 bytes",
+                    at(&format!("triggers[{i}].schedule"))
+                ));
+            }
+            let schedule = cron(expr)
+                .map_err(|e| format!("{}: {e}", at(&format!("triggers[{i}].schedule"))))?;
+            if schedule.upcoming(chrono::Utc).next().is_none() {
+                return Err(format!(
+                    "{}: {expr:?} never fires",
+                    at(&format!("triggers[{i}].schedule"))
+                ));
+            }
+        }
     }
     if let Some(t) = job.limits.timeout_secs {
         if t == 0 || t > LONGEST_SECS {
@@ -448,6 +499,27 @@ mod tests {
                 "jobs.clean.limits.memory_mb:",
             ),
             ("triggers", json!(["cron"]), "jobs.clean: unknown variant"),
+            (
+                "triggers",
+                json!([{"schedule": "61 * * * *"}]),
+                "jobs.clean.triggers[0].schedule:",
+            ),
+            (
+                "triggers",
+                json!([{"schedule": "* * *"}]),
+                "jobs.clean.triggers[0].schedule:",
+            ),
+            (
+                "triggers",
+                json!([{"schedule": "0 0 30 2 *"}]),
+                "jobs.clean.triggers[0].schedule:",
+            ),
+            (
+                "triggers",
+                json!([{"schedule": "0 3 * * *"}, {"schedule": "0 4 * * *"}]),
+                "jobs.clean.triggers: one schedule",
+            ),
+            ("incremental", json!("yes"), "jobs.clean: invalid type"),
             ("surprise", json!(1), "jobs.clean: unknown field `surprise`"),
         ];
         for (field, value, expected) in cases {
@@ -455,6 +527,13 @@ mod tests {
             job[field] = value;
             let err = declared(&package(json!({ "clean": job }))).unwrap_err();
             assert!(err.starts_with(expected), "{field}: {err}");
+        }
+        // Five fields are cron's, six have seconds first.
+        for ok in ["0 3 * * *", "*/2 * * * * *", "0 0 * * MON-FRI"] {
+            let mut job = clean();
+            job["triggers"] = json!(["push", {"schedule": ok}]);
+            let jobs = declared(&package(json!({ "clean": job }))).unwrap();
+            assert_eq!(jobs[0].schedules().collect::<Vec<_>>(), [ok]);
         }
         let err = declared(&package(json!({"Clean!": clean()}))).unwrap_err();
         assert!(err.starts_with("jobs.Clean!:"), "{err}");

@@ -163,7 +163,7 @@ async fn views_ahead(core: &Arc<Core>) {
 }
 
 /// Follows the event stream every second: keeps the jobs datasets declare and starts the runs
-/// commits start (`crate::jobs::trigger`), one replica at a time.
+/// commits and schedules start (`crate::jobs::trigger`), one replica at a time.
 async fn jobs_on_push(core: &Arc<Core>) {
     let mut state = crate::jobs::trigger::Follow::default();
     if let Err(e) = crate::jobs::trigger::start(core, &mut state).await {

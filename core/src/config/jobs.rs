@@ -36,6 +36,11 @@ pub struct JobsConfig {
     /// The most bytes a run reads from its inputs, and the most it writes, in MiB each.
     #[arg(long, env = "STRATA_JOBS_MAX_MB", default_value_t = 10240)]
     pub jobs_max_mb: u64,
+
+    /// The shortest time between two runs a job's schedule starts, in seconds: a schedule that
+    /// fires more often waits this long.
+    #[arg(long, env = "STRATA_JOBS_SCHEDULE_MIN_SECS", default_value_t = 60)]
+    pub jobs_schedule_min_secs: u64,
 }
 
 /// An interpreter jobs may use: its name in a job, and the executable.

@@ -51,6 +51,8 @@ pub struct WebhookRow {
     pub paused_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `strata` or `openlineage`.
+    pub format: String,
 }
 
 /// What a webhook hears of: one dataset, or every dataset of a namespace.
@@ -93,6 +95,7 @@ pub struct NewWebhook<'a> {
     pub tags: &'a str,
     pub paths: &'a str,
     pub secret: &'a str,
+    pub format: &'a str,
 }
 
 /// A delivery as stored, with what it delivers.
@@ -137,7 +140,7 @@ pub struct Attempt<'a> {
 const EVENT: &str = "id, kind, dataset, actor, data, created_at, seq";
 const WEBHOOK: &str =
     "id, repo_id, namespace, owner_id, url, kinds, branches, tags, paths, secret, \
-     old_secret, old_secret_until, active, failures, paused_reason, created_at, updated_at";
+     old_secret, old_secret_until, active, failures, paused_reason, created_at, updated_at, format";
 const DELIVERY: &str = "id, webhook_id, event_id, message_id, state, attempts, next_at, status, \
      millis, error, created_at, updated_at";
 
@@ -284,8 +287,8 @@ impl Db {
         let (repo_id, namespace) = w.hooked.columns();
         sqlx::query_as(sql!(
             "INSERT INTO webhooks (repo_id, namespace, owner_id, url, kinds, branches, tags, \
-             paths, secret, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {WEBHOOK}"
+             paths, secret, created_at, updated_at, format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING {WEBHOOK}"
         ))
         .bind(repo_id)
         .bind(namespace)
@@ -297,6 +300,7 @@ impl Db {
         .bind(w.paths)
         .bind(w.secret)
         .bind(at)
+        .bind(w.format)
         .fetch_one(&self.pool)
         .await
     }

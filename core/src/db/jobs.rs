@@ -50,9 +50,26 @@ pub struct JobRow {
     pub owner_id: Option<i64>,
 }
 
-/// A job to keep: its name, the job as declared (JSON), and the (dataset in lower case, branch)
-/// inputs whose commits start it.
-pub type KeptJob = (String, String, Vec<(String, String)>);
+/// A job to keep.
+#[derive(Debug, Clone)]
+pub struct KeptJob {
+    pub name: String,
+    /// The job as declared (JSON).
+    pub spec: String,
+    /// The (dataset in lower case, branch) inputs whose commits start it.
+    pub triggers: Vec<(String, String)>,
+    /// Its cron schedule.
+    pub schedule: Option<String>,
+}
+
+/// A job with a schedule, and when it last fired.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScheduledJob {
+    #[sqlx(flatten)]
+    pub job: JobRow,
+    pub schedule: String,
+    pub fired_at: i64,
+}
 
 /// A run to record.
 #[derive(Debug, Clone)]
@@ -303,10 +320,16 @@ impl Db {
             .bind(repo_id)
             .execute(&mut *tx)
             .await?;
-        for (name, spec, triggers) in jobs {
+        for KeptJob {
+            name,
+            spec,
+            triggers,
+            schedule,
+        } in jobs
+        {
             sqlx::query(
-                "INSERT INTO jobs (repo_id, name, spec, revision, owner_id, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO jobs (repo_id, name, spec, revision, owner_id, updated_at, schedule, fired_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
             )
             .bind(repo_id)
             .bind(name)
@@ -314,6 +337,7 @@ impl Db {
             .bind(revision)
             .bind(owner_id)
             .bind(now())
+            .bind(schedule)
             .execute(&mut *tx)
             .await?;
             for (dataset, branch) in triggers {
@@ -347,5 +371,36 @@ impl Db {
         .bind(branch)
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// The jobs with a schedule.
+    pub async fn scheduled_jobs(&self) -> Result<Vec<ScheduledJob>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT repo_id, name, spec, revision, owner_id, schedule, fired_at FROM jobs \
+             WHERE schedule IS NOT NULL AND fired_at IS NOT NULL ORDER BY repo_id, name",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Marks job `name` of `repo_id` fired at `at`, if it last fired at `was` (false: another
+    /// turn, or a new declaration, got there first).
+    pub async fn fire_job(
+        &self,
+        repo_id: i64,
+        name: &str,
+        was: i64,
+        at: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET fired_at = $1 WHERE repo_id = $2 AND name = $3 AND fired_at = $4",
+        )
+        .bind(at)
+        .bind(repo_id)
+        .bind(name)
+        .bind(was)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

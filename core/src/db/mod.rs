@@ -59,7 +59,7 @@ pub use gc::{GcLink, GcRepo, GcRunRow};
 pub use iceberg::IcebergStaged;
 pub use identities::{Identity, PendingLogin};
 pub use invites::InviteRow;
-pub use jobs::{JobRow, KeptJob, NewRun, RunEnd, RunRow};
+pub use jobs::{JobRow, KeptJob, NewRun, RunEnd, RunRow, ScheduledJob};
 pub use keys::KeyRow;
 pub use locks::{LockFilter, LockRow, NewLock};
 pub use marks::{Mark, RECENT_KEPT};

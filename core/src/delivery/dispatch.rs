@@ -277,6 +277,9 @@ pub(super) fn matches(w: &WebhookRow, kind: &str, data: &Value, paths: Option<&[
     let any = |globs: &[glob::Pattern], s: &str| {
         globs.is_empty() || globs.iter().any(|p| p.matches_with(s, options))
     };
+    if w.format == "openlineage" && !kind.starts_with("run.") {
+        return false;
+    }
     let kinds = list(&w.kinds);
     if !kinds.is_empty() && !kinds.iter().any(|k| k == kind) {
         return false;
@@ -349,7 +352,13 @@ async fn send(core: &Core, sender: &Sender, d: &DeliveryRow) {
         }
         return;
     }
-    let body = super::webhooks::payload(&e, &d.message_id);
+    let body = match w.format.as_str() {
+        "openlineage" => match super::notify::account(core, w.owner_id).await {
+            Some(owner) => crate::jobs::lineage::event(core, &owner, &e).await,
+            None => return,
+        },
+        _ => super::webhooks::payload(&e, &d.message_id),
+    };
     let mut secrets = vec![w.secret.as_str()];
     if let (Some(old), Some(until)) = (&w.old_secret, w.old_secret_until) {
         if until > now {

@@ -25,6 +25,8 @@ pub enum Target<'a> {
     Dataset { ns: &'a str, name: &'a str },
     Namespace(&'a str),
 }
+/// What a webhook's deliveries may carry: the event, or an OpenLineage RunEvent.
+pub const FORMATS: [&str; 2] = ["strata", "openlineage"];
 /// How long a rotated-out secret still signs (seconds).
 pub const OVERLAP: i64 = 24 * 3600;
 /// The most globs of each kind a webhook filters by.
@@ -49,6 +51,10 @@ pub struct Input {
     /// Globs on the changed paths: an event is delivered when one matches (empty: all).
     #[serde(default)]
     pub paths: Vec<String>,
+    /// What a delivery carries: `strata` (the event; the default) or `openlineage` (an
+    /// OpenLineage RunEvent for each `run.*` event, and nothing else).
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// A webhook, as its dataset's admins see it (never its secret).
@@ -63,6 +69,8 @@ pub struct Webhook {
     pub branches: Vec<String>,
     pub tags: Vec<String>,
     pub paths: Vec<String>,
+    /// `strata` or `openlineage`.
+    pub format: String,
     /// `false` when paused (by an admin, or after failing deliveries: `paused_reason`).
     pub active: bool,
     pub paused_reason: Option<String>,
@@ -108,6 +116,7 @@ impl From<WebhookRow> for Webhook {
             tags: list(&w.tags),
             paths: list(&w.paths),
             url: w.url,
+            format: w.format,
             active: w.active != 0,
             paused_reason: w.paused_reason,
             failures: w.failures,
@@ -191,7 +200,7 @@ async fn one(core: &Core, hooked: Hooked<'_>, id: i64) -> Result<WebhookRow> {
     }
 }
 
-fn checked(core: &Core, input: &Input) -> Result<[String; 4]> {
+fn checked(core: &Core, input: &Input) -> Result<[String; 5]> {
     core.settings
         .webhooks
         .check_url(&input.url)
@@ -222,8 +231,23 @@ fn checked(core: &Core, input: &Input) -> Result<[String; 4]> {
                 .map_err(|e| Error::unprocessable(format!("{what}: {g:?} is not a glob: {e}")))?;
         }
     }
+    let format = input.format.as_deref().unwrap_or(FORMATS[0]);
+    if !FORMATS.contains(&format) {
+        return Err(Error::unprocessable(format!(
+            "format: {format:?} is not one of {}",
+            FORMATS.join(", ")
+        )));
+    }
+    if format == "openlineage" {
+        if let Some(k) = input.events.iter().find(|k| !k.starts_with("run.")) {
+            return Err(Error::unprocessable(format!(
+                "events: an openlineage webhook carries the run.* events only, not {k:?}"
+            )));
+        }
+    }
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     Ok([
+        format.to_owned(),
         json(&input.events),
         json(&input.branches),
         json(&input.tags),
@@ -239,7 +263,7 @@ pub async fn create(
     input: &Input,
 ) -> Result<(Webhook, String)> {
     let (hooked, owner_id) = scope(core, who, target).await?;
-    let [kinds, branches, tags, paths] = checked(core, input)?;
+    let [format, kinds, branches, tags, paths] = checked(core, input)?;
     if core.db.webhooks(hooked).await?.len() >= MAX_PER_DATASET {
         return Err(Error::unprocessable(format!(
             "a dataset or namespace has at most {MAX_PER_DATASET} webhooks"
@@ -257,6 +281,7 @@ pub async fn create(
             tags: &tags,
             paths: &paths,
             secret: &secret,
+            format: &format,
         })
         .await?;
     audit(core, who, "webhook.create", target, row.id).await?;

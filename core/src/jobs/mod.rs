@@ -9,6 +9,8 @@
 //! a time, and a run whose inputs and job are those of the last success is skipped unless forced
 //! (docs/jobs.md).
 
+mod changes;
+pub mod lineage;
 mod run;
 pub mod trigger;
 
@@ -40,6 +42,8 @@ pub struct Jobs {
     pub timeout: Duration,
     pub memory_mb: u64,
     pub max_bytes: u64,
+    /// The shortest time between two runs a schedule starts, in seconds.
+    pub schedule_floor: i64,
     /// Where runs work: `<data dir>/jobs/run-<id>`.
     pub root: PathBuf,
     turns: Arc<tokio::sync::Semaphore>,
@@ -54,6 +58,7 @@ impl Jobs {
             timeout: Duration::from_secs(j.jobs_timeout_secs.max(1)),
             memory_mb: j.jobs_memory_mb,
             max_bytes: j.jobs_max_mb.saturating_mul(1 << 20),
+            schedule_floor: i64::try_from(j.jobs_schedule_min_secs).unwrap_or(i64::MAX),
             root: config.data_dir.join("jobs"),
             turns: Arc::new(tokio::sync::Semaphore::new(j.jobs_max_running.max(1))),
             running: Mutex::new(HashMap::new()),
@@ -124,13 +129,110 @@ pub async fn start(
         force,
         depth: 0,
     };
-    begin(core, who, repo, job, job_revision, how).await
+    begin(core, who, repo, job, job_revision, how, None).await
+}
+
+/// What a re-run reproduces: a revision a run committed, on a new branch from that revision's
+/// parent, with the inputs at the revisions that run read.
+#[derive(Debug, Clone)]
+pub(crate) struct Reproduce {
+    /// The revision reproduced.
+    pub revision: String,
+    /// Its parent: where the re-run's branch starts (none for a first commit).
+    pub parent: Option<String>,
+    /// The revisions the run read, in the job's order of inputs.
+    pub inputs: Vec<String>,
+}
+
+/// Runs again, as `who`, the job that made revision `rev` of `ns/name`: the job as it was then,
+/// its inputs at the revisions that run read. The output lands on a new branch of `ns/name`
+/// (`rerun-…`) from `rev`'s parent, and its provenance says whether it reproduced `rev`'s files
+/// byte for byte.
+pub async fn rerun(
+    core: &Arc<Core>,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    rev: &str,
+) -> Result<RunRow> {
+    let output = gate::dataset(core, who, ns, name, Action::Write).await?;
+    output.check_rev(Some(rev))?;
+    let at = rev.to_owned();
+    let (id, parent) = git_on(core, &output, move |ms, ds| {
+        let r = ms.revision(ds, &at)?;
+        Ok((r.id, r.parents.first().cloned()))
+    })
+    .await?;
+    let Some((_, record)) = core.db.provenance(output.id, &id).await? else {
+        return Err(Error::not_found(format!(
+            "revision {id} of {ns}/{name} was not made by a job"
+        )));
+    };
+    let record: Value = serde_json::from_str(&record).map_err(Error::internal)?;
+    let declaring = record["job"]["dataset"].as_str().unwrap_or_default();
+    let (job_name, job_revision) = (
+        record["job"]["name"].as_str().unwrap_or_default(),
+        record["job"]["revision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let (dns, dname) = split(declaring);
+    let repo = gate::dataset(core, who, dns, dname, Action::Write).await?;
+    if repo.limited() {
+        return Err(Error::forbidden(
+            "jobs run for those who write the whole dataset, not through a share",
+        ));
+    }
+    let at = job_revision.clone();
+    let package = git_on(core, &repo, move |ms, ds| {
+        crate::datasets::packaged::at(ms, ds, &at)
+    })
+    .await?;
+    let jobs = match package {
+        Some(Ok(json)) => crate::datasets::packaged::jobs(&json)?,
+        _ => Vec::new(),
+    };
+    let Some(mut job) = jobs.into_iter().find(|j| j.name == job_name) else {
+        return Err(Error::conflict(format!(
+            "{declaring} declared no job {job_name:?} at {job_revision}: it cannot run again"
+        )));
+    };
+    let (ons, oname) = split(&job.output.dataset);
+    if !(ons.eq_ignore_ascii_case(&output.namespace) && oname.eq_ignore_ascii_case(&output.name)) {
+        return Err(Error::conflict(format!(
+            "job {job_name} wrote {} then, not {ns}/{name}",
+            job.output.dataset
+        )));
+    }
+    let recorded = record["inputs"].as_array().cloned().unwrap_or_default();
+    let inputs: Vec<String> = recorded
+        .iter()
+        .map(|i| i["revision"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    if inputs.len() != job.inputs.len() {
+        return Err(Error::conflict(
+            "the run's record does not match its job's inputs",
+        ));
+    }
+    job.output.branch = format!("rerun-{}-{}", &id[..id.len().min(12)], crate::db::now());
+    let how = How {
+        cause: "rerun",
+        force: true,
+        depth: 0,
+    };
+    let reproduce = Reproduce {
+        revision: id,
+        parent,
+        inputs,
+    };
+    begin(core, who, repo, job, job_revision, how, Some(reproduce)).await
 }
 
 /// Why and how a run starts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct How {
-    /// `manual` or `push`.
+    /// `manual`, `push`, `schedule` or `rerun`.
     pub cause: &'static str,
     /// Run even with the inputs and job of the last success.
     pub force: bool,
@@ -147,6 +249,7 @@ async fn begin(
     job: Job,
     job_revision: String,
     how: How,
+    reproduce: Option<Reproduce>,
 ) -> Result<RunRow> {
     let Principal::User { user, .. } = who else {
         return Err(Error::forbidden(
@@ -172,19 +275,22 @@ async fn begin(
             "jobs run only in the process sandbox, and it is off (--apps-process-sandbox)",
         ));
     }
-    // Each input at its branch's head now, as `who` may read it.
+    // Each input at its branch's head now (a re-run: at the revision read then), as `who` may
+    // read it.
     let mut inputs = Vec::with_capacity(job.inputs.len());
-    for input in &job.inputs {
+    for (i, input) in job.inputs.iter().enumerate() {
         let (ins, iname) = split(&input.dataset);
         let gated = gate::dataset(core, who, ins, iname, Action::Read).await?;
-        let head = crate::datasets::paths::head_of(core, &gated, Some(&input.branch))
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "{} has no branch {:?}",
-                    input.dataset, input.branch
-                ))
-            })?;
+        let head = match &reproduce {
+            Some(r) => Some(pinned_at(core, &gated, &r.inputs[i]).await?),
+            None => crate::datasets::paths::head_of(core, &gated, Some(&input.branch)).await?,
+        };
+        let head = head.ok_or_else(|| {
+            Error::not_found(format!(
+                "{} has no branch {:?}",
+                input.dataset, input.branch
+            ))
+        })?;
         inputs.push((
             Pinned {
                 dataset: format!("{}/{}", gated.namespace, gated.name),
@@ -201,6 +307,19 @@ async fn begin(
             "{}: a job writes datasets its starter writes whole, not through a share",
             job.output.dataset
         )));
+    }
+    // An incremental run reads what changed since the revisions the last success read.
+    let mut since = vec![None; inputs.len()];
+    if job.incremental && reproduce.is_none() {
+        if let Some(last) = core.db.last_success(repo.id, &job.name).await? {
+            let read: Vec<Pinned> = serde_json::from_str(&last.inputs).unwrap_or_default();
+            for (slot, (p, _)) in since.iter_mut().zip(&inputs) {
+                *slot = read
+                    .iter()
+                    .find(|r| r.dataset.eq_ignore_ascii_case(&p.dataset) && r.branch == p.branch)
+                    .map(|r| r.revision.clone());
+            }
+        }
     }
     let pinned: Vec<&Pinned> = inputs.iter().map(|(p, _)| p).collect();
     let inputs_json = serde_json::to_string(&pinned).map_err(Error::internal)?;
@@ -267,6 +386,8 @@ async fn begin(
         output,
         interpreter,
         how,
+        reproduce,
+        since,
         stop,
     };
     let c = core.clone();
@@ -289,6 +410,26 @@ async fn begin(
             .remove(&id);
     });
     Ok(row)
+}
+
+/// Revision `rev` of an input, which must still be there and whole (a re-run reads it again).
+async fn pinned_at(core: &Core, repo: &Gated, rev: &str) -> Result<String> {
+    let at = rev.to_owned();
+    let id = git_on(core, repo, move |ms, ds| {
+        Ok(ms.resolve(ds, Some(&at))?.to_string())
+    })
+    .await
+    .map_err(|e| {
+        Error::new(
+            e.kind,
+            format!(
+                "input {}/{}@{rev} is gone: {}",
+                repo.namespace, repo.name, e.message
+            ),
+        )
+    })?;
+    crate::datasets::refs::check_whole(core, repo, &id).await?;
+    Ok(id)
 }
 
 /// What identifies a run's work: the job as declared, its revision and its inputs' revisions.

@@ -43,6 +43,10 @@ pub(super) struct Plan {
     pub output: Gated,
     pub interpreter: Interpreter,
     pub how: super::How,
+    /// For a re-run: what it reproduces.
+    pub reproduce: Option<super::Reproduce>,
+    /// For an incremental run: the revision of each input the last success read.
+    pub since: Vec<Option<String>>,
     pub stop: CancellationToken,
 }
 
@@ -115,21 +119,61 @@ async fn work(core: &Core, plan: &Plan, dir: &Path, tally: &mut Tally) -> Result
     }
     let inputs = ro.join("inputs");
     let mut budget = core.jobs.max_bytes;
-    // The job's inputs, in order, each with the revision it was pinned at.
-    for (input, (pinned, gated)) in plan.job.inputs.iter().zip(&plan.inputs) {
+    let mut changes = serde_json::Map::new();
+    // The job's inputs, in order, each with the revision it was pinned at (an incremental run:
+    // only what changed since the last success, and each changed table's changed rows).
+    for (i, (input, (pinned, gated))) in plan.job.inputs.iter().zip(&plan.inputs).enumerate() {
         let globs: Vec<glob::Pattern> = input
             .paths
             .iter()
             .filter_map(|g| glob::Pattern::new(g).ok())
             .collect();
         let dest = inputs.join(input.folder());
-        let read = fetch(core, gated, &pinned.revision, &globs, &dest, &mut budget)
-            .await
-            .map_err(|e| {
-                let at = format!("input {}@{}", pinned.dataset, pinned.revision);
-                Error::new(e.kind, format!("{at}: {}", e.message))
-            })?;
+        let at = |e: Error| {
+            let at = format!("input {}@{}", pinned.dataset, pinned.revision);
+            Error::new(e.kind, format!("{at}: {}", e.message))
+        };
+        let since = plan.since.get(i).cloned().flatten();
+        let changed = match (&since, plan.job.incremental) {
+            (Some(s), true) => {
+                let mut c = super::changes::between(core, gated, s, &pinned.revision, &globs)
+                    .await
+                    .map_err(at)?;
+                if let Some(c) = &mut c {
+                    let place = (ro.as_path(), input.folder());
+                    tally.bytes_in += super::changes::rows(core, gated, c, place, &mut budget)
+                        .await
+                        .map_err(at)?;
+                }
+                c
+            }
+            _ => None,
+        };
+        let only = changed.as_ref().map(|c| c.to_read());
+        let read = fetch(
+            core,
+            gated,
+            &pinned.revision,
+            (&globs, only.as_ref()),
+            &dest,
+            &mut budget,
+        )
+        .await
+        .map_err(at)?;
         tally.bytes_in += read;
+        if plan.job.incremental {
+            changes.insert(
+                input.folder().to_owned(),
+                super::changes::summary(since.as_deref(), &pinned.revision, changed.as_ref()),
+            );
+        }
+    }
+    let changes_file = ro.join("changes.json");
+    if plan.job.incremental {
+        let body = serde_json::to_vec_pretty(&changes).map_err(Error::internal)?;
+        tokio::fs::write(&changes_file, body)
+            .await
+            .map_err(Error::internal)?;
     }
     // The script, at the job's revision of the declaring dataset.
     let script = plan.job.run.script.clone();
@@ -138,7 +182,7 @@ async fn work(core: &Core, plan: &Plan, dir: &Path, tally: &mut Tally) -> Result
         core,
         &plan.declaring,
         &plan.job_revision,
-        &[only],
+        (&[only], None),
         &ro.join("job"),
         &mut budget,
     )
@@ -156,6 +200,7 @@ async fn work(core: &Core, plan: &Plan, dir: &Path, tally: &mut Tally) -> Result
         ("inputs", inputs.to_string_lossy().into_owned()),
         ("output", out.to_string_lossy().into_owned()),
         ("script", script_path.to_string_lossy().into_owned()),
+        ("changes", changes_file.to_string_lossy().into_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut args: Vec<String> = plan
@@ -182,6 +227,9 @@ async fn work(core: &Core, plan: &Plan, dir: &Path, tally: &mut Tally) -> Result
     env.push(("STRATA_RUN".into(), plan.id.to_string()));
     env.push(("STRATA_INPUTS".into(), vars[0].1.to_owned()));
     env.push(("STRATA_OUTPUT".into(), vars[1].1.to_owned()));
+    if plan.job.incremental {
+        env.push(("STRATA_CHANGES".into(), vars[3].1.to_owned()));
+    }
     let memory = plan
         .job
         .limits
@@ -267,17 +315,18 @@ async fn wait(
     }
 }
 
-/// Writes the files of `repo` at `rev` that `globs` match (all without globs) into `dest`, as
-/// the run's starter may read them; the bytes written, within `budget`.
+/// Writes the files of `repo` at `rev` that `globs` match (all without globs), and of those
+/// only the paths in `only` when given, into `dest`, as the run's starter may read them; the
+/// bytes written, within `budget`.
 async fn fetch(
     core: &Core,
     repo: &Gated,
     rev: &str,
-    globs: &[glob::Pattern],
+    (globs, only): (&[glob::Pattern], Option<&std::collections::HashSet<String>>),
     dest: &Path,
     budget: &mut u64,
 ) -> Result<u64> {
-    let (at, globs) = (rev.to_owned(), globs.to_vec());
+    let (at, globs, only) = (rev.to_owned(), globs.to_vec(), only.cloned());
     let drive = repo.name == crate::datasets::DRIVE;
     let found = git_on(core, repo, move |ms, ds| {
         let (_, tree) = ms.tree(ds, Some(&at))?;
@@ -286,6 +335,7 @@ async fn fetch(
         for e in tree {
             if crate::datasets::paths::plumbing(&e.path, drive)
                 || !(globs.is_empty() || globs.iter().any(|g| g.matches(&e.path)))
+                || only.as_ref().is_some_and(|o| !o.contains(&e.path))
             {
                 continue;
             }
@@ -324,7 +374,7 @@ async fn fetch(
                 .map_err(Error::internal)?;
         }
         match (lfs, data) {
-            (Some(p), _) => copy_object(core, repo.id, &p, &target)
+            (Some(p), _) => copy_object(core, repo.id, &p.oid, &target)
                 .await
                 .map_err(|e| Error::new(e.kind, format!("{path}: {}", e.message)))?,
             (None, Some(d)) => tokio::fs::write(&target, d)
@@ -336,9 +386,14 @@ async fn fetch(
     Ok(total)
 }
 
-/// Streams LFS object `p` of dataset `repo_id` into `target`.
-async fn copy_object(core: &Core, repo_id: i64, p: &Pointer, target: &Path) -> Result<()> {
-    let read = core.storage.read(repo_id, &p.oid, None).await?;
+/// Streams object `oid` of `place` (a dataset's LFS object, or a table's view) into `target`.
+pub(super) async fn copy_object(
+    core: &Core,
+    place: impl Into<crate::storage::Place>,
+    oid: &strata_lfs::Oid,
+    target: &Path,
+) -> Result<()> {
+    let read = core.storage.read(place, oid, None).await?;
     let Some(crate::storage::Read::Found { object, .. }) = read else {
         return Err(Error::not_found("its bytes are not in storage"));
     };
@@ -410,6 +465,10 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         return Ok(None);
     }
     let branch = plan.job.output.branch.clone();
+    // A re-run's branch starts where the revision it reproduces did.
+    if let Some(parent) = plan.reproduce.as_ref().and_then(|r| r.parent.as_deref()) {
+        crate::datasets::refs::create_branch(core, repo, &branch, Some(parent)).await?;
+    }
     let parent = crate::datasets::paths::head_of(core, repo, Some(&branch)).await?;
     let mut trailers = vec![
         format!(
@@ -438,7 +497,7 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
     if parent.as_deref() == Some(revision.id.as_str()) {
         return Ok(None);
     }
-    let record = json!({
+    let mut record = json!({
         "job": {
             "dataset": format!("{}/{}", plan.declaring.namespace, plan.declaring.name),
             "name": plan.job.name,
@@ -458,6 +517,11 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
             "path": plan.job.output.path,
         },
     });
+    if let Some(r) = &plan.reproduce {
+        let same =
+            same_output(core, repo, &plan.job.output.path, &r.revision, &revision.id).await?;
+        record["reproduces"] = json!({"revision": r.revision, "identical": same});
+    }
     core.db
         .put_provenance(repo.id, &revision.id, plan.id, &record.to_string())
         .await?;
@@ -475,6 +539,28 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
             .await?;
     }
     Ok(Some(revision.id))
+}
+
+/// Whether revisions `a` and `b` of `repo` hold the same files, byte for byte, under `path`.
+async fn same_output(core: &Core, repo: &Gated, path: &str, a: &str, b: &str) -> Result<bool> {
+    let (path, a, b) = (
+        path.trim_end_matches('/').to_owned(),
+        a.to_owned(),
+        b.to_owned(),
+    );
+    git_on(core, repo, move |ms, ds| {
+        // An LFS file's blob is its pointer: the same blob, the same bytes.
+        let under = |rev: &str| -> strata_metastore::Result<Vec<(String, String)>> {
+            let (_, tree) = ms.tree(ds, Some(rev))?;
+            Ok(tree
+                .into_iter()
+                .filter(|e| path.is_empty() || e.path.starts_with(&format!("{path}/")))
+                .map(|e| (e.path, e.oid))
+                .collect())
+        };
+        Ok(under(&a)? == under(&b)?)
+    })
+    .await
 }
 
 /// The plain files under `root` (relative path, full path), sorted; a symlink or anything else

@@ -1,8 +1,9 @@
-//! Runs started by commits, following the event stream (one replica at a time): a commit to a
-//! dataset's default branch that changes its `datapackage.json` keeps the jobs it declares, with
-//! who committed them (the account the runs those jobs start by themselves act as); a commit to
-//! a branch a job reads (`"triggers": ["push"]`) starts a run of it. A chain of jobs, each
-//! started by what the one before committed, stops after [`DEEPEST`] runs.
+//! Runs started by commits and by schedules, following the event stream (one replica at a time):
+//! a commit to a dataset's default branch that changes its `datapackage.json` keeps the jobs it
+//! declares, with who committed them (the account the runs those jobs start by themselves act
+//! as); a commit to a branch a job reads (`"triggers": ["push"]`) starts a run of it, and so does
+//! the time its cron schedule names (`{"schedule": …}`). A chain of jobs, each started by what
+//! the one before committed, stops after [`DEEPEST`] runs.
 
 use std::sync::Arc;
 
@@ -65,6 +66,44 @@ pub async fn turn(core: &Arc<Core>, state: &mut Follow) -> Result<()> {
             }
         }
     }
+    scheduled(core).await
+}
+
+/// Starts the runs whose schedule's time has come since it last fired (at most one per job per
+/// `--jobs-schedule-min-secs`); a time missed while no server ran fires once.
+async fn scheduled(core: &Arc<Core>) -> Result<()> {
+    let Some(now) = chrono::DateTime::from_timestamp(crate::db::now(), 0) else {
+        return Ok(());
+    };
+    for s in core.db.scheduled_jobs().await? {
+        if now.timestamp() - s.fired_at < core.jobs.schedule_floor {
+            continue;
+        }
+        let Ok(cron) = strata_apps::job::cron(&s.schedule) else {
+            continue;
+        };
+        let Some(last) = chrono::DateTime::from_timestamp(s.fired_at, 0) else {
+            continue;
+        };
+        if cron.after(&last).next().is_none_or(|due| due > now) {
+            continue;
+        }
+        if !core
+            .db
+            .fire_job(s.job.repo_id, &s.job.name, s.fired_at, now.timestamp())
+            .await?
+        {
+            continue;
+        }
+        let how = How {
+            cause: "schedule",
+            force: false,
+            depth: 0,
+        };
+        if let Err(err) = as_owner(core, s.job, how).await {
+            tracing::info!(error = %err.message, "jobs: a scheduled run was not started");
+        }
+    }
     Ok(())
 }
 
@@ -100,7 +139,12 @@ async fn keep(core: &Core, e: &EventRow, after: &str) -> Result<()> {
                     .collect(),
                 false => Vec::new(),
             };
-            (j.name.clone(), spec, triggers)
+            KeptJob {
+                name: j.name.clone(),
+                spec,
+                triggers,
+                schedule: j.schedules().next().map(str::to_owned),
+            }
         })
         .collect();
     core.db.keep_jobs(repo.id, after, owner, &kept).await?;
@@ -109,12 +153,6 @@ async fn keep(core: &Core, e: &EventRow, after: &str) -> Result<()> {
 
 /// Starts a run of `job`, which a commit (`after`) to one of its inputs started, as its owner.
 async fn pushed(core: &Arc<Core>, e: &EventRow, after: &str, job: crate::db::JobRow) -> Result<()> {
-    let Some(owner_id) = job.owner_id else {
-        return Err(Error::conflict("the job's owner is gone"));
-    };
-    let Some(owner) = core.db.user_by_id(owner_id).await? else {
-        return Err(Error::conflict("the job's owner is gone"));
-    };
     // A revision a run made starts the next run of a chain, up to its end.
     let (ns, name) = super::split(&e.dataset);
     let depth = match core.db.repo_by_path(ns, name).await? {
@@ -132,6 +170,22 @@ async fn pushed(core: &Arc<Core>, e: &EventRow, after: &str, job: crate::db::Job
             "a chain of {DEEPEST} runs, each started by the one before: stopped"
         )));
     }
+    let how = How {
+        cause: "push",
+        force: false,
+        depth,
+    };
+    as_owner(core, job, how).await
+}
+
+/// Starts a run of `job` as its owner (who last declared it), with every scope they have.
+async fn as_owner(core: &Arc<Core>, job: crate::db::JobRow, how: How) -> Result<()> {
+    let Some(owner_id) = job.owner_id else {
+        return Err(Error::conflict("the job's owner is gone"));
+    };
+    let Some(owner) = core.db.user_by_id(owner_id).await? else {
+        return Err(Error::conflict("the job's owner is gone"));
+    };
     let who = Principal::User {
         user: owner,
         scopes: Scopes::parse("*").map_err(Error::internal)?,
@@ -153,11 +207,6 @@ async fn pushed(core: &Arc<Core>, e: &EventRow, after: &str, job: crate::db::Job
         name: job.name.clone(),
         ..spec
     };
-    let how = How {
-        cause: "push",
-        force: false,
-        depth,
-    };
-    super::begin(core, &who, repo, spec, job.revision, how).await?;
+    super::begin(core, &who, repo, spec, job.revision, how, None).await?;
     Ok(())
 }

@@ -260,6 +260,7 @@ async fn change(
                 branches: globs(&prefill.branches),
                 tags: globs(&prefill.tags),
                 paths: globs(&prefill.paths),
+                format: None,
             };
             webhooks::create(state, &who, target, &input)
                 .await

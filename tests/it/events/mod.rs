@@ -26,7 +26,7 @@ use stream::sse_events;
 const API: &str = "/api/v1/datasets";
 
 /// The receiver: its port, and the requests it got, as JSON lines.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     port: u16,
     lines: std::sync::mpsc::Receiver<String>,
@@ -34,7 +34,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let mut child = Command::new(python_tool("python"))
             .arg(format!(
                 "{}/tests/it/webhook_receiver.py",
@@ -63,12 +63,12 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Waits for `n` requests in all (at most 30 s).
-    async fn wait_for(&mut self, n: usize) -> &[Value] {
+    pub(crate) async fn wait_for(&mut self, n: usize) -> &[Value] {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while self.got.len() < n && std::time::Instant::now() < deadline {
             match self.lines.try_recv() {

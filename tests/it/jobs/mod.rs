@@ -11,6 +11,9 @@ use crate::apps::eventually;
 use crate::common::*;
 use crate::sharing::gated::call;
 
+mod incremental;
+mod lineage;
+
 const API: &str = "/api/v1/datasets";
 
 const CLEAN: &str = r#"import os, sys
@@ -108,7 +111,11 @@ async fn run_to_end(server: &TestServer, token: &str, job: &str, force: bool) ->
     let path = format!("{API}/alice/pipeline/jobs/{job}/runs?force={force}");
     let (status, run) = call(server, Method::POST, &path, Some(token), None).await;
     assert_eq!(status, 202, "{run}");
-    let id = run["id"].as_i64().unwrap();
+    wait_run(server, token, run["id"].as_i64().unwrap()).await
+}
+
+/// Waits for run `id` of `alice/pipeline`'s jobs to end: the run.
+async fn wait_run(server: &TestServer, token: &str, id: i64) -> Value {
     let url = format!("{API}/alice/pipeline/runs/{id}");
     let deadline = tokio::time::Instant::now() + crate::apps::START_BOUND;
     loop {

@@ -23,7 +23,7 @@ pub struct RunView {
     /// `queued`, `running`, `succeeded`, `failed`, `skipped` (its inputs and job were those of
     /// the last success) or `cancelled`.
     state: String,
-    /// `manual` or `push`.
+    /// `manual`, `push`, `schedule` or `rerun`.
     cause: String,
     started_by: String,
     /// The declaring dataset's revision whose job and script ran.
@@ -196,4 +196,24 @@ pub async fn provenance(
     Ok(Json(
         jobs::provenance(&state, &who, &ns, &name, &rev).await?,
     ))
+}
+
+/// Runs again the job that made this revision: the job as declared then, its inputs at the
+/// revisions that run read, as you. Its output lands on a new branch (`rerun-…`) from the
+/// revision's parent; the new revision's provenance says whether it reproduced this one's files
+/// byte for byte (`reproduces.identical`). Needs write access to this dataset and the job's.
+#[utoipa::path(post, path = "/api/v1/datasets/{ns}/{name}/revisions/{rev}/rerun", tag = "jobs", operation_id = "rerun",
+    params(DatasetPath, ("rev" = String, Path, description = "A revision a run committed (id, branch or tag)")),
+    responses((status = 202, description = "The run, queued", body = RunView),
+        (status = 403, description = "You may not write this dataset or the job's, or read an input", body = ErrorBody),
+        (status = 404, description = "No such dataset or revision, a revision no job made, or an input revision that is gone", body = ErrorBody),
+        (status = 409, description = "The job is no longer what made the revision, an input's files are gone, or a run on these inputs is under way", body = ErrorBody),
+        (status = 422, description = "The job names an interpreter this server does not run", body = ErrorBody)))]
+pub async fn rerun(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<(StatusCode, Json<RunView>)> {
+    let run = jobs::rerun(&state.core, &who, &ns, &name, &rev).await?;
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
 }

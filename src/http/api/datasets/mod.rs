@@ -82,6 +82,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::run))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::provenance))
+        .routes(routes!(jobs::rerun))
 }
 
 #[derive(utoipa::OpenApi)]

@@ -93,6 +93,11 @@ pub struct WebhookBody {
     /// Globs on the changed paths (empty: all).
     #[serde(default)]
     paths: Vec<String>,
+    /// What a delivery carries: `strata` (the event; default) or `openlineage` (an OpenLineage
+    /// RunEvent of each `run.*` event: START, COMPLETE or FAIL, with the run's input and output
+    /// datasets at their revisions).
+    #[serde(default)]
+    format: Option<String>,
 }
 
 /// A webhook and its secret (shown only when created or rotated).
