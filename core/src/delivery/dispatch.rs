@@ -354,7 +354,7 @@ async fn send(core: &Core, sender: &Sender, d: &DeliveryRow) {
     }
     let body = match w.format.as_str() {
         "openlineage" => match super::notify::account(core, w.owner_id).await {
-            Some(owner) => crate::jobs::lineage::event(core, &owner, &e).await,
+            Some(owner) => super::lineage::event(core, &owner, &e).await,
             None => return,
         },
         _ => super::webhooks::payload(&e, &d.message_id),

@@ -10,7 +10,6 @@
 //! (docs/jobs.md).
 
 mod changes;
-pub mod lineage;
 mod run;
 pub mod trigger;
 

@@ -38,7 +38,7 @@ pub async fn event(core: &Core, owner: &Principal, e: &EventRow) -> String {
     };
     let run_id = data["run"].as_i64().unwrap_or_default();
     let job = data["job"].as_str().unwrap_or_default();
-    let (ns, name) = super::split(&e.dataset);
+    let (ns, name) = split(&e.dataset);
     let row = match core.db.repo_by_path(ns, name).await {
         Ok(Some(repo)) => core.db.run(repo.id, run_id).await.ok().flatten(),
         _ => None,
@@ -74,12 +74,12 @@ pub async fn event(core: &Core, owner: &Principal, e: &EventRow) -> String {
         let listed: Vec<Value> = serde_json::from_str(&r.inputs).unwrap_or_default();
         for i in listed {
             let name = i["dataset"].as_str().unwrap_or_default();
-            if super::readable(core, owner, name).await {
+            if readable(core, owner, name).await {
                 inputs.push(dataset(name, i["revision"].as_str()));
             }
         }
         let out = r.output.split('@').next().unwrap_or_default();
-        if !out.is_empty() && super::readable(core, owner, out).await {
+        if !out.is_empty() && readable(core, owner, out).await {
             let mut o = dataset(
                 out,
                 r.output_revision
@@ -126,4 +126,15 @@ fn run_uuid(base: &str, dataset: &str, run: i64) -> String {
         &x[16..20],
         &x[20..32]
     )
+}
+
+fn split(dataset: &str) -> (&str, &str) {
+    dataset.split_once('/').unwrap_or(("", dataset))
+}
+
+async fn readable(core: &Core, who: &Principal, dataset: &str) -> bool {
+    let (ns, name) = split(dataset);
+    crate::datasets::gate::dataset(core, who, ns, name, crate::auth::Action::Read)
+        .await
+        .is_ok()
 }
