@@ -114,20 +114,17 @@ pub enum Trigger {
     Schedule(String),
 }
 
-/// A schedule's cron expression as the `cron` crate reads it (seconds first): five fields are
-/// standard cron, run at second 0.
-pub fn cron(expr: &str) -> Result<cron::Schedule, String> {
+/// A schedule's cron expression, read as standard cron: five fields (minute, hour, day of the
+/// month, month, day of the week with 0 and 7 for Sunday; a day matches when either day field
+/// does), or six with seconds first.
+pub fn cron(expr: &str) -> Result<croner::Cron, String> {
     let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {expr}"),
-        6 => expr.to_owned(),
-        _ => {
-            return Err(format!(
+    if !(5..=6).contains(&fields) || expr.contains('@') {
+        return Err(format!(
             "{expr:?}: five cron fields (minute hour day month weekday), or six with seconds first"
-        ))
-        }
-    };
-    full.parse().map_err(|e| format!("{expr:?}: {e}"))
+        ));
+    }
+    expr.parse().map_err(|e| format!("{expr:?}: {e}"))
 }
 
 /// A run's limits (the server's defaults where not given).
@@ -266,6 +263,12 @@ fn check(job: &Job) -> Result<(), String> {
         }
         crate::manifest::check_names(a, &ARG_PLACEHOLDERS)
             .map_err(|e| format!("{}: {}", at("run.args"), e.0))?;
+        if a.contains("{changes}") && !job.incremental {
+            return Err(format!(
+                "{}: {{changes}} is given to incremental jobs only (\"incremental\": true)",
+                at("run.args")
+            ));
+        }
     }
     if job.params.len() > 64 {
         return Err(format!("{}: at most 64 params", at("params")));
@@ -314,7 +317,10 @@ fn check(job: &Job) -> Result<(), String> {
             }
             let schedule = cron(expr)
                 .map_err(|e| format!("{}: {e}", at(&format!("triggers[{i}].schedule"))))?;
-            if schedule.upcoming(chrono::Utc).next().is_none() {
+            if schedule
+                .find_next_occurrence(&chrono::Utc::now(), false)
+                .is_err()
+            {
                 return Err(format!(
                     "{}: {expr:?} never fires",
                     at(&format!("triggers[{i}].schedule"))
@@ -520,6 +526,11 @@ mod tests {
                 "jobs.clean.triggers: one schedule",
             ),
             ("incremental", json!("yes"), "jobs.clean: invalid type"),
+            (
+                "run",
+                json!({"interpreter": "python", "script": "x.py", "args": ["{changes}"]}),
+                "jobs.clean.run.args: {changes}",
+            ),
             ("surprise", json!(1), "jobs.clean: unknown field `surprise`"),
         ];
         for (field, value, expected) in cases {
@@ -527,6 +538,20 @@ mod tests {
             job[field] = value;
             let err = declared(&package(json!({ "clean": job }))).unwrap_err();
             assert!(err.starts_with(expected), "{field}: {err}");
+        }
+        // Standard cron's weekdays: 0 and 7 are Sunday, 1 Monday (2026-11-29 is a Sunday).
+        let sunday = chrono::DateTime::parse_from_rfc3339("2026-11-29T00:00:00Z").unwrap();
+        for (expr, next) in [
+            ("0 3 * * 1", "2026-11-30T03:00:00+00:00"),
+            ("0 3 * * 0", "2026-11-29T03:00:00+00:00"),
+            ("0 3 * * 7", "2026-11-29T03:00:00+00:00"),
+            ("30 0 1 * 1", "2026-11-30T00:30:00+00:00"),
+        ] {
+            let at = cron(expr)
+                .unwrap()
+                .find_next_occurrence(&sunday, false)
+                .unwrap();
+            assert_eq!(at.to_rfc3339(), next, "{expr}");
         }
         // Five fields are cron's, six have seconds first.
         for ok in ["0 3 * * *", "*/2 * * * * *", "0 0 * * MON-FRI"] {

@@ -161,6 +161,18 @@ impl Db {
         .await
     }
 
+    /// A queued or running run of job `job` of `repo_id`, on any inputs.
+    pub async fn job_in_flight(&self, repo_id: i64, job: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM job_runs WHERE repo_id = $1 AND job = $2 \
+             AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
+        )
+        .bind(repo_id)
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
     /// Run `id` of dataset `repo_id`.
     pub async fn run(&self, repo_id: i64, id: i64) -> Result<Option<RunRow>, sqlx::Error> {
         sqlx::query_as(sql!(
@@ -191,7 +203,8 @@ impl Db {
         .await
     }
 
-    /// The last run of `job` that succeeded.
+    /// The last run of `job` that succeeded, but for re-runs (they read old inputs, on a branch of
+    /// their own).
     pub async fn last_success(
         &self,
         repo_id: i64,
@@ -199,7 +212,7 @@ impl Db {
     ) -> Result<Option<RunRow>, sqlx::Error> {
         sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM job_runs WHERE repo_id = $1 AND job = $2 \
-             AND state = 'succeeded' ORDER BY id DESC LIMIT 1"
+             AND state = 'succeeded' AND cause <> 'rerun' ORDER BY id DESC LIMIT 1"
         ))
         .bind(repo_id)
         .bind(job)
@@ -312,6 +325,12 @@ impl Db {
         jobs: &[KeptJob],
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.write_tx().await?;
+        // A schedule kept as it was keeps when it last fired.
+        let fired: Vec<(String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT name, schedule, fired_at FROM jobs WHERE repo_id = $1")
+                .bind(repo_id)
+                .fetch_all(&mut *tx)
+                .await?;
         sqlx::query("DELETE FROM job_triggers WHERE repo_id = $1")
             .bind(repo_id)
             .execute(&mut *tx)
@@ -327,9 +346,13 @@ impl Db {
             schedule,
         } in jobs
         {
+            let kept = fired
+                .iter()
+                .find(|(n, s, _)| n == name && s == schedule)
+                .and_then(|(_, _, at)| *at);
             sqlx::query(
                 "INSERT INTO jobs (repo_id, name, spec, revision, owner_id, updated_at, schedule, fired_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(repo_id)
             .bind(name)
@@ -338,6 +361,7 @@ impl Db {
             .bind(owner_id)
             .bind(now())
             .bind(schedule)
+            .bind(kept.unwrap_or_else(now))
             .execute(&mut *tx)
             .await?;
             for (dataset, branch) in triggers {
@@ -369,6 +393,25 @@ impl Db {
         )
         .bind(dataset)
         .bind(branch)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The succeeded runs that read some dataset at `revision` (a full revision id), oldest
+    /// first, at most `limit` (the caller checks the dataset).
+    pub async fn runs_reading(
+        &self,
+        revision: &str,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, sqlx::Error> {
+        // The inputs are stored as serde writes them: `"revision":"<id>"`, without spaces.
+        let like = format!("%\"revision\":\"{revision}\"%");
+        sqlx::query_as(sql!(
+            "SELECT {COLUMNS} FROM job_runs WHERE state = 'succeeded' \
+             AND output_revision IS NOT NULL AND inputs LIKE $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(like)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
     }

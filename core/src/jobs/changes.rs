@@ -123,8 +123,10 @@ pub async fn rows(
                 total += size;
                 json!({"file": file, "rows": n})
             }
-            Err(e) if e.kind == crate::error::Kind::Quota => return Err(e),
-            Err(e) => json!({"error": e.message}),
+            // A table whose columns changed, or that is no table to the engine: the run reads
+            // the file. Anything else fails the run, so no change is skipped.
+            Err(e) if e.kind == crate::error::Kind::Invalid => json!({"error": e.message}),
+            Err(e) => return Err(e),
         };
         c.rows.insert(path, entry);
     }

@@ -10,8 +10,13 @@
 //! (docs/jobs.md).
 
 mod changes;
+pub mod graph;
+mod rerun;
 mod run;
 pub mod trigger;
+
+pub use rerun::rerun;
+pub(crate) use rerun::Reproduce;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -131,103 +136,6 @@ pub async fn start(
     begin(core, who, repo, job, job_revision, how, None).await
 }
 
-/// What a re-run reproduces: a revision a run committed, on a new branch from that revision's
-/// parent, with the inputs at the revisions that run read.
-#[derive(Debug, Clone)]
-pub(crate) struct Reproduce {
-    /// The revision reproduced.
-    pub revision: String,
-    /// Its parent: where the re-run's branch starts (none for a first commit).
-    pub parent: Option<String>,
-    /// The revisions the run read, in the job's order of inputs.
-    pub inputs: Vec<String>,
-}
-
-/// Runs again, as `who`, the job that made revision `rev` of `ns/name`: the job as it was then,
-/// its inputs at the revisions that run read. The output lands on a new branch of `ns/name`
-/// (`rerun-…`) from `rev`'s parent, and its provenance says whether it reproduced `rev`'s files
-/// byte for byte.
-pub async fn rerun(
-    core: &Arc<Core>,
-    who: &Principal,
-    ns: &str,
-    name: &str,
-    rev: &str,
-) -> Result<RunRow> {
-    let output = gate::dataset(core, who, ns, name, Action::Write).await?;
-    output.check_rev(Some(rev))?;
-    let at = rev.to_owned();
-    let (id, parent) = git_on(core, &output, move |ms, ds| {
-        let r = ms.revision(ds, &at)?;
-        Ok((r.id, r.parents.first().cloned()))
-    })
-    .await?;
-    let Some((_, record)) = core.db.provenance(output.id, &id).await? else {
-        return Err(Error::not_found(format!(
-            "revision {id} of {ns}/{name} was not made by a job"
-        )));
-    };
-    let record: Value = serde_json::from_str(&record).map_err(Error::internal)?;
-    let declaring = record["job"]["dataset"].as_str().unwrap_or_default();
-    let (job_name, job_revision) = (
-        record["job"]["name"].as_str().unwrap_or_default(),
-        record["job"]["revision"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    );
-    let (dns, dname) = split(declaring);
-    let repo = gate::dataset(core, who, dns, dname, Action::Write).await?;
-    if repo.limited() {
-        return Err(Error::forbidden(
-            "jobs run for those who write the whole dataset, not through a share",
-        ));
-    }
-    let at = job_revision.clone();
-    let package = git_on(core, &repo, move |ms, ds| {
-        crate::datasets::packaged::at(ms, ds, &at)
-    })
-    .await?;
-    let jobs = match package {
-        Some(Ok(json)) => crate::datasets::packaged::jobs(&json)?,
-        _ => Vec::new(),
-    };
-    let Some(mut job) = jobs.into_iter().find(|j| j.name == job_name) else {
-        return Err(Error::conflict(format!(
-            "{declaring} declared no job {job_name:?} at {job_revision}: it cannot run again"
-        )));
-    };
-    let (ons, oname) = split(&job.output.dataset);
-    if !(ons.eq_ignore_ascii_case(&output.namespace) && oname.eq_ignore_ascii_case(&output.name)) {
-        return Err(Error::conflict(format!(
-            "job {job_name} wrote {} then, not {ns}/{name}",
-            job.output.dataset
-        )));
-    }
-    let recorded = record["inputs"].as_array().cloned().unwrap_or_default();
-    let inputs: Vec<String> = recorded
-        .iter()
-        .map(|i| i["revision"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    if inputs.len() != job.inputs.len() {
-        return Err(Error::conflict(
-            "the run's record does not match its job's inputs",
-        ));
-    }
-    job.output.branch = format!("rerun-{}-{}", &id[..id.len().min(12)], crate::db::now());
-    let how = How {
-        cause: "rerun",
-        force: true,
-        depth: 0,
-    };
-    let reproduce = Reproduce {
-        revision: id,
-        parent,
-        inputs,
-    };
-    begin(core, who, repo, job, job_revision, how, Some(reproduce)).await
-}
-
 /// Why and how a run starts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct How {
@@ -307,10 +215,18 @@ async fn begin(
             job.output.dataset
         )));
     }
-    // An incremental run reads what changed since the revisions the last success read.
+    // An incremental run reads what changed since the revisions the last success of the same
+    // job revision read (a re-run: since what the run it repeats read), one run at a time.
     let mut since = vec![None; inputs.len()];
     if job.incremental && reproduce.is_none() {
-        if let Some(last) = core.db.last_success(repo.id, &job.name).await? {
+        if let Some(id) = core.db.job_in_flight(repo.id, &job.name).await? {
+            return Err(Error::conflict(format!(
+                "run {id} of incremental job {} is under way: its next run starts from where that one ends",
+                job.name
+            )));
+        }
+        let last = core.db.last_success(repo.id, &job.name).await?;
+        if let Some(last) = last.filter(|l| l.job_revision == job_revision) {
             let read: Vec<Pinned> = serde_json::from_str(&last.inputs).unwrap_or_default();
             for (slot, (p, _)) in since.iter_mut().zip(&inputs) {
                 *slot = read
@@ -319,6 +235,10 @@ async fn begin(
                     .map(|r| r.revision.clone());
             }
         }
+    }
+    if let Some(r) = reproduce.as_ref().filter(|_| job.incremental) {
+        since.clone_from(&r.since);
+        since.resize(inputs.len(), None);
     }
     let pinned: Vec<&Pinned> = inputs.iter().map(|(p, _)| p).collect();
     let inputs_json = serde_json::to_string(&pinned).map_err(Error::internal)?;
@@ -332,6 +252,13 @@ async fn begin(
             .await?
             .filter(|r| r.inputs_key == key),
     };
+    // A schedule that finds nothing changed records nothing (it would fill the list).
+    if repeats.is_some() && how.cause == "schedule" {
+        return Err(Error::conflict(format!(
+            "job {}: nothing changed since its last success",
+            job.name
+        )));
+    }
     let new = NewRun {
         repo_id: repo.id,
         job: &job.name,
@@ -597,4 +524,22 @@ async fn readable(core: &Core, who: &Principal, dataset: &str) -> bool {
     gate::dataset(core, who, ns, name, Action::Read)
         .await
         .is_ok()
+}
+
+/// Whether `who` writes `dataset` whole (not through a share).
+async fn writes_whole(core: &Core, who: &Principal, dataset: &str) -> bool {
+    let (ns, name) = split(dataset);
+    gate::dataset(core, who, ns, name, Action::Write)
+        .await
+        .is_ok_and(|g| !g.limited())
+}
+
+/// `ns/name` of the dataset whose jobs' run is `run`.
+pub async fn run_dataset(core: &Core, run: &RunRow) -> Result<String> {
+    let repo = core
+        .db
+        .repo_by_id(run.repo_id)
+        .await?
+        .ok_or_else(|| Error::not_found("the run's dataset is gone"))?;
+    Ok(format!("{}/{}", repo.namespace, repo.name))
 }

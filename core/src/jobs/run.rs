@@ -465,10 +465,6 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         return Ok(None);
     }
     let branch = plan.job.output.branch.clone();
-    // A re-run's branch starts where the revision it reproduces did.
-    if let Some(parent) = plan.reproduce.as_ref().and_then(|r| r.parent.as_deref()) {
-        crate::datasets::refs::create_branch(core, repo, &branch, Some(parent)).await?;
-    }
     let parent = crate::datasets::paths::head_of(core, repo, Some(&branch)).await?;
     let mut trailers = vec![
         format!(
@@ -497,7 +493,7 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
     if parent.as_deref() == Some(revision.id.as_str()) {
         return Ok(None);
     }
-    let mut record = json!({
+    let record = json!({
         "job": {
             "dataset": format!("{}/{}", plan.declaring.namespace, plan.declaring.name),
             "name": plan.job.name,
@@ -506,9 +502,13 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         },
         "run": {"id": plan.id, "cause": plan.how.cause, "started_by": plan.who.display_name()},
         "depth": plan.how.depth + 1,
-        "inputs": plan.inputs.iter().map(|(p, _)| json!({
-            "dataset": p.dataset, "branch": p.branch, "revision": p.revision,
-        })).collect::<Vec<_>>(),
+        "inputs": plan.inputs.iter().zip(&plan.since).map(|((p, _), since)| {
+            let mut input = json!({"dataset": p.dataset, "branch": p.branch, "revision": p.revision});
+            if plan.job.incremental {
+                input["since"] = json!(since);
+            }
+            input
+        }).collect::<Vec<_>>(),
         "params": plan.job.params,
         "runner": {"kind": "process", "interpreter": plan.interpreter.name},
         "output": {
@@ -517,28 +517,45 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
             "path": plan.job.output.path,
         },
     });
+    // The revision has landed: what follows is recorded as well as it can be, and never fails
+    // the run.
+    if let Err(e) = record_provenance(core, plan, &revision.id, record).await {
+        tracing::warn!(run = plan.id, error = %e.message, "a run's provenance was not all recorded");
+    }
+    Ok(Some(revision.id))
+}
+
+/// Records what made `made` (and the column types' commit right on top of it, if there is
+/// one); for a re-run, whether it reproduced the revision.
+async fn record_provenance(
+    core: &Core,
+    plan: &Plan,
+    made: &str,
+    mut record: serde_json::Value,
+) -> Result<()> {
+    let repo = &plan.output;
     if let Some(r) = &plan.reproduce {
-        let same =
-            same_output(core, repo, &plan.job.output.path, &r.revision, &revision.id).await?;
+        let same = same_output(core, repo, &plan.job.output.path, &r.revision, made).await?;
         record["reproduces"] = json!({"revision": r.revision, "identical": same});
     }
     core.db
-        .put_provenance(repo.id, &revision.id, plan.id, &record.to_string())
+        .put_provenance(repo.id, made, plan.id, &record.to_string())
         .await?;
     // A new table's column types follow in a commit of their own, right on top: it says what
-    // made its data too.
-    let (made, on) = (revision.id.clone(), branch.clone());
+    // made its data too, and which commit that is.
+    let (data, on) = (made.to_owned(), plan.job.output.branch.clone());
     let typed = git_on(core, repo, move |ms, ds| {
         let head = ms.revision(ds, &on)?;
-        Ok((head.parents == [made] && head.message.starts_with("Types of")).then_some(head.id))
+        Ok((head.parents == [data] && head.message.starts_with("Types of")).then_some(head.id))
     })
     .await?;
     if let Some(typed) = typed {
+        record["typed_of"] = json!(made);
         core.db
             .put_provenance(repo.id, &typed, plan.id, &record.to_string())
             .await?;
     }
-    Ok(Some(revision.id))
+    Ok(())
 }
 
 /// Whether revisions `a` and `b` of `repo` hold the same files, byte for byte, under `path`.

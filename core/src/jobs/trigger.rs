@@ -85,15 +85,23 @@ async fn scheduled(core: &Arc<Core>) -> Result<()> {
         let Some(last) = chrono::DateTime::from_timestamp(s.fired_at, 0) else {
             continue;
         };
-        if cron.after(&last).next().is_none_or(|due| due > now) {
-            continue;
-        }
-        if !core
-            .db
-            .fire_job(s.job.repo_id, &s.job.name, s.fired_at, now.timestamp())
-            .await?
+        if cron
+            .find_next_occurrence(&last, false)
+            .map_or(true, |due| due > now)
         {
             continue;
+        }
+        match core
+            .db
+            .fire_job(s.job.repo_id, &s.job.name, s.fired_at, now.timestamp())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "jobs: a schedule could not fire");
+                continue;
+            }
         }
         let how = How {
             cause: "schedule",

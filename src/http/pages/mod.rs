@@ -18,6 +18,7 @@ mod files;
 pub(crate) mod forms;
 mod front;
 mod home;
+mod jobs;
 pub(crate) mod layout;
 mod links;
 mod login;
@@ -173,6 +174,18 @@ pub fn router() -> Router<AppState> {
             post(tags::delete_branch),
         )
         .route("/datasets/{ns}/{name}/revert", post(revisions::revert))
+        .route("/datasets/{ns}/{name}/jobs", get(jobs::list))
+        .route("/datasets/{ns}/{name}/jobs/{job}/run", post(jobs::start))
+        .route("/datasets/{ns}/{name}/runs/{id}", get(jobs::run))
+        .route("/datasets/{ns}/{name}/runs/{id}/cancel", post(jobs::cancel))
+        .route(
+            "/datasets/{ns}/{name}/revisions/{rev}/lineage",
+            get(jobs::lineage),
+        )
+        .route(
+            "/datasets/{ns}/{name}/revisions/{rev}/rerun",
+            post(jobs::rerun),
+        )
         .route(
             "/datasets/{ns}/{name}/merge-requests",
             get(merges::list).post(merges::create),

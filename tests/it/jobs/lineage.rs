@@ -210,17 +210,73 @@ async fn a_revision_runs_again_a_schedule_fires_and_runs_speak_openlineage() {
     );
     assert_eq!(p["inputs"][0]["revision"], raw.as_str(), "{p}");
 
-    // The schedule starts runs of `tick` by itself: the first succeeds, the next are skipped
-    // (nothing changed).
+    // Its lineage: upstream the input it read, downstream (from that input's revision) both
+    // revisions made from it. Bob, a reader of the pipeline only, may see none of it.
+    let (status, l) = call(
+        &server,
+        Method::GET,
+        &format!("{API}/alice/clean/revisions/{made}/lineage"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{l}");
+    assert_eq!(
+        l["upstream"][0]["job"],
+        json!(["alice/pipeline", "clean"]),
+        "{l}"
+    );
+    assert_eq!(
+        (
+            l["upstream"][1]["dataset"].as_str(),
+            l["upstream"][1]["revision"].as_str()
+        ),
+        (Some("alice/raw"), Some(raw.as_str())),
+        "{l}"
+    );
+    assert_eq!(l["may_rerun"], true, "{l}");
+    let (_, l) = call(
+        &server,
+        Method::GET,
+        &format!("{API}/alice/raw/revisions/{raw}/lineage"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    let made_from: Vec<&str> = l["downstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["revision"].as_str())
+        .collect();
+    assert!(
+        made_from.contains(&made.as_str()) && made_from.contains(&remade.as_str()),
+        "{l}"
+    );
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        &format!("{API}/alice/raw/revisions/{raw}/lineage"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // The schedule starts runs of `tick` by itself: the first succeeds; the next find nothing
+    // changed and record nothing.
     eventually("the schedule fires", || async {
         let runs = runs_of(&server, &alice, "tick").await;
         runs.iter()
             .any(|r| r["cause"] == "schedule" && r["state"] == "succeeded")
-            && runs
-                .iter()
-                .any(|r| r["cause"] == "schedule" && r["state"] == "skipped")
     })
     .await;
+    // (It ran again when the input moved on, above, and then no more.)
+    let before = runs_of(&server, &alice, "tick").await.len();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let runs = runs_of(&server, &alice, "tick").await;
+    assert_eq!(runs.len(), before, "{runs:?}");
+    assert!(runs.iter().all(|r| r["state"] == "succeeded"), "{runs:?}");
 
     // Every run's events, as OpenLineage: the clean run's START and COMPLETE name its input and
     // output at their revisions; nothing but run events arrived.

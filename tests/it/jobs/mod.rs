@@ -13,6 +13,7 @@ use crate::sharing::gated::call;
 
 mod incremental;
 mod lineage;
+mod pages;
 
 const API: &str = "/api/v1/datasets";
 

@@ -217,3 +217,20 @@ pub async fn rerun(
     let run = jobs::rerun(&state.core, &who, &ns, &name, &rev).await?;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
+
+/// The lineage of a revision: upstream, what made it and what made each input its run read (at
+/// most 8 steps); downstream, the revisions runs made from it, and from those. A revision you may
+/// not read is `{"hidden": true}`, and nothing past it is shown.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/revisions/{rev}/lineage", tag = "jobs", operation_id = "lineage",
+    params(DatasetPath, ("rev" = String, Path, description = "A revision id, branch or tag")),
+    responses((status = 200, description = "`upstream` (the revision itself first) and `downstream`: `[{depth, dataset, revision, job: [dataset, name], run, hidden}]`, and `may_rerun`", body = Object),
+        (status = 404, description = "No such dataset or revision", body = ErrorBody)))]
+pub async fn lineage(
+    State(state): State<AppState>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
+    who: Principal,
+) -> ApiResult<Json<jobs::graph::Lineage>> {
+    Ok(Json(
+        jobs::graph::lineage(&state, &who, &ns, &name, &rev).await?,
+    ))
+}

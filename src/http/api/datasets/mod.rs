@@ -83,6 +83,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::provenance))
         .routes(routes!(jobs::rerun))
+        .routes(routes!(jobs::lineage))
 }
 
 #[derive(utoipa::OpenApi)]
