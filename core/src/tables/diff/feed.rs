@@ -328,11 +328,14 @@ pub(super) async fn write_parquet(
         };
         tokio::join!(ingest, feed)
     };
-    writer
+    let written = writer
         .await
-        .map_err(|e| Error::internal(format!("writing a table's Parquet: {e}")))??;
+        .map_err(|e| Error::internal(format!("writing a table's Parquet: {e}")))?;
+    // The store's own error first: the writer then only saw its pipe close.
     let (oid, size) = stored.0?;
-    Ok((oid, size, stored.1?))
+    let rows = stored.1?;
+    written?;
+    Ok((oid, size, rows))
 }
 
 fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> Error {
