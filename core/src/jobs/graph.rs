@@ -9,9 +9,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::{Action, Principal};
-use crate::datasets::gate;
-use crate::datasets::git_on;
+use crate::auth::Principal;
 use crate::error::Result;
 use crate::Core;
 
@@ -55,13 +53,7 @@ pub async fn lineage(
     name: &str,
     rev: &str,
 ) -> Result<Lineage> {
-    let repo = gate::dataset(core, who, ns, name, Action::Read).await?;
-    repo.check_rev(Some(rev))?;
-    let at = rev.to_owned();
-    let id = git_on(core, &repo, move |ms, ds| {
-        Ok(ms.resolve(ds, Some(&at))?.to_string())
-    })
-    .await?;
+    let (repo, id) = super::read_at(core, who, ns, name, rev).await?;
     let root_name = format!("{}/{}", repo.namespace, repo.name);
     let root = (root_name.clone(), id);
     let mut upstream = Vec::new();

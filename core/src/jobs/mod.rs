@@ -11,6 +11,7 @@
 
 mod changes;
 pub mod graph;
+mod provenance;
 mod rerun;
 mod run;
 pub mod trigger;
@@ -485,13 +486,7 @@ pub async fn provenance(
     name: &str,
     rev: &str,
 ) -> Result<Value> {
-    let repo = gate::dataset(core, who, ns, name, Action::Read).await?;
-    repo.check_rev(Some(rev))?;
-    let at = rev.to_owned();
-    let id = git_on(core, &repo, move |ms, ds| {
-        Ok(ms.resolve(ds, Some(&at))?.to_string())
-    })
-    .await?;
+    let (repo, id) = read_at(core, who, ns, name, rev).await?;
     let Some((_, record)) = core.db.provenance(repo.id, &id).await? else {
         return Err(Error::not_found(format!(
             "revision {id} of {ns}/{name} was not made by a job"
@@ -517,6 +512,25 @@ pub async fn provenance(
     }
     record["revision"] = json!(id);
     Ok(record)
+}
+
+/// `ns/name` through the read gate, and revision `rev` of it (an id, branch or tag) as its full
+/// id.
+async fn read_at(
+    core: &Core,
+    who: &Principal,
+    ns: &str,
+    name: &str,
+    rev: &str,
+) -> Result<(Gated, String)> {
+    let repo = gate::dataset(core, who, ns, name, Action::Read).await?;
+    repo.check_rev(Some(rev))?;
+    let at = rev.to_owned();
+    let id = git_on(core, &repo, move |ms, ds| {
+        Ok(ms.resolve(ds, Some(&at))?.to_string())
+    })
+    .await?;
+    Ok((repo, id))
 }
 
 async fn readable(core: &Core, who: &Principal, dataset: &str) -> bool {

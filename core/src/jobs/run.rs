@@ -519,65 +519,10 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
     });
     // The revision has landed: what follows is recorded as well as it can be, and never fails
     // the run.
-    if let Err(e) = record_provenance(core, plan, &revision.id, record).await {
+    if let Err(e) = super::provenance::record(core, plan, &revision.id, record).await {
         tracing::warn!(run = plan.id, error = %e.message, "a run's provenance was not all recorded");
     }
     Ok(Some(revision.id))
-}
-
-/// Records what made `made` (and the column types' commit right on top of it, if there is
-/// one); for a re-run, whether it reproduced the revision.
-async fn record_provenance(
-    core: &Core,
-    plan: &Plan,
-    made: &str,
-    mut record: serde_json::Value,
-) -> Result<()> {
-    let repo = &plan.output;
-    if let Some(r) = &plan.reproduce {
-        let same = same_output(core, repo, &plan.job.output.path, &r.revision, made).await?;
-        record["reproduces"] = json!({"revision": r.revision, "identical": same});
-    }
-    core.db
-        .put_provenance(repo.id, made, plan.id, &record.to_string())
-        .await?;
-    // A new table's column types follow in a commit of their own, right on top: it says what
-    // made its data too, and which commit that is.
-    let (data, on) = (made.to_owned(), plan.job.output.branch.clone());
-    let typed = git_on(core, repo, move |ms, ds| {
-        let head = ms.revision(ds, &on)?;
-        Ok((head.parents == [data] && head.message.starts_with("Types of")).then_some(head.id))
-    })
-    .await?;
-    if let Some(typed) = typed {
-        record["typed_of"] = json!(made);
-        core.db
-            .put_provenance(repo.id, &typed, plan.id, &record.to_string())
-            .await?;
-    }
-    Ok(())
-}
-
-/// Whether revisions `a` and `b` of `repo` hold the same files, byte for byte, under `path`.
-async fn same_output(core: &Core, repo: &Gated, path: &str, a: &str, b: &str) -> Result<bool> {
-    let (path, a, b) = (
-        path.trim_end_matches('/').to_owned(),
-        a.to_owned(),
-        b.to_owned(),
-    );
-    git_on(core, repo, move |ms, ds| {
-        // An LFS file's blob is its pointer: the same blob, the same bytes.
-        let under = |rev: &str| -> strata_metastore::Result<Vec<(String, String)>> {
-            let (_, tree) = ms.tree(ds, Some(rev))?;
-            Ok(tree
-                .into_iter()
-                .filter(|e| path.is_empty() || e.path.starts_with(&format!("{path}/")))
-                .map(|e| (e.path, e.oid))
-                .collect())
-        };
-        Ok(under(&a)? == under(&b)?)
-    })
-    .await
 }
 
 /// The plain files under `root` (relative path, full path), sorted; a symlink or anything else

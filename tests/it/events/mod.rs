@@ -95,12 +95,19 @@ impl Drop for Receiver {
 
 /// The reference verifier's verdict on each of `requests` under `secret`.
 fn verify(requests: &[Value], secret: &str) -> Vec<Value> {
+    verdicts(
+        "tests/it/webhook_receiver.py",
+        &["verify", secret],
+        requests,
+    )
+}
+
+/// The verdicts a checking script (`script`, from the project's root, run with `args`) prints,
+/// a JSON line each, on the receiver's `requests` given on its standard input.
+pub(crate) fn verdicts(script: &str, args: &[&str], requests: &[Value]) -> Vec<Value> {
     let mut child = Command::new(python_tool("python"))
-        .arg(format!(
-            "{}/tests/it/webhook_receiver.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .args(["verify", secret])
+        .arg(format!("{}/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -86,14 +86,7 @@ fn log_line<'a>(run: &'a Value, prefix: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_job_reads_only_the_changed_rows_and_a_contract_stops_a_bad_output() {
-    let python = python_tool("python");
-    let server = TestServer::start_with(Backend::Local, |c| {
-        c.jobs.jobs_interpreters = vec![strata_core::config::Interpreter {
-            name: "python".into(),
-            path: python,
-        }];
-    })
-    .await;
+    let server = super::start(|_| {}).await;
     let alice = server.user("alice").await;
     for name in ["sales", "totals", "report", "pipeline"] {
         create(&server, &alice, "alice", name, "private").await;

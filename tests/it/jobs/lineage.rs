@@ -4,14 +4,11 @@
 //! signed (checked with the `standardwebhooks` verifier) and built again from openlineage-python's
 //! classes of the spec. Strangers and readers re-run nothing.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use reqwest::Method;
 use serde_json::{json, Value};
 use strata_core::config::Switch;
 
-use super::{create, declare, job, put_files, run_to_end, wait_run, API, CLEAN};
+use super::{declare, job, put_files, run_to_end, wait_run, API, CLEAN};
 use crate::apps::eventually;
 use crate::common::*;
 use crate::events::Receiver;
@@ -19,27 +16,7 @@ use crate::sharing::gated::call;
 
 /// openlineage_check.py's verdict on each request.
 fn check(requests: &[Value], secret: &str) -> Vec<Value> {
-    let mut child = Command::new(python_tool("python"))
-        .arg(format!(
-            "{}/tests/it/jobs/openlineage_check.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(secret)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for r in requests {
-        writeln!(stdin, "{r}").unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::events::verdicts("tests/it/jobs/openlineage_check.py", &[secret], requests)
 }
 
 /// The runs of `job` of alice/pipeline.
@@ -51,25 +28,14 @@ async fn runs_of(server: &TestServer, token: &str, job: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revision_runs_again_a_schedule_fires_and_runs_speak_openlineage() {
-    let python = python_tool("python");
-    let server = TestServer::start_with(Backend::Local, |c| {
-        c.jobs.jobs_interpreters = vec![strata_core::config::Interpreter {
-            name: "python".into(),
-            path: python,
-        }];
+    let server = super::start(|c| {
         c.jobs.jobs_schedule_min_secs = 1;
         c.webhooks_allow_private = Switch::On;
     })
     .await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
-    for (name, visibility) in [
-        ("raw", "private"),
-        ("clean", "private"),
-        ("pipeline", "public"),
-    ] {
-        create(&server, &alice, "alice", name, visibility).await;
-    }
+    super::pipeline(&server, &alice).await;
     let raw = put_files(
         &server,
         &alice,

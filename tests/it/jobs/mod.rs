@@ -34,6 +34,30 @@ const PRY: &str = "import os, sys\nprint(os.listdir(os.environ['STRATA_PARAM_TAR
 const LINK: &str =
     "import os, sys\nos.symlink('/etc/passwd', os.path.join(sys.argv[2], 'passwd'))\n";
 
+/// A server whose jobs may run the test tools' Python as `python`, tweaked further by `tweak`.
+async fn start(tweak: impl FnOnce(&mut strata_core::config::Config)) -> TestServer {
+    let python = python_tool("python");
+    TestServer::start_with(Backend::Local, |c| {
+        c.jobs.jobs_interpreters = vec![strata_core::config::Interpreter {
+            name: "python".into(),
+            path: python,
+        }];
+        tweak(c);
+    })
+    .await
+}
+
+/// alice's datasets of a pipeline: `raw` and `clean` (private), `pipeline` (public).
+async fn pipeline(server: &TestServer, alice: &str) {
+    for (name, visibility) in [
+        ("raw", "private"),
+        ("clean", "private"),
+        ("pipeline", "public"),
+    ] {
+        create(server, alice, "alice", name, visibility).await;
+    }
+}
+
 async fn create(server: &TestServer, token: &str, ns: &str, name: &str, visibility: &str) {
     let (status, v) = call(
         server,
@@ -144,23 +168,10 @@ async fn head(server: &TestServer, token: &str, repo: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reads_its_inputs_commits_its_output_and_says_what_made_it() {
-    let python = python_tool("python");
-    let server = TestServer::start_with(Backend::Local, |c| {
-        c.jobs.jobs_interpreters = vec![strata_core::config::Interpreter {
-            name: "python".into(),
-            path: python,
-        }];
-    })
-    .await;
+    let server = start(|_| {}).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
-    for (name, visibility) in [
-        ("raw", "private"),
-        ("clean", "private"),
-        ("pipeline", "public"),
-    ] {
-        create(&server, &alice, "alice", name, visibility).await;
-    }
+    pipeline(&server, &alice).await;
     let raw = put_files(
         &server,
         &alice,

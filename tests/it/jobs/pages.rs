@@ -8,10 +8,9 @@ use fantoccini::Locator;
 use reqwest::Method;
 use serde_json::json;
 
-use super::{create, declare, job, put_files, API, CLEAN};
+use super::{declare, job, put_files, API, CLEAN};
 use crate::common::chromium::*;
 use crate::common::forms::PASSWORD;
-use crate::common::*;
 use crate::sharing::gated::call;
 
 /// Waits on a run's page (it reloads itself) until its state is `want`.
@@ -22,14 +21,7 @@ async fn run_ends(c: &fantoccini::Client, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_runs_and_lineage_in_chromium() {
-    let python = python_tool("python");
-    let server = TestServer::start_with(Backend::Local, |c| {
-        c.jobs.jobs_interpreters = vec![strata_core::config::Interpreter {
-            name: "python".into(),
-            path: python,
-        }];
-    })
-    .await;
+    let server = super::start(|_| {}).await;
     let alice = server.user("alice").await;
     server.user("bob").await;
     for user in ["alice", "bob"] {
@@ -37,13 +29,7 @@ async fn jobs_runs_and_lineage_in_chromium() {
             .await
             .unwrap();
     }
-    for (name, visibility) in [
-        ("raw", "private"),
-        ("clean", "private"),
-        ("pipeline", "public"),
-    ] {
-        create(&server, &alice, "alice", name, visibility).await;
-    }
+    super::pipeline(&server, &alice).await;
     let raw = put_files(
         &server,
         &alice,
