@@ -27,6 +27,12 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(config) => serve(config).await,
         Command::Migrate(config) => strata::cli::admin::migrate(&config).await,
         Command::Admin { config, command } => strata::cli::admin::run(&config, command).await,
+        Command::Jobs {
+            server,
+            token,
+            json,
+            command,
+        } => strata::cli::jobs::run(&server, token, json, command).await,
         Command::Hook {
             hook: HookCommand::PreReceive,
         } => strata_core::hook::pre_receive().await.map_err(Into::into),

@@ -9,7 +9,7 @@
 //!     "inputs": [{"dataset": "alice/raw", "branch": "main", "paths": ["*.csv"], "as": "raw"}],
 //!     "run": {"interpreter": "python", "script": "jobs/clean.py", "args": ["{inputs}/raw", "{output}"]},
 //!     "params": {"sep": ","},
-//!     "output": {"dataset": "alice/clean", "branch": "main", "path": "cleaned"},
+//!     "output": {"dataset": "alice/clean", "branch": "main", "path": "cleaned", "merge_request": false},
 //!     "triggers": ["push"],
 //!     "limits": {"timeout_secs": 600, "memory_mb": 1024}
 //!   }
@@ -93,7 +93,9 @@ pub struct Run {
     pub args: Vec<String>,
 }
 
-/// Where the output goes: the files the run wrote, under `path` of `branch` of `dataset`.
+/// Where the output goes: the files the run wrote, under `path` of `branch` of `dataset`; with
+/// `merge_request`, on a branch of their own (`job-<name>-run-<id>`, made from `branch`'s head)
+/// with a merge request into `branch`, for a person to review and merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
@@ -102,6 +104,8 @@ pub struct Output {
     pub branch: String,
     #[serde(default)]
     pub path: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge_request: bool,
 }
 
 /// What starts a run besides a person asking: a commit to an input's branch (`"push"`), or a

@@ -35,13 +35,13 @@ pub struct Launch {
     pub sandbox: Option<Sandbox>,
 }
 
-/// The last lines an instance wrote, oldest first.
+/// The last lines an instance wrote, oldest first, with how many it wrote in all.
 #[derive(Debug, Clone, Default)]
-pub struct Log(Arc<Mutex<(VecDeque<String>, usize)>>);
+pub struct Log(Arc<Mutex<(VecDeque<String>, usize, u64)>>);
 
 impl Log {
     fn new(capacity: usize) -> Log {
-        Log(Arc::new(Mutex::new((VecDeque::new(), capacity.max(1)))))
+        Log(Arc::new(Mutex::new((VecDeque::new(), capacity.max(1), 0))))
     }
 
     fn push(&self, line: String) {
@@ -49,6 +49,7 @@ impl Log {
         if l.0.len() == l.1 {
             l.0.pop_front();
         }
+        l.2 += 1;
         // A line is kept to 4 KiB: one long line cannot take the buffer's memory.
         let mut line = line;
         if line.len() > 4096 {
@@ -59,6 +60,11 @@ impl Log {
             line.truncate(cut);
         }
         l.0.push_back(line);
+    }
+
+    /// How many lines were written, the ones no longer kept too.
+    pub fn written(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).2
     }
 
     pub fn lines(&self) -> Vec<String> {

@@ -1,11 +1,13 @@
-//! The command line: one clap tree for `strata serve`, the `strata admin …` commands and the
-//! `strata hook …` commands git runs. `main.rs` parses it and dispatches.
+//! The command line: one clap tree for `strata serve`, the `strata admin …` commands, the
+//! `strata jobs …` commands (a client of a running server) and the `strata hook …` commands git
+//! runs. `main.rs` parses it and dispatches.
 
 use clap::{Parser, Subcommand};
 
 use strata_core::config::Config;
 
 pub mod admin;
+pub mod jobs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +49,22 @@ pub enum Command {
         config: Config,
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// A dataset's jobs on a running server, over its REST API: list, run (and follow), runs,
+    /// show, log, cancel.
+    Jobs {
+        /// The server's URL.
+        #[arg(long, env = "STRATA_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// A personal access token (`strata admin token`, or the settings page); without one,
+        /// anonymous.
+        #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print what the server answered as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: jobs::JobsCommand,
     },
     /// git hooks that strata installs for pushes (not for direct use).
     #[command(hide = true)]
@@ -205,7 +223,10 @@ impl Cli {
     fn serve_config(self) -> Option<Config> {
         match self.command {
             Command::Serve(c) => Some(c),
-            Command::Migrate(_) | Command::Admin { .. } | Command::Hook { .. } => None,
+            Command::Migrate(_)
+            | Command::Admin { .. }
+            | Command::Jobs { .. }
+            | Command::Hook { .. } => None,
         }
     }
 }

@@ -8,6 +8,8 @@
 //   saying how many are picked. A right click (or the context-menu key) on an item's row or tile
 //   picks that item alone and opens a menu of the actions that suit it, each pressing the
 //   toolbar's own button (a new name is asked for first), so the server checks it as ever.
+// - pre[data-follow]: a running job's log, followed as the process writes it (the API's `follow`
+//   stream); when the run ends the page is loaded again to show how it ended.
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.hidden = false;
   button.addEventListener("click", async () => {
@@ -31,6 +33,7 @@ for (const button of document.querySelectorAll("button[data-confirm]")) {
     if (!window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 }
+for (const pre of document.querySelectorAll("pre[data-follow]")) follow(pre);
 for (const form of document.querySelectorAll("form[data-selection]")) {
   const boxes = Array.from(document.querySelectorAll(`input[type=checkbox][form="${form.id}"]`));
   const count = form.querySelector("#picked-count");
@@ -439,4 +442,38 @@ function describe(label, p) {
     return `Uploading ${of}${pct}% of ${mib(p.total)} MiB (${mib(p.rate)} MiB/s${left})`;
   }
   return label ? `Uploaded ${label}.` : "uploaded";
+}
+
+async function follow(pre) {
+  let wait = 500;
+  try {
+    const r = await fetch(pre.dataset.follow, { credentials: "same-origin" });
+    if (!r.ok || !r.body) throw new Error(`HTTP ${r.status}`);
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    let first = true;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      // The stream starts with the whole log kept so far: it replaces what the page showed.
+      if (first) {
+        first = false;
+        pre.textContent = "";
+        pre.hidden = false;
+        const none = document.getElementById("no-log");
+        if (none) none.hidden = true;
+        // Lines come from a process that runs, whatever the page said when it was drawn.
+        const state = document.getElementById("state");
+        if (state && state.textContent === "queued") {
+          state.textContent = "running";
+          state.className = "badge state-running";
+        }
+      }
+      const bottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.append(value);
+      if (bottom) pre.scrollTop = pre.scrollHeight;
+    }
+  } catch {
+    wait = 2000;
+  }
+  setTimeout(() => window.location.reload(), wait);
 }

@@ -27,11 +27,15 @@ pub struct RunRow {
     pub exit_code: Option<i64>,
     pub error: Option<String>,
     pub log: String,
+    /// How many lines the process wrote in all (`log` keeps the last ones).
+    pub log_lines: i64,
     pub bytes_in: i64,
     pub bytes_out: i64,
     /// The output dataset and branch, `ns/name@branch`.
     pub output: String,
     pub output_revision: Option<String>,
+    /// The merge request the run opened with its output.
+    pub merge_request: Option<i64>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -95,14 +99,16 @@ pub struct RunEnd {
     pub exit_code: Option<i64>,
     pub error: Option<String>,
     pub log: String,
+    pub log_lines: i64,
     pub bytes_in: i64,
     pub bytes_out: i64,
     pub output_revision: Option<String>,
+    pub merge_request: Option<i64>,
 }
 
 const COLUMNS: &str = "id, repo_id, job, state, cause, started_by, runs_as, job_revision, inputs, \
-     inputs_key, exit_code, error, log, bytes_in, bytes_out, output, output_revision, created_at, \
-     started_at, finished_at";
+     inputs_key, exit_code, error, log, log_lines, bytes_in, bytes_out, output, output_revision, \
+     merge_request, created_at, started_at, finished_at";
 
 impl Db {
     /// Records a run; [`Error::Conflict`] when one of the same job and inputs is queued or
@@ -234,12 +240,26 @@ impl Db {
         Ok(())
     }
 
+    /// The log of running run `id` so far: its last lines and how many it wrote in all.
+    pub async fn run_log(&self, id: i64, log: &str, lines: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE job_runs SET log = $2, log_lines = $3 WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(log)
+        .bind(lines)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Run `id` ended as `end` says (a run cancelled meanwhile stays cancelled).
     pub async fn end_run(&self, id: i64, end: &RunEnd) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE job_runs SET state = CASE WHEN state = 'cancelled' THEN state ELSE $2 END, \
              exit_code = $3, error = COALESCE(error, $4), log = $5, bytes_in = $6, \
-             bytes_out = $7, output_revision = $8, finished_at = $9 WHERE id = $1",
+             bytes_out = $7, output_revision = $8, finished_at = $9, log_lines = $10, \
+             merge_request = $11 WHERE id = $1",
         )
         .bind(id)
         .bind(&end.state)
@@ -250,6 +270,8 @@ impl Db {
         .bind(end.bytes_out)
         .bind(end.output_revision.as_deref())
         .bind(now())
+        .bind(end.log_lines)
+        .bind(end.merge_request)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -11,11 +11,13 @@
 
 mod changes;
 pub mod graph;
+mod log;
 mod provenance;
 mod rerun;
 mod run;
 pub mod trigger;
 
+pub use log::log;
 pub use rerun::rerun;
 pub(crate) use rerun::Reproduce;
 

@@ -116,6 +116,8 @@ pub async fn rerun(
     let branch = format!("rerun-{}-{}", &id[..id.len().min(12)], crate::db::now());
     crate::datasets::refs::create_branch(core, &output, &branch, Some(&parent)).await?;
     job.output.branch = branch.clone();
+    // A reproduction is compared, not proposed: it lands on its branch.
+    job.output.merge_request = false;
     let how = How {
         cause: "rerun",
         force: true,

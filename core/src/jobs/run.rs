@@ -31,6 +31,8 @@ use crate::Core;
 const LOG_LINES: usize = 2000;
 /// How often a running run says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(20);
+/// How often a running run's new log lines are written down for whoever follows them.
+const LOG_EVERY: Duration = Duration::from_millis(500);
 
 /// A run to make, decided when it was started.
 pub(super) struct Plan {
@@ -54,6 +56,8 @@ pub(super) struct Plan {
 #[derive(Default)]
 struct Tally {
     log: String,
+    log_lines: u64,
+    merge_request: Option<i64>,
     exit_code: Option<i64>,
     bytes_in: u64,
     bytes_out: u64,
@@ -88,9 +92,11 @@ pub(super) async fn execute(core: Arc<Core>, plan: Plan) {
         exit_code: tally.exit_code,
         error: error.clone(),
         log: tally.log,
+        log_lines: i64::try_from(tally.log_lines).unwrap_or(i64::MAX),
         bytes_in: i64::try_from(tally.bytes_in).unwrap_or(i64::MAX),
         bytes_out: i64::try_from(tally.bytes_out).unwrap_or(i64::MAX),
         output_revision: revision.clone(),
+        merge_request: tally.merge_request,
     };
     if let Err(e) = core.db.end_run(plan.id, &end).await {
         tracing::warn!(run = plan.id, error = %e, "a job run's end was not recorded");
@@ -262,6 +268,7 @@ async fn work(core: &Core, plan: &Plan, dir: &Path, tally: &mut Tally) -> Result
     // The last lines are read before the log is taken.
     tokio::time::sleep(Duration::from_millis(100)).await;
     tally.log = instance.log().lines().join("\n");
+    tally.log_lines = instance.log().written();
     instance.stop(Duration::from_secs(2)).await;
     let status = status?;
     tally.exit_code = status.code().map(i64::from);
@@ -287,11 +294,21 @@ async fn wait(
 ) -> Result<std::process::ExitStatus> {
     let deadline = tokio::time::Instant::now() + limit;
     let mut beat = tokio::time::Instant::now() + HEARTBEAT;
+    let (mut logged, mut written) = (tokio::time::Instant::now(), 0);
     loop {
         if let Some(status) = instance.exited() {
             return Ok(status);
         }
         let now = tokio::time::Instant::now();
+        if now >= logged + LOG_EVERY && instance.log().written() != written {
+            logged = now;
+            written = instance.log().written();
+            let lines = instance.log().lines().join("\n");
+            let count = i64::try_from(written).unwrap_or(i64::MAX);
+            if let Err(e) = core.db.run_log(plan.id, &lines, count).await {
+                tracing::warn!(run = plan.id, error = %e, "a run's log was not written down");
+            }
+        }
         if now >= deadline {
             return Err(Error::unprocessable(format!(
                 "the run took longer than its {} s and was stopped",
@@ -464,8 +481,17 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
     if ops.is_empty() {
         return Ok(None);
     }
-    let branch = plan.job.output.branch.clone();
-    let parent = crate::datasets::paths::head_of(core, repo, Some(&branch)).await?;
+    let target = plan.job.output.branch.clone();
+    let parent = crate::datasets::paths::head_of(core, repo, Some(&target))
+        .await
+        .map_err(|e| {
+            let at = format!("jobs.{}.output.branch", plan.job.name);
+            Error::new(e.kind, format!("{at}: {}", e.message))
+        })?;
+    let branch = match plan.job.output.merge_request {
+        false => target.clone(),
+        true => proposal_branch(core, plan, parent.as_deref()).await?,
+    };
     let mut trailers = vec![
         format!(
             "Strata-Job: {}/{}:{}@{}",
@@ -489,9 +515,19 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         describe: crate::commits::describe::Describe::Add,
         ..Change::default()
     };
-    let revision = commit(core, &plan.who, repo, change).await?;
-    if parent.as_deref() == Some(revision.id.as_str()) {
-        return Ok(None);
+    let committed = commit(core, &plan.who, repo, change).await;
+    let proposed = branch != target;
+    let revision = match committed {
+        Ok(r) if parent.as_deref() != Some(r.id.as_str()) => r,
+        other => {
+            if proposed {
+                let _ = crate::datasets::refs::delete_branch(core, repo, &branch).await;
+            }
+            return other.map(|_| None);
+        }
+    };
+    if proposed {
+        tally.merge_request = Some(propose(core, plan, (&branch, &target), &trailers).await?);
     }
     let record = json!({
         "job": {
@@ -515,6 +551,7 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
             "dataset": format!("{}/{}", repo.namespace, repo.name),
             "branch": branch,
             "path": plan.job.output.path,
+            "merge_request": tally.merge_request.map(|n| json!({"number": n, "into": target})),
         },
     });
     // The revision has landed: what follows is recorded as well as it can be, and never fails
@@ -523,6 +560,51 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         tracing::warn!(run = plan.id, error = %e.message, "a run's provenance was not all recorded");
     }
     Ok(Some(revision.id))
+}
+
+/// The branch a run's output is proposed on (`job-<name>-run-<id>`), made at `parent`, the head of
+/// the branch the merge request goes into.
+async fn proposal_branch(core: &Core, plan: &Plan, parent: Option<&str>) -> Result<String> {
+    let Some(parent) = parent else {
+        return Err(Error::unprocessable(format!(
+            "jobs.{}.output.branch: {} has no revision to propose a change to",
+            plan.job.name, plan.job.output.branch
+        )));
+    };
+    let branch = format!("job-{}-run-{}", plan.job.name, plan.id);
+    crate::datasets::refs::create_branch(core, &plan.output, &branch, Some(parent)).await?;
+    Ok(branch)
+}
+
+/// Opens the merge request of `branch` into `target` that a run's output is proposed by; when it
+/// cannot be opened the branch goes, and the run fails with nothing landed.
+async fn propose(
+    core: &Core,
+    plan: &Plan,
+    (branch, target): (&str, &str),
+    trailers: &[String],
+) -> Result<i64> {
+    let new = crate::changes::merges::New {
+        source: branch.to_owned(),
+        target: Some(target.to_owned()),
+        title: format!("Run {} of job {}", plan.id, plan.job.name),
+        description: format!(
+            "The output of run {} of job {}, for review.\n\n{}",
+            plan.id,
+            plan.job.name,
+            trailers.join("\n")
+        ),
+    };
+    match crate::changes::merges::open(core, &plan.who, &plan.output, new).await {
+        Ok(m) => Ok(m.number),
+        Err(e) => {
+            let _ = crate::datasets::refs::delete_branch(core, &plan.output, branch).await;
+            Err(Error::new(
+                e.kind,
+                format!("the merge request was not opened: {}", e.message),
+            ))
+        }
+    }
 }
 
 /// The plain files under `root` (relative path, full path), sorted; a symlink or anything else

@@ -45,6 +45,8 @@ struct RunLine {
     inputs: Vec<(String, String)>,
     output: String,
     output_revision: String,
+    /// The merge request the run opened, or empty.
+    merge_request: String,
     error: String,
     exit_code: String,
     bytes: String,
@@ -75,6 +77,7 @@ impl From<RunRow> for RunLine {
                 .collect(),
             output: r.output.split('@').next().unwrap_or_default().to_owned(),
             output_revision: r.output_revision.unwrap_or_default(),
+            merge_request: r.merge_request.map(|n| n.to_string()).unwrap_or_default(),
             error: r.error.unwrap_or_default(),
             exit_code: r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
             bytes: format!(

@@ -11,6 +11,7 @@ use crate::apps::eventually;
 use crate::common::*;
 use crate::sharing::gated::call;
 
+mod follow;
 mod incremental;
 mod lineage;
 mod pages;

@@ -1,13 +1,15 @@
 //! The jobs pages in headless Chromium: from a dataset's page to its jobs, "Run now", the run's
 //! page reloading itself until the run ends with its log, the output revision's lineage (the
 //! input it read, the job and run that made it), "Run again at these inputs", and the input
-//! revision's lineage listing both revisions made from it. A reader of the pipeline sees its
-//! runs without logs or buttons; no page breaks the Content-Security-Policy.
+//! revision's lineage listing both revisions made from it; a slow job's log growing on its run's
+//! page without a reload, its output a merge request linked from there. A reader of the pipeline
+//! sees its runs without logs or buttons; no page breaks the Content-Security-Policy.
 
 use fantoccini::Locator;
 use reqwest::Method;
 use serde_json::json;
 
+use super::follow::TICK;
 use super::{declare, job, put_files, API, CLEAN};
 use crate::common::chromium::*;
 use crate::common::forms::PASSWORD;
@@ -41,14 +43,16 @@ async fn jobs_runs_and_lineage_in_chromium() {
         &server,
         &alice,
         "alice/pipeline",
-        &[("jobs/clean.py", CLEAN)],
+        &[("jobs/clean.py", CLEAN), ("jobs/tick.py", TICK)],
     )
     .await;
+    let mut tick = job("jobs/tick.py", "alice/clean", json!({}));
+    tick["output"] = json!({"dataset": "alice/clean", "path": "ticks", "merge_request": true});
     let (status, v) = declare(
         &server,
         &alice,
         "alice/pipeline",
-        json!({"clean": job("jobs/clean.py", "alice/clean", json!({"sep": ","}))}),
+        json!({"clean": job("jobs/clean.py", "alice/clean", json!({"sep": ","})), "tick": tick}),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -162,6 +166,38 @@ async fn jobs_runs_and_lineage_in_chromium() {
     assert!(
         downstream.contains(&made[..10]) && downstream.contains(&remade[..10]),
         "{downstream}"
+    );
+    assert!(page_ok(&c).await);
+
+    // A slow job: its log grows on its page as the process writes it, with no reload (the
+    // page's mark survives) while the run is running; at its end the page shows how it ended,
+    // and the merge request its output opened.
+    c.goto(&format!("{base}/datasets/alice/pipeline/jobs"))
+        .await
+        .unwrap();
+    click(&c, "#job-tick button[type=submit]").await;
+    c.execute("window.stillHere = true;", vec![]).await.unwrap();
+    let log = "document.getElementById('log').textContent";
+    wait_until(
+        &c,
+        &format!("window.stillHere && {log}.includes('tick 1') && !{log}.includes('tick 2') && document.getElementById('state').textContent === 'running'"),
+        log,
+    )
+    .await;
+    run_ends(&c, "succeeded").await;
+    let page = text(&c).await;
+    assert!(page.contains("tick 0\ntick 1\ntick 2"), "{page}");
+    let link = c
+        .find(Locator::Id("merge-request-link"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        link.starts_with("/datasets/alice/clean/merge-requests/"),
+        "{link}"
     );
     assert!(page_ok(&c).await);
 

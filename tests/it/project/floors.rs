@@ -42,9 +42,11 @@ const FLOORS: &[&[&str]] = &[
     &["governance"],
     // 9: the one write path, and the push hook.
     &["commits", "hook"],
-    // 10: what writes through it: merges and diffs, the other systems' APIs, the drive, jobs.
-    &["changes", "compat", "drive", "jobs"],
-    // 11: background work over all of it.
+    // 10: what writes through it: merges and diffs, the other systems' APIs, the drive.
+    &["changes", "compat", "drive"],
+    // 11: jobs, whose output lands as a commit or a merge request.
+    &["jobs"],
+    // 12: background work over all of it.
     &["background"],
 ];
 

@@ -1,9 +1,12 @@
 //! Jobs over REST (`strata_core::jobs`): the jobs a dataset declares, runs started by hand, their
 //! state and logs, cancellation, and the provenance of a revision a run committed.
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -36,12 +39,17 @@ pub struct RunView {
     /// The process's last lines (stdout and stderr), for the dataset's writers only.
     #[serde(skip_serializing_if = "Option::is_none")]
     log: Option<String>,
+    /// How many lines the process wrote in all (`log` keeps the last 2,000).
+    log_lines: i64,
     bytes_in: i64,
     bytes_out: i64,
     /// Where the output goes: `ns/name@branch`.
     output: String,
     /// The revision the run committed (for a skipped run, the one it repeats).
     output_revision: Option<String>,
+    /// The merge request the run opened with its output (a job whose output is a merge
+    /// request).
+    merge_request: Option<i64>,
     /// Unix seconds.
     created_at: i64,
     started_at: Option<i64>,
@@ -61,10 +69,12 @@ impl From<RunRow> for RunView {
             exit_code: r.exit_code,
             error: r.error,
             log: (!r.log.is_empty()).then_some(r.log),
+            log_lines: r.log_lines,
             bytes_in: r.bytes_in,
             bytes_out: r.bytes_out,
             output: r.output,
             output_revision: r.output_revision,
+            merge_request: r.merge_request,
             created_at: r.created_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -162,6 +172,43 @@ pub async fn run(
     who: Principal,
 ) -> ApiResult<Json<RunView>> {
     Ok(Json(jobs::one(&state, &who, &ns, &name, id).await?.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Keep the response open and send each new line until the run ends (as `tail -f`).
+    #[serde(default)]
+    follow: bool,
+}
+
+/// A run's log as plain text, one line per line the process wrote (stdout and stderr), for the
+/// dataset's writers. With `follow=true` the response stays open and each new line is sent as the
+/// process writes it (within half a second) until the run ends. When more lines were written than
+/// are kept (2,000), a line says how many earlier ones are missing.
+#[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/runs/{id}/log", tag = "jobs", operation_id = "run_log",
+    params(DatasetPath, ("id" = i64, Path, description = "The run's number"), LogQuery),
+    responses((status = 200, description = "The log (`text/plain`), streamed with `follow`", content_type = "text/plain", body = String),
+        (status = 403, description = "You may read the dataset but not write it: logs are for writers", body = ErrorBody),
+        (status = 404, description = "No such dataset or run", body = ErrorBody)))]
+pub async fn log(
+    State(state): State<AppState>,
+    Path((ns, name, id)): Path<(String, String, i64)>,
+    Query(q): Query<LogQuery>,
+    who: Principal,
+) -> ApiResult<Response> {
+    let pieces = jobs::log(state.core.clone(), &who, (&ns, &name), id, q.follow).await?;
+    let body = Body::from_stream(pieces.map(Ok::<_, std::convert::Infallible>));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            // A proxy in front (NGINX) passes each piece on at once.
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Cancels a queued or running run: its process is stopped and nothing it wrote lands.

@@ -81,6 +81,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::runs))
         .routes(routes!(jobs::run))
         .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::log))
         .routes(routes!(jobs::provenance))
         .routes(routes!(jobs::rerun))
         .routes(routes!(jobs::lineage))
