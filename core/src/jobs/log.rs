@@ -36,7 +36,10 @@ pub async fn log(
             "a run's log is for the writers of its dataset",
         ));
     }
+    // Longer than any run may take: a run whose server went away stops being followed.
+    let until = tokio::time::Instant::now() + core.jobs.timeout + Duration::from_secs(300);
     let start = Follow {
+        until,
         core,
         repo_id: repo.id,
         id,
@@ -52,6 +55,7 @@ pub async fn log(
 }
 
 struct Follow {
+    until: tokio::time::Instant,
     core: std::sync::Arc<Core>,
     repo_id: i64,
     id: i64,
@@ -82,7 +86,13 @@ impl Follow {
                 }
             };
             let live = matches!(row.state.as_str(), "queued" | "running");
-            self.done = !(self.follow && live);
+            let late = tokio::time::Instant::now() >= self.until;
+            self.done = !(self.follow && live) || late;
+            if late && live {
+                let mut piece = unseen(&row, &mut self.sent).unwrap_or_default();
+                piece.push_str("[still under way past its time limit: no longer followed]\n");
+                return Some(piece);
+            }
             if let Some(piece) = unseen(&row, &mut self.sent) {
                 return Some(piece);
             }

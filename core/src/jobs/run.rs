@@ -300,10 +300,11 @@ async fn wait(
             return Ok(status);
         }
         let now = tokio::time::Instant::now();
-        if now >= logged + LOG_EVERY && instance.log().written() != written {
-            logged = now;
+        if now >= logged && instance.log().written() != written {
             written = instance.log().written();
             let lines = instance.log().lines().join("\n");
+            // A log of long lines is written down less often.
+            logged = now + LOG_EVERY * if lines.len() > 1 << 20 { 6 } else { 1 };
             let count = i64::try_from(written).unwrap_or(i64::MAX);
             if let Err(e) = core.db.run_log(plan.id, &lines, count).await {
                 tracing::warn!(run = plan.id, error = %e, "a run's log was not written down");

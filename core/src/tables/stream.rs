@@ -159,8 +159,12 @@ async fn stream(
             }),
         }
         .and_then(|rows| out.flush().map(|_| rows).map_err(TableError::Io));
+        // A reader that stopped reading (it had the rows it wanted, or went away) closed the
+        // channel: nobody is told, and that is no failure to log.
         if let Err(e) = done {
-            let _ = tx.blocking_send(Err(table_error(e)));
+            if !tx.is_closed() {
+                let _ = tx.blocking_send(Err(table_error(e)));
+            }
         }
     });
     let schema = planned

@@ -410,10 +410,14 @@ async fn make(
         None => Place::Dataset(repo_id),
     };
     let stored = core.storage.ingest_at(&place, body, limit).await;
+    // When the store stopped reading, its error says why; the writer's broken pipe follows.
+    if let Err(e) = &stored {
+        tracing::warn!(repo = repo_id, error = %e.message, "a table's view was not stored");
+    }
+    let (oid, size) = stored?;
     let rows = producer
         .await
         .map_err(|e| Made::other(Error::internal(format!("making a view: {e}"))))??;
-    let (oid, size) = stored?;
     Ok((oid, size, rows))
 }
 
