@@ -208,6 +208,13 @@ fn check_job_name(name: &str) -> Result<(), String> {
 
 fn check(job: &Job) -> Result<(), String> {
     let at = |field: &str| format!("jobs.{}.{field}", job.name);
+    // An incremental run builds on the last one's output: a proposal nobody merged would lose it.
+    if job.incremental && job.output.merge_request {
+        return Err(format!(
+            "{}: an incremental job writes its output, it cannot propose it",
+            at("output.merge_request")
+        ));
+    }
     if job.inputs.is_empty() || job.inputs.len() > MOST_INPUTS {
         return Err(format!("{}: 1 to {MOST_INPUTS} inputs", at("inputs")));
     }

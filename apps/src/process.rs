@@ -67,6 +67,12 @@ impl Log {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).2
     }
 
+    /// The lines kept and how many were written, read together.
+    pub fn snapshot(&self) -> (Vec<String>, u64) {
+        let l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (l.0.iter().cloned().collect(), l.2)
+    }
+
     pub fn lines(&self) -> Vec<String> {
         self.0
             .lock()

@@ -168,9 +168,39 @@ fn path(dataset: &str, rest: &str) -> Result<String, Failed> {
     }
 }
 
+/// What a path segment keeps as it is: letters, digits and `-._~` (RFC 3986's unreserved).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `s` as one path segment of a URL.
 fn segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// How many lines of a log were printed: each whole line counts one, and the server's
+/// `[N earlier lines are not kept]` counts N.
+#[derive(Default)]
+struct Seen {
+    lines: u64,
+    partial: Vec<u8>,
+}
+
+impl Seen {
+    fn read(&mut self, piece: &[u8]) {
+        self.partial.extend_from_slice(piece);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..end]);
+            let lost = text
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(" earlier lines are not kept]"))
+                .and_then(|n| n.parse::<u64>().ok());
+            self.lines += lost.unwrap_or(1);
+        }
+    }
 }
 
 impl Api {
@@ -206,16 +236,32 @@ impl Api {
         Ok(self.send(method, path).await?.json().await?)
     }
 
-    /// Prints run `id`'s log, as it grows with `follow`.
+    /// Prints run `id`'s log, as it grows with `follow`: a follow the server ends while the run
+    /// goes on is taken up again from the lines printed.
     async fn log(&self, dataset: &str, id: i64, follow: bool) -> Result<(), Failed> {
-        let at = path(dataset, &format!("runs/{id}/log?follow={follow}"))?;
-        let mut r = self.send(reqwest::Method::GET, &at).await?;
-        let mut out = std::io::stdout().lock();
-        while let Some(piece) = r.chunk().await? {
-            out.write_all(&piece)?;
-            out.flush()?;
+        let mut seen = Seen::default();
+        let mut last = !follow;
+        loop {
+            let at = path(
+                dataset,
+                &format!("runs/{id}/log?follow={}&from={}", !last, seen.lines),
+            )?;
+            let mut r = self.send(reqwest::Method::GET, &at).await?;
+            while let Some(piece) = r.chunk().await? {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&piece)?;
+                out.flush()?;
+                seen.read(&piece);
+            }
+            if last {
+                return Ok(());
+            }
+            let run = self
+                .call(reqwest::Method::GET, &path(dataset, &format!("runs/{id}"))?)
+                .await?;
+            // Ended: once more, for what it wrote since the follow ended.
+            last = !matches!(run["state"].as_str(), Some("queued" | "running"));
         }
-        Ok(())
     }
 
     fn print_jobs(&self, jobs: &Value) -> Result<(), Failed> {
@@ -260,7 +306,8 @@ impl Api {
         Ok(())
     }
 
-    /// One line: id, job, state, cause, who, the output revision or the error.
+    /// One line: id, job, state, cause, who, then the output and revision (and the merge request
+    /// it opened) or the error.
     fn print_run(&self, r: &Value) {
         if self.json {
             println!("{r}");
@@ -268,7 +315,13 @@ impl Api {
         }
         let what = match (r["output_revision"].as_str(), r["error"].as_str()) {
             (_, Some(e)) => e.to_owned(),
-            (Some(rev), None) => format!("{}@{rev}", r["output"].as_str().unwrap_or_default()),
+            (Some(rev), None) => match r["merge_request"].as_i64() {
+                Some(n) => format!(
+                    "{} {rev} (merge request #{n})",
+                    r["output"].as_str().unwrap_or_default()
+                ),
+                None => format!("{} {rev}", r["output"].as_str().unwrap_or_default()),
+            },
             (None, None) => String::new(),
         };
         println!(
@@ -279,5 +332,19 @@ impl Api {
             r["cause"].as_str().unwrap_or_default(),
             r["started_by"].as_str().unwrap_or_default(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_lines_across_pieces_and_the_lost_ones() {
+        let mut seen = Seen::default();
+        seen.read(b"[500 earlier lines are not kept]\nline 5");
+        seen.read(b"00\nline 501\n");
+        assert_eq!(seen.lines, 502);
+        assert_eq!(segment("a-b.c_d~e f/g"), "a-b.c_d~e%20f%2Fg");
     }
 }

@@ -1,7 +1,9 @@
 //! A run's log as it grows: what `GET …/runs/{id}/log` sends, and with `follow` keeps sending
-//! until the run ends. The runner writes the log down twice a second while the process runs
+//! until the run ends. The runner writes the log down every half second while the process runs
 //! (its last lines and how many it wrote in all), so any replica can follow any run; a follower
-//! that fell further behind than the kept lines is told how many it missed.
+//! that fell further behind than the kept lines is told how many it missed. A follow lasts at
+//! most ten minutes and ends when the server drains; the follower asks again `from` the lines it
+//! has (the run's page reloads, `strata jobs` carries on), and its access is checked again.
 
 use std::time::Duration;
 
@@ -15,15 +17,18 @@ use crate::Core;
 
 /// How often a follower looks for new lines.
 const POLL: Duration = Duration::from_millis(400);
+/// The longest one follow lasts.
+const LIFETIME: Duration = Duration::from_secs(600);
 
 /// The log of run `id` of `ns/name`'s jobs (a writer of it: logs are for writers only), as text
-/// in pieces: what was written so far and, with `follow`, each new piece until the run ends.
+/// in pieces: what was written so far after its first `from` lines and, with `follow`, each new
+/// piece until the run ends (or the follow's lifetime does).
 pub async fn log(
     core: std::sync::Arc<Core>,
     who: &Principal,
     (ns, name): (&str, &str),
     id: i64,
-    follow: bool,
+    (follow, from): (bool, u64),
 ) -> Result<impl Stream<Item = String> + Send + 'static> {
     let repo = gate::dataset(&core, who, ns, name, crate::auth::Action::Read).await?;
     let row = core
@@ -36,15 +41,14 @@ pub async fn log(
             "a run's log is for the writers of its dataset",
         ));
     }
-    // Longer than any run may take: a run whose server went away stops being followed.
-    let until = tokio::time::Instant::now() + core.jobs.timeout + Duration::from_secs(300);
+    let until = tokio::time::Instant::now() + LIFETIME;
     let start = Follow {
         until,
         core,
         repo_id: repo.id,
         id,
         row: Some(row),
-        sent: 0,
+        sent: i64::try_from(from).unwrap_or(i64::MAX),
         follow,
         done: false,
     };
@@ -86,13 +90,12 @@ impl Follow {
                 }
             };
             let live = matches!(row.state.as_str(), "queued" | "running");
-            let late = tokio::time::Instant::now() >= self.until;
-            self.done = !(self.follow && live) || late;
-            if late && live {
-                let mut piece = unseen(&row, &mut self.sent).unwrap_or_default();
-                piece.push_str("[still under way past its time limit: no longer followed]\n");
-                return Some(piece);
-            }
+            let over = tokio::time::Instant::now() >= self.until
+                || self
+                    .core
+                    .draining
+                    .load(std::sync::atomic::Ordering::Relaxed);
+            self.done = !(self.follow && live) || over;
             if let Some(piece) = unseen(&row, &mut self.sent) {
                 return Some(piece);
             }

@@ -12,6 +12,7 @@
 mod changes;
 pub mod graph;
 mod log;
+mod propose;
 mod provenance;
 mod rerun;
 mod run;
@@ -431,6 +432,7 @@ async fn redact(
     if !may_read(core, who, &output, seen).await {
         run.output = String::new();
         run.output_revision = None;
+        run.merge_request = None;
     }
 }
 

@@ -267,8 +267,8 @@ async fn work(core: &Core, plan: &Plan, dir: &Path, tally: &mut Tally) -> Result
     let status = wait(core, plan, &mut instance, limit).await;
     // The last lines are read before the log is taken.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    tally.log = instance.log().lines().join("\n");
-    tally.log_lines = instance.log().written();
+    let (lines, count) = instance.log().snapshot();
+    (tally.log, tally.log_lines) = (lines.join("\n"), count);
     instance.stop(Duration::from_secs(2)).await;
     let status = status?;
     tally.exit_code = status.code().map(i64::from);
@@ -301,8 +301,9 @@ async fn wait(
         }
         let now = tokio::time::Instant::now();
         if now >= logged && instance.log().written() != written {
-            written = instance.log().written();
-            let lines = instance.log().lines().join("\n");
+            let (lines, count) = instance.log().snapshot();
+            written = count;
+            let lines = lines.join("\n");
             // A log of long lines is written down less often.
             logged = now + LOG_EVERY * if lines.len() > 1 << 20 { 6 } else { 1 };
             let count = i64::try_from(written).unwrap_or(i64::MAX);
@@ -491,7 +492,7 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         })?;
     let branch = match plan.job.output.merge_request {
         false => target.clone(),
-        true => proposal_branch(core, plan, parent.as_deref()).await?,
+        true => super::propose::branch(core, plan, parent.as_deref()).await?,
     };
     let mut trailers = vec![
         format!(
@@ -522,13 +523,19 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         Ok(r) if parent.as_deref() != Some(r.id.as_str()) => r,
         other => {
             if proposed {
-                let _ = crate::datasets::refs::delete_branch(core, repo, &branch).await;
+                super::propose::drop_branch(core, repo, &branch).await;
             }
             return other.map(|_| None);
         }
     };
     if proposed {
-        tally.merge_request = Some(propose(core, plan, (&branch, &target), &trailers).await?);
+        // Cancelled while it landed: nothing is proposed.
+        if core.db.run_cancelled(plan.id).await? {
+            super::propose::drop_branch(core, repo, &branch).await;
+            return Err(Error::conflict("the run was cancelled"));
+        }
+        tally.merge_request =
+            Some(super::propose::open(core, plan, (&branch, &target), &trailers).await?);
     }
     let record = json!({
         "job": {
@@ -561,51 +568,6 @@ async fn land(core: &Core, plan: &Plan, out: &Path, tally: &mut Tally) -> Result
         tracing::warn!(run = plan.id, error = %e.message, "a run's provenance was not all recorded");
     }
     Ok(Some(revision.id))
-}
-
-/// The branch a run's output is proposed on (`job-<name>-run-<id>`), made at `parent`, the head of
-/// the branch the merge request goes into.
-async fn proposal_branch(core: &Core, plan: &Plan, parent: Option<&str>) -> Result<String> {
-    let Some(parent) = parent else {
-        return Err(Error::unprocessable(format!(
-            "jobs.{}.output.branch: {} has no revision to propose a change to",
-            plan.job.name, plan.job.output.branch
-        )));
-    };
-    let branch = format!("job-{}-run-{}", plan.job.name, plan.id);
-    crate::datasets::refs::create_branch(core, &plan.output, &branch, Some(parent)).await?;
-    Ok(branch)
-}
-
-/// Opens the merge request of `branch` into `target` that a run's output is proposed by; when it
-/// cannot be opened the branch goes, and the run fails with nothing landed.
-async fn propose(
-    core: &Core,
-    plan: &Plan,
-    (branch, target): (&str, &str),
-    trailers: &[String],
-) -> Result<i64> {
-    let new = crate::changes::merges::New {
-        source: branch.to_owned(),
-        target: Some(target.to_owned()),
-        title: format!("Run {} of job {}", plan.id, plan.job.name),
-        description: format!(
-            "The output of run {} of job {}, for review.\n\n{}",
-            plan.id,
-            plan.job.name,
-            trailers.join("\n")
-        ),
-    };
-    match crate::changes::merges::open(core, &plan.who, &plan.output, new).await {
-        Ok(m) => Ok(m.number),
-        Err(e) => {
-            let _ = crate::datasets::refs::delete_branch(core, &plan.output, branch).await;
-            Err(Error::new(
-                e.kind,
-                format!("the merge request was not opened: {}", e.message),
-            ))
-        }
-    }
 }
 
 /// The plain files under `root` (relative path, full path), sorted; a symlink or anything else

@@ -151,7 +151,38 @@ async fn logs_follow_runs_and_outputs_may_be_merge_requests() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "3 ticks\n");
 
-    // A target branch that is not there: the run fails saying so, and leaves no branch behind.
+    // Run again after the merge: its output is on main already, so nothing is proposed and its
+    // branch is gone.
+    let again = run_to_end(&server, &alice, "tick", true).await;
+    assert_eq!(again["state"], "succeeded", "{again}");
+    assert!(again["merge_request"].is_null(), "{again}");
+    let again_branch = format!("job-tick-run-{}", again["id"]);
+    // A follower that has some lines asks for the rest.
+    let r = client()
+        .get(format!("{}{log}?from=2", server.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "tick 2\n");
+
+    // An incremental job cannot propose: its next run builds on an output nobody merged yet.
+    let mut both = job_to(
+        "jobs/tick.py",
+        json!({"dataset": "alice/clean", "merge_request": true}),
+    );
+    both["incremental"] = json!(true);
+    let (status, v) = declare(&server, &alice, "alice/pipeline", json!({"both": both})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("jobs.both.output.merge_request"),
+        "{v}"
+    );
+
+    // A target branch that is not there: the run fails saying so.
     let orphan = run_to_end(&server, &alice, "orphan", false).await;
     assert_eq!(orphan["state"], "failed", "{orphan}");
     assert!(
@@ -176,7 +207,9 @@ async fn logs_follow_runs_and_outputs_may_be_merge_requests() {
         .map(|b| b["name"].as_str().unwrap())
         .collect();
     assert!(
-        !names.iter().any(|n| n.starts_with("job-orphan")),
+        !names
+            .iter()
+            .any(|n| n.starts_with("job-orphan") || *n == again_branch),
         "{names:?}"
     );
 
@@ -282,7 +315,8 @@ async fn logs_follow_runs_and_outputs_may_be_merge_requests() {
     )
     .await;
     assert!(ok);
-    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains(&format!("(merge request #{number})")), "{out}");
     // A failed run exits non-zero; so do a reader's request for a log and a job that is not
     // there, with the server's status, message and request id.
     let (ok, _, err) = cli(

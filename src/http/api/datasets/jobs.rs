@@ -177,15 +177,20 @@ pub async fn run(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
-    /// Keep the response open and send each new line until the run ends (as `tail -f`).
+    /// Keep the response open and send each new line until the run ends (as `tail -f`), for up
+    /// to ten minutes: then ask again `from` the lines you have.
     #[serde(default)]
     follow: bool,
+    /// Skip the first this many lines the process wrote (those you have).
+    #[serde(default)]
+    from: u64,
 }
 
 /// A run's log as plain text, one line per line the process wrote (stdout and stderr), for the
 /// dataset's writers. With `follow=true` the response stays open and each new line is sent as the
-/// process writes it (within half a second) until the run ends. When more lines were written than
-/// are kept (2,000), a line says how many earlier ones are missing.
+/// process writes it (within a second or so) until the run ends, for up to ten minutes. When more
+/// lines were written than are kept (2,000), a line `[N earlier lines are not kept]` stands for
+/// them.
 #[utoipa::path(get, path = "/api/v1/datasets/{ns}/{name}/runs/{id}/log", tag = "jobs", operation_id = "run_log",
     params(DatasetPath, ("id" = i64, Path, description = "The run's number"), LogQuery),
     responses((status = 200, description = "The log (`text/plain`), streamed with `follow`", content_type = "text/plain", body = String),
@@ -197,7 +202,14 @@ pub async fn log(
     Query(q): Query<LogQuery>,
     who: Principal,
 ) -> ApiResult<Response> {
-    let pieces = jobs::log(state.core.clone(), &who, (&ns, &name), id, q.follow).await?;
+    let pieces = jobs::log(
+        state.core.clone(),
+        &who,
+        (&ns, &name),
+        id,
+        (q.follow, q.from),
+    )
+    .await?;
     let body = Body::from_stream(pieces.map(Ok::<_, std::convert::Infallible>));
     Ok((
         [
