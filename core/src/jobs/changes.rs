@@ -165,7 +165,7 @@ async fn feed(
             .await
             .map_err(Error::internal)?;
     }
-    super::run::copy_object(core, fed.place(), &fed.oid, target).await?;
+    super::fetch::copy_object(core, fed.place(), &fed.oid, target).await?;
     Ok((fed.size, fed.rows))
 }
 

@@ -10,6 +10,7 @@
 //! (docs/jobs.md).
 
 mod changes;
+mod fetch;
 pub mod graph;
 mod log;
 mod propose;

@@ -15,14 +15,6 @@ pub(super) const TICK: &str =
 
 const CHATTY: &str = "for i in range(2500):\n    print('line', i)\n";
 
-fn job_to(script: &str, output: Value) -> Value {
-    json!({
-        "inputs": [{"dataset": "alice/raw", "paths": ["*.csv"]}],
-        "run": {"interpreter": "python", "script": script, "args": ["{inputs}/raw", "{output}"]},
-        "output": output,
-    })
-}
-
 /// `strata jobs …` against `server` as `token`: exit success, stdout, stderr.
 async fn cli(server: &TestServer, token: &str, args: &[&str]) -> (bool, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_strata"))

@@ -123,12 +123,20 @@ async fn declare(server: &TestServer, token: &str, repo: &str, jobs: Value) -> (
     .await
 }
 
+/// A job running `script` on alice/raw's CSVs, writing to `output` (its `cleaned` folder), with
+/// `params`.
 fn job(script: &str, output: &str, params: Value) -> Value {
+    let mut job = job_to(script, json!({"dataset": output, "path": "cleaned"}));
+    job["params"] = params;
+    job
+}
+
+/// A job running `script` on alice/raw's CSVs, its output as `output` declares it.
+fn job_to(script: &str, output: Value) -> Value {
     json!({
         "inputs": [{"dataset": "alice/raw", "paths": ["*.csv"]}],
         "run": {"interpreter": "python", "script": script, "args": ["{inputs}/raw", "{output}"]},
-        "params": params,
-        "output": {"dataset": output, "path": "cleaned"},
+        "output": output,
     })
 }
 

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::follow::TICK;
-use super::{declare, job, put_files, API, CLEAN};
+use super::{declare, job, job_to, put_files, API, CLEAN};
 use crate::common::chromium::*;
 use crate::common::forms::PASSWORD;
 use crate::sharing::gated::call;
@@ -46,8 +46,10 @@ async fn jobs_runs_and_lineage_in_chromium() {
         &[("jobs/clean.py", CLEAN), ("jobs/tick.py", TICK)],
     )
     .await;
-    let mut tick = job("jobs/tick.py", "alice/clean", json!({}));
-    tick["output"] = json!({"dataset": "alice/clean", "path": "ticks", "merge_request": true});
+    let tick = job_to(
+        "jobs/tick.py",
+        json!({"dataset": "alice/clean", "path": "ticks", "merge_request": true}),
+    );
     let (status, v) = declare(
         &server,
         &alice,
