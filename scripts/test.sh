@@ -63,8 +63,12 @@ fi
 # strata's own Python package, from this checkout (its fsspec entry point needs an install).
 "$tools/venv/bin/pip" install -q --no-deps --force-reinstall ./clients/python
 export STRATA_TEST_TOOLS=$tools
+# The disk left at each phase: a CI machine's is limited, and a full disk fails tests far from
+# their cause.
+disk() { df -h . | awk 'NR == 2 { print "   (disk: " $4 " free of " $2 ")" }'; }
 
 echo "== rustfmt, clippy (warnings are errors)"
+disk
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --features strata/bench,strata-policy/bench --locked -- -D warnings
 # The build without the Kubernetes runner (`--no-default-features`) compiles too, and says why
@@ -87,12 +91,14 @@ else
 fi
 
 echo "== tests against SQLite"
+disk
 # pg_only_*: tests that compare with PostgreSQL run in the next phase. The Chromium tests save
 # the README's screenshots into docs/screenshots.
 # Four at a time on two cores: most tests wait on a real client (git, Chromium, Python).
 STRATA_SCREENSHOTS=$PWD/docs/screenshots cargo test --workspace --locked -- --skip pg_only --test-threads=4
 
 echo "== integration tests against PostgreSQL"
+disk
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pgdir=$(mktemp -d /tmp/strata-pg.XXXXXX)
 as_pg=()
@@ -122,4 +128,5 @@ STRATA_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pgdir" ST
   --skip sql::hostile::statements_as_deep_as_they_are_long
 
 echo "== fuzzing: each cargo fuzz target for 20 s (scripts/fuzz.sh runs them longer)"
+disk
 scripts/fuzz.sh 20 --targets-only
