@@ -49,5 +49,6 @@ pub mod tables;
 pub mod targets;
 pub mod tasks;
 pub mod workloads;
+pub mod xet;
 
 pub use crate::core::{Core, Settings, StartError};

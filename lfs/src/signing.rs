@@ -24,6 +24,8 @@ pub enum SignedOp {
     Commit,
     /// Throw a `multipart-basic` upload's parts away.
     Abort,
+    /// Read bytes `start..=end` of the object, and no others (a Xet client's xorb range).
+    Range(u64, u64),
 }
 
 impl SignedOp {
@@ -35,6 +37,7 @@ impl SignedOp {
             SignedOp::Part(n) => format!("part:{n}").into(),
             SignedOp::Commit => "commit".into(),
             SignedOp::Abort => "abort".into(),
+            SignedOp::Range(start, end) => format!("range:{start}-{end}").into(),
         }
     }
 }

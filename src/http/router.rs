@@ -87,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router().layer(super::compress::layer()))
         // The Hugging Face Hub's client API: /api/datasets/…, /datasets/{ns}/{name}/resolve/…
         .merge(super::compat::hf::router())
+        .merge(super::compat::xet::router())
         // CKAN's Action API: /api/3/action/{action}, /api/action/{action}
         .merge(super::compat::ckan::router())
         // The Iceberg REST catalog: /iceberg/v1/…

@@ -138,7 +138,15 @@ pub async fn commit(
             }
         }
     }
-    repo.check_linked(core, objects.into_iter()).await?;
+    if repo
+        .check_linked(core, objects.iter().copied())
+        .await
+        .is_err()
+    {
+        // Files uploaded through Xet become the objects they were claimed to be, read back.
+        crate::xet::land(core, repo, &objects).await?;
+        repo.check_linked(core, objects.into_iter()).await?;
+    }
 
     let message = governed.message(match description.as_deref() {
         Some(d) if !d.trim().is_empty() => format!("{summary}\n\n{d}"),

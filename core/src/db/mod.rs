@@ -46,6 +46,7 @@ mod uploads;
 mod users;
 mod validations;
 mod workloads;
+mod xet;
 
 pub use access::{AccessRequestRow, GateRow, RequestChange};
 pub use accounts::{AuditEntry, SessionRow};
@@ -79,6 +80,7 @@ pub use tokens::TokenRow;
 pub use uploads::UploadRow;
 pub use users::{Memberships, Role, User};
 pub use workloads::WorkloadRow;
+pub use xet::{XetFile, XetXorb};
 
 use std::time::Duration;
 

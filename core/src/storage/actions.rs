@@ -146,6 +146,17 @@ impl Actions<'_> {
         })
     }
 
+    /// strata's own signed URL to bytes `start..=end` of `oid` (`size` bytes): a range of a
+    /// xorb, which a Xet client fetches with no other credential. The signature covers the range.
+    pub fn range_href(&self, oid: &Oid, size: u64, (start, end): (u64, u64)) -> String {
+        format!(
+            "{}/_transfer/{}/{oid}/range?{}&r={start}-{end}",
+            self.storage.0.public_url,
+            self.path,
+            self.signed_query(SignedOp::Range(start, end), oid, size)
+        )
+    }
+
     /// strata's own signed transfer URL for `oid`.
     fn transfer_href(&self, op: SignedOp, oid: &Oid, size: u64) -> String {
         format!(

@@ -10,7 +10,8 @@
 //! | `GET /api/datasets/{ns}/{name}/refs` | `list_repo_refs` |
 //! | `GET`, `HEAD /datasets/{ns}/{name}/resolve/{rev}/{path}` | `hf_hub_download` |
 //! | `POST /api/datasets/{ns}/{name}/preupload/{rev}`, `…/commit/{rev}` | `upload_file`, `upload_folder`, `create_commit` |
-//! | `POST /datasets/{ns}/{name}.git/info/lfs/objects/batch` | the LFS upload before a commit |
+//! | `POST /datasets/{ns}/{name}.git/info/lfs/objects/batch` | the LFS upload before a commit (with Xet off) |
+//! | `GET /api/datasets/{ns}/{name}/xet-{read,write}-token/{rev}`, `…/xet/v1/…` | uploads and downloads through Xet ([`super::xet`]) |
 //! | `POST /api/repos/create`, `…/move`, `GET /api/whoami-v2`, `POST /api/validate-yaml` | `create_repo`, `move_repo`, `whoami`, `upload_folder` with a `README.md` ([`super::hf_repos`]) |
 //! | `GET /datasets/{ns}/{name}/commit/{id}` | a commit's `commitUrl`: the revision page |
 //! | `GET /api/datasets/{ns}/{name}/user-access-request/{status}`, `POST …/handle`, `…/grant` | gated datasets: `list_pending_access_requests` and the others, `accept_access_request`, `reject_access_request`, `cancel_access_request`, `grant_access` ([`super::hf_access`]) |
@@ -400,6 +401,18 @@ async fn resolve(
     if let Some(p) = &pointer {
         set("x-linked-etag", &format!("\"{etag}\""));
         set("x-linked-size", &p.size.to_string());
+    }
+    // Uploaded through Xet: `hf_hub_download` downloads it through Xet too (a whole-dataset
+    // reader only; the reconstruction asks the gate again).
+    if let (Some(p), false) = (&pointer, repo.limited()) {
+        if let Some(hash) = strata_core::xet::hash_of(&state, repo.id, &p.oid).await? {
+            let auth = format!(
+                "<{}/api/datasets/{ns}/{name}/xet-read-token/{commit}>; rel=\"xet-auth\"",
+                state.settings.public_url
+            );
+            set("x-xet-hash", &hash);
+            set("link", &auth);
+        }
     }
     Ok(response)
 }

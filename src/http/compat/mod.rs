@@ -10,3 +10,4 @@ mod hf_paths;
 mod hf_repos;
 pub mod iceberg;
 pub mod s3;
+pub mod xet;

@@ -42,4 +42,6 @@ pub fn router() -> Router<AppState> {
             post(multipart::commit),
         )
         .route("/_transfer/{ns}/{repo}/{oid}/abort", post(multipart::abort))
+        // A range of a xorb, for a Xet client (`strata_core::xet`).
+        .route("/_transfer/{ns}/{repo}/{oid}/range", get(transfer::range))
 }

@@ -2,6 +2,8 @@
 //! The signature is the only credential: only a gate hands one out, and it names the operation,
 //! dataset, oid, size and expiry. Uploads are verified against the oid while they stream (the
 //! storage facade); downloads support `Range` and still need the object linked to the dataset.
+//! `GET /_transfer/{ns}/{repo}/{oid}/range?…&r=FIRST-LAST` reads those bytes only (a xorb's
+//! range, for a Xet client): the signature covers the range.
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -104,4 +106,53 @@ pub async fn download(
     // old one's objects).
     state.storage.still_linked(dataset, &oid).await?;
     crate::http::download::serve_object(&state, dataset, &oid, &headers, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignedRange {
+    /// `FIRST-LAST`, inclusive.
+    r: String,
+}
+
+pub async fn range(
+    State(state): State<AppState>,
+    Path((ns, repo, oid)): Path<(String, String, String)>,
+    query: Result<Query<Signed>, QueryRejection>,
+    range: Result<Query<SignedRange>, QueryRejection>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let bad = || ApiError::forbidden("missing or malformed signature");
+    let Query(SignedRange { r }) = range.map_err(|_| bad())?;
+    let (first, last) = r
+        .split_once('-')
+        .and_then(|(f, l)| Some((f.parse::<u64>().ok()?, l.parse::<u64>().ok()?)))
+        .filter(|(f, l)| f <= l)
+        .ok_or_else(bad)?;
+    let op = SignedOp::Range(first, last);
+    let (oid, _, dataset) = check(&state, op, &ns, &repo, &oid, query)?;
+    state.storage.still_linked(dataset, &oid).await?;
+    // The client asks for the signed range (a part of it at most); it is what is read.
+    let within = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => (first, last),
+        Some(v) => v
+            .strip_prefix("bytes=")
+            .and_then(|v| v.split_once('-'))
+            .and_then(|(f, l)| Some((f.parse::<u64>().ok()?, l.parse::<u64>().ok()?)))
+            .filter(|(f, l)| first <= *f && f <= l && *l <= last)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    format!("this URL reads bytes {first}-{last} only"),
+                )
+            })?,
+    };
+    let mut asked = HeaderMap::new();
+    let value = format!("bytes={}-{}", within.0, within.1);
+    asked.insert(
+        header::RANGE,
+        value
+            .parse()
+            .map_err(|_| ApiError::internal("a range header"))?,
+    );
+    crate::http::download::serve_object(&state, dataset, &oid, &asked, None).await
 }

@@ -13,3 +13,5 @@ mod python_pkg;
 pub mod s3;
 mod s3_more;
 mod s3_tools;
+mod xet;
+mod xet_hostile;

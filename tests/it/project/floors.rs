@@ -35,7 +35,9 @@ const FLOORS: &[&[&str]] = &[
     // 5, the foundation: datasets, refs, revisions, paths, the gates and their policies.
     &["datasets"],
     // 6: rooms on the foundation.
-    &["apps", "delivery", "erase", "gc", "sharing", "tables"],
+    &[
+        "apps", "delivery", "erase", "gc", "sharing", "tables", "xet",
+    ],
     // 7: on the table plane, sharing and apps.
     &["accounts", "batch", "contracts", "oauth", "sql", "sso"],
     // 8: governed writes.

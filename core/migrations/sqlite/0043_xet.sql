@@ -1,0 +1,26 @@
+-- Xet storage (`crate::xet`): the xorbs uploaded to a dataset, each kept as one of its objects
+-- (`oid`, the sha256 of its serialized bytes, `size` of them) with the index of its chunks
+-- (`strata_lfs::xet::xorb::index_bytes`), and the files whose reconstruction a shard recorded:
+-- their Xet hash, the sha256 the shard claims for them (`claimed`), the sha256 strata found when
+-- it read them back (`oid`, the LFS oid their pointers name: set once checked), their size and
+-- their segments (`crate::xet::store`). Both go with their dataset.
+CREATE TABLE xet_xorbs (
+    repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    oid TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    chunks BLOB NOT NULL,
+    PRIMARY KEY (repo_id, hash)
+);
+
+CREATE TABLE xet_files (
+    repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    claimed TEXT,
+    oid TEXT,
+    size BIGINT NOT NULL,
+    segments BLOB NOT NULL,
+    PRIMARY KEY (repo_id, hash)
+);
+CREATE INDEX xet_files_by_claim ON xet_files (repo_id, claimed);
+CREATE INDEX xet_files_by_oid ON xet_files (repo_id, oid);

@@ -1,0 +1,175 @@
+//! `xet_xorbs` and `xet_files`: the Xet storage of each dataset (`crate::xet`). A xorb's bytes
+//! are one of the dataset's objects; its row keeps the index of its chunks. A file's row keeps
+//! the segments a shard gave for it, the sha256 the shard claimed and, once strata read the file
+//! back and hashed it, the sha256 it really has.
+
+use super::Db;
+
+/// A row of `xet_files`: hash, claimed, oid, size, segments.
+type FileRow = (String, Option<String>, Option<String>, i64, Vec<u8>);
+
+/// A xorb of a dataset: the object holding its bytes and the index of its chunks.
+#[derive(Debug, Clone)]
+pub struct XetXorb {
+    pub oid: String,
+    pub size: i64,
+    pub chunks: Vec<u8>,
+}
+
+/// A file a shard recorded in a dataset.
+#[derive(Debug, Clone)]
+pub struct XetFile {
+    pub hash: String,
+    pub claimed: Option<String>,
+    pub oid: Option<String>,
+    pub size: i64,
+    pub segments: Vec<u8>,
+}
+
+impl Db {
+    /// Records xorb `hash` of dataset `repo_id`; false when it was recorded before (its first
+    /// record stays).
+    pub async fn xet_put_xorb(
+        &self,
+        repo_id: i64,
+        hash: &str,
+        xorb: &XetXorb,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO xet_xorbs (repo_id, hash, oid, size, chunks) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (repo_id, hash) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(hash)
+        .bind(&xorb.oid)
+        .bind(xorb.size)
+        .bind(&xorb.chunks)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Xorb `hash` of dataset `repo_id`, if it has one.
+    pub async fn xet_xorb(&self, repo_id: i64, hash: &str) -> Result<Option<XetXorb>, sqlx::Error> {
+        let row: Option<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT oid, size, chunks FROM xet_xorbs WHERE repo_id = $1 AND hash = $2",
+        )
+        .bind(repo_id)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(oid, size, chunks)| XetXorb { oid, size, chunks }))
+    }
+
+    /// The objects holding the xorbs of dataset `repo_id`.
+    pub async fn xet_xorb_oids(&self, repo_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT oid FROM xet_xorbs WHERE repo_id = $1")
+            .bind(repo_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(oid,)| oid).collect())
+    }
+
+    /// The bytes the xorbs of dataset `repo_id` keep (each stored once).
+    pub async fn xet_stored_bytes(&self, repo_id: i64) -> Result<i64, sqlx::Error> {
+        let (bytes,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM xet_xorbs WHERE repo_id = $1",
+        )
+        .bind(repo_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(bytes)
+    }
+
+    /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
+    /// recorded before (the first record, and what was checked of it, stays).
+    pub async fn xet_put_file(&self, repo_id: i64, file: &XetFile) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO xet_files (repo_id, hash, claimed, size, segments)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo_id, hash) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(&file.hash)
+        .bind(&file.claimed)
+        .bind(file.size)
+        .bind(&file.segments)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// File `hash` of dataset `repo_id`, if a shard recorded it.
+    pub async fn xet_file(&self, repo_id: i64, hash: &str) -> Result<Option<XetFile>, sqlx::Error> {
+        let row: Option<FileRow> = sqlx::query_as(
+            "SELECT hash, claimed, oid, size, segments FROM xet_files
+             WHERE repo_id = $1 AND hash = $2",
+        )
+        .bind(repo_id)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(file))
+    }
+
+    /// Files of dataset `repo_id` whose shard claimed sha256 `oid` of `size` bytes (a few: a
+    /// false claim does not hide a true one).
+    pub async fn xet_files_claiming(
+        &self,
+        repo_id: i64,
+        oid: &str,
+        size: i64,
+    ) -> Result<Vec<XetFile>, sqlx::Error> {
+        let rows: Vec<FileRow> = sqlx::query_as(
+            "SELECT hash, claimed, oid, size, segments FROM xet_files
+             WHERE repo_id = $1 AND claimed = $2 AND size = $3 ORDER BY hash LIMIT 4",
+        )
+        .bind(repo_id)
+        .bind(oid)
+        .bind(size)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(file).collect())
+    }
+
+    /// The Xet hash of a file of dataset `repo_id` read back with sha256 `oid`, if any.
+    pub async fn xet_hash_of(
+        &self,
+        repo_id: i64,
+        oid: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT hash FROM xet_files WHERE repo_id = $1 AND oid = $2 ORDER BY hash LIMIT 1",
+        )
+        .bind(repo_id)
+        .bind(oid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(hash,)| hash))
+    }
+
+    /// Records that file `hash` of dataset `repo_id` was read back and hashes to `oid`.
+    pub async fn xet_file_checked(
+        &self,
+        repo_id: i64,
+        hash: &str,
+        oid: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE xet_files SET oid = $3 WHERE repo_id = $1 AND hash = $2")
+            .bind(repo_id)
+            .bind(hash)
+            .bind(oid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn file((hash, claimed, oid, size, segments): FileRow) -> XetFile {
+    XetFile {
+        hash,
+        claimed,
+        oid,
+        size,
+        segments,
+    }
+}

@@ -1,0 +1,163 @@
+//! Uploads through Xet: a xorb (`POST …/xet/v1/xorbs/{prefix}/{hash}`), checked against its
+//! hash and kept as an object of the dataset, and a shard (`POST …/xet/v1/shards`), whose files
+//! are recorded only when every term checks against xorbs the dataset holds.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use strata_lfs::xet::{self, shard, xorb, Hash};
+
+use crate::auth::{Action, Principal};
+use crate::datasets::gate;
+use crate::db::{XetFile, XetXorb};
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// The largest xorb taken: the spec's 64 MiB of chunks, and room for a footer.
+pub const MAX_XORB_BODY: usize = xorb::MAX_XORB_BYTES + (1 << 20);
+/// The largest shard taken (the spec splits larger ones).
+pub const MAX_SHARD_BODY: usize = 64 << 20;
+
+fn parse_hash(hex: &str) -> Result<Hash> {
+    Hash::from_hex(hex).ok_or_else(|| {
+        Error::bad_request(format!("{hex:?} is not a Xet hash (64 hexadecimal digits)"))
+    })
+}
+
+/// Stores xorb `hash` (its serialized `body`) in `{ns}/{name}`: true when it is new, false when
+/// the dataset has it already. Refused (400) unless its chunks decode and hash to `hash`.
+pub async fn put_xorb(
+    core: &Core,
+    who: &Principal,
+    (ns, name): (&str, &str),
+    hash: &str,
+    body: Bytes,
+) -> Result<bool> {
+    let repo = gate::dataset(core, who, ns, name, Action::Write).await?;
+    let wanted = parse_hash(hash)?;
+    if body.len() > MAX_XORB_BODY {
+        return Err(Error::too_large(format!(
+            "a xorb holds at most {} bytes of chunks",
+            xorb::MAX_XORB_BYTES
+        )));
+    }
+    if core.db.xet_xorb(repo.id, &wanted.hex()).await?.is_some() {
+        return Ok(false);
+    }
+    let parsed = {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || xorb::parse(&body))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::bad_request(format!("the xorb: {e}")))?
+    };
+    if parsed.hash != wanted {
+        return Err(Error::bad_request(format!(
+            "the xorb's chunks hash to {}, not {wanted}",
+            parsed.hash
+        )));
+    }
+    let chunks = body.slice(..parsed.len as usize);
+    let room = crate::quotas::room(core, &repo).await?;
+    room.admits(chunks.len() as u64)
+        .map_err(|why| Error::new(crate::error::Kind::Quota, why))?;
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(chunks)]);
+    let (oid, size) = core.storage.ingest(repo.id, stream, parsed.len).await?;
+    core.storage.link(repo.id, &oid, size).await?;
+    let row = XetXorb {
+        oid: oid.to_string(),
+        size: size as i64,
+        chunks: xorb::index_bytes(&parsed.chunks),
+    };
+    Ok(core.db.xet_put_xorb(repo.id, &wanted.hex(), &row).await?)
+}
+
+/// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term
+/// must lie within a xorb the dataset holds and carry its verification hash, and every file's
+/// hash must be that of its chunks; otherwise nothing of the shard is recorded (400).
+pub async fn put_shard(
+    core: &Core,
+    who: &Principal,
+    (ns, name): (&str, &str),
+    body: Bytes,
+) -> Result<bool> {
+    let repo = gate::dataset(core, who, ns, name, Action::Write).await?;
+    if body.len() > MAX_SHARD_BODY {
+        return Err(Error::too_large(format!(
+            "a shard holds at most {MAX_SHARD_BODY} bytes: split it"
+        )));
+    }
+    let parsed = shard::parse(&body).map_err(|e| Error::bad_request(format!("the shard: {e}")))?;
+    let mut xorbs: HashMap<Hash, Vec<xorb::ChunkEntry>> = HashMap::new();
+    let mut rows = Vec::with_capacity(parsed.files.len());
+    for file in &parsed.files {
+        let mut chunks: Vec<(Hash, u64)> = Vec::new();
+        if file.verification.len() != file.segments.len() {
+            return Err(Error::bad_request(format!(
+                "file {}: every term needs its verification hash",
+                file.hash
+            )));
+        }
+        for (n, (seg, check)) in file.segments.iter().zip(&file.verification).enumerate() {
+            if let std::collections::hash_map::Entry::Vacant(slot) = xorbs.entry(seg.xorb) {
+                let Some(row) = core.db.xet_xorb(repo.id, &seg.xorb.hex()).await? else {
+                    return Err(Error::bad_request(format!(
+                        "file {}: term {n} names xorb {}, which was not uploaded to {}",
+                        file.hash,
+                        seg.xorb,
+                        repo.path()
+                    )));
+                };
+                let index = xorb::parse_index(&row.chunks).map_err(Error::internal)?;
+                slot.insert(index);
+            }
+            let index = &xorbs[&seg.xorb];
+            let (start, end) = (seg.start as usize, seg.end as usize);
+            if start >= end || end > index.len() {
+                return Err(Error::bad_request(format!(
+                    "file {}: term {n} asks for chunks {start}..{end} of xorb {}, which has {}",
+                    file.hash,
+                    seg.xorb,
+                    index.len()
+                )));
+            }
+            let span = &index[start..end];
+            let bytes: u64 = span.iter().map(|c| c.unpacked as u64).sum();
+            if bytes != seg.unpacked as u64 {
+                return Err(Error::bad_request(format!(
+                    "file {}: term {n} says {} bytes, its chunks hold {bytes}",
+                    file.hash, seg.unpacked
+                )));
+            }
+            let hashes: Vec<Hash> = span.iter().map(|c| c.hash).collect();
+            if xet::hash::range_hash(&hashes) != *check {
+                return Err(Error::bad_request(format!(
+                    "file {}: term {n}'s verification hash does not match its chunks",
+                    file.hash
+                )));
+            }
+            chunks.extend(span.iter().map(|c| (c.hash, c.unpacked as u64)));
+        }
+        if xet::hash::file_hash(&chunks) != file.hash {
+            return Err(Error::bad_request(format!(
+                "file {}: its chunks hash to {}",
+                file.hash,
+                xet::hash::file_hash(&chunks)
+            )));
+        }
+        rows.push(XetFile {
+            hash: file.hash.hex(),
+            claimed: file
+                .sha256
+                .map(|d| strata_lfs::Oid::from_digest(d).to_string()),
+            oid: None,
+            size: chunks.iter().map(|(_, n)| *n as i64).sum(),
+            segments: super::read::segments_bytes(&file.segments),
+        });
+    }
+    let mut new = false;
+    for row in &rows {
+        new |= core.db.xet_put_file(repo.id, row).await?;
+    }
+    Ok(new)
+}

@@ -1,0 +1,372 @@
+//! The Xet CAS against a hostile caller, over raw HTTP: xorbs and shards that do not check out
+//! are refused (400, with a message and a request id) and leave nothing behind; a shard cannot
+//! name another dataset's xorb (no dedup across datasets); a shard's sha256 is a claim that a
+//! commit checks by reading the file back; a reconstruction answers only a reader of the file,
+//! and its signed ranges read what they name and nothing else.
+
+use serde_json::{json, Value};
+use strata_core::db::Visibility;
+use strata_lfs::xet::{chunker, hash, shard, xorb, Hash};
+
+use super::xet::noise;
+use crate::common::*;
+
+/// A xorb of `data`'s chunks: its hash, its bytes, and the chunks' hashes and sizes.
+fn xorb_of(data: &[u8]) -> (Hash, Vec<u8>, Vec<(Hash, u64)>) {
+    let mut bytes = Vec::new();
+    let mut chunks = Vec::new();
+    for r in chunker::chunks(data) {
+        xorb::write_chunk(&mut bytes, &data[r.clone()]);
+        chunks.push((hash::chunk_hash(&data[r.clone()]), r.len() as u64));
+    }
+    (hash::xorb_hash(&chunks), bytes, chunks)
+}
+
+/// A shard of one file made of all of `chunks` (all of xorb `x`), claiming `sha`.
+fn shard_of(x: Hash, chunks: &[(Hash, u64)], sha: [u8; 32]) -> Vec<u8> {
+    let hashes: Vec<Hash> = chunks.iter().map(|c| c.0).collect();
+    shard::write(&shard::Shard {
+        files: vec![shard::FileEntry {
+            hash: hash::file_hash(chunks),
+            segments: vec![shard::Segment {
+                xorb: x,
+                unpacked: chunks.iter().map(|c| c.1 as u32).sum(),
+                start: 0,
+                end: chunks.len() as u32,
+            }],
+            verification: vec![hash::range_hash(&hashes)],
+            sha256: Some(sha),
+        }],
+        xorbs: Vec::new(),
+    })
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+async fn post(
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = client().post(url).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    body_of(req.send().await.unwrap()).await
+}
+
+async fn get(url: &str, token: Option<&str>, range: Option<&str>) -> reqwest::Response {
+    let mut req = client().get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(r) = range {
+        req = req.header("range", r);
+    }
+    req.send().await.unwrap()
+}
+
+async fn body_of(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    body(resp).await
+}
+
+async fn commit(
+    server: &TestServer,
+    token: &str,
+    path: &str,
+    oid: &str,
+    size: usize,
+) -> (u16, Value) {
+    let lines = [
+        json!({"key": "header", "value": {"summary": format!("add {path}")}}),
+        json!({"key": "lfsFile", "value": {"path": path, "oid": oid, "size": size}}),
+    ]
+    .map(|l| l.to_string())
+    .join("\n");
+    let resp = client()
+        .post(format!("{}/api/v1/datasets/alice/ds/commit", server.url))
+        .bearer_auth(token)
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = body(resp).await;
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.repo("alice/ds", Visibility::Private).await;
+    server.repo("bob/ds", Visibility::Private).await;
+    let cas = format!("{}/api/datasets/alice/ds/xet", server.url);
+    let data = noise(300_000, 3);
+    let (x, bytes, chunks) = xorb_of(&data);
+    assert!(chunks.len() > 1);
+
+    // The token routes: the CAS URL and the caller's token; a stranger is told nothing.
+    let resp = get(
+        &format!("{}/api/datasets/alice/ds/xet-write-token/main", server.url),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-xet-cas-url"].to_str().unwrap(), cas);
+    let token: Value = resp.json().await.unwrap();
+    assert_eq!(token["casUrl"], cas);
+    assert_eq!(token["accessToken"], alice);
+    let (status, headers, v) = body(
+        get(
+            &format!("{}/api/datasets/alice/ds/xet-read-token/main", server.url),
+            Some(&bob),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 404);
+
+    // Xorbs: a stranger's, a wrong hash, damaged bytes, a bad hash in the path: refused.
+    let url = |h: &Hash| format!("{cas}/v1/xorbs/default/{h}");
+    let (status, headers, v) = post(&url(&x), Some(&bob), bytes.clone()).await;
+    assert_error_body(status, &headers, &v, 404);
+    let other = hash::chunk_hash(b"not this xorb");
+    let (status, headers, v) = post(&url(&other), Some(&alice), bytes.clone()).await;
+    assert_error_body(status, &headers, &v, 400);
+    let mut damaged = bytes.clone();
+    damaged[100] ^= 1;
+    let (status, headers, v) = post(&url(&x), Some(&alice), damaged).await;
+    assert_error_body(status, &headers, &v, 400);
+    let (status, headers, v) =
+        post(&url(&x), Some(&alice), bytes[..bytes.len() - 10].to_vec()).await;
+    assert_error_body(status, &headers, &v, 400);
+    let (status, headers, v) = post(
+        &format!("{cas}/v1/xorbs/default/zz"),
+        Some(&alice),
+        bytes.clone(),
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 400);
+    let (status, headers, v) = post(
+        &url(&x),
+        Some(&alice),
+        vec![0u8; xorb::MAX_XORB_BYTES + (2 << 20)],
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 413);
+    // None of it was kept.
+    let repo = server
+        .state
+        .db
+        .repo_by_path("alice", "ds")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.state.db.xet_stored_bytes(repo.id).await.unwrap(), 0);
+
+    // The xorb itself: stored once, however often it comes.
+    let (status, _, v) = post(&url(&x), Some(&alice), bytes.clone()).await;
+    assert_eq!((status, &v), (200, &json!({"was_inserted": true})));
+    let (status, _, v) = post(&url(&x), Some(&alice), bytes.clone()).await;
+    assert_eq!((status, &v), (200, &json!({"was_inserted": false})));
+    assert_eq!(
+        server.state.db.xet_stored_bytes(repo.id).await.unwrap(),
+        bytes.len() as i64
+    );
+
+    // Shards: bob cannot name alice's xorb in his dataset (no dedup across datasets), and a
+    // term must check against the xorb: verification, range, file hash.
+    let good = shard_of(x, &chunks, sha256(&data));
+    let (status, headers, v) = post(
+        &format!("{}/api/datasets/bob/ds/xet/v1/shards", server.url),
+        Some(&bob),
+        good.clone(),
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 400);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not uploaded to bob/ds"),
+        "{v}"
+    );
+    let mut wrong = shard::parse(&good).unwrap();
+    wrong.files[0].verification[0] = other;
+    let mut past = shard::parse(&good).unwrap();
+    past.files[0].segments[0].end += 1;
+    let mut false_hash = shard::parse(&good).unwrap();
+    false_hash.files[0].hash = other;
+    for bad in [
+        shard::write(&wrong),
+        shard::write(&past),
+        shard::write(&false_hash),
+        b"not a shard".to_vec(),
+        good[..good.len() / 2].to_vec(),
+    ] {
+        let (status, headers, v) = post(&format!("{cas}/v1/shards"), Some(&alice), bad).await;
+        assert_error_body(status, &headers, &v, 400);
+    }
+    let file = hash::file_hash(&chunks);
+    // Not recorded: no reconstruction of it.
+    let resp = get(
+        &format!("{cas}/v1/reconstructions/{file}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+
+    // A shard whose sha256 is false: recorded, but a commit naming that sha256 finds the file
+    // reads back as something else, and is refused as naming an object never uploaded.
+    let lie = noise(200_000, 11);
+    let (lx, lbytes, lchunks) = xorb_of(&lie);
+    assert_eq!(post(&url(&lx), Some(&alice), lbytes).await.0, 200);
+    let claimed = b"what the shard says it is";
+    let (status, _, v) = post(
+        &format!("{cas}/v1/shards"),
+        Some(&alice),
+        shard_of(lx, &lchunks, sha256(claimed)),
+    )
+    .await;
+    assert_eq!((status, &v), (200, &json!({"result": 1})));
+    let claimed_oid = strata_lfs::Oid::of(claimed).to_string();
+    let (status, v) = commit(&server, &alice, "lie.bin", &claimed_oid, lie.len()).await;
+    assert_eq!(status, 422, "{v}");
+
+    // The true shard, then the commit that names the file: it is the dataset's LFS object now.
+    let (status, _, v) = post(&format!("{cas}/v1/shards"), Some(&alice), good.clone()).await;
+    assert_eq!((status, &v), (200, &json!({"result": 1})));
+    let (status, _, v) = post(&format!("{cas}/v1/shards"), Some(&alice), good).await;
+    assert_eq!((status, &v), (200, &json!({"result": 0})));
+    let oid = strata_lfs::Oid::of(&data).to_string();
+    let (status, v) = commit(&server, &alice, "data.bin", &oid, data.len()).await;
+    assert_eq!(status, 200, "{v}");
+    let raw = get(
+        &format!("{}/api/v1/datasets/alice/ds/raw/data.bin", server.url),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(raw.bytes().await.unwrap().as_ref(), data.as_slice());
+
+    // The reconstruction: terms and signed ranges that read the chunks back.
+    let resp = get(
+        &format!("{cas}/v1/reconstructions/{file}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let r: Value = resp.json().await.unwrap();
+    assert_eq!(r["offset_into_first_range"], 0);
+    assert_eq!(r["terms"][0]["hash"], x.hex());
+    assert_eq!(r["terms"][0]["unpacked_length"], data.len());
+    let fetch = &r["fetch_info"][x.hex()][0];
+    let href = fetch["url"].as_str().unwrap().to_owned();
+    let (first, last) = (
+        fetch["url_range"]["start"].as_u64().unwrap(),
+        fetch["url_range"]["end"].as_u64().unwrap(),
+    );
+    let wanted = format!("bytes={first}-{last}");
+    let got = get(&href, None, Some(&wanted)).await;
+    assert_eq!(got.status(), 206);
+    let got = got.bytes().await.unwrap();
+    let mut decoded = Vec::new();
+    xorb::decode(&got, &mut decoded).unwrap();
+    assert_eq!(decoded, data);
+    // The URL reads its range only: another range, or a URL changed, is refused.
+    let resp = get(&href, None, Some(&format!("bytes={first}-{}", last + 1))).await;
+    assert_eq!(resp.status(), 416);
+    let forged = href.replace(
+        &format!("r={first}-{last}"),
+        &format!("r={first}-{}", last + 1),
+    );
+    assert_ne!(forged, href);
+    let (status, headers, v) = body(get(&forged, None, None).await).await;
+    assert_error_body(status, &headers, &v, 403);
+
+    // A range: its offset into the first term; past the end, 416.
+    let resp = get(
+        &format!("{cas}/v1/reconstructions/{file}"),
+        Some(&alice),
+        Some("bytes=150000-150009"),
+    )
+    .await;
+    let part: Value = resp.json().await.unwrap();
+    let skipped: u64 = chunks
+        .iter()
+        .map(|c| c.1)
+        .scan(0u64, |at, n| {
+            let start = *at;
+            *at += n;
+            Some((start, *at))
+        })
+        .find(|(_, end)| *end > 150_000)
+        .unwrap()
+        .0;
+    assert_eq!(part["offset_into_first_range"], 150_000 - skipped, "{part}");
+    assert_eq!(part["terms"].as_array().unwrap().len(), 1, "{part}");
+    let resp = get(
+        &format!("{cas}/v1/reconstructions/{file}"),
+        Some(&alice),
+        Some(&format!("bytes={}-", data.len())),
+    )
+    .await;
+    assert_eq!(resp.status(), 416);
+
+    // Readers only: a stranger and the anonymous are told there is no such dataset, and a
+    // reader may not write.
+    for who in [Some(bob.as_str()), Some("anonymous"), None] {
+        let resp = get(&format!("{cas}/v1/reconstructions/{file}"), who, None).await;
+        assert!(
+            matches!(resp.status().as_u16(), 401 | 404),
+            "{who:?}: {}",
+            resp.status()
+        );
+    }
+    let carol = server.user("carol").await;
+    let resp = client()
+        .put(format!(
+            "{}/api/v1/datasets/alice/ds/collaborators/carol",
+            server.url
+        ))
+        .bearer_auth(&alice)
+        .json(&json!({"permission": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let resp = get(
+        &format!("{cas}/v1/reconstructions/{file}"),
+        Some(&carol),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let (status, headers, v) = post(&url(&other), Some(&carol), vec![1, 2, 3]).await;
+    assert_error_body(status, &headers, &v, 403);
+
+    // The file's page on the Hub API says it is a Xet file, and where to ask for a token.
+    let head = client()
+        .head(format!(
+            "{}/datasets/alice/ds/resolve/main/data.bin",
+            server.url
+        ))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["x-xet-hash"].to_str().unwrap(), file.hex());
+    assert!(head.headers()["link"]
+        .to_str()
+        .unwrap()
+        .contains("/api/datasets/alice/ds/xet-read-token/"));
+}
