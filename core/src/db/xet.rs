@@ -1,7 +1,8 @@
-//! `xet_xorbs` and `xet_files`: the Xet storage of each dataset (`crate::xet`). A xorb's bytes
+//! `xet_xorbs`, `xet_files` and `xet_chunks`: the Xet storage of each dataset (`crate::xet`). A xorb's bytes
 //! are one of the dataset's objects; its row keeps the index of its chunks. A file's row keeps
 //! the segments a shard gave for it, the sha256 the shard claimed and, once strata read the file
-//! back and hashed it, the sha256 it really has.
+//! back and hashed it, the sha256 it really has. The chunks a dedup query may ask about lead to
+//! the xorb holding them.
 
 use super::Db;
 
@@ -79,6 +80,43 @@ impl Db {
         .fetch_one(&self.pool)
         .await?;
         Ok(bytes)
+    }
+
+    /// Records that xorb `xorb` of dataset `repo_id` holds each of `chunks` (the first record of
+    /// a chunk stays).
+    pub async fn xet_put_chunks(
+        &self,
+        repo_id: i64,
+        xorb: &str,
+        chunks: &[String],
+    ) -> Result<(), sqlx::Error> {
+        for chunk in chunks {
+            sqlx::query(
+                "INSERT INTO xet_chunks (repo_id, chunk, xorb) VALUES ($1, $2, $3)
+                 ON CONFLICT (repo_id, chunk) DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(chunk)
+            .bind(xorb)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The xorb of dataset `repo_id` recorded as holding chunk `chunk`, if any.
+    pub async fn xet_chunk_xorb(
+        &self,
+        repo_id: i64,
+        chunk: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT xorb FROM xet_chunks WHERE repo_id = $1 AND chunk = $2")
+                .bind(repo_id)
+                .bind(chunk)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(x,)| x))
     }
 
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was

@@ -14,13 +14,18 @@
 //! before. A download through Xet asks for the file's reconstruction ([`read`]): its terms and
 //! strata-signed URLs to the byte ranges of its xorbs, for a caller who may read the file.
 //!
+//! An uploader's dedup query ([`dedup`]) learns which xorb of the same dataset holds a chunk, so
+//! a client with an empty cache still sends only the chunks the dataset lacks.
+//!
 //! The access token of [`token`] is the caller's own strata token: every CAS request is judged
 //! again by the gate, so a revoked token or a lost grant stops it at once.
 
+mod dedup;
 mod land;
 mod read;
 mod upload;
 
+pub use dedup::dedup;
 pub use land::{hash_of, land};
 pub use read::{reconstruction, Fetch, Reconstruction, Term};
 pub use upload::{put_shard, put_xorb, MAX_SHARD_BODY, MAX_XORB_BODY};

@@ -69,7 +69,12 @@ pub async fn put_xorb(
         size: size as i64,
         chunks: xorb::index_bytes(&parsed.chunks),
     };
-    Ok(core.db.xet_put_xorb(repo.id, &wanted.hex(), &row).await?)
+    let new = core.db.xet_put_xorb(repo.id, &wanted.hex(), &row).await?;
+    let marked = super::dedup::marked(&parsed.chunks);
+    core.db
+        .xet_put_chunks(repo.id, &wanted.hex(), &marked)
+        .await?;
+    Ok(new)
 }
 
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term
@@ -156,8 +161,15 @@ pub async fn put_shard(
         });
     }
     let mut new = false;
-    for row in &rows {
+    for (row, file) in rows.iter().zip(&parsed.files) {
         new |= core.db.xet_put_file(repo.id, row).await?;
+        // A file's first chunk answers dedup queries: the client asks about it first.
+        if let Some(seg) = file.segments.first() {
+            let first = xorbs[&seg.xorb][seg.start as usize].hash.hex();
+            core.db
+                .xet_put_chunks(repo.id, &seg.xorb.hex(), &[first])
+                .await?;
+        }
     }
     Ok(new)
 }

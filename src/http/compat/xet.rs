@@ -7,7 +7,7 @@
 //! | `POST /api/datasets/{ns}/{name}/xet/v1/xorbs/{prefix}/{hash}` | a xorb, `{"was_inserted": bool}` |
 //! | `POST /api/datasets/{ns}/{name}/xet/v1/shards` | a shard, `{"result": 1}` (0: nothing new) |
 //! | `GET /api/datasets/{ns}/{name}/xet/v1/reconstructions/{hash}` | a file's reconstruction, `Range` honoured (416 past the end) |
-//! | `GET /api/datasets/{ns}/{name}/xet/v1/chunks/{prefix}/{hash}` | global dedup: 404 (not answered yet) |
+//! | `GET /api/datasets/{ns}/{name}/xet/v1/chunks/{prefix}/{hash}` | the dedup query (writers): the xorb holding the chunk, as a shard; 404 when the dataset has none |
 //! | `POST /api/datasets/{ns}/{name}/xet/v1/telemetry` | accepted and dropped |
 //!
 //! The xorb ranges a reconstruction names are `/_transfer/…/range` URLs (`super::super::lfs`).
@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/datasets/{ns}/{name}/xet/v1/chunks/{prefix}/{hash}",
-            get(no_dedup),
+            get(dedup),
         )
         .route(
             "/api/datasets/{ns}/{name}/xet/v1/telemetry",
@@ -186,8 +186,19 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     (last.is_none_or(|l| l >= first)).then_some((first, last))
 }
 
-async fn no_dedup() -> ApiError {
-    ApiError::not_found("no chunk of this dataset is known by that hash")
+async fn dedup(
+    State(state): State<AppState>,
+    Path((ns, name, _prefix, hash)): Path<(String, String, String, String)>,
+    CasCaller(who): CasCaller,
+) -> ApiResult<Response> {
+    match xet::dedup(&state, &who, (&ns, &name), &hash).await? {
+        Some(shard) => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], shard).into_response())
+        }
+        None => Err(ApiError::not_found(
+            "no chunk of this dataset is known by that hash",
+        )),
+    }
 }
 
 async fn telemetry() -> StatusCode {

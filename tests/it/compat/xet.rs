@@ -2,7 +2,8 @@
 //! `HF_HUB_DISABLE_XET`) uploads a folder through Xet (xorbs and a shard, no LFS batch), reads
 //! it back with `hf_hub_download` and `snapshot_download` through Xet (reconstructions and
 //! signed xorb ranges) byte for byte, and git-lfs clones the same files; a second upload of a
-//! changed file sends and stores only its new chunks; a stranger is refused.
+//! changed file, from a client with an empty cache, sends and stores only its new chunks (the
+//! dedup query); a stranger is refused.
 
 use std::process::Command;
 
@@ -101,9 +102,12 @@ async fn round_trip(server: TestServer) {
     std::fs::write(folder.join("notes.txt"), b"made by the Xet test\n").unwrap();
 
     let url = server.url.clone();
-    let cache = work.path().join("alice");
+    // Each run a client of its own: an empty cache, that knows nothing it uploaded before.
+    let runs = std::sync::atomic::AtomicUsize::new(0);
     let run = |token: &str, args: Vec<String>| {
-        let (url, token, cache) = (url.clone(), token.to_owned(), cache.clone());
+        let n = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let cache = work.path().join(format!("client-{n}"));
+        let (url, token) = (url.clone(), token.to_owned());
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             xet_run(&url, &token, &cache, &args)
@@ -171,7 +175,8 @@ async fn round_trip(server: TestServer) {
     );
     assert_eq!(std::fs::read(clone.join("data/zeros.bin")).unwrap(), zeros);
 
-    // A change in the middle and a new tail: only new chunks are sent and stored.
+    // A change in the middle and a new tail, from a client with an empty cache: it asks which
+    // chunks the dataset has, and only new chunks are sent and stored.
     let mut changed = random.clone();
     changed[1_500_000..1_501_000].copy_from_slice(&noise(1000, 99));
     changed.extend_from_slice(&noise(20_000, 5));
@@ -183,6 +188,7 @@ async fn round_trip(server: TestServer) {
     .await
     .unwrap();
     assert_ne!(second["commit"], first["commit"]);
+    assert!(answered(&server, "GET", "/xet/v1/chunks/", "200").await >= 1);
     let added = stored(&server).await - after_first;
     assert!(
         added > 0 && added < 400_000,

@@ -181,6 +181,20 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
         bytes.len() as i64
     );
 
+    // The dedup query: alice learns which xorb holds a chunk, keyed; bob learns nothing, in his
+    // dataset or hers.
+    let marked = format!("{cas}/v1/chunks/default/{}", chunks[0].0);
+    let resp = get(&marked, Some(&alice), None).await;
+    assert_eq!(
+        resp.status(),
+        404,
+        "no shard named the file's first chunk yet"
+    );
+    let bob_own = format!(
+        "{}/api/datasets/bob/ds/xet/v1/chunks/default/{}",
+        server.url, chunks[0].0
+    );
+
     // Shards: bob cannot name alice's xorb in his dataset (no dedup across datasets), and a
     // term must check against the xorb: verification, range, file hash.
     let good = shard_of(x, &chunks, sha256(&data));
@@ -246,6 +260,21 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
     assert_eq!((status, &v), (200, &json!({"result": 1})));
     let (status, _, v) = post(&format!("{cas}/v1/shards"), Some(&alice), good).await;
     assert_eq!((status, &v), (200, &json!({"result": 0})));
+    let resp = get(&marked, Some(&alice), None).await;
+    assert_eq!(resp.status(), 200);
+    let answer = shard::parse(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.xorbs.len(), 1);
+    assert_eq!(answer.xorbs[0].hash, x);
+    assert_eq!(answer.xorbs[0].chunks.len(), chunks.len());
+    // Keyed: the raw chunk hashes do not leave.
+    assert!(answer.xorbs[0]
+        .chunks
+        .iter()
+        .all(|c| chunks.iter().all(|r| r.0 != c.0)));
+    for (who, url, status) in [(&bob, &bob_own, 404), (&bob, &marked, 404)] {
+        let (got, headers, v) = body(get(url, Some(who), None).await).await;
+        assert_error_body(got, &headers, &v, status);
+    }
     let oid = strata_lfs::Oid::of(&data).to_string();
     let (status, v) = commit(&server, &alice, "data.bin", &oid, data.len()).await;
     assert_eq!(status, 200, "{v}");
@@ -352,6 +381,8 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
     .await;
     assert_eq!(resp.status(), 200);
     let (status, headers, v) = post(&url(&other), Some(&carol), vec![1, 2, 3]).await;
+    assert_error_body(status, &headers, &v, 403);
+    let (status, headers, v) = body(get(&marked, Some(&carol), None).await).await;
     assert_error_body(status, &headers, &v, 403);
 
     // The file's page on the Hub API says it is a Xet file, and where to ask for a token.
