@@ -288,12 +288,17 @@ pub struct Totals {
     /// Objects stored and their bytes (each once).
     pub objects: u64,
     pub bytes: u64,
+    /// Bytes of Xet xorbs, and of the files they make (the dedup ratio is the second over the
+    /// first).
+    pub xet_stored: u64,
+    pub xet_files: u64,
     /// Namespaces holding at least 90 % of their quota.
     pub near_quota: u64,
 }
 
 pub async fn totals(core: &Core) -> Result<Totals> {
     let (objects, bytes) = core.db.stored_totals().await?;
+    let (xet_stored, xet_files) = core.db.xet_totals().await?;
     let default = core.settings.quota_bytes;
     let near_quota = core
         .db
@@ -308,6 +313,8 @@ pub async fn totals(core: &Core) -> Result<Totals> {
     Ok(Totals {
         objects: objects.max(0) as u64,
         bytes: bytes.max(0) as u64,
+        xet_stored: xet_stored.max(0) as u64,
+        xet_files: xet_files.max(0) as u64,
         near_quota,
     })
 }

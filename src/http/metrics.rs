@@ -71,6 +71,8 @@ pub struct Metrics {
     apps: Family<PoolLabels, Gauge>,
     stored_objects: Gauge,
     stored_bytes: Gauge,
+    xet_stored: Gauge,
+    xet_files: Gauge,
     near_quota: Gauge,
     views_ahead: Family<OutcomeLabels, Counter>,
     /// When the storage totals were last read (they are read at most once a minute).
@@ -150,6 +152,18 @@ impl Metrics {
             "Bytes of the LFS objects stored (each once)",
             stored_bytes.clone(),
         );
+        let xet_stored = Gauge::default();
+        registry.register(
+            "xet_stored_bytes",
+            "Bytes of the xorbs of datasets' Xet storage (each chunk once per dataset)",
+            xet_stored.clone(),
+        );
+        let xet_files = Gauge::default();
+        registry.register(
+            "xet_file_bytes",
+            "Bytes of the files those chunks make (over xet_stored_bytes: the dedup ratio)",
+            xet_files.clone(),
+        );
         let near_quota = Gauge::default();
         registry.register(
             "storage_namespaces_near_quota",
@@ -185,6 +199,8 @@ impl Metrics {
             apps,
             stored_objects,
             stored_bytes,
+            xet_stored,
+            xet_files,
             near_quota,
             views_ahead,
             storage_read: Default::default(),
@@ -284,6 +300,8 @@ impl Metrics {
         if let Some(t) = storage {
             self.stored_objects.set(t.objects as i64);
             self.stored_bytes.set(t.bytes as i64);
+            self.xet_stored.set(t.xet_stored as i64);
+            self.xet_files.set(t.xet_files as i64);
             self.near_quota.set(t.near_quota as i64);
         }
         for (state, n) in apps {

@@ -119,6 +119,17 @@ impl Db {
         Ok(row.map(|(x,)| x))
     }
 
+    /// The bytes of every dataset's xorbs, and of the files recorded from them.
+    pub async fn xet_totals(&self) -> Result<(i64, i64), sqlx::Error> {
+        let (stored, files): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE((SELECT SUM(size) FROM xet_xorbs), 0) AS BIGINT),
+                    CAST(COALESCE((SELECT SUM(size) FROM xet_files), 0) AS BIGINT)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((stored, files))
+    }
+
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
     /// recorded before (the first record, and what was checked of it, stays).
     pub async fn xet_put_file(&self, repo_id: i64, file: &XetFile) -> Result<bool, sqlx::Error> {

@@ -385,6 +385,24 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
     let (status, headers, v) = body(get(&marked, Some(&carol), None).await).await;
     assert_error_body(status, &headers, &v, 403);
 
+    // /metrics: the bytes kept in xorbs, and those of the files they make.
+    let metrics = server.metrics_text().await;
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    assert_eq!(
+        gauge("strata_xet_stored_bytes"),
+        Some(server.state.db.xet_stored_bytes(repo.id).await.unwrap()),
+        "{metrics}"
+    );
+    assert_eq!(
+        gauge("strata_xet_file_bytes"),
+        Some((data.len() + lie.len()) as i64)
+    );
+
     // The file's page on the Hub API says it is a Xet file, and where to ask for a token.
     let head = client()
         .head(format!(
