@@ -26,8 +26,8 @@ CREATE INDEX xet_files_by_claim ON xet_files (repo_id, claimed);
 CREATE INDEX xet_files_by_oid ON xet_files (repo_id, oid);
 
 -- The chunks a dedup query may ask about (`crate::xet::dedup`): each file's first chunk and the
--- chunks the spec marks (their hash modulo 1,024 is 0), with the xorb that holds them, per
--- dataset: a query never learns of another dataset's chunks.
+-- chunks the spec marks (their hash modulo 1,024 is 0), with the xorbs of the file they were found
+-- in (space-separated), per dataset: a query never learns of another dataset's chunks.
 CREATE TABLE xet_chunks (
     repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
     chunk TEXT NOT NULL,

@@ -82,12 +82,12 @@ impl Db {
         Ok(bytes)
     }
 
-    /// Records that xorb `xorb` of dataset `repo_id` holds each of `chunks` (the first record of
-    /// a chunk stays).
+    /// Records that each of `chunks` of dataset `repo_id` leads to `xorbs` (space-separated: the
+    /// xorbs of the file it was found in; the first record of a chunk stays).
     pub async fn xet_put_chunks(
         &self,
         repo_id: i64,
-        xorb: &str,
+        xorbs: &str,
         chunks: &[String],
     ) -> Result<(), sqlx::Error> {
         for chunk in chunks {
@@ -97,14 +97,14 @@ impl Db {
             )
             .bind(repo_id)
             .bind(chunk)
-            .bind(xorb)
+            .bind(xorbs)
             .execute(&self.pool)
             .await?;
         }
         Ok(())
     }
 
-    /// The xorb of dataset `repo_id` recorded as holding chunk `chunk`, if any.
+    /// The xorbs (space-separated) chunk `chunk` of dataset `repo_id` leads to, if any.
     pub async fn xet_chunk_xorb(
         &self,
         repo_id: i64,

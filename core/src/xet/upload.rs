@@ -69,12 +69,7 @@ pub async fn put_xorb(
         size: size as i64,
         chunks: xorb::index_bytes(&parsed.chunks),
     };
-    let new = core.db.xet_put_xorb(repo.id, &wanted.hex(), &row).await?;
-    let marked = super::dedup::marked(&parsed.chunks);
-    core.db
-        .xet_put_chunks(repo.id, &wanted.hex(), &marked)
-        .await?;
-    Ok(new)
+    Ok(core.db.xet_put_xorb(repo.id, &wanted.hex(), &row).await?)
 }
 
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term
@@ -163,13 +158,10 @@ pub async fn put_shard(
     let mut new = false;
     for (row, file) in rows.iter().zip(&parsed.files) {
         new |= core.db.xet_put_file(repo.id, row).await?;
-        // A file's first chunk answers dedup queries: the client asks about it first.
-        if let Some(seg) = file.segments.first() {
-            let first = xorbs[&seg.xorb][seg.start as usize].hash.hex();
-            core.db
-                .xet_put_chunks(repo.id, &seg.xorb.hex(), &[first])
-                .await?;
-        }
+        let (asked, xorbs_of_file) = super::dedup::marked(file, &xorbs);
+        core.db
+            .xet_put_chunks(repo.id, &xorbs_of_file, &asked)
+            .await?;
     }
     Ok(new)
 }

@@ -1,0 +1,167 @@
+"""The Xet benchmark's measurements (scripts/xet_bench.sh starts the server): two pushes of a
+CSV through huggingface_hub + hf_xet and through git-lfs, what the second sent and stored, and
+downloads through Xet, with Xet off, and by curl. Prints a Markdown table."""
+import glob
+import hashlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+BASE, TOKEN, WORK, MB = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+DATA = os.path.join(WORK, "data")
+HOST = BASE.split("://", 1)[1]
+PY = sys.executable
+
+
+def call(method, url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=3600) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+def stored():
+    """Bytes under the data directory: objects (whole, and xorbs) and git repositories."""
+    total = 0
+    for d, _, names in os.walk(DATA):
+        for n in names:
+            total += os.path.getsize(os.path.join(d, n))
+    return total
+
+
+def xorb_bytes():
+    db = glob.glob(os.path.join(DATA, "*.db"))[0]
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT COALESCE(SUM(size), 0) FROM xet_xorbs").fetchone()[0]
+    finally:
+        con.close()
+
+
+def make_csv(path, rows, changed=None, seed=7):
+    rnd = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("id,group,value,note\n")
+        for i in range(rows):
+            value = rnd.randrange(1_000_000)
+            note = "".join(rnd.choice("abcdefghij") for _ in range(24))
+            if changed and changed[0] <= i < changed[1]:
+                value, note = value + 1, note.upper()
+            f.write(f"{i},{i % 97},{value},{note}\n")
+
+
+def hub(script, *args, xet=True):
+    env = dict(os.environ, HF_ENDPOINT=BASE, HF_TOKEN=TOKEN, HF_HUB_DISABLE_TELEMETRY="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1",
+               HF_HOME=os.path.join(WORK, f"hf-{time.monotonic_ns()}"),
+               HF_XET_CACHE=os.path.join(WORK, f"xet-{time.monotonic_ns()}"))
+    if not xet:
+        env["HF_HUB_DISABLE_XET"] = "1"
+    started = time.monotonic()
+    subprocess.run([PY, "-c", script, *args], env=env, check=True)
+    return time.monotonic() - started
+
+
+UPLOAD = """import sys
+from huggingface_hub import HfApi
+HfApi().upload_file(path_or_fileobj=sys.argv[1], path_in_repo="big.csv", repo_id=sys.argv[2],
+                    repo_type="dataset", commit_message=sys.argv[3])
+"""
+DOWNLOAD = """import sys
+from huggingface_hub import hf_hub_download
+hf_hub_download(sys.argv[1], "big.csv", repo_type="dataset", cache_dir=sys.argv[2])
+"""
+
+
+def git(*args, cwd):
+    subprocess.run(["git", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def main():
+    row_bytes = 45
+    rows = MB * 1024 * 1024 // row_bytes
+    first = os.path.join(WORK, "first.csv")
+    second = os.path.join(WORK, "second.csv")
+    mid = rows // 2
+    make_csv(first, rows)
+    make_csv(second, rows, (mid, mid + rows // 100))
+    # git-lfs pushes files of their own: a file Xet stored already would be stored once.
+    lfs_first = os.path.join(WORK, "lfs-first.csv")
+    lfs_second = os.path.join(WORK, "lfs-second.csv")
+    make_csv(lfs_first, rows, seed=8)
+    make_csv(lfs_second, rows, (mid, mid + rows // 100), seed=8)
+    size = os.path.getsize(first)
+    for name in ("xet", "lfs"):
+        call("POST", f"{BASE}/api/v1/datasets", {"namespace": "bench", "name": name})
+    out = []
+
+    # Through huggingface_hub + hf_xet, each push from a client with an empty cache.
+    s0, x0 = stored(), xorb_bytes()
+    t1 = hub(UPLOAD, first, "bench/xet", "first")
+    s1, x1 = stored(), xorb_bytes()
+    t2 = hub(UPLOAD, second, "bench/xet", "1 % of rows changed")
+    s2, x2 = stored(), xorb_bytes()
+    out.append(("huggingface_hub + hf_xet", t1, t2, x2 - x1, s2 - s1, s1 - s0))
+
+    # Through git-lfs.
+    home = os.path.join(WORK, "git")
+    os.makedirs(home)
+    url = f"http://bench:{TOKEN}@{HOST}/bench/lfs.git"
+    git("clone", url, "lfs", cwd=home)
+    clone = os.path.join(home, "lfs")
+    git("lfs", "install", "--local", cwd=clone)
+    git("lfs", "track", "*.csv", cwd=clone)
+    shutil.copy(lfs_first, os.path.join(clone, "big.csv"))
+    git("add", ".gitattributes", "big.csv", cwd=clone)
+    git("-c", "user.name=b", "-c", "user.email=b@x", "commit", "-m", "first", cwd=clone)
+    s0 = stored()
+    started = time.monotonic()
+    git("push", "origin", "HEAD:main", cwd=clone)
+    t1 = time.monotonic() - started
+    s1 = stored()
+    shutil.copy(lfs_second, os.path.join(clone, "big.csv"))
+    git("-c", "user.name=b", "-c", "user.email=b@x", "commit", "-am", "1 %", cwd=clone)
+    started = time.monotonic()
+    git("push", "origin", "HEAD:main", cwd=clone)
+    t2 = time.monotonic() - started
+    s2 = stored()
+    out.append(("git-lfs", t1, t2, os.path.getsize(lfs_second), s2 - s1, s1 - s0))
+
+    print(f"\n{MB} MiB CSV ({size} bytes), then 1 % of its rows changed (contiguous):\n")
+    print("| push through | first push | second push | second sent | second stored | first stored |")
+    # Stored: the data directory's growth (the database's pages included).
+    print("|---|---|---|---|---|---|")
+    for name, t1, t2, sent, st2, st1 in out:
+        print(f"| {name} | {t1:.1f} s ({size / t1 / 2**20:.0f} MiB/s) | {t2:.1f} s | "
+              f"{sent / 2**20:.1f} MiB ({100 * sent / size:.1f} %) | "
+              f"{st2 / 2**20:.1f} MiB ({100 * st2 / size:.1f} %) | {st1 / 2**20:.1f} MiB |")
+
+    # Downloads of the second file: through Xet, with Xet off (a plain GET), curl of the raw file.
+    t_xet = hub(DOWNLOAD, "bench/xet", os.path.join(WORK, "dx"))
+    t_plain = hub(DOWNLOAD, "bench/xet", os.path.join(WORK, "dp"), xet=False)
+    started = time.monotonic()
+    subprocess.run(["curl", "-sf", "-o", os.path.join(WORK, "curl.csv"), "-H",
+                    f"Authorization: Bearer {TOKEN}",
+                    f"{BASE}/api/v1/datasets/bench/xet/raw/big.csv"], check=True)
+    t_curl = time.monotonic() - started
+    print("\n| download of the second file | time | throughput | vs curl |")
+    print("|---|---|---|---|")
+    for name, t in (("hf_hub_download through Xet", t_xet),
+                    ("hf_hub_download, Xet off", t_plain), ("curl of /raw", t_curl)):
+        print(f"| {name} | {t:.1f} s | {size / t / 2**20:.0f} MiB/s | {t_curl / t:.2f}× |")
+    with open(os.path.join(WORK, "curl.csv"), "rb") as f, open(second, "rb") as g:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
+
+
+main()
