@@ -31,6 +31,6 @@ CREATE INDEX xet_files_by_oid ON xet_files (repo_id, oid);
 CREATE TABLE xet_chunks (
     repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
     chunk TEXT NOT NULL,
-    xorb TEXT NOT NULL,
+    xorbs TEXT NOT NULL,
     PRIMARY KEY (repo_id, chunk)
 );

@@ -92,7 +92,7 @@ impl Db {
     ) -> Result<(), sqlx::Error> {
         for chunk in chunks {
             sqlx::query(
-                "INSERT INTO xet_chunks (repo_id, chunk, xorb) VALUES ($1, $2, $3)
+                "INSERT INTO xet_chunks (repo_id, chunk, xorbs) VALUES ($1, $2, $3)
                  ON CONFLICT (repo_id, chunk) DO NOTHING",
             )
             .bind(repo_id)
@@ -111,7 +111,7 @@ impl Db {
         chunk: &str,
     ) -> Result<Option<String>, sqlx::Error> {
         let row: Option<(String,)> =
-            sqlx::query_as("SELECT xorb FROM xet_chunks WHERE repo_id = $1 AND chunk = $2")
+            sqlx::query_as("SELECT xorbs FROM xet_chunks WHERE repo_id = $1 AND chunk = $2")
                 .bind(repo_id)
                 .bind(chunk)
                 .fetch_optional(&self.pool)
@@ -128,6 +128,60 @@ impl Db {
         .fetch_one(&self.pool)
         .await?;
         Ok((stored, files))
+    }
+
+    /// The files recorded in dataset `repo_id`.
+    pub async fn xet_files(&self, repo_id: i64) -> Result<Vec<XetFile>, sqlx::Error> {
+        let rows: Vec<FileRow> = sqlx::query_as(
+            "SELECT hash, claimed, oid, size, segments FROM xet_files WHERE repo_id = $1",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(file).collect())
+    }
+
+    /// Forgets xorbs `xorbs` of dataset `repo_id`, the files `files` recorded from them, and the
+    /// dedup entries that lead to them: the objects that held the xorbs, with their sizes.
+    pub async fn xet_forget(
+        &self,
+        repo_id: i64,
+        xorbs: &[String],
+        files: &[String],
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for hash in files {
+            sqlx::query("DELETE FROM xet_files WHERE repo_id = $1 AND hash = $2")
+                .bind(repo_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut held = Vec::new();
+        for hash in xorbs {
+            let row: Option<(String, i64)> =
+                sqlx::query_as("SELECT oid, size FROM xet_xorbs WHERE repo_id = $1 AND hash = $2")
+                    .bind(repo_id)
+                    .bind(hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            held.extend(row);
+            sqlx::query("DELETE FROM xet_xorbs WHERE repo_id = $1 AND hash = $2")
+                .bind(repo_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            // A dedup entry lists the xorbs of one file (64 hexadecimal digits each).
+            sqlx::query(
+                "DELETE FROM xet_chunks WHERE repo_id = $1 AND xorbs LIKE '%' || CAST($2 AS TEXT) || '%'",
+            )
+            .bind(repo_id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(held)
     }
 
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was

@@ -5,13 +5,15 @@
 //! `.gitattributes` lines go too) and every ref moves. The objects only they reached are erased:
 //! unlinked and recorded (a signed URL or download naming one answers 410), their table views
 //! and residency copies deleted, their bytes deleted (kept only while another dataset links the
-//! same bytes, which the report says). The repository's old objects are pruned (reflogs expired,
+//! same bytes, which the report says), and with them the xorbs their chunks were uploaded in
+//! through Xet (`xet.rs`). The repository's old objects are pruned (reflogs expired,
 //! `git gc` pruning what is older than the erasure). Under encryption every surviving object is sealed again under a new
 //! data-key version and the older versions are destroyed, so no ciphertext left anywhere can be
 //! opened. The report lists the revisions rewritten, refs moved, objects removed and key versions
 //! destroyed. Clones and fetches made before cannot be reached: the report says so.
 
 mod rows;
+mod xet;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -156,12 +158,15 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
         })
         .await?
     };
-    let gone: Vec<(Oid, u64)> = done
+    let mut gone: Vec<(Oid, u64)> = done
         .named
         .iter()
         .filter_map(|(o, s)| o.parse::<Oid>().ok().map(|o| (o, *s)))
         .filter(|(o, _)| !after.objects.contains_key(o))
         .collect();
+    let named: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
+    // Their chunks too: the xorbs they were uploaded in through Xet.
+    gone.extend(self::xet::chunks_of(core, repo.id, &named).await?);
     let oids: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
     // No view or digest index of the dataset is being made meanwhile (one being made from an
     // erased object is recorded before this and deleted here, or finds the object gone).

@@ -50,7 +50,8 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
 /// Reads `file` of dataset `repo_id` back from its xorbs into the dataset's objects: the oid and
 /// size its bytes have (at most `limit` of them are read).
 async fn read_back(core: &Core, repo_id: i64, file: &XetFile, limit: u64) -> Result<(Oid, u64)> {
-    let segments = super::read::parse_segments(&file.segments)?;
+    let segments =
+        strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
     let stream = futures_util::stream::iter(segments)
         .then(move |seg| async move { segment(core, repo_id, &seg).await })
         .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use strata_lfs::xet::{shard::Segment, xorb, Hash};
+use strata_lfs::xet::{shard, xorb, Hash};
 use strata_lfs::Oid;
 
 use crate::auth::{Action, Principal};
@@ -45,39 +45,6 @@ pub struct Fetch {
     pub url_range: Span,
 }
 
-/// A file's segments as the database keeps them: per segment the xorb hash (32 bytes), then
-/// unpacked bytes, first and past-last chunk (u32 LE each).
-pub(crate) fn segments_bytes(segments: &[Segment]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(segments.len() * 44);
-    for s in segments {
-        out.extend_from_slice(&s.xorb.0);
-        for n in [s.unpacked, s.start, s.end] {
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-    }
-    out
-}
-
-pub(crate) fn parse_segments(bytes: &[u8]) -> Result<Vec<Segment>> {
-    if !bytes.len().is_multiple_of(44) {
-        return Err(Error::internal("a Xet file's segments are damaged"));
-    }
-    Ok(bytes
-        .chunks_exact(44)
-        .map(|b| {
-            let n = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&b[..32]);
-            Segment {
-                xorb: Hash(hash),
-                unpacked: n(32),
-                start: n(36),
-                end: n(40),
-            }
-        })
-        .collect())
-}
-
 /// The reconstruction of file `hash` of `{ns}/{name}`, of bytes `range` (`(first, last)`,
 /// inclusive; `None` for all of it). A file the caller may not read, or not read raw (a policy
 /// governs it), answers as a file that is not there. `Ok(None)`: the range starts past the end.
@@ -111,7 +78,7 @@ pub async fn reconstruction(
         Some((first, _)) if first >= size && size > 0 => return Ok(None),
         Some((first, last)) => (first, last.map_or(size, |l| l.saturating_add(1).min(size))),
     };
-    let segments = parse_segments(&file.segments)?;
+    let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
     let actions = core.storage.actions(repo.path(), repo.id);
     let mut terms = Vec::new();
     let mut wanted: BTreeMap<Hash, Vec<Span>> = BTreeMap::new();

@@ -17,6 +17,8 @@ use crate::Core;
 pub const MAX_XORB_BODY: usize = xorb::MAX_XORB_BYTES + (1 << 20);
 /// The largest shard taken (the spec splits larger ones).
 pub const MAX_SHARD_BODY: usize = 64 << 20;
+/// The most chunks the terms of one shard may name (files of 256 GiB in all): each is checked.
+const MAX_SHARD_CHUNKS: usize = 1 << 22;
 
 fn parse_hash(hex: &str) -> Result<Hash> {
     Hash::from_hex(hex).ok_or_else(|| {
@@ -90,6 +92,7 @@ pub async fn put_shard(
     let parsed = shard::parse(&body).map_err(|e| Error::bad_request(format!("the shard: {e}")))?;
     let mut xorbs: HashMap<Hash, Vec<xorb::ChunkEntry>> = HashMap::new();
     let mut rows = Vec::with_capacity(parsed.files.len());
+    let mut named = 0usize;
     for file in &parsed.files {
         let mut chunks: Vec<(Hash, u64)> = Vec::new();
         if file.verification.len() != file.segments.len() {
@@ -119,6 +122,12 @@ pub async fn put_shard(
                     file.hash,
                     seg.xorb,
                     index.len()
+                )));
+            }
+            named += end - start;
+            if named > MAX_SHARD_CHUNKS {
+                return Err(Error::too_large(format!(
+                    "a shard's terms may name at most {MAX_SHARD_CHUNKS} chunks: split it"
                 )));
             }
             let span = &index[start..end];
@@ -152,7 +161,7 @@ pub async fn put_shard(
                 .map(|d| strata_lfs::Oid::from_digest(d).to_string()),
             oid: None,
             size: chunks.iter().map(|(_, n)| *n as i64).sum(),
-            segments: super::read::segments_bytes(&file.segments),
+            segments: shard::segments_bytes(&file.segments),
         });
     }
     let mut new = false;

@@ -392,3 +392,40 @@ pub fn dedup_answer_at(
 #[cfg(test)]
 #[path = "shard_tests.rs"]
 mod tests;
+
+/// A file's segments in the compact form a server keeps them in (not the spec's): per segment
+/// the xorb hash (32 bytes), then unpacked bytes, first and past-last chunk (u32 LE each).
+pub fn segments_bytes(segments: &[Segment]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(segments.len() * 44);
+    for s in segments {
+        out.extend_from_slice(&s.xorb.0);
+        for n in [s.unpacked, s.start, s.end] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The segments [`segments_bytes`] wrote.
+pub fn parse_segments(bytes: &[u8]) -> Result<Vec<Segment>, FormatError> {
+    if !bytes.len().is_multiple_of(44) {
+        return Err(FormatError::Index(format!(
+            "{} bytes of segments are not whole segments of 44 bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(44)
+        .map(|b| {
+            let n = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&b[..32]);
+            Segment {
+                xorb: Hash(hash),
+                unpacked: n(32),
+                start: n(36),
+                end: n(40),
+            }
+        })
+        .collect())
+}

@@ -217,3 +217,13 @@ fn write_refuses_partial_verification() {
     s.files[0].verification.pop();
     write(&s);
 }
+
+#[test]
+fn kept_segments_round_trip_and_refuse_a_torn_tail() {
+    let segments = sample().files[0].segments.clone();
+    let bytes = segments_bytes(&segments);
+    assert_eq!(bytes.len(), 44 * segments.len());
+    assert_eq!(parse_segments(&bytes).unwrap(), segments);
+    assert!(parse_segments(&bytes[..bytes.len() - 1]).is_err());
+    assert_eq!(parse_segments(&[]).unwrap(), Vec::new());
+}

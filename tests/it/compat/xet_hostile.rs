@@ -12,7 +12,7 @@ use super::xet::noise;
 use crate::common::*;
 
 /// A xorb of `data`'s chunks: its hash, its bytes, and the chunks' hashes and sizes.
-fn xorb_of(data: &[u8]) -> (Hash, Vec<u8>, Vec<(Hash, u64)>) {
+pub(super) fn xorb_of(data: &[u8]) -> (Hash, Vec<u8>, Vec<(Hash, u64)>) {
     let mut bytes = Vec::new();
     let mut chunks = Vec::new();
     for r in chunker::chunks(data) {
@@ -41,12 +41,12 @@ fn shard_of(x: Hash, chunks: &[(Hash, u64)], sha: [u8; 32]) -> Vec<u8> {
     })
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
+pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(data).into()
 }
 
-async fn post(
+pub(super) async fn post(
     url: &str,
     token: Option<&str>,
     body: Vec<u8>,
@@ -58,7 +58,7 @@ async fn post(
     body_of(req.send().await.unwrap()).await
 }
 
-async fn get(url: &str, token: Option<&str>, range: Option<&str>) -> reqwest::Response {
+pub(super) async fn get(url: &str, token: Option<&str>, range: Option<&str>) -> reqwest::Response {
     let mut req = client().get(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -73,15 +73,16 @@ async fn body_of(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, V
     body(resp).await
 }
 
-async fn commit(
+pub(super) async fn commit(
     server: &TestServer,
     token: &str,
     path: &str,
     oid: &str,
     size: usize,
 ) -> (u16, Value) {
+    let parent = server.head(token, "alice/ds").await;
     let lines = [
-        json!({"key": "header", "value": {"summary": format!("add {path}")}}),
+        json!({"key": "header", "value": {"summary": format!("add {path}"), "parent": parent}}),
         json!({"key": "lfsFile", "value": {"path": path, "oid": oid, "size": size}}),
     ]
     .map(|l| l.to_string())
