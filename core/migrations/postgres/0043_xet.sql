@@ -3,7 +3,7 @@
 -- (`strata_lfs::xet::xorb::index_bytes`), and the files whose reconstruction a shard recorded:
 -- their Xet hash, the sha256 the shard claims for them (`claimed`), the sha256 strata found when
 -- it read them back (`oid`, the LFS oid their pointers name: set once checked), their size and
--- their segments (`crate::xet::store`). Both go with their dataset.
+-- their segments (`strata_lfs::xet::shard::segments_bytes`). Both go with their dataset.
 CREATE TABLE xet_xorbs (
     repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
     hash TEXT NOT NULL,

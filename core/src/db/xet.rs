@@ -185,11 +185,14 @@ impl Db {
     }
 
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
-    /// recorded before (the first record, and what was checked of it, stays).
+    /// recorded before (the first record, and what was checked of it, stays; a claimed sha256
+    /// fills one that had none, and counts as new).
     pub async fn xet_put_file(&self, repo_id: i64, file: &XetFile) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO xet_files (repo_id, hash, claimed, size, segments)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo_id, hash) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (repo_id, hash) DO UPDATE SET claimed = excluded.claimed
+             WHERE xet_files.claimed IS NULL AND excluded.claimed IS NOT NULL",
         )
         .bind(repo_id)
         .bind(&file.hash)
@@ -248,6 +251,17 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(hash,)| hash))
+    }
+
+    /// Takes back the sha256 claimed for file `hash` of dataset `repo_id` (it read back as
+    /// something else).
+    pub async fn xet_file_unclaim(&self, repo_id: i64, hash: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE xet_files SET claimed = NULL WHERE repo_id = $1 AND hash = $2")
+            .bind(repo_id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records that file `hash` of dataset `repo_id` was read back and hashes to `oid`.

@@ -165,8 +165,16 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
         .filter(|(o, _)| !after.objects.contains_key(o))
         .collect();
     let named: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
-    // Their chunks too: the xorbs they were uploaded in through Xet.
-    gone.extend(self::xet::chunks_of(core, repo.id, &named).await?);
+    // Their chunks too: the xorbs they were uploaded in through Xet (unless a ref reaches the
+    // same bytes as a file).
+    let chunks = self::xet::chunks_of(core, repo.id, &named).await?;
+    gone.extend(
+        chunks
+            .objects
+            .iter()
+            .filter(|(o, _)| !after.objects.contains_key(o))
+            .copied(),
+    );
     let oids: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
     // No view or digest index of the dataset is being made meanwhile (one being made from an
     // erased object is recorded before this and deleted here, or finds the object gone).
@@ -196,6 +204,7 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
             linked_elsewhere: elsewhere,
         });
     }
+    self::xet::forget(core, repo.id, &chunks).await?;
     let history_pruned = prune(core, &repo.namespace, &repo.name, done.started_at).await;
     scrub_events(core, &repo.path(), &done.paths, &done.resources).await?;
     let keys = core.storage.rekey(repo.id).await?;

@@ -1,7 +1,8 @@
 //! Erasure reaches a dataset's Xet storage (`crate::xet`): the chunks of an erased file go with
-//! it. Each xorb an erased file used is erased whole, as an object; the files that shared one
-//! lose their Xet form (their whole LFS objects stay, read as before), and no dedup answer leads
-//! to it any more.
+//! it. Each xorb an erased file's recorded terms used is erased whole, as an object; the files
+//! that shared one lose their Xet form (their whole LFS objects stay, read as before), and no
+//! dedup answer leads to it any more. The records go last, once the objects are erased, so an
+//! erasure that stopped half-way finds them again.
 
 use std::collections::BTreeSet;
 
@@ -11,15 +12,20 @@ use strata_lfs::Oid;
 use crate::error::{Error, Result};
 use crate::Core;
 
-/// The objects holding the xorbs that files of dataset `repo_id` with sha256 among `oids` used,
-/// after forgetting those xorbs and every file recorded from them.
-pub(super) async fn chunks_of(
-    core: &Core,
-    repo_id: i64,
-    oids: &[String],
-) -> Result<Vec<(Oid, u64)>> {
+/// What erasing some files takes of a dataset's Xet storage.
+#[derive(Debug, Default)]
+pub(super) struct Chunks {
+    /// The objects holding the xorbs, with their sizes.
+    pub objects: Vec<(Oid, u64)>,
+    xorbs: Vec<String>,
+    files: Vec<String>,
+}
+
+/// The xorbs that files of dataset `repo_id` with sha256 among `oids` used, and every file
+/// recorded from them.
+pub(super) async fn chunks_of(core: &Core, repo_id: i64, oids: &[String]) -> Result<Chunks> {
     if oids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Chunks::default());
     }
     let files = core.db.xet_files(repo_id).await?;
     let erased = |o: &Option<String>| o.as_ref().is_some_and(|o| oids.contains(o));
@@ -31,20 +37,31 @@ pub(super) async fn chunks_of(
         let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
         xorbs.extend(segments.iter().map(|s| s.xorb.hex()));
     }
+    let mut chunks = Chunks::default();
     if xorbs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(chunks);
     }
-    let mut sharing = Vec::new();
     for file in &files {
         let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
         if segments.iter().any(|s| xorbs.contains(&s.xorb.hex())) {
-            sharing.push(file.hash.clone());
+            chunks.files.push(file.hash.clone());
         }
     }
-    let xorbs: Vec<String> = xorbs.into_iter().collect();
-    let held = core.db.xet_forget(repo_id, &xorbs, &sharing).await?;
-    Ok(held
-        .into_iter()
-        .filter_map(|(oid, size)| Some((oid.parse().ok()?, size.max(0) as u64)))
-        .collect())
+    for hash in xorbs {
+        if let Some(row) = core.db.xet_xorb(repo_id, &hash).await? {
+            if let Ok(oid) = row.oid.parse::<Oid>() {
+                chunks.objects.push((oid, row.size.max(0) as u64));
+            }
+        }
+        chunks.xorbs.push(hash);
+    }
+    Ok(chunks)
+}
+
+/// Forgets the xorbs and files of `chunks` (their objects erased already).
+pub(super) async fn forget(core: &Core, repo_id: i64, chunks: &Chunks) -> Result<()> {
+    core.db
+        .xet_forget(repo_id, &chunks.xorbs, &chunks.files)
+        .await?;
+    Ok(())
 }

@@ -85,11 +85,13 @@ async fn start(options: &Options) -> i64 {
     }
 }
 
-/// What the refs of `repo` reach now, within its retention.
+/// What the refs of `repo` reach now, within its retention, and the xorbs of its Xet storage:
+/// they stay (what a file uses of them is not yet told apart from what none does; they go with
+/// the dataset, or with an erasure).
 async fn reach(core: &Core, repo: &GcRepo) -> Result<Reached> {
     let since = repo.retention_days.map(|d| now() - d * DAY);
     let (ns, name) = (repo.namespace.clone(), repo.name.clone());
-    crate::datasets::git(core, move |ms| {
+    let mut reached = crate::datasets::git(core, move |ms| {
         ms.reached(
             strata_metastore::DatasetId {
                 ns: &ns,
@@ -98,7 +100,13 @@ async fn reach(core: &Core, repo: &GcRepo) -> Result<Reached> {
             since,
         )
     })
-    .await
+    .await?;
+    for oid in core.db.xet_xorb_oids(repo.id).await? {
+        if let Ok(oid) = oid.parse::<Oid>() {
+            reached.objects.entry(oid).or_insert(0);
+        }
+    }
+    Ok(reached)
 }
 
 /// Marks and sweeps the links of one dataset.
@@ -111,13 +119,6 @@ async fn dataset(
 ) -> Result<()> {
     let path = format!("{}/{}", repo.namespace, repo.name);
     let mut reached = reach(core, repo).await?;
-    // The xorbs of the dataset's Xet storage stay: what a file uses of them is not yet told
-    // apart from what none does (they go with the dataset).
-    for oid in core.db.xet_xorb_oids(repo.id).await? {
-        if let Ok(oid) = oid.parse::<Oid>() {
-            reached.objects.entry(oid).or_insert(0);
-        }
-    }
     report.refs += reached.refs as u64;
     report.revisions += reached.revisions as u64;
     report.reachable += reached.objects.len() as u64;

@@ -18,14 +18,26 @@ use crate::Core;
 pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<()> {
     let oids: Vec<Oid> = objects.iter().map(|(o, _)| *o).collect();
     let linked = core.db.linked_objects(repo.id, &oids).await?;
+    let mut seen = std::collections::HashSet::new();
     for (oid, size) in objects {
-        if linked.contains_key(oid) {
+        if linked.contains_key(oid) || !seen.insert(*oid) {
             continue;
         }
         let claims = core
             .db
             .xet_files_claiming(repo.id, &oid.to_string(), *size as i64)
             .await?;
+        if claims.is_empty() {
+            continue;
+        }
+        // A file made of chunks is stored whole: the same limits as any upload.
+        if *size > core.settings.object_limit() {
+            return Err(Error::too_large(format!(
+                "{oid} is {size} bytes: objects may be at most {} bytes",
+                core.settings.object_limit()
+            )));
+        }
+        crate::quotas::check(core, repo, Some(oid), *size).await?;
         for file in claims {
             match read_back(core, repo.id, &file, *size).await {
                 Ok(got) if got == (*oid, *size) => {
@@ -36,10 +48,14 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
                     tracing::info!(%oid, size, xet = %file.hash, "Xet file stored as an object");
                     break;
                 }
-                Ok((got, _)) => tracing::warn!(
-                    %oid, xet = %file.hash, %got,
-                    "a shard claimed a Xet file is {oid}: it reads back as {got}"
-                ),
+                Ok((got, _)) => {
+                    // A false claim is spent: it is not read back again.
+                    core.db.xet_file_unclaim(repo.id, &file.hash).await?;
+                    tracing::warn!(
+                        %oid, xet = %file.hash, %got,
+                        "a shard claimed a Xet file is {oid}: it reads back as {got}"
+                    )
+                }
                 Err(e) => tracing::warn!(%oid, xet = %file.hash, "reading a Xet file back: {e}"),
             }
         }

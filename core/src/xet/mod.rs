@@ -18,7 +18,8 @@
 //! a client with an empty cache still sends only the chunks the dataset lacks.
 //!
 //! The access token of [`token`] is the caller's own strata token: every CAS request is judged
-//! again by the gate, so a revoked token or a lost grant stops it at once.
+//! again by the gate, so a revoked token or a lost grant stops it at once (a range URL handed
+//! out before works until it expires, as any signed URL).
 
 mod dedup;
 mod land;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use strata_lfs::xet::{self, shard, xorb, Hash};
 
 use crate::auth::{Action, Principal};
@@ -20,6 +21,26 @@ pub const MAX_SHARD_BODY: usize = 64 << 20;
 /// The most chunks the terms of one shard may name (files of 256 GiB in all): each is checked.
 const MAX_SHARD_CHUNKS: usize = 1 << 22;
 
+/// A request body, read only once the gate let its sender in: at most `limit` bytes.
+async fn read_body<S, E>(body: S, limit: usize, what: &str) -> Result<Bytes>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = bytes::BytesMut::new();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|e| Error::bad_request(format!("reading the body: {e}")))?;
+        if out.len() + piece.len() > limit {
+            return Err(Error::too_large(format!(
+                "{what} takes at most {limit} bytes"
+            )));
+        }
+        out.extend_from_slice(&piece);
+    }
+    Ok(out.freeze())
+}
+
 fn parse_hash(hex: &str) -> Result<Hash> {
     Hash::from_hex(hex).ok_or_else(|| {
         Error::bad_request(format!("{hex:?} is not a Xet hash (64 hexadecimal digits)"))
@@ -28,21 +49,20 @@ fn parse_hash(hex: &str) -> Result<Hash> {
 
 /// Stores xorb `hash` (its serialized `body`) in `{ns}/{name}`: true when it is new, false when
 /// the dataset has it already. Refused (400) unless its chunks decode and hash to `hash`.
-pub async fn put_xorb(
+pub async fn put_xorb<S, E>(
     core: &Core,
     who: &Principal,
     (ns, name): (&str, &str),
     hash: &str,
-    body: Bytes,
-) -> Result<bool> {
+    body: S,
+) -> Result<bool>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
     let repo = gate::dataset(core, who, ns, name, Action::Write).await?;
     let wanted = parse_hash(hash)?;
-    if body.len() > MAX_XORB_BODY {
-        return Err(Error::too_large(format!(
-            "a xorb holds at most {} bytes of chunks",
-            xorb::MAX_XORB_BYTES
-        )));
-    }
+    let body = read_body(body, MAX_XORB_BODY, "a xorb").await?;
     if core.db.xet_xorb(repo.id, &wanted.hex()).await?.is_some() {
         return Ok(false);
     }
@@ -77,18 +97,18 @@ pub async fn put_xorb(
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term
 /// must lie within a xorb the dataset holds and carry its verification hash, and every file's
 /// hash must be that of its chunks; otherwise nothing of the shard is recorded (400).
-pub async fn put_shard(
+pub async fn put_shard<S, E>(
     core: &Core,
     who: &Principal,
     (ns, name): (&str, &str),
-    body: Bytes,
-) -> Result<bool> {
+    body: S,
+) -> Result<bool>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
     let repo = gate::dataset(core, who, ns, name, Action::Write).await?;
-    if body.len() > MAX_SHARD_BODY {
-        return Err(Error::too_large(format!(
-            "a shard holds at most {MAX_SHARD_BODY} bytes: split it"
-        )));
-    }
+    let body = read_body(body, MAX_SHARD_BODY, "a shard (split it)").await?;
     let parsed = shard::parse(&body).map_err(|e| Error::bad_request(format!("the shard: {e}")))?;
     let mut xorbs: HashMap<Hash, Vec<xorb::ChunkEntry>> = HashMap::new();
     let mut rows = Vec::with_capacity(parsed.files.len());

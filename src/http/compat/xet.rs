@@ -123,19 +123,13 @@ async fn token(
     Ok(response)
 }
 
-async fn body_of(body: Body, limit: usize) -> ApiResult<bytes::Bytes> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::too_large(format!("request body is larger than {limit} bytes")))
-}
-
 async fn put_xorb(
     State(state): State<AppState>,
     Path((ns, name, _prefix, hash)): Path<(String, String, String, String)>,
     CasCaller(who): CasCaller,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let body = body_of(body, xet::MAX_XORB_BODY).await?;
+    let body = body.into_data_stream();
     let inserted = xet::put_xorb(&state, &who, (&ns, &name), &hash, body).await?;
     Ok(Json(json!({ "was_inserted": inserted })))
 }
@@ -146,8 +140,7 @@ async fn put_shard(
     CasCaller(who): CasCaller,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let body = body_of(body, xet::MAX_SHARD_BODY).await?;
-    let new = xet::put_shard(&state, &who, (&ns, &name), body).await?;
+    let new = xet::put_shard(&state, &who, (&ns, &name), body.into_data_stream()).await?;
     Ok(Json(json!({ "result": u8::from(new) })))
 }
 

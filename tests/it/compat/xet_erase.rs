@@ -1,6 +1,7 @@
 //! Erasure reaches Xet storage: erasing a file uploaded through Xet erases the xorb its chunks
 //! are in (refused from then on, its bytes deleted), a file that shared that xorb keeps its
-//! whole object but loses its Xet form, and a file in a xorb of its own keeps both.
+//! whole object but loses its Xet form, and a file in a xorb of its own keeps both. And a file
+//! made of one chunk repeated is held to the object size limit when a commit stores it whole.
 
 use serde_json::{json, Value};
 use strata_core::db::Visibility;
@@ -164,4 +165,49 @@ async fn erasing_a_xet_file_erases_its_chunks() {
     )
     .await;
     assert_eq!(raw.bytes().await.unwrap().as_ref(), shared.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_repeated_chunks_is_held_to_the_object_limit() {
+    let server = TestServer::start_with(Backend::Local, |c| c.max_object_size = 1 << 20).await;
+    let alice = server.user("alice").await;
+    server.repo("alice/ds", Visibility::Private).await;
+    let cas = format!("{}/api/datasets/alice/ds/xet", server.url);
+    // One 64 KiB chunk, named 40 times: a 2.5 MiB file from 64 KiB sent.
+    let chunk = noise(64 << 10, 31);
+    let (x, bytes, chunks) = xorb_of(&chunk);
+    assert_eq!(chunks.len(), 1);
+    let (status, _, v) = post(&format!("{cas}/v1/xorbs/default/{x}"), Some(&alice), bytes).await;
+    assert_eq!(status, 200, "{v}");
+    let data = chunk.repeat(40);
+    let all: Vec<(Hash, u64)> = std::iter::repeat_n(chunks[0], 40).collect();
+    let file = shard::FileEntry {
+        hash: hash::file_hash(&all),
+        segments: vec![
+            shard::Segment {
+                xorb: x,
+                unpacked: chunk.len() as u32,
+                start: 0,
+                end: 1,
+            };
+            40
+        ],
+        verification: vec![hash::range_hash(&[chunks[0].0]); 40],
+        sha256: Some(sha256(&data)),
+    };
+    let (status, _, v) = post(
+        &format!("{cas}/v1/shards"),
+        Some(&alice),
+        shard::write(&shard::Shard {
+            files: vec![file],
+            xorbs: Vec::new(),
+        }),
+    )
+    .await;
+    assert_eq!((status, &v), (200, &json!({"result": 1})));
+    let oid = strata_lfs::Oid::of(&data).to_string();
+    let (status, v) =
+        super::xet_hostile::commit(&server, &alice, "big.bin", &oid, data.len()).await;
+    assert_eq!(status, 413, "{v}");
+    assert!(server.head(&alice, "alice/ds").await.is_none());
 }
