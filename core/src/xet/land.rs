@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use strata_lfs::xet::xorb;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use strata_lfs::xet::{shard, xorb, Hash};
 use strata_lfs::Oid;
 
 use crate::datasets::gate::Gated;
@@ -64,37 +67,42 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
 }
 
 /// Reads `file` of dataset `repo_id` back from its xorbs into the dataset's objects: the oid and
-/// size its bytes have (at most `limit` of them are read).
+/// size its bytes have (at most `limit` of them are read). Each xorb's record is read once.
 async fn read_back(core: &Core, repo_id: i64, file: &XetFile, limit: u64) -> Result<(Oid, u64)> {
-    let segments =
-        strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
+    let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
+    let mut xorbs: HashMap<Hash, Xorb> = HashMap::new();
+    for seg in &segments {
+        if let Entry::Vacant(slot) = xorbs.entry(seg.xorb) {
+            let row = core
+                .db
+                .xet_xorb(repo_id, &seg.xorb.hex())
+                .await?
+                .ok_or_else(|| Error::not_found(format!("xorb {} is not stored", seg.xorb)))?;
+            let index = xorb::parse_index(&row.chunks).map_err(Error::internal)?;
+            slot.insert((row.oid.parse().map_err(Error::internal)?, index));
+        }
+    }
+    let xorbs = &xorbs;
     let stream = futures_util::stream::iter(segments)
-        .then(move |seg| async move { segment(core, repo_id, &seg).await })
+        .then(move |seg| async move { segment(core, repo_id, &seg, &xorbs[&seg.xorb]).await })
         .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
     core.storage.ingest(repo_id, stream, limit).await
 }
 
+/// A xorb as a read-back needs it: the object holding it, and its chunks.
+type Xorb = (Oid, Vec<xorb::ChunkEntry>);
+
 /// The bytes of one segment: its chunks' range of the xorb, read and decoded.
-async fn segment(
-    core: &Core,
-    repo_id: i64,
-    seg: &strata_lfs::xet::shard::Segment,
-) -> Result<Bytes> {
-    let row = core
-        .db
-        .xet_xorb(repo_id, &seg.xorb.hex())
-        .await?
-        .ok_or_else(|| Error::not_found(format!("xorb {} is not stored", seg.xorb)))?;
-    let index = xorb::parse_index(&row.chunks).map_err(Error::internal)?;
+async fn segment(core: &Core, repo_id: i64, seg: &shard::Segment, xorb: &Xorb) -> Result<Bytes> {
+    let (oid, index) = xorb;
     let chunks = index
         .get(seg.start as usize..seg.end as usize)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::internal(format!("xorb {} is shorter than a term", seg.xorb)))?;
     let (first, last) = (chunks[0].start, chunks[chunks.len() - 1].end - 1);
-    let oid: Oid = row.oid.parse().map_err(Error::internal)?;
     let range = format!("bytes={first}-{last}");
     let Some(crate::storage::Read::Found { object, .. }) =
-        core.storage.read(repo_id, &oid, Some(&range)).await?
+        core.storage.read(repo_id, oid, Some(&range)).await?
     else {
         return Err(Error::not_found(format!("xorb {} is not stored", seg.xorb)));
     };

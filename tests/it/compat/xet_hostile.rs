@@ -55,7 +55,7 @@ pub(super) async fn post(
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    body_of(req.send().await.unwrap()).await
+    crate::common::body(req.send().await.unwrap()).await
 }
 
 pub(super) async fn get(url: &str, token: Option<&str>, range: Option<&str>) -> reqwest::Response {
@@ -67,10 +67,6 @@ pub(super) async fn get(url: &str, token: Option<&str>, range: Option<&str>) -> 
         req = req.header("range", r);
     }
     req.send().await.unwrap()
-}
-
-async fn body_of(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
-    body(resp).await
 }
 
 pub(super) async fn commit(
