@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
 //! abandoned multipart uploads, table views nobody reads, events older than 30 days), the sweep of
-//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), the runs commits start (`crate::jobs::trigger`), git maintenance, garbage collection (`crate::gc`), the apps' culling
+//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), the runs commits start (`crate::jobs::trigger`), git maintenance, garbage collection (`crate::gc`), the chunking of objects that arrived whole (`crate::xet::chunking`), the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -72,6 +72,28 @@ pub async fn start(core: &Arc<Core>) {
                         ),
                         Err(e) => tracing::info!(error = %e.message, "garbage collection skipped"),
                     }
+                }
+            }
+        });
+    }
+    // Objects that arrived whole, cut into chunks (one replica at a time; see
+    // `crate::xet::chunking`).
+    if !core.settings.chunking_interval.is_zero() {
+        tasks.every("chunking", core.settings.chunking_interval, {
+            let core = core.clone();
+            move || {
+                let core = core.clone();
+                async move {
+                    let _ = core
+                        .db
+                        .as_leader("xet-chunking", async {
+                            while let Ok(n) = crate::xet::chunking::pass(&core).await {
+                                if n == 0 {
+                                    break;
+                                }
+                            }
+                        })
+                        .await;
                 }
             }
         });

@@ -232,6 +232,8 @@ impl Core {
                 max_batch_objects: config.max_batch_objects.max(1),
                 quota_bytes: config.quota_bytes,
                 gc_interval: std::time::Duration::from_secs(config.gc_interval_secs),
+                chunking_interval: std::time::Duration::from_secs(config.chunking_interval_secs),
+                chunking_min_bytes: config.chunking_min_bytes.max(1),
                 gc_grace: std::time::Duration::from_secs(config.gc_grace_secs),
                 max_json_body: config.max_json_body.max(1024),
                 max_object_size: config.max_object_size,

@@ -61,6 +61,10 @@ pub struct Settings {
     /// Garbage collection's period (zero: never by itself) and grace.
     pub gc_interval: std::time::Duration,
     pub gc_grace: std::time::Duration,
+    /// How often objects that arrived whole are chunked (`crate::xet::chunking`); zero: never.
+    pub chunking_interval: std::time::Duration,
+    /// The smallest object chunked: smaller ones stay whole.
+    pub chunking_min_bytes: u64,
     pub max_json_body: usize,
     /// 0 means no limit.
     pub max_object_size: u64,
@@ -445,6 +449,16 @@ pub struct Config {
     /// the objects no ref reaches within each dataset's retention (see `docs/storage.md`).
     #[arg(long, env = "STRATA_GC_INTERVAL_SECS", default_value_t = 86400)]
     pub gc_interval_secs: u64,
+
+    /// How often objects that arrived whole (by git-lfs, the browser, the S3 gateway, a job) are
+    /// cut into content-defined chunks and kept as their dataset's Xet storage, so that what
+    /// changed between versions is stored once (seconds; 0: never). See `docs/storage.md`.
+    #[arg(long, env = "STRATA_CHUNKING_INTERVAL_SECS", default_value_t = 10)]
+    pub chunking_interval_secs: u64,
+
+    /// The smallest object chunked (bytes): smaller ones stay whole.
+    #[arg(long, env = "STRATA_CHUNKING_MIN_BYTES", default_value_t = 1 << 20)]
+    pub chunking_min_bytes: u64,
 
     /// How long an object found unreachable stays before garbage collection deletes it
     /// (seconds): anything that uses it meanwhile keeps it, and so does a push or upload in

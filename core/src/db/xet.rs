@@ -62,13 +62,19 @@ impl Db {
         Ok(row.map(|(oid, size, chunks)| XetXorb { oid, size, chunks }))
     }
 
-    /// The objects holding the xorbs of dataset `repo_id`.
-    pub async fn xet_xorb_oids(&self, repo_id: i64) -> Result<Vec<String>, sqlx::Error> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT oid FROM xet_xorbs WHERE repo_id = $1")
-            .bind(repo_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(|(oid,)| oid).collect())
+    /// The xorbs of dataset `repo_id` whose bytes object `oid` holds.
+    pub async fn xet_xorbs_held_by(
+        &self,
+        repo_id: i64,
+        oid: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT hash FROM xet_xorbs WHERE repo_id = $1 AND oid = $2")
+                .bind(repo_id)
+                .bind(oid)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(h,)| h).collect())
     }
 
     /// The bytes the xorbs of dataset `repo_id` keep (each stored once).
@@ -251,6 +257,56 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(hash,)| hash))
+    }
+
+    /// A file of dataset `repo_id` read back (or chunked) with sha256 `oid`, if any.
+    pub async fn xet_file_of(
+        &self,
+        repo_id: i64,
+        oid: &str,
+    ) -> Result<Option<XetFile>, sqlx::Error> {
+        let row: Option<FileRow> = sqlx::query_as(
+            "SELECT hash, claimed, oid, size, segments FROM xet_files
+             WHERE repo_id = $1 AND oid = $2 ORDER BY hash LIMIT 1",
+        )
+        .bind(repo_id)
+        .bind(oid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(file))
+    }
+
+    /// How many datasets link object `oid` without holding it as chunks (no file of theirs was
+    /// checked to be it).
+    pub async fn links_without_chunks(&self, oid: &str) -> Result<i64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM repo_objects r WHERE r.oid = $1 AND NOT EXISTS
+             (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)",
+        )
+        .bind(oid)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// Objects linked to a dataset, of at least `min` bytes, that it holds neither as chunks nor
+    /// as a xorb: what strata chunks next (`crate::xet::chunking`), oldest links first.
+    pub async fn xet_unchunked(
+        &self,
+        min: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT r.repo_id, r.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid
+             WHERE o.size >= $1
+               AND NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)
+               AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid)
+             ORDER BY r.created_at, r.repo_id, r.oid LIMIT $2",
+        )
+        .bind(min)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Takes back the sha256 claimed for file `hash` of dataset `repo_id` (it read back as

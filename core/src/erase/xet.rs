@@ -1,7 +1,7 @@
 //! Erasure reaches a dataset's Xet storage (`crate::xet`): the chunks of an erased file go with
 //! it. Each xorb an erased file's recorded terms used is erased whole, as an object; the files
-//! that shared one lose their Xet form (their whole LFS objects stay, read as before), and no
-//! dedup answer leads to it any more. The records go last, once the objects are erased, so an
+//! that shared one lose their Xet form (each is first stored whole again, read from its chunks,
+//! where it was kept as chunks only), and no dedup answer leads to it any more. The records go last, once the objects are erased, so an
 //! erasure that stopped half-way finds them again.
 
 use std::collections::BTreeSet;
@@ -19,6 +19,8 @@ pub(super) struct Chunks {
     pub objects: Vec<(Oid, u64)>,
     xorbs: Vec<String>,
     files: Vec<String>,
+    /// The files not erased that shared a xorb: stored whole before it goes.
+    sharing: Vec<crate::db::XetFile>,
 }
 
 /// The xorbs that files of dataset `repo_id` with sha256 among `oids` used, and every file
@@ -45,6 +47,9 @@ pub(super) async fn chunks_of(core: &Core, repo_id: i64, oids: &[String]) -> Res
         let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
         if segments.iter().any(|s| xorbs.contains(&s.xorb.hex())) {
             chunks.files.push(file.hash.clone());
+            if file.oid.is_some() && !erased(&file.oid) && !erased(&file.claimed) {
+                chunks.sharing.push(file.clone());
+            }
         }
     }
     for hash in xorbs {
@@ -56,6 +61,14 @@ pub(super) async fn chunks_of(core: &Core, repo_id: i64, oids: &[String]) -> Res
         chunks.xorbs.push(hash);
     }
     Ok(chunks)
+}
+
+/// Stores whole the files not erased that shared the xorbs of `chunks`, before those go.
+pub(super) async fn keep_sharing(core: &Core, repo_id: i64, chunks: &Chunks) -> Result<()> {
+    for file in &chunks.sharing {
+        core.storage.keep_whole(repo_id, file).await?;
+    }
+    Ok(())
 }
 
 /// Forgets the xorbs and files of `chunks` (their objects erased already).

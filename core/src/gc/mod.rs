@@ -3,7 +3,8 @@
 //! An object stays while a ref of a dataset linked to it (a branch, a tag, anything under
 //! `refs/`) reaches a pointer to it within that dataset's retention (its refs' own revisions and
 //! tags always; the revisions behind each ref back `retention_days`, all of them by default).
-//! Table views, residency copies and the table index follow their source. Everything else goes
+//! Table views, residency copies and the table index follow their source; a dataset's xorbs (its
+//! Xet storage) stay while a live file uses them (`chunks`). Everything else goes
 //! in two steps a grace period apart (`--gc-grace-secs`):
 //!
 //! 1. **mark**: a run records the dataset's unreachable links, and the objects no dataset links,
@@ -21,6 +22,7 @@
 //! after checks the bytes are stored again (`Storage::link`). One run at a time, whichever
 //! replica or process (`gc_runs`). [`run`] with `dry_run` reports what a run would do and why.
 
+mod chunks;
 mod sweep;
 
 use serde::Serialize;

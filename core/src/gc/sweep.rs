@@ -85,9 +85,8 @@ async fn start(options: &Options) -> i64 {
     }
 }
 
-/// What the refs of `repo` reach now, within its retention, and the xorbs of its Xet storage:
-/// they stay (what a file uses of them is not yet told apart from what none does; they go with
-/// the dataset, or with an erasure).
+/// What the refs of `repo` reach now, within its retention, and the xorbs of its Xet storage
+/// that the files among those use (`chunks`).
 async fn reach(core: &Core, repo: &GcRepo) -> Result<Reached> {
     let since = repo.retention_days.map(|d| now() - d * DAY);
     let (ns, name) = (repo.namespace.clone(), repo.name.clone());
@@ -101,10 +100,8 @@ async fn reach(core: &Core, repo: &GcRepo) -> Result<Reached> {
         )
     })
     .await?;
-    for oid in core.db.xet_xorb_oids(repo.id).await? {
-        if let Ok(oid) = oid.parse::<Oid>() {
-            reached.objects.entry(oid).or_insert(0);
-        }
+    for oid in super::chunks::live_xorbs(core, repo.id, &reached.objects).await? {
+        reached.objects.entry(oid).or_insert(0);
     }
     Ok(reached)
 }
@@ -118,6 +115,8 @@ async fn dataset(
     cutoff: i64,
 ) -> Result<()> {
     let path = format!("{}/{}", repo.namespace, repo.name);
+    // No xorb is made for a file not recorded yet meanwhile.
+    let _turn = core.storage.chunking().await;
     let mut reached = reach(core, repo).await?;
     report.refs += reached.refs as u64;
     report.revisions += reached.revisions as u64;
@@ -220,6 +219,7 @@ async fn dataset(
                 report.errors.push(format!("{view}: {}", e.message));
             }
         }
+        super::chunks::forget(core, repo.id, &oid).await?;
         report.links_removed += 1;
         let size = sizes.get(oid.as_str()).copied().unwrap_or(0) as u64;
         report.item(Item {

@@ -39,8 +39,13 @@ impl Storage {
         Ok(())
     }
 
-    /// Whether the bytes of `oid` are stored for dataset `repo_id`.
+    /// Whether the bytes of `oid` are stored for dataset `repo_id`: whole, or as chunks.
     pub async fn holds(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
+        Ok(self.holds_whole(repo_id, oid).await? || self.holds_chunked(repo_id, oid).await?)
+    }
+
+    /// Whether `oid` is stored whole for dataset `repo_id`.
+    pub async fn holds_whole(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
         if let Some(sealed) = &self.0.sealed {
             if sealed.size(repo_id, oid).await?.is_some() {
                 return Ok(true);

@@ -5,6 +5,7 @@
 
 mod actions;
 mod bucket;
+mod chunked;
 mod collect;
 pub mod keys;
 mod multipart;
@@ -61,6 +62,9 @@ struct Inner {
     /// The default store's region (`--storage-region`), and the region stores (`regions`).
     home: Option<String>,
     regions: Vec<regions::Region>,
+    /// Held while an object is chunked and while garbage collection sweeps a dataset
+    /// ([`Storage::chunking`]).
+    chunking: tokio::sync::Mutex<()>,
 }
 
 /// Where an object is: among a dataset's objects in the default store, or in a region store
@@ -159,6 +163,7 @@ impl Storage {
             staging: staged::Staging::default(),
             home: config.storage_region().map(str::to_owned),
             regions: regions::open(config).await?,
+            chunking: tokio::sync::Mutex::new(()),
         })))
     }
 
@@ -307,6 +312,13 @@ impl Storage {
     /// Whether stored objects are sealed (`--encryption on` on the local disk, `strict`).
     pub fn sealed(&self) -> bool {
         self.0.sealed.is_some()
+    }
+
+    /// The turn of the work that makes xorbs before recording the files that use them (strata
+    /// chunking an object) against garbage collection's sweep of a dataset, which would find
+    /// such a xorb used by no file: one at a time in this process.
+    pub async fn chunking(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.chunking.lock().await
     }
 
     /// Whether the object store answers, within `timeout`: the local directory is there, or the

@@ -35,6 +35,13 @@ impl Storage {
         self.0.sealed.is_some() || matches!(self.0.backend, Backend::Local(_))
     }
 
+    /// Whether an object kept as chunks needs no whole copy: every download passes through
+    /// strata (the local disk, sealed stores), which reads it from its chunks. A bucket's
+    /// downloads go to the bucket straight.
+    pub fn chunks_suffice(&self) -> bool {
+        self.receives_uploads()
+    }
+
     /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`
     /// bytes that hash to `oid`, then links it to the dataset. Only the local backend receives
     /// uploads itself. A dataset deleted since the URL was signed refuses the link (404): the
@@ -252,7 +259,8 @@ impl Storage {
     }
 
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
-    /// reads the whole object). `None` when the object is missing from storage.
+    /// reads the whole object). A dataset's object not stored whole is read from its chunks
+    /// (`chunked`). `None` when the object is missing from storage.
     pub async fn read(
         &self,
         place: impl Into<Place>,
@@ -260,6 +268,22 @@ impl Storage {
         range: Option<&str>,
     ) -> Result<Option<Read>> {
         let place = place.into();
+        if let Some(found) = self.read_stored(&place, oid, range).await? {
+            return Ok(Some(found));
+        }
+        match place {
+            Place::Dataset(repo_id) => self.read_chunked(repo_id, oid, range).await,
+            Place::Copy(_) => Ok(None),
+        }
+    }
+
+    /// [`Storage::read`] of the object stored whole.
+    pub(super) async fn read_stored(
+        &self,
+        place: &Place,
+        oid: &Oid,
+        range: Option<&str>,
+    ) -> Result<Option<Read>> {
         if *oid == Oid::EMPTY {
             return Ok(Some(match range.map(|r| parse_range(r, 0)) {
                 Some(RangeSpec::Unsatisfiable) => Read::Unsatisfiable { len: 0 },
@@ -274,7 +298,7 @@ impl Storage {
                 },
             }));
         }
-        let backend = match &place {
+        let backend = match place {
             Place::Dataset(repo_id) => {
                 if let Some(sealed) = &self.0.sealed {
                     if let Some(found) = sealed.read(*repo_id, oid, range).await? {

@@ -9,9 +9,10 @@
 //! them ([`upload`]).
 //!
 //! A commit that names a file by the sha256 the shard claimed for it reads the file back from
-//! its chunks and stores it as the LFS object it says it is, refused unless the bytes hash to it
-//! ([`land`]): every other reader (git-lfs, raw downloads, the S3 gateway, tables) reads it as
-//! before. A download through Xet asks for the file's reconstruction ([`read`]): its terms and
+//! its chunks and links it as the LFS object it says it is, refused unless the bytes hash to it
+//! ([`land`]): every other reader (git-lfs, raw downloads, the S3 gateway, tables) reads it
+//! through the storage facade, from its chunks. Objects that arrive whole are chunked in the
+//! background ([`chunking`]) into the same storage. A download through Xet asks for the file's reconstruction ([`read`]): its terms and
 //! strata-signed URLs to the byte ranges of its xorbs, for a caller who may read the file.
 //!
 //! An uploader's dedup query ([`dedup`]) learns which xorb of the same dataset holds a chunk, so
@@ -21,6 +22,7 @@
 //! again by the gate, so a revoked token or a lost grant stops it at once (a range URL handed
 //! out before works until it expires, as any signed URL).
 
+pub mod chunking;
 mod dedup;
 mod land;
 mod read;

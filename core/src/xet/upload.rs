@@ -83,15 +83,29 @@ where
     let room = crate::quotas::room(core, &repo).await?;
     room.admits(chunks.len() as u64)
         .map_err(|why| Error::new(crate::error::Kind::Quota, why))?;
+    store_xorb(core, repo.id, &parsed, chunks).await
+}
+
+/// Stores xorb `parsed` (its serialized `chunks`, checked) as an object of dataset `repo_id` and
+/// records it: true when it is new.
+pub(super) async fn store_xorb(
+    core: &Core,
+    repo_id: i64,
+    parsed: &xorb::Xorb,
+    chunks: Bytes,
+) -> Result<bool> {
     let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(chunks)]);
-    let (oid, size) = core.storage.ingest(repo.id, stream, parsed.len).await?;
-    core.storage.link(repo.id, &oid, size).await?;
+    let (oid, size) = core.storage.ingest(repo_id, stream, parsed.len).await?;
+    core.storage.link(repo_id, &oid, size).await?;
     let row = XetXorb {
         oid: oid.to_string(),
         size: size as i64,
         chunks: xorb::index_bytes(&parsed.chunks),
     };
-    Ok(core.db.xet_put_xorb(repo.id, &wanted.hex(), &row).await?)
+    Ok(core
+        .db
+        .xet_put_xorb(repo_id, &parsed.hash.hex(), &row)
+        .await?)
 }
 
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term

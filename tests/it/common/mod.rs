@@ -95,6 +95,9 @@ impl TestServer {
         config.jwt_key_file = Some(key_file);
         // git runs the strata binary as the push hook; the server here lives in the test binary.
         config.hook_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_strata")));
+        // Objects that arrive whole are chunked in the background every 10 s by default; the
+        // tests about it turn it on, the rest run without that background work.
+        config.chunking_interval_secs = 0;
         let mut s3_server = None;
         let mut azurite = None;
         if backend == Backend::Azure {

@@ -14,5 +14,6 @@ pub mod s3;
 mod s3_more;
 mod s3_tools;
 mod xet;
+mod xet_chunking;
 mod xet_erase;
 mod xet_hostile;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::common::*;
 
 /// Runs `xet_client.py` with `args` as `token`'s holder, with `cache` as its Xet cache.
-fn xet_run(url: &str, token: &str, cache: &std::path::Path, args: &[&str]) -> Value {
+pub(super) fn xet_run(url: &str, token: &str, cache: &std::path::Path, args: &[&str]) -> Value {
     let mut cmd = Command::new(python_tool("python"));
     cmd.arg(format!(
         "{}/tests/it/compat/xet_client.py",
@@ -174,6 +174,31 @@ async fn round_trip(server: TestServer) {
         random
     );
     assert_eq!(std::fs::read(clone.join("data/zeros.bin")).unwrap(), zeros);
+    // Stored once, as chunks, where every download passes through strata; a bucket, whose
+    // downloads go to it straight, holds the objects whole too.
+    let repo = server
+        .state
+        .db
+        .repo_by_path("alice", "xet")
+        .await
+        .unwrap()
+        .unwrap();
+    let oid = strata_lfs::Oid::of(&random);
+    assert!(server
+        .state
+        .storage
+        .holds_chunked(repo.id, &oid)
+        .await
+        .unwrap());
+    assert_eq!(
+        server
+            .state
+            .storage
+            .holds_whole(repo.id, &oid)
+            .await
+            .unwrap(),
+        server.s3.is_some()
+    );
 
     // A change in the middle and a new tail, from a client with an empty cache: it asks which
     // chunks the dataset has, and only new chunks are sent and stored.

@@ -53,8 +53,16 @@ struct World {
 }
 
 impl World {
-    async fn start(backend: Backend, seed: u64) -> World {
-        let server = TestServer::start_with(backend, |c| c.gc_interval_secs = 0).await;
+    async fn start(backend: Backend, seed: u64, chunked: bool) -> World {
+        let server = TestServer::start_with(backend, |c| {
+            c.gc_interval_secs = 0;
+            // Every object cut into chunks as soon as it is linked, its whole copy dropped.
+            if chunked {
+                c.chunking_interval_secs = 1;
+                c.chunking_min_bytes = 1;
+            }
+        })
+        .await;
         let admin = server.user_with("root", true, "*").await;
         let alice = server.user("alice").await;
         for r in REPOS {
@@ -421,8 +429,8 @@ async fn download(
     Ok(r.bytes().await.unwrap().to_vec())
 }
 
-async fn liveness(backend: Backend, seed: u64, steps: usize) {
-    let mut w = World::start(backend, seed).await;
+async fn liveness(backend: Backend, seed: u64, steps: usize, chunked: bool) {
+    let mut w = World::start(backend, seed, chunked).await;
     let mut collections = 0;
     for _ in 0..steps {
         let repo = usize::from(w.rng.below(4) == 0);
@@ -470,26 +478,38 @@ async fn liveness(backend: Backend, seed: u64, steps: usize) {
         }
     }
     for oid in &live {
-        assert!(
-            w.server.state.storage.holds(1, oid).await.unwrap(),
-            "{oid} is live and its bytes are gone"
-        );
+        let mut held = false;
+        for repo in [1, 2] {
+            held |= w.server.state.storage.holds(repo, oid).await.unwrap();
+        }
+        assert!(held, "{oid} is live and its bytes are gone");
+    }
+    if chunked {
+        let (stored, _) = w.server.state.db.xet_totals().await.unwrap();
+        assert!(stored > 0, "seed {seed}: nothing was chunked");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collection_never_deletes_a_live_object_on_the_local_disk() {
     for seed in [7, 1234] {
-        liveness(Backend::Local, seed, 45).await;
+        liveness(Backend::Local, seed, 45, false).await;
     }
+}
+
+/// The same with every object kept as chunks (in xorbs) as soon as strata has chunked it: a
+/// collection keeps the xorbs live files use and lets the others go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_never_deletes_a_live_object_kept_as_chunks() {
+    liveness(Backend::Local, 31, 45, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collection_never_deletes_a_live_object_on_s3() {
-    liveness(Backend::S3, 99, 40).await;
+    liveness(Backend::S3, 99, 40, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collection_never_deletes_a_live_object_on_azure() {
-    liveness(Backend::Azure, 2026, 40).await;
+    liveness(Backend::Azure, 2026, 40, false).await;
 }

@@ -1,0 +1,205 @@
+//! Objects that arrive whole are kept as chunks: a file uploaded through the LFS batch API is cut
+//! by strata in the background, stored once as xorbs of its dataset (its whole copy dropped on
+//! the local disk), and read from the chunks by every route, ranges included. A changed version
+//! stores only its new chunks; `huggingface_hub` with `hf_xet` then uploading a third version
+//! sends and stores only its own new chunks too. Erasing the first version leaves the second
+//! readable and none of the first's own bytes anywhere in the store; a collection keeps both.
+
+use serde_json::json;
+use strata_core::db::Visibility;
+use strata_lfs::Oid;
+
+use super::xet::{noise, xet_run};
+use super::xet_hostile::{commit, get};
+use crate::common::*;
+
+/// Waits until dataset `repo_id` holds `oid` as chunks and not whole.
+async fn chunked(server: &TestServer, repo_id: i64, oid: &Oid) {
+    for _ in 0..300 {
+        let storage = &server.state.storage;
+        if storage.holds_chunked(repo_id, oid).await.unwrap()
+            && !storage.holds_whole(repo_id, oid).await.unwrap()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{oid} was not chunked within 30 s");
+}
+
+/// `path` of alice/ds as the raw route gives it, with a `Range` header when asked.
+async fn raw(server: &TestServer, token: &str, path: &str, range: Option<&str>) -> (u16, Vec<u8>) {
+    let r = get(
+        &format!("{}/api/v1/datasets/alice/ds/raw/{path}", server.url),
+        Some(token),
+        range,
+    )
+    .await;
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn found_in(dir: &std::path::Path, needle: &[u8]) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(hit) = found_in(&path, needle) {
+                return Some(hit);
+            }
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route() {
+    let server = TestServer::start_with(Backend::Local, |c| c.chunking_interval_secs = 1).await;
+    let alice = server.user("alice").await;
+    let root = server.user_with("root", true, "*").await;
+    let repo = server.repo("alice/ds", Visibility::Private).await;
+    let stored = || async { server.state.db.xet_stored_bytes(repo.id).await.unwrap() };
+
+    // Version one, by the LFS batch API: chunked, stored once, its whole copy gone.
+    let one = noise(3_000_000, 41);
+    let oid_one = upload(&server, "alice/ds", &alice, &one).await;
+    let (status, v) = commit(&server, &alice, "one.bin", &oid_one.to_string(), one.len()).await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_one).await;
+    let after_one = stored().await;
+    assert!(
+        (3_000_000..3_100_000).contains(&after_one),
+        "stored for 3 MB of noise: {after_one}"
+    );
+
+    // Every route reads it from its chunks: whole, a range inside, a range across chunks, the
+    // tail, and a range past the end.
+    assert_eq!(
+        raw(&server, &alice, "one.bin", None).await,
+        (200, one.clone())
+    );
+    for (range, want) in [
+        ("bytes=1000000-1000099", &one[1_000_000..1_000_100]),
+        ("bytes=65000-400000", &one[65_000..400_001]),
+        ("bytes=-777", &one[one.len() - 777..]),
+        ("bytes=2999990-", &one[2_999_990..]),
+    ] {
+        assert_eq!(
+            raw(&server, &alice, "one.bin", Some(range)).await,
+            (206, want.to_vec()),
+            "{range}"
+        );
+    }
+    assert_eq!(
+        raw(&server, &alice, "one.bin", Some("bytes=3000000-"))
+            .await
+            .0,
+        416
+    );
+    let req = json!({"operation": "download", "objects": [{"oid": oid_one.to_string(), "size": one.len()}]});
+    let (status, _, v) =
+        body(lfs_post(&server.batch_url("alice/ds"), Some(&alice), &req).await).await;
+    assert_eq!(status, 200, "{v}");
+    let href = v["objects"][0]["actions"]["download"]["href"]
+        .as_str()
+        .unwrap();
+    let got = client().get(href).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), one.as_slice());
+
+    // Version two changes 1,000 bytes in the middle: only the chunks around them are new.
+    let mut two = one.clone();
+    two[1_500_000..1_501_000].copy_from_slice(&noise(1000, 42));
+    let oid_two = upload(&server, "alice/ds", &alice, &two).await;
+    let (status, v) = commit(&server, &alice, "two.bin", &oid_two.to_string(), two.len()).await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_two).await;
+    let added = stored().await - after_one;
+    assert!(
+        added > 0 && added < 400_000,
+        "version two stored {added} more bytes"
+    );
+    assert_eq!(
+        raw(&server, &alice, "two.bin", None).await,
+        (200, two.clone())
+    );
+
+    // Version three through Xet by huggingface_hub: its dedup query finds the chunks strata
+    // made, so only the changed ones travel and are stored.
+    let mut three = two.clone();
+    three[2_500_000..2_500_500].copy_from_slice(&noise(500, 43));
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("three.bin"), &three).unwrap();
+    let before_three = stored().await;
+    let (url, token, cache, dir) = (
+        server.url.clone(),
+        alice.clone(),
+        work.path().join("client"),
+        folder.display().to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        xet_run(&url, &token, &cache, &["upload", "alice/ds", &dir, "Three"])
+    })
+    .await
+    .unwrap();
+    assert!(out["commit"].is_string(), "{out}");
+    let added = stored().await - before_three;
+    assert!(
+        added > 0 && added < 400_000,
+        "version three stored {added} more bytes"
+    );
+    assert_eq!(raw(&server, &alice, "three.bin", None).await, (200, three));
+
+    // A collection with no grace keeps everything a ref reaches, chunks and all.
+    let r = client()
+        .post(format!("{}/api/v1/admin/gc", server.url))
+        .bearer_auth(&root)
+        .json(&json!({"grace_secs": 0}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, report) = body(r).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        raw(&server, &alice, "one.bin", None).await,
+        (200, one.clone())
+    );
+    assert_eq!(
+        raw(&server, &alice, "two.bin", None).await,
+        (200, two.clone())
+    );
+
+    // Erasing version one takes the xorbs it used; version two, which shared them, is read as
+    // before, and the bytes only version one had are nowhere in the store.
+    let r = client()
+        .post(format!(
+            "{}/api/v1/admin/datasets/alice/ds/erase",
+            server.url
+        ))
+        .bearer_auth(&root)
+        .json(&json!({"paths": ["one.bin"], "confirm": "alice/ds"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, report) = body(r).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        raw(&server, &alice, "two.bin", None).await,
+        (200, two.clone())
+    );
+    assert!(matches!(
+        raw(&server, &alice, "one.bin", None).await.0,
+        404 | 410
+    ));
+    let only_one = &one[1_500_100..1_500_900];
+    let data = server.dir.path().join("data");
+    assert_eq!(
+        found_in(&data, only_one),
+        None,
+        "erased bytes are still stored"
+    );
+}
