@@ -69,14 +69,16 @@ impl Db {
             .await
     }
 
-    /// Each dataset of `namespace` with the stored bytes of its objects and what it keeps in
-    /// git, largest first.
+    /// Each dataset of `namespace` with the stored bytes of its objects (those it keeps as
+    /// chunks count as its xorbs) and what it keeps in git, largest first.
     pub async fn dataset_bytes(&self, namespace: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
         sqlx::query_as(
             "SELECT r.name, CAST(COALESCE(SUM(o.size), 0) + COALESCE(MAX(g.bytes), 0) AS BIGINT)
                  AS bytes FROM repos r
              LEFT JOIN git_bytes g ON g.repo_id = r.id
-             LEFT JOIN repo_objects ro ON ro.repo_id = r.id LEFT JOIN objects o ON o.oid = ro.oid
+             LEFT JOIN repo_objects ro ON ro.repo_id = r.id AND NOT EXISTS
+                 (SELECT 1 FROM xet_files f WHERE f.repo_id = r.id AND f.oid = ro.oid)
+             LEFT JOIN objects o ON o.oid = ro.oid
              WHERE lower(r.namespace) = lower($1) GROUP BY r.id, r.name ORDER BY bytes DESC, r.name",
         )
         .bind(namespace)
@@ -258,7 +260,9 @@ impl Db {
             "SELECT u.ns, CAST(SUM(u.bytes) AS BIGINT), q.bytes FROM (
                  SELECT n.ns AS ns, SUM(o.size) AS bytes FROM (
                      SELECT DISTINCT lower(r.namespace) AS ns, ro.oid AS oid
-                     FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id) n
+                     FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
+                     WHERE NOT EXISTS (SELECT 1 FROM xet_files f JOIN repos r2 ON r2.id = f.repo_id
+                         WHERE f.oid = ro.oid AND lower(r2.namespace) = lower(r.namespace))) n
                  JOIN objects o ON o.oid = n.oid GROUP BY n.ns
                  UNION ALL
                  SELECT lower(r.namespace) AS ns, SUM(g.bytes) AS bytes
@@ -270,12 +274,15 @@ impl Db {
     }
 }
 
-/// A namespace's stored bytes (`$1`, lowercase): its datasets' objects, each once, and the bytes
-/// they keep in git.
+/// A namespace's stored bytes (`$1`, lowercase): its datasets' objects, each once (an object a
+/// dataset keeps as chunks counts as its xorbs, which are objects too), and the bytes they keep
+/// in git.
 const STORED: &str = "SELECT CAST(
     (SELECT COALESCE(SUM(o.size), 0) FROM objects o
      WHERE o.oid IN (SELECT ro.oid FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
-                     WHERE lower(r.namespace) = $1))
+                     WHERE lower(r.namespace) = $1)
+       AND NOT EXISTS (SELECT 1 FROM xet_files f JOIN repos r ON r.id = f.repo_id
+                       WHERE f.oid = o.oid AND lower(r.namespace) = $1))
   + (SELECT COALESCE(SUM(g.bytes), 0) FROM git_bytes g JOIN repos r ON r.id = g.repo_id
      WHERE lower(r.namespace) = $1) AS BIGINT)";
 
@@ -284,7 +291,9 @@ const STORED: &str = "SELECT CAST(
 const USED: &str = "SELECT CAST(
     (SELECT COALESCE(SUM(o.size), 0) FROM objects o
      WHERE o.oid IN (SELECT ro.oid FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
-                     WHERE lower(r.namespace) = $1))
+                     WHERE lower(r.namespace) = $1)
+       AND NOT EXISTS (SELECT 1 FROM xet_files f JOIN repos r ON r.id = f.repo_id
+                       WHERE f.oid = o.oid AND lower(r.namespace) = $1))
   + (SELECT COALESCE(SUM(g.bytes), 0) FROM git_bytes g JOIN repos r ON r.id = g.repo_id
      WHERE lower(r.namespace) = $1)
   + (SELECT COALESCE(SUM(q.size), 0) FROM quota_reservations q

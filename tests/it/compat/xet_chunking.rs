@@ -203,3 +203,46 @@ async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route(
         "erased bytes are still stored"
     );
 }
+
+/// Under encryption the chunks are sealed with the dataset's key: a file uploaded whole is kept
+/// as sealed xorbs, read back byte for byte, and no plaintext of it is in the store; its
+/// dedup stays within the dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_are_sealed_per_dataset_under_encryption() {
+    let server = TestServer::start_with(Backend::Local, |c| {
+        c.chunking_interval_secs = 1;
+        c.encryption = strata_core::config::Encryption::On;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let repo = server.repo("alice/ds", Visibility::Private).await;
+    let other = server.repo("alice/other", Visibility::Private).await;
+    let data = noise(2_000_000, 51);
+    let oid = upload(&server, "alice/ds", &alice, &data).await;
+    let (status, v) = commit(&server, &alice, "f.bin", &oid.to_string(), data.len()).await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid).await;
+    assert_eq!(
+        raw(&server, &alice, "f.bin", None).await,
+        (200, data.clone())
+    );
+    assert_eq!(
+        raw(&server, &alice, "f.bin", Some("bytes=1234567-1300000")).await,
+        (206, data[1_234_567..=1_300_000].to_vec())
+    );
+    // The same bytes in another dataset: chunked under its own key, sharing nothing.
+    upload(&server, "alice/other", &alice, &data).await;
+    chunked(&server, other.id, &oid).await;
+    let db = &server.state.db;
+    let (mine, theirs) = (
+        db.xet_stored_bytes(repo.id).await.unwrap(),
+        db.xet_stored_bytes(other.id).await.unwrap(),
+    );
+    assert!(mine >= 2_000_000 && theirs >= 2_000_000, "{mine} {theirs}");
+    let data_dir = server.dir.path().join("data");
+    assert_eq!(
+        found_in(&data_dir, &data[700_000..700_064]),
+        None,
+        "plaintext in the store"
+    );
+}
