@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 
-BASE, TOKEN, WORK, MB = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+BASE, TOKEN, WORK, MB, PID = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 DATA = os.path.join(WORK, "data")
 HOST = BASE.split("://", 1)[1]
 PY = sys.executable
@@ -46,6 +46,46 @@ def xorb_bytes():
         return con.execute("SELECT COALESCE(SUM(size), 0) FROM xet_xorbs").fetchone()[0]
     finally:
         con.close()
+
+
+def query(sql):
+    db = glob.glob(os.path.join(DATA, "*.db"))[0]
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+def unchunked():
+    """Objects of 1 MiB or more that a dataset links and holds neither as chunks nor as a xorb."""
+    return query("""SELECT COUNT(*) FROM repo_objects r JOIN objects o ON o.oid = r.oid
+        WHERE o.size >= 1048576
+          AND NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)
+          AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid)""")
+
+
+def settle():
+    """Waits until the server chunked every object waiting: the seconds from now."""
+    started = time.monotonic()
+    while unchunked():
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def peak_rss():
+    with open(f"/proc/{PID}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def curl(url, out):
+    started = time.monotonic()
+    subprocess.run(["curl", "-sf", "-o", out, "-H", f"Authorization: Bearer {TOKEN}", url],
+                   check=True)
+    return time.monotonic() - started
 
 
 def make_csv(path, rows, changed=None, seed=7):
@@ -125,16 +165,24 @@ def main():
     shutil.copy(lfs_first, os.path.join(clone, "big.csv"))
     git("add", ".gitattributes", "big.csv", cwd=clone)
     git("-c", "user.name=b", "-c", "user.email=b@x", "commit", "-m", "first", cwd=clone)
+    settle()
     s0 = stored()
     started = time.monotonic()
     git("push", "origin", "HEAD:main", cwd=clone)
     t1 = time.monotonic() - started
+    # The object whole, read before the chunker (every 5 s) gets to it.
+    raw = f"{BASE}/api/v1/datasets/bench/lfs/raw/big.csv"
+    was_whole = unchunked() > 0
+    t_whole = curl(raw, os.path.join(WORK, "whole.csv"))
+    t_chunking = settle() + t_whole
     s1 = stored()
+    t_chunked = curl(raw, os.path.join(WORK, "chunked.csv"))
     shutil.copy(lfs_second, os.path.join(clone, "big.csv"))
     git("-c", "user.name=b", "-c", "user.email=b@x", "commit", "-am", "1 %", cwd=clone)
     started = time.monotonic()
     git("push", "origin", "HEAD:main", cwd=clone)
     t2 = time.monotonic() - started
+    settle()
     s2 = stored()
     out.append(("git-lfs", t1, t2, os.path.getsize(lfs_second), s2 - s1, s1 - s0))
 
@@ -146,6 +194,19 @@ def main():
         print(f"| {name} | {t1:.1f} s ({size / t1 / 2**20:.0f} MiB/s) | {t2:.1f} s | "
               f"{sent / 2**20:.1f} MiB ({100 * sent / size:.1f} %) | "
               f"{st2 / 2**20:.1f} MiB ({100 * st2 / size:.1f} %) | {st1 / 2**20:.1f} MiB |")
+
+    lfs_size = os.path.getsize(lfs_first)
+    print(f"\nThe chunker on git-lfs's first push: {lfs_size / 2**20:.0f} MiB kept as chunks "
+          f"within {t_chunking:.1f} s of the push (at least {lfs_size / t_chunking / 2**20:.0f} "
+          f"MiB/s); the server's peak RSS over the whole run: {peak_rss() / 2**20:.0f} MiB.")
+    print("\n| curl of git-lfs's first file | time | throughput | vs whole |")
+    print("|---|---|---|---|")
+    whole_label = "stored whole" if was_whole else "stored whole (already chunked: see note)"
+    for name, t in ((whole_label, t_whole), ("kept as chunks", t_chunked)):
+        print(f"| {name} | {t:.2f} s | {lfs_size / t / 2**20:.0f} MiB/s | {t_whole / t:.2f}× |")
+    for name in ("whole.csv", "chunked.csv"):
+        with open(os.path.join(WORK, name), "rb") as f, open(lfs_first, "rb") as g:
+            assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
 
     # Downloads of the second file: through Xet, with Xet off (a plain GET), curl of the raw file.
     t_xet = hub(DOWNLOAD, "bench/xet", os.path.join(WORK, "dx"))
