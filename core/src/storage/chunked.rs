@@ -94,7 +94,7 @@ impl Storage {
                 at += u64::from(seg.unpacked);
                 continue;
             }
-            if !xorbs.contains_key(&seg.xorb) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = xorbs.entry(seg.xorb) {
                 let row = self
                     .0
                     .db
@@ -102,7 +102,7 @@ impl Storage {
                     .await?
                     .ok_or_else(|| Error::internal(format!("xorb {} is not recorded", seg.xorb)))?;
                 let index = xorb::parse_index(&row.chunks).map_err(Error::internal)?;
-                xorbs.insert(seg.xorb, (row.oid.parse().map_err(Error::internal)?, index));
+                slot.insert((row.oid.parse().map_err(Error::internal)?, index));
             }
             let (oid, index) = &xorbs[&seg.xorb];
             let chunks = index

@@ -199,6 +199,16 @@ impl Storage {
                 },
                 None => plain_size().await?,
             };
+            // (Or kept as chunks only.)
+            let stored = match stored {
+                Some(size) => Some(size),
+                None => self
+                    .0
+                    .db
+                    .xet_file_of(repo_id, &oid.to_string())
+                    .await?
+                    .map(|f| f.size as u64),
+            };
             return match (linked, stored) {
                 (Some(_), Some(stored)) if stored == size => Ok(Confirmed::AlreadyLinked),
                 (Some(_), Some(stored)) => Err(Error::unprocessable(format!(

@@ -501,7 +501,7 @@ async fn collection_never_deletes_a_live_object_on_the_local_disk() {
 /// collection keeps the xorbs live files use and lets the others go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collection_never_deletes_a_live_object_kept_as_chunks() {
-    liveness(Backend::Local, 31, 45, true).await;
+    liveness(Backend::Local, 31, 35, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
