@@ -309,14 +309,16 @@ impl Db {
         .await
     }
 
-    /// Takes back the sha256 claimed for file `hash` of dataset `repo_id` (it read back as
-    /// something else).
+    /// Takes back the sha256 claimed for file `hash` of dataset `repo_id`, and what was checked
+    /// of it (it read back as something else, or its link was refused).
     pub async fn xet_file_unclaim(&self, repo_id: i64, hash: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE xet_files SET claimed = NULL WHERE repo_id = $1 AND hash = $2")
-            .bind(repo_id)
-            .bind(hash)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE xet_files SET claimed = NULL, oid = NULL WHERE repo_id = $1 AND hash = $2",
+        )
+        .bind(repo_id)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -167,8 +167,10 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
     let named: Vec<String> = gone.iter().map(|(o, _)| o.to_string()).collect();
     // Their chunks too: the xorbs they were uploaded in through Xet (unless a ref reaches the
     // same bytes as a file).
+    // No file is chunked into the xorbs about to go meanwhile.
+    let turn = core.storage.chunking().await;
     let chunks = self::xet::chunks_of(core, repo.id, &named).await?;
-    self::xet::keep_sharing(core, repo.id, &chunks).await?;
+    self::xet::keep_sharing(core, repo.id, &chunks).await;
     gone.extend(
         chunks
             .objects
@@ -206,6 +208,7 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
         });
     }
     self::xet::forget(core, repo.id, &chunks).await?;
+    drop(turn);
     let history_pruned = prune(core, &repo.namespace, &repo.name, done.started_at).await;
     scrub_events(core, &repo.path(), &done.paths, &done.resources).await?;
     let keys = core.storage.rekey(repo.id).await?;

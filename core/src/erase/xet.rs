@@ -64,11 +64,13 @@ pub(super) async fn chunks_of(core: &Core, repo_id: i64, oids: &[String]) -> Res
 }
 
 /// Stores whole the files not erased that shared the xorbs of `chunks`, before those go.
-pub(super) async fn keep_sharing(core: &Core, repo_id: i64, chunks: &Chunks) -> Result<()> {
+/// A file that cannot be read back is unreadable already: the erasure goes on.
+pub(super) async fn keep_sharing(core: &Core, repo_id: i64, chunks: &Chunks) {
     for file in &chunks.sharing {
-        core.storage.keep_whole(repo_id, file).await?;
+        if let Err(e) = core.storage.keep_whole(repo_id, file).await {
+            tracing::warn!(xet = %file.hash, error = %e.message, "storing a file whole before an erasure");
+        }
     }
-    Ok(())
 }
 
 /// Forgets the xorbs and files of `chunks` (their objects erased already).

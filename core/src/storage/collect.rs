@@ -28,12 +28,15 @@ impl Storage {
             ));
         }
         let linked = self.0.db.link_object(repo_id, oid, size).await?;
-        if linked.collected_lately && !self.holds(repo_id, oid).await? {
+        // On the plain local disk the chunker may have dropped the whole copy these bytes were
+        // stored as, between their store and this link: the link is checked every time there.
+        let dropped_lately = self.chunks_suffice() && self.0.sealed.is_none();
+        if (linked.collected_lately || dropped_lately) && !self.holds(repo_id, oid).await? {
             self.0.db.unlink_object(repo_id, &oid.to_string()).await?;
             return Err(Error::new(
                 Kind::Busy,
-                "garbage collection deleted this object's earlier copy while it was uploaded: \
-                 upload it again",
+                "this object's earlier copy was deleted (collected, or kept as another dataset's \
+                 chunks) while it was uploaded: upload it again",
             ));
         }
         Ok(())

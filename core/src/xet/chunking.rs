@@ -124,7 +124,13 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
         )));
     }
     let mut done = packer.record(oid, size).await?;
-    done.dropped = core.storage.drop_whole(repo_id, oid).await?;
+    // (A xorb's own bytes are never dropped: they are what chunks are read from.)
+    let is_xorb = !core
+        .db
+        .xet_xorbs_held_by(repo_id, &oid.to_string())
+        .await?
+        .is_empty();
+    done.dropped = !is_xorb && core.storage.drop_whole(repo_id, oid).await?;
     Ok(done)
 }
 
@@ -270,6 +276,29 @@ impl<'a> Packer<'a> {
                 }),
             }
         }
+        // The xorbs it refers to are taken back from garbage collection, and must still be there.
+        let db = &self.core.db;
+        let mut held: Vec<Hash> = self
+            .refs
+            .iter()
+            .filter_map(|r| match r.0 {
+                Xorb::Held(h) => Some(h),
+                Xorb::New(_) => None,
+            })
+            .collect();
+        held.sort_unstable_by_key(|h| h.0);
+        held.dedup();
+        for h in held {
+            let row = db
+                .xet_xorb(self.repo_id, &h.hex())
+                .await?
+                .ok_or_else(|| Error::conflict(format!("xorb {h} went while {oid} was chunked")))?;
+            let xorb_oid: Oid = row.oid.parse().map_err(Error::internal)?;
+            self.core
+                .storage
+                .link(self.repo_id, &xorb_oid, row.size as u64)
+                .await?;
+        }
         let file = XetFile {
             hash: hash::file_hash(&leaves).hex(),
             claimed: Some(oid.to_string()),
@@ -277,7 +306,6 @@ impl<'a> Packer<'a> {
             size: size as i64,
             segments: shard::segments_bytes(&segments),
         };
-        let db = &self.core.db;
         db.xet_put_file(self.repo_id, &file).await?;
         db.xet_file_checked(self.repo_id, &file.hash, &oid.to_string())
             .await?;

@@ -48,7 +48,10 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
                     core.db
                         .xet_file_checked(repo.id, &file.hash, &oid.to_string())
                         .await?;
-                    core.storage.link(repo.id, oid, *size).await?;
+                    if let Err(e) = core.storage.link(repo.id, oid, *size).await {
+                        core.db.xet_file_unclaim(repo.id, &file.hash).await?;
+                        return Err(e);
+                    }
                     tracing::info!(%oid, size, xet = %file.hash, "Xet file stored as an object");
                     break;
                 }

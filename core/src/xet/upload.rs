@@ -96,16 +96,21 @@ pub(super) async fn store_xorb(
 ) -> Result<bool> {
     let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(chunks)]);
     let (oid, size) = core.storage.ingest(repo_id, stream, parsed.len).await?;
-    core.storage.link(repo_id, &oid, size).await?;
     let row = XetXorb {
         oid: oid.to_string(),
         size: size as i64,
         chunks: xorb::index_bytes(&parsed.chunks),
     };
-    Ok(core
-        .db
-        .xet_put_xorb(repo_id, &parsed.hash.hex(), &row)
-        .await?)
+    // Recorded, then linked: a linked object not recorded as a xorb is one to chunk.
+    let hash = parsed.hash.hex();
+    let new = core.db.xet_put_xorb(repo_id, &hash, &row).await?;
+    if let Err(e) = core.storage.link(repo_id, &oid, size).await {
+        if new {
+            core.db.xet_forget(repo_id, &[hash], &[]).await?;
+        }
+        return Err(e);
+    }
+    Ok(new)
 }
 
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term
