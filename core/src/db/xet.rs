@@ -62,6 +62,24 @@ impl Db {
         Ok(row.map(|(oid, size, chunks)| XetXorb { oid, size, chunks }))
     }
 
+    /// Each xorb of dataset `repo_id` with the object holding its bytes.
+    pub async fn xet_xorb_oids(&self, repo_id: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as("SELECT hash, oid FROM xet_xorbs WHERE repo_id = $1")
+            .bind(repo_id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Forgets the files of dataset `repo_id` checked to be object `oid`.
+    pub async fn xet_forget_files_of(&self, repo_id: i64, oid: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM xet_files WHERE repo_id = $1 AND oid = $2")
+            .bind(repo_id)
+            .bind(oid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The xorbs of dataset `repo_id` whose bytes object `oid` holds.
     pub async fn xet_xorbs_held_by(
         &self,

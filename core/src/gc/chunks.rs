@@ -32,34 +32,34 @@ pub(super) async fn live_xorbs(
             used.extend(segments.iter().map(|s| s.xorb.hex()));
         }
     }
-    let mut oids = Vec::with_capacity(used.len());
-    for hash in used {
-        if let Some(row) = core.db.xet_xorb(repo_id, &hash).await? {
-            oids.extend(row.oid.parse::<Oid>().ok());
-        }
-    }
-    Ok(oids)
+    Ok(core
+        .db
+        .xet_xorb_oids(repo_id)
+        .await?
+        .into_iter()
+        .filter(|(hash, _)| used.contains(hash))
+        .filter_map(|(_, oid)| oid.parse::<Oid>().ok())
+        .collect())
 }
 
 /// Forgets what dataset `repo_id` recorded of object `oid`, whose link went: the files checked
 /// to be it, or the xorb it held with every file that used that xorb.
 pub(super) async fn forget(core: &Core, repo_id: i64, oid: &str) -> Result<()> {
-    let files = core.db.xet_files(repo_id).await?;
     let xorbs = core.db.xet_xorbs_held_by(repo_id, oid).await?;
+    if xorbs.is_empty() {
+        // A file's object (most links): only its own records go.
+        core.db.xet_forget_files_of(repo_id, oid).await?;
+        return Ok(());
+    }
     let mut gone: Vec<String> = Vec::new();
-    for file in &files {
-        let uses = if xorbs.is_empty() {
-            false
-        } else {
-            let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
-            segments.iter().any(|s| xorbs.contains(&s.xorb.hex()))
-        };
-        if uses || file.oid.as_deref() == Some(oid) {
-            gone.push(file.hash.clone());
+    for file in core.db.xet_files(repo_id).await? {
+        let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
+        if segments.iter().any(|s| xorbs.contains(&s.xorb.hex()))
+            || file.oid.as_deref() == Some(oid)
+        {
+            gone.push(file.hash);
         }
     }
-    if !gone.is_empty() || !xorbs.is_empty() {
-        core.db.xet_forget(repo_id, &xorbs, &gone).await?;
-    }
+    core.db.xet_forget(repo_id, &xorbs, &gone).await?;
     Ok(())
 }

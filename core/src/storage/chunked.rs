@@ -12,7 +12,7 @@ use strata_lfs::storage::{ByteStream, ObjectRead};
 use strata_lfs::xet::{shard, xorb, Hash};
 use strata_lfs::Oid;
 
-use super::objects::{parse_range, RangeSpec};
+use super::objects::bounds;
 use super::{Place, Read, Storage};
 use crate::db::XetFile;
 use crate::error::{Error, Result};
@@ -45,10 +45,8 @@ impl Storage {
             return Ok(None);
         };
         let len = file.size as u64;
-        let (start, count, partial) = match range.map(|r| parse_range(r, len)) {
-            None | Some(RangeSpec::Ignore) => (0, len, false),
-            Some(RangeSpec::Unsatisfiable) => return Ok(Some(Read::Unsatisfiable { len })),
-            Some(RangeSpec::Bytes(first, last)) => (first, last - first + 1, true),
+        let Some((start, count, partial)) = bounds(range, len) else {
+            return Ok(Some(Read::Unsatisfiable { len }));
         };
         let body = self.file_bytes(repo_id, &file, start, count).await?;
         Ok(Some(Read::Found {
@@ -67,7 +65,7 @@ impl Storage {
         Ok(self
             .0
             .db
-            .xet_file_of(repo_id, &oid.to_string())
+            .xet_hash_of(repo_id, &oid.to_string())
             .await?
             .is_some())
     }

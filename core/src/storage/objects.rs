@@ -325,10 +325,8 @@ impl Storage {
                 let Some((opened, len)) = store.open_read(oid).await? else {
                     return Ok(None);
                 };
-                let (start, count, partial) = match range.map(|r| parse_range(r, len)) {
-                    None | Some(RangeSpec::Ignore) => (0, len, false),
-                    Some(RangeSpec::Unsatisfiable) => return Ok(Some(Read::Unsatisfiable { len })),
-                    Some(RangeSpec::Bytes(first, last)) => (first, last - first + 1, true),
+                let Some((start, count, partial)) = bounds(range, len) else {
+                    return Ok(Some(Read::Unsatisfiable { len }));
                 };
                 let body = match opened {
                     Opened::Small(bytes) => {
@@ -418,6 +416,16 @@ pub fn put_error(e: PutError) -> Error {
         PutError::Body(_) => Error::bad_request(e.to_string()),
         PutError::PartsChanged(_) => Error::conflict(e.to_string()),
         PutError::Store(e) => e.into(),
+    }
+}
+
+/// The bytes a `Range` value asks of a `len`-byte object: start, count, and whether that is a
+/// part of it; `None` when it cannot be served.
+pub(super) fn bounds(range: Option<&str>, len: u64) -> Option<(u64, u64, bool)> {
+    match range.map(|r| parse_range(r, len)) {
+        None | Some(RangeSpec::Ignore) => Some((0, len, false)),
+        Some(RangeSpec::Unsatisfiable) => None,
+        Some(RangeSpec::Bytes(first, last)) => Some((first, last - first + 1, true)),
     }
 }
 

@@ -38,6 +38,19 @@ async fn raw(server: &TestServer, token: &str, path: &str, range: Option<&str>) 
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
+/// `POST /api/v1/admin/{route}` with `request` as the site admin `root`, answered 200.
+async fn admin(server: &TestServer, root: &str, route: &str, request: serde_json::Value) {
+    let r = client()
+        .post(format!("{}/api/v1/admin/{route}", server.url))
+        .bearer_auth(root)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, report) = body(r).await;
+    assert_eq!(status, 200, "{route}: {report}");
+}
+
 /// Whether any file under `dir` holds `needle`.
 fn found_in(dir: &std::path::Path, needle: &[u8]) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
@@ -155,15 +168,7 @@ async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route(
     assert_eq!(raw(&server, &alice, "three.bin", None).await, (200, three));
 
     // A collection with no grace keeps everything a ref reaches, chunks and all.
-    let r = client()
-        .post(format!("{}/api/v1/admin/gc", server.url))
-        .bearer_auth(&root)
-        .json(&json!({"grace_secs": 0}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, report) = body(r).await;
-    assert_eq!(status, 200, "{report}");
+    admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
     assert_eq!(
         raw(&server, &alice, "one.bin", None).await,
         (200, one.clone())
@@ -175,18 +180,8 @@ async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route(
 
     // Erasing version one takes the xorbs it used; version two, which shared them, is read as
     // before, and the bytes only version one had are nowhere in the store.
-    let r = client()
-        .post(format!(
-            "{}/api/v1/admin/datasets/alice/ds/erase",
-            server.url
-        ))
-        .bearer_auth(&root)
-        .json(&json!({"paths": ["one.bin"], "confirm": "alice/ds"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, report) = body(r).await;
-    assert_eq!(status, 200, "{report}");
+    let erase = json!({"paths": ["one.bin"], "confirm": "alice/ds"});
+    admin(&server, &root, "datasets/alice/ds/erase", erase).await;
     assert_eq!(
         raw(&server, &alice, "two.bin", None).await,
         (200, two.clone())
