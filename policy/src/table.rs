@@ -17,6 +17,7 @@ use crate::records::write_field;
 
 mod arrow;
 mod batch;
+mod cuts;
 pub mod parallel;
 pub mod parquet;
 pub use crate::records::{Record, Records};

@@ -3,12 +3,10 @@
 //! results are handed on in the order of the file. Memory stays bounded: at most a few chunks are
 //! read ahead of the slowest one, and a reader that stops (a client gone) stops everything.
 //!
-//! A chunk may only end where a record ends, which for RFC 4180 is a line break outside quotes.
-//! The cutter follows the quotes as the parser reads them (a quote opens a field only at the
-//! field's start; inside, `""` is a quote and a quote closes only before a delimiter or a line
-//! break); at anything else (a stray quote the parser reads otherwise) it stops cutting, and the
-//! rest of the table is read on one thread, after the chunks before it, exactly as it would have
-//! been. Errors name the record as a single-threaded read does: a chunk that fails is read again
+//! A chunk may only end where a record ends ([`super::cuts`]: the last such place, or one the
+//! records choose, for Parquet whose row groups should not move with an edit elsewhere); at a
+//! stray quote the parser reads otherwise than RFC 4180 it stops cutting, and the rest of the
+//! table is read on one thread, after the chunks before it, exactly as it would have been. Errors name the record as a single-threaded read does: a chunk that fails is read again
 //! once its place in the file is known.
 
 use std::collections::BTreeMap;
@@ -18,6 +16,7 @@ use std::sync::{mpsc, Mutex};
 
 use arrow_array::RecordBatch;
 
+use super::cuts::{self, Point};
 use super::{Plan, TableError};
 use crate::records::{Records, MAX_RECORD};
 
@@ -135,6 +134,32 @@ pub(crate) fn in_chunks_of<R: Read + Send, T: Send>(
     reader: Records<R>,
     threads: usize,
     work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
+    emit: impl FnMut(T) -> Result<(), TableError>,
+) -> Result<(), TableError> {
+    run(size, false, reader, threads, work, emit)
+}
+
+/// [`in_chunks_of`], but each chunk ends where its records say ([`cuts::by_content`]), between
+/// an eighth of `size` and `size` bytes ([`cuts::spacing`]): the same records make the same
+/// chunks wherever they stand.
+pub(crate) fn in_content_chunks_of<R: Read + Send, T: Send>(
+    size: usize,
+    reader: Records<R>,
+    threads: usize,
+    work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
+    emit: impl FnMut(T) -> Result<(), TableError>,
+) -> Result<(), TableError> {
+    run(size, true, reader, threads, work, emit)
+}
+
+/// Cuts chunks (of `size`, or [by content](cuts::by_content)) for `work` on `threads` threads
+/// and hands their results to `emit` in order.
+fn run<R: Read + Send, T: Send>(
+    size: usize,
+    by_content: bool,
+    reader: Records<R>,
+    threads: usize,
+    work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
     mut emit: impl FnMut(T) -> Result<(), TableError>,
 ) -> Result<(), TableError> {
     let (delimiter, width, mut count) = (reader.delimiter(), reader.width(), reader.count());
@@ -158,6 +183,7 @@ pub(crate) fn in_chunks_of<R: Read + Send, T: Send>(
                 eof: false,
                 delimiter,
                 size,
+                by_content,
             };
             let mut seq = 0;
             loop {
@@ -278,13 +304,20 @@ struct Cutter<R> {
     carry: Vec<u8>,
     eof: bool,
     delimiter: u8,
-    /// Bytes per chunk, at least.
+    /// Bytes per chunk, at least; or by content, at most (unless a record is longer).
     size: usize,
+    /// Cut where the records say ([`cuts::by_content`], [`cuts::spacing`]).
+    by_content: bool,
 }
 
 impl<R: Read> Cutter<R> {
     fn next(&mut self) -> Result<Cut, TableError> {
-        let mut want = self.size;
+        let (min, mean) = cuts::spacing(self.size);
+        // By content, only as far as a pick is likely first (what is read past it is copied on).
+        let mut want = match self.by_content {
+            true => min + mean,
+            false => self.size,
+        };
         loop {
             while !self.eof && self.carry.len() < want {
                 let at = self.carry.len();
@@ -299,7 +332,12 @@ impl<R: Read> Cutter<R> {
                     false => Cut::Chunk(std::mem::take(&mut self.carry)),
                 });
             }
-            match cut_point(&self.carry, self.delimiter) {
+            let full = self.carry.len() >= self.size;
+            let point = match self.by_content {
+                true => cuts::by_content(&self.carry, self.delimiter, min, mean, full),
+                false => cuts::last(&self.carry, self.delimiter),
+            };
+            match point {
                 Point::At(n) => {
                     let rest = self.carry[n..].to_vec();
                     let mut chunk = std::mem::replace(&mut self.carry, rest);
@@ -309,59 +347,11 @@ impl<R: Read> Cutter<R> {
                 Point::Stray => return Ok(Cut::Rest),
                 // A record longer than this is the single-threaded reader's to refuse.
                 Point::None if want > MAX_RECORD => return Ok(Cut::Rest),
+                Point::None if !full => want = self.size,
                 Point::None => want *= 2,
             }
         }
     }
-}
-
-/// Where a chunk of `data` (which starts at a record's start) may end.
-#[derive(Debug, PartialEq)]
-enum Point {
-    /// After the last line break outside quotes: `data[..n]` is whole records.
-    At(usize),
-    /// No line break outside quotes yet.
-    None,
-    /// A quote the parser reads otherwise than as RFC 4180 has it: stop cutting.
-    Stray,
-}
-
-fn cut_point(data: &[u8], delimiter: u8) -> Point {
-    let mut last = None;
-    let mut outside_from = 0;
-    let found = |last: Option<usize>| last.map_or(Point::None, Point::At);
-    let mut quotes = memchr::memchr_iter(b'"', data);
-    while let Some(q) = quotes.next() {
-        let starts_field =
-            q == 0 || matches!(data[q - 1], b'\n' | b'\r') || data[q - 1] == delimiter;
-        if !starts_field {
-            return Point::Stray;
-        }
-        if let Some(nl) = memchr::memrchr(b'\n', &data[outside_from..q]) {
-            last = Some(outside_from + nl + 1);
-        }
-        // Inside quotes, to the quote that closes them.
-        loop {
-            let Some(c) = quotes.next() else {
-                return found(last);
-            };
-            match data.get(c + 1) {
-                Some(b'"') => {
-                    quotes.next();
-                }
-                Some(&b) if b == delimiter || b == b'\n' || b == b'\r' => {
-                    outside_from = c + 1;
-                    break;
-                }
-                None => return found(last),
-                Some(_) => return Point::Stray,
-            }
-        }
-    }
-    if let Some(nl) = memchr::memrchr(b'\n', &data[outside_from..]) {
-        last = Some(outside_from + nl + 1);
-    }
-    found(last)
 }
 
 #[cfg(test)]
@@ -519,17 +509,5 @@ mod tests {
             0
         );
         assert_eq!(batches_seen, 1);
-    }
-
-    #[test]
-    fn cut_points() {
-        assert_eq!(cut_point(b"a,b\nc,d\ne", b','), Point::At(8));
-        assert_eq!(cut_point(b"a,\"b\nc\"\nx", b','), Point::At(8));
-        assert_eq!(cut_point(b"a,\"b\nc", b','), Point::None);
-        assert_eq!(cut_point(b"x\na,\"b\nc", b','), Point::At(2));
-        assert_eq!(cut_point(b"a,b\"c\n", b','), Point::Stray);
-        assert_eq!(cut_point(b"a,\"b\"c\n", b','), Point::Stray);
-        assert_eq!(cut_point(b"a\t\"b\"\n", b'\t'), Point::At(6));
-        assert_eq!(cut_point(b"a,\"b\"\"\"\n", b','), Point::At(8));
     }
 }
