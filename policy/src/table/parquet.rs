@@ -389,7 +389,11 @@ mod tests {
                 .set_max_row_group_row_count(Some(20_000))
                 .build();
             let mut w = ArrowWriter::try_new(Vec::new(), p.schema(), Some(props)).unwrap();
-            table::batches(&mut reader, &p, |b| Ok(w.write(&b).unwrap())).unwrap();
+            table::batches(&mut reader, &p, |b| {
+                w.write(&b).unwrap();
+                Ok(())
+            })
+            .unwrap();
             w.into_inner().unwrap()
         };
         let theirs = shared(&plain(&old), &plain(&new));
