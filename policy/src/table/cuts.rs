@@ -86,13 +86,14 @@ fn outside_quotes(
     let mut outside_from = 0;
     let mut quotes = memchr::memchr_iter(b'"', data);
     while let Some(q) = quotes.next() {
+        // The stretch before the quote first: a pick there stands whatever the quote is.
+        if each(outside_from, q) {
+            return Ok(());
+        }
         let starts_field =
             q == 0 || matches!(data[q - 1], b'\n' | b'\r') || data[q - 1] == delimiter;
         if !starts_field {
             return Err(Stray);
-        }
-        if each(outside_from, q) {
-            return Ok(());
         }
         // Inside quotes, to the quote that closes them.
         loop {
@@ -221,14 +222,14 @@ mod tests {
             by_content(b"ab\ncd\"e\n", b',', 0, 1 << 20, true),
             Point::Stray
         );
-        // A stray after the pick (past a quoted field): the next chunk's.
-        assert_eq!(
-            by_content(b"ab\n\"q\"\ncd\"e\n", b',', 0, 1, true),
-            Point::At(3)
-        );
-        assert_eq!(
-            by_content(b"ab\n\"q\"\ncd\"e\n", b',', 4, 1, true),
-            Point::Stray
-        );
+        // A stray after the pick is the next chunk's, however far the bytes read reach.
+        for (data, min, want) in [
+            (&b"ab\ncd\"e\n"[..], 0, Point::At(3)),
+            (b"ab\n\"q\"\ncd\"e\n", 0, Point::At(3)),
+            (b"ab\n\"q\"\ncd\"e\n", 4, Point::At(7)),
+            (b"ab\n\"q\"\ncd\"e\n", 8, Point::Stray),
+        ] {
+            assert_eq!(by_content(data, b',', min, 1, true), want, "{min}");
+        }
     }
 }

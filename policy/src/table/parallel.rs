@@ -315,8 +315,8 @@ impl<R: Read> Cutter<R> {
         let (min, mean) = cuts::spacing(self.size);
         // By content, only as far as a pick is likely first (what is read past it is copied on).
         let mut want = match self.by_content {
-            true => min + mean,
-            false => self.size,
+            true => (min + mean).max(1),
+            false => self.size.max(1),
         };
         loop {
             while !self.eof && self.carry.len() < want {
@@ -332,9 +332,15 @@ impl<R: Read> Cutter<R> {
                     false => Cut::Chunk(std::mem::take(&mut self.carry)),
                 });
             }
-            let full = self.carry.len() >= self.size;
+            // By content, the chunk looks no further than `limit` (what a first read brought past
+            // it is not looked at), so where it is cut does not depend on how the input is read.
+            let limit = want.max(self.size);
+            let full = self.carry.len() >= limit;
             let point = match self.by_content {
-                true => cuts::by_content(&self.carry, self.delimiter, min, mean, full),
+                true => {
+                    let window = &self.carry[..self.carry.len().min(limit)];
+                    cuts::by_content(window, self.delimiter, min, mean, full)
+                }
                 false => cuts::last(&self.carry, self.delimiter),
             };
             match point {
@@ -347,8 +353,10 @@ impl<R: Read> Cutter<R> {
                 Point::Stray => return Ok(Cut::Rest),
                 // A record longer than this is the single-threaded reader's to refuse.
                 Point::None if want > MAX_RECORD => return Ok(Cut::Rest),
-                Point::None if !full => want = self.size,
-                Point::None => want *= 2,
+                Point::None if self.by_content && !full => want = limit,
+                Point::None if self.by_content => want = limit * 2,
+                // Past what is held already (a first read longer than `want`).
+                Point::None => want = (want * 2).max(self.carry.len() + 1),
             }
         }
     }
@@ -367,8 +375,23 @@ mod tests {
         Plan::new(header, &types, &d, None, Hasher::new(b"k")).unwrap()
     }
 
-    /// The table as CSV on one thread, and in chunks of `size` bytes on three.
+    /// The table as CSV on one thread, and in chunks of `size` bytes on three (cut by content
+    /// too, which must read the same).
     fn both(text: &[u8], size: usize, rules: serde_json::Value) -> (String, String) {
+        let (one, many) = both_as(text, size, rules.clone(), false);
+        let (_, by_content) = both_as(text, size, rules, true);
+        assert_eq!(many, by_content, "cut by content, chunks of {size}");
+        (one, many)
+    }
+
+    /// The table as CSV on one thread, and in chunks of `size` bytes (cut by content or not) on
+    /// three.
+    fn both_as(
+        text: &[u8],
+        size: usize,
+        rules: serde_json::Value,
+        by_content: bool,
+    ) -> (String, String) {
         let (mut one, header) = table::open(text).unwrap();
         let p = plan(&header, rules);
         let mut a = Vec::new();
@@ -378,8 +401,9 @@ mod tests {
         let (many, _) = table::open(text).unwrap();
         let mut b = Vec::new();
         write_header(&p, &mut b);
-        let b = in_chunks_of(
+        let b = run(
             size,
+            by_content,
             many,
             3,
             |r, out| {
