@@ -6,8 +6,9 @@
 //! A chunk may only end where a record ends ([`super::cuts`]: the last such place, or one the
 //! records choose, for Parquet whose row groups should not move with an edit elsewhere); at a
 //! stray quote the parser reads otherwise than RFC 4180 it stops cutting, and the rest of the
-//! table is read on one thread, after the chunks before it, exactly as it would have been. Errors name the record as a single-threaded read does: a chunk that fails is read again
-//! once its place in the file is known.
+//! table is read on one thread, after the chunks before it, exactly as it would have been.
+//! Errors name the record as a single-threaded read does: a chunk that fails is read again once
+//! its place in the file is known.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -123,40 +124,25 @@ fn in_chunks<R: Read + Send, T: Send>(
     work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
     emit: impl FnMut(T) -> Result<(), TableError>,
 ) -> Result<(), TableError> {
-    in_chunks_of(CHUNK, reader, threads, work, emit)
+    in_chunks_of(CHUNK, Cuts::Last, reader, threads, work, emit)
 }
 
-/// [`in_chunks`] with chunks of at least `size` bytes. `work` hands on as many results as it
-/// likes: a chunk's are gathered until their turn; where cutting stopped, the rest's go to
-/// `emit` as they come, so memory stays bounded there too.
+/// Where the cutter ends each chunk ([`super::cuts`]).
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Cuts {
+    /// At the last record boundary in `size` bytes: chunks of at least `size` bytes.
+    Last,
+    /// Where the records say ([`cuts::by_content`]), between an eighth of `size` and `size`
+    /// bytes ([`cuts::spacing`]): the same records make the same chunks wherever they stand.
+    ByContent,
+}
+
+/// [`in_chunks`] with chunks of `size` bytes, cut as `cuts` says. `work` hands on as many
+/// results as it likes: a chunk's are gathered until their turn; where cutting stopped, the
+/// rest's go to `emit` as they come, so memory stays bounded there too.
 pub(crate) fn in_chunks_of<R: Read + Send, T: Send>(
     size: usize,
-    reader: Records<R>,
-    threads: usize,
-    work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
-    emit: impl FnMut(T) -> Result<(), TableError>,
-) -> Result<(), TableError> {
-    run(size, false, reader, threads, work, emit)
-}
-
-/// [`in_chunks_of`], but each chunk ends where its records say ([`cuts::by_content`]), between
-/// an eighth of `size` and `size` bytes ([`cuts::spacing`]): the same records make the same
-/// chunks wherever they stand.
-pub(crate) fn in_content_chunks_of<R: Read + Send, T: Send>(
-    size: usize,
-    reader: Records<R>,
-    threads: usize,
-    work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
-    emit: impl FnMut(T) -> Result<(), TableError>,
-) -> Result<(), TableError> {
-    run(size, true, reader, threads, work, emit)
-}
-
-/// Cuts chunks (of `size`, or [by content](cuts::by_content)) for `work` on `threads` threads
-/// and hands their results to `emit` in order.
-fn run<R: Read + Send, T: Send>(
-    size: usize,
-    by_content: bool,
+    cuts: Cuts,
     reader: Records<R>,
     threads: usize,
     work: impl Fn(&mut Records<Input<'_>>, Out<'_, T>) -> Result<(), TableError> + Sync,
@@ -183,7 +169,7 @@ fn run<R: Read + Send, T: Send>(
                 eof: false,
                 delimiter,
                 size,
-                by_content,
+                cuts,
             };
             let mut seq = 0;
             loop {
@@ -306,17 +292,17 @@ struct Cutter<R> {
     delimiter: u8,
     /// Bytes per chunk, at least; or by content, at most (unless a record is longer).
     size: usize,
-    /// Cut where the records say ([`cuts::by_content`], [`cuts::spacing`]).
-    by_content: bool,
+    /// Where a chunk ends.
+    cuts: Cuts,
 }
 
 impl<R: Read> Cutter<R> {
     fn next(&mut self) -> Result<Cut, TableError> {
         let (min, mean) = cuts::spacing(self.size);
         // By content, only as far as a pick is likely first (what is read past it is copied on).
-        let mut want = match self.by_content {
-            true => (min + mean).max(1),
-            false => self.size.max(1),
+        let mut want = match self.cuts {
+            Cuts::ByContent => (min + mean).max(1),
+            Cuts::Last => self.size.max(1),
         };
         loop {
             while !self.eof && self.carry.len() < want {
@@ -336,12 +322,12 @@ impl<R: Read> Cutter<R> {
             // it is not looked at), so where it is cut does not depend on how the input is read.
             let limit = want.max(self.size);
             let full = self.carry.len() >= limit;
-            let point = match self.by_content {
-                true => {
+            let point = match self.cuts {
+                Cuts::ByContent => {
                     let window = &self.carry[..self.carry.len().min(limit)];
                     cuts::by_content(window, self.delimiter, min, mean, full)
                 }
-                false => cuts::last(&self.carry, self.delimiter),
+                Cuts::Last => cuts::last(&self.carry, self.delimiter),
             };
             match point {
                 Point::At(n) => {
@@ -353,8 +339,8 @@ impl<R: Read> Cutter<R> {
                 Point::Stray => return Ok(Cut::Rest),
                 // A record longer than this is the single-threaded reader's to refuse.
                 Point::None if want > MAX_RECORD => return Ok(Cut::Rest),
-                Point::None if self.by_content && !full => want = limit,
-                Point::None if self.by_content => want = limit * 2,
+                Point::None if self.cuts == Cuts::ByContent && !full => want = limit,
+                Point::None if self.cuts == Cuts::ByContent => want = limit * 2,
                 // Past what is held already (a first read longer than `want`).
                 Point::None => want = (want * 2).max(self.carry.len() + 1),
             }
@@ -378,20 +364,15 @@ mod tests {
     /// The table as CSV on one thread, and in chunks of `size` bytes on three (cut by content
     /// too, which must read the same).
     fn both(text: &[u8], size: usize, rules: serde_json::Value) -> (String, String) {
-        let (one, many) = both_as(text, size, rules.clone(), false);
-        let (_, by_content) = both_as(text, size, rules, true);
+        let (one, many) = both_as(text, size, rules.clone(), Cuts::Last);
+        let (_, by_content) = both_as(text, size, rules, Cuts::ByContent);
         assert_eq!(many, by_content, "cut by content, chunks of {size}");
         (one, many)
     }
 
     /// The table as CSV on one thread, and in chunks of `size` bytes (cut by content or not) on
     /// three.
-    fn both_as(
-        text: &[u8],
-        size: usize,
-        rules: serde_json::Value,
-        by_content: bool,
-    ) -> (String, String) {
+    fn both_as(text: &[u8], size: usize, rules: serde_json::Value, cuts: Cuts) -> (String, String) {
         let (mut one, header) = table::open(text).unwrap();
         let p = plan(&header, rules);
         let mut a = Vec::new();
@@ -401,9 +382,9 @@ mod tests {
         let (many, _) = table::open(text).unwrap();
         let mut b = Vec::new();
         write_header(&p, &mut b);
-        let b = run(
+        let b = in_chunks_of(
             size,
-            by_content,
+            cuts,
             many,
             3,
             |r, out| {
@@ -489,6 +470,7 @@ mod tests {
             let (many, _) = table::open(bad.as_bytes()).unwrap();
             let got = in_chunks_of(
                 size,
+                Cuts::Last,
                 many,
                 2,
                 |r, _: Out<'_, ()>| table::arrow::batches_of(r, &p, false, |_| Ok(())).map(|_| ()),

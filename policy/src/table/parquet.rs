@@ -20,7 +20,7 @@ use ::parquet::errors::ParquetError;
 use ::parquet::file::metadata::ParquetMetaData;
 use ::parquet::file::properties::{CdcOptions, WriterProperties};
 
-use super::parallel::{in_content_chunks_of, Out};
+use super::parallel::{in_chunks_of, Cuts, Out};
 use super::{Plan, Records, TableError};
 
 /// Rows per row group, at most: small enough that a page of rows reads little.
@@ -70,8 +70,9 @@ fn write_parquet_in<R: Read + Send, W: Write + Send>(
     let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.clone())).map_err(error)?;
     let (mut file, _) = writer.into_serialized_writer().map_err(error)?;
     let mut rows = 0u64;
-    in_content_chunks_of(
+    in_chunks_of(
         chunk,
+        Cuts::ByContent,
         reader,
         threads,
         |records, out: Out<'_, Encoded>| {
