@@ -118,8 +118,8 @@ async fn execute(state: &Core, command: AdminCommand) -> AdminResult<()> {
             }
             let verb = if dry_run { "would be" } else { "were" };
             println!(
-                "{} dataset(s), {} ref(s), {} revision(s), {} reachable object(s); {} marked, {} link(s) and {} object(s) {verb} removed, {} bytes freed",
-                r.datasets, r.refs, r.revisions, r.reachable, r.marked, r.links_removed, r.objects_removed, r.bytes_freed
+                "{} dataset(s), {} ref(s), {} revision(s), {} reachable object(s); {} marked, {} link(s) and {} object(s) {verb} removed, {} bytes freed; {} xorb(s) {verb} compacted ({} unused bytes)",
+                r.datasets, r.refs, r.revisions, r.reachable, r.marked, r.links_removed, r.objects_removed, r.bytes_freed, r.xorbs_compacted, r.compacted_bytes
             );
             for e in &r.errors {
                 eprintln!("error: {e}");

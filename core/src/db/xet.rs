@@ -208,6 +208,43 @@ impl Db {
         Ok(held)
     }
 
+    /// Moves files of dataset `repo_id` from xorb `old` onto xorb `new` (a compaction of it):
+    /// each of `files` (hash, segments before, segments after) whose segments are still those
+    /// before, and every dedup entry that led to `old`. How many files moved.
+    pub async fn xet_move_files(
+        &self,
+        repo_id: i64,
+        old: &str,
+        new: &str,
+        files: &[(String, Vec<u8>, Vec<u8>)],
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut moved = 0;
+        for (hash, before, after) in files {
+            moved += sqlx::query(
+                "UPDATE xet_files SET segments = $4 WHERE repo_id = $1 AND hash = $2 AND segments = $3",
+            )
+            .bind(repo_id)
+            .bind(hash)
+            .bind(before)
+            .bind(after)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        sqlx::query(
+            "UPDATE xet_chunks SET xorbs = REPLACE(xorbs, CAST($2 AS TEXT), CAST($3 AS TEXT))
+             WHERE repo_id = $1 AND xorbs LIKE '%' || CAST($2 AS TEXT) || '%'",
+        )
+        .bind(repo_id)
+        .bind(old)
+        .bind(new)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
     /// recorded before (the first record, and what was checked of it, stays; a claimed sha256
     /// fills one that had none, and counts as new).

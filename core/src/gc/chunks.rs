@@ -2,13 +2,16 @@
 //! that uses it does (a file whose object a ref reaches, or one uploaded through Xet and not
 //! yet committed), and goes like any object once none does. A file whose object's link goes is
 //! forgotten with it, and so is a xorb whose object's link goes (with the files that used it and
-//! the dedup entries that led to it).
+//! the dedup entries that led to it). A xorb mostly dead (more than half of its bytes are chunks
+//! no file uses) is compacted: its used chunks go into a new xorb the files move onto, and the old
+//! one, used by none, then goes as any other.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use strata_lfs::xet::shard;
+use strata_lfs::xet::{shard, xorb, Hash};
 use strata_lfs::Oid;
 
+use super::{Item, Options, Report};
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -61,5 +64,84 @@ pub(super) async fn forget(core: &Core, repo_id: i64, oid: &str) -> Result<()> {
         }
     }
     core.db.xet_forget(repo_id, &xorbs, &gone).await?;
+    Ok(())
+}
+
+/// Compacts the xorbs of dataset `repo_id` (`path`) that are mostly dead: more than half of
+/// their bytes are chunks no recorded file uses, yet some chunk is used, and they were linked
+/// before `cutoff` (one uploaded lately may still await the shard that names its chunks).
+/// Callers hold [`crate::storage::Storage::chunking`].
+pub(super) async fn compact(
+    core: &Core,
+    report: &mut Report,
+    (repo_id, path): (i64, &str),
+    options: &Options,
+    cutoff: i64,
+) -> Result<()> {
+    let xorbs = core.db.xet_xorb_oids(repo_id).await?;
+    if xorbs.is_empty() {
+        return Ok(());
+    }
+    let mut used: HashMap<Hash, BTreeSet<u32>> = HashMap::new();
+    for file in core.db.xet_files(repo_id).await? {
+        for s in shard::parse_segments(&file.segments).map_err(Error::internal)? {
+            used.entry(s.xorb).or_default().extend(s.start..s.end);
+        }
+    }
+    let linked: HashMap<String, i64> = core
+        .db
+        .gc_links(repo_id)
+        .await?
+        .into_iter()
+        .map(|(oid, _, at)| (oid, at))
+        .collect();
+    for (hex, oid) in xorbs {
+        let (Some(hash), Some(&at)) = (Hash::from_hex(&hex), linked.get(&oid)) else {
+            continue;
+        };
+        let Some(keep) = used.get(&hash).filter(|_| at < cutoff) else {
+            continue;
+        };
+        let Some(row) = core.db.xet_xorb(repo_id, &hex).await? else {
+            continue;
+        };
+        let index = xorb::parse_index(&row.chunks).map_err(Error::internal)?;
+        let total: u64 = index.last().map_or(0, |c| u64::from(c.end));
+        let live: u64 = keep
+            .iter()
+            .filter_map(|&i| index.get(i as usize))
+            .map(|c| u64::from(c.end - c.start))
+            .sum();
+        let dead = total.saturating_sub(live);
+        if dead * 2 <= total {
+            continue;
+        }
+        let (action, into) = if options.dry_run {
+            ("would compact", String::new())
+        } else {
+            match core.storage.compact_xorb(repo_id, &hash, keep).await {
+                Ok(Some(c)) => ("compacted", format!(" into xorb {}", c.into)),
+                Ok(None) => continue,
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("{path}: compacting xorb {hash}: {}", e.message));
+                    continue;
+                }
+            }
+        };
+        report.xorbs_compacted += 1;
+        report.compacted_bytes += dead;
+        report.item(Item {
+            dataset: Some(path.to_owned()),
+            oid,
+            size: dead,
+            action,
+            reason: format!(
+                "{dead} of the {total} bytes of xorb {hash} are chunks no file uses: \
+                 the rest written again{into}"
+            ),
+        });
+    }
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! `refs/`) reaches a pointer to it within that dataset's retention (its refs' own revisions and
 //! tags always; the revisions behind each ref back `retention_days`, all of them by default).
 //! Table views, residency copies and the table index follow their source; a dataset's xorbs (its
-//! Xet storage) stay while a live file uses them (`chunks`). Everything else goes
-//! in two steps a grace period apart (`--gc-grace-secs`):
+//! Xet storage) stay while a live file uses them, one mostly unused compacted (`chunks`).
+//! Everything else goes in two steps a grace period apart (`--gc-grace-secs`):
 //!
 //! 1. **mark**: a run records the dataset's unreachable links, and the objects no dataset links,
 //!    as candidates (never a link made during the run: it was last linked after the cut-off);
@@ -68,6 +68,10 @@ pub struct Report {
     pub links_removed: u64,
     pub objects_removed: u64,
     pub bytes_freed: u64,
+    /// Xorbs mostly dead whose used chunks were written into new ones (the old ones then go as
+    /// unused), and the bytes of unused chunks they held.
+    pub xorbs_compacted: u64,
+    pub compacted_bytes: u64,
     /// What was marked or removed (or would be), at most [`MAX_ITEMS`] of it.
     pub items: Vec<Item>,
     pub items_truncated: bool,
@@ -75,14 +79,14 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
-/// One object a run marked or removed (or would).
+/// One object a run marked, removed or compacted (or would).
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
     /// The dataset whose link it is (`None`: the object no dataset links).
     pub dataset: Option<String>,
     pub oid: String,
     pub size: u64,
-    /// `marked`, `removed`, `would mark` or `would remove`.
+    /// `marked`, `removed`, `compacted`, or the same with `would`.
     pub action: &'static str,
     pub reason: String,
 }

@@ -117,6 +117,8 @@ async fn dataset(
     let path = format!("{}/{}", repo.namespace, repo.name);
     // No xorb is made for a file not recorded yet meanwhile.
     let _turn = core.storage.chunking().await;
+    // Xorbs compacted first: the old ones, unused now, are then marked as any other.
+    super::chunks::compact(core, report, (repo.id, &path), options, cutoff).await?;
     let mut reached = reach(core, repo).await?;
     report.refs += reached.refs as u64;
     report.revisions += reached.revisions as u64;

@@ -13,6 +13,7 @@ mod objects;
 mod regions;
 mod sealed;
 mod staged;
+mod xorbs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use collect::Rekeyed;
 pub use multipart::plan as multipart_plan;
 pub use objects::{spool_to, Confirmed, Read};
 pub use staged::StagedUpload;
+pub use xorbs::Compacted;
 
 /// The configured object storage, with the URL signer and the lifetime of the actions it issues.
 #[derive(Debug, Clone)]

@@ -240,7 +240,10 @@ impl<'a> Packer<'a> {
                 .map_err(Error::internal)?
         };
         self.result.stored += parsed.len;
-        super::upload::store_xorb(self.core, self.repo_id, &parsed, bytes).await?;
+        self.core
+            .storage
+            .store_xorb(self.repo_id, &parsed, bytes)
+            .await?;
         self.made.push(parsed.hash);
         Ok(())
     }

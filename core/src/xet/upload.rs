@@ -10,7 +10,7 @@ use strata_lfs::xet::{self, shard, xorb, Hash};
 
 use crate::auth::{Action, Principal};
 use crate::datasets::gate;
-use crate::db::{XetFile, XetXorb};
+use crate::db::XetFile;
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -83,34 +83,7 @@ where
     let room = crate::quotas::room(core, &repo).await?;
     room.admits(chunks.len() as u64)
         .map_err(|why| Error::new(crate::error::Kind::Quota, why))?;
-    store_xorb(core, repo.id, &parsed, chunks).await
-}
-
-/// Stores xorb `parsed` (its serialized `chunks`, checked) as an object of dataset `repo_id` and
-/// records it: true when it is new.
-pub(super) async fn store_xorb(
-    core: &Core,
-    repo_id: i64,
-    parsed: &xorb::Xorb,
-    chunks: Bytes,
-) -> Result<bool> {
-    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(chunks)]);
-    let (oid, size) = core.storage.ingest(repo_id, stream, parsed.len).await?;
-    let row = XetXorb {
-        oid: oid.to_string(),
-        size: size as i64,
-        chunks: xorb::index_bytes(&parsed.chunks),
-    };
-    // Recorded, then linked: a linked object not recorded as a xorb is one to chunk.
-    let hash = parsed.hash.hex();
-    let new = core.db.xet_put_xorb(repo_id, &hash, &row).await?;
-    if let Err(e) = core.storage.link(repo_id, &oid, size).await {
-        if new {
-            core.db.xet_forget(repo_id, &[hash], &[]).await?;
-        }
-        return Err(e);
-    }
-    Ok(new)
+    core.storage.store_xorb(repo.id, &parsed, chunks).await
 }
 
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term

@@ -3,7 +3,8 @@
 //! the local disk), and read from the chunks by every route, ranges included. A changed version
 //! stores only its new chunks; `huggingface_hub` with `hf_xet` then uploading a third version
 //! sends and stores only its own new chunks too. Erasing the first version leaves the second
-//! readable and none of the first's own bytes anywhere in the store; a collection keeps both.
+//! readable and none of the first's own bytes anywhere in the store; a collection keeps both,
+//! and compacts a xorb most of whose chunks no file uses any more.
 
 use serde_json::json;
 use strata_core::db::Visibility;
@@ -38,8 +39,13 @@ async fn raw(server: &TestServer, token: &str, path: &str, range: Option<&str>) 
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
-/// `POST /api/v1/admin/{route}` with `request` as the site admin `root`, answered 200.
-async fn admin(server: &TestServer, root: &str, route: &str, request: serde_json::Value) {
+/// `POST /api/v1/admin/{route}` with `request` as the site admin `root`, answered 200: its answer.
+async fn admin(
+    server: &TestServer,
+    root: &str,
+    route: &str,
+    request: serde_json::Value,
+) -> serde_json::Value {
     let r = client()
         .post(format!("{}/api/v1/admin/{route}", server.url))
         .bearer_auth(root)
@@ -49,6 +55,7 @@ async fn admin(server: &TestServer, root: &str, route: &str, request: serde_json
         .unwrap();
     let (status, _, report) = body(r).await;
     assert_eq!(status, 200, "{route}: {report}");
+    report
 }
 
 /// Whether any file under `dir` holds `needle`.
@@ -240,4 +247,143 @@ async fn chunks_are_sealed_per_dataset_under_encryption() {
         None,
         "plaintext in the store"
     );
+}
+
+/// A xorb most of whose chunks no file uses any more is compacted by a collection: the chunks
+/// still used are written into a new xorb, the file that used them reads the same from it by
+/// every route, the old xorb's bytes go, and a later file with those chunks dedups against the
+/// new xorb. The same under encryption (each xorb sealed with the dataset's key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_compacts_a_xorb_mostly_unused() {
+    for encryption in [
+        strata_core::config::Encryption::Off,
+        strata_core::config::Encryption::On,
+    ] {
+        compaction(encryption).await;
+    }
+}
+
+async fn compaction(encryption: strata_core::config::Encryption) {
+    let server = TestServer::start_with(Backend::Local, |c| {
+        c.chunking_interval_secs = 1;
+        c.encryption = encryption;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let root = server.user_with("root", true, "*").await;
+    let repo = server.repo("alice/ds", Visibility::Private).await;
+    let db = &server.state.db;
+    let r = client()
+        .put(format!("{}/api/v1/datasets/alice/ds/retention", server.url))
+        .bearer_auth(&alice)
+        .json(&json!({"keep_days": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // One file of 3 MB, one xorb; a second file shares its first 600 kB.
+    let one = noise(3_000_000, 61);
+    let oid_one = upload(&server, "alice/ds", &alice, &one).await;
+    let (status, v) = commit(&server, &alice, "one.bin", &oid_one.to_string(), one.len()).await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_one).await;
+    let xorbs = db.xet_xorb_oids(repo.id).await.unwrap();
+    assert_eq!(xorbs.len(), 1, "{xorbs:?}");
+    let (old_hash, old_oid) = xorbs[0].clone();
+    let mut two = one[..600_000].to_vec();
+    two.extend(noise(2_400_000, 62));
+    let oid_two = upload(&server, "alice/ds", &alice, &two).await;
+    let (status, v) = commit(&server, &alice, "two.bin", &oid_two.to_string(), two.len()).await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_two).await;
+
+    // one.bin deleted: the first collection lets it go, its xorb stays (two.bin uses some).
+    let parent = server.head(&alice, "alice/ds").await;
+    let lines = [
+        json!({"key": "header", "value": {"summary": "drop one", "parent": parent}}),
+        json!({"key": "deletedFile", "value": {"path": "one.bin"}}),
+    ]
+    .map(|l| l.to_string())
+    .join("\n");
+    let r = client()
+        .post(format!("{}/api/v1/datasets/alice/ds/commit", server.url))
+        .bearer_auth(&alice)
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let first = admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
+    assert_eq!(first["xorbs_compacted"], 0, "{first}");
+    assert!(db.xet_xorb(repo.id, &old_hash).await.unwrap().is_some());
+    let before = db.xet_stored_bytes(repo.id).await.unwrap();
+
+    // A dry run says what it would compact, and does nothing.
+    let dry = admin(
+        &server,
+        &root,
+        "gc",
+        json!({"grace_secs": 0, "dry_run": true}),
+    )
+    .await;
+    assert_eq!(dry["xorbs_compacted"], 1, "{dry}");
+    let dead = dry["compacted_bytes"].as_u64().unwrap();
+    assert!((2_200_000..2_500_000).contains(&dead), "{dry}");
+    assert_eq!(dry["items"][0]["action"], "would compact", "{dry}");
+    assert_eq!(db.xet_stored_bytes(repo.id).await.unwrap(), before);
+
+    // The next collection compacts it: the old xorb's bytes go, two.bin reads the same.
+    let second = admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
+    assert_eq!(second["xorbs_compacted"], 1, "{second}");
+    assert_eq!(second["compacted_bytes"].as_u64(), Some(dead), "{second}");
+    assert!(db.xet_xorb(repo.id, &old_hash).await.unwrap().is_none());
+    let old: Oid = old_oid.parse().unwrap();
+    assert_eq!(db.object_link_count(&old).await.unwrap(), (false, 0));
+    assert!(!server.state.storage.holds(repo.id, &old).await.unwrap());
+    let after = db.xet_stored_bytes(repo.id).await.unwrap();
+    assert!(
+        after + 2_200_000 < before,
+        "stored {before} bytes before, {after} after"
+    );
+    assert_eq!(
+        raw(&server, &alice, "two.bin", None).await,
+        (200, two.clone())
+    );
+    assert_eq!(
+        raw(&server, &alice, "two.bin", Some("bytes=500000-700000")).await,
+        (206, two[500_000..=700_000].to_vec())
+    );
+    let req = json!({"operation": "download", "objects": [{"oid": oid_two.to_string(), "size": two.len()}]});
+    let (status, _, v) =
+        body(lfs_post(&server.batch_url("alice/ds"), Some(&alice), &req).await).await;
+    assert_eq!(status, 200, "{v}");
+    let href = v["objects"][0]["actions"]["download"]["href"]
+        .as_str()
+        .unwrap();
+    let got = client().get(href).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), two.as_slice());
+
+    // A third file with the same first 600 kB finds them in the new xorb: only its own are new.
+    let mut three = one[..600_000].to_vec();
+    three.extend(noise(2_400_000, 64));
+    let oid_three = upload(&server, "alice/ds", &alice, &three).await;
+    let (status, v) = commit(
+        &server,
+        &alice,
+        "three.bin",
+        &oid_three.to_string(),
+        three.len(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_three).await;
+    let added = db.xet_stored_bytes(repo.id).await.unwrap() - after;
+    assert!(added < 2_600_000, "three.bin stored {added} more bytes");
+    assert_eq!(raw(&server, &alice, "three.bin", None).await, (200, three));
+    // Nothing else to compact now.
+    let third = admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
+    assert_eq!(third["xorbs_compacted"], 0, "{third}");
+    assert_eq!(raw(&server, &alice, "two.bin", None).await, (200, two));
 }
