@@ -248,10 +248,12 @@ impl Db {
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
     /// recorded before (the first record, and what was checked of it, stays; a claimed sha256
     /// fills one that had none, and counts as new).
+    /// A file no commit named yet counts as recorded now again.
     pub async fn xet_put_file(&self, repo_id: i64, file: &XetFile) -> Result<bool, sqlx::Error> {
+        let now = super::now();
         let done = sqlx::query(
-            "INSERT INTO xet_files (repo_id, hash, claimed, size, segments)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO xet_files (repo_id, hash, claimed, size, segments, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (repo_id, hash) DO UPDATE SET claimed = excluded.claimed
              WHERE xet_files.claimed IS NULL AND excluded.claimed IS NOT NULL",
         )
@@ -260,9 +262,36 @@ impl Db {
         .bind(&file.claimed)
         .bind(file.size)
         .bind(&file.segments)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE xet_files SET recorded_at = $3
+             WHERE repo_id = $1 AND hash = $2 AND oid IS NULL AND recorded_at < $3",
+        )
+        .bind(repo_id)
+        .bind(&file.hash)
+        .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// The files of dataset `repo_id` that no commit named (none was checked to be an object)
+    /// and that no shard recorded since `before`.
+    pub async fn xet_unlanded(
+        &self,
+        repo_id: i64,
+        before: i64,
+    ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT hash FROM xet_files WHERE repo_id = $1 AND oid IS NULL AND recorded_at < $2",
+        )
+        .bind(repo_id)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(h,)| h).collect())
     }
 
     /// File `hash` of dataset `repo_id`, if a shard recorded it.

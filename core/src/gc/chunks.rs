@@ -1,10 +1,10 @@
 //! Garbage collection reaches a dataset's Xet storage (`crate::xet`): a xorb stays while a file
-//! that uses it does (a file whose object a ref reaches, or one uploaded through Xet and not
-//! yet committed), and goes like any object once none does. A file whose object's link goes is
-//! forgotten with it, and so is a xorb whose object's link goes (with the files that used it and
-//! the dedup entries that led to it). A xorb mostly dead (more than half of its bytes are chunks
-//! no file uses) is compacted: its used chunks go into a new xorb the files move onto, and the old
-//! one, used by none, then goes as any other.
+//! that uses it does (a file whose object a ref reaches, or one uploaded through Xet that no commit
+//! named yet, for the grace period after its shard), and goes like any object once none does. A
+//! file whose object's link goes is forgotten with it, and so is a xorb whose object's link goes
+//! (with the files that used it and the dedup entries that led to it). A xorb mostly dead (more
+//! than half of its bytes are chunks no file uses) is compacted: its used chunks go into a new xorb
+//! the files move onto, and the old one, used by none, then goes as any other.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -16,17 +16,19 @@ use crate::error::{Error, Result};
 use crate::Core;
 
 /// The objects holding the xorbs that the live files of dataset `repo_id` use: those whose
-/// object is in `reached`, and those not committed yet.
+/// object is in `reached`, and those not committed yet that a shard recorded since `cutoff`.
 pub(super) async fn live_xorbs(
     core: &Core,
     repo_id: i64,
     reached: &HashMap<Oid, u64>,
+    cutoff: i64,
 ) -> Result<Vec<Oid>> {
     let files = core.db.xet_files(repo_id).await?;
+    let unlanded = core.db.xet_unlanded(repo_id, cutoff).await?;
     let mut used = std::collections::BTreeSet::new();
     for file in files {
         let live = match file.oid.as_deref().map(str::parse::<Oid>) {
-            None => true,
+            None => !unlanded.contains(&file.hash),
             Some(Ok(oid)) => reached.contains_key(&oid),
             Some(Err(_)) => false,
         };
@@ -82,8 +84,13 @@ pub(super) async fn compact(
     if xorbs.is_empty() {
         return Ok(());
     }
+    // (A file no commit named within the grace period holds none: it goes with its xorbs.)
+    let unlanded = core.db.xet_unlanded(repo_id, cutoff).await?;
     let mut used: HashMap<Hash, BTreeSet<u32>> = HashMap::new();
     for file in core.db.xet_files(repo_id).await? {
+        if unlanded.contains(&file.hash) {
+            continue;
+        }
         for s in shard::parse_segments(&file.segments).map_err(Error::internal)? {
             used.entry(s.xorb).or_default().extend(s.start..s.end);
         }

@@ -87,7 +87,7 @@ async fn start(options: &Options) -> i64 {
 
 /// What the refs of `repo` reach now, within its retention, and the xorbs of its Xet storage
 /// that the files among those use (`chunks`).
-async fn reach(core: &Core, repo: &GcRepo) -> Result<Reached> {
+async fn reach(core: &Core, repo: &GcRepo, cutoff: i64) -> Result<Reached> {
     let since = repo.retention_days.map(|d| now() - d * DAY);
     let (ns, name) = (repo.namespace.clone(), repo.name.clone());
     let mut reached = crate::datasets::git(core, move |ms| {
@@ -100,7 +100,7 @@ async fn reach(core: &Core, repo: &GcRepo) -> Result<Reached> {
         )
     })
     .await?;
-    for oid in super::chunks::live_xorbs(core, repo.id, &reached.objects).await? {
+    for oid in super::chunks::live_xorbs(core, repo.id, &reached.objects, cutoff).await? {
         reached.objects.entry(oid).or_insert(0);
     }
     Ok(reached)
@@ -119,7 +119,7 @@ async fn dataset(
     let _turn = core.storage.chunking().await;
     // Xorbs compacted first: the old ones, unused now, are then marked as any other.
     super::chunks::compact(core, report, (repo.id, &path), options, cutoff).await?;
-    let mut reached = reach(core, repo).await?;
+    let mut reached = reach(core, repo, cutoff).await?;
     report.refs += reached.refs as u64;
     report.revisions += reached.revisions as u64;
     report.reachable += reached.objects.len() as u64;
@@ -193,7 +193,7 @@ async fn dataset(
         return Ok(());
     }
     // The refs read again just before removing: a push that landed since counts.
-    reached = reach(core, repo).await?;
+    reached = reach(core, repo, cutoff).await?;
     let sealed = core.storage.sealed();
     for oid in due {
         if live(&reached, &oid) {

@@ -2,7 +2,8 @@
 //! are refused (400, with a message and a request id) and leave nothing behind; a shard cannot
 //! name another dataset's xorb (no dedup across datasets); a shard's sha256 is a claim that a
 //! commit checks by reading the file back; a reconstruction answers only a reader of the file,
-//! and its signed ranges read what they name and nothing else.
+//! and its signed ranges read what they name and nothing else. An upload no commit names goes
+//! after the grace period.
 
 use serde_json::{json, Value};
 use strata_core::db::Visibility;
@@ -415,4 +416,72 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
         .to_str()
         .unwrap()
         .contains("/api/datasets/alice/ds/xet-read-token/"));
+}
+
+/// A Xet upload that no commit names keeps its xorbs only for the grace period after its shard:
+/// a collection within it keeps them (the commit that comes then lands), one after it lets them
+/// go, and a commit that comes too late is refused rather than naming bytes that are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_xet_upload_no_commit_names_goes_after_the_grace_period() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let root = server.user_with("root", true, "*").await;
+    let repo = server.repo("alice/ds", Visibility::Private).await;
+    let cas = format!("{}/api/datasets/alice/ds/xet", server.url);
+    let db = &server.state.db;
+    let send = |data: Vec<u8>| {
+        let (cas, alice) = (cas.clone(), alice.clone());
+        async move {
+            let (x, bytes, chunks) = xorb_of(&data);
+            let url = format!("{cas}/v1/xorbs/default/{x}");
+            assert_eq!(post(&url, Some(&alice), bytes).await.0, 200);
+            let shard = shard_of(x, &chunks, sha256(&data));
+            let (status, _, v) = post(&format!("{cas}/v1/shards"), Some(&alice), shard).await;
+            assert_eq!((status, &v), (200, &json!({"result": 1})));
+            x
+        }
+    };
+    let gc = |grace: u64| {
+        let (url, root) = (format!("{}/api/v1/admin/gc", server.url), root.clone());
+        async move {
+            let r = client()
+                .post(url)
+                .bearer_auth(root)
+                .json(&json!({"grace_secs": grace}))
+                .send()
+                .await
+                .unwrap();
+            let (status, _, v) = body(r).await;
+            assert_eq!(status, 200, "{v}");
+        }
+    };
+
+    // Within the grace period: kept, and the commit naming the file lands.
+    let kept = noise(150_000, 21);
+    let kx = send(kept.clone()).await;
+    gc(3600).await;
+    let oid = strata_lfs::Oid::of(&kept).to_string();
+    let (status, v) = commit(&server, &alice, "kept.bin", &oid, kept.len()).await;
+    assert_eq!(status, 200, "{v}");
+
+    // After it: the xorb goes, and so does the record of the file; the late commit is refused.
+    let late = noise(150_000, 23);
+    let lx = send(late.clone()).await;
+    assert!(db.xet_xorb(repo.id, &lx.hex()).await.unwrap().is_some());
+    gc(0).await;
+    assert!(db.xet_xorb(repo.id, &lx.hex()).await.unwrap().is_none());
+    assert!(db.xet_xorb(repo.id, &kx.hex()).await.unwrap().is_some());
+    let late_oid = strata_lfs::Oid::of(&late).to_string();
+    let (status, v) = commit(&server, &alice, "late.bin", &late_oid, late.len()).await;
+    assert!((400..500).contains(&status), "{status} {v}");
+    let read = |path: &'static str| {
+        let url = format!("{}/api/v1/datasets/alice/ds/raw/{path}", server.url);
+        let alice = alice.clone();
+        async move {
+            let r = get(&url, Some(&alice), None).await;
+            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    assert_eq!(read("kept.bin").await, (200, kept));
+    assert_eq!(read("late.bin").await.0, 404);
 }
