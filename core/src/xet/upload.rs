@@ -18,6 +18,8 @@ use crate::Core;
 pub const MAX_XORB_BODY: usize = xorb::MAX_XORB_BYTES + (1 << 20);
 /// The largest shard taken (the spec splits larger ones).
 pub const MAX_SHARD_BODY: usize = 64 << 20;
+/// How long room reserved for a xorb being stored is kept, should the server stop meanwhile.
+const XORB_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
 /// The most chunks the terms of one shard may name (files of 256 GiB in all): each is checked.
 const MAX_SHARD_CHUNKS: usize = 1 << 22;
 
@@ -80,10 +82,13 @@ where
         )));
     }
     let chunks = body.slice(..parsed.len as usize);
-    let room = crate::quotas::room(core, &repo).await?;
-    room.admits(chunks.len() as u64)
-        .map_err(|why| Error::new(crate::error::Kind::Quota, why))?;
-    core.storage.store_xorb(repo.id, &parsed, chunks).await
+    // Room reserved while it is stored, so xorbs uploaded side by side cannot all take the same
+    // room; once linked, the xorb counts as an object of the dataset.
+    let key = format!("xet {} {wanted}", repo.id);
+    crate::quotas::reserve(core, &repo, &key, chunks.len() as u64, XORB_HOLD).await?;
+    let stored = core.storage.store_xorb(repo.id, &parsed, chunks).await;
+    crate::quotas::release(core, &repo, &key).await?;
+    stored
 }
 
 /// Records the files of a shard uploaded to `{ns}/{name}`: true when any is new. Every term
