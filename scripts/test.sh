@@ -125,7 +125,7 @@ trap stop_pg EXIT
 STRATA_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pgdir" STRATA_FUZZ_SECONDS=20 \
   cargo test --workspace --locked --tests -- --test-threads=4 \
   --skip ops::chart:: --skip in_chromium --skip pages::upload::browser_ \
-  --skip lfs::gc::collection_never_deletes_a_live_object_on_s3 \
+  --skip lfs::gc::collection_never_deletes_a_live_object_kept_as_chunks_on_s3 \
   --skip lfs::gc::collection_never_deletes_a_live_object_on_azure \
   --skip sql::hostile::statements_as_deep_as_they_are_long \
   --skip changes::merges::memory::

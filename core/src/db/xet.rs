@@ -393,6 +393,51 @@ impl Db {
         .await
     }
 
+    /// Whether any dataset linking object `oid` holds it as chunks.
+    pub async fn chunked_anywhere(&self, oid: &str) -> Result<bool, sqlx::Error> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT r.repo_id FROM repo_objects r JOIN xet_files f
+             ON f.repo_id = r.repo_id AND f.oid = r.oid WHERE r.oid = $1 LIMIT 1",
+        )
+        .bind(oid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Sets when the whole copy of object `oid`, which dataset `repo_id` holds as chunks, is to
+    /// go (`None`: not any more).
+    pub async fn xet_drop_whole_at(
+        &self,
+        repo_id: i64,
+        oid: &str,
+        at: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE xet_files SET drop_whole_at = $3 WHERE repo_id = $1 AND oid = $2")
+            .bind(repo_id)
+            .bind(oid)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Objects held as chunks whose whole copy is to go by `at` (dataset, oid), at most `limit`.
+    pub async fn xet_whole_due(
+        &self,
+        at: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT repo_id, oid FROM xet_files WHERE drop_whole_at <= $1 AND oid IS NOT NULL
+             ORDER BY drop_whole_at LIMIT $2",
+        )
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Takes back the sha256 claimed for file `hash` of dataset `repo_id`, and what was checked
     /// of it (it read back as something else, or its link was refused).
     pub async fn xet_file_unclaim(&self, repo_id: i64, hash: &str) -> Result<(), sqlx::Error> {

@@ -174,8 +174,13 @@ impl Actions<'_> {
     /// A download action for `oid`; the caller passed the read gate (the object is linked).
     pub async fn download(&self, oid: &Oid, size: u64) -> Result<LfsAction> {
         match &self.storage.0.backend {
-            // The empty object is in no bucket: strata serves it on any backend.
-            Backend::Cloud(cloud) if *oid != Oid::EMPTY && !self.storage.sealed() => {
+            // The empty object is in no bucket, and an object kept as chunks is read from them:
+            // strata serves those on any backend.
+            Backend::Cloud(cloud)
+                if *oid != Oid::EMPTY
+                    && !self.storage.sealed()
+                    && !self.storage.holds_chunked(self.dataset, oid).await? =>
+            {
                 let signed = cloud.presign_download(oid, self.grace_ttl()).await?;
                 Ok(self.action(signed.url, signed.headers))
             }

@@ -227,15 +227,13 @@ impl Reader {
 }
 
 impl Storage {
-    /// Lets go of the whole copy of `oid`, which dataset `repo_id` now holds as chunks, where
-    /// every download passes through strata: the dataset's sealed copy, or on the plain local
-    /// disk the object itself once every dataset linking it holds it as chunks. A dataset that
-    /// linked it meanwhile (an upload racing this) gets it back whole, read from the chunks.
-    /// True when the whole copy went.
+    /// Lets go of the whole copy of `oid`, which dataset `repo_id` now holds as chunks: the
+    /// dataset's sealed copy, or the plain object itself (on the local disk or a bucket) once
+    /// every dataset linking it holds it as chunks. A dataset that linked it meanwhile (an
+    /// upload racing this) gets it back whole, read from the chunks. True when the whole copy
+    /// went. (On a bucket, callers wait until URLs to the whole copy handed out before it was
+    /// chunked expired: [`Storage::download_lifetime`].)
     pub async fn drop_whole(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
-        if !self.chunks_suffice() {
-            return Ok(false);
-        }
         let text = oid.to_string();
         if self.0.sealed.is_some() {
             self.delete_bytes(repo_id, oid).await?;

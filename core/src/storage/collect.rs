@@ -28,9 +28,10 @@ impl Storage {
             ));
         }
         let linked = self.0.db.link_object(repo_id, oid, size).await?;
-        // On the plain local disk the chunker may have dropped the whole copy these bytes were
-        // stored as, between their store and this link: the link is checked every time there.
-        let dropped_lately = self.chunks_suffice() && self.0.sealed.is_none();
+        // Unsealed, the chunker may have dropped the whole copy these bytes were stored as,
+        // between their store and this link, if a dataset holds them as chunks: checked then.
+        let dropped_lately =
+            self.0.sealed.is_none() && self.0.db.chunked_anywhere(&oid.to_string()).await?;
         if (linked.collected_lately || dropped_lately) && !self.holds(repo_id, oid).await? {
             self.0.db.unlink_object(repo_id, &oid.to_string()).await?;
             return Err(Error::new(

@@ -35,11 +35,15 @@ impl Storage {
         self.0.sealed.is_some() || matches!(self.0.backend, Backend::Local(_))
     }
 
-    /// Whether an object kept as chunks needs no whole copy: every download passes through
-    /// strata (the local disk, sealed stores), which reads it from its chunks. A bucket's
-    /// downloads go to the bucket straight.
-    pub fn chunks_suffice(&self) -> bool {
-        self.receives_uploads()
+    /// Whether downloads of objects stored whole go to the bucket straight (presigned URLs: a
+    /// plain bucket). Objects kept as chunks are read through strata everywhere.
+    pub fn presigns_downloads(&self) -> bool {
+        !self.receives_uploads()
+    }
+
+    /// How long a download URL handed out now may still be used (its lifetime and grace).
+    pub fn download_lifetime(&self) -> std::time::Duration {
+        self.0.action_ttl + std::time::Duration::from_secs(super::SIGNATURE_GRACE_SECS as u64)
     }
 
     /// Stores the body of a strata-signed upload as `oid`, refusing it unless it is exactly `size`

@@ -4,8 +4,9 @@
 //! through Xet, or made here) are referred to; new ones are packed into new xorbs of the
 //! dataset. The object is then recorded as a Xet file of the dataset, checked (its bytes were
 //! hashed as they were cut), so a file pushed by git-lfs and one uploaded by `hf_xet` dedup
-//! against each other, both ways. Where every download passes through strata, the whole copy
-//! goes ([`crate::storage::Storage::drop_whole`]): the object is stored once, as its chunks.
+//! against each other, both ways. The whole copy then goes
+//! ([`crate::storage::Storage::drop_whole`]): the object is stored once, as its chunks. On a
+//! bucket it goes once the URLs to it handed out before have expired ([`drop_due`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -45,11 +46,7 @@ pub struct Chunked {
 /// One pass: chunks the objects waiting (at most [`PASS`]). Returns how many were chunked; an
 /// object that fails is logged and left whole.
 pub async fn pass(core: &Core) -> Result<usize> {
-    // On a bucket, downloads go to it straight and need the whole objects: chunks would be a
-    // second copy. Objects stay whole there (uploads through Xet are chunked still).
-    if !core.storage.chunks_suffice() {
-        return Ok(0);
-    }
+    drop_due(core, crate::db::now()).await?;
     let min = core.settings.chunking_min_bytes as i64;
     let failed = FAILED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let waiting = core
@@ -125,13 +122,39 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
     }
     let mut done = packer.record(oid, size).await?;
     // (A xorb's own bytes are never dropped: they are what chunks are read from.)
-    let is_xorb = !core
-        .db
-        .xet_xorbs_held_by(repo_id, &oid.to_string())
-        .await?
-        .is_empty();
-    done.dropped = !is_xorb && core.storage.drop_whole(repo_id, oid).await?;
+    let text = oid.to_string();
+    if !core.db.xet_xorbs_held_by(repo_id, &text).await?.is_empty() {
+        return Ok(done);
+    }
+    if core.storage.presigns_downloads() {
+        // Bucket URLs to the whole copy handed out before now may still be used: it goes once
+        // they expired ([`drop_due`]). Downloads from now on read the chunks, through strata.
+        let at = crate::db::now() + core.storage.download_lifetime().as_secs() as i64 + 1;
+        core.db.xet_drop_whole_at(repo_id, &text, Some(at)).await?;
+    } else {
+        done.dropped = core.storage.drop_whole(repo_id, oid).await?;
+    }
     Ok(done)
+}
+
+/// Lets go of the whole copies of objects kept as chunks on a bucket whose time came by `at`
+/// (see [`chunk_object`]): how many went. One that fails is logged and tried again next time.
+pub async fn drop_due(core: &Core, at: i64) -> Result<usize> {
+    let mut dropped = 0;
+    for (repo_id, oid) in core.db.xet_whole_due(at, PASS).await? {
+        let Ok(parsed) = oid.parse::<Oid>() else {
+            continue;
+        };
+        let _turn = core.storage.chunking().await;
+        match core.storage.drop_whole(repo_id, &parsed).await {
+            Ok(went) => {
+                dropped += usize::from(went);
+                core.db.xet_drop_whole_at(repo_id, &oid, None).await?;
+            }
+            Err(e) => tracing::warn!(%oid, repo_id, error = %e.message, "dropping a whole copy"),
+        }
+    }
+    Ok(dropped)
 }
 
 /// Where a chunk is: in a xorb the dataset holds, or in the `n`th xorb made by this chunking.

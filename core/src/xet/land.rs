@@ -36,11 +36,7 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
                 core.settings.object_limit()
             )));
         }
-        // Kept as chunks, its bytes counted as the xorbs they are in; kept whole too (a
-        // bucket), it counts again.
-        if !core.storage.chunks_suffice() {
-            crate::quotas::check(core, repo, Some(oid), *size).await?;
-        }
+        // (Kept as chunks only, its bytes count as the xorbs they are in.)
         for file in claims {
             match read_back(core, repo.id, &file, *size).await {
                 Ok(got) if got == (*oid, *size) => {
@@ -71,15 +67,10 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
 }
 
 /// Reads `file` of dataset `repo_id` back from its xorbs: the oid and size its bytes have (at
-/// most `limit` of them are read). Where every download passes through strata (the local disk,
-/// sealed stores) the file stays in chunks, read from them whenever it is read; a bucket, whose
-/// downloads go to it straight, gets the object whole too.
+/// most `limit` of them are read). The file stays in chunks, read from them whenever it is read.
 async fn read_back(core: &Core, repo_id: i64, file: &XetFile, limit: u64) -> Result<(Oid, u64)> {
     let count = (file.size as u64).min(limit.saturating_add(1));
     let body = core.storage.file_bytes(repo_id, file, 0, count).await?;
-    if !core.storage.chunks_suffice() {
-        return core.storage.ingest(repo_id, body, limit).await;
-    }
     use sha2::Digest;
     let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
     let mut body = body;

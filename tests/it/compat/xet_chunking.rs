@@ -387,3 +387,112 @@ async fn compaction(encryption: strata_core::config::Encryption) {
     assert_eq!(third["xorbs_compacted"], 0, "{third}");
     assert_eq!(raw(&server, &alice, "two.bin", None).await, (200, two));
 }
+
+/// On a bucket too: an object uploaded straight to it is chunked, a changed version stores only
+/// its new chunks, and from then on its downloads read the chunks through strata (the batch API
+/// hands out strata's URL, not the bucket's). The whole copies go once the bucket URLs handed
+/// out before have expired; every route reads the same after. An object below the chunking
+/// minimum stays whole, and its downloads go to the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_on_a_bucket_are_kept_as_chunks_too() {
+    let server = TestServer::start_with(Backend::S3, |c| c.chunking_interval_secs = 1).await;
+    let alice = server.user("alice").await;
+    let repo = server.repo("alice/ds", Visibility::Private).await;
+    let storage = &server.state.storage;
+    let stored = || async { server.state.db.xet_stored_bytes(repo.id).await.unwrap() };
+    let held_as_chunks = |oid: Oid| async move {
+        for _ in 0..300 {
+            if storage.holds_chunked(repo.id, &oid).await.unwrap() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{oid} was not chunked within 30 s");
+    };
+    let href = |oid: Oid, size: usize| {
+        let (url, alice) = (server.batch_url("alice/ds"), alice.clone());
+        async move {
+            let req = json!({"operation": "download",
+                "objects": [{"oid": oid.to_string(), "size": size}]});
+            let (status, _, v) = body(lfs_post(&url, Some(&alice), &req).await).await;
+            assert_eq!(status, 200, "{v}");
+            v["objects"][0]["actions"]["download"]["href"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let ours = format!("{}/_transfer/", server.url);
+
+    let one = noise(3_000_000, 71);
+    let oid_one = upload(&server, "alice/ds", &alice, &one).await;
+    let (status, v) = commit(&server, &alice, "one.bin", &oid_one.to_string(), one.len()).await;
+    assert_eq!(status, 200, "{v}");
+    held_as_chunks(oid_one).await;
+    let after_one = stored().await;
+    assert!((3_000_000..3_100_000).contains(&after_one), "{after_one}");
+    let h = href(oid_one, one.len()).await;
+    assert!(h.starts_with(&ours), "{h}");
+    let got = client()
+        .get(&h)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), one.as_slice());
+
+    let mut two = one.clone();
+    two[1_500_000..1_501_000].copy_from_slice(&noise(1000, 72));
+    let oid_two = upload(&server, "alice/ds", &alice, &two).await;
+    let (status, v) = commit(&server, &alice, "two.bin", &oid_two.to_string(), two.len()).await;
+    assert_eq!(status, 200, "{v}");
+    held_as_chunks(oid_two).await;
+    let added = stored().await - after_one;
+    assert!(
+        added > 0 && added < 400_000,
+        "version two stored {added} more bytes"
+    );
+
+    // The whole copies stay until the URLs handed out for them expired, then go.
+    assert!(storage.holds_whole(repo.id, &oid_one).await.unwrap());
+    let later = strata_core::db::now() + 86_400;
+    let went = strata_core::xet::chunking::drop_due(&server.state, later)
+        .await
+        .unwrap();
+    assert_eq!(went, 2);
+    for (oid, data, path) in [(oid_one, &one, "one.bin"), (oid_two, &two, "two.bin")] {
+        assert!(!storage.holds_whole(repo.id, &oid).await.unwrap());
+        assert_eq!(raw(&server, &alice, path, None).await, (200, data.clone()));
+        assert_eq!(
+            raw(&server, &alice, path, Some("bytes=1499990-1501010")).await,
+            (206, data[1_499_990..=1_501_010].to_vec())
+        );
+        let h = href(oid, data.len()).await;
+        let got = client()
+            .get(&h)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(got.as_ref(), data.as_slice());
+    }
+
+    // Below the chunking minimum: whole, and downloaded from the bucket.
+    let small = noise(10_000, 73);
+    let oid_small = upload(&server, "alice/ds", &alice, &small).await;
+    let h = href(oid_small, small.len()).await;
+    assert!(!h.starts_with(&ours), "{h}");
+    let got = client()
+        .get(&h)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), small.as_slice());
+}
