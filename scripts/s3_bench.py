@@ -47,9 +47,8 @@ ONLY = os.environ.get("S3_BENCH_ONLY", "")  # get, list, sync or hub: that step 
 if ONLY in ("", "get"):
     big = os.path.join(WORK, "big.bin")
     with open(big, "wb") as f:
-        block = os.urandom(1 << 20)
-        for i in range(1024):
-            f.write(block[i:] + block[:i])
+        for _ in range(1024):
+            f.write(os.urandom(1 << 20))
     run("aws", "--endpoint-url", S3, "s3", "cp", "--only-show-errors", big, "s3://bench.big/main/big.bin")
     gateway = s3.generate_presigned_url("get_object", Params={"Bucket": "bench.big", "Key": "main/big.bin"})
     raw = f"{URL}/api/v1/datasets/bench/big/raw/big.bin"
@@ -64,6 +63,24 @@ if ONLY in ("", "get"):
     print(f"GetObject 1 GiB: gateway {mb(t_gateway):.0f} MB/s, raw route {mb(t_raw):.0f} MB/s, "
           f"presigned storage URL {mb(t_presigned):.0f} MB/s; gateway/raw {t_raw / t_gateway:.2f}, "
           f"gateway/presigned {t_presigned / t_gateway:.2f}")
+
+    # The same object once strata keeps it as chunks (within --chunking-interval-secs): the batch
+    # API's download URL is then strata's, reading the chunks, beside the presigned URL of the
+    # whole copy (valid until the URLs handed out before it was chunked expire).
+    deadline = time.time() + 900
+    while True:
+        answer = requests.post(f"{URL}/bench/big.git/info/lfs/objects/batch", headers={**AUTH, "Content-Type": "application/vnd.git-lfs+json", "Accept": "application/vnd.git-lfs+json"},
+                               json={"operation": "download", "objects": [{"oid": oid, "size": GIB}]}).json()
+        chunked = answer["objects"][0]["actions"]["download"]["href"]
+        if chunked.startswith(URL):
+            break
+        if time.time() > deadline:
+            raise SystemExit("the object was not chunked within 15 minutes")
+        time.sleep(1)
+    t_chunked = timed(lambda: curl(chunked))
+    t_presigned = timed(lambda: curl(presigned))
+    print(f"LFS download of 1 GiB kept as chunks on the bucket (through strata) {mb(t_chunked):.0f} MB/s, "
+          f"its whole copy's presigned URL {mb(t_presigned):.0f} MB/s: chunked/presigned {t_presigned / t_chunked:.2f}")
 
 # 2. ListObjectsV2 over 10,000 files (one commit through the REST API).
 if ONLY in ("", "list"):

@@ -3,7 +3,8 @@
 # release strata on an S3 server (s3s-fs) as its storage and its S3 gateway on:
 #   1. GetObject of a 1 GiB object through the gateway (a presigned gateway URL, with curl),
 #      beside strata's raw route (curl with a token) and a presigned URL of the storage itself
-#      (the LFS batch's download action): MB/s and the gateway's share of raw;
+#      (the LFS batch's download action): MB/s and the gateway's share of raw; then, once strata
+#      keeps the object as chunks, its LFS download through strata beside that presigned URL;
 #   2. ListObjectsV2 over a dataset of 10,000 files, every page (boto3's paginator);
 #   3. `aws s3 sync` of 1,000 small files up and down beside `git lfs push` and a clone with
 #      `git lfs pull` of the same files;

@@ -65,6 +65,10 @@ pub async fn answer(
     if !git_lfs {
         issuer = issuer.always_verify();
     }
+    if req.operation == Operation::Download {
+        // (Which of them strata reads from chunks: asked once for the whole batch.)
+        issuer.know_chunked(&valid).await?;
+    }
     // New objects past the namespace's quota are refused one by one (507), in the batch's order;
     // those admitted get their room reserved (`crate::quotas::admit`).
     let new: Vec<(Oid, u64)> = match req.operation {

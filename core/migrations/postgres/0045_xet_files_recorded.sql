@@ -4,7 +4,14 @@
 ALTER TABLE xet_files ADD COLUMN recorded_at BIGINT NOT NULL DEFAULT 0;
 UPDATE xet_files SET recorded_at = CAST(EXTRACT(EPOCH FROM now()) AS BIGINT);
 
--- On a bucket, when the whole copy of a file strata chunked is to go: once the download URLs to
--- it handed out before it was chunked have expired (`crate::xet::chunking`).
+-- When the whole copy of a file kept as chunks is to go (a bucket: once the download URLs to it
+-- handed out before it was chunked have expired, `crate::xet::chunking`). Files checked before
+-- this migration may have one (a bucket kept Xet uploads whole too): theirs goes after the
+-- default lifetime of those URLs (an hour and two minutes), unless another dataset needs it.
 ALTER TABLE xet_files ADD COLUMN drop_whole_at BIGINT;
+UPDATE xet_files SET drop_whole_at = CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) + 3720 WHERE oid IS NOT NULL;
 CREATE INDEX xet_files_by_drop ON xet_files (drop_whole_at);
+
+-- The xorb a compaction wrote this one's used chunks into (`crate::gc`): while it waits to be
+-- collected, an erasure of the files moved onto the new xorb erases it too.
+ALTER TABLE xet_xorbs ADD COLUMN compacted_into TEXT;

@@ -93,7 +93,8 @@ impl Settings {
 pub enum StorageBackend {
     /// Files below `<data-dir>/objects`; strata serves the bytes itself through signed URLs.
     Local,
-    /// An S3-compatible bucket; clients transfer directly with presigned URLs.
+    /// An S3-compatible bucket; clients transfer directly with presigned URLs (downloads of
+    /// objects kept as chunks excepted: strata serves those).
     S3,
     /// A Google Cloud Storage bucket (credentials from the usual GOOGLE_* variables).
     Gcs,

@@ -107,6 +107,18 @@ pub struct Db {
     links: std::sync::Arc<objects::PendingLinks>,
 }
 
+/// A turn among replicas ([`Db::turn`]), held while this lives.
+pub struct Turn {
+    _held: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+/// The advisory lock key of `name` of kind `kind`.
+fn lock_key(kind: &str, name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("strata {kind} {name}"));
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
 impl Db {
     /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`): a deferred one that read first could not upgrade once another connection (or
@@ -190,9 +202,7 @@ impl Db {
             Engine::Postgres => "SELECT pg_try_advisory_xact_lock($1)",
             Engine::Sqlite => return Ok(Some(work.await)),
         };
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("strata leader {name}"));
-        let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        let key = lock_key("leader", name);
         let mut tx = self.pool.begin().await?;
         let led: bool = sqlx::query_scalar(lock)
             .bind(key)
@@ -204,6 +214,20 @@ impl Db {
         let out = work.await;
         tx.commit().await?;
         Ok(Some(out))
+    }
+
+    /// Waits for the turn `name` among replicas and holds it until the answer is dropped
+    /// (PostgreSQL: a transaction-scoped advisory lock; SQLite serves one server: no wait).
+    pub async fn turn(&self, name: &str) -> Result<Turn, sqlx::Error> {
+        if self.engine == Engine::Sqlite {
+            return Ok(Turn { _held: None });
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT CAST(1 AS INTEGER) FROM (SELECT pg_advisory_xact_lock($1)) t")
+            .bind(lock_key("turn", name))
+            .execute(&mut *tx)
+            .await?;
+        Ok(Turn { _held: Some(tx) })
     }
 
     /// Whether the database answers, within `timeout`.

@@ -218,7 +218,7 @@ impl Db {
         new: &str,
         files: &[(String, Vec<u8>, Vec<u8>)],
     ) -> Result<u64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut moved = 0;
         for (hash, before, after) in files {
             moved += sqlx::query(
@@ -241,8 +241,35 @@ impl Db {
         .bind(new)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE xet_xorbs SET compacted_into = $3 WHERE repo_id = $1 AND hash = $2")
+            .bind(repo_id)
+            .bind(old)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(moved)
+    }
+
+    /// The xorbs of dataset `repo_id` that a compaction wrote into one of `xorbs` (not
+    /// collected yet).
+    pub async fn xet_compacted_into(
+        &self,
+        repo_id: i64,
+        xorbs: &[String],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut out = Vec::new();
+        for hash in xorbs {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT hash FROM xet_xorbs WHERE repo_id = $1 AND compacted_into = $2",
+            )
+            .bind(repo_id)
+            .bind(hash)
+            .fetch_all(&self.pool)
+            .await?;
+            out.extend(rows.into_iter().map(|(h,)| h));
+        }
+        Ok(out)
     }
 
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
@@ -393,6 +420,28 @@ impl Db {
         .await
     }
 
+    /// Of `oids`, those dataset `repo_id` holds as chunks (files checked to be them).
+    pub async fn xet_chunked_among(
+        &self,
+        repo_id: i64,
+        oids: &[strata_lfs::Oid],
+    ) -> Result<std::collections::HashSet<strata_lfs::Oid>, sqlx::Error> {
+        if oids.is_empty() {
+            return Ok(Default::default());
+        }
+        let list = serde_json::to_string(oids).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let sql = match self.engine {
+            super::Engine::Sqlite => "SELECT DISTINCT oid FROM xet_files WHERE repo_id = $1 AND oid IN (SELECT value FROM json_each($2))",
+            super::Engine::Postgres => "SELECT DISTINCT oid FROM xet_files WHERE repo_id = $1 AND oid IN (SELECT jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb))",
+        };
+        let rows: Vec<(String,)> = sqlx::query_as(sql)
+            .bind(repo_id)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(o,)| o.parse().ok()).collect())
+    }
+
     /// Whether any dataset linking object `oid` holds it as chunks.
     pub async fn chunked_anywhere(&self, oid: &str) -> Result<bool, sqlx::Error> {
         let row: Option<(i64,)> = sqlx::query_as(
@@ -428,9 +477,12 @@ impl Db {
         at: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        // (Not while another dataset's URLs to the same copy may still be used.)
         sqlx::query_as(
-            "SELECT repo_id, oid FROM xet_files WHERE drop_whole_at <= $1 AND oid IS NOT NULL
-             ORDER BY drop_whole_at LIMIT $2",
+            "SELECT f.repo_id, f.oid FROM xet_files f WHERE f.drop_whole_at <= $1
+               AND f.oid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM xet_files g
+                 WHERE g.drop_whole_at > $1 AND g.oid = f.oid)
+             ORDER BY f.drop_whole_at LIMIT $2",
         )
         .bind(at)
         .bind(limit)
@@ -451,20 +503,21 @@ impl Db {
         Ok(())
     }
 
-    /// Records that file `hash` of dataset `repo_id` was read back and hashes to `oid`.
+    /// Records that file `hash` of dataset `repo_id` was read back and hashes to `oid`: false
+    /// when the file is no longer recorded.
     pub async fn xet_file_checked(
         &self,
         repo_id: i64,
         hash: &str,
         oid: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE xet_files SET oid = $3 WHERE repo_id = $1 AND hash = $2")
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE xet_files SET oid = $3 WHERE repo_id = $1 AND hash = $2")
             .bind(repo_id)
             .bind(hash)
             .bind(oid)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 }
 

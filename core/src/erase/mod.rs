@@ -168,7 +168,7 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
     // Their chunks too: the xorbs they were uploaded in through Xet (unless a ref reaches the
     // same bytes as a file).
     // No file is chunked into the xorbs about to go meanwhile.
-    let turn = core.storage.chunking().await;
+    let turn = core.storage.chunking().await?;
     let chunks = self::xet::chunks_of(core, repo.id, &named).await?;
     self::xet::keep_sharing(core, repo.id, &chunks).await;
     gone.extend(

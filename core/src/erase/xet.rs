@@ -1,7 +1,8 @@
-//! Erasure reaches a dataset's Xet storage (`crate::xet`): the chunks of an erased file go with
-//! it. Each xorb an erased file's recorded terms used is erased whole, as an object; the files
-//! that shared one lose their Xet form (each is first stored whole again, read from its chunks,
-//! where it was kept as chunks only), and no dedup answer leads to it any more. The records go last, once the objects are erased, so an
+//! Erasure reaches a dataset's Xet storage (`crate::xet`): the chunks of an erased file go with it.
+//! Each xorb an erased file's recorded terms used (and each xorb compacted into one of those, not
+//! collected yet) is erased whole, as an object; the files that shared one lose their Xet form
+//! (each is first stored whole again, read from its chunks, where it was kept as chunks only), and
+//! no dedup answer leads to it any more. The records go last, once the objects are erased, so an
 //! erasure that stopped half-way finds them again.
 
 use std::collections::BTreeSet;
@@ -42,6 +43,15 @@ pub(super) async fn chunks_of(core: &Core, repo_id: i64, oids: &[String]) -> Res
     let mut chunks = Chunks::default();
     if xorbs.is_empty() {
         return Ok(chunks);
+    }
+    // And the xorbs compacted into those, not collected yet: they hold the same chunks.
+    let mut newest: Vec<String> = xorbs.iter().cloned().collect();
+    while !newest.is_empty() {
+        let older = core.db.xet_compacted_into(repo_id, &newest).await?;
+        newest = older
+            .into_iter()
+            .filter(|h| xorbs.insert(h.clone()))
+            .collect();
     }
     for file in &files {
         let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;

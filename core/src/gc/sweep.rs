@@ -116,7 +116,7 @@ async fn dataset(
 ) -> Result<()> {
     let path = format!("{}/{}", repo.namespace, repo.name);
     // No xorb is made for a file not recorded yet meanwhile.
-    let _turn = core.storage.chunking().await;
+    let _turn = core.storage.chunking().await?;
     // Xorbs compacted first: the old ones, unused now, are then marked as any other.
     super::chunks::compact(core, report, (repo.id, &path), options, cutoff).await?;
     let mut reached = reach(core, repo, cutoff).await?;

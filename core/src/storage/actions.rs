@@ -1,7 +1,8 @@
 //! The actions of a batch response: where a client uploads, downloads and (for buckets) verifies
 //! an object.
 //! The local backend gets strata-signed `/_transfer/…` URLs (HMAC over operation, dataset, oid,
-//! size and expiry); a bucket gets presigned URLs, so bytes never pass through strata.
+//! size and expiry); a bucket gets presigned URLs, so those bytes never pass through strata
+//! (but for an object kept as chunks, which strata reads and serves).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,9 @@ pub struct Actions<'a> {
     expires_at: String,
     /// Whether uploads that need no confirming get a verify action all the same.
     always_verify: bool,
+    /// Objects the dataset keeps as chunks, where downloads otherwise go to a bucket: strata
+    /// serves those ([`Actions::know_chunked`]).
+    chunked: std::collections::HashSet<Oid>,
 }
 
 impl Storage {
@@ -48,6 +52,7 @@ impl Storage {
             ttl,
             expires_at: crate::db::rfc3339(issued + ttl),
             always_verify: false,
+            chunked: Default::default(),
         }
     }
 
@@ -171,15 +176,28 @@ impl Actions<'_> {
         std::time::Duration::from_secs((self.ttl + SIGNATURE_GRACE_SECS) as u64)
     }
 
+    /// Learns which of `oids` (to be downloaded) the dataset keeps as chunks, where downloads
+    /// otherwise go to a bucket straight: their actions are strata's, which reads the chunks.
+    pub async fn know_chunked(&mut self, oids: &[Oid]) -> Result<()> {
+        if self.storage.presigns_downloads() {
+            self.chunked = self
+                .storage
+                .0
+                .db
+                .xet_chunked_among(self.dataset, oids)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A download action for `oid`; the caller passed the read gate (the object is linked).
+    /// Call [`Actions::know_chunked`] first.
     pub async fn download(&self, oid: &Oid, size: u64) -> Result<LfsAction> {
         match &self.storage.0.backend {
             // The empty object is in no bucket, and an object kept as chunks is read from them:
             // strata serves those on any backend.
             Backend::Cloud(cloud)
-                if *oid != Oid::EMPTY
-                    && !self.storage.sealed()
-                    && !self.storage.holds_chunked(self.dataset, oid).await? =>
+                if *oid != Oid::EMPTY && !self.storage.sealed() && !self.chunked.contains(oid) =>
             {
                 let signed = cloud.presign_download(oid, self.grace_ttl()).await?;
                 Ok(self.action(signed.url, signed.headers))

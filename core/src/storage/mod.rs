@@ -310,6 +310,12 @@ fn s3_sse(config: &Config) -> Vec<(String, String)> {
     }
 }
 
+/// The turn of [`Storage::chunking`], held while this lives.
+pub struct Chunking<'a> {
+    _here: tokio::sync::MutexGuard<'a, ()>,
+    _among: crate::db::Turn,
+}
+
 impl Storage {
     /// Whether stored objects are sealed (`--encryption on` on the local disk, `strict`).
     pub fn sealed(&self) -> bool {
@@ -317,10 +323,16 @@ impl Storage {
     }
 
     /// The turn of the work that makes xorbs before recording the files that use them (strata
-    /// chunking an object) against garbage collection's sweep of a dataset, which would find
-    /// such a xorb used by no file: one at a time in this process.
-    pub async fn chunking(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0.chunking.lock().await
+    /// chunking an object, and letting whole copies go) against the work that lets xorbs go or
+    /// moves files between them (garbage collection's sweep and compaction of a dataset,
+    /// erasure): one at a time, in this process and among replicas.
+    pub async fn chunking(&self) -> crate::error::Result<Chunking<'_>> {
+        let local = self.0.chunking.lock().await;
+        let shared = self.0.db.turn("xet chunking").await?;
+        Ok(Chunking {
+            _here: local,
+            _among: shared,
+        })
     }
 
     /// Whether the object store answers, within `timeout`: the local directory is there, or the

@@ -46,7 +46,9 @@ pub struct Chunked {
 /// One pass: chunks the objects waiting (at most [`PASS`]). Returns how many were chunked; an
 /// object that fails is logged and left whole.
 pub async fn pass(core: &Core) -> Result<usize> {
-    drop_due(core, crate::db::now()).await?;
+    if let Err(e) = drop_due(core, crate::db::now()).await {
+        tracing::warn!(error = %e.message, "letting whole copies of chunked objects go");
+    }
     let min = core.settings.chunking_min_bytes as i64;
     let failed = FAILED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let waiting = core
@@ -85,7 +87,7 @@ pub async fn pass(core: &Core) -> Result<usize> {
 /// Cuts object `oid` (`size` bytes) of dataset `repo_id` into chunks, stores the new ones,
 /// records the file and lets go of the whole copy where chunks suffice.
 pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Result<Chunked> {
-    let _turn = core.storage.chunking().await;
+    let _turn = core.storage.chunking().await?;
     let Some(crate::storage::Read::Found { object, .. }) =
         core.storage.read(repo_id, oid, None).await?
     else {
@@ -138,23 +140,48 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
 }
 
 /// Lets go of the whole copies of objects kept as chunks on a bucket whose time came by `at`
-/// (see [`chunk_object`]): how many went. One that fails is logged and tried again next time.
+/// (see [`chunk_object`]), once no dataset's URLs to them may still be used and every xorb
+/// their chunks are in is still recorded: how many went. One that fails is logged and tried
+/// again an hour later.
 pub async fn drop_due(core: &Core, at: i64) -> Result<usize> {
     let mut dropped = 0;
     for (repo_id, oid) in core.db.xet_whole_due(at, PASS).await? {
         let Ok(parsed) = oid.parse::<Oid>() else {
             continue;
         };
-        let _turn = core.storage.chunking().await;
-        match core.storage.drop_whole(repo_id, &parsed).await {
+        let _turn = core.storage.chunking().await?;
+        let went = match whole_may_go(core, repo_id, &oid).await {
+            Ok(true) => core.storage.drop_whole(repo_id, &parsed).await,
+            other => other,
+        };
+        match went {
             Ok(went) => {
                 dropped += usize::from(went);
                 core.db.xet_drop_whole_at(repo_id, &oid, None).await?;
             }
-            Err(e) => tracing::warn!(%oid, repo_id, error = %e.message, "dropping a whole copy"),
+            Err(e) => {
+                tracing::warn!(%oid, repo_id, error = %e.message, "dropping a whole copy");
+                let again = crate::db::now() + 3600;
+                core.db
+                    .xet_drop_whole_at(repo_id, &oid, Some(again))
+                    .await?;
+            }
         }
     }
     Ok(dropped)
+}
+
+/// Whether every xorb of the file dataset `repo_id` checked to be `oid` is still recorded.
+async fn whole_may_go(core: &Core, repo_id: i64, oid: &str) -> Result<bool> {
+    let Some(file) = core.db.xet_file_of(repo_id, oid).await? else {
+        return Ok(false);
+    };
+    for seg in shard::parse_segments(&file.segments).map_err(Error::internal)? {
+        if core.db.xet_xorb(repo_id, &seg.xorb.hex()).await?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Where a chunk is: in a xorb the dataset holds, or in the `n`th xorb made by this chunking.

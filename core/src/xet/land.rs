@@ -1,7 +1,8 @@
 //! Files uploaded through Xet becoming LFS objects: a commit naming an object the dataset does
 //! not hold, which a shard claimed is a file of it, reads that file back from its xorbs and
 //! links it, refused unless it hashes to the object (a shard's sha256 is a claim, not a proof).
-//! The object is kept as its chunks (stored once), and whole too only on a bucket.
+//! The object is kept as its chunks (stored once), on every backend. The xorbs read are linked
+//! first, which takes them back from a garbage collection that would let them go meanwhile.
 
 use futures_util::StreamExt;
 use strata_lfs::Oid;
@@ -38,12 +39,20 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
         }
         // (Kept as chunks only, its bytes count as the xorbs they are in.)
         for file in claims {
+            if let Err(e) = take_back(core, repo.id, &file).await {
+                tracing::warn!(%oid, xet = %file.hash, "taking a Xet file's xorbs back: {e}");
+                continue;
+            }
             match read_back(core, repo.id, &file, *size).await {
                 Ok(got) if got == (*oid, *size) => {
                     // Checked first: a link whose bytes are looked for finds the chunks.
-                    core.db
+                    if !core
+                        .db
                         .xet_file_checked(repo.id, &file.hash, &oid.to_string())
-                        .await?;
+                        .await?
+                    {
+                        continue; // forgotten meanwhile (collected with its xorbs)
+                    }
                     if let Err(e) = core.storage.link(repo.id, oid, *size).await {
                         core.db.xet_file_unclaim(repo.id, &file.hash).await?;
                         return Err(e);
@@ -62,6 +71,25 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
                 Err(e) => tracing::warn!(%oid, xet = %file.hash, "reading a Xet file back: {e}"),
             }
         }
+    }
+    Ok(())
+}
+
+/// Links the xorbs `file` of dataset `repo_id` uses, each still recorded: a collection that
+/// marked them (the file was uploaded longer than its grace period ago) keeps them now, and
+/// one that let them go already refuses the link.
+async fn take_back(core: &Core, repo_id: i64, file: &XetFile) -> Result<()> {
+    let segments =
+        strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
+    let mut seen = std::collections::HashSet::new();
+    for seg in segments.iter().filter(|s| seen.insert(s.xorb)) {
+        let row = core
+            .db
+            .xet_xorb(repo_id, &seg.xorb.hex())
+            .await?
+            .ok_or_else(|| Error::conflict(format!("xorb {} is gone", seg.xorb)))?;
+        let oid: Oid = row.oid.parse().map_err(Error::internal)?;
+        core.storage.link(repo_id, &oid, row.size as u64).await?;
     }
     Ok(())
 }

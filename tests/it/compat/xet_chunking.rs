@@ -299,22 +299,7 @@ async fn compaction(encryption: strata_core::config::Encryption) {
     chunked(&server, repo.id, &oid_two).await;
 
     // one.bin deleted: the first collection lets it go, its xorb stays (two.bin uses some).
-    let parent = server.head(&alice, "alice/ds").await;
-    let lines = [
-        json!({"key": "header", "value": {"summary": "drop one", "parent": parent}}),
-        json!({"key": "deletedFile", "value": {"path": "one.bin"}}),
-    ]
-    .map(|l| l.to_string())
-    .join("\n");
-    let r = client()
-        .post(format!("{}/api/v1/datasets/alice/ds/commit", server.url))
-        .bearer_auth(&alice)
-        .header("content-type", "application/x-ndjson")
-        .body(lines)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    delete(&server, &alice, "one.bin").await;
     let first = admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
     assert_eq!(first["xorbs_compacted"], 0, "{first}");
     assert!(db.xet_xorb(repo.id, &old_hash).await.unwrap().is_some());
@@ -386,6 +371,82 @@ async fn compaction(encryption: strata_core::config::Encryption) {
     let third = admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
     assert_eq!(third["xorbs_compacted"], 0, "{third}");
     assert_eq!(raw(&server, &alice, "two.bin", None).await, (200, two));
+
+    // With a grace period the old xorb waits to be collected after its compaction; erasing the
+    // file moved off it erases it too, and none of its bytes are left anywhere.
+    let four = noise(3_000_000, 81);
+    let oid_four = upload(&server, "alice/ds", &alice, &four).await;
+    let (status, v) = commit(
+        &server,
+        &alice,
+        "four.bin",
+        &oid_four.to_string(),
+        four.len(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_four).await;
+    let mut five = four[..600_000].to_vec();
+    five.extend(noise(2_400_000, 83));
+    let oid_five = upload(&server, "alice/ds", &alice, &five).await;
+    let (status, v) = commit(
+        &server,
+        &alice,
+        "five.bin",
+        &oid_five.to_string(),
+        five.len(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    chunked(&server, repo.id, &oid_five).await;
+    delete(&server, &alice, "four.bin").await;
+    admin(&server, &root, "gc", json!({"grace_secs": 0})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let graced = admin(&server, &root, "gc", json!({"grace_secs": 1})).await;
+    assert_eq!(graced["xorbs_compacted"], 1, "{graced}");
+    let waiting: Vec<Oid> = db
+        .xet_xorb_oids(repo.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, oid)| oid.parse().unwrap())
+        .collect();
+    let erase = json!({"paths": ["five.bin"], "confirm": "alice/ds"});
+    admin(&server, &root, "datasets/alice/ds/erase", erase).await;
+    let data = server.dir.path().join("data");
+    for canary in [&four[100_000..100_064], &four[2_000_000..2_000_064]] {
+        assert_eq!(
+            found_in(&data, canary),
+            None,
+            "erased bytes are still stored"
+        );
+    }
+    let left = db.xet_xorb_oids(repo.id).await.unwrap();
+    assert!(
+        waiting.len() > left.len(),
+        "xorbs before the erasure {waiting:?}, after {left:?}"
+    );
+    assert_eq!(raw(&server, &alice, "three.bin", None).await.0, 200);
+}
+
+/// Deletes `path` from alice/ds's main branch by a REST commit.
+async fn delete(server: &TestServer, token: &str, path: &str) {
+    let parent = server.head(token, "alice/ds").await;
+    let lines = [
+        json!({"key": "header", "value": {"summary": format!("drop {path}"), "parent": parent}}),
+        json!({"key": "deletedFile", "value": {"path": path}}),
+    ]
+    .map(|l| l.to_string())
+    .join("\n");
+    let r = client()
+        .post(format!("{}/api/v1/datasets/alice/ds/commit", server.url))
+        .bearer_auth(token)
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 /// On a bucket too: an object uploaded straight to it is chunked, a changed version stores only

@@ -486,17 +486,19 @@ async fn a_xet_upload_no_commit_names_goes_after_the_grace_period() {
     assert_eq!(read("late.bin").await.0, 404);
 }
 
-/// Xorbs uploaded side by side into a namespace near its quota cannot all take the same room:
+/// Xorbs uploaded side by side into a namespace near its quota cannot all take the same room
+/// (eight of 1.5 MB at once into 5 MB):
 /// those that fit are stored, the others refused (507), and the namespace holds no more than
 /// its quota.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xorbs_uploaded_side_by_side_stay_within_the_quota() {
-    let server = TestServer::start_with(Backend::Local, |c| c.quota_bytes = 500_000).await;
+    let server = TestServer::start_with(Backend::Local, |c| c.quota_bytes = 5_000_000).await;
     let alice = server.user("alice").await;
     let repo = server.repo("alice/ds", Visibility::Private).await;
     let cas = format!("{}/api/datasets/alice/ds/xet", server.url);
-    let sends = (0..6u64).map(|n| {
-        let (x, bytes, _) = xorb_of(&noise(150_000, 100 + 2 * n));
+    // Large enough that storing each takes a while, so they overlap.
+    let sends = (0..8u64).map(|n| {
+        let (x, bytes, _) = xorb_of(&noise(1_500_000, 100 + 2 * n));
         let (url, alice) = (format!("{cas}/v1/xorbs/default/{x}"), alice.clone());
         async move {
             let (status, headers, v) = post(&url, Some(&alice), bytes).await;
@@ -510,5 +512,5 @@ async fn xorbs_uploaded_side_by_side_stay_within_the_quota() {
     let stored = statuses.iter().filter(|s| **s == 200).count();
     assert!((1..=3).contains(&stored), "{statuses:?}");
     let bytes = server.state.db.xet_stored_bytes(repo.id).await.unwrap();
-    assert!(bytes <= 500_000, "{bytes} bytes stored: {statuses:?}");
+    assert!(bytes <= 5_000_000, "{bytes} bytes stored: {statuses:?}");
 }

@@ -431,7 +431,7 @@ async fn download(
 
 async fn liveness(backend: Backend, seed: u64, steps: usize, chunked: bool) {
     let mut w = World::start(backend, seed, chunked).await;
-    let mut collections = 0;
+    let (mut collections, mut dropped) = (0, 0);
     for _ in 0..steps {
         let repo = usize::from(w.rng.below(4) == 0);
         match w.rng.below(20) {
@@ -455,7 +455,7 @@ async fn liveness(backend: Backend, seed: u64, steps: usize, chunked: bool) {
                     // On a bucket the whole copies of chunked objects go once the URLs handed
                     // out for them expired: as if that time had come.
                     let later = strata_core::db::now() + 86_400;
-                    strata_core::xet::chunking::drop_due(&w.server.state, later)
+                    dropped += strata_core::xet::chunking::drop_due(&w.server.state, later)
                         .await
                         .unwrap();
                 }
@@ -495,6 +495,9 @@ async fn liveness(backend: Backend, seed: u64, steps: usize, chunked: bool) {
     if chunked {
         let (stored, _) = w.server.state.db.xet_totals().await.unwrap();
         assert!(stored > 0, "seed {seed}: nothing was chunked");
+        if backend != Backend::Local {
+            assert!(dropped > 0, "seed {seed}: no whole copy went");
+        }
     }
 }
 
