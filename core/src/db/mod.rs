@@ -219,11 +219,12 @@ impl Db {
     /// Waits for the turn `name` among replicas and holds it until the answer is dropped
     /// (PostgreSQL: a transaction-scoped advisory lock; SQLite serves one server: no wait).
     pub async fn turn(&self, name: &str) -> Result<Turn, sqlx::Error> {
-        if self.engine == Engine::Sqlite {
-            return Ok(Turn { _held: None });
-        }
+        let lock = match self.engine {
+            Engine::Postgres => "SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) t",
+            Engine::Sqlite => return Ok(Turn { _held: None }),
+        };
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT CAST(1 AS INTEGER) FROM (SELECT pg_advisory_xact_lock($1)) t")
+        sqlx::query(lock)
             .bind(lock_key("turn", name))
             .execute(&mut *tx)
             .await?;
