@@ -86,14 +86,16 @@ pub(super) async fn compact(
     }
     // (A file no commit named within the grace period holds none: it goes with its xorbs.)
     let unlanded = core.db.xet_unlanded(repo_id, cutoff).await?;
-    let mut used: HashMap<Hash, BTreeSet<u32>> = HashMap::new();
+    let mut files = Vec::new();
     for file in core.db.xet_files(repo_id).await? {
-        if unlanded.contains(&file.hash) {
-            continue;
+        if !unlanded.contains(&file.hash) {
+            let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
+            files.push((file, segments));
         }
-        for s in shard::parse_segments(&file.segments).map_err(Error::internal)? {
-            used.entry(s.xorb).or_default().extend(s.start..s.end);
-        }
+    }
+    let mut used: HashMap<Hash, BTreeSet<u32>> = HashMap::new();
+    for s in files.iter().flat_map(|(_, segments)| segments) {
+        used.entry(s.xorb).or_default().extend(s.start..s.end);
     }
     let linked: HashMap<String, i64> = core
         .db
@@ -126,8 +128,15 @@ pub(super) async fn compact(
         let (action, into) = if options.dry_run {
             ("would compact", String::new())
         } else {
-            match core.storage.compact_xorb(repo_id, &hash, keep).await {
-                Ok(Some(c)) => ("compacted", format!(" into xorb {}", c.into)),
+            match core
+                .storage
+                .compact_xorb(repo_id, &hash, keep, &files)
+                .await
+            {
+                Ok(Some(c)) => (
+                    "compacted",
+                    format!(" into xorb {} ({} files moved)", c.into, c.files),
+                ),
                 Ok(None) => continue,
                 Err(e) => {
                     report

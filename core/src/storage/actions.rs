@@ -173,7 +173,7 @@ impl Actions<'_> {
     }
 
     fn grace_ttl(&self) -> std::time::Duration {
-        std::time::Duration::from_secs((self.ttl + SIGNATURE_GRACE_SECS) as u64)
+        self.storage.url_lifetime()
     }
 
     /// Learns which of `oids` (to be downloaded) the dataset keeps as chunks, where downloads

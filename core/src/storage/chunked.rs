@@ -232,7 +232,7 @@ impl Storage {
     /// every dataset linking it holds it as chunks. A dataset that linked it meanwhile (an
     /// upload racing this) gets it back whole, read from the chunks. True when the whole copy
     /// went. (On a bucket, callers wait until URLs to the whole copy handed out before it was
-    /// chunked expired: [`Storage::download_lifetime`].)
+    /// chunked expired: [`Storage::url_lifetime`].)
     pub async fn drop_whole(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
         let text = oid.to_string();
         if self.0.sealed.is_some() {

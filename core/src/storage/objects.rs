@@ -41,8 +41,8 @@ impl Storage {
         !self.receives_uploads()
     }
 
-    /// How long a download URL handed out now may still be used (its lifetime and grace).
-    pub fn download_lifetime(&self) -> std::time::Duration {
+    /// How long a URL handed out now (a batch action) may still be used: its lifetime and grace.
+    pub fn url_lifetime(&self) -> std::time::Duration {
         self.0.action_ttl + std::time::Duration::from_secs(super::SIGNATURE_GRACE_SECS as u64)
     }
 

@@ -12,7 +12,7 @@ use strata_lfs::xet::{shard, xorb, Hash};
 use strata_lfs::Oid;
 
 use super::{Read, Storage};
-use crate::db::XetXorb;
+use crate::db::{XetFile, XetXorb};
 use crate::error::{Error, Result};
 
 /// What compacting one xorb did.
@@ -20,10 +20,7 @@ use crate::error::{Error, Result};
 pub struct Compacted {
     /// The new xorb, holding the chunks still used.
     pub into: Hash,
-    /// The serialized bytes of the old xorb and of the new one.
-    pub before: u64,
-    pub after: u64,
-    /// The files moved onto the new xorb.
+    /// How many files moved onto it.
     pub files: u64,
 }
 
@@ -56,16 +53,32 @@ impl Storage {
         Ok(new)
     }
 
+    /// Links xorb `hash` of dataset `repo_id` again, for a file about to be recorded or read
+    /// from it: a collection that marked it keeps it now, and one that let it go refuses the
+    /// link. A xorb no longer recorded is a conflict.
+    pub async fn link_xorb(&self, repo_id: i64, hash: &Hash) -> Result<()> {
+        let row = self
+            .0
+            .db
+            .xet_xorb(repo_id, &hash.hex())
+            .await?
+            .ok_or_else(|| Error::conflict(format!("xorb {hash} is gone")))?;
+        let oid: Oid = row.oid.parse().map_err(Error::internal)?;
+        self.link(repo_id, &oid, row.size as u64).await
+    }
+
     /// Rewrites xorb `hash` of dataset `repo_id` with only its chunks `keep` (their indexes),
-    /// and moves onto the new xorb each file whose terms lie within them. `None` when there is
-    /// nothing to do: the xorb is gone, or `keep` is all of it or none of it. Callers hold
-    /// [`Storage::chunking`], so no chunking refers to the old xorb meanwhile; a shard uploaded
-    /// meanwhile that names it keeps it in use.
+    /// and moves onto the new xorb each of `files` (the dataset's, with their segments) whose
+    /// terms in it lie within them. `None` when there is nothing to do: the xorb is gone, or
+    /// `keep` is all of it or none of it. Callers hold [`Storage::chunking`], so no chunking
+    /// refers to the old xorb meanwhile; a file recorded meanwhile on it (a shard naming it)
+    /// keeps it in use, and a file moved meanwhile is not moved again.
     pub async fn compact_xorb(
         &self,
         repo_id: i64,
         hash: &Hash,
         keep: &BTreeSet<u32>,
+        files: &[(XetFile, Vec<shard::Segment>)],
     ) -> Result<Option<Compacted>> {
         let db = &self.0.db;
         let Some(row) = db.xet_xorb(repo_id, &hash.hex()).await? else {
@@ -107,23 +120,23 @@ impl Storage {
                 .map_err(Error::internal)?
         };
         self.store_xorb(repo_id, &parsed, out).await?;
-        let mut files = Vec::new();
-        for file in db.xet_files(repo_id).await? {
-            let segments = shard::parse_segments(&file.segments).map_err(Error::internal)?;
-            if !segments.iter().any(|s| s.xorb == *hash) {
-                continue;
-            }
-            if let Some(after) = remapped(&segments, hash, &parsed.hash, &moved) {
-                files.push((file.hash, file.segments, shard::segments_bytes(&after)));
-            }
-        }
+        let moves: Vec<_> = files
+            .iter()
+            .filter(|(_, segments)| segments.iter().any(|s| s.xorb == *hash))
+            .filter_map(|(file, segments)| {
+                let after = remapped(segments, hash, &parsed.hash, &moved)?;
+                Some((
+                    file.hash.clone(),
+                    file.segments.clone(),
+                    shard::segments_bytes(&after),
+                ))
+            })
+            .collect();
         let files = db
-            .xet_move_files(repo_id, &hash.hex(), &parsed.hash.hex(), &files)
+            .xet_move_files(repo_id, &hash.hex(), &parsed.hash.hex(), &moves)
             .await?;
         Ok(Some(Compacted {
             into: parsed.hash,
-            before: old.len,
-            after: parsed.len,
             files,
         }))
     }

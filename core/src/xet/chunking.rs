@@ -131,7 +131,7 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
     if core.storage.presigns_downloads() {
         // Bucket URLs to the whole copy handed out before now may still be used: it goes once
         // they expired ([`drop_due`]). Downloads from now on read the chunks, through strata.
-        let at = crate::db::now() + core.storage.download_lifetime().as_secs() as i64 + 1;
+        let at = crate::db::now() + core.storage.url_lifetime().as_secs() as i64 + 1;
         core.db.xet_drop_whole_at(repo_id, &text, Some(at)).await?;
     } else {
         done.dropped = core.storage.drop_whole(repo_id, oid).await?;
@@ -342,15 +342,7 @@ impl<'a> Packer<'a> {
         held.sort_unstable_by_key(|h| h.0);
         held.dedup();
         for h in held {
-            let row = db
-                .xet_xorb(self.repo_id, &h.hex())
-                .await?
-                .ok_or_else(|| Error::conflict(format!("xorb {h} went while {oid} was chunked")))?;
-            let xorb_oid: Oid = row.oid.parse().map_err(Error::internal)?;
-            self.core
-                .storage
-                .link(self.repo_id, &xorb_oid, row.size as u64)
-                .await?;
+            self.core.storage.link_xorb(self.repo_id, &h).await?;
         }
         let file = XetFile {
             hash: hash::file_hash(&leaves).hex(),

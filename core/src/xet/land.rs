@@ -75,21 +75,14 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
     Ok(())
 }
 
-/// Links the xorbs `file` of dataset `repo_id` uses, each still recorded: a collection that
-/// marked them (the file was uploaded longer than its grace period ago) keeps them now, and
-/// one that let them go already refuses the link.
+/// Links the xorbs `file` of dataset `repo_id` uses again (the file may have been uploaded
+/// longer than a collection's grace period ago: see [`crate::storage::Storage::link_xorb`]).
 async fn take_back(core: &Core, repo_id: i64, file: &XetFile) -> Result<()> {
     let segments =
         strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
     let mut seen = std::collections::HashSet::new();
     for seg in segments.iter().filter(|s| seen.insert(s.xorb)) {
-        let row = core
-            .db
-            .xet_xorb(repo_id, &seg.xorb.hex())
-            .await?
-            .ok_or_else(|| Error::conflict(format!("xorb {} is gone", seg.xorb)))?;
-        let oid: Oid = row.oid.parse().map_err(Error::internal)?;
-        core.storage.link(repo_id, &oid, row.size as u64).await?;
+        core.storage.link_xorb(repo_id, &seg.xorb).await?;
     }
     Ok(())
 }

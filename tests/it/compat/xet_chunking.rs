@@ -11,7 +11,7 @@ use strata_core::db::Visibility;
 use strata_lfs::Oid;
 
 use super::xet::{noise, xet_run};
-use super::xet_hostile::{commit, get};
+use super::xet_hostile::{commit, commit_line, get};
 use crate::common::*;
 
 /// Waits until dataset `repo_id` holds `oid` as chunks and not whole.
@@ -119,15 +119,8 @@ async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route(
             .0,
         416
     );
-    let req = json!({"operation": "download", "objects": [{"oid": oid_one.to_string(), "size": one.len()}]});
-    let (status, _, v) =
-        body(lfs_post(&server.batch_url("alice/ds"), Some(&alice), &req).await).await;
-    assert_eq!(status, 200, "{v}");
-    let href = v["objects"][0]["actions"]["download"]["href"]
-        .as_str()
-        .unwrap();
-    let got = client().get(href).send().await.unwrap();
-    assert_eq!(got.bytes().await.unwrap().as_ref(), one.as_slice());
+    let href = download_href(&server, &alice, &oid_one, one.len()).await;
+    assert_eq!(fetch(&href).await, one);
 
     // Version two changes 1,000 bytes in the middle: only the chunks around them are new.
     let mut two = one.clone();
@@ -340,15 +333,8 @@ async fn compaction(encryption: strata_core::config::Encryption) {
         raw(&server, &alice, "two.bin", Some("bytes=500000-700000")).await,
         (206, two[500_000..=700_000].to_vec())
     );
-    let req = json!({"operation": "download", "objects": [{"oid": oid_two.to_string(), "size": two.len()}]});
-    let (status, _, v) =
-        body(lfs_post(&server.batch_url("alice/ds"), Some(&alice), &req).await).await;
-    assert_eq!(status, 200, "{v}");
-    let href = v["objects"][0]["actions"]["download"]["href"]
-        .as_str()
-        .unwrap();
-    let got = client().get(href).send().await.unwrap();
-    assert_eq!(got.bytes().await.unwrap().as_ref(), two.as_slice());
+    let href = download_href(&server, &alice, &oid_two, two.len()).await;
+    assert_eq!(fetch(&href).await, two);
 
     // A third file with the same first 600 kB finds them in the new xorb: only its own are new.
     let mut three = one[..600_000].to_vec();
@@ -431,22 +417,27 @@ async fn compaction(encryption: strata_core::config::Encryption) {
 
 /// Deletes `path` from alice/ds's main branch by a REST commit.
 async fn delete(server: &TestServer, token: &str, path: &str) {
-    let parent = server.head(token, "alice/ds").await;
-    let lines = [
-        json!({"key": "header", "value": {"summary": format!("drop {path}"), "parent": parent}}),
-        json!({"key": "deletedFile", "value": {"path": path}}),
-    ]
-    .map(|l| l.to_string())
-    .join("\n");
-    let r = client()
-        .post(format!("{}/api/v1/datasets/alice/ds/commit", server.url))
-        .bearer_auth(token)
-        .header("content-type", "application/x-ndjson")
-        .body(lines)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let line = json!({"key": "deletedFile", "value": {"path": path}});
+    let (status, v) = commit_line(server, token, &format!("drop {path}"), line).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+/// The download URL alice/ds's batch API gives for `oid` (`size` bytes).
+async fn download_href(server: &TestServer, token: &str, oid: &Oid, size: usize) -> String {
+    let req = json!({"operation": "download", "objects": [{"oid": oid.to_string(), "size": size}]});
+    let (status, _, v) =
+        body(lfs_post(&server.batch_url("alice/ds"), Some(token), &req).await).await;
+    assert_eq!(status, 200, "{v}");
+    v["objects"][0]["actions"]["download"]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The bytes `href` answers.
+async fn fetch(href: &str) -> Vec<u8> {
+    let got = client().get(href).send().await.unwrap();
+    got.bytes().await.unwrap().to_vec()
 }
 
 /// On a bucket too: an object uploaded straight to it is chunked, a changed version stores only
@@ -470,19 +461,6 @@ async fn objects_on_a_bucket_are_kept_as_chunks_too() {
         }
         panic!("{oid} was not chunked within 30 s");
     };
-    let href = |oid: Oid, size: usize| {
-        let (url, alice) = (server.batch_url("alice/ds"), alice.clone());
-        async move {
-            let req = json!({"operation": "download",
-                "objects": [{"oid": oid.to_string(), "size": size}]});
-            let (status, _, v) = body(lfs_post(&url, Some(&alice), &req).await).await;
-            assert_eq!(status, 200, "{v}");
-            v["objects"][0]["actions"]["download"]["href"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
     let ours = format!("{}/_transfer/", server.url);
 
     let one = noise(3_000_000, 71);
@@ -492,17 +470,9 @@ async fn objects_on_a_bucket_are_kept_as_chunks_too() {
     held_as_chunks(oid_one).await;
     let after_one = stored().await;
     assert!((3_000_000..3_100_000).contains(&after_one), "{after_one}");
-    let h = href(oid_one, one.len()).await;
+    let h = download_href(&server, &alice, &oid_one, one.len()).await;
     assert!(h.starts_with(&ours), "{h}");
-    let got = client()
-        .get(&h)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(got.as_ref(), one.as_slice());
+    assert_eq!(fetch(&h).await, one);
 
     let mut two = one.clone();
     two[1_500_000..1_501_000].copy_from_slice(&noise(1000, 72));
@@ -530,30 +500,14 @@ async fn objects_on_a_bucket_are_kept_as_chunks_too() {
             raw(&server, &alice, path, Some("bytes=1499990-1501010")).await,
             (206, data[1_499_990..=1_501_010].to_vec())
         );
-        let h = href(oid, data.len()).await;
-        let got = client()
-            .get(&h)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        assert_eq!(got.as_ref(), data.as_slice());
+        let h = download_href(&server, &alice, &oid, data.len()).await;
+        assert_eq!(&fetch(&h).await, data);
     }
 
     // Below the chunking minimum: whole, and downloaded from the bucket.
     let small = noise(10_000, 73);
     let oid_small = upload(&server, "alice/ds", &alice, &small).await;
-    let h = href(oid_small, small.len()).await;
+    let h = download_href(&server, &alice, &oid_small, small.len()).await;
     assert!(!h.starts_with(&ours), "{h}");
-    let got = client()
-        .get(&h)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(got.as_ref(), small.as_slice());
+    assert_eq!(fetch(&h).await, small);
 }

@@ -70,6 +70,7 @@ pub(super) async fn get(url: &str, token: Option<&str>, range: Option<&str>) -> 
     req.send().await.unwrap()
 }
 
+/// A REST commit to alice/ds's main branch adding LFS file `path`.
 pub(super) async fn commit(
     server: &TestServer,
     token: &str,
@@ -77,10 +78,21 @@ pub(super) async fn commit(
     oid: &str,
     size: usize,
 ) -> (u16, Value) {
+    let line = json!({"key": "lfsFile", "value": {"path": path, "oid": oid, "size": size}});
+    commit_line(server, token, &format!("add {path}"), line).await
+}
+
+/// A REST commit to alice/ds's main branch of one NDJSON `line`.
+pub(super) async fn commit_line(
+    server: &TestServer,
+    token: &str,
+    summary: &str,
+    line: Value,
+) -> (u16, Value) {
     let parent = server.head(token, "alice/ds").await;
     let lines = [
-        json!({"key": "header", "value": {"summary": format!("add {path}"), "parent": parent}}),
-        json!({"key": "lfsFile", "value": {"path": path, "oid": oid, "size": size}}),
+        json!({"key": "header", "value": {"summary": summary, "parent": parent}}),
+        line,
     ]
     .map(|l| l.to_string())
     .join("\n");
