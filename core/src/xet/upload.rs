@@ -29,8 +29,10 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>>,
     E: std::fmt::Display,
 {
+    // Room for what the body says it holds (its Content-Length), up to the limit: a 64 MiB xorb
+    // grown by doubling is copied and faulted in again at every step.
+    let mut out = bytes::BytesMut::with_capacity(body.size_hint().0.min(limit));
     let mut body = std::pin::pin!(body);
-    let mut out = bytes::BytesMut::new();
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| Error::bad_request(format!("reading the body: {e}")))?;
         if out.len() + piece.len() > limit {
