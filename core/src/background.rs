@@ -1,6 +1,6 @@
 //! The server's background work, started once it serves: the hourly purge (expired rows,
 //! abandoned multipart uploads, table views nobody reads, events older than 30 days), the sweep of
-//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), the runs commits start (`crate::jobs::trigger`), git maintenance, garbage collection (`crate::gc`), the chunking of objects that arrived whole (`crate::xet::chunking`), the apps' culling
+//! access requests (every ten minutes), the event dispatcher, the views of new revisions' tables made ahead of time (`crate::tables::ahead`), the runs commits start (`crate::jobs::trigger`), git maintenance, garbage collection (`crate::gc`), the chunking of objects that arrived whole (`crate::xet::chunking`), the mirrors' syncs (`crate::mirrors::sync`), the apps' culling
 //! and token renewal, and the sealing of objects stored before encryption was on. Work that must run once among replicas
 //! takes a leader lock in the database. All of it stops with [`Core::tasks`].
 
@@ -125,6 +125,8 @@ pub async fn start(core: &Arc<Core>) {
     // The views of tables new revisions hold, made ahead of their first reader.
     views_ahead(core).await;
     jobs_on_push(core).await;
+    // Mirrors synced when due, asked, or told by their remote (`crate::mirrors`).
+    crate::mirrors::sync::start(core);
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
     crate::apps::launch::background(core);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.

@@ -63,6 +63,8 @@ pub struct Core {
     pub events: Arc<crate::events::Bell>,
     /// The SQL queries running, by caller (`crate::sql`).
     pub sql: Arc<crate::sql::Running>,
+    /// The mirrors' sync loop's bell and what syncs did (`crate::mirrors`).
+    pub mirrors: Arc<crate::mirrors::Mirrors>,
     /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
     /// maintenance) stops between steps.
     pub draining: std::sync::atomic::AtomicBool,
@@ -222,6 +224,7 @@ impl Core {
             iceberg: crate::compat::iceberg::Iceberg::default(),
             delta_sharing: Default::default(),
             cards: crate::datasets::card::Cards::default(),
+            mirrors: Arc::default(),
             thumbnails: Default::default(),
             jobs: Arc::new(crate::jobs::Jobs::new(config)),
             events,
@@ -249,6 +252,11 @@ impl Core {
                 webhooks: crate::targets::Targets {
                     allow_private: config.webhooks_allow_private == crate::config::Switch::On,
                 },
+                data_dir: config.data_dir.clone(),
+                mirrors: crate::targets::Targets {
+                    allow_private: config.mirrors_allow_private == crate::config::Switch::On,
+                },
+                mirror_min_interval: Duration::from_secs(config.mirror_min_interval_secs),
                 trusted_proxies: config.trusted_proxies.clone(),
                 header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
                 body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs.max(1)),

@@ -35,6 +35,7 @@ pub mod governance;
 pub mod hook;
 pub mod jobs;
 pub mod manifests;
+pub mod mirrors;
 pub mod names;
 pub mod oauth;
 pub mod orgs;

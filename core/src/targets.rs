@@ -1,6 +1,7 @@
-//! Where webhooks may point: `https` to public addresses only, unless the admin allows private
-//! ones (`--webhooks-allow-private`: loopback, private ranges, and plain `http`), so a webhook
-//! cannot probe strata's own network. A host name is checked at each delivery by the resolver
+//! Where strata may connect on a user's word (a webhook's target, a mirror's remote): `https` to
+//! public addresses only, unless the admin allows private ones (`--webhooks-allow-private`,
+//! `--mirrors-allow-private`: loopback, private ranges, and plain `http`), so a user cannot probe
+//! strata's own network. A host name is checked at each delivery by the resolver
 //! the client connects through (the addresses checked are the ones connected to: no second
 //! lookup to race); addresses nobody may reach (unspecified, multicast, broadcast) never are.
 
@@ -56,7 +57,7 @@ impl Targets {
             IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
         };
         if never {
-            return Err(format!("{ip} cannot be a webhook's address"));
+            return Err(format!("{ip} cannot be connected to"));
         }
         let private = match ip {
             IpAddr::V4(v4) => {
@@ -81,10 +82,33 @@ impl Targets {
         };
         if private && !self.allow_private {
             return Err(format!(
-                "{ip} is a private, loopback or link-local address: webhooks may not reach it"
+                "{ip} is a private, loopback or link-local address, which may not be reached"
             ));
         }
         Ok(())
+    }
+
+    /// The addresses `host` resolves to, every one of them allowed: one refused address refuses
+    /// the name (a name that answers with public and private addresses is no way in). The
+    /// address is logged, not told: an error shown to a user would map strata's own network.
+    pub async fn addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("{host} cannot be resolved: {e}"))?
+            .collect();
+        for a in &found {
+            if let Err(e) = self.check_ip(a.ip()) {
+                tracing::info!(host, reason = e, "a host resolved to a refused address");
+                return Err(format!(
+                    "{host} resolves to an address strata may not reach (private, loopback, \
+                     link-local or reserved)"
+                ));
+            }
+        }
+        if found.is_empty() {
+            return Err(format!("{host} has no address"));
+        }
+        Ok(found)
     }
 
     /// A resolver that answers only with addresses webhooks may reach.
@@ -120,37 +144,7 @@ impl Resolve for Checked {
         let targets = self.0;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|a| match targets.check_ip(a.ip()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        refused = Some(e);
-                        false
-                    }
-                })
-                .collect();
-            // One address nobody may reach refuses the name: a name that answers with public
-            // and private addresses is no way in. The address is logged, not told: the delivery
-            // log would otherwise map strata's own network for whoever owns the webhook.
-            if let Some(e) = refused {
-                tracing::info!(
-                    host,
-                    reason = e,
-                    "a webhook's host resolved to a refused address"
-                );
-                return Err(format!(
-                    "{host} resolves to an address webhooks may not reach (private, loopback, \
-                     link-local or reserved)"
-                )
-                .into());
-            }
-            if allowed.is_empty() {
-                return Err(format!("{host} has no address").into());
-            }
+            let allowed = targets.addresses(&host, 0).await?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }

@@ -10,6 +10,7 @@
 
 mod diff;
 mod error;
+mod follow;
 mod history;
 mod ledger;
 pub mod lfsconfig;
@@ -34,6 +35,7 @@ pub use history::{DirEntry, DirListing, Files, Revision, TreeEntry};
 pub use ledger::{RefLedger, RefListener};
 pub use merge::{MergeMeta, PathSides, Sides};
 
+pub use follow::Refs;
 pub use package::{
     check_path, lfs_attribute_line, Package, Resource, DATAPACKAGE, GITATTRIBUTES, LFSCONFIG,
 };

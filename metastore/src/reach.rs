@@ -149,3 +149,47 @@ impl Walker<'_> {
         Ok(())
     }
 }
+
+impl Metastore {
+    /// The objects named by the revisions reachable from `tips` but not from `hidden` in the
+    /// repository at `git_dir` (a fetch's staging repository, which borrows a dataset's objects):
+    /// what a mirror must hold before its refs may move to `tips`. Tips that are tags are
+    /// followed to what they tag; tips that reach no revision name nothing.
+    pub fn introduced(
+        &self,
+        git_dir: &std::path::Path,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> Result<HashMap<Oid, u64>> {
+        let repo = gix::open(git_dir)?;
+        let commits = |ids: &[ObjectId]| -> Result<Vec<ObjectId>> {
+            let mut out = Vec::new();
+            for id in ids {
+                let object = repo
+                    .find_object(*id)?
+                    .peel_tags_to_end()
+                    .map_err(Error::git)?;
+                if object.kind == gix::objs::Kind::Commit {
+                    out.push(object.id);
+                }
+            }
+            Ok(out)
+        };
+        let (tips, hidden) = (commits(tips)?, commits(hidden)?);
+        let mut objects = HashMap::new();
+        if tips.is_empty() {
+            return Ok(objects);
+        }
+        let mut walker = Walker {
+            repo: &repo,
+            trees: HashSet::new(),
+            blobs: HashSet::new(),
+            objects: &mut objects,
+        };
+        for info in repo.rev_walk(tips).with_hidden(hidden).all()? {
+            let info = info.map_err(Error::git)?;
+            walker.commit(info.id)?;
+        }
+        Ok(objects)
+    }
+}

@@ -57,6 +57,9 @@ struct BuildLabels {
     database: String,
 }
 
+/// Mirrors by state, and the lag of the one furthest behind (`strata_core::mirrors::figures`).
+pub type MirrorFigures = (Vec<(String, i64)>, i64);
+
 /// The server's metrics, registered once at start-up.
 pub struct Metrics {
     registry: Registry,
@@ -75,6 +78,11 @@ pub struct Metrics {
     xet_files: Gauge,
     near_quota: Gauge,
     views_ahead: Family<OutcomeLabels, Counter>,
+    mirror_syncs: Family<OutcomeLabels, Counter>,
+    mirror_objects: Counter,
+    mirror_bytes: Counter,
+    mirrors: Family<PoolLabels, Gauge>,
+    mirror_lag: Gauge,
     /// When the storage totals were last read (they are read at most once a minute).
     storage_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -177,6 +185,36 @@ impl Metrics {
              found made already, failed (left for the first reader), retried",
             views_ahead.clone(),
         );
+        let mirror_syncs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "mirror_syncs",
+            "Mirror syncs run here, by outcome: moved (refs moved), unchanged, failed",
+            mirror_syncs.clone(),
+        );
+        let mirror_objects = Counter::default();
+        registry.register(
+            "mirror_objects",
+            "LFS objects mirror syncs fetched and stored",
+            mirror_objects.clone(),
+        );
+        let mirror_bytes = Counter::default();
+        registry.register(
+            "mirror_bytes",
+            "Bytes of LFS objects mirror syncs fetched and stored",
+            mirror_bytes.clone(),
+        );
+        let mirrors = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "mirrors",
+            "Mirrors, by state: new, ok, failed, paused",
+            mirrors.clone(),
+        );
+        let mirror_lag = Gauge::default();
+        registry.register(
+            "mirror_lag_seconds",
+            "How long the mirror furthest behind its remote has failed to catch up (0: none)",
+            mirror_lag.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -203,6 +241,11 @@ impl Metrics {
             xet_files,
             near_quota,
             views_ahead,
+            mirror_syncs,
+            mirror_objects,
+            mirror_bytes,
+            mirrors,
+            mirror_lag,
             storage_read: Default::default(),
         }
     }
@@ -282,7 +325,34 @@ impl Metrics {
         apps: &[(&str, usize)],
         ahead: strata_core::tables::ahead::Figures,
         storage: Option<strata_core::quotas::Totals>,
+        mirrors: (&strata_core::mirrors::sync::Counts, Option<MirrorFigures>),
     ) -> String {
+        let (counts, figures) = mirrors;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        for (outcome, n) in [
+            ("moved", load(&counts.moved)),
+            ("unchanged", load(&counts.unchanged)),
+            ("failed", load(&counts.failed)),
+        ] {
+            self.mirror_syncs
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inner()
+                .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.mirror_objects
+            .inner()
+            .store(load(&counts.objects), std::sync::atomic::Ordering::Relaxed);
+        self.mirror_bytes
+            .inner()
+            .store(load(&counts.bytes), std::sync::atomic::Ordering::Relaxed);
+        if let Some((states, lag)) = figures {
+            for (state, n) in states {
+                self.mirrors.get_or_create(&PoolLabels { state }).set(n);
+            }
+            self.mirror_lag.set(lag);
+        }
         for (outcome, n) in [
             ("made", ahead.made),
             ("found", ahead.found),

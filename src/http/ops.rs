@@ -61,6 +61,13 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .and_then(Result::ok),
         false => None,
     };
+    let mirrors = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        strata_core::mirrors::figures(&state),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
     (
         [(
             header::CONTENT_TYPE,
@@ -71,6 +78,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             &state.apps.counts(),
             state.tables.ahead.figures(),
             totals,
+            (&state.mirrors.counts, mirrors),
         ),
     )
 }

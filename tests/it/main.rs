@@ -19,6 +19,7 @@ mod git;
 mod governance;
 mod jobs;
 mod lfs;
+mod mirrors;
 mod ops;
 mod pages;
 mod project;

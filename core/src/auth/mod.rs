@@ -10,6 +10,7 @@ pub mod need;
 pub mod password;
 pub mod pat;
 pub mod scope;
+pub mod sealed;
 pub mod secrets;
 pub mod session;
 

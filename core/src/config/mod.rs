@@ -53,6 +53,12 @@ pub struct Settings {
     pub password_login: bool,
     /// Where webhooks may point.
     pub webhooks: crate::targets::Targets,
+    /// The data directory (`--data-dir`): mirrors stage their fetches under it.
+    pub data_dir: std::path::PathBuf,
+    /// Which remotes mirrors may follow.
+    pub mirrors: crate::targets::Targets,
+    /// The shortest interval between a mirror's scheduled syncs.
+    pub mirror_min_interval: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long a client may take to send its headers, and to send each part of a body.
@@ -331,6 +337,21 @@ pub struct Config {
         default_value = "off"
     )]
     pub webhooks_allow_private: Switch,
+
+    /// Whether mirrors may follow remotes on loopback, private and link-local addresses, and
+    /// over plain `http` (a strata inside your own network). Off, public `https` only.
+    #[arg(
+        long,
+        env = "STRATA_MIRRORS_ALLOW_PRIVATE",
+        value_enum,
+        default_value = "off"
+    )]
+    pub mirrors_allow_private: Switch,
+
+    /// The shortest interval, in seconds, a mirror may ask to be synced at (a remote's webhook
+    /// or "sync now" also syncs it sooner).
+    #[arg(long, env = "STRATA_MIRROR_MIN_INTERVAL_SECS", default_value_t = 60)]
+    pub mirror_min_interval_secs: u64,
 
     /// Encryption at rest. `on`: objects on the local disk are sealed with their dataset's data
     /// key (AES-256-GCM over 64 KiB chunks; deleting a dataset destroys its key), and a bucket is

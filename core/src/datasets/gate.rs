@@ -13,6 +13,9 @@
 //! reads and [`Gated::read_file`] for raw files ask `crate::datasets::policies`, and only site
 //! admins pass for anything but reading the policy dataset itself.
 //!
+//! A mirror (`crate::mirrors`) refuses writing and verifying to everyone: only its syncs change
+//! it, and they do not come through here.
+//!
 //! A gated dataset (`crate::sharing::access`) refuses visitors without a grant with a 401 or
 //! 403 that says where to request access.
 //!
@@ -85,7 +88,7 @@ pub async fn open(
         Reach::Objects => who.can_some_object(&dataset, action),
     };
     if passes(action) {
-        policies::trust::check_write(core, who, &dataset, action)?;
+        check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -232,7 +235,7 @@ pub async fn shared(
         return Err(missing(core, who, ns, name, action, Reach::Dataset).await);
     };
     if who.can(&dataset, On::Dataset, action) {
-        policies::trust::check_write(core, who, &dataset, action)?;
+        check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -251,7 +254,7 @@ pub async fn shared(
         .map(|(p, _)| p.clone())
         .collect();
     if scoped && !shared.is_empty() {
-        policies::trust::check_write(core, who, &dataset, action)?;
+        check_write(core, who, &dataset, action)?;
         return Ok(Gated {
             dataset,
             who: who.clone(),
@@ -297,6 +300,18 @@ pub async fn path(
             " for writing"
         }
     )))
+}
+
+/// The rules on writing that no grant lifts: the policy dataset (site admins only) and a mirror
+/// (its syncs only).
+fn check_write(core: &Core, who: &Principal, dataset: &Authorized, action: Action) -> Result<()> {
+    if dataset.mirror != 0 && matches!(action, Action::Write | Action::Verify) {
+        return Err(Error::forbidden(format!(
+            "{} is a mirror of a remote: it is read-only (stop mirroring to write to it)",
+            dataset.path()
+        )));
+    }
+    policies::trust::check_write(core, who, dataset, action)
 }
 
 /// The gate of a share link: reading `path` (a file or folder) of `repo`, for whoever holds the

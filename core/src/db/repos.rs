@@ -68,6 +68,8 @@ pub struct Repo {
     /// How access requests are answered when the dataset is gated (`manual` or `auto`), or
     /// `""`: not gated (`crate::sharing::access`).
     pub gated: String,
+    /// Non-zero: the dataset follows a remote (`crate::mirrors`) and is read-only to writers.
+    pub mirror: i64,
 }
 
 impl Repo {
@@ -91,7 +93,7 @@ impl Repo {
 }
 
 /// `internal` is stored as the `internal` flag (see migration 0003); rows read as one string.
-const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch, require_merge_request, required_approvals, gated";
+const COLUMNS: &str = "id, namespace, name, owner_id, CASE WHEN internal <> 0 THEN 'internal' ELSE visibility END AS visibility, created_at, protect_default_branch, require_merge_request, required_approvals, gated, mirror";
 
 /// What the `visibility` column holds: internal datasets are `private` plus the flag.
 fn stored(v: Visibility) -> &'static str {

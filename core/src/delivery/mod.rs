@@ -14,4 +14,5 @@ pub mod notify;
 pub mod stream;
 pub mod webhooks;
 
+pub use deliver::{new_secret, sign};
 pub use dispatch::start;

@@ -44,13 +44,19 @@ pub const KINDS: &[&str] = &[
     "run.started",
     "run.succeeded",
     "run.failed",
+    "mirror.moved",
+    "mirror.failed",
 ];
 
 /// What a subscriber must hold on the whole dataset to hear of an event of `kind`: shares,
 /// links, access requests and refused writes are its admins' business (as the lists of shares,
 /// links and requests are); the rest, its readers'.
 pub fn needs(kind: &str) -> crate::auth::scope::Action {
-    if kind.starts_with("share") || kind.starts_with("access.") || kind == "contract.failed" {
+    if kind.starts_with("share")
+        || kind.starts_with("access.")
+        || kind == "contract.failed"
+        || kind == "mirror.failed"
+    {
         crate::auth::scope::Action::Admin
     } else {
         crate::auth::scope::Action::Read

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::{io, Backend, Place, Storage, TempFile};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// What confirming an upload found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,9 +101,62 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
+        self.ingest_checked(place, body, limit, None).await
+    }
+
+    /// Stores `body`, sent by a remote as object `oid` of `size` bytes, for dataset `repo_id`,
+    /// and links it: refused (and nothing stored) unless the bytes are exactly that object.
+    pub async fn store_fetched<S, E>(
+        &self,
+        repo_id: i64,
+        oid: &Oid,
+        size: u64,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let place = Place::Dataset(repo_id);
+        self.ingest_checked(&place, body, size, Some((oid, size)))
+            .await?;
+        self.link(repo_id, oid, size).await
+    }
+
+    /// [`Storage::ingest_at`], refusing bytes that are not `expected` before they are stored.
+    async fn ingest_checked<S, E>(
+        &self,
+        place: &Place,
+        body: S,
+        limit: u64,
+        expected: Option<(&Oid, u64)>,
+    ) -> Result<(Oid, u64)>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
         let dir = self.spool_dir();
         let spool = TempFile::new(dir.join(format!("spool.{}", uuid::Uuid::new_v4().simple())));
-        let (oid, size) = spool_to(spool.path(), body, limit).await?;
+        let spooled = spool_to(spool.path(), body, limit).await;
+        let (oid, size) = match (spooled, expected) {
+            (Err(e), Some((want, want_size))) if e.kind == Kind::TooLarge => {
+                return Err(Error::new(
+                    Kind::Upstream,
+                    format!("the bytes sent for {want} are more than its {want_size} bytes"),
+                ))
+            }
+            (spooled, _) => spooled?,
+        };
+        if let Some((want, want_size)) = expected {
+            if (&oid, size) != (want, want_size) {
+                return Err(Error::new(
+                    Kind::Upstream,
+                    format!(
+                        "the bytes sent for {want} ({want_size} bytes) are {oid} ({size} bytes)"
+                    ),
+                ));
+            }
+        }
         if let (Place::Dataset(_), None, Backend::Local(store)) =
             (place, &self.0.sealed, &self.0.backend)
         {

@@ -345,6 +345,7 @@ mod tests {
             require_merge_request: 0,
             required_approvals: 0,
             gated: String::new(),
+            mirror: 0,
         };
         let ckan = to_ckan("http://s", &repo, None, pkg.as_object().unwrap());
         assert_eq!(ckan["id"], "alice/survey");

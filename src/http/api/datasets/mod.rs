@@ -1,6 +1,6 @@
 //! The REST API of datasets under `/api/v1/datasets`: create, read, update and delete a dataset's
 //! datapackage, atomic multi-file commits, revisions, tags, branches, diffs, reverts, the file
-//! tree and raw files, staged uploads, jobs and their runs. JSON in and out; errors are
+//! tree and raw files, staged uploads, jobs and their runs, mirrors. JSON in and out; errors are
 //! `{message, request_id}`.
 
 mod collaborators;
@@ -11,6 +11,7 @@ mod jobs;
 mod list;
 mod merge_comments;
 mod merges;
+mod mirror;
 mod refs;
 mod uploads;
 pub(crate) mod webhooks;
@@ -76,6 +77,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::rotate))
         .routes(routes!(webhooks::set_active))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(mirror::set, mirror::read, mirror::delete))
+        .routes(routes!(mirror::sync))
+        .routes(routes!(mirror::hook))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::start, jobs::job_runs))
         .routes(routes!(jobs::runs))
@@ -96,6 +100,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tags((name = "datasets", description = "Datasets and their history"),
         (name = "merge requests", description = "Branches proposed for merging, their conflicts, approvals and merges"),
         (name = "webhooks", description = "A dataset's events delivered to URLs, signed the Standard Webhooks way"),
+        (name = "mirrors", description = "A dataset that follows a git + LFS remote"),
         (name = "jobs", description = "Jobs a dataset declares, their runs, and the provenance of what they committed")),
     paths(history::raw)
 )]

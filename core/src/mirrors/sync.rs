@@ -1,0 +1,418 @@
+//! One sync of a mirror, and the loop that runs them. A sync:
+//!
+//! 1. claims the mirror (a lease in the database, renewed while it runs: one sync of a mirror
+//!    at a time among replicas), and runs as the account that set it up, which must still
+//!    administer the dataset;
+//! 2. fetches the remote's branches and tags into a fresh staging repository that borrows the
+//!    dataset's objects (so only what is new crosses the wire);
+//! 3. when they differ from the dataset's, lists the LFS objects the new commits name that the
+//!    dataset does not hold, checks the quota, and downloads each through the remote's batch
+//!    API, stored only once it hashes to its oid;
+//! 4. copies the new git objects into the dataset's repository, then moves its refs to the
+//!    remote's, each against what was read (events `branch.*` and `tag.*` as for any move), and
+//!    records `mirror.moved`.
+//!
+//! Anything that fails leaves the refs where they were (objects already stored stay, unlinked
+//! ones collected as any are) and records `mirror.failed`; the next try comes after a backoff.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use strata_lfs::Oid;
+use strata_metastore::{ObjectId, Refs};
+
+use super::remote::{Remote, BATCH};
+use crate::auth::scope::{Action, Scopes};
+use crate::auth::{sealed, Principal};
+use crate::datasets::{gate, git_on};
+use crate::db::{MirrorEnd, MirrorRow};
+use crate::error::{Error, Result};
+use crate::Core;
+
+/// How long a claim holds without being renewed.
+const LEASE: i64 = 120;
+/// Downloads at once (git-lfs's default).
+const DOWNLOADS_AT_ONCE: usize = 8;
+
+/// What syncs did, since the server started.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub moved: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub failed: AtomicU64,
+    pub objects: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// How a sync went.
+#[derive(Debug)]
+enum Outcome {
+    Unchanged(Refs),
+    Moved {
+        refs: Refs,
+        moved: Vec<String>,
+        objects: u64,
+        bytes: u64,
+    },
+}
+
+/// Runs the loop: every second, or when woken, claims the mirrors due and syncs them, one at
+/// a time.
+pub fn start(core: &Arc<Core>) {
+    let core = core.clone();
+    core.tasks.clone().spawn("mirrors", move |stop| async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = core.mirrors.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let due = match core.db.due_mirrors(10).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "mirrors: which are due cannot be read");
+                    continue;
+                }
+            };
+            for row in due {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let until = crate::db::now() + LEASE;
+                match core.db.mirror_claim(row.id, until).await {
+                    Ok(Some(claimed_at)) => run(&core, row, claimed_at).await,
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "mirrors: a claim failed"),
+                }
+            }
+        }
+    });
+}
+
+/// Syncs mirror `row` (claimed at `claimed_at`), renewing the claim while it runs, and
+/// records how it ended.
+async fn run(core: &Arc<Core>, row: MirrorRow, claimed_at: i64) {
+    let renew = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs((LEASE / 4) as u64)).await;
+            let until = crate::db::now() + LEASE;
+            match core.db.mirror_renew(row.id, claimed_at, until).await {
+                Ok(true) => {}
+                _ => return,
+            }
+        }
+    };
+    let ctx = crate::context::RequestCtx {
+        request_id: format!("mirror-{}-{claimed_at}", row.id),
+        ..Default::default()
+    };
+    let work = crate::context::scope(ctx, sync(core, &row));
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        () = renew => Err(Error::conflict("the sync lost its claim (another replica took it)")),
+    };
+    let Ok(Some(repo)) = core.db.repo_by_id(row.repo_id).await else {
+        return;
+    };
+    let counts = &core.mirrors.counts;
+    let ended = match &outcome {
+        Ok(Outcome::Unchanged(refs)) => {
+            counts.unchanged.fetch_add(1, Ordering::Relaxed);
+            let refs = refs_json(refs).to_string();
+            let end = MirrorEnd::Synced {
+                refs: &refs,
+                objects: 0,
+                bytes: 0,
+            };
+            core.db.mirror_end(row.id, claimed_at, end, 0).await
+        }
+        Ok(Outcome::Moved {
+            refs,
+            moved,
+            objects,
+            bytes,
+        }) => {
+            counts.moved.fetch_add(1, Ordering::Relaxed);
+            counts.objects.fetch_add(*objects, Ordering::Relaxed);
+            counts.bytes.fetch_add(*bytes, Ordering::Relaxed);
+            let data =
+                json!({"remote": row.url, "refs": moved, "objects": objects, "bytes": bytes});
+            crate::events::record(core, None, "mirror.moved", &repo.path(), data).await;
+            let refs = refs_json(refs).to_string();
+            let end = MirrorEnd::Synced {
+                refs: &refs,
+                objects: *objects as i64,
+                bytes: *bytes as i64,
+            };
+            core.db.mirror_end(row.id, claimed_at, end, 0).await
+        }
+        Err(e) => {
+            counts.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(mirror = %repo.path(), error = %e.message, "a mirror's sync failed");
+            let data = json!({"remote": row.url, "error": e.message});
+            crate::events::record(core, None, "mirror.failed", &repo.path(), data).await;
+            // 10 s, doubling with each failure in a row, up to an hour.
+            let retry = (10i64 << row.failures.clamp(0, 9)).min(3600);
+            core.db
+                .mirror_end(row.id, claimed_at, MirrorEnd::Failed(&e.message), retry)
+                .await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::warn!(error = %e, "mirrors: the end of a sync cannot be recorded");
+    }
+}
+
+fn refs_json(refs: &Refs) -> serde_json::Value {
+    refs.iter()
+        .map(|(k, v)| (k.clone(), json!(v.to_string())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// One sync of `row`.
+async fn sync(core: &Arc<Core>, row: &MirrorRow) -> Result<Outcome> {
+    let repo = core
+        .db
+        .repo_by_id(row.repo_id)
+        .await?
+        .ok_or_else(|| Error::not_found("the dataset is gone"))?;
+    // As the account that set the mirror up, while it may still administer the dataset.
+    let who = match core.db.user_by_id(row.created_by).await? {
+        Some(user) => Principal::User {
+            user,
+            scopes: Scopes::parse("*").map_err(Error::internal)?,
+            family: None,
+        },
+        None => {
+            return Err(Error::forbidden(
+                "the account that set this mirror up is gone",
+            ))
+        }
+    };
+    gate::dataset(core, &who, &repo.namespace, &repo.name, Action::Admin)
+        .await
+        .map_err(|e| {
+            Error::forbidden(format!(
+                "the account that set this mirror up may no longer administer it: {}",
+                e.message
+            ))
+        })?;
+    crate::context::set_actor(&who.display_name());
+    let auth = match &row.credentials {
+        Some(s) => Some(sealed::open(&core.jwt, &super::aad(repo.id, "credentials"), s).ok_or_else(|| {
+            Error::conflict("the mirror's credentials cannot be opened (the server's key changed): set them again")
+        })?),
+        None => None,
+    };
+    let remote = Remote::new(
+        &row.url,
+        row.lfs_url.as_deref(),
+        auth,
+        core.settings.mirrors,
+    )
+    .await?;
+
+    // 2. The remote's refs, fetched into a fresh staging repository.
+    let dataset_dir = git_on(core, &repo, |ms, ds| ms.repo_path(ds)).await?;
+    let work = core.settings.data_dir.join("mirrors");
+    let staging = Staging::new(&work, &dataset_dir).await?;
+    remote.fetch(&staging.path, &staging.home).await?;
+    let theirs = read_refs(&staging.path).await?;
+    let ours = git_on(core, &repo, |ms, ds| ms.heads_and_tags(ds)).await?;
+    if theirs == ours {
+        return Ok(Outcome::Unchanged(theirs));
+    }
+
+    // 3. The LFS objects the new commits name, stored and verified.
+    let tips: Vec<ObjectId> = theirs
+        .values()
+        .copied()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let hidden: Vec<ObjectId> = ours
+        .values()
+        .copied()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let named = {
+        let (ms, path) = (core.metastore.clone(), staging.path.clone());
+        tokio::task::spawn_blocking(move || ms.introduced(&path, &tips, &hidden))
+            .await
+            .map_err(Error::internal)??
+    };
+    let oids: Vec<Oid> = named.keys().copied().collect();
+    let linked = core.db.linked_objects(repo.id, &oids).await?;
+    let mut missing: Vec<(Oid, u64)> = named
+        .into_iter()
+        .filter(|(o, _)| !linked.contains_key(o))
+        .collect();
+    missing.sort();
+    let limit = core.settings.object_limit();
+    if let Some((oid, size)) = missing.iter().find(|(_, s)| *s > limit) {
+        return Err(Error::too_large(format!(
+            "{oid} is {size} bytes: objects may be at most {limit} bytes"
+        )));
+    }
+    let total: u64 = missing.iter().map(|(_, s)| s).sum();
+    crate::quotas::room(core, &repo).await?.check(total)?;
+    let mut bytes = 0;
+    for part in missing.chunks(BATCH) {
+        let downloads = remote.batch(part).await?;
+        let stored = futures_util::stream::iter(downloads)
+            .map(|d| {
+                let (remote, repo_id) = (&remote, repo.id);
+                async move {
+                    let body = remote.open(&d).await?;
+                    core.storage
+                        .store_fetched(repo_id, &d.oid, d.size, body)
+                        .await?;
+                    Ok::<u64, Error>(d.size)
+                }
+            })
+            .buffer_unordered(DOWNLOADS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        for s in stored {
+            bytes += s?;
+        }
+    }
+
+    // 4. The git objects into the dataset, then its refs moved.
+    if !theirs.is_empty() {
+        copy_objects(&staging, &dataset_dir, &theirs).await?;
+    }
+    let message = format!("mirror: sync from {}", remote.url);
+    let (o, t) = (ours.clone(), theirs.clone());
+    let moved = git_on(core, &repo, move |ms, ds| ms.follow(ds, &o, &t, &message)).await?;
+    Ok(Outcome::Moved {
+        refs: theirs,
+        moved,
+        objects: missing.len() as u64,
+        bytes,
+    })
+}
+
+/// A staging repository for one sync (deleted with it), and an empty home for git.
+struct Staging {
+    path: std::path::PathBuf,
+    home: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl Staging {
+    async fn new(work: &std::path::Path, dataset: &std::path::Path) -> Result<Staging> {
+        let root = work.join(format!("sync-{}", uuid::Uuid::new_v4().simple()));
+        let (path, home) = (root.join("staging.git"), root.join("home"));
+        tokio::fs::create_dir_all(&home)
+            .await
+            .map_err(Error::internal)?;
+        let out = tokio::process::Command::new("git")
+            .args(["init", "--bare", "--quiet"])
+            .arg(&path)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .await
+            .map_err(Error::internal)?;
+        if !out.status.success() {
+            return Err(Error::internal(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        let objects = dataset.join("objects");
+        let alternates = path.join("objects/info/alternates");
+        tokio::fs::write(&alternates, format!("{}\n", objects.display()))
+            .await
+            .map_err(Error::internal)?;
+        Ok(Staging { path, home, root })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The branches and tags of the staging repository.
+async fn read_refs(git_dir: &std::path::Path) -> Result<Refs> {
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(git_dir)
+        .args([
+            "for-each-ref",
+            "--format=%(objectname) %(refname)",
+            "refs/heads",
+            "refs/tags",
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .await
+        .map_err(Error::internal)?;
+    if !out.status.success() {
+        return Err(Error::internal(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let mut refs = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((id, name)) = line.split_once(' ') else {
+            continue;
+        };
+        let id = ObjectId::from_hex(id.as_bytes()).map_err(Error::internal)?;
+        refs.insert(name.to_owned(), id);
+    }
+    Ok(refs)
+}
+
+/// Copies what the staging repository fetched into the dataset's repository, moving no ref.
+async fn copy_objects(staging: &Staging, dataset: &std::path::Path, refs: &Refs) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(dataset)
+        .args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--stdin",
+        ])
+        .arg(&staging.path)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(Error::internal)?;
+    let mut names = String::new();
+    for name in refs.keys() {
+        names.push_str(name);
+        names.push('\n');
+    }
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
+        .write_all(names.as_bytes())
+        .await
+        .map_err(Error::internal)?;
+    drop(stdin);
+    let out = child.wait_with_output().await.map_err(Error::internal)?;
+    if !out.status.success() {
+        return Err(Error::internal(format!(
+            "copying the fetched objects: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
