@@ -53,6 +53,9 @@ impl Gated {
     /// from the grants this gate already looked up (pages ask it to show their forms).
     pub fn writes(&self, path: &str) -> bool {
         let (who, dataset) = (&self.who, &self.dataset);
+        if dataset.mirror != 0 {
+            return false; // written by its syncs only (`crate::mirrors`)
+        }
         who.can(dataset, On::Dataset, Action::Write)
             || (who
                 .scopes()
@@ -71,6 +74,9 @@ impl Gated {
     /// Whether the caller may do `action` on `on` of this dataset. Through a share, that is what
     /// the share and the token allow; the caller checks [`Gated::covers`] for the path first.
     pub fn allows(&self, on: On<'_>, action: Action) -> bool {
+        if self.dataset.mirror != 0 && matches!(action, Action::Write | Action::Verify) {
+            return false;
+        }
         match &self.within {
             None => self.who.can(&self.dataset, on, action),
             Some((_, granted)) => {

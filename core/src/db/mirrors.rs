@@ -39,7 +39,7 @@ pub struct MirrorSet {
     pub lfs_url: Option<String>,
     /// Sealed; `None` keeps what a mirror being changed has.
     pub credentials: Option<String>,
-    /// Sealed; used only when the mirror is new.
+    /// Sealed.
     pub hook_secret: String,
     pub created_by: i64,
     pub interval_secs: i64,
@@ -76,6 +76,7 @@ impl Db {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) \
              ON CONFLICT (repo_id) DO UPDATE SET url = excluded.url, lfs_url = excluded.lfs_url, \
              credentials = COALESCE(excluded.credentials, mirrors.credentials), \
+             hook_secret = excluded.hook_secret, \
              created_by = excluded.created_by, interval_secs = excluded.interval_secs, \
              paused = excluded.paused, next_at = excluded.next_at, triggered_at = excluded.next_at, \
              failures = 0, updated_at = excluded.updated_at",

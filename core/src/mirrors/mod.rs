@@ -50,6 +50,10 @@ pub struct Input {
     /// Paused mirrors are not synced.
     #[serde(default)]
     pub paused: bool,
+    /// The secret the remote's webhook signs with (a strata webhook's `whsec_…`); without it, a
+    /// new mirror gets one made here, shown once, and a changed one keeps its own.
+    #[serde(default)]
+    pub hook_secret: Option<String>,
 }
 
 /// A mirror as its dataset's readers see it (never its credentials or its hook secret).
@@ -149,12 +153,26 @@ pub async fn put(
         input.password.as_deref(),
     )?;
     let existing = core.db.mirror_of(repo.id).await?;
-    let secret = crate::delivery::new_secret();
+    if let Some(s) = &input.hook_secret {
+        if s.len() < 16 || s.len() > 256 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::unprocessable(
+                "hook_secret: 16 to 256 characters, no spaces (a webhook's whsec_… secret)",
+            ));
+        }
+    }
+    // Shown once: a secret made here for a new mirror; one given is the caller's already.
+    let made =
+        (input.hook_secret.is_none() && existing.is_none()).then(crate::delivery::new_secret);
+    let hook_secret = match (input.hook_secret.as_ref().or(made.as_ref()), &existing) {
+        (Some(s), _) => sealed::seal(&core.jwt, &aad(repo.id, "hook"), s),
+        (None, Some(row)) => row.hook_secret.clone(),
+        (None, None) => unreachable!("a new mirror without a given secret gets one made"),
+    };
     let set = MirrorSet {
         url: input.url,
         lfs_url: input.lfs_url,
         credentials: header.map(|h| sealed::seal(&core.jwt, &aad(repo.id, "credentials"), &h)),
-        hook_secret: sealed::seal(&core.jwt, &aad(repo.id, "hook"), &secret),
+        hook_secret,
         created_by: user.id,
         interval_secs: interval as i64,
         paused: input.paused,
@@ -178,7 +196,16 @@ pub async fn put(
         .repo_by_id(repo.id)
         .await?
         .ok_or_else(|| Error::not_found("gone"))?;
-    Ok((view(&repo, &row), existing.is_none().then_some(secret)))
+    Ok((view(&repo, &row), made))
+}
+
+/// The mirror `repo` (gated already) is, if it is one: what its pages show.
+pub async fn of(core: &Core, repo: &crate::datasets::gate::Gated) -> Result<Option<Mirror>> {
+    Ok(core
+        .db
+        .mirror_of(repo.id)
+        .await?
+        .map(|row| view(repo, &row)))
 }
 
 /// The mirror `{ns}/{name}` is (its readers'): 404 when it is none.

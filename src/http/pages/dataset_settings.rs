@@ -47,6 +47,10 @@ struct SettingsPage {
     prefill: String,
     /// Whom the share form completes: the people and teams of the visitor's organisations.
     people: Vec<String>,
+    /// The remote it follows, when it is a mirror, and its hook secret just made.
+    mirror: Option<super::mirror::Banner>,
+    hook_secret: Option<String>,
+    hook_url: String,
 }
 
 pub(super) struct ShareLine {
@@ -91,13 +95,15 @@ struct LinkLine {
     created: String,
 }
 
-struct Shown<'a> {
-    error: Option<&'a str>,
-    new_link: Option<String>,
-    prefill: String,
+pub(super) struct Shown<'a> {
+    pub error: Option<&'a str>,
+    pub new_link: Option<String>,
+    pub prefill: String,
+    /// A mirror's hook secret just made (shown once).
+    pub hook_secret: Option<String>,
 }
 
-async fn settings_page(
+pub(super) async fn settings_page(
     state: &AppState,
     s: &SessionRow,
     repo: &Gated,
@@ -160,6 +166,15 @@ async fn settings_page(
         new_link: shown.new_link,
         prefill: shown.prefill,
         people: strata_core::orgs::people_near(state, &s.user).await?,
+        mirror: strata_core::mirrors::of(state, repo)
+            .await?
+            .map(|m| super::mirror::banner(&m)),
+        hook_secret: shown.hook_secret,
+        hook_url: format!(
+            "{}/api/v1/datasets/{}/mirror/hook",
+            state.settings.public_url,
+            repo.path()
+        ),
     };
     Ok(render(status, &page))
 }
@@ -245,6 +260,7 @@ pub async fn show(
                 error: None,
                 new_link: None,
                 prefill: q.path.unwrap_or_default(),
+                hook_secret: None,
             };
             settings_page(&state, &s, &repo, StatusCode::OK, shown).await
         }
@@ -330,6 +346,7 @@ pub async fn change(
                     error: Some(&e.message),
                     new_link: None,
                     prefill: String::new(),
+                    hook_secret: None,
                 };
                 settings_page(&state, &s, &repo, e.status, shown).await
             }
@@ -393,6 +410,7 @@ pub async fn change(
                         error: None,
                         new_link: Some(url),
                         prefill: String::new(),
+                        hook_secret: None,
                     };
                     return settings_page(&state, &s, &repo, StatusCode::CREATED, shown).await;
                 }
@@ -414,6 +432,7 @@ pub async fn change(
                 error: Some(&e.message),
                 new_link: None,
                 prefill: form.path.clone(),
+                hook_secret: None,
             };
             settings_page(&state, &s, &repo, e.status, shown).await
         }

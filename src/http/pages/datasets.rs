@@ -210,6 +210,8 @@ struct DatasetPage {
     storage: Option<String>,
     /// Whether the browser stages its uploads (`/api/v1/datasets/…/uploads`) instead of hashing.
     staged: bool,
+    /// The remote it follows, when it is a mirror.
+    mirror: Option<super::mirror::Banner>,
 }
 
 /// `GET /datasets/{ns}/{name}?rev=&path=`: the files of a folder at a revision.
@@ -422,6 +424,9 @@ pub async fn show(
         }
         false => None,
     };
+    let mirror = strata_core::mirrors::of(&state, &repo)
+        .await?
+        .map(|m| super::mirror::banner(&m));
     let page = DatasetPage {
         grid: q.view.as_deref() == Some("grid"),
         starred,
@@ -474,6 +479,7 @@ pub async fn show(
         upload: (!limited && (state.storage.multipart() || staged))
             .then(crate::http::assets::upload),
         staged,
+        mirror,
     };
     Ok(render(StatusCode::OK, &page))
 }

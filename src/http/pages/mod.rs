@@ -25,6 +25,7 @@ mod login;
 mod markdown;
 mod marks;
 mod merges;
+mod mirror;
 mod notifications;
 mod orgs;
 mod outside;
@@ -82,6 +83,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/datasets/{ns}/{name}/settings",
             get(dataset_settings::show).post(dataset_settings::change),
+        )
+        .route(
+            "/datasets/{ns}/{name}/settings/mirror",
+            post(mirror::change),
         )
         .route(
             "/datasets/{ns}/{name}/access",

@@ -6,6 +6,7 @@
 //! a branch deleted on the source deleted here. The hostile cases are in `hostile`.
 
 mod hostile;
+mod pages;
 
 use serde_json::{json, Value};
 use strata_core::config::Switch;
@@ -269,10 +270,26 @@ async fn follows_another_strata_and_moves_refs_only_with_their_bytes() {
     )
     .await;
     assert!(s == 204 || s == 200, "{s} {v}");
+    // The remote's own webhook secret, given to the mirror (a strata webhook's is made there).
+    let secret = "whsec_dGhlIHJlbW90ZSdzIG93biBzZWNyZXQ=";
+    let (s, v) = call(
+        put,
+        &mirror_url,
+        &dst,
+        Some(json!({"url": url, "hook_secret": secret, "interval_secs": 3600})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("hook_secret").is_none(), "{v}");
+    assert_eq!(
+        v["mirror"]["has_credentials"], true,
+        "credentials left out are kept: {v}"
+    );
+    settled(&mirror, &dst, "bob/copy", strata_core::db::now()).await;
     let since = strata_core::db::now();
     let body = json!({"type": "branch.updated"}).to_string();
     let (id, ts) = ("msg_1".to_owned(), strata_core::db::now());
-    let sig = strata_core::delivery::sign(&secret, &id, ts, &body);
+    let sig = strata_core::delivery::sign(secret, &id, ts, &body);
     let hook = format!("{mirror_url}/hook");
     let bad = client()
         .post(&hook)

@@ -37,6 +37,9 @@ pub struct MirrorBody {
     /// A paused mirror is not synced.
     #[serde(default)]
     paused: bool,
+    /// The secret the remote's webhook signs with (a strata webhook's `whsec_…`); default: one
+    /// made here and answered once.
+    hook_secret: Option<String>,
 }
 
 /// A mirror, and the secret its remote's webhook signs with (only when it was just created).
