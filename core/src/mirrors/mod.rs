@@ -5,9 +5,13 @@
 //! refs (`sync`): a reader never meets a pointer without its bytes. The remote is checked like a
 //! webhook's target (`crate::targets`), its credentials are sealed (`crate::auth::sealed`), and
 //! the dataset is read-only to everyone but its syncs (`crate::datasets::gate`).
+//!
+//! Push mirrors go the other way: a dataset pushed to remotes after each change (`push`).
 
+pub mod push;
 mod remote;
 pub mod sync;
+mod upload;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

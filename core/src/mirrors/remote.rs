@@ -25,11 +25,11 @@ const FETCH_DEADLINE: Duration = Duration::from_secs(3600);
 /// The most bytes of git objects one fetch may bring.
 pub const MAX_FETCH_BYTES: u64 = 1 << 30;
 /// The largest batch answer read.
-const MAX_BATCH_ANSWER: usize = 16 << 20;
+pub(super) const MAX_BATCH_ANSWER: usize = 16 << 20;
 /// Objects asked for in one batch request.
 pub const BATCH: usize = 100;
 
-fn upstream(message: impl Into<String>) -> Error {
+pub(super) fn upstream(message: impl Into<String>) -> Error {
     Error::new(Kind::Upstream, message)
 }
 
@@ -82,11 +82,11 @@ pub fn authorization(
 pub struct Remote {
     pub url: String,
     pub lfs: String,
-    auth: Option<Secret>,
-    targets: Targets,
+    pub(super) auth: Option<Secret>,
+    pub(super) targets: Targets,
     /// `host:port:address,…` for git: the addresses checked.
     pins: String,
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
 }
 
 impl Remote {
@@ -153,7 +153,7 @@ impl Remote {
 
     /// A `git` command that reads no configuration but its own, asks nobody for credentials,
     /// uses no proxy, and reaches the remote only at the addresses checked.
-    fn git(&self, home: &Path) -> tokio::process::Command {
+    pub(super) fn git(&self, home: &Path) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("git");
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -175,6 +175,7 @@ impl Remote {
             ("protocol.https.allow", "always".into()),
             ("fetch.fsckObjects", "true".into()),
             ("credential.helper", "".into()),
+            ("core.hooksPath", "/dev/null".into()),
         ];
         if self.targets.allow_private {
             config.push(("protocol.http.allow", "always".into()));
@@ -377,7 +378,7 @@ pub struct Download {
     headers: Vec<(String, String)>,
 }
 
-async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+pub(super) async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(piece) = resp
         .chunk()

@@ -61,16 +61,20 @@ enum Outcome {
 }
 
 /// Runs the loop: every second, or when woken, claims the mirrors due and syncs them, one at
-/// a time.
+/// a time; marks the push mirrors of datasets whose refs moved (the event stream says so) due,
+/// and pushes those due (`super::push`).
 pub fn start(core: &Arc<Core>) {
     let core = core.clone();
     core.tasks.clone().spawn("mirrors", move |stop| async move {
+        let mut seen = core.db.last_event_seq().await.ok();
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = core.mirrors.wake.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
+            follow(&core, &mut seen).await;
+            super::push::turn(&core).await;
             let due = match core.db.due_mirrors(10).await {
                 Ok(due) => due,
                 Err(e) => {
@@ -91,6 +95,35 @@ pub fn start(core: &Arc<Core>) {
             }
         }
     });
+}
+
+/// Marks the push mirrors of the datasets whose refs moved since event `seen` due.
+async fn follow(core: &Arc<Core>, seen: &mut Option<i64>) {
+    let Some(after) = *seen else {
+        *seen = core.db.last_event_seq().await.ok();
+        return;
+    };
+    let events = match core.db.events_after(after, 500).await {
+        Ok(events) => events,
+        Err(e) => return tracing::warn!(error = %e, "push mirrors: the event stream is unreadable"),
+    };
+    for e in events {
+        *seen = Some(e.seq);
+        if e.kind.starts_with("branch.") || e.kind.starts_with("tag.") {
+            if let Err(err) = super::push::changed(core, &e.dataset).await {
+                tracing::warn!(error = %err.message, "push mirrors: a change was not followed");
+            }
+        }
+    }
+}
+
+/// A directory removed when this goes.
+pub(super) struct Gone(pub std::path::PathBuf);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Syncs mirror `row` (claimed at `claimed_at`), renewing the claim while it runs, and
@@ -167,7 +200,7 @@ async fn run(core: &Arc<Core>, row: MirrorRow, claimed_at: i64) {
     }
 }
 
-fn refs_json(refs: &Refs) -> serde_json::Value {
+pub(super) fn refs_json(refs: &Refs) -> serde_json::Value {
     refs.iter()
         .map(|(k, v)| (k.clone(), json!(v.to_string())))
         .collect::<serde_json::Map<_, _>>()

@@ -7,6 +7,7 @@
 
 mod hostile;
 mod pages;
+mod push;
 
 use serde_json::{json, Value};
 use strata_core::config::Switch;

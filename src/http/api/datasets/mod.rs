@@ -12,6 +12,7 @@ mod list;
 mod merge_comments;
 mod merges;
 mod mirror;
+mod push_mirrors;
 mod refs;
 mod uploads;
 pub(crate) mod webhooks;
@@ -80,6 +81,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mirror::set, mirror::read, mirror::delete))
         .routes(routes!(mirror::sync))
         .routes(routes!(mirror::hook))
+        .routes(routes!(push_mirrors::create, push_mirrors::list))
+        .routes(routes!(push_mirrors::read, push_mirrors::delete))
+        .routes(routes!(push_mirrors::push_now))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::start, jobs::job_runs))
         .routes(routes!(jobs::runs))
