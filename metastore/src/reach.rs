@@ -154,7 +154,8 @@ impl Metastore {
     /// The objects named by the revisions reachable from `tips` but not from `hidden` in the
     /// repository at `git_dir` (a fetch's staging repository, which borrows a dataset's objects):
     /// what a mirror must hold before its refs may move to `tips`. Tips that are tags are
-    /// followed to what they tag; tips that reach no revision name nothing.
+    /// followed to what they tag; tips that reach no revision name nothing; hidden ids the
+    /// repository lacks are passed over.
     pub fn introduced(
         &self,
         git_dir: &std::path::Path,
@@ -175,7 +176,13 @@ impl Metastore {
             }
             Ok(out)
         };
-        let (tips, hidden) = (commits(tips)?, commits(hidden)?);
+        // Hidden ids this repository does not have (a remote's, ahead of it) hide nothing.
+        let known: Vec<ObjectId> = hidden
+            .iter()
+            .filter(|id| repo.has_object(*id))
+            .copied()
+            .collect();
+        let (tips, hidden) = (commits(tips)?, commits(&known)?);
         let mut objects = HashMap::new();
         if tips.is_empty() {
             return Ok(objects);
