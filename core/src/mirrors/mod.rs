@@ -114,6 +114,60 @@ fn view(repo: &crate::db::Repo, row: &MirrorRow) -> Mirror {
     }
 }
 
+/// What a sync or a push needs to reach its remote.
+pub(super) struct Setup<'a> {
+    pub repo_id: i64,
+    pub created_by: i64,
+    pub url: &'a str,
+    pub lfs_url: Option<&'a str>,
+    /// The sealed `Authorization` value, and what it was sealed for.
+    pub credentials: Option<&'a str>,
+    pub aad: String,
+    /// `mirror` or `push mirror`, for the errors.
+    pub what: &'a str,
+}
+
+/// The dataset of a sync or a push, acting as the account that set it up (while that account
+/// may still administer it: the actor of the events its ref moves make), and its remote,
+/// checked and resolved, with the credentials opened.
+pub(super) async fn reach(core: &Core, s: Setup<'_>) -> Result<(crate::db::Repo, remote::Remote)> {
+    let what = s.what;
+    let repo = core
+        .db
+        .repo_by_id(s.repo_id)
+        .await?
+        .ok_or_else(|| Error::not_found("the dataset is gone"))?;
+    let Some(user) = core.db.user_by_id(s.created_by).await? else {
+        return Err(Error::forbidden(format!(
+            "the account that set this {what} up is gone"
+        )));
+    };
+    let who = Principal::User {
+        user,
+        scopes: crate::auth::scope::Scopes::parse("*").map_err(Error::internal)?,
+        family: None,
+    };
+    gate::dataset(core, &who, &repo.namespace, &repo.name, Action::Admin)
+        .await
+        .map_err(|e| {
+            Error::forbidden(format!(
+                "the account that set this {what} up may no longer administer it: {}",
+                e.message
+            ))
+        })?;
+    crate::context::set_actor(&who.display_name());
+    let auth = match s.credentials {
+        Some(sealed_value) => Some(sealed::open(&core.jwt, &s.aad, sealed_value).ok_or_else(|| {
+            Error::conflict(format!(
+                "the {what}'s credentials cannot be opened (the server's key changed): set them again"
+            ))
+        })?),
+        None => None,
+    };
+    let remote = remote::Remote::new(s.url, s.lfs_url, auth, core.settings.mirrors).await?;
+    Ok((repo, remote))
+}
+
 fn aad(repo_id: i64, what: &str) -> String {
     format!("mirror:{repo_id}:{what}")
 }
@@ -205,6 +259,9 @@ pub async fn put(
 
 /// The mirror `repo` (gated already) is, if it is one: what its pages show.
 pub async fn of(core: &Core, repo: &crate::datasets::gate::Gated) -> Result<Option<Mirror>> {
+    if repo.mirror == 0 {
+        return Ok(None); // no query on the pages of the datasets that are none
+    }
     Ok(core
         .db
         .mirror_of(repo.id)

@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -17,7 +16,7 @@ use strata_lfs::Oid;
 use strata_metastore::{ObjectId, Refs};
 
 use super::remote::{upstream, Remote, BATCH};
-use crate::auth::scope::{Action, Scopes};
+use crate::auth::scope::Action;
 use crate::auth::{sealed, Principal};
 use crate::datasets::{gate, git_on};
 use crate::db::{NewPush, PushRow};
@@ -246,26 +245,9 @@ pub(super) async fn turn(core: &Arc<Core>) {
                 continue;
             }
         };
-        let renew = async {
-            loop {
-                tokio::time::sleep(Duration::from_secs((LEASE / 4) as u64)).await;
-                let until = crate::db::now() + LEASE;
-                if !matches!(
-                    core.db.push_renew(row.id, claimed_at, until).await,
-                    Ok(true)
-                ) {
-                    return;
-                }
-            }
-        };
-        let ctx = crate::context::RequestCtx {
-            request_id: format!("push-mirror-{}-{claimed_at}", row.id),
-            ..Default::default()
-        };
-        let outcome = tokio::select! {
-            outcome = crate::context::scope(ctx, push(core, &row)) => outcome,
-            () = renew => Err(Error::conflict("the push lost its claim")),
-        };
+        let renew = |until| core.db.push_renew(row.id, claimed_at, until);
+        let id = format!("push-mirror-{}-{claimed_at}", row.id);
+        let outcome = super::sync::leased(&id, push(core, &row), renew).await;
         let ended = match outcome {
             Ok((refs, objects, bytes)) => {
                 let refs = super::sync::refs_json(&refs).to_string();
@@ -300,43 +282,17 @@ pub(super) async fn turn(core: &Arc<Core>) {
 
 /// One push of `row`: the refs it left on the remote, and the objects and bytes it uploaded.
 async fn push(core: &Arc<Core>, row: &PushRow) -> Result<(Refs, u64, u64)> {
-    let repo = core
-        .db
-        .repo_by_id(row.repo_id)
-        .await?
-        .ok_or_else(|| Error::not_found("the dataset is gone"))?;
-    let who = match core.db.user_by_id(row.created_by).await? {
-        Some(user) => Principal::User {
-            user,
-            scopes: Scopes::parse("*").map_err(Error::internal)?,
-            family: None,
+    let (repo, remote) = super::reach(
+        core,
+        super::Setup {
+            repo_id: row.repo_id,
+            created_by: row.created_by,
+            url: &row.url,
+            lfs_url: row.lfs_url.as_deref(),
+            credentials: row.credentials.as_deref(),
+            aad: aad(row.repo_id),
+            what: "push mirror",
         },
-        None => {
-            return Err(Error::forbidden(
-                "the account that set this push mirror up is gone",
-            ))
-        }
-    };
-    gate::dataset(core, &who, &repo.namespace, &repo.name, Action::Admin)
-        .await
-        .map_err(|e| {
-            Error::forbidden(format!(
-                "the account that set this push mirror up may no longer administer it: {}",
-                e.message
-            ))
-        })?;
-    crate::context::set_actor(&who.display_name());
-    let auth = match &row.credentials {
-        Some(s) => Some(sealed::open(&core.jwt, &aad(repo.id), s).ok_or_else(|| {
-            Error::conflict("the push mirror's credentials cannot be opened (the server's key changed): set it up again")
-        })?),
-        None => None,
-    };
-    let remote = Remote::new(
-        &row.url,
-        row.lfs_url.as_deref(),
-        auth,
-        core.settings.mirrors,
     )
     .await?;
     let home = core

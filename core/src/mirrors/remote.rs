@@ -25,7 +25,7 @@ const FETCH_DEADLINE: Duration = Duration::from_secs(3600);
 /// The most bytes of git objects one fetch may bring.
 pub const MAX_FETCH_BYTES: u64 = 1 << 30;
 /// The largest batch answer read.
-pub(super) const MAX_BATCH_ANSWER: usize = 16 << 20;
+const MAX_BATCH_ANSWER: usize = 16 << 20;
 /// Objects asked for in one batch request.
 pub const BATCH: usize = 100;
 
@@ -243,18 +243,22 @@ impl Remote {
         Ok(())
     }
 
-    /// Where to download each of `objects` from, asked of the remote's batch API.
-    pub async fn batch(&self, objects: &[(Oid, u64)]) -> Result<Vec<Download>> {
+    /// The objects of the remote's batch answer to `operation` (`download`, `upload`) on
+    /// `objects`: read up to [`MAX_BATCH_ANSWER`] bytes, refused unless it speaks `basic`.
+    pub(super) async fn batch_answer(
+        &self,
+        operation: &str,
+        objects: &[(Oid, u64)],
+    ) -> Result<Vec<Value>> {
         let body = json!({
-            "operation": "download",
+            "operation": operation,
             "transfers": ["basic"],
             "hash_algo": "sha256",
             "objects": objects.iter().map(|(o, s)| json!({"oid": o.to_string(), "size": s})).collect::<Vec<_>>(),
         });
-        let url = format!("{}/objects/batch", self.lfs);
         let mut req = self
             .client
-            .post(&url)
+            .post(format!("{}/objects/batch", self.lfs))
             .header("Accept", "application/vnd.git-lfs+json")
             .header("Content-Type", "application/vnd.git-lfs+json")
             .body(body.to_string());
@@ -282,11 +286,16 @@ impl Remote {
                 )));
             }
         }
-        let listed = answer
+        Ok(answer
             .get("objects")
             .and_then(Value::as_array)
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_default())
+    }
+
+    /// Where to download each of `objects` from, asked of the remote's batch API.
+    pub async fn batch(&self, objects: &[(Oid, u64)]) -> Result<Vec<Download>> {
+        let listed = self.batch_answer("download", objects).await?;
         let mut out = Vec::with_capacity(objects.len());
         for (oid, size) in objects {
             let key = oid.to_string();
@@ -378,7 +387,7 @@ pub struct Download {
     headers: Vec<(String, String)>,
 }
 
-pub(super) async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(piece) = resp
         .chunk()

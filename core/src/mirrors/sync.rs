@@ -25,10 +25,8 @@ use serde_json::json;
 use strata_lfs::Oid;
 use strata_metastore::{ObjectId, Refs};
 
-use super::remote::{Remote, BATCH};
-use crate::auth::scope::{Action, Scopes};
-use crate::auth::{sealed, Principal};
-use crate::datasets::{gate, git_on};
+use super::remote::BATCH;
+use crate::datasets::git_on;
 use crate::db::{MirrorEnd, MirrorRow};
 use crate::error::{Error, Result};
 use crate::Core;
@@ -126,28 +124,41 @@ impl Drop for Gone {
     }
 }
 
-/// Syncs mirror `row` (claimed at `claimed_at`), renewing the claim while it runs, and
-/// records how it ended.
-async fn run(core: &Arc<Core>, row: MirrorRow, claimed_at: i64) {
-    let renew = async {
+/// Runs `work` (request id `id`) while `renew` keeps extending its claim to the time it is
+/// given (every quarter of the lease): the work stops when the claim is lost.
+pub(super) async fn leased<T, R, F>(
+    id: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+    renew: R,
+) -> Result<T>
+where
+    R: Fn(i64) -> F,
+    F: std::future::Future<Output = std::result::Result<bool, sqlx::Error>>,
+{
+    let keep = async {
         loop {
             tokio::time::sleep(Duration::from_secs((LEASE / 4) as u64)).await;
-            let until = crate::db::now() + LEASE;
-            match core.db.mirror_renew(row.id, claimed_at, until).await {
-                Ok(true) => {}
-                _ => return,
+            if !matches!(renew(crate::db::now() + LEASE).await, Ok(true)) {
+                return;
             }
         }
     };
     let ctx = crate::context::RequestCtx {
-        request_id: format!("mirror-{}-{claimed_at}", row.id),
+        request_id: id.to_owned(),
         ..Default::default()
     };
-    let work = crate::context::scope(ctx, sync(core, &row));
-    let outcome = tokio::select! {
-        outcome = work => outcome,
-        () = renew => Err(Error::conflict("the sync lost its claim (another replica took it)")),
-    };
+    tokio::select! {
+        outcome = crate::context::scope(ctx, work) => outcome,
+        () = keep => Err(Error::conflict("the work lost its claim (another replica took it)")),
+    }
+}
+
+/// Syncs mirror `row` (claimed at `claimed_at`), renewing the claim while it runs, and
+/// records how it ended.
+async fn run(core: &Arc<Core>, row: MirrorRow, claimed_at: i64) {
+    let renew = |until| core.db.mirror_renew(row.id, claimed_at, until);
+    let id = format!("mirror-{}-{claimed_at}", row.id);
+    let outcome = leased(&id, sync(core, &row), renew).await;
     let Ok(Some(repo)) = core.db.repo_by_id(row.repo_id).await else {
         return;
     };
@@ -209,44 +220,17 @@ pub(super) fn refs_json(refs: &Refs) -> serde_json::Value {
 
 /// One sync of `row`.
 async fn sync(core: &Arc<Core>, row: &MirrorRow) -> Result<Outcome> {
-    let repo = core
-        .db
-        .repo_by_id(row.repo_id)
-        .await?
-        .ok_or_else(|| Error::not_found("the dataset is gone"))?;
-    // As the account that set the mirror up, while it may still administer the dataset.
-    let who = match core.db.user_by_id(row.created_by).await? {
-        Some(user) => Principal::User {
-            user,
-            scopes: Scopes::parse("*").map_err(Error::internal)?,
-            family: None,
+    let (repo, remote) = super::reach(
+        core,
+        super::Setup {
+            repo_id: row.repo_id,
+            created_by: row.created_by,
+            url: &row.url,
+            lfs_url: row.lfs_url.as_deref(),
+            credentials: row.credentials.as_deref(),
+            aad: super::aad(row.repo_id, "credentials"),
+            what: "mirror",
         },
-        None => {
-            return Err(Error::forbidden(
-                "the account that set this mirror up is gone",
-            ))
-        }
-    };
-    gate::dataset(core, &who, &repo.namespace, &repo.name, Action::Admin)
-        .await
-        .map_err(|e| {
-            Error::forbidden(format!(
-                "the account that set this mirror up may no longer administer it: {}",
-                e.message
-            ))
-        })?;
-    crate::context::set_actor(&who.display_name());
-    let auth = match &row.credentials {
-        Some(s) => Some(sealed::open(&core.jwt, &super::aad(repo.id, "credentials"), s).ok_or_else(|| {
-            Error::conflict("the mirror's credentials cannot be opened (the server's key changed): set them again")
-        })?),
-        None => None,
-    };
-    let remote = Remote::new(
-        &row.url,
-        row.lfs_url.as_deref(),
-        auth,
-        core.settings.mirrors,
     )
     .await?;
 
@@ -346,11 +330,9 @@ impl Staging {
         tokio::fs::create_dir_all(&home)
             .await
             .map_err(Error::internal)?;
-        let out = tokio::process::Command::new("git")
+        let out = local_git()
             .args(["init", "--bare", "--quiet"])
             .arg(&path)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .output()
             .await
             .map_err(Error::internal)?;
@@ -374,9 +356,18 @@ impl Drop for Staging {
     }
 }
 
+/// `git` on strata's own repositories: no system or user configuration, never a prompt.
+fn local_git() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    cmd
+}
+
 /// The branches and tags of the staging repository.
 async fn read_refs(git_dir: &std::path::Path) -> Result<Refs> {
-    let out = tokio::process::Command::new("git")
+    let out = local_git()
         .arg("-C")
         .arg(git_dir)
         .args([
@@ -385,8 +376,6 @@ async fn read_refs(git_dir: &std::path::Path) -> Result<Refs> {
             "refs/heads",
             "refs/tags",
         ])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .output()
         .await
         .map_err(Error::internal)?;
@@ -409,7 +398,7 @@ async fn read_refs(git_dir: &std::path::Path) -> Result<Refs> {
 /// Copies what the staging repository fetched into the dataset's repository, moving no ref.
 async fn copy_objects(staging: &Staging, dataset: &std::path::Path, refs: &Refs) -> Result<()> {
     use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("git")
+    let mut child = local_git()
         .arg("-C")
         .arg(dataset)
         .args([
@@ -420,9 +409,6 @@ async fn copy_objects(staging: &Staging, dataset: &std::path::Path, refs: &Refs)
             "--stdin",
         ])
         .arg(&staging.path)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
         .kill_on_drop(true)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())

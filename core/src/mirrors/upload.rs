@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use strata_lfs::Oid;
 
-use super::remote::{read_capped, upstream, Remote, MAX_BATCH_ANSWER};
+use super::remote::{upstream, Remote};
 use crate::error::{Error, Result};
 use crate::Core;
 
@@ -18,40 +18,7 @@ pub(super) async fn upload(
     remote: &Remote,
     objects: &[(Oid, u64)],
 ) -> Result<(u64, u64)> {
-    let body = json!({
-        "operation": "upload",
-        "transfers": ["basic"],
-        "hash_algo": "sha256",
-        "objects": objects.iter().map(|(o, s)| json!({"oid": o.to_string(), "size": s})).collect::<Vec<_>>(),
-    });
-    let mut req = remote
-        .client
-        .post(format!("{}/objects/batch", remote.lfs))
-        .header("Accept", "application/vnd.git-lfs+json")
-        .header("Content-Type", "application/vnd.git-lfs+json")
-        .body(body.to_string());
-    if let Some(auth) = &remote.auth {
-        req = req.header("Authorization", &**auth);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| upstream(format!("the remote's LFS batch API: {e}")))?;
-    let status = resp.status();
-    let answer = read_capped(resp, MAX_BATCH_ANSWER).await?;
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&answer[..answer.len().min(300)]).into_owned();
-        return Err(upstream(format!(
-            "the remote's LFS batch API answered {status}: {text}"
-        )));
-    }
-    let answer: Value = serde_json::from_slice(&answer)
-        .map_err(|e| upstream(format!("the remote's LFS batch answer is not JSON: {e}")))?;
-    let listed = answer
-        .get("objects")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let listed = remote.batch_answer("upload", objects).await?;
     let mut work = Vec::new();
     for o in &listed {
         if let Some(e) = o.get("error") {

@@ -6,6 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use strata_core::auth::Action;
+use strata_core::datasets::gate;
 use strata_core::mirrors::{self, Input, Mirror};
 
 use super::dataset_settings::{admin_of, settings_page, Shown};
@@ -102,6 +104,8 @@ pub async fn change(
     };
     match done.map_err(ApiError::from) {
         Ok(Some(secret)) => {
+            // A mirror now: read again for the page, which shows it.
+            let repo = gate::dataset(&state, &who, &ns, &name, Action::Admin).await?;
             settings_page(
                 &state,
                 &s,
