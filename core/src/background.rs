@@ -127,6 +127,8 @@ pub async fn start(core: &Arc<Core>) {
     jobs_on_push(core).await;
     // Mirrors synced when due, asked, or told by their remote (`crate::mirrors`).
     crate::mirrors::sync::start(core);
+    // Imports by reference, run as they are asked for (`crate::imports`).
+    crate::imports::start_loop(core);
     // App instances: idle ones culled, tokens renewed, all stopped at shutdown.
     crate::apps::launch::background(core);
     // A store that was plain before `--encryption on` is sealed in the background, resumably.

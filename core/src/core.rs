@@ -65,6 +65,8 @@ pub struct Core {
     pub sql: Arc<crate::sql::Running>,
     /// The mirrors' sync loop's bell and what syncs did (`crate::mirrors`).
     pub mirrors: Arc<crate::mirrors::Mirrors>,
+    /// The imports' loop's bell (`crate::imports`).
+    pub imports: Arc<crate::imports::Imports>,
     /// Set once a shutdown began: `/readyz` answers 503, and long background work (git
     /// maintenance) stops between steps.
     pub draining: std::sync::atomic::AtomicBool,
@@ -225,6 +227,7 @@ impl Core {
             delta_sharing: Default::default(),
             cards: crate::datasets::card::Cards::default(),
             mirrors: Arc::default(),
+            imports: Arc::default(),
             thumbnails: Default::default(),
             jobs: Arc::new(crate::jobs::Jobs::new(config)),
             events,

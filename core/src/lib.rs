@@ -33,6 +33,7 @@ pub mod events;
 pub mod gc;
 pub mod governance;
 pub mod hook;
+pub mod imports;
 pub mod jobs;
 pub mod manifests;
 pub mod mirrors;

@@ -17,6 +17,7 @@ mod events;
 mod fuzz;
 mod git;
 mod governance;
+mod imports;
 mod jobs;
 mod lfs;
 mod mirrors;

@@ -12,7 +12,7 @@ mod secret;
 mod stores;
 pub use jobs::{Interpreter, JobsConfig};
 pub use secret::Secret;
-pub use stores::{Location, StoreSpec};
+pub use stores::{ImportSource, Location, StoreSpec};
 
 /// Settings handlers read at request time.
 #[derive(Debug, Clone)]
@@ -471,6 +471,18 @@ pub struct Config {
     /// there (`docs/governance.md#residency-copies`).
     #[arg(long = "store", env = "STRATA_STORES", value_delimiter = ',')]
     pub stores: Vec<StoreSpec>,
+
+    /// A bucket (or directory) whose objects datasets may adopt without copying, `NAME=URL`
+    /// (repeat it; comma-separated in the variable): `s3://bucket/prefix` (with `endpoint=`,
+    /// `s3_region=`, `path_style=true`; the default store's S3 credentials) or `file:///path`,
+    /// with `?namespace=NS` (repeated) for each namespace whose dataset admins may import from it
+    /// (none: site admins only). See `docs/mirrors.md#import-by-reference`.
+    #[arg(
+        long = "import-source",
+        env = "STRATA_IMPORT_SOURCES",
+        value_delimiter = ','
+    )]
+    pub import_sources: Vec<ImportSource>,
 
     /// Milliseconds one policy evaluation may run; past it the read is denied.
     #[arg(long, env = "STRATA_POLICY_TIMEOUT_MS", default_value_t = 100)]

@@ -20,6 +20,7 @@ mod events;
 mod gc;
 mod iceberg;
 mod identities;
+mod imports;
 mod invites;
 mod jobs;
 mod keys;
@@ -61,6 +62,7 @@ pub use events::{
 pub use gc::{GcLink, GcRepo, GcRunRow};
 pub use iceberg::IcebergStaged;
 pub use identities::{Identity, PendingLogin};
+pub use imports::{ImportRow, NewImport, ObjectRef};
 pub use invites::InviteRow;
 pub use jobs::{JobRow, KeptJob, NewRun, RunEnd, RunRow, ScheduledJob};
 pub use keys::KeyRow;

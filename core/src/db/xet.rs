@@ -401,7 +401,8 @@ impl Db {
     }
 
     /// Objects linked to a dataset, of at least `min` bytes, that it holds neither as chunks nor
-    /// as a xorb: what strata chunks next (`crate::xet::chunking`), oldest links first.
+    /// as a xorb, and that were not adopted by reference (their bytes stay in their source):
+    /// what strata chunks next (`crate::xet::chunking`), oldest links first.
     pub async fn xet_unchunked(
         &self,
         min: i64,
@@ -412,6 +413,7 @@ impl Db {
              WHERE o.size >= $1
                AND NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)
                AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid)
+               AND NOT EXISTS (SELECT 1 FROM object_refs x WHERE x.oid = r.oid)
              ORDER BY r.created_at, r.repo_id, r.oid LIMIT $2",
         )
         .bind(min)

@@ -176,16 +176,14 @@ impl Actions<'_> {
         self.storage.url_lifetime()
     }
 
-    /// Learns which of `oids` (to be downloaded) the dataset keeps as chunks, where downloads
-    /// otherwise go to a bucket straight: their actions are strata's, which reads the chunks.
+    /// Learns which of `oids` (to be downloaded) the dataset keeps as chunks, or adopted by
+    /// reference from an import source, where downloads otherwise go to a bucket straight: their
+    /// actions are strata's, which reads the chunks or the source (checking it did not change).
     pub async fn know_chunked(&mut self, oids: &[Oid]) -> Result<()> {
         if self.storage.presigns_downloads() {
-            self.chunked = self
-                .storage
-                .0
-                .db
-                .xet_chunked_among(self.dataset, oids)
-                .await?;
+            let db = &self.storage.0.db;
+            self.chunked = db.xet_chunked_among(self.dataset, oids).await?;
+            self.chunked.extend(db.referenced_among(oids).await?);
         }
         Ok(())
     }

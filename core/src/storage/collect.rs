@@ -43,9 +43,12 @@ impl Storage {
         Ok(())
     }
 
-    /// Whether the bytes of `oid` are stored for dataset `repo_id`: whole, or as chunks.
+    /// Whether the bytes of `oid` are stored for dataset `repo_id`: whole, or as chunks, or
+    /// where they were adopted from by reference.
     pub async fn holds(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
-        Ok(self.holds_whole(repo_id, oid).await? || self.holds_chunked(repo_id, oid).await?)
+        Ok(self.holds_whole(repo_id, oid).await?
+            || self.holds_chunked(repo_id, oid).await?
+            || self.referenced(oid).await?)
     }
 
     /// Whether `oid` is stored whole for dataset `repo_id`.

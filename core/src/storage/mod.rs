@@ -7,6 +7,7 @@ mod actions;
 mod bucket;
 mod chunked;
 mod collect;
+mod imports;
 pub mod keys;
 mod multipart;
 mod objects;
@@ -32,6 +33,7 @@ use crate::config::{Config, StorageBackend};
 pub use crate::config::{Location, StoreSpec};
 pub use actions::{Actions, SIGNATURE_GRACE_SECS};
 pub use collect::Rekeyed;
+pub use imports::Listed;
 pub use multipart::plan as multipart_plan;
 pub use objects::{spool_to, Confirmed, Read};
 pub use staged::StagedUpload;
@@ -64,6 +66,8 @@ struct Inner {
     /// The default store's region (`--storage-region`), and the region stores (`regions`).
     home: Option<String>,
     regions: Vec<regions::Region>,
+    /// The import sources (`--import-source`): objects adopted by reference are read there.
+    sources: Vec<imports::Source>,
     /// Held while an object is chunked and while garbage collection sweeps a dataset
     /// ([`Storage::chunking`]).
     chunking: tokio::sync::Mutex<()>,
@@ -165,6 +169,7 @@ impl Storage {
             staging: staged::Staging::default(),
             home: config.storage_region().map(str::to_owned),
             regions: regions::open(config).await?,
+            sources: imports::open(config).await?,
             chunking: tokio::sync::Mutex::new(()),
         })))
     }

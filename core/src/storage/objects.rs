@@ -327,7 +327,8 @@ impl Storage {
 
     /// Opens `oid` for reading, honouring a `Range` header value (single ranges; anything else
     /// reads the whole object). A dataset's object not stored whole is read from its chunks
-    /// (`chunked`). `None` when the object is missing from storage.
+    /// (`chunked`), one adopted by reference from its import source (`imports`). `None` when the
+    /// object is missing from storage.
     pub async fn read(
         &self,
         place: impl Into<Place>,
@@ -339,7 +340,10 @@ impl Storage {
             return Ok(Some(found));
         }
         match place {
-            Place::Dataset(repo_id) => self.read_chunked(repo_id, oid, range).await,
+            Place::Dataset(repo_id) => match self.read_chunked(repo_id, oid, range).await? {
+                Some(found) => Ok(Some(found)),
+                None => self.read_referenced(oid, range).await,
+            },
             Place::Copy(_) => Ok(None),
         }
     }

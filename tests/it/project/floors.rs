@@ -44,8 +44,9 @@ const FLOORS: &[&[&str]] = &[
     &["governance"],
     // 9: the one write path, and the push hook.
     &["commits", "hook"],
-    // 10: what writes through it: merges and diffs, the other systems' APIs, the drive, mirrors.
-    &["changes", "compat", "drive", "mirrors"],
+    // 10: what writes through it: merges and diffs, the other systems' APIs, the drive, mirrors
+    // and imports.
+    &["changes", "compat", "drive", "imports", "mirrors"],
     // 11: jobs, whose output lands as a commit or a merge request.
     &["jobs"],
     // 12: background work over all of it.

@@ -7,6 +7,7 @@ mod collaborators;
 pub(crate) mod commit;
 mod dataset;
 mod history;
+mod imports;
 mod jobs;
 mod list;
 mod merge_comments;
@@ -84,6 +85,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(push_mirrors::create, push_mirrors::list))
         .routes(routes!(push_mirrors::read, push_mirrors::delete))
         .routes(routes!(push_mirrors::push_now))
+        .routes(routes!(imports::start, imports::list))
+        .routes(routes!(imports::read))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::start, jobs::job_runs))
         .routes(routes!(jobs::runs))
@@ -104,7 +107,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tags((name = "datasets", description = "Datasets and their history"),
         (name = "merge requests", description = "Branches proposed for merging, their conflicts, approvals and merges"),
         (name = "webhooks", description = "A dataset's events delivered to URLs, signed the Standard Webhooks way"),
-        (name = "mirrors", description = "A dataset that follows a git + LFS remote"),
+        (name = "mirrors", description = "A dataset that follows a git + LFS remote, is pushed to remotes, or adopts a bucket's objects by reference"),
         (name = "jobs", description = "Jobs a dataset declares, their runs, and the provenance of what they committed")),
     paths(history::raw)
 )]
