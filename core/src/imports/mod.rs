@@ -238,12 +238,18 @@ pub async fn list(
     (ns, name): (&str, &str),
 ) -> Result<(Vec<Import>, Vec<String>)> {
     let repo = gate::dataset(core, who, ns, name, Action::Admin).await?;
-    let rows = core.db.imports_of(repo.id, 50).await?;
+    of(core, &repo, 50).await
+}
+
+/// The latest `limit` imports of `repo`, which its caller administers, and the sources they
+/// may import from into it.
+pub async fn of(core: &Core, repo: &Gated, limit: i64) -> Result<(Vec<Import>, Vec<String>)> {
+    let rows = core.db.imports_of(repo.id, limit).await?;
     let imports = rows
         .into_iter()
         .map(|r| view(format!("{}/{}", repo.namespace, repo.name), r))
         .collect();
-    let sources = sources_for(core, who, &repo.namespace)
+    let sources = sources_for(core, repo.who(), &repo.namespace)
         .into_iter()
         .map(str::to_owned)
         .collect();

@@ -51,6 +51,8 @@ struct SettingsPage {
     mirror: Option<super::mirror::Banner>,
     hook_secret: Option<String>,
     hook_url: String,
+    /// The import sources open to it and its latest imports (`None`: neither).
+    imports: Option<super::imports::Section>,
 }
 
 pub(super) struct ShareLine {
@@ -175,6 +177,7 @@ pub(super) async fn settings_page(
             state.settings.public_url,
             repo.path()
         ),
+        imports: super::imports::section(state, repo).await?,
     };
     Ok(render(status, &page))
 }

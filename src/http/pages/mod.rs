@@ -18,6 +18,7 @@ mod files;
 pub(crate) mod forms;
 mod front;
 mod home;
+mod imports;
 mod jobs;
 pub(crate) mod layout;
 mod links;
@@ -87,6 +88,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/datasets/{ns}/{name}/settings/mirror",
             post(mirror::change),
+        )
+        .route(
+            "/datasets/{ns}/{name}/settings/import",
+            post(imports::start),
         )
         .route(
             "/datasets/{ns}/{name}/access",

@@ -7,6 +7,7 @@
 //! `s3` a bucket (s3s-fs) as the source on the S3 backend.
 
 mod hostile;
+mod pages;
 mod s3;
 
 use std::path::Path;
