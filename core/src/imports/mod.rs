@@ -357,6 +357,22 @@ fn landing(prefix: &str, folder: &str, key: &str) -> Result<String> {
     Ok(path)
 }
 
+/// A path of `paths` that is also the folder of another, with that other: a bucket may hold
+/// keys `a` and `a/b`, a dataset not.
+fn clash(paths: &[String]) -> Option<(&str, &str)> {
+    let all: std::collections::HashSet<&str> = paths.iter().map(String::as_str).collect();
+    paths.iter().find_map(|p| {
+        let mut at = p.as_str();
+        while let Some((folder, _)) = at.rsplit_once('/') {
+            if all.contains(folder) {
+                return Some((folder, p.as_str()));
+            }
+            at = folder;
+        }
+        None
+    })
+}
+
 /// `l` of `source` hashed where it is, or as it was adopted before at the same ETag (`true`).
 async fn hash_one(
     core: &Core,
@@ -403,6 +419,12 @@ async fn run(core: &Core, row: &ImportRow) -> Result<Option<String>> {
             ));
         }
         total += l.size;
+    }
+    if let Some((folder, p)) = clash(&paths) {
+        return Err(Error::unprocessable(format!(
+            "{folder:?} would be both a file and the folder of {p:?} (a bucket may hold both \
+             keys): import a narrower prefix"
+        )));
     }
     crate::quotas::room(core, &repo).await?.check(total)?;
     let count = listed.len() as i64;
@@ -469,4 +491,47 @@ async fn run(core: &Core, row: &ImportRow) -> Result<Option<String>> {
     let who = repo.who().clone();
     let revision = commit(core, &who, &repo, change).await?;
     Ok(Some(revision.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_land_as_files_or_are_refused() {
+        assert_eq!(
+            landing("exports/", "raw/", "exports/a/b.csv").unwrap(),
+            "raw/a/b.csv"
+        );
+        assert_eq!(landing("", "", "top.bin").unwrap(), "top.bin");
+        for (prefix, folder, key) in [
+            ("", "", "datapackage.json"),
+            ("x/", "", "x/.lfsconfig"),
+            ("", "in/", "deep/.gitattributes"),
+            ("", "", "a/.git/config"),
+            ("", "", "a//b"),
+            ("", "", "a/../b"),
+        ] {
+            assert!(landing(prefix, folder, key).is_err(), "{key}");
+        }
+        // Not at the root, a datapackage.json is a file like any.
+        assert!(landing("", "", "sub/datapackage.json").is_ok());
+    }
+
+    #[test]
+    fn a_file_that_is_also_a_folder_is_found() {
+        let paths = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(clash(&paths(&["a/b", "c", "a/c/d"])), None);
+        assert_eq!(clash(&paths(&["a/b/c", "a"])), Some(("a", "a/b/c")));
+        assert_eq!(clash(&paths(&["x/y", "x/y/z"])), Some(("x/y", "x/y/z")));
+    }
+
+    #[test]
+    fn folders_are_checked_and_end_in_a_slash() {
+        assert_eq!(folder("prefix", "").unwrap(), "");
+        assert_eq!(folder("prefix", "/").unwrap(), "");
+        assert_eq!(folder("prefix", "/a/b/").unwrap(), "a/b/");
+        assert!(folder("prefix", "../etc").is_err());
+        assert!(folder("path", "a//b").is_err());
+    }
 }

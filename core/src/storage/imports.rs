@@ -100,6 +100,11 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Source>, StorageConfigEr
     Ok(out)
 }
 
+/// A key as listed (already in the store's encoding), as a path to it.
+fn key_path(key: &str) -> Path {
+    Path::parse(key).unwrap_or_else(|_| Path::from(key))
+}
+
 /// The error for a source's object that is no longer what was imported.
 fn drifted(r: &ObjectRef, why: impl std::fmt::Display) -> Error {
     Error::conflict(format!(
@@ -162,7 +167,7 @@ impl Storage {
         let source = self.source(name)?;
         let got = source
             .store
-            .get_opts(&Path::from(key), GetOptions::default())
+            .get_opts(&key_path(key), GetOptions::default())
             .await
             .map_err(|e| source_error(name, e))?;
         let meta = got.meta.clone();
