@@ -60,6 +60,14 @@ if ! "$tools/ds-venv/bin/python" -c 'import delta_sharing' 2>/dev/null; then
   python3 -m venv "$tools/ds-venv"
   "$tools/ds-venv/bin/pip" install -q "${delta_tools[@]}"
 fi
+# giftless (the seed's LFS server) as a mirror's remote: a venv of its own (it needs older
+# dependencies than the clients above; python-dateutil is missing from its requirements).
+giftless_tools=(giftless==0.6.2 Flask==3.1.3 Flask-Classful==0.16.0 flask-marshmallow==1.5.0 marshmallow==4.4.0 webargs==8.7.1 Werkzeug==3.1.9 PyJWT==2.15.1 cryptography==50.0.2 figcan==0.0.4 PyYAML==6.0.4 python-dotenv==1.2.4 python-dateutil==4.0.0 typing_extensions==4.16.0 gunicorn==27.0.1)
+if ! "$tools/gl-venv/bin/python" -c 'import giftless.wsgi_entrypoint, dateutil, jwt' 2>/dev/null || [ ! -x "$tools/gl-venv/bin/gunicorn" ]; then
+  echo "installing ${giftless_tools[*]} into $tools/gl-venv"
+  python3 -m venv "$tools/gl-venv"
+  "$tools/gl-venv/bin/pip" install -q "${giftless_tools[@]}"
+fi
 # strata's own Python package, from this checkout (its fsspec entry point needs an install).
 "$tools/venv/bin/pip" install -q --no-deps --force-reinstall ./clients/python
 export STRATA_TEST_TOOLS=$tools

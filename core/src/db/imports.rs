@@ -191,35 +191,62 @@ impl Db {
         Ok(())
     }
 
-    /// Records that object `oid` is `r`'s key in its source (replacing where it was before:
-    /// the same bytes, found again just now).
-    pub async fn put_object_ref(&self, r: &ObjectRef) -> Result<(), sqlx::Error> {
+    /// Records that each object of `refs` is its key in its source (replacing where it was
+    /// before: the same bytes, found again just now), in one transaction.
+    pub async fn put_object_refs(&self, refs: &[ObjectRef]) -> Result<(), sqlx::Error> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(&str, &str, &str, i64, Option<&str>, Option<&str>)> = refs
+            .iter()
+            .map(|r| {
+                (
+                    r.oid.as_str(),
+                    r.source.as_str(),
+                    r.key.as_str(),
+                    r.size,
+                    r.etag.as_deref(),
+                    r.version.as_deref(),
+                )
+            })
+            .collect();
+        let list = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let (objects, refs_sql) = match self.engine {
+            super::Engine::Sqlite => (
+                "INSERT INTO objects (oid, size, created_at) SELECT json_extract(value, '$[0]'), \
+                 json_extract(value, '$[3]'), $2 FROM json_each($1) WHERE true \
+                 ON CONFLICT (oid) DO NOTHING",
+                "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) \
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+                 json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
+                 json_extract(value, '$[4]'), json_extract(value, '$[5]'), $2 \
+                 FROM json_each($1) WHERE true ON CONFLICT (oid) DO UPDATE SET \
+                 source = excluded.source, key = excluded.key, size = excluded.size, \
+                 etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
+            ),
+            super::Engine::Postgres => (
+                "INSERT INTO objects (oid, size, created_at) SELECT e->>0, CAST(e->>3 AS BIGINT), \
+                 $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e \
+                 ON CONFLICT (oid) DO NOTHING",
+                "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) \
+                 SELECT e->>0, e->>1, e->>2, CAST(e->>3 AS BIGINT), e->>4, e->>5, $2 \
+                 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO UPDATE SET \
+                 source = excluded.source, key = excluded.key, size = excluded.size, \
+                 etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
+            ),
+        };
         let at = now();
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO objects (oid, size, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (oid) DO NOTHING",
-        )
-        .bind(&r.oid)
-        .bind(r.size)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (oid) DO UPDATE SET \
-             source = excluded.source, key = excluded.key, size = excluded.size, \
-             etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
-        )
-        .bind(&r.oid)
-        .bind(&r.source)
-        .bind(&r.key)
-        .bind(r.size)
-        .bind(&r.etag)
-        .bind(&r.version)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(objects)
+            .bind(&list)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(refs_sql)
+            .bind(&list)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 

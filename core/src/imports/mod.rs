@@ -463,8 +463,8 @@ async fn run(core: &Core, row: &ImportRow) -> Result<Option<String>> {
     drop(work);
     let mut ops = Vec::with_capacity(refs.len());
     let mut vouched = Vec::with_capacity(refs.len());
+    core.storage.adopt(repo.id, &refs).await?;
     for (r, path) in refs.iter().zip(&paths) {
-        core.storage.adopt(repo.id, r).await?;
         let oid: Oid = r.oid.parse().map_err(Error::internal)?;
         ops.push(Op::Put {
             path: path.clone(),

@@ -204,10 +204,25 @@ impl Storage {
         })
     }
 
-    /// Adopts object `r` into dataset `repo_id` by reference: recorded, then linked.
-    pub async fn adopt(&self, repo_id: i64, r: &ObjectRef) -> Result<()> {
+    /// Adopts objects `refs` into dataset `repo_id` by reference: recorded (a thousand to a
+    /// transaction), then linked (many at once: the links share transactions).
+    pub async fn adopt(&self, repo_id: i64, refs: &[ObjectRef]) -> Result<()> {
+        for part in refs.chunks(1000) {
+            self.0.db.put_object_refs(part).await?;
+        }
+        let links: Vec<futures_util::future::BoxFuture<'_, Result<()>>> = refs
+            .iter()
+            .map(|r| futures_util::FutureExt::boxed(self.link_ref(repo_id, r)))
+            .collect();
+        let linked = futures_util::stream::iter(links)
+            .buffer_unordered(32)
+            .collect::<Vec<Result<()>>>()
+            .await;
+        linked.into_iter().collect()
+    }
+
+    async fn link_ref(&self, repo_id: i64, r: &ObjectRef) -> Result<()> {
         let oid: Oid = r.oid.parse().map_err(Error::internal)?;
-        self.0.db.put_object_ref(r).await?;
         self.link(repo_id, &oid, r.size as u64).await
     }
 

@@ -5,7 +5,9 @@
 //! the source brought over when the source's webhook (signed with the hook secret) says so;
 //! a branch deleted on the source deleted here. The hostile cases are in `hostile`.
 
+mod giftless;
 mod hostile;
+mod killed;
 mod pages;
 mod push;
 

@@ -10,7 +10,13 @@ use super::{call, mirror_server, API};
 use crate::common::*;
 
 /// The push mirror once its push after `since` ended.
-async fn pushed(server: &TestServer, token: &str, dataset: &str, id: i64, since: i64) -> Value {
+pub(super) async fn pushed(
+    server: &TestServer,
+    token: &str,
+    dataset: &str,
+    id: i64,
+    since: i64,
+) -> Value {
     for _ in 0..600 {
         let url = format!("{}{API}/{dataset}/push-mirrors/{id}", server.url);
         let (status, v) = call(reqwest::Method::GET, &url, token, None).await;
