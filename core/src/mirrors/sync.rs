@@ -65,7 +65,12 @@ pub fn start(core: &Arc<Core>) {
     let core = core.clone();
     core.tasks.clone().spawn("mirrors", move |stop| async move {
         let mut seen = core.db.last_event_seq().await.ok();
+        let mut swept = std::time::Instant::now() - Duration::from_secs(3600);
         loop {
+            if swept.elapsed() >= Duration::from_secs(3600) {
+                swept = std::time::Instant::now();
+                sweep_leftovers(&core.settings.data_dir.join("mirrors")).await;
+            }
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = core.mirrors.wake.notified() => {}
@@ -93,6 +98,26 @@ pub fn start(core: &Arc<Core>) {
             }
         }
     });
+}
+
+/// Removes what syncs and pushes killed with their process left in `work` (staging
+/// repositories, git homes): entries untouched for a day, longer than any sync stays in one.
+async fn sweep_leftovers(work: &std::path::Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(work).await else {
+        return;
+    };
+    let day = Duration::from_secs(86400);
+    while let Ok(Some(e)) = entries.next_entry().await {
+        let old = e
+            .metadata()
+            .await
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
+        if old {
+            tracing::info!(path = %e.path().display(), "mirrors: a killed sync's leftovers removed");
+            let _ = tokio::fs::remove_dir_all(e.path()).await;
+        }
+    }
 }
 
 /// Marks the push mirrors of the datasets whose refs moved since event `seen` due.

@@ -13,7 +13,7 @@ mod python_pkg;
 pub mod s3;
 mod s3_more;
 mod s3_tools;
-mod xet;
+pub(crate) mod xet;
 mod xet_chunking;
 mod xet_erase;
 mod xet_hostile;

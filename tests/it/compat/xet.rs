@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::common::*;
 
 /// Runs `xet_client.py` with `args` as `token`'s holder, with `cache` as its Xet cache.
-pub(super) fn xet_run(url: &str, token: &str, cache: &std::path::Path, args: &[&str]) -> Value {
+pub(crate) fn xet_run(url: &str, token: &str, cache: &std::path::Path, args: &[&str]) -> Value {
     let mut cmd = Command::new(python_tool("python"));
     cmd.arg(format!(
         "{}/tests/it/compat/xet_client.py",

@@ -7,6 +7,7 @@
 
 mod giftless;
 mod hostile;
+mod hub;
 mod killed;
 mod pages;
 mod push;
