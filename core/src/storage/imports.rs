@@ -29,6 +29,46 @@ pub(super) struct Source {
     pub name: String,
     pub namespaces: Vec<String>,
     pub store: Arc<dyn ObjectStore>,
+    /// A directory's canonical path: what is read must be a file inside it, reached through no
+    /// symbolic link (one planted in a shared folder must not reach strata's keys).
+    pub root: Option<std::path::PathBuf>,
+}
+
+impl Source {
+    /// Refuses `key` of a directory source when its path is, or passes through, a symbolic
+    /// link (named by the link, not by what it leads to).
+    fn check_inside(&self, key: &str) -> Result<()> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let path = root.join(key);
+        match std::fs::canonicalize(&path) {
+            Ok(real) if real == path => Ok(()),
+            Ok(_) => {
+                let mut link = root.clone();
+                let mut named = String::new();
+                for part in key.split('/') {
+                    link.push(part);
+                    if !named.is_empty() {
+                        named.push('/');
+                    }
+                    named.push_str(part);
+                    if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_symlink()) {
+                        break;
+                    }
+                }
+                Err(Error::forbidden(format!(
+                    "{named:?} in import source {:?} is a symbolic link: a directory source \
+                     serves only the files inside it",
+                    self.name
+                )))
+            }
+            Err(e) => Err(Error::not_found(format!(
+                "{key:?} in import source {:?}: {e}",
+                self.name
+            ))),
+        }
+    }
 }
 
 /// An object under a source's prefix, as listed.
@@ -50,7 +90,7 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Source>, StorageConfigEr
                 spec.name
             )));
         }
-        let store: Arc<dyn ObjectStore> = match &spec.at {
+        let (store, root): (Arc<dyn ObjectStore>, _) = match &spec.at {
             Location::Dir(path) => {
                 if !path.is_dir() {
                     return Err(StorageConfigError::Stores(format!(
@@ -59,7 +99,10 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Source>, StorageConfigEr
                         path.display()
                     )));
                 }
-                Arc::new(LocalFileSystem::new_with_prefix(path)?)
+                (
+                    Arc::new(LocalFileSystem::new_with_prefix(path)?),
+                    path.canonicalize().ok(),
+                )
             }
             Location::S3 {
                 bucket,
@@ -84,10 +127,11 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Source>, StorageConfigEr
                     builder = builder.with_token(token);
                 }
                 let s3 = builder.build()?;
-                match prefix.is_empty() {
+                let store: Arc<dyn ObjectStore> = match prefix.is_empty() {
                     true => Arc::new(s3),
                     false => Arc::new(PrefixStore::new(s3, prefix.as_str())),
-                }
+                };
+                (store, None)
             }
         };
         tracing::info!(source = %spec.name, "import source");
@@ -95,6 +139,7 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Source>, StorageConfigEr
             name: spec.name.clone(),
             namespaces: spec.namespaces.clone(),
             store,
+            root,
         });
     }
     Ok(out)
@@ -145,6 +190,7 @@ impl Storage {
         let mut out = Vec::new();
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| source_error(name, e))?;
+            source.check_inside(meta.location.as_ref())?;
             if out.len() == limit {
                 return Err(Error::new(
                     Kind::TooLarge,
@@ -165,6 +211,7 @@ impl Storage {
     /// the ETag and version it was read at. Refused past `limit` bytes.
     pub async fn hash_source(&self, name: &str, key: &str, limit: u64) -> Result<ObjectRef> {
         let source = self.source(name)?;
+        source.check_inside(key)?;
         let got = source
             .store
             .get_opts(&key_path(key), GetOptions::default())
@@ -250,6 +297,9 @@ impl Storage {
                 r.source
             ))
         })?;
+        source
+            .check_inside(&r.key)
+            .map_err(|e| drifted(&r, e.message))?;
         let options = GetOptions {
             if_match: r.etag.clone(),
             version: r.version.clone(),

@@ -119,6 +119,35 @@ async fn refused_and_failed_imports_change_nothing() {
             "{prefix} committed"
         );
     }
+    // A symbolic link planted in the source, to a file outside it (the server's signing key):
+    // the import fails, nothing of it is read or committed.
+    std::fs::create_dir_all(b.join("planted")).unwrap();
+    std::os::unix::fs::symlink(server.dir.path().join("jwt.pem"), b.join("planted/key.pem"))
+        .unwrap();
+    std::os::unix::fs::symlink(server.dir.path(), b.join("planted/all")).unwrap();
+    let id = start(
+        &server,
+        &alice,
+        "alice/data",
+        json!({"source": "lake", "prefix": "planted"}),
+    )
+    .await;
+    let done = ended(&server, &alice, "alice/data", id).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap();
+    assert!(error.contains("symbolic link"), "{done}");
+    // Named by the link planted, never by a file it leads to.
+    assert!(
+        error.contains("\"planted/all\"") || error.contains("\"planted/key.pem\""),
+        "{done}"
+    );
+    assert!(
+        !error.contains("strata.db") && !error.contains("objects/"),
+        "{done}"
+    );
+    assert_eq!(server.head(&alice, "alice/data").await, head);
+    std::fs::remove_dir_all(b.join("planted")).unwrap();
+
     // Past the quota.
     let quota = json!({"bytes": 2000});
     let admin = server.user_with("root", true, "*").await;
