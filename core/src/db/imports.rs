@@ -197,18 +197,10 @@ impl Db {
         if refs.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(&str, &str, &str, i64, Option<&str>, Option<&str>)> = refs
+        // One JSON array per object: oid, source, key, size, ETag, version.
+        let rows: Vec<serde_json::Value> = refs
             .iter()
-            .map(|r| {
-                (
-                    r.oid.as_str(),
-                    r.source.as_str(),
-                    r.key.as_str(),
-                    r.size,
-                    r.etag.as_deref(),
-                    r.version.as_deref(),
-                )
-            })
+            .map(|r| serde_json::json!([r.oid, r.source, r.key, r.size, r.etag, r.version]))
             .collect();
         let list = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let (objects, refs_sql) = match self.engine {

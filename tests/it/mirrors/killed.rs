@@ -112,12 +112,11 @@ impl Proc {
     }
 }
 
+/// A commit of the source, and its files (path, bytes).
+type Version = (String, Vec<(String, Vec<u8>)>);
+
 /// The revision of `main` of bob/copy on the mirror, and every file of it read back.
-async fn readers_see(
-    mirror: &Proc,
-    token: &str,
-    versions: &[(String, Vec<(String, Vec<u8>)>)],
-) -> usize {
+async fn readers_see(mirror: &Proc, token: &str, versions: &[Version]) -> usize {
     let (s, v) = call(
         reqwest::Method::GET,
         &format!("{}{API}/bob/copy/branches", mirror.url()),
