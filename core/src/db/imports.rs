@@ -203,29 +203,13 @@ impl Db {
             .map(|r| serde_json::json!([r.oid, r.source, r.key, r.size, r.etag, r.version]))
             .collect();
         let list = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        let (objects, refs_sql) = match self.engine {
-            super::Engine::Sqlite => (
-                "INSERT INTO objects (oid, size, created_at) SELECT json_extract(value, '$[0]'), \
-                 json_extract(value, '$[3]'), $2 FROM json_each($1) WHERE true \
-                 ON CONFLICT (oid) DO NOTHING",
-                "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) \
-                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-                 json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
-                 json_extract(value, '$[4]'), json_extract(value, '$[5]'), $2 \
-                 FROM json_each($1) WHERE true ON CONFLICT (oid) DO UPDATE SET \
-                 source = excluded.source, key = excluded.key, size = excluded.size, \
-                 etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
-            ),
-            super::Engine::Postgres => (
-                "INSERT INTO objects (oid, size, created_at) SELECT e->>0, CAST(e->>3 AS BIGINT), \
-                 $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e \
-                 ON CONFLICT (oid) DO NOTHING",
-                "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) \
-                 SELECT e->>0, e->>1, e->>2, CAST(e->>3 AS BIGINT), e->>4, e->>5, $2 \
-                 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO UPDATE SET \
-                 source = excluded.source, key = excluded.key, size = excluded.size, \
-                 etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
-            ),
+        let objects = match self.engine {
+            super::Engine::Sqlite => "INSERT INTO objects (oid, size, created_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[3]'), $2 FROM json_each($1) WHERE true ON CONFLICT (oid) DO NOTHING",
+            super::Engine::Postgres => "INSERT INTO objects (oid, size, created_at) SELECT e->>0, CAST(e->>3 AS BIGINT), $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO NOTHING",
+        };
+        let refs_sql = match self.engine {
+            super::Engine::Sqlite => "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), $2 FROM json_each($1) WHERE true ON CONFLICT (oid) DO UPDATE SET source = excluded.source, key = excluded.key, size = excluded.size, etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
+            super::Engine::Postgres => "INSERT INTO object_refs (oid, source, key, size, etag, version, created_at) SELECT e->>0, e->>1, e->>2, CAST(e->>3 AS BIGINT), e->>4, e->>5, $2 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) e ON CONFLICT (oid) DO UPDATE SET source = excluded.source, key = excluded.key, size = excluded.size, etag = excluded.etag, version = excluded.version, created_at = excluded.created_at",
         };
         let at = now();
         let mut tx = self.write_tx().await?;
