@@ -143,6 +143,18 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Extends the lease of running import `id` to `until`: whether it is still running.
+    pub async fn import_renew(&self, id: i64, until: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE imports SET claimed_until = $1 WHERE id = $2 AND state = 'running'",
+        )
+        .bind(until)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records the progress of running import `id` and extends its lease to `until`: whether it
     /// still holds it.
     pub async fn import_progress(

@@ -280,7 +280,7 @@ pub fn start_loop(core: &Arc<Core>) {
                 match core.db.import_claim(row.id, crate::db::now() + LEASE).await {
                     Ok(true) => {
                         let id = row.id;
-                        let outcome = run(&core, &row).await;
+                        let outcome = leased(&core, &row).await;
                         let ended = match &outcome {
                             Ok(revision) => core.db.import_end(id, Ok(revision.as_deref())).await,
                             Err(e) => core.db.import_end(id, Err(&e.message)).await,
@@ -389,6 +389,25 @@ async fn hash_one(
         core.storage.hash_source(source, &l.key, limit).await?,
         false,
     ))
+}
+
+/// [`run`] while its lease is renewed every quarter of [`LEASE`] (a single large object may
+/// take longer to hash than the lease lasts): it stops when the lease is lost.
+async fn leased(core: &Core, row: &ImportRow) -> Result<Option<String>> {
+    let keep = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs((LEASE / 4) as u64)).await;
+            match core.db.import_renew(row.id, crate::db::now() + LEASE).await {
+                Ok(true) => {}
+                Ok(false) => return Error::conflict("the import was taken over"),
+                Err(e) => return Error::from(e),
+            }
+        }
+    };
+    tokio::select! {
+        done = run(core, row) => done,
+        lost = keep => Err(lost),
+    }
 }
 
 /// One import: returns the revision that adopted the objects.

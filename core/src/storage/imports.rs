@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -37,12 +36,12 @@ pub(super) struct Source {
 impl Source {
     /// Refuses `key` of a directory source when its path is, or passes through, a symbolic
     /// link (named by the link, not by what it leads to).
-    fn check_inside(&self, key: &str) -> Result<()> {
+    async fn check_inside(&self, key: &str) -> Result<()> {
         let Some(root) = &self.root else {
             return Ok(());
         };
         let path = root.join(key);
-        match std::fs::canonicalize(&path) {
+        match tokio::fs::canonicalize(&path).await {
             Ok(real) if real == path => Ok(()),
             Ok(_) => {
                 let mut link = root.clone();
@@ -53,7 +52,10 @@ impl Source {
                         named.push('/');
                     }
                     named.push_str(part);
-                    if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_symlink()) {
+                    if tokio::fs::symlink_metadata(&link)
+                        .await
+                        .is_ok_and(|m| m.is_symlink())
+                    {
                         break;
                     }
                 }
@@ -111,21 +113,8 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Source>, StorageConfigEr
                 s3_region,
                 path_style,
             } => {
-                let (key_id, secret, token) = super::s3_credentials(config)?;
-                let mut builder = AmazonS3Builder::new()
-                    .with_bucket_name(bucket)
-                    .with_region(s3_region)
-                    .with_access_key_id(&key_id)
-                    .with_secret_access_key(&secret)
-                    .with_virtual_hosted_style_request(!path_style);
-                if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_endpoint(endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"));
-                }
-                if let Some(token) = &token {
-                    builder = builder.with_token(token);
-                }
+                let (builder, _) =
+                    super::s3_builder(config, bucket, s3_region, endpoint.as_deref(), *path_style)?;
                 let s3 = builder.build()?;
                 let store: Arc<dyn ObjectStore> = match prefix.is_empty() {
                     true => Arc::new(s3),
@@ -190,7 +179,7 @@ impl Storage {
         let mut out = Vec::new();
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| source_error(name, e))?;
-            source.check_inside(meta.location.as_ref())?;
+            source.check_inside(meta.location.as_ref()).await?;
             if out.len() == limit {
                 return Err(Error::new(
                     Kind::TooLarge,
@@ -211,7 +200,7 @@ impl Storage {
     /// the ETag and version it was read at. Refused past `limit` bytes.
     pub async fn hash_source(&self, name: &str, key: &str, limit: u64) -> Result<ObjectRef> {
         let source = self.source(name)?;
-        source.check_inside(key)?;
+        source.check_inside(key).await?;
         let got = source
             .store
             .get_opts(&key_path(key), GetOptions::default())
@@ -299,6 +288,7 @@ impl Storage {
         })?;
         source
             .check_inside(&r.key)
+            .await
             .map_err(|e| drifted(&r, e.message))?;
         let options = GetOptions {
             if_match: r.etag.clone(),

@@ -194,21 +194,13 @@ impl Storage {
             }
             StorageBackend::S3 => {
                 let bucket = bucket()?;
-                let (key_id, secret, token) = s3_credentials(config)?;
-                let mut builder = AmazonS3Builder::new()
-                    .with_bucket_name(&bucket)
-                    .with_region(&config.s3_region)
-                    .with_access_key_id(&key_id)
-                    .with_secret_access_key(&secret)
-                    .with_virtual_hosted_style_request(!config.s3_path_style);
-                if let Some(endpoint) = &config.s3_endpoint {
-                    builder = builder
-                        .with_endpoint(endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"));
-                }
-                if let Some(token) = &token {
-                    builder = builder.with_token(token);
-                }
+                let (mut builder, (key_id, secret, token)) = s3_builder(
+                    config,
+                    &bucket,
+                    &config.s3_region,
+                    config.s3_endpoint.as_deref(),
+                    config.s3_path_style,
+                )?;
                 let sse = s3_sse(config);
                 for (name, value) in &sse {
                     builder = match name.as_str() {
@@ -282,7 +274,37 @@ impl Storage {
 }
 
 /// The S3 credentials: the access key id, the secret and a session token.
-fn s3_credentials(config: &Config) -> Result<(String, String, Option<String>), StorageConfigError> {
+/// S3 credentials: the access key id, the secret key and a session token.
+type S3Keys = (String, String, Option<String>);
+
+/// An S3 client for `bucket` (in `s3_region`, at `endpoint` or AWS, path-style or not) with the
+/// default store's credentials, and those credentials (for presigning).
+fn s3_builder(
+    config: &Config,
+    bucket: &str,
+    s3_region: &str,
+    endpoint: Option<&str>,
+    path_style: bool,
+) -> Result<(AmazonS3Builder, S3Keys), StorageConfigError> {
+    let (key_id, secret, token) = s3_credentials(config)?;
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(s3_region)
+        .with_access_key_id(&key_id)
+        .with_secret_access_key(&secret)
+        .with_virtual_hosted_style_request(!path_style);
+    if let Some(endpoint) = endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if let Some(token) = &token {
+        builder = builder.with_token(token);
+    }
+    Ok((builder, (key_id, secret, token)))
+}
+
+fn s3_credentials(config: &Config) -> Result<S3Keys, StorageConfigError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let key_id = config
         .s3_access_key_id

@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use object_store::aws::AmazonS3Builder;
 use strata_lfs::s3sign::{S3Credentials, S3Presigner};
 use strata_lfs::storage::CloudSigner;
 use strata_lfs::{CloudStore, LocalStore};
@@ -69,21 +68,8 @@ pub(super) async fn open(config: &Config) -> Result<Vec<Region>, StorageConfigEr
                 s3_region,
                 path_style,
             } => {
-                let (key_id, secret, token) = super::s3_credentials(config)?;
-                let mut builder = AmazonS3Builder::new()
-                    .with_bucket_name(bucket)
-                    .with_region(s3_region)
-                    .with_access_key_id(&key_id)
-                    .with_secret_access_key(&secret)
-                    .with_virtual_hosted_style_request(!path_style);
-                if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_endpoint(endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"));
-                }
-                if let Some(token) = &token {
-                    builder = builder.with_token(token);
-                }
+                let (builder, (key_id, secret, token)) =
+                    super::s3_builder(config, bucket, s3_region, endpoint.as_deref(), *path_style)?;
                 let signer = CloudSigner::S3 {
                     presigner: S3Presigner::new(
                         endpoint.as_deref(),

@@ -105,6 +105,27 @@ pub(super) async fn create(server: &TestServer, token: &str, ns: &str, name: &st
     assert_eq!(s, 201, "{v}");
 }
 
+/// The download action the LFS batch API gives `token`'s holder for `oid` of `dataset`.
+pub(super) async fn download_href(
+    server: &TestServer,
+    token: &str,
+    dataset: &str,
+    oid: &str,
+    size: usize,
+) -> String {
+    let r = lfs_post(
+        &format!("{}/{dataset}.git/info/lfs/objects/batch", server.url),
+        Some(token),
+        &json!({"operation": "download", "objects": [{"oid": oid, "size": size}]}),
+    )
+    .await;
+    let (_, _, batch) = body(r).await;
+    batch["objects"][0]["actions"]["download"]["href"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no download action: {batch}"))
+        .to_owned()
+}
+
 /// Whether any file under `dir` is named `name`.
 fn holds_file(dir: &Path, name: &str) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -265,17 +286,7 @@ async fn adopts_a_prefix_without_copying_and_refuses_what_drifted() {
     assert!(v["request_id"].is_string(), "{v}");
     // Through the LFS batch API: its download URL answers 409 too.
     let oid = sha256_hex(&csv);
-    let r = lfs_post(
-        &format!("{}/alice/data.git/info/lfs/objects/batch", server.url),
-        Some(&alice),
-        &json!({"operation": "download", "objects": [{"oid": oid, "size": csv.len()}]}),
-    )
-    .await;
-    let (_, _, batch) = body(r).await;
-    let href = batch["objects"][0]["actions"]["download"]["href"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no download action: {batch}"))
-        .to_owned();
+    let href = download_href(&server, &alice, "alice/data", &oid, csv.len()).await;
     let r = client().get(&href).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 409);
     // The object that did not change is still served.

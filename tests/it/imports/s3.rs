@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{create, ended, raw, start};
+use super::{create, download_href, ended, raw, start};
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,17 +41,7 @@ async fn a_bucket_prefix_adopted_and_read_through_strata() {
     assert!(got == parquetish);
     // The batch API's download action is strata's, and serves the bytes.
     let oid = sha256_hex(&parquetish);
-    let r = lfs_post(
-        &format!("{}/alice/wh.git/info/lfs/objects/batch", server.url),
-        Some(&alice),
-        &json!({"operation": "download", "objects": [{"oid": oid, "size": parquetish.len()}]}),
-    )
-    .await;
-    let (_, _, batch) = body(r).await;
-    let href = batch["objects"][0]["actions"]["download"]["href"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no download action: {batch}"))
-        .to_owned();
+    let href = download_href(&server, &alice, "alice/wh", &oid, parquetish.len()).await;
     assert!(href.starts_with(&server.url), "{href}");
     let got = client()
         .get(&href)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ErrorBody;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
@@ -56,10 +56,7 @@ pub struct ImportPath {
 }
 
 fn id(raw: &str) -> ApiResult<i64> {
-    raw.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::not_found(format!("there is no import {raw:?}")))
+    super::positive_id(raw, "import")
 }
 
 /// Starts an import by reference (dataset admins): the objects under the prefix are hashed

@@ -200,3 +200,10 @@ impl From<Revision> for RevisionView {
         }
     }
 }
+
+/// A positive id from a path segment, or the 404 that says there is no such `what`.
+fn positive_id(raw: &str, what: &str) -> ApiResult<i64> {
+    raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        crate::http::error::ApiError::not_found(format!("there is no {what} {raw:?}"))
+    })
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ErrorBody;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::json::read_json;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
@@ -61,10 +61,7 @@ pub struct PushPath {
 }
 
 fn id(raw: &str) -> ApiResult<i64> {
-    raw.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::not_found(format!("there is no push mirror {raw:?}")))
+    super::positive_id(raw, "push mirror")
 }
 
 /// Adds a remote the dataset is pushed to after each change (dataset admins); the first push is
