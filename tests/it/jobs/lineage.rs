@@ -115,7 +115,7 @@ async fn a_revision_runs_again_a_schedule_fires_and_runs_speak_openlineage() {
         .unwrap();
     let original = original.text().await.unwrap();
     assert_eq!(original, "id,temp\n1,20.0\n3,21.3\n");
-    put_files(
+    let moved = put_files(
         &server,
         &alice,
         "alice/raw",
@@ -229,15 +229,22 @@ async fn a_revision_runs_again_a_schedule_fires_and_runs_speak_openlineage() {
     .await;
     assert_eq!(status, 404);
 
-    // The schedule starts runs of `tick` by itself: the first succeeds; the next find nothing
+    // The schedule starts runs of `tick` by itself: one succeeds on the input as it is now (it
+    // may have run on the old input too, while the test was busy above); the next find nothing
     // changed and record nothing.
-    eventually("the schedule fires", || async {
+    eventually("the schedule runs on the newest input", || async {
         let runs = runs_of(&server, &alice, "tick").await;
-        runs.iter()
-            .any(|r| r["cause"] == "schedule" && r["state"] == "succeeded")
+        let settled = runs
+            .iter()
+            .all(|r| r["state"] != "queued" && r["state"] != "running");
+        settled
+            && runs.iter().any(|r| {
+                r["cause"] == "schedule"
+                    && r["state"] == "succeeded"
+                    && r["inputs"][0]["revision"] == moved.as_str()
+            })
     })
     .await;
-    // (It ran again when the input moved on, above, and then no more.)
     let before = runs_of(&server, &alice, "tick").await.len();
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let runs = runs_of(&server, &alice, "tick").await;
