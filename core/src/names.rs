@@ -6,6 +6,7 @@ const RESERVED: &[&str] = &[
     "oauth",
     "orgs",
     "_transfer",
+    "_feeds",
     "apps",
     "app-catalog",
     "_apps",

@@ -21,6 +21,7 @@ mod reach;
 mod recent;
 mod refs;
 mod rewrite;
+mod snapshot;
 mod trash;
 mod write;
 

@@ -262,6 +262,36 @@ async fn backend(
     // What the hook holds the push to, as one request this server signed.
     let rules = Rules::of(state, &dataset, receiving, ask).await?;
     cmd.env(ENV_RULES, rules.seal(&state.hook_key));
+    let (method, body) = (parts.method.clone(), body);
+    // When the output ends, a push to the policy dataset reloads the policies (git has moved
+    // the refs) before the client hears back.
+    let pushed = receiving.then(|| {
+        (
+            state.clone(),
+            dataset.namespace.clone(),
+            dataset.name.clone(),
+        )
+    });
+    let after = move || {
+        if let Some((state, ns, name)) = &pushed {
+            state.governance.written(ns, name);
+            // The push's events are recorded: the dispatcher wakes.
+            state.events.ring();
+        }
+        drop(admitted);
+    };
+    run(state, cmd, &method, body, after).await
+}
+
+/// Runs `cmd` (`git http-backend`, its environment set) with the request `body` and answers with
+/// its output; `after` runs once the output has ended and git was reaped.
+pub(crate) async fn run(
+    state: &AppState,
+    mut cmd: tokio::process::Command,
+    method: &Method,
+    body: Body,
+    after: impl FnOnce() + Send + 'static,
+) -> ApiResult<Response> {
     // Its own process group, which ends with this request (see `strata_core::process`).
     let mut group = state
         .children
@@ -318,15 +348,7 @@ async fn backend(
     }
     let stream = ReaderStream::with_capacity(stdout, 64 * 1024);
     // When the output ends, git http-backend is reaped (the response owns its group: a client
-    // that goes away ends it); a push to the policy dataset then reloads the policies (git has
-    // moved the refs) before the client hears back.
-    let pushed = receiving.then(|| {
-        (
-            state.clone(),
-            dataset.namespace.clone(),
-            dataset.name.clone(),
-        )
-    });
+    // that goes away ends it), and then `after` runs.
     let end = futures_util::stream::once(async move {
         match group.wait().await {
             Ok(status) if !status.success() => {
@@ -335,17 +357,12 @@ async fn backend(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "git http-backend could not be reaped"),
         }
-        if let Some((state, ns, name)) = &pushed {
-            state.governance.written(ns, name);
-            // The push's events are recorded: the dispatcher wakes.
-            state.events.ring();
-        }
-        drop(admitted);
+        after();
     })
     .filter_map(|()| std::future::ready(None));
     let stream = stream.chain(end);
     *response.body_mut() = Body::from_stream(stream);
-    if parts.method == Method::GET {
+    if method == Method::GET {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

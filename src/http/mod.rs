@@ -16,6 +16,7 @@ pub mod download;
 pub mod drain;
 pub mod error;
 pub mod extract;
+pub mod feeds;
 pub mod flight;
 pub mod flight_sql;
 pub mod git;

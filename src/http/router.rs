@@ -68,6 +68,8 @@ pub fn app(state: AppState) -> Router {
         .merge(lfs_api::router())
         // git smart HTTP: /{ns}/{name}.git/{info/refs, git-upload-pack, git-receive-pack}
         .merge(git_http::router())
+        // region feeds as remotes: /_feeds/{id}.git/{info/refs, git-upload-pack, info/lfs/…}
+        .merge(super::feeds::router())
         // REST: /api/v1/datasets/{ns}/{name}/{revisions, tags, branches, diff, tree, raw, …},
         // …/shares, /api/v1/shared-with-me, /api/v1/shares, /api/v1/audit, /api/v1/orgs/…,
         // /api/v1/users/{user}/role, /api/v1/catalog, /api/v1/datasets/{ns}/{name}/tables/{resource},

@@ -94,6 +94,7 @@ pub async fn open(
             who: who.clone(),
             within: None,
             policy_subject: Default::default(),
+            region: None,
         });
     }
     let sees = action != Action::Read && passes(Action::Read);
@@ -241,6 +242,7 @@ pub async fn shared(
             who: who.clone(),
             within: None,
             policy_subject: Default::default(),
+            region: None,
         });
     }
     // Path shares count only for a credential that may do `action` to the dataset's files.
@@ -260,6 +262,7 @@ pub async fn shared(
             who: who.clone(),
             within: Some((shared, action)),
             policy_subject: Default::default(),
+            region: None,
         });
     }
     let sees = action != Action::Read && who.can(&dataset, On::Dataset, Action::Read);
@@ -326,6 +329,7 @@ pub fn link(repo: crate::db::Repo, path: String) -> Gated {
         who: Principal::Anonymous,
         within: Some((vec![path], Action::Read)),
         policy_subject: Default::default(),
+        region: None,
     }
 }
 

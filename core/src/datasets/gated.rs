@@ -17,6 +17,9 @@ pub struct Gated {
     pub(crate) within: Option<(Vec<String>, Action)>,
     /// The caller as policies see them, looked up once (`crate::datasets::policies`).
     pub(crate) policy_subject: std::sync::Arc<tokio::sync::OnceCell<strata_policy::Subject>>,
+    /// Where the policies see the data processed: this server's `--region`, unless a region
+    /// feed decides for the region it is pinned to (`crate::mirrors::feed`).
+    pub(crate) region: Option<String>,
 }
 
 impl std::ops::Deref for Gated {

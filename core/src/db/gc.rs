@@ -344,7 +344,8 @@ impl Db {
 }
 
 /// Removes dataset `repo_id`'s link to `oid` and what derives from it (its table views and
-/// residency copies, the table index, governed writes, its S3 ETag, a candidate row); returns
+/// residency copies, the table index, governed writes, its S3 ETag, a candidate row, what region
+/// feeds name of it); returns
 /// the derived bytes to delete. Garbage collection and erasure both drop links through here.
 pub(super) async fn drop_link(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -374,6 +375,8 @@ pub(super) async fn drop_link(
         "DELETE FROM governed_writes WHERE repo_id = $1 AND oid = $2",
         "DELETE FROM gc_candidates WHERE repo_id = $1 AND oid = $2",
         "DELETE FROM s3_etags WHERE repo_id = $1 AND oid = $2",
+        // A region feed no longer serves it, nor what it was made into (collected in turn).
+        "DELETE FROM feed_objects WHERE repo_id = $1 AND (oid = $2 OR source_oid = $2)",
     ] {
         sqlx::query(sql)
             .bind(repo_id)

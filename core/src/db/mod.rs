@@ -17,6 +17,7 @@ mod budgets;
 mod delta_sharing;
 mod erasure;
 mod events;
+mod feeds;
 mod gc;
 mod iceberg;
 mod identities;
@@ -59,6 +60,7 @@ pub use erasure::Derived;
 pub use events::{
     Attempt, DeliveryRow, EventRow, FanOut, Hooked, NewEvent, NewWebhook, WebhookRow,
 };
+pub use feeds::{FeedObject, FeedRow};
 pub use gc::{GcLink, GcRepo, GcRunRow};
 pub use iceberg::IcebergStaged;
 pub use identities::{Identity, PendingLogin};

@@ -85,8 +85,8 @@ async fn start(options: &Options) -> i64 {
     }
 }
 
-/// What the refs of `repo` reach now, within its retention, and the xorbs of its Xet storage
-/// that the files among those use (`chunks`).
+/// What the refs of `repo` reach now, within its retention, the xorbs of its Xet storage that
+/// the files among those use (`chunks`), and what its region feeds keep.
 async fn reach(core: &Core, repo: &GcRepo, cutoff: i64) -> Result<Reached> {
     let since = repo.retention_days.map(|d| now() - d * DAY);
     let (ns, name) = (repo.namespace.clone(), repo.name.clone());
@@ -102,6 +102,12 @@ async fn reach(core: &Core, repo: &GcRepo, cutoff: i64) -> Result<Reached> {
     .await?;
     for oid in super::chunks::live_xorbs(core, repo.id, &reached.objects, cutoff).await? {
         reached.objects.entry(oid).or_insert(0);
+    }
+    // What the dataset's region feeds have published stays while they do.
+    for oid in core.db.feed_kept(repo.id).await? {
+        if let Ok(oid) = oid.parse() {
+            reached.objects.entry(oid).or_insert(0);
+        }
     }
     Ok(reached)
 }

@@ -379,7 +379,7 @@ pub(crate) fn note(table: &Table, decision: &Decision) -> String {
 }
 
 /// Reads `object` as `table` through `decision` and stores the result in the table's format.
-async fn rewrite(
+pub(crate) async fn rewrite(
     core: &Core,
     repo: &Gated,
     catalog: &Catalog,

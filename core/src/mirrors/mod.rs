@@ -7,9 +7,13 @@
 //! the dataset is read-only to everyone but its syncs (`crate::datasets::gate`).
 //!
 //! Push mirrors go the other way: a dataset pushed to remotes after each change (`push`).
+//! Region feeds (`feed`, `snapshot`) serve a dataset as one region may hold it, for a pull mirror
+//! in that region to follow.
 
+pub mod feed;
 pub mod push;
 mod remote;
+pub mod snapshot;
 pub mod sync;
 mod upload;
 
@@ -28,6 +32,8 @@ use crate::Core;
 pub struct Mirrors {
     pub wake: tokio::sync::Notify,
     pub counts: sync::Counts,
+    /// One build of a region feed at a time (`feed`).
+    pub builds: feed::Builds,
 }
 
 /// What a mirror follows, as its admin sets it.

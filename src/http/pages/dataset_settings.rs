@@ -53,6 +53,9 @@ struct SettingsPage {
     hook_url: String,
     /// The import sources open to it and its latest imports (`None`: neither).
     imports: Option<super::imports::Section>,
+    /// Its region feeds, and one just made (its URL and token, shown once).
+    feeds: Vec<super::feeds::Line>,
+    feed_token: Option<(String, String)>,
 }
 
 pub(super) struct ShareLine {
@@ -103,6 +106,8 @@ pub(super) struct Shown<'a> {
     pub prefill: String,
     /// A mirror's hook secret just made (shown once).
     pub hook_secret: Option<String>,
+    /// A region feed just made: its URL and token (shown once).
+    pub feed_token: Option<(String, String)>,
 }
 
 pub(super) async fn settings_page(
@@ -178,6 +183,8 @@ pub(super) async fn settings_page(
             repo.path()
         ),
         imports: super::imports::section(state, repo).await?,
+        feeds: super::feeds::lines(state, repo).await?,
+        feed_token: shown.feed_token,
     };
     Ok(render(status, &page))
 }
@@ -264,6 +271,7 @@ pub async fn show(
                 new_link: None,
                 prefill: q.path.unwrap_or_default(),
                 hook_secret: None,
+                feed_token: None,
             };
             settings_page(&state, &s, &repo, StatusCode::OK, shown).await
         }
@@ -350,6 +358,7 @@ pub async fn change(
                     new_link: None,
                     prefill: String::new(),
                     hook_secret: None,
+                    feed_token: None,
                 };
                 settings_page(&state, &s, &repo, e.status, shown).await
             }
@@ -414,6 +423,7 @@ pub async fn change(
                         new_link: Some(url),
                         prefill: String::new(),
                         hook_secret: None,
+                        feed_token: None,
                     };
                     return settings_page(&state, &s, &repo, StatusCode::CREATED, shown).await;
                 }
@@ -436,6 +446,7 @@ pub async fn change(
                 new_link: None,
                 prefill: form.path.clone(),
                 hook_secret: None,
+                feed_token: None,
             };
             settings_page(&state, &s, &repo, e.status, shown).await
         }

@@ -97,6 +97,7 @@ pub async fn start(
                 new_link: None,
                 prefill: String::new(),
                 hook_secret: None,
+                feed_token: None,
             };
             settings_page(&state, &s, &repo, e.status, shown).await
         }

@@ -101,6 +101,7 @@ pub async fn change(
         new_link: None,
         prefill: String::new(),
         hook_secret,
+        feed_token: None,
     };
     match done.map_err(ApiError::from) {
         Ok(Some(secret)) => {

@@ -13,6 +13,7 @@ mod card;
 mod dataset_settings;
 mod datasets;
 mod edit;
+mod feeds;
 mod file;
 mod files;
 pub(crate) mod forms;
@@ -93,6 +94,7 @@ pub fn router() -> Router<AppState> {
             "/datasets/{ns}/{name}/settings/import",
             post(imports::start),
         )
+        .route("/datasets/{ns}/{name}/settings/feeds", post(feeds::change))
         .route(
             "/datasets/{ns}/{name}/access",
             get(access::show).post(access::file),

@@ -11,6 +11,7 @@ mod hub;
 mod killed;
 mod pages;
 mod push;
+mod region;
 
 use serde_json::{json, Value};
 use strata_core::config::Switch;

@@ -390,6 +390,8 @@ pub enum Surface {
     Iceberg,
     /// Delta Sharing: a recipient's metadata, files and change feed.
     DeltaSharing,
+    /// A region feed's snapshots (`crate::mirrors::feed`).
+    Feed,
 }
 
 impl Surface {
@@ -404,6 +406,7 @@ impl Surface {
             Surface::Write => "write",
             Surface::Iceberg => "iceberg",
             Surface::DeltaSharing => "delta_sharing",
+            Surface::Feed => "feed",
         }
     }
 }
@@ -482,7 +485,7 @@ pub async fn decide(
                     _ => "read",
                 }
                 .into(),
-                processing_location: gov.region.clone(),
+                processing_location: gated.region.clone().or_else(|| gov.region.clone()),
                 metadata: catalog.metadata(table),
                 intent: intent.map(str::to_owned),
                 subject,

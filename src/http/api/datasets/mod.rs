@@ -6,6 +6,7 @@
 mod collaborators;
 pub(crate) mod commit;
 mod dataset;
+mod feeds;
 mod history;
 mod imports;
 mod jobs;
@@ -85,6 +86,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(push_mirrors::create, push_mirrors::list))
         .routes(routes!(push_mirrors::read, push_mirrors::delete))
         .routes(routes!(push_mirrors::push_now))
+        .routes(routes!(feeds::create, feeds::list))
+        .routes(routes!(feeds::read, feeds::delete))
         .routes(routes!(imports::start, imports::list))
         .routes(routes!(imports::read))
         .routes(routes!(jobs::list))

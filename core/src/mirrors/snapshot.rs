@@ -1,0 +1,333 @@
+//! A region feed brought up to date (`super::feed`): each branch and tag of the source becomes a
+//! snapshot of its files as the policies let the feed's region hold them, in the feed's own
+//! repository, and the feed's refs move to them together. A ref whose snapshot was built at the
+//! same source revision under the same policies is kept as it is; otherwise its new snapshot is
+//! a commit on top of its last one, so a mirror of the feed moves forward.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+use strata_lfs::pointer::Pointer;
+use strata_metastore::{DatasetId, Metastore, ObjectId, Op, Person, Refs, WriteMeta, DATAPACKAGE};
+use strata_policy::Decision;
+
+use crate::datasets::catalog::Table;
+use crate::datasets::gated::Gated;
+use crate::datasets::git_on;
+use crate::datasets::policies::{self, Surface};
+use crate::db::{FeedObject, FeedRow};
+use crate::error::{Error, Result};
+use crate::governance::write::{patch_package, rewrite, Applied};
+use crate::tables::Kind;
+use crate::Core;
+
+/// A git file (not an LFS pointer) larger than this stops the build.
+const MAX_GIT_FILE: u64 = 16 << 20;
+
+/// The feeds' repositories: `data_dir/feeds/feeds/{id}.git`.
+fn store(core: &Core) -> Metastore {
+    Metastore::new(
+        core.settings.data_dir.join("feeds"),
+        Person {
+            name: "strata".into(),
+            email: "feeds@strata.invalid".into(),
+        },
+    )
+}
+
+fn ds(name: &str) -> DatasetId<'_> {
+    DatasetId { ns: "feeds", name }
+}
+
+/// Where feed `id`'s repository is.
+pub(super) fn repo_dir(core: &Core, id: i64) -> PathBuf {
+    core.settings
+        .data_dir
+        .join("feeds")
+        .join("feeds")
+        .join(format!("{id}.git"))
+}
+
+/// The git root and the path under it of feed `id`'s repository (for `git http-backend`).
+pub fn git_root(core: &Core, id: i64) -> (PathBuf, String) {
+    (
+        core.settings.data_dir.join("feeds"),
+        format!("/feeds/{id}.git"),
+    )
+}
+
+/// Brings `feed` up to date with its dataset and the policies in force. Recorded on the feed:
+/// when it was built, and why not.
+pub async fn build(core: &Core, feed: &FeedRow) -> Result<()> {
+    let lock = core.mirrors.builds.of(feed.id);
+    let _held = lock.lock().await;
+    let result = build_locked(core, feed).await;
+    let error = result.as_ref().err().map(|e| e.message.clone());
+    core.db.feed_built(feed.id, error.as_deref()).await?;
+    result
+}
+
+async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
+    let gated = super::feed::source(core, feed).await?;
+    let name = feed.id.to_string();
+    let policies = core.governance.version(core).await;
+    let (old, source) = {
+        let name = name.clone();
+        let fs = store(core);
+        let old = tokio::task::spawn_blocking(move || {
+            if !fs.exists(ds(&name)) {
+                fs.create(ds(&name))?;
+            }
+            fs.heads_and_tags(ds(&name))
+        })
+        .await
+        .map_err(Error::internal)??;
+        let source = git_on(core, &gated, |ms, ds| {
+            let mut out = BTreeMap::new();
+            // A tag object (an annotated tag) is peeled to its commit.
+            for (name, target) in ms.heads_and_tags(ds)? {
+                let id = ms.resolve(ds, Some(&target.to_string()))?;
+                out.insert(name, id);
+            }
+            Ok(out)
+        })
+        .await?;
+        (old, source)
+    };
+    let mut new = Refs::new();
+    for (name_of_ref, commit) in &source {
+        let prev = old.get(name_of_ref).copied();
+        if let Some(prev) = prev {
+            if built_from(core, &name, prev).await? == Some((commit.to_string(), policies.clone()))
+            {
+                new.insert(name_of_ref.clone(), prev);
+                continue;
+            }
+        }
+        let id = snapshot(core, feed, &gated, *commit, prev, policies.as_deref()).await?;
+        new.insert(name_of_ref.clone(), id);
+    }
+    let fs = store(core);
+    tokio::task::spawn_blocking(move || fs.follow(ds(&name), &old, &new, "region feed"))
+        .await
+        .map_err(Error::internal)??;
+    Ok(())
+}
+
+/// The source revision and policies' version snapshot `id` of the feed named `name` was built
+/// at (its message's last `Source-Revision:` and `Policies:` lines).
+async fn built_from(
+    core: &Core,
+    name: &str,
+    id: ObjectId,
+) -> Result<Option<(String, Option<String>)>> {
+    let fs = store(core);
+    let name = name.to_owned();
+    let message = tokio::task::spawn_blocking(move || fs.message_of(ds(&name), id))
+        .await
+        .map_err(Error::internal)??;
+    let Some(message) = message else {
+        return Ok(None);
+    };
+    let last = |key: &str| {
+        message
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::to_owned)
+    };
+    Ok(last("Source-Revision: ").map(|r| {
+        let p = last("Policies: ").filter(|p| p != "none");
+        (r, p)
+    }))
+}
+
+/// What the policies do to one resource in the feed's region.
+enum Fate {
+    Keep,
+    Withheld(Decision),
+    Governed(Applied, Decision),
+}
+
+/// The snapshot of source revision `commit` for `feed`, on top of `parent`.
+async fn snapshot(
+    core: &Core,
+    feed: &FeedRow,
+    gated: &Gated,
+    commit: ObjectId,
+    parent: Option<ObjectId>,
+    policies: Option<&str>,
+) -> Result<ObjectId> {
+    let rev = commit.to_string();
+    let (revision, files) = {
+        let rev = rev.clone();
+        git_on(core, gated, move |ms, ds| {
+            let revision = ms.revision(ds, &rev)?;
+            let (_, files) = ms.whole(ds, &rev, MAX_GIT_FILE)?;
+            Ok((revision, files))
+        })
+        .await?
+    };
+    let catalog = policies::catalog(core, gated, Some(&rev)).await?;
+    let whole = policies::decide(core, gated, &catalog, None, None, Surface::Feed).await?;
+    if whole.denied() {
+        return Err(Error::forbidden(format!(
+            "the policies let region {} hold nothing of {}",
+            feed.region, catalog.dataset
+        )));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = files.into_iter().collect();
+    // The source's LFS URL is not the mirror's.
+    files.remove(strata_metastore::LFSCONFIG);
+    let mut notes = Vec::new();
+    let mut applied = Vec::new();
+    let mut withheld = Vec::new();
+    let mut made: BTreeMap<String, (String, Decision)> = BTreeMap::new();
+    for table in &catalog.resources {
+        match fate(core, gated, &catalog, table).await? {
+            Fate::Keep => {}
+            Fate::Withheld(d) => {
+                files.remove(&table.path);
+                withheld.push(table.name.clone());
+                notes.push(format!(
+                    "Region-Feed: {} withheld ({})",
+                    table.name,
+                    d.policies.join("; ")
+                ));
+            }
+            Fate::Governed(a, d) => {
+                let pointer = Pointer {
+                    oid: a.oid,
+                    size: a.size,
+                };
+                files.insert(table.path.clone(), pointer.encode().into_bytes());
+                notes.push(format!(
+                    "Region-Feed: {} transformed ({})",
+                    table.name,
+                    d.policies.join("; ")
+                ));
+                let source = table.object.map(|(o, _)| o.to_string()).unwrap_or_default();
+                made.insert(a.oid.to_string(), (source, d));
+                applied.push(a);
+            }
+        }
+    }
+    if let Some(data) = files.remove(DATAPACKAGE) {
+        let data = repackage(core, data, &withheld, &applied)?;
+        files.insert(DATAPACKAGE.into(), data);
+    }
+    // The objects first: a mirror that has the commit may fetch them at once.
+    let mut objects = Vec::new();
+    for (path, data) in &files {
+        let Ok(p) = Pointer::parse(data) else {
+            continue;
+        };
+        let oid = p.oid.to_string();
+        let resource = catalog
+            .resources
+            .iter()
+            .find(|t| &t.path == path)
+            .map(|t| t.name.clone());
+        let (source_oid, decision) = match made.get(&oid) {
+            Some((s, d)) => (Some(s.clone()), Some(d.to_audit().to_string())),
+            None => (None, None),
+        };
+        objects.push(FeedObject {
+            oid,
+            size: i64::try_from(p.size).unwrap_or(i64::MAX),
+            source_oid,
+            resource,
+            revision: rev.clone(),
+            decision,
+            policies: policies.map(str::to_owned),
+            created_at: 0,
+        });
+    }
+    core.db
+        .feed_objects_put(feed.id, feed.repo_id, &objects)
+        .await?;
+    let mut message = revision.message.trim_end().to_owned();
+    message.push_str("\n\n");
+    for n in &notes {
+        message.push_str(n);
+        message.push('\n');
+    }
+    message.push_str(&format!(
+        "Region: {}\nSource-Revision: {rev}\nPolicies: {}\n",
+        feed.region,
+        policies.unwrap_or("none")
+    ));
+    let fs = store(core);
+    let name = feed.id.to_string();
+    let files: Vec<(String, Vec<u8>)> = files.into_iter().collect();
+    tokio::task::spawn_blocking(move || {
+        let meta = WriteMeta {
+            branch: strata_metastore::DEFAULT_BRANCH,
+            parent,
+            author: &revision.author,
+            message: &message,
+        };
+        fs.write_snapshot(ds(&name), &meta, &files)
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(Error::from)
+}
+
+/// What the policies do to `table` in the feed's region. A table they transform is read
+/// through its decision and stored in its own format; a resource they transform that cannot be
+/// read as a table (or names no LFS object) is withheld, never sent raw.
+async fn fate(
+    core: &Core,
+    gated: &Gated,
+    catalog: &crate::datasets::catalog::Catalog,
+    table: &Table,
+) -> Result<Fate> {
+    let decision = policies::decide(core, gated, catalog, Some(table), None, Surface::Feed).await?;
+    if decision.denied() {
+        return Ok(Fate::Withheld(decision));
+    }
+    if !decision.transforms() {
+        return Ok(Fate::Keep);
+    }
+    match (Kind::of(table), table.object) {
+        (Some(kind), Some(object)) => {
+            let a = rewrite(core, gated, catalog, table, kind, object, &decision).await?;
+            Ok(Fate::Governed(a, decision))
+        }
+        _ => Ok(Fate::Withheld(decision)),
+    }
+}
+
+/// The source's datapackage as the feed carries it: withheld resources left out, governed ones
+/// with their new hash, size and schema.
+fn repackage(
+    core: &Core,
+    data: Vec<u8>,
+    withheld: &[String],
+    applied: &[Applied],
+) -> Result<Vec<u8>> {
+    let mut json: Map<String, Value> = serde_json::from_slice(&data)
+        .map_err(|e| Error::conflict(format!("the source's {DATAPACKAGE} is unreadable: {e}")))?;
+    if let Some(Value::Array(resources)) = json.get_mut("resources") {
+        resources.retain(|r| {
+            let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+            !withheld.iter().any(|w| w == name)
+        });
+    }
+    let data = serde_json::to_vec_pretty(&Value::Object(json)).map_err(Error::internal)?;
+    let mut ops = vec![Op::Put {
+        path: DATAPACKAGE.into(),
+        data,
+    }];
+    let unused = DatasetId {
+        ns: "feeds",
+        name: "unused",
+    };
+    patch_package(&core.metastore, unused, None, &mut ops, applied)?;
+    match ops.pop() {
+        Some(Op::Put { data, .. }) => Ok(data),
+        _ => Err(Error::internal("the datapackage went missing")),
+    }
+}
