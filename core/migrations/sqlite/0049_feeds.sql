@@ -11,6 +11,10 @@ CREATE TABLE region_feeds (
     note TEXT NOT NULL DEFAULT '',
     built_at INTEGER,
     error TEXT,
+    -- when erasure last took objects out of it, and the erasure its history was last rewritten
+    -- for (a build rewrites it when the first is newer)
+    erased_at INTEGER,
+    rewritten_at INTEGER,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX region_feeds_by_repo ON region_feeds (repo_id);

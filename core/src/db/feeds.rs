@@ -13,6 +13,8 @@ pub struct FeedRow {
     pub note: String,
     pub built_at: Option<i64>,
     pub error: Option<String>,
+    pub erased_at: Option<i64>,
+    pub rewritten_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -33,7 +35,8 @@ pub struct FeedObject {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, repo_id, region, created_by, note, built_at, error, created_at";
+const COLUMNS: &str =
+    "id, repo_id, region, created_by, note, built_at, error, erased_at, rewritten_at, created_at";
 const OBJECT_COLUMNS: &str =
     "oid, size, source_oid, resource, revision, decision, policies, created_at";
 
@@ -122,6 +125,24 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Records that feed `id`'s history was rewritten for the erasures up to `erased_at`.
+    pub async fn feed_rewritten(&self, id: i64, erased_at: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE region_feeds SET rewritten_at = $1 WHERE id = $2")
+            .bind(erased_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every object feed `feed_id` names.
+    pub async fn feed_oids(&self, feed_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT oid FROM feed_objects WHERE feed_id = $1")
+            .bind(feed_id)
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Records the objects a snapshot of feed `feed_id` names (one named before keeps its row).

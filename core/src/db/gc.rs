@@ -367,6 +367,13 @@ pub(super) async fn drop_link(
     .fetch_all(&mut **tx)
     .await?;
     derived.extend(copies.into_iter().map(|(o, s)| (o, Some(s))));
+    // The region feeds that named it, or something made from it, rewrite their history.
+    sqlx::query("UPDATE region_feeds SET erased_at = $3 WHERE id IN (SELECT feed_id FROM feed_objects WHERE repo_id = $1 AND (oid = $2 OR source_oid = $2))")
+        .bind(repo_id)
+        .bind(oid)
+        .bind(super::now())
+        .execute(&mut **tx)
+        .await?;
     for sql in [
         "DELETE FROM repo_objects WHERE repo_id = $1 AND oid = $2",
         "DELETE FROM table_views WHERE repo_id = $1 AND source LIKE '%:' || $2",

@@ -11,7 +11,7 @@
 //! was built at. The token downloads only the objects the feed's snapshots name
 //! (`feed_objects`, which also records what each governed version was made from, and under which
 //! decision); garbage collection keeps them while the feed is, and erasing a source object takes
-//! it, and what was made from it, out of the feed.
+//! it, and what was made from it, out of the feed and out of its history (`snapshot`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +57,9 @@ pub struct Feed {
     pub note: String,
     pub built_at: Option<i64>,
     pub error: Option<String>,
+    /// When erasure on the source last took objects out of the feed (its history is rewritten
+    /// without them at its next build).
+    pub erased_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -105,6 +108,7 @@ async fn view(core: &Core, repo: &crate::db::Repo, row: &FeedRow) -> Result<Feed
         note: row.note.clone(),
         built_at: row.built_at,
         error: row.error.clone(),
+        erased_at: row.erased_at,
         created_at: row.created_at,
     })
 }

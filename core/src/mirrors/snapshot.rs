@@ -2,14 +2,19 @@
 //! snapshot of its files as the policies let the feed's region hold them, in the feed's own
 //! repository, and the feed's refs move to them together. A ref whose snapshot was built at the
 //! same source revision under the same policies is kept as it is; otherwise its new snapshot is
-//! a commit on top of its last one, so a mirror of the feed moves forward.
+//! a commit on top of its last one, so a mirror of the feed moves forward. After an erasure on
+//! the source, the feed's whole history is rewritten without what it no longer names
+//! (`forget_erased`): a mirror follows the rewritten refs, and its garbage collection then takes
+//! the erased bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 use strata_lfs::pointer::Pointer;
-use strata_metastore::{DatasetId, Metastore, ObjectId, Op, Person, Refs, WriteMeta, DATAPACKAGE};
+use strata_metastore::{
+    DatasetId, Edit, Metastore, ObjectId, Op, Person, Refs, WriteMeta, DATAPACKAGE,
+};
 use strata_policy::Decision;
 
 use crate::datasets::catalog::Table;
@@ -72,6 +77,16 @@ async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
     let gated = super::feed::source(core, feed).await?;
     let name = feed.id.to_string();
     let policies = core.governance.version(core).await;
+    if let Some(erased_at) = feed.erased_at.filter(|e| Some(*e) > feed.rewritten_at) {
+        forget_erased(core, feed).await?;
+        // An erasure in this very second may have come after what was read: again next time.
+        let done = if erased_at >= crate::db::now() {
+            erased_at - 1
+        } else {
+            erased_at
+        };
+        core.db.feed_rewritten(feed.id, done).await?;
+    }
     let (old, source) = {
         let name = name.clone();
         let fs = store(core);
@@ -113,6 +128,59 @@ async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
         .await
         .map_err(Error::internal)??;
     Ok(())
+}
+
+/// Rewrites `feed`'s whole history without the pointers to objects it no longer names (erased
+/// on the source): its refs move, so a mirror of it moves too, and its old snapshots (with the
+/// erased bytes) become unreachable there, for its garbage collection.
+async fn forget_erased(core: &Core, feed: &FeedRow) -> Result<()> {
+    let named: HashSet<String> = core.db.feed_oids(feed.id).await?.into_iter().collect();
+    let fs = store(core);
+    let name = feed.id.to_string();
+    tokio::task::spawn_blocking(move || {
+        if !fs.exists(ds(&name)) {
+            return Ok(());
+        }
+        let mut edit = |path: &str, data: &[u8]| {
+            if path == DATAPACKAGE {
+                return Ok(unnamed_resources_out(data, &named));
+            }
+            Ok(match Pointer::parse(data) {
+                Ok(p) if !named.contains(&p.oid.to_string()) => Edit::Drop,
+                _ => Edit::Keep,
+            })
+        };
+        fs.rewrite_history(ds(&name), &|_| true, &mut edit, true)
+            .map(|_| ())
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(Error::from)
+}
+
+/// A datapackage without the resources whose object the feed no longer names (their hash would
+/// keep the erased bytes reached).
+fn unnamed_resources_out(data: &[u8], named: &HashSet<String>) -> Edit {
+    let Ok(mut json) = serde_json::from_slice::<Map<String, Value>>(data) else {
+        return Edit::Keep;
+    };
+    let Some(Value::Array(resources)) = json.get_mut("resources") else {
+        return Edit::Keep;
+    };
+    let before = resources.len();
+    resources.retain(|r| {
+        r.get("hash")
+            .and_then(Value::as_str)
+            .and_then(|h| h.strip_prefix("sha256:"))
+            .is_none_or(|h| named.contains(h))
+    });
+    if resources.len() == before {
+        return Edit::Keep;
+    }
+    match serde_json::to_vec_pretty(&Value::Object(json)) {
+        Ok(data) => Edit::Replace(data),
+        Err(_) => Edit::Keep,
+    }
 }
 
 /// The source revision and policies' version snapshot `id` of the feed named `name` was built
@@ -185,6 +253,10 @@ async fn snapshot(
     let mut withheld = Vec::new();
     let mut made: BTreeMap<String, (String, Decision)> = BTreeMap::new();
     for table in &catalog.resources {
+        if !files.contains_key(&table.path) {
+            // No file (erased, or never committed): nothing to send or to govern.
+            continue;
+        }
         match fate(core, gated, &catalog, table).await? {
             Fate::Keep => {}
             Fate::Withheld(d) => {
@@ -293,8 +365,12 @@ async fn fate(
     }
     match (Kind::of(table), table.object) {
         (Some(kind), Some(object)) => {
-            let a = rewrite(core, gated, catalog, table, kind, object, &decision).await?;
-            Ok(Fate::Governed(a, decision))
+            match rewrite(core, gated, catalog, table, kind, object, &decision).await {
+                Ok(a) => Ok(Fate::Governed(a, decision)),
+                // Its bytes are gone (erased): withheld, never the feed stopped for it.
+                Err(e) if e.kind == crate::error::Kind::NotFound => Ok(Fate::Withheld(decision)),
+                Err(e) => Err(e),
+            }
         }
         _ => Ok(Fate::Withheld(decision)),
     }

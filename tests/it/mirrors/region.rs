@@ -355,6 +355,42 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
     assert!(status == 200 || status == 202, "{v}");
     let (s, o) = feed_batch(&url, Some(&token), &governed, governed_len).await;
     assert_eq!((s, o["error"]["code"].as_i64()), (200, Some(404)), "{o}");
+    let (_, one) = call(Method::GET, &format!("{feeds}/1"), &gov.alice, None).await;
+    assert!(one["feed"]["erased_at"].is_i64(), "{one}");
+    assert_eq!(one["feed"]["copies"], json!([]), "{one}");
+    // The mirror follows the feed's rewritten history; its garbage collection then takes the
+    // governed versions of the erased table, and no revision there names them.
+    let since = strata_core::db::now();
+    let (s, v) = call(
+        Method::POST,
+        &format!("{}{API}/bob/paysim/mirror/sync", mirror.url),
+        &bob,
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let m = settled(&mirror, &bob, "bob/paysim", since).await;
+    assert_eq!(m["state"], "ok", "{m}");
+    assert_eq!(raw("paysim.csv").await.0, 404);
+    assert_eq!(raw("README.md").await, (200, README.to_vec()));
+    let root = mirror.user_with("root", true, "*").await;
+    let (s, v) = call(
+        Method::POST,
+        &format!("{}/api/v1/admin/gc", mirror.url),
+        &root,
+        Some(json!({"grace_secs": 0})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let later = sha256_hex(csv.as_bytes());
+    for (path, data) in files(mirror.dir.path()) {
+        let hash = hex::encode(sha2::Sha256::digest(&data));
+        assert!(
+            hash != governed && hash != later,
+            "{} stays: {v}",
+            path.display()
+        );
+    }
 
     // A deleted feed's token reads nothing at once.
     let (status, _) = call(Method::DELETE, &format!("{feeds}/1"), &gov.alice, None).await;
