@@ -3,7 +3,9 @@
 //! files pushed to the source by git-lfs; then, round after round, a sync asked for and one side
 //! killed some milliseconds later, and started again. After every round the mirror's `main` is
 //! the old commit or the new one, never anything between, and every file of it reads back byte
-//! for byte; at the end a sync catches up.
+//! for byte; at the end a sync catches up. The same for a push mirror: commits of new files
+//! pushed to a remote strata, one side killed under each push, and the remote's `main` always a
+//! commit made here with every byte.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -117,9 +119,14 @@ type Version = (String, Vec<(String, Vec<u8>)>);
 
 /// The revision of `main` of bob/copy on the mirror, and every file of it read back.
 async fn readers_see(mirror: &Proc, token: &str, versions: &[Version]) -> usize {
+    at_version(mirror, token, "bob/copy", versions).await
+}
+
+/// Which of `versions` `main` of `dataset` on `server` is at, every file of it read back.
+async fn at_version(server: &Proc, token: &str, dataset: &str, versions: &[Version]) -> usize {
     let (s, v) = call(
         reqwest::Method::GET,
-        &format!("{}{API}/bob/copy/branches", mirror.url()),
+        &format!("{}{API}/{dataset}/branches", server.url()),
         token,
         None,
     )
@@ -131,16 +138,16 @@ async fn readers_see(mirror: &Proc, token: &str, versions: &[Version]) -> usize 
         .and_then(|b| b.iter().find(|b| b["name"] == "main"))
         .map(|b| b["revision"].as_str().unwrap_or_default().to_owned());
     let Some(main) = main else {
-        panic!("the mirror has no main: {v}");
+        panic!("{dataset} has no main: {v}");
     };
     let Some(at) = versions.iter().position(|(rev, _)| *rev == main) else {
-        panic!("main is at {main}, neither the old nor the new commit");
+        panic!("main of {dataset} is at {main}, none of the commits made");
     };
     for (path, want) in &versions[at].1 {
         let r = client()
             .get(format!(
-                "{}{API}/bob/copy/raw/{path}?rev={main}",
-                mirror.url()
+                "{}{API}/{dataset}/raw/{path}?rev={main}",
+                server.url()
             ))
             .bearer_auth(token)
             .send()
@@ -315,4 +322,139 @@ async fn readers_see_or_none(mirror: &Proc, token: &str) -> Option<String> {
         .or_else(|| v["branches"].as_array())
         .and_then(|b| b.iter().find(|b| b["name"] == "main"))
         .and_then(|b| b["revision"].as_str().map(str::to_owned))
+}
+
+/// `main` of `dataset` on `server`, if it has one.
+async fn main_of(server: &Proc, token: &str, dataset: &str) -> Option<String> {
+    let (_, v) = call(
+        reqwest::Method::GET,
+        &format!("{}{API}/{dataset}/branches", server.url()),
+        token,
+        None,
+    )
+    .await;
+    v.as_array()
+        .or_else(|| v["branches"].as_array())
+        .and_then(|b| b.iter().find(|b| b["name"] == "main"))
+        .and_then(|b| b["revision"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_either_side_of_a_push_mirror_leaves_a_whole_commit_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut here = Proc::start(&tmp.path().join("here")).await;
+    let mut remote = Proc::start(&tmp.path().join("remote")).await;
+    let alice = here.user("alice");
+    let carol = remote.user("carol");
+    let post = reqwest::Method::POST;
+    // Both filled by git only (a strata remote refuses commits whose `.lfsconfig` points at
+    // another server, and the remote starts with no commit of its own).
+    run(&mut here.command(&["admin", "create-repo", "alice/data"]));
+    run(&mut remote.command(&["admin", "create-repo", "carol/copy"]));
+    let home = tmp.path().join("home");
+    setup_home(&home, &here.url(), &alice);
+    run(git(&home, tmp.path()).args([
+        "clone",
+        "-q",
+        &format!("{}/alice/data.git", here.url()),
+        "w",
+    ]));
+    let work = tmp.path().join("w");
+    run(git(&home, &work).args(["lfs", "track", "*.bin"]));
+    // Version n: four 2 MiB files of its own.
+    let mut versions: Vec<Version> = Vec::new();
+    let commit = |n: u32, versions: &mut Vec<Version>| {
+        let mut files = Vec::new();
+        for i in 0..4u32 {
+            let data: Vec<u8> = (0..(2u32 << 20))
+                .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i * 7919 + n) >> 9) as u8)
+                .collect();
+            std::fs::write(work.join(format!("f{i}.bin")), &data).unwrap();
+            files.push((format!("f{i}.bin"), data));
+        }
+        commit_all(&home, &work, &format!("v{n}"));
+        run(git(&home, &work).args(["push", "-q", "origin", "HEAD:main"]));
+        let rev = run(git(&home, &work).args(["rev-parse", "HEAD"]))
+            .trim()
+            .to_owned();
+        versions.push((rev, files));
+    };
+    commit(0, &mut versions);
+    let body = json!({"url": format!("{}/carol/copy.git", remote.url()), "token": carol});
+    let (s, v) = call(
+        post.clone(),
+        &format!("{}{API}/alice/data/push-mirrors", here.url()),
+        &alice,
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let mut tries = 0;
+    while main_of(&remote, &carol, "carol/copy").await != Some(versions[0].0.clone()) {
+        tries += 1;
+        if tries == 300 {
+            let (_, v) = call(
+                reqwest::Method::GET,
+                &format!("{}{API}/alice/data/push-mirrors", here.url()),
+                &alice,
+                None,
+            )
+            .await;
+            panic!("the first push never landed: {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    sqlx::any::install_default_drivers();
+    let here_db = sqlx::AnyPool::connect(&here.db).await.unwrap();
+    let mut behind = 0;
+    for (round, delay) in [0u64, 30, 80, 150, 250, 400, 600, 900]
+        .into_iter()
+        .enumerate()
+    {
+        // A new version here, pushed by itself after the change; one side dies under it.
+        commit(round as u32 + 1, &mut versions);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if round % 2 == 0 {
+            here.kill();
+            here.restart().await;
+            // Its killed push's lease is let go (as its expiry would, later).
+            sqlx::query("UPDATE push_mirrors SET claimed_until = NULL, claimed_at = NULL")
+                .execute(&here_db)
+                .await
+                .unwrap();
+        } else {
+            remote.kill();
+            remote.restart().await;
+        }
+        let at = at_version(&remote, &carol, "carol/copy", &versions).await;
+        if at + 1 < versions.len() {
+            behind += 1;
+        }
+    }
+    // Whatever the rounds left, a push now brings the remote to the last version.
+    let id = {
+        let (_, v) = call(
+            reqwest::Method::GET,
+            &format!("{}{API}/alice/data/push-mirrors", here.url()),
+            &alice,
+            None,
+        )
+        .await;
+        v["push_mirrors"][0]["id"].as_i64().unwrap()
+    };
+    let now = format!("{}{API}/alice/data/push-mirrors/{id}/push", here.url());
+    let mut tries = 0;
+    loop {
+        let (s, v) = call(post.clone(), &now, &alice, None).await;
+        assert_eq!(s, 202, "{v}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if at_version(&remote, &carol, "carol/copy", &versions).await + 1 == versions.len() {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 120, "the remote never caught up");
+    }
+    eprintln!("rounds that left the remote behind: {behind} of 8");
+    assert!(behind > 0, "no round killed a push before it landed");
 }
