@@ -2,7 +2,8 @@
 //! dataset already holds a chunk, and if it does gets the chunk lists of the xorbs of the file
 //! that holds it, so it sends none of those chunks again. Only writers of the dataset ask, only its own chunks
 //! answer, and the answer's chunk hashes are keyed with a key of its own (the client keys its
-//! hashes to compare): no raw hash leaves, and no other dataset's content can be probed.
+//! hashes to compare): no raw hash leaves, and no other dataset's content can be probed. The
+//! xorbs an answer names are taken back from garbage collection.
 
 use strata_lfs::xet::{hash, shard, xorb, Hash};
 
@@ -64,10 +65,12 @@ pub async fn dedup(
         return Ok(None);
     };
     let mut entries = Vec::new();
+    let mut named = Vec::new();
     for xorb_hash in xorbs.split(' ').take(MAX_XORBS) {
         let Some(row) = core.db.xet_xorb(repo.id, xorb_hash).await? else {
             continue;
         };
+        named.push(row.oid.clone());
         let index = xorb::parse_index(&row.chunks).map_err(Error::internal)?;
         let mut at = 0u32;
         let chunks = index
@@ -87,6 +90,10 @@ pub async fn dedup(
     if entries.is_empty() {
         return Ok(None);
     }
+    // A client told of these xorbs will name them in its shard instead of sending their chunks:
+    // any marked for collection is taken back (as an LFS download takes an object back), so no
+    // sweep deletes them in between.
+    core.db.gc_unmark(repo.id, &named).await?;
     let key = Hash(rand::random());
     let expiry = crate::db::now().max(0) as u64 + ANSWER_SECS;
     Ok(Some(shard::dedup_answer(&entries, &key, expiry)))

@@ -432,7 +432,8 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
 
 /// A Xet upload that no commit names keeps its xorbs only for the grace period after its shard:
 /// a collection within it keeps them (the commit that comes then lands), one after it lets them
-/// go, and a commit that comes too late is refused rather than naming bytes that are gone.
+/// go, and a commit that comes too late is refused rather than naming bytes that are gone. A
+/// dedup answer takes the xorbs it names back from collection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_xet_upload_no_commit_names_goes_after_the_grace_period() {
     let server = TestServer::start().await;
@@ -475,6 +476,24 @@ async fn a_xet_upload_no_commit_names_goes_after_the_grace_period() {
     let oid = strata_lfs::Oid::of(&kept).to_string();
     let (status, v) = commit(&server, &alice, "kept.bin", &oid, kept.len()).await;
     assert_eq!(status, 200, "{v}");
+    // A dedup answer naming a xorb marked for collection takes it back: the client will name it
+    // in its shard rather than send its chunks again.
+    let xorb_oid = db.xet_xorb(repo.id, &kx.hex()).await.unwrap().unwrap().oid;
+    let marked = vec![xorb_oid.clone()];
+    db.gc_mark(repo.id, &marked, strata_core::db::now() + 10)
+        .await
+        .unwrap();
+    let candidate = |c: Vec<(String, i64)>| c.iter().any(|(o, _)| *o == xorb_oid);
+    assert!(candidate(db.gc_candidates(repo.id).await.unwrap()));
+    let (_, _, kc) = xorb_of(&kept);
+    let asked = get(
+        &format!("{cas}/v1/chunks/default/{}", kc[0].0),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(asked.status(), 200);
+    assert!(!candidate(db.gc_candidates(repo.id).await.unwrap()));
 
     // After it: the xorb goes, and so does the record of the file; the late commit is refused.
     let late = noise(150_000, 23);
