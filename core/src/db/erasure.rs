@@ -91,6 +91,12 @@ impl Db {
         oids: &[String],
         by: &str,
     ) -> Result<i64, sqlx::Error> {
+        // The dataset's region feeds rewrite their history without these paths too.
+        sqlx::query("UPDATE region_feeds SET erased_at = $1 WHERE repo_id = $2")
+            .bind(now())
+            .bind(repo_id)
+            .execute(&self.pool)
+            .await?;
         sqlx::query_scalar("INSERT INTO erasures (repo_id, paths, oids, started_by, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(repo_id)
             .bind(serde_json::to_string(paths).unwrap_or_default())

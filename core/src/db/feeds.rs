@@ -137,6 +137,58 @@ impl Db {
         Ok(())
     }
 
+    /// The objects feed `feed_id` published as they are in the dataset (no governed version).
+    pub async fn feed_raw_oids(&self, feed_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT oid FROM feed_objects WHERE feed_id = $1 AND source_oid IS NULL")
+            .bind(feed_id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Takes `oids` (and what was made from them) out of feed `feed_id`.
+    pub async fn feed_objects_forget(
+        &self,
+        feed_id: i64,
+        oids: &[String],
+    ) -> Result<(), sqlx::Error> {
+        for oid in oids {
+            sqlx::query(
+                "DELETE FROM feed_objects WHERE feed_id = $1 AND (oid = $2 OR source_oid = $2)",
+            )
+            .bind(feed_id)
+            .bind(oid)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that erasure took something out of feed `id` now (its history is rewritten at
+    /// its next build).
+    pub async fn feed_erased_now(&self, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE region_feeds SET erased_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every path any erasure of dataset `repo_id` named (a file, or a folder and all in it).
+    pub async fn erased_paths(&self, repo_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT paths FROM erasures WHERE repo_id = $1")
+            .bind(repo_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let paths: Vec<String> = serde_json::from_str(&r).unwrap_or_default();
+            out.extend(paths.into_iter().map(|p| p.trim_matches('/').to_owned()));
+        }
+        out.retain(|p| !p.is_empty());
+        Ok(out)
+    }
+
     /// Every object feed `feed_id` names.
     pub async fn feed_oids(&self, feed_id: i64) -> Result<Vec<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT oid FROM feed_objects WHERE feed_id = $1")

@@ -26,6 +26,7 @@ use crate::auth::scope::Action;
 use crate::auth::{secrets, Principal, Scopes};
 use crate::datasets::gate;
 use crate::datasets::gated::Gated;
+use crate::datasets::policies::{self, Surface};
 use crate::db::{FeedObject, FeedRow};
 use crate::error::{Error, Result};
 use crate::Core;
@@ -224,6 +225,15 @@ pub async fn delete(core: &Core, who: &Principal, (ns, name): (&str, &str), id: 
     let lock = core.mirrors.builds.of(row.id);
     let _held = lock.lock().await;
     core.db.feed_delete(repo.id, row.id).await?;
+    core.db
+        .audit(
+            "feed.delete",
+            Some(&who.display_name()),
+            Some(&repo.path()),
+            Some(&crate::context::current().ip),
+            &serde_json::json!({"feed": row.id, "region": row.region}),
+        )
+        .await?;
     let dir = super::snapshot::repo_dir(core, row.id);
     if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
         if e.kind() != std::io::ErrorKind::NotFound {
@@ -257,6 +267,26 @@ pub async fn open(core: &Core, id: i64, token: Option<&str>) -> Result<FeedRow> 
         .ok_or_else(|| Error::not_found(format!("no region feed {id} for this token")))
 }
 
+/// Feed `id` for `token`, and still served: its maker still administers the dataset, and the
+/// policies do not deny the feed's region the dataset as a whole (now, not as at its last build).
+async fn open_live(core: &Core, id: i64, token: Option<&str>) -> Result<FeedRow> {
+    let feed = open(core, id, token).await?;
+    let gated = source(core, &feed).await?;
+    let catalog = match policies::catalog(core, &gated, None).await {
+        Ok(c) => c,
+        Err(e) if e.kind == crate::error::Kind::NotFound => return Ok(feed),
+        Err(e) => return Err(e),
+    };
+    let whole = policies::decide(core, &gated, &catalog, None, None, Surface::Feed).await?;
+    if whole.denied() {
+        return Err(Error::forbidden(format!(
+            "the policies let region {} hold nothing of {}",
+            feed.region, catalog.dataset
+        )));
+    }
+    Ok(feed)
+}
+
 /// The object `oid` of `size` bytes if `feed`'s snapshots name it (else 404: a feed's token
 /// downloads nothing else, whatever the dataset holds).
 pub async fn object(core: &Core, feed: &FeedRow, oid: &str) -> Result<FeedObject> {
@@ -283,7 +313,10 @@ pub(super) async fn source(core: &Core, feed: &FeedRow) -> Result<Gated> {
     let repo = core.db.repo_by_id(feed.repo_id).await?.ok_or_else(gone)?;
     let mut gated = gate::dataset(core, &who, &repo.namespace, &repo.name, Action::Admin)
         .await
-        .map_err(|_| gone())?;
+        .map_err(|e| match e.kind {
+            crate::error::Kind::Forbidden | crate::error::Kind::NotFound => gone(),
+            _ => e,
+        })?;
     gated.region = Some(feed.region.clone());
     Ok(gated)
 }
@@ -299,7 +332,7 @@ pub async fn batch(
     token: Option<&str>,
     req: &BatchRequest,
 ) -> Result<BatchResponse> {
-    let feed = open(core, id, token).await?;
+    let feed = open_live(core, id, token).await?;
     if req.operation != Operation::Download {
         return Err(Error::forbidden("a region feed is read-only"));
     }
@@ -366,7 +399,7 @@ pub async fn download(
     token: Option<&str>,
     oid: &str,
 ) -> Result<(i64, strata_lfs::Oid)> {
-    let feed = open(core, id, token).await?;
+    let feed = open_live(core, id, token).await?;
     let parsed: strata_lfs::Oid = oid
         .parse()
         .map_err(|_| Error::not_found(format!("region feed {id} names no such object")))?;
@@ -381,7 +414,7 @@ pub async fn fetchable(
     token: Option<&str>,
     build: bool,
 ) -> Result<(std::path::PathBuf, String)> {
-    let feed = open(core, id, token).await?;
+    let feed = open_live(core, id, token).await?;
     if build {
         super::snapshot::build(core, &feed).await?;
     }

@@ -16,6 +16,7 @@ mod remote;
 pub mod snapshot;
 pub mod sync;
 mod upload;
+mod withhold;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

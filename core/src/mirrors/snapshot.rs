@@ -12,18 +12,20 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 use strata_lfs::pointer::Pointer;
+use strata_lfs::Oid;
 use strata_metastore::{
-    DatasetId, Edit, Metastore, ObjectId, Op, Person, Refs, WriteMeta, DATAPACKAGE,
+    DatasetId, Edit, Metastore, ObjectId, Person, Refs, WriteMeta, DATAPACKAGE,
 };
 use strata_policy::Decision;
 
+use super::withhold;
 use crate::datasets::catalog::Table;
 use crate::datasets::gated::Gated;
 use crate::datasets::git_on;
 use crate::datasets::policies::{self, Surface};
 use crate::db::{FeedObject, FeedRow};
 use crate::error::{Error, Result};
-use crate::governance::write::{patch_package, rewrite, Applied};
+use crate::governance::write::{rewrite, Applied};
 use crate::tables::Kind;
 use crate::Core;
 
@@ -67,7 +69,11 @@ pub fn git_root(core: &Core, id: i64) -> (PathBuf, String) {
 pub async fn build(core: &Core, feed: &FeedRow) -> Result<()> {
     let lock = core.mirrors.builds.of(feed.id);
     let _held = lock.lock().await;
-    let result = build_locked(core, feed).await;
+    // Read again under the lock: deleted meanwhile, or erased from since.
+    let Some(feed) = core.db.feed(feed.id).await? else {
+        return Err(Error::not_found(format!("no region feed {}", feed.id)));
+    };
+    let result = build_locked(core, &feed).await;
     let error = result.as_ref().err().map(|e| e.message.clone());
     core.db.feed_built(feed.id, error.as_deref()).await?;
     result
@@ -77,7 +83,20 @@ async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
     let gated = super::feed::source(core, feed).await?;
     let name = feed.id.to_string();
     let policies = core.governance.version(core).await;
-    if let Some(erased_at) = feed.erased_at.filter(|e| Some(*e) > feed.rewritten_at) {
+    // What it published raw that a policy governs now is taken back, as an erasure is.
+    let published = core.db.feed_raw_oids(feed.id).await?;
+    let published: Vec<Oid> = published.iter().filter_map(|o| o.parse().ok()).collect();
+    let revoked: Vec<String> = crate::datasets::policies::governed_among(core, &gated, &published)
+        .await?
+        .iter()
+        .map(Oid::to_string)
+        .collect();
+    let mut erased_at = feed.erased_at.filter(|e| Some(*e) > feed.rewritten_at);
+    if !revoked.is_empty() {
+        core.db.feed_objects_forget(feed.id, &revoked).await?;
+        erased_at = Some(crate::db::now());
+    }
+    if let Some(erased_at) = erased_at {
         forget_erased(core, feed).await?;
         // An erasure in this very second may have come after what was read: again next time.
         let done = if erased_at >= crate::db::now() {
@@ -102,8 +121,10 @@ async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
             let mut out = BTreeMap::new();
             // A tag object (an annotated tag) is peeled to its commit.
             for (name, target) in ms.heads_and_tags(ds)? {
-                let id = ms.resolve(ds, Some(&target.to_string()))?;
-                out.insert(name, id);
+                // A tag of a tree or a blob is no revision: the feed has none of it.
+                if let Ok(id) = ms.resolve(ds, Some(&target.to_string())) {
+                    out.insert(name, id);
+                }
             }
             Ok(out)
         })
@@ -135,15 +156,27 @@ async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
 /// erased bytes) become unreachable there, for its garbage collection.
 async fn forget_erased(core: &Core, feed: &FeedRow) -> Result<()> {
     let named: HashSet<String> = core.db.feed_oids(feed.id).await?.into_iter().collect();
+    let erased = core.db.erased_paths(feed.repo_id).await?;
     let fs = store(core);
     let name = feed.id.to_string();
-    tokio::task::spawn_blocking(move || {
+    let ran = tokio::task::spawn_blocking(move || {
         if !fs.exists(ds(&name)) {
-            return Ok(());
+            return Ok(false);
         }
+        let gone = |path: &str| {
+            erased.iter().any(|e| {
+                path == e
+                    || path
+                        .strip_prefix(e.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
         let mut edit = |path: &str, data: &[u8]| {
             if path == DATAPACKAGE {
                 return Ok(unnamed_resources_out(data, &named));
+            }
+            if gone(path) {
+                return Ok(Edit::Drop);
             }
             Ok(match Pointer::parse(data) {
                 Ok(p) if !named.contains(&p.oid.to_string()) => Edit::Drop,
@@ -151,11 +184,43 @@ async fn forget_erased(core: &Core, feed: &FeedRow) -> Result<()> {
             })
         };
         fs.rewrite_history(ds(&name), &|_| true, &mut edit, true)
-            .map(|_| ())
+            .map(|_| true)
     })
     .await
     .map_err(Error::internal)?
-    .map_err(Error::from)
+    .map_err(Error::from)?;
+    if ran {
+        prune(&repo_dir(core, feed.id)).await?;
+    }
+    Ok(())
+}
+
+/// Deletes what no ref of the feed's repository reaches any more (its history before a
+/// rewrite): `git upload-pack` is then unable to send it, whatever object a client asks for.
+async fn prune(dir: &std::path::Path) -> Result<()> {
+    for args in [
+        &["reflog", "expire", "--expire=now", "--all"][..],
+        &["gc", "--prune=now", "--quiet"][..],
+    ] {
+        let out = tokio::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(Error::internal)?;
+        if !out.status.success() {
+            return Err(Error::internal(format!(
+                "git {} in a feed's repository: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A datapackage without the resources whose object the feed no longer names (their hash would
@@ -211,6 +276,20 @@ async fn built_from(
     }))
 }
 
+/// Refuses the build (and takes them out of the feed) when any of `named` was erased from the
+/// dataset: an erasure ran while the source was read.
+async fn not_erased(core: &Core, feed: &FeedRow, named: &[String]) -> Result<()> {
+    let gone = core.db.erased(feed.repo_id, named).await?;
+    if gone.is_empty() {
+        return Ok(());
+    }
+    core.db.feed_objects_forget(feed.id, &gone).await?;
+    core.db.feed_erased_now(feed.id).await?;
+    Err(Error::conflict(
+        "an erasure ran on the dataset while the feed was being built: fetch again",
+    ))
+}
+
 /// What the policies do to one resource in the feed's region.
 enum Fate {
     Keep,
@@ -253,11 +332,8 @@ async fn snapshot(
     let mut withheld = Vec::new();
     let mut made: BTreeMap<String, (String, Decision)> = BTreeMap::new();
     for table in &catalog.resources {
-        if !files.contains_key(&table.path) {
-            // No file (erased, or never committed): nothing to send or to govern.
-            continue;
-        }
-        match fate(core, gated, &catalog, table).await? {
+        let present = files.contains_key(&table.path);
+        match fate(core, gated, &catalog, table, present).await? {
             Fate::Keep => {}
             Fate::Withheld(d) => {
                 files.remove(&table.path);
@@ -285,9 +361,26 @@ async fn snapshot(
             }
         }
     }
+    let ours: HashSet<Oid> = applied.iter().map(|a| a.oid).collect();
+    let paths = withhold::raw(core, gated, &whole, &catalog, &mut files, &ours).await?;
+    for p in &paths {
+        notes.push(format!(
+            "Region-Feed: {p} withheld (a policy governs these bytes)"
+        ));
+    }
+    let mut gone: Vec<String> = catalog
+        .resources
+        .iter()
+        .filter(|t| withheld.contains(&t.name))
+        .map(|t| t.path.clone())
+        .collect();
+    gone.extend(paths.iter().cloned());
     if let Some(data) = files.remove(DATAPACKAGE) {
-        let data = repackage(core, data, &withheld, &applied)?;
+        let data = withhold::repackage(core, data, &withheld, &paths, &applied)?;
         files.insert(DATAPACKAGE.into(), data);
+    }
+    if let Some(data) = files.get_mut(strata_metastore::GITATTRIBUTES) {
+        *data = withhold::attributes(data, &gone);
     }
     // The objects first: a mirror that has the commit may fetch them at once.
     let mut objects = Vec::new();
@@ -316,9 +409,15 @@ async fn snapshot(
             created_at: 0,
         });
     }
+    // An erasure that ran since the source was read: nothing of it goes in (and the next build
+    // rewrites what came before).
+    let mut named: Vec<String> = objects.iter().map(|o| o.oid.clone()).collect();
+    named.extend(objects.iter().filter_map(|o| o.source_oid.clone()));
+    not_erased(core, feed, &named).await?;
     core.db
         .feed_objects_put(feed.id, feed.repo_id, &objects)
         .await?;
+    not_erased(core, feed, &named).await?;
     let mut message = revision.message.trim_end().to_owned();
     message.push_str("\n\n");
     for n in &notes {
@@ -355,20 +454,23 @@ async fn fate(
     gated: &Gated,
     catalog: &crate::datasets::catalog::Catalog,
     table: &Table,
+    present: bool,
 ) -> Result<Fate> {
     let decision = policies::decide(core, gated, catalog, Some(table), None, Surface::Feed).await?;
     if decision.denied() {
         return Ok(Fate::Withheld(decision));
     }
-    if !decision.transforms() {
+    // No file (erased, or never committed): nothing to send or to govern.
+    if !decision.transforms() || !present {
         return Ok(Fate::Keep);
     }
     match (Kind::of(table), table.object) {
         (Some(kind), Some(object)) => {
             match rewrite(core, gated, catalog, table, kind, object, &decision).await {
                 Ok(a) => Ok(Fate::Governed(a, decision)),
-                // Its bytes are gone (erased): withheld, never the feed stopped for it.
-                Err(e) if e.kind == crate::error::Kind::NotFound => Ok(Fate::Withheld(decision)),
+                // Its bytes are gone (erased), or do not read as the table it says: withheld,
+                // never sent raw, and never the feed stopped for it.
+                Err(e) if unreadable(&e) => Ok(Fate::Withheld(decision)),
                 Err(e) => Err(e),
             }
         }
@@ -376,34 +478,12 @@ async fn fate(
     }
 }
 
-/// The source's datapackage as the feed carries it: withheld resources left out, governed ones
-/// with their new hash, size and schema.
-fn repackage(
-    core: &Core,
-    data: Vec<u8>,
-    withheld: &[String],
-    applied: &[Applied],
-) -> Result<Vec<u8>> {
-    let mut json: Map<String, Value> = serde_json::from_slice(&data)
-        .map_err(|e| Error::conflict(format!("the source's {DATAPACKAGE} is unreadable: {e}")))?;
-    if let Some(Value::Array(resources)) = json.get_mut("resources") {
-        resources.retain(|r| {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
-            !withheld.iter().any(|w| w == name)
-        });
-    }
-    let data = serde_json::to_vec_pretty(&Value::Object(json)).map_err(Error::internal)?;
-    let mut ops = vec![Op::Put {
-        path: DATAPACKAGE.into(),
-        data,
-    }];
-    let unused = DatasetId {
-        ns: "feeds",
-        name: "unused",
-    };
-    patch_package(&core.metastore, unused, None, &mut ops, applied)?;
-    match ops.pop() {
-        Some(Op::Put { data, .. }) => Ok(data),
-        _ => Err(Error::internal("the datapackage went missing")),
-    }
+/// Whether a rewrite failed on the table's bytes (gone, or not the table they should be),
+/// rather than on the server.
+fn unreadable(e: &Error) -> bool {
+    use crate::error::Kind;
+    matches!(
+        e.kind,
+        Kind::NotFound | Kind::Gone | Kind::Invalid | Kind::BadRequest | Kind::TooLarge
+    )
 }

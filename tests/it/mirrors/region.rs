@@ -3,10 +3,13 @@
 //! residency rule (destination accounts redacted outside the data's geography) and a Deny (a
 //! table with a `secret` column stays in its geography) decide what neverland may hold: the
 //! mirror receives the PaySim table only redacted (in its own format, CSV), never the secret
-//! table nor its resource, and the README as it is. A canary scan of the mirror's whole data
-//! directory finds no raw byte of either table. A change on the source arrives redacted; the
-//! feed's token reads nothing but what the feed names; erasing the source's table takes its
-//! governed version out of the feed. The hostile callers get nothing.
+//! table nor its resource, nor an old copy of PaySim's bytes at a path no resource lists; the
+//! README and an ungoverned table as they are. A canary scan of the mirror's whole data
+//! directory finds no raw byte of the governed tables. A change on the source arrives redacted; a
+//! policy that comes to deny a table the feed had sent takes it back (history rewritten, the
+//! mirror's collection takes its bytes); the feed's token reads nothing but what the feed names;
+//! erasing the source's table takes its governed versions out of the feed and, after a
+//! collection, out of the mirror. The hostile callers get nothing.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -20,6 +23,7 @@ const RULES: &str = r#"package dataapi.authz
 
 rule[{"action": {"name": "RedactAction", "columns": ["nameDest"]}, "policy": "Destination accounts stay in their region"}] {
   input.action.actionType == "read"
+  input.resource.metadata.columns[_].name == "nameDest"
   input.resource.metadata.geography != input.action.processingLocation
 }
 
@@ -33,6 +37,18 @@ rule[{"action": {"name": "Deny"}, "policy": "Secrets stay in their region"}] {
 /// The secret table: one row, a canary no mirror may hold.
 const SECRETS: &[u8] = b"code,holder\nCANARY-7f3a9e21-SECRET,gandalf\n";
 const README: &[u8] = b"# PaySim\nTransactions, synthetic.\n";
+/// A table no policy governs at first: it leaves raw, until a policy comes to deny it there.
+const WEATHER: &[u8] = b"day,temp\n1,12\n2,14\n";
+
+/// A rule added later: the weather stays out of neverland.
+const LATER: &str = r#"package dataapi.authz
+
+rule[{"action": {"name": "Deny"}, "policy": "Weather stays home"}] {
+  input.action.actionType == "read"
+  input.resource.metadata.columns[_].name == "temp"
+  input.action.processingLocation == "neverland"
+}
+"#;
 
 /// alice's datapackage: PaySim (as `Gov::set_table` has it, with `data`) and the secret table.
 async fn package(gov: &Gov, data: &[u8]) {
@@ -49,7 +65,10 @@ async fn package(gov: &Gov, data: &[u8]) {
             {"name": "secrets", "path": "secrets.csv", "format": "csv", "bytes": SECRETS.len(),
              "hash": format!("sha256:{}", sha256_hex(SECRETS)),
              "schema": {"fields": [{"name": "code", "type": "string", "tags": {"secret": true}},
-                                   {"name": "holder", "type": "string"}]}}]
+                                   {"name": "holder", "type": "string"}]}},
+            {"name": "weather", "path": "weather.csv", "format": "csv", "bytes": WEATHER.len(),
+             "hash": format!("sha256:{}", sha256_hex(WEATHER)),
+             "schema": {"fields": [{"name": "day", "type": "integer"}, {"name": "temp", "type": "integer"}]}}]
     });
     let parent = gov.head("alice/paysim", &gov.alice).await;
     let r = client()
@@ -115,12 +134,44 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
         .await;
     assert_eq!(status, 200, "{v}");
     upload(&gov.server, "alice/paysim", &gov.alice, SECRETS).await;
+    upload(&gov.server, "alice/paysim", &gov.alice, WEATHER).await;
     package(&gov, PAYSIM).await;
     let readme = json!({"key": "file", "value": {"path": "README.md", "content": std::str::from_utf8(README).unwrap()}});
     let (status, v) = gov.commit("alice/paysim", &gov.alice, vec![readme]).await;
     assert_eq!(status, 200, "{v}");
     let source = &gov.server;
     let feeds = format!("{}/alice/paysim/feeds", gov.api);
+    // A copy of the PaySim table at a path no resource lists, as a dataset may hold from before
+    // its policies (written here around every check): the same bytes, so never sent raw.
+    let ms = source.state.metastore.clone();
+    let pointer = format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
+        sha256_hex(PAYSIM),
+        PAYSIM.len()
+    );
+    tokio::task::spawn_blocking(move || {
+        let id = strata_metastore::DatasetId {
+            ns: "alice",
+            name: "paysim",
+        };
+        let author = strata_metastore::Person {
+            name: "alice".into(),
+            email: "alice@example.com".into(),
+        };
+        let meta = strata_metastore::WriteMeta {
+            branch: "main",
+            parent: Some(ms.resolve(id, None).unwrap()),
+            author: &author,
+            message: "an old copy",
+        };
+        let put = strata_metastore::Op::Put {
+            path: "copies/paysim.csv".into(),
+            data: pointer.into_bytes(),
+        };
+        ms.commit(id, &meta, &[put]).unwrap();
+    })
+    .await
+    .unwrap();
 
     // Only the dataset's admins make feeds, for a region named as `--region` is.
     for (token, body, want) in [
@@ -216,7 +267,13 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
         std::str::from_utf8(PAYSIM).unwrap().lines().count() - 1
     );
     assert_eq!(raw("secrets.csv").await.0, 404);
+    assert_eq!(
+        raw("copies/paysim.csv").await.0,
+        404,
+        "the copy is withheld"
+    );
     assert_eq!(raw("README.md").await, (200, README.to_vec()));
+    assert_eq!(raw("weather.csv").await, (200, WEATHER.to_vec()));
     let (_, pkg) = raw("datapackage.json").await;
     let pkg: Value = serde_json::from_slice(&pkg).unwrap();
     let names: Vec<&str> = pkg["resources"]
@@ -225,7 +282,7 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["paysim-csv"], "{pkg}");
+    assert_eq!(names, ["paysim-csv", "weather"], "{pkg}");
     assert_eq!(
         pkg["resources"][0]["hash"],
         format!("sha256:{}", sha256_hex(csv.as_bytes()))
@@ -344,12 +401,48 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
     );
     assert!(!csv.contains("C0000000001") && !csv.contains("M0000000002"));
 
-    // Erasing the table on the source takes its governed versions out of the feed.
+    // A policy that comes to deny the weather there: the feed takes it back, its history is
+    // rewritten without it, and the mirror's collection takes its bytes.
+    let (status, v) = gov
+        .commit_files("steward/policies", &[("later.rego", LATER)])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let since = strata_core::db::now();
+    let (s, v) = call(
+        Method::POST,
+        &format!("{}{API}/bob/paysim/mirror/sync", mirror.url),
+        &bob,
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let m = settled(&mirror, &bob, "bob/paysim", since).await;
+    assert_eq!(m["state"], "ok", "{m}");
+    assert_eq!(raw("weather.csv").await.0, 404);
+    let weather = sha256_hex(WEATHER);
+    let (s, o) = feed_batch(&url, Some(&token), &weather, WEATHER.len()).await;
+    assert_eq!((s, o["error"]["code"].as_i64()), (200, Some(404)), "{o}");
+    let root = mirror.user_with("root", true, "*").await;
+    let (s, v) = call(
+        Method::POST,
+        &format!("{}/api/v1/admin/gc", mirror.url),
+        &root,
+        Some(json!({"grace_secs": 0})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    for (path, data) in files(mirror.dir.path()) {
+        let hash = hex::encode(sha2::Sha256::digest(&data));
+        assert!(hash != weather, "{} stays: {v}", path.display());
+    }
+
+    // Erasing the table (and its old copy) on the source takes its governed versions out of
+    // the feed.
     let (status, v) = call(
         Method::POST,
         &format!("{}/api/v1/admin/datasets/alice/paysim/erase", source.url),
         &gov.steward,
-        Some(json!({"paths": ["paysim.csv"], "confirm": "alice/paysim"})),
+        Some(json!({"paths": ["paysim.csv", "copies"], "confirm": "alice/paysim"})),
     )
     .await;
     assert!(status == 200 || status == 202, "{v}");
@@ -373,7 +466,6 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
     assert_eq!(m["state"], "ok", "{m}");
     assert_eq!(raw("paysim.csv").await.0, 404);
     assert_eq!(raw("README.md").await, (200, README.to_vec()));
-    let root = mirror.user_with("root", true, "*").await;
     let (s, v) = call(
         Method::POST,
         &format!("{}/api/v1/admin/gc", mirror.url),
