@@ -1,16 +1,18 @@
 //! A region feed brought up to date (`super::feed`): each branch and tag of the source becomes a
 //! snapshot of its files as the policies let the feed's region hold them, in the feed's own
-//! repository, and the feed's refs move to them together. A ref whose snapshot was built at the
-//! same source revision under the same policies is kept as it is; otherwise its new snapshot is
-//! a commit on top of its last one, so a mirror of the feed moves forward. After an erasure on
-//! the source, the feed's whole history is rewritten without what it no longer names
-//! (`forget_erased`): a mirror follows the rewritten refs, and its garbage collection then takes
-//! the erased bytes.
+//! repository, and the feed's refs move to them together. A ref whose snapshot was built under
+//! the same key (`Feed-Key`: its source revision, the policies' version, the default branch's
+//! head and the groups of the feed's maker) is kept as it is; otherwise its new snapshot is a
+//! commit on top of its last one, so a mirror of the feed moves forward. After an erasure on the
+//! source, or once a policy governs what the feed sent raw, the feed's whole history is rewritten
+//! without it (`forget_erased`) and pruned: a mirror follows the rewritten refs, and its garbage
+//! collection then takes those bytes.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
+use sha2::Digest;
 use strata_lfs::pointer::Pointer;
 use strata_lfs::Oid;
 use strata_metastore::{
@@ -131,17 +133,26 @@ async fn build_locked(core: &Core, feed: &FeedRow) -> Result<()> {
         .await?;
         (old, source)
     };
+    // What a snapshot's decisions rest on besides its own revision: the policies' version, the
+    // head (whose tags every revision's tables are read with, and whose files decide what else
+    // may go raw), and the groups of the feed's maker.
+    let head = source
+        .get(&format!("refs/heads/{}", strata_metastore::DEFAULT_BRANCH))
+        .map(ObjectId::to_string);
+    let groups = core.db.groups_of(feed.created_by).await?;
+    let basis = serde_json::json!([policies, head, groups, feed.region]).to_string();
     let mut new = Refs::new();
     for (name_of_ref, commit) in &source {
+        let key = strata_lfs::lower_hex(&sha2::Sha256::digest(format!("{commit} {basis}")));
         let prev = old.get(name_of_ref).copied();
         if let Some(prev) = prev {
-            if built_from(core, &name, prev).await? == Some((commit.to_string(), policies.clone()))
-            {
+            if built_from(core, &name, prev).await?.as_deref() == Some(key.as_str()) {
                 new.insert(name_of_ref.clone(), prev);
                 continue;
             }
         }
-        let id = snapshot(core, feed, &gated, *commit, prev, policies.as_deref()).await?;
+        let at = (*commit, prev, policies.as_deref(), key.as_str());
+        let id = snapshot(core, feed, &gated, at).await?;
         new.insert(name_of_ref.clone(), id);
     }
     let fs = store(core);
@@ -248,31 +259,19 @@ fn unnamed_resources_out(data: &[u8], named: &HashSet<String>) -> Edit {
     }
 }
 
-/// The source revision and policies' version snapshot `id` of the feed named `name` was built
-/// at (its message's last `Source-Revision:` and `Policies:` lines).
-async fn built_from(
-    core: &Core,
-    name: &str,
-    id: ObjectId,
-) -> Result<Option<(String, Option<String>)>> {
+/// The key snapshot `id` of the feed named `name` was built under (its message's last
+/// `Feed-Key:` line): its source revision and what its decisions rest on.
+async fn built_from(core: &Core, name: &str, id: ObjectId) -> Result<Option<String>> {
     let fs = store(core);
     let name = name.to_owned();
     let message = tokio::task::spawn_blocking(move || fs.message_of(ds(&name), id))
         .await
         .map_err(Error::internal)??;
-    let Some(message) = message else {
-        return Ok(None);
-    };
-    let last = |key: &str| {
-        message
-            .lines()
+    Ok(message.and_then(|m| {
+        m.lines()
             .rev()
-            .find_map(|l| l.strip_prefix(key))
+            .find_map(|l| l.strip_prefix("Feed-Key: "))
             .map(str::to_owned)
-    };
-    Ok(last("Source-Revision: ").map(|r| {
-        let p = last("Policies: ").filter(|p| p != "none");
-        (r, p)
     }))
 }
 
@@ -297,14 +296,12 @@ enum Fate {
     Governed(Applied, Decision),
 }
 
-/// The snapshot of source revision `commit` for `feed`, on top of `parent`.
+/// The snapshot of source revision `commit` for `feed`, on top of `parent`, built under `key`.
 async fn snapshot(
     core: &Core,
     feed: &FeedRow,
     gated: &Gated,
-    commit: ObjectId,
-    parent: Option<ObjectId>,
-    policies: Option<&str>,
+    (commit, parent, policies, key): (ObjectId, Option<ObjectId>, Option<&str>, &str),
 ) -> Result<ObjectId> {
     let rev = commit.to_string();
     let (revision, files) = {
@@ -425,7 +422,7 @@ async fn snapshot(
         message.push('\n');
     }
     message.push_str(&format!(
-        "Region: {}\nSource-Revision: {rev}\nPolicies: {}\n",
+        "Region: {}\nSource-Revision: {rev}\nPolicies: {}\nFeed-Key: {key}\n",
         feed.region,
         policies.unwrap_or("none")
     ));
