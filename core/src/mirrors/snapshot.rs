@@ -66,6 +66,31 @@ pub fn git_root(core: &Core, id: i64) -> (PathBuf, String) {
     )
 }
 
+/// Removes the repositories of feeds that are no more (their dataset deleted with them).
+pub(super) async fn sweep_orphans(core: &Core) {
+    let dir = core.settings.data_dir.join("feeds").join("feeds");
+    let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+        return;
+    };
+    while let Ok(Some(e)) = entries.next_entry().await {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_suffix(".git")
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if matches!(core.db.feed(id).await, Ok(None)) {
+            let lock = core.mirrors.builds.of(id);
+            let _held = lock.lock().await;
+            if matches!(core.db.feed(id).await, Ok(None)) {
+                tracing::info!(feed = id, "mirrors: a deleted feed's repository removed");
+                let _ = tokio::fs::remove_dir_all(e.path()).await;
+            }
+        }
+    }
+}
+
 /// Brings `feed` up to date with its dataset and the policies in force. Recorded on the feed:
 /// when it was built, and why not.
 pub async fn build(core: &Core, feed: &FeedRow) -> Result<()> {

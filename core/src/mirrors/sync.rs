@@ -70,6 +70,7 @@ pub fn start(core: &Arc<Core>) {
             if swept.elapsed() >= Duration::from_secs(3600) {
                 swept = std::time::Instant::now();
                 sweep_leftovers(&core.settings.data_dir.join("mirrors")).await;
+                super::snapshot::sweep_orphans(&core).await;
             }
             tokio::select! {
                 () = stop.cancelled() => break,
