@@ -538,6 +538,9 @@ async fn a_region_feed_made_and_deleted_in_chromium() {
     let url = format!("{base}/_feeds/1.git/info/refs?service=git-upload-pack");
     let r = client().get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200, "the token shown works");
+    c.execute("document.getElementById('feeds').scrollIntoView()", vec![])
+        .await
+        .unwrap();
     screenshot(&c, "region-feed").await;
     c.goto(&format!("{base}/datasets/alice/survey/settings"))
         .await
