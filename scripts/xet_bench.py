@@ -30,12 +30,20 @@ def call(method, url, body=None):
         return json.loads(text) if text else None
 
 
+STORE = os.environ.get("XET_BENCH_STORE") or None
+
+
 def stored():
-    """Bytes under the data directory: objects (whole, and xorbs) and git repositories."""
+    """Bytes under the data directory (objects whole and xorbs, git repositories), and in the
+    bucket when the objects are kept in S3 (XET_BENCH_STORE: the S3 server's directory)."""
     total = 0
-    for d, _, names in os.walk(DATA):
-        for n in names:
-            total += os.path.getsize(os.path.join(d, n))
+    for top in filter(None, (DATA, STORE)):
+        for d, _, names in os.walk(top):
+            for n in names:
+                try:
+                    total += os.path.getsize(os.path.join(d, n))
+                except FileNotFoundError:
+                    pass
     return total
 
 
