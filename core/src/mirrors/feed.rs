@@ -138,9 +138,15 @@ pub async fn create(
     input: FeedInput,
 ) -> Result<(Feed, String)> {
     let repo = gate::dataset(core, who, ns, name, Action::Admin).await?;
-    let Principal::User { user, .. } = who else {
+    // Not by an app's or a workload's token (an OAuth grant): a feed's token outlives any grant
+    // and is read with its maker's whole reach.
+    let Principal::User {
+        user, family: None, ..
+    } = who
+    else {
         return Err(Error::forbidden(
-            "region feeds are made with a personal access token",
+            "region feeds are made by a signed-in person or with a personal access token, \
+             not with an app's or a workload's token",
         ));
     };
     check_region(&input.region)?;
