@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -93,45 +93,12 @@ async fn backend(
     request: Request,
 ) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
-    let header_text = |name: HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let mut cmd = tokio::process::Command::new("git");
-    cmd.arg("http-backend")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GIT_PROJECT_ROOT", &root)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("PATH_INFO", path_info)
-        .env("REQUEST_METHOD", parts.method.as_str())
-        .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
-        .env("CONTENT_TYPE", header_text(header::CONTENT_TYPE))
-        .env(
-            "HTTP_CONTENT_ENCODING",
-            header_text(header::CONTENT_ENCODING),
-        )
-        .env(
-            "GIT_PROTOCOL",
-            header_text(HeaderName::from_static("git-protocol")),
-        )
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_COUNT", "2")
+    let mut cmd = crate::http::git::cgi_command(&root, path_info, &parts);
+    cmd.env("GIT_CONFIG_COUNT", "2")
         .env("GIT_CONFIG_KEY_0", "http.receivepack")
         .env("GIT_CONFIG_VALUE_0", "false")
         .env("GIT_CONFIG_KEY_1", "core.hooksPath")
         .env("GIT_CONFIG_VALUE_1", "/dev/null")
-        .env("HOME", &root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
-        cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
-    }
+        .env("HOME", &root);
     crate::http::git::run(state, cmd, &parts.method, body, || {}).await
 }

@@ -186,36 +186,11 @@ async fn backend(
         strata_core::datasets::git_on(state, &dataset, |ms, ds| ms.open(ds).map(|_| ())).await?;
     }
     let (parts, body) = request.into_parts();
-    let header_text = |name: HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let mut cmd = tokio::process::Command::new("git");
-    cmd.arg("http-backend")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GIT_PROJECT_ROOT", state.metastore.root())
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("PATH_INFO", format!("/{ns}/{name}.git/{rest}"))
-        .env("REQUEST_METHOD", parts.method.as_str())
-        .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
-        .env("CONTENT_TYPE", header_text(header::CONTENT_TYPE))
-        .env(
-            "HTTP_CONTENT_ENCODING",
-            header_text(header::CONTENT_ENCODING),
-        )
-        .env(
-            "GIT_PROTOCOL",
-            header_text(HeaderName::from_static("git-protocol")),
-        )
+    let root = state.metastore.root();
+    let mut cmd = cgi_command(root, format!("/{ns}/{name}.git/{rest}"), &parts);
+    cmd
         // http-backend only accepts pushes from an authenticated user; strata checked already.
         .env("REMOTE_USER", who.display_name())
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
         // Pushes run strata's pre-receive hook (see hook.rs) against this dataset; partial
         // clones (`--filter=blob:none`) are served, fetching reachable blobs on demand.
         .env("GIT_CONFIG_COUNT", "4")
@@ -234,13 +209,7 @@ async fn backend(
             strata_core::hook::ENV_DATABASE_FILE,
             &state.settings.hook_database_file,
         )
-        .env("HOME", state.metastore.root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
-        cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
-    }
+        .env("HOME", root);
     // A push to a protected default branch, or while policies are in force: its hook asks this
     // server to check the contract and the policies on writes, with a token for this push only.
     let receiving = parts.method == Method::POST && rest.ends_with("git-receive-pack");
@@ -281,6 +250,50 @@ async fn backend(
         drop(admitted);
     };
     run(state, cmd, &method, body, after).await
+}
+
+/// `git http-backend` as a CGI program for the request `parts` names: its repository at
+/// `path_info` under `root`, no configuration but the caller's, its standard streams piped.
+pub(crate) fn cgi_command(
+    root: &std::path::Path,
+    path_info: String,
+    parts: &axum::http::request::Parts,
+) -> tokio::process::Command {
+    let header_text = |name: HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", path_info)
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
+        .env("CONTENT_TYPE", header_text(header::CONTENT_TYPE))
+        .env(
+            "HTTP_CONTENT_ENCODING",
+            header_text(header::CONTENT_ENCODING),
+        )
+        .env(
+            "GIT_PROTOCOL",
+            header_text(HeaderName::from_static("git-protocol")),
+        )
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
+        cmd.env("CONTENT_LENGTH", length.to_str().unwrap_or("0"));
+    }
+    cmd
 }
 
 /// Runs `cmd` (`git http-backend`, its environment set) with the request `body` and answers with

@@ -51,11 +51,8 @@ fn ds(name: &str) -> DatasetId<'_> {
 
 /// Where feed `id`'s repository is.
 pub(super) fn repo_dir(core: &Core, id: i64) -> PathBuf {
-    core.settings
-        .data_dir
-        .join("feeds")
-        .join("feeds")
-        .join(format!("{id}.git"))
+    let (root, path) = git_root(core, id);
+    root.join(path.trim_start_matches('/'))
 }
 
 /// The git root and the path under it of feed `id`'s repository (for `git http-backend`).

@@ -232,7 +232,7 @@ async fn sigkill_of_either_side_leaves_the_old_or_the_new_state() {
     .await;
     assert_eq!(s, 201, "{v}");
     let mut tries = 0;
-    while readers_see_or_none(&mirror, &bob).await != Some(v1.0.clone()) {
+    while main_of(&mirror, &bob, "bob/copy").await != Some(v1.0.clone()) {
         tries += 1;
         assert!(tries < 300, "the first sync never landed");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -307,21 +307,6 @@ async fn sigkill_of_either_side_leaves_the_old_or_the_new_state() {
         seen[0] > 0,
         "no round killed a sync before it landed: {seen:?}"
     );
-}
-
-/// `main` of bob/copy on the mirror, if it has one.
-async fn readers_see_or_none(mirror: &Proc, token: &str) -> Option<String> {
-    let (_, v) = call(
-        reqwest::Method::GET,
-        &format!("{}{API}/bob/copy/branches", mirror.url()),
-        token,
-        None,
-    )
-    .await;
-    v.as_array()
-        .or_else(|| v["branches"].as_array())
-        .and_then(|b| b.iter().find(|b| b["name"] == "main"))
-        .and_then(|b| b["revision"].as_str().map(str::to_owned))
 }
 
 /// `main` of `dataset` on `server`, if it has one.

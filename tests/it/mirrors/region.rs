@@ -119,6 +119,34 @@ async fn feed_batch(url: &str, token: Option<&str>, oid: &str, size: usize) -> (
     (status, v["objects"][0].clone())
 }
 
+/// Syncs bob/paysim on `mirror` now and waits for it to land.
+async fn sync(mirror: &TestServer, bob: &str) {
+    let since = strata_core::db::now();
+    let (s, v) = call(
+        Method::POST,
+        &format!("{}{API}/bob/paysim/mirror/sync", mirror.url),
+        bob,
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let m = settled(mirror, bob, "bob/paysim", since).await;
+    assert_eq!(m["state"], "ok", "{m}");
+}
+
+/// A garbage collection of `server` with no grace, as its admin `root`: its report.
+async fn collect(server: &TestServer, root: &str) -> Value {
+    let (s, v) = call(
+        Method::POST,
+        &format!("{}/api/v1/admin/gc", server.url),
+        root,
+        Some(json!({"grace_secs": 0})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
     let gov = Gov::start().await;
@@ -382,17 +410,7 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
     );
     upload(source, "alice/paysim", &gov.alice, more.as_bytes()).await;
     package(&gov, more.as_bytes()).await;
-    let since = strata_core::db::now();
-    let (s, v) = call(
-        Method::POST,
-        &format!("{}{API}/bob/paysim/mirror/sync", mirror.url),
-        &bob,
-        None,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let m = settled(&mirror, &bob, "bob/paysim", since).await;
-    assert_eq!(m["state"], "ok", "{m}");
+    sync(&mirror, &bob).await;
     let (_, csv) = raw("paysim.csv").await;
     let csv = String::from_utf8(csv).unwrap();
     assert!(
@@ -407,30 +425,13 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
         .commit_files("steward/policies", &[("later.rego", LATER)])
         .await;
     assert_eq!(status, 200, "{v}");
-    let since = strata_core::db::now();
-    let (s, v) = call(
-        Method::POST,
-        &format!("{}{API}/bob/paysim/mirror/sync", mirror.url),
-        &bob,
-        None,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let m = settled(&mirror, &bob, "bob/paysim", since).await;
-    assert_eq!(m["state"], "ok", "{m}");
+    sync(&mirror, &bob).await;
     assert_eq!(raw("weather.csv").await.0, 404);
     let weather = sha256_hex(WEATHER);
     let (s, o) = feed_batch(&url, Some(&token), &weather, WEATHER.len()).await;
     assert_eq!((s, o["error"]["code"].as_i64()), (200, Some(404)), "{o}");
     let root = mirror.user_with("root", true, "*").await;
-    let (s, v) = call(
-        Method::POST,
-        &format!("{}/api/v1/admin/gc", mirror.url),
-        &root,
-        Some(json!({"grace_secs": 0})),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    let v = collect(&mirror, &root).await;
     for (path, data) in files(mirror.dir.path()) {
         let hash = hex::encode(sha2::Sha256::digest(&data));
         assert!(hash != weather, "{} stays: {v}", path.display());
@@ -453,27 +454,10 @@ async fn a_region_mirror_holds_what_its_region_may_and_nothing_raw() {
     assert_eq!(one["feed"]["copies"], json!([]), "{one}");
     // The mirror follows the feed's rewritten history; its garbage collection then takes the
     // governed versions of the erased table, and no revision there names them.
-    let since = strata_core::db::now();
-    let (s, v) = call(
-        Method::POST,
-        &format!("{}{API}/bob/paysim/mirror/sync", mirror.url),
-        &bob,
-        None,
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let m = settled(&mirror, &bob, "bob/paysim", since).await;
-    assert_eq!(m["state"], "ok", "{m}");
+    sync(&mirror, &bob).await;
     assert_eq!(raw("paysim.csv").await.0, 404);
     assert_eq!(raw("README.md").await, (200, README.to_vec()));
-    let (s, v) = call(
-        Method::POST,
-        &format!("{}/api/v1/admin/gc", mirror.url),
-        &root,
-        Some(json!({"grace_secs": 0})),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    let v = collect(&mirror, &root).await;
     let later = sha256_hex(csv.as_bytes());
     for (path, data) in files(mirror.dir.path()) {
         let hash = hex::encode(sha2::Sha256::digest(&data));
