@@ -95,4 +95,35 @@ impl Db {
             .await?
             .rows_affected())
     }
+
+    /// The oids of the views (and digest indexes) dataset `repo_id` keeps in its own store.
+    pub async fn table_view_oids(
+        &self,
+        repo_id: i64,
+    ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT oid FROM table_views WHERE repo_id = $1 AND store IS NULL",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// The oids of the views dataset `repo_id` keeps in its own store that were made from
+    /// object `source`.
+    pub async fn views_made_from(
+        &self,
+        repo_id: i64,
+        source: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT oid FROM table_views
+             WHERE repo_id = $1 AND store IS NULL AND source LIKE '%:' || $2",
+        )
+        .bind(repo_id)
+        .bind(source)
+        .fetch_all(&self.pool)
+        .await
+    }
 }

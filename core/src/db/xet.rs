@@ -70,16 +70,6 @@ impl Db {
             .await
     }
 
-    /// Forgets the files of dataset `repo_id` checked to be object `oid`.
-    pub async fn xet_forget_files_of(&self, repo_id: i64, oid: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM xet_files WHERE repo_id = $1 AND oid = $2")
-            .bind(repo_id)
-            .bind(oid)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// The xorbs of dataset `repo_id` whose bytes object `oid` holds.
     pub async fn xet_xorbs_held_by(
         &self,
@@ -387,12 +377,15 @@ impl Db {
         Ok(row.map(file))
     }
 
-    /// How many datasets link object `oid` without holding it as chunks (no file of theirs was
-    /// checked to be it).
+    /// How many datasets link object `oid`, or keep it as a table view in their own store,
+    /// without holding it as chunks (no file of theirs was checked to be it): those that still
+    /// read its whole copy.
     pub async fn links_without_chunks(&self, oid: &str) -> Result<i64, sqlx::Error> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM repo_objects r WHERE r.oid = $1 AND NOT EXISTS
-             (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)",
+            "SELECT (SELECT COUNT(*) FROM repo_objects r WHERE r.oid = $1 AND NOT EXISTS
+                 (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid))
+             + (SELECT COUNT(*) FROM table_views v WHERE v.oid = $1 AND v.store IS NULL AND NOT EXISTS
+                 (SELECT 1 FROM xet_files f WHERE f.repo_id = v.repo_id AND f.oid = v.oid))",
         )
         .bind(oid)
         .fetch_one(&self.pool)
@@ -400,26 +393,48 @@ impl Db {
         Ok(n)
     }
 
-    /// Objects linked to a dataset, of at least `min` bytes, that it holds neither as chunks nor
-    /// as a xorb, and that were not adopted by reference (their bytes stay in their source):
-    /// what strata chunks next (`crate::xet::chunking`), oldest links first.
+    /// Objects of at least `min` bytes that a dataset links, or keeps as a table view (or
+    /// digest index) in its own store, and holds neither as chunks nor as a xorb, and that were
+    /// not adopted by reference (their bytes stay in their source): what strata chunks next
+    /// (`crate::xet::chunking`), oldest first.
     pub async fn xet_unchunked(
         &self,
         min: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT r.repo_id, r.oid, o.size FROM repo_objects r JOIN objects o ON o.oid = r.oid
-             WHERE o.size >= $1
-               AND NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)
-               AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid)
-               AND NOT EXISTS (SELECT 1 FROM object_refs x WHERE x.oid = r.oid)
-             ORDER BY r.created_at, r.repo_id, r.oid LIMIT $2",
+            "SELECT repo_id, oid, size FROM (
+                 SELECT r.repo_id, r.oid, o.size, r.created_at AS at
+                 FROM repo_objects r JOIN objects o ON o.oid = r.oid
+                 WHERE o.size >= $1
+                   AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid)
+                   AND NOT EXISTS (SELECT 1 FROM object_refs x WHERE x.oid = r.oid)
+                 UNION ALL
+                 SELECT v.repo_id, v.oid, v.size, v.created_at AS at FROM table_views v
+                 WHERE v.store IS NULL AND v.size >= $1
+             ) c
+             WHERE NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = c.repo_id AND f.oid = c.oid)
+             GROUP BY repo_id, oid, size ORDER BY MIN(at), repo_id, oid LIMIT $2",
         )
         .bind(min)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// Forgets the files of dataset `repo_id` checked to be object `oid`, whose link or table
+    /// view went, unless the dataset still links `oid` or keeps a view that is the same bytes.
+    pub async fn xet_forget_files_of(&self, repo_id: i64, oid: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM xet_files WHERE repo_id = $1 AND oid = $2
+               AND NOT EXISTS (SELECT 1 FROM repo_objects r WHERE r.repo_id = $1 AND r.oid = $2)
+               AND NOT EXISTS (SELECT 1 FROM table_views v WHERE v.repo_id = $1 AND v.oid = $2 AND v.store IS NULL)",
+        )
+        .bind(repo_id)
+        .bind(oid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Of `oids`, those dataset `repo_id` holds as chunks (files checked to be them).

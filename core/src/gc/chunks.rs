@@ -1,6 +1,7 @@
 //! Garbage collection reaches a dataset's Xet storage (`crate::xet`): a xorb stays while a file
-//! that uses it does (a file whose object a ref reaches, or one uploaded through Xet that no commit
-//! named yet, for the grace period after its shard), and goes like any object once none does. A
+//! that uses it does (a file whose object a ref reaches, a table view the dataset keeps, or one
+//! uploaded through Xet that no commit named yet, for the grace period after its shard), and goes
+//! like any object once none does. A
 //! file whose object's link goes is forgotten with it, and so is a xorb whose object's link goes
 //! (with the files that used it and the dedup entries that led to it). A xorb mostly dead (more
 //! than half of its bytes are chunks no file uses) is compacted: its used chunks go into a new xorb
@@ -16,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::Core;
 
 /// The objects holding the xorbs that the live files of dataset `repo_id` use: those whose
-/// object is in `reached`, and those not committed yet that a shard recorded since `cutoff`.
+/// object is in `reached` or is one of its table views, and those not committed yet that a
+/// shard recorded since `cutoff`.
 pub(super) async fn live_xorbs(
     core: &Core,
     repo_id: i64,
@@ -25,11 +27,12 @@ pub(super) async fn live_xorbs(
 ) -> Result<Vec<Oid>> {
     let files = core.db.xet_files(repo_id).await?;
     let unlanded = core.db.xet_unlanded(repo_id, cutoff).await?;
+    let views = core.db.table_view_oids(repo_id).await?;
     let mut used = std::collections::BTreeSet::new();
     for file in files {
         let live = match file.oid.as_deref().map(str::parse::<Oid>) {
             None => !unlanded.contains(&file.hash),
-            Some(Ok(oid)) => reached.contains_key(&oid),
+            Some(Ok(oid)) => reached.contains_key(&oid) || views.contains(&oid.to_string()),
             Some(Err(_)) => false,
         };
         if live {
@@ -52,7 +55,7 @@ pub(super) async fn live_xorbs(
 pub(super) async fn forget(core: &Core, repo_id: i64, oid: &str) -> Result<()> {
     let xorbs = core.db.xet_xorbs_held_by(repo_id, oid).await?;
     if xorbs.is_empty() {
-        // A file's object (most links): only its own records go.
+        // A file's object (most links): only its own records go (unless a view is those bytes).
         core.db.xet_forget_files_of(repo_id, oid).await?;
         return Ok(());
     }

@@ -96,8 +96,12 @@ impl Storage {
     }
 
     /// Deletes the bytes of a table view or residency copy (`store`: the region store; `None`:
-    /// the dataset's own store), unless something else still records them.
+    /// the dataset's own store), unless something else still records them. A view kept as
+    /// chunks loses its file (its xorbs go once no file uses them, as any unused).
     pub async fn delete_derived(&self, repo_id: i64, oid: &str, store: Option<&str>) -> Result<()> {
+        if store.is_none() {
+            self.0.db.xet_forget_files_of(repo_id, oid).await?;
+        }
         if !self.0.db.gc_known(&[oid.to_owned()]).await?.is_empty() {
             return Ok(());
         }

@@ -1,6 +1,8 @@
 //! Chunking what arrived whole: an object of at least `--chunking-min-bytes` that came by
-//! git-lfs, the browser, the S3 gateway, a commit or a job is cut, in the background, by the same
-//! content-defined chunking as Xet clients. Chunks its dataset holds already (in xorbs uploaded
+//! git-lfs, the browser, the S3 gateway, a commit or a job, and a table view (or digest index) a
+//! dataset keeps in its own store, is cut, in the background, by the same content-defined
+//! chunking as Xet clients (a view's Parquet pages end where its values say, so views of
+//! successive revisions share chunks). Chunks its dataset holds already (in xorbs uploaded
 //! through Xet, or made here) are referred to; new ones are packed into new xorbs of the
 //! dataset. The object is then recorded as a Xet file of the dataset, checked (its bytes were
 //! hashed as they were cut), so a file pushed by git-lfs and one uploaded by `hf_xet` dedup

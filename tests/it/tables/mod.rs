@@ -5,6 +5,7 @@
 //! is in the API tier (`api/tables.rs`). `governed.rs`: the policies hold on every one of these routes.
 
 mod ahead;
+mod chunked;
 mod diff;
 mod governed;
 mod viewer;
