@@ -171,8 +171,12 @@ def main():
     git("lfs", "install", "--local", cwd=clone)
     git("lfs", "track", "*.csv", cwd=clone)
     shutil.copy(lfs_first, os.path.join(clone, "big.csv"))
+    # git-lfs hashes the file and copies it into .git/lfs as it is added: part of its upload,
+    # as hf_xet's chunking and hashing are part of upload_file's.
+    started = time.monotonic()
     git("add", ".gitattributes", "big.csv", cwd=clone)
     git("-c", "user.name=b", "-c", "user.email=b@x", "commit", "-m", "first", cwd=clone)
+    a1 = time.monotonic() - started
     settle()
     s0 = stored()
     started = time.monotonic()
@@ -186,13 +190,16 @@ def main():
     s1 = stored()
     t_chunked = curl(raw, os.path.join(WORK, "chunked.csv"))
     shutil.copy(lfs_second, os.path.join(clone, "big.csv"))
+    started = time.monotonic()
     git("-c", "user.name=b", "-c", "user.email=b@x", "commit", "-am", "1 %", cwd=clone)
+    a2 = time.monotonic() - started
     started = time.monotonic()
     git("push", "origin", "HEAD:main", cwd=clone)
     t2 = time.monotonic() - started
     settle()
     s2 = stored()
     out.append(("git-lfs", t1, t2, os.path.getsize(lfs_second), s2 - s1, s1 - s0))
+    ends = {"xet": (out[0][1], out[0][2]), "lfs": (a1 + t1, a2 + t2), "add": (a1, a2)}
 
     print(f"\n{MB} MiB CSV ({size} bytes), then 1 % of its rows changed (contiguous):\n")
     print("| push through | first push | second push | second sent | second stored | first stored |")
@@ -202,6 +209,14 @@ def main():
         print(f"| {name} | {t1:.1f} s ({size / t1 / 2**20:.0f} MiB/s) | {t2:.1f} s | "
               f"{sent / 2**20:.1f} MiB ({100 * sent / size:.1f} %) | "
               f"{st2 / 2**20:.1f} MiB ({100 * st2 / size:.1f} %) | {st1 / 2**20:.1f} MiB |")
+
+    print("\n| from the file on disk to a commit on the server | first | second | Xet vs git-lfs |")
+    print("|---|---|---|---|")
+    (x1, x2), (l1, l2), (d1, d2) = ends["xet"], ends["lfs"], ends["add"]
+    print(f"| `upload_file` through Xet | {x1:.1f} s ({size / x1 / 2**20:.0f} MiB/s) | {x2:.1f} s "
+          f"| {l1 / x1:.2f}×, {l2 / x2:.2f}× |")
+    print(f"| git-lfs: `git add` + `git commit` ({d1:.1f} s, {d2:.1f} s), then `git push` | "
+          f"{l1:.1f} s ({size / l1 / 2**20:.0f} MiB/s) | {l2:.1f} s | 1.00× |")
 
     lfs_size = os.path.getsize(lfs_first)
     print(f"\nThe chunker on git-lfs's first push: {lfs_size / 2**20:.0f} MiB kept as chunks "
@@ -224,11 +239,23 @@ def main():
                     f"Authorization: Bearer {TOKEN}",
                     f"{BASE}/api/v1/datasets/bench/xet/raw/big.csv"], check=True)
     t_curl = time.monotonic() - started
-    print("\n| download of the second file | time | throughput | vs curl |")
-    print("|---|---|---|---|")
+    # git-lfs's second file (the same shape, kept as chunks): a clone without it, then
+    # `git lfs pull` (download, check, and check out into the work tree).
+    pulled = os.path.join(home, "pulled")
+    env = dict(os.environ, GIT_LFS_SKIP_SMUDGE="1")
+    subprocess.run(["git", "clone", "-q", url, pulled], check=True, env=env)
+    started = time.monotonic()
+    git("lfs", "pull", cwd=pulled)
+    t_pull = time.monotonic() - started
+    print("\n| download of the second file | time | throughput | vs curl | vs git-lfs |")
+    print("|---|---|---|---|---|")
     for name, t in (("hf_hub_download through Xet", t_xet),
-                    ("hf_hub_download, Xet off", t_plain), ("curl of /raw", t_curl)):
-        print(f"| {name} | {t:.1f} s | {size / t / 2**20:.0f} MiB/s | {t_curl / t:.2f}× |")
+                    ("hf_hub_download, Xet off", t_plain), ("curl of /raw", t_curl),
+                    ("`git lfs pull` (git-lfs's own file)", t_pull)):
+        print(f"| {name} | {t:.1f} s | {size / t / 2**20:.0f} MiB/s | {t_curl / t:.2f}× "
+              f"| {t_pull / t:.2f}× |")
+    with open(os.path.join(pulled, "big.csv"), "rb") as f, open(lfs_second, "rb") as g:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
     with open(os.path.join(WORK, "curl.csv"), "rb") as f, open(second, "rb") as g:
         assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
 

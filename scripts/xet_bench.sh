@@ -3,9 +3,11 @@
 # XET_BENCH_MB MiB (default 1024) pushed, then pushed again with 1 % of its rows changed (a
 # contiguous run in the middle), through huggingface_hub with hf_xet (each push from a client
 # with an empty cache) and through git-lfs side by side: the time of each push, the bytes the
-# second push sent (Xet: the xorbs it uploaded) and stored (the data directory's growth), then
-# the file downloaded by hf_hub_download through Xet beside the same download with Xet off (a
-# plain GET) and curl of the raw file. git-lfs's pushes are chunked by the server in the
+# second push sent (Xet: the xorbs it uploaded) and stored (the data directory's growth), the
+# time from the file on disk to a commit on the server (git-lfs: `git add`, which hashes and
+# copies the file, with the commit and the push), then the file downloaded by hf_hub_download
+# through Xet beside the same download with Xet off (a plain GET), curl of the raw file and
+# `git lfs pull` of git-lfs's own. git-lfs's pushes are chunked by the server in the
 # background (every 5 s here): what they stored is measured once that settles, with the
 # chunker's throughput, the server's peak RSS, and curl of the git-lfs file whole (right after
 # its push) beside the same once it is kept as chunks.

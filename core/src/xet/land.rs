@@ -89,18 +89,29 @@ async fn take_back(core: &Core, repo_id: i64, file: &XetFile) -> Result<()> {
 
 /// Reads `file` of dataset `repo_id` back from its xorbs: the oid and size its bytes have (at
 /// most `limit` of them are read). The file stays in chunks, read from them whenever it is read.
+/// The bytes are hashed on a thread of their own while the next chunks are read and decoded,
+/// so the commit that waits for this waits for the slower half, not for both.
 async fn read_back(core: &Core, repo_id: i64, file: &XetFile, limit: u64) -> Result<(Oid, u64)> {
     let count = (file.size as u64).min(limit.saturating_add(1));
-    let body = core.storage.file_bytes(repo_id, file, 0, count).await?;
-    use sha2::Digest;
-    let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
-    let mut body = body;
+    let mut body = core.storage.file_bytes(repo_id, file, 0, count).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let hasher = tokio::task::spawn_blocking(move || {
+        use sha2::Digest;
+        let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
+        while let Some(piece) = rx.blocking_recv() {
+            size += piece.len() as u64;
+            hasher.update(&piece);
+        }
+        (Oid::from_digest(hasher.finalize().into()), size)
+    });
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(Error::internal)?;
-        size += piece.len() as u64;
-        hasher.update(&piece);
+        if tx.send(piece).await.is_err() {
+            break;
+        }
     }
-    Ok((Oid::from_digest(hasher.finalize().into()), size))
+    drop(tx);
+    hasher.await.map_err(Error::internal)
 }
 
 /// The Xet hash of object `oid` of dataset `repo_id`, when it was uploaded through Xet (and
