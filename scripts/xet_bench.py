@@ -66,11 +66,14 @@ def query(sql):
 
 
 def unchunked():
-    """Objects of 1 MiB or more that a dataset links and holds neither as chunks nor as a xorb."""
-    return query("""SELECT COUNT(*) FROM repo_objects r JOIN objects o ON o.oid = r.oid
+    """Objects of 1 MiB or more that a dataset links, or keeps as a table view, and holds
+    neither as chunks nor as a xorb; and whole copies still waiting to go (a bucket)."""
+    return query("""SELECT (SELECT COUNT(*) FROM repo_objects r JOIN objects o ON o.oid = r.oid
         WHERE o.size >= 1048576
           AND NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = r.repo_id AND f.oid = r.oid)
-          AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid)""")
+          AND NOT EXISTS (SELECT 1 FROM xet_xorbs x WHERE x.repo_id = r.repo_id AND x.oid = r.oid))
+        + (SELECT COUNT(*) FROM table_views v WHERE v.store IS NULL AND v.size >= 1048576
+          AND NOT EXISTS (SELECT 1 FROM xet_files f WHERE f.repo_id = v.repo_id AND f.oid = v.oid))""")
 
 
 def settle():
@@ -89,10 +92,16 @@ def peak_rss():
     return 0
 
 
+FIRST_BYTE = {}
+
+
 def curl(url, out):
+    """Downloads `url` to `out`: the time it took (its first byte's, in FIRST_BYTE[out])."""
     started = time.monotonic()
-    subprocess.run(["curl", "-sf", "-o", out, "-H", f"Authorization: Bearer {TOKEN}", url],
-                   check=True)
+    done = subprocess.run(["curl", "-sf", "-o", out, "-w", "%{time_starttransfer}", "-H",
+                           f"Authorization: Bearer {TOKEN}", url],
+                          check=True, capture_output=True, text=True)
+    FIRST_BYTE[out] = float(done.stdout.strip() or 0)
     return time.monotonic() - started
 
 
@@ -144,6 +153,9 @@ def main():
     mid = rows // 2
     make_csv(first, rows)
     make_csv(second, rows, (mid, mid + rows // 100))
+    if os.environ.get("XET_BENCH_ONLY") == "views":
+        views(first, second)
+        return
     # git-lfs pushes files of their own: a file Xet stored already would be stored once.
     lfs_first = os.path.join(WORK, "lfs-first.csv")
     lfs_second = os.path.join(WORK, "lfs-second.csv")
@@ -222,11 +234,14 @@ def main():
     print(f"\nThe chunker on git-lfs's first push: {lfs_size / 2**20:.0f} MiB kept as chunks "
           f"within {t_chunking:.1f} s of the push (at least {lfs_size / t_chunking / 2**20:.0f} "
           f"MiB/s); the server's peak RSS over the whole run: {peak_rss() / 2**20:.0f} MiB.")
-    print("\n| curl of git-lfs's first file | time | throughput | vs whole |")
-    print("|---|---|---|---|")
+    print("\n| curl of git-lfs's first file | time | throughput | vs whole | first byte |")
+    print("|---|---|---|---|---|")
     whole_label = "stored whole" if was_whole else "stored whole (already chunked: see note)"
-    for name, t in ((whole_label, t_whole), ("kept as chunks", t_chunked)):
-        print(f"| {name} | {t:.2f} s | {lfs_size / t / 2**20:.0f} MiB/s | {t_whole / t:.2f}× |")
+    for name, t, out in ((whole_label, t_whole, "whole.csv"),
+                         ("kept as chunks", t_chunked, "chunked.csv")):
+        ttfb = FIRST_BYTE[os.path.join(WORK, out)] * 1000
+        print(f"| {name} | {t:.2f} s | {lfs_size / t / 2**20:.0f} MiB/s | {t_whole / t:.2f}× "
+              f"| {ttfb:.1f} ms |")
     for name in ("whole.csv", "chunked.csv"):
         with open(os.path.join(WORK, name), "rb") as f, open(lfs_first, "rb") as g:
             assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
@@ -244,6 +259,7 @@ def main():
     pulled = os.path.join(home, "pulled")
     env = dict(os.environ, GIT_LFS_SKIP_SMUDGE="1")
     subprocess.run(["git", "clone", "-q", url, pulled], check=True, env=env)
+    git("lfs", "install", "--local", cwd=pulled)
     started = time.monotonic()
     git("lfs", "pull", cwd=pulled)
     t_pull = time.monotonic() - started
@@ -255,9 +271,48 @@ def main():
         print(f"| {name} | {t:.1f} s | {size / t / 2**20:.0f} MiB/s | {t_curl / t:.2f}× "
               f"| {t_pull / t:.2f}× |")
     with open(os.path.join(pulled, "big.csv"), "rb") as f, open(lfs_second, "rb") as g:
-        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
+        got = f.read()
+        assert hashlib.sha256(got).digest() == hashlib.sha256(g.read()).digest(), got[:100]
     with open(os.path.join(WORK, "curl.csv"), "rb") as f, open(second, "rb") as g:
         assert hashlib.sha256(f.read()).digest() == hashlib.sha256(g.read()).digest()
 
+    views(first, second)
+
+
+def views(first, second):
+    """The Parquet views of both versions of the CSV as a table (bench/views): the time from
+    the commit naming it a table to its view made ahead and kept as chunks, the view's size,
+    what keeping it as chunks stored, and a read of the whole view from its chunks."""
+    call("POST", f"{BASE}/api/v1/datasets", {"namespace": "bench", "name": "views"})
+    api = f"{BASE}/api/v1/datasets/bench/views"
+    count = "SELECT COUNT(*) FROM table_views WHERE store IS NULL"
+    rows = []
+    for n, path in enumerate((first, second)):
+        hub(UPLOAD, path, "bench/views", f"version {n + 1}")
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        settle()
+        before, made = xorb_bytes(), query(count)
+        started = time.monotonic()
+        head = call("GET", api)
+        call("PUT", api, {"parent": head["revision"]["id"], "datapackage": {
+            "name": "views", "resources": [{"name": "big", "path": "big.csv",
+                                            "bytes": os.path.getsize(path),
+                                            "hash": f"sha256:{digest}"}]}})
+        while query(count) <= made:
+            time.sleep(0.2)
+        settle()
+        kept = time.monotonic() - started
+        out = os.path.join(WORK, f"view{n}.parquet")
+        took = curl(f"{api}/tables/big?format=parquet", out)
+        rows.append((n + 1, kept, os.path.getsize(out), xorb_bytes() - before, took))
+        os.remove(out)
+    print("\n| the table's Parquet view | made and kept as chunks | view | new xorbs "
+          "| read whole from its chunks |")
+    print("|---|---|---|---|---|")
+    for n, kept, size, st, took in rows:
+        print(f"| version {n} | {kept:.1f} s after the commit | {size / 2**20:.1f} MiB "
+              f"| {st / 2**20:.1f} MiB ({100 * st / size:.1f} %) "
+              f"| {took:.2f} s ({size / took / 2**20:.0f} MiB/s) |")
 
 main()

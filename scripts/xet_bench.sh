@@ -12,7 +12,7 @@
 # chunker's throughput, the server's peak RSS, and curl of the git-lfs file whole (right after
 # its push) beside the same once it is kept as chunks.
 # Not a test: nothing here passes or fails on timing. XET_BENCH_PROFILE=debug measures the debug
-# build (quicker to build; slower to run). XET_BENCH_STORAGE=s3 keeps the objects and xorbs in an
+# build (quicker to build; slower to run). XET_BENCH_ONLY=views runs the views part alone. XET_BENCH_STORAGE=s3 keeps the objects and xorbs in an
 # S3 server (s3s-fs, the tests' own) rather than on the local disk: "stored" then counts its
 # bucket too, and the chunked download reads its xorbs from there. Needs the test tools (scripts/test.sh installs them:
 # STRATA_TEST_TOOLS, default target/test-tools) and git-lfs.

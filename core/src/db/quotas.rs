@@ -78,6 +78,8 @@ impl Db {
              LEFT JOIN git_bytes g ON g.repo_id = r.id
              LEFT JOIN repo_objects ro ON ro.repo_id = r.id AND NOT EXISTS
                  (SELECT 1 FROM xet_files f WHERE f.repo_id = r.id AND f.oid = ro.oid)
+                 AND NOT EXISTS (SELECT 1 FROM xet_xorbs x
+                     WHERE x.repo_id = r.id AND x.oid = ro.oid AND (x.for_view = 1 OR x.compacted_into IS NOT NULL))
              LEFT JOIN objects o ON o.oid = ro.oid
              WHERE lower(r.namespace) = lower($1) GROUP BY r.id, r.name ORDER BY bytes DESC, r.name",
         )
@@ -262,7 +264,9 @@ impl Db {
                      SELECT DISTINCT lower(r.namespace) AS ns, ro.oid AS oid
                      FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
                      WHERE NOT EXISTS (SELECT 1 FROM xet_files f JOIN repos r2 ON r2.id = f.repo_id
-                         WHERE f.oid = ro.oid AND lower(r2.namespace) = lower(r.namespace))) n
+                         WHERE f.oid = ro.oid AND lower(r2.namespace) = lower(r.namespace))
+                       AND NOT EXISTS (SELECT 1 FROM xet_xorbs x
+                         WHERE x.repo_id = ro.repo_id AND x.oid = ro.oid AND (x.for_view = 1 OR x.compacted_into IS NOT NULL))) n
                  JOIN objects o ON o.oid = n.oid GROUP BY n.ns
                  UNION ALL
                  SELECT lower(r.namespace) AS ns, SUM(g.bytes) AS bytes
@@ -275,12 +279,14 @@ impl Db {
 }
 
 /// A namespace's stored bytes (`$1`, lowercase): its datasets' objects, each once (an object a
-/// dataset keeps as chunks counts as its xorbs, which are objects too), and the bytes they keep
-/// in git.
+/// dataset keeps as chunks counts as its xorbs, which are objects too; those made for a table
+/// view, a cache strata keeps, and those compacted into another, waiting for collection, count
+/// for nobody), and the bytes they keep in git.
 const STORED: &str = "SELECT CAST(
     (SELECT COALESCE(SUM(o.size), 0) FROM objects o
      WHERE o.oid IN (SELECT ro.oid FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
-                     WHERE lower(r.namespace) = $1)
+                     WHERE lower(r.namespace) = $1 AND NOT EXISTS (SELECT 1 FROM xet_xorbs x
+                         WHERE x.repo_id = ro.repo_id AND x.oid = ro.oid AND (x.for_view = 1 OR x.compacted_into IS NOT NULL)))
        AND NOT EXISTS (SELECT 1 FROM xet_files f JOIN repos r ON r.id = f.repo_id
                        WHERE f.oid = o.oid AND lower(r.namespace) = $1))
   + (SELECT COALESCE(SUM(g.bytes), 0) FROM git_bytes g JOIN repos r ON r.id = g.repo_id
@@ -291,7 +297,8 @@ const STORED: &str = "SELECT CAST(
 const USED: &str = "SELECT CAST(
     (SELECT COALESCE(SUM(o.size), 0) FROM objects o
      WHERE o.oid IN (SELECT ro.oid FROM repo_objects ro JOIN repos r ON r.id = ro.repo_id
-                     WHERE lower(r.namespace) = $1)
+                     WHERE lower(r.namespace) = $1 AND NOT EXISTS (SELECT 1 FROM xet_xorbs x
+                         WHERE x.repo_id = ro.repo_id AND x.oid = ro.oid AND (x.for_view = 1 OR x.compacted_into IS NOT NULL)))
        AND NOT EXISTS (SELECT 1 FROM xet_files f JOIN repos r ON r.id = f.repo_id
                        WHERE f.oid = o.oid AND lower(r.namespace) = $1))
   + (SELECT COALESCE(SUM(g.bytes), 0) FROM git_bytes g JOIN repos r ON r.id = g.repo_id

@@ -15,6 +15,8 @@ pub struct XetXorb {
     pub oid: String,
     pub size: i64,
     pub chunks: Vec<u8>,
+    /// Made by the chunker for a table view: counted toward no namespace's usage.
+    pub for_view: bool,
 }
 
 /// A file a shard recorded in a dataset.
@@ -37,14 +39,15 @@ impl Db {
         xorb: &XetXorb,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
-            "INSERT INTO xet_xorbs (repo_id, hash, oid, size, chunks) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (repo_id, hash) DO NOTHING",
+            "INSERT INTO xet_xorbs (repo_id, hash, oid, size, chunks, for_view)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo_id, hash) DO NOTHING",
         )
         .bind(repo_id)
         .bind(hash)
         .bind(&xorb.oid)
         .bind(xorb.size)
         .bind(&xorb.chunks)
+        .bind(i64::from(xorb.for_view))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -52,14 +55,19 @@ impl Db {
 
     /// Xorb `hash` of dataset `repo_id`, if it has one.
     pub async fn xet_xorb(&self, repo_id: i64, hash: &str) -> Result<Option<XetXorb>, sqlx::Error> {
-        let row: Option<(String, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT oid, size, chunks FROM xet_xorbs WHERE repo_id = $1 AND hash = $2",
+        let row: Option<(String, i64, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT oid, size, chunks, for_view FROM xet_xorbs WHERE repo_id = $1 AND hash = $2",
         )
         .bind(repo_id)
         .bind(hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(oid, size, chunks)| XetXorb { oid, size, chunks }))
+        Ok(row.map(|(oid, size, chunks, for_view)| XetXorb {
+            oid,
+            size,
+            chunks,
+            for_view: for_view != 0,
+        }))
     }
 
     /// Each xorb of dataset `repo_id` with the object holding its bytes.

@@ -32,6 +32,7 @@ impl Storage {
         repo_id: i64,
         parsed: &xorb::Xorb,
         chunks: Bytes,
+        for_view: bool,
     ) -> Result<bool> {
         let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(chunks)]);
         let (oid, size) = self.ingest(repo_id, stream, parsed.len).await?;
@@ -39,6 +40,7 @@ impl Storage {
             oid: oid.to_string(),
             size: size as i64,
             chunks: xorb::index_bytes(&parsed.chunks),
+            for_view,
         };
         // Recorded, then linked: a linked object not recorded as a xorb is one to chunk.
         let db = &self.0.db;
@@ -119,7 +121,7 @@ impl Storage {
                 .map_err(Error::internal)?
                 .map_err(Error::internal)?
         };
-        self.store_xorb(repo_id, &parsed, out).await?;
+        self.store_xorb(repo_id, &parsed, out, row.for_view).await?;
         let moves: Vec<_> = files
             .iter()
             .filter(|(_, segments)| segments.iter().any(|s| s.xorb == *hash))

@@ -326,6 +326,12 @@ fn made(e: TableError) -> Made {
                 error: Box::new(table_error(e)),
             }
         }
+        // The store stopped reading: its own error says why (logged where it is met), or the
+        // making was called off (a reader's view made ahead of time gives way to the reader).
+        TableError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Made::other(Error::new(
+            crate::error::Kind::Internal,
+            "the view's store stopped reading",
+        )),
         e => Made::other(table_error(e)),
     }
 }

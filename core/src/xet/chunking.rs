@@ -95,7 +95,9 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
     else {
         return Err(Error::not_found(format!("{oid} is not stored")));
     };
-    let mut packer = Packer::new(core, repo_id);
+    // A table view the dataset does not also link: its new xorbs count toward no usage.
+    let linked = core.db.linked_objects(repo_id, &[*oid]).await?;
+    let mut packer = Packer::new(core, repo_id, !linked.contains_key(oid));
     let (mut cut, mut carry) = (Chunker::new(), Vec::new());
     let (mut sha, mut total) = (sha2::Sha256::new(), 0u64);
     let mut body = object.body;
@@ -207,10 +209,12 @@ struct Packer<'a> {
     filled: usize,
     made: Vec<Hash>,
     result: Chunked,
+    /// Whether the object is a table view's (see [`crate::db::XetXorb::for_view`]).
+    for_view: bool,
 }
 
 impl<'a> Packer<'a> {
-    fn new(core: &'a Core, repo_id: i64) -> Packer<'a> {
+    fn new(core: &'a Core, repo_id: i64, for_view: bool) -> Packer<'a> {
         Packer {
             core,
             repo_id,
@@ -221,6 +225,7 @@ impl<'a> Packer<'a> {
             filled: 0,
             made: Vec::new(),
             result: Chunked::default(),
+            for_view,
         }
     }
 
@@ -294,7 +299,7 @@ impl<'a> Packer<'a> {
         self.result.stored += parsed.len;
         self.core
             .storage
-            .store_xorb(self.repo_id, &parsed, bytes)
+            .store_xorb(self.repo_id, &parsed, bytes, self.for_view)
             .await?;
         self.made.push(parsed.hash);
         Ok(())

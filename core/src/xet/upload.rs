@@ -88,7 +88,10 @@ where
     // room; once linked, the xorb counts as an object of the dataset.
     let key = format!("xet {} {wanted}", repo.id);
     crate::quotas::reserve(core, &repo, &key, chunks.len() as u64, XORB_HOLD).await?;
-    let stored = core.storage.store_xorb(repo.id, &parsed, chunks).await;
+    let stored = core
+        .storage
+        .store_xorb(repo.id, &parsed, chunks, false)
+        .await;
     // (Room not given back now goes when its hold ends.)
     if let Err(e) = crate::quotas::release(core, &repo, &key).await {
         tracing::warn!(error = %e.message, "giving back the room reserved for a xorb");

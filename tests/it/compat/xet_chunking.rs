@@ -390,6 +390,19 @@ async fn compaction(encryption: strata_core::config::Encryption) {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let graced = admin(&server, &root, "gc", json!({"grace_secs": 1})).await;
     assert_eq!(graced["xorbs_compacted"], 1, "{graced}");
+    // The xorb waiting for collection counts toward no usage: the chunks still used count once,
+    // in the xorb they were written into.
+    let r = client()
+        .get(format!("{}/api/v1/namespaces/alice/usage", server.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, usage) = body(r).await;
+    assert_eq!(status, 200, "{usage}");
+    let total = db.xet_stored_bytes(repo.id).await.unwrap();
+    let used = usage["used"].as_i64().unwrap();
+    assert!(used + 2_200_000 < total, "used {used} with {total} stored");
     let waiting: Vec<Oid> = db
         .xet_xorb_oids(repo.id)
         .await

@@ -1,7 +1,8 @@
 //! Table views kept as chunks: a table's Parquet view (written with content-defined pages) is cut
 //! by the background chunker like any object of its dataset, its whole copy dropped, and read
 //! from the chunks by every route. The view of the next revision, 1 % of its rows changed, shares
-//! most of its chunks with the first and stores little. A collection with no grace keeps both
+//! most of its chunks with the first and stores little. The views' xorbs count toward no usage
+//! (views are a cache strata keeps), the tables' do. A collection with no grace keeps both
 //! views' chunks; erasing the table takes every xorb its views used, while another table's view
 //! is read as before.
 
@@ -187,6 +188,34 @@ async fn views_of_successive_revisions_share_their_chunks() {
     let (status, _, v) = body(r).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["rows"], json!([[rows]]), "{v}");
+
+    // Views are a cache strata keeps: their xorbs count toward no usage, the tables' do.
+    let mut xorbs = HashSet::new();
+    for oid in &second {
+        xorbs.extend(xorbs_of(&server, repo.id, oid).await);
+    }
+    let mut views = 0;
+    for hash in &xorbs {
+        views += server
+            .state
+            .db
+            .xet_xorb(repo.id, hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .size;
+    }
+    let (status, usage) = super::get(
+        &format!("{}/api/v1/namespaces/alice/usage", server.url),
+        &alice,
+    )
+    .await;
+    assert_eq!(status, 200, "{usage}");
+    let (used, tables) = (usage["used"].as_i64().unwrap(), stored().await - views);
+    assert!(
+        views > 0 && (tables..tables + 100_000).contains(&used),
+        "used {used}: the tables' xorbs are {tables} bytes, the views' {views}"
+    );
 
     // A collection with no grace keeps the views' chunks.
     let r = client()
