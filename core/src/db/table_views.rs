@@ -87,13 +87,21 @@ impl Db {
         Ok(())
     }
 
-    /// Forgets the views nobody read since `before` (unix seconds); how many went.
+    /// Forgets the views nobody read since `before` (unix seconds); how many went. A view kept
+    /// as chunks loses its file too, so its xorbs go as any unused ones.
     pub async fn forget_table_views(&self, before: i64) -> Result<u64, sqlx::Error> {
-        Ok(sqlx::query("DELETE FROM table_views WHERE used_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        let gone: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "DELETE FROM table_views WHERE used_at < $1 RETURNING repo_id, oid, store",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for (repo_id, oid, store) in &gone {
+            if store.is_none() {
+                self.xet_forget_files_of(*repo_id, oid).await?;
+            }
+        }
+        Ok(gone.len() as u64)
     }
 
     /// The oids of the views (and digest indexes) dataset `repo_id` keeps in its own store.

@@ -53,6 +53,25 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Counts xorbs `hashes` of dataset `repo_id` toward its usage from now on: a file that is no
+    /// view (an object it links) uses their chunks.
+    pub async fn xet_xorbs_counted(
+        &self,
+        repo_id: i64,
+        hashes: &[String],
+    ) -> Result<(), sqlx::Error> {
+        for hash in hashes {
+            sqlx::query(
+                "UPDATE xet_xorbs SET for_view = 0 WHERE repo_id = $1 AND hash = $2 AND for_view = 1",
+            )
+            .bind(repo_id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Xorb `hash` of dataset `repo_id`, if it has one.
     pub async fn xet_xorb(&self, repo_id: i64, hash: &str) -> Result<Option<XetXorb>, sqlx::Error> {
         let row: Option<(String, i64, Vec<u8>, i64)> = sqlx::query_as(
@@ -467,15 +486,13 @@ impl Db {
         Ok(rows.into_iter().filter_map(|(o,)| o.parse().ok()).collect())
     }
 
-    /// Whether any dataset linking object `oid` holds it as chunks.
+    /// Whether any dataset holds object `oid` as chunks (one it links, or a table view of it).
     pub async fn chunked_anywhere(&self, oid: &str) -> Result<bool, sqlx::Error> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT r.repo_id FROM repo_objects r JOIN xet_files f
-             ON f.repo_id = r.repo_id AND f.oid = r.oid WHERE r.oid = $1 LIMIT 1",
-        )
-        .bind(oid)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT repo_id FROM xet_files WHERE oid = $1 LIMIT 1")
+                .bind(oid)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some())
     }
 

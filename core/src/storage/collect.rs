@@ -40,6 +40,14 @@ impl Storage {
                  chunks) while it was uploaded: upload it again",
             ));
         }
+        // The dataset kept these bytes as a view's chunks (counted for nobody): as its object,
+        // they count toward its usage now.
+        if let Some(file) = self.0.db.xet_file_of(repo_id, &oid.to_string()).await? {
+            let segments =
+                strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
+            let hashes: Vec<String> = segments.iter().map(|s| s.xorb.hex()).collect();
+            self.0.db.xet_xorbs_counted(repo_id, &hashes).await?;
+        }
         Ok(())
     }
 

@@ -224,6 +224,18 @@ pub(super) async fn record(
     row: &crate::db::TableView,
 ) -> Result<()> {
     core.db.put_table_view(key, repo_id, source, row).await?;
+    // The same bytes kept as another dataset's chunks may have had their whole copy dropped
+    // between their store and this record: the view is made again on the next read.
+    if row.store.is_none() && core.db.chunked_anywhere(&row.oid).await? {
+        let oid: Oid = row.oid.parse().map_err(Error::internal)?;
+        if !core.storage.holds(repo_id, &oid).await? {
+            core.db.drop_table_view(key).await?;
+            return Err(Error::new(
+                crate::error::Kind::Busy,
+                "the table's view was let go while it was made: try again",
+            ));
+        }
+    }
     let from = source.rsplit_once(':').map_or(source, |(_, oid)| oid);
     if core
         .db

@@ -348,8 +348,13 @@ impl<'a> Packer<'a> {
             .collect();
         held.sort_unstable_by_key(|h| h.0);
         held.dedup();
-        for h in held {
-            self.core.storage.link_xorb(self.repo_id, &h).await?;
+        for h in &held {
+            self.core.storage.link_xorb(self.repo_id, h).await?;
+        }
+        if !self.for_view {
+            // Chunks of a view's xorbs now used by an object the dataset links: they count.
+            let held: Vec<String> = held.iter().map(Hash::hex).collect();
+            db.xet_xorbs_counted(self.repo_id, &held).await?;
         }
         let file = XetFile {
             hash: hash::file_hash(&leaves).hex(),

@@ -81,9 +81,13 @@ async fn take_back(core: &Core, repo_id: i64, file: &XetFile) -> Result<()> {
     let segments =
         strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
     let mut seen = std::collections::HashSet::new();
+    let mut hashes = Vec::new();
     for seg in segments.iter().filter(|s| seen.insert(s.xorb)) {
         core.storage.link_xorb(repo_id, &seg.xorb).await?;
+        hashes.push(seg.xorb.hex());
     }
+    // Becoming an object of the dataset, it counts toward usage as its xorbs, a view's too.
+    core.db.xet_xorbs_counted(repo_id, &hashes).await?;
     Ok(())
 }
 
