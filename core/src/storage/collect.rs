@@ -30,8 +30,8 @@ impl Storage {
         let linked = self.0.db.link_object(repo_id, oid, size).await?;
         // Unsealed, the chunker may have dropped the whole copy these bytes were stored as,
         // between their store and this link, if a dataset holds them as chunks: checked then.
-        let dropped_lately =
-            self.0.sealed.is_none() && self.0.db.chunked_anywhere(&oid.to_string()).await?;
+        let chunked = self.0.db.chunked_anywhere(&oid.to_string()).await?;
+        let dropped_lately = self.0.sealed.is_none() && chunked;
         if (linked.collected_lately || dropped_lately) && !self.holds(repo_id, oid).await? {
             self.0.db.unlink_object(repo_id, &oid.to_string()).await?;
             return Err(Error::new(
@@ -41,8 +41,12 @@ impl Storage {
             ));
         }
         // The dataset kept these bytes as a view's chunks (counted for nobody): as its object,
-        // they count toward its usage now.
-        if let Some(file) = self.0.db.xet_file_of(repo_id, &oid.to_string()).await? {
+        // they count toward its usage now. (Nothing to look up unless some dataset chunked them.)
+        let file = match chunked {
+            true => self.0.db.xet_file_of(repo_id, &oid.to_string()).await?,
+            false => None,
+        };
+        if let Some(file) = file {
             let segments =
                 strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
             let hashes: Vec<String> = segments.iter().map(|s| s.xorb.hex()).collect();

@@ -117,18 +117,7 @@ async fn views_of_successive_revisions_share_their_chunks() {
     let resources = [("big", "big.csv", &two), ("other", "other.csv", &other)].map(|(n, p, d)| {
         json!({"name": n, "path": p, "bytes": d.len(), "hash": format!("sha256:{}", sha256_hex(d))})
     });
-    let head = super::get(&api, &alice).await.1;
-    let r = client()
-        .put(&api)
-        .bearer_auth(&alice)
-        .json(
-            &json!({"datapackage": {"name": "t", "resources": resources},
-            "parent": head["revision"]["id"]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    super::put_datapackage(&server, &alice, resources.to_vec()).await;
     let (status, view_two) = read(&big, &alice, None).await;
     assert_eq!(status, 200);
     assert_ne!(view_two, view_one);

@@ -78,6 +78,11 @@ pub async fn put_resources(
         }
         resources.push(r);
     }
+    put_datapackage(server, token, resources).await;
+}
+
+/// Makes `resources` alice/t's datapackage's resources, on its head.
+pub async fn put_datapackage(server: &TestServer, token: &str, resources: Vec<Value>) {
     let api = format!("{}/api/v1/datasets/alice/t", server.url);
     let head: Value = client()
         .get(&api)
