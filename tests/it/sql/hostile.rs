@@ -206,11 +206,12 @@ async fn queries_running(server: &TestServer, want: usize) {
 async fn a_runaway_query_never_holds_the_server_and_stops_when_its_client_goes() {
     let (server, alice) = public_numbers().await;
     let base = server.url.clone();
-    let first = runaway(&base, Duration::from_secs(4));
-    let second = runaway(&base, Duration::from_secs(4));
+    let first = runaway(&base, Duration::from_secs(120));
+    let second = runaway(&base, Duration::from_secs(120));
     queries_running(&server, 2).await;
     // While both run: a third of the same caller waits its turn, and the rest of the server
-    // answers at once.
+    // answers, each answer coming while both queries still run (a held server would answer
+    // only once they stop; no timing goal, the suite shares two cores with PostgreSQL).
     let r = client()
         .post(format!("{base}/api/v1/sql"))
         .json(&json!({ "query": "SELECT 1" }))
@@ -220,7 +221,6 @@ async fn a_runaway_query_never_holds_the_server_and_stops_when_its_client_goes()
     assert_eq!(r.status(), 429);
     for _ in 0..6 {
         alive(&base).await;
-        let started = Instant::now();
         let r = lfs_post(
             &server.batch_url("alice/t"),
             Some(&alice),
@@ -228,16 +228,20 @@ async fn a_runaway_query_never_holds_the_server_and_stops_when_its_client_goes()
         )
         .await;
         assert_eq!(r.status(), 200);
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
+        assert_eq!(
+            server.state.sql.count(),
+            2,
+            "answered while both queries run"
         );
+        assert!(!first.is_finished() && !second.is_finished());
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    // Their clients gave up: the queries stop, and their turns are free again.
-    assert_eq!(first.await.unwrap(), None);
-    assert_eq!(second.await.unwrap(), None);
+    // Their clients give up (the requests are dropped, their connections closed): the queries
+    // stop, and their turns are free again.
+    first.abort();
+    second.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert!(second.await.unwrap_err().is_cancelled());
     queries_running(&server, 0).await;
     let r = client()
         .post(format!("{base}/api/v1/sql"))
