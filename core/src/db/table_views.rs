@@ -118,20 +118,38 @@ impl Db {
         Ok(rows.into_iter().collect())
     }
 
-    /// The oids of the views dataset `repo_id` keeps in its own store that were made from
-    /// object `source`.
+    /// The oids of the views dataset `repo_id` keeps in its own store that were made only from
+    /// objects among `sources`: a view whose bytes another table of the dataset was also made
+    /// into (two files read as the same rows) is not among them.
     pub async fn views_made_from(
         &self,
         repo_id: i64,
-        source: &str,
+        sources: &[String],
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT oid FROM table_views
-             WHERE repo_id = $1 AND store IS NULL AND source LIKE '%:' || $2",
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT oid, source FROM table_views WHERE repo_id = $1 AND store IS NULL",
         )
         .bind(repo_id)
-        .bind(source)
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        let from = |source: &str| {
+            let object = source.rsplit_once(':').map_or(source, |(_, oid)| oid);
+            sources.iter().any(|s| s == object)
+        };
+        let made: std::collections::BTreeSet<&str> = rows
+            .iter()
+            .filter(|(_, source)| from(source))
+            .map(|(oid, _)| oid.as_str())
+            .collect();
+        let kept: std::collections::HashSet<&str> = rows
+            .iter()
+            .filter(|(_, source)| !from(source))
+            .map(|(oid, _)| oid.as_str())
+            .collect();
+        Ok(made
+            .into_iter()
+            .filter(|oid| !kept.contains(oid))
+            .map(str::to_owned)
+            .collect())
     }
 }

@@ -169,11 +169,10 @@ async fn finish(core: &Core, by: &str, repo: &crate::db::Repo, done: Done) -> Re
     // same bytes as a file).
     // No file is chunked into the xorbs about to go meanwhile.
     let turn = core.storage.chunking().await?;
-    // And those of the table views made from them, kept as chunks of the dataset too.
+    // And those of the table views made from them, kept as chunks of the dataset too (not a
+    // view another table of the dataset was made into as well: it stays, read by that table).
     let mut files = named.clone();
-    for oid in &named {
-        files.extend(core.db.views_made_from(repo.id, oid).await?);
-    }
+    files.extend(core.db.views_made_from(repo.id, &named).await?);
     let chunks = self::xet::chunks_of(core, repo.id, &files).await?;
     self::xet::keep_sharing(core, repo.id, &chunks).await;
     gone.extend(

@@ -127,20 +127,28 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
         )));
     }
     let mut done = packer.record(oid, size).await?;
-    // (A xorb's own bytes are never dropped: they are what chunks are read from.)
+    done.dropped = let_whole_go(core, repo_id, oid).await?;
+    Ok(done)
+}
+
+/// Lets go of the whole copy of object `oid`, which dataset `repo_id` holds as chunks (the
+/// chunking turn held): at once, or on a bucket once the URLs to it handed out before now have
+/// expired ([`drop_due`]; downloads from now on read the chunks, through strata). Whether it
+/// went now. Also for a whole copy written again (a view made again of the same bytes).
+pub(crate) async fn let_whole_go(core: &Core, repo_id: i64, oid: &Oid) -> Result<bool> {
     let text = oid.to_string();
-    if !core.db.xet_xorbs_held_by(repo_id, &text).await?.is_empty() {
-        return Ok(done);
+    // (A xorb's own bytes are never dropped: they are what chunks are read from.)
+    if !core.db.xet_xorbs_held_by(repo_id, &text).await?.is_empty()
+        || !whole_may_go(core, repo_id, &text).await?
+    {
+        return Ok(false);
     }
     if core.storage.presigns_downloads() {
-        // Bucket URLs to the whole copy handed out before now may still be used: it goes once
-        // they expired ([`drop_due`]). Downloads from now on read the chunks, through strata.
         let at = crate::db::now() + core.storage.url_lifetime().as_secs() as i64 + 1;
         core.db.xet_drop_whole_at(repo_id, &text, Some(at)).await?;
-    } else {
-        done.dropped = core.storage.drop_whole(repo_id, oid).await?;
+        return Ok(false);
     }
-    Ok(done)
+    core.storage.drop_whole(repo_id, oid).await
 }
 
 /// Lets go of the whole copies of objects kept as chunks on a bucket whose time came by `at`

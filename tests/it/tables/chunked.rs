@@ -4,7 +4,7 @@
 //! most of its chunks with the first and stores little. The views' xorbs count toward no usage
 //! (views are a cache strata keeps), the tables' do. A collection with no grace keeps both
 //! views' chunks; erasing the table takes every xorb its views used, while another table's view
-//! is read as before.
+//! is read as before, and erasing a table keeps a view another table was made into as well.
 
 use std::collections::HashSet;
 
@@ -90,12 +90,25 @@ async fn views_of_successive_revisions_share_their_chunks() {
     // (Another table altogether: a view's first chunk leads a dedup look-up to the xorbs of the
     // first file recorded with it.)
     let other = table(7, 20_000, 0..0);
+    // And a file read as the same rows as `other` (its notes quoted): its view is the same bytes.
+    let twin: Vec<u8> = String::from_utf8(other.clone())
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match (i, line.rsplit_once(',')) {
+            (0, _) | (_, None) => format!("{line}\n"),
+            (_, Some((head, note))) => format!("{head},\"{note}\"\n"),
+        })
+        .collect::<String>()
+        .into_bytes();
+    assert_ne!(twin, other);
 
     // Revision one: its view made, then kept as chunks.
     let one = table(0, rows, 0..0);
     let files = [
         ("big", "big.csv", one.clone()),
         ("other", "other.csv", other.clone()),
+        ("twin", "twin.csv", twin.clone()),
     ];
     put_resources(&server, &alice, &files, json!({})).await;
     let big = format!("{api}/tables/big?format=parquet");
@@ -108,13 +121,25 @@ async fn views_of_successive_revisions_share_their_chunks() {
     let first = views_chunked(&server, repo.id).await;
     let oid_one = Oid::of(&view_one).to_string();
     assert!(first.contains(&oid_one), "{first:?}");
+    // The twin's view, made once the same bytes are chunks: its whole copy goes too.
+    let twin_url = format!("{api}/tables/twin?format=parquet");
+    assert_eq!(
+        read(&twin_url, &alice, None).await,
+        (200, view_other.clone())
+    );
+    assert_eq!(views_chunked(&server, repo.id).await, first);
     assert_eq!(read(&big, &alice, None).await, (200, view_one.clone()));
 
     // Revision two, 1 % of the rows changed in the middle: its view stores little.
     let mid = rows / 2;
     let two = table(0, rows, mid..mid + rows / 100);
     upload(&server, "alice/t", &alice, &two).await;
-    let resources = [("big", "big.csv", &two), ("other", "other.csv", &other)].map(|(n, p, d)| {
+    let resources = [
+        ("big", "big.csv", &two),
+        ("other", "other.csv", &other),
+        ("twin", "twin.csv", &twin),
+    ]
+    .map(|(n, p, d)| {
         json!({"name": n, "path": p, "bytes": d.len(), "hash": format!("sha256:{}", sha256_hex(d))})
     });
     super::put_datapackage(&server, &alice, resources.to_vec()).await;
@@ -264,6 +289,23 @@ async fn views_of_successive_revisions_share_their_chunks() {
     }
     assert_eq!(
         read(&format!("{api}/tables/other?format=parquet"), &alice, None).await,
-        (200, view_other)
+        (200, view_other.clone())
     );
+
+    // Erasing `other` keeps the view its twin was made into too: it reads as before, from its
+    // chunks or whole.
+    let r = client()
+        .post(format!(
+            "{}/api/v1/admin/datasets/alice/t/erase",
+            server.url
+        ))
+        .bearer_auth(&root)
+        .json(&json!({"paths": ["other.csv"], "confirm": "alice/t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let oid_other = Oid::of(&view_other);
+    assert!(storage.holds(repo.id, &oid_other).await.unwrap());
+    assert_eq!(read(&twin_url, &alice, None).await, (200, view_other));
 }
