@@ -227,6 +227,48 @@ impl Reader {
 }
 
 impl Storage {
+    /// Lets go of the whole copy of object `oid`, which dataset `repo_id` holds as chunks (the
+    /// chunking turn held, [`Storage::chunking`]): at once, or on a bucket once the URLs to it
+    /// handed out before now have expired (`crate::xet::chunking::drop_due`; downloads from now
+    /// on read the chunks, through strata). Whether it went now. After chunking, and for a
+    /// whole copy written again (a table view made again of the same bytes).
+    pub async fn let_whole_go(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
+        let text = oid.to_string();
+        let db = &self.0.db;
+        // (A xorb's own bytes are never dropped: they are what chunks are read from.)
+        if !db.xet_xorbs_held_by(repo_id, &text).await?.is_empty()
+            || !self.whole_may_go(repo_id, &text).await?
+        {
+            return Ok(false);
+        }
+        if self.presigns_downloads() {
+            let at = crate::db::now() + self.url_lifetime().as_secs() as i64 + 1;
+            db.xet_drop_whole_at(repo_id, &text, Some(at)).await?;
+            return Ok(false);
+        }
+        self.drop_whole(repo_id, oid).await
+    }
+
+    /// Whether dataset `repo_id` holds `oid` as a file checked to be it whose every xorb is
+    /// still recorded.
+    pub async fn whole_may_go(&self, repo_id: i64, oid: &str) -> Result<bool> {
+        let Some(file) = self.0.db.xet_file_of(repo_id, oid).await? else {
+            return Ok(false);
+        };
+        for seg in shard::parse_segments(&file.segments).map_err(Error::internal)? {
+            if self
+                .0
+                .db
+                .xet_xorb(repo_id, &seg.xorb.hex())
+                .await?
+                .is_none()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Lets go of the whole copy of `oid`, which dataset `repo_id` now holds as chunks: the
     /// dataset's sealed copy, or the plain object itself (on the local disk or a bucket) once
     /// every dataset linking it holds it as chunks. A dataset that linked it meanwhile (an

@@ -239,7 +239,7 @@ pub(super) async fn record(
         // rows, a view made again): the whole copy just written goes as the chunker's would.
         if core.db.xet_file_of(repo_id, &row.oid).await?.is_some() {
             let _turn = core.storage.chunking().await?;
-            crate::xet::chunking::let_whole_go(core, repo_id, &oid).await?;
+            core.storage.let_whole_go(repo_id, &oid).await?;
         }
     }
     let from = source.rsplit_once(':').map_or(source, |(_, oid)| oid);

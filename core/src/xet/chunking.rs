@@ -127,28 +127,8 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
         )));
     }
     let mut done = packer.record(oid, size).await?;
-    done.dropped = let_whole_go(core, repo_id, oid).await?;
+    done.dropped = core.storage.let_whole_go(repo_id, oid).await?;
     Ok(done)
-}
-
-/// Lets go of the whole copy of object `oid`, which dataset `repo_id` holds as chunks (the
-/// chunking turn held): at once, or on a bucket once the URLs to it handed out before now have
-/// expired ([`drop_due`]; downloads from now on read the chunks, through strata). Whether it
-/// went now. Also for a whole copy written again (a view made again of the same bytes).
-pub(crate) async fn let_whole_go(core: &Core, repo_id: i64, oid: &Oid) -> Result<bool> {
-    let text = oid.to_string();
-    // (A xorb's own bytes are never dropped: they are what chunks are read from.)
-    if !core.db.xet_xorbs_held_by(repo_id, &text).await?.is_empty()
-        || !whole_may_go(core, repo_id, &text).await?
-    {
-        return Ok(false);
-    }
-    if core.storage.presigns_downloads() {
-        let at = crate::db::now() + core.storage.url_lifetime().as_secs() as i64 + 1;
-        core.db.xet_drop_whole_at(repo_id, &text, Some(at)).await?;
-        return Ok(false);
-    }
-    core.storage.drop_whole(repo_id, oid).await
 }
 
 /// Lets go of the whole copies of objects kept as chunks on a bucket whose time came by `at`
@@ -162,7 +142,7 @@ pub async fn drop_due(core: &Core, at: i64) -> Result<usize> {
             continue;
         };
         let _turn = core.storage.chunking().await?;
-        let went = match whole_may_go(core, repo_id, &oid).await {
+        let went = match core.storage.whole_may_go(repo_id, &oid).await {
             Ok(true) => core.storage.drop_whole(repo_id, &parsed).await,
             other => other,
         };
@@ -181,19 +161,6 @@ pub async fn drop_due(core: &Core, at: i64) -> Result<usize> {
         }
     }
     Ok(dropped)
-}
-
-/// Whether every xorb of the file dataset `repo_id` checked to be `oid` is still recorded.
-async fn whole_may_go(core: &Core, repo_id: i64, oid: &str) -> Result<bool> {
-    let Some(file) = core.db.xet_file_of(repo_id, oid).await? else {
-        return Ok(false);
-    };
-    for seg in shard::parse_segments(&file.segments).map_err(Error::internal)? {
-        if core.db.xet_xorb(repo_id, &seg.xorb.hex()).await?.is_none() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Where a chunk is: in a xorb the dataset holds, or in the `n`th xorb made by this chunking.
