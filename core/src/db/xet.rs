@@ -123,18 +123,17 @@ impl Db {
         Ok(bytes)
     }
 
-    /// Records that each of `chunks` of dataset `repo_id` leads to `xorbs` (space-separated: the
-    /// xorbs of the file it was found in; the first record of a chunk stays).
+    /// Records dedup entries of dataset `repo_id`: each chunk (hex) and the xorbs it leads to
+    /// (space-separated), in place of what an earlier file left for the same chunk.
     pub async fn xet_put_chunks(
         &self,
         repo_id: i64,
-        xorbs: &str,
-        chunks: &[String],
+        entries: &[(String, String)],
     ) -> Result<(), sqlx::Error> {
-        for chunk in chunks {
+        for (chunk, xorbs) in entries {
             sqlx::query(
                 "INSERT INTO xet_chunks (repo_id, chunk, xorbs) VALUES ($1, $2, $3)
-                 ON CONFLICT (repo_id, chunk) DO NOTHING",
+                 ON CONFLICT (repo_id, chunk) DO UPDATE SET xorbs = excluded.xorbs",
             )
             .bind(repo_id)
             .bind(chunk)

@@ -26,8 +26,6 @@ use crate::Core;
 const PASS: i64 = 64;
 /// The most xorbs one object's chunking looks into for chunks it may refer to.
 const MAX_LOOKED: usize = 256;
-/// The most xorbs a dedup entry names (as for uploads through Xet).
-const MAX_XORBS: usize = 64;
 
 /// The objects whose chunking failed since the server started: left whole, not tried again
 /// until it restarts.
@@ -238,7 +236,7 @@ impl<'a> Packer<'a> {
         let Some(xorbs) = db.xet_chunk_xorb(self.repo_id, &h.hex()).await? else {
             return Ok(());
         };
-        for hex in xorbs.split(' ').take(MAX_XORBS) {
+        for hex in xorbs.split(' ').take(super::dedup::MAX_XORBS) {
             if self.looked.len() >= MAX_LOOKED || !self.looked.insert(hex.to_owned()) {
                 continue;
             }
@@ -288,16 +286,9 @@ impl<'a> Packer<'a> {
         };
         let mut segments: Vec<shard::Segment> = Vec::new();
         let mut leaves = Vec::with_capacity(self.refs.len());
-        let (mut asked, mut xorbs) = (Vec::new(), Vec::<Hash>::new());
-        for (n, &(at, i, h, len)) in self.refs.iter().enumerate() {
+        for &(at, i, h, len) in &self.refs {
             let x = xorb_of(at);
             leaves.push((h, len));
-            if n == 0 || hash::dedup_eligible(&h) {
-                asked.push(h.hex());
-            }
-            if !xorbs.contains(&x) && xorbs.len() < MAX_XORBS {
-                xorbs.push(x);
-            }
             match segments.last_mut() {
                 Some(s) if s.xorb == x && s.end == i => {
                     s.end += 1;
@@ -341,8 +332,8 @@ impl<'a> Packer<'a> {
         db.xet_put_file(self.repo_id, &file).await?;
         db.xet_file_checked(self.repo_id, &file.hash, &oid.to_string())
             .await?;
-        let xorbs = xorbs.iter().map(Hash::hex).collect::<Vec<_>>().join(" ");
-        db.xet_put_chunks(self.repo_id, &xorbs, &asked).await?;
+        let entries = super::dedup::entries(self.refs.iter().map(|r| (r.2, xorb_of(r.0))));
+        db.xet_put_chunks(self.repo_id, &entries).await?;
         Ok(self.result)
     }
 }

@@ -192,10 +192,8 @@ where
     let mut new = false;
     for (row, file) in rows.iter().zip(&parsed.files) {
         new |= core.db.xet_put_file(repo.id, row).await?;
-        let (asked, xorbs_of_file) = super::dedup::marked(file, &xorbs);
-        core.db
-            .xet_put_chunks(repo.id, &xorbs_of_file, &asked)
-            .await?;
+        let entries = super::dedup::marked(file, &xorbs);
+        core.db.xet_put_chunks(repo.id, &entries).await?;
     }
     Ok(new)
 }

@@ -2,9 +2,10 @@
 //! by strata in the background, stored once as xorbs of its dataset (its whole copy dropped on
 //! the local disk), and read from the chunks by every route, ranges included. A changed version
 //! stores only its new chunks; `huggingface_hub` with `hf_xet` then uploading a third version
-//! sends and stores only its own new chunks too. Erasing the first version leaves the second
-//! readable and none of the first's own bytes anywhere in the store; a collection keeps both,
-//! and compacts a xorb most of whose chunks no file uses any more.
+//! sends and stores only its own new chunks too, and each version of a growing file stores only
+//! what it appended (its look-up leads to the last version's chunks). Erasing the first version
+//! leaves the second readable and none of the first's own bytes anywhere in the store; a
+//! collection keeps both, and compacts a xorb most of whose chunks no file uses any more.
 
 use serde_json::json;
 use strata_core::db::Visibility;
@@ -202,6 +203,40 @@ async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route(
 /// Under encryption the chunks are sealed with the dataset's key: a file uploaded whole is kept
 /// as sealed xorbs, read back byte for byte, and no plaintext of it is in the store; its
 /// dedup stays within the dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_version_dedups_against_the_last_not_only_the_first() {
+    // A file that grows by appends: each version's dedup look-up leads to the chunks of the one
+    // before it (which holds the first's too), so each stores only what it appended.
+    let server = TestServer::start_with(Backend::Local, |c| c.chunking_interval_secs = 1).await;
+    let alice = server.user("alice").await;
+    let repo = server.repo("alice/ds", Visibility::Private).await;
+    let mut version = noise(2_000_000, 51);
+    let mut before = 0;
+    for (n, seed) in [(1, 0), (2, 103), (3, 105), (4, 107)] {
+        if n > 1 {
+            version.extend(noise(1_000_000, seed));
+        }
+        let oid = upload(&server, "alice/ds", &alice, &version).await;
+        let path = format!("v{n}.bin");
+        let (status, v) = commit(&server, &alice, &path, &oid.to_string(), version.len()).await;
+        assert_eq!(status, 200, "{v}");
+        chunked(&server, repo.id, &oid).await;
+        let stored = server.state.db.xet_stored_bytes(repo.id).await.unwrap();
+        let added = stored - before;
+        before = stored;
+        if n > 1 {
+            assert!(
+                (1_000_000..1_200_000).contains(&added),
+                "version {n} appended 1 MB and stored {added} bytes"
+            );
+        }
+        assert_eq!(
+            raw(&server, &alice, &path, None).await,
+            (200, version.clone())
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunks_are_sealed_per_dataset_under_encryption() {
     let server = TestServer::start_with(Backend::Local, |c| {
