@@ -211,9 +211,18 @@ impl Db {
                 .bind(hash)
                 .execute(&mut *tx)
                 .await?;
-            // A dedup entry lists the xorbs of one file (64 hexadecimal digits each).
+            // A dedup entry lists xorbs of one file (64 hexadecimal digits each), the chunk's
+            // own first: it goes with that one, and only loses any other.
             sqlx::query(
-                "DELETE FROM xet_chunks WHERE repo_id = $1 AND xorbs LIKE '%' || CAST($2 AS TEXT) || '%'",
+                "DELETE FROM xet_chunks WHERE repo_id = $1 AND xorbs LIKE CAST($2 AS TEXT) || '%'",
+            )
+            .bind(repo_id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE xet_chunks SET xorbs = TRIM(REPLACE(' ' || xorbs || ' ', ' ' || CAST($2 AS TEXT) || ' ', ' '))
+                 WHERE repo_id = $1 AND xorbs LIKE '%' || CAST($2 AS TEXT) || '%'",
             )
             .bind(repo_id)
             .bind(hash)

@@ -230,23 +230,37 @@ impl Storage {
     /// Lets go of the whole copy of object `oid`, which dataset `repo_id` holds as chunks (the
     /// chunking turn held, [`Storage::chunking`]): at once, or on a bucket once the URLs to it
     /// handed out before now have expired (`crate::xet::chunking::drop_due`; downloads from now
-    /// on read the chunks, through strata). Whether it went now. After chunking, and for a
-    /// whole copy written again (a table view made again of the same bytes).
+    /// on read the chunks, through strata). Whether it went now.
     pub async fn let_whole_go(&self, repo_id: i64, oid: &Oid) -> Result<bool> {
         let text = oid.to_string();
-        let db = &self.0.db;
         // (A xorb's own bytes are never dropped: they are what chunks are read from.)
-        if !db.xet_xorbs_held_by(repo_id, &text).await?.is_empty()
+        if !self
+            .0
+            .db
+            .xet_xorbs_held_by(repo_id, &text)
+            .await?
+            .is_empty()
             || !self.whole_may_go(repo_id, &text).await?
         {
             return Ok(false);
         }
         if self.presigns_downloads() {
-            let at = crate::db::now() + self.url_lifetime().as_secs() as i64 + 1;
-            db.xet_drop_whole_at(repo_id, &text, Some(at)).await?;
+            self.let_whole_go_soon(repo_id, &text).await?;
             return Ok(false);
         }
         self.drop_whole(repo_id, oid).await
+    }
+
+    /// Has the whole copy of object `oid`, written again while dataset `repo_id` holds it as
+    /// chunks (a table view made again of the same bytes), let go by the chunker's next pass:
+    /// on a bucket, once the URLs to it handed out from now on may have expired.
+    pub async fn let_whole_go_soon(&self, repo_id: i64, oid: &str) -> Result<()> {
+        let mut at = crate::db::now();
+        if self.presigns_downloads() {
+            at += self.url_lifetime().as_secs() as i64 + 1;
+        }
+        self.0.db.xet_drop_whole_at(repo_id, oid, Some(at)).await?;
+        Ok(())
     }
 
     /// Whether dataset `repo_id` holds `oid` as a file checked to be it whose every xorb is
@@ -255,14 +269,13 @@ impl Storage {
         let Some(file) = self.0.db.xet_file_of(repo_id, oid).await? else {
             return Ok(false);
         };
-        for seg in shard::parse_segments(&file.segments).map_err(Error::internal)? {
-            if self
-                .0
-                .db
-                .xet_xorb(repo_id, &seg.xorb.hex())
-                .await?
-                .is_none()
-            {
+        let xorbs: std::collections::BTreeSet<String> = shard::parse_segments(&file.segments)
+            .map_err(Error::internal)?
+            .iter()
+            .map(|seg| seg.xorb.hex())
+            .collect();
+        for xorb in xorbs {
+            if self.0.db.xet_xorb(repo_id, &xorb).await?.is_none() {
                 return Ok(false);
             }
         }

@@ -236,10 +236,12 @@ pub(super) async fn record(
             ));
         }
         // The dataset holds these bytes as chunks already (another table read as the same
-        // rows, a view made again): the whole copy just written goes as the chunker's would.
+        // rows, a view made again): the whole copy just written goes as the chunker's would,
+        // by its next pass (which takes the chunking turn; a reader never waits for it here).
         if core.db.xet_file_of(repo_id, &row.oid).await?.is_some() {
-            let _turn = core.storage.chunking().await?;
-            core.storage.let_whole_go(repo_id, &oid).await?;
+            if let Err(e) = core.storage.let_whole_go_soon(repo_id, &row.oid).await {
+                tracing::warn!(oid = %row.oid, error = %e.message, "a view's whole copy kept");
+            }
         }
     }
     let from = source.rsplit_once(':').map_or(source, |(_, oid)| oid);

@@ -19,6 +19,9 @@ const ANSWER_SECS: u64 = 24 * 3600;
 /// The most xorbs one answer lists (4 GiB of chunks at most).
 pub(super) const MAX_XORBS: usize = 64;
 
+/// The most runs of a file (chunks in one xorb) an entry's xorbs are looked for in.
+const MAX_RUNS: usize = 4096;
+
 /// What a file recorded by a shard leaves for dedup queries ([`entries`] of its chunks in order).
 pub(super) fn marked(
     file: &shard::FileEntry,
@@ -42,37 +45,38 @@ pub(super) fn marked(
 /// client finds every chunk it kept nearby, however large the file. A later file's entry for
 /// the same chunk takes the place of an earlier one's, so each version of a file leads to the
 /// chunks of the last (which dedups against those before it).
-pub(crate) fn entries(chunks: impl Iterator<Item = (Hash, Hash)>) -> Vec<(String, String)> {
-    // The file as runs of chunks in one xorb: (xorb, first chunk of the run).
-    let mut runs: Vec<(Hash, usize)> = Vec::new();
+pub(super) fn entries(chunks: impl Iterator<Item = (Hash, Hash)>) -> Vec<(String, String)> {
+    // The file as runs of chunks in one xorb.
+    let mut runs: Vec<Hash> = Vec::new();
     let mut asked: Vec<(Hash, usize)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (n, (chunk, xorb)) in chunks.enumerate() {
-        if runs.last().is_none_or(|r| r.0 != xorb) {
-            runs.push((xorb, n));
+        if runs.last() != Some(&xorb) {
+            runs.push(xorb);
         }
-        if n == 0 || hash::dedup_eligible(&chunk) {
+        // A chunk the file holds twice leads to what follows its first place.
+        if (n == 0 || hash::dedup_eligible(&chunk)) && seen.insert(chunk) {
             asked.push((chunk, runs.len() - 1));
         }
     }
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (chunk, run) in asked {
-        let mut xorbs: Vec<Hash> = Vec::new();
-        for (xorb, _) in &runs[run..] {
-            if xorbs.len() == MAX_XORBS {
-                break;
+    asked
+        .into_iter()
+        .map(|(chunk, run)| {
+            let mut xorbs: Vec<Hash> = Vec::new();
+            // (Within the next [`MAX_RUNS`] runs: a file that goes back and forth between a
+            // few xorbs costs no more than one that does not.)
+            for xorb in runs[run..].iter().take(MAX_RUNS) {
+                if xorbs.len() == MAX_XORBS {
+                    break;
+                }
+                if !xorbs.contains(xorb) {
+                    xorbs.push(*xorb);
+                }
             }
-            if !xorbs.contains(xorb) {
-                xorbs.push(*xorb);
-            }
-        }
-        let listed = xorbs.iter().map(Hash::hex).collect::<Vec<_>>().join(" ");
-        let chunk = chunk.hex();
-        // A chunk the file holds twice leads to what follows its first place.
-        if !out.iter().any(|(c, _)| *c == chunk) {
-            out.push((chunk, listed));
-        }
-    }
-    out
+            let listed = xorbs.iter().map(Hash::hex).collect::<Vec<_>>().join(" ");
+            (chunk.hex(), listed)
+        })
+        .collect()
 }
 
 /// The dedup answer for chunk `chunk` of `{ns}/{name}`: a shard listing the chunks of the xorbs

@@ -200,13 +200,10 @@ async fn objects_uploaded_whole_are_kept_as_chunks_and_read_back_by_every_route(
     );
 }
 
-/// Under encryption the chunks are sealed with the dataset's key: a file uploaded whole is kept
-/// as sealed xorbs, read back byte for byte, and no plaintext of it is in the store; its
-/// dedup stays within the dataset.
+/// A file that grows by appends: each version's dedup look-up leads to the chunks of the one
+/// before it (which holds the first's too), so each stores only what it appended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_version_dedups_against_the_last_not_only_the_first() {
-    // A file that grows by appends: each version's dedup look-up leads to the chunks of the one
-    // before it (which holds the first's too), so each stores only what it appended.
     let server = TestServer::start_with(Backend::Local, |c| c.chunking_interval_secs = 1).await;
     let alice = server.user("alice").await;
     let repo = server.repo("alice/ds", Visibility::Private).await;
@@ -237,6 +234,9 @@ async fn each_version_dedups_against_the_last_not_only_the_first() {
     }
 }
 
+/// Under encryption the chunks are sealed with the dataset's key: a file uploaded whole is kept
+/// as sealed xorbs, read back byte for byte, and no plaintext of it is in the store; its
+/// dedup stays within the dataset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunks_are_sealed_per_dataset_under_encryption() {
     let server = TestServer::start_with(Backend::Local, |c| {
