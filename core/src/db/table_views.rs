@@ -136,20 +136,15 @@ impl Db {
             let object = source.rsplit_once(':').map_or(source, |(_, oid)| oid);
             sources.iter().any(|s| s == object)
         };
-        let made: std::collections::BTreeSet<&str> = rows
-            .iter()
-            .filter(|(_, source)| from(source))
-            .map(|(oid, _)| oid.as_str())
-            .collect();
-        let kept: std::collections::HashSet<&str> = rows
-            .iter()
-            .filter(|(_, source)| !from(source))
-            .map(|(oid, _)| oid.as_str())
-            .collect();
+        let (made, kept): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, source)| from(source));
+        let kept: std::collections::HashSet<&String> =
+            kept.into_iter().map(|(oid, _)| oid).collect();
+        let made: std::collections::BTreeSet<&String> =
+            made.into_iter().map(|(oid, _)| oid).collect();
         Ok(made
             .into_iter()
             .filter(|oid| !kept.contains(oid))
-            .map(str::to_owned)
+            .cloned()
             .collect())
     }
 }

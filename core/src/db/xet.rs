@@ -29,6 +29,17 @@ pub struct XetFile {
     pub segments: Vec<u8>,
 }
 
+impl XetFile {
+    /// The xorbs its segments use, each once.
+    pub fn xorbs(
+        &self,
+    ) -> Result<std::collections::BTreeSet<strata_lfs::xet::Hash>, strata_lfs::xet::FormatError>
+    {
+        let segments = strata_lfs::xet::shard::parse_segments(&self.segments)?;
+        Ok(segments.iter().map(|s| s.xorb).collect())
+    }
+}
+
 impl Db {
     /// Records xorb `hash` of dataset `repo_id`; false when it was recorded before (its first
     /// record stays).

@@ -269,13 +269,8 @@ impl Storage {
         let Some(file) = self.0.db.xet_file_of(repo_id, oid).await? else {
             return Ok(false);
         };
-        let xorbs: std::collections::BTreeSet<String> = shard::parse_segments(&file.segments)
-            .map_err(Error::internal)?
-            .iter()
-            .map(|seg| seg.xorb.hex())
-            .collect();
-        for xorb in xorbs {
-            if self.0.db.xet_xorb(repo_id, &xorb).await?.is_none() {
+        for xorb in file.xorbs().map_err(Error::internal)? {
+            if self.0.db.xet_xorb(repo_id, &xorb.hex()).await?.is_none() {
                 return Ok(false);
             }
         }

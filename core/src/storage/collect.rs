@@ -47,9 +47,8 @@ impl Storage {
             false => None,
         };
         if let Some(file) = file {
-            let segments =
-                strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
-            let hashes: Vec<String> = segments.iter().map(|s| s.xorb.hex()).collect();
+            let xorbs = file.xorbs().map_err(Error::internal)?;
+            let hashes: Vec<String> = xorbs.iter().map(|x| x.hex()).collect();
             self.0.db.xet_xorbs_counted(repo_id, &hashes).await?;
         }
         Ok(())

@@ -78,13 +78,10 @@ pub async fn land(core: &Core, repo: &Gated, objects: &[(Oid, u64)]) -> Result<(
 /// Links the xorbs `file` of dataset `repo_id` uses again (the file may have been uploaded
 /// longer than a collection's grace period ago: see [`crate::storage::Storage::link_xorb`]).
 async fn take_back(core: &Core, repo_id: i64, file: &XetFile) -> Result<()> {
-    let segments =
-        strata_lfs::xet::shard::parse_segments(&file.segments).map_err(Error::internal)?;
-    let mut seen = std::collections::HashSet::new();
     let mut hashes = Vec::new();
-    for seg in segments.iter().filter(|s| seen.insert(s.xorb)) {
-        core.storage.link_xorb(repo_id, &seg.xorb).await?;
-        hashes.push(seg.xorb.hex());
+    for xorb in file.xorbs().map_err(Error::internal)? {
+        core.storage.link_xorb(repo_id, &xorb).await?;
+        hashes.push(xorb.hex());
     }
     // Becoming an object of the dataset, it counts toward usage as its xorbs, a view's too.
     core.db.xet_xorbs_counted(repo_id, &hashes).await?;

@@ -74,6 +74,21 @@ async fn xorbs_of(server: &TestServer, repo_id: i64, oid: &str) -> Vec<String> {
     segments.iter().map(|s| s.xorb.hex()).collect()
 }
 
+/// Erases `path` from alice/t as the site admin `root`.
+async fn erase(server: &TestServer, root: &str, path: &str) {
+    let r = client()
+        .post(format!(
+            "{}/api/v1/admin/datasets/alice/t/erase",
+            server.url
+        ))
+        .bearer_auth(root)
+        .json(&json!({"paths": [path], "confirm": "alice/t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_of_successive_revisions_share_their_chunks() {
     let server = TestServer::start_with(Backend::Local, |c| {
@@ -257,17 +272,7 @@ async fn views_of_successive_revisions_share_their_chunks() {
             used.push((hash, row.oid.parse::<Oid>().unwrap()));
         }
     }
-    let r = client()
-        .post(format!(
-            "{}/api/v1/admin/datasets/alice/t/erase",
-            server.url
-        ))
-        .bearer_auth(&root)
-        .json(&json!({"paths": ["big.csv"], "confirm": "alice/t"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    erase(&server, &root, "big.csv").await;
     let storage = &server.state.storage;
     for (hash, oid) in &used {
         let row = server.state.db.xet_xorb(repo.id, hash).await.unwrap();
@@ -294,17 +299,7 @@ async fn views_of_successive_revisions_share_their_chunks() {
 
     // Erasing `other` keeps the view its twin was made into too: it reads as before, from its
     // chunks or whole.
-    let r = client()
-        .post(format!(
-            "{}/api/v1/admin/datasets/alice/t/erase",
-            server.url
-        ))
-        .bearer_auth(&root)
-        .json(&json!({"paths": ["other.csv"], "confirm": "alice/t"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    erase(&server, &root, "other.csv").await;
     let oid_other = Oid::of(&view_other);
     assert!(storage.holds(repo.id, &oid_other).await.unwrap());
     assert_eq!(read(&twin_url, &alice, None).await, (200, view_other));
