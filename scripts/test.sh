@@ -74,6 +74,25 @@ export STRATA_TEST_TOOLS=$tools
 # The disk left at each phase: a CI machine's is limited, and a full disk fails tests far from
 # their cause.
 disk() { df -h . | awk 'NR == 2 { print "   (disk: " $4 " free of " $2 ")" }'; }
+# Runs a test phase; when it fails, ends with a line per failed test saying why (a log shown cut
+# in its middle still shows them), and the disk and memory left.
+tests() {
+  local log status=0
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log" || status=$?
+  if [ "$status" != 0 ]; then
+    echo "== why each failed test failed"
+    awk '/^---- .* stdout ----$/ { name = $2; next }
+         name != "" && /panicked at/ { grab = 1; next }
+         grab == 1 { line = name ": " $0; grab = 2; next }
+         grab == 2 && /^ *(left|right):/ { line = line " |" $0; next }
+         grab == 2 { print substr(line, 1, 300); grab = 0; name = "" }' "$log" | head -n 40
+    disk
+    free -m | awk 'NR == 2 { print "   (memory: " $7 " MiB available of " $2 ")" }'
+  fi
+  rm -f "$log"
+  return "$status"
+}
 
 echo "== rustfmt, clippy (warnings are errors)"
 disk
@@ -103,7 +122,7 @@ disk
 # pg_only_*: tests that compare with PostgreSQL run in the next phase. The Chromium tests save
 # the README's screenshots into docs/screenshots.
 # Four at a time on two cores: most tests wait on a real client (git, Chromium, Python).
-STRATA_SCREENSHOTS=$PWD/docs/screenshots cargo test --workspace --locked -- --skip pg_only --test-threads=4
+STRATA_SCREENSHOTS=$PWD/docs/screenshots tests cargo test --workspace --locked -- --skip pg_only --test-threads=4
 
 echo "== integration tests against PostgreSQL"
 disk
@@ -131,7 +150,7 @@ trap stop_pg EXIT
 # PostgreSQL run here).
 # schemathesis runs 20 s per run here (45 s above).
 STRATA_TEST_DATABASE_URL="postgres://postgres@localhost/postgres?host=$pgdir" STRATA_FUZZ_SECONDS=20 \
-  cargo test --workspace --locked --tests -- --test-threads=4 \
+  tests cargo test --workspace --locked --tests -- --test-threads=4 \
   --skip ops::chart:: --skip in_chromium --skip pages::upload::browser_ \
   --skip lfs::gc::collection_never_deletes_a_live_object_kept_as_chunks_on_s3 \
   --skip lfs::gc::collection_never_deletes_a_live_object_on_azure \

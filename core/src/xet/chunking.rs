@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::Digest;
-use strata_lfs::xet::{chunker::Chunker, hash, shard, xorb, Hash};
+use strata_lfs::xet::{chunker, chunker::Chunker, hash, shard, xorb, Hash};
 use strata_lfs::Oid;
 
 use crate::db::XetFile;
@@ -95,7 +95,7 @@ pub async fn chunk_object(core: &Core, repo_id: i64, oid: &Oid, size: u64) -> Re
     };
     // A table view the dataset does not also link: its new xorbs count toward no usage.
     let linked = core.db.linked_objects(repo_id, &[*oid]).await?;
-    let mut packer = Packer::new(core, repo_id, !linked.contains_key(oid));
+    let mut packer = Packer::new(core, repo_id, !linked.contains_key(oid), size);
     let (mut cut, mut carry) = (Chunker::new(), Vec::new());
     let (mut sha, mut total) = (sha2::Sha256::new(), 0u64);
     let mut body = object.body;
@@ -181,13 +181,17 @@ struct Packer<'a> {
     filling: Vec<u8>,
     filled: usize,
     made: Vec<Hash>,
+    /// The object's bytes not added yet: a new xorb is given room for them (at most a xorb's
+    /// worth) at once, not grown by doubling (each step a copy, and the steps kept apart by the
+    /// allocator).
+    left: u64,
     result: Chunked,
     /// Whether the object is a table view's (see [`crate::db::XetXorb::for_view`]).
     for_view: bool,
 }
 
 impl<'a> Packer<'a> {
-    fn new(core: &'a Core, repo_id: i64, for_view: bool) -> Packer<'a> {
+    fn new(core: &'a Core, repo_id: i64, for_view: bool, size: u64) -> Packer<'a> {
         Packer {
             core,
             repo_id,
@@ -197,6 +201,7 @@ impl<'a> Packer<'a> {
             filling: Vec::new(),
             filled: 0,
             made: Vec::new(),
+            left: size,
             result: Chunked::default(),
             for_view,
         }
@@ -206,6 +211,8 @@ impl<'a> Packer<'a> {
     async fn add(&mut self, data: &[u8]) -> Result<()> {
         let h = hash::chunk_hash(data);
         let len = data.len() as u64;
+        let left = self.left;
+        self.left = self.left.saturating_sub(len);
         self.result.chunks += 1;
         if !self.known.contains_key(&h) && (self.refs.is_empty() || hash::dedup_eligible(&h)) {
             self.look_up(&h).await?;
@@ -221,6 +228,13 @@ impl<'a> Packer<'a> {
             || self.filling.len() + xorb::CHUNK_HEADER + data.len() > xorb::MAX_XORB_BYTES
         {
             self.flush().await?;
+        }
+        if self.filling.capacity() == 0 {
+            // Every chunk at least the chunker's least (the last may be less) and its header.
+            let chunks = left / chunker::MIN_CHUNK as u64 + 1;
+            let room = left + chunks * xorb::CHUNK_HEADER as u64;
+            self.filling
+                .reserve_exact(room.min(xorb::MAX_XORB_BYTES as u64) as usize);
         }
         xorb::write_chunk(&mut self.filling, data);
         let at = (Xorb::New(self.made.len()), self.filled as u32);
