@@ -249,9 +249,24 @@ impl JwtKeys {
     /// Checks signature (RS256 only: `none` and HMAC are refused), expiry, not-before, issuer and
     /// audience.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        self.verify_for(token, &self.audience)
+    }
+
+    /// The audience of the tokens strata mints for `purpose` (a Xet CAS token: `xet`): tokens
+    /// no other route accepts, since [`JwtKeys::verify`] wants the server's own audience.
+    pub fn audience_for(&self, purpose: &str) -> String {
+        format!("{}#{purpose}", self.audience)
+    }
+
+    /// [`JwtKeys::verify`] for a token minted for another audience ([`JwtKeys::audience_for`]).
+    pub fn verify_for(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<Claims, jsonwebtoken::errors::Error> {
         let mut v = Validation::new(Algorithm::RS256);
         v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[&self.audience]);
+        v.set_audience(&[audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.validate_nbf = true;
         v.leeway = 30;

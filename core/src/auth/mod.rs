@@ -113,6 +113,37 @@ impl Principal {
     }
 }
 
+/// The principal a verified JWT's `claims` speak for: its user, within their rights, unless
+/// its grant family was revoked meanwhile; without a user, a capability of exactly its scopes.
+pub async fn principal_of(core: &crate::Core, claims: keys::Claims) -> Result<Principal, Error> {
+    let db = &core.db;
+    let scopes = claims
+        .all_scopes()
+        .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
+    // An OAuth access token acts for its user, within the user's rights.
+    if let Some(uid) = claims.uid {
+        let family = claims.fam.as_deref().unwrap_or("");
+        let revoked = db.access_revoked(&claims.jti, family).await?
+            // An app's token lives as long as the install it was minted for.
+            || (family.starts_with("app:") && !db.app_family_live(family).await?)
+            // A registered workload's, as long as the workload.
+            || (family.starts_with("wl:") && db.workload(family).await?.is_none());
+        let user = db.user_by_id(uid).await?;
+        return match user {
+            Some(user) if !revoked => Ok(Principal::User {
+                user,
+                scopes,
+                family: claims.fam,
+            }),
+            _ => Err(Error::unauthorized("invalid token: revoked")),
+        };
+    }
+    Ok(Principal::Jwt {
+        sub: claims.sub,
+        scopes,
+    })
+}
+
 /// Resolves a secret (personal access token or JWT) to a principal.
 pub async fn authenticate(core: &crate::Core, secret: &str) -> Result<Principal, Error> {
     let (db, jwt) = (&core.db, &core.jwt);
@@ -131,31 +162,7 @@ pub async fn authenticate(core: &crate::Core, secret: &str) -> Result<Principal,
         let claims = jwt
             .verify(secret)
             .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
-        let scopes = claims
-            .all_scopes()
-            .map_err(|e| Error::unauthorized(format!("invalid token: {e}")))?;
-        // An OAuth access token acts for its user, within the user's rights.
-        if let Some(uid) = claims.uid {
-            let family = claims.fam.as_deref().unwrap_or("");
-            let revoked = db.access_revoked(&claims.jti, family).await?
-                // An app's token lives as long as the install it was minted for.
-                || (family.starts_with("app:") && !db.app_family_live(family).await?)
-                // A registered workload's, as long as the workload.
-                || (family.starts_with("wl:") && db.workload(family).await?.is_none());
-            let user = db.user_by_id(uid).await?;
-            return match user {
-                Some(user) if !revoked => Ok(Principal::User {
-                    user,
-                    scopes,
-                    family: claims.fam,
-                }),
-                _ => Err(Error::unauthorized("invalid token: revoked")),
-            };
-        }
-        return Ok(Principal::Jwt {
-            sub: claims.sub,
-            scopes,
-        });
+        return principal_of(core, claims).await;
     }
     Err(Error::unauthorized(
         "invalid credentials: use a personal access token or a JWT as the password",

@@ -18,60 +18,19 @@
 //! An uploader's dedup query ([`dedup`]) learns which xorb of the same dataset holds a chunk, so
 //! a client with an empty cache still sends only the chunks the dataset lacks.
 //!
-//! The access token of [`token`] is the caller's own strata token: every CAS request is judged
-//! again by the gate, so a revoked token or a lost grant stops it at once (a range URL handed
-//! out before works until it expires, as any signed URL).
+//! The access token of [`token()`] is signed for the one dataset's CAS, reading or writing, for
+//! an hour ([`mod@token`]); every CAS request is judged again by the gate, so a lost grant stops it
+//! at once (a range URL handed out before works until it expires, as any signed URL).
 
 pub mod chunking;
 mod dedup;
 mod land;
 mod read;
+mod token;
 mod upload;
 
 pub use dedup::dedup;
 pub use land::{hash_of, land};
 pub use read::{reconstruction, Fetch, Reconstruction, Term};
+pub use token::{caller, cas_url, token, Token, ANONYMOUS, TOKEN_SECS};
 pub use upload::{put_shard, put_xorb, MAX_SHARD_BODY, MAX_XORB_BODY};
-
-use crate::auth::{Action, Principal};
-use crate::datasets::gate;
-use crate::error::Result;
-use crate::Core;
-
-/// How long an access token is announced to last: `hf_xet` asks again 30 s before.
-pub const TOKEN_SECS: i64 = 3600;
-
-/// The token the Hub's `xet-read-token` / `xet-write-token` routes answer.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Token {
-    pub access_token: String,
-    pub exp: i64,
-    pub cas_url: String,
-}
-
-/// What anonymous callers get as an access token (their CAS requests are anonymous again).
-pub const ANONYMOUS: &str = "anonymous";
-
-/// A token for the CAS of `{ns}/{name}`: for reading, or with `write` for uploading xorbs and
-/// shards. `secret` is the strata token the caller came with (none: anonymous).
-pub async fn token(
-    core: &Core,
-    who: &Principal,
-    (ns, name): (&str, &str),
-    write: bool,
-    secret: Option<String>,
-) -> Result<Token> {
-    let action = if write { Action::Write } else { Action::Read };
-    let repo = gate::dataset(core, who, ns, name, action).await?;
-    Ok(Token {
-        access_token: secret.unwrap_or_else(|| ANONYMOUS.to_owned()),
-        exp: crate::db::now() + TOKEN_SECS,
-        cas_url: cas_url(core, &repo.path()),
-    })
-}
-
-/// The base of the CAS URLs of dataset `path` (`{ns}/{name}`).
-pub fn cas_url(core: &Core, path: &str) -> String {
-    format!("{}/api/datasets/{path}/xet", core.settings.public_url)
-}

@@ -67,9 +67,7 @@ where
     let repo = gate::dataset(core, who, ns, name, Action::Write).await?;
     let wanted = parse_hash(hash)?;
     let body = read_body(body, MAX_XORB_BODY, "a xorb").await?;
-    if core.db.xet_xorb(repo.id, &wanted.hex()).await?.is_some() {
-        return Ok(false);
-    }
+    // Checked even when the dataset has it: bytes that are not this xorb are refused, always.
     let parsed = {
         let body = body.clone();
         tokio::task::spawn_blocking(move || xorb::parse(&body))
@@ -82,6 +80,11 @@ where
             "the xorb's chunks hash to {}, not {wanted}",
             parsed.hash
         )));
+    }
+    if core.db.xet_xorb(repo.id, &wanted.hex()).await?.is_some() {
+        // Held already: linked again, which takes it back from a collection that marked it.
+        core.storage.link_xorb(repo.id, &wanted).await?;
+        return Ok(false);
     }
     let chunks = body.slice(..parsed.len as usize);
     // Room reserved while it is stored, so xorbs uploaded side by side cannot all take the same

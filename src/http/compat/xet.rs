@@ -15,7 +15,7 @@
 //! `hf_xet` takes to mean the `v1` routes.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, RawPathParams, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,6 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::bearer_or_basic;
 use crate::http::state::AppState;
 use strata_core::auth::Principal;
 use strata_core::xet;
@@ -56,23 +55,40 @@ pub fn router() -> Router<AppState> {
             "/api/datasets/{ns}/{name}/xet/v1/telemetry",
             post(telemetry),
         )
+        .layer(axum::middleware::map_response(
+            crate::http::error::json_refusals,
+        ))
 }
 
-/// The caller of a CAS request: the strata token it carries (what [`xet::token`] handed out),
-/// or anonymous for the anonymous token.
+/// The caller of a CAS request: the token [`xet::token`] handed out for this dataset (or the
+/// anonymous one), else any other strata credential, judged as anywhere else.
 pub struct CasCaller(Principal);
 
 impl FromRequestParts<AppState> for CasCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let anonymous = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == format!("Bearer {}", xet::ANONYMOUS));
-        if anonymous {
-            return Ok(CasCaller(Principal::Anonymous));
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|v| v.trim().to_owned());
+        if let Some(secret) = bearer {
+            let params = RawPathParams::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+            let param = |key: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or("", |(_, v)| v)
+                    .to_owned()
+            };
+            let at = (param("ns"), param("name"));
+            if let Some(who) = xet::caller(state, &secret, (&at.0, &at.1)).await? {
+                return Ok(CasCaller(who));
+            }
         }
         Ok(CasCaller(
             Principal::from_request_parts(parts, state).await?,
@@ -84,18 +100,16 @@ async fn read_token(
     State(state): State<AppState>,
     Path((ns, name, _rev)): Path<(String, String, String)>,
     who: Principal,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    token(&state, &who, (&ns, &name), false, &headers).await
+    token(&state, &who, (&ns, &name), false).await
 }
 
 async fn write_token(
     State(state): State<AppState>,
     Path((ns, name, _rev)): Path<(String, String, String)>,
     who: Principal,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    token(&state, &who, (&ns, &name), true, &headers).await
+    token(&state, &who, (&ns, &name), true).await
 }
 
 /// The token, as JSON (what `hf_xet` reads) and as headers (what `huggingface_hub` reads).
@@ -104,10 +118,8 @@ async fn token(
     who: &Principal,
     at: (&str, &str),
     write: bool,
-    headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let secret = bearer_or_basic(headers)?;
-    let token = xet::token(state, who, at, write, secret).await?;
+    let token = xet::token(state, who, at, write).await?;
     let mut response = Json(&token).into_response();
     let h = response.headers_mut();
     for (name, value) in [

@@ -131,7 +131,50 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
     assert_eq!(resp.headers()["x-xet-cas-url"].to_str().unwrap(), cas);
     let token: Value = resp.json().await.unwrap();
     assert_eq!(token["casUrl"], cas);
-    assert_eq!(token["accessToken"], alice);
+    // A token signed for this dataset's CAS, for an hour: not alice's own.
+    let write = token["accessToken"].as_str().unwrap().to_owned();
+    assert_ne!(write, alice);
+    let exp = token["exp"].as_i64().unwrap() - strata_core::db::now();
+    assert!((3500..=3600).contains(&exp), "{exp}");
+    // No other route takes it.
+    let resp = client()
+        .get(format!("{}/api/v1/datasets/alice/ds", server.url))
+        .bearer_auth(&write)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, v) = body(resp).await;
+    assert_error_body(status, &headers, &v, 401);
+    // A read token writes nothing, and a token reaches no other dataset, alice's own included
+    // (the gate answers as to any token without the scope: no such dataset).
+    let read: Value = get(
+        &format!("{}/api/datasets/alice/ds/xet-read-token/main", server.url),
+        Some(&alice),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let read = read["accessToken"].as_str().unwrap().to_owned();
+    let (status, headers, v) = post(
+        &format!("{cas}/v1/xorbs/default/{x}"),
+        Some(&read),
+        bytes.clone(),
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 403);
+    server.repo("alice/other", Visibility::Private).await;
+    let (status, headers, v) = post(
+        &format!(
+            "{}/api/datasets/alice/other/xet/v1/xorbs/default/{x}",
+            server.url
+        ),
+        Some(&write),
+        bytes.clone(),
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 404);
     let (status, headers, v) = body(
         get(
             &format!("{}/api/datasets/alice/ds/xet-read-token/main", server.url),
@@ -181,11 +224,16 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
         .unwrap();
     assert_eq!(server.state.db.xet_stored_bytes(repo.id).await.unwrap(), 0);
 
-    // The xorb itself: stored once, however often it comes.
-    let (status, _, v) = post(&url(&x), Some(&alice), bytes.clone()).await;
+    // The xorb itself, with the write token: stored once, however often it comes; damaged
+    // bytes under its hash are refused even now that the dataset has it.
+    let (status, _, v) = post(&url(&x), Some(&write), bytes.clone()).await;
     assert_eq!((status, &v), (200, &json!({"was_inserted": true})));
     let (status, _, v) = post(&url(&x), Some(&alice), bytes.clone()).await;
     assert_eq!((status, &v), (200, &json!({"was_inserted": false})));
+    let mut damaged = bytes.clone();
+    damaged[100] ^= 1;
+    let (status, headers, v) = post(&url(&x), Some(&write), damaged).await;
+    assert_error_body(status, &headers, &v, 400);
     assert_eq!(
         server.state.db.xet_stored_bytes(repo.id).await.unwrap(),
         bytes.len() as i64
