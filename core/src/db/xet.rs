@@ -309,8 +309,9 @@ impl Db {
     }
 
     /// Records file `file.hash` of dataset `repo_id` as a shard gave it; false when it was
-    /// recorded before (the first record, and what was checked of it, stays; a claimed sha256
-    /// fills one that had none, and counts as new).
+    /// recorded before (the first record, and what was checked of it, stays; until a commit
+    /// checks what the file is, the last sha256 claimed for it stands, and a changed claim
+    /// counts as new: a false claim made first cannot hold the file back).
     /// A file no commit named yet counts as recorded now again.
     pub async fn xet_put_file(&self, repo_id: i64, file: &XetFile) -> Result<bool, sqlx::Error> {
         let now = super::now();
@@ -318,7 +319,8 @@ impl Db {
             "INSERT INTO xet_files (repo_id, hash, claimed, size, segments, recorded_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (repo_id, hash) DO UPDATE SET claimed = excluded.claimed
-             WHERE xet_files.claimed IS NULL AND excluded.claimed IS NOT NULL",
+             WHERE xet_files.oid IS NULL AND excluded.claimed IS NOT NULL
+               AND (xet_files.claimed IS NULL OR xet_files.claimed <> excluded.claimed)",
         )
         .bind(repo_id)
         .bind(&file.hash)

@@ -312,6 +312,16 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
     let claimed_oid = strata_lfs::Oid::of(claimed).to_string();
     let (status, v) = commit(&server, &alice, "lie.bin", &claimed_oid, lie.len()).await;
     assert_eq!(status, 422, "{v}");
+    // A claim no commit checked yet gives way to the next (a co-writer's false claim made
+    // first cannot hold the file back): the false one again, the true one, and its commit.
+    let shards = format!("{cas}/v1/shards");
+    for sha in [sha256(claimed), sha256(&lie[..])] {
+        let (status, _, v) = post(&shards, Some(&alice), shard_of(lx, &lchunks, sha)).await;
+        assert_eq!((status, &v), (200, &json!({"result": 1})));
+    }
+    let lie_oid = strata_lfs::Oid::of(&lie).to_string();
+    let (status, v) = commit(&server, &alice, "lie.bin", &lie_oid, lie.len()).await;
+    assert_eq!(status, 200, "{v}");
 
     // The true shard, then the commit that names the file: it is the dataset's LFS object now.
     let (status, _, v) = post(&format!("{cas}/v1/shards"), Some(&alice), good.clone()).await;
