@@ -11,13 +11,7 @@ use super::oauth::{consent, PASSWORD};
 use crate::common::*;
 use serde_json::{json, Value};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::cluster::free_port;
 
 /// `name=value` of each cookie a response sets.
 fn cookies_of(r: &reqwest::Response) -> Vec<String> {

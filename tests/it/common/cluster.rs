@@ -22,8 +22,28 @@ pub struct Cluster {
     signing_key: String,
 }
 
-/// A port nothing listens on now, for a server started as its own process.
+/// A port nothing listens on now, for a server started as its own process. It is drawn below
+/// the kernel's ephemeral range where that range leaves room: a port the kernel hands out for
+/// `127.0.0.1:0` (what every in-process server of the suite binds) could be given to another
+/// test between this answer and the process's bind, and the process would then fail to listen
+/// while its URL reached that other test's server.
 pub fn free_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(0);
+    if low > 12_000 {
+        use std::hash::{BuildHasher, Hasher};
+        for _ in 0..200 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            h.write_u128(now.map_or(0, |d| d.as_nanos()));
+            let port = (10_000 + h.finish() % u64::from(low - 10_000)) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

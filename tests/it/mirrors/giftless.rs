@@ -99,11 +99,7 @@ impl Remote {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::cluster::free_port();
         children.push(
             Command::new(venv("gunicorn"))
                 .args(["--log-level", "warning", "-w", "2", "-b"])
