@@ -46,10 +46,14 @@ impl Storage {
         let db = &self.0.db;
         let hash = parsed.hash.hex();
         let new = db.xet_put_xorb(repo_id, &hash, &row).await?;
+        if !new {
+            // Recorded meanwhile by another upload of it, perhaps serialized otherwise: that
+            // record and its object stand (linked again here); these bytes, linked nowhere, go
+            // with the next collection.
+            return self.link_xorb(repo_id, &parsed.hash).await.map(|()| false);
+        }
         if let Err(e) = self.link(repo_id, &oid, size).await {
-            if new {
-                db.xet_forget(repo_id, &[hash], &[]).await?;
-            }
+            db.xet_forget(repo_id, &[hash], &[]).await?;
             return Err(e);
         }
         Ok(new)

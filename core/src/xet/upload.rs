@@ -89,7 +89,8 @@ where
     let chunks = body.slice(..parsed.len as usize);
     // Room reserved while it is stored, so xorbs uploaded side by side cannot all take the same
     // room; once linked, the xorb counts as an object of the dataset.
-    let key = format!("xet {} {wanted}", repo.id);
+    // (One key per upload: two of the same xorb side by side each hold their own.)
+    let key = format!("xet {} {wanted} {}", repo.id, uuid::Uuid::new_v4());
     crate::quotas::reserve(core, &repo, &key, chunks.len() as u64, XORB_HOLD).await?;
     let stored = core
         .storage
