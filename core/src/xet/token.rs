@@ -29,16 +29,24 @@ pub struct Token {
     pub cas_url: String,
 }
 
-/// A token for the CAS of `{ns}/{name}`: for reading, or with `write` for uploading xorbs and
-/// shards too. The caller must be able to do as much with the dataset now.
+/// A token for the CAS of `{ns}/{name}` at `rev`: for reading, or with `write` for uploading
+/// xorbs and shards too. The caller must be able to do as much with the dataset now, and a
+/// revision to read must be there (a branch, tag or commit; the default branch always is), as
+/// the Hub answers.
 pub async fn token(
     core: &Core,
     who: &Principal,
     (ns, name): (&str, &str),
+    rev: &str,
     write: bool,
 ) -> Result<Token> {
     let action = if write { Action::Write } else { Action::Read };
     let repo = gate::dataset(core, who, ns, name, action).await?;
+    // (The default branch is there to read even before a first commit, as on the Hub.)
+    if !write && rev != strata_metastore::DEFAULT_BRANCH {
+        let rev = rev.to_owned();
+        crate::datasets::git_on(core, &repo, move |ms, ds| ms.resolve(ds, Some(&rev))).await?;
+    }
     let path = repo.path();
     let scope = format!("dataset:{path}:{}", if write { "write" } else { "read" });
     let (sub, uid, family) = match who {

@@ -98,18 +98,18 @@ impl FromRequestParts<AppState> for CasCaller {
 
 async fn read_token(
     State(state): State<AppState>,
-    Path((ns, name, _rev)): Path<(String, String, String)>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<Response> {
-    token(&state, &who, (&ns, &name), false).await
+    token(&state, &who, (&ns, &name), &rev, false).await
 }
 
 async fn write_token(
     State(state): State<AppState>,
-    Path((ns, name, _rev)): Path<(String, String, String)>,
+    Path((ns, name, rev)): Path<(String, String, String)>,
     who: Principal,
 ) -> ApiResult<Response> {
-    token(&state, &who, (&ns, &name), true).await
+    token(&state, &who, (&ns, &name), &rev, true).await
 }
 
 /// The token, as JSON (what `hf_xet` reads) and as headers (what `huggingface_hub` reads).
@@ -117,9 +117,10 @@ async fn token(
     state: &AppState,
     who: &Principal,
     at: (&str, &str),
+    rev: &str,
     write: bool,
 ) -> ApiResult<Response> {
-    let token = xet::token(state, who, at, write).await?;
+    let token = xet::token(state, who, at, rev, write).await?;
     let mut response = Json(&token).into_response();
     let h = response.headers_mut();
     for (name, value) in [

@@ -157,6 +157,20 @@ async fn xet_refuses_what_does_not_check_out_and_reads_only_for_readers() {
     .await
     .unwrap();
     let read = read["accessToken"].as_str().unwrap().to_owned();
+    // A revision that is not there has no read token (as on the Hub).
+    let (status, headers, v) = body(
+        get(
+            &format!(
+                "{}/api/datasets/alice/ds/xet-read-token/no-such-branch",
+                server.url
+            ),
+            Some(&alice),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_error_body(status, &headers, &v, 404);
     let (status, headers, v) = post(
         &format!("{cas}/v1/xorbs/default/{x}"),
         Some(&read),
