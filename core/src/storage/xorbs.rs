@@ -56,7 +56,7 @@ impl Storage {
             db.xet_forget(repo_id, &[hash], &[]).await?;
             return Err(e);
         }
-        Ok(new)
+        Ok(true)
     }
 
     /// Links xorb `hash` of dataset `repo_id` again, for a file about to be recorded or read

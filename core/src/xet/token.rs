@@ -48,7 +48,7 @@ pub async fn token(
         crate::datasets::git_on(core, &repo, move |ms, ds| ms.resolve(ds, Some(&rev))).await?;
     }
     let path = repo.path();
-    let scope = format!("dataset:{path}:{}", if write { "write" } else { "read" });
+    let scope = scope(&path, write);
     let (sub, uid, family) = match who {
         Principal::Anonymous => {
             return Ok(Token {
@@ -92,12 +92,10 @@ pub async fn caller(
     let Ok(claims) = core.jwt.verify_for(secret, &core.jwt.audience_for(PURPOSE)) else {
         return Ok(None);
     };
-    let minted_for = claims
-        .scope
-        .strip_prefix("dataset:")
-        .and_then(|s| s.rsplit_once(':'))
-        .map(|(path, _)| path.to_owned());
-    let here = minted_for.as_deref() == Some(format!("{ns}/{name}").as_str());
+    let path = format!("{ns}/{name}");
+    let here = [false, true]
+        .iter()
+        .any(|&w| claims.scope == scope(&path, w));
     let mut who = auth::principal_of(core, claims).await?;
     if !here {
         // (Its scope would reach datasets nested under its own: it reaches its own only.)
@@ -109,6 +107,11 @@ pub async fn caller(
         }
     }
     Ok(Some(who))
+}
+
+/// The one scope of a token for dataset `path`'s CAS.
+fn scope(path: &str, write: bool) -> String {
+    format!("dataset:{path}:{}", if write { "write" } else { "read" })
 }
 
 /// The base of the CAS URLs of dataset `path` (`{ns}/{name}`).
